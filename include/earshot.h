@@ -1,0 +1,169 @@
+/*
+ * earshot.h — the public API of libearshot.
+ *
+ * One header, opaque handles, explicit ownership. Every function that can
+ * fail returns an es_status and, when given a non-NULL es_error, fills a
+ * human-readable message that names the file (if any) and the reason.
+ * Nothing in the library prints or exits.
+ *
+ * Units: audio handed to the front end is 16 kHz mono float in int16 scale
+ * (about +-32768), as the pretrained melspectrogram model expects.
+ * Log-mel frames are 32 bins every 10 ms, already scaled by x/10 + 2.
+ * Embeddings are 96 floats every 80 ms.
+ */
+#ifndef EARSHOT_H
+#define EARSHOT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ES_VERSION "0.1.0"
+
+#define ES_SAMPLE_RATE 16000
+#define ES_MEL_BINS 32
+#define ES_MEL_HOP 160          /* samples between frames */
+#define ES_MEL_WIN 512          /* samples per frame (FFT size) */
+#define ES_EMB_DIM 96
+#define ES_EMB_WINDOW 76        /* mel frames per encoder window */
+#define ES_EMB_STEP 8           /* mel frames between embeddings */
+#define ES_CHUNK 1280           /* samples per streaming step (80 ms) */
+#define ES_CHUNK_CONTEXT 480    /* extra samples of context per chunk */
+
+typedef enum {
+    ES_OK = 0,
+    ES_ERR_ARG,          /* invalid argument from the caller */
+    ES_ERR_IO,           /* file cannot be opened, read or written */
+    ES_ERR_FORMAT,       /* bytes are not what they claim to be */
+    ES_ERR_MODEL,        /* a model file is valid ONNX but not the expected model */
+    ES_ERR_NOMEM,
+    ES_ERR_UNSUPPORTED
+} es_status;
+
+typedef struct {
+    es_status status;
+    char msg[512];
+} es_error;
+
+const char *es_status_str(es_status s);
+
+/* ---------------------------------------------------------------- audio */
+
+/* 16 kHz mono audio in int16 scale. */
+typedef struct {
+    float *samples;
+    size_t n;
+    int src_rate;       /* rate of the source before resampling */
+    int src_channels;
+} es_audio;
+
+typedef enum {
+    ES_PCM_S16 = 0, ES_PCM_S8, ES_PCM_U8, ES_PCM_S24, ES_PCM_S32, ES_PCM_F32, ES_PCM_F64
+} es_pcm_format;
+
+typedef struct {
+    int quantize_int16;  /* round to whole int16 values (what openWakeWord feeds) */
+} es_load_opts;
+
+/* Decode any file libsndfile reads, downmix to mono, resample to 16 kHz
+ * (libsamplerate, best-quality sinc) and scale to int16 range. */
+es_status es_audio_load(const char *path, const es_load_opts *opts, es_audio *out, es_error *err);
+/* Raw interleaved little-endian PCM from a stream (e.g. stdin). `name` is
+ * used in error messages. */
+es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
+                            es_pcm_format fmt, const es_load_opts *opts,
+                            es_audio *out, es_error *err);
+/* Mono float samples at any rate in int16 scale -> 16 kHz. */
+es_status es_audio_resample(const float *x, size_t n, int rate, float **out, size_t *out_n, es_error *err);
+void es_audio_free(es_audio *a);
+es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
+
+/* ------------------------------------------------------------------ onnx */
+
+typedef struct es_onnx es_onnx;
+es_onnx *es_onnx_load(const char *path, es_error *err);
+es_onnx *es_onnx_parse(const unsigned char *buf, size_t len, const char *name, es_error *err);
+void es_onnx_free(es_onnx *m);
+
+/* ------------------------------------------------------------- front end */
+
+typedef struct es_mel es_mel;
+/* Build the log-mel front end from melspectrogram.onnx (the DFT kernels
+ * carry the window, 1.melW the mel matrix). Refuses any other model. */
+es_mel *es_mel_create(const es_onnx *model, es_error *err);
+void es_mel_free(es_mel *m);
+/* Number of frames the reference yields for n samples. */
+size_t es_mel_frames(size_t n);
+/* Whole clip: top-dB clamp over the whole clip. out: [frames][32], scaled.
+ * `out` must hold es_mel_frames(n)*32 floats. */
+es_status es_mel_compute(es_mel *m, const float *x, size_t n, float *out, es_error *err);
+
+/* Streaming in the reference's way: every 1280 new samples the front end
+ * runs on the last 1280+480 samples (fewer at the very start), yielding 8
+ * new frames (5 for the first chunk); the top-dB clamp is per chunk. */
+typedef struct es_mel_stream es_mel_stream;
+es_mel_stream *es_mel_stream_create(es_mel *m, es_error *err);
+void es_mel_stream_free(es_mel_stream *s);
+/* Feed any number of samples; up to `max_frames` completed frames are
+ * written to out ([k][32]); *n_frames receives k. Each 1280-sample chunk
+ * gives at most 8 frames, so max_frames >= 8*(n/1280 + 1) is always enough. */
+es_status es_mel_stream_push(es_mel_stream *s, const float *x, size_t n,
+                             float *out, size_t max_frames, size_t *n_frames, es_error *err);
+
+/* --------------------------------------------------------------- encoder */
+
+typedef struct es_encoder es_encoder;
+es_encoder *es_encoder_create(const es_onnx *model, es_error *err);
+void es_encoder_free(es_encoder *e);
+/* (a) batches of independent 76-frame windows: mel [nwin][76][32] -> out [nwin][96] */
+es_status es_encoder_windows(es_encoder *e, const float *mel, size_t nwin, float *out, es_error *err);
+/* Embeddings a whole utterance of `frames` frames yields: (frames-76)/8+1, or 0. */
+size_t es_encoder_count(size_t frames);
+/* (b) fully convolutional over a whole utterance: out [es_encoder_count(frames)][96] */
+es_status es_encoder_full(es_encoder *e, const float *mel, size_t frames, float *out, es_error *err);
+
+/* (c) streaming with per-layer caches: push mel frames, get embeddings as
+ * soon as they are complete. Results equal (b) on the concatenated input. */
+typedef struct es_encoder_stream es_encoder_stream;
+es_encoder_stream *es_encoder_stream_create(es_encoder *e, es_error *err);
+void es_encoder_stream_free(es_encoder_stream *s);
+void es_encoder_stream_reset(es_encoder_stream *s);
+/* out must hold (frames/8 + 1)*96 floats; *n_out receives the count. */
+es_status es_encoder_stream_push(es_encoder_stream *s, const float *mel, size_t frames,
+                                 float *out, size_t *n_out, es_error *err);
+
+/* ----------------------------------------------------------------- heads */
+
+/* An openWakeWord-format classifier head, evaluated from its ONNX graph. */
+typedef struct es_head es_head;
+es_head *es_head_create(const es_onnx *model, const char *name, es_error *err);
+void es_head_free(es_head *h);
+const char *es_head_name(const es_head *h);
+size_t es_head_window(const es_head *h);   /* embeddings per input, e.g. 16 */
+size_t es_head_classes(const es_head *h);  /* outputs, e.g. 1 or 7 */
+/* emb: [window][96] -> scores: [classes] */
+es_status es_head_run(es_head *h, const float *emb, float *scores, es_error *err);
+
+/* ---------------------------------------------------------------- models */
+
+/* Where the pretrained models are cached: $EARSHOT_MODELS, else
+ * $XDG_CACHE_HOME/earshot/models, else ~/.cache/earshot/models. */
+es_status es_models_dir(char *buf, size_t size, es_error *err);
+/* Resolve a model name (e.g. "hey_jarvis", "embedding_model") or a path
+ * against a models directory (NULL = default), and check it exists. */
+es_status es_models_path(const char *dir, const char *name, char *buf, size_t size, es_error *err);
+
+/* ------------------------------------------------------------------ misc */
+
+/* Write a float32 .npy file (C order) atomically: temp file + rename. */
+es_status es_npy_write(const char *path, const float *data, const size_t *shape, int ndim, es_error *err);
+/* Read a float32 .npy file. *data is malloc'd. shape must hold 8 dims. */
+es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, es_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,25 @@
+/* Private helpers shared by the library's modules. Not installed. */
+#ifndef ES_INTERNAL_H
+#define ES_INTERNAL_H
+
+#include "earshot.h"
+#include <stdarg.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ES_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define ES_PRINTF(a, b)
+#endif
+
+/* Fill err (if non-NULL) and return status, so callers can write
+ * `return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));` */
+es_status es_fail(es_error *err, es_status status, const char *fmt, ...) ES_PRINTF(3, 4);
+
+/* Write `len` bytes to path atomically: a temporary file in the same
+ * directory, fsync, rename. Never leaves a partial file at `path`. */
+es_status es_write_atomic(const char *path, const void *data, size_t len, es_error *err);
+
+/* Read a whole file into memory (malloc'd). Refuses directories. */
+es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err);
+
+#endif

@@ -1,0 +1,92 @@
+/* Error reporting and small file helpers shared by every module. */
+#include "es_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *es_status_str(es_status s)
+{
+    switch (s) {
+    case ES_OK: return "ok";
+    case ES_ERR_ARG: return "invalid argument";
+    case ES_ERR_IO: return "i/o error";
+    case ES_ERR_FORMAT: return "bad format";
+    case ES_ERR_MODEL: return "unexpected model";
+    case ES_ERR_NOMEM: return "out of memory";
+    case ES_ERR_UNSUPPORTED: return "unsupported";
+    }
+    return "unknown status";
+}
+
+es_status es_fail(es_error *err, es_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->status = status;
+    }
+    return status;
+}
+
+es_status es_write_atomic(const char *path, const void *data, size_t len, es_error *err)
+{
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 32);
+    if (!tmp) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    int ok = len == 0 || fwrite(data, 1, len, f) == len;
+    ok = (fflush(f) == 0) && ok;
+    ok = (fsync(fileno(f)) == 0) && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return s;
+    }
+    free(tmp);
+    return ES_OK;
+}
+
+es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return es_fail(err, ES_ERR_IO, "%s: is a directory, not a file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size : 4096, n = 0;
+    unsigned char *buf = malloc(cap + 1);
+    if (!buf) { fclose(f); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
+    for (;;) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (n < cap) break;
+        unsigned char *nb = realloc(buf, cap * 2 + 1);
+        if (!nb) { free(buf); fclose(f); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
+        buf = nb;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); return es_fail(err, ES_ERR_IO, "%s: read error", path); }
+    *data = buf;
+    *len = n;
+    return ES_OK;
+}
