@@ -1,1 +1,446 @@
-/* stub: being written */
+/*
+ * model/encoder.c — the pretrained speech-embedding CNN in C.
+ *
+ * The ONNX graph is a chain: Reshape, then 20 Conv (batch norm folded in),
+ * each but the last followed by LeakyRelu(0.2) and Max(x, -0.4), with five
+ * MaxPools in between, then Reshape. We read that chain from the file,
+ * check every node (so another model is refused with a reason), and run it
+ * with our own kernels.
+ *
+ * Layout: channels last, [T][F][C] per sequence, so one time step is one
+ * contiguous block. Appending time steps (streaming) is then a memcpy, and
+ * a convolution becomes one sgemm over an im2col matrix whose rows are the
+ * output positions (t, f) and whose columns are the (dt, df, c) patch:
+ *
+ *   out[T'*F'][Co] = col[T'*F'][kt*kf*Ci] @ W[kt*kf*Ci][Co]
+ *
+ * Time convolutions are unpadded and the time pooling totals 8, so the
+ * network is fully convolutional in time: one embedding per 8 frames once
+ * 76 frames are in. The streaming engine keeps, per layer, the input frames
+ * the next output still needs (kt-1 for a conv, T mod 2 for a pool) and
+ * computes only new columns; whole-utterance mode is the same engine fed in
+ * slices (so memory does not grow with the file), and batch-of-windows mode
+ * runs the same layer kernels on N independent 76-frame sequences.
+ */
+#include "es_internal.h"
+#include "onnx.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LAYERS 32
+#define SLICE 256          /* max frames entering the network per step */
+
+typedef struct {
+    int is_pool;
+    int ci, co;            /* channels in / out */
+    int fin, fout;         /* frequency bins in / out */
+    int kt, kf, pf;        /* conv kernel (time, freq) and freq padding */
+    int pt, pq;            /* pool kernel = stride (time, freq) */
+    int act;               /* LeakyReLU + clamp follow */
+    float *w;              /* [kt*kf*ci][co] (rearranged from [co][ci][kt][kf]) */
+    float *b;              /* [co], zeros when the conv has no bias */
+} layer;
+
+struct es_encoder {
+    int nl;
+    layer l[MAX_LAYERS];
+    float alpha, floor_v;  /* LeakyReLU slope, the Max constant */
+    int in_frames, in_bins, out_dim;
+};
+
+/* ------------------------------------------------------------ kernels */
+
+/* conv forward over N sequences of T frames each.
+ * in:  [N][T][fin][ci]   out: [N][T-kt+1][fout][co]   col: scratch */
+static void conv_forward(const es_encoder *e, const layer *L, const float *in, int N, int T, float *out,
+                         float *col)
+{
+    int To = T - L->kt + 1;
+    if (To <= 0) return;
+    int K = L->kt * L->kf * L->ci;
+    size_t rows = (size_t)N * To * L->fout;
+    float *c = col;
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < To; t++)
+            for (int f = 0; f < L->fout; f++) {
+                for (int a = 0; a < L->kt; a++)
+                    for (int b = 0; b < L->kf; b++) {
+                        int fi = f + b - L->pf;
+                        if (fi < 0 || fi >= L->fin)
+                            memset(c, 0, (size_t)L->ci * sizeof(float));
+                        else
+                            memcpy(c, in + (((size_t)n * T + t + a) * L->fin + fi) * L->ci,
+                                   (size_t)L->ci * sizeof(float));
+                        c += L->ci;
+                    }
+            }
+    /* out = bias, then out += col @ W */
+    for (size_t r = 0; r < rows; r++) memcpy(out + r * L->co, L->b, (size_t)L->co * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, L->co, K, 1.0f, col, K, L->w, L->co, 1.0f,
+                out, L->co);
+    if (L->act) {
+        const float a = e->alpha, fl = e->floor_v;
+        size_t cnt = rows * L->co;
+        for (size_t i = 0; i < cnt; i++) {
+            float v = out[i];
+            v = v < 0 ? v * a : v;
+            out[i] = v < fl ? fl : v;
+        }
+    }
+}
+
+/* max-pool over N sequences: in [N][T][fin][c] -> out [N][T/pt][fin/pq][c] (floor) */
+static void pool_forward(const layer *L, const float *in, int N, int T, float *out)
+{
+    int To = T / L->pt, C = L->ci;
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < To; t++)
+            for (int f = 0; f < L->fout; f++) {
+                float *o = out + (((size_t)n * To + t) * L->fout + f) * C;
+                for (int c = 0; c < C; c++) o[c] = -INFINITY;
+                for (int a = 0; a < L->pt; a++)
+                    for (int b = 0; b < L->pq; b++) {
+                        const float *p = in + (((size_t)n * T + L->pt * t + a) * L->fin + L->pq * f + b) * C;
+                        for (int c = 0; c < C; c++) o[c] = p[c] > o[c] ? p[c] : o[c];
+                    }
+            }
+}
+
+static int layer_out_frames(const layer *L, int T)
+{
+    if (L->is_pool) return T / L->pt;
+    return T >= L->kt ? T - L->kt + 1 : 0;
+}
+
+/* ------------------------------------------------------------ loading */
+
+static const es_node *find_consumer(const es_graph *g, const char *value, size_t from)
+{
+    for (size_t i = from; i < g->nnodes; i++)
+        for (size_t j = 0; j < g->nodes[i].nin; j++)
+            if (!strcmp(g->nodes[i].in[j], value)) return &g->nodes[i];
+    return NULL;
+}
+
+static int ints_are(const es_attr *a, const int64_t *v, size_t n)
+{
+    if (!a) return 0;
+    if (a->nints != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (a->ints[i] != v[i]) return 0;
+    return 1;
+}
+
+static es_status bad(es_error *err, const char *name, const char *why, const char *node)
+{
+    return es_fail(err, ES_ERR_MODEL, "%s: not the expected speech-embedding model: %s%s%s%s", name, why,
+                   node ? " (node '" : "", node ? node : "", node ? "')" : "");
+}
+
+static es_status build(es_encoder *e, const es_onnx *model, es_error *err)
+{
+    const es_graph *g = es_onnx_graph(model);
+    const char *name = es_onnx_name(model);
+    if (g->ninputs < 1 || g->noutputs != 1) return bad(err, name, "needs one input and one output", NULL);
+    /* the input may be listed among initializers in old exporters; take the first non-initializer */
+    const es_value_info *in = NULL;
+    for (size_t i = 0; i < g->ninputs && !in; i++)
+        if (!es_graph_init(g, g->inputs[i].name)) in = &g->inputs[i];
+    if (!in || in->ndim != 4 || in->dims[1] != ES_EMB_WINDOW || in->dims[2] != ES_MEL_BINS || in->dims[3] != 1)
+        return bad(err, name, "input is not [N, 76, 32, 1]", NULL);
+    const es_value_info *out = &g->outputs[0];
+    if (out->ndim != 4 || out->dims[1] != 1 || out->dims[2] != 1 || out->dims[3] != ES_EMB_DIM)
+        return bad(err, name, "output is not [N, 1, 1, 96]", NULL);
+
+    const char *cur = in->name;
+    const es_node *n = find_consumer(g, cur, 0);
+    if (!n || strcmp(n->op, "Reshape")) return bad(err, name, "does not start with Reshape", NULL);
+    const es_tensor *shape = n->nin == 2 ? es_graph_init(g, n->in[1]) : NULL;
+    if (!shape || !shape->i || shape->count != 4 || shape->i[1] != 1 || shape->i[2] != ES_EMB_WINDOW ||
+        shape->i[3] != ES_MEL_BINS)
+        return bad(err, name, "first Reshape is not to [N, 1, 76, 32]", n->name);
+    cur = n->out[0];
+
+    int C = 1, F = ES_MEL_BINS, T = ES_EMB_WINDOW;
+    e->alpha = -1;
+    e->floor_v = NAN;
+    int nconv = 0;
+    for (;;) {
+        n = find_consumer(g, cur, 0);
+        if (!n) break;
+        if (n->nout != 1) return bad(err, name, "unexpected node", n->name);
+        if (!strcmp(n->op, "Conv")) {
+            if (e->nl >= MAX_LAYERS) return bad(err, name, "too many layers", n->name);
+            if (n->nin < 2) return bad(err, name, "Conv without weights", n->name);
+            const es_tensor *w = es_graph_init(g, n->in[1]);
+            const es_tensor *b = n->nin > 2 ? es_graph_init(g, n->in[2]) : NULL;
+            if (!w || !w->f || w->ndim != 4 || w->dims[1] != C || (n->nin > 2 && (!b || !b->f || b->count != (size_t)w->dims[0])))
+                return bad(err, name, "Conv weights have an unexpected shape", n->name);
+            int kt = (int)w->dims[2], kf = (int)w->dims[3], co = (int)w->dims[0];
+            const int64_t ones[2] = {1, 1};
+            if (es_attr_int(n, "group", 1) != 1 || (es_node_attr(n, "strides") && !ints_are(es_node_attr(n, "strides"), ones, 2)) ||
+                (es_node_attr(n, "dilations") && !ints_are(es_node_attr(n, "dilations"), ones, 2)))
+                return bad(err, name, "Conv with strides, dilations or groups", n->name);
+            const es_attr *auto_pad = es_node_attr(n, "auto_pad");
+            if (auto_pad && auto_pad->s && strcmp(auto_pad->s, "NOTSET"))
+                return bad(err, name, "Conv with auto_pad", n->name);
+            int pf = 0;
+            const es_attr *pads = es_node_attr(n, "pads");
+            if (pads) {
+                if (pads->nints != 4 || pads->ints[0] != 0 || pads->ints[2] != 0 || pads->ints[1] != pads->ints[3] ||
+                    pads->ints[1] < 0 || pads->ints[1] >= kf)
+                    return bad(err, name, "Conv pads time or pads unevenly (the encoder must be causal-free in time)", n->name);
+                pf = (int)pads->ints[1];
+            }
+            if (kt < 1 || kf < 1 || co < 1 || co > 4096 || kt > 16 || kf > 16)
+                return bad(err, name, "Conv kernel out of range", n->name);
+            layer *L = &e->l[e->nl++];
+            memset(L, 0, sizeof *L);
+            L->ci = C; L->co = co; L->kt = kt; L->kf = kf; L->pf = pf;
+            L->fin = F;
+            L->fout = F + 2 * pf - kf + 1;
+            if (L->fout < 1) return bad(err, name, "Conv leaves no frequency bins", n->name);
+            size_t K = (size_t)kt * kf * C;
+            L->w = malloc(K * co * sizeof(float));
+            L->b = calloc((size_t)co, sizeof(float));
+            if (!L->w || !L->b) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+            for (int o = 0; o < co; o++)
+                for (int ci = 0; ci < C; ci++)
+                    for (int a = 0; a < kt; a++)
+                        for (int bb = 0; bb < kf; bb++)
+                            L->w[(((size_t)a * kf + bb) * C + ci) * co + o] = w->f[(((size_t)o * C + ci) * kt + a) * kf + bb];
+            if (b) memcpy(L->b, b->f, (size_t)co * sizeof(float));
+            C = co; F = L->fout; T = T - kt + 1;
+            nconv++;
+        } else if (!strcmp(n->op, "LeakyRelu")) {
+            if (!e->nl || e->l[e->nl - 1].is_pool || e->l[e->nl - 1].act) return bad(err, name, "LeakyRelu out of place", n->name);
+            float a = es_attr_float(n, "alpha", 0.01f);
+            if (e->alpha >= 0 && a != e->alpha) return bad(err, name, "LeakyRelu slopes differ", n->name);
+            e->alpha = a;
+            /* must be followed by Max with the shared floor constant */
+            const es_node *mx = find_consumer(g, n->out[0], 0);
+            if (!mx || strcmp(mx->op, "Max") || mx->nin != 2 || mx->nout != 1)
+                return bad(err, name, "LeakyRelu not followed by Max", n->name);
+            const char *cn = !strcmp(mx->in[0], n->out[0]) ? mx->in[1] : mx->in[0];
+            const es_tensor *ct = es_graph_init(g, cn);
+            if (!ct || !ct->f || ct->count != 1) return bad(err, name, "Max is not against one constant", mx->name);
+            if (!isnan(e->floor_v) && ct->f[0] != e->floor_v) return bad(err, name, "Max constants differ", mx->name);
+            e->floor_v = ct->f[0];
+            e->l[e->nl - 1].act = 1;
+            cur = mx->out[0];
+            continue;
+        } else if (!strcmp(n->op, "MaxPool")) {
+            const es_attr *k = es_node_attr(n, "kernel_shape"), *s = es_node_attr(n, "strides"), *p = es_node_attr(n, "pads");
+            if (!k || k->nints != 2 || !s || !ints_are(s, k->ints, 2) || k->ints[0] < 1 || k->ints[0] > 2 ||
+                k->ints[1] < 1 || k->ints[1] > 2)
+                return bad(err, name, "MaxPool must have stride equal to a kernel of 1 or 2", n->name);
+            const int64_t z[4] = {0, 0, 0, 0};
+            if (p && !ints_are(p, z, 4)) return bad(err, name, "MaxPool with padding", n->name);
+            if (es_attr_int(n, "ceil_mode", 0)) return bad(err, name, "MaxPool with ceil_mode", n->name);
+            if (e->nl >= MAX_LAYERS) return bad(err, name, "too many layers", n->name);
+            layer *L = &e->l[e->nl++];
+            memset(L, 0, sizeof *L);
+            L->is_pool = 1;
+            L->ci = L->co = C;
+            L->pt = (int)k->ints[0]; L->pq = (int)k->ints[1];
+            L->fin = F; L->fout = F / L->pq;
+            L->kt = L->pt;
+            F = L->fout; T = T / L->pt;
+        } else if (!strcmp(n->op, "Reshape")) {
+            break;
+        } else {
+            return bad(err, name, "unsupported operator", n->op);
+        }
+        cur = n->out[0];
+    }
+    if (!n || strcmp(n->op, "Reshape") || strcmp(n->out[0], out->name))
+        return bad(err, name, "does not end with Reshape to the output", NULL);
+    if (nconv != 20 || T != 1 || F != 1 || C != ES_EMB_DIM || e->alpha < 0 || isnan(e->floor_v))
+        return bad(err, name, "layer chain does not reduce 76x32 to one 96-d vector", NULL);
+    /* Fully convolutional in time needs the time pooling to total 8. */
+    int tp = 1;
+    for (int i = 0; i < e->nl; i++) if (e->l[i].is_pool) tp *= e->l[i].pt;
+    if (tp != ES_EMB_STEP) return bad(err, name, "time pooling does not total 8", NULL);
+    e->in_frames = ES_EMB_WINDOW;
+    e->in_bins = ES_MEL_BINS;
+    e->out_dim = C;
+    return ES_OK;
+}
+
+void es_encoder_free(es_encoder *e)
+{
+    if (!e) return;
+    for (int i = 0; i < e->nl; i++) { free(e->l[i].w); free(e->l[i].b); }
+    free(e);
+}
+
+es_encoder *es_encoder_create(const es_onnx *model, es_error *err)
+{
+    if (!model) { es_fail(err, ES_ERR_ARG, "es_encoder_create: no model"); return NULL; }
+    es_encoder *e = calloc(1, sizeof *e);
+    if (!e) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    if (build(e, model, err) != ES_OK) { es_encoder_free(e); return NULL; }
+    return e;
+}
+
+size_t es_encoder_count(size_t frames)
+{
+    return frames < ES_EMB_WINDOW ? 0 : (frames - ES_EMB_WINDOW) / ES_EMB_STEP + 1;
+}
+
+/* Scratch sizes for running N sequences of T frames through the network. */
+static void scratch_sizes(const es_encoder *e, int N, int T, size_t *act, size_t *col)
+{
+    *act = (size_t)N * T * e->in_bins;
+    *col = 0;
+    for (int i = 0; i < e->nl; i++) {
+        const layer *L = &e->l[i];
+        int To = layer_out_frames(L, T);
+        size_t a = (size_t)N * (To > 0 ? To : 0) * L->fout * L->co;
+        if (a > *act) *act = a;
+        if (!L->is_pool) {
+            size_t c = (size_t)N * (To > 0 ? To : 0) * L->fout * L->kt * L->kf * L->ci;
+            if (c > *col) *col = c;
+        }
+        T = To;
+    }
+}
+
+/* ------------------------------------------------------- (a) windows */
+
+#define WIN_BATCH 16   /* windows per pass: bounds memory, keeps sgemm large */
+
+es_status es_encoder_windows(es_encoder *e, const float *mel, size_t nwin, float *out, es_error *err)
+{
+    if (!e || (!mel && nwin) || (!out && nwin)) return es_fail(err, ES_ERR_ARG, "es_encoder_windows: invalid arguments");
+    if (!nwin) return ES_OK;
+    int B = nwin < WIN_BATCH ? (int)nwin : WIN_BATCH;
+    size_t act, colsz;
+    scratch_sizes(e, B, ES_EMB_WINDOW, &act, &colsz);
+    float *x = malloc(act * sizeof(float)), *y = malloc(act * sizeof(float)), *col = malloc((colsz + 1) * sizeof(float));
+    if (!x || !y || !col) { free(x); free(y); free(col); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    for (size_t w0 = 0; w0 < nwin; w0 += (size_t)B) {
+        int nb = (nwin - w0) < (size_t)B ? (int)(nwin - w0) : B;
+        memcpy(x, mel + w0 * ES_EMB_WINDOW * ES_MEL_BINS, (size_t)nb * ES_EMB_WINDOW * ES_MEL_BINS * sizeof(float));
+        int T = ES_EMB_WINDOW;
+        for (int i = 0; i < e->nl; i++) {
+            const layer *L = &e->l[i];
+            if (L->is_pool) pool_forward(L, x, nb, T, y);
+            else conv_forward(e, L, x, nb, T, y, col);
+            T = layer_out_frames(L, T);
+            float *tmp = x; x = y; y = tmp;
+        }
+        memcpy(out + w0 * ES_EMB_DIM, x, (size_t)nb * ES_EMB_DIM * sizeof(float));
+    }
+    free(x); free(y); free(col);
+    return ES_OK;
+}
+
+/* ------------------------------------------------------- (c) streaming */
+
+struct es_encoder_stream {
+    es_encoder *e;
+    float *buf[MAX_LAYERS + 1];   /* input buffer of each layer: [frames][fin][ci] */
+    int have[MAX_LAYERS + 1];     /* frames currently held */
+    float *col;
+};
+
+void es_encoder_stream_free(es_encoder_stream *s)
+{
+    if (!s) return;
+    for (int i = 0; i <= MAX_LAYERS; i++) free(s->buf[i]);
+    free(s->col);
+    free(s);
+}
+
+void es_encoder_stream_reset(es_encoder_stream *s)
+{
+    if (s) memset(s->have, 0, sizeof s->have);
+}
+
+es_encoder_stream *es_encoder_stream_create(es_encoder *e, es_error *err)
+{
+    if (!e) { es_fail(err, ES_ERR_ARG, "es_encoder_stream_create: no encoder"); return NULL; }
+    es_encoder_stream *s = calloc(1, sizeof *s);
+    if (!s) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    s->e = e;
+    /* Layer i never holds more than SLICE + its carry frames; carries are < 8. */
+    int T = SLICE + ES_EMB_WINDOW;
+    size_t colmax = 0;
+    for (int i = 0; i <= e->nl; i++) {
+        int fin = i < e->nl ? e->l[i].fin : 1;
+        int ci = i < e->nl ? e->l[i].ci : e->out_dim;
+        s->buf[i] = malloc((size_t)T * fin * ci * sizeof(float));
+        if (!s->buf[i]) { es_encoder_stream_free(s); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+        if (i < e->nl && !e->l[i].is_pool) {
+            size_t c = (size_t)T * e->l[i].fout * e->l[i].kt * e->l[i].kf * e->l[i].ci;
+            if (c > colmax) colmax = c;
+        }
+    }
+    s->col = malloc((colmax + 1) * sizeof(float));
+    if (!s->col) { es_encoder_stream_free(s); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    return s;
+}
+
+/* Push at most SLICE frames through every layer. */
+static size_t stream_step(es_encoder_stream *s, const float *mel, int frames, float *out)
+{
+    es_encoder *e = s->e;
+    size_t fsz0 = (size_t)e->in_bins;
+    memcpy(s->buf[0] + (size_t)s->have[0] * fsz0, mel, (size_t)frames * fsz0 * sizeof(float));
+    s->have[0] += frames;
+    for (int i = 0; i < e->nl; i++) {
+        const layer *L = &e->l[i];
+        int T = s->have[i];
+        int To = layer_out_frames(L, T);
+        size_t ofs = (size_t)L->fout * L->co;
+        if (To > 0) {
+            float *dst = s->buf[i + 1] + (size_t)s->have[i + 1] * ofs;
+            if (L->is_pool) pool_forward(L, s->buf[i], 1, T, dst);
+            else conv_forward(e, L, s->buf[i], 1, T, dst, s->col);
+            s->have[i + 1] += To;
+        }
+        /* keep the frames the next output still needs */
+        int consumed = L->is_pool ? To * L->pt : To;
+        int keep = T - consumed;
+        size_t ifs = (size_t)L->fin * L->ci;
+        if (consumed > 0 && keep > 0)
+            memmove(s->buf[i], s->buf[i] + (size_t)consumed * ifs, (size_t)keep * ifs * sizeof(float));
+        s->have[i] = keep;
+    }
+    int n = s->have[e->nl];
+    if (n > 0 && out) memcpy(out, s->buf[e->nl], (size_t)n * e->out_dim * sizeof(float));
+    s->have[e->nl] = 0;
+    return (size_t)n;
+}
+
+es_status es_encoder_stream_push(es_encoder_stream *s, const float *mel, size_t frames, float *out, size_t *n_out,
+                                 es_error *err)
+{
+    *n_out = 0;
+    if (!s || (!mel && frames) || (!out && frames)) return es_fail(err, ES_ERR_ARG, "es_encoder_stream_push: invalid arguments");
+    while (frames > 0) {
+        int k = frames > SLICE ? SLICE : (int)frames;
+        *n_out += stream_step(s, mel, k, out + *n_out * ES_EMB_DIM);
+        mel += (size_t)k * ES_MEL_BINS;
+        frames -= (size_t)k;
+    }
+    return ES_OK;
+}
+
+/* --------------------------------------------------- (b) whole utterance */
+
+es_status es_encoder_full(es_encoder *e, const float *mel, size_t frames, float *out, es_error *err)
+{
+    if (!e || (!mel && frames)) return es_fail(err, ES_ERR_ARG, "es_encoder_full: invalid arguments");
+    if (es_encoder_count(frames) == 0) return ES_OK;
+    es_encoder_stream *s = es_encoder_stream_create(e, err);
+    if (!s) return err ? err->status : ES_ERR_NOMEM;
+    size_t n;
+    es_status st = es_encoder_stream_push(s, mel, frames, out, &n, err);
+    es_encoder_stream_free(s);
+    return st;
+}
