@@ -144,6 +144,11 @@ void es_head_free(es_head *h);
 const char *es_head_name(const es_head *h);
 size_t es_head_window(const es_head *h);   /* embeddings per input, e.g. 16 */
 size_t es_head_classes(const es_head *h);  /* outputs, e.g. 1 or 7 */
+/* Label of output i: the head's name for a one-output head; for a
+ * multi-class head, the label from the output's name when it holds a JSON
+ * map of class index to label (openWakeWord's convention; class 0 is then
+ * the background and its label is NULL), else "<name>:<i>". */
+const char *es_head_label(const es_head *h, size_t i);
 /* emb: [window][96] -> scores: [classes] */
 es_status es_head_run(es_head *h, const float *emb, float *scores, es_error *err);
 
@@ -155,6 +160,51 @@ es_status es_models_dir(char *buf, size_t size, es_error *err);
 /* Resolve a model name (e.g. "hey_jarvis", "embedding_model") or a path
  * against a models directory (NULL = default), and check it exists. */
 es_status es_models_path(const char *dir, const char *name, char *buf, size_t size, es_error *err);
+
+
+/* -------------------------------------------------------------- pipeline */
+
+/* Set the number of threads OpenBLAS may use (0 = its default). */
+void es_set_threads(int n);
+
+/* The pretrained front end + encoder, loaded from a models directory
+ * (NULL = es_models_dir()). */
+typedef struct es_engine es_engine;
+es_engine *es_engine_create(const char *models_dir, es_error *err);
+void es_engine_free(es_engine *e);
+es_mel *es_engine_mel(es_engine *e);
+es_encoder *es_engine_encoder(es_engine *e);
+const char *es_engine_models_dir(const es_engine *e);
+
+typedef enum {
+    ES_EMBED_WHOLE = 0,  /* log-mel over the whole clip, then every 8 frames:
+                            openWakeWord's embed_clips */
+    ES_EMBED_STREAM      /* openWakeWord's streaming features: mel per 1280-
+                            sample chunk, mel buffer primed with ones */
+} es_embed_mode;
+
+typedef struct {
+    es_embed_mode mode;
+    double pad_before;   /* seconds of silence added before the audio */
+    double pad_after;    /* ... and after */
+    double pad_to;       /* if > 0: centre the clip in this many seconds of
+                            silence (applied before pad_before/after) */
+} es_embed_opts;
+
+/* Compute log-mel [*frames][32] and embeddings [*n_emb][96] of 16 kHz audio.
+ * Either output pointer may be NULL if not wanted; results are malloc'd. */
+es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_opts *opts,
+                         float **mel, size_t *frames, float **emb, size_t *n_emb, es_error *err);
+
+/* Streaming scorer: audio in, one score vector per 80 ms per head out, in
+ * openWakeWord's streaming way. Used for files and live audio alike. */
+typedef struct es_scorer es_scorer;
+/* Called once per 80 ms step with a head's scores. `t` is the time in
+ * seconds (of the audio pushed) at the end of the step. */
+typedef void (*es_score_fn)(void *user, size_t head, double t, const float *scores, size_t n);
+es_scorer *es_scorer_create(es_engine *e, es_head **heads, size_t nheads, es_error *err);
+void es_scorer_free(es_scorer *s);
+es_status es_scorer_push(es_scorer *s, const float *x, size_t n, es_score_fn fn, void *user, es_error *err);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -15,6 +15,7 @@
 #include "onnx.h"
 
 #include <cblas.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,8 @@ static const struct { const char *name; int op; } OPS[] = {
     {"GreaterOrEqual", OP_GE}, {"Cast", OP_CAST}, {"If", OP_IF}, {"Identity", OP_IDENTITY}};
 
 struct es_head {
-    es_onnx *owner_unused;
     char name[128];
+    char **labels;
     gplan *root;
     val *input;
     size_t window, classes;
@@ -373,10 +374,44 @@ static es_status run_plan(gplan *p, const char *model, es_error *err)
 
 /* ------------------------------------------------------------ public */
 
+/* openWakeWord names a multi-class head's output with a JSON object of
+ * class index -> label, e.g. {"1": "1_minute_timer", ...}. */
+static int set_labels(es_head *h, const char *outname)
+{
+    h->labels = calloc(h->classes, sizeof(char *));
+    if (!h->labels) return -1;
+    cJSON *j = h->classes > 1 ? cJSON_Parse(outname) : NULL;
+    for (size_t i = 0; i < h->classes; i++) {
+        char buf[192];
+        if (h->classes == 1) {
+            snprintf(buf, sizeof buf, "%s", h->name);
+        } else if (j && cJSON_IsObject(j)) {
+            char key[32];
+            snprintf(key, sizeof key, "%zu", i);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+            if (!cJSON_IsString(v)) continue;   /* background class: no label */
+            snprintf(buf, sizeof buf, "%s", v->valuestring);
+        } else {
+            snprintf(buf, sizeof buf, "%s:%zu", h->name, i);
+        }
+        if (!(h->labels[i] = strdup(buf))) { cJSON_Delete(j); return -1; }
+    }
+    cJSON_Delete(j);
+    return 0;
+}
+
+const char *es_head_label(const es_head *h, size_t i)
+{
+    return i < h->classes ? h->labels[i] : NULL;
+}
+
 void es_head_free(es_head *h)
 {
     if (!h) return;
     plan_free(h->root);
+    if (h->labels)
+        for (size_t i = 0; i < h->classes; i++) free(h->labels[i]);
+    free(h->labels);
     free(h);
 }
 
@@ -426,6 +461,11 @@ es_head *es_head_create(const es_onnx *model, const char *name, es_error *err)
         return NULL;
     }
     h->classes = (size_t)r->dims[1];
+    if (set_labels(h, g->outputs[0].name)) {
+        es_fail(err, ES_ERR_NOMEM, "out of memory");
+        es_head_free(h);
+        return NULL;
+    }
     return h;
 }
 

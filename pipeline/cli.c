@@ -1,2 +1,36 @@
-/* stub: being written */
-int main(void){return 0;}
+/*
+ * pipeline/cli.c — the `earshot` command: parses arguments and calls the
+ * library, one file per subcommand.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: earshot COMMAND [options] ...\n"
+            "\n"
+            "commands:\n"
+            "  detect   detect wake words in audio files with pretrained heads\n"
+            "  embed    write log-mel or encoder embeddings of audio files as .npy\n"
+            "  models   list the pretrained models and where they are cached\n"
+            "  version  print the version\n"
+            "\n"
+            "'earshot COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { usage(stderr); return EXIT_USAGE; }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "detect")) return cmd_detect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
+    if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return EXIT_OK; }
+    fprintf(stderr, "earshot: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,1 +1,142 @@
-/* stub: being written */
+/*
+ * earshot embed — per input file, the encoder's embeddings [n, 96] (or the
+ * scaled log-mel [frames, 32] with --mel) as a float32 .npy file.
+ *
+ * Defaults match openWakeWord's embed_clips on the same audio: int16
+ * samples, log-mel over the whole clip, a 76-frame window every 8 frames,
+ * no padding.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: earshot embed [options] FILE... -o DIR\n"
+            "\n"
+            "Writes DIR/<name>.npy per input: float32 embeddings [n, 96], one per 80 ms\n"
+            "(numpy.load reads them). Defaults match openWakeWord's embed_clips.\n"
+            "\n"
+            "  -o, --output DIR   output directory (created if missing)\n"
+            "  --mel              write the scaled log-mel [frames, 32] instead\n"
+            "  --stream           streaming computation (mel per 80 ms chunk, as live)\n"
+            "  --pad S            add S seconds of silence before and after\n"
+            "  --pad-to S         centre each clip in S seconds of silence\n"
+            CLI_COMMON_HELP);
+}
+
+/* DIR/<basename without extension>.npy */
+static void out_name(const char *dir, const char *in, char *buf, size_t size)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", strcmp(in, "-") ? in : "stdin");
+    char *base = basename(tmp);
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base) *dot = 0;
+    snprintf(buf, size, "%s/%s.npy", dir, base);
+}
+
+int cmd_embed(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'}, {"mel", no_argument, 0, 'm'}, {"stream", no_argument, 0, 's'},
+        {"pad", required_argument, 0, 'p'}, {"pad-to", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+    cli_common c;
+    cli_common_init(&c);
+    const char *outdir = NULL;
+    int want_mel = 0;
+    es_embed_opts eo = {0};
+    int opt, r;
+    while ((opt = getopt_long(argc, argv, "o:t:qh", opts, NULL)) != -1) {
+        if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
+        switch (opt) {
+        case 'o': outdir = optarg; break;
+        case 'm': want_mel = 1; break;
+        case 's': eo.mode = ES_EMBED_STREAM; break;
+        case 'p':
+            if (cli_parse_double(optarg, 0, 3600, &eo.pad_before)) {
+                fprintf(stderr, "earshot: --pad must be seconds from 0 to 3600, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            eo.pad_after = eo.pad_before;
+            break;
+        case 'P':
+            if (cli_parse_double(optarg, 0, 3600, &eo.pad_to)) {
+                fprintf(stderr, "earshot: --pad-to must be seconds from 0 to 3600, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': help(stdout); return EXIT_OK;
+        default: help(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!outdir || optind >= argc) {
+        fprintf(stderr, "earshot embed: %s\n\n", !outdir ? "missing -o DIR" : "no input files");
+        help(stderr);
+        return EXIT_USAGE;
+    }
+    /* refuse two inputs that would write the same output */
+    for (int i = optind; i < argc; i++)
+        for (int j = optind; j < i; j++) {
+            char a[4200], b[4200];
+            out_name(outdir, argv[i], a, sizeof a);
+            out_name(outdir, argv[j], b, sizeof b);
+            if (!strcmp(a, b)) {
+                fprintf(stderr, "earshot embed: '%s' and '%s' would both write %s; embed them into different directories\n",
+                        argv[j], argv[i], a);
+                return EXIT_USAGE;
+            }
+        }
+    struct stat st;
+    if (stat(outdir, &st) != 0) {
+        if (mkdir(outdir, 0777) != 0) {
+            fprintf(stderr, "earshot: %s: cannot create directory: %s\n", outdir, strerror(errno));
+            return EXIT_FAIL;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "earshot: %s: exists and is not a directory\n", outdir);
+        return EXIT_FAIL;
+    }
+    es_engine *eng = cli_engine(&c);
+    if (!eng) return EXIT_FAIL;
+    int failed = 0;
+    for (int i = optind; i < argc; i++) {
+        es_error e = {0};
+        es_audio a;
+        if (cli_load(&c, argv[i], &a, &e)) { cli_error(&e); failed++; continue; }
+        float *mel = NULL, *emb = NULL;
+        size_t frames, n;
+        if (es_embed_audio(eng, a.samples, a.n, &eo, &mel, &frames, want_mel ? NULL : &emb, &n, &e)) {
+            cli_error(&e);
+            es_audio_free(&a);
+            failed++;
+            continue;
+        }
+        char path[4200];
+        out_name(outdir, argv[i], path, sizeof path);
+        size_t shape[2] = { want_mel ? frames : n, want_mel ? ES_MEL_BINS : ES_EMB_DIM };
+        if (!want_mel && n == 0) {
+            fprintf(stderr, "earshot: %s: too short: %.3f s gives no embedding (at least 0.775 s of audio is needed; "
+                            "try --pad-to 2)\n", argv[i], (double)a.n / ES_SAMPLE_RATE);
+            failed++;
+        } else if (es_npy_write(path, want_mel ? mel : emb, shape, 2, &e)) {
+            cli_error(&e);
+            failed++;
+        } else if (!c.quiet) {
+            fprintf(stderr, "%s -> %s [%zu, %zu]\n", argv[i], path, shape[0], shape[1]);
+        }
+        free(mel);
+        free(emb);
+        es_audio_free(&a);
+    }
+    es_engine_free(eng);
+    return failed ? EXIT_FAIL : EXIT_OK;
+}

@@ -1,0 +1,48 @@
+/* pipeline/cli.h — shared pieces of the `earshot` command. Only the CLI
+ * prints and chooses exit codes; the library reports through es_error. */
+#ifndef ES_CLI_H
+#define ES_CLI_H
+
+#include "earshot.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef struct {
+    const char *models;    /* --models DIR */
+    int threads;           /* --threads N */
+    int raw_rate;          /* for "-" (stdin): --rate */
+    int raw_channels;      /* --channels */
+    es_pcm_format raw_format;  /* --format */
+    int quiet;
+} cli_common;
+
+/* Handle an option shared by all subcommands; returns 1 if it was one,
+ * 0 if not, -1 on a bad value (after printing why). */
+int cli_common_opt(cli_common *c, int opt, const char *arg);
+void cli_common_init(cli_common *c);
+#define CLI_COMMON_LONGOPTS \
+    {"models", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'}, \
+    {"rate", required_argument, 0, 1001}, {"channels", required_argument, 0, 1002}, \
+    {"format", required_argument, 0, 1003}, {"quiet", no_argument, 0, 'q'}
+#define CLI_COMMON_HELP \
+    "  --models DIR       pretrained models directory (default: $EARSHOT_MODELS,\n" \
+    "                     else $XDG_CACHE_HOME/earshot/models)\n" \
+    "  -t, --threads N    threads for matrix products (default: OpenBLAS's)\n" \
+    "  -q, --quiet        no progress or notes on stderr\n" \
+    "  FILE may be '-' to read raw PCM from stdin, described by\n" \
+    "  --rate HZ (default 16000), --channels N (default 1),\n" \
+    "  --format s16|s8|u8|s24|s32|f32|f64 (default s16)\n"
+
+/* Decode an input named on the command line ('-' = stdin raw PCM). */
+es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err);
+/* Engine from --models; prints the error and returns NULL on failure. */
+es_engine *cli_engine(const cli_common *c);
+/* Print "earshot: <msg>" to stderr. */
+void cli_error(const es_error *e);
+int cli_parse_double(const char *s, double lo, double hi, double *out);
+
+int cmd_embed(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+
+#endif

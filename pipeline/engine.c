@@ -1,0 +1,226 @@
+/*
+ * pipeline/engine.c — composes the front end and the encoder: embeddings of
+ * a clip (whole or streaming) and the streaming scorer that runs heads
+ * every 80 ms. The same scorer serves files and live audio, so what a user
+ * sees live is what a batch run reports.
+ */
+#include "es_internal.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* openWakeWord primes its mel buffer with 76 frames of ones and, from the
+ * first 1280-sample chunk on (which yields 5 frames), takes an embedding of
+ * the last 76 frames after every chunk. Feeding our fully convolutional
+ * stream 71 frames of ones first puts its window ends exactly there. */
+#define PRIME_FRAMES (ES_EMB_WINDOW - 5)
+
+void es_set_threads(int n)
+{
+    if (n > 0) openblas_set_num_threads(n);
+}
+
+struct es_engine {
+    es_onnx *mel_model, *enc_model;
+    es_mel *mel;
+    es_encoder *enc;
+    char dir[4096];
+};
+
+void es_engine_free(es_engine *e)
+{
+    if (!e) return;
+    es_mel_free(e->mel);
+    es_encoder_free(e->enc);
+    es_onnx_free(e->mel_model);
+    es_onnx_free(e->enc_model);
+    free(e);
+}
+
+es_engine *es_engine_create(const char *models_dir, es_error *err)
+{
+    es_engine *e = calloc(1, sizeof *e);
+    if (!e) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    char path[4096];
+    if (models_dir && *models_dir) snprintf(e->dir, sizeof e->dir, "%s", models_dir);
+    else if (es_models_dir(e->dir, sizeof e->dir, err)) goto fail;
+    if (es_models_path(e->dir, "melspectrogram", path, sizeof path, err)) goto fail;
+    if (!(e->mel_model = es_onnx_load(path, err))) goto fail;
+    if (!(e->mel = es_mel_create(e->mel_model, err))) goto fail;
+    if (es_models_path(e->dir, "embedding_model", path, sizeof path, err)) goto fail;
+    if (!(e->enc_model = es_onnx_load(path, err))) goto fail;
+    if (!(e->enc = es_encoder_create(e->enc_model, err))) goto fail;
+    return e;
+fail:
+    es_engine_free(e);
+    return NULL;
+}
+
+es_mel *es_engine_mel(es_engine *e) { return e->mel; }
+es_encoder *es_engine_encoder(es_engine *e) { return e->enc; }
+const char *es_engine_models_dir(const es_engine *e) { return e->dir; }
+
+static size_t secs(double s) { return s > 0 ? (size_t)(s * ES_SAMPLE_RATE + 0.5) : 0; }
+
+es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_opts *opts, float **mel_out,
+                         size_t *frames_out, float **emb_out, size_t *n_emb_out, es_error *err)
+{
+    if (mel_out) *mel_out = NULL;
+    if (emb_out) *emb_out = NULL;
+    if (frames_out) *frames_out = 0;
+    if (n_emb_out) *n_emb_out = 0;
+    if (!e || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_embed_audio: invalid arguments");
+    es_embed_opts o = {0};
+    if (opts) o = *opts;
+    if (o.pad_before < 0 || o.pad_after < 0 || o.pad_to < 0 || o.pad_before > 3600 || o.pad_after > 3600 || o.pad_to > 3600)
+        return es_fail(err, ES_ERR_ARG, "padding must be between 0 and 3600 seconds");
+
+    /* lay out [pad_before][centre pad][audio][centre pad][pad_after] */
+    size_t lead = 0, tail = 0, target = secs(o.pad_to);
+    if (target > n) { lead = (target - n) / 2; tail = target - n - lead; }
+    lead += secs(o.pad_before);
+    tail += secs(o.pad_after);
+    size_t total = lead + n + tail;
+    float *buf = calloc(total + 1, sizeof(float));
+    if (!buf) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    if (n) memcpy(buf + lead, x, n * sizeof(float));
+
+    es_status st = ES_OK;
+    float *mel = NULL, *emb = NULL;
+    size_t frames = 0, nemb = 0;
+    if (o.mode == ES_EMBED_WHOLE) {
+        frames = es_mel_frames(total);
+        mel = malloc((frames + 1) * ES_MEL_BINS * sizeof(float));
+        if (!mel) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+        if ((st = es_mel_compute(e->mel, buf, total, mel, err))) goto done;
+        if (emb_out) {
+            nemb = es_encoder_count(frames);
+            emb = malloc((nemb + 1) * ES_EMB_DIM * sizeof(float));
+            if (!emb) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+            if ((st = es_encoder_full(e->enc, mel, frames, emb, err))) goto done;
+        }
+    } else {
+        size_t cap = 8 * (total / ES_CHUNK + 1);
+        mel = malloc((cap + PRIME_FRAMES) * ES_MEL_BINS * sizeof(float));
+        if (!mel) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+        es_mel_stream *ms = es_mel_stream_create(e->mel, err);
+        if (!ms) { st = err ? err->status : ES_ERR_NOMEM; goto done; }
+        /* ones first (for the encoder), then the streamed frames */
+        for (size_t i = 0; i < (size_t)PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
+        st = es_mel_stream_push(ms, buf, total, mel + PRIME_FRAMES * ES_MEL_BINS, cap, &frames, err);
+        es_mel_stream_free(ms);
+        if (st) goto done;
+        if (emb_out) {
+            emb = malloc((total / ES_CHUNK + 2) * ES_EMB_DIM * sizeof(float));
+            if (!emb) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+            if ((st = es_encoder_full(e->enc, mel, frames + PRIME_FRAMES, emb, err))) goto done;
+            nemb = es_encoder_count(frames + PRIME_FRAMES);
+        }
+        /* hand back only the real frames */
+        memmove(mel, mel + PRIME_FRAMES * ES_MEL_BINS, frames * ES_MEL_BINS * sizeof(float));
+    }
+done:
+    free(buf);
+    if (st) { free(mel); free(emb); return st; }
+    if (mel_out) *mel_out = mel; else free(mel);
+    if (frames_out) *frames_out = frames;
+    if (emb_out) *emb_out = emb; else free(emb);
+    if (n_emb_out) *n_emb_out = nemb;
+    return ES_OK;
+}
+
+/* ------------------------------------------------------------ scorer */
+
+struct es_scorer {
+    es_engine *e;
+    es_mel_stream *ms;
+    es_encoder_stream *es;
+    es_head **heads;
+    size_t nheads, wmax, classes_max;
+    float *ring;        /* last embeddings, [2*wmax][96], newest at the end */
+    size_t nring;
+    size_t emitted;     /* embeddings produced so far */
+    size_t chunks;      /* 1280-sample chunks completed */
+    float mel[16 * ES_MEL_BINS];
+    float *scores;
+};
+
+void es_scorer_free(es_scorer *s)
+{
+    if (!s) return;
+    es_mel_stream_free(s->ms);
+    es_encoder_stream_free(s->es);
+    free(s->heads);
+    free(s->ring);
+    free(s->scores);
+    free(s);
+}
+
+es_scorer *es_scorer_create(es_engine *e, es_head **heads, size_t nheads, es_error *err)
+{
+    if (!e || (!heads && nheads)) { es_fail(err, ES_ERR_ARG, "es_scorer_create: invalid arguments"); return NULL; }
+    es_scorer *s = calloc(1, sizeof *s);
+    if (!s) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    s->e = e;
+    s->nheads = nheads;
+    s->heads = malloc((nheads + 1) * sizeof(es_head *));
+    if (!s->heads) goto nomem;
+    s->wmax = 1;
+    s->classes_max = 1;
+    for (size_t i = 0; i < nheads; i++) {
+        s->heads[i] = heads[i];
+        if (es_head_window(heads[i]) > s->wmax) s->wmax = es_head_window(heads[i]);
+        if (es_head_classes(heads[i]) > s->classes_max) s->classes_max = es_head_classes(heads[i]);
+    }
+    s->ring = malloc(2 * s->wmax * ES_EMB_DIM * sizeof(float));
+    s->scores = malloc(s->classes_max * sizeof(float));
+    if (!s->ring || !s->scores) goto nomem;
+    if (!(s->ms = es_mel_stream_create(e->mel, err))) goto fail;
+    if (!(s->es = es_encoder_stream_create(e->enc, err))) goto fail;
+    float ones[PRIME_FRAMES * ES_MEL_BINS];
+    for (size_t i = 0; i < sizeof ones / sizeof ones[0]; i++) ones[i] = 1.0f;
+    float dummy[ES_EMB_DIM * 2];
+    size_t got;
+    if (es_encoder_stream_push(s->es, ones, PRIME_FRAMES, dummy, &got, err)) goto fail;
+    return s;
+nomem:
+    es_fail(err, ES_ERR_NOMEM, "out of memory");
+fail:
+    es_scorer_free(s);
+    return NULL;
+}
+
+es_status es_scorer_push(es_scorer *s, const float *x, size_t n, es_score_fn fn, void *user, es_error *err)
+{
+    if (!s || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_scorer_push: invalid arguments");
+    while (n > 0) {
+        /* at most one chunk at a time, so every chunk is scored on its own */
+        size_t take = n < ES_CHUNK ? n : ES_CHUNK, frames, got;
+        float emb[2 * ES_EMB_DIM];
+        es_status st = es_mel_stream_push(s->ms, x, take, s->mel, 16, &frames, err);
+        if (st) return st;
+        x += take;
+        n -= take;
+        if (!frames) continue;
+        s->chunks++;
+        if ((st = es_encoder_stream_push(s->es, s->mel, frames, emb, &got, err))) return st;
+        for (size_t k = 0; k < got; k++) {
+            if (s->nring == 2 * s->wmax) {
+                memmove(s->ring, s->ring + s->wmax * ES_EMB_DIM, s->wmax * ES_EMB_DIM * sizeof(float));
+                s->nring = s->wmax;
+            }
+            memcpy(s->ring + s->nring * ES_EMB_DIM, emb + k * ES_EMB_DIM, ES_EMB_DIM * sizeof(float));
+            s->nring++;
+            s->emitted++;
+            double t = (double)s->chunks * ES_CHUNK / ES_SAMPLE_RATE;
+            for (size_t h = 0; h < s->nheads; h++) {
+                size_t W = es_head_window(s->heads[h]);
+                if (s->emitted < W) continue;
+                if ((st = es_head_run(s->heads[h], s->ring + (s->nring - W) * ES_EMB_DIM, s->scores, err))) return st;
+                if (fn) fn(user, h, t, s->scores, es_head_classes(s->heads[h]));
+            }
+        }
+    }
+    return ES_OK;
+}
