@@ -1,0 +1,45 @@
+/* Shared by the cmocka unit tests: find the pretrained models or skip. */
+#ifndef ES_TEST_UTIL_H
+#define ES_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "earshot.h"
+
+/* Load a pretrained model by name; NULL if the models are not fetched. */
+static inline es_onnx *test_model(const char *name)
+{
+    char path[4096];
+    if (es_models_path(NULL, name, path, sizeof path, NULL) != ES_OK) return NULL;
+    es_error e = {0};
+    es_onnx *m = es_onnx_load(path, &e);
+    if (!m) fprintf(stderr, "loading %s: %s\n", path, e.msg);
+    return m;
+}
+
+/* Exit 77 (meson: skipped) with a reason when the models are absent. */
+static inline void test_require_models(void)
+{
+    char path[4096];
+    if (es_models_path(NULL, "embedding_model", path, sizeof path, NULL) != ES_OK ||
+        es_models_path(NULL, "melspectrogram", path, sizeof path, NULL) != ES_OK) {
+        printf("SKIP: pretrained models not found (run scripts/fetch-models.sh or set EARSHOT_MODELS)\n");
+        exit(77);
+    }
+}
+
+/* Deterministic pseudo-random numbers for test inputs. */
+static inline float test_rand(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)(*s >> 8) / 16777216.0f;
+}
+
+#endif
