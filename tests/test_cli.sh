@@ -1,2 +1,115 @@
 #!/bin/bash
-exit 77
+# End-to-end tests of the earshot command: every subcommand on real files,
+# bad input (clear message naming the file, non-zero exit, no half-written
+# output), stdin raw PCM, JSON output. Exits 77 (skipped) when the
+# pretrained models are absent.
+set -u
+BIN=${EARSHOT_BIN:?run through meson test}
+SRC=${EARSHOT_SRC:?run through meson test}
+S=$SRC/samples
+if ! "$BIN" models >/dev/null 2>&1; then
+    echo "SKIP: pretrained models not found (run scripts/fetch-models.sh or set EARSHOT_MODELS)"
+    exit 77
+fi
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+# expect CODE DESCRIPTION -- command...: exit status must be CODE
+expect() {
+    local want=$1 what=$2; shift 3
+    "$@" >"$T/out" 2>"$T/err"; local got=$?
+    if [ "$got" = "$want" ]; then ok "$what"; else bad "$what (exit $got, wanted $want): $(head -c 300 "$T/err")"; fi
+}
+has() {   # has FILE PATTERN DESCRIPTION
+    if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $(head -c 300 "$1")"; fi
+}
+
+# --- usage
+expect 2 "no command is a usage error" -- "$BIN"
+expect 2 "unknown command" -- "$BIN" frobnicate
+expect 0 "version" -- "$BIN" version
+has "$T/out" "earshot 0." "version prints the version"
+expect 0 "detect --help" -- "$BIN" detect --help
+expect 2 "detect without files" -- "$BIN" detect
+expect 2 "bad --threshold" -- "$BIN" detect --threshold 2 "$S/alexa.wav"
+has "$T/err" "threshold" "bad --threshold says which option"
+expect 0 "models lists the cache" -- "$BIN" models
+has "$T/out" "embedding_model" "models names the encoder"
+
+# --- detect on the bundled samples
+expect 0 "detect on samples" -- "$BIN" detect -m hey_jarvis -m alexa -m weather "$S/hey_jarvis.wav" "$S/alexa.wav" "$S/weather.wav" "$S/no_wake_word.wav" "$S/hey_jarvis_stereo_44k.flac"
+cp "$T/out" "$T/detect.txt"
+has "$T/detect.txt" "hey_jarvis .*score 0.9" "hey_jarvis found in hey_jarvis.wav"
+has "$T/detect.txt" "alexa .*score 0.9" "alexa found in alexa.wav"
+has "$T/detect.txt" "no_wake_word.wav (3.72 s): no detection" "nothing found in no_wake_word.wav"
+expect 0 "detect --json" -- "$BIN" detect --json -m hey_jarvis -m alexa "$S/hey_jarvis.wav" "$S/no_wake_word.wav"
+if node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+  if (lines.length !== 2) throw new Error("want 2 lines");
+  const [a, b] = lines;
+  if (a.detections.length !== 1 || a.detections[0].label !== "hey_jarvis" || !(a.detections[0].score > 0.9)) throw new Error("hey_jarvis");
+  if (!(a.detections[0].time > 1.0 && a.detections[0].time < a.duration + 0.5)) throw new Error("time " + a.detections[0].time);
+  if (b.detections.length !== 0) throw new Error("false detection");
+' "$T/out" 2>"$T/err"; then ok "detect --json is valid JSON Lines with the right events"; else bad "detect --json: $(cat "$T/err")"; fi
+expect 0 "detect --scores" -- "$BIN" detect --scores -m timer -m alexa "$S/alexa.wav"
+has "$T/out" "1_minute_timer" "scores header names the timer labels"
+rows=$(grep -c "alexa.wav" "$T/out")
+# (1 s pad + 2.32 s + 1 s pad) / 80 ms = 54 steps, minus the 33 needed to fill timer's 34-window
+if [ "$rows" -ge 15 ] && [ "$rows" -le 60 ]; then ok "scores: one row per 80 ms ($rows)"; else bad "scores: $rows rows"; fi
+expect 0 "detect by model path" -- "$BIN" detect -m "$("$BIN" models | awk '/hey_jarvis/ {print $NF}')" "$S/hey_jarvis.wav"
+has "$T/out" "hey_jarvis" "a head given by path works"
+
+# --- stdin raw PCM gives the same result as the file
+tail -c +45 "$S/hey_jarvis.wav" > "$T/hj.raw"     # 16 kHz s16 mono: drop the 44-byte header
+expect 0 "detect from stdin" -- bash -c "\"$BIN\" detect --json -m hey_jarvis --rate 16000 --format s16 - < \"$T/hj.raw\""
+has "$T/out" '"label": "hey_jarvis"' "stdin raw PCM detects too"
+
+# --- embed
+expect 0 "embed" -- "$BIN" embed -q "$S/hey_jarvis.wav" "$S/alexa.wav" -o "$T/emb"
+if node -e '
+  const fs = require("fs");
+  for (const [f, n] of [["hey_jarvis", 0], ["alexa", 0]]) {
+    const b = fs.readFileSync(process.argv[1] + "/" + f + ".npy");
+    const h = b.subarray(10, 10 + b.readUInt16LE(8)).toString();
+    const m = /shape.: \((\d+), 96\)/.exec(h);
+    if (!m || (10 + b.readUInt16LE(8)) % 64 || b.length - 10 - b.readUInt16LE(8) !== 4 * 96 * m[1]) throw new Error(f + ": " + h);
+  }' "$T/emb" 2>"$T/err"; then ok "embed writes [n, 96] float32 .npy"; else bad "embed npy: $(cat "$T/err")"; fi
+expect 0 "embed --mel" -- "$BIN" embed -q --mel "$S/alexa.wav" -o "$T/mel"
+n=$(( ($(stat -c %s "$S/alexa.wav") - 44) / 2 ))     # 16-bit mono samples
+has <(head -c 128 "$T/mel/alexa.npy") "($(( (n - 512) / 160 + 1 )), 32)" "embed --mel writes [(n-512)/160+1, 32]"
+expect 1 "embed of a too-short clip fails" -- "$BIN" embed -q "$T/short.wav" -o "$T/x"
+head -c 20044 "$S/alexa.wav" > "$T/short.wav"   # 0.6 s
+expect 1 "embed of 0.6 s without padding fails" -- "$BIN" embed -q "$T/short.wav" -o "$T/short"
+has "$T/err" "too short" "too-short clip is explained"
+[ ! -e "$T/short/short.npy" ] && ok "no output for the failed clip" || bad "an output was written for a failed clip"
+expect 0 "embed --pad-to 2" -- "$BIN" embed -q --pad-to 2 "$T/short.wav" -o "$T/short"
+has <(head -c 128 "$T/short/short.npy") "(16, 96)" "2 s of audio gives 16 embeddings"
+expect 2 "two inputs with one output name" -- "$BIN" embed "$S/alexa.wav" "$T/alexa.wav" -o "$T/dup"
+
+# --- bad input: clear error naming the file, non-zero exit, the batch goes on
+: > "$T/empty.wav"
+echo "hello, I am not audio" > "$T/text.wav"
+head -c 20 "$S/alexa.wav" > "$T/trunc.wav"
+mkdir -p "$T/dir.wav"
+for f in empty.wav text.wav trunc.wav dir.wav missing.wav; do
+    expect 1 "detect $f fails" -- "$BIN" detect -m alexa "$T/$f"
+    has "$T/err" "$T/$f" "error for $f names the file"
+done
+expect 1 "a bad file among good ones" -- "$BIN" detect -m alexa "$T/text.wav" "$S/alexa.wav"
+has "$T/out" "alexa.wav (2.32 s)" "the good file is still processed"
+expect 1 "embed of a bad file" -- "$BIN" embed -q "$T/text.wav" -o "$T/bademb"
+[ -z "$(ls -A "$T/bademb" 2>/dev/null)" ] && ok "no half-written output after a bad file" || bad "files left: $(ls "$T/bademb")"
+expect 1 "missing model name" -- "$BIN" detect -m no_such_head "$S/alexa.wav"
+has "$T/err" "fetch-models" "missing model says how to fetch"
+expect 1 "an encoder is not a head" -- "$BIN" detect -m embedding_model "$S/alexa.wav"
+has "$T/err" "not a wake-word head" "refusing a non-head says why"
+expect 1 "models dir without models" -- "$BIN" detect --models "$T" -m alexa "$S/alexa.wav"
+has "$T/err" "not found" "empty models dir is explained"
+printf 'abc' > "$T/odd.raw"
+expect 1 "stdin with a partial frame" -- bash -c "\"$BIN\" detect -m alexa - < \"$T/odd.raw\""
+has "$T/err" "stdin" "stdin error names the stream"
+
+echo "$pass passed, $fail failed (cli)"
+[ "$fail" = 0 ]

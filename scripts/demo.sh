@@ -1,0 +1,41 @@
+#!/bin/bash
+# Set up everything, then detect wake words in the sample recordings.
+#
+#   scripts/demo.sh [--models DIR] [FILE.wav...]
+#
+# Without files it scans samples/*.wav. The wake-word heads are openWakeWord's
+# pretrained models (CC BY-NC-SA 4.0), fetched by the set-up.
+set -euo pipefail
+
+models=""
+files=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --models) [ $# -ge 2 ] || { echo "usage: $0 [--models DIR] [FILE.wav...]" >&2; exit 2; }
+              models="$2"; shift 2 ;;
+    --models=*) models="${1#--models=}"; shift ;;
+    -h|--help) echo "usage: $0 [--models DIR] [FILE.wav...]"; exit 0 ;;
+    *) files+=("$(realpath -m -- "$1")"); shift ;;
+  esac
+done
+if [ -n "$models" ]; then
+  export EARSHOT_MODELS="$(realpath -m -- "$models")"
+elif [ -n "${EARSHOT_MODELS:-}" ]; then
+  export EARSHOT_MODELS="$(realpath -m -- "$EARSHOT_MODELS")"
+fi
+
+cd "$(dirname -- "$0")/.."
+if [ -n "${EARSHOT_MODELS:-}" ]; then
+  bash scripts/setup.sh --models "$EARSHOT_MODELS"
+else
+  bash scripts/setup.sh
+fi
+
+if [ ${#files[@]} -eq 0 ]; then
+  shopt -s nullglob
+  files=(samples/*.wav)
+  shopt -u nullglob
+  [ ${#files[@]} -gt 0 ] || { echo "earshot demo: no samples/*.wav to scan" >&2; exit 1; }
+fi
+echo "earshot demo: build/earshot detect --model hey_jarvis --model alexa --model hey_mycroft --model weather ${files[*]}"
+exec build/earshot detect --model hey_jarvis --model alexa --model hey_mycroft --model weather "${files[@]}"

@@ -1,0 +1,95 @@
+#!/bin/bash
+# Set up everything (packages, models, reference runtime, build) and run the
+# whole test suite.
+#
+#   scripts/test.sh [--models DIR] [--ci] [MESON TEST ARGS...]
+#
+# --ci (implied when $CI is set) builds with warnings as errors. Any other
+# arguments go to `meson test` (e.g. a test name, or --suite).
+# Ends with one line "N passed, N failed, N skipped", counted from
+# build/meson-logs/testlog.json; exits non-zero if any test failed or meson
+# test itself failed.
+set -euo pipefail
+
+models=""
+ci=0
+[ -z "${CI:-}" ] || ci=1
+meson_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --models) [ $# -ge 2 ] || { echo "usage: $0 [--models DIR] [--ci] [MESON TEST ARGS...]" >&2; exit 2; }
+              models="$2"; shift 2 ;;
+    --models=*) models="${1#--models=}"; shift ;;
+    --ci) ci=1; shift ;;
+    -h|--help) echo "usage: $0 [--models DIR] [--ci] [MESON TEST ARGS...]"; exit 0 ;;
+    *) meson_args+=("$1"); shift ;;
+  esac
+done
+
+# Resolve the model directory the way fetch-models.sh and the library do, and
+# paths relative to the caller's directory before moving to the repo root.
+if [ -z "$models" ]; then
+  home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+  models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$home/.cache}/earshot/models}"
+fi
+EARSHOT_MODELS="$(realpath -m -- "$models")"
+[ -z "${EARSHOT_REF_DIR:-}" ] || EARSHOT_REF_DIR="$(realpath -m -- "$EARSHOT_REF_DIR")"
+cd "$(dirname -- "$0")/.."
+root="$(pwd -P)"
+EARSHOT_REF_DIR="${EARSHOT_REF_DIR:-$root/.cache/ref}"
+export EARSHOT_MODELS EARSHOT_REF_DIR
+
+log=build/meson-logs/testlog.json
+setup_args=(--with-reference --models "$EARSHOT_MODELS")
+[ $ci -eq 0 ] || setup_args+=(--ci)
+if ! bash scripts/setup.sh "${setup_args[@]}"; then
+  echo "earshot test: set-up failed (see above); no test was run"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+rm -f "$log"
+echo "earshot test: meson test -C build --print-errorlogs${meson_args[*]:+ ${meson_args[*]}}"
+status=0
+meson test -C build --print-errorlogs "${meson_args[@]}" || status=$?
+
+if [ ! -s "$log" ]; then
+  echo "earshot test: meson test exited with status $status and wrote no $log (see above)"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+# One JSON object per line. Print each skipped test with its reason (the last
+# line it printed), then the counts as the very last line.
+summary="$(node -e '
+  const fs = require("fs");
+  const lines = fs.readFileSync(process.argv[1], "utf8").split("\n").filter(l => l.trim());
+  let passed = 0, failed = 0, skipped = 0;
+  const skips = [];
+  for (const l of lines) {
+    let t;
+    try { t = JSON.parse(l); } catch (e) { failed++; continue; }
+    const r = String(t.result || "").replace(/^TestResult\./, "");
+    if (r === "OK" || r === "EXPECTEDFAIL") passed++;
+    else if (r === "SKIP") {
+      skipped++;
+      const out = [t.stdout, t.stderr].filter(Boolean).join("\n").split("\n")
+        .map(s => s.trim()).filter(Boolean);
+      skips.push(`  ${t.name}: ${out.length ? out[out.length - 1] : "(no reason printed)"}`);
+    } else failed++;
+  }
+  if (skips.length) console.log("earshot test: skipped:\n" + skips.join("\n"));
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  process.exit(failed ? 1 : 0);
+' "$log")" || status=$((status ? status : 1))
+last="$(printf '%s\n' "$summary" | tail -n1)"
+if ! [[ "$last" =~ ^[0-9]+\ passed,\ [0-9]+\ failed,\ [0-9]+\ skipped$ ]]; then
+  printf '%s\n' "$summary"
+  echo "earshot test: could not read $log"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+[ $status -eq 0 ] || [[ "$last" != *" 0 failed,"* ]] ||
+  summary="$(printf '%s\n' "$summary" | sed '$d')"$'\n'"earshot test: meson test exited with status $status"$'\n'"$last"
+printf '%s\n' "$summary"
+exit $status
