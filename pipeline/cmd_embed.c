@@ -40,7 +40,9 @@ static void out_name(const char *dir, const char *in, char *buf, size_t size)
     char *base = basename(tmp);
     char *dot = strrchr(base, '.');
     if (dot && dot != base) *dot = 0;
-    snprintf(buf, size, "%s/%s.npy", dir, base);
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--;   /* "emb/" -> "emb" */
+    snprintf(buf, size, "%.*s/%s.npy", (int)dl, dir, base);
 }
 
 int cmd_embed(int argc, char **argv)
