@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 es_status es_models_dir(char *buf, size_t size, es_error *err)
 {
@@ -25,6 +27,11 @@ es_status es_models_dir(char *buf, size_t size, es_error *err)
             n = snprintf(buf, size, "%s/earshot/models", xdg);
         } else {
             const char *home = getenv("HOME");
+            if (!home || !*home) {
+                /* no HOME (e.g. a service): the password database knows it */
+                struct passwd *pw = getpwuid(getuid());
+                home = pw ? pw->pw_dir : NULL;
+            }
             if (!home || !*home)
                 return es_fail(err, ES_ERR_ARG, "cannot find the models directory: set EARSHOT_MODELS or HOME");
             n = snprintf(buf, size, "%s/.cache/earshot/models", home);
