@@ -3,6 +3,12 @@
  * downmix to mono, resample to 16 kHz with libsamplerate and scale to int16
  * range (what the melspectrogram model expects).
  *
+ * Everything goes through one block-wise reader (es_reader): a fixed-size
+ * decode block, a fixed-size mono block and a streaming libsamplerate
+ * state, so memory does not grow with the length of the input. The
+ * whole-file loaders are the reader run to the end into a growing buffer,
+ * so both give the same samples by construction.
+ *
  * Scaling: libsndfile's normalised float reads map an N-bit integer sample v
  * to v / 2^(N-1), so multiplying by 32768 gives a 16-bit file's exact integer
  * values (and v / 2^(N-17) for wider ones). Float files are passed through
@@ -28,8 +34,15 @@
 #define RATE_MAX 384000
 /* libsndfile's own channel limit (SF_MAX_CHANNELS); also bounds raw input. */
 #define CHANNELS_MAX 1024
-/* Floats per read block; the frame count per block is this / channels. */
+/* The reader's decode block: READ_FRAMES frames, fewer for very many
+ * channels so the block never exceeds BLOCK_FLOATS floats (256 KB). */
+#define READ_FRAMES 4096
 #define BLOCK_FLOATS 65536
+/* Output samples asked of the resampler per call: keeps the counts within a
+ * `long` on every platform whatever the caller's buffer size. */
+#define SRC_PIECE ((size_t)1 << 20)
+/* Samples the whole-file loaders ask of the reader per call. */
+#define LOAD_BLOCK 65536
 /* Largest initial allocation we derive from a header's frame count. Headers
  * lie (streamed WAVs say 0 or 0xffffffff), so beyond this we grow as we go. */
 #define HINT_MAX ((size_t)1 << 22)
@@ -62,12 +75,11 @@ static int fbuf_reserve(fbuf *b, size_t extra)
 }
 
 /* Average `frames` interleaved frames of `ch` channels (in [-1, 1] scale) into
- * mono int16-scale samples appended to b. The sum runs in double so a mono
+ * mono int16-scale samples o[0..frames). The sum runs in double so a mono
  * signal comes out bit-identical (x * 32768 is exact) and averaging many
  * channels loses nothing. */
-static void downmix_append(fbuf *b, const float *in, size_t frames, int ch)
+static void downmix(float *o, const float *in, size_t frames, int ch)
 {
-    float *o = b->x + b->n;
     if (ch == 1) {
         for (size_t i = 0; i < frames; i++) o[i] = in[i] * 32768.0f;
     } else {
@@ -77,7 +89,6 @@ static void downmix_append(fbuf *b, const float *in, size_t frames, int ch)
             o[i] = (float)(s / ch * 32768.0);
         }
     }
-    b->n += frames;
 }
 
 /* Round to whole int16 values as openWakeWord's int16 input would be:
@@ -195,141 +206,6 @@ static es_status resample_impl(const float *x, size_t n, int rate, float **out, 
     return ES_OK;
 }
 
-/* Resample (if needed) the mono int16-scale buffer and fill `out`. Takes
- * ownership of b->x. */
-static es_status finish(fbuf *b, int rate, int channels, const es_load_opts *opts,
-                        const char *name, es_audio *out, es_error *err)
-{
-    float *y = NULL;
-    size_t yn = 0;
-    if (rate == ES_SAMPLE_RATE) {
-        /* Bit-identical to the source: hand over the buffer itself. */
-        float *p = realloc(b->x, b->n * sizeof(float));
-        y = p ? p : b->x;
-        yn = b->n;
-        b->x = NULL;
-    } else {
-        es_status s = resample_impl(b->x, b->n, rate, &y, &yn, name, err);
-        free(b->x);
-        b->x = NULL;
-        if (s != ES_OK) return s;
-        if (yn == 0)
-            return es_fail(err, ES_ERR_FORMAT,
-                           "%s: too short: %zu samples at %d Hz give no samples at 16 kHz",
-                           name, b->n, rate);
-    }
-    if (opts && opts->quantize_int16) quantize_int16(y, yn);
-    out->samples = y;
-    out->n = yn;
-    out->src_rate = rate;
-    out->src_channels = channels;
-    return ES_OK;
-}
-
-/* ------------------------------------------------------------- files */
-
-es_status es_audio_load(const char *path, const es_load_opts *opts, es_audio *out, es_error *err)
-{
-    if (out) memset(out, 0, sizeof *out);
-    if (!path || !out)
-        return es_fail(err, ES_ERR_ARG, "es_audio_load: %s is NULL", path ? "out" : "path");
-
-    /* Open the file ourselves and hand libsndfile the descriptor: errors then
-     * come from the OS with errno (permission, not found), a directory is
-     * caught before libsndfile calls it "format not recognised", and a file
-     * literally named "-" is not taken for stdin as sf_open would. */
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return es_fail(err, ES_ERR_IO, "%s: is a directory", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return es_fail(err, ES_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return es_fail(err, ES_ERR_IO, "%s: is a directory", path);
-    }
-    if (S_ISREG(st.st_mode) && st.st_size == 0) {
-        close(fd);
-        return es_fail(err, ES_ERR_FORMAT, "%s: empty file (0 bytes)", path);
-    }
-
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    /* close_desc = FALSE: we close fd on every path ourselves, whatever
-     * libsndfile does with it on failure. */
-    SNDFILE *sf = sf_open_fd(fd, SFM_READ, &info, SF_FALSE);
-    if (!sf) {
-        /* sf_strerror(NULL) is libsndfile's last open error (process-global). */
-        es_status s = es_fail(err, ES_ERR_FORMAT, "%s: not a readable audio file: %s",
-                              path, sf_strerror(NULL));
-        close(fd);
-        return s;
-    }
-    es_status s = ES_OK;
-    fbuf b = {0};
-    float *blk = NULL;
-
-    if (info.channels < 1 || info.channels > CHANNELS_MAX) {
-        s = es_fail(err, ES_ERR_FORMAT, "%s: unsupported channel count %d", path, info.channels);
-        goto done;
-    }
-    if (!rate_ok(info.samplerate)) {
-        s = es_fail(err, ES_ERR_FORMAT, "%s: unsupported sample rate %d Hz (must be %d..%d)",
-                    path, info.samplerate, RATE_MIN, RATE_MAX);
-        goto done;
-    }
-    /* Normalised floats are the default; say so, since the x32768 scaling
-     * above depends on it. */
-    sf_command(sf, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
-
-    int ch = info.channels;
-    size_t bframes = BLOCK_FLOATS / (size_t)ch;  /* >= 64 since ch <= 1024 */
-    blk = malloc(bframes * (size_t)ch * sizeof(float));
-    if (!blk) {
-        s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    /* The header's frame count is only a hint for the first allocation. */
-    if (info.frames > 0) {
-        size_t hint = (uint64_t)info.frames < HINT_MAX ? (size_t)info.frames : HINT_MAX;
-        if (fbuf_reserve(&b, hint) != 0) {
-            s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path);
-            goto done;
-        }
-    }
-    for (;;) {
-        sf_count_t r = sf_readf_float(sf, blk, (sf_count_t)bframes);
-        if (r <= 0) break;
-        if (fbuf_reserve(&b, (size_t)r) != 0) {
-            s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory after %zu frames", path, b.n);
-            goto done;
-        }
-        downmix_append(&b, blk, (size_t)r, ch);
-    }
-    /* A short read is normally end of file; a decoder error shows here. */
-    if (sf_error(sf) != SF_ERR_NO_ERROR) {
-        s = es_fail(err, ES_ERR_FORMAT, "%s: decoding failed after %zu frames: %s",
-                    path, b.n, sf_strerror(sf));
-        goto done;
-    }
-    if (b.n == 0) {
-        s = es_fail(err, ES_ERR_FORMAT, "%s: contains no audio samples", path);
-        goto done;
-    }
-    s = finish(&b, info.samplerate, ch, opts, path, out, err);
-
-done:
-    free(blk);
-    free(b.x);
-    sf_close(sf);
-    close(fd);
-    return s;
-}
-
 /* --------------------------------------------------------------- raw */
 
 static size_t pcm_bytes(es_pcm_format fmt)
@@ -380,6 +256,392 @@ static float pcm_decode(const unsigned char *p, es_pcm_format fmt)
     return 0.0f;
 }
 
+/* ------------------------------------------------------------ reader */
+
+struct es_reader {
+    char *name;             /* file name or stream label, for messages */
+    /* source: a file through libsndfile, or raw PCM from a caller's FILE */
+    int fd;                 /* ours; libsndfile does not own it (-1 for raw) */
+    SNDFILE *sf;
+    FILE *f;                /* the caller's stream (not closed here) */
+    es_pcm_format fmt;
+    size_t fbytes;          /* raw bytes per frame */
+    unsigned char *raw;     /* raw bytes read, [bframes * fbytes] */
+    size_t raw_have;        /* bytes in raw not yet converted (a partial frame) */
+    int rate, channels;
+    double duration;
+    int quantize;
+    size_t bframes;         /* frames per decode block */
+    float *blk;             /* decoded interleaved block, [bframes][channels] */
+    float *mono;            /* downmixed block, [bframes] */
+    size_t mono_n, mono_pos;  /* samples in mono / already passed on */
+    SRC_STATE *src;         /* NULL at 16 kHz: samples pass through untouched */
+    double ratio;
+    size_t frames_in;       /* source frames decoded so far */
+    size_t produced;        /* 16 kHz samples handed out so far */
+    int eof;                /* the source has no more frames */
+    int done;               /* ... and the resampler's tail is flushed */
+    es_status failed;       /* sticky: a reader that failed keeps failing */
+    es_error fail;
+};
+
+/* Record a failure in the reader (later reads repeat it) and in err. */
+static es_status rfail(es_reader *r, es_error *err, es_status status, const char *fmt, ...) ES_PRINTF(4, 5);
+static es_status rfail(es_reader *r, es_error *err, es_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->fail.msg, sizeof r->fail.msg, fmt, ap);
+    va_end(ap);
+    r->fail.status = status;
+    r->failed = status;
+    if (err) *err = r->fail;
+    return status;
+}
+
+void es_reader_close(es_reader *r)
+{
+    if (!r) return;
+    if (r->src) src_delete(r->src);
+    if (r->sf) sf_close(r->sf);
+    if (r->fd >= 0) close(r->fd);
+    free(r->raw);
+    free(r->blk);
+    free(r->mono);
+    free(r->name);
+    free(r);
+}
+
+static es_reader *reader_new(const char *name, es_error *err)
+{
+    es_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        es_fail(err, ES_ERR_NOMEM, "%s: out of memory", name);
+        return NULL;
+    }
+    r->fd = -1;
+    r->duration = -1;
+    if (!(r->name = strdup(name))) {
+        free(r);
+        es_fail(err, ES_ERR_NOMEM, "%s: out of memory", name);
+        return NULL;
+    }
+    return r;
+}
+
+/* Buffers and resampler for a source of `rate` Hz and `ch` channels (both
+ * already checked). Returns 0, or -1 after filling err (r is then closed by
+ * the caller). */
+static int reader_setup(es_reader *r, int rate, int ch, const es_load_opts *opts, es_error *err)
+{
+    r->rate = rate;
+    r->channels = ch;
+    r->quantize = opts && opts->quantize_int16;
+    r->bframes = BLOCK_FLOATS / (size_t)ch;  /* >= 64 since ch <= 1024 */
+    if (r->bframes > READ_FRAMES) r->bframes = READ_FRAMES;
+    r->blk = malloc(r->bframes * (size_t)ch * sizeof(float));
+    r->mono = malloc(r->bframes * sizeof(float));
+    if (!r->blk || !r->mono) {
+        es_fail(err, ES_ERR_NOMEM, "%s: out of memory", r->name);
+        return -1;
+    }
+    if (rate != ES_SAMPLE_RATE) {
+        int e = 0;
+        r->ratio = (double)ES_SAMPLE_RATE / rate;
+        r->src = src_new(SRC_SINC_BEST_QUALITY, 1, &e);
+        if (!r->src) {
+            es_fail(err, ES_ERR_NOMEM, "%s: cannot create resampler: %s", r->name, src_strerror(e));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *err)
+{
+    if (!path) {
+        es_fail(err, ES_ERR_ARG, "es_reader_open: path is NULL");
+        return NULL;
+    }
+    /* Open the file ourselves and hand libsndfile the descriptor: errors then
+     * come from the OS with errno (permission, not found), a directory is
+     * caught before libsndfile calls it "format not recognised", and a file
+     * literally named "-" is not taken for stdin as sf_open would. */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        es_fail(err, ES_ERR_IO, "%s: is a directory", path);
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    es_reader *r = reader_new(path, err);
+    if (!r) {
+        close(fd);
+        return NULL;
+    }
+    r->fd = fd;
+    if (fstat(fd, &st) != 0) {
+        es_fail(err, ES_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        es_fail(err, ES_ERR_IO, "%s: is a directory", path);
+        goto fail;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        es_fail(err, ES_ERR_FORMAT, "%s: empty file (0 bytes)", path);
+        goto fail;
+    }
+
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    /* close_desc = FALSE: es_reader_close closes fd, whatever libsndfile
+     * does with it on failure. */
+    r->sf = sf_open_fd(fd, SFM_READ, &info, SF_FALSE);
+    if (!r->sf) {
+        /* sf_strerror(NULL) is libsndfile's last open error (process-global). */
+        es_fail(err, ES_ERR_FORMAT, "%s: not a readable audio file: %s", path, sf_strerror(NULL));
+        goto fail;
+    }
+    if (info.channels < 1 || info.channels > CHANNELS_MAX) {
+        es_fail(err, ES_ERR_FORMAT, "%s: unsupported channel count %d", path, info.channels);
+        goto fail;
+    }
+    if (!rate_ok(info.samplerate)) {
+        es_fail(err, ES_ERR_FORMAT, "%s: unsupported sample rate %d Hz (must be %d..%d)",
+                path, info.samplerate, RATE_MIN, RATE_MAX);
+        goto fail;
+    }
+    /* Normalised floats are the default; say so, since the x32768 scaling
+     * above depends on it. */
+    sf_command(r->sf, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
+    /* The header's frame count, when it has a plausible one. Streamed files
+     * say 0 or the maximum; either way it is only ever a hint. */
+    if (info.frames > 0 && info.frames < SF_COUNT_MAX)
+        r->duration = (double)info.frames / info.samplerate;
+    if (reader_setup(r, info.samplerate, info.channels, opts, err) != 0) goto fail;
+    return r;
+
+fail:
+    es_reader_close(r);
+    return NULL;
+}
+
+es_reader *es_reader_open_raw(FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
+                              const es_load_opts *opts, es_error *err)
+{
+    name = name_or(name);
+    if (!f) {
+        es_fail(err, ES_ERR_ARG, "%s: stream is NULL", name);
+        return NULL;
+    }
+    size_t bps = pcm_bytes(fmt);
+    if (bps == 0) {
+        es_fail(err, ES_ERR_ARG, "%s: unknown PCM format %d", name, (int)fmt);
+        return NULL;
+    }
+    if (!rate_ok(rate)) {
+        es_fail(err, ES_ERR_ARG, "%s: unsupported sample rate %d Hz (must be %d..%d)",
+                name, rate, RATE_MIN, RATE_MAX);
+        return NULL;
+    }
+    if (channels < 1 || channels > CHANNELS_MAX) {
+        es_fail(err, ES_ERR_ARG, "%s: unsupported channel count %d (must be 1..%d)",
+                name, channels, CHANNELS_MAX);
+        return NULL;
+    }
+    es_reader *r = reader_new(name, err);
+    if (!r) return NULL;
+    r->f = f;
+    r->fmt = fmt;
+    r->fbytes = bps * (size_t)channels;
+    if (reader_setup(r, rate, channels, opts, err) != 0) {
+        es_reader_close(r);
+        return NULL;
+    }
+    if (!(r->raw = malloc(r->bframes * r->fbytes))) {
+        es_fail(err, ES_ERR_NOMEM, "%s: out of memory", name);
+        es_reader_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+int es_reader_rate(const es_reader *r) { return r ? r->rate : 0; }
+int es_reader_channels(const es_reader *r) { return r ? r->channels : 0; }
+double es_reader_duration(const es_reader *r) { return r ? r->duration : -1; }
+
+/* Decode the next block into r->mono, or set r->eof. */
+static es_status refill(es_reader *r, es_error *err)
+{
+    r->mono_n = r->mono_pos = 0;
+    if (r->sf) {
+        sf_count_t got = sf_readf_float(r->sf, r->blk, (sf_count_t)r->bframes);
+        if (got <= 0) {
+            /* A short read is normally end of file; a decoder error shows here. */
+            if (sf_error(r->sf) != SF_ERR_NO_ERROR)
+                return rfail(r, err, ES_ERR_FORMAT, "%s: decoding failed after %zu frames: %s",
+                             r->name, r->frames_in, sf_strerror(r->sf));
+            r->eof = 1;
+            return ES_OK;
+        }
+        downmix(r->mono, r->blk, (size_t)got, r->channels);
+        r->mono_n = (size_t)got;
+        r->frames_in += (size_t)got;
+        return ES_OK;
+    }
+
+    /* Raw: read until there is a whole frame, or the stream ends. */
+    size_t cap = r->bframes * r->fbytes, bps = r->fbytes / (size_t)r->channels;
+    for (;;) {
+        size_t got = fread(r->raw + r->raw_have, 1, cap - r->raw_have, r->f);
+        r->raw_have += got;
+        size_t frames = r->raw_have / r->fbytes;
+        if (frames > 0) {
+            const unsigned char *p = r->raw;
+            for (size_t i = 0; i < frames * (size_t)r->channels; i++, p += bps) r->blk[i] = pcm_decode(p, r->fmt);
+            downmix(r->mono, r->blk, frames, r->channels);
+            size_t used = frames * r->fbytes;
+            memmove(r->raw, r->raw + used, r->raw_have - used);
+            r->raw_have -= used;
+            r->mono_n = frames;
+            r->frames_in += frames;
+            return ES_OK;
+        }
+        if (got == 0) break;  /* fread only comes up empty at end of file or on error */
+    }
+    if (ferror(r->f))
+        return rfail(r, err, ES_ERR_IO, "%s: read error after %zu frames: %s", r->name, r->frames_in,
+                     strerror(errno));
+    if (r->raw_have != 0)
+        return rfail(r, err, ES_ERR_FORMAT, "%s: truncated: %zu trailing bytes do not make a whole frame "
+                     "(%zu bytes per frame)", r->name, r->raw_have, r->fbytes);
+    r->eof = 1;
+    return ES_OK;
+}
+
+es_status es_reader_read(es_reader *r, float *out, size_t max, size_t *got, es_error *err)
+{
+    if (got) *got = 0;
+    /* max = 0 is refused: *got = 0 must always mean the end of the input. */
+    if (!r || !out || !got || max == 0)
+        return es_fail(err, ES_ERR_ARG, "es_reader_read: invalid arguments");
+    if (r->failed) {
+        if (err) *err = r->fail;
+        return r->failed;
+    }
+    size_t n = 0;
+    es_status s;
+    while (n < max && !r->done) {
+        if (r->mono_pos == r->mono_n && !r->eof) {
+            if ((s = refill(r, err))) return s;
+            continue;
+        }
+        size_t room = max - n;
+        if (!r->src) {
+            /* 16 kHz: bit-identical to the source, no resampler involved. */
+            size_t k = r->mono_n - r->mono_pos;
+            if (k == 0) {  /* only at end of input */
+                r->done = 1;
+                break;
+            }
+            if (k > room) k = room;
+            memcpy(out + n, r->mono + r->mono_pos, k * sizeof(float));
+            r->mono_pos += k;
+            n += k;
+            continue;
+        }
+        /* Streaming libsamplerate: end_of_input only once the source is
+         * exhausted; then keep calling until the converter's tail is
+         * flushed (a call that yields nothing). */
+        SRC_DATA d;
+        memset(&d, 0, sizeof d);
+        d.data_in = r->mono + r->mono_pos;
+        d.input_frames = (long)(r->mono_n - r->mono_pos);
+        d.data_out = out + n;
+        d.output_frames = (long)(room < SRC_PIECE ? room : SRC_PIECE);
+        d.end_of_input = r->eof;
+        d.src_ratio = r->ratio;
+        int e = src_process(r->src, &d);
+        if (e)
+            return rfail(r, err, ES_ERR_FORMAT, "%s: resampling from %d Hz failed: %s", r->name, r->rate,
+                         src_strerror(e));
+        if (d.input_frames_used == 0 && d.output_frames_gen == 0) {
+            if (r->eof && r->mono_pos == r->mono_n) {
+                r->done = 1;
+                break;
+            }
+            /* Cannot happen with input and output room; never spin forever. */
+            return rfail(r, err, ES_ERR_FORMAT, "%s: resampler from %d Hz made no progress", r->name, r->rate);
+        }
+        r->mono_pos += (size_t)d.input_frames_used;
+        n += (size_t)d.output_frames_gen;
+    }
+    if (r->quantize) quantize_int16(out, n);
+    r->produced += n;
+    if (r->done && r->produced == 0) {
+        if (r->frames_in == 0) return rfail(r, err, ES_ERR_FORMAT, "%s: contains no audio samples", r->name);
+        return rfail(r, err, ES_ERR_FORMAT, "%s: too short: %zu samples at %d Hz give no samples at 16 kHz",
+                     r->name, r->frames_in, r->rate);
+    }
+    *got = n;
+    return ES_OK;
+}
+
+/* ------------------------------------------------------- whole inputs */
+
+/* Read r to the end into out; closes r. */
+static es_status load_all(es_reader *r, es_audio *out, es_error *err)
+{
+    fbuf b = {0};
+    es_status s = ES_OK;
+    /* The header's length is only a hint for the first allocation. */
+    double dur = es_reader_duration(r);
+    if (dur > 0) {
+        double want = dur * ES_SAMPLE_RATE + 64;
+        size_t hint = want < (double)HINT_MAX ? (size_t)want : HINT_MAX;
+        if (fbuf_reserve(&b, hint) != 0) {
+            s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", r->name);
+            goto done;
+        }
+    }
+    for (;;) {
+        if (fbuf_reserve(&b, LOAD_BLOCK) != 0) {
+            s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory after %zu samples", r->name, b.n);
+            goto done;
+        }
+        size_t got;
+        if ((s = es_reader_read(r, b.x + b.n, b.cap - b.n, &got, err))) goto done;
+        if (got == 0) break;
+        b.n += got;
+    }
+    float *p = realloc(b.x, b.n * sizeof(float));  /* shrink to fit; keep b.x if it fails */
+    out->samples = p ? p : b.x;
+    out->n = b.n;
+    out->src_rate = r->rate;
+    out->src_channels = r->channels;
+    b.x = NULL;
+done:
+    free(b.x);
+    es_reader_close(r);
+    return s;
+}
+
+es_status es_audio_load(const char *path, const es_load_opts *opts, es_audio *out, es_error *err)
+{
+    if (out) memset(out, 0, sizeof *out);
+    if (!path || !out)
+        return es_fail(err, ES_ERR_ARG, "es_audio_load: %s is NULL", path ? "out" : "path");
+    es_error tmp;  /* the status survives even when the caller passes no err */
+    es_error *e = err ? err : &tmp;
+    es_reader *r = es_reader_open(path, opts, e);
+    if (!r) return e->status;
+    return load_all(r, out, err);
+}
+
 es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
                             es_pcm_format fmt, const es_load_opts *opts,
                             es_audio *out, es_error *err)
@@ -388,66 +650,11 @@ es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
     if (out) memset(out, 0, sizeof *out);
     if (!f || !out)
         return es_fail(err, ES_ERR_ARG, "%s: %s is NULL", name, f ? "out" : "stream");
-    size_t bps = pcm_bytes(fmt);
-    if (bps == 0) return es_fail(err, ES_ERR_ARG, "%s: unknown PCM format %d", name, (int)fmt);
-    if (!rate_ok(rate))
-        return es_fail(err, ES_ERR_ARG, "%s: unsupported sample rate %d Hz (must be %d..%d)",
-                       name, rate, RATE_MIN, RATE_MAX);
-    if (channels < 1 || channels > CHANNELS_MAX)
-        return es_fail(err, ES_ERR_ARG, "%s: unsupported channel count %d (must be 1..%d)",
-                       name, channels, CHANNELS_MAX);
-
-    size_t fbytes = bps * (size_t)channels;
-    size_t bframes = BLOCK_FLOATS / (size_t)channels;
-    size_t cap = bframes * fbytes;
-    unsigned char *raw = malloc(cap);
-    float *blk = malloc(bframes * (size_t)channels * sizeof(float));
-    fbuf b = {0};
-    es_status s = ES_OK;
-    if (!raw || !blk) {
-        s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", name);
-        goto done;
-    }
-
-    size_t have = 0;  /* bytes in raw not yet converted (a partial frame) */
-    for (;;) {
-        size_t r = fread(raw + have, 1, cap - have, f);
-        have += r;
-        size_t frames = have / fbytes;
-        if (frames > 0) {
-            const unsigned char *p = raw;
-            for (size_t i = 0; i < frames * (size_t)channels; i++, p += bps) blk[i] = pcm_decode(p, fmt);
-            if (fbuf_reserve(&b, frames) != 0) {
-                s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory after %zu frames", name, b.n);
-                goto done;
-            }
-            downmix_append(&b, blk, frames, channels);
-            size_t used = frames * fbytes;
-            memmove(raw, raw + used, have - used);
-            have -= used;
-        }
-        if (r == 0) break;  /* fread only comes up empty at end of file or on error */
-    }
-    if (ferror(f)) {
-        s = es_fail(err, ES_ERR_IO, "%s: read error after %zu frames: %s", name, b.n, strerror(errno));
-        goto done;
-    }
-    if (have != 0) {
-        s = es_fail(err, ES_ERR_FORMAT, "%s: truncated: %zu trailing bytes do not make a whole frame "
-                    "(%zu bytes per frame)", name, have, fbytes);
-        goto done;
-    }
-    if (b.n == 0) {
-        s = es_fail(err, ES_ERR_FORMAT, "%s: contains no audio samples", name);
-        goto done;
-    }
-    s = finish(&b, rate, channels, opts, name, out, err);
-
-done:
-    free(raw);
-    free(blk);
-    free(b.x);
-    return s;
+    es_error tmp;
+    es_error *e = err ? err : &tmp;
+    es_reader *r = es_reader_open_raw(f, name, rate, channels, fmt, opts, e);
+    if (!r) return e->status;
+    return load_all(r, out, err);
 }
 
 /* -------------------------------------------------------------- misc */

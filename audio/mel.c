@@ -40,11 +40,16 @@ size_t es_mel_frames(size_t n)
     return n < ES_MEL_WIN ? 0 : (n - ES_MEL_WIN) / ES_MEL_HOP + 1;
 }
 
+/* A float [257][1][512] kernel (its values checked by check_dft). */
+static int dft_shape_ok(const es_tensor *t)
+{
+    return t && t->dtype == ES_DT_FLOAT && t->f && t->ndim == 3 && t->dims[0] == NBINS && t->dims[1] == 1 &&
+           t->dims[2] == ES_MEL_WIN;
+}
+
 static int check_dft(const es_tensor *t, const float *w, int imag)
 {
-    if (!t || t->dtype != ES_DT_FLOAT || t->ndim != 3 || t->dims[0] != NBINS || t->dims[1] != 1 ||
-        t->dims[2] != ES_MEL_WIN)
-        return 0;
+    if (!dft_shape_ok(t)) return 0;
     for (int k = 0; k < NBINS; k++)
         for (int n = 0; n < ES_MEL_WIN; n++) {
             double ph = 2.0 * M_PI * (double)((k * n) % ES_MEL_WIN) / ES_MEL_WIN;
@@ -63,8 +68,9 @@ es_mel *es_mel_create(const es_onnx *model, es_error *err)
     const es_tensor *im = es_graph_init(g, "0.stft.conv_imag.weight");
     const es_tensor *mw = es_graph_init(g, "1.melW");
     const es_tensor *cmin = es_graph_init(g, "onnx::Clip_39");
-    if (!re || !im || !mw || !cmin || mw->dtype != ES_DT_FLOAT || mw->ndim != 2 || mw->dims[0] != NBINS ||
-        mw->dims[1] != ES_MEL_BINS || cmin->dtype != ES_DT_FLOAT || cmin->count != 1) {
+    /* The kernels' shapes first: the window is read from `re` below. */
+    if (!dft_shape_ok(re) || !dft_shape_ok(im) || !mw || !cmin || mw->dtype != ES_DT_FLOAT || mw->ndim != 2 ||
+        mw->dims[0] != NBINS || mw->dims[1] != ES_MEL_BINS || cmin->dtype != ES_DT_FLOAT || cmin->count != 1) {
         es_fail(err, ES_ERR_MODEL, "%s: not the expected melspectrogram model "
                 "(needs 257x1x512 DFT kernels, a 257x32 mel matrix and a clamp constant)", name);
         return NULL;

@@ -79,6 +79,26 @@ es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
 /* Mono float samples at any rate in int16 scale -> 16 kHz. */
 es_status es_audio_resample(const float *x, size_t n, int rate, float **out, size_t *out_n, es_error *err);
 void es_audio_free(es_audio *a);
+
+/* Block-wise reading, so memory does not grow with the length of the
+ * input: the same decoding, downmixing, resampling and scaling as
+ * es_audio_load (whose samples it gives exactly, however the reads are
+ * sized), with fixed-size internal buffers. Errors name the file; an input
+ * with no samples is reported by the read that reaches its end. After an
+ * error every further read repeats it. */
+typedef struct es_reader es_reader;
+/* Open a file (any format libsndfile reads) for block-wise reading as 16 kHz mono int16-scale floats. */
+es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *err);
+/* Raw PCM from a stream (stdin), as es_audio_load_raw. The stream is not closed. */
+es_reader *es_reader_open_raw(FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
+                              const es_load_opts *opts, es_error *err);
+/* Read up to max (> 0) samples; *got = 0 means end of input. */
+es_status es_reader_read(es_reader *r, float *out, size_t max, size_t *got, es_error *err);
+int es_reader_rate(const es_reader *r);       /* source rate */
+int es_reader_channels(const es_reader *r);   /* source channels */
+double es_reader_duration(const es_reader *r); /* seconds if known from the header, else -1 */
+void es_reader_close(es_reader *r);
+
 es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
 
 /* ------------------------------------------------------------------ onnx */

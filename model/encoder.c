@@ -157,7 +157,7 @@ static es_status build(es_encoder *e, const es_onnx *model, es_error *err)
 
     const char *cur = in->name;
     const es_node *n = find_consumer(g, cur, 0);
-    if (!n || strcmp(n->op, "Reshape")) return bad(err, name, "does not start with Reshape", NULL);
+    if (!n || strcmp(n->op, "Reshape") || n->nout != 1) return bad(err, name, "does not start with Reshape", NULL);
     const es_tensor *shape = n->nin == 2 ? es_graph_init(g, n->in[1]) : NULL;
     if (!shape || !shape->i || shape->count != 4 || shape->i[1] != 1 || shape->i[2] != ES_EMB_WINDOW ||
         shape->i[3] != ES_MEL_BINS)

@@ -21,6 +21,10 @@
 #include <string.h>
 
 #define VMAX_DIMS 4
+/* Elements in any value a head computes, and in any one dimension. The
+ * pretrained heads' largest value has about 2000; the bound keeps a hostile
+ * graph from asking for gigabytes (or overflowing a size) in its dry run. */
+#define MAX_VALUES ((size_t)1 << 24)
 
 typedef struct {
     const char *name;
@@ -190,11 +194,16 @@ static gplan *plan_build(const es_graph *g, scope *up, const char *model, es_err
 
 /* ------------------------------------------------------------ execution */
 
-static es_status ensure(val *v, int ndim, const int64_t *dims, es_error *err)
+static es_status ensure(const char *model, val *v, int ndim, const int64_t *dims, es_error *err)
 {
     size_t count = 1;
-    for (int k = 0; k < ndim; k++) count *= (size_t)dims[k];
-    if (v->is_const) return es_fail(err, ES_ERR_MODEL, "head graph writes to a constant");
+    for (int k = 0; k < ndim; k++) {
+        /* Checked one dimension at a time: a zero must not hide a huge one. */
+        if (dims[k] < 0 || (size_t)dims[k] > MAX_VALUES || (dims[k] > 0 && count > MAX_VALUES / (size_t)dims[k]))
+            return es_fail(err, ES_ERR_MODEL, "%s: head graph computes a value of unsupported size", model);
+        count *= (size_t)dims[k];
+    }
+    if (v->is_const) return es_fail(err, ES_ERR_MODEL, "%s: head graph writes to a constant", model);
     if (count > v->cap) {
         float *nd = realloc(v->owned ? v->d : NULL, (count + 1) * sizeof(float));
         if (!nd) return es_fail(err, ES_ERR_NOMEM, "out of memory");
@@ -226,7 +235,7 @@ static es_status binary(const char *model, const es_node *n, int op, const val *
         if (da[k] != db[k] && da[k] != 1 && db[k] != 1) return shape_err(model, n, err);
         dout[k] = da[k] > db[k] ? da[k] : db[k];
     }
-    es_status s = ensure(o, nd, dout, err);
+    es_status s = ensure(model, o, nd, dout, err);
     if (s) return s;
     size_t idx[VMAX_DIMS] = {0};
     for (size_t i = 0; i < o->count; i++) {
@@ -268,7 +277,7 @@ static es_status run_step(step *s, const char *model, es_error *err)
     case OP_CAST: {
         int64_t to = es_attr_int(n, "to", 1);
         if (s->op == OP_CAST && to != ES_DT_FLOAT && to != ES_DT_BOOL) return shape_err(model, n, err);
-        if ((st = ensure(o, a->ndim, a->dims, err))) return st;
+        if ((st = ensure(model, o, a->ndim, a->dims, err))) return st;
         for (size_t i = 0; i < a->count; i++)
             o->d[i] = (s->op == OP_CAST && to == ES_DT_BOOL) ? (a->d[i] != 0.0f) : a->d[i];
         return ES_OK;
@@ -276,10 +285,11 @@ static es_status run_step(step *s, const char *model, es_error *err)
     case OP_FLATTEN: {
         int64_t axis = es_attr_int(n, "axis", 1);
         if (axis < 0) axis += a->ndim;
-        if (axis < 0 || axis > a->ndim) return shape_err(model, n, err);
+        /* An empty input may have huge other dimensions whose product overflows. */
+        if (axis < 0 || axis > a->ndim || a->count == 0) return shape_err(model, n, err);
         int64_t d[2] = {1, 1};
         for (int k = 0; k < a->ndim; k++) d[k < axis ? 0 : 1] *= a->dims[k];
-        if ((st = ensure(o, 2, d, err))) return st;
+        if ((st = ensure(model, o, 2, d, err))) return st;
         memcpy(o->d, a->d, a->count * sizeof(float));
         return ES_OK;
     }
@@ -290,9 +300,11 @@ static es_status run_step(step *s, const char *model, es_error *err)
         if (!b || !b->d || a->ndim != 2 || b->ndim != 2) return shape_err(model, n, err);
         int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
         int64_t Kb = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
-        if (K != Kb) return shape_err(model, n, err);
+        /* Empty operands are refused: they would give sgemm a leading
+         * dimension of 0, which OpenBLAS reports by printing. */
+        if (K != Kb || M < 1 || N < 1 || K < 1 || (size_t)K > MAX_VALUES) return shape_err(model, n, err);
         int64_t d[2] = {M, N};
-        if ((st = ensure(o, 2, d, err))) return st;
+        if ((st = ensure(model, o, 2, d, err))) return st;
         /* C broadcasts to [M, N]: accept [N], [1, N], [M, N], scalar */
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
@@ -310,7 +322,7 @@ static es_status run_step(step *s, const char *model, es_error *err)
         return ES_OK;
     }
     case OP_RELU: case OP_SIGMOID: case OP_SQRT:
-        if ((st = ensure(o, a->ndim, a->dims, err))) return st;
+        if ((st = ensure(model, o, a->ndim, a->dims, err))) return st;
         for (size_t i = 0; i < a->count; i++) {
             float x = a->d[i];
             o->d[i] = s->op == OP_RELU ? (x > 0 ? x : 0) : s->op == OP_SQRT ? sqrtf(x) : 1.0f / (1.0f + expf(-x));
@@ -319,8 +331,9 @@ static es_status run_step(step *s, const char *model, es_error *err)
     case OP_SOFTMAX: {
         int64_t axis = es_attr_int(n, "axis", -1);
         if (axis < 0) axis += a->ndim;
-        if (axis != a->ndim - 1) return shape_err(model, n, err);   /* heads use the last axis */
-        if ((st = ensure(o, a->ndim, a->dims, err))) return st;
+        /* heads use the last axis, which must exist and be non-empty */
+        if (a->ndim < 1 || axis != a->ndim - 1 || a->dims[a->ndim - 1] < 1) return shape_err(model, n, err);
+        if ((st = ensure(model, o, a->ndim, a->dims, err))) return st;
         size_t L = (size_t)a->dims[a->ndim - 1];
         for (size_t r = 0; r < a->count / L; r++) {
             const float *x = a->d + r * L;
@@ -335,11 +348,11 @@ static es_status run_step(step *s, const char *model, es_error *err)
         const es_attr *ax = es_node_attr(n, "axes");
         if (!ax || ax->nints != 1 || es_attr_int(n, "keepdims", 1) != 1) return shape_err(model, n, err);
         int64_t axis = ax->ints[0] < 0 ? ax->ints[0] + a->ndim : ax->ints[0];
-        if (axis != a->ndim - 1) return shape_err(model, n, err);
+        if (a->ndim < 1 || axis != a->ndim - 1 || a->dims[a->ndim - 1] < 1) return shape_err(model, n, err);
         int64_t d[VMAX_DIMS];
         memcpy(d, a->dims, sizeof d);
         d[a->ndim - 1] = 1;
-        if ((st = ensure(o, a->ndim, d, err))) return st;
+        if ((st = ensure(model, o, a->ndim, d, err))) return st;
         size_t L = (size_t)a->dims[a->ndim - 1];
         for (size_t r = 0; r < a->count / L; r++) {
             float sum = 0;
@@ -355,7 +368,9 @@ static es_status run_step(step *s, const char *model, es_error *err)
         gplan *br = a->d[0] != 0.0f ? s->then_g : s->else_g;
         if ((st = run_plan(br, model, err))) return st;
         val *r = br->result;
-        if ((st = ensure(o, r->ndim, r->dims, err))) return st;
+        /* A branch may name an unfed input of its own, or the If's output. */
+        if (!r->d || r == o) return shape_err(model, n, err);
+        if ((st = ensure(model, o, r->ndim, r->dims, err))) return st;
         memcpy(o->d, r->d, r->count * sizeof(float));
         return ES_OK;
     }
@@ -450,7 +465,7 @@ es_head *es_head_create(const es_onnx *model, const char *name, es_error *err)
     for (size_t i = 0; i < h->root->nvals; i++)
         if (!strcmp(h->root->vals[i].name, in->name)) h->input = &h->root->vals[i];
     int64_t d[3] = {1, (int64_t)h->window, ES_EMB_DIM};
-    if (!h->input || ensure(h->input, 3, d, err)) { es_head_free(h); return NULL; }
+    if (!h->input || ensure(mname, h->input, 3, d, err)) { es_head_free(h); return NULL; }
     /* dry run: proves every op and shape works before any real audio */
     memset(h->input->d, 0, h->input->count * sizeof(float));
     if (run_plan(h->root, mname, err)) { es_head_free(h); return NULL; }

@@ -35,6 +35,9 @@ void cli_common_init(cli_common *c);
 
 /* Decode an input named on the command line ('-' = stdin raw PCM). */
 es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err);
+/* The same input opened for block-wise reading (memory independent of its
+ * length); NULL with err filled on failure. */
+es_reader *cli_open(const cli_common *c, const char *path, es_error *err);
 /* Engine from --models; prints the error and returns NULL on failure. */
 es_engine *cli_engine(const cli_common *c);
 /* Print "earshot: <msg>" to stderr. */

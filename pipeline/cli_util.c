@@ -66,6 +66,15 @@ es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error 
     return es_audio_load(path, &o, a, err);
 }
 
+es_reader *cli_open(const cli_common *c, const char *path, es_error *err)
+{
+    /* Same options as cli_load: the reader gives the same samples. */
+    es_load_opts o = { 1 };
+    if (!strcmp(path, "-"))
+        return es_reader_open_raw(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, err);
+    return es_reader_open(path, &o, err);
+}
+
 es_engine *cli_engine(const cli_common *c)
 {
     es_error e = {0};

@@ -2,7 +2,8 @@
  * earshot detect — wake words in audio files, with openWakeWord-format
  * heads (the pretrained ones by name, or any head by path).
  *
- * Audio goes through the same streaming scorer as live audio: one score per
+ * Audio is read block by block (so memory does not grow with the file) and
+ * goes through the same streaming scorer as live audio: one score per
  * head (per class) every 80 ms. A detection is a run of steps at or above
  * the threshold; runs closer than --refractory seconds merge, so one
  * utterance gives one detection. We report the run's first and last step
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #define MAX_HEADS 32
+#define READ_BLOCK 16000   /* samples read and scored at a time (1 s) */
 
 static void help(FILE *f)
 {
@@ -202,35 +204,50 @@ int cmd_detect(int argc, char **argv)
     }
     float *row = calloc(nslots, sizeof(float));
     run *runs = calloc(nslots, sizeof(run));
-    if (!row || !runs) { free(row); free(runs); fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
+    float *blk = malloc(READ_BLOCK * sizeof(float));
+    if (!row || !runs || !blk) {
+        free(row); free(runs); free(blk);
+        fprintf(stderr, "earshot: out of memory\n");
+        rc = EXIT_FAIL;
+        goto out;
+    }
     for (int fi = optind; fi < argc; fi++) {
         const char *file = argv[fi];
         es_error e = {0};
-        es_audio a;
-        if (cli_load(&c, file, &a, &e)) { cli_error(&e); rc = EXIT_FAIL; continue; }
+        es_reader *rd = cli_open(&c, file, &e);
+        if (!rd) { cli_error(&e); rc = EXIT_FAIL; continue; }
+        /* The first block is read before anything is scored, so an input
+         * that is empty or undecodable from the start prints no score rows. */
+        size_t got = 0, nread = 0;
+        es_status st = es_reader_read(rd, blk, READ_BLOCK, &got, &e);
+        if (st) { cli_error(&e); es_reader_close(rd); rc = EXIT_FAIL; continue; }
         es_scorer *sc = es_scorer_create(eng, heads, nnames, &e);
-        if (!sc) { cli_error(&e); es_audio_free(&a); rc = EXIT_FAIL; continue; }
+        if (!sc) { cli_error(&e); es_reader_close(rd); rc = EXIT_FAIL; continue; }
         dctx d = {heads, nnames, offset, nslots, runs, NULL, 0, 0, thr, refr, pad, scores, row, 0, 0, file, 0};
         memset(runs, 0, nslots * sizeof(run));
         size_t padn = (size_t)(pad * ES_SAMPLE_RATE + 0.5);
         static const float zeros[ES_CHUNK];
-        es_status st = ES_OK;
         for (size_t p = 0; p < padn && !st; p += ES_CHUNK)
             st = es_scorer_push(sc, zeros, padn - p < ES_CHUNK ? padn - p : ES_CHUNK, on_scores, &d, &e);
-        if (!st) st = es_scorer_push(sc, a.samples, a.n, on_scores, &d, &e);
+        /* Block by block: memory stays the same whatever the file's length. */
+        while (!st && got > 0) {
+            nread += got;
+            st = es_scorer_push(sc, blk, got, on_scores, &d, &e);
+            if (!st) st = es_reader_read(rd, blk, READ_BLOCK, &got, &e);
+        }
         for (size_t p = 0; p < padn && !st; p += ES_CHUNK)
             st = es_scorer_push(sc, zeros, padn - p < ES_CHUNK ? padn - p : ES_CHUNK, on_scores, &d, &e);
         for (size_t s = 0; s < nslots; s++) close_run(&d, s);
         es_scorer_free(sc);
-        double dur = (double)a.n / ES_SAMPLE_RATE;
-        es_audio_free(&a);
+        es_reader_close(rd);
+        double dur = (double)nread / ES_SAMPLE_RATE;
         if (st || d.failed_alloc) {
             if (st) cli_error(&e); else fprintf(stderr, "earshot: %s: out of memory\n", file);
             free(d.ev);
             rc = EXIT_FAIL;
             continue;
         }
-        qsort(d.ev, d.nev, sizeof *d.ev, cmp_event);
+        if (d.nev) qsort(d.ev, d.nev, sizeof *d.ev, cmp_event);  /* d.ev is NULL when empty */
         if (json) {
             printf("{\"file\": ");
             json_str(file);
@@ -243,7 +260,7 @@ int cmd_detect(int argc, char **argv)
             }
             printf("]}\n");
         } else if (!scores) {
-            printf("%s (%.2f s): %s\n", file, dur, d.nev ? "" : "no detection");
+            printf("%s (%.2f s):%s\n", file, dur, d.nev ? "" : " no detection");
             for (size_t i = 0; i < d.nev; i++)
                 printf("  %7.2f s  %-18s score %.3f  (above threshold %.2f-%.2f s)\n", d.ev[i].t, d.ev[i].label,
                        d.ev[i].score, d.ev[i].start, d.ev[i].end);
@@ -253,6 +270,7 @@ int cmd_detect(int argc, char **argv)
     }
     free(row);
     free(runs);
+    free(blk);
 out:
     for (size_t i = 0; i < nnames; i++) { es_head_free(heads[i]); es_onnx_free(models[i]); }
     es_engine_free(eng);

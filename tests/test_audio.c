@@ -790,6 +790,247 @@ static void test_pcm_format_parse(void **state)
     assert_int_equal(es_pcm_format_parse("s16", NULL), ES_ERR_ARG);
 }
 
+/* ------------------------------------------------------------- reader */
+
+/* Read everything through a reader in blocks of `block` samples. */
+static float *read_all(es_reader *r, size_t block, size_t *n)
+{
+    float *buf = malloc(block * sizeof(float));
+    size_t cap = 1 << 16, len = 0;
+    float *all = malloc(cap * sizeof(float));
+    assert_non_null(buf);
+    assert_non_null(all);
+    es_error err = {0};
+    for (;;) {
+        size_t got = 12345;
+        es_status s = es_reader_read(r, buf, block, &got, &err);
+        if (s != ES_OK) fail_msg("es_reader_read (block %zu) failed: %s", block, err.msg);
+        assert_true(got <= block);
+        if (!got) break;
+        if (len + got > cap) {
+            while (len + got > cap) cap *= 2;
+            all = realloc(all, cap * sizeof(float));
+            assert_non_null(all);
+        }
+        memcpy(all + len, buf, got * sizeof(float));
+        len += got;
+    }
+    /* The end stays the end. */
+    size_t got = 1;
+    assert_int_equal(es_reader_read(r, buf, block, &got, &err), ES_OK);
+    assert_int_equal(got, 0);
+    free(buf);
+    *n = len;
+    return all;
+}
+
+/* The reader gives exactly es_audio_load's samples for every block size. */
+static void reader_matches_load(const char *path, const es_load_opts *opts, int rate, int ch, size_t src_frames)
+{
+    es_audio ref = load_ok(path, opts);
+    static const size_t blocks[] = {1, 100, 4096, 1000000};
+    for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++) {
+        es_error err = {0};
+        es_reader *r = es_reader_open(path, opts, &err);
+        if (!r) fail_msg("es_reader_open(%s): %s", path, err.msg);
+        assert_int_equal(es_reader_rate(r), rate);
+        assert_int_equal(es_reader_channels(r), ch);
+        assert_true(fabs(es_reader_duration(r) - (double)src_frames / rate) < 1e-9);
+        size_t n;
+        float *x = read_all(r, blocks[k], &n);
+        es_reader_close(r);
+        assert_int_equal(n, ref.n);
+        float maxdiff = 0;
+        for (size_t i = 0; i < n; i++) {
+            float d = fabsf(x[i] - ref.samples[i]);
+            if (d > maxdiff || d != d) maxdiff = d != d ? INFINITY : d;
+        }
+        print_message("    %s, block %7zu: %zu samples, max |diff| %g\n", strrchr(path, '/') + 1, blocks[k], n,
+                      maxdiff);
+        assert_true(maxdiff == 0.0f);
+        free(x);
+    }
+    es_audio_free(&ref);
+}
+
+static void test_reader_equals_load(void **state)
+{
+    (void)state;
+    /* 44.1 kHz stereo: resampled, length not a multiple of any block size. */
+    size_t n44 = 3 * 44100 + 301;
+    short *st = malloc(2 * n44 * sizeof *st);
+    assert_non_null(st);
+    for (size_t i = 0; i < n44; i++) {
+        double t = (double)i / 44100;
+        st[2 * i] = (short)lrint(8000 * sin(2 * M_PI * 440 * t) + (rnd16() >> 4));
+        st[2 * i + 1] = (short)lrint(6000 * sin(2 * M_PI * 1234 * t) + (rnd16() >> 4));
+    }
+    const char *p44 = tpath("reader_44k_stereo.wav");
+    write_short(p44, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 2, st, n44);
+    reader_matches_load(p44, NULL, 44100, 2, n44);
+    es_load_opts q = {.quantize_int16 = 1};
+    reader_matches_load(p44, &q, 44100, 2, n44);
+    free(st);
+
+    /* 16 kHz mono FLAC: passed through untouched. */
+    size_t n16 = 50001;
+    short *m = malloc(n16 * sizeof *m);
+    assert_non_null(m);
+    for (size_t i = 0; i < n16; i++) m[i] = rnd16();
+    const char *p16 = tpath("reader_16k.flac");
+    write_short(p16, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, m, n16);
+    reader_matches_load(p16, NULL, 16000, 1, n16);
+    free(m);
+}
+
+/* Raw PCM through the reader equals es_audio_load_raw, resampled or not. */
+static void test_reader_raw(void **state)
+{
+    (void)state;
+    size_t frames = 30011;
+    unsigned char *b = malloc(frames * 4);
+    assert_non_null(b);
+    for (size_t i = 0; i < frames * 2; i++) {
+        int16_t v = rnd16();
+        b[2 * i] = (unsigned char)((uint16_t)v & 0xff);
+        b[2 * i + 1] = (unsigned char)((uint16_t)v >> 8);
+    }
+    static const int rates[] = {16000, 48000};
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fmemopen(b, frames * 4, "rb");
+        assert_non_null(f);
+        es_audio ref;
+        es_error err = {0};
+        assert_int_equal(es_audio_load_raw(f, "raw", rates[k], 2, ES_PCM_S16, NULL, &ref, &err), ES_OK);
+        fclose(f);
+        static const size_t blocks[] = {1, 100, 4096, 1000000};
+        for (size_t j = 0; j < 4; j++) {
+            f = fmemopen(b, frames * 4, "rb");
+            assert_non_null(f);
+            es_reader *r = es_reader_open_raw(f, "raw", rates[k], 2, ES_PCM_S16, NULL, &err);
+            assert_non_null(r);
+            assert_int_equal(es_reader_rate(r), rates[k]);
+            assert_int_equal(es_reader_channels(r), 2);
+            assert_true(es_reader_duration(r) < 0);  /* a stream has no header */
+            size_t n;
+            float *x = read_all(r, blocks[j], &n);
+            es_reader_close(r);
+            fclose(f);
+            assert_int_equal(n, ref.n);
+            assert_memory_equal(x, ref.samples, n * sizeof(float));
+            free(x);
+        }
+        es_audio_free(&ref);
+    }
+    free(b);
+}
+
+/* Open must fail, or else the first read; either way the message names the
+ * file and contains `want` (if given). */
+static void reader_fails(const char *path, const char *want)
+{
+    es_error err = {0};
+    es_reader *r = es_reader_open(path, NULL, &err);
+    es_status s = r ? ES_OK : err.status;
+    if (r) {
+        float buf[256];
+        size_t got = 99;
+        s = es_reader_read(r, buf, 256, &got, &err);
+        assert_int_equal(got, 0);
+        if (s != ES_OK) {
+            /* An error sticks: the next read repeats it. */
+            es_error again = {0};
+            assert_int_equal(es_reader_read(r, buf, 256, &got, &again), s);
+            assert_string_equal(again.msg, err.msg);
+        }
+        es_reader_close(r);
+    }
+    if (s == ES_OK) fail_msg("reading %s unexpectedly succeeded", path);
+    assert_int_equal(err.status, s);
+    if (!strstr(err.msg, path)) fail_msg("message does not name the file: \"%s\"", err.msg);
+    if (want && !strstr(err.msg, want)) fail_msg("message lacks \"%s\": \"%s\"", want, err.msg);
+    print_message("    %s\n", err.msg);
+}
+
+static void test_reader_bad_inputs(void **state)
+{
+    (void)state;
+    short v[1000];
+    for (int i = 0; i < 1000; i++) v[i] = (short)i;
+    char good[512];  /* tpath's buffers are reused: keep a copy */
+    snprintf(good, sizeof good, "%s", tpath("rgood.wav"));
+    write_short(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, v, 1000);
+    size_t glen;
+    unsigned char *gb = read_bytes(good, &glen);
+
+    reader_fails(tpath("r_does_not_exist.wav"), "cannot open");
+    const char *dir = tpath("r_directory.wav");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    reader_fails(dir, "directory");
+    const char *p = tpath("r_empty.wav");
+    write_bytes(p, "", 0);
+    reader_fails(p, "empty");
+    p = tpath("r_trunc_header.wav");
+    write_bytes(p, gb, 20);
+    reader_fails(p, NULL);
+    p = tpath("r_text.wav");
+    write_bytes(p, "not audio at all\n", 17);
+    reader_fails(p, "not a readable audio file");
+    /* No samples: the open succeeds, the first read says so. */
+    p = tpath("r_zero_frames.wav");
+    write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, v, 0);
+    reader_fails(p, "contains no audio samples");
+    p = tpath("r_zero_frames_44k.wav");
+    write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 2, v, 0);
+    reader_fails(p, "contains no audio samples");
+    p = tpath("r_rate_500.wav");
+    write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 500, 1, v, 100);
+    reader_fails(p, "sample rate");
+
+    /* Raw: a partial frame at the end, an empty stream, bad arguments. */
+    es_error err = {0};
+    FILE *f = fmemopen(gb, 45, "rb");
+    assert_non_null(f);
+    es_reader *r = es_reader_open_raw(f, "pipe:0", 16000, 2, ES_PCM_S16, NULL, &err);
+    assert_non_null(r);
+    float buf[64];
+    size_t got = 0, total = 0;
+    es_status s;
+    while ((s = es_reader_read(r, buf, 64, &got, &err)) == ES_OK && got) total += got;
+    assert_int_equal(s, ES_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "pipe:0: truncated: 1 trailing bytes"));
+    es_reader_close(r);
+    fclose(f);
+    f = fopen("/dev/null", "rb");
+    assert_non_null(f);
+    r = es_reader_open_raw(f, "pipe:1", 16000, 1, ES_PCM_S16, NULL, &err);
+    assert_non_null(r);
+    assert_int_equal(es_reader_read(r, buf, 64, &got, &err), ES_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "pipe:1: contains no audio samples"));
+    es_reader_close(r);
+    assert_null(es_reader_open_raw(f, "pipe:2", 100, 1, ES_PCM_S16, NULL, &err));
+    assert_non_null(strstr(err.msg, "pipe:2"));
+    assert_null(es_reader_open_raw(f, "pipe:3", 16000, 0, ES_PCM_S16, NULL, &err));
+    assert_null(es_reader_open_raw(f, "pipe:4", 16000, 1, (es_pcm_format)99, NULL, &err));
+    assert_null(es_reader_open_raw(NULL, "pipe:5", 16000, 1, ES_PCM_S16, NULL, &err));
+    fclose(f);
+
+    /* NULL and zero-sized reads are refused; close accepts NULL. */
+    assert_null(es_reader_open(NULL, NULL, &err));
+    assert_int_equal(err.status, ES_ERR_ARG);
+    r = es_reader_open(good, NULL, NULL);
+    assert_non_null(r);
+    assert_int_equal(es_reader_read(r, buf, 0, &got, &err), ES_ERR_ARG);
+    assert_int_equal(es_reader_read(r, NULL, 10, &got, &err), ES_ERR_ARG);
+    assert_int_equal(es_reader_read(NULL, buf, 10, &got, &err), ES_ERR_ARG);
+    assert_int_equal(es_reader_read(r, buf, 64, &got, NULL), ES_OK);  /* err may be NULL */
+    assert_int_equal(got, 64);
+    es_reader_close(r);
+    es_reader_close(NULL);
+    (void)total;
+    free(gb);
+}
+
 /* ------------------------------------------------------------ samples */
 
 /* The bundled clips (samples/make_samples.sh) decode as documented, and the
@@ -855,6 +1096,9 @@ int main(void)
         cmocka_unit_test(test_raw_formats),
         cmocka_unit_test(test_raw_long_stream),
         cmocka_unit_test(test_pcm_format_parse),
+        cmocka_unit_test(test_reader_equals_load),
+        cmocka_unit_test(test_reader_raw),
+        cmocka_unit_test(test_reader_bad_inputs),
         cmocka_unit_test(test_bundled_samples),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

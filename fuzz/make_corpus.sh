@@ -1,0 +1,110 @@
+#!/bin/bash
+# Seed corpora for the libFuzzer targets, generated rather than committed:
+#
+#   fuzz/make_corpus.sh [onnx|audio|npy ...]     (default: all three)
+#
+# onnx:  the 9 ONNX models from the models directory ($EARSHOT_MODELS, else
+#        $XDG_CACHE_HOME/earshot/models, else ~/.cache/earshot/models), and
+#        small heads written by fuzz/gen_onnx_seeds.c (valid and hostile).
+# audio: the WAV/FLAC clips in samples/, plus small sox-made files in other
+#        encodings (8-bit, 24-bit, float, Ogg Vorbis, AIFF, AU) and a few
+#        raw byte patterns for the raw-PCM path.
+# npy:   small float32 .npy files of several shapes and a few near misses.
+#
+# Files go to fuzz/corpus-TARGET/ (gitignored); existing files are kept, so
+# whatever libFuzzer has found so far stays in the corpus.
+set -euo pipefail
+cd "$(dirname -- "$0")/.."
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy)
+
+models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}"
+
+seed_onnx() {
+  local d=fuzz/corpus-onnx n=0
+  mkdir -p "$d"
+  for f in "$models"/*.onnx; do
+    [ -f "$f" ] || continue
+    cp -f "$f" "$d/seed-$(basename "$f")"
+    n=$((n + 1))
+  done
+  [ $n -gt 0 ] || { echo "make_corpus: no .onnx models in $models (run scripts/fetch-models.sh)" >&2; return 1; }
+  echo "make_corpus: onnx: $n models from $models"
+  # Small generated heads (fuzz/onnx_gen.h): a few hundred bytes each, so
+  # libFuzzer mutates them a thousand times faster than the 1 MB models.
+  local gen
+  gen="$(mktemp -d)"
+  "${CC:-cc}" -std=c11 -O1 -o "$gen/gen_onnx_seeds" fuzz/gen_onnx_seeds.c
+  "$gen/gen_onnx_seeds" "$d"
+  rm -rf "$gen"
+}
+
+seed_audio() {
+  local d=fuzz/corpus-audio n=0
+  mkdir -p "$d"
+  for f in samples/*.wav samples/*.flac; do
+    [ -f "$f" ] || continue
+    cp -f "$f" "$d/seed-$(basename "$f")"
+    n=$((n + 1))
+  done
+  if command -v sox >/dev/null; then
+    # Short clips keep each run fast; the formats are what matters.
+    sox -n -r 16000 -c 1 -b 8 -e unsigned "$d/seed-u8.wav" synth 0.2 sine 440 vol 0.5
+    sox -n -r 22050 -c 2 -b 24 "$d/seed-s24-stereo.wav" synth 0.2 sine 300 sine 500 vol 0.5
+    sox -n -r 8000 -c 1 -b 32 -e floating-point "$d/seed-f32.wav" synth 0.2 pinknoise vol 0.3
+    sox -n -r 48000 -c 2 "$d/seed-vorbis.ogg" synth 0.3 sine 1000 vol 0.5
+    sox -n -r 44100 -c 1 -b 16 "$d/seed-s16.aiff" synth 0.1 sine 200 vol 0.5
+    sox -n -r 11025 -c 1 -b 16 "$d/seed-s16.au" synth 0.1 sine 200 vol 0.5
+    sox -n -r 16000 -c 1 -b 16 "$d/seed-short.flac" synth 0.1 whitenoise vol 0.2
+    n=$((n + 7))
+  else
+    echo "make_corpus: sox not found; only samples/ seeds for audio" >&2
+  fi
+  # Raw PCM: the first byte picks the format, the rest is the stream.
+  printf '\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b' >"$d/seed-raw-s16"
+  printf '\x05\x00\x00\x80\x3f\x00\x00\x00\xbf\x00\x00\x00\x00' >"$d/seed-raw-f32"
+  head -c 4001 /dev/zero | tr '\0' '\003' >"$d/seed-raw-long"
+  echo "make_corpus: audio: $((n + 3)) files"
+}
+
+# npy FILE SHAPE COUNT [DESCR] [FORTRAN] — a v1.0 .npy of COUNT floats 1.0, 2.0, ...
+npy() {
+  local file="$1" shape="$2" count="$3" descr="${4:-<f4}" fortran="${5:-False}"
+  local dict="{'descr': '$descr', 'fortran_order': $fortran, 'shape': ($shape), }"
+  local total=$((10 + ${#dict} + 1)) pad hl
+  pad=$(((64 - total % 64) % 64))
+  hl=$((${#dict} + 1 + pad))
+  {
+    printf '\x93NUMPY\x01\x00'
+    printf "\\x$(printf %02x $((hl & 255)))\\x$(printf %02x $((hl >> 8)))"
+    printf '%s%*s\n' "$dict" "$pad" ''
+    # float32 little-endian 1.0 (0x3f800000) and 2.0 (0x40000000), alternating
+    local i
+    for ((i = 0; i < count; i++)); do
+      if ((i % 2)); then printf '\x00\x00\x00\x40'; else printf '\x00\x00\x80\x3f'; fi
+    done
+  } >"$file"
+}
+
+seed_npy() {
+  local d=fuzz/corpus-npy
+  mkdir -p "$d"
+  npy "$d/seed-1d.npy" "5," 5
+  npy "$d/seed-2d.npy" "3, 4" 12
+  npy "$d/seed-3d.npy" "2, 2, 3" 12
+  npy "$d/seed-scalar.npy" "" 1
+  npy "$d/seed-empty.npy" "0," 0
+  npy "$d/seed-emb.npy" "4, 96" 384
+  npy "$d/seed-f8.npy" "2," 4 "<f8"
+  npy "$d/seed-fortran.npy" "2, 2" 4 "<f4" True
+  echo "make_corpus: npy: 8 files"
+}
+
+for t in "${targets[@]}"; do
+  case "$t" in
+    onnx) seed_onnx ;;
+    audio) seed_audio ;;
+    npy) seed_npy ;;
+    *) echo "usage: $0 [onnx|audio|npy ...]" >&2; exit 2 ;;
+  esac
+done
