@@ -32,7 +32,6 @@ struct es_mel {
     int lo[ES_MEL_BINS], hi[ES_MEL_BINS]; /* nonzero bin range per mel filter */
     float clamp_min;
     float top_db;
-    kiss_fftr_cfg fft;
 };
 
 size_t es_mel_frames(size_t n)
@@ -114,21 +113,17 @@ es_mel *es_mel_create(const es_onnx *model, es_error *err)
     }
     m->clamp_min = cmin->f[0];
     m->top_db = top_db;
-    m->fft = kiss_fftr_alloc(ES_MEL_WIN, 0, NULL, NULL);
-    if (!m->fft) { free(m); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     return m;
 }
 
 void es_mel_free(es_mel *m)
 {
-    if (!m) return;
-    kiss_fftr_free(m->fft);
     free(m);
 }
 
 /* Log-power mel (dB) of `frames` frames starting at x, before the top-dB
  * clamp. Returns the maximum. */
-static float mel_db(const es_mel *m, const float *x, size_t frames, float *out)
+static float mel_db(const es_mel *m, kiss_fftr_cfg fft, const float *x, size_t frames, float *out)
 {
     float buf[ES_MEL_WIN];
     kiss_fft_cpx spec[NBINS];
@@ -137,7 +132,7 @@ static float mel_db(const es_mel *m, const float *x, size_t frames, float *out)
     for (size_t f = 0; f < frames; f++) {
         const float *s = x + f * ES_MEL_HOP;
         for (int n = 0; n < ES_MEL_WIN; n++) buf[n] = s[n] * m->window[n];
-        kiss_fftr(m->fft, buf, spec);
+        kiss_fftr(fft, buf, spec);
         for (int k = 0; k < NBINS; k++) power[k] = spec[k].r * spec[k].r + spec[k].i * spec[k].i;
         float *o = out + f * ES_MEL_BINS;
         for (int j = 0; j < ES_MEL_BINS; j++) {
@@ -161,12 +156,44 @@ static void finish(const es_mel *m, float *out, size_t count, float mx)
     }
 }
 
+/* kiss_fftr keeps a scratch buffer inside its config, so a config must
+ * never be shared by two threads: every part and every stream has its own. */
+typedef struct {
+    const es_mel *m;
+    const float *x;
+    float *out;
+    size_t frames;
+    int parts;
+    float mx[64];
+    int failed;
+} mel_job;
+
+static void mel_part(void *p, int i)
+{
+    mel_job *j = p;
+    size_t lo = j->frames * (size_t)i / (size_t)j->parts, hi = j->frames * (size_t)(i + 1) / (size_t)j->parts;
+    j->mx[i] = -INFINITY;
+    if (lo >= hi) return;
+    kiss_fftr_cfg fft = kiss_fftr_alloc(ES_MEL_WIN, 0, NULL, NULL);
+    if (!fft) { j->failed = 1; return; }
+    j->mx[i] = mel_db(j->m, fft, j->x + lo * ES_MEL_HOP, hi - lo, j->out + lo * ES_MEL_BINS);
+    kiss_fftr_free(fft);
+}
+
 es_status es_mel_compute(es_mel *m, const float *x, size_t n, float *out, es_error *err)
 {
-    if (!m || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_mel_compute: invalid arguments");
+    if (!m || (!x && n) || (!out && n >= ES_MEL_WIN)) return es_fail(err, ES_ERR_ARG, "es_mel_compute: invalid arguments");
     size_t frames = es_mel_frames(n);
     if (!frames) return ES_OK;
-    float mx = mel_db(m, x, frames, out);
+    /* frames split across threads; the top-dB clamp needs the maximum over
+     * all of them, so it is applied after */
+    int t = es_threads();
+    size_t by = frames / 500;   /* below ~5 s a thread costs more than it saves */
+    mel_job j = {m, x, out, frames, (int)(by < 1 ? 1 : by < (size_t)t ? by : (size_t)t), {0}, 0};
+    es_parallel_for(j.parts, mel_part, &j);
+    if (j.failed) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    float mx = -INFINITY;
+    for (int i = 0; i < j.parts; i++) mx = j.mx[i] > mx ? j.mx[i] : mx;
     finish(m, out, frames * ES_MEL_BINS, mx);
     return ES_OK;
 }
@@ -177,6 +204,7 @@ es_status es_mel_compute(es_mel *m, const float *x, size_t n, float *out, es_err
 
 struct es_mel_stream {
     es_mel *mel;
+    kiss_fftr_cfg fft;
     float hist[SBUF];     /* the last SBUF samples, oldest first */
     size_t have;          /* valid samples in hist (< SBUF only at start) */
     size_t pending;       /* samples received since the last chunk */
@@ -188,10 +216,20 @@ es_mel_stream *es_mel_stream_create(es_mel *m, es_error *err)
     es_mel_stream *s = calloc(1, sizeof *s);
     if (!s) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     s->mel = m;
+    if (!(s->fft = kiss_fftr_alloc(ES_MEL_WIN, 0, NULL, NULL))) {
+        free(s);
+        es_fail(err, ES_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     return s;
 }
 
-void es_mel_stream_free(es_mel_stream *s) { free(s); }
+void es_mel_stream_free(es_mel_stream *s)
+{
+    if (!s) return;
+    kiss_fftr_free(s->fft);
+    free(s);
+}
 
 es_status es_mel_stream_push(es_mel_stream *s, const float *x, size_t n, float *out, size_t max_frames,
                              size_t *n_frames, es_error *err)
@@ -217,7 +255,7 @@ es_status es_mel_stream_push(es_mel_stream *s, const float *x, size_t n, float *
             if (*n_frames + frames > max_frames)
                 return es_fail(err, ES_ERR_ARG, "es_mel_stream_push: output buffer too small");
             float *o = out + *n_frames * ES_MEL_BINS;
-            float mx = mel_db(s->mel, s->hist, frames, o);
+            float mx = mel_db(s->mel, s->fft, s->hist, frames, o);
             finish(s->mel, o, frames * ES_MEL_BINS, mx);
             *n_frames += frames;
             s->pending = 0;

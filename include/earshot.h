@@ -184,7 +184,9 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
 
 /* -------------------------------------------------------------- pipeline */
 
-/* Set the number of threads OpenBLAS may use (0 = its default). */
+/* Threads one library call may use (0 = the online CPUs, at most 8). The
+ * library splits work itself (windows, segments of an utterance, frames)
+ * and keeps OpenBLAS to one thread. Process-wide. */
 void es_set_threads(int n);
 
 /* The pretrained front end + encoder, loaded from a models directory

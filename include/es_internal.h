@@ -9,6 +9,16 @@
 #define ES_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define ES_PRINTF(a, b)
+/* Threads the library may use for one call (es_set_threads; default: the
+ * online CPUs, at most 8). OpenBLAS itself is kept to one thread: the
+ * library parallelises at a coarser grain (windows, segments of an
+ * utterance, frames), which scales better for its small matrices. */
+int es_threads(void);
+/* Run fn(ctx, i) for i in [0, n) on up to es_threads() threads; returns
+ * when all are done. Falls back to running inline if a thread cannot be
+ * started. */
+void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
+
 #endif
 
 /* Fill err (if non-NULL) and return status, so callers can write
@@ -21,5 +31,15 @@ es_status es_write_atomic(const char *path, const void *data, size_t len, es_err
 
 /* Read a whole file into memory (malloc'd). Refuses directories. */
 es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err);
+
+/* Threads the library may use for one call (es_set_threads; default: the
+ * online CPUs, at most 8). OpenBLAS itself is kept to one thread: the
+ * library parallelises at a coarser grain (windows, segments of an
+ * utterance, frames), which scales better for its small matrices. */
+int es_threads(void);
+/* Run fn(ctx, i) for i in [0, n) on up to es_threads() threads; returns
+ * when all are done. Falls back to running inline if a thread cannot be
+ * started. */
+void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
 
 #endif

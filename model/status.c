@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <cblas.h>
 
 const char *es_status_str(es_status s)
 {
@@ -89,4 +91,57 @@ es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_e
     *data = buf;
     *len = n;
     return ES_OK;
+}
+
+/* ------------------------------------------------------------ threads */
+
+static int g_threads;   /* 0 = not chosen yet */
+
+void es_set_threads(int n)
+{
+    if (n < 1) n = 0;
+    g_threads = n > 64 ? 64 : n;
+    openblas_set_num_threads(1);
+}
+
+int es_threads(void)
+{
+    if (!g_threads) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        g_threads = c < 1 ? 1 : c > 8 ? 8 : (int)c;
+        openblas_set_num_threads(1);
+    }
+    return g_threads;
+}
+
+typedef struct {
+    void (*fn)(void *, int);
+    void *ctx;
+    int i;
+} job;
+
+static void *run_job(void *p)
+{
+    job *j = p;
+    j->fn(j->ctx, j->i);
+    return NULL;
+}
+
+void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx)
+{
+    if (n <= 0) return;
+    if (n == 1) { fn(ctx, 0); return; }
+    pthread_t th[64];
+    job jobs[64];
+    int started[64] = {0};
+    if (n > 64) n = 64;
+    for (int i = 1; i < n; i++) {
+        jobs[i] = (job){fn, ctx, i};
+        started[i] = pthread_create(&th[i], NULL, run_job, &jobs[i]) == 0;
+    }
+    fn(ctx, 0);
+    for (int i = 1; i < n; i++) {
+        if (started[i]) pthread_join(th[i], NULL);
+        else fn(ctx, i);   /* could not start a thread: do it here */
+    }
 }

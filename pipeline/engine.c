@@ -6,7 +6,6 @@
  */
 #include "es_internal.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +14,6 @@
  * the last 76 frames after every chunk. Feeding our fully convolutional
  * stream 71 frames of ones first puts its window ends exactly there. */
 #define PRIME_FRAMES (ES_EMB_WINDOW - 5)
-
-void es_set_threads(int n)
-{
-    if (n > 0) openblas_set_num_threads(n);
-}
 
 struct es_engine {
     es_onnx *mel_model, *enc_model;

@@ -1,0 +1,69 @@
+#!/bin/bash
+# Benchmark earshot against the reference runtime (onnxruntime-node) in one
+# run on this machine: same inputs, same thread count, reported as ratios.
+#
+#   scripts/bench.sh [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE]
+#                    [--no-setup] [--no-memory]
+#
+#   --threads LIST  thread counts to compare (default 1,2)
+#   --quick         fewer repetitions and one round (faster, noisier)
+#   --rounds N      alternate earshot and the reference N times, keep each
+#                   case's best median (default 2; 1 with --quick)
+#   --models DIR    pretrained models (default: $EARSHOT_MODELS, else
+#                   ${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models)
+#   --json FILE     also write every measurement as JSON
+#   --no-setup      do not run scripts/setup.sh; only rebuild (ninja -C build)
+#   --no-memory     skip (e), the peak-memory runs of earshot detect
+#
+# By default it first runs scripts/setup.sh --with-reference (idempotent: it
+# only checks and rebuilds when everything is there), which installs the
+# reference runtime into ${EARSHOT_REF_DIR:-<repo>/.cache/ref}. See
+# bench/README.md for what each line measures.
+set -euo pipefail
+
+usage() { echo "usage: $0 [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE] [--no-setup] [--no-memory]"; }
+models=""
+setup=1
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --threads) [ $# -ge 2 ] || { usage >&2; exit 2; }; args+=(--threads "$2"); shift 2 ;;
+    --threads=*) args+=(--threads "${1#--threads=}"); shift ;;
+    --quick) args+=(--quick); shift ;;
+    --rounds) [ $# -ge 2 ] || { usage >&2; exit 2; }; args+=(--rounds "$2"); shift 2 ;;
+    --rounds=*) args+=(--rounds "${1#--rounds=}"); shift ;;
+    --models) [ $# -ge 2 ] || { usage >&2; exit 2; }; models="$2"; shift 2 ;;
+    --models=*) models="${1#--models=}"; shift ;;
+    --json) [ $# -ge 2 ] || { usage >&2; exit 2; }; args+=(--json "$(realpath -m -- "$2")"); shift 2 ;;
+    --json=*) args+=(--json "$(realpath -m -- "${1#--json=}")"); shift ;;
+    --no-setup) setup=0; shift ;;
+    --no-memory) args+=(--no-memory); shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "earshot bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+# Resolve the models and the reference runtime the way setup.sh, the tests
+# and the library do, relative to the caller's directory.
+if [ -z "$models" ]; then
+  home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+  models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$home/.cache}/earshot/models}"
+fi
+EARSHOT_MODELS="$(realpath -m -- "$models")"
+[ -z "${EARSHOT_REF_DIR:-}" ] || EARSHOT_REF_DIR="$(realpath -m -- "$EARSHOT_REF_DIR")"
+cd "$(dirname -- "$0")/.."
+root="$(pwd -P)"
+EARSHOT_REF_DIR="${EARSHOT_REF_DIR:-$root/.cache/ref}"
+export EARSHOT_MODELS EARSHOT_REF_DIR
+
+if [ $setup -eq 1 ]; then
+  bash scripts/setup.sh --with-reference --models "$EARSHOT_MODELS" ||
+    { echo "earshot bench: set-up failed (see above)" >&2; exit 1; }
+else
+  [ -f build/build.ninja ] ||
+    { echo "earshot bench: build/ is not configured: run scripts/setup.sh --with-reference" >&2; exit 1; }
+  ninja -C build --quiet || { echo "earshot bench: build failed (see above)" >&2; exit 1; }
+fi
+
+command -v node >/dev/null 2>&1 || { echo "earshot bench: node not found: run scripts/setup.sh" >&2; exit 1; }
+exec node bench/bench.js --build "$root/build" --models "$EARSHOT_MODELS" "${args[@]}"
