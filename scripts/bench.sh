@@ -45,16 +45,8 @@ done
 
 # Resolve the models and the reference runtime the way setup.sh, the tests
 # and the library do, relative to the caller's directory.
-if [ -z "$models" ]; then
-  home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
-  models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$home/.cache}/earshot/models}"
-fi
-EARSHOT_MODELS="$(realpath -m -- "$models")"
-[ -z "${EARSHOT_REF_DIR:-}" ] || EARSHOT_REF_DIR="$(realpath -m -- "$EARSHOT_REF_DIR")"
-cd "$(dirname -- "$0")/.."
-root="$(pwd -P)"
-EARSHOT_REF_DIR="${EARSHOT_REF_DIR:-$root/.cache/ref}"
-export EARSHOT_MODELS EARSHOT_REF_DIR
+. "$(dirname -- "$0")/paths.sh"
+es_resolve_paths "$models"
 
 if [ $setup -eq 1 ]; then
   bash scripts/setup.sh --with-reference --models "$EARSHOT_MODELS" ||

@@ -18,18 +18,9 @@ while [ $# -gt 0 ]; do
     *) files+=("$(realpath -m -- "$1")"); shift ;;
   esac
 done
-if [ -n "$models" ]; then
-  export EARSHOT_MODELS="$(realpath -m -- "$models")"
-elif [ -n "${EARSHOT_MODELS:-}" ]; then
-  export EARSHOT_MODELS="$(realpath -m -- "$EARSHOT_MODELS")"
-fi
-
-cd "$(dirname -- "$0")/.."
-if [ -n "${EARSHOT_MODELS:-}" ]; then
-  bash scripts/setup.sh --models "$EARSHOT_MODELS"
-else
-  bash scripts/setup.sh
-fi
+. "$(dirname -- "$0")/paths.sh"
+es_resolve_paths "$models"
+bash scripts/setup.sh --models "$EARSHOT_MODELS"
 
 if [ ${#files[@]} -eq 0 ]; then
   shopt -s nullglob
@@ -37,5 +28,5 @@ if [ ${#files[@]} -eq 0 ]; then
   shopt -u nullglob
   [ ${#files[@]} -gt 0 ] || { echo "earshot demo: no samples/*.wav to scan" >&2; exit 1; }
 fi
-echo "earshot demo: build/earshot detect --model hey_jarvis --model alexa --model hey_mycroft --model weather ${files[*]}"
-exec build/earshot detect --model hey_jarvis --model alexa --model hey_mycroft --model weather "${files[@]}"
+echo "earshot demo: build/earshot detect --model hey_jarvis --model alexa --model weather ${files[*]}"
+exec build/earshot detect --model hey_jarvis --model alexa --model weather "${files[@]}"

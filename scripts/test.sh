@@ -28,16 +28,8 @@ done
 
 # Resolve the model directory the way fetch-models.sh and the library do, and
 # paths relative to the caller's directory before moving to the repo root.
-if [ -z "$models" ]; then
-  home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
-  models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$home/.cache}/earshot/models}"
-fi
-EARSHOT_MODELS="$(realpath -m -- "$models")"
-[ -z "${EARSHOT_REF_DIR:-}" ] || EARSHOT_REF_DIR="$(realpath -m -- "$EARSHOT_REF_DIR")"
-cd "$(dirname -- "$0")/.."
-root="$(pwd -P)"
-EARSHOT_REF_DIR="${EARSHOT_REF_DIR:-$root/.cache/ref}"
-export EARSHOT_MODELS EARSHOT_REF_DIR
+. "$(dirname -- "$0")/paths.sh"
+es_resolve_paths "$models"
 
 log=build/meson-logs/testlog.json
 setup_args=(--with-reference --models "$EARSHOT_MODELS")
