@@ -26,6 +26,9 @@
 #include "onnx.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,59 +89,79 @@ static void epilogue(float *out, size_t rows, int co, const float *b, int act, f
     }
 }
 
-/* conv forward over N sequences of T frames each.
- * in:  [N][T][fin][ci]   out: [N][T-kt+1][fout][co]   col: scratch */
-static void conv_forward(const es_encoder *e, const layer *L, const float *in, int N, int T, float *out,
-                         float *col)
+/* conv forward over N sequences of T frames each, for output rows
+ * [r0, r1) of the N*T'*fout rows (all of them in the usual case; a part
+ * when threads share one window).
+ * in:  [N][T][fin][ci]   out: [N][T-kt+1][fout][co]   col: scratch, [rows][K] */
+static void conv_rows(const es_encoder *e, const layer *L, const float *in, int T, float *out, float *col,
+                      size_t r0, size_t r1)
 {
     int To = T - L->kt + 1;
-    if (To <= 0) return;
+    if (To <= 0 || r0 >= r1) return;
     int K = L->kt * L->kf * L->ci;
-    size_t rows = (size_t)N * To * L->fout;
-    float *c = col;
-    for (int n = 0; n < N; n++)
-        for (int t = 0; t < To; t++)
-            for (int f = 0; f < L->fout; f++) {
-                for (int a = 0; a < L->kt; a++)
-                    for (int b = 0; b < L->kf; b++) {
-                        int fi = f + b - L->pf;
-                        if (fi < 0 || fi >= L->fin) {
-                            memset(c, 0, (size_t)L->ci * sizeof(float));
-                        } else {
-                            const float *src = in + (((size_t)n * T + t + a) * L->fin + fi) * L->ci;
-                            if (L->ci == 1) *c = *src;   /* first layer: a call per value would dominate */
-                            else memcpy(c, src, (size_t)L->ci * sizeof(float));
-                        }
-                        c += L->ci;
-                    }
+    float *c = col + r0 * (size_t)K;
+    for (size_t r = r0; r < r1; r++) {
+        size_t n = r / ((size_t)To * L->fout);
+        int t = (int)(r / (size_t)L->fout % (size_t)To), f = (int)(r % (size_t)L->fout);
+        for (int a = 0; a < L->kt; a++)
+            for (int b = 0; b < L->kf; b++) {
+                int fi = f + b - L->pf;
+                if (fi < 0 || fi >= L->fin) {
+                    memset(c, 0, (size_t)L->ci * sizeof(float));
+                } else {
+                    const float *src = in + ((n * (size_t)T + (size_t)(t + a)) * L->fin + fi) * L->ci;
+                    if (L->ci == 1) *c = *src;   /* first layer: a call per value would dominate */
+                    else memcpy(c, src, (size_t)L->ci * sizeof(float));
+                }
+                c += L->ci;
             }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, L->co, K, 1.0f, col, K, L->w, L->co, 0.0f,
-                out, L->co);
-    epilogue(out, rows, L->co, L->b, L->act, e->alpha, e->floor_v);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), L->co, K, 1.0f, col + r0 * (size_t)K, K,
+                L->w, L->co, 0.0f, out + r0 * (size_t)L->co, L->co);
+    epilogue(out + r0 * (size_t)L->co, r1 - r0, L->co, L->b, L->act, e->alpha, e->floor_v);
 }
 
-/* max-pool over N sequences: in [N][T][fin][c] -> out [N][T/pt][fin/pq][c] (floor) */
+static size_t layer_rows(const layer *L, int N, int T);
+
+static void conv_forward(const es_encoder *e, const layer *L, const float *in, int N, int T, float *out, float *col)
+{
+    conv_rows(e, L, in, T, out, col, 0, layer_rows(L, N, T));
+}
+
+/* max-pool, output rows [r0, r1): in [N][T][fin][c] -> out [N][T/pt][fin/pq][c] (floor) */
 ES_CLONES
-static void pool_forward(const layer *L, const float *in, int N, int T, float *out)
+static void pool_rows(const layer *L, const float *in, int T, float *out, size_t r0, size_t r1)
 {
     int To = T / L->pt, C = L->ci;
-    for (int n = 0; n < N; n++)
-        for (int t = 0; t < To; t++)
-            for (int f = 0; f < L->fout; f++) {
-                float *o = out + (((size_t)n * To + t) * L->fout + f) * C;
-                for (int c = 0; c < C; c++) o[c] = -INFINITY;
-                for (int a = 0; a < L->pt; a++)
-                    for (int b = 0; b < L->pq; b++) {
-                        const float *p = in + (((size_t)n * T + L->pt * t + a) * L->fin + L->pq * f + b) * C;
-                        for (int c = 0; c < C; c++) o[c] = p[c] > o[c] ? p[c] : o[c];
-                    }
+    if (To <= 0) return;
+    for (size_t r = r0; r < r1; r++) {
+        size_t n = r / ((size_t)To * L->fout);
+        int t = (int)(r / (size_t)L->fout % (size_t)To), f = (int)(r % (size_t)L->fout);
+        float *o = out + r * (size_t)C;
+        for (int c = 0; c < C; c++) o[c] = -INFINITY;
+        for (int a = 0; a < L->pt; a++)
+            for (int b = 0; b < L->pq; b++) {
+                const float *p = in + ((n * (size_t)T + (size_t)(L->pt * t + a)) * L->fin + L->pq * f + b) * C;
+                for (int c = 0; c < C; c++) o[c] = p[c] > o[c] ? p[c] : o[c];
             }
+    }
+}
+
+static void pool_forward(const layer *L, const float *in, int N, int T, float *out)
+{
+    pool_rows(L, in, T, out, 0, layer_rows(L, N, T));
 }
 
 static int layer_out_frames(const layer *L, int T)
 {
     if (L->is_pool) return T / L->pt;
     return T >= L->kt ? T - L->kt + 1 : 0;
+}
+
+/* output rows (positions t, f over all sequences) of a layer */
+static size_t layer_rows(const layer *L, int N, int T)
+{
+    return (size_t)N * (size_t)layer_out_frames(L, T) * (size_t)L->fout;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -398,10 +421,91 @@ static int parts_for(size_t n, size_t min_per_part)
     return (int)(p < (size_t)t ? p : (size_t)t);
 }
 
+/* One window on two threads: every layer's output rows are split between
+ * them, with a barrier between layers. Only worth it when there are fewer
+ * windows than threads (the streaming reference's batch of one). */
+typedef struct {
+    es_encoder *e;
+    const float *mel;
+    float *out, *x, *y, *col;
+    atomic_int arrived;   /* spinning barrier: layers take microseconds, */
+    atomic_int phase;     /* far less than a futex sleep and wake-up */
+} split_job;
+
+static void spin_barrier(split_job *j, int *phase)
+{
+    int next = *phase + 1;
+    if (atomic_fetch_add(&j->arrived, 1) == 1) {   /* the second to arrive */
+        atomic_store(&j->arrived, 0);
+        atomic_store(&j->phase, next);
+    } else {
+        /* spin briefly, then give the CPU away: with fewer free cores than
+         * threads, pure spinning would starve the thread we wait for */
+        for (unsigned k = 0; atomic_load(&j->phase) != next; k++)
+            if (k > 2000) sched_yield();
+    }
+    *phase = next;
+}
+
+static void split_part(split_job *j, int tid)
+{
+    const es_encoder *e = j->e;
+    const float *in = j->mel;
+    float *a = j->x, *b = j->y;
+    int T = ES_EMB_WINDOW, phase = 0;
+    for (int i = 0; i < e->nl; i++) {
+        const layer *L = &e->l[i];
+        size_t rows = layer_rows(L, 1, T), r0 = rows * (size_t)tid / 2, r1 = rows * (size_t)(tid + 1) / 2;
+        if (L->is_pool) pool_rows(L, in, T, a, r0, r1);
+        else conv_rows(e, L, in, T, a, j->col, r0, r1);
+        spin_barrier(j, &phase);
+        T = layer_out_frames(L, T);
+        in = a;
+        float *t = a; a = b; b = t;
+    }
+    if (tid == 0) memcpy(j->out, in, ES_EMB_DIM * sizeof(float));
+}
+
+static void *split_thread(void *p)
+{
+    split_part(p, 1);
+    return NULL;
+}
+
+/* returns 0 if the second thread could not be had (the caller then runs
+ * the window alone) */
+static int window_split(es_encoder *e, const float *mel, float *out, es_status *st)
+{
+    size_t act, colsz;
+    scratch_sizes(e, 1, ES_EMB_WINDOW, &act, &colsz);
+    split_job j = {e, mel, out, malloc(act * sizeof(float)), malloc(act * sizeof(float)),
+                   malloc((colsz + 1) * sizeof(float)), 0, 0};
+    int ok = 0;
+    *st = ES_OK;
+    if (!j.x || !j.y || !j.col) {
+        *st = ES_ERR_NOMEM;
+        ok = 1;
+    } else {
+        pthread_t th;
+        if (pthread_create(&th, NULL, split_thread, &j) == 0) {
+            split_part(&j, 0);
+            pthread_join(th, NULL);
+            ok = 1;
+        }
+    }
+    free(j.x); free(j.y); free(j.col);
+    return ok;
+}
+
 es_status es_encoder_windows(es_encoder *e, const float *mel, size_t nwin, float *out, es_error *err)
 {
     if (!e || (!mel && nwin) || (!out && nwin)) return es_fail(err, ES_ERR_ARG, "es_encoder_windows: invalid arguments");
     if (!nwin) return ES_OK;
+    if (nwin == 1 && es_threads() >= 2) {
+        es_status st;
+        if (window_split(e, mel, out, &st))
+            return st ? es_fail(err, st, "es_encoder_windows: %s", es_status_str(st)) : ES_OK;
+    }
     /* Independent windows split across threads, each running the whole
      * chain: no synchronisation between layers. */
     par_job j = {e, mel, out, nwin, 0, parts_for(nwin, 2), {0}};

@@ -1,3 +1,5 @@
+/* _GNU_SOURCE for sched_getaffinity / CPU_COUNT (glibc and musl both have them). */
+#define _GNU_SOURCE
 /* Error reporting and small file helpers shared by every module. */
 #include "es_internal.h"
 
@@ -8,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <cblas.h>
 
 const char *es_status_str(es_status s)
@@ -107,7 +110,12 @@ void es_set_threads(int n)
 int es_threads(void)
 {
     if (!g_threads) {
+        /* the CPUs this process may run on (taskset, cgroups), not all online */
         long c = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) == 0) c = CPU_COUNT(&set);
+#endif
         g_threads = c < 1 ? 1 : c > 8 ? 8 : (int)c;
         openblas_set_num_threads(1);
     }
