@@ -1,7 +1,7 @@
 #!/bin/bash
 # Seed corpora for the libFuzzer targets, generated rather than committed:
 #
-#   fuzz/make_corpus.sh [onnx|audio|npy ...]     (default: all three)
+#   fuzz/make_corpus.sh [onnx|audio|npy|safetensors ...]     (default: all four)
 #
 # onnx:  the 9 ONNX models from the models directory ($EARSHOT_MODELS, else
 #        $XDG_CACHE_HOME/earshot/models, else ~/.cache/earshot/models), and
@@ -10,13 +10,16 @@
 #        encodings (8-bit, 24-bit, float, Ogg Vorbis, AIFF, AU) and a few
 #        raw byte patterns for the raw-PCM path.
 # npy:   small float32 .npy files of several shapes and a few near misses.
+# safetensors: small .safetensors files (F32 of 0 to 4 dimensions with
+#        metadata, F16/BF16/F64, empty and zero-size tensors, an unpadded
+#        header) and a few near misses.
 #
 # Files go to fuzz/corpus-TARGET/ (gitignored); existing files are kept, so
 # whatever libFuzzer has found so far stays in the corpus.
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors)
 
 models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}"
 
@@ -100,11 +103,59 @@ seed_npy() {
   echo "make_corpus: npy: 8 files"
 }
 
+# st FILE JSON [DATA] [PAD] — a .safetensors file: u64 header length, the
+# JSON (padded with spaces to an 8-byte boundary unless PAD is 0), then DATA
+# (a printf format of \x escapes).
+st() {
+  local LC_ALL=C
+  local file="$1" json="$2" data="${3:-}" pad n k
+  pad=$(((8 - ${#json} % 8) % 8))
+  [ "${4:-1}" = 1 ] || pad=0
+  n=$((${#json} + pad))
+  {
+    for ((k = 0; k < 8; k++)); do printf "\\x$(printf %02x $(((n >> (8 * k)) & 255)))"; done
+    printf '%s%*s' "$json" "$pad" ''
+    printf "$data"
+  } >"$file"
+}
+
+seed_safetensors() {
+  local d=fuzz/corpus-safetensors one='\x00\x00\x80\x3f' two='\x00\x00\x00\x40' i w=''
+  mkdir -p "$d"
+  st "$d/seed-f32.safetensors" \
+    '{"__metadata__":{"labels":"[\"on\",\"off\"]","window":"16"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}' \
+    "$one$two$one$two$one$two"
+  st "$d/seed-dims.safetensors" \
+    '{"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1,2,1,2],"data_offsets":[4,20]},"z":{"dtype":"F32","shape":[0,3],"data_offsets":[20,20]}}' \
+    "$one$two$one$two$one"
+  st "$d/seed-dtypes.safetensors" \
+    '{"a":{"dtype":"F16","shape":[2],"data_offsets":[24,28]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[20,24]},"c":{"dtype":"F32","shape":[1],"data_offsets":[16,20]},"d":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}}' \
+    '\x00\x00\x00\x00\x00\x00\xf8\x3f\x00\x00\x00\x00\x00\x00\xf0\xff\x00\x00\x80\x3f\xc0\x3f\x40\xc0\x00\x3c\x01\x00'
+  st "$d/seed-empty.safetensors" '{}'
+  st "$d/seed-meta-only.safetensors" '{"__metadata__":{"k":"v \u00e9\n","":""}}'
+  st "$d/seed-unpadded.safetensors" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' "$one" 0
+  for ((i = 0; i < 136; i++)); do w="$w$one"; done
+  st "$d/seed-head.safetensors" \
+    '{"__metadata__":{"arch":"gemm"},"head.0.weight":{"dtype":"F32","shape":[16,8],"data_offsets":[0,512]},"head.0.bias":{"dtype":"F32","shape":[8],"data_offsets":[512,544]}}' \
+    "$w"
+  # near misses: unsupported dtype, gap, overlap, duplicate name, bad metadata
+  st "$d/seed-i64.safetensors" '{"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}' "$one$one"
+  st "$d/seed-gap.safetensors" \
+    '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}' "$one$one$one"
+  st "$d/seed-overlap.safetensors" \
+    '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}' "$one$one$one"
+  st "$d/seed-dup.safetensors" \
+    '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}' "$one$one"
+  st "$d/seed-meta-num.safetensors" '{"__metadata__":{"k":1}}'
+  echo "make_corpus: safetensors: 12 files"
+}
+
 for t in "${targets[@]}"; do
   case "$t" in
     onnx) seed_onnx ;;
     audio) seed_audio ;;
     npy) seed_npy ;;
-    *) echo "usage: $0 [onnx|audio|npy ...]" >&2; exit 2 ;;
+    safetensors) seed_safetensors ;;
+    *) echo "usage: $0 [onnx|audio|npy|safetensors ...]" >&2; exit 2 ;;
   esac
 done

@@ -197,6 +197,9 @@ void es_engine_free(es_engine *e);
 es_mel *es_engine_mel(es_engine *e);
 es_encoder *es_engine_encoder(es_engine *e);
 const char *es_engine_models_dir(const es_engine *e);
+/* SHA-256 (64 hex digits) of the encoder and front-end model files. */
+const char *es_engine_encoder_sha256(const es_engine *e);
+const char *es_engine_mel_sha256(const es_engine *e);
 
 typedef enum {
     ES_EMBED_WHOLE = 0,  /* log-mel over the whole clip, then every 8 frames:
@@ -227,6 +230,70 @@ typedef void (*es_score_fn)(void *user, size_t head, double t, const float *scor
 es_scorer *es_scorer_create(es_engine *e, es_head **heads, size_t nheads, es_error *err);
 void es_scorer_free(es_scorer *s);
 es_status es_scorer_push(es_scorer *s, const float *x, size_t n, es_score_fn fn, void *user, es_error *err);
+
+
+/* -------------------------------------------------------- transfer learning */
+
+/* A classifier head trained by earshot over windows of embeddings, stored
+ * as .safetensors with a model card in its metadata. */
+typedef struct es_classifier es_classifier;
+es_classifier *es_classifier_load(const char *path, es_error *err);
+void es_classifier_free(es_classifier *c);
+size_t es_classifier_classes(const es_classifier *c);
+const char *es_classifier_label(const es_classifier *c, size_t i);
+size_t es_classifier_window(const es_classifier *c);     /* embeddings per input */
+double es_classifier_pad_to(const es_classifier *c);     /* seconds clips are centred in */
+/* A model-card entry (metadata value), NULL if absent. */
+const char *es_classifier_meta(const es_classifier *c, const char *key);
+/* probs[classes] for emb [window][96]. */
+es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err);
+
+typedef struct {
+    const char *data_dir;     /* one folder per label, or flat with `pattern` */
+    const char *pattern;      /* e.g. "{label}_{speaker}_{take}", or NULL */
+    const char *val_dir;      /* explicit validation set, or NULL */
+    double val_fraction;      /* held out when val_dir is NULL (default 0.2) */
+    unsigned long long seed;
+    double pad_to;            /* seconds each clip is centred in (default 2.0) */
+    int window;               /* embeddings per input (default 16) */
+    const char *pooling;      /* flat, mean, max, meanmax, meanstd (default meanmax) */
+    int hidden;               /* 0: linear softmax head; else one hidden block */
+    float dropout;
+    int epochs, batch, patience;
+    float lr, weight_decay;
+    const char *balance;      /* none, sample, weight, auto (default auto) */
+    int shots;                /* > 0: at most this many training clips per label */
+    const char *cache_dir;    /* embedding cache, NULL = default */
+} es_train_opts;
+void es_train_opts_default(es_train_opts *o);
+
+typedef struct {
+    size_t n_train, n_val, n_labels, cache_hits, n_files;
+    double val_acc, val_bal_acc;     /* NaN without validation */
+    int best_epoch, epochs_run;
+    char split[256];
+    char balance[16];
+    double embed_seconds, train_seconds;
+} es_train_result;
+
+/* Progress of a long step: stage is "embedding" or "training". */
+typedef void (*es_progress_fn)(void *user, const char *stage, size_t done, size_t total);
+
+es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
+                        es_progress_fn progress, void *user, es_error *err);
+
+typedef struct {
+    size_t n, n_labels;
+    char **labels;            /* the model's labels */
+    size_t *confusion;        /* [n_labels][n_labels]: truth row, prediction column */
+    double accuracy;
+    double *precision, *recall, *f1;   /* per label */
+    double unknown_false_accept;       /* _unknown_ clips taken as a word; NaN if none */
+    size_t skipped;           /* clips whose label the model does not know */
+} es_eval_result;
+es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
+                  const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);
+void es_eval_result_free(es_eval_result *r);
 
 /* ------------------------------------------------------------------ misc */
 

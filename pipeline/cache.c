@@ -1,1 +1,394 @@
-/* being written */
+/*
+ * pipeline/cache.c — the on-disk embedding cache (see cache.h).
+ *
+ * Thread safety, checked against the code it calls: es_audio_load keeps
+ * all state in its own reader (libsndfile and libsamplerate handles are
+ * per call); es_embed_audio in whole-clip mode allocates its buffers per
+ * call, es_mel_compute allocates a KissFFT config per part (the config
+ * holds scratch, so it must not be shared) and only reads the es_mel;
+ * es_encoder_full creates an es_encoder_stream (all per-layer buffers) per
+ * part and only reads the es_encoder's weights; OpenBLAS is kept to one
+ * thread and is called from several threads by the encoder already.
+ * es_threads() initialises a process-wide count lazily, so es_cache_open
+ * calls it once before any worker can. What the cache itself shares is
+ * read-only after open, except the write lock and the failure counter.
+ */
+#include "cache.h"
+#include "../model/onnx.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WRITE_LOCKS 16
+
+struct es_cache {
+    char *dir;
+    es_engine *eng;
+    unsigned char enc_sha[32], mel_sha[32];
+    /* es_write_atomic names its temporary file <path>.tmp.<pid>: two
+     * threads storing the same key (two copies of one clip) would share it.
+     * So writes of one key take turns: a lock per key prefix. One lock for
+     * all would serialise the fsync in every write (about 4 ms here, a
+     * quarter of a clip's compute) across threads. */
+    pthread_mutex_t write_lock[WRITE_LOCKS];
+    pthread_mutex_t lock;          /* guards the failure count and message */
+    size_t write_failures;
+    char first_failure[512];
+};
+
+/* ------------------------------------------------------------ helpers */
+
+/* mkdir -p: every missing component, tolerating ones that appear
+ * meanwhile (another process or thread creating the same path). */
+static es_status make_dirs(const char *path, es_error *err)
+{
+    size_t n = strlen(path);
+    char *p = malloc(n + 1);
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            es_status s = es_fail(err, ES_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+            free(p);
+            return s;
+        }
+        p[i] = c;
+    }
+    free(p);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return es_fail(err, ES_ERR_IO, "%s: not a directory", path);
+    return ES_OK;
+}
+
+static es_status default_dir(char **out, es_error *err)
+{
+    const char *env = getenv("EARSHOT_CACHE");
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (!home || !*home) {
+        /* no HOME (e.g. a service): the password database knows it */
+        struct passwd *pw = getpwuid(getuid());
+        home = pw ? pw->pw_dir : NULL;
+    }
+    const char *fmt, *base;
+    if (env && *env) { fmt = "%s"; base = env; }
+    else if (xdg && *xdg) { fmt = "%s/earshot/embeddings"; base = xdg; }
+    else if (home && *home) { fmt = "%s/.cache/earshot/embeddings"; base = home; }
+    else return es_fail(err, ES_ERR_ARG, "cannot find a cache directory: set EARSHOT_CACHE or HOME");
+    int len = snprintf(NULL, 0, fmt, base);
+    char *p = malloc((size_t)len + 1);
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    snprintf(p, (size_t)len + 1, fmt, base);
+    *out = p;
+    return ES_OK;
+}
+
+static es_status model_sha(es_engine *eng, const char *name, unsigned char sha[32], es_error *err)
+{
+    char path[4096];
+    es_status s = es_models_path(es_engine_models_dir(eng), name, path, sizeof path, err);
+    if (s) return s;
+    unsigned char *bytes;
+    size_t len;
+    if ((s = es_read_file(path, &bytes, &len, err))) return s;
+    es_sha256(bytes, len, sha);
+    free(bytes);
+    return ES_OK;
+}
+
+/* Samples of silence-padded audio the engine aims for (its own rounding). */
+static size_t pad_samples(double pad_to) { return pad_to > 0 ? (size_t)(pad_to * ES_SAMPLE_RATE + 0.5) : 0; }
+
+/* ------------------------------------------------------------ open/close */
+
+es_cache *es_cache_open(const char *dir, es_engine *eng, es_error *err)
+{
+    if (!eng) { es_fail(err, ES_ERR_ARG, "es_cache_open: no engine"); return NULL; }
+    es_cache *c = calloc(1, sizeof *c);
+    if (!c) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    int locks = 0;
+    if (pthread_mutex_init(&c->lock, NULL) == 0)
+        while (locks < WRITE_LOCKS && pthread_mutex_init(&c->write_lock[locks], NULL) == 0) locks++;
+    if (locks < WRITE_LOCKS) {
+        while (locks > 0) pthread_mutex_destroy(&c->write_lock[--locks]);
+        free(c);
+        es_fail(err, ES_ERR_NOMEM, "cannot create a mutex");
+        return NULL;
+    }
+    c->eng = eng;
+    if (dir && *dir) {
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/') n--;   /* "cache/" -> "cache", for tidy entry paths */
+        if ((c->dir = malloc(n + 1))) { memcpy(c->dir, dir, n); c->dir[n] = 0; }
+        else { es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
+    } else if (default_dir(&c->dir, err)) {
+        goto fail;
+    }
+    if (make_dirs(c->dir, err)) goto fail;
+    if (model_sha(eng, "embedding_model", c->enc_sha, err) || model_sha(eng, "melspectrogram", c->mel_sha, err)) goto fail;
+    (void)es_threads();   /* settle the lazily initialised thread count before workers read it */
+    return c;
+fail:
+    es_cache_close(c);
+    return NULL;
+}
+
+void es_cache_close(es_cache *c)
+{
+    if (!c) return;
+    for (int i = 0; i < WRITE_LOCKS; i++) pthread_mutex_destroy(&c->write_lock[i]);
+    pthread_mutex_destroy(&c->lock);
+    free(c->dir);
+    free(c);
+}
+
+const char *es_cache_dir(const es_cache *c) { return c ? c->dir : NULL; }
+
+size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len)
+{
+    if (!c) return 0;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->write_failures;
+    if (msg && msg_len) snprintf(msg, msg_len, "%s", c->first_failure);
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+/* ------------------------------------------------------------ keys */
+
+static void to_hex(const unsigned char *b, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* The key of audio bytes under the cache's models and these settings. The
+ * settings string spells out everything that shapes the numbers besides
+ * the models; the padding is keyed by its sample count, so pad_to values
+ * the engine rounds to the same padding share entries. */
+static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, char hex[65])
+{
+    unsigned char buf[512];
+    int k = snprintf((char *)buf, 256,
+                     "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=whole; "
+                     "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d",
+                     ES_CACHE_FORMAT, pad_samples(pad_to), ES_MEL_BINS, ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM,
+                     ES_EMB_WINDOW, ES_EMB_STEP);
+    size_t pos = (size_t)k + 1;   /* keep the NUL: a separator no string contains */
+    es_sha256(audio, len, buf + pos);
+    memcpy(buf + pos + 32, c->enc_sha, 32);
+    memcpy(buf + pos + 64, c->mel_sha, 32);
+    unsigned char key[32];
+    es_sha256(buf, pos + 96, key);
+    to_hex(key, 32, hex);
+}
+
+static es_status key_of_file(const es_cache *c, const char *path, double pad_to, char hex[65], es_error *err)
+{
+    unsigned char *bytes;
+    size_t len;
+    es_status s = es_read_file(path, &bytes, &len, err);
+    if (s) return s;
+    key_of(c, bytes, len, pad_to, hex);
+    free(bytes);
+    return ES_OK;
+}
+
+es_status es_cache_key(es_cache *c, const char *path, double pad_to, char key[65], es_error *err)
+{
+    if (!c || !path || !key) return es_fail(err, ES_ERR_ARG, "es_cache_key: invalid arguments");
+    return key_of_file(c, path, pad_to, key, err);
+}
+
+/* ------------------------------------------------------------ lookups */
+
+static es_status check_pad(double pad_to, es_error *err)
+{
+    if (!(pad_to >= 0 && pad_to <= 3600)) return es_fail(err, ES_ERR_ARG, "pad_to must be between 0 and 3600 seconds");
+    return ES_OK;
+}
+
+/* A stored entry, if present and sane: [k][96], at least as many rows as
+ * the padding alone gives, every value finite (the encoder never makes
+ * anything else). 1 = hit, 0 = absent, -1 = present but bad. */
+static int load_entry(const char *entry, double pad_to, float **emb, size_t *n)
+{
+    if (access(entry, F_OK) != 0) return 0;
+    float *d;
+    size_t shape[8];
+    int nd;
+    if (es_npy_read(entry, &d, shape, &nd, NULL)) return -1;
+    size_t min = es_encoder_count(es_mel_frames(pad_samples(pad_to)));
+    int ok = nd == 2 && shape[1] == ES_EMB_DIM && shape[0] >= min;
+    for (size_t i = 0; ok && i < shape[0] * ES_EMB_DIM; i++) ok = isfinite(d[i]);
+    if (!ok) { free(d); return -1; }
+    if (shape[0] == 0) { free(d); d = NULL; }
+    *emb = d;
+    *n = shape[0];
+    return 1;
+}
+
+static void store(es_cache *c, const char *key, const char *entry, const char *sub, const float *emb, size_t n)
+{
+    es_error e = {0};
+    size_t shape[2] = {n, ES_EMB_DIM};
+    int h = key[0] >= 'a' ? key[0] - 'a' + 10 : key[0] - '0';   /* first hex digit: uniform */
+    pthread_mutex_lock(&c->write_lock[h % WRITE_LOCKS]);
+    es_status s = make_dirs(sub, &e);
+    if (!s) s = es_npy_write(entry, emb, shape, 2, &e);
+    pthread_mutex_unlock(&c->write_lock[h % WRITE_LOCKS]);
+    if (s) {
+        pthread_mutex_lock(&c->lock);
+        if (c->write_failures++ == 0) snprintf(c->first_failure, sizeof c->first_failure, "%s", e.msg);
+        pthread_mutex_unlock(&c->lock);
+    }
+}
+
+es_status es_cache_embed(es_cache *c, const char *path, double pad_to, float **emb, size_t *n, int *hit, es_error *err)
+{
+    if (emb) *emb = NULL;
+    if (n) *n = 0;
+    if (hit) *hit = 0;
+    if (!c || !path || !emb || !n) return es_fail(err, ES_ERR_ARG, "es_cache_embed: invalid arguments");
+    es_status s = check_pad(pad_to, err);
+    if (s) return s;
+
+    char key[65];
+    if ((s = key_of_file(c, path, pad_to, key, err))) return s;
+    size_t dl = strlen(c->dir);
+    char *sub = malloc(dl + 4), *entry = malloc(dl + 4 + 1 + 64 + 5);
+    if (!sub || !entry) { free(sub); free(entry); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
+    snprintf(sub, dl + 4, "%s/%.2s", c->dir, key);
+    snprintf(entry, dl + 4 + 1 + 64 + 5, "%s/%s.npy", sub, key);
+
+    int got = load_entry(entry, pad_to, emb, n);
+    if (got == 1) {
+        if (hit) *hit = 1;
+        goto out;
+    }
+    if (got < 0) unlink(entry);   /* corrupt or truncated: recompute below and store afresh */
+
+    /* The bytes were hashed above and are decoded again here from the
+     * path: a file rewritten in between would be stored under its old key,
+     * an accepted race (training data does not change under a run). */
+    es_audio a;
+    es_load_opts lo = {.quantize_int16 = 1};
+    if ((s = es_audio_load(path, &lo, &a, err))) goto out;
+    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = pad_to};
+    float *e = NULL;
+    size_t k = 0;
+    s = es_embed_audio(c->eng, a.samples, a.n, &eo, NULL, NULL, &e, &k, err);
+    es_audio_free(&a);
+    if (s) {
+        /* name the file: the engine's messages do not know it */
+        if (err) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            es_fail(err, s, "%s: %s", path, msg);
+        }
+        goto out;
+    }
+    store(c, key, entry, sub, e, k);
+    if (k == 0) { free(e); e = NULL; }
+    *emb = e;
+    *n = k;
+out:
+    free(sub);
+    free(entry);
+    return s;
+}
+
+/* ------------------------------------------------------------ many */
+
+typedef struct {
+    es_cache *c;
+    const char *const *paths;
+    size_t n;
+    double pad_to;
+    float **embs;
+    size_t *counts;
+    es_status *st;
+    void (*progress)(void *user, size_t done, size_t total, size_t hits);
+    void *user;
+    atomic_size_t next;      /* files are handed out one at a time: lengths vary */
+    pthread_mutex_t lock;    /* guards the fields below and serialises progress */
+    size_t done, hits, failed, first;
+    es_status first_status;
+    char first_msg[512];
+} many_job;
+
+static void many_worker(void *p, int t)
+{
+    (void)t;
+    many_job *j = p;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n) break;
+        es_error e = {0};
+        int hit = 0;
+        size_t cnt = 0;
+        float *emb = NULL;
+        es_status s = es_cache_embed(j->c, j->paths[i], j->pad_to, &emb, &cnt, &hit, &e);
+        j->embs[i] = emb;
+        j->counts[i] = cnt;
+        if (j->st) j->st[i] = s;
+        pthread_mutex_lock(&j->lock);
+        j->done++;
+        j->hits += hit && !s;
+        if (s) {
+            j->failed++;
+            if (i < j->first) {   /* report the first file in input order, whatever the threads' timing */
+                j->first = i;
+                j->first_status = s;
+                snprintf(j->first_msg, sizeof j->first_msg, "%s", e.msg);
+            }
+        }
+        if (j->progress) j->progress(j->user, j->done, j->n, j->hits);
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+es_status es_cache_embed_many(es_cache *c, const char *const *paths, size_t n, double pad_to, float **embs,
+                              size_t *counts, es_status *st,
+                              void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                              es_error *err)
+{
+    if (!c || (n && (!paths || !embs || !counts))) return es_fail(err, ES_ERR_ARG, "es_cache_embed_many: invalid arguments");
+    for (size_t i = 0; i < n; i++) {
+        embs[i] = NULL;
+        counts[i] = 0;
+        if (st) st[i] = ES_OK;
+    }
+    if (n == 0) return ES_OK;
+    es_status s = check_pad(pad_to, err);
+    if (s) return s;
+    many_job j = {.c = c, .paths = paths, .n = n, .pad_to = pad_to, .embs = embs, .counts = counts, .st = st,
+                  .progress = progress, .user = user, .first = n};
+    atomic_init(&j.next, 0);
+    if (pthread_mutex_init(&j.lock, NULL) != 0) return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex");
+    /* one worker per thread, pulling files from a shared counter; a clip
+     * short enough for one encoder part keeps its worker single-threaded,
+     * so there is no nested parallelism in the usual case */
+    int threads = es_threads();
+    if ((size_t)threads > n) threads = (int)n;
+    if (threads > 64) threads = 64;   /* es_parallel_for's limit */
+    es_parallel_for(threads, many_worker, &j);
+    pthread_mutex_destroy(&j.lock);
+    if (!j.failed) return ES_OK;
+    if (j.failed == 1) return es_fail(err, j.first_status, "%s", j.first_msg);
+    return es_fail(err, j.first_status, "%s (and %zu more files failed)", j.first_msg, j.failed - 1);
+}

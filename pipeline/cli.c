@@ -15,6 +15,8 @@ static void usage(FILE *f)
             "commands:\n"
             "  detect   detect wake words in audio files with pretrained heads\n"
             "  embed    write log-mel or encoder embeddings of audio files as .npy\n"
+            "  train    adapt to a new vocabulary: train a head on the pretrained encoder\n"
+            "  eval     accuracy, per-label metrics and confusion of a trained model\n"
             "  models   list the pretrained models and where they are cached\n"
             "  version  print the version\n"
             "\n"
@@ -28,6 +30,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "detect")) return cmd_detect(argc - 1, argv + 1);
     if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return EXIT_OK; }
     fprintf(stderr, "earshot: unknown command '%s'\n\n", cmd);

@@ -47,5 +47,7 @@ int cli_parse_double(const char *s, double lo, double hi, double *out);
 int cmd_embed(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
  * sees live is what a batch run reports.
  */
 #include "es_internal.h"
+#include "../model/onnx.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ struct es_engine {
     es_mel *mel;
     es_encoder *enc;
     char dir[4096];
+    char enc_sha[65], mel_sha[65];
 };
 
 void es_engine_free(es_engine *e)
@@ -45,6 +47,10 @@ es_engine *es_engine_create(const char *models_dir, es_error *err)
     if (es_models_path(e->dir, "embedding_model", path, sizeof path, err)) goto fail;
     if (!(e->enc_model = es_onnx_load(path, err))) goto fail;
     if (!(e->enc = es_encoder_create(e->enc_model, err))) goto fail;
+    for (int i = 0; i < 32; i++) {
+        snprintf(e->enc_sha + 2 * i, 3, "%02x", es_onnx_sha256(e->enc_model)[i]);
+        snprintf(e->mel_sha + 2 * i, 3, "%02x", es_onnx_sha256(e->mel_model)[i]);
+    }
     return e;
 fail:
     es_engine_free(e);
@@ -54,6 +60,8 @@ fail:
 es_mel *es_engine_mel(es_engine *e) { return e->mel; }
 es_encoder *es_engine_encoder(es_engine *e) { return e->enc; }
 const char *es_engine_models_dir(const es_engine *e) { return e->dir; }
+const char *es_engine_encoder_sha256(const es_engine *e) { return e->enc_sha; }
+const char *es_engine_mel_sha256(const es_engine *e) { return e->mel_sha; }
 
 static size_t secs(double s) { return s > 0 ? (size_t)(s * ES_SAMPLE_RATE + 0.5) : 0; }
 

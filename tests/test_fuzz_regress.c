@@ -35,6 +35,9 @@
 #define LLVMFuzzerTestOneInput fuzz_npy_one
 #include "../fuzz/fuzz_npy.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_safetensors_one
+#include "../fuzz/fuzz_safetensors.c"
+#undef LLVMFuzzerTestOneInput
 #include "../fuzz/onnx_gen.h"
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -344,6 +347,32 @@ static void test_npy_inputs(void **state)
     free(b);
 }
 
+/* --------------------------------------------------------- safetensors */
+
+static void test_safetensors_inputs(void **state)
+{
+    (void)state;
+    /* A small model file: metadata, a 2-d, a 0-d and a zero-size tensor. */
+    float w[6], b = 0.25f;
+    for (int i = 0; i < 6; i++) w[i] = (float)i * 0.5f - 1.0f;
+    const es_st_tensor t[] = {{"head.weight", 2, {2, 3}, w}, {"head.bias", 0, {0}, &b}, {"none", 1, {0}, NULL}};
+    const char *keys[] = {"labels", "window"}, *vals[] = {"[\"on\",\"off\"]", "16"};
+    const char *d = getenv("TMPDIR");
+    char p[4200];
+    snprintf(p, sizeof p, "%s/es_fuzz_regress_%ld.safetensors", d && *d ? d : "/tmp", (long)getpid());
+    es_error err = {0};
+    assert_int_equal(es_st_write(p, t, 3, keys, vals, 2, &err), ES_OK);
+    size_t len;
+    unsigned char *bytes = slurp(p, &len);
+    unlink(p);
+    assert_non_null(bytes);
+    fuzz_safetensors_one(bytes, len);
+    size_t tr = run_truncations(fuzz_safetensors_one, bytes, len, len, 1);
+    size_t c = run_corruptions(fuzz_safetensors_one, bytes, len, 0, len, 4);
+    print_message("    safetensors (%zu bytes): %zu truncations, %zu corruptions\n", len, tr, c);
+    free(bytes);
+}
+
 int main(void)
 {
     char path[4200];
@@ -362,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_onnx_known_bad),
         cmocka_unit_test(test_audio_inputs),
         cmocka_unit_test(test_npy_inputs),
+        cmocka_unit_test(test_safetensors_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

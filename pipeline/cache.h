@@ -1,0 +1,74 @@
+/*
+ * pipeline/cache.h — the on-disk embedding cache (internal).
+ *
+ * Training decodes and embeds every clip; the encoder dominates. The cache
+ * keeps one .npy file of embeddings per (audio content, encoder, front end,
+ * settings), so a second run over the same data never runs the encoder.
+ *
+ * Key = SHA-256 of: "earshot-emb-cache" + format version, the SHA-256 of
+ * the audio file's bytes, the SHA-256 of embedding_model.onnx, the SHA-256
+ * of melspectrogram.onnx, and a settings string (decoding, padding, mode).
+ * (Hashing the audio's hash rather than its bytes keeps one pass over the
+ * bytes and is as collision-resistant.) A renamed or copied file hits; an
+ * edited file, another model or other settings miss.
+ *
+ * Layout: <dir>/<first 2 hex>/<64 hex>.npy, float32 [n][96], written with
+ * es_npy_write (temporary file + rename), so a reader never sees half a
+ * file and numpy.load reads every entry.
+ *
+ * Threads: es_cache_embed may be called concurrently on one cache (the
+ * engine's whole-clip path allocates its scratch per call; the cache's only
+ * shared mutable state is per-key write locks and a failure counter).
+ */
+#ifndef ES_CACHE_H
+#define ES_CACHE_H
+
+#include "es_internal.h"
+
+/* Bump when anything that changes the stored numbers changes (front-end
+ * code, decoding, padding rules), so old entries are simply missed. */
+#define ES_CACHE_FORMAT 1
+
+typedef struct es_cache es_cache;
+
+/* dir: NULL = $EARSHOT_CACHE if set, else
+ * ${XDG_CACHE_HOME:-$HOME/.cache}/earshot/embeddings. Created if missing
+ * (with parents). Reads the engine's two model files once to identify
+ * them. The engine must outlive the cache. */
+es_cache *es_cache_open(const char *dir, es_engine *eng, es_error *err);
+void es_cache_close(es_cache *c);
+const char *es_cache_dir(const es_cache *c);
+
+/* Embeddings [*n][96] of an audio file as training wants them: decoded
+ * with es_audio_load (quantize_int16 = 1), centred in pad_to seconds of
+ * silence (pad_to = 0: no padding; longer clips keep their length),
+ * whole-clip mode. *emb is malloc'd (NULL when *n == 0). *hit (may be NULL)
+ * is 1 when the result came from the cache. A corrupt or truncated entry
+ * is removed and recomputed. A failure to store the result is not an
+ * error (the embeddings are still right); it is counted, see
+ * es_cache_write_failures. */
+es_status es_cache_embed(es_cache *c, const char *path, double pad_to, float **emb, size_t *n, int *hit, es_error *err);
+
+/* es_cache_embed over many files on es_threads() threads (each file is
+ * decoded and embedded on one thread; clips up to ~2.6 s never start
+ * threads of their own). embs[i] / counts[i] / st[i] receive file i's
+ * result (embs[i] = NULL on failure); st may be NULL. progress (may be
+ * NULL) is called after each file, from a worker thread but never two at
+ * once, with done counting up to total. Returns ES_OK when every file
+ * succeeded, else the first failing file's status with its message (and
+ * how many others failed) in err; the other files' results are still
+ * filled in. */
+es_status es_cache_embed_many(es_cache *c, const char *const *paths, size_t n, double pad_to, float **embs,
+                              size_t *counts, es_status *st,
+                              void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                              es_error *err);
+
+/* Entries that could not be stored (e.g. read-only or full disk) since
+ * open; msg (may be NULL) receives the first such error. */
+size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len);
+
+/* The hex key of a file for these settings (65 bytes with the NUL), e.g.
+ * to report or remove an entry. */
+es_status es_cache_key(es_cache *c, const char *path, double pad_to, char key[65], es_error *err);
+
+#endif
