@@ -257,9 +257,12 @@ typedef struct {
     double pad_to;            /* seconds each clip is centred in (default 2.0) */
     int window;               /* embeddings per input (default 16) */
     const char *pooling;      /* flat, mean, max, meanmax, meanstd (default meanmax) */
-    int hidden;               /* 0: linear softmax head; else one hidden block */
+    int hidden;               /* 0: linear softmax head; else one hidden block
+                                 (default 128) */
     float dropout;
     int epochs, batch, patience;
+    int min_steps;            /* few clips: raise epochs to take at least this
+                                 many optimiser steps (default 500; 0 = off) */
     float lr, weight_decay;
     const char *balance;      /* none, sample, weight, auto (default auto) */
     int shots;                /* > 0: at most this many training clips per label */

@@ -27,7 +27,8 @@ static void train_help(FILE *f)
             "                        whole speakers when names tell them, else by hash)\n"
             "  --val-fraction F      share held out for validation (default 0.2; 0 = none)\n"
             "  --shots K             at most K training clips per label\n"
-            "  --head linear|mlp     linear softmax (default) or one hidden layer\n"
+            "  --head mlp|linear     one hidden layer with LayerNorm+ReLU (default), or a\n"
+            "                        linear softmax\n"
             "  --hidden N            hidden width for --head mlp (default 128)\n"
             "  --pooling P           flat, mean, max, meanmax (default), meanstd\n"
             "  --window N            embeddings per input (default 16 = 1.28 s)\n"
@@ -92,7 +93,7 @@ int cmd_train(int argc, char **argv)
     cli_common_init(&c);
     es_train_opts o;
     es_train_opts_default(&o);
-    const char *out = NULL, *head = "linear";
+    const char *out = NULL, *head = "mlp";
     int hidden = 128, opt, r, seed = 1;
     double v;
     while ((opt = getopt_long(argc, argv, "o:t:qh", opts, NULL)) != -1) {

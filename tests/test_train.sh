@@ -29,7 +29,7 @@ for w in "yes" "stop" "lights on"; do
     done; done
 done
 expect 0 "train on a synthesized vocabulary" -- "$BIN" train -q "$T/data" -o "$T/m.safetensors" --val-fraction 0.25 --epochs 80
-has "$T/out" "trained linear head on" "train reports what it did"
+has "$T/out" "trained mlp head on" "train reports what it did"
 has "$T/out" "by file-name hash" "the split is by hash when speakers are unknown"
 [ -f "$T/m.safetensors" ] && ok "model written" || bad "no model file"
 expect 0 "second train reuses the cache" -- "$BIN" train -q "$T/data" -o "$T/m2.safetensors" --val-fraction 0.25 --epochs 80
