@@ -9,16 +9,6 @@
 #define ES_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define ES_PRINTF(a, b)
-/* Threads the library may use for one call (es_set_threads; default: the
- * online CPUs, at most 8). OpenBLAS itself is kept to one thread: the
- * library parallelises at a coarser grain (windows, segments of an
- * utterance, frames), which scales better for its small matrices. */
-int es_threads(void);
-/* Run fn(ctx, i) for i in [0, n) on up to es_threads() threads; returns
- * when all are done. Falls back to running inline if a thread cannot be
- * started. */
-void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
-
 #endif
 
 /* Fill err (if non-NULL) and return status, so callers can write

@@ -891,7 +891,7 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
     if (!st && nv) st = check_data(xv, yv, nv, dim, K, "validation", err);
     if (st) return st;
 
-    int batch = c->batch < 1 ? 1 : (size_t)c->batch > n ? (int)n : c->batch;
+    int batch = (size_t)c->batch > n ? (int)n : c->batch;
     int chunk = batch > 256 ? batch : 256;
     size_t np = m->nparams;
     size_t *cnt = calloc((size_t)K, sizeof *cnt), *hit = calloc((size_t)K, sizeof *hit);
@@ -993,8 +993,8 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
         int finite = isfinite(tl) && (!nv || isfinite(v.loss));
         for (size_t i = 0; i < np && finite; i++) finite = isfinite(m->params[i]);
         if (!finite) {
-            st = es_fail(err, ES_ERR_ARG, "training diverged at epoch %d (the loss is not finite); try a lower learning rate",
-                         ep);
+            st = es_fail(err, ES_ERR_ARG,
+                         "training diverged at epoch %d (loss or parameters not finite); try a lower learning rate", ep);
             goto done;
         }
         r.epochs_run = ep;

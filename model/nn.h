@@ -172,7 +172,9 @@ es_status es_mlp_predict(es_mlp *m, const float *x, size_t n, float *probs, es_e
 
 /* AdamW as in PyTorch (torch.optim.AdamW): p -= lr*wd*p (decoupled, only
  * where the mask says so), then the bias-corrected Adam step
- * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+ * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) (the division by
+ * sqrt(1-b2^t) is done as a multiplication by its inverse, so the last bit
+ * may differ from PyTorch). */
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
 } es_adamw_hp;
@@ -238,9 +240,11 @@ typedef struct {
     int best_epoch;      /* 1-based epoch whose parameters the model holds */
     int stopped_early;
     long steps;          /* optimiser steps taken */
-    /* at best_epoch; the val_* are NaN without a validation set. With
-     * balancing on, val_loss weights each validation class equally (so it
-     * agrees with balanced accuracy), else it is the plain mean. */
+    /* at best_epoch; the val_* are NaN without a validation set.
+     * train_loss: the mean over the epoch's batches, as trained (dropout on,
+     * class weights if any). With balancing on, val_loss weights each
+     * validation class equally (so it agrees with balanced accuracy), else
+     * it is the plain mean. */
     float train_loss, val_loss, val_acc, val_bal_acc;
 } es_train_report;
 
@@ -249,8 +253,8 @@ typedef struct {
  * validation set, the epoch with the best monitored metric is kept (its
  * parameters are restored at the end) and patience stops early; without
  * one, all epochs run and the last is kept. progress (may be NULL) is called
- * after every epoch (epoch 1-based; val_loss and val_acc NaN without
- * validation). On error the parameters are as they were before the call. */
+ * after every epoch (epoch 1-based; val_acc is the plain accuracy; val_loss
+ * and val_acc are NaN without validation). On error the parameters are as they were before the call. */
 es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const float *xv, const int *yv, size_t nv,
                    const es_train_cfg *cfg, es_train_report *rep,
                    void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),

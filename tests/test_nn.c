@@ -3,13 +3,17 @@
  * learning-rate schedule; training on small synthetic tasks (balanced and
  * imbalanced), early stopping, determinism, and refusal of bad input.
  *
- * Gradient checks: central differences on the float code with eps 1e-3, a
- * scalar loss L = sum(r * out) for fixed random r (or the cross-entropy
- * itself), accumulated in double. The error of an element is
- * |analytic - numeric| / max(|analytic|, |numeric|, 1e-2 * max|numeric| of
- * the tensor): relative, except that elements whose gradient is tiny next to
- * the rest of the tensor are compared on the tensor's scale, because float
- * rounding in the loss is absolute (~1e-7 / eps = 1e-4). */
+ * Gradient checks. Layers: central differences on the float code with eps
+ * 1e-3 and a scalar loss L = sum(r * out) for fixed random r (or the
+ * cross-entropy itself), accumulated in double. Whole heads: the same
+ * through the float forward, and central differences (step 1e-5) of an
+ * independent double-precision forward (see "the whole head"). The error of
+ * an element is
+ *   |analytic - numeric| / max(|analytic|, |numeric|, 1e-2 * max|numeric|)
+ * (max over the tensor): relative, except that elements whose gradient is
+ * tiny next to the rest of the tensor are compared on the tensor's scale,
+ * because rounding in the loss is absolute, not relative to each element.
+ * Each check prints that maximum and the norm-wise ||a - n|| / ||n||. */
 #include "test_util.h"
 #include "../model/nn.h"
 
@@ -218,7 +222,7 @@ static void test_layernorm_grad(void **state)
     fill(c.b, NC, &g, -0.5f, 0.5f);
     fill(c.r, NB * NC, &g, -1, 1);
     ln_loss(&c);
-    /* PyTorch semantics: each row has mean b-weighted... check the plain case */
+    /* the forward against the formula (biased variance, eps inside the root) */
     for (int i = 0; i < NB; i++) {
         double m = 0, v = 0;
         for (int k = 0; k < NC; k++) m += c.x[i * NC + k];
