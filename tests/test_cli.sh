@@ -13,18 +13,7 @@ if ! "$BIN" models >/dev/null 2>&1; then
 fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-# expect CODE DESCRIPTION -- command...: exit status must be CODE
-expect() {
-    local want=$1 what=$2; shift 3
-    "$@" >"$T/out" 2>"$T/err"; local got=$?
-    if [ "$got" = "$want" ]; then ok "$what"; else bad "$what (exit $got, wanted $want): $(head -c 300 "$T/err")"; fi
-}
-has() {   # has FILE PATTERN DESCRIPTION
-    if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $(head -c 300 "$1")"; fi
-}
+. "$(dirname -- "$0")/lib.sh"
 
 # --- usage
 expect 2 "no command is a usage error" -- "$BIN"

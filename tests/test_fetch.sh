@@ -13,9 +13,7 @@ if [ ! -f "$REAL/embedding_model.onnx" ] || [ ! -f "$REAL/weather_v0.1.onnx" ]; 
 fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+. "$(dirname -- "$0")/lib.sh"
 
 # A stand-in npm: `npm pack` copies $FAKE_TGZ to the current directory, or
 # fails like npm does without a network when FAKE_TGZ is unset.

@@ -11,15 +11,7 @@ command -v espeak-ng >/dev/null || { echo "SKIP: espeak-ng not installed (script
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export EARSHOT_CACHE="$T/cache"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-expect() {
-    local want=$1 what=$2; shift 3
-    "$@" >"$T/out" 2>"$T/err"; local got=$?
-    if [ "$got" = "$want" ]; then ok "$what"; else bad "$what (exit $got, wanted $want): $(head -c 400 "$T/err")"; fi
-}
-has() { if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $(head -c 400 "$1")"; fi; }
+. "$(dirname -- "$0")/lib.sh"
 
 # a three-word vocabulary ("lights on" has a space in its label) in 4 voices x 3 speeds
 for w in "yes" "stop" "lights on"; do

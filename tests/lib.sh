@@ -1,0 +1,14 @@
+# Sourced by the shell tests: tiny assertion helpers. The caller sets $T
+# (a temporary directory); each test script prints its own summary line.
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+# expect CODE DESCRIPTION -- command...: the exit status must be CODE;
+# stdout and stderr land in $T/out and $T/err
+expect() {
+    local want=$1 what=$2; shift 3
+    "$@" >"$T/out" 2>"$T/err"; local got=$?
+    if [ "$got" = "$want" ]; then ok "$what"; else bad "$what (exit $got, wanted $want): $(head -c 400 "$T/err")"; fi
+}
+# has FILE PATTERN DESCRIPTION: grep PATTERN in FILE
+has() { if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $(head -c 400 "$1")"; fi; }
