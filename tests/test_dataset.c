@@ -721,8 +721,27 @@ static void test_cache(void **state)
     assert_int_equal(es_cache_embed(c, P("audio/a.wav"), -1.0, &e2, &n2, &hit, &e), ES_ERR_ARG);
     assert_int_equal(es_cache_embed(c, NULL, 2.0, &e2, &n2, &hit, &e), ES_ERR_ARG);
     assert_int_equal(es_cache_write_failures(c, NULL, 0), 0);
-    free(e1);
     es_cache_close(c);
+
+    /* an entry that cannot be stored: the result is still right, and the
+     * failure is counted with its reason */
+    es_cache *ro = es_cache_open(P("cache_ro"), eng, &e);
+    assert_non_null(ro);
+    char key[65], blocker[1200];
+    assert_int_equal(es_cache_key(ro, P("audio/a.wav"), 2.0, key, NULL), ES_OK);
+    snprintf(blocker, sizeof blocker, "%s/%.2s", P("cache_ro"), key);
+    f = fopen(blocker, "w");   /* a file where the entry's folder should be */
+    fclose(f);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(es_cache_embed(ro, P("audio/a.wav"), 2.0, &e2, &n2, &hit, &e), ES_OK);
+        assert_int_equal(hit, 0);
+        assert_memory_equal(e1, e2, n1 * ES_EMB_DIM * sizeof(float));
+        free(e2);
+    }
+    char why[512];
+    assert_int_equal(es_cache_write_failures(ro, why, sizeof why), 2);
+    assert_non_null(strstr(why, blocker));
+    es_cache_close(ro);
 
     /* NULL dir: $EARSHOT_CACHE, created */
     setenv("EARSHOT_CACHE", P("envcache"), 1);
@@ -738,6 +757,7 @@ static void test_cache(void **state)
     assert_null(es_cache_open(P("notadir/sub"), eng, &e));
     assert_non_null(strstr(e.msg, P("notadir")));
     assert_null(es_cache_open(P("x"), NULL, &e));
+    free(e1);
     es_engine_free(eng);
 }
 
