@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <samplerate.h>
 #include <sndfile.h>
 #include <stdint.h>
@@ -49,6 +50,8 @@
 
 /* ------------------------------------------------------------ helpers */
 
+
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *name_or(const char *name) { return name ? name : "<stream>"; }
 
 /* A growable mono buffer. */
@@ -400,12 +403,17 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
     memset(&info, 0, sizeof info);
     /* close_desc = FALSE: es_reader_close closes fd, whatever libsndfile
      * does with it on failure. */
+    /* libsndfile keeps its last open error in a process-global buffer, so
+     * the open and the reading of that message must not interleave with
+     * another thread's open (files are decoded in parallel when training). */
+    pthread_mutex_lock(&open_lock);
     r->sf = sf_open_fd(fd, SFM_READ, &info, SF_FALSE);
     if (!r->sf) {
-        /* sf_strerror(NULL) is libsndfile's last open error (process-global). */
         es_fail(err, ES_ERR_FORMAT, "%s: not a readable audio file: %s", path, sf_strerror(NULL));
+        pthread_mutex_unlock(&open_lock);
         goto fail;
     }
+    pthread_mutex_unlock(&open_lock);
     if (info.channels < 1 || info.channels > CHANNELS_MAX) {
         es_fail(err, ES_ERR_FORMAT, "%s: unsupported channel count %d", path, info.channels);
         goto fail;

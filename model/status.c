@@ -125,13 +125,14 @@ int es_threads(void)
 typedef struct {
     void (*fn)(void *, int);
     void *ctx;
-    int i;
+    int first, n, stride;
 } job;
 
+/* One thread runs indices first, first + stride, ... below n. */
 static void *run_job(void *p)
 {
     job *j = p;
-    j->fn(j->ctx, j->i);
+    for (int i = j->first; i < j->n; i += j->stride) j->fn(j->ctx, i);
     return NULL;
 }
 
@@ -139,17 +140,16 @@ void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx)
 {
     if (n <= 0) return;
     if (n == 1) { fn(ctx, 0); return; }
-    pthread_t th[64];
-    job jobs[64];
-    int started[64] = {0};
-    if (n > 64) n = 64;
-    for (int i = 1; i < n; i++) {
-        jobs[i] = (job){fn, ctx, i};
-        started[i] = pthread_create(&th[i], NULL, run_job, &jobs[i]) == 0;
-    }
-    fn(ctx, 0);
-    for (int i = 1; i < n; i++) {
+    enum { MAXT = 64 };
+    int nt = n < MAXT ? n : MAXT;   /* more indices than threads: each takes several */
+    pthread_t th[MAXT];
+    job jobs[MAXT];
+    int started[MAXT] = {0};
+    for (int i = 0; i < nt; i++) jobs[i] = (job){fn, ctx, i, n, nt};
+    for (int i = 1; i < nt; i++) started[i] = pthread_create(&th[i], NULL, run_job, &jobs[i]) == 0;
+    run_job(&jobs[0]);
+    for (int i = 1; i < nt; i++) {
         if (started[i]) pthread_join(th[i], NULL);
-        else fn(ctx, i);   /* could not start a thread: do it here */
+        else run_job(&jobs[i]);   /* could not start a thread: do its share here */
     }
 }
