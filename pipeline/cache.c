@@ -93,17 +93,19 @@ static es_status default_dir(char **out, es_error *err)
     return ES_OK;
 }
 
-static es_status model_sha(es_engine *eng, const char *name, unsigned char sha[32], es_error *err)
+/* The SHA-256 of a model file as the engine computed it from the bytes it
+ * loaded (64 hex digits -> 32 bytes), so the key names the model in use
+ * without reading and hashing the files again. */
+static void hex_sha(const char *hex, unsigned char sha[32])
 {
-    char path[4096];
-    es_status s = es_models_path(es_engine_models_dir(eng), name, path, sizeof path, err);
-    if (s) return s;
-    unsigned char *bytes;
-    size_t len;
-    if ((s = es_read_file(path, &bytes, &len, err))) return s;
-    es_sha256(bytes, len, sha);
-    free(bytes);
-    return ES_OK;
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = hex[2 * i + k];
+            v = v * 16 + (unsigned)(ch >= 'a' ? ch - 'a' + 10 : ch - '0');
+        }
+        sha[i] = (unsigned char)v;
+    }
 }
 
 /* Samples of silence-padded audio the engine aims for (its own rounding). */
@@ -135,7 +137,8 @@ es_cache *es_cache_open(const char *dir, es_engine *eng, es_error *err)
         goto fail;
     }
     if (make_dirs(c->dir, err)) goto fail;
-    if (model_sha(eng, "embedding_model", c->enc_sha, err) || model_sha(eng, "melspectrogram", c->mel_sha, err)) goto fail;
+    hex_sha(es_engine_encoder_sha256(eng), c->enc_sha);
+    hex_sha(es_engine_mel_sha256(eng), c->mel_sha);
     (void)es_threads();   /* settle the lazily initialised thread count before workers read it */
     return c;
 fail:

@@ -43,7 +43,6 @@ static void train_help(FILE *f)
 
 typedef struct {
     int tty;
-    double last;
 } progress_state;
 
 static void on_progress(void *user, const char *stage, size_t done, size_t total)
@@ -149,7 +148,7 @@ int cmd_train(int argc, char **argv)
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     es_train_result res;
-    progress_state ps = {!c.quiet && isatty(2), 0};
+    progress_state ps = {!c.quiet && isatty(2)};
     es_status st = es_train_head(eng, &o, out, &res, on_progress, &ps, &e);
     if (ps.tty) fprintf(stderr, "\n");
     es_engine_free(eng);
@@ -205,7 +204,7 @@ int cmd_eval(int argc, char **argv)
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     es_eval_result res;
-    progress_state ps = {!c.quiet && isatty(2), 0};
+    progress_state ps = {!c.quiet && isatty(2)};
     es_status st = es_eval(eng, argv[optind], argv[optind + 1], pattern, cache, &res, on_progress, &ps, &e);
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
