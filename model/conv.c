@@ -252,6 +252,12 @@ void es_cnn_free(es_cnn *c)
 int es_cnn_nlayers(const es_cnn *c) { return c->n; }
 const es_cnn_layer *es_cnn_layer_at(const es_cnn *c, int i) { return i >= 0 && i < c->n ? &c->L[i].d : NULL; }
 size_t es_cnn_in_size(const es_cnn *c) { return c->in_size; }
+void es_cnn_in_shape(const es_cnn *c, int *T, int *F, int *C)
+{
+    if (T) *T = c->L[0].T;
+    if (F) *F = c->L[0].F;
+    if (C) *C = c->L[0].C;
+}
 void es_cnn_out_shape(const es_cnn *c, int *T, int *F, int *C)
 {
     const cnn_layer *L = &c->L[c->n - 1];
@@ -288,7 +294,8 @@ void es_cnn_init_random(es_cnn *c, uint64_t seed)
         if (L->d.pool) continue;
         float bound = 1.0f / sqrtf((float)(L->d.kt * L->d.kf * L->C));
         for (size_t k = 0; k < L->nw; k++) c->params[L->w_off + k] = (2.0f * es_rng_uniform(&r) - 1.0f) * bound;
-        for (size_t k = 0; k < L->nb; k++) c->params[L->b_off + k] = (2.0f * es_rng_uniform(&r) - 1.0f) * bound;
+        for (size_t k = 0; k < L->nb; k++)
+            c->params[L->b_off + k] = L->d.nobias ? 0.0f : (2.0f * es_rng_uniform(&r) - 1.0f) * bound;
     }
 }
 
@@ -327,7 +334,7 @@ const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
         } else {
             es_conv_shape s = {B, L->T, L->F, L->C, L->d.co, L->d.kt, L->d.kf, L->d.pt, L->d.pf};
             float *dst = L->d.act ? L->pre : L->out;
-            es_conv2d_forward(dst, c->col, in, c->params + L->w_off, c->params + L->b_off, &s);
+            es_conv2d_forward(dst, c->col, in, c->params + L->w_off, L->d.nobias ? NULL : c->params + L->b_off, &s);
             if (L->d.act) es_act_forward(L->out, L->pre, (size_t)B * out_size(L), c->alpha, c->fl);
         }
         in = L->out;
@@ -358,7 +365,8 @@ es_status es_cnn_backward(es_cnn *c, const float *dy, float *dx, es_error *err)
             if (dst) es_maxpool_backward(dst, gy, L->arg, nin, nout);
         } else {
             es_conv_shape s = {B, L->T, L->F, L->C, L->d.co, L->d.kt, L->d.kf, L->d.pt, L->d.pf};
-            es_conv2d_backward(dst, c->grads + L->w_off, c->grads + L->b_off, c->col, gy, in, c->params + L->w_off, &s);
+            es_conv2d_backward(dst, c->grads + L->w_off, L->d.nobias ? NULL : c->grads + L->b_off, c->col, gy, in,
+                               c->params + L->w_off, &s);
         }
         g = dst;
     }

@@ -56,6 +56,7 @@ void es_act_backward(float *dx, const float *dy, const float *x, size_t n, float
 typedef struct {
     int pool;              /* 0: conv (+ activation if act), 1: max-pool */
     int co, kt, kf, pt, pf, act;   /* conv */
+    int nobias;            /* conv without a bias: its bias stays 0 and untrained */
     int qt, qf;            /* pool */
     char wname[96], bname[96];     /* conv tensor names in a model file */
 } es_cnn_layer;
@@ -71,6 +72,7 @@ void es_cnn_free(es_cnn *c);
 int es_cnn_nlayers(const es_cnn *c);
 const es_cnn_layer *es_cnn_layer_at(const es_cnn *c, int i);
 size_t es_cnn_in_size(const es_cnn *c);       /* T*F*C floats per example */
+void es_cnn_in_shape(const es_cnn *c, int *T, int *F, int *C);
 /* output per example: [To][Fo][Co]; the head sees W = To, D = Fo*Co */
 void es_cnn_out_shape(const es_cnn *c, int *T, int *F, int *C);
 size_t es_cnn_out_size(const es_cnn *c);

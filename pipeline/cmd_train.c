@@ -38,6 +38,11 @@ static void train_help(FILE *f)
             "  --seed N              every random choice (default 1)\n"
             "  --cache DIR           embedding cache (default $EARSHOT_CACHE, else\n"
             "                        $XDG_CACHE_HOME/earshot/embeddings)\n"
+            "  --finetune K          also train the encoder's last K of 20 convolutions\n"
+            "                        (default 0: frozen); the model then carries them\n"
+            "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
+            "  --scratch             the from-scratch baseline: a small CNN on the log-mel\n"
+            "                        with random weights instead of the pretrained encoder\n"
             CLI_COMMON_HELP);
 }
 
@@ -87,7 +92,9 @@ int cmd_train(int argc, char **argv)
         {"lr", required_argument, 0, 'l'}, {"weight-decay", required_argument, 0, 'W'},
         {"dropout", required_argument, 0, 'd'}, {"patience", required_argument, 0, 'x'},
         {"balance", required_argument, 0, 'B'}, {"seed", required_argument, 0, 's'},
-        {"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"cache", required_argument, 0, 'C'}, {"finetune", required_argument, 0, 'K'},
+        {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
+        {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_train_opts o;
@@ -132,9 +139,16 @@ int cmd_train(int argc, char **argv)
             break;
         case 's': if (parse_int_opt("--seed", optarg, 0, 2147483647, &seed)) return EXIT_USAGE; break;
         case 'C': o.cache_dir = optarg; break;
+        case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
+        case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
+        case 'S': o.scratch = 1; break;
         case 'h': train_help(stdout); return EXIT_OK;
         default: train_help(stderr); return EXIT_USAGE;
         }
+    }
+    if (o.scratch && o.finetune) {
+        fprintf(stderr, "earshot train: --scratch trains no pretrained encoder, so it takes no --finetune\n");
+        return EXIT_USAGE;
     }
     if (!out || optind != argc - 1) {
         fprintf(stderr, "earshot train: %s\n\n", !out ? "missing -o MODEL.safetensors" : "give exactly one DATASET folder");
@@ -153,8 +167,10 @@ int cmd_train(int argc, char **argv)
     if (ps.tty) fprintf(stderr, "\n");
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
-    printf("trained %s head on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear", res.n_train,
-           res.n_labels, res.n_val);
+    printf("trained %s head%s on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear",
+           o.scratch ? " on the from-scratch CNN baseline" : o.finetune ? " and the encoder's last convolutions" : "",
+           res.n_train, res.n_labels, res.n_val);
+    if (o.finetune) printf("fine-tuned the last %d encoder convolutions\n", o.finetune);
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);
