@@ -43,8 +43,15 @@ static void im2col(float *col, const float *x, const es_conv_shape *s)
                     int ti = t + a - s->pt;
                     for (int b = 0; b < s->kf; b++, c += ci) {
                         int fi = f + b - s->pf;
-                        if (ti < 0 || ti >= s->T || fi < 0 || fi >= s->F) memset(c, 0, ci * sizeof(float));
-                        else memcpy(c, x + (((size_t)n * s->T + ti) * s->F + fi) * ci, ci * sizeof(float));
+                        /* one channel (a first layer): a call per value would dominate */
+                        if (ti < 0 || ti >= s->T || fi < 0 || fi >= s->F) {
+                            if (ci == 1) *c = 0.0f;
+                            else memset(c, 0, ci * sizeof(float));
+                        } else {
+                            const float *src = x + (((size_t)n * s->T + ti) * s->F + fi) * ci;
+                            if (ci == 1) *c = *src;
+                            else memcpy(c, src, ci * sizeof(float));
+                        }
                     }
                 }
 }

@@ -222,9 +222,8 @@ static es_cnn *scratch_load(const cJSON *j, const es_st *st, const char *path, s
             es_cnn_free(net);
             return NULL;
         }
-        size_t nb;
         w_from_file(es_cnn_weight(net, i, NULL), tw->data, l->co, ci, l->kt, l->kf);
-        memcpy(es_cnn_bias(net, i, &nb), tb->data, nb * sizeof(float));
+        memcpy(es_cnn_bias(net, i, NULL), tb->data, (size_t)l->co * sizeof(float));
         ci = l->co;
     }
     *hw = To;
@@ -733,8 +732,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     for (size_t l = 0; l < d->nlabels; l++) cJSON_AddItemToArray(jl, cJSON_CreateString(d->labels[l]));
     cJSON *ja = cJSON_CreateObject();
     cJSON_AddStringToObject(ja, "type", cfg.n_hidden ? "mlp" : "linear");
-    cJSON_AddNumberToObject(ja, "window", cfg.window);
-    cJSON_AddNumberToObject(ja, "dim", ES_EMB_DIM);
+    cJSON_AddNumberToObject(ja, "window", o->window);   /* the baseline: the frames of this many embeddings */
+    cJSON_AddNumberToObject(ja, "dim", cfg.dim);
     cJSON_AddStringToObject(ja, "pooling", es_pool_name(cfg.pool));
     cJSON *jh = cJSON_AddArrayToObject(ja, "hidden");
     for (int i = 0; i < cfg.n_hidden; i++) cJSON_AddItemToArray(jh, cJSON_CreateNumber(cfg.hidden[i]));
