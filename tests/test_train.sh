@@ -112,6 +112,9 @@ acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
 n=$(awk '/accuracy/ {print $1; exit}' "$T/out")
 [ "$n" = 48 ] && ok "every clip and silence slice is scored (36 + 12)" || bad "wake-word eval scored $n clips"
 awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "wake-word accuracy $acc >= 0.9" || bad "wake-word accuracy $acc"
+sed 's/"wake_word":"yes"/"wake_word":"no!"/' "$T/w.safetensors" > "$T/w_bad.safetensors"
+expect 1 "a wake-word card whose word is not a label is refused" -- "$BIN" eval -q "$T/w_bad.safetensors" "$T/noisy"
+has "$T/err" "wake-word mode needs" "bad wake-word card: says why"
 expect 1 "--wake-word of a missing label" -- "$BIN" train -q "$T/data" -o "$T/y.safetensors" --wake-word nope
 has "$T/err" "'nope' is not one of its labels" "missing wake word: named"
 
