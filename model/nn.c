@@ -25,65 +25,7 @@
 
 /* ------------------------------------------------------------ random numbers */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void es_rng_seed(es_rng *r, uint64_t seed)
-{
-    /* splitmix64 spreads any seed (0 included) over the 256-bit state, which
-     * xoshiro needs to be non-zero */
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-/* inline here: dropout draws one number per activation */
-static inline uint64_t next(es_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-uint64_t es_rng_next(es_rng *r) { return next(r); }
-
-float es_rng_uniform(es_rng *r)
-{
-    /* the top 24 bits: every value is exact in a float and < 1 */
-    return (float)(es_rng_next(r) >> 40) * (1.0f / 16777216.0f);
-}
-
-float es_rng_normal(es_rng *r)
-{
-    /* Box-Muller; u1 in (0, 1] so the log is finite. One of the pair is
-     * dropped, which keeps the generator stateless beyond s[]. */
-    double u1 = ((double)(es_rng_next(r) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-    double u2 = (double)(es_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
-uint64_t es_rng_below(es_rng *r, uint64_t n)
-{
-    if (n == 0) return 0;
-    /* reject the top partial copy of [0, n) so every residue is equally likely */
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do x = es_rng_next(r);
-    while (x >= lim);
-    return x % n;
-}
+/* es_rng lives in model/rng.c and es_rng.h. */
 
 /* ------------------------------------------------------------ linear */
 
@@ -190,11 +132,11 @@ void es_dropout_mask(float *mask, size_t n, float p, es_rng *rng)
     uint32_t thr = (uint32_t)((double)p * 4294967296.0);
     size_t i = 0;
     for (; i + 1 < n; i += 2) {
-        uint64_t u = next(rng);
+        uint64_t u = es_rng_next(rng);
         mask[i] = (uint32_t)u < thr ? 0.0f : keep;
         mask[i + 1] = (uint32_t)(u >> 32) < thr ? 0.0f : keep;
     }
-    if (i < n) mask[i] = (uint32_t)next(rng) < thr ? 0.0f : keep;
+    if (i < n) mask[i] = (uint32_t)es_rng_next(rng) < thr ? 0.0f : keep;
 }
 
 /* y[n] = x * mask */

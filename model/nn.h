@@ -26,21 +26,14 @@
 #define ES_NN_H
 
 #include "earshot.h"
+#include "es_rng.h"
 #include <stddef.h>
 #include <stdint.h>
 
 /* ------------------------------------------------------------ random numbers */
 
-/* xoshiro256** seeded through splitmix64: the integer stream (and so
- * es_rng_uniform and es_rng_below) is the same on every machine.
- * es_rng_normal goes through libm's log/cos, so it is only guaranteed
- * identical for the same libm. */
-typedef struct { uint64_t s[4]; } es_rng;
-void es_rng_seed(es_rng *r, uint64_t seed);
-uint64_t es_rng_next(es_rng *r);
-float es_rng_uniform(es_rng *r);              /* [0, 1), 24 random bits */
-float es_rng_normal(es_rng *r);               /* N(0, 1), Box-Muller */
-uint64_t es_rng_below(es_rng *r, uint64_t n); /* uniform in [0, n), unbiased; 0 if n == 0 */
+/* es_rng (xoshiro256**, seeded through splitmix64) is declared in es_rng.h,
+ * shared with audio/ (augmentation). */
 
 /* ------------------------------------------------------------ layers */
 
