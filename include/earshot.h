@@ -343,8 +343,8 @@ typedef struct {
     double threshold;     /* > 0: one threshold for every label; 0: the model card's
                              per-label "thresholds" (0.5 where absent) */
     double low;           /* region edge as a fraction of the threshold (default 0.5) */
-    int smooth;           /* moving average over this many steps (default 3; 1 = none) */
-    double min_duration;  /* seconds at or above the threshold (default 0.16) */
+    int smooth;           /* moving average over this many steps (default 5; 1 = none) */
+    double min_duration;  /* seconds at or above the threshold (default 0.24) */
     double refractory;    /* seconds (default 0.5) */
     double pad;           /* seconds of silence fed before the audio and at flush
                              (default 1.0), so words at the edges are seen whole */

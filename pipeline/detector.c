@@ -94,8 +94,8 @@ void es_detector_opts_default(es_detector_opts *o)
 {
     o->threshold = 0;
     o->low = 0.5;
-    o->smooth = 3;
-    o->min_duration = 0.16;
+    o->smooth = 5;
+    o->min_duration = 0.24;
     o->refractory = 0.5;
     o->pad = 1.0;
     o->block = 1;
