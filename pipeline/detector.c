@@ -413,7 +413,12 @@ static void close_region(es_detector *d, size_t si)
     double lag = (d->o.smooth - 1) * STEP_S / 2;
     double a = sl->a - lag, b = sl->b - lag;
     cand c = {si, b - s->span + STEP_S, a, sl->b, sl->peak};
-    if (c.end - c.start < 0.15) {     /* a short region: centre it */
+    if (s->head) {
+        /* openWakeWord heads were trained to fire as the phrase ends at
+         * the window's end: the region starts at the end of the phrase */
+        c.start = a - 0.7;
+        c.end = a;
+    } else if (c.end - c.start < 0.15) {     /* a short region: centre it */
         double mid = (a + b - s->span) / 2;
         c.start = mid - 0.25;
         c.end = mid + 0.25;
