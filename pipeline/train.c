@@ -7,6 +7,13 @@
  * Every clip is centred in pad_to seconds of silence (2.0 by default, as in
  * the data README's reference figures), which gives 16 embeddings; longer
  * clips keep their length and contribute their centre window.
+ *
+ * Features are computed the way the streaming detector computes them
+ * (ES_EMBED_STREAM: log-mel per 1280-sample chunk with its own top-dB
+ * clamp) unless the options ask for whole-clip features; the model card
+ * records which ("frontend": {"mode": ...}). Whole-clip features make
+ * silence look different: the zero padding sits 80 dB under the clip's
+ * peak there, at the -100 dB floor in a streamed chunk of zeros.
  */
 #include "es_internal.h"
 #include "../model/nn.h"
@@ -56,6 +63,7 @@ void es_train_opts_default(es_train_opts *o)
     o->aug_p = 0.8;
     o->silence = 1;
     o->target_fa = 0.01;
+    o->frontend = ES_EMBED_STREAM;
 }
 
 static double now_s(void)
@@ -80,6 +88,7 @@ struct es_classifier {
     es_cnn *net;                  /* the scratch baseline's CNN on the log-mel */
     float *thresholds;   /* [nlabels], NaN where the card has none */
     int wake;            /* binary wake-word mode: the wake word's index, else -1 */
+    es_embed_mode mode;
 };
 
 /* Mel frames that give `window` embeddings: 8*(window-1) + 76. */
@@ -364,6 +373,10 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
             goto fail;
         }
     }
+    cJSON *fe = cJSON_Parse(es_st_meta(st, "frontend") ? es_st_meta(st, "frontend") : "");
+    const cJSON *fm = cJSON_IsObject(fe) ? cJSON_GetObjectItemCaseSensitive(fe, "mode") : NULL;
+    c->mode = cJSON_IsString(fm) && !strcmp(fm->valuestring, "stream") ? ES_EMBED_STREAM : ES_EMBED_WHOLE;
+    cJSON_Delete(fe);
     if (!(c->mlp = es_mlp_create(&cfg, 0, err))) goto fail;
     /* every parameter tensor must be in the file with its shape */
     size_t np;
@@ -397,6 +410,7 @@ size_t es_classifier_classes(const es_classifier *c) { return c->nlabels; }
 const char *es_classifier_label(const es_classifier *c, size_t i) { return i < c->nlabels ? c->labels[i] : NULL; }
 size_t es_classifier_window(const es_classifier *c) { return c->window; }
 double es_classifier_pad_to(const es_classifier *c) { return c->pad_to; }
+es_embed_mode es_classifier_frontend(const es_classifier *c) { return c->mode; }
 const char *es_classifier_meta(const es_classifier *c, const char *key) { return es_st_meta(c->st, key); }
 
 es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err)
@@ -435,13 +449,22 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
     if (p->fn) p->fn(p->user, "embedding", done, total);
 }
 
-/* The centre `window` embeddings of every clip: x [n][window*96]. */
+/* Streaming embeddings start from a mel buffer primed with ones: the first
+ * ceil(71/8) = 9 of a clip see some of those frames, not the clip. */
+#define STREAM_PRIMED 9
+
+/* The centre `window` embeddings of every clip: x [n][window*96]. In
+ * stream mode the centre of those that see only the clip, which for a 2 s
+ * clip and 16 embeddings is the window the streaming detector scores when
+ * the clip's last chunk arrives. */
 static es_status embed_items(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
-                             float **x_out, prog *pg, es_error *err)
+                             es_embed_mode mode, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
     es_cache *cache = es_cache_open(cache_dir, e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
+    es_cache_set_mode(cache, mode);
+    size_t skip = mode == ES_EMBED_STREAM ? STREAM_PRIMED : 0;
     size_t n = d->nitems;
     const char **paths = malloc((n + 1) * sizeof(char *));
     float **embs = calloc(n + 1, sizeof(float *));
@@ -453,12 +476,12 @@ static es_status embed_items(es_engine *e, const char *cache_dir, const es_datas
     st = es_cache_embed_many(cache, paths, n, pad_to, embs, counts, NULL, embed_progress, pg, err);
     if (st) goto out;
     for (size_t i = 0; i < n; i++) {
-        if (counts[i] < window) {
+        if (counts[i] < window + skip) {
             st = es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
-                         paths[i], counts[i], window, pad_to);
+                         paths[i], counts[i] - (counts[i] < skip ? counts[i] : skip), window, pad_to);
             goto out;
         }
-        size_t off = (counts[i] - window) / 2;
+        size_t off = skip + (counts[i] - skip - window) / 2;
         memcpy(x + i * window * ES_EMB_DIM, embs[i] + off * ES_EMB_DIM, window * ES_EMB_DIM * sizeof(float));
     }
 out:
@@ -478,14 +501,27 @@ out:
  * embeddings of the frozen path come from: the clip centred in pad_to
  * seconds, whole-clip front end, then frames [8*off, 8*off + 8*(W-1)+76)
  * for the centre `window` embeddings. out: [window_frames(window)][32]. */
-static es_status clip_mel(es_engine *e, const float *x, size_t n, double pad_to, size_t window, float *out,
-                          const char *name, es_error *err)
+static es_status clip_mel(es_engine *e, const float *x, size_t n, double pad_to, es_embed_mode mode, size_t window,
+                          float *out, const char *name, es_error *err)
 {
-    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = pad_to};
+    es_embed_opts eo = {.mode = mode, .pad_to = pad_to};
     float *mel = NULL;
     size_t frames = 0;
     es_status st = es_embed_audio(e, x, n, &eo, &mel, &frames, NULL, NULL, err);
     if (st) return st;
+    if (mode == ES_EMBED_STREAM) {
+        /* the encoder's stream input starts primed with ones (pipeline/
+         * engine.c), frames es_embed_audio does not hand back: put them
+         * back so the window lines up with the stream embeddings */
+        size_t prime = ES_EMB_WINDOW - 5;
+        float *pm = malloc((frames + prime + 1) * ES_MEL_BINS * sizeof(float));
+        if (!pm) { free(mel); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+        for (size_t i = 0; i < prime * ES_MEL_BINS; i++) pm[i] = 1.0f;
+        memcpy(pm + prime * ES_MEL_BINS, mel, frames * ES_MEL_BINS * sizeof(float));
+        free(mel);
+        mel = pm;
+        frames += prime;
+    }
     size_t count = es_encoder_count(frames);
     if (count < window) {
         free(mel);
@@ -506,6 +542,7 @@ typedef struct {
     es_engine *e;
     const es_dataset *d;
     double pad_to;
+    es_embed_mode mode;
     size_t window, row;
     int K;
     float *x;
@@ -528,7 +565,7 @@ static void prep_part(void *p, int part)
         es_audio a;
         es_load_opts lo = {.quantize_int16 = 1};
         if ((st = es_audio_load(path, &lo, &a, &err))) break;
-        st = clip_mel(j->e, a.samples, a.n, j->pad_to, j->window, j->K ? mel : j->x + i * j->row, path, &err);
+        st = clip_mel(j->e, a.samples, a.n, j->pad_to, j->mode, j->window, j->K ? mel : j->x + i * j->row, path, &err);
         es_audio_free(&a);
         if (!st && j->K) st = es_encoder_head_part(es_engine_encoder(j->e), j->K, mel, (int)fw, j->x + i * j->row, &err);
         atomic_fetch_add(&j->done, 1);
@@ -542,11 +579,11 @@ static void prep_part(void *p, int part)
 }
 
 /* x[nitems][row] as described above; row = the floats per clip */
-static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, size_t window, int K, size_t row,
-                            float **x_out, prog *pg, es_error *err)
+static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es_embed_mode mode, size_t window, int K,
+                            size_t row, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
-    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .window = window, .row = row, .K = K};
+    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .mode = mode, .window = window, .row = row, .K = K};
     j.x = malloc((d->nitems * row + 1) * sizeof(float));
     if (!j.x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     if (pthread_mutex_init(&j.lock, NULL)) { free(j.x); return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); }
@@ -576,14 +613,14 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
         size_t fw = window_frames(c->window);
         float *mel = malloc(fw * ES_MEL_BINS * sizeof(float));
         if (!mel) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-        es_status st = clip_mel(e, x, n, c->pad_to, c->window, mel, "audio", err);
+        es_status st = clip_mel(e, x, n, c->pad_to, c->mode, c->window, mel, "audio", err);
         const float *h = st ? NULL : es_cnn_forward(c->net, mel, 1, err);
         if (!st && !h) st = err ? err->status : ES_ERR_NOMEM;
         if (!st) st = es_mlp_predict(c->mlp, h, 1, probs, err);
         free(mel);
         return st;
     }
-    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = c->pad_to};
+    es_embed_opts eo = {.mode = c->mode, .pad_to = c->pad_to};
     float *emb = NULL;
     size_t ne = 0;
     es_status st = es_embed_audio(e, x, n, &eo, NULL, NULL, &emb, &ne, err);
@@ -672,12 +709,12 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         }
         if (!net) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
         in = es_cnn_in_size(net);
-        if ((st = prep_items(e, d, o->pad_to, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
-        if (vd && (st = prep_items(e, vd, o->pad_to, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
+        if ((st = prep_items(e, d, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
+        if (vd && (st = prep_items(e, vd, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
     } else {
-        if ((st = embed_items(e, o->cache_dir, d, o->pad_to, W, &x, &pg, err))) goto out;
+        if ((st = embed_items(e, o->cache_dir, d, o->pad_to, W, o->frontend, &x, &pg, err))) goto out;
         r->cache_hits = pg.hits;
-        if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, &xv, &pg, err))) goto out;
+        if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, o->frontend, &xv, &pg, err))) goto out;
     }
     r->embed_seconds = now_s() - t0;
     r->n_files = d->nitems + (vd ? vd->nitems : 0);
@@ -824,7 +861,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     }
     cJSON *jf = cJSON_CreateObject();
     cJSON_AddNumberToObject(jf, "sample_rate", ES_SAMPLE_RATE);
-    cJSON_AddStringToObject(jf, "mel", "melspectrogram.onnx, whole clip, top-dB 80, x/10+2");
+    /* "mode" tells the detector which features the head expects */
+    int stream = o->frontend == ES_EMBED_STREAM;
+    cJSON_AddStringToObject(jf, "mode", stream ? "stream" : "whole");
+    cJSON_AddStringToObject(jf, "mel", stream ? "melspectrogram.onnx per 1280-sample chunk, top-dB 80 per chunk, x/10+2"
+                                              : "melspectrogram.onnx, whole clip, top-dB 80, x/10+2");
     cJSON_AddStringToObject(jf, "input", "int16-quantized, clip centred in pad_to seconds of silence");
     cJSON *jt = cJSON_CreateObject();
     if (ext.wake >= 0) cJSON_AddNumberToObject(jt, ext.labels[ext.wake], r->threshold);
@@ -996,7 +1037,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     if (c->net) {
         /* the baseline: its CNN over each clip's log-mel window */
         row = es_cnn_in_size(c->net);
-        if ((st = prep_items(e, d, c->pad_to, c->window, 0, row, &x, &pg, err))) goto out;
+        if ((st = prep_items(e, d, c->pad_to, c->mode, c->window, 0, row, &x, &pg, err))) goto out;
     } else {
         /* a fine-tuned model runs its own encoder tensors (and caches
          * under their identity, apart from the pretrained embeddings) */
@@ -1004,7 +1045,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
             st = err ? err->status : ES_ERR_MODEL;
             goto out;
         }
-        if ((st = embed_items(ft ? ft : e, cache_dir, d, c->pad_to, c->window, &x, &pg, err))) goto out;
+        if ((st = embed_items(ft ? ft : e, cache_dir, d, c->pad_to, c->window, c->mode, &x, &pg, err))) goto out;
     }
     /* A model with a _silence_ class (or a wake-word model, whose negatives
      * include silence) is also scored on slices of the dataset's own
@@ -1018,7 +1059,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         if (!nsil) nsil = 1;
         float *xs = NULL;
         if ((st = es_silence_embed(ft ? ft : e, cache_dir, (const char *const *)d->noise, d->nnoise, nsil, 0xe7a1e7a1ULL,
-                                   c->pad_to, c->window, &xs, NULL, progress, user, err)))
+                                   c->pad_to, c->mode, c->window, &xs, NULL, progress, user, err)))
             goto out;
         float *nx = realloc(x, ((d->nitems + nsil) * row + 1) * sizeof(float));
         if (!nx) { free(xs); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }

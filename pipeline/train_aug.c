@@ -20,6 +20,7 @@
 typedef struct {
     es_engine *e;
     double pad_to;
+    es_embed_mode mode;              /* the front end the head trains on */
     size_t pad;                      /* pad_to in samples, as the engine rounds it */
     const char *const *noise;
     size_t nnoise;
@@ -65,12 +66,25 @@ static es_status need_noise(make_ctx *c, es_error *err)
 static es_status embed_masked(make_ctx *c, const es_aug_recipe *r, const float *y, size_t n, float **emb, size_t *k,
                               es_error *err)
 {
-    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = c->pad_to};
+    es_embed_opts eo = {.mode = c->mode, .pad_to = c->pad_to};
     float *mel = NULL;
     size_t T = 0;
     es_status s = es_embed_audio(c->e, y, n, &eo, &mel, &T, NULL, NULL, err);
     if (s) return s;
     if (r) es_aug_apply_mel(r, mel, T, ES_MEL_BINS);
+    /* stream mode: the encoder's mel buffer starts primed with ones, as
+     * es_embed_audio and openWakeWord do (pipeline/engine.c), and those
+     * frames are not returned with the mel */
+    size_t prime = c->mode == ES_EMBED_STREAM ? (size_t)(ES_EMB_WINDOW - 5) : 0;
+    if (prime) {
+        float *pm = malloc((T + prime + 1) * ES_MEL_BINS * sizeof(float));
+        if (!pm) { free(mel); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+        for (size_t i = 0; i < prime * ES_MEL_BINS; i++) pm[i] = 1.0f;
+        memcpy(pm + prime * ES_MEL_BINS, mel, T * ES_MEL_BINS * sizeof(float));
+        free(mel);
+        mel = pm;
+        T += prime;
+    }
     size_t ne = es_encoder_count(T);
     float *out = malloc((ne + 1) * ES_EMB_DIM * sizeof(float));
     if (!out) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
@@ -191,8 +205,8 @@ static es_status make_aug(void *ctx, size_t i, const float *x, size_t n, float *
 
 es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
                        const es_aug_ranges *ranges, const char *const *noise, size_t nnoise, uint64_t seed,
-                       double pad_to, size_t window, float **x_out, size_t *hits, es_progress_fn progress,
-                       void *user, es_error *err)
+                       double pad_to, es_embed_mode mode, size_t window, float **x_out, size_t *hits,
+                       es_progress_fn progress, void *user, es_error *err)
 {
     *x_out = NULL;
     if (hits) *hits = 0;
@@ -207,6 +221,7 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
     }
     make_ctx c;
     if ((s = init_ctx(&c, e, pad_to, noise, nnoise, err))) return s;
+    c.mode = mode;
     char (*nhex)[65] = NULL;
     es_cache *cache = NULL;
     size_t *file_of = malloc(m * sizeof(size_t)), *counts = calloc(m, sizeof(size_t));
@@ -234,6 +249,7 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
             file_of[j] = i;
         }
     if (!(cache = es_cache_open(cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
+    es_cache_set_mode(cache, mode);
     stage_prog sp = {progress, user, "augmenting", 0};
     if ((s = es_cache_embed_variants(cache, paths, n, file_of, (const char *const *)tags, m, pad_to, make_aug, &c, embs,
                                      counts, on_prog, &sp, err)))
@@ -275,8 +291,8 @@ static es_status make_silence(void *ctx, size_t i, const float *x, size_t n, flo
 }
 
 es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *const *noise, size_t nnoise, size_t count,
-                           uint64_t seed, double pad_to, size_t window, float **x_out, size_t *hits,
-                           es_progress_fn progress, void *user, es_error *err)
+                           uint64_t seed, double pad_to, es_embed_mode mode, size_t window, float **x_out,
+                           size_t *hits, es_progress_fn progress, void *user, es_error *err)
 {
     *x_out = NULL;
     if (hits) *hits = 0;
@@ -288,6 +304,7 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
     make_ctx c;
     es_status s = init_ctx(&c, e, pad_to, noise, nnoise, err);
     if (s) return s;
+    c.mode = mode;
     es_cache *cache = NULL;
     size_t m = count;
     size_t *file_of = malloc(m * sizeof(size_t)), *counts = calloc(m, sizeof(size_t));
@@ -309,6 +326,7 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
         if (!(tags[j] = strdup(tag))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     }
     if (!(cache = es_cache_open(cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
+    es_cache_set_mode(cache, mode);
     stage_prog sp = {progress, user, "silence", 0};
     if ((s = es_cache_embed_variants(cache, noise, nnoise, file_of, (const char *const *)tags, m, pad_to, make_silence,
                                      &c, embs, counts, on_prog, &sp, err)))
@@ -446,7 +464,7 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
         double t0 = now_s();
         float *xa = NULL;
         s = es_aug_embed(e, o->cache_dir, tpaths, nt0, o->augment, &g, (const char *const *)x->noise, x->nnoise, o->seed,
-                         o->pad_to, window, &xa, &r->aug_hits, progress, user, err);
+                         o->pad_to, o->frontend, window, &xa, &r->aug_hits, progress, user, err);
         if (s) return s;
         size_t na = nt0 * (size_t)o->augment;
         int *ya = malloc((na + 1) * sizeof(int));
@@ -469,7 +487,7 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
         if (nva == 0 && *nv) nva = 1;
         float *xs = NULL;
         s = es_silence_embed(e, o->cache_dir, (const char *const *)x->noise, x->nnoise, ntr + nva, o->seed, o->pad_to,
-                             window, &xs, NULL, progress, user, err);
+                             o->frontend, window, &xs, NULL, progress, user, err);
         if (s) return s;
         int lab = (int)x->nlabels;
         s = append_rows(xt, yt, nt, xs, NULL, lab, ntr, in, err);

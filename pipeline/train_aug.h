@@ -31,8 +31,8 @@
  * "augmenting". */
 es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
                        const es_aug_ranges *ranges, const char *const *noise, size_t nnoise, uint64_t seed,
-                       double pad_to, size_t window, float **x_out, size_t *hits, es_progress_fn progress,
-                       void *user, es_error *err);
+                       double pad_to, es_embed_mode mode, size_t window, float **x_out, size_t *hits,
+                       es_progress_fn progress, void *user, es_error *err);
 
 /* `count` windows of "silence": pad_to-second slices of the noise files
  * (file, offset and level drawn from an es_rng seeded with seed): one in
@@ -40,8 +40,8 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
  * [-40, 0] dB relative to the recording. x_out [count][window*96]. Stage
  * "silence". */
 es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *const *noise, size_t nnoise, size_t count,
-                           uint64_t seed, double pad_to, size_t window, float **x_out, size_t *hits,
-                           es_progress_fn progress, void *user, es_error *err);
+                           uint64_t seed, double pad_to, es_embed_mode mode, size_t window, float **x_out,
+                           size_t *hits, es_progress_fn progress, void *user, es_error *err);
 
 /* Binary wake-word decision threshold on p(wake) from validation scores:
  * the smallest t >= 0.5 such that at most target_fa of the negatives score

@@ -14,6 +14,8 @@
 #   --json FILE     also write every measurement as JSON
 #   --no-setup      do not run scripts/setup.sh; only rebuild (ninja -C build)
 #   --no-memory     skip (e), the peak-memory runs of earshot detect
+#   --transcribe    instead: earshot transcribe over 1 h of long-form audio
+#                   (bench/transcribe.sh: x real time, memory, event F1)
 #
 # By default it first runs scripts/setup.sh --with-reference (idempotent: it
 # only checks and rebuilds when everything is there), which installs the
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --json=*) args+=(--json "$(realpath -m -- "${1#--json=}")"); shift ;;
     --no-setup) setup=0; shift ;;
     --no-memory) args+=(--no-memory); shift ;;
+    --transcribe) exec bash "$(dirname -- "$0")/../bench/transcribe.sh" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "earshot bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
