@@ -325,7 +325,7 @@ static void test_finetune_run(void **state)
     assert_int_equal(es_audio_load(clip, &lo, &a, &err), ES_OK);
     float p1[5], p2[5], p3[5];
     assert_int_equal(es_classifier_predict_audio(fe, c, a.samples, a.n, p1, &err), ES_OK);
-    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = es_classifier_pad_to(c)};
+    es_embed_opts eo = {.mode = es_classifier_frontend(c), .pad_to = es_classifier_pad_to(c)};
     float *emb;
     size_t ne;
     assert_int_equal(es_embed_audio(fe, a.samples, a.n, &eo, NULL, NULL, &emb, &ne, &err), ES_OK);
