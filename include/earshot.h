@@ -302,6 +302,9 @@ size_t es_classifier_classes(const es_classifier *c);
 const char *es_classifier_label(const es_classifier *c, size_t i);
 size_t es_classifier_window(const es_classifier *c);     /* embeddings per input */
 double es_classifier_pad_to(const es_classifier *c);     /* seconds clips are centred in */
+/* Front-end mode of its training features (model card frontend.mode;
+ * ES_EMBED_WHOLE for models from before the key). */
+es_embed_mode es_classifier_frontend(const es_classifier *c);
 /* A model-card entry (metadata value), NULL if absent. */
 const char *es_classifier_meta(const es_classifier *c, const char *key);
 /* probs[classes] for emb [window][96]. */
@@ -326,6 +329,9 @@ typedef struct {
     const char *balance;      /* none, sample, weight, auto (default auto) */
     int shots;                /* > 0: at most this many training clips per label */
     const char *cache_dir;    /* embedding cache, NULL = default */
+    es_embed_mode frontend;   /* features the head is trained on (default
+                                 ES_EMBED_STREAM: what the streaming detector
+                                 computes; recorded in the model card) */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 
@@ -356,6 +362,97 @@ typedef struct {
 es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
                   const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);
 void es_eval_result_free(es_eval_result *r);
+
+/* -------------------------------------------------------------- detector */
+
+/* The streaming detector: 16 kHz audio in (pushed in any chunk sizes),
+ * keyword events out. It runs the front end and encoder in openWakeWord's
+ * streaming way (one embedding every 80 ms), a model over the last window
+ * of embeddings, smooths each label's score, and turns the score track into
+ * events. The same code serves files (earshot transcribe) and live audio
+ * (earshot listen); pushing a file in one call or in random-sized pieces
+ * gives the same events.
+ *
+ * Models: earshot-trained classifiers (.safetensors; the _unknown_ and
+ * _silence_ classes are never reported) and openWakeWord-format heads
+ * (.onnx path or pretrained name, one score per output; a multi-class
+ * head's background class is never reported). Several models may run side
+ * by side on one encoder.
+ *
+ * Event logic per label: a region is a run of 80 ms steps whose smoothed
+ * score is at or above `low` x threshold; it is an event when its peak
+ * reaches the threshold and it stays at or above the threshold for
+ * min_duration. Overlapping events of one model (two labels competing for
+ * one utterance) keep only the higher peak; an event of the same label
+ * starting within `refractory` seconds of the previous one's end is
+ * dropped. Start/end are estimated from the region (the window geometry
+ * and smoothing delay taken out) and refined on the signal energy. Events
+ * are reported when their region closes, i.e. about one window (~2 s for a
+ * 16-embedding classifier) after the word; es_detector_flush reports the
+ * rest at the end of the input. */
+typedef struct {
+    const char *label;   /* valid while the detector lives */
+    double start, end;   /* seconds from the start of the audio pushed */
+    float score;         /* peak smoothed score */
+    size_t model;        /* index of the model (order given at creation) */
+} es_event;
+typedef void (*es_event_fn)(void *user, const es_event *ev);
+
+typedef struct {
+    double threshold;     /* > 0: one threshold for every label; 0: the model card's
+                             per-label "thresholds" (0.5 where absent) */
+    double low;           /* region edge as a fraction of the threshold (default 0.5) */
+    int smooth;           /* moving average over this many steps (default 5; 1 = none) */
+    double min_duration;  /* seconds at or above the threshold (default 0.24) */
+    double refractory;    /* seconds (default 0.5) */
+    double pad;           /* seconds of silence fed before the audio and at flush
+                             (default 1.0), so words at the edges are seen whole */
+    int block;            /* 80 ms chunks per encoder call (default 1). Larger blocks
+                             are faster for files but delay events by up to
+                             block x 80 ms; results are the same for any push
+                             sizes at a given block. */
+} es_detector_opts;
+void es_detector_opts_default(es_detector_opts *o);
+
+typedef struct es_detector es_detector;
+/* models: paths (.safetensors classifier, .onnx head) or pretrained head
+ * names. The engine must outlive the detector; it is only read, so
+ * several detectors (one per thread) may share one engine. */
+es_detector *es_detector_create(es_engine *e, const char *const *models, size_t n_models,
+                                const es_detector_opts *o, es_error *err);
+void es_detector_free(es_detector *d);
+/* Every output of every model, in order: labels, whether each can be
+ * reported (not _unknown_/_silence_/background), thresholds. */
+size_t es_detector_labels(const es_detector *d);
+const char *es_detector_label(const es_detector *d, size_t i);
+int es_detector_reported(const es_detector *d, size_t i);
+double es_detector_threshold(const es_detector *d, size_t i);
+/* Override the threshold of one label (NULL = every label); ES_ERR_ARG if
+ * no reported label has that name. */
+es_status es_detector_set_threshold(es_detector *d, const char *label, double thr, es_error *err);
+size_t es_detector_models(const es_detector *d);
+/* A model's name: the file name without directory and extension. */
+const char *es_detector_model_name(const es_detector *d, size_t i);
+/* A note about the models worth telling the user (e.g. a classifier trained
+ * on whole-clip features, which streaming detection sees differently), or
+ * NULL. */
+const char *es_detector_warning(const es_detector *d);
+/* Optional: called every 80 ms step with the smoothed score of every label
+ * ([es_detector_labels], in label order) and the step's end time, e.g. for a
+ * live meter. */
+typedef void (*es_detector_score_fn)(void *user, double t, const float *scores, size_t n);
+void es_detector_set_score_fn(es_detector *d, es_detector_score_fn fn, void *user);
+/* Feed samples (16 kHz mono, int16 scale); events whose region closed are
+ * reported through fn (may be NULL) before it returns. */
+es_status es_detector_push(es_detector *d, const float *x, size_t n, es_event_fn fn, void *user, es_error *err);
+/* End of input: feeds the trailing silence, closes every region and reports
+ * the remaining events (times clipped to the audio's length); then the
+ * detector is reset for a new stream. */
+es_status es_detector_flush(es_detector *d, es_event_fn fn, void *user, es_error *err);
+/* Forget the stream (pending events are dropped). */
+void es_detector_reset(es_detector *d);
+/* Seconds of audio pushed since the last reset/flush. */
+double es_detector_time(const es_detector *d);
 
 /* ------------------------------------------------------------------ misc */
 

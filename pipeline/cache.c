@@ -31,6 +31,7 @@
 struct es_cache {
     char *dir;
     es_engine *eng;
+    es_embed_mode mode;            /* front-end mode of the stored embeddings */
     unsigned char enc_sha[32], mel_sha[32];
     /* es_write_atomic names its temporary file <path>.tmp.<pid>: two
      * threads storing the same key (two copies of one clip) would share it.
@@ -155,6 +156,8 @@ void es_cache_close(es_cache *c)
     free(c);
 }
 
+void es_cache_set_mode(es_cache *c, es_embed_mode mode) { c->mode = mode; }
+
 const char *es_cache_dir(const es_cache *c) { return c ? c->dir : NULL; }
 
 size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len)
@@ -187,9 +190,9 @@ static void key_of(const es_cache *c, const unsigned char *audio, size_t len, do
 {
     unsigned char buf[512];
     int k = snprintf((char *)buf, 256,
-                     "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=whole; "
+                     "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=%s; "
                      "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d",
-                     ES_CACHE_FORMAT, pad_samples(pad_to), ES_MEL_BINS, ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM,
+                     ES_CACHE_FORMAT, c->mode == ES_EMBED_STREAM ? "stream" : "whole", pad_samples(pad_to), ES_MEL_BINS, ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM,
                      ES_EMB_WINDOW, ES_EMB_STEP);
     size_t pos = (size_t)k + 1;   /* keep the NUL: a separator no string contains */
     es_sha256(audio, len, buf + pos);
@@ -291,7 +294,7 @@ es_status es_cache_embed(es_cache *c, const char *path, double pad_to, float **e
     es_audio a;
     es_load_opts lo = {.quantize_int16 = 1};
     if ((s = es_audio_load(path, &lo, &a, err))) goto out;
-    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = pad_to};
+    es_embed_opts eo = {.mode = c->mode, .pad_to = pad_to};
     float *e = NULL;
     size_t k = 0;
     s = es_embed_audio(c->eng, a.samples, a.n, &eo, NULL, NULL, &e, &k, err);

@@ -38,11 +38,14 @@ typedef struct es_cache es_cache;
 es_cache *es_cache_open(const char *dir, es_engine *eng, es_error *err);
 void es_cache_close(es_cache *c);
 const char *es_cache_dir(const es_cache *c);
+/* Front-end mode of the embeddings (default ES_EMBED_WHOLE); part of the
+ * key. Set it before embedding, not while other threads use the cache. */
+void es_cache_set_mode(es_cache *c, es_embed_mode mode);
 
 /* Embeddings [*n][96] of an audio file as training wants them: decoded
  * with es_audio_load (quantize_int16 = 1), centred in pad_to seconds of
- * silence (pad_to = 0: no padding; longer clips keep their length),
- * whole-clip mode. *emb is malloc'd (NULL when *n == 0). *hit (may be NULL)
+ * silence (pad_to = 0: no padding; longer clips keep their length), in
+ * the cache's front-end mode (es_cache_set_mode). *emb is malloc'd (NULL when *n == 0). *hit (may be NULL)
  * is 1 when the result came from the cache. A corrupt or truncated entry
  * is removed and recomputed. A failure to store the result is not an
  * error (the embeddings are still right); it is counted, see

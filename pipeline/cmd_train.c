@@ -33,6 +33,8 @@ static void train_help(FILE *f)
             "  --pooling P           flat, mean, max, meanmax (default), meanstd\n"
             "  --window N            embeddings per input (default 16 = 1.28 s)\n"
             "  --pad-to S            centre each clip in S seconds (default 2.0)\n"
+            "  --frontend stream|whole  features: per-80 ms-chunk log-mel as the streaming\n"
+            "                        detector computes them (default), or whole-clip\n"
             "  --epochs N, --batch N, --lr X, --weight-decay X, --dropout X, --patience N\n"
             "  --balance none|sample|weight|auto   for imbalanced labels (default auto)\n"
             "  --seed N              every random choice (default 1)\n"
@@ -83,7 +85,7 @@ int cmd_train(int argc, char **argv)
         {"val-dir", required_argument, 0, 'V'}, {"val-fraction", required_argument, 0, 'F'},
         {"shots", required_argument, 0, 'k'}, {"head", required_argument, 0, 'H'}, {"hidden", required_argument, 0, 'N'},
         {"pooling", required_argument, 0, 'P'}, {"window", required_argument, 0, 'w'},
-        {"pad-to", required_argument, 0, 'D'}, {"epochs", required_argument, 0, 'e'}, {"batch", required_argument, 0, 'b'},
+        {"pad-to", required_argument, 0, 'D'}, {"frontend", required_argument, 0, 2001}, {"epochs", required_argument, 0, 'e'}, {"batch", required_argument, 0, 'b'},
         {"lr", required_argument, 0, 'l'}, {"weight-decay", required_argument, 0, 'W'},
         {"dropout", required_argument, 0, 'd'}, {"patience", required_argument, 0, 'x'},
         {"balance", required_argument, 0, 'B'}, {"seed", required_argument, 0, 's'},
@@ -112,6 +114,11 @@ int cmd_train(int argc, char **argv)
             break;
         case 'N': if (parse_int_opt("--hidden", optarg, 1, 4096, &hidden)) return EXIT_USAGE; break;
         case 'P': o.pooling = optarg; break;
+        case 2001:
+            if (!strcmp(optarg, "stream")) o.frontend = ES_EMBED_STREAM;
+            else if (!strcmp(optarg, "whole")) o.frontend = ES_EMBED_WHOLE;
+            else { fprintf(stderr, "earshot: --frontend must be stream or whole\n"); return EXIT_USAGE; }
+            break;
         case 'w': if (parse_int_opt("--window", optarg, 1, 256, &o.window)) return EXIT_USAGE; break;
         case 'D':
             if (cli_parse_double(optarg, 0.8, 60, &v)) { fprintf(stderr, "earshot: --pad-to must be seconds from 0.8 to 60\n"); return EXIT_USAGE; }

@@ -7,6 +7,13 @@
  * Every clip is centred in pad_to seconds of silence (2.0 by default, as in
  * the data README's reference figures), which gives 16 embeddings; longer
  * clips keep their length and contribute their centre window.
+ *
+ * Features are computed the way the streaming detector computes them
+ * (ES_EMBED_STREAM: log-mel per 1280-sample chunk with its own top-dB
+ * clamp) unless the options ask for whole-clip features; the model card
+ * records which ("frontend": {"mode": ...}). Whole-clip features make
+ * silence look different: the zero padding sits 80 dB under the clip's
+ * peak there, at the -100 dB floor in a streamed chunk of zeros.
  */
 #include "es_internal.h"
 #include "../model/nn.h"
@@ -40,6 +47,7 @@ void es_train_opts_default(es_train_opts *o)
     o->lr = t.lr > 0 ? t.lr : 1e-3f;
     o->weight_decay = 1e-2f;
     o->balance = "auto";
+    o->frontend = ES_EMBED_STREAM;
 }
 
 static double now_s(void)
@@ -57,6 +65,7 @@ struct es_classifier {
     char **labels;
     size_t nlabels, window;
     double pad_to;
+    es_embed_mode mode;
 };
 
 void es_classifier_free(es_classifier *c)
@@ -118,6 +127,10 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     cfg.n_classes = (int)c->nlabels;
     c->window = (size_t)cfg.window;
     c->pad_to = pad->valuedouble;
+    cJSON *fe = cJSON_Parse(es_st_meta(st, "frontend") ? es_st_meta(st, "frontend") : "");
+    const cJSON *fm = cJSON_IsObject(fe) ? cJSON_GetObjectItemCaseSensitive(fe, "mode") : NULL;
+    c->mode = cJSON_IsString(fm) && !strcmp(fm->valuestring, "stream") ? ES_EMBED_STREAM : ES_EMBED_WHOLE;
+    cJSON_Delete(fe);
     if (!(c->mlp = es_mlp_create(&cfg, 0, err))) goto fail;
     /* every parameter tensor must be in the file with its shape */
     size_t np;
@@ -147,6 +160,7 @@ size_t es_classifier_classes(const es_classifier *c) { return c->nlabels; }
 const char *es_classifier_label(const es_classifier *c, size_t i) { return i < c->nlabels ? c->labels[i] : NULL; }
 size_t es_classifier_window(const es_classifier *c) { return c->window; }
 double es_classifier_pad_to(const es_classifier *c) { return c->pad_to; }
+es_embed_mode es_classifier_frontend(const es_classifier *c) { return c->mode; }
 const char *es_classifier_meta(const es_classifier *c, const char *key) { return es_st_meta(c->st, key); }
 
 es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err)
@@ -170,13 +184,22 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
     if (p->fn) p->fn(p->user, "embedding", done, total);
 }
 
-/* The centre `window` embeddings of every clip: x [n][window*96]. */
+/* Streaming embeddings start from a mel buffer primed with ones: the first
+ * ceil(71/8) = 9 of a clip see some of those frames, not the clip. */
+#define STREAM_PRIMED 9
+
+/* The centre `window` embeddings of every clip: x [n][window*96]. In
+ * stream mode the centre of those that see only the clip, which for a 2 s
+ * clip and 16 embeddings is the window the streaming detector scores when
+ * the clip's last chunk arrives. */
 static es_status embed_items(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
-                             float **x_out, prog *pg, es_error *err)
+                             es_embed_mode mode, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
     es_cache *cache = es_cache_open(cache_dir, e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
+    es_cache_set_mode(cache, mode);
+    size_t skip = mode == ES_EMBED_STREAM ? STREAM_PRIMED : 0;
     size_t n = d->nitems;
     const char **paths = malloc((n + 1) * sizeof(char *));
     float **embs = calloc(n + 1, sizeof(float *));
@@ -188,12 +211,12 @@ static es_status embed_items(es_engine *e, const char *cache_dir, const es_datas
     st = es_cache_embed_many(cache, paths, n, pad_to, embs, counts, NULL, embed_progress, pg, err);
     if (st) goto out;
     for (size_t i = 0; i < n; i++) {
-        if (counts[i] < window) {
+        if (counts[i] < window + skip) {
             st = es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
-                         paths[i], counts[i], window, pad_to);
+                         paths[i], counts[i] - (counts[i] < skip ? counts[i] : skip), window, pad_to);
             goto out;
         }
-        size_t off = (counts[i] - window) / 2;
+        size_t off = skip + (counts[i] - skip - window) / 2;
         memcpy(x + i * window * ES_EMB_DIM, embs[i] + off * ES_EMB_DIM, window * ES_EMB_DIM * sizeof(float));
     }
 out:
@@ -258,9 +281,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
 
     double t0 = now_s();
     size_t W = (size_t)o->window, in = W * ES_EMB_DIM;
-    if ((st = embed_items(e, o->cache_dir, d, o->pad_to, W, &x, &pg, err))) goto out;
+    if ((st = embed_items(e, o->cache_dir, d, o->pad_to, W, o->frontend, &x, &pg, err))) goto out;
     r->cache_hits = pg.hits;
-    if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, &xv, &pg, err))) goto out;
+    if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, o->frontend, &xv, &pg, err))) goto out;
     r->embed_seconds = now_s() - t0;
     r->n_files = d->nitems + (vd ? vd->nitems : 0);
 
@@ -360,7 +383,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(ja, "pad_to", o->pad_to);
     cJSON *jf = cJSON_CreateObject();
     cJSON_AddNumberToObject(jf, "sample_rate", ES_SAMPLE_RATE);
-    cJSON_AddStringToObject(jf, "mel", "melspectrogram.onnx, whole clip, top-dB 80, x/10+2");
+    /* "mode" tells the detector which features the head expects */
+    int stream = o->frontend == ES_EMBED_STREAM;
+    cJSON_AddStringToObject(jf, "mode", stream ? "stream" : "whole");
+    cJSON_AddStringToObject(jf, "mel", stream ? "melspectrogram.onnx per 1280-sample chunk, top-dB 80 per chunk, x/10+2"
+                                              : "melspectrogram.onnx, whole clip, top-dB 80, x/10+2");
     cJSON_AddStringToObject(jf, "input", "int16-quantized, clip centred in pad_to seconds of silence");
     cJSON *jt = cJSON_CreateObject();
     for (size_t l = 0; l < d->nlabels; l++) cJSON_AddNumberToObject(jt, d->labels[l], 0.5);
@@ -467,7 +494,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     prog pg = {progress, user, 0};
     es_status st = es_dataset_scan(data_dir, pattern, &d, &skipped, err);
     if (st) goto out;
-    if ((st = embed_items(e, cache_dir, d, c->pad_to, c->window, &x, &pg, err))) goto out;
+    if ((st = embed_items(e, cache_dir, d, c->pad_to, c->window, c->mode, &x, &pg, err))) goto out;
     r->n_labels = K;
     r->labels = calloc(K, sizeof(char *));
     r->confusion = calloc(K * K, sizeof(size_t));

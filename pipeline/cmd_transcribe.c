@@ -1,0 +1,450 @@
+/*
+ * earshot transcribe — time-stamped keyword transcripts of many audio
+ * files, in parallel, through the same streaming detector as live audio.
+ *
+ * Each worker thread owns a detector (the models have per-call scratch);
+ * they share the read-only engine. Files are read block by block, so peak
+ * memory is the same for a 10 s clip and a 10 h recording. Outputs are
+ * written atomically, so --resume can trust that an existing output is
+ * complete: a file is skipped when all its outputs exist.
+ */
+#include "cli.h"
+#include "transcribe.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MODELS 32
+#define MAX_THR 256
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: earshot transcribe [options] -m MODEL [-m MODEL ...] INPUT...\n"
+            "\n"
+            "Finds the model's words in audio files and writes a time-stamped transcript\n"
+            "per file. INPUT is a file (any format earshot reads), a folder (searched\n"
+            "recursively for audio files), a quoted glob ('data/*.flac') or @LIST (a\n"
+            "text file with one input per line, relative to the list's folder).\n"
+            "MODEL is a model trained by earshot train (.safetensors) or an\n"
+            "openWakeWord head (pretrained name or .onnx path).\n"
+            "\n"
+            "  -m, --model MODEL     model to run (repeatable)\n"
+            "  -o, --format F        txt, json, csv, srt or vtt; repeat for several\n"
+            "                        (-otxt -ojson -osrt, as whisper.cpp); default txt\n"
+            "  -d, --output-dir DIR  one file per input and format, DIR/NAME.EXT, written\n"
+            "                        atomically (folder inputs keep their sub-folders);\n"
+            "                        default: print to stdout (one format only; json\n"
+            "                        is then JSON Lines, one object per file)\n"
+            "  -j, --jobs N          files processed in parallel (default: the cores)\n"
+            "  --shard K/N           process only shard K of N (files K, K+N, ... of the\n"
+            "                        sorted list; K from 1)\n"
+            "  --resume              skip files whose outputs all exist (with -d)\n"
+            "  --threshold T         threshold of every label (default: the model card's,\n"
+            "                        else 0.5); LABEL=T sets one label (repeatable)\n"
+            "  --smooth N            moving average over N steps of 80 ms (default 5)\n"
+            "  --min-duration S      seconds above threshold for an event (default 0.24)\n"
+            "  --refractory S        same label not reported again within S s (default 0.5)\n"
+            "  --low F               event extent: score above F x threshold (default 0.5)\n"
+            "  --pad S               silence fed before and after each file (default 1.0)\n"
+            "  --models DIR          pretrained models directory (default: $EARSHOT_MODELS,\n"
+            "                        else $XDG_CACHE_HOME/earshot/models)\n"
+            "  -q, --quiet           no progress, notes or summary on stderr\n"
+            "\n"
+            "JSON fields (stable): file, duration (s), model, events: [{label, start, end,\n"
+            "score}]; times are seconds from the start of the file.\n"
+            "Exit status: 0 if every file was transcribed, 1 if any failed, 2 on bad usage.\n");
+}
+
+typedef struct {
+    const char *label;   /* NULL = all */
+    double thr;
+} thr_opt;
+
+typedef struct {
+    /* settings */
+    es_engine *eng;
+    const char **models;
+    size_t nmodels;
+    es_detector_opts dopts;
+    thr_opt thr[MAX_THR];
+    size_t nthr;
+    int formats;
+    const char *outdir;
+    int resume, quiet, progress;
+    char model_name[1024];
+    /* work */
+    es_tx_input *in;
+    size_t *todo;        /* indices of the files to process */
+    size_t ntodo;
+    pthread_mutex_t lock;
+    size_t next;         /* next todo to hand out */
+    char **printed;      /* stdout mode: rendered output per todo, printed in order */
+    unsigned char *done;
+    size_t next_print;
+    /* totals */
+    size_t nok, nfail, nskip, nev;
+    double audio_s;
+    double t0, last_progress;
+    int setup_failed;
+} batch;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static char *out_path(const batch *b, const es_tx_input *in, int fmt)
+{
+    size_t n = strlen(b->outdir) + strlen(in->stem) + 16;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s.%s", b->outdir, in->stem, es_tx_format_ext(fmt));
+    return p;
+}
+
+static int outputs_exist(const batch *b, const es_tx_input *in)
+{
+    for (int f = 1; f < (1 << ES_TX_NFORMATS); f <<= 1) {
+        if (!(b->formats & f)) continue;
+        char *p = out_path(b, in, f);
+        struct stat sb;
+        int ok = p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+        free(p);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* mkdir -p of the folders above path */
+static es_status make_parents(const char *path, es_error *err)
+{
+    char *p = strdup(path);
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            es_status st = es_fail(err, ES_ERR_IO, "%s: cannot create folder: %s", p, strerror(errno));
+            free(p);
+            return st;
+        }
+        *s = '/';
+    }
+    free(p);
+    return ES_OK;
+}
+
+static void show_progress(batch *b, int final)
+{
+    if (!b->progress) return;
+    double t = now_s();
+    if (!final && t - b->last_progress < 0.25) return;
+    b->last_progress = t;
+    size_t fin = b->nok + b->nfail + b->nskip;
+    double el = t - b->t0, speed = el > 0 ? b->audio_s / el : 0;
+    double eta = fin ? el / (double)fin * (double)(b->ntodo - fin) : 0;
+    fprintf(stderr, "\r%zu/%zu files, %.2f h of audio, %.0fx real time, ETA %d:%02d:%02d ", fin, b->ntodo,
+            b->audio_s / 3600, speed, (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
+    if (final) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* Transcribe one file; returns 0, or -1 after reporting the failure. */
+static int one_file(batch *b, es_detector *d, size_t k, float *unused)
+{
+    (void)unused;
+    const es_tx_input *in = &b->in[b->todo[k]];
+    es_error e = {0};
+    es_transcript t;
+    es_load_opts lo = {1};
+    es_reader *r = es_reader_open(in->path, &lo, &e);
+    es_status st = r ? es_tx_run(d, r, in->path, &t, &e) : e.status ? e.status : ES_ERR_IO;
+    es_reader_close(r);
+    char *txt = NULL;
+    if (!st) {
+        t.model = b->model_name;
+        if (b->outdir) {
+            for (int f = 1; f < (1 << ES_TX_NFORMATS) && !st; f <<= 1) {
+                if (!(b->formats & f)) continue;
+                char *s = NULL, *p = out_path(b, in, f);
+                size_t len;
+                if (!p) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
+                if (!st) st = es_tx_render(&t, f, &s, &len, &e);
+                if (!st) st = make_parents(p, &e);
+                if (!st) st = es_write_atomic(p, s, len, &e);
+                free(s);
+                free(p);
+            }
+        } else {
+            st = es_tx_render(&t, b->formats, &txt, NULL, &e);
+        }
+    }
+    pthread_mutex_lock(&b->lock);
+    if (st) {
+        if (b->progress) fputc('\n', stderr);
+        /* the reader's messages name the file; name it when they do not */
+        if (strstr(e.msg, in->path)) fprintf(stderr, "earshot: %s\n", e.msg);
+        else fprintf(stderr, "earshot: %s: %s\n", in->path, e.msg[0] ? e.msg : es_status_str(st));
+        b->nfail++;
+    } else {
+        b->nok++;
+        b->nev += t.nev;
+        b->audio_s += t.duration;
+    }
+    if (!b->outdir) {
+        b->printed[k] = txt;
+        b->done[k] = 1;
+        while (b->next_print < b->ntodo && b->done[b->next_print]) {
+            if (b->printed[b->next_print]) {
+                if (b->progress) fputs("\r\033[K", stderr);
+                fputs(b->printed[b->next_print], stdout);
+                fflush(stdout);
+                free(b->printed[b->next_print]);
+                b->printed[b->next_print] = NULL;
+            }
+            b->next_print++;
+        }
+    }
+    show_progress(b, 0);
+    pthread_mutex_unlock(&b->lock);
+    if (!st) es_transcript_free(&t);
+    return st ? -1 : 0;
+}
+
+static const es_tx_input *stem_base;   /* for cmp_stem (main thread only) */
+static int cmp_stem(const void *x, const void *y)
+{
+    return strcmp(stem_base[*(const size_t *)x].stem, stem_base[*(const size_t *)y].stem);
+}
+
+static es_detector *make_detector(batch *b, es_error *e)
+{
+    es_detector *d = es_detector_create(b->eng, b->models, b->nmodels, &b->dopts, e);
+    if (!d) return NULL;
+    for (size_t i = 0; i < b->nthr; i++)
+        if (es_detector_set_threshold(d, b->thr[i].label, b->thr[i].thr, e)) { es_detector_free(d); return NULL; }
+    return d;
+}
+
+static void *worker(void *p)
+{
+    batch *b = p;
+    es_error e = {0};
+    es_detector *d = make_detector(b, &e);
+    if (!d) {
+        pthread_mutex_lock(&b->lock);
+        if (!b->setup_failed) cli_error(&e);
+        b->setup_failed = 1;
+        pthread_mutex_unlock(&b->lock);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        size_t k = b->next < b->ntodo && !b->setup_failed ? b->next++ : SIZE_MAX;
+        pthread_mutex_unlock(&b->lock);
+        if (k == SIZE_MAX) break;
+        one_file(b, d, k, NULL);
+    }
+    es_detector_free(d);
+    return NULL;
+}
+
+int cmd_transcribe(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"format", required_argument, 0, 'o'},
+        {"output-dir", required_argument, 0, 'd'}, {"jobs", required_argument, 0, 'j'},
+        {"shard", required_argument, 0, 1101}, {"resume", no_argument, 0, 1102},
+        {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104},
+        {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106},
+        {"low", required_argument, 0, 1107}, {"pad", required_argument, 0, 1108},
+        {"block", required_argument, 0, 1109},
+        {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    static batch b;   /* big; one per process */
+    memset(&b, 0, sizeof b);
+    const char *models[MAX_MODELS];
+    const char *models_dir = NULL;
+    size_t nmodels = 0;
+    long jobs = 0, shard_k = 1, shard_n = 1, v;
+    es_detector_opts_default(&b.dopts);
+    b.dopts.block = 16;   /* files: bigger encoder steps, same events for any read size */
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "m:o:d:j:qh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            if (nmodels == MAX_MODELS) { fprintf(stderr, "earshot: at most %d models\n", MAX_MODELS); return EXIT_USAGE; }
+            models[nmodels++] = optarg;
+            break;
+        case 'o': {
+            int f = es_tx_format_parse(optarg);
+            if (!f) { fprintf(stderr, "earshot: unknown output format '%s' (txt, json, csv, srt, vtt)\n", optarg); return EXIT_USAGE; }
+            b.formats |= f;
+            break;
+        }
+        case 'd': b.outdir = optarg; break;
+        case 'j':
+            if (parse_int(optarg, 1, 256, &jobs)) { fprintf(stderr, "earshot: -j must be from 1 to 256\n"); return EXIT_USAGE; }
+            break;
+        case 1101: {
+            char *slash = strchr(optarg, '/');
+            if (!slash) { fprintf(stderr, "earshot: --shard must be K/N\n"); return EXIT_USAGE; }
+            *slash = 0;
+            if (parse_int(optarg, 1, 1000000, &shard_k) || parse_int(slash + 1, 1, 1000000, &shard_n) || shard_k > shard_n) {
+                fprintf(stderr, "earshot: --shard must be K/N with 1 <= K <= N\n");
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        case 1102: b.resume = 1; break;
+        case 1103: {
+            if (b.nthr == MAX_THR) { fprintf(stderr, "earshot: too many --threshold\n"); return EXIT_USAGE; }
+            char *eq = strrchr(optarg, '=');
+            double t;
+            if (eq) *eq = 0;
+            if (cli_parse_double(eq ? eq + 1 : optarg, 1e-6, 1, &t) || (eq && !*optarg)) {
+                fprintf(stderr, "earshot: --threshold must be T or LABEL=T with T in (0, 1]\n");
+                return EXIT_USAGE;
+            }
+            b.thr[b.nthr++] = (thr_opt){eq ? optarg : NULL, t};
+            break;
+        }
+        case 1104:
+            if (parse_int(optarg, 1, 100, &v)) { fprintf(stderr, "earshot: --smooth must be from 1 to 100\n"); return EXIT_USAGE; }
+            b.dopts.smooth = (int)v;
+            break;
+        case 1105:
+            if (cli_parse_double(optarg, 0, 60, &b.dopts.min_duration)) { fprintf(stderr, "earshot: --min-duration must be seconds from 0 to 60\n"); return EXIT_USAGE; }
+            break;
+        case 1106:
+            if (cli_parse_double(optarg, 0, 3600, &b.dopts.refractory)) { fprintf(stderr, "earshot: --refractory must be seconds >= 0\n"); return EXIT_USAGE; }
+            break;
+        case 1107:
+            if (cli_parse_double(optarg, 0.01, 1, &b.dopts.low)) { fprintf(stderr, "earshot: --low must be from 0.01 to 1\n"); return EXIT_USAGE; }
+            break;
+        case 1108:
+            if (cli_parse_double(optarg, 0, 60, &b.dopts.pad)) { fprintf(stderr, "earshot: --pad must be seconds from 0 to 60\n"); return EXIT_USAGE; }
+            break;
+        case 1109:
+            if (parse_int(optarg, 1, 256, &v)) { fprintf(stderr, "earshot: --block must be from 1 to 256\n"); return EXIT_USAGE; }
+            b.dopts.block = (int)v;
+            break;
+        case 'M': models_dir = optarg; break;
+        case 'q': b.quiet = 1; break;
+        case 'h': help(stdout); return EXIT_OK;
+        default: help(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!nmodels) { fprintf(stderr, "earshot transcribe: no model (-m)\n\n"); help(stderr); return EXIT_USAGE; }
+    if (optind >= argc) { fprintf(stderr, "earshot transcribe: no input\n\n"); help(stderr); return EXIT_USAGE; }
+    if (!b.formats) b.formats = ES_TX_TXT;
+    if (!b.outdir && (b.formats & (b.formats - 1))) {
+        fprintf(stderr, "earshot: several formats need --output-dir (stdout takes one)\n");
+        return EXIT_USAGE;
+    }
+    if (b.resume && !b.outdir) { fprintf(stderr, "earshot: --resume needs --output-dir\n"); return EXIT_USAGE; }
+
+    es_error e = {0};
+    size_t nin = 0;
+    if (es_tx_expand((const char *const *)argv + optind, (size_t)(argc - optind), &b.in, &nin, &e)) {
+        cli_error(&e);
+        return EXIT_FAIL;
+    }
+    /* two inputs must not write the same output */
+    if (b.outdir && nin > 1) {
+        size_t *ord = malloc(nin * sizeof(size_t));
+        if (!ord) { fprintf(stderr, "earshot: out of memory\n"); es_tx_inputs_free(b.in, nin); return EXIT_FAIL; }
+        for (size_t i = 0; i < nin; i++) ord[i] = i;
+        stem_base = b.in;
+        qsort(ord, nin, sizeof *ord, cmp_stem);
+        for (size_t i = 0; i + 1 < nin; i++)
+            if (!strcmp(b.in[ord[i]].stem, b.in[ord[i + 1]].stem)) {
+                fprintf(stderr, "earshot: %s and %s would both write %s/%s.*: give them separate folders or runs\n",
+                        b.in[ord[i]].path, b.in[ord[i + 1]].path, b.outdir, b.in[ord[i]].stem);
+                free(ord);
+                es_tx_inputs_free(b.in, nin);
+                return EXIT_USAGE;
+            }
+        free(ord);
+    }
+    b.todo = malloc((nin + 1) * sizeof(size_t));
+    b.printed = calloc(nin + 1, sizeof(char *));
+    b.done = calloc(nin + 1, 1);
+    if (!b.todo || !b.printed || !b.done) { fprintf(stderr, "earshot: out of memory\n"); return EXIT_FAIL; }
+    for (size_t i = 0; i < nin; i++) {
+        if ((long)(i % (size_t)shard_n) != shard_k - 1) continue;
+        if (b.resume && outputs_exist(&b, &b.in[i])) { b.nskip++; continue; }
+        b.todo[b.ntodo++] = i;
+    }
+
+    int rc = EXIT_OK;
+    es_engine *eng = es_engine_create(models_dir, &e);
+    if (!eng) { cli_error(&e); rc = EXIT_FAIL; goto out; }
+    b.eng = eng;
+    b.models = models;
+    b.nmodels = nmodels;
+    {
+        /* check the models (and say so once) before starting workers */
+        es_detector *d = make_detector(&b, &e);
+        if (!d) { cli_error(&e); rc = EXIT_FAIL; goto out; }
+        size_t off = 0;
+        for (size_t i = 0; i < es_detector_models(d); i++)
+            off += (size_t)snprintf(b.model_name + off, off < sizeof b.model_name ? sizeof b.model_name - off : 0, "%s%s",
+                                    i ? "+" : "", es_detector_model_name(d, i));
+        if (!b.quiet && es_detector_warning(d)) fprintf(stderr, "earshot: note: %s\n", es_detector_warning(d));
+        es_detector_free(d);
+    }
+    if (jobs <= 0) jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    if ((size_t)jobs > b.ntodo) jobs = b.ntodo ? (long)b.ntodo : 1;
+    /* one file per thread: the library's own threads would only compete */
+    es_set_threads(1);
+    b.progress = !b.quiet && isatty(2);
+    pthread_mutex_init(&b.lock, NULL);
+    b.t0 = now_s();
+    pthread_t th[256];
+    long started = 0;
+    for (long i = 0; i < jobs; i++) {
+        if (pthread_create(&th[i], NULL, worker, &b)) break;
+        started++;
+    }
+    if (!started) worker(&b);
+    for (long i = 0; i < started; i++) pthread_join(th[i], NULL);
+    show_progress(&b, 1);
+    pthread_mutex_destroy(&b.lock);
+    if (b.setup_failed) { rc = EXIT_FAIL; goto out; }
+    double el = now_s() - b.t0;
+    if (!b.quiet)
+        fprintf(stderr, "earshot: %zu files (%.3f h of audio), %zu events, %zu failed in %.1f s (%.0fx real time)\n",
+                b.nok + b.nfail, b.audio_s / 3600, b.nev, b.nfail, el, el > 0 ? b.audio_s / el : 0);
+    if (b.nfail) rc = EXIT_FAIL;
+out:
+    if (!b.quiet && b.nskip) fprintf(stderr, "earshot: %zu files skipped (--resume: outputs complete)\n", b.nskip);
+    for (size_t i = 0; i < b.ntodo; i++) free(b.printed[i]);
+    free(b.printed);
+    free(b.done);
+    free(b.todo);
+    es_tx_inputs_free(b.in, nin);
+    es_engine_free(eng);
+    return rc;
+}

@@ -1,0 +1,594 @@
+/*
+ * pipeline/detector.c — the streaming detector (see earshot.h): audio in,
+ * keyword events out, for files and live audio alike.
+ *
+ * Pipeline per 80 ms step: front end per 1280-sample chunk (openWakeWord's
+ * streaming mel, top-dB clamp per chunk) -> streaming encoder (mel buffer
+ * primed with ones, as openWakeWord and es_embed_audio's stream mode do) ->
+ * every model over its last `window` embeddings -> per-label moving average
+ * -> per-label regions (hysteresis between low x threshold and threshold)
+ * -> per-model overlap suppression and refractory -> events.
+ *
+ * Chunking invariance: samples are buffered and processed in fixed blocks
+ * of `block` chunks whatever the push sizes, so the arithmetic (and hence
+ * every event) is the same for any way of slicing the input.
+ */
+#include "es_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* See engine.c: 71 frames of ones put the first window end after the first
+ * chunk's 5 frames, as in openWakeWord. */
+#define PRIME_FRAMES (ES_EMB_WINDOW - 5)
+#define STEP_S ((double)ES_CHUNK / ES_SAMPLE_RATE)            /* 0.08 s */
+#define EMB_SPAN_S ((ES_EMB_WINDOW - 1) * 0.01 + ES_MEL_WIN / (double)ES_SAMPLE_RATE) /* 0.782 s */
+#define ENERGY_RING 800     /* mel frames of energy kept (8 s) for boundary refinement */
+#define MAX_PENDING 64
+
+typedef struct {
+    es_classifier *cls;   /* one of cls / head */
+    es_onnx *onnx;
+    es_head *head;
+    char name[256];
+    size_t window, classes, slot0;
+    float *probs;
+    double span;          /* seconds of audio one window of embeddings sees */
+} source;
+
+typedef struct {
+    const char *label;
+    size_t src;
+    int reported;
+    double thr;
+    float *hist;          /* last `smooth` raw scores (ring) */
+    size_t nh, hpos;
+    float smoothed;
+    /* the open region */
+    int active;
+    double a, b;          /* first and last step end time at or above low */
+    float peak;
+    double peak_t;
+    size_t above;         /* steps at or above thr */
+    double last_end;      /* end of the last reported event (-inf before) */
+} slot;
+
+typedef struct {
+    size_t slot;
+    double start, end, b;
+    float peak;
+} cand;
+
+struct es_detector {
+    es_engine *e;
+    es_detector_opts o;
+    source *src;
+    size_t nsrc;
+    slot *slots;
+    size_t nslots;
+    size_t wmax;
+    es_mel_stream *ms;
+    es_encoder_stream *es;
+    float *buf;           /* samples waiting for a full block, [block*1280] */
+    size_t nbuf;
+    float *mel;           /* [8*block][32] */
+    float *emb;           /* [block+1][96] */
+    float *ring;          /* last embeddings [2*wmax][96] */
+    size_t nring;
+    size_t steps;         /* embeddings (80 ms steps) so far */
+    size_t frames;        /* mel frames so far */
+    size_t pushed;        /* real samples pushed */
+    int started;          /* leading silence fed */
+    float energy[ENERGY_RING];   /* mean scaled log-mel of frame i at [i % ENERGY_RING] */
+    cand pending[MAX_PENDING];
+    size_t npending;
+    float *row;           /* smoothed scores of the step, [nslots] */
+    es_detector_score_fn score_fn;
+    void *score_user;
+    char warning[512];
+};
+
+void es_detector_opts_default(es_detector_opts *o)
+{
+    o->threshold = 0;
+    o->low = 0.5;
+    o->smooth = 5;
+    o->min_duration = 0.24;
+    o->refractory = 0.5;
+    o->pad = 1.0;
+    o->block = 1;
+}
+
+void es_detector_free(es_detector *d)
+{
+    if (!d) return;
+    for (size_t i = 0; i < d->nsrc; i++) {
+        es_classifier_free(d->src[i].cls);
+        es_head_free(d->src[i].head);
+        es_onnx_free(d->src[i].onnx);
+        free(d->src[i].probs);
+    }
+    free(d->src);
+    for (size_t i = 0; i < d->nslots; i++) free(d->slots[i].hist);
+    free(d->slots);
+    es_mel_stream_free(d->ms);
+    es_encoder_stream_free(d->es);
+    free(d->buf);
+    free(d->mel);
+    free(d->emb);
+    free(d->ring);
+    free(d->row);
+    free(d);
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && !strcmp(s + n - k, suf);
+}
+
+static void base_name(const char *path, char *out, size_t size)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(out, size, "%s", b);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = 0;
+}
+
+/* Per-label thresholds from a classifier's model card: {"label": 0.5, ...}. */
+static double card_threshold(const es_classifier *c, const char *label)
+{
+    const char *t = es_classifier_meta(c, "thresholds");
+    if (!t) return 0.5;
+    cJSON *j = cJSON_Parse(t);
+    double v = 0.5;
+    const cJSON *x = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, label) : NULL;
+    if (cJSON_IsNumber(x) && x->valuedouble > 0 && x->valuedouble <= 1) v = x->valuedouble;
+    cJSON_Delete(j);
+    return v;
+}
+
+/* The front-end mode a classifier was trained with ("stream" or "whole";
+ * models from before the key existed are whole-clip). */
+static int card_is_stream(const es_classifier *c)
+{
+    const char *f = es_classifier_meta(c, "frontend");
+    cJSON *j = f ? cJSON_Parse(f) : NULL;
+    const cJSON *m = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "mode") : NULL;
+    int stream = cJSON_IsString(m) && !strcmp(m->valuestring, "stream");
+    cJSON_Delete(j);
+    return stream;
+}
+
+static es_status load_source(es_detector *d, source *s, const char *model, es_error *err)
+{
+    if (ends_with(model, ".safetensors")) {
+        if (!(s->cls = es_classifier_load(model, err))) return err ? err->status : ES_ERR_MODEL;
+        const char *enc = es_classifier_meta(s->cls, "encoder_sha256");
+        if (!enc || strcmp(enc, es_engine_encoder_sha256(d->e)))
+            return es_fail(err, ES_ERR_MODEL, "%s: was trained on another encoder (sha256 %.12s..., this one is %.12s...)",
+                           model, enc ? enc : "unknown", es_engine_encoder_sha256(d->e));
+        s->window = es_classifier_window(s->cls);
+        s->classes = es_classifier_classes(s->cls);
+        if (!card_is_stream(s->cls) && !d->warning[0])
+            snprintf(d->warning, sizeof d->warning,
+                     "%s was trained on whole-clip features; streaming detection sees silence differently, so it "
+                     "may miss words or fire on noise: retrain it with this version of earshot (streaming features)",
+                     model);
+    } else {
+        char path[4200];
+        if (es_models_path(es_engine_models_dir(d->e), model, path, sizeof path, err)) return err->status;
+        if (!(s->onnx = es_onnx_load(path, err))) return err ? err->status : ES_ERR_MODEL;
+        if (!(s->head = es_head_create(s->onnx, NULL, err))) return err ? err->status : ES_ERR_MODEL;
+        s->window = es_head_window(s->head);
+        s->classes = es_head_classes(s->head);
+    }
+    if (s->window < 1 || s->window > 1024 || s->classes < 1 || s->classes > 4096)
+        return es_fail(err, ES_ERR_MODEL, "%s: unusable window or class count", model);
+    base_name(model, s->name, sizeof s->name);
+    s->span = EMB_SPAN_S + (double)(s->window - 1) * STEP_S;
+    if (!(s->probs = malloc(s->classes * sizeof(float)))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    return ES_OK;
+}
+
+es_detector *es_detector_create(es_engine *e, const char *const *models, size_t n_models, const es_detector_opts *o,
+                                es_error *err)
+{
+    if (!e || !models || !n_models) { es_fail(err, ES_ERR_ARG, "es_detector_create: no model"); return NULL; }
+    es_detector *d = calloc(1, sizeof *d);
+    if (!d) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    d->e = e;
+    es_detector_opts_default(&d->o);
+    if (o) d->o = *o;
+    if (!(d->o.threshold >= 0 && d->o.threshold <= 1) || !(d->o.low > 0 && d->o.low <= 1) || d->o.smooth < 1 ||
+        d->o.smooth > 100 || !(d->o.min_duration >= 0 && d->o.min_duration <= 60) ||
+        !(d->o.refractory >= 0 && d->o.refractory <= 3600) || !(d->o.pad >= 0 && d->o.pad <= 60) || d->o.block < 1 ||
+        d->o.block > 256) {
+        es_fail(err, ES_ERR_ARG, "detector options out of range (threshold 0-1, low 0-1, smooth 1-100, "
+                                 "min_duration 0-60 s, refractory >= 0, pad 0-60 s, block 1-256)");
+        goto fail;
+    }
+    if (!(d->src = calloc(n_models, sizeof *d->src))) goto nomem;
+    d->nsrc = n_models;
+    d->wmax = 1;
+    for (size_t i = 0; i < n_models; i++) {
+        if (!models[i]) { es_fail(err, ES_ERR_ARG, "es_detector_create: NULL model"); goto fail; }
+        if (load_source(d, &d->src[i], models[i], err)) goto fail;
+        d->src[i].slot0 = d->nslots;
+        d->nslots += d->src[i].classes;
+        if (d->src[i].window > d->wmax) d->wmax = d->src[i].window;
+    }
+    if (!(d->slots = calloc(d->nslots, sizeof *d->slots)) || !(d->row = calloc(d->nslots, sizeof(float)))) goto nomem;
+    for (size_t i = 0; i < n_models; i++) {
+        source *s = &d->src[i];
+        for (size_t k = 0; k < s->classes; k++) {
+            slot *sl = &d->slots[s->slot0 + k];
+            sl->src = i;
+            sl->label = s->cls ? es_classifier_label(s->cls, k) : es_head_label(s->head, k);
+            sl->reported = sl->label && strcmp(sl->label, "_unknown_") && strcmp(sl->label, "_silence_") &&
+                           strcmp(sl->label, "_background_");
+            if (!sl->label) sl->label = "_background_";
+            sl->thr = d->o.threshold > 0 ? d->o.threshold : s->cls ? card_threshold(s->cls, sl->label) : 0.5;
+            if (!(sl->hist = calloc((size_t)d->o.smooth, sizeof(float)))) goto nomem;
+        }
+    }
+    size_t B = (size_t)d->o.block;
+    d->buf = malloc(B * ES_CHUNK * sizeof(float));
+    d->mel = malloc(8 * (B + 1) * ES_MEL_BINS * sizeof(float));
+    d->emb = malloc((B + 2) * ES_EMB_DIM * sizeof(float));
+    d->ring = malloc(2 * d->wmax * ES_EMB_DIM * sizeof(float));
+    if (!d->buf || !d->mel || !d->emb || !d->ring) goto nomem;
+    if (!(d->ms = es_mel_stream_create(es_engine_mel(e), err))) goto fail;
+    if (!(d->es = es_encoder_stream_create(es_engine_encoder(e), err))) goto fail;
+    es_detector_reset(d);
+    return d;
+nomem:
+    es_fail(err, ES_ERR_NOMEM, "out of memory");
+fail:
+    es_detector_free(d);
+    return NULL;
+}
+
+size_t es_detector_labels(const es_detector *d) { return d->nslots; }
+const char *es_detector_label(const es_detector *d, size_t i) { return i < d->nslots ? d->slots[i].label : NULL; }
+int es_detector_reported(const es_detector *d, size_t i) { return i < d->nslots && d->slots[i].reported; }
+double es_detector_threshold(const es_detector *d, size_t i) { return i < d->nslots ? d->slots[i].thr : NAN; }
+size_t es_detector_models(const es_detector *d) { return d->nsrc; }
+const char *es_detector_model_name(const es_detector *d, size_t i) { return i < d->nsrc ? d->src[i].name : NULL; }
+const char *es_detector_warning(const es_detector *d) { return d->warning[0] ? d->warning : NULL; }
+double es_detector_time(const es_detector *d) { return (double)d->pushed / ES_SAMPLE_RATE; }
+
+void es_detector_set_score_fn(es_detector *d, es_detector_score_fn fn, void *user)
+{
+    d->score_fn = fn;
+    d->score_user = user;
+}
+
+es_status es_detector_set_threshold(es_detector *d, const char *label, double thr, es_error *err)
+{
+    if (!d || !(thr > 0 && thr <= 1)) return es_fail(err, ES_ERR_ARG, "a threshold must be in (0, 1]");
+    int found = 0;
+    for (size_t i = 0; i < d->nslots; i++)
+        if (d->slots[i].reported && (!label || !strcmp(label, d->slots[i].label))) { d->slots[i].thr = thr; found = 1; }
+    if (!found) return es_fail(err, ES_ERR_ARG, "no label '%s' in the model(s)", label ? label : "");
+    return ES_OK;
+}
+
+void es_detector_reset(es_detector *d)
+{
+    es_encoder_stream_reset(d->es);
+    /* a fresh mel stream: it has no reset of its own, and its state is a
+     * few KB of history */
+    es_mel_stream *ms = es_mel_stream_create(es_engine_mel(d->e), NULL);
+    if (ms) { es_mel_stream_free(d->ms); d->ms = ms; }
+    d->nbuf = d->nring = d->steps = d->frames = d->pushed = d->npending = 0;
+    d->started = 0;
+    for (size_t i = 0; i < d->nslots; i++) {
+        slot *s = &d->slots[i];
+        memset(s->hist, 0, (size_t)d->o.smooth * sizeof(float));
+        s->nh = s->hpos = 0;
+        s->active = 0;
+        s->last_end = -INFINITY;
+    }
+    /* prime the encoder with ones: its first window then ends after the
+     * first chunk, as openWakeWord's does */
+    float ones[PRIME_FRAMES * ES_MEL_BINS], dummy[2 * ES_EMB_DIM];
+    size_t got;
+    for (size_t i = 0; i < sizeof ones / sizeof ones[0]; i++) ones[i] = 1.0f;
+    es_encoder_stream_push(d->es, ones, PRIME_FRAMES, dummy, &got, NULL);
+}
+
+/* ------------------------------------------------------------ events */
+
+/* Time (seconds of real audio) at the end of step `k` (1-based). */
+static double step_time(const es_detector *d, size_t k) { return (double)k * STEP_S - d->o.pad; }
+
+/* Mel frame i spans samples [160 i, 160 i + 512) of the stream (padding
+ * included); its centre in seconds of real audio. */
+static double frame_time(const es_detector *d, size_t i)
+{
+    return ((double)i * ES_MEL_HOP + ES_MEL_WIN / 2.0) / ES_SAMPLE_RATE - d->o.pad;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Refine [*s, *e] on the frame energy: the loud run (gaps up to 120 ms
+ * allowed) around the loudest frame near the estimate, if the word stands
+ * clearly out of the background (20 dB above the 10th percentile of the
+ * last 8 s). Keyword clips are separated by quieter stretches far more
+ * often than not; when they are not, the estimate stays as it is. */
+static void refine(const es_detector *d, double *s, double *e)
+{
+    size_t have = d->frames < ENERGY_RING ? d->frames : ENERGY_RING;
+    if (have < 50) return;
+    size_t first = d->frames - have;
+    float tmp[ENERGY_RING];
+    for (size_t i = 0; i < have; i++) tmp[i] = d->energy[(first + i) % ENERGY_RING];
+    qsort(tmp, have, sizeof(float), cmp_float);
+    float floor_e = tmp[have / 10];
+    /* frame index of time t: centre = (160 i + 256)/16000 - pad */
+    double fi_of = (d->o.pad * ES_SAMPLE_RATE - ES_MEL_WIN / 2.0) / ES_MEL_HOP;
+    long lo = (long)floor((*s - 0.1) * 100 + fi_of), hi = (long)ceil((*e + 0.1) * 100 + fi_of);
+    long slo = (long)floor((*s - 0.4) * 100 + fi_of), shi = (long)ceil((*e + 0.4) * 100 + fi_of);
+    if (lo < (long)first) lo = (long)first;
+    if (slo < (long)first) slo = (long)first;
+    if (hi > (long)d->frames - 1) hi = (long)d->frames - 1;
+    if (shi > (long)d->frames - 1) shi = (long)d->frames - 1;
+    if (lo > hi) return;
+    long m = lo;
+    for (long i = lo; i <= hi; i++) if (d->energy[i % ENERGY_RING] > d->energy[m % ENERGY_RING]) m = i;
+    float em = d->energy[m % ENERGY_RING];
+    if (em < floor_e + 2.0f) return;
+    float on = floor_e + 0.35f * (em - floor_e);  /* edge: 35% of the way up (log scale) */
+    if (on < floor_e + 1.0f) on = floor_e + 1.0f;
+    long l = m, r = m, gap = 0;
+    for (long i = m - 1; i >= slo; i--) {
+        if (d->energy[i % ENERGY_RING] >= on) { l = i; gap = 0; }
+        else if (++gap > 12) break;
+    }
+    gap = 0;
+    for (long i = m + 1; i <= shi; i++) {
+        if (d->energy[i % ENERGY_RING] >= on) { r = i; gap = 0; }
+        else if (++gap > 12) break;
+    }
+    double ns = frame_time(d, (size_t)l) - 0.01, ne = frame_time(d, (size_t)r) + 0.01;
+    if (ne - ns >= 0.1 && ne - ns <= 3.0) { *s = ns; *e = ne; }
+}
+
+static void emit(es_detector *d, const cand *c, es_event_fn fn, void *user)
+{
+    slot *sl = &d->slots[c->slot];
+    if (c->start - sl->last_end < d->o.refractory) return;
+    sl->last_end = c->end;
+    es_event ev = {sl->label, c->start, c->end, c->peak, sl->src};
+    if (ev.start < 0) ev.start = 0;
+    if (ev.end < ev.start) ev.end = ev.start;
+    if (fn) fn(user, &ev);
+}
+
+/* Report pending events no open region of their model can still overlap. */
+static void release(es_detector *d, int all, es_event_fn fn, void *user)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < d->npending; i++) {
+        cand *c = &d->pending[i];
+        int blocked = 0;
+        if (!all) {
+            const source *s = &d->src[d->slots[c->slot].src];
+            for (size_t j = 0; j < s->classes && !blocked; j++) {
+                const slot *o = &d->slots[s->slot0 + j];
+                blocked = o->active && o->a <= c->b;
+            }
+        }
+        if (blocked) d->pending[k++] = *c;
+        else emit(d, c, fn, user);
+    }
+    d->npending = k;
+}
+
+static double overlap(const cand *x, const cand *y)
+{
+    double lo = x->start > y->start ? x->start : y->start, hi = x->end < y->end ? x->end : y->end;
+    double shorter = fmin(x->end - x->start, y->end - y->start);
+    return hi <= lo ? 0 : shorter > 0 ? (hi - lo) / shorter : 1;
+}
+
+static void close_region(es_detector *d, size_t si)
+{
+    slot *sl = &d->slots[si];
+    if (!sl->active) return;
+    sl->active = 0;
+    if (sl->peak < sl->thr || (double)sl->above * STEP_S + 1e-9 < d->o.min_duration) return;
+    const source *s = &d->src[sl->src];
+    /* The score is up while the window holds the whole word: from the
+     * word's end (a) to the word's start plus the window span (b). The
+     * moving average lags by (smooth-1)/2 steps. */
+    double lag = (d->o.smooth - 1) * STEP_S / 2;
+    double a = sl->a - lag, b = sl->b - lag;
+    cand c = {si, b - s->span + STEP_S, a, sl->b, sl->peak};
+    if (s->head) {
+        /* openWakeWord heads were trained to fire as the phrase ends at
+         * the window's end: the region starts at the end of the phrase */
+        c.start = a - 0.7;
+        c.end = a;
+    } else if (c.end - c.start < 0.15) {     /* a short region: centre it */
+        double mid = (a + b - s->span) / 2;
+        c.start = mid - 0.25;
+        c.end = mid + 0.25;
+    }
+    refine(d, &c.start, &c.end);
+    /* one model, one utterance: the higher peak wins */
+    for (size_t i = 0; i < d->npending; i++) {
+        cand *p = &d->pending[i];
+        if (d->slots[p->slot].src != sl->src || overlap(p, &c) <= 0.5) continue;
+        if (p->peak >= c.peak) return;
+        *p = c;
+        return;
+    }
+    if (d->npending == MAX_PENDING) return;   /* cannot happen with sane thresholds */
+    d->pending[d->npending++] = c;
+}
+
+/* One 80 ms step: the models on the embedding ring, then the regions. */
+static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
+{
+    d->steps++;
+    double t = step_time(d, d->steps);
+    for (size_t i = 0; i < d->nsrc; i++) {
+        source *s = &d->src[i];
+        if (d->steps < s->window) continue;   /* also covers the primed start */
+        const float *w = d->ring + (d->nring - s->window) * ES_EMB_DIM;
+        es_status st = s->cls ? es_classifier_predict(s->cls, w, s->probs, err) : es_head_run(s->head, w, s->probs, err);
+        if (st) return st;
+        for (size_t k = 0; k < s->classes; k++) {
+            slot *sl = &d->slots[s->slot0 + k];
+            float v = s->probs[k];
+            if (!(v >= 0)) v = 0;     /* NaN guard */
+            sl->hist[sl->hpos] = v;
+            sl->hpos = (sl->hpos + 1) % (size_t)d->o.smooth;
+            if (sl->nh < (size_t)d->o.smooth) sl->nh++;
+            float sum = 0;
+            for (size_t j = 0; j < sl->nh; j++) sum += sl->hist[j];
+            sl->smoothed = sum / (float)sl->nh;
+            d->row[s->slot0 + k] = sl->smoothed;
+            if (!sl->reported) continue;
+            if (sl->smoothed >= d->o.low * sl->thr) {
+                if (!sl->active) {
+                    sl->active = 1;
+                    sl->a = t;
+                    sl->peak = -1;
+                    sl->above = 0;
+                }
+                sl->b = t;
+                if (sl->smoothed >= sl->thr) sl->above++;
+                if (sl->smoothed > sl->peak) { sl->peak = sl->smoothed; sl->peak_t = t; }
+            } else if (sl->active) {
+                close_region(d, s->slot0 + k);
+            }
+        }
+    }
+    if (d->score_fn) d->score_fn(d->score_user, t, d->row, d->nslots);
+    release(d, 0, fn, user);
+    return ES_OK;
+}
+
+/* Run the front end and encoder over `n` whole chunks in d->buf. */
+static es_status process(es_detector *d, const float *x, size_t n, es_event_fn fn, void *user, es_error *err)
+{
+    size_t frames, got;
+    es_status st = es_mel_stream_push(d->ms, x, n, d->mel, 8 * ((size_t)d->o.block + 1), &frames, err);
+    if (st) return st;
+    for (size_t f = 0; f < frames; f++) {
+        float s = 0;
+        for (int b = 0; b < ES_MEL_BINS; b++) s += d->mel[f * ES_MEL_BINS + b];
+        d->energy[(d->frames + f) % ENERGY_RING] = s / ES_MEL_BINS;
+    }
+    d->frames += frames;
+    if ((st = es_encoder_stream_push(d->es, d->mel, frames, d->emb, &got, err))) return st;
+    for (size_t k = 0; k < got; k++) {
+        if (d->nring == 2 * d->wmax) {
+            memmove(d->ring, d->ring + d->wmax * ES_EMB_DIM, d->wmax * ES_EMB_DIM * sizeof(float));
+            d->nring = d->wmax;
+        }
+        memcpy(d->ring + d->nring * ES_EMB_DIM, d->emb + k * ES_EMB_DIM, ES_EMB_DIM * sizeof(float));
+        d->nring++;
+        if ((st = step(d, fn, user, err))) return st;
+    }
+    return ES_OK;
+}
+
+/* Append samples; process every full block. */
+static es_status feed(es_detector *d, const float *x, size_t n, es_event_fn fn, void *user, es_error *err)
+{
+    size_t cap = (size_t)d->o.block * ES_CHUNK;
+    while (n > 0) {
+        if (d->nbuf == 0 && n >= cap) {   /* whole blocks straight from the input */
+            es_status st = process(d, x, cap, fn, user, err);
+            if (st) return st;
+            x += cap;
+            n -= cap;
+            continue;
+        }
+        size_t take = cap - d->nbuf < n ? cap - d->nbuf : n;
+        if (x) memcpy(d->buf + d->nbuf, x, take * sizeof(float));
+        else memset(d->buf + d->nbuf, 0, take * sizeof(float));
+        d->nbuf += take;
+        if (x) x += take;
+        n -= take;
+        if (d->nbuf == cap) {
+            d->nbuf = 0;
+            es_status st = process(d, d->buf, cap, fn, user, err);
+            if (st) return st;
+        }
+    }
+    return ES_OK;
+}
+
+static es_status feed_silence(es_detector *d, size_t n, es_event_fn fn, void *user, es_error *err)
+{
+    static const float zeros[ES_CHUNK];
+    while (n > 0) {
+        size_t k = n < ES_CHUNK ? n : ES_CHUNK;
+        es_status st = feed(d, zeros, k, fn, user, err);
+        if (st) return st;
+        n -= k;
+    }
+    return ES_OK;
+}
+
+static size_t pad_samples(const es_detector *d) { return (size_t)(d->o.pad * ES_SAMPLE_RATE + 0.5); }
+
+es_status es_detector_push(es_detector *d, const float *x, size_t n, es_event_fn fn, void *user, es_error *err)
+{
+    if (!d || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_detector_push: invalid arguments");
+    es_status st;
+    if (!d->started) {
+        d->started = 1;
+        if ((st = feed_silence(d, pad_samples(d), fn, user, err))) return st;
+    }
+    d->pushed += n;
+    return feed(d, x, n, fn, user, err);
+}
+
+typedef struct {
+    es_event_fn fn;
+    void *user;
+    double dur;
+} clip_ctx;
+
+static void clip_event(void *user, const es_event *ev)
+{
+    clip_ctx *c = user;
+    es_event e = *ev;
+    if (e.end > c->dur) e.end = c->dur;
+    if (e.start > e.end) e.start = e.end;
+    if (c->fn) c->fn(c->user, &e);
+}
+
+es_status es_detector_flush(es_detector *d, es_event_fn fn, void *user, es_error *err)
+{
+    if (!d) return es_fail(err, ES_ERR_ARG, "es_detector_flush: invalid arguments");
+    clip_ctx cc = {fn, user, es_detector_time(d)};
+    es_status st = ES_OK;
+    if (!d->started) {   /* nothing pushed: still a (silent) stream */
+        d->started = 1;
+        st = feed_silence(d, pad_samples(d), clip_event, &cc, err);
+    }
+    /* trailing silence, then up to whole blocks so every sample is seen */
+    if (!st) st = feed_silence(d, pad_samples(d), clip_event, &cc, err);
+    size_t cap = (size_t)d->o.block * ES_CHUNK;
+    if (!st && d->nbuf) st = feed_silence(d, cap - d->nbuf, clip_event, &cc, err);
+    if (!st) {
+        for (size_t i = 0; i < d->nslots; i++) close_region(d, i);
+        release(d, 1, clip_event, &cc);
+    }
+    es_detector_reset(d);
+    return st;
+}

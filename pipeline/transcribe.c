@@ -1,0 +1,376 @@
+/*
+ * pipeline/transcribe.c — batch transcription pieces (see transcribe.h):
+ * input expansion, one file through the detector, output formats.
+ */
+#include "transcribe.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------ formats */
+
+static const char *NAMES[ES_TX_NFORMATS] = {"txt", "json", "csv", "srt", "vtt"};
+
+int es_tx_format_parse(const char *name)
+{
+    if (!name) return 0;
+    for (int i = 0; i < ES_TX_NFORMATS; i++)
+        if (!strcasecmp(name, NAMES[i])) return 1 << i;
+    if (!strcasecmp(name, "webvtt")) return ES_TX_VTT;
+    return 0;
+}
+
+const char *es_tx_format_ext(int f)
+{
+    for (int i = 0; i < ES_TX_NFORMATS; i++)
+        if (f == 1 << i) return NAMES[i];
+    return NULL;
+}
+
+void es_transcript_free(es_transcript *t)
+{
+    if (!t) return;
+    free(t->ev);
+    memset(t, 0, sizeof *t);
+}
+
+/* ------------------------------------------------------------ run */
+
+typedef struct {
+    es_transcript *t;
+    int nomem;
+} run_ctx;
+
+static void on_event(void *user, const es_event *ev)
+{
+    run_ctx *c = user;
+    es_transcript *t = c->t;
+    if (t->nev == t->cap) {
+        size_t nc = t->cap ? 2 * t->cap : 16;
+        es_tx_event *ne = realloc(t->ev, nc * sizeof *ne);
+        if (!ne) { c->nomem = 1; return; }
+        t->ev = ne;
+        t->cap = nc;
+    }
+    t->ev[t->nev++] = (es_tx_event){ev->label, ev->start, ev->end, ev->score};
+}
+
+static int cmp_ev(const void *a, const void *b)
+{
+    const es_tx_event *x = a, *y = b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    return strcmp(x->label, y->label);
+}
+
+#define READ_BLOCK 16384
+
+es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_transcript *t, es_error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->file = file;
+    if (!d || !r) return es_fail(err, ES_ERR_ARG, "es_tx_run: invalid arguments");
+    es_detector_reset(d);
+    float *blk = malloc(READ_BLOCK * sizeof(float));
+    if (!blk) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
+    run_ctx c = {t, 0};
+    size_t got = 0;
+    es_status st;
+    /* block by block: memory stays the same whatever the length */
+    while (!(st = es_reader_read(r, blk, READ_BLOCK, &got, err)) && got > 0)
+        if ((st = es_detector_push(d, blk, got, on_event, &c, err))) break;
+    free(blk);
+    t->duration = es_detector_time(d);
+    if (!st) st = es_detector_flush(d, on_event, &c, err);
+    else es_detector_reset(d);
+    if (!st && c.nomem) st = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
+    if (st) { es_transcript_free(t); return st; }
+    if (t->nev) qsort(t->ev, t->nev, sizeof *t->ev, cmp_ev);
+    return ES_OK;
+}
+
+/* ------------------------------------------------------------ render */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int fail;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) ES_PRINTF(2, 3);
+static void put(sbuf *b, const char *fmt, ...)
+{
+    if (b->fail) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) { b->fail = 1; return; }
+        if (b->s && b->n + (size_t)k < b->cap) { b->n += (size_t)k; return; }
+        size_t nc = (b->cap ? b->cap * 2 : 256) + (size_t)k;
+        char *ns = realloc(b->s, nc);
+        if (!ns) { b->fail = 1; return; }
+        b->s = ns;
+        b->cap = nc;
+    }
+}
+
+static void put_json_str(sbuf *b, const char *s)
+{
+    put(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') put(b, "\\%c", c);
+        else if (c < 0x20) put(b, "\\u%04x", c);
+        else put(b, "%c", c);
+    }
+    put(b, "\"");
+}
+
+/* RFC 4180: quote when needed, double the quotes. */
+static void put_csv_str(sbuf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) { put(b, "%s", s); return; }
+    put(b, "\"");
+    for (; *s; s++) put(b, *s == '"' ? "\"\"" : "%c", *s);
+    put(b, "\"");
+}
+
+/* hh:mm:ss,mmm (SRT) or hh:mm:ss.mmm (WebVTT) */
+static void put_ts(sbuf *b, double t, char sep)
+{
+    if (t < 0) t = 0;
+    long long ms = (long long)(t * 1000 + 0.5);
+    put(b, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
+}
+
+es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err)
+{
+    *out = NULL;
+    if (len) *len = 0;
+    sbuf b = {0};
+    switch (format) {
+    case ES_TX_TXT:
+        for (size_t i = 0; i < t->nev; i++)
+            put(&b, "%.2f\t%.2f\t%s\t%.3f\n", t->ev[i].start, t->ev[i].end, t->ev[i].label, t->ev[i].score);
+        break;
+    case ES_TX_JSON:
+        put(&b, "{\"file\": ");
+        put_json_str(&b, t->file);
+        put(&b, ", \"duration\": %.3f, \"model\": ", t->duration);
+        put_json_str(&b, t->model ? t->model : "");
+        put(&b, ", \"events\": [");
+        for (size_t i = 0; i < t->nev; i++) {
+            put(&b, "%s{\"label\": ", i ? ", " : "");
+            put_json_str(&b, t->ev[i].label);
+            put(&b, ", \"start\": %.3f, \"end\": %.3f, \"score\": %.4f}", t->ev[i].start, t->ev[i].end, t->ev[i].score);
+        }
+        put(&b, "]}\n");
+        break;
+    case ES_TX_CSV:
+        put(&b, "file,start,end,label,score\n");
+        for (size_t i = 0; i < t->nev; i++) {
+            put_csv_str(&b, t->file);
+            put(&b, ",%.3f,%.3f,", t->ev[i].start, t->ev[i].end);
+            put_csv_str(&b, t->ev[i].label);
+            put(&b, ",%.4f\n", t->ev[i].score);
+        }
+        break;
+    case ES_TX_SRT:
+    case ES_TX_VTT:
+        if (format == ES_TX_VTT) put(&b, "WEBVTT\n\n");
+        for (size_t i = 0; i < t->nev; i++) {
+            if (format == ES_TX_SRT) put(&b, "%zu\n", i + 1);
+            put_ts(&b, t->ev[i].start, format == ES_TX_SRT ? ',' : '.');
+            put(&b, " --> ");
+            /* a cue needs a positive length */
+            put_ts(&b, t->ev[i].end > t->ev[i].start + 0.01 ? t->ev[i].end : t->ev[i].start + 0.01,
+                   format == ES_TX_SRT ? ',' : '.');
+            put(&b, "\n%s (%.2f)\n\n", t->ev[i].label, t->ev[i].score);
+        }
+        break;
+    default:
+        return es_fail(err, ES_ERR_ARG, "unknown output format");
+    }
+    if (!b.s && !b.fail) put(&b, "%s", "");
+    if (b.fail) { free(b.s); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    *out = b.s;
+    if (len) *len = b.n;
+    return ES_OK;
+}
+
+/* ------------------------------------------------------------ inputs */
+
+typedef struct {
+    es_tx_input *v;
+    size_t n, cap;
+} ilist;
+
+static es_status add(ilist *l, const char *path, const char *stem_src, es_error *err)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 64;
+        es_tx_input *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+        l->v = nv;
+        l->cap = nc;
+    }
+    char *p = strdup(path), *s = strdup(stem_src);
+    if (!p || !s) { free(p); free(s); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    char *slash = strrchr(s, '/'), *dot = strrchr(s, '.');
+    if (dot && (!slash || dot > slash + 1)) *dot = 0;
+    l->v[l->n++] = (es_tx_input){p, s};
+    return ES_OK;
+}
+
+static int is_audio_name(const char *name)
+{
+    static const char *ext[] = {".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au", ".mp3", ".w64", ".caf"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && !strcasecmp(name + n - k, ext[i])) return 1;
+    }
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Audio files under dir (recursive, names sorted per folder); stems are
+ * relative to root. */
+static es_status walk(ilist *l, const char *dir, size_t root_len, int depth, es_error *err)
+{
+    if (depth > 64) return es_fail(err, ES_ERR_ARG, "%s: folders nested too deep", dir);
+    DIR *d = opendir(dir);
+    if (!d) return es_fail(err, ES_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    es_status st = ES_OK;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;   /* hidden files, temporaries, . and .. */
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
+        n++;
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, cmp_name);
+    for (size_t i = 0; i < n && !st; i++) {
+        size_t pl = strlen(dir) + strlen(names[i]) + 2;
+        char *p = malloc(pl);
+        if (!p) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
+        snprintf(p, pl, "%s/%s", dir, names[i]);
+        struct stat sb;
+        if (stat(p, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode)) st = walk(l, p, root_len, depth + 1, err);
+            else if (S_ISREG(sb.st_mode) && is_audio_name(names[i])) st = add(l, p, p + root_len, err);
+        }
+        free(p);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return st;
+}
+
+static es_status expand_one(ilist *l, const char *arg, int depth, es_error *err);
+
+static es_status manifest(ilist *l, const char *path, int depth, es_error *err)
+{
+    if (depth > 8) return es_fail(err, ES_ERR_ARG, "%s: manifests nested too deep", path);
+    FILE *f = fopen(path, "r");
+    if (!f) return es_fail(err, ES_ERR_IO, "@%s: cannot open manifest: %s", path, strerror(errno));
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t k;
+    es_status st = ES_OK;
+    while (!st && (k = getline(&line, &cap, f)) >= 0) {
+        while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r' || line[k - 1] == ' ' || line[k - 1] == '\t')) line[--k] = 0;
+        char *s = line;
+        while (*s == ' ' || *s == '\t') s++;
+        if (!*s || *s == '#') continue;
+        if (s[0] == '/' || !dl) { st = expand_one(l, s, depth + 1, err); continue; }
+        size_t pl = dl + strlen(s) + 2;
+        char *p = malloc(pl);
+        if (!p) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
+        snprintf(p, pl, "%.*s/%s", (int)dl, path, s);
+        st = expand_one(l, p, depth + 1, err);
+        free(p);
+    }
+    free(line);
+    fclose(f);
+    return st;
+}
+
+static es_status expand_one(ilist *l, const char *arg, int depth, es_error *err)
+{
+    if (arg[0] == '@' && arg[1]) return manifest(l, arg + 1, depth, err);
+    struct stat sb;
+    if (stat(arg, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            size_t n = strlen(arg);
+            while (n > 1 && arg[n - 1] == '/') n--;
+            char *d = strndup(arg, n);
+            if (!d) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+            es_status st = walk(l, d, n + 1, 0, err);
+            free(d);
+            return st;
+        }
+        const char *b = strrchr(arg, '/');
+        return add(l, arg, b ? b + 1 : arg, err);
+    }
+    if (strpbrk(arg, "*?[")) {
+        glob_t g;
+        int r = glob(arg, 0, NULL, &g);
+        if (r == GLOB_NOMATCH) return es_fail(err, ES_ERR_IO, "%s: no file matches", arg);
+        if (r) return es_fail(err, ES_ERR_IO, "%s: cannot expand the pattern", arg);
+        es_status st = ES_OK;
+        for (size_t i = 0; i < g.gl_pathc && !st; i++) st = expand_one(l, g.gl_pathv[i], depth + 1, err);
+        globfree(&g);
+        return st;
+    }
+    return es_fail(err, ES_ERR_IO, "%s: %s", arg, strerror(errno));
+}
+
+static int cmp_input(const void *a, const void *b)
+{
+    return strcmp(((const es_tx_input *)a)->path, ((const es_tx_input *)b)->path);
+}
+
+void es_tx_inputs_free(es_tx_input *in, size_t n)
+{
+    for (size_t i = 0; in && i < n; i++) { free(in[i].path); free(in[i].stem); }
+    free(in);
+}
+
+es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, size_t *nout, es_error *err)
+{
+    *out = NULL;
+    *nout = 0;
+    ilist l = {0};
+    es_status st = ES_OK;
+    for (size_t i = 0; i < n && !st; i++) st = expand_one(&l, args[i], 0, err);
+    if (st) { es_tx_inputs_free(l.v, l.n); return st; }
+    if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_input);
+    size_t k = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (k && !strcmp(l.v[k - 1].path, l.v[i].path)) { free(l.v[i].path); free(l.v[i].stem); continue; }
+        l.v[k++] = l.v[i];
+    }
+    *out = l.v;
+    *nout = k;
+    return ES_OK;
+}

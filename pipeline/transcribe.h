@@ -1,0 +1,63 @@
+/*
+ * pipeline/transcribe.h — batch transcription (internal): expanding the
+ * inputs, running one file through the streaming detector, and rendering a
+ * transcript as text, JSON, CSV, SRT or WebVTT.
+ *
+ * The JSON object of a file is the stable interface (documented in the
+ * README): {"file": str, "duration": seconds, "model": str,
+ * "events": [{"label": str, "start": s, "end": s, "score": 0..1}, ...]};
+ * a batch to stdout is JSON Lines (one object per line).
+ */
+#ifndef ES_TRANSCRIBE_H
+#define ES_TRANSCRIBE_H
+
+#include "es_internal.h"
+
+enum { ES_TX_TXT = 1, ES_TX_JSON = 2, ES_TX_CSV = 4, ES_TX_SRT = 8, ES_TX_VTT = 16 };
+#define ES_TX_NFORMATS 5
+/* Format bit of a name ("txt", "json", "csv", "srt", "vtt"/"webvtt"), 0 if none. */
+int es_tx_format_parse(const char *name);
+/* File extension of format bit f ("txt", ...). */
+const char *es_tx_format_ext(int f);
+
+typedef struct {
+    const char *label;   /* points into the detector */
+    double start, end;
+    float score;
+} es_tx_event;
+
+typedef struct {
+    const char *file;
+    const char *model;
+    double duration;
+    es_tx_event *ev;
+    size_t nev, cap;
+} es_transcript;
+
+void es_transcript_free(es_transcript *t);
+
+/* Stream a file (or an opened reader) through the detector (reset first,
+ * flushed at the end); events sorted by start. Memory does not depend on
+ * the file's length. The reader is not closed. */
+es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_transcript *t, es_error *err);
+
+/* Render one transcript in one format; *out is malloc'd and NUL-terminated. */
+es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err);
+
+/* One input file and the output name stem (path without extension,
+ * relative to the directory it was found under, or its base name). */
+typedef struct {
+    char *path;
+    char *stem;
+} es_tx_input;
+
+/* Expand command-line inputs: files as they are, directories recursively
+ * (audio extensions only), shell globs (when the argument is no existing
+ * file), and @manifest files (one input per line; blank lines and lines
+ * starting with # skipped; relative paths are relative to the manifest's
+ * folder). The result is sorted by path with duplicates removed. A missing
+ * input is an error naming it. */
+es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, size_t *nout, es_error *err);
+void es_tx_inputs_free(es_tx_input *in, size_t n);
+
+#endif

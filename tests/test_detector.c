@@ -1,0 +1,327 @@
+/*
+ * Unit tests of the streaming detector: chunking invariance, flush,
+ * refractory period, minimum duration, thresholds, rejection of the
+ * _unknown_/_silence_ classes, the model card's front-end note, bad input.
+ * Uses the pretrained hey_jarvis head on samples/hey_jarvis.wav.
+ */
+#include "test_util.h"
+#include "../model/nn.h"
+#include "../model/safetensors.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static es_engine *eng;
+static float *word;     /* samples/hey_jarvis.wav, trailing quiet trimmed */
+static size_t nword;
+static char dir[256];
+
+typedef struct {
+    es_event ev[64];
+    size_t n;
+} evlist;
+
+static void collect(void *user, const es_event *ev)
+{
+    evlist *l = user;
+    if (l->n < 64) l->ev[l->n++] = *ev;
+}
+
+static es_detector *det(const char *model, const es_detector_opts *o)
+{
+    es_error e = {0};
+    const char *m[] = {model};
+    es_detector *d = es_detector_create(eng, m, 1, o, &e);
+    if (!d) fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(d);
+    return d;
+}
+
+/* Push x in pieces of random length (0 = all at once), then flush. */
+static void run(es_detector *d, const float *x, size_t n, uint32_t seed, evlist *out)
+{
+    es_error e = {0};
+    memset(out, 0, sizeof *out);
+    size_t i = 0;
+    while (i < n) {
+        size_t k = seed ? 1 + (size_t)(test_rand(&seed) * 5000) : n;
+        if (k > n - i) k = n - i;
+        assert_int_equal(es_detector_push(d, x + i, k, collect, out, &e), ES_OK);
+        i += k;
+    }
+    assert_int_equal(es_detector_flush(d, collect, out, &e), ES_OK);
+}
+
+/* the word starting at each of the given times (s) in `total` s of low noise */
+static float *compose(const double *at, size_t k, double total, size_t *n)
+{
+    *n = (size_t)(total * ES_SAMPLE_RATE);
+    float *x = calloc(*n, sizeof(float));
+    uint32_t s = 7;
+    for (size_t i = 0; i < *n; i++) x[i] = (test_rand(&s) - 0.5f) * 60;
+    for (size_t j = 0; j < k; j++) {
+        size_t o = (size_t)(at[j] * ES_SAMPLE_RATE);
+        for (size_t i = 0; i < nword && o + i < *n; i++) x[o + i] += word[i];
+    }
+    return x;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    test_require_models();
+    es_error e = {0};
+    eng = es_engine_create(NULL, &e);
+    if (!eng) { fprintf(stderr, "%s\n", e.msg); return -1; }
+    const char *src = getenv("EARSHOT_SRC");
+    char p[4096];
+    snprintf(p, sizeof p, "%s/samples/hey_jarvis.wav", src ? src : ".");
+    es_audio a;
+    es_load_opts lo = {1};
+    if (es_audio_load(p, &lo, &a, &e)) { fprintf(stderr, "%s\n", e.msg); return -1; }
+    /* keep the loud part (from 50 ms before the first to the last loud
+     * sample): the word is all of the clip */
+    size_t first = a.n, last = 0;
+    for (size_t i = 0; i < a.n; i++)
+        if (fabsf(a.samples[i]) > 500) { last = i; if (first == a.n) first = i; }
+    first = first > 800 ? first - 800 : 0;
+    nword = last + 1 - first;
+    word = malloc(nword * sizeof(float));
+    memcpy(word, a.samples + first, nword * sizeof(float));
+    es_audio_free(&a);
+    snprintf(dir, sizeof dir, "/tmp/es_test_detector_%ld", (long)getpid());
+    mkdir(dir, 0777);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    es_engine_free(eng);
+    free(word);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) {}
+    return 0;
+}
+
+static void same_events(const evlist *a, const evlist *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_string_equal(a->ev[i].label, b->ev[i].label);
+        assert_true(a->ev[i].start == b->ev[i].start);
+        assert_true(a->ev[i].end == b->ev[i].end);
+        assert_true(a->ev[i].score == b->ev[i].score);
+    }
+}
+
+static void test_chunking_invariance(void **state)
+{
+    (void)state;
+    double at[] = {1.0, 5.5, 9.2};
+    size_t n;
+    float *x = compose(at, 3, 13.0, &n);
+    for (int block = 1; block <= 16; block += 15) {
+        es_detector_opts o;
+        es_detector_opts_default(&o);
+        o.block = block;
+        es_detector *d = det("hey_jarvis", &o);
+        evlist whole, pieces, again;
+        run(d, x, n, 0, &whole);
+        run(d, x, n, 12345, &pieces);
+        run(d, x, n, 999, &again);   /* also: flush resets for the next stream */
+        assert_int_equal(whole.n, 3);
+        same_events(&whole, &pieces);
+        same_events(&whole, &again);
+        for (size_t i = 0; i < 3; i++) {
+            /* the word's centre within 0.5 s of the truth */
+            double c = (whole.ev[i].start + whole.ev[i].end) / 2, t = at[i] + nword / 2.0 / ES_SAMPLE_RATE;
+            assert_true(fabs(c - t) < 0.5);
+            assert_true(whole.ev[i].score >= 0.5f && whole.ev[i].score <= 1.0f);
+            assert_string_equal(whole.ev[i].label, "hey_jarvis");
+        }
+        es_detector_free(d);
+    }
+    free(x);
+}
+
+static void test_flush_keeps_last_event(void **state)
+{
+    (void)state;
+    double at[] = {0.5};
+    size_t n;
+    /* the input ends right after the word: its region is still open */
+    float *x = compose(at, 1, 0.5 + (double)nword / ES_SAMPLE_RATE, &n);
+    es_detector *d = det("hey_jarvis", NULL);
+    evlist l = {0};
+    es_error e = {0};
+    assert_int_equal(es_detector_push(d, x, n, collect, &l, &e), ES_OK);
+    assert_int_equal(l.n, 0);
+    assert_true(fabs(es_detector_time(d) - (double)n / ES_SAMPLE_RATE) < 1e-9);
+    assert_int_equal(es_detector_flush(d, collect, &l, &e), ES_OK);
+    assert_int_equal(l.n, 1);
+    assert_true(l.ev[0].end <= (double)n / ES_SAMPLE_RATE + 1e-9);   /* clipped to the audio */
+    assert_true(es_detector_time(d) == 0);
+    es_detector_free(d);
+    free(x);
+}
+
+static void test_refractory_and_min_duration(void **state)
+{
+    (void)state;
+    double at[] = {1.0, 3.6};
+    size_t n;
+    float *x = compose(at, 2, 7.0, &n);
+    es_detector_opts o;
+    es_detector_opts_default(&o);
+    evlist l;
+    es_detector *d = det("hey_jarvis", &o);
+    run(d, x, n, 0, &l);
+    assert_int_equal(l.n, 2);
+    es_detector_free(d);
+    o.refractory = 5.0;   /* the second utterance falls in the first's refractory period */
+    d = det("hey_jarvis", &o);
+    run(d, x, n, 0, &l);
+    assert_int_equal(l.n, 1);
+    es_detector_free(d);
+    o.refractory = 0.5;
+    o.min_duration = 3.0;   /* no region lasts that long */
+    d = det("hey_jarvis", &o);
+    run(d, x, n, 0, &l);
+    assert_int_equal(l.n, 0);
+    es_detector_free(d);
+    /* thresholds: 1.0 is never reached; an unknown label is refused */
+    d = det("hey_jarvis", NULL);
+    es_error e = {0};
+    assert_int_equal(es_detector_set_threshold(d, "nope", 0.5, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "nope"));
+    assert_int_equal(es_detector_set_threshold(d, "hey_jarvis", 1.0, &e), ES_OK);
+    assert_true(es_detector_threshold(d, 0) == 1.0);
+    run(d, x, n, 0, &l);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(es_detector_set_threshold(d, NULL, 0.0, &e), ES_ERR_ARG);
+    es_detector_free(d);
+    free(x);
+}
+
+static void score_count(void *user, double t, const float *s, size_t n)
+{
+    (void)t;
+    (void)s;
+    assert_int_equal(n, 3);
+    (*(size_t *)user)++;
+}
+
+/* A hand-made classifier whose _unknown_ output always wins. */
+static void write_model(const char *path, const char *mode, int unknown_wins)
+{
+    es_mlp_cfg cfg = {.window = 16, .dim = ES_EMB_DIM, .pool = ES_POOL_MEAN, .n_hidden = 0, .n_classes = 3};
+    es_error e = {0};
+    es_mlp *m = es_mlp_create(&cfg, 1, &e);
+    assert_non_null(m);
+    size_t np;
+    float *p = es_mlp_params(m, &np);
+    memset(p, 0, np * sizeof(float));
+    const es_param_info *b = es_mlp_find(m, "head.0.bias");
+    assert_non_null(b);
+    p[b->offset + (unknown_wins ? 1 : 2)] = 10;   /* labels sorted: _silence_, _unknown_, yes */
+    es_st_tensor t[2];
+    for (int i = 0; i < 2; i++) {
+        const es_param_info *pi = es_mlp_tensor(m, i);
+        t[i] = (es_st_tensor){pi->name, pi->ndim, {pi->shape[0], pi->shape[1]}, p + pi->offset};
+    }
+    char fe[64];
+    snprintf(fe, sizeof fe, "{\"mode\": \"%s\"}", mode);
+    const char *k[] = {"earshot.format", "labels", "architecture", "frontend", "encoder_sha256", "thresholds"};
+    const char *v[] = {"earshot-head-1", "[\"_silence_\", \"_unknown_\", \"yes\"]",
+                       "{\"window\": 16, \"dim\": 96, \"pooling\": \"mean\", \"hidden\": [], \"pad_to\": 2.0}", fe,
+                       es_engine_encoder_sha256(eng), "{\"yes\": 0.7}"};
+    assert_int_equal(es_st_write(path, t, 2, k, v, 6, &e), ES_OK);
+    es_mlp_free(m);
+}
+
+static void test_classifier(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/unk.safetensors", dir);
+    write_model(p, "stream", 1);
+    double at[] = {1.0};
+    size_t n;
+    float *x = compose(at, 1, 4.0, &n);
+    es_detector *d = det(p, NULL);
+    assert_int_equal(es_detector_labels(d), 3);
+    assert_false(es_detector_reported(d, 0));
+    assert_false(es_detector_reported(d, 1));
+    assert_true(es_detector_reported(d, 2));
+    assert_true(fabs(es_detector_threshold(d, 2) - 0.7) < 1e-9);   /* from the card */
+    assert_null(es_detector_warning(d));
+    assert_string_equal(es_detector_model_name(d, 0), "unk");
+    size_t steps = 0;
+    es_detector_set_score_fn(d, score_count, &steps);
+    evlist l;
+    run(d, x, n, 0, &l);
+    assert_int_equal(l.n, 0);   /* _unknown_ wins everywhere: never reported */
+    assert_true(steps > 40);
+    es_detector_free(d);
+    /* "yes" always wins: one long region, one event; a whole-clip model gets a note */
+    snprintf(p, sizeof p, "%s/yes.safetensors", dir);
+    write_model(p, "whole", 0);
+    d = det(p, NULL);
+    assert_non_null(es_detector_warning(d));
+    run(d, x, n, 0, &l);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.ev[0].label, "yes");
+    assert_true(l.ev[0].start >= 0 && l.ev[0].end <= 4.0 + 1e-9);
+    es_detector_free(d);
+    free(x);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    const char *m[] = {"/nonexistent/model.safetensors"};
+    assert_null(es_detector_create(eng, m, 1, NULL, &e));
+    assert_non_null(strstr(e.msg, "/nonexistent/model.safetensors"));
+    const char *m2[] = {"no_such_head"};
+    assert_null(es_detector_create(eng, m2, 1, NULL, &e));
+    assert_non_null(strstr(e.msg, "no_such_head"));
+    assert_null(es_detector_create(eng, NULL, 0, NULL, &e));
+    es_detector_opts o;
+    es_detector_opts_default(&o);
+    o.smooth = 0;
+    const char *m3[] = {"hey_jarvis"};
+    assert_null(es_detector_create(eng, m3, 1, &o, &e));
+    assert_int_equal(e.status, ES_ERR_ARG);
+    /* a file that is not a model */
+    char p[512];
+    snprintf(p, sizeof p, "%s/junk.safetensors", dir);
+    FILE *f = fopen(p, "w");
+    fputs("not a model", f);
+    fclose(f);
+    const char *m4[] = {p};
+    assert_null(es_detector_create(eng, m4, 1, NULL, &e));
+    assert_non_null(strstr(e.msg, p));
+    es_detector *d = det("hey_jarvis", NULL);
+    assert_int_equal(es_detector_push(d, NULL, 5, NULL, NULL, &e), ES_ERR_ARG);
+    assert_int_equal(es_detector_push(d, NULL, 0, NULL, NULL, &e), ES_OK);
+    assert_int_equal(es_detector_flush(d, NULL, NULL, &e), ES_OK);   /* empty stream */
+    es_detector_free(d);
+    es_detector_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chunking_invariance),
+        cmocka_unit_test(test_flush_keeps_last_event),
+        cmocka_unit_test(test_refractory_and_min_duration),
+        cmocka_unit_test(test_classifier),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
