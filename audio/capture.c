@@ -289,7 +289,10 @@ es_capture *es_capture_open(const es_capture_opts *o, es_error *err)
         }
         c->ratio = ES_SAMPLE_RATE / rate;
     }
-    PaError pe = Pa_OpenStream(&c->stream, &p, NULL, rate, paFramesPerBufferUnspecified, paNoFlag, on_audio, c);
+    /* 20 ms callbacks: small next to the detector's 80 ms step (so they add
+     * little latency), large enough to cost nothing. */
+    unsigned long fpb = o->frames_per_buffer > 0 ? (unsigned long)o->frames_per_buffer : (unsigned long)(rate * 0.02 + 0.5);
+    PaError pe = Pa_OpenStream(&c->stream, &p, NULL, rate, fpb, paNoFlag, on_audio, c);
     if (pe != paNoError) {
         c->stream = NULL;
         es_fail(err, ES_ERR_IO, "audio: %s: cannot open at %g Hz, %d channel(s): %s", pi->name, rate, ch, Pa_GetErrorText(pe));

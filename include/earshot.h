@@ -101,6 +101,10 @@ void es_reader_close(es_reader *r);
 
 es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
 
+/* Write 16 kHz int16-scale samples as a 16-bit mono WAV file, atomically
+ * (temporary file, fsync, rename). */
+es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err);
+
 /* ---------------------------------------------------------------- capture */
 
 /* Live audio from an input device through PortAudio, delivered as 16 kHz
@@ -131,6 +135,7 @@ typedef struct {
     int channels;             /* 0 = mono if offered, else stereo, else all */
     double latency;           /* suggested input latency, s; 0 = device's low latency */
     double ring_seconds;      /* ring capacity (default 4 s) */
+    int frames_per_buffer;    /* frames per callback; 0 = 20 ms worth */
 } es_capture_opts;
 void es_capture_opts_default(es_capture_opts *o);
 
