@@ -110,6 +110,70 @@ es_status es_reader_set_resample(es_reader *r, es_resample_quality q, es_error *
 
 es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
 
+/* Write 16 kHz int16-scale samples as a 16-bit mono WAV file, atomically
+ * (temporary file, fsync, rename). */
+es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err);
+
+/* ---------------------------------------------------------------- capture */
+
+/* Live audio from an input device through PortAudio, delivered as 16 kHz
+ * mono int16-scale floats (the device's rate is resampled with
+ * libsamplerate, its channels averaged). The audio callback only copies
+ * into a lock-free single-producer/single-consumer ring; frames that find
+ * the ring full are dropped and counted, never lost silently. */
+es_status es_capture_init(es_error *err);   /* once per process (Pa_Initialize) */
+void es_capture_terminate(void);
+
+typedef struct {
+    int index;
+    const char *name;         /* valid until es_capture_terminate */
+    const char *host_api;     /* e.g. "ALSA" */
+    double default_rate;
+    int input_channels;       /* 0: an output-only device */
+    int is_default_input;
+} es_capture_device;
+size_t es_capture_device_count(void);
+es_status es_capture_device_info(size_t i, es_capture_device *d, es_error *err);
+/* Input device from "INDEX" or a NAME (exact, else a case-insensitive
+ * substring that must match one device); NULL or "" = the default input. */
+es_status es_capture_find(const char *spec, int *index, es_error *err);
+
+typedef struct {
+    const char *device;       /* as es_capture_find; NULL = default input */
+    double rate;              /* device rate to open; 0 = the device's default */
+    int channels;             /* 0 = mono if offered, else stereo, else all */
+    double latency;           /* suggested input latency, s; 0 = device's low latency */
+    double ring_seconds;      /* ring capacity (default 4 s) */
+    int frames_per_buffer;    /* frames per callback; 0 = 20 ms worth */
+} es_capture_opts;
+void es_capture_opts_default(es_capture_opts *o);
+
+typedef struct {
+    unsigned long long captured_frames;  /* device frames the callback received */
+    unsigned long long read_frames;      /* device frames taken from the ring */
+    unsigned long long dropped_frames;   /* device frames that found the ring full */
+    unsigned long long overruns;         /* callbacks that had to drop frames */
+    unsigned long long input_overflows;  /* overflows PortAudio reported (before us) */
+    double dropped_seconds;
+} es_capture_stat;
+
+typedef struct es_capture es_capture;
+es_capture *es_capture_open(const es_capture_opts *o, es_error *err);
+es_status es_capture_start(es_capture *c, es_error *err);
+/* Up to max samples (16 kHz); waits for audio up to timeout_ms (-1: no
+ * limit, 0: do not wait). *got = 0 only after a timeout. */
+es_status es_capture_read(es_capture *c, float *out, size_t max, size_t *got, int timeout_ms, es_error *err);
+/* Stop the device: the callback runs no more, audio already in the ring stays. */
+es_status es_capture_stop(es_capture *c, es_error *err);
+/* After stop: the rest of the ring and the resampler's tail; *got = 0 at the end. */
+es_status es_capture_flush(es_capture *c, float *out, size_t max, size_t *got, es_error *err);
+void es_capture_stats(const es_capture *c, es_capture_stat *s);
+double es_capture_rate(const es_capture *c);
+int es_capture_channels(const es_capture *c);
+const char *es_capture_name(const es_capture *c);
+int es_capture_index(const es_capture *c);
+void es_capture_close(es_capture *c);
+
 /* ------------------------------------------------------------------ onnx */
 
 typedef struct es_onnx es_onnx;

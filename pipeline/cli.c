@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "  train    adapt to a new vocabulary: train a head on the pretrained encoder\n"
             "  eval     accuracy, per-label metrics and confusion of a trained model\n"
             "  transcribe  time-stamped keyword transcripts of many audio files\n"
+            "  listen      keywords live from a microphone\n"
             "  models   list the pretrained models and where they are cached\n"
             "  version  print the version\n"
             "\n"
@@ -31,6 +32,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "detect")) return cmd_detect(argc - 1, argv + 1);
     if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
     if (!strcmp(cmd, "transcribe")) return cmd_transcribe(argc - 1, argv + 1);
+    if (!strcmp(cmd, "listen")) return cmd_listen(argc - 1, argv + 1);
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);

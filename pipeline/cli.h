@@ -50,5 +50,6 @@ int cmd_models(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
 
 #endif

@@ -1,0 +1,57 @@
+/*
+ * Writing 16 kHz int16-scale audio as a 16-bit WAV file (libsndfile),
+ * atomically: a temporary file in the same folder, fsync, rename. A reader
+ * (or a crash) never sees half a clip.
+ */
+#include "es_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err)
+{
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 32);
+    if (!tmp) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    SF_INFO info = {0};
+    info.samplerate = ES_SAMPLE_RATE;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    SNDFILE *sf = sf_open_fd(fd, SFM_WRITE, &info, 0);
+    int ok = sf != NULL;
+    char why[256] = "";
+    if (!ok) snprintf(why, sizeof why, "%s", sf_strerror(NULL));
+    short blk[4096];
+    for (size_t i = 0; ok && i < n; i += 4096) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++) {
+            float v = roundf(x[i + j]);
+            blk[j] = (short)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : v);
+        }
+        if (sf_write_short(sf, blk, (sf_count_t)k) != (sf_count_t)k) {
+            ok = 0;
+            snprintf(why, sizeof why, "%s", sf_strerror(sf));
+        }
+    }
+    if (sf && sf_close(sf) != 0 && ok) { ok = 0; snprintf(why, sizeof why, "cannot finish the WAV header"); }
+    if (ok && fsync(fd) != 0) { ok = 0; snprintf(why, sizeof why, "%s", strerror(errno)); }
+    if (close(fd) != 0 && ok) { ok = 0; snprintf(why, sizeof why, "%s", strerror(errno)); }
+    if (ok && rename(tmp, path) != 0) { ok = 0; snprintf(why, sizeof why, "%s", strerror(errno)); }
+    if (!ok) unlink(tmp);
+    free(tmp);
+    return ok ? ES_OK : es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, why);
+}

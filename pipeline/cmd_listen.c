@@ -1,0 +1,487 @@
+/*
+ * earshot listen — keywords live from a microphone, through the same
+ * streaming detector as `earshot transcribe`, so what a user sees live is
+ * what the batch run reports on the same audio.
+ *
+ * Two threads: PortAudio's callback fills the capture ring (audio/capture.c:
+ * no allocation, lock or I/O there), and this thread pulls 16 kHz samples
+ * from it and pushes them into the detector, printing each event as soon as
+ * the detector reports it. Ctrl-C (or --duration) stops the device, drains
+ * what the ring still holds, then flushes the detector, so a word said
+ * just before the stop is still reported.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MODELS 32
+#define MAX_THR 256
+#define READ_MAX ES_CHUNK            /* samples pulled per step: 80 ms */
+#define HISTORY_S 30                 /* seconds of audio kept for --save-clips */
+#define CLIP_MARGIN 0.3              /* seconds kept around an event's extent */
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: earshot listen [options] MODEL...\n"
+            "       earshot listen --list-devices\n"
+            "\n"
+            "Listens on a microphone and prints each word the model hears as it\n"
+            "happens. MODEL is a model trained by earshot train (.safetensors) or an\n"
+            "openWakeWord head (pretrained name or .onnx path); -m MODEL works too.\n"
+            "Stop with Ctrl-C: the audio already captured is still searched.\n"
+            "\n"
+            "  --list-devices        list audio devices (index, name, host API, default\n"
+            "                        rate, input channels) and exit\n"
+            "  -D, --device DEV      input device: index, or (part of) its name\n"
+            "                        (default: the system's default input)\n"
+            "  --rate HZ             device sample rate to open (default: the device's);\n"
+            "                        audio is resampled to 16 kHz\n"
+            "  --channels N          device channels to open (default: mono if offered);\n"
+            "                        they are averaged\n"
+            "  --duration S          stop after S seconds of audio\n"
+            "  -j, --json            one JSON object per event (JSON Lines)\n"
+            "  --meter               live input level and best score on stderr (TTY only)\n"
+            "  --save-clips DIR      keep the audio of each event as DIR/*.wav\n"
+            "  --threshold T         threshold of every label (default: the model card's,\n"
+            "                        else 0.5); LABEL=T sets one label (repeatable)\n"
+            "  --smooth N            moving average over N steps of 80 ms (default 5)\n"
+            "  --min-duration S      seconds above threshold for an event (default 0.24)\n"
+            "  --refractory S        same label not reported again within S s (default 0.5)\n"
+            "  --low F               event extent: score above F x threshold (default 0.5)\n"
+            "  --models DIR          pretrained models directory (default: $EARSHOT_MODELS,\n"
+            "                        else $XDG_CACHE_HOME/earshot/models)\n"
+            "  -q, --quiet           no notes or summary on stderr (overruns are still\n"
+            "                        reported)\n"
+            "\n"
+            "Output: one line per event, START<TAB>END<TAB>LABEL<TAB>SCORE (seconds since\n"
+            "listening began), as earshot transcribe's txt format; with --json the fields\n"
+            "are label, start, end, score, model (and clip with --save-clips).\n"
+            "Exit status: 0 after a clean stop, 1 on a device or model error, 2 on bad\n"
+            "usage.\n");
+}
+
+typedef struct {
+    const char *label;   /* NULL = all */
+    double thr;
+} thr_opt;
+
+typedef struct {
+    es_detector *det;
+    int json, meter;
+    const char *clip_dir;
+    char clip_prefix[64];
+    size_t nclips;
+    int clip_failed;
+    /* the last HISTORY_S seconds of audio, for clips */
+    float *hist;
+    size_t hist_cap;
+    unsigned long long pushed;     /* samples pushed into the detector */
+    /* meter */
+    float level_db;
+    int meter_shown;
+    size_t nev;
+} listener;
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static void meter_clear(listener *L)
+{
+    if (L->meter_shown) {
+        fputs("\r\033[K", stderr);
+        L->meter_shown = 0;
+    }
+}
+
+/* Copy audio [t0, t1) seconds (stream time) out of the history. */
+static size_t clip_copy(const listener *L, double t0, double t1, float **out)
+{
+    unsigned long long have_from = L->pushed > L->hist_cap ? L->pushed - L->hist_cap : 0;
+    double a = t0 * ES_SAMPLE_RATE, b = t1 * ES_SAMPLE_RATE;
+    unsigned long long s0 = a <= (double)have_from ? have_from : (unsigned long long)a;
+    unsigned long long s1 = b >= (double)L->pushed ? L->pushed : (unsigned long long)b;
+    if (s1 <= s0) return 0;
+    size_t n = (size_t)(s1 - s0);
+    float *x = malloc(n * sizeof(float));
+    if (!x) return 0;
+    for (size_t i = 0; i < n; i++) x[i] = L->hist[(s0 + i) % L->hist_cap];
+    *out = x;
+    return n;
+}
+
+/* Keep a clip of an event; returns its path (static buffer) or NULL. */
+static const char *save_clip(listener *L, const es_event *ev)
+{
+    static char path[4400];
+    float *x = NULL;
+    size_t n = clip_copy(L, ev->start - CLIP_MARGIN, ev->end + CLIP_MARGIN, &x);
+    if (!n) {
+        meter_clear(L);
+        fprintf(stderr, "earshot: %s at %.2f s: its audio is no longer in the %d s history, no clip\n", ev->label,
+                ev->start, HISTORY_S);
+        L->clip_failed = 1;
+        return NULL;
+    }
+    /* file names: run start, sequence, label (characters safe for any file system) */
+    char lab[64];
+    size_t k = 0;
+    for (const char *s = ev->label; *s && k < sizeof lab - 1; s++)
+        lab[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ? *s : '_';
+    lab[k] = 0;
+    snprintf(path, sizeof path, "%s/%s_%04zu_%s.wav", L->clip_dir, L->clip_prefix, ++L->nclips, lab);
+    es_error e = {0};
+    es_status st = es_audio_write_wav(path, x, n, &e);
+    free(x);
+    if (st) {
+        meter_clear(L);
+        cli_error(&e);
+        L->clip_failed = 1;
+        return NULL;
+    }
+    return path;
+}
+
+static void on_event(void *user, const es_event *ev)
+{
+    listener *L = user;
+    const char *clip = L->clip_dir ? save_clip(L, ev) : NULL;
+    meter_clear(L);
+    L->nev++;
+    if (L->json) {
+        printf("{\"label\": ");
+        json_str(ev->label);
+        printf(", \"start\": %.3f, \"end\": %.3f, \"score\": %.4f, \"model\": ", ev->start, ev->end, ev->score);
+        json_str(es_detector_model_name(L->det, ev->model));
+        if (clip) {
+            printf(", \"clip\": ");
+            json_str(clip);
+        }
+        printf("}\n");
+    } else {
+        printf("%.2f\t%.2f\t%s\t%.3f\n", ev->start, ev->end, ev->label, ev->score);
+    }
+    /* a live consumer reads line by line: never leave an event in a buffer */
+    fflush(stdout);
+}
+
+/* The meter: input level of the last step and the best smoothed score. */
+static void on_scores(void *user, double t, const float *scores, size_t n)
+{
+    listener *L = user;
+    if (!L->meter) return;
+    size_t best = 0;
+    float bs = -1;
+    for (size_t i = 0; i < n; i++)
+        if (es_detector_reported(L->det, i) && scores[i] > bs) { bs = scores[i]; best = i; }
+    char bar[21], sbar[21];
+    int lv = (int)((L->level_db + 60.0f) / 3.0f);     /* -60..0 dBFS -> 0..20 */
+    int sv = bs > 0 ? (int)(bs * 20.0f + 0.5f) : 0;
+    for (int i = 0; i < 20; i++) {
+        bar[i] = i < lv ? '#' : '.';
+        sbar[i] = i < sv ? '#' : '.';
+    }
+    bar[20] = sbar[20] = 0;
+    fprintf(stderr, "\r\033[K%7.1f s  level %s %5.1f dB  %s %s %.2f", t, bar, L->level_db,
+            bs >= 0 ? es_detector_label(L->det, best) : "-", sbar, bs > 0 ? bs : 0.0);
+    fflush(stderr);
+    L->meter_shown = 1;
+}
+
+static es_status push(listener *L, const float *x, size_t n, es_error *e)
+{
+    if (L->hist)
+        for (size_t i = 0; i < n; i++) L->hist[(L->pushed + i) % L->hist_cap] = x[i];
+    if (L->meter && n) {
+        double s = 0;
+        for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+        double rms = sqrt(s / (double)n) / 32768.0;
+        L->level_db = rms > 1e-6 ? (float)(20.0 * log10(rms)) : -120.0f;
+    }
+    L->pushed += n;
+    return es_detector_push(L->det, x, n, on_event, L, e);
+}
+
+/* PortAudio's back ends (JACK, ALSA) print their probing chatter on stderr;
+ * hide it unless asked for (EARSHOT_AUDIO_DEBUG=1), since it says nothing
+ * about earshot's own devices. Our messages come after, on the real fd. */
+static es_status capture_init_quietly(es_error *e)
+{
+    const char *dbg = getenv("EARSHOT_AUDIO_DEBUG");
+    if (dbg && *dbg && strcmp(dbg, "0")) return es_capture_init(e);
+    /* Do not start a JACK server just to list devices. */
+    setenv("JACK_NO_START_SERVER", "1", 0);
+    fflush(stderr);
+    int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+    if (saved >= 0 && devnull >= 0) dup2(devnull, 2);
+    es_status st = es_capture_init(e);
+    if (saved >= 0 && devnull >= 0) dup2(saved, 2);
+    if (saved >= 0) close(saved);
+    if (devnull >= 0) close(devnull);
+    return st;
+}
+
+static int list_devices(void)
+{
+    size_t n = es_capture_device_count();
+    printf("index  %-40s %-10s %10s  %s\n", "name", "host API", "rate (Hz)", "input channels");
+    size_t nin = 0;
+    for (size_t i = 0; i < n; i++) {
+        es_capture_device d;
+        es_error e = {0};
+        if (es_capture_device_info(i, &d, &e)) continue;
+        if (d.input_channels < 1) continue;
+        nin++;
+        printf("%5d  %-40s %-10s %10.0f  %d%s\n", d.index, d.name, d.host_api, d.default_rate, d.input_channels,
+               d.is_default_input ? "  (default)" : "");
+    }
+    if (!nin) fprintf(stderr, "earshot: no audio input device found\n");
+    return nin ? EXIT_OK : EXIT_FAIL;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int cmd_listen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'D'},
+        {"list-devices", no_argument, 0, 1201}, {"rate", required_argument, 0, 1202},
+        {"channels", required_argument, 0, 1203}, {"duration", required_argument, 0, 1204},
+        {"json", no_argument, 0, 'j'}, {"meter", no_argument, 0, 1205}, {"save-clips", required_argument, 0, 1206},
+        {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104},
+        {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106},
+        {"low", required_argument, 0, 1107}, {"latency", required_argument, 0, 1207},
+        {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *models[MAX_MODELS];
+    size_t nmodels = 0, nthr = 0;
+    thr_opt thr[MAX_THR];
+    const char *models_dir = NULL, *clip_dir = NULL;
+    es_capture_opts co;
+    es_capture_opts_default(&co);
+    es_detector_opts dopts;
+    es_detector_opts_default(&dopts);
+    /* One encoder step per 80 ms chunk: an event is reported as soon as
+     * its region closes, not up to a block later. */
+    dopts.block = 1;
+    double duration = 0;
+    int json = 0, meter = 0, quiet = 0, list = 0, opt;
+    long v;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "m:D:jqh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            if (nmodels == MAX_MODELS) { fprintf(stderr, "earshot: at most %d models\n", MAX_MODELS); return EXIT_USAGE; }
+            models[nmodels++] = optarg;
+            break;
+        case 'D': co.device = optarg; break;
+        case 1201: list = 1; break;
+        case 1202:
+            if (cli_parse_double(optarg, 4000, 384000, &co.rate)) { fprintf(stderr, "earshot: --rate must be Hz from 4000 to 384000\n"); return EXIT_USAGE; }
+            break;
+        case 1203:
+            if (parse_long(optarg, 1, 64, &v)) { fprintf(stderr, "earshot: --channels must be from 1 to 64\n"); return EXIT_USAGE; }
+            co.channels = (int)v;
+            break;
+        case 1204:
+            if (cli_parse_double(optarg, 0.01, 1e7, &duration)) { fprintf(stderr, "earshot: --duration must be seconds > 0\n"); return EXIT_USAGE; }
+            break;
+        case 'j': json = 1; break;
+        case 1205: meter = 1; break;
+        case 1206: clip_dir = optarg; break;
+        case 1207:
+            if (cli_parse_double(optarg, 0.001, 2, &co.latency)) { fprintf(stderr, "earshot: --latency must be seconds from 0.001 to 2\n"); return EXIT_USAGE; }
+            break;
+        case 1103: {
+            if (nthr == MAX_THR) { fprintf(stderr, "earshot: too many --threshold\n"); return EXIT_USAGE; }
+            char *eq = strrchr(optarg, '=');
+            double t;
+            if (eq) *eq = 0;
+            if (cli_parse_double(eq ? eq + 1 : optarg, 1e-6, 1, &t) || (eq && !*optarg)) {
+                fprintf(stderr, "earshot: --threshold must be T or LABEL=T with T in (0, 1]\n");
+                return EXIT_USAGE;
+            }
+            thr[nthr++] = (thr_opt){eq ? optarg : NULL, t};
+            break;
+        }
+        case 1104:
+            if (parse_long(optarg, 1, 100, &v)) { fprintf(stderr, "earshot: --smooth must be from 1 to 100\n"); return EXIT_USAGE; }
+            dopts.smooth = (int)v;
+            break;
+        case 1105:
+            if (cli_parse_double(optarg, 0, 60, &dopts.min_duration)) { fprintf(stderr, "earshot: --min-duration must be seconds from 0 to 60\n"); return EXIT_USAGE; }
+            break;
+        case 1106:
+            if (cli_parse_double(optarg, 0, 3600, &dopts.refractory)) { fprintf(stderr, "earshot: --refractory must be seconds >= 0\n"); return EXIT_USAGE; }
+            break;
+        case 1107:
+            if (cli_parse_double(optarg, 0.01, 1, &dopts.low)) { fprintf(stderr, "earshot: --low must be from 0.01 to 1\n"); return EXIT_USAGE; }
+            break;
+        case 'M': models_dir = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': help(stdout); return EXIT_OK;
+        default: help(stderr); return EXIT_USAGE;
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (nmodels == MAX_MODELS) { fprintf(stderr, "earshot: at most %d models\n", MAX_MODELS); return EXIT_USAGE; }
+        models[nmodels++] = argv[i];
+    }
+    if (!list && !nmodels) { fprintf(stderr, "earshot listen: no model\n\n"); help(stderr); return EXIT_USAGE; }
+    if (meter && !isatty(2)) {
+        if (!quiet) fprintf(stderr, "earshot: note: --meter needs a terminal on stderr; no meter\n");
+        meter = 0;
+    }
+
+    es_error e = {0};
+    int rc = EXIT_OK;
+    es_engine *eng = NULL;
+    es_detector *det = NULL;
+    es_capture *cap = NULL;
+    listener L = {0};
+    float *buf = NULL;
+    if (!list) {
+        /* models first: a bad model should not wait for a device */
+        if (!(eng = es_engine_create(models_dir, &e)) ||
+            !(det = es_detector_create(eng, (const char *const *)models, nmodels, &dopts, &e))) {
+            cli_error(&e);
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        for (size_t i = 0; i < nthr; i++)
+            if (es_detector_set_threshold(det, thr[i].label, thr[i].thr, &e)) { cli_error(&e); rc = EXIT_USAGE; goto out; }
+        if (!quiet && es_detector_warning(det)) fprintf(stderr, "earshot: note: %s\n", es_detector_warning(det));
+        if (clip_dir) {
+            struct stat sb;
+            if (mkdir(clip_dir, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "earshot: %s: cannot create: %s\n", clip_dir, strerror(errno));
+                rc = EXIT_FAIL;
+                goto out;
+            }
+            if (stat(clip_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                fprintf(stderr, "earshot: %s: not a folder\n", clip_dir);
+                rc = EXIT_FAIL;
+                goto out;
+            }
+        }
+    }
+    if (capture_init_quietly(&e)) { cli_error(&e); rc = EXIT_FAIL; goto out; }
+    if (list) { rc = list_devices(); goto out; }
+
+    if (!(cap = es_capture_open(&co, &e))) { cli_error(&e); rc = EXIT_FAIL; goto out; }
+    L.det = det;
+    L.json = json;
+    L.meter = meter;
+    L.clip_dir = clip_dir;
+    if (clip_dir) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(L.clip_prefix, sizeof L.clip_prefix, "%Y%m%d-%H%M%S", &tm);
+        L.hist_cap = (size_t)HISTORY_S * ES_SAMPLE_RATE;
+        if (!(L.hist = calloc(L.hist_cap, sizeof(float)))) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
+    }
+    if (meter) es_detector_set_score_fn(det, on_scores, &L);
+    buf = malloc(READ_MAX * sizeof(float));
+    if (!buf) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* A second Ctrl-C kills at once, in case the device hangs. */
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (!quiet)
+        fprintf(stderr, "earshot: listening on %d '%s' (%.0f Hz, %d channel%s) with %s; Ctrl-C stops\n",
+                es_capture_index(cap), es_capture_name(cap), es_capture_rate(cap), es_capture_channels(cap),
+                es_capture_channels(cap) == 1 ? "" : "s", es_detector_model_name(det, 0));
+    if (es_capture_start(cap, &e)) { cli_error(&e); rc = EXIT_FAIL; goto out; }
+
+    unsigned long long limit = duration > 0 ? (unsigned long long)(duration * ES_SAMPLE_RATE + 0.5) : 0;
+    es_status st = ES_OK;
+    while (!stop_requested && (!limit || L.pushed < limit)) {
+        size_t got = 0, want = READ_MAX;
+        if (limit && limit - L.pushed < want) want = (size_t)(limit - L.pushed);
+        st = es_capture_read(cap, buf, want, &got, 200, &e);
+        if (st) break;
+        if (got && (st = push(&L, buf, got, &e))) break;
+    }
+    es_status st_dev = st;
+    es_error e_dev = e;
+    /* Stop the device, then search what the ring still holds (up to the
+     * --duration limit), then close the detector's open regions. */
+    es_error e2 = {0};
+    if (es_capture_stop(cap, &e2) && !st_dev) { st_dev = e2.status; e_dev = e2; }
+    st = ES_OK;
+    for (;;) {
+        size_t got = 0, want = READ_MAX;
+        if (limit && limit - L.pushed < want) want = (size_t)(limit - L.pushed);
+        if (!want) break;
+        if ((st = es_capture_flush(cap, buf, want, &got, &e)) || !got) break;
+        if ((st = push(&L, buf, got, &e))) break;
+    }
+    if (!st) st = es_detector_flush(det, on_event, &L, &e);
+    meter_clear(&L);
+    if (st_dev) { cli_error(&e_dev); rc = EXIT_FAIL; }
+    if (st) { cli_error(&e); rc = EXIT_FAIL; }
+
+    es_capture_stat cs;
+    es_capture_stats(cap, &cs);
+    if (!quiet)
+        fprintf(stderr, "earshot: listened %.1f s, %zu event%s%s\n", (double)L.pushed / ES_SAMPLE_RATE, L.nev,
+                L.nev == 1 ? "" : "s", stop_requested ? " (interrupted)" : "");
+    /* Lost audio is reported even with -q: events may be missing because of it. */
+    if (cs.overruns || cs.input_overflows)
+        fprintf(stderr, "earshot: warning: overruns: %llu (%llu frames, %.2f s of audio dropped: the processing fell "
+                        "behind); device overflows: %llu\n",
+                cs.overruns, cs.dropped_frames, cs.dropped_seconds, cs.input_overflows);
+    else if (!quiet)
+        fprintf(stderr, "earshot: overruns: 0\n");
+    if (L.clip_failed && rc == EXIT_OK) rc = EXIT_FAIL;
+
+out:
+    es_capture_close(cap);
+    es_capture_terminate();
+    es_detector_free(det);
+    es_engine_free(eng);
+    free(L.hist);
+    free(buf);
+    return rc;
+}
