@@ -398,15 +398,19 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     char seed_s[32];
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
     const char *keys[] = {"earshot.format", "earshot.version", "labels", "architecture", "frontend", "encoder_sha256",
-                          "melspectrogram_sha256", "thresholds", "data", "split", "metrics", "training", "seed"};
+                          "melspectrogram_sha256", "thresholds", "data", "split", "metrics", "training", "seed",
+                          "synthesis"};
     enum { NMETA = sizeof keys / sizeof keys[0] };
     mk = calloc(NMETA, sizeof(char *));
     mv = calloc(NMETA, sizeof(char *));
     if (!mk || !mv) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     char *vals[NMETA] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
                          strdup(es_engine_encoder_sha256(e)), strdup(es_engine_mel_sha256(e)), json_print(jt),
-                         json_print(jd), strdup(r->split), json_print(jm), json_print(jtr), strdup(seed_s)};
-    for (int i = 0; i < NMETA; i++) {
+                         json_print(jd), strdup(r->split), json_print(jm), json_print(jtr), strdup(seed_s),
+                         o->data_note ? strdup(o->data_note) : NULL};
+    /* "synthesis" is only present for synthetic data */
+    int nmeta = o->data_note ? NMETA : NMETA - 1;
+    for (int i = 0; i < nmeta; i++) {
         mk[i] = (char *)keys[i];
         mv[i] = vals[i];
         if (!vals[i]) st = ES_ERR_NOMEM;
@@ -424,7 +428,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         tensors[i].data = params + pi->offset;
     }
     if (!tensors) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
-    else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, NMETA, err);
+    else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)nmeta, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
     free(mk); free(mv); free(tensors);
