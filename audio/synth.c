@@ -166,16 +166,22 @@ static es_status flite_say(const es_tts_params *p, const char *text, short **pcm
         cst_voice *(*reg[5])(const char *) = {register_cmu_us_kal, register_cmu_us_kal16, register_cmu_us_slt,
                                               register_cmu_us_rms, register_cmu_us_awb};
         if (!(flite_v[vi] = reg[vi](NULL))) return es_fail(err, ES_ERR_UNSUPPORTED, "flite: voice %s failed to load", p->voice);
-        flite_f0_mean[vi] = flite_get_param_float(flite_v[vi]->features, "int_f0_target_mean", 100.0f);
-        flite_f0_std[vi] = flite_get_param_float(flite_v[vi]->features, "int_f0_target_stddev", 12.0f);
+        /* 0 = not a voice with intonation targets (clustergen voices
+         * ignore them, and setting them would make every voice one) */
+        flite_f0_mean[vi] = flite_get_param_float(flite_v[vi]->features, "int_f0_target_mean", 0.0f);
+        flite_f0_std[vi] = flite_get_param_float(flite_v[vi]->features, "int_f0_target_stddev", 0.0f);
     }
     cst_voice *v = flite_v[vi];
     double shift = pow(2.0, (p->pitch - 50) / 100.0);
-    /* diphone voices (kal) follow the intonation targets, clustergen voices
-     * (slt, rms, awb) the f0 shift: set both */
-    flite_feat_set_float(v->features, "int_f0_target_mean", (float)(flite_f0_mean[vi] * shift));
-    flite_feat_set_float(v->features, "int_f0_target_stddev", (float)(flite_f0_std[vi] * shift * p->range / 50.0));
-    flite_feat_set_float(v->features, "f0_shift", (float)shift);
+    /* diphone voices (kal, kal16) follow intonation targets, clustergen
+     * voices (slt, rms, awb) an f0 shift (and their own f0 contour, so the
+     * range does not apply to them) */
+    if (flite_f0_mean[vi] > 0) {
+        flite_feat_set_float(v->features, "int_f0_target_mean", (float)(flite_f0_mean[vi] * shift));
+        flite_feat_set_float(v->features, "int_f0_target_stddev", (float)(flite_f0_std[vi] * shift * p->range / 50.0));
+    } else {
+        flite_feat_set_float(v->features, "f0_shift", (float)shift);
+    }
     flite_feat_set_float(v->features, "duration_stretch", 175.0f / (float)p->rate);
     cst_wave *w = flite_text_to_wave(text, v);
     if (!w || w->num_samples <= 0) {
