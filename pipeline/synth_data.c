@@ -34,10 +34,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Bump when the generator's output for the same options changes, so the
- * synthesis cache of es_train_words misses. */
-#define SYNTH_VERSION 1
-
 void es_synth_opts_default(es_synth_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -574,14 +570,14 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         cJSON_AddNumberToObject(j2, "unknown_common_words", (double)n_common);
         cJSON_AddNumberToObject(j2, "unknown_noise", (double)n_noise);
         cJSON *je = cJSON_AddArrayToObject(j2, "engines");
-        if (o->engines & ES_SYNTH_ESPEAK) cJSON_AddItemToArray(je, cJSON_CreateString("espeak-ng " ));
+        if (o->engines & ES_SYNTH_ESPEAK) cJSON_AddItemToArray(je, cJSON_CreateString("espeak-ng"));
         if (o->engines & ES_SYNTH_FLITE) cJSON_AddItemToArray(je, cJSON_CreateString("flite"));
         cJSON *ja = cJSON_AddArrayToObject(j2, "augment");
         static const char *an[] = {"noise", "reverb", "bandlimit", "speed", "gain"};
         for (int b = 0; b < 5; b++) if (o->augment & (1u << b)) cJSON_AddItemToArray(ja, cJSON_CreateString(an[b]));
         cJSON_AddNumberToObject(j2, "aug_prob", o->aug_prob);
         cJSON_AddNumberToObject(j2, "seed", (double)o->seed);
-        cJSON_AddNumberToObject(j2, "generator_version", SYNTH_VERSION);
+        cJSON_AddNumberToObject(j2, "generator_version", ES_SYNTH_VERSION);
         char *s = cJSON_PrintUnformatted(j2);
         cJSON_Delete(j2);
         snprintf(r->description, sizeof r->description, "%s", s ? s : "{}");

@@ -8,6 +8,10 @@
 #include "es_internal.h"
 #include "es_rng.h"
 
+/* Bump when the generator's output for the same options changes, so the
+ * synthesis cache of es_train_words misses. */
+#define ES_SYNTH_VERSION 2
+
 #define ES_SYNTH_MAX_WORDS 256
 #define ES_SYNTH_MAX_ALTS 8
 #define ES_SYNTH_MAX_TEXT 256

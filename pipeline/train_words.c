@@ -83,7 +83,7 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
                               es_progress_fn progress, void *user, es_error *err)
 {
     char canon[2048];
-    snprintf(canon, sizeof canon, "v1|%d|%d|%u|%u|%.6f|%.3f|%llu", o->takes, o->unknown_takes, o->engines, o->augment,
+    snprintf(canon, sizeof canon, "v%d|%d|%d|%u|%u|%.6f|%.3f|%llu", ES_SYNTH_VERSION, o->takes, o->unknown_takes, o->engines, o->augment,
              o->aug_prob, o->pad_to, (unsigned long long)o->seed);
     uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, canon), o->words);
     if (snprintf(dir, size, "%s/%016llx", root, (unsigned long long)h) >= (int)size)
@@ -202,10 +202,11 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
             snprintf(tmp, sizeof tmp, "%s.tmp%ld", mix, (long)getpid());
             for (size_t l = 0; !st && l < v.n + 1; l++) {
                 const char *lab = l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN;
-                snprintf(p, sizeof p, "%s/train/%s", tmp, lab);
-                if ((st = mkdirs(p, err))) break;
                 snprintf(p, sizeof p, "%s/%s", dir, lab);
-                if (!exists(p)) continue;
+                if (!exists(p)) continue;   /* no _unknown_ takes were asked for */
+                char td[8000];
+                snprintf(td, sizeof td, "%s/train/%s", tmp, lab);
+                if ((st = mkdirs(td, err))) break;
                 char ln[8000];
                 snprintf(ln, sizeof ln, "%s/train/%s/synthetic", tmp, lab);
                 st = link_to(p, ln, err);
@@ -221,6 +222,8 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
                     st = link_to(a, p, err);
                     continue;
                 }
+                snprintf(p, sizeof p, "%s/train/%s", tmp, lab);
+                if ((st = mkdirs(p, err))) break;
                 for (size_t k = 0; !st && k < reps; k++) {
                     snprintf(p, sizeof p, "%s/train/%s/real%03zu_%s", tmp, lab, k, base);
                     st = link_to(a, p, err);

@@ -14,6 +14,8 @@
 #   --json FILE     also write every measurement as JSON
 #   --no-setup      do not run scripts/setup.sh; only rebuild (ninja -C build)
 #   --no-memory     skip (e), the peak-memory runs of earshot detect
+#   --synth         only the synthetic-data benchmark (bench/synth.sh: 1,000
+#                   takes synthesised and embedded; no reference needed)
 #
 # By default it first runs scripts/setup.sh --with-reference (idempotent: it
 # only checks and rebuilds when everything is there), which installs the
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --json=*) args+=(--json "$(realpath -m -- "${1#--json=}")"); shift ;;
     --no-setup) setup=0; shift ;;
     --no-memory) args+=(--no-memory); shift ;;
+    --synth) ninja -C "$(dirname -- "$0")/../build" --quiet && exec bash "$(dirname -- "$0")/../bench/synth.sh" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "earshot bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
