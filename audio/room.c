@@ -163,9 +163,9 @@ static es_status resample_by(const float *x, size_t n, double ratio, float *y, s
     return ES_OK;
 }
 
-es_status es_bandlimit_telephone(const float *x, size_t n, float **out, es_error *err)
+es_status es_bandlimit(const float *x, size_t n, int telephone, float **out, es_error *err)
 {
-    if (!x || !out || !n) return es_fail(err, ES_ERR_ARG, "es_bandlimit_telephone: invalid arguments");
+    if (!x || !out || !n) return es_fail(err, ES_ERR_ARG, "es_bandlimit: invalid arguments");
     *out = NULL;
     if (n > (size_t)1 << 30) return es_fail(err, ES_ERR_ARG, "band-limit: input too long");
     size_t cap8 = n / 2 + 64, n8 = 0, n16 = 0;
@@ -175,7 +175,7 @@ es_status es_bandlimit_telephone(const float *x, size_t n, float **out, es_error
     if ((st = resample_by(x, n, 0.5, lo, cap8, &n8, err))) goto fail;
     /* 4th-order Butterworth = two biquads with Q 0.5412 and 1.3066 */
     static const double q[2] = {0.54119610, 1.30656296};
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; telephone && s < 2; s++) {
         biquad hp = biquad_make(1, 300, q[s], 8000), lp = biquad_make(0, 3400, q[s], 8000);
         biquad_run(&hp, lo, n8);
         biquad_run(&lp, lo, n8);

@@ -37,9 +37,10 @@ es_status es_convolve(const float *x, size_t n, const float *h, size_t m, float 
 es_status es_reverb(const float *x, size_t n, const float *h, size_t m, size_t max_tail, float **out,
                     size_t *out_n, es_error *err);
 
-/* A telephone line: 16 kHz -> 8 kHz (libsamplerate), a 300-3400 Hz band
+/* An 8 kHz channel: 16 kHz -> 8 kHz (libsamplerate), which removes
+ * everything above ~3.6 kHz, then with telephone = 1 a 300-3400 Hz band
  * pass (4th-order Butterworth high- and low-pass as biquads), -> 16 kHz.
  * The output has the input's length. *out malloc'd. */
-es_status es_bandlimit_telephone(const float *x, size_t n, float **out, es_error *err);
+es_status es_bandlimit(const float *x, size_t n, int telephone, float **out, es_error *err);
 
 #endif

@@ -219,8 +219,9 @@ static void draw_aug(take *t, const es_synth_opts *o, const es_aug_ranges *rg, e
     t->rt60 = uni(r, 0.15, 0.8);
     t->drr = uni(r, -2, 15);
     t->reverb = (o->augment & ES_AUG_REVERB) && u_rev < p;
-    /* telephone speech is the rarer condition: half as often */
-    t->tel = (o->augment & ES_AUG_BANDLIMIT) && u_tel < p / 2;
+    /* half of the band-limited takes through a telephone band, half
+     * through a plain 8 kHz channel (much recorded speech is 8 kHz) */
+    t->tel = (o->augment & ES_AUG_BANDLIMIT) && u_tel < p ? 1 + (u_tel < p / 2) : 0;
     es_aug_draw(rg, 0, r, &t->aug);
     if (!(o->augment & ES_AUG_NOISE)) t->aug.noise = ES_AUG_NOISE_NONE;
     if (!(o->augment & ES_AUG_GAIN)) t->aug.gain_db = 0;
@@ -352,7 +353,7 @@ static es_status finish_take(const take *t, float *x, size_t n, double pad_to, e
         free(x); x = y; n = ny; y = NULL;
     }
     if (t->tel) {
-        if ((st = es_bandlimit_telephone(x, n, &y, err))) goto out;
+        if ((st = es_bandlimit(x, n, t->tel == 2, &y, err))) goto out;
         free(x); x = y; y = NULL;
     }
     /* noise fills the whole padded window, as a real background would */
@@ -465,7 +466,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             sanitize(vs, sizeof vs, t->voice);
             snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s.wav", out_dir, e->label, i, t->tag,
                      t->tts.engine == ES_TTS_FLITE ? "flite" : "espeak", vs, t->tts.rate, t->tts.pitch, t->tts.range,
-                     t->reverb ? "_rev" : "", t->tel ? "_tel" : "", t->aug.noise ? "_noise" : "",
+                     t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
                      t->aug.speed != 1 ? "_speed" : "", t->aug.gain_db != 0 ? "_gain" : "");
             /* all phonemes spellings and no espeak: no way to say it */
             if (ph && !(o->engines & ES_SYNTH_ESPEAK)) {
@@ -533,7 +534,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         sanitize(vs, sizeof vs, t->voice);
         snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s.wav", out_dir, ES_LABEL_UNKNOWN, i, t->tag,
                  t->kind == TAKE_NOISE ? "gen" : t->tts.engine == ES_TTS_FLITE ? "flite" : "espeak", vs, t->tts.rate,
-                 t->tts.pitch, t->tts.range, t->reverb ? "_rev" : "", t->tel ? "_tel" : "", t->aug.noise ? "_noise" : "",
+                 t->tts.pitch, t->tts.range, t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
                  t->aug.speed != 1 ? "_speed" : "", t->aug.gain_db != 0 ? "_gain" : "");
     }
     /* folders */
