@@ -124,7 +124,8 @@ es_status es_vocab_parse(const char *spec, es_vocab *v, es_error *err)
 /* espeak-ng's English phoneme mnemonics (Kirshenbaum-like), by kind. Only
  * these are substituted or added; anything else is kept as it is. */
 static const char *const vowels[] = {"a", "A:", "aI", "aU", "@", "3:", "E", "e@", "eI", "i:", "I", "i@", "0", "O:",
-                                     "oU", "OI", "U", "u:", "V", "A@", "O@", "o@", "U@", "a#", "@L", "3", "i", "@2", "@5", "I2", "aI@", "aU@", "e", "O"};
+                                     "oU", "OI", "U", "u:", "V", "A@", "O@", "o@", "U@", "a#", "@L", "3", "i", "@2", "@5", "I2", "aI@", "aU@", "e", "O",
+                                     "O2", "a2", "I#", "e#", "aa", "0#"};
 enum { N_VOWEL_SUBST = 19 };   /* the first 19 are the ones substituted in */
 static const char *const consonants[] = {"p", "b", "t", "d", "k", "g", "f", "v", "T", "D", "s", "z", "S", "Z",
                                          "h", "tS", "dZ", "m", "n", "N", "l", "r", "w", "j"};
@@ -223,7 +224,12 @@ es_status es_confusable(const char *phonemes, es_rng *rng, char *out, size_t siz
         int pos = at + (int)es_rng_below(rng, 2);
         if (pos == at && stress[0]) pos = at + 1;  /* never between a stress mark and its vowel */
         for (int i = nt; i > pos; i--) memcpy(tok[i], tok[i - 1], sizeof tok[i]);
-        snprintf(tok[pos], sizeof tok[pos], "%s", consonants[es_rng_below(rng, N_CONS)]);
+        /* not the consonant next to it ("tss" sounds like "ts") */
+        const char *c;
+        do {
+            c = consonants[es_rng_below(rng, N_CONS)];
+        } while ((pos > 0 && !strcmp(tok[pos - 1], c)) || (pos + 1 <= nt && !strcmp(tok[pos + 1], c)));
+        snprintf(tok[pos], sizeof tok[pos], "%s", c);
         nt++;
     }
     size_t n = 0;
