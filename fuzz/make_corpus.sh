@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors words)
 
 models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}"
 
@@ -89,6 +89,17 @@ npy() {
   } >"$file"
 }
 
+seed_words() {
+  local d=fuzz/corpus-words
+  mkdir -p "$d"
+  printf '%s' 'lights on,lights off,pause' >"$d/seed-plain"
+  printf '%s' '0=zero|oh,1=one,2=two' >"$d/seed-labels"
+  printf '%s' "kaffee=[[k'af@]]|coffee,tee=[[t'e:]]" >"$d/seed-phonemes"
+  printf '%s' "x=[[s 'E v @ n]],y=[[l'aIts '0n]]" >"$d/seed-spaced"
+  printf '%s' ' a , b=[[x,y]] ,c=|d' >"$d/seed-odd"
+  echo "make_corpus: words: 5 files"
+}
+
 seed_npy() {
   local d=fuzz/corpus-npy
   mkdir -p "$d"
@@ -156,6 +167,7 @@ for t in "${targets[@]}"; do
     audio) seed_audio ;;
     npy) seed_npy ;;
     safetensors) seed_safetensors ;;
-    *) echo "usage: $0 [onnx|audio|npy|safetensors ...]" >&2; exit 2 ;;
+    words) seed_words ;;
+    *) echo "usage: $0 [onnx|audio|npy|safetensors|words ...]" >&2; exit 2 ;;
   esac
 done

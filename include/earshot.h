@@ -407,6 +407,8 @@ typedef struct {
     es_embed_mode frontend;   /* features the head is trained on (default
                                  ES_EMBED_STREAM: what the streaming detector
                                  computes; recorded in the model card) */
+    const char *data_note;    /* JSON object recorded as the card's "synthesis"
+                                 entry (how synthetic data were made), or NULL */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 
@@ -535,6 +537,60 @@ es_status es_detector_flush(es_detector *d, es_event_fn fn, void *user, es_error
 void es_detector_reset(es_detector *d);
 /* Seconds of audio pushed since the last reset/flush. */
 double es_detector_time(const es_detector *d);
+/* ------------------------------------------------ synthetic training data */
+
+/* Speech engines and augmentations for es_synth_dataset (bit masks). */
+#define ES_SYNTH_ESPEAK 1u
+#define ES_SYNTH_FLITE 2u
+#define ES_AUG_NOISE 1u      /* background noise at a random SNR */
+#define ES_AUG_REVERB 2u     /* a generated room impulse response */
+#define ES_AUG_BANDLIMIT 4u  /* telephone band, 8 kHz round trip */
+#define ES_AUG_SPEED 8u      /* speed perturbation */
+#define ES_AUG_GAIN 16u      /* level */
+#define ES_AUG_ALL 31u
+
+typedef struct {
+    /* Comma-separated entries; an entry is "[label=]spelling[|spelling...]"
+     * where a spelling is text ("lights on") or espeak-ng phonemes
+     * ("[[k'af@]]", espeak only). The label defaults to the first
+     * spelling. E.g. "0=zero|oh,1=one,lights on,kaffee=[[k'afe:]]". */
+    const char *words;
+    int takes;             /* takes per label (default 100) */
+    int unknown_takes;     /* takes of _unknown_ (default: takes; 0 = none) */
+    unsigned engines;      /* ES_SYNTH_* (default both) */
+    unsigned augment;      /* ES_AUG_* (default ES_AUG_ALL) */
+    double aug_prob;       /* chance each augmentation is applied to a take (default 0.5) */
+    double pad_to;         /* seconds noisy takes are centred in (default 2.0) */
+    unsigned long long seed;
+} es_synth_opts;
+void es_synth_opts_default(es_synth_opts *o);
+
+typedef struct {
+    size_t n_files, n_labels, n_unknown;
+    int from_cache;        /* es_train_words: the takes were already synthesised */
+    char dir[4096];        /* es_train_words: the dataset folder used */
+    char description[768]; /* how the data were made (for the model card) */
+} es_synth_result;
+
+/* Write a dataset folder in the layout es_train_head reads: out_dir/<label>/
+ * and out_dir/_unknown_/ (confusable words made by changing one phoneme of
+ * a target, common English words and phrases, non-speech noise). Takes are
+ * spread over engines, voices, accents, rates and pitches by a generator
+ * seeded with o->seed; file names record the parameters. Every file is
+ * written atomically; out_dir is created if missing and must not already
+ * hold label folders. progress(user, "synthesis", done, total). */
+es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth_result *r, es_progress_fn progress,
+                           void *user, es_error *err);
+
+/* Synthesise o's vocabulary into a cache folder (synth_cache: NULL =
+ * ${XDG_CACHE_HOME:-~/.cache}/earshot/synth; a repeat with the same options
+ * reuses it), optionally mix in real recordings (real_dir with
+ * real_pattern as for es_train_opts; they then make the validation set
+ * when every label has at least two of them), and train with t (its
+ * data_dir / val_dir are replaced). The model card records the synthesis. */
+es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth_cache, const char *real_dir,
+                         const char *real_pattern, const es_train_opts *t, const char *out_path, es_train_result *tr,
+                         es_synth_result *sr, es_progress_fn progress, void *user, es_error *err);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -19,6 +19,7 @@ static void usage(FILE *f)
             "  eval     accuracy, per-label metrics and confusion of a trained model\n"
             "  transcribe  time-stamped keyword transcripts of many audio files\n"
             "  listen      keywords live from a microphone\n"
+            "  synth    synthesise a training set from text (espeak-ng, flite)\n"
             "  models   list the pretrained models and where they are cached\n"
             "  version  print the version\n"
             "\n"
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return EXIT_OK; }
     fprintf(stderr, "earshot: unknown command '%s'\n\n", cmd);

@@ -16,6 +16,7 @@ static void train_help(FILE *f)
 {
     fprintf(f,
             "usage: earshot train [options] DATASET -o MODEL.safetensors\n"
+            "       earshot train --words LIST [--data DATASET] [options] -o MODEL.safetensors\n"
             "\n"
             "Trains a classifier head on the frozen pretrained encoder. DATASET has one\n"
             "folder per label (plus optional _unknown_/ and _background_noise_/), or is a\n"
@@ -64,6 +65,13 @@ static void train_help(FILE *f)
             "                        _unknown_, silence); threshold chosen on validation\n"
             "  --target-fa X         validation false-accept rate the threshold aims at\n"
             "                        (default 0.01)\n"
+            "\n"
+            "From text (the takes are synthesised once into a cache, see earshot synth):\n"
+            CLI_SYNTH_HELP
+            "  --data DATASET        real recordings to mix in (with --pattern if flat);\n"
+            "                        they validate when every word has two or more\n"
+            "  --synth-cache DIR     synthesised takes (default $EARSHOT_SYNTH_CACHE,\n"
+            "                        else $XDG_CACHE_HOME/earshot/synth)\n"
             CLI_COMMON_HELP);
 }
 
@@ -183,17 +191,24 @@ int cmd_train(int argc, char **argv)
         {"aug-p", required_argument, 0, 2006}, {"specaugment", no_argument, 0, 2007},
         {"noise-dir", required_argument, 0, 2008}, {"no-silence", no_argument, 0, 2009},
         {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
-        CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        CLI_COMMON_LONGOPTS, CLI_SYNTH_LONGOPTS, {"data", required_argument, 0, 3010},
+        {"synth-cache", required_argument, 0, 3011}, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
+    es_synth_opts so;
+    es_synth_opts_default(&so);
+    const char *real = NULL, *synth_cache = NULL;
     es_train_opts o;
     es_train_opts_default(&o);
     const char *out = NULL, *head = "mlp";
     int hidden = 128, opt, r, seed = 1;
     double v;
-    while ((opt = getopt_long(argc, argv, "o:t:qh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "o:t:n:qh", opts, NULL)) != -1) {
         if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
+        if ((r = cli_synth_opt(&so, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         switch (opt) {
+        case 3010: real = optarg; break;
+        case 3011: synth_cache = optarg; break;
         case 'o': out = optarg; break;
         case 'p': o.pattern = optarg; break;
         case 'V': o.val_dir = optarg; break;
@@ -264,23 +279,30 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "earshot train: --scratch trains no pretrained encoder, so it takes no --finetune\n");
         return EXIT_USAGE;
     }
-    if (!out || optind != argc - 1) {
-        fprintf(stderr, "earshot train: %s\n\n", !out ? "missing -o MODEL.safetensors" : "give exactly one DATASET folder");
+    int words = so.words != NULL;
+    if (!out || optind != argc - (words ? 0 : 1) || (real && !words)) {
+        fprintf(stderr, "earshot train: %s\n\n", !out ? "missing -o MODEL.safetensors"
+                : real && !words ? "--data goes with --words (else give DATASET)"
+                : words ? "with --words, give real recordings as --data DATASET" : "give exactly one DATASET folder");
         train_help(stderr);
         return EXIT_USAGE;
     }
-    o.data_dir = argv[optind];
+    o.data_dir = words ? NULL : argv[optind];
     o.seed = (unsigned long long)seed;
+    so.seed = o.seed;
     o.hidden = strcmp(head, "mlp") ? 0 : hidden;
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     es_train_result res;
     progress_state ps = {.tty = !c.quiet && isatty(2)};
-    es_status st = es_train_head(eng, &o, out, &res, on_progress, &ps, &e);
+    es_synth_result sr;
+    es_status st = words ? es_train_words(eng, &so, synth_cache, real, o.pattern, &o, out, &res, &sr, on_progress, &ps, &e)
+                         : es_train_head(eng, &o, out, &res, on_progress, &ps, &e);
     if (ps.open) fprintf(stderr, "\n");
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
+    if (words) printf("synthetic takes: %s (%s)\n", sr.dir, sr.from_cache ? "from the cache" : "synthesised now");
     printf("trained %s head%s on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear",
            o.scratch ? " on the from-scratch CNN baseline" : o.finetune ? " and the encoder's last convolutions" : "",
            res.n_train, res.n_labels, res.n_val);

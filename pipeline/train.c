@@ -929,21 +929,26 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
     const char *keys[] = {"earshot.format", "earshot.version", "labels", "architecture", "frontend", "encoder_sha256",
                           "melspectrogram_sha256", "thresholds", "data", "split", "metrics", "training", "seed",
-                          "mode", "augmentation", "wake_word"};
-    enum { NMETA_ALL = sizeof keys / sizeof keys[0] };
-    const int NMETA = ext.wake >= 0 ? NMETA_ALL : NMETA_ALL - 1;   /* wake_word only in that mode */
+                          "mode", "augmentation", "wake_word", "synthesis"};
+    enum { NMETA = sizeof keys / sizeof keys[0] };
     mk = calloc(NMETA, sizeof(char *));
     mv = calloc(NMETA, sizeof(char *));
     if (!mk || !mv) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    char *vals[NMETA_ALL] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
+    char *vals[NMETA] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
                          strdup(es_engine_encoder_sha256(e)), strdup(es_engine_mel_sha256(e)), json_print(jt),
                          json_print(jd), strdup(r->split), json_print(jm), json_print(jtr), strdup(seed_s),
                          strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(o, &ext, r),
-                         ext.wake >= 0 ? strdup(ext.labels[ext.wake]) : NULL};
+                         ext.wake >= 0 ? strdup(ext.labels[ext.wake]) : NULL,
+                         o->data_note ? strdup(o->data_note) : NULL};
+    /* the last two are optional: wake_word only in that mode, synthesis
+     * only for synthetic data */
+    int nmeta = 0;
     for (int i = 0; i < NMETA; i++) {
-        mk[i] = (char *)keys[i];
-        mv[i] = vals[i];
+        int wanted = i == NMETA - 2 ? ext.wake >= 0 : i == NMETA - 1 ? o->data_note != NULL : 1;
+        if (!wanted) continue;
         if (!vals[i]) st = ES_ERR_NOMEM;
+        mk[nmeta] = (char *)keys[i];
+        mv[nmeta++] = vals[i];
     }
     if (st) { for (int i = 0; i < NMETA; i++) free(mv[i]); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     int nt_ = es_mlp_ntensors(m), nnet = net ? 2 * es_cnn_nlayers(net) : 0;
@@ -987,7 +992,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         ci = L->co;
     }
     if (!tensors || !encw) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
-    else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, NMETA, err);
+    else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)nmeta, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
     free(mk); free(mv); free(tensors); free(encw);

@@ -16,6 +16,8 @@
 #   --no-memory     skip (e), the peak-memory runs of earshot detect
 #   --transcribe    instead: earshot transcribe over 1 h of long-form audio
 #                   (bench/transcribe.sh: x real time, memory, event F1)
+#   --synth         only the synthetic-data benchmark (bench/synth.sh: 1,000
+#                   takes synthesised and embedded; no reference needed)
 #
 # By default it first runs scripts/setup.sh --with-reference (idempotent: it
 # only checks and rebuilds when everything is there), which installs the
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --no-setup) setup=0; shift ;;
     --no-memory) args+=(--no-memory); shift ;;
     --transcribe) exec bash "$(dirname -- "$0")/../bench/transcribe.sh" ;;
+    --synth) ninja -C "$(dirname -- "$0")/../build" --quiet && exec bash "$(dirname -- "$0")/../bench/synth.sh" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "earshot bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac

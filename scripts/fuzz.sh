@@ -19,10 +19,10 @@ set -euo pipefail
 # Everything runs inside main, which bash reads whole before running: an
 # edit to this file during a long run cannot change the run mid-way.
 main() {
-usage() { echo "usage: $0 onnx|audio|npy|safetensors SECONDS [LIBFUZZER ARGS...]" >&2; exit 2; }
+usage() { echo "usage: $0 onnx|audio|npy|safetensors|words SECONDS [LIBFUZZER ARGS...]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 target="$1"; secs="$2"; shift 2
-case "$target" in onnx|audio|npy|safetensors) ;; *) usage ;; esac
+case "$target" in onnx|audio|npy|safetensors|words) ;; *) usage ;; esac
 [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -gt 0 ] || usage
 
 cd "$(dirname -- "$0")/.."
@@ -43,6 +43,8 @@ libs=($(pkg-config --libs $pkgs) -lm -lpthread)
 # call (status.c for es_fail, engine.c for es_set_threads).
 srcs=(model/status.c audio/decode.c audio/mel.c model/onnx.c model/encoder.c model/head.c
       model/npy.c model/models.c pipeline/engine.c model/safetensors.c)
+# words: the --words parser and phoneme helpers need only themselves
+[ "$target" != words ] || srcs=(model/status.c model/rng.c pipeline/vocab.c)
 
 echo "fuzz: building build-fuzz/fuzz_$target with $CC"
 objs=()
@@ -70,6 +72,7 @@ case "$target" in
   audio) maxlen=262144 ;;   # a few seconds of audio; resampling longer is slow
   npy) maxlen=65536 ;;
   safetensors) maxlen=65536 ;;
+  words) maxlen=4096 ;;
 esac
 log="$out/fuzz_$target.log"
 echo "fuzz: running $target for $secs s (log: build-fuzz/fuzz_$target.log)"

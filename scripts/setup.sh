@@ -19,7 +19,7 @@ ORT_VERSION="1.30.0"
 # a fresh debootstrap'd Debian 12).
 DEB_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libsndfile1-dev libsamplerate0-dev
   libkissfft-dev libopenblas-dev portaudio19-dev libcjson-dev libcmocka-dev
-  espeak-ng sox flite time ca-certificates)
+  espeak-ng sox flite time ca-certificates libespeak-ng-dev flite1-dev)
 
 say() { printf 'earshot setup: %s\n' "$*"; }
 die() { printf 'earshot setup: error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,231 @@
+/*
+ * audio/synth.c — speech synthesis through libespeak-ng and libflite.
+ * See synth.h. Both engines run synchronously under one lock; their audio
+ * (espeak 22050 Hz, flite 8 or 16 kHz) is resampled to 16 kHz with
+ * libsamplerate through es_audio_resample.
+ */
+#include "synth.h"
+
+#include <espeak-ng/speak_lib.h>
+#include <flite/flite.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* flite's voice registration functions are not declared in its headers. */
+cst_voice *register_cmu_us_kal(const char *voxdir);
+cst_voice *register_cmu_us_kal16(const char *voxdir);
+cst_voice *register_cmu_us_slt(const char *voxdir);
+cst_voice *register_cmu_us_rms(const char *voxdir);
+cst_voice *register_cmu_us_awb(const char *voxdir);
+
+/* Accents are espeak-ng's English voices that need no MBROLA data. */
+const char *const es_espeak_accents[] = {"en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
+                                         "en-gb-x-gbcwmd", "en-029", "en-us-nyc"};
+const size_t es_espeak_n_accents = sizeof es_espeak_accents / sizeof es_espeak_accents[0];
+/* Variants that still sound like a person speaking normally (whisper,
+ * croak and the robot voices are left out). "" is the accent's own voice. */
+const char *const es_espeak_variants[] = {"", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+                                          "klatt", "klatt2", "klatt3", "klatt4", "Andy", "Annie", "Denis", "Gene",
+                                          "Lee", "Mario", "Michael", "adam", "anika", "aunty", "belinda", "benjamin",
+                                          "caleb", "david", "ed", "edward", "iven", "john", "linda", "max", "michel",
+                                          "norbert", "paul", "pablo", "steph", "victor"};
+const size_t es_espeak_n_variants = sizeof es_espeak_variants / sizeof es_espeak_variants[0];
+const char *const es_flite_voices[] = {"kal", "kal16", "slt", "rms", "awb"};
+const size_t es_flite_n_voices = sizeof es_flite_voices / sizeof es_flite_voices[0];
+
+static pthread_mutex_t tts_lock = PTHREAD_MUTEX_INITIALIZER;
+static int espeak_rate;          /* > 0 once initialised, -1 after a failure */
+static int flite_ready;
+static cst_voice *flite_v[5];
+static float flite_f0_mean[5], flite_f0_std[5];
+
+void es_tts_params_default(es_tts_params *p)
+{
+    p->engine = ES_TTS_ESPEAK;
+    p->voice = "en-us";
+    p->rate = 175;
+    p->pitch = 50;
+    p->range = 50;
+    p->word_gap = 0;
+}
+
+/* ------------------------------------------------------------ espeak-ng */
+
+typedef struct {
+    short *s;
+    size_t n, cap;
+    int failed;
+} pcm_buf;
+
+static int espeak_cb(short *wav, int numsamples, espeak_EVENT *events)
+{
+    pcm_buf *b = events ? events->user_data : NULL;
+    if (!b || !wav || numsamples <= 0) return 0;
+    if (b->n + (size_t)numsamples > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 32768) + (size_t)numsamples;
+        short *s = realloc(b->s, cap * sizeof *s);
+        if (!s) { b->failed = 1; return 1; }   /* 1 = abort synthesis */
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, wav, (size_t)numsamples * sizeof *wav);
+    b->n += (size_t)numsamples;
+    return 0;
+}
+
+/* Under tts_lock. */
+static es_status espeak_init(es_error *err)
+{
+    if (espeak_rate > 0) return ES_OK;
+    if (espeak_rate < 0) return es_fail(err, ES_ERR_UNSUPPORTED, "espeak-ng could not be initialised (is espeak-ng-data installed?)");
+    /* DONT_EXIT: the library must never end the process on a data error */
+    int r = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL, espeakINITIALIZE_DONT_EXIT);
+    if (r <= 0) {
+        espeak_rate = -1;
+        return es_fail(err, ES_ERR_UNSUPPORTED, "espeak-ng could not be initialised (is espeak-ng-data installed?)");
+    }
+    espeak_rate = r;
+    espeak_SetSynthCallback(espeak_cb);
+    return ES_OK;
+}
+
+static es_status espeak_voice(const char *voice, es_error *err)
+{
+    if (!voice || !*voice || strlen(voice) > 100) return es_fail(err, ES_ERR_ARG, "espeak-ng: bad voice name");
+    if (espeak_SetVoiceByName(voice) != EE_OK) return es_fail(err, ES_ERR_ARG, "espeak-ng: unknown voice '%s'", voice);
+    return ES_OK;
+}
+
+static es_status espeak_say(const es_tts_params *p, const char *text, short **pcm, size_t *n, int *rate, es_error *err)
+{
+    es_status st = espeak_init(err);
+    if (st || (st = espeak_voice(p->voice, err))) return st;
+    espeak_SetParameter(espeakRATE, p->rate, 0);
+    espeak_SetParameter(espeakPITCH, p->pitch, 0);
+    espeak_SetParameter(espeakRANGE, p->range, 0);
+    espeak_SetParameter(espeakWORDGAP, p->word_gap, 0);
+    pcm_buf b = {0};
+    espeak_ERROR r = espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8 | espeakPHONEMES, NULL, &b);
+    if (r == EE_OK) r = espeak_Synchronize();
+    if (r != EE_OK || b.failed) {
+        free(b.s);
+        return es_fail(err, b.failed ? ES_ERR_NOMEM : ES_ERR_FORMAT, "espeak-ng could not speak '%.60s'", text);
+    }
+    *pcm = b.s;
+    *n = b.n;
+    *rate = espeak_rate;
+    return ES_OK;
+}
+
+es_status es_tts_phonemes(const char *accent, const char *text, char *buf, size_t size, es_error *err)
+{
+    if (!text || !buf || !size) return es_fail(err, ES_ERR_ARG, "es_tts_phonemes: invalid arguments");
+    buf[0] = 0;
+    pthread_mutex_lock(&tts_lock);
+    es_status st = espeak_init(err);
+    if (!st) st = espeak_voice(accent ? accent : "en-us", err);
+    size_t len = 0;
+    const void *ptr = text;
+    /* one clause per call; bits 8..23 of the mode are the separator */
+    while (!st && ptr) {
+        const char *ph = espeak_TextToPhonemes(&ptr, espeakCHARS_UTF8, ' ' << 8);
+        if (!ph) break;
+        while (*ph == ' ') ph++;
+        size_t k = strlen(ph);
+        while (k && ph[k - 1] == ' ') k--;
+        if (!k) continue;
+        if (len && len + 2 < size) { buf[len++] = ' '; buf[len++] = ' '; }
+        if (len + k >= size) k = size - 1 - len;
+        memcpy(buf + len, ph, k);
+        len += k;
+        buf[len] = 0;
+    }
+    pthread_mutex_unlock(&tts_lock);
+    return st;
+}
+
+/* ------------------------------------------------------------ flite */
+
+static int flite_index(const char *voice)
+{
+    for (size_t i = 0; voice && i < es_flite_n_voices; i++)
+        if (!strcmp(voice, es_flite_voices[i]) || (!strncmp(voice, "cmu_us_", 7) && !strcmp(voice + 7, es_flite_voices[i])))
+            return (int)i;
+    return -1;
+}
+
+static es_status flite_say(const es_tts_params *p, const char *text, short **pcm, size_t *n, int *rate, es_error *err)
+{
+    int vi = flite_index(p->voice);
+    if (vi < 0) return es_fail(err, ES_ERR_ARG, "flite: unknown voice '%s' (kal, kal16, slt, rms, awb)", p->voice ? p->voice : "");
+    if (strstr(text, "[[")) return es_fail(err, ES_ERR_ARG, "flite cannot read espeak phonemes: '%.60s'", text);
+    if (!flite_ready) { flite_init(); flite_ready = 1; }
+    if (!flite_v[vi]) {
+        cst_voice *(*reg[5])(const char *) = {register_cmu_us_kal, register_cmu_us_kal16, register_cmu_us_slt,
+                                              register_cmu_us_rms, register_cmu_us_awb};
+        if (!(flite_v[vi] = reg[vi](NULL))) return es_fail(err, ES_ERR_UNSUPPORTED, "flite: voice %s failed to load", p->voice);
+        /* 0 = not a voice with intonation targets (clustergen voices
+         * ignore them, and setting them would make every voice one) */
+        flite_f0_mean[vi] = flite_get_param_float(flite_v[vi]->features, "int_f0_target_mean", 0.0f);
+        flite_f0_std[vi] = flite_get_param_float(flite_v[vi]->features, "int_f0_target_stddev", 0.0f);
+    }
+    cst_voice *v = flite_v[vi];
+    double shift = pow(2.0, (p->pitch - 50) / 100.0);
+    /* diphone voices (kal, kal16) follow intonation targets, clustergen
+     * voices (slt, rms, awb) an f0 shift (and their own f0 contour, so the
+     * range does not apply to them) */
+    if (flite_f0_mean[vi] > 0) {
+        flite_feat_set_float(v->features, "int_f0_target_mean", (float)(flite_f0_mean[vi] * shift));
+        flite_feat_set_float(v->features, "int_f0_target_stddev", (float)(flite_f0_std[vi] * shift * p->range / 50.0));
+    } else {
+        flite_feat_set_float(v->features, "f0_shift", (float)shift);
+    }
+    flite_feat_set_float(v->features, "duration_stretch", 175.0f / (float)p->rate);
+    cst_wave *w = flite_text_to_wave(text, v);
+    if (!w || w->num_samples <= 0) {
+        if (w) delete_wave(w);
+        return es_fail(err, ES_ERR_FORMAT, "flite could not speak '%.60s'", text);
+    }
+    short *s = malloc((size_t)w->num_samples * sizeof *s);
+    if (!s) { delete_wave(w); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    memcpy(s, w->samples, (size_t)w->num_samples * sizeof *s);
+    *pcm = s;
+    *n = (size_t)w->num_samples;
+    *rate = w->sample_rate;
+    delete_wave(w);
+    return ES_OK;
+}
+
+/* ------------------------------------------------------------ common */
+
+es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size_t *n, es_error *err)
+{
+    if (!p || !text || !out || !n) return es_fail(err, ES_ERR_ARG, "es_tts_say: invalid arguments");
+    *out = NULL;
+    *n = 0;
+    if (!*text) return es_fail(err, ES_ERR_ARG, "synthesis: empty text");
+    if (p->rate < 80 || p->rate > 450) return es_fail(err, ES_ERR_ARG, "synthesis: rate %d is outside 80..450 words/min", p->rate);
+    if (p->pitch < 0 || p->pitch > 100 || p->range < 0 || p->range > 100)
+        return es_fail(err, ES_ERR_ARG, "synthesis: pitch and range must be 0..100");
+    if (p->word_gap < 0 || p->word_gap > 100) return es_fail(err, ES_ERR_ARG, "synthesis: word gap must be 0..100");
+    short *pcm = NULL;
+    size_t m = 0;
+    int rate = 0;
+    pthread_mutex_lock(&tts_lock);
+    es_status st = p->engine == ES_TTS_FLITE ? flite_say(p, text, &pcm, &m, &rate, err)
+                 : p->engine == ES_TTS_ESPEAK ? espeak_say(p, text, &pcm, &m, &rate, err)
+                 : es_fail(err, ES_ERR_ARG, "synthesis: unknown engine");
+    pthread_mutex_unlock(&tts_lock);
+    if (st) return st;
+    if (!m) { free(pcm); return es_fail(err, ES_ERR_FORMAT, "synthesis produced no audio for '%.60s'", text); }
+    float *f = malloc(m * sizeof *f);
+    if (!f) { free(pcm); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    for (size_t i = 0; i < m; i++) f[i] = pcm[i];
+    free(pcm);
+    if (rate == ES_SAMPLE_RATE) { *out = f; *n = m; return ES_OK; }
+    st = es_audio_resample(f, m, rate, out, n, err);
+    free(f);
+    return st;
+}

@@ -1,0 +1,632 @@
+/*
+ * pipeline/synth_data.c — a training set from text alone.
+ *
+ * For each vocabulary entry, `takes` clips are synthesised with espeak-ng
+ * or flite, spread over accents, voice variants, rates, pitches and pitch
+ * ranges; the _unknown_ class is synthesised too: confusable words (one
+ * phoneme of a target changed), common English words and short phrases
+ * (never a homophone of a target), and non-speech noise. Then each take may
+ * be made to sound recorded: reverberation (a generated room impulse
+ * response), a telephone band, and the shared augmentations (noise, gain,
+ * speed; audio/augment.h).
+ *
+ * Determinism: the whole plan (which text, engine, voice, parameters and
+ * augmentation every take gets) is drawn from one es_rng seeded with the
+ * seed before any audio is made; each take then carries its own seed for
+ * the noise it needs, so the takes can be made on several threads in any
+ * order and still come out bit for bit the same.
+ */
+#include "synth_data.h"
+#include "../audio/augment.h"
+#include "../audio/room.h"
+#include "../audio/synth.h"
+#include "dataset.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sndfile.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void es_synth_opts_default(es_synth_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->takes = 100;
+    o->unknown_takes = -1;   /* = takes */
+    o->engines = ES_SYNTH_ESPEAK | ES_SYNTH_FLITE;
+    o->augment = ES_AUG_ALL;
+    o->aug_prob = 0.5;
+    o->pad_to = 2.0;
+    o->seed = 1;
+}
+
+/* ------------------------------------------------------------ word list */
+
+/* Frequent English words, written for this project: function words, verbs,
+ * nouns and adjectives of everyday speech, so that _unknown_ covers what a
+ * device hears around its keywords. */
+const char *const es_common_words[] = {
+    "the", "a", "and", "of", "to", "in", "is", "you", "that", "it", "he", "was", "for", "on", "are", "as", "with",
+    "his", "they", "I", "at", "be", "this", "have", "from", "or", "had", "by", "not", "word", "but", "what", "some",
+    "we", "can", "out", "other", "were", "all", "there", "when", "up", "use", "your", "how", "said", "an", "each",
+    "she", "which", "do", "their", "time", "if", "will", "way", "about", "many", "then", "them", "write", "would",
+    "like", "so", "these", "her", "long", "make", "thing", "see", "him", "has", "look", "more", "day", "could",
+    "go", "come", "did", "number", "sound", "no", "most", "people", "my", "over", "know", "water", "than", "call",
+    "first", "who", "may", "down", "side", "been", "now", "find", "any", "new", "work", "part", "take", "get",
+    "place", "made", "live", "where", "after", "back", "little", "only", "round", "man", "year", "came", "show",
+    "every", "good", "me", "give", "our", "under", "name", "very", "through", "just", "form", "sentence", "great",
+    "think", "say", "help", "low", "line", "differ", "turn", "cause", "much", "mean", "before", "move", "right",
+    "boy", "old", "too", "same", "tell", "does", "set", "three", "want", "air", "well", "also", "play", "small",
+    "end", "put", "home", "read", "hand", "port", "large", "spell", "add", "even", "land", "here", "must", "big",
+    "high", "such", "follow", "act", "why", "ask", "men", "change", "went", "light", "kind", "off", "need", "house",
+    "picture", "try", "us", "again", "animal", "point", "mother", "world", "near", "build", "self", "earth",
+    "father", "head", "stand", "own", "page", "should", "country", "found", "answer", "school", "grow", "study",
+    "still", "learn", "plant", "cover", "food", "sun", "four", "between", "state", "keep", "eye", "never", "last",
+    "let", "thought", "city", "tree", "cross", "farm", "hard", "start", "might", "story", "saw", "far", "sea",
+    "draw", "left", "late", "run", "while", "press", "close", "night", "real", "life", "few", "north", "open",
+    "seem", "together", "next", "white", "children", "begin", "got", "walk", "example", "ease", "paper", "group",
+    "always", "music", "those", "both", "mark", "often", "letter", "until", "mile", "river", "car", "feet", "care",
+    "second", "book", "carry", "took", "science", "eat", "room", "friend", "began", "idea", "fish", "mountain",
+    "stop", "once", "base", "hear", "horse", "cut", "sure", "watch", "color", "face", "wood", "main", "enough",
+    "plain", "girl", "usual", "young", "ready", "above", "ever", "red", "list", "though", "feel", "talk", "bird",
+    "soon", "body", "dog", "family", "direct", "leave", "song", "measure", "door", "product", "black", "short",
+    "class", "wind", "question", "happen", "complete", "ship", "area", "half", "rock", "order", "fire", "south",
+    "problem", "piece", "told", "knew", "pass", "since", "top", "whole", "king", "space", "heard", "best", "hour",
+    "better", "true", "during", "hundred", "five", "remember", "step", "early", "hold", "west", "ground",
+    "interest", "reach", "fast", "verb", "sing", "listen", "six", "table", "travel", "less", "morning", "ten",
+    "simple", "several", "toward", "war", "lay", "against", "pattern", "slow", "center", "love", "person",
+    "money", "serve", "appear", "road", "map", "rain", "rule", "govern", "pull", "cold", "notice", "voice",
+    "power", "town", "fine", "certain", "fly", "fall", "lead", "cry", "dark", "machine", "note", "wait", "plan",
+    "figure", "star", "box", "noun", "field", "rest", "able", "done", "beauty", "drive", "stood", "contain",
+    "front", "teach", "week", "final", "gave", "green", "quick", "develop", "ocean", "warm", "free", "minute",
+    "strong", "special", "mind", "behind", "clear", "tail", "produce", "fact", "street", "inch", "nothing",
+    "course", "stay", "wheel", "full", "force", "blue", "object", "decide", "surface", "deep", "moon", "island",
+    "foot", "system", "busy", "test", "record", "boat", "common", "gold", "possible", "plane", "dry", "wonder",
+    "laugh", "thousand", "ago", "ran", "check", "game", "shape", "yes", "hot", "miss", "brought", "heat", "snow",
+    "tire", "bring", "distant", "fill", "east", "paint", "language", "among", "weather", "hello", "okay", "thanks",
+    "please", "sorry", "maybe", "coffee", "kitchen", "phone", "window", "music", "timer", "alarm", "volume"};
+const size_t es_n_common_words = sizeof es_common_words / sizeof es_common_words[0];
+
+/* ------------------------------------------------------------ WAV output */
+
+/* libsndfile writing into memory (virtual I/O), so the file can then be
+ * written atomically by es_write_atomic. */
+typedef struct { unsigned char *b; sf_count_t n, cap, pos; int failed; } membuf;
+
+static sf_count_t vm_len(void *u) { return ((membuf *)u)->n; }
+static sf_count_t vm_seek(sf_count_t off, int whence, void *u)
+{
+    membuf *m = u;
+    sf_count_t p = whence == SEEK_SET ? off : whence == SEEK_CUR ? m->pos + off : m->n + off;
+    if (p < 0) return -1;
+    m->pos = p;
+    return p;
+}
+static sf_count_t vm_read(void *ptr, sf_count_t count, void *u)
+{
+    membuf *m = u;
+    sf_count_t k = m->pos < m->n ? (m->n - m->pos < count ? m->n - m->pos : count) : 0;
+    memcpy(ptr, m->b + m->pos, (size_t)k);
+    m->pos += k;
+    return k;
+}
+static sf_count_t vm_write(const void *ptr, sf_count_t count, void *u)
+{
+    membuf *m = u;
+    if (m->pos + count > m->cap) {
+        sf_count_t cap = (m->pos + count) * 2 + 4096;
+        unsigned char *b = realloc(m->b, (size_t)cap);
+        if (!b) { m->failed = 1; return 0; }
+        memset(b + m->cap, 0, (size_t)(cap - m->cap));
+        m->b = b;
+        m->cap = cap;
+    }
+    memcpy(m->b + m->pos, ptr, (size_t)count);
+    m->pos += count;
+    if (m->pos > m->n) m->n = m->pos;
+    return count;
+}
+static sf_count_t vm_tell(void *u) { return ((membuf *)u)->pos; }
+
+/* 16 kHz 16-bit mono WAV of int16-scale samples, written atomically. */
+static es_status write_wav(const char *path, const float *x, size_t n, es_error *err)
+{
+    SF_VIRTUAL_IO io = {vm_len, vm_seek, vm_read, vm_write, vm_tell};
+    membuf m = {0};
+    SF_INFO info = {0};
+    info.samplerate = ES_SAMPLE_RATE;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    SNDFILE *f = sf_open_virtual(&io, SFM_WRITE, &info, &m);
+    if (!f) { free(m.b); return es_fail(err, ES_ERR_IO, "%s: cannot encode WAV: %s", path, sf_strerror(NULL)); }
+    short buf[4096];
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done < 4096 ? n - done : 4096;
+        for (size_t i = 0; i < k; i++) {
+            float v = roundf(x[done + i]);
+            buf[i] = (short)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+        }
+        sf_write_short(f, buf, (sf_count_t)k);
+        done += k;
+    }
+    sf_close(f);
+    if (m.failed) { free(m.b); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    es_status st = es_write_atomic(path, m.b, (size_t)m.n, err);
+    free(m.b);
+    return st;
+}
+
+/* ------------------------------------------------------------ the plan */
+
+typedef enum { TAKE_WORD = 0, TAKE_CONFUSABLE, TAKE_COMMON, TAKE_NOISE } take_kind;
+
+typedef struct {
+    int label;                /* index into vocab, or -1 for _unknown_ */
+    take_kind kind;
+    char text[ES_SYNTH_MAX_TEXT * 3 + 16];
+    char tag[48];             /* short description of the text for the file name */
+    es_tts_params tts;
+    char voice[64];
+    int reverb, tel;
+    double rt60, drr;
+    es_aug_recipe aug;        /* noise, gain, speed */
+    es_noise_color noise_color;   /* TAKE_NOISE */
+    double noise_seconds;
+    uint64_t seed;            /* this take's own noise (RIR, noise clips) */
+    char path[4096];
+} take;
+
+static double uni(es_rng *r, double lo, double hi) { return lo + (hi - lo) * es_rng_uniform(r); }
+
+static void draw_voice(take *t, unsigned engines, int phonemes, es_rng *r)
+{
+    es_tts_params_default(&t->tts);
+    /* espeak has far more voices (8 accents x 43 variants) than flite (5):
+     * give it 60% of the takes when both are on */
+    int flite = !phonemes && (engines & ES_SYNTH_FLITE) && (!(engines & ES_SYNTH_ESPEAK) || es_rng_uniform(r) < 0.4f);
+    if (flite) {
+        t->tts.engine = ES_TTS_FLITE;
+        snprintf(t->voice, sizeof t->voice, "%s", es_flite_voices[es_rng_below(r, es_flite_n_voices)]);
+        t->tts.rate = (int)uni(r, 130, 230);
+        t->tts.pitch = (int)uni(r, 25, 75);
+        t->tts.range = (int)uni(r, 20, 90);
+    } else {
+        t->tts.engine = ES_TTS_ESPEAK;
+        const char *acc = es_espeak_accents[es_rng_below(r, es_espeak_n_accents)];
+        const char *var = es_espeak_variants[es_rng_below(r, es_espeak_n_variants)];
+        snprintf(t->voice, sizeof t->voice, "%s%s%s", acc, *var ? "+" : "", var);
+        t->tts.rate = (int)uni(r, 110, 260);
+        t->tts.pitch = (int)uni(r, 15, 85);
+        t->tts.range = (int)uni(r, 10, 95);
+        t->tts.word_gap = (int)es_rng_below(r, 6);
+    }
+    t->tts.voice = t->voice;
+}
+
+static void draw_aug(take *t, const es_synth_opts *o, const es_aug_ranges *rg, es_rng *r)
+{
+    double p = o->aug_prob;
+    /* the draws are always taken, so switching one augmentation off leaves
+     * the voices and the other augmentations of every take unchanged */
+    float u_rev = es_rng_uniform(r), u_tel = es_rng_uniform(r);
+    t->rt60 = uni(r, 0.15, 0.8);
+    t->drr = uni(r, -2, 15);
+    t->reverb = (o->augment & ES_AUG_REVERB) && u_rev < p;
+    /* half of the band-limited takes through a telephone band, half
+     * through a plain 8 kHz channel (much recorded speech is 8 kHz) */
+    t->tel = (o->augment & ES_AUG_BANDLIMIT) && u_tel < p ? 1 + (u_tel < p / 2) : 0;
+    es_aug_draw(rg, 0, r, &t->aug);
+    if (!(o->augment & ES_AUG_NOISE)) t->aug.noise = ES_AUG_NOISE_NONE;
+    if (!(o->augment & ES_AUG_GAIN)) t->aug.gain_db = 0;
+    if (!(o->augment & ES_AUG_SPEED)) t->aug.speed = 1;
+    t->aug.shift = 0;   /* takes are centred; training pads them */
+    t->aug.spec = 0;
+    t->seed = es_rng_next(r);
+}
+
+/* The label's phoneme keys (one per text spelling, plus phoneme
+ * spellings), for homophone checks. */
+typedef struct { char key[ES_SYNTH_MAX_ALTS][512]; char ph[ES_SYNTH_MAX_ALTS][512]; int n; } entry_keys;
+
+static es_status vocab_keys(const es_vocab *v, entry_keys *k, es_error *err)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        k[i].n = 0;
+        for (int a = 0; a < v->e[i].nalts; a++) {
+            const char *s = v->e[i].alts[a];
+            char *ph = k[i].ph[k[i].n];
+            if (es_spelling_is_phonemes(s)) {
+                /* "[[...]]" as given; the key ignores text outside it */
+                snprintf(ph, 512, "%s", strstr(s, "[["));
+            } else {
+                es_status st = es_tts_phonemes("en-us", s, ph, 512, err);
+                if (st) return st;
+            }
+            es_phoneme_key(ph, k[i].key[k[i].n], 512);
+            k[i].n++;
+        }
+    }
+    return ES_OK;
+}
+
+static int is_target_key(const entry_keys *k, size_t nv, const char *key)
+{
+    for (size_t i = 0; i < nv; i++)
+        for (int a = 0; a < k[i].n; a++) if (!strcmp(k[i].key[a], key)) return 1;
+    return 0;
+}
+
+static int is_target_word(const es_vocab *v, const char *w)
+{
+    for (size_t i = 0; i < v->n; i++)
+        for (int a = 0; a < v->e[i].nalts; a++) if (!strcasecmp(v->e[i].alts[a], w)) return 1;
+    return 0;
+}
+
+/* Common words that are neither a target nor sound like one. */
+static es_status common_pool(const es_vocab *v, const entry_keys *k, int **pool, size_t *np, es_error *err)
+{
+    *pool = malloc(es_n_common_words * sizeof **pool);
+    *np = 0;
+    if (!*pool) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < es_n_common_words; i++) {
+        char ph[256], key[256];
+        if (is_target_word(v, es_common_words[i])) continue;
+        es_status st = es_tts_phonemes("en-us", es_common_words[i], ph, sizeof ph, err);
+        if (st) { free(*pool); *pool = NULL; return st; }
+        es_phoneme_key(ph, key, sizeof key);
+        if (!is_target_key(k, v->n, key)) (*pool)[(*np)++] = (int)i;
+    }
+    return ES_OK;
+}
+
+static void sanitize(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    for (const char *p = src; *p && n + 1 < size; p++)
+        dst[n++] = (isalnum((unsigned char)*p) || *p == '-' || *p == '+') ? *p : (*p == ' ' ? '-' : 'x');
+    dst[n] = 0;
+}
+
+/* ------------------------------------------------------------ making takes */
+
+typedef struct {
+    take *takes;
+    size_t n, next, done;
+    double pad_to;
+    es_status *st;
+    es_error *errs;
+    pthread_mutex_t order, lock;
+    es_progress_fn progress;
+    void *user;
+} job;
+
+/* The synthesiser's part of a take: speech (or generated noise) as it
+ * comes out of the engine. */
+static es_status source_take(const take *t, float **x, size_t *n, es_error *err)
+{
+    *x = NULL;
+    *n = 0;
+    if (t->kind != TAKE_NOISE) return es_tts_say(&t->tts, t->text, x, n, err);
+    es_rng r;
+    es_rng_seed(&r, t->seed ^ 0x4015eULL);
+    size_t m = (size_t)(t->noise_seconds * ES_SAMPLE_RATE);
+    float *y = malloc(m * sizeof *y);
+    if (!y) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_status st = es_noise_generate(y, m, t->noise_color, &r, err);
+    if (st) { free(y); return st; }
+    /* RMS 1 -> a level like speech's, faded in and out over 50 ms */
+    double g = 3000.0 * pow(10.0, uni(&r, -12, 3) / 20.0);
+    size_t fade = ES_SAMPLE_RATE / 20;
+    for (size_t i = 0; i < m; i++) {
+        double w = i < fade ? (double)i / fade : m - i < fade ? (double)(m - i) / fade : 1.0;
+        y[i] = (float)(y[i] * g * w);
+    }
+    *x = y;
+    *n = m;
+    return ES_OK;
+}
+
+/* What a room, a line and the shared augmentations do to it; then the
+ * file. Takes ownership of x. */
+static es_status finish_take(const take *t, float *x, size_t n, double pad_to, es_error *err)
+{
+    float *y = NULL;
+    size_t ny = 0;
+    es_status st = ES_OK;
+    es_rng r;
+    es_rng_seed(&r, t->seed);
+    if (t->reverb) {
+        float *h = NULL;
+        size_t m = 0;
+        if ((st = es_rir_generate(t->rt60, t->drr, 0.002, &r, &h, &m, err))) goto out;
+        st = es_reverb(x, n, h, m, (size_t)(0.3 * ES_SAMPLE_RATE), &y, &ny, err);
+        free(h);
+        if (st) goto out;
+        free(x); x = y; n = ny; y = NULL;
+    }
+    if (t->tel) {
+        if ((st = es_bandlimit(x, n, t->tel == 2, &y, err))) goto out;
+        free(x); x = y; y = NULL;
+    }
+    /* noise fills the whole padded window, as a real background would */
+    size_t pad = t->aug.noise != ES_AUG_NOISE_NONE ? (size_t)(pad_to * ES_SAMPLE_RATE) : 0;
+    if ((st = es_aug_apply(&t->aug, x, n, pad, NULL, 0, &y, &ny, err))) goto out;
+    st = write_wav(t->path, y, ny, err);
+out:
+    free(x);
+    free(y);
+    return st;
+}
+
+/* A worker takes the next take in plan order and synthesises it under the
+ * order lock, so the engines always run in plan order: espeak-ng carries
+ * state from one utterance to the next (its output for a text depends
+ * slightly on what it said before), and this keeps a seed's output the
+ * same from run to run however the threads are scheduled. The rest of a
+ * take (room, line, noise, writing) runs in parallel. */
+static void take_worker(void *ctx, int w)
+{
+    (void)w;
+    job *j = ctx;
+    for (;;) {
+        pthread_mutex_lock(&j->order);
+        if (j->next >= j->n) { pthread_mutex_unlock(&j->order); return; }
+        size_t i = j->next++;
+        const take *t = &j->takes[i];
+        float *x = NULL;
+        size_t n = 0;
+        es_status st = source_take(t, &x, &n, &j->errs[i]);
+        pthread_mutex_unlock(&j->order);
+        if (!st) st = finish_take(t, x, n, j->pad_to, &j->errs[i]);
+        if (st && t->kind != TAKE_NOISE) {
+            char m[sizeof j->errs[i].msg];
+            snprintf(m, sizeof m, "%s", j->errs[i].msg);
+            es_fail(&j->errs[i], st, "%.300s (%s %s, text '%.80s')", m, t->tts.engine == ES_TTS_FLITE ? "flite" : "espeak-ng",
+                    t->voice, t->text);
+        }
+        j->st[i] = st;
+        pthread_mutex_lock(&j->lock);
+        j->done++;
+        if (j->progress) j->progress(j->user, "synthesis", j->done, j->n);
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+static es_status mkdir_p(const char *path, es_error *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return es_fail(err, ES_ERR_ARG, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST) return es_fail(err, ES_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    struct stat s;
+    if (stat(path, &s) || !S_ISDIR(s.st_mode)) return es_fail(err, ES_ERR_IO, "%s: not a directory", path);
+    return ES_OK;
+}
+
+static const char *const noise_names[] = {"white", "pink", "brown"};
+
+/* Plan every take (one rng, fixed order), then make them in parallel. */
+static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char *out_dir, es_synth_result *r,
+                           es_progress_fn progress, void *user, es_error *err)
+{
+    int ntk = o->takes, nun = o->unknown_takes < 0 ? o->takes : o->unknown_takes;
+    size_t total = v->n * (size_t)ntk + (size_t)nun;
+    take *takes = calloc(total + 1, sizeof *takes);
+    entry_keys *keys = calloc(v->n, sizeof *keys);
+    int *pool = NULL;
+    size_t npool = 0;
+    es_status st = ES_OK, *sts = NULL;
+    es_error *errs = NULL;
+    if (!takes || !keys) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    if ((st = vocab_keys(v, keys, err))) goto out;
+    if (nun > 0 && (st = common_pool(v, keys, &pool, &npool, err))) goto out;
+    es_aug_ranges rg;
+    es_aug_ranges_default(&rg);
+    rg.p_noise = rg.p_gain = rg.p_speed = o->aug_prob;
+    rg.p_shift = 0;
+    rg.p_spec = 0;
+    rg.p_colored = 1;
+    rg.snr_lo = 5;
+    rg.snr_hi = 30;
+    es_rng rng;
+    es_rng_seed(&rng, o->seed ^ 0x5717e5157ULL);
+    size_t k = 0;
+    size_t n_conf = 0, n_common = 0, n_noise = 0;
+    for (size_t l = 0; l < v->n; l++) {
+        const es_vocab_entry *e = &v->e[l];
+        for (int i = 0; i < ntk; i++, k++) {
+            take *t = &takes[k];
+            t->label = (int)l;
+            t->kind = TAKE_WORD;
+            int a = (int)es_rng_below(&rng, (uint64_t)e->nalts);
+            int ph = es_spelling_is_phonemes(e->alts[a]);
+            /* phonemes are espeak only: without espeak, use a text spelling */
+            if (ph && !(o->engines & ES_SYNTH_ESPEAK))
+                for (int b = 0; b < e->nalts && ph; b++) if (!es_spelling_is_phonemes(e->alts[b])) { a = b; ph = 0; }
+            snprintf(t->text, sizeof t->text, "%s", e->alts[a]);
+            snprintf(t->tag, sizeof t->tag, "s%d", a);
+            draw_voice(t, ph ? ES_SYNTH_ESPEAK : o->engines, ph, &rng);
+            draw_aug(t, o, &rg, &rng);
+            char vs[64];
+            sanitize(vs, sizeof vs, t->voice);
+            snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s.wav", out_dir, e->label, i, t->tag,
+                     t->tts.engine == ES_TTS_FLITE ? "flite" : "espeak", vs, t->tts.rate, t->tts.pitch, t->tts.range,
+                     t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
+                     t->aug.speed != 1 ? "_speed" : "", t->aug.gain_db != 0 ? "_gain" : "");
+            /* all phonemes spellings and no espeak: no way to say it */
+            if (ph && !(o->engines & ES_SYNTH_ESPEAK)) {
+                st = es_fail(err, ES_ERR_ARG, "--words: '%s' is only spelled in phonemes, which only espeak-ng reads", e->label);
+                goto out;
+            }
+        }
+    }
+    for (int i = 0; i < nun; i++, k++) {
+        take *t = &takes[k];
+        t->label = -1;
+        /* 40% confusable words, 40% common words and phrases, 20% noise */
+        float u = es_rng_uniform(&rng);
+        t->kind = u < 0.4f ? TAKE_CONFUSABLE : u < 0.8f ? TAKE_COMMON : TAKE_NOISE;
+        if (t->kind == TAKE_CONFUSABLE && !(o->engines & ES_SYNTH_ESPEAK)) t->kind = TAKE_COMMON;
+        if (t->kind == TAKE_COMMON && !npool) t->kind = TAKE_NOISE;
+        if (t->kind == TAKE_CONFUSABLE) {
+            size_t l = es_rng_below(&rng, v->n);
+            int a = (int)es_rng_below(&rng, (uint64_t)keys[l].n);
+            /* the phonemes of a bracketed spelling, spaced like TextToPhonemes' */
+            char src[512];
+            const char *ph = keys[l].ph[a];
+            if (!strncmp(ph, "[[", 2)) {
+                /* [[abc]] -> tokens are unknown to us; fall back to its text spelling */
+                int b = 0;
+                while (b < keys[l].n && !strncmp(keys[l].ph[b], "[[", 2)) b++;
+                ph = b < keys[l].n ? keys[l].ph[b] : NULL;
+            }
+            int ok = 0;
+            for (int tries = 0; ph && tries < 20 && !ok; tries++) {
+                snprintf(src, sizeof src, "%s", ph);
+                char key[512];
+                if (es_confusable(src, &rng, t->text, sizeof t->text, NULL)) break;
+                es_phoneme_key(t->text, key, sizeof key);
+                ok = !is_target_key(keys, v->n, key);
+            }
+            if (!ok) t->kind = npool ? TAKE_COMMON : TAKE_NOISE;
+            else { snprintf(t->tag, sizeof t->tag, "conf-%zu", l); n_conf++; }
+        }
+        if (t->kind == TAKE_COMMON) {
+            /* one word (60%), else a phrase of 2-3 */
+            int nw = es_rng_uniform(&rng) < 0.6f ? 1 : 2 + (int)es_rng_below(&rng, 2);
+            t->text[0] = 0;
+            for (int w = 0; w < nw; w++) {
+                const char *word = es_common_words[pool[es_rng_below(&rng, npool)]];
+                size_t len = strlen(t->text);
+                snprintf(t->text + len, sizeof t->text - len, "%s%s", w ? " " : "", word);
+            }
+            sanitize(t->tag, sizeof t->tag, t->text);
+            n_common++;
+        }
+        if (t->kind == TAKE_NOISE) {
+            t->noise_color = (es_noise_color)es_rng_below(&rng, 3);
+            t->noise_seconds = uni(&rng, 0.3, 1.2);
+            snprintf(t->tag, sizeof t->tag, "noise-%s", noise_names[t->noise_color]);
+            snprintf(t->voice, sizeof t->voice, "none");
+            n_noise++;
+            es_tts_params_default(&t->tts);
+        } else {
+            draw_voice(t, t->kind == TAKE_CONFUSABLE ? ES_SYNTH_ESPEAK : o->engines, t->kind == TAKE_CONFUSABLE, &rng);
+        }
+        draw_aug(t, o, &rg, &rng);
+        if (t->kind == TAKE_NOISE) { t->reverb = 0; t->tel = 0; t->aug.noise = ES_AUG_NOISE_NONE; }
+        char vs[64];
+        sanitize(vs, sizeof vs, t->voice);
+        snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s.wav", out_dir, ES_LABEL_UNKNOWN, i, t->tag,
+                 t->kind == TAKE_NOISE ? "gen" : t->tts.engine == ES_TTS_FLITE ? "flite" : "espeak", vs, t->tts.rate,
+                 t->tts.pitch, t->tts.range, t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
+                 t->aug.speed != 1 ? "_speed" : "", t->aug.gain_db != 0 ? "_gain" : "");
+    }
+    /* folders */
+    char dir[4096];
+    for (size_t l = 0; l <= v->n; l++) {
+        if (l == v->n && !nun) break;
+        snprintf(dir, sizeof dir, "%s/%s", out_dir, l < v->n ? v->e[l].label : ES_LABEL_UNKNOWN);
+        if ((st = mkdir_p(dir, err))) goto out;
+    }
+    sts = calloc(total + 1, sizeof *sts);
+    errs = calloc(total + 1, sizeof *errs);
+    if (!sts || !errs) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    job j = {takes, total, 0, 0, o->pad_to, sts, errs, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, progress, user};
+    int nth = es_threads();
+    es_parallel_for(nth < (int)total ? nth : (int)total, take_worker, &j);
+    pthread_mutex_destroy(&j.lock);
+    pthread_mutex_destroy(&j.order);
+    for (size_t i = 0; i < total; i++)
+        if (sts[i]) {
+            st = sts[i];
+            if (err) *err = errs[i];
+            goto out;
+        }
+    r->n_files = total;
+    r->n_labels = v->n;
+    r->n_unknown = (size_t)nun;
+    {
+        /* how the data were made, as JSON for the model card */
+        cJSON *j2 = cJSON_CreateObject();
+        cJSON_AddStringToObject(j2, "words", o->words);
+        cJSON_AddNumberToObject(j2, "takes_per_label", o->takes);
+        cJSON_AddNumberToObject(j2, "unknown_takes", nun);
+        cJSON_AddNumberToObject(j2, "unknown_confusable", (double)n_conf);
+        cJSON_AddNumberToObject(j2, "unknown_common_words", (double)n_common);
+        cJSON_AddNumberToObject(j2, "unknown_noise", (double)n_noise);
+        cJSON *je = cJSON_AddArrayToObject(j2, "engines");
+        if (o->engines & ES_SYNTH_ESPEAK) cJSON_AddItemToArray(je, cJSON_CreateString("espeak-ng"));
+        if (o->engines & ES_SYNTH_FLITE) cJSON_AddItemToArray(je, cJSON_CreateString("flite"));
+        cJSON *ja = cJSON_AddArrayToObject(j2, "augment");
+        static const char *an[] = {"noise", "reverb", "bandlimit", "speed", "gain"};
+        for (int b = 0; b < 5; b++) if (o->augment & (1u << b)) cJSON_AddItemToArray(ja, cJSON_CreateString(an[b]));
+        cJSON_AddNumberToObject(j2, "aug_prob", o->aug_prob);
+        cJSON_AddNumberToObject(j2, "seed", (double)o->seed);
+        cJSON_AddNumberToObject(j2, "generator_version", ES_SYNTH_VERSION);
+        char *s = cJSON_PrintUnformatted(j2);
+        cJSON_Delete(j2);
+        snprintf(r->description, sizeof r->description, "%s", s ? s : "{}");
+        free(s);
+    }
+out:
+    free(takes);
+    free(keys);
+    free(pool);
+    free(sts);
+    free(errs);
+    return st;
+}
+
+static es_status check_opts(const es_synth_opts *o, es_error *err)
+{
+    if (o->takes < 1 || o->takes > 100000) return es_fail(err, ES_ERR_ARG, "takes per label must be 1..100000, not %d", o->takes);
+    if (o->unknown_takes > 1000000) return es_fail(err, ES_ERR_ARG, "too many _unknown_ takes (%d)", o->unknown_takes);
+    if (!(o->engines & (ES_SYNTH_ESPEAK | ES_SYNTH_FLITE)) || (o->engines & ~3u))
+        return es_fail(err, ES_ERR_ARG, "choose espeak, flite or both as engines");
+    if (o->augment & ~ES_AUG_ALL) return es_fail(err, ES_ERR_ARG, "unknown augmentation flags");
+    if (!(o->aug_prob >= 0 && o->aug_prob <= 1)) return es_fail(err, ES_ERR_ARG, "augmentation probability must be 0..1");
+    if (!(o->pad_to >= 0 && o->pad_to <= 60)) return es_fail(err, ES_ERR_ARG, "pad_to must be 0..60 s");
+    return ES_OK;
+}
+
+es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth_result *r, es_progress_fn progress,
+                           void *user, es_error *err)
+{
+    es_synth_result dummy;
+    if (!r) r = &dummy;
+    memset(r, 0, sizeof *r);
+    if (!o || !out_dir || !*out_dir) return es_fail(err, ES_ERR_ARG, "es_synth_dataset: invalid arguments");
+    es_status st = check_opts(o, err);
+    if (st) return st;
+    es_vocab v;
+    if ((st = es_vocab_parse(o->words, &v, err))) return st;
+    if (v.n < 2 && o->unknown_takes == 0)
+        st = es_fail(err, ES_ERR_ARG, "--words: one word needs _unknown_ takes to train against");
+    if (!st) st = mkdir_p(out_dir, err);
+    /* never mix two generations in one folder */
+    for (size_t l = 0; !st && l <= v.n; l++) {
+        char dir[4096];
+        struct stat s;
+        snprintf(dir, sizeof dir, "%s/%s", out_dir, l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN);
+        if (!stat(dir, &s)) st = es_fail(err, ES_ERR_IO, "%s: already exists (choose a new output folder)", dir);
+    }
+    if (!st) st = synth_run(o, &v, out_dir, r, progress, user, err);
+    es_vocab_free(&v);
+    return st;
+}

@@ -1,0 +1,255 @@
+/*
+ * pipeline/train_words.c — `earshot train --words`: synthesise a
+ * vocabulary into a cache folder (once per set of options), mix in real
+ * recordings when there are some, and train with es_train_head as for any
+ * dataset folder.
+ *
+ * Cache: <root>/<16 hex of a hash of the options>/, made in a temporary
+ * folder and renamed, with synthesis.json (how the data were made) inside,
+ * so a folder that exists is complete. Synthesis is deterministic, so a
+ * repeat also hits the embedding cache for every take.
+ *
+ * Mixing: a folder <root>/mix-<hash>/ holds, per label, a link to the
+ * synthetic takes and links to the real clips (each real clip repeated so
+ * the few real takes are not drowned by hundreds of synthetic ones). Real
+ * speech is what the model will hear, so when every word has at least two
+ * real clips, a share of them (val_fraction, at least one per word) is
+ * held out and is the whole validation set; with fewer, all real clips
+ * train and the usual split of the mixed folder validates.
+ */
+#include "es_internal.h"
+#include "dataset.h"
+#include "synth_data.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++) { h ^= (unsigned char)*s; h *= 0x100000001b3ULL; }
+    h ^= 0xff;   /* field separator */
+    h *= 0x100000001b3ULL;
+    return h;
+}
+
+static es_status cache_root(const char *given, char *buf, size_t size, es_error *err)
+{
+    const char *env = getenv("EARSHOT_SYNTH_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (given && *given) n = snprintf(buf, size, "%s", given);
+    else if (env && *env) n = snprintf(buf, size, "%s", env);
+    else if (xdg && *xdg) n = snprintf(buf, size, "%s/earshot/synth", xdg);
+    else if (home && *home) n = snprintf(buf, size, "%s/.cache/earshot/synth", home);
+    else return es_fail(err, ES_ERR_ARG, "no synthesis cache folder: set HOME, XDG_CACHE_HOME or EARSHOT_SYNTH_CACHE");
+    if (n < 0 || (size_t)n >= size) return es_fail(err, ES_ERR_ARG, "synthesis cache path too long");
+    return ES_OK;
+}
+
+static es_status mkdirs(const char *path, es_error *err)
+{
+    char b[4096];
+    if (snprintf(b, sizeof b, "%s", path) >= (int)sizeof b) return es_fail(err, ES_ERR_ARG, "%s: path too long", path);
+    for (char *p = b + 1;; p++)
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(b, 0777) && errno != EEXIST) return es_fail(err, ES_ERR_IO, "%s: cannot create: %s", b, strerror(errno));
+            *p = c;
+            if (!c) return ES_OK;
+        }
+}
+
+static int exists(const char *p)
+{
+    struct stat s;
+    return stat(p, &s) == 0;
+}
+
+static es_status link_to(const char *target, const char *link, es_error *err)
+{
+    if (symlink(target, link) && errno != EEXIST) return es_fail(err, ES_ERR_IO, "%s: cannot create link: %s", link, strerror(errno));
+    return ES_OK;
+}
+
+/* Synthesise into the cache (or find it there). dir receives the folder. */
+static es_status synth_cached(const es_synth_opts *o, const char *root, char *dir, size_t size, es_synth_result *sr,
+                              es_progress_fn progress, void *user, es_error *err)
+{
+    char canon[2048];
+    snprintf(canon, sizeof canon, "v%d|%d|%d|%u|%u|%.6f|%.3f|%llu", ES_SYNTH_VERSION, o->takes, o->unknown_takes, o->engines, o->augment,
+             o->aug_prob, o->pad_to, (unsigned long long)o->seed);
+    uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, canon), o->words);
+    if (snprintf(dir, size, "%s/%016llx", root, (unsigned long long)h) >= (int)size)
+        return es_fail(err, ES_ERR_ARG, "synthesis cache path too long");
+    char meta[4200];
+    snprintf(meta, sizeof meta, "%s/synthesis.json", dir);
+    if (exists(meta)) {
+        unsigned char *b = NULL;
+        size_t n = 0;
+        es_status st = es_read_file(meta, &b, &n, err);
+        if (st) return st;
+        snprintf(sr->description, sizeof sr->description, "%.*s", (int)n, (const char *)b);
+        free(b);
+        sr->from_cache = 1;
+        return ES_OK;
+    }
+    es_status st = mkdirs(root, err);
+    if (st) return st;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", dir, (long)getpid());
+    if (exists(tmp))
+        return es_fail(err, ES_ERR_IO, "%s: left over from an earlier run with this process id; remove it", tmp);
+    if ((st = es_synth_dataset(o, tmp, sr, progress, user, err))) return st;
+    char tmeta[4300];
+    snprintf(tmeta, sizeof tmeta, "%s/synthesis.json", tmp);
+    if ((st = es_write_atomic(tmeta, sr->description, strlen(sr->description), err))) return st;
+    if (rename(tmp, dir)) {
+        /* another run finished the same folder first: use that one */
+        if ((errno == EEXIST || errno == ENOTEMPTY) && exists(meta)) return ES_OK;
+        return es_fail(err, ES_ERR_IO, "%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
+    }
+    return ES_OK;
+}
+
+es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth_cache, const char *real_dir,
+                         const char *real_pattern, const es_train_opts *t, const char *out_path, es_train_result *tr,
+                         es_synth_result *sr, es_progress_fn progress, void *user, es_error *err)
+{
+    es_synth_result dummy;
+    if (!sr) sr = &dummy;
+    memset(sr, 0, sizeof *sr);
+    if (!e || !o || !t || !out_path || !tr) return es_fail(err, ES_ERR_ARG, "es_train_words: invalid arguments");
+    es_vocab v;
+    es_status st = es_vocab_parse(o->words, &v, err);
+    if (st) return st;
+    char root[3000], dir[3100];
+    es_dataset *real = NULL;
+    cJSON *note = NULL;
+    char *note_s = NULL;
+    if ((st = cache_root(synth_cache, root, sizeof root, err))) goto out;
+    /* read the real clips first: a bad --data should fail before minutes of synthesis */
+    if (real_dir) {
+        if ((st = es_dataset_scan(real_dir, real_pattern, &real, NULL, err))) goto out;
+        for (size_t l = 0; l < real->nlabels; l++) {
+            int found = !strcmp(real->labels[l], ES_LABEL_UNKNOWN);
+            for (size_t i = 0; i < v.n && !found; i++) found = !strcmp(v.e[i].label, real->labels[l]);
+            if (!found) {
+                st = es_fail(err, ES_ERR_ARG, "%s: label '%s' is not one of --words", real_dir, real->labels[l]);
+                goto out;
+            }
+        }
+    }
+    if ((st = synth_cached(o, root, dir, sizeof dir, sr, progress, user, err))) goto out;
+    snprintf(sr->dir, sizeof sr->dir, "%s", dir);
+    es_train_opts to = *t;
+    to.data_dir = dir;
+    to.pattern = NULL;
+    to.val_dir = NULL;
+    note = cJSON_Parse(sr->description);
+    if (!note) note = cJSON_CreateObject();
+    cJSON_AddStringToObject(note, "data", real ? "synthetic speech mixed with real recordings" : "synthetic speech only");
+    char mix[3300], mixval[3400];
+    if (real) {
+        /* which real clips validate: by file-name hash, at least one per label */
+        size_t nl = real->nlabels, *cnt = calloc(nl + 1, sizeof *cnt);
+        unsigned char *isval = calloc(real->nitems + 1, 1);
+        if (!cnt || !isval) { free(cnt); free(isval); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        for (size_t i = 0; i < real->nitems; i++) cnt[real->items[i].label]++;
+        int enough = t->val_fraction > 0;
+        for (size_t l = 0; l < nl; l++) enough &= cnt[l] >= 2;
+        uint64_t mh = fnv(0xcbf29ce484222325ULL, dir);
+        for (size_t i = 0; i < real->nitems; i++) mh = fnv(mh, real->items[i].path);
+        if (enough) {
+            for (size_t l = 0; l < nl; l++) {
+                /* the first ceil(f * count) clips of the label in hash order */
+                size_t want = (size_t)(t->val_fraction * (double)cnt[l] + 0.999), taken = 0;
+                if (!want) want = 1;
+                if (want >= cnt[l]) want = cnt[l] - 1;
+                while (taken < want) {
+                    size_t best = (size_t)-1;
+                    uint64_t bh = UINT64_MAX;
+                    for (size_t i = 0; i < real->nitems; i++) {
+                        if ((size_t)real->items[i].label != l || isval[i]) continue;
+                        uint64_t hh = fnv(0x9e3779b97f4a7c15ULL ^ t->seed, real->items[i].path);
+                        if (hh < bh || best == (size_t)-1) { bh = hh; best = i; }
+                    }
+                    isval[best] = 1;
+                    taken++;
+                }
+            }
+        }
+        mh = fnv(mh, enough ? "val" : "noval");
+        char fr[32];
+        snprintf(fr, sizeof fr, "%.4f|%llu", t->val_fraction, (unsigned long long)t->seed);
+        mh = fnv(mh, fr);
+        snprintf(mix, sizeof mix, "%s/mix-%016llx", root, (unsigned long long)mh);
+        snprintf(mixval, sizeof mixval, "%s/val", mix);
+        /* real clips repeated to about a tenth of a label's synthetic takes */
+        size_t ntrain_real = 0;
+        for (size_t i = 0; i < real->nitems; i++) ntrain_real += !isval[i];
+        size_t per_label = nl ? (ntrain_real + nl - 1) / nl : 1;
+        size_t reps = per_label ? (size_t)o->takes / (10 * per_label) : 1;
+        if (reps < 1) reps = 1;
+        if (!exists(mix)) {
+            char tmp[3400], p[8000], a[PATH_MAX];
+            snprintf(tmp, sizeof tmp, "%s.tmp%ld", mix, (long)getpid());
+            for (size_t l = 0; !st && l < v.n + 1; l++) {
+                const char *lab = l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN;
+                snprintf(p, sizeof p, "%s/%s", dir, lab);
+                if (!exists(p)) continue;   /* no _unknown_ takes were asked for */
+                char td[8000];
+                snprintf(td, sizeof td, "%s/train/%s", tmp, lab);
+                if ((st = mkdirs(td, err))) break;
+                char ln[8000];
+                snprintf(ln, sizeof ln, "%s/train/%s/synthetic", tmp, lab);
+                st = link_to(p, ln, err);
+            }
+            for (size_t i = 0; !st && i < real->nitems; i++) {
+                const char *lab = real->labels[real->items[i].label];
+                if (!realpath(real->items[i].path, a)) { st = es_fail(err, ES_ERR_IO, "%s: %s", real->items[i].path, strerror(errno)); break; }
+                const char *base = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
+                if (isval[i]) {
+                    snprintf(p, sizeof p, "%s/val/%s", tmp, lab);
+                    if ((st = mkdirs(p, err))) break;
+                    snprintf(p, sizeof p, "%s/val/%s/%s", tmp, lab, base);
+                    st = link_to(a, p, err);
+                    continue;
+                }
+                snprintf(p, sizeof p, "%s/train/%s", tmp, lab);
+                if ((st = mkdirs(p, err))) break;
+                for (size_t k = 0; !st && k < reps; k++) {
+                    snprintf(p, sizeof p, "%s/train/%s/real%03zu_%s", tmp, lab, k, base);
+                    st = link_to(a, p, err);
+                }
+            }
+            if (!st && rename(tmp, mix) && !exists(mix))
+                st = es_fail(err, ES_ERR_IO, "%s: cannot rename to %s: %s", tmp, mix, strerror(errno));
+        }
+        free(cnt);
+        free(isval);
+        if (st) goto out;
+        snprintf(mix + strlen(mix), sizeof mix - strlen(mix), "/train");
+        to.data_dir = mix;
+        if (enough) to.val_dir = mixval;
+        cJSON_AddStringToObject(note, "real_dir", real_dir);
+        cJSON_AddNumberToObject(note, "real_clips", (double)real->nitems);
+        cJSON_AddNumberToObject(note, "real_repeats", (double)reps);
+        cJSON_AddStringToObject(note, "validation", enough ? "held-out real clips only" : "split of the mixed folder (too few real clips to hold out)");
+    }
+    if (!(note_s = cJSON_PrintUnformatted(note))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    to.data_note = note_s;
+    st = es_train_head(e, &to, out_path, tr, progress, user, err);
+out:
+    cJSON_Delete(note);
+    free(note_s);
+    es_dataset_free(real);
+    es_vocab_free(&v);
+    return st;
+}
