@@ -298,6 +298,57 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
                   const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);
 void es_eval_result_free(es_eval_result *r);
 
+/* --------------------------------------------------------------- speakers */
+
+/* Who is speaking (pipeline/speaker.c describes the representation and
+ * why). A profile file (.safetensors) holds enrolled speakers: the raw
+ * representation of every enrolled take, the encoder's SHA-256 and the
+ * representation settings; the scoring projection is fitted from the takes
+ * whenever the set changes. */
+#define ES_SPK_DIM 196          /* floats in one clip's representation */
+#define ES_SPK_FORMAT "earshot-speakers"
+#define ES_SPK_VERSION 1        /* profile files of a higher version are refused */
+
+/* The representation of one clip of 16 kHz int16-scale audio (at least
+ * 0.05 s): feat[ES_SPK_DIM]. */
+es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *feat, es_error *err);
+
+typedef struct es_speakers es_speakers;
+/* An empty set for this engine's encoder. */
+es_speakers *es_speakers_new(es_engine *e, es_error *err);
+/* Read a profile file. With e non-NULL, a file made with another encoder
+ * is refused (ES_ERR_MODEL, naming both hashes). A corrupt, truncated or
+ * inconsistent file, or one of a newer version, is refused whole. */
+es_speakers *es_speakers_load(const char *path, es_engine *e, es_error *err);
+/* Parse from memory (what es_speakers_load does after reading the file). */
+es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char *name, es_engine *e, es_error *err);
+void es_speakers_free(es_speakers *s);
+size_t es_speakers_count(const es_speakers *s);
+const char *es_speakers_name(const es_speakers *s, size_t i);
+size_t es_speakers_takes(const es_speakers *s, size_t i);   /* enrolled takes of speaker i */
+const char *es_speakers_encoder_sha256(const es_speakers *s);
+/* Decision threshold on the cosine score (identify says "unknown" below
+ * it; verify accepts at or above it). */
+double es_speakers_threshold(const es_speakers *s);
+es_status es_speakers_set_threshold(es_speakers *s, double t, es_error *err);
+/* Add takes to a speaker (created if new; with replace != 0 its old takes
+ * are dropped first). feats[n][ES_SPK_DIM] from es_speaker_features. */
+es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feats, size_t n, int replace, es_error *err);
+/* Write atomically. */
+es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err);
+/* Scores[count] (may be NULL) of a representation against every speaker;
+ * *best (may be NULL) receives the index of the highest, or -1 when that
+ * is below the threshold (unknown); *best_score its score. */
+es_status es_speakers_score(es_speakers *s, const float *feat, float *scores, int *best, float *best_score,
+                            es_error *err);
+/* Raw audio in, the closest enrolled speaker out (-1 = unknown), for
+ * callers that have samples rather than files (transcribe, listen). */
+es_status es_speaker_identify(es_speakers *s, es_engine *e, const float *x, size_t n, int *best, float *score,
+                              es_error *err);
+/* Score of a clip against one named speaker; *accept = score >= threshold. */
+es_status es_speaker_verify(es_speakers *s, es_engine *e, const char *name, const float *x, size_t n, float *score,
+                            int *accept, es_error *err);
+
 /* ------------------------------------------------------------------ misc */
 
 /* Write a float32 .npy file (C order) atomically: temp file + rename. */

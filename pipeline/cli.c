@@ -17,6 +17,9 @@ static void usage(FILE *f)
             "  embed    write log-mel or encoder embeddings of audio files as .npy\n"
             "  train    adapt to a new vocabulary: train a head on the pretrained encoder\n"
             "  eval     accuracy, per-label metrics and confusion of a trained model\n"
+            "  enroll   add a speaker to a speaker profile file\n"
+            "  identify name the enrolled speaker of each audio file\n"
+            "  verify   accept or reject that a named speaker speaks in a file\n"
             "  models   list the pretrained models and where they are cached\n"
             "  version  print the version\n"
             "\n"
@@ -32,6 +35,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "enroll")) return cmd_enroll(argc - 1, argv + 1);
+    if (!strcmp(cmd, "identify")) return cmd_identify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return EXIT_OK; }
     fprintf(stderr, "earshot: unknown command '%s'\n\n", cmd);

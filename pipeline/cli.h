@@ -49,5 +49,8 @@ int cmd_detect(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
+int cmd_identify(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

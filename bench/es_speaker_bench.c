@@ -1,0 +1,215 @@
+/*
+ * bench/es_speaker_bench.c — the speaker-identification protocol on FSDD.
+ *
+ *   es_speaker_bench FSDD_DIR [FEATURES.npy] [--draws N] [--explore]
+ *
+ * Computes the representation (es_speaker_features) of all 3,000 clips
+ * (kept in FEATURES.npy when given, so a second run skips it), then for
+ * k = 1, 3, 5, 10 enrollment takes per speaker and N random draws (seeded
+ * es_rng): enroll k clips per speaker drawn at random among its 500 (any
+ * digit), fit the projection on those 6k takes only, and test on every
+ * other clip of the six speakers.
+ *  - identification: accuracy of the closest speaker (closed set);
+ *  - verification, closed: every test clip against every enrolled speaker
+ *    (target when the same speaker); EER;
+ *  - verification, open: only 3 speakers enrolled (a random half), trials
+ *    of every test clip of all 6 against those 3, so half the impostors
+ *    were never seen by the projection; EER.
+ * Figures are means (and minima) over the draws.
+ */
+#include "earshot.h"
+#include "../model/nn.h"
+#include "../pipeline/speaker.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *SPK[6] = {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"};
+enum { NS = 6, ND = 10, NT = 50, NF = NS * ND * NT };
+
+typedef struct {
+    es_engine *e;
+    const char *dir;
+    float *F;
+    int failed;
+} job;
+
+static void feat_one(void *ctx, int i)
+{
+    job *j = ctx;
+    int s = i / (ND * NT), d = (i / NT) % ND, t = i % NT;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%d_%s_%d.wav", j->dir, d, SPK[s], t);
+    es_load_opts lo = {.quantize_int16 = 1};
+    es_audio a = {0};
+    es_error err = {0};
+    if (es_audio_load(path, &lo, &a, &err) || es_speaker_features(j->e, a.samples, a.n, j->F + (size_t)i * ES_SPK_DIM, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        j->failed = 1;
+    }
+    es_audio_free(&a);
+}
+
+static int cmpf(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* equal error rate from target and non-target scores */
+static double eer(float *tg, size_t nt, float *im, size_t ni, double *thr)
+{
+    qsort(tg, nt, sizeof(float), cmpf);
+    qsort(im, ni, sizeof(float), cmpf);
+    /* sweep thresholds over the sorted target scores */
+    double best = 1;
+    size_t j = 0;
+    for (size_t i = 0; i < nt; i++) {
+        float th = tg[i];
+        while (j < ni && im[j] < th) j++;
+        double frr = (double)i / nt, far = (double)(ni - j) / ni;
+        double d = fabs(frr - far), e = (frr + far) / 2;
+        static double bd;
+        if (i == 0 || d < bd) { bd = d; best = e; if (thr) *thr = th; }
+    }
+    return best;
+}
+
+typedef struct { double id, eer_c, eer_o, id_min, thr_c, thr_o; } result;
+
+static result run(const float *F, int k, int draws, double alpha, const unsigned char *use, uint64_t seed)
+{
+    result r = {0, 0, 0, 1, 0, 0};
+    double th;
+    es_rng rng;
+    es_rng_seed(&rng, seed);
+    float *X = malloc((size_t)NS * k * ES_SPK_DIM * sizeof(float));
+    int *y = malloc((size_t)NS * k * sizeof(int));
+    float *tg = malloc(NF * sizeof(float)), *im = malloc(NF * NS * sizeof(float));
+    unsigned char *enr = malloc(NF);
+    for (int dr = 0; dr < draws; dr++) {
+        memset(enr, 0, NF);
+        size_t n = 0;
+        for (int s = 0; s < NS; s++) {
+            int perm[ND * NT];
+            for (int i = 0; i < ND * NT; i++) perm[i] = i;
+            for (int i = ND * NT; i > 1; i--) { int jj = (int)es_rng_below(&rng, (uint64_t)i); int t = perm[i - 1]; perm[i - 1] = perm[jj]; perm[jj] = t; }
+            for (int i = 0; i < k; i++) {
+                int f = s * ND * NT + perm[i];
+                enr[f] = 1;
+                memcpy(X + n * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float));
+                y[n++] = s;
+            }
+        }
+        es_spk_model m;
+        es_error err;
+        if (es_spk_fit(&m, X, y, n, NS, alpha, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        size_t ok = 0, tot = 0, nt = 0, ni = 0;
+        for (int f = 0; f < NF; f++) {
+            if (enr[f]) continue;
+            float sc[NS];
+            es_spk_score(&m, F + (size_t)f * ES_SPK_DIM, sc);
+            int b = 0;
+            for (int s = 1; s < NS; s++) if (sc[s] > sc[b]) b = s;
+            ok += b == f / (ND * NT);
+            tot++;
+            for (int s = 0; s < NS; s++) { if (s == f / (ND * NT)) tg[nt++] = sc[s]; else im[ni++] = sc[s]; }
+        }
+        es_spk_model_free(&m);
+        double acc = (double)ok / tot;
+        r.id += acc / draws;
+        if (acc < r.id_min) r.id_min = acc;
+        r.eer_c += eer(tg, nt, im, ni, &th) / draws;
+        r.thr_c += th / draws;
+        /* open set: enroll speakers 0..2 of a random permutation */
+        int sp[NS];
+        for (int i = 0; i < NS; i++) sp[i] = i;
+        for (int i = NS; i > 1; i--) { int jj = (int)es_rng_below(&rng, (uint64_t)i); int t = sp[i - 1]; sp[i - 1] = sp[jj]; sp[jj] = t; }
+        size_t n2 = 0;
+        int map[NS];
+        for (int i = 0; i < NS; i++) map[i] = -1;
+        for (int i = 0; i < 3; i++) map[sp[i]] = i;
+        float *X2 = malloc(n * ES_SPK_DIM * sizeof(float));
+        int *y2 = malloc(n * sizeof(int));
+        for (size_t i = 0; i < n; i++)
+            if (map[y[i]] >= 0) { memcpy(X2 + n2 * ES_SPK_DIM, X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y2[n2++] = map[y[i]]; }
+        if (es_spk_fit(&m, X2, y2, n2, 3, alpha, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        nt = ni = 0;
+        for (int f = 0; f < NF; f++) {
+            if (enr[f]) continue;
+            float sc[NS];
+            es_spk_score(&m, F + (size_t)f * ES_SPK_DIM, sc);
+            for (int s = 0; s < 3; s++) { if (map[f / (ND * NT)] == s) tg[nt++] = sc[s]; else im[ni++] = sc[s]; }
+        }
+        es_spk_model_free(&m);
+        free(X2); free(y2);
+        r.eer_o += eer(tg, nt, im, ni, &th) / draws;
+        r.thr_o += th / draws;
+    }
+    free(X); free(y); free(tg); free(im); free(enr);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore]\n", argv[0]); return 2; }
+    const char *dir = argv[1], *cache = NULL;
+    int draws = 10, explore = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--draws") && i + 1 < argc) draws = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--explore")) explore = 1;
+        else cache = argv[i];
+    }
+    float *F = NULL;
+    size_t shape[8];
+    int ndim;
+    es_error err = {0};
+    if (cache && es_npy_read(cache, &F, shape, &ndim, NULL) == ES_OK && ndim == 2 && shape[0] == NF && shape[1] == ES_SPK_DIM) {
+        fprintf(stderr, "features from %s\n", cache);
+    } else {
+        free(F);
+        es_engine *e = es_engine_create(NULL, &err);
+        if (!e) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        F = malloc((size_t)NF * ES_SPK_DIM * sizeof(float));
+        job j = {e, dir, F, 0};
+        es_parallel_for(NF, feat_one, &j);
+        es_engine_free(e);
+        if (j.failed) return 1;
+        size_t sh[2] = {NF, ES_SPK_DIM};
+        if (cache && es_npy_write(cache, F, sh, 2, &err)) fprintf(stderr, "%s\n", err.msg);
+    }
+    static const struct { const char *name; int lo, hi; } blk[] = {
+        {"mel", 0, 64}, {"spec", 64, 192}, {"pitch", 192, 196}};
+    unsigned char use[ES_SPK_DIM];
+    if (explore) {
+        /* which blocks, which shrinkage */
+        for (int mask = 1; mask < 8; mask++) {
+            memset(use, 0, sizeof use);
+            char nm[64] = "";
+            for (int b = 0; b < 3; b++)
+                if (mask >> b & 1) {
+                    for (int d = blk[b].lo; d < blk[b].hi; d++) use[d] = 1;
+                    strcat(nm, blk[b].name); strcat(nm, "+");
+                }
+            static const double alphas[] = {0.02, 0.1, 0.25, 0.5};
+            if (mask != 2 && mask != 6 && mask != 7) continue;
+            for (int ai = 0; ai < 4; ai++) { double a = alphas[ai];
+                result r = run(F, 5, draws, a, use, 1);
+                printf("%-22s alpha %.2f  k=5  id %.3f (min %.3f)  EER closed %.3f  open %.3f\n", nm, a, r.id, r.id_min, r.eer_c, r.eer_o);
+                fflush(stdout);
+            }
+        }
+        return 0;
+    }
+    printf("| k | identification (6 speakers) mean | min over draws | EER closed set (threshold) | EER open set (threshold) |\n|---|---|---|---|---|\n");
+    int ks[] = {1, 3, 5, 10};
+    for (int i = 0; i < 4; i++) {
+        result r = run(F, ks[i], draws, ES_SPK_ALPHA, NULL, 1);
+        printf("| %d | %.3f | %.3f | %.3f (%.2f) | %.3f (%.2f) |\n", ks[i], r.id, r.id_min, r.eer_c, r.thr_c, r.eer_o, r.thr_o);
+        fflush(stdout);
+    }
+    free(F);
+    return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * pipeline/speaker.h — speaker representation and scoring internals
+ * (the public API is in earshot.h; see speaker.c for what and why).
+ */
+#ifndef ES_SPEAKER_H
+#define ES_SPEAKER_H
+
+#include "es_internal.h"
+
+/* layout of the representation (ES_SPK_DIM floats) */
+#define ES_SPK_ALPHA 0.25   /* correlation shrinkage, chosen on FSDD (es_speaker_bench --explore) */
+#define ES_SPK_THRESHOLD 0.35 /* cosine: the EER point on FSDD at 5 takes, open set (es_speaker_bench) */
+#define ES_SPK_MEL 0        /* 32 log-mel means, 32 stds */
+#define ES_SPK_SPEC 64      /* 64 band log-power means, 64 stds */
+#define ES_SPK_PITCH 192    /* log2 F0 mean, std, mean peak, pitched fraction */
+
+/* The WCCN scoring model fitted to enrolled takes X[N][ES_SPK_DIM] of S
+ * speakers (spk[N] in [0, S), each speaker with at least one take). */
+typedef struct {
+    int S;
+    float *mu;       /* [D] mean of all takes */
+    double *L;       /* [D][D] lower Cholesky factor of the shrunk Sw */
+    float *cent;     /* [S][D] mapped, unit-length centroids */
+    const unsigned char *use;   /* [D] 1 = dimension used (NULL: all) */
+} es_spk_model;
+
+/* alpha: shrinkage of within-speaker correlations toward 0, in [0, 1].
+ * use[ES_SPK_DIM] (NULL = all) selects dimensions, for experiments. */
+es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, int S, double alpha,
+                     const unsigned char *use, es_error *err);
+void es_spk_model_free(es_spk_model *m);
+/* cosine scores[S] of one raw vector against every speaker */
+void es_spk_score(const es_spk_model *m, const float *x, float *scores);
+
+#endif
