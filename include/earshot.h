@@ -298,6 +298,36 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
                   const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);
 void es_eval_result_free(es_eval_result *r);
 
+/* -------------------------------------------------------- speaker adaptation */
+
+/* Fine-tune a model from `earshot train` on a few takes of one speaker
+ * (pipeline/adapt.h describes the methods). */
+typedef enum { ES_ADAPT_NAIVE, ES_ADAPT_L2SP, ES_ADAPT_EWC, ES_ADAPT_REHEARSAL } es_adapt_method;
+const char *es_adapt_method_name(es_adapt_method m);
+es_status es_adapt_method_parse(const char *s, es_adapt_method *m, es_error *err);
+
+typedef struct {
+    es_adapt_method method;   /* default ES_ADAPT_REHEARSAL */
+    const char *pattern;      /* flat speaker folder naming, or NULL for folders */
+    int steps, batch;         /* default 100, 32 */
+    float lr, lambda;         /* default 1e-3; lambda per method (see es_adapt_opts_default) */
+    unsigned long long seed;
+    const char *cache_dir;
+} es_adapt_opts;
+void es_adapt_opts_default(es_adapt_opts *o);
+
+typedef struct {
+    size_t n_takes, n_labels_seen, n_rehearsal;
+    double acc_before, acc_after;   /* on the speaker's takes (training accuracy) */
+} es_adapt_result;
+
+/* Reads model_path (refused when made with another encoder than e's),
+ * embeds the speaker's takes in speaker_dir (labels must be the model's),
+ * adapts and writes out_path atomically; the model card gains an
+ * "adaptation" entry (base model SHA-256, method, takes). */
+es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir, const es_adapt_opts *o,
+                   const char *out_path, es_adapt_result *r, es_progress_fn progress, void *user, es_error *err);
+
 /* --------------------------------------------------------------- speakers */
 
 /* Who is speaking (pipeline/speaker.c describes the representation and

@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "  embed    write log-mel or encoder embeddings of audio files as .npy\n"
             "  train    adapt to a new vocabulary: train a head on the pretrained encoder\n"
             "  eval     accuracy, per-label metrics and confusion of a trained model\n"
+            "  adapt    personalise a trained model to one speaker's voice\n"
             "  enroll   add a speaker to a speaker profile file\n"
             "  identify name the enrolled speaker of each audio file\n"
             "  verify   accept or reject that a named speaker speaks in a file\n"
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "adapt")) return cmd_adapt(argc - 1, argv + 1);
     if (!strcmp(cmd, "enroll")) return cmd_enroll(argc - 1, argv + 1);
     if (!strcmp(cmd, "identify")) return cmd_identify(argc - 1, argv + 1);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);

@@ -52,5 +52,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_identify(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_adapt(int argc, char **argv);
 
 #endif
