@@ -55,9 +55,11 @@ int main(int argc, char **argv)
 {
     if (argc < 2) { fprintf(stderr, "usage: %s FSDD_DIR [options]\n", argv[0]); return 2; }
     const char *dir = argv[1], *methods = "naive,l2sp,ewc,rehearsal", *kl = "1,3,5";
-    int nspk = NS, steps = 100, seed = 1, hidden = 128;
+    es_adapt_opts dflt;
+    es_adapt_opts_default(&dflt);   /* the settings `earshot adapt` uses */
+    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128;
     es_pool pool = ES_POOL_MEANMAX;
-    float lam_l2 = ES_ADAPT_LAMBDA_L2SP, lam_ewc = ES_ADAPT_LAMBDA_EWC, lr = 1e-3f;
+    float lam_l2 = ES_ADAPT_LAMBDA_L2SP, lam_ewc = ES_ADAPT_LAMBDA_EWC, lr = dflt.lr;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--speakers")) nspk = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--methods")) methods = argv[i + 1];
@@ -164,7 +166,7 @@ int main(int argc, char **argv)
             for (int mi = 0; mi < nm; mi++) {
                 es_mlp *m = es_mlp_create(&mc, 0, &err);
                 memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
-                es_adapt_cfg ac = {.method = meth[mi], .steps = steps, .batch = 32, .lr = lr,
+                es_adapt_cfg ac = {.method = meth[mi], .steps = steps, .batch = dflt.batch, .lr = lr,
                                    .lambda = meth[mi] == ES_ADAPT_EWC ? lam_ewc : lam_l2, .seed = (uint64_t)seed};
                 if (es_adapt_mlp(m, xa, ya, (size_t)n, rx, ry, nr, &ac, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
                 double at = accuracy(m, X, tgt, (size_t)ntg), ar = accuracy(m, X, ret, (size_t)nre);

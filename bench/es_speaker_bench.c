@@ -21,6 +21,7 @@
 #include "../model/nn.h"
 #include "../pipeline/speaker.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,11 @@ static double eer(float *tg, size_t nt, float *im, size_t ni, double *thr)
     return best;
 }
 
+static float *g_prior;
+static double g_beta = ES_SPK_BETA;
+static int g_mode;
+static int g_split;   /* 1: background = takes 25-49 of the 6 speakers; enroll and test within takes 0-24 */
+
 typedef struct { double id, eer_c, eer_o, id_min, thr_c, thr_o; } result;
 
 static result run(const float *F, int k, int draws, double alpha, const unsigned char *use, uint64_t seed)
@@ -93,9 +99,9 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         memset(enr, 0, NF);
         size_t n = 0;
         for (int s = 0; s < NS; s++) {
-            int perm[ND * NT];
-            for (int i = 0; i < ND * NT; i++) perm[i] = i;
-            for (int i = ND * NT; i > 1; i--) { int jj = (int)es_rng_below(&rng, (uint64_t)i); int t = perm[i - 1]; perm[i - 1] = perm[jj]; perm[jj] = t; }
+            int perm[ND * NT], np_ = 0;
+            for (int i = 0; i < ND * NT; i++) if (!g_split || i % NT < 25) perm[np_++] = i;
+            for (int i = np_; i > 1; i--) { int jj = (int)es_rng_below(&rng, (uint64_t)i); int t = perm[i - 1]; perm[i - 1] = perm[jj]; perm[jj] = t; }
             for (int i = 0; i < k; i++) {
                 int f = s * ND * NT + perm[i];
                 enr[f] = 1;
@@ -105,10 +111,11 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         }
         es_spk_model m;
         es_error err;
-        if (es_spk_fit(&m, X, y, n, NS, alpha, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        if (es_spk_fit(&m, X, y, n, NS, alpha, g_prior, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        m.mode = g_mode;
         size_t ok = 0, tot = 0, nt = 0, ni = 0;
         for (int f = 0; f < NF; f++) {
-            if (enr[f]) continue;
+            if (enr[f] || (g_split && f % NT >= 25)) continue;
             float sc[NS];
             es_spk_score(&m, F + (size_t)f * ES_SPK_DIM, sc);
             int b = 0;
@@ -135,10 +142,11 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         int *y2 = malloc(n * sizeof(int));
         for (size_t i = 0; i < n; i++)
             if (map[y[i]] >= 0) { memcpy(X2 + n2 * ES_SPK_DIM, X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y2[n2++] = map[y[i]]; }
-        if (es_spk_fit(&m, X2, y2, n2, 3, alpha, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        if (es_spk_fit(&m, X2, y2, n2, 3, alpha, g_prior, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        m.mode = g_mode;
         nt = ni = 0;
         for (int f = 0; f < NF; f++) {
-            if (enr[f]) continue;
+            if (enr[f] || (g_split && f % NT >= 25)) continue;
             float sc[NS];
             es_spk_score(&m, F + (size_t)f * ES_SPK_DIM, sc);
             for (int s = 0; s < 3; s++) { if (map[f / (ND * NT)] == s) tg[nt++] = sc[s]; else im[ni++] = sc[s]; }
@@ -152,14 +160,128 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
     return r;
 }
 
+/* the background covariance from DIR/<speaker>_<anything>.wav */
+static int load_background(es_engine *e, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) { fprintf(stderr, "%s: cannot open\n", dir); return -1; }
+    struct dirent *de;
+    char **names = NULL, spk[64][64];
+    size_t n = 0, cap = 0;
+    int S = 0;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 5 || strcmp(de->d_name + l - 4, ".wav")) continue;
+        if (n == cap) names = realloc(names, (cap = cap ? 2 * cap : 256) * sizeof(char *));
+        names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    float *X = malloc(n * ES_SPK_DIM * sizeof(float));
+    int *y = malloc(n * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        char p[4096], who[64];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        snprintf(who, sizeof who, "%s", names[i]);
+        char *u = strchr(who, '_');
+        if (u) *u = 0;
+        int k = 0;
+        while (k < S && strcmp(spk[k], who)) k++;
+        if (k == S && S < 64) snprintf(spk[S++], 64, "%s", who);
+        y[i] = k;
+        es_load_opts lo = {.quantize_int16 = 1};
+        es_audio a = {0};
+        es_error err = {0};
+        if (es_audio_load(p, &lo, &a, &err) || es_speaker_features(e, a.samples, a.n, X + i * ES_SPK_DIM, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return -1;
+        }
+        es_audio_free(&a);
+        free(names[i]);
+    }
+    free(names);
+    g_prior = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+    es_error err = {0};
+    if (es_spk_within_cov(X, y, n, S, g_prior, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    fprintf(stderr, "background: %zu clips of %d voices\n", n, S);
+    free(X); free(y);
+    return 0;
+}
+
+/* Background from speakers that are never tested: for each of the 20
+ * ways to split the 6 speakers into 3 + 3, the within-speaker covariance
+ * of all takes of three of them, identification among the other three
+ * (k takes enrolled, all their other takes tested); with and without the
+ * background. */
+static void run_disjoint(const float *F, int k, double beta)
+{
+    double acc_bg = 0, acc_no = 0;
+    int nsplit = 0;
+    es_rng rng;
+    es_rng_seed(&rng, 5);
+    float *X = malloc((size_t)NF * ES_SPK_DIM * sizeof(float)), *cov = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+    int *y = malloc(NF * sizeof(int));
+    unsigned char *enr = malloc(NF);
+    for (int mask = 0; mask < 64; mask++) {
+        if (__builtin_popcount((unsigned)mask) != 3) continue;
+        int tg[3], nt = 0, n = 0, map[NS];
+        for (int s = 0; s < NS; s++) { map[s] = -1; if (!(mask >> s & 1)) { map[s] = nt; tg[nt++] = s; } }
+        for (int f = 0; f < NF; f++)
+            if (mask >> (f / (ND * NT)) & 1) { memcpy(X + (size_t)n * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y[n++] = f / (ND * NT); }
+        /* relabel background speakers 0..2 */
+        int bl[NS], nb = 0;
+        for (int s = 0; s < NS; s++) bl[s] = (mask >> s & 1) ? nb++ : -1;
+        for (int i = 0; i < n; i++) y[i] = bl[y[i]];
+        es_error err;
+        if (es_spk_within_cov(X, y, (size_t)n, 3, cov, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        memset(enr, 0, NF);
+        n = 0;
+        for (int i = 0; i < 3; i++) {
+            int perm[ND * NT];
+            for (int j = 0; j < ND * NT; j++) perm[j] = j;
+            for (int j = ND * NT; j > 1; j--) { int q = (int)es_rng_below(&rng, (uint64_t)j); int t = perm[j - 1]; perm[j - 1] = perm[q]; perm[q] = t; }
+            for (int j = 0; j < k; j++) {
+                int f = tg[i] * ND * NT + perm[j];
+                enr[f] = 1;
+                memcpy(X + (size_t)n * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float));
+                y[n++] = i;
+            }
+        }
+        for (int with = 0; with < 2; with++) {
+            es_spk_model m;
+            if (es_spk_fit(&m, X, y, (size_t)n, 3, ES_SPK_ALPHA, with ? cov : NULL, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+            size_t ok = 0, tot = 0;
+            for (int f = 0; f < NF; f++) {
+                int s = f / (ND * NT);
+                if (enr[f] || map[s] < 0) continue;
+                float sc[3];
+                es_spk_score(&m, F + (size_t)f * ES_SPK_DIM, sc);
+                int b = 0;
+                for (int q = 1; q < 3; q++) if (sc[q] > sc[b]) b = q;
+                ok += b == map[s];
+                tot++;
+            }
+            *(with ? &acc_bg : &acc_no) += (double)ok / (double)tot;
+            es_spk_model_free(&m);
+        }
+        nsplit++;
+    }
+    printf("| %d | %.3f | %.3f |\n", k, acc_no / nsplit, acc_bg / nsplit);
+    free(X); free(cov); free(y); free(enr);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore]\n", argv[0]); return 2; }
-    const char *dir = argv[1], *cache = NULL;
+    const char *dir = argv[1], *cache = NULL, *bg = NULL;
     int draws = 10, explore = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--draws") && i + 1 < argc) draws = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--explore")) explore = 1;
+        else if (!strcmp(argv[i], "--fsdd-background")) g_split = 1;
+        else if (!strcmp(argv[i], "--disjoint")) g_split = 2;
+        else if (!strcmp(argv[i], "--background") && i + 1 < argc) bg = argv[++i];
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) g_mode = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--beta") && i + 1 < argc) g_beta = atof(argv[++i]);
         else cache = argv[i];
     }
     float *F = NULL;
@@ -179,6 +301,25 @@ int main(int argc, char **argv)
         if (j.failed) return 1;
         size_t sh[2] = {NF, ES_SPK_DIM};
         if (cache && es_npy_write(cache, F, sh, 2, &err)) fprintf(stderr, "%s\n", err.msg);
+    }
+    if (bg) {
+        es_engine *e = es_engine_create(NULL, &err);
+        if (!e || load_background(e, bg)) return 1;
+        es_engine_free(e);
+    }
+    if (g_split == 2) {
+        printf("| k | 3-way identification, no background | background from the 3 other speakers |\n|---|---|---|\n");
+        for (int k = 1; k <= 10; k += (k == 1 ? 2 : k == 3 ? 2 : 5)) run_disjoint(F, k, g_beta);
+        return 0;
+    }
+    if (g_split) {
+        float *X = malloc((size_t)NF * ES_SPK_DIM * sizeof(float));
+        int *y = malloc(NF * sizeof(int)), n = 0;
+        for (int f = 0; f < NF; f++)
+            if (f % NT >= 25) { memcpy(X + (size_t)n * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y[n++] = f / (ND * NT); }
+        g_prior = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+        if (es_spk_within_cov(X, y, (size_t)n, NS, g_prior, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        free(X); free(y);
     }
     static const struct { const char *name; int lo, hi; } blk[] = {
         {"mel", 0, 64}, {"spec", 64, 192}, {"pitch", 192, 196}};

@@ -30,10 +30,17 @@ static int parse_threshold(const char *s, double *t)
     return 0;
 }
 
+static void on_bg_progress(void *user, const char *stage, size_t done, size_t total)
+{
+    (void)user;
+    fprintf(stderr, "\r%s: %zu/%zu clips   %s", stage, done, total, done == total ? "\n" : "");
+}
+
 static void enroll_help(FILE *f)
 {
     fprintf(f,
             "usage: earshot enroll --name NAME -p PROFILES FILE...\n"
+            "       earshot enroll --background DIR -p PROFILES [--name NAME FILE...]\n"
             "\n"
             "Adds a speaker (or more takes of one) to a speaker profile file, created if\n"
             "missing and rewritten atomically. A few takes of any words are enough; more\n"
@@ -43,6 +50,13 @@ static void enroll_help(FILE *f)
             "  -n, --name NAME      the speaker\n"
             "  -p, --profiles FILE  the profile file (.safetensors)\n"
             "  --replace            drop the speaker's earlier takes first\n"
+            "  --background DIR     speech by several other speakers (one folder per\n"
+            "                       speaker, or flat with --background-pattern): how a\n"
+            "                       voice varies from word to word, stored in the profile\n"
+            "                       and used for every speaker (FSDD, 5 takes:\n"
+            "                       identification 0.88 -> 0.95); --name and FILEs may\n"
+            "                       then be left out\n"
+            "  --background-pattern P  e.g. '{label}_{speaker}_{take}'\n"
             "  --threshold X        store this decision threshold (cosine, default 0.35)\n"
             CLI_COMMON_HELP);
 }
@@ -51,10 +65,11 @@ int cmd_enroll(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"name", required_argument, 0, 'n'}, {"profiles", required_argument, 0, 'p'}, {"replace", no_argument, 0, 'R'},
-        {"threshold", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"threshold", required_argument, 0, 'T'}, {"background", required_argument, 0, 'G'},
+        {"background-pattern", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
-    const char *name = NULL, *prof = NULL;
+    const char *name = NULL, *prof = NULL, *bg = NULL, *bgpat = NULL;
     int replace = 0, opt, r, have_t = 0;
     double thr = 0;
     while ((opt = getopt_long(argc, argv, "n:p:t:qh", opts, NULL)) != -1) {
@@ -63,13 +78,15 @@ int cmd_enroll(int argc, char **argv)
         case 'n': name = optarg; break;
         case 'p': prof = optarg; break;
         case 'R': replace = 1; break;
+        case 'G': bg = optarg; break;
+        case 'P': bgpat = optarg; break;
         case 'T': if (parse_threshold(optarg, &thr)) return EXIT_USAGE; have_t = 1; break;
         case 'h': enroll_help(stdout); return EXIT_OK;
         default: enroll_help(stderr); return EXIT_USAGE;
         }
     }
-    if (!name || !prof || optind >= argc) {
-        fprintf(stderr, "earshot enroll: %s\n\n", !name ? "missing --name NAME" : !prof ? "missing -p PROFILES" : "no audio files");
+    if (!prof || (!bg && (!name || optind >= argc)) || (!name != (optind >= argc))) {
+        fprintf(stderr, "earshot enroll: %s\n\n", !prof ? "missing -p PROFILES" : !name ? "missing --name NAME" : "no audio files");
         enroll_help(stderr);
         return EXIT_USAGE;
     }
@@ -77,21 +94,36 @@ int cmd_enroll(int argc, char **argv)
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     int rc = EXIT_FAIL;
-    size_t n = (size_t)(argc - optind);
-    float *F = malloc(n * ES_SPK_DIM * sizeof(float));
+    size_t n = (size_t)(argc - optind);   /* 0 with --background alone */
+    float *F = malloc((n + 1) * ES_SPK_DIM * sizeof(float));
     es_speakers *s = file_exists(prof) ? es_speakers_load(prof, eng, &e) : es_speakers_new(eng, &e);
     if (!s || !F) { if (!F) fprintf(stderr, "earshot: out of memory\n"); else cli_error(&e); goto out; }
     for (size_t i = 0; i < n; i++)
         if (features_of(&c, eng, argv[optind + (int)i], F + i * ES_SPK_DIM)) goto out;
-    if (es_speakers_enroll(s, name, F, n, replace, &e) || (have_t && es_speakers_set_threshold(s, thr, &e)) ||
-        es_speakers_save(s, prof, &e)) {
+    if (bg) {
+        int tty = !c.quiet && isatty(2);
+        if (es_speakers_background_from_dir(s, eng, bg, bgpat, have_t, tty ? on_bg_progress : NULL, NULL, &e)) {
+            cli_error(&e);
+            goto out;
+        }
+    }
+    if ((name && es_speakers_enroll(s, name, F, n, replace, &e)) || (have_t && es_speakers_set_threshold(s, thr, &e))) {
         cli_error(&e);
         goto out;
     }
-    size_t k = 0;
-    while (strcmp(es_speakers_name(s, k), name)) k++;
-    printf("enrolled %s: %zu takes (%zu new); %s holds %zu speaker%s\n", name, es_speakers_takes(s, k), n, prof,
-           es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s");
+    if (!es_speakers_count(s)) {
+        fprintf(stderr, "earshot: %s: a profile file needs at least one speaker: add --name NAME FILE...\n", prof);
+        goto out;
+    }
+    if (es_speakers_save(s, prof, &e)) { cli_error(&e); goto out; }
+    if (bg) printf("background: %s\n", es_speakers_background(s));
+    if (name) {
+        size_t k = 0;
+        while (strcmp(es_speakers_name(s, k), name)) k++;
+        printf("enrolled %s: %zu takes (%zu new); ", name, es_speakers_takes(s, k), n);
+    }
+    printf("%s holds %zu speaker%s, threshold %.2f\n", prof, es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s",
+           es_speakers_threshold(s));
     rc = EXIT_OK;
 out:
     free(F);

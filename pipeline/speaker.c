@@ -44,6 +44,8 @@
 #include "es_internal.h"
 #include "../model/safetensors.h"
 #include "speaker.h"
+#include "dataset.h"
+#include <pthread.h>
 
 #include <cjson/cJSON.h>
 #include <kissfft/kiss_fftr.h>
@@ -204,6 +206,8 @@ void es_spk_model_free(es_spk_model *m)
     free(m->mu);
     free(m->L);
     free(m->cent);
+    free(m->tk);
+    free(m->tspk);
     memset(m, 0, sizeof *m);
 }
 
@@ -220,7 +224,7 @@ static void spk_map(const es_spk_model *m, const float *x, double *z)
 }
 
 es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, int S, double alpha,
-                     const unsigned char *use, es_error *err)
+                     const float *prior, double beta, const unsigned char *use, es_error *err)
 {
     const int D = ES_SPK_DIM;
     memset(m, 0, sizeof *m);
@@ -264,7 +268,10 @@ es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, 
     }
     double vmean = 0;
     for (int i = 0; i < D; i++) {
-        for (int j = 0; j <= i; j++) cov[(size_t)i * D + j] = dof ? cov[(size_t)i * D + j] / (double)dof : (i == j);
+        for (int j = 0; j <= i; j++) {
+            cov[(size_t)i * D + j] = dof ? cov[(size_t)i * D + j] / (double)dof : (prior ? 0 : i == j);
+            if (prior) cov[(size_t)i * D + j] += beta * prior[(size_t)i * D + j];
+        }
         vmean += cov[(size_t)i * D + i];
     }
     vmean /= D;
@@ -297,10 +304,48 @@ es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, 
         nn = nn > 0 ? 1 / sqrt(nn) : 0;
         for (int d = 0; d < D; d++) m->cent[(size_t)k * D + d] = (float)(z[d] * nn);
     }
+    m->tk = malloc(N * D * sizeof(float));
+    m->tspk = malloc(N * sizeof(int));
+    if (!m->tk || !m->tspk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    m->N = N;
+    for (size_t n = 0; n < N; n++) {
+        spk_map(m, X + n * D, z);
+        double nn = 0;
+        for (int d = 0; d < D; d++) nn += z[d] * z[d];
+        nn = nn > 0 ? 1 / sqrt(nn) : 0;
+        for (int d = 0; d < D; d++) m->tk[n * D + d] = (float)(z[d] * nn);
+        m->tspk[n] = spk[n];
+    }
 out:
     free(c); free(cov); free(dev); free(z); free(cnt);
     if (st) es_spk_model_free(m);
     return st;
+}
+
+es_status es_spk_within_cov(const float *X, const int *spk, size_t N, int S, float *cov, es_error *err)
+{
+    const int D = ES_SPK_DIM;
+    if (!X || !spk || S < 1 || N <= (size_t)S) return es_fail(err, ES_ERR_ARG, "within-speaker covariance: too few takes");
+    double *c = calloc((size_t)S * D, sizeof(double)), *acc = calloc((size_t)D * D, sizeof(double));
+    size_t *cnt = calloc((size_t)S, sizeof(size_t));
+    double dev[ES_SPK_DIM];
+    if (!c || !acc || !cnt) { free(c); free(acc); free(cnt); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    for (size_t n = 0; n < N; n++) {
+        cnt[spk[n]]++;
+        for (int d = 0; d < D; d++) c[(size_t)spk[n] * D + d] += X[n * D + d];
+    }
+    for (int k = 0; k < S; k++)
+        for (int d = 0; d < D; d++) c[(size_t)k * D + d] /= (double)(cnt[k] ? cnt[k] : 1);
+    for (size_t n = 0; n < N; n++) {
+        for (int d = 0; d < D; d++) dev[d] = X[n * D + d] - c[(size_t)spk[n] * D + d];
+        for (int i = 0; i < D; i++)
+            for (int j = 0; j <= i; j++) acc[(size_t)i * D + j] += dev[i] * dev[j];
+    }
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j <= i; j++)
+            cov[(size_t)i * D + j] = cov[(size_t)j * D + i] = (float)(acc[(size_t)i * D + j] / (double)(N - (size_t)S));
+    free(c); free(acc); free(cnt);
+    return ES_OK;
 }
 
 void es_spk_score(const es_spk_model *m, const float *x, float *scores)
@@ -310,11 +355,26 @@ void es_spk_score(const es_spk_model *m, const float *x, float *scores)
     spk_map(m, x, z);
     for (int d = 0; d < D; d++) nn += z[d] * z[d];
     nn = nn > 0 ? 1 / sqrt(nn) : 0;
-    for (int k = 0; k < m->S; k++) {
-        double s = 0;
-        for (int d = 0; d < D; d++) s += z[d] * m->cent[(size_t)k * D + d];
-        scores[k] = (float)(s * nn);
+    if (m->mode == 0) {
+        for (int k = 0; k < m->S; k++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += z[d] * m->cent[(size_t)k * D + d];
+            scores[k] = (float)(s * nn);
+        }
+        return;
     }
+    int cnt[256] = {0};
+    for (int k = 0; k < m->S; k++) scores[k] = m->mode == 1 ? -2.0f : 0.0f;
+    for (size_t n = 0; n < m->N; n++) {
+        double s = 0;
+        for (int d = 0; d < D; d++) s += z[d] * m->tk[n * D + d];
+        s *= nn;
+        int k = m->tspk[n];
+        if (m->mode == 1) { if (s > scores[k]) scores[k] = (float)s; }
+        else { scores[k] += (float)s; cnt[k & 255]++; }
+    }
+    if (m->mode == 2)
+        for (int k = 0; k < m->S; k++) scores[k] /= (float)(cnt[k & 255] ? cnt[k & 255] : 1);
 }
 
 /* ------------------------------------------------------------ profiles */
@@ -324,7 +384,7 @@ void es_spk_score(const es_spk_model *m, const float *x, float *scores)
 #define REPRESENTATION \
     "{\"dim\":196,\"blocks\":[\"logmel mean/std 32+32\",\"band log-power mean/std 64+64 (62.5 Hz to 4 kHz)\"," \
     "\"pitch log2F0 mean/std, peak, pitched fraction\"],\"voiced\":\"louder 70% of 10 ms frames, within 50 dB of the " \
-    "loudest\",\"projection\":\"WCCN fitted on the enrolled takes, correlation shrinkage 0.25\",\"score\":\"cosine\"}"
+    "loudest\",\"projection\":\"WCCN fitted on the enrolled takes plus 3 x the background covariance if any, correlation shrinkage 0.25\",\"score\":\"cosine\"}"
 
 struct es_speakers {
     char enc_sha[65], mel_sha[65];
@@ -334,6 +394,8 @@ struct es_speakers {
     int *spk;        /* [N] */
     size_t N;
     double threshold;
+    float *bg;       /* [D][D] background within-speaker covariance, or NULL */
+    char *bg_desc;
     es_spk_model m;
     int fitted;
 };
@@ -345,6 +407,8 @@ void es_speakers_free(es_speakers *s)
     free(s->names);
     free(s->X);
     free(s->spk);
+    free(s->bg);
+    free(s->bg_desc);
     es_spk_model_free(&s->m);
     free(s);
 }
@@ -426,11 +490,35 @@ es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feat
     return ES_OK;
 }
 
+const char *es_speakers_background(const es_speakers *s) { return s && s->bg ? s->bg_desc : NULL; }
+
+es_status es_speakers_set_background(es_speakers *s, const float *feats, const int *spk, size_t n, int nspk,
+                                     const char *desc, int keep_threshold, es_error *err)
+{
+    if (!s || !feats || !spk || nspk < 1) return es_fail(err, ES_ERR_ARG, "es_speakers_set_background: invalid arguments");
+    for (size_t i = 0; i < n; i++)
+        if (spk[i] < 0 || spk[i] >= nspk) return es_fail(err, ES_ERR_ARG, "background: speaker index out of range");
+    for (size_t i = 0; i < n * ES_SPK_DIM; i++)
+        if (!isfinite(feats[i])) return es_fail(err, ES_ERR_ARG, "background: a take's representation is not finite");
+    float *cov = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+    char *d = strdup(desc ? desc : "");
+    if (!cov || !d) { free(cov); free(d); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    es_status st = es_spk_within_cov(feats, spk, n, nspk, cov, err);
+    if (st) { free(cov); free(d); return st; }
+    free(s->bg); free(s->bg_desc);
+    s->bg = cov;
+    s->bg_desc = d;
+    if (!keep_threshold) s->threshold = ES_SPK_THRESHOLD_BG;
+    es_spk_model_free(&s->m);
+    s->fitted = 0;
+    return ES_OK;
+}
+
 static es_status ensure_fit(es_speakers *s, es_error *err)
 {
     if (s->fitted) return ES_OK;
     if (!s->S) return es_fail(err, ES_ERR_ARG, "no speakers enrolled");
-    es_status st = es_spk_fit(&s->m, s->X, s->spk, s->N, (int)s->S, ES_SPK_ALPHA, NULL, err);
+    es_status st = es_spk_fit(&s->m, s->X, s->spk, s->N, (int)s->S, ES_SPK_ALPHA, s->bg, ES_SPK_BETA, NULL, err);
     if (!st) s->fitted = 1;
     return st;
 }
@@ -502,11 +590,13 @@ es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err
     snprintf(ver, sizeof ver, "%d", ES_SPK_VERSION);
     snprintf(thr, sizeof thr, "%.6f", s->threshold);
     const char *keys[] = {"earshot.format", "earshot.profile_version", "earshot.version", "encoder_sha256",
-                          "melspectrogram_sha256", "representation", "speakers", "threshold"};
-    const char *vals[] = {ES_SPK_FORMAT, ver, ES_VERSION, s->enc_sha, s->mel_sha, REPRESENTATION, jn, thr};
-    es_st_tensor t[2] = {{.name = "takes", .ndim = 2, .shape = {(int64_t)s->N, ES_SPK_DIM}, .data = s->X},
-                         {.name = "speaker", .ndim = 1, .shape = {(int64_t)s->N}, .data = y}};
-    st = es_st_write(path, t, 2, keys, vals, sizeof keys / sizeof keys[0], err);
+                          "melspectrogram_sha256", "representation", "speakers", "threshold", "background"};
+    const char *vals[] = {ES_SPK_FORMAT, ver, ES_VERSION, s->enc_sha, s->mel_sha, REPRESENTATION, jn, thr, s->bg_desc};
+    es_st_tensor t[3] = {{.name = "takes", .ndim = 2, .shape = {(int64_t)s->N, ES_SPK_DIM}, .data = s->X},
+                         {.name = "speaker", .ndim = 1, .shape = {(int64_t)s->N}, .data = y},
+                         {.name = "background", .ndim = 2, .shape = {ES_SPK_DIM, ES_SPK_DIM}, .data = s->bg}};
+    size_t nmeta = sizeof keys / sizeof keys[0] - (s->bg ? 0 : 1);
+    st = es_st_write(path, t, s->bg ? 3 : 2, keys, vals, nmeta, err);
 out:
     free(y);
     free(jn);
@@ -578,7 +668,10 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
     if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) < 1) why = "speakers missing or empty";
     else if (!tx || tx->ndim != 2 || tx->shape[1] != ES_SPK_DIM || tx->shape[0] < 1) why = "tensor 'takes' missing or not [N][196]";
     else if (!ty || ty->ndim != 1 || ty->shape[0] != tx->shape[0]) why = "tensor 'speaker' missing or not [N]";
-    else if (es_st_count(st) != 2) why = "tensors other than 'takes' and 'speaker'";
+    const es_st_tensor *tb = es_st_get(st, "background");
+    if (!why && es_st_count(st) != (tb ? 3u : 2u)) why = "tensors other than 'takes', 'speaker' and 'background'";
+    if (!why && tb && (tb->ndim != 2 || tb->shape[0] != ES_SPK_DIM || tb->shape[1] != ES_SPK_DIM || !es_st_meta(st, "background")))
+        why = "tensor 'background' is not [196][196] or has no description";
     if (why) { es_st_free(st); return parse_fail(s, j, err, name, why); }
     size_t S = (size_t)cJSON_GetArraySize(j), N = (size_t)tx->shape[0];
     s->names = calloc(S, sizeof(char *));
@@ -604,6 +697,22 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
         s->N = N;
         for (size_t k = 0; k < S && !why; k++) if (!es_speakers_takes(s, k)) why = "a speaker has no takes";
     }
+    if (!why && tb) {
+        /* a covariance: finite, symmetric, non-negative variances */
+        const int D = ES_SPK_DIM;
+        for (int i = 0; i < D && !why; i++)
+            for (int j = 0; j < D && !why; j++) {
+                float v = tb->data[i * D + j];
+                if (!isfinite(v) || v != tb->data[j * D + i] || (i == j && !(v >= 0)))
+                    why = "tensor 'background' is not a covariance (finite, symmetric, variances >= 0)";
+            }
+        if (!why) {
+            s->bg = malloc((size_t)D * D * sizeof(float));
+            s->bg_desc = strdup(es_st_meta(st, "background"));
+            if (!s->bg || !s->bg_desc) why = "out of memory";
+            else memcpy(s->bg, tb->data, (size_t)D * D * sizeof(float));
+        }
+    }
     es_st_free(st);
     if (why) return parse_fail(s, j, err, name, why);
     cJSON_Delete(j);
@@ -619,4 +728,89 @@ es_speakers *es_speakers_load(const char *path, es_engine *e, es_error *err)
     es_speakers *s = es_speakers_parse(buf, len, path, e, err);
     free(buf);
     return s;
+}
+
+/* ------------------------------------------------------------ background from a folder */
+
+typedef struct {
+    es_engine *e;
+    const es_dataset *d;
+    float *F;
+    es_status *st;
+    char (*msg)[512];
+    es_progress_fn progress;
+    void *user;
+    size_t done;
+    pthread_mutex_t lock;
+} bg_job;
+
+static void bg_one(void *ctx, int i)
+{
+    bg_job *j = ctx;
+    es_load_opts lo = {.quantize_int16 = 1};
+    es_audio a = {0};
+    es_error err = {0};
+    const char *path = j->d->items[i].path;
+    j->st[i] = es_audio_load(path, &lo, &a, &err);
+    if (!j->st[i]) {
+        j->st[i] = es_speaker_features(j->e, a.samples, a.n, j->F + (size_t)i * ES_SPK_DIM, &err);
+        if (j->st[i]) snprintf(j->msg[i], sizeof j->msg[i], "%.200s: %.300s", path, err.msg);
+    } else {
+        snprintf(j->msg[i], sizeof j->msg[i], "%.500s", err.msg);
+    }
+    es_audio_free(&a);
+    pthread_mutex_lock(&j->lock);
+    j->done++;
+    if (j->progress) j->progress(j->user, "background", j->done, j->d->nitems);
+    pthread_mutex_unlock(&j->lock);
+}
+
+es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const char *dir, const char *pattern,
+                                          int keep_threshold, es_progress_fn progress, void *user, es_error *err)
+{
+    if (!s || !e || !dir) return es_fail(err, ES_ERR_ARG, "es_speakers_background_from_dir: invalid arguments");
+    es_dataset *d = NULL;
+    size_t skipped = 0;
+    es_status st = es_dataset_scan(dir, pattern, &d, &skipped, err);
+    if (st) return st;
+    size_t n = d->nitems;
+    float *F = malloc((n + 1) * ES_SPK_DIM * sizeof(float));
+    es_status *sts = calloc(n + 1, sizeof *sts);
+    char (*msg)[512] = calloc(n + 1, sizeof *msg);
+    int *spk = malloc((n + 1) * sizeof(int));
+    char **names = calloc(n + 1, sizeof(char *));
+    int S = 0;
+    if (!F || !sts || !msg || !spk || !names) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    /* speakers: {speaker} when the pattern names one, else the folder */
+    for (size_t i = 0; i < n; i++) {
+        const char *who = pattern ? d->items[i].speaker : d->labels[d->items[i].label];
+        if (!who || !*who) { st = es_fail(err, ES_ERR_ARG, "%s: the pattern names no {speaker} for %s", dir, d->items[i].path); goto out; }
+        int k = 0;
+        while (k < S && strcmp(names[k], who)) k++;
+        if (k == S) names[S++] = (char *)who;
+        spk[i] = k;
+    }
+    if (S < 2 || n <= (size_t)S)
+        { st = es_fail(err, ES_ERR_ARG, "%s: a background needs several takes of at least two speakers (%d speakers, %zu clips)", dir, S, n); goto out; }
+    bg_job j = {e, d, F, sts, msg, progress, user, 0, PTHREAD_MUTEX_INITIALIZER};
+    es_parallel_for((int)n, bg_one, &j);
+    pthread_mutex_destroy(&j.lock);
+    for (size_t i = 0; i < n; i++)
+        if (sts[i]) { st = es_fail(err, sts[i], "%s", msg[i]); goto out; }
+    char desc[1024];
+    snprintf(desc, sizeof desc, "{\"source\":\"%s\",\"clips\":%zu,\"speakers\":%d,\"beta\":%g}", dir, n, S, ES_SPK_BETA);
+    /* the folder name may hold characters JSON must escape: build it properly */
+    cJSON *jd = cJSON_CreateObject();
+    cJSON_AddStringToObject(jd, "source", dir);
+    cJSON_AddNumberToObject(jd, "clips", (double)n);
+    cJSON_AddNumberToObject(jd, "speakers", S);
+    cJSON_AddNumberToObject(jd, "beta", ES_SPK_BETA);
+    char *js = cJSON_PrintUnformatted(jd);
+    cJSON_Delete(jd);
+    st = es_speakers_set_background(s, F, spk, n, S, js ? js : desc, keep_threshold, err);
+    free(js);
+out:
+    free(F); free(sts); free(msg); free(spk); free(names);
+    es_dataset_free(d);
+    return st;
 }

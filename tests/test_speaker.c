@@ -84,7 +84,7 @@ static void test_fit_clusters(void **state)
         }
     es_spk_model m;
     es_error e = {0};
-    assert_int_equal(es_spk_fit(&m, X, y, S * K, S, ES_SPK_ALPHA, NULL, &e), ES_OK);
+    assert_int_equal(es_spk_fit(&m, X, y, S * K, S, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
     int ok = 0;
     for (int t = 0; t < 40; t++) {
         int s = t % S;
@@ -99,11 +99,11 @@ static void test_fit_clusters(void **state)
     assert_int_equal(ok, 40);
     es_spk_model_free(&m);
     /* one take per speaker, and a single take, still fit */
-    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 1, 2}, 3, 3, ES_SPK_ALPHA, NULL, &e), ES_OK);
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 1, 2}, 3, 3, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
     es_spk_model_free(&m);
-    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, &e), ES_OK);
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
     es_spk_model_free(&m);
-    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 2}, 2, 3, ES_SPK_ALPHA, NULL, &e), ES_OK);  /* speaker 1 has none */
+    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 2}, 2, 3, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);  /* speaker 1 has none */
     free(X);
 }
 
@@ -162,6 +162,63 @@ static void test_round_trip(void **state)
     assert_int_equal(es_speakers_count(r), 3);
     es_speakers_free(s);
     es_speakers_free(r);
+}
+
+/* a background covariance is kept in the file and used the same way */
+static void test_background(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_speakers *s = make_profile();
+    enum { N = 12 };
+    float B[N * ES_SPK_DIM], x[ES_SPK_DIM], a[3], b[3];
+    int spk[N];
+    uint32_t r = 17;
+    for (int i = 0; i < N; i++) {
+        spk[i] = i % 3;
+        for (int d = 0; d < ES_SPK_DIM; d++) B[i * ES_SPK_DIM + d] = (float)spk[i] + 2 * test_rand(&r);
+    }
+    for (int d = 0; d < ES_SPK_DIM; d++) x[d] = 1 + test_rand(&r);
+    assert_null(es_speakers_background(s));
+    assert_int_equal(es_speakers_score(s, x, a, NULL, NULL, &e), ES_OK);
+    assert_int_equal(es_speakers_set_background(s, B, spk, N, 3, "{\"source\":\"test\"}", 0, &e), ES_OK);
+    assert_string_equal(es_speakers_background(s), "{\"source\":\"test\"}");
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);
+    assert_int_equal(es_speakers_score(s, x, b, NULL, NULL, &e), ES_OK);
+    assert_memory_not_equal(a, b, sizeof a);   /* the background changes the projection */
+    char p[128];
+    snprintf(p, sizeof p, "%s/bg.safetensors", dir);
+    assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
+    es_speakers *t = es_speakers_load(p, eng, &e);
+    assert_non_null(t);
+    assert_string_equal(es_speakers_background(t), "{\"source\":\"test\"}");
+    assert_int_equal(es_speakers_score(t, x, a, NULL, NULL, &e), ES_OK);
+    assert_memory_equal(a, b, sizeof a);
+    es_speakers_free(t);
+    /* too few takes, bad index */
+    assert_int_not_equal(es_speakers_set_background(s, B, spk, 3, 3, "x", 0, &e), ES_OK);
+    spk[0] = 5;
+    assert_int_not_equal(es_speakers_set_background(s, B, spk, N, 3, "x", 0, &e), ES_OK);
+    es_speakers_free(s);
+    /* a background that is not symmetric is refused */
+    size_t n;
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(n);
+    assert_int_equal(fread(buf, 1, n, f), n);
+    fclose(f);
+    /* the background is the last tensor: [196][196] floats at the end; element (0, 1) */
+    size_t off = n - (size_t)ES_SPK_DIM * ES_SPK_DIM * 4 + 4;
+    float v;
+    memcpy(&v, buf + off, 4);
+    v += 1;
+    memcpy(buf + off, &v, 4);
+    assert_null(es_speakers_parse(buf, n, "bg.safetensors", eng, &e));
+    assert_non_null(strstr(e.msg, "covariance"));
+    free(buf);
 }
 
 static unsigned char *read_all(const char *p, size_t *n)
@@ -234,7 +291,8 @@ static void test_refusals(void **state)
     memcpy(c, b, n);
     patch(c, n, "earshot-speakers", "earshot-speakerz");
     assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
-    /* a speaker index out of range (the last take's index 2.0f -> 4.0f) */
+    /* a speaker index out of range (the last take's index 2.0f -> 4.0f; no
+     * background, so the speaker tensor is last) */
     memcpy(c, b, n);
     float four = 4.0f;
     memcpy(c + n - 4, &four, 4);
@@ -271,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_fit_clusters),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_background),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,6 +50,20 @@ has "$T/out" "accept	theo	" "verify output"
 expect 1 "verify an unknown name" -- "$BIN" verify -q "$P" -n nobody "$F/7_theo_5.wav"
 has "$T/err" "not enrolled" "unknown name: says so"
 
+# a background from two other speakers (10 clips each) changes the projection
+mkdir -p "$T/bg"
+for s in lucas nicolas; do for d in 0 1 2 3 4; do for t in 0 1; do ln -s "$F/${d}_${s}_$t.wav" "$T/bg/"; done; done; done
+cp "$P" "$T/withbg.safetensors"
+expect 0 "enroll --background alone" -- "$BIN" enroll -q -p "$T/withbg.safetensors" --background "$T/bg" \
+    --background-pattern '{label}_{speaker}_{take}'
+has "$T/out" '"clips":20,"speakers":2' "the background is described"
+expect 0 "identify with a background" -- "$BIN" identify -q "$T/withbg.safetensors" "${files[@]}"
+right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
+[ "$right" -ge 24 ] && ok "with a background: $right of 30 right (>= 24)" || bad "with a background: only $right of 30 right"
+expect 1 "a background of one speaker is refused" -- "$BIN" enroll -q -p "$T/withbg.safetensors" --background "$T/bg" \
+    --background-pattern '{label}_lucas_{take}'
+has "$T/err" "pattern names no {speaker}\|at least two speakers" "one-speaker background: says why"
+
 # --- bad profile files: refused whole, named, never overwritten
 cp "$P" "$T/orig.safetensors"
 head -c 700 "$P" > "$T/trunc.safetensors"
