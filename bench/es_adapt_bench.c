@@ -13,7 +13,7 @@
  *    seed 1) trained on takes 0-39 of the five other speakers (2,000
  *    clips), with its rehearsal buffer (8 windows per digit);
  *  - adaptation: k in {1, 3, 5} takes per digit of s, drawn at random
- *    (seeded) from its takes 0-9;
+ *    (seeded) from its takes 0-9; --draws N repeats with N draws;
  *  - target: accuracy on takes 10-49 of s (400 clips, the same for every k);
  *  - retention: accuracy on takes 40-49 of the five others (500 clips,
  *    never trained on).
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     const char *dir = argv[1], *methods = "naive,l2sp,ewc,rehearsal", *kl = "1,3,5";
     es_adapt_opts dflt;
     es_adapt_opts_default(&dflt);   /* the settings `earshot adapt` uses */
-    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128;
+    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128, draws = 1;
     es_pool pool = ES_POOL_MEANMAX;
     float lam_l2 = ES_ADAPT_LAMBDA_L2SP, lam_ewc = ES_ADAPT_LAMBDA_EWC, lr = dflt.lr;
     for (int i = 2; i + 1 < argc; i += 2) {
@@ -70,6 +70,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--lr")) lr = (float)atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--seed")) seed = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hidden")) hidden = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--draws")) draws = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pooling")) { if (es_pool_parse(argv[i + 1], &pool, NULL)) return 2; }
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
@@ -111,9 +112,10 @@ int main(int argc, char **argv)
     for (char *tok = strtok(mcopy, ","); tok && nk < 8; tok = strtok(NULL, ",")) ks[nk++] = atoi(tok);
 
     double sum_t[8][8] = {{0}}, min_t[8][8], sum_r[8][8] = {{0}}, max_drop[8][8] = {{0}};
+    double spk_t[8][8] = {{0}}, spk_d[8][8] = {{0}};   /* one speaker's means over the draws */
     double base_t = 0, base_tmin = 1, base_r = 0;
     for (int a = 0; a < 8; a++) for (int b = 0; b < 8; b++) min_t[a][b] = 1;
-    printf("| speaker | k | method | target | retention |\n|---|---|---|---|---|\n");
+    printf("| speaker | k | method | draw | target | retention |\n|---|---|---|---|---|---|\n");
     for (int s = 0; s < nspk; s++) {
         /* base model on takes 0-39 of the others */
         int *tr = malloc(NF * sizeof(int)), *yt = malloc(NF * sizeof(int)), ntr = 0;
@@ -145,13 +147,16 @@ int main(int argc, char **argv)
         double bt = accuracy(base, X, tgt, (size_t)ntg), br = accuracy(base, X, ret, (size_t)nre);
         base_t += bt / nspk; base_r += br / nspk;
         if (bt < base_tmin) base_tmin = bt;
-        printf("| %s | 0 | (base) | %.4f | %.4f |\n", SPK[s], bt, br);
+        printf("| %s | 0 | (base) | | %.4f | %.4f |\n", SPK[s], bt, br);
         size_t np;
         const float *p0 = es_mlp_params(base, &np);
         es_rng rng;
         es_rng_seed(&rng, (uint64_t)seed * 7919u + (uint64_t)s);
-        for (int ki = 0; ki < nk; ki++) {
+        for (int ki = 0; ki < nk; ki++)
+        for (int dr = 0; dr < draws; dr++) {
             int k = ks[ki], n = 0;
+            /* each (speaker, k, draw) has its own takes, whatever else runs */
+            es_rng_seed(&rng, (uint64_t)seed * 7919u + (uint64_t)s * 131u + (uint64_t)k * 17u + (uint64_t)dr);
             float *xa = malloc((size_t)ND * k * IN * sizeof(float));
             int *ya = malloc((size_t)ND * k * sizeof(int));
             for (int d = 0; d < ND; d++) {
@@ -170,20 +175,28 @@ int main(int argc, char **argv)
                                    .lambda = meth[mi] == ES_ADAPT_EWC ? lam_ewc : lam_l2, .seed = (uint64_t)seed};
                 if (es_adapt_mlp(m, xa, ya, (size_t)n, rx, ry, nr, &ac, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
                 double at = accuracy(m, X, tgt, (size_t)ntg), ar = accuracy(m, X, ret, (size_t)nre);
-                printf("| %s | %d | %s | %.4f | %.4f |\n", SPK[s], k, es_adapt_method_name(meth[mi]), at, ar);
+                printf("| %s | %d | %s | %d | %.4f | %.4f |\n", SPK[s], k, es_adapt_method_name(meth[mi]), dr + 1, at, ar);
                 fflush(stdout);
-                sum_t[ki][mi] += at / nspk;
-                sum_r[ki][mi] += (ar - br) / nspk;
-                if (at < min_t[ki][mi]) min_t[ki][mi] = at;
-                if (br - ar > max_drop[ki][mi]) max_drop[ki][mi] = br - ar;
+                sum_t[ki][mi] += at / nspk / draws;
+                sum_r[ki][mi] += (ar - br) / nspk / draws;
+                spk_t[ki][mi] += at / draws;
+                spk_d[ki][mi] += (br - ar) / draws;
                 es_mlp_free(m);
             }
             free(xa); free(ya);
+            if (dr == draws - 1)
+                for (int mi = 0; mi < nm; mi++) {
+                    /* worst speaker = lowest mean over the draws */
+                    if (spk_t[ki][mi] < min_t[ki][mi]) min_t[ki][mi] = spk_t[ki][mi];
+                    if (spk_d[ki][mi] > max_drop[ki][mi]) max_drop[ki][mi] = spk_d[ki][mi];
+                    spk_t[ki][mi] = spk_d[ki][mi] = 0;
+                }
         }
         es_mlp_free(base);
         free(tr); free(yt); free(xt); free(ridx); free(rx); free(ry);
     }
-    printf("\nsummary over %d held-out speakers (steps %d, lr %g, lambda l2sp %g, ewc %g)\n", nspk, steps, lr, lam_l2, lam_ewc);
+    printf("\nsummary over %d held-out speakers x %d draws of the adaptation takes (steps %d, lr %g, lambda l2sp %g, ewc %g)\n",
+           nspk, draws, steps, lr, lam_l2, lam_ewc);
     printf("| k | method | target mean | target worst | retention change (points) | worst speaker's retention drop |\n|---|---|---|---|---|---|\n");
     printf("| 0 | (base) | %.4f | %.4f | (retention %.4f) | |\n", base_t, base_tmin, base_r);
     for (int ki = 0; ki < nk; ki++)

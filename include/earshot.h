@@ -307,7 +307,9 @@ const char *es_adapt_method_name(es_adapt_method m);
 es_status es_adapt_method_parse(const char *s, es_adapt_method *m, es_error *err);
 
 typedef struct {
-    es_adapt_method method;   /* default ES_ADAPT_REHEARSAL */
+    es_adapt_method method;   /* default ES_ADAPT_EWC */
+    int fallback;             /* 1 (default): a model without a rehearsal
+                                 buffer adapts with l2sp instead of failing */
     const char *pattern;      /* flat speaker folder naming, or NULL for folders */
     int steps, batch;         /* default 100, 32 */
     float lr, lambda;         /* default 1e-3; lambda per method (see es_adapt_opts_default) */
@@ -318,6 +320,7 @@ void es_adapt_opts_default(es_adapt_opts *o);
 
 typedef struct {
     size_t n_takes, n_labels_seen, n_rehearsal;
+    es_adapt_method method;         /* the method used (after any fallback) */
     double acc_before, acc_after;   /* on the speaker's takes (training accuracy) */
 } es_adapt_result;
 

@@ -22,14 +22,15 @@ static void adapt_help(FILE *f)
             "  -o, --output FILE        the adapted model (written atomically)\n"
             "  --speaker-data DIR       the speaker's takes\n"
             "  --pattern P              flat folder naming, e.g. '{label}_{speaker}_{take}'\n"
-            "  --method M               how to avoid forgetting (default l2sp):\n"
+            "  --method M               how to avoid forgetting (default ewc; l2sp for a\n"
+            "                           model without a rehearsal buffer):\n"
             "                             naive      plain fine-tuning (forgets)\n"
             "                             l2sp       penalty toward the original weights\n"
             "                             ewc        the same, weighted by the Fisher\n"
             "                                        information on the rehearsal buffer\n"
             "                             rehearsal  mix stored training windows into\n"
             "                                        every batch\n"
-            "  --lambda X               penalty strength for l2sp/ewc (default 0.01)\n"
+            "  --lambda X               penalty strength (default 0.03 for l2sp, 0.3 for ewc)\n"
             "  --steps N, --lr X, --batch N, --seed N   (defaults 300, 0.003, 32, 1)\n"
             "  --cache DIR              embedding cache (as for train)\n"
             CLI_COMMON_HELP);
@@ -65,7 +66,10 @@ int cmd_adapt(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'S': dir = optarg; break;
         case 'p': o.pattern = optarg; break;
-        case 'm': if (es_adapt_method_parse(optarg, &o.method, &e)) { cli_error(&e); return EXIT_USAGE; } break;
+        case 'm':
+            if (es_adapt_method_parse(optarg, &o.method, &e)) { cli_error(&e); return EXIT_USAGE; }
+            o.fallback = 0;   /* asked for: no silent substitute */
+            break;
         case 'L':
             if (cli_parse_double(optarg, 0, 1e6, &v)) { fprintf(stderr, "earshot: --lambda must be a number from 0 to 1e6\n"); return EXIT_USAGE; }
             o.lambda = (float)v;
@@ -104,7 +108,7 @@ int cmd_adapt(int argc, char **argv)
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     printf("adapted %s to %zu takes of %zu labels (method %s, %d steps", argv[optind], res.n_takes, res.n_labels_seen,
-           es_adapt_method_name(o.method), o.steps);
+           es_adapt_method_name(res.method), o.steps);
     if (res.n_rehearsal) printf(", rehearsal buffer of %zu", res.n_rehearsal);
     printf(")\naccuracy on the speaker's takes: %.4f before, %.4f after\n", res.acc_before, res.acc_after);
     printf("wrote %s\n", out);
