@@ -16,6 +16,12 @@
  *    of every test clip of all 6 against those 3, so half the impostors
  *    were never seen by the projection; EER.
  * Figures are means (and minima) over the draws.
+ *
+ * --fsdd-background: the background covariance is the within-speaker
+ * covariance of takes 25-49 of the six speakers; enrollment and tests stay
+ * within takes 0-24. --background DIR: from DIR/<voice>_*.wav instead.
+ * --disjoint: background of 3 speakers, 3-way identification among the
+ * other 3 (all 20 splits). --single: verification with one speaker enrolled.
  */
 #include "earshot.h"
 #include "../model/nn.h"
@@ -78,7 +84,7 @@ static double eer(float *tg, size_t nt, float *im, size_t ni, double *thr)
     return best;
 }
 
-static float *g_prior;
+static float *g_prior, *g_centre;
 static double g_beta = ES_SPK_BETA;
 static int g_mode;
 static int g_split;   /* 1: background = takes 25-49 of the 6 speakers; enroll and test within takes 0-24 */
@@ -111,7 +117,7 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         }
         es_spk_model m;
         es_error err;
-        if (es_spk_fit(&m, X, y, n, NS, alpha, g_prior, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        if (es_spk_fit(&m, X, y, n, NS, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
         m.mode = g_mode;
         size_t ok = 0, tot = 0, nt = 0, ni = 0;
         for (int f = 0; f < NF; f++) {
@@ -142,7 +148,7 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         int *y2 = malloc(n * sizeof(int));
         for (size_t i = 0; i < n; i++)
             if (map[y[i]] >= 0) { memcpy(X2 + n2 * ES_SPK_DIM, X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y2[n2++] = map[y[i]]; }
-        if (es_spk_fit(&m, X2, y2, n2, 3, alpha, g_prior, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        if (es_spk_fit(&m, X2, y2, n2, 3, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
         m.mode = g_mode;
         nt = ni = 0;
         for (int f = 0; f < NF; f++) {
@@ -207,6 +213,50 @@ static int load_background(es_engine *e, const char *dir)
     return 0;
 }
 
+/* Verification with one speaker enrolled (the usual case: "is this me?"):
+ * for each speaker and draw, a profile holding only that speaker (k clips
+ * from takes 0-24) and the background of takes 25-49; trials = every
+ * other clip of takes 0-24 of all six speakers against it. EER pooled
+ * over the 6 speakers of a draw, mean over draws. */
+static void run_single(const float *F, int k, int draws)
+{
+    es_rng rng;
+    es_rng_seed(&rng, 11);
+    float *tg = malloc(NF * sizeof(float)), *im = malloc(NF * NS * sizeof(float)), *X = malloc((size_t)k * ES_SPK_DIM * sizeof(float));
+    int *y = calloc((size_t)k, sizeof(int));
+    unsigned char *enr = malloc(NF);
+    double e_sum = 0, th_sum = 0;
+    for (int dr = 0; dr < draws; dr++) {
+        size_t nt = 0, ni = 0;
+        for (int s = 0; s < NS; s++) {
+            memset(enr, 0, NF);
+            int perm[ND * NT], np_ = 0;
+            for (int i = 0; i < ND * NT; i++) if (i % NT < 25) perm[np_++] = i;
+            for (int i = np_; i > 1; i--) { int jj = (int)es_rng_below(&rng, (uint64_t)i); int t = perm[i - 1]; perm[i - 1] = perm[jj]; perm[jj] = t; }
+            for (int i = 0; i < k; i++) {
+                int f = s * ND * NT + perm[i];
+                enr[f] = 1;
+                memcpy(X + (size_t)i * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float));
+            }
+            es_spk_model m;
+            es_error err;
+            if (es_spk_fit(&m, X, y, (size_t)k, 1, ES_SPK_ALPHA, g_prior, g_centre, g_beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+            for (int f = 0; f < NF; f++) {
+                if (enr[f] || f % NT >= 25) continue;
+                float sc[1];
+                es_spk_score(&m, F + (size_t)f * ES_SPK_DIM, sc);
+                if (f / (ND * NT) == s) tg[nt++] = sc[0]; else im[ni++] = sc[0];
+            }
+            es_spk_model_free(&m);
+        }
+        double th;
+        e_sum += eer(tg, nt, im, ni, &th) / draws;
+        th_sum += th / draws;
+    }
+    printf("| %d | %.3f (%.2f) |\n", k, e_sum, th_sum);
+    free(tg); free(im); free(X); free(y); free(enr);
+}
+
 /* Background from speakers that are never tested: for each of the 20
  * ways to split the 6 speakers into 3 + 3, the within-speaker covariance
  * of all takes of three of them, identification among the other three
@@ -248,7 +298,7 @@ static void run_disjoint(const float *F, int k, double beta)
         }
         for (int with = 0; with < 2; with++) {
             es_spk_model m;
-            if (es_spk_fit(&m, X, y, (size_t)n, 3, ES_SPK_ALPHA, with ? cov : NULL, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+            if (es_spk_fit(&m, X, y, (size_t)n, 3, ES_SPK_ALPHA, with ? cov : NULL, NULL, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
             size_t ok = 0, tot = 0;
             for (int f = 0; f < NF; f++) {
                 int s = f / (ND * NT);
@@ -279,6 +329,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--explore")) explore = 1;
         else if (!strcmp(argv[i], "--fsdd-background")) g_split = 1;
         else if (!strcmp(argv[i], "--disjoint")) g_split = 2;
+        else if (!strcmp(argv[i], "--single")) g_split = 3;
         else if (!strcmp(argv[i], "--background") && i + 1 < argc) bg = argv[++i];
         else if (!strcmp(argv[i], "--mode") && i + 1 < argc) g_mode = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--beta") && i + 1 < argc) g_beta = atof(argv[++i]);
@@ -312,14 +363,23 @@ int main(int argc, char **argv)
         for (int k = 1; k <= 10; k += (k == 1 ? 2 : k == 3 ? 2 : 5)) run_disjoint(F, k, g_beta);
         return 0;
     }
-    if (g_split) {
+    if (g_split == 1 || g_split == 3) {
         float *X = malloc((size_t)NF * ES_SPK_DIM * sizeof(float));
         int *y = malloc(NF * sizeof(int)), n = 0;
         for (int f = 0; f < NF; f++)
             if (f % NT >= 25) { memcpy(X + (size_t)n * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y[n++] = f / (ND * NT); }
         g_prior = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
         if (es_spk_within_cov(X, y, (size_t)n, NS, g_prior, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        g_centre = calloc(ES_SPK_DIM, sizeof(float));
+        for (int i = 0; i < n; i++)
+            for (int d = 0; d < ES_SPK_DIM; d++) g_centre[d] += X[(size_t)i * ES_SPK_DIM + d] / (float)n;
         free(X); free(y);
+    }
+    if (g_split == 3) {
+        printf("| k | EER, one speaker enrolled, background takes 25-49 (threshold) |\n|---|---|\n");
+        int ks[] = {1, 3, 5, 10};
+        for (int i = 0; i < 4; i++) run_single(F, ks[i], draws);
+        return 0;
     }
     static const struct { const char *name; int lo, hi; } blk[] = {
         {"mel", 0, 64}, {"spec", 64, 192}, {"pitch", 192, 196}};

@@ -224,12 +224,16 @@ static void spk_map(const es_spk_model *m, const float *x, double *z)
 }
 
 es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, int S, double alpha,
-                     const float *prior, double beta, const unsigned char *use, es_error *err)
+                     const float *prior, const float *centre, double beta, const unsigned char *use, es_error *err)
 {
     const int D = ES_SPK_DIM;
     memset(m, 0, sizeof *m);
     if (!X || !spk || N == 0 || S < 1 || !(alpha >= 0 && alpha <= 1))
         return es_fail(err, ES_ERR_ARG, "es_spk_fit: invalid arguments");
+    if (S == 1 && !centre)
+        return es_fail(err, ES_ERR_ARG,
+                       "one speaker enrolled and no background: scores need a reference; enroll a second speaker "
+                       "or add a background (earshot enroll --background DIR)");
     m->S = S;
     m->use = use;
     m->mu = calloc(D, sizeof(float));
@@ -251,7 +255,7 @@ es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, 
         if (!cnt[k]) { st = es_fail(err, ES_ERR_ARG, "es_spk_fit: a speaker has no takes"); goto out; }
         for (int d = 0; d < D; d++) c[(size_t)k * D + d] /= (double)cnt[k];
     }
-    for (int d = 0; d < D; d++) m->mu[d] = (float)(mu[d] / (double)N);
+    for (int d = 0; d < D; d++) m->mu[d] = S == 1 ? centre[d] : (float)(mu[d] / (double)N);
     /* Sw: scatter around each speaker's centroid, N - S degrees of
      * freedom. With one take per speaker there is none: fall back to the
      * scatter around the mean of all (speakers differ more than takes,
@@ -395,6 +399,7 @@ struct es_speakers {
     size_t N;
     double threshold;
     float *bg;       /* [D][D] background within-speaker covariance, or NULL */
+    float *bg_mean;  /* [D] the background takes' mean (with bg) */
     char *bg_desc;
     es_spk_model m;
     int fitted;
@@ -408,6 +413,7 @@ void es_speakers_free(es_speakers *s)
     free(s->X);
     free(s->spk);
     free(s->bg);
+    free(s->bg_mean);
     free(s->bg_desc);
     es_spk_model_free(&s->m);
     free(s);
@@ -500,13 +506,19 @@ es_status es_speakers_set_background(es_speakers *s, const float *feats, const i
         if (spk[i] < 0 || spk[i] >= nspk) return es_fail(err, ES_ERR_ARG, "background: speaker index out of range");
     for (size_t i = 0; i < n * ES_SPK_DIM; i++)
         if (!isfinite(feats[i])) return es_fail(err, ES_ERR_ARG, "background: a take's representation is not finite");
-    float *cov = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+    float *cov = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float)), *mean = calloc(ES_SPK_DIM, sizeof(float));
     char *d = strdup(desc ? desc : "");
-    if (!cov || !d) { free(cov); free(d); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    if (!cov || !d || !mean) { free(cov); free(d); free(mean); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
     es_status st = es_spk_within_cov(feats, spk, n, nspk, cov, err);
-    if (st) { free(cov); free(d); return st; }
-    free(s->bg); free(s->bg_desc);
+    if (st) { free(cov); free(d); free(mean); return st; }
+    for (int j = 0; j < ES_SPK_DIM; j++) {
+        double a = 0;
+        for (size_t i = 0; i < n; i++) a += feats[i * ES_SPK_DIM + (size_t)j];
+        mean[j] = (float)(a / (double)n);
+    }
+    free(s->bg); free(s->bg_desc); free(s->bg_mean);
     s->bg = cov;
+    s->bg_mean = mean;
     s->bg_desc = d;
     if (!keep_threshold) s->threshold = ES_SPK_THRESHOLD_BG;
     es_spk_model_free(&s->m);
@@ -518,7 +530,7 @@ static es_status ensure_fit(es_speakers *s, es_error *err)
 {
     if (s->fitted) return ES_OK;
     if (!s->S) return es_fail(err, ES_ERR_ARG, "no speakers enrolled");
-    es_status st = es_spk_fit(&s->m, s->X, s->spk, s->N, (int)s->S, ES_SPK_ALPHA, s->bg, ES_SPK_BETA, NULL, err);
+    es_status st = es_spk_fit(&s->m, s->X, s->spk, s->N, (int)s->S, ES_SPK_ALPHA, s->bg, s->bg_mean, ES_SPK_BETA, NULL, err);
     if (!st) s->fitted = 1;
     return st;
 }
@@ -592,11 +604,12 @@ es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err
     const char *keys[] = {"earshot.format", "earshot.profile_version", "earshot.version", "encoder_sha256",
                           "melspectrogram_sha256", "representation", "speakers", "threshold", "background"};
     const char *vals[] = {ES_SPK_FORMAT, ver, ES_VERSION, s->enc_sha, s->mel_sha, REPRESENTATION, jn, thr, s->bg_desc};
-    es_st_tensor t[3] = {{.name = "takes", .ndim = 2, .shape = {(int64_t)s->N, ES_SPK_DIM}, .data = s->X},
+    es_st_tensor t[4] = {{.name = "takes", .ndim = 2, .shape = {(int64_t)s->N, ES_SPK_DIM}, .data = s->X},
                          {.name = "speaker", .ndim = 1, .shape = {(int64_t)s->N}, .data = y},
+                         {.name = "background_mean", .ndim = 1, .shape = {ES_SPK_DIM}, .data = s->bg_mean},
                          {.name = "background", .ndim = 2, .shape = {ES_SPK_DIM, ES_SPK_DIM}, .data = s->bg}};
     size_t nmeta = sizeof keys / sizeof keys[0] - (s->bg ? 0 : 1);
-    st = es_st_write(path, t, s->bg ? 3 : 2, keys, vals, nmeta, err);
+    st = es_st_write(path, t, s->bg ? 4 : 2, keys, vals, nmeta, err);
 out:
     free(y);
     free(jn);
@@ -668,10 +681,12 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
     if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) < 1) why = "speakers missing or empty";
     else if (!tx || tx->ndim != 2 || tx->shape[1] != ES_SPK_DIM || tx->shape[0] < 1) why = "tensor 'takes' missing or not [N][196]";
     else if (!ty || ty->ndim != 1 || ty->shape[0] != tx->shape[0]) why = "tensor 'speaker' missing or not [N]";
-    const es_st_tensor *tb = es_st_get(st, "background");
-    if (!why && es_st_count(st) != (tb ? 3u : 2u)) why = "tensors other than 'takes', 'speaker' and 'background'";
+    const es_st_tensor *tb = es_st_get(st, "background"), *tm = es_st_get(st, "background_mean");
+    if (!why && (!tb != !tm)) why = "'background' and 'background_mean' come together";
+    if (!why && es_st_count(st) != (tb ? 4u : 2u)) why = "tensors other than 'takes', 'speaker' and the background";
     if (!why && tb && (tb->ndim != 2 || tb->shape[0] != ES_SPK_DIM || tb->shape[1] != ES_SPK_DIM || !es_st_meta(st, "background")))
         why = "tensor 'background' is not [196][196] or has no description";
+    if (!why && tm && (tm->ndim != 1 || tm->shape[0] != ES_SPK_DIM)) why = "tensor 'background_mean' is not [196]";
     if (why) { es_st_free(st); return parse_fail(s, j, err, name, why); }
     size_t S = (size_t)cJSON_GetArraySize(j), N = (size_t)tx->shape[0];
     s->names = calloc(S, sizeof(char *));
@@ -706,11 +721,17 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
                 if (!isfinite(v) || v != tb->data[j * D + i] || (i == j && !(v >= 0)))
                     why = "tensor 'background' is not a covariance (finite, symmetric, variances >= 0)";
             }
+        for (int i = 0; i < D && !why; i++)
+            if (!isfinite(tm->data[i])) why = "tensor 'background_mean' has a value that is not finite";
         if (!why) {
             s->bg = malloc((size_t)D * D * sizeof(float));
+            s->bg_mean = malloc((size_t)D * sizeof(float));
             s->bg_desc = strdup(es_st_meta(st, "background"));
-            if (!s->bg || !s->bg_desc) why = "out of memory";
-            else memcpy(s->bg, tb->data, (size_t)D * D * sizeof(float));
+            if (!s->bg || !s->bg_mean || !s->bg_desc) why = "out of memory";
+            else {
+                memcpy(s->bg, tb->data, (size_t)D * D * sizeof(float));
+                memcpy(s->bg_mean, tm->data, (size_t)D * sizeof(float));
+            }
         }
     }
     es_st_free(st);

@@ -33,9 +33,13 @@ typedef struct {
 /* alpha: shrinkage of within-speaker correlations toward 0, in [0, 1].
  * use[ES_SPK_DIM] (NULL = all) selects dimensions, for experiments. */
 /* prior[D][D] (NULL = none): a background within-speaker covariance
- * added with weight beta to the one of the enrolled takes. */
+ * added with weight beta to the one of the enrolled takes. Vectors are
+ * centred on the mean of the takes when there are two speakers or more;
+ * with one, on centre[D] (the background's mean: the mean of one
+ * speaker's takes is its own centroid, which would map to zero), and one
+ * speaker without a centre is refused. */
 es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, int S, double alpha,
-                     const float *prior, double beta, const unsigned char *use, es_error *err);
+                     const float *prior, const float *centre, double beta, const unsigned char *use, es_error *err);
 /* The pooled within-speaker covariance cov[D][D] (full, symmetric) of
  * takes X[N] of S speakers (N - S >= 1). */
 es_status es_spk_within_cov(const float *X, const int *spk, size_t N, int S, float *cov, es_error *err);

@@ -84,7 +84,7 @@ static void test_fit_clusters(void **state)
         }
     es_spk_model m;
     es_error e = {0};
-    assert_int_equal(es_spk_fit(&m, X, y, S * K, S, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
+    assert_int_equal(es_spk_fit(&m, X, y, S * K, S, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);
     int ok = 0;
     for (int t = 0; t < 40; t++) {
         int s = t % S;
@@ -99,11 +99,19 @@ static void test_fit_clusters(void **state)
     assert_int_equal(ok, 40);
     es_spk_model_free(&m);
     /* one take per speaker, and a single take, still fit */
-    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 1, 2}, 3, 3, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 1, 2}, 3, 3, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);
     es_spk_model_free(&m);
-    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
+    /* one speaker needs a centre (the background's mean) */
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "background"));
+    float centre[D] = {0};
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, centre, 0, NULL, &e), ES_OK);
+    float sc[1], xs[D];
+    memcpy(xs, X, sizeof xs);
+    es_spk_score(&m, xs, sc);
+    assert_true(sc[0] > 0.999f);   /* its own take, centred on the background: cosine 1 */
     es_spk_model_free(&m);
-    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 2}, 2, 3, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);  /* speaker 1 has none */
+    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 2}, 2, 3, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);  /* speaker 1 has none */
     free(X);
 }
 

@@ -22,6 +22,11 @@ has "$T/out" "enrolled theo: 6 takes" "takes are added"
 expect 0 "enroll --replace" -- "$BIN" enroll -q -n theo -p "$P" --replace "$F"/{0,1,2,3,4}_theo_0.wav
 has "$T/out" "enrolled theo: 5 takes" "--replace drops the earlier takes"
 
+# one speaker and no background: no reference to score against, said so
+expect 0 "enroll a lone speaker" -- "$BIN" enroll -q -n george -p "$T/lone.safetensors" "$F"/{0,1,2}_george_0.wav
+expect 1 "verify against a lone speaker without a background is refused" -- "$BIN" verify -q "$T/lone.safetensors" -n george "$F/7_george_3.wav"
+has "$T/err" "background" "lone speaker: says what to add"
+
 # identify 30 other clips (digits 5-9, takes 1-2), and a speaker never enrolled
 files=()
 for s in george jackson theo; do for d in 5 6 7 8 9; do for t in 1 2; do files+=("$F/${d}_${s}_$t.wav"); done; done; done
@@ -63,6 +68,15 @@ right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' 
 expect 1 "a background of one speaker is refused" -- "$BIN" enroll -q -p "$T/withbg.safetensors" --background "$T/bg" \
     --background-pattern '{label}_lucas_{take}'
 has "$T/err" "pattern names no {speaker}\|at least two speakers" "one-speaker background: says why"
+expect 0 "a background makes a lone speaker verifiable" -- "$BIN" enroll -q -p "$T/lone.safetensors" --background "$T/bg" \
+    --background-pattern '{label}_{speaker}_{take}'
+g=0 i=0
+for d in 5 6 7 8 9; do
+    "$BIN" verify -q "$T/lone.safetensors" -n george "$F/${d}_george_4.wav" >/dev/null 2>&1 && g=$((g + 1))
+    "$BIN" verify -q "$T/lone.safetensors" -n george "$F/${d}_theo_4.wav" >/dev/null 2>&1 && i=$((i + 1))
+done
+[ $g -ge 3 ] && [ $i -le 2 ] && ok "lone speaker with a background: $g of 5 genuine, $i of 5 impostor trials accepted" ||
+    bad "lone speaker with a background: $g of 5 genuine, $i of 5 impostor trials accepted"
 
 # --- bad profile files: refused whole, named, never overwritten
 cp "$P" "$T/orig.safetensors"
