@@ -16,7 +16,8 @@
 #
 # speakers: speaker profiles made by `earshot enroll` (build/earshot, or
 #        $EARSHOT_BIN) from the clips in samples/ (needs the models), and
-#        near misses of them (a newer version, another representation).
+#        near misses of them (a newer version, another representation), one
+#        with a background.
 #
 # Files go to fuzz/corpus-TARGET/ (gitignored); existing files are kept, so
 # whatever libFuzzer has found so far stays in the corpus.
@@ -163,10 +164,19 @@ seed_speakers() {
   "$bin" enroll -q -n "a b" -p "$d/seed-three.safetensors" samples/alexa.wav samples/weather.wav >/dev/null
   "$bin" enroll -q -n c -p "$d/seed-three.safetensors" samples/hey_mycroft.wav >/dev/null
   "$bin" enroll -q -n d -p "$d/seed-three.safetensors" samples/no_wake_word.wav >/dev/null
+  # with a background (two "speakers" of two sample clips each)
+  local bg
+  bg="$(mktemp -d)"
+  mkdir -p "$bg/a" "$bg/b"
+  cp samples/alexa.wav samples/weather.wav "$bg/a/"
+  cp samples/hey_jarvis.wav samples/hey_mycroft.wav "$bg/b/"
+  rm -f "$d/seed-background.safetensors"
+  "$bin" enroll -q -n one -p "$d/seed-background.safetensors" --background "$bg" samples/hey_jarvis.wav >/dev/null
+  rm -rf "$bg"
   # near misses of the same length: a newer version, another representation
   sed 's/"earshot.profile_version":"1"/"earshot.profile_version":"2"/' "$d/seed-one.safetensors" > "$d/seed-newer.safetensors"
   sed 's/\\"dim\\":196/\\"dim\\":197/' "$d/seed-one.safetensors" > "$d/seed-repr.safetensors"
-  echo "make_corpus: speakers: 4 files"
+  echo "make_corpus: speakers: 5 files"
 }
 
 for t in "${targets[@]}"; do

@@ -42,7 +42,7 @@ libs=($(pkg-config --libs $pkgs) -lm -lpthread)
 # The library modules that parse or interpret outside bytes, plus what they
 # call (status.c for es_fail, engine.c for es_set_threads).
 srcs=(model/status.c audio/decode.c audio/mel.c model/onnx.c model/encoder.c model/head.c
-      model/npy.c model/models.c pipeline/engine.c model/safetensors.c pipeline/speaker.c)
+      model/npy.c model/models.c pipeline/engine.c model/safetensors.c pipeline/speaker.c pipeline/dataset.c)
 
 echo "fuzz: building build-fuzz/fuzz_$target with $CC"
 objs=()
