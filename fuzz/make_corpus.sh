@@ -1,7 +1,7 @@
 #!/bin/bash
 # Seed corpora for the libFuzzer targets, generated rather than committed:
 #
-#   fuzz/make_corpus.sh [onnx|audio|npy|safetensors ...]     (default: all four)
+#   fuzz/make_corpus.sh [onnx|audio|npy|safetensors|speakers ...]   (default: all five)
 #
 # onnx:  the 9 ONNX models from the models directory ($EARSHOT_MODELS, else
 #        $XDG_CACHE_HOME/earshot/models, else ~/.cache/earshot/models), and
@@ -14,12 +14,17 @@
 #        metadata, F16/BF16/F64, empty and zero-size tensors, an unpadded
 #        header) and a few near misses.
 #
+# speakers: speaker profiles made by `earshot enroll` (build/earshot, or
+#        $EARSHOT_BIN) from the clips in samples/ (needs the models), and
+#        near misses of them (a newer version, another representation), one
+#        with a background.
+#
 # Files go to fuzz/corpus-TARGET/ (gitignored); existing files are kept, so
 # whatever libFuzzer has found so far stays in the corpus.
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors words)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors words speakers)
 
 models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}"
 
@@ -161,6 +166,30 @@ seed_safetensors() {
   echo "make_corpus: safetensors: 12 files"
 }
 
+seed_speakers() {
+  local d=fuzz/corpus-speakers bin="${EARSHOT_BIN:-build/earshot}"
+  mkdir -p "$d"
+  [ -x "$bin" ] || { echo "make_corpus: speakers: $bin not built (ninja -C build, or set EARSHOT_BIN)" >&2; return 1; }
+  rm -f "$d/seed-one.safetensors" "$d/seed-three.safetensors"
+  "$bin" enroll -q -n one -p "$d/seed-one.safetensors" samples/hey_jarvis.wav >/dev/null
+  "$bin" enroll -q -n "a b" -p "$d/seed-three.safetensors" samples/alexa.wav samples/weather.wav >/dev/null
+  "$bin" enroll -q -n c -p "$d/seed-three.safetensors" samples/hey_mycroft.wav >/dev/null
+  "$bin" enroll -q -n d -p "$d/seed-three.safetensors" samples/no_wake_word.wav >/dev/null
+  # with a background (two "speakers" of two sample clips each)
+  local bg
+  bg="$(mktemp -d)"
+  mkdir -p "$bg/a" "$bg/b"
+  cp samples/alexa.wav samples/weather.wav "$bg/a/"
+  cp samples/hey_jarvis.wav samples/hey_mycroft.wav "$bg/b/"
+  rm -f "$d/seed-background.safetensors"
+  "$bin" enroll -q -n one -p "$d/seed-background.safetensors" --background "$bg" samples/hey_jarvis.wav >/dev/null
+  rm -rf "$bg"
+  # near misses of the same length: a newer version, another representation
+  sed 's/"earshot.profile_version":"1"/"earshot.profile_version":"2"/' "$d/seed-one.safetensors" > "$d/seed-newer.safetensors"
+  sed 's/\\"dim\\":196/\\"dim\\":197/' "$d/seed-one.safetensors" > "$d/seed-repr.safetensors"
+  echo "make_corpus: speakers: 5 files"
+}
+
 for t in "${targets[@]}"; do
   case "$t" in
     onnx) seed_onnx ;;
@@ -168,6 +197,7 @@ for t in "${targets[@]}"; do
     npy) seed_npy ;;
     safetensors) seed_safetensors ;;
     words) seed_words ;;
-    *) echo "usage: $0 [onnx|audio|npy|safetensors|words ...]" >&2; exit 2 ;;
+    speakers) seed_speakers ;;
+    *) echo "usage: $0 [onnx|audio|npy|safetensors|words|speakers ...]" >&2; exit 2 ;;
   esac
 done

@@ -591,6 +591,108 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
 es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth_cache, const char *real_dir,
                          const char *real_pattern, const es_train_opts *t, const char *out_path, es_train_result *tr,
                          es_synth_result *sr, es_progress_fn progress, void *user, es_error *err);
+/* -------------------------------------------------------- speaker adaptation */
+
+/* Fine-tune a model from `earshot train` on a few takes of one speaker
+ * (pipeline/adapt.h describes the methods). */
+typedef enum { ES_ADAPT_NAIVE, ES_ADAPT_L2SP, ES_ADAPT_EWC, ES_ADAPT_REHEARSAL } es_adapt_method;
+const char *es_adapt_method_name(es_adapt_method m);
+es_status es_adapt_method_parse(const char *s, es_adapt_method *m, es_error *err);
+
+typedef struct {
+    es_adapt_method method;   /* default ES_ADAPT_EWC */
+    int fallback;             /* 1 (default): a model without a rehearsal
+                                 buffer adapts with l2sp instead of failing */
+    const char *pattern;      /* flat speaker folder naming, or NULL for folders */
+    int steps, batch;         /* default 100, 32 */
+    float lr, lambda;         /* default 1e-3; lambda per method (see es_adapt_opts_default) */
+    unsigned long long seed;
+    const char *cache_dir;
+} es_adapt_opts;
+void es_adapt_opts_default(es_adapt_opts *o);
+
+typedef struct {
+    size_t n_takes, n_labels_seen, n_rehearsal;
+    es_adapt_method method;         /* the method used (after any fallback) */
+    double acc_before, acc_after;   /* on the speaker's takes (training accuracy) */
+} es_adapt_result;
+
+/* Reads model_path (refused when made with another encoder than e's),
+ * embeds the speaker's takes in speaker_dir (labels must be the model's),
+ * adapts and writes out_path atomically; the model card gains an
+ * "adaptation" entry (base model SHA-256, method, takes). */
+es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir, const es_adapt_opts *o,
+                   const char *out_path, es_adapt_result *r, es_progress_fn progress, void *user, es_error *err);
+
+/* --------------------------------------------------------------- speakers */
+
+/* Who is speaking (pipeline/speaker.c describes the representation and
+ * why). A profile file (.safetensors) holds enrolled speakers: the raw
+ * representation of every enrolled take, the encoder's SHA-256 and the
+ * representation settings; the scoring projection is fitted from the takes
+ * whenever the set changes. */
+#define ES_SPK_DIM 196          /* floats in one clip's representation */
+#define ES_SPK_FORMAT "earshot-speakers"
+#define ES_SPK_VERSION 1        /* profile files of a higher version are refused */
+
+/* The representation of one clip of 16 kHz int16-scale audio (at least
+ * 0.05 s): feat[ES_SPK_DIM]. */
+es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *feat, es_error *err);
+
+typedef struct es_speakers es_speakers;
+/* An empty set for this engine's encoder. */
+es_speakers *es_speakers_new(es_engine *e, es_error *err);
+/* Read a profile file. With e non-NULL, a file made with another encoder
+ * is refused (ES_ERR_MODEL, naming both hashes). A corrupt, truncated or
+ * inconsistent file, or one of a newer version, is refused whole. */
+es_speakers *es_speakers_load(const char *path, es_engine *e, es_error *err);
+/* Parse from memory (what es_speakers_load does after reading the file). */
+es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char *name, es_engine *e, es_error *err);
+void es_speakers_free(es_speakers *s);
+size_t es_speakers_count(const es_speakers *s);
+const char *es_speakers_name(const es_speakers *s, size_t i);
+size_t es_speakers_takes(const es_speakers *s, size_t i);   /* enrolled takes of speaker i */
+const char *es_speakers_encoder_sha256(const es_speakers *s);
+/* Decision threshold on the cosine score (identify says "unknown" below
+ * it; verify accepts at or above it). */
+double es_speakers_threshold(const es_speakers *s);
+es_status es_speakers_set_threshold(es_speakers *s, double t, es_error *err);
+/* Add takes to a speaker (created if new; with replace != 0 its old takes
+ * are dropped first). feats[n][ES_SPK_DIM] from es_speaker_features. */
+es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feats, size_t n, int replace, es_error *err);
+/* A background: the within-speaker covariance of many takes of other
+ * speakers (feats[n][ES_SPK_DIM], spk[n] in [0, nspk), at least two takes
+ * of one speaker), kept in the profile and added to the enrolled takes'
+ * when fitting the projection. It teaches the projection how one voice
+ * varies from word to word, which a handful of enrolled takes cannot
+ * (FSDD, 5 takes: identification 0.88 -> 0.95). Replaces any earlier one;
+ * sets the threshold to the one measured with a background unless
+ * keep_threshold. desc (e.g. the folder) is recorded. */
+es_status es_speakers_set_background(es_speakers *s, const float *feats, const int *spk, size_t n, int nspk,
+                                     const char *desc, int keep_threshold, es_error *err);
+/* The same from a folder of speech by several speakers: one sub-folder per
+ * speaker, or a flat folder whose names follow pattern with {speaker} (and
+ * {label}, e.g. FSDD's "{label}_{speaker}_{take}"). Every clip's
+ * representation is computed (on es_threads() threads); progress may be
+ * NULL. */
+es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const char *dir, const char *pattern,
+                                          int keep_threshold, es_progress_fn progress, void *user, es_error *err);
+/* The background's description, NULL without one. */
+const char *es_speakers_background(const es_speakers *s);
+/* Write atomically. */
+es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err);
+/* Scores[count] (may be NULL) of a representation against every speaker;
+ * *best (may be NULL) receives the index of the highest, or -1 when that
+ * is below the threshold (unknown); *best_score its score. */
+es_status es_speakers_score(es_speakers *s, const float *feat, float *scores, int *best, float *best_score,
+                            es_error *err);
+/* Raw audio in, the closest enrolled speaker out (-1 = unknown), for
+ * callers that have samples rather than files (transcribe, listen). */
+es_status es_speaker_identify(es_speakers *s, es_engine *e, const float *x, size_t n, int *best, float *score,
+                              es_error *err);
+/* Score of a clip against one named speaker; *accept = score >= threshold. */
+es_status es_speaker_verify(es_speakers *s, es_engine *e, const char *name, const float *x, size_t n, float *score,
+                            int *accept, es_error *err);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -20,6 +20,10 @@ static void usage(FILE *f)
             "  transcribe  time-stamped keyword transcripts of many audio files\n"
             "  listen      keywords live from a microphone\n"
             "  synth    synthesise a training set from text (espeak-ng, flite)\n"
+            "  adapt    personalise a trained model to one speaker's voice\n"
+            "  enroll   add a speaker to a speaker profile file\n"
+            "  identify name the enrolled speaker of each audio file\n"
+            "  verify   accept or reject that a named speaker speaks in a file\n"
             "  models   list the pretrained models and where they are cached\n"
             "  version  print the version\n"
             "\n"
@@ -38,6 +42,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "adapt")) return cmd_adapt(argc - 1, argv + 1);
+    if (!strcmp(cmd, "enroll")) return cmd_enroll(argc - 1, argv + 1);
+    if (!strcmp(cmd, "identify")) return cmd_identify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return EXIT_OK; }
     fprintf(stderr, "earshot: unknown command '%s'\n\n", cmd);

@@ -71,5 +71,9 @@ int cmd_synth(int argc, char **argv);
     "                        synth also takes --aug-prob)\n"
 /* Handle a synthesis option: 1 if it was one, 0 if not, -1 on a bad value. */
 int cli_synth_opt(es_synth_opts *o, int opt, const char *arg);
+int cmd_enroll(int argc, char **argv);
+int cmd_identify(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_adapt(int argc, char **argv);
 
 #endif

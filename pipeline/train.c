@@ -24,6 +24,7 @@
 #include "classifier.h"
 #include "dataset.h"
 #include "train_aug.h"
+#include "adapt.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -413,6 +414,9 @@ double es_classifier_pad_to(const es_classifier *c) { return c->pad_to; }
 es_embed_mode es_classifier_frontend(const es_classifier *c) { return c->mode; }
 const char *es_classifier_meta(const es_classifier *c, const char *key) { return es_st_meta(c->st, key); }
 
+es_mlp *es_classifier_mlp(es_classifier *c) { return c->mlp; }
+const es_st *es_classifier_st(const es_classifier *c) { return c->st; }
+
 es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err)
 {
     if (!c || !emb || !probs) return es_fail(err, ES_ERR_ARG, "es_classifier_predict: invalid arguments");
@@ -634,6 +638,35 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
     return st;
 }
 
+es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, es_embed_mode mode,
+                         size_t window, float **x, es_progress_fn progress, void *user, es_error *err)
+{
+    prog pg = {progress, user, 0, 0};
+    return embed_items(e, cache_dir, d, pad_to, window, mode, x, &pg, err);
+}
+
+size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t seed, size_t *idx)
+{
+    /* a seeded shuffle of all rows, then the first per_class of each class,
+     * kept in shuffled order (so a prefix is still a mix of classes) */
+    size_t *order = malloc((n + 1) * sizeof *order), *taken = calloc((size_t)K + 1, sizeof *taken), r = 0;
+    if (!order || !taken) { free(order); free(taken); return 0; }
+    es_rng rng;
+    es_rng_seed(&rng, seed ^ 0x7e4ea75a1ULL);
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)es_rng_below(&rng, i), t = order[i - 1];
+        order[i - 1] = order[j]; order[j] = t;
+    }
+    for (size_t k = 0; k < n; k++) {
+        int l = y[order[k]];
+        if (l >= 0 && l < K && taken[l] < (size_t)per_class) { taken[l]++; idx[r++] = order[k]; }
+    }
+    free(order);
+    free(taken);
+    return r;
+}
+
 /* ------------------------------------------------------------ training */
 
 static void train_progress(void *user, int epoch, float tl, float vl, float va)
@@ -679,6 +712,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     es_train_ext ext = {0};
     const char **tpaths = NULL;
     float *probs = NULL;
+    size_t *ridx = NULL;
+    float *rx = NULL, *ry = NULL;
     es_status st;
     size_t skipped = 0;
     prog pg = {progress, user, 0, 0};
@@ -954,7 +989,20 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     int nt_ = es_mlp_ntensors(m), nnet = net ? 2 * es_cnn_nlayers(net) : 0;
     size_t nq = 0;
     if (net) es_cnn_params(net, &nq);
-    tensors = calloc((size_t)(nt_ + nnet) + 1, sizeof *tensors);
+    /* the rehearsal buffer (pipeline/adapt.h): a few training windows per
+     * label, so `earshot adapt` can keep the model working for everyone.
+     * Only over embeddings: a network's inputs are far larger, and adapt
+     * works on heads over the frozen encoder. */
+    ridx = malloc((nt + 1) * sizeof *ridx);
+    size_t nr = ridx && !net ? es_rehearsal_pick(yt, nt, (int)ext.nlabels, ES_REHEARSAL_PER_CLASS, o->seed, ridx) : 0;
+    rx = malloc((nr * in + 1) * sizeof *rx);
+    ry = malloc((nr + 1) * sizeof *ry);
+    if (!ridx || !rx || !ry) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); for (int i = 0; i < NMETA; i++) free(mv[i]); goto out; }
+    for (size_t i = 0; i < nr; i++) {
+        memcpy(rx + i * in, xt + ridx[i] * in, in * sizeof(float));
+        ry[i] = (float)yt[ridx[i]];
+    }
+    tensors = calloc((size_t)(nt_ + nnet) + 3, sizeof *tensors);
     encw = malloc((nq + 1) * sizeof(float));
     size_t np;
     float *params = es_mlp_params(m, &np);
@@ -991,11 +1039,15 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         }
         ci = L->co;
     }
+    if (tensors && nr) {
+        tensors[nt_++] = (es_st_tensor){.name = ES_REHEARSAL_X, .ndim = 2, .shape = {(int64_t)nr, (int64_t)in}, .data = rx};
+        tensors[nt_++] = (es_st_tensor){.name = ES_REHEARSAL_Y, .ndim = 1, .shape = {(int64_t)nr}, .data = ry};
+    }
     if (!tensors || !encw) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
     else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)nmeta, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
-    free(mk); free(mv); free(tensors); free(encw);
+    free(mk); free(mv); free(tensors); free(encw); free(ridx); free(rx); free(ry);
     free(tpaths); free(probs);
     es_train_ext_free(&ext);
     es_mlp_free(m);

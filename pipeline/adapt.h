@@ -1,0 +1,70 @@
+/*
+ * pipeline/adapt.h — speaker adaptation of a trained keyword head
+ * (internal; `earshot adapt` and the benchmark use it).
+ *
+ * A model trained by `earshot train` stores a rehearsal buffer: up to
+ * ES_REHEARSAL_PER_CLASS training windows per label (tensors
+ * "rehearsal.x" [R][W*96] and "rehearsal.y" [R], labels as floats), picked
+ * with the training seed. Adaptation fine-tunes the head on a few takes of
+ * one speaker with one of four ways to keep what it knew:
+ *   naive      plain fine-tuning (forgets; the baseline)
+ *   l2sp       + lambda/2 * sum (theta - theta0)^2   (L2-SP, Li et al. 2018)
+ *   ewc        + lambda/2 * sum F_i (theta - theta0)^2, F the diagonal
+ *              empirical Fisher of the original model on the rehearsal
+ *              buffer, scaled to mean 1 (Kirkpatrick et al. 2017)
+ *   rehearsal  every batch also holds as many rehearsal windows as
+ *              speaker takes (Robins 1995; "experience replay")
+ */
+#ifndef ES_ADAPT_H
+#define ES_ADAPT_H
+
+#include "es_internal.h"
+#include "../model/nn.h"
+#include "../model/safetensors.h"
+#include "dataset.h"
+
+#define ES_REHEARSAL_PER_CLASS 8
+/* chosen on FSDD with bench/es_adapt_bench --ks 3 --draws 3 (lambda 0.01,
+ * 0.03, 0.1, 0.3, 1): the smallest retention loss at nearly the same gain */
+#define ES_ADAPT_LAMBDA_L2SP 0.03f
+#define ES_ADAPT_LAMBDA_EWC 0.3f
+#define ES_REHEARSAL_X "rehearsal.x"
+#define ES_REHEARSAL_Y "rehearsal.y"
+
+/* train.c internals adapt.c builds on */
+es_mlp *es_classifier_mlp(es_classifier *c);
+const es_st *es_classifier_st(const es_classifier *c);
+/* the centre `window` embeddings of every item: x [n][window*96] (cached) */
+es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, es_embed_mode mode,
+                         size_t window,
+                         float **x, es_progress_fn progress, void *user, es_error *err);
+/* up to per_class rows of each class, seeded; idx must hold n; returns the count */
+size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t seed, size_t *idx);
+
+/* anchor penalty: loss = lam/2 * sum_i f_i (p_i - a_i)^2 over n
+ * parameters (f NULL = all 1; returned in double);
+ * backward: g_i += lam * f_i * (p_i - a_i)   (accumulates, as nn.h) */
+double es_anchor_forward(const float *p, const float *a, const float *f, size_t n, float lam);
+void es_anchor_backward(float *g, const float *p, const float *a, const float *f, size_t n, float lam);
+
+/* Diagonal empirical Fisher of m at its current parameters: fisher[np] =
+ * mean over the n rows of (d loss_row / d theta)^2, then scaled to mean 1
+ * (all zero stays zero). Evaluation mode (no dropout). */
+es_status es_fisher_diag(es_mlp *m, const float *x, const int *y, size_t n, float *fisher, es_error *err);
+
+typedef struct {
+    es_adapt_method method;
+    int steps;            /* optimiser steps */
+    int batch;            /* speaker takes per batch (capped at what there is) */
+    float lr;
+    float lambda;         /* penalty strength for l2sp / ewc */
+    uint64_t seed;
+} es_adapt_cfg;
+
+/* Fine-tune m in place on x[n] (the speaker's takes, labels y) from its
+ * current parameters (theta0). rx/ry[nr] is the rehearsal buffer (needed
+ * by ewc and rehearsal). On error m is unchanged. */
+es_status es_adapt_mlp(es_mlp *m, const float *x, const int *y, size_t n, const float *rx, const int *ry, size_t nr,
+                       const es_adapt_cfg *cfg, es_error *err);
+
+#endif

@@ -1,0 +1,213 @@
+/* Speaker adaptation internals: finite-difference checks of the anchor
+ * penalty (L2-SP, and EWC with per-parameter weights) and of the diagonal
+ * Fisher, and the behaviour of es_adapt_mlp (it fits the new takes, an
+ * anchor holds the weights, seeds reproduce, refusals leave the model
+ * unchanged). No models or data needed. */
+#include "test_util.h"
+#include "../pipeline/adapt.h"
+
+#include <math.h>
+#include <string.h>
+
+static void test_anchor_gradient(void **state)
+{
+    (void)state;
+    enum { N = 17 };
+    float p[N], a[N], f[N], g[N];
+    uint32_t r = 5;
+    for (int i = 0; i < N; i++) { p[i] = test_rand(&r) - 0.5f; a[i] = test_rand(&r) - 0.5f; f[i] = 2 * test_rand(&r); }
+    for (int wf = 0; wf < 2; wf++) {
+        const float *fw = wf ? f : NULL;
+        float lam = 0.37f;
+        for (int i = 0; i < N; i++) g[i] = 0.25f;   /* backward accumulates */
+        es_anchor_backward(g, p, a, fw, N, lam);
+        for (int i = 0; i < N; i++) {
+            float h = 1e-2f, keep = p[i];
+            p[i] = keep + h;
+            double up = es_anchor_forward(p, a, fw, N, lam);
+            p[i] = keep - h;
+            double dn = es_anchor_forward(p, a, fw, N, lam);
+            p[i] = keep;
+            double fd = (up - dn) / (2 * h);
+            assert_true(fabs((g[i] - 0.25) - fd) < 1e-4 * (1 + fabs(fd)));
+        }
+        assert_true(es_anchor_forward(a, a, fw, N, lam) == 0);
+    }
+}
+
+static es_mlp *small_mlp(int hidden, uint64_t seed)
+{
+    es_mlp_cfg c = {.window = 2, .dim = 3, .pool = ES_POOL_MEAN, .n_hidden = hidden > 0, .hidden = {hidden},
+                    .dropout = 0, .n_classes = 3};
+    es_error e = {0};
+    es_mlp *m = es_mlp_create(&c, seed, &e);
+    assert_non_null(m);
+    return m;
+}
+
+static double loss_of(es_mlp *m, const float *x, const int *y, int B)
+{
+    es_error e = {0};
+    double l;
+    assert_non_null(es_mlp_forward(m, x, B, 0, NULL, &e));
+    assert_int_equal(es_mlp_loss(m, y, NULL, &l, &e), ES_OK);
+    return l;
+}
+
+/* the gradient adapt uses (cross-entropy + anchor) against finite
+ * differences of the total objective */
+static void test_adapt_objective_gradient(void **state)
+{
+    (void)state;
+    es_mlp *m = small_mlp(4, 3);
+    size_t np;
+    float *p = es_mlp_params(m, &np), *g = es_mlp_grads(m, NULL);
+    float *a = malloc(np * sizeof(float)), *f = malloc(np * sizeof(float));
+    uint32_t r = 9;
+    for (size_t i = 0; i < np; i++) { a[i] = p[i] + 0.3f * (test_rand(&r) - 0.5f); f[i] = test_rand(&r); }
+    float x[4 * 6];
+    int y[4] = {0, 1, 2, 1};
+    for (int i = 0; i < 24; i++) x[i] = 2 * test_rand(&r) - 1;
+    float lam = 0.8f;
+    es_error e = {0};
+    es_mlp_zero_grad(m);
+    loss_of(m, x, y, 4);
+    assert_int_equal(es_mlp_backward(m, NULL, &e), ES_OK);
+    es_anchor_backward(g, p, a, f, np, lam);
+    float *ga = malloc(np * sizeof(float));
+    memcpy(ga, g, np * sizeof(float));
+    double worst = 0;
+    for (size_t i = 0; i < np; i++) {
+        float keep = p[i], h = 1e-3f;
+        p[i] = keep + h;
+        double up = loss_of(m, x, y, 4) + es_anchor_forward(p, a, f, np, lam);
+        p[i] = keep - h;
+        double dn = loss_of(m, x, y, 4) + es_anchor_forward(p, a, f, np, lam);
+        p[i] = keep;
+        double fd = (up - dn) / (2 * h), d = fabs(fd - ga[i]) / (1e-3 + fabs(fd));
+        if (d > worst) worst = d;
+    }
+    printf("adapt objective: worst relative gradient error %.2e over %zu parameters\n", worst, np);
+    assert_true(worst < 2e-2);
+    free(a); free(f); free(ga);
+    es_mlp_free(m);
+}
+
+/* the Fisher diagonal: mean over rows of squared per-row gradients
+ * (finite differences), scaled to mean 1 */
+static void test_fisher(void **state)
+{
+    (void)state;
+    es_mlp *m = small_mlp(0, 4);
+    size_t np;
+    float *p = es_mlp_params(m, &np);
+    enum { R = 5 };
+    float x[R * 6];
+    int y[R] = {0, 1, 2, 0, 2};
+    uint32_t r = 13;
+    for (int i = 0; i < R * 6; i++) x[i] = 2 * test_rand(&r) - 1;
+    float *fi = malloc(np * sizeof(float));
+    double *fd = calloc(np, sizeof(double)), mean = 0;
+    es_error e = {0};
+    assert_int_equal(es_fisher_diag(m, x, y, R, fi, &e), ES_OK);
+    for (size_t i = 0; i < np; i++) {
+        for (int row = 0; row < R; row++) {
+            float keep = p[i], h = 1e-3f;
+            p[i] = keep + h;
+            double up = loss_of(m, x + row * 6, y + row, 1);
+            p[i] = keep - h;
+            double dn = loss_of(m, x + row * 6, y + row, 1);
+            p[i] = keep;
+            double d = (up - dn) / (2 * h);
+            fd[i] += d * d / R;
+        }
+        mean += fd[i] / (double)np;
+    }
+    for (size_t i = 0; i < np; i++) assert_true(fabs(fi[i] - fd[i] / mean) < 2e-2 * (1 + fd[i] / mean));
+    free(fi); free(fd);
+    es_mlp_free(m);
+}
+
+/* toy data: class = argmax of the first three inputs' mean over time */
+static void toy(float *x, int *y, int n, uint32_t *r, float shift)
+{
+    for (int i = 0; i < n; i++) {
+        y[i] = i % 3;
+        for (int t = 0; t < 2; t++)
+            for (int d = 0; d < 3; d++) x[i * 6 + t * 3 + d] = (d == y[i] ? 1.5f : 0) + shift + (test_rand(r) - 0.5f);
+    }
+}
+
+static void test_adapt_behaviour(void **state)
+{
+    (void)state;
+    uint32_t r = 21;
+    float xo[60 * 6], xn[9 * 6];
+    int yo[60], yn[9];
+    toy(xo, yo, 60, &r, 0);
+    toy(xn, yn, 9, &r, -1.2f);   /* the "new speaker": shifted inputs */
+    es_mlp *base = small_mlp(8, 1);
+    es_error e = {0};
+    es_train_cfg tc = es_train_defaults();
+    tc.epochs = 200;
+    assert_int_equal(es_train(base, xo, yo, 60, NULL, NULL, 0, &tc, NULL, NULL, NULL, &e), ES_OK);
+    size_t np;
+    const float *p0 = es_mlp_params(base, &np);
+    double before = loss_of(base, xn, yn, 9);
+    es_adapt_method ms[] = {ES_ADAPT_NAIVE, ES_ADAPT_L2SP, ES_ADAPT_EWC, ES_ADAPT_REHEARSAL};
+    double dist[4];
+    for (int k = 0; k < 4; k++) {
+        es_mlp *m = small_mlp(8, 1), *m2 = small_mlp(8, 1);
+        memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
+        memcpy(es_mlp_params(m2, NULL), p0, np * sizeof(float));
+        es_adapt_cfg c = {.method = ms[k], .steps = 200, .batch = 9, .lr = 1e-2f, .lambda = 1.0f, .seed = 5};
+        assert_int_equal(es_adapt_mlp(m, xn, yn, 9, xo, yo, 24, &c, &e), ES_OK);
+        assert_int_equal(es_adapt_mlp(m2, xn, yn, 9, xo, yo, 24, &c, &e), ES_OK);
+        assert_memory_equal(es_mlp_params(m, NULL), es_mlp_params(m2, NULL), np * sizeof(float));   /* seeded */
+        double after = loss_of(m, xn, yn, 9);
+        printf("%s: loss on the new takes %.3f -> %.3f\n", es_adapt_method_name(ms[k]), before, after);
+        assert_true(after < before);
+        dist[k] = 0;
+        const float *p = es_mlp_params(m, NULL);
+        for (size_t i = 0; i < np; i++) dist[k] += (p[i] - p0[i]) * (p[i] - p0[i]);
+        es_mlp_free(m);
+        es_mlp_free(m2);
+    }
+    printf("squared distance from the base: naive %.3f, l2sp %.3f, ewc %.3f\n", dist[0], dist[1], dist[2]);
+    assert_true(dist[1] < dist[0]);   /* the anchor holds the weights */
+    assert_true(dist[2] < dist[0]);
+    /* refusals leave the model unchanged */
+    es_mlp *m = small_mlp(8, 1);
+    memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
+    es_adapt_cfg c = {.method = ES_ADAPT_REHEARSAL, .steps = 10, .batch = 4, .lr = 1e-2f, .lambda = 0, .seed = 1};
+    assert_int_equal(es_adapt_mlp(m, xn, yn, 9, NULL, NULL, 0, &c, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "rehearsal buffer"));
+    c.method = ES_ADAPT_NAIVE;
+    c.lr = 1e30f;   /* diverges */
+    assert_int_not_equal(es_adapt_mlp(m, xn, yn, 9, NULL, NULL, 0, &c, &e), ES_OK);
+    assert_memory_equal(es_mlp_params(m, NULL), p0, np * sizeof(float));
+    es_mlp_free(m);
+    es_mlp_free(base);
+    /* rehearsal picking: at most per_class of each, seeded */
+    size_t idx[60], idx2[60];
+    size_t nr = es_rehearsal_pick(yo, 60, 3, 4, 9, idx), nr2 = es_rehearsal_pick(yo, 60, 3, 4, 9, idx2);
+    assert_int_equal(nr, 12);
+    assert_int_equal(nr2, 12);
+    assert_memory_equal(idx, idx2, nr * sizeof(size_t));
+    int cnt[3] = {0};
+    for (size_t i = 0; i < nr; i++) cnt[yo[idx[i]]]++;
+    assert_int_equal(cnt[0], 4);
+    assert_int_equal(cnt[1], 4);
+    assert_int_equal(cnt[2], 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_anchor_gradient),
+        cmocka_unit_test(test_adapt_objective_gradient),
+        cmocka_unit_test(test_fisher),
+        cmocka_unit_test(test_adapt_behaviour),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

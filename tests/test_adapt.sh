@@ -1,0 +1,103 @@
+#!/bin/bash
+# End-to-end: earshot adapt on a reduced version of the FSDD protocol of
+# issue 5 (the full one is bench/es_adapt_bench). Base model: two speakers
+# (lucas, theo), takes 0-9 of every digit; held-out speaker nicolas adapts
+# with 3 takes per digit (takes 0-2) and is tested on takes 10-29;
+# retention is measured on takes 40-44 of lucas and theo. Then the refusals:
+# another encoder, labels the model does not have, a bad method.
+# Skips (77) without the models or ../shared/data/fsdd.
+set -u
+BIN=${EARSHOT_BIN:?run through meson test}
+F=${EARSHOT_FSDD:-}
+if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
+[ -n "$F" ] && [ -f "$F/0_george_0.wav" ] || { echo "SKIP: FSDD not found at ${F:-../shared/data/fsdd}"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export EARSHOT_CACHE="$T/cache"
+. "$(dirname -- "$0")/lib.sh"
+PAT='{label}_{speaker}_{take}'
+mkdir -p "$T/train" "$T/spk" "$T/tgt" "$T/ret"
+for d in 0 1 2 3 4 5 6 7 8 9; do
+    for s in lucas theo; do
+        for t in $(seq 0 9); do ln -s "$F/${d}_${s}_$t.wav" "$T/train/"; done
+        for t in $(seq 40 44); do ln -s "$F/${d}_${s}_$t.wav" "$T/ret/"; done
+    done
+    for t in 0 1 2; do ln -s "$F/${d}_nicolas_$t.wav" "$T/spk/"; done
+    for t in $(seq 10 29); do ln -s "$F/${d}_nicolas_$t.wav" "$T/tgt/"; done
+done
+expect 0 "train the base model" -- "$BIN" train -q "$T/train" --pattern "$PAT" --val-fraction 0 -o "$T/base.safetensors"
+acc() { "$BIN" eval -q "$1" "$2" --pattern "$PAT" | awk '/accuracy/ {print $4; exit}'; }
+b_t=$(acc "$T/base.safetensors" "$T/tgt"); b_r=$(acc "$T/base.safetensors" "$T/ret")
+echo "base: target $b_t, retention $b_r"
+for m in naive l2sp ewc rehearsal; do
+    expect 0 "adapt --method $m" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
+        --method $m -o "$T/$m.safetensors"
+    t=$(acc "$T/$m.safetensors" "$T/tgt"); r=$(acc "$T/$m.safetensors" "$T/ret")
+    echo "$m: target $t, retention $r"
+    eval "t_$m=$t r_$m=$r"
+    awk -v a="$t" -v b="$b_t" 'BEGIN {exit !(a >= b + 0.03)}' && ok "$m: target $b_t -> $t (+0.03 at least)" ||
+        bad "$m: target $b_t -> $t"
+done
+# the penalties forget little, and no more than naive fine-tuning
+for m in l2sp ewc; do
+    eval "r=\$r_$m"
+    awk -v a="$r" -v b="$b_r" 'BEGIN {exit !(a >= b - 0.02)}' && ok "$m retention $b_r -> $r (drop <= 2 points)" ||
+        bad "$m retention $b_r -> $r"
+    awk -v a="$r" -v b="$r_naive" 'BEGIN {exit !(a >= b)}' && ok "$m retains at least as much as naive ($r >= $r_naive)" ||
+        bad "$m retention $r < naive $r_naive"
+done
+expect 0 "adapt with the defaults" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --pattern "$PAT" -o "$T/def.safetensors"
+has "$T/out" "method ewc" "the default method is ewc"
+cmp -s "$T/def.safetensors" "$T/ewc.safetensors" && ok "same seed, same bytes" || bad "a re-run with the same settings differs"
+base_sha=$(sha256sum "$T/base.safetensors" | cut -d' ' -f1)
+grep -aq "base_model_sha256[^0-9a-f]*$base_sha" "$T/def.safetensors" && ok "the adapted model records the base model's SHA-256" ||
+    bad "no base_model_sha256 in the adapted model"
+grep -aq '"encoder_sha256"' "$T/def.safetensors" && ok "the adapted model records the encoder" || bad "no encoder hash"
+expect 0 "an adapted model adapts again" -- "$BIN" adapt -q "$T/def.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
+    --method rehearsal -o "$T/again.safetensors"
+
+# a model without a rehearsal buffer (as trained before buffers existed):
+# the default falls back to l2sp; an explicit ewc or rehearsal is refused
+if command -v node >/dev/null; then
+    node -e '
+      const fs = require("fs"); const b = fs.readFileSync(process.argv[1]);
+      const n = Number(b.readBigUInt64LE(0)); const h = JSON.parse(b.subarray(8, 8 + n).toString());
+      const data = b.subarray(8 + n); const out = {}; const parts = []; let off = 0;
+      for (const [k, v] of Object.entries(h)) {
+        if (k === "__metadata__") { out[k] = v; continue; }
+        if (k.startsWith("rehearsal.")) continue;
+        const d = data.subarray(v.data_offsets[0], v.data_offsets[1]);
+        out[k] = {dtype: v.dtype, shape: v.shape, data_offsets: [off, off + d.length]}; off += d.length; parts.push(d);
+      }
+      let j = JSON.stringify(out); while ((8 + j.length) % 8) j += " ";
+      const len = Buffer.alloc(8); len.writeBigUInt64LE(BigInt(Buffer.byteLength(j)));
+      fs.writeFileSync(process.argv[2], Buffer.concat([len, Buffer.from(j), ...parts]));' "$T/base.safetensors" "$T/nobuf.safetensors"
+    expect 0 "a model without a buffer still evaluates" -- "$BIN" eval -q "$T/nobuf.safetensors" "$T/tgt" --pattern "$PAT"
+    expect 0 "the default adapts a model without a buffer (l2sp)" -- "$BIN" adapt -q "$T/nobuf.safetensors" --speaker-data "$T/spk" \
+        --pattern "$PAT" -o "$T/nobuf2.safetensors"
+    has "$T/out" "method l2sp" "without a buffer the default falls back to l2sp"
+    expect 1 "--method rehearsal without a buffer is refused" -- "$BIN" adapt -q "$T/nobuf.safetensors" --speaker-data "$T/spk" \
+        --pattern "$PAT" --method rehearsal -o "$T/x.safetensors"
+    has "$T/err" "no rehearsal buffer" "no buffer: says why"
+else
+    echo "note: node not found, the no-buffer checks are left out"
+fi
+
+# --- refusals
+sha=$(grep -ao '"encoder_sha256":"[0-9a-f]*"' "$T/def.safetensors" | head -1 | cut -d'"' -f4)
+other=$(echo "$sha" | tr '0-9a-f' '1-9a-f0')
+sed "s/$sha/$other/" "$T/def.safetensors" > "$T/other.safetensors"
+expect 1 "an adapted model of another encoder is refused by eval" -- "$BIN" eval -q "$T/other.safetensors" "$T/tgt" --pattern "$PAT"
+has "$T/err" "another encoder" "eval: says why"
+expect 1 "adapting a model of another encoder is refused" -- "$BIN" adapt -q "$T/other.safetensors" --speaker-data "$T/spk" \
+    --pattern "$PAT" -o "$T/x.safetensors"
+has "$T/err" "another encoder" "adapt: says why"
+mkdir -p "$T/words/yes" "$T/words/no"
+ln -s "$F/0_theo_0.wav" "$T/words/yes/"; ln -s "$F/1_theo_0.wav" "$T/words/no/"
+expect 1 "takes of words the model does not know are refused" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/words" \
+    -o "$T/x.safetensors"
+has "$T/err" "not one of the model's labels" "unknown label: says why"
+expect 2 "an unknown method" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --method magic -o "$T/x.safetensors"
+[ ! -e "$T/x.safetensors" ] && ok "nothing written after a refusal" || bad "a model was written after a refusal"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

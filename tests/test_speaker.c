@@ -1,0 +1,343 @@
+/* Speaker profiles and scoring: features of synthetic audio (pitch found,
+ * short clips refused), the WCCN model on synthetic clusters, profile
+ * round trips, and refusal of mismatched, corrupt, truncated and newer
+ * profiles (every truncation and single-byte corruptions run through the
+ * parser, which must refuse or accept whole, never crash). */
+#include "test_util.h"
+#include "../pipeline/speaker.h"
+#include "../model/safetensors.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+static es_engine *eng;
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    eng = es_engine_create(NULL, &e);
+    snprintf(dir, sizeof dir, "/tmp/es_spk_XXXXXX");
+    return eng && mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    es_engine_free(eng);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* a voiced-like signal: harmonics of f0 with a slow amplitude envelope */
+static float *voice(double f0, double secs, double tilt, size_t *n)
+{
+    *n = (size_t)(secs * ES_SAMPLE_RATE);
+    float *x = malloc(*n * sizeof(float));
+    for (size_t i = 0; i < *n; i++) {
+        double t = (double)i / ES_SAMPLE_RATE, s = 0;
+        for (int h = 1; h <= 12; h++) s += pow(tilt, h) * sin(2 * M_PI * f0 * h * t);
+        x[i] = (float)(4000 * s * sin(M_PI * t / secs));
+    }
+    return x;
+}
+
+static void test_features_pitch(void **state)
+{
+    (void)state;
+    size_t n;
+    float f[ES_SPK_DIM];
+    es_error e = {0};
+    for (double f0 = 100; f0 <= 250; f0 += 75) {
+        float *x = voice(f0, 0.6, 0.7, &n);
+        assert_int_equal(es_speaker_features(eng, x, n, f, &e), ES_OK);
+        double est = 100 * pow(2, f[ES_SPK_PITCH]);
+        printf("f0 %.0f Hz: estimated %.1f Hz, pitched fraction %.2f\n", f0, est, f[ES_SPK_PITCH + 3]);
+        assert_true(fabs(est - f0) < 0.03 * f0);
+        assert_true(f[ES_SPK_PITCH + 3] > 0.8f);
+        for (int i = 0; i < ES_SPK_DIM; i++) assert_true(isfinite(f[i]));
+        free(x);
+    }
+    float z[100] = {0};
+    assert_int_not_equal(es_speaker_features(eng, z, 100, f, &e), ES_OK);
+    assert_non_null(strstr(e.msg, "too short"));
+}
+
+/* the WCCN model: clusters that differ in a few dimensions, with large
+ * within-speaker noise in others, are told apart */
+static void test_fit_clusters(void **state)
+{
+    (void)state;
+    enum { S = 4, K = 6, D = ES_SPK_DIM };
+    uint32_t r = 7;
+    float *X = malloc((size_t)S * K * D * sizeof(float)), c[S][D];
+    int y[S * K];
+    for (int s = 0; s < S; s++)
+        for (int d = 0; d < D; d++) c[s][d] = d < 10 ? 2.0f * test_rand(&r) : 0;
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < K; k++) {
+            for (int d = 0; d < D; d++) X[(s * K + k) * D + d] = c[s][d] + (d < 10 ? 0.05f : 3.0f) * (test_rand(&r) - 0.5f);
+            y[s * K + k] = s;
+        }
+    es_spk_model m;
+    es_error e = {0};
+    assert_int_equal(es_spk_fit(&m, X, y, S * K, S, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);
+    int ok = 0;
+    for (int t = 0; t < 40; t++) {
+        int s = t % S;
+        float x[D], sc[S];
+        for (int d = 0; d < D; d++) x[d] = c[s][d] + (d < 10 ? 0.05f : 3.0f) * (test_rand(&r) - 0.5f);
+        es_spk_score(&m, x, sc);
+        int b = 0;
+        for (int q = 1; q < S; q++) if (sc[q] > sc[b]) b = q;
+        ok += b == s;
+        for (int q = 0; q < S; q++) assert_true(sc[q] >= -1.0001f && sc[q] <= 1.0001f);
+    }
+    assert_int_equal(ok, 40);
+    es_spk_model_free(&m);
+    /* one take per speaker, and a single take, still fit */
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 1, 2}, 3, 3, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);
+    es_spk_model_free(&m);
+    /* one speaker needs a centre (the background's mean) */
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "background"));
+    float centre[D] = {0};
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, centre, 0, NULL, &e), ES_OK);
+    float sc[1], xs[D];
+    memcpy(xs, X, sizeof xs);
+    es_spk_score(&m, xs, sc);
+    assert_true(sc[0] > 0.999f);   /* its own take, centred on the background: cosine 1 */
+    es_spk_model_free(&m);
+    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 2}, 2, 3, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);  /* speaker 1 has none */
+    free(X);
+}
+
+static es_speakers *make_profile(void)
+{
+    es_error e = {0};
+    es_speakers *s = es_speakers_new(eng, &e);
+    assert_non_null(s);
+    uint32_t r = 3;
+    float F[3 * ES_SPK_DIM];
+    const char *names[] = {"alice", "bob", "carol d"};
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < 3 * ES_SPK_DIM; i++) F[i] = (float)k + test_rand(&r);
+        assert_int_equal(es_speakers_enroll(s, names[k], F, 3, 0, &e), ES_OK);
+    }
+    return s;
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_speakers *s = make_profile();
+    char p[128];
+    snprintf(p, sizeof p, "%s/p.safetensors", dir);
+    assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
+    es_speakers *r = es_speakers_load(p, eng, &e);
+    assert_non_null(r);
+    assert_int_equal(es_speakers_count(r), 3);
+    assert_string_equal(es_speakers_name(r, 2), "carol d");
+    assert_int_equal(es_speakers_takes(r, 1), 3);
+    assert_true(es_speakers_threshold(r) == es_speakers_threshold(s));
+    assert_string_equal(es_speakers_encoder_sha256(r), es_engine_encoder_sha256(eng));
+    float x[ES_SPK_DIM], a[3], b[3];
+    uint32_t q = 11;
+    for (int i = 0; i < ES_SPK_DIM; i++) x[i] = 1 + test_rand(&q);
+    int ba, bb;
+    float sa, sb;
+    assert_int_equal(es_speakers_score(s, x, a, &ba, &sa, &e), ES_OK);
+    assert_int_equal(es_speakers_score(r, x, b, &bb, &sb, &e), ES_OK);
+    assert_memory_equal(a, b, sizeof a);       /* the same takes give the same projection */
+    assert_true(a[1] > a[0] && a[1] > a[2]);  /* drawn like speaker "bob" (1 + U(0,1)) */
+    assert_true(ba == -1 || ba == 1);
+    assert_true(sa == a[1]);
+    /* add takes to one speaker, replace another's */
+    assert_int_equal(es_speakers_enroll(r, "bob", x, 1, 0, &e), ES_OK);
+    assert_int_equal(es_speakers_takes(r, 1), 4);
+    assert_int_equal(es_speakers_enroll(r, "alice", x, 1, 1, &e), ES_OK);
+    assert_int_equal(es_speakers_takes(r, 0), 1);
+    assert_int_equal(es_speakers_count(r), 3);
+    /* bad names and values are refused without changing the set */
+    assert_int_not_equal(es_speakers_enroll(r, "", x, 1, 0, &e), ES_OK);
+    assert_int_not_equal(es_speakers_enroll(r, "a\nb", x, 1, 0, &e), ES_OK);
+    x[5] = NAN;
+    assert_int_not_equal(es_speakers_enroll(r, "eve", x, 1, 0, &e), ES_OK);
+    assert_int_equal(es_speakers_count(r), 3);
+    es_speakers_free(s);
+    es_speakers_free(r);
+}
+
+/* a background covariance is kept in the file and used the same way */
+static void test_background(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_speakers *s = make_profile();
+    enum { N = 12 };
+    float B[N * ES_SPK_DIM], x[ES_SPK_DIM], a[3], b[3];
+    int spk[N];
+    uint32_t r = 17;
+    for (int i = 0; i < N; i++) {
+        spk[i] = i % 3;
+        for (int d = 0; d < ES_SPK_DIM; d++) B[i * ES_SPK_DIM + d] = (float)spk[i] + 2 * test_rand(&r);
+    }
+    for (int d = 0; d < ES_SPK_DIM; d++) x[d] = 1 + test_rand(&r);
+    assert_null(es_speakers_background(s));
+    assert_int_equal(es_speakers_score(s, x, a, NULL, NULL, &e), ES_OK);
+    assert_int_equal(es_speakers_set_background(s, B, spk, N, 3, "{\"source\":\"test\"}", 0, &e), ES_OK);
+    assert_string_equal(es_speakers_background(s), "{\"source\":\"test\"}");
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);
+    assert_int_equal(es_speakers_score(s, x, b, NULL, NULL, &e), ES_OK);
+    assert_memory_not_equal(a, b, sizeof a);   /* the background changes the projection */
+    char p[128];
+    snprintf(p, sizeof p, "%s/bg.safetensors", dir);
+    assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
+    es_speakers *t = es_speakers_load(p, eng, &e);
+    assert_non_null(t);
+    assert_string_equal(es_speakers_background(t), "{\"source\":\"test\"}");
+    assert_int_equal(es_speakers_score(t, x, a, NULL, NULL, &e), ES_OK);
+    assert_memory_equal(a, b, sizeof a);
+    es_speakers_free(t);
+    /* too few takes, bad index */
+    assert_int_not_equal(es_speakers_set_background(s, B, spk, 3, 3, "x", 0, &e), ES_OK);
+    spk[0] = 5;
+    assert_int_not_equal(es_speakers_set_background(s, B, spk, N, 3, "x", 0, &e), ES_OK);
+    es_speakers_free(s);
+    /* a background that is not symmetric is refused */
+    size_t n;
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(n);
+    assert_int_equal(fread(buf, 1, n, f), n);
+    fclose(f);
+    /* the background is the last tensor: [196][196] floats at the end; element (0, 1) */
+    size_t off = n - (size_t)ES_SPK_DIM * ES_SPK_DIM * 4 + 4;
+    float v;
+    memcpy(&v, buf + off, 4);
+    v += 1;
+    memcpy(buf + off, &v, 4);
+    assert_null(es_speakers_parse(buf, n, "bg.safetensors", eng, &e));
+    assert_non_null(strstr(e.msg, "covariance"));
+    free(buf);
+}
+
+static unsigned char *read_all(const char *p, size_t *n)
+{
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n);
+    assert_int_equal(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+/* replace the first occurrence of `from` by `to` (same length) */
+static void patch(unsigned char *b, size_t n, const char *from, const char *to)
+{
+    size_t l = strlen(from);
+    assert_int_equal(strlen(to), l);
+    for (size_t i = 0; i + l <= n; i++)
+        if (!memcmp(b + i, from, l)) { memcpy(b + i, to, l); return; }
+    fail_msg("'%s' not in the file", from);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_speakers *s = make_profile();
+    char p[128];
+    snprintf(p, sizeof p, "%s/q.safetensors", dir);
+    assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
+    es_speakers_free(s);
+    size_t n;
+    unsigned char *b = read_all(p, &n), *c = malloc(n);
+    /* every truncation is refused, and names the file */
+    for (size_t k = 0; k < n; k++) {
+        assert_null(es_speakers_parse(b, k, "q.safetensors", eng, &e));
+        assert_non_null(strstr(e.msg, "q.safetensors"));
+    }
+    /* a newer version */
+    memcpy(c, b, n);
+    patch(c, n, "\"earshot.profile_version\":\"1\"", "\"earshot.profile_version\":\"2\"");
+    assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
+    assert_int_equal(e.status, ES_ERR_UNSUPPORTED);
+    assert_non_null(strstr(e.msg, "newer"));
+    /* another encoder: refused with an engine, readable without one */
+    memcpy(c, b, n);
+    const char *sha = es_engine_encoder_sha256(eng);
+    char other[65];
+    snprintf(other, sizeof other, "%s", sha);
+    other[0] = other[0] == '0' ? '1' : '0';
+    patch(c, n, sha, other);
+    assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
+    assert_int_equal(e.status, ES_ERR_MODEL);
+    assert_non_null(strstr(e.msg, "another encoder"));
+    es_speakers *x = es_speakers_parse(c, n, "q.safetensors", NULL, &e);
+    assert_non_null(x);
+    float f[ES_SPK_DIM] = {0};
+    int best;
+    float sc;
+    assert_int_equal(es_speaker_identify(x, eng, f, 0, &best, &sc, &e), ES_ERR_MODEL);   /* used with this engine: refused */
+    es_speakers_free(x);
+    /* another representation, another format */
+    memcpy(c, b, n);
+    patch(c, n, "\\\"dim\\\":196", "\\\"dim\\\":195");   /* JSON inside JSON: escaped */
+    assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
+    assert_non_null(strstr(e.msg, "representation"));
+    memcpy(c, b, n);
+    patch(c, n, "earshot-speakers", "earshot-speakerz");
+    assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
+    /* a speaker index out of range (the last take's index 2.0f -> 4.0f; no
+     * background, so the speaker tensor is last) */
+    memcpy(c, b, n);
+    float four = 4.0f;
+    memcpy(c + n - 4, &four, 4);
+    assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
+    assert_non_null(strstr(e.msg, "out of range"));
+    /* single-byte corruptions: refused or accepted whole, never a crash */
+    size_t accepted = 0;
+    for (size_t k = 0; k < n; k += 7) {
+        memcpy(c, b, n);
+        c[k] ^= 0x5a;
+        es_speakers *y = es_speakers_parse(c, n, "q.safetensors", eng, &e);
+        if (y) {
+            accepted++;
+            assert_int_equal(es_speakers_count(y), 3);
+            assert_int_equal(es_speakers_score(y, f, NULL, &best, &sc, &e) == ES_OK || e.msg[0], 1);
+            es_speakers_free(y);
+        } else {
+            assert_non_null(strstr(e.msg, "q.safetensors"));
+        }
+    }
+    printf("%zu of %zu corrupted profiles accepted (changed take values or padding)\n", accepted, (n + 6) / 7);
+    /* a file that does not exist, a directory */
+    assert_null(es_speakers_load("/nonexistent/p.safetensors", eng, &e));
+    assert_null(es_speakers_load(dir, eng, &e));
+    free(b);
+    free(c);
+}
+
+int main(void)
+{
+    test_require_models();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_features_pitch),
+        cmocka_unit_test(test_fit_clusters),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_background),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

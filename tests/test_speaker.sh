@@ -1,0 +1,102 @@
+#!/bin/bash
+# End-to-end: earshot enroll / identify / verify on FSDD speakers, and the
+# refusal of corrupt, truncated, newer and other-encoder profile files.
+# Skips (77) without the models or ../shared/data/fsdd.
+set -u
+BIN=${EARSHOT_BIN:?run through meson test}
+F=${EARSHOT_FSDD:-}
+if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
+[ -n "$F" ] && [ -f "$F/0_george_0.wav" ] || { echo "SKIP: FSDD not found at ${F:-../shared/data/fsdd}"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+. "$(dirname -- "$0")/lib.sh"
+P=$T/p.safetensors
+
+# enroll three speakers from 5 takes each (digits 0-4, take 0)
+for s in george jackson theo; do
+    expect 0 "enroll $s" -- "$BIN" enroll -q -n "$s" -p "$P" "$F"/{0,1,2,3,4}_${s}_0.wav
+done
+has "$T/out" "holds 3 speakers" "the profile file holds three speakers"
+expect 0 "enroll more takes of one speaker" -- "$BIN" enroll -q -n theo -p "$P" "$F/5_theo_0.wav"
+has "$T/out" "enrolled theo: 6 takes" "takes are added"
+expect 0 "enroll --replace" -- "$BIN" enroll -q -n theo -p "$P" --replace "$F"/{0,1,2,3,4}_theo_0.wav
+has "$T/out" "enrolled theo: 5 takes" "--replace drops the earlier takes"
+
+# one speaker and no background: no reference to score against, said so
+expect 0 "enroll a lone speaker" -- "$BIN" enroll -q -n george -p "$T/lone.safetensors" "$F"/{0,1,2}_george_0.wav
+expect 1 "verify against a lone speaker without a background is refused" -- "$BIN" verify -q "$T/lone.safetensors" -n george "$F/7_george_3.wav"
+has "$T/err" "background" "lone speaker: says what to add"
+
+# identify 30 other clips (digits 5-9, takes 1-2), and a speaker never enrolled
+files=()
+for s in george jackson theo; do for d in 5 6 7 8 9; do for t in 1 2; do files+=("$F/${d}_${s}_$t.wav"); done; done; done
+expect 0 "identify 30 clips" -- "$BIN" identify -q "$P" "${files[@]}"
+right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
+lines=$(wc -l < "$T/out")
+[ "$lines" = 30 ] && ok "one line per file" || bad "identify printed $lines lines"
+[ "$right" -ge 24 ] && ok "identification: $right of 30 right (>= 24)" || bad "identification: only $right of 30 right: $(head -5 "$T/out")"
+expect 0 "identify --all" -- "$BIN" identify -q --all "$P" "$F/6_george_3.wav"
+has "$T/out" "george=" "--all prints every speaker's score"
+expect 0 "identify with a threshold above any score" -- "$BIN" identify -q --threshold 1 "$P" "$F/6_george_3.wav"
+has "$T/out" "unknown" "below the threshold: unknown"
+
+# verify: genuine and impostor trials against theo
+acc_g=0 acc_i=0
+for d in 5 6 7 8 9; do for t in 3 4; do
+    "$BIN" verify -q "$P" -n theo "$F/${d}_theo_$t.wav" >"$T/v" 2>&1; rc=$?
+    [ $rc = 0 ] && acc_g=$((acc_g + 1))
+    [ $rc = 0 ] || [ $rc = 3 ] || bad "verify exit status $rc: $(cat "$T/v")"
+    "$BIN" verify -q "$P" -n theo "$F/${d}_jackson_$t.wav" >"$T/v" 2>&1 && acc_i=$((acc_i + 1))
+done; done
+[ $acc_g -ge 7 ] && ok "verify accepts $acc_g of 10 genuine trials (>= 7)" || bad "verify accepts only $acc_g of 10 genuine trials"
+[ $acc_i -le 3 ] && ok "verify accepts $acc_i of 10 impostor trials (<= 3)" || bad "verify accepts $acc_i of 10 impostor trials"
+expect 0 "verify prints accept/reject, score and threshold" -- "$BIN" verify -q "$P" -n theo --threshold -1 "$F/7_theo_5.wav"
+has "$T/out" "accept	theo	" "verify output"
+expect 1 "verify an unknown name" -- "$BIN" verify -q "$P" -n nobody "$F/7_theo_5.wav"
+has "$T/err" "not enrolled" "unknown name: says so"
+
+# a background from two other speakers (10 clips each) changes the projection
+mkdir -p "$T/bg"
+for s in lucas nicolas; do for d in 0 1 2 3 4; do for t in 0 1; do ln -s "$F/${d}_${s}_$t.wav" "$T/bg/"; done; done; done
+cp "$P" "$T/withbg.safetensors"
+expect 0 "enroll --background alone" -- "$BIN" enroll -q -p "$T/withbg.safetensors" --background "$T/bg" \
+    --background-pattern '{label}_{speaker}_{take}'
+has "$T/out" '"clips":20,"speakers":2' "the background is described"
+expect 0 "identify with a background" -- "$BIN" identify -q "$T/withbg.safetensors" "${files[@]}"
+right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
+[ "$right" -ge 24 ] && ok "with a background: $right of 30 right (>= 24)" || bad "with a background: only $right of 30 right"
+expect 1 "a background of one speaker is refused" -- "$BIN" enroll -q -p "$T/withbg.safetensors" --background "$T/bg" \
+    --background-pattern '{label}_lucas_{take}'
+has "$T/err" "pattern names no {speaker}\|at least two speakers" "one-speaker background: says why"
+expect 0 "a background makes a lone speaker verifiable" -- "$BIN" enroll -q -p "$T/lone.safetensors" --background "$T/bg" \
+    --background-pattern '{label}_{speaker}_{take}'
+g=0 i=0
+for d in 5 6 7 8 9; do
+    "$BIN" verify -q "$T/lone.safetensors" -n george "$F/${d}_george_4.wav" >/dev/null 2>&1 && g=$((g + 1))
+    "$BIN" verify -q "$T/lone.safetensors" -n george "$F/${d}_theo_4.wav" >/dev/null 2>&1 && i=$((i + 1))
+done
+[ $g -ge 3 ] && [ $i -le 2 ] && ok "lone speaker with a background: $g of 5 genuine, $i of 5 impostor trials accepted" ||
+    bad "lone speaker with a background: $g of 5 genuine, $i of 5 impostor trials accepted"
+
+# --- bad profile files: refused whole, named, never overwritten
+cp "$P" "$T/orig.safetensors"
+head -c 700 "$P" > "$T/trunc.safetensors"
+expect 1 "a truncated profile is refused" -- "$BIN" identify -q "$T/trunc.safetensors" "$F/6_george_3.wav"
+has "$T/err" "trunc.safetensors" "truncated profile: named"
+sed 's/"earshot.profile_version":"1"/"earshot.profile_version":"7"/' "$P" > "$T/newer.safetensors"
+expect 1 "a newer profile is refused" -- "$BIN" identify -q "$T/newer.safetensors" "$F/6_george_3.wav"
+has "$T/err" "newer" "newer profile: says so"
+sha=$(grep -ao '"encoder_sha256":"[0-9a-f]*"' "$P" | head -1 | cut -d'"' -f4)
+other=$(echo "$sha" | tr '0-9a-f' '1-9a-f0')
+sed "s/$sha/$other/" "$P" > "$T/other.safetensors"
+expect 1 "a profile of another encoder is refused" -- "$BIN" verify -q "$T/other.safetensors" -n theo "$F/6_theo_3.wav"
+has "$T/err" "another encoder" "other encoder: says so"
+expect 1 "enrolling into another encoder's profile is refused" -- "$BIN" enroll -q -n x -p "$T/other.safetensors" "$F/6_theo_3.wav"
+printf 'garbage' > "$T/bad.safetensors"
+expect 1 "enrolling into a corrupt profile is refused" -- "$BIN" enroll -q -n x -p "$T/bad.safetensors" "$F/6_theo_3.wav"
+[ "$(cat "$T/bad.safetensors")" = garbage ] && ok "the corrupt profile is left as it was" || bad "the corrupt profile was overwritten"
+expect 1 "an unreadable audio file fails cleanly" -- "$BIN" enroll -q -n y -p "$P" "$T/bad.safetensors"
+cmp -s "$P" "$T/orig.safetensors" && ok "a failed enroll leaves the profile unchanged" || bad "a failed enroll changed the profile"
+expect 2 "enroll without --name" -- "$BIN" enroll -q -p "$P" "$F/6_theo_3.wav"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
