@@ -268,7 +268,9 @@ static es_status collect_encoder_tensors(es_classifier *c, const char *path, es_
     size_t hlen = 64;
     for (size_t i = 0; i < n; i++) {
         const es_st_tensor *t = es_st_at(c->st, i);
-        if (!strncmp(t->name, "head.", 5) || !strncmp(t->name, "cnn.", 4)) continue;
+        /* head.*: the head; cnn.*: the baseline; rehearsal.*: training
+         * windows kept for `earshot adapt` (pipeline/adapt.h) */
+        if (!strncmp(t->name, "head.", 5) || !strncmp(t->name, "cnn.", 4) || !strncmp(t->name, "rehearsal.", 10)) continue;
         c->enc[c->nenc++] = t;
         size_t cnt = 1;
         for (int k = 0; k < t->ndim; k++) cnt *= (size_t)t->shape[k];
