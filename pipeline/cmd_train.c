@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void train_help(FILE *f)
@@ -38,12 +39,51 @@ static void train_help(FILE *f)
             "  --seed N              every random choice (default 1)\n"
             "  --cache DIR           embedding cache (default $EARSHOT_CACHE, else\n"
             "                        $XDG_CACHE_HOME/earshot/embeddings)\n"
+            "\n"
+            "Learning curve (no -o): accuracy on held-out speakers at 1, 2, 5, 10, 20 and\n"
+            "all training clips per label, mean +- std over seeds and speaker splits.\n"
+            "  --learning-curve      run it\n"
+            "  --seeds N             runs per split and shot count (default 3)\n"
+            "  --splits N            random speaker splits, half held out (default 5)\n"
+            "  --test-speakers A,B   an explicit split (held-out speakers); repeat for more\n"
+            "  --shots-list 1,5,0    shot counts to run (0 = all clips)\n"
+            "  --json                print one JSON object\n"
+            "  --shifts N            sub-step time offsets per clip (training examples and\n"
+            "                        test-time averaging)\n"
+            "  --norm none|l2|z|zl2  normalisation of the pooled vector\n"
+            "  --proto W             mix a cosine class-mean classifier in with weight W\n"
+            "  --proto-temp T        its softmax temperature\n"
+            "  --ensemble N          heads with different seeds, averaged\n"
             CLI_COMMON_HELP);
 }
 
 typedef struct {
     int tty;
+    double t0;            /* start of the current stage, for the ETA */
+    char stage[32];
 } progress_state;
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* counts with an ETA from the stage's rate so far */
+static void on_curve_progress(void *user, const char *stage, size_t done, size_t total)
+{
+    progress_state *p = user;
+    if (!p->tty || !total) return;
+    if (strcmp(p->stage, stage) || done <= 1) {
+        snprintf(p->stage, sizeof p->stage, "%s", stage);
+        p->t0 = mono_s();
+    }
+    double el = mono_s() - p->t0, eta = done ? el / (double)done * (double)(total - done) : 0;
+    fprintf(stderr, "\r%s: %zu/%zu %s, %.0f s elapsed, ETA %.0f s   ", stage, done, total,
+            strcmp(stage, "training") ? "clips" : "runs", el, eta);
+    if (done == total) fprintf(stderr, "\n");
+}
 
 static void on_progress(void *user, const char *stage, size_t done, size_t total)
 {
@@ -76,6 +116,104 @@ static int parse_float_opt(const char *name, const char *s, double lo, double hi
     return 0;
 }
 
+static void json_num(double v);
+
+static const char *shots_name(int k, char *buf, size_t n)
+{
+    if (k == 0) snprintf(buf, n, "all");
+    else snprintf(buf, n, "%d", k);
+    return buf;
+}
+
+static int run_curve(const cli_common *c, es_curve_opts *co, int json)
+{
+    es_engine *eng = cli_engine(c);
+    if (!eng) return EXIT_FAIL;
+    es_error e = {0};
+    es_curve_result r;
+    progress_state ps = {!c->quiet && isatty(2), 0, ""};
+    es_status st = es_learning_curve(eng, co, &r, on_curve_progress, &ps, &e);
+    es_engine_free(eng);
+    if (st) { cli_error(&e); return EXIT_FAIL; }
+    const es_train_opts *o = &co->train;
+    char b[16];
+    if (json) {
+        printf("{\"dataset\": \"%s\", \"head\": \"%s\", \"hidden\": %d, \"pooling\": \"%s\", \"norm\": \"%s\", "
+               "\"shifts\": %d, \"proto\": %g, \"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
+               o->data_dir, o->hidden ? "mlp" : "linear", o->hidden, o->pooling, o->norm, o->shifts, o->proto, o->ensemble,
+               r.seeds, r.seconds);
+        for (size_t s = 0; s < r.n_splits; s++) printf("%s\"%s\"", s ? ", " : "", r.split_desc[s]);
+        printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
+        if (!r.scratch_available) printf(", \"scratch_note\": \"%s\"", r.scratch_note);
+        printf(", \"rows\": [");
+        size_t per = r.n_splits * (size_t)r.seeds;
+        for (size_t k = 0; k < r.n_rows; k++) {
+            const es_curve_row *w = &r.rows[k];
+            printf("%s{\"shots\": ", k ? ", " : "");
+            if (w->shots) printf("%d", w->shots); else printf("\"all\"");
+            printf(", \"n\": %zu, \"pretrained\": {\"mean\": ", w->n);
+            json_num(w->mean);
+            printf(", \"std\": ");
+            json_num(w->std);
+            printf(", \"runs\": [");
+            for (size_t i = 0; i < per; i++) { printf("%s", i ? ", " : ""); json_num(r.acc[k * per + i]); }
+            printf("]}, \"scratch\": ");
+            if (r.scratch_available) {
+                printf("{\"mean\": ");
+                json_num(w->scratch_mean);
+                printf(", \"std\": ");
+                json_num(w->scratch_std);
+                printf(", \"runs\": [");
+                for (size_t i = 0; i < per; i++) { printf("%s", i ? ", " : ""); json_num(r.scratch_acc[k * per + i]); }
+                printf("]}");
+            } else {
+                printf("null");
+            }
+            printf("}");
+        }
+        printf("]}\n");
+    } else {
+        printf("learning curve on %s: accuracy on held-out speakers, mean +- std over %zu split%s x %d seed%s\n",
+               o->data_dir, r.n_splits, r.n_splits == 1 ? "" : "s", r.seeds, r.seeds == 1 ? "" : "s");
+        printf("head: %s%s, pooling %s, norm %s, %d offset%s, prototypes %g, ensemble %d\n",
+               o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->pooling,
+               o->norm, o->shifts, o->shifts == 1 ? "" : "s", o->proto, o->ensemble);
+        for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
+        printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
+        for (size_t k = 0; k < r.n_rows; k++) {
+            const es_curve_row *w = &r.rows[k];
+            char pre[40], scr[40];
+            snprintf(pre, sizeof pre, "%.3f +- %.3f (n=%zu)", w->mean, w->std, w->n);
+            if (r.scratch_available) snprintf(scr, sizeof scr, "%.3f +- %.3f (n=%zu)", w->scratch_mean, w->scratch_std, w->n);
+            else snprintf(scr, sizeof scr, "unavailable");
+            printf("%-6s  %-22s  %-22s\n", shots_name(w->shots, b, sizeof b), pre, scr);
+        }
+        if (!r.scratch_available) printf("\nfrom scratch: %s\n", r.scratch_note);
+        printf("embedding %.1f s, total %.1f s\n", r.embed_seconds, r.seconds);
+    }
+    es_curve_result_free(&r);
+    return EXIT_OK;
+}
+
+/* "1,2,5,0" -> shots (0 = all) */
+static int parse_shots(const char *s, int *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1000000 || (*end && *end != ',') || *n == cap) {
+            fprintf(stderr, "earshot: --shots-list is comma-separated counts (0 = all), not '%s'\n", s);
+            return -1;
+        }
+        out[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!*n) { fprintf(stderr, "earshot: --shots-list is empty\n"); return -1; }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -87,7 +225,13 @@ int cmd_train(int argc, char **argv)
         {"lr", required_argument, 0, 'l'}, {"weight-decay", required_argument, 0, 'W'},
         {"dropout", required_argument, 0, 'd'}, {"patience", required_argument, 0, 'x'},
         {"balance", required_argument, 0, 'B'}, {"seed", required_argument, 0, 's'},
-        {"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
+        {"learning-curve", no_argument, 0, 2001}, {"seeds", required_argument, 0, 2002},
+        {"splits", required_argument, 0, 2003}, {"test-speakers", required_argument, 0, 2004},
+        {"shots-list", required_argument, 0, 2005}, {"json", no_argument, 0, 2006},
+        {"shifts", required_argument, 0, 2007}, {"norm", required_argument, 0, 2008},
+        {"proto", required_argument, 0, 2009}, {"proto-temp", required_argument, 0, 2010},
+        {"ensemble", required_argument, 0, 2011}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_train_opts o;
@@ -95,6 +239,12 @@ int cmd_train(int argc, char **argv)
     const char *out = NULL, *head = "mlp";
     int hidden = 128, opt, r, seed = 1;
     double v;
+    int curve = 0, json = 0, shots_list[64];
+    size_t n_shots_list = 0;
+    es_curve_opts co;
+    es_curve_opts_default(&co);
+    const char *tspk[256];
+    size_t n_tspk = 0;
     while ((opt = getopt_long(argc, argv, "o:t:qh", opts, NULL)) != -1) {
         if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         switch (opt) {
@@ -132,9 +282,40 @@ int cmd_train(int argc, char **argv)
             break;
         case 's': if (parse_int_opt("--seed", optarg, 0, 2147483647, &seed)) return EXIT_USAGE; break;
         case 'C': o.cache_dir = optarg; break;
+        case 2001: curve = 1; break;
+        case 2002: if (parse_int_opt("--seeds", optarg, 1, 1000, &co.seeds)) return EXIT_USAGE; break;
+        case 2003: if (parse_int_opt("--splits", optarg, 1, 1000, &co.splits)) return EXIT_USAGE; break;
+        case 2004:
+            if (n_tspk == sizeof tspk / sizeof tspk[0]) { fprintf(stderr, "earshot: too many --test-speakers\n"); return EXIT_USAGE; }
+            tspk[n_tspk++] = optarg;
+            break;
+        case 2005: if (parse_shots(optarg, shots_list, 64, &n_shots_list)) return EXIT_USAGE; break;
+        case 2006: json = 1; break;
+        case 2007: if (parse_int_opt("--shifts", optarg, 1, 16, &o.shifts)) return EXIT_USAGE; break;
+        case 2008:
+            if (strcmp(optarg, "none") && strcmp(optarg, "l2") && strcmp(optarg, "z") && strcmp(optarg, "zl2")) {
+                fprintf(stderr, "earshot: --norm is none, l2, z or zl2\n");
+                return EXIT_USAGE;
+            }
+            o.norm = optarg;
+            break;
+        case 2009: if (parse_float_opt("--proto", optarg, 0, 1, &o.proto)) return EXIT_USAGE; break;
+        case 2010: if (parse_float_opt("--proto-temp", optarg, 0.01, 1000, &o.proto_temp)) return EXIT_USAGE; break;
+        case 2011: if (parse_int_opt("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
         case 'h': train_help(stdout); return EXIT_OK;
         default: train_help(stderr); return EXIT_USAGE;
         }
+    }
+    if (curve) {
+        if (out) { fprintf(stderr, "earshot train: --learning-curve writes no model; drop -o\n"); return EXIT_USAGE; }
+        if (optind != argc - 1) { fprintf(stderr, "earshot train: give exactly one DATASET folder\n\n"); train_help(stderr); return EXIT_USAGE; }
+        o.data_dir = argv[optind];
+        o.seed = (unsigned long long)seed;
+        o.hidden = strcmp(head, "mlp") ? 0 : hidden;
+        co.train = o;
+        if (n_shots_list) { co.shots = shots_list; co.n_shots = n_shots_list; }
+        if (n_tspk) { co.test_speakers = tspk; co.n_test_speakers = n_tspk; }
+        return run_curve(&c, &co, json);
     }
     if (!out || optind != argc - 1) {
         fprintf(stderr, "earshot train: %s\n\n", !out ? "missing -o MODEL.safetensors" : "give exactly one DATASET folder");
@@ -148,7 +329,7 @@ int cmd_train(int argc, char **argv)
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     es_train_result res;
-    progress_state ps = {!c.quiet && isatty(2)};
+    progress_state ps = {!c.quiet && isatty(2), 0, ""};
     es_status st = es_train_head(eng, &o, out, &res, on_progress, &ps, &e);
     if (ps.tty) fprintf(stderr, "\n");
     es_engine_free(eng);
@@ -204,7 +385,7 @@ int cmd_eval(int argc, char **argv)
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     es_eval_result res;
-    progress_state ps = {!c.quiet && isatty(2)};
+    progress_state ps = {!c.quiet && isatty(2), 0, ""};
     es_status st = es_eval(eng, argv[optind], argv[optind + 1], pattern, cache, &res, on_progress, &ps, &e);
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }

@@ -40,6 +40,11 @@ void es_train_opts_default(es_train_opts *o)
     o->lr = t.lr > 0 ? t.lr : 1e-3f;
     o->weight_decay = 1e-2f;
     o->balance = "auto";
+    o->shifts = 1;
+    o->norm = "none";
+    o->proto = 0;
+    o->proto_temp = 10;
+    o->ensemble = 1;
 }
 
 static double now_s(void)
