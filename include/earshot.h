@@ -277,6 +277,8 @@ typedef struct {
                                  prototypes) */
     float proto_temp;         /* its softmax temperature (default 10) */
     int ensemble;             /* heads with different seeds, averaged */
+    int positions;            /* window positions one embedding apart around
+                                 the centre, used like the offsets (1 = centre) */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 

@@ -54,6 +54,7 @@ static void train_help(FILE *f)
             "  --proto W             mix a cosine class-mean classifier in with weight W\n"
             "  --proto-temp T        its softmax temperature\n"
             "  --ensemble N          heads with different seeds, averaged\n"
+            "  --positions N         window positions per clip, one embedding apart\n"
             CLI_COMMON_HELP);
 }
 
@@ -231,7 +232,7 @@ int cmd_train(int argc, char **argv)
         {"shots-list", required_argument, 0, 2005}, {"json", no_argument, 0, 2006},
         {"shifts", required_argument, 0, 2007}, {"norm", required_argument, 0, 2008},
         {"proto", required_argument, 0, 2009}, {"proto-temp", required_argument, 0, 2010},
-        {"ensemble", required_argument, 0, 2011}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"ensemble", required_argument, 0, 2011}, {"positions", required_argument, 0, 2012}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_train_opts o;
@@ -301,6 +302,7 @@ int cmd_train(int argc, char **argv)
             break;
         case 2009: if (parse_float_opt("--proto", optarg, 0, 1, &o.proto)) return EXIT_USAGE; break;
         case 2010: if (parse_float_opt("--proto-temp", optarg, 0.01, 1000, &o.proto_temp)) return EXIT_USAGE; break;
+        case 2012: if (parse_int_opt("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
         case 2011: if (parse_int_opt("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
         case 'h': train_help(stdout); return EXIT_OK;
         default: train_help(stderr); return EXIT_USAGE;

@@ -64,8 +64,9 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
                         es_error *err)
 {
     *out = NULL;
-    int S = o->shifts > 0 ? o->shifts : 1;
-    if (S > MAX_SHIFTS) return es_fail(err, ES_ERR_ARG, "shifts must be from 1 to %d", MAX_SHIFTS);
+    int NS = o->shifts > 0 ? o->shifts : 1, Q = o->positions > 0 ? o->positions : 1, S = NS * Q;
+    if (NS > MAX_SHIFTS) return es_fail(err, ES_ERR_ARG, "shifts must be from 1 to %d", MAX_SHIFTS);
+    if (Q > 15) return es_fail(err, ES_ERR_ARG, "positions must be from 1 to 15");
     if (norm_kind(o->norm) < 0) return es_fail(err, ES_ERR_ARG, "unknown normalisation '%s' (none, l2, z or zl2)", o->norm);
     es_pool pool;
     es_status st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &pool, err);
@@ -87,21 +88,26 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
     f->n = n; f->P = P; f->S = (size_t)S;
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
     for (int s = 0; s < S; s++) {
-        /* offsets spread evenly over one 80 ms step */
-        int shift = s * ES_CHUNK / S;
-        st = es_cache_embed_many_shift(cache, paths, n, o->pad_to, shift, embs, counts, NULL, progress, user, err);
-        if (st) goto out;
+        /* offsets spread evenly over one 80 ms step; window positions step
+         * by whole embeddings around the centre */
+        int sh = s / Q, q = s % Q - (Q - 1) / 2;
+        int shift = sh * ES_CHUNK / NS;
+        if (s % Q == 0) {
+            st = es_cache_embed_many_shift(cache, paths, n, o->pad_to, shift, embs, counts, NULL, progress, user, err);
+            if (st) goto out;
+        }
         for (size_t i = 0; i < n; i++) {
             /* every offset takes its window where the unshifted one does */
             if (s == 0) off[i] = counts[i] >= W ? (counts[i] - W) / 2 : 0;
-            if (counts[i] < off[i] + W) {
-                st = es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
-                             paths[i], counts[i], W, o->pad_to);
+            long o0 = (long)off[i] + q;
+            if (o0 < 0 || counts[i] < (size_t)o0 + W) {
+                st = es_fail(err, ES_ERR_ARG,
+                             "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
+                             paths[i], counts[i], Q, W, o->pad_to);
                 goto out;
             }
-            memcpy(win + i * W * ES_EMB_DIM, embs[i] + off[i] * ES_EMB_DIM, W * ES_EMB_DIM * sizeof(float));
-            free(embs[i]);
-            embs[i] = NULL;
+            memcpy(win + i * W * ES_EMB_DIM, embs[i] + (size_t)o0 * ES_EMB_DIM, W * ES_EMB_DIM * sizeof(float));
+            if (s % Q == Q - 1) { free(embs[i]); embs[i] = NULL; }
         }
         float *dst = f->x + (size_t)s * n * P;
         es_pool_forward(dst, pool == ES_POOL_FLAT ? NULL : arg, win, pool, (int)n, (int)W, ES_EMB_DIM);
@@ -190,11 +196,15 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
         cfg.dropout = o->dropout;
         cfg.n_classes = (int)K;
         es_train_cfg tc = es_train_defaults();
-        tc.epochs = o->epochs;
-        if (o->min_steps > 0 && o->batch > 0) {
-            long per_epoch = (long)((rows + (size_t)o->batch - 1) / (size_t)o->batch);
-            if ((long)tc.epochs * per_epoch < o->min_steps) tc.epochs = (int)((o->min_steps + per_epoch - 1) / per_epoch);
-        }
+        /* the step budget counts epochs over clips, not over their
+         * variants: the offsets make each clip's examples richer, not the
+         * training longer; at least min_steps steps */
+        long b = o->batch > 0 ? o->batch : 64;
+        long steps = (long)o->epochs * (long)((n + (size_t)b - 1) / (size_t)b);
+        if (steps < o->min_steps) steps = o->min_steps;
+        long per_epoch = (long)((rows + (size_t)b - 1) / (size_t)b);
+        tc.epochs = (int)((steps + per_epoch - 1) / per_epoch);
+        if (tc.epochs < 1) tc.epochs = 1;
         tc.batch = o->batch;
         tc.lr = o->lr;
         tc.weight_decay = o->weight_decay;

@@ -45,6 +45,7 @@ void es_train_opts_default(es_train_opts *o)
     o->proto = 0;
     o->proto_temp = 10;
     o->ensemble = 1;
+    o->positions = 1;
 }
 
 static double now_s(void)
