@@ -245,8 +245,31 @@ size_t es_classifier_window(const es_classifier *c);     /* embeddings per input
 double es_classifier_pad_to(const es_classifier *c);     /* seconds clips are centred in */
 /* A model-card entry (metadata value), NULL if absent. */
 const char *es_classifier_meta(const es_classifier *c, const char *key);
-/* probs[classes] for emb [window][96]. */
+/* probs[classes] for emb [window][96]. A scratch-baseline model reads
+ * log-mel, not embeddings: it refuses (use es_classifier_predict_audio). */
 es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err);
+/* The kind of model: "frozen" (head over the pretrained encoder),
+ * "finetune" (also carries its last K encoder convolutions, K in *k if
+ * non-NULL) or "scratch" (the from-scratch CNN baseline). */
+const char *es_classifier_kind(const es_classifier *c, int *k);
+/* probs[classes] for a clip of 16 kHz audio in int16 scale, exactly as
+ * training and es_eval see it: centred in es_classifier_pad_to seconds,
+ * its centre window classified. Works for every kind; for a fine-tuned
+ * model `e` must come from es_engine_create_for_classifier (else
+ * ES_ERR_MODEL), for the others any engine of the same encoder. */
+es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const float *x, size_t n, float *probs,
+                                      es_error *err);
+/* An engine that runs what the classifier was trained on: the pretrained
+ * front end and encoder, with a fine-tuned model's encoder tensors in
+ * place of the pretrained ones (models_dir NULL = es_models_dir()). Refuses
+ * (ES_ERR_MODEL) a classifier trained on another encoder file. Every path
+ * of the engine (es_embed_audio, the scorer, the cache) then uses the
+ * fine-tuned encoder; es_engine_encoder_id tells the two apart. */
+es_engine *es_engine_create_for_classifier(const char *models_dir, const es_classifier *c, es_error *err);
+/* Identity of the encoder weights an engine runs (64 hex digits): the
+ * encoder file's SHA-256, or for an engine made for a fine-tuned model a
+ * hash of that and the override tensors. Keys the embedding cache. */
+const char *es_engine_encoder_id(const es_engine *e);
 
 typedef struct {
     const char *data_dir;     /* one folder per label, or flat with `pattern` */
@@ -279,6 +302,18 @@ typedef struct {
     int ensemble;             /* heads with different seeds, averaged */
     int positions;            /* window positions one embedding apart around
                                  the centre, used like the offsets (1 = centre) */
+    /* Fine-tuning: > 0 trains the last `finetune` of the encoder's 20
+     * convolutions with the head (0 = encoder frozen). Their input is
+     * computed once per clip; they start from the pretrained weights and
+     * learn at encoder_lr (0 = lr/10). The model file then carries them
+     * under their ONNX names; see es_engine_create_for_classifier. */
+    int finetune;
+    float encoder_lr;
+    /* The from-scratch baseline instead of the pretrained encoder: a small
+     * CNN (4 blocks of conv 3x3 + LeakyReLU/floor + max-pool 2x2, about
+     * 25k parameters) on the same log-mel window, randomly initialised from
+     * the seed, under the same head, loop and optimiser. */
+    int scratch;
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 
@@ -345,7 +380,8 @@ typedef struct {
     char **split_desc; size_t n_splits;  /* "train: a,b,c | test: d,e,f" */
     int seeds;
     double *acc;              /* every run: [row][split][seed] */
-    double *scratch_acc;      /* the same for the baseline, or NULL */
+    double *scratch_acc;      /* the same for the baseline (inside acc's
+                                 allocation), or NULL */
     int scratch_available;
     char scratch_note[160];   /* why not, when not */
     double embed_seconds, seconds;

@@ -24,6 +24,7 @@
  */
 #include "es_internal.h"
 #include "onnx.h"
+#include "conv.h"
 
 #include <cblas.h>
 #include <pthread.h>
@@ -45,6 +46,7 @@ typedef struct {
     int act;               /* LeakyReLU + clamp follow */
     float *w;              /* [kt*kf*ci][co] (rearranged from [co][ci][kt][kf]) */
     float *b;              /* [co], zeros when the conv has no bias */
+    char wname[96], bname[96];   /* ONNX initializer names ("" bias: none) */
 } layer;
 
 struct es_encoder {
@@ -262,6 +264,8 @@ static es_status build(es_encoder *e, const es_onnx *model, es_error *err)
                         for (int bb = 0; bb < kf; bb++)
                             L->w[(((size_t)a * kf + bb) * C + ci) * co + o] = w->f[(((size_t)o * C + ci) * kt + a) * kf + bb];
             if (b) memcpy(L->b, b->f, (size_t)co * sizeof(float));
+            snprintf(L->wname, sizeof L->wname, "%s", n->in[1]);
+            if (b) snprintf(L->bname, sizeof L->bname, "%s", n->in[2]);
             C = co; F = L->fout; T = T - kt + 1;
             nconv++;
         } else if (!strcmp(n->op, "LeakyRelu")) {
@@ -650,4 +654,132 @@ es_status es_encoder_full(es_encoder *e, const float *mel, size_t frames, float 
     for (int i = 0; i < j.parts; i++)
         if (j.st[i]) return es_fail(err, j.st[i], "es_encoder_full: %s", es_status_str(j.st[i]));
     return ES_OK;
+}
+
+/* ------------------------------------------- the encoder as a stack */
+
+int es_encoder_nconv(const es_encoder *e)
+{
+    int n = 0;
+    for (int i = 0; i < e->nl; i++) n += !e->l[i].is_pool;
+    return n;
+}
+
+/* index in e->l of the first of the last K convolutions, or -1 */
+static int tail_start(const es_encoder *e, int K)
+{
+    int nc = es_encoder_nconv(e);
+    if (K < 1 || K > nc) return -1;
+    for (int i = 0, c = 0; i < e->nl; i++)
+        if (!e->l[i].is_pool && c++ == nc - K) return i;
+    return -1;
+}
+
+int es_encoder_tail_frames(const es_encoder *e, int K, int frames, size_t *per_frame)
+{
+    int s = tail_start(e, K);
+    if (s < 0) return 0;
+    for (int i = 0; i < s; i++) frames = layer_out_frames(&e->l[i], frames);
+    if (per_frame) *per_frame = (size_t)e->l[s].fin * e->l[s].ci;
+    return frames;
+}
+
+es_cnn *es_encoder_tail(const es_encoder *e, int K, int T, es_error *err)
+{
+    int s = tail_start(e, K);
+    if (s < 0) { es_fail(err, ES_ERR_ARG, "fine-tuning: K = %d, the encoder has %d convolutions", K, es_encoder_nconv(e)); return NULL; }
+    es_cnn_layer d[MAX_LAYERS];
+    int n = 0;
+    for (int i = s; i < e->nl; i++, n++) {
+        const layer *L = &e->l[i];
+        memset(&d[n], 0, sizeof d[n]);
+        if (L->is_pool) {
+            d[n].pool = 1; d[n].qt = L->pt; d[n].qf = L->pq;
+        } else {
+            d[n].co = L->co; d[n].kt = L->kt; d[n].kf = L->kf; d[n].pf = L->pf; d[n].act = L->act;
+            snprintf(d[n].wname, sizeof d[n].wname, "%s", L->wname);
+            snprintf(d[n].bname, sizeof d[n].bname, "%s", L->bname);
+            d[n].nobias = !L->bname[0];
+        }
+    }
+    es_cnn *c = es_cnn_create(d, n, T, e->l[s].fin, e->l[s].ci, e->alpha, e->floor_v, err);
+    if (!c) return NULL;
+    for (int i = s; i < e->nl; i++) {
+        const layer *L = &e->l[i];
+        if (L->is_pool) continue;
+        size_t nw, nb;
+        float *w = es_cnn_weight(c, i - s, &nw), *b = es_cnn_bias(c, i - s, &nb);
+        memcpy(w, L->w, nw * sizeof(float));
+        memcpy(b, L->b, nb * sizeof(float));
+    }
+    return c;
+}
+
+es_status es_encoder_head_part(es_encoder *e, int K, const float *mel, int frames, float *out, es_error *err)
+{
+    int s = tail_start(e, K);
+    if (s < 0 || !mel || !out || frames < 1) return es_fail(err, ES_ERR_ARG, "es_encoder_head_part: invalid arguments");
+    size_t per;
+    int To = es_encoder_tail_frames(e, K, frames, &per);
+    if (To < 1) return es_fail(err, ES_ERR_ARG, "es_encoder_head_part: %d frames are too few", frames);
+    if (s == 0) { memcpy(out, mel, (size_t)frames * per * sizeof(float)); return ES_OK; }
+    size_t act = (size_t)frames * e->in_bins, colsz = 0;
+    int T = frames;
+    for (int i = 0; i < s; i++) {
+        const layer *L = &e->l[i];
+        int t = layer_out_frames(L, T);
+        size_t a = (size_t)t * L->fout * L->co;
+        if (a > act) act = a;
+        if (!L->is_pool && (size_t)t * L->fout * L->kt * L->kf * L->ci > colsz) colsz = (size_t)t * L->fout * L->kt * L->kf * L->ci;
+        T = t;
+    }
+    float *x = malloc(act * sizeof(float)), *y = malloc(act * sizeof(float)), *col = malloc((colsz + 1) * sizeof(float));
+    if (!x || !y || !col) { free(x); free(y); free(col); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    memcpy(x, mel, (size_t)frames * e->in_bins * sizeof(float));
+    T = frames;
+    for (int i = 0; i < s; i++) {
+        const layer *L = &e->l[i];
+        if (L->is_pool) pool_forward(L, x, 1, T, y);
+        else conv_forward(e, L, x, 1, T, y, col);
+        T = layer_out_frames(L, T);
+        float *t = x; x = y; y = t;
+    }
+    memcpy(out, x, (size_t)T * per * sizeof(float));
+    free(x); free(y); free(col);
+    return ES_OK;
+}
+
+const char *es_encoder_conv_name(const es_encoder *e, int i, int bias)
+{
+    for (int k = 0, c = 0; k < e->nl; k++)
+        if (!e->l[k].is_pool && c++ == i) return bias ? e->l[k].bname : e->l[k].wname;
+    return NULL;
+}
+
+es_status es_encoder_override(es_encoder *e, const char *name, const float *data, const int *shape, int ndim,
+                              es_error *err)
+{
+    if (!e || !name || !data || !shape) return es_fail(err, ES_ERR_ARG, "es_encoder_override: invalid arguments");
+    for (int k = 0; k < e->nl; k++) {
+        layer *L = &e->l[k];
+        if (L->is_pool) continue;
+        if (!strcmp(L->wname, name)) {
+            if (ndim != 4 || shape[0] != L->co || shape[1] != L->ci || shape[2] != L->kt || shape[3] != L->kf)
+                return es_fail(err, ES_ERR_MODEL, "encoder tensor '%s' must be [%d, %d, %d, %d]", name, L->co, L->ci, L->kt, L->kf);
+            for (int o = 0; o < L->co; o++)
+                for (int ci = 0; ci < L->ci; ci++)
+                    for (int a = 0; a < L->kt; a++)
+                        for (int b = 0; b < L->kf; b++)
+                            L->w[(((size_t)a * L->kf + b) * L->ci + ci) * L->co + o] =
+                                data[(((size_t)o * L->ci + ci) * L->kt + a) * L->kf + b];
+            return ES_OK;
+        }
+        if (L->bname[0] && !strcmp(L->bname, name)) {
+            if (ndim != 1 || shape[0] != L->co)
+                return es_fail(err, ES_ERR_MODEL, "encoder tensor '%s' must be [%d]", name, L->co);
+            memcpy(L->b, data, (size_t)L->co * sizeof(float));
+            return ES_OK;
+        }
+    }
+    return es_fail(err, ES_ERR_MODEL, "'%s' is not a convolution tensor of the encoder", name);
 }

@@ -12,6 +12,7 @@
  * depend on the thread count.
  */
 #include "nn.h"
+#include "conv.h"
 #include "es_internal.h"
 
 #include <cblas.h>
@@ -814,9 +815,10 @@ typedef struct {
 /* Evaluation-mode pass over x[n] in chunks: loss weighted by cw (NULL =
  * plain mean), accuracy, balanced accuracy (mean recall over the classes
  * present). hit/cnt: K-sized scratch. */
-static es_status evaluate(es_mlp *m, const float *x, const int *y, size_t n, const float *cw, int chunk,
+static es_status evaluate(es_mlp *m, es_cnn *net, const float *x, const int *y, size_t n, const float *cw, int chunk,
                           size_t *hit, size_t *cnt, metrics *out, es_error *err)
 {
+    size_t dim = net ? es_cnn_in_size(net) : (size_t)m->in_dim;
     int K = m->cfg.n_classes;
     memset(hit, 0, (size_t)K * sizeof *hit);
     memset(cnt, 0, (size_t)K * sizeof *cnt);
@@ -824,7 +826,9 @@ static es_status evaluate(es_mlp *m, const float *x, const int *y, size_t n, con
     size_t ok = 0;
     for (size_t s = 0; s < n; s += (size_t)chunk) {
         int B = (int)(n - s < (size_t)chunk ? n - s : (size_t)chunk);
-        const float *z = es_mlp_forward(m, x + s * m->in_dim, B, 0, NULL, err);
+        const float *h = x + s * dim;
+        if (net && !(h = es_cnn_forward(net, h, B, err))) return err ? err->status : ES_ERR_NOMEM;
+        const float *z = es_mlp_forward(m, h, B, 0, NULL, err);
         if (!z) return err ? err->status : ES_ERR_NOMEM;
         es_softmax_ce_forward(m->probs, m->losses, z, y + s, NULL, B, K);
         for (int b = 0; b < B; b++) {
@@ -874,6 +878,14 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
                    void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
                    void *user, es_error *err)
 {
+    return es_train_net(m, NULL, 0, x, y, n, xv, yv, nv, cfg, rep, progress, user, err);
+}
+
+es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, const int *y, size_t n, const float *xv,
+                       const int *yv, size_t nv, const es_train_cfg *cfg, es_train_report *rep,
+                       void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
+                       void *user, es_error *err)
+{
     /* fixes OpenBLAS at one thread (es_internal.h), so sgemm sums in one order */
     es_threads();
     if (!m || !x || !y || !cfg || n == 0) return es_fail(err, ES_ERR_ARG, "train: no training examples");
@@ -884,16 +896,25 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
         !(c->warmup >= 0 && c->warmup < 1) || c->patience < 0 || (unsigned)c->schedule > ES_LR_CONSTANT ||
         (unsigned)c->balance > ES_BALANCE_AUTO || (unsigned)c->monitor > ES_MONITOR_BAL_ACC)
         return es_fail(err, ES_ERR_ARG, "train: invalid training settings");
+    if (net && (!(net_lr > 0 && isfinite(net_lr) && net_lr * c->weight_decay < 1) ||
+                es_cnn_out_size(net) != (size_t)m->in_dim))
+        return es_fail(err, ES_ERR_ARG, "train: the network's learning rate or output size does not fit the head");
     if (!xv || !yv) nv = 0;
     int K = m->cfg.n_classes;
-    size_t dim = (size_t)m->in_dim;
+    size_t dim = net ? es_cnn_in_size(net) : (size_t)m->in_dim;
     es_status st = check_data(x, y, n, dim, K, "training", err);
     if (!st && nv) st = check_data(xv, yv, nv, dim, K, "validation", err);
     if (st) return st;
 
     int batch = (size_t)c->batch > n ? (int)n : c->batch;
-    int chunk = batch > 256 ? batch : 256;
-    size_t np = m->nparams;
+    /* a network keeps every layer's activations per example: evaluate in
+     * batches, not in the head's larger chunks */
+    int chunk = net ? batch : batch > 256 ? batch : 256;
+    size_t np = m->nparams, nq = 0;
+    float *q = net ? es_cnn_params(net, &nq) : NULL, *qg = net ? es_cnn_grads(net, NULL) : NULL;
+    float *qbest = malloc((nq + 1) * sizeof(float)), *qorig = malloc((nq + 1) * sizeof(float));
+    float *dh = net ? malloc((size_t)batch * m->in_dim * sizeof(float)) : NULL;
+    es_adamw qopt = {0};
     size_t *cnt = calloc((size_t)K, sizeof *cnt), *hit = calloc((size_t)K, sizeof *hit);
     size_t *vcnt = calloc((size_t)K, sizeof *vcnt);
     size_t *cstart = calloc((size_t)K + 1, sizeof *cstart), *cpos = calloc((size_t)K, sizeof *cpos);
@@ -906,14 +927,16 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
     float saved_drop = m->p_drop;
     int saved = 0;
     if (!cnt || !hit || !vcnt || !cstart || !cpos || !order || !byclass || !present || !by || !cw || !cwv || !bx || !best ||
-        !orig) {
+        !orig || !qbest || !qorig || (net && !dh)) {
         st = es_fail(err, ES_ERR_NOMEM, "train: out of memory");
         goto done;
     }
     if ((st = es_adamw_init(&opt, np, err))) goto done;
+    if (net && (st = es_adamw_init(&qopt, nq, err))) goto done;
     if ((st = ensure_cap(m, chunk, err))) goto done;
     memcpy(orig, m->params, np * sizeof(float));
     memcpy(best, m->params, np * sizeof(float));
+    if (net) { memcpy(qorig, q, nq * sizeof(float)); memcpy(qbest, q, nq * sizeof(float)); }
     saved = 1;
 
     /* class counts, the examples of each class (for balanced sampling), and
@@ -949,7 +972,7 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
     long spe = (long)((n + (size_t)batch - 1) / (size_t)batch);
     long total = spe * c->epochs, step = 0;
     long warm = (long)(c->warmup * (double)total + 0.5);
-    es_adamw_hp hp = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay};
+    es_adamw_hp hp = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay}, qhp = hp;
     es_train_report r = {.balance = bal, .val_loss = NAN, .val_acc = NAN, .val_bal_acc = NAN};
     double best_m = 0, best_l = 0;
     int since = 0;
@@ -978,20 +1001,30 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
             }
             double loss;
             es_mlp_zero_grad(m);
-            if (!es_mlp_forward(m, bx, B, 1, &rng, err) || (st = es_mlp_loss(m, by, cw_train, &loss, err)) ||
-                (st = es_mlp_backward(m, NULL, err))) {
+            const float *hx = bx;
+            if (net) {
+                es_cnn_zero_grad(net);
+                if (!(hx = es_cnn_forward(net, bx, B, err))) { st = err ? err->status : ES_ERR_NOMEM; goto done; }
+            }
+            if (!es_mlp_forward(m, hx, B, 1, &rng, err) || (st = es_mlp_loss(m, by, cw_train, &loss, err)) ||
+                (st = es_mlp_backward(m, dh, err)) || (net && (st = es_cnn_backward(net, dh, NULL, err)))) {
                 if (!st) st = err ? err->status : ES_ERR_NOMEM;
                 goto done;
             }
             lsum += loss * B;
             hp.lr = es_lr_at(c->schedule, c->lr, step, total, warm);
             es_adamw_step(&opt, m->params, m->grads, m->decay, &hp);
+            if (net) {
+                qhp.lr = es_lr_at(c->schedule, net_lr, step, total, warm);
+                es_adamw_step(&qopt, q, qg, es_cnn_decay_mask(net), &qhp);
+            }
         }
         float tl = (float)(lsum / (double)n);
         metrics v = {NAN, NAN, NAN};
-        if (nv && (st = evaluate(m, xv, yv, nv, cw_val, chunk, hit, vcnt, &v, err))) goto done;
+        if (nv && (st = evaluate(m, net, xv, yv, nv, cw_val, chunk, hit, vcnt, &v, err))) goto done;
         int finite = isfinite(tl) && (!nv || isfinite(v.loss));
         for (size_t i = 0; i < np && finite; i++) finite = isfinite(m->params[i]);
+        for (size_t i = 0; i < nq && finite; i++) finite = isfinite(q[i]);
         if (!finite) {
             st = es_fail(err, ES_ERR_ARG,
                          "training diverged at epoch %d (loss or parameters not finite); try a lower learning rate", ep);
@@ -1013,6 +1046,7 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
             r.val_acc = (float)v.acc;
             r.val_bal_acc = (float)v.bal_acc;
             if (nv) memcpy(best, m->params, np * sizeof(float));
+            if (nv && net) memcpy(qbest, q, nq * sizeof(float));
             since = 0;
         } else {
             since++;
@@ -1024,11 +1058,15 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
         }
     }
     if (nv) memcpy(m->params, best, np * sizeof(float));
+    if (nv && net) memcpy(q, qbest, nq * sizeof(float));
     r.steps = step;
     if (rep) *rep = r;
 
 done:
     if (st && saved) memcpy(m->params, orig, np * sizeof(float));
+    if (st && saved && net) memcpy(q, qorig, nq * sizeof(float));
+    es_adamw_free(&qopt);
+    free(qbest); free(qorig); free(dh);
     m->p_drop = saved_drop;
     m->have_loss = 0;
     es_adamw_free(&opt);

@@ -260,4 +260,17 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
                    void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
                    void *user, es_error *err);
 
+/* The same training with a convolutional network under the head (model/
+ * conv.h): x[n] and xv[nv] are the network's inputs (es_cnn_in_size floats
+ * each), the head reads its outputs (es_cnn_out_size must equal the head's
+ * W*D). The network's parameters are trained by a second AdamW with the
+ * same schedule, betas and weight decay (on its conv weights) but peak
+ * learning rate net_lr; the best epoch keeps both parameter sets, and on
+ * error both are as before the call. net NULL: es_train. */
+struct es_cnn;
+es_status es_train_net(es_mlp *m, struct es_cnn *net, float net_lr, const float *x, const int *y, size_t n,
+                       const float *xv, const int *yv, size_t nv, const es_train_cfg *cfg, es_train_report *rep,
+                       void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
+                       void *user, es_error *err);
+
 #endif

@@ -137,7 +137,7 @@ es_cache *es_cache_open(const char *dir, es_engine *eng, es_error *err)
         goto fail;
     }
     if (make_dirs(c->dir, err)) goto fail;
-    hex_sha(es_engine_encoder_sha256(eng), c->enc_sha);
+    hex_sha(es_engine_encoder_id(eng), c->enc_sha);   /* the weights it runs: fine-tuned ones key apart */
     hex_sha(es_engine_mel_sha256(eng), c->mel_sha);
     (void)es_threads();   /* settle the lazily initialised thread count before workers read it */
     return c;

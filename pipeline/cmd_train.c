@@ -48,6 +48,7 @@ static void train_help(FILE *f)
             "  --test-speakers A,B   an explicit split (held-out speakers); repeat for more\n"
             "  --shots-list 1,5,0    shot counts to run (0 = all clips)\n"
             "  --json                print one JSON object\n"
+            "  --no-scratch          skip the from-scratch baseline (much slower to train)\n"
             "  --shifts N            sub-step time offsets per clip (training examples and\n"
             "                        test-time averaging)\n"
             "  --norm none|l2|z|zl2  normalisation of the pooled vector\n"
@@ -55,6 +56,11 @@ static void train_help(FILE *f)
             "  --proto-temp T        its softmax temperature\n"
             "  --ensemble N          heads with different seeds, averaged\n"
             "  --positions N         window positions per clip, one embedding apart\n"
+            "  --finetune K          also train the encoder's last K of 20 convolutions\n"
+            "                        (default 0: frozen); the model then carries them\n"
+            "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
+            "  --scratch             the from-scratch baseline: a small CNN on the log-mel\n"
+            "                        with random weights instead of the pretrained encoder\n"
             CLI_COMMON_HELP);
 }
 
@@ -232,7 +238,10 @@ int cmd_train(int argc, char **argv)
         {"shots-list", required_argument, 0, 2005}, {"json", no_argument, 0, 2006},
         {"shifts", required_argument, 0, 2007}, {"norm", required_argument, 0, 2008},
         {"proto", required_argument, 0, 2009}, {"proto-temp", required_argument, 0, 2010},
-        {"ensemble", required_argument, 0, 2011}, {"positions", required_argument, 0, 2012}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"ensemble", required_argument, 0, 2011}, {"positions", required_argument, 0, 2012},
+        {"no-scratch", no_argument, 0, 2013}, {"finetune", required_argument, 0, 'K'},
+        {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
+        CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_train_opts o;
@@ -303,7 +312,11 @@ int cmd_train(int argc, char **argv)
         case 2009: if (parse_float_opt("--proto", optarg, 0, 1, &o.proto)) return EXIT_USAGE; break;
         case 2010: if (parse_float_opt("--proto-temp", optarg, 0.01, 1000, &o.proto_temp)) return EXIT_USAGE; break;
         case 2012: if (parse_int_opt("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
+        case 2013: co.scratch = 0; break;
         case 2011: if (parse_int_opt("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
+        case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
+        case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
+        case 'S': o.scratch = 1; break;
         case 'h': train_help(stdout); return EXIT_OK;
         default: train_help(stderr); return EXIT_USAGE;
         }
@@ -318,6 +331,10 @@ int cmd_train(int argc, char **argv)
         if (n_shots_list) { co.shots = shots_list; co.n_shots = n_shots_list; }
         if (n_tspk) { co.test_speakers = tspk; co.n_test_speakers = n_tspk; }
         return run_curve(&c, &co, json);
+    }
+    if (o.scratch && o.finetune) {
+        fprintf(stderr, "earshot train: --scratch trains no pretrained encoder, so it takes no --finetune\n");
+        return EXIT_USAGE;
     }
     if (!out || optind != argc - 1) {
         fprintf(stderr, "earshot train: %s\n\n", !out ? "missing -o MODEL.safetensors" : "give exactly one DATASET folder");
@@ -336,8 +353,10 @@ int cmd_train(int argc, char **argv)
     if (ps.tty) fprintf(stderr, "\n");
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
-    printf("trained %s head on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear", res.n_train,
-           res.n_labels, res.n_val);
+    printf("trained %s head%s on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear",
+           o.scratch ? " on the from-scratch CNN baseline" : o.finetune ? " and the encoder's last convolutions" : "",
+           res.n_train, res.n_labels, res.n_val);
+    if (o.finetune) printf("fine-tuned the last %d encoder convolutions\n", o.finetune);
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);

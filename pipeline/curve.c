@@ -45,8 +45,7 @@ void es_curve_result_free(es_curve_result *r)
     for (size_t i = 0; r->split_desc && i < r->n_splits; i++) free(r->split_desc[i]);
     free(r->split_desc);
     free(r->rows);
-    free(r->acc);
-    free(r->scratch_acc);
+    free(r->acc);   /* scratch_acc points into it */
     memset(r, 0, sizeof *r);
 }
 
@@ -138,7 +137,10 @@ typedef struct {
     const int *item_spk;         /* speaker index per item */
     size_t nspk, nsplits, nshots;
     const unsigned char *test;   /* [split][speaker] */
-    double *acc;                 /* [shot][split][seed] */
+    double *acc;                 /* [shot][split][seed], then the same for scratch */
+    const float *sx;             /* the scratch baseline's inputs, or NULL */
+    size_t srow;
+    size_t per_kind;             /* runs of one kind (pretrained or scratch) */
     atomic_size_t next;
     size_t total;
     pthread_mutex_t lock;
@@ -155,6 +157,8 @@ static es_status one_run(curve_job *j, size_t r, double *acc, es_error *err)
     const es_curve_opts *o = j->o;
     const es_dataset *d = j->d;
     size_t seeds = (size_t)o->seeds;
+    int scratch = r >= j->per_kind;
+    r %= j->per_kind;
     size_t shot_i = r / (j->nsplits * seeds), split = (r / seeds) % j->nsplits, seed = r % seeds;
     int shots = o->shots[shot_i];
     const unsigned char *t = j->test + split * j->nspk;
@@ -192,6 +196,16 @@ static es_status one_run(curve_job *j, size_t r, double *acc, es_error *err)
         }
     es_feat_model *fm = NULL;
     uint64_t run_seed = (o->train.seed + seed) * 1000003ULL + split;
+    if (scratch) {
+        size_t ok = 0;
+        int *pred = malloc((ne + 1) * sizeof *pred);
+        if (!pred) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        st = es_scratch_fit_predict(j->sx, j->srow, d, train, nt, test, ne, &o->train, run_seed, pred, err);
+        for (size_t i = 0; !st && i < ne; i++) ok += pred[i] == d->items[test[i]].label;
+        free(pred);
+        if (!st) *acc = ne ? (double)ok / (double)ne : NAN;
+        goto out;
+    }
     if ((st = es_feat_fit(j->f, train, nt, d, &o->train, run_seed, &fm, err))) goto out;
     size_t ok = 0;
     int *pred = malloc((ne + 1) * sizeof *pred);
@@ -263,6 +277,8 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     double t0 = now_s();
     es_dataset *d = NULL;
     es_feat *f = NULL;
+    float *sx = NULL;
+    size_t srow = 0;
     char **spk = NULL;
     int *item_spk = NULL;
     unsigned char *test = NULL;
@@ -297,7 +313,7 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     r->split_desc = calloc(nsplits, sizeof(char *));
     r->rows = calloc(o->n_shots, sizeof *r->rows);
     size_t total = o->n_shots * nsplits * (size_t)o->seeds;
-    r->acc = malloc(total * sizeof(double));
+    r->acc = malloc(2 * total * sizeof(double));
     if (!test || !r->split_desc || !r->rows || !r->acc) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     if ((st = make_splits(o, spk, nspk, test, nsplits, err))) goto out;
     r->n_splits = nsplits;
@@ -311,15 +327,16 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
 
     fwd fw = {progress, user};
     if ((st = es_feat_build(e, d, &o->train, embed_progress, &fw, &f, err))) goto out;
+    if (o->scratch && (st = es_scratch_prep(e, d, &o->train, &sx, &srow, err))) goto out;
     r->embed_seconds = now_s() - t0;
 
     curve_job j = {.o = o, .d = d, .f = f, .item_spk = item_spk, .nspk = nspk, .nsplits = nsplits,
-                   .nshots = o->n_shots, .test = test, .acc = r->acc, .total = total, .progress = progress,
-                   .user = user};
+                   .nshots = o->n_shots, .test = test, .acc = r->acc, .sx = sx, .srow = srow, .per_kind = total,
+                   .total = o->scratch ? 2 * total : total, .progress = progress, .user = user};
     atomic_init(&j.next, 0);
     if (pthread_mutex_init(&j.lock, NULL) != 0) { st = es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); goto out; }
     int threads = es_threads();
-    if ((size_t)threads > total) threads = (int)total;
+    if ((size_t)threads > j.total) threads = (int)j.total;
     es_parallel_for(threads, curve_worker, &j);
     pthread_mutex_destroy(&j.lock);
     if (j.failed) { st = es_fail(err, j.first_status, "%s", j.first_msg); goto out; }
@@ -331,14 +348,15 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
         row->n = per;
         stats(r->acc + k * per, per, &row->mean, &row->std);
         row->scratch_mean = row->scratch_std = NAN;
+        if (o->scratch) stats(r->acc + total + k * per, per, &row->scratch_mean, &row->scratch_std);
     }
-    /* the from-scratch baseline is not part of this build */
-    r->scratch_available = 0;
-    snprintf(r->scratch_note, sizeof r->scratch_note,
-             "the from-scratch baseline is not available in this build (no scratch CNN yet)");
+    r->scratch_available = o->scratch;
+    if (o->scratch) r->scratch_acc = r->acc + total;
+    else snprintf(r->scratch_note, sizeof r->scratch_note, "not run (--no-scratch)");
     r->seconds = now_s() - t0;
 out:
     es_feat_free(f);
+    free(sx);
     es_dataset_free(d);
     free(spk);
     free(item_spk);

@@ -6,6 +6,8 @@
  */
 #include "es_internal.h"
 #include "../model/onnx.h"
+#include "../model/conv.h"
+#include "classifier.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@ struct es_engine {
     es_encoder *enc;
     char dir[4096];
     char enc_sha[65], mel_sha[65];
+    char enc_id[65];       /* enc_sha, or the classifier's id after overrides */
 };
 
 void es_engine_free(es_engine *e)
@@ -51,6 +54,7 @@ es_engine *es_engine_create(const char *models_dir, es_error *err)
         snprintf(e->enc_sha + 2 * i, 3, "%02x", es_onnx_sha256(e->enc_model)[i]);
         snprintf(e->mel_sha + 2 * i, 3, "%02x", es_onnx_sha256(e->mel_model)[i]);
     }
+    memcpy(e->enc_id, e->enc_sha, sizeof e->enc_id);
     return e;
 fail:
     es_engine_free(e);
@@ -62,6 +66,30 @@ es_encoder *es_engine_encoder(es_engine *e) { return e->enc; }
 const char *es_engine_models_dir(const es_engine *e) { return e->dir; }
 const char *es_engine_encoder_sha256(const es_engine *e) { return e->enc_sha; }
 const char *es_engine_mel_sha256(const es_engine *e) { return e->mel_sha; }
+const char *es_engine_encoder_id(const es_engine *e) { return e->enc_id; }
+
+es_engine *es_engine_create_for_classifier(const char *models_dir, const es_classifier *c, es_error *err)
+{
+    if (!c) { es_fail(err, ES_ERR_ARG, "es_engine_create_for_classifier: no classifier"); return NULL; }
+    es_engine *e = es_engine_create(models_dir, err);
+    if (!e) return NULL;
+    const char *want = es_classifier_meta(c, "encoder_sha256");
+    if (!want || strcmp(want, e->enc_sha)) {
+        es_fail(err, ES_ERR_MODEL, "the model was trained on another encoder (sha256 %.12s..., this one is %.12s...)",
+                want ? want : "unknown", e->enc_sha);
+        es_engine_free(e);
+        return NULL;
+    }
+    size_t n = es_classifier_encoder_tensor_count(c);
+    for (size_t i = 0; i < n; i++) {
+        const es_st_tensor *t = es_classifier_encoder_tensor(c, i);
+        int shape[4] = {0, 0, 0, 0};
+        for (int k = 0; k < t->ndim && k < 4; k++) shape[k] = (int)t->shape[k];
+        if (es_encoder_override(e->enc, t->name, t->data, shape, t->ndim, err)) { es_engine_free(e); return NULL; }
+    }
+    snprintf(e->enc_id, sizeof e->enc_id, "%s", es_classifier_encoder_id(c));
+    return e;
+}
 
 static size_t secs(double s) { return s > 0 ? (size_t)(s * ES_SAMPLE_RATE + 0.5) : 0; }
 

@@ -47,4 +47,14 @@ es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx,
                           es_error *err);
 void es_feat_model_free(es_feat_model *m);
 
+/* The from-scratch baseline (pipeline/train.c), for the learning curve:
+ * its log-mel input windows for every item of d (x [nitems][*row]), and
+ * one training of the CNN + head on items idx[n] that predicts items
+ * tidx[nt] (pred[nt]), with the head settings of o and no validation. */
+es_status es_scratch_prep(es_engine *e, const es_dataset *d, const es_train_opts *o, float **x, size_t *row,
+                          es_error *err);
+es_status es_scratch_fit_predict(const float *x, size_t row, const es_dataset *d, const size_t *idx, size_t n,
+                                 const size_t *tidx, size_t nt, const es_train_opts *o, uint64_t seed, int *pred,
+                                 es_error *err);
+
 #endif

@@ -11,11 +11,17 @@
 #include "es_internal.h"
 #include "../model/nn.h"
 #include "../model/safetensors.h"
+#include "../model/conv.h"
+#include "../model/onnx.h"
 #include "cache.h"
+#include "classifier.h"
 #include "dataset.h"
+#include "feat.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -63,12 +69,22 @@ struct es_classifier {
     char **labels;
     size_t nlabels, window;
     double pad_to;
+    int finetune;                 /* K: the last K encoder convolutions are in st */
+    const es_st_tensor **enc;     /* those tensors (pointers into st) */
+    size_t nenc;
+    char enc_id[65];
+    es_cnn *net;                  /* the scratch baseline's CNN on the log-mel */
 };
+
+/* Mel frames that give `window` embeddings: 8*(window-1) + 76. */
+static size_t window_frames(size_t window) { return ES_EMB_STEP * (window - 1) + ES_EMB_WINDOW; }
 
 void es_classifier_free(es_classifier *c)
 {
     if (!c) return;
     es_mlp_free(c->mlp);
+    es_cnn_free(c->net);
+    free(c->enc);
     es_st_free(c->st);
     for (size_t i = 0; i < c->nlabels; i++) free(c->labels[i]);
     free(c->labels);
@@ -78,6 +94,201 @@ void es_classifier_free(es_classifier *c)
 static es_status card_error(es_error *err, const char *path, const char *why)
 {
     return es_fail(err, ES_ERR_MODEL, "%s: not an earshot model: %s", path, why);
+}
+
+/* ------------------------------------------------------ networks in files */
+
+/* Our conv weights are [kt*kf*ci][co]; files hold PyTorch/ONNX [co][ci][kt][kf]. */
+static void w_to_file(float *dst, const float *w, int co, int ci, int kt, int kf)
+{
+    for (int o = 0; o < co; o++)
+        for (int c = 0; c < ci; c++)
+            for (int a = 0; a < kt; a++)
+                for (int b = 0; b < kf; b++)
+                    dst[(((size_t)o * ci + c) * kt + a) * kf + b] = w[(((size_t)a * kf + b) * ci + c) * co + o];
+}
+
+static void w_from_file(float *w, const float *src, int co, int ci, int kt, int kf)
+{
+    for (int o = 0; o < co; o++)
+        for (int c = 0; c < ci; c++)
+            for (int a = 0; a < kt; a++)
+                for (int b = 0; b < kf; b++)
+                    w[(((size_t)a * kf + b) * ci + c) * co + o] = src[(((size_t)o * ci + c) * kt + a) * kf + b];
+}
+
+/* The scratch baseline: 4 blocks of conv 3x3 (padding 1) + the encoder's
+ * activation + max-pool 2x2 on the log-mel window [frames][32][1]. Channels
+ * grow as the resolution falls, so every block costs about the same. */
+static const int SCRATCH_CH[4] = {8, 16, 32, 64};
+#define SCRATCH_ALPHA 0.2f
+#define SCRATCH_FLOOR (-0.4f)
+
+static int scratch_layers(es_cnn_layer *L)
+{
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+        memset(&L[n], 0, sizeof L[n]);
+        L[n].co = SCRATCH_CH[i]; L[n].kt = 3; L[n].kf = 3; L[n].pt = 1; L[n].pf = 1; L[n].act = 1;
+        snprintf(L[n].wname, sizeof L[n].wname, "cnn.%d.weight", n);
+        snprintf(L[n].bname, sizeof L[n].bname, "cnn.%d.bias", n);
+        n++;
+        memset(&L[n], 0, sizeof L[n]);
+        L[n].pool = 1; L[n].qt = 2; L[n].qf = 2;
+        n++;
+    }
+    return n;
+}
+
+/* architecture.cnn of the model card */
+static cJSON *cnn_json(const es_cnn *net, size_t frames)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "input", "log-mel window [frames][32][1], x/10+2 scaled");
+    cJSON_AddNumberToObject(j, "frames", (double)frames);
+    cJSON_AddNumberToObject(j, "leaky_relu", SCRATCH_ALPHA);
+    cJSON_AddNumberToObject(j, "floor", SCRATCH_FLOOR);
+    cJSON *a = cJSON_AddArrayToObject(j, "layers");
+    for (int i = 0; i < es_cnn_nlayers(net); i++) {
+        const es_cnn_layer *L = es_cnn_layer_at(net, i);
+        cJSON *o = cJSON_CreateObject();
+        if (L->pool) {
+            cJSON_AddStringToObject(o, "type", "maxpool");
+            int k[2] = {L->qt, L->qf};
+            cJSON_AddItemToObject(o, "kernel", cJSON_CreateIntArray(k, 2));
+        } else {
+            cJSON_AddStringToObject(o, "type", "conv");
+            cJSON_AddNumberToObject(o, "out_channels", L->co);
+            int k[2] = {L->kt, L->kf}, p[2] = {L->pt, L->pf};
+            cJSON_AddItemToObject(o, "kernel", cJSON_CreateIntArray(k, 2));
+            cJSON_AddItemToObject(o, "padding", cJSON_CreateIntArray(p, 2));
+            cJSON_AddBoolToObject(o, "activation", L->act);
+        }
+        cJSON_AddItemToArray(a, o);
+    }
+    return j;
+}
+
+static int json_int(const cJSON *o, const char *k, int i, int lo, int hi, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (i >= 0) v = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : NULL;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valueint < lo || v->valueint > hi) return -1;
+    *out = v->valueint;
+    return 0;
+}
+
+/* Rebuild the baseline's CNN from architecture.cnn and its tensors; gives
+ * the head's window (time steps out) and dim (frequency x channels out). */
+static es_cnn *scratch_load(const cJSON *j, const es_st *st, const char *path, size_t window, int *hw, int *hd,
+                            es_error *err)
+{
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(j, "layers");
+    const cJSON *al = cJSON_GetObjectItemCaseSensitive(j, "leaky_relu"), *fl = cJSON_GetObjectItemCaseSensitive(j, "floor");
+    int frames, n = cJSON_GetArraySize(ls);
+    if (json_int(j, "frames", -1, 1, 100000, &frames) || (size_t)frames != window_frames(window) || !cJSON_IsArray(ls) ||
+        n < 1 || n > ES_CNN_MAX_LAYERS || !cJSON_IsNumber(al) || !(al->valuedouble >= 0 && al->valuedouble <= 1) ||
+        !cJSON_IsNumber(fl) || !isfinite(fl->valuedouble)) {
+        card_error(err, path, "architecture.cnn incomplete (frames, layers, leaky_relu, floor)");
+        return NULL;
+    }
+    es_cnn_layer L[ES_CNN_MAX_LAYERS];
+    for (int i = 0; i < n; i++) {
+        const cJSON *o = cJSON_GetArrayItem(ls, i), *t = cJSON_GetObjectItemCaseSensitive(o, "type");
+        memset(&L[i], 0, sizeof L[i]);
+        int ok = cJSON_IsString(t);
+        if (ok && !strcmp(t->valuestring, "maxpool")) {
+            L[i].pool = 1;
+            ok = !json_int(o, "kernel", 0, 1, 8, &L[i].qt) && !json_int(o, "kernel", 1, 1, 8, &L[i].qf);
+        } else if (ok && !strcmp(t->valuestring, "conv")) {
+            const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "activation");
+            ok = !json_int(o, "out_channels", -1, 1, 1024, &L[i].co) && !json_int(o, "kernel", 0, 1, 16, &L[i].kt) &&
+                 !json_int(o, "kernel", 1, 1, 16, &L[i].kf) && !json_int(o, "padding", 0, 0, 15, &L[i].pt) &&
+                 !json_int(o, "padding", 1, 0, 15, &L[i].pf) && cJSON_IsBool(act);
+            L[i].act = cJSON_IsTrue(act);
+            snprintf(L[i].wname, sizeof L[i].wname, "cnn.%d.weight", i);
+            snprintf(L[i].bname, sizeof L[i].bname, "cnn.%d.bias", i);
+        } else {
+            ok = 0;
+        }
+        if (!ok) { card_error(err, path, "a layer of architecture.cnn is malformed"); return NULL; }
+    }
+    es_cnn *net = es_cnn_create(L, n, frames, ES_MEL_BINS, 1, (float)al->valuedouble, (float)fl->valuedouble, err);
+    if (!net) return NULL;
+    int To, Fo, Co;
+    es_cnn_out_shape(net, &To, &Fo, &Co);
+    /* the input channels of each conv, to check the tensors' shapes */
+    for (int i = 0, ci = 1; i < n; i++) {
+        const es_cnn_layer *l = es_cnn_layer_at(net, i);
+        if (l->pool) continue;
+        const es_st_tensor *tw = es_st_get(st, l->wname), *tb = es_st_get(st, l->bname);
+        if (!tw || tw->ndim != 4 || tw->shape[0] != l->co || tw->shape[1] != ci || tw->shape[2] != l->kt ||
+            tw->shape[3] != l->kf || !tb || tb->ndim != 1 || tb->shape[0] != l->co) {
+            es_fail(err, ES_ERR_MODEL, "%s: tensor '%s' or '%s' is missing or has the wrong shape for its architecture", path,
+                    l->wname, l->bname);
+            es_cnn_free(net);
+            return NULL;
+        }
+        size_t nb;
+        w_from_file(es_cnn_weight(net, i, NULL), tw->data, l->co, ci, l->kt, l->kf);
+        memcpy(es_cnn_bias(net, i, &nb), tb->data, nb * sizeof(float));
+        ci = l->co;
+    }
+    *hw = To;
+    *hd = Fo * Co;
+    return net;
+}
+
+/* Every tensor that is not the head's or the baseline's belongs to the
+ * encoder (its ONNX name); a fine-tuned model must carry some, the others
+ * none. Their identity keys the cache (see classifier.h). */
+static es_status collect_encoder_tensors(es_classifier *c, const char *path, es_error *err)
+{
+    size_t n = es_st_count(c->st);
+    c->enc = calloc(n + 1, sizeof *c->enc);
+    if (!c->enc) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    const char *sha = es_st_meta(c->st, "encoder_sha256");
+    if (!sha || strlen(sha) != 64) return card_error(err, path, "no encoder_sha256");
+    size_t hlen = 64;
+    for (size_t i = 0; i < n; i++) {
+        const es_st_tensor *t = es_st_at(c->st, i);
+        if (!strncmp(t->name, "head.", 5) || !strncmp(t->name, "cnn.", 4)) continue;
+        c->enc[c->nenc++] = t;
+        size_t cnt = 1;
+        for (int k = 0; k < t->ndim; k++) cnt *= (size_t)t->shape[k];
+        hlen += strlen(t->name) + 1 + 40 + cnt * sizeof(float);
+    }
+    if (c->finetune > 0 && !c->nenc) return card_error(err, path, "fine-tuned, but carries no encoder tensors");
+    if (c->finetune == 0 && c->nenc)
+        return es_fail(err, ES_ERR_MODEL, "%s: tensor '%s' is neither the head's nor the encoder's fine-tuned part", path,
+                       c->enc[0]->name);
+    if (!c->nenc) { snprintf(c->enc_id, sizeof c->enc_id, "%s", sha); return ES_OK; }
+    unsigned char *buf = malloc(hlen), *p = buf, h[32];
+    if (!buf) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    memcpy(p, sha, 64); p += 64;
+    for (size_t i = 0; i < c->nenc; i++) {
+        const es_st_tensor *t = c->enc[i];
+        size_t cnt = 1, l = strlen(t->name) + 1;
+        memcpy(p, t->name, l); p += l;
+        p += snprintf((char *)p, 41, "%d:%lld,%lld,%lld,%lld;", t->ndim, (long long)t->shape[0], (long long)t->shape[1],
+                      (long long)t->shape[2], (long long)t->shape[3]);
+        for (int k = 0; k < t->ndim; k++) cnt *= (size_t)t->shape[k];
+        memcpy(p, t->data, cnt * sizeof(float)); p += cnt * sizeof(float);
+    }
+    es_sha256(buf, (size_t)(p - buf), h);
+    free(buf);
+    for (int i = 0; i < 32; i++) snprintf(c->enc_id + 2 * i, 3, "%02x", h[i]);
+    return ES_OK;
+}
+
+size_t es_classifier_encoder_tensor_count(const es_classifier *c) { return c ? c->nenc : 0; }
+const es_st_tensor *es_classifier_encoder_tensor(const es_classifier *c, size_t i) { return c && i < c->nenc ? c->enc[i] : NULL; }
+const char *es_classifier_encoder_id(const es_classifier *c) { return c->enc_id; }
+
+const char *es_classifier_kind(const es_classifier *c, int *k)
+{
+    if (k) *k = c->finetune;
+    return c->net ? "scratch" : c->finetune ? "finetune" : "frozen";
 }
 
 es_classifier *es_classifier_load(const char *path, es_error *err)
@@ -106,14 +317,20 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     const cJSON *pool = cJSON_GetObjectItemCaseSensitive(arch, "pooling");
     const cJSON *hid = cJSON_GetObjectItemCaseSensitive(arch, "hidden");
     const cJSON *pad = cJSON_GetObjectItemCaseSensitive(arch, "pad_to");
-    if (!cJSON_IsNumber(w) || w->valueint < 1 || w->valueint > 1024 || !cJSON_IsNumber(d) || d->valueint != ES_EMB_DIM ||
-        !cJSON_IsString(pool) || !cJSON_IsArray(hid) || cJSON_GetArraySize(hid) > ES_MLP_MAX_HIDDEN || !cJSON_IsNumber(pad)) {
+    const cJSON *cnn = cJSON_GetObjectItemCaseSensitive(arch, "cnn");
+    const cJSON *ft = cJSON_GetObjectItemCaseSensitive(arch, "finetune");
+    if (!cJSON_IsNumber(w) || w->valueint < 1 || w->valueint > 256 || !cJSON_IsNumber(d) ||
+        (!cnn && d->valueint != ES_EMB_DIM) || !cJSON_IsString(pool) || !cJSON_IsArray(hid) ||
+        cJSON_GetArraySize(hid) > ES_MLP_MAX_HIDDEN || !cJSON_IsNumber(pad) || !(pad->valuedouble >= 0.775 && pad->valuedouble <= 60)) {
         card_error(err, path, "architecture incomplete (window, dim 96, pooling, hidden, pad_to)");
         goto fail;
     }
+    if (ft && (!cJSON_IsNumber(ft) || ft->valueint < 0 || ft->valueint > 64)) { card_error(err, path, "bad finetune"); goto fail; }
+    c->finetune = ft ? ft->valueint : 0;
     es_mlp_cfg cfg = {0};
     cfg.window = w->valueint;
     cfg.dim = ES_EMB_DIM;
+    if (cnn && !(c->net = scratch_load(cnn, st, path, (size_t)cfg.window, &cfg.window, &cfg.dim, err))) goto fail;
     if (es_pool_parse(pool->valuestring, &cfg.pool, err)) goto fail;
     cfg.n_hidden = cJSON_GetArraySize(hid);
     for (int i = 0; i < cfg.n_hidden; i++) {
@@ -139,6 +356,8 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
         }
         memcpy(params + pi->offset, t->data, pi->count * sizeof(float));
     }
+    c->window = (size_t)w->valueint;   /* embeddings (or, for the baseline, their frames) per input */
+    if (collect_encoder_tensors(c, path, err)) goto fail;
     cJSON_Delete(labels);
     cJSON_Delete(arch);
     return c;
@@ -158,6 +377,9 @@ const char *es_classifier_meta(const es_classifier *c, const char *key) { return
 es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err)
 {
     if (!c || !emb || !probs) return es_fail(err, ES_ERR_ARG, "es_classifier_predict: invalid arguments");
+    if (c->net)
+        return es_fail(err, ES_ERR_UNSUPPORTED, "the from-scratch baseline reads log-mel, not embeddings "
+                                                "(use es_classifier_predict_audio)");
     return es_mlp_predict(c->mlp, emb, 1, probs, err);
 }
 
@@ -213,6 +435,131 @@ out:
     return ES_OK;
 }
 
+/* ------------------------------------------------------ log-mel inputs */
+
+/* The log-mel frames of a clip's centre window, exactly the frames the
+ * embeddings of the frozen path come from: the clip centred in pad_to
+ * seconds, whole-clip front end, then frames [8*off, 8*off + 8*(W-1)+76)
+ * for the centre `window` embeddings. out: [window_frames(window)][32]. */
+static es_status clip_mel(es_engine *e, const float *x, size_t n, double pad_to, size_t window, float *out,
+                          const char *name, es_error *err)
+{
+    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = pad_to};
+    float *mel = NULL;
+    size_t frames = 0;
+    es_status st = es_embed_audio(e, x, n, &eo, &mel, &frames, NULL, NULL, err);
+    if (st) return st;
+    size_t count = es_encoder_count(frames);
+    if (count < window) {
+        free(mel);
+        return es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
+                       name, count, window, pad_to);
+    }
+    size_t off = (count - window) / 2 * ES_EMB_STEP;
+    memcpy(out, mel + off * ES_MEL_BINS, window_frames(window) * ES_MEL_BINS * sizeof(float));
+    free(mel);
+    return ES_OK;
+}
+
+/* What the trainable network reads, for every clip of a dataset: the
+ * log-mel window (K = 0, the scratch baseline) or the activation at the
+ * input of the last K encoder convolutions (fine-tuning). The layers below
+ * stay frozen, so this is computed once per clip, not once per step. */
+typedef struct {
+    es_engine *e;
+    const es_dataset *d;
+    double pad_to;
+    size_t window, row;
+    int K;
+    float *x;
+    atomic_size_t next, done;
+    es_status st;
+    es_error err;
+    pthread_mutex_t lock;
+} prep_job;
+
+static void prep_part(void *p, int part)
+{
+    (void)part;
+    prep_job *j = p;
+    size_t fw = window_frames(j->window);
+    float *mel = malloc(fw * ES_MEL_BINS * sizeof(float));
+    es_error err = {0};
+    es_status st = mel ? ES_OK : es_fail(&err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i; !st && (i = atomic_fetch_add(&j->next, 1)) < j->d->nitems;) {
+        const char *path = j->d->items[i].path;
+        es_audio a;
+        es_load_opts lo = {.quantize_int16 = 1};
+        if ((st = es_audio_load(path, &lo, &a, &err))) break;
+        st = clip_mel(j->e, a.samples, a.n, j->pad_to, j->window, j->K ? mel : j->x + i * j->row, path, &err);
+        es_audio_free(&a);
+        if (!st && j->K) st = es_encoder_head_part(es_engine_encoder(j->e), j->K, mel, (int)fw, j->x + i * j->row, &err);
+        atomic_fetch_add(&j->done, 1);
+    }
+    free(mel);
+    if (st) {
+        pthread_mutex_lock(&j->lock);
+        if (!j->st) { j->st = st; j->err = err; }
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+/* x[nitems][row] as described above; row = the floats per clip */
+static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, size_t window, int K, size_t row,
+                            float **x_out, prog *pg, es_error *err)
+{
+    *x_out = NULL;
+    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .window = window, .row = row, .K = K};
+    j.x = malloc((d->nitems * row + 1) * sizeof(float));
+    if (!j.x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    if (pthread_mutex_init(&j.lock, NULL)) { free(j.x); return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); }
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    es_parallel_for(es_threads(), prep_part, &j);
+    pthread_mutex_destroy(&j.lock);
+    if (pg && pg->fn) pg->fn(pg->user, "preparing", d->nitems, d->nitems);
+    if (j.st) {
+        free(j.x);
+        if (err) *err = j.err;
+        return j.st;
+    }
+    *x_out = j.x;
+    return ES_OK;
+}
+
+es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const float *x, size_t n, float *probs,
+                                      es_error *err)
+{
+    if (!e || !c || (!x && n) || !probs) return es_fail(err, ES_ERR_ARG, "es_classifier_predict_audio: invalid arguments");
+    if (strcmp(es_engine_encoder_id(e), c->enc_id))
+        return es_fail(err, ES_ERR_MODEL, "%s",
+                       c->nenc ? "this engine does not run the model's fine-tuned encoder (use es_engine_create_for_classifier)"
+                               : "the model was trained on another encoder");
+    if (c->net) {
+        size_t fw = window_frames(c->window);
+        float *mel = malloc(fw * ES_MEL_BINS * sizeof(float));
+        if (!mel) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+        es_status st = clip_mel(e, x, n, c->pad_to, c->window, mel, "audio", err);
+        const float *h = st ? NULL : es_cnn_forward(c->net, mel, 1, err);
+        if (!st && !h) st = err ? err->status : ES_ERR_NOMEM;
+        if (!st) st = es_mlp_predict(c->mlp, h, 1, probs, err);
+        free(mel);
+        return st;
+    }
+    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = c->pad_to};
+    float *emb = NULL;
+    size_t ne = 0;
+    es_status st = es_embed_audio(e, x, n, &eo, NULL, NULL, &emb, &ne, err);
+    if (st) return st;
+    if (ne < c->window) {
+        free(emb);
+        return es_fail(err, ES_ERR_ARG, "audio: %zu embeddings, fewer than the window of %zu", ne, c->window);
+    }
+    st = es_mlp_predict(c->mlp, emb + (ne - c->window) / 2 * ES_EMB_DIM, 1, probs, err);
+    free(emb);
+    return st;
+}
+
 /* ------------------------------------------------------------ training */
 
 static void train_progress(void *user, int epoch, float tl, float vl, float va)
@@ -236,6 +583,13 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     r->val_acc = r->val_bal_acc = NAN;
     if (!e || !o || !o->data_dir || !out_path) return es_fail(err, ES_ERR_ARG, "es_train_head: invalid arguments");
     if (o->window < 1 || o->window > 256) return es_fail(err, ES_ERR_ARG, "window must be from 1 to 256 embeddings");
+    if (o->finetune < 0 || o->finetune > 20 || (o->finetune && o->scratch))
+        return es_fail(err, ES_ERR_ARG, "finetune must be from 0 to 20 encoder convolutions, and not with the scratch baseline");
+    if (!(o->encoder_lr >= 0 && o->encoder_lr < 10))
+        return es_fail(err, ES_ERR_ARG, "encoder_lr must be from 0 (= lr/10) to 10");
+    if (o->finetune > es_encoder_nconv(es_engine_encoder(e)))
+        return es_fail(err, ES_ERR_ARG, "finetune %d: the encoder has %d convolutions", o->finetune,
+                       es_encoder_nconv(es_engine_encoder(e)));
     if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
         return es_fail(err, ES_ERR_ARG, "pad_to %.2f s is too short for a window of %d embeddings (needs %.2f s)",
                        o->pad_to, o->window, 0.775 + 0.08 * (o->window - 1));
@@ -244,6 +598,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     int *yt = NULL, *yv = NULL;
     unsigned char *isval = NULL;
     es_mlp *m = NULL;
+    es_cnn *net = NULL;
+    float *encw = NULL;
     char **mk = NULL, **mv = NULL;
     es_st_tensor *tensors = NULL;
     es_status st;
@@ -264,9 +620,25 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
 
     double t0 = now_s();
     size_t W = (size_t)o->window, in = W * ES_EMB_DIM;
-    if ((st = embed_items(e, o->cache_dir, d, o->pad_to, W, &x, &pg, err))) goto out;
-    r->cache_hits = pg.hits;
-    if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, &xv, &pg, err))) goto out;
+    if (o->finetune || o->scratch) {
+        /* a network under the head: its inputs, computed once per clip */
+        int fw = (int)window_frames(W);
+        if (o->scratch) {
+            es_cnn_layer L[ES_CNN_MAX_LAYERS];
+            net = es_cnn_create(L, scratch_layers(L), fw, ES_MEL_BINS, 1, SCRATCH_ALPHA, SCRATCH_FLOOR, err);
+            if (net) es_cnn_init_random(net, o->seed ^ 0xc0ffeeULL);
+        } else {
+            net = es_encoder_tail(es_engine_encoder(e), o->finetune, es_encoder_tail_frames(es_engine_encoder(e), o->finetune, fw, NULL), err);
+        }
+        if (!net) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+        in = es_cnn_in_size(net);
+        if ((st = prep_items(e, d, o->pad_to, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
+        if (vd && (st = prep_items(e, vd, o->pad_to, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
+    } else {
+        if ((st = embed_items(e, o->cache_dir, d, o->pad_to, W, &x, &pg, err))) goto out;
+        r->cache_hits = pg.hits;
+        if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, &xv, &pg, err))) goto out;
+    }
     r->embed_seconds = now_s() - t0;
     r->n_files = d->nitems + (vd ? vd->nitems : 0);
 
@@ -318,6 +690,13 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     es_mlp_cfg cfg = {0};
     cfg.window = o->window;
     cfg.dim = ES_EMB_DIM;
+    if (net) {
+        /* the head reads the network's output: time steps x (bins*channels) */
+        int To, Fo, Co;
+        es_cnn_out_shape(net, &To, &Fo, &Co);
+        cfg.window = To;
+        cfg.dim = Fo * Co;
+    }
     if ((st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &cfg.pool, err))) goto out;
     cfg.n_hidden = o->hidden > 0 ? 1 : 0;
     cfg.hidden[0] = o->hidden;
@@ -344,7 +723,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
                : !strcmp(bal, "weight") ? ES_BALANCE_WEIGHT : ES_BALANCE_AUTO;
     es_train_report rep;
     double t1 = now_s();
-    if ((st = es_train(m, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, &rep, train_progress, &pg, err))) goto out;
+    /* the encoder's pretrained layers learn slower than the fresh head; the
+     * baseline's CNN is as fresh as the head */
+    float net_lr = o->scratch ? o->lr : o->encoder_lr > 0 ? o->encoder_lr : o->lr / 10;
+    if ((st = es_train_net(m, net, net_lr, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, &rep, train_progress, &pg, err)))
+        goto out;
     r->train_seconds = now_s() - t1;
     r->val_acc = rep.val_acc;
     r->val_bal_acc = rep.val_bal_acc;
@@ -364,6 +747,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     for (int i = 0; i < cfg.n_hidden; i++) cJSON_AddItemToArray(jh, cJSON_CreateNumber(cfg.hidden[i]));
     cJSON_AddNumberToObject(ja, "dropout", cfg.dropout);
     cJSON_AddNumberToObject(ja, "pad_to", o->pad_to);
+    if (o->finetune) cJSON_AddNumberToObject(ja, "finetune", o->finetune);
+    if (o->scratch) {
+        cJSON_ReplaceItemInObject(ja, "type", cJSON_CreateString(cfg.n_hidden ? "scratch-cnn+mlp" : "scratch-cnn+linear"));
+        cJSON_AddItemToObject(ja, "cnn", cnn_json(net, window_frames(W)));
+    }
     cJSON *jf = cJSON_CreateObject();
     cJSON_AddNumberToObject(jf, "sample_rate", ES_SAMPLE_RATE);
     cJSON_AddStringToObject(jf, "mel", "melspectrogram.onnx, whole clip, top-dB 80, x/10+2");
@@ -392,7 +780,17 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(jm, "best_epoch", rep.best_epoch);
     cJSON_AddNumberToObject(jm, "epochs_run", rep.epochs_run);
     cJSON *jtr = cJSON_CreateObject();
-    cJSON_AddStringToObject(jtr, "mode", "feature extraction (encoder frozen)");
+    char mode[160];
+    if (o->scratch)
+        snprintf(mode, sizeof mode, "from-scratch baseline: a CNN on the log-mel with random initialisation, no pretrained encoder");
+    else if (o->finetune)
+        snprintf(mode, sizeof mode, "fine-tuning: the last %d encoder convolutions trained with the head", o->finetune);
+    else
+        snprintf(mode, sizeof mode, "feature extraction (encoder frozen)");
+    cJSON_AddStringToObject(jtr, "mode", mode);
+    cJSON_AddNumberToObject(jtr, "finetune", o->finetune);
+    if (o->finetune) cJSON_AddNumberToObject(jtr, "encoder_lr", net_lr);
+    if (o->scratch) cJSON_AddNumberToObject(jtr, "cnn_lr", net_lr);
     cJSON_AddNumberToObject(jtr, "seed", (double)o->seed);
     cJSON_AddNumberToObject(jtr, "epochs", o->epochs);
     cJSON_AddNumberToObject(jtr, "batch", o->batch);
@@ -418,8 +816,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         if (!vals[i]) st = ES_ERR_NOMEM;
     }
     if (st) { for (int i = 0; i < NMETA; i++) free(mv[i]); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    int nt_ = es_mlp_ntensors(m);
-    tensors = calloc((size_t)nt_ + 1, sizeof *tensors);
+    int nt_ = es_mlp_ntensors(m), nnet = net ? 2 * es_cnn_nlayers(net) : 0;
+    size_t nq = 0;
+    if (net) es_cnn_params(net, &nq);
+    tensors = calloc((size_t)(nt_ + nnet) + 1, sizeof *tensors);
+    encw = malloc((nq + 1) * sizeof(float));
     size_t np;
     float *params = es_mlp_params(m, &np);
     for (int i = 0; tensors && i < nt_; i++) {
@@ -429,12 +830,39 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         for (int k = 0; k < pi->ndim; k++) tensors[i].shape[k] = pi->shape[k];
         tensors[i].data = params + pi->offset;
     }
-    if (!tensors) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    /* the network's convolutions in the ONNX / PyTorch layout [co][ci][kt][kf]:
+     * for fine-tuning under the encoder's initializer names (which override
+     * the pretrained tensors when the model runs), for the baseline as cnn.<i> */
+    int ci = 0;
+    if (net) es_cnn_in_shape(net, NULL, NULL, &ci);
+    for (int i = 0; tensors && encw && net && i < es_cnn_nlayers(net); i++) {
+        const es_cnn_layer *L = es_cnn_layer_at(net, i);
+        if (L->pool) continue;
+        size_t nw, nb;
+        float *w = es_cnn_weight(net, i, &nw), *b = es_cnn_bias(net, i, &nb);
+        float *dst = encw + (size_t)(w - es_cnn_params(net, NULL));
+        w_to_file(dst, w, L->co, ci, L->kt, L->kf);
+        es_st_tensor *t = &tensors[nt_++];
+        t->name = L->wname;
+        t->ndim = 4;
+        t->shape[0] = L->co; t->shape[1] = ci; t->shape[2] = L->kt; t->shape[3] = L->kf;
+        t->data = dst;
+        if (!L->nobias) {
+            t = &tensors[nt_++];
+            t->name = L->bname;
+            t->ndim = 1;
+            t->shape[0] = L->co;
+            t->data = b;
+        }
+        ci = L->co;
+    }
+    if (!tensors || !encw) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
     else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, NMETA, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
-    free(mk); free(mv); free(tensors);
+    free(mk); free(mv); free(tensors); free(encw);
     es_mlp_free(m);
+    es_cnn_free(net);
     free(x); free(xv); free(xt); free(yt); free(yv); free(isval);
     es_dataset_free(d);
     es_dataset_free(vd);
@@ -468,12 +896,25 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
                        model_path, enc ? enc : "unknown", es_engine_encoder_sha256(e));
     }
     es_dataset *d = NULL;
+    es_engine *ft = NULL;
     float *x = NULL, *probs = NULL;
-    size_t skipped = 0, K = c->nlabels;
+    size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
     prog pg = {progress, user, 0};
     es_status st = es_dataset_scan(data_dir, pattern, &d, &skipped, err);
     if (st) goto out;
-    if ((st = embed_items(e, cache_dir, d, c->pad_to, c->window, &x, &pg, err))) goto out;
+    if (c->net) {
+        /* the baseline: its CNN over each clip's log-mel window */
+        row = es_cnn_in_size(c->net);
+        if ((st = prep_items(e, d, c->pad_to, c->window, 0, row, &x, &pg, err))) goto out;
+    } else {
+        /* a fine-tuned model runs its own encoder tensors (and caches
+         * under their identity, apart from the pretrained embeddings) */
+        if (c->nenc && !(ft = es_engine_create_for_classifier(es_engine_models_dir(e), c, err))) {
+            st = err ? err->status : ES_ERR_MODEL;
+            goto out;
+        }
+        if ((st = embed_items(ft ? ft : e, cache_dir, d, c->pad_to, c->window, &x, &pg, err))) goto out;
+    }
     r->n_labels = K;
     r->labels = calloc(K, sizeof(char *));
     r->confusion = calloc(K * K, sizeof(size_t));
@@ -495,7 +936,9 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         int truth = -1;
         for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], name)) truth = (int)k;
         if (truth < 0) { r->skipped++; continue; }
-        if ((st = es_classifier_predict(c, x + i * c->window * ES_EMB_DIM, probs, err))) goto out;
+        const float *in = x + i * row;
+        if (c->net && !(in = es_cnn_forward(c->net, in, 1, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+        if ((st = es_mlp_predict(c->mlp, in, 1, probs, err))) goto out;
         size_t best = 0;
         for (size_t k = 1; k < K; k++) if (probs[k] > probs[best]) best = k;
         r->confusion[(size_t)truth * K + best]++;
@@ -517,7 +960,87 @@ out:
     free(x);
     free(probs);
     es_dataset_free(d);
+    es_engine_free(ft);
     es_classifier_free(c);
     if (st) es_eval_result_free(r);
+    return st;
+}
+
+/* ------------------------------------------------ scratch baseline for the curve */
+
+es_status es_scratch_prep(es_engine *e, const es_dataset *d, const es_train_opts *o, float **x, size_t *row,
+                          es_error *err)
+{
+    *x = NULL;
+    es_cnn_layer L[ES_CNN_MAX_LAYERS];
+    es_cnn *net = es_cnn_create(L, scratch_layers(L), (int)window_frames((size_t)o->window), ES_MEL_BINS, 1,
+                                SCRATCH_ALPHA, SCRATCH_FLOOR, err);
+    if (!net) return err ? err->status : ES_ERR_NOMEM;
+    *row = es_cnn_in_size(net);
+    es_cnn_free(net);
+    return prep_items(e, d, o->pad_to, (size_t)o->window, 0, *row, x, NULL, err);
+}
+
+es_status es_scratch_fit_predict(const float *x, size_t row, const es_dataset *d, const size_t *idx, size_t n,
+                                 const size_t *tidx, size_t nt, const es_train_opts *o, uint64_t seed, int *pred,
+                                 es_error *err)
+{
+    es_cnn_layer L[ES_CNN_MAX_LAYERS];
+    es_cnn *net = es_cnn_create(L, scratch_layers(L), (int)window_frames((size_t)o->window), ES_MEL_BINS, 1,
+                                SCRATCH_ALPHA, SCRATCH_FLOOR, err);
+    if (!net) return err ? err->status : ES_ERR_NOMEM;
+    es_cnn_init_random(net, seed ^ 0xc0ffeeULL);
+    es_mlp *m = NULL;
+    float *xt = malloc((n * row + 1) * sizeof(float)), *probs = NULL, *xb = NULL;
+    int *yt = malloc((n + 1) * sizeof(int));
+    es_status st = ES_OK;
+    if (!xt || !yt) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(xt + i * row, x + idx[i] * row, row * sizeof(float));
+        yt[i] = d->items[idx[i]].label;
+    }
+    es_mlp_cfg cfg = {0};
+    int To, Fo, Co;
+    es_cnn_out_shape(net, &To, &Fo, &Co);
+    cfg.window = To;
+    cfg.dim = Fo * Co;
+    if ((st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &cfg.pool, err))) goto out;
+    cfg.n_hidden = o->hidden > 0 ? 1 : 0;
+    cfg.hidden[0] = o->hidden;
+    cfg.dropout = o->dropout;
+    cfg.n_classes = (int)d->nlabels;
+    if (!(m = es_mlp_create(&cfg, seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+    es_train_cfg tc = es_train_defaults();
+    tc.epochs = o->epochs;
+    if (o->min_steps > 0 && o->batch > 0) {
+        long per_epoch = (long)((n + (size_t)o->batch - 1) / (size_t)o->batch);
+        if ((long)tc.epochs * per_epoch < o->min_steps) tc.epochs = (int)((o->min_steps + per_epoch - 1) / per_epoch);
+    }
+    tc.batch = o->batch;
+    tc.lr = o->lr;
+    tc.weight_decay = o->weight_decay;
+    tc.seed = seed;
+    tc.patience = 0;
+    if ((st = es_train_net(m, net, o->lr, xt, yt, n, NULL, NULL, 0, &tc, NULL, NULL, NULL, err))) goto out;
+    size_t K = d->nlabels, chunk = 64;
+    probs = malloc(chunk * K * sizeof(float));
+    xb = malloc(chunk * row * sizeof(float));
+    if (!probs || !xb) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t s = 0; s < nt; s += chunk) {
+        size_t B = nt - s < chunk ? nt - s : chunk;
+        for (size_t b = 0; b < B; b++) memcpy(xb + b * row, x + tidx[s + b] * row, row * sizeof(float));
+        const float *h = es_cnn_forward(net, xb, (int)B, err);
+        if (!h) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+        if ((st = es_mlp_predict(m, h, B, probs, err))) goto out;
+        for (size_t b = 0; b < B; b++) {
+            size_t best = 0;
+            for (size_t k = 1; k < K; k++) if (probs[b * K + k] > probs[b * K + best]) best = k;
+            pred[s + b] = (int)best;
+        }
+    }
+out:
+    free(xt); free(yt); free(probs); free(xb);
+    es_mlp_free(m);
+    es_cnn_free(net);
     return st;
 }
