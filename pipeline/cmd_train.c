@@ -253,6 +253,10 @@ int cmd_train(int argc, char **argv)
     size_t n_shots_list = 0;
     es_curve_opts co;
     es_curve_opts_default(&co);
+    /* the learning curve starts from its own defaults (a shorter window,
+     * offsets, an ensemble: see es_curve_opts_default) */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--learning-curve")) o = co.train;
     const char *tspk[256];
     size_t n_tspk = 0;
     while ((opt = getopt_long(argc, argv, "o:t:qh", opts, NULL)) != -1) {
