@@ -28,6 +28,16 @@ struct es_feat_model {
     int zl2;              /* unit length again after z-scoring */
 };
 
+es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_error *err)
+{
+    es_feat *f = calloc(1, sizeof *f);
+    if (f) f->x = malloc((S * n * P + 1) * sizeof(float));
+    if (!f || !f->x) { es_feat_free(f); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    memcpy(f->x, x, S * n * P * sizeof(float));
+    f->n = n; f->P = P; f->S = S;
+    return f;
+}
+
 void es_feat_free(es_feat *f)
 {
     if (!f) return;

@@ -32,6 +32,9 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
                         void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user, es_feat **out,
                         es_error *err);
 void es_feat_free(es_feat *f);
+/* Features given directly, x [S][n][P] (copied): for tests and callers
+ * with vectors of their own. */
+es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_error *err);
 size_t es_feat_dim(const es_feat *f);      /* P: floats per pooled vector */
 size_t es_feat_shifts(const es_feat *f);
 /* The pooled vector of item i at offset s. */
