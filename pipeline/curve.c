@@ -70,6 +70,8 @@ static double now_s(void)
 
 /* ------------------------------------------------------------ splits */
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 /* test[s][speaker] = 1 when the speaker is held out in split s */
 static es_status make_splits(const es_curve_opts *o, char **spk, size_t nspk, unsigned char *test, size_t nsplits,
                              es_error *err)
@@ -314,6 +316,22 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
         while (k < nspk && strcmp(spk[k], s)) k++;
         if (k == nspk) spk[nspk++] = (char *)s;
         item_spk[i] = (int)k;
+    }
+    /* sorted by name (byte order), so splits and their descriptions do not
+     * depend on file naming beyond the speaker names themselves */
+    {
+        int *rank = malloc((nspk + 1) * sizeof *rank);
+        char **sorted = malloc((nspk + 1) * sizeof *sorted);
+        if (!rank || !sorted) { free(rank); free(sorted); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        memcpy(sorted, spk, nspk * sizeof *sorted);
+        qsort(sorted, nspk, sizeof *sorted, cmp_str);
+        for (size_t k = 0; k < nspk; k++)
+            for (size_t q = 0; q < nspk; q++)
+                if (sorted[q] == spk[k]) rank[k] = (int)q;
+        for (size_t i = 0; i < d->nitems; i++) item_spk[i] = rank[item_spk[i]];
+        memcpy(spk, sorted, nspk * sizeof *spk);
+        free(rank);
+        free(sorted);
     }
     if (nspk < 2) {
         st = es_fail(err, ES_ERR_ARG, "%s: the learning curve needs at least two speakers (found %zu)", o->train.data_dir,
