@@ -375,6 +375,18 @@ typedef struct {
     const char *balance;      /* none, sample, weight, auto (default auto) */
     int shots;                /* > 0: at most this many training clips per label */
     const char *cache_dir;    /* embedding cache, NULL = default */
+    /* classifier/feature settings of the learning curve (pipeline/feat.c) */
+    int shifts;               /* sub-step offsets of the audio against the
+                                 80 ms grid: training examples and test-time
+                                 averaging (1 = none) */
+    const char *norm;         /* pooled-vector normalisation: none, l2, z, zl2 */
+    float proto;              /* weight of the cosine class-mean classifier
+                                 mixed with the head (0 = head only, 1 = only
+                                 prototypes) */
+    float proto_temp;         /* its softmax temperature (default 10) */
+    int ensemble;             /* heads with different seeds, averaged */
+    int positions;            /* window positions one embedding apart around
+                                 the centre, used like the offsets (1 = centre) */
     /* Fine-tuning: > 0 trains the last `finetune` of the encoder's 20
      * convolutions with the head (0 = encoder frozen). Their input is
      * computed once per clip; they start from the pretrained weights and
@@ -693,6 +705,52 @@ es_status es_speaker_identify(es_speakers *s, es_engine *e, const float *x, size
 /* Score of a clip against one named speaker; *accept = score >= threshold. */
 es_status es_speaker_verify(es_speakers *s, es_engine *e, const char *name, const float *x, size_t n, float *score,
                             int *accept, es_error *err);
+/* ------------------------------------------------------- learning curve */
+
+/* Accuracy on held-out speakers against training clips per label: for
+ * every speaker split, shot count and seed, a head is trained on `shots`
+ * clips per label of the training speakers (the pick nested: the clips of
+ * k shots are among those of more) and scored on every clip of the test
+ * speakers, which never influence training (no validation, a fixed step
+ * count). Clips are embedded once (cached) and pooled once for all runs. */
+typedef struct {
+    es_train_opts train;      /* data_dir, pattern, cache and head settings;
+                                 train.seed is the base of every seed */
+    const int *shots;         /* shot counts, 0 = all clips */
+    size_t n_shots;
+    int seeds;                /* runs per (split, shots) (default 3) */
+    int splits;               /* seeded random splits: half the speakers
+                                 (rounded down) are held out (default 5) */
+    const char *const *test_speakers;  /* explicit splits instead: each a
+                                 comma-separated list of held-out speakers */
+    size_t n_test_speakers;
+    int scratch;              /* also the from-scratch baseline (default 1) */
+} es_curve_opts;
+void es_curve_opts_default(es_curve_opts *o);   /* shots 1,2,5,10,20,all */
+
+typedef struct {
+    int shots;                /* 0 = all */
+    size_t n;                 /* runs averaged */
+    double mean, std;         /* accuracy; std is the sample std over runs */
+    double scratch_mean, scratch_std;   /* NaN when not available */
+} es_curve_row;
+
+typedef struct {
+    es_curve_row *rows; size_t n_rows;
+    char **split_desc; size_t n_splits;  /* "train: a,b,c | test: d,e,f" */
+    int seeds;
+    double *acc;              /* every run: [row][split][seed] */
+    double *scratch_acc;      /* the same for the baseline (inside acc's
+                                 allocation), or NULL */
+    int scratch_available;
+    char scratch_note[160];   /* why not, when not */
+    double embed_seconds, seconds;
+} es_curve_result;
+
+/* progress stages: "embedding" (clips, once per offset), "training" (runs) */
+es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_result *r, es_progress_fn progress,
+                            void *user, es_error *err);
+void es_curve_result_free(es_curve_result *r);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -186,16 +186,21 @@ static void to_hex(const unsigned char *b, size_t n, char *out)
  * and these settings. The settings string spells out everything that
  * shapes the numbers besides the models; the padding is keyed by its sample
  * count, so pad_to values the engine rounds to the same padding share
- * entries. A variant (es_cache_embed_variants) adds "; variant=<tag>", so
- * plain entries keep the keys they always had. */
-static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], double pad_to, const char *tag, char hex[65])
+ * entries. A sub-step shift adds "; shift_samples=N" and a variant
+ * (es_cache_embed_variants) "; variant=<tag>", so plain entries keep the
+ * keys they always had. */
+static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], double pad_to, int shift, const char *tag,
+                       char hex[65])
 {
     unsigned char buf[1024];
+    char sh[48] = "";
+    if (shift > 0) snprintf(sh, sizeof sh, "; shift_samples=%d", shift);
     int k = snprintf((char *)buf, 800,
                      "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=%s; "
-                     "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d%s%s",
+                     "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d%s%s%s",
                      ES_CACHE_FORMAT, c->mode == ES_EMBED_STREAM ? "stream" : "whole", pad_samples(pad_to), ES_MEL_BINS,
-                     ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM, ES_EMB_WINDOW, ES_EMB_STEP, tag ? "; variant=" : "", tag ? tag : "");
+                     ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM, ES_EMB_WINDOW, ES_EMB_STEP, sh, tag ? "; variant=" : "",
+                     tag ? tag : "");
     if (k > 799) k = 799;   /* callers keep tags short (VARIANT_TAG_MAX) */
     size_t pos = (size_t)k + 1;   /* keep the NUL: a separator no string contains */
     memcpy(buf + pos, audio_sha, 32);
@@ -206,20 +211,21 @@ static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], dou
     to_hex(key, 32, hex);
 }
 
-static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, char hex[65])
+static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, int shift, char hex[65])
 {
     unsigned char sha[32];
     es_sha256(audio, len, sha);
-    key_of_sha(c, sha, pad_to, NULL, hex);
+    key_of_sha(c, sha, pad_to, shift, NULL, hex);
 }
 
-static es_status key_of_file(const es_cache *c, const char *path, double pad_to, char hex[65], es_error *err)
+static es_status key_of_file(const es_cache *c, const char *path, double pad_to, int shift, char hex[65],
+                             es_error *err)
 {
     unsigned char *bytes;
     size_t len;
     es_status s = es_read_file(path, &bytes, &len, err);
     if (s) return s;
-    key_of(c, bytes, len, pad_to, hex);
+    key_of(c, bytes, len, pad_to, shift, hex);
     free(bytes);
     return ES_OK;
 }
@@ -227,28 +233,29 @@ static es_status key_of_file(const es_cache *c, const char *path, double pad_to,
 es_status es_cache_key(es_cache *c, const char *path, double pad_to, char key[65], es_error *err)
 {
     if (!c || !path || !key) return es_fail(err, ES_ERR_ARG, "es_cache_key: invalid arguments");
-    return key_of_file(c, path, pad_to, key, err);
+    return key_of_file(c, path, pad_to, 0, key, err);
 }
 
 /* ------------------------------------------------------------ lookups */
 
-static es_status check_pad(double pad_to, es_error *err)
+static es_status check_pad(double pad_to, int shift, es_error *err)
 {
     if (!(pad_to >= 0 && pad_to <= 3600)) return es_fail(err, ES_ERR_ARG, "pad_to must be between 0 and 3600 seconds");
+    if (shift < 0 || shift >= ES_CHUNK) return es_fail(err, ES_ERR_ARG, "shift must be from 0 to %d samples", ES_CHUNK - 1);
     return ES_OK;
 }
 
 /* A stored entry, if present and sane: [k][96], at least as many rows as
  * the padding alone gives, every value finite (the encoder never makes
  * anything else). 1 = hit, 0 = absent, -1 = present but bad. */
-static int load_entry(const char *entry, double pad_to, float **emb, size_t *n)
+static int load_entry(const char *entry, double pad_to, int shift, float **emb, size_t *n)
 {
     if (access(entry, F_OK) != 0) return 0;
     float *d;
     size_t shape[8];
     int nd;
     if (es_npy_read(entry, &d, shape, &nd, NULL)) return -1;
-    size_t min = es_encoder_count(es_mel_frames(pad_samples(pad_to)));
+    size_t min = es_encoder_count(es_mel_frames(pad_samples(pad_to) + (shift ? ES_CHUNK : 0)));
     int ok = nd == 2 && shape[1] == ES_EMB_DIM && shape[0] >= min;
     for (size_t i = 0; ok && i < shape[0] * ES_EMB_DIM; i++) ok = isfinite(d[i]);
     if (!ok) { free(d); return -1; }
@@ -276,22 +283,28 @@ static void store(es_cache *c, const char *key, const char *entry, const char *s
 
 es_status es_cache_embed(es_cache *c, const char *path, double pad_to, float **emb, size_t *n, int *hit, es_error *err)
 {
+    return es_cache_embed_shift(c, path, pad_to, 0, emb, n, hit, err);
+}
+
+es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int shift, float **emb, size_t *n, int *hit,
+                               es_error *err)
+{
     if (emb) *emb = NULL;
     if (n) *n = 0;
     if (hit) *hit = 0;
     if (!c || !path || !emb || !n) return es_fail(err, ES_ERR_ARG, "es_cache_embed: invalid arguments");
-    es_status s = check_pad(pad_to, err);
+    es_status s = check_pad(pad_to, shift, err);
     if (s) return s;
 
     char key[65];
-    if ((s = key_of_file(c, path, pad_to, key, err))) return s;
+    if ((s = key_of_file(c, path, pad_to, shift, key, err))) return s;
     size_t dl = strlen(c->dir);
     char *sub = malloc(dl + 4), *entry = malloc(dl + 4 + 1 + 64 + 5);
     if (!sub || !entry) { free(sub); free(entry); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
     snprintf(sub, dl + 4, "%s/%.2s", c->dir, key);
     snprintf(entry, dl + 4 + 1 + 64 + 5, "%s/%s.npy", sub, key);
 
-    int got = load_entry(entry, pad_to, emb, n);
+    int got = load_entry(entry, pad_to, shift, emb, n);
     if (got == 1) {
         if (hit) *hit = 1;
         goto out;
@@ -305,6 +318,13 @@ es_status es_cache_embed(es_cache *c, const char *path, double pad_to, float **e
     es_load_opts lo = {.quantize_int16 = 1};
     if ((s = es_audio_load(path, &lo, &a, err))) goto out;
     es_embed_opts eo = {.mode = c->mode, .pad_to = pad_to};
+    if (shift > 0) {
+        /* delay the audio by `shift` samples and pad the rest of an 80 ms
+         * step after it: the 80 ms grid starts where it did, so the window
+         * the caller takes sees the clip at another sub-step offset */
+        eo.pad_before = (double)shift / ES_SAMPLE_RATE;
+        eo.pad_after = (double)(ES_CHUNK - shift) / ES_SAMPLE_RATE;
+    }
     float *e = NULL;
     size_t k = 0;
     s = es_embed_audio(c->eng, a.samples, a.n, &eo, NULL, NULL, &e, &k, err);
@@ -335,6 +355,7 @@ typedef struct {
     const char *const *paths;
     size_t n;
     double pad_to;
+    int shift;
     float **embs;
     size_t *counts;
     es_status *st;
@@ -358,7 +379,7 @@ static void many_worker(void *p, int t)
         int hit = 0;
         size_t cnt = 0;
         float *emb = NULL;
-        es_status s = es_cache_embed(j->c, j->paths[i], j->pad_to, &emb, &cnt, &hit, &e);
+        es_status s = es_cache_embed_shift(j->c, j->paths[i], j->pad_to, j->shift, &emb, &cnt, &hit, &e);
         j->embs[i] = emb;
         j->counts[i] = cnt;
         if (j->st) j->st[i] = s;
@@ -383,6 +404,14 @@ es_status es_cache_embed_many(es_cache *c, const char *const *paths, size_t n, d
                               void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
                               es_error *err)
 {
+    return es_cache_embed_many_shift(c, paths, n, pad_to, 0, embs, counts, st, progress, user, err);
+}
+
+es_status es_cache_embed_many_shift(es_cache *c, const char *const *paths, size_t n, double pad_to, int shift,
+                                    float **embs, size_t *counts, es_status *st,
+                                    void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                                    es_error *err)
+{
     if (!c || (n && (!paths || !embs || !counts))) return es_fail(err, ES_ERR_ARG, "es_cache_embed_many: invalid arguments");
     for (size_t i = 0; i < n; i++) {
         embs[i] = NULL;
@@ -390,9 +419,9 @@ es_status es_cache_embed_many(es_cache *c, const char *const *paths, size_t n, d
         if (st) st[i] = ES_OK;
     }
     if (n == 0) return ES_OK;
-    es_status s = check_pad(pad_to, err);
+    es_status s = check_pad(pad_to, shift, err);
     if (s) return s;
-    many_job j = {.c = c, .paths = paths, .n = n, .pad_to = pad_to, .embs = embs, .counts = counts, .st = st,
+    many_job j = {.c = c, .paths = paths, .n = n, .pad_to = pad_to, .shift = shift, .embs = embs, .counts = counts, .st = st,
                   .progress = progress, .user = user, .first = n};
     atomic_init(&j.next, 0);
     if (pthread_mutex_init(&j.lock, NULL) != 0) return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex");
@@ -468,10 +497,10 @@ static void var_file(var_job *j, size_t f)
     for (size_t q = b; q < e; q++) {
         size_t i = j->jobs[q];
         char key[65], sub[4096], entry[4200];
-        key_of_sha(j->c, sha, j->pad_to, j->tags[i], key);
+        key_of_sha(j->c, sha, j->pad_to, 0, j->tags[i], key);
         snprintf(sub, sizeof sub, "%.*s/%.2s", (int)(sizeof sub - 8), j->c->dir, key);
         snprintf(entry, sizeof entry, "%s/%s.npy", sub, key);
-        int got = dl < 4000 ? load_entry(entry, j->pad_to, &j->embs[i], &j->counts[i]) : 0;
+        int got = dl < 4000 ? load_entry(entry, j->pad_to, 0, &j->embs[i], &j->counts[i]) : 0;
         if (got == 1) { var_report(j, 1, 1, i, ES_OK, NULL); continue; }
         if (got < 0) unlink(entry);
         s = ES_OK;
@@ -528,7 +557,7 @@ es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t 
                            ES_VARIANT_TAG_MAX);
     }
     if (m == 0) return ES_OK;
-    es_status s = check_pad(pad_to, err);
+    es_status s = check_pad(pad_to, 0, err);
     if (s) return s;
     var_job j = {.c = c, .paths = paths, .npaths = npaths, .file_of = file_of, .tags = tags, .m = m, .pad_to = pad_to,
                  .make = make, .ctx = ctx, .embs = embs, .counts = counts, .progress = progress, .user = user,

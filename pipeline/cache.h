@@ -66,6 +66,21 @@ es_status es_cache_embed_many(es_cache *c, const char *const *paths, size_t n, d
                               void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
                               es_error *err);
 
+/* The same with the audio delayed by `shift` samples (0 <= shift <
+ * ES_CHUNK) against the encoder's 80 ms grid: the clip is centred in
+ * pad_to seconds as above, then `shift` samples of silence go before it
+ * and ES_CHUNK - shift after it, so the grid starts where it did and the
+ * embeddings see the clip at another sub-step offset (one more embedding
+ * than unshifted; a window taken from the start lines up with the
+ * unshifted one). shift 0 is exactly es_cache_embed / es_cache_embed_many.
+ * Shifted entries are keyed by their shift. */
+es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int shift, float **emb, size_t *n, int *hit,
+                               es_error *err);
+es_status es_cache_embed_many_shift(es_cache *c, const char *const *paths, size_t n, double pad_to, int shift,
+                                    float **embs, size_t *counts, es_status *st,
+                                    void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                                    es_error *err);
+
 /* Entries that could not be stored (e.g. read-only or full disk) since
  * open; msg (may be NULL) receives the first such error. */
 size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len);

@@ -42,6 +42,23 @@ static void train_help(FILE *f)
             "  --seed N              every random choice (default 1)\n"
             "  --cache DIR           embedding cache (default $EARSHOT_CACHE, else\n"
             "                        $XDG_CACHE_HOME/earshot/embeddings)\n"
+            "\n"
+            "Learning curve (no -o): accuracy on held-out speakers at 1, 2, 5, 10, 20 and\n"
+            "all training clips per label, mean +- std over seeds and speaker splits.\n"
+            "  --learning-curve      run it\n"
+            "  --seeds N             runs per split and shot count (default 3)\n"
+            "  --splits N            random speaker splits, half held out (default 5)\n"
+            "  --test-speakers A,B   an explicit split (held-out speakers); repeat for more\n"
+            "  --shots-list 1,5,0    shot counts to run (0 = all clips)\n"
+            "  --json                print one JSON object\n"
+            "  --no-scratch          skip the from-scratch baseline (much slower to train)\n"
+            "  --shifts N            sub-step time offsets per clip (training examples and\n"
+            "                        test-time averaging)\n"
+            "  --norm none|l2|z|zl2  normalisation of the pooled vector\n"
+            "  --proto W             mix a cosine class-mean classifier in with weight W\n"
+            "  --proto-temp T        its softmax temperature\n"
+            "  --ensemble N          heads with different seeds, averaged\n"
+            "  --positions N         window positions per clip, one embedding apart\n"
             "  --finetune K          also train the encoder's last K of 20 convolutions\n"
             "                        (default 0: frozen); the model then carries them\n"
             "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
@@ -120,6 +137,21 @@ static void fmt_secs(double s, char *buf, size_t n)
     else snprintf(buf, n, "%d h %02d min", (int)s / 3600, (int)s % 3600 / 60);
 }
 
+/* counts with an ETA from the stage's rate so far */
+static void on_curve_progress(void *user, const char *stage, size_t done, size_t total)
+{
+    progress_state *p = user;
+    if (!p->tty || !total) return;
+    if (strcmp(p->stage, stage) || done <= 1) {
+        snprintf(p->stage, sizeof p->stage, "%s", stage);
+        p->t0 = mono_s();
+    }
+    double el = mono_s() - p->t0, eta = done ? el / (double)done * (double)(total - done) : 0;
+    fprintf(stderr, "\r%s: %zu/%zu %s, %.0f s elapsed, ETA %.0f s   ", stage, done, total,
+            strcmp(stage, "training") ? "clips" : "runs", el, eta);
+    if (done == total) fprintf(stderr, "\n");
+}
+
 static void on_progress(void *user, const char *stage, size_t done, size_t total)
 {
     progress_state *p = user;
@@ -172,6 +204,104 @@ static int parse_float_opt(const char *name, const char *s, double lo, double hi
     return 0;
 }
 
+static void json_num(double v);
+
+static const char *shots_name(int k, char *buf, size_t n)
+{
+    if (k == 0) snprintf(buf, n, "all");
+    else snprintf(buf, n, "%d", k);
+    return buf;
+}
+
+static int run_curve(const cli_common *c, es_curve_opts *co, int json)
+{
+    es_engine *eng = cli_engine(c);
+    if (!eng) return EXIT_FAIL;
+    es_error e = {0};
+    es_curve_result r;
+    progress_state ps = {.tty = !c->quiet && isatty(2)};
+    es_status st = es_learning_curve(eng, co, &r, on_curve_progress, &ps, &e);
+    es_engine_free(eng);
+    if (st) { cli_error(&e); return EXIT_FAIL; }
+    const es_train_opts *o = &co->train;
+    char b[16];
+    if (json) {
+        printf("{\"dataset\": \"%s\", \"head\": \"%s\", \"hidden\": %d, \"pooling\": \"%s\", \"norm\": \"%s\", "
+               "\"shifts\": %d, \"proto\": %g, \"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
+               o->data_dir, o->hidden ? "mlp" : "linear", o->hidden, o->pooling, o->norm, o->shifts, o->proto, o->ensemble,
+               r.seeds, r.seconds);
+        for (size_t s = 0; s < r.n_splits; s++) printf("%s\"%s\"", s ? ", " : "", r.split_desc[s]);
+        printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
+        if (!r.scratch_available) printf(", \"scratch_note\": \"%s\"", r.scratch_note);
+        printf(", \"rows\": [");
+        size_t per = r.n_splits * (size_t)r.seeds;
+        for (size_t k = 0; k < r.n_rows; k++) {
+            const es_curve_row *w = &r.rows[k];
+            printf("%s{\"shots\": ", k ? ", " : "");
+            if (w->shots) printf("%d", w->shots); else printf("\"all\"");
+            printf(", \"n\": %zu, \"pretrained\": {\"mean\": ", w->n);
+            json_num(w->mean);
+            printf(", \"std\": ");
+            json_num(w->std);
+            printf(", \"runs\": [");
+            for (size_t i = 0; i < per; i++) { printf("%s", i ? ", " : ""); json_num(r.acc[k * per + i]); }
+            printf("]}, \"scratch\": ");
+            if (r.scratch_available) {
+                printf("{\"mean\": ");
+                json_num(w->scratch_mean);
+                printf(", \"std\": ");
+                json_num(w->scratch_std);
+                printf(", \"runs\": [");
+                for (size_t i = 0; i < per; i++) { printf("%s", i ? ", " : ""); json_num(r.scratch_acc[k * per + i]); }
+                printf("]}");
+            } else {
+                printf("null");
+            }
+            printf("}");
+        }
+        printf("]}\n");
+    } else {
+        printf("learning curve on %s: accuracy on held-out speakers, mean +- std over %zu split%s x %d seed%s\n",
+               o->data_dir, r.n_splits, r.n_splits == 1 ? "" : "s", r.seeds, r.seeds == 1 ? "" : "s");
+        printf("head: %s%s, pooling %s, norm %s, %d offset%s, prototypes %g, ensemble %d\n",
+               o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->pooling,
+               o->norm, o->shifts, o->shifts == 1 ? "" : "s", o->proto, o->ensemble);
+        for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
+        printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
+        for (size_t k = 0; k < r.n_rows; k++) {
+            const es_curve_row *w = &r.rows[k];
+            char pre[40], scr[40];
+            snprintf(pre, sizeof pre, "%.3f +- %.3f (n=%zu)", w->mean, w->std, w->n);
+            if (r.scratch_available) snprintf(scr, sizeof scr, "%.3f +- %.3f (n=%zu)", w->scratch_mean, w->scratch_std, w->n);
+            else snprintf(scr, sizeof scr, "unavailable");
+            printf("%-6s  %-22s  %-22s\n", shots_name(w->shots, b, sizeof b), pre, scr);
+        }
+        if (!r.scratch_available) printf("\nfrom scratch: %s\n", r.scratch_note);
+        printf("embedding %.1f s, total %.1f s\n", r.embed_seconds, r.seconds);
+    }
+    es_curve_result_free(&r);
+    return EXIT_OK;
+}
+
+/* "1,2,5,0" -> shots (0 = all) */
+static int parse_shots(const char *s, int *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1000000 || (*end && *end != ',') || *n == cap) {
+            fprintf(stderr, "earshot: --shots-list is comma-separated counts (0 = all), not '%s'\n", s);
+            return -1;
+        }
+        out[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!*n) { fprintf(stderr, "earshot: --shots-list is empty\n"); return -1; }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -183,7 +313,14 @@ int cmd_train(int argc, char **argv)
         {"lr", required_argument, 0, 'l'}, {"weight-decay", required_argument, 0, 'W'},
         {"dropout", required_argument, 0, 'd'}, {"patience", required_argument, 0, 'x'},
         {"balance", required_argument, 0, 'B'}, {"seed", required_argument, 0, 's'},
-        {"cache", required_argument, 0, 'C'}, {"finetune", required_argument, 0, 'K'},
+        {"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
+        {"learning-curve", no_argument, 0, 4001}, {"seeds", required_argument, 0, 4002},
+        {"splits", required_argument, 0, 4003}, {"test-speakers", required_argument, 0, 4004},
+        {"shots-list", required_argument, 0, 4005}, {"json", no_argument, 0, 4006},
+        {"shifts", required_argument, 0, 4007}, {"norm", required_argument, 0, 4008},
+        {"proto", required_argument, 0, 4009}, {"proto-temp", required_argument, 0, 4010},
+        {"ensemble", required_argument, 0, 4011}, {"positions", required_argument, 0, 4012},
+        {"no-scratch", no_argument, 0, 4013}, {"finetune", required_argument, 0, 'K'},
         {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {"augment", required_argument, 0, 2001}, {"snr", required_argument, 0, 2002}, {"gain", required_argument, 0, 2003},
@@ -203,6 +340,16 @@ int cmd_train(int argc, char **argv)
     const char *out = NULL, *head = "mlp";
     int hidden = 128, opt, r, seed = 1;
     double v;
+    int curve = 0, json = 0, shots_list[64];
+    size_t n_shots_list = 0;
+    es_curve_opts co;
+    es_curve_opts_default(&co);
+    /* the learning curve starts from its own defaults (a shorter window,
+     * offsets, an ensemble: see es_curve_opts_default) */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--learning-curve")) o = co.train;
+    const char *tspk[256];
+    size_t n_tspk = 0;
     while ((opt = getopt_long(argc, argv, "o:t:n:qh", opts, NULL)) != -1) {
         if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         if ((r = cli_synth_opt(&so, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
@@ -248,6 +395,28 @@ int cmd_train(int argc, char **argv)
             break;
         case 's': if (parse_int_opt("--seed", optarg, 0, 2147483647, &seed)) return EXIT_USAGE; break;
         case 'C': o.cache_dir = optarg; break;
+        case 4001: curve = 1; break;
+        case 4002: if (parse_int_opt("--seeds", optarg, 1, 1000, &co.seeds)) return EXIT_USAGE; break;
+        case 4003: if (parse_int_opt("--splits", optarg, 1, 1000, &co.splits)) return EXIT_USAGE; break;
+        case 4004:
+            if (n_tspk == sizeof tspk / sizeof tspk[0]) { fprintf(stderr, "earshot: too many --test-speakers\n"); return EXIT_USAGE; }
+            tspk[n_tspk++] = optarg;
+            break;
+        case 4005: if (parse_shots(optarg, shots_list, 64, &n_shots_list)) return EXIT_USAGE; break;
+        case 4006: json = 1; break;
+        case 4007: if (parse_int_opt("--shifts", optarg, 1, 16, &o.shifts)) return EXIT_USAGE; break;
+        case 4008:
+            if (strcmp(optarg, "none") && strcmp(optarg, "l2") && strcmp(optarg, "z") && strcmp(optarg, "zl2")) {
+                fprintf(stderr, "earshot: --norm is none, l2, z or zl2\n");
+                return EXIT_USAGE;
+            }
+            o.norm = optarg;
+            break;
+        case 4009: if (parse_float_opt("--proto", optarg, 0, 1, &o.proto)) return EXIT_USAGE; break;
+        case 4010: if (parse_float_opt("--proto-temp", optarg, 0.01, 1000, &o.proto_temp)) return EXIT_USAGE; break;
+        case 4012: if (parse_int_opt("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
+        case 4013: co.scratch = 0; break;
+        case 4011: if (parse_int_opt("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
         case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
         case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
         case 'S': o.scratch = 1; break;
@@ -274,6 +443,17 @@ int cmd_train(int argc, char **argv)
         case 'h': train_help(stdout); return EXIT_OK;
         default: train_help(stderr); return EXIT_USAGE;
         }
+    }
+    if (curve) {
+        if (out) { fprintf(stderr, "earshot train: --learning-curve writes no model; drop -o\n"); return EXIT_USAGE; }
+        if (optind != argc - 1) { fprintf(stderr, "earshot train: give exactly one DATASET folder\n\n"); train_help(stderr); return EXIT_USAGE; }
+        o.data_dir = argv[optind];
+        o.seed = (unsigned long long)seed;
+        o.hidden = strcmp(head, "mlp") ? 0 : hidden;
+        co.train = o;
+        if (n_shots_list) { co.shots = shots_list; co.n_shots = n_shots_list; }
+        if (n_tspk) { co.test_speakers = tspk; co.n_test_speakers = n_tspk; }
+        return run_curve(&c, &co, json);
     }
     if (o.scratch && o.finetune) {
         fprintf(stderr, "earshot train: --scratch trains no pretrained encoder, so it takes no --finetune\n");

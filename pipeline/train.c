@@ -25,6 +25,7 @@
 #include "dataset.h"
 #include "train_aug.h"
 #include "adapt.h"
+#include "feat.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -65,6 +66,12 @@ void es_train_opts_default(es_train_opts *o)
     o->silence = 1;
     o->target_fa = 0.01;
     o->frontend = ES_EMBED_STREAM;
+    o->shifts = 1;
+    o->norm = "none";
+    o->proto = 0;
+    o->proto_temp = 10;
+    o->ensemble = 1;
+    o->positions = 1;
 }
 
 static double now_s(void)
@@ -1181,5 +1188,84 @@ out:
     es_engine_free(ft);
     es_classifier_free(c);
     if (st) es_eval_result_free(r);
+    return st;
+}
+
+/* ------------------------------------------------ scratch baseline for the curve */
+
+es_status es_scratch_prep(es_engine *e, const es_dataset *d, const es_train_opts *o, float **x, size_t *row,
+                          es_error *err)
+{
+    *x = NULL;
+    es_cnn_layer L[ES_CNN_MAX_LAYERS];
+    es_cnn *net = es_cnn_create(L, scratch_layers(L), (int)window_frames((size_t)o->window), ES_MEL_BINS, 1,
+                                SCRATCH_ALPHA, SCRATCH_FLOOR, err);
+    if (!net) return err ? err->status : ES_ERR_NOMEM;
+    *row = es_cnn_in_size(net);
+    es_cnn_free(net);
+    return prep_items(e, d, o->pad_to, o->frontend, (size_t)o->window, 0, *row, x, NULL, err);
+}
+
+es_status es_scratch_fit_predict(const float *x, size_t row, const es_dataset *d, const size_t *idx, size_t n,
+                                 const size_t *tidx, size_t nt, const es_train_opts *o, uint64_t seed, int *pred,
+                                 es_error *err)
+{
+    es_cnn_layer L[ES_CNN_MAX_LAYERS];
+    es_cnn *net = es_cnn_create(L, scratch_layers(L), (int)window_frames((size_t)o->window), ES_MEL_BINS, 1,
+                                SCRATCH_ALPHA, SCRATCH_FLOOR, err);
+    if (!net) return err ? err->status : ES_ERR_NOMEM;
+    es_cnn_init_random(net, seed ^ 0xc0ffeeULL);
+    es_mlp *m = NULL;
+    float *xt = malloc((n * row + 1) * sizeof(float)), *probs = NULL, *xb = NULL;
+    int *yt = malloc((n + 1) * sizeof(int));
+    es_status st = ES_OK;
+    if (!xt || !yt) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(xt + i * row, x + idx[i] * row, row * sizeof(float));
+        yt[i] = d->items[idx[i]].label;
+    }
+    es_mlp_cfg cfg = {0};
+    int To, Fo, Co;
+    es_cnn_out_shape(net, &To, &Fo, &Co);
+    cfg.window = To;
+    cfg.dim = Fo * Co;
+    if ((st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &cfg.pool, err))) goto out;
+    cfg.n_hidden = o->hidden > 0 ? 1 : 0;
+    cfg.hidden[0] = o->hidden;
+    cfg.dropout = o->dropout;
+    cfg.n_classes = (int)d->nlabels;
+    if (!(m = es_mlp_create(&cfg, seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+    es_train_cfg tc = es_train_defaults();
+    tc.epochs = o->epochs;
+    if (o->min_steps > 0 && o->batch > 0) {
+        long per_epoch = (long)((n + (size_t)o->batch - 1) / (size_t)o->batch);
+        if ((long)tc.epochs * per_epoch < o->min_steps) tc.epochs = (int)((o->min_steps + per_epoch - 1) / per_epoch);
+    }
+    tc.batch = o->batch;
+    tc.lr = o->lr;
+    tc.weight_decay = o->weight_decay;
+    tc.seed = seed;
+    tc.patience = 0;
+    if ((st = es_train_net(m, net, o->lr, xt, yt, n, NULL, NULL, 0, &tc, NULL, NULL, NULL, err))) goto out;
+    size_t K = d->nlabels, chunk = 64;
+    probs = malloc(chunk * K * sizeof(float));
+    xb = malloc(chunk * row * sizeof(float));
+    if (!probs || !xb) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t s = 0; s < nt; s += chunk) {
+        size_t B = nt - s < chunk ? nt - s : chunk;
+        for (size_t b = 0; b < B; b++) memcpy(xb + b * row, x + tidx[s + b] * row, row * sizeof(float));
+        const float *h = es_cnn_forward(net, xb, (int)B, err);
+        if (!h) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+        if ((st = es_mlp_predict(m, h, B, probs, err))) goto out;
+        for (size_t b = 0; b < B; b++) {
+            size_t best = 0;
+            for (size_t k = 1; k < K; k++) if (probs[b * K + k] > probs[b * K + best]) best = k;
+            pred[s + b] = (int)best;
+        }
+    }
+out:
+    free(xt); free(yt); free(probs); free(xb);
+    es_mlp_free(m);
+    es_cnn_free(net);
     return st;
 }

@@ -627,6 +627,42 @@ static void test_cache(void **state)
     assert_memory_equal(ref, e1, n1 * ES_EMB_DIM * sizeof(float));
     free(ref);
 
+    /* sub-step offsets: shift 0 is the plain entry; a shift is its own
+     * entry, one embedding longer, and the engine's numbers for the clip
+     * delayed by that many samples with the rest of an 80 ms step after it */
+    assert_int_equal(es_cache_embed_shift(c, P("audio/a.wav"), 2.0, 0, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);
+    assert_int_equal(n2, n1);
+    assert_memory_equal(e1, e2, n1 * ES_EMB_DIM * sizeof(float));
+    free(e2);
+    assert_int_equal(es_cache_embed_shift(c, P("audio/a.wav"), 2.0, 480, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 0);
+    assert_int_equal(n2, 17);
+    assert_memory_not_equal(e1, e2, 16 * ES_EMB_DIM * sizeof(float));
+    assert_int_equal(es_audio_load(P("audio/a.wav"), &lo, &a, NULL), ES_OK);
+    es_embed_opts eos = {.mode = ES_EMBED_WHOLE, .pad_to = 2.0, .pad_before = 480.0 / 16000, .pad_after = 800.0 / 16000};
+    assert_int_equal(es_embed_audio(eng, a.samples, a.n, &eos, NULL, NULL, &ref, &nref, NULL), ES_OK);
+    es_audio_free(&a);
+    assert_int_equal(nref, 17);
+    assert_memory_equal(ref, e2, 17 * ES_EMB_DIM * sizeof(float));
+    free(ref);
+    free(e2);
+    assert_int_equal(es_cache_embed_shift(c, P("audio/a.wav"), 2.0, 480, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);
+    free(e2);
+    assert_int_equal(es_cache_embed_shift(c, P("audio/a.wav"), 2.0, ES_CHUNK, &e2, &n2, &hit, &e), ES_ERR_ARG);
+    assert_int_equal(es_cache_embed_shift(c, P("audio/a.wav"), 2.0, -1, &e2, &n2, &hit, &e), ES_ERR_ARG);
+    {
+        const char *ps[2] = {P("audio/a.wav"), P("audio/a.wav")};
+        float *es2[2];
+        size_t cs[2];
+        assert_int_equal(es_cache_embed_many_shift(c, ps, 2, 2.0, 480, es2, cs, NULL, NULL, NULL, &e), ES_OK);
+        assert_int_equal(cs[0], 17);
+        assert_int_equal(cs[1], 17);
+        free(es2[0]);
+        free(es2[1]);
+    }
+
     /* the entry is a numpy-readable [16, 96] float32 file where the key says */
     char entry[2048];
     entry_path(c, P("audio/a.wav"), 2.0, entry, sizeof entry);

@@ -1,0 +1,287 @@
+/*
+ * pipeline/feat.c — pooled clip features at several sub-step offsets, and
+ * the head (+ optional class-mean prototypes) trained over them. See feat.h.
+ */
+#include "feat.h"
+#include "../model/nn.h"
+#include "cache.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SHIFTS 16
+#define MAX_ENSEMBLE 16
+
+struct es_feat {
+    size_t n, P, S;       /* items, pooled size, offsets */
+    float *x;             /* [S][n][P] */
+};
+
+struct es_feat_model {
+    es_mlp *mlp[MAX_ENSEMBLE];
+    int nmlp;
+    size_t P, K;
+    float *mu, *sd;       /* z-scoring [P], NULL when off */
+    float *proto;         /* [K][P] unit class means, NULL when off */
+    float proto_w, proto_t;
+    int zl2;              /* unit length again after z-scoring */
+};
+
+es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_error *err)
+{
+    es_feat *f = calloc(1, sizeof *f);
+    if (f) f->x = malloc((S * n * P + 1) * sizeof(float));
+    if (!f || !f->x) { es_feat_free(f); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    memcpy(f->x, x, S * n * P * sizeof(float));
+    f->n = n; f->P = P; f->S = S;
+    return f;
+}
+
+void es_feat_free(es_feat *f)
+{
+    if (!f) return;
+    free(f->x);
+    free(f);
+}
+
+size_t es_feat_dim(const es_feat *f) { return f->P; }
+size_t es_feat_shifts(const es_feat *f) { return f->S; }
+const float *es_feat_row(const es_feat *f, size_t s, size_t i) { return f->x + (s * f->n + i) * f->P; }
+
+static void l2_rows(float *x, size_t n, size_t P)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *r = x + i * P;
+        double q = 0;
+        for (size_t k = 0; k < P; k++) q += (double)r[k] * r[k];
+        float inv = (float)(1.0 / sqrt(q + 1e-12));
+        for (size_t k = 0; k < P; k++) r[k] *= inv;
+    }
+}
+
+static int norm_kind(const char *s)
+{
+    if (!s || !strcmp(s, "none")) return 0;
+    if (!strcmp(s, "l2")) return 1;
+    if (!strcmp(s, "z")) return 2;
+    if (!strcmp(s, "zl2")) return 3;
+    return -1;
+}
+
+es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *o,
+                        void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user, es_feat **out,
+                        es_error *err)
+{
+    *out = NULL;
+    int NS = o->shifts > 0 ? o->shifts : 1, Q = o->positions > 0 ? o->positions : 1, S = NS * Q;
+    if (NS > MAX_SHIFTS) return es_fail(err, ES_ERR_ARG, "shifts must be from 1 to %d", MAX_SHIFTS);
+    if (Q > 15) return es_fail(err, ES_ERR_ARG, "positions must be from 1 to 15");
+    if (norm_kind(o->norm) < 0) return es_fail(err, ES_ERR_ARG, "unknown normalisation '%s' (none, l2, z or zl2)", o->norm);
+    es_pool pool;
+    es_status st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &pool, err);
+    if (st) return st;
+    size_t W = (size_t)o->window, n = d->nitems, P = (size_t)es_pool_dim(pool, (int)W, ES_EMB_DIM);
+    es_cache *cache = es_cache_open(o->cache_dir, e, err);
+    if (!cache) return err ? err->status : ES_ERR_IO;
+    es_cache_set_mode(cache, o->frontend);   /* the features the trained head reads */
+    es_feat *f = calloc(1, sizeof *f);
+    const char **paths = malloc((n + 1) * sizeof(char *));
+    float **embs = calloc(n + 1, sizeof(float *));
+    size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
+    float *win = malloc((n * W * ES_EMB_DIM + 1) * sizeof(float));
+    int *arg = malloc((n * P + 1) * sizeof(int));
+    if (f) f->x = malloc(((size_t)S * n * P + 1) * sizeof(float));
+    if (!f || !f->x || !paths || !embs || !counts || !off || !win || !arg) {
+        st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    f->n = n; f->P = P; f->S = (size_t)S;
+    for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
+    for (int s = 0; s < S; s++) {
+        /* offsets spread evenly over one 80 ms step; window positions step
+         * by whole embeddings around the centre */
+        int sh = s / Q, q = s % Q - (Q - 1) / 2;
+        int shift = sh * ES_CHUNK / NS;
+        if (s % Q == 0) {
+            st = es_cache_embed_many_shift(cache, paths, n, o->pad_to, shift, embs, counts, NULL, progress, user, err);
+            if (st) goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            /* every offset takes its window where the unshifted one does */
+            if (s == 0) off[i] = counts[i] >= W ? (counts[i] - W) / 2 : 0;
+            long o0 = (long)off[i] + q;
+            if (o0 < 0 || counts[i] < (size_t)o0 + W) {
+                st = es_fail(err, ES_ERR_ARG,
+                             "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
+                             paths[i], counts[i], Q, W, o->pad_to);
+                goto out;
+            }
+            memcpy(win + i * W * ES_EMB_DIM, embs[i] + (size_t)o0 * ES_EMB_DIM, W * ES_EMB_DIM * sizeof(float));
+            if (s % Q == Q - 1) { free(embs[i]); embs[i] = NULL; }
+        }
+        float *dst = f->x + (size_t)s * n * P;
+        es_pool_forward(dst, pool == ES_POOL_FLAT ? NULL : arg, win, pool, (int)n, (int)W, ES_EMB_DIM);
+        int nk = norm_kind(o->norm);
+        if (nk == 1) l2_rows(dst, n, P);
+    }
+out:
+    for (size_t i = 0; embs && i < n; i++) free(embs[i]);
+    free(embs); free(counts); free(off); free(paths); free(win); free(arg);
+    es_cache_close(cache);
+    if (st) { es_feat_free(f); return st; }
+    *out = f;
+    return ES_OK;
+}
+
+void es_feat_model_free(es_feat_model *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->nmlp; i++) es_mlp_free(m->mlp[i]);
+    free(m->mu); free(m->sd); free(m->proto);
+    free(m);
+}
+
+/* x[n][P] in place: z-score with the model's statistics, then (zl2) unit length */
+static void apply_z(const es_feat_model *m, float *x, size_t n)
+{
+    if (!m->mu) return;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < m->P; k++) x[i * m->P + k] = (x[i * m->P + k] - m->mu[k]) / m->sd[k];
+    if (m->zl2) l2_rows(x, n, m->P);
+}
+
+es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_dataset *d, const es_train_opts *o,
+                      uint64_t seed, es_feat_model **out, es_error *err)
+{
+    *out = NULL;
+    size_t P = f->P, S = f->S, K = d->nlabels, rows = n * S;
+    int nk = norm_kind(o->norm);
+    int ens = o->ensemble > 0 ? o->ensemble : 1;
+    if (ens > MAX_ENSEMBLE) return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d", MAX_ENSEMBLE);
+    if (n == 0) return es_fail(err, ES_ERR_ARG, "no training clips");
+    es_feat_model *m = calloc(1, sizeof *m);
+    float *x = malloc((rows * P + 1) * sizeof(float));
+    int *y = malloc((rows + 1) * sizeof(int));
+    es_status st = ES_OK;
+    if (!m || !x || !y) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
+    m->P = P;
+    m->K = K;
+    m->proto_w = o->proto;
+    m->proto_t = o->proto_temp > 0 ? o->proto_temp : 10.0f;
+    for (size_t s = 0; s < S; s++)
+        for (size_t i = 0; i < n; i++) {
+            memcpy(x + (s * n + i) * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
+            y[s * n + i] = d->items[idx[i]].label;
+        }
+    if (nk >= 2) {
+        m->mu = calloc(P, sizeof(float));
+        m->sd = calloc(P, sizeof(float));
+        if (!m->mu || !m->sd) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
+        for (size_t k = 0; k < P; k++) {
+            double s1 = 0, s2 = 0;
+            for (size_t i = 0; i < rows; i++) { double v = x[i * P + k]; s1 += v; s2 += v * v; }
+            double mu = s1 / (double)rows, var = s2 / (double)rows - mu * mu;
+            m->mu[k] = (float)mu;
+            /* a floor keeps near-constant dimensions (one clip per label)
+             * from being blown up into noise */
+            m->sd[k] = (float)sqrt((var > 0 ? var : 0) + 1e-2);
+        }
+        m->zl2 = nk == 3;
+        apply_z(m, x, rows);
+    }
+    if (m->proto_w > 0) {
+        m->proto = calloc(K * P, sizeof(float));
+        if (!m->proto) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
+        for (size_t i = 0; i < rows; i++)
+            for (size_t k = 0; k < P; k++) m->proto[(size_t)y[i] * P + k] += x[i * P + k];
+        l2_rows(m->proto, K, P);
+    }
+    if (m->proto_w < 1) {
+        es_mlp_cfg cfg = {0};
+        cfg.window = 1;
+        cfg.dim = (int)P;
+        cfg.pool = ES_POOL_FLAT;
+        cfg.n_hidden = o->hidden > 0 ? 1 : 0;
+        cfg.hidden[0] = o->hidden;
+        cfg.dropout = o->dropout;
+        cfg.n_classes = (int)K;
+        es_train_cfg tc = es_train_defaults();
+        /* the step budget counts epochs over clips, not over their
+         * variants: the offsets make each clip's examples richer, not the
+         * training longer; at least min_steps steps */
+        long b = o->batch > 0 ? o->batch : 64;
+        long steps = (long)o->epochs * (long)((n + (size_t)b - 1) / (size_t)b);
+        if (steps < o->min_steps) steps = o->min_steps;
+        long per_epoch = (long)((rows + (size_t)b - 1) / (size_t)b);
+        tc.epochs = (int)((steps + per_epoch - 1) / per_epoch);
+        if (tc.epochs < 1) tc.epochs = 1;
+        tc.batch = o->batch;
+        tc.lr = o->lr;
+        tc.weight_decay = o->weight_decay;
+        tc.patience = 0;
+        const char *bal = o->balance ? o->balance : "auto";
+        tc.balance = !strcmp(bal, "none") ? ES_BALANCE_NONE : !strcmp(bal, "sample") ? ES_BALANCE_SAMPLE
+                   : !strcmp(bal, "weight") ? ES_BALANCE_WEIGHT : ES_BALANCE_AUTO;
+        for (int k = 0; k < ens; k++) {
+            tc.seed = seed + (uint64_t)k * 7919;
+            if (!(m->mlp[k] = es_mlp_create(&cfg, tc.seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto fail; }
+            m->nmlp = k + 1;
+            if ((st = es_train(m->mlp[k], x, y, rows, NULL, NULL, 0, &tc, NULL, NULL, NULL, err))) goto fail;
+        }
+    }
+    free(x); free(y);
+    *out = m;
+    return ES_OK;
+fail:
+    free(x); free(y);
+    es_feat_model_free(m);
+    return st;
+}
+
+es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx, size_t n, int *pred, float *probs,
+                          es_error *err)
+{
+    size_t P = m->P, K = m->K, S = f->S;
+    float *x = malloc((n * P + 1) * sizeof(float)), *p = malloc((n * K + 1) * sizeof(float));
+    float *acc = calloc(n * K + 1, sizeof(float));
+    es_status st = ES_OK;
+    if (!x || !p || !acc) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t s = 0; s < S; s++) {
+        for (size_t i = 0; i < n; i++) memcpy(x + i * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
+        apply_z(m, x, n);
+        float hw = m->proto ? 1.0f - m->proto_w : 1.0f;
+        for (int k = 0; k < m->nmlp; k++) {
+            if ((st = es_mlp_predict(m->mlp[k], x, n, p, err))) goto out;
+            for (size_t i = 0; i < n * K; i++) acc[i] += hw * p[i] / (float)m->nmlp;
+        }
+        if (m->proto) {
+            for (size_t i = 0; i < n; i++) {
+                const float *r = x + i * P;
+                double q = 0;
+                for (size_t k = 0; k < P; k++) q += (double)r[k] * r[k];
+                double inv = 1.0 / sqrt(q + 1e-12), zmax = -1e30;
+                double z[256];
+                size_t KK = K < 256 ? K : 256;
+                for (size_t c = 0; c < KK; c++) {
+                    double dot = 0;
+                    for (size_t k = 0; k < P; k++) dot += (double)r[k] * m->proto[c * P + k];
+                    z[c] = m->proto_t * dot * inv;
+                    zmax = z[c] > zmax ? z[c] : zmax;
+                }
+                double sum = 0;
+                for (size_t c = 0; c < KK; c++) { z[c] = exp(z[c] - zmax); sum += z[c]; }
+                for (size_t c = 0; c < KK; c++) acc[i * K + c] += m->proto_w * (float)(z[c] / sum);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t best = 0;
+        for (size_t c = 1; c < K; c++) if (acc[i * K + c] > acc[i * K + best]) best = c;
+        pred[i] = (int)best;
+        if (probs) for (size_t c = 0; c < K; c++) probs[i * K + c] = acc[i * K + c] / (float)S;
+    }
+out:
+    free(x); free(p); free(acc);
+    return st;
+}

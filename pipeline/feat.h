@@ -1,0 +1,63 @@
+/*
+ * pipeline/feat.h — pooled clip features and the classifier over them
+ * (internal), shared by the learning curve.
+ *
+ * A clip becomes, for each of `shifts` sub-step time offsets (the audio
+ * delayed by k*80/shifts ms against the encoder's 80 ms grid, so each
+ * offset gives genuinely different embeddings), its centre window of
+ * embeddings pooled over time into one vector, optionally normalised.
+ * Training takes every offset of a training clip as an example; prediction
+ * averages the class probabilities over the offsets of a clip.
+ *
+ * The classifier is the trained head (linear or MLP, es_mlp over the
+ * pooled vector), optionally mixed with a nearest-class-mean classifier
+ * (cosine similarity to each label's mean training vector, softmax at a
+ * temperature), which is strong when there are one or two clips per label.
+ */
+#ifndef ES_FEAT_H
+#define ES_FEAT_H
+
+#include "es_internal.h"
+#include "dataset.h"
+
+#include <stdint.h>
+
+typedef struct es_feat es_feat;
+typedef struct es_feat_model es_feat_model;
+
+/* Embed every item of d (through the embedding cache, o->cache_dir) at
+ * o->shifts offsets, take the centre o->window embeddings, pool them
+ * (o->pooling) and normalise (o->norm). progress: cache-style callback. */
+es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *o,
+                        void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user, es_feat **out,
+                        es_error *err);
+void es_feat_free(es_feat *f);
+/* Features given directly, x [S][n][P] (copied): for tests and callers
+ * with vectors of their own. */
+es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_error *err);
+size_t es_feat_dim(const es_feat *f);      /* P: floats per pooled vector */
+size_t es_feat_shifts(const es_feat *f);
+/* The pooled vector of item i at offset s. */
+const float *es_feat_row(const es_feat *f, size_t s, size_t i);
+
+/* Train the classifier on items idx[n] (labels from d) with the head
+ * settings of o (hidden, dropout, lr, weight decay, epochs, min_steps,
+ * batch, balance, proto) and this seed; no validation. */
+es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_dataset *d, const es_train_opts *o,
+                      uint64_t seed, es_feat_model **out, es_error *err);
+/* Predicted label per item (averaged over offsets); probs [n][K] may be NULL. */
+es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx, size_t n, int *pred, float *probs,
+                          es_error *err);
+void es_feat_model_free(es_feat_model *m);
+
+/* The from-scratch baseline (pipeline/train.c), for the learning curve:
+ * its log-mel input windows for every item of d (x [nitems][*row]), and
+ * one training of the CNN + head on items idx[n] that predicts items
+ * tidx[nt] (pred[nt]), with the head settings of o and no validation. */
+es_status es_scratch_prep(es_engine *e, const es_dataset *d, const es_train_opts *o, float **x, size_t *row,
+                          es_error *err);
+es_status es_scratch_fit_predict(const float *x, size_t row, const es_dataset *d, const size_t *idx, size_t n,
+                                 const size_t *tidx, size_t nt, const es_train_opts *o, uint64_t seed, int *pred,
+                                 es_error *err);
+
+#endif

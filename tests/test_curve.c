@@ -1,0 +1,179 @@
+/* The learning curve's classifier over pooled features (pipeline/feat.c):
+ * the cosine class-mean prototypes, the trained head, test-time averaging
+ * over offsets, z-scoring and the ensemble, on small synthetic vectors
+ * whose answers are known. (No new backward pass: the head is es_mlp,
+ * whose gradients test_nn checks.) The end-to-end curve is test_curve.sh. */
+#include "test_util.h"
+#include "../pipeline/feat.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { K = 3, P = 6, PER = 4, N = K * PER };
+
+/* N items, PER per class, class c near the unit vector e_c (+ noise),
+ * labels in a fake dataset (es_feat_fit reads items[].label and nlabels) */
+static es_item items[N];
+static char *labels[K] = {"a", "b", "c"};
+static es_dataset ds = {labels, K, items, N, NULL, 0};
+
+static void make(float *x, size_t S, unsigned seed)
+{
+    srand(seed);
+    for (size_t s = 0; s < S; s++)
+        for (int i = 0; i < N; i++) {
+            items[i].label = i % K;
+            for (int k = 0; k < P; k++) {
+                float noise = ((float)rand() / (float)RAND_MAX - 0.5f) * 0.3f;
+                x[(s * N + (size_t)i) * P + (size_t)k] = (k == i % K ? 1.0f : 0.0f) + noise;
+            }
+        }
+}
+
+static es_train_opts opts(void)
+{
+    es_train_opts o;
+    es_train_opts_default(&o);
+    o.hidden = 0;
+    o.dropout = 0;
+    o.min_steps = 300;
+    o.lr = 1e-2f;   /* a few hundred steps reach a separable fit */
+    return o;
+}
+
+static void test_prototypes(void **state)
+{
+    (void)state;
+    float x[2 * N * P];
+    make(x, 2, 1);
+    es_feat *f = es_feat_from_rows(x, 2, N, P, NULL);
+    assert_non_null(f);
+    assert_int_equal(es_feat_dim(f), P);
+    assert_int_equal(es_feat_shifts(f), 2);
+    assert_memory_equal(es_feat_row(f, 1, 5), x + (N + 5) * P, P * sizeof(float));
+    es_train_opts o = opts();
+    o.proto = 1;   /* prototypes only: no head is trained */
+    size_t train[K] = {0, 1, 2}, test[N - K];
+    for (int i = K; i < N; i++) test[i - K] = (size_t)i;
+    es_feat_model *m = NULL;
+    assert_int_equal(es_feat_fit(f, train, K, &ds, &o, 1, &m, NULL), ES_OK);
+    int pred[N - K];
+    float probs[(N - K) * K];
+    assert_int_equal(es_feat_predict(m, f, test, N - K, pred, probs, NULL), ES_OK);
+    for (int i = 0; i < N - K; i++) {
+        assert_int_equal(pred[i], items[test[i]].label);
+        float sum = 0;
+        for (int c = 0; c < K; c++) sum += probs[i * K + c];
+        assert_float_equal(sum, 1.0f, 1e-5f);
+    }
+    /* the probabilities are the mean over the two offsets of
+     * softmax(T * cos(x, unit class mean)), class means over both offsets */
+    float mu[K][P] = {{0}};
+    for (int s = 0; s < 2; s++)
+        for (int c = 0; c < K; c++)
+            for (int k = 0; k < P; k++) mu[c][k] += x[(s * N + c) * P + k];
+    for (int c = 0; c < K; c++) {
+        double q = 0;
+        for (int k = 0; k < P; k++) q += mu[c][k] * mu[c][k];
+        for (int k = 0; k < P; k++) mu[c][k] /= (float)sqrt(q);
+    }
+    size_t item = test[4];
+    double want[K] = {0};
+    for (int s = 0; s < 2; s++) {
+        const float *r = x + (s * N + item) * P;
+        double q = 0, z[K], zs = 0;
+        for (int k = 0; k < P; k++) q += r[k] * r[k];
+        for (int c = 0; c < K; c++) {
+            double d = 0;
+            for (int k = 0; k < P; k++) d += r[k] * mu[c][k];
+            z[c] = exp(10.0 * d / sqrt(q));
+            zs += z[c];
+        }
+        for (int c = 0; c < K; c++) want[c] += z[c] / zs / 2;
+    }
+    for (int c = 0; c < K; c++) assert_float_equal(probs[4 * K + c], (float)want[c], 1e-4f);
+    es_feat_model_free(m);
+    es_feat_free(f);
+}
+
+static void test_head_and_ensemble(void **state)
+{
+    (void)state;
+    float x[N * P];
+    make(x, 1, 2);
+    es_feat *f = es_feat_from_rows(x, 1, N, P, NULL);
+    size_t train[2 * K] = {0, 1, 2, 3, 4, 5}, test[N - 2 * K];
+    for (int i = 2 * K; i < N; i++) test[i - 2 * K] = (size_t)i;
+    for (int ens = 1; ens <= 2; ens++)
+        for (int hidden = 0; hidden <= 16; hidden += 16) {
+            es_train_opts o = opts();
+            o.ensemble = ens;
+            o.hidden = hidden;
+            es_feat_model *m = NULL;
+            es_error e = {0};
+            if (es_feat_fit(f, train, 2 * K, &ds, &o, 3, &m, &e)) fail_msg("%s", e.msg);
+            int pred[N - 2 * K];
+            assert_int_equal(es_feat_predict(m, f, test, N - 2 * K, pred, NULL, NULL), ES_OK);
+            for (int i = 0; i < N - 2 * K; i++) assert_int_equal(pred[i], items[test[i]].label);
+            es_feat_model_free(m);
+        }
+    /* a mix of head and prototypes is a valid distribution too */
+    es_train_opts o = opts();
+    o.proto = 0.5f;
+    es_feat_model *m = NULL;
+    assert_int_equal(es_feat_fit(f, train, 2 * K, &ds, &o, 3, &m, NULL), ES_OK);
+    int pred[N - 2 * K];
+    float probs[(N - 2 * K) * K];
+    assert_int_equal(es_feat_predict(m, f, test, N - 2 * K, pred, probs, NULL), ES_OK);
+    for (int i = 0; i < N - 2 * K; i++) {
+        float sum = probs[i * K] + probs[i * K + 1] + probs[i * K + 2];
+        assert_float_equal(sum, 1.0f, 1e-5f);
+        assert_int_equal(pred[i], items[test[i]].label);
+    }
+    es_feat_model_free(m);
+    /* bad settings are refused, not crashed on */
+    o = opts();
+    o.ensemble = 99;
+    assert_int_equal(es_feat_fit(f, train, 2 * K, &ds, &o, 3, &m, NULL), ES_ERR_ARG);
+    o = opts();
+    assert_int_equal(es_feat_fit(f, train, 0, &ds, &o, 3, &m, NULL), ES_ERR_ARG);
+    es_feat_free(f);
+}
+
+/* z-scoring learns per-dimension statistics from the training rows, so
+ * rescaling and offsetting one dimension of every vector changes nothing */
+static void test_zscore_invariance(void **state)
+{
+    (void)state;
+    float x[N * P], y[N * P];
+    make(x, 1, 4);
+    memcpy(y, x, sizeof x);
+    for (int i = 0; i < N; i++) y[i * P + 4] = y[i * P + 4] * 100.0f + 1000.0f;
+    size_t train[2 * K] = {0, 1, 2, 3, 4, 5}, test[N];
+    for (int i = 0; i < N; i++) test[i] = (size_t)i;
+    float pa[N * K], pb[N * K];
+    int pred[N];
+    for (int pass = 0; pass < 2; pass++) {
+        es_feat *f = es_feat_from_rows(pass ? y : x, 1, N, P, NULL);
+        es_train_opts o = opts();
+        o.norm = "z";
+        o.proto = 1;
+        es_feat_model *m = NULL;
+        assert_int_equal(es_feat_fit(f, train, 2 * K, &ds, &o, 5, &m, NULL), ES_OK);
+        assert_int_equal(es_feat_predict(m, f, test, N, pred, pass ? pb : pa, NULL), ES_OK);
+        es_feat_model_free(m);
+        es_feat_free(f);
+    }
+    /* the sd floor (1e-2 added to the variance) makes it near, not exact */
+    for (int i = 0; i < N * K; i++) assert_float_equal(pa[i], pb[i], 2e-2f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prototypes),
+        cmocka_unit_test(test_head_and_ensemble),
+        cmocka_unit_test(test_zscore_invariance),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,97 @@
+#!/bin/bash
+# End-to-end: earshot train --learning-curve on a small vocabulary the test
+# makes with espeak-ng, where each voice is a "speaker" (flat FSDD-style
+# names), so splits hold out whole voices. Checks the table, the JSON (the
+# means are the means of the runs, the splits are disjoint halves),
+# determinism, explicit splits, the from-scratch column and the refusals.
+# Skips (77) without the models or espeak-ng.
+set -u
+BIN=${EARSHOT_BIN:?run through meson test}
+if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
+command -v espeak-ng >/dev/null || { echo "SKIP: espeak-ng not installed (scripts/setup.sh installs it)"; exit 77; }
+command -v node >/dev/null || { echo "SKIP: node not installed (the JSON checks use it)"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export EARSHOT_CACHE="$T/cache"
+. "$(dirname -- "$0")/lib.sh"
+
+# three words x four voices (the speakers) x three speeds (the takes)
+mkdir -p "$T/data"
+for w in yes stop go; do
+    for v in en-us en en+m3 en+f3; do for s in 120 150 180; do
+        espeak-ng -v "$v" -s "$s" -w "$T/data/${w}_${v}_$s.wav" "$w" 2>/dev/null
+    done; done
+done
+P='{label}_{speaker}_{take}'
+C=(train -q --learning-curve --pattern "$P" "$T/data" --no-scratch --shots-list 1,2,0 --splits 2 --seeds 2)
+
+expect 0 "learning curve on a synthesized vocabulary" -- "$BIN" "${C[@]}"
+has "$T/out" "mean +- std over 2 splits x 2 seeds" "says what is averaged"
+for k in 1 2 all; do
+    grep -Eq "^$k +[01]\.[0-9]{3} \+- [0-9.]+ \(n=4\)" "$T/out" && ok "row '$k' with mean +- std (n=4)" || bad "row $k: $(cat "$T/out")"
+done
+has "$T/out" "| test: " "prints the splits"
+
+expect 0 "learning curve --json" -- "$BIN" "${C[@]}" --json
+cp "$T/out" "$T/a.json"
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (r.rows.length !== 3 || r.rows[2].shots !== "all" || r.rows[0].shots !== 1) throw new Error("rows " + JSON.stringify(r.rows.map(x => x.shots)));
+  if (r.splits.length !== 2) throw new Error("splits");
+  const seen = new Set();
+  for (const s of r.splits) {
+    const [tr, te] = s.replace("train: ", "").split(" | test: ").map(x => x.split(","));
+    if (tr.length !== 2 || te.length !== 2 || tr.some(x => te.includes(x))) throw new Error("split not disjoint halves: " + s);
+    if (seen.has(te.sort().join())) throw new Error("repeated split " + s);
+    seen.add(te.sort().join());
+  }
+  for (const row of r.rows) {
+    const v = row.pretrained.runs;
+    if (v.length !== 4 || row.n !== 4) throw new Error("runs");
+    if (v.some(a => !(a >= 0 && a <= 1))) throw new Error("accuracy out of range");
+    const m = v.reduce((a, b) => a + b) / v.length;
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1));
+    if (Math.abs(m - row.pretrained.mean) > 1e-5 || Math.abs(sd - row.pretrained.std) > 1e-5) throw new Error("mean/std");
+    if (row.scratch !== null) throw new Error("scratch should be null with --no-scratch");
+  }
+  const all = r.rows[2].pretrained.mean;
+  if (!(all >= 0.6)) throw new Error("all-data accuracy on unseen voices " + all + " < 0.6 (chance is 0.33)");
+  ' "$T/a.json" 2>"$T/jerr" && ok "JSON: rows, disjoint distinct splits, means and stds of the runs, accuracy above chance" ||
+    bad "JSON: $(cat "$T/jerr")"
+
+expect 0 "a second run (from the cache)" -- "$BIN" "${C[@]}" --json
+sed 's/"seconds": [0-9.]*,//' "$T/a.json" > "$T/a1"; sed 's/"seconds": [0-9.]*,//' "$T/out" > "$T/a2"
+cmp -s "$T/a1" "$T/a2" && ok "same seed, same table" || bad "a rerun differs"
+
+expect 0 "explicit splits" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch --shots-list 2 \
+    --seeds 1 --test-speakers en+f3,en --test-speakers en-us
+has "$T/out" "split 1: train: en+m3,en-us | test: en,en+f3" "explicit split 1 as given (speakers sorted by name)"
+has "$T/out" "split 2: train: en,en+f3,en+m3 | test: en-us" "explicit split 2 as given"
+
+expect 0 "the from-scratch column" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --shots-list 1 \
+    --splits 1 --seeds 1 --epochs 5 --json
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const s = r.rows[0].scratch;
+  if (!r.scratch_available || !s || s.runs.length !== 1 || !(s.mean >= 0 && s.mean <= 1)) throw new Error(JSON.stringify(r.rows[0]));
+  ' "$T/out" 2>"$T/jerr" && ok "JSON: a from-scratch accuracy beside the pretrained one" || bad "scratch: $(cat "$T/jerr")"
+
+# --- refusals
+expect 1 "an unknown held-out speaker" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --test-speakers nobody
+has "$T/err" "no speaker 'nobody'" "unknown speaker: named"
+expect 1 "holding out every speaker" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --test-speakers en,en-us,en+m3,en+f3
+has "$T/err" "some but not all" "all speakers held out: says why"
+mkdir -p "$T/folders/yes" "$T/folders/stop"
+cp "$T/data/yes_"*.wav "$T/folders/yes/"; cp "$T/data/stop_"*.wav "$T/folders/stop/"
+expect 1 "a dataset without speakers" -- "$BIN" train -q --learning-curve "$T/folders"
+has "$T/err" "names none" "no speakers: says why"
+mkdir -p "$T/one"; cp "$T/data/"*_en-us_*.wav "$T/one/"
+expect 1 "a single speaker" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/one"
+has "$T/err" "at least two speakers" "one speaker: says why"
+expect 2 "-o with --learning-curve" -- "$BIN" train --learning-curve "$T/data" -o "$T/x.safetensors"
+expect 2 "bad --shots-list" -- "$BIN" train --learning-curve "$T/data" --shots-list 1,x
+expect 2 "bad --seeds" -- "$BIN" train --learning-curve "$T/data" --seeds 0
+[ ! -e "$T/x.safetensors" ] && ok "no model written" || bad "a model was written"
+
+echo "$pass passed, $fail failed (curve)"
+[ "$fail" = 0 ]
