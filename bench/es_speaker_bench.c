@@ -86,7 +86,6 @@ static double eer(float *tg, size_t nt, float *im, size_t ni, double *thr)
 
 static float *g_prior, *g_centre;
 static double g_beta = ES_SPK_BETA;
-static int g_mode;
 static int g_split;   /* 1: background = takes 25-49 of the 6 speakers; enroll and test within takes 0-24 */
 
 typedef struct { double id, eer_c, eer_o, id_min, thr_c, thr_o; } result;
@@ -118,7 +117,6 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         es_spk_model m;
         es_error err;
         if (es_spk_fit(&m, X, y, n, NS, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
-        m.mode = g_mode;
         size_t ok = 0, tot = 0, nt = 0, ni = 0;
         for (int f = 0; f < NF; f++) {
             if (enr[f] || (g_split && f % NT >= 25)) continue;
@@ -149,7 +147,6 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         for (size_t i = 0; i < n; i++)
             if (map[y[i]] >= 0) { memcpy(X2 + n2 * ES_SPK_DIM, X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y2[n2++] = map[y[i]]; }
         if (es_spk_fit(&m, X2, y2, n2, 3, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
-        m.mode = g_mode;
         nt = ni = 0;
         for (int f = 0; f < NF; f++) {
             if (enr[f] || (g_split && f % NT >= 25)) continue;
@@ -331,7 +328,6 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--disjoint")) g_split = 2;
         else if (!strcmp(argv[i], "--single")) g_split = 3;
         else if (!strcmp(argv[i], "--background") && i + 1 < argc) bg = argv[++i];
-        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) g_mode = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--beta") && i + 1 < argc) g_beta = atof(argv[++i]);
         else cache = argv[i];
     }

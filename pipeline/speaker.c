@@ -206,8 +206,6 @@ void es_spk_model_free(es_spk_model *m)
     free(m->mu);
     free(m->L);
     free(m->cent);
-    free(m->tk);
-    free(m->tspk);
     memset(m, 0, sizeof *m);
 }
 
@@ -308,18 +306,6 @@ es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, 
         nn = nn > 0 ? 1 / sqrt(nn) : 0;
         for (int d = 0; d < D; d++) m->cent[(size_t)k * D + d] = (float)(z[d] * nn);
     }
-    m->tk = malloc(N * D * sizeof(float));
-    m->tspk = malloc(N * sizeof(int));
-    if (!m->tk || !m->tspk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    m->N = N;
-    for (size_t n = 0; n < N; n++) {
-        spk_map(m, X + n * D, z);
-        double nn = 0;
-        for (int d = 0; d < D; d++) nn += z[d] * z[d];
-        nn = nn > 0 ? 1 / sqrt(nn) : 0;
-        for (int d = 0; d < D; d++) m->tk[n * D + d] = (float)(z[d] * nn);
-        m->tspk[n] = spk[n];
-    }
 out:
     free(c); free(cov); free(dev); free(z); free(cnt);
     if (st) es_spk_model_free(m);
@@ -359,26 +345,13 @@ void es_spk_score(const es_spk_model *m, const float *x, float *scores)
     spk_map(m, x, z);
     for (int d = 0; d < D; d++) nn += z[d] * z[d];
     nn = nn > 0 ? 1 / sqrt(nn) : 0;
-    if (m->mode == 0) {
-        for (int k = 0; k < m->S; k++) {
-            double s = 0;
-            for (int d = 0; d < D; d++) s += z[d] * m->cent[(size_t)k * D + d];
-            scores[k] = (float)(s * nn);
-        }
-        return;
-    }
-    int cnt[256] = {0};
-    for (int k = 0; k < m->S; k++) scores[k] = m->mode == 1 ? -2.0f : 0.0f;
-    for (size_t n = 0; n < m->N; n++) {
+    /* against the centroid: scoring against the best single take or the
+     * mean over takes was measured worse (bench/README.md) */
+    for (int k = 0; k < m->S; k++) {
         double s = 0;
-        for (int d = 0; d < D; d++) s += z[d] * m->tk[n * D + d];
-        s *= nn;
-        int k = m->tspk[n];
-        if (m->mode == 1) { if (s > scores[k]) scores[k] = (float)s; }
-        else { scores[k] += (float)s; cnt[k & 255]++; }
+        for (int d = 0; d < D; d++) s += z[d] * m->cent[(size_t)k * D + d];
+        scores[k] = (float)(s * nn);
     }
-    if (m->mode == 2)
-        for (int k = 0; k < m->S; k++) scores[k] /= (float)(cnt[k & 255] ? cnt[k & 255] : 1);
 }
 
 /* ------------------------------------------------------------ profiles */

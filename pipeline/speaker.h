@@ -23,10 +23,6 @@ typedef struct {
     float *mu;       /* [D] mean of all takes */
     double *L;       /* [D][D] lower Cholesky factor of the shrunk Sw */
     float *cent;     /* [S][D] mapped, unit-length centroids */
-    float *tk;       /* [N][D] mapped, unit-length takes */
-    int *tspk;       /* [N] */
-    size_t N;
-    int mode;        /* 0 centroid cosine, 1 best take, 2 mean over takes */
     const unsigned char *use;   /* [D] 1 = dimension used (NULL: all) */
 } es_spk_model;
 
