@@ -58,8 +58,10 @@ static void enroll_help(FILE *f)
             "                       identification 0.88 -> 0.96); --name and FILEs may\n"
             "                       then be left out\n"
             "  --background-pattern P  e.g. '{label}_{speaker}_{take}'\n"
-            "  --threshold X        store this decision threshold (cosine; default 0.35,\n"
-            "                       0.28 with a background: equal-error points on FSDD)\n"
+            "  --threshold X        store this decision threshold (cosine; default\n"
+            "                       automatic: the equal-error points measured on FSDD,\n"
+            "                       0.35 without a background, 0.28 with one, 0.49 for\n"
+            "                       a lone speaker with one)\n"
             CLI_COMMON_HELP);
 }
 
@@ -124,8 +126,8 @@ int cmd_enroll(int argc, char **argv)
         while (strcmp(es_speakers_name(s, k), name)) k++;
         printf("enrolled %s: %zu takes (%zu new); ", name, es_speakers_takes(s, k), n);
     }
-    printf("%s holds %zu speaker%s, threshold %.2f\n", prof, es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s",
-           es_speakers_threshold(s));
+    printf("%s holds %zu speaker%s, threshold %.2f%s\n", prof, es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s",
+           es_speakers_threshold(s), es_speakers_threshold_is_set(s) ? "" : " (automatic)");
     rc = EXIT_OK;
 out:
     free(F);
@@ -205,8 +207,8 @@ static void verify_help(FILE *f)
             "\n"
             "Accepts or rejects the claim that NAME speaks in FILE; prints\n"
             "'accept' or 'reject', the score (cosine) and the threshold. The default\n"
-            "threshold (0.35; 0.28 for a profile with a background) is the equal-error\n"
-            "point measured on FSDD with 5 enrollment takes. Exit status 0 = accept,\n"
+            "threshold follows the profile (see earshot enroll --help): equal-error\n"
+            "points measured on FSDD with 5 enrollment takes. Exit status 0 = accept,\n"
             "3 = reject.\n"
             "\n"
             "  -n, --name NAME   the claimed speaker\n"
