@@ -169,7 +169,13 @@ int main(int argc, char **argv)
                 }
             }
             for (int mi = 0; mi < nm; mi++) {
-                es_mlp *m = es_mlp_create(&mc, 0, &err);
+                /* es_classifier_load builds the head without dropout, so
+                 * `earshot adapt` fine-tunes without it: the same here
+                 * (measured: dropout 0.1 or 0.3 during adaptation forgot
+                 * slightly more) */
+                es_mlp_cfg mca = mc;
+                mca.dropout = 0;
+                es_mlp *m = es_mlp_create(&mca, 0, &err);
                 memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
                 es_adapt_cfg ac = {.method = meth[mi], .steps = steps, .batch = dflt.batch, .lr = lr,
                                    .lambda = meth[mi] == ES_ADAPT_EWC ? lam_ewc : lam_l2, .seed = (uint64_t)seed};

@@ -86,7 +86,6 @@ static double eer(float *tg, size_t nt, float *im, size_t ni, double *thr)
 
 static float *g_prior, *g_centre;
 static double g_beta = ES_SPK_BETA;
-static int g_mode;
 static int g_split;   /* 1: background = takes 25-49 of the 6 speakers; enroll and test within takes 0-24 */
 
 typedef struct { double id, eer_c, eer_o, id_min, thr_c, thr_o; } result;
@@ -118,7 +117,6 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         es_spk_model m;
         es_error err;
         if (es_spk_fit(&m, X, y, n, NS, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
-        m.mode = g_mode;
         size_t ok = 0, tot = 0, nt = 0, ni = 0;
         for (int f = 0; f < NF; f++) {
             if (enr[f] || (g_split && f % NT >= 25)) continue;
@@ -149,7 +147,6 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         for (size_t i = 0; i < n; i++)
             if (map[y[i]] >= 0) { memcpy(X2 + n2 * ES_SPK_DIM, X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y2[n2++] = map[y[i]]; }
         if (es_spk_fit(&m, X2, y2, n2, 3, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
-        m.mode = g_mode;
         nt = ni = 0;
         for (int f = 0; f < NF; f++) {
             if (enr[f] || (g_split && f % NT >= 25)) continue;
@@ -208,6 +205,9 @@ static int load_background(es_engine *e, const char *dir)
     g_prior = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
     es_error err = {0};
     if (es_spk_within_cov(X, y, n, S, g_prior, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    g_centre = calloc(ES_SPK_DIM, sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < ES_SPK_DIM; d++) g_centre[d] += X[i * ES_SPK_DIM + d] / (float)n;
     fprintf(stderr, "background: %zu clips of %d voices\n", n, S);
     free(X); free(y);
     return 0;
@@ -262,8 +262,14 @@ static void run_single(const float *F, int k, int draws)
  * of all takes of three of them, identification among the other three
  * (k takes enrolled, all their other takes tested); with and without the
  * background. */
+static float *g_tg, *g_im;
+static size_t g_nt, g_ni;
+
 static void run_disjoint(const float *F, int k, double beta)
 {
+    g_tg = malloc((size_t)NF * 20 * sizeof(float));
+    g_im = malloc((size_t)NF * 40 * sizeof(float));
+    g_nt = g_ni = 0;
     double acc_bg = 0, acc_no = 0;
     int nsplit = 0;
     es_rng rng;
@@ -296,6 +302,30 @@ static void run_disjoint(const float *F, int k, double beta)
                 y[n++] = i;
             }
         }
+        /* verification with one target speaker enrolled alone, centred on
+         * the background's mean: trials = every test clip of the 3 target
+         * speakers */
+        {
+            float *cen = calloc(ES_SPK_DIM, sizeof(float));
+            int nb2 = 0;
+            for (int f = 0; f < NF; f++)
+                if (mask >> (f / (ND * NT)) & 1) { nb2++; for (int d = 0; d < ES_SPK_DIM; d++) cen[d] += F[(size_t)f * ES_SPK_DIM + d]; }
+            for (int d = 0; d < ES_SPK_DIM; d++) cen[d] /= (float)nb2;
+            for (int i = 0; i < 3; i++) {
+                es_spk_model m;
+                int y1[64] = {0};
+                if (es_spk_fit(&m, X + (size_t)i * k * ES_SPK_DIM, y1, (size_t)k, 1, ES_SPK_ALPHA, cov, cen, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+                for (int f = 0; f < NF; f++) {
+                    int s = f / (ND * NT);
+                    if (enr[f] || map[s] < 0) continue;
+                    float sc;
+                    es_spk_score(&m, F + (size_t)f * ES_SPK_DIM, &sc);
+                    if (map[s] == i) g_tg[g_nt++] = sc; else g_im[g_ni++] = sc;
+                }
+                es_spk_model_free(&m);
+            }
+            free(cen);
+        }
         for (int with = 0; with < 2; with++) {
             es_spk_model m;
             if (es_spk_fit(&m, X, y, (size_t)n, 3, ES_SPK_ALPHA, with ? cov : NULL, NULL, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
@@ -315,7 +345,9 @@ static void run_disjoint(const float *F, int k, double beta)
         }
         nsplit++;
     }
-    printf("| %d | %.3f | %.3f |\n", k, acc_no / nsplit, acc_bg / nsplit);
+    double th, e1 = eer(g_tg, g_nt, g_im, g_ni, &th);
+    printf("| %d | %.3f | %.3f | %.3f (%.2f) |\n", k, acc_no / nsplit, acc_bg / nsplit, e1, th);
+    free(g_tg); free(g_im);
     free(X); free(cov); free(y); free(enr);
 }
 
@@ -331,7 +363,6 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--disjoint")) g_split = 2;
         else if (!strcmp(argv[i], "--single")) g_split = 3;
         else if (!strcmp(argv[i], "--background") && i + 1 < argc) bg = argv[++i];
-        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) g_mode = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--beta") && i + 1 < argc) g_beta = atof(argv[++i]);
         else cache = argv[i];
     }
@@ -359,11 +390,11 @@ int main(int argc, char **argv)
         es_engine_free(e);
     }
     if (g_split == 2) {
-        printf("| k | 3-way identification, no background | background from the 3 other speakers |\n|---|---|---|\n");
+        printf("| k | 3-way identification, no background | background from the 3 other speakers | EER, one speaker enrolled alone, same background (threshold) |\n|---|---|---|---|\n");
         for (int k = 1; k <= 10; k += (k == 1 ? 2 : k == 3 ? 2 : 5)) run_disjoint(F, k, g_beta);
         return 0;
     }
-    if (g_split == 1 || g_split == 3) {
+    if (g_split == 1 || (g_split == 3 && !bg)) {
         float *X = malloc((size_t)NF * ES_SPK_DIM * sizeof(float));
         int *y = malloc(NF * sizeof(int)), n = 0;
         for (int f = 0; f < NF; f++)

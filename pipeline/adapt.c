@@ -32,10 +32,10 @@ void es_adapt_opts_default(es_adapt_opts *o)
 {
     memset(o, 0, sizeof *o);
     /* EWC: on FSDD (bench/es_adapt_bench, 3 takes per digit, 6 speakers x
-     * 3 draws) it lost 0.44 points of retention where naive fine-tuning
-     * lost 1.22, with nearly the same gain on the speaker (0.982 against
-     * 0.984); L2-SP forgot as little but gained less (0.978), rehearsal
-     * gained least. A model without a rehearsal buffer (needed for the
+     * 3 draws) it lost 0.38 points of retention where naive fine-tuning
+     * lost 1.16, with nearly the same gain on the speaker (0.982 against
+     * 0.984); L2-SP forgot as little but gained less (0.976), rehearsal
+     * gained least and forgot more (0.976, -0.81). A model without a rehearsal buffer (needed for the
      * Fisher estimate) falls back to L2-SP. */
     o->method = ES_ADAPT_EWC;
     o->fallback = 1;

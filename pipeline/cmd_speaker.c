@@ -44,8 +44,9 @@ static void enroll_help(FILE *f)
             "\n"
             "Adds a speaker (or more takes of one) to a speaker profile file, created if\n"
             "missing and rewritten atomically. A few takes of any words are enough; more\n"
-            "takes, and takes of different words, identify better (5 takes: 0.88 on 6\n"
-            "FSDD speakers, 10 takes: 0.95).\n"
+            "takes, and takes of different words, identify better (6 FSDD speakers, 5\n"
+            "takes: 0.88, with a background 0.96). A profile of one speaker needs a\n"
+            "background to be scored.\n"
             "\n"
             "  -n, --name NAME      the speaker\n"
             "  -p, --profiles FILE  the profile file (.safetensors)\n"
@@ -54,10 +55,13 @@ static void enroll_help(FILE *f)
             "                       speaker, or flat with --background-pattern): how a\n"
             "                       voice varies from word to word, stored in the profile\n"
             "                       and used for every speaker (FSDD, 5 takes:\n"
-            "                       identification 0.88 -> 0.95); --name and FILEs may\n"
+            "                       identification 0.88 -> 0.96); --name and FILEs may\n"
             "                       then be left out\n"
             "  --background-pattern P  e.g. '{label}_{speaker}_{take}'\n"
-            "  --threshold X        store this decision threshold (cosine, default 0.35)\n"
+            "  --threshold X        store this decision threshold (cosine; default\n"
+            "                       automatic: the equal-error points measured on FSDD,\n"
+            "                       0.35 without a background, 0.28 with one, 0.49 for\n"
+            "                       a lone speaker with one)\n"
             CLI_COMMON_HELP);
 }
 
@@ -122,8 +126,8 @@ int cmd_enroll(int argc, char **argv)
         while (strcmp(es_speakers_name(s, k), name)) k++;
         printf("enrolled %s: %zu takes (%zu new); ", name, es_speakers_takes(s, k), n);
     }
-    printf("%s holds %zu speaker%s, threshold %.2f\n", prof, es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s",
-           es_speakers_threshold(s));
+    printf("%s holds %zu speaker%s, threshold %.2f%s\n", prof, es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s",
+           es_speakers_threshold(s), es_speakers_threshold_is_set(s) ? "" : " (automatic)");
     rc = EXIT_OK;
 out:
     free(F);
@@ -141,7 +145,7 @@ static void identify_help(FILE *f)
             "-1..1), or 'unknown' when the best score is below the threshold.\n"
             "One line per file: FILE<TAB>SPEAKER<TAB>SCORE[<TAB>closest SPEAKER].\n"
             "\n"
-            "  --threshold X   decision threshold (default: the profile file's, 0.35)\n"
+            "  --threshold X   decision threshold (default: the profile file's)\n"
             "  --all           also print every speaker's score\n"
             CLI_COMMON_HELP);
 }
@@ -203,8 +207,9 @@ static void verify_help(FILE *f)
             "\n"
             "Accepts or rejects the claim that NAME speaks in FILE; prints\n"
             "'accept' or 'reject', the score (cosine) and the threshold. The default\n"
-            "threshold (0.35) is the equal-error point measured on FSDD with 5\n"
-            "enrollment takes (README: Speakers). Exit status 0 = accept, 3 = reject.\n"
+            "threshold follows the profile (see earshot enroll --help): equal-error\n"
+            "points measured on FSDD with 5 enrollment takes. Exit status 0 = accept,\n"
+            "3 = reject.\n"
             "\n"
             "  -n, --name NAME   the claimed speaker\n"
             "  --threshold X     decision threshold (default: the profile file's)\n"

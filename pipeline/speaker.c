@@ -206,8 +206,6 @@ void es_spk_model_free(es_spk_model *m)
     free(m->mu);
     free(m->L);
     free(m->cent);
-    free(m->tk);
-    free(m->tspk);
     memset(m, 0, sizeof *m);
 }
 
@@ -308,18 +306,6 @@ es_status es_spk_fit(es_spk_model *m, const float *X, const int *spk, size_t N, 
         nn = nn > 0 ? 1 / sqrt(nn) : 0;
         for (int d = 0; d < D; d++) m->cent[(size_t)k * D + d] = (float)(z[d] * nn);
     }
-    m->tk = malloc(N * D * sizeof(float));
-    m->tspk = malloc(N * sizeof(int));
-    if (!m->tk || !m->tspk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    m->N = N;
-    for (size_t n = 0; n < N; n++) {
-        spk_map(m, X + n * D, z);
-        double nn = 0;
-        for (int d = 0; d < D; d++) nn += z[d] * z[d];
-        nn = nn > 0 ? 1 / sqrt(nn) : 0;
-        for (int d = 0; d < D; d++) m->tk[n * D + d] = (float)(z[d] * nn);
-        m->tspk[n] = spk[n];
-    }
 out:
     free(c); free(cov); free(dev); free(z); free(cnt);
     if (st) es_spk_model_free(m);
@@ -359,26 +345,13 @@ void es_spk_score(const es_spk_model *m, const float *x, float *scores)
     spk_map(m, x, z);
     for (int d = 0; d < D; d++) nn += z[d] * z[d];
     nn = nn > 0 ? 1 / sqrt(nn) : 0;
-    if (m->mode == 0) {
-        for (int k = 0; k < m->S; k++) {
-            double s = 0;
-            for (int d = 0; d < D; d++) s += z[d] * m->cent[(size_t)k * D + d];
-            scores[k] = (float)(s * nn);
-        }
-        return;
-    }
-    int cnt[256] = {0};
-    for (int k = 0; k < m->S; k++) scores[k] = m->mode == 1 ? -2.0f : 0.0f;
-    for (size_t n = 0; n < m->N; n++) {
+    /* against the centroid: scoring against the best single take or the
+     * mean over takes was measured worse (bench/README.md) */
+    for (int k = 0; k < m->S; k++) {
         double s = 0;
-        for (int d = 0; d < D; d++) s += z[d] * m->tk[n * D + d];
-        s *= nn;
-        int k = m->tspk[n];
-        if (m->mode == 1) { if (s > scores[k]) scores[k] = (float)s; }
-        else { scores[k] += (float)s; cnt[k & 255]++; }
+        for (int d = 0; d < D; d++) s += z[d] * m->cent[(size_t)k * D + d];
+        scores[k] = (float)(s * nn);
     }
-    if (m->mode == 2)
-        for (int k = 0; k < m->S; k++) scores[k] /= (float)(cnt[k & 255] ? cnt[k & 255] : 1);
 }
 
 /* ------------------------------------------------------------ profiles */
@@ -397,7 +370,7 @@ struct es_speakers {
     float *X;        /* [N][ES_SPK_DIM] raw takes */
     int *spk;        /* [N] */
     size_t N;
-    double threshold;
+    double threshold;   /* NAN: automatic (see es_speakers_threshold) */
     float *bg;       /* [D][D] background within-speaker covariance, or NULL */
     float *bg_mean;  /* [D] the background takes' mean (with bg) */
     char *bg_desc;
@@ -426,14 +399,24 @@ es_speakers *es_speakers_new(es_engine *e, es_error *err)
     if (!s) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     snprintf(s->enc_sha, sizeof s->enc_sha, "%s", es_engine_encoder_sha256(e));
     snprintf(s->mel_sha, sizeof s->mel_sha, "%s", es_engine_mel_sha256(e));
-    s->threshold = ES_SPK_THRESHOLD;
+    s->threshold = NAN;
     return s;
 }
 
 size_t es_speakers_count(const es_speakers *s) { return s ? s->S : 0; }
 const char *es_speakers_name(const es_speakers *s, size_t i) { return s && i < s->S ? s->names[i] : NULL; }
 const char *es_speakers_encoder_sha256(const es_speakers *s) { return s->enc_sha; }
-double es_speakers_threshold(const es_speakers *s) { return s->threshold; }
+/* Unless set, the equal-error points measured on FSDD at 5 takes
+ * (bench/README.md): the right one depends on what the scores are
+ * measured from, so it follows the profile as speakers are added. */
+double es_speakers_threshold(const es_speakers *s)
+{
+    if (!isnan(s->threshold)) return s->threshold;
+    if (!s->bg) return ES_SPK_THRESHOLD;
+    return s->S == 1 ? ES_SPK_THRESHOLD_LONE : ES_SPK_THRESHOLD_BG;
+}
+
+int es_speakers_threshold_is_set(const es_speakers *s) { return !isnan(s->threshold); }
 
 size_t es_speakers_takes(const es_speakers *s, size_t i)
 {
@@ -520,7 +503,7 @@ es_status es_speakers_set_background(es_speakers *s, const float *feats, const i
     s->bg = cov;
     s->bg_mean = mean;
     s->bg_desc = d;
-    if (!keep_threshold) s->threshold = ES_SPK_THRESHOLD_BG;
+    if (!keep_threshold) s->threshold = NAN;   /* back to automatic */
     es_spk_model_free(&s->m);
     s->fitted = 0;
     return ES_OK;
@@ -545,7 +528,7 @@ es_status es_speakers_score(es_speakers *s, const float *feat, float *scores, in
     es_spk_score(&s->m, feat, sc);
     size_t b = 0;
     for (size_t k = 1; k < s->S; k++) if (sc[k] > sc[b]) b = k;
-    if (best) *best = sc[b] >= s->threshold ? (int)b : -1;
+    if (best) *best = sc[b] >= es_speakers_threshold(s) ? (int)b : -1;
     if (best_score) *best_score = sc[b];
     if (!scores) free(sc);
     return ES_OK;
@@ -580,7 +563,7 @@ es_status es_speaker_verify(es_speakers *s, es_engine *e, const char *name, cons
     if (!sc) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     if (!(st = es_speakers_score(s, f, sc, NULL, NULL, err))) {
         *score = sc[k];
-        *accept = sc[k] >= s->threshold;
+        *accept = sc[k] >= es_speakers_threshold(s);
     }
     free(sc);
     return st;
@@ -600,7 +583,8 @@ es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err
     if (!(jn = cJSON_PrintUnformatted(names))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     char ver[16], thr[32];
     snprintf(ver, sizeof ver, "%d", ES_SPK_VERSION);
-    snprintf(thr, sizeof thr, "%.6f", s->threshold);
+    if (isnan(s->threshold)) snprintf(thr, sizeof thr, "auto");
+    else snprintf(thr, sizeof thr, "%.6f", s->threshold);
     const char *keys[] = {"earshot.format", "earshot.profile_version", "earshot.version", "encoder_sha256",
                           "melspectrogram_sha256", "representation", "speakers", "threshold", "background"};
     const char *vals[] = {ES_SPK_FORMAT, ver, ES_VERSION, s->enc_sha, s->mel_sha, REPRESENTATION, jn, thr, s->bg_desc};
@@ -647,11 +631,12 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
     const char *why = NULL;
     char *end;
     long v = ver ? strtol(ver, &end, 10) : 0;
-    double t = thr ? strtod(thr, &end) : NAN;
+    int t_auto = thr && !strcmp(thr, "auto");
+    double t = thr && !t_auto ? strtod(thr, &end) : NAN;
     if (!fmt || strcmp(fmt, ES_SPK_FORMAT)) why = "no earshot.format \"" ES_SPK_FORMAT "\" in its metadata";
     else if (!ver || v < 1 || *end) why = "earshot.profile_version missing or not a positive integer";
     else if (!is_hex64(enc) || !is_hex64(mel)) why = "encoder_sha256 / melspectrogram_sha256 missing or malformed";
-    else if (!thr || !(t >= -1 && t <= 1)) why = "threshold missing or not a number from -1 to 1";
+    else if (!thr || (!t_auto && (!(t >= -1 && t <= 1) || *end))) why = "threshold missing, not \"auto\" and not a number from -1 to 1";
     if (why) { es_st_free(st); return parse_fail(s, j, err, name, why); }
     if (v > ES_SPK_VERSION) {
         es_st_free(st);

@@ -12,6 +12,8 @@
 #define ES_SPK_THRESHOLD 0.35 /* cosine: the EER point on FSDD at 5 takes, open set (es_speaker_bench) */
 #define ES_SPK_BETA 3.0      /* weight of a background covariance (es_speaker_bench --fsdd-background) */
 #define ES_SPK_THRESHOLD_BG 0.28  /* the EER point with a background, open set, 5 takes */
+#define ES_SPK_THRESHOLD_LONE 0.49  /* one speaker enrolled alone with a background of other
+                                       speakers (es_speaker_bench --disjoint) */
 #define ES_SPK_MEL 0        /* 32 log-mel means, 32 stds */
 #define ES_SPK_SPEC 64      /* 64 band log-power means, 64 stds */
 #define ES_SPK_PITCH 192    /* log2 F0 mean, std, mean peak, pitched fraction */
@@ -23,10 +25,6 @@ typedef struct {
     float *mu;       /* [D] mean of all takes */
     double *L;       /* [D][D] lower Cholesky factor of the shrunk Sw */
     float *cent;     /* [S][D] mapped, unit-length centroids */
-    float *tk;       /* [N][D] mapped, unit-length takes */
-    int *tspk;       /* [N] */
-    size_t N;
-    int mode;        /* 0 centroid cosine, 1 best take, 2 mean over takes */
     const unsigned char *use;   /* [D] 1 = dimension used (NULL: all) */
 } es_spk_model;
 

@@ -191,7 +191,8 @@ static void test_background(void **state)
     assert_int_equal(es_speakers_score(s, x, a, NULL, NULL, &e), ES_OK);
     assert_int_equal(es_speakers_set_background(s, B, spk, N, 3, "{\"source\":\"test\"}", 0, &e), ES_OK);
     assert_string_equal(es_speakers_background(s), "{\"source\":\"test\"}");
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);   /* automatic, 3 speakers */
+    assert_false(es_speakers_threshold_is_set(s));
     assert_int_equal(es_speakers_score(s, x, b, NULL, NULL, &e), ES_OK);
     assert_memory_not_equal(a, b, sizeof a);   /* the background changes the projection */
     char p[128];
@@ -227,6 +228,41 @@ static void test_background(void **state)
     assert_null(es_speakers_parse(buf, n, "bg.safetensors", eng, &e));
     assert_non_null(strstr(e.msg, "covariance"));
     free(buf);
+}
+
+/* the threshold follows the profile unless set, and a set one survives a
+ * save and a load */
+static void test_threshold(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_speakers *s = es_speakers_new(eng, &e);
+    float F[6 * ES_SPK_DIM];
+    int spk[6] = {0, 0, 0, 1, 1, 1};
+    uint32_t r = 23;
+    for (int i = 0; i < 6 * ES_SPK_DIM; i++) F[i] = test_rand(&r) + (float)spk[i / ES_SPK_DIM];
+    assert_int_equal(es_speakers_enroll(s, "solo", F, 3, 0, &e), ES_OK);
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD);
+    assert_int_equal(es_speakers_set_background(s, F, spk, 6, 2, "{}", 0, &e), ES_OK);
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE);   /* a lone speaker with a background */
+    assert_int_equal(es_speakers_enroll(s, "duo", F + 3 * ES_SPK_DIM, 3, 0, &e), ES_OK);
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);
+    char p[128];
+    snprintf(p, sizeof p, "%s/th.safetensors", dir);
+    assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
+    es_speakers *t = es_speakers_load(p, eng, &e);
+    assert_non_null(t);
+    assert_false(es_speakers_threshold_is_set(t));
+    assert_int_equal(es_speakers_set_threshold(t, 0.61, &e), ES_OK);
+    assert_int_not_equal(es_speakers_set_threshold(t, 1.5, &e), ES_OK);
+    assert_int_equal(es_speakers_save(t, p, &e), ES_OK);
+    es_speakers_free(t);
+    t = es_speakers_load(p, eng, &e);
+    assert_non_null(t);
+    assert_true(es_speakers_threshold_is_set(t));
+    assert_true(fabs(es_speakers_threshold(t) - 0.61) < 1e-6);
+    es_speakers_free(t);
+    es_speakers_free(s);
 }
 
 static unsigned char *read_all(const char *p, size_t *n)
@@ -338,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_background),
+        cmocka_unit_test(test_threshold),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
