@@ -55,6 +55,8 @@ static void help(FILE *f)
             "  --refractory S        same label not reported again within S s (default 0.5)\n"
             "  --low F               event extent: score above F x threshold (default 0.5)\n"
             "  --pad S               silence fed before and after each file (default 1.0)\n"
+            "  --early               decide each event as soon as it is confirmed, as a\n"
+            "                        live listener does (default: when its score falls)\n"
             "  --resample Q          converter for other rates than 16 kHz: best, medium\n"
             "                        or fast (default fast: libsamplerate SINC_FASTEST)\n"
             "  --models DIR          pretrained models directory (default: $EARSHOT_MODELS,\n"
@@ -282,7 +284,7 @@ int cmd_transcribe(int argc, char **argv)
         {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104},
         {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106},
         {"low", required_argument, 0, 1107}, {"pad", required_argument, 0, 1108},
-        {"block", required_argument, 0, 1109}, {"resample", required_argument, 0, 1110},
+        {"block", required_argument, 0, 1109}, {"early", no_argument, 0, 1111}, {"resample", required_argument, 0, 1110},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     static batch b;   /* big; one per process */
@@ -364,6 +366,7 @@ int cmd_transcribe(int argc, char **argv)
             else if (!strcmp(optarg, "fast")) b.resample = ES_RESAMPLE_FASTEST;
             else { fprintf(stderr, "earshot: --resample must be best, medium or fast\n"); return EXIT_USAGE; }
             break;
+        case 1111: b.dopts.early = 1; break;
         case 'M': models_dir = optarg; break;
         case 'q': b.quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
