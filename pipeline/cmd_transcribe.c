@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -125,6 +126,39 @@ static char *out_path(const batch *b, const es_tx_input *in, int fmt)
     char *p = malloc(n);
     if (p) snprintf(p, n, "%s/%s.%s", b->outdir, in->stem, es_tx_format_ext(fmt));
     return p;
+}
+
+/* --resume: a run killed inside es_write_atomic leaves <output>.tmp.<pid>;
+ * remove those of a file about to be redone (shards never share files). */
+static void remove_stale_temps(const batch *b, const es_tx_input *in)
+{
+    for (int f = 1; f < (1 << ES_TX_NFORMATS); f <<= 1) {
+        if (!(b->formats & f)) continue;
+        char *p = out_path(b, in, f);
+        size_t n = p ? strlen(p) : 0;
+        char *pat = p ? malloc(n + 16) : NULL;
+        if (pat) {
+            /* escape glob characters of the name itself */
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (strchr("*?[\\", p[i])) pat[k++] = '\\';
+                pat[k++] = p[i];
+            }
+            pat[k] = 0;
+            char *full = malloc(k + 16);
+            if (full) {
+                snprintf(full, k + 16, "%s.tmp.[0-9]*", pat);
+                glob_t g;
+                if (glob(full, 0, NULL, &g) == 0) {
+                    for (size_t i = 0; i < g.gl_pathc; i++) unlink(g.gl_pathv[i]);
+                    globfree(&g);
+                }
+                free(full);
+            }
+        }
+        free(pat);
+        free(p);
+    }
 }
 
 static int outputs_exist(const batch *b, const es_tx_input *in)
@@ -412,6 +446,7 @@ int cmd_transcribe(int argc, char **argv)
     for (size_t i = 0; i < nin; i++) {
         if ((long)(i % (size_t)shard_n) != shard_k - 1) continue;
         if (b.resume && outputs_exist(&b, &b.in[i])) { b.nskip++; continue; }
+        if (b.resume) remove_stale_temps(&b, &b.in[i]);
         b.todo[b.ntodo++] = i;
     }
 

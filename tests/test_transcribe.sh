@@ -94,6 +94,8 @@ for _ in $(seq 1 600); do [ -f "$T/out3/l1.txt" ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 before=$(ls "$T/out3"/*.txt 2>/dev/null | wc -l)
 [ "$before" -ge 1 ] && [ "$before" -lt 8 ] && ok "killed after $before of 8 files" || bad "kill came at $before files"
+# as if a write had been cut short: a temporary next to a missing output
+echo "partial" >"$T/out3/l8.json.tmp.99999"
 expect 0 "resume" -- "$BIN" transcribe "${M[@]}" -ojson -otxt -d "$T/out3" --resume "$T/long"
 done_now=$(sed -n 's/^earshot: \([0-9]*\) files (.*/\1/p' "$T/err")
 skipped=$(sed -n 's/^earshot: \([0-9]*\) files skipped.*/\1/p' "$T/err")
@@ -102,7 +104,7 @@ skipped=$(sed -n 's/^earshot: \([0-9]*\) files skipped.*/\1/p' "$T/err")
     bad "resume counts: done $done_now skipped $skipped; $(cat "$T/err")"
 [ "$(ls "$T/out3" | grep -c '\.json$')" = 8 ] && [ "$(ls "$T/out3" | grep -c '\.txt$')" = 8 ] && ok "every output present once" ||
     bad "outputs after resume: $(ls "$T/out3")"
-[ -z "$(ls "$T/out3" | grep -v '\.\(json\|txt\)$')" ] && ok "no stray files" || bad "stray: $(ls "$T/out3")"
+[ -z "$(ls "$T/out3" | grep -v '\.\(json\|txt\)$')" ] && ok "no stray files (the stale temporary is gone)" || bad "stray: $(ls "$T/out3")"
 [ "$(cat "$T/out3"/*.json | wc -l)" = 8 ] && ok "each JSON output is one complete line" || bad "json lines"
 cmp -s "$T/out3/l1.txt" "$T/out3/l8.txt" && ok "resumed outputs equal the first run's" || bad "l1 and l8 differ"
 expect 0 "a second resume has nothing to do" -- "$BIN" transcribe "${M[@]}" -ojson -otxt -d "$T/out3" --resume "$T/long"
