@@ -45,6 +45,13 @@ node -e '
   if (c.events.length !== 0) throw new Error("c.wav has events");
 ' "$T/out" 2>"$T/jerr" && ok "JSON fields: file, duration, model, events[label,start,end,score]" || bad "JSON: $(cat "$T/jerr")"
 
+# progress on a terminal (script(1) gives the command a pseudo-terminal)
+if command -v script >/dev/null; then
+    script -qfec "\"$BIN\" transcribe ${M[*]} -d \"$T/outp\" \"$T/in\"" /dev/null >"$T/tty" 2>&1 </dev/null
+    grep -q "4/4 files, 0.0[0-9]* h of audio, [0-9]*x real time, ETA" "$T/tty" && ok "progress on a TTY: files, hours, speed, ETA" ||
+        bad "no progress on a TTY: $(head -c 300 "$T/tty")"
+fi
+
 # every format at once, into a folder that mirrors the input folders
 expect 0 "all formats with -d" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -ocsv -osrt -ovtt -d "$T/out1" "$T/in"
 for f in a sub/b sub/deeper/c d; do for x in txt json csv srt vtt; do
