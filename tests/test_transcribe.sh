@@ -68,6 +68,12 @@ printf '# recordings\n\nin/a.wav\nin/sub/b.wav\n' >"$T/list.txt"
 expect 0 "glob and @list" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in/*.wav" "@$T/list.txt"
 [ "$(wc -l <"$T/out")" = 2 ] && ok "a.wav (glob and list) once, b.wav once" || bad "glob/list: $(cat "$T/out")"
 
+printf 'in/a.wav\nbad\0line\n' >"$T/nul.txt"
+expect 1 "a manifest that is not text" -- "$BIN" transcribe -q "${M[@]}" "@$T/nul.txt"
+has "$T/err" "nul.txt: line 2" "the error names the list and the line"
+expect 1 "a missing manifest" -- "$BIN" transcribe -q "${M[@]}" "@$T/nolist.txt"
+has "$T/err" "nolist.txt" "the error names the list"
+
 # a bad file in a batch: reported with its reason, the batch goes on, exit 1
 cp -r "$T/in" "$T/mixed"
 echo "RIFF garbage" >"$T/mixed/broken.wav"
