@@ -6,6 +6,7 @@
 #     idle cores would give), peak RSS;
 #   - peak RSS of one 10-minute file vs one 60-minute file (flat in length);
 #   - the same hour at 8 kHz with each resampler (best, medium, fast);
+#   - early (live-style) decisions: latency after each word and their F1;
 #   - long-form event precision / recall / F1 and start-time error of the
 #     held-out speakers (tests/longform_tool.c builds the set, seed 2; the
 #     detector's constants were set on seed 1).
@@ -80,4 +81,15 @@ for q in best medium fast; do
   cat "$work/out"/*.json >"$work/events8k.jsonl"
   echo "  long-form at 8 kHz ($q): $("$TOOL" score "$work/set8k" "$work/events8k.jsonl")"
 done
+# live-style decisions: how long after the end of each detected digit its
+# event comes, pushing 80 ms at a time (audio time, compute not included)
+"$TOOL" latency "$work/digits.safetensors" "$work/set/long" --threshold 0.7
+"$TOOL" latency "$work/digits.safetensors" "$work/set/long" --threshold 0.7 --smooth 1 --min-duration 0.24
+hours=1 run "1 h, 16 kHz, -j $jobs, --early" -j "$jobs" --early "${M[@]}" "$work/set/long"
+cat "$work/out"/*.json >"$work/events_early.jsonl"
+echo "long-form, --early: $("$TOOL" score "$work/set/long" "$work/events_early.jsonl")"
+rm -rf "$work/out"
+hours=1 run "1 h, --early --smooth 1 --min-duration 0.24" -j "$jobs" --early --smooth 1 --min-duration 0.24 "${M[@]}" "$work/set/long"
+cat "$work/out"/*.json >"$work/events_early1.jsonl"
+echo "long-form, --early --smooth 1 --min-duration 0.24: $("$TOOL" score "$work/set/long" "$work/events_early1.jsonl")"
 echo "load average after: $(loadavg)"

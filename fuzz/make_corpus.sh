@@ -1,7 +1,7 @@
 #!/bin/bash
 # Seed corpora for the libFuzzer targets, generated rather than committed:
 #
-#   fuzz/make_corpus.sh [onnx|audio|npy|safetensors|speakers ...]   (default: all five)
+#   fuzz/make_corpus.sh [onnx|audio|npy|safetensors|words|speakers|manifest ...]   (default: all)
 #
 # onnx:  the 9 ONNX models from the models directory ($EARSHOT_MODELS, else
 #        $XDG_CACHE_HOME/earshot/models, else ~/.cache/earshot/models), and
@@ -18,13 +18,14 @@
 #        $EARSHOT_BIN) from the clips in samples/ (needs the models), and
 #        near misses of them (a newer version, another representation), one
 #        with a background.
+# manifest: a few @list files (CRLF, comments, white space, a NUL byte).
 #
 # Files go to fuzz/corpus-TARGET/ (gitignored); existing files are kept, so
 # whatever libFuzzer has found so far stays in the corpus.
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors words speakers)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors words speakers manifest)
 
 models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}"
 
@@ -188,6 +189,14 @@ seed_speakers() {
   sed 's/"earshot.profile_version":"1"/"earshot.profile_version":"2"/' "$d/seed-one.safetensors" > "$d/seed-newer.safetensors"
   sed 's/\\"dim\\":196/\\"dim\\":197/' "$d/seed-one.safetensors" > "$d/seed-repr.safetensors"
   echo "make_corpus: speakers: 5 files"
+seed_manifest() {
+  local d=fuzz/corpus-manifest
+  mkdir -p "$d"
+  printf 'a.wav\nsub/b.flac\n' >"$d/seed-plain"
+  printf '# recordings\r\n\r\n  /abs/c.wav  \r\n\t@other.txt\n#x\nlast' >"$d/seed-crlf"
+  printf 'a.wav\nbad\0name\n' >"$d/seed-nul"
+  printf '\n\n\n   \n#\n' >"$d/seed-empty"
+  echo "make_corpus: manifest: 4 files"
 }
 
 for t in "${targets[@]}"; do
@@ -198,6 +207,7 @@ for t in "${targets[@]}"; do
     safetensors) seed_safetensors ;;
     words) seed_words ;;
     speakers) seed_speakers ;;
-    *) echo "usage: $0 [onnx|audio|npy|safetensors|words|speakers ...]" >&2; exit 2 ;;
+    manifest) seed_manifest ;;
+    *) echo "usage: $0 [onnx|audio|npy|safetensors|words|speakers|manifest ...]" >&2; exit 2 ;;
   esac
 done

@@ -484,8 +484,9 @@ void es_eval_result_free(es_eval_result *r);
  * dropped. Start/end are estimated from the region (the window geometry
  * and smoothing delay taken out) and refined on the signal energy. Events
  * are reported when their region closes, i.e. about one window (~2 s for a
- * 16-embedding classifier) after the word; es_detector_flush reports the
- * rest at the end of the input. */
+ * 16-embedding classifier) after the word, or with opts.early as soon as
+ * they are confirmed; es_detector_flush reports the rest at the end of the
+ * input. */
 typedef struct {
     const char *label;   /* valid while the detector lives */
     double start, end;   /* seconds from the start of the audio pushed */
@@ -507,6 +508,12 @@ typedef struct {
                              are faster for files but delay events by up to
                              block x 80 ms; results are the same for any push
                              sizes at a given block. */
+    int early;            /* 1: report an event as soon as it is confirmed (its
+                             label the model's best, above the threshold for
+                             min_duration): a few hundred ms after the word
+                             instead of about a window later, for live use;
+                             start/end then come from the region's start and
+                             the signal energy (default 0) */
 } es_detector_opts;
 void es_detector_opts_default(es_detector_opts *o);
 

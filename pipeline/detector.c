@@ -36,6 +36,7 @@ typedef struct {
     size_t window, classes, slot0;
     float *probs;
     double span;          /* seconds of audio one window of embeddings sees */
+    double last_fire;     /* early mode: end of the model's last event */
 } source;
 
 typedef struct {
@@ -52,6 +53,7 @@ typedef struct {
     float peak;
     double peak_t;
     size_t above;         /* steps at or above thr */
+    int fired;            /* early mode: this region was reported */
     double last_end;      /* end of the last reported event (-inf before) */
 } slot;
 
@@ -100,6 +102,7 @@ void es_detector_opts_default(es_detector_opts *o)
     o->refractory = 0.5;
     o->pad = 1.0;
     o->block = 1;
+    o->early = 0;
 }
 
 void es_detector_free(es_detector *d)
@@ -297,6 +300,7 @@ void es_detector_reset(es_detector *d)
         s->active = 0;
         s->last_end = -INFINITY;
     }
+    for (size_t i = 0; i < d->nsrc; i++) d->src[i].last_fire = -INFINITY;
     /* prime the encoder with ones: its first window then ends after the
      * first chunk, as openWakeWord's does */
     float ones[PRIME_FRAMES * ES_MEL_BINS], dummy[2 * ES_EMB_DIM];
@@ -415,6 +419,7 @@ static void close_region(es_detector *d, size_t si)
     slot *sl = &d->slots[si];
     if (!sl->active) return;
     sl->active = 0;
+    if (d->o.early) return;   /* reported (or not) while the region was open */
     if (sl->peak < sl->thr || (double)sl->above * STEP_S + 1e-9 < d->o.min_duration) return;
     const source *s = &d->src[sl->src];
     /* The score is up while the window holds the whole word: from the
@@ -450,6 +455,32 @@ static void close_region(es_detector *d, size_t si)
     d->pending[d->npending++] = c;
 }
 
+/* Early mode: report the model's best label once it is confirmed. The
+ * region opened about when the word ended (the window then holds all of
+ * it), so that is the end; the start is found on the energy before it. */
+static void fire(es_detector *d, size_t si, es_event_fn fn, void *user)
+{
+    source *s = &d->src[si];
+    slot *best = NULL;
+    for (size_t k = 0; k < s->classes; k++) {
+        slot *sl = &d->slots[s->slot0 + k];
+        if (sl->reported && sl->active && (!best || sl->smoothed > best->smoothed)) best = sl;
+    }
+    if (!best || best->fired || best->smoothed < best->thr ||
+        (double)best->above * STEP_S + 1e-9 < d->o.min_duration)
+        return;
+    best->fired = 1;
+    double lag = (d->o.smooth - 1) * STEP_S / 2;
+    cand c = {(size_t)(best - d->slots), 0, best->a - lag, best->b, best->smoothed};
+    c.start = c.end - (s->head ? 0.7 : 0.45);
+    refine(d, &c.start, &c.end);
+    /* one utterance, one event: another label of this model that rises
+     * while the word is still being recognised is the same utterance */
+    if (c.start < s->last_fire - 0.1) return;
+    s->last_fire = c.end;
+    emit(d, &c, fn, user);
+}
+
 /* One 80 ms step: the models on the embedding ring, then the regions. */
 static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
 {
@@ -479,6 +510,7 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
                     sl->a = t;
                     sl->peak = -1;
                     sl->above = 0;
+                    sl->fired = 0;
                 }
                 sl->b = t;
                 if (sl->smoothed >= sl->thr) sl->above++;
@@ -488,6 +520,8 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
             }
         }
     }
+    if (d->o.early)
+        for (size_t i = 0; i < d->nsrc; i++) fire(d, i, fn, user);
     if (d->score_fn) d->score_fn(d->score_user, t, d->row, d->nslots);
     release(d, 0, fn, user);
     return ES_OK;

@@ -22,7 +22,7 @@ export EARSHOT_CACHE="$T/cache"
 
 # other speech: training words and (disjoint) words only in the long files
 "$(dirname -- "$0")/make_words.sh" "$T/words" || { echo "FAIL espeak-ng words"; exit 1; }
-expect 0 "build the long-form set" -- "$TOOL" make "$FSDD" "$T/words" "$T/set" --files 3 --seconds 60 --takes 10
+expect 0 "build the long-form set" -- "$TOOL" make "$FSDD" "$T/words" "$T/set" --files 3 --seconds 60 --takes 8
 n_truth=$(cat "$T"/set/long/*.tsv | grep -vc '^#')
 [ "$n_truth" -ge 40 ] && ok "$n_truth keyword occurrences in 3 minutes" || bad "only $n_truth keywords placed"
 
@@ -40,6 +40,16 @@ echo "long-form: $(cat "$T/score")"
 expect 0 "transcribe with one-chunk encoder steps" -- "$BIN" transcribe -q -m "$T/digits.safetensors" --threshold 0.7 --block 1 -ojson "$T/set/long"
 cmp -s "$T/out" "$T/events.jsonl" && ok "block 1 and block 16 give byte-identical transcripts" ||
     bad "block sizes differ: $(diff "$T/out" "$T/events.jsonl" | head -c 400)"
+
+# early decisions (what a live listener uses): as good, and byte-identical across block sizes too
+expect 0 "transcribe --early" -- "$BIN" transcribe -q -m "$T/digits.safetensors" --threshold 0.7 --early -ojson "$T/set/long"
+cp "$T/out" "$T/early.jsonl"
+"$TOOL" score "$T/set/long" "$T/early.jsonl" --min-f1 0.85 --max-start-err 0.12 >"$T/score_e"
+rc=$?
+echo "long-form, --early: $(cat "$T/score_e")"
+[ $rc = 0 ] && ok "--early: event F1 >= 0.85 and start error <= 120 ms" || bad "--early metrics: $(cat "$T/score_e")"
+expect 0 "transcribe --early --block 1" -- "$BIN" transcribe -q -m "$T/digits.safetensors" --threshold 0.7 --early --block 1 -ojson "$T/set/long"
+cmp -s "$T/out" "$T/early.jsonl" && ok "--early: block 1 and 16 identical" || bad "--early block sizes differ"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

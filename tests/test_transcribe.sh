@@ -45,6 +45,13 @@ node -e '
   if (c.events.length !== 0) throw new Error("c.wav has events");
 ' "$T/out" 2>"$T/jerr" && ok "JSON fields: file, duration, model, events[label,start,end,score]" || bad "JSON: $(cat "$T/jerr")"
 
+# progress on a terminal (script(1) gives the command a pseudo-terminal)
+if command -v script >/dev/null; then
+    script -qfec "\"$BIN\" transcribe ${M[*]} -d \"$T/outp\" \"$T/in\"" /dev/null >"$T/tty" 2>&1 </dev/null
+    grep -q "4/4 files, 0.0[0-9]* h of audio, [0-9]*x real time, ETA" "$T/tty" && ok "progress on a TTY: files, hours, speed, ETA" ||
+        bad "no progress on a TTY: $(head -c 300 "$T/tty")"
+fi
+
 # every format at once, into a folder that mirrors the input folders
 expect 0 "all formats with -d" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -ocsv -osrt -ovtt -d "$T/out1" "$T/in"
 for f in a sub/b sub/deeper/c d; do for x in txt json csv srt vtt; do
@@ -60,6 +67,12 @@ grep -Eq '^00:00:[0-9]{2},[0-9]{3} --> 00:00:[0-9]{2},[0-9]{3}$' "$T/out1/a.srt"
 printf '# recordings\n\nin/a.wav\nin/sub/b.wav\n' >"$T/list.txt"
 expect 0 "glob and @list" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in/*.wav" "@$T/list.txt"
 [ "$(wc -l <"$T/out")" = 2 ] && ok "a.wav (glob and list) once, b.wav once" || bad "glob/list: $(cat "$T/out")"
+
+printf 'in/a.wav\nbad\0line\n' >"$T/nul.txt"
+expect 1 "a manifest that is not text" -- "$BIN" transcribe -q "${M[@]}" "@$T/nul.txt"
+has "$T/err" "nul.txt: line 2" "the error names the list and the line"
+expect 1 "a missing manifest" -- "$BIN" transcribe -q "${M[@]}" "@$T/nolist.txt"
+has "$T/err" "nolist.txt" "the error names the list"
 
 # a bad file in a batch: reported with its reason, the batch goes on, exit 1
 cp -r "$T/in" "$T/mixed"
@@ -90,10 +103,13 @@ sox $(for i in $(seq 1 12); do echo "$T/piece.wav"; done) "$T/long1.wav"
 for i in $(seq -w 1 8); do cp "$T/long1.wav" "$T/long/l$i.wav"; done
 "$BIN" transcribe -q -j 1 "${M[@]}" -ojson -otxt -d "$T/out3" "$T/long" 2>/dev/null &
 pid=$!
-for _ in $(seq 1 600); do [ -f "$T/out3/l1.txt" ] && break; sleep 0.05; done
+# (json is written after txt: once it is there, l1 is complete)
+for _ in $(seq 1 600); do [ -f "$T/out3/l1.json" ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 before=$(ls "$T/out3"/*.txt 2>/dev/null | wc -l)
 [ "$before" -ge 1 ] && [ "$before" -lt 8 ] && ok "killed after $before of 8 files" || bad "kill came at $before files"
+# as if a write had been cut short: a temporary next to a missing output
+echo "partial" >"$T/out3/l8.json.tmp.99999"
 expect 0 "resume" -- "$BIN" transcribe "${M[@]}" -ojson -otxt -d "$T/out3" --resume "$T/long"
 done_now=$(sed -n 's/^earshot: \([0-9]*\) files (.*/\1/p' "$T/err")
 skipped=$(sed -n 's/^earshot: \([0-9]*\) files skipped.*/\1/p' "$T/err")
@@ -102,7 +118,7 @@ skipped=$(sed -n 's/^earshot: \([0-9]*\) files skipped.*/\1/p' "$T/err")
     bad "resume counts: done $done_now skipped $skipped; $(cat "$T/err")"
 [ "$(ls "$T/out3" | grep -c '\.json$')" = 8 ] && [ "$(ls "$T/out3" | grep -c '\.txt$')" = 8 ] && ok "every output present once" ||
     bad "outputs after resume: $(ls "$T/out3")"
-[ -z "$(ls "$T/out3" | grep -v '\.\(json\|txt\)$')" ] && ok "no stray files" || bad "stray: $(ls "$T/out3")"
+[ -z "$(ls "$T/out3" | grep -v '\.\(json\|txt\)$')" ] && ok "no stray files (the stale temporary is gone)" || bad "stray: $(ls "$T/out3")"
 [ "$(cat "$T/out3"/*.json | wc -l)" = 8 ] && ok "each JSON output is one complete line" || bad "json lines"
 cmp -s "$T/out3/l1.txt" "$T/out3/l8.txt" && ok "resumed outputs equal the first run's" || bad "l1 and l8 differ"
 expect 0 "a second resume has nothing to do" -- "$BIN" transcribe "${M[@]}" -ojson -otxt -d "$T/out3" --resume "$T/long"
@@ -134,6 +150,12 @@ mkdir -p "$T/dup"; cp "$T/in/a.wav" "$T/dup/a.wav"
 expect 2 "two inputs, one output name" -- "$BIN" transcribe "${M[@]}" -d "$T/o5" "$T/in/a.wav" "$T/dup/a.wav"
 expect 1 "a model that does not exist" -- "$BIN" transcribe -m "$T/none.safetensors" "$T/in"
 has "$T/err" "none.safetensors" "error names the model"
+expect 2 "threshold out of range" -- "$BIN" transcribe "${M[@]}" --threshold alexa=2 "$T/in"
+expect 1 "threshold of a label no model has" -- "$BIN" transcribe "${M[@]}" --threshold nolabel=0.6 "$T/in"
+has "$T/err" "nolabel" "error names the label"
+expect 0 "per-label threshold" -- "$BIN" transcribe -q "${M[@]}" --threshold alexa=0.99 --threshold hey_jarvis=0.6 -ojson "$T/in"
+grep -q '"alexa"' "$T/out" && bad "alexa reported above 0.99" || ok "LABEL=T raises one label's threshold"
+[ "$(grep -c '"hey_jarvis"' "$T/out")" -ge 2 ] && ok "the other label keeps reporting" || bad "hey_jarvis: $(cat "$T/out")"
 expect 0 "help" -- "$BIN" transcribe --help
 has "$T/out" "JSON fields (stable)" "help documents the JSON fields"
 
