@@ -410,9 +410,11 @@ typedef struct {
     int specaugment;          /* SpecAugment masks on the variants' log-mel */
     const char *noise_dir;    /* noise recordings for augmentation and
                                  silence (NULL: DATASET/_background_noise_/;
-                                 none: generated coloured noise, no silence) */
-    int silence;              /* add a _silence_ class of noise slices when
-                                 there is noise (default 1) */
+                                 none: generated coloured noise) */
+    int silence;              /* add a _silence_ class of noise slices
+                                 (default 1): of the noise recordings, else
+                                 of generated pink/brown noise written once
+                                 into the cache folder */
     const char *wake_word;    /* binary mode: this label against all others */
     double target_fa;         /* wake-word threshold: validation
                                  false-accept target (default 0.01) */
@@ -435,6 +437,8 @@ typedef struct {
     size_t n_aug, aug_hits;          /* augmented training rows; from the cache */
     double aug_seconds;
     size_t n_silence_train, n_silence_val;
+    int silence_generated;           /* no noise recordings: the _silence_
+                                        class is generated pink/brown noise */
     float threshold;                 /* wake-word mode: decision threshold on
                                         p(wake); NaN in multi-class mode */
     double threshold_fa, threshold_recall;   /* at it, on validation (NaN without) */

@@ -75,7 +75,8 @@ static void train_help(FILE *f)
             "  --specaugment         also mask log-mel bands (2 x <= 4 bins, 2 x <= 8 frames)\n"
             "  --noise-dir DIR       noise recordings (default DATASET/_background_noise_/;\n"
             "                        without any: generated white/pink/brown noise)\n"
-            "  --no-silence          no _silence_ class (added when there is noise)\n"
+            "  --no-silence          no _silence_ class (default: one, from the noise\n"
+            "                        recordings, else from generated pink/brown noise)\n"
             "\n"
             "Binary wake-word mode:\n"
             "  --wake-word LABEL     LABEL against every other clip (other labels,\n"
@@ -495,8 +496,8 @@ int cmd_train(int argc, char **argv)
     if (res.n_aug)
         printf("augmentation: %zu variants in %.1f s (%zu from the cache)\n", res.n_aug, res.aug_seconds, res.aug_hits);
     if (res.n_silence_train + res.n_silence_val)
-        printf("silence: %zu training and %zu validation windows of background noise\n", res.n_silence_train,
-               res.n_silence_val);
+        printf("silence: %zu training and %zu validation windows of %s\n", res.n_silence_train, res.n_silence_val,
+               res.silence_generated ? "generated noise (no _background_noise_ recordings)" : "background noise");
     if (!isnan(res.threshold)) {
         printf("wake word '%s': threshold %.4f", o.wake_word, res.threshold);
         if (!isnan(res.threshold_fa))

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +421,68 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* Without noise recordings the _silence_ class is still made, from
+ * generated noise: without it a head has never seen a window with no word
+ * in it, and a detector running it fires on silence (it did, on the
+ * README's demo). Two files of 10 s, pink and brown noise at about -45 dBFS
+ * RMS, are written once into the embedding cache folder as 16-bit WAV, so
+ * that slices of them are keyed and cached like those of recordings; a
+ * fixed seed makes their bytes, and so their keys, the same every time. */
+static es_status generated_noise(es_engine *e, const char *cache_dir, es_train_ext *x, es_error *err)
+{
+    es_cache *c = es_cache_open(cache_dir, e, err);
+    if (!c) return err ? err->status : ES_ERR_IO;
+    static const char *names[2] = {"generated-noise-v1-pink.wav", "generated-noise-v1-brown.wav"};
+    static const es_noise_color colors[2] = {ES_NOISE_PINK, ES_NOISE_BROWN};
+    enum { N = 10 * ES_SAMPLE_RATE };
+    es_status s = ES_OK;
+    float *y = malloc(N * sizeof(float));
+    unsigned char *wav = malloc(44 + 2 * (size_t)N);
+    x->noise_own = calloc(2, sizeof(char *));
+    if (!y || !wav || !x->noise_own) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (int k = 0; k < 2 && !s; k++) {
+        size_t len = strlen(es_cache_dir(c)) + strlen(names[k]) + 2;
+        char *path = malloc(len);
+        if (!path) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
+        snprintf(path, len, "%s/%s", es_cache_dir(c), names[k]);
+        x->noise_own[x->n_noise_own++] = path;
+        es_rng rng;
+        es_rng_seed(&rng, 0x5113ce0000ULL + (uint64_t)k);
+        if ((s = es_noise_generate(y, N, colors[k], &rng, err))) break;
+        /* RMS 1 -> -45 dBFS in int16 scale; a canonical 44-byte header */
+        const float g = 32768.0f * 0.005623f;
+        static const unsigned char hdr[44] = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'A', 'V', 'E', 'f', 'm', 't', ' ',
+                                              16, 0, 0, 0, 1, 0, 1, 0, 0x80, 0x3e, 0, 0, 0, 0x7d, 0, 0,
+                                              2, 0, 16, 0, 'd', 'a', 't', 'a', 0, 0, 0, 0};
+        memcpy(wav, hdr, 44);
+        uint32_t data = 2u * (uint32_t)N, riff = 36u + data;
+        for (int b = 0; b < 4; b++) { wav[4 + b] = (unsigned char)(riff >> (8 * b)); wav[40 + b] = (unsigned char)(data >> (8 * b)); }
+        for (size_t i = 0; i < (size_t)N; i++) {
+            float v = roundf(y[i] * g);
+            int16_t q = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+            wav[44 + 2 * i] = (unsigned char)((uint16_t)q & 0xff);
+            wav[45 + 2 * i] = (unsigned char)((uint16_t)q >> 8);
+        }
+        /* the same bytes every time: rewrite only when missing or different */
+        unsigned char *old = NULL;
+        size_t olen = 0;
+        es_error ignore = {0};
+        int same = !es_read_file(path, &old, &olen, &ignore) && olen == 44 + 2 * (size_t)N && !memcmp(old, wav, olen);
+        free(old);
+        if (!same) s = es_write_atomic(path, wav, 44 + 2 * (size_t)N, err);
+    }
+out:
+    free(y);
+    free(wav);
+    es_cache_close(c);
+    if (!s) {
+        x->noise = x->noise_own;
+        x->nnoise = x->n_noise_own;
+        x->silence_generated = 1;
+    }
+    return s;
+}
+
 es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, size_t dnlabels, char **dnoise,
                           size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window, float **xt,
                           int **yt, size_t *nt, float **xv, int **yv, size_t *nv, es_train_ext *x, es_train_result *r,
@@ -481,6 +544,7 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
     /* the _silence_ class: as many windows as the largest label trains on
      * (augmented variants included), and the average label's share of
      * validation */
+    if (o->silence && !x->nnoise && (s = generated_noise(e, o->cache_dir, x, err))) return s;
     if (o->silence && x->nnoise) {
         size_t ntr = per_label * (size_t)(1 + (o->augment > 0 ? o->augment : 0));
         size_t nva = *nv ? (*nv + dnlabels / 2) / dnlabels : 0;
@@ -498,6 +562,7 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
         x->lab_buf[x->nlabels++] = ES_LABEL_SILENCE;
         r->n_silence_train = ntr;
         r->n_silence_val = nva;
+        r->silence_generated = x->silence_generated;
     }
 
     /* binary wake-word mode: the word against everything else */

@@ -62,7 +62,9 @@ typedef struct {
     int silence;              /* index of _silence_, else -1 */
     char **noise;             /* the noise files used (paths) */
     size_t nnoise;
-    char **noise_own;         /* scanned from --noise-dir (owned) */
+    char **noise_own;         /* scanned from --noise-dir, or the generated
+                                 noise files (owned) */
+    int silence_generated;    /* the _silence_ class is generated noise */
     size_t n_noise_own;
     const char **lab_buf;     /* owned storage for labels */
 } es_train_ext;

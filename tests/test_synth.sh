@@ -66,7 +66,7 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
     expect 0 "train --words with real recordings" -- "$BIN" train -q --words "0=zero,1=one" -n 10 --unknown 0 \
         --data "$T/real" --pattern '{label}_{speaker}_{take}' -o "$T/mix.safetensors" --epochs 20
     has "$T/out" "explicit validation folder" "held-out real clips are the validation set"
-    has "$T/out" "validated on 2" "... one per word"
+    has "$T/out" "validated on 3" "... one per word (and one generated-silence window)"
     card "$T/mix.safetensors" >"$T/card" 2>&1
     has "$T/card" '"real_clips":6' "model card: the real clips"
     has "$T/card" '"validation":"held-out real clips only"' "model card: how it validated"

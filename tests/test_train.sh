@@ -23,6 +23,7 @@ done
 expect 0 "train on a synthesized vocabulary" -- "$BIN" train -q "$T/data" -o "$T/m.safetensors" --val-fraction 0.25 --epochs 80
 has "$T/out" "trained mlp head on" "train reports what it did"
 has "$T/out" "by file-name hash" "the split is by hash when speakers are unknown"
+has "$T/out" "windows of generated noise" "no noise recordings: a _silence_ class of generated noise all the same"
 [ -f "$T/m.safetensors" ] && ok "model written" || bad "no model file"
 expect 0 "second train reuses the cache" -- "$BIN" train -q "$T/data" -o "$T/m2.safetensors" --val-fraction 0.25 --epochs 80
 has "$T/out" "(36 of 36 clips from the cache)" "second run: every clip from the cache"
@@ -33,7 +34,7 @@ awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "eval accuracy on the training 
 has "$T/out" "lights on" "labels with spaces survive the round trip"
 expect 0 "eval --json" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/data"
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  if (r.clips !== 36 || r.labels.length !== 3 || r.confusion.length !== 3) throw new Error("shape")' "$T/out" 2>"$T/err" &&
+  if (r.clips !== 36 || r.labels.length !== 4 || r.confusion.length !== 4) throw new Error("shape")' "$T/out" 2>"$T/err" &&
     ok "eval --json parses" || bad "eval --json: $(cat "$T/err")"
 node -e '
   const b = require("fs").readFileSync(process.argv[1]);
@@ -41,13 +42,13 @@ node -e '
   const m = h.__metadata__;
   for (const k of ["labels", "architecture", "encoder_sha256", "split", "metrics", "seed", "earshot.version"])
     if (!(k in m)) throw new Error("model card lacks " + k);
-  if (JSON.parse(m.labels).join() !== "lights on,stop,yes") throw new Error(m.labels);' "$T/m.safetensors" 2>"$T/err" &&
+  if (JSON.parse(m.labels).join() !== "lights on,stop,yes,_silence_") throw new Error(m.labels);' "$T/m.safetensors" 2>"$T/err" &&
     ok "model card holds labels, architecture, encoder hash, split, metrics, seed" || bad "model card: $(cat "$T/err")"
 
 # --- augmentation: cached variants, rerun from the cache, recorded in the model card
 expect 0 "train --augment 2" -- "$BIN" train -q "$T/data" -o "$T/a.safetensors" --val-fraction 0.25 --epochs 40 --augment 2 --speed 0.9:1.1 --snr 5:20 --shift-ms 80 --specaugment
 has "$T/out" "augmentation: 42 variants" "21 training clips x 2 variants"
-has "$T/out" "validated on 15" "validation is not augmented"
+has "$T/out" "validated on 20" "validation is not augmented (15 clips + 5 generated-silence windows)"
 expect 0 "train --augment 2 again" -- "$BIN" train -q "$T/data" -o "$T/a2.safetensors" --val-fraction 0.25 --epochs 40 --augment 2 --speed 0.9:1.1 --snr 5:20 --shift-ms 80 --specaugment
 has "$T/out" "(42 from the cache)" "second run: every variant from the cache"
 cmp -s "$T/a.safetensors" "$T/a2.safetensors" && ok "augmented run: same seed, same bytes" || bad "augmented retrain differs"
