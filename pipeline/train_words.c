@@ -14,8 +14,10 @@
  * the few real takes are not drowned by hundreds of synthetic ones). Real
  * speech is what the model will hear, so when every word has at least two
  * real clips, a share of them (val_fraction, at least one per word) is
- * held out and is the whole validation set; with fewer, all real clips
- * train and the usual split of the mixed folder validates.
+ * held out and is the whole validation set; with fewer, the usual
+ * file-name hash split of the mixed folder validates (every real clip
+ * then trains through at least some of its copies, and some copies may
+ * validate).
  */
 #include "es_internal.h"
 #include "dataset.h"
