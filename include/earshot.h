@@ -247,6 +247,15 @@ double es_classifier_pad_to(const es_classifier *c);     /* seconds clips are ce
 const char *es_classifier_meta(const es_classifier *c, const char *key);
 /* probs[classes] for emb [window][96]. */
 es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err);
+/* The decision for probs from es_classifier_predict: the most probable
+ * class, except in a binary wake-word model (model card "mode":
+ * "wake-word"), where the wake word wins when its probability reaches its
+ * threshold (es_classifier_threshold) and the other class otherwise. */
+size_t es_classifier_decide(const es_classifier *c, const float *probs);
+/* Threshold of class i from the model card (NaN if it has none). */
+float es_classifier_threshold(const es_classifier *c, size_t i);
+/* Index of the wake word in a binary wake-word model, else -1. */
+int es_classifier_wake(const es_classifier *c);
 
 typedef struct {
     const char *data_dir;     /* one folder per label, or flat with `pattern` */
@@ -269,6 +278,23 @@ typedef struct {
     const char *cache_dir;    /* embedding cache, NULL = default */
     const char *data_note;    /* JSON object recorded as the card's "synthesis"
                                  entry (how synthetic data were made), or NULL */
+    /* augmentation and extra classes (pipeline/train_aug.c) */
+    int augment;              /* cached augmented variants per training clip
+                                 (0 = none); validation is never augmented */
+    double aug_snr[2];        /* background noise SNR range, dB (5, 20) */
+    double aug_gain[2];       /* gain range, dB (-6, 6) */
+    double aug_speed[2];      /* speed factor range (0.9, 1.1) */
+    double aug_shift_ms;      /* time shift up to +- this (100) */
+    double aug_p;             /* probability of each transform (0.8) */
+    int specaugment;          /* SpecAugment masks on the variants' log-mel */
+    const char *noise_dir;    /* noise recordings for augmentation and
+                                 silence (NULL: DATASET/_background_noise_/;
+                                 none: generated coloured noise, no silence) */
+    int silence;              /* add a _silence_ class of noise slices when
+                                 there is noise (default 1) */
+    const char *wake_word;    /* binary mode: this label against all others */
+    double target_fa;         /* wake-word threshold: validation
+                                 false-accept target (default 0.01) */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 
@@ -279,6 +305,13 @@ typedef struct {
     char split[256];
     char balance[16];
     double embed_seconds, train_seconds;
+    /* augmentation and extra classes */
+    size_t n_aug, aug_hits;          /* augmented training rows; from the cache */
+    double aug_seconds;
+    size_t n_silence_train, n_silence_val;
+    float threshold;                 /* wake-word mode: decision threshold on
+                                        p(wake); NaN in multi-class mode */
+    double threshold_fa, threshold_recall;   /* at it, on validation (NaN without) */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". */

@@ -179,25 +179,35 @@ static void to_hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-/* The key of audio bytes under the cache's models and these settings. The
- * settings string spells out everything that shapes the numbers besides
- * the models; the padding is keyed by its sample count, so pad_to values
- * the engine rounds to the same padding share entries. */
-static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, char hex[65])
+/* The key of audio (by the SHA-256 of its bytes) under the cache's models
+ * and these settings. The settings string spells out everything that
+ * shapes the numbers besides the models; the padding is keyed by its sample
+ * count, so pad_to values the engine rounds to the same padding share
+ * entries. A variant (es_cache_embed_variants) adds "; variant=<tag>", so
+ * plain entries keep the keys they always had. */
+static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], double pad_to, const char *tag, char hex[65])
 {
-    unsigned char buf[512];
-    int k = snprintf((char *)buf, 256,
+    unsigned char buf[1024];
+    int k = snprintf((char *)buf, 800,
                      "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=whole; "
-                     "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d",
+                     "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d%s%s",
                      ES_CACHE_FORMAT, pad_samples(pad_to), ES_MEL_BINS, ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM,
-                     ES_EMB_WINDOW, ES_EMB_STEP);
+                     ES_EMB_WINDOW, ES_EMB_STEP, tag ? "; variant=" : "", tag ? tag : "");
+    if (k > 799) k = 799;   /* callers keep tags short (VARIANT_TAG_MAX) */
     size_t pos = (size_t)k + 1;   /* keep the NUL: a separator no string contains */
-    es_sha256(audio, len, buf + pos);
+    memcpy(buf + pos, audio_sha, 32);
     memcpy(buf + pos + 32, c->enc_sha, 32);
     memcpy(buf + pos + 64, c->mel_sha, 32);
     unsigned char key[32];
     es_sha256(buf, pos + 96, key);
     to_hex(key, 32, hex);
+}
+
+static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, char hex[65])
+{
+    unsigned char sha[32];
+    es_sha256(audio, len, sha);
+    key_of_sha(c, sha, pad_to, NULL, hex);
 }
 
 static es_status key_of_file(const es_cache *c, const char *path, double pad_to, char hex[65], es_error *err)
@@ -394,4 +404,157 @@ es_status es_cache_embed_many(es_cache *c, const char *const *paths, size_t n, d
     if (!j.failed) return ES_OK;
     if (j.failed == 1) return es_fail(err, j.first_status, "%s", j.first_msg);
     return es_fail(err, j.first_status, "%s (and %zu more files failed)", j.first_msg, j.failed - 1);
+}
+
+/* ------------------------------------------------------------ variants */
+
+typedef struct {
+    es_cache *c;
+    const char *const *paths;
+    size_t npaths;
+    const size_t *file_of;
+    const char *const *tags;
+    size_t m;
+    double pad_to;
+    es_variant_fn make;
+    void *ctx;
+    float **embs;
+    size_t *counts;
+    size_t *start, *jobs;    /* jobs[start[f] .. start[f+1]) are file f's, in input order */
+    void (*progress)(void *user, size_t done, size_t total, size_t hits);
+    void *user;
+    atomic_size_t next;
+    pthread_mutex_t lock;
+    size_t done, hits, failed, first;
+    es_status first_status;
+    char first_msg[512];
+} var_job;
+
+static void var_report(var_job *j, size_t done, size_t hits, size_t job, es_status s, const char *msg)
+{
+    pthread_mutex_lock(&j->lock);
+    j->done += done;
+    j->hits += hits;
+    if (s) {
+        j->failed++;
+        if (job < j->first) {
+            j->first = job;
+            j->first_status = s;
+            snprintf(j->first_msg, sizeof j->first_msg, "%s", msg);
+        }
+    }
+    if (j->progress && done) j->progress(j->user, j->done, j->m, j->hits);
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* One file: hash its bytes once, look every variant up, and decode the
+ * audio once for all the variants that missed. */
+static void var_file(var_job *j, size_t f)
+{
+    size_t b = j->start[f], e = j->start[f + 1];
+    if (b == e) return;
+    es_error err = {0};
+    unsigned char *bytes = NULL, sha[32];
+    size_t len, dl = strlen(j->c->dir);
+    es_status s = es_read_file(j->paths[f], &bytes, &len, &err);
+    if (s) { for (size_t q = b; q < e; q++) var_report(j, 1, 0, j->jobs[q], s, err.msg); return; }
+    es_sha256(bytes, len, sha);
+    free(bytes);
+    es_audio a = {0};
+    int decoded = 0;
+    for (size_t q = b; q < e; q++) {
+        size_t i = j->jobs[q];
+        char key[65], sub[4096], entry[4200];
+        key_of_sha(j->c, sha, j->pad_to, j->tags[i], key);
+        snprintf(sub, sizeof sub, "%.*s/%.2s", (int)(sizeof sub - 8), j->c->dir, key);
+        snprintf(entry, sizeof entry, "%s/%s.npy", sub, key);
+        int got = dl < 4000 ? load_entry(entry, j->pad_to, &j->embs[i], &j->counts[i]) : 0;
+        if (got == 1) { var_report(j, 1, 1, i, ES_OK, NULL); continue; }
+        if (got < 0) unlink(entry);
+        s = ES_OK;
+        if (!decoded) {
+            es_load_opts lo = {.quantize_int16 = 1};
+            s = es_audio_load(j->paths[f], &lo, &a, &err);
+            decoded = !s;
+        }
+        float *emb = NULL;
+        size_t k = 0;
+        if (!s) s = j->make(j->ctx, i, a.samples, a.n, &emb, &k, &err);
+        if (s) {
+            char msg[sizeof err.msg];
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            if (!strstr(msg, j->paths[f])) es_fail(&err, s, "%s: %s", j->paths[f], msg);
+            var_report(j, 1, 0, i, s, err.msg);
+            continue;
+        }
+        if (dl < 4000) store(j->c, key, entry, sub, emb, k);
+        if (k == 0) { free(emb); emb = NULL; }
+        j->embs[i] = emb;
+        j->counts[i] = k;
+        var_report(j, 1, 0, i, ES_OK, NULL);
+    }
+    if (decoded) es_audio_free(&a);
+}
+
+static void var_worker(void *p, int t)
+{
+    (void)t;
+    var_job *j = p;
+    for (;;) {
+        size_t f = atomic_fetch_add(&j->next, 1);
+        if (f >= j->npaths) break;
+        var_file(j, f);
+    }
+}
+
+es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t npaths, const size_t *file_of,
+                                  const char *const *tags, size_t m, double pad_to, es_variant_fn make, void *ctx,
+                                  float **embs, size_t *counts,
+                                  void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                                  es_error *err)
+{
+    if (!c || !make || (m && (!paths || !file_of || !tags || !embs || !counts)))
+        return es_fail(err, ES_ERR_ARG, "es_cache_embed_variants: invalid arguments");
+    for (size_t i = 0; i < m; i++) {
+        embs[i] = NULL;
+        counts[i] = 0;
+        if (file_of[i] >= npaths || !tags[i])
+            return es_fail(err, ES_ERR_ARG, "es_cache_embed_variants: variant %zu names no file or has no tag", i);
+        if (strlen(tags[i]) > ES_VARIANT_TAG_MAX)
+            return es_fail(err, ES_ERR_ARG, "es_cache_embed_variants: tag of variant %zu is longer than %d bytes", i,
+                           ES_VARIANT_TAG_MAX);
+    }
+    if (m == 0) return ES_OK;
+    es_status s = check_pad(pad_to, err);
+    if (s) return s;
+    var_job j = {.c = c, .paths = paths, .npaths = npaths, .file_of = file_of, .tags = tags, .m = m, .pad_to = pad_to,
+                 .make = make, .ctx = ctx, .embs = embs, .counts = counts, .progress = progress, .user = user,
+                 .first = m};
+    /* group the variants by file (a counting sort keeps input order within a file) */
+    j.start = calloc(npaths + 2, sizeof(size_t));
+    j.jobs = malloc(m * sizeof(size_t));
+    if (!j.start || !j.jobs) { free(j.start); free(j.jobs); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    for (size_t i = 0; i < m; i++) j.start[file_of[i] + 1]++;
+    for (size_t f = 0; f < npaths; f++) j.start[f + 1] += j.start[f];
+    size_t *fill = calloc(npaths + 1, sizeof(size_t));
+    if (!fill) { free(j.start); free(j.jobs); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    for (size_t i = 0; i < m; i++) j.jobs[j.start[file_of[i]] + fill[file_of[i]]++] = i;
+    free(fill);
+    atomic_init(&j.next, 0);
+    if (pthread_mutex_init(&j.lock, NULL) != 0) {
+        free(j.start); free(j.jobs);
+        return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex");
+    }
+    int threads = es_threads();
+    if ((size_t)threads > npaths) threads = (int)npaths;
+    if (threads > 64) threads = 64;
+    if (threads < 1) threads = 1;
+    es_parallel_for(threads, var_worker, &j);
+    pthread_mutex_destroy(&j.lock);
+    free(j.start);
+    free(j.jobs);
+    if (!j.failed) return ES_OK;
+    for (size_t i = 0; i < m; i++) { free(embs[i]); embs[i] = NULL; counts[i] = 0; }
+    if (j.failed == 1) return es_fail(err, j.first_status, "%s", j.first_msg);
+    return es_fail(err, j.first_status, "%s (and %zu more variants failed)", j.first_msg, j.failed - 1);
 }

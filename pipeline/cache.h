@@ -71,4 +71,25 @@ size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len);
  * to report or remove an entry. */
 es_status es_cache_key(es_cache *c, const char *path, double pad_to, char key[65], es_error *err);
 
+/* Variants of files: embeddings of audio derived from a file (augmented
+ * copies, slices of a noise recording). Variant i derives from
+ * paths[file_of[i]]; its key is the file's content hash, the models, pad_to
+ * and tags[i] (at most ES_VARIANT_TAG_MAX bytes), so the tag must name the
+ * derivation completely (e.g. an es_aug_recipe_str). On a miss,
+ * make(ctx, i, x, n, &emb, &n_emb, err) computes the embeddings (malloc'd)
+ * from the file's decoded audio x[n] (as es_cache_embed decodes it; decoded
+ * once per file, and only when one of its variants misses); it is called
+ * from several threads at once. embs[i] / counts[i] receive the results,
+ * progress (may be NULL) counts variants. All or nothing: on any failure
+ * every embs[i] is NULL and the first failure (in variant order) is
+ * returned, naming its file. */
+#define ES_VARIANT_TAG_MAX 512
+typedef es_status (*es_variant_fn)(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *n_emb,
+                                   es_error *err);
+es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t npaths, const size_t *file_of,
+                                  const char *const *tags, size_t m, double pad_to, es_variant_fn make, void *ctx,
+                                  float **embs, size_t *counts,
+                                  void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                                  es_error *err);
+
 #endif

@@ -42,22 +42,22 @@ int cli_synth_opt(es_synth_opts *o, int opt, const char *arg)
     static const char *const augs[] = {"noise", "reverb", "bandlimit", "speed", "gain"};
     double v;
     switch (opt) {
-    case 2001: o->words = arg; return 1;
+    case 3001: o->words = arg; return 1;
     case 'n':
         if (cli_parse_double(arg, 1, 100000, &v) || v != (int)v) { fprintf(stderr, "earshot: --takes must be 1..100000\n"); return -1; }
         o->takes = (int)v;
         return 1;
-    case 2002:
+    case 3002:
         if (cli_parse_double(arg, 0, 1000000, &v) || v != (int)v) { fprintf(stderr, "earshot: --unknown must be 0..1000000\n"); return -1; }
         o->unknown_takes = (int)v;
         return 1;
-    case 2003:
+    case 3003:
         if (parse_list("--engines", arg, engines, 2, &o->engines)) return -1;
         if (!o->engines) { fprintf(stderr, "earshot: --engines needs espeak, flite or both\n"); return -1; }
         return 1;
-    case 2004: return parse_list("--augment", arg, augs, 5, &o->augment) ? -1 : 1;
-    case 2005:
-        if (cli_parse_double(arg, 0, 1, &v)) { fprintf(stderr, "earshot: --aug-prob must be 0..1\n"); return -1; }
+    case 3004: return parse_list("--augment", arg, augs, 5, &o->augment) ? -1 : 1;
+    case 3005:
+        if (cli_parse_double(arg, 0, 1, &v)) { fprintf(stderr, "earshot: the augmentation probability must be 0..1\n"); return -1; }
         o->aug_prob = v;
         return 1;
     default: return 0;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void train_help(FILE *f)
@@ -40,8 +41,26 @@ static void train_help(FILE *f)
             "  --cache DIR           embedding cache (default $EARSHOT_CACHE, else\n"
             "                        $XDG_CACHE_HOME/earshot/embeddings)\n"
             "\n"
+            "Augmentation (training clips only; variants are cached, so a rerun is fast):\n"
+            "  --augment N           N augmented variants of every training clip\n"
+            "  --snr LO:HI           background noise SNR in dB (default 5:20)\n"
+            "  --gain LO:HI          gain in dB (default -6:6)\n"
+            "  --speed LO:HI         speed/tempo factor (default 0.9:1.1)\n"
+            "  --shift-ms MS         time shift up to +-MS (default 100)\n"
+            "  --aug-p P             probability of each transform (default 0.8)\n"
+            "  --specaugment         also mask log-mel bands (2 x <= 4 bins, 2 x <= 8 frames)\n"
+            "  --noise-dir DIR       noise recordings (default DATASET/_background_noise_/;\n"
+            "                        without any: generated white/pink/brown noise)\n"
+            "  --no-silence          no _silence_ class (added when there is noise)\n"
+            "\n"
+            "Binary wake-word mode:\n"
+            "  --wake-word LABEL     LABEL against every other clip (other labels,\n"
+            "                        _unknown_, silence); threshold chosen on validation\n"
+            "  --target-fa X         validation false-accept rate the threshold aims at\n"
+            "                        (default 0.01)\n"
+            "\n"
             "From text (the takes are synthesised once into a cache, see earshot synth):\n"
-            CLI_SYNTH_HELP
+            CLI_SYNTH_TRAIN_HELP
             "  --data DATASET        real recordings to mix in (with --pattern if flat);\n"
             "                        they validate when every word has two or more\n"
             "  --synth-cache DIR     synthesised takes (default $EARSHOT_SYNTH_CACHE,\n"
@@ -49,17 +68,79 @@ static void train_help(FILE *f)
             CLI_COMMON_HELP);
 }
 
+/* "LO:HI" within [min, max], lo <= hi. */
+static int parse_range(const char *name, const char *s, double min, double max, double out[2])
+{
+    const char *colon = strchr(s, ':');
+    char lo[64];
+    double a, b;
+    if (!colon || (size_t)(colon - s) >= sizeof lo) goto bad;
+    memcpy(lo, s, (size_t)(colon - s));
+    lo[colon - s] = 0;
+    if (cli_parse_double(lo, min, max, &a) || cli_parse_double(colon + 1, min, max, &b) || a > b) goto bad;
+    out[0] = a;
+    out[1] = b;
+    return 0;
+bad:
+    fprintf(stderr, "earshot: %s must be LO:HI with %g <= LO <= HI <= %g, not '%s'\n", name, min, max, s);
+    return -1;
+}
+
+/* Progress of the long steps on a terminal: count, rate and the time
+ * left, redrawn at most 10 times a second; nothing when stderr is not a
+ * TTY (or with -q). Training's total is the epoch limit: early stopping
+ * may end it sooner, so its ETA is an upper bound. */
 typedef struct {
     int tty;
+    char stage[32];
+    double t0, last;
+    size_t first;          /* done at the stage's first report */
+    int open;              /* a line is being redrawn */
 } progress_state;
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void fmt_secs(double s, char *buf, size_t n)
+{
+    if (!(s >= 0) || s > 360000) snprintf(buf, n, "?");
+    else if (s < 60) snprintf(buf, n, "%.0f s", s);
+    else if (s < 3600) snprintf(buf, n, "%d min %02d s", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%d h %02d min", (int)s / 3600, (int)s % 3600 / 60);
+}
 
 static void on_progress(void *user, const char *stage, size_t done, size_t total)
 {
     progress_state *p = user;
     if (!p->tty) return;
-    if (total) fprintf(stderr, "\r%s: %zu/%zu clips   ", stage, done, total);
-    else fprintf(stderr, "\r%s: epoch %zu   ", stage, done);
-    if (total && done == total) fprintf(stderr, "\n");
+    double now = mono_s();
+    if (strcmp(p->stage, stage)) {   /* a new stage: its own clock */
+        if (p->open) fprintf(stderr, "\n");
+        snprintf(p->stage, sizeof p->stage, "%s", stage);
+        p->t0 = now;
+        p->last = 0;
+        p->first = done;
+        p->open = 0;
+    }
+    int last = total && done >= total;
+    if (!last && now - p->last < 0.1) return;
+    p->last = now;
+    const char *unit = !strcmp(stage, "training") ? "epochs" : !strcmp(stage, "embedding") ? "clips" : "variants";
+    double el = now - p->t0, rate = done > p->first && el > 0 ? (double)(done - p->first) / el : 0;
+    char eta[32], took[32];
+    fmt_secs(rate > 0 && total >= done ? (double)(total - done) / rate : -1, eta, sizeof eta);
+    fmt_secs(el, took, sizeof took);
+    if (total)
+        fprintf(stderr, "\r%s: %zu/%zu %s, %.1f/s, %s %s   ", stage, done, total, unit, rate, last ? "took" : "ETA",
+                last ? took : eta);
+    else
+        fprintf(stderr, "\r%s: %zu %s, %.1f/s   ", stage, done, unit, rate);
+    p->open = !last;
+    if (last) fprintf(stderr, "\n");
 }
 
 static int parse_int_opt(const char *name, const char *s, int lo, int hi, int *out)
@@ -95,8 +176,14 @@ int cmd_train(int argc, char **argv)
         {"lr", required_argument, 0, 'l'}, {"weight-decay", required_argument, 0, 'W'},
         {"dropout", required_argument, 0, 'd'}, {"patience", required_argument, 0, 'x'},
         {"balance", required_argument, 0, 'B'}, {"seed", required_argument, 0, 's'},
-        {"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS,
-        CLI_SYNTH_LONGOPTS, {"data", required_argument, 0, 2010}, {"synth-cache", required_argument, 0, 2011}, {0, 0, 0, 0}};
+        {"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
+        {"augment", required_argument, 0, 2001}, {"snr", required_argument, 0, 2002}, {"gain", required_argument, 0, 2003},
+        {"speed", required_argument, 0, 2004}, {"shift-ms", required_argument, 0, 2005},
+        {"aug-p", required_argument, 0, 2006}, {"specaugment", no_argument, 0, 2007},
+        {"noise-dir", required_argument, 0, 2008}, {"no-silence", no_argument, 0, 2009},
+        {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
+        CLI_COMMON_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
+        {"synth-cache", required_argument, 0, 3011}, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_synth_opts so;
@@ -111,8 +198,8 @@ int cmd_train(int argc, char **argv)
         if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         if ((r = cli_synth_opt(&so, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         switch (opt) {
-        case 2010: real = optarg; break;
-        case 2011: synth_cache = optarg; break;
+        case 3010: real = optarg; break;
+        case 3011: synth_cache = optarg; break;
         case 'o': out = optarg; break;
         case 'p': o.pattern = optarg; break;
         case 'V': o.val_dir = optarg; break;
@@ -147,6 +234,26 @@ int cmd_train(int argc, char **argv)
             break;
         case 's': if (parse_int_opt("--seed", optarg, 0, 2147483647, &seed)) return EXIT_USAGE; break;
         case 'C': o.cache_dir = optarg; break;
+        case 2001: if (parse_int_opt("--augment", optarg, 0, 1000, &o.augment)) return EXIT_USAGE; break;
+        case 2002: if (parse_range("--snr", optarg, -30, 100, o.aug_snr)) return EXIT_USAGE; break;
+        case 2003: if (parse_range("--gain", optarg, -60, 60, o.aug_gain)) return EXIT_USAGE; break;
+        case 2004: if (parse_range("--speed", optarg, 0.5, 2, o.aug_speed)) return EXIT_USAGE; break;
+        case 2005:
+            if (cli_parse_double(optarg, 0, 10000, &v)) { fprintf(stderr, "earshot: --shift-ms must be from 0 to 10000\n"); return EXIT_USAGE; }
+            o.aug_shift_ms = v;
+            break;
+        case 2006:
+            if (cli_parse_double(optarg, 0, 1, &v)) { fprintf(stderr, "earshot: --aug-p must be from 0 to 1\n"); return EXIT_USAGE; }
+            o.aug_p = v;
+            break;
+        case 2007: o.specaugment = 1; break;
+        case 2008: o.noise_dir = optarg; break;
+        case 2009: o.silence = 0; break;
+        case 2010: o.wake_word = optarg; break;
+        case 2011:
+            if (cli_parse_double(optarg, 0, 1, &v)) { fprintf(stderr, "earshot: --target-fa must be from 0 to 1\n"); return EXIT_USAGE; }
+            o.target_fa = v;
+            break;
         case 'h': train_help(stdout); return EXIT_OK;
         default: train_help(stderr); return EXIT_USAGE;
         }
@@ -167,11 +274,11 @@ int cmd_train(int argc, char **argv)
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     es_train_result res;
-    progress_state ps = {!c.quiet && isatty(2)};
+    progress_state ps = {.tty = !c.quiet && isatty(2)};
     es_synth_result sr;
     es_status st = words ? es_train_words(eng, &so, synth_cache, real, o.pattern, &o, out, &res, &sr, on_progress, &ps, &e)
                          : es_train_head(eng, &o, out, &res, on_progress, &ps, &e);
-    if (ps.tty) fprintf(stderr, "\n");
+    if (ps.open) fprintf(stderr, "\n");
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     if (words) printf("synthetic takes: %s (%s)\n", sr.dir, sr.from_cache ? "from the cache" : "synthesised now");
@@ -182,6 +289,18 @@ int cmd_train(int argc, char **argv)
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);
     printf("embedding %.1f s (%zu of %zu clips from the cache), training %.1f s\n", res.embed_seconds, res.cache_hits,
            res.n_files, res.train_seconds);
+    if (res.n_aug)
+        printf("augmentation: %zu variants in %.1f s (%zu from the cache)\n", res.n_aug, res.aug_seconds, res.aug_hits);
+    if (res.n_silence_train + res.n_silence_val)
+        printf("silence: %zu training and %zu validation windows of background noise\n", res.n_silence_train,
+               res.n_silence_val);
+    if (!isnan(res.threshold)) {
+        printf("wake word '%s': threshold %.4f", o.wake_word, res.threshold);
+        if (!isnan(res.threshold_fa))
+            printf(" (validation false accepts %.4f, target %g; recall %.4f)", res.threshold_fa, o.target_fa,
+                   res.threshold_recall);
+        printf("\n");
+    }
     printf("wrote %s\n", out);
     return EXIT_OK;
 }
@@ -226,7 +345,7 @@ int cmd_eval(int argc, char **argv)
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
     es_eval_result res;
-    progress_state ps = {!c.quiet && isatty(2)};
+    progress_state ps = {.tty = !c.quiet && isatty(2)};
     es_status st = es_eval(eng, argv[optind], argv[optind + 1], pattern, cache, &res, on_progress, &ps, &e);
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }

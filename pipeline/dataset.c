@@ -728,3 +728,26 @@ out:
     free(map);
     return s;
 }
+
+/* ------------------------------------------------------------ audio folders */
+
+es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_error *err)
+{
+    if (files) *files = NULL;
+    if (n) *n = 0;
+    if (!dir || !files || !n) return es_fail(err, ES_ERR_ARG, "es_dataset_scan_audio: invalid arguments");
+    struct stat st;
+    if (stat(dir, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory", dir);
+    scanner sc = {NULL, 0, 0, err};
+    strvec out = {0};
+    es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
+    if (!s) s = collect_audio(&sc, dir, &out);
+    free(sc.seen);
+    if (!s && out.n == 0) s = es_fail(err, ES_ERR_ARG, "%s: no audio files", dir);
+    if (s) { sv_free(&out); return s; }
+    qsort(out.v, out.n, sizeof(char *), cmp_str);
+    *files = out.v;
+    *n = out.n;
+    return ES_OK;
+}

@@ -96,4 +96,10 @@ es_status es_dataset_split(const es_dataset *d, double val_fraction, uint64_t se
  * missing label, and valset is left unchanged. */
 es_status es_dataset_remap(es_dataset *valset, const es_dataset *train, es_error *err);
 
+/* The audio files below dir (recursively, links followed once, sorted),
+ * e.g. a folder of noise recordings. *files is a malloc'd array of
+ * malloc'd paths (free each, then the array). No audio file is an error
+ * naming dir. */
+es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_error *err);
+
 #endif

@@ -13,6 +13,7 @@
 #include "../model/safetensors.h"
 #include "cache.h"
 #include "dataset.h"
+#include "train_aug.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -40,6 +41,16 @@ void es_train_opts_default(es_train_opts *o)
     o->lr = t.lr > 0 ? t.lr : 1e-3f;
     o->weight_decay = 1e-2f;
     o->balance = "auto";
+    o->aug_snr[0] = 5;
+    o->aug_snr[1] = 20;
+    o->aug_gain[0] = -6;
+    o->aug_gain[1] = 6;
+    o->aug_speed[0] = 0.9;
+    o->aug_speed[1] = 1.1;
+    o->aug_shift_ms = 100;
+    o->aug_p = 0.8;
+    o->silence = 1;
+    o->target_fa = 0.01;
 }
 
 static double now_s(void)
@@ -57,6 +68,8 @@ struct es_classifier {
     char **labels;
     size_t nlabels, window;
     double pad_to;
+    float *thresholds;   /* [nlabels], NaN where the card has none */
+    int wake;            /* binary wake-word mode: the wake word's index, else -1 */
 };
 
 void es_classifier_free(es_classifier *c)
@@ -66,6 +79,7 @@ void es_classifier_free(es_classifier *c)
     es_st_free(c->st);
     for (size_t i = 0; i < c->nlabels; i++) free(c->labels[i]);
     free(c->labels);
+    free(c->thresholds);
     free(c);
 }
 
@@ -79,7 +93,7 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     es_st *st = es_st_load(path, err);
     if (!st) return NULL;
     es_classifier *c = calloc(1, sizeof *c);
-    cJSON *labels = NULL, *arch = NULL;
+    cJSON *labels = NULL, *arch = NULL, *thr = NULL;
     if (!c) { es_st_free(st); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     c->st = st;
     const char *fmt = es_st_meta(st, "earshot.format");
@@ -118,6 +132,23 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     cfg.n_classes = (int)c->nlabels;
     c->window = (size_t)cfg.window;
     c->pad_to = pad->valuedouble;
+    /* thresholds (optional, per label) and the binary wake-word mode */
+    c->wake = -1;
+    if (!(c->thresholds = malloc(c->nlabels * sizeof(float)))) { es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
+    thr = cJSON_Parse(es_st_meta(st, "thresholds") ? es_st_meta(st, "thresholds") : "{}");
+    for (size_t i = 0; i < c->nlabels; i++) {
+        const cJSON *t = cJSON_IsObject(thr) ? cJSON_GetObjectItemCaseSensitive(thr, c->labels[i]) : NULL;
+        c->thresholds[i] = cJSON_IsNumber(t) ? (float)t->valuedouble : NAN;
+    }
+    const char *mode = es_st_meta(st, "mode");
+    if (mode && !strcmp(mode, "wake-word")) {
+        const char *w = es_st_meta(st, "wake_word");
+        for (size_t i = 0; w && i < c->nlabels; i++) if (!strcmp(c->labels[i], w)) c->wake = (int)i;
+        if (c->nlabels != 2 || c->wake < 0 || !(c->thresholds[c->wake] >= 0 && c->thresholds[c->wake] <= 1)) {
+            card_error(err, path, "wake-word mode needs two labels, wake_word among them and its threshold in [0, 1]");
+            goto fail;
+        }
+    }
     if (!(c->mlp = es_mlp_create(&cfg, 0, err))) goto fail;
     /* every parameter tensor must be in the file with its shape */
     size_t np;
@@ -135,10 +166,12 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     }
     cJSON_Delete(labels);
     cJSON_Delete(arch);
+    cJSON_Delete(thr);
     return c;
 fail:
     cJSON_Delete(labels);
     cJSON_Delete(arch);
+    cJSON_Delete(thr);
     es_classifier_free(c);
     return NULL;
 }
@@ -155,12 +188,24 @@ es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs
     return es_mlp_predict(c->mlp, emb, 1, probs, err);
 }
 
+size_t es_classifier_decide(const es_classifier *c, const float *probs)
+{
+    if (c->wake >= 0) return probs[c->wake] >= c->thresholds[c->wake] ? (size_t)c->wake : (size_t)(1 - c->wake);
+    size_t best = 0;
+    for (size_t k = 1; k < c->nlabels; k++) if (probs[k] > probs[best]) best = k;
+    return best;
+}
+
+float es_classifier_threshold(const es_classifier *c, size_t i) { return i < c->nlabels ? c->thresholds[i] : NAN; }
+int es_classifier_wake(const es_classifier *c) { return c->wake; }
+
 /* ------------------------------------------------------------ embedding */
 
 typedef struct {
     es_progress_fn fn;
     void *user;
     size_t hits;   /* cache hits of the last embedding pass */
+    size_t epochs; /* the most epochs training may run (for progress) */
 } prog;
 
 static void embed_progress(void *user, size_t done, size_t total, size_t hits)
@@ -213,7 +258,7 @@ static void train_progress(void *user, int epoch, float tl, float vl, float va)
 {
     (void)tl; (void)vl; (void)va;
     prog *p = user;
-    if (p->fn) p->fn(p->user, "training", (size_t)epoch, 0);
+    if (p->fn) p->fn(p->user, "training", (size_t)epoch, p->epochs);
 }
 
 static char *json_print(cJSON *j)
@@ -240,9 +285,12 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     es_mlp *m = NULL;
     char **mk = NULL, **mv = NULL;
     es_st_tensor *tensors = NULL;
+    es_train_ext ext = {0};
+    const char **tpaths = NULL;
+    float *probs = NULL;
     es_status st;
     size_t skipped = 0;
-    prog pg = {progress, user, 0};
+    prog pg = {progress, user, 0, 0};
     if ((st = es_dataset_scan(o->data_dir, o->pattern, &d, &skipped, err))) goto out;
     if (o->val_dir) {
         if ((st = es_dataset_scan(o->val_dir, o->pattern, &vd, &skipped, err))) goto out;
@@ -271,7 +319,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (!vd) { xv = malloc((n * in + 1) * sizeof(float)); }
     yv = malloc(((vd ? vd->nitems : n) + 1) * sizeof(int));
     size_t *order = malloc((n + 1) * sizeof(size_t)), *taken = calloc(d->nlabels + 1, sizeof(size_t));
-    if (!xt || !yt || !xv || !yv || !order || !taken) {
+    tpaths = malloc((n + 1) * sizeof(char *));   /* the training clips, for augmentation */
+    if (!xt || !yt || !xv || !yv || !order || !taken || !tpaths) {
         free(order); free(taken);
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
@@ -291,6 +340,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
             yv[nv++] = lab;
         } else if (o->shots <= 0 || taken[lab] < (size_t)o->shots) {
             taken[lab]++;
+            tpaths[nt] = d->items[i].path;
             memcpy(xt + nt * in, x + i * in, in * sizeof(float));
             yt[nt++] = lab;
         }
@@ -304,10 +354,17 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
                          o->data_dir, d->labels[l]);
             goto out;
         }
+    size_t per_label = 0;
+    for (size_t l = 0; l < d->nlabels; l++) if (taken[l] > per_label) per_label = taken[l];
     free(taken);
+
+    /* augmented variants, the _silence_ class, the wake-word relabelling */
+    if ((st = es_train_extend(e, o, d->labels, d->nlabels, d->noise, d->nnoise, tpaths, per_label, W, &xt, &yt, &nt, &xv,
+                              &yv, &nv, &ext, r, progress, user, err)))
+        goto out;
     r->n_train = nt;
     r->n_val = nv;
-    r->n_labels = d->nlabels;
+    r->n_labels = ext.nlabels;
 
     es_mlp_cfg cfg = {0};
     cfg.window = o->window;
@@ -316,7 +373,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cfg.n_hidden = o->hidden > 0 ? 1 : 0;
     cfg.hidden[0] = o->hidden;
     cfg.dropout = o->dropout;
-    cfg.n_classes = (int)d->nlabels;
+    cfg.n_classes = (int)ext.nlabels;
     if (!(m = es_mlp_create(&cfg, o->seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
     es_train_cfg tc = es_train_defaults();
     tc.epochs = o->epochs;
@@ -337,6 +394,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     tc.balance = !strcmp(bal, "none") ? ES_BALANCE_NONE : !strcmp(bal, "sample") ? ES_BALANCE_SAMPLE
                : !strcmp(bal, "weight") ? ES_BALANCE_WEIGHT : ES_BALANCE_AUTO;
     es_train_report rep;
+    pg.epochs = (size_t)tc.epochs;
     double t1 = now_s();
     if ((st = es_train(m, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, &rep, train_progress, &pg, err))) goto out;
     r->train_seconds = now_s() - t1;
@@ -345,10 +403,20 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     r->best_epoch = rep.best_epoch;
     r->epochs_run = rep.epochs_run;
     snprintf(r->balance, sizeof r->balance, "%s", es_balance_name(rep.balance));
+    if (ext.wake >= 0) {
+        /* the decision threshold on p(wake), from the validation scores */
+        probs = malloc((2 * nv + 1) * sizeof(float));
+        float *pw = malloc((nv + 1) * sizeof(float));
+        if (!probs || !pw) { free(pw); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        if (nv && (st = es_mlp_predict(m, xv, nv, probs, err))) { free(pw); goto out; }
+        for (size_t i = 0; i < nv; i++) pw[i] = probs[2 * i + (size_t)ext.wake];
+        r->threshold = es_wake_threshold(pw, yv, nv, o->target_fa, &r->threshold_fa, &r->threshold_recall);
+        free(pw);
+    }
 
     /* ---- the model card */
     cJSON *jl = cJSON_CreateArray();
-    for (size_t l = 0; l < d->nlabels; l++) cJSON_AddItemToArray(jl, cJSON_CreateString(d->labels[l]));
+    for (size_t l = 0; l < ext.nlabels; l++) cJSON_AddItemToArray(jl, cJSON_CreateString(ext.labels[l]));
     cJSON *ja = cJSON_CreateObject();
     cJSON_AddStringToObject(ja, "type", cfg.n_hidden ? "mlp" : "linear");
     cJSON_AddNumberToObject(ja, "window", cfg.window);
@@ -363,7 +431,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddStringToObject(jf, "mel", "melspectrogram.onnx, whole clip, top-dB 80, x/10+2");
     cJSON_AddStringToObject(jf, "input", "int16-quantized, clip centred in pad_to seconds of silence");
     cJSON *jt = cJSON_CreateObject();
-    for (size_t l = 0; l < d->nlabels; l++) cJSON_AddNumberToObject(jt, d->labels[l], 0.5);
+    if (ext.wake >= 0) cJSON_AddNumberToObject(jt, ext.labels[ext.wake], r->threshold);
+    else for (size_t l = 0; l < ext.nlabels; l++) cJSON_AddNumberToObject(jt, ext.labels[l], 0.5);
     cJSON *jd = cJSON_CreateObject();
     cJSON_AddStringToObject(jd, "dir", o->data_dir);
     if (o->pattern) cJSON_AddStringToObject(jd, "pattern", o->pattern);
@@ -376,6 +445,12 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         for (size_t i = 0; i < d->nitems; i++) c += d->items[i].label == (int)l;
         cJSON_AddNumberToObject(jc, d->labels[l], (double)c);
     }
+    if (ext.silence >= 0) {
+        cJSON_AddNumberToObject(jc, ES_LABEL_SILENCE, (double)(r->n_silence_train + r->n_silence_val));
+        cJSON_AddStringToObject(jd, "silence", "noise slices, pad_to seconds each, 1 in 10 at -80 dB, "
+                                               "else -40..0 dB");
+    }
+    if (r->n_aug) cJSON_AddNumberToObject(jd, "augmented_train_rows", (double)r->n_aug);
     cJSON *jm = cJSON_CreateObject();
     if (nv) {
         cJSON_AddNumberToObject(jm, "val_accuracy", rep.val_acc);
@@ -385,6 +460,14 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(jm, "train_loss", rep.train_loss);
     cJSON_AddNumberToObject(jm, "best_epoch", rep.best_epoch);
     cJSON_AddNumberToObject(jm, "epochs_run", rep.epochs_run);
+    if (ext.wake >= 0) {
+        char rule[160];
+        snprintf(rule, sizeof rule, "smallest threshold >= 0.5 with validation false accepts <= %g", o->target_fa);
+        cJSON_AddStringToObject(jm, "threshold_rule", rule);
+        cJSON_AddNumberToObject(jm, "threshold", r->threshold);
+        if (!isnan(r->threshold_fa)) cJSON_AddNumberToObject(jm, "val_false_accept", r->threshold_fa);
+        if (!isnan(r->threshold_recall)) cJSON_AddNumberToObject(jm, "val_recall", r->threshold_recall);
+    }
     cJSON *jtr = cJSON_CreateObject();
     cJSON_AddStringToObject(jtr, "mode", "feature extraction (encoder frozen)");
     cJSON_AddNumberToObject(jtr, "seed", (double)o->seed);
@@ -399,21 +482,28 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
     const char *keys[] = {"earshot.format", "earshot.version", "labels", "architecture", "frontend", "encoder_sha256",
                           "melspectrogram_sha256", "thresholds", "data", "split", "metrics", "training", "seed",
-                          "synthesis"};
-    enum { NMETA = sizeof keys / sizeof keys[0] };
-    mk = calloc(NMETA, sizeof(char *));
-    mv = calloc(NMETA, sizeof(char *));
+                          "mode", "augmentation", "synthesis", "wake_word"};
+    enum { NMETA_ALL = sizeof keys / sizeof keys[0] };
+    mk = calloc(NMETA_ALL, sizeof(char *));
+    mv = calloc(NMETA_ALL, sizeof(char *));
     if (!mk || !mv) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    char *vals[NMETA] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
+    char *vals[NMETA_ALL] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
                          strdup(es_engine_encoder_sha256(e)), strdup(es_engine_mel_sha256(e)), json_print(jt),
                          json_print(jd), strdup(r->split), json_print(jm), json_print(jtr), strdup(seed_s),
-                         o->data_note ? strdup(o->data_note) : NULL};
-    /* "synthesis" is only present for synthetic data */
-    int nmeta = o->data_note ? NMETA : NMETA - 1;
-    for (int i = 0; i < nmeta; i++) {
-        mk[i] = (char *)keys[i];
-        mv[i] = vals[i];
+                         strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(o, &ext, r),
+                         o->data_note ? strdup(o->data_note) : NULL,
+                         ext.wake >= 0 ? strdup(ext.labels[ext.wake]) : NULL};
+    /* "synthesis" only for synthetic data, "wake_word" only in that mode */
+    int skip[NMETA_ALL] = {0};
+    skip[NMETA_ALL - 2] = !o->data_note;
+    skip[NMETA_ALL - 1] = ext.wake < 0;
+    int NMETA = 0;
+    for (int i = 0; i < NMETA_ALL; i++) {
+        if (skip[i]) continue;
+        mk[NMETA] = (char *)keys[i];
+        mv[NMETA] = vals[i];
         if (!vals[i]) st = ES_ERR_NOMEM;
+        NMETA++;
     }
     if (st) { for (int i = 0; i < NMETA; i++) free(mv[i]); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     int nt_ = es_mlp_ntensors(m);
@@ -428,10 +518,12 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         tensors[i].data = params + pi->offset;
     }
     if (!tensors) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
-    else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)nmeta, err);
+    else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)NMETA, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
     free(mk); free(mv); free(tensors);
+    free(tpaths); free(probs);
+    es_train_ext_free(&ext);
     es_mlp_free(m);
     free(x); free(xv); free(xt); free(yt); free(yv); free(isval);
     es_dataset_free(d);
@@ -468,10 +560,30 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     es_dataset *d = NULL;
     float *x = NULL, *probs = NULL;
     size_t skipped = 0, K = c->nlabels;
-    prog pg = {progress, user, 0};
+    prog pg = {progress, user, 0, 0};
     es_status st = es_dataset_scan(data_dir, pattern, &d, &skipped, err);
     if (st) goto out;
     if ((st = embed_items(e, cache_dir, d, c->pad_to, c->window, &x, &pg, err))) goto out;
+    /* A model with a _silence_ class (or a wake-word model, whose negatives
+     * include silence) is also scored on slices of the dataset's own
+     * background noise, one label's worth (seeded apart from training's). */
+    int sil = -1;
+    for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], ES_LABEL_SILENCE)) sil = (int)k;
+    size_t nsil = 0;
+    if ((sil >= 0 || c->wake >= 0) && d->nnoise) {
+        nsil = (d->nitems + d->nlabels / 2) / d->nlabels;
+        if (!nsil) nsil = 1;
+        float *xs = NULL;
+        if ((st = es_silence_embed(e, cache_dir, (const char *const *)d->noise, d->nnoise, nsil, 0xe7a1e7a1ULL, c->pad_to,
+                                   c->window, &xs, NULL, progress, user, err)))
+            goto out;
+        size_t in = c->window * ES_EMB_DIM;
+        float *nx = realloc(x, ((d->nitems + nsil) * in + 1) * sizeof(float));
+        if (!nx) { free(xs); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        x = nx;
+        memcpy(x + d->nitems * in, xs, nsil * in * sizeof(float));
+        free(xs);
+    }
     r->n_labels = K;
     r->labels = calloc(K, sizeof(char *));
     r->confusion = calloc(K * K, sizeof(size_t));
@@ -488,18 +600,21 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     int unk = -1;
     for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], "_unknown_")) unk = (int)k;
     size_t correct = 0, n_unk = 0, unk_fa = 0;
-    for (size_t i = 0; i < d->nitems; i++) {
-        const char *name = d->labels[d->items[i].label];
+    for (size_t i = 0; i < d->nitems + nsil; i++) {
+        const char *name = i < d->nitems ? d->labels[d->items[i].label] : ES_LABEL_SILENCE;
         int truth = -1;
         for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], name)) truth = (int)k;
+        if (truth < 0 && c->wake >= 0) truth = 1 - c->wake;   /* wake-word mode: everything else is "other" */
         if (truth < 0) { r->skipped++; continue; }
         if ((st = es_classifier_predict(c, x + i * c->window * ES_EMB_DIM, probs, err))) goto out;
-        size_t best = 0;
-        for (size_t k = 1; k < K; k++) if (probs[k] > probs[best]) best = k;
+        size_t best = es_classifier_decide(c, probs);
         r->confusion[(size_t)truth * K + best]++;
         r->n++;
         correct += best == (size_t)truth;
-        if (truth == unk) { n_unk++; unk_fa += (int)best != unk; }
+        if (!strcmp(name, ES_LABEL_UNKNOWN) && (unk >= 0 || c->wake >= 0)) {
+            n_unk++;
+            unk_fa += c->wake >= 0 ? (int)best == c->wake : (int)best != unk;
+        }
     }
     r->accuracy = r->n ? (double)correct / (double)r->n : NAN;
     r->unknown_false_accept = n_unk ? (double)unk_fa / (double)n_unk : NAN;

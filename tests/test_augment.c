@@ -5,6 +5,7 @@
  * ranges, applied deterministically for a seed, refused when invalid. */
 #include "test_util.h"
 #include "../audio/augment.h"
+#include "../pipeline/train_aug.h"
 
 #include <kissfft/kiss_fftr.h>
 #include <math.h>
@@ -409,6 +410,34 @@ static void test_recipe_apply(void **state)
     free(clean); free(x); free(noise);
 }
 
+/* ------------------------------------------------------------ wake-word threshold */
+
+static void test_wake_threshold(void **state)
+{
+    (void)state;
+    /* 100 negatives scoring 0.00 .. 0.99, 10 positives at 0.95 .. 0.995 */
+    float p[110];
+    int w[110];
+    for (int i = 0; i < 100; i++) { p[i] = i / 100.0f; w[i] = 0; }
+    for (int i = 0; i < 10; i++) { p[100 + i] = 0.95f + i * 0.005f; w[100 + i] = 1; }
+    double fa, rec;
+    /* 5% allowed: the 6th highest negative (0.94) must be rejected */
+    float t = es_wake_threshold(p, w, 110, 0.05, &fa, &rec);
+    assert_true(t > 0.94f && t <= 0.95f);
+    assert_true(fabs(fa - 0.05) < 1e-9 && rec == 1.0);
+    /* 0 allowed: above the highest negative */
+    t = es_wake_threshold(p, w, 110, 0.0, &fa, &rec);
+    assert_true(t > 0.99f && fa == 0.0);
+    assert_true(fabs(rec - 0.1) < 1e-9);   /* only 0.995 reaches it */
+    /* never below 0.5, the plain decision */
+    for (int i = 0; i < 100; i++) p[i] = 0.001f * i;
+    t = es_wake_threshold(p, w, 110, 0.01, &fa, &rec);
+    assert_true(t == 0.5f && fa == 0.0 && rec == 1.0);
+    /* no negatives: 0.5 and an undefined false-accept rate */
+    t = es_wake_threshold(p + 100, w + 100, 10, 0.01, &fa, &rec);
+    assert_true(t == 0.5f && isnan(fa) && rec == 1.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_specaugment),
         cmocka_unit_test(test_recipe_draw),
         cmocka_unit_test(test_recipe_apply),
+        cmocka_unit_test(test_wake_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,80 @@ node -e '
   if (JSON.parse(m.labels).join() !== "lights on,stop,yes") throw new Error(m.labels);' "$T/m.safetensors" 2>"$T/err" &&
     ok "model card holds labels, architecture, encoder hash, split, metrics, seed" || bad "model card: $(cat "$T/err")"
 
+# --- augmentation: cached variants, rerun from the cache, recorded in the model card
+expect 0 "train --augment 2" -- "$BIN" train -q "$T/data" -o "$T/a.safetensors" --val-fraction 0.25 --epochs 40 --augment 2 --speed 0.9:1.1 --snr 5:20 --shift-ms 80 --specaugment
+has "$T/out" "augmentation: 42 variants" "21 training clips x 2 variants"
+has "$T/out" "validated on 15" "validation is not augmented"
+expect 0 "train --augment 2 again" -- "$BIN" train -q "$T/data" -o "$T/a2.safetensors" --val-fraction 0.25 --epochs 40 --augment 2 --speed 0.9:1.1 --snr 5:20 --shift-ms 80 --specaugment
+has "$T/out" "(42 from the cache)" "second run: every variant from the cache"
+cmp -s "$T/a.safetensors" "$T/a2.safetensors" && ok "augmented run: same seed, same bytes" || bad "augmented retrain differs"
+expect 0 "another seed draws other recipes" -- "$BIN" train -q "$T/data" -o "$T/a3.safetensors" --val-fraction 0.25 --epochs 40 --augment 2 --seed 7
+has "$T/out" "(0 from the cache)" "new seed: new variants"
+node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0)); const m = JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__;
+  const a = JSON.parse(m.augmentation);
+  if (a.variants_per_clip !== 2 || a.speed.join() !== "0.9,1.1" || a.snr_db.join() !== "5,20" || a.shift_ms !== 80 || !a.specaugment)
+    throw new Error(m.augmentation);
+  if (m.mode !== "multi-class") throw new Error("mode " + m.mode);' "$T/a.safetensors" 2>"$T/err" &&
+    ok "model card records the augmentation" || bad "augmentation card: $(cat "$T/err")"
+expect 2 "a bad --snr range is refused" -- "$BIN" train "$T/data" -o "$T/y.safetensors" --snr 20:5
+has "$T/err" "LO:HI" "bad range: says the form"
+
+# --- the silence class from _background_noise_ (two noise recordings the test writes)
+cp -r "$T/data" "$T/noisy"
+mkdir -p "$T/noisy/_background_noise_"
+node -e '
+  const fs = require("fs");
+  for (const [name, secs, amp] of [["hum.wav", 5, 3000], ["hiss.wav", 3, 1500]]) {
+    const n = 16000 * secs, b = Buffer.alloc(44 + 2 * n);
+    b.write("RIFF", 0); b.writeUInt32LE(36 + 2 * n, 4); b.write("WAVEfmt ", 8); b.writeUInt32LE(16, 16);
+    b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22); b.writeUInt32LE(16000, 24); b.writeUInt32LE(32000, 28);
+    b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34); b.write("data", 36); b.writeUInt32LE(2 * n, 40);
+    let s = 12345;
+    for (let i = 0; i < n; i++) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      const v = name === "hum.wav" ? amp * Math.sin(2 * Math.PI * 100 * i / 16000) + (s / 2147483648 - 0.5) * 200
+                                   : (s / 2147483648 - 0.5) * 2 * amp;
+      b.writeInt16LE(Math.round(v), 44 + 2 * i);
+    }
+    fs.writeFileSync(process.argv[1] + "/" + name, b);
+  }' "$T/noisy/_background_noise_"
+expect 0 "train with background noise" -- "$BIN" train -q "$T/noisy" -o "$T/s.safetensors" --val-fraction 0.25 --epochs 40
+has "$T/out" "silence: 7 training and 5 validation windows" "a _silence_ class sized like a label"
+has "$T/out" "(4 labels)" "silence is a fourth label"
+expect 0 "eval scores silence slices too" -- "$BIN" eval -q "$T/s.safetensors" "$T/noisy"
+has "$T/out" "^_silence_ " "eval reports the _silence_ class"
+sil_recall=$(awk '$1 == "_silence_" && NF == 4 {print $3}' "$T/out")
+awk -v r="$sil_recall" 'BEGIN {exit !(r >= 0.9)}' && ok "silence recall $sil_recall >= 0.9" || bad "silence recall '$sil_recall'"
+expect 0 "--no-silence" -- "$BIN" train -q "$T/noisy" -o "$T/s2.safetensors" --val-fraction 0.25 --epochs 40 --no-silence
+has "$T/out" "(3 labels)" "no silence class when asked"
+
+# --- binary wake-word mode
+expect 0 "train --wake-word yes" -- "$BIN" train -q "$T/noisy" -o "$T/w.safetensors" --val-fraction 0.25 --epochs 60 --wake-word yes --target-fa 0.05
+has "$T/out" "wake word 'yes': threshold" "reports the threshold"
+has "$T/out" "(2 labels)" "two classes"
+node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0)); const m = JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__;
+  if (m.mode !== "wake-word" || m.wake_word !== "yes") throw new Error("mode " + m.mode + " " + m.wake_word);
+  if (JSON.parse(m.labels).join() !== "_other_,yes") throw new Error(m.labels);
+  const t = JSON.parse(m.thresholds).yes;
+  if (!(t >= 0.5 && t <= 1)) throw new Error("threshold " + m.thresholds);
+  if (!/false accepts <= 0.05/.test(JSON.parse(m.metrics).threshold_rule)) throw new Error(m.metrics);' "$T/w.safetensors" 2>"$T/err" &&
+    ok "model card: wake-word mode, its label, threshold and rule" || bad "wake-word card: $(cat "$T/err")"
+expect 0 "eval a wake-word model" -- "$BIN" eval -q "$T/w.safetensors" "$T/noisy"
+has "$T/out" "^_other_ " "eval maps the other labels to _other_"
+acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
+n=$(awk '/accuracy/ {print $1; exit}' "$T/out")
+[ "$n" = 48 ] && ok "every clip and silence slice is scored (36 + 12)" || bad "wake-word eval scored $n clips"
+awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "wake-word accuracy $acc >= 0.9" || bad "wake-word accuracy $acc"
+sed 's/"wake_word":"yes"/"wake_word":"no!"/' "$T/w.safetensors" > "$T/w_bad.safetensors"
+expect 1 "a wake-word card whose word is not a label is refused" -- "$BIN" eval -q "$T/w_bad.safetensors" "$T/noisy"
+has "$T/err" "wake-word mode needs" "bad wake-word card: says why"
+expect 1 "--wake-word of a missing label" -- "$BIN" train -q "$T/data" -o "$T/y.safetensors" --wake-word nope
+has "$T/err" "'nope' is not one of its labels" "missing wake word: named"
+
 # --- bad input
 mkdir -p "$T/one/yes" && cp "$T/data/yes/"*.wav "$T/one/yes/"
 expect 1 "one label is refused" -- "$BIN" train -q "$T/one" -o "$T/x.safetensors"

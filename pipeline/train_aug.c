@@ -1,0 +1,539 @@
+/*
+ * pipeline/train_aug.c — augmented variants and silence windows through the
+ * embedding cache, and the wake-word threshold (train_aug.h).
+ */
+#include "train_aug.h"
+#include "../model/onnx.h"
+#include "cache.h"
+#include "dataset.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ shared */
+
+typedef struct {
+    es_engine *e;
+    double pad_to;
+    size_t pad;                      /* pad_to in samples, as the engine rounds it */
+    const char *const *noise;
+    size_t nnoise;
+    /* noise recordings, decoded on the first miss that needs them */
+    pthread_mutex_t lock;
+    int decoded;
+    es_status decode_status;
+    char decode_msg[512];
+    es_audio *audio;
+    es_aug_clip *clips;
+    /* per variant */
+    es_aug_recipe *recipes;
+    double *gain_db;                 /* silence: level of the slice */
+    uint64_t *pos;                   /* silence: start in the file */
+} make_ctx;
+
+static size_t pad_samples(double pad_to) { return pad_to > 0 ? (size_t)(pad_to * ES_SAMPLE_RATE + 0.5) : 0; }
+
+static es_status need_noise(make_ctx *c, es_error *err)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->decoded) {
+        c->decoded = 1;
+        es_error e = {0};
+        es_load_opts lo = {.quantize_int16 = 1};
+        for (size_t i = 0; i < c->nnoise && !c->decode_status; i++) {
+            c->decode_status = es_audio_load(c->noise[i], &lo, &c->audio[i], &e);
+            if (!c->decode_status && c->audio[i].n == 0)
+                c->decode_status = es_fail(&e, ES_ERR_FORMAT, "%s: noise recording has no samples", c->noise[i]);
+            c->clips[i].x = c->audio[i].samples;
+            c->clips[i].n = c->audio[i].n;
+        }
+        if (c->decode_status) snprintf(c->decode_msg, sizeof c->decode_msg, "%s", e.msg);
+    }
+    es_status s = c->decode_status;
+    pthread_mutex_unlock(&c->lock);
+    if (s) return es_fail(err, s, "%s", c->decode_msg);
+    return ES_OK;
+}
+
+/* Embeddings of 16 kHz audio y[n] (already a full pad_to window) with the
+ * recipe's SpecAugment masks on the log-mel before the encoder. */
+static es_status embed_masked(make_ctx *c, const es_aug_recipe *r, const float *y, size_t n, float **emb, size_t *k,
+                              es_error *err)
+{
+    es_embed_opts eo = {.mode = ES_EMBED_WHOLE, .pad_to = c->pad_to};
+    float *mel = NULL;
+    size_t T = 0;
+    es_status s = es_embed_audio(c->e, y, n, &eo, &mel, &T, NULL, NULL, err);
+    if (s) return s;
+    if (r) es_aug_apply_mel(r, mel, T, ES_MEL_BINS);
+    size_t ne = es_encoder_count(T);
+    float *out = malloc((ne + 1) * ES_EMB_DIM * sizeof(float));
+    if (!out) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    else if (ne) s = es_encoder_full(es_engine_encoder(c->e), mel, T, out, err);
+    free(mel);
+    if (s) { free(out); return s; }
+    *emb = out;
+    *k = ne;
+    return ES_OK;
+}
+
+static void free_ctx(make_ctx *c)
+{
+    for (size_t i = 0; c->audio && i < c->nnoise; i++) es_audio_free(&c->audio[i]);
+    free(c->audio);
+    free(c->clips);
+    free(c->recipes);
+    free(c->gain_db);
+    free(c->pos);
+    pthread_mutex_destroy(&c->lock);
+}
+
+static es_status init_ctx(make_ctx *c, es_engine *e, double pad_to, const char *const *noise, size_t nnoise, es_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->e = e;
+    c->pad_to = pad_to;
+    c->pad = pad_samples(pad_to);
+    c->noise = noise;
+    c->nnoise = nnoise;
+    if (pthread_mutex_init(&c->lock, NULL) != 0) return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex");
+    c->audio = calloc(nnoise + 1, sizeof *c->audio);
+    c->clips = calloc(nnoise + 1, sizeof *c->clips);
+    if (!c->audio || !c->clips) { free_ctx(c); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    return ES_OK;
+}
+
+/* The SHA-256 (hex) of each noise file, so a cache key that names noise
+ * clip k names its content, not its position in a folder listing. */
+static es_status noise_hashes(const char *const *noise, size_t nnoise, char (**hex)[65], es_error *err)
+{
+    *hex = calloc(nnoise + 1, sizeof **hex);
+    if (!*hex) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nnoise; i++) {
+        unsigned char *b, sha[32];
+        size_t len;
+        es_status s = es_read_file(noise[i], &b, &len, err);
+        if (s) { free(*hex); *hex = NULL; return s; }
+        es_sha256(b, len, sha);
+        free(b);
+        for (int k = 0; k < 32; k++) snprintf((*hex)[i] + 2 * k, 3, "%02x", sha[k]);
+    }
+    return ES_OK;
+}
+
+/* The centre `window` embeddings of each of m results into x [m][window*96]. */
+static es_status centre_windows(float **embs, const size_t *counts, size_t m, size_t window, const char *what, float **x_out,
+                                es_error *err)
+{
+    float *x = malloc((m * window * ES_EMB_DIM + 1) * sizeof(float));
+    if (!x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m; i++) {
+        if (counts[i] < window) {
+            free(x);
+            return es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu", what, counts[i], window);
+        }
+        size_t off = (counts[i] - window) / 2;
+        memcpy(x + i * window * ES_EMB_DIM, embs[i] + off * ES_EMB_DIM, window * ES_EMB_DIM * sizeof(float));
+    }
+    *x_out = x;
+    return ES_OK;
+}
+
+typedef struct {
+    es_progress_fn fn;
+    void *user;
+    const char *stage;
+    size_t hits;       /* variants found in the cache so far */
+} stage_prog;
+
+static void on_prog(void *user, size_t done, size_t total, size_t hits)
+{
+    stage_prog *p = user;
+    p->hits = hits;
+    if (p->fn) p->fn(p->user, p->stage, done, total);
+}
+
+/* 64-bit FNV-1a over the seed and a file's base name, then a splitmix64
+ * finaliser: a clip's own stream of recipes, the same on every machine. */
+static uint64_t clip_seed(uint64_t seed, const char *path, uint64_t salt)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < 8; i++) { h ^= (seed >> (8 * i)) & 0xff; h *= 0x100000001b3ULL; }
+    for (; *b; b++) { h ^= (unsigned char)*b; h *= 0x100000001b3ULL; }
+    h ^= salt;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+/* ------------------------------------------------------------ augmentation */
+
+static es_status make_aug(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *k, es_error *err)
+{
+    make_ctx *c = ctx;
+    const es_aug_recipe *r = &c->recipes[i];
+    es_status s;
+    if (r->noise == ES_AUG_NOISE_CLIP && (s = need_noise(c, err))) return s;
+    float *y = NULL;
+    size_t ny = 0;
+    if ((s = es_aug_apply(r, x, n, c->pad, c->clips, c->nnoise, &y, &ny, err))) return s;
+    s = embed_masked(c, r, y, ny, emb, k, err);
+    free(y);
+    return s;
+}
+
+es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
+                       const es_aug_ranges *ranges, const char *const *noise, size_t nnoise, uint64_t seed,
+                       double pad_to, size_t window, float **x_out, size_t *hits, es_progress_fn progress,
+                       void *user, es_error *err)
+{
+    *x_out = NULL;
+    if (hits) *hits = 0;
+    if (!e || (n && !paths) || variants < 0 || !ranges || (nnoise && !noise))
+        return es_fail(err, ES_ERR_ARG, "es_aug_embed: invalid arguments");
+    es_status s = es_aug_ranges_check(ranges, err);
+    if (s) return s;
+    size_t m = n * (size_t)variants;
+    if (m == 0) {
+        *x_out = malloc(sizeof(float));
+        return *x_out ? ES_OK : es_fail(err, ES_ERR_NOMEM, "out of memory");
+    }
+    make_ctx c;
+    if ((s = init_ctx(&c, e, pad_to, noise, nnoise, err))) return s;
+    char (*nhex)[65] = NULL;
+    es_cache *cache = NULL;
+    size_t *file_of = malloc(m * sizeof(size_t)), *counts = calloc(m, sizeof(size_t));
+    char **tags = calloc(m, sizeof(char *));
+    float **embs = calloc(m, sizeof(float *));
+    c.recipes = calloc(m, sizeof *c.recipes);
+    if (!file_of || !counts || !tags || !embs || !c.recipes) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    if ((s = noise_hashes(noise, nnoise, &nhex, err))) goto out;
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < variants; v++) {
+            size_t j = i * (size_t)variants + (size_t)v;
+            es_rng rng;
+            es_rng_seed(&rng, clip_seed(seed, paths[i], (uint64_t)v));
+            es_aug_draw(ranges, nnoise, &rng, &c.recipes[j]);
+            char rs[400];
+            es_aug_recipe_str(&c.recipes[j], rs, sizeof rs);
+            char tag[ES_VARIANT_TAG_MAX];
+            int len = snprintf(tag, sizeof tag, "aug v1 %s%s%s", rs,
+                               c.recipes[j].noise == ES_AUG_NOISE_CLIP ? " noise_sha256=" : "",
+                               c.recipes[j].noise == ES_AUG_NOISE_CLIP ? nhex[c.recipes[j].noise_clip] : "");
+            if (len < 0 || (size_t)len >= sizeof tag || !(tags[j] = strdup(tag))) {
+                s = es_fail(err, ES_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            file_of[j] = i;
+        }
+    if (!(cache = es_cache_open(cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
+    stage_prog sp = {progress, user, "augmenting", 0};
+    if ((s = es_cache_embed_variants(cache, paths, n, file_of, (const char *const *)tags, m, pad_to, make_aug, &c, embs,
+                                     counts, on_prog, &sp, err)))
+        goto out;
+    if (hits) *hits = sp.hits;
+    s = centre_windows(embs, counts, m, window, "augmented clip", x_out, err);
+out:
+    for (size_t j = 0; j < m; j++) {
+        if (embs) free(embs[j]);
+        if (tags) free(tags[j]);
+    }
+    free(embs);
+    free(tags);
+    free(counts);
+    free(file_of);
+    free(nhex);
+    es_cache_close(cache);
+    free_ctx(&c);
+    return s;
+}
+
+/* ------------------------------------------------------------ silence */
+
+static es_status make_silence(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *k, es_error *err)
+{
+    make_ctx *c = ctx;
+    if (n == 0) return es_fail(err, ES_ERR_FORMAT, "noise recording has no samples");
+    size_t len = c->pad ? c->pad : n;
+    float *y = malloc((len + 1) * sizeof(float));
+    if (!y) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    float g = (float)pow(10.0, c->gain_db[i] / 20.0);
+    for (size_t t = 0, p = (size_t)(c->pos[i] % n); t < len; t++, p = p + 1 == n ? 0 : p + 1) {
+        float v = roundf(x[p] * g);
+        y[t] = v > 32767.0f ? 32767.0f : v < -32768.0f ? -32768.0f : v;
+    }
+    es_status s = embed_masked(c, NULL, y, len, emb, k, err);
+    free(y);
+    return s;
+}
+
+es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *const *noise, size_t nnoise, size_t count,
+                           uint64_t seed, double pad_to, size_t window, float **x_out, size_t *hits,
+                           es_progress_fn progress, void *user, es_error *err)
+{
+    *x_out = NULL;
+    if (hits) *hits = 0;
+    if (!e || (count && (!noise || !nnoise))) return es_fail(err, ES_ERR_ARG, "es_silence_embed: invalid arguments");
+    if (count == 0) {
+        *x_out = malloc(sizeof(float));
+        return *x_out ? ES_OK : es_fail(err, ES_ERR_NOMEM, "out of memory");
+    }
+    make_ctx c;
+    es_status s = init_ctx(&c, e, pad_to, noise, nnoise, err);
+    if (s) return s;
+    es_cache *cache = NULL;
+    size_t m = count;
+    size_t *file_of = malloc(m * sizeof(size_t)), *counts = calloc(m, sizeof(size_t));
+    char **tags = calloc(m, sizeof(char *));
+    float **embs = calloc(m, sizeof(float *));
+    c.gain_db = calloc(m, sizeof(double));
+    c.pos = calloc(m, sizeof(uint64_t));
+    if (!file_of || !counts || !tags || !embs || !c.gain_db || !c.pos) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    es_rng rng;
+    es_rng_seed(&rng, seed ^ 0x51e7ce51e7ceULL);
+    for (size_t j = 0; j < m; j++) {
+        uint64_t f = es_rng_next(&rng), pos = es_rng_next(&rng) >> 1;
+        float u = es_rng_uniform(&rng), v = es_rng_uniform(&rng);
+        file_of[j] = (size_t)(f % nnoise);
+        c.pos[j] = pos;
+        c.gain_db[j] = u < 0.1f ? -80.0 : round(-40.0 * v * 100) / 100;
+        char tag[128];
+        snprintf(tag, sizeof tag, "silence v1 pos=%llu gain=%.2f", (unsigned long long)pos, c.gain_db[j]);
+        if (!(tags[j] = strdup(tag))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    }
+    if (!(cache = es_cache_open(cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
+    stage_prog sp = {progress, user, "silence", 0};
+    if ((s = es_cache_embed_variants(cache, noise, nnoise, file_of, (const char *const *)tags, m, pad_to, make_silence,
+                                     &c, embs, counts, on_prog, &sp, err)))
+        goto out;
+    if (hits) *hits = sp.hits;
+    s = centre_windows(embs, counts, m, window, "silence slice", x_out, err);
+out:
+    for (size_t j = 0; j < m; j++) {
+        if (embs) free(embs[j]);
+        if (tags) free(tags[j]);
+    }
+    free(embs);
+    free(tags);
+    free(counts);
+    free(file_of);
+    es_cache_close(cache);
+    free_ctx(&c);
+    return s;
+}
+
+/* ------------------------------------------------------------ wake word */
+
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+float es_wake_threshold(const float *p_wake, const int *is_wake, size_t n, double target_fa, double *fa, double *recall)
+{
+    size_t nneg = 0, npos = 0;
+    for (size_t i = 0; i < n; i++) { if (is_wake[i]) npos++; else nneg++; }
+    float t = 0.5f;
+    float *neg = malloc((nneg + 1) * sizeof(float));
+    if (neg && nneg) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) if (!is_wake[i]) neg[k++] = p_wake[i];
+        qsort(neg, nneg, sizeof(float), cmp_desc);
+        /* accept p >= t: at most `allowed` negatives may reach t, so t sits
+         * just above the (allowed+1)-th highest negative score */
+        size_t allowed = (size_t)floor(target_fa * (double)nneg + 1e-9);
+        if (allowed < nneg) {
+            float above = nextafterf(neg[allowed], 2.0f);
+            if (above > t) t = above;
+        }
+    }
+    free(neg);
+    size_t fa_n = 0, tp = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p_wake[i] < t) continue;
+        if (is_wake[i]) tp++; else fa_n++;
+    }
+    if (fa) *fa = nneg ? (double)fa_n / (double)nneg : NAN;
+    if (recall) *recall = npos ? (double)tp / (double)npos : NAN;
+    return t;
+}
+
+/* ------------------------------------------------------------ in training */
+
+
+void es_train_ext_free(es_train_ext *x)
+{
+    if (!x) return;
+    for (size_t i = 0; i < x->n_noise_own; i++) free(x->noise_own[i]);
+    free(x->noise_own);
+    free(x->lab_buf);
+    memset(x, 0, sizeof *x);
+}
+
+/* Append m rows of x[m][in] with label y to (*X, *Y, *n). */
+static es_status append_rows(float **X, int **Y, size_t *n, const float *x, const int *ys, int y, size_t m, size_t in,
+                             es_error *err)
+{
+    if (m == 0) return ES_OK;
+    float *nx = realloc(*X, ((*n + m) * in + 1) * sizeof(float));
+    if (!nx) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    *X = nx;
+    int *ny = realloc(*Y, (*n + m + 1) * sizeof(int));
+    if (!ny) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    *Y = ny;
+    memcpy(nx + *n * in, x, m * in * sizeof(float));
+    for (size_t i = 0; i < m; i++) ny[*n + i] = ys ? ys[i] : y;
+    *n += m;
+    return ES_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, size_t dnlabels, char **dnoise,
+                          size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window, float **xt,
+                          int **yt, size_t *nt, float **xv, int **yv, size_t *nv, es_train_ext *x, es_train_result *r,
+                          es_progress_fn progress, void *user, es_error *err)
+{
+    memset(x, 0, sizeof *x);
+    x->wake = x->silence = -1;
+    r->threshold = NAN;
+    r->threshold_fa = r->threshold_recall = NAN;
+    size_t in = window * ES_EMB_DIM, nt0 = *nt;
+    es_status s;
+    x->noise = dnoise;
+    x->nnoise = dnnoise;
+    if (o->noise_dir) {
+        if ((s = es_dataset_scan_audio(o->noise_dir, &x->noise_own, &x->n_noise_own, err))) return s;
+        x->noise = x->noise_own;
+        x->nnoise = x->n_noise_own;
+    }
+    if (!(x->lab_buf = calloc(dnlabels + 2, sizeof(char *)))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t l = 0; l < dnlabels; l++) x->lab_buf[l] = dlabels[l];
+    x->labels = x->lab_buf;
+    x->nlabels = dnlabels;
+    int wake = -1;
+    if (o->wake_word) {
+        for (size_t l = 0; l < dnlabels; l++) if (!strcmp(dlabels[l], o->wake_word)) wake = (int)l;
+        if (wake < 0) return es_fail(err, ES_ERR_ARG, "%s: --wake-word '%s' is not one of its labels", o->data_dir, o->wake_word);
+    }
+
+    /* augmented variants of the chosen training clips (never of validation) */
+    if (o->augment > 0 && nt0) {
+        es_aug_ranges g;
+        es_aug_ranges_default(&g);
+        g.p_noise = g.p_gain = g.p_shift = g.p_speed = o->aug_p;
+        g.snr_lo = o->aug_snr[0];
+        g.snr_hi = o->aug_snr[1];
+        g.gain_lo = o->aug_gain[0];
+        g.gain_hi = o->aug_gain[1];
+        g.speed_lo = o->aug_speed[0];
+        g.speed_hi = o->aug_speed[1];
+        g.shift_max = (long)(o->aug_shift_ms * ES_SAMPLE_RATE / 1000.0 + 0.5);
+        g.p_spec = o->specaugment ? 1.0 : 0.0;
+        double t0 = now_s();
+        float *xa = NULL;
+        s = es_aug_embed(e, o->cache_dir, tpaths, nt0, o->augment, &g, (const char *const *)x->noise, x->nnoise, o->seed,
+                         o->pad_to, window, &xa, &r->aug_hits, progress, user, err);
+        if (s) return s;
+        size_t na = nt0 * (size_t)o->augment;
+        int *ya = malloc((na + 1) * sizeof(int));
+        if (!ya) { free(xa); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+        for (size_t i = 0; i < na; i++) ya[i] = (*yt)[i / (size_t)o->augment];
+        s = append_rows(xt, yt, nt, xa, ya, 0, na, in, err);
+        free(xa);
+        free(ya);
+        if (s) return s;
+        r->n_aug = na;
+        r->aug_seconds = now_s() - t0;
+    }
+
+    /* the _silence_ class: as many windows as the largest label trains on
+     * (augmented variants included), and the average label's share of
+     * validation */
+    if (o->silence && x->nnoise) {
+        size_t ntr = per_label * (size_t)(1 + (o->augment > 0 ? o->augment : 0));
+        size_t nva = *nv ? (*nv + dnlabels / 2) / dnlabels : 0;
+        if (nva == 0 && *nv) nva = 1;
+        float *xs = NULL;
+        s = es_silence_embed(e, o->cache_dir, (const char *const *)x->noise, x->nnoise, ntr + nva, o->seed, o->pad_to,
+                             window, &xs, NULL, progress, user, err);
+        if (s) return s;
+        int lab = (int)x->nlabels;
+        s = append_rows(xt, yt, nt, xs, NULL, lab, ntr, in, err);
+        if (!s) s = append_rows(xv, yv, nv, xs + ntr * in, NULL, lab, nva, in, err);
+        free(xs);
+        if (s) return s;
+        x->silence = lab;
+        x->lab_buf[x->nlabels++] = ES_LABEL_SILENCE;
+        r->n_silence_train = ntr;
+        r->n_silence_val = nva;
+    }
+
+    /* binary wake-word mode: the word against everything else */
+    if (wake >= 0) {
+        for (size_t i = 0; i < *nt; i++) (*yt)[i] = (*yt)[i] == wake;
+        for (size_t i = 0; i < *nv; i++) (*yv)[i] = (*yv)[i] == wake;
+        x->lab_buf[0] = ES_LABEL_OTHER;
+        x->lab_buf[1] = dlabels[wake];
+        x->nlabels = 2;
+        x->wake = 1;
+        x->silence = -1;
+    }
+    return ES_OK;
+}
+
+char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_train_result *r)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "variants_per_clip", o->augment > 0 ? o->augment : 0);
+    if (o->augment > 0) {
+        cJSON_AddStringToObject(j, "applied_to", "training clips only, as cached variants (frozen encoder)");
+        cJSON_AddNumberToObject(j, "probability_each", o->aug_p);
+        cJSON *a;
+        a = cJSON_AddArrayToObject(j, "snr_db");
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(o->aug_snr[0]));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(o->aug_snr[1]));
+        a = cJSON_AddArrayToObject(j, "gain_db");
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(o->aug_gain[0]));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(o->aug_gain[1]));
+        a = cJSON_AddArrayToObject(j, "speed");
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(o->aug_speed[0]));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(o->aug_speed[1]));
+        cJSON_AddNumberToObject(j, "shift_ms", o->aug_shift_ms);
+        if (o->specaugment) {
+            es_aug_ranges g;
+            es_aug_ranges_default(&g);
+            char sa[128];
+            snprintf(sa, sizeof sa, "%d frequency masks <= %d bins, %d time masks <= %d frames, filled with the mean",
+                     g.freq_masks, g.freq_width, g.time_masks, g.time_width);
+            cJSON_AddStringToObject(j, "specaugment", sa);
+        } else {
+            cJSON_AddFalseToObject(j, "specaugment");
+        }
+        cJSON_AddNumberToObject(j, "rows", (double)r->n_aug);
+    }
+    char noise[512];
+    if (x->nnoise)
+        snprintf(noise, sizeof noise, "%zu recordings from %s (generated white/pink/brown noise for 25%% of noisy variants)",
+                 x->nnoise, o->noise_dir ? o->noise_dir : "the dataset's " ES_DIR_NOISE "/");
+    else
+        snprintf(noise, sizeof noise, "generated white/pink/brown noise (no noise recordings)");
+    cJSON_AddStringToObject(j, "noise", noise);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}

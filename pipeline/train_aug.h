@@ -1,0 +1,87 @@
+/*
+ * pipeline/train_aug.h — what training adds beyond the dataset's own clips
+ * (internal): augmented variants of the training clips, the _silence_
+ * class made of background-noise slices, and the decision threshold of the
+ * binary wake-word mode.
+ *
+ * Frozen-encoder training augments by caching variants: variant v of a clip
+ * is the clip transformed by a recipe (audio/augment.h) drawn from an
+ * es_rng seeded by (seed, the clip's file name, v), embedded, and stored in
+ * the embedding cache under a key made of the audio's hash and the recipe
+ * (plus the noise file's hash when the recipe uses one). So a clip's
+ * variants do not depend on which other clips are trained on (a 5-shot run
+ * reuses the variants a 1-shot run cached), and a second run is fast.
+ */
+#ifndef ES_TRAIN_AUG_H
+#define ES_TRAIN_AUG_H
+
+#include "es_internal.h"
+#include "../audio/augment.h"
+
+#include <stdint.h>
+
+#define ES_LABEL_SILENCE "_silence_"
+#define ES_LABEL_OTHER "_other_"
+
+/* Windows of augmented variants: x_out [n*variants][window*96], row
+ * i*variants + v = variant v of paths[i] (its centre `window` embeddings
+ * after the clip is centred in pad_to seconds). noise[nnoise]: noise
+ * recordings for the recipes (none: generated coloured noise). *hits (may
+ * be NULL) counts variants found in the cache. progress reports the stage
+ * "augmenting". */
+es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
+                       const es_aug_ranges *ranges, const char *const *noise, size_t nnoise, uint64_t seed,
+                       double pad_to, size_t window, float **x_out, size_t *hits, es_progress_fn progress,
+                       void *user, es_error *err);
+
+/* `count` windows of "silence": pad_to-second slices of the noise files
+ * (file, offset and level drawn from an es_rng seeded with seed): one in
+ * ten at -80 dB (near digital silence), the rest at a gain uniform in
+ * [-40, 0] dB relative to the recording. x_out [count][window*96]. Stage
+ * "silence". */
+es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *const *noise, size_t nnoise, size_t count,
+                           uint64_t seed, double pad_to, size_t window, float **x_out, size_t *hits,
+                           es_progress_fn progress, void *user, es_error *err);
+
+/* Binary wake-word decision threshold on p(wake) from validation scores:
+ * the smallest t >= 0.5 such that at most target_fa of the negatives score
+ * >= t (0.5, the plain softmax decision, unless validation shows more false
+ * accepts than the target). *fa and *recall (may be NULL) receive the
+ * validation false-accept rate and recall at t (NaN without negatives /
+ * positives). */
+float es_wake_threshold(const float *p_wake, const int *is_wake, size_t n, double target_fa, double *fa,
+                        double *recall);
+
+/* ------------------------------------------------------------ in training */
+
+typedef struct {
+    const char **labels;      /* the classes trained (pointers into the
+                                 dataset or static strings) */
+    size_t nlabels;
+    int wake;                 /* binary mode: index of the wake word, else -1 */
+    int silence;              /* index of _silence_, else -1 */
+    char **noise;             /* the noise files used (paths) */
+    size_t nnoise;
+    char **noise_own;         /* scanned from --noise-dir (owned) */
+    size_t n_noise_own;
+    const char **lab_buf;     /* owned storage for labels */
+} es_train_ext;
+void es_train_ext_free(es_train_ext *x);
+
+/* After the split and the shot selection: append to the training rows
+ * (xt [nt][W*96], yt) the augmented variants of the chosen clips
+ * (tsel[nt0] = their item indices) and the silence windows, append
+ * silence windows to the validation rows too, and in wake-word mode
+ * relabel everything as wake word (1) or _other_ (0). Buffers are
+ * realloc'd. per_label: the most training clips of any label (before
+ * augmentation), which sets the size of the silence class. Fills x and
+ * the augmentation/silence fields of r. */
+es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, size_t dnlabels, char **dnoise,
+                          size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window, float **xt,
+                          int **yt, size_t *nt, float **xv, int **yv, size_t *nv, es_train_ext *x, es_train_result *r,
+                          es_progress_fn progress, void *user, es_error *err);
+
+/* The model card's "augmentation" entry (JSON, malloc'd; NULL on OOM). */
+char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_train_result *r);
+
+#endif
