@@ -82,22 +82,31 @@ int cmd_transcribe(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 
-/* Synthesis options shared by `synth` and `train --words`. */
-#define CLI_SYNTH_LONGOPTS \
+/* Synthesis options shared by `synth` and `train --words`. In `train`,
+ * whose --augment and --aug-p are the training-time augmentation, the
+ * synthesis ones are --synth-augment and --synth-aug-prob. */
+#define CLI_SYNTH_LONGOPTS_BASE \
     {"words", required_argument, 0, 3001}, {"takes", required_argument, 0, 'n'}, \
-    {"unknown", required_argument, 0, 3002}, {"engines", required_argument, 0, 3003}, \
+    {"unknown", required_argument, 0, 3002}, {"engines", required_argument, 0, 3003}
+#define CLI_SYNTH_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
+    {"augment", required_argument, 0, 3004}, {"aug-prob", required_argument, 0, 3005}
+#define CLI_SYNTH_TRAIN_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
     {"synth-augment", required_argument, 0, 3004}, {"synth-aug-prob", required_argument, 0, 3005}
-#define CLI_SYNTH_HELP \
+#define CLI_SYNTH_HELP_BASE \
     "  --words LIST          comma-separated words or phrases; an entry may be\n" \
     "                        label=spelling|spelling|[[espeak phonemes]],\n" \
     "                        e.g. \"lights on,0=zero|oh,kaffee=[[k'afe:]]\"\n" \
     "  -n, --takes N         takes per word (default 100)\n" \
     "  --unknown N           _unknown_ takes (default: as --takes; 0 = none)\n" \
-    "  --engines LIST        espeak, flite, or espeak,flite (default)\n" \
-    "  --synth-augment LIST  noise, reverb, bandlimit, speed, gain; all (default)\n" \
-    "                        or none (earshot synth also takes --augment)\n" \
-    "  --synth-aug-prob P    chance each applies to a take (default 0.5; earshot\n" \
-    "                        synth also takes --aug-prob)\n"
+    "  --engines LIST        espeak, flite, or espeak,flite (default)\n"
+#define CLI_SYNTH_HELP CLI_SYNTH_HELP_BASE \
+    "  --augment LIST        noise, reverb, bandlimit, speed, gain; all (default)\n" \
+    "                        or none\n" \
+    "  --aug-prob P          chance each augmentation applies to a take (default 0.5)\n"
+#define CLI_SYNTH_TRAIN_HELP CLI_SYNTH_HELP_BASE \
+    "  --synth-augment LIST  what makes the takes sound recorded: noise, reverb,\n" \
+    "                        bandlimit, speed, gain; all (default) or none\n" \
+    "  --synth-aug-prob P    chance each applies to a take (default 0.5)\n"
 /* Handle a synthesis option: 1 if it was one, 0 if not, -1 on a bad value. */
 int cli_synth_opt(es_synth_opts *o, int opt, const char *arg);
 int cmd_enroll(int argc, char **argv);

@@ -57,7 +57,7 @@ int cli_synth_opt(es_synth_opts *o, int opt, const char *arg)
         return 1;
     case 3004: return parse_list("--augment", arg, augs, 5, &o->augment) ? -1 : 1;
     case 3005:
-        if (cli_parse_double(arg, 0, 1, &v)) { fprintf(stderr, "earshot: --aug-prob must be 0..1\n"); return -1; }
+        if (cli_parse_double(arg, 0, 1, &v)) { fprintf(stderr, "earshot: the augmentation probability must be 0..1\n"); return -1; }
         o->aug_prob = v;
         return 1;
     default: return 0;
@@ -93,11 +93,7 @@ int cmd_synth(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"seed", required_argument, 0, 's'},
                                          {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'}, CLI_SYNTH_LONGOPTS,
-                                         /* the short spellings, here where no other augmentation
-                                          * option can be meant */
-                                         {"augment", required_argument, 0, 3004},
-                                         {"aug-prob", required_argument, 0, 3005}, {0, 0, 0, 0}};
+                                         {"help", no_argument, 0, 'h'}, CLI_SYNTH_LONGOPTS, {0, 0, 0, 0}};
     es_synth_opts o;
     es_synth_opts_default(&o);
     const char *out = NULL;

@@ -85,7 +85,7 @@ static void train_help(FILE *f)
             "                        (default 0.01)\n"
             "\n"
             "From text (the takes are synthesised once into a cache, see earshot synth):\n"
-            CLI_SYNTH_HELP
+            CLI_SYNTH_TRAIN_HELP
             "  --data DATASET        real recordings to mix in (with --pattern if flat);\n"
             "                        they validate when every word has two or more\n"
             "  --synth-cache DIR     synthesised takes (default $EARSHOT_SYNTH_CACHE,\n"
@@ -329,7 +329,7 @@ int cmd_train(int argc, char **argv)
         {"aug-p", required_argument, 0, 2006}, {"specaugment", no_argument, 0, 2007},
         {"noise-dir", required_argument, 0, 2008}, {"no-silence", no_argument, 0, 2009},
         {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
-        CLI_COMMON_LONGOPTS, CLI_SYNTH_LONGOPTS, {"data", required_argument, 0, 3010},
+        CLI_COMMON_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
         {"synth-cache", required_argument, 0, 3011}, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);

@@ -14,8 +14,10 @@
  * the few real takes are not drowned by hundreds of synthetic ones). Real
  * speech is what the model will hear, so when every word has at least two
  * real clips, a share of them (val_fraction, at least one per word) is
- * held out and is the whole validation set; with fewer, all real clips
- * train and the usual split of the mixed folder validates.
+ * held out and is the whole validation set; with fewer, the usual
+ * file-name hash split of the mixed folder validates (every real clip
+ * then trains through at least some of its copies, and some copies may
+ * validate).
  */
 #include "es_internal.h"
 #include "dataset.h"
@@ -185,18 +187,18 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
                 }
             }
         }
-        mh = fnv(mh, enough ? "val" : "noval");
-        char fr[32];
-        snprintf(fr, sizeof fr, "%.4f|%llu", t->val_fraction, (unsigned long long)t->seed);
-        mh = fnv(mh, fr);
-        snprintf(mix, sizeof mix, "%s/mix-%016llx", root, (unsigned long long)mh);
-        snprintf(mixval, sizeof mixval, "%s/val", mix);
         /* real clips repeated to about a tenth of a label's synthetic takes */
         size_t ntrain_real = 0;
         for (size_t i = 0; i < real->nitems; i++) ntrain_real += !isval[i];
         size_t per_label = nl ? (ntrain_real + nl - 1) / nl : 1;
         size_t reps = per_label ? (size_t)o->takes / (10 * per_label) : 1;
         if (reps < 1) reps = 1;
+        mh = fnv(mh, enough ? "val" : "noval");
+        char fr[32];
+        snprintf(fr, sizeof fr, "%.4f|%llu|%zu", t->val_fraction, (unsigned long long)t->seed, reps);
+        mh = fnv(mh, fr);
+        snprintf(mix, sizeof mix, "%s/mix-%016llx", root, (unsigned long long)mh);
+        snprintf(mixval, sizeof mixval, "%s/val", mix);
         if (!exists(mix)) {
             char tmp[3400], p[8000], a[PATH_MAX];
             snprintf(tmp, sizeof tmp, "%s.tmp%ld", mix, (long)getpid());

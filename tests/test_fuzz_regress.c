@@ -41,6 +41,9 @@
 #define LLVMFuzzerTestOneInput fuzz_manifest_one
 #include "../fuzz/fuzz_manifest.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_words_one
+#include "../fuzz/fuzz_words.c"
+#undef LLVMFuzzerTestOneInput
 #include "../fuzz/onnx_gen.h"
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -396,6 +399,31 @@ static void test_manifest_inputs(void **state)
     print_message("    manifest (%zu bytes): %zu truncations, %zu corruptions\n", len, t, c);
 }
 
+/* The --words parser: valid specs, then every truncation and every
+ * single-byte change to a few characters that matter to it. */
+static void test_words_inputs(void **state)
+{
+    (void)state;
+    const char *specs[] = {"lights on,lights off,pause", "0=zero|oh,1=one,2=two", "kaffee=[[k'af@]]|coffee,tee=[[t'e:]]",
+                           "x=[[s 'E v @ n]],y=[[l'aIts '0n]]", " a , b=[[x,y]] ,c=|d"};
+    const char subst[] = {',', '=', '|', '[', ']', ' ', '/', '.', '\'', 0x01, 0};
+    size_t runs = 0;
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        size_t n = strlen(specs[k]);
+        char buf[128];
+        if (n > sizeof buf) n = sizeof buf;
+        for (size_t len = 0; len <= n; len++) { fuzz_words_one((const uint8_t *)specs[k], len); runs++; }
+        for (size_t i = 0; i < n; i++)
+            for (size_t c = 0; c < sizeof subst; c++) {
+                memcpy(buf, specs[k], n);
+                buf[i] = subst[c];
+                fuzz_words_one((const uint8_t *)buf, n);
+                runs++;
+            }
+    }
+    printf("words: %zu inputs\n", runs);
+}
+
 int main(void)
 {
     char path[4200];
@@ -416,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_npy_inputs),
         cmocka_unit_test(test_safetensors_inputs),
         cmocka_unit_test(test_manifest_inputs),
+        cmocka_unit_test(test_words_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
