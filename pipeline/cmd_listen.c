@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,16 @@ typedef struct {
     const char *clip_dir;
     char clip_prefix[64];
     size_t nclips;
-    int clip_failed;
+    /* Clips are written by their own thread: writing and fsync can take
+     * long on a busy disk, and the processing thread must keep draining
+     * the capture ring meanwhile. */
+    pthread_t clip_thread;
+    int clip_thread_on;
+    pthread_mutex_t clip_lock;
+    pthread_cond_t clip_cond;
+    struct clip_job *jobs, **jobs_tail;
+    int clip_quit, clip_failed;   /* clip_failed: by the writer, under clip_lock */
+    int clip_missed;              /* a clip could not be queued (main thread) */
     /* the last HISTORY_S seconds of audio, for clips */
     float *hist;
     size_t hist_cap;
@@ -92,6 +102,39 @@ typedef struct {
     int meter_shown;
     size_t nev;
 } listener;
+
+struct clip_job {
+    struct clip_job *next;
+    char *path;
+    float *x;
+    size_t n;
+};
+
+static void *clip_writer(void *p)
+{
+    listener *L = p;
+    pthread_mutex_lock(&L->clip_lock);
+    for (;;) {
+        while (!L->jobs && !L->clip_quit) pthread_cond_wait(&L->clip_cond, &L->clip_lock);
+        struct clip_job *j = L->jobs;
+        if (!j) break;   /* quit with the queue drained */
+        L->jobs = j->next;
+        if (!L->jobs) L->jobs_tail = &L->jobs;
+        pthread_mutex_unlock(&L->clip_lock);
+        es_error e = {0};
+        es_status st = es_audio_write_wav(j->path, j->x, j->n, &e);
+        pthread_mutex_lock(&L->clip_lock);
+        if (st) {
+            cli_error(&e);
+            L->clip_failed = 1;
+        }
+        free(j->path);
+        free(j->x);
+        free(j);
+    }
+    pthread_mutex_unlock(&L->clip_lock);
+    return NULL;
+}
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
@@ -136,7 +179,8 @@ static size_t clip_copy(const listener *L, double t0, double t1, float **out)
     return n;
 }
 
-/* Keep a clip of an event; returns its path (static buffer) or NULL. */
+/* Queue a clip of an event for the writer thread; returns its path
+ * (static buffer) or NULL. */
 static const char *save_clip(listener *L, const es_event *ev)
 {
     static char path[4400];
@@ -146,7 +190,7 @@ static const char *save_clip(listener *L, const es_event *ev)
         meter_clear(L);
         fprintf(stderr, "earshot: %s at %.2f s: its audio is no longer in the %d s history, no clip\n", ev->label,
                 ev->start, HISTORY_S);
-        L->clip_failed = 1;
+        L->clip_missed = 1;
         return NULL;
     }
     /* file names: run start, sequence, label (characters safe for any file system) */
@@ -156,15 +200,21 @@ static const char *save_clip(listener *L, const es_event *ev)
         lab[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ? *s : '_';
     lab[k] = 0;
     snprintf(path, sizeof path, "%s/%s_%04zu_%s.wav", L->clip_dir, L->clip_prefix, ++L->nclips, lab);
-    es_error e = {0};
-    es_status st = es_audio_write_wav(path, x, n, &e);
-    free(x);
-    if (st) {
-        meter_clear(L);
-        cli_error(&e);
-        L->clip_failed = 1;
+    struct clip_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->path = strdup(path))) {
+        free(j);
+        free(x);
+        fprintf(stderr, "earshot: %s: out of memory\n", path);
+        L->clip_missed = 1;
         return NULL;
     }
+    j->x = x;
+    j->n = n;
+    pthread_mutex_lock(&L->clip_lock);
+    *L->jobs_tail = j;
+    L->jobs_tail = &j->next;
+    pthread_cond_signal(&L->clip_cond);
+    pthread_mutex_unlock(&L->clip_lock);
     return path;
 }
 
@@ -414,6 +464,15 @@ int cmd_listen(int argc, char **argv)
         strftime(L.clip_prefix, sizeof L.clip_prefix, "%Y%m%d-%H%M%S", &tm);
         L.hist_cap = (size_t)HISTORY_S * ES_SAMPLE_RATE;
         if (!(L.hist = calloc(L.hist_cap, sizeof(float)))) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
+        L.jobs_tail = &L.jobs;
+        pthread_mutex_init(&L.clip_lock, NULL);
+        pthread_cond_init(&L.clip_cond, NULL);
+        if (pthread_create(&L.clip_thread, NULL, clip_writer, &L) != 0) {
+            fprintf(stderr, "earshot: cannot start the clip writer thread\n");
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        L.clip_thread_on = 1;
     }
     if (meter) es_detector_set_score_fn(det, on_scores, &L);
     buf = malloc(READ_MAX * sizeof(float));
@@ -474,9 +533,16 @@ int cmd_listen(int argc, char **argv)
                 cs.overruns, cs.dropped_frames, cs.dropped_seconds, cs.input_overflows);
     else if (!quiet)
         fprintf(stderr, "earshot: overruns: 0\n");
-    if (L.clip_failed && rc == EXIT_OK) rc = EXIT_FAIL;
 
 out:
+    if (L.clip_thread_on) {   /* the clips of every reported event are written before we exit */
+        pthread_mutex_lock(&L.clip_lock);
+        L.clip_quit = 1;
+        pthread_cond_signal(&L.clip_cond);
+        pthread_mutex_unlock(&L.clip_lock);
+        pthread_join(L.clip_thread, NULL);
+        if ((L.clip_failed || L.clip_missed) && rc == EXIT_OK) rc = EXIT_FAIL;
+    }
     es_capture_close(cap);
     es_capture_terminate();
     es_detector_free(det);
