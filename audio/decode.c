@@ -315,6 +315,21 @@ void es_reader_close(es_reader *r)
     free(r);
 }
 
+es_status es_reader_set_resample(es_reader *r, es_resample_quality q, es_error *err)
+{
+    if (!r || q < ES_RESAMPLE_BEST || q > ES_RESAMPLE_FASTEST) return es_fail(err, ES_ERR_ARG, "es_reader_set_resample: invalid arguments");
+    if (r->frames_in || r->produced)
+        return es_fail(err, ES_ERR_ARG, "%s: the resampler can only change before the first read", r->name);
+    if (!r->src) return ES_OK;   /* already 16 kHz */
+    int e = 0;
+    SRC_STATE *st = src_new(q == ES_RESAMPLE_BEST ? SRC_SINC_BEST_QUALITY
+                            : q == ES_RESAMPLE_MEDIUM ? SRC_SINC_MEDIUM_QUALITY : SRC_SINC_FASTEST, 1, &e);
+    if (!st) return es_fail(err, ES_ERR_NOMEM, "%s: cannot create resampler: %s", r->name, src_strerror(e));
+    src_delete(r->src);
+    r->src = st;
+    return ES_OK;
+}
+
 static es_reader *reader_new(const char *name, es_error *err)
 {
     es_reader *r = calloc(1, sizeof *r);

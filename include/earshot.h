@@ -98,6 +98,15 @@ int es_reader_rate(const es_reader *r);       /* source rate */
 int es_reader_channels(const es_reader *r);   /* source channels */
 double es_reader_duration(const es_reader *r); /* seconds if known from the header, else -1 */
 void es_reader_close(es_reader *r);
+/* Resampler quality of a reader (before its first read; default BEST, the
+ * samples es_audio_load gives). Batch transcription may trade stop-band
+ * rejection for speed: SINC_BEST runs at about 29x real time from 8 kHz. */
+typedef enum {
+    ES_RESAMPLE_BEST = 0,   /* libsamplerate SRC_SINC_BEST_QUALITY */
+    ES_RESAMPLE_MEDIUM,     /* SRC_SINC_MEDIUM_QUALITY */
+    ES_RESAMPLE_FASTEST     /* SRC_SINC_FASTEST */
+} es_resample_quality;
+es_status es_reader_set_resample(es_reader *r, es_resample_quality q, es_error *err);
 
 es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
 
@@ -393,8 +402,9 @@ void es_eval_result_free(es_eval_result *r);
  * dropped. Start/end are estimated from the region (the window geometry
  * and smoothing delay taken out) and refined on the signal energy. Events
  * are reported when their region closes, i.e. about one window (~2 s for a
- * 16-embedding classifier) after the word; es_detector_flush reports the
- * rest at the end of the input. */
+ * 16-embedding classifier) after the word, or with opts.early as soon as
+ * they are confirmed; es_detector_flush reports the rest at the end of the
+ * input. */
 typedef struct {
     const char *label;   /* valid while the detector lives */
     double start, end;   /* seconds from the start of the audio pushed */
@@ -416,6 +426,12 @@ typedef struct {
                              are faster for files but delay events by up to
                              block x 80 ms; results are the same for any push
                              sizes at a given block. */
+    int early;            /* 1: report an event as soon as it is confirmed (its
+                             label the model's best, above the threshold for
+                             min_duration): a few hundred ms after the word
+                             instead of about a window later, for live use;
+                             start/end then come from the region's start and
+                             the signal energy (default 0) */
 } es_detector_opts;
 void es_detector_opts_default(es_detector_opts *o);
 

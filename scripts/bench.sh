@@ -17,6 +17,8 @@
 #   --listen        instead: the live-path benchmark, bench/listen.sh (CPU and
 #                   latency of earshot listen over 10 minutes of a paced
 #                   virtual microphone; about 11 minutes of wall time)
+#   --transcribe    instead: earshot transcribe over 1 h of long-form audio
+#                   (bench/transcribe.sh: x real time, memory, event F1)
 #
 # By default it first runs scripts/setup.sh --with-reference (idempotent: it
 # only checks and rebuilds when everything is there), which installs the
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --no-setup) setup=0; shift ;;
     --no-memory) args+=(--no-memory); shift ;;
     --listen) listen=1; shift ;;
+    --transcribe) exec bash "$(dirname -- "$0")/../bench/transcribe.sh" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "earshot bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac

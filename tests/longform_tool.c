@@ -14,6 +14,11 @@
  *                             at known times, 1.0-2.5 s apart
  *     OUT/long/long_I.tsv     truth: label, start, end (s) of each digit
  *                             (and of the other words, as #NAME)
+ *   longform_tool latency MODEL DIR [--threshold T] [--smooth N] [--min-duration S] [--late]
+ *     runs the detector (early mode unless --late) over DIR/long_*.wav in
+ *     80 ms pushes, as a live listener would, and reports how long after
+ *     the end of each correctly detected digit its event was reported
+ *     (audio time pushed when the callback ran, minus the truth's end)
  *   longform_tool score TRUTH_DIR JSONL [--min-f1 X] [--max-start-err S]
  *     event precision/recall/F1 (an event counts if its label matches an
  *     unmatched truth whose centre is within 0.5 s of the event's centre)
@@ -325,8 +330,94 @@ static int score(int argc, char **argv)
     return okk ? 0 : 1;
 }
 
+typedef struct {
+    truth *tr;
+    size_t nt;
+    es_detector *d;
+    double *lat;
+    size_t nlat, nev;
+} lat_ctx;
+
+static void on_live_event(void *user, const es_event *ev)
+{
+    lat_ctx *c = user;
+    c->nev++;
+    double centre = (ev->start + ev->end) / 2, now = es_detector_time(c->d);
+    for (size_t k = 0; k < c->nt; k++) {
+        truth *t = &c->tr[k];
+        if (t->used || strcmp(t->label, ev->label) || fabs((t->start + t->end) / 2 - centre) > 0.5) continue;
+        t->used = 1;
+        c->lat[c->nlat++] = now - t->end;
+        return;
+    }
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int latency(int argc, char **argv)
+{
+    if (argc < 4) die("%s", "usage: latency MODEL DIR [--threshold T] [--smooth N] [--min-duration S] [--late]");
+    es_detector_opts o;
+    es_detector_opts_default(&o);
+    o.early = 1;
+    double thr = 0;
+    for (int i = 4; i < argc; i++) {
+        if (!strcmp(argv[i], "--late")) o.early = 0;
+        else if (!strcmp(argv[i], "--threshold") && i + 1 < argc) thr = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--smooth") && i + 1 < argc) o.smooth = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--min-duration") && i + 1 < argc) o.min_duration = atof(argv[++i]);
+    }
+    es_error e = {0};
+    es_engine *eng = es_engine_create(NULL, &e);
+    if (!eng) die("%s", e.msg);
+    const char *m[] = {argv[2]};
+    es_detector *d = es_detector_create(eng, m, 1, &o, &e);
+    if (!d || (thr > 0 && es_detector_set_threshold(d, NULL, thr, &e))) die("%s", e.msg);
+    double lat[4096];
+    lat_ctx c = {NULL, 0, d, lat, 0, 0};
+    size_t ntruth = 0;
+    for (int f = 0;; f++) {
+        char q[4096];
+        snprintf(q, sizeof q, "%s/long_%d.tsv", argv[3], f);
+        FILE *tf = fopen(q, "r");
+        if (!tf) break;
+        truth tr[1024];
+        size_t nt = 0;
+        while (nt < 1024 && fscanf(tf, "%63s %lf %lf", tr[nt].label, &tr[nt].start, &tr[nt].end) == 3)
+            if (tr[nt].label[0] != '#') tr[nt++].used = 0;
+        fclose(tf);
+        ntruth += nt;
+        snprintf(q, sizeof q, "%s/long_%d.wav", argv[3], f);
+        es_audio a;
+        es_load_opts lo = {1};
+        if (es_audio_load(q, &lo, &a, &e)) die("%s", e.msg);
+        c.tr = tr;
+        c.nt = nt;
+        for (size_t i = 0; i < a.n && c.nlat < 4000; i += ES_CHUNK)
+            if (es_detector_push(d, a.samples + i, a.n - i < ES_CHUNK ? a.n - i : ES_CHUNK, on_live_event, &c, &e)) die("%s", e.msg);
+        if (es_detector_flush(d, on_live_event, &c, &e)) die("%s", e.msg);
+        es_audio_free(&a);
+    }
+    if (!c.nlat) die("%s", "no detection");
+    qsort(lat, c.nlat, sizeof(double), cmp_dbl);
+    double sum = 0;
+    for (size_t i = 0; i < c.nlat; i++) sum += lat[i];
+    printf("%s mode: %zu of %zu digits detected (%zu events); latency after the word's end: mean %.0f ms, median %.0f ms, "
+           "90th percentile %.0f ms, max %.0f ms\n",
+           o.early ? "early" : "default", c.nlat, ntruth, c.nev, sum / (double)c.nlat * 1000, lat[c.nlat / 2] * 1000,
+           lat[c.nlat * 9 / 10] * 1000, lat[c.nlat - 1] * 1000);
+    es_detector_free(d);
+    es_engine_free(eng);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "latency")) return latency(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "make")) return make(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "score")) return score(argc, argv);
     fprintf(stderr, "usage: longform_tool make|score ...\n");

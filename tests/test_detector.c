@@ -145,6 +145,62 @@ static void test_chunking_invariance(void **state)
         }
         es_detector_free(d);
     }
+    /* early mode: the same utterances, reported sooner, and also invariant */
+    es_detector_opts o;
+    es_detector_opts_default(&o);
+    o.early = 1;
+    es_detector *d = det("hey_jarvis", &o);
+    es_detector *late = det("hey_jarvis", NULL);
+    evlist whole, pieces, ref;
+    run(d, x, n, 0, &whole);
+    run(d, x, n, 4242, &pieces);
+    run(late, x, n, 0, &ref);
+    same_events(&whole, &pieces);
+    assert_int_equal(whole.n, ref.n);
+    for (size_t i = 0; i < whole.n; i++) {
+        assert_string_equal(whole.ev[i].label, ref.ev[i].label);
+        assert_true(fabs(whole.ev[i].start - ref.ev[i].start) < 0.5);
+    }
+    es_detector_free(d);
+    es_detector_free(late);
+    free(x);
+}
+
+typedef struct {
+    es_detector *d;
+    double at[8];
+    size_t n;
+} when_ctx;
+
+static void when(void *user, const es_event *ev)
+{
+    (void)ev;
+    when_ctx *w = user;
+    if (w->n < 8) w->at[w->n++] = es_detector_time(w->d);
+}
+
+/* Early mode reports while the audio is still coming; the default waits
+ * for the score to fall. */
+static void test_early_latency(void **state)
+{
+    (void)state;
+    double at[] = {1.0};
+    size_t n;
+    float *x = compose(at, 1, 6.0, &n);
+    double word_end = 1.0 + (double)nword / ES_SAMPLE_RATE;
+    for (int early = 0; early <= 1; early++) {
+        es_detector_opts o;
+        es_detector_opts_default(&o);
+        o.early = early;
+        when_ctx w = {det("hey_jarvis", &o), {0}, 0};
+        es_error e = {0};
+        for (size_t i = 0; i < n; i += ES_CHUNK)
+            assert_int_equal(es_detector_push(w.d, x + i, n - i < ES_CHUNK ? n - i : ES_CHUNK, when, &w, &e), ES_OK);
+        assert_int_equal(w.n, 1);
+        if (early) assert_true(w.at[0] - word_end < 0.6);
+        else assert_true(w.at[0] - word_end > 0.6);
+        es_detector_free(w.d);
+    }
     free(x);
 }
 
@@ -318,6 +374,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunking_invariance),
+        cmocka_unit_test(test_early_latency),
         cmocka_unit_test(test_flush_keeps_last_event),
         cmocka_unit_test(test_refractory_and_min_duration),
         cmocka_unit_test(test_classifier),

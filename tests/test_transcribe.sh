@@ -1,0 +1,150 @@
+#!/bin/bash
+# End-to-end tests of `earshot transcribe` with the pretrained hey_jarvis
+# and alexa heads: inputs (folders, globs, @lists), every output format,
+# stdout JSON Lines, bad files in a batch, --shard covering every file
+# exactly once, --resume after a killed run (no missing or duplicated
+# outputs), atomic outputs, usage errors. Skips (77) without the models
+# or sox.
+set -u
+BIN=${EARSHOT_BIN:?run through meson test}
+SRC=${EARSHOT_SRC:?run through meson test}
+if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
+command -v sox >/dev/null || { echo "SKIP: sox not installed (scripts/setup.sh installs it)"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+. "$(dirname -- "$0")/lib.sh"
+M=(-m hey_jarvis -m alexa)
+
+# inputs: a nested folder with three recordings, a flac, a bad file
+mkdir -p "$T/in/sub/deeper" "$T/bad"
+cp "$SRC/samples/hey_jarvis.wav" "$T/in/a.wav"
+cp "$SRC/samples/alexa.wav" "$T/in/sub/b.wav"
+cp "$SRC/samples/no_wake_word.wav" "$T/in/sub/deeper/c.wav"
+cp "$SRC/samples/hey_jarvis_stereo_44k.flac" "$T/in/d.flac"
+echo "not audio" >"$T/in/notes.txt"   # not an audio name: a folder scan ignores it
+
+expect 0 "folder to stdout (txt)" -- "$BIN" transcribe -q "${M[@]}" "$T/in"
+[ "$(grep -c hey_jarvis "$T/out")" = 2 ] && ok "hey_jarvis in a.wav and d.flac" || bad "txt: $(cat "$T/out")"
+grep -q "alexa" "$T/out" && ok "alexa in sub/b.wav" || bad "no alexa: $(cat "$T/out")"
+grep -q "ETA" "$T/err" && bad "progress printed without a TTY" || ok "no progress without a TTY"
+
+expect 0 "JSON Lines to stdout" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in"
+[ "$(wc -l <"$T/out")" = 4 ] && ok "one line per file" || bad "$(wc -l <"$T/out") lines"
+node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+  for (const o of lines) {
+    if (typeof o.file !== "string" || typeof o.duration !== "number" || o.model !== "hey_jarvis+alexa" || !Array.isArray(o.events))
+      throw new Error("fields of " + JSON.stringify(o));
+    for (const e of o.events)
+      if (typeof e.label !== "string" || !(e.start <= e.end) || !(e.score > 0 && e.score <= 1) || e.end > o.duration + 1e-6)
+        throw new Error("event " + JSON.stringify(e));
+  }
+  const a = lines.find(o => o.file.endsWith("/a.wav"));
+  if (a.events.length !== 1 || a.events[0].label !== "hey_jarvis") throw new Error("a.wav: " + JSON.stringify(a));
+  const c = lines.find(o => o.file.endsWith("/c.wav"));
+  if (c.events.length !== 0) throw new Error("c.wav has events");
+' "$T/out" 2>"$T/jerr" && ok "JSON fields: file, duration, model, events[label,start,end,score]" || bad "JSON: $(cat "$T/jerr")"
+
+# progress on a terminal (script(1) gives the command a pseudo-terminal)
+if command -v script >/dev/null; then
+    script -qfec "\"$BIN\" transcribe ${M[*]} -d \"$T/outp\" \"$T/in\"" /dev/null >"$T/tty" 2>&1 </dev/null
+    grep -q "4/4 files, 0.0[0-9]* h of audio, [0-9]*x real time, ETA" "$T/tty" && ok "progress on a TTY: files, hours, speed, ETA" ||
+        bad "no progress on a TTY: $(head -c 300 "$T/tty")"
+fi
+
+# every format at once, into a folder that mirrors the input folders
+expect 0 "all formats with -d" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -ocsv -osrt -ovtt -d "$T/out1" "$T/in"
+for f in a sub/b sub/deeper/c d; do for x in txt json csv srt vtt; do
+    [ -f "$T/out1/$f.$x" ] || bad "missing $f.$x"
+done; done
+[ "$(find "$T/out1" -type f | wc -l)" = 20 ] && ok "20 outputs (4 files x 5 formats)" || bad "outputs: $(find "$T/out1" -type f)"
+head -1 "$T/out1/a.vtt" | grep -qx WEBVTT && ok "WebVTT header" || bad "vtt: $(head -3 "$T/out1/a.vtt")"
+grep -Eq '^00:00:[0-9]{2},[0-9]{3} --> 00:00:[0-9]{2},[0-9]{3}$' "$T/out1/a.srt" && ok "SRT cue times" || bad "srt: $(cat "$T/out1/a.srt")"
+[ "$(head -1 "$T/out1/a.csv")" = "file,start,end,label,score" ] && grep -q ",hey_jarvis," "$T/out1/a.csv" && ok "CSV header and row" || bad "csv: $(cat "$T/out1/a.csv")"
+[ ! -s "$T/out1/sub/deeper/c.srt" ] && ok "no events: empty SRT" || bad "c.srt not empty"
+
+# globs and @lists (relative to the list's folder); duplicates counted once
+printf '# recordings\n\nin/a.wav\nin/sub/b.wav\n' >"$T/list.txt"
+expect 0 "glob and @list" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in/*.wav" "@$T/list.txt"
+[ "$(wc -l <"$T/out")" = 2 ] && ok "a.wav (glob and list) once, b.wav once" || bad "glob/list: $(cat "$T/out")"
+
+# a bad file in a batch: reported with its reason, the batch goes on, exit 1
+cp -r "$T/in" "$T/mixed"
+echo "RIFF garbage" >"$T/mixed/broken.wav"
+: >"$T/mixed/empty.wav"
+expect 1 "bad files make the exit status 1" -- "$BIN" transcribe "${M[@]}" -ojson -d "$T/out2" "$T/mixed"
+has "$T/err" "broken.wav" "the corrupt file is named"
+has "$T/err" "empty.wav" "the empty file is named"
+has "$T/err" "6 files (0.00[0-9] h of audio), 3 events, 2 failed" "summary line counts files, hours, events, failures"
+[ -f "$T/out2/a.json" ] && [ -f "$T/out2/sub/deeper/c.json" ] && ok "good files still transcribed" || bad "outputs: $(ls -R "$T/out2")"
+[ ! -e "$T/out2/broken.json" ] && [ ! -e "$T/out2/empty.json" ] && ok "no output for a failed file" || bad "output for a bad file"
+
+# shards: every file in exactly one shard
+mkdir -p "$T/many"
+for i in $(seq 1 11); do cp "$SRC/samples/alexa.wav" "$T/many/f$i.wav"; done
+for k in 1 2 3; do
+    expect 0 "shard $k/3" -- "$BIN" transcribe -q "${M[@]}" -ojson --shard "$k/3" "$T/many"
+    cat "$T/out" >>"$T/shards"
+done
+[ "$(wc -l <"$T/shards")" = 11 ] && [ "$(grep -o '"file": "[^"]*"' "$T/shards" | sort -u | wc -l)" = 11 ] &&
+    ok "3 shards cover 11 files exactly once" || bad "shards: $(grep -o '"file": "[^"]*"' "$T/shards" | sort | uniq -c)"
+expect 2 "bad shard" -- "$BIN" transcribe "${M[@]}" --shard 4/3 "$T/many"
+
+# resume after a killed run: long files, one job, killed after the first output
+mkdir -p "$T/long"
+sox "$SRC/samples/hey_jarvis.wav" "$SRC/samples/no_wake_word.wav" "$SRC/samples/alexa.wav" "$T/piece.wav"
+sox $(for i in $(seq 1 12); do echo "$T/piece.wav"; done) "$T/long1.wav"
+for i in $(seq -w 1 8); do cp "$T/long1.wav" "$T/long/l$i.wav"; done
+"$BIN" transcribe -q -j 1 "${M[@]}" -ojson -otxt -d "$T/out3" "$T/long" 2>/dev/null &
+pid=$!
+for _ in $(seq 1 600); do [ -f "$T/out3/l1.txt" ] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+before=$(ls "$T/out3"/*.txt 2>/dev/null | wc -l)
+[ "$before" -ge 1 ] && [ "$before" -lt 8 ] && ok "killed after $before of 8 files" || bad "kill came at $before files"
+# as if a write had been cut short: a temporary next to a missing output
+echo "partial" >"$T/out3/l8.json.tmp.99999"
+expect 0 "resume" -- "$BIN" transcribe "${M[@]}" -ojson -otxt -d "$T/out3" --resume "$T/long"
+done_now=$(sed -n 's/^earshot: \([0-9]*\) files (.*/\1/p' "$T/err")
+skipped=$(sed -n 's/^earshot: \([0-9]*\) files skipped.*/\1/p' "$T/err")
+# a file whose outputs were all written before the kill is skipped, the rest redone
+[ $((done_now + skipped)) = 8 ] && [ "${skipped:-0}" -ge 1 ] && ok "resume: $skipped skipped + $done_now done = 8" ||
+    bad "resume counts: done $done_now skipped $skipped; $(cat "$T/err")"
+[ "$(ls "$T/out3" | grep -c '\.json$')" = 8 ] && [ "$(ls "$T/out3" | grep -c '\.txt$')" = 8 ] && ok "every output present once" ||
+    bad "outputs after resume: $(ls "$T/out3")"
+[ -z "$(ls "$T/out3" | grep -v '\.\(json\|txt\)$')" ] && ok "no stray files (the stale temporary is gone)" || bad "stray: $(ls "$T/out3")"
+[ "$(cat "$T/out3"/*.json | wc -l)" = 8 ] && ok "each JSON output is one complete line" || bad "json lines"
+cmp -s "$T/out3/l1.txt" "$T/out3/l8.txt" && ok "resumed outputs equal the first run's" || bad "l1 and l8 differ"
+expect 0 "a second resume has nothing to do" -- "$BIN" transcribe "${M[@]}" -ojson -otxt -d "$T/out3" --resume "$T/long"
+has "$T/err" "8 files skipped" "all 8 skipped"
+
+# atomic outputs: an unwritable output folder fails cleanly
+mkdir -p "$T/ro"
+chmod 555 "$T/ro"
+if [ "$(id -u)" != 0 ]; then
+    expect 1 "unwritable output folder" -- "$BIN" transcribe -q "${M[@]}" -d "$T/ro" "$T/in/a.wav"
+    [ -z "$(ls "$T/ro")" ] && ok "nothing half-written" || bad "left: $(ls "$T/ro")"
+fi
+chmod 755 "$T/ro"
+# a file size limit makes the write fail (a full disk): reported, no partial output
+# (the limit would also stop stderr from reaching a file: it goes through a pipe)
+expect 1 "a failing write is reported" -- bash -c "trap '' XFSZ; (ulimit -f 0; exec \"$BIN\" transcribe -q -m hey_jarvis -d \"$T/out4\" \"$T/in/a.wav\") 2>&1 | cat; exit \${PIPESTATUS[0]}"
+has "$T/out" "a.txt" "the error names the output"
+[ -z "$(ls -A "$T/out4" 2>/dev/null)" ] && ok "a failed write leaves no file" || bad "left: $(ls -A "$T/out4")"
+
+# usage errors
+expect 2 "several formats to stdout" -- "$BIN" transcribe "${M[@]}" -otxt -ojson "$T/in"
+expect 2 "unknown format" -- "$BIN" transcribe "${M[@]}" -oxml "$T/in"
+expect 2 "no model" -- "$BIN" transcribe "$T/in"
+expect 2 "--resume without -d" -- "$BIN" transcribe "${M[@]}" --resume "$T/in"
+expect 1 "missing input is named" -- "$BIN" transcribe "${M[@]}" "$T/nope.wav"
+has "$T/err" "nope.wav" "error names the missing input"
+cp "$T/in/a.wav" "$T/in/sub/a.wav"
+mkdir -p "$T/dup"; cp "$T/in/a.wav" "$T/dup/a.wav"
+expect 2 "two inputs, one output name" -- "$BIN" transcribe "${M[@]}" -d "$T/o5" "$T/in/a.wav" "$T/dup/a.wav"
+expect 1 "a model that does not exist" -- "$BIN" transcribe -m "$T/none.safetensors" "$T/in"
+has "$T/err" "none.safetensors" "error names the model"
+expect 0 "help" -- "$BIN" transcribe --help
+has "$T/out" "JSON fields (stable)" "help documents the JSON fields"
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
