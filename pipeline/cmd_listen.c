@@ -60,6 +60,10 @@ static void help(FILE *f)
             "  --min-duration S      seconds above threshold for an event (default 0.24)\n"
             "  --refractory S        same label not reported again within S s (default 0.5)\n"
             "  --low F               event extent: score above F x threshold (default 0.5)\n"
+            "  --no-early            report an event when its score falls again (about a\n"
+            "                        window after the word), as transcribe does by\n"
+            "                        default; by default listen reports it as soon as it\n"
+            "                        is confirmed (transcribe --early)\n"
             "  --models DIR          pretrained models directory (default: $EARSHOT_MODELS,\n"
             "                        else $XDG_CACHE_HOME/earshot/models)\n"
             "  -q, --quiet           no notes or summary on stderr (overruns are still\n"
@@ -335,6 +339,7 @@ int cmd_listen(int argc, char **argv)
         {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104},
         {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106},
         {"low", required_argument, 0, 1107}, {"latency", required_argument, 0, 1207},
+        {"no-early", no_argument, 0, 1208},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *models[MAX_MODELS];
@@ -346,8 +351,11 @@ int cmd_listen(int argc, char **argv)
     es_detector_opts dopts;
     es_detector_opts_default(&dopts);
     /* One encoder step per 80 ms chunk: an event is reported as soon as
-     * its region closes, not up to a block later. */
+     * it is decided, not up to a block later. And decided early: a live
+     * listener wants the word a few hundred ms after it was said, not
+     * when the score has fallen again about a window later. */
     dopts.block = 1;
+    dopts.early = 1;
     double duration = 0;
     int json = 0, meter = 0, quiet = 0, list = 0, opt;
     long v;
@@ -401,6 +409,7 @@ int cmd_listen(int argc, char **argv)
         case 1107:
             if (cli_parse_double(optarg, 0.01, 1, &dopts.low)) { fprintf(stderr, "earshot: --low must be from 0.01 to 1\n"); return EXIT_USAGE; }
             break;
+        case 1208: dopts.early = 0; break;
         case 'M': models_dir = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;

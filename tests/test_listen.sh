@@ -92,7 +92,10 @@ sox "${parts[@]}" "$T/rec.wav"
 dur=$(soxi -D "$T/rec.wav")
 MODELS=(hey_jarvis alexa weather)
 
-"$BIN" transcribe -q -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch.txt" 2> "$T/err" ||
+# listen decides events early by default (transcribe --early); --no-early is transcribe's default
+"$BIN" transcribe -q --early -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch.txt" 2> "$T/err" ||
+    bad "transcribe --early of the recording: $(cat "$T/err")"
+"$BIN" transcribe -q -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch_late.txt" 2> "$T/err" ||
     bad "transcribe of the recording: $(cat "$T/err")"
 nb=$(wc -l < "$T/batch.txt")
 [ "$nb" -ge 3 ] && ok "transcribe finds the keywords ($nb events)" || bad "transcribe found $nb events: $(cat "$T/batch.txt")"
@@ -136,7 +139,7 @@ same_events() {
 if run_listen l16 16000 4 --save-clips "$T/clips"; then ok "listen at 16 kHz runs to --duration"; else bad "listen at 16 kHz: exit $?: $(cat "$T/l16.err")"; fi
 has "$T/l16.err" "overruns: 0" "no overruns at 16 kHz"
 if msg=$(same_events "$T/batch.txt" "$T/l16.txt" 0.01); then
-    ok "listen (16 kHz device) reports transcribe's events: $(cut -f3 "$T/l16.txt" | tr '\n' ' ')"
+    ok "listen (16 kHz device) reports transcribe --early's events: $(cut -f3 "$T/l16.txt" | tr '\n' ' ')"
 else
     bad "listen vs transcribe at 16 kHz: $msg"$'\n'"$(cat "$T/batch.txt")"$'\n--\n'"$(cat "$T/l16.txt" "$T/l16.err" "$T/l16.pace")"
 fi
@@ -156,14 +159,14 @@ fi
 ls "$T/clips" | grep -q '\.tmp\.' && bad "a temporary clip file was left behind" || ok "no temporary clip files left"
 
 # --- 48 kHz: resampled to 16 kHz on the way (not bit-identical: same words, times within 2 steps)
-if run_listen l48 48000 4 --json; then ok "listen at 48 kHz runs"; else bad "listen at 48 kHz: exit $?: $(cat "$T/l48.err")"; fi
+if run_listen l48 48000 4 --json --no-early; then ok "listen at 48 kHz runs"; else bad "listen at 48 kHz: exit $?: $(cat "$T/l48.err")"; fi
 has "$T/l48.err" "48000 Hz" "the device is opened at 48 kHz"
 sed -E 's/.*"label": "([^"]*)", "start": ([0-9.]+), "end": ([0-9.]+), "score": ([0-9.]+).*/\2\t\3\t\1\t\4/' "$T/l48.txt" > "$T/l48.tsv"
 grep -q '"model": "hey_jarvis"' "$T/l48.txt" && ok "--json lines carry the model" || bad "--json: $(head -c 300 "$T/l48.txt")"
-if msg=$(same_events "$T/batch.txt" "$T/l48.tsv" 0.17); then
-    ok "listen (48 kHz device, resampled) reports transcribe's events"
+if msg=$(same_events "$T/batch_late.txt" "$T/l48.tsv" 0.17); then
+    ok "listen --no-early (48 kHz device, resampled) reports transcribe's events"
 else
-    bad "listen at 48 kHz vs transcribe: $msg"$'\n'"$(cat "$T/batch.txt")"$'\n--\n'"$(cat "$T/l48.tsv" "$T/l48.err" "$T/l48.pace")"
+    bad "listen at 48 kHz vs transcribe: $msg"$'\n'"$(cat "$T/batch_late.txt")"$'\n--\n'"$(cat "$T/l48.tsv" "$T/l48.err" "$T/l48.pace")"
 fi
 
 # --- Ctrl-C just after the last word: the final event still comes out
