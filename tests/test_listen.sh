@@ -200,5 +200,33 @@ else
     bad "Ctrl-C at $t_int (word end ${word_end}s): $(cat "$T/int.txt" "$T/int.err")"
 fi
 
+# --- overruns are counted and reported: a regular file as the infile has no
+# pace at all (the null slave has no clock), so the device delivers audio far
+# faster than it can be processed and the ring must overflow
+asoundrc fast.conf "$T/int.f32"
+ALSA_CONFIG_PATH=$T/fast.conf timeout 60 "$BIN" listen -q -D earshot_mic --rate 16000 --duration 20 alexa \
+    > "$T/fast.txt" 2> "$T/fast.err"
+rc=$?
+[ "$rc" = 0 ] && ok "listen survives a device far faster than real time" || bad "unpaced device: exit $rc: $(cat "$T/fast.err")"
+if grep -Eq "warning: overruns: [1-9][0-9]* \([1-9][0-9]* frames" "$T/fast.err"; then
+    ok "overruns are counted and reported, even with -q: $(grep -o 'overruns: [0-9]* ([0-9]* frames' "$T/fast.err")"
+else
+    bad "no overrun report: $(cat "$T/fast.err")"
+fi
+
+# --- the meter, on a pseudo-terminal (script(1))
+if command -v script >/dev/null; then
+    rm -f "$T/int.fifo" && mkfifo "$T/int.fifo"
+    "$PACE" --bytes-per-second 64000 --chunk-ms 20 --speed 4 --tail 10 --idle 2 "$T/int.fifo" "$T/int.f32" 2> /dev/null &
+    PIDS+=($!)
+    script -qfec "ALSA_CONFIG_PATH=$T/int.conf \"$BIN\" listen -D earshot_mic --rate 16000 --duration 3.8 --meter alexa" \
+        /dev/null > "$T/tty" 2>&1 < /dev/null
+    grep -Eq "level [#.]{20} +-?[0-9.]+ dB  alexa [#.]{20} [0-9.]+" "$T/tty" && ok "--meter on a TTY: level and best score" ||
+        bad "no meter on a TTY: $(head -c 300 "$T/tty")"
+    grep -q "alexa	0" "$T/tty" && ok "events still printed with the meter" || bad "no event with --meter: $(tr '\r' '\n' < "$T/tty" | tail -5)"
+fi
+ALSA_CONFIG_PATH=$T/fast.conf "$BIN" listen -D earshot_mic --rate 16000 --duration 1 --meter alexa > /dev/null 2> "$T/err" < /dev/null
+has "$T/err" "needs a terminal" "--meter without a terminal says so"
+
 echo "# listen: $pass passed, $fail failed"
 [ "$fail" = 0 ]
