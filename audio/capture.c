@@ -33,6 +33,9 @@
 #include <string.h>
 #include <time.h>
 
+/* The callback's atomics must not hide a lock (C11 allows that). */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free for the audio callback");
+
 /* The reader sleeps this long when the ring is empty: short next to the
  * 80 ms the detector steps by, long enough to cost nothing. */
 #define POLL_NS 5000000L
@@ -155,7 +158,7 @@ es_status es_capture_find(const char *spec, int *index, es_error *err)
 typedef struct {
     float *buf;
     size_t mask;                  /* size - 1 */
-    _Atomic uint64_t w, r;
+    _Atomic unsigned long long w, r;
 } ring;
 
 struct es_capture {
@@ -166,14 +169,14 @@ struct es_capture {
     ring rg;
     /* Written by the callback only (relaxed: they are counters, read for
      * reporting). */
-    _Atomic uint64_t dropped_frames, overrun_events, input_overflows, callback_frames;
+    _Atomic unsigned long long dropped_frames, overrun_events, input_overflows, callback_frames;
     /* Reader side. */
     SRC_STATE *src;               /* NULL when the device runs at 16 kHz */
     double ratio;
     float in[STEP_FRAMES];        /* mono device frames popped from the ring */
     float out[STEP_FRAMES * 4 + 64];  /* resampled, awaiting the caller */
     size_t out_pos, out_n;
-    uint64_t frames_read;
+    unsigned long long frames_read;
     int started;
 };
 
@@ -188,9 +191,9 @@ static int on_audio(const void *input, void *output, unsigned long frames, const
     if (!input) return paContinue;   /* PortAudio may pass NULL after an xrun: nothing to store */
     const float *x = input;
     ring *rg = &c->rg;
-    uint64_t w = atomic_load_explicit(&rg->w, memory_order_relaxed);
-    uint64_t r = atomic_load_explicit(&rg->r, memory_order_acquire);
-    uint64_t room = rg->mask + 1 - (w - r);
+    unsigned long long w = atomic_load_explicit(&rg->w, memory_order_relaxed);
+    unsigned long long r = atomic_load_explicit(&rg->r, memory_order_acquire);
+    unsigned long long room = rg->mask + 1 - (w - r);
     unsigned long take = frames <= room ? frames : (unsigned long)room;
     int ch = c->channels;
     if (ch == 1) {
@@ -341,8 +344,8 @@ void es_capture_close(es_capture *c)
 static size_t ring_pop(es_capture *c)
 {
     ring *rg = &c->rg;
-    uint64_t r = atomic_load_explicit(&rg->r, memory_order_relaxed);
-    uint64_t w = atomic_load_explicit(&rg->w, memory_order_acquire);
+    unsigned long long r = atomic_load_explicit(&rg->r, memory_order_relaxed);
+    unsigned long long w = atomic_load_explicit(&rg->w, memory_order_acquire);
     size_t n = (size_t)(w - r);
     if (n > STEP_FRAMES) n = STEP_FRAMES;
     for (size_t i = 0; i < n; i++) c->in[i] = rg->buf[(r + i) & rg->mask];

@@ -5,7 +5,8 @@
 # it is built this way).
 #
 #   bench/listen.sh [--minutes M] [--model MODEL] [--rate HZ] [--build DIR] [--keep DIR]
-#                   [--stream WAV --truth TSV] [--threshold T] [--no-early]
+#                   [--stream WAV --truth TSV] [--threshold T] [--smooth N]
+#                   [--min-duration S] [--no-early]
 #
 #   --minutes M   length of the run (default 10)
 #   --model M     model to listen with (default hey_jarvis; a path to a
@@ -21,7 +22,8 @@
 #                 tests/longform_tool make, with a 12-label model trained on
 #                 its training set); TSV: label, start, end per line (labels
 #                 starting with # are other speech, not keywords)
-#   --threshold T, --no-early   passed to earshot listen
+#   --threshold T, --smooth N, --min-duration S, --no-early
+#                 passed to earshot listen
 #
 # The stream: every 12 s, 1.5 s of silence, the keyword, 2 s of silence,
 # samples/no_wake_word.wav, then silence; all over low pink noise (so the
@@ -29,14 +31,12 @@
 # is known: its placement plus the first and last sample above -40 dBFS in
 # the keyword recording.
 #
-# CPU: user + system time of the earshot process (GNU time, or
-# getrusage through es_bench maxrss's sibling when time is absent), divided
-# by the wall time of the run, in % of one core; the run includes start-up
-# (loading the models), which the per-audio-second figure spreads over M
-# minutes.
+# CPU: user + system time of the earshot process (GNU time: all its
+# threads, PortAudio's included), divided by the wall time of the run, in %
+# of one core; it includes start-up (loading the models, about 0.1 s).
 #
-# Latency: pace_fifo logs the wall-clock time at which each 20 ms chunk (one PortAudio period: see tests/test_listen.sh)
-# entered the pipe; each event line of listen --json is stamped with the
+# Latency: pace_fifo logs the wall-clock time at which each 20 ms chunk
+# (one PortAudio period: see tests/test_listen.sh) entered the pipe; each event line of listen --json is stamped with the
 # wall clock ($EPOCHREALTIME) as a reader receives it. Latency = stamp -
 # time the chunk holding the keyword's last sample entered the pipe. It
 # therefore includes PortAudio's period (20 ms), the ring, the 80 ms
@@ -56,8 +56,10 @@ while [ $# -gt 0 ]; do
         --stream) stream=$2; shift 2 ;;
         --truth) truth=$2; shift 2 ;;
         --threshold) lopts+=(--threshold "$2"); shift 2 ;;
+        --smooth) lopts+=(--smooth "$2"); shift 2 ;;
+        --min-duration) lopts+=(--min-duration "$2"); shift 2 ;;
         --no-early) lopts+=(--no-early); shift ;;
-        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,47p' "$0"; exit 0 ;;
         *) echo "bench/listen.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done

@@ -51,6 +51,8 @@ static void help(FILE *f)
             "  --channels N          device channels to open (default: mono if offered);\n"
             "                        they are averaged\n"
             "  --duration S          stop after S seconds of audio\n"
+            "  --latency S           input latency to ask the device for (default: its\n"
+            "                        low-latency setting)\n"
             "  -j, --json            one JSON object per event (JSON Lines)\n"
             "  --meter               live input level and best score on stderr (TTY only)\n"
             "  --save-clips DIR      keep the audio of each event as DIR/*.wav\n"
