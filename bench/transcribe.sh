@@ -84,12 +84,12 @@ done
 # live-style decisions: how long after the end of each detected digit its
 # event comes, pushing 80 ms at a time (audio time, compute not included)
 "$TOOL" latency "$work/digits.safetensors" "$work/set/long" --threshold 0.7
-"$TOOL" latency "$work/digits.safetensors" "$work/set/long" --threshold 0.7 --smooth 3 --min-duration 0.16
+"$TOOL" latency "$work/digits.safetensors" "$work/set/long" --threshold 0.7 --smooth 1 --min-duration 0.24
 hours=1 run "1 h, 16 kHz, -j $jobs, --early" -j "$jobs" --early "${M[@]}" "$work/set/long"
 cat "$work/out"/*.json >"$work/events_early.jsonl"
 echo "long-form, --early: $("$TOOL" score "$work/set/long" "$work/events_early.jsonl")"
 rm -rf "$work/out"
-hours=1 run "1 h, --early --smooth 3 --min-duration 0.16" -j "$jobs" --early --smooth 3 --min-duration 0.16 "${M[@]}" "$work/set/long"
-cat "$work/out"/*.json >"$work/events_early3.jsonl"
-echo "long-form, --early --smooth 3 --min-duration 0.16: $("$TOOL" score "$work/set/long" "$work/events_early3.jsonl")"
+hours=1 run "1 h, --early --smooth 1 --min-duration 0.24" -j "$jobs" --early --smooth 1 --min-duration 0.24 "${M[@]}" "$work/set/long"
+cat "$work/out"/*.json >"$work/events_early1.jsonl"
+echo "long-form, --early --smooth 1 --min-duration 0.24: $("$TOOL" score "$work/set/long" "$work/events_early1.jsonl")"
 echo "load average after: $(loadavg)"

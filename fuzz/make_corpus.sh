@@ -1,7 +1,7 @@
 #!/bin/bash
 # Seed corpora for the libFuzzer targets, generated rather than committed:
 #
-#   fuzz/make_corpus.sh [onnx|audio|npy|safetensors ...]     (default: all four)
+#   fuzz/make_corpus.sh [onnx|audio|npy|safetensors|manifest ...]   (default: all)
 #
 # onnx:  the 9 ONNX models from the models directory ($EARSHOT_MODELS, else
 #        $XDG_CACHE_HOME/earshot/models, else ~/.cache/earshot/models), and
@@ -14,12 +14,14 @@
 #        metadata, F16/BF16/F64, empty and zero-size tensors, an unpadded
 #        header) and a few near misses.
 #
+# manifest: a few @list files (CRLF, comments, white space, a NUL byte).
+#
 # Files go to fuzz/corpus-TARGET/ (gitignored); existing files are kept, so
 # whatever libFuzzer has found so far stays in the corpus.
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx audio npy safetensors manifest)
 
 models="${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}"
 
@@ -150,12 +152,23 @@ seed_safetensors() {
   echo "make_corpus: safetensors: 12 files"
 }
 
+seed_manifest() {
+  local d=fuzz/corpus-manifest
+  mkdir -p "$d"
+  printf 'a.wav\nsub/b.flac\n' >"$d/seed-plain"
+  printf '# recordings\r\n\r\n  /abs/c.wav  \r\n\t@other.txt\n#x\nlast' >"$d/seed-crlf"
+  printf 'a.wav\nbad\0name\n' >"$d/seed-nul"
+  printf '\n\n\n   \n#\n' >"$d/seed-empty"
+  echo "make_corpus: manifest: 4 files"
+}
+
 for t in "${targets[@]}"; do
   case "$t" in
     onnx) seed_onnx ;;
     audio) seed_audio ;;
     npy) seed_npy ;;
     safetensors) seed_safetensors ;;
-    *) echo "usage: $0 [onnx|audio|npy|safetensors ...]" >&2; exit 2 ;;
+    manifest) seed_manifest ;;
+    *) echo "usage: $0 [onnx|audio|npy|safetensors|manifest ...]" >&2; exit 2 ;;
   esac
 done

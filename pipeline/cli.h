@@ -44,6 +44,35 @@ es_engine *cli_engine(const cli_common *c);
 void cli_error(const es_error *e);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 
+/* Detector options shared by transcribe and listen (one meaning, one
+ * spelling): add CLI_DETECT_LONGOPTS to the getopt table, pass every
+ * option to cli_detect_opt first, print CLI_DETECT_HELP. */
+#define CLI_MAX_THRESHOLDS 256
+typedef struct {
+    es_detector_opts o;
+    struct { const char *label; double thr; } thr[CLI_MAX_THRESHOLDS];   /* label NULL = all */
+    size_t nthr;
+} cli_detect;
+void cli_detect_init(cli_detect *d);
+/* 1 if opt was a detector option, 0 if not, -1 on a bad value (printed). */
+int cli_detect_opt(cli_detect *d, int opt, char *arg);
+/* The detector for these models with the options and thresholds. */
+es_detector *cli_detector(es_engine *e, const char *const *models, size_t n, const cli_detect *d, es_error *err);
+#define CLI_DETECT_LONGOPTS \
+    {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104}, \
+    {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106}, \
+    {"low", required_argument, 0, 1107}, {"pad", required_argument, 0, 1108}, {"early", no_argument, 0, 1111}
+#define CLI_DETECT_HELP \
+    "  --threshold T         threshold of every label (default: the model card's,\n" \
+    "                        else 0.5); LABEL=T sets one label (repeatable)\n" \
+    "  --smooth N            moving average over N steps of 80 ms (default 5)\n" \
+    "  --min-duration S      seconds above threshold for an event (default 0.24)\n" \
+    "  --refractory S        same label not reported again within S s (default 0.5)\n" \
+    "  --low F               event extent: score above F x threshold (default 0.5)\n" \
+    "  --pad S               silence fed before and after the audio (default 1.0)\n" \
+    "  --early               decide each event as soon as it is confirmed (about\n" \
+    "                        0.45 s after the word; default: when its score falls)\n"
+
 int cmd_embed(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_models(int argc, char **argv);

@@ -87,3 +87,60 @@ void cli_error(const es_error *e)
 {
     fprintf(stderr, "earshot: %s\n", e->msg[0] ? e->msg : es_status_str(e->status));
 }
+
+void cli_detect_init(cli_detect *d)
+{
+    memset(d, 0, sizeof *d);
+    es_detector_opts_default(&d->o);
+}
+
+int cli_detect_opt(cli_detect *d, int opt, char *arg)
+{
+    long v;
+    switch (opt) {
+    case 1103: {
+        if (d->nthr == CLI_MAX_THRESHOLDS) { fprintf(stderr, "earshot: too many --threshold\n"); return -1; }
+        char *eq = strrchr(arg, '=');
+        double t;
+        if (eq) *eq = 0;
+        if (cli_parse_double(eq ? eq + 1 : arg, 1e-6, 1, &t) || (eq && !*arg)) {
+            fprintf(stderr, "earshot: --threshold must be T or LABEL=T with T in (0, 1]\n");
+            return -1;
+        }
+        d->thr[d->nthr].label = eq ? arg : NULL;
+        d->thr[d->nthr++].thr = t;
+        return 1;
+    }
+    case 1104: {
+        char *end;
+        errno = 0;
+        v = strtol(arg, &end, 10);
+        if (errno || end == arg || *end || v < 1 || v > 100) { fprintf(stderr, "earshot: --smooth must be from 1 to 100\n"); return -1; }
+        d->o.smooth = (int)v;
+        return 1;
+    }
+    case 1105:
+        if (cli_parse_double(arg, 0, 60, &d->o.min_duration)) { fprintf(stderr, "earshot: --min-duration must be seconds from 0 to 60\n"); return -1; }
+        return 1;
+    case 1106:
+        if (cli_parse_double(arg, 0, 3600, &d->o.refractory)) { fprintf(stderr, "earshot: --refractory must be seconds from 0 to 3600\n"); return -1; }
+        return 1;
+    case 1107:
+        if (cli_parse_double(arg, 0.01, 1, &d->o.low)) { fprintf(stderr, "earshot: --low must be from 0.01 to 1\n"); return -1; }
+        return 1;
+    case 1108:
+        if (cli_parse_double(arg, 0, 60, &d->o.pad)) { fprintf(stderr, "earshot: --pad must be seconds from 0 to 60\n"); return -1; }
+        return 1;
+    case 1111: d->o.early = 1; return 1;
+    }
+    return 0;
+}
+
+es_detector *cli_detector(es_engine *e, const char *const *models, size_t n, const cli_detect *d, es_error *err)
+{
+    es_detector *det = es_detector_create(e, models, n, &d->o, err);
+    if (!det) return NULL;
+    for (size_t i = 0; i < d->nthr; i++)
+        if (es_detector_set_threshold(det, d->thr[i].label, d->thr[i].thr, err)) { es_detector_free(det); return NULL; }
+    return det;
+}

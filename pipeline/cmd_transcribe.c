@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define MAX_MODELS 32
-#define MAX_THR 256
 
 static void help(FILE *f)
 {
@@ -49,15 +48,8 @@ static void help(FILE *f)
             "  --shard K/N           process only shard K of N (files K, K+N, ... of the\n"
             "                        sorted list; K from 1)\n"
             "  --resume              skip files whose outputs all exist (with -d)\n"
-            "  --threshold T         threshold of every label (default: the model card's,\n"
-            "                        else 0.5); LABEL=T sets one label (repeatable)\n"
-            "  --smooth N            moving average over N steps of 80 ms (default 5)\n"
-            "  --min-duration S      seconds above threshold for an event (default 0.24)\n"
-            "  --refractory S        same label not reported again within S s (default 0.5)\n"
-            "  --low F               event extent: score above F x threshold (default 0.5)\n"
-            "  --pad S               silence fed before and after each file (default 1.0)\n"
-            "  --early               decide each event as soon as it is confirmed, as a\n"
-            "                        live listener does (default: when its score falls)\n"
+            CLI_DETECT_HELP
+            "  --block N             80 ms chunks per encoder call (default 16; same events)\n"
             "  --resample Q          converter for other rates than 16 kHz: best, medium\n"
             "                        or fast (default fast: libsamplerate SINC_FASTEST)\n"
             "  --models DIR          pretrained models directory (default: $EARSHOT_MODELS,\n"
@@ -70,18 +62,11 @@ static void help(FILE *f)
 }
 
 typedef struct {
-    const char *label;   /* NULL = all */
-    double thr;
-} thr_opt;
-
-typedef struct {
     /* settings */
     es_engine *eng;
     const char **models;
     size_t nmodels;
-    es_detector_opts dopts;
-    thr_opt thr[MAX_THR];
-    size_t nthr;
+    cli_detect det;
     int formats;
     const char *outdir;
     int resume, quiet, progress;
@@ -279,11 +264,7 @@ static int cmp_stem(const void *x, const void *y)
 
 static es_detector *make_detector(batch *b, es_error *e)
 {
-    es_detector *d = es_detector_create(b->eng, b->models, b->nmodels, &b->dopts, e);
-    if (!d) return NULL;
-    for (size_t i = 0; i < b->nthr; i++)
-        if (es_detector_set_threshold(d, b->thr[i].label, b->thr[i].thr, e)) { es_detector_free(d); return NULL; }
-    return d;
+    return cli_detector(b->eng, b->models, b->nmodels, &b->det, e);
 }
 
 static void *worker(void *p)
@@ -315,10 +296,7 @@ int cmd_transcribe(int argc, char **argv)
         {"model", required_argument, 0, 'm'}, {"format", required_argument, 0, 'o'},
         {"output-dir", required_argument, 0, 'd'}, {"jobs", required_argument, 0, 'j'},
         {"shard", required_argument, 0, 1101}, {"resume", no_argument, 0, 1102},
-        {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104},
-        {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106},
-        {"low", required_argument, 0, 1107}, {"pad", required_argument, 0, 1108},
-        {"block", required_argument, 0, 1109}, {"early", no_argument, 0, 1111}, {"resample", required_argument, 0, 1110},
+        CLI_DETECT_LONGOPTS, {"block", required_argument, 0, 1109}, {"resample", required_argument, 0, 1110},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     static batch b;   /* big; one per process */
@@ -327,8 +305,8 @@ int cmd_transcribe(int argc, char **argv)
     const char *models_dir = NULL;
     size_t nmodels = 0;
     long jobs = 0, shard_k = 1, shard_n = 1, v;
-    es_detector_opts_default(&b.dopts);
-    b.dopts.block = 16;   /* files: bigger encoder steps, same events for any read size */
+    cli_detect_init(&b.det);
+    b.det.o.block = 16;   /* files: bigger encoder steps, same events for any read size */
     /* From 8 or 44.1 kHz, SINC_BEST took 40 of the 49 CPU seconds of an
      * hour of 8 kHz audio; SINC_FASTEST takes 15 in all, with the same
      * long-form F1 (bench/README.md). */
@@ -336,6 +314,9 @@ int cmd_transcribe(int argc, char **argv)
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:d:j:qh", opts, NULL)) != -1) {
+        int r = cli_detect_opt(&b.det, opt, optarg);
+        if (r < 0) return EXIT_USAGE;
+        if (r > 0) continue;
         switch (opt) {
         case 'm':
             if (nmodels == MAX_MODELS) { fprintf(stderr, "earshot: at most %d models\n", MAX_MODELS); return EXIT_USAGE; }
@@ -362,37 +343,9 @@ int cmd_transcribe(int argc, char **argv)
             break;
         }
         case 1102: b.resume = 1; break;
-        case 1103: {
-            if (b.nthr == MAX_THR) { fprintf(stderr, "earshot: too many --threshold\n"); return EXIT_USAGE; }
-            char *eq = strrchr(optarg, '=');
-            double t;
-            if (eq) *eq = 0;
-            if (cli_parse_double(eq ? eq + 1 : optarg, 1e-6, 1, &t) || (eq && !*optarg)) {
-                fprintf(stderr, "earshot: --threshold must be T or LABEL=T with T in (0, 1]\n");
-                return EXIT_USAGE;
-            }
-            b.thr[b.nthr++] = (thr_opt){eq ? optarg : NULL, t};
-            break;
-        }
-        case 1104:
-            if (parse_int(optarg, 1, 100, &v)) { fprintf(stderr, "earshot: --smooth must be from 1 to 100\n"); return EXIT_USAGE; }
-            b.dopts.smooth = (int)v;
-            break;
-        case 1105:
-            if (cli_parse_double(optarg, 0, 60, &b.dopts.min_duration)) { fprintf(stderr, "earshot: --min-duration must be seconds from 0 to 60\n"); return EXIT_USAGE; }
-            break;
-        case 1106:
-            if (cli_parse_double(optarg, 0, 3600, &b.dopts.refractory)) { fprintf(stderr, "earshot: --refractory must be seconds >= 0\n"); return EXIT_USAGE; }
-            break;
-        case 1107:
-            if (cli_parse_double(optarg, 0.01, 1, &b.dopts.low)) { fprintf(stderr, "earshot: --low must be from 0.01 to 1\n"); return EXIT_USAGE; }
-            break;
-        case 1108:
-            if (cli_parse_double(optarg, 0, 60, &b.dopts.pad)) { fprintf(stderr, "earshot: --pad must be seconds from 0 to 60\n"); return EXIT_USAGE; }
-            break;
         case 1109:
             if (parse_int(optarg, 1, 256, &v)) { fprintf(stderr, "earshot: --block must be from 1 to 256\n"); return EXIT_USAGE; }
-            b.dopts.block = (int)v;
+            b.det.o.block = (int)v;
             break;
         case 1110:
             if (!strcmp(optarg, "best")) b.resample = ES_RESAMPLE_BEST;
@@ -400,7 +353,6 @@ int cmd_transcribe(int argc, char **argv)
             else if (!strcmp(optarg, "fast")) b.resample = ES_RESAMPLE_FASTEST;
             else { fprintf(stderr, "earshot: --resample must be best, medium or fast\n"); return EXIT_USAGE; }
             break;
-        case 1111: b.dopts.early = 1; break;
         case 'M': models_dir = optarg; break;
         case 'q': b.quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;

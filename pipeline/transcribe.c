@@ -286,32 +286,40 @@ static es_status walk(ilist *l, const char *dir, size_t root_len, int depth, es_
 
 static es_status expand_one(ilist *l, const char *arg, int depth, es_error *err);
 
+typedef struct {
+    ilist *l;
+    const char *path;
+    size_t dl;           /* length of the manifest's folder, 0 if none */
+    int depth;
+    es_error *err;
+} mf_ctx;
+
+/* one manifest line: relative paths are relative to the manifest's folder */
+static es_status manifest_line(void *user, const char *s)
+{
+    mf_ctx *c = user;
+    if (s[0] == '/' || !c->dl) return expand_one(c->l, s, c->depth + 1, c->err);
+    size_t pl = c->dl + strlen(s) + 2;
+    char *p = malloc(pl);
+    if (!p) return es_fail(c->err, ES_ERR_NOMEM, "out of memory");
+    snprintf(p, pl, "%.*s/%s", (int)c->dl, c->path, s);
+    es_status st = expand_one(c->l, p, c->depth + 1, c->err);
+    free(p);
+    return st;
+}
+
 static es_status manifest(ilist *l, const char *path, int depth, es_error *err)
 {
     if (depth > 8) return es_fail(err, ES_ERR_ARG, "%s: manifests nested too deep", path);
-    FILE *f = fopen(path, "r");
-    if (!f) return es_fail(err, ES_ERR_IO, "@%s: cannot open manifest: %s", path, strerror(errno));
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    es_error e = {0};
+    if (es_read_file(path, &buf, &len, &e))
+        return es_fail(err, e.status, "@%s: cannot read the list: %s", path, e.msg);
     const char *slash = strrchr(path, '/');
-    size_t dl = slash ? (size_t)(slash - path) : 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t k;
-    es_status st = ES_OK;
-    while (!st && (k = getline(&line, &cap, f)) >= 0) {
-        while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r' || line[k - 1] == ' ' || line[k - 1] == '\t')) line[--k] = 0;
-        char *s = line;
-        while (*s == ' ' || *s == '\t') s++;
-        if (!*s || *s == '#') continue;
-        if (s[0] == '/' || !dl) { st = expand_one(l, s, depth + 1, err); continue; }
-        size_t pl = dl + strlen(s) + 2;
-        char *p = malloc(pl);
-        if (!p) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
-        snprintf(p, pl, "%.*s/%s", (int)dl, path, s);
-        st = expand_one(l, p, depth + 1, err);
-        free(p);
-    }
-    free(line);
-    fclose(f);
+    mf_ctx c = {l, path, slash ? (size_t)(slash - path) : 0, depth, err};
+    es_status st = es_tx_manifest_parse((const char *)buf, len, path, manifest_line, &c, err);
+    free(buf);
     return st;
 }
 

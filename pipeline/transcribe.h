@@ -60,4 +60,11 @@ typedef struct {
 es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, size_t *nout, es_error *err);
 void es_tx_inputs_free(es_tx_input *in, size_t n);
 
+/* The lines of a manifest held in memory: each line with surrounding white
+ * space (and a CR) removed, blank lines and lines starting with # skipped,
+ * passed to fn (which may stop the parse by returning an error). A line
+ * holding a NUL byte is ES_ERR_FORMAT naming `name` and the line. */
+es_status es_tx_manifest_parse(const char *buf, size_t len, const char *name,
+                               es_status (*fn)(void *user, const char *line), void *user, es_error *err);
+
 #endif

@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER ARGS...]
 #
-# TARGET is onnx, audio, npy or safetensors (fuzz/fuzz_TARGET.c). The target and the
+# TARGET is onnx, audio, npy, safetensors or manifest (fuzz/fuzz_TARGET.c). The target and the
 # library sources it exercises are compiled here with clang and
 # -fsanitize=fuzzer,address,undefined into build-fuzz/ (no meson set-up, so
 # a half-edited unrelated file elsewhere in the tree cannot break it). The
@@ -19,10 +19,10 @@ set -euo pipefail
 # Everything runs inside main, which bash reads whole before running: an
 # edit to this file during a long run cannot change the run mid-way.
 main() {
-usage() { echo "usage: $0 onnx|audio|npy|safetensors SECONDS [LIBFUZZER ARGS...]" >&2; exit 2; }
+usage() { echo "usage: $0 onnx|audio|npy|safetensors|manifest SECONDS [LIBFUZZER ARGS...]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 target="$1"; secs="$2"; shift 2
-case "$target" in onnx|audio|npy|safetensors) ;; *) usage ;; esac
+case "$target" in onnx|audio|npy|safetensors|manifest) ;; *) usage ;; esac
 [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -gt 0 ] || usage
 
 cd "$(dirname -- "$0")/.."
@@ -42,7 +42,7 @@ libs=($(pkg-config --libs $pkgs) -lm -lpthread)
 # The library modules that parse or interpret outside bytes, plus what they
 # call (status.c for es_fail, engine.c for es_set_threads).
 srcs=(model/status.c audio/decode.c audio/mel.c model/onnx.c model/encoder.c model/head.c
-      model/npy.c model/models.c pipeline/engine.c model/safetensors.c)
+      model/npy.c model/models.c pipeline/engine.c model/safetensors.c pipeline/manifest.c)
 
 echo "fuzz: building build-fuzz/fuzz_$target with $CC"
 objs=()
@@ -70,6 +70,7 @@ case "$target" in
   audio) maxlen=262144 ;;   # a few seconds of audio; resampling longer is slow
   npy) maxlen=65536 ;;
   safetensors) maxlen=65536 ;;
+  manifest) maxlen=8192 ;;
 esac
 log="$out/fuzz_$target.log"
 echo "fuzz: running $target for $secs s (log: build-fuzz/fuzz_$target.log)"

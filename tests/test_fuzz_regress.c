@@ -38,6 +38,9 @@
 #define LLVMFuzzerTestOneInput fuzz_safetensors_one
 #include "../fuzz/fuzz_safetensors.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_manifest_one
+#include "../fuzz/fuzz_manifest.c"
+#undef LLVMFuzzerTestOneInput
 #include "../fuzz/onnx_gen.h"
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -373,6 +376,26 @@ static void test_safetensors_inputs(void **state)
     free(bytes);
 }
 
+/* --------------------------------------------------------- manifest */
+
+static void test_manifest_inputs(void **state)
+{
+    (void)state;
+    static const char m[] = "# list\r\n\r\n  a.wav  \r\n\tsub/b.flac\n#x\n@other.txt\nbad\0nul\nlast";
+    const unsigned char *b = (const unsigned char *)m;
+    size_t len = sizeof m - 1;
+    fuzz_manifest_one(b, len);
+    size_t t = run_truncations(fuzz_manifest_one, b, len, len, 1);
+    size_t c = run_corruptions(fuzz_manifest_one, b, len, 0, len, 4);
+    /* 1000 lines: the callback stops the parse there */
+    char *big = malloc(3 * 1200);
+    assert_non_null(big);
+    for (int i = 0; i < 1200; i++) memcpy(big + 3 * i, "x \n", 3);
+    fuzz_manifest_one((const unsigned char *)big, 3 * 1200);
+    free(big);
+    print_message("    manifest (%zu bytes): %zu truncations, %zu corruptions\n", len, t, c);
+}
+
 int main(void)
 {
     char path[4200];
@@ -392,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_audio_inputs),
         cmocka_unit_test(test_npy_inputs),
         cmocka_unit_test(test_safetensors_inputs),
+        cmocka_unit_test(test_manifest_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,6 +68,12 @@ printf '# recordings\n\nin/a.wav\nin/sub/b.wav\n' >"$T/list.txt"
 expect 0 "glob and @list" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in/*.wav" "@$T/list.txt"
 [ "$(wc -l <"$T/out")" = 2 ] && ok "a.wav (glob and list) once, b.wav once" || bad "glob/list: $(cat "$T/out")"
 
+printf 'in/a.wav\nbad\0line\n' >"$T/nul.txt"
+expect 1 "a manifest that is not text" -- "$BIN" transcribe -q "${M[@]}" "@$T/nul.txt"
+has "$T/err" "nul.txt: line 2" "the error names the list and the line"
+expect 1 "a missing manifest" -- "$BIN" transcribe -q "${M[@]}" "@$T/nolist.txt"
+has "$T/err" "nolist.txt" "the error names the list"
+
 # a bad file in a batch: reported with its reason, the batch goes on, exit 1
 cp -r "$T/in" "$T/mixed"
 echo "RIFF garbage" >"$T/mixed/broken.wav"
@@ -97,7 +103,8 @@ sox $(for i in $(seq 1 12); do echo "$T/piece.wav"; done) "$T/long1.wav"
 for i in $(seq -w 1 8); do cp "$T/long1.wav" "$T/long/l$i.wav"; done
 "$BIN" transcribe -q -j 1 "${M[@]}" -ojson -otxt -d "$T/out3" "$T/long" 2>/dev/null &
 pid=$!
-for _ in $(seq 1 600); do [ -f "$T/out3/l1.txt" ] && break; sleep 0.05; done
+# (json is written after txt: once it is there, l1 is complete)
+for _ in $(seq 1 600); do [ -f "$T/out3/l1.json" ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 before=$(ls "$T/out3"/*.txt 2>/dev/null | wc -l)
 [ "$before" -ge 1 ] && [ "$before" -lt 8 ] && ok "killed after $before of 8 files" || bad "kill came at $before files"
@@ -143,6 +150,12 @@ mkdir -p "$T/dup"; cp "$T/in/a.wav" "$T/dup/a.wav"
 expect 2 "two inputs, one output name" -- "$BIN" transcribe "${M[@]}" -d "$T/o5" "$T/in/a.wav" "$T/dup/a.wav"
 expect 1 "a model that does not exist" -- "$BIN" transcribe -m "$T/none.safetensors" "$T/in"
 has "$T/err" "none.safetensors" "error names the model"
+expect 2 "threshold out of range" -- "$BIN" transcribe "${M[@]}" --threshold alexa=2 "$T/in"
+expect 1 "threshold of a label no model has" -- "$BIN" transcribe "${M[@]}" --threshold nolabel=0.6 "$T/in"
+has "$T/err" "nolabel" "error names the label"
+expect 0 "per-label threshold" -- "$BIN" transcribe -q "${M[@]}" --threshold alexa=0.99 --threshold hey_jarvis=0.6 -ojson "$T/in"
+grep -q '"alexa"' "$T/out" && bad "alexa reported above 0.99" || ok "LABEL=T raises one label's threshold"
+[ "$(grep -c '"hey_jarvis"' "$T/out")" -ge 2 ] && ok "the other label keeps reporting" || bad "hey_jarvis: $(cat "$T/out")"
 expect 0 "help" -- "$BIN" transcribe --help
 has "$T/out" "JSON fields (stable)" "help documents the JSON fields"
 
