@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #define MAX_MODELS 32
-#define MAX_THR 256
 #define READ_MAX ES_CHUNK            /* samples pulled per step: 80 ms */
 #define HISTORY_S 30                 /* seconds of audio kept for --save-clips */
 #define CLIP_MARGIN 0.3              /* seconds kept around an event's extent */
@@ -62,6 +61,10 @@ static void help(FILE *f)
             "  --min-duration S      seconds above threshold for an event (default 0.24)\n"
             "  --refractory S        same label not reported again within S s (default 0.5)\n"
             "  --low F               event extent: score above F x threshold (default 0.5)\n"
+            "  --pad S               silence fed before the audio and after the stop\n"
+            "                        (default 1.0)\n"
+            "  --early               decide each event as soon as it is confirmed (about\n"
+            "                        0.45 s after the word): listen's default\n"
             "  --no-early            report an event when its score falls again (about a\n"
             "                        window after the word), as transcribe does by\n"
             "                        default; by default listen reports it as soon as it\n"
@@ -77,11 +80,6 @@ static void help(FILE *f)
             "Exit status: 0 after a clean stop, 1 on a device or model error, 2 on bad\n"
             "usage.\n");
 }
-
-typedef struct {
-    const char *label;   /* NULL = all */
-    double thr;
-} thr_opt;
 
 typedef struct {
     es_detector *det;
@@ -338,31 +336,32 @@ int cmd_listen(int argc, char **argv)
         {"list-devices", no_argument, 0, 1201}, {"rate", required_argument, 0, 1202},
         {"channels", required_argument, 0, 1203}, {"duration", required_argument, 0, 1204},
         {"json", no_argument, 0, 'j'}, {"meter", no_argument, 0, 1205}, {"save-clips", required_argument, 0, 1206},
-        {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104},
-        {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106},
-        {"low", required_argument, 0, 1107}, {"latency", required_argument, 0, 1207},
+        {"latency", required_argument, 0, 1207}, CLI_DETECT_LONGOPTS,
         {"no-early", no_argument, 0, 1208},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *models[MAX_MODELS];
-    size_t nmodels = 0, nthr = 0;
-    thr_opt thr[MAX_THR];
+    size_t nmodels = 0;
     const char *models_dir = NULL, *clip_dir = NULL;
     es_capture_opts co;
     es_capture_opts_default(&co);
-    es_detector_opts dopts;
-    es_detector_opts_default(&dopts);
+    static cli_detect dopt;   /* the detector flags, spelt and parsed as transcribe's */
+    cli_detect_init(&dopt);
+    es_detector_opts *dopts = &dopt.o;
     /* One encoder step per 80 ms chunk: an event is reported as soon as
      * it is decided, not up to a block later. And decided early: a live
      * listener wants the word a few hundred ms after it was said, not
      * when the score has fallen again about a window later. */
-    dopts.block = 1;
-    dopts.early = 1;
+    dopts->block = 1;
+    dopts->early = 1;
     double duration = 0;
     int json = 0, meter = 0, quiet = 0, list = 0, opt;
     long v;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:D:jqh", opts, NULL)) != -1) {
+        int r = cli_detect_opt(&dopt, opt, optarg);
+        if (r < 0) return EXIT_USAGE;
+        if (r > 0) continue;
         switch (opt) {
         case 'm':
             if (nmodels == MAX_MODELS) { fprintf(stderr, "earshot: at most %d models\n", MAX_MODELS); return EXIT_USAGE; }
@@ -386,32 +385,7 @@ int cmd_listen(int argc, char **argv)
         case 1207:
             if (cli_parse_double(optarg, 0.001, 2, &co.latency)) { fprintf(stderr, "earshot: --latency must be seconds from 0.001 to 2\n"); return EXIT_USAGE; }
             break;
-        case 1103: {
-            if (nthr == MAX_THR) { fprintf(stderr, "earshot: too many --threshold\n"); return EXIT_USAGE; }
-            char *eq = strrchr(optarg, '=');
-            double t;
-            if (eq) *eq = 0;
-            if (cli_parse_double(eq ? eq + 1 : optarg, 1e-6, 1, &t) || (eq && !*optarg)) {
-                fprintf(stderr, "earshot: --threshold must be T or LABEL=T with T in (0, 1]\n");
-                return EXIT_USAGE;
-            }
-            thr[nthr++] = (thr_opt){eq ? optarg : NULL, t};
-            break;
-        }
-        case 1104:
-            if (parse_long(optarg, 1, 100, &v)) { fprintf(stderr, "earshot: --smooth must be from 1 to 100\n"); return EXIT_USAGE; }
-            dopts.smooth = (int)v;
-            break;
-        case 1105:
-            if (cli_parse_double(optarg, 0, 60, &dopts.min_duration)) { fprintf(stderr, "earshot: --min-duration must be seconds from 0 to 60\n"); return EXIT_USAGE; }
-            break;
-        case 1106:
-            if (cli_parse_double(optarg, 0, 3600, &dopts.refractory)) { fprintf(stderr, "earshot: --refractory must be seconds >= 0\n"); return EXIT_USAGE; }
-            break;
-        case 1107:
-            if (cli_parse_double(optarg, 0.01, 1, &dopts.low)) { fprintf(stderr, "earshot: --low must be from 0.01 to 1\n"); return EXIT_USAGE; }
-            break;
-        case 1208: dopts.early = 0; break;
+        case 1208: dopts->early = 0; break;
         case 'M': models_dir = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
@@ -438,13 +412,11 @@ int cmd_listen(int argc, char **argv)
     if (!list) {
         /* models first: a bad model should not wait for a device */
         if (!(eng = es_engine_create(models_dir, &e)) ||
-            !(det = es_detector_create(eng, (const char *const *)models, nmodels, &dopts, &e))) {
+            !(det = cli_detector(eng, (const char *const *)models, nmodels, &dopt, &e))) {
             cli_error(&e);
             rc = EXIT_FAIL;
             goto out;
         }
-        for (size_t i = 0; i < nthr; i++)
-            if (es_detector_set_threshold(det, thr[i].label, thr[i].thr, &e)) { cli_error(&e); rc = EXIT_USAGE; goto out; }
         if (!quiet && es_detector_warning(det)) fprintf(stderr, "earshot: note: %s\n", es_detector_warning(det));
         if (clip_dir) {
             struct stat sb;
