@@ -33,6 +33,9 @@
 #include <string.h>
 #include <time.h>
 
+/* The callback's atomics must not hide a lock (C11 allows that). */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free for the audio callback");
+
 /* The reader sleeps this long when the ring is empty: short next to the
  * 80 ms the detector steps by, long enough to cost nothing. */
 #define POLL_NS 5000000L
@@ -155,7 +158,7 @@ es_status es_capture_find(const char *spec, int *index, es_error *err)
 typedef struct {
     float *buf;
     size_t mask;                  /* size - 1 */
-    _Atomic uint64_t w, r;
+    _Atomic unsigned long long w, r;
 } ring;
 
 struct es_capture {
@@ -166,14 +169,14 @@ struct es_capture {
     ring rg;
     /* Written by the callback only (relaxed: they are counters, read for
      * reporting). */
-    _Atomic uint64_t dropped_frames, overrun_events, input_overflows, callback_frames;
+    _Atomic unsigned long long dropped_frames, overrun_events, input_overflows, callback_frames;
     /* Reader side. */
     SRC_STATE *src;               /* NULL when the device runs at 16 kHz */
     double ratio;
     float in[STEP_FRAMES];        /* mono device frames popped from the ring */
     float out[STEP_FRAMES * 4 + 64];  /* resampled, awaiting the caller */
     size_t out_pos, out_n;
-    uint64_t frames_read;
+    unsigned long long frames_read;
     int started;
 };
 
@@ -188,9 +191,9 @@ static int on_audio(const void *input, void *output, unsigned long frames, const
     if (!input) return paContinue;   /* PortAudio may pass NULL after an xrun: nothing to store */
     const float *x = input;
     ring *rg = &c->rg;
-    uint64_t w = atomic_load_explicit(&rg->w, memory_order_relaxed);
-    uint64_t r = atomic_load_explicit(&rg->r, memory_order_acquire);
-    uint64_t room = rg->mask + 1 - (w - r);
+    unsigned long long w = atomic_load_explicit(&rg->w, memory_order_relaxed);
+    unsigned long long r = atomic_load_explicit(&rg->r, memory_order_acquire);
+    unsigned long long room = rg->mask + 1 - (w - r);
     unsigned long take = frames <= room ? frames : (unsigned long)room;
     int ch = c->channels;
     if (ch == 1) {
@@ -277,11 +280,13 @@ es_capture *es_capture_open(const es_capture_opts *o, es_error *err)
     atomic_init(&c->callback_frames, 0);
     if (!c->rg.buf) { es_fail(err, ES_ERR_NOMEM, "audio: out of memory"); es_capture_close(c); return NULL; }
     if (rate != ES_SAMPLE_RATE) {
-        /* Medium-quality sinc: the live path runs for hours on one core's
-         * spare time, and "best" costs about three times as much for a
-         * difference far below a microphone's noise floor. */
+        /* The fastest sinc converter: the live path runs for hours on a
+         * core's spare time. Measured (bench/listen.sh, 10 min at 48 kHz,
+         * 12-label model): SINC_MEDIUM cost 0.84% of a core on its own,
+         * more than the whole detector; the long-form F1 of transcribe
+         * is the same with SINC_FASTEST (bench/README.md). */
         int e = 0;
-        c->src = src_new(SRC_SINC_MEDIUM_QUALITY, 1, &e);
+        c->src = src_new(SRC_SINC_FASTEST, 1, &e);
         if (!c->src) {
             es_fail(err, ES_ERR_NOMEM, "audio: cannot create the resampler: %s", src_strerror(e));
             es_capture_close(c);
@@ -339,8 +344,8 @@ void es_capture_close(es_capture *c)
 static size_t ring_pop(es_capture *c)
 {
     ring *rg = &c->rg;
-    uint64_t r = atomic_load_explicit(&rg->r, memory_order_relaxed);
-    uint64_t w = atomic_load_explicit(&rg->w, memory_order_acquire);
+    unsigned long long r = atomic_load_explicit(&rg->r, memory_order_relaxed);
+    unsigned long long w = atomic_load_explicit(&rg->w, memory_order_acquire);
     size_t n = (size_t)(w - r);
     if (n > STEP_FRAMES) n = STEP_FRAMES;
     for (size_t i = 0; i < n; i++) c->in[i] = rg->buf[(r + i) & rg->mask];

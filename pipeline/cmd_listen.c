@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@
 #include <unistd.h>
 
 #define MAX_MODELS 32
-#define MAX_THR 256
 #define READ_MAX ES_CHUNK            /* samples pulled per step: 80 ms */
 #define HISTORY_S 30                 /* seconds of audio kept for --save-clips */
 #define CLIP_MARGIN 0.3              /* seconds kept around an event's extent */
@@ -50,6 +50,8 @@ static void help(FILE *f)
             "  --channels N          device channels to open (default: mono if offered);\n"
             "                        they are averaged\n"
             "  --duration S          stop after S seconds of audio\n"
+            "  --latency S           input latency to ask the device for (default: its\n"
+            "                        low-latency setting)\n"
             "  -j, --json            one JSON object per event (JSON Lines)\n"
             "  --meter               live input level and best score on stderr (TTY only)\n"
             "  --save-clips DIR      keep the audio of each event as DIR/*.wav\n"
@@ -59,6 +61,14 @@ static void help(FILE *f)
             "  --min-duration S      seconds above threshold for an event (default 0.24)\n"
             "  --refractory S        same label not reported again within S s (default 0.5)\n"
             "  --low F               event extent: score above F x threshold (default 0.5)\n"
+            "  --pad S               silence fed before the audio and after the stop\n"
+            "                        (default 1.0)\n"
+            "  --early               decide each event as soon as it is confirmed (about\n"
+            "                        0.45 s after the word): listen's default\n"
+            "  --no-early            report an event when its score falls again (about a\n"
+            "                        window after the word), as transcribe does by\n"
+            "                        default; by default listen reports it as soon as it\n"
+            "                        is confirmed (transcribe --early)\n"
             "  --models DIR          pretrained models directory (default: $EARSHOT_MODELS,\n"
             "                        else $XDG_CACHE_HOME/earshot/models)\n"
             "  -q, --quiet           no notes or summary on stderr (overruns are still\n"
@@ -72,17 +82,21 @@ static void help(FILE *f)
 }
 
 typedef struct {
-    const char *label;   /* NULL = all */
-    double thr;
-} thr_opt;
-
-typedef struct {
     es_detector *det;
     int json, meter;
     const char *clip_dir;
     char clip_prefix[64];
     size_t nclips;
-    int clip_failed;
+    /* Clips are written by their own thread: writing and fsync can take
+     * long on a busy disk, and the processing thread must keep draining
+     * the capture ring meanwhile. */
+    pthread_t clip_thread;
+    int clip_thread_on;
+    pthread_mutex_t clip_lock;
+    pthread_cond_t clip_cond;
+    struct clip_job *jobs, **jobs_tail;
+    int clip_quit, clip_failed;   /* clip_failed: by the writer, under clip_lock */
+    int clip_missed;              /* a clip could not be queued (main thread) */
     /* the last HISTORY_S seconds of audio, for clips */
     float *hist;
     size_t hist_cap;
@@ -92,6 +106,39 @@ typedef struct {
     int meter_shown;
     size_t nev;
 } listener;
+
+struct clip_job {
+    struct clip_job *next;
+    char *path;
+    float *x;
+    size_t n;
+};
+
+static void *clip_writer(void *p)
+{
+    listener *L = p;
+    pthread_mutex_lock(&L->clip_lock);
+    for (;;) {
+        while (!L->jobs && !L->clip_quit) pthread_cond_wait(&L->clip_cond, &L->clip_lock);
+        struct clip_job *j = L->jobs;
+        if (!j) break;   /* quit with the queue drained */
+        L->jobs = j->next;
+        if (!L->jobs) L->jobs_tail = &L->jobs;
+        pthread_mutex_unlock(&L->clip_lock);
+        es_error e = {0};
+        es_status st = es_audio_write_wav(j->path, j->x, j->n, &e);
+        pthread_mutex_lock(&L->clip_lock);
+        if (st) {
+            cli_error(&e);
+            L->clip_failed = 1;
+        }
+        free(j->path);
+        free(j->x);
+        free(j);
+    }
+    pthread_mutex_unlock(&L->clip_lock);
+    return NULL;
+}
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
@@ -136,7 +183,8 @@ static size_t clip_copy(const listener *L, double t0, double t1, float **out)
     return n;
 }
 
-/* Keep a clip of an event; returns its path (static buffer) or NULL. */
+/* Queue a clip of an event for the writer thread; returns its path
+ * (static buffer) or NULL. */
 static const char *save_clip(listener *L, const es_event *ev)
 {
     static char path[4400];
@@ -146,7 +194,7 @@ static const char *save_clip(listener *L, const es_event *ev)
         meter_clear(L);
         fprintf(stderr, "earshot: %s at %.2f s: its audio is no longer in the %d s history, no clip\n", ev->label,
                 ev->start, HISTORY_S);
-        L->clip_failed = 1;
+        L->clip_missed = 1;
         return NULL;
     }
     /* file names: run start, sequence, label (characters safe for any file system) */
@@ -156,15 +204,21 @@ static const char *save_clip(listener *L, const es_event *ev)
         lab[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ? *s : '_';
     lab[k] = 0;
     snprintf(path, sizeof path, "%s/%s_%04zu_%s.wav", L->clip_dir, L->clip_prefix, ++L->nclips, lab);
-    es_error e = {0};
-    es_status st = es_audio_write_wav(path, x, n, &e);
-    free(x);
-    if (st) {
-        meter_clear(L);
-        cli_error(&e);
-        L->clip_failed = 1;
+    struct clip_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->path = strdup(path))) {
+        free(j);
+        free(x);
+        fprintf(stderr, "earshot: %s: out of memory\n", path);
+        L->clip_missed = 1;
         return NULL;
     }
+    j->x = x;
+    j->n = n;
+    pthread_mutex_lock(&L->clip_lock);
+    *L->jobs_tail = j;
+    L->jobs_tail = &j->next;
+    pthread_cond_signal(&L->clip_cond);
+    pthread_mutex_unlock(&L->clip_lock);
     return path;
 }
 
@@ -282,27 +336,32 @@ int cmd_listen(int argc, char **argv)
         {"list-devices", no_argument, 0, 1201}, {"rate", required_argument, 0, 1202},
         {"channels", required_argument, 0, 1203}, {"duration", required_argument, 0, 1204},
         {"json", no_argument, 0, 'j'}, {"meter", no_argument, 0, 1205}, {"save-clips", required_argument, 0, 1206},
-        {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104},
-        {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106},
-        {"low", required_argument, 0, 1107}, {"latency", required_argument, 0, 1207},
+        {"latency", required_argument, 0, 1207}, CLI_DETECT_LONGOPTS,
+        {"no-early", no_argument, 0, 1208},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *models[MAX_MODELS];
-    size_t nmodels = 0, nthr = 0;
-    thr_opt thr[MAX_THR];
+    size_t nmodels = 0;
     const char *models_dir = NULL, *clip_dir = NULL;
     es_capture_opts co;
     es_capture_opts_default(&co);
-    es_detector_opts dopts;
-    es_detector_opts_default(&dopts);
+    static cli_detect dopt;   /* the detector flags, spelt and parsed as transcribe's */
+    cli_detect_init(&dopt);
+    es_detector_opts *dopts = &dopt.o;
     /* One encoder step per 80 ms chunk: an event is reported as soon as
-     * its region closes, not up to a block later. */
-    dopts.block = 1;
+     * it is decided, not up to a block later. And decided early: a live
+     * listener wants the word a few hundred ms after it was said, not
+     * when the score has fallen again about a window later. */
+    dopts->block = 1;
+    dopts->early = 1;
     double duration = 0;
     int json = 0, meter = 0, quiet = 0, list = 0, opt;
     long v;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:D:jqh", opts, NULL)) != -1) {
+        int r = cli_detect_opt(&dopt, opt, optarg);
+        if (r < 0) return EXIT_USAGE;
+        if (r > 0) continue;
         switch (opt) {
         case 'm':
             if (nmodels == MAX_MODELS) { fprintf(stderr, "earshot: at most %d models\n", MAX_MODELS); return EXIT_USAGE; }
@@ -326,31 +385,7 @@ int cmd_listen(int argc, char **argv)
         case 1207:
             if (cli_parse_double(optarg, 0.001, 2, &co.latency)) { fprintf(stderr, "earshot: --latency must be seconds from 0.001 to 2\n"); return EXIT_USAGE; }
             break;
-        case 1103: {
-            if (nthr == MAX_THR) { fprintf(stderr, "earshot: too many --threshold\n"); return EXIT_USAGE; }
-            char *eq = strrchr(optarg, '=');
-            double t;
-            if (eq) *eq = 0;
-            if (cli_parse_double(eq ? eq + 1 : optarg, 1e-6, 1, &t) || (eq && !*optarg)) {
-                fprintf(stderr, "earshot: --threshold must be T or LABEL=T with T in (0, 1]\n");
-                return EXIT_USAGE;
-            }
-            thr[nthr++] = (thr_opt){eq ? optarg : NULL, t};
-            break;
-        }
-        case 1104:
-            if (parse_long(optarg, 1, 100, &v)) { fprintf(stderr, "earshot: --smooth must be from 1 to 100\n"); return EXIT_USAGE; }
-            dopts.smooth = (int)v;
-            break;
-        case 1105:
-            if (cli_parse_double(optarg, 0, 60, &dopts.min_duration)) { fprintf(stderr, "earshot: --min-duration must be seconds from 0 to 60\n"); return EXIT_USAGE; }
-            break;
-        case 1106:
-            if (cli_parse_double(optarg, 0, 3600, &dopts.refractory)) { fprintf(stderr, "earshot: --refractory must be seconds >= 0\n"); return EXIT_USAGE; }
-            break;
-        case 1107:
-            if (cli_parse_double(optarg, 0.01, 1, &dopts.low)) { fprintf(stderr, "earshot: --low must be from 0.01 to 1\n"); return EXIT_USAGE; }
-            break;
+        case 1208: dopts->early = 0; break;
         case 'M': models_dir = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
@@ -377,13 +412,11 @@ int cmd_listen(int argc, char **argv)
     if (!list) {
         /* models first: a bad model should not wait for a device */
         if (!(eng = es_engine_create(models_dir, &e)) ||
-            !(det = es_detector_create(eng, (const char *const *)models, nmodels, &dopts, &e))) {
+            !(det = cli_detector(eng, (const char *const *)models, nmodels, &dopt, &e))) {
             cli_error(&e);
             rc = EXIT_FAIL;
             goto out;
         }
-        for (size_t i = 0; i < nthr; i++)
-            if (es_detector_set_threshold(det, thr[i].label, thr[i].thr, &e)) { cli_error(&e); rc = EXIT_USAGE; goto out; }
         if (!quiet && es_detector_warning(det)) fprintf(stderr, "earshot: note: %s\n", es_detector_warning(det));
         if (clip_dir) {
             struct stat sb;
@@ -414,6 +447,15 @@ int cmd_listen(int argc, char **argv)
         strftime(L.clip_prefix, sizeof L.clip_prefix, "%Y%m%d-%H%M%S", &tm);
         L.hist_cap = (size_t)HISTORY_S * ES_SAMPLE_RATE;
         if (!(L.hist = calloc(L.hist_cap, sizeof(float)))) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
+        L.jobs_tail = &L.jobs;
+        pthread_mutex_init(&L.clip_lock, NULL);
+        pthread_cond_init(&L.clip_cond, NULL);
+        if (pthread_create(&L.clip_thread, NULL, clip_writer, &L) != 0) {
+            fprintf(stderr, "earshot: cannot start the clip writer thread\n");
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        L.clip_thread_on = 1;
     }
     if (meter) es_detector_set_score_fn(det, on_scores, &L);
     buf = malloc(READ_MAX * sizeof(float));
@@ -474,9 +516,16 @@ int cmd_listen(int argc, char **argv)
                 cs.overruns, cs.dropped_frames, cs.dropped_seconds, cs.input_overflows);
     else if (!quiet)
         fprintf(stderr, "earshot: overruns: 0\n");
-    if (L.clip_failed && rc == EXIT_OK) rc = EXIT_FAIL;
 
 out:
+    if (L.clip_thread_on) {   /* the clips of every reported event are written before we exit */
+        pthread_mutex_lock(&L.clip_lock);
+        L.clip_quit = 1;
+        pthread_cond_signal(&L.clip_cond);
+        pthread_mutex_unlock(&L.clip_lock);
+        pthread_join(L.clip_thread, NULL);
+        if ((L.clip_failed || L.clip_missed) && rc == EXIT_OK) rc = EXIT_FAIL;
+    }
     es_capture_close(cap);
     es_capture_terminate();
     es_detector_free(det);

@@ -14,6 +14,9 @@
 #   --json FILE     also write every measurement as JSON
 #   --no-setup      do not run scripts/setup.sh; only rebuild (ninja -C build)
 #   --no-memory     skip (e), the peak-memory runs of earshot detect
+#   --listen        instead: the live-path benchmark, bench/listen.sh (CPU and
+#                   latency of earshot listen over 10 minutes of a paced
+#                   virtual microphone; about 11 minutes of wall time)
 #   --transcribe    instead: earshot transcribe over 1 h of long-form audio
 #                   (bench/transcribe.sh: x real time, memory, event F1)
 #   --synth         only the synthetic-data benchmark (bench/synth.sh: 1,000
@@ -25,9 +28,10 @@
 # bench/README.md for what each line measures.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE] [--no-setup] [--no-memory]"; }
+usage() { echo "usage: $0 [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE] [--no-setup] [--no-memory] [--listen]"; }
 models=""
 setup=1
+listen=0
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
     --json=*) args+=(--json "$(realpath -m -- "${1#--json=}")"); shift ;;
     --no-setup) setup=0; shift ;;
     --no-memory) args+=(--no-memory); shift ;;
+    --listen) listen=1; shift ;;
     --transcribe) exec bash "$(dirname -- "$0")/../bench/transcribe.sh" ;;
     --synth) ninja -C "$(dirname -- "$0")/../build" --quiet && exec bash "$(dirname -- "$0")/../bench/synth.sh" ;;
     -h|--help) usage; exit 0 ;;
@@ -63,5 +68,9 @@ else
   ninja -C build --quiet || { echo "earshot bench: build failed (see above)" >&2; exit 1; }
 fi
 
+if [ $listen -eq 1 ]; then
+  export EARSHOT_MODELS
+  exec bash bench/listen.sh --build "$root/build"
+fi
 command -v node >/dev/null 2>&1 || { echo "earshot bench: node not found: run scripts/setup.sh" >&2; exit 1; }
 exec node bench/bench.js --build "$root/build" --models "$EARSHOT_MODELS" "${args[@]}"

@@ -4,7 +4,7 @@
  * benchmark (an ALSA `type file` PCM whose `infile` is the pipe).
  *
  *   pace_fifo [--bytes-per-second B] [--speed X] [--chunk-ms MS] [--tail S]
- *             [--log FILE] FIFO INPUT
+ *             [--idle S] [--log FILE] FIFO INPUT
  *
  * Why a pipe, and why paced: ALSA's file plugin reads its infile as fast as
  * the capture side asks (its slave, a `null` PCM, has no clock), so a plain
@@ -12,12 +12,16 @@
  * file's end it hands out stale buffer contents. Reading a pipe blocks
  * instead, so the writer's pace becomes the device's pace.
  *
- * PortAudio opens every ALSA device once while it enumerates them (and so
- * opens the pipe, and closes it without reading). The writer therefore
- * watches how much of what it wrote was read (FIONREAD): if the reader
- * goes away (EPIPE) before reading anything, that was such a probe, and it
- * waits for the next reader and starts again from the beginning. When a
- * reader that did read goes away, the run is over.
+ * PortAudio opens every ALSA device while it enumerates them (and so opens
+ * the pipe, and closes it without reading), and the plugin sees the end of
+ * the pipe as silence delivered at full speed if the writer ever closes
+ * while it reads. So the writer opens the pipe read-write: the open never
+ * blocks, a reader never sees an end while we run, and what a probe leaves
+ * unread stays in the pipe for the real reader. Pacing starts when the
+ * first byte is read (FIONREAD: the pipe holds less than we wrote), so the
+ * time the device takes to start does not become a burst of audio. The
+ * run ends after INPUT and the tail, or when nothing has been read for
+ * --idle seconds (default 3): the reader went away.
  *
  * After INPUT, silence follows for --tail seconds (default 30), so the
  * reader never hits the end of the pipe (the plugin would repeat stale
@@ -27,7 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +63,7 @@ static void sleep_until(double t)
 
 int main(int argc, char **argv)
 {
-    double bps = 32000, speed = 1, chunk_ms = 10, tail = 30;
+    double bps = 32000, speed = 1, chunk_ms = 10, tail = 30, idle = 3;
     const char *log_path = NULL;
     int i = 1;
     for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
@@ -68,10 +72,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--chunk-ms")) chunk_ms = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--tail")) tail = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--log")) log_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--idle")) idle = atof(argv[i + 1]);
         else { fprintf(stderr, "pace_fifo: unknown option %s\n", argv[i]); return 2; }
     }
     if (argc - i != 2 || !(bps > 0) || !(speed > 0) || !(chunk_ms > 0) || !(tail >= 0)) {
-        fprintf(stderr, "usage: pace_fifo [--bytes-per-second B] [--speed X] [--chunk-ms MS] [--tail S] [--log FILE] FIFO INPUT\n");
+        fprintf(stderr, "usage: pace_fifo [--bytes-per-second B] [--speed X] [--chunk-ms MS] [--tail S] [--idle S] [--log FILE] FIFO INPUT\n");
         return 2;
     }
     const char *fifo = argv[i], *input = argv[i + 1];
@@ -86,47 +91,80 @@ int main(int argc, char **argv)
         return 1;
     }
     fclose(in);
-    signal(SIGPIPE, SIG_IGN);
     size_t chunk = (size_t)(bps * chunk_ms / 1000.0);
     chunk -= chunk % 4;   /* whole frames for 16-bit stereo or 32-bit mono */
     if (chunk < 4) chunk = 4;
+    if (chunk > PIPE_BUF) {   /* larger writes are not atomic: a read could see half of one */
+        fprintf(stderr, "pace_fifo: a %.0f ms chunk is %zu bytes, more than PIPE_BUF (%d); use shorter chunks\n", chunk_ms, chunk, PIPE_BUF);
+        return 2;
+    }
     size_t total = (size_t)len + (size_t)(tail * bps);
     total -= total % 4;
     unsigned char *zeros = calloc(chunk, 1);
     size_t nlog = total / chunk + 2, ilog = 0;
     double *log_a = malloc(nlog * sizeof(double)), *log_w = malloc(nlog * sizeof(double));
     if (!zeros || !log_a || !log_w) return 1;
-    int probes = 0;
-    for (;;) {
-        int fd = open(fifo, O_WRONLY);   /* blocks until a reader opens the pipe */
-        if (fd < 0) { fprintf(stderr, "pace_fifo: %s: %s\n", fifo, strerror(errno)); return 1; }
-        size_t pos = 0, consumed = 0;
-        ilog = 0;
-        double t0 = mono();
-        int reader_left = 0;
-        while (pos < total) {
-            size_t k = total - pos < chunk ? total - pos : chunk;
-            const unsigned char *src = pos < (size_t)len ? data + pos : zeros;
-            if (pos < (size_t)len && (size_t)len - pos < k) k = (size_t)len - pos;
-            ssize_t w = write(fd, src, k);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EPIPE) { reader_left = 1; break; }
-                fprintf(stderr, "pace_fifo: %s: %s\n", fifo, strerror(errno));
-                return 1;
+    int fd = open(fifo, O_RDWR);   /* see above: never blocks, never ends for the reader */
+    if (fd < 0) { fprintf(stderr, "pace_fifo: %s: %s\n", fifo, strerror(errno)); return 1; }
+    /* Never block in write on a full pipe (we would not notice the reader
+     * leaving): non-blocking writes, and wait for room in the loop. A write
+     * of at most PIPE_BUF bytes is still all or nothing. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    size_t pos = 0, consumed = 0;
+    double t0 = 0, last_read = mono();
+    int started = 0, idle_out = 0;
+    while (pos < total) {
+        int unread = 0;
+        if (ioctl(fd, FIONREAD, &unread) != 0) unread = 0;
+        size_t c = pos - (size_t)unread;
+        if (c > consumed) { consumed = c; last_read = mono(); }
+        if (!started) {
+            /* Before the first read, keep one chunk in the pipe and wait. */
+            if (consumed == 0) {
+                if (pos == 0) goto write_chunk;
+                if (mono() - last_read > idle + 60) { idle_out = 1; break; }   /* nobody ever came */
+                struct timespec nap = {0, 1000000};
+                nanosleep(&nap, NULL);
+                continue;
             }
-            pos += (size_t)w;
-            int unread = 0;
-            if (ioctl(fd, FIONREAD, &unread) == 0 && pos - (size_t)unread > consumed) consumed = pos - (size_t)unread;
-            if (ilog < nlog) { log_a[ilog] = (double)pos / bps; log_w[ilog] = wall(); ilog++; }
-            sleep_until(t0 + (double)pos / bps / speed);
+            started = 1;
+            t0 = mono() - (double)consumed / bps / speed;
+        } else if (mono() - last_read > idle) {
+            idle_out = 1;
+            break;
         }
-        close(fd);
-        if (reader_left && consumed == 0 && probes < 20) { probes++; continue; }   /* an enumeration probe */
-        fprintf(stderr, "pace_fifo: wrote %.2f s of audio (%zu bytes read by the device; %d probe open%s)%s\n",
-                (double)pos / bps, consumed, probes, probes == 1 ? "" : "s", reader_left ? ", reader closed" : "");
-        break;
+        sleep_until(t0 + (double)pos / bps / speed);
+    write_chunk:;
+        size_t k = total - pos < chunk ? total - pos : chunk;
+        const unsigned char *src = pos < (size_t)len ? data + pos : zeros;
+        if (pos < (size_t)len && (size_t)len - pos < k) k = (size_t)len - pos;
+        ssize_t w = write(fd, src, k);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                struct timespec nap = {0, 1000000};
+                nanosleep(&nap, NULL);
+                continue;
+            }
+            fprintf(stderr, "pace_fifo: %s: %s\n", fifo, strerror(errno));
+            return 1;
+        }
+        pos += (size_t)w;
+        if (ilog < nlog) { log_a[ilog] = (double)pos / bps; log_w[ilog] = wall(); ilog++; }
     }
+    /* Let the reader take what is left before we close (an end would be
+     * read as silence at full speed). */
+    while (!idle_out) {
+        int unread = 0;
+        if (ioctl(fd, FIONREAD, &unread) != 0 || unread == 0) break;
+        if ((size_t)unread < pos - consumed) { consumed = pos - (size_t)unread; last_read = mono(); }
+        if (mono() - last_read > idle) break;
+        struct timespec nap = {0, 5000000};
+        nanosleep(&nap, NULL);
+    }
+    close(fd);
+    fprintf(stderr, "pace_fifo: wrote %.2f s of audio, %.2f s of it read%s\n", (double)pos / bps, (double)consumed / bps,
+            idle_out ? " (then the reader stopped reading)" : "");
     if (log_path) {
         FILE *f = fopen(log_path, "w");
         if (!f) { fprintf(stderr, "pace_fifo: %s: %s\n", log_path, strerror(errno)); return 1; }

@@ -1,0 +1,232 @@
+#!/bin/bash
+# earshot listen end to end through PortAudio, from a virtual capture device:
+# an ALSA `type file` PCM (selected with ALSA_CONFIG_PATH) whose infile is a
+# named pipe that tests/pace_fifo fills at a microphone's pace. listen must
+# report the same events as earshot transcribe on the same recording.
+#
+# How the device behaves (alsa-lib 1.2.8, PortAudio 19.6, Debian 12), and so
+# why the test is built this way:
+# - The file plugin's slave is a `null` PCM, which has no clock: reads from
+#   a regular infile arrive as fast as PortAudio asks, and past the file's
+#   end the plugin hands out stale buffer contents. A pipe paces it instead
+#   (reads block), and the writer keeps writing silence after the
+#   recording, so the end is never reached; listen stops by --duration.
+# - A read that finds less than it asked for is padded with silence, not
+#   waited for. So every write into the pipe is exactly one PortAudio
+#   period: listen's 20 ms callbacks, i.e. 20 ms chunks in the device's
+#   format (<= PIPE_BUF bytes, so each write is atomic).
+# - The infile has no header: it holds whatever format PortAudio negotiates.
+#   earshot asks for float32, which `null` accepts, so the pipe carries raw
+#   float32; the rate is the one listen opens (--rate), mono.
+# - PortAudio opens every device while it enumerates them (pace_fifo
+#   restarts when a reader leaves without reading), and its ALSA back end
+#   asserts when no device is called "default", so the config names one.
+# - Writing 4x faster than real time keeps the test short; the reader
+#   simply keeps up (it is not a clock).
+# Exits 77 (skipped) without the models, sox, or a usable ALSA device.
+set -u
+BIN=${EARSHOT_BIN:?run through meson test}
+SRC=${EARSHOT_SRC:?run through meson test}
+PACE=${EARSHOT_PACE_FIFO:?run through meson test}
+FSDD=${EARSHOT_FSDD:-$SRC/../shared/data/fsdd}
+S=$SRC/samples
+if ! "$BIN" models >/dev/null 2>&1; then
+    echo "SKIP: pretrained models not found (run scripts/fetch-models.sh or set EARSHOT_MODELS)"
+    exit 77
+fi
+command -v sox >/dev/null || { echo "SKIP: sox not installed (scripts/setup.sh installs it)"; exit 77; }
+T=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; [ -n "${EARSHOT_KEEP_TMP:-}" ] && echo "# kept $T" || rm -rf "$T"; }
+trap cleanup EXIT
+. "$(dirname -- "$0")/lib.sh"
+
+# asoundrc NAME INFILE: a config with the virtual microphone earshot_mic
+asoundrc() {
+    cat > "$T/$1" <<EOF
+pcm.earshot_mic {
+    type file
+    slave.pcm { type null }
+    file "/dev/null"
+    infile "$2"
+    format "raw"
+}
+pcm.!default "earshot_mic"
+EOF
+}
+
+# --- the device is listed (infile /dev/zero: opening it never blocks)
+asoundrc zero.conf /dev/zero
+export ALSA_CONFIG_PATH=$T/zero.conf
+"$BIN" listen --list-devices > "$T/devices" 2> "$T/err"
+if ! grep -q "earshot_mic.*ALSA" "$T/devices"; then
+    echo "SKIP: PortAudio does not list the virtual ALSA capture device: $(head -c 300 "$T/err")"
+    exit 77
+fi
+ok "--list-devices lists the virtual microphone with its host API"
+has "$T/devices" "default" "--list-devices marks the default input"
+expect 2 "listen without a model is a usage error" -- "$BIN" listen
+expect 1 "an unknown device name" -- "$BIN" listen -D no_such_microphone hey_jarvis
+has "$T/err" "no input device matches 'no_such_microphone'" "the unknown device is named in the error"
+expect 1 "a device index out of range" -- "$BIN" listen -D 99 hey_jarvis
+has "$T/err" "no device with index 99" "the bad index is named"
+expect 1 "a missing model fails before the device is opened" -- "$BIN" listen "$T/missing.safetensors"
+has "$T/err" "missing.safetensors" "the missing model is named"
+
+# --- the test recording: keywords and other speech between stretches of silence
+sox -n -r 16000 -c 1 -b 16 "$T/sil.wav" trim 0 1.5
+parts=("$T/sil.wav" "$S/hey_jarvis.wav" "$T/sil.wav" "$S/no_wake_word.wav" "$T/sil.wav" "$S/alexa.wav" "$T/sil.wav")
+if [ -d "$FSDD" ]; then
+    # real speech that is not a keyword (FSDD digits, 8 kHz: sox resamples)
+    n=0
+    for f in "$FSDD"/3_jackson_1.wav "$FSDD"/7_theo_2.wav "$FSDD"/1_nicolas_3.wav; do
+        [ -f "$f" ] || continue
+        sox "$f" -r 16000 -c 1 -b 16 "$T/fsdd$n.wav" && parts+=("$T/fsdd$n.wav" "$T/sil.wav") && n=$((n + 1))
+    done
+    echo "# FSDD digits between the keywords: $n"
+else
+    echo "# $FSDD absent: no FSDD digits in the recording"
+fi
+parts+=("$S/weather.wav" "$T/sil.wav" "$S/hey_jarvis.wav" "$T/sil.wav")
+sox "${parts[@]}" "$T/rec.wav"
+dur=$(soxi -D "$T/rec.wav")
+MODELS=(hey_jarvis alexa weather)
+
+# listen decides events early by default (transcribe --early); --no-early is transcribe's default
+"$BIN" transcribe -q --early -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch.txt" 2> "$T/err" ||
+    bad "transcribe --early of the recording: $(cat "$T/err")"
+"$BIN" transcribe -q -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch_late.txt" 2> "$T/err" ||
+    bad "transcribe of the recording: $(cat "$T/err")"
+nb=$(wc -l < "$T/batch.txt")
+[ "$nb" -ge 3 ] && ok "transcribe finds the keywords ($nb events)" || bad "transcribe found $nb events: $(cat "$T/batch.txt")"
+
+# run_listen TAG RATE SPEED [listen options]: play rec.wav at RATE through the
+# pipe and listen for `dur` seconds; events in $T/TAG.txt, stderr in $T/TAG.err
+run_listen() {
+    local tag=$1 rate=$2 speed=$3; shift 3
+    sox "$T/rec.wav" -r "$rate" -t raw -e floating-point -b 32 -c 1 "$T/$tag.f32"
+    rm -f "$T/$tag.fifo" && mkfifo "$T/$tag.fifo"
+    asoundrc "$tag.conf" "$T/$tag.fifo"
+    "$PACE" --bytes-per-second $((rate * 4)) --chunk-ms 20 --speed "$speed" --tail 10 --idle 2 "$T/$tag.fifo" "$T/$tag.f32" \
+        2> "$T/$tag.pace" &
+    local pace=$!
+    PIDS+=("$pace")
+    ALSA_CONFIG_PATH=$T/$tag.conf timeout 120 "$BIN" listen -D earshot_mic --rate "$rate" --duration "$dur" "$@" \
+        "${MODELS[@]}" > "$T/$tag.txt" 2> "$T/$tag.err"
+    local rc=$?
+    wait "$pace" 2>/dev/null
+    return $rc
+}
+
+# same_events A B TOL: same labels in the same order, start and end within TOL s
+same_events() {
+    awk -F'\t' -v tol="$3" '
+        FNR == NR { a[++na] = $0; next }
+        { b[++nb] = $0 }
+        END {
+            if (na != nb) { print "event counts differ: " na " vs " nb; exit 1 }
+            for (i = 1; i <= na; i++) {
+                split(a[i], x, "\t"); split(b[i], y, "\t")
+                ds = x[1] - y[1]; de = x[2] - y[2]
+                if (x[3] != y[3] || ds > tol || -ds > tol || de > tol || -de > tol) {
+                    print "event " i " differs: " a[i] " vs " b[i]; exit 1
+                }
+            }
+        }' "$1" "$2"
+}
+
+# --- 16 kHz: the samples reach the detector unchanged, so the events must be the batch run's
+if run_listen l16 16000 4 --save-clips "$T/clips"; then ok "listen at 16 kHz runs to --duration"; else bad "listen at 16 kHz: exit $?: $(cat "$T/l16.err")"; fi
+has "$T/l16.err" "overruns: 0" "no overruns at 16 kHz"
+if msg=$(same_events "$T/batch.txt" "$T/l16.txt" 0.01); then
+    ok "listen (16 kHz device) reports transcribe --early's events: $(cut -f3 "$T/l16.txt" | tr '\n' ' ')"
+else
+    bad "listen vs transcribe at 16 kHz: $msg"$'\n'"$(cat "$T/batch.txt")"$'\n--\n'"$(cat "$T/l16.txt" "$T/l16.err" "$T/l16.pace")"
+fi
+if awk -F'\t' 'FNR == NR { s[FNR] = $4; next } { d = s[FNR] - $4; if (d > 0.002 || d < -0.002) exit 1 }' "$T/batch.txt" "$T/l16.txt"; then
+    ok "and the same scores"
+else
+    bad "scores differ: $(paste "$T/batch.txt" "$T/l16.txt")"
+fi
+nclips=$(ls "$T/clips" 2>/dev/null | grep -c '\.wav$')
+[ "$nclips" = "$(wc -l < "$T/l16.txt")" ] && ok "--save-clips keeps one WAV per event ($nclips)" || bad "--save-clips wrote $nclips clips"
+first=$(ls "$T/clips"/*hey_jarvis.wav 2>/dev/null | head -1)
+if [ -n "$first" ] && [ "$(soxi -r "$first")" = 16000 ] && awk -v d="$(soxi -D "$first")" 'BEGIN { exit !(d > 0.6 && d < 5) }'; then
+    ok "a clip is a 16 kHz WAV of the word ($(soxi -D "$first") s)"
+else
+    bad "clip: '$first' $(soxi "$first" 2>&1 | head -c 300)"
+fi
+ls "$T/clips" | grep -q '\.tmp\.' && bad "a temporary clip file was left behind" || ok "no temporary clip files left"
+
+# --- 48 kHz: resampled to 16 kHz on the way (not bit-identical: same words, times within 2 steps)
+if run_listen l48 48000 4 --json --no-early; then ok "listen at 48 kHz runs"; else bad "listen at 48 kHz: exit $?: $(cat "$T/l48.err")"; fi
+has "$T/l48.err" "48000 Hz" "the device is opened at 48 kHz"
+sed -E 's/.*"label": "([^"]*)", "start": ([0-9.]+), "end": ([0-9.]+), "score": ([0-9.]+).*/\2\t\3\t\1\t\4/' "$T/l48.txt" > "$T/l48.tsv"
+grep -q '"model": "hey_jarvis"' "$T/l48.txt" && ok "--json lines carry the model" || bad "--json: $(head -c 300 "$T/l48.txt")"
+if msg=$(same_events "$T/batch_late.txt" "$T/l48.tsv" 0.17); then
+    ok "listen --no-early (48 kHz device, resampled) reports transcribe's events"
+else
+    bad "listen at 48 kHz vs transcribe: $msg"$'\n'"$(cat "$T/batch_late.txt")"$'\n--\n'"$(cat "$T/l48.tsv" "$T/l48.err" "$T/l48.pace")"
+fi
+
+# --- Ctrl-C just after the last word: the final event still comes out. With
+# --no-early the detector would report it only when the score has fallen
+# again (about a second after the word); we interrupt 0.25 s after the word,
+# so the event can only come from the drain and flush at the stop. Each
+# output line is stamped with the time it arrived, to check just that.
+sox "$T/sil.wav" "$S/alexa.wav" "$T/short.wav"
+sox "$T/short.wav" -t raw -e floating-point -b 32 -c 1 "$T/int.f32"
+word_end=$(sox "$T/short.wav" -t dat - | awk '!/^;/ { v = $2 < 0 ? -$2 : $2; if (v > 0.01) t = $1 } END { print t }')
+rm -f "$T/int.fifo" && mkfifo "$T/int.fifo"
+asoundrc int.conf "$T/int.fifo"
+"$PACE" --bytes-per-second 64000 --chunk-ms 20 --tail 30 --idle 2 "$T/int.fifo" "$T/int.f32" 2> "$T/int.pace" &
+PIDS+=($!)
+stamp() { while IFS= read -r l; do printf '%s\t%s\n' "$EPOCHREALTIME" "$l"; done; }
+ALSA_CONFIG_PATH=$T/int.conf "$BIN" listen -D earshot_mic --rate 16000 --no-early alexa 2> "$T/int.err" > >(stamp > "$T/int.txt") &
+lpid=$!
+PIDS+=("$lpid")
+for _ in $(seq 100); do grep -q "listening on" "$T/int.err" && break; sleep 0.1; done
+sleep "$(awk -v d="$word_end" 'BEGIN { print d + 0.25 }')"
+t_int=$EPOCHREALTIME
+kill -INT "$lpid"
+wait "$lpid"
+rc=$?
+sleep 0.2   # the stamping reader finishes its last line
+[ "$rc" = 0 ] && ok "Ctrl-C stops listen cleanly (exit 0)" || bad "Ctrl-C: exit $rc: $(cat "$T/int.err")"
+has "$T/int.err" "interrupted" "the summary says it was interrupted"
+if awk -F'\t' -v ti="$t_int" '$4 == "alexa" && $1 >= ti { f = 1 } END { exit !f }' "$T/int.txt"; then
+    ok "the word said just before Ctrl-C is reported, after the interrupt (drained and flushed)"
+else
+    bad "Ctrl-C at $t_int (word end ${word_end}s): $(cat "$T/int.txt" "$T/int.err")"
+fi
+
+# --- overruns are counted and reported: a regular file as the infile has no
+# pace at all (the null slave has no clock), so the device delivers audio far
+# faster than it can be processed and the ring must overflow
+asoundrc fast.conf "$T/int.f32"
+ALSA_CONFIG_PATH=$T/fast.conf timeout 60 "$BIN" listen -q -D earshot_mic --rate 16000 --duration 20 alexa \
+    > "$T/fast.txt" 2> "$T/fast.err"
+rc=$?
+[ "$rc" = 0 ] && ok "listen survives a device far faster than real time" || bad "unpaced device: exit $rc: $(cat "$T/fast.err")"
+if grep -Eq "warning: overruns: [1-9][0-9]* \([1-9][0-9]* frames" "$T/fast.err"; then
+    ok "overruns are counted and reported, even with -q: $(grep -o 'overruns: [0-9]* ([0-9]* frames' "$T/fast.err")"
+else
+    bad "no overrun report: $(cat "$T/fast.err")"
+fi
+
+# --- the meter, on a pseudo-terminal (script(1))
+if command -v script >/dev/null; then
+    rm -f "$T/int.fifo" && mkfifo "$T/int.fifo"
+    "$PACE" --bytes-per-second 64000 --chunk-ms 20 --speed 4 --tail 10 --idle 2 "$T/int.fifo" "$T/int.f32" 2> /dev/null &
+    PIDS+=($!)
+    script -qfec "ALSA_CONFIG_PATH=$T/int.conf \"$BIN\" listen -D earshot_mic --rate 16000 --duration 3.8 --meter alexa" \
+        /dev/null > "$T/tty" 2>&1 < /dev/null
+    grep -Eq "level [#.]{20} +-?[0-9.]+ dB  alexa [#.]{20} [0-9.]+" "$T/tty" && ok "--meter on a TTY: level and best score" ||
+        bad "no meter on a TTY: $(head -c 300 "$T/tty")"
+    grep -q "alexa	0" "$T/tty" && ok "events still printed with the meter" || bad "no event with --meter: $(tr '\r' '\n' < "$T/tty" | tail -5)"
+fi
+ALSA_CONFIG_PATH=$T/fast.conf "$BIN" listen -D earshot_mic --rate 16000 --duration 1 --meter alexa > /dev/null 2> "$T/err" < /dev/null
+has "$T/err" "needs a terminal" "--meter without a terminal says so"
+
+echo "# listen: $pass passed, $fail failed"
+[ "$fail" = 0 ]
