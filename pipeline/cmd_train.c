@@ -35,6 +35,7 @@ static void train_help(FILE *f)
             "  --window N            embeddings per input (default 16 = 1.28 s)\n"
             "  --pad-to S            centre each clip in S seconds (default 2.0)\n"
             "  --epochs N, --batch N, --lr X, --weight-decay X, --dropout X, --patience N\n"
+            "  --min-steps N         few clips: at least N optimiser steps (default 500)\n"
             "  --balance none|sample|weight|auto   for imbalanced labels (default auto)\n"
             "  --seed N              every random choice (default 1)\n"
             "  --cache DIR           embedding cache (default $EARSHOT_CACHE, else\n"
@@ -56,6 +57,7 @@ static void train_help(FILE *f)
             "  --proto-temp T        its softmax temperature\n"
             "  --ensemble N          heads with different seeds, averaged\n"
             "  --positions N         window positions per clip, one embedding apart\n"
+            "  --speed-perturb X     also train on copies at speed 1-X and 1+X\n"
             "  --finetune K          also train the encoder's last K of 20 convolutions\n"
             "                        (default 0: frozen); the model then carries them\n"
             "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
@@ -239,7 +241,8 @@ int cmd_train(int argc, char **argv)
         {"shifts", required_argument, 0, 2007}, {"norm", required_argument, 0, 2008},
         {"proto", required_argument, 0, 2009}, {"proto-temp", required_argument, 0, 2010},
         {"ensemble", required_argument, 0, 2011}, {"positions", required_argument, 0, 2012},
-        {"no-scratch", no_argument, 0, 2013}, {"finetune", required_argument, 0, 'K'},
+        {"no-scratch", no_argument, 0, 2013}, {"speed-perturb", required_argument, 0, 2014},
+        {"min-steps", required_argument, 0, 2015}, {"finetune", required_argument, 0, 'K'},
         {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
         CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
@@ -317,6 +320,11 @@ int cmd_train(int argc, char **argv)
         case 2010: if (parse_float_opt("--proto-temp", optarg, 0.01, 1000, &o.proto_temp)) return EXIT_USAGE; break;
         case 2012: if (parse_int_opt("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
         case 2013: co.scratch = 0; break;
+        case 2015: if (parse_int_opt("--min-steps", optarg, 0, 1000000, &o.min_steps)) return EXIT_USAGE; break;
+        case 2014:
+            if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed-perturb must be from 0 to 0.5\n"); return EXIT_USAGE; }
+            o.speed_perturb = v;
+            break;
         case 2011: if (parse_int_opt("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
         case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
         case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
