@@ -149,10 +149,11 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     const es_train_opts *o = &co->train;
     char b[16];
     if (json) {
-        printf("{\"dataset\": \"%s\", \"head\": \"%s\", \"hidden\": %d, \"pooling\": \"%s\", \"norm\": \"%s\", "
-               "\"shifts\": %d, \"proto\": %g, \"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
-               o->data_dir, o->hidden ? "mlp" : "linear", o->hidden, o->pooling, o->norm, o->shifts, o->proto, o->ensemble,
-               r.seeds, r.seconds);
+        printf("{\"dataset\": \"%s\", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
+               "\"norm\": \"%s\", \"shifts\": %d, \"positions\": %d, \"speed_perturb\": %g, \"proto\": %g, "
+               "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
+               o->data_dir, o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm, o->shifts,
+               o->positions, o->speed_perturb, o->proto, o->ensemble, r.seeds, r.seconds);
         for (size_t s = 0; s < r.n_splits; s++) printf("%s\"%s\"", s ? ", " : "", r.split_desc[s]);
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
         if (!r.scratch_available) printf(", \"scratch_note\": \"%s\"", r.scratch_note);
@@ -186,9 +187,11 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     } else {
         printf("learning curve on %s: accuracy on held-out speakers, mean +- std over %zu split%s x %d seed%s\n",
                o->data_dir, r.n_splits, r.n_splits == 1 ? "" : "s", r.seeds, r.seeds == 1 ? "" : "s");
-        printf("head: %s%s, pooling %s, norm %s, %d offset%s, prototypes %g, ensemble %d\n",
-               o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->pooling,
-               o->norm, o->shifts, o->shifts == 1 ? "" : "s", o->proto, o->ensemble);
+        printf("head: %s%s over %d embeddings, pooling %s, norm %s, %d offset%s x %d position%s, speed perturbation %g, "
+               "prototypes %g, ensemble %d\n",
+               o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->window,
+               o->pooling, o->norm, o->shifts, o->shifts == 1 ? "" : "s", o->positions, o->positions == 1 ? "" : "s",
+               o->speed_perturb, o->proto, o->ensemble);
         for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
         printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
         for (size_t k = 0; k < r.n_rows; k++) {
