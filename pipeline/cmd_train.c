@@ -129,6 +129,19 @@ static int parse_float_opt(const char *name, const char *s, double lo, double hi
 
 static void json_num(double v);
 
+/* a JSON string literal: paths and speaker names may hold quotes,
+ * backslashes or control characters */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
 static const char *shots_name(int k, char *buf, size_t n)
 {
     if (k == 0) snprintf(buf, n, "all");
@@ -149,14 +162,16 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     const es_train_opts *o = &co->train;
     char b[16];
     if (json) {
-        printf("{\"dataset\": \"%s\", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
+        printf("{\"dataset\": ");
+        json_str(o->data_dir);
+        printf(", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
                "\"norm\": \"%s\", \"shifts\": %d, \"positions\": %d, \"speed_perturb\": %g, \"proto\": %g, "
                "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
-               o->data_dir, o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm, o->shifts,
+               o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm, o->shifts,
                o->positions, o->speed_perturb, o->proto, o->ensemble, r.seeds, r.seconds);
-        for (size_t s = 0; s < r.n_splits; s++) printf("%s\"%s\"", s ? ", " : "", r.split_desc[s]);
+        for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); json_str(r.split_desc[s]); }
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
-        if (!r.scratch_available) printf(", \"scratch_note\": \"%s\"", r.scratch_note);
+        if (!r.scratch_available) { printf(", \"scratch_note\": "); json_str(r.scratch_note); }
         printf(", \"rows\": [");
         size_t per = r.n_splits * (size_t)r.seeds;
         for (size_t k = 0; k < r.n_rows; k++) {
