@@ -387,6 +387,8 @@ typedef struct {
     int ensemble;             /* heads with different seeds, averaged */
     int positions;            /* window positions one embedding apart around
                                  the centre, used like the offsets (1 = centre) */
+    double speed_perturb;     /* > 0: also train on copies at speed 1 -+ this
+                                 (tempo and pitch, libsamplerate); 0 = off */
     /* Fine-tuning: > 0 trains the last `finetune` of the encoder's 20
      * convolutions with the head (0 = encoder frozen). Their input is
      * computed once per clip; they start from the pretrained weights and

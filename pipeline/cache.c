@@ -186,20 +186,21 @@ static void to_hex(const unsigned char *b, size_t n, char *out)
  * and these settings. The settings string spells out everything that
  * shapes the numbers besides the models; the padding is keyed by its sample
  * count, so pad_to values the engine rounds to the same padding share
- * entries. A sub-step shift adds "; shift_samples=N" and a variant
- * (es_cache_embed_variants) "; variant=<tag>", so plain entries keep the
- * keys they always had. */
-static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], double pad_to, int shift, const char *tag,
-                       char hex[65])
+ * entries. A sub-step shift adds "; shift_samples=N", a speed perturbation
+ * "; speed=F" and a variant (es_cache_embed_variants) "; variant=<tag>", so
+ * plain entries keep the keys they always had. */
+static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], double pad_to, int shift, double speed,
+                       const char *tag, char hex[65])
 {
     unsigned char buf[1024];
-    char sh[48] = "";
+    char sh[48] = "", sp[64] = "";
     if (shift > 0) snprintf(sh, sizeof sh, "; shift_samples=%d", shift);
+    if (speed != 1.0) snprintf(sp, sizeof sp, "; speed=%.6f libsamplerate-best", speed);
     int k = snprintf((char *)buf, 800,
                      "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=%s; "
-                     "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d%s%s%s",
+                     "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d%s%s%s%s",
                      ES_CACHE_FORMAT, c->mode == ES_EMBED_STREAM ? "stream" : "whole", pad_samples(pad_to), ES_MEL_BINS,
-                     ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM, ES_EMB_WINDOW, ES_EMB_STEP, sh, tag ? "; variant=" : "",
+                     ES_MEL_WIN, ES_MEL_HOP, ES_EMB_DIM, ES_EMB_WINDOW, ES_EMB_STEP, sh, sp, tag ? "; variant=" : "",
                      tag ? tag : "");
     if (k > 799) k = 799;   /* callers keep tags short (VARIANT_TAG_MAX) */
     size_t pos = (size_t)k + 1;   /* keep the NUL: a separator no string contains */
@@ -211,21 +212,22 @@ static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], dou
     to_hex(key, 32, hex);
 }
 
-static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, int shift, char hex[65])
+static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, int shift, double speed,
+                   char hex[65])
 {
     unsigned char sha[32];
     es_sha256(audio, len, sha);
-    key_of_sha(c, sha, pad_to, shift, NULL, hex);
+    key_of_sha(c, sha, pad_to, shift, speed, NULL, hex);
 }
 
-static es_status key_of_file(const es_cache *c, const char *path, double pad_to, int shift, char hex[65],
-                             es_error *err)
+static es_status key_of_file(const es_cache *c, const char *path, double pad_to, int shift, double speed,
+                             char hex[65], es_error *err)
 {
     unsigned char *bytes;
     size_t len;
     es_status s = es_read_file(path, &bytes, &len, err);
     if (s) return s;
-    key_of(c, bytes, len, pad_to, shift, hex);
+    key_of(c, bytes, len, pad_to, shift, speed, hex);
     free(bytes);
     return ES_OK;
 }
@@ -233,13 +235,14 @@ static es_status key_of_file(const es_cache *c, const char *path, double pad_to,
 es_status es_cache_key(es_cache *c, const char *path, double pad_to, char key[65], es_error *err)
 {
     if (!c || !path || !key) return es_fail(err, ES_ERR_ARG, "es_cache_key: invalid arguments");
-    return key_of_file(c, path, pad_to, 0, key, err);
+    return key_of_file(c, path, pad_to, 0, 1.0, key, err);
 }
 
 /* ------------------------------------------------------------ lookups */
 
-static es_status check_pad(double pad_to, int shift, es_error *err)
+static es_status check_pad(double pad_to, int shift, double speed, es_error *err)
 {
+    if (!(speed >= 0.5 && speed <= 2.0)) return es_fail(err, ES_ERR_ARG, "speed must be from 0.5 to 2");
     if (!(pad_to >= 0 && pad_to <= 3600)) return es_fail(err, ES_ERR_ARG, "pad_to must be between 0 and 3600 seconds");
     if (shift < 0 || shift >= ES_CHUNK) return es_fail(err, ES_ERR_ARG, "shift must be from 0 to %d samples", ES_CHUNK - 1);
     return ES_OK;
@@ -283,21 +286,27 @@ static void store(es_cache *c, const char *key, const char *entry, const char *s
 
 es_status es_cache_embed(es_cache *c, const char *path, double pad_to, float **emb, size_t *n, int *hit, es_error *err)
 {
-    return es_cache_embed_shift(c, path, pad_to, 0, emb, n, hit, err);
+    return es_cache_embed_var(c, path, pad_to, 0, 1.0, emb, n, hit, err);
 }
 
 es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int shift, float **emb, size_t *n, int *hit,
                                es_error *err)
 {
+    return es_cache_embed_var(c, path, pad_to, shift, 1.0, emb, n, hit, err);
+}
+
+es_status es_cache_embed_var(es_cache *c, const char *path, double pad_to, int shift, double speed, float **emb,
+                             size_t *n, int *hit, es_error *err)
+{
     if (emb) *emb = NULL;
     if (n) *n = 0;
     if (hit) *hit = 0;
     if (!c || !path || !emb || !n) return es_fail(err, ES_ERR_ARG, "es_cache_embed: invalid arguments");
-    es_status s = check_pad(pad_to, shift, err);
+    es_status s = check_pad(pad_to, shift, speed, err);
     if (s) return s;
 
     char key[65];
-    if ((s = key_of_file(c, path, pad_to, shift, key, err))) return s;
+    if ((s = key_of_file(c, path, pad_to, shift, speed, key, err))) return s;
     size_t dl = strlen(c->dir);
     char *sub = malloc(dl + 4), *entry = malloc(dl + 4 + 1 + 64 + 5);
     if (!sub || !entry) { free(sub); free(entry); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
@@ -317,6 +326,19 @@ es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int
     es_audio a;
     es_load_opts lo = {.quantize_int16 = 1};
     if ((s = es_audio_load(path, &lo, &a, err))) goto out;
+    if (speed != 1.0) {
+        /* speed perturbation: read the samples as if recorded at
+         * 16000*speed Hz and resample to 16 kHz, so tempo and pitch change
+         * together (a different vocal-tract length, for the learning curve) */
+        float *y = NULL;
+        size_t ny = 0;
+        s = es_audio_resample(a.samples, a.n, (int)(ES_SAMPLE_RATE * speed + 0.5), &y, &ny, err);
+        if (s) { es_audio_free(&a); goto out; }
+        for (size_t i = 0; i < ny; i++) y[i] = y[i] > 32767.0f ? 32767.0f : y[i] < -32768.0f ? -32768.0f : roundf(y[i]);
+        free(a.samples);
+        a.samples = y;
+        a.n = ny;
+    }
     es_embed_opts eo = {.mode = c->mode, .pad_to = pad_to};
     if (shift > 0) {
         /* delay the audio by `shift` samples and pad the rest of an 80 ms
@@ -356,6 +378,7 @@ typedef struct {
     size_t n;
     double pad_to;
     int shift;
+    double speed;
     float **embs;
     size_t *counts;
     es_status *st;
@@ -379,7 +402,7 @@ static void many_worker(void *p, int t)
         int hit = 0;
         size_t cnt = 0;
         float *emb = NULL;
-        es_status s = es_cache_embed_shift(j->c, j->paths[i], j->pad_to, j->shift, &emb, &cnt, &hit, &e);
+        es_status s = es_cache_embed_var(j->c, j->paths[i], j->pad_to, j->shift, j->speed, &emb, &cnt, &hit, &e);
         j->embs[i] = emb;
         j->counts[i] = cnt;
         if (j->st) j->st[i] = s;
@@ -412,6 +435,14 @@ es_status es_cache_embed_many_shift(es_cache *c, const char *const *paths, size_
                                     void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
                                     es_error *err)
 {
+    return es_cache_embed_many_var(c, paths, n, pad_to, shift, 1.0, embs, counts, st, progress, user, err);
+}
+
+es_status es_cache_embed_many_var(es_cache *c, const char *const *paths, size_t n, double pad_to, int shift,
+                                  double speed, float **embs, size_t *counts, es_status *st,
+                                  void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                                  es_error *err)
+{
     if (!c || (n && (!paths || !embs || !counts))) return es_fail(err, ES_ERR_ARG, "es_cache_embed_many: invalid arguments");
     for (size_t i = 0; i < n; i++) {
         embs[i] = NULL;
@@ -419,9 +450,9 @@ es_status es_cache_embed_many_shift(es_cache *c, const char *const *paths, size_
         if (st) st[i] = ES_OK;
     }
     if (n == 0) return ES_OK;
-    es_status s = check_pad(pad_to, shift, err);
+    es_status s = check_pad(pad_to, shift, speed, err);
     if (s) return s;
-    many_job j = {.c = c, .paths = paths, .n = n, .pad_to = pad_to, .shift = shift, .embs = embs, .counts = counts, .st = st,
+    many_job j = {.c = c, .paths = paths, .n = n, .pad_to = pad_to, .shift = shift, .speed = speed, .embs = embs, .counts = counts, .st = st,
                   .progress = progress, .user = user, .first = n};
     atomic_init(&j.next, 0);
     if (pthread_mutex_init(&j.lock, NULL) != 0) return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex");
@@ -497,7 +528,7 @@ static void var_file(var_job *j, size_t f)
     for (size_t q = b; q < e; q++) {
         size_t i = j->jobs[q];
         char key[65], sub[4096], entry[4200];
-        key_of_sha(j->c, sha, j->pad_to, 0, j->tags[i], key);
+        key_of_sha(j->c, sha, j->pad_to, 0, 1.0, j->tags[i], key);
         snprintf(sub, sizeof sub, "%.*s/%.2s", (int)(sizeof sub - 8), j->c->dir, key);
         snprintf(entry, sizeof entry, "%s/%s.npy", sub, key);
         int got = dl < 4000 ? load_entry(entry, j->pad_to, 0, &j->embs[i], &j->counts[i]) : 0;

@@ -81,6 +81,17 @@ es_status es_cache_embed_many_shift(es_cache *c, const char *const *paths, size_
                                     void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
                                     es_error *err);
 
+/* The same again with speed perturbation: the decoded samples are read as
+ * if recorded at 16000*speed Hz and resampled to 16 kHz (libsamplerate),
+ * so tempo and pitch change together (speed 1 = the shifted entry above;
+ * 0.5 to 2). Speed-perturbed entries are keyed by their speed. */
+es_status es_cache_embed_var(es_cache *c, const char *path, double pad_to, int shift, double speed, float **emb,
+                             size_t *n, int *hit, es_error *err);
+es_status es_cache_embed_many_var(es_cache *c, const char *const *paths, size_t n, double pad_to, int shift,
+                                  double speed, float **embs, size_t *counts, es_status *st,
+                                  void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
+                                  es_error *err);
+
 /* Entries that could not be stored (e.g. read-only or full disk) since
  * open; msg (may be NULL) receives the first such error. */
 size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len);

@@ -32,19 +32,22 @@ static void train_help(FILE *f)
             "  --head mlp|linear     one hidden layer with LayerNorm+ReLU (default), or a\n"
             "                        linear softmax\n"
             "  --hidden N            hidden width for --head mlp (default 128)\n"
-            "  --pooling P           flat, mean, max, meanmax (default), meanstd\n"
-            "  --window N            embeddings per input (default 16 = 1.28 s)\n"
+            "  --pooling P           flat, mean, max, meanmax, meanstd (default)\n"
+            "  --window N            embeddings per input (default 8: centres 0.64 s apart)\n"
             "  --pad-to S            centre each clip in S seconds (default 2.0)\n"
             "  --frontend stream|whole  features: per-80 ms-chunk log-mel as the streaming\n"
             "                        detector computes them (default), or whole-clip\n"
             "  --epochs N, --batch N, --lr X, --weight-decay X, --dropout X, --patience N\n"
+            "  --min-steps N         few clips: at least N optimiser steps (default 500)\n"
             "  --balance none|sample|weight|auto   for imbalanced labels (default auto)\n"
             "  --seed N              every random choice (default 1)\n"
             "  --cache DIR           embedding cache (default $EARSHOT_CACHE, else\n"
             "                        $XDG_CACHE_HOME/earshot/embeddings)\n"
             "\n"
             "Learning curve (no -o): accuracy on held-out speakers at 1, 2, 5, 10, 20 and\n"
-            "all training clips per label, mean +- std over seeds and speaker splits.\n"
+            "all training clips per label, mean +- std over seeds and speaker splits, for\n"
+            "the pretrained encoder and the from-scratch baseline. Its own defaults:\n"
+            "--shifts 8 --positions 5 --ensemble 3.\n"
             "  --learning-curve      run it\n"
             "  --seeds N             runs per split and shot count (default 3)\n"
             "  --splits N            random speaker splits, half held out (default 5)\n"
@@ -59,6 +62,7 @@ static void train_help(FILE *f)
             "  --proto-temp T        its softmax temperature\n"
             "  --ensemble N          heads with different seeds, averaged\n"
             "  --positions N         window positions per clip, one embedding apart\n"
+            "  --speed-perturb X     also train on copies at speed 1-X and 1+X\n"
             "  --finetune K          also train the encoder's last K of 20 convolutions\n"
             "                        (default 0: frozen); the model then carries them\n"
             "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
@@ -207,6 +211,19 @@ static int parse_float_opt(const char *name, const char *s, double lo, double hi
 
 static void json_num(double v);
 
+/* a JSON string literal: paths and speaker names may hold quotes,
+ * backslashes or control characters */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
 static const char *shots_name(int k, char *buf, size_t n)
 {
     if (k == 0) snprintf(buf, n, "all");
@@ -227,13 +244,16 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     const es_train_opts *o = &co->train;
     char b[16];
     if (json) {
-        printf("{\"dataset\": \"%s\", \"head\": \"%s\", \"hidden\": %d, \"pooling\": \"%s\", \"norm\": \"%s\", "
-               "\"shifts\": %d, \"proto\": %g, \"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
-               o->data_dir, o->hidden ? "mlp" : "linear", o->hidden, o->pooling, o->norm, o->shifts, o->proto, o->ensemble,
-               r.seeds, r.seconds);
-        for (size_t s = 0; s < r.n_splits; s++) printf("%s\"%s\"", s ? ", " : "", r.split_desc[s]);
+        printf("{\"dataset\": ");
+        json_str(o->data_dir);
+        printf(", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
+               "\"norm\": \"%s\", \"shifts\": %d, \"positions\": %d, \"speed_perturb\": %g, \"proto\": %g, "
+               "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
+               o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm, o->shifts,
+               o->positions, o->speed_perturb, o->proto, o->ensemble, r.seeds, r.seconds);
+        for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); json_str(r.split_desc[s]); }
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
-        if (!r.scratch_available) printf(", \"scratch_note\": \"%s\"", r.scratch_note);
+        if (!r.scratch_available) { printf(", \"scratch_note\": "); json_str(r.scratch_note); }
         printf(", \"rows\": [");
         size_t per = r.n_splits * (size_t)r.seeds;
         for (size_t k = 0; k < r.n_rows; k++) {
@@ -264,9 +284,11 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     } else {
         printf("learning curve on %s: accuracy on held-out speakers, mean +- std over %zu split%s x %d seed%s\n",
                o->data_dir, r.n_splits, r.n_splits == 1 ? "" : "s", r.seeds, r.seeds == 1 ? "" : "s");
-        printf("head: %s%s, pooling %s, norm %s, %d offset%s, prototypes %g, ensemble %d\n",
-               o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->pooling,
-               o->norm, o->shifts, o->shifts == 1 ? "" : "s", o->proto, o->ensemble);
+        printf("head: %s%s over %d embeddings, pooling %s, norm %s, %d offset%s x %d position%s, speed perturbation %g, "
+               "prototypes %g, ensemble %d\n",
+               o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->window,
+               o->pooling, o->norm, o->shifts, o->shifts == 1 ? "" : "s", o->positions, o->positions == 1 ? "" : "s",
+               o->speed_perturb, o->proto, o->ensemble);
         for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
         printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
         for (size_t k = 0; k < r.n_rows; k++) {
@@ -321,7 +343,8 @@ int cmd_train(int argc, char **argv)
         {"shifts", required_argument, 0, 4007}, {"norm", required_argument, 0, 4008},
         {"proto", required_argument, 0, 4009}, {"proto-temp", required_argument, 0, 4010},
         {"ensemble", required_argument, 0, 4011}, {"positions", required_argument, 0, 4012},
-        {"no-scratch", no_argument, 0, 4013}, {"finetune", required_argument, 0, 'K'},
+        {"no-scratch", no_argument, 0, 4013}, {"speed-perturb", required_argument, 0, 4014},
+        {"min-steps", required_argument, 0, 4015}, {"finetune", required_argument, 0, 'K'},
         {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {"augment", required_argument, 0, 2001}, {"snr", required_argument, 0, 2002}, {"gain", required_argument, 0, 2003},
@@ -417,6 +440,11 @@ int cmd_train(int argc, char **argv)
         case 4010: if (parse_float_opt("--proto-temp", optarg, 0.01, 1000, &o.proto_temp)) return EXIT_USAGE; break;
         case 4012: if (parse_int_opt("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
         case 4013: co.scratch = 0; break;
+        case 4015: if (parse_int_opt("--min-steps", optarg, 0, 1000000, &o.min_steps)) return EXIT_USAGE; break;
+        case 4014:
+            if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed-perturb must be from 0 to 0.5\n"); return EXIT_USAGE; }
+            o.speed_perturb = v;
+            break;
         case 4011: if (parse_int_opt("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
         case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
         case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;

@@ -14,7 +14,10 @@
 #define MAX_ENSEMBLE 16
 
 struct es_feat {
-    size_t n, P, S;       /* items, pooled size, offsets */
+    size_t n, P, S;       /* items, pooled size, variants */
+    size_t S_test;        /* the first S_test variants are the clip itself
+                             (offsets x positions); the rest are
+                             speed-perturbed copies, for training only */
     float *x;             /* [S][n][P] */
 };
 
@@ -34,7 +37,7 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
     if (f) f->x = malloc((S * n * P + 1) * sizeof(float));
     if (!f || !f->x) { es_feat_free(f); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     memcpy(f->x, x, S * n * P * sizeof(float));
-    f->n = n; f->P = P; f->S = S;
+    f->n = n; f->P = P; f->S = f->S_test = S;
     return f;
 }
 
@@ -75,6 +78,9 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
 {
     *out = NULL;
     int NS = o->shifts > 0 ? o->shifts : 1, Q = o->positions > 0 ? o->positions : 1, S = NS * Q;
+    int NSP = o->speed_perturb > 0 ? 2 : 0;
+    if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5))
+        return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
     if (NS > MAX_SHIFTS) return es_fail(err, ES_ERR_ARG, "shifts must be from 1 to %d", MAX_SHIFTS);
     if (Q > 15) return es_fail(err, ES_ERR_ARG, "positions must be from 1 to 15");
     if (norm_kind(o->norm) < 0) return es_fail(err, ES_ERR_ARG, "unknown normalisation '%s' (none, l2, z or zl2)", o->norm);
@@ -91,25 +97,29 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
     size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
     float *win = malloc((n * W * ES_EMB_DIM + 1) * sizeof(float));
     int *arg = malloc((n * P + 1) * sizeof(int));
-    if (f) f->x = malloc(((size_t)S * n * P + 1) * sizeof(float));
+    if (f) f->x = malloc(((size_t)(S + NSP * Q) * n * P + 1) * sizeof(float));
     if (!f || !f->x || !paths || !embs || !counts || !off || !win || !arg) {
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
     }
-    f->n = n; f->P = P; f->S = (size_t)S;
+    f->n = n; f->P = P; f->S = (size_t)(S + NSP * Q); f->S_test = (size_t)S;
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
-    for (int s = 0; s < S; s++) {
+    for (int s = 0; s < S + NSP * Q; s++) {
         /* offsets spread evenly over one 80 ms step; window positions step
-         * by whole embeddings around the centre */
-        int sh = s / Q, q = s % Q - (Q - 1) / 2;
+         * by whole embeddings around the centre; then the speed-perturbed
+         * copies (unshifted, every position) */
+        int sp = s >= S, sh = sp ? 0 : s / Q, q = s % Q - (Q - 1) / 2;
         int shift = sh * ES_CHUNK / NS;
+        double speed = !sp ? 1.0 : (s - S) / Q == 0 ? 1.0 - o->speed_perturb : 1.0 + o->speed_perturb;
         if (s % Q == 0) {
-            st = es_cache_embed_many_shift(cache, paths, n, o->pad_to, shift, embs, counts, NULL, progress, user, err);
+            st = es_cache_embed_many_var(cache, paths, n, o->pad_to, shift, speed, embs, counts, NULL, progress, user,
+                                         err);
             if (st) goto out;
         }
         for (size_t i = 0; i < n; i++) {
-            /* every offset takes its window where the unshifted one does */
-            if (s == 0) off[i] = counts[i] >= W ? (counts[i] - W) / 2 : 0;
+            /* every offset takes its window where the unshifted one does;
+             * a speed-perturbed copy has its own length, so its own centre */
+            if (s == 0 || (sp && s % Q == 0)) off[i] = counts[i] >= W ? (counts[i] - W) / 2 : 0;
             long o0 = (long)off[i] + q;
             if (o0 < 0 || counts[i] < (size_t)o0 + W) {
                 st = es_fail(err, ES_ERR_ARG,
@@ -242,7 +252,7 @@ fail:
 es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx, size_t n, int *pred, float *probs,
                           es_error *err)
 {
-    size_t P = m->P, K = m->K, S = f->S;
+    size_t P = m->P, K = m->K, S = f->S_test;
     float *x = malloc((n * P + 1) * sizeof(float)), *p = malloc((n * K + 1) * sizeof(float));
     float *acc = calloc(n * K + 1, sizeof(float));
     es_status st = ES_OK;

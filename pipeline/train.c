@@ -44,8 +44,14 @@ void es_train_opts_default(es_train_opts *o)
     o->val_fraction = 0.2;
     o->seed = 1;
     o->pad_to = 2.0;
-    o->window = 16;
-    o->pooling = "meanmax";
+    /* 8 embeddings (0.64 s of centres around the clip's) with mean+std
+     * pooling: on a 4-speaker subset of FSDD (2 train / 2 held-out
+     * speakers, 6 splits x 2 seeds, `earshot train --learning-curve`) this
+     * took 1 shot from 0.731 to 0.756, 2 shots 0.826 -> 0.849, 5 shots
+     * 0.881 -> 0.884, all 0.909 -> 0.920 against 16 with mean+max: a
+     * shorter window sees less of the silence around short words. */
+    o->window = 8;
+    o->pooling = "meanstd";
     o->hidden = 128;
     o->dropout = 0.1f;
     o->epochs = t.epochs > 0 ? t.epochs : 100;

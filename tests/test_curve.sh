@@ -76,6 +76,16 @@ node -e '
   if (!r.scratch_available || !s || s.runs.length !== 1 || !(s.mean >= 0 && s.mean <= 1)) throw new Error(JSON.stringify(r.rows[0]));
   ' "$T/out" 2>"$T/jerr" && ok "JSON: a from-scratch accuracy beside the pretrained one" || bad "scratch: $(cat "$T/jerr")"
 
+# a dataset path with a quote and a backslash still gives valid JSON
+Q="$T/da\"ta\\x"
+mkdir -p "$Q" && cp "$T/data/"*.wav "$Q/"
+expect 0 "a quoted dataset path" -- "$BIN" train -q --learning-curve --pattern "$P" "$Q" --no-scratch --shots-list 1 \
+    --splits 1 --seeds 1 --json
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (r.dataset !== process.argv[2]) throw new Error(r.dataset);' "$T/out" "$Q" 2>"$T/jerr" &&
+    ok "JSON escapes the dataset path" || bad "quoted path: $(cat "$T/jerr")"
+
 # --- refusals
 expect 1 "an unknown held-out speaker" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --test-speakers nobody
 has "$T/err" "no speaker 'nobody'" "unknown speaker: named"

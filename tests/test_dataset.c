@@ -652,6 +652,21 @@ static void test_cache(void **state)
     free(e2);
     assert_int_equal(es_cache_embed_shift(c, P("audio/a.wav"), 2.0, ES_CHUNK, &e2, &n2, &hit, &e), ES_ERR_ARG);
     assert_int_equal(es_cache_embed_shift(c, P("audio/a.wav"), 2.0, -1, &e2, &n2, &hit, &e), ES_ERR_ARG);
+    /* speed perturbation: its own entry, other numbers, same count for a
+     * clip shorter than the padding; out-of-range speeds refused */
+    assert_int_equal(es_cache_embed_var(c, P("audio/a.wav"), 2.0, 0, 1.1, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 0);
+    assert_int_equal(n2, 16);
+    assert_memory_not_equal(e1, e2, 16 * ES_EMB_DIM * sizeof(float));
+    free(e2);
+    assert_int_equal(es_cache_embed_var(c, P("audio/a.wav"), 2.0, 0, 1.1, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);
+    free(e2);
+    assert_int_equal(es_cache_embed_var(c, P("audio/a.wav"), 2.0, 0, 1.0, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);   /* speed 1 is the plain entry */
+    assert_memory_equal(e1, e2, 16 * ES_EMB_DIM * sizeof(float));
+    free(e2);
+    assert_int_equal(es_cache_embed_var(c, P("audio/a.wav"), 2.0, 0, 3.0, &e2, &n2, &hit, &e), ES_ERR_ARG);
     {
         const char *ps[2] = {P("audio/a.wav"), P("audio/a.wav")};
         float *es2[2];
