@@ -588,7 +588,7 @@ es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t 
                            ES_VARIANT_TAG_MAX);
     }
     if (m == 0) return ES_OK;
-    es_status s = check_pad(pad_to, 0, err);
+    es_status s = check_pad(pad_to, 0, 1.0, err);
     if (s) return s;
     var_job j = {.c = c, .paths = paths, .npaths = npaths, .file_of = file_of, .tags = tags, .m = m, .pad_to = pad_to,
                  .make = make, .ctx = ctx, .embs = embs, .counts = counts, .progress = progress, .user = user,
