@@ -32,4 +32,20 @@ int es_threads(void);
  * started. */
 void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
 
+/* Streaming embeddings (ES_EMBED_STREAM) start from a mel buffer primed
+ * with ones: the first ceil(71/8) = 9 of a clip see some of those frames,
+ * not the clip. */
+#define ES_STREAM_PRIMED 9
+/* The first of the centre `window` of `count` embeddings of a clip, where
+ * training, evaluation and prediction all take a clip's window: in stream
+ * mode the centre of those that see only the clip (for a 2 s clip, the
+ * window the streaming detector scores when the clip's last chunk has
+ * arrived). The caller checks count >= window + es_window_skip(stream). */
+static inline size_t es_window_skip(int stream) { return stream ? ES_STREAM_PRIMED : 0; }
+static inline size_t es_centre_offset(size_t count, size_t window, int stream)
+{
+    size_t skip = es_window_skip(stream);
+    return count >= window + skip ? skip + (count - skip - window) / 2 : 0;
+}
+
 #endif

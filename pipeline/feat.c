@@ -119,7 +119,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         for (size_t i = 0; i < n; i++) {
             /* every offset takes its window where the unshifted one does;
              * a speed-perturbed copy has its own length, so its own centre */
-            if (s == 0 || (sp && s % Q == 0)) off[i] = counts[i] >= W ? (counts[i] - W) / 2 : 0;
+            if (s == 0 || (sp && s % Q == 0)) off[i] = es_centre_offset(counts[i], W, o->frontend == ES_EMBED_STREAM);
             long o0 = (long)off[i] + q;
             if (o0 < 0 || counts[i] < (size_t)o0 + W) {
                 st = es_fail(err, ES_ERR_ARG,

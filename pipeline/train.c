@@ -468,10 +468,6 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
     if (p->fn) p->fn(p->user, "embedding", done, total);
 }
 
-/* Streaming embeddings start from a mel buffer primed with ones: the first
- * ceil(71/8) = 9 of a clip see some of those frames, not the clip. */
-#define STREAM_PRIMED 9
-
 /* The centre `window` embeddings of every clip: x [n][window*96]. In
  * stream mode the centre of those that see only the clip, which for a 2 s
  * clip and 16 embeddings is the window the streaming detector scores when
@@ -483,7 +479,7 @@ static es_status embed_items(es_engine *e, const char *cache_dir, const es_datas
     es_cache *cache = es_cache_open(cache_dir, e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
     es_cache_set_mode(cache, mode);
-    size_t skip = mode == ES_EMBED_STREAM ? STREAM_PRIMED : 0;
+    size_t skip = es_window_skip(mode == ES_EMBED_STREAM);
     size_t n = d->nitems;
     const char **paths = malloc((n + 1) * sizeof(char *));
     float **embs = calloc(n + 1, sizeof(float *));
@@ -500,7 +496,7 @@ static es_status embed_items(es_engine *e, const char *cache_dir, const es_datas
                          paths[i], counts[i] - (counts[i] < skip ? counts[i] : skip), window, pad_to);
             goto out;
         }
-        size_t off = skip + (counts[i] - skip - window) / 2;
+        size_t off = es_centre_offset(counts[i], window, mode == ES_EMBED_STREAM);
         memcpy(x + i * window * ES_EMB_DIM, embs[i] + off * ES_EMB_DIM, window * ES_EMB_DIM * sizeof(float));
     }
 out:
@@ -542,12 +538,14 @@ static es_status clip_mel(es_engine *e, const float *x, size_t n, double pad_to,
         frames += prime;
     }
     size_t count = es_encoder_count(frames);
-    if (count < window) {
+    int stream = mode == ES_EMBED_STREAM;
+    if (count < window + es_window_skip(stream)) {
         free(mel);
         return es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
                        name, count, window, pad_to);
     }
-    size_t off = (count - window) / 2 * ES_EMB_STEP;
+    /* the frames of the same window the frozen path takes (embed_items) */
+    size_t off = es_centre_offset(count, window, stream) * ES_EMB_STEP;
     memcpy(out, mel + off * ES_MEL_BINS, window_frames(window) * ES_MEL_BINS * sizeof(float));
     free(mel);
     return ES_OK;
@@ -644,11 +642,12 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
     size_t ne = 0;
     es_status st = es_embed_audio(e, x, n, &eo, NULL, NULL, &emb, &ne, err);
     if (st) return st;
-    if (ne < c->window) {
+    int stream = c->mode == ES_EMBED_STREAM;
+    if (ne < c->window + es_window_skip(stream)) {
         free(emb);
         return es_fail(err, ES_ERR_ARG, "audio: %zu embeddings, fewer than the window of %zu", ne, c->window);
     }
-    st = es_mlp_predict(c->mlp, emb + (ne - c->window) / 2 * ES_EMB_DIM, 1, probs, err);
+    st = es_mlp_predict(c->mlp, emb + es_centre_offset(ne, c->window, stream) * ES_EMB_DIM, 1, probs, err);
     free(emb);
     return st;
 }

@@ -142,17 +142,18 @@ static es_status noise_hashes(const char *const *noise, size_t nnoise, char (**h
 }
 
 /* The centre `window` embeddings of each of m results into x [m][window*96]. */
-static es_status centre_windows(float **embs, const size_t *counts, size_t m, size_t window, const char *what, float **x_out,
-                                es_error *err)
+static es_status centre_windows(float **embs, const size_t *counts, size_t m, size_t window, es_embed_mode mode,
+                                const char *what, float **x_out, es_error *err)
 {
+    int stream = mode == ES_EMBED_STREAM;
     float *x = malloc((m * window * ES_EMB_DIM + 1) * sizeof(float));
     if (!x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < m; i++) {
-        if (counts[i] < window) {
+        if (counts[i] < window + es_window_skip(stream)) {
             free(x);
             return es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu", what, counts[i], window);
         }
-        size_t off = (counts[i] - window) / 2;
+        size_t off = es_centre_offset(counts[i], window, stream);
         memcpy(x + i * window * ES_EMB_DIM, embs[i] + off * ES_EMB_DIM, window * ES_EMB_DIM * sizeof(float));
     }
     *x_out = x;
@@ -256,7 +257,7 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
                                      counts, on_prog, &sp, err)))
         goto out;
     if (hits) *hits = sp.hits;
-    s = centre_windows(embs, counts, m, window, "augmented clip", x_out, err);
+    s = centre_windows(embs, counts, m, window, mode, "augmented clip", x_out, err);
 out:
     for (size_t j = 0; j < m; j++) {
         if (embs) free(embs[j]);
@@ -333,7 +334,7 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
                                      &c, embs, counts, on_prog, &sp, err)))
         goto out;
     if (hits) *hits = sp.hits;
-    s = centre_windows(embs, counts, m, window, "silence slice", x_out, err);
+    s = centre_windows(embs, counts, m, window, mode, "silence slice", x_out, err);
 out:
     for (size_t j = 0; j < m; j++) {
         if (embs) free(embs[j]);
