@@ -40,9 +40,11 @@ cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all)
 libs=($(pkg-config --libs $pkgs) -lm -lpthread)
 # The library modules that parse or interpret outside bytes, plus what they
-# call (status.c for es_fail, engine.c for es_set_threads).
+# call (status.c for es_fail, engine.c for es_set_threads; train.c holds the
+# model-card reader, with the training code it shares a file with).
 srcs=(model/status.c audio/decode.c audio/mel.c model/onnx.c model/encoder.c model/head.c
-      model/npy.c model/models.c pipeline/engine.c model/safetensors.c)
+      model/npy.c model/models.c pipeline/engine.c model/safetensors.c
+      model/conv.c model/nn.c pipeline/train.c pipeline/dataset.c pipeline/cache.c)
 
 echo "fuzz: building build-fuzz/fuzz_$target with $CC"
 objs=()
