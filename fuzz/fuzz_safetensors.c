@@ -5,6 +5,10 @@
  * shapes in range, data present), and must survive es_st_write to a temp
  * file and es_st_load back unchanged, bit for bit. The rewritten file is
  * canonical: writing what was read from it gives the same bytes again.
+ * That file then goes to es_classifier_load, the model-card reader (labels,
+ * architecture, the from-scratch CNN's layer list, fine-tuned encoder
+ * tensors): it must refuse with a message naming the file or give a usable
+ * classifier (seeds: fuzz/make_corpus.sh copies trained models if given).
  *
  * Build and run with scripts/fuzz.sh safetensors SECONDS.
  */
@@ -148,5 +152,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(b2);
     es_st_free(r);
     es_st_free(s);
+
+    /* The model card. */
+    es_classifier *c = es_classifier_load(st_path, &err);
+    if (!c) {
+        if (err.status == ES_OK || !strstr(err.msg, st_path)) {
+            fprintf(stderr, "classifier refused without naming the file: %s\n", err.msg);
+            abort();
+        }
+        return 0;
+    }
+    size_t K = es_classifier_classes(c);
+    if (K < 2 || es_classifier_window(c) < 1) abort();
+    for (size_t i = 0; i < K; i++)
+        if (!es_classifier_label(c, i)) abort();
+    int k = -1;
+    const char *kind = es_classifier_kind(c, &k);
+    if (strcmp(kind, "frozen") && strcmp(kind, "finetune") && strcmp(kind, "scratch")) abort();
+    if (!strcmp(kind, "frozen")) {
+        /* a head over embeddings runs on any finite input */
+        size_t n = es_classifier_window(c) * ES_EMB_DIM;
+        float *emb = calloc(n, sizeof(float)), *p = malloc(K * sizeof(float));
+        if (!emb || !p) abort();
+        if (es_classifier_predict(c, emb, p, &err) != ES_OK) abort();
+        free(emb);
+        free(p);
+    }
+    es_classifier_free(c);
     return 0;
 }

@@ -152,6 +152,11 @@ seed_safetensors() {
   st "$d/seed-meta-only.safetensors" '{"__metadata__":{"k":"v \u00e9\n","":""}}'
   st "$d/seed-unpadded.safetensors" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' "$one" 0
   for ((i = 0; i < 136; i++)); do w="$w$one"; done
+  # trained earshot models (frozen, --finetune, --scratch) reach deep into
+  # the model-card reader: copied from $EARSHOT_FUZZ_MODELS when set
+  if [ -n "${EARSHOT_FUZZ_MODELS:-}" ]; then
+    for i in "$EARSHOT_FUZZ_MODELS"/*.safetensors; do [ -f "$i" ] && cp "$i" "$d/model-$(basename "$i")"; done
+  fi
   st "$d/seed-head.safetensors" \
     '{"__metadata__":{"arch":"gemm"},"head.0.weight":{"dtype":"F32","shape":[16,8],"data_offsets":[0,512]},"head.0.bias":{"dtype":"F32","shape":[8],"data_offsets":[512,544]}}' \
     "$w"

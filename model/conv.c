@@ -163,6 +163,9 @@ void es_act_backward(float *dx, const float *dy, const float *x, size_t n, float
 
 /* ------------------------------------------------------------ es_cnn */
 
+#define CNN_MAX_PARTS 8
+#define CNN_MIN_PART 4     /* examples per part below which splitting does not pay */
+
 typedef struct {
     es_cnn_layer d;
     int T, F, C;           /* input shape per example */
@@ -184,6 +187,15 @@ struct es_cnn {
     const float *x;
     float *col, *g0, *g1;  /* im2col scratch; two gradient buffers */
     size_t colmax, actmax;
+    /* A batch is split across threads: each part runs on a replica that
+     * shares the parameters but has its own activations and gradients;
+     * the parts' gradients are then added in part order (so a run is
+     * reproducible for a given thread count). */
+    int shared;            /* params belong to another es_cnn (a replica) */
+    es_cnn *rep[CNN_MAX_PARTS];
+    int parts;             /* of the last forward; 0 = ran here */
+    float *yout;           /* the gathered output of a split forward */
+    int ycap;
 };
 
 static size_t out_size(const cnn_layer *L) { return (size_t)L->To * L->Fo * L->Co; }
@@ -252,7 +264,9 @@ void es_cnn_free(es_cnn *c)
 {
     if (!c) return;
     free_acts(c);
-    free(c->params); free(c->grads); free(c->decay);
+    for (int i = 0; i < CNN_MAX_PARTS; i++) es_cnn_free(c->rep[i]);
+    if (!c->shared) free(c->params);
+    free(c->grads); free(c->decay); free(c->yout);
     free(c);
 }
 
@@ -327,7 +341,7 @@ static es_status ensure(es_cnn *c, int B, es_error *err)
     return ES_OK;
 }
 
-const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
+static const float *run_forward(es_cnn *c, const float *x, int B, es_error *err)
 {
     if (!c || !x || B < 1) { es_fail(err, ES_ERR_ARG, "cnn: invalid forward arguments"); return NULL; }
     if (ensure(c, B, err)) return NULL;
@@ -349,7 +363,7 @@ const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
     return in;
 }
 
-es_status es_cnn_backward(es_cnn *c, const float *dy, float *dx, es_error *err)
+static es_status run_backward(es_cnn *c, const float *dy, float *dx, es_error *err)
 {
     if (!c || !dy || !c->B) return es_fail(err, ES_ERR_ARG, "cnn: backward without a forward");
     int B = c->B;
@@ -376,6 +390,86 @@ es_status es_cnn_backward(es_cnn *c, const float *dy, float *dx, es_error *err)
                                c->params + L->w_off, &s);
         }
         g = dst;
+    }
+    return ES_OK;
+}
+
+/* ------------------------------------------------ batches on threads */
+
+static es_cnn *replica(es_cnn *c, es_error *err)
+{
+    es_cnn_layer d[ES_CNN_MAX_LAYERS];
+    for (int i = 0; i < c->n; i++) d[i] = c->L[i].d;
+    es_cnn *r = es_cnn_create(d, c->n, c->L[0].T, c->L[0].F, c->L[0].C, c->alpha, c->fl, err);
+    if (!r) return NULL;
+    free(r->params);
+    r->params = c->params;
+    r->shared = 1;
+    return r;
+}
+
+typedef struct {
+    es_cnn *c;
+    const float *x, *dy;
+    float *dx;
+    int B, P, backward;
+    es_status st[CNN_MAX_PARTS];
+} split_job;
+
+static void split_part(void *p, int i)
+{
+    split_job *j = p;
+    es_cnn *c = j->c, *r = c->rep[i];
+    int b0 = j->B * i / j->P, b1 = j->B * (i + 1) / j->P;
+    size_t in = c->in_size, out = out_size(&c->L[c->n - 1]);
+    if (!j->backward) {
+        const float *y = run_forward(r, j->x + (size_t)b0 * in, b1 - b0, NULL);
+        if (y) memcpy(c->yout + (size_t)b0 * out, y, (size_t)(b1 - b0) * out * sizeof(float));
+        j->st[i] = y ? ES_OK : ES_ERR_NOMEM;
+    } else {
+        memset(r->grads, 0, c->nparams * sizeof(float));
+        j->st[i] = run_backward(r, j->dy + (size_t)b0 * out, j->dx ? j->dx + (size_t)b0 * in : NULL, NULL);
+    }
+}
+
+const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
+{
+    if (!c || !x || B < 1) { es_fail(err, ES_ERR_ARG, "cnn: invalid forward arguments"); return NULL; }
+    int P = es_threads();
+    if (P > B / CNN_MIN_PART) P = B / CNN_MIN_PART;
+    if (P > CNN_MAX_PARTS) P = CNN_MAX_PARTS;
+    c->parts = 0;
+    if (P <= 1) return run_forward(c, x, B, err);
+    for (int i = 0; i < P; i++)
+        if (!c->rep[i] && !(c->rep[i] = replica(c, err))) return NULL;
+    size_t out = out_size(&c->L[c->n - 1]);
+    if (B > c->ycap) {
+        free(c->yout);
+        c->ycap = 0;
+        if (!(c->yout = malloc((size_t)B * out * sizeof(float)))) { es_fail(err, ES_ERR_NOMEM, "cnn: out of memory"); return NULL; }
+        c->ycap = B;
+    }
+    split_job j = {c, x, NULL, NULL, B, P, 0, {0}};
+    es_parallel_for(P, split_part, &j);
+    for (int i = 0; i < P; i++)
+        if (j.st[i]) { es_fail(err, ES_ERR_NOMEM, "cnn: out of memory for a batch of %d", B); return NULL; }
+    c->parts = P;
+    c->B = B;
+    c->x = x;
+    return c->yout;
+}
+
+es_status es_cnn_backward(es_cnn *c, const float *dy, float *dx, es_error *err)
+{
+    if (!c || !dy || !c->B) return es_fail(err, ES_ERR_ARG, "cnn: backward without a forward");
+    if (!c->parts) return run_backward(c, dy, dx, err);
+    split_job j = {c, NULL, dy, dx, c->B, c->parts, 1, {0}};
+    es_parallel_for(c->parts, split_part, &j);
+    for (int i = 0; i < c->parts; i++)
+        if (j.st[i]) return es_fail(err, j.st[i], "cnn: backward failed");
+    for (int i = 0; i < c->parts; i++) {
+        const float *g = c->rep[i]->grads;
+        for (size_t k = 0; k < c->nparams; k++) c->grads[k] += g[k];
     }
     return ES_OK;
 }

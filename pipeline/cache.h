@@ -6,7 +6,9 @@
  * settings), so a second run over the same data never runs the encoder.
  *
  * Key = SHA-256 of: "earshot-emb-cache" + format version, the SHA-256 of
- * the audio file's bytes, the SHA-256 of embedding_model.onnx, the SHA-256
+ * the audio file's bytes, the encoder identity (es_engine_encoder_id: the
+ * SHA-256 of embedding_model.onnx, or for an engine running a fine-tuned
+ * model's encoder tensors a hash of those too), the SHA-256
  * of melspectrogram.onnx, and a settings string (decoding, padding, mode).
  * (Hashing the audio's hash rather than its bytes keeps one pass over the
  * bytes and is as collision-resistant.) A renamed or copied file hits; an

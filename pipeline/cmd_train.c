@@ -519,8 +519,12 @@ int cmd_train(int argc, char **argv)
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);
-    printf("embedding %.1f s (%zu of %zu clips from the cache), training %.1f s\n", res.embed_seconds, res.cache_hits,
-           res.n_files, res.train_seconds);
+    if (o.finetune || o.scratch)   /* no cache: the network's inputs are computed in memory */
+        printf("inputs %.1f s (%s of %zu clips), training %.1f s\n", res.embed_seconds,
+               o.scratch ? "log-mel" : "the frozen encoder layers", res.n_files, res.train_seconds);
+    else
+        printf("embedding %.1f s (%zu of %zu clips from the cache), training %.1f s\n", res.embed_seconds, res.cache_hits,
+               res.n_files, res.train_seconds);
     if (res.n_aug)
         printf("augmentation: %zu variants in %.1f s (%zu from the cache)\n", res.n_aug, res.aug_seconds, res.aug_hits);
     if (res.n_silence_train + res.n_silence_val)

@@ -564,6 +564,7 @@ typedef struct {
     int K;
     float *x;
     atomic_size_t next, done;
+    prog *pg;
     es_status st;
     es_error err;
     pthread_mutex_t lock;
@@ -585,7 +586,12 @@ static void prep_part(void *p, int part)
         st = clip_mel(j->e, a.samples, a.n, j->pad_to, j->mode, j->window, j->K ? mel : j->x + i * j->row, path, &err);
         es_audio_free(&a);
         if (!st && j->K) st = es_encoder_head_part(es_engine_encoder(j->e), j->K, mel, (int)fw, j->x + i * j->row, &err);
-        atomic_fetch_add(&j->done, 1);
+        size_t done = atomic_fetch_add(&j->done, 1) + 1;
+        if (j->pg && j->pg->fn) {   /* one caller at a time, as for the embedding cache */
+            pthread_mutex_lock(&j->lock);
+            j->pg->fn(j->pg->user, "preparing", done, j->d->nitems);
+            pthread_mutex_unlock(&j->lock);
+        }
     }
     free(mel);
     if (st) {
@@ -600,7 +606,7 @@ static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es
                             size_t row, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
-    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .mode = mode, .window = window, .row = row, .K = K};
+    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .mode = mode, .window = window, .row = row, .K = K, .pg = pg};
     j.x = malloc((d->nitems * row + 1) * sizeof(float));
     if (!j.x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     if (pthread_mutex_init(&j.lock, NULL)) { free(j.x); return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); }
@@ -608,7 +614,6 @@ static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es
     atomic_init(&j.done, 0);
     es_parallel_for(es_threads(), prep_part, &j);
     pthread_mutex_destroy(&j.lock);
-    if (pg && pg->fn) pg->fn(pg->user, "preparing", d->nitems, d->nitems);
     if (j.st) {
         free(j.x);
         if (err) *err = j.err;

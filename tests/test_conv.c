@@ -373,6 +373,57 @@ static void test_cnn_grad(void **state)
     es_cnn_free(net);
 }
 
+/* A batch split across threads (replicas sharing the parameters, their
+ * gradients added in order) gives what one thread gives, up to the order
+ * of float sums in the parameter gradients. */
+static void test_cnn_threads(void **state)
+{
+    (void)state;
+    es_cnn_layer L[4] = {
+        {.co = 4, .kt = 3, .kf = 3, .pt = 1, .pf = 1, .act = 1},
+        {.pool = 1, .qt = 2, .qf = 2},
+        {.co = 6, .kt = 3, .kf = 1, .act = 1},
+        {.co = 3, .kt = 1, .kf = 3, .pf = 1},
+    };
+    es_error err = {0};
+    es_cnn *net = es_cnn_create(L, 4, 11, 8, 1, 0.2f, -0.4f, &err);
+    assert_non_null(net);
+    es_cnn_init_random(net, 3);
+    const int B = 19;   /* not a multiple of the parts */
+    size_t nin = (size_t)B * es_cnn_in_size(net), nout = (size_t)B * es_cnn_out_size(net), np;
+    float *x = malloc(nin * sizeof(float)), *dy = malloc(nout * sizeof(float));
+    float *y[2], *dx[2], *g[2];
+    es_rng rng;
+    es_rng_seed(&rng, 4);
+    fill(x, nin, &rng, -2, 2);
+    fill(dy, nout, &rng, -1, 1);
+    es_cnn_params(net, &np);
+    for (int t = 0; t < 2; t++) {
+        es_set_threads(t ? 4 : 1);
+        y[t] = malloc(nout * sizeof(float)); dx[t] = malloc(nin * sizeof(float)); g[t] = malloc(np * sizeof(float));
+        es_cnn_zero_grad(net);
+        const float *o = es_cnn_forward(net, x, B, &err);
+        assert_non_null(o);
+        memcpy(y[t], o, nout * sizeof(float));
+        assert_int_equal(es_cnn_backward(net, dy, dx[t], &err), ES_OK);
+        memcpy(g[t], es_cnn_grads(net, NULL), np * sizeof(float));
+    }
+    es_set_threads(0);
+    double ey = 0, ex = 0, eg = 0, gmax = 0;
+    for (size_t i = 0; i < np; i++) gmax = fmax(gmax, fabs(g[0][i]));
+    for (size_t i = 0; i < nout; i++) ey = fmax(ey, fabs(y[0][i] - y[1][i]));
+    for (size_t i = 0; i < nin; i++) ex = fmax(ex, fabs(dx[0][i] - dx[1][i]));
+    for (size_t i = 0; i < np; i++) eg = fmax(eg, fabs(g[0][i] - g[1][i]) / gmax);
+    print_message("  one thread vs four: output %.1e, input gradient %.1e, parameter gradients %.1e (of the largest)\n",
+                  ey, ex, eg);
+    assert_true(ey < 1e-5);
+    assert_true(ex < 1e-5);
+    assert_true(eg < 1e-5);
+    for (int t = 0; t < 2; t++) { free(y[t]); free(dx[t]); free(g[t]); }
+    free(x); free(dy);
+    es_cnn_free(net);
+}
+
 static void test_cnn_bad(void **state)
 {
     (void)state;
@@ -390,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_pool_grad),
         cmocka_unit_test(test_act_grad),
         cmocka_unit_test(test_cnn_grad),
+        cmocka_unit_test(test_cnn_threads),
         cmocka_unit_test(test_cnn_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -150,5 +150,29 @@ cmp -s "$T/m.safetensors" "$T/keep.safetensors" && ok "the old model is intact a
 [ -z "$(ls "$T" | grep '\.tmp')" ] && ok "no temporary file left" || bad "temp files: $(ls "$T" | grep tmp)"
 expect 2 "bad option value" -- "$BIN" train --epochs 0 "$T/data" -o "$T/y.safetensors"
 
+# --- fine-tuning and the from-scratch baseline through the CLI
+expect 0 "train --finetune 2" -- "$BIN" train -q "$T/data" -o "$T/ft.safetensors" --val-fraction 0.25 --epochs 40 --finetune 2
+has "$T/out" "fine-tuned the last 2 encoder convolutions" "train --finetune reports it"
+node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0)); const h = JSON.parse(b.subarray(8, 8 + n).toString());
+  if (JSON.parse(h.__metadata__.architecture).finetune !== 2) throw new Error("architecture.finetune");
+  if (!JSON.parse(h.__metadata__.training).mode.startsWith("fine-tuning")) throw new Error("training.mode");
+  const enc = Object.keys(h).filter(k => k !== "__metadata__" && !k.startsWith("head."));
+  if (enc.length !== 3 || !enc.every(k => k.startsWith("model/conv2d_1"))) throw new Error("tensors " + enc);' \
+  "$T/ft.safetensors" 2>"$T/err" && ok "fine-tuned model: card says K=2, carries the ONNX-named encoder tensors" ||
+  bad "fine-tuned model file: $(cat "$T/err")"
+expect 0 "eval of a fine-tuned model" -- "$BIN" eval -q "$T/ft.safetensors" "$T/data"
+has "$T/out" "36 clips, accuracy" "eval runs the fine-tuned model"
+sed "s/$sha/$other/" "$T/ft.safetensors" > "$T/ftforeign.safetensors"
+expect 1 "a fine-tuned model from another encoder is refused" -- "$BIN" eval -q "$T/ftforeign.safetensors" "$T/data"
+has "$T/err" "another encoder" "fine-tuned, foreign encoder: says so"
+expect 0 "train --scratch" -- "$BIN" train -q "$T/data" -o "$T/sc.safetensors" --val-fraction 0.25 --epochs 20 --scratch
+has "$T/out" "from-scratch CNN baseline" "train --scratch reports it"
+expect 0 "eval of the scratch baseline" -- "$BIN" eval -q "$T/sc.safetensors" "$T/data"
+has "$T/out" "36 clips, accuracy" "eval runs the scratch baseline"
+expect 2 "--scratch with --finetune is a usage error" -- "$BIN" train --scratch --finetune 1 "$T/data" -o "$T/y.safetensors"
+expect 2 "--finetune above 20 is a usage error" -- "$BIN" train --finetune 21 "$T/data" -o "$T/y.safetensors"
+
 echo "$pass passed, $fail failed (train)"
 [ "$fail" = 0 ]
