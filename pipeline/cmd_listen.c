@@ -59,7 +59,8 @@ static void help(FILE *f)
             "  --speakers PROFILES   say who said each word: the closest speaker of a\n"
             "                        profile file from earshot enroll (\"unknown\" below\n"
             "                        its threshold), identified on the event's audio\n"
-            "                        +-0.2 s, with its score (cosine)\n"
+            "                        +-0.2 s, with its score (cosine); an event is then\n"
+            "                        printed once 0.2 s of audio after it has arrived\n"
             "  --threshold T         threshold of every label (default: the model card's,\n"
             "                        else 0.5); LABEL=T sets one label (repeatable)\n"
             "  --smooth N            moving average over N steps of 80 ms (default 5)\n"
@@ -92,6 +93,8 @@ typedef struct {
     es_engine *eng;
     es_speakers *spk;             /* --speakers, or NULL */
     int spk_failed;               /* an identification failed (reported) */
+    es_event *pend;               /* --speakers: events waiting for their audio */
+    size_t npend, cap_pend;
     int json, meter;
     const char *clip_dir;
     char clip_prefix[64];
@@ -231,9 +234,8 @@ static const char *save_clip(listener *L, const es_event *ev)
     return path;
 }
 
-static void on_event(void *user, const es_event *ev)
+static void emit(listener *L, const es_event *ev)
 {
-    listener *L = user;
     const char *clip = L->clip_dir ? save_clip(L, ev) : NULL;
     int who = -1;
     float who_score = 0;
@@ -274,6 +276,32 @@ static void on_event(void *user, const es_event *ev)
     fflush(stdout);
 }
 
+/* With --speakers an event waits until the audio up to ES_TX_SPK_PAD after
+ * its end has arrived (early decisions come before it: at most 0.2 s
+ * more), so the speaker is the one transcribe names on the same audio. */
+static void emit_ready(listener *L, int all)
+{
+    size_t k = 0;
+    while (k < L->npend && (all || (double)L->pushed >= (L->pend[k].end + ES_TX_SPK_PAD) * ES_SAMPLE_RATE))
+        emit(L, &L->pend[k++]);
+    memmove(L->pend, L->pend + k, (L->npend - k) * sizeof *L->pend);
+    L->npend -= k;
+}
+
+static void on_event(void *user, const es_event *ev)
+{
+    listener *L = user;
+    if (!L->spk) { emit(L, ev); return; }
+    if (L->npend == L->cap_pend) {
+        size_t nc = L->cap_pend ? 2 * L->cap_pend : 8;
+        es_event *np = realloc(L->pend, nc * sizeof *np);
+        if (!np) { emit_ready(L, 1); emit(L, ev); return; }   /* no room to wait: say it now */
+        L->pend = np;
+        L->cap_pend = nc;
+    }
+    L->pend[L->npend++] = *ev;
+}
+
 /* The meter: input level of the last step and the best smoothed score. */
 static void on_scores(void *user, double t, const float *scores, size_t n)
 {
@@ -308,7 +336,9 @@ static es_status push(listener *L, const float *x, size_t n, es_error *e)
         L->level_db = rms > 1e-6 ? (float)(20.0 * log10(rms)) : -120.0f;
     }
     L->pushed += n;
-    return es_detector_push(L->det, x, n, on_event, L, e);
+    es_status st = es_detector_push(L->det, x, n, on_event, L, e);
+    if (L->npend) emit_ready(L, 0);
+    return st;
 }
 
 /* PortAudio's back ends (JACK, ALSA) print their probing chatter on stderr;
@@ -535,6 +565,7 @@ int cmd_listen(int argc, char **argv)
         if ((st = push(&L, buf, got, &e))) break;
     }
     if (!st) st = es_detector_flush(det, on_event, &L, &e);
+    emit_ready(&L, 1);   /* the stream ended: what is not there never comes */
     meter_clear(&L);
     if (st_dev) { cli_error(&e_dev); rc = EXIT_FAIL; }
     if (st) { cli_error(&e); rc = EXIT_FAIL; }
@@ -566,6 +597,7 @@ out:
     es_capture_terminate();
     es_detector_free(det);
     es_speakers_free(L.spk);
+    free(L.pend);
     es_engine_free(eng);
     free(L.hist);
     free(buf);

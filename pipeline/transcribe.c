@@ -113,6 +113,7 @@ typedef struct {
     es_tx_history *hist;
     es_status st;        /* first identification failure */
     es_error err;
+    size_t done;         /* events [0, done) have their speaker */
 } run_ctx;
 
 static void on_event(void *user, const es_event *ev)
@@ -126,10 +127,23 @@ static void on_event(void *user, const es_event *ev)
         t->ev = ne;
         t->cap = nc;
     }
-    es_tx_event te = {ev->label, ev->start, ev->end, ev->score, -1, 0};
-    if (c->spk && !c->st) c->st = es_tx_identify(c->spk, c->eng, c->hist, ev->start, ev->end, &te.speaker,
-                                                 &te.speaker_score, &c->err);
-    t->ev[t->nev++] = te;
+    t->ev[t->nev++] = (es_tx_event){ev->label, ev->start, ev->end, ev->score, -1, 0};
+}
+
+/* Identify the events [done, nev) whose padded audio has all arrived
+ * (all: every one, at the end of the stream). An event can be reported
+ * before the audio just after it has been read (early decisions, a read
+ * block ending there), so waiting for it makes the speaker independent of
+ * block sizes: listen and transcribe agree. */
+static void identify_ready(run_ctx *c, int all)
+{
+    es_transcript *t = c->t;
+    while (c->spk && !c->st && c->done < t->nev) {
+        es_tx_event *te = &t->ev[c->done];
+        if (!all && (double)c->hist->pushed < (te->end + ES_TX_SPK_PAD) * ES_SAMPLE_RATE) break;
+        c->st = es_tx_identify(c->spk, c->eng, c->hist, te->start, te->end, &te->speaker, &te->speaker_score, &c->err);
+        c->done++;
+    }
 }
 
 static int cmp_ev(const void *a, const void *b)
@@ -159,7 +173,7 @@ es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers 
     if (spk && es_tx_history_init(&hist, SPK_HISTORY_S, err)) return err->status;
     float *blk = malloc(READ_BLOCK * sizeof(float));
     if (!blk) { es_tx_history_free(&hist); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file); }
-    run_ctx c = {t, 0, spk, eng, &hist, ES_OK, {0}};
+    run_ctx c = {t, 0, spk, eng, &hist, ES_OK, {0}, 0};
     size_t got = 0;
     es_status st;
     /* block by block: memory stays the same whatever the length; the
@@ -167,12 +181,14 @@ es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers 
     while (!(st = es_reader_read(r, blk, READ_BLOCK, &got, err)) && got > 0) {
         es_tx_history_push(&hist, blk, got);
         if ((st = es_detector_push(d, blk, got, on_event, &c, err))) break;
+        identify_ready(&c, 0);
         if (c.st) break;
     }
     free(blk);
     t->duration = es_detector_time(d);
     if (!st && !c.st) st = es_detector_flush(d, on_event, &c, err);
     else es_detector_reset(d);
+    if (!st) identify_ready(&c, 1);
     es_tx_history_free(&hist);
     if (!st && c.st) st = es_fail(err, c.st, "%s: speaker identification: %s", file, c.err.msg);
     if (!st && c.nomem) st = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);

@@ -46,7 +46,7 @@ void es_transcript_free(es_transcript *t);
  * the file's length. The reader is not closed. With speakers (and eng, the
  * engine they were checked against) non-NULL, each event's audio, padded
  * by ES_TX_SPK_PAD on each side, is cut from a bounded history of the
- * recent samples and identified. spk must already be fitted (one
+ * recent samples and identified, once that audio has all been read. spk must already be fitted (one
  * es_speakers_score call) when several threads share it. */
 #define ES_TX_SPK_PAD 0.2
 es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers *spk, es_engine *eng,

@@ -80,6 +80,14 @@ head -1 "$T/o/mix.csv" | grep -qx "file,start,end,label,score,speaker,speaker_sc
     bad "VTT: $(head -c 300 "$T/o/mix.vtt")"
 cmp -s "$T/o/mix.txt" "$T/mix.txt" && ok "txt file = txt on stdout" || bad "txt differs"
 
+# the speaker waits for its audio, so it does not depend on the encoder block or early decisions' timing
+expect 0 "--block 1" -- "$BIN" transcribe -q "${M[@]}" --speakers "$P" --block 1 "$T/mix.wav"
+cmp -s "$T/out" "$T/mix.txt" && ok "--block 1 and 16: identical speakers and scores" || bad "block sizes differ: $(paste "$T/out" "$T/mix.txt")"
+expect 0 "--early" -- "$BIN" transcribe -q "${M[@]}" --speakers "$P" --early "$T/mix.wav"
+cp "$T/out" "$T/early.txt"
+expect 0 "--early --block 1" -- "$BIN" transcribe -q "${M[@]}" --speakers "$P" --early --block 1 "$T/mix.wav"
+cmp -s "$T/out" "$T/early.txt" && ok "--early: block 1 and 16 identical" || bad "--early block sizes differ: $(paste "$T/out" "$T/early.txt")"
+
 # without --speakers nothing changes
 expect 0 "transcribe without --speakers" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/mix.wav"
 grep -q speaker "$T/out" && bad "speaker fields without --speakers" || ok "no speaker fields without --speakers"
