@@ -62,7 +62,9 @@ while read -r d s t; do
 done <<<"$list" > order.txt
 gaps=(1.0 1.5 2.0)
 for f in 0 1 2 3; do
-  parts=() tm=0 : > "long/l$f.tsv"
+  parts=()
+  tm=0
+  : > "long/l$f.tsv"
   while read -r file name g; do
     [ "$file" = "$f" ] || continue
     gap=${gaps[$g]}
@@ -120,11 +122,11 @@ score() {   # JSONL DIR
     console.log(`${right}/${n} = ${(right / n).toFixed(3)} (events ${ev}, truth ${truth})`);
   ' "$1"
 }
-printf '%-6s %-32s %-32s %s\n' profile "events, clean stream" "events, noisy stream" "whole clips (clean)"
+printf '%-6s %-42s %-42s %s\n' profile "events, clean stream" "events, noisy stream" "whole clips (clean)"
 for p in p2 p2bg p6 n2 n6; do
   "$BIN" transcribe -q -m "$model" --threshold 0.7 --speakers "$p.safetensors" -ojson long > "$p.clean.jsonl"
   "$BIN" transcribe -q -m "$model" --threshold 0.7 --speakers "$p.safetensors" -ojson noisy > "$p.noisy.jsonl"
   clip=$("$BIN" identify -q "$p.safetensors" clips/*.wav | awk -F'\t' '{ n++; split($1, a, "_"); if (a[2] == $2) r++ }
     END { printf "%d/%d = %.3f", r, n, r / n }')
-  printf '%-6s %-32s %-32s %s\n' "$p" "$(score "$p.clean.jsonl")" "$(score "$p.noisy.jsonl")" "$clip"
+  printf '%-6s %-42s %-42s %s\n' "$p" "$(score "$p.clean.jsonl")" "$(score "$p.noisy.jsonl")" "$clip"
 done
