@@ -480,6 +480,14 @@ int cmd_listen(int argc, char **argv)
         if (!quiet && es_detector_warning(det)) fprintf(stderr, "earshot: note: %s\n", es_detector_warning(det));
         /* a bad profile (corrupt, newer, another encoder) too */
         if (spk_path && !(L.spk = es_speakers_load(spk_path, eng, &e))) { fprintf(stderr, "earshot: --speakers: %s\n", e.msg); rc = EXIT_FAIL; goto out; }
+        /* fit the scoring projection now: a profile that cannot score
+         * (one speaker, no background) is refused before listening */
+        float zero[ES_SPK_DIM] = {0};
+        if (L.spk && es_speakers_score(L.spk, zero, NULL, NULL, NULL, &e)) {
+            fprintf(stderr, "earshot: --speakers %s: %s\n", spk_path, e.msg);
+            rc = EXIT_FAIL;
+            goto out;
+        }
         if (clip_dir) {
             struct stat sb;
             if (mkdir(clip_dir, 0777) != 0 && errno != EEXIST) {

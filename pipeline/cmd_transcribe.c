@@ -422,7 +422,11 @@ int cmd_transcribe(int argc, char **argv)
         /* The scoring projection is fitted lazily on the first score; fit
          * it here, once, so the workers share a read-only set. */
         float zero[ES_SPK_DIM] = {0};
-        if (es_speakers_score(b.spk, zero, NULL, NULL, NULL, &e)) { cli_error(&e); rc = EXIT_FAIL; goto out; }
+        if (es_speakers_score(b.spk, zero, NULL, NULL, NULL, &e)) {
+            fprintf(stderr, "earshot: --speakers %s: %s\n", spk_path, e.msg);
+            rc = EXIT_FAIL;
+            goto out;
+        }
     }
     b.models = models;
     b.nmodels = nmodels;

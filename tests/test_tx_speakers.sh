@@ -120,5 +120,8 @@ expect 1 "a profile of another encoder" -- "$BIN" transcribe -q "${M[@]}" --spea
 has "$T/err" "another encoder" "other encoder: says so"
 expect 1 "a missing profile" -- "$BIN" transcribe -q "${M[@]}" --speakers "$T/none.safetensors" "$T/mix.wav"
 has "$T/err" "none.safetensors" "missing profile: named"
+expect 0 "enroll a lone speaker" -- "$BIN" enroll -q -n voice_a -p "$T/lone.safetensors" "$T"/{hello,table,window}_en-us.wav
+expect 1 "a profile that cannot score (one speaker, no background)" -- "$BIN" transcribe -q "${M[@]}" --speakers "$T/lone.safetensors" "$T/mix.wav"
+has "$T/err" "lone.safetensors.*background" "lone speaker: the file named, and what to add"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
