@@ -11,6 +11,7 @@
  * just before the stop is still reported.
  */
 #include "cli.h"
+#include "transcribe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +56,11 @@ static void help(FILE *f)
             "  -j, --json            one JSON object per event (JSON Lines)\n"
             "  --meter               live input level and best score on stderr (TTY only)\n"
             "  --save-clips DIR      keep the audio of each event as DIR/*.wav\n"
+            "  --speakers PROFILES   say who said each word: the closest speaker of a\n"
+            "                        profile file from earshot enroll (\"unknown\" below\n"
+            "                        its threshold), identified on the event's audio\n"
+            "                        +-0.2 s, with its score (cosine); an event is then\n"
+            "                        printed once 0.2 s of audio after it has arrived\n"
             "  --threshold T         threshold of every label (default: the model card's,\n"
             "                        else 0.5); LABEL=T sets one label (repeatable)\n"
             "  --smooth N            moving average over N steps of 80 ms (default 5)\n"
@@ -75,14 +81,20 @@ static void help(FILE *f)
             "                        reported)\n"
             "\n"
             "Output: one line per event, START<TAB>END<TAB>LABEL<TAB>SCORE (seconds since\n"
-            "listening began), as earshot transcribe's txt format; with --json the fields\n"
-            "are label, start, end, score, model (and clip with --save-clips).\n"
+            "listening began), as earshot transcribe's txt format, then SPEAKER<TAB>SCORE\n"
+            "with --speakers; with --json the fields are label, start, end, score, model\n"
+            "(speaker and speaker_score with --speakers, clip with --save-clips).\n"
             "Exit status: 0 after a clean stop, 1 on a device or model error, 2 on bad\n"
             "usage.\n");
 }
 
 typedef struct {
     es_detector *det;
+    es_engine *eng;
+    es_speakers *spk;             /* --speakers, or NULL */
+    int spk_failed;               /* an identification failed (reported) */
+    es_event *pend;               /* --speakers: events waiting for their audio */
+    size_t npend, cap_pend;
     int json, meter;
     const char *clip_dir;
     char clip_prefix[64];
@@ -97,7 +109,7 @@ typedef struct {
     struct clip_job *jobs, **jobs_tail;
     int clip_quit, clip_failed;   /* clip_failed: by the writer, under clip_lock */
     int clip_missed;              /* a clip could not be queued (main thread) */
-    /* the last HISTORY_S seconds of audio, for clips */
+    /* the last HISTORY_S seconds of audio, for clips and speakers */
     float *hist;
     size_t hist_cap;
     unsigned long long pushed;     /* samples pushed into the detector */
@@ -222,10 +234,22 @@ static const char *save_clip(listener *L, const es_event *ev)
     return path;
 }
 
-static void on_event(void *user, const es_event *ev)
+static void emit(listener *L, const es_event *ev)
 {
-    listener *L = user;
     const char *clip = L->clip_dir ? save_clip(L, ev) : NULL;
+    int who = -1;
+    float who_score = 0;
+    if (L->spk) {
+        /* a few ms of log-mel and pitch on ~1 s of audio: fine on the
+         * processing thread, the capture ring absorbs it */
+        es_tx_history h = {L->hist, L->hist_cap, L->pushed};
+        es_error e = {0};
+        if (es_tx_identify(L->spk, L->eng, &h, ev->start, ev->end, &who, &who_score, &e)) {
+            meter_clear(L);
+            fprintf(stderr, "earshot: %s at %.2f s: speaker identification: %s\n", ev->label, ev->start, e.msg);
+            L->spk_failed = 1;
+        }
+    }
     meter_clear(L);
     L->nev++;
     if (L->json) {
@@ -233,16 +257,49 @@ static void on_event(void *user, const es_event *ev)
         json_str(ev->label);
         printf(", \"start\": %.3f, \"end\": %.3f, \"score\": %.4f, \"model\": ", ev->start, ev->end, ev->score);
         json_str(es_detector_model_name(L->det, ev->model));
+        if (L->spk) {
+            printf(", \"speaker\": ");
+            json_str(es_tx_speaker_name(L->spk, who));
+            printf(", \"speaker_score\": %.4f", who_score);
+        }
         if (clip) {
             printf(", \"clip\": ");
             json_str(clip);
         }
         printf("}\n");
     } else {
-        printf("%.2f\t%.2f\t%s\t%.3f\n", ev->start, ev->end, ev->label, ev->score);
+        printf("%.2f\t%.2f\t%s\t%.3f", ev->start, ev->end, ev->label, ev->score);
+        if (L->spk) printf("\t%s\t%.3f", es_tx_speaker_name(L->spk, who), who_score);
+        putchar('\n');
     }
     /* a live consumer reads line by line: never leave an event in a buffer */
     fflush(stdout);
+}
+
+/* With --speakers an event waits until the audio up to ES_TX_SPK_PAD after
+ * its end has arrived (early decisions come before it: at most 0.2 s
+ * more), so the speaker is the one transcribe names on the same audio. */
+static void emit_ready(listener *L, int all)
+{
+    size_t k = 0;
+    while (k < L->npend && (all || (double)L->pushed >= (L->pend[k].end + ES_TX_SPK_PAD) * ES_SAMPLE_RATE))
+        emit(L, &L->pend[k++]);
+    memmove(L->pend, L->pend + k, (L->npend - k) * sizeof *L->pend);
+    L->npend -= k;
+}
+
+static void on_event(void *user, const es_event *ev)
+{
+    listener *L = user;
+    if (!L->spk) { emit(L, ev); return; }
+    if (L->npend == L->cap_pend) {
+        size_t nc = L->cap_pend ? 2 * L->cap_pend : 8;
+        es_event *np = realloc(L->pend, nc * sizeof *np);
+        if (!np) { emit_ready(L, 1); emit(L, ev); return; }   /* no room to wait: say it now */
+        L->pend = np;
+        L->cap_pend = nc;
+    }
+    L->pend[L->npend++] = *ev;
 }
 
 /* The meter: input level of the last step and the best smoothed score. */
@@ -279,7 +336,9 @@ static es_status push(listener *L, const float *x, size_t n, es_error *e)
         L->level_db = rms > 1e-6 ? (float)(20.0 * log10(rms)) : -120.0f;
     }
     L->pushed += n;
-    return es_detector_push(L->det, x, n, on_event, L, e);
+    es_status st = es_detector_push(L->det, x, n, on_event, L, e);
+    if (L->npend) emit_ready(L, 0);
+    return st;
 }
 
 /* PortAudio's back ends (JACK, ALSA) print their probing chatter on stderr;
@@ -336,13 +395,13 @@ int cmd_listen(int argc, char **argv)
         {"list-devices", no_argument, 0, 1201}, {"rate", required_argument, 0, 1202},
         {"channels", required_argument, 0, 1203}, {"duration", required_argument, 0, 1204},
         {"json", no_argument, 0, 'j'}, {"meter", no_argument, 0, 1205}, {"save-clips", required_argument, 0, 1206},
-        {"latency", required_argument, 0, 1207}, CLI_DETECT_LONGOPTS,
+        {"latency", required_argument, 0, 1207}, {"speakers", required_argument, 0, 1209}, CLI_DETECT_LONGOPTS,
         {"no-early", no_argument, 0, 1208},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *models[MAX_MODELS];
     size_t nmodels = 0;
-    const char *models_dir = NULL, *clip_dir = NULL;
+    const char *models_dir = NULL, *clip_dir = NULL, *spk_path = NULL;
     es_capture_opts co;
     es_capture_opts_default(&co);
     static cli_detect dopt;   /* the detector flags, spelt and parsed as transcribe's */
@@ -386,6 +445,7 @@ int cmd_listen(int argc, char **argv)
             if (cli_parse_double(optarg, 0.001, 2, &co.latency)) { fprintf(stderr, "earshot: --latency must be seconds from 0.001 to 2\n"); return EXIT_USAGE; }
             break;
         case 1208: dopts->early = 0; break;
+        case 1209: spk_path = optarg; break;
         case 'M': models_dir = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
@@ -418,6 +478,16 @@ int cmd_listen(int argc, char **argv)
             goto out;
         }
         if (!quiet && es_detector_warning(det)) fprintf(stderr, "earshot: note: %s\n", es_detector_warning(det));
+        /* a bad profile (corrupt, newer, another encoder) too */
+        if (spk_path && !(L.spk = es_speakers_load(spk_path, eng, &e))) { fprintf(stderr, "earshot: --speakers: %s\n", e.msg); rc = EXIT_FAIL; goto out; }
+        /* fit the scoring projection now: a profile that cannot score
+         * (one speaker, no background) is refused before listening */
+        float zero[ES_SPK_DIM] = {0};
+        if (L.spk && es_speakers_score(L.spk, zero, NULL, NULL, NULL, &e)) {
+            fprintf(stderr, "earshot: --speakers %s: %s\n", spk_path, e.msg);
+            rc = EXIT_FAIL;
+            goto out;
+        }
         if (clip_dir) {
             struct stat sb;
             if (mkdir(clip_dir, 0777) != 0 && errno != EEXIST) {
@@ -437,16 +507,19 @@ int cmd_listen(int argc, char **argv)
 
     if (!(cap = es_capture_open(&co, &e))) { cli_error(&e); rc = EXIT_FAIL; goto out; }
     L.det = det;
+    L.eng = eng;
     L.json = json;
     L.meter = meter;
     L.clip_dir = clip_dir;
+    if (clip_dir || L.spk) {
+        L.hist_cap = (size_t)HISTORY_S * ES_SAMPLE_RATE;
+        if (!(L.hist = calloc(L.hist_cap, sizeof(float)))) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
+    }
     if (clip_dir) {
         time_t now = time(NULL);
         struct tm tm;
         localtime_r(&now, &tm);
         strftime(L.clip_prefix, sizeof L.clip_prefix, "%Y%m%d-%H%M%S", &tm);
-        L.hist_cap = (size_t)HISTORY_S * ES_SAMPLE_RATE;
-        if (!(L.hist = calloc(L.hist_cap, sizeof(float)))) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
         L.jobs_tail = &L.jobs;
         pthread_mutex_init(&L.clip_lock, NULL);
         pthread_cond_init(&L.clip_cond, NULL);
@@ -500,6 +573,7 @@ int cmd_listen(int argc, char **argv)
         if ((st = push(&L, buf, got, &e))) break;
     }
     if (!st) st = es_detector_flush(det, on_event, &L, &e);
+    emit_ready(&L, 1);   /* the stream ended: what is not there never comes */
     meter_clear(&L);
     if (st_dev) { cli_error(&e_dev); rc = EXIT_FAIL; }
     if (st) { cli_error(&e); rc = EXIT_FAIL; }
@@ -526,9 +600,12 @@ out:
         pthread_join(L.clip_thread, NULL);
         if ((L.clip_failed || L.clip_missed) && rc == EXIT_OK) rc = EXIT_FAIL;
     }
+    if (L.spk_failed && rc == EXIT_OK) rc = EXIT_FAIL;
     es_capture_close(cap);
     es_capture_terminate();
     es_detector_free(det);
+    es_speakers_free(L.spk);
+    free(L.pend);
     es_engine_free(eng);
     free(L.hist);
     free(buf);

@@ -49,6 +49,11 @@ static void help(FILE *f)
             "                        sorted list; K from 1)\n"
             "  --resume              skip files whose outputs all exist (with -d)\n"
             CLI_DETECT_HELP
+            "  --speakers PROFILES   name who said each word: the closest speaker of a\n"
+            "                        profile file from earshot enroll (\"unknown\" below\n"
+            "                        its threshold), identified on the event's audio\n"
+            "                        +-0.2 s; adds a speaker and score column (txt, csv),\n"
+            "                        JSON fields, and the name in SRT/WebVTT cues\n"
             "  --block N             80 ms chunks per encoder call (default 16; same events)\n"
             "  --resample Q          converter for other rates than 16 kHz: best, medium\n"
             "                        or fast (default fast: libsamplerate SINC_FASTEST)\n"
@@ -57,7 +62,8 @@ static void help(FILE *f)
             "  -q, --quiet           no progress, notes or summary on stderr\n"
             "\n"
             "JSON fields (stable): file, duration (s), model, events: [{label, start, end,\n"
-            "score}]; times are seconds from the start of the file.\n"
+            "score}] (with --speakers also speaker: a name or \"unknown\", and\n"
+            "speaker_score: the cosine); times are seconds from the start of the file.\n"
             "Exit status: 0 if every file was transcribed, 1 if any failed, 2 on bad usage.\n");
 }
 
@@ -71,6 +77,7 @@ typedef struct {
     const char *outdir;
     int resume, quiet, progress;
     es_resample_quality resample;
+    es_speakers *spk;    /* --speakers, fitted before the workers start */
     char model_name[1024];
     /* work */
     es_tx_input *in;
@@ -203,7 +210,7 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
     es_load_opts lo = {1};
     es_reader *r = es_reader_open(in->path, &lo, &e);
     if (r && es_reader_set_resample(r, b->resample, &e)) { es_reader_close(r); r = NULL; }
-    es_status st = r ? es_tx_run(d, r, in->path, &t, &e) : e.status ? e.status : ES_ERR_IO;
+    es_status st = r ? es_tx_run(d, r, in->path, b->spk, b->eng, &t, &e) : e.status ? e.status : ES_ERR_IO;
     es_reader_close(r);
     char *txt = NULL;
     if (!st) {
@@ -297,12 +304,13 @@ int cmd_transcribe(int argc, char **argv)
         {"output-dir", required_argument, 0, 'd'}, {"jobs", required_argument, 0, 'j'},
         {"shard", required_argument, 0, 1101}, {"resume", no_argument, 0, 1102},
         CLI_DETECT_LONGOPTS, {"block", required_argument, 0, 1109}, {"resample", required_argument, 0, 1110},
+        {"speakers", required_argument, 0, 1120},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     static batch b;   /* big; one per process */
     memset(&b, 0, sizeof b);
     const char *models[MAX_MODELS];
-    const char *models_dir = NULL;
+    const char *models_dir = NULL, *spk_path = NULL;
     size_t nmodels = 0;
     long jobs = 0, shard_k = 1, shard_n = 1, v;
     cli_detect_init(&b.det);
@@ -353,6 +361,7 @@ int cmd_transcribe(int argc, char **argv)
             else if (!strcmp(optarg, "fast")) b.resample = ES_RESAMPLE_FASTEST;
             else { fprintf(stderr, "earshot: --resample must be best, medium or fast\n"); return EXIT_USAGE; }
             break;
+        case 1120: spk_path = optarg; break;
         case 'M': models_dir = optarg; break;
         case 'q': b.quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
@@ -406,6 +415,19 @@ int cmd_transcribe(int argc, char **argv)
     es_engine *eng = es_engine_create(models_dir, &e);
     if (!eng) { cli_error(&e); rc = EXIT_FAIL; goto out; }
     b.eng = eng;
+    if (spk_path) {
+        /* a bad profile (corrupt, newer, another encoder) stops the run
+         * before any file is read; the messages name the file */
+        if (!(b.spk = es_speakers_load(spk_path, eng, &e))) { fprintf(stderr, "earshot: --speakers: %s\n", e.msg); rc = EXIT_FAIL; goto out; }
+        /* The scoring projection is fitted lazily on the first score; fit
+         * it here, once, so the workers share a read-only set. */
+        float zero[ES_SPK_DIM] = {0};
+        if (es_speakers_score(b.spk, zero, NULL, NULL, NULL, &e)) {
+            fprintf(stderr, "earshot: --speakers %s: %s\n", spk_path, e.msg);
+            rc = EXIT_FAIL;
+            goto out;
+        }
+    }
     b.models = models;
     b.nmodels = nmodels;
     {
@@ -449,6 +471,7 @@ out:
     free(b.done);
     free(b.todo);
     es_tx_inputs_free(b.in, nin);
+    es_speakers_free(b.spk);
     es_engine_free(eng);
     return rc;
 }

@@ -41,11 +41,79 @@ void es_transcript_free(es_transcript *t)
     memset(t, 0, sizeof *t);
 }
 
+/* ------------------------------------------------------------ speakers */
+
+const char *es_tx_speaker_name(const es_speakers *s, int k)
+{
+    return s && k >= 0 && (size_t)k < es_speakers_count(s) ? es_speakers_name(s, (size_t)k) : "unknown";
+}
+
+es_status es_tx_history_init(es_tx_history *h, double seconds, es_error *err)
+{
+    memset(h, 0, sizeof *h);
+    h->cap = (size_t)(seconds * ES_SAMPLE_RATE);
+    if (!h->cap || !(h->x = calloc(h->cap, sizeof(float)))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    return ES_OK;
+}
+
+void es_tx_history_free(es_tx_history *h)
+{
+    if (!h) return;
+    free(h->x);
+    memset(h, 0, sizeof *h);
+}
+
+void es_tx_history_push(es_tx_history *h, const float *x, size_t n)
+{
+    if (!h->x) return;
+    /* only the last cap samples of a long push can be kept */
+    size_t skip = n > h->cap ? n - h->cap : 0;
+    for (size_t i = skip; i < n; i++) h->x[(h->pushed + i) % h->cap] = x[i];
+    h->pushed += n;
+}
+
+size_t es_tx_history_cut(const es_tx_history *h, double t0, double t1, float **out)
+{
+    *out = NULL;
+    if (!h->x) return 0;
+    unsigned long long have_from = h->pushed > h->cap ? h->pushed - h->cap : 0;
+    double a = t0 * ES_SAMPLE_RATE, b = t1 * ES_SAMPLE_RATE;
+    unsigned long long s0 = a <= (double)have_from ? have_from : (unsigned long long)a;
+    unsigned long long s1 = b >= (double)h->pushed ? h->pushed : (unsigned long long)b;
+    if (s1 <= s0) return 0;
+    size_t n = (size_t)(s1 - s0);
+    float *x = malloc(n * sizeof(float));
+    if (!x) return 0;
+    for (size_t i = 0; i < n; i++) x[i] = h->x[(s0 + i) % h->cap];
+    *out = x;
+    return n;
+}
+
+es_status es_tx_identify(es_speakers *spk, es_engine *eng, const es_tx_history *h, double start, double end,
+                         int *best, float *score, es_error *err)
+{
+    *best = -1;
+    *score = 0;
+    float *x = NULL;
+    size_t n = es_tx_history_cut(h, start - ES_TX_SPK_PAD, end + ES_TX_SPK_PAD, &x);
+    /* gone from the history (or too short to say): unknown, not an error */
+    if (!n || n < ES_SAMPLE_RATE / 10) { free(x); return ES_OK; }
+    es_status st = es_speaker_identify(spk, eng, x, n, best, score, err);
+    free(x);
+    return st;
+}
+
 /* ------------------------------------------------------------ run */
 
 typedef struct {
     es_transcript *t;
     int nomem;
+    es_speakers *spk;
+    es_engine *eng;
+    es_tx_history *hist;
+    es_status st;        /* first identification failure */
+    es_error err;
+    size_t done;         /* events [0, done) have their speaker */
 } run_ctx;
 
 static void on_event(void *user, const es_event *ev)
@@ -59,7 +127,23 @@ static void on_event(void *user, const es_event *ev)
         t->ev = ne;
         t->cap = nc;
     }
-    t->ev[t->nev++] = (es_tx_event){ev->label, ev->start, ev->end, ev->score};
+    t->ev[t->nev++] = (es_tx_event){ev->label, ev->start, ev->end, ev->score, -1, 0};
+}
+
+/* Identify the events [done, nev) whose padded audio has all arrived
+ * (all: every one, at the end of the stream). An event can be reported
+ * before the audio just after it has been read (early decisions, a read
+ * block ending there), so waiting for it makes the speaker independent of
+ * block sizes: listen and transcribe agree. */
+static void identify_ready(run_ctx *c, int all)
+{
+    es_transcript *t = c->t;
+    while (c->spk && !c->st && c->done < t->nev) {
+        es_tx_event *te = &t->ev[c->done];
+        if (!all && (double)c->hist->pushed < (te->end + ES_TX_SPK_PAD) * ES_SAMPLE_RATE) break;
+        c->st = es_tx_identify(c->spk, c->eng, c->hist, te->start, te->end, &te->speaker, &te->speaker_score, &c->err);
+        c->done++;
+    }
 }
 
 static int cmp_ev(const void *a, const void *b)
@@ -70,25 +154,43 @@ static int cmp_ev(const void *a, const void *b)
 }
 
 #define READ_BLOCK 16384
+/* Seconds of audio kept for identification (only with speakers): an
+ * event is reported about one window (~2 s) plus one encoder block after
+ * its end, and --block goes up to 256 x 80 ms = 20.5 s. 30 s (1.9 MB per
+ * worker) covers that with room for a long word; an event whose audio is
+ * gone anyway comes out as "unknown". */
+#define SPK_HISTORY_S 30.0
 
-es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_transcript *t, es_error *err)
+es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers *spk, es_engine *eng,
+                    es_transcript *t, es_error *err)
 {
     memset(t, 0, sizeof *t);
     t->file = file;
-    if (!d || !r) return es_fail(err, ES_ERR_ARG, "es_tx_run: invalid arguments");
+    if (!d || !r || (spk && !eng)) return es_fail(err, ES_ERR_ARG, "es_tx_run: invalid arguments");
+    t->speakers = spk;
     es_detector_reset(d);
+    es_tx_history hist = {0};
+    if (spk && es_tx_history_init(&hist, SPK_HISTORY_S, err)) return err->status;
     float *blk = malloc(READ_BLOCK * sizeof(float));
-    if (!blk) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
-    run_ctx c = {t, 0};
+    if (!blk) { es_tx_history_free(&hist); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file); }
+    run_ctx c = {t, 0, spk, eng, &hist, ES_OK, {0}, 0};
     size_t got = 0;
     es_status st;
-    /* block by block: memory stays the same whatever the length */
-    while (!(st = es_reader_read(r, blk, READ_BLOCK, &got, err)) && got > 0)
+    /* block by block: memory stays the same whatever the length; the
+     * history gets a block before the detector, whose events it serves */
+    while (!(st = es_reader_read(r, blk, READ_BLOCK, &got, err)) && got > 0) {
+        es_tx_history_push(&hist, blk, got);
         if ((st = es_detector_push(d, blk, got, on_event, &c, err))) break;
+        identify_ready(&c, 0);
+        if (c.st) break;
+    }
     free(blk);
     t->duration = es_detector_time(d);
-    if (!st) st = es_detector_flush(d, on_event, &c, err);
+    if (!st && !c.st) st = es_detector_flush(d, on_event, &c, err);
     else es_detector_reset(d);
+    if (!st) identify_ready(&c, 1);
+    es_tx_history_free(&hist);
+    if (!st && c.st) st = es_fail(err, c.st, "%s: speaker identification: %s", file, c.err.msg);
     if (!st && c.nomem) st = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
     if (st) { es_transcript_free(t); return st; }
     if (t->nev) qsort(t->ev, t->nev, sizeof *t->ev, cmp_ev);
@@ -151,15 +253,25 @@ static void put_ts(sbuf *b, double t, char sep)
     put(b, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
 }
 
+/* WebVTT cue text: &, < and > are markup */
+static void put_vtt_str(sbuf *b, const char *s)
+{
+    for (; *s; s++) put(b, "%s", *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : (char[2]){*s, 0});
+}
+
 es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err)
 {
     *out = NULL;
     if (len) *len = 0;
     sbuf b = {0};
+    const es_speakers *sp = t->speakers;
     switch (format) {
     case ES_TX_TXT:
-        for (size_t i = 0; i < t->nev; i++)
-            put(&b, "%.2f\t%.2f\t%s\t%.3f\n", t->ev[i].start, t->ev[i].end, t->ev[i].label, t->ev[i].score);
+        for (size_t i = 0; i < t->nev; i++) {
+            put(&b, "%.2f\t%.2f\t%s\t%.3f", t->ev[i].start, t->ev[i].end, t->ev[i].label, t->ev[i].score);
+            if (sp) put(&b, "\t%s\t%.3f", es_tx_speaker_name(sp, t->ev[i].speaker), t->ev[i].speaker_score);
+            put(&b, "\n");
+        }
         break;
     case ES_TX_JSON:
         put(&b, "{\"file\": ");
@@ -170,17 +282,29 @@ es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *l
         for (size_t i = 0; i < t->nev; i++) {
             put(&b, "%s{\"label\": ", i ? ", " : "");
             put_json_str(&b, t->ev[i].label);
-            put(&b, ", \"start\": %.3f, \"end\": %.3f, \"score\": %.4f}", t->ev[i].start, t->ev[i].end, t->ev[i].score);
+            put(&b, ", \"start\": %.3f, \"end\": %.3f, \"score\": %.4f", t->ev[i].start, t->ev[i].end, t->ev[i].score);
+            if (sp) {
+                put(&b, ", \"speaker\": ");
+                put_json_str(&b, es_tx_speaker_name(sp, t->ev[i].speaker));
+                put(&b, ", \"speaker_score\": %.4f", t->ev[i].speaker_score);
+            }
+            put(&b, "}");
         }
         put(&b, "]}\n");
         break;
     case ES_TX_CSV:
-        put(&b, "file,start,end,label,score\n");
+        put(&b, "file,start,end,label,score%s\n", sp ? ",speaker,speaker_score" : "");
         for (size_t i = 0; i < t->nev; i++) {
             put_csv_str(&b, t->file);
             put(&b, ",%.3f,%.3f,", t->ev[i].start, t->ev[i].end);
             put_csv_str(&b, t->ev[i].label);
-            put(&b, ",%.4f\n", t->ev[i].score);
+            put(&b, ",%.4f", t->ev[i].score);
+            if (sp) {
+                put(&b, ",");
+                put_csv_str(&b, es_tx_speaker_name(sp, t->ev[i].speaker));
+                put(&b, ",%.4f", t->ev[i].speaker_score);
+            }
+            put(&b, "\n");
         }
         break;
     case ES_TX_SRT:
@@ -193,7 +317,16 @@ es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *l
             /* a cue needs a positive length */
             put_ts(&b, t->ev[i].end > t->ev[i].start + 0.01 ? t->ev[i].end : t->ev[i].start + 0.01,
                    format == ES_TX_SRT ? ',' : '.');
-            put(&b, "\n%s (%.2f)\n\n", t->ev[i].label, t->ev[i].score);
+            put(&b, "\n");
+            /* the speaker as subtitles name one: SRT "NAME: text", WebVTT
+             * a voice span <v NAME>text */
+            if (sp && format == ES_TX_SRT) put(&b, "%s: ", es_tx_speaker_name(sp, t->ev[i].speaker));
+            if (sp && format == ES_TX_VTT) {
+                put(&b, "<v ");
+                put_vtt_str(&b, es_tx_speaker_name(sp, t->ev[i].speaker));
+                put(&b, ">");
+            }
+            put(&b, "%s (%.2f)\n\n", t->ev[i].label, t->ev[i].score);
         }
         break;
     default:

@@ -6,7 +6,9 @@
  * The JSON object of a file is the stable interface (documented in the
  * README): {"file": str, "duration": seconds, "model": str,
  * "events": [{"label": str, "start": s, "end": s, "score": 0..1}, ...]};
- * a batch to stdout is JSON Lines (one object per line).
+ * with speaker profiles every event also has "speaker" (a name, or
+ * "unknown" below the profile's threshold) and "speaker_score" (cosine).
+ * A batch to stdout is JSON Lines (one object per line).
  */
 #ifndef ES_TRANSCRIBE_H
 #define ES_TRANSCRIBE_H
@@ -24,6 +26,8 @@ typedef struct {
     const char *label;   /* points into the detector */
     double start, end;
     float score;
+    int speaker;         /* index in the transcript's speakers, -1 = unknown */
+    float speaker_score; /* cosine of the closest speaker */
 } es_tx_event;
 
 typedef struct {
@@ -32,14 +36,43 @@ typedef struct {
     double duration;
     es_tx_event *ev;
     size_t nev, cap;
+    const es_speakers *speakers;   /* non-NULL: events carry a speaker */
 } es_transcript;
 
 void es_transcript_free(es_transcript *t);
 
 /* Stream a file (or an opened reader) through the detector (reset first,
  * flushed at the end); events sorted by start. Memory does not depend on
- * the file's length. The reader is not closed. */
-es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_transcript *t, es_error *err);
+ * the file's length. The reader is not closed. With speakers (and eng, the
+ * engine they were checked against) non-NULL, each event's audio, padded
+ * by ES_TX_SPK_PAD on each side, is cut from a bounded history of the
+ * recent samples and identified, once that audio has all been read. spk must already be fitted (one
+ * es_speakers_score call) when several threads share it. */
+#define ES_TX_SPK_PAD 0.2
+es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers *spk, es_engine *eng,
+                    es_transcript *t, es_error *err);
+
+/* A speaker's name for output: "unknown" for -1. */
+const char *es_tx_speaker_name(const es_speakers *s, int k);
+
+/* The last `cap` samples of a stream, to cut an event's audio from when
+ * the detector reports it (events come at most a few seconds late). */
+typedef struct {
+    float *x;
+    size_t cap;
+    unsigned long long pushed;   /* samples pushed since the start */
+} es_tx_history;
+es_status es_tx_history_init(es_tx_history *h, double seconds, es_error *err);
+void es_tx_history_free(es_tx_history *h);
+void es_tx_history_push(es_tx_history *h, const float *x, size_t n);
+/* Samples of [t0, t1) seconds of stream time still held, copied to a new
+ * buffer (*out, malloc'd); 0 (and *out NULL) if none is held any more. */
+size_t es_tx_history_cut(const es_tx_history *h, double t0, double t1, float **out);
+
+/* Identify the speaker of [start, end] (padded by ES_TX_SPK_PAD) from the
+ * history: *best -1 (unknown) with *score 0 when the audio is gone. */
+es_status es_tx_identify(es_speakers *spk, es_engine *eng, const es_tx_history *h, double start, double end,
+                         int *best, float *score, es_error *err);
 
 /* Render one transcript in one format; *out is malloc'd and NUL-terminated. */
 es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err);

@@ -158,6 +158,38 @@ else
 fi
 ls "$T/clips" | grep -q '\.tmp\.' && bad "a temporary clip file was left behind" || ok "no temporary clip files left"
 
+# --- --speakers: who said the word, live. The samples are espeak-ng's en-us
+# voice; it is enrolled from other words, beside en+f3. At 16 kHz listen
+# sees the batch run's samples, so it must name the speakers transcribe
+# --early names, with the same scores.
+if command -v espeak-ng >/dev/null; then
+    for v in en-us en+f3; do for w in hello table window garden yellow; do
+        espeak-ng -v "$v" -s 140 -w "$T/raw.wav" "$w" && sox "$T/raw.wav" -r 16000 -c 1 -b 16 "$T/enr_${w}_$v.wav"
+    done; done
+    "$BIN" enroll -q -n samples -p "$T/spk.safetensors" "$T"/enr_*_en-us.wav >/dev/null &&
+        "$BIN" enroll -q -n other -p "$T/spk.safetensors" "$T"/enr_*_en+f3.wav >/dev/null || bad "enroll the voices"
+    "$BIN" transcribe -q --early -m hey_jarvis -m alexa -m weather --speakers "$T/spk.safetensors" "$T/rec.wav" \
+        > "$T/batch_spk.txt" 2> "$T/err" || bad "transcribe --speakers: $(cat "$T/err")"
+    if run_listen lspk 16000 4 --json --speakers "$T/spk.safetensors"; then ok "listen --speakers runs"; else bad "listen --speakers: exit $?: $(cat "$T/lspk.err")"; fi
+    sed -E 's/.*"label": "([^"]*)", "start": ([0-9.]+), "end": ([0-9.]+), "score": ([0-9.]+), "model": "[^"]*", "speaker": "([^"]*)", "speaker_score": (-?[0-9.]+).*/\2\t\3\t\1\t\4\t\5\t\6/' \
+        "$T/lspk.txt" > "$T/lspk.tsv"
+    if awk -F'\t' 'FNR == NR { s[FNR] = $5; c[FNR] = $6; n++; next }
+                  { m++; d = c[FNR] - $6; if (NF != 6 || $5 != s[FNR] || d > 0.002 || d < -0.002) exit 1 }
+                  END { exit !(n == m && n > 0) }' "$T/batch_spk.txt" "$T/lspk.tsv"; then
+        ok "listen --json names transcribe's speakers with the same scores: $(cut -f5 "$T/lspk.tsv" | tr '\n' ' ')"
+    else
+        bad "listen vs transcribe speakers:"$'\n'"$(cat "$T/batch_spk.txt")"$'\n--\n'"$(cat "$T/lspk.txt" "$T/lspk.err")"
+    fi
+    right=$(awk -F'\t' '$5 == "samples"' "$T/lspk.tsv" | wc -l)
+    [ "$right" -ge $(( $(wc -l < "$T/lspk.tsv") - 1 )) ] && ok "the samples' voice named on $right of $(wc -l < "$T/lspk.tsv") events" ||
+        bad "the samples' voice named on only $right events: $(cat "$T/lspk.tsv")"
+    printf 'garbage' > "$T/bad.safetensors"
+    expect 1 "listen with a corrupt profile fails before the device" -- "$BIN" listen -D no_such_microphone --speakers "$T/bad.safetensors" hey_jarvis
+    has "$T/err" "bad.safetensors" "the corrupt profile is named"
+else
+    echo "# espeak-ng absent: listen --speakers not tested"
+fi
+
 # --- 48 kHz: resampled to 16 kHz on the way (not bit-identical: same words, times within 2 steps)
 if run_listen l48 48000 4 --json --no-early; then ok "listen at 48 kHz runs"; else bad "listen at 48 kHz: exit $?: $(cat "$T/l48.err")"; fi
 has "$T/l48.err" "48000 Hz" "the device is opened at 48 kHz"
