@@ -194,6 +194,8 @@ seed_speakers() {
   sed 's/"earshot.profile_version":"1"/"earshot.profile_version":"2"/' "$d/seed-one.safetensors" > "$d/seed-newer.safetensors"
   sed 's/\\"dim\\":196/\\"dim\\":197/' "$d/seed-one.safetensors" > "$d/seed-repr.safetensors"
   echo "make_corpus: speakers: 5 files"
+}
+
 seed_manifest() {
   local d=fuzz/corpus-manifest
   mkdir -p "$d"
