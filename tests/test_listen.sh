@@ -93,7 +93,8 @@ dur=$(soxi -D "$T/rec.wav")
 MODELS=(hey_jarvis alexa weather)
 
 # listen decides events early by default (transcribe --early); --no-early is transcribe's default
-"$BIN" transcribe -q --early -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch.txt" 2> "$T/err" ||
+# (listen's quicker defaults, --smooth 3 --min-duration 0.16, given to transcribe)
+"$BIN" transcribe -q --early --smooth 3 --min-duration 0.16 -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch.txt" 2> "$T/err" ||
     bad "transcribe --early of the recording: $(cat "$T/err")"
 "$BIN" transcribe -q -m hey_jarvis -m alexa -m weather "$T/rec.wav" > "$T/batch_late.txt" 2> "$T/err" ||
     bad "transcribe of the recording: $(cat "$T/err")"
@@ -168,7 +169,7 @@ if command -v espeak-ng >/dev/null; then
     done; done
     "$BIN" enroll -q -n samples -p "$T/spk.safetensors" "$T"/enr_*_en-us.wav >/dev/null &&
         "$BIN" enroll -q -n other -p "$T/spk.safetensors" "$T"/enr_*_en+f3.wav >/dev/null || bad "enroll the voices"
-    "$BIN" transcribe -q --early -m hey_jarvis -m alexa -m weather --speakers "$T/spk.safetensors" "$T/rec.wav" \
+    "$BIN" transcribe -q --early --smooth 3 --min-duration 0.16 -m hey_jarvis -m alexa -m weather --speakers "$T/spk.safetensors" "$T/rec.wav" \
         > "$T/batch_spk.txt" 2> "$T/err" || bad "transcribe --speakers: $(cat "$T/err")"
     if run_listen lspk 16000 4 --json --speakers "$T/spk.safetensors"; then ok "listen --speakers runs"; else bad "listen --speakers: exit $?: $(cat "$T/lspk.err")"; fi
     sed -E 's/.*"label": "([^"]*)", "start": ([0-9.]+), "end": ([0-9.]+), "score": ([0-9.]+), "model": "[^"]*", "speaker": "([^"]*)", "speaker_score": (-?[0-9.]+).*/\2\t\3\t\1\t\4\t\5\t\6/' \
@@ -191,7 +192,7 @@ else
 fi
 
 # --- 48 kHz: resampled to 16 kHz on the way (not bit-identical: same words, times within 2 steps)
-if run_listen l48 48000 4 --json --no-early; then ok "listen at 48 kHz runs"; else bad "listen at 48 kHz: exit $?: $(cat "$T/l48.err")"; fi
+if run_listen l48 48000 4 --json --no-early --smooth 5 --min-duration 0.24; then ok "listen at 48 kHz runs"; else bad "listen at 48 kHz: exit $?: $(cat "$T/l48.err")"; fi
 has "$T/l48.err" "48000 Hz" "the device is opened at 48 kHz"
 sed -E 's/.*"label": "([^"]*)", "start": ([0-9.]+), "end": ([0-9.]+), "score": ([0-9.]+).*/\2\t\3\t\1\t\4/' "$T/l48.txt" > "$T/l48.tsv"
 grep -q '"model": "hey_jarvis"' "$T/l48.txt" && ok "--json lines carry the model" || bad "--json: $(head -c 300 "$T/l48.txt")"
