@@ -41,6 +41,11 @@ void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
  * mode the centre of those that see only the clip (for a 2 s clip, the
  * window the streaming detector scores when the clip's last chunk has
  * arrived). The caller checks count >= window + es_window_skip(stream). */
+/* Put back in front of a stream-mode log-mel [*frames][32] from
+ * es_embed_audio the frames of ones the encoder's input starts primed with
+ * (es_embed_audio does not hand them back), so that running the encoder
+ * over it gives the stream embeddings. On failure *mel is freed. */
+es_status es_mel_prime_stream(float **mel, size_t *frames, es_error *err);
 static inline size_t es_window_skip(int stream) { return stream ? ES_STREAM_PRIMED : 0; }
 static inline size_t es_centre_offset(size_t count, size_t window, int stream)
 {

@@ -93,6 +93,22 @@ es_engine *es_engine_create_for_classifier(const char *models_dir, const es_clas
 
 static size_t secs(double s) { return s > 0 ? (size_t)(s * ES_SAMPLE_RATE + 0.5) : 0; }
 
+es_status es_mel_prime_stream(float **mel, size_t *frames, es_error *err)
+{
+    float *pm = malloc((*frames + PRIME_FRAMES + 1) * ES_MEL_BINS * sizeof(float));
+    if (!pm) {
+        free(*mel);
+        *mel = NULL;
+        return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < (size_t)PRIME_FRAMES * ES_MEL_BINS; i++) pm[i] = 1.0f;
+    memcpy(pm + (size_t)PRIME_FRAMES * ES_MEL_BINS, *mel, *frames * ES_MEL_BINS * sizeof(float));
+    free(*mel);
+    *mel = pm;
+    *frames += PRIME_FRAMES;
+    return ES_OK;
+}
+
 es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_opts *opts, float **mel_out,
                          size_t *frames_out, float **emb_out, size_t *n_emb_out, es_error *err)
 {

@@ -524,19 +524,8 @@ static es_status clip_mel(es_engine *e, const float *x, size_t n, double pad_to,
     size_t frames = 0;
     es_status st = es_embed_audio(e, x, n, &eo, &mel, &frames, NULL, NULL, err);
     if (st) return st;
-    if (mode == ES_EMBED_STREAM) {
-        /* the encoder's stream input starts primed with ones (pipeline/
-         * engine.c), frames es_embed_audio does not hand back: put them
-         * back so the window lines up with the stream embeddings */
-        size_t prime = ES_EMB_WINDOW - 5;
-        float *pm = malloc((frames + prime + 1) * ES_MEL_BINS * sizeof(float));
-        if (!pm) { free(mel); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
-        for (size_t i = 0; i < prime * ES_MEL_BINS; i++) pm[i] = 1.0f;
-        memcpy(pm + prime * ES_MEL_BINS, mel, frames * ES_MEL_BINS * sizeof(float));
-        free(mel);
-        mel = pm;
-        frames += prime;
-    }
+    /* so that the window lines up with the stream embeddings */
+    if (mode == ES_EMBED_STREAM && (st = es_mel_prime_stream(&mel, &frames, err))) return st;
     size_t count = es_encoder_count(frames);
     int stream = mode == ES_EMBED_STREAM;
     if (count < window + es_window_skip(stream)) {

@@ -73,19 +73,7 @@ static es_status embed_masked(make_ctx *c, const es_aug_recipe *r, const float *
     es_status s = es_embed_audio(c->e, y, n, &eo, &mel, &T, NULL, NULL, err);
     if (s) return s;
     if (r) es_aug_apply_mel(r, mel, T, ES_MEL_BINS);
-    /* stream mode: the encoder's mel buffer starts primed with ones, as
-     * es_embed_audio and openWakeWord do (pipeline/engine.c), and those
-     * frames are not returned with the mel */
-    size_t prime = c->mode == ES_EMBED_STREAM ? (size_t)(ES_EMB_WINDOW - 5) : 0;
-    if (prime) {
-        float *pm = malloc((T + prime + 1) * ES_MEL_BINS * sizeof(float));
-        if (!pm) { free(mel); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
-        for (size_t i = 0; i < prime * ES_MEL_BINS; i++) pm[i] = 1.0f;
-        memcpy(pm + prime * ES_MEL_BINS, mel, T * ES_MEL_BINS * sizeof(float));
-        free(mel);
-        mel = pm;
-        T += prime;
-    }
+    if (c->mode == ES_EMBED_STREAM && (s = es_mel_prime_stream(&mel, &T, err))) return s;
     size_t ne = es_encoder_count(T);
     float *out = malloc((ne + 1) * ES_EMB_DIM * sizeof(float));
     if (!out) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
