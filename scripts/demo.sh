@@ -1,10 +1,14 @@
 #!/bin/bash
-# Set up everything, then detect wake words in the sample recordings.
+# Set up everything, then detect wake words in the sample recordings and,
+# without FILEs, adapt earshot to the example vocabulary: train a model on
+# samples/vocab/ and transcribe samples/vocab_demo.flac (a voice the
+# training takes do not have) with it.
 #
 #   scripts/demo.sh [--models DIR] [FILE.wav...]
 #
 # Without files it scans samples/*.wav. The wake-word heads are openWakeWord's
-# pretrained models (CC BY-NC-SA 4.0), fetched by the set-up.
+# pretrained models (CC BY-NC-SA 4.0), fetched by the set-up. The trained
+# model goes to a temporary folder, removed at the end.
 set -euo pipefail
 
 models=""
@@ -22,6 +26,7 @@ done
 es_resolve_paths "$models"
 bash scripts/setup.sh --models "$EARSHOT_MODELS"
 
+given="${files[*]}"
 if [ ${#files[@]} -eq 0 ]; then
   shopt -s nullglob
   files=(samples/*.wav)
@@ -29,4 +34,17 @@ if [ ${#files[@]} -eq 0 ]; then
   [ ${#files[@]} -gt 0 ] || { echo "earshot demo: no samples/*.wav to scan" >&2; exit 1; }
 fi
 echo "earshot demo: build/earshot detect --model hey_jarvis --model alexa --model weather ${files[*]}"
-exec build/earshot detect --model hey_jarvis --model alexa --model weather "${files[@]}"
+if [ -n "$given" ]; then
+  exec build/earshot detect --model hey_jarvis --model alexa --model weather "${files[@]}"
+fi
+build/earshot detect --model hey_jarvis --model alexa --model weather "${files[@]}"
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+echo
+echo "earshot demo: build/earshot train samples/vocab -o vocab.safetensors"
+build/earshot train samples/vocab -o "$tmp/vocab.safetensors"
+echo
+echo "earshot demo: build/earshot transcribe -m vocab.safetensors samples/vocab_demo.flac"
+echo "(the recording says: lights on, play, hello, pause, lights off; start, end, word, score)"
+build/earshot transcribe -m "$tmp/vocab.safetensors" samples/vocab_demo.flac

@@ -174,5 +174,27 @@ has "$T/out" "36 clips, accuracy" "eval runs the scratch baseline"
 expect 2 "--scratch with --finetune is a usage error" -- "$BIN" train --scratch --finetune 1 "$T/data" -o "$T/y.safetensors"
 expect 2 "--finetune above 20 is a usage error" -- "$BIN" train --finetune 21 "$T/data" -o "$T/y.safetensors"
 
+# --- the README's walk-through on the bundled example vocabulary: train on
+# samples/vocab, find its words in samples/vocab_demo.flac (a voice the takes
+# do not have). The recording says lights on, play, hello, pause, lights
+# off; "hello" must not be reported, and at least three of the four words
+# must come out, in order (all four do on the project's machine).
+SRC="${EARSHOT_SRC:-$(cd "$(dirname -- "$0")/.." && pwd)}"
+expect 0 "train on samples/vocab" -- "$BIN" train -q "$SRC/samples/vocab" -o "$T/vocab.safetensors"
+expect 0 "transcribe samples/vocab_demo.flac" -- "$BIN" transcribe -q -m "$T/vocab.safetensors" "$SRC/samples/vocab_demo.flac"
+got=$(cut -f3 "$T/out" | tr '\n' ' ')
+if awk -v got="$got" 'BEGIN {
+        n = split("lights_on play pause lights_off", want, " "); m = split(got, g, " ")
+        j = 1; hit = 0
+        for (i = 1; i <= m; i++) { if (g[i] == "_unknown_" || g[i] == "_silence_") exit 1
+                                    while (j <= n && want[j] != g[i]) j++
+                                    if (j > n) exit 1
+                                    hit++; j++ }
+        exit !(hit >= 3) }'; then
+    ok "the demo recording: $got"
+else
+    bad "the demo recording gave: '$got'"
+fi
+
 echo "$pass passed, $fail failed (train)"
 [ "$fail" = 0 ]
