@@ -183,6 +183,15 @@ int cmd_detect(int argc, char **argv)
     for (size_t i = 0; i < nnames; i++) {
         char path[4200];
         es_error e = {0};
+        size_t ln = strlen(names[i]);
+        if (ln > 12 && !strcmp(names[i] + ln - 12, ".safetensors")) {
+            /* detect scores openWakeWord heads clip by clip; models from
+             * earshot train run in the streaming detector */
+            fprintf(stderr, "earshot detect: %s: a model trained by earshot train; run it with "
+                            "earshot transcribe -m %s FILE... (or earshot listen)\n", names[i], names[i]);
+            rc = EXIT_USAGE;
+            goto out;
+        }
         if (es_models_path(es_engine_models_dir(eng), names[i], path, sizeof path, &e) ||
             !(models[i] = es_onnx_load(path, &e)) || !(heads[i] = es_head_create(models[i], NULL, &e))) {
             cli_error(&e);

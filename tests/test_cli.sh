@@ -22,6 +22,8 @@ expect 0 "version" -- "$BIN" version
 has "$T/out" "earshot 0." "version prints the version"
 expect 0 "detect --help" -- "$BIN" detect --help
 expect 2 "detect without files" -- "$BIN" detect
+expect 2 "detect with a trained model points to transcribe" -- "$BIN" detect -m "$T/mine.safetensors" "$T/none.wav"
+has "$T/err" "earshot transcribe -m" "... and says how to run it"
 expect 2 "bad --threshold" -- "$BIN" detect --threshold 2 "$S/alexa.wav"
 has "$T/err" "threshold" "bad --threshold says which option"
 expect 0 "models lists the cache" -- "$BIN" models
