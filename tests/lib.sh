@@ -12,3 +12,9 @@ expect() {
 }
 # has FILE PATTERN DESCRIPTION: grep PATTERN in FILE
 has() { if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $(head -c 400 "$1")"; fi; }
+# skip WHAT WHY: a check this machine cannot run; counted apart, never as a pass
+skipped=0
+skip() { skipped=$((skipped + 1)); echo "SKIP $1: $2"; }
+# have_pty: script(1) can give a command a pseudo-terminal here (a chroot
+# without /dev/pts, or a container without ptys, cannot)
+have_pty() { command -v script >/dev/null && script -qfec true /dev/null >/dev/null 2>&1 </dev/null; }

@@ -248,7 +248,9 @@ else
 fi
 
 # --- the meter, on a pseudo-terminal (script(1))
-if command -v script >/dev/null; then
+if ! have_pty; then
+    skip "--meter on a TTY" "no pseudo-terminal on this machine (script(1) cannot create one)"
+else
     rm -f "$T/int.fifo" && mkfifo "$T/int.fifo"
     "$PACE" --bytes-per-second 64000 --chunk-ms 20 --speed 4 --tail 10 --idle 2 "$T/int.fifo" "$T/int.f32" 2> /dev/null &
     PIDS+=($!)

@@ -46,7 +46,9 @@ node -e '
 ' "$T/out" 2>"$T/jerr" && ok "JSON fields: file, duration, model, events[label,start,end,score]" || bad "JSON: $(cat "$T/jerr")"
 
 # progress on a terminal (script(1) gives the command a pseudo-terminal)
-if command -v script >/dev/null; then
+if ! have_pty; then
+    skip "progress on a TTY" "no pseudo-terminal on this machine (script(1) cannot create one)"
+else
     script -qfec "\"$BIN\" transcribe ${M[*]} -d \"$T/outp\" \"$T/in\"" /dev/null >"$T/tty" 2>&1 </dev/null
     grep -q "4/4 files, 0.0[0-9]* h of audio, [0-9]*x real time, ETA" "$T/tty" && ok "progress on a TTY: files, hours, speed, ETA" ||
         bad "no progress on a TTY: $(head -c 300 "$T/tty")"
