@@ -587,13 +587,18 @@ int cmd_eval(int argc, char **argv)
     if (st) { cli_error(&e); return EXIT_FAIL; }
     size_t K = res.n_labels;
     if (json) {
-        printf("{\"model\": \"%s\", \"clips\": %zu, \"skipped\": %zu, \"accuracy\": ", argv[optind], res.n, res.skipped);
+        /* the model path and the labels are outside text: escaped */
+        printf("{\"model\": ");
+        json_str(argv[optind]);
+        printf(", \"clips\": %zu, \"skipped\": %zu, \"accuracy\": ", res.n, res.skipped);
         json_num(res.accuracy);
         printf(", \"unknown_false_accept\": ");
         json_num(res.unknown_false_accept);
         printf(", \"labels\": [");
         for (size_t k = 0; k < K; k++) {
-            printf("%s{\"label\": \"%s\", \"precision\": ", k ? ", " : "", res.labels[k]);
+            printf("%s{\"label\": ", k ? ", " : "");
+            json_str(res.labels[k]);
+            printf(", \"precision\": ");
             json_num(res.precision[k]);
             printf(", \"recall\": ");
             json_num(res.recall[k]);

@@ -36,6 +36,14 @@ expect 0 "eval --json" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/data"
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   if (r.clips !== 36 || r.labels.length !== 4 || r.confusion.length !== 4) throw new Error("shape")' "$T/out" 2>"$T/err" &&
     ok "eval --json parses" || bad "eval --json: $(cat "$T/err")"
+# a label with a quote and a backslash still gives valid JSON
+mkdir -p "$T/q/say \"yes\" \\ now" "$T/q/stop"
+cp "$T/data/yes/"*.wav "$T/q/say \"yes\" \\ now/" && cp "$T/data/stop/"*.wav "$T/q/stop/"
+expect 0 "train on a label with a quote" -- "$BIN" train -q "$T/q" -o "$T/q.safetensors" --val-fraction 0 --epochs 5 --min-steps 20
+expect 0 "eval --json with that label" -- "$BIN" eval -q --json "$T/q.safetensors" "$T/q"
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (!r.labels.some(l => l.label === "say \"yes\" \\ now")) throw new Error(JSON.stringify(r.labels))' "$T/out" 2>"$T/err" &&
+    ok "eval --json escapes labels" || bad "eval --json with a quoted label: $(cat "$T/err") $(head -c 300 "$T/out")"
 node -e '
   const b = require("fs").readFileSync(process.argv[1]);
   const n = Number(b.readBigUInt64LE(0)); const h = JSON.parse(b.subarray(8, 8 + n).toString());
