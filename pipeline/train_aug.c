@@ -193,6 +193,34 @@ static es_status make_aug(void *ctx, size_t i, const float *x, size_t n, float *
     return s;
 }
 
+/* The part es_aug_embed and es_silence_embed share: m variants of the
+ * sources (variant j made from srcs[file_of[j]] by make, keyed by tags[j]),
+ * embedded through the cache in the given front-end mode, and each
+ * variant's centre window in x_out [m][window*96]. */
+static es_status embed_windows(make_ctx *c, const char *cache_dir, const char *const *srcs, size_t nsrc,
+                               const size_t *file_of, char **tags, size_t m, es_variant_fn make, const char *stage,
+                               const char *what, size_t window, float **x_out, size_t *hits, es_progress_fn progress,
+                               void *user, es_error *err)
+{
+    es_status s;
+    es_cache *cache = es_cache_open(cache_dir, c->e, err);
+    if (!cache) return err ? err->status : ES_ERR_IO;
+    es_cache_set_mode(cache, c->mode);
+    size_t *counts = calloc(m, sizeof(size_t));
+    float **embs = calloc(m, sizeof(float *));
+    stage_prog sp = {progress, user, stage, 0};
+    if (!counts || !embs) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    else s = es_cache_embed_variants(cache, srcs, nsrc, file_of, (const char *const *)tags, m, c->pad_to, make, c, embs,
+                                     counts, on_prog, &sp, err);
+    if (!s && hits) *hits = sp.hits;
+    if (!s) s = centre_windows(embs, counts, m, window, c->mode, what, x_out, err);
+    for (size_t j = 0; embs && j < m; j++) free(embs[j]);
+    free(embs);
+    free(counts);
+    es_cache_close(cache);
+    return s;
+}
+
 es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
                        const es_aug_ranges *ranges, const char *const *noise, size_t nnoise, uint64_t seed,
                        double pad_to, es_embed_mode mode, size_t window, float **x_out, size_t *hits,
@@ -213,12 +241,10 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
     if ((s = init_ctx(&c, e, pad_to, noise, nnoise, err))) return s;
     c.mode = mode;
     char (*nhex)[65] = NULL;
-    es_cache *cache = NULL;
-    size_t *file_of = malloc(m * sizeof(size_t)), *counts = calloc(m, sizeof(size_t));
+    size_t *file_of = malloc(m * sizeof(size_t));
     char **tags = calloc(m, sizeof(char *));
-    float **embs = calloc(m, sizeof(float *));
     c.recipes = calloc(m, sizeof *c.recipes);
-    if (!file_of || !counts || !tags || !embs || !c.recipes) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    if (!file_of || !tags || !c.recipes) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     if ((s = noise_hashes(noise, nnoise, &nhex, err))) goto out;
     for (size_t i = 0; i < n; i++)
         for (int v = 0; v < variants; v++) {
@@ -238,25 +264,13 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
             }
             file_of[j] = i;
         }
-    if (!(cache = es_cache_open(cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
-    es_cache_set_mode(cache, mode);
-    stage_prog sp = {progress, user, "augmenting", 0};
-    if ((s = es_cache_embed_variants(cache, paths, n, file_of, (const char *const *)tags, m, pad_to, make_aug, &c, embs,
-                                     counts, on_prog, &sp, err)))
-        goto out;
-    if (hits) *hits = sp.hits;
-    s = centre_windows(embs, counts, m, window, mode, "augmented clip", x_out, err);
+    s = embed_windows(&c, cache_dir, paths, n, file_of, tags, m, make_aug, "augmenting", "augmented clip", window, x_out,
+                      hits, progress, user, err);
 out:
-    for (size_t j = 0; j < m; j++) {
-        if (embs) free(embs[j]);
-        if (tags) free(tags[j]);
-    }
-    free(embs);
+    for (size_t j = 0; tags && j < m; j++) free(tags[j]);
     free(tags);
-    free(counts);
     free(file_of);
     free(nhex);
-    es_cache_close(cache);
     free_ctx(&c);
     return s;
 }
@@ -295,14 +309,12 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
     es_status s = init_ctx(&c, e, pad_to, noise, nnoise, err);
     if (s) return s;
     c.mode = mode;
-    es_cache *cache = NULL;
     size_t m = count;
-    size_t *file_of = malloc(m * sizeof(size_t)), *counts = calloc(m, sizeof(size_t));
+    size_t *file_of = malloc(m * sizeof(size_t));
     char **tags = calloc(m, sizeof(char *));
-    float **embs = calloc(m, sizeof(float *));
     c.gain_db = calloc(m, sizeof(double));
     c.pos = calloc(m, sizeof(uint64_t));
-    if (!file_of || !counts || !tags || !embs || !c.gain_db || !c.pos) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    if (!file_of || !tags || !c.gain_db || !c.pos) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     es_rng rng;
     es_rng_seed(&rng, seed ^ 0x51e7ce51e7ceULL);
     for (size_t j = 0; j < m; j++) {
@@ -315,24 +327,12 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
         snprintf(tag, sizeof tag, "silence v1 pos=%llu gain=%.2f", (unsigned long long)pos, c.gain_db[j]);
         if (!(tags[j] = strdup(tag))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     }
-    if (!(cache = es_cache_open(cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
-    es_cache_set_mode(cache, mode);
-    stage_prog sp = {progress, user, "silence", 0};
-    if ((s = es_cache_embed_variants(cache, noise, nnoise, file_of, (const char *const *)tags, m, pad_to, make_silence,
-                                     &c, embs, counts, on_prog, &sp, err)))
-        goto out;
-    if (hits) *hits = sp.hits;
-    s = centre_windows(embs, counts, m, window, mode, "silence slice", x_out, err);
+    s = embed_windows(&c, cache_dir, noise, nnoise, file_of, tags, m, make_silence, "silence", "silence slice", window,
+                      x_out, hits, progress, user, err);
 out:
-    for (size_t j = 0; j < m; j++) {
-        if (embs) free(embs[j]);
-        if (tags) free(tags[j]);
-    }
-    free(embs);
+    for (size_t j = 0; tags && j < m; j++) free(tags[j]);
     free(tags);
-    free(counts);
     free(file_of);
-    es_cache_close(cache);
     free_ctx(&c);
     return s;
 }
