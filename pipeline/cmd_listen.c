@@ -184,20 +184,12 @@ static void meter_clear(listener *L)
     }
 }
 
-/* Copy audio [t0, t1) seconds (stream time) out of the history. */
+/* Copy audio [t0, t1) seconds (stream time) out of the history: a view of
+ * it as transcribe's history, whose cut does this. */
 static size_t clip_copy(const listener *L, double t0, double t1, float **out)
 {
-    unsigned long long have_from = L->pushed > L->hist_cap ? L->pushed - L->hist_cap : 0;
-    double a = t0 * ES_SAMPLE_RATE, b = t1 * ES_SAMPLE_RATE;
-    unsigned long long s0 = a <= (double)have_from ? have_from : (unsigned long long)a;
-    unsigned long long s1 = b >= (double)L->pushed ? L->pushed : (unsigned long long)b;
-    if (s1 <= s0) return 0;
-    size_t n = (size_t)(s1 - s0);
-    float *x = malloc(n * sizeof(float));
-    if (!x) return 0;
-    for (size_t i = 0; i < n; i++) x[i] = L->hist[(s0 + i) % L->hist_cap];
-    *out = x;
-    return n;
+    es_tx_history h = {L->hist, L->hist_cap, L->pushed};
+    return es_tx_history_cut(&h, t0, t1, out);
 }
 
 /* Queue a clip of an event for the writer thread; returns its path
