@@ -5,6 +5,8 @@
  *   es_adapt_bench FSDD_DIR [--speakers N] [--methods LIST] [--ks LIST]
  *                  [--lambda-l2sp X] [--lambda-ewc X] [--steps N] [--lr X] [--seed N]
  *                  [--pooling P] [--hidden N (0 = linear head)]
+ *                  [--shifts N] [--speed X] [--positions N]   (adapt's variants
+ *                  of each take; defaults those of `earshot adapt`)
  *
  * For each held-out speaker s (the first N in alphabetical order; all 6 by
  * default):
@@ -57,7 +59,8 @@ int main(int argc, char **argv)
     const char *dir = argv[1], *methods = "naive,l2sp,ewc,rehearsal", *kl = "1,3,5";
     es_adapt_opts dflt;
     es_adapt_opts_default(&dflt);   /* the settings `earshot adapt` uses */
-    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128, draws = 1;
+    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128, draws = 1, shifts = dflt.shifts, positions = 1;
+    double speed = dflt.speed;
     es_pool pool = ES_POOL_MEANMAX;
     float lam_l2 = ES_ADAPT_LAMBDA_L2SP, lam_ewc = ES_ADAPT_LAMBDA_EWC, lr = dflt.lr;
     for (int i = 2; i + 1 < argc; i += 2) {
@@ -71,6 +74,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed")) seed = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hidden")) hidden = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--draws")) draws = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--shifts")) shifts = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--speed")) speed = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--positions")) positions = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pooling")) { if (es_pool_parse(argv[i + 1], &pool, NULL)) return 2; }
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
@@ -100,6 +106,19 @@ int main(int argc, char **argv)
         free(embs[i]);
     }
     es_cache_close(cache);
+    /* the candidate adaptation takes (0-9 of every speaker) at every
+     * variant adapt makes of a take: XA [V][NS*ND*10][IN] */
+    const char **apaths = malloc(NS * ND * 10 * sizeof(char *));
+    for (int s = 0; s < NS; s++)
+        for (int d = 0; d < ND; d++)
+            for (int t = 0; t < 10; t++) apaths[(s * ND + d) * 10 + t] = paths[IDX(s, d, t)];
+    float *XA = NULL;
+    size_t V = 0;
+    if (es_adapt_embed_takes(e, NULL, apaths, NS * ND * 10, 2.0, ES_EMBED_WHOLE, W, shifts, positions, speed, &XA, &V, NULL, NULL, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    free(apaths);
 
     int nm = 0;
     es_adapt_method meth[8];
@@ -157,16 +176,18 @@ int main(int argc, char **argv)
             int k = ks[ki], n = 0;
             /* each (speaker, k, draw) has its own takes, whatever else runs */
             es_rng_seed(&rng, (uint64_t)seed * 7919u + (uint64_t)s * 131u + (uint64_t)k * 17u + (uint64_t)dr);
-            float *xa = malloc((size_t)ND * k * IN * sizeof(float));
-            int *ya = malloc((size_t)ND * k * sizeof(int));
+            float *xa = malloc(V * ND * k * IN * sizeof(float));
+            int *ya = malloc(V * ND * k * sizeof(int));
             for (int d = 0; d < ND; d++) {
                 int perm[10];
                 for (int i = 0; i < 10; i++) perm[i] = i;
                 for (int i = 10; i > 1; i--) { int j = (int)es_rng_below(&rng, (uint64_t)i); int t = perm[i - 1]; perm[i - 1] = perm[j]; perm[j] = t; }
-                for (int i = 0; i < k; i++) {
-                    memcpy(xa + (size_t)n * IN, X + (size_t)IDX(s, d, perm[i]) * IN, IN * sizeof(float));
-                    ya[n++] = d;
-                }
+                for (int i = 0; i < k; i++)
+                    for (size_t v = 0; v < V; v++) {
+                        memcpy(xa + (size_t)n * IN, XA + (v * NS * ND * 10 + (size_t)(s * ND + d) * 10 + perm[i]) * IN,
+                               IN * sizeof(float));
+                        ya[n++] = d;
+                    }
             }
             for (int mi = 0; mi < nm; mi++) {
                 /* es_classifier_load builds the head without dropout, so
@@ -201,14 +222,15 @@ int main(int argc, char **argv)
         es_mlp_free(base);
         free(tr); free(yt); free(xt); free(ridx); free(rx); free(ry);
     }
-    printf("\nsummary over %d held-out speakers x %d draws of the adaptation takes (steps %d, lr %g, lambda l2sp %g, ewc %g)\n",
-           nspk, draws, steps, lr, lam_l2, lam_ewc);
+    printf("\nsummary over %d held-out speakers x %d draws of the adaptation takes (steps %d, lr %g, lambda l2sp %g, ewc %g,"
+           " %d shifts, %d positions, speed %g)\n", nspk, draws, steps, lr, lam_l2, lam_ewc, shifts, positions, speed);
     printf("| k | method | target mean | target worst | retention change (points) | worst speaker's retention drop |\n|---|---|---|---|---|---|\n");
     printf("| 0 | (base) | %.4f | %.4f | (retention %.4f) | |\n", base_t, base_tmin, base_r);
     for (int ki = 0; ki < nk; ki++)
         for (int mi = 0; mi < nm; mi++)
             printf("| %d | %s | %.4f | %.4f | %+.2f | %.2f |\n", ks[ki], es_adapt_method_name(meth[mi]), sum_t[ki][mi],
                    min_t[ki][mi], 100 * sum_r[ki][mi], 100 * max_drop[ki][mi]);
+    free(XA);
     es_engine_free(e);
     return 0;
 }

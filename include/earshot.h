@@ -633,6 +633,11 @@ typedef struct {
     float lr, lambda;         /* default 1e-3; lambda per method (see es_adapt_opts_default) */
     unsigned long long seed;
     const char *cache_dir;
+    /* more training windows per take (pipeline/adapt.h,
+     * es_adapt_embed_takes): sub-step offsets (default 1 = none) and speed
+     * perturbation +-speed (default 0.1; 0 = off) */
+    int shifts;
+    double speed;
 } es_adapt_opts;
 void es_adapt_opts_default(es_adapt_opts *o);
 

@@ -31,6 +31,10 @@ static void adapt_help(FILE *f)
             "                             rehearsal  mix stored training windows into\n"
             "                                        every batch\n"
             "  --lambda X               penalty strength (default 0.03 for l2sp, 0.3 for ewc)\n"
+            "  --speed X                also train on every take slowed down and sped up by\n"
+            "                           this fraction (default 0.1; 0 = off)\n"
+            "  --shifts N               also at N sub-step offsets of the 80 ms embedding\n"
+            "                           grid (default 1 = off)\n"
             "  --steps N, --lr X, --batch N, --seed N   (defaults 300, 0.003, 32, 1)\n"
             "  --cache DIR              embedding cache (as for train)\n"
             CLI_COMMON_HELP);
@@ -51,6 +55,7 @@ int cmd_adapt(int argc, char **argv)
         {"pattern", required_argument, 0, 'p'}, {"method", required_argument, 0, 'm'},
         {"lambda", required_argument, 0, 'L'}, {"steps", required_argument, 0, 'n'}, {"lr", required_argument, 0, 'l'},
         {"batch", required_argument, 0, 'b'}, {"seed", required_argument, 0, 's'}, {"cache", required_argument, 0, 'C'},
+        {"speed", required_argument, 0, 'P'}, {"shifts", required_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
@@ -91,6 +96,14 @@ int cmd_adapt(int argc, char **argv)
             o.seed = (unsigned long long)v;
             break;
         case 'C': o.cache_dir = optarg; break;
+        case 'P':
+            if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed must be a number from 0 to 0.5\n"); return EXIT_USAGE; }
+            o.speed = v;
+            break;
+        case 'H':
+            if (cli_parse_double(optarg, 1, 16, &v) || v != (int)v) { fprintf(stderr, "earshot: --shifts must be an integer from 1 to 16\n"); return EXIT_USAGE; }
+            o.shifts = (int)v;
+            break;
         case 'h': adapt_help(stdout); return EXIT_OK;
         default: adapt_help(stderr); return EXIT_USAGE;
         }

@@ -148,6 +148,7 @@ typedef struct {
     dir_id *seen;          /* directories entered so far: no loops, no repeats */
     size_t nseen, capseen;
     es_error *err;
+    int one_label_ok;      /* es_dataset_scan_takes: a single word is a whole set */
 } scanner;
 
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
@@ -282,11 +283,11 @@ void es_dataset_free(es_dataset *d)
     free(d);
 }
 
-static es_status need_two_labels(const char *dir, const strvec *labels, es_error *err)
+static es_status need_two_labels(const scanner *sc, const char *dir, const strvec *labels, es_error *err)
 {
     size_t real = 0;
     for (size_t i = 0; i < labels->n; i++) real += strcmp(labels->v[i], ES_LABEL_UNKNOWN) != 0;
-    if (real >= 1 && labels->n >= 2) return ES_OK;
+    if (real >= 1 && (labels->n >= 2 || sc->one_label_ok)) return ES_OK;
     return es_fail(err, ES_ERR_ARG, "%s: found %s%s%s; a dataset needs at least two labels, or one label plus " ES_LABEL_UNKNOWN,
                    dir, labels->n ? "only the label '" : "no labels", labels->n ? labels->v[0] : "", labels->n ? "'" : "");
 }
@@ -361,7 +362,7 @@ out:
                            "pattern such as {label}_{speaker}_{take}", dir, top_audio);
         return es_fail(err, ES_ERR_ARG, "%s: no label folders (expected one sub-folder of audio files per label)", dir);
     }
-    return need_two_labels(dir, labels, err);
+    return need_two_labels(sc, dir, labels, err);
 }
 
 /* ------------------------------------------------------------ patterns */
@@ -533,7 +534,7 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
         char **hit = bsearch(&item_labels.v[i], labels->v, labels->n, sizeof(char *), cmp_str);
         items->v[i].label = (int)(hit - labels->v);
     }
-    if (!s) s = need_two_labels(dir, labels, err);
+    if (!s) s = need_two_labels(sc, dir, labels, err);
 out:
     sv_free(&item_labels);
     sv_free(&names);
@@ -541,7 +542,21 @@ out:
     return s;
 }
 
+static es_status scan(const char *dir, const char *pattern, int one_label_ok, es_dataset **out, size_t *skipped,
+                      es_error *err);
+
 es_status es_dataset_scan(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
+{
+    return scan(dir, pattern, 0, out, skipped, err);
+}
+
+es_status es_dataset_scan_takes(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
+{
+    return scan(dir, pattern, 1, out, skipped, err);
+}
+
+static es_status scan(const char *dir, const char *pattern, int one_label_ok, es_dataset **out, size_t *skipped,
+                      es_error *err)
 {
     if (out) *out = NULL;
     if (skipped) *skipped = 0;
@@ -554,7 +569,7 @@ es_status es_dataset_scan(const char *dir, const char *pattern, es_dataset **out
     }
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory (a dataset is a folder)", dir);
 
-    scanner sc = {NULL, 0, 0, err};
+    scanner sc = {NULL, 0, 0, err, one_label_ok};
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
@@ -739,7 +754,7 @@ es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_er
     struct stat st;
     if (stat(dir, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory", dir);
-    scanner sc = {NULL, 0, 0, err};
+    scanner sc = {NULL, 0, 0, err, 0};
     strvec out = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
     if (!s) s = collect_audio(&sc, dir, &out);

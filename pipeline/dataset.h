@@ -63,6 +63,10 @@ typedef struct {
  * (one label plus _unknown_ is enough), a pattern without {label} or
  * matching no file. *skipped may be NULL. */
 es_status es_dataset_scan(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err);
+/* The same for a set of takes of known words (`earshot adapt`): one label
+ * alone is enough (a user personalising a single wake word), everything
+ * else as es_dataset_scan. */
+es_status es_dataset_scan_takes(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err);
 void es_dataset_free(es_dataset *d);
 
 /* Speaker of a Speech Commands file name "<speaker>_nohash_<n>.<ext>" (any

@@ -56,6 +56,29 @@ grep -aq '"encoder_sha256"' "$T/def.safetensors" && ok "the adapted model record
 expect 0 "an adapted model adapts again" -- "$BIN" adapt -q "$T/def.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
     --method rehearsal -o "$T/again.safetensors"
 
+# one word alone: a user personalising a single wake word gives one folder
+mkdir -p "$T/one/7"
+for t in 0 1 2; do ln -s "$F/7_nicolas_$t.wav" "$T/one/7/"; done
+expect 0 "adapt on takes of a single word (one folder)" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" \
+    -o "$T/one.safetensors"
+has "$T/out" "to 3 takes of 1 labels" "the single word's 3 takes were used"
+r=$(acc "$T/one.safetensors" "$T/ret")
+# all 3 takes (and their speed variants) say "7": without its penalty the
+# head would drift toward always answering 7; ewc keeps everyone else
+awk -v a="$r" -v b="$b_r" 'BEGIN {exit !(a >= b - 0.02)}' && ok "one-word ewc keeps retention ($b_r -> $r)" ||
+    bad "one-word adaptation lost retention: $b_r -> $r"
+"$BIN" eval -q "$T/one.safetensors" "$T/tgt" --pattern "$PAT" > "$T/one_eval" 2>&1
+grep -q "accuracy" "$T/one_eval" && ok "the one-word model still has all 10 labels and evaluates on all digits" ||
+    bad "the one-word model does not evaluate on the 10 digits"
+mkdir -p "$T/empty/7"
+expect 1 "a word folder without audio is refused" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/empty" \
+    -o "$T/x.safetensors"
+has "$T/err" "no audio files" "an empty word folder: says why"
+expect 2 "--speed out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --speed 0.9 -o "$T/x.safetensors"
+expect 2 "--shifts out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --shifts 0 -o "$T/x.safetensors"
+grep -aq '"speed_perturbation":0\.1' "$T/one.safetensors" && ok "the card records the speed perturbation" ||
+    bad "no speed_perturbation in the adapted model's card"
+
 # a model without a rehearsal buffer (as trained before buffers existed):
 # the default falls back to l2sp; an explicit ewc or rehearsal is refused
 if command -v node >/dev/null; then
