@@ -26,6 +26,7 @@
 #include "../model/nn.h"
 #include "../pipeline/adapt.h"
 #include "../pipeline/cache.h"
+#include "../model/conv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,12 +37,36 @@ static const char *SPK[6] = {"george", "jackson", "lucas", "nicolas", "theo", "y
 enum { NS = 6, ND = 10, NT = 50, NF = NS * ND * NT, W = 16, IN = W * ES_EMB_DIM };
 #define IDX(s, d, t) (((s) * ND + (d)) * NT + (t))
 
+/* --finetune: the inputs of the encoder's last K convolutions [NF][TROW]
+ * and, per adapted model, those layers */
+static float *XT;
+static size_t TROW;
+
+static double accuracy_net(es_mlp *m, es_cnn *net, const float *X, const int *rows, size_t n);
+
 static double accuracy(es_mlp *m, const float *X, const int *rows, size_t n)
+{
+    return accuracy_net(m, NULL, X, rows, n);
+}
+
+static double accuracy_net(es_mlp *m, es_cnn *net, const float *X, const int *rows, size_t n)
 {
     float *p = malloc(n * ND * sizeof(float)), *x = calloc(n * IN + 1, sizeof(float));
     if (!p || !x) exit(1);
-    for (size_t i = 0; i < n; i++) memcpy(x + i * IN, X + (size_t)rows[i] * IN, IN * sizeof(float));
     es_error err;
+    if (net) {
+        /* the adapted layers' embeddings, a batch at a time */
+        float *b = malloc(32 * TROW * sizeof(float));
+        for (size_t i0 = 0; i0 < n; i0 += 32) {
+            size_t nb = n - i0 < 32 ? n - i0 : 32;
+            for (size_t i = 0; i < nb; i++) memcpy(b + i * TROW, XT + (size_t)rows[i0 + i] * TROW, TROW * sizeof(float));
+            const float *h = es_cnn_forward(net, b, (int)nb, &err);
+            if (!h) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+            memcpy(x + i0 * IN, h, nb * IN * sizeof(float));
+        }
+        free(b);
+    } else
+        for (size_t i = 0; i < n; i++) memcpy(x + i * IN, X + (size_t)rows[i] * IN, IN * sizeof(float));
     if (es_mlp_predict(m, x, n, p, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
@@ -59,7 +84,9 @@ int main(int argc, char **argv)
     const char *dir = argv[1], *methods = "naive,l2sp,ewc,rehearsal", *kl = "1,3,5";
     es_adapt_opts dflt;
     es_adapt_opts_default(&dflt);   /* the settings `earshot adapt` uses */
-    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128, draws = 1, shifts = dflt.shifts, positions = 1;
+    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128, draws = 1, shifts = dflt.shifts, positions = 1, finetune = 0;
+    float enc_lr = 3e-4f, enc_lambda = 0.03f;
+    const char *tail_cache = NULL;
     double speed = dflt.speed;
     es_pool pool = ES_POOL_MEANMAX;
     float lam_l2 = ES_ADAPT_LAMBDA_L2SP, lam_ewc = ES_ADAPT_LAMBDA_EWC, lr = dflt.lr;
@@ -77,6 +104,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--shifts")) shifts = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--speed")) speed = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--positions")) positions = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--finetune")) finetune = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--encoder-lr")) enc_lr = (float)atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--encoder-lambda")) enc_lambda = (float)atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--tail-cache")) tail_cache = argv[i + 1];
         else if (!strcmp(argv[i], "--pooling")) { if (es_pool_parse(argv[i + 1], &pool, NULL)) return 2; }
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
@@ -119,6 +150,34 @@ int main(int argc, char **argv)
         return 1;
     }
     free(apaths);
+    if (finetune) {
+        /* the encoder's last K convolutions are adapted too: their inputs
+         * for every clip (computed once, optionally kept in a .npy), and
+         * the takes without variants (those are cached embeddings only) */
+        int fw = ES_EMB_STEP * (W - 1) + ES_EMB_WINDOW;
+        es_cnn *t0 = es_encoder_tail(es_engine_encoder(e), finetune, es_encoder_tail_frames(es_engine_encoder(e), finetune, fw, NULL), &err);
+        if (!t0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        TROW = es_cnn_in_size(t0);
+        size_t shape[8];
+        int nd = 0;
+        if (!tail_cache || es_npy_read(tail_cache, &XT, shape, &nd, NULL) || nd != 2 || shape[0] != NF || shape[1] != TROW) {
+            es_item *items = calloc(NF, sizeof *items);
+            for (int i = 0; i < NF; i++) { items[i].path = paths[i]; items[i].speaker = ""; }
+            es_dataset ds = {.items = items, .nitems = NF};
+            if (es_train_prep_tail(e, &ds, 2.0, ES_EMBED_WHOLE, W, finetune, TROW, &XT, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+            free(items);
+            size_t sh[2] = {NF, TROW};
+            if (tail_cache && es_npy_write(tail_cache, XT, sh, 2, &err)) fprintf(stderr, "%s\n", err.msg);
+        }
+        /* the layers reproduce the cached embeddings */
+        double md = 0;
+        const float *h = es_cnn_forward(t0, XT, 4, &err);
+        for (size_t i = 0; h && i < 4 * IN; i++) md = fmax(md, fabs(h[i] - X[i]));
+        fprintf(stderr, "finetune %d: %zu floats per clip, max |tail - cached embedding| %.2g\n", finetune, TROW, md);
+        es_cnn_free(t0);
+        V = 1;
+        shifts = 1; speed = 0; positions = 1;
+    }
 
     int nm = 0;
     es_adapt_method meth[8];
@@ -177,7 +236,7 @@ int main(int argc, char **argv)
             /* each (speaker, k, draw) has its own takes, whatever else runs */
             es_rng_seed(&rng, (uint64_t)seed * 7919u + (uint64_t)s * 131u + (uint64_t)k * 17u + (uint64_t)dr);
             float *xa = malloc(V * ND * k * IN * sizeof(float));
-            int *ya = malloc(V * ND * k * sizeof(int));
+            int *ya = malloc(V * ND * k * sizeof(int)), *arow = malloc(V * ND * k * sizeof(int));
             for (int d = 0; d < ND; d++) {
                 int perm[10];
                 for (int i = 0; i < 10; i++) perm[i] = i;
@@ -186,6 +245,7 @@ int main(int argc, char **argv)
                     for (size_t v = 0; v < V; v++) {
                         memcpy(xa + (size_t)n * IN, XA + (v * NS * ND * 10 + (size_t)(s * ND + d) * 10 + perm[i]) * IN,
                                IN * sizeof(float));
+                        arow[n] = IDX(s, d, perm[i]);
                         ya[n++] = d;
                     }
             }
@@ -199,9 +259,19 @@ int main(int argc, char **argv)
                 es_mlp *m = es_mlp_create(&mca, 0, &err);
                 memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
                 es_adapt_cfg ac = {.method = meth[mi], .steps = steps, .batch = dflt.batch, .lr = lr,
-                                   .lambda = meth[mi] == ES_ADAPT_EWC ? lam_ewc : lam_l2, .seed = (uint64_t)seed};
-                if (es_adapt_mlp(m, xa, ya, (size_t)n, rx, ry, nr, &ac, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-                double at = accuracy(m, X, tgt, (size_t)ntg), ar = accuracy(m, X, ret, (size_t)nre);
+                                   .lambda = meth[mi] == ES_ADAPT_EWC ? lam_ewc : lam_l2, .seed = (uint64_t)seed,
+                                   .net_lr = enc_lr, .net_lambda = enc_lambda};
+                es_cnn *net = NULL;
+                if (finetune) {
+                    int fw = ES_EMB_STEP * (W - 1) + ES_EMB_WINDOW;
+                    net = es_encoder_tail(es_engine_encoder(e), finetune, es_encoder_tail_frames(es_engine_encoder(e), finetune, fw, NULL), &err);
+                    float *xt2 = malloc((size_t)n * TROW * sizeof(float));
+                    for (int i = 0; i < n; i++) memcpy(xt2 + (size_t)i * TROW, XT + (size_t)arow[i] * TROW, TROW * sizeof(float));
+                    if (!net || es_adapt_net(m, net, xt2, ya, (size_t)n, rx, ry, nr, &ac, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+                    free(xt2);
+                } else if (es_adapt_mlp(m, xa, ya, (size_t)n, rx, ry, nr, &ac, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+                double at = accuracy_net(m, net, X, tgt, (size_t)ntg), ar = accuracy_net(m, net, X, ret, (size_t)nre);
+                es_cnn_free(net);
                 printf("| %s | %d | %s | %d | %.4f | %.4f |\n", SPK[s], k, es_adapt_method_name(meth[mi]), dr + 1, at, ar);
                 fflush(stdout);
                 sum_t[ki][mi] += at / nspk / draws;
@@ -210,7 +280,7 @@ int main(int argc, char **argv)
                 spk_d[ki][mi] += (br - ar) / draws;
                 es_mlp_free(m);
             }
-            free(xa); free(ya);
+            free(xa); free(ya); free(arow);
             if (dr == draws - 1)
                 for (int mi = 0; mi < nm; mi++) {
                     /* worst speaker = lowest mean over the draws */

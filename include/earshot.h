@@ -638,6 +638,14 @@ typedef struct {
      * perturbation +-speed (default 0.1; 0 = off) */
     int shifts;
     double speed;
+    /* also fine-tune the encoder's last `finetune` convolutions (default 0:
+     * the head only), at encoder_lr, held to the pretrained weights by an
+     * L2-SP penalty of encoder_lambda (not for naive); the adapted model
+     * then carries them, as a `train --finetune` model does. Without the
+     * takes' variants (those are cached embeddings of the pretrained
+     * encoder) and not with rehearsal. */
+    int finetune;
+    float encoder_lr, encoder_lambda;
 } es_adapt_opts;
 void es_adapt_opts_default(es_adapt_opts *o);
 

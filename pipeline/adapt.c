@@ -9,6 +9,7 @@
 #include "adapt.h"
 #include "../model/onnx.h"
 #include "cache.h"
+#include "../model/conv.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -52,6 +53,34 @@ void es_adapt_opts_default(es_adapt_opts *o)
      * offsets (4 or 8) and window positions (3) did not help there. */
     o->shifts = 1;
     o->speed = 0.1;
+    o->finetune = 0;
+    o->encoder_lr = 1e-3f;
+    o->encoder_lambda = 0.03f;
+}
+
+/* our layout w[kt*kf*ci][co] -> the ONNX one [co][ci][kt][kf] */
+static void conv_w_to_file(float *dst, const float *w, int co, int ci, int kt, int kf)
+{
+    for (int o = 0; o < co; o++)
+        for (int c = 0; c < ci; c++)
+            for (int a = 0; a < kt; a++)
+                for (int b = 0; b < kf; b++)
+                    dst[(((size_t)o * ci + c) * kt + a) * kf + b] = w[(((size_t)a * kf + b) * ci + c) * co + o];
+}
+
+/* probs[n][K] of rows x[n][xin]: through net first when there is one */
+static es_status predict_rows(es_mlp *m, es_cnn *net, const float *x, size_t n, size_t xin, size_t K, float *probs,
+                              es_error *err)
+{
+    if (!net) return es_mlp_predict(m, x, n, probs, err);
+    for (size_t i0 = 0; i0 < n; i0 += 32) {
+        size_t nb = n - i0 < 32 ? n - i0 : 32;
+        const float *h = es_cnn_forward(net, x + i0 * xin, (int)nb, err);
+        if (!h) return err ? err->status : ES_ERR_NOMEM;
+        es_status st = es_mlp_predict(m, h, nb, probs + i0 * K, err);
+        if (st) return st;
+    }
+    return ES_OK;
 }
 
 /* ------------------------------------------------------------ penalties */
@@ -182,42 +211,63 @@ static void shuffle(size_t *a, size_t n, es_rng *r)
 es_status es_adapt_mlp(es_mlp *m, const float *x, const int *y, size_t n, const float *rx, const int *ry, size_t nr,
                        const es_adapt_cfg *cfg, es_error *err)
 {
+    return es_adapt_net(m, NULL, x, y, n, rx, ry, nr, cfg, err);
+}
+
+es_status es_adapt_net(es_mlp *m, es_cnn *net, const float *x, const int *y, size_t n, const float *rx, const int *ry,
+                       size_t nr, const es_adapt_cfg *cfg, es_error *err)
+{
     es_threads();   /* OpenBLAS at one thread: reproducible sums */
     if (!m || !x || !y || !n || !cfg || cfg->steps < 1 || cfg->batch < 1 || !(cfg->lr > 0) || !(cfg->lambda >= 0) ||
         (unsigned)cfg->method > ES_ADAPT_REHEARSAL)
         return es_fail(err, ES_ERR_ARG, "adapt: invalid arguments");
+    if (net && (!(cfg->net_lr > 0) || !(cfg->net_lambda >= 0) || es_cnn_out_size(net) != (size_t)es_mlp_in_dim(m)))
+        return es_fail(err, ES_ERR_ARG, "adapt: invalid encoder settings");
+    /* the buffer holds embeddings of the pretrained encoder: they are the
+     * head's input only while the encoder is frozen */
+    if (net && cfg->method == ES_ADAPT_REHEARSAL)
+        return es_fail(err, ES_ERR_ARG, "adapt: rehearsal mixes stored embeddings into the batches, which a fine-tuned encoder "
+                                        "would not produce; use ewc, l2sp or naive with the encoder's layers");
     int need_buf = cfg->method == ES_ADAPT_EWC || cfg->method == ES_ADAPT_REHEARSAL;
     if (need_buf && (!rx || !ry || !nr))
         return es_fail(err, ES_ERR_ARG, "adapt: method %s needs the model's rehearsal buffer", es_adapt_method_name(cfg->method));
-    size_t np, in = (size_t)es_mlp_in_dim(m);
+    size_t np, in = (size_t)es_mlp_in_dim(m), nq = 0, xin = net ? es_cnn_in_size(net) : in;
     float *p = es_mlp_params(m, &np), *g = es_mlp_grads(m, NULL);
+    float *q = net ? es_cnn_params(net, &nq) : NULL, *qg = net ? es_cnn_grads(net, NULL) : NULL;
     int B = n < (size_t)cfg->batch ? (int)n : cfg->batch;
     int R = cfg->method == ES_ADAPT_REHEARSAL ? B : 0;   /* as many old windows as new takes */
-    float *theta0 = malloc(np * sizeof(float)), *fisher = NULL;
-    float *bx = malloc((size_t)(B + R) * in * sizeof(float));
+    float *theta0 = malloc(np * sizeof(float)), *fisher = NULL, *q0 = malloc((nq + 1) * sizeof(float));
+    float *bx = malloc((size_t)(B + R) * (xin > in ? xin : in) * sizeof(float));
+    float *dh = net ? malloc((size_t)B * in * sizeof(float)) : NULL;
     int *by = malloc((size_t)(B + R) * sizeof(int));
     size_t *order = malloc(n * sizeof(size_t)), *rorder = malloc((nr + 1) * sizeof(size_t));
-    es_adamw opt = {0};
+    es_adamw opt = {0}, qopt = {0};
     es_status st = ES_OK;
-    if (!theta0 || !bx || !by || !order || !rorder) { st = es_fail(err, ES_ERR_NOMEM, "adapt: out of memory"); goto done; }
+    if (!theta0 || !q0 || !bx || !by || !order || !rorder || (net && !dh)) {
+        st = es_fail(err, ES_ERR_NOMEM, "adapt: out of memory");
+        goto done;
+    }
     memcpy(theta0, p, np * sizeof(float));
+    if (net) memcpy(q0, q, nq * sizeof(float));
     if (cfg->method == ES_ADAPT_EWC) {
+        /* the head's Fisher, on the buffer's embeddings (pretrained encoder) */
         if (!(fisher = malloc(np * sizeof(float)))) { st = es_fail(err, ES_ERR_NOMEM, "adapt: out of memory"); goto done; }
         if ((st = es_fisher_diag(m, rx, ry, nr, fisher, err))) goto done;
     }
     if ((st = es_adamw_init(&opt, np, err))) goto done;
+    if (net && (st = es_adamw_init(&qopt, nq, err))) goto done;
     es_rng rng;
     es_rng_seed(&rng, cfg->seed);
     for (size_t i = 0; i < n; i++) order[i] = i;
     for (size_t i = 0; i < nr; i++) rorder[i] = i;
     size_t pos = n, rpos = nr;
     /* no weight decay: decay toward 0 would fight the anchor to theta0 */
-    es_adamw_hp hp = {cfg->lr, 0.9f, 0.999f, 1e-8f, 0.0f};
+    es_adamw_hp hp = {cfg->lr, 0.9f, 0.999f, 1e-8f, 0.0f}, qhp = hp;
     long warm = cfg->steps / 10;
     for (long t = 0; t < cfg->steps; t++) {
         for (int b = 0; b < B; b++) {
             if (pos == n) { shuffle(order, n, &rng); pos = 0; }
-            memcpy(bx + (size_t)b * in, x + order[pos] * in, in * sizeof(float));
+            memcpy(bx + (size_t)b * xin, x + order[pos] * xin, xin * sizeof(float));
             by[b] = y[order[pos++]];
         }
         for (int b = B; b < B + R; b++) {
@@ -226,20 +276,39 @@ es_status es_adapt_mlp(es_mlp *m, const float *x, const int *y, size_t n, const 
             by[b] = ry[rorder[rpos++]];
         }
         es_mlp_zero_grad(m);
-        if (!es_mlp_forward(m, bx, B + R, 1, &rng, err)) { st = err ? err->status : ES_ERR_NOMEM; goto done; }
-        if ((st = es_mlp_loss(m, by, NULL, NULL, err)) || (st = es_mlp_backward(m, NULL, err))) goto done;
+        const float *h = bx;
+        if (net) {
+            es_cnn_zero_grad(net);
+            if (!(h = es_cnn_forward(net, bx, B, err))) { st = err ? err->status : ES_ERR_NOMEM; goto done; }
+        }
+        if (!es_mlp_forward(m, h, B + R, 1, &rng, err)) { st = err ? err->status : ES_ERR_NOMEM; goto done; }
+        if ((st = es_mlp_loss(m, by, NULL, NULL, err)) || (st = es_mlp_backward(m, dh, err))) goto done;
+        if (net && (st = es_cnn_backward(net, dh, NULL, err))) goto done;
         if (cfg->method == ES_ADAPT_L2SP || cfg->method == ES_ADAPT_EWC)
             es_anchor_backward(g, p, theta0, fisher, np, cfg->lambda);
+        /* the encoder's layers: L2-SP toward the pretrained weights (the
+         * buffer has no inputs of these layers to estimate their Fisher) */
+        if (net && cfg->method != ES_ADAPT_NAIVE) es_anchor_backward(qg, q, q0, NULL, nq, cfg->net_lambda);
         hp.lr = es_lr_at(ES_LR_COSINE, cfg->lr, t, cfg->steps, warm);
         es_adamw_step(&opt, p, g, NULL, &hp);
+        if (net) {
+            qhp.lr = es_lr_at(ES_LR_COSINE, cfg->net_lr, t, cfg->steps, warm);
+            es_adamw_step(&qopt, q, qg, NULL, &qhp);
+        }
     }
-    for (size_t i = 0; i < np; i++)
-        if (!isfinite(p[i])) { st = es_fail(err, ES_ERR_ARG, "adaptation diverged (parameters not finite); try a lower --lr"); break; }
+    for (size_t i = 0; i < np + nq; i++)
+        if (!isfinite(i < np ? p[i] : q[i - np])) {
+            st = es_fail(err, ES_ERR_ARG, "adaptation diverged (parameters not finite); try a lower --lr");
+            break;
+        }
 done:
     if (st && theta0) memcpy(p, theta0, np * sizeof(float));
+    if (st && net && q0) memcpy(q, q0, nq * sizeof(float));
     es_mlp_zero_grad(m);
+    if (net) es_cnn_zero_grad(net);
     es_adamw_free(&opt);
-    free(theta0); free(fisher); free(bx); free(by); free(order); free(rorder);
+    es_adamw_free(&qopt);
+    free(theta0); free(q0); free(fisher); free(bx); free(dh); free(by); free(order); free(rorder);
     return st;
 }
 
@@ -260,7 +329,9 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     float *x = NULL, *rx = NULL, *probs = NULL;
     int *y = NULL, *ry = NULL;
     unsigned char *file = NULL;
-    char **mk = NULL, **mv = NULL, *adapt_json = NULL;
+    char **mk = NULL, **mv = NULL, *adapt_json = NULL, *arch_json = NULL;
+    es_cnn *net = NULL;
+    float *encw = NULL;
     es_st_tensor *tensors = NULL;
     es_status st = ES_OK;
     const es_st *mst = es_classifier_st(c);
@@ -270,6 +341,22 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     if (!enc || strcmp(enc, es_engine_encoder_sha256(e))) {
         st = es_fail(err, ES_ERR_MODEL, "%s: was trained on another encoder (sha256 %.12s..., this one is %.12s...)", model_path,
                      enc ? enc : "unknown", es_engine_encoder_sha256(e));
+        goto out;
+    }
+    int base_k = 0;
+    const char *kind = es_classifier_kind(c, &base_k);
+    if (strcmp(kind, "frozen")) {
+        /* its head reads a fine-tuned encoder's (or the baseline CNN's)
+         * output, which the takes' cached embeddings are not */
+        st = es_fail(err, ES_ERR_MODEL, "%s: is a %s model; adapt works on a head over the pretrained encoder (train one "
+                                        "without --finetune/--scratch, and adapt with --finetune K)", model_path,
+                     !strcmp(kind, "scratch") ? "from-scratch baseline" : "fine-tuned");
+        goto out;
+    }
+    int ft = o->finetune;
+    if (ft < 0 || ft > es_encoder_nconv(es_engine_encoder(e)) || (ft && (!(o->encoder_lr > 0) || !(o->encoder_lambda >= 0)))) {
+        st = es_fail(err, ES_ERR_ARG, "finetune must be from 0 to %d encoder convolutions, with a positive encoder learning rate",
+                     es_encoder_nconv(es_engine_encoder(e)));
         goto out;
     }
     /* the base model's identity, for the adapted model's card */
@@ -307,6 +394,11 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     es_adapt_method method = o->method;
     if (method == ES_ADAPT_EWC && !nr && o->fallback) method = ES_ADAPT_L2SP;
     r->method = method;
+    if (ft && method == ES_ADAPT_REHEARSAL) {
+        st = es_fail(err, ES_ERR_ARG, "--method rehearsal cannot fine-tune the encoder: its buffer holds the pretrained "
+                                      "encoder's embeddings (use ewc or l2sp with --finetune)");
+        goto out;
+    }
     if ((method == ES_ADAPT_EWC || method == ES_ADAPT_REHEARSAL) && !nr) {
         st = es_fail(err, ES_ERR_MODEL, "%s: has no rehearsal buffer, which --method %s needs (retrain it with this earshot, or use l2sp)",
                      model_path, es_adapt_method_name(method));
@@ -323,8 +415,17 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
             goto out;
         }
     }
-    size_t V = 0, nx;
-    {
+    size_t V = 1, nx, xin = in;
+    if (ft) {
+        /* the inputs of the last ft convolutions, once per take; no
+         * variants (see es_adapt_opts) */
+        int fw = ES_EMB_STEP * ((int)W - 1) + ES_EMB_WINDOW;
+        net = es_encoder_tail(es_engine_encoder(e), ft, es_encoder_tail_frames(es_engine_encoder(e), ft, fw, NULL), err);
+        if (!net) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+        xin = es_cnn_in_size(net);
+        if (progress) progress(user, "preparing", 0, 0);
+        if ((st = es_train_prep_tail(e, d, es_classifier_pad_to(c), es_classifier_frontend(c), W, ft, xin, &x, err))) goto out;
+    } else {
         const char **paths = malloc((d->nitems + 1) * sizeof(char *));
         if (!paths) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
         for (size_t i = 0; i < d->nitems; i++) paths[i] = d->items[i].path;
@@ -347,7 +448,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     r->n_labels_seen = d->nlabels;
     r->n_rehearsal = nr;
     for (int pass = 0; pass < 2; pass++) {
-        if ((st = es_mlp_predict(m, x, d->nitems, probs, err))) goto out;
+        if ((st = predict_rows(m, net, x, d->nitems, xin, K, probs, err))) goto out;
         size_t ok = 0;
         for (size_t i = 0; i < d->nitems; i++) {
             size_t b = 0;
@@ -357,9 +458,10 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
         *(pass ? &r->acc_after : &r->acc_before) = (double)ok / (double)d->nitems;
         if (pass) break;
         float lam = o->lambda >= 0 ? o->lambda : method == ES_ADAPT_EWC ? ES_ADAPT_LAMBDA_EWC : ES_ADAPT_LAMBDA_L2SP;
-        es_adapt_cfg ac = {.method = method, .steps = o->steps, .batch = o->batch, .lr = o->lr, .lambda = lam, .seed = o->seed};
+        es_adapt_cfg ac = {.method = method, .steps = o->steps, .batch = o->batch, .lr = o->lr, .lambda = lam, .seed = o->seed,
+                           .net_lr = o->encoder_lr, .net_lambda = o->encoder_lambda};
         if (progress) progress(user, "adapting", 0, 0);
-        if ((st = es_adapt_mlp(m, x, y, nx, rx, ry, nr, &ac, err))) goto out;
+        if ((st = es_adapt_net(m, net, x, y, nx, rx, ry, nr, &ac, err))) goto out;
     }
 
     /* the model card: everything the base had, plus how it was adapted */
@@ -368,8 +470,13 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     cJSON_AddStringToObject(ja, "method", es_adapt_method_name(method));
     cJSON_AddStringToObject(ja, "speaker_data", speaker_dir);
     cJSON_AddNumberToObject(ja, "takes", (double)d->nitems);
-    cJSON_AddNumberToObject(ja, "shifts", o->shifts);
-    cJSON_AddNumberToObject(ja, "speed_perturbation", o->speed);
+    cJSON_AddNumberToObject(ja, "shifts", ft ? 1 : o->shifts);
+    cJSON_AddNumberToObject(ja, "speed_perturbation", ft ? 0 : o->speed);
+    if (ft) {
+        cJSON_AddNumberToObject(ja, "finetune", ft);
+        cJSON_AddNumberToObject(ja, "encoder_lr", o->encoder_lr);
+        if (method != ES_ADAPT_NAIVE) cJSON_AddNumberToObject(ja, "encoder_lambda", o->encoder_lambda);
+    }
     cJSON_AddNumberToObject(ja, "steps", o->steps);
     cJSON_AddNumberToObject(ja, "lr", o->lr);
     if (method == ES_ADAPT_L2SP || method == ES_ADAPT_EWC)
@@ -387,13 +494,33 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
         const char *k = es_st_meta_key(mst, i);
         if (!strcmp(k, "adaptation")) continue;    /* a re-adaptation replaces it */
         mk[nk] = (char *)k;
-        mv[nk++] = (char *)es_st_meta(mst, k);
+        mv[nk] = (char *)es_st_meta(mst, k);
+        if (ft && !strcmp(k, "architecture")) {
+            /* the model now carries its last ft convolutions, which
+             * es_classifier_load finds through architecture.finetune */
+            cJSON *arch = cJSON_Parse(mv[nk]);
+            if (!arch || !cJSON_IsObject(arch)) {
+                cJSON_Delete(arch);
+                st = es_fail(err, ES_ERR_MODEL, "%s: its architecture entry is not a JSON object", model_path);
+                goto out;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(arch, "finetune");
+            cJSON_AddNumberToObject(arch, "finetune", ft);
+            arch_json = cJSON_PrintUnformatted(arch);
+            cJSON_Delete(arch);
+            if (!arch_json) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+            mv[nk] = arch_json;
+        }
+        nk++;
     }
     mk[nk] = "adaptation";
     mv[nk++] = adapt_json;
-    int nt = es_mlp_ntensors(m);
-    tensors = calloc((size_t)nt + 2, sizeof *tensors);
-    if (!tensors) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    int nt = es_mlp_ntensors(m), nl = net ? es_cnn_nlayers(net) : 0;
+    size_t nq = 0;
+    if (net) es_cnn_params(net, &nq);
+    tensors = calloc((size_t)(nt + 2 * nl) + 2, sizeof *tensors);
+    encw = malloc((nq + 1) * sizeof(float));
+    if (!tensors || !encw) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     float *params = es_mlp_params(m, NULL);
     for (int i = 0; i < nt; i++) {
         const es_param_info *pi = es_mlp_tensor(m, i);
@@ -402,10 +529,40 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
         for (int k = 0; k < pi->ndim; k++) tensors[i].shape[k] = pi->shape[k];
         tensors[i].data = params + pi->offset;
     }
-    if (nr) { tensors[nt] = *tx; tensors[nt + 1] = *ty; }   /* kept, so the model can be adapted again */
-    st = es_st_write(out_path, tensors, (size_t)nt + (nr ? 2 : 0), (const char *const *)mk, (const char *const *)mv, nk, err);
+    /* the adapted convolutions under their ONNX names, in the ONNX layout
+     * (as `train --finetune` stores them) */
+    int ci = 0;
+    if (net) es_cnn_in_shape(net, NULL, NULL, &ci);
+    for (int i = 0; i < nl; i++) {
+        const es_cnn_layer *L = es_cnn_layer_at(net, i);
+        if (L->pool) continue;
+        size_t nw, nb;
+        float *w = es_cnn_weight(net, i, &nw), *b = es_cnn_bias(net, i, &nb);
+        float *dst = encw + (size_t)(w - es_cnn_params(net, NULL));
+        conv_w_to_file(dst, w, L->co, ci, L->kt, L->kf);
+        es_st_tensor *t = &tensors[nt++];
+        t->name = L->wname;
+        t->ndim = 4;
+        t->shape[0] = L->co; t->shape[1] = ci; t->shape[2] = L->kt; t->shape[3] = L->kf;
+        t->data = dst;
+        if (!L->nobias) {
+            t = &tensors[nt++];
+            t->name = L->bname;
+            t->ndim = 1;
+            t->shape[0] = L->co;
+            t->data = b;
+        }
+        ci = L->co;
+    }
+    /* the buffer is kept, so the model can be adapted again; not with a
+     * fine-tuned encoder, whose embeddings its windows no longer are */
+    int keep = nr && !net;
+    if (keep) { tensors[nt] = *tx; tensors[nt + 1] = *ty; }
+    st = es_st_write(out_path, tensors, (size_t)nt + (keep ? 2 : 0), (const char *const *)mk, (const char *const *)mv, nk, err);
 out:
     free(file); free(x); free(rx); free(ry); free(probs); free(y); free(mk); free(mv); free(adapt_json); free(tensors);
+    free(arch_json); free(encw);
+    es_cnn_free(net);
     es_dataset_free(d);
     es_classifier_free(c);
     return st;

@@ -38,6 +38,11 @@ const es_st *es_classifier_st(const es_classifier *c);
 es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, es_embed_mode mode,
                          size_t window,
                          float **x, es_progress_fn progress, void *user, es_error *err);
+/* the input of the encoder's last K convolutions for the centre `window`
+ * of every item (the frames es_train_embed's embeddings come from):
+ * x [n][row], row = es_cnn_in_size(es_encoder_tail(...)); not cached */
+es_status es_train_prep_tail(es_engine *e, const es_dataset *d, double pad_to, es_embed_mode mode, size_t window, int K,
+                             size_t row, float **x, es_error *err);
 /* up to per_class rows of each class, seeded; idx must hold n; returns the count */
 size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t seed, size_t *idx);
 
@@ -74,6 +79,8 @@ typedef struct {
     float lr;
     float lambda;         /* penalty strength for l2sp / ewc */
     uint64_t seed;
+    float net_lr;         /* es_adapt_net: the encoder layers' learning rate */
+    float net_lambda;     /* and their L2-SP strength (any method but naive) */
 } es_adapt_cfg;
 
 /* Fine-tune m in place on x[n] (the speaker's takes, labels y) from its
@@ -81,5 +88,15 @@ typedef struct {
  * by ewc and rehearsal). On error m is unchanged. */
 es_status es_adapt_mlp(es_mlp *m, const float *x, const int *y, size_t n, const float *rx, const int *ry, size_t nr,
                        const es_adapt_cfg *cfg, es_error *err);
+
+/* The same with the encoder's last layers under the head: x[n] are their
+ * inputs (es_train_prep_tail), net (es_encoder_tail) is trained with the
+ * head at cfg->net_lr, held to its starting weights by an L2-SP penalty
+ * (net_lambda) for every method but naive. The buffer rx (embeddings of
+ * the pretrained encoder) only estimates the head's Fisher for ewc;
+ * rehearsal is refused. On error m and net are unchanged. */
+struct es_cnn;
+es_status es_adapt_net(es_mlp *m, struct es_cnn *net, const float *x, const int *y, size_t n, const float *rx,
+                       const int *ry, size_t nr, const es_adapt_cfg *cfg, es_error *err);
 
 #endif

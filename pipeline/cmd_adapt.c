@@ -35,6 +35,12 @@ static void adapt_help(FILE *f)
             "                           this fraction (default 0.1; 0 = off)\n"
             "  --shifts N               also at N sub-step offsets of the 80 ms embedding\n"
             "                           grid (default 1 = off)\n"
+            "  --finetune K             also fine-tune the encoder's last K convolutions\n"
+            "                           (held to the pretrained weights by an L2-SP penalty;\n"
+            "                           the new model carries them; no --speed/--shifts\n"
+            "                           variants, not with --method rehearsal)\n"
+            "  --encoder-lr X, --encoder-lambda X  their learning rate and penalty\n"
+            "                           (defaults 0.001, 0.03)\n"
             "  --steps N, --lr X, --batch N, --seed N   (defaults 300, 0.003, 32, 1)\n"
             "  --cache DIR              embedding cache (as for train)\n"
             CLI_COMMON_HELP);
@@ -56,6 +62,8 @@ int cmd_adapt(int argc, char **argv)
         {"lambda", required_argument, 0, 'L'}, {"steps", required_argument, 0, 'n'}, {"lr", required_argument, 0, 'l'},
         {"batch", required_argument, 0, 'b'}, {"seed", required_argument, 0, 's'}, {"cache", required_argument, 0, 'C'},
         {"speed", required_argument, 0, 'P'}, {"shifts", required_argument, 0, 'H'},
+        {"finetune", required_argument, 0, 'F'}, {"encoder-lr", required_argument, 0, 'E'},
+        {"encoder-lambda", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
@@ -100,6 +108,18 @@ int cmd_adapt(int argc, char **argv)
             if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed must be a number from 0 to 0.5\n"); return EXIT_USAGE; }
             o.speed = v;
             break;
+        case 'F':
+            if (cli_parse_double(optarg, 0, 20, &v) || v != (int)v) { fprintf(stderr, "earshot: --finetune must be an integer from 0 to 20\n"); return EXIT_USAGE; }
+            o.finetune = (int)v;
+            break;
+        case 'E':
+            if (cli_parse_double(optarg, 1e-7, 1, &v)) { fprintf(stderr, "earshot: --encoder-lr must be a number from 1e-7 to 1\n"); return EXIT_USAGE; }
+            o.encoder_lr = (float)v;
+            break;
+        case 'A':
+            if (cli_parse_double(optarg, 0, 1e6, &v)) { fprintf(stderr, "earshot: --encoder-lambda must be a number from 0 to 1e6\n"); return EXIT_USAGE; }
+            o.encoder_lambda = (float)v;
+            break;
         case 'H':
             if (cli_parse_double(optarg, 1, 16, &v) || v != (int)v) { fprintf(stderr, "earshot: --shifts must be an integer from 1 to 16\n"); return EXIT_USAGE; }
             o.shifts = (int)v;
@@ -122,6 +142,7 @@ int cmd_adapt(int argc, char **argv)
     if (st) { cli_error(&e); return EXIT_FAIL; }
     printf("adapted %s to %zu takes of %zu labels (method %s, %d steps", argv[optind], res.n_takes, res.n_labels_seen,
            es_adapt_method_name(res.method), o.steps);
+    if (o.finetune) printf(", the encoder's last %d convolutions too", o.finetune);
     if (res.n_rehearsal) printf(", rehearsal buffer of %zu", res.n_rehearsal);
     printf(")\naccuracy on the speaker's takes: %.4f before, %.4f after\n", res.acc_before, res.acc_after);
     printf("wrote %s\n", out);

@@ -653,6 +653,13 @@ es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *
     return embed_items(e, cache_dir, d, pad_to, window, mode, x, &pg, err);
 }
 
+es_status es_train_prep_tail(es_engine *e, const es_dataset *d, double pad_to, es_embed_mode mode, size_t window, int K,
+                             size_t row, float **x, es_error *err)
+{
+    prog pg = {NULL, NULL, 0, 0};
+    return prep_items(e, d, pad_to, mode, window, K, row, x, &pg, err);
+}
+
 size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t seed, size_t *idx)
 {
     /* a seeded shuffle of all rows, then the first per_class of each class,

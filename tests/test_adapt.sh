@@ -76,8 +76,29 @@ expect 1 "a word folder without audio is refused" -- "$BIN" adapt -q "$T/base.sa
 has "$T/err" "no audio files" "an empty word folder: says why"
 expect 2 "--speed out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --speed 0.9 -o "$T/x.safetensors"
 expect 2 "--shifts out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --shifts 0 -o "$T/x.safetensors"
-grep -aq '"speed_perturbation":0\.1' "$T/one.safetensors" && ok "the card records the speed perturbation" ||
+grep -aqE 'speed_perturbation[\\"]*:0\.1[,}]' "$T/one.safetensors" && ok "the card records the speed perturbation" ||
     bad "no speed_perturbation in the adapted model's card"
+
+# --finetune 1: the encoder's last convolution is adapted too and travels
+# in the model; eval runs it (a cache miss: another encoder identity)
+expect 0 "adapt --finetune 1" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
+    --finetune 1 -o "$T/ft.safetensors"
+has "$T/out" "last 1 convolutions too" "says the encoder was adapted"
+grep -aqE 'finetune[\\"]*:1[,}]' "$T/ft.safetensors" && ok "the card says finetune 1" || bad "no finetune in the adapted model's card"
+t=$(acc "$T/ft.safetensors" "$T/tgt"); r=$(acc "$T/ft.safetensors" "$T/ret")
+echo "ewc --finetune 1: target $t, retention $r"
+awk -v a="$t" -v b="$b_t" 'BEGIN {exit !(a >= b + 0.03)}' && ok "finetune: target $b_t -> $t (+0.03 at least)" ||
+    bad "finetune: target $b_t -> $t"
+awk -v a="$r" -v b="$b_r" 'BEGIN {exit !(a >= b - 0.02)}' && ok "finetune: retention $b_r -> $r (drop <= 2 points)" ||
+    bad "finetune: retention $b_r -> $r"
+cmp -s "$T/ft.safetensors" "$T/ewc.safetensors" && bad "the fine-tuned model equals the head-only one" ||
+    ok "the fine-tuned model differs from the head-only one"
+expect 1 "adapting a fine-tuned model is refused" -- "$BIN" adapt -q "$T/ft.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
+    -o "$T/x.safetensors"
+has "$T/err" "is a fine-tuned model" "a fine-tuned base: says why"
+expect 1 "--finetune with --method rehearsal is refused" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" \
+    --pattern "$PAT" --finetune 1 --method rehearsal -o "$T/x.safetensors"
+has "$T/err" "rehearsal cannot fine-tune" "rehearsal + finetune: says why"
 
 # a model without a rehearsal buffer (as trained before buffers existed):
 # the default falls back to l2sp; an explicit ewc or rehearsal is refused
