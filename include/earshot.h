@@ -635,7 +635,7 @@ typedef struct {
     const char *cache_dir;
     /* more training windows per take (pipeline/adapt.h,
      * es_adapt_embed_takes): sub-step offsets (default 1 = none) and speed
-     * perturbation +-speed (default 0.1; 0 = off) */
+     * perturbation +-speed (default 0.05; 0 = off) */
     int shifts;
     double speed;
     /* also fine-tune the encoder's last `finetune` convolutions (default 0:

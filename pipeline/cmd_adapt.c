@@ -32,7 +32,7 @@ static void adapt_help(FILE *f)
             "                                        every batch\n"
             "  --lambda X               penalty strength (default 0.03 for l2sp, 0.3 for ewc)\n"
             "  --speed X                also train on every take slowed down and sped up by\n"
-            "                           this fraction (default 0.1; 0 = off)\n"
+            "                           this fraction (default 0.05; 0 = off)\n"
             "  --shifts N               also at N sub-step offsets of the 80 ms embedding\n"
             "                           grid (default 1 = off)\n"
             "  --finetune K             also fine-tune the encoder's last K convolutions\n"

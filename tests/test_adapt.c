@@ -5,6 +5,7 @@
  * unchanged). No models or data needed. */
 #include "test_util.h"
 #include "../pipeline/adapt.h"
+#include "../model/conv.h"
 
 #include <math.h>
 #include <string.h>
@@ -201,6 +202,141 @@ static void test_adapt_behaviour(void **state)
     assert_int_equal(cnt[2], 4);
 }
 
+/* --finetune: a small stack under the head (inputs [4][3][2] -> a 3x1
+ * convolution -> [2][3][3], the head sees 2 steps of 9) */
+static es_cnn *small_net(uint64_t seed)
+{
+    es_cnn_layer L[1] = {{.co = 3, .kt = 3, .kf = 1, .act = 1}};
+    es_error e = {0};
+    es_cnn *net = es_cnn_create(L, 1, 4, 3, 2, 0.2f, -0.4f, &e);
+    assert_non_null(net);
+    es_cnn_init_random(net, seed);
+    return net;
+}
+
+static es_mlp *net_head(uint64_t seed)
+{
+    es_mlp_cfg c = {.window = 2, .dim = 9, .pool = ES_POOL_MEANMAX, .n_hidden = 1, .hidden = {5}, .dropout = 0, .n_classes = 3};
+    es_error e = {0};
+    es_mlp *m = es_mlp_create(&c, seed, &e);
+    assert_non_null(m);
+    return m;
+}
+
+static double net_loss(es_mlp *m, es_cnn *net, const float *x, const int *y, int B)
+{
+    es_error e = {0};
+    const float *h = es_cnn_forward(net, x, B, &e);
+    assert_non_null(h);
+    return loss_of(m, h, y, B);
+}
+
+/* the joint gradient es_adapt_net steps along (cross-entropy through the
+ * layers and the head, EWC on the head, L2-SP on the layers) against
+ * finite differences of the whole objective, for the layers' parameters */
+static void test_adapt_net_gradient(void **state)
+{
+    (void)state;
+    es_cnn *net = small_net(4);
+    es_mlp *m = net_head(2);
+    size_t nq, np;
+    float *q = es_cnn_params(net, &nq), *qg = es_cnn_grads(net, NULL);
+    float *p = es_mlp_params(m, &np), *g = es_mlp_grads(m, NULL);
+    float *q0 = malloc(nq * sizeof(float)), *a = malloc(np * sizeof(float)), *f = malloc(np * sizeof(float));
+    uint32_t r = 17;
+    for (size_t i = 0; i < nq; i++) q0[i] = q[i] + 0.2f * (test_rand(&r) - 0.5f);
+    for (size_t i = 0; i < np; i++) { a[i] = p[i] + 0.2f * (test_rand(&r) - 0.5f); f[i] = test_rand(&r); }
+    enum { B = 5 };
+    float x[B * 24], dh[B * 18];
+    int y[B] = {0, 2, 1, 1, 0};
+    for (int i = 0; i < B * 24; i++) x[i] = 2 * test_rand(&r) - 1;
+    float lam = 0.6f, lq = 0.9f;
+    es_error e = {0};
+    es_mlp_zero_grad(m);
+    es_cnn_zero_grad(net);
+    net_loss(m, net, x, y, B);
+    assert_int_equal(es_mlp_backward(m, dh, &e), ES_OK);
+    assert_int_equal(es_cnn_backward(net, dh, NULL, &e), ES_OK);
+    es_anchor_backward(g, p, a, f, np, lam);
+    es_anchor_backward(qg, q, q0, NULL, nq, lq);
+    float *gq = malloc(nq * sizeof(float));
+    memcpy(gq, qg, nq * sizeof(float));
+    double worst = 0;
+    for (size_t i = 0; i < nq; i++) {
+        float keep = q[i], h = 1e-3f;
+        q[i] = keep + h;
+        double up = net_loss(m, net, x, y, B) + es_anchor_forward(q, q0, NULL, nq, lq);
+        q[i] = keep - h;
+        double dn = net_loss(m, net, x, y, B) + es_anchor_forward(q, q0, NULL, nq, lq);
+        q[i] = keep;
+        double fd = (up - dn) / (2 * h), d = fabs(fd - gq[i]) / (1e-3 + fabs(fd));
+        if (d > worst) worst = d;
+    }
+    printf("adapt objective, encoder layers: worst relative gradient error %.2e over %zu parameters\n", worst, nq);
+    assert_true(worst < 2e-2);
+    free(q0); free(a); free(f); free(gq);
+    es_mlp_free(m);
+    es_cnn_free(net);
+}
+
+/* es_adapt_net fits the takes, its L2-SP holds the layers, it is seeded,
+ * and refusals leave head and layers unchanged */
+static void test_adapt_net_behaviour(void **state)
+{
+    (void)state;
+    enum { N = 12, R = 30 };
+    uint32_t r = 33;
+    float x[N * 24], xr[R * 18];
+    int y[N], yr[R];
+    for (int i = 0; i < N; i++) {
+        y[i] = i % 3;
+        for (int k = 0; k < 24; k++) x[i * 24 + k] = (k % 3 == y[i] ? 1.0f : 0) + (test_rand(&r) - 0.5f);
+    }
+    for (int i = 0; i < R; i++) { yr[i] = i % 3; for (int k = 0; k < 18; k++) xr[i * 18 + k] = test_rand(&r) - 0.5f; }
+    es_cnn *n0 = small_net(8);
+    es_mlp *m0 = net_head(3);
+    size_t nq, np;
+    const float *q0 = es_cnn_params(n0, &nq), *p0 = es_mlp_params(m0, &np);
+    double before = net_loss(m0, n0, x, y, N);
+    double moved[2];
+    for (int k = 0; k < 2; k++) {
+        es_cnn *net = small_net(8), *net2 = small_net(8);
+        es_mlp *m = net_head(3), *m2 = net_head(3);
+        es_adapt_cfg c = {.method = ES_ADAPT_EWC, .steps = 150, .batch = 6, .lr = 1e-2f, .lambda = 0.1f, .seed = 2,
+                          .net_lr = 1e-2f, .net_lambda = k ? 30.0f : 0.0f};
+        es_error e = {0};
+        assert_int_equal(es_adapt_net(m, net, x, y, N, xr, yr, R, &c, &e), ES_OK);
+        assert_int_equal(es_adapt_net(m2, net2, x, y, N, xr, yr, R, &c, &e), ES_OK);
+        assert_memory_equal(es_cnn_params(net, NULL), es_cnn_params(net2, NULL), nq * sizeof(float));   /* seeded */
+        assert_memory_equal(es_mlp_params(m, NULL), es_mlp_params(m2, NULL), np * sizeof(float));
+        double after = net_loss(m, net, x, y, N);
+        const float *q = es_cnn_params(net, NULL);
+        moved[k] = 0;
+        for (size_t i = 0; i < nq; i++) moved[k] += (q[i] - q0[i]) * (q[i] - q0[i]);
+        printf("layers' L2-SP %g: loss on the takes %.3f -> %.3f, layers moved %.4f\n", c.net_lambda, before, after, moved[k]);
+        assert_true(after < before);
+        assert_true(moved[k] > 0);
+        es_cnn_free(net); es_cnn_free(net2); es_mlp_free(m); es_mlp_free(m2);
+    }
+    assert_true(moved[1] < 0.5 * moved[0]);   /* the penalty holds the layers */
+    /* refusals: rehearsal (the buffer is the pretrained encoder's
+     * embeddings), a divergence; nothing changes */
+    es_cnn *net = small_net(8);
+    es_mlp *m = net_head(3);
+    es_error e = {0};
+    es_adapt_cfg c = {.method = ES_ADAPT_REHEARSAL, .steps = 5, .batch = 4, .lr = 1e-2f, .lambda = 0, .seed = 1,
+                      .net_lr = 1e-2f, .net_lambda = 0};
+    assert_int_equal(es_adapt_net(m, net, x, y, N, xr, yr, R, &c, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "rehearsal"));
+    c.method = ES_ADAPT_NAIVE;
+    c.lr = c.net_lr = 1e30f;   /* diverges */
+    assert_int_not_equal(es_adapt_net(m, net, x, y, N, xr, yr, R, &c, &e), ES_OK);
+    assert_memory_equal(es_cnn_params(net, NULL), q0, nq * sizeof(float));
+    assert_memory_equal(es_mlp_params(m, NULL), p0, np * sizeof(float));
+    es_cnn_free(net); es_mlp_free(m);
+    es_cnn_free(n0); es_mlp_free(m0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +344,8 @@ int main(void)
         cmocka_unit_test(test_adapt_objective_gradient),
         cmocka_unit_test(test_fisher),
         cmocka_unit_test(test_adapt_behaviour),
+        cmocka_unit_test(test_adapt_net_gradient),
+        cmocka_unit_test(test_adapt_net_behaviour),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

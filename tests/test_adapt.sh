@@ -76,7 +76,7 @@ expect 1 "a word folder without audio is refused" -- "$BIN" adapt -q "$T/base.sa
 has "$T/err" "no audio files" "an empty word folder: says why"
 expect 2 "--speed out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --speed 0.9 -o "$T/x.safetensors"
 expect 2 "--shifts out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --shifts 0 -o "$T/x.safetensors"
-grep -aqE 'speed_perturbation[\\"]*:0\.1[,}]' "$T/one.safetensors" && ok "the card records the speed perturbation" ||
+grep -aqE 'speed_perturbation[\\"]*:0\.05[,}]' "$T/one.safetensors" && ok "the card records the speed perturbation" ||
     bad "no speed_perturbation in the adapted model's card"
 
 # --finetune 1: the encoder's last convolution is adapted too and travels
@@ -123,6 +123,20 @@ if command -v node >/dev/null; then
     expect 1 "--method rehearsal without a buffer is refused" -- "$BIN" adapt -q "$T/nobuf.safetensors" --speaker-data "$T/spk" \
         --pattern "$PAT" --method rehearsal -o "$T/x.safetensors"
     has "$T/err" "no rehearsal buffer" "no buffer: says why"
+    # a second head beside the first (as an ensemble would carry): adapt
+    # must not silently drop it
+    node -e '
+      const fs = require("fs"); const b = fs.readFileSync(process.argv[1]);
+      const n = Number(b.readBigUInt64LE(0)); const h = JSON.parse(b.subarray(8, 8 + n).toString());
+      const data = b.subarray(8 + n); const end = data.length;
+      const extra = Buffer.alloc(16);
+      h["head.1.extra"] = {dtype: "F32", shape: [4], data_offsets: [end, end + 16]};
+      let j = JSON.stringify(h); while ((8 + j.length) % 8) j += " ";
+      const len = Buffer.alloc(8); len.writeBigUInt64LE(BigInt(Buffer.byteLength(j)));
+      fs.writeFileSync(process.argv[2], Buffer.concat([len, Buffer.from(j), data, extra]));' "$T/base.safetensors" "$T/twohead.safetensors"
+    expect 1 "a model with a tensor its head does not own is refused" -- "$BIN" adapt -q "$T/twohead.safetensors" \
+        --speaker-data "$T/spk" --pattern "$PAT" -o "$T/x.safetensors"
+    has "$T/err" "head.1.extra" "an extra head's tensor: named in the error"
 else
     echo "note: node not found, the no-buffer checks are left out"
 fi
