@@ -629,8 +629,8 @@ typedef struct {
     int fallback;             /* 1 (default): a model without a rehearsal
                                  buffer adapts with l2sp instead of failing */
     const char *pattern;      /* flat speaker folder naming, or NULL for folders */
-    int steps, batch;         /* default 100, 32 */
-    float lr, lambda;         /* default 1e-3; lambda per method (see es_adapt_opts_default) */
+    int steps, batch;         /* default 300, 32 */
+    float lr, lambda;         /* default 3e-3; lambda per method (see es_adapt_opts_default) */
     unsigned long long seed;
     const char *cache_dir;
     /* more training windows per take (pipeline/adapt.h,

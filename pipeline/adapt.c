@@ -2,9 +2,11 @@
  * pipeline/adapt.c — personalise a keyword head to one speaker without
  * forgetting everyone else (adapt.h describes the methods).
  *
- * Only the head is fine-tuned; the encoder stays frozen, so an adapted
- * model is as small and as fast as its base, and the cached embeddings of
- * the speaker's takes are reused.
+ * By default only the head is fine-tuned and the encoder stays frozen, so
+ * an adapted model is as small and as fast as its base, and the cached
+ * embeddings of the speaker's takes (and of their speed-perturbed copies)
+ * are reused. --finetune K also adapts the encoder's last K convolutions
+ * (es_adapt_net), which the adapted model then carries.
  */
 #include "adapt.h"
 #include "../model/onnx.h"

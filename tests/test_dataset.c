@@ -312,6 +312,19 @@ static void test_bad_input(void **state)
     mk("single/yes");
     wav("single/yes/a.wav", 1);
     scan_fails(P("single"), NULL, "needs at least two labels, or one label plus _unknown_", "'yes'");
+    {
+        /* the takes `earshot adapt` reads: one word is a whole set */
+        es_dataset *d1 = NULL;
+        assert_int_equal(es_dataset_scan_takes(P("single"), NULL, &d1, NULL, &e), ES_OK);
+        assert_int_equal(d1->nlabels, 1);
+        assert_string_equal(d1->labels[0], "yes");
+        assert_int_equal(d1->nitems, 1);
+        es_dataset_free(d1);
+        d1 = NULL;
+        assert_int_equal(es_dataset_scan_takes(P("empty"), NULL, &d1, NULL, &e), ES_ERR_ARG);   /* still no label */
+        assert_null(d1);
+        assert_non_null(strstr(e.msg, "no label folders"));
+    }
     mk("onlyunknown");
     mk("onlyunknown/_unknown_");
     wav("onlyunknown/_unknown_/a.wav", 1);
@@ -374,6 +387,13 @@ static void test_bad_input(void **state)
     scan_fails(P("pflat"), "", "empty", NULL);
     scan_fails(P("pflat"), "{label}-{speaker}-{take}", P("pflat"), "no file name matches the pattern '{label}-{speaker}-{take}' (3 audio files skipped, e.g. '0_a_1.wav')");
     scan_fails(P("pflat"), "0_{label}_{take}", "needs at least two labels", "'a'");
+    {
+        es_dataset *d1 = NULL;
+        assert_int_equal(es_dataset_scan_takes(P("pflat"), "0_{label}_{take}", &d1, NULL, &e), ES_OK);
+        assert_int_equal(d1->nlabels, 1);
+        assert_string_equal(d1->labels[0], "a");
+        es_dataset_free(d1);
+    }
     scan_fails(P("empty"), "{label}_{speaker}", P("empty"), "no audio files");
     mk("pctrl");
     wav("pctrl/0_a.wav", 1);
