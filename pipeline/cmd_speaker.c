@@ -26,7 +26,7 @@ static int features_of(const cli_common *c, es_engine *eng, const char *path, fl
 
 static int parse_threshold(const char *s, double *t)
 {
-    if (cli_parse_double(s, -1, 1, t)) { fprintf(stderr, "earshot: --threshold must be a cosine score from -1 to 1, not '%s'\n", s); return -1; }
+    if (cli_parse_double(s, 0, 1, t)) { fprintf(stderr, "earshot: --threshold must be a score from 0 to 1, not '%s'\n", s); return -1; }
     return 0;
 }
 

@@ -22,10 +22,14 @@ has "$T/out" "enrolled theo: 6 takes" "takes are added"
 expect 0 "enroll --replace" -- "$BIN" enroll -q -n theo -p "$P" --replace "$F"/{0,1,2,3,4}_theo_0.wav
 has "$T/out" "enrolled theo: 5 takes" "--replace drops the earlier takes"
 
-# one speaker and no background: no reference to score against, said so
-expect 0 "enroll a lone speaker" -- "$BIN" enroll -q -n george -p "$T/lone.safetensors" "$F"/{0,1,2}_george_0.wav
-expect 1 "verify against a lone speaker without a background is refused" -- "$BIN" verify -q "$T/lone.safetensors" -n george "$F/7_george_3.wav"
-has "$T/err" "background" "lone speaker: says what to add"
+# one speaker and no background: scored (a distance needs no reference),
+# and a clip far from the voice, a sine tone, is rejected
+expect 0 "enroll a lone speaker" -- "$BIN" enroll -q -n george -p "$T/lone.safetensors" "$F"/{0,1,2,3,4}_george_0.wav
+"$BIN" verify -q "$T/lone.safetensors" -n george "$F/7_george_3.wav" >"$T/out" 2>"$T/err"; rc=$?
+[ $rc = 0 ] || [ $rc = 3 ] && ok "verify against a lone speaker without a background: exit $rc" || bad "lone speaker: exit $rc: $(cat "$T/err")"
+has "$T/out" "george	0\.[0-9]*	threshold" "lone speaker: a score from 0 to 1 and the threshold"
+sox -n -r 16000 -b 16 "$T/tone.wav" synth 0.6 sine 440 vol 0.5 2>/dev/null
+expect 3 "a sine tone is not the lone speaker" -- "$BIN" verify -q "$T/lone.safetensors" -n george "$T/tone.wav"
 
 # identify 30 other clips (digits 5-9, takes 1-2), and a speaker never enrolled
 files=()
@@ -50,7 +54,7 @@ for d in 5 6 7 8 9; do for t in 3 4; do
 done; done
 [ $acc_g -ge 7 ] && ok "verify accepts $acc_g of 10 genuine trials (>= 7)" || bad "verify accepts only $acc_g of 10 genuine trials"
 [ $acc_i -le 3 ] && ok "verify accepts $acc_i of 10 impostor trials (<= 3)" || bad "verify accepts $acc_i of 10 impostor trials"
-expect 0 "verify prints accept/reject, score and threshold" -- "$BIN" verify -q "$P" -n theo --threshold -1 "$F/7_theo_5.wav"
+expect 0 "verify prints accept/reject, score and threshold" -- "$BIN" verify -q "$P" -n theo --threshold 0 "$F/7_theo_5.wav"
 has "$T/out" "accept	theo	" "verify output"
 expect 1 "verify an unknown name" -- "$BIN" verify -q "$P" -n nobody "$F/7_theo_5.wav"
 has "$T/err" "not enrolled" "unknown name: says so"
@@ -83,9 +87,13 @@ cp "$P" "$T/orig.safetensors"
 head -c 700 "$P" > "$T/trunc.safetensors"
 expect 1 "a truncated profile is refused" -- "$BIN" identify -q "$T/trunc.safetensors" "$F/6_george_3.wav"
 has "$T/err" "trunc.safetensors" "truncated profile: named"
-sed 's/"earshot.profile_version":"1"/"earshot.profile_version":"7"/' "$P" > "$T/newer.safetensors"
+sed 's/"earshot.profile_version":"2"/"earshot.profile_version":"7"/' "$P" > "$T/newer.safetensors"
 expect 1 "a newer profile is refused" -- "$BIN" identify -q "$T/newer.safetensors" "$F/6_george_3.wav"
 has "$T/err" "newer" "newer profile: says so"
+sed 's/"earshot.profile_version":"2"/"earshot.profile_version":"1"/' "$P" > "$T/older.safetensors"
+expect 1 "a profile of the first version (another representation) is refused" -- "$BIN" identify -q "$T/older.safetensors" "$F/6_george_3.wav"
+has "$T/err" "older.safetensors.*enroll the speakers again" "older profile: named, says what to do"
+expect 2 "a threshold outside 0..1 is a usage error" -- "$BIN" verify -q "$P" -n theo --threshold -0.5 "$F/7_theo_5.wav"
 sha=$(grep -ao '"encoder_sha256":"[0-9a-f]*"' "$P" | head -1 | cut -d'"' -f4)
 other=$(echo "$sha" | tr '0-9a-f' '1-9a-f0')
 sed "s/$sha/$other/" "$P" > "$T/other.safetensors"
