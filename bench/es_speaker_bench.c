@@ -19,9 +19,12 @@
  *
  * --fsdd-background: the background covariance is the within-speaker
  * covariance of takes 25-49 of the six speakers; enrollment and tests stay
- * within takes 0-24. --background DIR: from DIR/<voice>_*.wav instead.
+ * within takes 0-24. --background DIR: from DIR/<voice>_*.wav instead
+ * (the whole-clip vectors, weight --beta, default ES_SPK_BETA).
  * --disjoint: background of 3 speakers, 3-way identification among the
- * other 3 (all 20 splits). --single: verification with one speaker enrolled.
+ * other 3 (all 20 splits). --single: verification with one speaker
+ * enrolled from takes 0-24, without a background unless --background or
+ * --fsdd-background is given.
  */
 #include "earshot.h"
 #include "../model/nn.h"
@@ -169,7 +172,7 @@ static int load_background(es_engine *e, const char *dir)
     DIR *d = opendir(dir);
     if (!d) { fprintf(stderr, "%s: cannot open\n", dir); return -1; }
     struct dirent *de;
-    char **names = NULL, spk[64][64];
+    char **names = NULL, spk[1024][64];
     size_t n = 0, cap = 0;
     int S = 0;
     while ((de = readdir(d))) {
@@ -189,7 +192,8 @@ static int load_background(es_engine *e, const char *dir)
         if (u) *u = 0;
         int k = 0;
         while (k < S && strcmp(spk[k], who)) k++;
-        if (k == S && S < 64) snprintf(spk[S++], 64, "%s", who);
+        if (k == S && S == 1024) { fprintf(stderr, "%s: more than 1024 voices\n", dir); return -1; }
+        if (k == S) snprintf(spk[S++], 64, "%s", who);
         y[i] = k;
         es_load_opts lo = {.quantize_int16 = 1};
         es_audio a = {0};
@@ -345,7 +349,11 @@ static void run_disjoint(const float *F, int k, double beta)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore]\n", argv[0]); return 2; }
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore] [--background DIR | --fsdd-background | --disjoint] "
+                "[--single] [--beta B]\n", argv[0]);
+        return 2;
+    }
     const char *dir = argv[1], *cache = NULL, *bg = NULL;
     int draws = 10, explore = 0, fsdd_bg = 0;
     for (int i = 2; i < argc; i++) {

@@ -269,11 +269,18 @@ static void test_threshold(void **state)
     uint32_t r = 23;
     for (int i = 0; i < 6 * ES_SPK_DIM; i++) F[i] = test_rand(&r) + (float)spk[i / ES_SPK_DIM];
     assert_int_equal(es_speakers_enroll(s, "solo", F, 3, 0, &e), ES_OK);
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD);
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE);   /* a lone speaker, no background */
     assert_int_equal(es_speakers_set_background(s, F, spk, 6, 2, "{}", 0, &e), ES_OK);
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE);   /* a lone speaker with a background */
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE_BG);   /* a lone speaker with a background */
     assert_int_equal(es_speakers_enroll(s, "duo", F + 3 * ES_SPK_DIM, 3, 0, &e), ES_OK);
     assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);
+    {   /* and without the background, several speakers */
+        es_speakers *u = es_speakers_new(eng, &e);
+        assert_int_equal(es_speakers_enroll(u, "solo", F, 3, 0, &e), ES_OK);
+        assert_int_equal(es_speakers_enroll(u, "duo", F + 3 * ES_SPK_DIM, 3, 0, &e), ES_OK);
+        assert_true(es_speakers_threshold(u) == ES_SPK_THRESHOLD);
+        es_speakers_free(u);
+    }
     char p[128];
     snprintf(p, sizeof p, "%s/th.safetensors", dir);
     assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
