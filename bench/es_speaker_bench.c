@@ -19,9 +19,12 @@
  *
  * --fsdd-background: the background covariance is the within-speaker
  * covariance of takes 25-49 of the six speakers; enrollment and tests stay
- * within takes 0-24. --background DIR: from DIR/<voice>_*.wav instead.
+ * within takes 0-24. --background DIR: from DIR/<voice>_*.wav instead
+ * (the whole-clip vectors, weight --beta, default ES_SPK_BETA).
  * --disjoint: background of 3 speakers, 3-way identification among the
- * other 3 (all 20 splits). --single: verification with one speaker enrolled.
+ * other 3 (all 20 splits). --single: verification with one speaker
+ * enrolled from takes 0-24, without a background unless --background or
+ * --fsdd-background is given.
  */
 #include "earshot.h"
 #include "../model/nn.h"
@@ -84,7 +87,7 @@ static double eer(float *tg, size_t nt, float *im, size_t ni, double *thr)
     return best;
 }
 
-static float *g_prior, *g_centre;
+static float *g_prior;
 static double g_beta = ES_SPK_BETA;
 static int g_split;   /* 1: background = takes 25-49 of the 6 speakers; enroll and test within takes 0-24 */
 
@@ -116,7 +119,7 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         }
         es_spk_model m;
         es_error err;
-        if (es_spk_fit(&m, X, y, n, NS, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        if (es_spk_fit(&m, X, y, n, ES_SPK_SEGS + 1, NS, alpha, g_prior, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
         size_t ok = 0, tot = 0, nt = 0, ni = 0;
         for (int f = 0; f < NF; f++) {
             if (enr[f] || (g_split && f % NT >= 25)) continue;
@@ -146,7 +149,7 @@ static result run(const float *F, int k, int draws, double alpha, const unsigned
         int *y2 = malloc(n * sizeof(int));
         for (size_t i = 0; i < n; i++)
             if (map[y[i]] >= 0) { memcpy(X2 + n2 * ES_SPK_DIM, X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y2[n2++] = map[y[i]]; }
-        if (es_spk_fit(&m, X2, y2, n2, 3, alpha, g_prior, NULL, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        if (es_spk_fit(&m, X2, y2, n2, ES_SPK_SEGS + 1, 3, alpha, g_prior, g_beta, use, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
         nt = ni = 0;
         for (int f = 0; f < NF; f++) {
             if (enr[f] || (g_split && f % NT >= 25)) continue;
@@ -169,7 +172,7 @@ static int load_background(es_engine *e, const char *dir)
     DIR *d = opendir(dir);
     if (!d) { fprintf(stderr, "%s: cannot open\n", dir); return -1; }
     struct dirent *de;
-    char **names = NULL, spk[64][64];
+    char **names = NULL, spk[1024][64];
     size_t n = 0, cap = 0;
     int S = 0;
     while ((de = readdir(d))) {
@@ -189,7 +192,8 @@ static int load_background(es_engine *e, const char *dir)
         if (u) *u = 0;
         int k = 0;
         while (k < S && strcmp(spk[k], who)) k++;
-        if (k == S && S < 64) snprintf(spk[S++], 64, "%s", who);
+        if (k == S && S == 1024) { fprintf(stderr, "%s: more than 1024 voices\n", dir); return -1; }
+        if (k == S) snprintf(spk[S++], 64, "%s", who);
         y[i] = k;
         es_load_opts lo = {.quantize_int16 = 1};
         es_audio a = {0};
@@ -202,12 +206,10 @@ static int load_background(es_engine *e, const char *dir)
         free(names[i]);
     }
     free(names);
-    g_prior = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+    g_prior = malloc((size_t)ES_SPK_VEC * ES_SPK_VEC * sizeof(float));
     es_error err = {0};
+    for (size_t i = 0; i < n; i++) memmove(X + i * ES_SPK_VEC, X + i * ES_SPK_DIM, ES_SPK_VEC * sizeof(float));
     if (es_spk_within_cov(X, y, n, S, g_prior, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
-    g_centre = calloc(ES_SPK_DIM, sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        for (int d = 0; d < ES_SPK_DIM; d++) g_centre[d] += X[i * ES_SPK_DIM + d] / (float)n;
     fprintf(stderr, "background: %zu clips of %d voices\n", n, S);
     free(X); free(y);
     return 0;
@@ -240,7 +242,7 @@ static void run_single(const float *F, int k, int draws)
             }
             es_spk_model m;
             es_error err;
-            if (es_spk_fit(&m, X, y, (size_t)k, 1, ES_SPK_ALPHA, g_prior, g_centre, g_beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+            if (es_spk_fit(&m, X, y, (size_t)k, ES_SPK_SEGS + 1, 1, ES_SPK_ALPHA, g_prior, g_beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
             for (int f = 0; f < NF; f++) {
                 if (enr[f] || f % NT >= 25) continue;
                 float sc[1];
@@ -274,7 +276,7 @@ static void run_disjoint(const float *F, int k, double beta)
     int nsplit = 0;
     es_rng rng;
     es_rng_seed(&rng, 5);
-    float *X = malloc((size_t)NF * ES_SPK_DIM * sizeof(float)), *cov = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+    float *X = malloc((size_t)NF * ES_SPK_DIM * sizeof(float)), *cov = malloc((size_t)ES_SPK_VEC * ES_SPK_VEC * sizeof(float));
     int *y = malloc(NF * sizeof(int));
     unsigned char *enr = malloc(NF);
     for (int mask = 0; mask < 64; mask++) {
@@ -282,7 +284,7 @@ static void run_disjoint(const float *F, int k, double beta)
         int tg[3], nt = 0, n = 0, map[NS];
         for (int s = 0; s < NS; s++) { map[s] = -1; if (!(mask >> s & 1)) { map[s] = nt; tg[nt++] = s; } }
         for (int f = 0; f < NF; f++)
-            if (mask >> (f / (ND * NT)) & 1) { memcpy(X + (size_t)n * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y[n++] = f / (ND * NT); }
+            if (mask >> (f / (ND * NT)) & 1) { memcpy(X + (size_t)n * ES_SPK_VEC, F + (size_t)f * ES_SPK_DIM, ES_SPK_VEC * sizeof(float)); y[n++] = f / (ND * NT); }
         /* relabel background speakers 0..2 */
         int bl[NS], nb = 0;
         for (int s = 0; s < NS; s++) bl[s] = (mask >> s & 1) ? nb++ : -1;
@@ -306,15 +308,10 @@ static void run_disjoint(const float *F, int k, double beta)
          * the background's mean: trials = every test clip of the 3 target
          * speakers */
         {
-            float *cen = calloc(ES_SPK_DIM, sizeof(float));
-            int nb2 = 0;
-            for (int f = 0; f < NF; f++)
-                if (mask >> (f / (ND * NT)) & 1) { nb2++; for (int d = 0; d < ES_SPK_DIM; d++) cen[d] += F[(size_t)f * ES_SPK_DIM + d]; }
-            for (int d = 0; d < ES_SPK_DIM; d++) cen[d] /= (float)nb2;
             for (int i = 0; i < 3; i++) {
                 es_spk_model m;
                 int y1[64] = {0};
-                if (es_spk_fit(&m, X + (size_t)i * k * ES_SPK_DIM, y1, (size_t)k, 1, ES_SPK_ALPHA, cov, cen, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+                if (es_spk_fit(&m, X + (size_t)i * k * ES_SPK_DIM, y1, (size_t)k, ES_SPK_SEGS + 1, 1, ES_SPK_ALPHA, cov, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
                 for (int f = 0; f < NF; f++) {
                     int s = f / (ND * NT);
                     if (enr[f] || map[s] < 0) continue;
@@ -324,11 +321,10 @@ static void run_disjoint(const float *F, int k, double beta)
                 }
                 es_spk_model_free(&m);
             }
-            free(cen);
         }
         for (int with = 0; with < 2; with++) {
             es_spk_model m;
-            if (es_spk_fit(&m, X, y, (size_t)n, 3, ES_SPK_ALPHA, with ? cov : NULL, NULL, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+            if (es_spk_fit(&m, X, y, (size_t)n, ES_SPK_SEGS + 1, 3, ES_SPK_ALPHA, with ? cov : NULL, beta, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
             size_t ok = 0, tot = 0;
             for (int f = 0; f < NF; f++) {
                 int s = f / (ND * NT);
@@ -353,15 +349,19 @@ static void run_disjoint(const float *F, int k, double beta)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore]\n", argv[0]); return 2; }
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore] [--background DIR | --fsdd-background | --disjoint] "
+                "[--single] [--beta B]\n", argv[0]);
+        return 2;
+    }
     const char *dir = argv[1], *cache = NULL, *bg = NULL;
-    int draws = 10, explore = 0;
+    int draws = 10, explore = 0, fsdd_bg = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--draws") && i + 1 < argc) draws = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--explore")) explore = 1;
-        else if (!strcmp(argv[i], "--fsdd-background")) g_split = 1;
+        else if (!strcmp(argv[i], "--fsdd-background")) { if (g_split == 3) fsdd_bg = 1; else g_split = 1; }
         else if (!strcmp(argv[i], "--disjoint")) g_split = 2;
-        else if (!strcmp(argv[i], "--single")) g_split = 3;
+        else if (!strcmp(argv[i], "--single")) { fsdd_bg = g_split == 1; g_split = 3; }
         else if (!strcmp(argv[i], "--background") && i + 1 < argc) bg = argv[++i];
         else if (!strcmp(argv[i], "--beta") && i + 1 < argc) g_beta = atof(argv[++i]);
         else cache = argv[i];
@@ -394,27 +394,25 @@ int main(int argc, char **argv)
         for (int k = 1; k <= 10; k += (k == 1 ? 2 : k == 3 ? 2 : 5)) run_disjoint(F, k, g_beta);
         return 0;
     }
-    if (g_split == 1 || (g_split == 3 && !bg)) {
-        float *X = malloc((size_t)NF * ES_SPK_DIM * sizeof(float));
+    if (g_split == 1 || (g_split == 3 && fsdd_bg)) {
+        float *X = malloc((size_t)NF * ES_SPK_VEC * sizeof(float));
         int *y = malloc(NF * sizeof(int)), n = 0;
         for (int f = 0; f < NF; f++)
-            if (f % NT >= 25) { memcpy(X + (size_t)n * ES_SPK_DIM, F + (size_t)f * ES_SPK_DIM, ES_SPK_DIM * sizeof(float)); y[n++] = f / (ND * NT); }
-        g_prior = malloc((size_t)ES_SPK_DIM * ES_SPK_DIM * sizeof(float));
+            if (f % NT >= 25) { memcpy(X + (size_t)n * ES_SPK_VEC, F + (size_t)f * ES_SPK_DIM, ES_SPK_VEC * sizeof(float)); y[n++] = f / (ND * NT); }
+        g_prior = malloc((size_t)ES_SPK_VEC * ES_SPK_VEC * sizeof(float));
         if (es_spk_within_cov(X, y, (size_t)n, NS, g_prior, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-        g_centre = calloc(ES_SPK_DIM, sizeof(float));
-        for (int i = 0; i < n; i++)
-            for (int d = 0; d < ES_SPK_DIM; d++) g_centre[d] += X[(size_t)i * ES_SPK_DIM + d] / (float)n;
         free(X); free(y);
     }
     if (g_split == 3) {
-        printf("| k | EER, one speaker enrolled, background takes 25-49 (threshold) |\n|---|---|\n");
+        printf("| k | EER, one speaker enrolled, background %s (threshold) |\n|---|---|\n",
+               fsdd_bg ? "takes 25-49 of the six" : bg ? bg : "none");
         int ks[] = {1, 3, 5, 10};
         for (int i = 0; i < 4; i++) run_single(F, ks[i], draws);
         return 0;
     }
     static const struct { const char *name; int lo, hi; } blk[] = {
         {"mel", 0, 64}, {"spec", 64, 192}, {"pitch", 192, 196}};
-    unsigned char use[ES_SPK_DIM];
+    unsigned char use[ES_SPK_VEC];
     if (explore) {
         /* which blocks, which shrinkage */
         for (int mask = 1; mask < 8; mask++) {

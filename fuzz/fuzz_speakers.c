@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t k = 0; k < S; k++)
         if (!es_speakers_name(s, k) || !es_speakers_name(s, k)[0] || es_speakers_takes(s, k) == 0) abort();
     double t = es_speakers_threshold(s);
-    if (!(t >= -1 && t <= 1)) abort();
+    if (!(t >= 0 && t <= 1)) abort();
     float f[ES_SPK_DIM] = {0}, best_s;
     int best;
     es_status st = es_speakers_score(s, f, NULL, &best, &best_s, &err);

@@ -669,12 +669,15 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
  * representation of every enrolled take, the encoder's SHA-256 and the
  * representation settings; the scoring projection is fitted from the takes
  * whenever the set changes. */
-#define ES_SPK_DIM 196          /* floats in one clip's representation */
+#define ES_SPK_VEC 196          /* floats in one pooled-statistics vector */
+#define ES_SPK_SEGS 8           /* sub-windows of a take pooled on their own */
+#define ES_SPK_DIM ((ES_SPK_SEGS + 1) * ES_SPK_VEC)   /* floats in one clip's representation */
 #define ES_SPK_FORMAT "earshot-speakers"
-#define ES_SPK_VERSION 1        /* profile files of a higher version are refused */
+#define ES_SPK_VERSION 2        /* profile files of another version are refused */
 
 /* The representation of one clip of 16 kHz int16-scale audio (at least
- * 0.05 s): feat[ES_SPK_DIM]. */
+ * 0.05 s): feat[ES_SPK_DIM], the whole clip's vector (ES_SPK_VEC floats)
+ * then one per sub-window; scoring uses the first, enrollment all. */
 es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *feat, es_error *err);
 
 typedef struct es_speakers es_speakers;
@@ -691,22 +694,26 @@ size_t es_speakers_count(const es_speakers *s);
 const char *es_speakers_name(const es_speakers *s, size_t i);
 size_t es_speakers_takes(const es_speakers *s, size_t i);   /* enrolled takes of speaker i */
 const char *es_speakers_encoder_sha256(const es_speakers *s);
-/* Decision threshold on the cosine score (identify says "unknown" below
- * it; verify accepts at or above it). Unless set, it follows the profile:
- * the equal-error points measured on FSDD at 5 takes, 0.35 without a
- * background, 0.28 with one, 0.49 for a lone speaker with one. */
+/* Decision threshold on the score, from 0 to 1 (identify says "unknown"
+ * below it; verify accepts at or above it). Unless set, it follows the
+ * profile: the equal-error points measured on FSDD at 5 takes, 0.49
+ * without a background, 0.76 with one, and for a lone speaker 0.27
+ * without, 0.73 with one (bench/README.md). */
 double es_speakers_threshold(const es_speakers *s);
 int es_speakers_threshold_is_set(const es_speakers *s);
 es_status es_speakers_set_threshold(es_speakers *s, double t, es_error *err);
 /* Add takes to a speaker (created if new; with replace != 0 its old takes
- * are dropped first). feats[n][ES_SPK_DIM] from es_speaker_features. */
+ * are dropped first). feats[n][ES_SPK_DIM] from es_speaker_features. A
+ * speaker may be enrolled alone, without a background. */
 es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feats, size_t n, int replace, es_error *err);
 /* A background: the within-speaker covariance of many takes of other
- * speakers (feats[n][ES_SPK_DIM], spk[n] in [0, nspk), at least two takes
- * of one speaker), kept in the profile and added to the enrolled takes'
- * when fitting the projection. It teaches the projection how one voice
- * varies from word to word, which a handful of enrolled takes cannot
- * (FSDD, 5 takes: identification 0.88 -> 0.96). Replaces any earlier one;
+ * speakers (feats[n][ES_SPK_DIM] from es_speaker_features, of which the
+ * whole-clip vectors are used; spk[n] in [0, nspk), at least two takes of
+ * one speaker), kept in the profile and added to the enrolled takes' when
+ * fitting the projection. It teaches the projection how one voice varies
+ * from word to word beyond what a handful of enrolled takes show
+ * (bench/README.md: synthetic voices from scripts/speaker-background.sh
+ * help; recordings of real people more). Replaces any earlier one;
  * unless keep_threshold, a threshold that was set goes back to automatic.
  * desc (e.g. the folder) is recorded. */
 es_status es_speakers_set_background(es_speakers *s, const float *feats, const int *spk, size_t n, int nspk,

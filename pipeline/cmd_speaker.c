@@ -26,7 +26,7 @@ static int features_of(const cli_common *c, es_engine *eng, const char *path, fl
 
 static int parse_threshold(const char *s, double *t)
 {
-    if (cli_parse_double(s, -1, 1, t)) { fprintf(stderr, "earshot: --threshold must be a cosine score from -1 to 1, not '%s'\n", s); return -1; }
+    if (cli_parse_double(s, 0, 1, t)) { fprintf(stderr, "earshot: --threshold must be a score from 0 to 1, not '%s'\n", s); return -1; }
     return 0;
 }
 
@@ -45,8 +45,8 @@ static void enroll_help(FILE *f)
             "Adds a speaker (or more takes of one) to a speaker profile file, created if\n"
             "missing and rewritten atomically. A few takes of any words are enough; more\n"
             "takes, and takes of different words, identify better (6 FSDD speakers, 5\n"
-            "takes: 0.88, with a background 0.96). A profile of one speaker needs a\n"
-            "background to be scored.\n"
+            "takes: 0.94; 0.95 with scripts/speaker-background.sh's synthetic voices as\n"
+            "the background; 0.98 with 10 takes).\n"
             "\n"
             "  -n, --name NAME      the speaker\n"
             "  -p, --profiles FILE  the profile file (.safetensors)\n"
@@ -54,14 +54,15 @@ static void enroll_help(FILE *f)
             "  --background DIR     speech by several other speakers (one folder per\n"
             "                       speaker, or flat with --background-pattern): how a\n"
             "                       voice varies from word to word, stored in the profile\n"
-            "                       and used for every speaker (FSDD, 5 takes:\n"
-            "                       identification 0.88 -> 0.96); --name and FILEs may\n"
-            "                       then be left out\n"
+            "                       and used for every speaker (scripts/speaker-\n"
+            "                       background.sh makes one; FSDD, 5 takes: 0.94 ->\n"
+            "                       0.95, recordings of real people help more);\n"
+            "                       --name and FILEs may then be left out\n"
             "  --background-pattern P  e.g. '{label}_{speaker}_{take}'\n"
-            "  --threshold X        store this decision threshold (cosine; default\n"
-            "                       automatic: the equal-error points measured on FSDD,\n"
-            "                       0.35 without a background, 0.28 with one, 0.49 for\n"
-            "                       a lone speaker with one)\n"
+            "  --threshold X        store this decision threshold (a score from 0 to 1;\n"
+            "                       default automatic: the equal-error points measured\n"
+            "                       on FSDD with 5 takes, 0.49 without a background,\n"
+            "                       0.76 with one; for a lone speaker 0.27 and 0.73)\n"
             CLI_COMMON_HELP);
 }
 
@@ -141,8 +142,9 @@ static void identify_help(FILE *f)
     fprintf(f,
             "usage: earshot identify [options] PROFILES FILE...\n"
             "\n"
-            "Names the closest enrolled speaker of each file with its score (cosine,\n"
-            "-1..1), or 'unknown' when the best score is below the threshold.\n"
+            "Names the closest enrolled speaker of each file with its score (0..1, 1 =\n"
+            "at the speaker's centre), or 'unknown' when the best score is below the\n"
+            "threshold.\n"
             "One line per file: FILE<TAB>SPEAKER<TAB>SCORE[<TAB>closest SPEAKER].\n"
             "\n"
             "  --threshold X   decision threshold (default: the profile file's)\n"
@@ -206,7 +208,7 @@ static void verify_help(FILE *f)
             "usage: earshot verify [options] PROFILES --name NAME FILE\n"
             "\n"
             "Accepts or rejects the claim that NAME speaks in FILE; prints\n"
-            "'accept' or 'reject', the score (cosine) and the threshold. The default\n"
+            "'accept' or 'reject', the score (0..1) and the threshold. The default\n"
             "threshold follows the profile (see earshot enroll --help): equal-error\n"
             "points measured on FSDD with 5 enrollment takes. Exit status 0 = accept,\n"
             "3 = reject.\n"

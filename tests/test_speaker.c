@@ -1,5 +1,7 @@
-/* Speaker profiles and scoring: features of synthetic audio (pitch found,
- * short clips refused), the WCCN model on synthetic clusters, profile
+/* Speaker profiles and scoring: features of synthetic audio (pitch found
+ * in the whole clip and in every sub-window, short clips refused), the
+ * WCCN model on synthetic clusters (with and without sub-window vectors,
+ * a lone speaker), profile
  * round trips, and refusal of mismatched, corrupt, truncated and newer
  * profiles (every truncation and single-byte corruptions run through the
  * parser, which must refuse or accept whole, never crash). */
@@ -58,6 +60,15 @@ static void test_features_pitch(void **state)
         printf("f0 %.0f Hz: estimated %.1f Hz, pitched fraction %.2f\n", f0, est, f[ES_SPK_PITCH + 3]);
         assert_true(fabs(est - f0) < 0.03 * f0);
         assert_true(f[ES_SPK_PITCH + 3] > 0.8f);
+        /* a steady voice: every sub-window finds the same pitch, and its
+         * statistics are those of part of the clip, not a copy of the whole */
+        int differ = 0;
+        for (int w = 1; w <= ES_SPK_SEGS; w++) {
+            const float *v = f + w * ES_SPK_VEC;
+            assert_true(fabs(100 * pow(2, v[ES_SPK_PITCH]) - f0) < 0.03 * f0);
+            differ += memcmp(v, f, ES_SPK_VEC * sizeof(float)) != 0;
+        }
+        assert_int_equal(differ, ES_SPK_SEGS);
         for (int i = 0; i < ES_SPK_DIM; i++) assert_true(isfinite(f[i]));
         free(x);
     }
@@ -71,7 +82,7 @@ static void test_features_pitch(void **state)
 static void test_fit_clusters(void **state)
 {
     (void)state;
-    enum { S = 4, K = 6, D = ES_SPK_DIM };
+    enum { S = 4, K = 6, D = ES_SPK_VEC };
     uint32_t r = 7;
     float *X = malloc((size_t)S * K * D * sizeof(float)), c[S][D];
     int y[S * K];
@@ -84,7 +95,7 @@ static void test_fit_clusters(void **state)
         }
     es_spk_model m;
     es_error e = {0};
-    assert_int_equal(es_spk_fit(&m, X, y, S * K, S, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);
+    assert_int_equal(es_spk_fit(&m, X, y, S * K, 1, S, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
     int ok = 0;
     for (int t = 0; t < 40; t++) {
         int s = t % S;
@@ -94,24 +105,40 @@ static void test_fit_clusters(void **state)
         int b = 0;
         for (int q = 1; q < S; q++) if (sc[q] > sc[b]) b = q;
         ok += b == s;
-        for (int q = 0; q < S; q++) assert_true(sc[q] >= -1.0001f && sc[q] <= 1.0001f);
+        for (int q = 0; q < S; q++) assert_true(sc[q] >= 0 && sc[q] <= 1);
     }
     assert_int_equal(ok, 40);
     es_spk_model_free(&m);
-    /* one take per speaker, and a single take, still fit */
-    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 1, 2}, 3, 3, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);
+    /* the same takes as 2 takes of 3 vectors each: the centroid is the mean
+     * of each take's first vector, Sw is taken over all of them */
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 0, 1, 1, 2, 2, 3, 3}, S * 2, 3, S, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
+    {
+        float sc[S], cen[D];
+        for (int d = 0; d < D; d++) cen[d] = 0.5f * (X[(size_t)3 * D + d] + X[(size_t)0 * D + d]);   /* takes 0 and 1 start at vectors 0 and 3 */
+        es_spk_score(&m, cen, sc);
+        assert_true(fabs(sc[0] - 1) < 1e-5);   /* at the centroid: distance 0 */
+        assert_true(sc[1] < sc[0] && sc[2] < sc[0] && sc[3] < sc[0]);
+    }
     es_spk_model_free(&m);
-    /* one speaker needs a centre (the background's mean) */
-    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_ERR_ARG);
-    assert_non_null(strstr(e.msg, "background"));
-    float centre[D] = {0};
-    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, ES_SPK_ALPHA, NULL, centre, 0, NULL, &e), ES_OK);
+    /* one take per speaker, and a single take, still fit */
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 1, 2}, 3, 1, 3, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
+    es_spk_model_free(&m);
+    /* one speaker alone (no background needed: the score is a distance),
+     * even from a single vector */
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0}, 1, 1, 1, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
     float sc[1], xs[D];
     memcpy(xs, X, sizeof xs);
     es_spk_score(&m, xs, sc);
-    assert_true(sc[0] > 0.999f);   /* its own take, centred on the background: cosine 1 */
+    assert_true(sc[0] > 0.99999f);   /* its own take: distance 0 */
     es_spk_model_free(&m);
-    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 2}, 2, 3, ES_SPK_ALPHA, NULL, NULL, 0, NULL, &e), ES_OK);  /* speaker 1 has none */
+    assert_int_equal(es_spk_fit(&m, X, (int[]){0, 0, 0}, 3, 2, 1, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);
+    float far[D];
+    for (int d = 0; d < D; d++) far[d] = X[d] + 50;
+    es_spk_score(&m, far, sc);
+    assert_true(sc[0] < 0.01f);
+    es_spk_model_free(&m);
+    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 2}, 2, 1, 3, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);  /* speaker 1 has none */
+    assert_int_not_equal(es_spk_fit(&m, X, (int[]){0, 1}, 2, 0, 2, ES_SPK_ALPHA, NULL, 0, NULL, &e), ES_OK);  /* no vectors per take */
     free(X);
 }
 
@@ -220,7 +247,7 @@ static void test_background(void **state)
     assert_int_equal(fread(buf, 1, n, f), n);
     fclose(f);
     /* the background is the last tensor: [196][196] floats at the end; element (0, 1) */
-    size_t off = n - (size_t)ES_SPK_DIM * ES_SPK_DIM * 4 + 4;
+    size_t off = n - (size_t)ES_SPK_VEC * ES_SPK_VEC * 4 + 4;
     float v;
     memcpy(&v, buf + off, 4);
     v += 1;
@@ -242,11 +269,18 @@ static void test_threshold(void **state)
     uint32_t r = 23;
     for (int i = 0; i < 6 * ES_SPK_DIM; i++) F[i] = test_rand(&r) + (float)spk[i / ES_SPK_DIM];
     assert_int_equal(es_speakers_enroll(s, "solo", F, 3, 0, &e), ES_OK);
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD);
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE);   /* a lone speaker, no background */
     assert_int_equal(es_speakers_set_background(s, F, spk, 6, 2, "{}", 0, &e), ES_OK);
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE);   /* a lone speaker with a background */
+    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE_BG);   /* a lone speaker with a background */
     assert_int_equal(es_speakers_enroll(s, "duo", F + 3 * ES_SPK_DIM, 3, 0, &e), ES_OK);
     assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);
+    {   /* and without the background, several speakers */
+        es_speakers *u = es_speakers_new(eng, &e);
+        assert_int_equal(es_speakers_enroll(u, "solo", F, 3, 0, &e), ES_OK);
+        assert_int_equal(es_speakers_enroll(u, "duo", F + 3 * ES_SPK_DIM, 3, 0, &e), ES_OK);
+        assert_true(es_speakers_threshold(u) == ES_SPK_THRESHOLD);
+        es_speakers_free(u);
+    }
     char p[128];
     snprintf(p, sizeof p, "%s/th.safetensors", dir);
     assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
@@ -255,6 +289,7 @@ static void test_threshold(void **state)
     assert_false(es_speakers_threshold_is_set(t));
     assert_int_equal(es_speakers_set_threshold(t, 0.61, &e), ES_OK);
     assert_int_not_equal(es_speakers_set_threshold(t, 1.5, &e), ES_OK);
+    assert_int_not_equal(es_speakers_set_threshold(t, -0.1, &e), ES_OK);   /* scores are in (0, 1] */
     assert_int_equal(es_speakers_save(t, p, &e), ES_OK);
     es_speakers_free(t);
     t = es_speakers_load(p, eng, &e);
@@ -306,10 +341,18 @@ static void test_refusals(void **state)
     }
     /* a newer version */
     memcpy(c, b, n);
-    patch(c, n, "\"earshot.profile_version\":\"1\"", "\"earshot.profile_version\":\"2\"");
+    patch(c, n, "\"earshot.profile_version\":\"2\"", "\"earshot.profile_version\":\"3\"");
     assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
     assert_int_equal(e.status, ES_ERR_UNSUPPORTED);
     assert_non_null(strstr(e.msg, "newer"));
+    /* an older one (version 1: one cosine-scored vector per take) is
+     * refused, not misread, and says to enroll again */
+    memcpy(c, b, n);
+    patch(c, n, "\"earshot.profile_version\":\"2\"", "\"earshot.profile_version\":\"1\"");
+    assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
+    assert_int_equal(e.status, ES_ERR_MODEL);
+    assert_non_null(strstr(e.msg, "older"));
+    assert_non_null(strstr(e.msg, "enroll the speakers again"));
     /* another encoder: refused with an engine, readable without one */
     memcpy(c, b, n);
     const char *sha = es_engine_encoder_sha256(eng);
