@@ -595,6 +595,8 @@ typedef struct {
     int from_cache;        /* es_train_words: the takes were already synthesised */
     char dir[4096];        /* es_train_words: the dataset folder used */
     char description[768]; /* how the data were made (for the model card) */
+    size_t stale_removed;  /* es_train_words: temporary folders of killed
+                              runs (dead process ids) removed from the cache */
 } es_synth_result;
 
 /* Write a dataset folder in the layout es_train_head reads: out_dir/<label>/

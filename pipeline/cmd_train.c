@@ -512,6 +512,9 @@ int cmd_train(int argc, char **argv)
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     if (words) printf("synthetic takes: %s (%s)\n", sr.dir, sr.from_cache ? "from the cache" : "synthesised now");
+    if (words && sr.stale_removed)
+        printf("removed %zu unfinished synthesis folder%s left by interrupted runs\n", sr.stale_removed,
+               sr.stale_removed == 1 ? "" : "s");
     printf("trained %s head%s on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear",
            o.scratch ? " on the from-scratch CNN baseline" : o.finetune ? " and the encoder's last convolutions" : "",
            res.n_train, res.n_labels, res.n_val);

@@ -24,8 +24,11 @@
 #include "synth_data.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +81,69 @@ static es_status link_to(const char *target, const char *link, es_error *err)
 {
     if (symlink(target, link) && errno != EEXIST) return es_fail(err, ES_ERR_IO, "%s: cannot create link: %s", link, strerror(errno));
     return ES_OK;
+}
+
+/* Remove a tree, children first. Symbolic links are removed themselves,
+ * never followed: a mix folder links to the user's recordings and to the
+ * synthetic takes. */
+static int rm_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb)) return -1;
+    if (!S_ISDIR(sb.st_mode)) return unlink(path);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirent *de;
+    int bad = 0;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[4200];
+        if (snprintf(p, sizeof p, "%s/%s", path, de->d_name) >= (int)sizeof p) { bad = 1; continue; }
+        bad |= rm_tree(p) != 0;
+    }
+    closedir(d);
+    return bad ? -1 : rmdir(path);
+}
+
+/* Is name "<16 hex>.tmp<pid>" or "mix-<16 hex>.tmp<pid>", the temporary
+ * folders this file makes? *pid receives the process id. */
+static int tmp_name(const char *name, long *pid)
+{
+    if (!strncmp(name, "mix-", 4)) name += 4;
+    for (int i = 0; i < 16; i++) if (!isxdigit((unsigned char)name[i]) || isupper((unsigned char)name[i])) return 0;
+    if (strncmp(name + 16, ".tmp", 4)) return 0;
+    const char *p = name + 20;
+    if (!isdigit((unsigned char)*p)) return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (*end || errno || v <= 0) return 0;
+    *pid = v;
+    return 1;
+}
+
+/* A run that was killed leaves its temporary folder behind (the rename
+ * that publishes it never happened). Remove those of processes that no
+ * longer exist; a live process's folder is its work in progress. Best
+ * effort: the cache works with them there, so failures are ignored.
+ * Returns how many were removed. */
+static size_t clean_stale(const char *root)
+{
+    DIR *d = opendir(root);
+    if (!d) return 0;
+    size_t removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long pid;
+        if (!tmp_name(de->d_name, &pid)) continue;
+        /* ESRCH: no such process; EPERM means it exists (another user's) */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char p[4200];
+        if (snprintf(p, sizeof p, "%s/%s", root, de->d_name) >= (int)sizeof p) continue;
+        if (rm_tree(p) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 /* Synthesise into the cache (or find it there). dir receives the folder. */
@@ -136,6 +202,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
     cJSON *note = NULL;
     char *note_s = NULL;
     if ((st = cache_root(synth_cache, root, sizeof root, err))) goto out;
+    size_t stale = clean_stale(root);
     /* read the real clips first: a bad --data should fail before minutes of synthesis */
     if (real_dir) {
         if ((st = es_dataset_scan(real_dir, real_pattern, &real, NULL, err))) goto out;
@@ -150,6 +217,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
     }
     if ((st = synth_cached(o, root, dir, sizeof dir, sr, progress, user, err))) goto out;
     snprintf(sr->dir, sizeof sr->dir, "%s", dir);
+    sr->stale_removed = stale;   /* set after synthesis, which clears *sr */
     es_train_opts to = *t;
     to.data_dir = dir;
     to.pattern = NULL;

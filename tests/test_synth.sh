@@ -40,9 +40,27 @@ expect 2 "bad --engines" -- "$BIN" synth -q --words "a,b" --engines festival -o 
 expect 2 "bad --augment" -- "$BIN" synth -q --words "a,b" --augment echo -o "$T/x"
 expect 2 "missing -o" -- "$BIN" synth -q --words "a,b"
 
+# temporary folders of killed runs: removed when their process is dead,
+# kept while it lives; links inside are removed, not followed
+mkdir -p "$T/synth" "$T/keep"
+echo precious >"$T/keep/file"
+sh -c 'exit 0' & dead=$!; wait $dead
+mkdir -p "$T/synth/0123456789abcdef.tmp$dead/pause" "$T/synth/mix-0123456789abcdef.tmp$dead/train/pause"
+echo half >"$T/synth/0123456789abcdef.tmp$dead/pause/00000_half.wav"
+ln -s "$T/keep/file" "$T/synth/mix-0123456789abcdef.tmp$dead/train/pause/real000_x.wav"
+ln -s "$T/keep" "$T/synth/mix-0123456789abcdef.tmp$dead/train/pause/synthetic"
+mkdir -p "$T/synth/fedcba9876543210.tmp$$" "$T/synth/notours.tmp$dead"
+
 # train from text: synthesised once, cached, recorded in the model card
 expect 0 "train --words" -- "$BIN" train -q --words "$W" -n 12 --unknown 12 -o "$T/m.safetensors" --epochs 20
 has "$T/out" "synthesised now" "first run synthesises"
+has "$T/out" "removed 2 unfinished synthesis folders" "... removes the two left by a dead process"
+[ ! -e "$T/synth/0123456789abcdef.tmp$dead" ] && [ ! -e "$T/synth/mix-0123456789abcdef.tmp$dead" ] &&
+    ok "stale temporary folders are gone" || bad "stale temporary folders remain: $(ls "$T/synth")"
+[ -d "$T/synth/fedcba9876543210.tmp$$" ] && ok "a live process's temporary folder is kept" || bad "removed a live run's folder"
+[ -d "$T/synth/notours.tmp$dead" ] && ok "folders not named like ours are kept" || bad "removed a folder it did not make"
+[ "$(cat "$T/keep/file" 2>/dev/null)" = precious ] && ok "links were not followed" || bad "a link target was removed"
+rmdir "$T/synth/fedcba9876543210.tmp$$" "$T/synth/notours.tmp$dead"
 expect 0 "train --words again" -- "$BIN" train -q --words "$W" -n 12 --unknown 12 -o "$T/m2.safetensors" --epochs 20
 has "$T/out" "from the cache" "second run uses the synthesis cache"
 has "$T/out" "(48 of 48 clips from the cache)" "... and the embedding cache"
