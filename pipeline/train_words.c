@@ -201,6 +201,10 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
     es_dataset *real = NULL;
     cJSON *note = NULL;
     char *note_s = NULL;
+    if (!(o->real_weight >= 0 && o->real_weight <= 100)) {
+        st = es_fail(err, ES_ERR_ARG, "real_weight must be from 0 to 100, not %g", o->real_weight);
+        goto out;
+    }
     if ((st = cache_root(synth_cache, root, sizeof root, err))) goto out;
     size_t stale = clean_stale(root);
     /* read the real clips first: a bad --data should fail before minutes of synthesis */
@@ -255,12 +259,19 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
                 }
             }
         }
-        /* real clips repeated to about a tenth of a label's synthetic takes */
+        /* real clips repeated so that a label's real copies weigh
+         * real_weight of its synthetic takes (0.1: measured on FSDD, 1 real
+         * take per digit of 3 speakers, tested on 3 others, 0.1 / 0.4 / 1.0
+         * gave 0.937 / 0.937 / 0.932: more weight on a few speakers' takes
+         * does not help unseen speakers) */
         size_t ntrain_real = 0;
         for (size_t i = 0; i < real->nitems; i++) ntrain_real += !isval[i];
         size_t per_label = nl ? (ntrain_real + nl - 1) / nl : 1;
-        size_t reps = per_label ? (size_t)o->takes / (10 * per_label) : 1;
-        if (reps < 1) reps = 1;
+        double want_reps = per_label ? o->real_weight * o->takes / (double)per_label : 1;
+        size_t reps = want_reps < 1 ? 1 : want_reps > 10000 ? 10000 : (size_t)(want_reps + 0.5);
+        /* the real folder's noise recordings come along (silence class and
+         * augmentation) */
+        for (size_t i = 0; i < real->nnoise; i++) mh = fnv(mh, real->noise[i]);
         mh = fnv(mh, enough ? "val" : "noval");
         char fr[32];
         snprintf(fr, sizeof fr, "%.4f|%llu|%zu", t->val_fraction, (unsigned long long)t->seed, reps);
@@ -299,6 +310,15 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
                     st = link_to(a, p, err);
                 }
             }
+            for (size_t i = 0; !st && i < real->nnoise; i++) {
+                if (!realpath(real->noise[i], a)) { st = es_fail(err, ES_ERR_IO, "%s: %s", real->noise[i], strerror(errno)); break; }
+                const char *base = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
+                snprintf(p, sizeof p, "%s/train/%s", tmp, ES_DIR_NOISE);
+                if ((st = mkdirs(p, err))) break;
+                /* numbered: two noise files may share a name in different folders */
+                snprintf(p, sizeof p, "%s/train/%s/%03zu_%s", tmp, ES_DIR_NOISE, i, base);
+                st = link_to(a, p, err);
+            }
             if (!st && rename(tmp, mix) && !exists(mix))
                 st = es_fail(err, ES_ERR_IO, "%s: cannot rename to %s: %s", tmp, mix, strerror(errno));
         }
@@ -311,6 +331,8 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         cJSON_AddStringToObject(note, "real_dir", real_dir);
         cJSON_AddNumberToObject(note, "real_clips", (double)real->nitems);
         cJSON_AddNumberToObject(note, "real_repeats", (double)reps);
+        cJSON_AddNumberToObject(note, "real_weight", o->real_weight);
+        cJSON_AddNumberToObject(note, "real_noise_files", (double)real->nnoise);
         cJSON_AddStringToObject(note, "validation", enough ? "held-out real clips only" : "split of the mixed folder (too few real clips to hold out)");
     }
     if (!(note_s = cJSON_PrintUnformatted(note))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
