@@ -587,6 +587,10 @@ typedef struct {
     double aug_prob;       /* chance each augmentation is applied to a take (default 0.5) */
     double pad_to;         /* seconds noisy takes are centred in (default 2.0) */
     unsigned long long seed;
+    double real_weight;    /* es_train_words with real clips: their total
+                              weight per label as a share of its synthetic
+                              takes, by repeating them (default 0.1; each
+                              real clip appears at least once) */
 } es_synth_opts;
 void es_synth_opts_default(es_synth_opts *o);
 
@@ -595,6 +599,8 @@ typedef struct {
     int from_cache;        /* es_train_words: the takes were already synthesised */
     char dir[4096];        /* es_train_words: the dataset folder used */
     char description[768]; /* how the data were made (for the model card) */
+    size_t stale_removed;  /* es_train_words: temporary folders of killed
+                              runs (dead process ids) removed from the cache */
 } es_synth_result;
 
 /* Write a dataset folder in the layout es_train_head reads: out_dir/<label>/

@@ -92,6 +92,8 @@ static void train_help(FILE *f)
             CLI_SYNTH_TRAIN_HELP
             "  --data DATASET        real recordings to mix in (with --pattern if flat);\n"
             "                        they validate when every word has two or more\n"
+            "  --real-weight W       the real clips' total weight per word as a share of\n"
+            "                        its synthetic takes (repeats; default 0.1)\n"
             "  --synth-cache DIR     synthesised takes (default $EARSHOT_SYNTH_CACHE,\n"
             "                        else $XDG_CACHE_HOME/earshot/synth)\n"
             CLI_COMMON_HELP);
@@ -353,7 +355,7 @@ int cmd_train(int argc, char **argv)
         {"noise-dir", required_argument, 0, 2008}, {"no-silence", no_argument, 0, 2009},
         {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
         CLI_COMMON_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
-        {"synth-cache", required_argument, 0, 3011}, {0, 0, 0, 0}};
+        {"synth-cache", required_argument, 0, 3011}, {"real-weight", required_argument, 0, 3012}, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_synth_opts so;
@@ -380,6 +382,12 @@ int cmd_train(int argc, char **argv)
         switch (opt) {
         case 3010: real = optarg; break;
         case 3011: synth_cache = optarg; break;
+        case 3012: {
+            double v;
+            if (cli_parse_double(optarg, 0, 100, &v)) { fprintf(stderr, "earshot: --real-weight must be from 0 to 100\n"); return EXIT_USAGE; }
+            so.real_weight = v;
+            break;
+        }
         case 'o': out = optarg; break;
         case 'p': o.pattern = optarg; break;
         case 'V': o.val_dir = optarg; break;
@@ -512,6 +520,9 @@ int cmd_train(int argc, char **argv)
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     if (words) printf("synthetic takes: %s (%s)\n", sr.dir, sr.from_cache ? "from the cache" : "synthesised now");
+    if (words && sr.stale_removed)
+        printf("removed %zu unfinished synthesis folder%s left by interrupted runs\n", sr.stale_removed,
+               sr.stale_removed == 1 ? "" : "s");
     printf("trained %s head%s on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear",
            o.scratch ? " on the from-scratch CNN baseline" : o.finetune ? " and the encoder's last convolutions" : "",
            res.n_train, res.n_labels, res.n_val);

@@ -44,6 +44,7 @@ void es_synth_opts_default(es_synth_opts *o)
     o->aug_prob = 0.5;
     o->pad_to = 2.0;
     o->seed = 1;
+    o->real_weight = 0.1;
 }
 
 /* ------------------------------------------------------------ word list */

@@ -40,9 +40,27 @@ expect 2 "bad --engines" -- "$BIN" synth -q --words "a,b" --engines festival -o 
 expect 2 "bad --augment" -- "$BIN" synth -q --words "a,b" --augment echo -o "$T/x"
 expect 2 "missing -o" -- "$BIN" synth -q --words "a,b"
 
+# temporary folders of killed runs: removed when their process is dead,
+# kept while it lives; links inside are removed, not followed
+mkdir -p "$T/synth" "$T/keep"
+echo precious >"$T/keep/file"
+sh -c 'exit 0' & dead=$!; wait $dead
+mkdir -p "$T/synth/0123456789abcdef.tmp$dead/pause" "$T/synth/mix-0123456789abcdef.tmp$dead/train/pause"
+echo half >"$T/synth/0123456789abcdef.tmp$dead/pause/00000_half.wav"
+ln -s "$T/keep/file" "$T/synth/mix-0123456789abcdef.tmp$dead/train/pause/real000_x.wav"
+ln -s "$T/keep" "$T/synth/mix-0123456789abcdef.tmp$dead/train/pause/synthetic"
+mkdir -p "$T/synth/fedcba9876543210.tmp$$" "$T/synth/notours.tmp$dead"
+
 # train from text: synthesised once, cached, recorded in the model card
 expect 0 "train --words" -- "$BIN" train -q --words "$W" -n 12 --unknown 12 -o "$T/m.safetensors" --epochs 20
 has "$T/out" "synthesised now" "first run synthesises"
+has "$T/out" "removed 2 unfinished synthesis folders" "... removes the two left by a dead process"
+[ ! -e "$T/synth/0123456789abcdef.tmp$dead" ] && [ ! -e "$T/synth/mix-0123456789abcdef.tmp$dead" ] &&
+    ok "stale temporary folders are gone" || bad "stale temporary folders remain: $(ls "$T/synth")"
+[ -d "$T/synth/fedcba9876543210.tmp$$" ] && ok "a live process's temporary folder is kept" || bad "removed a live run's folder"
+[ -d "$T/synth/notours.tmp$dead" ] && ok "folders not named like ours are kept" || bad "removed a folder it did not make"
+[ "$(cat "$T/keep/file" 2>/dev/null)" = precious ] && ok "links were not followed" || bad "a link target was removed"
+rmdir "$T/synth/fedcba9876543210.tmp$$" "$T/synth/notours.tmp$dead"
 expect 0 "train --words again" -- "$BIN" train -q --words "$W" -n 12 --unknown 12 -o "$T/m2.safetensors" --epochs 20
 has "$T/out" "from the cache" "second run uses the synthesis cache"
 has "$T/out" "(48 of 48 clips from the cache)" "... and the embedding cache"
@@ -72,6 +90,24 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
     has "$T/card" '"validation":"held-out real clips only"' "model card: how it validated"
     mix=$(ls -d "$T/synth"/mix-*/train)
     [ "$(ls "$mix/0" | grep -c '^real')" -ge 2 ] && ok "real clips are in the training folder" || bad "no real clips in $mix/0"
+    # the real folder's noise recordings come along; --real-weight sets the repeats
+    mkdir -p "$T/real/_background_noise_"
+    cp "$FSDD/5_theo_0.wav" "$T/real/_background_noise_/hum.wav"
+    expect 0 "train --words, real clips with noise, --real-weight 1" -- "$BIN" train -q --words "0=zero,1=one" -n 10 \
+        --unknown 0 --data "$T/real" --pattern '{label}_{speaker}_{take}' --real-weight 1 -o "$T/mixn.safetensors" --epochs 20
+    has "$T/out" "windows of background noise" "the silence class comes from the real folder's noise"
+    mixn=
+    for m in "$T/synth"/mix-*; do [ -e "$m/train/_background_noise_" ] && mixn=$m; done
+    [ -n "$mixn" ] && [ "$(ls "$mixn/train/_background_noise_")" = 000_hum.wav ] &&
+        ok "the mix links the noise recording" || bad "no noise in the mix folders: $(ls "$T/synth")"
+    # 3 real clips of '0': 1 validates, 2 train; weight 1 x 10 takes / 2 clips = 5 repeats each
+    [ "$(ls "$mixn/train/0" | grep -c '^real')" = 10 ] && ok "--real-weight 1: real copies weigh as much as the synthetic takes" ||
+        bad "--real-weight 1: $(ls "$mixn/train/0" | grep -c '^real') real copies of '0', not 10"
+    card "$T/mixn.safetensors" >"$T/card" 2>&1
+    has "$T/card" '"real_weight":1,"real_noise_files":1' "model card: the weight and the noise files"
+    expect 2 "bad --real-weight" -- "$BIN" train -q --words "0=zero,1=one" --real-weight -1 --data "$T/real" \
+        --pattern '{label}_{speaker}_{take}' -o "$T/bad.safetensors"
+    rm -r "$T/real/_background_noise_"
     expect 1 "real recordings of a word not in --words" -- "$BIN" train -q --words "0=zero,2=two" -n 4 --unknown 0 \
         --data "$T/real" --pattern '{label}_{speaker}_{take}' -o "$T/bad.safetensors"
     has "$T/err" "is not one of --words" "... names the label"
