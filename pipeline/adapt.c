@@ -7,6 +7,7 @@
  * the speaker's takes are reused.
  */
 #include "adapt.h"
+#include "classifier.h"
 #include "../model/onnx.h"
 
 #include <cjson/cJSON.h>
@@ -179,6 +180,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     unsigned char *file = NULL;
     char **mk = NULL, **mv = NULL, *adapt_json = NULL;
     es_st_tensor *tensors = NULL;
+    char (*hnames)[96] = NULL;
     es_status st = ES_OK;
     const es_st *mst = es_classifier_st(c);
     es_mlp *m = es_classifier_mlp(c);
@@ -254,7 +256,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     r->n_labels_seen = d->nlabels;
     r->n_rehearsal = nr;
     for (int pass = 0; pass < 2; pass++) {
-        if ((st = es_mlp_predict(m, x, d->nitems, probs, err))) goto out;
+        if ((st = es_classifier_predict_rows(c, x, d->nitems, probs, err))) goto out;
         size_t ok = 0;
         for (size_t i = 0; i < d->nitems; i++) {
             size_t b = 0;
@@ -266,7 +268,9 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
         float lam = o->lambda >= 0 ? o->lambda : method == ES_ADAPT_EWC ? ES_ADAPT_LAMBDA_EWC : ES_ADAPT_LAMBDA_L2SP;
         es_adapt_cfg ac = {.method = method, .steps = o->steps, .batch = o->batch, .lr = o->lr, .lambda = lam, .seed = o->seed};
         if (progress) progress(user, "adapting", 0, 0);
-        if ((st = es_adapt_mlp(m, x, y, d->nitems, rx, ry, nr, &ac, err))) goto out;
+        /* an ensemble's heads are adapted alike, each from its own weights */
+        for (int h = 0; h < es_classifier_heads(c); h++)
+            if ((st = es_adapt_mlp(es_classifier_head(c, h), x, y, d->nitems, rx, ry, nr, &ac, err))) goto out;
     }
 
     /* the model card: everything the base had, plus how it was adapted */
@@ -296,21 +300,26 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     }
     mk[nk] = "adaptation";
     mv[nk++] = adapt_json;
-    int nt = es_mlp_ntensors(m);
+    int nh = es_classifier_heads(c), nt = es_mlp_ntensors(m) * nh;
     tensors = calloc((size_t)nt + 2, sizeof *tensors);
-    if (!tensors) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    float *params = es_mlp_params(m, NULL);
-    for (int i = 0; i < nt; i++) {
-        const es_param_info *pi = es_mlp_tensor(m, i);
-        tensors[i].name = pi->name;
-        tensors[i].ndim = pi->ndim;
-        for (int k = 0; k < pi->ndim; k++) tensors[i].shape[k] = pi->shape[k];
-        tensors[i].data = params + pi->offset;
+    hnames = malloc(((size_t)nt + 1) * sizeof *hnames);
+    if (!tensors || !hnames) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (int h = 0, i = 0; h < nh; h++) {
+        es_mlp *mh = es_classifier_head(c, h);
+        float *params = es_mlp_params(mh, NULL);
+        for (int j = 0; j < es_mlp_ntensors(mh); j++, i++) {
+            const es_param_info *pi = es_mlp_tensor(mh, j);
+            es_classifier_head_tensor_name(hnames[i], sizeof hnames[i], h, pi->name);
+            tensors[i].name = hnames[i];
+            tensors[i].ndim = pi->ndim;
+            for (int k = 0; k < pi->ndim; k++) tensors[i].shape[k] = pi->shape[k];
+            tensors[i].data = params + pi->offset;
+        }
     }
     if (nr) { tensors[nt] = *tx; tensors[nt + 1] = *ty; }   /* kept, so the model can be adapted again */
     st = es_st_write(out_path, tensors, (size_t)nt + (nr ? 2 : 0), (const char *const *)mk, (const char *const *)mv, nk, err);
 out:
-    free(file); free(x); free(rx); free(ry); free(probs); free(y); free(mk); free(mv); free(adapt_json); free(tensors);
+    free(file); free(x); free(rx); free(ry); free(probs); free(y); free(mk); free(mv); free(adapt_json); free(tensors); free(hnames);
     es_dataset_free(d);
     es_classifier_free(c);
     return st;
