@@ -425,6 +425,8 @@ typedef struct {
                                  computes; recorded in the model card) */
     const char *data_note;    /* JSON object recorded as the card's "synthesis"
                                  entry (how synthetic data were made), or NULL */
+    float label_smoothing;    /* training targets (1-e) one-hot + e/K (0 = off) */
+    float mixup;              /* > 0: rows mixed with a partner's, share up to this (0 = off) */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 

@@ -229,6 +229,8 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
         tc.batch = o->batch;
         tc.lr = o->lr;
         tc.weight_decay = o->weight_decay;
+        tc.label_smoothing = o->label_smoothing;
+        tc.mixup = o->mixup;
         tc.patience = 0;
         const char *bal = o->balance ? o->balance : "auto";
         tc.balance = !strcmp(bal, "none") ? ES_BALANCE_NONE : !strcmp(bal, "sample") ? ES_BALANCE_SAMPLE
