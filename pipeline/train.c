@@ -391,7 +391,10 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     cfg.window = w->valueint;
     cfg.dim = ES_EMB_DIM;
     if (cnn && !(c->net = scratch_load(cnn, st, path, (size_t)cfg.window, &cfg.window, &cfg.dim, err))) goto fail;
-    if (es_pool_parse(pool->valuestring, &cfg.pool, err)) goto fail;
+    if (es_pool_parse(pool->valuestring, &cfg.pool, NULL)) {
+        es_fail(err, ES_ERR_MODEL, "%s: not an earshot model: unknown pooling '%.40s'", path, pool->valuestring);
+        goto fail;
+    }
     cfg.n_hidden = cJSON_GetArraySize(hid);
     for (int i = 0; i < cfg.n_hidden; i++) {
         const cJSON *h = cJSON_GetArrayItem(hid, i);
@@ -437,7 +440,14 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
         goto fail;
     }
     for (int h = 0; h < nh; h++) {
-        if (!(c->heads[h] = es_mlp_create(&cfg, 0, err))) goto fail;
+        if (!(c->heads[h] = es_mlp_create(&cfg, 0, err))) {
+            if (err) {   /* the head's own message does not know the file */
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                es_fail(err, err->status, "%s: %s", path, msg);
+            }
+            goto fail;
+        }
         c->nheads = h + 1;
         /* every parameter tensor of every head must be in the file with its shape */
         size_t np;

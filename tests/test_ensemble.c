@@ -268,6 +268,9 @@ static void test_ensemble_model(void **state)
     refused(bad, "an ensemble of 0");
     patched(m1, bad, "\\\"positions\\\":3", "\\\"positions\\\":x");
     refused(bad, "positions not a number");
+    /* found by the fuzzer: the pooling's own message did not name the file */
+    patched(m1, bad, "\\\"pooling\\\":\\\"meanstd", "\\\"pooling\\\":\\\"flatstd");
+    refused(bad, "an unknown pooling");
 
     /* a model file from before these keys: one head, one window */
     o.ensemble = o.shifts = o.positions = 1;
