@@ -77,7 +77,8 @@ static void train_help(FILE *f)
             "                        with random weights instead of the pretrained encoder\n"
             "\n"
             "Augmentation (training clips only; variants are cached, so a rerun is fast):\n"
-            "  --augment N           N augmented variants of every training clip\n"
+            "  --augment N|auto      N augmented variants of every training clip (default\n"
+            "                        auto: 8 when no label has more than 5 clips, else 0)\n"
             "  --snr LO:HI           background noise SNR in dB (default 5:20)\n"
             "  --gain LO:HI          gain in dB (default -6:6)\n"
             "  --speed LO:HI         speed/tempo factor (default 0.9:1.1)\n"
@@ -459,7 +460,10 @@ int cmd_train(int argc, char **argv)
         case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
         case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
         case 'S': o.scratch = 1; break;
-        case 2001: if (parse_int_opt("--augment", optarg, 0, 1000, &o.augment)) return EXIT_USAGE; break;
+        case 2001:
+            if (!strcmp(optarg, "auto")) o.augment = -1;
+            else if (parse_int_opt("--augment", optarg, 0, 1000, &o.augment)) return EXIT_USAGE;
+            break;
         case 2002: if (parse_range("--snr", optarg, -30, 100, o.aug_snr)) return EXIT_USAGE; break;
         case 2003: if (parse_range("--gain", optarg, -60, 60, o.aug_gain)) return EXIT_USAGE; break;
         case 2004: if (parse_range("--speed", optarg, 0.5, 2, o.aug_speed)) return EXIT_USAGE; break;

@@ -61,6 +61,7 @@ void es_train_opts_default(es_train_opts *o)
     o->lr = t.lr > 0 ? t.lr : 1e-3f;
     o->weight_decay = 1e-2f;
     o->balance = "auto";
+    o->augment = -1;   /* auto: see es_aug_auto */
     o->aug_snr[0] = 5;
     o->aug_snr[1] = 20;
     o->aug_gain[0] = -6;
@@ -995,6 +996,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     }
     es_train_opts xo = *o;
     if (net) xo.silence = 0;
+    xo.augment = net ? (o->augment > 0 ? o->augment : 0) : es_aug_auto(o->augment, per_label);
     if ((st = es_train_extend(e, &xo, d->labels, d->nlabels, d->noise, d->nnoise, tpaths, per_label, W, &xt, &yt, &nt, &xv,
                               &yv, &nv, &ext, r, progress, user, err)))
         goto out;
@@ -1224,7 +1226,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     char *vals[NMETA] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
                          strdup(es_engine_encoder_sha256(e)), strdup(es_engine_mel_sha256(e)), json_print(jt),
                          json_print(jd), strdup(r->split), json_print(jm), json_print(jtr), strdup(seed_s),
-                         strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(o, &ext, r),
+                         strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(&xo, &ext, r),
                          ext.wake >= 0 ? strdup(ext.labels[ext.wake]) : NULL,
                          o->data_note ? strdup(o->data_note) : NULL};
     /* the last two are optional: wake_word only in that mode, synthesis
