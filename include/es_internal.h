@@ -18,6 +18,11 @@ es_status es_fail(es_error *err, es_status status, const char *fmt, ...) ES_PRIN
 /* Write `len` bytes to path atomically: a temporary file in the same
  * directory, fsync, rename. Never leaves a partial file at `path`. */
 es_status es_write_atomic(const char *path, const void *data, size_t len, es_error *err);
+/* The same, without the fsync when durable is 0 (see status.c: cache
+ * entries only), and es_npy_write on top of it. */
+es_status es_write_atomic_ex(const char *path, const void *data, size_t len, int durable, es_error *err);
+es_status es_npy_write_ex(const char *path, const float *data, const size_t *shape, int ndim, int durable,
+                          es_error *err);
 
 /* Read a whole file into memory (malloc'd). Refuses directories. */
 es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err);

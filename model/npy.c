@@ -14,6 +14,12 @@
 
 es_status es_npy_write(const char *path, const float *data, const size_t *shape, int ndim, es_error *err)
 {
+    return es_npy_write_ex(path, data, shape, ndim, 1, err);
+}
+
+es_status es_npy_write_ex(const char *path, const float *data, const size_t *shape, int ndim, int durable,
+                          es_error *err)
+{
     if (!path || ndim < 0 || ndim > 8 || (!shape && ndim)) return es_fail(err, ES_ERR_ARG, "es_npy_write: invalid arguments");
     char dict[512];
     int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
@@ -46,7 +52,7 @@ es_status es_npy_write(const char *path, const float *data, const size_t *shape,
         d[4 * i + 2] = (unsigned char)(u >> 16);
         d[4 * i + 3] = (unsigned char)(u >> 24);
     }
-    es_status s = es_write_atomic(path, buf, bytes, err);
+    es_status s = es_write_atomic_ex(path, buf, bytes, durable, err);
     free(buf);
     return s;
 }

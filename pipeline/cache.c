@@ -36,8 +36,7 @@ struct es_cache {
     /* es_write_atomic names its temporary file <path>.tmp.<pid>: two
      * threads storing the same key (two copies of one clip) would share it.
      * So writes of one key take turns: a lock per key prefix. One lock for
-     * all would serialise the fsync in every write (about 4 ms here, a
-     * quarter of a clip's compute) across threads. */
+     * all would serialise every write across threads. */
     pthread_mutex_t write_lock[WRITE_LOCKS];
     pthread_mutex_t lock;          /* guards the failure count and message */
     size_t write_failures;
@@ -275,7 +274,8 @@ static void store(es_cache *c, const char *key, const char *entry, const char *s
     int h = key[0] >= 'a' ? key[0] - 'a' + 10 : key[0] - '0';   /* first hex digit: uniform */
     pthread_mutex_lock(&c->write_lock[h % WRITE_LOCKS]);
     es_status s = make_dirs(sub, &e);
-    if (!s) s = es_npy_write(entry, emb, shape, 2, &e);
+    /* no fsync: a bad entry after a power cut is found and recomputed */
+    if (!s) s = es_npy_write_ex(entry, emb, shape, 2, 0, &e);
     pthread_mutex_unlock(&c->write_lock[h % WRITE_LOCKS]);
     if (s) {
         pthread_mutex_lock(&c->lock);

@@ -15,8 +15,9 @@
  * edited file, another model or other settings miss.
  *
  * Layout: <dir>/<first 2 hex>/<64 hex>.npy, float32 [n][96], written with
- * es_npy_write (temporary file + rename), so a reader never sees half a
- * file and numpy.load reads every entry.
+ * es_npy_write_ex (temporary file + rename), so a reader never sees half a
+ * file and numpy.load reads every entry. Entries are not fsynced: one cut
+ * short by a power failure fails its check on reading and is recomputed.
  *
  * Threads: es_cache_embed may be called concurrently on one cache (the
  * engine's whole-clip path allocates its scratch per call; the cache's only

@@ -542,7 +542,10 @@ int cmd_train(int argc, char **argv)
     else
         printf("embedding %.1f s (%zu of %zu clips from the cache), training %.1f s\n", res.embed_seconds, res.cache_hits,
                res.n_files, res.train_seconds);
-    if (res.n_aug)
+    if (res.n_aug && (o.finetune || o.scratch))
+        printf("augmentation: %zu variants in %.1f s (through the frozen layers, not cached)\n", res.n_aug,
+               res.aug_seconds);
+    else if (res.n_aug)
         printf("augmentation: %zu variants in %.1f s (%zu from the cache)\n", res.n_aug, res.aug_seconds, res.aug_hits);
     if (res.n_silence_train + res.n_silence_val)
         printf("silence: %zu training and %zu validation windows of %s\n", res.n_silence_train, res.n_silence_val,

@@ -201,7 +201,7 @@ es_status es_feat_add_aug(es_feat *f, es_engine *e, const es_dataset *d, const s
     g.shift_max = (long)(o->aug_shift_ms * ES_SAMPLE_RATE / 1000.0 + 0.5);
     g.p_spec = o->specaugment ? 1.0 : 0.0;
     if ((st = es_aug_embed(e, o->cache_dir, paths, m, A, &g, (const char *const *)d->noise, d->nnoise, o->seed, o->pad_to,
-                           o->frontend, W, &win, NULL, NULL, NULL, err)))
+                           o->frontend, W, NULL, &win, NULL, NULL, NULL, err)))
         goto out;
     es_pool_forward(pooled, pool == ES_POOL_FLAT ? NULL : arg, win, pool, (int)rows, (int)W, ES_EMB_DIM);
     if (norm_kind(o->norm) == 1) l2_rows(pooled, rows, P);

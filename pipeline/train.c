@@ -732,6 +732,31 @@ static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es
     return ES_OK;
 }
 
+/* es_row_maker for train_aug: a pad_to window of (augmented) audio into
+ * the network's input row, as prep_items makes it for a clip, with the
+ * variant's SpecAugment masks on the window's log-mel. */
+typedef struct {
+    es_engine *e;
+    double pad_to;
+    es_embed_mode mode;
+    size_t window;
+    int K;
+} net_row_ctx;
+
+static es_status net_row(void *ctx, const float *y, size_t n, const es_aug_recipe *spec, float *row, const char *name,
+                         es_error *err)
+{
+    net_row_ctx *c = ctx;
+    size_t fw = window_frames(c->window);
+    float *mel = c->K ? malloc(fw * ES_MEL_BINS * sizeof(float)) : row;
+    if (!mel) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_status st = clip_mel(c->e, y, n, c->pad_to, c->mode, c->window, mel, name, err);
+    if (!st && spec) es_aug_apply_mel(spec, mel, fw, ES_MEL_BINS);
+    if (!st && c->K) st = es_encoder_head_part(es_engine_encoder(c->e), c->K, mel, (int)fw, row, err);
+    if (c->K) free(mel);
+    return st;
+}
+
 es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const float *x, size_t n, float *probs,
                                       es_error *err)
 {
@@ -986,19 +1011,17 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     free(taken);
 
     /* augmented variants, the _silence_ class, the wake-word relabelling.
-     * Variants and silence slices are cached embeddings of the pretrained
-     * encoder, so they do not apply when a network (fine-tuned encoder
-     * layers or the scratch CNN) reads earlier activations. */
-    if (net && o->augment > 0) {
-        st = es_fail(err, ES_ERR_ARG, "augmentation (--augment) works with the frozen encoder only: its variants are "
-                                      "cached embeddings; not with --finetune or --scratch");
-        goto out;
-    }
+     * With the frozen encoder they are cached embeddings; when a network
+     * (fine-tuned encoder layers or the scratch CNN) reads earlier
+     * activations, they are that network's input rows, made once per run.
+     * --augment auto (es_aug_auto) was measured for heads over the frozen
+     * encoder; a network's runs augment only when asked. */
     es_train_opts xo = *o;
-    if (net) xo.silence = 0;
     xo.augment = net ? (o->augment > 0 ? o->augment : 0) : es_aug_auto(o->augment, per_label);
-    if ((st = es_train_extend(e, &xo, d->labels, d->nlabels, d->noise, d->nnoise, tpaths, per_label, W, &xt, &yt, &nt, &xv,
-                              &yv, &nv, &ext, r, progress, user, err)))
+    net_row_ctx nrc = {e, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune};
+    es_row_maker maker = {net_row, &nrc, in};
+    if ((st = es_train_extend(e, &xo, d->labels, d->nlabels, d->noise, d->nnoise, tpaths, per_label, W, net ? &maker : NULL,
+                              &xt, &yt, &nt, &xv, &yv, &nv, &ext, r, progress, user, err)))
         goto out;
     /* the other variants of the training clips, labelled as their centre
      * rows are (after a wake-word relabelling). Augmented variants and
@@ -1381,7 +1404,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         if (!nsil) nsil = 1;
         /* centre windows only: noise has no word to shift against */
         if ((st = es_silence_embed(ft ? ft : e, cache_dir, (const char *const *)d->noise, d->nnoise, nsil, 0xe7a1e7a1ULL,
-                                   c->pad_to, c->mode, c->window, &xs, NULL, progress, user, err)))
+                                   c->pad_to, c->mode, c->window, NULL, &xs, NULL, progress, user, err)))
             goto out;
     }
     r->n_labels = K;

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ typedef struct {
     es_aug_recipe *recipes;
     double *gain_db;                 /* silence: level of the slice */
     uint64_t *pos;                   /* silence: start in the file */
+    const es_row_maker *net;         /* rows for a network (NULL: embeddings) */
 } make_ctx;
 
 static size_t pad_samples(double pad_to) { return pad_to > 0 ? (size_t)(pad_to * ES_SAMPLE_RATE + 0.5) : 0; }
@@ -179,15 +181,30 @@ static uint64_t clip_seed(uint64_t seed, const char *path, uint64_t salt)
 
 /* ------------------------------------------------------------ augmentation */
 
-static es_status make_aug(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *k, es_error *err)
+/* Variant i's audio y[ny] (a pad_to window) made from its source x[n],
+ * and the recipe whose SpecAugment part still applies to its log-mel
+ * (NULL: none). Shared by the embedding path and the network-rows path. */
+typedef es_status (*audio_fn)(make_ctx *c, size_t i, const float *x, size_t n, float **y, size_t *ny,
+                              const es_aug_recipe **spec, es_error *err);
+
+static es_status aug_audio(make_ctx *c, size_t i, const float *x, size_t n, float **y, size_t *ny,
+                           const es_aug_recipe **spec, es_error *err)
 {
-    make_ctx *c = ctx;
     const es_aug_recipe *r = &c->recipes[i];
     es_status s;
     if (r->noise == ES_AUG_NOISE_CLIP && (s = need_noise(c, err))) return s;
+    *spec = r;
+    return es_aug_apply(r, x, n, c->pad, c->clips, c->nnoise, y, ny, err);
+}
+
+static es_status make_aug(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *k, es_error *err)
+{
+    make_ctx *c = ctx;
+    const es_aug_recipe *r = NULL;
     float *y = NULL;
     size_t ny = 0;
-    if ((s = es_aug_apply(r, x, n, c->pad, c->clips, c->nnoise, &y, &ny, err))) return s;
+    es_status s = aug_audio(c, i, x, n, &y, &ny, &r, err);
+    if (s) return s;
     s = embed_masked(c, r, y, ny, emb, k, err);
     free(y);
     return s;
@@ -197,12 +214,18 @@ static es_status make_aug(void *ctx, size_t i, const float *x, size_t n, float *
  * sources (variant j made from srcs[file_of[j]] by make, keyed by tags[j]),
  * embedded through the cache in the given front-end mode, and each
  * variant's centre window in x_out [m][window*96]. */
+static es_status net_rows(make_ctx *c, const char *const *srcs, const size_t *file_of, size_t m, audio_fn audio,
+                          int srcs_are_noise, const char *stage, float **x_out, es_progress_fn progress, void *user,
+                          es_error *err);
+
 static es_status embed_windows(make_ctx *c, const char *cache_dir, const char *const *srcs, size_t nsrc,
-                               const size_t *file_of, char **tags, size_t m, es_variant_fn make, const char *stage,
-                               const char *what, size_t window, float **x_out, size_t *hits, es_progress_fn progress,
-                               void *user, es_error *err)
+                               const size_t *file_of, char **tags, size_t m, es_variant_fn make, audio_fn audio,
+                               const char *stage, const char *what, size_t window, float **x_out, size_t *hits,
+                               es_progress_fn progress, void *user, es_error *err)
 {
     es_status s;
+    /* silence slices are cut from the noise recordings, decoded once */
+    if (c->net) return net_rows(c, srcs, file_of, m, audio, srcs == c->noise, stage, x_out, progress, user, err);
     es_cache *cache = es_cache_open(cache_dir, c->e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
     es_cache_set_mode(cache, c->mode);
@@ -223,8 +246,8 @@ static es_status embed_windows(make_ctx *c, const char *cache_dir, const char *c
 
 es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
                        const es_aug_ranges *ranges, const char *const *noise, size_t nnoise, uint64_t seed,
-                       double pad_to, es_embed_mode mode, size_t window, float **x_out, size_t *hits,
-                       es_progress_fn progress, void *user, es_error *err)
+                       double pad_to, es_embed_mode mode, size_t window, const es_row_maker *net, float **x_out,
+                       size_t *hits, es_progress_fn progress, void *user, es_error *err)
 {
     *x_out = NULL;
     if (hits) *hits = 0;
@@ -240,6 +263,7 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
     make_ctx c;
     if ((s = init_ctx(&c, e, pad_to, noise, nnoise, err))) return s;
     c.mode = mode;
+    c.net = net;
     char (*nhex)[65] = NULL;
     size_t *file_of = malloc(m * sizeof(size_t));
     char **tags = calloc(m, sizeof(char *));
@@ -264,8 +288,8 @@ es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *p
             }
             file_of[j] = i;
         }
-    s = embed_windows(&c, cache_dir, paths, n, file_of, tags, m, make_aug, "augmenting", "augmented clip", window, x_out,
-                      hits, progress, user, err);
+    s = embed_windows(&c, cache_dir, paths, n, file_of, tags, m, make_aug, aug_audio, "augmenting", "augmented clip",
+                      window, x_out, hits, progress, user, err);
 out:
     for (size_t j = 0; tags && j < m; j++) free(tags[j]);
     free(tags);
@@ -275,11 +299,109 @@ out:
     return s;
 }
 
+/* ------------------------------------------------------------ rows for a network */
+
+/* Fine-tuning and the scratch baseline train a network that reads
+ * something earlier than the embeddings (the activation below the
+ * fine-tuned layers, or the log-mel window), so their variants and silence
+ * slices cannot come from the embedding cache. They are made here once per
+ * run instead, from the same recipes and slices (so the audio a variant is
+ * made of does not depend on the mode), and handed to net->fn; the frozen
+ * layers run once per variant, never once per step. */
+typedef struct {
+    make_ctx *c;
+    const char *const *srcs;
+    const size_t *file_of;
+    size_t m;
+    audio_fn audio;
+    int srcs_are_noise;      /* srcs are c->noise, decoded once in c->clips */
+    float *x;
+    atomic_size_t next, done;
+    es_progress_fn progress;
+    void *user;
+    const char *stage;
+    pthread_mutex_t lock;
+    es_status st;
+    es_error err;
+} rows_job;
+
+static void rows_part(void *p, int part)
+{
+    (void)part;
+    rows_job *j = p;
+    make_ctx *c = j->c;
+    es_error err = {0};
+    es_status st = ES_OK;
+    es_audio a = {0};
+    size_t loaded = (size_t)-1;   /* which source `a` holds: variants of a clip are consecutive */
+    for (size_t i; !st && (i = atomic_fetch_add(&j->next, 1)) < j->m;) {
+        size_t f = j->file_of[i];
+        const float *x;
+        size_t n;
+        if (j->srcs_are_noise) {
+            if ((st = need_noise(c, &err))) break;
+            x = c->clips[f].x;
+            n = c->clips[f].n;
+        } else {
+            if (f != loaded) {
+                es_audio_free(&a);
+                loaded = (size_t)-1;
+                es_load_opts lo = {.quantize_int16 = 1};
+                if ((st = es_audio_load(j->srcs[f], &lo, &a, &err))) break;
+                loaded = f;
+            }
+            x = a.samples;
+            n = a.n;
+        }
+        float *y = NULL;
+        size_t ny = 0;
+        const es_aug_recipe *spec = NULL;
+        if (!(st = j->audio(c, i, x, n, &y, &ny, &spec, &err)))
+            st = c->net->fn(c->net->ctx, y, ny, spec, j->x + i * c->net->row, j->srcs[f], &err);
+        free(y);
+        size_t done = atomic_fetch_add(&j->done, 1) + 1;
+        if (j->progress) {   /* one caller at a time */
+            pthread_mutex_lock(&j->lock);
+            j->progress(j->user, j->stage, done, j->m);
+            pthread_mutex_unlock(&j->lock);
+        }
+    }
+    es_audio_free(&a);
+    if (st) {
+        pthread_mutex_lock(&j->lock);
+        if (!j->st) { j->st = st; j->err = err; }
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+static es_status net_rows(make_ctx *c, const char *const *srcs, const size_t *file_of, size_t m, audio_fn audio,
+                          int srcs_are_noise, const char *stage, float **x_out, es_progress_fn progress, void *user,
+                          es_error *err)
+{
+    rows_job j = {.c = c, .srcs = srcs, .file_of = file_of, .m = m, .audio = audio, .srcs_are_noise = srcs_are_noise,
+                  .progress = progress, .user = user, .stage = stage};
+    j.x = malloc((m * c->net->row + 1) * sizeof(float));
+    if (!j.x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    if (pthread_mutex_init(&j.lock, NULL)) { free(j.x); return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); }
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    es_parallel_for(es_threads(), rows_part, &j);
+    pthread_mutex_destroy(&j.lock);
+    if (j.st) {
+        free(j.x);
+        if (err) *err = j.err;
+        return j.st;
+    }
+    *x_out = j.x;
+    return ES_OK;
+}
+
 /* ------------------------------------------------------------ silence */
 
-static es_status make_silence(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *k, es_error *err)
+static es_status silence_audio(make_ctx *c, size_t i, const float *x, size_t n, float **y_out, size_t *ny,
+                               const es_aug_recipe **spec, es_error *err)
 {
-    make_ctx *c = ctx;
+    *spec = NULL;
     if (n == 0) return es_fail(err, ES_ERR_FORMAT, "noise recording has no samples");
     size_t len = c->pad ? c->pad : n;
     float *y = malloc((len + 1) * sizeof(float));
@@ -289,14 +411,27 @@ static es_status make_silence(void *ctx, size_t i, const float *x, size_t n, flo
         float v = roundf(x[p] * g);
         y[t] = v > 32767.0f ? 32767.0f : v < -32768.0f ? -32768.0f : v;
     }
-    es_status s = embed_masked(c, NULL, y, len, emb, k, err);
+    *y_out = y;
+    *ny = len;
+    return ES_OK;
+}
+
+static es_status make_silence(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *k, es_error *err)
+{
+    make_ctx *c = ctx;
+    const es_aug_recipe *r = NULL;
+    float *y = NULL;
+    size_t ny = 0;
+    es_status s = silence_audio(c, i, x, n, &y, &ny, &r, err);
+    if (s) return s;
+    s = embed_masked(c, NULL, y, ny, emb, k, err);
     free(y);
     return s;
 }
 
 es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *const *noise, size_t nnoise, size_t count,
-                           uint64_t seed, double pad_to, es_embed_mode mode, size_t window, float **x_out,
-                           size_t *hits, es_progress_fn progress, void *user, es_error *err)
+                           uint64_t seed, double pad_to, es_embed_mode mode, size_t window, const es_row_maker *net,
+                           float **x_out, size_t *hits, es_progress_fn progress, void *user, es_error *err)
 {
     *x_out = NULL;
     if (hits) *hits = 0;
@@ -309,6 +444,7 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
     es_status s = init_ctx(&c, e, pad_to, noise, nnoise, err);
     if (s) return s;
     c.mode = mode;
+    c.net = net;
     size_t m = count;
     size_t *file_of = malloc(m * sizeof(size_t));
     char **tags = calloc(m, sizeof(char *));
@@ -327,8 +463,8 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
         snprintf(tag, sizeof tag, "silence v1 pos=%llu gain=%.2f", (unsigned long long)pos, c.gain_db[j]);
         if (!(tags[j] = strdup(tag))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     }
-    s = embed_windows(&c, cache_dir, noise, nnoise, file_of, tags, m, make_silence, "silence", "silence slice", window,
-                      x_out, hits, progress, user, err);
+    s = embed_windows(&c, cache_dir, noise, nnoise, file_of, tags, m, make_silence, silence_audio, "silence",
+                      "silence slice", window, x_out, hits, progress, user, err);
 out:
     for (size_t j = 0; tags && j < m; j++) free(tags[j]);
     free(tags);
@@ -473,15 +609,15 @@ out:
 }
 
 es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, size_t dnlabels, char **dnoise,
-                          size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window, float **xt,
-                          int **yt, size_t *nt, float **xv, int **yv, size_t *nv, es_train_ext *x, es_train_result *r,
-                          es_progress_fn progress, void *user, es_error *err)
+                          size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window,
+                          const es_row_maker *net, float **xt, int **yt, size_t *nt, float **xv, int **yv, size_t *nv,
+                          es_train_ext *x, es_train_result *r, es_progress_fn progress, void *user, es_error *err)
 {
     memset(x, 0, sizeof *x);
     x->wake = x->silence = -1;
     r->threshold = NAN;
     r->threshold_fa = r->threshold_recall = NAN;
-    size_t in = window * ES_EMB_DIM, nt0 = *nt;
+    size_t in = net ? net->row : window * ES_EMB_DIM, nt0 = *nt;
     es_status s;
     x->noise = dnoise;
     x->nnoise = dnnoise;
@@ -516,7 +652,7 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
         double t0 = now_s();
         float *xa = NULL;
         s = es_aug_embed(e, o->cache_dir, tpaths, nt0, o->augment, &g, (const char *const *)x->noise, x->nnoise, o->seed,
-                         o->pad_to, o->frontend, window, &xa, &r->aug_hits, progress, user, err);
+                         o->pad_to, o->frontend, window, net, &xa, &r->aug_hits, progress, user, err);
         if (s) return s;
         size_t na = nt0 * (size_t)o->augment;
         int *ya = malloc((na + 1) * sizeof(int));
@@ -540,7 +676,7 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
         if (nva == 0 && *nv) nva = 1;
         float *xs = NULL;
         s = es_silence_embed(e, o->cache_dir, (const char *const *)x->noise, x->nnoise, ntr + nva, o->seed, o->pad_to,
-                             o->frontend, window, &xs, NULL, progress, user, err);
+                             o->frontend, window, net, &xs, NULL, progress, user, err);
         if (s) return s;
         int lab = (int)x->nlabels;
         s = append_rows(xt, yt, nt, xs, NULL, lab, ntr, in, err);
@@ -572,7 +708,10 @@ char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "variants_per_clip", o->augment > 0 ? o->augment : 0);
     if (o->augment > 0) {
-        cJSON_AddStringToObject(j, "applied_to", "training clips only, as cached variants (frozen encoder)");
+        cJSON_AddStringToObject(j, "applied_to", o->finetune || o->scratch
+                                                     ? "training clips only, as variants computed once per run "
+                                                       "through the frozen layers (SpecAugment on the window's log-mel)"
+                                                     : "training clips only, as cached variants (frozen encoder)");
         cJSON_AddNumberToObject(j, "probability_each", o->aug_p);
         cJSON *a;
         a = cJSON_AddArrayToObject(j, "snr_db");

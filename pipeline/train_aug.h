@@ -39,25 +39,38 @@ static inline int es_aug_auto(int augment, size_t per_label)
 #define ES_LABEL_SILENCE "_silence_"
 #define ES_LABEL_OTHER "_other_"
 
+/* Rows for a network under the head (fine-tuning, the scratch baseline),
+ * which reads something earlier than the embeddings: fn turns y[n], a
+ * pad_to window of 16 kHz audio, into row[row] (after spec's SpecAugment
+ * masks on its log-mel, when spec is not NULL); name is the source file,
+ * for messages. Called from several threads at once. */
+typedef struct {
+    es_status (*fn)(void *ctx, const float *y, size_t n, const es_aug_recipe *spec, float *row, const char *name,
+                    es_error *err);
+    void *ctx;
+    size_t row;   /* floats per row */
+} es_row_maker;
+
 /* Windows of augmented variants: x_out [n*variants][window*96], row
  * i*variants + v = variant v of paths[i] (its centre `window` embeddings
  * after the clip is centred in pad_to seconds). noise[nnoise]: noise
  * recordings for the recipes (none: generated coloured noise). *hits (may
  * be NULL) counts variants found in the cache. progress reports the stage
- * "augmenting". */
+ * "augmenting". With net (may be NULL), the rows are net's instead,
+ * computed once per run rather than cached: x_out [n*variants][net->row]. */
 es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
                        const es_aug_ranges *ranges, const char *const *noise, size_t nnoise, uint64_t seed,
-                       double pad_to, es_embed_mode mode, size_t window, float **x_out, size_t *hits,
-                       es_progress_fn progress, void *user, es_error *err);
+                       double pad_to, es_embed_mode mode, size_t window, const es_row_maker *net, float **x_out,
+                       size_t *hits, es_progress_fn progress, void *user, es_error *err);
 
 /* `count` windows of "silence": pad_to-second slices of the noise files
  * (file, offset and level drawn from an es_rng seeded with seed): one in
  * ten at -80 dB (near digital silence), the rest at a gain uniform in
- * [-40, 0] dB relative to the recording. x_out [count][window*96]. Stage
- * "silence". */
+ * [-40, 0] dB relative to the recording. x_out [count][window*96], or
+ * net's rows as for es_aug_embed. Stage "silence". */
 es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *const *noise, size_t nnoise, size_t count,
-                           uint64_t seed, double pad_to, es_embed_mode mode, size_t window, float **x_out,
-                           size_t *hits, es_progress_fn progress, void *user, es_error *err);
+                           uint64_t seed, double pad_to, es_embed_mode mode, size_t window, const es_row_maker *net,
+                           float **x_out, size_t *hits, es_progress_fn progress, void *user, es_error *err);
 
 /* Binary wake-word decision threshold on p(wake) from validation scores:
  * the smallest t >= 0.5 such that at most target_fa of the negatives score
@@ -92,12 +105,13 @@ void es_train_ext_free(es_train_ext *x);
  * silence windows to the validation rows too, and in wake-word mode
  * relabel everything as wake word (1) or _other_ (0). Buffers are
  * realloc'd. per_label: the most training clips of any label (before
- * augmentation), which sets the size of the silence class. Fills x and
- * the augmentation/silence fields of r. */
+ * augmentation), which sets the size of the silence class. net (may be
+ * NULL): rows are net's (fine-tuning, scratch) instead of embedding
+ * windows. Fills x and the augmentation/silence fields of r. */
 es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, size_t dnlabels, char **dnoise,
-                          size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window, float **xt,
-                          int **yt, size_t *nt, float **xv, int **yv, size_t *nv, es_train_ext *x, es_train_result *r,
-                          es_progress_fn progress, void *user, es_error *err);
+                          size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window,
+                          const es_row_maker *net, float **xt, int **yt, size_t *nt, float **xv, int **yv, size_t *nv,
+                          es_train_ext *x, es_train_result *r, es_progress_fn progress, void *user, es_error *err);
 
 /* The model card's "augmentation" entry (JSON, malloc'd; NULL on OOM). */
 char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_train_result *r);

@@ -291,7 +291,10 @@ static void test_finetune_run(void **state)
     assert_int_equal(es_train_head(g_eng, &o, m1, &r, NULL, NULL, &err), ES_OK);
     print_message("  fine-tuned (K=2) on %zu clips: validation accuracy %.4f, %.1f s + %.1f s\n", r.n_train, r.val_acc,
                   r.embed_seconds, r.train_seconds);
-    assert_int_equal(r.n_train, 50);
+    /* 50 clips and, as with the frozen encoder, a _silence_ class as large
+     * as a label (10 windows of generated noise through the frozen layers) */
+    assert_int_equal(r.n_silence_train, 10);
+    assert_int_equal(r.n_train, 50 + r.n_silence_train);
     assert_true(r.val_acc > 0.6);   /* five digits, 10 unseen-speaker clips each: chance is 0.2 */
 
     /* reload: a fine-tuned model with its two convolutions' tensors */
@@ -415,7 +418,7 @@ static void test_scratch_run(void **state)
     assert_non_null(c);
     assert_string_equal(es_classifier_kind(c, NULL), "scratch");
     assert_non_null(strstr(es_classifier_meta(c, "training"), "from-scratch baseline"));
-    float p[5], e[16 * ES_EMB_DIM] = {0};
+    float p[6], e[16 * ES_EMB_DIM] = {0};
     assert_int_equal(es_classifier_predict(c, e, p, &err), ES_ERR_UNSUPPORTED);
     es_eval_result ev;
     /* it learns: far above chance (0.2) on its own training clips */
@@ -433,7 +436,8 @@ static void test_scratch_run(void **state)
     es_load_opts lo = {.quantize_int16 = 1};
     assert_int_equal(es_audio_load(clip, &lo, &a, &err), ES_OK);
     assert_int_equal(es_classifier_predict_audio(g_eng, c, a.samples, a.n, p, &err), ES_OK);
-    double s = p[0] + p[1] + p[2] + p[3] + p[4];
+    assert_int_equal(es_classifier_classes(c), 6);   /* five digits and _silence_ */
+    double s = p[0] + p[1] + p[2] + p[3] + p[4] + p[5];
     assert_true(fabs(s - 1) < 1e-5);
     es_audio_free(&a);
     es_eval_result_free(&ev);

@@ -175,6 +175,25 @@ has "$T/out" "36 clips, accuracy" "eval runs the fine-tuned model"
 sed "s/$sha/$other/" "$T/ft.safetensors" > "$T/ftforeign.safetensors"
 expect 1 "a fine-tuned model from another encoder is refused" -- "$BIN" eval -q "$T/ftforeign.safetensors" "$T/data"
 has "$T/err" "another encoder" "fine-tuned, foreign encoder: says so"
+# augmentation reaches fine-tuning: variants (and silence slices) go through
+# the frozen layers into the trained ones; the same seed gives the same file
+for k in 1 2; do
+  expect 0 "train --finetune 1 --augment 2 (run $k)" -- "$BIN" train -q "$T/data" -o "$T/fta$k.safetensors" \
+    --val-fraction 0.25 --epochs 10 --finetune 1 --augment 2 --specaugment --seed 3
+done
+has "$T/out" "augmentation: 54 variants" "fine-tuning with --augment makes 2 variants of each of the 27 training clips"
+has "$T/out" "through the frozen layers, not cached" "and says they are not cached"
+cmp -s "$T/fta1.safetensors" "$T/fta2.safetensors" && ok "fine-tuning with augmentation is deterministic" ||
+  bad "two runs with one seed differ"
+node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0)); const m = JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__;
+  const a = JSON.parse(m.augmentation);
+  if (a.variants_per_clip !== 2 || !/frozen layers/.test(a.applied_to)) throw new Error("augmentation " + m.augmentation);
+  if (!JSON.parse(m.labels).includes("_silence_")) throw new Error("no _silence_ class: " + m.labels);' \
+  "$T/fta1.safetensors" 2>"$T/err" && ok "fine-tuned + augmented card: variants, how, and a _silence_ class" ||
+  bad "fine-tuned + augmented card: $(cat "$T/err")"
+expect 0 "eval of a fine-tuned, augmented model" -- "$BIN" eval -q "$T/fta1.safetensors" "$T/data"
 expect 0 "train --scratch" -- "$BIN" train -q "$T/data" -o "$T/sc.safetensors" --val-fraction 0.25 --epochs 20 --scratch
 has "$T/out" "from-scratch CNN baseline" "train --scratch reports it"
 expect 0 "eval of the scratch baseline" -- "$BIN" eval -q "$T/sc.safetensors" "$T/data"
