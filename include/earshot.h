@@ -403,7 +403,10 @@ typedef struct {
     int scratch;
     /* augmentation and extra classes (pipeline/train_aug.c) */
     int augment;              /* cached augmented variants per training clip
-                                 (0 = none); validation is never augmented */
+                                 (0 = none; default -1 = auto: 8 when no
+                                 label has more than 5 training clips, see
+                                 ES_AUG_AUTO in pipeline/train_aug.h);
+                                 validation is never augmented */
     double aug_snr[2];        /* background noise SNR range, dB (5, 20) */
     double aug_gain[2];       /* gain range, dB (-6, 6) */
     double aug_speed[2];      /* speed factor range (0.9, 1.1) */
@@ -425,6 +428,8 @@ typedef struct {
                                  computes; recorded in the model card) */
     const char *data_note;    /* JSON object recorded as the card's "synthesis"
                                  entry (how synthetic data were made), or NULL */
+    float label_smoothing;    /* training targets (1-e) one-hot + e/K (0 = off) */
+    float mixup;              /* > 0: rows mixed with a partner's, share up to this (0 = off) */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 

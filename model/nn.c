@@ -304,6 +304,36 @@ double es_softmax_ce_forward(float *probs, float *losses, const float *logits, c
 }
 
 /* dlogits[B][K] = cw[y_b] / sum cw[y] * (probs - onehot(y_b)) */
+/* Label smoothing eps: the target is (1-eps) one-hot + eps/K, so the
+ * loss becomes (1-eps) CE + eps * mean_k(-log p_k) and its gradient, on
+ * top of es_softmax_ce_backward's, gains s_b * eps * (onehot - 1/K) per
+ * row (s_b the row's share, as there). */
+void es_label_smooth_backward(float *dlogits, const int *y, const float *cw, int B, int K, float eps)
+{
+    double den = 0;
+    for (int b = 0; b < B; b++) den += cw ? cw[y[b]] : 1.0;
+    for (int b = 0; b < B; b++) {
+        float s = den > 0 ? (float)((cw ? cw[y[b]] : 1.0) / den) : 0.0f;
+        float *d = dlogits + (size_t)b * K;
+        for (int k = 0; k < K; k++) d[k] += s * eps * ((k == y[b] ? 1.0f : 0.0f) - 1.0f / (float)K);
+    }
+}
+
+/* Mixup: a row that is lam x its own input + (1-lam) x a partner's has the
+ * target lam onehot(y) + (1-lam) onehot(y2), so the loss is lam CE(y) +
+ * (1-lam) CE(y2) and the gradient gains s_b (1-lam) (onehot(y) -
+ * onehot(y2)) on top of es_softmax_ce_backward's for y. */
+void es_mix_backward(float *dlogits, const int *y, const int *y2, const float *cw, int B, int K, float lam)
+{
+    double den = 0;
+    for (int b = 0; b < B; b++) den += cw ? cw[y[b]] : 1.0;
+    for (int b = 0; b < B; b++) {
+        float s = den > 0 ? (float)((cw ? cw[y[b]] : 1.0) / den) : 0.0f;
+        dlogits[(size_t)b * K + y[b]] += s * (1 - lam);
+        dlogits[(size_t)b * K + y2[b]] -= s * (1 - lam);
+    }
+}
+
 void es_softmax_ce_backward(float *dlogits, const float *probs, const int *y, const float *cw, int B, int K)
 {
     double den = 0;
@@ -343,6 +373,9 @@ struct es_mlp {
     int dims[MAX_LIN + 1];            /* dims[i] -> dims[i+1] is linear i */
     int drop_in[MAX_LIN];             /* dropout sits on linear i's input */
     float p_drop;                     /* in effect (es_train may override) */
+    float smooth;                     /* label smoothing in effect (es_train sets it) */
+    const int *mix_y;                 /* mixup: each row's partner label, or NULL */
+    float mix_lam;                    /* and the row's own share */
     float *params, *grads;
     uint8_t *decay;
     size_t nparams;
@@ -614,6 +647,8 @@ es_status es_mlp_backward(es_mlp *m, float *dx, es_error *err)
      * overlap and fall back to scalar code when dx == dy */
     float *d = m->g0, *o = m->g1, *t;
     es_softmax_ce_backward(d, m->probs, m->y, m->has_cw ? m->cw : NULL, B, c->n_classes);
+    if (m->smooth > 0) es_label_smooth_backward(d, m->y, m->has_cw ? m->cw : NULL, B, c->n_classes, m->smooth);
+    if (m->mix_y) es_mix_backward(d, m->y, m->mix_y, m->has_cw ? m->cw : NULL, B, c->n_classes, m->mix_lam);
     for (int i = m->nl - 1; i >= 0; i--) {
         layer *L = &m->L[i];
         int in = m->dims[i], out = m->dims[i + 1];
@@ -864,11 +899,12 @@ es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, con
     int *present = malloc((size_t)K * sizeof *present), *by = malloc((size_t)batch * sizeof *by);
     float *cw = malloc((size_t)K * sizeof *cw), *cwv = malloc((size_t)K * sizeof *cwv);
     float *bx = malloc((size_t)batch * dim * sizeof *bx);
+    int *mix_y = malloc(((size_t)batch + 1) * sizeof *mix_y);
     float *best = malloc(np * sizeof *best), *orig = malloc(np * sizeof *orig);
     es_adamw opt = {0};
     float saved_drop = m->p_drop;
     int saved = 0;
-    if (!cnt || !hit || !vcnt || !cstart || !cpos || !order || !byclass || !present || !by || !cw || !cwv || !bx || !best ||
+    if (!cnt || !hit || !vcnt || !cstart || !cpos || !order || !byclass || !present || !by || !cw || !cwv || !bx || !mix_y || !best ||
         !orig || !qbest || !qorig || (net && !dh)) {
         st = es_fail(err, ES_ERR_NOMEM, "train: out of memory");
         goto done;
@@ -908,6 +944,7 @@ es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, con
     const float *cw_train = bal == ES_BALANCE_WEIGHT ? cw : NULL;
     const float *cw_val = bal != ES_BALANCE_NONE ? cwv : NULL;
     m->p_drop = c->dropout >= 0 ? c->dropout : m->cfg.dropout;
+    m->smooth = c->label_smoothing > 0 && c->label_smoothing < 1 ? c->label_smoothing : 0;
 
     es_rng rng;
     es_rng_seed(&rng, c->seed);
@@ -940,6 +977,22 @@ es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, con
             for (int b = 0; b < B; b++) {
                 memcpy(bx + (size_t)b * dim, x + order[s + b] * dim, dim * sizeof(float));
                 by[b] = y[order[s + b]];
+            }
+            if (c->mixup > 0 && B > 1) {
+                /* mixup: row b takes in (1-lam) of row B-1-b (the batch is
+                 * shuffled, so that is a random partner), lam from
+                 * [1 - mixup, 1] per batch; the targets mix alike */
+                float lam = 1.0f - c->mixup * (float)es_rng_uniform(&rng);
+                for (int b = 0; b < B; b++) {
+                    const float *o = x + order[s + (size_t)(B - 1 - b)] * dim;
+                    float *r = bx + (size_t)b * dim;
+                    for (size_t k = 0; k < dim; k++) r[k] = lam * r[k] + (1 - lam) * o[k];
+                    mix_y[b] = y[order[s + (size_t)(B - 1 - b)]];
+                }
+                m->mix_y = mix_y;
+                m->mix_lam = lam;
+            } else {
+                m->mix_y = NULL;
             }
             double loss;
             es_mlp_zero_grad(m);
@@ -1010,6 +1063,9 @@ done:
     es_adamw_free(&qopt);
     free(qbest); free(qorig); free(dh);
     m->p_drop = saved_drop;
+    m->smooth = 0;
+    m->mix_y = NULL;
+    free(mix_y);
     m->have_loss = 0;
     es_adamw_free(&opt);
     free(cnt); free(hit); free(vcnt); free(cstart); free(cpos); free(order); free(byclass);

@@ -93,6 +93,12 @@ void es_pool_backward(float *dx, const float *dy, const float *x, const float *y
  * cw[y_b] / sum cw * (probs - onehot(y_b)). Labels must be in [0, K). */
 double es_softmax_ce_forward(float *probs, float *losses, const float *logits, const int *y, const float *cw,
                              int B, int K);
+/* Adds label smoothing eps's part of the gradient to dlogits from
+ * es_softmax_ce_backward (same rows, labels and class weights). */
+void es_label_smooth_backward(float *dlogits, const int *y, const float *cw, int B, int K, float eps);
+/* Adds mixup's part of the gradient (rows of share lam of label y and
+ * 1-lam of label y2) to dlogits from es_softmax_ce_backward for y. */
+void es_mix_backward(float *dlogits, const int *y, const int *y2, const float *cw, int B, int K, float lam);
 void es_softmax_ce_backward(float *dlogits, const float *probs, const int *y, const float *cw, int B, int K);
 
 /* ------------------------------------------------------------ the head */
@@ -220,6 +226,9 @@ typedef struct {
     es_monitor monitor;
     int patience;        /* stop after this many epochs without improvement
                             (0 = run all epochs; the best is kept either way) */
+    float label_smoothing; /* training targets (1-e) one-hot + e/K (0 = off) */
+    float mixup;         /* > 0: each batch's rows mixed with a partner's,
+                            partner share uniform in [0, mixup] (<= 0.5) */
 } es_train_cfg;
 
 /* epochs 100, batch 64, lr 1e-3, weight decay 1e-2, Adam (0.9, 0.999,

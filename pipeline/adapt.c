@@ -9,6 +9,7 @@
  * (es_adapt_net), which the adapted model then carries.
  */
 #include "adapt.h"
+#include "classifier.h"
 #include "../model/onnx.h"
 #include "cache.h"
 #include "../model/conv.h"
@@ -74,19 +75,31 @@ static void conv_w_to_file(float *dst, const float *w, int co, int ci, int kt, i
                     dst[(((size_t)o * ci + c) * kt + a) * kf + b] = w[(((size_t)a * kf + b) * ci + c) * co + o];
 }
 
-/* probs[n][K] of rows x[n][xin]: through net first when there is one */
-static es_status predict_rows(es_mlp *m, es_cnn *net, const float *x, size_t n, size_t xin, size_t K, float *probs,
-                              es_error *err)
+/* Rows x[n][xin] through net into h[n][in], the heads' input (the
+ * takes as the adapted convolutions see them). */
+static es_status net_rows(es_cnn *net, const float *x, size_t n, size_t xin, size_t in, float *h, es_error *err)
 {
-    if (!net) return es_mlp_predict(m, x, n, probs, err);
     for (size_t i0 = 0; i0 < n; i0 += 32) {
         size_t nb = n - i0 < 32 ? n - i0 : 32;
-        const float *h = es_cnn_forward(net, x + i0 * xin, (int)nb, err);
-        if (!h) return err ? err->status : ES_ERR_NOMEM;
-        es_status st = es_mlp_predict(m, h, nb, probs + i0 * K, err);
-        if (st) return st;
+        const float *o = es_cnn_forward(net, x + i0 * xin, (int)nb, err);
+        if (!o) return err ? err->status : ES_ERR_NOMEM;
+        memcpy(h + i0 * in, o, nb * in * sizeof(float));
     }
     return ES_OK;
+}
+
+/* probs[n][K] of rows x[n][xin], the mean over the model's heads: through
+ * net first when there is one */
+static es_status predict_rows(es_classifier *c, es_cnn *net, const float *x, size_t n, size_t xin, size_t in,
+                              float *probs, es_error *err)
+{
+    if (!net) return es_classifier_predict_rows(c, x, n, probs, err);
+    float *h = malloc((n * in + 1) * sizeof(float));
+    if (!h) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_status st = net_rows(net, x, n, xin, in, h, err);
+    if (!st) st = es_classifier_predict_rows(c, h, n, probs, err);
+    free(h);
+    return st;
 }
 
 /* ------------------------------------------------------------ penalties */
@@ -339,6 +352,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     es_cnn *net = NULL;
     float *encw = NULL;
     es_st_tensor *tensors = NULL;
+    char (*hnames)[96] = NULL;
     es_status st = ES_OK;
     const es_st *mst = es_classifier_st(c);
     es_mlp *m = es_classifier_mlp(c);
@@ -359,13 +373,22 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
                      !strcmp(kind, "scratch") ? "from-scratch baseline" : "fine-tuned");
         goto out;
     }
-    /* one head: a model with tensors the head does not own (say an
-     * ensemble of heads) would lose them in the rewrite below */
+    /* every tensor must be one of its heads' (or the rehearsal buffer):
+     * anything else would be lost in the rewrite below */
     for (size_t i = 0; i < es_st_count(mst); i++) {
         const char *tn = es_st_at(mst, i)->name;
-        if (strncmp(tn, "rehearsal.", 10) && !es_mlp_find(m, tn)) {
-            st = es_fail(err, ES_ERR_MODEL, "%s: carries tensor '%s', which is not its head's; adapt handles a model of one "
-                                            "head over the pretrained encoder", model_path, tn);
+        int owned = !strncmp(tn, "rehearsal.", 10);
+        for (int h = 0; h < es_classifier_heads(c) && !owned; h++) {
+            es_mlp *mh = es_classifier_head(c, h);
+            for (int j = 0; j < es_mlp_ntensors(mh) && !owned; j++) {
+                char name[96];
+                es_classifier_head_tensor_name(name, sizeof name, h, es_mlp_tensor(mh, j)->name);
+                owned = !strcmp(name, tn);
+            }
+        }
+        if (!owned) {
+            st = es_fail(err, ES_ERR_MODEL, "%s: carries tensor '%s', which is not one of its heads'; adapt handles heads "
+                                            "over the pretrained encoder", model_path, tn);
             goto out;
         }
     }
@@ -464,7 +487,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     r->n_labels_seen = d->nlabels;
     r->n_rehearsal = nr;
     for (int pass = 0; pass < 2; pass++) {
-        if ((st = predict_rows(m, net, x, d->nitems, xin, K, probs, err))) goto out;
+        if ((st = predict_rows(c, net, x, d->nitems, xin, in, probs, err))) goto out;
         size_t ok = 0;
         for (size_t i = 0; i < d->nitems; i++) {
             size_t b = 0;
@@ -477,7 +500,25 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
         es_adapt_cfg ac = {.method = method, .steps = o->steps, .batch = o->batch, .lr = o->lr, .lambda = lam, .seed = o->seed,
                            .net_lr = o->encoder_lr, .net_lambda = o->encoder_lambda};
         if (progress) progress(user, "adapting", 0, 0);
-        if ((st = es_adapt_net(m, net, x, y, nx, rx, ry, nr, &ac, err))) goto out;
+        if (net) {
+            /* head 0 adapts with the convolutions; an ensemble's other
+             * heads then adapt on the takes as those layers now see them
+             * (the heads share the convolutions, as the model file does) */
+            if ((st = es_adapt_net(m, net, x, y, nx, rx, ry, nr, &ac, err))) goto out;
+            if (es_classifier_heads(c) > 1) {
+                float *hx = malloc((nx * in + 1) * sizeof(float));
+                if (!hx) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+                st = net_rows(net, x, nx, xin, in, hx, err);
+                for (int h = 1; !st && h < es_classifier_heads(c); h++)
+                    st = es_adapt_net(es_classifier_head(c, h), NULL, hx, y, nx, rx, ry, nr, &ac, err);
+                free(hx);
+                if (st) goto out;
+            }
+        } else {
+            /* an ensemble's heads are adapted alike, each from its own weights */
+            for (int h = 0; h < es_classifier_heads(c); h++)
+                if ((st = es_adapt_net(es_classifier_head(c, h), NULL, x, y, nx, rx, ry, nr, &ac, err))) goto out;
+        }
     }
 
     /* the model card: everything the base had, plus how it was adapted */
@@ -531,19 +572,24 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     }
     mk[nk] = "adaptation";
     mv[nk++] = adapt_json;
-    int nt = es_mlp_ntensors(m), nl = net ? es_cnn_nlayers(net) : 0;
+    int nh = es_classifier_heads(c), nt = es_mlp_ntensors(m) * nh, nl = net ? es_cnn_nlayers(net) : 0;
     size_t nq = 0;
     if (net) es_cnn_params(net, &nq);
     tensors = calloc((size_t)(nt + 2 * nl) + 2, sizeof *tensors);
+    hnames = malloc(((size_t)nt + 1) * sizeof *hnames);
     encw = malloc((nq + 1) * sizeof(float));
-    if (!tensors || !encw) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    float *params = es_mlp_params(m, NULL);
-    for (int i = 0; i < nt; i++) {
-        const es_param_info *pi = es_mlp_tensor(m, i);
-        tensors[i].name = pi->name;
-        tensors[i].ndim = pi->ndim;
-        for (int k = 0; k < pi->ndim; k++) tensors[i].shape[k] = pi->shape[k];
-        tensors[i].data = params + pi->offset;
+    if (!tensors || !hnames || !encw) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (int h = 0, i = 0; h < nh; h++) {
+        es_mlp *mh = es_classifier_head(c, h);
+        float *params = es_mlp_params(mh, NULL);
+        for (int j = 0; j < es_mlp_ntensors(mh); j++, i++) {
+            const es_param_info *pi = es_mlp_tensor(mh, j);
+            es_classifier_head_tensor_name(hnames[i], sizeof hnames[i], h, pi->name);
+            tensors[i].name = hnames[i];
+            tensors[i].ndim = pi->ndim;
+            for (int k = 0; k < pi->ndim; k++) tensors[i].shape[k] = pi->shape[k];
+            tensors[i].data = params + pi->offset;
+        }
     }
     /* the adapted convolutions under their ONNX names, in the ONNX layout
      * (as `train --finetune` stores them) */
@@ -577,7 +623,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     st = es_st_write(out_path, tensors, (size_t)nt + (keep ? 2 : 0), (const char *const *)mk, (const char *const *)mv, nk, err);
 out:
     free(file); free(x); free(rx); free(ry); free(probs); free(y); free(mk); free(mv); free(adapt_json); free(tensors);
-    free(arch_json); free(encw);
+    free(hnames); free(arch_json); free(encw);
     es_cnn_free(net);
     es_dataset_free(d);
     es_classifier_free(c);

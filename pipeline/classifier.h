@@ -14,10 +14,28 @@
 
 #include "es_internal.h"
 #include "../model/safetensors.h"
+#include "../model/nn.h"
 
 size_t es_classifier_encoder_tensor_count(const es_classifier *c);
 const es_st_tensor *es_classifier_encoder_tensor(const es_classifier *c, size_t i);
 /* 64 hex digits; the card's encoder_sha256 when nothing is overridden */
 const char *es_classifier_encoder_id(const es_classifier *c);
+
+/* The ensemble: heads trained with different seeds whose probabilities
+ * are averaged (architecture.ensemble; 1 for older model files). Head 0 is
+ * es_classifier_mlp. */
+int es_classifier_heads(const es_classifier *c);
+es_mlp *es_classifier_head(es_classifier *c, int k);
+/* The test-time variants the model card names (architecture.shifts and
+ * .positions, 1 = none): es_classifier_predict_audio and es_eval average
+ * over shifts x positions windows of a clip. A streaming caller sees one
+ * window per step and cannot make sub-step offsets. */
+int es_classifier_shifts(const es_classifier *c);
+int es_classifier_positions(const es_classifier *c);
+/* The name head k's tensor `name` has in a model file: head 0 keeps the
+ * bare name, head k > 0 has "heads.<k>.<name>". */
+void es_classifier_head_tensor_name(char *dst, size_t cap, int k, const char *name);
+/* probs [n][classes] for x [n][window*96]: the mean of the heads. */
+es_status es_classifier_predict_rows(es_classifier *c, const float *x, size_t n, float *probs, es_error *err);
 
 #endif

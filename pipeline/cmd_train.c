@@ -39,6 +39,9 @@ static void train_help(FILE *f)
             "                        detector computes them (default), or whole-clip\n"
             "  --epochs N, --batch N, --lr X, --weight-decay X, --dropout X, --patience N\n"
             "  --min-steps N         few clips: at least N optimiser steps (default 500)\n"
+            "  --label-smoothing E   train towards (1-E) one-hot + E/labels (default 0)\n"
+            "  --mixup M             mix each training row with another, up to M of it, and\n"
+            "                        their labels alike (default 0)\n"
             "  --balance none|sample|weight|auto   for imbalanced labels (default auto)\n"
             "  --seed N              every random choice (default 1)\n"
             "  --cache DIR           embedding cache (default $EARSHOT_CACHE, else\n"
@@ -46,8 +49,8 @@ static void train_help(FILE *f)
             "\n"
             "Learning curve (no -o): accuracy on held-out speakers at 1, 2, 5, 10, 20 and\n"
             "all training clips per label, mean +- std over seeds and speaker splits, for\n"
-            "the pretrained encoder and the from-scratch baseline. Its own defaults:\n"
-            "--shifts 8 --positions 5 --ensemble 3.\n"
+            "the pretrained encoder and the from-scratch baseline, with the classifier\n"
+            "that -o saves with the same options.\n"
             "  --learning-curve      run it\n"
             "  --seeds N             runs per split and shot count (default 3)\n"
             "  --splits N            random speaker splits, half held out (default 5)\n"
@@ -55,13 +58,17 @@ static void train_help(FILE *f)
             "  --shots-list 1,5,0    shot counts to run (0 = all clips)\n"
             "  --json                print one JSON object\n"
             "  --no-scratch          skip the from-scratch baseline (much slower to train)\n"
-            "  --shifts N            sub-step time offsets per clip (training examples and\n"
-            "                        test-time averaging)\n"
+            "Classifier (saved by -o and measured by the curve; --norm, --proto,\n"
+            "--proto-temp and --speed-perturb are learning-curve experiments only):\n"
+            "  --shifts N            sub-step time offsets per clip: training examples and\n"
+            "                        averaged in eval (default 4; each is one more encoder\n"
+            "                        pass over every clip; 1 = fastest)\n"
             "  --norm none|l2|z|zl2  normalisation of the pooled vector\n"
             "  --proto W             mix a cosine class-mean classifier in with weight W\n"
             "  --proto-temp T        its softmax temperature\n"
-            "  --ensemble N          heads with different seeds, averaged\n"
-            "  --positions N         window positions per clip, one embedding apart\n"
+            "  --ensemble N          heads with different seeds, averaged (default 3)\n"
+            "  --positions N         window positions per clip, one embedding apart, used\n"
+            "                        like the offsets (default 5)\n"
             "  --speed-perturb X     also train on copies at speed 1-X and 1+X\n"
             "  --finetune K          also train the encoder's last K of 20 convolutions\n"
             "                        (default 0: frozen); the model then carries them\n"
@@ -70,7 +77,8 @@ static void train_help(FILE *f)
             "                        with random weights instead of the pretrained encoder\n"
             "\n"
             "Augmentation (training clips only; variants are cached, so a rerun is fast):\n"
-            "  --augment N           N augmented variants of every training clip\n"
+            "  --augment N|auto      N augmented variants of every training clip (default\n"
+            "                        auto: 8 when no label has more than 5 clips, else 0)\n"
             "  --snr LO:HI           background noise SNR in dB (default 5:20)\n"
             "  --gain LO:HI          gain in dB (default -6:6)\n"
             "  --speed LO:HI         speed/tempo factor (default 0.9:1.1)\n"
@@ -346,7 +354,8 @@ int cmd_train(int argc, char **argv)
         {"proto", required_argument, 0, 4009}, {"proto-temp", required_argument, 0, 4010},
         {"ensemble", required_argument, 0, 4011}, {"positions", required_argument, 0, 4012},
         {"no-scratch", no_argument, 0, 4013}, {"speed-perturb", required_argument, 0, 4014},
-        {"min-steps", required_argument, 0, 4015}, {"finetune", required_argument, 0, 'K'},
+        {"min-steps", required_argument, 0, 4015}, {"label-smoothing", required_argument, 0, 4016},
+        {"mixup", required_argument, 0, 4017}, {"finetune", required_argument, 0, 'K'},
         {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {"augment", required_argument, 0, 2001}, {"snr", required_argument, 0, 2002}, {"gain", required_argument, 0, 2003},
@@ -449,6 +458,8 @@ int cmd_train(int argc, char **argv)
         case 4012: if (parse_int_opt("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
         case 4013: co.scratch = 0; break;
         case 4015: if (parse_int_opt("--min-steps", optarg, 0, 1000000, &o.min_steps)) return EXIT_USAGE; break;
+        case 4016: if (parse_float_opt("--label-smoothing", optarg, 0, 0.5, &o.label_smoothing)) return EXIT_USAGE; break;
+        case 4017: if (parse_float_opt("--mixup", optarg, 0, 0.5, &o.mixup)) return EXIT_USAGE; break;
         case 4014:
             if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed-perturb must be from 0 to 0.5\n"); return EXIT_USAGE; }
             o.speed_perturb = v;
@@ -457,7 +468,10 @@ int cmd_train(int argc, char **argv)
         case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
         case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
         case 'S': o.scratch = 1; break;
-        case 2001: if (parse_int_opt("--augment", optarg, 0, 1000, &o.augment)) return EXIT_USAGE; break;
+        case 2001:
+            if (!strcmp(optarg, "auto")) o.augment = -1;
+            else if (parse_int_opt("--augment", optarg, 0, 1000, &o.augment)) return EXIT_USAGE;
+            break;
         case 2002: if (parse_range("--snr", optarg, -30, 100, o.aug_snr)) return EXIT_USAGE; break;
         case 2003: if (parse_range("--gain", optarg, -60, 60, o.aug_gain)) return EXIT_USAGE; break;
         case 2004: if (parse_range("--speed", optarg, 0.5, 2, o.aug_speed)) return EXIT_USAGE; break;
@@ -527,6 +541,9 @@ int cmd_train(int argc, char **argv)
            o.scratch ? " on the from-scratch CNN baseline" : o.finetune ? " and the encoder's last convolutions" : "",
            res.n_train, res.n_labels, res.n_val);
     if (o.finetune) printf("fine-tuned the last %d encoder convolutions\n", o.finetune);
+    else if (!o.scratch)
+        printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,
+               o.ensemble == 1 ? "" : "s", o.shifts, o.shifts == 1 ? "" : "s", o.positions, o.positions == 1 ? "" : "s");
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);

@@ -490,6 +490,13 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
         source *s = &d->src[i];
         if (d->steps < s->window) continue;   /* also covers the primed start */
         const float *w = d->ring + (d->nring - s->window) * ES_EMB_DIM;
+        /* A trained model's score is the mean of its ensemble's heads
+         * (es_classifier_predict). Its card may also name sub-step offsets
+         * and window positions, which es_eval and
+         * es_classifier_predict_audio average over for a whole clip; a
+         * stream cannot: the audio arrives on the 80 ms grid, so there is
+         * no other offset to embed it at, and the neighbouring positions
+         * are simply the windows scored one step before and after. */
         es_status st = s->cls ? es_classifier_predict(s->cls, w, s->probs, err) : es_head_run(s->head, w, s->probs, err);
         if (st) return st;
         for (size_t k = 0; k < s->classes; k++) {

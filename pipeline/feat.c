@@ -5,6 +5,7 @@
 #include "feat.h"
 #include "../model/nn.h"
 #include "cache.h"
+#include "train_aug.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@ struct es_feat {
                              (offsets x positions); the rest are
                              speed-perturbed copies, for training only */
     float *x;             /* [S][n][P] */
+    int A;                /* augmented variants per item (0 = none) */
+    float *aug;           /* [n][A][P], pooled like x */
+    unsigned char *has_aug; /* [n]: the item's variants are in aug */
 };
 
 struct es_feat_model {
@@ -44,6 +48,8 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
 void es_feat_free(es_feat *f)
 {
     if (!f) return;
+    free(f->aug);
+    free(f->has_aug);
     free(f->x);
     free(f);
 }
@@ -161,12 +167,74 @@ static void apply_z(const es_feat_model *m, float *x, size_t n)
     if (m->zl2) l2_rows(x, n, m->P);
 }
 
+es_status es_feat_add_aug(es_feat *f, es_engine *e, const es_dataset *d, const size_t *items, size_t m, const es_train_opts *o,
+                          int A, es_error *err)
+{
+    if (m == 0 || A <= 0) return ES_OK;
+    if (f->A && f->A != A) return es_fail(err, ES_ERR_ARG, "es_feat_add_aug: %d variants, not %d", A, f->A);
+    es_pool pool;
+    es_status st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &pool, err);
+    if (st) return st;
+    size_t W = (size_t)o->window, P = f->P, rows = m * (size_t)A;
+    if (!f->aug) {
+        f->aug = malloc((f->n * (size_t)A * P + 1) * sizeof(float));
+        f->has_aug = calloc(f->n + 1, 1);
+        if (!f->aug || !f->has_aug) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+        f->A = A;
+    }
+    const char **paths = malloc((m + 1) * sizeof(char *));
+    float *win = NULL, *pooled = malloc((rows * P + 1) * sizeof(float));
+    int *arg = malloc((rows * P + 1) * sizeof(int));
+    if (!paths || !pooled || !arg) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t i = 0; i < m; i++) paths[i] = d->items[items[i]].path;
+    /* the recipes of es_train_extend, seeded by the options' seed: a clip's
+     * variants are the ones `earshot train --seed` caches for it */
+    es_aug_ranges g;
+    es_aug_ranges_default(&g);
+    g.p_noise = g.p_gain = g.p_shift = g.p_speed = o->aug_p;
+    g.snr_lo = o->aug_snr[0];
+    g.snr_hi = o->aug_snr[1];
+    g.gain_lo = o->aug_gain[0];
+    g.gain_hi = o->aug_gain[1];
+    g.speed_lo = o->aug_speed[0];
+    g.speed_hi = o->aug_speed[1];
+    g.shift_max = (long)(o->aug_shift_ms * ES_SAMPLE_RATE / 1000.0 + 0.5);
+    g.p_spec = o->specaugment ? 1.0 : 0.0;
+    if ((st = es_aug_embed(e, o->cache_dir, paths, m, A, &g, (const char *const *)d->noise, d->nnoise, o->seed, o->pad_to,
+                           o->frontend, W, NULL, &win, NULL, NULL, NULL, err)))
+        goto out;
+    es_pool_forward(pooled, pool == ES_POOL_FLAT ? NULL : arg, win, pool, (int)rows, (int)W, ES_EMB_DIM);
+    if (norm_kind(o->norm) == 1) l2_rows(pooled, rows, P);
+    for (size_t i = 0; i < m; i++) {
+        memcpy(f->aug + items[i] * (size_t)A * P, pooled + i * (size_t)A * P, (size_t)A * P * sizeof(float));
+        f->has_aug[items[i]] = 1;
+    }
+out:
+    free(paths); free(win); free(pooled); free(arg);
+    return st;
+}
+
 es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_dataset *d, const es_train_opts *o,
                       uint64_t seed, es_feat_model **out, es_error *err)
 {
     *out = NULL;
-    size_t P = f->P, S = f->S, K = d->nlabels, rows = n * S;
+    size_t P = f->P, S = f->S, K = d->nlabels;
     int nk = norm_kind(o->norm);
+    /* augmented variants as es_train_head adds them (es_aug_auto): rows of
+     * their own, repeated as often as a clip has variants of its own */
+    size_t per_label = 0, *cnt = calloc(K + 1, sizeof(size_t));
+    if (!cnt) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t c = ++cnt[d->items[idx[i]].label];
+        if (c > per_label) per_label = c;
+    }
+    free(cnt);
+    /* features given as rows (es_feat_from_rows) have no audio to augment */
+    size_t A = f->aug ? (size_t)es_aug_auto(o->augment, per_label) : 0;
+    for (size_t i = 0; A && i < n; i++)
+        if (!f->has_aug || f->A != (int)A || !f->has_aug[idx[i]])
+            return es_fail(err, ES_ERR_ARG, "es_feat_fit: the augmented variants of a training clip were not made");
+    size_t rows = n * S * (1 + A);
     int ens = o->ensemble > 0 ? o->ensemble : 1;
     if (ens > MAX_ENSEMBLE) return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d", MAX_ENSEMBLE);
     if (n == 0) return es_fail(err, ES_ERR_ARG, "no training clips");
@@ -183,6 +251,11 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
         for (size_t i = 0; i < n; i++) {
             memcpy(x + (s * n + i) * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
             y[s * n + i] = d->items[idx[i]].label;
+            for (size_t a = 0; a < A; a++) {
+                size_t r = S * n + (s * n + i) * A + a;
+                memcpy(x + r * P, f->aug + (idx[i] * A + a) * P, P * sizeof(float));
+                y[r] = d->items[idx[i]].label;
+            }
         }
     if (nk >= 2) {
         m->mu = calloc(P, sizeof(float));
@@ -221,7 +294,7 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
          * variants: the offsets make each clip's examples richer, not the
          * training longer; at least min_steps steps */
         long b = o->batch > 0 ? o->batch : 64;
-        long steps = (long)o->epochs * (long)((n + (size_t)b - 1) / (size_t)b);
+        long steps = (long)o->epochs * (long)((n * (1 + A) + (size_t)b - 1) / (size_t)b);
         if (steps < o->min_steps) steps = o->min_steps;
         long per_epoch = (long)((rows + (size_t)b - 1) / (size_t)b);
         tc.epochs = (int)((steps + per_epoch - 1) / per_epoch);
@@ -229,6 +302,8 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
         tc.batch = o->batch;
         tc.lr = o->lr;
         tc.weight_decay = o->weight_decay;
+        tc.label_smoothing = o->label_smoothing;
+        tc.mixup = o->mixup;
         tc.patience = 0;
         const char *bal = o->balance ? o->balance : "auto";
         tc.balance = !strcmp(bal, "none") ? ES_BALANCE_NONE : !strcmp(bal, "sample") ? ES_BALANCE_SAMPLE

@@ -40,6 +40,14 @@ size_t es_feat_shifts(const es_feat *f);
 /* The pooled vector of item i at offset s. */
 const float *es_feat_row(const es_feat *f, size_t s, size_t i);
 
+/* The pooled windows of A augmented variants (es_aug_embed, the recipes
+ * and seed of o, as es_train_head makes them) of items[m], for
+ * es_feat_fit to train on when es_aug_auto(o->augment, clips per label)
+ * asks for A variants (features that never had any added, as from
+ * es_feat_from_rows, train without). */
+es_status es_feat_add_aug(es_feat *f, es_engine *e, const es_dataset *d, const size_t *items, size_t m, const es_train_opts *o,
+                          int A, es_error *err);
+
 /* Train the classifier on items idx[n] (labels from d) with the head
  * settings of o (hidden, dropout, lr, weight decay, epochs, min_steps,
  * batch, balance, proto) and this seed; no validation. */

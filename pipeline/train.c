@@ -61,6 +61,7 @@ void es_train_opts_default(es_train_opts *o)
     o->lr = t.lr > 0 ? t.lr : 1e-3f;
     o->weight_decay = 1e-2f;
     o->balance = "auto";
+    o->augment = -1;   /* auto: see es_aug_auto */
     o->aug_snr[0] = 5;
     o->aug_snr[1] = 20;
     o->aug_gain[0] = -6;
@@ -72,12 +73,23 @@ void es_train_opts_default(es_train_opts *o)
     o->silence = 1;
     o->target_fa = 0.01;
     o->frontend = ES_EMBED_STREAM;
-    o->shifts = 1;
+    /* The learning curve's classifier (pipeline/feat.c), the same by
+     * default in the curve and in a saved model: every clip at 4 sub-step
+     * offsets x 5 window positions (examples in training, averaged in
+     * es_eval and es_classifier_predict_audio) and 3 heads averaged. On the
+     * 4-speaker FSDD subset (george, jackson, lucas, nicolas; 2/2 splits,
+     * 6 splits x 2 seeds, 5 positions, 3 heads) 1 / 2 / 5 / 20 shots / all
+     * gave, by offsets: 1: 0.741 0.839 0.878 0.908 0.902; 2: 0.761 0.841
+     * 0.884 0.913 0.909; 4: 0.771 0.850 0.890 0.917 0.914; 8: 0.775 0.851
+     * 0.892 0.917 0.916. 4 keeps nearly all of 8's gain at half the cost:
+     * each offset is one more encoder pass over every clip (cached), in
+     * training and in es_eval. --shifts 1 trains as fast as before. */
+    o->shifts = 4;
     o->norm = "none";
     o->proto = 0;
     o->proto_temp = 10;
-    o->ensemble = 1;
-    o->positions = 1;
+    o->ensemble = 3;
+    o->positions = 5;
 }
 
 static double now_s(void)
@@ -89,8 +101,14 @@ static double now_s(void)
 
 /* ------------------------------------------------------------ classifier */
 
+/* The most heads of an ensemble in one model file (feat.c has the same bound). */
+#define MAX_HEADS 16
+
 struct es_classifier {
-    es_mlp *mlp;
+    es_mlp *mlp;                  /* heads[0] */
+    es_mlp *heads[MAX_HEADS];     /* an ensemble: heads with different seeds, probabilities averaged */
+    int nheads;
+    int shifts, positions;        /* test-time variants (architecture.shifts/positions, 1 = none) */
     es_st *st;
     char **labels;
     size_t nlabels, window;
@@ -111,7 +129,7 @@ static size_t window_frames(size_t window) { return ES_EMB_STEP * (window - 1) +
 void es_classifier_free(es_classifier *c)
 {
     if (!c) return;
-    es_mlp_free(c->mlp);
+    for (int k = 0; k < c->nheads; k++) es_mlp_free(c->heads[k]);
     es_cnn_free(c->net);
     free(c->enc);
     es_st_free(c->st);
@@ -119,6 +137,16 @@ void es_classifier_free(es_classifier *c)
     free(c->labels);
     free(c->thresholds);
     free(c);
+}
+
+/* Head k of an ensemble stores its tensors as "heads.<k>.<name>"; head 0
+ * keeps the bare names, so a file with one head is what it always was.
+ * (An older earshot refuses a file with more heads: "heads.*" is neither
+ * a head nor an encoder tensor to it.) */
+void es_classifier_head_tensor_name(char *dst, size_t cap, int k, const char *name)
+{
+    if (k == 0) snprintf(dst, cap, "%s", name);
+    else snprintf(dst, cap, "heads.%d.%s", k, name);
 }
 
 static es_status card_error(es_error *err, const char *path, const char *why)
@@ -283,7 +311,9 @@ static es_status collect_encoder_tensors(es_classifier *c, const char *path, es_
         const es_st_tensor *t = es_st_at(c->st, i);
         /* head.*: the head; cnn.*: the baseline; rehearsal.*: training
          * windows kept for `earshot adapt` (pipeline/adapt.h) */
-        if (!strncmp(t->name, "head.", 5) || !strncmp(t->name, "cnn.", 4) || !strncmp(t->name, "rehearsal.", 10)) continue;
+        if (!strncmp(t->name, "head.", 5) || !strncmp(t->name, "heads.", 6) || !strncmp(t->name, "cnn.", 4) ||
+            !strncmp(t->name, "rehearsal.", 10))
+            continue;
         c->enc[c->nenc++] = t;
         size_t cnt = 1;
         for (int k = 0; k < t->ndim; k++) cnt *= (size_t)t->shape[k];
@@ -362,7 +392,10 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     cfg.window = w->valueint;
     cfg.dim = ES_EMB_DIM;
     if (cnn && !(c->net = scratch_load(cnn, st, path, (size_t)cfg.window, &cfg.window, &cfg.dim, err))) goto fail;
-    if (es_pool_parse(pool->valuestring, &cfg.pool, err)) goto fail;
+    if (es_pool_parse(pool->valuestring, &cfg.pool, NULL)) {
+        es_fail(err, ES_ERR_MODEL, "%s: not an earshot model: unknown pooling '%.40s'", path, pool->valuestring);
+        goto fail;
+    }
     cfg.n_hidden = cJSON_GetArraySize(hid);
     for (int i = 0; i < cfg.n_hidden; i++) {
         const cJSON *h = cJSON_GetArrayItem(hid, i);
@@ -393,21 +426,51 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     const cJSON *fm = cJSON_IsObject(fe) ? cJSON_GetObjectItemCaseSensitive(fe, "mode") : NULL;
     c->mode = cJSON_IsString(fm) && !strcmp(fm->valuestring, "stream") ? ES_EMBED_STREAM : ES_EMBED_WHOLE;
     cJSON_Delete(fe);
-    if (!(c->mlp = es_mlp_create(&cfg, 0, err))) goto fail;
-    /* every parameter tensor must be in the file with its shape */
-    size_t np;
-    float *params = es_mlp_params(c->mlp, &np);
-    for (int i = 0; i < es_mlp_ntensors(c->mlp); i++) {
-        const es_param_info *pi = es_mlp_tensor(c->mlp, i);
-        const es_st_tensor *t = es_st_get(st, pi->name);
-        int ok = t && t->ndim == pi->ndim;
-        for (int k = 0; ok && k < pi->ndim; k++) ok = t->shape[k] == pi->shape[k];
-        if (!ok) {
-            es_fail(err, ES_ERR_MODEL, "%s: tensor '%s' is missing or has the wrong shape for its architecture", path, pi->name);
+    /* the ensemble and the test-time variants; absent in older files (one
+     * head, one window) */
+    int nh = 1;
+    c->shifts = c->positions = 1;
+    if ((cJSON_GetObjectItemCaseSensitive(arch, "ensemble") && json_int(arch, "ensemble", -1, 1, MAX_HEADS, &nh)) ||
+        (cJSON_GetObjectItemCaseSensitive(arch, "shifts") && json_int(arch, "shifts", -1, 1, 16, &c->shifts)) ||
+        (cJSON_GetObjectItemCaseSensitive(arch, "positions") && json_int(arch, "positions", -1, 1, 15, &c->positions))) {
+        card_error(err, path, "architecture.ensemble (1 to 16), shifts (1 to 16) or positions (1 to 15) out of range");
+        goto fail;
+    }
+    /* the scratch CNN reads one log-mel window; heads over embeddings (of
+     * the pretrained encoder, or of fine-tuned convolutions, as `adapt
+     * --finetune` makes of an ensemble) take every variant */
+    if (cnn && (nh > 1 || c->shifts > 1 || c->positions > 1)) {
+        card_error(err, path, "an ensemble, shifts or positions apply to heads over encoder embeddings only");
+        goto fail;
+    }
+    for (int h = 0; h < nh; h++) {
+        if (!(c->heads[h] = es_mlp_create(&cfg, 0, err))) {
+            if (err) {   /* the head's own message does not know the file */
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                es_fail(err, err->status, "%s: %s", path, msg);
+            }
             goto fail;
         }
-        memcpy(params + pi->offset, t->data, pi->count * sizeof(float));
+        c->nheads = h + 1;
+        /* every parameter tensor of every head must be in the file with its shape */
+        size_t np;
+        float *params = es_mlp_params(c->heads[h], &np);
+        for (int i = 0; i < es_mlp_ntensors(c->heads[h]); i++) {
+            const es_param_info *pi = es_mlp_tensor(c->heads[h], i);
+            char name[96];
+            es_classifier_head_tensor_name(name, sizeof name, h, pi->name);
+            const es_st_tensor *t = es_st_get(st, name);
+            int ok = t && t->ndim == pi->ndim;
+            for (int k = 0; ok && k < pi->ndim; k++) ok = t->shape[k] == pi->shape[k];
+            if (!ok) {
+                es_fail(err, ES_ERR_MODEL, "%s: tensor '%s' is missing or has the wrong shape for its architecture", path, name);
+                goto fail;
+            }
+            memcpy(params + pi->offset, t->data, pi->count * sizeof(float));
+        }
     }
+    c->mlp = c->heads[0];
     c->window = (size_t)w->valueint;   /* embeddings (or, for the baseline, their frames) per input */
     if (collect_encoder_tensors(c, path, err)) goto fail;
     cJSON_Delete(labels);
@@ -432,13 +495,41 @@ const char *es_classifier_meta(const es_classifier *c, const char *key) { return
 es_mlp *es_classifier_mlp(es_classifier *c) { return c->mlp; }
 const es_st *es_classifier_st(const es_classifier *c) { return c->st; }
 
-es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err)
+int es_classifier_heads(const es_classifier *c) { return c->nheads; }
+es_mlp *es_classifier_head(es_classifier *c, int k) { return k >= 0 && k < c->nheads ? c->heads[k] : NULL; }
+int es_classifier_shifts(const es_classifier *c) { return c->shifts; }
+int es_classifier_positions(const es_classifier *c) { return c->positions; }
+
+/* probs [n][K]: the mean of the heads' probabilities for x [n][in] */
+static es_status heads_predict(es_mlp *const *heads, int nh, const float *x, size_t n, size_t K, float *probs,
+                               es_error *err)
 {
-    if (!c || !emb || !probs) return es_fail(err, ES_ERR_ARG, "es_classifier_predict: invalid arguments");
+    if (nh == 1) return es_mlp_predict(heads[0], x, n, probs, err);
+    float *p = malloc((n * K + 1) * sizeof(float));
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    memset(probs, 0, n * K * sizeof(float));
+    es_status st = ES_OK;
+    for (int k = 0; k < nh && !st; k++) {
+        if ((st = es_mlp_predict(heads[k], x, n, p, err))) break;
+        for (size_t i = 0; i < n * K; i++) probs[i] += p[i] / (float)nh;
+    }
+    free(p);
+    return st;
+}
+
+es_status es_classifier_predict_rows(es_classifier *c, const float *x, size_t n, float *probs, es_error *err)
+{
+    if (!c || (!x && n) || !probs) return es_fail(err, ES_ERR_ARG, "es_classifier_predict_rows: invalid arguments");
     if (c->net)
         return es_fail(err, ES_ERR_UNSUPPORTED, "the from-scratch baseline reads log-mel, not embeddings "
                                                 "(use es_classifier_predict_audio)");
-    return es_mlp_predict(c->mlp, emb, 1, probs, err);
+    return n ? heads_predict(c->heads, c->nheads, x, n, c->nlabels, probs, err) : ES_OK;
+}
+
+es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs, es_error *err)
+{
+    if (!c || !emb || !probs) return es_fail(err, ES_ERR_ARG, "es_classifier_predict: invalid arguments");
+    return es_classifier_predict_rows(c, emb, 1, probs, err);
 }
 
 size_t es_classifier_decide(const es_classifier *c, const float *probs)
@@ -468,46 +559,78 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
     if (p->fn) p->fn(p->user, "embedding", done, total);
 }
 
-/* The centre `window` embeddings of every clip: x [n][window*96]. In
- * stream mode the centre of those that see only the clip, which for a 2 s
- * clip and 16 embeddings is the window the streaming detector scores when
- * the clip's last chunk arrives. */
-static es_status embed_items(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
-                             es_embed_mode mode, float **x_out, prog *pg, es_error *err)
+/* The windows of every clip at every test-time variant, as the learning
+ * curve takes them (pipeline/feat.c): x [S][n][window*96], S = shifts x
+ * positions. Variant s is the audio delayed by (s / positions) * 80 ms /
+ * shifts against the encoder's 80 ms grid (es_cache_embed_var) and the
+ * window moved by s % positions - (positions-1)/2 embeddings from the
+ * centre; every offset takes its window where the unshifted audio has its
+ * centre. Variant (positions-1)/2 is the plain centre window: in stream
+ * mode the centre of those that see only the clip, which for a 2 s clip
+ * and 16 embeddings is the window the streaming detector scores when the
+ * clip's last chunk arrives. */
+static es_status embed_variants(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
+                                es_embed_mode mode, int shifts, int positions, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
     es_cache *cache = es_cache_open(cache_dir, e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
     es_cache_set_mode(cache, mode);
-    size_t skip = es_window_skip(mode == ES_EMBED_STREAM);
-    size_t n = d->nitems;
+    int stream = mode == ES_EMBED_STREAM;
+    size_t skip = es_window_skip(stream);
+    size_t n = d->nitems, row = window * ES_EMB_DIM, S = (size_t)shifts * (size_t)positions;
     const char **paths = malloc((n + 1) * sizeof(char *));
     float **embs = calloc(n + 1, sizeof(float *));
-    size_t *counts = calloc(n + 1, sizeof(size_t));
-    float *x = malloc((n * window * ES_EMB_DIM + 1) * sizeof(float));
+    size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
+    float *x = malloc((S * n * row + 1) * sizeof(float));
     es_status st = ES_OK;
-    if (!paths || !embs || !counts || !x) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    if (!paths || !embs || !counts || !off || !x) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
-    st = es_cache_embed_many(cache, paths, n, pad_to, embs, counts, NULL, embed_progress, pg, err);
-    if (st) goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (counts[i] < window + skip) {
-            st = es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
-                         paths[i], counts[i] - (counts[i] < skip ? counts[i] : skip), window, pad_to);
-            goto out;
+    for (int sh = 0; sh < shifts; sh++) {
+        st = es_cache_embed_many_shift(cache, paths, n, pad_to, sh * ES_CHUNK / shifts, embs, counts, NULL, embed_progress,
+                                       pg, err);
+        if (st) goto out;
+        for (size_t i = 0; i < n; i++) {
+            if (sh == 0) {
+                if (counts[i] < window + skip) {
+                    st = es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
+                                 paths[i], counts[i] - (counts[i] < skip ? counts[i] : skip), window, pad_to);
+                    goto out;
+                }
+                off[i] = es_centre_offset(counts[i], window, stream);
+            }
+            for (int q = 0; q < positions; q++) {
+                long o0 = (long)off[i] + q - (positions - 1) / 2;
+                if (o0 < 0 || counts[i] < (size_t)o0 + window) {
+                    st = es_fail(err, ES_ERR_ARG,
+                                 "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
+                                 paths[i], counts[i], positions, window, pad_to);
+                    goto out;
+                }
+                size_t s = (size_t)sh * (size_t)positions + (size_t)q;
+                memcpy(x + (s * n + i) * row, embs[i] + (size_t)o0 * ES_EMB_DIM, row * sizeof(float));
+            }
+            free(embs[i]);
+            embs[i] = NULL;
         }
-        size_t off = es_centre_offset(counts[i], window, mode == ES_EMBED_STREAM);
-        memcpy(x + i * window * ES_EMB_DIM, embs[i] + off * ES_EMB_DIM, window * ES_EMB_DIM * sizeof(float));
     }
 out:
     for (size_t i = 0; embs && i < n; i++) free(embs[i]);
     free(embs);
     free(counts);
+    free(off);
     free(paths);
     es_cache_close(cache);
     if (st) { free(x); return st; }
     *x_out = x;
     return ES_OK;
+}
+
+/* The centre `window` embeddings of every clip: x [n][window*96]. */
+static es_status embed_items(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
+                             es_embed_mode mode, float **x_out, prog *pg, es_error *err)
+{
+    return embed_variants(e, cache_dir, d, pad_to, window, mode, 1, 1, x_out, pg, err);
 }
 
 /* ------------------------------------------------------ log-mel inputs */
@@ -656,18 +779,46 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
         free(mel);
         return st;
     }
-    es_embed_opts eo = {.mode = c->mode, .pad_to = c->pad_to};
-    float *emb = NULL;
-    size_t ne = 0;
-    es_status st = es_embed_audio(e, x, n, &eo, NULL, NULL, &emb, &ne, err);
-    if (st) return st;
+    /* every test-time variant of the model card (the clip at c->shifts
+     * sub-step offsets, each with c->positions windows around the centre,
+     * as embed_variants takes them), every head: probabilities averaged */
     int stream = c->mode == ES_EMBED_STREAM;
-    if (ne < c->window + es_window_skip(stream)) {
+    size_t K = c->nlabels, W = c->window, off = 0, S = (size_t)c->shifts * (size_t)c->positions;
+    float *p = malloc(K * sizeof(float));
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    memset(probs, 0, K * sizeof(float));
+    es_status st = ES_OK;
+    for (int sh = 0; sh < c->shifts && !st; sh++) {
+        es_embed_opts eo = {.mode = c->mode, .pad_to = c->pad_to};
+        int shift = sh * ES_CHUNK / c->shifts;
+        if (shift > 0) {   /* as es_cache_embed_var delays the audio */
+            eo.pad_before = (double)shift / ES_SAMPLE_RATE;
+            eo.pad_after = (double)(ES_CHUNK - shift) / ES_SAMPLE_RATE;
+        }
+        float *emb = NULL;
+        size_t ne = 0;
+        if ((st = es_embed_audio(e, x, n, &eo, NULL, NULL, &emb, &ne, err))) break;
+        if (sh == 0) {
+            if (ne < W + es_window_skip(stream)) {
+                free(emb);
+                st = es_fail(err, ES_ERR_ARG, "audio: %zu embeddings, fewer than the window of %zu", ne, W);
+                break;
+            }
+            off = es_centre_offset(ne, W, stream);
+        }
+        for (int q = 0; q < c->positions && !st; q++) {
+            long o0 = (long)off + q - (c->positions - 1) / 2;
+            if (o0 < 0 || ne < (size_t)o0 + W) {
+                st = es_fail(err, ES_ERR_ARG, "audio: %zu embeddings, too few for %d positions of a window of %zu", ne,
+                             c->positions, W);
+                break;
+            }
+            if ((st = heads_predict(c->heads, c->nheads, emb + (size_t)o0 * ES_EMB_DIM, 1, K, p, err))) break;
+            for (size_t k = 0; k < K; k++) probs[k] += p[k] / (float)S;
+        }
         free(emb);
-        return es_fail(err, ES_ERR_ARG, "audio: %zu embeddings, fewer than the window of %zu", ne, c->window);
     }
-    st = es_mlp_predict(c->mlp, emb + es_centre_offset(ne, c->window, stream) * ES_EMB_DIM, 1, probs, err);
-    free(emb);
+    free(p);
     return st;
 }
 
@@ -737,6 +888,14 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (o->finetune > es_encoder_nconv(es_engine_encoder(e)))
         return es_fail(err, ES_ERR_ARG, "finetune %d: the encoder has %d convolutions", o->finetune,
                        es_encoder_nconv(es_engine_encoder(e)));
+    if (o->ensemble < 0 || o->ensemble > MAX_HEADS || o->shifts < 0 || o->shifts > 16 || o->positions < 0 || o->positions > 15)
+        return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d, shifts from 1 to 16, positions from 1 to 15", MAX_HEADS);
+    if (!(o->mixup >= 0 && o->mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
+    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
+        return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
+    if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->speed_perturb > 0)
+        return es_fail(err, ES_ERR_ARG, "normalisation, prototypes and speed perturbation are learning-curve experiments: "
+                                        "a saved model has none of them (use --augment for speed variants)");
     if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
         return es_fail(err, ES_ERR_ARG, "pad_to %.2f s is too short for a window of %d embeddings (needs %.2f s)",
                        o->pad_to, o->window, 0.775 + 0.08 * (o->window - 1));
@@ -744,9 +903,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     float *x = NULL, *xv = NULL, *xt = NULL;
     int *yt = NULL, *yv = NULL;
     unsigned char *isval = NULL;
-    es_mlp *m = NULL;
+    es_mlp *m = NULL, *heads[MAX_HEADS] = {0};
     es_cnn *net = NULL;
     float *encw = NULL;
+    size_t *tidx = NULL;
+    char (*hnames)[96] = NULL;
     char **mk = NULL, **mv = NULL;
     es_st_tensor *tensors = NULL;
     es_train_ext ext = {0};
@@ -772,6 +933,16 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
 
     double t0 = now_s();
     size_t W = (size_t)o->window, in = W * ES_EMB_DIM;
+    /* The learning curve's classifier (pipeline/feat.c), for heads over the
+     * frozen encoder: every training clip at shifts x positions variants,
+     * an ensemble of heads; the model card records both, and prediction
+     * (es_classifier_predict_audio, es_eval) averages over the same
+     * variants and heads. A network under the head (fine-tuning, the
+     * baseline) reads one window per clip and trains one head. */
+    int NS = o->shifts > 0 ? o->shifts : 1, Q = o->positions > 0 ? o->positions : 1;
+    int nh = o->ensemble > 0 ? o->ensemble : 1;
+    if (o->finetune || o->scratch) NS = Q = nh = 1;
+    size_t S = (size_t)NS * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
     if (o->finetune || o->scratch) {
         /* a network under the head: its inputs, computed once per clip */
         int fw = (int)window_frames(W);
@@ -787,7 +958,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         if ((st = prep_items(e, d, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
         if (vd && (st = prep_items(e, vd, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
     } else {
-        if ((st = embed_items(e, o->cache_dir, d, o->pad_to, W, o->frontend, &x, &pg, err))) goto out;
+        if ((st = embed_variants(e, o->cache_dir, d, o->pad_to, W, o->frontend, NS, Q, &x, &pg, err))) goto out;
         r->cache_hits = pg.hits;
         if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, o->frontend, &xv, &pg, err))) goto out;
     }
@@ -802,7 +973,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     yv = malloc(((vd ? vd->nitems : n) + 1) * sizeof(int));
     size_t *order = malloc((n + 1) * sizeof(size_t)), *taken = calloc(d->nlabels + 1, sizeof(size_t));
     tpaths = malloc((n + 1) * sizeof(char *));   /* the training clips, for augmentation */
-    if (!xt || !yt || !xv || !yv || !order || !taken || !tpaths) {
+    tidx = malloc((n + 1) * sizeof(size_t));       /* their items, for their other variants */
+    const float *xc = x + sc * n * in;             /* the centre windows */
+    if (!xt || !yt || !xv || !yv || !order || !taken || !tpaths || !tidx) {
         free(order); free(taken);
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
@@ -818,17 +991,24 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         size_t i = order[k];
         int lab = d->items[i].label;
         if (!vd && isval[i]) {
-            memcpy(xv + nv * in, x + i * in, in * sizeof(float));
+            memcpy(xv + nv * in, xc + i * in, in * sizeof(float));
             yv[nv++] = lab;
         } else if (o->shots <= 0 || taken[lab] < (size_t)o->shots) {
             taken[lab]++;
             tpaths[nt] = d->items[i].path;
-            memcpy(xt + nt * in, x + i * in, in * sizeof(float));
+            tidx[nt] = i;
+            memcpy(xt + nt * in, xc + i * in, in * sizeof(float));
             yt[nt++] = lab;
         }
     }
     free(order);
-    if (vd) { for (size_t i = 0; i < vd->nitems; i++) yv[i] = vd->items[i].label; nv = vd->nitems; }
+    /* validation: the centre window of each clip (so early stopping and a
+     * wake-word threshold see what the streaming detector sees) */
+    if (vd) {
+        for (size_t i = 0; i < vd->nitems; i++) yv[i] = vd->items[i].label;
+        nv = vd->nitems;   /* xv: embed_items, centre windows only */
+    }
+    size_t nclips = nt;
     for (size_t l = 0; l < d->nlabels; l++)
         if (!taken[l]) {
             free(taken);
@@ -843,13 +1023,37 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     /* augmented variants, the _silence_ class, the wake-word relabelling.
      * With the frozen encoder they are cached embeddings; when a network
      * (fine-tuned encoder layers or the scratch CNN) reads earlier
-     * activations, they are that network's input rows, made once per run. */
+     * activations, they are that network's input rows, made once per run.
+     * --augment auto (es_aug_auto) was measured for heads over the frozen
+     * encoder; a network's runs augment only when asked. */
+    es_train_opts xo = *o;
+    xo.augment = net ? (o->augment > 0 ? o->augment : 0) : es_aug_auto(o->augment, per_label);
     net_row_ctx nrc = {e, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune};
     es_row_maker maker = {net_row, &nrc, in};
-    if ((st = es_train_extend(e, o, d->labels, d->nlabels, d->noise, d->nnoise, tpaths, per_label, W, net ? &maker : NULL,
+    if ((st = es_train_extend(e, &xo, d->labels, d->nlabels, d->noise, d->nnoise, tpaths, per_label, W, net ? &maker : NULL,
                               &xt, &yt, &nt, &xv, &yv, &nv, &ext, r, progress, user, err)))
         goto out;
-    r->n_train = nt;
+    /* the other variants of the training clips, labelled as their centre
+     * rows are (after a wake-word relabelling). Augmented variants and
+     * silence slices have no variants of their own: they are repeated, so
+     * that every label keeps its share of the rows (else silence would be
+     * S times rarer, and class weighting would step in). */
+    size_t nbase = nt;
+    if (S > 1) {
+        float *nx = realloc(xt, ((S * nbase) * in + 1) * sizeof(float));
+        if (nx) xt = nx;
+        int *ny = nx ? realloc(yt, (S * nbase + 1) * sizeof(int)) : NULL;
+        if (ny) yt = ny;
+        if (!nx || !ny) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        for (size_t s = 0; s < S; s++) {
+            if (s == sc) continue;
+            for (size_t k = 0; k < nbase; k++) {
+                memcpy(xt + nt * in, k < nclips ? x + (s * n + tidx[k]) * in : xt + k * in, in * sizeof(float));
+                yt[nt++] = yt[k];
+            }
+        }
+    }
+    r->n_train = nbase;
     r->n_val = nv;
     r->n_labels = ext.nlabels;
 
@@ -868,22 +1072,29 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cfg.hidden[0] = o->hidden;
     cfg.dropout = o->dropout;
     cfg.n_classes = (int)ext.nlabels;
-    if (!(m = es_mlp_create(&cfg, o->seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
     es_train_cfg tc = es_train_defaults();
-    tc.epochs = o->epochs;
     /* With a handful of clips an epoch is one batch: 100 epochs would be
      * 100 steps, far too few (1 shot per label gave 0.52 instead of 0.79
-     * on FSDD). Take at least min_steps steps. */
-    if (o->min_steps > 0 && o->batch > 0) {
-        long per_epoch = (long)((nt + (size_t)o->batch - 1) / (size_t)o->batch);
-        if ((long)tc.epochs * per_epoch < o->min_steps)
-            tc.epochs = (int)((o->min_steps + per_epoch - 1) / per_epoch);
+     * on FSDD). Take at least min_steps steps. The budget counts epochs
+     * over the clips, not over their variants (as in the learning curve):
+     * the variants make each clip's examples richer, not training longer. */
+    {
+        long b = o->batch > 0 ? o->batch : 64;
+        long base_pe = (long)((nbase + (size_t)b - 1) / (size_t)b), per_epoch = (long)((nt + (size_t)b - 1) / (size_t)b);
+        long steps = (long)o->epochs * base_pe;
+        if (o->min_steps > 0 && steps < o->min_steps) steps = o->min_steps;
+        tc.epochs = (int)((steps + per_epoch - 1) / per_epoch);
+        if (tc.epochs < 1) tc.epochs = 1;
+        /* patience, too, in epochs over the clips */
+        long pat = ((long)o->patience * base_pe + per_epoch - 1) / per_epoch;
+        tc.patience = nv ? (int)(pat > 0 ? pat : 1) : 0;
     }
     tc.batch = o->batch;
     tc.lr = o->lr;
     tc.weight_decay = o->weight_decay;
+    tc.label_smoothing = o->label_smoothing;
+    tc.mixup = o->mixup;
     tc.seed = o->seed;
-    tc.patience = nv ? o->patience : 0;
     const char *bal = o->balance ? o->balance : "auto";
     tc.balance = !strcmp(bal, "none") ? ES_BALANCE_NONE : !strcmp(bal, "sample") ? ES_BALANCE_SAMPLE
                : !strcmp(bal, "weight") ? ES_BALANCE_WEIGHT : ES_BALANCE_AUTO;
@@ -893,8 +1104,40 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     /* the encoder's pretrained layers learn slower than the fresh head; the
      * baseline's CNN is as fresh as the head */
     float net_lr = o->scratch ? o->lr : o->encoder_lr > 0 ? o->encoder_lr : o->lr / 10;
-    if ((st = es_train_net(m, net, net_lr, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, &rep, train_progress, &pg, err)))
-        goto out;
+    for (int k = 0; k < nh; k++) {
+        /* the ensemble's heads differ by seed only (initialisation,
+         * batches, dropout), as in the learning curve */
+        tc.seed = o->seed + (uint64_t)k * 7919;
+        if (!(heads[k] = es_mlp_create(&cfg, tc.seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+        es_train_report rk;
+        if ((st = es_train_net(heads[k], net, net_lr, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, k ? &rk : &rep,
+                               train_progress, &pg, err)))
+            goto out;
+    }
+    m = heads[0];
+    if (nh > 1 && nv) {
+        /* the validation figures of the ensemble, not of its first head */
+        size_t K = ext.nlabels, ok = 0, *hit = calloc(K + 1, sizeof(size_t)), *cnt = calloc(K + 1, sizeof(size_t));
+        float *pv = malloc((nv * K + 1) * sizeof(float));
+        if (!hit || !cnt || !pv) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        else st = heads_predict(heads, nh, xv, nv, K, pv, err);
+        for (size_t i = 0; !st && i < nv; i++) {
+            size_t best = 0;
+            for (size_t k = 1; k < K; k++) if (pv[i * K + k] > pv[i * K + best]) best = k;
+            ok += best == (size_t)yv[i];
+            hit[yv[i]] += best == (size_t)yv[i];
+            cnt[yv[i]]++;
+        }
+        if (!st) {
+            double bal = 0;
+            size_t nk = 0;
+            for (size_t k = 0; k < K; k++) if (cnt[k]) { bal += (double)hit[k] / (double)cnt[k]; nk++; }
+            rep.val_acc = (float)((double)ok / (double)nv);
+            rep.val_bal_acc = (float)(nk ? bal / (double)nk : NAN);
+        }
+        free(hit); free(cnt); free(pv);
+        if (st) goto out;
+    }
     r->train_seconds = now_s() - t1;
     r->val_acc = rep.val_acc;
     r->val_bal_acc = rep.val_bal_acc;
@@ -906,7 +1149,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         probs = malloc((2 * nv + 1) * sizeof(float));
         float *pw = malloc((nv + 1) * sizeof(float));
         if (!probs || !pw) { free(pw); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-        if (nv && (st = es_mlp_predict(m, xv, nv, probs, err))) { free(pw); goto out; }
+        if (nv && (st = heads_predict(heads, nh, xv, nv, 2, probs, err))) { free(pw); goto out; }
         for (size_t i = 0; i < nv; i++) pw[i] = probs[2 * i + (size_t)ext.wake];
         r->threshold = es_wake_threshold(pw, yv, nv, o->target_fa, &r->threshold_fa, &r->threshold_recall);
         free(pw);
@@ -925,6 +1168,13 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(ja, "dropout", cfg.dropout);
     cJSON_AddNumberToObject(ja, "pad_to", o->pad_to);
     if (o->finetune) cJSON_AddNumberToObject(ja, "finetune", o->finetune);
+    if (!net) {
+        /* the classifier is the mean of `ensemble` heads' probabilities
+         * over `shifts` x `positions` windows of a clip (see embed_variants) */
+        cJSON_AddNumberToObject(ja, "ensemble", nh);
+        cJSON_AddNumberToObject(ja, "shifts", NS);
+        cJSON_AddNumberToObject(ja, "positions", Q);
+    }
     if (o->scratch) {
         cJSON_ReplaceItemInObject(ja, "type", cJSON_CreateString(cfg.n_hidden ? "scratch-cnn+mlp" : "scratch-cnn+linear"));
         cJSON_AddItemToObject(ja, "cnn", cnn_json(net, window_frames(W)));
@@ -992,6 +1242,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(jtr, "batch", o->batch);
     cJSON_AddNumberToObject(jtr, "lr", o->lr);
     cJSON_AddNumberToObject(jtr, "weight_decay", o->weight_decay);
+    if (o->label_smoothing > 0) cJSON_AddNumberToObject(jtr, "label_smoothing", o->label_smoothing);
+    if (o->mixup > 0) cJSON_AddNumberToObject(jtr, "mixup", o->mixup);
     cJSON_AddNumberToObject(jtr, "patience", o->patience);
     cJSON_AddStringToObject(jtr, "balance", es_balance_name(rep.balance));
     cJSON_AddStringToObject(jtr, "optimizer", "AdamW, cosine schedule");
@@ -1007,7 +1259,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     char *vals[NMETA] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
                          strdup(es_engine_encoder_sha256(e)), strdup(es_engine_mel_sha256(e)), json_print(jt),
                          json_print(jd), strdup(r->split), json_print(jm), json_print(jtr), strdup(seed_s),
-                         strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(o, &ext, r),
+                         strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(&xo, &ext, r),
                          ext.wake >= 0 ? strdup(ext.labels[ext.wake]) : NULL,
                          o->data_note ? strdup(o->data_note) : NULL};
     /* the last two are optional: wake_word only in that mode, synthesis
@@ -1029,7 +1281,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * Only over embeddings: a network's inputs are far larger, and adapt
      * works on heads over the frozen encoder. */
     ridx = malloc((nt + 1) * sizeof *ridx);
-    size_t nr = ridx && !net ? es_rehearsal_pick(yt, nt, (int)ext.nlabels, ES_REHEARSAL_PER_CLASS, o->seed, ridx) : 0;
+    size_t nr = ridx && !net ? es_rehearsal_pick(yt, nbase, (int)ext.nlabels, ES_REHEARSAL_PER_CLASS, o->seed, ridx) : 0;
     rx = malloc((nr * in + 1) * sizeof *rx);
     ry = malloc((nr + 1) * sizeof *ry);
     if (!ridx || !rx || !ry) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); for (int i = 0; i < NMETA; i++) free(mv[i]); goto out; }
@@ -1037,17 +1289,23 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         memcpy(rx + i * in, xt + ridx[i] * in, in * sizeof(float));
         ry[i] = (float)yt[ridx[i]];
     }
-    tensors = calloc((size_t)(nt_ + nnet) + 3, sizeof *tensors);
+    tensors = calloc((size_t)(nh * nt_ + nnet) + 3, sizeof *tensors);
+    hnames = malloc(((size_t)(nh * nt_) + 1) * sizeof *hnames);
     encw = malloc((nq + 1) * sizeof(float));
-    size_t np;
-    float *params = es_mlp_params(m, &np);
-    for (int i = 0; tensors && i < nt_; i++) {
-        const es_param_info *pi = es_mlp_tensor(m, i);
-        tensors[i].name = pi->name;
-        tensors[i].ndim = pi->ndim;
-        for (int k = 0; k < pi->ndim; k++) tensors[i].shape[k] = pi->shape[k];
-        tensors[i].data = params + pi->offset;
+    for (int h = 0; tensors && hnames && h < nh; h++) {
+        size_t np;
+        float *params = es_mlp_params(heads[h], &np);
+        for (int i = 0; i < nt_; i++) {
+            const es_param_info *pi = es_mlp_tensor(heads[h], i);
+            es_st_tensor *t = &tensors[h * nt_ + i];
+            es_classifier_head_tensor_name(hnames[h * nt_ + i], sizeof hnames[0], h, pi->name);
+            t->name = hnames[h * nt_ + i];
+            t->ndim = pi->ndim;
+            for (int k = 0; k < pi->ndim; k++) t->shape[k] = pi->shape[k];
+            t->data = params + pi->offset;
+        }
     }
+    nt_ *= nh;
     /* the network's convolutions in the ONNX / PyTorch layout [co][ci][kt][kf]:
      * for fine-tuning under the encoder's initializer names (which override
      * the pretrained tensors when the model runs), for the baseline as cnn.<i> */
@@ -1078,14 +1336,14 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         tensors[nt_++] = (es_st_tensor){.name = ES_REHEARSAL_X, .ndim = 2, .shape = {(int64_t)nr, (int64_t)in}, .data = rx};
         tensors[nt_++] = (es_st_tensor){.name = ES_REHEARSAL_Y, .ndim = 1, .shape = {(int64_t)nr}, .data = ry};
     }
-    if (!tensors || !encw) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    if (!tensors || !encw || !hnames) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
     else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)nmeta, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
     free(mk); free(mv); free(tensors); free(encw); free(ridx); free(rx); free(ry);
-    free(tpaths); free(probs);
+    free(tpaths); free(tidx); free(hnames); free(probs);
     es_train_ext_free(&ext);
-    es_mlp_free(m);
+    for (int k = 0; k < MAX_HEADS; k++) es_mlp_free(heads[k]);
     es_cnn_free(net);
     free(x); free(xv); free(xt); free(yt); free(yv); free(isval);
     es_dataset_free(d);
@@ -1121,7 +1379,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     }
     es_dataset *d = NULL;
     es_engine *ft = NULL;
-    float *x = NULL, *probs = NULL;
+    float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL;
     size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
     prog pg = {progress, user, 0, 0};
     es_status st = es_dataset_scan(data_dir, pattern, &d, &skipped, err);
@@ -1137,8 +1395,13 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
             st = err ? err->status : ES_ERR_MODEL;
             goto out;
         }
-        if ((st = embed_items(ft ? ft : e, cache_dir, d, c->pad_to, c->window, c->mode, &x, &pg, err))) goto out;
+        /* every test-time variant the model card names (one for older
+         * models); each clip's probabilities are averaged over them */
+        if ((st = embed_variants(ft ? ft : e, cache_dir, d, c->pad_to, c->window, c->mode, c->shifts, c->positions, &x,
+                                 &pg, err)))
+            goto out;
     }
+    size_t S = c->net ? 1 : (size_t)c->shifts * (size_t)c->positions;
     /* A model with a _silence_ class (or a wake-word model, whose negatives
      * include silence) is also scored on slices of the dataset's own
      * background noise, one label's worth (seeded apart from training's).
@@ -1149,15 +1412,10 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     if ((sil >= 0 || c->wake >= 0) && d->nnoise && !c->net) {
         nsil = (d->nitems + d->nlabels / 2) / d->nlabels;
         if (!nsil) nsil = 1;
-        float *xs = NULL;
+        /* centre windows only: noise has no word to shift against */
         if ((st = es_silence_embed(ft ? ft : e, cache_dir, (const char *const *)d->noise, d->nnoise, nsil, 0xe7a1e7a1ULL,
                                    c->pad_to, c->mode, c->window, NULL, &xs, NULL, progress, user, err)))
             goto out;
-        float *nx = realloc(x, ((d->nitems + nsil) * row + 1) * sizeof(float));
-        if (!nx) { free(xs); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-        x = nx;
-        memcpy(x + d->nitems * row, xs, nsil * row * sizeof(float));
-        free(xs);
     }
     r->n_labels = K;
     r->labels = calloc(K, sizeof(char *));
@@ -1165,8 +1423,9 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     r->precision = calloc(K, sizeof(double));
     r->recall = calloc(K, sizeof(double));
     r->f1 = calloc(K, sizeof(double));
-    probs = malloc(K * sizeof(float));
-    if (!r->labels || !r->confusion || !r->precision || !r->recall || !r->f1 || !probs) {
+    probs = malloc((S * K + 1) * sizeof(float));
+    xg = malloc((S * row + 1) * sizeof(float));
+    if (!xg || !r->labels || !r->confusion || !r->precision || !r->recall || !r->f1 || !probs) {
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1181,10 +1440,17 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], name)) truth = (int)k;
         if (truth < 0 && c->wake >= 0) truth = 1 - c->wake;   /* wake-word mode: everything else is "other" */
         if (truth < 0) { r->skipped++; continue; }
-        const float *in = x + i * row;
+        const float *in = i < d->nitems ? x + i * row : xs + (i - d->nitems) * row;
         if (c->net) {
             if (!(in = es_cnn_forward(c->net, in, 1, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
             if ((st = es_mlp_predict(c->mlp, in, 1, probs, err))) goto out;
+        } else if (i < d->nitems && S > 1) {
+            /* the clip's variants, their probabilities averaged */
+            for (size_t s = 0; s < S; s++) memcpy(xg + s * row, x + (s * d->nitems + i) * row, row * sizeof(float));
+            if ((st = es_classifier_predict_rows(c, xg, S, probs, err))) goto out;
+            for (size_t s = 1; s < S; s++)
+                for (size_t k = 0; k < K; k++) probs[k] += probs[s * K + k];
+            for (size_t k = 0; k < K; k++) probs[k] /= (float)S;
         } else if ((st = es_classifier_predict(c, in, probs, err))) {
             goto out;
         }
@@ -1209,6 +1475,8 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     }
 out:
     free(x);
+    free(xs);
+    free(xg);
     free(probs);
     es_dataset_free(d);
     es_engine_free(ft);

@@ -123,8 +123,8 @@ if command -v node >/dev/null; then
     expect 1 "--method rehearsal without a buffer is refused" -- "$BIN" adapt -q "$T/nobuf.safetensors" --speaker-data "$T/spk" \
         --pattern "$PAT" --method rehearsal -o "$T/x.safetensors"
     has "$T/err" "no rehearsal buffer" "no buffer: says why"
-    # a second head beside the first (as an ensemble would carry): adapt
-    # must not silently drop it
+    # a tensor that is none of the heads' (the base is an ensemble of 3,
+    # whose heads adapt alike): adapt must not silently drop it
     node -e '
       const fs = require("fs"); const b = fs.readFileSync(process.argv[1]);
       const n = Number(b.readBigUInt64LE(0)); const h = JSON.parse(b.subarray(8, 8 + n).toString());
@@ -134,7 +134,7 @@ if command -v node >/dev/null; then
       let j = JSON.stringify(h); while ((8 + j.length) % 8) j += " ";
       const len = Buffer.alloc(8); len.writeBigUInt64LE(BigInt(Buffer.byteLength(j)));
       fs.writeFileSync(process.argv[2], Buffer.concat([len, Buffer.from(j), data, extra]));' "$T/base.safetensors" "$T/twohead.safetensors"
-    expect 1 "a model with a tensor its head does not own is refused" -- "$BIN" adapt -q "$T/twohead.safetensors" \
+    expect 1 "a model with a tensor no head owns is refused" -- "$BIN" adapt -q "$T/twohead.safetensors" \
         --speaker-data "$T/spk" --pattern "$PAT" -o "$T/x.safetensors"
     has "$T/err" "head.1.extra" "an extra head's tensor: named in the error"
 else

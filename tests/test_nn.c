@@ -382,6 +382,44 @@ static double ce_loss(void *p)
     return es_softmax_ce_forward(c->probs, c->losses, c->z, c->y, c->cw, SB, SK);
 }
 
+static const int MIX_Y2[SB] = {2, 1, 0, 3, 0};
+
+/* the mixup loss, share 0.7, written out independently of the library */
+static double mix_loss(void *p)
+{
+    ce_ctx *c = p;
+    double num = 0, den = 0;
+    for (int b = 0; b < SB; b++) {
+        double mx = -1e30, s = 0;
+        for (int k = 0; k < SK; k++) mx = fmax(mx, c->z[b * SK + k]);
+        for (int k = 0; k < SK; k++) s += exp(c->z[b * SK + k] - mx);
+        double lse = mx + log(s);
+        double l = 0.7 * (lse - c->z[b * SK + c->y[b]]) + 0.3 * (lse - c->z[b * SK + MIX_Y2[b]]);
+        double w = c->cw ? c->cw[c->y[b]] : 1;
+        num += w * l;
+        den += w;
+    }
+    return num / den;
+}
+
+/* the label-smoothed loss, eps 0.2, written out independently of the library */
+static double ls_loss(void *p)
+{
+    ce_ctx *c = p;
+    double num = 0, den = 0;
+    for (int b = 0; b < SB; b++) {
+        double mx = -1e30, s = 0;
+        for (int k = 0; k < SK; k++) mx = fmax(mx, c->z[b * SK + k]);
+        for (int k = 0; k < SK; k++) s += exp(c->z[b * SK + k] - mx);
+        double lse = mx + log(s), uni = 0;
+        for (int k = 0; k < SK; k++) uni += (lse - c->z[b * SK + k]) / SK;
+        double l = 0.8 * (lse - c->z[b * SK + c->y[b]]) + 0.2 * uni, w = c->cw ? c->cw[c->y[b]] : 1;
+        num += w * l;
+        den += w;
+    }
+    return num / den;
+}
+
 static void test_softmax_ce_grad(void **state)
 {
     (void)state;
@@ -409,6 +447,27 @@ static void test_softmax_ce_grad(void **state)
         float dz[SB * SK];
         es_softmax_ce_backward(dz, c.probs, c.y, c.cw, SB, SK);
         report(weighted ? "softmax-CE dlogits (class weights)" : "softmax-CE dlogits", fd_check(ce_loss, &c, c.z, dz, SB * SK, 0));
+    }
+    /* label smoothing eps: the loss (1-eps) CE + eps mean_k(-log p_k),
+     * weighted as CE is; its gradient is CE's plus es_label_smooth_backward */
+    for (int weighted = 0; weighted < 2; weighted++) {
+        c.cw = weighted ? cw : NULL;
+        float dz[SB * SK];
+        ce_loss(&c);
+        es_softmax_ce_backward(dz, c.probs, c.y, c.cw, SB, SK);
+        es_label_smooth_backward(dz, c.y, c.cw, SB, SK, 0.2f);
+        report(weighted ? "label-smoothed CE dlogits (class weights)" : "label-smoothed CE dlogits",
+               fd_check(ls_loss, &c, c.z, dz, SB * SK, 0));
+    }
+    /* mixup with share 0.7: the loss 0.7 CE(y) + 0.3 CE(y2), weighted by
+     * y's class weight; its gradient is CE's for y plus es_mix_backward */
+    for (int weighted = 0; weighted < 2; weighted++) {
+        c.cw = weighted ? cw : NULL;
+        float dz[SB * SK];
+        ce_loss(&c);
+        es_softmax_ce_backward(dz, c.probs, c.y, c.cw, SB, SK);
+        es_mix_backward(dz, c.y, MIX_Y2, c.cw, SB, SK, 0.7f);
+        report(weighted ? "mixup CE dlogits (class weights)" : "mixup CE dlogits", fd_check(mix_loss, &c, c.z, dz, SB * SK, 0));
     }
     /* large logits stay finite */
     float z[2] = {1000.0f, -1000.0f}, pr[2], l;

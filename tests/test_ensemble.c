@@ -1,0 +1,327 @@
+/* A model file that carries the learning curve's classifier
+ * (pipeline/train.c): an ensemble of heads, and the shifts x positions
+ * windows of a clip that prediction averages over.
+ *   - trained with an ensemble of 3, 2 offsets x 3 positions: the card says
+ *     so, the file holds three different heads, and the reloaded
+ *     ensemble's accuracy on the validation windows is exactly the one
+ *     training measured in memory (save/reload changes no prediction);
+ *   - es_classifier_predict_audio is the mean over heads and variants,
+ *     checked against the same computation done here by hand;
+ *   - es_eval's decisions (through the embedding cache) are those of
+ *     es_classifier_predict_audio (straight from the audio), clip by clip;
+ *   - `earshot adapt` adapts every head and writes them all back;
+ *   - damaged files are refused with a message naming them: truncated
+ *     anywhere, a head's tensor missing, more heads claimed than stored,
+ *     an ensemble of 0; a file from before these keys loads as one head;
+ *   - the same seed writes the same bytes.
+ * Needs the pretrained models and FSDD; skips (77) without them. */
+#include "test_util.h"
+#include "es_internal.h"
+#include "../pipeline/classifier.h"
+#include "../pipeline/dataset.h"
+#include "../pipeline/adapt.h"
+#include "../model/nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char g_dir[256];
+
+static const char *fsdd(void)
+{
+    const char *p = getenv("EARSHOT_FSDD");
+    struct stat st;
+    if (!p || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return p;
+}
+
+/* digits 0-3: george and jackson (takes 0-3) train, yweweler (takes 0-4) validates and tests */
+static int make_task(void)
+{
+    const char *src = fsdd();
+    if (!src) return 0;
+    snprintf(g_dir, sizeof g_dir, "/tmp/es_ens_XXXXXX");
+    assert_non_null(mkdtemp(g_dir));
+    char p[512], q[1024], cwd[512];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(p, sizeof p, "%s/train", g_dir); mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/test", g_dir); mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/cache", g_dir); mkdir(p, 0755);
+    const char *spk[3] = {"george", "jackson", "yweweler"};
+    for (int s = 0; s < 3; s++)
+        for (int d = 0; d < 4; d++)
+            for (int t = 0; t < (s < 2 ? 4 : 5); t++) {
+                char sp[1200];
+                if (src[0] == '/') snprintf(sp, sizeof sp, "%s/%d_%s_%d.wav", src, d, spk[s], t);
+                else snprintf(sp, sizeof sp, "%s/%s/%d_%s_%d.wav", cwd, src, d, spk[s], t);
+                snprintf(q, sizeof q, "%s/%s/%d_%s_%d.wav", g_dir, s < 2 ? "train" : "test", d, spk[s], t);
+                assert_int_equal(symlink(sp, q), 0);
+            }
+    return 1;
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+static void spit(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* Replace the first occurrence of `from` by `to` (same length) in a copy of the file. */
+static void patched(const char *src, const char *dst, const char *from, const char *to)
+{
+    size_t n, l = strlen(from);
+    assert_int_equal(strlen(to), l);
+    unsigned char *b = slurp(src, &n);
+    unsigned char *hit = NULL;
+    for (size_t i = 0; i + l <= n && !hit; i++) if (!memcmp(b + i, from, l)) hit = b + i;
+    assert_non_null(hit);
+    memcpy(hit, to, l);
+    spit(dst, b, n);
+    free(b);
+}
+
+static void refused(const char *path, const char *why)
+{
+    es_error err = {0};
+    es_classifier *c = es_classifier_load(path, &err);
+    if (c) fail_msg("%s (%s) was accepted", path, why);
+    assert_int_not_equal(err.status, ES_OK);
+    assert_non_null(strstr(err.msg, path));
+    print_message("  %s: %s\n", why, err.msg);
+}
+
+static es_engine *g_eng;
+
+static void test_ensemble_model(void **state)
+{
+    (void)state;
+    if (!make_task()) { print_message("SKIP: FSDD not found (set EARSHOT_FSDD)\n"); skip(); }
+    char tr[300], te[300], ca[300], m1[300], m2[300], bad[300];
+    snprintf(tr, sizeof tr, "%s/train", g_dir);
+    snprintf(te, sizeof te, "%s/test", g_dir);
+    snprintf(ca, sizeof ca, "%s/cache", g_dir);
+    snprintf(m1, sizeof m1, "%s/ens.safetensors", g_dir);
+    snprintf(m2, sizeof m2, "%s/ens2.safetensors", g_dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", g_dir);
+    es_train_opts o;
+    es_train_opts_default(&o);
+    o.data_dir = tr;
+    o.val_dir = te;
+    o.pattern = "{label}_{speaker}_{take}";
+    o.cache_dir = ca;
+    o.epochs = 3;      /* short, so that the validation accuracy is not 1 */
+    o.min_steps = 12;
+    o.patience = 0;
+    o.hidden = 16;
+    o.silence = 0;
+    o.augment = 0;     /* no augmented rows: the clip counts below are the dataset's */
+    o.ensemble = 3;
+    o.shifts = 2;
+    o.positions = 3;
+    es_error err = {0};
+    es_train_result r;
+    assert_int_equal(es_train_head(g_eng, &o, m1, &r, NULL, NULL, &err), ES_OK);
+    print_message("  ensemble of 3, 2 offsets x 3 positions: %zu clips, validation accuracy %.4f\n", r.n_train, r.val_acc);
+    assert_int_equal(r.n_train, 32);
+    assert_int_equal(r.n_val, 20);
+
+    es_classifier *c = es_classifier_load(m1, &err);
+    assert_non_null(c);
+    assert_int_equal(es_classifier_heads(c), 3);
+    assert_int_equal(es_classifier_shifts(c), 2);
+    assert_int_equal(es_classifier_positions(c), 3);
+    size_t K = es_classifier_classes(c), W = es_classifier_window(c);
+    assert_int_equal(K, 4);
+
+    /* the validation windows (the centre of each clip, as training took
+     * them): the reloaded ensemble scores them exactly as training did */
+    es_dataset *d = NULL;
+    size_t skipped = 0;
+    assert_int_equal(es_dataset_scan(te, o.pattern, &d, &skipped, &err), ES_OK);
+    float *x = NULL;
+    assert_int_equal(es_train_embed(g_eng, ca, d, es_classifier_pad_to(c), es_classifier_frontend(c), W, &x, NULL, NULL, &err),
+                     ES_OK);
+    size_t n = d->nitems, ok = 0;
+    float *p = malloc(n * K * sizeof(float)), *ph = malloc(n * K * sizeof(float)), *mean = calloc(n * K, sizeof(float));
+    assert_int_equal(es_classifier_predict_rows(c, x, n, p, &err), ES_OK);
+    for (size_t i = 0; i < n; i++) {
+        size_t b = 0;
+        for (size_t k = 1; k < K; k++) if (p[i * K + k] > p[i * K + b]) b = k;
+        /* the dataset's labels are sorted digits, as the model's */
+        assert_string_equal(es_classifier_label(c, (size_t)d->items[i].label), d->labels[d->items[i].label]);
+        ok += (int)b == d->items[i].label;
+    }
+    print_message("  reloaded ensemble on the validation windows: %.4f\n", (double)ok / (double)n);
+    assert_true((float)((double)ok / (double)n) == r.val_acc);
+    /* ... and it is the mean of three heads that really differ */
+    for (int h = 0; h < 3; h++) {
+        assert_int_equal(es_mlp_predict(es_classifier_head(c, h), x, n, ph, &err), ES_OK);
+        for (size_t i = 0; i < n * K; i++) mean[i] += ph[i] / 3;
+        if (h) {
+            float p0[4];
+            assert_int_equal(es_mlp_predict(es_classifier_head(c, 0), x, 1, p0, &err), ES_OK);
+            assert_memory_not_equal(p0, ph, sizeof p0);
+        }
+    }
+    for (size_t i = 0; i < n * K; i++) assert_true(fabsf(mean[i] - p[i]) < 1e-6f);
+
+    /* es_classifier_predict_audio: heads x 2 offsets x 3 positions, by hand */
+    es_audio a;
+    es_load_opts lo = {.quantize_int16 = 1};
+    assert_int_equal(es_audio_load(d->items[0].path, &lo, &a, &err), ES_OK);
+    float pa[4], want[4] = {0}, pw[4];
+    assert_int_equal(es_classifier_predict_audio(g_eng, c, a.samples, a.n, pa, &err), ES_OK);
+    int stream = es_classifier_frontend(c) == ES_EMBED_STREAM;
+    size_t off = 0;
+    for (int sh = 0; sh < 2; sh++) {
+        es_embed_opts eo = {.mode = es_classifier_frontend(c), .pad_to = es_classifier_pad_to(c)};
+        if (sh) { eo.pad_before = 640.0 / ES_SAMPLE_RATE; eo.pad_after = 640.0 / ES_SAMPLE_RATE; }
+        float *emb;
+        size_t ne;
+        assert_int_equal(es_embed_audio(g_eng, a.samples, a.n, &eo, NULL, NULL, &emb, &ne, &err), ES_OK);
+        if (!sh) off = es_centre_offset(ne, W, stream);
+        for (int q = -1; q <= 1; q++)
+            for (int h = 0; h < 3; h++) {
+                assert_int_equal(es_mlp_predict(es_classifier_head(c, h), emb + (off + (size_t)(long)q) * ES_EMB_DIM, 1, pw, &err),
+                                 ES_OK);
+                for (int k = 0; k < 4; k++) want[k] += pw[k] / 18;
+            }
+        free(emb);
+    }
+    for (int k = 0; k < 4; k++) assert_true(fabsf(pa[k] - want[k]) < 1e-5f);
+    es_audio_free(&a);
+
+    /* es_eval (the cache's variants) decides every clip as
+     * es_classifier_predict_audio (the audio itself) does */
+    es_eval_result ev;
+    assert_int_equal(es_eval(g_eng, m1, te, o.pattern, ca, &ev, NULL, NULL, &err), ES_OK);
+    size_t conf[16] = {0};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(es_audio_load(d->items[i].path, &lo, &a, &err), ES_OK);
+        assert_int_equal(es_classifier_predict_audio(g_eng, c, a.samples, a.n, pa, &err), ES_OK);
+        es_audio_free(&a);
+        conf[(size_t)d->items[i].label * K + es_classifier_decide(c, pa)]++;
+    }
+    assert_memory_equal(conf, ev.confusion, K * K * sizeof(size_t));
+    print_message("  es_eval over the variants: %.4f (centre windows only: %.4f)\n", ev.accuracy, r.val_acc);
+    es_eval_result_free(&ev);
+
+    /* adapt: every head adapted and written back */
+    char ad[300];
+    snprintf(ad, sizeof ad, "%s/adapted.safetensors", g_dir);
+    es_adapt_opts ao;
+    es_adapt_opts_default(&ao);
+    ao.pattern = o.pattern;
+    ao.cache_dir = ca;
+    ao.steps = 5;
+    es_adapt_result ar;
+    assert_int_equal(es_adapt(g_eng, m1, te, &ao, ad, &ar, NULL, NULL, &err), ES_OK);
+    es_classifier *ca2 = es_classifier_load(ad, &err);
+    assert_non_null(ca2);
+    assert_int_equal(es_classifier_heads(ca2), 3);
+    for (int h = 0; h < 3; h++) {
+        float q0[4], q1[4];
+        assert_int_equal(es_mlp_predict(es_classifier_head(c, h), x, 1, q0, &err), ES_OK);
+        assert_int_equal(es_mlp_predict(es_classifier_head(ca2, h), x, 1, q1, &err), ES_OK);
+        assert_memory_not_equal(q0, q1, sizeof q0);
+    }
+    es_classifier_free(ca2);
+
+    /* the same seed writes the same bytes */
+    assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_OK);
+    size_t n1, n2;
+    unsigned char *b1 = slurp(m1, &n1), *b2 = slurp(m2, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    free(b2);
+
+    /* damaged files: truncated anywhere, refused by name */
+    size_t cuts[] = {4, 8, 100, n1 / 2, n1 - 4, n1 - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        spit(bad, b1, cuts[i]);
+        refused(bad, "truncated");
+    }
+    free(b1);
+    patched(m1, bad, "heads.2.head.1.bias", "heads.2.head.1.bia_");
+    refused(bad, "a head's tensor missing");
+    patched(m1, bad, "\\\"ensemble\\\":3", "\\\"ensemble\\\":4");
+    refused(bad, "more heads claimed than stored");
+    patched(m1, bad, "\\\"ensemble\\\":3", "\\\"ensemble\\\":0");
+    refused(bad, "an ensemble of 0");
+    patched(m1, bad, "\\\"positions\\\":3", "\\\"positions\\\":x");
+    refused(bad, "positions not a number");
+    /* found by the fuzzer: the pooling's own message did not name the file */
+    patched(m1, bad, "\\\"pooling\\\":\\\"meanstd", "\\\"pooling\\\":\\\"flatstd");
+    refused(bad, "an unknown pooling");
+
+    /* a model file from before these keys: one head, one window */
+    o.ensemble = o.shifts = o.positions = 1;
+    assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_OK);
+    const char *keys = ",\\\"ensemble\\\":1,\\\"shifts\\\":1,\\\"positions\\\":1";
+    char blank[64];
+    memset(blank, ' ', strlen(keys));
+    blank[strlen(keys)] = 0;
+    patched(m2, bad, keys, blank);
+    es_classifier *old = es_classifier_load(bad, &err);
+    assert_non_null(old);
+    assert_int_equal(es_classifier_heads(old), 1);
+    assert_int_equal(es_classifier_shifts(old), 1);
+    assert_int_equal(es_classifier_positions(old), 1);
+    assert_int_equal(es_classifier_predict_rows(old, x, n, p, &err), ES_OK);
+    assert_int_equal(es_mlp_predict(es_classifier_mlp(old), x, n, ph, &err), ES_OK);
+    assert_memory_equal(p, ph, n * K * sizeof(float));
+    es_classifier_free(old);
+
+    free(p); free(ph); free(mean); free(x);
+    es_dataset_free(d);
+    es_classifier_free(c);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    es_error err = {0};
+    g_eng = es_engine_create(NULL, &err);
+    if (!g_eng) fprintf(stderr, "%s\n", err.msg);
+    return g_eng ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    es_engine_free(g_eng);
+    if (g_dir[0]) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+        if (system(cmd) != 0) return -1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    test_require_models();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ensemble_model),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
