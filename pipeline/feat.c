@@ -190,16 +190,7 @@ es_status es_feat_add_aug(es_feat *f, es_engine *e, const es_dataset *d, const s
     /* the recipes of es_train_extend, seeded by the options' seed: a clip's
      * variants are the ones `earshot train --seed` caches for it */
     es_aug_ranges g;
-    es_aug_ranges_default(&g);
-    g.p_noise = g.p_gain = g.p_shift = g.p_speed = o->aug_p;
-    g.snr_lo = o->aug_snr[0];
-    g.snr_hi = o->aug_snr[1];
-    g.gain_lo = o->aug_gain[0];
-    g.gain_hi = o->aug_gain[1];
-    g.speed_lo = o->aug_speed[0];
-    g.speed_hi = o->aug_speed[1];
-    g.shift_max = (long)(o->aug_shift_ms * ES_SAMPLE_RATE / 1000.0 + 0.5);
-    g.p_spec = o->specaugment ? 1.0 : 0.0;
+    es_aug_ranges_from_opts(o, &g);
     if ((st = es_aug_embed(e, o->cache_dir, paths, m, A, &g, (const char *const *)d->noise, d->nnoise, o->seed, o->pad_to,
                            o->frontend, W, NULL, &win, NULL, NULL, NULL, err)))
         goto out;

@@ -608,6 +608,20 @@ out:
     return s;
 }
 
+void es_aug_ranges_from_opts(const es_train_opts *o, es_aug_ranges *g)
+{
+    es_aug_ranges_default(g);
+    g->p_noise = g->p_gain = g->p_shift = g->p_speed = o->aug_p;
+    g->snr_lo = o->aug_snr[0];
+    g->snr_hi = o->aug_snr[1];
+    g->gain_lo = o->aug_gain[0];
+    g->gain_hi = o->aug_gain[1];
+    g->speed_lo = o->aug_speed[0];
+    g->speed_hi = o->aug_speed[1];
+    g->shift_max = (long)(o->aug_shift_ms * ES_SAMPLE_RATE / 1000.0 + 0.5);
+    g->p_spec = o->specaugment ? 1.0 : 0.0;
+}
+
 es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, size_t dnlabels, char **dnoise,
                           size_t dnnoise, const char *const *tpaths, size_t per_label, size_t window,
                           const es_row_maker *net, float **xt, int **yt, size_t *nt, float **xv, int **yv, size_t *nv,
@@ -639,16 +653,7 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
     /* augmented variants of the chosen training clips (never of validation) */
     if (o->augment > 0 && nt0) {
         es_aug_ranges g;
-        es_aug_ranges_default(&g);
-        g.p_noise = g.p_gain = g.p_shift = g.p_speed = o->aug_p;
-        g.snr_lo = o->aug_snr[0];
-        g.snr_hi = o->aug_snr[1];
-        g.gain_lo = o->aug_gain[0];
-        g.gain_hi = o->aug_gain[1];
-        g.speed_lo = o->aug_speed[0];
-        g.speed_hi = o->aug_speed[1];
-        g.shift_max = (long)(o->aug_shift_ms * ES_SAMPLE_RATE / 1000.0 + 0.5);
-        g.p_spec = o->specaugment ? 1.0 : 0.0;
+        es_aug_ranges_from_opts(o, &g);
         double t0 = now_s();
         float *xa = NULL;
         s = es_aug_embed(e, o->cache_dir, tpaths, nt0, o->augment, &g, (const char *const *)x->noise, x->nnoise, o->seed,

@@ -72,6 +72,10 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
                            uint64_t seed, double pad_to, es_embed_mode mode, size_t window, const es_row_maker *net,
                            float **x_out, size_t *hits, es_progress_fn progress, void *user, es_error *err);
 
+/* The recipe ranges of the training options (--snr, --gain, --speed,
+ * --shift-ms, --aug-p, --specaugment): one place for train and the
+ * learning curve, so both draw a clip's variants alike. */
+void es_aug_ranges_from_opts(const es_train_opts *o, es_aug_ranges *g);
 /* Binary wake-word decision threshold on p(wake) from validation scores:
  * the smallest t >= 0.5 such that at most target_fa of the negatives score
  * >= t (0.5, the plain softmax decision, unless validation shows more false
