@@ -378,7 +378,8 @@ typedef struct {
     /* classifier/feature settings of the learning curve (pipeline/feat.c) */
     int shifts;               /* sub-step offsets of the audio against the
                                  80 ms grid: training examples and test-time
-                                 averaging (1 = none) */
+                                 averaging (1 = none; default -1 = auto, see
+                                 ES_SHIFTS_AUTO below) */
     const char *norm;         /* pooled-vector normalisation: none, l2, z, zl2 */
     float proto;              /* weight of the cosine class-mean classifier
                                  mixed with the head (0 = head only, 1 = only
@@ -432,6 +433,10 @@ typedef struct {
     float mixup;              /* > 0: rows mixed with a partner's, share up to this (0 = off) */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
+/* shifts = -1 (auto, the default): ES_SHIFTS_AUTO offsets while no label
+ * has more than ES_SHIFTS_AUTO_MAX_CLIPS training clips, else 1 */
+#define ES_SHIFTS_AUTO 4
+#define ES_SHIFTS_AUTO_MAX_CLIPS 50
 
 typedef struct {
     size_t n_train, n_val, n_labels, cache_hits, n_files;
@@ -449,6 +454,7 @@ typedef struct {
     float threshold;                 /* wake-word mode: decision threshold on
                                         p(wake); NaN in multi-class mode */
     double threshold_fa, threshold_recall;   /* at it, on validation (NaN without) */
+    int shifts;                      /* sub-step offsets used (--shifts auto resolved) */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". */

@@ -60,9 +60,10 @@ static void train_help(FILE *f)
             "  --no-scratch          skip the from-scratch baseline (much slower to train)\n"
             "Classifier (saved by -o and measured by the curve; --norm, --proto,\n"
             "--proto-temp and --speed-perturb are learning-curve experiments only):\n"
-            "  --shifts N            sub-step time offsets per clip: training examples and\n"
-            "                        averaged in eval (default 4; each is one more encoder\n"
-            "                        pass over every clip; 1 = fastest)\n"
+            "  --shifts N|auto       sub-step time offsets per clip: training examples and\n"
+            "                        averaged in eval; each is one more encoder pass over\n"
+            "                        every clip (default auto: 4 when no label has more\n"
+            "                        than 50 training clips, else 1; 1 = fastest)\n"
             "  --norm none|l2|z|zl2  normalisation of the pooled vector\n"
             "  --proto W             mix a cosine class-mean classifier in with weight W\n"
             "  --proto-temp T        its softmax temperature\n"
@@ -252,15 +253,18 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     const es_train_opts *o = &co->train;
-    char b[16];
+    char b[16], sh[96];
+    if (o->shifts > 0) snprintf(sh, sizeof sh, "%d offset%s", o->shifts, o->shifts == 1 ? "" : "s");
+    else snprintf(sh, sizeof sh, "offsets auto (%d up to %d clips per label, else 1)", ES_SHIFTS_AUTO,
+                  ES_SHIFTS_AUTO_MAX_CLIPS);
     if (json) {
         printf("{\"dataset\": ");
         json_str(o->data_dir);
         printf(", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
-               "\"norm\": \"%s\", \"shifts\": %d, \"positions\": %d, \"speed_perturb\": %g, \"proto\": %g, "
+               "\"norm\": \"%s\", \"shifts\": %d, \"shifts_auto_max_clips\": %d, \"positions\": %d, \"speed_perturb\": %g, \"proto\": %g, "
                "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
-               o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm, o->shifts,
-               o->positions, o->speed_perturb, o->proto, o->ensemble, r.seeds, r.seconds);
+               o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm,
+               o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, o->speed_perturb, o->proto, o->ensemble, r.seeds, r.seconds);
         for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); json_str(r.split_desc[s]); }
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
         if (!r.scratch_available) { printf(", \"scratch_note\": "); json_str(r.scratch_note); }
@@ -294,10 +298,10 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     } else {
         printf("learning curve on %s: accuracy on held-out speakers, mean +- std over %zu split%s x %d seed%s\n",
                o->data_dir, r.n_splits, r.n_splits == 1 ? "" : "s", r.seeds, r.seeds == 1 ? "" : "s");
-        printf("head: %s%s over %d embeddings, pooling %s, norm %s, %d offset%s x %d position%s, speed perturbation %g, "
+        printf("head: %s%s over %d embeddings, pooling %s, norm %s, %s x %d position%s, speed perturbation %g, "
                "prototypes %g, ensemble %d\n",
                o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->window,
-               o->pooling, o->norm, o->shifts, o->shifts == 1 ? "" : "s", o->positions, o->positions == 1 ? "" : "s",
+               o->pooling, o->norm, sh, o->positions, o->positions == 1 ? "" : "s",
                o->speed_perturb, o->proto, o->ensemble);
         for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
         printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
@@ -445,7 +449,10 @@ int cmd_train(int argc, char **argv)
             break;
         case 4005: if (parse_shots(optarg, shots_list, 64, &n_shots_list)) return EXIT_USAGE; break;
         case 4006: json = 1; break;
-        case 4007: if (parse_int_opt("--shifts", optarg, 1, 16, &o.shifts)) return EXIT_USAGE; break;
+        case 4007:
+            if (!strcmp(optarg, "auto")) o.shifts = -1;
+            else if (parse_int_opt("--shifts", optarg, 1, 16, &o.shifts)) return EXIT_USAGE;
+            break;
         case 4008:
             if (strcmp(optarg, "none") && strcmp(optarg, "l2") && strcmp(optarg, "z") && strcmp(optarg, "zl2")) {
                 fprintf(stderr, "earshot: --norm is none, l2, z or zl2\n");
@@ -543,7 +550,7 @@ int cmd_train(int argc, char **argv)
     if (o.finetune) printf("fine-tuned the last %d encoder convolutions\n", o.finetune);
     else if (!o.scratch)
         printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,
-               o.ensemble == 1 ? "" : "s", o.shifts, o.shifts == 1 ? "" : "s", o.positions, o.positions == 1 ? "" : "s");
+               o.ensemble == 1 ? "" : "s", res.shifts, res.shifts == 1 ? "" : "s", o.positions, o.positions == 1 ? "" : "s");
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);

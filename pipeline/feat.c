@@ -19,7 +19,10 @@ struct es_feat {
     size_t S_test;        /* the first S_test variants are the clip itself
                              (offsets x positions); the rest are
                              speed-perturbed copies, for training only */
-    float *x;             /* [S][n][P] */
+    float *x;             /* [S][n][P]; variant s = offset s / Q, position s % Q */
+    size_t Q;             /* window positions per offset */
+    int auto_shifts;      /* built for --shifts auto: each run keeps every
+                             offset or only the first (es_shifts_auto) */
     int A;                /* augmented variants per item (0 = none) */
     float *aug;           /* [n][A][P], pooled like x */
     unsigned char *has_aug; /* [n]: the item's variants are in aug */
@@ -33,7 +36,15 @@ struct es_feat_model {
     float *proto;         /* [K][P] unit class means, NULL when off */
     float proto_w, proto_t;
     int zl2;              /* unit length again after z-scoring */
+    int one_shift;        /* --shifts auto came to 1: offset 0's rows only */
 };
+
+/* Variant s of f is used by a model that keeps one_shift: offset 0's
+ * positions, and the speed-perturbed copies (unshifted) */
+static int use_variant(const es_feat *f, int one_shift, size_t s)
+{
+    return !one_shift || s < f->Q || s >= f->S_test;
+}
 
 es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_error *err)
 {
@@ -41,7 +52,7 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
     if (f) f->x = malloc((S * n * P + 1) * sizeof(float));
     if (!f || !f->x) { es_feat_free(f); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     memcpy(f->x, x, S * n * P * sizeof(float));
-    f->n = n; f->P = P; f->S = f->S_test = S;
+    f->n = n; f->P = P; f->S = f->S_test = f->Q = S;
     return f;
 }
 
@@ -83,7 +94,10 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
                         es_error *err)
 {
     *out = NULL;
-    int NS = o->shifts > 0 ? o->shifts : 1, Q = o->positions > 0 ? o->positions : 1, S = NS * Q;
+    /* auto: built with every offset the rule may ask for; es_feat_fit
+     * keeps them or only the first, per run */
+    int NS = o->shifts > 0 ? o->shifts : o->shifts < 0 ? ES_SHIFTS_AUTO : 1, Q = o->positions > 0 ? o->positions : 1;
+    int S = NS * Q;
     int NSP = o->speed_perturb > 0 ? 2 : 0;
     if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5))
         return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
@@ -109,6 +123,8 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         goto out;
     }
     f->n = n; f->P = P; f->S = (size_t)(S + NSP * Q); f->S_test = (size_t)S;
+    f->Q = (size_t)Q;
+    f->auto_shifts = o->shifts < 0;
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
     for (int s = 0; s < S + NSP * Q; s++) {
         /* offsets spread evenly over one 80 ms step; window positions step
@@ -225,7 +241,11 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
     for (size_t i = 0; A && i < n; i++)
         if (!f->has_aug || f->A != (int)A || !f->has_aug[idx[i]])
             return es_fail(err, ES_ERR_ARG, "es_feat_fit: the augmented variants of a training clip were not made");
-    size_t rows = n * S * (1 + A);
+    /* --shifts auto: as es_train_head decides it, from the most clips of a label */
+    int one = f->auto_shifts && es_shifts_auto(-1, per_label) == 1;
+    size_t SU = 0;
+    for (size_t s = 0; s < S; s++) SU += (size_t)use_variant(f, one, s);
+    size_t rows = n * SU * (1 + A);
     int ens = o->ensemble > 0 ? o->ensemble : 1;
     if (ens > MAX_ENSEMBLE) return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d", MAX_ENSEMBLE);
     if (n == 0) return es_fail(err, ES_ERR_ARG, "no training clips");
@@ -236,18 +256,22 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
     if (!m || !x || !y) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
     m->P = P;
     m->K = K;
+    m->one_shift = one;
     m->proto_w = o->proto;
     m->proto_t = o->proto_temp > 0 ? o->proto_temp : 10.0f;
-    for (size_t s = 0; s < S; s++)
+    for (size_t s = 0, u = 0; s < S; s++) {
+        if (!use_variant(f, one, s)) continue;
         for (size_t i = 0; i < n; i++) {
-            memcpy(x + (s * n + i) * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
-            y[s * n + i] = d->items[idx[i]].label;
+            memcpy(x + (u * n + i) * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
+            y[u * n + i] = d->items[idx[i]].label;
             for (size_t a = 0; a < A; a++) {
-                size_t r = S * n + (s * n + i) * A + a;
+                size_t r = SU * n + (u * n + i) * A + a;
                 memcpy(x + r * P, f->aug + (idx[i] * A + a) * P, P * sizeof(float));
                 y[r] = d->items[idx[i]].label;
             }
         }
+        u++;
+    }
     if (nk >= 2) {
         m->mu = calloc(P, sizeof(float));
         m->sd = calloc(P, sizeof(float));
@@ -318,12 +342,14 @@ fail:
 es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx, size_t n, int *pred, float *probs,
                           es_error *err)
 {
-    size_t P = m->P, K = m->K, S = f->S_test;
+    size_t P = m->P, K = m->K, S = f->S_test, SU = 0;
     float *x = malloc((n * P + 1) * sizeof(float)), *p = malloc((n * K + 1) * sizeof(float));
     float *acc = calloc(n * K + 1, sizeof(float));
     es_status st = ES_OK;
     if (!x || !p || !acc) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t s = 0; s < S; s++) {
+        if (!use_variant(f, m->one_shift, s)) continue;
+        SU++;
         for (size_t i = 0; i < n; i++) memcpy(x + i * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
         apply_z(m, x, n);
         float hw = m->proto ? 1.0f - m->proto_w : 1.0f;
@@ -355,7 +381,7 @@ es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx,
         size_t best = 0;
         for (size_t c = 1; c < K; c++) if (acc[i * K + c] > acc[i * K + best]) best = c;
         pred[i] = (int)best;
-        if (probs) for (size_t c = 0; c < K; c++) probs[i * K + c] = acc[i * K + c] / (float)S;
+        if (probs) for (size_t c = 0; c < K; c++) probs[i * K + c] = acc[i * K + c] / (float)SU;
     }
 out:
     free(x); free(p); free(acc);

@@ -83,8 +83,10 @@ void es_train_opts_default(es_train_opts *o)
      * 0.884 0.913 0.909; 4: 0.771 0.850 0.890 0.917 0.914; 8: 0.775 0.851
      * 0.892 0.917 0.916. 4 keeps nearly all of 8's gain at half the cost:
      * each offset is one more encoder pass over every clip (cached), in
-     * training and in es_eval. --shifts 1 trains as fast as before. */
-    o->shifts = 4;
+     * training and in es_eval. --shifts 1 trains as fast as before, and
+     * the default, auto (-1), uses 4 only where clips are few
+     * (es_shifts_auto in train_aug.h). */
+    o->shifts = -1;
     o->norm = "none";
     o->proto = 0;
     o->proto_temp = 10;
@@ -888,7 +890,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (o->finetune > es_encoder_nconv(es_engine_encoder(e)))
         return es_fail(err, ES_ERR_ARG, "finetune %d: the encoder has %d convolutions", o->finetune,
                        es_encoder_nconv(es_engine_encoder(e)));
-    if (o->ensemble < 0 || o->ensemble > MAX_HEADS || o->shifts < 0 || o->shifts > 16 || o->positions < 0 || o->positions > 15)
+    if (o->ensemble < 0 || o->ensemble > MAX_HEADS || o->shifts < -1 || o->shifts > 16 || o->positions < 0 || o->positions > 15)
         return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d, shifts from 1 to 16, positions from 1 to 15", MAX_HEADS);
     if (!(o->mixup >= 0 && o->mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
@@ -939,9 +941,21 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * (es_classifier_predict_audio, es_eval) averages over the same
      * variants and heads. A network under the head (fine-tuning, the
      * baseline) reads one window per clip and trains one head. */
-    int NS = o->shifts > 0 ? o->shifts : 1, Q = o->positions > 0 ? o->positions : 1;
+    /* --shifts auto looks at the most training clips of any label (after
+     * the split and --shots), as es_aug_auto does */
+    size_t most = 0, *cnt = calloc(d->nlabels + 1, sizeof(size_t));
+    if (!cnt) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t i = 0; i < d->nitems; i++)
+        if (!isval[i]) cnt[d->items[i].label]++;
+    for (size_t l = 0; l < d->nlabels; l++) {
+        size_t c = o->shots > 0 && cnt[l] > (size_t)o->shots ? (size_t)o->shots : cnt[l];
+        if (c > most) most = c;
+    }
+    free(cnt);
+    int NS = es_shifts_auto(o->shifts, most), Q = o->positions > 0 ? o->positions : 1;
     int nh = o->ensemble > 0 ? o->ensemble : 1;
     if (o->finetune || o->scratch) NS = Q = nh = 1;
+    r->shifts = NS;
     size_t S = (size_t)NS * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
     if (o->finetune || o->scratch) {
         /* a network under the head: its inputs, computed once per clip */

@@ -28,6 +28,24 @@ has "$T/out" "windows of generated noise" "no noise recordings: a _silence_ clas
 expect 0 "second train reuses the cache" -- "$BIN" train -q "$T/data" -o "$T/m2.safetensors" --val-fraction 0.25 --epochs 80
 has "$T/out" "(36 of 36 clips from the cache)" "second run: every clip from the cache"
 cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok "same seed, same bytes" || bad "a retrain with the same seed differs"
+# --shifts auto: 4 offsets while no label has more than 50 training clips,
+# else 1 (each offset is one more encoder pass over every clip). 51 links
+# per label to the same 12 recordings cost no more encoder time than 12.
+for w in yes stop; do
+    mkdir -p "$T/many/$w"
+    for i in $(seq 1 51); do f=("$T/data/$w"/*.wav); ln -s "${f[$((i % 12))]}" "$T/many/$w/c$i.wav"; done
+done
+expect 0 "train with 51 clips per label" -- "$BIN" train -q "$T/many" -o "$T/many.safetensors" --val-fraction 0 --epochs 2
+has "$T/out" "averaged over 1 offset x" "more than 50 clips per label: one offset"
+expect 0 "train with --shots 50" -- "$BIN" train -q "$T/many" -o "$T/many50.safetensors" --val-fraction 0 --epochs 2 --shots 50
+has "$T/out" "averaged over 4 offsets x" "50 clips per label: four offsets"
+grep -aq '\\"shifts\\":4' "$T/many50.safetensors" && grep -aq '\\"shifts\\":1' "$T/many.safetensors" &&
+    ok "the model cards record the offsets used" || bad "cards: shifts not as used"
+expect 0 "train again without --shifts" -- "$BIN" train -q "$T/many" -o "$T/many2.safetensors" --val-fraction 0 --epochs 2
+has "$T/out" "averaged over 1 offset x" "(auto again without the flag)"
+expect 0 "train --shifts 2" -- "$BIN" train -q "$T/many" -o "$T/many2.safetensors" --val-fraction 0 --epochs 2 --shifts 2
+has "$T/out" "averaged over 2 offsets x" "--shifts 2 is taken as given"
+expect 2 "--shifts 0 is a usage error" -- "$BIN" train -q "$T/many" -o "$T/x.safetensors" --shifts 0
 expect 0 "eval" -- "$BIN" eval -q "$T/m.safetensors" "$T/data"
 acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
 awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "eval accuracy on the training vocabulary $acc >= 0.9" || bad "eval accuracy $acc"
