@@ -56,6 +56,13 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
     return f;
 }
 
+void es_feat_set_auto_shifts(es_feat *f, size_t Q)
+{
+    if (!f || !Q || f->S_test % Q) return;
+    f->Q = Q;
+    f->auto_shifts = 1;
+}
+
 void es_feat_free(es_feat *f)
 {
     if (!f) return;

@@ -35,6 +35,11 @@ void es_feat_free(es_feat *f);
 /* Features given directly, x [S][n][P] (copied): for tests and callers
  * with vectors of their own. */
 es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_error *err);
+/* Mark f's S variants as offsets x Q positions built for --shifts auto
+ * (variant s = offset s / Q, position s % Q), as es_feat_build does with
+ * shifts = -1: es_feat_fit then keeps every offset or offset 0 alone by
+ * es_shifts_auto. For tests of that rule on known vectors. */
+void es_feat_set_auto_shifts(es_feat *f, size_t Q);
 size_t es_feat_dim(const es_feat *f);      /* P: floats per pooled vector */
 size_t es_feat_shifts(const es_feat *f);
 /* The pooled vector of item i at offset s. */
