@@ -48,3 +48,13 @@ echo
 echo "earshot demo: build/earshot transcribe -m vocab.safetensors samples/vocab_demo.flac"
 echo "(the recording says: lights on, play, hello, pause, lights off; start, end, word, score)"
 build/earshot transcribe -m "$tmp/vocab.safetensors" samples/vocab_demo.flac
+# Ten takes per word leave the model guessing at the onsets of some words
+# (the README shows and explains it); synthesised takes of the same words
+# mixed with the recordings give it more to go on.
+words="lights_on=lights on,lights_off=lights off,pause,play"
+echo
+echo "earshot demo: build/earshot train --words \"$words\" --data samples/vocab -o mix.safetensors"
+build/earshot train --words "$words" --data samples/vocab -o "$tmp/mix.safetensors"
+echo
+echo "earshot demo: build/earshot transcribe -m mix.safetensors samples/vocab_demo.flac"
+build/earshot transcribe -m "$tmp/mix.safetensors" samples/vocab_demo.flac
