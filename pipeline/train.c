@@ -665,6 +665,33 @@ static es_status clip_mel(es_engine *e, const float *x, size_t n, double pad_to,
     return ES_OK;
 }
 
+/* A clip (or a pad_to window of augmented audio) into the network's input
+ * row: its centre window's log-mel (K = 0) or the activation at the input
+ * of the last K encoder convolutions, after spec's SpecAugment masks on
+ * the window's log-mel when given. prep_items runs it on every clip, and
+ * train_aug (as an es_row_maker) on every variant. */
+typedef struct {
+    es_engine *e;
+    double pad_to;
+    es_embed_mode mode;
+    size_t window;
+    int K;
+} net_row_ctx;
+
+static es_status net_row(void *ctx, const float *y, size_t n, const es_aug_recipe *spec, float *row, const char *name,
+                         es_error *err)
+{
+    net_row_ctx *c = ctx;
+    size_t fw = window_frames(c->window);
+    float *mel = c->K ? malloc(fw * ES_MEL_BINS * sizeof(float)) : row;
+    if (!mel) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_status st = clip_mel(c->e, y, n, c->pad_to, c->mode, c->window, mel, name, err);
+    if (!st && spec) es_aug_apply_mel(spec, mel, fw, ES_MEL_BINS);
+    if (!st && c->K) st = es_encoder_head_part(es_engine_encoder(c->e), c->K, mel, (int)fw, row, err);
+    if (c->K) free(mel);
+    return st;
+}
+
 /* What the trainable network reads, for every clip of a dataset: the
  * log-mel window (K = 0, the scratch baseline) or the activation at the
  * input of the last K encoder convolutions (fine-tuning). The layers below
@@ -688,18 +715,16 @@ static void prep_part(void *p, int part)
 {
     (void)part;
     prep_job *j = p;
-    size_t fw = window_frames(j->window);
-    float *mel = malloc(fw * ES_MEL_BINS * sizeof(float));
+    net_row_ctx nc = {j->e, j->pad_to, j->mode, j->window, j->K};
     es_error err = {0};
-    es_status st = mel ? ES_OK : es_fail(&err, ES_ERR_NOMEM, "out of memory");
+    es_status st = ES_OK;
     for (size_t i; !st && (i = atomic_fetch_add(&j->next, 1)) < j->d->nitems;) {
         const char *path = j->d->items[i].path;
         es_audio a;
         es_load_opts lo = {.quantize_int16 = 1};
         if ((st = es_audio_load(path, &lo, &a, &err))) break;
-        st = clip_mel(j->e, a.samples, a.n, j->pad_to, j->mode, j->window, j->K ? mel : j->x + i * j->row, path, &err);
+        st = net_row(&nc, a.samples, a.n, NULL, j->x + i * j->row, path, &err);
         es_audio_free(&a);
-        if (!st && j->K) st = es_encoder_head_part(es_engine_encoder(j->e), j->K, mel, (int)fw, j->x + i * j->row, &err);
         size_t done = atomic_fetch_add(&j->done, 1) + 1;
         if (j->pg && j->pg->fn) {   /* one caller at a time, as for the embedding cache */
             pthread_mutex_lock(&j->lock);
@@ -707,7 +732,6 @@ static void prep_part(void *p, int part)
             pthread_mutex_unlock(&j->lock);
         }
     }
-    free(mel);
     if (st) {
         pthread_mutex_lock(&j->lock);
         if (!j->st) { j->st = st; j->err = err; }
@@ -737,29 +761,27 @@ static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es
     return ES_OK;
 }
 
-/* es_row_maker for train_aug: a pad_to window of (augmented) audio into
- * the network's input row, as prep_items makes it for a clip, with the
- * variant's SpecAugment masks on the window's log-mel. */
-typedef struct {
-    es_engine *e;
-    double pad_to;
-    es_embed_mode mode;
-    size_t window;
-    int K;
-} net_row_ctx;
-
-static es_status net_row(void *ctx, const float *y, size_t n, const es_aug_recipe *spec, float *row, const char *name,
-                         es_error *err)
+/* The head es_train_head and the curve's scratch runs train: over the
+ * window of embeddings, or over a network's output (time steps x
+ * bins*channels) when net is given. */
+static es_status head_cfg(const es_train_opts *o, es_cnn *net, size_t n_classes, es_mlp_cfg *cfg, es_error *err)
 {
-    net_row_ctx *c = ctx;
-    size_t fw = window_frames(c->window);
-    float *mel = c->K ? malloc(fw * ES_MEL_BINS * sizeof(float)) : row;
-    if (!mel) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-    es_status st = clip_mel(c->e, y, n, c->pad_to, c->mode, c->window, mel, name, err);
-    if (!st && spec) es_aug_apply_mel(spec, mel, fw, ES_MEL_BINS);
-    if (!st && c->K) st = es_encoder_head_part(es_engine_encoder(c->e), c->K, mel, (int)fw, row, err);
-    if (c->K) free(mel);
-    return st;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->window = o->window;
+    cfg->dim = ES_EMB_DIM;
+    if (net) {
+        int To, Fo, Co;
+        es_cnn_out_shape(net, &To, &Fo, &Co);
+        cfg->window = To;
+        cfg->dim = Fo * Co;
+    }
+    es_status st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &cfg->pool, err);
+    if (st) return st;
+    cfg->n_hidden = o->hidden > 0 ? 1 : 0;
+    cfg->hidden[0] = o->hidden;
+    cfg->dropout = o->dropout;
+    cfg->n_classes = (int)n_classes;
+    return ES_OK;
 }
 
 es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const float *x, size_t n, float *probs,
@@ -1071,21 +1093,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     r->n_val = nv;
     r->n_labels = ext.nlabels;
 
-    es_mlp_cfg cfg = {0};
-    cfg.window = o->window;
-    cfg.dim = ES_EMB_DIM;
-    if (net) {
-        /* the head reads the network's output: time steps x (bins*channels) */
-        int To, Fo, Co;
-        es_cnn_out_shape(net, &To, &Fo, &Co);
-        cfg.window = To;
-        cfg.dim = Fo * Co;
-    }
-    if ((st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &cfg.pool, err))) goto out;
-    cfg.n_hidden = o->hidden > 0 ? 1 : 0;
-    cfg.hidden[0] = o->hidden;
-    cfg.dropout = o->dropout;
-    cfg.n_classes = (int)ext.nlabels;
+    es_mlp_cfg cfg;
+    if ((st = head_cfg(o, net, ext.nlabels, &cfg, err))) goto out;
     es_train_cfg tc = es_train_defaults();
     /* With a handful of clips an epoch is one batch: 100 epochs would be
      * 100 steps, far too few (1 shot per label gave 0.52 instead of 0.79
@@ -1532,16 +1541,8 @@ es_status es_scratch_fit_predict(const float *x, size_t row, const es_dataset *d
         memcpy(xt + i * row, x + idx[i] * row, row * sizeof(float));
         yt[i] = d->items[idx[i]].label;
     }
-    es_mlp_cfg cfg = {0};
-    int To, Fo, Co;
-    es_cnn_out_shape(net, &To, &Fo, &Co);
-    cfg.window = To;
-    cfg.dim = Fo * Co;
-    if ((st = es_pool_parse(o->pooling ? o->pooling : "meanmax", &cfg.pool, err))) goto out;
-    cfg.n_hidden = o->hidden > 0 ? 1 : 0;
-    cfg.hidden[0] = o->hidden;
-    cfg.dropout = o->dropout;
-    cfg.n_classes = (int)d->nlabels;
+    es_mlp_cfg cfg;
+    if ((st = head_cfg(o, net, d->nlabels, &cfg, err))) goto out;
     if (!(m = es_mlp_create(&cfg, seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
     es_train_cfg tc = es_train_defaults();
     tc.epochs = o->epochs;
