@@ -43,6 +43,12 @@ es_engine *cli_engine(const cli_common *c);
 /* Print "earshot: <msg>" to stderr. */
 void cli_error(const es_error *e);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
+/* A whole decimal integer in [lo, hi]: 0, else -1 (quiet). */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+/* The same for option NAME, printing why on a bad value. */
+int cli_parse_int(const char *name, const char *s, long lo, long hi, int *out);
+/* Print s as a JSON string literal on stdout. */
+void cli_json_str(const char *s);
 
 /* Detector options shared by transcribe and listen (one meaning, one
  * spelling): add CLI_DETECT_LONGOPTS to the getopt table, pass every

@@ -24,12 +24,20 @@ int cli_parse_double(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
-static int parse_int(const char *name, const char *s, long lo, long hi, int *out)
+int cli_parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_int(const char *name, const char *s, long lo, long hi, int *out)
+{
+    long v;
+    if (cli_parse_long(s, lo, hi, &v)) {
         fprintf(stderr, "earshot: %s must be an integer from %ld to %ld, not '%s'\n", name, lo, hi, s);
         return -1;
     }
@@ -37,16 +45,29 @@ static int parse_int(const char *name, const char *s, long lo, long hi, int *out
     return 0;
 }
 
+/* A JSON string literal on stdout: paths, labels and speaker names may hold
+ * quotes, backslashes or control characters. */
+void cli_json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
 int cli_common_opt(cli_common *c, int opt, const char *arg)
 {
     switch (opt) {
     case 'M': c->models = arg; return 1;
     case 't':
-        if (parse_int("--threads", arg, 1, 256, &c->threads)) return -1;
+        if (cli_parse_int("--threads", arg, 1, 256, &c->threads)) return -1;
         es_set_threads(c->threads);
         return 1;
-    case 1001: return parse_int("--rate", arg, 1000, 384000, &c->raw_rate) ? -1 : 1;
-    case 1002: return parse_int("--channels", arg, 1, 64, &c->raw_channels) ? -1 : 1;
+    case 1001: return cli_parse_int("--rate", arg, 1000, 384000, &c->raw_rate) ? -1 : 1;
+    case 1002: return cli_parse_int("--channels", arg, 1, 64, &c->raw_channels) ? -1 : 1;
     case 1003:
         if (es_pcm_format_parse(arg, &c->raw_format)) {
             fprintf(stderr, "earshot: unknown --format '%s' (use s16, s8, u8, s24, s32, f32 or f64)\n", arg);

@@ -123,18 +123,6 @@ static int cmp_event(const void *a, const void *b)
     return x->t < y->t ? -1 : x->t > y->t;
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 int cmd_detect(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -259,11 +247,11 @@ int cmd_detect(int argc, char **argv)
         if (d.nev) qsort(d.ev, d.nev, sizeof *d.ev, cmp_event);  /* d.ev is NULL when empty */
         if (json) {
             printf("{\"file\": ");
-            json_str(file);
+            cli_json_str(file);
             printf(", \"duration\": %.3f, \"detections\": [", dur);
             for (size_t i = 0; i < d.nev; i++) {
                 printf("%s{\"label\": ", i ? ", " : "");
-                json_str(d.ev[i].label);
+                cli_json_str(d.ev[i].label);
                 printf(", \"time\": %.2f, \"start\": %.2f, \"end\": %.2f, \"score\": %.4f}", d.ev[i].t, d.ev[i].start,
                        d.ev[i].end, d.ev[i].score);
             }

@@ -164,18 +164,6 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 static void meter_clear(listener *L)
 {
     if (L->meter_shown) {
@@ -251,17 +239,17 @@ static void emit(listener *L, const es_event *ev)
     L->nev++;
     if (L->json) {
         printf("{\"label\": ");
-        json_str(ev->label);
+        cli_json_str(ev->label);
         printf(", \"start\": %.3f, \"end\": %.3f, \"score\": %.4f, \"model\": ", ev->start, ev->end, ev->score);
-        json_str(es_detector_model_name(L->det, ev->model));
+        cli_json_str(es_detector_model_name(L->det, ev->model));
         if (L->spk) {
             printf(", \"speaker\": ");
-            json_str(es_tx_speaker_name(L->spk, who));
+            cli_json_str(es_tx_speaker_name(L->spk, who));
             printf(", \"speaker_score\": %.4f", who_score);
         }
         if (clip) {
             printf(", \"clip\": ");
-            json_str(clip);
+            cli_json_str(clip);
         }
         printf("}\n");
     } else {
@@ -375,16 +363,6 @@ static int list_devices(void)
     return nin ? EXIT_OK : EXIT_FAIL;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_listen(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -435,7 +413,7 @@ int cmd_listen(int argc, char **argv)
             if (cli_parse_double(optarg, 4000, 384000, &co.rate)) { fprintf(stderr, "earshot: --rate must be Hz from 4000 to 384000\n"); return EXIT_USAGE; }
             break;
         case 1203:
-            if (parse_long(optarg, 1, 64, &v)) { fprintf(stderr, "earshot: --channels must be from 1 to 64\n"); return EXIT_USAGE; }
+            if (cli_parse_long(optarg, 1, 64, &v)) { fprintf(stderr, "earshot: --channels must be from 1 to 64\n"); return EXIT_USAGE; }
             co.channels = (int)v;
             break;
         case 1204:

@@ -198,17 +198,6 @@ static void on_progress(void *user, const char *stage, size_t done, size_t total
     if (last) fprintf(stderr, "\n");
 }
 
-static int parse_int_opt(const char *name, const char *s, int lo, int hi, int *out)
-{
-    double v;
-    if (cli_parse_double(s, lo, hi, &v) || v != (int)v) {
-        fprintf(stderr, "earshot: %s must be an integer from %d to %d, not '%s'\n", name, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_float_opt(const char *name, const char *s, double lo, double hi, float *out)
 {
     double v;
@@ -221,19 +210,6 @@ static int parse_float_opt(const char *name, const char *s, double lo, double hi
 }
 
 static void json_num(double v);
-
-/* a JSON string literal: paths and speaker names may hold quotes,
- * backslashes or control characters */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
 
 static const char *shots_name(int k, char *buf, size_t n)
 {
@@ -259,15 +235,15 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
                   ES_SHIFTS_AUTO_MAX_CLIPS);
     if (json) {
         printf("{\"dataset\": ");
-        json_str(o->data_dir);
+        cli_json_str(o->data_dir);
         printf(", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
                "\"norm\": \"%s\", \"shifts\": %d, \"shifts_auto_max_clips\": %d, \"positions\": %d, \"speed_perturb\": %g, \"proto\": %g, "
                "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
                o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm,
                o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, o->speed_perturb, o->proto, o->ensemble, r.seeds, r.seconds);
-        for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); json_str(r.split_desc[s]); }
+        for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); cli_json_str(r.split_desc[s]); }
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
-        if (!r.scratch_available) { printf(", \"scratch_note\": "); json_str(r.scratch_note); }
+        if (!r.scratch_available) { printf(", \"scratch_note\": "); cli_json_str(r.scratch_note); }
         printf(", \"rows\": [");
         size_t per = r.n_splits * (size_t)r.seeds;
         for (size_t k = 0; k < r.n_rows; k++) {
@@ -408,29 +384,29 @@ int cmd_train(int argc, char **argv)
             if (cli_parse_double(optarg, 0, 0.9, &v)) { fprintf(stderr, "earshot: --val-fraction must be from 0 to 0.9\n"); return EXIT_USAGE; }
             o.val_fraction = v;
             break;
-        case 'k': if (parse_int_opt("--shots", optarg, 1, 1000000, &o.shots)) return EXIT_USAGE; break;
+        case 'k': if (cli_parse_int("--shots", optarg, 1, 1000000, &o.shots)) return EXIT_USAGE; break;
         case 'H':
             if (strcmp(optarg, "linear") && strcmp(optarg, "mlp")) { fprintf(stderr, "earshot: --head is linear or mlp\n"); return EXIT_USAGE; }
             head = optarg;
             break;
-        case 'N': if (parse_int_opt("--hidden", optarg, 1, 4096, &hidden)) return EXIT_USAGE; break;
+        case 'N': if (cli_parse_int("--hidden", optarg, 1, 4096, &hidden)) return EXIT_USAGE; break;
         case 'P': o.pooling = optarg; break;
         case 1900:
             if (!strcmp(optarg, "stream")) o.frontend = ES_EMBED_STREAM;
             else if (!strcmp(optarg, "whole")) o.frontend = ES_EMBED_WHOLE;
             else { fprintf(stderr, "earshot: --frontend must be stream or whole\n"); return EXIT_USAGE; }
             break;
-        case 'w': if (parse_int_opt("--window", optarg, 1, 256, &o.window)) return EXIT_USAGE; break;
+        case 'w': if (cli_parse_int("--window", optarg, 1, 256, &o.window)) return EXIT_USAGE; break;
         case 'D':
             if (cli_parse_double(optarg, 0.8, 60, &v)) { fprintf(stderr, "earshot: --pad-to must be seconds from 0.8 to 60\n"); return EXIT_USAGE; }
             o.pad_to = v;
             break;
-        case 'e': if (parse_int_opt("--epochs", optarg, 1, 100000, &o.epochs)) return EXIT_USAGE; break;
-        case 'b': if (parse_int_opt("--batch", optarg, 1, 65536, &o.batch)) return EXIT_USAGE; break;
+        case 'e': if (cli_parse_int("--epochs", optarg, 1, 100000, &o.epochs)) return EXIT_USAGE; break;
+        case 'b': if (cli_parse_int("--batch", optarg, 1, 65536, &o.batch)) return EXIT_USAGE; break;
         case 'l': if (parse_float_opt("--lr", optarg, 1e-7, 10, &o.lr)) return EXIT_USAGE; break;
         case 'W': if (parse_float_opt("--weight-decay", optarg, 0, 10, &o.weight_decay)) return EXIT_USAGE; break;
         case 'd': if (parse_float_opt("--dropout", optarg, 0, 0.95, &o.dropout)) return EXIT_USAGE; break;
-        case 'x': if (parse_int_opt("--patience", optarg, 0, 100000, &o.patience)) return EXIT_USAGE; break;
+        case 'x': if (cli_parse_int("--patience", optarg, 0, 100000, &o.patience)) return EXIT_USAGE; break;
         case 'B':
             if (strcmp(optarg, "none") && strcmp(optarg, "sample") && strcmp(optarg, "weight") && strcmp(optarg, "auto")) {
                 fprintf(stderr, "earshot: --balance is none, sample, weight or auto\n");
@@ -438,11 +414,11 @@ int cmd_train(int argc, char **argv)
             }
             o.balance = optarg;
             break;
-        case 's': if (parse_int_opt("--seed", optarg, 0, 2147483647, &seed)) return EXIT_USAGE; break;
+        case 's': if (cli_parse_int("--seed", optarg, 0, 2147483647, &seed)) return EXIT_USAGE; break;
         case 'C': o.cache_dir = optarg; break;
         case 4001: curve = 1; break;
-        case 4002: if (parse_int_opt("--seeds", optarg, 1, 1000, &co.seeds)) return EXIT_USAGE; break;
-        case 4003: if (parse_int_opt("--splits", optarg, 1, 1000, &co.splits)) return EXIT_USAGE; break;
+        case 4002: if (cli_parse_int("--seeds", optarg, 1, 1000, &co.seeds)) return EXIT_USAGE; break;
+        case 4003: if (cli_parse_int("--splits", optarg, 1, 1000, &co.splits)) return EXIT_USAGE; break;
         case 4004:
             if (n_tspk == sizeof tspk / sizeof tspk[0]) { fprintf(stderr, "earshot: too many --test-speakers\n"); return EXIT_USAGE; }
             tspk[n_tspk++] = optarg;
@@ -451,7 +427,7 @@ int cmd_train(int argc, char **argv)
         case 4006: json = 1; break;
         case 4007:
             if (!strcmp(optarg, "auto")) o.shifts = -1;
-            else if (parse_int_opt("--shifts", optarg, 1, 16, &o.shifts)) return EXIT_USAGE;
+            else if (cli_parse_int("--shifts", optarg, 1, 16, &o.shifts)) return EXIT_USAGE;
             break;
         case 4008:
             if (strcmp(optarg, "none") && strcmp(optarg, "l2") && strcmp(optarg, "z") && strcmp(optarg, "zl2")) {
@@ -462,22 +438,22 @@ int cmd_train(int argc, char **argv)
             break;
         case 4009: if (parse_float_opt("--proto", optarg, 0, 1, &o.proto)) return EXIT_USAGE; break;
         case 4010: if (parse_float_opt("--proto-temp", optarg, 0.01, 1000, &o.proto_temp)) return EXIT_USAGE; break;
-        case 4012: if (parse_int_opt("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
+        case 4012: if (cli_parse_int("--positions", optarg, 1, 15, &o.positions)) return EXIT_USAGE; break;
         case 4013: co.scratch = 0; break;
-        case 4015: if (parse_int_opt("--min-steps", optarg, 0, 1000000, &o.min_steps)) return EXIT_USAGE; break;
+        case 4015: if (cli_parse_int("--min-steps", optarg, 0, 1000000, &o.min_steps)) return EXIT_USAGE; break;
         case 4016: if (parse_float_opt("--label-smoothing", optarg, 0, 0.5, &o.label_smoothing)) return EXIT_USAGE; break;
         case 4017: if (parse_float_opt("--mixup", optarg, 0, 0.5, &o.mixup)) return EXIT_USAGE; break;
         case 4014:
             if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed-perturb must be from 0 to 0.5\n"); return EXIT_USAGE; }
             o.speed_perturb = v;
             break;
-        case 4011: if (parse_int_opt("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
-        case 'K': if (parse_int_opt("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
+        case 4011: if (cli_parse_int("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
+        case 'K': if (cli_parse_int("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
         case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
         case 'S': o.scratch = 1; break;
         case 2001:
             if (!strcmp(optarg, "auto")) o.augment = -1;
-            else if (parse_int_opt("--augment", optarg, 0, 1000, &o.augment)) return EXIT_USAGE;
+            else if (cli_parse_int("--augment", optarg, 0, 1000, &o.augment)) return EXIT_USAGE;
             break;
         case 2002: if (parse_range("--snr", optarg, -30, 100, o.aug_snr)) return EXIT_USAGE; break;
         case 2003: if (parse_range("--gain", optarg, -60, 60, o.aug_gain)) return EXIT_USAGE; break;
@@ -627,7 +603,7 @@ int cmd_eval(int argc, char **argv)
     if (json) {
         /* the model path and the labels are outside text: escaped */
         printf("{\"model\": ");
-        json_str(argv[optind]);
+        cli_json_str(argv[optind]);
         printf(", \"clips\": %zu, \"skipped\": %zu, \"accuracy\": ", res.n, res.skipped);
         json_num(res.accuracy);
         printf(", \"unknown_false_accept\": ");
@@ -635,7 +611,7 @@ int cmd_eval(int argc, char **argv)
         printf(", \"labels\": [");
         for (size_t k = 0; k < K; k++) {
             printf("%s{\"label\": ", k ? ", " : "");
-            json_str(res.labels[k]);
+            cli_json_str(res.labels[k]);
             printf(", \"precision\": ");
             json_num(res.precision[k]);
             printf(", \"recall\": ");

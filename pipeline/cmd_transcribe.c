@@ -102,16 +102,6 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 static char *out_path(const batch *b, const es_tx_input *in, int fmt)
 {
     size_t n = strlen(b->outdir) + strlen(in->stem) + 16;
@@ -338,13 +328,13 @@ int cmd_transcribe(int argc, char **argv)
         }
         case 'd': b.outdir = optarg; break;
         case 'j':
-            if (parse_int(optarg, 1, 256, &jobs)) { fprintf(stderr, "earshot: -j must be from 1 to 256\n"); return EXIT_USAGE; }
+            if (cli_parse_long(optarg, 1, 256, &jobs)) { fprintf(stderr, "earshot: -j must be from 1 to 256\n"); return EXIT_USAGE; }
             break;
         case 1101: {
             char *slash = strchr(optarg, '/');
             if (!slash) { fprintf(stderr, "earshot: --shard must be K/N\n"); return EXIT_USAGE; }
             *slash = 0;
-            if (parse_int(optarg, 1, 1000000, &shard_k) || parse_int(slash + 1, 1, 1000000, &shard_n) || shard_k > shard_n) {
+            if (cli_parse_long(optarg, 1, 1000000, &shard_k) || cli_parse_long(slash + 1, 1, 1000000, &shard_n) || shard_k > shard_n) {
                 fprintf(stderr, "earshot: --shard must be K/N with 1 <= K <= N\n");
                 return EXIT_USAGE;
             }
@@ -352,7 +342,7 @@ int cmd_transcribe(int argc, char **argv)
         }
         case 1102: b.resume = 1; break;
         case 1109:
-            if (parse_int(optarg, 1, 256, &v)) { fprintf(stderr, "earshot: --block must be from 1 to 256\n"); return EXIT_USAGE; }
+            if (cli_parse_long(optarg, 1, 256, &v)) { fprintf(stderr, "earshot: --block must be from 1 to 256\n"); return EXIT_USAGE; }
             b.det.o.block = (int)v;
             break;
         case 1110:
