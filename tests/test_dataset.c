@@ -18,16 +18,13 @@ static char root[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof root, "/tmp/es_dataset_XXXXXX");
-    return mkdtemp(root) ? 0 : -1;
+    return test_tmpdir(root, sizeof root, "dataset");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_rmtree(root);
 }
 
 /* ------------------------------------------------------------ helpers */

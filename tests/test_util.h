@@ -42,4 +42,19 @@ static inline float test_rand(uint32_t *s)
     return (float)(*s >> 8) / 16777216.0f;
 }
 
+/* A fresh directory /tmp/es_TAG_XXXXXX for a test's files (0, else -1),
+ * and its removal with everything in it. */
+static inline int test_tmpdir(char *buf, size_t n, const char *tag)
+{
+    snprintf(buf, n, "/tmp/es_%s_XXXXXX", tag);
+    return mkdtemp(buf) ? 0 : -1;
+}
+
+static inline int test_rmtree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 #endif
