@@ -686,11 +686,11 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
  * representation of every enrolled take, the encoder's SHA-256 and the
  * representation settings; the scoring projection is fitted from the takes
  * whenever the set changes. */
-#define ES_SPK_VEC 196          /* floats in one pooled-statistics vector */
+#define ES_SPK_VEC 340          /* floats in one pooled-statistics vector */
 #define ES_SPK_SEGS 8           /* sub-windows of a take pooled on their own */
 #define ES_SPK_DIM ((ES_SPK_SEGS + 1) * ES_SPK_VEC)   /* floats in one clip's representation */
 #define ES_SPK_FORMAT "earshot-speakers"
-#define ES_SPK_VERSION 2        /* profile files of another version are refused */
+#define ES_SPK_VERSION 3        /* profile files of another version are refused */
 
 /* The representation of one clip of 16 kHz int16-scale audio (at least
  * 0.05 s): feat[ES_SPK_DIM], the whole clip's vector (ES_SPK_VEC floats)

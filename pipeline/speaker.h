@@ -22,6 +22,10 @@
 #define ES_SPK_MEL 0        /* 32 log-mel means, 32 stds */
 #define ES_SPK_SPEC 64      /* 64 band log-power means, 64 stds */
 #define ES_SPK_PITCH 192    /* log2 F0 mean, std, mean peak, pitched fraction */
+#define ES_SPK_ENC 196      /* encoder activations, mean and std per channel: */
+#define ES_SPK_ENC_DEPTHS 2 /* after the first 2 and the first 4 convolutions */
+#define ES_SPK_ENC_C1 24    /*   24 channels (means, then stds) */
+#define ES_SPK_ENC_C2 48    /*   then 48 */
 
 /* The scoring model fitted to enrolled takes. */
 typedef struct {
