@@ -742,6 +742,13 @@ es_status es_speakers_set_background(es_speakers *s, const float *feats, const i
  * NULL. */
 es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const char *dir, const char *pattern,
                                           int keep_threshold, es_progress_fn progress, void *user, es_error *err);
+/* The background from synthetic voices made by earshot's own speech
+ * synthesis (libespeak-ng / libflite; pipeline/speaker_synth.c says how
+ * the voices differ): `voices` speakers (2-1024) of `takes` takes each
+ * (2-200), every choice drawn from seed. 64 x 20 takes about a minute on
+ * 2 cores. */
+es_status es_speakers_background_synth(es_speakers *s, es_engine *e, int voices, int takes, unsigned long long seed,
+                                       int keep_threshold, es_progress_fn progress, void *user, es_error *err);
 /* The background's description, NULL without one. */
 const char *es_speakers_background(const es_speakers *s);
 /* Write atomically. */

@@ -6,6 +6,7 @@
 #define ES_SPEAKER_H
 
 #include "es_internal.h"
+#include <stdint.h>
 
 /* layout of one pooled vector (ES_SPK_VEC floats) */
 #define ES_SPK_ALPHA 0.25   /* correlation shrinkage, chosen on FSDD (es_speaker_bench --explore) */
@@ -56,5 +57,13 @@ void es_spk_whiten(const es_spk_model *m, const float *x, double *z);
 /* scores[S] in (0, 1] of one whole-clip vector x[ES_SPK_VEC] against
  * every speaker */
 void es_spk_score(const es_spk_model *m, const float *x, float *scores);
+
+/* speaker_synth.c: the takes of `voices` synthetic voices (the
+ * background of es_speakers_background_synth): *feats[*n][ES_SPK_DIM],
+ * *spk[*n] in [0, voices), both malloc'd. */
+es_status es_spk_synth_voices(es_engine *e, int voices, int takes, uint64_t seed, float **feats, int **spk, size_t *n,
+                              es_progress_fn progress, void *user, es_error *err);
+/* bass (250 Hz) and treble (3 kHz) first-order shelves, in dB, in place */
+void es_spk_shelves(float *x, size_t n, double bass_db, double treble_db);
 
 #endif
