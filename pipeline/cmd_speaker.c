@@ -69,8 +69,8 @@ static void enroll_help(FILE *f)
             "  --background-pattern P  e.g. '{label}_{speaker}_{take}'\n"
             "  --threshold X        store this decision threshold (a score from 0 to 1;\n"
             "                       default automatic: the equal-error points measured\n"
-            "                       on FSDD with 5 takes, 0.49 without a background,\n"
-            "                       0.76 with one; for a lone speaker 0.27 and 0.73)\n"
+            "                       on FSDD with 5 takes, 0.43 without a background,\n"
+            "                       0.75 with one; for a lone speaker 0.20 and 0.71)\n"
             CLI_COMMON_HELP);
 }
 

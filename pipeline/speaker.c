@@ -3,7 +3,7 @@
  * speaker profiles (enroll, save, load) and scoring (identify, verify).
  *
  * Representation (es_speaker_features; ES_SPK_DIM floats per clip): one
- * vector of pooled statistics (ES_SPK_VEC = 196 floats) for the whole
+ * vector of pooled statistics (ES_SPK_VEC = 340 floats) for the whole
  * clip, then one for each of 8 fixed sub-windows of it (SEG_WIN: halves,
  * 70%, 80% and 85% stretches at fixed places). A vector pools, over the
  * voiced frames of its span (the louder 70% of the 10 ms frames, never
@@ -17,13 +17,29 @@
  *   [192, 196) pitch: mean and std of log2 F0 over pitched frames
  *              (normalised autocorrelation peak >= 0.5, 50-400 Hz), the
  *              mean peak height and the pitched fraction of voiced frames
- * The pretrained encoder's embeddings are not part of it: it was trained
- * for keywords, so its embeddings carry the word more than the voice.
- * Measured on FSDD (es_speaker_bench, 5 enrollment takes, 3 draws), adding
- * their mean and std over the voiced windows (192 more dimensions) LOWERED
- * identification from 0.86 to 0.82; the encoder alone reached 0.39. The
- * log-mel statistics come from the same pretrained front end
- * (melspectrogram.onnx), so profiles still record the model hashes.
+ *   [196, 244) the pretrained encoder's activations at the input of its
+ *              3rd convolution (after a 3x3 and a 1x3 one: 24 channels x
+ *              32 bins, one frame per mel frame): mean and std of each
+ *              channel over the voiced frames and all bins (profile v3)
+ *   [244, 340) the same at the input of its 5th convolution (after the
+ *              3x1 one, the 2x2 pool and a 1x3 one: 48 channels x 16 bins,
+ *              one frame per 2 mel frames)
+ * An activation frame counts as voiced when the mel frame at the centre
+ * of what it sees (es_encoder_head_span) is. Why these layers: the
+ * encoder's final embedding describes the word, not the voice (measured
+ * with profile v1: its pooled statistics alone identified 0.39 of clips,
+ * and adding them to the rest lowered 0.86 to 0.82), but the first layers
+ * are generic spectro-temporal filters trained on a large speech corpus.
+ * Measured on FSDD (es_speaker_bench, 5 enrollment takes, 10 draws, no
+ * background), each depth's 2C statistics alone: after 2 convolutions
+ * 0.922, 4: 0.920, 6: 0.879, 8: 0.805, 10: 0.752, 12: 0.675, 14: 0.545,
+ * 16: 0.466: speaker information fades with depth. Added to the 196
+ * statistics above (0.938): depth 2 0.961, depth 4 0.965, both 0.968;
+ * adding depth 6 or 8 too, or 2 or 4 frequency bands per channel instead
+ * of one pool over all bins, gave no more (0.956-0.968). At 20 draws on
+ * other draws (seed 2), k = 3 / 5: 0.891 / 0.939 without them, 0.932 /
+ * 0.964 with both depths. The log-mel and the encoder come from the
+ * pretrained models, so profiles record both hashes.
  *
  * Projection: within-speaker covariance normalisation (WCCN) estimated
  * from the enrolled takes themselves, whole clips AND sub-windows. Sw, the
@@ -46,13 +62,14 @@
  * needs no reference, so one speaker can be enrolled alone.
  *
  * Measured on FSDD, 6 speakers, 5 enrolled takes each, no background
- * (es_speaker_bench --draws 10; bench/README.md has every k):
- * identification 0.881 (version 1: cosine, whole takes only); 0.888
- * with random sub-windows and the cosine (5 draws); 0.902 with the
- * distance and whole takes only (5 draws); 0.938 with both. A synthetic
- * background (scripts/speaker-background.sh: 64 espeak-ng voices with
- * varied pitch, rate, vocal-tract length and microphone) added to Sw with
- * weight 0.3 brings it to 0.950 (0.9498; 0.947 over 20 draws). The score
+ * (es_speaker_bench --draws 10; bench/README.md has every k), with the
+ * 196 statistics of profile v2: identification 0.881 (version 1: cosine,
+ * whole takes only); 0.888 with random sub-windows and the cosine (5
+ * draws); 0.902 with the distance and whole takes only (5 draws); 0.938
+ * with both; 0.968 with the encoder activations (v3). A synthetic
+ * background (es_speakers_background_synth, speaker_synth.c: 64 voices of
+ * earshot's own synthesis) added to Sw with weight 0.3 brings v3 to
+ * 0.973, and helps most at 1-3 takes and for a lone speaker. The score
  * separates better than it is calibrated: its scale follows the variation
  * the enrolled takes show (README). Tried and left out (bench/README.md):
  * frame-level GMM-UBM with MAP-adapted means on MFCCs (0.67: 2 s of
@@ -67,7 +84,9 @@
  * separates espeak-ng voices is not what separates people), and the
  * user's own microphone is part of what the projection must learn. The
  * projection is recomputed from the stored takes (their raw vectors are in
- * the profile), so adding a speaker improves it for all.
+ * the profile), so adding a speaker improves it for all; what synthetic
+ * voices can teach (how a voice moves with the words said) comes in as
+ * the background, made on the user's machine by `--background synth`.
  */
 #include "es_internal.h"
 #include "../model/safetensors.h"

@@ -14,12 +14,13 @@
 /* Default thresholds on the score: the equal-error points measured on
  * FSDD at 5 takes (es_speaker_bench --draws 10; bench/README.md), open set
  * (3 of the 6 speakers enrolled) when several speakers are enrolled; the
- * background is scripts/speaker-background.sh's. The score's scale moves
- * with what the projection is fitted from, so each case has its own. */
-#define ES_SPK_THRESHOLD 0.49          /* no background */
-#define ES_SPK_THRESHOLD_BG 0.76       /* with a background */
-#define ES_SPK_THRESHOLD_LONE 0.27     /* one speaker, no background (--single) */
-#define ES_SPK_THRESHOLD_LONE_BG 0.73  /* one speaker with a background (--single --background) */
+ * background is `--background synth`'s (es_speaker_bench --synth 64). The
+ * score's scale moves with what the projection is fitted from, so each
+ * case has its own. */
+#define ES_SPK_THRESHOLD 0.43          /* no background */
+#define ES_SPK_THRESHOLD_BG 0.75       /* with a background */
+#define ES_SPK_THRESHOLD_LONE 0.20     /* one speaker, no background (--single) */
+#define ES_SPK_THRESHOLD_LONE_BG 0.71  /* one speaker with a background (--single --synth 64) */
 #define ES_SPK_MEL 0        /* 32 log-mel means, 32 stds */
 #define ES_SPK_SPEC 64      /* 64 band log-power means, 64 stds */
 #define ES_SPK_PITCH 192    /* log2 F0 mean, std, mean peak, pitched fraction */

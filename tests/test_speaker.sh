@@ -96,6 +96,17 @@ done
 [ $above -ge 4 ] && ok "lone speaker with a background: the genuine clip scores higher in $above of 5 pairs" ||
     bad "lone speaker with a background: genuine higher in only $above of 5 pairs"
 
+# the synthetic background earshot makes itself (4 voices to keep it fast)
+cp "$P" "$T/synth.safetensors"
+expect 0 "enroll --background synth:4" -- "$BIN" enroll -q -p "$T/synth.safetensors" --background synth:4
+has "$T/out" '"source":"synth","voices":4,"takes":20' "the synthetic background is described"
+expect 0 "identify with the synthetic background" -- "$BIN" identify -q --threshold 0 "$T/synth.safetensors" "${files[@]}"
+right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
+[ "$right" -ge 24 ] && ok "with the synthetic background: $right of 30 right (>= 24)" || bad "with the synthetic background: only $right of 30 right"
+expect 2 "synth:1 is a usage error" -- "$BIN" enroll -q -p "$T/synth.safetensors" --background synth:1
+has "$T/err" "2 to 1024 voices" "synth:1: says why"
+expect 2 "synth:x is a usage error" -- "$BIN" enroll -q -p "$T/synth.safetensors" --background synth:4x
+
 # --- bad profile files: refused whole, named, never overwritten
 cp "$P" "$T/orig.safetensors"
 head -c 700 "$P" > "$T/trunc.safetensors"
