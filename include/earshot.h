@@ -729,7 +729,7 @@ es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feat
  * one speaker), kept in the profile and added to the enrolled takes' when
  * fitting the projection. It teaches the projection how one voice varies
  * from word to word beyond what a handful of enrolled takes show
- * (bench/README.md: synthetic voices from scripts/speaker-background.sh
+ * (bench/README.md: synthetic voices from es_speakers_background_synth
  * help; recordings of real people more). Replaces any earlier one;
  * unless keep_threshold, a threshold that was set goes back to automatic.
  * desc (e.g. the folder) is recorded. */
@@ -745,8 +745,9 @@ es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const ch
 /* The background from synthetic voices made by earshot's own speech
  * synthesis (libespeak-ng / libflite; pipeline/speaker_synth.c says how
  * the voices differ): `voices` speakers (2-1024) of `takes` takes each
- * (2-200), every choice drawn from seed. 64 x 20 takes about a minute on
- * 2 cores. */
+ * (2-200), every choice drawn from seed; the same call in a fresh
+ * process gives the same background (espeak-ng keeps a little state from
+ * one utterance to the next). 64 x 20 takes 30-60 s on 2 cores. */
 es_status es_speakers_background_synth(es_speakers *s, es_engine *e, int voices, int takes, unsigned long long seed,
                                        int keep_threshold, es_progress_fn progress, void *user, es_error *err);
 /* The background's description, NULL without one. */
