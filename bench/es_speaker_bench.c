@@ -20,7 +20,10 @@
  * --fsdd-background: the background covariance is the within-speaker
  * covariance of takes 25-49 of the six speakers; enrollment and tests stay
  * within takes 0-24. --background DIR: from DIR/<voice>_*.wav instead
- * (the whole-clip vectors, weight --beta, default ES_SPK_BETA).
+ * (the whole-clip vectors, weight --beta, default ES_SPK_BETA). --synth V:
+ * from V synthetic voices of es_spk_synth_voices (--synth-takes, default
+ * 20; --synth-seed, default 7), what `earshot enroll --background synth`
+ * makes.
  * --disjoint: background of 3 speakers, 3-way identification among the
  * other 3 (all 20 splits). --single: verification with one speaker
  * enrolled from takes 0-24, without a background unless --background or
@@ -215,6 +218,23 @@ static int load_background(es_engine *e, const char *dir)
     return 0;
 }
 
+/* the background covariance from es_spk_synth_voices (what `earshot
+ * enroll --background synth` uses) */
+static int synth_background(es_engine *e, int voices, int takes, uint64_t seed)
+{
+    float *X = NULL;
+    int *y = NULL;
+    size_t n = 0;
+    es_error err = {0};
+    if (es_spk_synth_voices(e, voices, takes, seed, &X, &y, &n, NULL, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    for (size_t i = 0; i < n; i++) memmove(X + i * ES_SPK_VEC, X + i * ES_SPK_DIM, ES_SPK_VEC * sizeof(float));
+    g_prior = malloc((size_t)ES_SPK_VEC * ES_SPK_VEC * sizeof(float));
+    if (es_spk_within_cov(X, y, n, voices, g_prior, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    fprintf(stderr, "synthetic background: %zu clips of %d voices (seed %llu)\n", n, voices, (unsigned long long)seed);
+    free(X); free(y);
+    return 0;
+}
+
 /* Verification with one speaker enrolled (the usual case: "is this me?"):
  * for each speaker and draw, a profile holding only that speaker (k clips
  * from takes 0-24) and the background of takes 25-49; trials = every
@@ -351,11 +371,12 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore] [--background DIR | --fsdd-background | --disjoint] "
-                "[--single] [--beta B]\n", argv[0]);
+                "[--single] [--beta B] [--synth VOICES [--synth-takes N] [--synth-seed S]]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1], *cache = NULL, *bg = NULL;
-    int draws = 10, explore = 0, fsdd_bg = 0;
+    int draws = 10, explore = 0, fsdd_bg = 0, synth_v = 0, synth_t = 20;
+    uint64_t synth_seed = 7;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--draws") && i + 1 < argc) draws = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--explore")) explore = 1;
@@ -364,6 +385,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--single")) { fsdd_bg = g_split == 1; g_split = 3; }
         else if (!strcmp(argv[i], "--background") && i + 1 < argc) bg = argv[++i];
         else if (!strcmp(argv[i], "--beta") && i + 1 < argc) g_beta = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--synth") && i + 1 < argc) synth_v = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--synth-takes") && i + 1 < argc) synth_t = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--synth-seed") && i + 1 < argc) synth_seed = strtoull(argv[++i], NULL, 10);
         else cache = argv[i];
     }
     float *F = NULL;
@@ -384,9 +408,9 @@ int main(int argc, char **argv)
         size_t sh[2] = {NF, ES_SPK_DIM};
         if (cache && es_npy_write(cache, F, sh, 2, &err)) fprintf(stderr, "%s\n", err.msg);
     }
-    if (bg) {
+    if (bg || synth_v) {
         es_engine *e = es_engine_create(NULL, &err);
-        if (!e || load_background(e, bg)) return 1;
+        if (!e || (bg ? load_background(e, bg) : synth_background(e, synth_v, synth_t, synth_seed))) return 1;
         es_engine_free(e);
     }
     if (g_split == 2) {
@@ -405,7 +429,7 @@ int main(int argc, char **argv)
     }
     if (g_split == 3) {
         printf("| k | EER, one speaker enrolled, background %s (threshold) |\n|---|---|\n",
-               fsdd_bg ? "takes 25-49 of the six" : bg ? bg : "none");
+               fsdd_bg ? "takes 25-49 of the six" : bg ? bg : synth_v ? "synthetic voices (--synth)" : "none");
         int ks[] = {1, 3, 5, 10};
         for (int i = 0; i < 4; i++) run_single(F, ks[i], draws);
         return 0;

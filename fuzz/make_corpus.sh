@@ -191,8 +191,8 @@ seed_speakers() {
   "$bin" enroll -q -n one -p "$d/seed-background.safetensors" --background "$bg" samples/hey_jarvis.wav >/dev/null
   rm -rf "$bg"
   # near misses of the same length: a newer version, another representation
-  sed 's/"earshot.profile_version":"1"/"earshot.profile_version":"2"/' "$d/seed-one.safetensors" > "$d/seed-newer.safetensors"
-  sed 's/\\"dim\\":196/\\"dim\\":197/' "$d/seed-one.safetensors" > "$d/seed-repr.safetensors"
+  sed 's/"earshot.profile_version":"3"/"earshot.profile_version":"4"/' "$d/seed-one.safetensors" > "$d/seed-newer.safetensors"
+  sed 's/\\"dim\\":340/\\"dim\\":341/' "$d/seed-one.safetensors" > "$d/seed-repr.safetensors"
   echo "make_corpus: speakers: 5 files"
 }
 

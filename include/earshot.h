@@ -686,11 +686,11 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
  * representation of every enrolled take, the encoder's SHA-256 and the
  * representation settings; the scoring projection is fitted from the takes
  * whenever the set changes. */
-#define ES_SPK_VEC 196          /* floats in one pooled-statistics vector */
+#define ES_SPK_VEC 340          /* floats in one pooled-statistics vector */
 #define ES_SPK_SEGS 8           /* sub-windows of a take pooled on their own */
 #define ES_SPK_DIM ((ES_SPK_SEGS + 1) * ES_SPK_VEC)   /* floats in one clip's representation */
 #define ES_SPK_FORMAT "earshot-speakers"
-#define ES_SPK_VERSION 2        /* profile files of another version are refused */
+#define ES_SPK_VERSION 3        /* profile files of another version are refused */
 
 /* The representation of one clip of 16 kHz int16-scale audio (at least
  * 0.05 s): feat[ES_SPK_DIM], the whole clip's vector (ES_SPK_VEC floats)
@@ -729,7 +729,7 @@ es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feat
  * one speaker), kept in the profile and added to the enrolled takes' when
  * fitting the projection. It teaches the projection how one voice varies
  * from word to word beyond what a handful of enrolled takes show
- * (bench/README.md: synthetic voices from scripts/speaker-background.sh
+ * (bench/README.md: synthetic voices from es_speakers_background_synth
  * help; recordings of real people more). Replaces any earlier one;
  * unless keep_threshold, a threshold that was set goes back to automatic.
  * desc (e.g. the folder) is recorded. */
@@ -742,6 +742,14 @@ es_status es_speakers_set_background(es_speakers *s, const float *feats, const i
  * NULL. */
 es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const char *dir, const char *pattern,
                                           int keep_threshold, es_progress_fn progress, void *user, es_error *err);
+/* The background from synthetic voices made by earshot's own speech
+ * synthesis (libespeak-ng / libflite; pipeline/speaker_synth.c says how
+ * the voices differ): `voices` speakers (2-1024) of `takes` takes each
+ * (2-200), every choice drawn from seed; the same call in a fresh
+ * process gives the same background (espeak-ng keeps a little state from
+ * one utterance to the next). 64 x 20 takes 30-60 s on 2 cores. */
+es_status es_speakers_background_synth(es_speakers *s, es_engine *e, int voices, int takes, unsigned long long seed,
+                                       int keep_threshold, es_progress_fn progress, void *user, es_error *err);
 /* The background's description, NULL without one. */
 const char *es_speakers_background(const es_speakers *s);
 /* Write atomically. */

@@ -109,6 +109,12 @@ int es_encoder_tail_frames(const es_encoder *e, int K, int frames, size_t *per_f
 /* Run everything before the last K convolutions on one sequence:
  * mel[frames][32] -> out[es_encoder_tail_frames(...)][per_frame]. */
 es_status es_encoder_head_part(es_encoder *e, int K, const float *mel, int frames, float *out, es_error *err);
+/* Where the frames es_encoder_head_part returns for K come from: frame t
+ * of its output sees mel frames [stride*t, stride*t + width) (time
+ * convolutions are unpadded, pools floor), and each frame is [F][C] with
+ * *channels = C (frequency bins x channels = per_frame). Returns 0, or -1
+ * for a K out of range. */
+int es_encoder_head_span(const es_encoder *e, int K, int *stride, int *width, int *channels);
 /* Replace a convolution's tensor, named by its ONNX initializer, with data
  * in the ONNX layout (weights [co][ci][kt][kf], bias [co]); the shape must
  * match. */

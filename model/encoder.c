@@ -749,6 +749,21 @@ es_status es_encoder_head_part(es_encoder *e, int K, const float *mel, int frame
     return ES_OK;
 }
 
+int es_encoder_head_span(const es_encoder *e, int K, int *stride, int *width, int *channels)
+{
+    int s = tail_start(e, K), st = 1, w = 1;
+    if (s < 0) return -1;
+    for (int i = 0; i < s; i++) {
+        const layer *L = &e->l[i];
+        if (L->is_pool) { w += (L->pt - 1) * st; st *= L->pt; }
+        else w += (L->kt - 1) * st;
+    }
+    if (stride) *stride = st;
+    if (width) *width = w;
+    if (channels) *channels = e->l[s].ci;
+    return 0;
+}
+
 const char *es_encoder_conv_name(const es_encoder *e, int i, int bias)
 {
     for (int k = 0, c = 0; k < e->nl; k++)

@@ -30,6 +30,11 @@ static int parse_threshold(const char *s, double *t)
     return 0;
 }
 
+/* `--background synth`: 64 voices x 20 takes, as measured in bench/README.md */
+#define SYNTH_VOICES 64
+#define SYNTH_TAKES 20
+#define SYNTH_SEED 7
+
 static void on_bg_progress(void *user, const char *stage, size_t done, size_t total)
 {
     (void)user;
@@ -45,8 +50,7 @@ static void enroll_help(FILE *f)
             "Adds a speaker (or more takes of one) to a speaker profile file, created if\n"
             "missing and rewritten atomically. A few takes of any words are enough; more\n"
             "takes, and takes of different words, identify better (6 FSDD speakers, 5\n"
-            "takes: 0.94; 0.95 with scripts/speaker-background.sh's synthetic voices as\n"
-            "the background; 0.98 with 10 takes).\n"
+            "takes: 0.97, with or without `--background synth`; 0.99 with 10 takes).\n"
             "\n"
             "  -n, --name NAME      the speaker\n"
             "  -p, --profiles FILE  the profile file (.safetensors)\n"
@@ -54,15 +58,19 @@ static void enroll_help(FILE *f)
             "  --background DIR     speech by several other speakers (one folder per\n"
             "                       speaker, or flat with --background-pattern): how a\n"
             "                       voice varies from word to word, stored in the profile\n"
-            "                       and used for every speaker (scripts/speaker-\n"
-            "                       background.sh makes one; FSDD, 5 takes: 0.94 ->\n"
-            "                       0.95, recordings of real people help more);\n"
-            "                       --name and FILEs may then be left out\n"
+            "                       and used for every speaker (recordings of real\n"
+            "                       people help most); --name and FILEs may then be\n"
+            "                       left out\n"
+            "  --background synth   the same from 64 synthetic voices earshot makes\n"
+            "                       itself (espeak-ng, flite; about a minute; synth:N\n"
+            "                       for N voices of 20 takes): FSDD, 1\n"
+            "                       and 3 takes: 0.76 -> 0.79, 0.92 -> 0.94; a lone\n"
+            "                       speaker verifies much better with it\n"
             "  --background-pattern P  e.g. '{label}_{speaker}_{take}'\n"
             "  --threshold X        store this decision threshold (a score from 0 to 1;\n"
             "                       default automatic: the equal-error points measured\n"
-            "                       on FSDD with 5 takes, 0.49 without a background,\n"
-            "                       0.76 with one; for a lone speaker 0.27 and 0.73)\n"
+            "                       on FSDD with 5 takes, 0.43 without a background,\n"
+            "                       0.75 with one; for a lone speaker 0.20 and 0.71)\n"
             CLI_COMMON_HELP);
 }
 
@@ -107,7 +115,17 @@ int cmd_enroll(int argc, char **argv)
         if (features_of(&c, eng, argv[optind + (int)i], F + i * ES_SPK_DIM)) goto out;
     if (bg) {
         int tty = !c.quiet && isatty(2);
-        if (es_speakers_background_from_dir(s, eng, bg, bgpat, have_t, tty ? on_bg_progress : NULL, NULL, &e)) {
+        /* "synth" or "synth:VOICES": earshot's own synthetic voices (a
+         * folder of that name is ./synth) */
+        int synth = !strcmp(bg, "synth") || !strncmp(bg, "synth:", 6), voices = SYNTH_VOICES;
+        if (synth && bg[5] && (sscanf(bg + 6, "%d", &voices) != 1 || voices < 2 || voices > 1024 || strspn(bg + 6, "0123456789") != strlen(bg + 6))) {
+            fprintf(stderr, "earshot enroll: --background %s: synth:VOICES wants 2 to 1024 voices\n", bg);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (synth ? es_speakers_background_synth(s, eng, voices, SYNTH_TAKES, SYNTH_SEED, have_t, tty ? on_bg_progress : NULL,
+                                                 NULL, &e)
+                  : es_speakers_background_from_dir(s, eng, bg, bgpat, have_t, tty ? on_bg_progress : NULL, NULL, &e)) {
             cli_error(&e);
             goto out;
         }

@@ -3,7 +3,7 @@
  * speaker profiles (enroll, save, load) and scoring (identify, verify).
  *
  * Representation (es_speaker_features; ES_SPK_DIM floats per clip): one
- * vector of pooled statistics (ES_SPK_VEC = 196 floats) for the whole
+ * vector of pooled statistics (ES_SPK_VEC = 340 floats) for the whole
  * clip, then one for each of 8 fixed sub-windows of it (SEG_WIN: halves,
  * 70%, 80% and 85% stretches at fixed places). A vector pools, over the
  * voiced frames of its span (the louder 70% of the 10 ms frames, never
@@ -17,13 +17,29 @@
  *   [192, 196) pitch: mean and std of log2 F0 over pitched frames
  *              (normalised autocorrelation peak >= 0.5, 50-400 Hz), the
  *              mean peak height and the pitched fraction of voiced frames
- * The pretrained encoder's embeddings are not part of it: it was trained
- * for keywords, so its embeddings carry the word more than the voice.
- * Measured on FSDD (es_speaker_bench, 5 enrollment takes, 3 draws), adding
- * their mean and std over the voiced windows (192 more dimensions) LOWERED
- * identification from 0.86 to 0.82; the encoder alone reached 0.39. The
- * log-mel statistics come from the same pretrained front end
- * (melspectrogram.onnx), so profiles still record the model hashes.
+ *   [196, 244) the pretrained encoder's activations at the input of its
+ *              3rd convolution (after a 3x3 and a 1x3 one: 24 channels x
+ *              32 bins, one frame per mel frame): mean and std of each
+ *              channel over the voiced frames and all bins (profile v3)
+ *   [244, 340) the same at the input of its 5th convolution (after the
+ *              3x1 one, the 2x2 pool and a 1x3 one: 48 channels x 16 bins,
+ *              one frame per 2 mel frames)
+ * An activation frame counts as voiced when the mel frame at the centre
+ * of what it sees (es_encoder_head_span) is. Why these layers: the
+ * encoder's final embedding describes the word, not the voice (measured
+ * with profile v1: its pooled statistics alone identified 0.39 of clips,
+ * and adding them to the rest lowered 0.86 to 0.82), but the first layers
+ * are generic spectro-temporal filters trained on a large speech corpus.
+ * Measured on FSDD (es_speaker_bench, 5 enrollment takes, 10 draws, no
+ * background), each depth's 2C statistics alone: after 2 convolutions
+ * 0.922, 4: 0.920, 6: 0.879, 8: 0.805, 10: 0.752, 12: 0.675, 14: 0.545,
+ * 16: 0.466: speaker information fades with depth. Added to the 196
+ * statistics above (0.938): depth 2 0.961, depth 4 0.965, both 0.968;
+ * adding depth 6 or 8 too, or 2 or 4 frequency bands per channel instead
+ * of one pool over all bins, gave no more (0.956-0.968). At 20 draws on
+ * other draws (seed 2), k = 3 / 5: 0.891 / 0.939 without them, 0.932 /
+ * 0.964 with both depths. The log-mel and the encoder come from the
+ * pretrained models, so profiles record both hashes.
  *
  * Projection: within-speaker covariance normalisation (WCCN) estimated
  * from the enrolled takes themselves, whole clips AND sub-windows. Sw, the
@@ -46,13 +62,14 @@
  * needs no reference, so one speaker can be enrolled alone.
  *
  * Measured on FSDD, 6 speakers, 5 enrolled takes each, no background
- * (es_speaker_bench --draws 10; bench/README.md has every k):
- * identification 0.881 (version 1: cosine, whole takes only); 0.888
- * with random sub-windows and the cosine (5 draws); 0.902 with the
- * distance and whole takes only (5 draws); 0.938 with both. A synthetic
- * background (scripts/speaker-background.sh: 64 espeak-ng voices with
- * varied pitch, rate, vocal-tract length and microphone) added to Sw with
- * weight 0.3 brings it to 0.950 (0.9498; 0.947 over 20 draws). The score
+ * (es_speaker_bench --draws 10; bench/README.md has every k), with the
+ * 196 statistics of profile v2: identification 0.881 (version 1: cosine,
+ * whole takes only); 0.888 with random sub-windows and the cosine (5
+ * draws); 0.902 with the distance and whole takes only (5 draws); 0.938
+ * with both; 0.968 with the encoder activations (v3). A synthetic
+ * background (es_speakers_background_synth, speaker_synth.c: 64 voices of
+ * earshot's own synthesis) added to Sw with weight 0.3 brings v3 to
+ * 0.973, and helps most at 1-3 takes and for a lone speaker. The score
  * separates better than it is calibrated: its scale follows the variation
  * the enrolled takes show (README). Tried and left out (bench/README.md):
  * frame-level GMM-UBM with MAP-adapted means on MFCCs (0.67: 2 s of
@@ -67,12 +84,15 @@
  * separates espeak-ng voices is not what separates people), and the
  * user's own microphone is part of what the projection must learn. The
  * projection is recomputed from the stored takes (their raw vectors are in
- * the profile), so adding a speaker improves it for all.
+ * the profile), so adding a speaker improves it for all; what synthetic
+ * voices can teach (how a voice moves with the words said) comes in as
+ * the background, made on the user's machine by `--background synth`.
  */
 #include "es_internal.h"
 #include "../model/safetensors.h"
 #include "speaker.h"
 #include "dataset.h"
+#include "../model/conv.h"
 #include <pthread.h>
 
 #include <cjson/cJSON.h>
@@ -165,7 +185,23 @@ typedef struct {
     float *lag, *peak;    /* [frames] pitch, computed when first needed (lag < 0: not yet) */
     unsigned char *sel;   /* [frames] scratch */
     float *sorted;        /* [frames] scratch */
+    /* encoder activations (see enc_depth): act[d][T[d]][per[d]], frame t
+     * centred on mel frame stride[d]*t + centre[d] - ENC_PAD */
+    const float *act[ES_SPK_ENC_DEPTHS];
+    int T[ES_SPK_ENC_DEPTHS], per[ES_SPK_ENC_DEPTHS], C[ES_SPK_ENC_DEPTHS], stride[ES_SPK_ENC_DEPTHS], centre[ES_SPK_ENC_DEPTHS];
+    double *acc;          /* [2 * ES_SPK_ENC_C2] scratch */
 } spk_frames;
+
+/* The encoder's activations pooled: the input of convolution 2 (after
+ * conv 0, 3x3 and conv 1, 1x3: 24 channels x 32 bins, one frame per mel
+ * frame) and of convolution 4 (after conv 2, 3x1, the 2x2 pool and conv
+ * 3, 1x3: 48 channels x 16 bins, one frame per 2 mel frames). */
+static const int ENC_DEPTH[ES_SPK_ENC_DEPTHS] = {2, 4};
+static const int ENC_OFF[ES_SPK_ENC_DEPTHS] = {ES_SPK_ENC, ES_SPK_ENC + 2 * ES_SPK_ENC_C1};
+/* mel frames of silence added on both sides before the encoder, so the
+ * clip's first and last frames are the centre of an activation frame too;
+ * even, so the 2x2 pool pairs the same frames as with any other even pad */
+#define ENC_PAD 8
 
 /* The ES_SPK_VEC pooled statistics of frames [a, b) (b - a >= 1) */
 static void pool_window(spk_frames *fr, size_t a, size_t b, float *feat)
@@ -199,6 +235,27 @@ static void pool_window(spk_frames *fr, size_t a, size_t b, float *feat)
     p[1] = (float)sqrt((lv > 0 ? lv : 0) + 1e-4);
     p[2] = (float)(nsel ? rs / (double)nsel : 0);
     p[3] = (float)(nsel ? (double)np / (double)nsel : 0);
+    /* encoder activations: mean and std of each channel over the voiced
+     * frames (those whose centre is voiced) and every frequency bin */
+    for (int d = 0; d < ES_SPK_ENC_DEPTHS; d++) {
+        int C = fr->C[d];
+        double *s1 = fr->acc, *s2 = fr->acc + C;
+        memset(fr->acc, 0, 2 * (size_t)C * sizeof(double));
+        size_t cnt = 0;
+        for (int t = 0; t < fr->T[d]; t++) {
+            long c = (long)fr->stride[d] * t + fr->centre[d] - ENC_PAD;
+            if (c < (long)a || c >= (long)b || !fr->sel[c - (long)a]) continue;
+            const float *r = fr->act[d] + (size_t)t * (size_t)fr->per[d];
+            for (int i = 0; i < fr->per[d]; i++) { double v = r[i]; s1[i % C] += v; s2[i % C] += v * v; }
+            cnt += (size_t)(fr->per[d] / C);
+        }
+        float *o = feat + ENC_OFF[d];
+        for (int ch = 0; ch < C; ch++) {
+            double m = cnt ? s1[ch] / (double)cnt : 0, v = cnt ? s2[ch] / (double)cnt - m * m : 0;
+            o[ch] = (float)m;
+            o[C + ch] = (float)sqrt((v > 0 ? v : 0) + 1e-6);
+        }
+    }
 }
 
 es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *feat, es_error *err)
@@ -209,13 +266,38 @@ es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *fea
         return es_fail(err, ES_ERR_ARG, "audio too short for a speaker representation (%.3f s; at least 0.05 s)",
                        (double)n / ES_SAMPLE_RATE);
     es_status st = ES_OK;
-    float *mel = NULL, *spec = NULL, *energy = NULL, *sorted = NULL, *win = NULL, *lag = NULL, *peak = NULL;
+    float *mel_all = NULL, *padded = NULL, *spec = NULL, *energy = NULL, *sorted = NULL, *win = NULL, *lag = NULL, *peak = NULL;
+    const float *mel = NULL;
+    float *act[ES_SPK_ENC_DEPTHS] = {NULL};
+    double acc[2 * ES_SPK_ENC_C2];
+    spk_frames fr;
+    memset(&fr, 0, sizeof fr);
     unsigned char *sel = NULL;
     kiss_fftr_cfg fft = NULL;
     size_t mel_frames = 0;
-    if ((st = es_embed_audio(e, x, n, NULL, &mel, &mel_frames, NULL, NULL, err))) goto out;
-    if (mel_frames < frames) frames = mel_frames;   /* the same count; the smaller is safe either way */
+    /* the log-mel of the clip with ENC_PAD frames of silence on both
+     * sides: its frames ENC_PAD.. are exactly the clip's own (the padding
+     * is whole hops of zeros and the top-dB clamp follows the loudest
+     * frame), the padding is for the encoder */
+    padded = calloc(n + 2 * (size_t)ENC_PAD * HOP, sizeof(float));
+    if (!padded) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    memcpy(padded + (size_t)ENC_PAD * HOP, x, n * sizeof(float));
+    if ((st = es_embed_audio(e, padded, n + 2 * (size_t)ENC_PAD * HOP, NULL, &mel_all, &mel_frames, NULL, NULL, err))) goto out;
+    if (mel_frames < 2 * ENC_PAD + 3) { st = es_fail(err, ES_ERR_ARG, "audio too short for a speaker representation"); goto out; }
+    mel = mel_all + (size_t)ENC_PAD * ES_MEL_BINS;
+    if (mel_frames - 2 * ENC_PAD < frames) frames = mel_frames - 2 * ENC_PAD;   /* the same count; the smaller is safe either way */
     if (frames < 3) { st = es_fail(err, ES_ERR_ARG, "audio too short for a speaker representation"); goto out; }
+    es_encoder *enc = es_engine_encoder(e);
+    for (int d = 0; d < ES_SPK_ENC_DEPTHS; d++) {
+        int K = es_encoder_nconv(enc) - ENC_DEPTH[d], width, C;
+        size_t per = 0;
+        int T = es_encoder_tail_frames(enc, K, (int)mel_frames, &per);
+        if (es_encoder_head_span(enc, K, &fr.stride[d], &width, &C) || C != (d ? ES_SPK_ENC_C2 : ES_SPK_ENC_C1) || T < 1)
+            { st = es_fail(err, ES_ERR_MODEL, "speaker representation: the encoder's layer %d is not what it expects", ENC_DEPTH[d]); goto out; }
+        if (!(act[d] = malloc((size_t)T * per * sizeof(float)))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        if ((st = es_encoder_head_part(enc, K, mel_all, (int)mel_frames, act[d], err))) goto out;
+        fr.act[d] = act[d]; fr.T[d] = T; fr.per[d] = (int)per; fr.C[d] = C; fr.centre[d] = (width - 1) / 2;
+    }
     spec = malloc(frames * NBANDS * sizeof(float));
     energy = malloc(frames * sizeof(float));
     sorted = malloc(frames * sizeof(float));
@@ -245,7 +327,8 @@ es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *fea
         }
         lag[f] = -1;
     }
-    spk_frames fr = {x, n, frames, mel, spec, energy, lag, peak, sel, sorted};
+    fr.x = x; fr.n = n; fr.frames = frames; fr.mel = mel; fr.spec = spec; fr.energy = energy;
+    fr.lag = lag; fr.peak = peak; fr.sel = sel; fr.sorted = sorted; fr.acc = acc;
     /* the whole take, then its sub-windows */
     pool_window(&fr, 0, frames, feat);
     for (int w = 0; w < ES_SPK_SEGS; w++) {
@@ -257,7 +340,8 @@ es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *fea
     for (int i = 0; i < ES_SPK_DIM; i++)
         if (!isfinite(feat[i])) { st = es_fail(err, ES_ERR_ARG, "speaker representation is not finite"); goto out; }
 out:
-    free(mel); free(spec); free(energy); free(sorted); free(sel); free(win); free(lag); free(peak);
+    free(mel_all); free(padded); free(spec); free(energy); free(sorted); free(sel); free(win); free(lag); free(peak);
+    for (int d = 0; d < ES_SPK_ENC_DEPTHS; d++) free(act[d]);
     kiss_fftr_free(fft);
     return st;
 }
@@ -429,8 +513,9 @@ void es_spk_score(const es_spk_model *m, const float *x, float *scores)
 /* Any change to what the numbers mean must change this string: a profile
  * whose representation differs is refused rather than misread. */
 #define REPRESENTATION \
-    "{\"dim\":196,\"blocks\":[\"logmel mean/std 32+32\",\"band log-power mean/std 64+64 (62.5 Hz to 4 kHz)\"," \
-    "\"pitch log2F0 mean/std, peak, pitched fraction\"],\"voiced\":\"louder 70% of 10 ms frames, within 50 dB of the " \
+    "{\"dim\":340,\"blocks\":[\"logmel mean/std 32+32\",\"band log-power mean/std 64+64 (62.5 Hz to 4 kHz)\"," \
+    "\"pitch log2F0 mean/std, peak, pitched fraction\",\"encoder input of conv 2, mean/std per channel over voiced " \
+    "frames and bins 24+24\",\"encoder input of conv 4, the same 48+48\"],\"encoder_pad\":8,\"voiced\":\"louder 70% of 10 ms frames, within 50 dB of the " \
     "loudest\",\"take\":\"whole clip + 8 sub-windows (start,length as fractions) 0,.5 .25,.5 .5,.5 0,.7 .3,.7 0,.85 " \
     ".15,.85 .1,.8\",\"projection\":\"WCCN fitted on all vectors of the enrolled takes plus 0.3 x the background " \
     "covariance if any, correlation shrinkage 0.25\",\"score\":\"exp(-d^2/2 per dimension), d the whitened distance " \
@@ -740,12 +825,12 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
     const es_st_tensor *tx = es_st_get(st, "takes"), *ty = es_st_get(st, "speaker");
     if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) < 1) why = "speakers missing or empty";
     else if (!tx || tx->ndim != 3 || tx->shape[1] != ES_SPK_SEGS + 1 || tx->shape[2] != ES_SPK_VEC || tx->shape[0] < 1)
-        why = "tensor 'takes' missing or not [N][9][196]";
+        why = "tensor 'takes' missing or not [N][9][340]";
     else if (!ty || ty->ndim != 1 || ty->shape[0] != tx->shape[0]) why = "tensor 'speaker' missing or not [N]";
     const es_st_tensor *tb = es_st_get(st, "background");
     if (!why && es_st_count(st) != (tb ? 3u : 2u)) why = "tensors other than 'takes', 'speaker' and 'background'";
     if (!why && tb && (tb->ndim != 2 || tb->shape[0] != ES_SPK_VEC || tb->shape[1] != ES_SPK_VEC || !es_st_meta(st, "background")))
-        why = "tensor 'background' is not [196][196] or has no description";
+        why = "tensor 'background' is not [340][340] or has no description";
     if (why) { es_st_free(st); return parse_fail(s, j, err, name, why); }
     size_t S = (size_t)cJSON_GetArraySize(j), N = (size_t)tx->shape[0];
     s->names = calloc(S, sizeof(char *));

@@ -6,6 +6,7 @@
 #define ES_SPEAKER_H
 
 #include "es_internal.h"
+#include <stdint.h>
 
 /* layout of one pooled vector (ES_SPK_VEC floats) */
 #define ES_SPK_ALPHA 0.25   /* correlation shrinkage, chosen on FSDD (es_speaker_bench --explore) */
@@ -13,15 +14,20 @@
 /* Default thresholds on the score: the equal-error points measured on
  * FSDD at 5 takes (es_speaker_bench --draws 10; bench/README.md), open set
  * (3 of the 6 speakers enrolled) when several speakers are enrolled; the
- * background is scripts/speaker-background.sh's. The score's scale moves
- * with what the projection is fitted from, so each case has its own. */
-#define ES_SPK_THRESHOLD 0.49          /* no background */
-#define ES_SPK_THRESHOLD_BG 0.76       /* with a background */
-#define ES_SPK_THRESHOLD_LONE 0.27     /* one speaker, no background (--single) */
-#define ES_SPK_THRESHOLD_LONE_BG 0.73  /* one speaker with a background (--single --background) */
+ * background is `--background synth`'s (es_speaker_bench --synth 64). The
+ * score's scale moves with what the projection is fitted from, so each
+ * case has its own. */
+#define ES_SPK_THRESHOLD 0.43          /* no background */
+#define ES_SPK_THRESHOLD_BG 0.75       /* with a background */
+#define ES_SPK_THRESHOLD_LONE 0.20     /* one speaker, no background (--single) */
+#define ES_SPK_THRESHOLD_LONE_BG 0.71  /* one speaker with a background (--single --synth 64) */
 #define ES_SPK_MEL 0        /* 32 log-mel means, 32 stds */
 #define ES_SPK_SPEC 64      /* 64 band log-power means, 64 stds */
 #define ES_SPK_PITCH 192    /* log2 F0 mean, std, mean peak, pitched fraction */
+#define ES_SPK_ENC 196      /* encoder activations, mean and std per channel: */
+#define ES_SPK_ENC_DEPTHS 2 /* after the first 2 and the first 4 convolutions */
+#define ES_SPK_ENC_C1 24    /*   24 channels (means, then stds) */
+#define ES_SPK_ENC_C2 48    /*   then 48 */
 
 /* The scoring model fitted to enrolled takes. */
 typedef struct {
@@ -52,5 +58,13 @@ void es_spk_whiten(const es_spk_model *m, const float *x, double *z);
 /* scores[S] in (0, 1] of one whole-clip vector x[ES_SPK_VEC] against
  * every speaker */
 void es_spk_score(const es_spk_model *m, const float *x, float *scores);
+
+/* speaker_synth.c: the takes of `voices` synthetic voices (the
+ * background of es_speakers_background_synth): *feats[*n][ES_SPK_DIM],
+ * *spk[*n] in [0, voices), both malloc'd. */
+es_status es_spk_synth_voices(es_engine *e, int voices, int takes, uint64_t seed, float **feats, int **spk, size_t *n,
+                              es_progress_fn progress, void *user, es_error *err);
+/* bass (250 Hz) and treble (3 kHz) first-order shelves, in dB, in place */
+void es_spk_shelves(float *x, size_t n, double bass_db, double treble_db);
 
 #endif

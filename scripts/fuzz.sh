@@ -74,7 +74,7 @@ case "$target" in
   npy) maxlen=65536 ;;
   safetensors) maxlen=65536 ;;
   words) maxlen=4096 ;;
-  speakers) maxlen=200000 ;; # a profile with a background is about 160 KB
+  speakers) maxlen=600000 ;; # a profile with a background is about 480 KB (the background is 340 x 340 floats)
   manifest) maxlen=8192 ;;
 esac
 log="$out/fuzz_$target.log"

@@ -214,6 +214,54 @@ static void test_split_equals_encoder(void **state)
     free(mel);
 }
 
+/* es_encoder_head_span: the output frame count follows from stride and
+ * width, and changing one mel frame j changes exactly the frames whose span
+ * [stride*t, stride*t + width) holds j (the speaker representation pools
+ * activations by the mel frame at their centre) */
+static void test_head_span(void **state)
+{
+    (void)state;
+    es_encoder *enc = es_engine_encoder(g_eng);
+    const int fw = 97, j = 41;
+    float *mel = malloc((size_t)fw * ES_MEL_BINS * sizeof(float));
+    es_rng r;
+    es_rng_seed(&r, 5);
+    for (int i = 0; i < fw * ES_MEL_BINS; i++) mel[i] = 4.0f * es_rng_uniform(&r) - 1.0f;
+    es_error err = {0};
+    int nc = es_encoder_nconv(enc), stride, width, C;
+    assert_int_equal(es_encoder_head_span(enc, 0, &stride, &width, &C), -1);
+    assert_int_equal(es_encoder_head_span(enc, nc, &stride, &width, &C), 0);
+    assert_int_equal(stride, 1);
+    assert_int_equal(width, 1);
+    assert_int_equal(C, 1);
+    for (int depth = 1; depth <= 12; depth++) {
+        int K = nc - depth;
+        size_t per;
+        int T = es_encoder_tail_frames(enc, K, fw, &per);
+        assert_int_equal(es_encoder_head_span(enc, K, &stride, &width, &C), 0);
+        assert_int_equal(T, (fw - width) / stride + 1);
+        assert_int_equal(per % (size_t)C, 0);
+        float *a = malloc((size_t)T * per * sizeof(float)), *b = malloc((size_t)T * per * sizeof(float));
+        assert_int_equal(es_encoder_head_part(enc, K, mel, fw, a, &err), ES_OK);
+        for (int q = 0; q < ES_MEL_BINS; q++) mel[j * ES_MEL_BINS + q] += 3.0f;
+        assert_int_equal(es_encoder_head_part(enc, K, mel, fw, b, &err), ES_OK);
+        for (int q = 0; q < ES_MEL_BINS; q++) mel[j * ES_MEL_BINS + q] -= 3.0f;
+        int changed = 0;
+        for (int t = 0; t < T; t++) {
+            int differs = memcmp(a + (size_t)t * per, b + (size_t)t * per, per * sizeof(float)) != 0;
+            int covers = stride * t <= j && j < stride * t + width;
+            if (differs) assert_true(covers);
+            changed += differs;
+        }
+        assert_true(changed >= 1);
+        if (depth == 2) { assert_int_equal(stride, 1); assert_int_equal(width, 3); assert_int_equal(C, 24); }
+        if (depth == 4) { assert_int_equal(stride, 2); assert_int_equal(width, 6); assert_int_equal(C, 48); }
+        free(a);
+        free(b);
+    }
+    free(mel);
+}
+
 /* ------------------------------------------------------------ training runs */
 
 static char g_dir[256];
@@ -467,6 +515,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stack_grad),
         cmocka_unit_test(test_split_equals_encoder),
+        cmocka_unit_test(test_head_span),
         cmocka_unit_test(test_finetune_run),
         cmocka_unit_test(test_scratch_run),
     };

@@ -70,6 +70,13 @@ static void test_features_pitch(void **state)
         }
         assert_int_equal(differ, ES_SPK_SEGS);
         for (int i = 0; i < ES_SPK_DIM; i++) assert_true(isfinite(f[i]));
+        /* the encoder blocks pool real activations: channels vary over the
+         * voiced frames and bins (std above the 1e-3 floor), and the two
+         * depths differ */
+        int varied[2] = {0, 0};
+        for (int c = 0; c < ES_SPK_ENC_C1; c++) varied[0] += f[ES_SPK_ENC + ES_SPK_ENC_C1 + c] > 0.01f;
+        for (int c = 0; c < ES_SPK_ENC_C2; c++) varied[1] += f[ES_SPK_ENC + 2 * ES_SPK_ENC_C1 + ES_SPK_ENC_C2 + c] > 0.01f;
+        assert_true(varied[0] >= ES_SPK_ENC_C1 / 2 && varied[1] >= ES_SPK_ENC_C2 / 4);
         free(x);
     }
     float z[100] = {0};
@@ -246,7 +253,7 @@ static void test_background(void **state)
     unsigned char *buf = malloc(n);
     assert_int_equal(fread(buf, 1, n, f), n);
     fclose(f);
-    /* the background is the last tensor: [196][196] floats at the end; element (0, 1) */
+    /* the background is the last tensor: [340][340] floats at the end; element (0, 1) */
     size_t off = n - (size_t)ES_SPK_VEC * ES_SPK_VEC * 4 + 4;
     float v;
     memcpy(&v, buf + off, 4);
@@ -341,14 +348,15 @@ static void test_refusals(void **state)
     }
     /* a newer version */
     memcpy(c, b, n);
-    patch(c, n, "\"earshot.profile_version\":\"2\"", "\"earshot.profile_version\":\"3\"");
+    patch(c, n, "\"earshot.profile_version\":\"3\"", "\"earshot.profile_version\":\"4\"");
     assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
     assert_int_equal(e.status, ES_ERR_UNSUPPORTED);
     assert_non_null(strstr(e.msg, "newer"));
-    /* an older one (version 1: one cosine-scored vector per take) is
-     * refused, not misread, and says to enroll again */
+    /* an older one (version 2: no encoder activations; version 1: one
+     * cosine-scored vector per take) is refused, not misread, and says to
+     * enroll again */
     memcpy(c, b, n);
-    patch(c, n, "\"earshot.profile_version\":\"2\"", "\"earshot.profile_version\":\"1\"");
+    patch(c, n, "\"earshot.profile_version\":\"3\"", "\"earshot.profile_version\":\"2\"");
     assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
     assert_int_equal(e.status, ES_ERR_MODEL);
     assert_non_null(strstr(e.msg, "older"));
@@ -372,7 +380,7 @@ static void test_refusals(void **state)
     es_speakers_free(x);
     /* another representation, another format */
     memcpy(c, b, n);
-    patch(c, n, "\\\"dim\\\":196", "\\\"dim\\\":195");   /* JSON inside JSON: escaped */
+    patch(c, n, "\\\"dim\\\":340", "\\\"dim\\\":339");   /* JSON inside JSON: escaped */
     assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
     assert_non_null(strstr(e.msg, "representation"));
     memcpy(c, b, n);
@@ -385,9 +393,13 @@ static void test_refusals(void **state)
     memcpy(c + n - 4, &four, 4);
     assert_null(es_speakers_parse(c, n, "q.safetensors", eng, &e));
     assert_non_null(strstr(e.msg, "out of range"));
-    /* single-byte corruptions: refused or accepted whole, never a crash */
-    size_t accepted = 0;
-    for (size_t k = 0; k < n; k += 7) {
+    /* single-byte corruptions: refused or accepted whole, never a crash.
+     * Every 7th byte of the header; the tensor data (float values, most of
+     * them accepted and then scored, which refits the projection) more
+     * sparsely, so the test stays fast */
+    size_t accepted = 0, tried = 0, hdr = 8;
+    { uint64_t hl = 0; for (int q = 7; q >= 0; q--) hl = hl << 8 | b[q]; hdr += (size_t)hl; }
+    for (size_t k = 0; k < n; k += k < hdr ? 7 : 61, tried++) {
         memcpy(c, b, n);
         c[k] ^= 0x5a;
         es_speakers *y = es_speakers_parse(c, n, "q.safetensors", eng, &e);
@@ -400,12 +412,97 @@ static void test_refusals(void **state)
             assert_non_null(strstr(e.msg, "q.safetensors"));
         }
     }
-    printf("%zu of %zu corrupted profiles accepted (changed take values or padding)\n", accepted, (n + 6) / 7);
+    printf("%zu of %zu corrupted profiles accepted (changed take values or padding)\n", accepted, tried);
     /* a file that does not exist, a directory */
     assert_null(es_speakers_load("/nonexistent/p.safetensors", eng, &e));
     assert_null(es_speakers_load(dir, eng, &e));
     free(b);
     free(c);
+}
+
+/* gain in dB of a sine of f Hz through es_spk_shelves (steady state) */
+static double shelf_gain(double f, double bass, double treble)
+{
+    enum { N = 16000 };
+    static float x[N];
+    for (int i = 0; i < N; i++) x[i] = (float)sin(2 * M_PI * f * i / ES_SAMPLE_RATE);
+    es_spk_shelves(x, N, bass, treble);
+    double p = 0;
+    for (int i = N / 2; i < N; i++) p += (double)x[i] * x[i];
+    return 10 * log10(p / (N / 2) / 0.5);
+}
+
+/* the synthetic background's microphone: a bass shelf moves 100 Hz by
+ * about its gain and leaves 6 kHz alone, a treble shelf the reverse */
+static void test_shelves(void **state)
+{
+    (void)state;
+    for (double g = -6; g <= 6; g += 12) {
+        double lo = shelf_gain(50, g, 0), hi = shelf_gain(7500, g, 0);
+        printf("bass %+.0f dB: 50 Hz %+.2f dB, 7.5 kHz %+.2f dB\n", g, lo, hi);
+        assert_true(fabs(lo - g) < 0.5 && fabs(hi) < 0.5);
+        lo = shelf_gain(50, 0, g), hi = shelf_gain(7500, 0, g);
+        printf("treble %+.0f dB: 50 Hz %+.2f dB, 7.5 kHz %+.2f dB\n", g, lo, hi);
+        assert_true(fabs(hi - g) < 0.5 && fabs(lo) < 0.5);
+    }
+    assert_true(fabs(shelf_gain(1000, 0, 0)) < 1e-3);
+}
+
+/* synthetic voices: one seed gives the same voices and words, another
+ * seed others; bad sizes are refused. espeak-ng carries a little state
+ * from one utterance to the next, so a second call in the same process
+ * is close to the first, not equal: the whole-clip vectors must match far
+ * better than those of the other seed */
+static void test_synth_voices(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    float *a = NULL, *b = NULL, *c = NULL;
+    int *ya = NULL, *yb = NULL, *yc = NULL;
+    size_t na = 0, nb = 0, nc = 0;
+    assert_int_equal(es_spk_synth_voices(eng, 3, 2, 11, &a, &ya, &na, NULL, NULL, &e), ES_OK);
+    assert_int_equal(na, 6);
+    for (size_t i = 0; i < na; i++) assert_int_equal(ya[i], (int)i / 2);
+    assert_int_equal(es_spk_synth_voices(eng, 3, 2, 11, &b, &yb, &nb, NULL, NULL, &e), ES_OK);
+    assert_int_equal(es_spk_synth_voices(eng, 3, 2, 12, &c, &yc, &nc, NULL, NULL, &e), ES_OK);
+    for (size_t i = 0; i < na; i++) {
+        double dab = 0, dac = 0, na2 = 0;
+        for (int d = 0; d < ES_SPK_VEC; d++) {
+            double p = a[i * ES_SPK_DIM + d], q = b[i * ES_SPK_DIM + d], r = c[i * ES_SPK_DIM + d];
+            dab += (p - q) * (p - q); dac += (p - r) * (p - r); na2 += p * p;
+        }
+        printf("take %zu: same seed %.2g, other seed %.2g (relative distance)\n", i, sqrt(dab / na2), sqrt(dac / na2));
+        assert_true(sqrt(dab / na2) < 0.08 && sqrt(dac / na2) > 3 * sqrt(dab / na2));
+    }
+    free(b); free(yb);
+    b = NULL;
+    for (size_t i = 0; i < na * ES_SPK_DIM; i++) assert_true(isfinite(a[i]));
+    assert_int_not_equal(es_spk_synth_voices(eng, 1, 2, 11, &b, &yb, &nb, NULL, NULL, &e), ES_OK);
+    assert_non_null(strstr(e.msg, "voices"));
+    assert_null(b);
+    assert_int_not_equal(es_spk_synth_voices(eng, 2, 500, 11, &b, &yb, &nb, NULL, NULL, &e), ES_OK);
+    free(a); free(c); free(ya); free(yc);
+    /* as a profile's background: described, and it changes the scores */
+    es_speakers *s = es_speakers_new(eng, &e);
+    assert_non_null(s);
+    size_t n;
+    float *x = voice(140, 0.5, 0.7, &n), f[ES_SPK_DIM], g[ES_SPK_DIM], s1[1], s2[1];
+    assert_int_equal(es_speaker_features(eng, x, n, f, &e), ES_OK);
+    free(x);
+    x = voice(150, 0.6, 0.6, &n);
+    assert_int_equal(es_speaker_features(eng, x, n, g, &e), ES_OK);
+    free(x);
+    float two[2 * ES_SPK_DIM];
+    memcpy(two, f, sizeof f);
+    memcpy(two + ES_SPK_DIM, g, sizeof g);
+    assert_int_equal(es_speakers_enroll(s, "a", two, 2, 0, &e), ES_OK);
+    assert_int_equal(es_speakers_score(s, g, s1, NULL, NULL, &e), ES_OK);
+    assert_int_equal(es_speakers_background_synth(s, eng, 2, 3, 7, 0, NULL, NULL, &e), ES_OK);
+    assert_non_null(strstr(es_speakers_background(s), "\"source\":\"synth\""));
+    assert_non_null(strstr(es_speakers_background(s), "\"voices\":2"));
+    assert_int_equal(es_speakers_score(s, g, s2, NULL, NULL, &e), ES_OK);
+    assert_true(s1[0] != s2[0]);
+    es_speakers_free(s);
 }
 
 int main(void)
@@ -418,6 +515,8 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_background),
         cmocka_unit_test(test_threshold),
+        cmocka_unit_test(test_shelves),
+        cmocka_unit_test(test_synth_voices),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
