@@ -917,9 +917,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (!(o->mixup >= 0 && o->mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
         return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
-    if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->speed_perturb > 0)
-        return es_fail(err, ES_ERR_ARG, "normalisation, prototypes and speed perturbation are learning-curve experiments: "
-                                        "a saved model has none of them (use --augment for speed variants)");
+    if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->speed_perturb > 0 || o->warp_perturb > 0 || o->perturb_test)
+        return es_fail(err, ES_ERR_ARG, "normalisation, prototypes, speed and frequency warp perturbation are learning-curve "
+                                        "experiments: a saved model has none of them (use --augment for speed variants)");
     if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
         return es_fail(err, ES_ERR_ARG, "pad_to %.2f s is too short for a window of %d embeddings (needs %.2f s)",
                        o->pad_to, o->window, 0.775 + 0.08 * (o->window - 1));
