@@ -563,6 +563,9 @@ int cmd_train(int argc, char **argv)
     else if (!o.scratch)
         printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,
                o.ensemble == 1 ? "" : "s", res.shifts, res.shifts == 1 ? "" : "s", o.positions, o.positions == 1 ? "" : "s");
+    if (o.speed_perturb > 0 && !o.finetune && !o.scratch)
+        printf("speed-perturbed copies at %g and %g: training rows%s\n", 1 - o.speed_perturb, 1 + o.speed_perturb,
+               o.perturb_test ? ", and averaged in with the clip's own variants" : " only");
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);

@@ -7,7 +7,11 @@
  * offset gives genuinely different embeddings), its centre window of
  * embeddings pooled over time into one vector, optionally normalised.
  * Training takes every offset of a training clip as an example; prediction
- * averages the class probabilities over the offsets of a clip.
+ * averages the class probabilities over the offsets of a clip. Perturbed
+ * copies of every clip (speed_perturb: tempo and pitch; warp_perturb: the
+ * log-mel's frequency axis, es_mel_warp) are more training examples, and
+ * with perturb_test also averaged in prediction, each copy weighted like
+ * the clip's own variants together.
  *
  * The classifier is the trained head (linear or MLP, es_mlp over the
  * pooled vector), optionally mixed with a nearest-class-mean classifier
