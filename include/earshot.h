@@ -402,6 +402,10 @@ typedef struct {
     int perturb_test;         /* 1: also average the test probabilities over
                                  those perturbed copies (speed and warp),
                                  each copy weighted like the clip itself */
+    int frontend_copy;        /* 1: also a copy of every clip through the
+                                 other front end (whole-clip log-mel for
+                                 stream features), a training row and
+                                 always averaged in prediction */
     /* Fine-tuning: > 0 trains the last `finetune` of the encoder's 20
      * convolutions with the head (0 = encoder frozen). Their input is
      * computed once per clip; they start from the pretrained weights and

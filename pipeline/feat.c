@@ -17,10 +17,12 @@
 struct es_feat {
     size_t n, P, S;       /* items, pooled size, variants */
     size_t S_test;        /* the first S_test variants are the clip itself
-                             (offsets x positions); the rest are perturbed
-                             copies (speed, then frequency warp; Q positions
-                             each), for training and, with perturb_test,
-                             test-time averaging */
+                             (offsets x positions); the rest are copies of
+                             it (Q positions each), training rows all: */
+    size_t S_avg;         /* up to S_avg, copies always averaged in
+                             prediction (the other front end's copy); the
+                             perturbed ones after it (speed, then frequency
+                             warp) only with perturb_test */
     float *x;             /* [S][n][P]; variant s = offset s / Q, position s % Q */
     size_t Q;             /* window positions per offset */
     int auto_shifts;      /* built for --shifts auto: each run keeps every
@@ -55,7 +57,7 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
     if (f) f->x = malloc((S * n * P + 1) * sizeof(float));
     if (!f || !f->x) { es_feat_free(f); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     memcpy(f->x, x, S * n * P * sizeof(float));
-    f->n = n; f->P = P; f->S = f->S_test = f->Q = S;
+    f->n = n; f->P = P; f->S = f->S_test = f->S_avg = f->Q = S;
     return f;
 }
 
@@ -75,10 +77,11 @@ void es_feat_free(es_feat *f)
     free(f);
 }
 
-void es_feat_set_copies(es_feat *f, size_t copies)
+void es_feat_set_copies(es_feat *f, size_t always, size_t perturbed)
 {
-    if (!f || copies * f->Q >= f->S) return;
-    f->S_test = f->S - copies * f->Q;
+    if (!f || (always + perturbed) * f->Q >= f->S) return;
+    f->S_test = f->S - (always + perturbed) * f->Q;
+    f->S_avg = f->S_test + always * f->Q;
 }
 
 size_t es_feat_dim(const es_feat *f) { return f->P; }
@@ -115,7 +118,9 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
      * keeps them or only the first, per run */
     int NS = o->shifts > 0 ? o->shifts : o->shifts < 0 ? ES_SHIFTS_AUTO : 1, Q = o->positions > 0 ? o->positions : 1;
     int S = NS * Q;
-    int NSPEED = o->speed_perturb > 0 ? 2 : 0, NSP = NSPEED + (o->warp_perturb > 0 ? 2 : 0);
+    /* the copies: the other front end's (1), speeds (2), warps (2) */
+    int NFE = o->frontend_copy ? 1 : 0, NSPEED = o->speed_perturb > 0 ? 2 : 0;
+    int NSP = NFE + NSPEED + (o->warp_perturb > 0 ? 2 : 0);
     if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5))
         return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
     if (!(o->warp_perturb >= 0 && o->warp_perturb <= 0.3))
@@ -141,7 +146,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
     }
-    f->n = n; f->P = P; f->S = (size_t)(S + NSP * Q); f->S_test = (size_t)S;
+    f->n = n; f->P = P; f->S = (size_t)(S + NSP * Q); f->S_test = (size_t)S; f->S_avg = (size_t)(S + NFE * Q);
     f->Q = (size_t)Q;
     f->auto_shifts = o->shifts < 0;
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
@@ -151,12 +156,15 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
          * (unshifted, every position): speed 1 -+ x, then the front end's
          * frequency axis warped by 1 -+ y */
         int sp = s >= S, sh = sp ? 0 : s / Q, q = s % Q - (Q - 1) / 2, c = sp ? (s - S) / Q : -1;
-        int shift = sh * ES_CHUNK / NS;
+        int shift = sh * ES_CHUNK / NS, other = sp && c < NFE;
         double speed = 1.0, warp = 0;
-        if (sp && c < NSPEED) speed = c == 0 ? 1.0 - o->speed_perturb : 1.0 + o->speed_perturb;
-        else if (sp) warp = c == NSPEED ? 1.0 - o->warp_perturb : 1.0 + o->warp_perturb;
+        es_embed_mode mode = o->frontend;
+        if (other) mode = o->frontend == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
+        else if (sp && c < NFE + NSPEED) speed = c == NFE ? 1.0 - o->speed_perturb : 1.0 + o->speed_perturb;
+        else if (sp) warp = c == NFE + NSPEED ? 1.0 - o->warp_perturb : 1.0 + o->warp_perturb;
         if (s % Q == 0) {
             es_cache_set_warp(cache, warp);
+            es_cache_set_mode(cache, mode);
             st = es_cache_embed_many_var(cache, paths, n, o->pad_to, shift, speed, embs, counts, NULL, progress, user,
                                          err);
             if (st) goto out;
@@ -164,7 +172,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         for (size_t i = 0; i < n; i++) {
             /* every offset takes its window where the unshifted one does;
              * a speed-perturbed copy has its own length, so its own centre */
-            if (s == 0 || (sp && s % Q == 0)) off[i] = es_centre_offset(counts[i], W, o->frontend == ES_EMBED_STREAM);
+            if (s == 0 || (sp && s % Q == 0)) off[i] = es_centre_offset(counts[i], W, mode == ES_EMBED_STREAM);
             long o0 = (long)off[i] + q;
             if (o0 < 0 || counts[i] < (size_t)o0 + W) {
                 st = es_fail(err, ES_ERR_ARG,
@@ -366,10 +374,11 @@ fail:
 es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx, size_t n, int *pred, float *probs,
                           es_error *err)
 {
-    /* the clip's own variants (offsets x positions) and, with
-     * perturb_test, each perturbed copy's positions are averaged with equal
-     * weight per group: the clip counts as much as each copy of it */
-    size_t P = m->P, K = m->K, S = m->perturb_test ? f->S : f->S_test, SU = 0, groups = 1 + (S - f->S_test) / f->Q;
+    /* the clip's own variants (offsets x positions), the other front end's
+     * copy and, with perturb_test, each perturbed copy's positions are
+     * averaged with equal weight per group: the clip counts as much as each
+     * copy of it */
+    size_t P = m->P, K = m->K, S = m->perturb_test ? f->S : f->S_avg, SU = 0, groups = 1 + (S - f->S_test) / f->Q;
     for (size_t s = 0; s < f->S_test; s++) SU += (size_t)(!m->one_shift || s < f->Q);
     float *x = malloc((n * P + 1) * sizeof(float)), *p = malloc((n * K + 1) * sizeof(float));
     float *acc = calloc(n * K + 1, sizeof(float));

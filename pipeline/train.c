@@ -114,6 +114,7 @@ struct es_classifier {
     int nheads;
     int shifts, positions;        /* test-time variants (architecture.shifts/positions, 1 = none) */
     int nspeeds;                  /* speed-perturbed copies averaged in too (architecture.speeds) */
+    int fe_copy;                  /* and a copy through the other front end (architecture.frontend_copy) */
     double speeds[MAX_SPEEDS];
     es_st *st;
     char **labels;
@@ -458,6 +459,16 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
             goto fail;
         }
     }
+    /* a copy through the other front end averaged in (--frontend-copy) */
+    const cJSON *jfc = cJSON_GetObjectItemCaseSensitive(arch, "frontend_copy");
+    if (jfc) {
+        const char *want = c->mode == ES_EMBED_STREAM ? "whole" : "stream";
+        if (!cJSON_IsString(jfc) || strcmp(jfc->valuestring, want) || cnn) {
+            card_error(err, path, "architecture.frontend_copy must name the other front end (heads over encoder embeddings only)");
+            goto fail;
+        }
+        c->fe_copy = 1;
+    }
     /* the scratch CNN reads one log-mel window; heads over embeddings (of
      * the pretrained encoder, or of fine-tuned convolutions, as `adapt
      * --finetune` makes of an ensemble) take every variant */
@@ -521,6 +532,7 @@ int es_classifier_heads(const es_classifier *c) { return c->nheads; }
 es_mlp *es_classifier_head(es_classifier *c, int k) { return k >= 0 && k < c->nheads ? c->heads[k] : NULL; }
 int es_classifier_shifts(const es_classifier *c) { return c->shifts; }
 int es_classifier_positions(const es_classifier *c) { return c->positions; }
+int es_classifier_frontend_copy(const es_classifier *c) { return c->fe_copy; }
 int es_classifier_speeds(const es_classifier *c, double *speeds)
 {
     for (int i = 0; speeds && i < c->nspeeds; i++) speeds[i] = c->speeds[i];
@@ -606,11 +618,13 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
  * clip's last chunk arrives. After those shifts x positions variants come
  * nspeeds speed-perturbed copies of the clip (es_cache_embed_var: tempo
  * and pitch, as the learning curve's --speed-perturb makes them), each
- * unshifted at every position around its own centre: x has
- * (shifts + nspeeds) x positions variants. */
+ * unshifted at every position around its own centre, and with fe_copy
+ * one copy through the other front end (whole-clip log-mel for stream
+ * features and vice versa), likewise: x has (shifts + nspeeds + fe_copy)
+ * x positions variants. */
 static es_status embed_variants(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
                                 es_embed_mode mode, int shifts, int positions, int nspeeds, const double *speeds,
-                                float **x_out, prog *pg, es_error *err)
+                                int fe_copy, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
     es_cache *cache = es_cache_open(cache_dir, e, err);
@@ -618,7 +632,7 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     es_cache_set_mode(cache, mode);
     int stream = mode == ES_EMBED_STREAM;
     size_t skip = es_window_skip(stream);
-    size_t n = d->nitems, row = window * ES_EMB_DIM, S = (size_t)(shifts + nspeeds) * (size_t)positions;
+    size_t n = d->nitems, row = window * ES_EMB_DIM, S = (size_t)(shifts + nspeeds + fe_copy) * (size_t)positions;
     const char **paths = malloc((n + 1) * sizeof(char *));
     float **embs = calloc(n + 1, sizeof(float *));
     size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
@@ -626,11 +640,16 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     es_status st = ES_OK;
     if (!paths || !embs || !counts || !off || !x) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
-    for (int sh = 0; sh < shifts + nspeeds; sh++) {
-        /* sh >= shifts: copy sh - shifts, at its speed and unshifted */
-        int cp = sh >= shifts;
-        st = es_cache_embed_many_var(cache, paths, n, pad_to, cp ? 0 : sh * ES_CHUNK / shifts, cp ? speeds[sh - shifts] : 1.0,
-                                     embs, counts, NULL, embed_progress, pg, err);
+    for (int sh = 0; sh < shifts + nspeeds + fe_copy; sh++) {
+        /* sh >= shifts: a copy, unshifted: at speeds[sh - shifts], then
+         * through the other front end */
+        int cp = sh >= shifts, other = sh >= shifts + nspeeds;
+        es_embed_mode m = other ? (mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM) : mode;
+        es_cache_set_mode(cache, m);
+        stream = m == ES_EMBED_STREAM;
+        skip = es_window_skip(stream);
+        st = es_cache_embed_many_var(cache, paths, n, pad_to, cp ? 0 : sh * ES_CHUNK / shifts,
+                                     cp && !other ? speeds[sh - shifts] : 1.0, embs, counts, NULL, embed_progress, pg, err);
         if (st) goto out;
         for (size_t i = 0; i < n; i++) {
             if (sh == 0 || cp) {
@@ -672,7 +691,7 @@ out:
 static es_status embed_items(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
                              es_embed_mode mode, float **x_out, prog *pg, es_error *err)
 {
-    return embed_variants(e, cache_dir, d, pad_to, window, mode, 1, 1, 0, NULL, x_out, pg, err);
+    return embed_variants(e, cache_dir, d, pad_to, window, mode, 1, 1, 0, NULL, 0, x_out, pg, err);
 }
 
 /* ------------------------------------------------------ log-mel inputs */
@@ -853,9 +872,11 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
     if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     memset(probs, 0, K * sizeof(float));
     es_status st = ES_OK;
-    for (int sh = 0; sh < c->shifts + c->nspeeds && !st; sh++) {
+    for (int sh = 0; sh < c->shifts + c->nspeeds + c->fe_copy && !st; sh++) {
+        int cp = sh >= c->shifts, shift = cp ? 0 : sh * ES_CHUNK / c->shifts, other = sh >= c->shifts + c->nspeeds;
         es_embed_opts eo = {.mode = c->mode, .pad_to = c->pad_to};
-        int cp = sh >= c->shifts, shift = cp ? 0 : sh * ES_CHUNK / c->shifts;
+        if (other) eo.mode = c->mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
+        stream = eo.mode == ES_EMBED_STREAM;
         if (shift > 0) {   /* as es_cache_embed_var delays the audio */
             eo.pad_before = (double)shift / ES_SAMPLE_RATE;
             eo.pad_after = (double)(ES_CHUNK - shift) / ES_SAMPLE_RATE;
@@ -863,7 +884,7 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
         const float *xa = x;
         size_t na = n;
         float *y = NULL;
-        if (cp) {
+        if (cp && !other) {
             /* as es_cache_embed_var makes a speed-perturbed copy: the samples
              * read as if recorded at 16000*speed Hz, resampled to 16 kHz and
              * quantised to int16 again */
@@ -892,7 +913,7 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
                 break;
             }
             if ((st = heads_predict(c->heads, c->nheads, emb + (size_t)o0 * ES_EMB_DIM, 1, K, p, err))) break;
-            float w = variant_weight(NQ, (size_t)c->positions, (size_t)c->nspeeds,
+            float w = variant_weight(NQ, (size_t)c->positions, (size_t)(c->nspeeds + c->fe_copy),
                                      (size_t)sh * (size_t)c->positions + (size_t)q);
             for (size_t k = 0; k < K; k++) probs[k] += w * p[k];
         }
@@ -979,8 +1000,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5)) return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
     if (o->perturb_test && !(o->speed_perturb > 0))
         return es_fail(err, ES_ERR_ARG, "test-time averaging over perturbed copies needs a speed perturbation (--speed-perturb)");
-    if (o->speed_perturb > 0 && (o->finetune || o->scratch))
-        return es_fail(err, ES_ERR_ARG, "speed-perturbed copies apply to heads over the frozen encoder only (not --finetune or --scratch)");
+    if ((o->speed_perturb > 0 || o->frontend_copy) && (o->finetune || o->scratch))
+        return es_fail(err, ES_ERR_ARG, "speed-perturbed and front-end copies apply to heads over the frozen encoder only "
+                                        "(not --finetune or --scratch)");
     if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
         return es_fail(err, ES_ERR_ARG, "pad_to %.2f s is too short for a window of %d embeddings (needs %.2f s)",
                        o->pad_to, o->window, 0.775 + 0.08 * (o->window - 1));
@@ -1043,8 +1065,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * like the offsets (and, with --perturb-test, averaged in prediction:
      * the model card then names their speeds) */
     int nsp = o->speed_perturb > 0 && !o->finetune && !o->scratch ? 2 : 0;
+    int fec = o->frontend_copy && !o->finetune && !o->scratch;   /* --frontend-copy: one more, always averaged in */
     double speeds[2] = {1.0 - o->speed_perturb, 1.0 + o->speed_perturb};
-    size_t S = (size_t)(NS + nsp) * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
+    size_t S = (size_t)(NS + nsp + fec) * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
     if (o->finetune || o->scratch) {
         /* a network under the head: its inputs, computed once per clip */
         int fw = (int)window_frames(W);
@@ -1060,7 +1083,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         if ((st = prep_items(e, d, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
         if (vd && (st = prep_items(e, vd, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
     } else {
-        if ((st = embed_variants(e, o->cache_dir, d, o->pad_to, W, o->frontend, NS, Q, nsp, speeds, &x, &pg, err))) goto out;
+        if ((st = embed_variants(e, o->cache_dir, d, o->pad_to, W, o->frontend, NS, Q, nsp, speeds, fec, &x, &pg, err)))
+            goto out;
         r->cache_hits = pg.hits;
         if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, o->frontend, &xv, &pg, err))) goto out;
     }
@@ -1265,6 +1289,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         cJSON_AddNumberToObject(ja, "positions", Q);
         /* and over the clip's speed-perturbed copies (--perturb-test) */
         if (nsp && o->perturb_test) cJSON_AddItemToObject(ja, "speeds", cJSON_CreateDoubleArray(speeds, nsp));
+        /* and over its copy through the other front end (--frontend-copy) */
+        if (fec) cJSON_AddStringToObject(ja, "frontend_copy", o->frontend == ES_EMBED_STREAM ? "whole" : "stream");
     }
     if (o->scratch) {
         cJSON_ReplaceItemInObject(ja, "type", cJSON_CreateString(cfg.n_hidden ? "scratch-cnn+mlp" : "scratch-cnn+linear"));
@@ -1490,11 +1516,12 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         /* every test-time variant the model card names (one for older
          * models); each clip's probabilities are averaged over them */
         if ((st = embed_variants(ft ? ft : e, cache_dir, d, c->pad_to, c->window, c->mode, c->shifts, c->positions,
-                                 c->nspeeds, c->speeds, &x, &pg, err)))
+                                 c->nspeeds, c->speeds, c->fe_copy, &x, &pg, err)))
             goto out;
     }
     size_t NQ = (size_t)c->shifts * (size_t)c->positions;
-    size_t S = c->net ? 1 : (size_t)(c->shifts + c->nspeeds) * (size_t)c->positions;
+    size_t S = c->net ? 1 : (size_t)(c->shifts + c->nspeeds + c->fe_copy) * (size_t)c->positions;
+    size_t ncopies = (size_t)(c->nspeeds + c->fe_copy);
     /* A model with a _silence_ class (or a wake-word model, whose negatives
      * include silence) is also scored on slices of the dataset's own
      * background noise, one label's worth (seeded apart from training's).
@@ -1541,10 +1568,10 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
             /* the clip's variants, their probabilities averaged */
             for (size_t s = 0; s < S; s++) memcpy(xg + s * row, x + (s * d->nitems + i) * row, row * sizeof(float));
             if ((st = es_classifier_predict_rows(c, xg, S, probs, err))) goto out;
-            float w0 = variant_weight(NQ, (size_t)c->positions, (size_t)c->nspeeds, 0);
+            float w0 = variant_weight(NQ, (size_t)c->positions, ncopies, 0);
             for (size_t k = 0; k < K; k++) probs[k] *= w0;
             for (size_t s = 1; s < S; s++) {
-                float w = variant_weight(NQ, (size_t)c->positions, (size_t)c->nspeeds, s);
+                float w = variant_weight(NQ, (size_t)c->positions, ncopies, s);
                 for (size_t k = 0; k < K; k++) probs[k] += w * probs[s * K + k];
             }
         } else if ((st = es_classifier_predict(c, in, probs, err))) {

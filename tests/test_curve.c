@@ -225,12 +225,13 @@ static void test_auto_shifts(void **state)
     es_feat_free(f);
 }
 
-/* Perturbed copies (speed_perturb / warp_perturb): training rows always;
- * with perturb_test, a clip's probabilities are the mean of its own
- * variants' and each copy's, the copy weighted like the clip (here the
- * clip has 2 offsets and 1 copy: 1/4, 1/4 and 1/2), and without it the
- * copies are not looked at. Checked against the same model's predictions
- * on the rows alone. */
+/* Copies of a clip: training rows always. A perturbed copy (speed_perturb
+ * / warp_perturb) is averaged in prediction with perturb_test, the other
+ * front end's copy (frontend_copy) always: a clip's probabilities are then
+ * the mean of its own variants' and each copy's, the copy weighted like
+ * the clip (here the clip has 2 offsets and 1 copy: 1/4, 1/4 and 1/2);
+ * else the copies are not looked at. Checked against the same model's
+ * predictions on the rows alone. */
 static void test_perturb_test(void **state)
 {
     (void)state;
@@ -238,11 +239,14 @@ static void test_perturb_test(void **state)
     make(x, 3, 8);
     size_t train[2 * K] = {0, 1, 2, 3, 4, 5}, test[N - 2 * K];
     for (int i = 0; i < N - 2 * K; i++) test[i] = (size_t)(2 * K + i);
-    for (int pt = 0; pt < 2; pt++) {
+    /* case 0, 1: a perturbed copy without and with perturb_test; case 2:
+     * an always-averaged copy (the other front end's) without it */
+    for (int cs = 0; cs < 3; cs++) {
+        int pt = cs == 1, avg = cs >= 1;
         es_feat *f = es_feat_from_rows(x, 3, N, P, NULL);
         assert_non_null(f);
         es_feat_set_auto_shifts(f, 1);   /* variants are offsets of 1 position */
-        es_feat_set_copies(f, 1);        /* the last is a copy: 2 offsets + 1 copy */
+        es_feat_set_copies(f, cs == 2, cs < 2);   /* the last is a copy: 2 offsets + 1 copy */
         es_train_opts o = opts();
         o.augment = 0;
         o.shifts = -1;                   /* 2 clips per label keep every offset */
@@ -259,7 +263,7 @@ static void test_perturb_test(void **state)
             es_feat_free(g);
         }
         for (int i = 0; i < NT * K; i++) {
-            float want = pt ? 0.25f * ps[0][i] + 0.25f * ps[1][i] + 0.5f * ps[2][i] : 0.5f * ps[0][i] + 0.5f * ps[1][i];
+            float want = avg ? 0.25f * ps[0][i] + 0.25f * ps[1][i] + 0.5f * ps[2][i] : 0.5f * ps[0][i] + 0.5f * ps[1][i];
             assert_float_equal(probs[i], want, 1e-5f);
         }
         /* and the copy is not the clip: the weights are visible */

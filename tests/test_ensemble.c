@@ -15,7 +15,8 @@
  *     an ensemble of 0; a file from before these keys loads as one head;
  *   - the same seed writes the same bytes;
  *   - with speed-perturbed copies averaged in (--speed-perturb with
- *     --perturb-test) the card names their speeds, predict_audio is the
+ *     --perturb-test) and a copy through the whole-clip front end
+ *     (--frontend-copy) the card names them, predict_audio is the
  *     weighted mean over the clip's variants and the copies' (checked by
  *     hand), es_eval decides as predict_audio does, clip by clip; copies
  *     for training only leave the card without speeds; bad speeds in a
@@ -349,6 +350,7 @@ static void test_speed_copies(void **state)
     o.positions = 3;
     o.speed_perturb = 0.1;
     o.perturb_test = 1;
+    o.frontend_copy = 1;
     es_error err = {0};
     es_train_result r;
     assert_int_equal(es_train_head(g_eng, &o, m1, &r, NULL, NULL, &err), ES_OK);
@@ -360,12 +362,14 @@ static void test_speed_copies(void **state)
     assert_true(sp[0] == 0.9 && sp[1] == 1.1);
     assert_int_equal(es_classifier_shifts(c), 2);
     assert_int_equal(es_classifier_positions(c), 3);
+    assert_int_equal(es_classifier_frontend_copy(c), 1);
+    assert_int_equal(es_classifier_frontend(c), ES_EMBED_STREAM);
     size_t W = es_classifier_window(c);
-    int stream = es_classifier_frontend(c) == ES_EMBED_STREAM;
 
     /* predict_audio by hand: the clip's 2 offsets x 3 positions share a
-     * third, each copy's 3 positions another; a copy is the clip resampled
-     * from 16000*speed Hz and quantised as the cache makes it */
+     * quarter, each copy's 3 positions another; a speed copy is the clip
+     * resampled from 16000*speed Hz and quantised as the cache makes it,
+     * the front-end copy the clip through the whole-clip log-mel */
     es_dataset *d = NULL;
     size_t skipped = 0;
     assert_int_equal(es_dataset_scan(te, o.pattern, &d, &skipped, &err), ES_OK);
@@ -375,18 +379,19 @@ static void test_speed_copies(void **state)
     float pa[4], want[4] = {0}, plain[4] = {0};
     assert_int_equal(es_classifier_predict_audio(g_eng, c, a.samples, a.n, pa, &err), ES_OK);
     size_t off = 0;
-    for (int v = 0; v < 4; v++) {
-        es_embed_opts eo = {.mode = es_classifier_frontend(c), .pad_to = es_classifier_pad_to(c)};
+    for (int v = 0; v < 5; v++) {
+        es_embed_opts eo = {.mode = v == 4 ? ES_EMBED_WHOLE : ES_EMBED_STREAM, .pad_to = es_classifier_pad_to(c)};
+        int stream = v != 4;
         if (v == 1) { eo.pad_before = 640.0 / ES_SAMPLE_RATE; eo.pad_after = 640.0 / ES_SAMPLE_RATE; }
         float *y = NULL, *emb;
         size_t ny = a.n, ne;
-        if (v >= 2) {
+        if (v == 2 || v == 3) {
             assert_int_equal(es_audio_resample(a.samples, a.n, v == 2 ? 14400 : 17600, &y, &ny, &err), ES_OK);
             for (size_t i = 0; i < ny; i++) y[i] = y[i] > 32767.0f ? 32767.0f : y[i] < -32768.0f ? -32768.0f : roundf(y[i]);
         }
         assert_int_equal(es_embed_audio(g_eng, y ? y : a.samples, ny, &eo, NULL, NULL, &emb, &ne, &err), ES_OK);
         if (v != 1) off = es_centre_offset(ne, W, stream);
-        add_positions(c, emb, ne, off, v < 2 ? 1.0f / 18 : 1.0f / 9, want);
+        add_positions(c, emb, ne, off, v < 2 ? 1.0f / 24 : 1.0f / 12, want);
         if (v < 2) add_positions(c, emb, ne, off, 1.0f / 6, plain);
         free(emb);
         free(y);
@@ -412,13 +417,14 @@ static void test_speed_copies(void **state)
     print_message("  speed copies averaged in: es_eval %.4f\n", ev.accuracy);
     es_eval_result_free(&ev);
 
-    /* copies for training only: no speeds in the card, other heads than
-     * without copies */
+    /* copies for training only: no speeds in the card */
     o.perturb_test = 0;
+    o.frontend_copy = 0;
     assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_OK);
     es_classifier *c2 = es_classifier_load(m2, &err);
     assert_non_null(c2);
     assert_int_equal(es_classifier_speeds(c2, NULL), 0);
+    assert_int_equal(es_classifier_frontend_copy(c2), 0);
     es_classifier_free(c2);
     size_t n1;
     unsigned char *b1 = slurp(m2, &n1);
@@ -435,6 +441,8 @@ static void test_speed_copies(void **state)
     refused(bad, "a speed not a number");
     patched(m1, bad, "\\\"speeds\\\":[", "\\\"speeds\\\":{");
     refused(bad, "speeds not a list");
+    patched(m1, bad, "\\\"frontend_copy\\\":\\\"whole", "\\\"frontend_copy\\\":\\\"strea");
+    refused(bad, "a front-end copy that is no other front end");
     o.speed_perturb = 0;
     o.perturb_test = 1;
     assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_ERR_ARG);
