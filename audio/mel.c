@@ -121,6 +121,55 @@ void es_mel_free(es_mel *m)
     free(m);
 }
 
+/* Frequency warping, the way vocal-tract-length normalisation does it: the
+ * warped front end sees power'[k] = power[src(k)] (linear interpolation
+ * between FFT bins), src(k) = alpha*k up to a cut-off bin kc and then a
+ * straight line to Nyquist, so no frequency is read from beyond it and
+ * the map stays monotonic (kc = 0.8*256, lowered to 0.8*256/alpha for
+ * alpha > 1). alpha > 1 moves every formant down by that factor (a longer
+ * vocal tract), alpha < 1 up. Since the interpolation is linear in the
+ * power, it folds into the mel matrix: melW'[i][j] = sum_k W[k][i]
+ * melW[k][j], and everything after the matrix (floor, log, top-dB clamp,
+ * streaming) is unchanged. */
+static double warp_src(double alpha, double k)
+{
+    double top = NBINS - 1, kc = 0.8 * top / (alpha > 1 ? alpha : 1);
+    if (k <= kc) return alpha * k;
+    return alpha * kc + (top - alpha * kc) * (k - kc) / (top - kc);
+}
+
+es_mel *es_mel_warp(const es_mel *m, double alpha, es_error *err)
+{
+    if (!m || !(alpha >= 0.7 && alpha <= 1.3)) {
+        es_fail(err, ES_ERR_ARG, "frequency warp factor must be from 0.7 to 1.3");
+        return NULL;
+    }
+    es_mel *w = malloc(sizeof *w);
+    if (!w) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    *w = *m;
+    if (alpha == 1.0) return w;
+    memset(w->melw, 0, sizeof w->melw);
+    for (int k = 0; k < NBINS; k++) {
+        double src = warp_src(alpha, k);
+        int i0 = (int)floor(src);
+        if (i0 >= NBINS - 1) i0 = NBINS - 2;
+        float fr = (float)(src - i0);
+        for (int j = 0; j < ES_MEL_BINS; j++) {
+            float v = m->melw[k * ES_MEL_BINS + j];
+            w->melw[i0 * ES_MEL_BINS + j] += (1.0f - fr) * v;
+            w->melw[(i0 + 1) * ES_MEL_BINS + j] += fr * v;
+        }
+    }
+    for (int j = 0; j < ES_MEL_BINS; j++) {
+        int lo = NBINS, hi = -1;
+        for (int k = 0; k < NBINS; k++)
+            if (w->melw[k * ES_MEL_BINS + j] != 0.0f) { if (k < lo) lo = k; hi = k; }
+        w->lo[j] = lo;
+        w->hi[j] = hi;
+    }
+    return w;
+}
+
 /* Log-power mel (dB) of `frames` frames starting at x, before the top-dB
  * clamp. Returns the maximum. */
 static float mel_db(const es_mel *m, kiss_fftr_cfg fft, const float *x, size_t frames, float *out)

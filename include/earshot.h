@@ -188,6 +188,10 @@ typedef struct es_mel es_mel;
  * carry the window, 1.melW the mel matrix). Refuses any other model. */
 es_mel *es_mel_create(const es_onnx *model, es_error *err);
 void es_mel_free(es_mel *m);
+/* A copy of m whose frequency axis is warped by alpha (0.7 to 1.3; 1 =
+ * an exact copy): formants move down by alpha, as in vocal-tract-length
+ * normalisation. Free with es_mel_free. */
+es_mel *es_mel_warp(const es_mel *m, double alpha, es_error *err);
 /* Number of frames the reference yields for n samples. */
 size_t es_mel_frames(size_t n);
 /* Whole clip: top-dB clamp over the whole clip. out: [frames][32], scaled.
@@ -287,6 +291,8 @@ typedef struct {
     double pad_after;    /* ... and after */
     double pad_to;       /* if > 0: centre the clip in this many seconds of
                             silence (applied before pad_before/after) */
+    double warp;         /* 0 or 1: none; else the front end's frequency
+                            axis is warped by this factor (es_mel_warp) */
 } es_embed_opts;
 
 /* Compute log-mel [*frames][32] and embeddings [*n_emb][96] of 16 kHz audio.
@@ -390,6 +396,16 @@ typedef struct {
                                  the centre, used like the offsets (1 = centre) */
     double speed_perturb;     /* > 0: also train on copies at speed 1 -+ this
                                  (tempo and pitch, libsamplerate); 0 = off */
+    double warp_perturb;      /* > 0: also train on copies whose front end's
+                                 frequency axis is warped by 1 -+ this
+                                 (es_mel_warp: vocal-tract length); 0 = off */
+    int perturb_test;         /* 1: also average the test probabilities over
+                                 those perturbed copies (speed and warp),
+                                 each copy weighted like the clip itself */
+    int frontend_copy;        /* 1: also a copy of every clip through the
+                                 other front end (whole-clip log-mel for
+                                 stream features), a training row and
+                                 always averaged in prediction */
     /* Fine-tuning: > 0 trains the last `finetune` of the encoder's 20
      * convolutions with the head (0 = encoder frozen). Their input is
      * computed once per clip; they start from the pretrained weights and

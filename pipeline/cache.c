@@ -32,6 +32,7 @@ struct es_cache {
     char *dir;
     es_engine *eng;
     es_embed_mode mode;            /* front-end mode of the stored embeddings */
+    double warp;                   /* front-end frequency warp (0 = none) */
     unsigned char enc_sha[32], mel_sha[32];
     /* es_write_atomic names its temporary file <path>.tmp.<pid>: two
      * threads storing the same key (two copies of one clip) would share it.
@@ -156,6 +157,7 @@ void es_cache_close(es_cache *c)
 }
 
 void es_cache_set_mode(es_cache *c, es_embed_mode mode) { c->mode = mode; }
+void es_cache_set_warp(es_cache *c, double warp) { c->warp = warp == 1.0 ? 0 : warp; }
 
 const char *es_cache_dir(const es_cache *c) { return c ? c->dir : NULL; }
 
@@ -192,9 +194,14 @@ static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], dou
                        const char *tag, char hex[65])
 {
     unsigned char buf[1024];
-    char sh[48] = "", sp[64] = "";
+    char sh[48] = "", sp[96] = "";
     if (shift > 0) snprintf(sh, sizeof sh, "; shift_samples=%d", shift);
     if (speed != 1.0) snprintf(sp, sizeof sp, "; speed=%.6f libsamplerate-best", speed);
+    /* the warp shapes plain entries only: a variant's maker embeds by itself */
+    if (c->warp != 0 && !tag) {
+        size_t l = strlen(sp);
+        snprintf(sp + l, sizeof sp - l, "; mel_warp=%.6f", c->warp);
+    }
     int k = snprintf((char *)buf, 800,
                      "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=%s; "
                      "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d%s%s%s%s",
@@ -339,7 +346,7 @@ es_status es_cache_embed_var(es_cache *c, const char *path, double pad_to, int s
         a.samples = y;
         a.n = ny;
     }
-    es_embed_opts eo = {.mode = c->mode, .pad_to = pad_to};
+    es_embed_opts eo = {.mode = c->mode, .pad_to = pad_to, .warp = c->warp};
     if (shift > 0) {
         /* delay the audio by `shift` samples and pad the rest of an 80 ms
          * step after it: the 80 ms grid starts where it did, so the window

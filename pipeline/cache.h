@@ -44,6 +44,10 @@ const char *es_cache_dir(const es_cache *c);
 /* Front-end mode of the embeddings (default ES_EMBED_WHOLE); part of the
  * key. Set it before embedding, not while other threads use the cache. */
 void es_cache_set_mode(es_cache *c, es_embed_mode mode);
+/* Frequency warp of the front end (es_embed_opts.warp; 0 or 1 = none) for
+ * the plain, shifted and speed-perturbed entries (not es_cache_embed_variants,
+ * whose maker embeds by itself); part of their key. Set it like the mode. */
+void es_cache_set_warp(es_cache *c, double warp);
 
 /* Embeddings [*n][96] of an audio file as training wants them: decoded
  * with es_audio_load (quantize_int16 = 1), centred in pad_to seconds of

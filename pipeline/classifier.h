@@ -32,6 +32,13 @@ es_mlp *es_classifier_head(es_classifier *c, int k);
  * window per step and cannot make sub-step offsets. */
 int es_classifier_shifts(const es_classifier *c);
 int es_classifier_positions(const es_classifier *c);
+/* The speeds of the clip's speed-perturbed copies that are averaged in too
+ * (architecture.speeds; 0 = none, older files and the default); speeds
+ * (may be NULL) receives them, at most 4. */
+int es_classifier_speeds(const es_classifier *c, double *speeds);
+/* 1 when a copy of the clip through the other front end (whole-clip
+ * log-mel for a stream model) is averaged in too (architecture.frontend_copy). */
+int es_classifier_frontend_copy(const es_classifier *c);
 /* The name head k's tensor `name` has in a model file: head 0 keeps the
  * bare name, head k > 0 has "heads.<k>.<name>". */
 void es_classifier_head_tensor_name(char *dst, size_t cap, int k, const char *name);

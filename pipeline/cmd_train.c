@@ -59,7 +59,7 @@ static void train_help(FILE *f)
             "  --json                print one JSON object\n"
             "  --no-scratch          skip the from-scratch baseline (much slower to train)\n"
             "Classifier (saved by -o and measured by the curve; --norm, --proto,\n"
-            "--proto-temp and --speed-perturb are learning-curve experiments only):\n"
+            "--proto-temp and --warp-perturb are learning-curve experiments only):\n"
             "  --shifts N|auto       sub-step time offsets per clip: training examples and\n"
             "                        averaged in eval; each is one more encoder pass over\n"
             "                        every clip (default auto: 4 when no label has more\n"
@@ -70,7 +70,15 @@ static void train_help(FILE *f)
             "  --ensemble N          heads with different seeds, averaged (default 3)\n"
             "  --positions N         window positions per clip, one embedding apart, used\n"
             "                        like the offsets (default 5)\n"
-            "  --speed-perturb X     also train on copies at speed 1-X and 1+X\n"
+            "  --speed-perturb X     also train on copies at speed 1-X and 1+X (one more\n"
+            "                        encoder pass over every clip each)\n"
+            "  --warp-perturb X      also train on copies with the log-mel's frequency\n"
+            "                        axis warped by 1-X and 1+X (vocal-tract length)\n"
+            "  --perturb-test        also average each clip over those copies in eval\n"
+            "                        (the model card names their speeds)\n"
+            "  --frontend-copy yes|no  also a copy of every clip through the other front\n"
+            "                        end (whole-clip log-mel for stream features): a\n"
+            "                        training row, averaged in eval (default no)\n"
             "  --finetune K          also train the encoder's last K of 20 convolutions\n"
             "                        (default 0: frozen); the model then carries them\n"
             "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
@@ -237,10 +245,10 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
         printf("{\"dataset\": ");
         cli_json_str(o->data_dir);
         printf(", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
-               "\"norm\": \"%s\", \"shifts\": %d, \"shifts_auto_max_clips\": %d, \"positions\": %d, \"speed_perturb\": %g, \"proto\": %g, "
+               "\"norm\": \"%s\", \"shifts\": %d, \"shifts_auto_max_clips\": %d, \"positions\": %d, \"speed_perturb\": %g, \"warp_perturb\": %g, \"perturb_test\": %s, \"frontend_copy\": %s, \"proto\": %g, "
                "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
                o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm,
-               o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, o->speed_perturb, o->proto, o->ensemble, r.seeds, r.seconds);
+               o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, o->speed_perturb, o->warp_perturb, o->perturb_test ? "true" : "false", o->frontend_copy ? "true" : "false", o->proto, o->ensemble, r.seeds, r.seconds);
         for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); cli_json_str(r.split_desc[s]); }
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
         if (!r.scratch_available) { printf(", \"scratch_note\": "); cli_json_str(r.scratch_note); }
@@ -275,10 +283,12 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
         printf("learning curve on %s: accuracy on held-out speakers, mean +- std over %zu split%s x %d seed%s\n",
                o->data_dir, r.n_splits, r.n_splits == 1 ? "" : "s", r.seeds, r.seeds == 1 ? "" : "s");
         printf("head: %s%s over %d embeddings, pooling %s, norm %s, %s x %d position%s, speed perturbation %g, "
-               "prototypes %g, ensemble %d\n",
+               "warp perturbation %g%s, %sprototypes %g, ensemble %d\n",
                o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->window,
                o->pooling, o->norm, sh, o->positions, o->positions == 1 ? "" : "s",
-               o->speed_perturb, o->proto, o->ensemble);
+               o->speed_perturb, o->warp_perturb, o->perturb_test ? " (also averaged in test)" : "",
+               o->frontend_copy ? "a copy through the other front end, " : "", o->proto,
+               o->ensemble);
         for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
         printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
         for (size_t k = 0; k < r.n_rows; k++) {
@@ -336,6 +346,8 @@ int cmd_train(int argc, char **argv)
         {"no-scratch", no_argument, 0, 4013}, {"speed-perturb", required_argument, 0, 4014},
         {"min-steps", required_argument, 0, 4015}, {"label-smoothing", required_argument, 0, 4016},
         {"mixup", required_argument, 0, 4017}, {"finetune", required_argument, 0, 'K'},
+        {"warp-perturb", required_argument, 0, 4018}, {"perturb-test", no_argument, 0, 4019},
+        {"frontend-copy", required_argument, 0, 4020},
         {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {"augment", required_argument, 0, 2001}, {"snr", required_argument, 0, 2002}, {"gain", required_argument, 0, 2003},
@@ -447,6 +459,18 @@ int cmd_train(int argc, char **argv)
             if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed-perturb must be from 0 to 0.5\n"); return EXIT_USAGE; }
             o.speed_perturb = v;
             break;
+        case 4018:
+            if (cli_parse_double(optarg, 0, 0.3, &v)) { fprintf(stderr, "earshot: --warp-perturb must be from 0 to 0.3\n"); return EXIT_USAGE; }
+            o.warp_perturb = v;
+            break;
+        case 4019: o.perturb_test = 1; break;
+        case 4020:
+            if (strcmp(optarg, "yes") && strcmp(optarg, "no")) {
+                fprintf(stderr, "earshot: --frontend-copy must be yes or no\n");
+                return EXIT_USAGE;
+            }
+            o.frontend_copy = !strcmp(optarg, "yes");
+            break;
         case 4011: if (cli_parse_int("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
         case 'K': if (cli_parse_int("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
         case 'E': if (parse_float_opt("--encoder-lr", optarg, 1e-8, 10, &o.encoder_lr)) return EXIT_USAGE; break;
@@ -527,6 +551,12 @@ int cmd_train(int argc, char **argv)
     else if (!o.scratch)
         printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,
                o.ensemble == 1 ? "" : "s", res.shifts, res.shifts == 1 ? "" : "s", o.positions, o.positions == 1 ? "" : "s");
+    if (o.speed_perturb > 0 && !o.finetune && !o.scratch)
+        printf("speed-perturbed copies at %g and %g: training rows%s\n", 1 - o.speed_perturb, 1 + o.speed_perturb,
+               o.perturb_test ? ", and averaged in with the clip's own variants" : " only");
+    if (o.frontend_copy && !o.finetune && !o.scratch)
+        printf("a copy of every clip through the %s front end: training rows, and averaged in\n",
+               o.frontend == ES_EMBED_STREAM ? "whole-clip" : "streaming");
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);

@@ -135,11 +135,18 @@ es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_
     es_status st = ES_OK;
     float *mel = NULL, *emb = NULL;
     size_t frames = 0, nemb = 0;
+    /* a warped front end is a copy of the engine's with another mel matrix,
+     * made per call (a 257 x 32 matrix), so calls on threads never share it */
+    es_mel *fe = e->mel, *warped = NULL;
+    if (o.warp != 0 && o.warp != 1) {
+        if (!(warped = es_mel_warp(e->mel, o.warp, err))) { st = err ? err->status : ES_ERR_ARG; goto done; }
+        fe = warped;
+    }
     if (o.mode == ES_EMBED_WHOLE) {
         frames = es_mel_frames(total);
         mel = malloc((frames + 1) * ES_MEL_BINS * sizeof(float));
         if (!mel) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
-        if ((st = es_mel_compute(e->mel, buf, total, mel, err))) goto done;
+        if ((st = es_mel_compute(fe, buf, total, mel, err))) goto done;
         if (emb_out) {
             nemb = es_encoder_count(frames);
             emb = malloc((nemb + 1) * ES_EMB_DIM * sizeof(float));
@@ -150,7 +157,7 @@ es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_
         size_t cap = 8 * (total / ES_CHUNK + 1);
         mel = malloc((cap + PRIME_FRAMES) * ES_MEL_BINS * sizeof(float));
         if (!mel) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
-        es_mel_stream *ms = es_mel_stream_create(e->mel, err);
+        es_mel_stream *ms = es_mel_stream_create(fe, err);
         if (!ms) { st = err ? err->status : ES_ERR_NOMEM; goto done; }
         /* ones first (for the encoder), then the streamed frames */
         for (size_t i = 0; i < (size_t)PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
@@ -168,6 +175,7 @@ es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_
     }
 done:
     free(buf);
+    es_mel_free(warped);
     if (st) { free(mel); free(emb); return st; }
     if (mel_out) *mel_out = mel; else free(mel);
     if (frames_out) *frames_out = frames;

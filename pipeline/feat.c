@@ -17,8 +17,12 @@
 struct es_feat {
     size_t n, P, S;       /* items, pooled size, variants */
     size_t S_test;        /* the first S_test variants are the clip itself
-                             (offsets x positions); the rest are
-                             speed-perturbed copies, for training only */
+                             (offsets x positions); the rest are copies of
+                             it (Q positions each), training rows all: */
+    size_t S_avg;         /* up to S_avg, copies always averaged in
+                             prediction (the other front end's copy); the
+                             perturbed ones after it (speed, then frequency
+                             warp) only with perturb_test */
     float *x;             /* [S][n][P]; variant s = offset s / Q, position s % Q */
     size_t Q;             /* window positions per offset */
     int auto_shifts;      /* built for --shifts auto: each run keeps every
@@ -37,10 +41,11 @@ struct es_feat_model {
     float proto_w, proto_t;
     int zl2;              /* unit length again after z-scoring */
     int one_shift;        /* --shifts auto came to 1: offset 0's rows only */
+    int perturb_test;     /* also average over the perturbed copies */
 };
 
-/* Variant s of f is used by a model that keeps one_shift: offset 0's
- * positions, and the speed-perturbed copies (unshifted) */
+/* Variant s of f is used in training by a model that keeps one_shift:
+ * offset 0's positions, and the perturbed copies (unshifted) */
 static int use_variant(const es_feat *f, int one_shift, size_t s)
 {
     return !one_shift || s < f->Q || s >= f->S_test;
@@ -52,7 +57,7 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
     if (f) f->x = malloc((S * n * P + 1) * sizeof(float));
     if (!f || !f->x) { es_feat_free(f); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     memcpy(f->x, x, S * n * P * sizeof(float));
-    f->n = n; f->P = P; f->S = f->S_test = f->Q = S;
+    f->n = n; f->P = P; f->S = f->S_test = f->S_avg = f->Q = S;
     return f;
 }
 
@@ -70,6 +75,13 @@ void es_feat_free(es_feat *f)
     free(f->has_aug);
     free(f->x);
     free(f);
+}
+
+void es_feat_set_copies(es_feat *f, size_t always, size_t perturbed)
+{
+    if (!f || (always + perturbed) * f->Q >= f->S) return;
+    f->S_test = f->S - (always + perturbed) * f->Q;
+    f->S_avg = f->S_test + always * f->Q;
 }
 
 size_t es_feat_dim(const es_feat *f) { return f->P; }
@@ -96,6 +108,7 @@ static int norm_kind(const char *s)
     return -1;
 }
 
+
 es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *o,
                         void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user, es_feat **out,
                         es_error *err)
@@ -105,9 +118,13 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
      * keeps them or only the first, per run */
     int NS = o->shifts > 0 ? o->shifts : o->shifts < 0 ? ES_SHIFTS_AUTO : 1, Q = o->positions > 0 ? o->positions : 1;
     int S = NS * Q;
-    int NSP = o->speed_perturb > 0 ? 2 : 0;
+    /* the copies: the other front end's (1), speeds (2), warps (2) */
+    int NFE = o->frontend_copy ? 1 : 0, NSPEED = o->speed_perturb > 0 ? 2 : 0;
+    int NSP = NFE + NSPEED + (o->warp_perturb > 0 ? 2 : 0);
     if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5))
         return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
+    if (!(o->warp_perturb >= 0 && o->warp_perturb <= 0.3))
+        return es_fail(err, ES_ERR_ARG, "frequency warp perturbation must be from 0 to 0.3");
     if (NS > MAX_SHIFTS) return es_fail(err, ES_ERR_ARG, "shifts must be from 1 to %d", MAX_SHIFTS);
     if (Q > 15) return es_fail(err, ES_ERR_ARG, "positions must be from 1 to 15");
     if (norm_kind(o->norm) < 0) return es_fail(err, ES_ERR_ARG, "unknown normalisation '%s' (none, l2, z or zl2)", o->norm);
@@ -129,18 +146,25 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
     }
-    f->n = n; f->P = P; f->S = (size_t)(S + NSP * Q); f->S_test = (size_t)S;
+    f->n = n; f->P = P; f->S = (size_t)(S + NSP * Q); f->S_test = (size_t)S; f->S_avg = (size_t)(S + NFE * Q);
     f->Q = (size_t)Q;
     f->auto_shifts = o->shifts < 0;
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
     for (int s = 0; s < S + NSP * Q; s++) {
         /* offsets spread evenly over one 80 ms step; window positions step
-         * by whole embeddings around the centre; then the speed-perturbed
-         * copies (unshifted, every position) */
-        int sp = s >= S, sh = sp ? 0 : s / Q, q = s % Q - (Q - 1) / 2;
-        int shift = sh * ES_CHUNK / NS;
-        double speed = !sp ? 1.0 : (s - S) / Q == 0 ? 1.0 - o->speed_perturb : 1.0 + o->speed_perturb;
+         * by whole embeddings around the centre; then the perturbed copies
+         * (unshifted, every position): speed 1 -+ x, then the front end's
+         * frequency axis warped by 1 -+ y */
+        int sp = s >= S, sh = sp ? 0 : s / Q, q = s % Q - (Q - 1) / 2, c = sp ? (s - S) / Q : -1;
+        int shift = sh * ES_CHUNK / NS, other = sp && c < NFE;
+        double speed = 1.0, warp = 0;
+        es_embed_mode mode = o->frontend;
+        if (other) mode = o->frontend == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
+        else if (sp && c < NFE + NSPEED) speed = c == NFE ? 1.0 - o->speed_perturb : 1.0 + o->speed_perturb;
+        else if (sp) warp = c == NFE + NSPEED ? 1.0 - o->warp_perturb : 1.0 + o->warp_perturb;
         if (s % Q == 0) {
+            es_cache_set_warp(cache, warp);
+            es_cache_set_mode(cache, mode);
             st = es_cache_embed_many_var(cache, paths, n, o->pad_to, shift, speed, embs, counts, NULL, progress, user,
                                          err);
             if (st) goto out;
@@ -148,7 +172,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         for (size_t i = 0; i < n; i++) {
             /* every offset takes its window where the unshifted one does;
              * a speed-perturbed copy has its own length, so its own centre */
-            if (s == 0 || (sp && s % Q == 0)) off[i] = es_centre_offset(counts[i], W, o->frontend == ES_EMBED_STREAM);
+            if (s == 0 || (sp && s % Q == 0)) off[i] = es_centre_offset(counts[i], W, mode == ES_EMBED_STREAM);
             long o0 = (long)off[i] + q;
             if (o0 < 0 || counts[i] < (size_t)o0 + W) {
                 st = es_fail(err, ES_ERR_ARG,
@@ -264,6 +288,7 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
     m->P = P;
     m->K = K;
     m->one_shift = one;
+    m->perturb_test = o->perturb_test;
     m->proto_w = o->proto;
     m->proto_t = o->proto_temp > 0 ? o->proto_temp : 10.0f;
     for (size_t s = 0, u = 0; s < S; s++) {
@@ -349,17 +374,22 @@ fail:
 es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx, size_t n, int *pred, float *probs,
                           es_error *err)
 {
-    size_t P = m->P, K = m->K, S = f->S_test, SU = 0;
+    /* the clip's own variants (offsets x positions), the other front end's
+     * copy and, with perturb_test, each perturbed copy's positions are
+     * averaged with equal weight per group: the clip counts as much as each
+     * copy of it */
+    size_t P = m->P, K = m->K, S = m->perturb_test ? f->S : f->S_avg, SU = 0, groups = 1 + (S - f->S_test) / f->Q;
+    for (size_t s = 0; s < f->S_test; s++) SU += (size_t)(!m->one_shift || s < f->Q);
     float *x = malloc((n * P + 1) * sizeof(float)), *p = malloc((n * K + 1) * sizeof(float));
     float *acc = calloc(n * K + 1, sizeof(float));
     es_status st = ES_OK;
     if (!x || !p || !acc) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t s = 0; s < S; s++) {
-        if (!use_variant(f, m->one_shift, s)) continue;
-        SU++;
+        if (s < f->S_test && m->one_shift && s >= f->Q) continue;
         for (size_t i = 0; i < n; i++) memcpy(x + i * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
         apply_z(m, x, n);
-        float hw = m->proto ? 1.0f - m->proto_w : 1.0f;
+        float vw = 1.0f / (float)(s < f->S_test ? SU : f->Q) / (float)groups;
+        float hw = (m->proto ? 1.0f - m->proto_w : 1.0f) * vw;
         for (int k = 0; k < m->nmlp; k++) {
             if ((st = es_mlp_predict(m->mlp[k], x, n, p, err))) goto out;
             for (size_t i = 0; i < n * K; i++) acc[i] += hw * p[i] / (float)m->nmlp;
@@ -380,7 +410,7 @@ es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx,
                 }
                 double sum = 0;
                 for (size_t c = 0; c < KK; c++) { z[c] = exp(z[c] - zmax); sum += z[c]; }
-                for (size_t c = 0; c < KK; c++) acc[i * K + c] += m->proto_w * (float)(z[c] / sum);
+                for (size_t c = 0; c < KK; c++) acc[i * K + c] += vw * m->proto_w * (float)(z[c] / sum);
             }
         }
     }
@@ -388,7 +418,7 @@ es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx,
         size_t best = 0;
         for (size_t c = 1; c < K; c++) if (acc[i * K + c] > acc[i * K + best]) best = c;
         pred[i] = (int)best;
-        if (probs) for (size_t c = 0; c < K; c++) probs[i * K + c] = acc[i * K + c] / (float)SU;
+        if (probs) for (size_t c = 0; c < K; c++) probs[i * K + c] = acc[i * K + c];
     }
 out:
     free(x); free(p); free(acc);

@@ -7,7 +7,11 @@
  * offset gives genuinely different embeddings), its centre window of
  * embeddings pooled over time into one vector, optionally normalised.
  * Training takes every offset of a training clip as an example; prediction
- * averages the class probabilities over the offsets of a clip.
+ * averages the class probabilities over the offsets of a clip. Perturbed
+ * copies of every clip (speed_perturb: tempo and pitch; warp_perturb: the
+ * log-mel's frequency axis, es_mel_warp) are more training examples, and
+ * with perturb_test also averaged in prediction, each copy weighted like
+ * the clip's own variants together.
  *
  * The classifier is the trained head (linear or MLP, es_mlp over the
  * pooled vector), optionally mixed with a nearest-class-mean classifier
@@ -40,6 +44,13 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
  * shifts = -1: es_feat_fit then keeps every offset or offset 0 alone by
  * es_shifts_auto. For tests of that rule on known vectors. */
 void es_feat_set_auto_shifts(es_feat *f, size_t Q);
+/* Mark the last (always + perturbed) x Q variants of f (Q as set by
+ * es_feat_set_auto_shifts, else 1) as copies of the clip, as es_feat_build
+ * makes them: training rows all; the first `always` are averaged in
+ * prediction (as the other front end's copy, frontend_copy), the other
+ * `perturbed` only with perturb_test (as speed_perturb / warp_perturb
+ * make them). For tests. */
+void es_feat_set_copies(es_feat *f, size_t always, size_t perturbed);
 size_t es_feat_dim(const es_feat *f);      /* P: floats per pooled vector */
 size_t es_feat_shifts(const es_feat *f);
 /* The pooled vector of item i at offset s. */

@@ -105,12 +105,17 @@ static double now_s(void)
 
 /* The most heads of an ensemble in one model file (feat.c has the same bound). */
 #define MAX_HEADS 16
+/* The most speed-perturbed test-time copies a model file may name. */
+#define MAX_SPEEDS 4
 
 struct es_classifier {
     es_mlp *mlp;                  /* heads[0] */
     es_mlp *heads[MAX_HEADS];     /* an ensemble: heads with different seeds, probabilities averaged */
     int nheads;
     int shifts, positions;        /* test-time variants (architecture.shifts/positions, 1 = none) */
+    int nspeeds;                  /* speed-perturbed copies averaged in too (architecture.speeds) */
+    int fe_copy;                  /* and a copy through the other front end (architecture.frontend_copy) */
+    double speeds[MAX_SPEEDS];
     es_st *st;
     char **labels;
     size_t nlabels, window;
@@ -438,6 +443,32 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
         card_error(err, path, "architecture.ensemble (1 to 16), shifts (1 to 16) or positions (1 to 15) out of range");
         goto fail;
     }
+    /* speed-perturbed copies of a clip averaged in (--speed-perturb with
+     * --perturb-test); absent in older files and by default */
+    const cJSON *jsp = cJSON_GetObjectItemCaseSensitive(arch, "speeds");
+    if (jsp) {
+        int ok = cJSON_IsArray(jsp) && cJSON_GetArraySize(jsp) >= 1 && cJSON_GetArraySize(jsp) <= MAX_SPEEDS && !cnn;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, jsp) {
+            if (!ok) break;
+            ok = cJSON_IsNumber(v) && v->valuedouble >= 0.5 && v->valuedouble <= 2.0;
+            if (ok) c->speeds[c->nspeeds++] = v->valuedouble;
+        }
+        if (!ok) {
+            card_error(err, path, "architecture.speeds must list 1 to 4 speeds from 0.5 to 2 (heads over encoder embeddings only)");
+            goto fail;
+        }
+    }
+    /* a copy through the other front end averaged in (--frontend-copy) */
+    const cJSON *jfc = cJSON_GetObjectItemCaseSensitive(arch, "frontend_copy");
+    if (jfc) {
+        const char *want = c->mode == ES_EMBED_STREAM ? "whole" : "stream";
+        if (!cJSON_IsString(jfc) || strcmp(jfc->valuestring, want) || cnn) {
+            card_error(err, path, "architecture.frontend_copy must name the other front end (heads over encoder embeddings only)");
+            goto fail;
+        }
+        c->fe_copy = 1;
+    }
     /* the scratch CNN reads one log-mel window; heads over embeddings (of
      * the pretrained encoder, or of fine-tuned convolutions, as `adapt
      * --finetune` makes of an ensemble) take every variant */
@@ -501,6 +532,20 @@ int es_classifier_heads(const es_classifier *c) { return c->nheads; }
 es_mlp *es_classifier_head(es_classifier *c, int k) { return k >= 0 && k < c->nheads ? c->heads[k] : NULL; }
 int es_classifier_shifts(const es_classifier *c) { return c->shifts; }
 int es_classifier_positions(const es_classifier *c) { return c->positions; }
+int es_classifier_frontend_copy(const es_classifier *c) { return c->fe_copy; }
+int es_classifier_speeds(const es_classifier *c, double *speeds)
+{
+    for (int i = 0; speeds && i < c->nspeeds; i++) speeds[i] = c->speeds[i];
+    return c->nspeeds;
+}
+
+/* The weight of variant s of a clip in its averaged probabilities: the
+ * clip's own NQ variants (offsets x positions) share one part, each of the
+ * nsp speed-perturbed copies (Q positions) another, all parts equal. */
+static float variant_weight(size_t NQ, size_t Q, size_t nsp, size_t s)
+{
+    return 1.0f / (float)(s < NQ ? NQ : Q) / (float)(1 + nsp);
+}
 
 /* probs [n][K]: the mean of the heads' probabilities for x [n][in] */
 static es_status heads_predict(es_mlp *const *heads, int nh, const float *x, size_t n, size_t K, float *probs,
@@ -570,9 +615,16 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
  * centre. Variant (positions-1)/2 is the plain centre window: in stream
  * mode the centre of those that see only the clip, which for a 2 s clip
  * and 16 embeddings is the window the streaming detector scores when the
- * clip's last chunk arrives. */
+ * clip's last chunk arrives. After those shifts x positions variants come
+ * nspeeds speed-perturbed copies of the clip (es_cache_embed_var: tempo
+ * and pitch, as the learning curve's --speed-perturb makes them), each
+ * unshifted at every position around its own centre, and with fe_copy
+ * one copy through the other front end (whole-clip log-mel for stream
+ * features and vice versa), likewise: x has (shifts + nspeeds + fe_copy)
+ * x positions variants. */
 static es_status embed_variants(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
-                                es_embed_mode mode, int shifts, int positions, float **x_out, prog *pg, es_error *err)
+                                es_embed_mode mode, int shifts, int positions, int nspeeds, const double *speeds,
+                                int fe_copy, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
     es_cache *cache = es_cache_open(cache_dir, e, err);
@@ -580,7 +632,7 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     es_cache_set_mode(cache, mode);
     int stream = mode == ES_EMBED_STREAM;
     size_t skip = es_window_skip(stream);
-    size_t n = d->nitems, row = window * ES_EMB_DIM, S = (size_t)shifts * (size_t)positions;
+    size_t n = d->nitems, row = window * ES_EMB_DIM, S = (size_t)(shifts + nspeeds + fe_copy) * (size_t)positions;
     const char **paths = malloc((n + 1) * sizeof(char *));
     float **embs = calloc(n + 1, sizeof(float *));
     size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
@@ -588,18 +640,25 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     es_status st = ES_OK;
     if (!paths || !embs || !counts || !off || !x) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
-    for (int sh = 0; sh < shifts; sh++) {
-        st = es_cache_embed_many_shift(cache, paths, n, pad_to, sh * ES_CHUNK / shifts, embs, counts, NULL, embed_progress,
-                                       pg, err);
+    for (int sh = 0; sh < shifts + nspeeds + fe_copy; sh++) {
+        /* sh >= shifts: a copy, unshifted: at speeds[sh - shifts], then
+         * through the other front end */
+        int cp = sh >= shifts, other = sh >= shifts + nspeeds;
+        es_embed_mode m = other ? (mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM) : mode;
+        es_cache_set_mode(cache, m);
+        stream = m == ES_EMBED_STREAM;
+        skip = es_window_skip(stream);
+        st = es_cache_embed_many_var(cache, paths, n, pad_to, cp ? 0 : sh * ES_CHUNK / shifts,
+                                     cp && !other ? speeds[sh - shifts] : 1.0, embs, counts, NULL, embed_progress, pg, err);
         if (st) goto out;
         for (size_t i = 0; i < n; i++) {
-            if (sh == 0) {
+            if (sh == 0 || cp) {
                 if (counts[i] < window + skip) {
                     st = es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
                                  paths[i], counts[i] - (counts[i] < skip ? counts[i] : skip), window, pad_to);
                     goto out;
                 }
-                off[i] = es_centre_offset(counts[i], window, stream);
+                off[i] = es_centre_offset(counts[i], window, stream);   /* a copy has its own length */
             }
             for (int q = 0; q < positions; q++) {
                 long o0 = (long)off[i] + q - (positions - 1) / 2;
@@ -632,7 +691,7 @@ out:
 static es_status embed_items(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
                              es_embed_mode mode, float **x_out, prog *pg, es_error *err)
 {
-    return embed_variants(e, cache_dir, d, pad_to, window, mode, 1, 1, x_out, pg, err);
+    return embed_variants(e, cache_dir, d, pad_to, window, mode, 1, 1, 0, NULL, 0, x_out, pg, err);
 }
 
 /* ------------------------------------------------------ log-mel inputs */
@@ -805,30 +864,46 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
     }
     /* every test-time variant of the model card (the clip at c->shifts
      * sub-step offsets, each with c->positions windows around the centre,
-     * as embed_variants takes them), every head: probabilities averaged */
+     * then its speed-perturbed copies, as embed_variants takes them), every
+     * head: probabilities averaged (variant_weight) */
     int stream = c->mode == ES_EMBED_STREAM;
-    size_t K = c->nlabels, W = c->window, off = 0, S = (size_t)c->shifts * (size_t)c->positions;
+    size_t K = c->nlabels, W = c->window, off = 0, NQ = (size_t)c->shifts * (size_t)c->positions;
     float *p = malloc(K * sizeof(float));
     if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     memset(probs, 0, K * sizeof(float));
     es_status st = ES_OK;
-    for (int sh = 0; sh < c->shifts && !st; sh++) {
+    for (int sh = 0; sh < c->shifts + c->nspeeds + c->fe_copy && !st; sh++) {
+        int cp = sh >= c->shifts, shift = cp ? 0 : sh * ES_CHUNK / c->shifts, other = sh >= c->shifts + c->nspeeds;
         es_embed_opts eo = {.mode = c->mode, .pad_to = c->pad_to};
-        int shift = sh * ES_CHUNK / c->shifts;
+        if (other) eo.mode = c->mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
+        stream = eo.mode == ES_EMBED_STREAM;
         if (shift > 0) {   /* as es_cache_embed_var delays the audio */
             eo.pad_before = (double)shift / ES_SAMPLE_RATE;
             eo.pad_after = (double)(ES_CHUNK - shift) / ES_SAMPLE_RATE;
         }
+        const float *xa = x;
+        size_t na = n;
+        float *y = NULL;
+        if (cp && !other) {
+            /* as es_cache_embed_var makes a speed-perturbed copy: the samples
+             * read as if recorded at 16000*speed Hz, resampled to 16 kHz and
+             * quantised to int16 again */
+            if ((st = es_audio_resample(x, n, (int)(ES_SAMPLE_RATE * c->speeds[sh - c->shifts] + 0.5), &y, &na, err))) break;
+            for (size_t i = 0; i < na; i++) y[i] = y[i] > 32767.0f ? 32767.0f : y[i] < -32768.0f ? -32768.0f : roundf(y[i]);
+            xa = y;
+        }
         float *emb = NULL;
         size_t ne = 0;
-        if ((st = es_embed_audio(e, x, n, &eo, NULL, NULL, &emb, &ne, err))) break;
-        if (sh == 0) {
+        st = es_embed_audio(e, xa, na, &eo, NULL, NULL, &emb, &ne, err);
+        free(y);
+        if (st) break;
+        if (sh == 0 || cp) {
             if (ne < W + es_window_skip(stream)) {
                 free(emb);
                 st = es_fail(err, ES_ERR_ARG, "audio: %zu embeddings, fewer than the window of %zu", ne, W);
                 break;
             }
-            off = es_centre_offset(ne, W, stream);
+            off = es_centre_offset(ne, W, stream);   /* a copy has its own length */
         }
         for (int q = 0; q < c->positions && !st; q++) {
             long o0 = (long)off + q - (c->positions - 1) / 2;
@@ -838,7 +913,9 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
                 break;
             }
             if ((st = heads_predict(c->heads, c->nheads, emb + (size_t)o0 * ES_EMB_DIM, 1, K, p, err))) break;
-            for (size_t k = 0; k < K; k++) probs[k] += p[k] / (float)S;
+            float w = variant_weight(NQ, (size_t)c->positions, (size_t)(c->nspeeds + c->fe_copy),
+                                     (size_t)sh * (size_t)c->positions + (size_t)q);
+            for (size_t k = 0; k < K; k++) probs[k] += w * p[k];
         }
         free(emb);
     }
@@ -917,9 +994,15 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (!(o->mixup >= 0 && o->mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
         return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
-    if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->speed_perturb > 0)
-        return es_fail(err, ES_ERR_ARG, "normalisation, prototypes and speed perturbation are learning-curve experiments: "
-                                        "a saved model has none of them (use --augment for speed variants)");
+    if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->warp_perturb > 0)
+        return es_fail(err, ES_ERR_ARG, "normalisation, prototypes and frequency warp perturbation are learning-curve "
+                                        "experiments: a saved model has none of them");
+    if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5)) return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
+    if (o->perturb_test && !(o->speed_perturb > 0))
+        return es_fail(err, ES_ERR_ARG, "test-time averaging over perturbed copies needs a speed perturbation (--speed-perturb)");
+    if ((o->speed_perturb > 0 || o->frontend_copy) && (o->finetune || o->scratch))
+        return es_fail(err, ES_ERR_ARG, "speed-perturbed and front-end copies apply to heads over the frozen encoder only "
+                                        "(not --finetune or --scratch)");
     if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
         return es_fail(err, ES_ERR_ARG, "pad_to %.2f s is too short for a window of %d embeddings (needs %.2f s)",
                        o->pad_to, o->window, 0.775 + 0.08 * (o->window - 1));
@@ -978,7 +1061,13 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     int nh = o->ensemble > 0 ? o->ensemble : 1;
     if (o->finetune || o->scratch) NS = Q = nh = 1;
     r->shifts = NS;
-    size_t S = (size_t)NS * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
+    /* --speed-perturb: copies of every clip at speed 1 -+ x, training rows
+     * like the offsets (and, with --perturb-test, averaged in prediction:
+     * the model card then names their speeds) */
+    int nsp = o->speed_perturb > 0 && !o->finetune && !o->scratch ? 2 : 0;
+    int fec = o->frontend_copy && !o->finetune && !o->scratch;   /* --frontend-copy: one more, always averaged in */
+    double speeds[2] = {1.0 - o->speed_perturb, 1.0 + o->speed_perturb};
+    size_t S = (size_t)(NS + nsp + fec) * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
     if (o->finetune || o->scratch) {
         /* a network under the head: its inputs, computed once per clip */
         int fw = (int)window_frames(W);
@@ -994,7 +1083,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         if ((st = prep_items(e, d, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
         if (vd && (st = prep_items(e, vd, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
     } else {
-        if ((st = embed_variants(e, o->cache_dir, d, o->pad_to, W, o->frontend, NS, Q, &x, &pg, err))) goto out;
+        if ((st = embed_variants(e, o->cache_dir, d, o->pad_to, W, o->frontend, NS, Q, nsp, speeds, fec, &x, &pg, err)))
+            goto out;
         r->cache_hits = pg.hits;
         if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, o->frontend, &xv, &pg, err))) goto out;
     }
@@ -1197,6 +1287,10 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         cJSON_AddNumberToObject(ja, "ensemble", nh);
         cJSON_AddNumberToObject(ja, "shifts", NS);
         cJSON_AddNumberToObject(ja, "positions", Q);
+        /* and over the clip's speed-perturbed copies (--perturb-test) */
+        if (nsp && o->perturb_test) cJSON_AddItemToObject(ja, "speeds", cJSON_CreateDoubleArray(speeds, nsp));
+        /* and over its copy through the other front end (--frontend-copy) */
+        if (fec) cJSON_AddStringToObject(ja, "frontend_copy", o->frontend == ES_EMBED_STREAM ? "whole" : "stream");
     }
     if (o->scratch) {
         cJSON_ReplaceItemInObject(ja, "type", cJSON_CreateString(cfg.n_hidden ? "scratch-cnn+mlp" : "scratch-cnn+linear"));
@@ -1267,6 +1361,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(jtr, "weight_decay", o->weight_decay);
     if (o->label_smoothing > 0) cJSON_AddNumberToObject(jtr, "label_smoothing", o->label_smoothing);
     if (o->mixup > 0) cJSON_AddNumberToObject(jtr, "mixup", o->mixup);
+    if (nsp) cJSON_AddNumberToObject(jtr, "speed_perturbation", o->speed_perturb);
     cJSON_AddNumberToObject(jtr, "patience", o->patience);
     cJSON_AddStringToObject(jtr, "balance", es_balance_name(rep.balance));
     cJSON_AddStringToObject(jtr, "optimizer", "AdamW, cosine schedule");
@@ -1420,11 +1515,13 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         }
         /* every test-time variant the model card names (one for older
          * models); each clip's probabilities are averaged over them */
-        if ((st = embed_variants(ft ? ft : e, cache_dir, d, c->pad_to, c->window, c->mode, c->shifts, c->positions, &x,
-                                 &pg, err)))
+        if ((st = embed_variants(ft ? ft : e, cache_dir, d, c->pad_to, c->window, c->mode, c->shifts, c->positions,
+                                 c->nspeeds, c->speeds, c->fe_copy, &x, &pg, err)))
             goto out;
     }
-    size_t S = c->net ? 1 : (size_t)c->shifts * (size_t)c->positions;
+    size_t NQ = (size_t)c->shifts * (size_t)c->positions;
+    size_t S = c->net ? 1 : (size_t)(c->shifts + c->nspeeds + c->fe_copy) * (size_t)c->positions;
+    size_t ncopies = (size_t)(c->nspeeds + c->fe_copy);
     /* A model with a _silence_ class (or a wake-word model, whose negatives
      * include silence) is also scored on slices of the dataset's own
      * background noise, one label's worth (seeded apart from training's).
@@ -1471,9 +1568,12 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
             /* the clip's variants, their probabilities averaged */
             for (size_t s = 0; s < S; s++) memcpy(xg + s * row, x + (s * d->nitems + i) * row, row * sizeof(float));
             if ((st = es_classifier_predict_rows(c, xg, S, probs, err))) goto out;
-            for (size_t s = 1; s < S; s++)
-                for (size_t k = 0; k < K; k++) probs[k] += probs[s * K + k];
-            for (size_t k = 0; k < K; k++) probs[k] /= (float)S;
+            float w0 = variant_weight(NQ, (size_t)c->positions, ncopies, 0);
+            for (size_t k = 0; k < K; k++) probs[k] *= w0;
+            for (size_t s = 1; s < S; s++) {
+                float w = variant_weight(NQ, (size_t)c->positions, ncopies, s);
+                for (size_t k = 0; k < K; k++) probs[k] += w * probs[s * K + k];
+            }
         } else if ((st = es_classifier_predict(c, in, probs, err))) {
             goto out;
         }

@@ -225,10 +225,61 @@ static void test_auto_shifts(void **state)
     es_feat_free(f);
 }
 
+/* Copies of a clip: training rows always. A perturbed copy (speed_perturb
+ * / warp_perturb) is averaged in prediction with perturb_test, the other
+ * front end's copy (frontend_copy) always: a clip's probabilities are then
+ * the mean of its own variants' and each copy's, the copy weighted like
+ * the clip (here the clip has 2 offsets and 1 copy: 1/4, 1/4 and 1/2);
+ * else the copies are not looked at. Checked against the same model's
+ * predictions on the rows alone. */
+static void test_perturb_test(void **state)
+{
+    (void)state;
+    float x[3 * N * P];
+    make(x, 3, 8);
+    size_t train[2 * K] = {0, 1, 2, 3, 4, 5}, test[N - 2 * K];
+    for (int i = 0; i < N - 2 * K; i++) test[i] = (size_t)(2 * K + i);
+    /* case 0, 1: a perturbed copy without and with perturb_test; case 2:
+     * an always-averaged copy (the other front end's) without it */
+    for (int cs = 0; cs < 3; cs++) {
+        int pt = cs == 1, avg = cs >= 1;
+        es_feat *f = es_feat_from_rows(x, 3, N, P, NULL);
+        assert_non_null(f);
+        es_feat_set_auto_shifts(f, 1);   /* variants are offsets of 1 position */
+        es_feat_set_copies(f, cs == 2, cs < 2);   /* the last is a copy: 2 offsets + 1 copy */
+        es_train_opts o = opts();
+        o.augment = 0;
+        o.shifts = -1;                   /* 2 clips per label keep every offset */
+        o.perturb_test = pt;
+        es_feat_model *m = NULL;
+        assert_int_equal(es_feat_fit(f, train, 2 * K, &ds, &o, 9, &m, NULL), ES_OK);
+        enum { NT = N - 2 * K };
+        int pred[NT];
+        float probs[NT * K], ps[3][NT * K];
+        assert_int_equal(es_feat_predict(m, f, test, NT, pred, probs, NULL), ES_OK);
+        for (int s = 0; s < 3; s++) {
+            es_feat *g = es_feat_from_rows(x + (size_t)s * N * P, 1, N, P, NULL);
+            assert_int_equal(es_feat_predict(m, g, test, NT, pred, ps[s], NULL), ES_OK);
+            es_feat_free(g);
+        }
+        for (int i = 0; i < NT * K; i++) {
+            float want = avg ? 0.25f * ps[0][i] + 0.25f * ps[1][i] + 0.5f * ps[2][i] : 0.5f * ps[0][i] + 0.5f * ps[1][i];
+            assert_float_equal(probs[i], want, 1e-5f);
+        }
+        /* and the copy is not the clip: the weights are visible */
+        int differ = 0;
+        for (int i = 0; i < NT * K; i++) differ |= fabsf(ps[2][i] - ps[0][i]) > 1e-4f;
+        assert_true(differ);
+        es_feat_model_free(m);
+        es_feat_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prototypes),
+        cmocka_unit_test(test_perturb_test),
         cmocka_unit_test(test_head_and_ensemble),
         cmocka_unit_test(test_zscore_invariance),
         cmocka_unit_test(test_auto_shifts),

@@ -684,6 +684,31 @@ static void test_cache(void **state)
     assert_memory_equal(e1, e2, 16 * ES_EMB_DIM * sizeof(float));
     free(e2);
     assert_int_equal(es_cache_embed_var(c, P("audio/a.wav"), 2.0, 0, 3.0, &e2, &n2, &hit, &e), ES_ERR_ARG);
+    /* frequency warp of the front end: its own entry (the plain one is not
+     * overwritten), the engine's numbers with es_embed_opts.warp, and a hit
+     * the second time; warp 1 is the plain entry */
+    es_cache_set_warp(c, 1.1);
+    assert_int_equal(es_cache_embed(c, P("audio/a.wav"), 2.0, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 0);
+    assert_int_equal(n2, 16);
+    assert_memory_not_equal(e1, e2, 16 * ES_EMB_DIM * sizeof(float));
+    assert_int_equal(es_audio_load(P("audio/a.wav"), &lo, &a, NULL), ES_OK);
+    es_embed_opts eow = {.mode = ES_EMBED_WHOLE, .pad_to = 2.0, .warp = 1.1};
+    assert_int_equal(es_embed_audio(eng, a.samples, a.n, &eow, NULL, NULL, &ref, &nref, NULL), ES_OK);
+    es_audio_free(&a);
+    assert_int_equal(nref, 16);
+    assert_memory_equal(ref, e2, 16 * ES_EMB_DIM * sizeof(float));
+    free(ref);
+    free(e2);
+    assert_int_equal(es_cache_embed(c, P("audio/a.wav"), 2.0, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);
+    free(e2);
+    es_cache_set_warp(c, 1.0);
+    assert_int_equal(es_cache_embed(c, P("audio/a.wav"), 2.0, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);
+    assert_memory_equal(e1, e2, 16 * ES_EMB_DIM * sizeof(float));
+    free(e2);
+    es_cache_set_warp(c, 0);
     {
         const char *ps[2] = {P("audio/a.wav"), P("audio/a.wav")};
         float *es2[2];

@@ -13,7 +13,14 @@
  *   - damaged files are refused with a message naming them: truncated
  *     anywhere, a head's tensor missing, more heads claimed than stored,
  *     an ensemble of 0; a file from before these keys loads as one head;
- *   - the same seed writes the same bytes.
+ *   - the same seed writes the same bytes;
+ *   - with speed-perturbed copies averaged in (--speed-perturb with
+ *     --perturb-test) and a copy through the whole-clip front end
+ *     (--frontend-copy) the card names them, predict_audio is the
+ *     weighted mean over the clip's variants and the copies' (checked by
+ *     hand), es_eval decides as predict_audio does, clip by clip; copies
+ *     for training only leave the card without speeds; bad speeds in a
+ *     card and bad option combinations are refused.
  * Needs the pretrained models and FSDD; skips (77) without them. */
 #include "test_util.h"
 #include "es_internal.h"
@@ -286,12 +293,163 @@ static void test_ensemble_model(void **state)
     assert_int_equal(es_classifier_heads(old), 1);
     assert_int_equal(es_classifier_shifts(old), 1);
     assert_int_equal(es_classifier_positions(old), 1);
+    assert_int_equal(es_classifier_speeds(old, NULL), 0);
     assert_int_equal(es_classifier_predict_rows(old, x, n, p, &err), ES_OK);
     assert_int_equal(es_mlp_predict(es_classifier_mlp(old), x, n, ph, &err), ES_OK);
     assert_memory_equal(p, ph, n * K * sizeof(float));
     es_classifier_free(old);
 
     free(p); free(ph); free(mean); free(x);
+    es_dataset_free(d);
+    es_classifier_free(c);
+}
+
+
+/* The mean over heads of the windows at positions -1..1 around the centre
+ * of emb (ne embeddings), times w, added to acc[4] */
+static void add_positions(es_classifier *c, const float *emb, size_t ne, size_t off, float w, float *acc)
+{
+    es_error err = {0};
+    float pw[4];
+    int nh = es_classifier_heads(c);
+    for (int q = -1; q <= 1; q++) {
+        assert_true(off + (size_t)(q + 1) + es_classifier_window(c) <= ne + 1);
+        for (int h = 0; h < nh; h++) {
+            assert_int_equal(es_mlp_predict(es_classifier_head(c, h), emb + (off + (size_t)(long)q) * ES_EMB_DIM, 1, pw, &err),
+                             ES_OK);
+            for (int k = 0; k < 4; k++) acc[k] += w * pw[k] / (float)nh;
+        }
+    }
+}
+
+static void test_speed_copies(void **state)
+{
+    (void)state;
+    if (!g_dir[0] && !make_task()) { print_message("SKIP: FSDD not found (set EARSHOT_FSDD)\n"); skip(); }
+    char tr[300], te[300], ca[300], m1[300], m2[300], bad[300];
+    snprintf(tr, sizeof tr, "%s/train", g_dir);
+    snprintf(te, sizeof te, "%s/test", g_dir);
+    snprintf(ca, sizeof ca, "%s/cache", g_dir);
+    snprintf(m1, sizeof m1, "%s/speeds.safetensors", g_dir);
+    snprintf(m2, sizeof m2, "%s/speeds_train.safetensors", g_dir);
+    snprintf(bad, sizeof bad, "%s/bad_speeds.safetensors", g_dir);
+    es_train_opts o;
+    es_train_opts_default(&o);
+    o.data_dir = tr;
+    o.val_dir = te;
+    o.pattern = "{label}_{speaker}_{take}";
+    o.cache_dir = ca;
+    o.epochs = 3;
+    o.min_steps = 12;
+    o.patience = 0;
+    o.hidden = 16;
+    o.silence = 0;
+    o.augment = 0;
+    o.ensemble = 2;
+    o.shifts = 2;
+    o.positions = 3;
+    o.speed_perturb = 0.1;
+    o.perturb_test = 1;
+    o.frontend_copy = 1;
+    es_error err = {0};
+    es_train_result r;
+    assert_int_equal(es_train_head(g_eng, &o, m1, &r, NULL, NULL, &err), ES_OK);
+    assert_int_equal(r.n_train, 32);   /* clips, not their variants */
+    es_classifier *c = es_classifier_load(m1, &err);
+    assert_non_null(c);
+    double sp[4] = {0};
+    assert_int_equal(es_classifier_speeds(c, sp), 2);
+    assert_true(sp[0] == 0.9 && sp[1] == 1.1);
+    assert_int_equal(es_classifier_shifts(c), 2);
+    assert_int_equal(es_classifier_positions(c), 3);
+    assert_int_equal(es_classifier_frontend_copy(c), 1);
+    assert_int_equal(es_classifier_frontend(c), ES_EMBED_STREAM);
+    size_t W = es_classifier_window(c);
+
+    /* predict_audio by hand: the clip's 2 offsets x 3 positions share a
+     * quarter, each copy's 3 positions another; a speed copy is the clip
+     * resampled from 16000*speed Hz and quantised as the cache makes it,
+     * the front-end copy the clip through the whole-clip log-mel */
+    es_dataset *d = NULL;
+    size_t skipped = 0;
+    assert_int_equal(es_dataset_scan(te, o.pattern, &d, &skipped, &err), ES_OK);
+    es_audio a;
+    es_load_opts lo = {.quantize_int16 = 1};
+    assert_int_equal(es_audio_load(d->items[3].path, &lo, &a, &err), ES_OK);
+    float pa[4], want[4] = {0}, plain[4] = {0};
+    assert_int_equal(es_classifier_predict_audio(g_eng, c, a.samples, a.n, pa, &err), ES_OK);
+    size_t off = 0;
+    for (int v = 0; v < 5; v++) {
+        es_embed_opts eo = {.mode = v == 4 ? ES_EMBED_WHOLE : ES_EMBED_STREAM, .pad_to = es_classifier_pad_to(c)};
+        int stream = v != 4;
+        if (v == 1) { eo.pad_before = 640.0 / ES_SAMPLE_RATE; eo.pad_after = 640.0 / ES_SAMPLE_RATE; }
+        float *y = NULL, *emb;
+        size_t ny = a.n, ne;
+        if (v == 2 || v == 3) {
+            assert_int_equal(es_audio_resample(a.samples, a.n, v == 2 ? 14400 : 17600, &y, &ny, &err), ES_OK);
+            for (size_t i = 0; i < ny; i++) y[i] = y[i] > 32767.0f ? 32767.0f : y[i] < -32768.0f ? -32768.0f : roundf(y[i]);
+        }
+        assert_int_equal(es_embed_audio(g_eng, y ? y : a.samples, ny, &eo, NULL, NULL, &emb, &ne, &err), ES_OK);
+        if (v != 1) off = es_centre_offset(ne, W, stream);
+        add_positions(c, emb, ne, off, v < 2 ? 1.0f / 24 : 1.0f / 12, want);
+        if (v < 2) add_positions(c, emb, ne, off, 1.0f / 6, plain);
+        free(emb);
+        free(y);
+    }
+    for (int k = 0; k < 4; k++) assert_true(fabsf(pa[k] - want[k]) < 1e-5f);
+    /* the copies count: the clip's own variants alone give other numbers */
+    int differ = 0;
+    for (int k = 0; k < 4; k++) differ |= fabsf(pa[k] - plain[k]) > 1e-4f;
+    assert_true(differ);
+    es_audio_free(&a);
+
+    /* es_eval (the cache's copies) decides as predict_audio, clip by clip */
+    es_eval_result ev;
+    assert_int_equal(es_eval(g_eng, m1, te, o.pattern, ca, &ev, NULL, NULL, &err), ES_OK);
+    size_t K = es_classifier_classes(c), conf[16] = {0};
+    for (size_t i = 0; i < d->nitems; i++) {
+        assert_int_equal(es_audio_load(d->items[i].path, &lo, &a, &err), ES_OK);
+        assert_int_equal(es_classifier_predict_audio(g_eng, c, a.samples, a.n, pa, &err), ES_OK);
+        es_audio_free(&a);
+        conf[(size_t)d->items[i].label * K + es_classifier_decide(c, pa)]++;
+    }
+    assert_memory_equal(conf, ev.confusion, K * K * sizeof(size_t));
+    print_message("  speed copies averaged in: es_eval %.4f\n", ev.accuracy);
+    es_eval_result_free(&ev);
+
+    /* copies for training only: no speeds in the card */
+    o.perturb_test = 0;
+    o.frontend_copy = 0;
+    assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_OK);
+    es_classifier *c2 = es_classifier_load(m2, &err);
+    assert_non_null(c2);
+    assert_int_equal(es_classifier_speeds(c2, NULL), 0);
+    assert_int_equal(es_classifier_frontend_copy(c2), 0);
+    es_classifier_free(c2);
+    size_t n1;
+    unsigned char *b1 = slurp(m2, &n1);
+    b1[n1 - 1] = 0;
+    int has = 0;
+    for (size_t i = 0; i + 8 < n1; i++) has |= !memcmp(b1 + i, "\"speeds\"", 8) || !memcmp(b1 + i, "speeds\\\"", 8);
+    assert_false(has);
+    free(b1);
+
+    /* bad speeds in a card, bad combinations of options */
+    patched(m1, bad, "\\\"speeds\\\":[0.9,", "\\\"speeds\\\":[9.9,");
+    refused(bad, "a speed out of range");
+    patched(m1, bad, "\\\"speeds\\\":[0.9,1.1]", "\\\"speeds\\\":[\\\"0.9\\\"]");
+    refused(bad, "a speed not a number");
+    patched(m1, bad, "\\\"speeds\\\":[", "\\\"speeds\\\":{");
+    refused(bad, "speeds not a list");
+    patched(m1, bad, "\\\"frontend_copy\\\":\\\"whole", "\\\"frontend_copy\\\":\\\"strea");
+    refused(bad, "a front-end copy that is no other front end");
+    o.speed_perturb = 0;
+    o.perturb_test = 1;
+    assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_ERR_ARG);
+    print_message("  %s\n", err.msg);
+    o.perturb_test = 0;
+    o.warp_perturb = 0.1;
+    assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_ERR_ARG);
     es_dataset_free(d);
     es_classifier_free(c);
 }
@@ -322,6 +480,7 @@ int main(void)
     test_require_models();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ensemble_model),
+        cmocka_unit_test(test_speed_copies),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -72,6 +72,57 @@ static void test_sine_peak(void **state)
     }
 }
 
+/* the mel bin where frame 50 of x peaks, through front end m */
+static int peak_bin(es_mel *m, float freq)
+{
+    enum { N = 16000 };
+    static float x[N], out[97 * 32];
+    for (int i = 0; i < N; i++) x[i] = 10000.0f * sinf(2 * (float)M_PI * freq * i / 16000.0f);
+    assert_int_equal(es_mel_compute(m, x, N, out, NULL), ES_OK);
+    int arg = 0;
+    for (int j = 1; j < 32; j++) if (out[50 * 32 + j] > out[50 * 32 + arg]) arg = j;
+    return arg;
+}
+
+static void test_warp(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    /* warp 1 is the front end itself, number for number */
+    es_mel *w1 = es_mel_warp(mel, 1.0, &e);
+    assert_non_null(w1);
+    enum { N = 8000 };
+    static float x[N], a[49 * 32], b[49 * 32];
+    uint32_t r = 7;
+    for (int i = 0; i < N; i++) { r = r * 1664525u + 1013904223u; x[i] = (float)((int)(r >> 16) - 32768) / 4; }
+    assert_int_equal(es_mel_compute(mel, x, N, a, NULL), ES_OK);
+    assert_int_equal(es_mel_compute(w1, x, N, b, NULL), ES_OK);
+    assert_memory_equal(a, b, sizeof a);
+    es_mel_free(w1);
+    /* alpha > 1 moves a tone down by alpha, alpha < 1 up: warped by 1.25 a
+     * 1.5 kHz tone peaks where a plain 1.2 kHz one does, and warped by 0.8
+     * a 1.2 kHz tone where a plain 1.5 kHz one does (the map is linear up
+     * to 0.8 x Nyquist / alpha) */
+    es_mel *up = es_mel_warp(mel, 1.25, &e), *down = es_mel_warp(mel, 0.8, &e);
+    assert_non_null(up);
+    assert_non_null(down);
+    int p12 = peak_bin(mel, 1200), p15 = peak_bin(mel, 1500);
+    assert_true(p15 > p12);
+    assert_int_equal(peak_bin(up, 1500), p12);
+    assert_int_equal(peak_bin(down, 1200), p15);
+    /* the mel filters end near 3.8 kHz, far below the cut-off: the map is
+     * linear over the whole band (3 kHz warped by 1.25 is 2.4 kHz) */
+    assert_int_equal(peak_bin(up, 3000), peak_bin(mel, 2400));
+    es_mel_free(up);
+    es_mel_free(down);
+    /* out-of-range factors are refused with a message */
+    assert_null(es_mel_warp(mel, 1.5, &e));
+    assert_int_equal(e.status, ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "warp"));
+    assert_null(es_mel_warp(mel, 0.5, &e));
+    assert_null(es_mel_warp(mel, NAN, &e));
+}
+
 static void test_stream_chunks(void **state)
 {
     (void)state;
@@ -127,7 +178,7 @@ int main(void)
     test_require_models();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames), cmocka_unit_test(test_silence), cmocka_unit_test(test_sine_peak),
-        cmocka_unit_test(test_stream_chunks), cmocka_unit_test(test_wrong_model),
+        cmocka_unit_test(test_stream_chunks), cmocka_unit_test(test_wrong_model), cmocka_unit_test(test_warp),
     };
     return cmocka_run_group_tests_name("log-mel front end", tests, setup, teardown);
 }

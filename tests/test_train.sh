@@ -46,6 +46,17 @@ has "$T/out" "averaged over 1 offset x" "(auto again without the flag)"
 expect 0 "train --shifts 2" -- "$BIN" train -q "$T/many" -o "$T/many2.safetensors" --val-fraction 0 --epochs 2 --shifts 2
 has "$T/out" "averaged over 2 offsets x" "--shifts 2 is taken as given"
 expect 2 "--shifts 0 is a usage error" -- "$BIN" train -q "$T/many" -o "$T/x.safetensors" --shifts 0
+# speed-perturbed copies: training rows, and with --perturb-test averaged in
+# eval (the card names their speeds); without it the card has none
+expect 0 "train --speed-perturb 0.1 --perturb-test" -- "$BIN" train -q "$T/data" -o "$T/sp.safetensors" --val-fraction 0 --epochs 5 --speed-perturb 0.1 --perturb-test
+has "$T/out" "copies at 0.9 and 1.1: training rows, and averaged in" "train reports the copies"
+grep -aq '\\"speeds\\":\[0.9,1.1\]' "$T/sp.safetensors" && ok "the card names the copies' speeds" || bad "no speeds in the card"
+expect 0 "eval a model with speed copies" -- "$BIN" eval -q "$T/sp.safetensors" "$T/data"
+expect 0 "train --speed-perturb 0.1 (training rows only)" -- "$BIN" train -q "$T/data" -o "$T/sp2.safetensors" --val-fraction 0 --epochs 5 --speed-perturb 0.1
+grep -aq 'speeds' "$T/sp2.safetensors" && bad "speeds in the card of a model that does not average over copies" || ok "training copies only: no speeds in the card"
+expect 1 "--perturb-test without --speed-perturb" -- "$BIN" train -q "$T/data" -o "$T/x.safetensors" --perturb-test
+has "$T/err" "needs a speed perturbation" "... says what it needs"
+expect 1 "--warp-perturb is a learning-curve experiment" -- "$BIN" train -q "$T/data" -o "$T/x.safetensors" --warp-perturb 0.1
 expect 0 "eval" -- "$BIN" eval -q "$T/m.safetensors" "$T/data"
 acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
 awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "eval accuracy on the training vocabulary $acc >= 0.9" || bad "eval accuracy $acc"
