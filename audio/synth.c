@@ -211,7 +211,10 @@ es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size
     if (p->pitch < 0 || p->pitch > 100 || p->range < 0 || p->range > 100)
         return es_fail(err, ES_ERR_ARG, "synthesis: pitch and range must be 0..100");
     if (p->word_gap < 0 || p->word_gap > 100) return es_fail(err, ES_ERR_ARG, "synthesis: word gap must be 0..100");
-    if (!(p->formant >= 0.7 && p->formant <= 1.4)) return es_fail(err, ES_ERR_ARG, "synthesis: formant factor must be 0.7..1.4");
+    /* 0: a zero-initialised es_tts_params (made without
+     * es_tts_params_default) keeps the voice's own formants */
+    double formant = p->formant == 0 ? 1.0 : p->formant;
+    if (!(formant >= 0.7 && formant <= 1.4)) return es_fail(err, ES_ERR_ARG, "synthesis: formant factor must be 0.7..1.4");
     /* A vocal-tract length change: the engine's samples are declared to be
      * at formant x their rate, which plays them formant times faster and
      * so multiplies every frequency (formants and f0) by it and divides
@@ -222,9 +225,9 @@ es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size
      * pitch are clamped to the engines' ranges, so at the extremes the
      * compensation is partial. */
     es_tts_params q = *p;
-    double lf = log2(p->formant);
-    if (p->formant != 1.0) {
-        double r = p->rate / p->formant, pi = p->pitch - (p->engine == ES_TTS_FLITE ? 100 : 50) * lf;
+    double lf = log2(formant);
+    if (formant != 1.0) {
+        double r = p->rate / formant, pi = p->pitch - (p->engine == ES_TTS_FLITE ? 100 : 50) * lf;
         q.rate = (int)lround(r < 80 ? 80 : r > 450 ? 450 : r);
         q.pitch = (int)lround(pi < 0 ? 0 : pi > 100 ? 100 : pi);
     }
@@ -237,7 +240,7 @@ es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size
                  : es_fail(err, ES_ERR_ARG, "synthesis: unknown engine");
     pthread_mutex_unlock(&tts_lock);
     if (st) return st;
-    if (p->formant != 1.0) rate = (int)lround(rate * p->formant);
+    if (formant != 1.0) rate = (int)lround(rate * formant);
     if (!m) { free(pcm); return es_fail(err, ES_ERR_FORMAT, "synthesis produced no audio for '%.60s'", text); }
     float *f = malloc(m * sizeof *f);
     if (!f) { free(pcm); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }

@@ -33,7 +33,8 @@ typedef struct {
     double formant;     /* vocal-tract length: every formant is multiplied
                            by it (0.7..1.4, 1 = the voice's own), while
                            rate and pitch are compensated so that duration
-                           and f0 stay about the same (see es_tts_say) */
+                           and f0 stay about the same (see es_tts_say);
+                           0 is taken as 1 */
 } es_tts_params;
 
 void es_tts_params_default(es_tts_params *p);

@@ -195,6 +195,10 @@ static void test_formant(void **state)
     p.formant = NAN;
     assert_int_equal(es_tts_say(&p, "one", &x, &n, &e), ES_ERR_ARG);
     assert_null(x);
+    p.formant = 0;   /* zero-initialised: the voice's own formants */
+    assert_int_equal(es_tts_say(&p, "one", &x, &n, &e), ES_OK);
+    assert_non_null(x);
+    free(x);
 }
 
 static void test_phonemes(void **state)
