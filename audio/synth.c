@@ -49,6 +49,7 @@ void es_tts_params_default(es_tts_params *p)
     p->pitch = 50;
     p->range = 50;
     p->word_gap = 0;
+    p->formant = 1.0;
 }
 
 /* ------------------------------------------------------------ espeak-ng */
@@ -210,15 +211,36 @@ es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size
     if (p->pitch < 0 || p->pitch > 100 || p->range < 0 || p->range > 100)
         return es_fail(err, ES_ERR_ARG, "synthesis: pitch and range must be 0..100");
     if (p->word_gap < 0 || p->word_gap > 100) return es_fail(err, ES_ERR_ARG, "synthesis: word gap must be 0..100");
+    /* 0: a zero-initialised es_tts_params (made without
+     * es_tts_params_default) keeps the voice's own formants */
+    double formant = p->formant == 0 ? 1.0 : p->formant;
+    if (!(formant >= 0.7 && formant <= 1.4)) return es_fail(err, ES_ERR_ARG, "synthesis: formant factor must be 0.7..1.4");
+    /* A vocal-tract length change: the engine's samples are declared to be
+     * at formant x their rate, which plays them formant times faster and
+     * so multiplies every frequency (formants and f0) by it and divides
+     * the duration by it. The engine is asked beforehand for a voice
+     * slower and lower by the same factor, so only the formants move:
+     * rate / formant words per minute, and f0 / formant (espeak-ng scales
+     * f0 by 2^((pitch-50)/50), flite here by 2^((pitch-50)/100)). Rate and
+     * pitch are clamped to the engines' ranges, so at the extremes the
+     * compensation is partial. */
+    es_tts_params q = *p;
+    double lf = log2(formant);
+    if (formant != 1.0) {
+        double r = p->rate / formant, pi = p->pitch - (p->engine == ES_TTS_FLITE ? 100 : 50) * lf;
+        q.rate = (int)lround(r < 80 ? 80 : r > 450 ? 450 : r);
+        q.pitch = (int)lround(pi < 0 ? 0 : pi > 100 ? 100 : pi);
+    }
     short *pcm = NULL;
     size_t m = 0;
     int rate = 0;
     pthread_mutex_lock(&tts_lock);
-    es_status st = p->engine == ES_TTS_FLITE ? flite_say(p, text, &pcm, &m, &rate, err)
-                 : p->engine == ES_TTS_ESPEAK ? espeak_say(p, text, &pcm, &m, &rate, err)
+    es_status st = q.engine == ES_TTS_FLITE ? flite_say(&q, text, &pcm, &m, &rate, err)
+                 : q.engine == ES_TTS_ESPEAK ? espeak_say(&q, text, &pcm, &m, &rate, err)
                  : es_fail(err, ES_ERR_ARG, "synthesis: unknown engine");
     pthread_mutex_unlock(&tts_lock);
     if (st) return st;
+    if (formant != 1.0) rate = (int)lround(rate * formant);
     if (!m) { free(pcm); return es_fail(err, ES_ERR_FORMAT, "synthesis produced no audio for '%.60s'", text); }
     float *f = malloc(m * sizeof *f);
     if (!f) { free(pcm); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }

@@ -30,6 +30,11 @@ typedef struct {
                            2^((pitch-50)/100) */
     int range;          /* pitch range 0..100, 50 normal (flite: f0 stddev) */
     int word_gap;       /* espeak: extra pause between words, 10 ms units */
+    double formant;     /* vocal-tract length: every formant is multiplied
+                           by it (0.7..1.4, 1 = the voice's own), while
+                           rate and pitch are compensated so that duration
+                           and f0 stay about the same (see es_tts_say);
+                           0 is taken as 1 */
 } es_tts_params;
 
 void es_tts_params_default(es_tts_params *p);

@@ -618,6 +618,12 @@ typedef struct {
                               weight per label as a share of its synthetic
                               takes, by repeating them (default 0.1; each
                               real clip appears at least once) */
+    double formant_lo, formant_hi;  /* vocal-tract length spread: each
+                              speech take's formants are multiplied by a
+                              factor drawn log-uniformly from [lo, hi]
+                              (0.7..1.4), its rate and f0 compensated;
+                              default 1, 1 = off (measured on FSDD: no
+                              gain, see README) */
 } es_synth_opts;
 void es_synth_opts_default(es_synth_opts *o);
 

@@ -93,7 +93,8 @@ int cmd_synth(int argc, char **argv);
  * synthesis ones are --synth-augment and --synth-aug-prob. */
 #define CLI_SYNTH_LONGOPTS_BASE \
     {"words", required_argument, 0, 3001}, {"takes", required_argument, 0, 'n'}, \
-    {"unknown", required_argument, 0, 3002}, {"engines", required_argument, 0, 3003}
+    {"unknown", required_argument, 0, 3002}, {"engines", required_argument, 0, 3003}, \
+    {"formant", required_argument, 0, 3006}
 #define CLI_SYNTH_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
     {"augment", required_argument, 0, 3004}, {"aug-prob", required_argument, 0, 3005}
 #define CLI_SYNTH_TRAIN_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
@@ -104,7 +105,10 @@ int cmd_synth(int argc, char **argv);
     "                        e.g. \"lights on,0=zero|oh,kaffee=[[k'afe:]]\"\n" \
     "  -n, --takes N         takes per word (default 100)\n" \
     "  --unknown N           _unknown_ takes (default: as --takes; 0 = none)\n" \
-    "  --engines LIST        espeak, flite, or espeak,flite (default)\n"
+    "  --engines LIST        espeak, flite, or espeak,flite (default)\n" \
+    "  --formant LO:HI       vocal-tract length spread: formants of each take x a\n" \
+    "                        factor in LO..HI (0.7..1.4), duration and f0 kept\n" \
+    "                        (default 1:1 = off; e.g. 0.9:1.12)\n"
 #define CLI_SYNTH_HELP CLI_SYNTH_HELP_BASE \
     "  --augment LIST        noise, reverb, bandlimit, speed, gain; all (default)\n" \
     "                        or none\n" \

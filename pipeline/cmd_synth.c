@@ -56,6 +56,18 @@ int cli_synth_opt(es_synth_opts *o, int opt, const char *arg)
         if (!o->engines) { fprintf(stderr, "earshot: --engines needs espeak, flite or both\n"); return -1; }
         return 1;
     case 3004: return parse_list("--augment", arg, augs, 5, &o->augment) ? -1 : 1;
+    case 3006: {
+        char *end;
+        double lo = strtod(arg, &end), hi = lo;
+        if (*end == ':') hi = strtod(end + 1, &end);
+        if (*end || !(lo >= 0.7 && lo <= hi && hi <= 1.4)) {
+            fprintf(stderr, "earshot: --formant must be LO:HI (or one factor) with 0.7 <= LO <= HI <= 1.4, not '%s'\n", arg);
+            return -1;
+        }
+        o->formant_lo = lo;
+        o->formant_hi = hi;
+        return 1;
+    }
     case 3005:
         if (cli_parse_double(arg, 0, 1, &v)) { fprintf(stderr, "earshot: the augmentation probability must be 0..1\n"); return -1; }
         o->aug_prob = v;

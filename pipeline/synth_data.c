@@ -45,6 +45,7 @@ void es_synth_opts_default(es_synth_opts *o)
     o->pad_to = 2.0;
     o->seed = 1;
     o->real_weight = 0.1;
+    o->formant_lo = o->formant_hi = 1.0;
 }
 
 /* ------------------------------------------------------------ word list */
@@ -186,7 +187,7 @@ typedef struct {
 
 static double uni(es_rng *r, double lo, double hi) { return lo + (hi - lo) * es_rng_uniform(r); }
 
-static void draw_voice(take *t, unsigned engines, int phonemes, es_rng *r)
+static void draw_voice(take *t, const es_synth_opts *o, unsigned engines, int phonemes, es_rng *r)
 {
     es_tts_params_default(&t->tts);
     /* espeak has far more voices (8 accents x 43 variants) than flite (5):
@@ -209,6 +210,24 @@ static void draw_voice(take *t, unsigned engines, int phonemes, es_rng *r)
         t->tts.word_gap = (int)es_rng_below(r, 6);
     }
     t->tts.voice = t->voice;
+    /* A vocal-tract length of its own: real speakers differ in it, and
+     * every engine voice has one. Drawn only when asked for, so the
+     * default plan (and the takes of a seed) stay what they were. Two
+     * decimals: the file name records it exactly. */
+    if (o->formant_lo != 1.0 || o->formant_hi != 1.0) {
+        double f = exp(uni(r, log(o->formant_lo), log(o->formant_hi)));
+        t->tts.formant = round(f * 100) / 100;
+        if (t->tts.formant < o->formant_lo) t->tts.formant = o->formant_lo;
+        if (t->tts.formant > o->formant_hi) t->tts.formant = o->formant_hi;
+    }
+}
+
+/* "_f112" for a take with formant factor 1.12; "" for 1. */
+static const char *formant_tag(const take *t, char *buf, size_t size)
+{
+    if (t->tts.formant == 1.0) return "";
+    snprintf(buf, size, "_f%03d", (int)lround(t->tts.formant * 100));
+    return buf;
 }
 
 static void draw_aug(take *t, const es_synth_opts *o, const es_aug_ranges *rg, es_rng *r)
@@ -461,13 +480,14 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
                 for (int b = 0; b < e->nalts && ph; b++) if (!es_spelling_is_phonemes(e->alts[b])) { a = b; ph = 0; }
             snprintf(t->text, sizeof t->text, "%s", e->alts[a]);
             snprintf(t->tag, sizeof t->tag, "s%d", a);
-            draw_voice(t, ph ? ES_SYNTH_ESPEAK : o->engines, ph, &rng);
+            draw_voice(t, o, ph ? ES_SYNTH_ESPEAK : o->engines, ph, &rng);
             draw_aug(t, o, &rg, &rng);
             char vs[64];
             sanitize(vs, sizeof vs, t->voice);
-            snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s.wav", out_dir, e->label, i, t->tag,
+            char ft[16];
+            snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s%s.wav", out_dir, e->label, i, t->tag,
                      t->tts.engine == ES_TTS_FLITE ? "flite" : "espeak", vs, t->tts.rate, t->tts.pitch, t->tts.range,
-                     t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
+                     formant_tag(t, ft, sizeof ft), t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
                      t->aug.speed != 1 ? "_speed" : "", t->aug.gain_db != 0 ? "_gain" : "");
             /* all phonemes spellings and no espeak: no way to say it */
             if (ph && !(o->engines & ES_SYNTH_ESPEAK)) {
@@ -527,15 +547,16 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             n_noise++;
             es_tts_params_default(&t->tts);
         } else {
-            draw_voice(t, t->kind == TAKE_CONFUSABLE ? ES_SYNTH_ESPEAK : o->engines, t->kind == TAKE_CONFUSABLE, &rng);
+            draw_voice(t, o, t->kind == TAKE_CONFUSABLE ? ES_SYNTH_ESPEAK : o->engines, t->kind == TAKE_CONFUSABLE, &rng);
         }
         draw_aug(t, o, &rg, &rng);
         if (t->kind == TAKE_NOISE) { t->reverb = 0; t->tel = 0; t->aug.noise = ES_AUG_NOISE_NONE; }
         char vs[64];
         sanitize(vs, sizeof vs, t->voice);
-        snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s.wav", out_dir, ES_LABEL_UNKNOWN, i, t->tag,
+        char ft[16];
+        snprintf(t->path, sizeof t->path, "%s/%s/%05d_%s_%s_%s_r%d_p%d_g%d%s%s%s%s%s%s.wav", out_dir, ES_LABEL_UNKNOWN, i, t->tag,
                  t->kind == TAKE_NOISE ? "gen" : t->tts.engine == ES_TTS_FLITE ? "flite" : "espeak", vs, t->tts.rate,
-                 t->tts.pitch, t->tts.range, t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
+                 t->tts.pitch, t->tts.range, formant_tag(t, ft, sizeof ft), t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
                  t->aug.speed != 1 ? "_speed" : "", t->aug.gain_db != 0 ? "_gain" : "");
     }
     /* folders */
@@ -578,6 +599,11 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         static const char *an[] = {"noise", "reverb", "bandlimit", "speed", "gain"};
         for (int b = 0; b < 5; b++) if (o->augment & (1u << b)) cJSON_AddItemToArray(ja, cJSON_CreateString(an[b]));
         cJSON_AddNumberToObject(j2, "aug_prob", o->aug_prob);
+        if (o->formant_lo != 1.0 || o->formant_hi != 1.0) {
+            cJSON *jf = cJSON_AddArrayToObject(j2, "formant");
+            cJSON_AddItemToArray(jf, cJSON_CreateNumber(o->formant_lo));
+            cJSON_AddItemToArray(jf, cJSON_CreateNumber(o->formant_hi));
+        }
         cJSON_AddNumberToObject(j2, "seed", (double)o->seed);
         cJSON_AddNumberToObject(j2, "generator_version", ES_SYNTH_VERSION);
         char *s = cJSON_PrintUnformatted(j2);
@@ -603,6 +629,8 @@ static es_status check_opts(const es_synth_opts *o, es_error *err)
     if (o->augment & ~ES_AUG_ALL) return es_fail(err, ES_ERR_ARG, "unknown augmentation flags");
     if (!(o->aug_prob >= 0 && o->aug_prob <= 1)) return es_fail(err, ES_ERR_ARG, "augmentation probability must be 0..1");
     if (!(o->pad_to >= 0 && o->pad_to <= 60)) return es_fail(err, ES_ERR_ARG, "pad_to must be 0..60 s");
+    if (!(o->formant_lo >= 0.7 && o->formant_lo <= o->formant_hi && o->formant_hi <= 1.4))
+        return es_fail(err, ES_ERR_ARG, "formant factors must satisfy 0.7 <= lo <= hi <= 1.4, not %g..%g", o->formant_lo, o->formant_hi);
     return ES_OK;
 }
 

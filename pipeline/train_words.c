@@ -153,6 +153,12 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
     char canon[2048];
     snprintf(canon, sizeof canon, "v%d|%d|%d|%u|%u|%.6f|%.3f|%llu", ES_SYNTH_VERSION, o->takes, o->unknown_takes, o->engines, o->augment,
              o->aug_prob, o->pad_to, (unsigned long long)o->seed);
+    /* options added later join the key only when set, so the folders of
+     * earlier runs with the defaults stay valid */
+    if (o->formant_lo != 1.0 || o->formant_hi != 1.0) {
+        size_t len = strlen(canon);
+        snprintf(canon + len, sizeof canon - len, "|f%.4f:%.4f", o->formant_lo, o->formant_hi);
+    }
     uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, canon), o->words);
     if (snprintf(dir, size, "%s/%016llx", root, (unsigned long long)h) >= (int)size)
         return es_fail(err, ES_ERR_ARG, "synthesis cache path too long");

@@ -124,6 +124,83 @@ static void test_pitch_and_voices(void **state)
     free(lo); free(hi); free(m); free(f); free(kal); free(slt); free(slo); free(shi);
 }
 
+/* Power-weighted RMS frequency (Hz) of the loud part of x: from the
+ * energy of the first difference, E[(x[i]-x[i-1])^2] / E[x^2] =
+ * mean of 2 - 2 cos(w) over the spectrum, so it moves with the formants
+ * (f0 carries little of the power above a few hundred Hz). */
+static double rms_freq(const float *x, size_t n)
+{
+    float pk = 0;
+    for (size_t i = 0; i < n; i++) pk = fabsf(x[i]) > pk ? fabsf(x[i]) : pk;
+    double e = 0, d = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (fabsf(x[i]) < 0.02f * pk && fabsf(x[i - 1]) < 0.02f * pk) continue;
+        e += (double)x[i] * x[i];
+        d += ((double)x[i] - x[i - 1]) * ((double)x[i] - x[i - 1]);
+    }
+    double c = 1 - d / e / 2;
+    return acos(c < -1 ? -1 : c > 1 ? 1 : c) * ES_SAMPLE_RATE / (2 * M_PI);
+}
+
+static float *say_formant(es_tts_engine eng, const char *voice, double formant, const char *text, size_t *n)
+{
+    es_tts_params p;
+    es_tts_params_default(&p);
+    p.engine = eng;
+    p.voice = voice;
+    p.formant = formant;
+    float *x = NULL;
+    es_error e = {0};
+    es_status st = es_tts_say(&p, text, &x, n, &e);
+    if (st) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(st, ES_OK);
+    assert_true(*n > 1600);
+    return x;
+}
+
+/* The formant factor moves the spectrum by about the factor while the
+ * duration and f0 stay about the same (rate and pitch compensate); out of
+ * range is refused. */
+static void test_formant(void **state)
+{
+    (void)state;
+    struct { es_tts_engine eng; const char *voice; } v[] = {{ES_TTS_ESPEAK, "en-us"}, {ES_TTS_FLITE, "kal16"}, {ES_TTS_FLITE, "slt"}};
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        size_t n0, nl, nh;
+        float *x0 = say_formant(v[k].eng, v[k].voice, 1.0, "nine one nine", &n0);
+        float *xl = say_formant(v[k].eng, v[k].voice, 0.8, "nine one nine", &nl);
+        float *xh = say_formant(v[k].eng, v[k].voice, 1.25, "nine one nine", &nh);
+        double c0 = rms_freq(x0, n0), cl = rms_freq(xl, nl), ch = rms_freq(xh, nh);
+        double d0 = voiced_span(x0, n0), dl = voiced_span(xl, nl), dh = voiced_span(xh, nh);
+        double f0 = f0_of(x0, n0), fl = f0_of(xl, nl), fh = f0_of(xh, nh);
+        printf("%s %s formant 0.8 / 1 / 1.25: RMS frequency %.0f / %.0f / %.0f Hz, span %.3f / %.3f / %.3f s, f0 %.1f / %.1f / %.1f Hz\n",
+               v[k].eng == ES_TTS_FLITE ? "flite" : "espeak", v[k].voice, cl, c0, ch, dl, d0, dh, fl, f0, fh);
+        assert_true(ch > 1.12 * c0);
+        assert_true(cl < 0.9 * c0);
+        assert_true(dl > 0.85 * d0 && dl < 1.2 * d0);
+        assert_true(dh > 0.85 * d0 && dh < 1.2 * d0);
+        assert_true(fl > 0.88 * f0 && fl < 1.14 * f0);
+        assert_true(fh > 0.88 * f0 && fh < 1.14 * f0);
+        free(x0); free(xl); free(xh);
+    }
+    es_tts_params p;
+    es_tts_params_default(&p);
+    assert_true(p.formant == 1.0);
+    float *x = NULL;
+    size_t n = 0;
+    es_error e = {0};
+    p.formant = 0.6;
+    assert_int_equal(es_tts_say(&p, "one", &x, &n, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "formant"));
+    p.formant = NAN;
+    assert_int_equal(es_tts_say(&p, "one", &x, &n, &e), ES_ERR_ARG);
+    assert_null(x);
+    p.formant = 0;   /* zero-initialised: the voice's own formants */
+    assert_int_equal(es_tts_say(&p, "one", &x, &n, &e), ES_OK);
+    assert_non_null(x);
+    free(x);
+}
+
 static void test_phonemes(void **state)
 {
     (void)state;
@@ -429,12 +506,79 @@ static void test_dataset(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The dataset generator spreads the formant factor over the takes within
+ * the range, records it in the file names and the description, leaves
+ * the default plan alone, and refuses a bad range. */
+static void test_dataset_formant(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/es_test_synthf_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char a[256], b[256], p[512];
+    snprintf(a, sizeof a, "%s/a", base);
+    snprintf(b, sizeof b, "%s/b", base);
+    es_synth_opts o;
+    es_synth_opts_default(&o);
+    assert_true(o.formant_lo == 1.0 && o.formant_hi == 1.0);
+    o.words = "one,two";
+    o.takes = 12;
+    o.unknown_takes = 0;
+    o.augment = 0;
+    es_synth_result r;
+    es_error e = {0};
+    /* defaults: no factor in any name */
+    assert_int_equal(es_synth_dataset(&o, b, &r, NULL, NULL, &e), ES_OK);
+    assert_null(strstr(r.description, "formant"));
+    snprintf(p, sizeof p, "%s/one", b);
+    DIR *d = opendir(p);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        assert_null(strstr(de->d_name, "_f0"));
+        assert_null(strstr(de->d_name, "_f1"));
+    }
+    closedir(d);
+    o.formant_lo = 0.85;
+    o.formant_hi = 1.2;
+    assert_int_equal(es_synth_dataset(&o, a, &r, NULL, NULL, &e), ES_OK);
+    assert_non_null(strstr(r.description, "\"formant\":[0.85,1.2]"));
+    int seen = 0, below = 0, above = 0;
+    for (int l = 0; l < 2; l++) {
+        snprintf(p, sizeof p, "%s/%s", a, l ? "two" : "one");
+        d = opendir(p);
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.') continue;
+            const char *f = strstr(de->d_name, "_f");   /* "_f097", not "_flite" */
+            while (f && !(f[2] >= '0' && f[2] <= '9')) f = strstr(f + 1, "_f");
+            int v = f ? atoi(f + 2) : 100;   /* a factor that rounds to 1.00 is no change */
+            assert_true(v >= 85 && v <= 120);
+            below += v < 100;
+            above += v > 100;
+            seen++;
+        }
+        closedir(d);
+    }
+    assert_int_equal(seen, 24);
+    assert_true(below >= 3 && above >= 3);   /* spread both ways */
+    o.formant_lo = 1.3;
+    o.formant_hi = 1.1;
+    snprintf(p, sizeof p, "%s/c", base);
+    assert_int_equal(es_synth_dataset(&o, p, &r, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "formant"));
+    o.formant_lo = 0.5;
+    o.formant_hi = 1.0;
+    assert_int_equal(es_synth_dataset(&o, p, &r, NULL, NULL, &e), ES_ERR_ARG);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rate),       cmocka_unit_test(test_pitch_and_voices), cmocka_unit_test(test_phonemes),
         cmocka_unit_test(test_vocab),      cmocka_unit_test(test_confusable),       cmocka_unit_test(test_rir),
         cmocka_unit_test(test_convolve),   cmocka_unit_test(test_bandlimit),        cmocka_unit_test(test_dataset),
+        cmocka_unit_test(test_formant),    cmocka_unit_test(test_dataset_formant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

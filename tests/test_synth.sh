@@ -38,6 +38,12 @@ expect 1 "phonemes without espeak" -- "$BIN" synth -q --words "a=[[abc]],b" -n 2
 has "$T/err" "only espeak-ng reads" "... says only espeak reads phonemes"
 expect 2 "bad --engines" -- "$BIN" synth -q --words "a,b" --engines festival -o "$T/x"
 expect 2 "bad --augment" -- "$BIN" synth -q --words "a,b" --augment echo -o "$T/x"
+expect 0 "--formant spreads the vocal-tract length" -- "$BIN" synth -q --words "yes,no" -n 6 --unknown 0 --augment none --formant 0.9:1.15 -o "$T/fm"
+ls "$T/fm/yes" "$T/fm/no" | grep -Eq '_f(09[0-9]|1[01][0-9])\.wav$' && ok "file names record the formant factor" || bad "formant names: $(ls "$T/fm/yes" | head -3)"
+ls "$T/a/pause" | grep -Eq '_f[0-9]{3}' && bad "the default recorded a formant factor" || ok "no formant factor by default"
+expect 2 "bad --formant (outside 0.7..1.4)" -- "$BIN" synth -q --words "a,b" --formant 0.5:1.2 -o "$T/x"
+expect 2 "bad --formant (LO > HI)" -- "$BIN" synth -q --words "a,b" --formant 1.2:0.9 -o "$T/x"
+expect 2 "bad --formant (not a number)" -- "$BIN" synth -q --words "a,b" --formant wide -o "$T/x"
 expect 2 "missing -o" -- "$BIN" synth -q --words "a,b"
 
 # temporary folders of killed runs: removed when their process is dead,
@@ -74,6 +80,10 @@ has "$T/card" '"data":"synthetic speech only"' "model card: synthetic data"
 has "$T/card" '"engines":\["espeak-ng","flite"\]' "model card: the engines"
 has "$T/card" '"augment":\["noise","reverb","bandlimit","speed","gain"\]' "model card: the augmentations"
 expect 0 "eval on the synthetic set" -- "$BIN" eval -q "$T/m.safetensors" "$T/a"
+expect 0 "train --words --formant" -- "$BIN" train -q --words "$W" -n 12 --unknown 12 --formant 0.9:1.1 -o "$T/mf.safetensors" --epochs 5
+has "$T/out" "synthesised now" "... another synthesis, not the cached default one"
+card "$T/mf.safetensors" >"$T/card" 2>&1
+has "$T/card" '"formant":\[0.9,1.1\]' "model card: the formant range"
 expect 2 "--data without --words" -- "$BIN" train -q --data "$T/a" -o "$T/x.safetensors"
 
 FSDD=${EARSHOT_FSDD:-}
