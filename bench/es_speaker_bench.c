@@ -435,20 +435,21 @@ int main(int argc, char **argv)
         return 0;
     }
     static const struct { const char *name; int lo, hi; } blk[] = {
-        {"mel", 0, 64}, {"spec", 64, 192}, {"pitch", 192, 196}};
+        {"mel", 0, 64}, {"spec", 64, 192}, {"pitch", 192, 196}, {"enc2", 196, 244}, {"enc4", 244, 340}};
     unsigned char use[ES_SPK_VEC];
     if (explore) {
         /* which blocks, which shrinkage */
-        for (int mask = 1; mask < 8; mask++) {
+        for (int mask = 1; mask < 32; mask++) {
             memset(use, 0, sizeof use);
             char nm[64] = "";
-            for (int b = 0; b < 3; b++)
+            for (int b = 0; b < 5; b++)
                 if (mask >> b & 1) {
                     for (int d = blk[b].lo; d < blk[b].hi; d++) use[d] = 1;
                     strcat(nm, blk[b].name); strcat(nm, "+");
                 }
             static const double alphas[] = {0.02, 0.1, 0.25, 0.5};
-            if (mask != 2 && mask != 6 && mask != 7) continue;
+            /* version 2's blocks, the encoder's alone, everything */
+            if (mask != 7 && mask != 24 && mask != 31) continue;
             for (int ai = 0; ai < 4; ai++) { double a = alphas[ai];
                 result r = run(F, 5, draws, a, use, 1);
                 printf("%-22s alpha %.2f  k=5  id %.3f (min %.3f)  EER closed %.3f  open %.3f\n", nm, a, r.id, r.id_min, r.eer_c, r.eer_o);

@@ -5,7 +5,7 @@
 # again in pink noise (about -40 dBFS). A 12-label digits model trained on
 # the four other speakers finds the words; events are matched to the truth
 # (centre within 0.5 s) and their speaker compared. Profiles, all with 5
-# takes per speaker (digits 0-4, take 0) and the threshold at -1 (closed
+# takes per speaker (digits 0-4, take 0) and the threshold at 0 (closed
 # set: the closest speaker is always named):
 #   p2     theo and yweweler, clean (trimmed) takes
 #   p2bg   the same with a background of the four other speakers
@@ -89,14 +89,14 @@ for s in george jackson lucas nicolas theo yweweler; do for d in 0 1 2 3 4; do
 done; done
 enroll() {   # PROFILE DIR SPEAKERS...
   local p=$1 dir=$2; shift 2
-  for s in "$@"; do "$BIN" enroll -q -n "$s" -p "$p" --threshold -1 "$dir"/{0,1,2,3,4}_${s}_0.wav >/dev/null; done
+  for s in "$@"; do "$BIN" enroll -q -n "$s" -p "$p" --threshold 0 "$dir"/{0,1,2,3,4}_${s}_0.wav >/dev/null; done
 }
 enroll p2.safetensors "$FSDD" theo yweweler
 cp p2.safetensors p2bg.safetensors
 mkdir -p bg
 for s in george jackson lucas nicolas; do for d in 0 1 2 3 4 5 6 7 8 9; do for t in 0 1 2 3 4; do
   ln -sf "$FSDD/${d}_${s}_$t.wav" bg/; done; done; done
-"$BIN" enroll -q -p p2bg.safetensors --background bg --background-pattern '{label}_{speaker}_{take}' --threshold -1 >/dev/null
+"$BIN" enroll -q -p p2bg.safetensors --background bg --background-pattern '{label}_{speaker}_{take}' --threshold 0 >/dev/null
 enroll p6.safetensors "$FSDD" george jackson lucas nicolas theo yweweler
 enroll n2.safetensors enr theo yweweler
 enroll n6.safetensors enr george jackson lucas nicolas theo yweweler
