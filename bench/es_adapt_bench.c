@@ -8,11 +8,11 @@
  *   es_adapt_bench FSDD_DIR [--speakers N] [--methods LIST] [--ks LIST] [--draws N]
  *                  [--seed N] [--steps N] [--lr X] [--lambda X] [--batch N]
  *                  [--shifts N] [--speed X] [--positions N] [--finetune K]
- *                  [--encoder-lr X] [--encoder-lambda X]
- *                  [--confusions 1] [--errors 1] [--keep DIR]
+ *                  [--encoder-lr X] [--encoder-lambda X] [--params 0|1|2] [--normalise 0|1|2]
+ *                  [--confusions 1] [--errors 1] [--keep DIR] [--only SPEAKER]
  *
  * For each held-out speaker s (the first N in alphabetical order; all 6 by
- * default):
+ * default; --only: that one, the summary then averages it with zeros):
  *  - base model: `earshot train TRAIN -o base.safetensors` with every
  *    default (3 heads, window 8 meanstd, MLP 128, 5 window positions,
  *    --shifts auto, the 20 % validation split by file-name hash, a
@@ -179,9 +179,10 @@ int main(int argc, char **argv)
     /* the links must point at the data wherever they are */
     char *fsdd = realpath(argv[1], NULL);
     if (!fsdd) die(argv[1], NULL);
-    const char *methods = "naive,l2sp,ewc,rehearsal", *kl = "1,3,5", *keep = NULL;
+    const char *methods = "naive,l2sp,ewc,rehearsal,ewc+rehearsal", *kl = "1,3,5", *keep = NULL;
     es_adapt_opts ao;
     es_adapt_opts_default(&ao);   /* the settings `earshot adapt` uses */
+    const char *only = NULL;
     int nspk = NS, seed = 1, draws = 1, confusions = 0, errors = 0;
     for (int i = 2; i < argc; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -203,6 +204,10 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--confusions")) confusions = (int)getd(v, o);
         else if (!strcmp(o, "--errors")) errors = (int)getd(v, o);
         else if (!strcmp(o, "--keep")) keep = v;
+        else if (!strcmp(o, "--only")) only = v;
+        else if (!strcmp(o, "--positions")) ao.positions = (int)getd(v, o);
+        else if (!strcmp(o, "--params")) ao.params = (int)getd(v, o);
+        else if (!strcmp(o, "--normalise")) ao.normalise = (int)getd(v, o);
         else { fprintf(stderr, "es_adapt_bench: unknown option %s\n", o); return 2; }
     }
     if (nspk < 1 || nspk > NS || draws < 1) { fprintf(stderr, "es_adapt_bench: --speakers 1-6, --draws >= 1\n"); return 2; }
@@ -240,6 +245,7 @@ int main(int argc, char **argv)
     static size_t conf_base[NS][ND * (ND + 1)], conf[NS][MAXK][MAXM][ND * (ND + 1)];
     printf("| speaker | k | method | draw | target | retention |\n|---|---|---|---|---|---|\n");
     for (int s = 0; s < nspk; s++) {
+        if (only && strcmp(only, SPK[s])) continue;
         char dir[4200], trd[4300], tgd[4300], red[4300], base[4300];
         snprintf(dir, sizeof dir, "%s/%s", tmp, SPK[s]);
         mkdir_or_die(dir);
@@ -342,10 +348,12 @@ int main(int argc, char **argv)
         br += base_r[s] / nspk;
         if (base_t[s] < btmin) btmin = base_t[s];
     }
+    char lamtxt[32] = "per method";
+    if (ao.lambda >= 0) snprintf(lamtxt, sizeof lamtxt, "%g", ao.lambda);
     printf("\nsummary over %d held-out speakers x %d draws (train defaults, seed %d; adapt: steps %d, lr %g, lambda %s,"
-           " batch %d, %d shifts, speed %g, finetune %d)\n",
-           nspk, draws, seed, ao.steps, ao.lr, ao.lambda < 0 ? "per method" : "given", ao.batch, ao.shifts, ao.speed,
-           ao.finetune);
+           " batch %d, %d shifts, %d positions, speed %g, finetune %d, params %d, normalise %d)\n",
+           nspk, draws, seed, ao.steps, ao.lr, lamtxt, ao.batch, ao.shifts, ao.positions,
+           ao.speed, ao.finetune, ao.params, ao.normalise);
     printf("| k | method | target mean | target worst speaker | retention change (points) | worst speaker's retention drop |\n"
            "|---|---|---|---|---|---|\n");
     printf("| 0 | (base) | %.4f | %.4f | (retention %.4f) | |\n", bt, btmin, br);
