@@ -266,6 +266,54 @@ static void test_adapt_mix_and_subsets(void **state)
     es_mlp_free(base);
 }
 
+/* the speaker normalisation folded into the first layer: for a linear
+ * head the logits are affine in the pooled features, so after folding the
+ * mean logits of the speaker's rows equal the base head's mean logits on
+ * the buffer's rows of the labels the speaker gave (rows of other labels,
+ * far away here, must not count) */
+static void test_adapt_normalise(void **state)
+{
+    (void)state;
+    es_mlp_cfg cfg = {.window = 2, .dim = 3, .pool = ES_POOL_MEANSTD, .n_hidden = 0, .dropout = 0, .n_classes = 3};
+    es_error e = {0};
+    uint32_t r = 77;
+    float xs[8 * 6], xb[12 * 6];
+    int ys[8], yb[12];
+    for (int i = 0; i < 8; i++) {
+        ys[i] = i % 2;   /* labels 0 and 1 only */
+        for (int j = 0; j < 6; j++) xs[i * 6 + j] = 0.7f + 1.5f * test_rand(&r);
+    }
+    for (int i = 0; i < 12; i++) {
+        yb[i] = i % 3;
+        for (int j = 0; j < 6; j++) xb[i * 6 + j] = (yb[i] == 2 ? 9.0f : 0) + test_rand(&r) - 0.5f;
+    }
+    for (int scale = 0; scale < 2; scale++) {
+        es_mlp *m = es_mlp_create(&cfg, 4, &e);
+        assert_non_null(m);
+        double want[3] = {0}, got[3] = {0};
+        const float *lg = es_mlp_forward(m, xb, 12, 0, NULL, &e);
+        assert_non_null(lg);
+        for (int i = 0; i < 12; i++)
+            if (yb[i] != 2)
+                for (int k = 0; k < 3; k++) want[k] += lg[i * 3 + k] / 8.0;
+        assert_int_equal(es_adapt_normalise(m, xs, ys, 8, xb, yb, 12, scale, &e), ES_OK);
+        lg = es_mlp_forward(m, xs, 8, 0, NULL, &e);
+        assert_non_null(lg);
+        for (int i = 0; i < 8; i++)
+            for (int k = 0; k < 3; k++) got[k] += lg[i * 3 + k] / 8.0;
+        for (int k = 0; k < 3; k++) assert_true(fabs(got[k] - want[k]) < 1e-4 * (1 + fabs(want[k])));
+        es_mlp_free(m);
+    }
+    es_mlp *m = es_mlp_create(&cfg, 4, &e);
+    size_t np;
+    float *p = es_mlp_params(m, &np), *keep = malloc(np * sizeof(float));
+    memcpy(keep, p, np * sizeof(float));
+    assert_int_equal(es_adapt_normalise(m, xs, ys, 1, xb, yb, 12, 0, &e), ES_ERR_ARG);   /* one row: no statistics */
+    assert_memory_equal(p, keep, np * sizeof(float));
+    free(keep);
+    es_mlp_free(m);
+}
+
 /* --finetune: a small stack under the head (inputs [4][3][2] -> a 3x1
  * convolution -> [2][3][3], the head sees 2 steps of 9) */
 static es_cnn *small_net(uint64_t seed)
@@ -409,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_fisher),
         cmocka_unit_test(test_adapt_behaviour),
         cmocka_unit_test(test_adapt_mix_and_subsets),
+        cmocka_unit_test(test_adapt_normalise),
         cmocka_unit_test(test_adapt_net_gradient),
         cmocka_unit_test(test_adapt_net_behaviour),
     };
