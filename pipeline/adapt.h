@@ -6,7 +6,7 @@
  * ES_REHEARSAL_PER_CLASS training windows per label (tensors
  * "rehearsal.x" [R][W*96] and "rehearsal.y" [R], labels as floats), picked
  * with the training seed. Adaptation fine-tunes the head on a few takes of
- * one speaker with one of four ways to keep what it knew:
+ * one speaker with one of five ways to keep what it knew:
  *   naive      plain fine-tuning (forgets; the baseline)
  *   l2sp       + lambda/2 * sum (theta - theta0)^2   (L2-SP, Li et al. 2018)
  *   ewc        + lambda/2 * sum F_i (theta - theta0)^2, F the diagonal
