@@ -426,7 +426,8 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     if (!r) r = &res0;
     memset(r, 0, sizeof *r);
     if (!e || !model_path || !speaker_dir || !o || !out_path) return es_fail(err, ES_ERR_ARG, "es_adapt: invalid arguments");
-    if (o->steps < (o->normalise ? 0 : 1) || o->batch < 1 || !(o->lr > 0) || (unsigned)o->method > ES_ADAPT_EWC_REHEARSAL)
+    if (o->steps < (o->normalise ? 0 : 1) || o->batch < 1 || !(o->lr > 0) || (unsigned)o->method > ES_ADAPT_EWC_REHEARSAL ||
+        o->params < 0 || o->params > 2 || o->normalise < 0 || o->normalise > 2)
         return es_fail(err, ES_ERR_ARG, "es_adapt: invalid settings");
     es_classifier *c = es_classifier_load(model_path, err);
     if (!c) return err ? err->status : ES_ERR_MODEL;
