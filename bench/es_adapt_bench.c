@@ -50,9 +50,13 @@
 static const char *SPK[6] = {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"};
 enum { NS = 6, ND = 10, NT = 50, MAXK = 8, MAXM = 8 };
 
+static void rmtree(const char *p);
+static char g_tmp[4096];   /* the temporary folder to remove on a failure */
+
 static void die(const char *what, const es_error *err)
 {
     fprintf(stderr, "es_adapt_bench: %s: %s\n", what, err ? err->msg : strerror(errno));
+    if (g_tmp[0]) rmtree(g_tmp);
     exit(1);
 }
 
@@ -233,6 +237,7 @@ int main(int argc, char **argv)
         const char *td = getenv("TMPDIR");
         snprintf(tmp, sizeof tmp, "%s/es_adapt_bench.XXXXXX", td && *td ? td : "/tmp");
         if (!mkdtemp(tmp)) die(tmp, NULL);
+        snprintf(g_tmp, sizeof g_tmp, "%s", tmp);
     }
     es_engine *e = es_engine_create(NULL, &err);
     if (!e) die("engine", &err);
