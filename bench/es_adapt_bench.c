@@ -1,306 +1,381 @@
 /*
  * bench/es_adapt_bench.c — the speaker-adaptation protocol of issue 5 on
- * FSDD (6 speakers x 10 digits x 50 takes).
+ * FSDD (6 speakers x 10 digits x 50 takes), through the library calls the
+ * CLI makes: es_train_head (`earshot train` with its defaults), es_adapt
+ * (`earshot adapt`) and es_eval (`earshot eval`), so the figures are what a
+ * user gets.
  *
- *   es_adapt_bench FSDD_DIR [--speakers N] [--methods LIST] [--ks LIST]
- *                  [--lambda-l2sp X] [--lambda-ewc X] [--steps N] [--lr X] [--seed N]
- *                  [--pooling P] [--hidden N (0 = linear head)]
- *                  [--shifts N] [--speed X] [--positions N]   (adapt's variants
- *                  of each take; defaults those of `earshot adapt`)
+ *   es_adapt_bench FSDD_DIR [--speakers N] [--methods LIST] [--ks LIST] [--draws N]
+ *                  [--seed N] [--steps N] [--lr X] [--lambda X] [--batch N]
+ *                  [--shifts N] [--speed X] [--positions N] [--finetune K]
+ *                  [--encoder-lr X] [--encoder-lambda X] [--params 0|1|2] [--normalise 0|1|2]
+ *                  [--confusions 1] [--errors 1] [--keep DIR] [--only SPEAKER]
  *
  * For each held-out speaker s (the first N in alphabetical order; all 6 by
- * default):
- *  - base model: the head `earshot train` makes by default (meanmax
- *    pooling, one hidden block of 128, dropout 0.1, AdamW, 100 epochs,
- *    seed 1) trained on takes 0-39 of the five other speakers (2,000
- *    clips), with its rehearsal buffer (8 windows per digit);
- *  - adaptation: k in {1, 3, 5} takes per digit of s, drawn at random
- *    (seeded) from its takes 0-9; --draws N repeats with N draws;
- *  - target: accuracy on takes 10-49 of s (400 clips, the same for every k);
- *  - retention: accuracy on takes 40-49 of the five others (500 clips,
+ * default; --only: that one, the summary then averages it with zeros):
+ *  - base model: `earshot train TRAIN -o base.safetensors` with every
+ *    default (3 heads, window 8 meanstd, MLP 128, 5 window positions,
+ *    --shifts auto, the 20 % validation split by file-name hash, a
+ *    _silence_ class of generated noise, the rehearsal buffer), TRAIN
+ *    holding takes 0-39 of the five other speakers (2,000 clips);
+ *  - adaptation: `earshot adapt base --speaker-data SPK` (the options
+ *    given, else adapt's defaults), SPK holding k in {1, 3, 5} takes per
+ *    digit of s drawn at random (seeded) from its takes 0-9; --draws N
+ *    repeats with N draws;
+ *  - target: `earshot eval` accuracy on takes 10-49 of s (400 clips, the
+ *    same for every k);
+ *  - retention: the same on takes 40-49 of the five others (500 clips,
  *    never trained on).
- * Embeddings come from the shared cache (clips centred in 2 s, the 16
- * centre embeddings), as `earshot train` computes them.
+ * The folders are symbolic links in a temporary directory (removed at the
+ * end unless --keep). Embeddings come from the shared cache; an adapted
+ * model with fine-tuned encoder layers (--finetune) is evaluated with a
+ * cache of its own in the temporary directory, so its embeddings never
+ * reach the shared one.
+ * --confusions 1 prints each speaker's target confusions (summed over the
+ * draws); --errors 1 the target takes the base model and the first
+ * method's adapted model (first draw of each k) get wrong.
  */
 #include "earshot.h"
-#include "../model/nn.h"
-#include "../pipeline/adapt.h"
-#include "../pipeline/cache.h"
-#include "../model/conv.h"
+#include "es_rng.h"
 
-#include <math.h>
+#include <dirent.h>
+#include <limits.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *SPK[6] = {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"};
-enum { NS = 6, ND = 10, NT = 50, NF = NS * ND * NT, W = 16, IN = W * ES_EMB_DIM };
-#define IDX(s, d, t) (((s) * ND + (d)) * NT + (t))
+enum { NS = 6, ND = 10, NT = 50, MAXK = 8, MAXM = 8 };
 
-/* --finetune: the inputs of the encoder's last K convolutions [NF][TROW]
- * and, per adapted model, those layers */
-static float *XT;
-static size_t TROW;
+static void rmtree(const char *p);
+static char g_tmp[4096];   /* the temporary folder to remove on a failure */
 
-static double accuracy_net(es_mlp *m, es_cnn *net, const float *X, const int *rows, size_t n);
-
-static double accuracy(es_mlp *m, const float *X, const int *rows, size_t n)
+static void die(const char *what, const es_error *err)
 {
-    return accuracy_net(m, NULL, X, rows, n);
+    fprintf(stderr, "es_adapt_bench: %s: %s\n", what, err ? err->msg : strerror(errno));
+    if (g_tmp[0]) rmtree(g_tmp);
+    exit(1);
 }
 
-static double accuracy_net(es_mlp *m, es_cnn *net, const float *X, const int *rows, size_t n)
+static void mkdir_or_die(const char *p)
 {
-    float *p = malloc(n * ND * sizeof(float)), *x = calloc(n * IN + 1, sizeof(float));
-    if (!p || !x) exit(1);
-    es_error err;
-    if (net) {
-        /* the adapted layers' embeddings, a batch at a time */
-        float *b = malloc(32 * TROW * sizeof(float));
-        for (size_t i0 = 0; i0 < n; i0 += 32) {
-            size_t nb = n - i0 < 32 ? n - i0 : 32;
-            for (size_t i = 0; i < nb; i++) memcpy(b + i * TROW, XT + (size_t)rows[i0 + i] * TROW, TROW * sizeof(float));
-            const float *h = es_cnn_forward(net, b, (int)nb, &err);
-            if (!h) { fprintf(stderr, "%s\n", err.msg); exit(1); }
-            memcpy(x + i0 * IN, h, nb * IN * sizeof(float));
-        }
-        free(b);
-    } else
-        for (size_t i = 0; i < n; i++) memcpy(x + i * IN, X + (size_t)rows[i] * IN, IN * sizeof(float));
-    if (es_mlp_predict(m, x, n, p, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++) {
-        int b = 0;
-        for (int k = 1; k < ND; k++) if (p[i * ND + k] > p[i * ND + b]) b = k;
-        ok += b == (rows[i] / NT) % ND;
+    if (mkdir(p, 0755) && errno != EEXIST) die(p, NULL);
+}
+
+/* dir/<digit>/ holding links to the takes [t0, t1) of speaker s */
+static void link_takes(const char *fsdd, const char *dir, int s, const int *takes, int nt, int d)
+{
+    char p[8192], q[8192];
+    snprintf(p, sizeof p, "%s/%d", dir, d);
+    mkdir_or_die(p);
+    for (int i = 0; i < nt; i++) {
+        snprintf(p, sizeof p, "%s/%d/%d_%s_%d.wav", dir, d, d, SPK[s], takes[i]);
+        snprintf(q, sizeof q, "%s/%d_%s_%d.wav", fsdd, d, SPK[s], takes[i]);
+        if (symlink(q, p) && errno != EEXIST) die(p, NULL);
     }
-    free(p); free(x);
-    return (double)ok / (double)n;
+}
+
+static void rmtree(const char *p)
+{
+    struct stat sb;
+    if (lstat(p, &sb)) return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *dd = opendir(p);
+        struct dirent *de;
+        while (dd && (de = readdir(dd))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char q[4096];
+            snprintf(q, sizeof q, "%s/%s", p, de->d_name);
+            rmtree(q);
+        }
+        if (dd) closedir(dd);
+        rmdir(p);
+    } else {
+        unlink(p);
+    }
+}
+
+/* es_eval accuracy of model on dir; conf (may be NULL) += its confusion
+ * over the digits (a _silence_ prediction counts in column ND) */
+static double eval_dir(es_engine *e, const char *model, const char *dir, const char *cache, size_t *conf)
+{
+    es_eval_result r;
+    es_error err = {0};
+    if (es_eval(e, model, dir, NULL, cache, &r, NULL, NULL, &err)) die(model, &err);
+    if (conf) {
+        int map[64];
+        for (size_t k = 0; k < r.n_labels && k < 64; k++) {
+            const char *l = r.labels[k];
+            map[k] = l[0] >= '0' && l[0] <= '9' && !l[1] ? l[0] - '0' : ND;
+        }
+        for (size_t a = 0; a < r.n_labels && a < 64; a++)
+            for (size_t b = 0; b < r.n_labels && b < 64; b++)
+                if (map[a] < ND) conf[map[a] * (ND + 1) + map[b]] += r.confusion[a * r.n_labels + b];
+    }
+    double acc = r.accuracy;
+    es_eval_result_free(&r);
+    return acc;
+}
+
+static void print_confusions(const char *who, const size_t *conf)
+{
+    printf("  %s:", who);
+    int any = 0;
+    for (int a = 0; a < ND; a++)
+        for (int b = 0; b <= ND; b++)
+            if (a != b && conf[a * (ND + 1) + b]) {
+                if (b == ND) printf(" %d->silence x%zu", a, conf[a * (ND + 1) + b]);
+                else printf(" %d->%d x%zu", a, b, conf[a * (ND + 1) + b]);
+                any = 1;
+            }
+    printf("%s\n", any ? "" : " none");
+}
+
+/* the target takes (10-49 of s) the model gets wrong, one line */
+static void print_errors(es_engine *e, const char *fsdd, const char *model, int s, const char *who)
+{
+    es_error err = {0};
+    es_classifier *c = es_classifier_load(model, &err);
+    if (!c) die(model, &err);
+    es_engine *fe = NULL;
+    if (strcmp(es_classifier_kind(c, NULL), "frozen") && !(fe = es_engine_create_for_classifier(NULL, c, &err)))
+        die(model, &err);
+    size_t K = es_classifier_classes(c);
+    float *p = malloc(K * sizeof(float));
+    printf("  %s %s wrong:", SPK[s], who);
+    int nerr = 0;
+    for (int d = 0; d < ND; d++)
+        for (int t = 10; t < NT; t++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%d_%s_%d.wav", fsdd, d, SPK[s], t);
+            es_audio a;
+            es_load_opts lo = {.quantize_int16 = 1};
+            if (es_audio_load(path, &lo, &a, &err)) die(path, &err);
+            if (es_classifier_predict_audio(fe ? fe : e, c, a.samples, a.n, p, &err)) die(path, &err);
+            es_audio_free(&a);
+            size_t b = es_classifier_decide(c, p);
+            const char *l = es_classifier_label(c, b);
+            if (strcmp(l, (char[2]){(char)('0' + d), 0})) {
+                printf(" %d_%d->%s(%.2f)", d, t, l[0] == '_' ? "sil" : l, p[b]);
+                nerr++;
+            }
+        }
+    printf("  [%d]\n", nerr);
+    free(p);
+    es_engine_free(fe);
+    es_classifier_free(c);
+}
+
+static double getd(const char *s, const char *name)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end) { fprintf(stderr, "es_adapt_bench: %s: '%s' is not a number\n", name, s); exit(2); }
+    return v;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: %s FSDD_DIR [options]\n", argv[0]); return 2; }
-    const char *dir = argv[1], *methods = "naive,l2sp,ewc,rehearsal", *kl = "1,3,5";
-    es_adapt_opts dflt;
-    es_adapt_opts_default(&dflt);   /* the settings `earshot adapt` uses */
-    int nspk = NS, steps = dflt.steps, seed = 1, hidden = 128, draws = 1, shifts = dflt.shifts, positions = 1, finetune = 0;
-    float enc_lr = 3e-4f, enc_lambda = 0.03f;
-    const char *tail_cache = NULL;
-    double speed = dflt.speed;
-    es_pool pool = ES_POOL_MEANMAX;
-    float lam_l2 = ES_ADAPT_LAMBDA_L2SP, lam_ewc = ES_ADAPT_LAMBDA_EWC, lr = dflt.lr;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--speakers")) nspk = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--methods")) methods = argv[i + 1];
-        else if (!strcmp(argv[i], "--ks")) kl = argv[i + 1];
-        else if (!strcmp(argv[i], "--lambda-l2sp")) lam_l2 = (float)atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--lambda-ewc")) lam_ewc = (float)atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--lr")) lr = (float)atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seed")) seed = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--hidden")) hidden = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--draws")) draws = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--shifts")) shifts = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--speed")) speed = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--positions")) positions = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--finetune")) finetune = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--encoder-lr")) enc_lr = (float)atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--encoder-lambda")) enc_lambda = (float)atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--tail-cache")) tail_cache = argv[i + 1];
-        else if (!strcmp(argv[i], "--pooling")) { if (es_pool_parse(argv[i + 1], &pool, NULL)) return 2; }
-        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+    if (argc < 2 || argv[1][0] == '-') { fprintf(stderr, "usage: %s FSDD_DIR [options] (see the source)\n", argv[0]); return 2; }
+    /* the links must point at the data wherever they are */
+    char *fsdd = realpath(argv[1], NULL);
+    if (!fsdd) die(argv[1], NULL);
+    const char *methods = "naive,l2sp,ewc,rehearsal,ewc+rehearsal", *kl = "1,3,5", *keep = NULL;
+    es_adapt_opts ao;
+    es_adapt_opts_default(&ao);   /* the settings `earshot adapt` uses */
+    const char *only = NULL;
+    int nspk = NS, seed = 1, draws = 1, confusions = 0, errors = 0;
+    for (int i = 2; i < argc; i += 2) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) { fprintf(stderr, "es_adapt_bench: %s needs a value\n", o); return 2; }
+        if (!strcmp(o, "--speakers")) nspk = (int)getd(v, o);
+        else if (!strcmp(o, "--methods")) methods = v;
+        else if (!strcmp(o, "--ks")) kl = v;
+        else if (!strcmp(o, "--draws")) draws = (int)getd(v, o);
+        else if (!strcmp(o, "--seed")) seed = (int)getd(v, o);
+        else if (!strcmp(o, "--steps")) ao.steps = (int)getd(v, o);
+        else if (!strcmp(o, "--lr")) ao.lr = (float)getd(v, o);
+        else if (!strcmp(o, "--lambda")) ao.lambda = (float)getd(v, o);
+        else if (!strcmp(o, "--batch")) ao.batch = (int)getd(v, o);
+        else if (!strcmp(o, "--shifts")) ao.shifts = (int)getd(v, o);
+        else if (!strcmp(o, "--speed")) ao.speed = getd(v, o);
+        else if (!strcmp(o, "--finetune")) ao.finetune = (int)getd(v, o);
+        else if (!strcmp(o, "--encoder-lr")) ao.encoder_lr = (float)getd(v, o);
+        else if (!strcmp(o, "--encoder-lambda")) ao.encoder_lambda = (float)getd(v, o);
+        else if (!strcmp(o, "--confusions")) confusions = (int)getd(v, o);
+        else if (!strcmp(o, "--errors")) errors = (int)getd(v, o);
+        else if (!strcmp(o, "--keep")) keep = v;
+        else if (!strcmp(o, "--only")) only = v;
+        else if (!strcmp(o, "--positions")) ao.positions = (int)getd(v, o);
+        else if (!strcmp(o, "--params")) ao.params = (int)getd(v, o);
+        else if (!strcmp(o, "--normalise")) ao.normalise = (int)getd(v, o);
+        else { fprintf(stderr, "es_adapt_bench: unknown option %s\n", o); return 2; }
     }
+    if (nspk < 1 || nspk > NS || draws < 1) { fprintf(stderr, "es_adapt_bench: --speakers 1-6, --draws >= 1\n"); return 2; }
     es_error err = {0};
-    es_engine *e = es_engine_create(NULL, &err);
-    if (!e) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    es_cache *cache = es_cache_open(NULL, e, &err);
-    if (!cache) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    char **paths = malloc(NF * sizeof(char *));
-    float **embs = calloc(NF, sizeof(float *));
-    size_t *counts = calloc(NF, sizeof(size_t));
-    for (int s = 0; s < NS; s++)
-        for (int d = 0; d < ND; d++)
-            for (int t = 0; t < NT; t++) {
-                char p[4096];
-                snprintf(p, sizeof p, "%s/%d_%s_%d.wav", dir, d, SPK[s], t);
-                paths[IDX(s, d, t)] = strdup(p);
-            }
-    if (es_cache_embed_many(cache, (const char *const *)paths, NF, 2.0, embs, counts, NULL, NULL, NULL, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    float *X = malloc((size_t)NF * IN * sizeof(float));
-    for (int i = 0; i < NF; i++) {
-        size_t off = (counts[i] - W) / 2;
-        memcpy(X + (size_t)i * IN, embs[i] + off * ES_EMB_DIM, IN * sizeof(float));
-        free(embs[i]);
-    }
-    es_cache_close(cache);
-    /* the candidate adaptation takes (0-9 of every speaker) at every
-     * variant adapt makes of a take: XA [V][NS*ND*10][IN] */
-    const char **apaths = malloc(NS * ND * 10 * sizeof(char *));
-    for (int s = 0; s < NS; s++)
-        for (int d = 0; d < ND; d++)
-            for (int t = 0; t < 10; t++) apaths[(s * ND + d) * 10 + t] = paths[IDX(s, d, t)];
-    float *XA = NULL;
-    size_t V = 0;
-    if (es_adapt_embed_takes(e, NULL, apaths, NS * ND * 10, 2.0, ES_EMBED_WHOLE, W, shifts, positions, speed, &XA, &V, NULL, NULL, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    free(apaths);
-    if (finetune) {
-        /* the encoder's last K convolutions are adapted too: their inputs
-         * for every clip (computed once, optionally kept in a .npy), and
-         * the takes without variants (those are cached embeddings only) */
-        int fw = ES_EMB_STEP * (W - 1) + ES_EMB_WINDOW;
-        es_cnn *t0 = es_encoder_tail(es_engine_encoder(e), finetune, es_encoder_tail_frames(es_engine_encoder(e), finetune, fw, NULL), &err);
-        if (!t0) { fprintf(stderr, "%s\n", err.msg); return 1; }
-        TROW = es_cnn_in_size(t0);
-        size_t shape[8];
-        int nd = 0;
-        if (!tail_cache || es_npy_read(tail_cache, &XT, shape, &nd, NULL) || nd != 2 || shape[0] != NF || shape[1] != TROW) {
-            es_item *items = calloc(NF, sizeof *items);
-            for (int i = 0; i < NF; i++) { items[i].path = paths[i]; items[i].speaker = ""; }
-            es_dataset ds = {.items = items, .nitems = NF};
-            if (es_train_prep_tail(e, &ds, 2.0, ES_EMBED_WHOLE, W, finetune, TROW, &XT, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-            free(items);
-            size_t sh[2] = {NF, TROW};
-            if (tail_cache && es_npy_write(tail_cache, XT, sh, 2, &err)) fprintf(stderr, "%s\n", err.msg);
-        }
-        /* the layers reproduce the cached embeddings */
-        double md = 0;
-        const float *h = es_cnn_forward(t0, XT, 4, &err);
-        for (size_t i = 0; h && i < 4 * IN; i++) md = fmax(md, fabs(h[i] - X[i]));
-        fprintf(stderr, "finetune %d: %zu floats per clip, max |tail - cached embedding| %.2g\n", finetune, TROW, md);
-        es_cnn_free(t0);
-        V = 1;
-        shifts = 1; speed = 0; positions = 1;
-    }
-
-    int nm = 0;
-    es_adapt_method meth[8];
-    char mcopy[256];
-    snprintf(mcopy, sizeof mcopy, "%s", methods);
-    for (char *tok = strtok(mcopy, ","); tok && nm < 8; tok = strtok(NULL, ","))
+    int nm = 0, ks[MAXK], nk = 0;
+    es_adapt_method meth[MAXM];
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", methods);
+    for (char *tok = strtok(buf, ","); tok && nm < MAXM; tok = strtok(NULL, ","))
         if (es_adapt_method_parse(tok, &meth[nm++], &err)) { fprintf(stderr, "%s\n", err.msg); return 2; }
-    int ks[8], nk = 0;
-    snprintf(mcopy, sizeof mcopy, "%s", kl);
-    for (char *tok = strtok(mcopy, ","); tok && nk < 8; tok = strtok(NULL, ",")) ks[nk++] = atoi(tok);
+    snprintf(buf, sizeof buf, "%s", kl);
+    for (char *tok = strtok(buf, ","); tok && nk < MAXK; tok = strtok(NULL, ",")) {
+        ks[nk] = (int)getd(tok, "--ks");
+        if (ks[nk] < 1 || ks[nk] > 10) { fprintf(stderr, "es_adapt_bench: k must be from 1 to 10\n"); return 2; }
+        nk++;
+    }
 
-    double sum_t[8][8] = {{0}}, min_t[8][8], sum_r[8][8] = {{0}}, max_drop[8][8] = {{0}};
-    double spk_t[8][8] = {{0}}, spk_d[8][8] = {{0}};   /* one speaker's means over the draws */
-    double base_t = 0, base_tmin = 1, base_r = 0;
-    for (int a = 0; a < 8; a++) for (int b = 0; b < 8; b++) min_t[a][b] = 1;
+    char tmp[4096];
+    if (keep) {
+        snprintf(tmp, sizeof tmp, "%s", keep);
+        mkdir_or_die(tmp);
+    } else {
+        const char *td = getenv("TMPDIR");
+        snprintf(tmp, sizeof tmp, "%s/es_adapt_bench.XXXXXX", td && *td ? td : "/tmp");
+        if (!mkdtemp(tmp)) die(tmp, NULL);
+        snprintf(g_tmp, sizeof g_tmp, "%s", tmp);
+    }
+    es_engine *e = es_engine_create(NULL, &err);
+    if (!e) die("engine", &err);
+    char ftcache[4200];
+    snprintf(ftcache, sizeof ftcache, "%s/ftcache", tmp);
+    const char *acache = ao.finetune ? ftcache : NULL;
+
+    /* per speaker, k and method: target (mean over draws), retention change */
+    static double spk_t[NS][MAXK][MAXM], spk_r[NS][MAXK][MAXM], base_t[NS], base_r[NS];
+    static size_t conf_base[NS][ND * (ND + 1)], conf[NS][MAXK][MAXM][ND * (ND + 1)];
     printf("| speaker | k | method | draw | target | retention |\n|---|---|---|---|---|---|\n");
     for (int s = 0; s < nspk; s++) {
-        /* base model on takes 0-39 of the others */
-        int *tr = malloc(NF * sizeof(int)), *yt = malloc(NF * sizeof(int)), ntr = 0;
-        int tgt[ND * 40], ret[5 * ND * 10], ntg = 0, nre = 0;
+        if (only && strcmp(only, SPK[s])) continue;
+        char dir[4200], trd[4300], tgd[4300], red[4300], base[4300];
+        snprintf(dir, sizeof dir, "%s/%s", tmp, SPK[s]);
+        mkdir_or_die(dir);
+        snprintf(trd, sizeof trd, "%s/train", dir);
+        snprintf(tgd, sizeof tgd, "%s/target", dir);
+        snprintf(red, sizeof red, "%s/retention", dir);
+        snprintf(base, sizeof base, "%s/base.safetensors", dir);
+        mkdir_or_die(trd); mkdir_or_die(tgd); mkdir_or_die(red);
+        int t0_39[40], t10_49[40], t40_49[10];
+        for (int i = 0; i < 40; i++) { t0_39[i] = i; t10_49[i] = 10 + i; }
+        for (int i = 0; i < 10; i++) t40_49[i] = 40 + i;
         for (int o = 0; o < NS; o++)
-            for (int d = 0; d < ND; d++)
-                for (int t = 0; t < NT; t++) {
-                    if (o == s) { if (t >= 10) tgt[ntg++] = IDX(o, d, t); }
-                    else if (t < 40) { tr[ntr] = IDX(o, d, t); yt[ntr++] = d; }
-                    else ret[nre++] = IDX(o, d, t);
-                }
-        float *xt = malloc((size_t)ntr * IN * sizeof(float));
-        for (int i = 0; i < ntr; i++) memcpy(xt + (size_t)i * IN, X + (size_t)tr[i] * IN, IN * sizeof(float));
-        es_mlp_cfg mc = {.window = W, .dim = ES_EMB_DIM, .pool = pool, .n_hidden = hidden > 0, .hidden = {hidden},
-                         .dropout = 0.1f, .n_classes = ND};
-        es_mlp *base = es_mlp_create(&mc, (uint64_t)seed, &err);
-        es_train_cfg tc = es_train_defaults();
-        tc.seed = (uint64_t)seed;
-        es_train_report rep;
-        if (!base || es_train(base, xt, yt, (size_t)ntr, NULL, NULL, 0, &tc, &rep, NULL, NULL, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
-        }
-        size_t *ridx = malloc((size_t)ntr * sizeof(size_t));
-        size_t nr = es_rehearsal_pick(yt, (size_t)ntr, ND, ES_REHEARSAL_PER_CLASS, (uint64_t)seed, ridx);
-        float *rx = malloc(nr * IN * sizeof(float));
-        int *ry = malloc(nr * sizeof(int));
-        for (size_t i = 0; i < nr; i++) { memcpy(rx + i * IN, xt + ridx[i] * IN, IN * sizeof(float)); ry[i] = yt[ridx[i]]; }
-        double bt = accuracy(base, X, tgt, (size_t)ntg), br = accuracy(base, X, ret, (size_t)nre);
-        base_t += bt / nspk; base_r += br / nspk;
-        if (bt < base_tmin) base_tmin = bt;
-        printf("| %s | 0 | (base) | | %.4f | %.4f |\n", SPK[s], bt, br);
-        size_t np;
-        const float *p0 = es_mlp_params(base, &np);
-        es_rng rng;
-        es_rng_seed(&rng, (uint64_t)seed * 7919u + (uint64_t)s);
-        for (int ki = 0; ki < nk; ki++)
-        for (int dr = 0; dr < draws; dr++) {
-            int k = ks[ki], n = 0;
-            /* each (speaker, k, draw) has its own takes, whatever else runs */
-            es_rng_seed(&rng, (uint64_t)seed * 7919u + (uint64_t)s * 131u + (uint64_t)k * 17u + (uint64_t)dr);
-            float *xa = malloc(V * ND * k * IN * sizeof(float));
-            int *ya = malloc(V * ND * k * sizeof(int)), *arow = malloc(V * ND * k * sizeof(int));
             for (int d = 0; d < ND; d++) {
-                int perm[10];
-                for (int i = 0; i < 10; i++) perm[i] = i;
-                for (int i = 10; i > 1; i--) { int j = (int)es_rng_below(&rng, (uint64_t)i); int t = perm[i - 1]; perm[i - 1] = perm[j]; perm[j] = t; }
-                for (int i = 0; i < k; i++)
-                    for (size_t v = 0; v < V; v++) {
-                        memcpy(xa + (size_t)n * IN, XA + (v * NS * ND * 10 + (size_t)(s * ND + d) * 10 + perm[i]) * IN,
-                               IN * sizeof(float));
-                        arow[n] = IDX(s, d, perm[i]);
-                        ya[n++] = d;
+                if (o == s) { link_takes(fsdd, tgd, o, t10_49, 40, d); continue; }
+                link_takes(fsdd, trd, o, t0_39, 40, d);
+                link_takes(fsdd, red, o, t40_49, 10, d);
+            }
+        es_train_opts to;
+        es_train_opts_default(&to);
+        to.data_dir = trd;
+        to.seed = (unsigned long long)seed;
+        es_train_result tr;
+        if (es_train_head(e, &to, base, &tr, NULL, NULL, &err)) die("train", &err);
+        base_t[s] = eval_dir(e, base, tgd, NULL, conf_base[s]);
+        base_r[s] = eval_dir(e, base, red, NULL, NULL);
+        printf("| %s | 0 | (base) | | %.4f | %.4f |\n", SPK[s], base_t[s], base_r[s]);
+        fflush(stdout);
+        if (errors) print_errors(e, fsdd, base, s, "base");
+        for (int ki = 0; ki < nk; ki++)
+            for (int dr = 0; dr < draws; dr++) {
+                int k = ks[ki];
+                /* each (speaker, k, draw) has its own takes, whatever else runs */
+                es_rng rng;
+                es_rng_seed(&rng, (uint64_t)seed * 7919u + (uint64_t)s * 131u + (uint64_t)k * 17u + (uint64_t)dr);
+                char spd[4400];
+                snprintf(spd, sizeof spd, "%s/takes_k%d_d%d", dir, k, dr);
+                rmtree(spd);
+                mkdir_or_die(spd);
+                for (int d = 0; d < ND; d++) {
+                    int perm[10];
+                    for (int i = 0; i < 10; i++) perm[i] = i;
+                    for (int i = 10; i > 1; i--) {
+                        int j = (int)es_rng_below(&rng, (uint64_t)i), t = perm[i - 1];
+                        perm[i - 1] = perm[j]; perm[j] = t;
                     }
-            }
-            for (int mi = 0; mi < nm; mi++) {
-                /* es_classifier_load builds the head without dropout, so
-                 * `earshot adapt` fine-tunes without it: the same here
-                 * (measured: dropout 0.1 or 0.3 during adaptation forgot
-                 * slightly more) */
-                es_mlp_cfg mca = mc;
-                mca.dropout = 0;
-                es_mlp *m = es_mlp_create(&mca, 0, &err);
-                memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
-                es_adapt_cfg ac = {.method = meth[mi], .steps = steps, .batch = dflt.batch, .lr = lr,
-                                   .lambda = meth[mi] == ES_ADAPT_EWC ? lam_ewc : lam_l2, .seed = (uint64_t)seed,
-                                   .net_lr = enc_lr, .net_lambda = enc_lambda};
-                es_cnn *net = NULL;
-                if (finetune) {
-                    int fw = ES_EMB_STEP * (W - 1) + ES_EMB_WINDOW;
-                    net = es_encoder_tail(es_engine_encoder(e), finetune, es_encoder_tail_frames(es_engine_encoder(e), finetune, fw, NULL), &err);
-                    float *xt2 = malloc((size_t)n * TROW * sizeof(float));
-                    for (int i = 0; i < n; i++) memcpy(xt2 + (size_t)i * TROW, XT + (size_t)arow[i] * TROW, TROW * sizeof(float));
-                    if (!net || es_adapt_net(m, net, xt2, ya, (size_t)n, rx, ry, nr, &ac, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-                    free(xt2);
-                } else if (es_adapt_mlp(m, xa, ya, (size_t)n, rx, ry, nr, &ac, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-                double at = accuracy_net(m, net, X, tgt, (size_t)ntg), ar = accuracy_net(m, net, X, ret, (size_t)nre);
-                es_cnn_free(net);
-                printf("| %s | %d | %s | %d | %.4f | %.4f |\n", SPK[s], k, es_adapt_method_name(meth[mi]), dr + 1, at, ar);
-                fflush(stdout);
-                sum_t[ki][mi] += at / nspk / draws;
-                sum_r[ki][mi] += (ar - br) / nspk / draws;
-                spk_t[ki][mi] += at / draws;
-                spk_d[ki][mi] += (br - ar) / draws;
-                es_mlp_free(m);
-            }
-            free(xa); free(ya); free(arow);
-            if (dr == draws - 1)
+                    link_takes(fsdd, spd, s, perm, k, d);
+                }
                 for (int mi = 0; mi < nm; mi++) {
-                    /* worst speaker = lowest mean over the draws */
-                    if (spk_t[ki][mi] < min_t[ki][mi]) min_t[ki][mi] = spk_t[ki][mi];
-                    if (spk_d[ki][mi] > max_drop[ki][mi]) max_drop[ki][mi] = spk_d[ki][mi];
-                    spk_t[ki][mi] = spk_d[ki][mi] = 0;
+                    char out[4500];
+                    snprintf(out, sizeof out, "%s/adapted_k%d_d%d_%s.safetensors", dir, k, dr, es_adapt_method_name(meth[mi]));
+                    es_adapt_opts o = ao;
+                    o.method = meth[mi];
+                    o.fallback = 0;
+                    o.seed = (unsigned long long)seed;
+                    es_adapt_result ar;
+                    if (es_adapt(e, base, spd, &o, out, &ar, NULL, NULL, &err)) die("adapt", &err);
+                    double at = eval_dir(e, out, tgd, acache, conf[s][ki][mi]), rt = eval_dir(e, out, red, acache, NULL);
+                    printf("| %s | %d | %s | %d | %.4f | %.4f |\n", SPK[s], k, es_adapt_method_name(meth[mi]), dr + 1, at, rt);
+                    fflush(stdout);
+                    if (errors && mi == 0 && dr == 0) {
+                        snprintf(buf, sizeof buf, "k=%d %s", k, es_adapt_method_name(meth[mi]));
+                        print_errors(e, fsdd, out, s, buf);
+                    }
+                    spk_t[s][ki][mi] += at / draws;
+                    spk_r[s][ki][mi] += (rt - base_r[s]) / draws;
+                    if (!keep) unlink(out);
+                }
+            }
+    }
+
+    printf("\nper speaker (means over %d draws; retention change in points)\n", draws);
+    printf("| speaker | base target | base retention |");
+    for (int ki = 0; ki < nk; ki++)
+        for (int mi = 0; mi < nm; mi++) printf(" k=%d %s |", ks[ki], es_adapt_method_name(meth[mi]));
+    printf("\n|---|---|---|");
+    for (int i = 0; i < nk * nm; i++) printf("---|");
+    printf("\n");
+    for (int s = 0; s < nspk; s++) {
+        printf("| %s | %.4f | %.4f |", SPK[s], base_t[s], base_r[s]);
+        for (int ki = 0; ki < nk; ki++)
+            for (int mi = 0; mi < nm; mi++) printf(" %.4f (%+.2f) |", spk_t[s][ki][mi], 100 * spk_r[s][ki][mi]);
+        printf("\n");
+    }
+    if (confusions) {
+        printf("\ntarget confusions (truth->prediction x count, summed over the draws)\n");
+        for (int s = 0; s < nspk; s++) {
+            printf("%s\n", SPK[s]);
+            print_confusions("base", conf_base[s]);
+            for (int ki = 0; ki < nk; ki++)
+                for (int mi = 0; mi < nm; mi++) {
+                    snprintf(buf, sizeof buf, "k=%d %s", ks[ki], es_adapt_method_name(meth[mi]));
+                    print_confusions(buf, conf[s][ki][mi]);
                 }
         }
-        es_mlp_free(base);
-        free(tr); free(yt); free(xt); free(ridx); free(rx); free(ry);
     }
-    printf("\nsummary over %d held-out speakers x %d draws of the adaptation takes (steps %d, lr %g, lambda l2sp %g, ewc %g,"
-           " %d shifts, %d positions, speed %g)\n", nspk, draws, steps, lr, lam_l2, lam_ewc, shifts, positions, speed);
-    printf("| k | method | target mean | target worst | retention change (points) | worst speaker's retention drop |\n|---|---|---|---|---|---|\n");
-    printf("| 0 | (base) | %.4f | %.4f | (retention %.4f) | |\n", base_t, base_tmin, base_r);
+
+    double bt = 0, btmin = 1, br = 0;
+    for (int s = 0; s < nspk; s++) {
+        bt += base_t[s] / nspk;
+        br += base_r[s] / nspk;
+        if (base_t[s] < btmin) btmin = base_t[s];
+    }
+    char lamtxt[32] = "per method";
+    if (ao.lambda >= 0) snprintf(lamtxt, sizeof lamtxt, "%g", ao.lambda);
+    printf("\nsummary over %d held-out speakers x %d draws (train defaults, seed %d; adapt: steps %d, lr %g, lambda %s,"
+           " batch %d, %d shifts, %d positions, speed %g, finetune %d, params %d, normalise %d)\n",
+           nspk, draws, seed, ao.steps, ao.lr, lamtxt, ao.batch, ao.shifts, ao.positions,
+           ao.speed, ao.finetune, ao.params, ao.normalise);
+    printf("| k | method | target mean | target worst speaker | retention change (points) | worst speaker's retention drop |\n"
+           "|---|---|---|---|---|---|\n");
+    printf("| 0 | (base) | %.4f | %.4f | (retention %.4f) | |\n", bt, btmin, br);
     for (int ki = 0; ki < nk; ki++)
-        for (int mi = 0; mi < nm; mi++)
-            printf("| %d | %s | %.4f | %.4f | %+.2f | %.2f |\n", ks[ki], es_adapt_method_name(meth[mi]), sum_t[ki][mi],
-                   min_t[ki][mi], 100 * sum_r[ki][mi], 100 * max_drop[ki][mi]);
-    free(XA);
+        for (int mi = 0; mi < nm; mi++) {
+            double mt = 0, wt = 1, mr = 0, wd = 0;
+            for (int s = 0; s < nspk; s++) {
+                mt += spk_t[s][ki][mi] / nspk;
+                mr += spk_r[s][ki][mi] / nspk;
+                if (spk_t[s][ki][mi] < wt) wt = spk_t[s][ki][mi];
+                if (-spk_r[s][ki][mi] > wd) wd = -spk_r[s][ki][mi];
+            }
+            printf("| %d | %s | %.4f | %.4f | %+.2f | %.2f |\n", ks[ki], es_adapt_method_name(meth[mi]), mt, wt, 100 * mr,
+                   100 * wd);
+        }
     es_engine_free(e);
+    if (!keep) rmtree(tmp);
+    free(fsdd);
     return 0;
 }

@@ -659,17 +659,18 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
 
 /* Fine-tune a model from `earshot train` on a few takes of one speaker
  * (pipeline/adapt.h describes the methods). */
-typedef enum { ES_ADAPT_NAIVE, ES_ADAPT_L2SP, ES_ADAPT_EWC, ES_ADAPT_REHEARSAL } es_adapt_method;
+typedef enum { ES_ADAPT_NAIVE, ES_ADAPT_L2SP, ES_ADAPT_EWC, ES_ADAPT_REHEARSAL, ES_ADAPT_EWC_REHEARSAL } es_adapt_method;
 const char *es_adapt_method_name(es_adapt_method m);
 es_status es_adapt_method_parse(const char *s, es_adapt_method *m, es_error *err);
 
 typedef struct {
-    es_adapt_method method;   /* default ES_ADAPT_EWC */
+    es_adapt_method method;   /* default ES_ADAPT_EWC_REHEARSAL */
     int fallback;             /* 1 (default): a model without a rehearsal
-                                 buffer adapts with l2sp instead of failing */
+                                 buffer adapts with l2sp instead of failing,
+                                 and ewc+rehearsal with finetune with ewc */
     const char *pattern;      /* flat speaker folder naming, or NULL for folders */
     int steps, batch;         /* default 300, 32 */
-    float lr, lambda;         /* default 3e-3; lambda per method (see es_adapt_opts_default) */
+    float lr, lambda;         /* default 0.01; lambda per method (see es_adapt_opts_default) */
     unsigned long long seed;
     const char *cache_dir;
     /* more training windows per take (pipeline/adapt.h,
@@ -685,6 +686,17 @@ typedef struct {
      * encoder) and not with rehearsal. */
     int finetune;
     float encoder_lr, encoder_lambda;
+    /* window positions of every take, whole embeddings apart around its
+     * centre (odd, up to 15; 0 = the model's architecture.positions;
+     * default 9) */
+    int positions;
+    /* measured alternatives, off by default (neither helped on FSDD, see
+     * bench/README.md): the head parameters that learn (0 all, 1 the
+     * output layer only, 2 biases only), and a speaker normalisation of
+     * the pooled features folded into the first layer before adapting
+     * (0 off, 1 mean, 2 mean and scale; pipeline/adapt.h) */
+    int params;
+    int normalise;
 } es_adapt_opts;
 void es_adapt_opts_default(es_adapt_opts *o);
 

@@ -6,7 +6,7 @@
  * ES_REHEARSAL_PER_CLASS training windows per label (tensors
  * "rehearsal.x" [R][W*96] and "rehearsal.y" [R], labels as floats), picked
  * with the training seed. Adaptation fine-tunes the head on a few takes of
- * one speaker with one of four ways to keep what it knew:
+ * one speaker with one of five ways to keep what it knew:
  *   naive      plain fine-tuning (forgets; the baseline)
  *   l2sp       + lambda/2 * sum (theta - theta0)^2   (L2-SP, Li et al. 2018)
  *   ewc        + lambda/2 * sum F_i (theta - theta0)^2, F the diagonal
@@ -14,6 +14,7 @@
  *              buffer, scaled to mean 1 (Kirkpatrick et al. 2017)
  *   rehearsal  every batch also holds as many rehearsal windows as
  *              speaker takes (Robins 1995; "experience replay")
+ *   ewc+rehearsal  both: the EWC penalty and the mixed batches
  */
 #ifndef ES_ADAPT_H
 #define ES_ADAPT_H
@@ -23,11 +24,15 @@
 #include "../model/safetensors.h"
 #include "dataset.h"
 
-#define ES_REHEARSAL_PER_CLASS 8
+/* 32 windows per label (1 MB for 11 labels of 8 embeddings): with
+ * ewc+rehearsal at k = 3 (bench/es_adapt_bench, seed 1) a buffer of 8
+ * forgot 0.80 points of retention, 16 0.49, 32 0.31, at the same target */
+#define ES_REHEARSAL_PER_CLASS 32
 /* chosen on FSDD with bench/es_adapt_bench --ks 3 --draws 3 (lambda 0.01,
  * 0.03, 0.1, 0.3, 1): the smallest retention loss at nearly the same gain */
 #define ES_ADAPT_LAMBDA_L2SP 0.03f
 #define ES_ADAPT_LAMBDA_EWC 0.3f
+#define ES_ADAPT_LAMBDA_EWC_REHEARSAL 0.3f   /* as ewc's (lambda 0.1: more target, more forgetting) */
 #define ES_REHEARSAL_X "rehearsal.x"
 #define ES_REHEARSAL_Y "rehearsal.y"
 
@@ -81,7 +86,21 @@ typedef struct {
     uint64_t seed;
     float net_lr;         /* es_adapt_net: the encoder layers' learning rate */
     float net_lambda;     /* and their L2-SP strength (any method but naive) */
+    int params;           /* which head parameters learn: ES_ADAPT_PARAMS_* */
 } es_adapt_cfg;
+#define ES_ADAPT_PARAMS_ALL 0
+#define ES_ADAPT_PARAMS_OUTPUT 1   /* the output layer only */
+#define ES_ADAPT_PARAMS_BIAS 2     /* biases only (LayerNorm's too) */
+
+/* Speaker normalisation folded into the head's first layer: with z the
+ * pooled features of a row, the head then computes W (a.z + c) + b =
+ * (W diag a) z + (W c + b), where c = mu_buf - a.mu_spk moves the mean of
+ * the speaker's rows x[n] onto the mean of the buffer's rows rx[nr] (only
+ * those of the labels in y), and a = sd_buf / sd_spk (clamped to
+ * [0.5, 2]) when scale is set, else 1. The same change applies to every
+ * input, the speaker's or anyone else's. */
+es_status es_adapt_normalise(es_mlp *m, const float *x, const int *y, size_t n, const float *rx, const int *ry, size_t nr,
+                             int scale, es_error *err);
 
 /* Fine-tune m in place on x[n] (the speaker's takes, labels y) from its
  * current parameters (theta0). rx/ry[nr] is the rehearsal buffer (needed

@@ -23,26 +23,31 @@ static void adapt_help(FILE *f)
             "  -o, --output FILE        the adapted model (written atomically)\n"
             "  --speaker-data DIR       the speaker's takes\n"
             "  --pattern P              flat folder naming, e.g. '{label}_{speaker}_{take}'\n"
-            "  --method M               how to avoid forgetting (default ewc; l2sp for a\n"
-            "                           model without a rehearsal buffer):\n"
+            "  --method M               how to avoid forgetting (default ewc+rehearsal; l2sp\n"
+            "                           for a model without a rehearsal buffer):\n"
             "                             naive      plain fine-tuning (forgets)\n"
             "                             l2sp       penalty toward the original weights\n"
             "                             ewc        the same, weighted by the Fisher\n"
             "                                        information on the rehearsal buffer\n"
             "                             rehearsal  mix stored training windows into\n"
             "                                        every batch\n"
-            "  --lambda X               penalty strength (default 0.03 for l2sp, 0.3 for ewc)\n"
+            "                             ewc+rehearsal  both\n"
+            "  --lambda X               penalty strength (default 0.03 for l2sp, 0.3 for ewc\n"
+            "                           and ewc+rehearsal)\n"
             "  --speed X                also train on every take slowed down and sped up by\n"
             "                           this fraction (default 0.05; 0 = off)\n"
             "  --shifts N               also at N sub-step offsets of the 80 ms embedding\n"
             "                           grid (default 1 = off)\n"
+            "  --positions N            and at N window positions an embedding apart (odd,\n"
+            "                           up to 15; default 9; 0 = the model's, 1 = the centre)\n"
             "  --finetune K             also fine-tune the encoder's last K convolutions\n"
             "                           (held to the pretrained weights by an L2-SP penalty;\n"
-            "                           the new model carries them; no --speed/--shifts\n"
-            "                           variants, not with --method rehearsal)\n"
+            "                           the new model carries them; no --speed/--shifts/\n"
+            "                           --positions variants, not with --method rehearsal\n"
+            "                           or ewc+rehearsal; the default method is then ewc)\n"
             "  --encoder-lr X, --encoder-lambda X  their learning rate and penalty\n"
             "                           (defaults 0.001, 0.03)\n"
-            "  --steps N, --lr X, --batch N, --seed N   (defaults 300, 0.003, 32, 1)\n"
+            "  --steps N, --lr X, --batch N, --seed N   (defaults 300, 0.01, 32, 1)\n"
             "  --cache DIR              embedding cache (as for train)\n"
             CLI_COMMON_HELP);
 }
@@ -63,6 +68,7 @@ int cmd_adapt(int argc, char **argv)
         {"lambda", required_argument, 0, 'L'}, {"steps", required_argument, 0, 'n'}, {"lr", required_argument, 0, 'l'},
         {"batch", required_argument, 0, 'b'}, {"seed", required_argument, 0, 's'}, {"cache", required_argument, 0, 'C'},
         {"speed", required_argument, 0, 'P'}, {"shifts", required_argument, 0, 'H'},
+        {"positions", required_argument, 0, 'Q'},
         {"finetune", required_argument, 0, 'F'}, {"encoder-lr", required_argument, 0, 'E'},
         {"encoder-lambda", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
@@ -124,6 +130,13 @@ int cmd_adapt(int argc, char **argv)
         case 'H':
             if (cli_parse_double(optarg, 1, 16, &v) || v != (int)v) { fprintf(stderr, "earshot: --shifts must be an integer from 1 to 16\n"); return EXIT_USAGE; }
             o.shifts = (int)v;
+            break;
+        case 'Q':
+            if (cli_parse_double(optarg, 0, 15, &v) || v != (int)v || (v > 0 && (int)v % 2 == 0)) {
+                fprintf(stderr, "earshot: --positions must be 0 (the model's) or an odd integer from 1 to 15\n");
+                return EXIT_USAGE;
+            }
+            o.positions = (int)v;
             break;
         case 'h': adapt_help(stdout); return EXIT_OK;
         default: adapt_help(stderr); return EXIT_USAGE;

@@ -202,6 +202,118 @@ static void test_adapt_behaviour(void **state)
     assert_int_equal(cnt[2], 4);
 }
 
+/* ewc+rehearsal (the EWC penalty and rehearsal rows in every batch), and the
+ * parameter subsets: what is frozen does not move, what learns does */
+static void test_adapt_mix_and_subsets(void **state)
+{
+    (void)state;
+    uint32_t r = 33;
+    float xo[60 * 6], xn[9 * 6];
+    int yo[60], yn[9];
+    toy(xo, yo, 60, &r, 0);
+    toy(xn, yn, 9, &r, -1.2f);
+    es_mlp *base = small_mlp(8, 2);
+    es_error e = {0};
+    es_train_cfg tc = es_train_defaults();
+    tc.epochs = 200;
+    assert_int_equal(es_train(base, xo, yo, 60, NULL, NULL, 0, &tc, NULL, NULL, NULL, &e), ES_OK);
+    size_t np;
+    const float *p0 = es_mlp_params(base, &np);
+    double before = loss_of(base, xn, yn, 9), old_before = loss_of(base, xo, yo, 60);
+    /* ewc with the buffer mixed in: still fits the new takes, keeps the old
+     * data at least as well as ewc alone, and needs the buffer */
+    double old_after[2];
+    for (int mix = 0; mix < 2; mix++) {
+        es_mlp *m = small_mlp(8, 2);
+        memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
+        es_adapt_cfg c = {.method = mix ? ES_ADAPT_EWC_REHEARSAL : ES_ADAPT_EWC, .steps = 200, .batch = 9, .lr = 1e-2f,
+                          .lambda = 0.1f, .seed = 5};
+        assert_int_equal(es_adapt_mlp(m, xn, yn, 9, xo, yo, 60, &c, &e), ES_OK);
+        assert_true(loss_of(m, xn, yn, 9) < before);
+        old_after[mix] = loss_of(m, xo, yo, 60);
+        es_mlp_free(m);
+    }
+    printf("old data loss %.3f: ewc %.3f, ewc + rehearsal rows %.3f\n", old_before, old_after[0], old_after[1]);
+    assert_true(old_after[1] <= old_after[0]);
+    es_mlp *m = small_mlp(8, 2);
+    memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
+    es_adapt_cfg c = {.method = ES_ADAPT_EWC_REHEARSAL, .steps = 50, .batch = 9, .lr = 1e-2f, .seed = 5};
+    assert_int_equal(es_adapt_mlp(m, xn, yn, 9, NULL, NULL, 0, &c, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "rehearsal buffer"));
+    c.params = 3;
+    assert_int_equal(es_adapt_mlp(m, xn, yn, 9, xo, yo, 60, &c, &e), ES_ERR_ARG);
+    assert_memory_equal(es_mlp_params(m, NULL), p0, np * sizeof(float));
+    es_mlp_free(m);
+    for (int sub = ES_ADAPT_PARAMS_OUTPUT; sub <= ES_ADAPT_PARAMS_BIAS; sub++) {
+        m = small_mlp(8, 2);
+        memcpy(es_mlp_params(m, NULL), p0, np * sizeof(float));
+        es_adapt_cfg cs = {.method = ES_ADAPT_NAIVE, .steps = 100, .batch = 9, .lr = 1e-2f, .seed = 5, .params = sub};
+        assert_int_equal(es_adapt_mlp(m, xn, yn, 9, NULL, NULL, 0, &cs, &e), ES_OK);
+        assert_true(loss_of(m, xn, yn, 9) < before);
+        const float *p = es_mlp_params(m, NULL);
+        int moved = 0;
+        for (int i = 0; i < es_mlp_ntensors(m); i++) {
+            const es_param_info *pi = es_mlp_tensor(m, i);
+            size_t ln = strlen(pi->name);
+            int learns = sub == ES_ADAPT_PARAMS_OUTPUT ? !strncmp(pi->name, "head.1.", 7) : !strcmp(pi->name + ln - 4, "bias");
+            int diff = memcmp(p + pi->offset, p0 + pi->offset, pi->count * sizeof(float)) != 0;
+            if (!learns) assert_false(diff);
+            moved += diff;
+        }
+        assert_true(moved > 0);
+        es_mlp_free(m);
+    }
+    es_mlp_free(base);
+}
+
+/* the speaker normalisation folded into the first layer: for a linear
+ * head the logits are affine in the pooled features, so after folding the
+ * mean logits of the speaker's rows equal the base head's mean logits on
+ * the buffer's rows of the labels the speaker gave (rows of other labels,
+ * far away here, must not count) */
+static void test_adapt_normalise(void **state)
+{
+    (void)state;
+    es_mlp_cfg cfg = {.window = 2, .dim = 3, .pool = ES_POOL_MEANSTD, .n_hidden = 0, .dropout = 0, .n_classes = 3};
+    es_error e = {0};
+    uint32_t r = 77;
+    float xs[8 * 6], xb[12 * 6];
+    int ys[8], yb[12];
+    for (int i = 0; i < 8; i++) {
+        ys[i] = i % 2;   /* labels 0 and 1 only */
+        for (int j = 0; j < 6; j++) xs[i * 6 + j] = 0.7f + 1.5f * test_rand(&r);
+    }
+    for (int i = 0; i < 12; i++) {
+        yb[i] = i % 3;
+        for (int j = 0; j < 6; j++) xb[i * 6 + j] = (yb[i] == 2 ? 9.0f : 0) + test_rand(&r) - 0.5f;
+    }
+    for (int scale = 0; scale < 2; scale++) {
+        es_mlp *m = es_mlp_create(&cfg, 4, &e);
+        assert_non_null(m);
+        double want[3] = {0}, got[3] = {0};
+        const float *lg = es_mlp_forward(m, xb, 12, 0, NULL, &e);
+        assert_non_null(lg);
+        for (int i = 0; i < 12; i++)
+            if (yb[i] != 2)
+                for (int k = 0; k < 3; k++) want[k] += lg[i * 3 + k] / 8.0;
+        assert_int_equal(es_adapt_normalise(m, xs, ys, 8, xb, yb, 12, scale, &e), ES_OK);
+        lg = es_mlp_forward(m, xs, 8, 0, NULL, &e);
+        assert_non_null(lg);
+        for (int i = 0; i < 8; i++)
+            for (int k = 0; k < 3; k++) got[k] += lg[i * 3 + k] / 8.0;
+        for (int k = 0; k < 3; k++) assert_true(fabs(got[k] - want[k]) < 1e-4 * (1 + fabs(want[k])));
+        es_mlp_free(m);
+    }
+    es_mlp *m = es_mlp_create(&cfg, 4, &e);
+    size_t np;
+    float *p = es_mlp_params(m, &np), *keep = malloc(np * sizeof(float));
+    memcpy(keep, p, np * sizeof(float));
+    assert_int_equal(es_adapt_normalise(m, xs, ys, 1, xb, yb, 12, 0, &e), ES_ERR_ARG);   /* one row: no statistics */
+    assert_memory_equal(p, keep, np * sizeof(float));
+    free(keep);
+    es_mlp_free(m);
+}
+
 /* --finetune: a small stack under the head (inputs [4][3][2] -> a 3x1
  * convolution -> [2][3][3], the head sees 2 steps of 9) */
 static es_cnn *small_net(uint64_t seed)
@@ -344,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_adapt_objective_gradient),
         cmocka_unit_test(test_fisher),
         cmocka_unit_test(test_adapt_behaviour),
+        cmocka_unit_test(test_adapt_mix_and_subsets),
+        cmocka_unit_test(test_adapt_normalise),
         cmocka_unit_test(test_adapt_net_gradient),
         cmocka_unit_test(test_adapt_net_behaviour),
     };

@@ -29,17 +29,17 @@ expect 0 "train the base model" -- "$BIN" train -q "$T/train" --pattern "$PAT" -
 acc() { "$BIN" eval -q "$1" "$2" --pattern "$PAT" | awk '/accuracy/ {print $4; exit}'; }
 b_t=$(acc "$T/base.safetensors" "$T/tgt"); b_r=$(acc "$T/base.safetensors" "$T/ret")
 echo "base: target $b_t, retention $b_r"
-for m in naive l2sp ewc rehearsal; do
+for m in naive l2sp ewc rehearsal ewc+rehearsal; do
     expect 0 "adapt --method $m" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
         --method $m -o "$T/$m.safetensors"
     t=$(acc "$T/$m.safetensors" "$T/tgt"); r=$(acc "$T/$m.safetensors" "$T/ret")
     echo "$m: target $t, retention $r"
-    eval "t_$m=$t r_$m=$r"
+    eval "t_${m/+/_}=$t r_${m/+/_}=$r"
     awk -v a="$t" -v b="$b_t" 'BEGIN {exit !(a >= b + 0.03)}' && ok "$m: target $b_t -> $t (+0.03 at least)" ||
         bad "$m: target $b_t -> $t"
 done
 # the penalties forget little, and no more than naive fine-tuning
-for m in l2sp ewc; do
+for m in l2sp ewc ewc_rehearsal; do
     eval "r=\$r_$m"
     awk -v a="$r" -v b="$b_r" 'BEGIN {exit !(a >= b - 0.02)}' && ok "$m retention $b_r -> $r (drop <= 2 points)" ||
         bad "$m retention $b_r -> $r"
@@ -47,8 +47,8 @@ for m in l2sp ewc; do
         bad "$m retention $r < naive $r_naive"
 done
 expect 0 "adapt with the defaults" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --pattern "$PAT" -o "$T/def.safetensors"
-has "$T/out" "method ewc" "the default method is ewc"
-cmp -s "$T/def.safetensors" "$T/ewc.safetensors" && ok "same seed, same bytes" || bad "a re-run with the same settings differs"
+has "$T/out" "method ewc+rehearsal" "the default method is ewc+rehearsal"
+cmp -s "$T/def.safetensors" "$T/ewc+rehearsal.safetensors" && ok "same seed, same bytes" || bad "a re-run with the same settings differs"
 base_sha=$(sha256sum "$T/base.safetensors" | cut -d' ' -f1)
 grep -aq "base_model_sha256[^0-9a-f]*$base_sha" "$T/def.safetensors" && ok "the adapted model records the base model's SHA-256" ||
     bad "no base_model_sha256 in the adapted model"
@@ -76,6 +76,13 @@ expect 1 "a word folder without audio is refused" -- "$BIN" adapt -q "$T/base.sa
 has "$T/err" "no audio files" "an empty word folder: says why"
 expect 2 "--speed out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --speed 0.9 -o "$T/x.safetensors"
 expect 2 "--shifts out of range" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --shifts 0 -o "$T/x.safetensors"
+expect 2 "--positions must be odd" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --positions 4 -o "$T/x.safetensors"
+grep -aqE 'speed_perturbation[\\"]*:0\.05,[\\"]*positions[\\"]*:9[,}]' "$T/one.safetensors" && ok "the card records the takes' 9 window positions" ||
+    bad "no positions in the adapted model's card"
+expect 0 "--positions 0 takes the model's" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" --positions 0 \
+    -o "$T/pos0.safetensors"
+grep -aqE 'speed_perturbation[\\"]*:0\.05,[\\"]*positions[\\"]*:5[,}]' "$T/pos0.safetensors" && ok "--positions 0: the model's 5" ||
+    bad "--positions 0 did not take the model's 5 positions"
 grep -aqE 'speed_perturbation[\\"]*:0\.05[,}]' "$T/one.safetensors" && ok "the card records the speed perturbation" ||
     bad "no speed_perturbation in the adapted model's card"
 
@@ -84,6 +91,7 @@ grep -aqE 'speed_perturbation[\\"]*:0\.05[,}]' "$T/one.safetensors" && ok "the c
 expect 0 "adapt --finetune 1" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
     --finetune 1 -o "$T/ft.safetensors"
 has "$T/out" "last 1 convolutions too" "says the encoder was adapted"
+has "$T/out" "method ewc," "with --finetune the default method is ewc (no rehearsal rows)"
 grep -aqE 'finetune[\\"]*:1[,}]' "$T/ft.safetensors" && ok "the card says finetune 1" || bad "no finetune in the adapted model's card"
 t=$(acc "$T/ft.safetensors" "$T/tgt"); r=$(acc "$T/ft.safetensors" "$T/ret")
 echo "ewc --finetune 1: target $t, retention $r"
