@@ -13,8 +13,10 @@
  * Determinism: the whole plan (which text, engine, voice, parameters and
  * augmentation every take gets) is drawn from one es_rng seeded with the
  * seed before any audio is made; each take then carries its own seed for
- * the noise it needs, so the takes can be made on several threads in any
- * order and still come out bit for bit the same.
+ * the noise it needs. The engines speak in plan order (espeak-ng's output
+ * depends slightly on what it said before: take_worker), the rest of each
+ * take runs on several threads in any order, and a seed's takes come out
+ * bit for bit the same from run to run.
  */
 #include "synth_data.h"
 #include "../audio/augment.h"
