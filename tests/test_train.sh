@@ -57,6 +57,13 @@ grep -aq 'speeds' "$T/sp2.safetensors" && bad "speeds in the card of a model tha
 expect 1 "--perturb-test without --speed-perturb" -- "$BIN" train -q "$T/data" -o "$T/x.safetensors" --perturb-test
 has "$T/err" "needs a speed perturbation" "... says what it needs"
 expect 1 "--warp-perturb is a learning-curve experiment" -- "$BIN" train -q "$T/data" -o "$T/x.safetensors" --warp-perturb 0.1
+# a copy through the other front end: a training row, averaged in eval
+expect 0 "train --frontend-copy yes" -- "$BIN" train -q "$T/data" -o "$T/fc.safetensors" --val-fraction 0 --epochs 5 --frontend-copy yes
+has "$T/out" "through the whole-clip front end" "train reports the front-end copy"
+grep -aq 'frontend_copy\\":\\"whole' "$T/fc.safetensors" && ok "the card names the front-end copy" || bad "no frontend_copy in the card"
+expect 0 "eval a model with a front-end copy" -- "$BIN" eval -q "$T/fc.safetensors" "$T/data"
+grep -aq 'frontend_copy' "$T/sp.safetensors" && bad "frontend_copy in the card of a model without it" || ok "no front-end copy by default"
+expect 2 "--frontend-copy maybe is a usage error" -- "$BIN" train -q "$T/data" -o "$T/x.safetensors" --frontend-copy maybe
 expect 0 "eval" -- "$BIN" eval -q "$T/m.safetensors" "$T/data"
 acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
 awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "eval accuracy on the training vocabulary $acc >= 0.9" || bad "eval accuracy $acc"
