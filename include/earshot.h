@@ -395,7 +395,8 @@ typedef struct {
     int positions;            /* window positions one embedding apart around
                                  the centre, used like the offsets (1 = centre) */
     double speed_perturb;     /* > 0: also train on copies at speed 1 -+ this
-                                 (tempo and pitch, libsamplerate); 0 = off */
+                                 (tempo and pitch, libsamplerate); 0 = off;
+                                 default -1 = auto, see ES_COPIES_AUTO below */
     double warp_perturb;      /* > 0: also train on copies whose front end's
                                  frequency axis is warped by 1 -+ this
                                  (es_mel_warp: vocal-tract length); 0 = off */
@@ -405,7 +406,8 @@ typedef struct {
     int frontend_copy;        /* 1: also a copy of every clip through the
                                  other front end (whole-clip log-mel for
                                  stream features), a training row and
-                                 always averaged in prediction */
+                                 always averaged in prediction; 0 = off;
+                                 default -1 = auto, see ES_COPIES_AUTO */
     /* Fine-tuning: > 0 trains the last `finetune` of the encoder's 20
      * convolutions with the head (0 = encoder frozen). Their input is
      * computed once per clip; they start from the pretrained weights and
@@ -453,6 +455,13 @@ void es_train_opts_default(es_train_opts *o);
  * has more than ES_SHIFTS_AUTO_MAX_CLIPS training clips, else 1 */
 #define ES_SHIFTS_AUTO 4
 #define ES_SHIFTS_AUTO_MAX_CLIPS 50
+/* speed_perturb = -1 and frontend_copy = -1 (auto, the defaults): while no
+ * label has more than ES_COPIES_AUTO_MAX_CLIPS training clips, copies at
+ * speeds 1 -+ ES_SPEED_PERTURB_AUTO averaged in prediction (as with
+ * perturb_test) and the other front end's copy; else neither. Off under
+ * finetune and scratch. */
+#define ES_SPEED_PERTURB_AUTO 0.1
+#define ES_COPIES_AUTO_MAX_CLIPS 50
 
 typedef struct {
     size_t n_train, n_val, n_labels, cache_hits, n_files;
@@ -471,6 +480,9 @@ typedef struct {
                                         p(wake); NaN in multi-class mode */
     double threshold_fa, threshold_recall;   /* at it, on validation (NaN without) */
     int shifts;                      /* sub-step offsets used (--shifts auto resolved) */
+    double speed_perturb;            /* the speed copies' 1 -+ this (0: none; auto resolved) */
+    int perturb_test;                /* they are averaged in prediction */
+    int frontend_copy;               /* the other front end's copy was used (auto resolved) */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". */
@@ -828,6 +840,9 @@ typedef struct {
     size_t n;                 /* runs averaged */
     double mean, std;         /* accuracy; std is the sample std over runs */
     double scratch_mean, scratch_std;   /* NaN when not available */
+    size_t clips_min, clips_max;  /* the most training clips of a label, over
+                                     its runs: what the auto rules (offsets,
+                                     copies) saw */
 } es_curve_row;
 
 typedef struct {

@@ -3,6 +3,7 @@
  * pretrained encoder, and measure how good the result is.
  */
 #include "cli.h"
+#include "train_aug.h"   /* the auto rules, to print what they chose */
 
 #include <getopt.h>
 #include <math.h>
@@ -70,15 +71,18 @@ static void train_help(FILE *f)
             "  --ensemble N          heads with different seeds, averaged (default 3)\n"
             "  --positions N         window positions per clip, one embedding apart, used\n"
             "                        like the offsets (default 5)\n"
-            "  --speed-perturb X     also train on copies at speed 1-X and 1+X (one more\n"
-            "                        encoder pass over every clip each)\n"
+            "  --speed-perturb X|auto  also train on copies at speed 1-X and 1+X (one more\n"
+            "                        encoder pass over every clip each; default auto:\n"
+            "                        0.1, averaged in eval, when no label has more than\n"
+            "                        50 training clips, else 0 = none)\n"
             "  --warp-perturb X      also train on copies with the log-mel's frequency\n"
             "                        axis warped by 1-X and 1+X (vocal-tract length)\n"
             "  --perturb-test        also average each clip over those copies in eval\n"
             "                        (the model card names their speeds)\n"
-            "  --frontend-copy yes|no  also a copy of every clip through the other front\n"
-            "                        end (whole-clip log-mel for stream features): a\n"
-            "                        training row, averaged in eval (default no)\n"
+            "  --frontend-copy yes|no|auto  also a copy of every clip through the other\n"
+            "                        front end (whole-clip log-mel for stream features): a\n"
+            "                        training row, averaged in eval (default auto: yes\n"
+            "                        when no label has more than 50 training clips)\n"
             "  --finetune K          also train the encoder's last K of 20 convolutions\n"
             "                        (default 0: frozen); the model then carries them\n"
             "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
@@ -237,18 +241,30 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     const es_train_opts *o = &co->train;
-    char b[16], sh[96];
+    char b[16], sh[96], cp[160];
     if (o->shifts > 0) snprintf(sh, sizeof sh, "%d offset%s", o->shifts, o->shifts == 1 ? "" : "s");
     else snprintf(sh, sizeof sh, "offsets auto (%d up to %d clips per label, else 1)", ES_SHIFTS_AUTO,
                   ES_SHIFTS_AUTO_MAX_CLIPS);
+    /* the copies: explicit, or auto (per run, by its clips per label) */
+    double spd = o->speed_perturb < 0 ? ES_SPEED_PERTURB_AUTO : o->speed_perturb;
+    int ptest = o->perturb_test || o->speed_perturb < 0;
+    if (o->speed_perturb < 0 && o->frontend_copy < 0)
+        snprintf(cp, sizeof cp, "copies auto (speeds %g and %g averaged in, and the other front end, up to %d clips "
+                 "per label, else none)", 1 - spd, 1 + spd, ES_COPIES_AUTO_MAX_CLIPS);
+    else
+        snprintf(cp, sizeof cp, "speed perturbation %s%g%s, front-end copy %s", o->speed_perturb < 0 ? "auto " : "",
+                 spd, ptest && spd > 0 ? " (also averaged in test)" : "",
+                 o->frontend_copy < 0 ? "auto" : o->frontend_copy ? "yes" : "no");
     if (json) {
         printf("{\"dataset\": ");
         cli_json_str(o->data_dir);
         printf(", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
-               "\"norm\": \"%s\", \"shifts\": %d, \"shifts_auto_max_clips\": %d, \"positions\": %d, \"speed_perturb\": %g, \"warp_perturb\": %g, \"perturb_test\": %s, \"frontend_copy\": %s, \"proto\": %g, "
+               "\"norm\": \"%s\", \"shifts\": %d, \"shifts_auto_max_clips\": %d, \"positions\": %d, \"speed_perturb\": %g, \"warp_perturb\": %g, \"perturb_test\": %s, \"frontend_copy\": %s, "
+               "\"copies_auto\": {\"speed\": %s, \"frontend\": %s, \"max_clips\": %d}, \"proto\": %g, "
                "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
                o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm,
-               o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, o->speed_perturb, o->warp_perturb, o->perturb_test ? "true" : "false", o->frontend_copy ? "true" : "false", o->proto, o->ensemble, r.seeds, r.seconds);
+               o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, spd, o->warp_perturb, ptest ? "true" : "false", o->frontend_copy > 0 ? "true" : "false",
+               o->speed_perturb < 0 ? "true" : "false", o->frontend_copy < 0 ? "true" : "false", ES_COPIES_AUTO_MAX_CLIPS, o->proto, o->ensemble, r.seeds, r.seconds);
         for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); cli_json_str(r.split_desc[s]); }
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
         if (!r.scratch_available) { printf(", \"scratch_note\": "); cli_json_str(r.scratch_note); }
@@ -258,7 +274,12 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
             const es_curve_row *w = &r.rows[k];
             printf("%s{\"shots\": ", k ? ", " : "");
             if (w->shots) printf("%d", w->shots); else printf("\"all\"");
-            printf(", \"n\": %zu, \"pretrained\": {\"mean\": ", w->n);
+            /* what the auto rules chose for the row's runs (its largest label) */
+            int sh_ = es_shifts_auto(o->shifts, w->clips_max);
+            printf(", \"n\": %zu, \"clips_per_label\": [%zu, %zu], \"shifts\": %d, \"speed_perturb\": %g, "
+                   "\"frontend_copy\": %s, \"pretrained\": {\"mean\": ",
+                   w->n, w->clips_min, w->clips_max, sh_, es_speed_perturb_auto(o->speed_perturb, w->clips_max),
+                   es_frontend_copy_auto(o->frontend_copy, w->clips_max) ? "true" : "false");
             json_num(w->mean);
             printf(", \"std\": ");
             json_num(w->std);
@@ -282,12 +303,11 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     } else {
         printf("learning curve on %s: accuracy on held-out speakers, mean +- std over %zu split%s x %d seed%s\n",
                o->data_dir, r.n_splits, r.n_splits == 1 ? "" : "s", r.seeds, r.seeds == 1 ? "" : "s");
-        printf("head: %s%s over %d embeddings, pooling %s, norm %s, %s x %d position%s, speed perturbation %g, "
-               "warp perturbation %g%s, %sprototypes %g, ensemble %d\n",
+        printf("head: %s%s over %d embeddings, pooling %s, norm %s, %s x %d position%s, %s, "
+               "warp perturbation %g%s, prototypes %g, ensemble %d\n",
                o->hidden ? "mlp " : "linear", o->hidden ? (snprintf(b, sizeof b, "%d", o->hidden), b) : "", o->window,
-               o->pooling, o->norm, sh, o->positions, o->positions == 1 ? "" : "s",
-               o->speed_perturb, o->warp_perturb, o->perturb_test ? " (also averaged in test)" : "",
-               o->frontend_copy ? "a copy through the other front end, " : "", o->proto,
+               o->pooling, o->norm, sh, o->positions, o->positions == 1 ? "" : "s", cp,
+               o->warp_perturb, o->warp_perturb > 0 && o->perturb_test ? " (also averaged in test)" : "", o->proto,
                o->ensemble);
         for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
         printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
@@ -298,6 +318,26 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
             if (r.scratch_available) snprintf(scr, sizeof scr, "%.3f +- %.3f (n=%zu)", w->scratch_mean, w->scratch_std, w->n);
             else snprintf(scr, sizeof scr, "unavailable");
             printf("%-6s  %-22s  %-22s\n", shots_name(w->shots, b, sizeof b), pre, scr);
+        }
+        /* what the auto rules chose, row by row (from its runs' largest label) */
+        if (o->shifts < 0 || o->speed_perturb < 0 || o->frontend_copy < 0) {
+            printf("\nper row, by the most training clips of a label:\n");
+            for (size_t k = 0; k < r.n_rows; k++) {
+                const es_curve_row *w = &r.rows[k];
+                int nsh = es_shifts_auto(o->shifts, w->clips_max);
+                double s2 = es_speed_perturb_auto(o->speed_perturb, w->clips_max);
+                int fc = es_frontend_copy_auto(o->frontend_copy, w->clips_max);
+                char cl[48];
+                if (w->clips_min == w->clips_max) snprintf(cl, sizeof cl, "%zu", w->clips_max);
+                else snprintf(cl, sizeof cl, "%zu-%zu", w->clips_min, w->clips_max);
+                /* runs on both sides of a rule's limit: say so */
+                int mixed = nsh != es_shifts_auto(o->shifts, w->clips_min) ||
+                            (s2 > 0) != (es_speed_perturb_auto(o->speed_perturb, w->clips_min) > 0) ||
+                            fc != es_frontend_copy_auto(o->frontend_copy, w->clips_min);
+                printf("%-6s  %s clip%s: %d offset%s, %s, %s%s\n", shots_name(w->shots, b, sizeof b), cl,
+                       w->clips_max == 1 ? "" : "s", nsh, nsh == 1 ? "" : "s", s2 > 0 ? "speed copies" : "no speed copies",
+                       fc ? "front-end copy" : "no front-end copy", mixed ? " (at the most; runs with fewer clips differ)" : "");
+            }
         }
         if (!r.scratch_available) printf("\nfrom scratch: %s\n", r.scratch_note);
         printf("embedding %.1f s, total %.1f s\n", r.embed_seconds, r.seconds);
@@ -456,7 +496,8 @@ int cmd_train(int argc, char **argv)
         case 4016: if (parse_float_opt("--label-smoothing", optarg, 0, 0.5, &o.label_smoothing)) return EXIT_USAGE; break;
         case 4017: if (parse_float_opt("--mixup", optarg, 0, 0.5, &o.mixup)) return EXIT_USAGE; break;
         case 4014:
-            if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed-perturb must be from 0 to 0.5\n"); return EXIT_USAGE; }
+            if (!strcmp(optarg, "auto")) { o.speed_perturb = -1; break; }
+            if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed-perturb must be from 0 to 0.5, or auto\n"); return EXIT_USAGE; }
             o.speed_perturb = v;
             break;
         case 4018:
@@ -465,11 +506,11 @@ int cmd_train(int argc, char **argv)
             break;
         case 4019: o.perturb_test = 1; break;
         case 4020:
-            if (strcmp(optarg, "yes") && strcmp(optarg, "no")) {
-                fprintf(stderr, "earshot: --frontend-copy must be yes or no\n");
+            if (strcmp(optarg, "yes") && strcmp(optarg, "no") && strcmp(optarg, "auto")) {
+                fprintf(stderr, "earshot: --frontend-copy must be yes, no or auto\n");
                 return EXIT_USAGE;
             }
-            o.frontend_copy = !strcmp(optarg, "yes");
+            o.frontend_copy = !strcmp(optarg, "auto") ? -1 : !strcmp(optarg, "yes");
             break;
         case 4011: if (cli_parse_int("--ensemble", optarg, 1, 16, &o.ensemble)) return EXIT_USAGE; break;
         case 'K': if (cli_parse_int("--finetune", optarg, 0, 20, &o.finetune)) return EXIT_USAGE; break;
@@ -551,12 +592,16 @@ int cmd_train(int argc, char **argv)
     else if (!o.scratch)
         printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,
                o.ensemble == 1 ? "" : "s", res.shifts, res.shifts == 1 ? "" : "s", o.positions, o.positions == 1 ? "" : "s");
-    if (o.speed_perturb > 0 && !o.finetune && !o.scratch)
-        printf("speed-perturbed copies at %g and %g: training rows%s\n", 1 - o.speed_perturb, 1 + o.speed_perturb,
-               o.perturb_test ? ", and averaged in with the clip's own variants" : " only");
-    if (o.frontend_copy && !o.finetune && !o.scratch)
-        printf("a copy of every clip through the %s front end: training rows, and averaged in\n",
-               o.frontend == ES_EMBED_STREAM ? "whole-clip" : "streaming");
+    /* the copies used (auto resolved by the clips per label) */
+    char why[64];
+    snprintf(why, sizeof why, " (auto: at most %d clips per label)", ES_COPIES_AUTO_MAX_CLIPS);
+    if (res.speed_perturb > 0)
+        printf("speed-perturbed copies at %g and %g: training rows%s%s\n", 1 - res.speed_perturb, 1 + res.speed_perturb,
+               res.perturb_test ? ", and averaged in with the clip's own variants" : " only",
+               o.speed_perturb < 0 ? why : "");
+    if (res.frontend_copy)
+        printf("a copy of every clip through the %s front end: training rows, and averaged in%s\n",
+               o.frontend == ES_EMBED_STREAM ? "whole-clip" : "streaming", o.frontend_copy < 0 ? why : "");
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);

@@ -23,6 +23,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -149,6 +150,7 @@ typedef struct {
     size_t nspk, nsplits, nshots;
     const unsigned char *test;   /* [split][speaker] */
     double *acc;                 /* [shot][split][seed], then the same for scratch */
+    size_t *most;                /* [shot][split][seed]: the most training clips of a label */
     const float *sx;             /* the scratch baseline's inputs, or NULL */
     size_t srow;
     size_t per_kind;             /* runs of one kind (pretrained or scratch) */
@@ -207,6 +209,9 @@ static es_status one_run(curve_job *j, size_t r, double *acc, es_error *err)
     es_status st = ES_OK;
     if (!order || !taken || !train || !test) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     size_t nt = pick_train(o, d, j->item_spk, t, shots, split, seed, order, taken, train), ne = 0;
+    size_t most = 0;
+    for (size_t l = 0; l < K; l++) most = taken[l] > most ? taken[l] : most;
+    if (!scratch) j->most[r] = most;
     for (size_t i = 0; i < n; i++)
         if (t[j->item_spk[i]]) test[ne++] = i;
     for (size_t l = 0; l < K; l++)
@@ -303,6 +308,7 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     char **spk = NULL;
     int *item_spk = NULL;
     unsigned char *test = NULL;
+    size_t *most = NULL;
     size_t nspk = 0, skipped = 0;
     es_status st = es_dataset_scan(o->train.data_dir, o->train.pattern, &d, &skipped, err);
     if (st) return st;
@@ -351,7 +357,8 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     r->rows = calloc(o->n_shots, sizeof *r->rows);
     size_t total = o->n_shots * nsplits * (size_t)o->seeds;
     r->acc = malloc(2 * total * sizeof(double));
-    if (!test || !r->split_desc || !r->rows || !r->acc) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    most = calloc(total + 1, sizeof *most);
+    if (!test || !r->split_desc || !r->rows || !r->acc || !most) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     if ((st = make_splits(o, spk, nspk, test, nsplits, err))) goto out;
     r->n_splits = nsplits;
     r->n_rows = o->n_shots;
@@ -392,7 +399,7 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     r->embed_seconds = now_s() - t0;
 
     curve_job j = {.o = o, .d = d, .f = f, .item_spk = item_spk, .nspk = nspk, .nsplits = nsplits,
-                   .nshots = o->n_shots, .test = test, .acc = r->acc, .sx = sx, .srow = srow, .per_kind = total,
+                   .nshots = o->n_shots, .test = test, .acc = r->acc, .most = most, .sx = sx, .srow = srow, .per_kind = total,
                    .total = o->scratch ? 2 * total : total, .progress = progress, .user = user};
     atomic_init(&j.next, 0);
     if (pthread_mutex_init(&j.lock, NULL) != 0) { st = es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); goto out; }
@@ -408,6 +415,12 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
         row->shots = o->shots[k];
         row->n = per;
         stats(r->acc + k * per, per, &row->mean, &row->std);
+        row->clips_min = SIZE_MAX;
+        for (size_t i = 0; i < per; i++) {
+            size_t c = most[k * per + i];
+            if (c < row->clips_min) row->clips_min = c;
+            if (c > row->clips_max) row->clips_max = c;
+        }
         row->scratch_mean = row->scratch_std = NAN;
         if (o->scratch) stats(r->acc + total + k * per, per, &row->scratch_mean, &row->scratch_std);
     }
@@ -418,6 +431,7 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
 out:
     es_feat_free(f);
     free(sx);
+    free(most);
     es_dataset_free(d);
     free(spk);
     free(item_spk);

@@ -21,8 +21,13 @@ struct es_feat {
                              it (Q positions each), training rows all: */
     size_t S_avg;         /* up to S_avg, copies always averaged in
                              prediction (the other front end's copy); the
-                             perturbed ones after it (speed, then frequency
-                             warp) only with perturb_test */
+                             perturbed ones after it (speed up to S_speed,
+                             then frequency warp) only with perturb_test */
+    size_t S_speed;
+    int auto_fe, auto_speed; /* built for --frontend-copy / --speed-perturb
+                             auto: each run keeps those copies or drops
+                             them (es_frontend_copy_auto,
+                             es_speed_perturb_auto) */
     float *x;             /* [S][n][P]; variant s = offset s / Q, position s % Q */
     size_t Q;             /* window positions per offset */
     int auto_shifts;      /* built for --shifts auto: each run keeps every
@@ -41,14 +46,28 @@ struct es_feat_model {
     float proto_w, proto_t;
     int zl2;              /* unit length again after z-scoring */
     int one_shift;        /* --shifts auto came to 1: offset 0's rows only */
-    int perturb_test;     /* also average over the perturbed copies */
+    int fe, speed;        /* the front-end and speed copies are used (auto resolved) */
+    int avg_speed, avg_warp;  /* the perturbed copies averaged in prediction */
 };
 
-/* Variant s of f is used in training by a model that keeps one_shift:
- * offset 0's positions, and the perturbed copies (unshifted) */
-static int use_variant(const es_feat *f, int one_shift, size_t s)
+/* Variant s of f is used in training by model m: with one_shift only
+ * offset 0's positions of the clip itself; the copies (unshifted) unless
+ * auto dropped them */
+static int use_variant(const es_feat *f, const es_feat_model *m, size_t s)
 {
-    return !one_shift || s < f->Q || s >= f->S_test;
+    if (s < f->S_test) return !m->one_shift || s < f->Q;
+    if (s < f->S_avg) return m->fe;
+    if (s < f->S_speed) return m->speed;
+    return 1;
+}
+
+/* and averaged in its prediction */
+static int avg_variant(const es_feat *f, const es_feat_model *m, size_t s)
+{
+    if (s < f->S_test) return !m->one_shift || s < f->Q;
+    if (s < f->S_avg) return m->fe;
+    if (s < f->S_speed) return m->speed && m->avg_speed;
+    return m->avg_warp;
 }
 
 es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_error *err)
@@ -57,7 +76,7 @@ es_feat *es_feat_from_rows(const float *x, size_t S, size_t n, size_t P, es_erro
     if (f) f->x = malloc((S * n * P + 1) * sizeof(float));
     if (!f || !f->x) { es_feat_free(f); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     memcpy(f->x, x, S * n * P * sizeof(float));
-    f->n = n; f->P = P; f->S = f->S_test = f->S_avg = f->Q = S;
+    f->n = n; f->P = P; f->S = f->S_test = f->S_avg = f->S_speed = f->Q = S;
     return f;
 }
 
@@ -82,6 +101,14 @@ void es_feat_set_copies(es_feat *f, size_t always, size_t perturbed)
     if (!f || (always + perturbed) * f->Q >= f->S) return;
     f->S_test = f->S - (always + perturbed) * f->Q;
     f->S_avg = f->S_test + always * f->Q;
+    f->S_speed = f->S;
+}
+
+void es_feat_set_auto_copies(es_feat *f, int fe, int speed)
+{
+    if (!f) return;
+    f->auto_fe = fe;
+    f->auto_speed = speed;
 }
 
 size_t es_feat_dim(const es_feat *f) { return f->P; }
@@ -119,10 +146,14 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
     int NS = o->shifts > 0 ? o->shifts : o->shifts < 0 ? ES_SHIFTS_AUTO : 1, Q = o->positions > 0 ? o->positions : 1;
     int S = NS * Q;
     /* the copies: the other front end's (1), speeds (2), warps (2) */
-    int NFE = o->frontend_copy ? 1 : 0, NSPEED = o->speed_perturb > 0 ? 2 : 0;
+    /* auto: built with them, es_feat_fit keeps or drops them per run */
+    double spd = o->speed_perturb < 0 ? ES_SPEED_PERTURB_AUTO : o->speed_perturb;
+    int NFE = o->frontend_copy ? 1 : 0, NSPEED = spd > 0 ? 2 : 0;
     int NSP = NFE + NSPEED + (o->warp_perturb > 0 ? 2 : 0);
-    if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5))
-        return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
+    if (o->speed_perturb != -1 && !(o->speed_perturb >= 0 && o->speed_perturb <= 0.5))
+        return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5 (or -1, auto)");
+    if (o->frontend_copy < -1 || o->frontend_copy > 1)
+        return es_fail(err, ES_ERR_ARG, "frontend_copy must be 0, 1 or -1 (auto)");
     if (!(o->warp_perturb >= 0 && o->warp_perturb <= 0.3))
         return es_fail(err, ES_ERR_ARG, "frequency warp perturbation must be from 0 to 0.3");
     if (NS > MAX_SHIFTS) return es_fail(err, ES_ERR_ARG, "shifts must be from 1 to %d", MAX_SHIFTS);
@@ -147,8 +178,11 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         goto out;
     }
     f->n = n; f->P = P; f->S = (size_t)(S + NSP * Q); f->S_test = (size_t)S; f->S_avg = (size_t)(S + NFE * Q);
+    f->S_speed = f->S_avg + (size_t)(NSPEED * Q);
     f->Q = (size_t)Q;
     f->auto_shifts = o->shifts < 0;
+    f->auto_fe = o->frontend_copy < 0;
+    f->auto_speed = o->speed_perturb < 0;
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
     for (int s = 0; s < S + NSP * Q; s++) {
         /* offsets spread evenly over one 80 ms step; window positions step
@@ -160,7 +194,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         double speed = 1.0, warp = 0;
         es_embed_mode mode = o->frontend;
         if (other) mode = o->frontend == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
-        else if (sp && c < NFE + NSPEED) speed = c == NFE ? 1.0 - o->speed_perturb : 1.0 + o->speed_perturb;
+        else if (sp && c < NFE + NSPEED) speed = c == NFE ? 1.0 - spd : 1.0 + spd;
         else if (sp) warp = c == NFE + NSPEED ? 1.0 - o->warp_perturb : 1.0 + o->warp_perturb;
         if (s % Q == 0) {
             es_cache_set_warp(cache, warp);
@@ -273,26 +307,31 @@ es_status es_feat_fit(const es_feat *f, const size_t *idx, size_t n, const es_da
         if (!f->has_aug || f->A != (int)A || !f->has_aug[idx[i]])
             return es_fail(err, ES_ERR_ARG, "es_feat_fit: the augmented variants of a training clip were not made");
     /* --shifts auto: as es_train_head decides it, from the most clips of a label */
-    int one = f->auto_shifts && es_shifts_auto(-1, per_label) == 1;
-    size_t SU = 0;
-    for (size_t s = 0; s < S; s++) SU += (size_t)use_variant(f, one, s);
-    size_t rows = n * SU * (1 + A);
     int ens = o->ensemble > 0 ? o->ensemble : 1;
     if (ens > MAX_ENSEMBLE) return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d", MAX_ENSEMBLE);
     if (n == 0) return es_fail(err, ES_ERR_ARG, "no training clips");
     es_feat_model *m = calloc(1, sizeof *m);
+    if (!m) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    m->P = P;
+    m->K = K;
+    m->one_shift = f->auto_shifts && es_shifts_auto(-1, per_label) == 1;
+    /* the copies likewise (es_frontend_copy_auto, es_speed_perturb_auto);
+     * auto speed copies are averaged in as with perturb_test */
+    m->fe = !f->auto_fe || es_frontend_copy_auto(-1, per_label);
+    m->speed = !f->auto_speed || es_speed_perturb_auto(-1, per_label) > 0;
+    m->avg_speed = o->perturb_test || f->auto_speed;
+    m->avg_warp = o->perturb_test;
+    size_t SU = 0;
+    for (size_t s = 0; s < S; s++) SU += (size_t)use_variant(f, m, s);
+    size_t rows = n * SU * (1 + A);
     float *x = malloc((rows * P + 1) * sizeof(float));
     int *y = malloc((rows + 1) * sizeof(int));
     es_status st = ES_OK;
-    if (!m || !x || !y) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
-    m->P = P;
-    m->K = K;
-    m->one_shift = one;
-    m->perturb_test = o->perturb_test;
+    if (!x || !y) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
     m->proto_w = o->proto;
     m->proto_t = o->proto_temp > 0 ? o->proto_temp : 10.0f;
     for (size_t s = 0, u = 0; s < S; s++) {
-        if (!use_variant(f, one, s)) continue;
+        if (!use_variant(f, m, s)) continue;
         for (size_t i = 0; i < n; i++) {
             memcpy(x + (u * n + i) * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
             y[u * n + i] = d->items[idx[i]].label;
@@ -378,14 +417,15 @@ es_status es_feat_predict(es_feat_model *m, const es_feat *f, const size_t *idx,
      * copy and, with perturb_test, each perturbed copy's positions are
      * averaged with equal weight per group: the clip counts as much as each
      * copy of it */
-    size_t P = m->P, K = m->K, S = m->perturb_test ? f->S : f->S_avg, SU = 0, groups = 1 + (S - f->S_test) / f->Q;
-    for (size_t s = 0; s < f->S_test; s++) SU += (size_t)(!m->one_shift || s < f->Q);
+    size_t P = m->P, K = m->K, S = f->S, SU = 0, groups = 1;
+    for (size_t s = 0; s < f->S_test; s++) SU += (size_t)avg_variant(f, m, s);
+    for (size_t s = f->S_test; s < S; s += f->Q) groups += (size_t)avg_variant(f, m, s);
     float *x = malloc((n * P + 1) * sizeof(float)), *p = malloc((n * K + 1) * sizeof(float));
     float *acc = calloc(n * K + 1, sizeof(float));
     es_status st = ES_OK;
     if (!x || !p || !acc) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t s = 0; s < S; s++) {
-        if (s < f->S_test && m->one_shift && s >= f->Q) continue;
+        if (!avg_variant(f, m, s)) continue;
         for (size_t i = 0; i < n; i++) memcpy(x + i * P, es_feat_row(f, s, idx[i]), P * sizeof(float));
         apply_z(m, x, n);
         float vw = 1.0f / (float)(s < f->S_test ? SU : f->Q) / (float)groups;

@@ -51,6 +51,12 @@ void es_feat_set_auto_shifts(es_feat *f, size_t Q);
  * `perturbed` only with perturb_test (as speed_perturb / warp_perturb
  * make them). For tests. */
 void es_feat_set_copies(es_feat *f, size_t always, size_t perturbed);
+/* Mark those copies as built for auto (as es_feat_build does with
+ * frontend_copy = -1, speed_perturb = -1): fe the `always` ones, speed the
+ * `perturbed` ones; es_feat_fit then keeps or drops them by the rule of
+ * es_frontend_copy_auto / es_speed_perturb_auto, and averages the speed
+ * copies it keeps in prediction. For tests of that rule. */
+void es_feat_set_auto_copies(es_feat *f, int fe, int speed);
 size_t es_feat_dim(const es_feat *f);      /* P: floats per pooled vector */
 size_t es_feat_shifts(const es_feat *f);
 /* The pooled vector of item i at offset s. */

@@ -87,6 +87,11 @@ void es_train_opts_default(es_train_opts *o)
      * the default, auto (-1), uses 4 only where clips are few
      * (es_shifts_auto in train_aug.h). */
     o->shifts = -1;
+    /* the clip's copies at speeds 0.9 and 1.1 (averaged in prediction) and
+     * through the other front end: auto, likewise where clips are few
+     * (es_speed_perturb_auto, es_frontend_copy_auto in train_aug.h) */
+    o->speed_perturb = -1;
+    o->frontend_copy = -1;
     o->norm = "none";
     o->proto = 0;
     o->proto_temp = 10;
@@ -997,10 +1002,14 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->warp_perturb > 0)
         return es_fail(err, ES_ERR_ARG, "normalisation, prototypes and frequency warp perturbation are learning-curve "
                                         "experiments: a saved model has none of them");
-    if (!(o->speed_perturb >= 0 && o->speed_perturb <= 0.5)) return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
-    if (o->perturb_test && !(o->speed_perturb > 0))
+    if (o->speed_perturb != -1 && !(o->speed_perturb >= 0 && o->speed_perturb <= 0.5))
+        return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5 (or -1, auto)");
+    if (o->frontend_copy < -1 || o->frontend_copy > 1)
+        return es_fail(err, ES_ERR_ARG, "frontend_copy must be 0, 1 or -1 (auto)");
+    if (o->perturb_test && o->speed_perturb == 0)
         return es_fail(err, ES_ERR_ARG, "test-time averaging over perturbed copies needs a speed perturbation (--speed-perturb)");
-    if ((o->speed_perturb > 0 || o->frontend_copy) && (o->finetune || o->scratch))
+    /* asked for explicitly they are refused there; auto simply leaves them out */
+    if ((o->speed_perturb > 0 || o->frontend_copy > 0) && (o->finetune || o->scratch))
         return es_fail(err, ES_ERR_ARG, "speed-perturbed and front-end copies apply to heads over the frozen encoder only "
                                         "(not --finetune or --scratch)");
     if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
@@ -1064,9 +1073,15 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     /* --speed-perturb: copies of every clip at speed 1 -+ x, training rows
      * like the offsets (and, with --perturb-test, averaged in prediction:
      * the model card then names their speeds) */
-    int nsp = o->speed_perturb > 0 && !o->finetune && !o->scratch ? 2 : 0;
-    int fec = o->frontend_copy && !o->finetune && !o->scratch;   /* --frontend-copy: one more, always averaged in */
-    double speeds[2] = {1.0 - o->speed_perturb, 1.0 + o->speed_perturb};
+    int frozen = !o->finetune && !o->scratch;
+    double spd = frozen ? es_speed_perturb_auto(o->speed_perturb, most) : 0;
+    int ptest = o->perturb_test || o->speed_perturb < 0;   /* auto averages them in */
+    int nsp = spd > 0 ? 2 : 0;
+    int fec = frozen && es_frontend_copy_auto(o->frontend_copy, most);   /* --frontend-copy: one more, always averaged in */
+    double speeds[2] = {1.0 - spd, 1.0 + spd};
+    r->speed_perturb = spd;
+    r->perturb_test = nsp && ptest;
+    r->frontend_copy = fec;
     size_t S = (size_t)(NS + nsp + fec) * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
     if (o->finetune || o->scratch) {
         /* a network under the head: its inputs, computed once per clip */
@@ -1288,7 +1303,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         cJSON_AddNumberToObject(ja, "shifts", NS);
         cJSON_AddNumberToObject(ja, "positions", Q);
         /* and over the clip's speed-perturbed copies (--perturb-test) */
-        if (nsp && o->perturb_test) cJSON_AddItemToObject(ja, "speeds", cJSON_CreateDoubleArray(speeds, nsp));
+        if (nsp && ptest) cJSON_AddItemToObject(ja, "speeds", cJSON_CreateDoubleArray(speeds, nsp));
         /* and over its copy through the other front end (--frontend-copy) */
         if (fec) cJSON_AddStringToObject(ja, "frontend_copy", o->frontend == ES_EMBED_STREAM ? "whole" : "stream");
     }
@@ -1361,7 +1376,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(jtr, "weight_decay", o->weight_decay);
     if (o->label_smoothing > 0) cJSON_AddNumberToObject(jtr, "label_smoothing", o->label_smoothing);
     if (o->mixup > 0) cJSON_AddNumberToObject(jtr, "mixup", o->mixup);
-    if (nsp) cJSON_AddNumberToObject(jtr, "speed_perturbation", o->speed_perturb);
+    if (nsp) cJSON_AddNumberToObject(jtr, "speed_perturbation", spd);
     cJSON_AddNumberToObject(jtr, "patience", o->patience);
     cJSON_AddStringToObject(jtr, "balance", es_balance_name(rep.balance));
     cJSON_AddStringToObject(jtr, "optimizer", "AdamW, cosine schedule");

@@ -275,6 +275,69 @@ static void test_perturb_test(void **state)
     }
 }
 
+/* --frontend-copy auto / --speed-perturb auto (es_frontend_copy_auto,
+ * es_speed_perturb_auto): the copies are kept, in training and in
+ * prediction, while no label has more than ES_COPIES_AUTO_MAX_CLIPS clips,
+ * and dropped above; explicit copies stay. The clip (variant 0) carries
+ * each item's class vector and its copy (variant 1) the next class's, so a
+ * kept copy pulls probability away from the right class and a dropped one
+ * does not. The speed copy is averaged in prediction without perturb_test:
+ * auto averages it. */
+static void test_auto_copies(void **state)
+{
+    (void)state;
+    static float x[2 * N2 * P];
+    srand(11);
+    for (size_t s = 0; s < 2; s++)
+        for (int i = 0; i < N2; i++) {
+            items2[i].label = i % K;
+            for (int k = 0; k < P; k++) {
+                float noise = ((float)rand() / (float)RAND_MAX - 0.5f) * 0.3f;
+                x[(s * N2 + (size_t)i) * P + (size_t)k] = (k == (i + (int)s) % K ? 1.0f : 0.0f) + noise;
+            }
+        }
+    size_t idx[N2], test[K];
+    for (int i = 0; i < N2; i++) idx[i] = (size_t)i;
+    for (int c = 0; c < K; c++) test[c] = (size_t)c;
+    /* kind 0: the other front end's copy, 1: a speed copy; auto 0 / 1 */
+    for (int kind = 0; kind < 2; kind++)
+        for (int aut = 0; aut < 2; aut++)
+            for (int many = 0; many < 2; many++) {
+                es_feat *f = es_feat_from_rows(x, 2, N2, P, NULL);
+                assert_non_null(f);
+                es_feat_set_auto_shifts(f, 1);
+                es_feat_set_copies(f, kind == 0, kind == 1);   /* 1 offset + 1 copy */
+                if (aut) es_feat_set_auto_copies(f, kind == 0, kind == 1);
+                es_train_opts o = opts();
+                o.augment = 0;
+                o.shifts = -1;
+                o.perturb_test = kind == 1 && !aut;   /* explicit speed copies averaged in as asked */
+                /* 50 clips per label, or 51 */
+                size_t n = many ? (size_t)N2 : (size_t)N2 - K;
+                es_feat_model *m = NULL;
+                es_error e = {0};
+                if (es_feat_fit(f, idx, n, &ds2, &o, 7, &m, &e)) fail_msg("%s", e.msg);
+                int pred[K];
+                float probs[K * K];
+                assert_int_equal(es_feat_predict(m, f, test, K, pred, probs, NULL), ES_OK);
+                double pc = 0;
+                for (int c = 0; c < K; c++) pc += probs[c * K + c] / K;
+                print_message("  %s copy, %s, %d clips per label: p(correct) %.3f\n", kind ? "speed" : "front-end",
+                              aut ? "auto" : "explicit", many ? PER2 : PER2 - 1, pc);
+                /* dropped only by auto above the limit (0.80 with the clip
+                 * alone; 0.49 with the contradicting copy, weighted like it) */
+                if (aut && many) {
+                    assert_true(pc > 0.7);
+                    for (int c = 0; c < K; c++) assert_int_equal(pred[c], c);
+                } else {
+                    assert_true(pc < 0.55);
+                }
+                es_feat_model_free(m);
+                es_feat_free(f);
+            }
+    assert_true(ES_COPIES_AUTO_MAX_CLIPS == PER2 - 1);   /* the limit the sizes above straddle */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_head_and_ensemble),
         cmocka_unit_test(test_zscore_invariance),
         cmocka_unit_test(test_auto_shifts),
+        cmocka_unit_test(test_auto_copies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

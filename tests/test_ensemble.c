@@ -144,9 +144,12 @@ static void test_ensemble_model(void **state)
     o.ensemble = 3;
     o.shifts = 2;
     o.positions = 3;
+    o.speed_perturb = 0;   /* no copies (auto would add them at 8 clips per label): */
+    o.frontend_copy = 0;   /* predict_audio is checked by hand below without them */
     es_error err = {0};
     es_train_result r;
     assert_int_equal(es_train_head(g_eng, &o, m1, &r, NULL, NULL, &err), ES_OK);
+    assert_true(r.speed_perturb == 0 && !r.frontend_copy);
     print_message("  ensemble of 3, 2 offsets x 3 positions: %zu clips, validation accuracy %.4f\n", r.n_train, r.val_acc);
     assert_int_equal(r.n_train, 32);
     assert_int_equal(r.n_val, 20);
@@ -433,6 +436,24 @@ static void test_speed_copies(void **state)
     for (size_t i = 0; i + 8 < n1; i++) has |= !memcmp(b1 + i, "\"speeds\"", 8) || !memcmp(b1 + i, "speeds\\\"", 8);
     assert_false(has);
     free(b1);
+
+    /* auto (the default) at 8 clips per label: both copies, the speed
+     * copies averaged in without perturb_test (the >50 side is in
+     * test_train.sh and test_curve) */
+    o.speed_perturb = -1;
+    o.frontend_copy = -1;
+    assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_OK);
+    assert_true(r.speed_perturb == ES_SPEED_PERTURB_AUTO && r.perturb_test && r.frontend_copy);
+    c2 = es_classifier_load(m2, &err);
+    assert_non_null(c2);
+    assert_int_equal(es_classifier_speeds(c2, sp), 2);
+    assert_true(sp[0] == 0.9 && sp[1] == 1.1);
+    assert_int_equal(es_classifier_frontend_copy(c2), 1);
+    es_classifier_free(c2);
+    o.frontend_copy = 2;
+    assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_ERR_ARG);
+    o.frontend_copy = 0;
+    o.speed_perturb = 0.1;
 
     /* bad speeds in a card, bad combinations of options */
     patched(m1, bad, "\\\"speeds\\\":[0.9,", "\\\"speeds\\\":[9.9,");
