@@ -116,6 +116,27 @@ static void refused(const char *path, const char *why)
     print_message("  %s: %s\n", why, err.msg);
 }
 
+/* The task's folders and the options both trainings below share: a short
+ * run, so that the validation accuracy is not 1, and no augmented rows,
+ * so the clip counts are the dataset's. */
+static void task_opts(es_train_opts *o, char *tr, char *te, char *ca, size_t n)
+{
+    snprintf(tr, n, "%s/train", g_dir);
+    snprintf(te, n, "%s/test", g_dir);
+    snprintf(ca, n, "%s/cache", g_dir);
+    es_train_opts_default(o);
+    o->data_dir = tr;
+    o->val_dir = te;
+    o->pattern = "{label}_{speaker}_{take}";
+    o->cache_dir = ca;
+    o->epochs = 3;
+    o->min_steps = 12;
+    o->patience = 0;
+    o->hidden = 16;
+    o->silence = 0;
+    o->augment = 0;
+}
+
 static es_engine *g_eng;
 
 static void test_ensemble_model(void **state)
@@ -123,24 +144,11 @@ static void test_ensemble_model(void **state)
     (void)state;
     if (!make_task()) { print_message("SKIP: FSDD not found (set EARSHOT_FSDD)\n"); skip(); }
     char tr[300], te[300], ca[300], m1[300], m2[300], bad[300];
-    snprintf(tr, sizeof tr, "%s/train", g_dir);
-    snprintf(te, sizeof te, "%s/test", g_dir);
-    snprintf(ca, sizeof ca, "%s/cache", g_dir);
     snprintf(m1, sizeof m1, "%s/ens.safetensors", g_dir);
     snprintf(m2, sizeof m2, "%s/ens2.safetensors", g_dir);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", g_dir);
     es_train_opts o;
-    es_train_opts_default(&o);
-    o.data_dir = tr;
-    o.val_dir = te;
-    o.pattern = "{label}_{speaker}_{take}";
-    o.cache_dir = ca;
-    o.epochs = 3;      /* short, so that the validation accuracy is not 1 */
-    o.min_steps = 12;
-    o.patience = 0;
-    o.hidden = 16;
-    o.silence = 0;
-    o.augment = 0;     /* no augmented rows: the clip counts below are the dataset's */
+    task_opts(&o, tr, te, ca, sizeof tr);
     o.ensemble = 3;
     o.shifts = 2;
     o.positions = 3;
@@ -330,24 +338,11 @@ static void test_speed_copies(void **state)
     (void)state;
     if (!g_dir[0] && !make_task()) { print_message("SKIP: FSDD not found (set EARSHOT_FSDD)\n"); skip(); }
     char tr[300], te[300], ca[300], m1[300], m2[300], bad[300];
-    snprintf(tr, sizeof tr, "%s/train", g_dir);
-    snprintf(te, sizeof te, "%s/test", g_dir);
-    snprintf(ca, sizeof ca, "%s/cache", g_dir);
     snprintf(m1, sizeof m1, "%s/speeds.safetensors", g_dir);
     snprintf(m2, sizeof m2, "%s/speeds_train.safetensors", g_dir);
     snprintf(bad, sizeof bad, "%s/bad_speeds.safetensors", g_dir);
     es_train_opts o;
-    es_train_opts_default(&o);
-    o.data_dir = tr;
-    o.val_dir = te;
-    o.pattern = "{label}_{speaker}_{take}";
-    o.cache_dir = ca;
-    o.epochs = 3;
-    o.min_steps = 12;
-    o.patience = 0;
-    o.hidden = 16;
-    o.silence = 0;
-    o.augment = 0;
+    task_opts(&o, tr, te, ca, sizeof tr);
     o.ensemble = 2;
     o.shifts = 2;
     o.positions = 3;
