@@ -446,8 +446,8 @@ static int count_files(const char *dir)
 static void test_dataset(void **state)
 {
     (void)state;
-    char base[] = "/tmp/es_test_synth_XXXXXX";
-    assert_non_null(mkdtemp(base));
+    char base[64];
+    assert_int_equal(test_tmpdir(base, sizeof base, "test_synth"), 0);
     char a[256], b[256], p[512];
     snprintf(a, sizeof a, "%s/a", base);
     snprintf(b, sizeof b, "%s/b", base);
@@ -501,9 +501,7 @@ static void test_dataset(void **state)
     /* never into a folder that already holds the labels */
     assert_int_equal(es_synth_dataset(&o, a, &r, NULL, NULL, &e), ES_ERR_IO);
     assert_non_null(strstr(e.msg, "already exists"));
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_rmtree(base), 0);
 }
 
 /* The dataset generator spreads the formant factor over the takes within
@@ -512,8 +510,8 @@ static void test_dataset(void **state)
 static void test_dataset_formant(void **state)
 {
     (void)state;
-    char base[] = "/tmp/es_test_synthf_XXXXXX";
-    assert_non_null(mkdtemp(base));
+    char base[64];
+    assert_int_equal(test_tmpdir(base, sizeof base, "test_synthf"), 0);
     char a[256], b[256], p[512];
     snprintf(a, sizeof a, "%s/a", base);
     snprintf(b, sizeof b, "%s/b", base);
@@ -567,9 +565,7 @@ static void test_dataset_formant(void **state)
     o.formant_lo = 0.5;
     o.formant_hi = 1.0;
     assert_int_equal(es_synth_dataset(&o, p, &r, NULL, NULL, &e), ES_ERR_ARG);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_rmtree(base), 0);
 }
 
 int main(void)
