@@ -768,11 +768,7 @@ typedef struct {
     size_t window, row;
     int K;
     float *x;
-    atomic_size_t next, done;
-    prog *pg;
-    es_status st;
-    es_error err;
-    pthread_mutex_t lock;
+    es_rowjob w;   /* w.n = the clips */
 } prep_job;
 
 static void prep_part(void *p, int part)
@@ -782,25 +778,16 @@ static void prep_part(void *p, int part)
     net_row_ctx nc = {j->e, j->pad_to, j->mode, j->window, j->K};
     es_error err = {0};
     es_status st = ES_OK;
-    for (size_t i; !st && (i = atomic_fetch_add(&j->next, 1)) < j->d->nitems;) {
+    for (size_t i; !st && es_rowjob_next(&j->w, &i);) {
         const char *path = j->d->items[i].path;
         es_audio a;
         es_load_opts lo = {.quantize_int16 = 1};
         if ((st = es_audio_load(path, &lo, &a, &err))) break;
         st = net_row(&nc, a.samples, a.n, NULL, j->x + i * j->row, path, &err);
         es_audio_free(&a);
-        size_t done = atomic_fetch_add(&j->done, 1) + 1;
-        if (j->pg && j->pg->fn) {   /* one caller at a time, as for the embedding cache */
-            pthread_mutex_lock(&j->lock);
-            j->pg->fn(j->pg->user, "preparing", done, j->d->nitems);
-            pthread_mutex_unlock(&j->lock);
-        }
+        es_rowjob_done(&j->w);
     }
-    if (st) {
-        pthread_mutex_lock(&j->lock);
-        if (!j->st) { j->st = st; j->err = err; }
-        pthread_mutex_unlock(&j->lock);
-    }
+    if (st) es_rowjob_fail(&j->w, st, &err);
 }
 
 /* x[nitems][row] as described above; row = the floats per clip */
@@ -808,18 +795,15 @@ static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es
                             size_t row, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
-    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .mode = mode, .window = window, .row = row, .K = K, .pg = pg};
+    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .mode = mode, .window = window, .row = row, .K = K,
+                  .w = {.n = d->nitems, .progress = pg ? pg->fn : NULL, .user = pg ? pg->user : NULL,
+                        .stage = "preparing"}};
     j.x = malloc((d->nitems * row + 1) * sizeof(float));
     if (!j.x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-    if (pthread_mutex_init(&j.lock, NULL)) { free(j.x); return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); }
-    atomic_init(&j.next, 0);
-    atomic_init(&j.done, 0);
-    es_parallel_for(es_threads(), prep_part, &j);
-    pthread_mutex_destroy(&j.lock);
-    if (j.st) {
+    es_status st = es_rowjob_run(&j.w, prep_part, &j, err);
+    if (st) {
         free(j.x);
-        if (err) *err = j.err;
-        return j.st;
+        return st;
     }
     *x_out = j.x;
     return ES_OK;

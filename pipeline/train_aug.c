@@ -309,21 +309,48 @@ out:
  * made of does not depend on the mode), and handed to net->fn; the frozen
  * layers run once per variant, never once per step. */
 typedef struct {
+    es_rowjob w;             /* w.n = the rows */
     make_ctx *c;
     const char *const *srcs;
     const size_t *file_of;
-    size_t m;
     audio_fn audio;
     int srcs_are_noise;      /* srcs are c->noise, decoded once in c->clips */
     float *x;
-    atomic_size_t next, done;
-    es_progress_fn progress;
-    void *user;
-    const char *stage;
-    pthread_mutex_t lock;
-    es_status st;
-    es_error err;
 } rows_job;
+
+es_status es_rowjob_run(es_rowjob *w, void (*part)(void *job, int worker), void *job, es_error *err)
+{
+    if (pthread_mutex_init(&w->lock, NULL)) return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex");
+    atomic_init(&w->next, 0);
+    atomic_init(&w->done, 0);
+    w->st = ES_OK;
+    es_parallel_for(es_threads(), part, job);
+    pthread_mutex_destroy(&w->lock);
+    if (w->st && err) *err = w->err;
+    return w->st;
+}
+
+int es_rowjob_next(es_rowjob *w, size_t *i)
+{
+    *i = atomic_fetch_add(&w->next, 1);
+    return *i < w->n;
+}
+
+void es_rowjob_done(es_rowjob *w)
+{
+    size_t done = atomic_fetch_add(&w->done, 1) + 1;
+    if (!w->progress) return;
+    pthread_mutex_lock(&w->lock);
+    w->progress(w->user, w->stage, done, w->n);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void es_rowjob_fail(es_rowjob *w, es_status st, const es_error *err)
+{
+    pthread_mutex_lock(&w->lock);
+    if (!w->st) { w->st = st; w->err = *err; }
+    pthread_mutex_unlock(&w->lock);
+}
 
 static void rows_part(void *p, int part)
 {
@@ -334,7 +361,7 @@ static void rows_part(void *p, int part)
     es_status st = ES_OK;
     es_audio a = {0};
     size_t loaded = (size_t)-1;   /* which source `a` holds: variants of a clip are consecutive */
-    for (size_t i; !st && (i = atomic_fetch_add(&j->next, 1)) < j->m;) {
+    for (size_t i; !st && es_rowjob_next(&j->w, &i);) {
         size_t f = j->file_of[i];
         const float *x;
         size_t n;
@@ -359,38 +386,24 @@ static void rows_part(void *p, int part)
         if (!(st = j->audio(c, i, x, n, &y, &ny, &spec, &err)))
             st = c->net->fn(c->net->ctx, y, ny, spec, j->x + i * c->net->row, j->srcs[f], &err);
         free(y);
-        size_t done = atomic_fetch_add(&j->done, 1) + 1;
-        if (j->progress) {   /* one caller at a time */
-            pthread_mutex_lock(&j->lock);
-            j->progress(j->user, j->stage, done, j->m);
-            pthread_mutex_unlock(&j->lock);
-        }
+        es_rowjob_done(&j->w);
     }
     es_audio_free(&a);
-    if (st) {
-        pthread_mutex_lock(&j->lock);
-        if (!j->st) { j->st = st; j->err = err; }
-        pthread_mutex_unlock(&j->lock);
-    }
+    if (st) es_rowjob_fail(&j->w, st, &err);
 }
 
 static es_status net_rows(make_ctx *c, const char *const *srcs, const size_t *file_of, size_t m, audio_fn audio,
                           int srcs_are_noise, const char *stage, float **x_out, es_progress_fn progress, void *user,
                           es_error *err)
 {
-    rows_job j = {.c = c, .srcs = srcs, .file_of = file_of, .m = m, .audio = audio, .srcs_are_noise = srcs_are_noise,
-                  .progress = progress, .user = user, .stage = stage};
+    rows_job j = {.w = {.n = m, .progress = progress, .user = user, .stage = stage}, .c = c, .srcs = srcs,
+                  .file_of = file_of, .audio = audio, .srcs_are_noise = srcs_are_noise};
     j.x = malloc((m * c->net->row + 1) * sizeof(float));
     if (!j.x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-    if (pthread_mutex_init(&j.lock, NULL)) { free(j.x); return es_fail(err, ES_ERR_NOMEM, "cannot create a mutex"); }
-    atomic_init(&j.next, 0);
-    atomic_init(&j.done, 0);
-    es_parallel_for(es_threads(), rows_part, &j);
-    pthread_mutex_destroy(&j.lock);
-    if (j.st) {
+    es_status st = es_rowjob_run(&j.w, rows_part, &j, err);
+    if (st) {
         free(j.x);
-        if (err) *err = j.err;
-        return j.st;
+        return st;
     }
     *x_out = j.x;
     return ES_OK;

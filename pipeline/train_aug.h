@@ -18,7 +18,30 @@
 #include "es_internal.h"
 #include "../audio/augment.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+
+/* The parallel fill of a table of rows that net_rows (below) and train.c's
+ * prep_items share: workers claim indices with es_rowjob_next, count each
+ * finished one with es_rowjob_done (which calls progress, one caller at a
+ * time), and record their first failure with es_rowjob_fail;
+ * es_rowjob_run runs part(job, worker) on es_threads() workers and
+ * returns the first failure. */
+typedef struct {
+    size_t n;
+    es_progress_fn progress;   /* may be NULL */
+    void *user;
+    const char *stage;
+    atomic_size_t next, done;
+    pthread_mutex_t lock;
+    es_status st;
+    es_error err;
+} es_rowjob;
+es_status es_rowjob_run(es_rowjob *w, void (*part)(void *job, int worker), void *job, es_error *err);
+int es_rowjob_next(es_rowjob *w, size_t *i);
+void es_rowjob_done(es_rowjob *w);
+void es_rowjob_fail(es_rowjob *w, es_status st, const es_error *err);
 
 /* --augment auto (the default, augment < 0): ES_AUG_AUTO_VARIANTS
  * variants per training clip when no label has more than
