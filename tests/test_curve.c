@@ -177,11 +177,11 @@ enum { PER2 = ES_SHIFTS_AUTO_MAX_CLIPS + 1, N2 = K * PER2 };
 static es_item items2[N2];
 static es_dataset ds2 = {labels, K, items2, N2, NULL, 0};
 
-static void test_auto_shifts(void **state)
+/* x[2][N2][P]: variant 0 of item i is its class's one-hot vector plus
+ * noise, variant 1 the next class's; items2 labelled in turn. */
+static void two_variants(float *x, unsigned seed)
 {
-    (void)state;
-    static float x[2 * N2 * P];
-    srand(6);
+    srand(seed);
     for (size_t s = 0; s < 2; s++)
         for (int i = 0; i < N2; i++) {
             items2[i].label = i % K;
@@ -190,6 +190,13 @@ static void test_auto_shifts(void **state)
                 x[(s * N2 + (size_t)i) * P + (size_t)k] = (k == (i + (int)s) % K ? 1.0f : 0.0f) + noise;
             }
         }
+}
+
+static void test_auto_shifts(void **state)
+{
+    (void)state;
+    static float x[2 * N2 * P];
+    two_variants(x, 6);
     es_feat *f = es_feat_from_rows(x, 2, N2, P, NULL);
     assert_non_null(f);
     es_feat_set_auto_shifts(f, 1);   /* 2 offsets x 1 position */
@@ -287,15 +294,7 @@ static void test_auto_copies(void **state)
 {
     (void)state;
     static float x[2 * N2 * P];
-    srand(11);
-    for (size_t s = 0; s < 2; s++)
-        for (int i = 0; i < N2; i++) {
-            items2[i].label = i % K;
-            for (int k = 0; k < P; k++) {
-                float noise = ((float)rand() / (float)RAND_MAX - 0.5f) * 0.3f;
-                x[(s * N2 + (size_t)i) * P + (size_t)k] = (k == (i + (int)s) % K ? 1.0f : 0.0f) + noise;
-            }
-        }
+    two_variants(x, 11);
     size_t idx[N2], test[K];
     for (int i = 0; i < N2; i++) idx[i] = (size_t)i;
     for (int c = 0; c < K; c++) test[c] = (size_t)c;
