@@ -240,12 +240,28 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         /* which real clips validate: by file-name hash, at least one per label */
         size_t nl = real->nlabels, *cnt = calloc(nl + 1, sizeof *cnt);
         unsigned char *isval = calloc(real->nitems + 1, 1);
-        if (!cnt || !isval) { free(cnt); free(isval); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        /* every real clip and noise file by its absolute path, resolved
+         * once: the mix folder links to these, so they (not the paths as
+         * given, relative to wherever the command ran) key it; otherwise
+         * a second copy of the same folder elsewhere (another checkout)
+         * would reuse links into the first, broken once it is gone */
+        size_t nabs = real->nitems + real->nnoise;
+        char **abs = calloc(nabs + 1, sizeof *abs);
+        if (!cnt || !isval || !abs) { free(cnt); free(isval); free(abs); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        for (size_t i = 0; !st && i < nabs; i++) {
+            const char *given = i < real->nitems ? real->items[i].path : real->noise[i - real->nitems];
+            if (!(abs[i] = realpath(given, NULL))) st = es_fail(err, ES_ERR_IO, "%s: %s", given, strerror(errno));
+        }
+        if (st) {
+            for (size_t i = 0; i < nabs; i++) free(abs[i]);
+            free(cnt); free(isval); free(abs);
+            goto out;
+        }
         for (size_t i = 0; i < real->nitems; i++) cnt[real->items[i].label]++;
         int enough = t->val_fraction > 0;
         for (size_t l = 0; l < nl; l++) enough &= cnt[l] >= 2;
         uint64_t mh = fnv(0xcbf29ce484222325ULL, dir);
-        for (size_t i = 0; i < real->nitems; i++) mh = fnv(mh, real->items[i].path);
+        for (size_t i = 0; i < real->nitems; i++) mh = fnv(mh, abs[i]);
         if (enough) {
             for (size_t l = 0; l < nl; l++) {
                 /* the first ceil(f * count) clips of the label in hash order */
@@ -277,7 +293,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         size_t reps = want_reps < 1 ? 1 : want_reps > 10000 ? 10000 : (size_t)(want_reps + 0.5);
         /* the real folder's noise recordings come along (silence class and
          * augmentation) */
-        for (size_t i = 0; i < real->nnoise; i++) mh = fnv(mh, real->noise[i]);
+        for (size_t i = 0; i < real->nnoise; i++) mh = fnv(mh, abs[real->nitems + i]);
         mh = fnv(mh, enough ? "val" : "noval");
         char fr[32];
         snprintf(fr, sizeof fr, "%.4f|%llu|%zu", t->val_fraction, (unsigned long long)t->seed, reps);
@@ -285,7 +301,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         snprintf(mix, sizeof mix, "%s/mix-%016llx", root, (unsigned long long)mh);
         snprintf(mixval, sizeof mixval, "%s/val", mix);
         if (!exists(mix)) {
-            char tmp[3400], p[8000], a[PATH_MAX];
+            char tmp[3400], p[8000];
             snprintf(tmp, sizeof tmp, "%s.tmp%ld", mix, (long)getpid());
             for (size_t l = 0; !st && l < v.n + 1; l++) {
                 const char *lab = l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN;
@@ -299,8 +315,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
                 st = link_to(p, ln, err);
             }
             for (size_t i = 0; !st && i < real->nitems; i++) {
-                const char *lab = real->labels[real->items[i].label];
-                if (!realpath(real->items[i].path, a)) { st = es_fail(err, ES_ERR_IO, "%s: %s", real->items[i].path, strerror(errno)); break; }
+                const char *lab = real->labels[real->items[i].label], *a = abs[i];
                 const char *base = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
                 if (isval[i]) {
                     snprintf(p, sizeof p, "%s/val/%s", tmp, lab);
@@ -317,7 +332,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
                 }
             }
             for (size_t i = 0; !st && i < real->nnoise; i++) {
-                if (!realpath(real->noise[i], a)) { st = es_fail(err, ES_ERR_IO, "%s: %s", real->noise[i], strerror(errno)); break; }
+                const char *a = abs[real->nitems + i];
                 const char *base = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
                 snprintf(p, sizeof p, "%s/train/%s", tmp, ES_DIR_NOISE);
                 if ((st = mkdirs(p, err))) break;
@@ -328,6 +343,8 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
             if (!st && rename(tmp, mix) && !exists(mix))
                 st = es_fail(err, ES_ERR_IO, "%s: cannot rename to %s: %s", tmp, mix, strerror(errno));
         }
+        for (size_t i = 0; i < nabs; i++) free(abs[i]);
+        free(abs);
         free(cnt);
         free(isval);
         if (st) goto out;

@@ -117,6 +117,17 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
     has "$T/card" '"real_weight":1,"real_noise_files":1' "model card: the weight and the noise files"
     expect 2 "bad --real-weight" -- "$BIN" train -q --words "0=zero,1=one" --real-weight -1 --data "$T/real" \
         --pattern '{label}_{speaker}_{take}' -o "$T/bad.safetensors"
+    # the same folder by the same relative path in two places (two
+    # checkouts): the mix of the second must not link into the first,
+    # which is then gone
+    mkdir -p "$T/co1" "$T/co2"
+    cp -r "$T/real" "$T/co1/real"
+    cp -r "$T/real" "$T/co2/real"
+    for c in co1 co2; do
+        expect 0 "train --words --data real, from $c" -- bash -c "cd '$T/$c' && exec '$BIN' train -q --words 0=zero,1=one \
+            -n 10 --unknown 0 --data real --pattern '{label}_{speaker}_{take}' -o '$T/$c.safetensors' --epochs 5"
+        [ "$c" = co1 ] && rm -r "$T/co1"
+    done
     rm -r "$T/real/_background_noise_"
     expect 1 "real recordings of a word not in --words" -- "$BIN" train -q --words "0=zero,2=two" -n 4 --unknown 0 \
         --data "$T/real" --pattern '{label}_{speaker}_{take}' -o "$T/bad.safetensors"
