@@ -241,10 +241,11 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         size_t nl = real->nlabels, *cnt = calloc(nl + 1, sizeof *cnt);
         unsigned char *isval = calloc(real->nitems + 1, 1);
         /* every real clip and noise file by its absolute path, resolved
-         * once: the mix folder links to these, so they (not the paths as
-         * given, relative to wherever the command ran) key it; otherwise
-         * a second copy of the same folder elsewhere (another checkout)
-         * would reuse links into the first, broken once it is gone */
+         * once: the mix folder links to these, so they key it, with the
+         * paths as given (which choose the validation clips below);
+         * keyed by the given paths alone, a second copy of the same folder
+         * elsewhere (another checkout) would reuse links into the first,
+         * broken once it is gone */
         size_t nabs = real->nitems + real->nnoise;
         char **abs = calloc(nabs + 1, sizeof *abs);
         if (!cnt || !isval || !abs) { free(cnt); free(isval); free(abs); st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
@@ -261,7 +262,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         int enough = t->val_fraction > 0;
         for (size_t l = 0; l < nl; l++) enough &= cnt[l] >= 2;
         uint64_t mh = fnv(0xcbf29ce484222325ULL, dir);
-        for (size_t i = 0; i < real->nitems; i++) mh = fnv(mh, abs[i]);
+        for (size_t i = 0; i < real->nitems; i++) mh = fnv(fnv(mh, real->items[i].path), abs[i]);
         if (enough) {
             for (size_t l = 0; l < nl; l++) {
                 /* the first ceil(f * count) clips of the label in hash order */

@@ -128,6 +128,13 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
             -n 10 --unknown 0 --data real --pattern '{label}_{speaker}_{take}' -o '$T/$c.safetensors' --epochs 5"
         [ "$c" = co1 ] && rm -r "$T/co1"
     done
+    # the same files by another path as given (absolute here) choose their
+    # validation clips by that path, so they get a mix folder of their own
+    nmix=$(ls -d "$T/synth"/mix-* | wc -l)
+    expect 0 "train --words --data, the same folder by its absolute path" -- "$BIN" train -q --words 0=zero,1=one -n 10 \
+        --unknown 0 --data "$T/co2/real" --pattern '{label}_{speaker}_{take}' -o "$T/co2abs.safetensors" --epochs 5
+    [ "$(ls -d "$T/synth"/mix-* | wc -l)" = $((nmix + 1)) ] && ok "... in a mix folder of its own" ||
+        bad "... reused a mix folder made for another path as given"
     rm -r "$T/real/_background_noise_"
     expect 1 "real recordings of a word not in --words" -- "$BIN" train -q --words "0=zero,2=two" -n 4 --unknown 0 \
         --data "$T/real" --pattern '{label}_{speaker}_{take}' -o "$T/bad.safetensors"
