@@ -455,13 +455,15 @@ void es_train_opts_default(es_train_opts *o);
  * has more than ES_SHIFTS_AUTO_MAX_CLIPS training clips, else 1 */
 #define ES_SHIFTS_AUTO 4
 #define ES_SHIFTS_AUTO_MAX_CLIPS 50
-/* speed_perturb = -1 and frontend_copy = -1 (auto, the defaults): while no
- * label has more than ES_COPIES_AUTO_MAX_CLIPS training clips, copies at
- * speeds 1 -+ ES_SPEED_PERTURB_AUTO averaged in prediction (as with
- * perturb_test) and the other front end's copy; else neither. Off under
- * finetune and scratch. */
+/* speed_perturb = -1 (auto, the default): while no label has more than
+ * ES_COPIES_AUTO_MAX_CLIPS training clips, copies at speeds
+ * 1 -+ ES_SPEED_PERTURB_AUTO averaged in prediction (as with perturb_test);
+ * else none. frontend_copy = -1 (auto, the default): the other front end's
+ * copy while no label has more than ES_FRONTEND_COPY_AUTO_MAX_CLIPS. Both
+ * off under finetune and scratch. */
 #define ES_SPEED_PERTURB_AUTO 0.1
 #define ES_COPIES_AUTO_MAX_CLIPS 50
+#define ES_FRONTEND_COPY_AUTO_MAX_CLIPS 500
 
 typedef struct {
     size_t n_train, n_val, n_labels, cache_hits, n_files;

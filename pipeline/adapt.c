@@ -222,8 +222,9 @@ static void takes_progress(void *user, size_t done, size_t total, size_t hits)
 }
 
 es_status es_adapt_embed_takes(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, double pad_to,
-                               es_embed_mode mode, size_t window, int shifts, int positions, double speed, float **x_out,
-                               size_t *nvar, es_progress_fn progress, void *user, es_error *err)
+                               es_embed_mode mode, size_t window, int shifts, int positions, double speed,
+                               int frontend_copy, float **x_out, size_t *nvar, es_progress_fn progress, void *user,
+                               es_error *err)
 {
     *x_out = NULL;
     if (nvar) *nvar = 0;
@@ -231,11 +232,10 @@ es_status es_adapt_embed_takes(es_engine *e, const char *cache_dir, const char *
         return es_fail(err, ES_ERR_ARG, "shifts must be from 1 to %d", ES_ADAPT_MAX_SHIFTS);
     if (!(speed >= 0 && speed <= 0.5)) return es_fail(err, ES_ERR_ARG, "speed perturbation must be from 0 to 0.5");
     if (positions < 1 || positions > 15 || positions % 2 == 0) return es_fail(err, ES_ERR_ARG, "positions must be odd, from 1 to 15");
-    int Q = positions, H = (Q - 1) / 2, nv = shifts + (speed > 0 ? 2 : 0), V = nv * Q, stream = mode == ES_EMBED_STREAM;
-    size_t in = window * ES_EMB_DIM, skip = es_window_skip(stream);
+    int Q = positions, H = (Q - 1) / 2, ns = shifts + (speed > 0 ? 2 : 0), nv = ns + (frontend_copy != 0), V = nv * Q;
+    size_t in = window * ES_EMB_DIM;
     es_cache *cache = es_cache_open(cache_dir, e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
-    es_cache_set_mode(cache, mode);
     float **embs = calloc(n + 1, sizeof(float *)), *x = malloc(((size_t)V * n * in + 1) * sizeof(float));
     size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
     take_prog pg = {progress, user};
@@ -245,8 +245,12 @@ es_status es_adapt_embed_takes(es_engine *e, const char *cache_dir, const char *
         /* offsets spread evenly over one 80 ms step (v < shifts), then the
          * clip slowed down and sped up (unshifted); each at Q window
          * positions, whole embeddings around its centre */
-        int sp = v >= shifts, shift = sp ? 0 : v * ES_CHUNK / shifts;
-        double sv = !sp ? 1.0 : v == shifts ? 1.0 - speed : 1.0 + speed;
+        int sp = v >= shifts, shift = sp ? 0 : v * ES_CHUNK / shifts, other = v >= ns;
+        double sv = !sp || other ? 1.0 : v == shifts ? 1.0 - speed : 1.0 + speed;
+        es_embed_mode m = !other ? mode : mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
+        int stream = m == ES_EMBED_STREAM;
+        size_t skip = es_window_skip(stream);
+        es_cache_set_mode(cache, m);
         if ((st = es_cache_embed_many_var(cache, paths, n, pad_to, shift, sv, embs, counts, NULL, takes_progress, &pg, err)))
             goto out;
         for (size_t i = 0; i < n; i++) {
@@ -568,7 +572,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
         if (!paths) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
         for (size_t i = 0; i < d->nitems; i++) paths[i] = d->items[i].path;
         st = es_adapt_embed_takes(e, o->cache_dir, paths, d->nitems, es_classifier_pad_to(c), es_classifier_frontend(c), W,
-                                  o->shifts, Q, o->speed, &x, &V, progress, user, err);
+                                  o->shifts, Q, o->speed, es_classifier_frontend_copy(c), &x, &V, progress, user, err);
         free(paths);
         if (st) goto out;
         c0 = (size_t)(Q - 1) / 2 * d->nitems;
@@ -634,6 +638,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     cJSON_AddNumberToObject(ja, "shifts", ft ? 1 : o->shifts);
     cJSON_AddNumberToObject(ja, "speed_perturbation", ft ? 0 : o->speed);
     cJSON_AddNumberToObject(ja, "positions", ft ? 1 : Q);
+    cJSON_AddBoolToObject(ja, "frontend_copy", !ft && es_classifier_frontend_copy(c));
     if (o->normalise) cJSON_AddStringToObject(ja, "normalise", o->normalise > 1 ? "mean and scale" : "mean");
     if (o->params) cJSON_AddStringToObject(ja, "params", o->params == 1 ? "output layer" : "biases");
     if (ft) {

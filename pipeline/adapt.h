@@ -67,15 +67,18 @@ es_status es_fisher_diag(es_mlp *m, const float *x, const int *y, size_t n, floa
  * delayed by v*80/shifts ms against the encoder's 80 ms grid, v = 0 ..
  * shifts-1 (genuinely different embeddings of the same audio, as
  * pipeline/feat.c makes them), then, when speed > 0, of the clip played
- * at 1-speed and 1+speed (pitch and tempo together); each of those at
+ * at 1-speed and 1+speed (pitch and tempo together), then, when
+ * frontend_copy, of the clip through the other front end (the model's
+ * front-end copy, which its predictions average in); each of those at
  * `positions` (odd) window positions a whole embedding apart around its
  * centre. Through the embedding cache. x [V][n][window*96], V =
- * (shifts + (speed > 0 ? 2 : 0)) * positions in *nvar; variant
- * (positions-1)/2 is es_train_embed's. */
+ * (shifts + (speed > 0 ? 2 : 0) + !!frontend_copy) * positions in *nvar;
+ * variant (positions-1)/2 is es_train_embed's. */
 #define ES_ADAPT_MAX_SHIFTS 16
 es_status es_adapt_embed_takes(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, double pad_to,
-                               es_embed_mode mode, size_t window, int shifts, int positions, double speed, float **x, size_t *nvar,
-                               es_progress_fn progress, void *user, es_error *err);
+                               es_embed_mode mode, size_t window, int shifts, int positions, double speed,
+                               int frontend_copy, float **x, size_t *nvar, es_progress_fn progress, void *user,
+                               es_error *err);
 
 typedef struct {
     es_adapt_method method;

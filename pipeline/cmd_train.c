@@ -82,7 +82,7 @@ static void train_help(FILE *f)
             "  --frontend-copy yes|no|auto  also a copy of every clip through the other\n"
             "                        front end (whole-clip log-mel for stream features): a\n"
             "                        training row, averaged in eval (default auto: yes\n"
-            "                        when no label has more than 50 training clips)\n"
+            "                        when no label has more than 500 training clips)\n"
             "  --finetune K          also train the encoder's last K of 20 convolutions\n"
             "                        (default 0: frozen); the model then carries them\n"
             "  --encoder-lr X        learning rate of those layers (default lr/10)\n"
@@ -249,8 +249,8 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
     double spd = o->speed_perturb < 0 ? ES_SPEED_PERTURB_AUTO : o->speed_perturb;
     int ptest = o->perturb_test || o->speed_perturb < 0;
     if (o->speed_perturb < 0 && o->frontend_copy < 0)
-        snprintf(cp, sizeof cp, "copies auto (speeds %g and %g averaged in, and the other front end, up to %d clips "
-                 "per label, else none)", 1 - spd, 1 + spd, ES_COPIES_AUTO_MAX_CLIPS);
+        snprintf(cp, sizeof cp, "copies auto (speeds %g and %g averaged in up to %d clips per label, the other front "
+                 "end up to %d)", 1 - spd, 1 + spd, ES_COPIES_AUTO_MAX_CLIPS, ES_FRONTEND_COPY_AUTO_MAX_CLIPS);
     else
         snprintf(cp, sizeof cp, "speed perturbation %s%g%s, front-end copy %s", o->speed_perturb < 0 ? "auto " : "",
                  spd, ptest && spd > 0 ? " (also averaged in test)" : "",
@@ -260,11 +260,11 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
         cli_json_str(o->data_dir);
         printf(", \"head\": \"%s\", \"hidden\": %d, \"window\": %d, \"pooling\": \"%s\", "
                "\"norm\": \"%s\", \"shifts\": %d, \"shifts_auto_max_clips\": %d, \"positions\": %d, \"speed_perturb\": %g, \"warp_perturb\": %g, \"perturb_test\": %s, \"frontend_copy\": %s, "
-               "\"copies_auto\": {\"speed\": %s, \"frontend\": %s, \"max_clips\": %d}, \"proto\": %g, "
+               "\"copies_auto\": {\"speed\": %s, \"frontend\": %s, \"max_clips\": %d, \"frontend_max_clips\": %d}, \"proto\": %g, "
                "\"ensemble\": %d, \"seeds\": %d, \"seconds\": %.2f, \"splits\": [",
                o->hidden ? "mlp" : "linear", o->hidden, o->window, o->pooling, o->norm,
                o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, spd, o->warp_perturb, ptest ? "true" : "false", o->frontend_copy > 0 ? "true" : "false",
-               o->speed_perturb < 0 ? "true" : "false", o->frontend_copy < 0 ? "true" : "false", ES_COPIES_AUTO_MAX_CLIPS, o->proto, o->ensemble, r.seeds, r.seconds);
+               o->speed_perturb < 0 ? "true" : "false", o->frontend_copy < 0 ? "true" : "false", ES_COPIES_AUTO_MAX_CLIPS, ES_FRONTEND_COPY_AUTO_MAX_CLIPS, o->proto, o->ensemble, r.seeds, r.seconds);
         for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); cli_json_str(r.split_desc[s]); }
         printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
         if (!r.scratch_available) { printf(", \"scratch_note\": "); cli_json_str(r.scratch_note); }
@@ -593,15 +593,16 @@ int cmd_train(int argc, char **argv)
         printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,
                o.ensemble == 1 ? "" : "s", res.shifts, res.shifts == 1 ? "" : "s", o.positions, o.positions == 1 ? "" : "s");
     /* the copies used (auto resolved by the clips per label) */
-    char why[64];
+    char why[64], why_fe[64];
     snprintf(why, sizeof why, " (auto: at most %d clips per label)", ES_COPIES_AUTO_MAX_CLIPS);
+    snprintf(why_fe, sizeof why_fe, " (auto: at most %d clips per label)", ES_FRONTEND_COPY_AUTO_MAX_CLIPS);
     if (res.speed_perturb > 0)
         printf("speed-perturbed copies at %g and %g: training rows%s%s\n", 1 - res.speed_perturb, 1 + res.speed_perturb,
                res.perturb_test ? ", and averaged in with the clip's own variants" : " only",
                o.speed_perturb < 0 ? why : "");
     if (res.frontend_copy)
         printf("a copy of every clip through the %s front end: training rows, and averaged in%s\n",
-               o.frontend == ES_EMBED_STREAM ? "whole-clip" : "streaming", o.frontend_copy < 0 ? why : "");
+               o.frontend == ES_EMBED_STREAM ? "whole-clip" : "streaming", o.frontend_copy < 0 ? why_fe : "");
     printf("split: %s\n", res.split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);

@@ -173,21 +173,24 @@ static void test_zscore_invariance(void **state)
  * one with fewer on every offset. Offset 0 here carries each item's class
  * vector and offset 1 the next class's, so every offset counts where the
  * two disagree and only offset 0 where the rule drops the other. */
-enum { PER2 = ES_SHIFTS_AUTO_MAX_CLIPS + 1, N2 = K * PER2 };
-static es_item items2[N2];
-static es_dataset ds2 = {labels, K, items2, N2, NULL, 0};
+enum {
+    PER2 = ES_SHIFTS_AUTO_MAX_CLIPS + 1, N2 = K * PER2,         /* the offsets' and speed copies' limit + 1 */
+    PER3 = ES_FRONTEND_COPY_AUTO_MAX_CLIPS + 1, N3 = K * PER3   /* the front-end copy's */
+};
+static es_item items2[N3];
+static es_dataset ds2 = {labels, K, items2, N2, NULL, 0}, ds3 = {labels, K, items2, N3, NULL, 0};
 
-/* x[2][N2][P]: variant 0 of item i is its class's one-hot vector plus
+/* x[2][n][P]: variant 0 of item i is its class's one-hot vector plus
  * noise, variant 1 the next class's; items2 labelled in turn. */
-static void two_variants(float *x, unsigned seed)
+static void two_variants(float *x, int n, unsigned seed)
 {
     srand(seed);
     for (size_t s = 0; s < 2; s++)
-        for (int i = 0; i < N2; i++) {
+        for (int i = 0; i < n; i++) {
             items2[i].label = i % K;
             for (int k = 0; k < P; k++) {
                 float noise = ((float)rand() / (float)RAND_MAX - 0.5f) * 0.3f;
-                x[(s * N2 + (size_t)i) * P + (size_t)k] = (k == (i + (int)s) % K ? 1.0f : 0.0f) + noise;
+                x[(s * (size_t)n + (size_t)i) * P + (size_t)k] = (k == (i + (int)s) % K ? 1.0f : 0.0f) + noise;
             }
         }
 }
@@ -196,7 +199,7 @@ static void test_auto_shifts(void **state)
 {
     (void)state;
     static float x[2 * N2 * P];
-    two_variants(x, 6);
+    two_variants(x, N2, 6);
     es_feat *f = es_feat_from_rows(x, 2, N2, P, NULL);
     assert_non_null(f);
     es_feat_set_auto_shifts(f, 1);   /* 2 offsets x 1 position */
@@ -284,8 +287,9 @@ static void test_perturb_test(void **state)
 
 /* --frontend-copy auto / --speed-perturb auto (es_frontend_copy_auto,
  * es_speed_perturb_auto): the copies are kept, in training and in
- * prediction, while no label has more than ES_COPIES_AUTO_MAX_CLIPS clips,
- * and dropped above; explicit copies stay. The clip (variant 0) carries
+ * prediction, while no label has more than ES_FRONTEND_COPY_AUTO_MAX_CLIPS
+ * clips (the front-end copy) or ES_COPIES_AUTO_MAX_CLIPS (the speed
+ * copies), and dropped above; explicit copies stay. The clip (variant 0) carries
  * each item's class vector and its copy (variant 1) the next class's, so a
  * kept copy pulls probability away from the right class and a dropped one
  * does not. The speed copy is averaged in prediction without perturb_test:
@@ -293,16 +297,19 @@ static void test_perturb_test(void **state)
 static void test_auto_copies(void **state)
 {
     (void)state;
-    static float x[2 * N2 * P];
-    two_variants(x, 11);
-    size_t idx[N2], test[K];
-    for (int i = 0; i < N2; i++) idx[i] = (size_t)i;
+    static float x[2 * N3 * P];
+    static size_t idx[N3];
+    size_t test[K];
+    for (int i = 0; i < N3; i++) idx[i] = (size_t)i;
     for (int c = 0; c < K; c++) test[c] = (size_t)c;
     /* kind 0: the other front end's copy, 1: a speed copy; auto 0 / 1 */
     for (int kind = 0; kind < 2; kind++)
         for (int aut = 0; aut < 2; aut++)
             for (int many = 0; many < 2; many++) {
-                es_feat *f = es_feat_from_rows(x, 2, N2, P, NULL);
+                /* the kind's limit + 1 clips per label, or the limit */
+                int per = kind == 0 ? PER3 : PER2, nn = K * per;
+                two_variants(x, nn, 11);
+                es_feat *f = es_feat_from_rows(x, 2, (size_t)nn, P, NULL);
                 assert_non_null(f);
                 es_feat_set_auto_shifts(f, 1);
                 es_feat_set_copies(f, kind == 0, kind == 1);   /* 1 offset + 1 copy */
@@ -311,18 +318,17 @@ static void test_auto_copies(void **state)
                 o.augment = 0;
                 o.shifts = -1;
                 o.perturb_test = kind == 1 && !aut;   /* explicit speed copies averaged in as asked */
-                /* 50 clips per label, or 51 */
-                size_t n = many ? (size_t)N2 : (size_t)N2 - K;
+                size_t n = many ? (size_t)nn : (size_t)nn - K;
                 es_feat_model *m = NULL;
                 es_error e = {0};
-                if (es_feat_fit(f, idx, n, &ds2, &o, 7, &m, &e)) fail_msg("%s", e.msg);
+                if (es_feat_fit(f, idx, n, kind == 0 ? &ds3 : &ds2, &o, 7, &m, &e)) fail_msg("%s", e.msg);
                 int pred[K];
                 float probs[K * K];
                 assert_int_equal(es_feat_predict(m, f, test, K, pred, probs, NULL), ES_OK);
                 double pc = 0;
                 for (int c = 0; c < K; c++) pc += probs[c * K + c] / K;
                 print_message("  %s copy, %s, %d clips per label: p(correct) %.3f\n", kind ? "speed" : "front-end",
-                              aut ? "auto" : "explicit", many ? PER2 : PER2 - 1, pc);
+                              aut ? "auto" : "explicit", many ? per : per - 1, pc);
                 /* dropped only by auto above the limit (0.80 with the clip
                  * alone; 0.49 with the contradicting copy, weighted like it) */
                 if (aut && many) {
@@ -334,7 +340,8 @@ static void test_auto_copies(void **state)
                 es_feat_model_free(m);
                 es_feat_free(f);
             }
-    assert_true(ES_COPIES_AUTO_MAX_CLIPS == PER2 - 1);   /* the limit the sizes above straddle */
+    /* the limits the sizes above straddle */
+    assert_true(ES_COPIES_AUTO_MAX_CLIPS == PER2 - 1 && ES_FRONTEND_COPY_AUTO_MAX_CLIPS == PER3 - 1);
 }
 
 int main(void)

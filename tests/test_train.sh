@@ -46,9 +46,9 @@ has "$T/out" "averaged over 1 offset x" "(auto again without the flag)"
 expect 0 "train --shifts 2" -- "$BIN" train -q "$T/many" -o "$T/many2.safetensors" --val-fraction 0 --epochs 2 --shifts 2
 has "$T/out" "averaged over 2 offsets x" "--shifts 2 is taken as given"
 expect 2 "--shifts 0 is a usage error" -- "$BIN" train -q "$T/many" -o "$T/x.safetensors" --shifts 0
-# --speed-perturb auto / --frontend-copy auto, the same rule: copies at 0.9
-# and 1.1 (averaged in) and through the whole-clip front end up to 50
-# clips per label, none above (many.safetensors: 51, many50: 50)
+# --speed-perturb auto: copies at 0.9 and 1.1 (averaged in) up to 50 clips
+# per label, none above (many.safetensors: 51, many50: 50); --frontend-copy
+# auto: the copy through the whole-clip front end up to 500 (many501: 501)
 card_copies() {   # prints "speeds frontend_copy" of a model card, "-" for none
     node -e '
   const b = require("fs").readFileSync(process.argv[1]);
@@ -57,13 +57,27 @@ card_copies() {   # prints "speeds frontend_copy" of a model card, "-" for none
 }
 [ "$(card_copies "$T/many50.safetensors")" = "0.9,1.1 whole" ] && ok "50 clips per label: speed and front-end copies in the card" ||
     bad "50 clips per label: card copies '$(card_copies "$T/many50.safetensors")'"
-[ "$(card_copies "$T/many.safetensors")" = "- -" ] && ok "51 clips per label: no copies in the card" ||
+[ "$(card_copies "$T/many.safetensors")" = "- whole" ] && ok "51 clips per label: the front-end copy alone in the card" ||
     bad "51 clips per label: card copies '$(card_copies "$T/many.safetensors")'"
+for w in yes stop; do
+    mkdir -p "$T/many501/$w"
+    for i in $(seq 1 501); do f=("$T/data/$w"/*.wav); ln -s "${f[$((i % 12))]}" "$T/many501/$w/c$i.wav"; done
+done
+expect 0 "train with 501 clips per label" -- "$BIN" train -q "$T/many501" -o "$T/many501.safetensors" --val-fraction 0 --epochs 1
+[ "$(card_copies "$T/many501.safetensors")" = "- -" ] && ok "501 clips per label: no copies in the card" ||
+    bad "501 clips per label: card copies '$(card_copies "$T/many501.safetensors")'"
+expect 0 "train with --shots 500" -- "$BIN" train -q "$T/many501" -o "$T/many500.safetensors" --val-fraction 0 --epochs 1 --shots 500
+[ "$(card_copies "$T/many500.safetensors")" = "- whole" ] && ok "500 clips per label: the front-end copy in the card" ||
+    bad "500 clips per label: card copies '$(card_copies "$T/many500.safetensors")'"
+expect 0 "501 clips per label, --frontend-copy yes" -- "$BIN" train -q "$T/many501" -o "$T/many501y.safetensors" --val-fraction 0 --epochs 1 --frontend-copy yes
+[ "$(card_copies "$T/many501y.safetensors")" = "- whole" ] && ok "--frontend-copy yes overrides auto above 500 clips" ||
+    bad "explicit front-end copy at 501 clips: '$(card_copies "$T/many501y.safetensors")'"
 expect 0 "train --shots 50 (copies auto)" -- "$BIN" train "$T/many" -o "$T/many50b.safetensors" --val-fraction 0 --epochs 2 --shots 50
 has "$T/out" "copies at 0.9 and 1.1: training rows, and averaged in with the clip's own variants (auto: at most 50" "train says auto chose the speed copies"
-has "$T/out" "through the whole-clip front end: training rows, and averaged in (auto: at most 50" "... and the front-end copy"
+has "$T/out" "through the whole-clip front end: training rows, and averaged in (auto: at most 500" "... and the front-end copy"
 expect 0 "train with 51 clips per label (copies auto)" -- "$BIN" train "$T/many" -o "$T/many51b.safetensors" --val-fraction 0 --epochs 2
-grep -q "copies at\|front end:" "$T/out" && bad "51 clips per label: train reports copies" || ok "51 clips per label: train reports no copies"
+grep -q "copies at" "$T/out" && bad "51 clips per label: train reports speed copies" || ok "51 clips per label: train reports no speed copies"
+has "$T/out" "through the whole-clip front end: training rows, and averaged in (auto: at most 500" "... but the front-end copy"
 expect 0 "51 clips per label, copies asked for" -- "$BIN" train -q "$T/many" -o "$T/many51y.safetensors" --val-fraction 0 --epochs 2 --speed-perturb 0.1 --perturb-test --frontend-copy yes
 [ "$(card_copies "$T/many51y.safetensors")" = "0.9,1.1 whole" ] && ok "explicit values override auto above 50 clips" ||
     bad "explicit copies at 51 clips: '$(card_copies "$T/many51y.safetensors")'"
