@@ -501,6 +501,13 @@ typedef struct {
     double *precision, *recall, *f1;   /* per label */
     double unknown_false_accept;       /* _unknown_ clips taken as a word; NaN if none */
     size_t skipped;           /* clips whose label the model does not know */
+    /* accuracy per speaker, when the file names tell at least two (a
+     * {speaker} pattern, or Speech Commands names): n_speakers names in
+     * sorted order, their scored clips and correct decisions; 0 / NULL
+     * otherwise. Clips without a speaker and silence slices are left out. */
+    size_t n_speakers;
+    char **speakers;
+    size_t *speaker_n, *speaker_correct;
 } es_eval_result;
 es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
                   const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);

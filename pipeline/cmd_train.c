@@ -637,7 +637,9 @@ static void eval_help(FILE *f)
             "usage: earshot eval [options] MODEL.safetensors DATASET\n"
             "\n"
             "Accuracy, per-label precision/recall/F1, the confusion matrix and the\n"
-            "false-accept rate on _unknown_ clips of a model trained by earshot train.\n"
+            "false-accept rate on _unknown_ clips of a model trained by earshot train;\n"
+            "the accuracy of each speaker too when the file names tell two or more\n"
+            "({speaker} in --pattern, or Speech Commands names).\n"
             "\n"
             "  --pattern P    flat folder naming, e.g. '{label}_{speaker}_{take}'\n"
             "  --json         print one JSON object instead of text\n"
@@ -702,6 +704,14 @@ int cmd_eval(int argc, char **argv)
             for (size_t j = 0; j < K; j++) printf("%s%zu", j ? ", " : "", res.confusion[i * K + j]);
             printf("]");
         }
+        printf("], \"speakers\": [");
+        for (size_t i = 0; i < res.n_speakers; i++) {
+            printf("%s{\"speaker\": ", i ? ", " : "");
+            cli_json_str(res.speakers[i]);
+            printf(", \"clips\": %zu, \"accuracy\": ", res.speaker_n[i]);
+            json_num(res.speaker_n[i] ? (double)res.speaker_correct[i] / (double)res.speaker_n[i] : NAN);
+            printf("}");
+        }
         printf("]}\n");
     } else {
         printf("%zu clips, accuracy %.4f", res.n, res.accuracy);
@@ -718,6 +728,14 @@ int cmd_eval(int argc, char **argv)
             printf("%-16s", res.labels[i]);
             for (size_t j = 0; j < K; j++) printf(" %6zu", res.confusion[i * K + j]);
             printf("\n");
+        }
+        /* by speaker, when the names tell them: where a model is weak is
+         * often one voice, which the overall figure hides */
+        if (res.n_speakers) printf("\n%-16s %9s %9s\n", "speaker", "clips", "accuracy");
+        for (size_t i = 0; i < res.n_speakers; i++) {
+            printf("%-16s %9zu ", res.speakers[i], res.speaker_n[i]);
+            if (res.speaker_n[i]) printf("%9.4f\n", (double)res.speaker_correct[i] / (double)res.speaker_n[i]);
+            else printf("%9s\n", "-");
         }
     }
     es_eval_result_free(&res);

@@ -1479,7 +1479,47 @@ void es_eval_result_free(es_eval_result *r)
     free(r->precision);
     free(r->recall);
     free(r->f1);
+    for (size_t i = 0; r->speakers && i < r->n_speakers; i++) free(r->speakers[i]);
+    free(r->speakers);
+    free(r->speaker_n);
+    free(r->speaker_correct);
     memset(r, 0, sizeof *r);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* r->speakers: the distinct non-empty speakers of d's items, sorted; none
+ * unless there are two or more */
+static es_status eval_speakers(const es_dataset *d, es_eval_result *r, es_error *err)
+{
+    char **s = malloc((d->nitems + 1) * sizeof(char *));
+    if (!s) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < d->nitems; i++)
+        if (d->items[i].speaker && d->items[i].speaker[0]) s[n++] = d->items[i].speaker;
+    qsort(s, n, sizeof *s, cmp_str);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++) if (!u || strcmp(s[u - 1], s[i])) s[u++] = s[i];
+    es_status st = ES_OK;
+    if (u >= 2) {
+        r->speakers = calloc(u, sizeof(char *));
+        r->speaker_n = calloc(u, sizeof(size_t));
+        r->speaker_correct = calloc(u, sizeof(size_t));
+        if (!r->speakers || !r->speaker_n || !r->speaker_correct) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        else r->n_speakers = u;   /* unfilled names are NULL: es_eval_result_free copes */
+        for (size_t i = 0; !st && i < u; i++)
+            if (!(r->speakers[i] = strdup(s[i]))) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    }
+    free(s);
+    return st;
+}
+
+/* index of speaker `name` in r->speakers (sorted), or -1 */
+static long eval_speaker_index(const es_eval_result *r, const char *name)
+{
+    if (!r->n_speakers || !name || !name[0]) return -1;
+    char *const *hit = bsearch(&name, r->speakers, r->n_speakers, sizeof(char *), cmp_str);
+    return hit ? (long)(hit - r->speakers) : -1;
 }
 
 es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, const char *pattern, const char *cache_dir,
@@ -1550,6 +1590,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     }
     for (size_t k = 0; k < K; k++)
         if (!(r->labels[k] = strdup(c->labels[k]))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    if ((st = eval_speakers(d, r, err))) goto out;
     int unk = -1;
     for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], "_unknown_")) unk = (int)k;
     size_t correct = 0, n_unk = 0, unk_fa = 0;
@@ -1580,6 +1621,11 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         r->confusion[(size_t)truth * K + best]++;
         r->n++;
         correct += best == (size_t)truth;
+        long sp = i < d->nitems ? eval_speaker_index(r, d->items[i].speaker) : -1;
+        if (sp >= 0) {
+            r->speaker_n[sp]++;
+            r->speaker_correct[sp] += best == (size_t)truth;
+        }
         if (!strcmp(name, ES_LABEL_UNKNOWN) && (unk >= 0 || c->wake >= 0)) {
             n_unk++;
             unk_fa += c->wake >= 0 ? (int)best == c->wake : (int)best != unk;
