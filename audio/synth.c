@@ -10,6 +10,7 @@
 #include <flite/flite.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +202,20 @@ static es_status flite_say(const es_tts_params *p, const char *text, short **pcm
 
 /* ------------------------------------------------------------ common */
 
+/* FNV-1a over the utterance: engine, voice, rate, pitch, range, word gap
+ * and text (the formant factor is already in rate and pitch) */
+static unsigned tts_seed(const es_tts_params *q, const char *text)
+{
+    uint32_t h = 2166136261u;
+    int v[5] = {(int)q->engine, q->rate, q->pitch, q->range, q->word_gap};
+    const unsigned char *b = (const unsigned char *)v;
+    for (size_t i = 0; i < sizeof v; i++) h = (h ^ b[i]) * 16777619u;
+    for (const char *s = q->voice ? q->voice : ""; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    h = (h ^ 0xffu) * 16777619u;
+    for (const char *s = text; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
 es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size_t *n, es_error *err)
 {
     if (!p || !text || !out || !n) return es_fail(err, ES_ERR_ARG, "es_tts_say: invalid arguments");
@@ -235,6 +250,14 @@ es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size
     size_t m = 0;
     int rate = 0;
     pthread_mutex_lock(&tts_lock);
+    /* Both engines draw their noise (unvoiced excitation, aspiration) from
+     * the C library's rand(), whose state any library in the process may
+     * move: libpulse, which espeak-ng's audio back end loads, seeds it the
+     * first time it creates its folders on a machine, so a fresh machine's
+     * first run made different takes from every later run. Each utterance
+     * starts from a seed of its own text and parameters instead, so a take
+     * depends on nothing else. (This reseeds the process's rand().) */
+    srand(tts_seed(&q, text));
     es_status st = q.engine == ES_TTS_FLITE ? flite_say(&q, text, &pcm, &m, &rate, err)
                  : q.engine == ES_TTS_ESPEAK ? espeak_say(&q, text, &pcm, &m, &rate, err)
                  : es_fail(err, ES_ERR_ARG, "synthesis: unknown engine");
