@@ -243,8 +243,9 @@ es_status es_adapt_embed_takes(es_engine *e, const char *cache_dir, const char *
     if (!embs || !x || !counts || !off) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (int v = 0; v < nv; v++) {
         /* offsets spread evenly over one 80 ms step (v < shifts), then the
-         * clip slowed down and sped up (unshifted); each at Q window
-         * positions, whole embeddings around its centre */
+         * clip slowed down and sped up (unshifted), then the clip through
+         * the other front end; each at Q window positions, whole
+         * embeddings around its centre */
         int sp = v >= shifts, shift = sp ? 0 : v * ES_CHUNK / shifts, other = v >= ns;
         double sv = !sp || other ? 1.0 : v == shifts ? 1.0 - speed : 1.0 + speed;
         es_embed_mode m = !other ? mode : mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
