@@ -127,6 +127,14 @@ node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"
   const right = r.speakers.reduce((a, s) => a + s.accuracy * s.clips, 0);
   if (r.clips !== 24 || Math.abs(right - r.accuracy * r.clips) > 1e-3) throw new Error("per-speaker counts do not add up: " + JSON.stringify(r.speakers))' \
     "$T/out" 2>"$T/err" && ok "eval --json: per-speaker accuracies add up to the total" || bad "eval --json by speaker: $(cat "$T/err")"
+# ... and from Speech Commands names (<speaker>_nohash_<n>) in the folder layout
+for w in yes stop; do mkdir -p "$T/scn/$w"; i=0
+    for f in "$T/data/$w"/*.wav; do ln -s "$f" "$T/scn/$w/spk$((i % 3))_nohash_$i.wav"; i=$((i + 1)); done; done
+expect 0 "eval --json on Speech Commands names" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/scn"
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const got = r.speakers.map(s => s.speaker + ":" + s.clips).join(",");
+  if (got !== "spk0:8,spk1:8,spk2:8") throw new Error(got)' "$T/out" 2>"$T/err" &&
+    ok "eval reads the speakers of Speech Commands names" || bad "eval on Speech Commands names: $(cat "$T/err")"
 # a label with a quote and a backslash still gives valid JSON
 mkdir -p "$T/q/say \"yes\" \\ now" "$T/q/stop"
 cp "$T/data/yes/"*.wav "$T/q/say \"yes\" \\ now/" && cp "$T/data/stop/"*.wav "$T/q/stop/"
