@@ -473,22 +473,13 @@ static void test_speed_copies(void **state)
 static int setup(void **state)
 {
     (void)state;
-    es_error err = {0};
-    g_eng = es_engine_create(NULL, &err);
-    if (!g_eng) fprintf(stderr, "%s\n", err.msg);
-    return g_eng ? 0 : -1;
+    return test_engine_setup(&g_eng);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    es_engine_free(g_eng);
-    if (g_dir[0]) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-        if (system(cmd) != 0) return -1;
-    }
-    return 0;
+    return test_engine_teardown(g_eng, g_dir);
 }
 
 int main(void)

@@ -296,13 +296,6 @@ static int make_task(void)
     return 1;
 }
 
-static void rm_tree(const char *d)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    assert_int_equal(system(cmd), 0);
-}
-
 static es_train_opts task_opts(const char *sub_train, const char *sub_val)
 {
     static char tr[300], va[300], ca[300];
@@ -495,18 +488,13 @@ static void test_scratch_run(void **state)
 static int setup(void **state)
 {
     (void)state;
-    es_error err = {0};
-    g_eng = es_engine_create(NULL, &err);
-    if (!g_eng) fprintf(stderr, "%s\n", err.msg);
-    return g_eng ? 0 : -1;
+    return test_engine_setup(&g_eng);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    es_engine_free(g_eng);
-    if (g_dir[0]) rm_tree(g_dir);
-    return 0;
+    return test_engine_teardown(g_eng, g_dir);
 }
 
 int main(void)

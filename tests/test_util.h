@@ -57,4 +57,20 @@ static inline int test_rmtree(const char *dir)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* cmocka group set-up and tear-down for tests that share one engine and
+ * one scratch folder (removed when its name was set) */
+static inline int test_engine_setup(es_engine **eng)
+{
+    es_error err = {0};
+    *eng = es_engine_create(NULL, &err);
+    if (!*eng) fprintf(stderr, "%s\n", err.msg);
+    return *eng ? 0 : -1;
+}
+
+static inline int test_engine_teardown(es_engine *eng, const char *dir)
+{
+    es_engine_free(eng);
+    return dir && dir[0] ? test_rmtree(dir) : 0;
+}
+
 #endif
