@@ -6,6 +6,7 @@
  * FFT convolution against direct convolution, the telephone band, and the
  * dataset writer (layout, determinism, refusing to overwrite). */
 #include "test_util.h"
+#include "es_internal.h"
 #include "../audio/room.h"
 #include "../audio/synth.h"
 #include "../pipeline/synth_data.h"
@@ -98,18 +99,14 @@ static void test_rate(void **state)
     free(slow); free(fast); free(fs); free(ff);
 }
 
+/* the floats a child wrote (es_read_file: the whole file) */
 static float *read_floats(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *x = malloc((size_t)len + sizeof(float));
-    assert_non_null(x);
-    *n = fread(x, sizeof *x, (size_t)len / sizeof *x, f);
-    fclose(f);
-    return x;
+    unsigned char *b = NULL;
+    size_t len = 0;
+    assert_int_equal(es_read_file(path, &b, &len, NULL), ES_OK);
+    *n = len / sizeof(float);
+    return (float *)b;
 }
 
 /* The engines draw noise from the C library's rand(), which other
