@@ -657,6 +657,12 @@ typedef struct {
                               runs (dead process ids) removed from the cache */
 } es_synth_result;
 
+/* The takes of o in the synthesis cache (synth_cache NULL = the default
+ * folder, as es_train_words uses), synthesised now if they are not there
+ * yet; r->dir receives the dataset folder, r->from_cache whether it was
+ * there. Removes the temporary folders of killed runs (r->stale_removed). */
+es_status es_synth_cached(const es_synth_opts *o, const char *synth_cache, es_synth_result *r, es_progress_fn progress,
+                          void *user, es_error *err);
 /* Write a dataset folder in the layout es_train_head reads: out_dir/<label>/
  * and out_dir/_unknown_/ (confusable words made by changing one phoneme of
  * a target, common English words and phrases, non-speech noise). Takes are
@@ -841,6 +847,15 @@ typedef struct {
                                  comma-separated list of held-out speakers */
     size_t n_test_speakers;
     int scratch;              /* also the from-scratch baseline (default 1) */
+    const char *synth_dir;    /* NULL, or a folder of synthetic takes of the
+                                 labels (es_synth_cached): every run also
+                                 trains on all of them, as es_train_words
+                                 mixes real clips in; `shots` counts real
+                                 clips only, and the picked real clips are
+                                 repeated to weigh real_weight of synth_takes
+                                 per label, at least once each */
+    int synth_takes;          /* takes per word in synth_dir */
+    double real_weight;       /* as es_synth_opts.real_weight */
 } es_curve_opts;
 void es_curve_opts_default(es_curve_opts *o);   /* shots 1,2,5,10,20,all */
 

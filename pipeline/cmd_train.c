@@ -117,6 +117,8 @@ static void train_help(FILE *f)
             "                        its synthetic takes (repeats; default 0.1)\n"
             "  --synth-cache DIR     synthesised takes (default $EARSHOT_SYNTH_CACHE,\n"
             "                        else $XDG_CACHE_HOME/earshot/synth)\n"
+            "  With --learning-curve, --words mixes the takes into every run as --data\n"
+            "  mixes recordings in (the curve's DATASET; shots count its clips only).\n"
             CLI_COMMON_HELP);
 }
 
@@ -266,7 +268,15 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
                o->shifts > 0 ? o->shifts : ES_SHIFTS_AUTO, o->shifts > 0 ? 0 : ES_SHIFTS_AUTO_MAX_CLIPS, o->positions, spd, o->warp_perturb, ptest ? "true" : "false", o->frontend_copy > 0 ? "true" : "false",
                o->speed_perturb < 0 ? "true" : "false", o->frontend_copy < 0 ? "true" : "false", ES_COPIES_AUTO_MAX_CLIPS, ES_FRONTEND_COPY_AUTO_MAX_CLIPS, o->proto, o->ensemble, r.seeds, r.seconds);
         for (size_t s = 0; s < r.n_splits; s++) { printf("%s", s ? ", " : ""); cli_json_str(r.split_desc[s]); }
-        printf("], \"scratch_available\": %s", r.scratch_available ? "true" : "false");
+        printf("], \"synthetic\": ");
+        if (co->synth_dir) {
+            printf("{\"dir\": ");
+            cli_json_str(co->synth_dir);
+            printf(", \"takes_per_word\": %d, \"real_weight\": %g}", co->synth_takes, co->real_weight);
+        } else {
+            printf("null");
+        }
+        printf(", \"scratch_available\": %s", r.scratch_available ? "true" : "false");
         if (!r.scratch_available) { printf(", \"scratch_note\": "); cli_json_str(r.scratch_note); }
         printf(", \"rows\": [");
         size_t per = r.n_splits * (size_t)r.seeds;
@@ -310,6 +320,9 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
                o->warp_perturb, o->warp_perturb > 0 && o->perturb_test ? " (also averaged in test)" : "", o->proto,
                o->ensemble);
         for (size_t s = 0; s < r.n_splits; s++) printf("split %zu: %s\n", s + 1, r.split_desc[s]);
+        if (co->synth_dir)
+            printf("every run also trains on the synthetic takes of --words (%d per word, %s); shots count real clips, "
+                   "repeated to weigh %g of the takes\n", co->synth_takes, co->synth_dir, co->real_weight);
         printf("\n%-6s  %-22s  %-22s\n", "shots", "pretrained", "from scratch");
         for (size_t k = 0; k < r.n_rows; k++) {
             const es_curve_row *w = &r.rows[k];
@@ -411,6 +424,7 @@ int cmd_train(int argc, char **argv)
     size_t n_shots_list = 0;
     es_curve_opts co;
     es_curve_opts_default(&co);
+    static char synth_dir[4096];
     /* the learning curve starts from its own defaults (a shorter window,
      * offsets, an ensemble: see es_curve_opts_default) */
     for (int i = 1; i < argc; i++)
@@ -552,6 +566,25 @@ int cmd_train(int argc, char **argv)
         co.train = o;
         if (n_shots_list) { co.shots = shots_list; co.n_shots = n_shots_list; }
         if (n_tspk) { co.test_speakers = tspk; co.n_test_speakers = n_tspk; }
+        if (real) {
+            fprintf(stderr, "earshot train: the learning curve's recordings are its DATASET; drop --data\n");
+            return EXIT_USAGE;
+        }
+        if (so.words) {
+            /* the takes every run mixes in, made (or found in the cache)
+             * exactly as `train --words` makes them for this seed */
+            so.seed = o.seed;
+            es_synth_result sr;
+            es_error e = {0};
+            progress_state ps = {.tty = !c.quiet && isatty(2)};
+            es_status st = es_synth_cached(&so, synth_cache, &sr, on_progress, &ps, &e);
+            if (ps.open) fprintf(stderr, "\n");
+            if (st) { cli_error(&e); return EXIT_FAIL; }
+            snprintf(synth_dir, sizeof synth_dir, "%s", sr.dir);
+            co.synth_dir = synth_dir;
+            co.synth_takes = so.takes;
+            co.real_weight = so.real_weight;
+        }
         return run_curve(&c, &co, json);
     }
     if (o.scratch && o.finetune) {

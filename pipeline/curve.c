@@ -9,6 +9,12 @@
  * Test speakers never influence training: no validation set, no early
  * stopping, a fixed number of optimiser steps.
  *
+ * With synthetic takes of the labels (synth_dir, `train --learning-curve
+ * --words`), every run also trains on all of them, mixed with the picked
+ * real clips as es_train_words mixes them (each real clip repeated so a
+ * label's real clips weigh real_weight of its synthetic takes); the shot
+ * count is of real clips, and only real speakers are split and tested.
+ *
  * Speed: the clips are embedded once (through the cache) and pooled once;
  * every run then only trains a small head on pooled vectors, the runs
  * sharing the arrays read-only and running on the library's threads.
@@ -47,6 +53,10 @@ void es_curve_opts_default(es_curve_opts *o)
     o->shots = DEFAULT_SHOTS;
     o->n_shots = sizeof DEFAULT_SHOTS / sizeof DEFAULT_SHOTS[0];
     o->scratch = 1;
+    es_synth_opts so;
+    es_synth_opts_default(&so);
+    o->synth_takes = so.takes;
+    o->real_weight = so.real_weight;
 }
 
 void es_curve_result_free(es_curve_result *r)
@@ -145,12 +155,14 @@ static char *describe_split(char **spk, size_t nspk, const unsigned char *t)
 typedef struct {
     const es_curve_opts *o;
     const es_dataset *d;
+    size_t nreal;                /* items [0, nreal) are recordings, the rest synthetic takes */
     const es_feat *f;            /* pooled features [shift][item][P] */
-    const int *item_spk;         /* speaker index per item */
+    const int *item_spk;         /* speaker index per item, -1 for a synthetic take */
     size_t nspk, nsplits, nshots;
     const unsigned char *test;   /* [split][speaker] */
     double *acc;                 /* [shot][split][seed], then the same for scratch */
-    size_t *most;                /* [shot][split][seed]: the most training clips of a label */
+    size_t *most;                /* [shot][split][seed]: the most training clips of a label
+                                    (as the auto rules count them: repeats and takes too) */
     const float *sx;             /* the scratch baseline's inputs, or NULL */
     size_t srow;
     size_t per_kind;             /* runs of one kind (pretrained or scratch) */
@@ -168,10 +180,9 @@ typedef struct {
  * taken[label] counted. The pick depends on (seed, split) but not on the
  * shot count, so the clips of 1 shot are among those of 2, and so on: the
  * curve moves by what is added, not by a fresh draw. order[n] is scratch. */
-static size_t pick_train(const es_curve_opts *o, const es_dataset *d, const int *item_spk, const unsigned char *t,
+static size_t pick_train(const es_curve_opts *o, const es_dataset *d, size_t n, const int *item_spk, const unsigned char *t,
                          int shots, size_t split, size_t seed, size_t *order, size_t *taken, size_t *train)
 {
-    size_t n = d->nitems;
     memset(taken, 0, d->nlabels * sizeof *taken);
     es_rng rng;
     es_rng_seed(&rng, (o->train.seed + seed) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(split + 1) * 0xbf58476d1ce4e5b9ULL);
@@ -192,6 +203,51 @@ static size_t pick_train(const es_curve_opts *o, const es_dataset *d, const int 
     return nt;
 }
 
+/* The whole training list of (shots, split, seed): pick_train's real clips
+ * (taken[label] counts them), each repeated as es_train_words repeats
+ * them when there are synthetic takes, then every synthetic take. *list
+ * is malloc'd (NULL when out of memory); returns its length. */
+static size_t train_list(const es_curve_opts *o, const es_dataset *d, size_t nreal, const int *item_spk,
+                         const unsigned char *t, int shots, size_t split, size_t seed, size_t *order, size_t *taken,
+                         size_t **list)
+{
+    *list = NULL;
+    size_t *pick = malloc((nreal + 1) * sizeof *pick);
+    if (!pick) return 0;
+    size_t nt = pick_train(o, d, nreal, item_spk, t, shots, split, seed, order, taken, pick);
+    size_t nsyn = d->nitems - nreal, reps = 1;
+    if (nsyn) {
+        /* es_train_words: per label ceil(real clips / labels with real
+         * clips), repeated to weigh real_weight x takes, at least once */
+        size_t nl = 0;
+        for (size_t l = 0; l < d->nlabels; l++) nl += taken[l] > 0;
+        size_t per_label = nl ? (nt + nl - 1) / nl : 1;
+        double want = per_label ? o->real_weight * o->synth_takes / (double)per_label : 1;
+        reps = want < 1 ? 1 : want > 10000 ? 10000 : (size_t)(want + 0.5);
+    }
+    size_t m = 0, *l = malloc((nt * reps + nsyn + 1) * sizeof *l);
+    if (l) {
+        for (size_t i = 0; i < nt; i++)
+            for (size_t k = 0; k < reps; k++) l[m++] = pick[i];
+        for (size_t i = nreal; i < d->nitems; i++) l[m++] = i;
+    }
+    free(pick);
+    *list = l;
+    return l ? m : 0;
+}
+
+/* The most entries of one label in list[n]. */
+static size_t most_per_label(const es_dataset *d, const size_t *list, size_t n, size_t *count)
+{
+    memset(count, 0, d->nlabels * sizeof *count);
+    size_t most = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = ++count[d->items[list[i]].label];
+        most = c > most ? c : most;
+    }
+    return most;
+}
+
 /* Run r = (shot, split, seed): pick the clips, train, score the test speakers. */
 static es_status one_run(curve_job *j, size_t r, double *acc, es_error *err)
 {
@@ -204,18 +260,18 @@ static es_status one_run(curve_job *j, size_t r, double *acc, es_error *err)
     int shots = o->shots[shot_i];
     const unsigned char *t = j->test + split * j->nspk;
     size_t n = d->nitems, K = d->nlabels;
-    size_t *order = malloc(n * sizeof *order), *taken = calloc(K, sizeof *taken);
-    size_t *train = malloc(n * sizeof *train), *test = malloc(n * sizeof *test);
+    size_t *order = malloc(n * sizeof *order), *taken = calloc(K, sizeof *taken), *count = calloc(K, sizeof *count);
+    size_t *train = NULL, *test = malloc(n * sizeof *test);
     es_status st = ES_OK;
-    if (!order || !taken || !train || !test) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    size_t nt = pick_train(o, d, j->item_spk, t, shots, split, seed, order, taken, train), ne = 0;
-    size_t most = 0;
-    for (size_t l = 0; l < K; l++) most = taken[l] > most ? taken[l] : most;
+    if (!order || !taken || !count || !test) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    size_t nt = train_list(o, d, j->nreal, j->item_spk, t, shots, split, seed, order, taken, &train), ne = 0;
+    if (!train) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    size_t most = most_per_label(d, train, nt, count);
     if (!scratch) j->most[r] = most;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < j->nreal; i++)
         if (t[j->item_spk[i]]) test[ne++] = i;
     for (size_t l = 0; l < K; l++)
-        if (!taken[l]) {
+        if (!count[l]) {
             st = es_fail(err, ES_ERR_ARG, "%s: label '%s' has no clip from the training speakers of split %zu",
                          o->train.data_dir, d->labels[l], split + 1);
             goto out;
@@ -242,7 +298,7 @@ static es_status one_run(curve_job *j, size_t r, double *acc, es_error *err)
     free(pred);
     if (!st) *acc = ne ? (double)ok / (double)ne : NAN;
 out:
-    free(order); free(taken); free(train); free(test);
+    free(order); free(taken); free(count); free(train); free(test);
     return st;
 }
 
@@ -279,6 +335,46 @@ static void stats(const double *v, size_t n, double *mean, double *sd)
     *sd = n > 1 ? sqrt(q / (double)(n - 1)) : 0.0;   /* sample std over the runs */
 }
 
+/* d's recordings followed by the synthetic takes of sd, as one dataset:
+ * labels the union (sorted, as es_dataset_scan sorts them), d's noise
+ * recordings. Every label of d must be one of sd's: the takes are of the
+ * words the recordings say. */
+static es_status merge_synth(const es_dataset *d, const es_dataset *sd, const char *ddir, const char *sdir,
+                             es_dataset **out, es_error *err)
+{
+    *out = NULL;
+    for (size_t l = 0; l < d->nlabels; l++) {
+        size_t k = 0;
+        while (k < sd->nlabels && strcmp(sd->labels[k], d->labels[l])) k++;
+        if (k == sd->nlabels)
+            return es_fail(err, ES_ERR_ARG, "%s: label '%s' has no synthetic takes in %s (is it one of --words?)", ddir,
+                           d->labels[l], sdir);
+    }
+    es_dataset *m = calloc(1, sizeof *m);
+    if (!m) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    /* sd's labels hold d's, so they are the union */
+    m->labels = calloc(sd->nlabels + 1, sizeof *m->labels);
+    m->items = calloc(d->nitems + sd->nitems + 1, sizeof *m->items);
+    m->noise = calloc(d->nnoise + 1, sizeof *m->noise);
+    int bad = !m->labels || !m->items || !m->noise;
+    for (size_t l = 0; !bad && l < sd->nlabels; l++, m->nlabels++) bad = !(m->labels[l] = strdup(sd->labels[l]));
+    for (size_t i = 0; !bad && i < d->nitems + sd->nitems; i++, m->nitems++) {
+        const es_dataset *from = i < d->nitems ? d : sd;
+        const es_item *it = &from->items[i < d->nitems ? i : i - d->nitems];
+        es_item *o = &m->items[i];
+        int lab = 0;
+        while (strcmp(sd->labels[lab], from->labels[it->label])) lab++;
+        o->label = lab;
+        o->path = strdup(it->path);
+        o->speaker = strdup(it->speaker ? it->speaker : "");
+        bad = !o->path || !o->speaker;
+    }
+    for (size_t i = 0; !bad && i < d->nnoise; i++, m->nnoise++) bad = !(m->noise[i] = strdup(d->noise[i]));
+    if (bad) { es_dataset_free(m); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    *out = m;
+    return ES_OK;
+}
+
 typedef struct {
     es_progress_fn fn;
     void *user;
@@ -312,11 +408,24 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     size_t nspk = 0, skipped = 0;
     es_status st = es_dataset_scan(o->train.data_dir, o->train.pattern, &d, &skipped, err);
     if (st) return st;
+    size_t nreal = d->nitems;
+    if (o->synth_dir) {
+        es_dataset *sd = NULL, *m = NULL;
+        if (!(o->real_weight >= 0 && o->real_weight <= 100) || o->synth_takes < 1)
+            st = es_fail(err, ES_ERR_ARG, "es_learning_curve: real_weight must be from 0 to 100 and synth_takes positive");
+        if (!st) st = es_dataset_scan(o->synth_dir, NULL, &sd, NULL, err);
+        if (!st) st = merge_synth(d, sd, o->train.data_dir, o->synth_dir, &m, err);
+        es_dataset_free(sd);
+        es_dataset_free(d);
+        d = m;
+        if (st) return st;
+    }
     /* the speakers, in order of first appearance in the sorted items */
     spk = calloc(d->nitems + 1, sizeof *spk);
     item_spk = malloc((d->nitems + 1) * sizeof *item_spk);
     if (!spk || !item_spk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    for (size_t i = 0; i < d->nitems; i++) {
+    for (size_t i = nreal; i < d->nitems; i++) item_spk[i] = -1;
+    for (size_t i = 0; i < nreal; i++) {
         const char *s = d->items[i].speaker;
         if (!s || !*s) {
             st = es_fail(err, ES_ERR_ARG,
@@ -341,7 +450,7 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
         for (size_t k = 0; k < nspk; k++)
             for (size_t q = 0; q < nspk; q++)
                 if (sorted[q] == spk[k]) rank[k] = (int)q;
-        for (size_t i = 0; i < d->nitems; i++) item_spk[i] = rank[item_spk[i]];
+        for (size_t i = 0; i < nreal; i++) item_spk[i] = rank[item_spk[i]];
         memcpy(spk, sorted, nspk * sizeof *spk);
         free(rank);
         free(sorted);
@@ -375,30 +484,32 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
         /* augmented variants (es_aug_auto: with few clips per label, as
          * es_train_head adds them) of every clip some run trains on */
         size_t n = d->nitems, *order = malloc((n + 1) * sizeof *order), *taken = calloc(d->nlabels + 1, sizeof *taken);
-        size_t *tr = malloc((n + 1) * sizeof *tr), m = 0;
+        size_t *count = calloc(d->nlabels + 1, sizeof *count), *tr = malloc((n + 1) * sizeof *tr), m = 0;
         unsigned char *want = calloc(n + 1, 1);
         int A = 0;
-        if (!order || !taken || !tr || !want) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        if (!order || !taken || !count || !tr || !want) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         for (size_t k = 0; !st && k < o->n_shots; k++)
-            for (size_t sp = 0; sp < nsplits; sp++)
-                for (size_t sd = 0; sd < (size_t)o->seeds; sd++) {
-                    size_t nt = pick_train(o, d, item_spk, test + sp * nspk, o->shots[k], sp, sd, order, taken, tr);
-                    size_t per_label = 0;
-                    for (size_t l = 0; l < d->nlabels; l++) per_label = taken[l] > per_label ? taken[l] : per_label;
-                    int a = es_aug_auto(o->train.augment, per_label);
-                    if (!a) continue;
-                    A = a;   /* es_aug_auto gives 0 or one count */
-                    for (size_t i = 0; i < nt; i++) want[tr[i]] = 1;
+            for (size_t sp = 0; !st && sp < nsplits; sp++)
+                for (size_t sd = 0; !st && sd < (size_t)o->seeds; sd++) {
+                    size_t *list;
+                    size_t nt = train_list(o, d, nreal, item_spk, test + sp * nspk, o->shots[k], sp, sd, order, taken, &list);
+                    if (!list) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
+                    int a = es_aug_auto(o->train.augment, most_per_label(d, list, nt, count));
+                    if (a) {
+                        A = a;   /* es_aug_auto gives 0 or one count */
+                        for (size_t i = 0; i < nt; i++) want[list[i]] = 1;
+                    }
+                    free(list);
                 }
         for (size_t i = 0; !st && i < n; i++) if (want[i]) tr[m++] = i;
         if (!st && m) st = es_feat_add_aug(f, e, d, tr, m, &o->train, A, err);
-        free(order); free(taken); free(tr); free(want);
+        free(order); free(taken); free(count); free(tr); free(want);
         if (st) goto out;
     }
     if (o->scratch && (st = es_scratch_prep(e, d, &o->train, &sx, &srow, err))) goto out;
     r->embed_seconds = now_s() - t0;
 
-    curve_job j = {.o = o, .d = d, .f = f, .item_spk = item_spk, .nspk = nspk, .nsplits = nsplits,
+    curve_job j = {.o = o, .d = d, .nreal = nreal, .f = f, .item_spk = item_spk, .nspk = nspk, .nsplits = nsplits,
                    .nshots = o->n_shots, .test = test, .acc = r->acc, .most = most, .sx = sx, .srow = srow, .per_kind = total,
                    .total = o->scratch ? 2 * total : total, .progress = progress, .user = user};
     atomic_init(&j.next, 0);

@@ -192,6 +192,21 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
     return ES_OK;
 }
 
+es_status es_synth_cached(const es_synth_opts *o, const char *synth_cache, es_synth_result *sr, es_progress_fn progress,
+                          void *user, es_error *err)
+{
+    memset(sr, 0, sizeof *sr);
+    if (!o) return es_fail(err, ES_ERR_ARG, "es_synth_cached: invalid arguments");
+    char root[3000], dir[3100];
+    es_status st = cache_root(synth_cache, root, sizeof root, err);
+    if (st) return st;
+    size_t stale = clean_stale(root);
+    if ((st = synth_cached(o, root, dir, sizeof dir, sr, progress, user, err))) return st;
+    snprintf(sr->dir, sizeof sr->dir, "%s", dir);
+    sr->stale_removed = stale;   /* set after synthesis, which clears *sr */
+    return ES_OK;
+}
+
 es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth_cache, const char *real_dir,
                          const char *real_pattern, const es_train_opts *t, const char *out_path, es_train_result *tr,
                          es_synth_result *sr, es_progress_fn progress, void *user, es_error *err)
@@ -203,7 +218,8 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
     es_vocab v;
     es_status st = es_vocab_parse(o->words, &v, err);
     if (st) return st;
-    char root[3000], dir[3100];
+    const char *dir = sr->dir;
+    char root[3000];   /* the mix folder goes beside the takes */
     es_dataset *real = NULL;
     cJSON *note = NULL;
     char *note_s = NULL;
@@ -212,7 +228,6 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         goto out;
     }
     if ((st = cache_root(synth_cache, root, sizeof root, err))) goto out;
-    size_t stale = clean_stale(root);
     /* read the real clips first: a bad --data should fail before minutes of synthesis */
     if (real_dir) {
         if ((st = es_dataset_scan(real_dir, real_pattern, &real, NULL, err))) goto out;
@@ -225,9 +240,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
             }
         }
     }
-    if ((st = synth_cached(o, root, dir, sizeof dir, sr, progress, user, err))) goto out;
-    snprintf(sr->dir, sizeof sr->dir, "%s", dir);
-    sr->stale_removed = stale;   /* set after synthesis, which clears *sr */
+    if ((st = es_synth_cached(o, synth_cache, sr, progress, user, err))) goto out;
     es_train_opts to = *t;
     to.data_dir = dir;
     to.pattern = NULL;

@@ -3,7 +3,8 @@
 # makes with espeak-ng, where each voice is a "speaker" (flat FSDD-style
 # names), so splits hold out whole voices. Checks the table, the JSON (the
 # means are the means of the runs, the splits are disjoint halves),
-# determinism, explicit splits, the from-scratch column and the refusals.
+# determinism, explicit splits, the from-scratch column, synthetic takes
+# mixed in (--words) and the refusals.
 # Skips (77) without the models or espeak-ng.
 set -u
 BIN=${EARSHOT_BIN:?run through meson test}
@@ -85,6 +86,33 @@ node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   if (r.dataset !== process.argv[2]) throw new Error(r.dataset);' "$T/out" "$Q" 2>"$T/jerr" &&
     ok "JSON escapes the dataset path" || bad "quoted path: $(cat "$T/jerr")"
+
+# synthetic takes of the words mixed into every run (--words): 6 takes per
+# word, real clips repeated to weigh 2 x 6 = 12 per label. At 1 shot that is
+# 1 clip x 12 repeats, with all (2 training voices x 3 takes = 6 per label)
+# 6 x 2; either way 12 + 6 takes = 18 training clips per label.
+expect 0 "learning curve with --words" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch \
+    --shots-list 1,0 --splits 2 --seeds 1 --words "yes,stop,go" -n 6 --unknown 0 --real-weight 2 \
+    --synth-cache "$T/synth" --json
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const s = r.synthetic;
+  if (!s || s.takes_per_word !== 6 || s.real_weight !== 2 || !s.dir.startsWith(process.argv[2])) throw new Error("synthetic " + JSON.stringify(s));
+  for (const row of r.rows) {
+    const c = row.clips_per_label;
+    if (c[0] !== 18 || c[1] !== 18) throw new Error("row " + row.shots + ": clips per label " + c + ", not 18");
+    if (row.pretrained.runs.length !== 2 || row.pretrained.runs.some(a => !(a >= 0 && a <= 1))) throw new Error("runs");
+  }
+  ' "$T/out" "$T/synth/" 2>"$T/jerr" && ok "JSON: the takes are named and every run trains on them plus the repeated real clips" ||
+    bad "--words: $(cat "$T/jerr")"
+expect 0 "the same curve as text" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch \
+    --shots-list 1 --splits 1 --seeds 1 --words "yes,stop,go" -n 6 --unknown 0 --synth-cache "$T/synth"
+has "$T/out" "also trains on the synthetic takes of --words (6 per word" "the table says the takes are mixed in"
+expect 1 "a label that --words does not name" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch \
+    --words "yes,stop" -n 6 --unknown 0 --synth-cache "$T/synth"
+has "$T/err" "label 'go' has no synthetic takes" "a label without takes: named"
+expect 2 "--data with the learning curve" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --words "yes,stop,go" \
+    --data "$T/data"
 
 # --- refusals
 expect 1 "an unknown held-out speaker" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --test-speakers nobody
