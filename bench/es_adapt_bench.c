@@ -10,6 +10,7 @@
  *                  [--shifts N] [--speed X] [--positions N] [--finetune K]
  *                  [--encoder-lr X] [--encoder-lambda X] [--params 0|1|2] [--normalise 0|1|2]
  *                  [--confusions 1] [--errors 1] [--keep DIR] [--only SPEAKER]
+ *                  [--words LIST] [--unknown N]
  *
  * For each held-out speaker s (the first N in alphabetical order; all 6 by
  * default; --only: that one, the summary then averages it with zeros):
@@ -17,7 +18,10 @@
  *    default (3 heads, window 8 meanstd, MLP 128, 5 window positions,
  *    --shifts auto, the 20 % validation split by file-name hash, a
  *    _silence_ class of generated noise, the rehearsal buffer), TRAIN
- *    holding takes 0-39 of the five other speakers (2,000 clips);
+ *    holding takes 0-39 of the five other speakers (2,000 clips); with
+ *    --words, `earshot train --words LIST --data TRAIN` instead (the
+ *    synthetic takes of the words mixed in, `train --words` defaults;
+ *    --unknown N: N _unknown_ takes instead of as many as per word);
  *  - adaptation: `earshot adapt base --speaker-data SPK` (the options
  *    given, else adapt's defaults), SPK holding k in {1, 3, 5} takes per
  *    digit of s drawn at random (seeded) from its takes 0-9; --draws N
@@ -186,7 +190,8 @@ int main(int argc, char **argv)
     const char *methods = "naive,l2sp,ewc,rehearsal,ewc+rehearsal", *kl = "1,3,5", *keep = NULL;
     es_adapt_opts ao;
     es_adapt_opts_default(&ao);   /* the settings `earshot adapt` uses */
-    const char *only = NULL;
+    const char *only = NULL, *words = NULL;
+    int unknown = -1;
     int nspk = NS, seed = 1, draws = 1, confusions = 0, errors = 0;
     for (int i = 2; i < argc; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -209,6 +214,8 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--errors")) errors = (int)getd(v, o);
         else if (!strcmp(o, "--keep")) keep = v;
         else if (!strcmp(o, "--only")) only = v;
+        else if (!strcmp(o, "--words")) words = v;
+        else if (!strcmp(o, "--unknown")) unknown = (int)getd(v, o);
         else if (!strcmp(o, "--positions")) ao.positions = (int)getd(v, o);
         else if (!strcmp(o, "--params")) ao.params = (int)getd(v, o);
         else if (!strcmp(o, "--normalise")) ao.normalise = (int)getd(v, o);
@@ -273,7 +280,15 @@ int main(int argc, char **argv)
         to.data_dir = trd;
         to.seed = (unsigned long long)seed;
         es_train_result tr;
-        if (es_train_head(e, &to, base, &tr, NULL, NULL, &err)) die("train", &err);
+        if (words) {
+            es_synth_opts so;
+            es_synth_opts_default(&so);
+            so.words = words;
+            so.seed = to.seed;
+            so.unknown_takes = unknown;
+            to.data_dir = NULL;
+            if (es_train_words(e, &so, NULL, trd, NULL, &to, base, &tr, NULL, NULL, NULL, &err)) die("train --words", &err);
+        } else if (es_train_head(e, &to, base, &tr, NULL, NULL, &err)) die("train", &err);
         base_t[s] = eval_dir(e, base, tgd, NULL, conf_base[s]);
         base_r[s] = eval_dir(e, base, red, NULL, NULL);
         printf("| %s | 0 | (base) | | %.4f | %.4f |\n", SPK[s], base_t[s], base_r[s]);
