@@ -655,6 +655,11 @@ typedef struct {
     char description[768]; /* how the data were made (for the model card) */
     size_t stale_removed;  /* es_train_words: temporary folders of killed
                               runs (dead process ids) removed from the cache */
+    char real_split[256];  /* es_train_words with real clips naming two or
+                              more speakers: which speakers validate, e.g.
+                              "by speaker: validation = theo (10 of 30
+                              clips)"; else "" (a file-name hash split, or
+                              none) */
 } es_synth_result;
 
 /* The takes of o in the synthesis cache (synth_cache NULL = the default

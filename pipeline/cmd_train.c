@@ -637,6 +637,7 @@ int cmd_train(int argc, char **argv)
         printf("a copy of every clip through the %s front end: training rows, and averaged in%s\n",
                o.frontend == ES_EMBED_STREAM ? "whole-clip" : "streaming", o.frontend_copy < 0 ? why_fe : "");
     printf("split: %s\n", res.split);
+    if (words && sr.real_split[0]) printf("validation recordings: %s\n", sr.real_split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
     if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);
     if (o.finetune || o.scratch)   /* no cache: the network's inputs are computed in memory */

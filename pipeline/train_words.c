@@ -250,7 +250,10 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
     cJSON_AddStringToObject(note, "data", real ? "synthetic speech mixed with real recordings" : "synthetic speech only");
     char mix[3300], mixval[3400];
     if (real) {
-        /* which real clips validate: by file-name hash, at least one per label */
+        /* which real clips validate: whole speakers when the names tell
+         * two or more (es_dataset_split, as `train` splits a dataset: the
+         * validation score then says how unseen voices fare), else by
+         * file-name hash, at least one per label */
         size_t nl = real->nlabels, *cnt = calloc(nl + 1, sizeof *cnt);
         unsigned char *isval = calloc(real->nitems + 1, 1);
         /* every real clip and noise file by its absolute path, resolved
@@ -276,7 +279,36 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         for (size_t l = 0; l < nl; l++) enough &= cnt[l] >= 2;
         uint64_t mh = fnv(0xcbf29ce484222325ULL, dir);
         for (size_t i = 0; i < real->nitems; i++) mh = fnv(fnv(mh, real->items[i].path), abs[i]);
+        int by_speaker = 0;
         if (enough) {
+            size_t nspk = 0;
+            int named = 1;
+            for (size_t i = 0; i < real->nitems && named; i++) {
+                named = real->items[i].speaker && real->items[i].speaker[0];
+                size_t k = 0;
+                while (named && k < i && strcmp(real->items[k].speaker, real->items[i].speaker)) k++;
+                nspk += named && k == i;
+            }
+            if (named && nspk >= 2) {
+                char desc[256];
+                if ((st = es_dataset_split(real, t->val_fraction, t->seed, isval, desc, sizeof desc, err))) {
+                    for (size_t i = 0; i < nabs; i++) free(abs[i]);
+                    free(cnt); free(isval); free(abs);
+                    goto out;
+                }
+                /* every word keeps a recording to train on, or the hash split below */
+                size_t *left = calloc(nl + 1, sizeof *left);
+                if (left) {
+                    for (size_t i = 0; i < real->nitems; i++) left[real->items[i].label] += !isval[i];
+                    by_speaker = 1;
+                    for (size_t l = 0; l < nl; l++) by_speaker &= left[l] > 0;
+                    free(left);
+                }
+                if (by_speaker) snprintf(sr->real_split, sizeof sr->real_split, "%s", desc);
+                else memset(isval, 0, real->nitems);
+            }
+        }
+        if (enough && !by_speaker) {
             for (size_t l = 0; l < nl; l++) {
                 /* the first ceil(f * count) clips of the label in hash order */
                 size_t want = (size_t)(t->val_fraction * (double)cnt[l] + 0.999), taken = 0;
@@ -308,7 +340,8 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         /* the real folder's noise recordings come along (silence class and
          * augmentation) */
         for (size_t i = 0; i < real->nnoise; i++) mh = fnv(mh, abs[real->nitems + i]);
-        mh = fnv(mh, enough ? "val" : "noval");
+        /* "val" alone is the hash split, as before speakers were read */
+        mh = fnv(mh, !enough ? "noval" : by_speaker ? "val-speaker" : "val");
         char fr[32];
         snprintf(fr, sizeof fr, "%.4f|%llu|%zu", t->val_fraction, (unsigned long long)t->seed, reps);
         mh = fnv(mh, fr);
@@ -371,6 +404,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         cJSON_AddNumberToObject(note, "real_weight", o->real_weight);
         cJSON_AddNumberToObject(note, "real_noise_files", (double)real->nnoise);
         cJSON_AddStringToObject(note, "validation", enough ? "held-out real clips only" : "split of the mixed folder (too few real clips to hold out)");
+        if (enough) cJSON_AddStringToObject(note, "real_split", by_speaker ? sr->real_split : "by file-name hash, at least one clip per word");
     }
     if (!(note_s = cJSON_PrintUnformatted(note))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     to.data_note = note_s;

@@ -135,6 +135,31 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
         --unknown 0 --data "$T/co2/real" --pattern '{label}_{speaker}_{take}' -o "$T/co2abs.safetensors" --epochs 5
     [ "$(ls -d "$T/synth"/mix-* | wc -l)" = $((nmix + 1)) ] && ok "... in a mix folder of its own" ||
         bad "... reused a mix folder made for another path as given"
+    # recordings naming three speakers: whole speakers validate (as train
+    # splits a dataset), so the validation score is of an unseen voice
+    mkdir -p "$T/real3"
+    for s in george jackson lucas; do for d in 0 1; do cp "$FSDD/${d}_${s}_0.wav" "$T/real3/"; done; done
+    expect 0 "train --words, recordings of three speakers" -- "$BIN" train -q --words "0=zero,1=one" -n 10 --unknown 0 \
+        --data "$T/real3" --pattern '{label}_{speaker}_{take}' -o "$T/mix3.safetensors" --epochs 5 --synth-cache "$T/synth3"
+    vs=$(sed -n 's/^validation recordings: by speaker: validation = \([a-z]*\) (2 of 6 clips)$/\1/p' "$T/out")
+    [ -n "$vs" ] && ok "one whole speaker validates ($vs, 2 of 6 clips)" || bad "speaker split: $(cat "$T/out")"
+    card "$T/mix3.safetensors" >"$T/card" 2>&1
+    has "$T/card" "\"real_split\":\"by speaker: validation = $vs (2 of 6 clips)\"" "model card: the speaker split"
+    mix3=$(ls -d "$T/synth3"/mix-*)
+    if [ -d "$mix3/train" ] && [ -n "$(ls "$mix3/val/0" | grep "_${vs}_")" ]; then
+        [ -z "$(ls "$mix3/train/0" "$mix3/train/1" | grep "_${vs}_")" ] && ok "the validation speaker never trains" ||
+            bad "$vs also trains: $(ls "$mix3/train/0")"
+    else
+        bad "no mix folder validating on $vs"
+    fi
+    # a split by speaker that would leave a word with no recording to train
+    # on (each speaker said one word): the file-name hash split instead
+    mkdir -p "$T/real4"
+    cp "$FSDD/0_george_0.wav" "$FSDD/0_george_1.wav" "$FSDD/1_jackson_0.wav" "$FSDD/1_jackson_1.wav" "$T/real4/"
+    expect 0 "train --words, each speaker one word" -- "$BIN" train -q --words "0=zero,1=one" -n 10 --unknown 0 \
+        --data "$T/real4" --pattern '{label}_{speaker}_{take}' -o "$T/mix4.safetensors" --epochs 5
+    card "$T/mix4.safetensors" >"$T/card" 2>&1
+    has "$T/card" '"real_split":"by file-name hash, at least one clip per word"' "... falls back to the hash split"
     rm -r "$T/real/_background_noise_"
     expect 1 "real recordings of a word not in --words" -- "$BIN" train -q --words "0=zero,2=two" -n 4 --unknown 0 \
         --data "$T/real" --pattern '{label}_{speaker}_{take}' -o "$T/bad.safetensors"
