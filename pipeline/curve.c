@@ -335,10 +335,19 @@ static void stats(const double *v, size_t n, double *mean, double *sd)
     *sd = n > 1 ? sqrt(q / (double)(n - 1)) : 0.0;   /* sample std over the runs */
 }
 
+/* The index of label `name` in m, which has it. */
+static int label_index(const es_dataset *m, const char *name)
+{
+    int l = 0;
+    while (strcmp(m->labels[l], name)) l++;
+    return l;
+}
+
 /* d's recordings followed by the synthetic takes of sd, as one dataset:
  * labels the union (sorted, as es_dataset_scan sorts them), d's noise
- * recordings. Every label of d must be one of sd's: the takes are of the
- * words the recordings say. */
+ * recordings. Every label of d but _unknown_ must be one of sd's: the
+ * takes are of the words the recordings say (recordings of other speech
+ * may come without synthetic _unknown_ takes, as in es_train_words). */
 static es_status merge_synth(const es_dataset *d, const es_dataset *sd, const char *ddir, const char *sdir,
                              es_dataset **out, es_error *err)
 {
@@ -346,25 +355,29 @@ static es_status merge_synth(const es_dataset *d, const es_dataset *sd, const ch
     for (size_t l = 0; l < d->nlabels; l++) {
         size_t k = 0;
         while (k < sd->nlabels && strcmp(sd->labels[k], d->labels[l])) k++;
-        if (k == sd->nlabels)
+        if (k == sd->nlabels && strcmp(d->labels[l], ES_LABEL_UNKNOWN))
             return es_fail(err, ES_ERR_ARG, "%s: label '%s' has no synthetic takes in %s (is it one of --words?)", ddir,
                            d->labels[l], sdir);
     }
     es_dataset *m = calloc(1, sizeof *m);
     if (!m) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-    /* sd's labels hold d's, so they are the union */
-    m->labels = calloc(sd->nlabels + 1, sizeof *m->labels);
+    m->labels = calloc(d->nlabels + sd->nlabels + 1, sizeof *m->labels);
     m->items = calloc(d->nitems + sd->nitems + 1, sizeof *m->items);
     m->noise = calloc(d->nnoise + 1, sizeof *m->noise);
     int bad = !m->labels || !m->items || !m->noise;
-    for (size_t l = 0; !bad && l < sd->nlabels; l++, m->nlabels++) bad = !(m->labels[l] = strdup(sd->labels[l]));
+    /* both label lists are sorted: merge them, once each */
+    for (size_t a = 0, b = 0; !bad && (a < d->nlabels || b < sd->nlabels); m->nlabels++) {
+        int c = a == d->nlabels ? 1 : b == sd->nlabels ? -1 : strcmp(d->labels[a], sd->labels[b]);
+        const char *name = c <= 0 ? d->labels[a] : sd->labels[b];
+        a += c <= 0;
+        b += c >= 0;
+        bad = !(m->labels[m->nlabels] = strdup(name));
+    }
     for (size_t i = 0; !bad && i < d->nitems + sd->nitems; i++, m->nitems++) {
         const es_dataset *from = i < d->nitems ? d : sd;
         const es_item *it = &from->items[i < d->nitems ? i : i - d->nitems];
         es_item *o = &m->items[i];
-        int lab = 0;
-        while (strcmp(sd->labels[lab], from->labels[it->label])) lab++;
-        o->label = lab;
+        o->label = label_index(m, from->labels[it->label]);
         o->path = strdup(it->path);
         o->speaker = strdup(it->speaker ? it->speaker : "");
         bad = !o->path || !o->speaker;

@@ -108,6 +108,21 @@ node -e '
 expect 0 "the same curve as text" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch \
     --shots-list 1 --splits 1 --seeds 1 --words "yes,stop,go" -n 6 --unknown 0 --synth-cache "$T/synth"
 has "$T/out" "also trains on the synthetic takes of --words (6 per word" "the table says the takes are mixed in"
+# recordings of other speech (_unknown_, Speech Commands names for the
+# speakers) need no synthetic _unknown_ takes, as in train --words --data
+mkdir -p "$T/sc"
+for w in yes stop go hello; do
+    l=$w; [ "$w" = hello ] && l=_unknown_
+    mkdir -p "$T/sc/$l"
+    for v in en-us en en+m3 en+f3; do espeak-ng -v "$v" -s 150 -w "$T/sc/$l/${v}_nohash_0.wav" "$w" 2>/dev/null; done
+done
+expect 0 "the curve with --words and recordings of _unknown_" -- "$BIN" train -q --learning-curve "$T/sc" --no-scratch \
+    --shots-list 0 --splits 1 --seeds 1 --words "yes,stop,go" -n 6 --unknown 0 --synth-cache "$T/synth" --json
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const c = r.rows[0].clips_per_label;
+  if (!r.synthetic || c[1] !== 8) throw new Error("clips per label " + c + ", not 8 (2 voices x 1 recording + 6 takes)");
+  ' "$T/out" 2>"$T/jerr" && ok "... trains on the takes and the recordings" || bad "_unknown_ recordings: $(cat "$T/jerr")"
 expect 1 "a label that --words does not name" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch \
     --words "yes,stop" -n 6 --unknown 0 --synth-cache "$T/synth"
 has "$T/err" "label 'go' has no synthetic takes" "a label without takes: named"
