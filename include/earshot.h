@@ -847,7 +847,9 @@ typedef struct {
     size_t n_shots;
     int seeds;                /* runs per (split, shots) (default 3) */
     int splits;               /* seeded random splits: half the speakers
-                                 (rounded down) are held out (default 5) */
+                                 (rounded down) are held out (default 5);
+                                 ES_CURVE_ALL_SPLITS: every such split once
+                                 (refused above 1,000 of them) */
     const char *const *test_speakers;  /* explicit splits instead: each a
                                  comma-separated list of held-out speakers */
     size_t n_test_speakers;
@@ -862,6 +864,7 @@ typedef struct {
     int synth_takes;          /* takes per word in synth_dir */
     double real_weight;       /* as es_synth_opts.real_weight */
 } es_curve_opts;
+#define ES_CURVE_ALL_SPLITS (-1)
 void es_curve_opts_default(es_curve_opts *o);   /* shots 1,2,5,10,20,all */
 
 typedef struct {

@@ -54,9 +54,9 @@ static void train_help(FILE *f)
             "that -o saves with the same options.\n"
             "  --learning-curve      run it\n"
             "  --seeds N             runs per split and shot count (default 3)\n"
-            "  --splits N            random speaker splits, half held out (default 5; the\n"
-            "                        draw moves the means: FSDD's 6 speakers split 20 ways,\n"
-            "                        --splits 20 takes each once)\n"
+            "  --splits N|all        random speaker splits, half held out (default 5), or\n"
+            "                        every such split once (FSDD's 6 speakers: 20). Which\n"
+            "                        speakers are held out moves the means by points\n"
             "  --test-speakers A,B   an explicit split (held-out speakers); repeat for more\n"
             "  --shots-list 1,5,0    shot counts to run (0 = all clips)\n"
             "  --json                print one JSON object\n"
@@ -486,7 +486,10 @@ int cmd_train(int argc, char **argv)
         case 'C': o.cache_dir = optarg; break;
         case 4001: curve = 1; break;
         case 4002: if (cli_parse_int("--seeds", optarg, 1, 1000, &co.seeds)) return EXIT_USAGE; break;
-        case 4003: if (cli_parse_int("--splits", optarg, 1, 1000, &co.splits)) return EXIT_USAGE; break;
+        case 4003:
+            if (!strcmp(optarg, "all")) co.splits = ES_CURVE_ALL_SPLITS;
+            else if (cli_parse_int("--splits", optarg, 1, 1000, &co.splits)) return EXIT_USAGE;
+            break;
         case 4004:
             if (n_tspk == sizeof tspk / sizeof tspk[0]) { fprintf(stderr, "earshot: too many --test-speakers\n"); return EXIT_USAGE; }
             tspk[n_tspk++] = optarg;

@@ -80,6 +80,19 @@ static double now_s(void)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* How many ways half of nspk speakers (rounded down) can be held out:
+ * C(nspk, nspk / 2), or SIZE_MAX above max. */
+static size_t count_halves(size_t nspk, size_t max)
+{
+    size_t half = nspk / 2, c = 1;
+    for (size_t i = 1; i <= half; i++) {
+        /* c * (nspk - half + i) / i stays whole at every step */
+        if (c > max * 64) return SIZE_MAX;
+        c = c * (nspk - half + i) / i;
+    }
+    return c > max ? SIZE_MAX : c;
+}
+
 /* test[s][speaker] = 1 when the speaker is held out in split s */
 static es_status make_splits(const es_curve_opts *o, char **spk, size_t nspk, unsigned char *test, size_t nsplits,
                              es_error *err)
@@ -104,6 +117,18 @@ static es_status make_splits(const es_curve_opts *o, char **spk, size_t nspk, un
             if (held == 0 || held == nspk)
                 return es_fail(err, ES_ERR_ARG, "%s: split %zu must hold out some but not all of the %zu speakers",
                                o->train.data_dir, s + 1, nspk);
+        }
+        return ES_OK;
+    }
+    if (o->splits == ES_CURVE_ALL_SPLITS) {
+        /* every half once, in the order of their bit patterns over the
+         * sorted speakers (speaker 0 the lowest bit): no draw, so the same
+         * dataset always gives the same table */
+        size_t half = nspk / 2, s = 0;
+        for (uint64_t m = 0; s < nsplits && m < ((uint64_t)1 << nspk); m++) {
+            if ((size_t)__builtin_popcountll(m) != half) continue;
+            for (size_t k = 0; k < nspk; k++) test[s * nspk + k] = (unsigned char)((m >> k) & 1);
+            s++;
         }
         return ES_OK;
     }
@@ -405,7 +430,8 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
 {
     memset(r, 0, sizeof *r);
     if (!e || !o || !o->train.data_dir || !o->shots || o->n_shots < 1 || o->seeds < 1 || o->seeds > 1000 ||
-        (!o->test_speakers && (o->splits < 1 || o->splits > 1000)) || (o->test_speakers && o->n_test_speakers < 1))
+        (!o->test_speakers && o->splits != ES_CURVE_ALL_SPLITS && (o->splits < 1 || o->splits > 1000)) ||
+        (o->test_speakers && o->n_test_speakers < 1))
         return es_fail(err, ES_ERR_ARG, "es_learning_curve: invalid arguments");
     for (size_t i = 0; i < o->n_shots; i++)
         if (o->shots[i] < 0) return es_fail(err, ES_ERR_ARG, "shots per label must be positive (0 = all)");
@@ -474,6 +500,15 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
         goto out;
     }
     size_t nsplits = o->test_speakers ? o->n_test_speakers : (size_t)o->splits;
+    if (!o->test_speakers && o->splits == ES_CURVE_ALL_SPLITS) {
+        /* 1000 splits at most, as for --splits N (and speakers fit a 64-bit pattern) */
+        nsplits = nspk <= 62 ? count_halves(nspk, 1000) : SIZE_MAX;
+        if (nsplits == SIZE_MAX) {
+            st = es_fail(err, ES_ERR_ARG, "%s: %zu speakers can be split in half in more than 1,000 ways; give --splits N "
+                         "for N random ones", o->train.data_dir, nspk);
+            goto out;
+        }
+    }
     test = calloc(nsplits * nspk, 1);
     r->split_desc = calloc(nsplits, sizeof(char *));
     r->rows = calloc(o->n_shots, sizeof *r->rows);

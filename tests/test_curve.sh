@@ -69,6 +69,31 @@ expect 0 "explicit splits" -- "$BIN" train -q --learning-curve --pattern "$P" "$
 has "$T/out" "split 1: train: en+m3,en-us | test: en,en+f3" "explicit split 1 as given (speakers sorted by name)"
 has "$T/out" "split 2: train: en,en+f3,en+m3 | test: en-us" "explicit split 2 as given"
 
+# every split once: 4 speakers, 2 held out, C(4,2) = 6 splits, all distinct
+expect 0 "--splits all" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch --shots-list 1 \
+    --splits all --seeds 1 --json
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const tests = r.splits.map(s => s.split(" | test: ")[1].split(",").sort().join());
+  if (r.splits.length !== 6 || new Set(tests).size !== 6) throw new Error("splits " + JSON.stringify(r.splits));
+  if (r.splits.some(s => s.split(" | test: ")[1].split(",").length !== 2)) throw new Error("not halves");
+  if (r.rows[0].n !== 6) throw new Error("runs " + r.rows[0].n);
+  ' "$T/out" 2>"$T/jerr" && ok "--splits all: the 6 distinct halves, one run each" || bad "--splits all: $(cat "$T/jerr")"
+cp "$T/out" "$T/all1.json"
+expect 0 "--splits all again, another --seed" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch \
+    --shots-list 1 --splits all --seeds 1 --seed 5 --json
+node -e '
+  const fs = require("fs");
+  const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8")), b = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  if (JSON.stringify(a.splits) !== JSON.stringify(b.splits)) throw new Error(a.splits + " / " + b.splits);
+  ' "$T/all1.json" "$T/out" 2>"$T/jerr" && ok "... the same splits whatever the seed (no draw)" || bad "seed moved the splits: $(cat "$T/jerr")"
+# 14 speakers split in half 3,432 ways: refused, not a 3,432-split run
+mkdir -p "$T/many"
+for k in $(seq 10 23); do for w in yes stop go; do cp "$T/data/${w}_en_120.wav" "$T/many/${w}_s${k}_0.wav"; done; done
+expect 1 "--splits all with 14 speakers" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/many" --splits all
+has "$T/err" "more than 1,000 ways" "... refused, saying why"
+expect 2 "--splits with a bad value" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --splits most
+
 expect 0 "the from-scratch column" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --shots-list 1 \
     --splits 1 --seeds 1 --epochs 5 --json
 node -e '
