@@ -426,7 +426,7 @@ int cmd_train(int argc, char **argv)
     size_t n_shots_list = 0;
     es_curve_opts co;
     es_curve_opts_default(&co);
-    static char synth_dir[4096];
+    char synth_dir[4096];   /* co.synth_dir points here while the curve runs */
     /* the learning curve starts from its own defaults (a shorter window,
      * offsets, an ensemble: see es_curve_opts_default) */
     for (int i = 1; i < argc; i++)

@@ -281,32 +281,25 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         for (size_t i = 0; i < real->nitems; i++) mh = fnv(fnv(mh, real->items[i].path), abs[i]);
         int by_speaker = 0;
         if (enough) {
-            size_t nspk = 0;
-            int named = 1;
-            for (size_t i = 0; i < real->nitems && named; i++) {
-                named = real->items[i].speaker && real->items[i].speaker[0];
-                size_t k = 0;
-                while (named && k < i && strcmp(real->items[k].speaker, real->items[i].speaker)) k++;
-                nspk += named && k == i;
+            /* es_dataset_split holds out whole speakers when every clip
+             * names one and there are two or more (its description then
+             * starts "by speaker:"), else it splits by hash over all clips,
+             * which is replaced below by the per-word hash split */
+            char desc[256];
+            if ((st = es_dataset_split(real, t->val_fraction, t->seed, isval, desc, sizeof desc, err))) {
+                for (size_t i = 0; i < nabs; i++) free(abs[i]);
+                free(cnt); free(isval); free(abs);
+                goto out;
             }
-            if (named && nspk >= 2) {
-                char desc[256];
-                if ((st = es_dataset_split(real, t->val_fraction, t->seed, isval, desc, sizeof desc, err))) {
-                    for (size_t i = 0; i < nabs; i++) free(abs[i]);
-                    free(cnt); free(isval); free(abs);
-                    goto out;
-                }
-                /* every word keeps a recording to train on, or the hash split below */
-                size_t *left = calloc(nl + 1, sizeof *left);
-                if (left) {
-                    for (size_t i = 0; i < real->nitems; i++) left[real->items[i].label] += !isval[i];
-                    by_speaker = 1;
-                    for (size_t l = 0; l < nl; l++) by_speaker &= left[l] > 0;
-                    free(left);
-                }
-                if (by_speaker) snprintf(sr->real_split, sizeof sr->real_split, "%s", desc);
-                else memset(isval, 0, real->nitems);
-            }
+            by_speaker = !strncmp(desc, "by speaker:", 11);
+            /* every word keeps a recording to train on, or the hash split below */
+            size_t *left = calloc(nl + 1, sizeof *left);
+            if (!left) by_speaker = 0;
+            for (size_t i = 0; by_speaker && i < real->nitems; i++) left[real->items[i].label] += !isval[i];
+            for (size_t l = 0; by_speaker && l < nl; l++) by_speaker = left[l] > 0;
+            free(left);
+            if (by_speaker) snprintf(sr->real_split, sizeof sr->real_split, "%s", desc);
+            else memset(isval, 0, real->nitems);
         }
         if (enough && !by_speaker) {
             for (size_t l = 0; l < nl; l++) {
