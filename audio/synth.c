@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* flite's voice registration functions are not declared in its headers. */
 cst_voice *register_cmu_us_kal(const char *voxdir);
@@ -146,6 +147,54 @@ es_status es_tts_phonemes(const char *accent, const char *text, char *buf, size_
     }
     pthread_mutex_unlock(&tts_lock);
     return st;
+}
+
+/* Does the language list of an espeak_VOICE (priority byte, string, NUL;
+ * an empty string ends it) hold lang? primary: only its first entry, and
+ * lang or lang-<anything> matches; else any entry equal to lang. */
+static int voice_speaks(const char *langs, const char *lang, int primary)
+{
+    size_t k = strlen(lang);
+    for (const char *l = langs; l && *l; l += strlen(l + 1) + 2) {
+        const char *s = l + 1;
+        if (primary) return !strncasecmp(s, lang, k) && (s[k] == 0 || s[k] == '-');
+        if (!strcasecmp(s, lang)) return 1;
+    }
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+es_status es_espeak_lang_voices(const char *lang, char (*out)[ES_TTS_VOICE_NAME], size_t max, size_t *n, es_error *err)
+{
+    *n = 0;
+    if (!lang || !*lang || strlen(lang) >= ES_TTS_VOICE_NAME || !max)
+        return es_fail(err, ES_ERR_ARG, "es_espeak_lang_voices: invalid arguments");
+    pthread_mutex_lock(&tts_lock);
+    es_status st = espeak_init(err);
+    const espeak_VOICE **v = st ? NULL : espeak_ListVoices(NULL);
+    /* the voices whose own language it is (fr: fr, fr-BE, fr-CH); failing
+     * that, those that list it at all (zh: Mandarin and Cantonese) */
+    for (int primary = 1; v && primary >= 0 && !*n; primary--)
+        for (size_t i = 0; v[i] && *n < max; i++) {
+            const char *id = v[i]->identifier;
+            /* MBROLA voices need data Debian ships separately */
+            if (!id || !strncmp(id, "mb/", 3) || !voice_speaks(v[i]->languages, lang, primary)) continue;
+            const char *base = strrchr(id, '/');
+            base = base ? base + 1 : id;
+            if (strlen(base) >= ES_TTS_VOICE_NAME) continue;
+            memcpy(out[*n], base, strlen(base) + 1);
+            (*n)++;
+        }
+    pthread_mutex_unlock(&tts_lock);
+    if (st) return st;
+    if (!*n)
+        return es_fail(err, ES_ERR_ARG, "--lang '%s': espeak-ng has no voice for this language ('espeak-ng --voices' lists them)",
+                       lang);
+    /* the listing's order is the data files' order: sort, so that a seed
+     * draws the same voices on every machine */
+    qsort(out, *n, sizeof *out, cmp_name);
+    return ES_OK;
 }
 
 /* ------------------------------------------------------------ flite */

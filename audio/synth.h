@@ -51,6 +51,15 @@ es_status es_tts_say(const es_tts_params *p, const char *text, float **out, size
  * size). Used to find homophones and build confusable words. */
 es_status es_tts_phonemes(const char *accent, const char *text, char *buf, size_t size, es_error *err);
 
+/* espeak-ng's voices for a language code (e.g. "de", "fr", "pt-br",
+ * "cmn"): the voices whose first language is it or a dialect of it
+ * ("fr" -> fr, fr-BE, fr-CH), else those that list it; MBROLA voices left
+ * out. Their file names (what es_tts_params.voice takes), sorted, up to
+ * max, go to out; *n their count. ES_ERR_ARG, naming the code, when there
+ * is none. */
+#define ES_TTS_VOICE_NAME 32
+es_status es_espeak_lang_voices(const char *lang, char (*out)[ES_TTS_VOICE_NAME], size_t max, size_t *n, es_error *err);
+
 /* The voice lists the dataset generator draws from. */
 extern const char *const es_espeak_accents[];
 extern const size_t es_espeak_n_accents;

@@ -645,6 +645,14 @@ typedef struct {
                               (0.7..1.4), its rate and f0 compensated;
                               default 1, 1 = off (measured on FSDD: no
                               gain, see README) */
+    const char *lang;      /* the words' language, an espeak-ng code ("de",
+                              "fr", "pt-br", "cmn"; es_espeak_lang_voices
+                              in audio/synth.h picks the voices): the words
+                              and their confusable negatives are spoken by
+                              that language's espeak-ng voices only (flite
+                              speaks only English and is left out), and the
+                              common-word negatives stay English. NULL or
+                              "en" (default): English accents and flite */
 } es_synth_opts;
 void es_synth_opts_default(es_synth_opts *o);
 

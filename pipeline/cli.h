@@ -94,7 +94,7 @@ int cmd_synth(int argc, char **argv);
 #define CLI_SYNTH_LONGOPTS_BASE \
     {"words", required_argument, 0, 3001}, {"takes", required_argument, 0, 'n'}, \
     {"unknown", required_argument, 0, 3002}, {"engines", required_argument, 0, 3003}, \
-    {"formant", required_argument, 0, 3006}
+    {"formant", required_argument, 0, 3006}, {"lang", required_argument, 0, 3007}
 #define CLI_SYNTH_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
     {"augment", required_argument, 0, 3004}, {"aug-prob", required_argument, 0, 3005}
 #define CLI_SYNTH_TRAIN_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
@@ -108,7 +108,11 @@ int cmd_synth(int argc, char **argv);
     "  --engines LIST        espeak, flite, or espeak,flite (default)\n" \
     "  --formant LO:HI       vocal-tract length spread: formants of each take x a\n" \
     "                        factor in LO..HI (0.7..1.4), duration and f0 kept\n" \
-    "                        (default 1:1 = off; e.g. 0.9:1.12)\n"
+    "                        (default 1:1 = off; e.g. 0.9:1.12)\n" \
+    "  --lang CODE           the words' language, an espeak-ng code (de, fr, es,\n" \
+    "                        pt-br, cmn; 'espeak-ng --voices' lists them): its\n" \
+    "                        voices say the words and their confusables, flite\n" \
+    "                        (English only) is left out (default en)\n"
 #define CLI_SYNTH_HELP CLI_SYNTH_HELP_BASE \
     "  --augment LIST        noise, reverb, bandlimit, speed, gain; all (default)\n" \
     "                        or none\n" \

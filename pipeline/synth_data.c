@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,7 +190,36 @@ typedef struct {
 
 static double uni(es_rng *r, double lo, double hi) { return lo + (hi - lo) * es_rng_uniform(r); }
 
-static void draw_voice(take *t, const es_synth_opts *o, unsigned engines, int phonemes, es_rng *r)
+/* The espeak voices takes are drawn from: the built-in English accents,
+ * or the voices of o->lang (es_espeak_lang_voices). */
+#define MAX_LANG_VOICES 16
+typedef struct {
+    const char *acc[MAX_LANG_VOICES];
+    const char *const *list;
+    size_t n;
+    char names[MAX_LANG_VOICES][ES_TTS_VOICE_NAME];
+    const char *phon;   /* the voice whose phonemes the homophone checks read */
+} voice_set;
+
+int es_synth_lang_is_english(const char *lang) { return !lang || !*lang || !strcasecmp(lang, "en"); }
+
+static es_status voice_set_init(voice_set *vs, const char *lang, es_error *err)
+{
+    if (es_synth_lang_is_english(lang)) {
+        vs->list = es_espeak_accents;
+        vs->n = es_espeak_n_accents;
+        vs->phon = "en-us";
+        return ES_OK;
+    }
+    es_status st = es_espeak_lang_voices(lang, vs->names, MAX_LANG_VOICES, &vs->n, err);
+    if (st) return st;
+    for (size_t i = 0; i < vs->n; i++) vs->acc[i] = vs->names[i];
+    vs->list = vs->acc;
+    vs->phon = vs->names[0];
+    return ES_OK;
+}
+
+static void draw_voice(take *t, const es_synth_opts *o, const voice_set *vset, unsigned engines, int phonemes, es_rng *r)
 {
     es_tts_params_default(&t->tts);
     /* espeak has far more voices (8 accents x 43 variants) than flite (5):
@@ -203,7 +233,7 @@ static void draw_voice(take *t, const es_synth_opts *o, unsigned engines, int ph
         t->tts.range = (int)uni(r, 20, 90);
     } else {
         t->tts.engine = ES_TTS_ESPEAK;
-        const char *acc = es_espeak_accents[es_rng_below(r, es_espeak_n_accents)];
+        const char *acc = vset->list[es_rng_below(r, vset->n)];
         const char *var = es_espeak_variants[es_rng_below(r, es_espeak_n_variants)];
         snprintf(t->voice, sizeof t->voice, "%s%s%s", acc, *var ? "+" : "", var);
         t->tts.rate = (int)uni(r, 110, 260);
@@ -257,7 +287,7 @@ static void draw_aug(take *t, const es_synth_opts *o, const es_aug_ranges *rg, e
  * spellings), for homophone checks. */
 typedef struct { char key[ES_SYNTH_MAX_ALTS][512]; char ph[ES_SYNTH_MAX_ALTS][512]; int n; } entry_keys;
 
-static es_status vocab_keys(const es_vocab *v, entry_keys *k, es_error *err)
+static es_status vocab_keys(const es_vocab *v, const char *phon, entry_keys *k, es_error *err)
 {
     for (size_t i = 0; i < v->n; i++) {
         k[i].n = 0;
@@ -268,7 +298,7 @@ static es_status vocab_keys(const es_vocab *v, entry_keys *k, es_error *err)
                 /* "[[...]]" as given; the key ignores text outside it */
                 snprintf(ph, 512, "%s", strstr(s, "[["));
             } else {
-                es_status st = es_tts_phonemes("en-us", s, ph, 512, err);
+                es_status st = es_tts_phonemes(phon, s, ph, 512, err);
                 if (st) return st;
             }
             es_phoneme_key(ph, k[i].key[k[i].n], 512);
@@ -455,7 +485,13 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
     es_status st = ES_OK, *sts = NULL;
     es_error *errs = NULL;
     if (!takes || !keys) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    if ((st = vocab_keys(v, keys, err))) goto out;
+    /* the words' voices, and English ones for the common words */
+    voice_set wv, ev;
+    if ((st = voice_set_init(&wv, o->lang, err)) || (st = voice_set_init(&ev, NULL, err))) goto out;
+    /* flite speaks only English (check_opts refused a language without espeak) */
+    int english = es_synth_lang_is_english(o->lang);
+    unsigned eng = english ? o->engines : ES_SYNTH_ESPEAK;
+    if ((st = vocab_keys(v, wv.phon, keys, err))) goto out;
     if (nun > 0 && (st = common_pool(v, keys, &pool, &npool, err))) goto out;
     es_aug_ranges rg;
     es_aug_ranges_default(&rg);
@@ -478,11 +514,11 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             int a = (int)es_rng_below(&rng, (uint64_t)e->nalts);
             int ph = es_spelling_is_phonemes(e->alts[a]);
             /* phonemes are espeak only: without espeak, use a text spelling */
-            if (ph && !(o->engines & ES_SYNTH_ESPEAK))
+            if (ph && !(eng & ES_SYNTH_ESPEAK))
                 for (int b = 0; b < e->nalts && ph; b++) if (!es_spelling_is_phonemes(e->alts[b])) { a = b; ph = 0; }
             snprintf(t->text, sizeof t->text, "%s", e->alts[a]);
             snprintf(t->tag, sizeof t->tag, "s%d", a);
-            draw_voice(t, o, ph ? ES_SYNTH_ESPEAK : o->engines, ph, &rng);
+            draw_voice(t, o, &wv, ph ? ES_SYNTH_ESPEAK : eng, ph, &rng);
             draw_aug(t, o, &rg, &rng);
             char vs[64];
             sanitize(vs, sizeof vs, t->voice);
@@ -492,7 +528,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
                      formant_tag(t, ft, sizeof ft), t->reverb ? "_rev" : "", t->tel == 2 ? "_tel" : t->tel ? "_8k" : "", t->aug.noise ? "_noise" : "",
                      t->aug.speed != 1 ? "_speed" : "", t->aug.gain_db != 0 ? "_gain" : "");
             /* all phonemes spellings and no espeak: no way to say it */
-            if (ph && !(o->engines & ES_SYNTH_ESPEAK)) {
+            if (ph && !(eng & ES_SYNTH_ESPEAK)) {
                 st = es_fail(err, ES_ERR_ARG, "--words: '%s' is only spelled in phonemes, which only espeak-ng reads", e->label);
                 goto out;
             }
@@ -504,7 +540,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         /* 40% confusable words, 40% common words and phrases, 20% noise */
         float u = es_rng_uniform(&rng);
         t->kind = u < 0.4f ? TAKE_CONFUSABLE : u < 0.8f ? TAKE_COMMON : TAKE_NOISE;
-        if (t->kind == TAKE_CONFUSABLE && !(o->engines & ES_SYNTH_ESPEAK)) t->kind = TAKE_COMMON;
+        if (t->kind == TAKE_CONFUSABLE && !(eng & ES_SYNTH_ESPEAK)) t->kind = TAKE_COMMON;
         if (t->kind == TAKE_COMMON && !npool) t->kind = TAKE_NOISE;
         if (t->kind == TAKE_CONFUSABLE) {
             size_t l = es_rng_below(&rng, v->n);
@@ -549,7 +585,9 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             n_noise++;
             es_tts_params_default(&t->tts);
         } else {
-            draw_voice(t, o, t->kind == TAKE_CONFUSABLE ? ES_SYNTH_ESPEAK : o->engines, t->kind == TAKE_CONFUSABLE, &rng);
+            /* confusables in the words' language, common words in English */
+            if (t->kind == TAKE_CONFUSABLE) draw_voice(t, o, &wv, ES_SYNTH_ESPEAK, 1, &rng);
+            else draw_voice(t, o, &ev, english ? o->engines : ES_SYNTH_ESPEAK, 0, &rng);
         }
         draw_aug(t, o, &rg, &rng);
         if (t->kind == TAKE_NOISE) { t->reverb = 0; t->tel = 0; t->aug.noise = ES_AUG_NOISE_NONE; }
@@ -595,8 +633,13 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         cJSON_AddNumberToObject(j2, "unknown_common_words", (double)n_common);
         cJSON_AddNumberToObject(j2, "unknown_noise", (double)n_noise);
         cJSON *je = cJSON_AddArrayToObject(j2, "engines");
-        if (o->engines & ES_SYNTH_ESPEAK) cJSON_AddItemToArray(je, cJSON_CreateString("espeak-ng"));
-        if (o->engines & ES_SYNTH_FLITE) cJSON_AddItemToArray(je, cJSON_CreateString("flite"));
+        if (eng & ES_SYNTH_ESPEAK) cJSON_AddItemToArray(je, cJSON_CreateString("espeak-ng"));
+        if (eng & ES_SYNTH_FLITE) cJSON_AddItemToArray(je, cJSON_CreateString("flite"));
+        if (!english) {
+            cJSON_AddStringToObject(j2, "lang", o->lang);
+            cJSON *jv = cJSON_AddArrayToObject(j2, "lang_voices");
+            for (size_t i = 0; i < wv.n; i++) cJSON_AddItemToArray(jv, cJSON_CreateString(wv.names[i]));
+        }
         cJSON *ja = cJSON_AddArrayToObject(j2, "augment");
         static const char *an[] = {"noise", "reverb", "bandlimit", "speed", "gain"};
         for (int b = 0; b < 5; b++) if (o->augment & (1u << b)) cJSON_AddItemToArray(ja, cJSON_CreateString(an[b]));
@@ -633,6 +676,19 @@ static es_status check_opts(const es_synth_opts *o, es_error *err)
     if (!(o->pad_to >= 0 && o->pad_to <= 60)) return es_fail(err, ES_ERR_ARG, "pad_to must be 0..60 s");
     if (!(o->formant_lo >= 0.7 && o->formant_lo <= o->formant_hi && o->formant_hi <= 1.4))
         return es_fail(err, ES_ERR_ARG, "formant factors must satisfy 0.7 <= lo <= hi <= 1.4, not %g..%g", o->formant_lo, o->formant_hi);
+    if (!es_synth_lang_is_english(o->lang)) {
+        size_t k = strlen(o->lang);
+        int ok = k < ES_TTS_VOICE_NAME;
+        for (size_t i = 0; ok && i < k; i++) ok = isalnum((unsigned char)o->lang[i]) || (o->lang[i] == '-' && i);
+        if (!ok) return es_fail(err, ES_ERR_ARG, "--lang '%.40s': not a language code (letters, digits and '-', e.g. de, pt-br)", o->lang);
+        if (!(o->engines & ES_SYNTH_ESPEAK))
+            return es_fail(err, ES_ERR_ARG, "--lang %s: flite speaks only English; espeak-ng must be among the engines", o->lang);
+        /* before anything is written: a language without voices */
+        char names[MAX_LANG_VOICES][ES_TTS_VOICE_NAME];
+        size_t n;
+        es_status st = es_espeak_lang_voices(o->lang, names, MAX_LANG_VOICES, &n, err);
+        if (st) return st;
+    }
     return ES_OK;
 }
 

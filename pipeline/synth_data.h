@@ -53,6 +53,9 @@ es_status es_confusable(const char *phonemes, es_rng *rng, char *out, size_t siz
  * key: stress marks and separators removed, one space between words. */
 void es_phoneme_key(const char *phonemes, char *out, size_t size);
 
+/* Is lang (es_synth_opts.lang) the default: NULL, "" or "en"? */
+int es_synth_lang_is_english(const char *lang);
+
 /* The built-in list of common English words the negatives draw from. */
 extern const char *const es_common_words[];
 extern const size_t es_n_common_words;

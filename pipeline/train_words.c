@@ -159,6 +159,10 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
         size_t len = strlen(canon);
         snprintf(canon + len, sizeof canon - len, "|f%.4f:%.4f", o->formant_lo, o->formant_hi);
     }
+    if (!es_synth_lang_is_english(o->lang)) {
+        size_t len = strlen(canon);
+        snprintf(canon + len, sizeof canon - len, "|l%.40s", o->lang);
+    }
     uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, canon), o->words);
     if (snprintf(dir, size, "%s/%016llx", root, (unsigned long long)h) >= (int)size)
         return es_fail(err, ES_ERR_ARG, "synthesis cache path too long");

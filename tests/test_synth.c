@@ -304,6 +304,39 @@ static void test_phonemes(void **state)
     assert_null(x);
 }
 
+/* A language's voices: its own dialects, sorted; a code that is only a
+ * secondary language falls back to the voices listing it; none refused. */
+static void test_lang_voices(void **state)
+{
+    (void)state;
+    char v[16][ES_TTS_VOICE_NAME];
+    size_t n = 0;
+    es_error e = {0};
+    assert_int_equal(es_espeak_lang_voices("fr", v, 16, &n, &e), ES_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "fr");
+    assert_string_equal(v[1], "fr-BE");
+    assert_string_equal(v[2], "fr-CH");
+    assert_int_equal(es_espeak_lang_voices("EN", v, 16, &n, &e), ES_OK);   /* case-insensitive */
+    assert_int_equal(n, es_espeak_n_accents);
+    assert_int_equal(es_espeak_lang_voices("pt-br", v, 16, &n, &e), ES_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0], "pt-BR");
+    assert_int_equal(es_espeak_lang_voices("zh", v, 16, &n, &e), ES_OK);   /* listed, never first */
+    assert_true(n >= 2);
+    for (size_t i = 0; i < n; i++) assert_true(!strncmp(v[i], "cmn", 3) || !strncmp(v[i], "yue", 3));
+    assert_int_equal(es_espeak_lang_voices("f", v, 16, &n, &e), ES_ERR_ARG);   /* a prefix is not a language */
+    assert_non_null(strstr(e.msg, "'f'"));
+    assert_int_equal(n, 0);
+    assert_int_equal(es_espeak_lang_voices("de", v, 1, &n, &e), ES_OK);   /* max is respected */
+    assert_int_equal(n, 1);
+    /* German phonemes are not English ones */
+    char de[128], en[128];
+    assert_int_equal(es_tts_phonemes("de", "wasser", de, sizeof de, NULL), ES_OK);
+    assert_int_equal(es_tts_phonemes("en-us", "wasser", en, sizeof en, NULL), ES_OK);
+    assert_string_not_equal(de, en);
+}
+
 /* ------------------------------------------------------------ vocabulary */
 
 static void test_vocab(void **state)
@@ -645,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_vocab),      cmocka_unit_test(test_confusable),       cmocka_unit_test(test_rir),
         cmocka_unit_test(test_convolve),   cmocka_unit_test(test_bandlimit),        cmocka_unit_test(test_dataset),
         cmocka_unit_test(test_formant),    cmocka_unit_test(test_dataset_formant),   cmocka_unit_test(test_independent_of_rand),
+        cmocka_unit_test(test_lang_voices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,26 @@ expect 2 "bad --formant (LO > HI)" -- "$BIN" synth -q --words "a,b" --formant 1.
 expect 2 "bad --formant (not a number)" -- "$BIN" synth -q --words "a,b" --formant wide -o "$T/x"
 expect 2 "missing -o" -- "$BIN" synth -q --words "a,b"
 
+# --lang: the words (and their confusables) in another language's voices
+expect 0 "--lang de" -- "$BIN" synth -q --lang de --words "kaffee,tee" -n 6 --unknown 40 --seed 3 -o "$T/de"
+[ -z "$(ls "$T/de/kaffee" "$T/de/tee" | grep '\.wav$' | grep -v '_espeak_de[+_]')" ] &&
+    ok "--lang de: every take is a German espeak-ng voice" || bad "--lang de voices: $(ls "$T/de/kaffee" | head -3)"
+[ -z "$(ls "$T/de/_unknown_" | grep conf- | grep -v '_espeak_de[+_]')" ] && ls "$T/de/_unknown_" | grep -q conf- &&
+    ok "--lang de: confusables in German voices too" || bad "--lang de confusables: $(ls "$T/de/_unknown_" | grep conf- | head -3)"
+ls "$T/de/_unknown_" | grep -v 'conf-\|noise-' | grep -q '_espeak_en' &&
+    ok "--lang de: the common-word negatives stay English" || bad "--lang de common words: $(ls "$T/de/_unknown_" | head -3)"
+expect 0 "--lang fr" -- "$BIN" synth -q --lang fr --words "un,deux" -n 12 --unknown 0 -o "$T/fr"
+[ "$(ls "$T/fr/un" "$T/fr/deux" | grep -o '_espeak_fr[-A-Z]*' | sort -u | wc -l)" -ge 2 ] &&
+    ok "--lang fr: several French voices (fr, fr-BE, fr-CH)" || bad "--lang fr: $(ls "$T/fr/un" | head -3)"
+expect 1 "--lang with no espeak-ng voice" -- "$BIN" synth -q --lang xx --words "a,b" -n 2 -o "$T/xx"
+has "$T/err" "--lang 'xx': espeak-ng has no voice" "... names the code"
+[ ! -e "$T/xx" ] && ok "... and writes nothing" || bad "a refused --lang left $T/xx"
+expect 1 "--lang without espeak-ng" -- "$BIN" synth -q --lang de --engines flite --words "a,b" -n 2 -o "$T/xx"
+has "$T/err" "flite speaks only English" "... says why"
+expect 1 "--lang that is not a code" -- "$BIN" synth -q --lang "de/../x" --words "a,b" -n 2 -o "$T/xx"
+expect 0 "--lang en is the default" -- "$BIN" synth -q --lang en --words "$W" -n 6 --unknown 12 --seed 4 -o "$T/en"
+diff -r "$T/a" "$T/en" >/dev/null && ok "--lang en: the same takes as without it" || bad "--lang en changed the takes"
+
 # temporary folders of killed runs: removed when their process is dead,
 # kept while it lives; links inside are removed, not followed
 mkdir -p "$T/synth" "$T/keep"
@@ -84,6 +104,11 @@ expect 0 "train --words --formant" -- "$BIN" train -q --words "$W" -n 12 --unkno
 has "$T/out" "synthesised now" "... another synthesis, not the cached default one"
 card "$T/mf.safetensors" >"$T/card" 2>&1
 has "$T/card" '"formant":\[0.9,1.1\]' "model card: the formant range"
+expect 0 "train --words --lang de" -- "$BIN" train -q --lang de --words "kaffee,tee" -n 8 --unknown 8 -o "$T/mde.safetensors" --epochs 5
+has "$T/out" "synthesised now" "... its own synthesis, not an English one"
+card "$T/mde.safetensors" >"$T/card" 2>&1
+has "$T/card" '"lang":"de","lang_voices":\["de"\]' "model card: the language and its voices"
+has "$T/card" '"engines":\["espeak-ng"\]' "model card: espeak-ng only"
 expect 2 "--data without --words" -- "$BIN" train -q --data "$T/a" -o "$T/x.safetensors"
 
 FSDD=${EARSHOT_FSDD:-}
