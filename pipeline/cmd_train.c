@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 #include "train_aug.h"   /* the auto rules, to print what they chose */
+#include "dataset.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -18,6 +19,7 @@ static void train_help(FILE *f)
     fprintf(f,
             "usage: earshot train [options] DATASET -o MODEL.safetensors\n"
             "       earshot train --words LIST [--data DATASET] [options] -o MODEL.safetensors\n"
+            "       earshot train --speak-labels DATASET [options] -o MODEL.safetensors\n"
             "\n"
             "Trains a classifier head on the frozen pretrained encoder. DATASET has one\n"
             "folder per label (plus optional _unknown_/ and _background_noise_/), or is a\n"
@@ -119,9 +121,42 @@ static void train_help(FILE *f)
             "                        its synthetic takes (repeats; default 0.1)\n"
             "  --synth-cache DIR     synthesised takes (default $EARSHOT_SYNTH_CACHE,\n"
             "                        else $XDG_CACHE_HOME/earshot/synth)\n"
+            "  --speak-labels        --words made of DATASET's labels, each spoken as its\n"
+            "                        name ('_' as a space; lights_on=lights on), with\n"
+            "                        DATASET as --data: recordings plus synthetic takes\n"
             "  With --learning-curve, --words mixes the takes into every run as --data\n"
             "  mixes recordings in (the curve's DATASET; shots count its clips only).\n"
             CLI_COMMON_HELP);
+}
+
+/* --speak-labels: DATASET's labels as a --words list, each spoken as its
+ * name with '_' read as a space ("lights_on" -> "lights_on=lights on";
+ * espeak-ng and flite read "7" as "seven"). _unknown_ is no word: the
+ * synthesis makes its own, and the real one still comes along. */
+static es_status labels_as_words(const char *dir, const char *pattern, char *buf, size_t size, es_error *err)
+{
+    es_dataset *d = NULL;
+    es_status st = es_dataset_scan(dir, pattern, &d, NULL, err);
+    if (st) return st;
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < d->nlabels && !st; i++) {
+        const char *l = d->labels[i];
+        if (!strcmp(l, ES_LABEL_UNKNOWN)) continue;
+        /* the list's own punctuation cannot be spoken from a name */
+        if (strpbrk(l, ",=|[]"))
+            st = es_fail(err, ES_ERR_ARG, "%s: label '%s' holds one of , = | [ ]: give its spelling with --words instead", dir, l);
+        char spoken[512];
+        size_t k = 0;
+        for (const char *p = l; *p && k + 1 < sizeof spoken; p++) spoken[k++] = *p == '_' ? ' ' : *p;
+        spoken[k] = 0;
+        int w = st ? 0 : snprintf(buf + n, size - n, "%s%s=%s", n ? "," : "", l, spoken);
+        if (!st && (w < 0 || (size_t)w >= size - n)) st = es_fail(err, ES_ERR_ARG, "%s: too many labels to speak", dir);
+        n += st ? 0 : (size_t)w;
+    }
+    if (!st && !n) st = es_fail(err, ES_ERR_ARG, "%s: no label to speak", dir);
+    es_dataset_free(d);
+    return st;
 }
 
 /* "LO:HI" within [min, max], lo <= hi. */
@@ -411,12 +446,15 @@ int cmd_train(int argc, char **argv)
         {"noise-dir", required_argument, 0, 2008}, {"no-silence", no_argument, 0, 2009},
         {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
         CLI_COMMON_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
-        {"synth-cache", required_argument, 0, 3011}, {"real-weight", required_argument, 0, 3012}, {0, 0, 0, 0}};
+        {"synth-cache", required_argument, 0, 3011}, {"real-weight", required_argument, 0, 3012},
+        {"speak-labels", no_argument, 0, 3013}, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_synth_opts so;
     es_synth_opts_default(&so);
     const char *real = NULL, *synth_cache = NULL;
+    int speak_labels = 0;
+    static char label_words[16384];   /* --speak-labels: the --words list made of the labels */
     es_train_opts o;
     es_train_opts_default(&o);
     const char *out = NULL, *head = "mlp";
@@ -439,6 +477,7 @@ int cmd_train(int argc, char **argv)
         switch (opt) {
         case 3010: real = optarg; break;
         case 3011: synth_cache = optarg; break;
+        case 3013: speak_labels = 1; break;
         case 3012: {
             double v;
             if (cli_parse_double(optarg, 0, 100, &v)) { fprintf(stderr, "earshot: --real-weight must be from 0 to 100\n"); return EXIT_USAGE; }
@@ -561,6 +600,19 @@ int cmd_train(int argc, char **argv)
         case 'h': train_help(stdout); return EXIT_OK;
         default: train_help(stderr); return EXIT_USAGE;
         }
+    }
+    if (speak_labels) {
+        if (so.words || real || optind != argc - 1) {
+            fprintf(stderr, "earshot train: --speak-labels takes the words from DATASET's labels: give DATASET, "
+                            "and no --words or --data\n");
+            return EXIT_USAGE;
+        }
+        es_error e = {0};
+        if (labels_as_words(argv[optind], o.pattern, label_words, sizeof label_words, &e)) { cli_error(&e); return EXIT_FAIL; }
+        so.words = label_words;
+        if (!c.quiet) fprintf(stderr, "--speak-labels: --words \"%s\"\n", label_words);
+        /* train: DATASET becomes the recordings mixed in; the curve keeps it */
+        if (!curve) { real = argv[optind]; optind++; }
     }
     if (curve) {
         if (out) { fprintf(stderr, "earshot train: --learning-curve writes no model; drop -o\n"); return EXIT_USAGE; }

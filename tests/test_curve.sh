@@ -148,6 +148,14 @@ node -e '
   const c = r.rows[0].clips_per_label;
   if (!r.synthetic || c[1] !== 8) throw new Error("clips per label " + c + ", not 8 (2 voices x 1 recording + 6 takes)");
   ' "$T/out" 2>"$T/jerr" && ok "... trains on the takes and the recordings" || bad "_unknown_ recordings: $(cat "$T/jerr")"
+expect 0 "the curve with --speak-labels" -- "$BIN" train --learning-curve "$T/sc" --no-scratch \
+    --shots-list 0 --splits 1 --seeds 1 --speak-labels -n 6 --unknown 0 --synth-cache "$T/synth" --json
+has "$T/err" '--speak-labels: --words "go=go,stop=stop,yes=yes"' "... the words are the labels, _unknown_ left out"
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const c = r.rows[0].clips_per_label;
+  if (!r.synthetic || c[1] !== 8) throw new Error("clips per label " + c + ", not 8");
+  ' "$T/out" 2>"$T/jerr" && ok "... and trains on their takes as --words does" || bad "--speak-labels curve: $(cat "$T/jerr")"
 expect 1 "a label that --words does not name" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --no-scratch \
     --words "yes,stop" -n 6 --unknown 0 --synth-cache "$T/synth"
 has "$T/err" "label 'go' has no synthetic takes" "a label without takes: named"

@@ -111,6 +111,24 @@ has "$T/card" '"lang":"de","lang_voices":\["de"\]' "model card: the language and
 has "$T/card" '"engines":\["espeak-ng"\]' "model card: espeak-ng only"
 expect 2 "--data without --words" -- "$BIN" train -q --data "$T/a" -o "$T/x.safetensors"
 
+# --speak-labels: the words are the dataset's labels, the dataset the recordings
+V="$(dirname -- "$0")/../samples/vocab"
+mkdir -p "$T/sl/lights_on" "$T/sl/pause" "$T/sl/_unknown_"
+cp "$V"/lights_on/lights_on_[0-2].flac "$T/sl/lights_on/"; cp "$V"/pause/pause_[0-2].flac "$T/sl/pause/"
+cp "$V"/_unknown_/hello_0.flac "$V"/_unknown_/music_5.flac "$T/sl/_unknown_/"
+expect 0 "train --speak-labels" -- "$BIN" train --speak-labels "$T/sl" -n 6 --unknown 6 --synth-cache "$T/synth-sl" -o "$T/sl.safetensors" --epochs 5
+has "$T/err" '--speak-labels: --words "lights_on=lights on,pause=pause"' "... says the words it made of the labels"
+has "$T/out" "synthetic takes:" "... synthesises their takes"
+card "$T/sl.safetensors" >"$T/card" 2>&1
+has "$T/card" '"words":"lights_on=lights on,pause=pause"' "model card: the words"
+has "$T/card" '"real_clips":8' "model card: the recordings, _unknown_ ones included"
+expect 2 "--speak-labels with --words" -- "$BIN" train -q --speak-labels "$T/sl" --words "a,b" -o "$T/x.safetensors"
+expect 2 "--speak-labels with --data" -- "$BIN" train -q --speak-labels --data "$T/sl" -o "$T/x.safetensors"
+mkdir -p "$T/slc/a,b" "$T/slc/c"; cp "$V"/pause/pause_0.flac "$T/slc/a,b/"; cp "$V"/pause/pause_1.flac "$T/slc/c/"
+expect 1 "--speak-labels, a label the list cannot hold" -- "$BIN" train -q --speak-labels "$T/slc" -o "$T/x.safetensors"
+has "$T/err" "label 'a,b' holds one of" "... names the label"
+[ ! -e "$T/x.safetensors" ] && ok "... and writes no model" || bad "a refused --speak-labels wrote a model"
+
 FSDD=${EARSHOT_FSDD:-}
 if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
     # real recordings of two digits, three per word: they validate
