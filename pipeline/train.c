@@ -1530,9 +1530,11 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     if (!c) return err ? err->status : ES_ERR_MODEL;
     const char *enc = es_classifier_meta(c, "encoder_sha256");
     if (!enc || strcmp(enc, es_engine_encoder_sha256(e))) {
+        /* enc lives in c: the message first, then the free */
+        es_status st = es_fail(err, ES_ERR_MODEL, "%s: was trained on another encoder (sha256 %.12s..., this one is %.12s...)",
+                               model_path, enc ? enc : "unknown", es_engine_encoder_sha256(e));
         es_classifier_free(c);
-        return es_fail(err, ES_ERR_MODEL, "%s: was trained on another encoder (sha256 %.12s..., this one is %.12s...)",
-                       model_path, enc ? enc : "unknown", es_engine_encoder_sha256(e));
+        return st;
     }
     es_dataset *d = NULL;
     es_engine *ft = NULL;
