@@ -269,6 +269,9 @@ static void emit_ready(listener *L, int all)
     size_t k = 0;
     while (k < L->npend && (all || (double)L->pushed >= (L->pend[k].end + ES_TX_SPK_PAD) * ES_SAMPLE_RATE))
         emit(L, &L->pend[k++]);
+    /* nothing pending yet means no array either (memmove's pointers must
+     * be valid even for 0 bytes) */
+    if (!k) return;
     memmove(L->pend, L->pend + k, (L->npend - k) * sizeof *L->pend);
     L->npend -= k;
 }
