@@ -2,10 +2,13 @@
 # Set up everything (packages, models, reference runtime, build) and run the
 # whole test suite.
 #
-#   scripts/test.sh [--models DIR] [--ci] [MESON TEST ARGS...]
+#   scripts/test.sh [--models DIR] [--ci] [--sanitize] [MESON TEST ARGS...]
 #
-# --ci (implied when $CI is set) builds with warnings as errors. Any other
-# arguments go to `meson test` (e.g. a test name, or --suite).
+# --ci (implied when $CI is set) builds with warnings as errors. --sanitize
+# runs the suite on a second build, build-asan/, with AddressSanitizer,
+# LeakSanitizer and UndefinedBehaviorSanitizer (about 2x slower, so not in
+# CI; run it before a release and after touching memory handling). Any
+# other arguments go to `meson test` (e.g. a test name, or --suite).
 # Ends with one line "N passed, N failed, N skipped", counted from
 # build/meson-logs/testlog.json; exits non-zero if any test failed or meson
 # test itself failed.
@@ -13,6 +16,7 @@ set -euo pipefail
 
 models=""
 ci=0
+sanitize=0
 [ -z "${CI:-}" ] || ci=1
 meson_args=()
 while [ $# -gt 0 ]; do
@@ -21,7 +25,8 @@ while [ $# -gt 0 ]; do
               models="$2"; shift 2 ;;
     --models=*) models="${1#--models=}"; shift ;;
     --ci) ci=1; shift ;;
-    -h|--help) echo "usage: $0 [--models DIR] [--ci] [MESON TEST ARGS...]"; exit 0 ;;
+    --sanitize) sanitize=1; shift ;;
+    -h|--help) echo "usage: $0 [--models DIR] [--ci] [--sanitize] [MESON TEST ARGS...]"; exit 0 ;;
     *) meson_args+=("$1"); shift ;;
   esac
 done
@@ -31,7 +36,7 @@ done
 . "$(dirname -- "$0")/paths.sh"
 es_resolve_paths "$models"
 
-log=build/meson-logs/testlog.json
+bdir=build
 setup_args=(--with-reference --models "$EARSHOT_MODELS")
 [ $ci -eq 0 ] || setup_args+=(--ci)
 if ! bash scripts/setup.sh "${setup_args[@]}"; then
@@ -40,10 +45,28 @@ if ! bash scripts/setup.sh "${setup_args[@]}"; then
   exit 1
 fi
 
+if [ $sanitize -eq 1 ]; then
+  # the same sources, built with the sanitizers; every finding is an error
+  # (halt_on_error), and leaks count except inside libvorbis, which
+  # fuzz/lsan.supp explains
+  bdir=build-asan
+  if [ ! -f $bdir/meson-private/coredata.dat ]; then
+    echo "earshot test: configuring $bdir/ (address, undefined)"
+    meson setup $bdir --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false >/dev/null ||
+      { echo "earshot test: meson setup $bdir failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  fi
+  ninja -C $bdir --quiet || { echo "earshot test: the sanitizer build failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}"
+  # slower: give every test four times its timeout
+  meson_args=(-t 4 "${meson_args[@]}")
+fi
+log=$bdir/meson-logs/testlog.json
 rm -f "$log"
-echo "earshot test: meson test -C build --print-errorlogs${meson_args[*]:+ ${meson_args[*]}}"
+echo "earshot test: meson test -C $bdir --print-errorlogs${meson_args[*]:+ ${meson_args[*]}}"
 status=0
-meson test -C build --print-errorlogs "${meson_args[@]}" || status=$?
+meson test -C $bdir --print-errorlogs "${meson_args[@]}" || status=$?
 
 if [ ! -s "$log" ]; then
   echo "earshot test: meson test exited with status $status and wrote no $log (see above)"
