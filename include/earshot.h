@@ -653,6 +653,13 @@ typedef struct {
                               speaks only English and is left out), and the
                               common-word negatives stay English. NULL or
                               "en" (default): English accents and flite */
+    const char *unknown_words;  /* the _unknown_ class's words and phrases,
+                              entries as in words ("wetter,good night,
+                              paws=[[p'O:z]]"): spoken in the words'
+                              language and voices instead of the built-in
+                              common English words (the confusables and
+                              noise stay); a spelling that sounds like a
+                              target is refused. NULL: the built-in list */
 } es_synth_opts;
 void es_synth_opts_default(es_synth_opts *o);
 

@@ -24,6 +24,11 @@ es_status es_write_atomic_ex(const char *path, const void *data, size_t len, int
 es_status es_npy_write_ex(const char *path, const float *data, const size_t *shape, int ndim, int durable,
                           es_error *err);
 
+/* Remove a file or a tree, children first (0, or -1 if anything stayed).
+ * Symbolic links are removed themselves, never followed: a mix folder of
+ * es_train_words links to the user's recordings. */
+int es_rm_tree(const char *path);
+
 /* Read a whole file into memory (malloc'd). Refuses directories. */
 es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err);
 

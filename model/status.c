@@ -3,6 +3,7 @@
 /* Error reporting and small file helpers shared by every module. */
 #include "es_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,4 +163,23 @@ void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx)
         if (started[i]) pthread_join(th[i], NULL);
         else run_job(&jobs[i]);   /* could not start a thread: do its share here */
     }
+}
+
+int es_rm_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb)) return -1;
+    if (!S_ISDIR(sb.st_mode)) return unlink(path);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirent *de;
+    int bad = 0;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[4200];
+        if (snprintf(p, sizeof p, "%s/%s", path, de->d_name) >= (int)sizeof p) { bad = 1; continue; }
+        bad |= es_rm_tree(p) != 0;
+    }
+    closedir(d);
+    return bad ? -1 : rmdir(path);
 }

@@ -94,7 +94,8 @@ int cmd_synth(int argc, char **argv);
 #define CLI_SYNTH_LONGOPTS_BASE \
     {"words", required_argument, 0, 3001}, {"takes", required_argument, 0, 'n'}, \
     {"unknown", required_argument, 0, 3002}, {"engines", required_argument, 0, 3003}, \
-    {"formant", required_argument, 0, 3006}, {"lang", required_argument, 0, 3007}
+    {"formant", required_argument, 0, 3006}, {"lang", required_argument, 0, 3007}, \
+    {"unknown-words", required_argument, 0, 3008}
 #define CLI_SYNTH_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
     {"augment", required_argument, 0, 3004}, {"aug-prob", required_argument, 0, 3005}
 #define CLI_SYNTH_TRAIN_LONGOPTS CLI_SYNTH_LONGOPTS_BASE, \
@@ -105,6 +106,10 @@ int cmd_synth(int argc, char **argv);
     "                        e.g. \"lights on,0=zero|oh,kaffee=[[k'afe:]]\"\n" \
     "  -n, --takes N         takes per word (default 100)\n" \
     "  --unknown N           _unknown_ takes (default: as --takes; 0 = none)\n" \
+    "  --unknown-words LIST  what _unknown_ says besides confusables and noise:\n" \
+    "                        these words and phrases (entries as in --words),\n" \
+    "                        not the built-in common English words; one that\n" \
+    "                        sounds like a target is refused\n" \
     "  --engines LIST        espeak, flite, or espeak,flite (default)\n" \
     "  --formant LO:HI       vocal-tract length spread: formants of each take x a\n" \
     "                        factor in LO..HI (0.7..1.4), duration and f0 kept\n" \

@@ -69,6 +69,7 @@ int cli_synth_opt(es_synth_opts *o, int opt, const char *arg)
         return 1;
     }
     case 3007: o->lang = arg; return 1;
+    case 3008: o->unknown_words = arg; return 1;
     case 3005:
         if (cli_parse_double(arg, 0, 1, &v)) { fprintf(stderr, "earshot: the augmentation probability must be 0..1\n"); return -1; }
         o->aug_prob = v;

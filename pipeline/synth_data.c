@@ -339,6 +339,57 @@ static es_status common_pool(const es_vocab *v, const entry_keys *k, int **pool,
     return ES_OK;
 }
 
+/* --unknown-words: the user's negatives, each spelling one draw. A
+ * spelling that sounds like a target (the same phoneme key) is refused:
+ * it would teach the model to reject its own word. */
+typedef struct {
+    es_vocab v;
+    entry_keys *keys;
+    const char **text;   /* every spelling of every entry */
+    size_t n;
+} user_negatives;
+
+static void user_negatives_free(user_negatives *u)
+{
+    es_vocab_free(&u->v);
+    free(u->keys);
+    free(u->text);
+    memset(u, 0, sizeof *u);
+}
+
+static es_status user_negatives_init(user_negatives *u, const char *spec, const es_vocab *targets, const entry_keys *tk,
+                                     const char *phon, es_error *err)
+{
+    memset(u, 0, sizeof *u);
+    es_status st = es_vocab_parse(spec, &u->v, err);
+    if (st) {
+        /* the parser speaks of --words */
+        if (err && !strncmp(err->msg, "--words:", 8)) {
+            char m[sizeof err->msg];
+            snprintf(m, sizeof m, "--unknown-words:%s", err->msg + 8);
+            snprintf(err->msg, sizeof err->msg, "%s", m);
+        }
+        return st;
+    }
+    u->keys = calloc(u->v.n, sizeof *u->keys);
+    u->text = calloc(u->v.n * ES_SYNTH_MAX_ALTS, sizeof *u->text);
+    if (!u->keys || !u->text) { user_negatives_free(u); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    if ((st = vocab_keys(&u->v, phon, u->keys, err))) { user_negatives_free(u); return st; }
+    for (size_t i = 0; i < u->v.n; i++)
+        for (int a = 0; a < u->keys[i].n; a++) {
+            for (size_t t = 0; t < targets->n; t++)
+                for (int b = 0; b < tk[t].n; b++)
+                    if (!strcmp(u->keys[i].key[a], tk[t].key[b])) {
+                        st = es_fail(err, ES_ERR_ARG, "--unknown-words: '%s' sounds like the target '%s' ([[%s]])",
+                                     u->v.e[i].alts[a], targets->e[t].label, tk[t].key[b]);
+                        user_negatives_free(u);
+                        return st;
+                    }
+            u->text[u->n++] = u->v.e[i].alts[a];
+        }
+    return ES_OK;
+}
+
 static void sanitize(char *dst, size_t size, const char *src)
 {
     size_t n = 0;
@@ -482,6 +533,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
     entry_keys *keys = calloc(v->n, sizeof *keys);
     int *pool = NULL;
     size_t npool = 0;
+    user_negatives un = {0};
     es_status st = ES_OK, *sts = NULL;
     es_error *errs = NULL;
     if (!takes || !keys) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
@@ -492,7 +544,13 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
     int english = es_synth_lang_is_english(o->lang);
     unsigned eng = english ? o->engines : ES_SYNTH_ESPEAK;
     if ((st = vocab_keys(v, wv.phon, keys, err))) goto out;
-    if (nun > 0 && (st = common_pool(v, keys, &pool, &npool, err))) goto out;
+    if (nun > 0 && o->unknown_words) {
+        /* the user's negatives take the common words' share */
+        if ((st = user_negatives_init(&un, o->unknown_words, v, keys, wv.phon, err))) goto out;
+        npool = un.n;
+    } else if (nun > 0 && (st = common_pool(v, keys, &pool, &npool, err))) {
+        goto out;
+    }
     es_aug_ranges rg;
     es_aug_ranges_default(&rg);
     rg.p_noise = rg.p_gain = rg.p_speed = o->aug_prob;
@@ -565,7 +623,15 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             if (!ok) t->kind = npool ? TAKE_COMMON : TAKE_NOISE;
             else { snprintf(t->tag, sizeof t->tag, "conf-%zu", l); n_conf++; }
         }
-        if (t->kind == TAKE_COMMON) {
+        int user_ph = 0;   /* a user's negative spelled in phonemes */
+        if (t->kind == TAKE_COMMON && un.n) {
+            /* one of the user's negatives, as given */
+            const char *s = un.text[es_rng_below(&rng, un.n)];
+            snprintf(t->text, sizeof t->text, "%s", s);
+            user_ph = es_spelling_is_phonemes(s);
+            sanitize(t->tag, sizeof t->tag, user_ph ? "phonemes" : s);
+            n_common++;
+        } else if (t->kind == TAKE_COMMON) {
             /* one word (60%), else a phrase of 2-3 */
             int nw = es_rng_uniform(&rng) < 0.6f ? 1 : 2 + (int)es_rng_below(&rng, 2);
             t->text[0] = 0;
@@ -587,6 +653,8 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         } else {
             /* confusables in the words' language, common words in English */
             if (t->kind == TAKE_CONFUSABLE) draw_voice(t, o, &wv, ES_SYNTH_ESPEAK, 1, &rng);
+            /* the user's negatives in the words' language and voices */
+            else if (un.n) draw_voice(t, o, &wv, user_ph ? ES_SYNTH_ESPEAK : eng, user_ph, &rng);
             else draw_voice(t, o, &ev, english ? o->engines : ES_SYNTH_ESPEAK, 0, &rng);
         }
         draw_aug(t, o, &rg, &rng);
@@ -631,6 +699,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         cJSON_AddNumberToObject(j2, "unknown_takes", nun);
         cJSON_AddNumberToObject(j2, "unknown_confusable", (double)n_conf);
         cJSON_AddNumberToObject(j2, "unknown_common_words", (double)n_common);
+        if (un.n) cJSON_AddStringToObject(j2, "unknown_words", o->unknown_words);
         cJSON_AddNumberToObject(j2, "unknown_noise", (double)n_noise);
         cJSON *je = cJSON_AddArrayToObject(j2, "engines");
         if (eng & ES_SYNTH_ESPEAK) cJSON_AddItemToArray(je, cJSON_CreateString("espeak-ng"));
@@ -660,6 +729,7 @@ out:
     free(takes);
     free(keys);
     free(pool);
+    user_negatives_free(&un);
     free(sts);
     free(errs);
     return st;
@@ -676,6 +746,8 @@ static es_status check_opts(const es_synth_opts *o, es_error *err)
     if (!(o->pad_to >= 0 && o->pad_to <= 60)) return es_fail(err, ES_ERR_ARG, "pad_to must be 0..60 s");
     if (!(o->formant_lo >= 0.7 && o->formant_lo <= o->formant_hi && o->formant_hi <= 1.4))
         return es_fail(err, ES_ERR_ARG, "formant factors must satisfy 0.7 <= lo <= hi <= 1.4, not %g..%g", o->formant_lo, o->formant_hi);
+    if (o->unknown_words && o->unknown_takes == 0)
+        return es_fail(err, ES_ERR_ARG, "--unknown-words: no _unknown_ takes to speak them in (--unknown 0)");
     if (!es_synth_lang_is_english(o->lang)) {
         size_t k = strlen(o->lang);
         int ok = k < ES_TTS_VOICE_NAME;
@@ -705,6 +777,8 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     if ((st = es_vocab_parse(o->words, &v, err))) return st;
     if (v.n < 2 && o->unknown_takes == 0)
         st = es_fail(err, ES_ERR_ARG, "--words: one word needs _unknown_ takes to train against");
+    struct stat os;
+    int existed = !stat(out_dir, &os);
     if (!st) st = mkdir_p(out_dir, err);
     /* never mix two generations in one folder */
     for (size_t l = 0; !st && l <= v.n; l++) {
@@ -713,7 +787,21 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
         snprintf(dir, sizeof dir, "%s/%s", out_dir, l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN);
         if (!stat(dir, &s)) st = es_fail(err, ES_ERR_IO, "%s: already exists (choose a new output folder)", dir);
     }
+    int ran = !st;
     if (!st) st = synth_run(o, &v, out_dir, r, progress, user, err);
+    if (st && ran) {
+        /* loses nothing: only what this call made goes (the label folders
+         * were refused above if they existed; out_dir only if it is new) */
+        if (!existed) {
+            es_rm_tree(out_dir);
+        } else {
+            char dir[4096];
+            for (size_t l = 0; l <= v.n; l++) {
+                snprintf(dir, sizeof dir, "%s/%s", out_dir, l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN);
+                es_rm_tree(dir);
+            }
+        }
+    }
     es_vocab_free(&v);
     return st;
 }

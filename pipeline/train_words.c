@@ -83,28 +83,6 @@ static es_status link_to(const char *target, const char *link, es_error *err)
     return ES_OK;
 }
 
-/* Remove a tree, children first. Symbolic links are removed themselves,
- * never followed: a mix folder links to the user's recordings and to the
- * synthetic takes. */
-static int rm_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb)) return -1;
-    if (!S_ISDIR(sb.st_mode)) return unlink(path);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    struct dirent *de;
-    int bad = 0;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char p[4200];
-        if (snprintf(p, sizeof p, "%s/%s", path, de->d_name) >= (int)sizeof p) { bad = 1; continue; }
-        bad |= rm_tree(p) != 0;
-    }
-    closedir(d);
-    return bad ? -1 : rmdir(path);
-}
-
 /* Is name "<16 hex>.tmp<pid>" or "mix-<16 hex>.tmp<pid>", the temporary
  * folders this file makes? *pid receives the process id. */
 static int tmp_name(const char *name, long *pid)
@@ -140,7 +118,7 @@ static size_t clean_stale(const char *root)
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         char p[4200];
         if (snprintf(p, sizeof p, "%s/%s", root, de->d_name) >= (int)sizeof p) continue;
-        if (rm_tree(p) == 0) removed++;
+        if (es_rm_tree(p) == 0) removed++;
     }
     closedir(d);
     return removed;
@@ -164,6 +142,7 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
         snprintf(canon + len, sizeof canon - len, "|l%.40s", o->lang);
     }
     uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, canon), o->words);
+    if (o->unknown_words) h = fnv(fnv(h, "|unknown_words|"), o->unknown_words);
     if (snprintf(dir, size, "%s/%016llx", root, (unsigned long long)h) >= (int)size)
         return es_fail(err, ES_ERR_ARG, "synthesis cache path too long");
     char meta[4200];

@@ -63,6 +63,23 @@ has "$T/err" "--lang 'xx': espeak-ng has no voice" "... names the code"
 expect 1 "--lang without espeak-ng" -- "$BIN" synth -q --lang de --engines flite --words "a,b" -n 2 -o "$T/xx"
 has "$T/err" "flite speaks only English" "... says why"
 expect 1 "--lang that is not a code" -- "$BIN" synth -q --lang "de/../x" --words "a,b" -n 2 -o "$T/xx"
+# --unknown-words: the user's negatives replace the common English words
+expect 0 "--unknown-words" -- "$BIN" synth -q --words "kaffee,tee" --lang de --unknown-words "kuchen,gute nacht" -n 2 \
+    --unknown 30 --seed 2 -o "$T/uw"
+other=$(ls "$T/uw/_unknown_" | grep -v 'conf-\|noise-' | grep -v '^[0-9]*_\(kuchen\|gute-nacht\)_espeak_de[+_]')
+[ -z "$other" ] && ls "$T/uw/_unknown_" | grep -q '_kuchen_' && ls "$T/uw/_unknown_" | grep -q '_gute-nacht_' &&
+    ok "... _unknown_ says only them (in German), confusables and noise" || bad "--unknown-words: $other"
+expect 1 "--unknown-words with a homophone of a target" -- "$BIN" synth -q --words "pause,play" --unknown-words "hello,paws" \
+    -n 2 --unknown 4 -o "$T/hom"
+has "$T/err" "'paws' sounds like the target 'pause'" "... names both"
+[ ! -e "$T/hom" ] && ok "... and leaves no folder behind" || bad "a refused synthesis left $T/hom"
+mkdir -p "$T/mine"; echo keep >"$T/mine/notes.txt"
+expect 1 "the same refusal into an existing folder" -- "$BIN" synth -q --words "pause,play" --unknown-words "paws" \
+    -n 2 --unknown 4 -o "$T/mine"
+[ "$(ls "$T/mine")" = notes.txt ] && ok "... which keeps what it held and gains nothing" || bad "existing folder now: $(ls "$T/mine")"
+expect 1 "--unknown-words with --unknown 0" -- "$BIN" synth -q --words "a,b" --unknown-words "c" --unknown 0 -n 2 -o "$T/xx"
+expect 1 "--unknown-words, an entry given twice" -- "$BIN" synth -q --words "a,b" --unknown-words "c,c" -n 2 -o "$T/xx"
+has "$T/err" "--unknown-words: label given twice" "... named as --unknown-words"
 expect 0 "--lang en is the default" -- "$BIN" synth -q --lang en --words "$W" -n 6 --unknown 12 --seed 4 -o "$T/en"
 diff -r "$T/a" "$T/en" >/dev/null && ok "--lang en: the same takes as without it" || bad "--lang en changed the takes"
 
@@ -109,6 +126,11 @@ has "$T/out" "synthesised now" "... its own synthesis, not an English one"
 card "$T/mde.safetensors" >"$T/card" 2>&1
 has "$T/card" '"lang":"de","lang_voices":\["de"\]' "model card: the language and its voices"
 has "$T/card" '"engines":\["espeak-ng"\]' "model card: espeak-ng only"
+expect 0 "train --words --unknown-words" -- "$BIN" train -q --words "$W" --unknown-words "hello,good night" -n 8 --unknown 8 \
+    -o "$T/muw.safetensors" --epochs 5
+has "$T/out" "synthesised now" "... its own synthesis"
+card "$T/muw.safetensors" >"$T/card" 2>&1
+has "$T/card" '"unknown_words":"hello,good night"' "model card: the user's negatives"
 expect 2 "--data without --words" -- "$BIN" train -q --data "$T/a" -o "$T/x.safetensors"
 
 # --speak-labels: the words are the dataset's labels, the dataset the recordings
