@@ -651,8 +651,9 @@ typedef struct {
                               and their confusable negatives are spoken by
                               that language's espeak-ng voices only (flite
                               speaks only English and is left out), and the
-                              common-word negatives stay English. NULL or
-                              "en" (default): English accents and flite */
+                              common-word negatives stay English (unless
+                              unknown_words replaces them). NULL or "en"
+                              (default): English accents and flite */
     const char *unknown_words;  /* the _unknown_ class's words and phrases,
                               entries as in words ("wetter,good night,
                               paws=[[p'O:z]]"): spoken in the words'

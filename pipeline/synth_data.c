@@ -651,7 +651,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             n_noise++;
             es_tts_params_default(&t->tts);
         } else {
-            /* confusables in the words' language, common words in English */
+            /* confusables in the words' language, the built-in common words in English */
             if (t->kind == TAKE_CONFUSABLE) draw_voice(t, o, &wv, ES_SYNTH_ESPEAK, 1, &rng);
             /* the user's negatives in the words' language and voices */
             else if (un.n) draw_voice(t, o, &wv, user_ph ? ES_SYNTH_ESPEAK : eng, user_ph, &rng);
