@@ -651,16 +651,18 @@ typedef struct {
                               and their confusable negatives are spoken by
                               that language's espeak-ng voices only (flite
                               speaks only English and is left out), and the
-                              common-word negatives stay English (unless
-                              unknown_words replaces them). NULL or "en"
+                              built-in common-word negatives stay English
+                              (unknown_words adds others). NULL or "en"
                               (default): English accents and flite */
-    const char *unknown_words;  /* the _unknown_ class's words and phrases,
-                              entries as in words ("wetter,good night,
-                              paws=[[p'O:z]]"): spoken in the words'
-                              language and voices instead of the built-in
-                              common English words (the confusables and
-                              noise stay); a spelling that sounds like a
-                              target is refused. NULL: the built-in list */
+    const char *unknown_words;  /* more words and phrases for _unknown_,
+                              entries as in words ("etwas,good night,
+                              paws=[[p'O:z]]"): half of the common-word
+                              takes say them (one, or a phrase of 2-3), in
+                              the words' language and voices; the other
+                              half stay the built-in English words, and the
+                              confusables and noise stay. A spelling that
+                              sounds like a target is refused. NULL: the
+                              built-in list only */
 } es_synth_opts;
 void es_synth_opts_default(es_synth_opts *o);
 

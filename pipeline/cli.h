@@ -106,9 +106,9 @@ int cmd_synth(int argc, char **argv);
     "                        e.g. \"lights on,0=zero|oh,kaffee=[[k'afe:]]\"\n" \
     "  -n, --takes N         takes per word (default 100)\n" \
     "  --unknown N           _unknown_ takes (default: as --takes; 0 = none)\n" \
-    "  --unknown-words LIST  what _unknown_ says besides confusables and noise:\n" \
-    "                        these words and phrases (entries as in --words),\n" \
-    "                        not the built-in common English words; one that\n" \
+    "  --unknown-words LIST  more for _unknown_ to say: these words and phrases\n" \
+    "                        (entries as in --words) in half of the common-word\n" \
+    "                        takes, e.g. a word heard as a target; one that\n" \
     "                        sounds like a target is refused\n" \
     "  --engines LIST        espeak, flite, or espeak,flite (default)\n" \
     "  --formant LO:HI       vocal-tract length spread: formants of each take x a\n" \

@@ -339,7 +339,8 @@ static es_status common_pool(const es_vocab *v, const entry_keys *k, int **pool,
     return ES_OK;
 }
 
-/* --unknown-words: the user's negatives, each spelling one draw. A
+/* --unknown-words: the user's negatives, each spelling one draw (half of
+ * the common-word takes, as one or a phrase of 2-3). A
  * spelling that sounds like a target (the same phoneme key) is refused:
  * it would teach the model to reject its own word. */
 typedef struct {
@@ -544,13 +545,9 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
     int english = es_synth_lang_is_english(o->lang);
     unsigned eng = english ? o->engines : ES_SYNTH_ESPEAK;
     if ((st = vocab_keys(v, wv.phon, keys, err))) goto out;
-    if (nun > 0 && o->unknown_words) {
-        /* the user's negatives take the common words' share */
-        if ((st = user_negatives_init(&un, o->unknown_words, v, keys, wv.phon, err))) goto out;
-        npool = un.n;
-    } else if (nun > 0 && (st = common_pool(v, keys, &pool, &npool, err))) {
-        goto out;
-    }
+    if (nun > 0 && (st = common_pool(v, keys, &pool, &npool, err))) goto out;
+    /* the user's negatives share the common words' takes with them */
+    if (nun > 0 && o->unknown_words && (st = user_negatives_init(&un, o->unknown_words, v, keys, wv.phon, err))) goto out;
     es_aug_ranges rg;
     es_aug_ranges_default(&rg);
     rg.p_noise = rg.p_gain = rg.p_speed = o->aug_prob;
@@ -624,12 +621,23 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             else { snprintf(t->tag, sizeof t->tag, "conf-%zu", l); n_conf++; }
         }
         int user_ph = 0;   /* a user's negative spelled in phonemes */
-        if (t->kind == TAKE_COMMON && un.n) {
-            /* one of the user's negatives, as given */
-            const char *s = un.text[es_rng_below(&rng, un.n)];
-            snprintf(t->text, sizeof t->text, "%s", s);
-            user_ph = es_spelling_is_phonemes(s);
-            sanitize(t->tag, sizeof t->tag, user_ph ? "phonemes" : s);
+        /* drawn only with --unknown-words, so the default plan is unchanged */
+        int use_user = t->kind == TAKE_COMMON && un.n && (!npool || es_rng_uniform(&rng) < 0.5f);
+        if (use_user) {
+            /* the user's negatives as the common words are drawn: one
+             * (60%), else a phrase of 2-3 (running speech is what a
+             * detector hears between keywords); phoneme spellings alone */
+            int nw = es_rng_uniform(&rng) < 0.6f ? 1 : 2 + (int)es_rng_below(&rng, 2);
+            t->text[0] = 0;
+            for (int w = 0; w < nw; w++) {
+                const char *s = un.text[es_rng_below(&rng, un.n)];
+                int ph = es_spelling_is_phonemes(s);
+                if (w && (ph || user_ph)) break;
+                user_ph = ph;
+                size_t len = strlen(t->text);
+                snprintf(t->text + len, sizeof t->text - len, "%s%s", w ? " " : "", s);
+            }
+            sanitize(t->tag, sizeof t->tag, user_ph ? "phonemes" : t->text);
             n_common++;
         } else if (t->kind == TAKE_COMMON) {
             /* one word (60%), else a phrase of 2-3 */
@@ -654,7 +662,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
             /* confusables in the words' language, the built-in common words in English */
             if (t->kind == TAKE_CONFUSABLE) draw_voice(t, o, &wv, ES_SYNTH_ESPEAK, 1, &rng);
             /* the user's negatives in the words' language and voices */
-            else if (un.n) draw_voice(t, o, &wv, user_ph ? ES_SYNTH_ESPEAK : eng, user_ph, &rng);
+            else if (use_user) draw_voice(t, o, &wv, user_ph ? ES_SYNTH_ESPEAK : eng, user_ph, &rng);
             else draw_voice(t, o, &ev, english ? o->engines : ES_SYNTH_ESPEAK, 0, &rng);
         }
         draw_aug(t, o, &rg, &rng);

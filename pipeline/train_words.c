@@ -142,7 +142,9 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
         snprintf(canon + len, sizeof canon - len, "|l%.40s", o->lang);
     }
     uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, canon), o->words);
-    if (o->unknown_words) h = fnv(fnv(h, "|unknown_words|"), o->unknown_words);
+    /* "2": the user's words share the common-word takes with the built-in
+     * list (at first they replaced it) */
+    if (o->unknown_words) h = fnv(fnv(h, "|unknown_words2|"), o->unknown_words);
     if (snprintf(dir, size, "%s/%016llx", root, (unsigned long long)h) >= (int)size)
         return es_fail(err, ES_ERR_ARG, "synthesis cache path too long");
     char meta[4200];
