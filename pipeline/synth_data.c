@@ -596,7 +596,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         float u = es_rng_uniform(&rng);
         t->kind = u < 0.4f ? TAKE_CONFUSABLE : u < 0.8f ? TAKE_COMMON : TAKE_NOISE;
         if (t->kind == TAKE_CONFUSABLE && !(eng & ES_SYNTH_ESPEAK)) t->kind = TAKE_COMMON;
-        if (t->kind == TAKE_COMMON && !npool) t->kind = TAKE_NOISE;
+        if (t->kind == TAKE_COMMON && !npool && !un.n) t->kind = TAKE_NOISE;
         if (t->kind == TAKE_CONFUSABLE) {
             size_t l = es_rng_below(&rng, v->n);
             int a = (int)es_rng_below(&rng, (uint64_t)keys[l].n);
@@ -617,7 +617,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
                 es_phoneme_key(t->text, key, sizeof key);
                 ok = !is_target_key(keys, v->n, key);
             }
-            if (!ok) t->kind = npool ? TAKE_COMMON : TAKE_NOISE;
+            if (!ok) t->kind = npool || un.n ? TAKE_COMMON : TAKE_NOISE;
             else { snprintf(t->tag, sizeof t->tag, "conf-%zu", l); n_conf++; }
         }
         int user_ph = 0;   /* a user's negative spelled in phonemes */
