@@ -1,8 +1,9 @@
 #!/bin/bash
 # End-to-end: earshot synth (layout, file names, the same bytes from a
-# fresh process with the same seed, bad --words and options), and earshot
-# train --words (the synthesis cache, the model card, mixing in real
-# recordings, which then validate). Skips (77) without the models; the
+# fresh process with the same seed, bad --words and options, --lang,
+# --unknown-words, nothing left behind by a refusal), and earshot train
+# --words (the synthesis cache, the model card, mixing in real recordings,
+# which then validate; --speak-labels). Skips (77) without the models; the
 # mixing part skips without ../shared/data/fsdd.
 set -u
 BIN=${EARSHOT_BIN:?run through meson test}
