@@ -308,12 +308,15 @@ static es_status vocab_keys(const es_vocab *v, const char *phon, entry_keys *k, 
     return ES_OK;
 }
 
-static int is_target_key(const entry_keys *k, size_t nv, const char *key)
+/* The target whose key `key` is (its index), or -1. */
+static long target_of_key(const entry_keys *k, size_t nv, const char *key)
 {
     for (size_t i = 0; i < nv; i++)
-        for (int a = 0; a < k[i].n; a++) if (!strcmp(k[i].key[a], key)) return 1;
-    return 0;
+        for (int a = 0; a < k[i].n; a++) if (!strcmp(k[i].key[a], key)) return (long)i;
+    return -1;
 }
+
+static int is_target_key(const entry_keys *k, size_t nv, const char *key) { return target_of_key(k, nv, key) >= 0; }
 
 static int is_target_word(const es_vocab *v, const char *w)
 {
@@ -378,17 +381,22 @@ static es_status user_negatives_init(user_negatives *u, const char *spec, const 
     if ((st = vocab_keys(&u->v, phon, u->keys, err))) { user_negatives_free(u); return st; }
     for (size_t i = 0; i < u->v.n; i++)
         for (int a = 0; a < u->keys[i].n; a++) {
-            for (size_t t = 0; t < targets->n; t++)
-                for (int b = 0; b < tk[t].n; b++)
-                    if (!strcmp(u->keys[i].key[a], tk[t].key[b])) {
-                        st = es_fail(err, ES_ERR_ARG, "--unknown-words: '%s' sounds like the target '%s' ([[%s]])",
-                                     u->v.e[i].alts[a], targets->e[t].label, tk[t].key[b]);
-                        user_negatives_free(u);
-                        return st;
-                    }
+            long t = target_of_key(tk, targets->n, u->keys[i].key[a]);
+            if (t >= 0) {
+                st = es_fail(err, ES_ERR_ARG, "--unknown-words: '%s' sounds like the target '%s' ([[%s]])",
+                             u->v.e[i].alts[a], targets->e[t].label, u->keys[i].key[a]);
+                user_negatives_free(u);
+                return st;
+            }
             u->text[u->n++] = u->v.e[i].alts[a];
         }
     return ES_OK;
+}
+
+/* out_dir/<label l>, l == v->n meaning _unknown_ */
+static void label_dir(char *buf, size_t size, const char *out_dir, const es_vocab *v, size_t l)
+{
+    snprintf(buf, size, "%s/%s", out_dir, l < v->n ? v->e[l].label : ES_LABEL_UNKNOWN);
 }
 
 static void sanitize(char *dst, size_t size, const char *src)
@@ -679,7 +687,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
     char dir[4096];
     for (size_t l = 0; l <= v->n; l++) {
         if (l == v->n && !nun) break;
-        snprintf(dir, sizeof dir, "%s/%s", out_dir, l < v->n ? v->e[l].label : ES_LABEL_UNKNOWN);
+        label_dir(dir, sizeof dir, out_dir, v, l);
         if ((st = mkdir_p(dir, err))) goto out;
     }
     sts = calloc(total + 1, sizeof *sts);
@@ -792,7 +800,7 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     for (size_t l = 0; !st && l <= v.n; l++) {
         char dir[4096];
         struct stat s;
-        snprintf(dir, sizeof dir, "%s/%s", out_dir, l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN);
+        label_dir(dir, sizeof dir, out_dir, &v, l);
         if (!stat(dir, &s)) st = es_fail(err, ES_ERR_IO, "%s: already exists (choose a new output folder)", dir);
     }
     int ran = !st;
@@ -805,7 +813,7 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
         } else {
             char dir[4096];
             for (size_t l = 0; l <= v.n; l++) {
-                snprintf(dir, sizeof dir, "%s/%s", out_dir, l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN);
+                label_dir(dir, sizeof dir, out_dir, &v, l);
                 es_rm_tree(dir);
             }
         }
