@@ -17,9 +17,10 @@ set -euo pipefail
 ORT_VERSION="1.30.0"
 # libc6-dev: gcc only recommends it, and without it nothing links (found on
 # a fresh debootstrap'd Debian 12).
+# g++: the tests check that earshot.h compiles as C++ (tests/test_examples.sh).
 DEB_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libsndfile1-dev libsamplerate0-dev
   libkissfft-dev libopenblas-dev portaudio19-dev libcjson-dev libcmocka-dev
-  espeak-ng sox flite time ca-certificates libespeak-ng-dev flite1-dev)
+  espeak-ng sox flite time ca-certificates libespeak-ng-dev flite1-dev g++)
 
 say() { printf 'earshot setup: %s\n' "$*"; }
 die() { printf 'earshot setup: error: %s\n' "$*" >&2; exit 1; }
