@@ -32,12 +32,16 @@ int main(int argc, char **argv)
     es_engine *eng = es_engine_create_for_classifier(NULL, model, &err);
     if (!eng) { fprintf(stderr, "classify: %s\n", err.msg); es_classifier_free(model); return 1; }
 
+    /* Samples rounded to whole int16 values, as the `earshot` command and
+     * openWakeWord feed the encoder: in digital silence this decides what
+     * the log-mel floor sees. */
+    es_load_opts lo = { .quantize_int16 = 1 };
     size_t k = es_classifier_classes(model);
     float *probs = malloc(k * sizeof *probs);
     int rc = probs ? 0 : 1;
     for (int i = 2; i < argc && probs; i++) {
         es_audio a = {0};
-        es_status st = es_audio_load(argv[i], NULL, &a, &err);
+        es_status st = es_audio_load(argv[i], &lo, &a, &err);
         if (!st) st = es_classifier_predict_audio(eng, model, a.samples, a.n, probs, &err);
         es_audio_free(&a);
         if (st) {   /* say which file, and go on with the next */

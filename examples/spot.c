@@ -51,8 +51,12 @@ int main(int argc, char **argv)
     int rc = buf ? 0 : 1;
     for (int i = 2; i < argc && buf; i++) {
         /* Any format libsndfile reads, downmixed and resampled to the
-         * 16 kHz mono int16-scale samples the detector takes. */
-        es_reader *rd = es_reader_open(argv[i], NULL, &err);
+         * 16 kHz mono int16-scale samples the detector takes, rounded to
+         * whole int16 values as the `earshot` command and openWakeWord
+         * feed the encoder (in digital silence this decides what the
+         * log-mel floor sees). */
+        es_load_opts lo = { .quantize_int16 = 1 };
+        es_reader *rd = es_reader_open(argv[i], &lo, &err);
         es_status st = rd ? ES_OK : err.status;
         size_t got = 0;
         while (!st && !(st = es_reader_read(rd, buf, BLOCK, &got, &err)) && got > 0)
