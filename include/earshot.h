@@ -508,7 +508,19 @@ typedef struct {
     size_t n_speakers;
     char **speakers;
     size_t *speaker_n, *speaker_correct;
+    /* the counts behind accuracy and unknown_false_accept, and their 95%
+     * intervals (es_wilson_interval; NaN when there is nothing to count) */
+    size_t n_correct, n_unknown, n_unknown_accepted;
+    double accuracy_lo, accuracy_hi;
+    double unknown_false_accept_lo, unknown_false_accept_hi;
 } es_eval_result;
+/* The 95% Wilson score interval of a proportion, k successes in n trials
+ * ([NaN, NaN] when n = 0). Unlike the plain p +- 1.96 sqrt(p(1-p)/n) it
+ * stays within [0, 1] and does not shrink to nothing at 0 of n or n of n,
+ * which is where small test sets of a good model sit. It assumes the
+ * trials are independent: clips of one voice are not, so on a test set of
+ * few speakers the accuracy per speaker says more about the spread. */
+void es_wilson_interval(size_t k, size_t n, double *lo, double *hi);
 es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
                   const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);
 void es_eval_result_free(es_eval_result *r);

@@ -739,6 +739,12 @@ static void eval_help(FILE *f)
 }
 
 static void json_num(double v) { if (isnan(v)) printf("null"); else printf("%.6f", v); }
+/* [lo, hi], or null when there was nothing to count */
+static void json_interval(double lo, double hi)
+{
+    if (isnan(lo)) { printf("null"); return; }
+    printf("[%.6f, %.6f]", lo, hi);
+}
 
 int cmd_eval(int argc, char **argv)
 {
@@ -773,10 +779,15 @@ int cmd_eval(int argc, char **argv)
         /* the model path and the labels are outside text: escaped */
         printf("{\"model\": ");
         cli_json_str(argv[optind]);
-        printf(", \"clips\": %zu, \"skipped\": %zu, \"accuracy\": ", res.n, res.skipped);
+        printf(", \"clips\": %zu, \"skipped\": %zu, \"correct\": %zu, \"accuracy\": ", res.n, res.skipped, res.n_correct);
         json_num(res.accuracy);
-        printf(", \"unknown_false_accept\": ");
+        printf(", \"accuracy_interval\": ");
+        json_interval(res.accuracy_lo, res.accuracy_hi);
+        printf(", \"unknown_clips\": %zu, \"unknown_accepted\": %zu, \"unknown_false_accept\": ", res.n_unknown,
+               res.n_unknown_accepted);
         json_num(res.unknown_false_accept);
+        printf(", \"unknown_false_accept_interval\": ");
+        json_interval(res.unknown_false_accept_lo, res.unknown_false_accept_hi);
         printf(", \"labels\": [");
         for (size_t k = 0; k < K; k++) {
             printf("%s{\"label\": ", k ? ", " : "");
@@ -799,16 +810,25 @@ int cmd_eval(int argc, char **argv)
         for (size_t i = 0; i < res.n_speakers; i++) {
             printf("%s{\"speaker\": ", i ? ", " : "");
             cli_json_str(res.speakers[i]);
-            printf(", \"clips\": %zu, \"accuracy\": ", res.speaker_n[i]);
+            printf(", \"clips\": %zu, \"correct\": %zu, \"accuracy\": ", res.speaker_n[i], res.speaker_correct[i]);
             json_num(res.speaker_n[i] ? (double)res.speaker_correct[i] / (double)res.speaker_n[i] : NAN);
+            double lo, hi;
+            es_wilson_interval(res.speaker_correct[i], res.speaker_n[i], &lo, &hi);
+            printf(", \"interval\": ");
+            json_interval(lo, hi);
             printf("}");
         }
         printf("]}\n");
     } else {
+        /* a figure with its 95% interval: 0.95 of 40 clips and of 4,000
+         * are not the same claim */
         printf("%zu clips, accuracy %.4f", res.n, res.accuracy);
-        if (res.skipped) printf(" (%zu clips of labels the model does not know were skipped)", res.skipped);
+        if (res.n) printf(" (95%% interval %.4f-%.4f)", res.accuracy_lo, res.accuracy_hi);
+        if (res.skipped) printf("; %zu clips of labels the model does not know were skipped", res.skipped);
         printf("\n");
-        if (!isnan(res.unknown_false_accept)) printf("_unknown_ false-accept rate %.4f\n", res.unknown_false_accept);
+        if (!isnan(res.unknown_false_accept))
+            printf("_unknown_ false-accept rate %.4f (%zu of %zu clips; 95%% interval %.4f-%.4f)\n", res.unknown_false_accept,
+                   res.n_unknown_accepted, res.n_unknown, res.unknown_false_accept_lo, res.unknown_false_accept_hi);
         printf("\n%-16s %9s %9s %9s\n", "label", "precision", "recall", "F1");
         for (size_t k = 0; k < K; k++)
             printf("%-16s %9.4f %9.4f %9.4f\n", res.labels[k], res.precision[k], res.recall[k], res.f1[k]);
@@ -822,10 +842,13 @@ int cmd_eval(int argc, char **argv)
         }
         /* by speaker, when the names tell them: where a model is weak is
          * often one voice, which the overall figure hides */
-        if (res.n_speakers) printf("\n%-16s %9s %9s\n", "speaker", "clips", "accuracy");
+        if (res.n_speakers) printf("\n%-16s %9s %9s  %s\n", "speaker", "clips", "accuracy", "95% interval");
         for (size_t i = 0; i < res.n_speakers; i++) {
             printf("%-16s %9zu ", res.speakers[i], res.speaker_n[i]);
-            if (res.speaker_n[i]) printf("%9.4f\n", (double)res.speaker_correct[i] / (double)res.speaker_n[i]);
+            double lo, hi;
+            es_wilson_interval(res.speaker_correct[i], res.speaker_n[i], &lo, &hi);
+            if (res.speaker_n[i])
+                printf("%9.4f  %.4f-%.4f\n", (double)res.speaker_correct[i] / (double)res.speaker_n[i], lo, hi);
             else printf("%9s\n", "-");
         }
     }

@@ -1486,6 +1486,18 @@ void es_eval_result_free(es_eval_result *r)
     memset(r, 0, sizeof *r);
 }
 
+void es_wilson_interval(size_t k, size_t n, double *lo, double *hi)
+{
+    if (!n || k > n) { *lo = *hi = NAN; return; }
+    const double z = 1.959963984540054;   /* the normal's 97.5% point */
+    double N = (double)n, p = (double)k / N, z2 = z * z;
+    double centre = (p + z2 / (2 * N)) / (1 + z2 / N);
+    double half = z / (1 + z2 / N) * sqrt(p * (1 - p) / N + z2 / (4 * N * N));
+    /* exact ends at 0 of n and n of n, which rounding would miss */
+    *lo = k == 0 ? 0.0 : fmax(0.0, centre - half);
+    *hi = k == n ? 1.0 : fmin(1.0, centre + half);
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* r->speakers: the distinct non-empty speakers of d's items, sorted; none
@@ -1635,6 +1647,11 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     }
     r->accuracy = r->n ? (double)correct / (double)r->n : NAN;
     r->unknown_false_accept = n_unk ? (double)unk_fa / (double)n_unk : NAN;
+    r->n_correct = correct;
+    r->n_unknown = n_unk;
+    r->n_unknown_accepted = unk_fa;
+    es_wilson_interval(correct, r->n, &r->accuracy_lo, &r->accuracy_hi);
+    es_wilson_interval(unk_fa, n_unk, &r->unknown_false_accept_lo, &r->unknown_false_accept_hi);
     for (size_t k = 0; k < K; k++) {
         size_t tp = r->confusion[k * K + k], pred = 0, truth = 0;
         for (size_t j = 0; j < K; j++) { pred += r->confusion[j * K + k]; truth += r->confusion[k * K + j]; }

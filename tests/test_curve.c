@@ -344,9 +344,46 @@ static void test_auto_copies(void **state)
     assert_true(ES_COPIES_AUTO_MAX_CLIPS == PER2 - 1 && ES_FRONTEND_COPY_AUTO_MAX_CLIPS == PER3 - 1);
 }
 
+/* es_wilson_interval against values worked out by hand from the formula
+ * (and matching statsmodels' proportion_confint(method="wilson")). */
+static void test_wilson(void **state)
+{
+    (void)state;
+    static const struct { size_t k, n; double lo, hi; } cases[] = {
+        {0, 10, 0.0, 0.2775},   {5, 10, 0.2366, 0.7634}, {10, 10, 0.7225, 1.0},
+        {4, 4, 0.5101, 1.0},    {950, 1000, 0.9347, 0.9619}, {2856, 3000, 0.9438, 0.9591},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double lo, hi, p = (double)cases[i].k / (double)cases[i].n;
+        es_wilson_interval(cases[i].k, cases[i].n, &lo, &hi);
+        assert_true(fabs(lo - cases[i].lo) < 6e-5 && fabs(hi - cases[i].hi) < 6e-5);
+        assert_true(lo <= p && p <= hi);
+    }
+    /* a rare event: 1 in a million, [1.765e-7, 5.665e-6] (relative check) */
+    double lo, hi;
+    es_wilson_interval(1, 1000000, &lo, &hi);
+    assert_true(fabs(lo / 1.7653e-7 - 1) < 1e-3 && fabs(hi / 5.6649e-6 - 1) < 1e-3);
+    /* the ends are exact, not off by rounding */
+    es_wilson_interval(0, 7, &lo, &hi);
+    assert_true(lo == 0.0);
+    es_wilson_interval(7, 7, &lo, &hi);
+    assert_true(hi == 1.0);
+    /* nothing counted, or a count above the trials: no interval */
+    es_wilson_interval(0, 0, &lo, &hi);
+    assert_true(isnan(lo) && isnan(hi));
+    es_wilson_interval(3, 2, &lo, &hi);
+    assert_true(isnan(lo) && isnan(hi));
+    /* narrower with more trials at the same proportion */
+    double lo2, hi2;
+    es_wilson_interval(9, 10, &lo, &hi);
+    es_wilson_interval(900, 1000, &lo2, &hi2);
+    assert_true(hi2 - lo2 < (hi - lo) / 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_prototypes),
         cmocka_unit_test(test_perturb_test),
         cmocka_unit_test(test_head_and_ensemble),

@@ -240,6 +240,14 @@ static void test_ensemble_model(void **state)
         conf[(size_t)d->items[i].label * K + es_classifier_decide(c, pa)]++;
     }
     assert_memory_equal(conf, ev.confusion, K * K * sizeof(size_t));
+    /* the counts behind the accuracy, and its interval around it */
+    size_t diag = 0;
+    for (size_t k = 0; k < K; k++) diag += conf[k * K + k];
+    assert_int_equal(ev.n_correct, diag);
+    assert_true(fabs(ev.accuracy - (double)diag / (double)ev.n) < 1e-12);
+    double wlo, whi;
+    es_wilson_interval(diag, ev.n, &wlo, &whi);
+    assert_true(ev.accuracy_lo == wlo && ev.accuracy_hi == whi && wlo <= ev.accuracy && ev.accuracy <= whi);
     print_message("  es_eval over the variants: %.4f (centre windows only: %.4f)\n", ev.accuracy, r.val_acc);
     es_eval_result_free(&ev);
 

@@ -42,6 +42,7 @@ awk -F'\t' '{n = split($1, p, "/"); print p[n-1] "\t" $2}' "$T/out" | sort | uni
 mkdir "$T/words"
 for d in "$V"/*/; do case "$d" in */_background_noise_/) ;; *) ln -s "$d" "$T/words/$(basename "$d")" ;; esac; done
 expect 0 "earshot eval on the same clips" -- "$BIN" eval --json "$T/text.safetensors" "$T/words"
+cp "$T/out" "$T/eval.json"
 python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1])); labels = [l["label"] for l in j["labels"]]
@@ -55,6 +56,14 @@ else
     bad "classify and eval disagree: $(diff "$T/eval.tsv" "$T/classify.tsv" | head -c 400)"
 fi
 grep -qv -P '\t(\S+)\t\1$' "$T/classify.tsv" && ok "(the model errs on some clips)" || bad "the model makes no error: the comparison proves little"
+# the false-accept count of eval: _unknown_ clips classify names a word
+fa=$(awk -F'\t' '$1 == "_unknown_" && $2 != "_unknown_" && $2 != "_silence_" {n += $3} END {print n + 0}' "$T/classify.tsv")
+python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1])); lo, hi = j["unknown_false_accept_interval"]
+assert j["unknown_accepted"] == int(sys.argv[2]) and j["unknown_clips"] == 6, (j["unknown_accepted"], j["unknown_clips"])
+assert lo <= j["unknown_false_accept"] <= hi' "$T/eval.json" "$fa" 2>"$T/err" &&
+    ok "eval's _unknown_ false accepts ($fa of 6) are classify's, inside their interval" || bad "false accepts: $(tail -c 300 "$T/err")"
 printf 'not audio' >"$T/bad.wav"
 expect 1 "classify with a missing and a corrupt file among good ones" -- "$EX/classify" "$T/text.safetensors" \
     "$V/play/play_0.flac" "$T/missing.wav" "$T/bad.wav" "$V/pause/pause_0.flac"

@@ -109,23 +109,31 @@ expect 0 "eval" -- "$BIN" eval -q "$T/m.safetensors" "$T/data"
 acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
 awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "eval accuracy on the training vocabulary $acc >= 0.9" || bad "eval accuracy $acc"
 has "$T/out" "lights on" "labels with spaces survive the round trip"
+has "$T/out" "^36 clips, accuracy [01]\.[0-9]* (95% interval [01]\.[0-9]*-[01]\.[0-9]*)" "eval gives the accuracy's 95% interval"
 expect 0 "eval --json" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/data"
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   if (r.clips !== 36 || r.labels.length !== 4 || r.confusion.length !== 4) throw new Error("shape")
-  if (r.speakers.length !== 0) throw new Error("speakers from names that tell none")' "$T/out" 2>"$T/err" &&
-    ok "eval --json parses (no speakers in these names)" || bad "eval --json: $(cat "$T/err")"
+  if (r.speakers.length !== 0) throw new Error("speakers from names that tell none")
+  const [lo, hi] = r.accuracy_interval;
+  if (Math.abs(r.correct / r.clips - r.accuracy) > 1e-6 || !(lo <= r.accuracy && r.accuracy <= hi && hi - lo > 0.01))
+    throw new Error("accuracy, its count and interval disagree: " + JSON.stringify([r.correct, r.accuracy, lo, hi]))' \
+    "$T/out" 2>"$T/err" &&
+    ok "eval --json parses (no speakers in these names; correct, accuracy and interval agree)" || bad "eval --json: $(cat "$T/err")"
 # accuracy per speaker when the names tell them: the four voices as speakers
 mkdir -p "$T/flat"
 for w in yes stop; do for f in "$T/data/$w"/*.wav; do b=$(basename "$f" .wav); ln -s "$f" "$T/flat/${w}_${b%_*}_${b##*_}.wav"; done; done
 expect 0 "eval by speaker" -- "$BIN" eval -q "$T/m.safetensors" "$T/flat" --pattern '{label}_{speaker}_{take}'
-[ "$(awk '/^speaker +clips +accuracy/ {on = 1; next} on && NF == 3 && $2 == 6 {n++} END {print n + 0}' "$T/out")" = 4 ] &&
-    ok "eval prints 4 speakers of 6 clips each" || bad "eval by speaker: $(tail -6 "$T/out")"
+[ "$(awk '/^speaker +clips +accuracy +95% interval/ {on = 1; next} on && NF == 4 && $2 == 6 && $4 ~ /^[01]\.[0-9]+-[01]\.[0-9]+$/ {n++} END {print n + 0}' "$T/out")" = 4 ] &&
+    ok "eval prints 4 speakers of 6 clips each, with intervals" || bad "eval by speaker: $(tail -6 "$T/out")"
 expect 0 "eval --json by speaker" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/flat" --pattern '{label}_{speaker}_{take}'
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const names = r.speakers.map(s => s.speaker).join(",");
   if (names !== "en,en+f3,en+m3,en-us") throw new Error("speakers " + names);
   const right = r.speakers.reduce((a, s) => a + s.accuracy * s.clips, 0);
-  if (r.clips !== 24 || Math.abs(right - r.accuracy * r.clips) > 1e-3) throw new Error("per-speaker counts do not add up: " + JSON.stringify(r.speakers))' \
+  if (r.clips !== 24 || Math.abs(right - r.accuracy * r.clips) > 1e-3) throw new Error("per-speaker counts do not add up: " + JSON.stringify(r.speakers))
+  for (const s of r.speakers)
+    if (Math.abs(s.correct / s.clips - s.accuracy) > 1e-6 || !(s.interval[0] <= s.accuracy && s.accuracy <= s.interval[1]))
+      throw new Error("speaker interval: " + JSON.stringify(s))' \
     "$T/out" 2>"$T/err" && ok "eval --json: per-speaker accuracies add up to the total" || bad "eval --json by speaker: $(cat "$T/err")"
 # ... and from Speech Commands names (<speaker>_nohash_<n>) in the folder layout
 for w in yes stop; do mkdir -p "$T/scn/$w"; i=0
