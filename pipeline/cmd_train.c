@@ -696,7 +696,15 @@ int cmd_train(int argc, char **argv)
     printf("split: %s\n", res.split);
     if (words && sr.real_split[0]) printf("validation recordings: %s\n", sr.real_split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);
-    if (!isnan(res.val_acc)) printf("validation accuracy %.4f (balanced %.4f)\n", res.val_acc, res.val_bal_acc);
+    if (!isnan(res.val_acc)) {
+        /* small validation sets are the rule here (a few clips per word):
+         * the count and the interval say how much 1.0 on 8 clips means */
+        size_t ok = (size_t)lround(res.val_acc * (double)res.n_val);
+        double lo, hi;
+        es_wilson_interval(ok, res.n_val, &lo, &hi);
+        printf("validation accuracy %.4f (balanced %.4f), %zu of %zu; 95%% interval %.4f-%.4f\n", res.val_acc,
+               res.val_bal_acc, ok, res.n_val, lo, hi);
+    }
     if (o.finetune || o.scratch)   /* no cache: the network's inputs are computed in memory */
         printf("inputs %.1f s (%s of %zu clips), training %.1f s\n", res.embed_seconds,
                o.scratch ? "log-mel" : "the frozen encoder layers", res.n_files, res.train_seconds);

@@ -22,6 +22,9 @@ for w in "yes" "stop" "lights on"; do
 done
 expect 0 "train on a synthesized vocabulary" -- "$BIN" train -q "$T/data" -o "$T/m.safetensors" --val-fraction 0.25 --epochs 80
 has "$T/out" "trained mlp head on" "train reports what it did"
+nval=$(sed -n 's/.*validated on \([0-9]*\)$/\1/p' "$T/out")
+has "$T/out" "^validation accuracy [01]\.[0-9]* (balanced [01]\.[0-9]*), [0-9]* of $nval; 95% interval [01]\.[0-9]*-[01]\.[0-9]*$" \
+    "the validation accuracy comes with its count (of the $nval validated) and interval"
 has "$T/out" "by file-name hash" "the split is by hash when speakers are unknown"
 has "$T/out" "windows of generated noise" "no noise recordings: a _silence_ class of generated noise all the same"
 [ -f "$T/m.safetensors" ] && ok "model written" || bad "no model file"
