@@ -158,7 +158,10 @@ int cmd_adapt(int argc, char **argv)
            es_adapt_method_name(res.method), o.steps);
     if (o.finetune) printf(", the encoder's last %d convolutions too", o.finetune);
     if (res.n_rehearsal) printf(", rehearsal buffer of %zu", res.n_rehearsal);
-    printf(")\naccuracy on the speaker's takes: %.4f before, %.4f after\n", res.acc_before, res.acc_after);
+    /* "after" is measured on the takes it just learned: say so, or it
+     * reads as a test result */
+    printf(")\naccuracy on the %zu takes it adapted on: %.4f before, %.4f after (training takes: test on others with "
+           "earshot eval)\n", res.n_takes, res.acc_before, res.acc_after);
     printf("wrote %s\n", out);
     return EXIT_OK;
 }

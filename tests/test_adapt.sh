@@ -48,6 +48,8 @@ for m in l2sp ewc ewc_rehearsal; do
 done
 expect 0 "adapt with the defaults" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" --pattern "$PAT" -o "$T/def.safetensors"
 has "$T/out" "method ewc+rehearsal" "the default method is ewc+rehearsal"
+has "$T/out" "^accuracy on the [0-9]* takes it adapted on: .* (training takes: test on others with earshot eval)" \
+    "the accuracy after adapting is called a training figure"
 cmp -s "$T/def.safetensors" "$T/ewc+rehearsal.safetensors" && ok "same seed, same bytes" || bad "a re-run with the same settings differs"
 base_sha=$(sha256sum "$T/base.safetensors" | cut -d' ' -f1)
 grep -aq "base_model_sha256[^0-9a-f]*$base_sha" "$T/def.safetensors" && ok "the adapted model records the base model's SHA-256" ||
