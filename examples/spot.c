@@ -19,6 +19,7 @@
 #include <earshot.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Called by the detector for every event, in the order they are decided. */
 static void on_event(void *user, const es_event *ev)
@@ -66,7 +67,11 @@ int main(int argc, char **argv)
         if (!st) st = es_detector_flush(det, on_event, argv[i], &err);
         else es_detector_reset(det);
         es_reader_close(rd);
-        if (st) { fprintf(stderr, "spot: %s\n", err.msg); rc = 1; }   /* messages name the file */
+        if (st) {   /* say which file (the reader's messages do), and go on */
+            if (strstr(err.msg, argv[i])) fprintf(stderr, "spot: %s\n", err.msg);
+            else fprintf(stderr, "spot: %s: %s\n", argv[i], err.msg);
+            rc = 1;
+        }
     }
     if (!buf) fprintf(stderr, "spot: out of memory\n");
     free(buf);

@@ -16,6 +16,7 @@
  *   cc who.c $(pkg-config --cflags --libs earshot) -o who
  */
 #include <earshot.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +48,14 @@ int main(int argc, char **argv)
     float *F = malloc((size_t)n * ES_SPK_DIM * sizeof *F);
     es_speakers *s = NULL;
     if (!F) { fprintf(stderr, "who: out of memory\n"); goto out; }
-    /* A profile made with another encoder is refused: its numbers would
-     * mean nothing to this one. */
-    FILE *f = enroll ? fopen(prof, "rb") : NULL;
+    /* Enrolling into a file that does not exist yet starts an empty set.
+     * Any other file is read, and refused whole if it is damaged or was
+     * made with another encoder (its numbers would mean nothing to this
+     * one): an unreadable profile is reported, never replaced. */
+    FILE *f = fopen(prof, "rb");
+    int is_new = !f && errno == ENOENT;
     if (f) fclose(f);
-    s = enroll && !f ? es_speakers_new(eng, &err) : es_speakers_load(prof, eng, &err);
+    s = enroll && is_new ? es_speakers_new(eng, &err) : es_speakers_load(prof, eng, &err);
     if (!s) { fprintf(stderr, "who: %s\n", err.msg); goto out; }
 
     if (enroll) {

@@ -122,6 +122,17 @@ if [ -f "$F/0_theo_0.wav" ]; then
     expect 1 "who with a corrupt profile" -- "$EX/who" "$T/bad.safetensors" "$F/0_theo_1.wav"
     has "$T/err" "bad.safetensors" "the profile is named"
     expect 2 "who --enroll without clips is a usage error" -- "$EX/who" "$P" --enroll lucas
+    if [ "$(id -u)" != 0 ]; then
+        chmod 000 "$P"
+        expect 1 "who --enroll into a profile it cannot read" -- "$EX/who" "$P" --enroll lucas "$F/0_lucas_0.wav"
+        chmod 644 "$P"
+        cmp -s "$P" "$T/before.safetensors" && ok "is refused, the profile kept" || bad "an unreadable profile was replaced"
+    else
+        # root reads any file: a folder in the profile's place stands in
+        mkdir "$T/dir.safetensors"
+        expect 1 "who --enroll into a profile path it cannot read (a folder)" -- "$EX/who" "$T/dir.safetensors" --enroll lucas "$F/0_lucas_0.wav"
+        [ -d "$T/dir.safetensors" ] && ok "is refused, the path left as it was" || bad "the folder was replaced"
+    fi
 else
     skip "who against enroll and identify" "FSDD not found at $F (../shared/data/fsdd)"
 fi
