@@ -1488,6 +1488,7 @@ void es_eval_result_free(es_eval_result *r)
 
 void es_wilson_interval(size_t k, size_t n, double *lo, double *hi)
 {
+    if (!lo || !hi) return;
     if (!n || k > n) { *lo = *hi = NAN; return; }
     const double z = 1.959963984540054;   /* the normal's 97.5% point */
     double N = (double)n, p = (double)k / N, z2 = z * z;

@@ -124,6 +124,29 @@ static size_t clean_stale(const char *root)
     return removed;
 }
 
+/* The counts es_synth_dataset reports, read back from a cached folder:
+ * every file of every label folder, the word labels, and _unknown_'s. */
+static void count_cached(const char *dir, es_synth_result *sr)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char p[4400];
+        if (de->d_name[0] == '.' || snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
+        DIR *l = opendir(p);
+        if (!l) continue;   /* synthesis.json */
+        size_t n = 0;
+        struct dirent *f;
+        while ((f = readdir(l))) n += f->d_name[0] != '.';
+        closedir(l);
+        sr->n_files += n;
+        if (!strcmp(de->d_name, ES_LABEL_UNKNOWN)) sr->n_unknown = n;
+        else sr->n_labels++;
+    }
+    closedir(d);
+}
+
 /* Synthesise into the cache (or find it there). dir receives the folder. */
 static es_status synth_cached(const es_synth_opts *o, const char *root, char *dir, size_t size, es_synth_result *sr,
                               es_progress_fn progress, void *user, es_error *err)
@@ -157,6 +180,7 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
         snprintf(sr->description, sizeof sr->description, "%.*s", (int)n, (const char *)b);
         free(b);
         sr->from_cache = 1;
+        count_cached(dir, sr);
         return ES_OK;
     }
     es_status st = mkdirs(root, err);

@@ -21,9 +21,10 @@ V="$SRC/samples/vocab"
 # --- train_text: a model from text alone, its takes cached
 words="lights_on=lights on,lights_off=lights off,play,pause"
 expect 0 "train_text makes a model from words" -- "$EX/train_text" "$words" "$T/text.safetensors" 20
-has "$T/out" "takes of .* (synthesised now), validation accuracy 0\.[0-9]" "train_text reports the takes and the validation accuracy"
+has "$T/out" "^100 takes of 4 labels (synthesised now), validation accuracy [01]\.[0-9]* ([0-9]* of [0-9]*; 95% interval " \
+    "train_text reports the takes (4 x 20 + 20 _unknown_) and the validation accuracy with its interval"
 expect 0 "train_text again" -- "$EX/train_text" "$words" "$T/text2.safetensors" 20
-has "$T/out" "(from the cache)" "the second run takes them from the cache"
+has "$T/out" "^100 takes of 4 labels (from the cache)" "the second run takes them from the cache, and counts them the same"
 cmp -s "$T/text.safetensors" "$T/text2.safetensors" && ok "and writes the same bytes" || bad "a repeat of train_text differs"
 expect 1 "train_text with a word list the parser refuses" -- "$EX/train_text" "a,,b" "$T/bad.safetensors" 5
 has "$T/err" "^train_text: .*words" "the refusal is the library's message"
