@@ -2,9 +2,9 @@
 # examples/ as a user's program sees libearshot: the four programs agree
 # with the `earshot` commands they stand for (spot = transcribe, classify =
 # eval, train_text = train --words, who = enroll + identify), refuse bad
-# input without losing anything, and
-# build again from an installed copy (`meson install` + pkg-config) with
-# nothing but the public header, which a C++ compiler must also accept.
+# input without losing anything, and build again from an installed copy
+# (`meson install` + pkg-config) with nothing but the public header, which
+# a C++ compiler must also accept.
 # Skips (77) without the models; the part on who needs FSDD.
 set -u
 BIN=${EARSHOT_BIN:?run through meson test}
