@@ -18,6 +18,7 @@
  *   cc train_text.c $(pkg-config --cflags --libs earshot) -o train_text
  */
 #include <earshot.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -53,7 +54,8 @@ int main(int argc, char **argv)
     if (!eng) { fprintf(stderr, "train_text: %s\n", err.msg); return 1; }
     es_train_result tr;
     es_synth_result sr;
-    /* NULL synthesis cache: the default folder; no real recordings mixed in */
+    /* NULL synthesis cache: $EARSHOT_SYNTH_CACHE, else the default folder;
+     * no real recordings mixed in */
     es_status st = es_train_words(eng, &so, NULL, NULL, NULL, &to, argv[2], &tr, &sr, progress, NULL, &err);
     es_engine_free(eng);
     if (st) { fprintf(stderr, "train_text: %s\n", err.msg); return 1; }
@@ -61,11 +63,15 @@ int main(int argc, char **argv)
     /* Validation holds synthetic takes too (no recording was given), so
      * it says how well the model separates the takes, with the interval
      * its size allows; test on recordings with classify.c or earshot eval. */
-    size_t ok = (size_t)(tr.val_acc * (double)tr.n_val + 0.5);
-    double lo, hi;
-    es_wilson_interval(ok, tr.n_val, &lo, &hi);
-    printf("%zu takes of %zu labels (%s), validation accuracy %.3f (%zu of %zu; 95%% interval %.3f-%.3f)\n", sr.n_files,
-           sr.n_labels, sr.from_cache ? "from the cache" : "synthesised now", tr.val_acc, ok, tr.n_val, lo, hi);
+    printf("%zu takes of %zu labels (%s), ", sr.n_files, sr.n_labels, sr.from_cache ? "from the cache" : "synthesised now");
+    if (isnan(tr.val_acc) || !tr.n_val) {
+        printf("no validation (too few takes to hold some out)\n");
+    } else {
+        size_t ok = (size_t)(tr.val_acc * (double)tr.n_val + 0.5);
+        double lo, hi;
+        es_wilson_interval(ok, tr.n_val, &lo, &hi);
+        printf("validation accuracy %.3f (%zu of %zu; 95%% interval %.3f-%.3f)\n", tr.val_acc, ok, tr.n_val, lo, hi);
+    }
     printf("wrote %s\n", argv[2]);
     return 0;
 }

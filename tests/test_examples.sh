@@ -26,6 +26,8 @@ has "$T/out" "^100 takes of 4 labels (synthesised now), validation accuracy [01]
 expect 0 "train_text again" -- "$EX/train_text" "$words" "$T/text2.safetensors" 20
 has "$T/out" "^100 takes of 4 labels (from the cache)" "the second run takes them from the cache, and counts them the same"
 cmp -s "$T/text.safetensors" "$T/text2.safetensors" && ok "and writes the same bytes" || bad "a repeat of train_text differs"
+expect 0 "train_text with one take per word" -- "$EX/train_text" "yes,no" "$T/one.safetensors" 1
+has "$T/out" "^3 takes of 2 labels (synthesised now), no validation" "too few takes to validate on: it says so"
 expect 1 "train_text with a word list the parser refuses" -- "$EX/train_text" "a,,b" "$T/bad.safetensors" 5
 has "$T/err" "^train_text: .*words" "the refusal is the library's message"
 [ ! -e "$T/bad.safetensors" ] && ok "and no model is written" || bad "a refused train_text left a model"
