@@ -148,7 +148,9 @@ typedef struct {
     dir_id *seen;          /* directories entered so far: no loops, no repeats */
     size_t nseen, capseen;
     es_error *err;
-    int one_label_ok;      /* es_dataset_scan_takes: a single word is a whole set */
+    int one_label_ok;      /* 1, es_dataset_scan_takes: a single word is a whole
+                              set; 2, es_dataset_scan_test: any one label,
+                              _unknown_ alone too */
 } scanner;
 
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
@@ -287,6 +289,7 @@ static es_status need_two_labels(const scanner *sc, const char *dir, const strve
 {
     size_t real = 0;
     for (size_t i = 0; i < labels->n; i++) real += strcmp(labels->v[i], ES_LABEL_UNKNOWN) != 0;
+    if (sc->one_label_ok == 2 && labels->n >= 1) return ES_OK;
     if (real >= 1 && (labels->n >= 2 || sc->one_label_ok)) return ES_OK;
     return es_fail(err, ES_ERR_ARG, "%s: found %s%s%s; a dataset needs at least two labels, or one label plus " ES_LABEL_UNKNOWN,
                    dir, labels->n ? "only the label '" : "no labels", labels->n ? labels->v[0] : "", labels->n ? "'" : "");
@@ -553,6 +556,11 @@ es_status es_dataset_scan(const char *dir, const char *pattern, es_dataset **out
 es_status es_dataset_scan_takes(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
 {
     return scan(dir, pattern, 1, out, skipped, err);
+}
+
+es_status es_dataset_scan_test(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
+{
+    return scan(dir, pattern, 2, out, skipped, err);
 }
 
 static es_status scan(const char *dir, const char *pattern, int one_label_ok, es_dataset **out, size_t *skipped,

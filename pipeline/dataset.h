@@ -67,6 +67,9 @@ es_status es_dataset_scan(const char *dir, const char *pattern, es_dataset **out
  * alone is enough (a user personalising a single wake word), everything
  * else as es_dataset_scan. */
 es_status es_dataset_scan_takes(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err);
+/* The same for a test set (`earshot eval`): any one label is enough, and
+ * _unknown_ alone too (how often does other speech pass for a word?). */
+es_status es_dataset_scan_test(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err);
 void es_dataset_free(es_dataset *d);
 
 /* Speaker of a Speech Commands file name "<speaker>_nohash_<n>.<ext>" (any

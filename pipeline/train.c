@@ -1554,8 +1554,24 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL;
     size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
     prog pg = {progress, user, 0, 0};
-    es_status st = es_dataset_scan(data_dir, pattern, &d, &skipped, err);
+    es_status st = es_dataset_scan_test(data_dir, pattern, &d, &skipped, err);
     if (st) goto out;
+    /* A test set none of whose labels the model knows would score nothing
+     * (a wake-word model scores every label, as "other"): say so before
+     * any encoder time is spent, naming both sides. */
+    int known = c->wake >= 0;
+    for (size_t l = 0; l < d->nlabels && !known; l++)
+        for (size_t k = 0; k < K && !known; k++) known = !strcmp(d->labels[l], c->labels[k]);
+    for (size_t k = 0; k < K && !known && d->nnoise && !c->net; k++) known = !strcmp(c->labels[k], ES_LABEL_SILENCE);
+    if (!known) {
+        char have[512] = "", want[512] = "";
+        for (size_t l = 0; l < d->nlabels; l++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", l ? ", " : "", d->labels[l]);
+        for (size_t k = 0; k < K; k++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", k ? ", " : "", c->labels[k]);
+        st = es_fail(err, ES_ERR_ARG, "%s: none of its labels (%s) is one of the model's (%s)", data_dir, have, want);
+        goto out;
+    }
     if (c->net) {
         /* the baseline: its CNN over each clip's log-mel window */
         row = es_cnn_in_size(c->net);

@@ -326,6 +326,25 @@ static void test_bad_input(void **state)
     mk("onlyunknown/_unknown_");
     wav("onlyunknown/_unknown_/a.wav", 1);
     scan_fails(P("onlyunknown"), NULL, "needs at least two labels", NULL);
+    {
+        /* a test set (`earshot eval`): one word, or _unknown_ alone (the
+         * false accepts of a model on other speech), but still a label */
+        es_dataset *d1 = NULL;
+        assert_int_equal(es_dataset_scan_test(P("onlyunknown"), NULL, &d1, NULL, &e), ES_OK);
+        assert_int_equal(d1->nlabels, 1);
+        assert_string_equal(d1->labels[0], "_unknown_");
+        es_dataset_free(d1);
+        d1 = NULL;
+        assert_int_equal(es_dataset_scan_test(P("single"), NULL, &d1, NULL, &e), ES_OK);
+        assert_int_equal(d1->nitems, 1);
+        es_dataset_free(d1);
+        d1 = NULL;
+        assert_int_equal(es_dataset_scan_test(P("empty"), NULL, &d1, NULL, &e), ES_ERR_ARG);
+        assert_null(d1);
+        /* still refused by the scans for training and for adapt */
+        assert_int_equal(es_dataset_scan_takes(P("onlyunknown"), NULL, &d1, NULL, &e), ES_ERR_ARG);
+        assert_null(d1);
+    }
     mk("noiseonly");
     mk("noiseonly/_background_noise_");
     wav("noiseonly/_background_noise_/a.wav", 1);
