@@ -354,7 +354,8 @@ static int reader_setup(es_reader *r, int rate, int ch, const es_load_opts *opts
 {
     r->rate = rate;
     r->channels = ch;
-    r->quantize = opts && opts->quantize_int16;
+    /* NULL: the defaults (es_load_opts_default), which round */
+    r->quantize = opts ? opts->quantize_int16 != 0 : 1;
     r->bframes = BLOCK_FLOATS / (size_t)ch;  /* >= 64 since ch <= 1024 */
     if (r->bframes > READ_FRAMES) r->bframes = READ_FRAMES;
     r->blk = malloc(r->bframes * (size_t)ch * sizeof(float));
@@ -373,6 +374,11 @@ static int reader_setup(es_reader *r, int rate, int ch, const es_load_opts *opts
         }
     }
     return 0;
+}
+
+void es_load_opts_default(es_load_opts *o)
+{
+    if (o) o->quantize_int16 = 1;
 }
 
 es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *err)

@@ -67,11 +67,13 @@ typedef enum {
 typedef struct {
     int quantize_int16;  /* round to whole int16 values (what openWakeWord feeds) */
 } es_load_opts;
-/* opts NULL (or quantize_int16 = 0) keeps the resampler's fractions. Every
- * path inside earshot (training, eval, the caches, the speaker profiles)
- * and the `earshot` command load with quantize_int16 = 1, and in digital
- * silence the rounding decides what the log-mel floor sees: a program that
- * should give the command's answers (examples/) sets it too. */
+/* The defaults, which opts NULL means everywhere: quantize_int16 = 1, as
+ * every path inside earshot (training, eval, the caches, the speaker
+ * profiles) and the `earshot` command load audio. In digital silence the
+ * rounding decides what the log-mel floor sees, so a program that skips it
+ * (quantize_int16 = 0 keeps the resampler's fractions) gets features a
+ * little unlike those its models were trained on. */
+void es_load_opts_default(es_load_opts *o);
 
 /* Decode any file libsndfile reads, downmix to mono, resample to 16 kHz
  * (libsamplerate, best-quality sinc) and scale to int16 range. */

@@ -145,6 +145,9 @@ static int16_t rnd16(void)
     return (int16_t)(g_rng & 0xffff);
 }
 
+/* Options that keep the resampler's fractions (NULL rounds: the defaults). */
+static const es_load_opts RAW = {0};
+
 static es_audio load_ok(const char *path, const es_load_opts *opts)
 {
     es_audio a;
@@ -161,7 +164,7 @@ static void load_fails(const char *path)
 {
     es_audio a;
     es_error err = {0};
-    es_status s = es_audio_load(path, NULL, &a, &err);
+    es_status s = es_audio_load(path, &RAW, &a, &err);
     if (s == ES_OK) fail_msg("es_audio_load(%s) unexpectedly succeeded (%zu samples)", path, a.n);
     assert_int_equal(err.status, s);
     if (!strstr(err.msg, path)) fail_msg("message does not name the file: \"%s\"", err.msg);
@@ -184,7 +187,7 @@ static void test_s16_16k_roundtrip(void **state)
     const char *p = tpath("s16_16k.wav");
     write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, v, N);
 
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.n, N);
     assert_int_equal(a.src_rate, 16000);
     assert_int_equal(a.src_channels, 1);
@@ -196,7 +199,7 @@ static void test_s16_16k_roundtrip(void **state)
     /* Lossless FLAC gives the same integers. */
     p = tpath("s16_16k.flac");
     write_short(p, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, v, N);
-    a = load_ok(p, NULL);
+    a = load_ok(p, &RAW);
     assert_int_equal(a.n, N);
     for (int i = 0; i < N; i++)
         if (a.samples[i] != (float)v[i]) fail_msg("flac sample %d: %g != %d", i, a.samples[i], v[i]);
@@ -222,7 +225,7 @@ static void test_s24_within_lsb(void **state)
     v24[1] = 8388607;  v[1] = (int)(8388607u << 8);
     const char *p = tpath("s24.wav");
     write_int(p, SF_FORMAT_WAV | SF_FORMAT_PCM_24, 16000, 1, v, N);
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.n, N);
     /* One 24-bit LSB is 1/256 in int16 scale. */
     for (int i = 0; i < N; i++) {
@@ -236,7 +239,7 @@ static void test_s24_within_lsb(void **state)
     for (int i = 0; i < N; i++) v[i] = (int)((uint32_t)rnd16() << 16 | (uint16_t)rnd16());
     p = tpath("s32.wav");
     write_int(p, SF_FORMAT_WAV | SF_FORMAT_PCM_32, 16000, 1, v, N);
-    a = load_ok(p, NULL);
+    a = load_ok(p, &RAW);
     assert_int_equal(a.n, N);
     for (int i = 0; i < N; i++) {
         double want = v[i] / 65536.0;
@@ -260,7 +263,7 @@ static void test_float_and_u8(void **state)
     f[2] = 1e-7f;
     const char *p = tpath("float.wav");
     write_float(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, f, N);
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.n, N);
     for (int i = 0; i < N; i++)
         if (a.samples[i] != f[i] * 32768.0f) fail_msg("float sample %d: %g != %g", i, a.samples[i], f[i] * 32768.0f);
@@ -272,7 +275,7 @@ static void test_float_and_u8(void **state)
     for (int i = 0; i < 256; i++) s[i] = (short)((i - 128) * 256);
     p = tpath("u8.wav");
     write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_U8, 16000, 1, s, 256);
-    a = load_ok(p, NULL);
+    a = load_ok(p, &RAW);
     assert_int_equal(a.n, 256);
     for (int i = 0; i < 256; i++)
         if (a.samples[i] != (float)s[i]) fail_msg("u8 sample %d: %g != %d", i, a.samples[i], s[i]);
@@ -298,7 +301,7 @@ static void test_downmix(void **state)
     }
     const char *p = tpath("stereo_16k.wav");
     write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 2, st, N);
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.n, N);
     assert_int_equal(a.src_channels, 2);
     for (int i = 0; i < N; i++)
@@ -308,7 +311,7 @@ static void test_downmix(void **state)
     /* ...and to ~0 through the resampler at 44.1 kHz. */
     p = tpath("stereo_44k.wav");
     write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 2, st, N);
-    a = load_ok(p, NULL);
+    a = load_ok(p, &RAW);
     assert_int_equal(a.src_rate, 44100);
     for (size_t i = 0; i < a.n; i++)
         if (fabsf(a.samples[i]) > 1e-3f) fail_msg("stereo 44k sample %zu: %g", i, a.samples[i]);
@@ -322,7 +325,7 @@ static void test_downmix(void **state)
         for (int c = 0; c < 6; c++) six[6 * i + c] = (short)((c + 1) * 1000);
     p = tpath("six.wav");
     write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 6, six, N);
-    a = load_ok(p, NULL);
+    a = load_ok(p, &RAW);
     assert_int_equal(a.n, N);
     assert_int_equal(a.src_channels, 6);
     for (int i = 0; i < N; i++)
@@ -378,7 +381,7 @@ static void test_resample_sine_files(void **state)
         snprintf(name, sizeof name, "sine_%d.wav", rate);
         const char *p = tpath(name);
         write_short(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, rate, 1, v, n);
-        es_audio a = load_ok(p, NULL);
+        es_audio a = load_ok(p, &RAW);
         assert_int_equal(a.src_rate, rate);
         check_sine(a.samples, a.n, n, rate, 1000.0, 10000.0, 0.01);
         es_audio_free(&a);
@@ -398,7 +401,7 @@ static void test_ogg_vorbis(void **state)
         v[2 * i] = v[2 * i + 1] = (float)(0.3 * sin(2 * M_PI * 1000.0 * (double)i / rate));
     const char *p = tpath("sine.ogg");
     write_float(p, SF_FORMAT_OGG | SF_FORMAT_VORBIS, rate, 2, v, n);
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.src_rate, rate);
     assert_int_equal(a.src_channels, 2);
     check_sine(a.samples, a.n, n, rate, 1000.0, 0.3 * 32768, 0.05);
@@ -463,7 +466,7 @@ static void test_quantize(void **state)
     const char *p = tpath("quant.wav");
     write_float(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, f, N);
 
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     for (int i = 0; i < N; i++) assert_true(a.samples[i] == in[i]);  /* untouched without the option */
     es_audio_free(&a);
 
@@ -472,6 +475,15 @@ static void test_quantize(void **state)
     assert_int_equal(a.n, N);
     for (int i = 0; i < N; i++)
         if (a.samples[i] != want[i]) fail_msg("quantized %d: %g -> %g, want %g", i, in[i], a.samples[i], want[i]);
+    es_audio_free(&a);
+
+    /* NULL options are the defaults, es_load_opts_default: rounded, as
+     * every path inside earshot loads audio */
+    es_load_opts d;
+    es_load_opts_default(&d);
+    assert_int_equal(d.quantize_int16, 1);
+    a = load_ok(p, NULL);
+    for (int i = 0; i < N; i++) assert_true(a.samples[i] == want[i]);
     es_audio_free(&a);
 
     /* After resampling, every value is whole and in range. */
@@ -530,7 +542,7 @@ static void test_bad_files(void **state)
     {
         es_audio a;
         es_error err = {0};
-        es_audio_load(p, NULL, &a, &err);
+        es_audio_load(p, &RAW, &a, &err);
         assert_non_null(strstr(err.msg, "contains no audio samples"));
     }
 
@@ -546,7 +558,7 @@ static void test_bad_files(void **state)
     {
         es_audio a;
         es_error err = {0};
-        es_audio_load(p, NULL, &a, &err);
+        es_audio_load(p, &RAW, &a, &err);
         assert_non_null(strstr(err.msg, "sample rate"));
     }
 
@@ -589,7 +601,7 @@ static void test_truncated_data(void **state)
     assert_int_equal(glen, 44 + 2000);
     const char *p = tpath("cut.wav");
     write_bytes(p, gb, 44 + 2 * 100 + 1);  /* 100 samples and a stray byte */
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.n, 100);
     for (int i = 0; i < 100; i++) assert_true(a.samples[i] == (float)v[i]);
     es_audio_free(&a);
@@ -622,43 +634,43 @@ static void test_raw_s16(void **state)
     }
     es_audio a;
     es_error err = {0};
-    assert_int_equal(load_raw_buf(buf, sizeof buf, 16000, 1, ES_PCM_S16, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(buf, sizeof buf, 16000, 1, ES_PCM_S16, &RAW, &a, &err), ES_OK);
     assert_int_equal(a.n, N);
     assert_int_equal(a.src_rate, 16000);
     for (int i = 0; i < N; i++) assert_true(a.samples[i] == (float)v[i]);
     es_audio_free(&a);
 
     /* As stereo the same bytes are 2500 frames of averaged pairs. */
-    assert_int_equal(load_raw_buf(buf, sizeof buf, 16000, 2, ES_PCM_S16, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(buf, sizeof buf, 16000, 2, ES_PCM_S16, &RAW, &a, &err), ES_OK);
     assert_int_equal(a.n, N / 2);
     assert_int_equal(a.src_channels, 2);
     for (int i = 0; i < N / 2; i++) assert_true(a.samples[i] == (float)((v[2 * i] + v[2 * i + 1]) / 2.0));
     es_audio_free(&a);
 
     /* At 8 kHz it is resampled: twice as many samples. */
-    assert_int_equal(load_raw_buf(buf, sizeof buf, 8000, 1, ES_PCM_S16, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(buf, sizeof buf, 8000, 1, ES_PCM_S16, &RAW, &a, &err), ES_OK);
     assert_true(a.n >= 2 * N - 2 && a.n <= 2 * N + 2);
     es_audio_free(&a);
 
     /* Odd trailing byte. */
-    assert_int_equal(load_raw_buf(buf, 2 * 100 + 1, 16000, 1, ES_PCM_S16, NULL, &a, &err), ES_ERR_FORMAT);
+    assert_int_equal(load_raw_buf(buf, 2 * 100 + 1, 16000, 1, ES_PCM_S16, &RAW, &a, &err), ES_ERR_FORMAT);
     print_message("    %s\n", err.msg);
     assert_non_null(strstr(err.msg, "-: truncated: 1 trailing bytes"));
     assert_null(a.samples);
     /* 3 bytes of s16 stereo: one short of a frame. */
-    assert_int_equal(load_raw_buf(buf, 3, 16000, 2, ES_PCM_S16, NULL, &a, &err), ES_ERR_FORMAT);
+    assert_int_equal(load_raw_buf(buf, 3, 16000, 2, ES_PCM_S16, &RAW, &a, &err), ES_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "3 trailing bytes"));
 
     /* Empty stream. */
-    assert_int_equal(load_raw_buf(buf, 0, 16000, 1, ES_PCM_S16, NULL, &a, &err), ES_ERR_FORMAT);
+    assert_int_equal(load_raw_buf(buf, 0, 16000, 1, ES_PCM_S16, &RAW, &a, &err), ES_ERR_FORMAT);
     print_message("    %s\n", err.msg);
     assert_non_null(strstr(err.msg, "-: "));
     assert_null(a.samples);
 
     /* Bad arguments. */
-    assert_int_equal(load_raw_buf(buf, 10, 100, 1, ES_PCM_S16, NULL, &a, &err), ES_ERR_ARG);
-    assert_int_equal(load_raw_buf(buf, 10, 16000, 0, ES_PCM_S16, NULL, &a, &err), ES_ERR_ARG);
-    assert_int_equal(load_raw_buf(buf, 10, 16000, 1, (es_pcm_format)99, NULL, &a, &err), ES_ERR_ARG);
+    assert_int_equal(load_raw_buf(buf, 10, 100, 1, ES_PCM_S16, &RAW, &a, &err), ES_ERR_ARG);
+    assert_int_equal(load_raw_buf(buf, 10, 16000, 0, ES_PCM_S16, &RAW, &a, &err), ES_ERR_ARG);
+    assert_int_equal(load_raw_buf(buf, 10, 16000, 1, (es_pcm_format)99, &RAW, &a, &err), ES_ERR_ARG);
     assert_int_equal(es_audio_load_raw(NULL, "x", 16000, 1, ES_PCM_S16, NULL, &a, &err), ES_ERR_ARG);
 }
 
@@ -676,7 +688,7 @@ static void test_raw_formats(void **state)
     }
     es_audio a;
     es_error err = {0};
-    assert_int_equal(load_raw_buf(b, NF * 4, 16000, 1, ES_PCM_F32, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(b, NF * 4, 16000, 1, ES_PCM_F32, &RAW, &a, &err), ES_OK);
     assert_int_equal(a.n, NF);
     for (int i = 0; i < NF; i++) assert_true(a.samples[i] == f[i] * 32768.0f);
     es_audio_free(&a);
@@ -688,14 +700,14 @@ static void test_raw_formats(void **state)
         memcpy(&u, &d, 8);
         for (int k = 0; k < 8; k++) b[8 * i + k] = (unsigned char)(u >> (8 * k));
     }
-    assert_int_equal(load_raw_buf(b, NF * 8, 16000, 1, ES_PCM_F64, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(b, NF * 8, 16000, 1, ES_PCM_F64, &RAW, &a, &err), ES_OK);
     assert_int_equal(a.n, NF);
     for (int i = 0; i < NF; i++) assert_true(a.samples[i] == f[i] * 32768.0f);
     es_audio_free(&a);
 
     /* s24 packed: 0x800000 (min), 0x7fffff (max), 0x000100 (1.0 in int16 scale), 0xffffff (-1/256). */
     static const unsigned char s24[] = {0x00, 0x00, 0x80, 0xff, 0xff, 0x7f, 0x00, 0x01, 0x00, 0xff, 0xff, 0xff};
-    assert_int_equal(load_raw_buf(s24, sizeof s24, 16000, 1, ES_PCM_S24, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(s24, sizeof s24, 16000, 1, ES_PCM_S24, &RAW, &a, &err), ES_OK);
     assert_int_equal(a.n, 4);
     assert_true(a.samples[0] == -32768.0f);
     assert_true(fabsf(a.samples[1] - 8388607.0f / 256) < 1e-3f);
@@ -705,7 +717,7 @@ static void test_raw_formats(void **state)
 
     /* s32: INT32_MIN, 65536 (1.0), -65536 */
     static const unsigned char s32[] = {0, 0, 0, 0x80, 0, 0, 1, 0, 0, 0, 0xff, 0xff};
-    assert_int_equal(load_raw_buf(s32, sizeof s32, 16000, 1, ES_PCM_S32, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(s32, sizeof s32, 16000, 1, ES_PCM_S32, &RAW, &a, &err), ES_OK);
     assert_int_equal(a.n, 3);
     assert_true(a.samples[0] == -32768.0f);
     assert_true(a.samples[1] == 1.0f);
@@ -714,17 +726,17 @@ static void test_raw_formats(void **state)
 
     /* s8 and u8 */
     static const unsigned char s8[] = {0x80, 0x7f, 0x00, 0xff};
-    assert_int_equal(load_raw_buf(s8, sizeof s8, 16000, 1, ES_PCM_S8, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(s8, sizeof s8, 16000, 1, ES_PCM_S8, &RAW, &a, &err), ES_OK);
     assert_true(a.samples[0] == -32768.0f && a.samples[1] == 127 * 256.0f &&
                 a.samples[2] == 0.0f && a.samples[3] == -256.0f);
     es_audio_free(&a);
-    assert_int_equal(load_raw_buf(s8, sizeof s8, 16000, 1, ES_PCM_U8, NULL, &a, &err), ES_OK);
+    assert_int_equal(load_raw_buf(s8, sizeof s8, 16000, 1, ES_PCM_U8, &RAW, &a, &err), ES_OK);
     assert_true(a.samples[0] == 0.0f && a.samples[1] == -256.0f &&
                 a.samples[2] == -32768.0f && a.samples[3] == 127 * 256.0f);
     es_audio_free(&a);
 
     /* f32 with a partial frame: 4 floats + 2 bytes in stereo = 2 frames + 2 bytes. */
-    assert_int_equal(load_raw_buf(b, 18, 16000, 2, ES_PCM_F32, NULL, &a, &err), ES_ERR_FORMAT);
+    assert_int_equal(load_raw_buf(b, 18, 16000, 2, ES_PCM_F32, &RAW, &a, &err), ES_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "2 trailing bytes"));
 
     /* quantize on raw input */
@@ -761,7 +773,7 @@ static void test_raw_long_stream(void **state)
     rewind(f);
     es_audio a;
     es_error err = {0};
-    assert_int_equal(es_audio_load_raw(f, "pipe", 16000, 2, ES_PCM_S24, NULL, &a, &err), ES_OK);
+    assert_int_equal(es_audio_load_raw(f, "pipe", 16000, 2, ES_PCM_S24, &RAW, &a, &err), ES_OK);
     fclose(f);
     assert_int_equal(a.n, n);
     for (size_t i = 0; i < n; i++)
@@ -867,7 +879,7 @@ static void test_reader_equals_load(void **state)
     }
     const char *p44 = tpath("reader_44k_stereo.wav");
     write_short(p44, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 2, st, n44);
-    reader_matches_load(p44, NULL, 44100, 2, n44);
+    reader_matches_load(p44, &RAW, 44100, 2, n44);
     es_load_opts q = {.quantize_int16 = 1};
     reader_matches_load(p44, &q, 44100, 2, n44);
     free(st);
@@ -879,7 +891,7 @@ static void test_reader_equals_load(void **state)
     for (size_t i = 0; i < n16; i++) m[i] = rnd16();
     const char *p16 = tpath("reader_16k.flac");
     write_short(p16, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, m, n16);
-    reader_matches_load(p16, NULL, 16000, 1, n16);
+    reader_matches_load(p16, &RAW, 16000, 1, n16);
     free(m);
 }
 
@@ -901,13 +913,13 @@ static void test_reader_raw(void **state)
         assert_non_null(f);
         es_audio ref;
         es_error err = {0};
-        assert_int_equal(es_audio_load_raw(f, "raw", rates[k], 2, ES_PCM_S16, NULL, &ref, &err), ES_OK);
+        assert_int_equal(es_audio_load_raw(f, "raw", rates[k], 2, ES_PCM_S16, &RAW, &ref, &err), ES_OK);
         fclose(f);
         static const size_t blocks[] = {1, 100, 4096, 1000000};
         for (size_t j = 0; j < 4; j++) {
             f = fmemopen(b, frames * 4, "rb");
             assert_non_null(f);
-            es_reader *r = es_reader_open_raw(f, "raw", rates[k], 2, ES_PCM_S16, NULL, &err);
+            es_reader *r = es_reader_open_raw(f, "raw", rates[k], 2, ES_PCM_S16, &RAW, &err);
             assert_non_null(r);
             assert_int_equal(es_reader_rate(r), rates[k]);
             assert_int_equal(es_reader_channels(r), 2);
@@ -930,7 +942,7 @@ static void test_reader_raw(void **state)
 static void reader_fails(const char *path, const char *want)
 {
     es_error err = {0};
-    es_reader *r = es_reader_open(path, NULL, &err);
+    es_reader *r = es_reader_open(path, &RAW, &err);
     es_status s = r ? ES_OK : err.status;
     if (r) {
         float buf[256];
@@ -991,7 +1003,7 @@ static void test_reader_bad_inputs(void **state)
     es_error err = {0};
     FILE *f = fmemopen(gb, 45, "rb");
     assert_non_null(f);
-    es_reader *r = es_reader_open_raw(f, "pipe:0", 16000, 2, ES_PCM_S16, NULL, &err);
+    es_reader *r = es_reader_open_raw(f, "pipe:0", 16000, 2, ES_PCM_S16, &RAW, &err);
     assert_non_null(r);
     float buf[64];
     size_t got = 0, total = 0;
@@ -1003,14 +1015,14 @@ static void test_reader_bad_inputs(void **state)
     fclose(f);
     f = fopen("/dev/null", "rb");
     assert_non_null(f);
-    r = es_reader_open_raw(f, "pipe:1", 16000, 1, ES_PCM_S16, NULL, &err);
+    r = es_reader_open_raw(f, "pipe:1", 16000, 1, ES_PCM_S16, &RAW, &err);
     assert_non_null(r);
     assert_int_equal(es_reader_read(r, buf, 64, &got, &err), ES_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "pipe:1: contains no audio samples"));
     es_reader_close(r);
-    assert_null(es_reader_open_raw(f, "pipe:2", 100, 1, ES_PCM_S16, NULL, &err));
+    assert_null(es_reader_open_raw(f, "pipe:2", 100, 1, ES_PCM_S16, &RAW, &err));
     assert_non_null(strstr(err.msg, "pipe:2"));
-    assert_null(es_reader_open_raw(f, "pipe:3", 16000, 0, ES_PCM_S16, NULL, &err));
+    assert_null(es_reader_open_raw(f, "pipe:3", 16000, 0, ES_PCM_S16, &RAW, &err));
     assert_null(es_reader_open_raw(f, "pipe:4", 16000, 1, (es_pcm_format)99, NULL, &err));
     assert_null(es_reader_open_raw(NULL, "pipe:5", 16000, 1, ES_PCM_S16, NULL, &err));
     fclose(f);
@@ -1049,7 +1061,7 @@ static void test_bundled_samples(void **state)
     static const char *names[] = {"hey_jarvis", "alexa", "hey_mycroft", "weather", "no_wake_word"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(p, sizeof p, "%s/%s.wav", dir, names[i]);
-        es_audio a = load_ok(p, NULL);
+        es_audio a = load_ok(p, &RAW);
         assert_int_equal(a.src_rate, 16000);
         assert_int_equal(a.src_channels, 1);
         assert_true(a.n > 16000 && a.n < 16000 * 5);
@@ -1059,9 +1071,9 @@ static void test_bundled_samples(void **state)
         es_audio_free(&a);
     }
     snprintf(p, sizeof p, "%s/hey_jarvis.wav", dir);
-    es_audio ref = load_ok(p, NULL);
+    es_audio ref = load_ok(p, &RAW);
     snprintf(p, sizeof p, "%s/hey_jarvis_stereo_44k.flac", dir);
-    es_audio a = load_ok(p, NULL);
+    es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.src_rate, 44100);
     assert_int_equal(a.src_channels, 2);
     assert_true(a.n + 2 >= ref.n && a.n <= ref.n + 2);
