@@ -139,6 +139,12 @@ static const char *label_problem(const char *s)
 
 /* ------------------------------------------------------------ scanning */
 
+/* How many labels make a set: training needs two words, or one plus
+ * _unknown_ (es_dataset_scan); a speaker's takes may be of a single word
+ * (es_dataset_scan_takes); a test set may be any one label, _unknown_
+ * alone too (es_dataset_scan_test). */
+enum { LABELS_TWO, LABELS_ONE_WORD, LABELS_ANY };
+
 typedef struct {
     dev_t dev;
     ino_t ino;
@@ -148,9 +154,7 @@ typedef struct {
     dir_id *seen;          /* directories entered so far: no loops, no repeats */
     size_t nseen, capseen;
     es_error *err;
-    int one_label_ok;      /* 1, es_dataset_scan_takes: a single word is a whole
-                              set; 2, es_dataset_scan_test: any one label,
-                              _unknown_ alone too */
+    int labels_rule;       /* how many labels make a set: LABELS_* */
 } scanner;
 
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
@@ -289,8 +293,8 @@ static es_status need_two_labels(const scanner *sc, const char *dir, const strve
 {
     size_t real = 0;
     for (size_t i = 0; i < labels->n; i++) real += strcmp(labels->v[i], ES_LABEL_UNKNOWN) != 0;
-    if (sc->one_label_ok == 2 && labels->n >= 1) return ES_OK;
-    if (real >= 1 && (labels->n >= 2 || sc->one_label_ok)) return ES_OK;
+    if (sc->labels_rule == LABELS_ANY && labels->n >= 1) return ES_OK;
+    if (real >= 1 && (labels->n >= 2 || sc->labels_rule == LABELS_ONE_WORD)) return ES_OK;
     return es_fail(err, ES_ERR_ARG, "%s: found %s%s%s; a dataset needs at least two labels, or one label plus " ES_LABEL_UNKNOWN,
                    dir, labels->n ? "only the label '" : "no labels", labels->n ? labels->v[0] : "", labels->n ? "'" : "");
 }
@@ -545,25 +549,25 @@ out:
     return s;
 }
 
-static es_status scan(const char *dir, const char *pattern, int one_label_ok, es_dataset **out, size_t *skipped,
+static es_status scan(const char *dir, const char *pattern, int labels_rule, es_dataset **out, size_t *skipped,
                       es_error *err);
 
 es_status es_dataset_scan(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
 {
-    return scan(dir, pattern, 0, out, skipped, err);
+    return scan(dir, pattern, LABELS_TWO, out, skipped, err);
 }
 
 es_status es_dataset_scan_takes(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
 {
-    return scan(dir, pattern, 1, out, skipped, err);
+    return scan(dir, pattern, LABELS_ONE_WORD, out, skipped, err);
 }
 
 es_status es_dataset_scan_test(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
 {
-    return scan(dir, pattern, 2, out, skipped, err);
+    return scan(dir, pattern, LABELS_ANY, out, skipped, err);
 }
 
-static es_status scan(const char *dir, const char *pattern, int one_label_ok, es_dataset **out, size_t *skipped,
+static es_status scan(const char *dir, const char *pattern, int labels_rule, es_dataset **out, size_t *skipped,
                       es_error *err)
 {
     if (out) *out = NULL;
@@ -577,7 +581,7 @@ static es_status scan(const char *dir, const char *pattern, int one_label_ok, es
     }
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory (a dataset is a folder)", dir);
 
-    scanner sc = {NULL, 0, 0, err, one_label_ok};
+    scanner sc = {NULL, 0, 0, err, labels_rule};
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;

@@ -1499,6 +1499,14 @@ void es_wilson_interval(size_t k, size_t n, double *lo, double *hi)
     *hi = k == n ? 1.0 : fmin(1.0, centre + half);
 }
 
+/* "a, b, c" into buf (cut short if it does not fit), for messages */
+static void list_labels(char *const *v, size_t n, char *buf, size_t size)
+{
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? ", " : "", v[i]);
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* r->speakers: the distinct non-empty speakers of d's items, sorted; none
@@ -1564,11 +1572,9 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         for (size_t k = 0; k < K && !known; k++) known = !strcmp(d->labels[l], c->labels[k]);
     for (size_t k = 0; k < K && !known && d->nnoise && !c->net; k++) known = !strcmp(c->labels[k], ES_LABEL_SILENCE);
     if (!known) {
-        char have[512] = "", want[512] = "";
-        for (size_t l = 0; l < d->nlabels; l++)
-            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", l ? ", " : "", d->labels[l]);
-        for (size_t k = 0; k < K; k++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", k ? ", " : "", c->labels[k]);
+        char have[512], want[512];
+        list_labels(d->labels, d->nlabels, have, sizeof have);
+        list_labels(c->labels, K, want, sizeof want);
         st = es_fail(err, ES_ERR_ARG, "%s: none of its labels (%s) is one of the model's (%s)", data_dir, have, want);
         goto out;
     }
