@@ -9,10 +9,13 @@
 #              1,500 clips; both ways round (A: george, jackson, lucas ->
 #              nicolas, theo, yweweler; B: the reverse), and their mean;
 #   --loso     the reference: a head trained on all 2,500 real clips of
-#              five speakers, tested on the sixth, for each speaker.
+#              five speakers, tested on the sixth, for each speaker;
+#   --self-adapt  every evaluation with `eval --self-adapt` instead: each
+#              speaker's clips in turn, the model learning the voice's
+#              offset from its own decisions (not a cold-start figure).
 #
-#   bench/synth_accuracy.sh [--seeds "1 2"] [--mixed] [--loso] [--fsdd DIR]
-#                           [--build DIR] [-- EXTRA TRAIN OPTIONS...]
+#   bench/synth_accuracy.sh [--seeds "1 2"] [--mixed] [--loso] [--self-adapt]
+#                           [--fsdd DIR] [--build DIR] [-- EXTRA TRAIN OPTIONS...]
 #
 # The synthesis and embedding caches are the usual ones
 # ($EARSHOT_SYNTH_CACHE, $EARSHOT_CACHE), so a repeat only trains.
@@ -20,6 +23,7 @@ set -euo pipefail
 seeds="1 2"
 mixed=0
 loso=0
+selfadapt=
 build=build
 fsdd=
 while [ $# -gt 0 ]; do
@@ -27,10 +31,11 @@ while [ $# -gt 0 ]; do
     --seeds) seeds="$2"; shift 2 ;;
     --mixed) mixed=1; shift ;;
     --loso) loso=1; shift ;;
+    --self-adapt) selfadapt=--self-adapt; shift ;;
     --fsdd) fsdd="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--seeds \"1 2\"] [--mixed] [--loso] [--fsdd DIR] [--build DIR] [-- TRAIN OPTIONS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--seeds \"1 2\"] [--mixed] [--loso] [--self-adapt] [--fsdd DIR] [--build DIR] [-- TRAIN OPTIONS]" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname -- "$0")/.."
@@ -47,7 +52,7 @@ for s in george jackson lucas; do mkdir -p "$tmp/realA"; ln -s "$fsdd"/[0-9]_"$s
 for s in nicolas theo yweweler; do mkdir -p "$tmp/realB"; ln -s "$fsdd"/[0-9]_"$s"_0.wav "$tmp/realB/"; done
 words="0=zero,1=one,2=two,3=three,4=four,5=five,6=six,7=seven,8=eight,9=nine"
 pat='{label}_{speaker}_{take}'
-acc() { "$bin" eval -q "$1" "$2" --pattern "$pat" | sed -n '1s/.*accuracy \([0-9.]*\).*/\1/p'; }
+acc() { "$bin" eval -q $selfadapt "$1" "$2" --pattern "$pat" | sed -n '/^self-adapted/d; p' | sed -n '1s/.*accuracy \([0-9.]*\).*/\1/p'; }
 # per-speaker accuracies of model $1 -> "george 0.874 jackson ..."
 per_speaker() { for s in $speakers; do printf '%s %s ' "$s" "$(acc "$1" "$tmp/spk/$s")"; done; }
 mean3() { awk -v l="$1" -v w="$2" 'BEGIN { n = split(l, a, " "); s = 0; k = 0

@@ -348,6 +348,37 @@ const char *es_classifier_kind(const es_classifier *c, int *k);
  * ES_ERR_MODEL), for the others any engine of the same encoder. */
 es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const float *x, size_t n, float *probs,
                                       es_error *err);
+/* Self-adaptation to one voice, with no labels. An unseen voice's
+ * embeddings sit at an offset of its own from the training speakers'
+ * (most of what earshot gets wrong on FSDD is two such voices). Given the
+ * clips of one voice in turn, es_selfadapt estimates that offset from the
+ * model's own decisions: for each word class c it has decided, the mean
+ * of those windows' embeddings minus the training clips' mean of class c
+ * (stored in the model), averaged over all decisions and shrunk toward
+ * zero by `prior` pseudo-observations. Measuring against each decided
+ * class's own mean keeps a voice that says one word far more often than
+ * the others from being mistaken for an offset. _unknown_, _silence_ and
+ * a wake-word model's "other" are never observed: they have no one sound
+ * to measure against.
+ *
+ * Use: for each clip (or detector window) of the voice, es_selfadapt_apply
+ * to a copy of its embeddings, classify the copy, then
+ * es_selfadapt_observe the original embeddings with the decided label;
+ * es_selfadapt_reset when the voice changes. Each decision sees only what
+ * came before it. A heads over the pretrained encoder made by this
+ * version of `earshot train` (or adapted from one) carries the means;
+ * others get ES_ERR_UNSUPPORTED from es_selfadapt_create. */
+typedef struct es_selfadapt es_selfadapt;
+es_selfadapt *es_selfadapt_create(const es_classifier *c, float prior, es_error *err);   /* prior < 0: default 2 */
+void es_selfadapt_free(es_selfadapt *a);
+void es_selfadapt_reset(es_selfadapt *a);
+/* emb [n][96] -= the current offset (nothing before the first observation) */
+void es_selfadapt_apply(const es_selfadapt *a, float *emb, size_t n);
+/* one decision: the mean of emb [n][96] as an observation of class `label` */
+void es_selfadapt_observe(es_selfadapt *a, const float *emb, size_t n, size_t label);
+size_t es_selfadapt_count(const es_selfadapt *a);   /* observations since the last reset */
+/* the current offset, [96] (zeros before the first observation) */
+const float *es_selfadapt_offset(const es_selfadapt *a);
 /* An engine that runs what the classifier was trained on: the pretrained
  * front end and encoder, with a fine-tuned model's encoder tensors in
  * place of the pretrained ones (models_dir NULL = es_models_dir()). Refuses
@@ -520,6 +551,7 @@ typedef struct {
     size_t n_correct, n_unknown, n_unknown_accepted;
     double accuracy_lo, accuracy_hi;
     double unknown_false_accept_lo, unknown_false_accept_hi;
+    int self_adapted;         /* es_eval_opts.self_adapt was on */
 } es_eval_result;
 /* The 95% Wilson score interval of a proportion, k successes in n trials
  * ([NaN, NaN] when n = 0). Unlike the plain p +- 1.96 sqrt(p(1-p)/n) it
@@ -530,6 +562,21 @@ typedef struct {
 void es_wilson_interval(size_t k, size_t n, double *lo, double *hi);
 es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
                   const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);
+/* es_eval with options (NULL: as es_eval). self_adapt = 1 runs an
+ * es_selfadapt per speaker (the file names must name every clip's
+ * speaker): each speaker's clips are decided one after another in a
+ * random order drawn from seed, each with the offset learnt from the
+ * decisions before it, as a live session with that voice would. The
+ * result then does not describe a model meeting a voice cold, so it is
+ * reported apart (self_adapted) and never replaces plain es_eval's. */
+typedef struct {
+    int self_adapt;
+    float prior;                /* es_selfadapt's (< 0: its default) */
+    unsigned long long seed;    /* the order of each speaker's clips */
+} es_eval_opts;
+es_status es_eval_with(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
+                       const char *cache_dir, const es_eval_opts *o, es_eval_result *r, es_progress_fn progress,
+                       void *user, es_error *err);
 void es_eval_result_free(es_eval_result *r);
 
 /* -------------------------------------------------------------- detector */

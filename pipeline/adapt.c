@@ -690,7 +690,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     int nh = es_classifier_heads(c), nt = es_mlp_ntensors(m) * nh, nl = net ? es_cnn_nlayers(net) : 0;
     size_t nq = 0;
     if (net) es_cnn_params(net, &nq);
-    tensors = calloc((size_t)(nt + 2 * nl) + 2, sizeof *tensors);
+    tensors = calloc((size_t)(nt + 2 * nl) + 3, sizeof *tensors);
     hnames = malloc(((size_t)nt + 1) * sizeof *hnames);
     encw = malloc((nq + 1) * sizeof(float));
     if (!tensors || !hnames || !encw) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
@@ -733,9 +733,12 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     }
     /* the buffer is kept, so the model can be adapted again; not with a
      * fine-tuned encoder, whose embeddings its windows no longer are */
-    int keep = nr && !net;
-    if (keep) { tensors[nt] = *tx; tensors[nt + 1] = *ty; }
-    st = es_st_write(out_path, tensors, (size_t)nt + (keep ? 2 : 0), (const char *const *)mk, (const char *const *)mv, nk, err);
+    if (nr && !net) { tensors[nt++] = *tx; tensors[nt++] = *ty; }
+    /* so are the class means es_selfadapt measures against: the training
+     * data's, as the buffer is (not a fine-tuned encoder's either) */
+    const es_st_tensor *tm = es_st_get(mst, ES_CLASS_MEANS);
+    if (tm && !net) tensors[nt++] = *tm;
+    st = es_st_write(out_path, tensors, (size_t)nt, (const char *const *)mk, (const char *const *)mv, nk, err);
 out:
     free(file); free(x); free(rx); free(ry); free(probs); free(y); free(mk); free(mv); free(adapt_json); free(tensors);
     free(hnames); free(arch_json); free(encw);

@@ -35,10 +35,16 @@
 #define ES_ADAPT_LAMBDA_EWC_REHEARSAL 0.3f   /* as ewc's (lambda 0.1: more target, more forgetting) */
 #define ES_REHEARSAL_X "rehearsal.x"
 #define ES_REHEARSAL_Y "rehearsal.y"
+/* [labels][96]: each label's mean embedding over its training clips, which
+ * es_selfadapt measures a voice's offset against. Named under rehearsal.
+ * so that older earshots, which pass rehearsal.* through, still load and
+ * adapt such a model. */
+#define ES_CLASS_MEANS "rehearsal.means"
 
 /* train.c internals adapt.c builds on */
 es_mlp *es_classifier_mlp(es_classifier *c);
 const es_st *es_classifier_st(const es_classifier *c);
+const float *es_classifier_class_means(const es_classifier *c);   /* ES_CLASS_MEANS or NULL */
 /* the centre `window` embeddings of every item: x [n][window*96] (cached) */
 es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, es_embed_mode mode,
                          size_t window,

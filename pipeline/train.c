@@ -133,6 +133,9 @@ struct es_classifier {
     float *thresholds;   /* [nlabels], NaN where the card has none */
     int wake;            /* binary wake-word mode: the wake word's index, else -1 */
     es_embed_mode mode;
+    const float *means;  /* [nlabels][96]: each label's mean training embedding
+                            (ES_CLASS_MEANS, in st), NaN for a label with no
+                            clip; NULL in older files and for networks */
 };
 
 /* Mel frames that give `window` embeddings: 8*(window-1) + 76. */
@@ -510,6 +513,14 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     }
     c->mlp = c->heads[0];
     c->window = (size_t)w->valueint;   /* embeddings (or, for the baseline, their frames) per input */
+    const es_st_tensor *cm = es_st_get(st, ES_CLASS_MEANS);
+    if (cm) {
+        if (c->net || c->finetune || cm->ndim != 2 || cm->shape[0] != (int64_t)c->nlabels || cm->shape[1] != ES_EMB_DIM) {
+            card_error(err, path, "tensor " ES_CLASS_MEANS " must be [labels][96], and only in a head over the pretrained encoder");
+            goto fail;
+        }
+        c->means = cm->data;
+    }
     if (collect_encoder_tensors(c, path, err)) goto fail;
     cJSON_Delete(labels);
     cJSON_Delete(arch);
@@ -531,6 +542,7 @@ es_embed_mode es_classifier_frontend(const es_classifier *c) { return c->mode; }
 const char *es_classifier_meta(const es_classifier *c, const char *key) { return es_st_meta(c->st, key); }
 
 es_mlp *es_classifier_mlp(es_classifier *c) { return c->mlp; }
+const float *es_classifier_class_means(const es_classifier *c) { return c->means; }
 const es_st *es_classifier_st(const es_classifier *c) { return c->st; }
 
 int es_classifier_heads(const es_classifier *c) { return c->nheads; }
@@ -926,6 +938,28 @@ es_status es_train_prep_tail(es_engine *e, const es_dataset *d, double pad_to, e
     return prep_items(e, d, pad_to, mode, window, K, row, x, &pg, err);
 }
 
+/* [K][96]: the mean over rows [n][W*96] of label k of their embeddings
+ * (NaN where a label has no row) */
+static float *class_means(const float *x, const int *y, size_t n, size_t K, size_t W)
+{
+    double *sum = calloc(K * ES_EMB_DIM + 1, sizeof(double));
+    size_t *cnt = calloc(K + 1, sizeof(size_t));
+    float *m = malloc((K * ES_EMB_DIM + 1) * sizeof(float));
+    if (!sum || !cnt || !m) { free(sum); free(cnt); free(m); return NULL; }
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] < 0 || (size_t)y[i] >= K) continue;
+        for (size_t t = 0; t < W; t++)
+            for (size_t j = 0; j < ES_EMB_DIM; j++) sum[(size_t)y[i] * ES_EMB_DIM + j] += x[(i * W + t) * ES_EMB_DIM + j];
+        cnt[y[i]]++;
+    }
+    for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < ES_EMB_DIM; j++)
+            m[k * ES_EMB_DIM + j] = cnt[k] ? (float)(sum[k * ES_EMB_DIM + j] / (double)(cnt[k] * W)) : NAN;
+    free(sum);
+    free(cnt);
+    return m;
+}
+
 size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t seed, size_t *idx)
 {
     /* a seeded shuffle of all rows, then the first per_class of each class,
@@ -1014,7 +1048,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     const char **tpaths = NULL;
     float *probs = NULL;
     size_t *ridx = NULL;
-    float *rx = NULL, *ry = NULL;
+    float *rx = NULL, *ry = NULL, *cmeans = NULL;
     es_status st;
     size_t skipped = 0;
     prog pg = {progress, user, 0, 0};
@@ -1406,7 +1440,15 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         memcpy(rx + i * in, xt + ridx[i] * in, in * sizeof(float));
         ry[i] = (float)yt[ridx[i]];
     }
-    tensors = calloc((size_t)(nh * nt_ + nnet) + 3, sizeof *tensors);
+    /* each label's mean embedding over its training clips' centre windows
+     * (not their augmented copies): what es_selfadapt measures a voice's
+     * offset against */
+    if (!net && !(cmeans = class_means(xt, yt, nclips, ext.nlabels, W))) {
+        st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < NMETA; i++) free(mv[i]);
+        goto out;
+    }
+    tensors = calloc((size_t)(nh * nt_ + nnet) + 4, sizeof *tensors);
     hnames = malloc(((size_t)(nh * nt_) + 1) * sizeof *hnames);
     encw = malloc((nq + 1) * sizeof(float));
     for (int h = 0; tensors && hnames && h < nh; h++) {
@@ -1453,11 +1495,14 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         tensors[nt_++] = (es_st_tensor){.name = ES_REHEARSAL_X, .ndim = 2, .shape = {(int64_t)nr, (int64_t)in}, .data = rx};
         tensors[nt_++] = (es_st_tensor){.name = ES_REHEARSAL_Y, .ndim = 1, .shape = {(int64_t)nr}, .data = ry};
     }
+    if (tensors && cmeans)
+        tensors[nt_++] = (es_st_tensor){.name = ES_CLASS_MEANS, .ndim = 2,
+                                        .shape = {(int64_t)ext.nlabels, ES_EMB_DIM}, .data = cmeans};
     if (!tensors || !encw || !hnames) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
     else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)nmeta, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
-    free(mk); free(mv); free(tensors); free(encw); free(ridx); free(rx); free(ry);
+    free(mk); free(mv); free(tensors); free(encw); free(ridx); free(rx); free(ry); free(cmeans);
     free(tpaths); free(tidx); free(hnames); free(probs);
     es_train_ext_free(&ext);
     for (int k = 0; k < MAX_HEADS; k++) es_mlp_free(heads[k]);
@@ -1546,7 +1591,40 @@ static long eval_speaker_index(const es_eval_result *r, const char *name)
 es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, const char *pattern, const char *cache_dir,
                   es_eval_result *r, es_progress_fn progress, void *user, es_error *err)
 {
+    return es_eval_with(e, model_path, data_dir, pattern, cache_dir, NULL, r, progress, user, err);
+}
+
+/* The order es_eval_with decides clips in: as scanned, or with
+ * self-adaptation each speaker's clips together (speakers sorted) in a
+ * seeded random order; silence slices (items n..n+nsil-1) last. */
+static size_t *eval_order(const es_dataset *d, size_t nsil, int by_speaker, uint64_t seed)
+{
+    size_t n = d->nitems, *ord = malloc((n + nsil + 1) * sizeof *ord);
+    if (!ord) return NULL;
+    for (size_t i = 0; i < n + nsil; i++) ord[i] = i;
+    if (!by_speaker) return ord;
+    es_rng rng;
+    es_rng_seed(&rng, seed ^ 0x5e1fada9ULL);
+    for (size_t i = n; i > 1; i--) {   /* Fisher-Yates, then a stable sort by speaker keeps it within each */
+        size_t j = (size_t)es_rng_below(&rng, i), t = ord[i - 1];
+        ord[i - 1] = ord[j];
+        ord[j] = t;
+    }
+    for (size_t i = 1; i < n; i++)   /* insertion sort: stable, and n is thousands */
+        for (size_t j = i; j > 0 && strcmp(d->items[ord[j - 1]].speaker, d->items[ord[j]].speaker) > 0; j--) {
+            size_t t = ord[j];
+            ord[j] = ord[j - 1];
+            ord[j - 1] = t;
+        }
+    return ord;
+}
+
+es_status es_eval_with(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
+                       const char *cache_dir, const es_eval_opts *o, es_eval_result *r, es_progress_fn progress,
+                       void *user, es_error *err)
+{
     memset(r, 0, sizeof *r);
+    int adapt = o && o->self_adapt;
     es_classifier *c = es_classifier_load(model_path, err);
     if (!c) return err ? err->status : ES_ERR_MODEL;
     const char *enc = es_classifier_meta(c, "encoder_sha256");
@@ -1559,6 +1637,8 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     }
     es_dataset *d = NULL;
     es_engine *ft = NULL;
+    es_selfadapt *sa = NULL;
+    size_t *ord = NULL;
     float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL;
     size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
     prog pg = {progress, user, 0, 0};
@@ -1577,6 +1657,26 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         list_labels(c->labels, K, want, sizeof want);
         st = es_fail(err, ES_ERR_ARG, "%s: none of its labels (%s) is one of the model's (%s)", data_dir, have, want);
         goto out;
+    }
+    if (adapt) {
+        if (!(sa = es_selfadapt_create(c, o->prior, err))) {
+            es_status s0 = err ? err->status : ES_ERR_MODEL;
+            if (err) {   /* the message does not know the file */
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                es_fail(err, s0, "%s: %s", model_path, msg);
+            }
+            st = s0;
+            goto out;
+        }
+        for (size_t i = 0; i < d->nitems; i++)
+            if (!d->items[i].speaker || !d->items[i].speaker[0]) {
+                st = es_fail(err, ES_ERR_ARG, "%s: self-adaptation needs every clip's speaker, and the name of %s tells none "
+                                              "(Speech Commands' <speaker>_nohash_<n>, or a pattern with {speaker})",
+                             data_dir, d->items[i].path);
+                goto out;
+            }
+        r->self_adapted = 1;
     }
     if (c->net) {
         /* the baseline: its CNN over each clip's log-mel window */
@@ -1631,7 +1731,13 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     int unk = -1;
     for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], "_unknown_")) unk = (int)k;
     size_t correct = 0, n_unk = 0, unk_fa = 0;
-    for (size_t i = 0; i < d->nitems + nsil; i++) {
+    size_t centre = (size_t)(c->positions - 1) / 2;   /* the plain centre variant (embed_variants) */
+    if (!(ord = eval_order(d, nsil, adapt, o ? o->seed : 0))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t oi = 0; oi < d->nitems + nsil; oi++) {
+        size_t i = ord[oi];
+        /* a new voice: forget the last one's offset */
+        if (sa && i < d->nitems && (oi == 0 || strcmp(d->items[i].speaker, d->items[ord[oi - 1]].speaker)))
+            es_selfadapt_reset(sa);
         const char *name = i < d->nitems ? d->labels[d->items[i].label] : ES_LABEL_SILENCE;
         int truth = -1;
         for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], name)) truth = (int)k;
@@ -1644,6 +1750,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
         } else if (i < d->nitems && S > 1) {
             /* the clip's variants, their probabilities averaged */
             for (size_t s = 0; s < S; s++) memcpy(xg + s * row, x + (s * d->nitems + i) * row, row * sizeof(float));
+            es_selfadapt_apply(sa, xg, S * c->window);
             if ((st = es_classifier_predict_rows(c, xg, S, probs, err))) goto out;
             float w0 = variant_weight(NQ, (size_t)c->positions, ncopies, 0);
             for (size_t k = 0; k < K; k++) probs[k] *= w0;
@@ -1651,10 +1758,17 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
                 float w = variant_weight(NQ, (size_t)c->positions, ncopies, s);
                 for (size_t k = 0; k < K; k++) probs[k] += w * probs[s * K + k];
             }
-        } else if ((st = es_classifier_predict(c, in, probs, err))) {
-            goto out;
+        } else {
+            if (sa && i < d->nitems) {
+                memcpy(xg, in, row * sizeof(float));
+                es_selfadapt_apply(sa, xg, c->window);
+                in = xg;
+            }
+            if ((st = es_classifier_predict(c, in, probs, err))) goto out;
         }
         size_t best = es_classifier_decide(c, probs);
+        /* the decision teaches the offset (the clip's own centre window, not the adapted copy) */
+        if (sa && i < d->nitems) es_selfadapt_observe(sa, x + ((S > 1 ? centre : 0) * d->nitems + i) * row, c->window, best);
         r->confusion[(size_t)truth * K + best]++;
         r->n++;
         correct += best == (size_t)truth;
@@ -1688,6 +1802,8 @@ out:
     free(xs);
     free(xg);
     free(probs);
+    free(ord);
+    es_selfadapt_free(sa);
     es_dataset_free(d);
     es_engine_free(ft);
     es_classifier_free(c);

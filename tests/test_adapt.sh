@@ -55,6 +55,19 @@ base_sha=$(sha256sum "$T/base.safetensors" | cut -d' ' -f1)
 grep -aq "base_model_sha256[^0-9a-f]*$base_sha" "$T/def.safetensors" && ok "the adapted model records the base model's SHA-256" ||
     bad "no base_model_sha256 in the adapted model"
 grep -aq '"encoder_sha256"' "$T/def.safetensors" && ok "the adapted model records the encoder" || bad "no encoder hash"
+# the training data's class means travel with the model (es_selfadapt
+# measures a voice against them), byte for byte
+if command -v node >/dev/null; then
+    node -e '
+      const fs = require("fs");
+      const means = f => { const b = fs.readFileSync(f); const n = Number(b.readBigUInt64LE(0));
+        const t = JSON.parse(b.subarray(8, 8 + n).toString())["rehearsal.means"];
+        return t ? b.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]).toString("hex") : null; };
+      const a = means(process.argv[1]), b = means(process.argv[2]);
+      if (!a || a !== b) throw new Error("class means lost or changed by adapt")' "$T/base.safetensors" "$T/def.safetensors" 2>"$T/err" &&
+        ok "adapt keeps the base model's class means" || bad "class means: $(cat "$T/err")"
+fi
+expect 0 "eval --self-adapt of an adapted model" -- "$BIN" eval -q --self-adapt "$T/def.safetensors" "$T/tgt" --pattern "$PAT"
 expect 0 "an adapted model adapts again" -- "$BIN" adapt -q "$T/def.safetensors" --speaker-data "$T/spk" --pattern "$PAT" \
     --method rehearsal -o "$T/again.safetensors"
 
@@ -95,6 +108,8 @@ expect 0 "adapt --finetune 1" -- "$BIN" adapt -q "$T/base.safetensors" --speaker
 has "$T/out" "last 1 convolutions too" "says the encoder was adapted"
 has "$T/out" "method ewc," "with --finetune the default method is ewc (no rehearsal rows)"
 grep -aqE 'finetune[\\"]*:1[,}]' "$T/ft.safetensors" && ok "the card says finetune 1" || bad "no finetune in the adapted model's card"
+expect 1 "eval --self-adapt of a fine-tuned model" -- "$BIN" eval -q --self-adapt "$T/ft.safetensors" "$T/tgt" --pattern "$PAT"
+has "$T/err" "carries no class means" "... refused: its embeddings are not the ones the means were measured on"
 t=$(acc "$T/ft.safetensors" "$T/tgt"); r=$(acc "$T/ft.safetensors" "$T/ret")
 echo "ewc --finetune 1: target $t, retention $r"
 awk -v a="$t" -v b="$b_t" 'BEGIN {exit !(a >= b + 0.03)}' && ok "finetune: target $b_t -> $t (+0.03 at least)" ||

@@ -146,6 +146,29 @@ node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"
   const got = r.speakers.map(s => s.speaker + ":" + s.clips).join(",");
   if (got !== "spk0:8,spk1:8,spk2:8") throw new Error(got)' "$T/out" 2>"$T/err" &&
     ok "eval reads the speakers of Speech Commands names" || bad "eval on Speech Commands names: $(cat "$T/err")"
+# self-adaptation: each speaker's clips in turn, reported as such, the
+# same for the same seed; it needs every clip's speaker
+expect 0 "eval --self-adapt --json" -- "$BIN" eval -q --json --self-adapt "$T/m.safetensors" "$T/flat" --pattern '{label}_{speaker}_{take}'
+cp "$T/out" "$T/sa1.json"
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (r.self_adapt !== true || r.clips !== 24 || r.speakers.length !== 4) throw new Error(JSON.stringify(r).slice(0, 300))
+  const right = r.speakers.reduce((a, s) => a + s.correct, 0);
+  if (right !== r.correct) throw new Error("per-speaker counts do not add up")' "$T/out" 2>"$T/err" &&
+    ok "eval --self-adapt --json: flagged, every clip scored once" || bad "eval --self-adapt: $(cat "$T/err")"
+expect 0 "eval --self-adapt again" -- "$BIN" eval -q --json --self-adapt "$T/m.safetensors" "$T/flat" --pattern '{label}_{speaker}_{take}'
+cmp -s "$T/out" "$T/sa1.json" && ok "eval --self-adapt: the same seed gives the same result" || bad "eval --self-adapt differs between runs"
+expect 0 "eval --self-adapt (text)" -- "$BIN" eval -q --self-adapt --seed 7 --prior 0.5 "$T/m.safetensors" "$T/flat" --pattern '{label}_{speaker}_{take}'
+has "$T/out" "^self-adapted: each speaker's clips in turn (seed 7)" "eval --self-adapt says so above its figures"
+expect 0 "plain eval --json" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/flat" --pattern '{label}_{speaker}_{take}'
+grep -q '"self_adapt": false' "$T/out" && ok "plain eval reports self_adapt false" || bad "plain eval: $(head -c 200 "$T/out")"
+expect 1 "eval --self-adapt without speakers in the names" -- "$BIN" eval -q --self-adapt "$T/m.safetensors" "$T/data"
+has "$T/err" "self-adaptation needs every clip's speaker" "... says it needs the speakers"
+expect 2 "eval --prior -1 is a usage error" -- "$BIN" eval -q --self-adapt --prior -1 "$T/m.safetensors" "$T/flat"
+node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0)); const h = JSON.parse(b.subarray(8, 8 + n).toString());
+  const t = h["rehearsal.means"], labels = JSON.parse(h.__metadata__.labels);
+  if (!t || t.dtype !== "F32" || t.shape[0] !== labels.length || t.shape[1] !== 96) throw new Error(JSON.stringify(t))'     "$T/m.safetensors" 2>"$T/err" && ok "the model carries its labels' mean embeddings [labels][96]" || bad "class means: $(cat "$T/err")"
 # a label with a quote and a backslash still gives valid JSON
 mkdir -p "$T/q/say \"yes\" \\ now" "$T/q/stop"
 cp "$T/data/yes/"*.wav "$T/q/say \"yes\" \\ now/" && cp "$T/data/stop/"*.wav "$T/q/stop/"
@@ -318,6 +341,8 @@ expect 0 "train --scratch" -- "$BIN" train -q "$T/data" -o "$T/sc.safetensors" -
 has "$T/out" "from-scratch CNN baseline" "train --scratch reports it"
 expect 0 "eval of the scratch baseline" -- "$BIN" eval -q "$T/sc.safetensors" "$T/data"
 has "$T/out" "36 clips, accuracy" "eval runs the scratch baseline"
+expect 1 "eval --self-adapt of the scratch baseline" -- "$BIN" eval -q --self-adapt "$T/sc.safetensors" "$T/flat" --pattern '{label}_{speaker}_{take}'
+has "$T/err" "sc.safetensors: this model carries no class means" "... refused, naming the model"
 for opt in "--finetune 1" "--scratch"; do
     # shellcheck disable=SC2086
     expect 1 "$opt --frontend-copy yes is refused" -- "$BIN" train -q $opt --frontend-copy yes "$T/data" -o "$T/y.safetensors"
