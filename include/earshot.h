@@ -634,6 +634,14 @@ typedef struct {
                              instead of about a window later, for live use;
                              start/end then come from the region's start and
                              the signal energy (default 0) */
+    int self_adapt;       /* 1: each earshot classifier learns the voice's offset
+                             from its own events (es_selfadapt: the window at
+                             each reported event's peak, as its label) and
+                             scores every later window with it. The voice is
+                             part of the stream: es_detector_reset and flush
+                             forget it. Every model must be an earshot head
+                             over the pretrained encoder that carries class
+                             means, else es_detector_create refuses (default 0) */
 } es_detector_opts;
 void es_detector_opts_default(es_detector_opts *o);
 

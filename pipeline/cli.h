@@ -67,7 +67,8 @@ es_detector *cli_detector(es_engine *e, const char *const *models, size_t n, con
 #define CLI_DETECT_LONGOPTS \
     {"threshold", required_argument, 0, 1103}, {"smooth", required_argument, 0, 1104}, \
     {"min-duration", required_argument, 0, 1105}, {"refractory", required_argument, 0, 1106}, \
-    {"low", required_argument, 0, 1107}, {"pad", required_argument, 0, 1108}, {"early", no_argument, 0, 1111}
+    {"low", required_argument, 0, 1107}, {"pad", required_argument, 0, 1108}, {"early", no_argument, 0, 1111}, \
+    {"self-adapt", no_argument, 0, 1112}
 #define CLI_DETECT_HELP \
     "  --threshold T         threshold of every label (default: the model card's,\n" \
     "                        else 0.5); LABEL=T sets one label (repeatable)\n" \
@@ -77,7 +78,11 @@ es_detector *cli_detector(es_engine *e, const char *const *models, size_t n, con
     "  --low F               event extent: score above F x threshold (default 0.5)\n" \
     "  --pad S               silence fed before and after the audio (default 1.0)\n" \
     "  --early               decide each event as soon as it is confirmed (about\n" \
-    "                        0.45 s after the word; default: when its score falls)\n"
+    "                        0.45 s after the word; default: when its score falls)\n" \
+    "  --self-adapt          learn the voice from the model's own events (the\n" \
+    "                        offset of its embeddings from the training voices')\n" \
+    "                        and score later windows with it; forgotten at the\n" \
+    "                        end of each file or stream (earshot models only)\n"
 
 int cmd_embed(int argc, char **argv);
 int cmd_detect(int argc, char **argv);

@@ -153,6 +153,7 @@ int cli_detect_opt(cli_detect *d, int opt, char *arg)
         if (cli_parse_double(arg, 0, 60, &d->o.pad)) { fprintf(stderr, "earshot: --pad must be seconds from 0 to 60\n"); return -1; }
         return 1;
     case 1111: d->o.early = 1; return 1;
+    case 1112: d->o.self_adapt = 1; return 1;
     }
     return 0;
 }

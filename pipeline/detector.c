@@ -14,6 +14,7 @@
  * every event) is the same for any way of slicing the input.
  */
 #include "es_internal.h"
+#include "adapt.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -37,6 +38,8 @@ typedef struct {
     float *probs;
     double span;          /* seconds of audio one window of embeddings sees */
     double last_fire;     /* early mode: end of the model's last event */
+    es_selfadapt *sa;     /* self_adapt: the voice's offset (classifiers only) */
+    float *wbuf;          /* [window][96]: the window with the offset taken off */
 } source;
 
 typedef struct {
@@ -55,12 +58,14 @@ typedef struct {
     size_t above;         /* steps at or above thr */
     int fired;            /* early mode: this region was reported */
     double last_end;      /* end of the last reported event (-inf before) */
+    float peak_emb[ES_EMB_DIM];   /* self_adapt: mean embedding of the window at the peak */
 } slot;
 
 typedef struct {
     size_t slot;
     double start, end, b;
     float peak;
+    float emb[ES_EMB_DIM];  /* the slot's peak_emb when the region closed */
 } cand;
 
 struct es_detector {
@@ -103,6 +108,7 @@ void es_detector_opts_default(es_detector_opts *o)
     o->pad = 1.0;
     o->block = 1;
     o->early = 0;
+    o->self_adapt = 0;
 }
 
 void es_detector_free(es_detector *d)
@@ -113,6 +119,8 @@ void es_detector_free(es_detector *d)
         es_head_free(d->src[i].head);
         es_onnx_free(d->src[i].onnx);
         free(d->src[i].probs);
+        es_selfadapt_free(d->src[i].sa);
+        free(d->src[i].wbuf);
     }
     free(d->src);
     for (size_t i = 0; i < d->nslots; i++) free(d->slots[i].hist);
@@ -193,6 +201,20 @@ static es_status load_source(es_detector *d, source *s, const char *model, es_er
     }
     if (s->window < 1 || s->window > 1024 || s->classes < 1 || s->classes > 4096)
         return es_fail(err, ES_ERR_MODEL, "%s: unusable window or class count", model);
+    if (d->o.self_adapt) {
+        if (!s->cls)
+            return es_fail(err, ES_ERR_UNSUPPORTED, "%s: an openWakeWord head has no class means to adapt against; "
+                                                    "self-adaptation needs models trained by earshot", model);
+        if (!(s->sa = es_selfadapt_create(s->cls, -1, err))) {
+            if (err) {   /* the message does not know the file */
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                es_fail(err, err->status, "%s: %s", model, msg);
+            }
+            return err ? err->status : ES_ERR_UNSUPPORTED;
+        }
+        if (!(s->wbuf = malloc(s->window * ES_EMB_DIM * sizeof(float)))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    }
     base_name(model, s->name, sizeof s->name);
     s->span = EMB_SPAN_S + (double)(s->window - 1) * STEP_S;
     if (!(s->probs = malloc(s->classes * sizeof(float)))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
@@ -300,7 +322,10 @@ void es_detector_reset(es_detector *d)
         s->active = 0;
         s->last_end = -INFINITY;
     }
-    for (size_t i = 0; i < d->nsrc; i++) d->src[i].last_fire = -INFINITY;
+    for (size_t i = 0; i < d->nsrc; i++) {
+        d->src[i].last_fire = -INFINITY;
+        es_selfadapt_reset(d->src[i].sa);   /* a new stream may be a new voice */
+    }
     /* prime the encoder with ones: its first window then ends after the
      * first chunk, as openWakeWord's does */
     float ones[PRIME_FRAMES * ES_MEL_BINS], dummy[2 * ES_EMB_DIM];
@@ -384,6 +409,9 @@ static void emit(es_detector *d, const cand *c, es_event_fn fn, void *user)
     es_event ev = {sl->label, c->start, c->end, c->peak, sl->src};
     if (ev.start < 0) ev.start = 0;
     if (ev.end < ev.start) ev.end = ev.start;
+    /* a reported event is a decision: it teaches the voice's offset */
+    const source *s = &d->src[sl->src];
+    if (s->sa) es_selfadapt_observe(s->sa, c->emb, 1, c->slot - s->slot0);
     if (fn) fn(user, &ev);
 }
 
@@ -431,7 +459,8 @@ static void close_region(es_detector *d, size_t si)
      * window (a classifier still knows a word missing its first 100 ms or
      * so): measured on the FSDD long-form set, the region's end minus the
      * span was 0.15 s early on average. */
-    cand c = {si, b - s->span + STEP_S + 0.15, a, sl->b, sl->peak};
+    cand c = {si, b - s->span + STEP_S + 0.15, a, sl->b, sl->peak, {0}};
+    memcpy(c.emb, sl->peak_emb, sizeof c.emb);
     if (s->head) {
         /* openWakeWord heads were trained to fire as the phrase ends at
          * the window's end: the region starts at the end of the phrase */
@@ -471,7 +500,8 @@ static void fire(es_detector *d, size_t si, es_event_fn fn, void *user)
         return;
     best->fired = 1;
     double lag = (d->o.smooth - 1) * STEP_S / 2;
-    cand c = {(size_t)(best - d->slots), 0, best->a - lag, best->b, best->smoothed};
+    cand c = {(size_t)(best - d->slots), 0, best->a - lag, best->b, best->smoothed, {0}};
+    memcpy(c.emb, best->peak_emb, sizeof c.emb);
     c.start = c.end - (s->head ? 0.7 : 0.45);
     refine(d, &c.start, &c.end);
     /* one utterance, one event: another label of this model that rises
@@ -479,6 +509,16 @@ static void fire(es_detector *d, size_t si, es_event_fn fn, void *user)
     if (c.start < s->last_fire - 0.1) return;
     s->last_fire = c.end;
     emit(d, &c, fn, user);
+}
+
+/* m[96] = the mean of the window's w embeddings */
+static void window_mean(const float *x, size_t w, float *m)
+{
+    for (size_t j = 0; j < ES_EMB_DIM; j++) {
+        float v = 0;
+        for (size_t t = 0; t < w; t++) v += x[t * ES_EMB_DIM + j];
+        m[j] = v / (float)w;
+    }
 }
 
 /* One 80 ms step: the models on the embedding ring, then the regions. */
@@ -497,6 +537,12 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
          * stream cannot: the audio arrives on the 80 ms grid, so there is
          * no other offset to embed it at, and the neighbouring positions
          * are simply the windows scored one step before and after. */
+        const float *raw = w;
+        if (s->sa && es_selfadapt_count(s->sa)) {
+            memcpy(s->wbuf, w, s->window * ES_EMB_DIM * sizeof(float));
+            es_selfadapt_apply(s->sa, s->wbuf, s->window);
+            w = s->wbuf;
+        }
         es_status st = s->cls ? es_classifier_predict(s->cls, w, s->probs, err) : es_head_run(s->head, w, s->probs, err);
         if (st) return st;
         for (size_t k = 0; k < s->classes; k++) {
@@ -521,7 +567,11 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
                 }
                 sl->b = t;
                 if (sl->smoothed >= sl->thr) sl->above++;
-                if (sl->smoothed > sl->peak) { sl->peak = sl->smoothed; sl->peak_t = t; }
+                if (sl->smoothed > sl->peak) {
+                    sl->peak = sl->smoothed;
+                    sl->peak_t = t;
+                    if (s->sa) window_mean(raw, s->window, sl->peak_emb);
+                }
             } else if (sl->active) {
                 close_region(d, s->slot0 + k);
             }

@@ -2,7 +2,7 @@
  * tests/longform_tool.c — builds the long-form test set and scores
  * transcripts against it (used by test_longform.sh and bench/).
  *
- *   longform_tool make FSDD WORDS OUT [--files N] [--seconds S] [--takes K] [--seed N]
+ *   longform_tool make FSDD WORDS OUT [--files N] [--seconds S] [--takes K] [--seed N] [--one-voice]
  *     OUT/train/<digit>/...   FSDD digits of the training speakers (george,
  *                             jackson, lucas, nicolas), takes 0..K-1, each
  *                             centred in 2 s of background noise
@@ -13,7 +13,12 @@
  *                             words (WORDS/test/, never in training)
  *                             at known times, 1.0-2.5 s apart
  *     OUT/long/long_I.tsv     truth: label, start, end (s) of each digit
- *                             (and of the other words, as #NAME)
+ *                             (and of the other words, as #NAME);
+ *                             --one-voice: file I's digits are all theo's
+ *                             (I even) or yweweler's (I odd), a session of
+ *                             one voice; the same draws otherwise (the
+ *                             same digits and words in the same order, at
+ *                             times that move with the clips' lengths)
  *   longform_tool latency MODEL DIR [--threshold T] [--smooth N] [--min-duration S] [--late]
  *     runs the detector (early mode unless --late) over DIR/long_*.wav in
  *     80 ms pushes, as a live listener would, and reports how long after
@@ -155,17 +160,21 @@ static void train_clip(const char *path, const clip *c, int with_speech)
 
 static int make(int argc, char **argv)
 {
-    if (argc < 5) die("%s", "usage: make FSDD WORDS OUT [--files N] [--seconds S] [--takes K] [--seed N]");
+    if (argc < 5) die("%s", "usage: make FSDD WORDS OUT [--files N] [--seconds S] [--takes K] [--seed N] [--one-voice]");
     const char *fsdd = argv[2], *words = argv[3], *out = argv[4];
     int files = 4, takes = 15;
     double seconds = 60;
     unsigned long long seed = 1;
-    for (int i = 5; i + 1 < argc; i += 2) {
+    int one_voice = 0;
+    for (int i = 5; i < argc; i++) {
+        if (!strcmp(argv[i], "--one-voice")) { one_voice = 1; continue; }
+        if (i + 1 >= argc) die("%s needs a value", argv[i]);
         if (!strcmp(argv[i], "--files")) files = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--takes")) takes = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
         else die("unknown option %s", argv[i]);
+        i++;
     }
     es_rng_seed(&rng, seed);
     char p[2048], q[4200];
@@ -230,6 +239,7 @@ static int make(int argc, char **argv)
                 free(c.x);
             } else {
                 int dgt = (int)es_rng_below(&rng, 10), spk = (int)es_rng_below(&rng, 2), take = (int)es_rng_below(&rng, 50);
+                if (one_voice) spk = (int)(f % 2);   /* drawn all the same: the other draws do not move */
                 snprintf(q, sizeof q, "%s/%d_%s_%d.wav", fsdd, dgt, TEST_SPK[spk], take);
                 clip c = load(q);
                 size_t at = (size_t)(t * SR);

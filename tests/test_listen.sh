@@ -72,6 +72,8 @@ expect 1 "a device index out of range" -- "$BIN" listen -D 99 hey_jarvis
 has "$T/err" "no device with index 99" "the bad index is named"
 expect 1 "a missing model fails before the device is opened" -- "$BIN" listen "$T/missing.safetensors"
 has "$T/err" "missing.safetensors" "the missing model is named"
+expect 1 "--self-adapt with a pretrained head fails before the device is opened" -- "$BIN" listen -D no_such_microphone --self-adapt hey_jarvis
+has "$T/err" "hey_jarvis: an openWakeWord head has no class means" "... and says why"
 
 # --- the test recording: keywords and other speech between stretches of silence
 sox -n -r 16000 -c 1 -b 16 "$T/sil.wav" trim 0 1.5
