@@ -9,11 +9,12 @@
  * a wrong decision early would otherwise steer every later one.
  *
  * Why class-conditional: on FSDD (text-only model, each speaker's clips in
- * a random order, logistic regression on mean+max pooled windows), the
+ * a random order, logistic regression on mean+std pooled windows), the
  * plain running mean of everything heard minus the training mean raised
  * accuracy when the digits came evenly but lowered it when one digit came
  * half the time (0.957 -> 0.950); against each decided class's mean it
- * gained in both cases (0.928 -> 0.947, 0.957 -> 0.972).
+ * gained in both cases (0.924 -> 0.948, 0.957 -> 0.977). bench/README.md
+ * ("With --self-adapt") has the rest.
  */
 #include <math.h>
 #include <stdlib.h>
