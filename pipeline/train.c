@@ -1597,25 +1597,33 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
 /* The order es_eval_with decides clips in: as scanned, or with
  * self-adaptation each speaker's clips together (speakers sorted) in a
  * seeded random order; silence slices (items n..n+nsil-1) last. */
+typedef struct {
+    const char *speaker;
+    uint64_t key;
+    size_t item;
+} order_key;
+
+static int cmp_order_key(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    int c = strcmp(x->speaker, y->speaker);
+    return c ? c : x->key < y->key ? -1 : x->key > y->key ? 1 : (x->item > y->item) - (x->item < y->item);
+}
+
 static size_t *eval_order(const es_dataset *d, size_t nsil, int by_speaker, uint64_t seed)
 {
     size_t n = d->nitems, *ord = malloc((n + nsil + 1) * sizeof *ord);
     if (!ord) return NULL;
     for (size_t i = 0; i < n + nsil; i++) ord[i] = i;
     if (!by_speaker) return ord;
+    order_key *k = malloc((n + 1) * sizeof *k);
+    if (!k) { free(ord); return NULL; }
     es_rng rng;
     es_rng_seed(&rng, seed ^ 0x5e1fada9ULL);
-    for (size_t i = n; i > 1; i--) {   /* Fisher-Yates, then a stable sort by speaker keeps it within each */
-        size_t j = (size_t)es_rng_below(&rng, i), t = ord[i - 1];
-        ord[i - 1] = ord[j];
-        ord[j] = t;
-    }
-    for (size_t i = 1; i < n; i++)   /* insertion sort: stable, and n is thousands */
-        for (size_t j = i; j > 0 && strcmp(d->items[ord[j - 1]].speaker, d->items[ord[j]].speaker) > 0; j--) {
-            size_t t = ord[j];
-            ord[j] = ord[j - 1];
-            ord[j - 1] = t;
-        }
+    for (size_t i = 0; i < n; i++) k[i] = (order_key){d->items[i].speaker, es_rng_next(&rng), i};
+    qsort(k, n, sizeof *k, cmp_order_key);
+    for (size_t i = 0; i < n; i++) ord[i] = k[i].item;
+    free(k);
     return ord;
 }
 
