@@ -7,14 +7,17 @@
  * canonical: writing what was read from it gives the same bytes again.
  * That file then goes to es_classifier_load, the model-card reader (labels,
  * architecture, the from-scratch CNN's layer list, fine-tuned encoder
- * tensors): it must refuse with a message naming the file or give a usable
- * classifier (seeds: fuzz/make_corpus.sh copies trained models if given).
+ * tensors, the class means): it must refuse with a message naming the file
+ * or give a usable classifier, whose es_selfadapt (when it has class means)
+ * keeps a finite offset (seeds: fuzz/make_corpus.sh copies trained models
+ * if given).
  *
  * Build and run with scripts/fuzz.sh safetensors SECONDS.
  */
 #include "earshot.h"
 #include "../model/safetensors.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +178,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         float *emb = calloc(n, sizeof(float)), *p = malloc(K * sizeof(float));
         if (!emb || !p) abort();
         if (es_classifier_predict(c, emb, p, &err) != ES_OK) abort();
+        /* the class means (es_selfadapt): a model either has none, or
+         * every label observed keeps the offset finite */
+        es_selfadapt *sa = es_selfadapt_create(c, -1, &err);
+        if (!sa && err.status != ES_ERR_UNSUPPORTED) abort();
+        for (size_t i = 0; sa && i < K; i++) {
+            es_selfadapt_observe(sa, emb, es_classifier_window(c), i);
+            for (size_t j = 0; j < ES_EMB_DIM; j++)
+                if (!isfinite(es_selfadapt_offset(sa)[j])) abort();
+        }
+        es_selfadapt_apply(sa, emb, es_classifier_window(c));
+        if (sa && es_classifier_predict(c, emb, p, &err) != ES_OK) abort();
+        es_selfadapt_free(sa);
         free(emb);
         free(p);
     }

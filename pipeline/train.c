@@ -519,6 +519,20 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
             card_error(err, path, "tensor " ES_CLASS_MEANS " must be [labels][96], and only in a head over the pretrained encoder");
             goto fail;
         }
+        /* a row is a label's mean (all finite) or no mean at all (all NaN:
+         * a label with no clip); anything else would poison every offset */
+        for (size_t k = 0; k < c->nlabels; k++) {
+            size_t nan = 0, fin = 0;
+            for (size_t j = 0; j < ES_EMB_DIM; j++) {
+                float v = cm->data[k * ES_EMB_DIM + j];
+                nan += isnan(v) != 0;
+                fin += isfinite(v) != 0;
+            }
+            if (!(fin == ES_EMB_DIM || nan == ES_EMB_DIM)) {
+                card_error(err, path, "tensor " ES_CLASS_MEANS " has a row neither all finite nor all NaN");
+                goto fail;
+            }
+        }
         c->means = cm->data;
     }
     if (collect_encoder_tensors(c, path, err)) goto fail;

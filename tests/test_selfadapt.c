@@ -2,7 +2,8 @@
  * decisions observed; word classes only (not _unknown_, _silence_, a label
  * with no mean, or a wake-word model's other class); apply subtracts it;
  * reset forgets. Models without class means are refused, and class means
- * of the wrong shape make the model file itself refused. The models are
+ * of the wrong shape or with a stray NaN or infinity make the model file
+ * itself refused. The models are
  * written here (a linear head over 2 embeddings), so no data is needed. */
 #include "test_util.h"
 #include "../pipeline/adapt.h"
@@ -167,6 +168,21 @@ static void test_refusals(void **state)
     assert_int_equal(e.status, ES_ERR_MODEL);
     assert_non_null(strstr(e.msg, "bad.safetensors"));
     assert_non_null(strstr(e.msg, ES_CLASS_MEANS));
+    /* a row with one NaN or infinity among finite values: refused too (a
+     * whole row of NaN is a label without clips, and is fine) */
+    for (int bad = 0; bad < 2; bad++) {
+        fill(means, 2 * D, 0.5f);
+        means[D + 40] = bad ? INFINITY : NAN;
+        write_model(path, "[\"a\", \"b\"]", 2, means, 2, NULL);
+        assert_null(es_classifier_load(path, &e));
+        assert_int_equal(e.status, ES_ERR_MODEL);
+        assert_non_null(strstr(e.msg, "neither all finite nor all NaN"));
+    }
+    fill(means + D, D, NAN);
+    write_model(path, "[\"a\", \"b\"]", 2, means, 2, NULL);
+    es_classifier *ok = es_classifier_load(path, &e);
+    assert_non_null(ok);
+    es_classifier_free(ok);
 }
 
 int main(void)
