@@ -573,6 +573,8 @@ typedef struct {
     int self_adapt;
     float prior;                /* es_selfadapt's (< 0: its default) */
     unsigned long long seed;    /* the order of each speaker's clips */
+    int one_voice;              /* with self_adapt: every clip is one voice's,
+                                   whatever the names say (a user's own takes) */
 } es_eval_opts;
 es_status es_eval_with(es_engine *e, const char *model_path, const char *data_dir, const char *pattern,
                        const char *cache_dir, const es_eval_opts *o, es_eval_result *r, es_progress_fn progress,

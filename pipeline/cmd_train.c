@@ -750,6 +750,8 @@ static void eval_help(FILE *f)
             "                 order from --seed), learning the voice's offset from the\n"
             "                 model's own decisions as a live session would; needs the\n"
             "                 speaker in every file name. Not a cold-start figure.\n"
+            "  --one-voice    with --self-adapt: every clip is one voice's (your own\n"
+            "                 takes, say), whatever the file names say\n"
             "  --prior N      its pseudo-observations of no offset (default 2)\n"
             "  --seed N       the order of each speaker's clips (default 1)\n"
             CLI_COMMON_HELP);
@@ -768,12 +770,13 @@ int cmd_eval(int argc, char **argv)
     static const struct option opts[] = {
         {"pattern", required_argument, 0, 'p'}, {"json", no_argument, 0, 'j'}, {"cache", required_argument, 0, 'C'},
         {"self-adapt", no_argument, 0, 'A'}, {"prior", required_argument, 0, 'P'}, {"seed", required_argument, 0, 'S'},
+        {"one-voice", no_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     const char *pattern = NULL, *cache = NULL;
     int json = 0, opt, r;
-    es_eval_opts eo = {0, -1, 1};
+    es_eval_opts eo = {0, -1, 1, 0};
     double prior = -1;
     int seed = 1;
     while ((opt = getopt_long(argc, argv, "t:qh", opts, NULL)) != -1) {
@@ -783,6 +786,7 @@ int cmd_eval(int argc, char **argv)
         case 'j': json = 1; break;
         case 'C': cache = optarg; break;
         case 'A': eo.self_adapt = 1; break;
+        case 'O': eo.one_voice = 1; break;
         case 'P':
             if (cli_parse_double(optarg, 0, 1e6, &prior)) {
                 fprintf(stderr, "earshot eval: --prior must be a number from 0 to 1e6\n");
@@ -795,6 +799,10 @@ int cmd_eval(int argc, char **argv)
         }
     }
     if (optind != argc - 2) { fprintf(stderr, "earshot eval: give MODEL and DATASET\n\n"); eval_help(stderr); return EXIT_USAGE; }
+    if (eo.one_voice && !eo.self_adapt) {
+        fprintf(stderr, "earshot eval: --one-voice goes with --self-adapt\n");
+        return EXIT_USAGE;
+    }
     eo.prior = (float)prior;
     eo.seed = (unsigned long long)seed;
     es_engine *eng = cli_engine(&c);
@@ -855,8 +863,8 @@ int cmd_eval(int argc, char **argv)
         /* a figure with its 95% interval: 0.95 of 40 clips and of 4,000
          * are not the same claim */
         if (res.self_adapted)
-            printf("self-adapted: each speaker's clips in turn (seed %d), each decided with the offset of the "
-                   "decisions before it\n", seed);
+            printf("self-adapted: %s in turn (seed %d), each decided with the offset of the decisions before it\n",
+                   eo.one_voice ? "all clips, as one voice," : "each speaker's clips", seed);
         printf("%zu clips, accuracy %.4f", res.n, res.accuracy);
         if (res.n) printf(" (95%% interval %.4f-%.4f)", res.accuracy_lo, res.accuracy_hi);
         if (res.skipped) printf("; %zu clips of labels the model does not know were skipped", res.skipped);

@@ -1624,7 +1624,14 @@ static int cmp_order_key(const void *a, const void *b)
     return c ? c : x->key < y->key ? -1 : x->key > y->key ? 1 : (x->item > y->item) - (x->item < y->item);
 }
 
-static size_t *eval_order(const es_dataset *d, size_t nsil, int by_speaker, uint64_t seed)
+/* the voice item i belongs to for self-adaptation: its speaker, or one
+ * voice for all with es_eval_opts.one_voice */
+static const char *eval_voice(const es_dataset *d, size_t i, int one_voice)
+{
+    return one_voice ? "" : d->items[i].speaker;
+}
+
+static size_t *eval_order(const es_dataset *d, size_t nsil, int by_speaker, int one_voice, uint64_t seed)
 {
     size_t n = d->nitems, *ord = malloc((n + nsil + 1) * sizeof *ord);
     if (!ord) return NULL;
@@ -1634,7 +1641,7 @@ static size_t *eval_order(const es_dataset *d, size_t nsil, int by_speaker, uint
     if (!k) { free(ord); return NULL; }
     es_rng rng;
     es_rng_seed(&rng, seed ^ 0x5e1fada9ULL);
-    for (size_t i = 0; i < n; i++) k[i] = (order_key){d->items[i].speaker, es_rng_next(&rng), i};
+    for (size_t i = 0; i < n; i++) k[i] = (order_key){eval_voice(d, i, one_voice), es_rng_next(&rng), i};
     qsort(k, n, sizeof *k, cmp_order_key);
     for (size_t i = 0; i < n; i++) ord[i] = k[i].item;
     free(k);
@@ -1646,7 +1653,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
                        void *user, es_error *err)
 {
     memset(r, 0, sizeof *r);
-    int adapt = o && o->self_adapt;
+    int adapt = o && o->self_adapt, one_voice = adapt && o->one_voice;
     es_classifier *c = es_classifier_load(model_path, err);
     if (!c) return err ? err->status : ES_ERR_MODEL;
     const char *enc = es_classifier_meta(c, "encoder_sha256");
@@ -1691,10 +1698,11 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
             st = s0;
             goto out;
         }
-        for (size_t i = 0; i < d->nitems; i++)
+        for (size_t i = 0; i < d->nitems && !one_voice; i++)
             if (!d->items[i].speaker || !d->items[i].speaker[0]) {
                 st = es_fail(err, ES_ERR_ARG, "%s: self-adaptation needs every clip's speaker, and the name of %s tells none "
-                                              "(Speech Commands' <speaker>_nohash_<n>, or a pattern with {speaker})",
+                                              "(Speech Commands' <speaker>_nohash_<n>, or a pattern with {speaker}; or say that one voice "
+                                              "speaks them all)",
                              data_dir, d->items[i].path);
                 goto out;
             }
@@ -1754,11 +1762,12 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], "_unknown_")) unk = (int)k;
     size_t correct = 0, n_unk = 0, unk_fa = 0;
     size_t centre = (size_t)(c->positions - 1) / 2;   /* the plain centre variant (embed_variants) */
-    if (!(ord = eval_order(d, nsil, adapt, o ? o->seed : 0))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    if (!(ord = eval_order(d, nsil, adapt, one_voice, o ? o->seed : 0))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t oi = 0; oi < d->nitems + nsil; oi++) {
         size_t i = ord[oi];
         /* a new voice: forget the last one's offset */
-        if (sa && i < d->nitems && (oi == 0 || strcmp(d->items[i].speaker, d->items[ord[oi - 1]].speaker)))
+        if (sa && i < d->nitems &&
+            (oi == 0 || strcmp(eval_voice(d, i, one_voice), eval_voice(d, ord[oi - 1], one_voice))))
             es_selfadapt_reset(sa);
         const char *name = i < d->nitems ? d->labels[d->items[i].label] : ES_LABEL_SILENCE;
         int truth = -1;

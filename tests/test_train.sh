@@ -163,6 +163,15 @@ expect 0 "plain eval --json" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/fla
 grep -q '"self_adapt": false' "$T/out" && ok "plain eval reports self_adapt false" || bad "plain eval: $(head -c 200 "$T/out")"
 expect 1 "eval --self-adapt without speakers in the names" -- "$BIN" eval -q --self-adapt "$T/m.safetensors" "$T/data"
 has "$T/err" "self-adaptation needs every clip's speaker" "... says it needs the speakers"
+expect 0 "eval --self-adapt --one-voice without speakers in the names" -- "$BIN" eval -q --self-adapt --one-voice "$T/m.safetensors" "$T/data"
+has "$T/out" "^self-adapted: all clips, as one voice, in turn" "... says the clips were taken as one voice"
+has "$T/out" "^36 clips, accuracy" "... and scores every clip"
+mkdir -p "$T/flat1" && ln -s "$T"/flat/*_en-us_* "$T/flat1/"
+expect 0 "eval --self-adapt on one speaker's clips" -- "$BIN" eval -q --json --self-adapt "$T/m.safetensors" "$T/flat1" --pattern '{label}_{speaker}_{take}'
+cp "$T/out" "$T/one_spk.json"
+expect 0 "... and with --one-voice" -- "$BIN" eval -q --json --self-adapt --one-voice "$T/m.safetensors" "$T/flat1" --pattern '{label}_{speaker}_{take}'
+cmp -s "$T/out" "$T/one_spk.json" && ok "one speaker by name and --one-voice decide alike" || bad "--one-voice differs from one named speaker"
+expect 2 "--one-voice alone is a usage error" -- "$BIN" eval -q --one-voice "$T/m.safetensors" "$T/data"
 expect 2 "eval --prior -1 is a usage error" -- "$BIN" eval -q --self-adapt --prior -1 "$T/m.safetensors" "$T/flat"
 node -e '
   const b = require("fs").readFileSync(process.argv[1]);
