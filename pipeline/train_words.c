@@ -321,7 +321,11 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
                     uint64_t bh = UINT64_MAX;
                     for (size_t i = 0; i < real->nitems; i++) {
                         if ((size_t)real->items[i].label != l || isval[i]) continue;
-                        uint64_t hh = fnv(0x9e3779b97f4a7c15ULL ^ t->seed, real->items[i].path);
+                        /* the base name, as es_dataset_split hashes: which
+                         * clips validate (and so the model) must not depend
+                         * on where the folder is */
+                        const char *bn = strrchr(real->items[i].path, '/');
+                        uint64_t hh = fnv(0x9e3779b97f4a7c15ULL ^ t->seed, bn ? bn + 1 : real->items[i].path);
                         if (hh < bh || best == (size_t)-1) { bh = hh; best = i; }
                     }
                     isval[best] = 1;
@@ -342,8 +346,10 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         /* the real folder's noise recordings come along (silence class and
          * augmentation) */
         for (size_t i = 0; i < real->nnoise; i++) mh = fnv(mh, abs[real->nitems + i]);
-        /* "val" alone is the hash split, as before speakers were read */
-        mh = fnv(mh, !enough ? "noval" : by_speaker ? "val-speaker" : "val");
+        /* "val" alone was the hash split by path, as before speakers were
+         * read; "val-name" hashes the base name (so mix folders made by an
+         * older earshot, which chose other clips, are not reused) */
+        mh = fnv(mh, !enough ? "noval" : by_speaker ? "val-speaker" : "val-name");
         char fr[32];
         snprintf(fr, sizeof fr, "%.4f|%llu|%zu", t->val_fraction, (unsigned long long)t->seed, reps);
         mh = fnv(mh, fr);

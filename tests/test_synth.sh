@@ -200,13 +200,22 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
             -n 10 --unknown 0 --data real --pattern '{label}_{speaker}_{take}' -o '$T/$c.safetensors' --epochs 5"
         [ "$c" = co1 ] && rm -r "$T/co1"
     done
-    # the same files by another path as given (absolute here) choose their
-    # validation clips by that path, so they get a mix folder of their own
+    # the same files by another path as given (absolute here): the mix
+    # folder links to them by that path, so it is a folder of its own; the
+    # model is the same, since clips are chosen and augmented by base name
     nmix=$(ls -d "$T/synth"/mix-* | wc -l)
     expect 0 "train --words --data, the same folder by its absolute path" -- "$BIN" train -q --words 0=zero,1=one -n 10 \
         --unknown 0 --data "$T/co2/real" --pattern '{label}_{speaker}_{take}' -o "$T/co2abs.safetensors" --epochs 5
     [ "$(ls -d "$T/synth"/mix-* | wc -l)" = $((nmix + 1)) ] && ok "... in a mix folder of its own" ||
         bad "... reused a mix folder made for another path as given"
+    node -e '
+      const fs = require("fs");
+      const tensors = f => { const b = fs.readFileSync(f); const n = Number(b.readBigUInt64LE(0));
+        const h = JSON.parse(b.subarray(8, 8 + n).toString()); delete h.__metadata__;
+        return Object.keys(h).sort().map(k => k + ":" + b.subarray(8 + n + h[k].data_offsets[0], 8 + n + h[k].data_offsets[1]).toString("hex")).join(); };
+      if (tensors(process.argv[1]) !== tensors(process.argv[2])) throw new Error("the tensors differ")' \
+      "$T/co2.safetensors" "$T/co2abs.safetensors" 2>"$T/err" && ok "... and the same tensors as from the relative path" ||
+        bad "the model depends on the path the data were given by: $(cat "$T/err")"
     # recordings naming three speakers: whole speakers validate (as train
     # splits a dataset), so the validation score is of an unseen voice
     mkdir -p "$T/real3"
