@@ -365,9 +365,9 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
  * to a copy of its embeddings, classify the copy, then
  * es_selfadapt_observe the original embeddings with the decided label;
  * es_selfadapt_reset when the voice changes. Each decision sees only what
- * came before it. A heads over the pretrained encoder made by this
- * version of `earshot train` (or adapted from one) carries the means;
- * others get ES_ERR_UNSUPPORTED from es_selfadapt_create. */
+ * came before it. Heads over the pretrained encoder made by this version
+ * of `earshot train` (or adapted from one) carry the means; other models
+ * get ES_ERR_UNSUPPORTED from es_selfadapt_create. */
 typedef struct es_selfadapt es_selfadapt;
 es_selfadapt *es_selfadapt_create(const es_classifier *c, float prior, es_error *err);   /* prior < 0: default 2 */
 void es_selfadapt_free(es_selfadapt *a);
@@ -564,7 +564,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
                   const char *cache_dir, es_eval_result *r, es_progress_fn progress, void *user, es_error *err);
 /* es_eval with options (NULL: as es_eval). self_adapt = 1 runs an
  * es_selfadapt per speaker (the file names must name every clip's
- * speaker): each speaker's clips are decided one after another in a
+ * speaker, unless one_voice says every clip is one voice's): each speaker's clips are decided one after another in a
  * random order drawn from seed, each with the offset learnt from the
  * decisions before it, as a live session with that voice would. The
  * result then does not describe a model meeting a voice cold, so it is

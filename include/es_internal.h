@@ -14,6 +14,9 @@
 /* Fill err (if non-NULL) and return status, so callers can write
  * `return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));` */
 es_status es_fail(es_error *err, es_status status, const char *fmt, ...) ES_PRINTF(3, 4);
+/* Put "what: " before err's message, for a callee whose message does not
+ * know the file; returns err's status (`fallback` when err is NULL). */
+es_status es_fail_in(es_error *err, es_status fallback, const char *what);
 
 /* Write `len` bytes to path atomically: a temporary file in the same
  * directory, fsync, rename. Never leaves a partial file at `path`. */

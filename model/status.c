@@ -40,6 +40,14 @@ es_status es_fail(es_error *err, es_status status, const char *fmt, ...)
     return status;
 }
 
+es_status es_fail_in(es_error *err, es_status fallback, const char *what)
+{
+    if (!err) return fallback;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return es_fail(err, err->status, "%s: %s", what, msg);
+}
+
 es_status es_write_atomic(const char *path, const void *data, size_t len, es_error *err)
 {
     return es_write_atomic_ex(path, data, len, 1, err);

@@ -205,14 +205,7 @@ static es_status load_source(es_detector *d, source *s, const char *model, es_er
         if (!s->cls)
             return es_fail(err, ES_ERR_UNSUPPORTED, "%s: an openWakeWord head has no class means to adapt against; "
                                                     "self-adaptation needs models trained by earshot", model);
-        if (!(s->sa = es_selfadapt_create(s->cls, -1, err))) {
-            if (err) {   /* the message does not know the file */
-                char msg[sizeof err->msg];
-                snprintf(msg, sizeof msg, "%s", err->msg);
-                es_fail(err, err->status, "%s: %s", model, msg);
-            }
-            return err ? err->status : ES_ERR_UNSUPPORTED;
-        }
+        if (!(s->sa = es_selfadapt_create(s->cls, -1, err))) return es_fail_in(err, ES_ERR_UNSUPPORTED, model);
         if (!(s->wbuf = malloc(s->window * ES_EMB_DIM * sizeof(float)))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     }
     base_name(model, s->name, sizeof s->name);

@@ -4,9 +4,10 @@
  *
  * The offset after n observations x_i (window means) decided as c_i is
  *     sum_i (x_i - m_{c_i}) / (n + prior)
- * with m_c the training clips' mean of class c, so the state is one sum. With the prior the first
- * decisions move it little: one observation is one word of one take, and
- * a wrong decision early would otherwise steer every later one.
+ * with m_c the training clips' mean of class c, so the state is one sum.
+ * With the prior the first decisions move it little: one observation is
+ * one word of one take, and a wrong decision early would otherwise steer
+ * every later one.
  *
  * Why class-conditional: on FSDD (text-only model, each speaker's clips in
  * a random order, logistic regression on mean+std pooled windows), the

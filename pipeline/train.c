@@ -486,11 +486,7 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     }
     for (int h = 0; h < nh; h++) {
         if (!(c->heads[h] = es_mlp_create(&cfg, 0, err))) {
-            if (err) {   /* the head's own message does not know the file */
-                char msg[sizeof err->msg];
-                snprintf(msg, sizeof msg, "%s", err->msg);
-                es_fail(err, err->status, "%s: %s", path, msg);
-            }
+            es_fail_in(err, ES_ERR_MODEL, path);   /* the head's own message does not know the file */
             goto fail;
         }
         c->nheads = h + 1;
@@ -1689,13 +1685,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     }
     if (adapt) {
         if (!(sa = es_selfadapt_create(c, o->prior, err))) {
-            es_status s0 = err ? err->status : ES_ERR_MODEL;
-            if (err) {   /* the message does not know the file */
-                char msg[sizeof err->msg];
-                snprintf(msg, sizeof msg, "%s", err->msg);
-                es_fail(err, s0, "%s: %s", model_path, msg);
-            }
-            st = s0;
+            st = es_fail_in(err, ES_ERR_UNSUPPORTED, model_path);
             goto out;
         }
         for (size_t i = 0; i < d->nitems && !one_voice; i++)
