@@ -59,6 +59,8 @@ typedef struct {
     int fired;            /* early mode: this region was reported */
     double last_end;      /* end of the last reported event (-inf before) */
     float peak_emb[ES_EMB_DIM];   /* self_adapt: mean embedding of the window at the peak */
+    int learn_at_close;   /* self_adapt, early mode: this region was reported, learn
+                             from its peak once the region closes */
 } slot;
 
 typedef struct {
@@ -313,6 +315,7 @@ void es_detector_reset(es_detector *d)
         memset(s->hist, 0, (size_t)d->o.smooth * sizeof(float));
         s->nh = s->hpos = 0;
         s->active = 0;
+        s->learn_at_close = 0;
         s->last_end = -INFINITY;
     }
     for (size_t i = 0; i < d->nsrc; i++) {
@@ -402,9 +405,14 @@ static void emit(es_detector *d, const cand *c, es_event_fn fn, void *user)
     es_event ev = {sl->label, c->start, c->end, c->peak, sl->src};
     if (ev.start < 0) ev.start = 0;
     if (ev.end < ev.start) ev.end = ev.start;
-    /* a reported event is a decision: it teaches the voice's offset */
+    /* a reported event is a decision: it teaches the voice's offset. An
+     * early event is reported while its word is still at the window's end;
+     * the window the offset is measured against has the word whole (as
+     * the training clips' means do), which the region's peak has once the
+     * region closes (close_region) */
     const source *s = &d->src[sl->src];
-    if (s->sa) es_selfadapt_observe(s->sa, c->emb, 1, c->slot - s->slot0);
+    if (s->sa && d->o.early) sl->learn_at_close = 1;
+    else if (s->sa) es_selfadapt_observe(s->sa, c->emb, 1, c->slot - s->slot0);
     if (fn) fn(user, &ev);
 }
 
@@ -440,6 +448,11 @@ static void close_region(es_detector *d, size_t si)
     slot *sl = &d->slots[si];
     if (!sl->active) return;
     sl->active = 0;
+    if (sl->learn_at_close) {
+        const source *s = &d->src[sl->src];
+        es_selfadapt_observe(s->sa, sl->peak_emb, 1, si - s->slot0);
+        sl->learn_at_close = 0;
+    }
     if (d->o.early) return;   /* reported (or not) while the region was open */
     if (sl->peak < sl->thr || (double)sl->above * STEP_S + 1e-9 < d->o.min_duration) return;
     const source *s = &d->src[sl->src];

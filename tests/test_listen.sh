@@ -265,5 +265,34 @@ fi
 ALSA_CONFIG_PATH=$T/fast.conf "$BIN" listen -D earshot_mic --rate 16000 --duration 1 --meter alexa > /dev/null 2> "$T/err" < /dev/null
 has "$T/err" "needs a terminal" "--meter without a terminal says so"
 
+# --- --self-adapt, live: one voice (george's digits) heard by a model of
+# four other speakers; listen learns the voice from its early events, as
+# transcribe --early does from a file, so at 16 kHz the two must agree
+if [ -f "$FSDD/0_george_10.wav" ]; then
+    mkdir -p "$T/dig"
+    for s in jackson lucas nicolas theo; do for d in 0 1 2 3 4 5 6 7 8 9; do
+        for k in 0 1 2; do cp "$FSDD/${d}_${s}_$k.wav" "$T/dig/"; done; done; done
+    "$BIN" train -q "$T/dig" --pattern '{label}_{speaker}_{take}' -o "$T/dig.safetensors" >/dev/null 2>"$T/err" ||
+        bad "train the digit model: $(cat "$T/err")"
+    parts=("$T/sil.wav")
+    for k in 10 11; do for d in 3 8 6 1 0 9; do
+        sox "$FSDD/${d}_george_$k.wav" -r 16000 -c 1 -b 16 "$T/g$d$k.wav" pad 0.6 0.6 && parts+=("$T/g$d$k.wav"); done; done
+    sox "${parts[@]}" "$T/rec.wav"
+    dur=$(soxi -D "$T/rec.wav")
+    MODELS=("$T/dig.safetensors")
+    "$BIN" transcribe -q --early --smooth 3 --min-duration 0.16 --self-adapt -m "$T/dig.safetensors" "$T/rec.wav" \
+        > "$T/sa_batch.txt" 2> "$T/err" || bad "transcribe --early --self-adapt: $(cat "$T/err")"
+    if run_listen lsa 16000 4 --self-adapt; then ok "listen --self-adapt runs"; else bad "listen --self-adapt: exit $?: $(cat "$T/lsa.err")"; fi
+    n=$(wc -l < "$T/sa_batch.txt")
+    if [ "$n" -ge 6 ] && msg=$(same_events "$T/sa_batch.txt" "$T/lsa.txt" 0.01) &&
+        awk -F'\t' 'FNR == NR { s[FNR] = $4; next } { d = s[FNR] - $4; if (d > 0.002 || d < -0.002) exit 1 }' "$T/sa_batch.txt" "$T/lsa.txt"; then
+        ok "listen --self-adapt reports transcribe --early --self-adapt's $n events, with the same scores"
+    else
+        bad "listen --self-adapt vs transcribe: ${msg:-}"$'\n'"$(paste "$T/sa_batch.txt" "$T/lsa.txt")"
+    fi
+else
+    skip "listen --self-adapt" "FSDD not found at $FSDD"
+fi
+
 echo "# listen: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -91,6 +91,16 @@ node -e 'const fs = require("fs");
         throw new Error(JSON.stringify([e, f])); });
   }' "$T/out" "$T/sa.jsonl" 2>"$T/err" && ok "--self-adapt: block 1 and 16 give the same events but each file's last (scores within 2e-3)" ||
     bad "--self-adapt block sizes: $(cat "$T/err")"
+# early decisions learn once the event's region has closed (its peak window
+# has the word whole); as good on this set, and independent of the jobs
+expect 0 "transcribe --early --self-adapt" -- "$BIN" transcribe -q -m "$T/digits.safetensors" --threshold 0.7 --early --self-adapt -j 1 -ojson "$T/set/long"
+cp "$T/out" "$T/sa_early.jsonl"
+"$TOOL" score "$T/set/long" "$T/sa_early.jsonl" --min-f1 0.85 --max-start-err 0.12 >"$T/score_sae"
+rc=$?
+echo "long-form, --early --self-adapt: $(cat "$T/score_sae")"
+[ $rc = 0 ] && ok "--early --self-adapt: event F1 >= 0.85 and start error <= 120 ms" || bad "--early --self-adapt metrics: $(cat "$T/score_sae")"
+expect 0 "transcribe --early --self-adapt -j 2" -- "$BIN" transcribe -q -m "$T/digits.safetensors" --threshold 0.7 --early --self-adapt -j 2 -ojson "$T/set/long"
+cmp -s "$T/out" "$T/sa_early.jsonl" && ok "--early --self-adapt: -j 1 and -j 2 identical" || bad "--early --self-adapt depends on the jobs"
 expect 1 "--self-adapt with an openWakeWord head" -- "$BIN" transcribe -q -m alexa --self-adapt "$T/set/long"
 has "$T/err" "alexa: an openWakeWord head has no class means" "... refused, naming the model"
 
