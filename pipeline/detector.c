@@ -250,8 +250,12 @@ es_detector *es_detector_create(es_engine *e, const char *const *models, size_t 
             slot *sl = &d->slots[s->slot0 + k];
             sl->src = i;
             sl->label = s->cls ? es_classifier_label(s->cls, k) : es_head_label(s->head, k);
+            /* a binary wake-word model (train --wake-word) reports its wake
+             * word only: its other class is everything else, which is not
+             * an event */
+            int wake = s->cls ? es_classifier_wake(s->cls) : -1;
             sl->reported = sl->label && strcmp(sl->label, "_unknown_") && strcmp(sl->label, "_silence_") &&
-                           strcmp(sl->label, "_background_");
+                           strcmp(sl->label, "_background_") && (wake < 0 || (size_t)wake == k);
             if (!sl->label) sl->label = "_background_";
             sl->thr = d->o.threshold > 0 ? d->o.threshold : s->cls ? card_threshold(s->cls, sl->label) : 0.5;
             if (!(sl->hist = calloc((size_t)d->o.smooth, sizeof(float)))) goto nomem;

@@ -263,6 +263,11 @@ acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
 n=$(awk '/accuracy/ {print $1; exit}' "$T/out")
 [ "$n" = 48 ] && ok "every clip and silence slice is scored (36 + 12)" || bad "wake-word eval scored $n clips"
 awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "wake-word accuracy $acc >= 0.9" || bad "wake-word accuracy $acc"
+# streaming: only the wake word is an event, never _other_ (everything else)
+sox $(ls "$T"/noisy/yes/*.wav | head -2) $(ls "$T"/noisy/stop/*.wav | head -2) "$T/wake_stream.wav"
+expect 0 "transcribe with a wake-word model" -- "$BIN" transcribe -q -m "$T/w.safetensors" "$T/wake_stream.wav"
+grep -q "_other_" "$T/out" && bad "transcribe reports _other_ as an event: $(cat "$T/out")" || ok "... _other_ is never an event"
+grep -q "	yes	" "$T/out" && ok "... and the wake word is" || bad "no 'yes' event in the stream: $(cat "$T/out")"
 sed 's/"wake_word":"yes"/"wake_word":"no!"/' "$T/w.safetensors" > "$T/w_bad.safetensors"
 expect 1 "a wake-word card whose word is not a label is refused" -- "$BIN" eval -q "$T/w_bad.safetensors" "$T/noisy"
 has "$T/err" "wake-word mode needs" "bad wake-word card: says why"
