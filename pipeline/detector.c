@@ -125,7 +125,9 @@ void es_detector_free(es_detector *d)
         free(d->src[i].wbuf);
     }
     free(d->src);
-    for (size_t i = 0; i < d->nslots; i++) free(d->slots[i].hist);
+    /* nslots counts the models loaded so far; the slots exist only once
+     * every model has loaded (a later model may have failed) */
+    for (size_t i = 0; d->slots && i < d->nslots; i++) free(d->slots[i].hist);
     free(d->slots);
     es_mel_stream_free(d->ms);
     es_encoder_stream_free(d->es);
