@@ -71,6 +71,9 @@ expect 0 "verify prints accept/reject, score and threshold" -- "$BIN" verify -q 
 has "$T/out" "accept	theo	" "verify output"
 expect 1 "verify an unknown name" -- "$BIN" verify -q "$P" -n nobody "$F/7_theo_5.wav"
 has "$T/err" "not enrolled" "unknown name: says so"
+has "$T/err" "$(basename "$P"): speaker 'nobody' is not enrolled (enrolled: .*theo" "... naming the profiles, and who is in them"
+expect 1 "verify an unknown name, the clip missing too" -- "$BIN" verify -q "$P" -n nobody "$T/missing.wav"
+has "$T/err" "not enrolled" "... the name is the first problem, before any audio is read"
 
 # a background from two other speakers (10 clips each) changes the projection
 mkdir -p "$T/bg"
