@@ -154,7 +154,8 @@ int cmd_adapt(int argc, char **argv)
     es_status st = es_adapt(eng, argv[optind], dir, &o, out, &res, on_progress, &tty, &e);
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
-    printf("adapted %s to %zu takes of %zu labels (method %s, %d steps", argv[optind], res.n_takes, res.n_labels_seen,
+    printf("adapted %s to %zu take%s of %zu label%s (method %s, %d steps", argv[optind], res.n_takes,
+           res.n_takes == 1 ? "" : "s", res.n_labels_seen, res.n_labels_seen == 1 ? "" : "s",
            es_adapt_method_name(res.method), o.steps);
     if (o.finetune) printf(", the encoder's last %d convolutions too", o.finetune);
     if (res.n_rehearsal) printf(", rehearsal buffer of %zu", res.n_rehearsal);

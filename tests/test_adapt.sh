@@ -76,7 +76,7 @@ mkdir -p "$T/one/7"
 for t in 0 1 2; do ln -s "$F/7_nicolas_$t.wav" "$T/one/7/"; done
 expect 0 "adapt on takes of a single word (one folder)" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/one" \
     -o "$T/one.safetensors"
-has "$T/out" "to 3 takes of 1 labels" "the single word's 3 takes were used"
+has "$T/out" "to 3 takes of 1 label " "the single word's 3 takes were used"
 r=$(acc "$T/one.safetensors" "$T/ret")
 # all 3 takes (and their speed variants) say "7": without its penalty the
 # head would drift toward always answering 7; ewc keeps everyone else
