@@ -592,9 +592,9 @@ void es_eval_result_free(es_eval_result *r);
  * gives the same events.
  *
  * Models: earshot-trained classifiers (.safetensors; the _unknown_ and
- * _silence_ classes, and a wake-word model's _other_, are never reported) and openWakeWord-format heads
- * (.onnx path or pretrained name, one score per output; a multi-class
- * head's background class is never reported). Several models may run side
+ * _silence_ classes, and a wake-word model's _other_, are never reported)
+ * and openWakeWord-format heads (.onnx path or pretrained name, one score
+ * per output; a multi-class head's background class is never reported). Several models may run side
  * by side on one encoder.
  *
  * Event logic per label: a region is a run of 80 ms steps whose smoothed
