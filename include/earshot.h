@@ -869,6 +869,8 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
 void es_speakers_free(es_speakers *s);
 size_t es_speakers_count(const es_speakers *s);
 const char *es_speakers_name(const es_speakers *s, size_t i);
+/* index of the speaker called name, or es_speakers_count(s) if none is */
+size_t es_speakers_find(const es_speakers *s, const char *name);
 size_t es_speakers_takes(const es_speakers *s, size_t i);   /* enrolled takes of speaker i */
 const char *es_speakers_encoder_sha256(const es_speakers *s);
 /* Decision threshold on the score, from 0 to 1 (identify says "unknown"

@@ -269,9 +269,7 @@ int cmd_verify(int argc, char **argv)
     if (!s || (have_t && es_speakers_set_threshold(s, thr, &e))) { cli_error(&e); goto out; }
     /* a name the profiles lack is the profiles' matter, not the clip's:
      * say so before reading any audio, with the names there are */
-    size_t k = 0;
-    while (k < es_speakers_count(s) && strcmp(es_speakers_name(s, k), name)) k++;
-    if (k == es_speakers_count(s)) {
+    if (es_speakers_find(s, name) == es_speakers_count(s)) {
         fprintf(stderr, "earshot: %s: speaker '%s' is not enrolled (enrolled:", argv[optind], name);
         for (size_t i = 0; i < es_speakers_count(s); i++) fprintf(stderr, "%s %s", i ? "," : "", es_speakers_name(s, i));
         fprintf(stderr, "%s)\n", es_speakers_count(s) ? "" : " none");

@@ -597,6 +597,13 @@ static int valid_name(const char *n)
     return 1;
 }
 
+size_t es_speakers_find(const es_speakers *s, const char *name)
+{
+    size_t k = 0;
+    while (k < s->S && strcmp(s->names[k], name)) k++;
+    return k;
+}
+
 es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feats, size_t n, int replace, es_error *err)
 {
     if (!s || !name || (!feats && n)) return es_fail(err, ES_ERR_ARG, "es_speakers_enroll: invalid arguments");
@@ -604,8 +611,7 @@ es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feat
     if (n == 0) return es_fail(err, ES_ERR_ARG, "speaker '%s': no takes to enroll", name);
     for (size_t i = 0; i < n * ES_SPK_DIM; i++)
         if (!isfinite(feats[i])) return es_fail(err, ES_ERR_ARG, "speaker '%s': a take's representation is not finite", name);
-    size_t k = 0;
-    while (k < s->S && strcmp(s->names[k], name)) k++;
+    size_t k = es_speakers_find(s, name);
     /* build the new arrays first, so a failure leaves s as it was */
     size_t keep = 0;
     for (size_t i = 0; i < s->N; i++) keep += !(replace && (size_t)s->spk[i] == k);
@@ -704,8 +710,7 @@ es_status es_speaker_verify(es_speakers *s, es_engine *e, const char *name, cons
                             int *accept, es_error *err)
 {
     if (!s || !e || !name || !score || !accept) return es_fail(err, ES_ERR_ARG, "es_speaker_verify: invalid arguments");
-    size_t k = 0;
-    while (k < s->S && strcmp(s->names[k], name)) k++;
+    size_t k = es_speakers_find(s, name);
     if (k == s->S) return es_fail(err, ES_ERR_ARG, "speaker '%s' is not enrolled", name);
     if (strcmp(s->enc_sha, es_engine_encoder_sha256(e)))
         return es_fail(err, ES_ERR_MODEL, "speaker profiles were made with another encoder (sha256 %.12s..., this one is %.12s...)",
