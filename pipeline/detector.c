@@ -540,7 +540,17 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
     double t = step_time(d, d->steps);
     for (size_t i = 0; i < d->nsrc; i++) {
         source *s = &d->src[i];
-        if (d->steps < s->window) continue;   /* also covers the primed start */
+        /* The encoder's input starts primed with ones (openWakeWord's
+         * start, kept for its heads' parity): the first ES_STREAM_PRIMED
+         * embeddings see some of those frames. An earshot model never met
+         * such embeddings in training (its clip windows skip them), and an
+         * adapted one could score them as a word: on samples/vocab_demo a
+         * wake-word model adapted on its own takes fired at 0.00 s. Its
+         * first window is the first that sees only the stream; with the
+         * default 1 s of leading silence that window ends 1.0 s into the
+         * audio and still holds all of it. */
+        size_t first = s->cls ? s->window + ES_STREAM_PRIMED : s->window;
+        if (d->steps < first) continue;
         const float *w = d->ring + (d->nring - s->window) * ES_EMB_DIM;
         /* A trained model's score is the mean of its ensemble's heads
          * (es_classifier_predict). Its card may also name sub-step offsets

@@ -7,6 +7,7 @@
 #include "test_util.h"
 #include "../model/nn.h"
 #include "../model/safetensors.h"
+#include "es_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -263,12 +264,18 @@ static void test_refractory_and_min_duration(void **state)
     free(x);
 }
 
+typedef struct {
+    size_t steps;
+    double first;   /* end time of the first step a window was scored at */
+} scored;
+
 static void score_count(void *user, double t, const float *s, size_t n)
 {
-    (void)t;
-    (void)s;
+    scored *c = user;
     assert_int_equal(n, 3);
-    (*(size_t *)user)++;
+    /* _unknown_ wins wherever a window is scored; 0 before the first */
+    if (s[1] > 0.5f && c->first < -1e8) c->first = t;
+    c->steps++;
 }
 
 /* A hand-made classifier whose _unknown_ output always wins. */
@@ -316,12 +323,17 @@ static void test_classifier(void **state)
     assert_true(fabs(es_detector_threshold(d, 2) - 0.7) < 1e-9);   /* from the card */
     assert_null(es_detector_warning(d));
     assert_string_equal(es_detector_model_name(d, 0), "unk");
-    size_t steps = 0;
-    es_detector_set_score_fn(d, score_count, &steps);
+    scored c = {0, -1e9};
+    es_detector_set_score_fn(d, score_count, &c);
     evlist l;
     run(d, x, n, 0, &l);
     assert_int_equal(l.n, 0);   /* _unknown_ wins everywhere: never reported */
-    assert_true(steps > 40);
+    assert_true(c.steps > 40);
+    /* The first window scored is the first whose 16 embeddings see only
+     * the stream, none of the ones the encoder starts primed with: step
+     * 16 + 9 of the stream, 1 s of it leading silence (the default pad).
+     * An adapted model once fired on the primed windows. */
+    assert_true(fabs(c.first - ((16 + ES_STREAM_PRIMED) * 0.08 - 1.0)) < 1e-6);
     es_detector_free(d);
     /* "yes" always wins: one long region, one event; a whole-clip model gets a note */
     snprintf(p, sizeof p, "%s/yes.safetensors", dir);
