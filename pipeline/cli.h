@@ -42,6 +42,10 @@ es_reader *cli_open(const cli_common *c, const char *path, es_error *err);
 es_engine *cli_engine(const cli_common *c);
 /* Print "earshot: <msg>" to stderr. */
 void cli_error(const es_error *e);
+/* Option `what` names an SVG chart to write at the end of a long run:
+ * 0 if `path` ends in .svg, is not a folder and its folder exists and is
+ * writable; else prints why and returns -1. */
+int cli_check_svg_out(const char *path, const char *what);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 /* A whole decimal integer in [lo, hi]: 0, else -1 (quiet). */
 int cli_parse_long(const char *s, long lo, long hi, long *out);

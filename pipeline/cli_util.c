@@ -5,6 +5,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cli_check_svg_out(const char *path, const char *what)
+{
+    size_t n = strlen(path);
+    if (n < 5 || strcasecmp(path + n - 4, ".svg")) {
+        fprintf(stderr, "earshot: %s %s: the chart is SVG; name the file .svg\n", what, path);
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "earshot: %s %s: is a folder\n", what, path);
+        return -1;
+    }
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "earshot: %s %s: folder %s does not exist\n", what, path, dir);
+        return -1;
+    }
+    /* the chart is written as a temporary file in that folder, then renamed */
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "earshot: %s %s: cannot write in %s: %s\n", what, path, dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
 
 void cli_common_init(cli_common *c)
 {

@@ -3,6 +3,7 @@
  * pretrained encoder, and measure how good the result is.
  */
 #include "cli.h"
+#include "plot.h"
 #include "train_aug.h"   /* the auto rules, to print what they chose */
 #include "dataset.h"
 
@@ -62,6 +63,8 @@ static void train_help(FILE *f)
             "  --test-speakers A,B   an explicit split (held-out speakers); repeat for more\n"
             "  --shots-list 1,5,0    shot counts to run (0 = all clips)\n"
             "  --json                print one JSON object\n"
+            "  --plot FILE.svg       also draw it: accuracy against clips per label,\n"
+            "                        mean and +-std band, pretrained and from scratch\n"
             "  --no-scratch          skip the from-scratch baseline (much slower to train)\n"
             "Classifier (saved by -o and measured by the curve; --norm, --proto,\n"
             "--proto-temp and --warp-perturb are learning-curve experiments only):\n"
@@ -269,7 +272,50 @@ static const char *shots_name(int k, char *buf, size_t n)
     return buf;
 }
 
-static int run_curve(const cli_common *c, es_curve_opts *co, int json)
+/* The curve as a chart: x is clips per label on a log axis, "all" placed
+ * at the most clips a label had in its runs. */
+static es_status curve_plot(const es_curve_result *r, const es_curve_opts *co, const char *path, es_error *err)
+{
+    const es_train_opts *o = &co->train;
+    char title[512], sub[512];
+    snprintf(title, sizeof title, "learning curve: %s", o->data_dir);
+    snprintf(sub, sizeof sub, "accuracy on held-out speakers, mean and +-1 std over %zu split%s x %d seed%s%s",
+             r->n_splits, r->n_splits == 1 ? "" : "s", r->seeds, r->seeds == 1 ? "" : "s",
+             co->synth_dir ? "; every run also trains on synthetic takes of --words" : "");
+    es_plot *p = es_plot_create(title, "training clips per label", "accuracy");
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_plot_subtitle(p, sub);
+    es_plot_log(p, 1, 0);
+    size_t n = r->n_rows;
+    double *v = calloc(6 * (n ? n : 1), sizeof *v);
+    es_status st = v ? ES_OK : es_fail(err, ES_ERR_NOMEM, "out of memory");
+    double *x = v, *m = v + n, *lo = v + 2 * n, *hi = v + 3 * n, *slo = v + 4 * n, *shi = v + 5 * n;
+    for (size_t k = 0; !st && k < n; k++) {
+        const es_curve_row *w = &r->rows[k];
+        x[k] = w->shots ? w->shots : (double)w->clips_max;
+        lo[k] = w->mean - w->std;
+        hi[k] = w->mean + w->std;
+        slo[k] = w->scratch_mean - w->scratch_std;
+        shi[k] = w->scratch_mean + w->scratch_std;
+        char t[48];
+        if (w->shots) snprintf(t, sizeof t, "%d", w->shots);
+        else snprintf(t, sizeof t, "all (%zu)", w->clips_max);
+        st = es_plot_xtick(p, x[k], t, err);
+    }
+    for (size_t k = 0; !st && k < n; k++) m[k] = r->rows[k].mean;
+    if (!st) st = es_plot_series(p, "pretrained encoder", x, m, lo, hi, n, "%.3f", 1, err);
+    if (!st && r->scratch_available) {
+        for (size_t k = 0; k < n; k++) m[k] = r->rows[k].scratch_mean;
+        st = es_plot_series(p, "from scratch", x, m, slo, shi, n, "%.3f", -1, err);
+    }
+    es_plot_yrange(p, NAN, 1.0);
+    if (!st) st = es_plot_write(p, path, err);
+    free(v);
+    es_plot_free(p);
+    return st;
+}
+
+static int run_curve(const cli_common *c, es_curve_opts *co, int json, const char *plot)
 {
     es_engine *eng = cli_engine(c);
     if (!eng) return EXIT_FAIL;
@@ -392,8 +438,14 @@ static int run_curve(const cli_common *c, es_curve_opts *co, int json)
         if (!r.scratch_available) printf("\nfrom scratch: %s\n", r.scratch_note);
         printf("embedding %.1f s, total %.1f s\n", r.embed_seconds, r.seconds);
     }
+    int rc = EXIT_OK;
+    if (plot) {
+        es_error pe = {0};
+        if (curve_plot(&r, co, plot, &pe)) { cli_error(&pe); rc = EXIT_FAIL; }
+        else if (!c->quiet) fprintf(stderr, "wrote %s\n", plot);
+    }
     es_curve_result_free(&r);
-    return EXIT_OK;
+    return rc;
 }
 
 /* "1,2,5,0" -> shots (0 = all) */
@@ -437,7 +489,7 @@ int cmd_train(int argc, char **argv)
         {"min-steps", required_argument, 0, 4015}, {"label-smoothing", required_argument, 0, 4016},
         {"mixup", required_argument, 0, 4017}, {"finetune", required_argument, 0, 'K'},
         {"warp-perturb", required_argument, 0, 4018}, {"perturb-test", no_argument, 0, 4019},
-        {"frontend-copy", required_argument, 0, 4020},
+        {"frontend-copy", required_argument, 0, 4020}, {"plot", required_argument, 0, 4021},
         {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {"augment", required_argument, 0, 2001}, {"snr", required_argument, 0, 2002}, {"gain", required_argument, 0, 2003},
@@ -461,6 +513,7 @@ int cmd_train(int argc, char **argv)
     int hidden = 128, opt, r, seed = 1;
     double v;
     int curve = 0, json = 0, shots_list[64];
+    const char *plot = NULL;   /* --plot: the learning curve as SVG */
     size_t n_shots_list = 0;
     es_curve_opts co;
     es_curve_opts_default(&co);
@@ -563,6 +616,7 @@ int cmd_train(int argc, char **argv)
             o.warp_perturb = v;
             break;
         case 4019: o.perturb_test = 1; break;
+        case 4021: plot = optarg; break;
         case 4020:
             if (strcmp(optarg, "yes") && strcmp(optarg, "no") && strcmp(optarg, "auto")) {
                 fprintf(stderr, "earshot: --frontend-copy must be yes, no or auto\n");
@@ -614,8 +668,14 @@ int cmd_train(int argc, char **argv)
         /* train: DATASET becomes the recordings mixed in; the curve keeps it */
         if (!curve) { real = argv[optind]; optind++; }
     }
+    if (plot && !curve) {
+        fprintf(stderr, "earshot train: --plot draws the learning curve; add --learning-curve\n");
+        return EXIT_USAGE;
+    }
     if (curve) {
         if (out) { fprintf(stderr, "earshot train: --learning-curve writes no model; drop -o\n"); return EXIT_USAGE; }
+        /* the curve takes minutes: refuse a chart it could not write first */
+        if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
         if (optind != argc - 1) { fprintf(stderr, "earshot train: give exactly one DATASET folder\n\n"); train_help(stderr); return EXIT_USAGE; }
         o.data_dir = argv[optind];
         o.seed = (unsigned long long)seed;
@@ -642,7 +702,7 @@ int cmd_train(int argc, char **argv)
             co.synth_takes = so.takes;
             co.real_weight = so.real_weight;
         }
-        return run_curve(&c, &co, json);
+        return run_curve(&c, &co, json, plot);
     }
     if (o.scratch && o.finetune) {
         fprintf(stderr, "earshot train: --scratch trains no pretrained encoder, so it takes no --finetune\n");

@@ -94,13 +94,31 @@ expect 1 "--splits all with 14 speakers" -- "$BIN" train -q --learning-curve --p
 has "$T/err" "more than 1,000 ways" "... refused, saying why"
 expect 2 "--splits with a bad value" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --splits most
 
-expect 0 "the from-scratch column" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --shots-list 1 \
-    --splits 1 --seeds 1 --epochs 5 --json
+expect 0 "the from-scratch column, and its chart" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" \
+    --shots-list 1,0 --splits 1 --seeds 1 --epochs 5 --json --plot "$T/curve.svg"
 node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const fs = require("fs");
+  const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
   const s = r.rows[0].scratch;
   if (!r.scratch_available || !s || s.runs.length !== 1 || !(s.mean >= 0 && s.mean <= 1)) throw new Error(JSON.stringify(r.rows[0]));
-  ' "$T/out" 2>"$T/jerr" && ok "JSON: a from-scratch accuracy beside the pretrained one" || bad "scratch: $(cat "$T/jerr")"
+  // the chart shows both series, each row once, with the values of the table
+  const svg = fs.readFileSync(process.argv[2], "utf8");
+  if (!svg.startsWith("<?xml") || !svg.trimEnd().endsWith("</svg>")) throw new Error("not a whole SVG document");
+  for (const t of [">pretrained encoder<", ">from scratch<", ">1<", ">all (" + r.rows[1].clips_per_label[1] + ")<",
+                   ">" + r.rows[0].pretrained.mean.toFixed(3) + "<", ">" + s.mean.toFixed(3) + "<"])
+    if (!svg.includes(t)) throw new Error("the chart lacks " + t);
+  if ((svg.match(/<circle/g) || []).length !== 4) throw new Error("expected 2 rows x 2 series of points");
+  ' "$T/out" "$T/curve.svg" 2>"$T/jerr" && ok "JSON: a from-scratch accuracy beside the pretrained one; the chart has both, with the table's values" ||
+    bad "scratch: $(cat "$T/jerr")"
+
+# --plot: refused before minutes of training when it could not be written
+expect 2 "--plot without --learning-curve" -- "$BIN" train -q "$T/data" --pattern "$P" -o "$T/m.safetensors" --plot "$T/c.svg"
+has "$T/err" "add --learning-curve" "says what --plot needs"
+expect 2 "--plot to a .png name" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --plot "$T/c.png"
+has "$T/err" "name the file .svg" "says the chart is SVG"
+expect 2 "--plot into a missing folder" -- "$BIN" train -q --learning-curve --pattern "$P" "$T/data" --plot "$T/nope/c.svg"
+has "$T/err" "$T/nope does not exist" "names the missing folder"
+[ ! -e "$T/m.safetensors" ] && [ ! -e "$T/c.png" ] && ok "nothing written after the refusals" || bad "a refusal wrote a file"
 
 # a dataset path with a quote and a backslash still gives valid JSON
 Q="$T/da\"ta\\x"
