@@ -552,7 +552,36 @@ typedef struct {
     double accuracy_lo, accuracy_hi;
     double unknown_false_accept_lo, unknown_false_accept_hi;
     int self_adapted;         /* es_eval_opts.self_adapt was on */
+    /* every scored clip's probabilities, in the order they were decided:
+     * scores [n][n_labels], truth [n] (a label index), kind [n] (one of
+     * ES_CLIP_*): what es_eval_sweep measures thresholds on */
+    float *scores;
+    int *truth;
+    unsigned char *kind;
 } es_eval_result;
+/* what a scored clip is, for es_eval_sweep */
+enum {
+    ES_CLIP_WORD = 0,     /* one of the model's words */
+    ES_CLIP_UNKNOWN = 1,  /* an _unknown_ clip: other speech */
+    ES_CLIP_SILENCE = 2,  /* a slice of the dataset's background noise */
+    ES_CLIP_OTHER = 3     /* a word a wake-word model lumps into _other_ */
+};
+/* The trade-off a threshold makes, by the streaming detector's rule (a word
+ * fires wherever its score reaches its threshold; labels starting with '_'
+ * never fire), on the clips of an es_eval_result, one threshold for every
+ * word. Each rate is NaN when there are no clips to count it on. */
+typedef struct {
+    double threshold;
+    double missed;            /* the clips of a word whose own score stays under it */
+    double false_words;       /* the clips of a word (or, for a wake-word model, of
+                                 another word) on which a different word fires */
+    double false_unknown;     /* _unknown_ clips on which any word fires */
+    double false_silence;     /* background-noise slices on which any word fires */
+    size_t n_own;             /* the clips missed counts on */
+    size_t n_words, n_unknown, n_silence;   /* the clips each false rate counts on */
+} es_sweep_point;
+es_status es_eval_sweep(const es_eval_result *r, const double *thresholds, size_t n, es_sweep_point *out,
+                        es_error *err);
 /* The 95% Wilson score interval of a proportion, k successes in n trials
  * ([NaN, NaN] when n = 0). Unlike the plain p +- 1.96 sqrt(p(1-p)/n) it
  * stays within [0, 1] and does not shrink to nothing at 0 of n or n of n,

@@ -814,6 +814,12 @@ static void eval_help(FILE *f)
             "                 takes, say), whatever the file names say\n"
             "  --prior N      its pseudo-observations of no offset (default 2)\n"
             "  --seed N       the order of each speaker's clips (default 1)\n"
+            "  --thresholds   also the trade-off of a threshold, from 0.1 to 0.99:\n"
+            "                 the word clips missed, and the clips on which another\n"
+            "                 word fires (other words, _unknown_, background noise),\n"
+            "                 where a word fires when its score reaches the\n"
+            "                 threshold, as in transcribe and listen (JSON: \"sweep\")\n"
+            "  --plot FILE.svg  draw that trade-off against the threshold\n"
             CLI_COMMON_HELP);
 }
 
@@ -825,17 +831,75 @@ static void json_interval(double lo, double hi)
     printf("[%.6f, %.6f]", lo, hi);
 }
 
+static void rate(double v) { if (isnan(v)) printf(" %11s", "-"); else printf(" %11.4f", v); }
+
+static void print_sweep(const es_sweep_point *sw, size_t n)
+{
+    printf("\nthreshold trade-off (one threshold for every word; a word fires on a clip when its\n"
+           "score reaches it, as in transcribe and listen, whose scores are also smoothed in time):\n");
+    printf("%9s %11s %11s %11s %11s\n", "threshold", "missed", "other word", "_unknown_", "noise");
+    for (size_t i = 0; i < n; i++) {
+        printf("%9.2f", sw[i].threshold);
+        rate(sw[i].missed);
+        rate(sw[i].false_words);
+        rate(sw[i].false_unknown);
+        rate(sw[i].false_silence);
+        printf("\n");
+    }
+    printf("missed: of the %zu clips of the model's words; the others: clips on which a word other than\n"
+           "their own fires, of %zu word clips, %zu _unknown_ clips and %zu noise slices (- where none)\n",
+           sw[0].n_own, sw[0].n_words, sw[0].n_unknown, sw[0].n_silence);
+}
+
+/* The trade-off against the threshold, 0.01 to 0.99 in steps of 0.01, on
+ * a log axis of rates (a rate of 0 cannot be drawn there: it is left out,
+ * and the subtitle says so). */
+static es_status sweep_plot(const es_eval_result *res, const char *model, const char *data, const char *path,
+                            es_error *err)
+{
+    enum { N = 99 };
+    double th[N], y[4][N];
+    es_sweep_point sw[N];
+    for (int i = 0; i < N; i++) th[i] = (i + 1) / 100.0;
+    es_status st = es_eval_sweep(res, th, N, sw, err);
+    if (st) return st;
+    for (int i = 0; i < N; i++) {
+        y[0][i] = sw[i].missed;
+        y[1][i] = sw[i].false_words;
+        y[2][i] = sw[i].false_unknown;
+        y[3][i] = sw[i].false_silence;
+    }
+    char title[512], sub[512];
+    const char *base = strrchr(model, '/');
+    snprintf(title, sizeof title, "thresholds: %s on %s", base ? base + 1 : model, data);
+    snprintf(sub, sizeof sub, "by clip: %zu word clips, %zu _unknown_, %zu noise slices; a rate of 0 is not drawn (log axis)",
+             sw[0].n_words, sw[0].n_unknown, sw[0].n_silence);
+    es_plot *p = es_plot_create(title, "threshold (every word)", "fraction of clips");
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_plot_subtitle(p, sub);
+    es_plot_log(p, 0, 1);
+    es_plot_xrange(p, 0, 1);
+    static const char *const NAMES[4] = {"word missed", "another word fires", "a word fires on _unknown_",
+                                         "a word fires on noise"};
+    size_t counts[4] = {sw[0].n_own, sw[0].n_words, sw[0].n_unknown, sw[0].n_silence};
+    for (int k = 0; k < 4 && !st; k++)
+        if (counts[k]) st = es_plot_series(p, NAMES[k], th, y[k], NULL, NULL, N, NULL, 0, err);
+    if (!st) st = es_plot_write(p, path, err);
+    es_plot_free(p);
+    return st;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"pattern", required_argument, 0, 'p'}, {"json", no_argument, 0, 'j'}, {"cache", required_argument, 0, 'C'},
         {"self-adapt", no_argument, 0, 'A'}, {"prior", required_argument, 0, 'P'}, {"seed", required_argument, 0, 'S'},
-        {"one-voice", no_argument, 0, 'O'},
+        {"one-voice", no_argument, 0, 'O'}, {"thresholds", no_argument, 0, 'T'}, {"plot", required_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
-    const char *pattern = NULL, *cache = NULL;
-    int json = 0, opt, r;
+    const char *pattern = NULL, *cache = NULL, *plot = NULL;
+    int json = 0, opt, r, sweep = 0;
     es_eval_opts eo = {0, -1, 1, 0};
     double prior = -1;
     int seed = 1;
@@ -847,6 +911,8 @@ int cmd_eval(int argc, char **argv)
         case 'C': cache = optarg; break;
         case 'A': eo.self_adapt = 1; break;
         case 'O': eo.one_voice = 1; break;
+        case 'T': sweep = 1; break;
+        case 'G': plot = optarg; break;
         case 'P':
             if (cli_parse_double(optarg, 0, 1e6, &prior)) {
                 fprintf(stderr, "earshot eval: --prior must be a number from 0 to 1e6\n");
@@ -865,6 +931,7 @@ int cmd_eval(int argc, char **argv)
     }
     eo.prior = (float)prior;
     eo.seed = (unsigned long long)seed;
+    if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
@@ -874,6 +941,15 @@ int cmd_eval(int argc, char **argv)
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     size_t K = res.n_labels;
+    /* the threshold table's rows */
+    static const double TH[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99};
+    enum { NTH = sizeof TH / sizeof TH[0] };
+    es_sweep_point sw[NTH];
+    if ((sweep || plot) && es_eval_sweep(&res, TH, NTH, sw, &e)) {
+        cli_error(&e);
+        es_eval_result_free(&res);
+        return EXIT_FAIL;
+    }
     if (json) {
         /* the model path and the labels are outside text: escaped */
         printf("{\"model\": ");
@@ -918,7 +994,24 @@ int cmd_eval(int argc, char **argv)
             json_interval(lo, hi);
             printf("}");
         }
-        printf("]}\n");
+        printf("]");
+        if (sweep) {
+            printf(", \"sweep\": {\"own_clips\": %zu, \"word_clips\": %zu, \"unknown_clips\": %zu, \"silence_clips\": %zu, "
+                   "\"rows\": [", sw[0].n_own, sw[0].n_words, sw[0].n_unknown, sw[0].n_silence);
+            for (size_t i = 0; i < NTH; i++) {
+                printf("%s{\"threshold\": %g, \"missed\": ", i ? ", " : "", sw[i].threshold);
+                json_num(sw[i].missed);
+                printf(", \"false_words\": ");
+                json_num(sw[i].false_words);
+                printf(", \"false_unknown\": ");
+                json_num(sw[i].false_unknown);
+                printf(", \"false_silence\": ");
+                json_num(sw[i].false_silence);
+                printf("}");
+            }
+            printf("]}");
+        }
+        printf("}\n");
     } else {
         /* a figure with its 95% interval: 0.95 of 40 clips and of 4,000
          * are not the same claim */
@@ -954,7 +1047,13 @@ int cmd_eval(int argc, char **argv)
                 printf("%9.4f  %.4f-%.4f\n", (double)res.speaker_correct[i] / (double)res.speaker_n[i], lo, hi);
             else printf("%9s\n", "-");
         }
+        if (sweep) print_sweep(sw, NTH);
+    }
+    int rc = EXIT_OK;
+    if (plot) {
+        if (sweep_plot(&res, argv[optind], argv[optind + 1], plot, &e)) { cli_error(&e); rc = EXIT_FAIL; }
+        else if (!c.quiet) fprintf(stderr, "wrote %s\n", plot);
     }
     es_eval_result_free(&res);
-    return EXIT_OK;
+    return rc;
 }

@@ -1538,7 +1538,48 @@ void es_eval_result_free(es_eval_result *r)
     free(r->speakers);
     free(r->speaker_n);
     free(r->speaker_correct);
+    free(r->scores);
+    free(r->truth);
+    free(r->kind);
     memset(r, 0, sizeof *r);
+}
+
+es_status es_eval_sweep(const es_eval_result *r, const double *thresholds, size_t n, es_sweep_point *out,
+                        es_error *err)
+{
+    if (!r || (n && (!thresholds || !out))) return es_fail(err, ES_ERR_ARG, "es_eval_sweep: invalid arguments");
+    if (r->n && (!r->scores || !r->truth || !r->kind))
+        return es_fail(err, ES_ERR_ARG, "es_eval_sweep: the result holds no scores");
+    size_t K = r->n_labels, nown = 0;   /* nown: the clips of kind WORD, whose misses count */
+    for (size_t i = 0; i < r->n; i++) nown += r->kind[i] == ES_CLIP_WORD;
+    for (size_t t = 0; t < n; t++) {
+        double thr = thresholds[t];
+        size_t nw = 0, nu = 0, ns = 0, miss = 0, fw = 0, fu = 0, fs = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            const float *p = r->scores + i * K;
+            int own = r->kind[i] == ES_CLIP_WORD ? r->truth[i] : -1;
+            int fired_other = 0;
+            for (size_t k = 0; k < K && !fired_other; k++)
+                fired_other = (int)k != own && r->labels[k][0] != '_' && p[k] >= thr;
+            switch (r->kind[i]) {
+            case ES_CLIP_WORD:
+            case ES_CLIP_OTHER:
+                nw++;
+                if (own >= 0 && !(p[own] >= thr)) miss++;
+                fw += fired_other;
+                break;
+            case ES_CLIP_UNKNOWN: nu++; fu += fired_other; break;
+            default: ns++; fs += fired_other; break;
+            }
+        }
+        out[t] = (es_sweep_point){thr,
+                                  nown ? (double)miss / (double)nown : NAN,
+                                  nw ? (double)fw / (double)nw : NAN,
+                                  nu ? (double)fu / (double)nu : NAN,
+                                  ns ? (double)fs / (double)ns : NAN,
+                                  nown, nw, nu, ns};
+    }
+    return ES_OK;
 }
 
 void es_wilson_interval(size_t k, size_t n, double *lo, double *hi)
@@ -1741,7 +1782,12 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     r->f1 = calloc(K, sizeof(double));
     probs = malloc((S * K + 1) * sizeof(float));
     xg = malloc((S * row + 1) * sizeof(float));
-    if (!xg || !r->labels || !r->confusion || !r->precision || !r->recall || !r->f1 || !probs) {
+    size_t cap = d->nitems + nsil + 1;
+    r->scores = malloc(cap * K * sizeof(float));
+    r->truth = malloc(cap * sizeof(int));
+    r->kind = malloc(cap);
+    if (!xg || !r->labels || !r->confusion || !r->precision || !r->recall || !r->f1 || !probs || !r->scores ||
+        !r->truth || !r->kind) {
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1791,6 +1837,13 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
         /* the decision teaches the offset (the clip's own centre window, not the adapted copy) */
         if (sa && i < d->nitems) es_selfadapt_observe(sa, x + ((S > 1 ? centre : 0) * d->nitems + i) * row, c->window, best);
         r->confusion[(size_t)truth * K + best]++;
+        memcpy(r->scores + r->n * K, probs, K * sizeof(float));
+        r->truth[r->n] = truth;
+        r->kind[r->n] = i >= d->nitems                     ? ES_CLIP_SILENCE
+                        : !strcmp(name, ES_LABEL_UNKNOWN)  ? ES_CLIP_UNKNOWN
+                        : !strcmp(name, ES_LABEL_SILENCE)  ? ES_CLIP_SILENCE
+                        : name[0] == '_' || strcmp(name, c->labels[truth]) ? ES_CLIP_OTHER
+                                                                           : ES_CLIP_WORD;
         r->n++;
         correct += best == (size_t)truth;
         long sp = i < d->nitems ? eval_speaker_index(r, d->items[i].speaker) : -1;

@@ -1,7 +1,9 @@
 /*
  * tests/test_plot.c — the SVG charts (pipeline/plot.c): what is drawn for
  * each series, where points land on linear and log axes, escaping of the
- * text, gaps at non-finite points, the limits, and the atomic write.
+ * text, gaps at non-finite points, the limits, and the atomic write; and
+ * es_eval_sweep, the threshold trade-off `eval --thresholds/--plot` shows,
+ * on hand-made scores.
  */
 #include "test_util.h"
 #include "../pipeline/plot.h"
@@ -185,6 +187,65 @@ static void test_write(void **state)
     rmdir(dir);
 }
 
+/* rates of a hand-made result; labels starting with '_' never fire */
+static void test_sweep(void **state)
+{
+    (void)state;
+    char *labels[] = {"_silence_", "_unknown_", "no", "yes"};
+    float scores[] = {
+        0.00f, 0.05f, 0.05f, 0.90f,   /* a "yes" clip */
+        0.00f, 0.05f, 0.40f, 0.55f,   /* a "no" clip that "yes" outscores */
+        0.00f, 0.70f, 0.00f, 0.30f,   /* _unknown_: its own 0.7 never fires */
+        0.98f, 0.00f, 0.02f, 0.00f,   /* a noise slice */
+    };
+    int truth[] = {3, 2, 1, 0};
+    unsigned char kind[] = {ES_CLIP_WORD, ES_CLIP_WORD, ES_CLIP_UNKNOWN, ES_CLIP_SILENCE};
+    es_eval_result r = {0};
+    r.n = 4;
+    r.n_labels = 4;
+    r.labels = labels;
+    r.scores = scores;
+    r.truth = truth;
+    r.kind = kind;
+    double th[] = {0.01, 0.3, 0.5, 0.95};
+    es_sweep_point sw[4];
+    es_error e = {0};
+    assert_int_equal(es_eval_sweep(&r, th, 4, sw, &e), ES_OK);
+    assert_int_equal(sw[0].n_own, 2);
+    assert_int_equal(sw[0].n_words, 2);
+    assert_int_equal(sw[0].n_unknown, 1);
+    assert_int_equal(sw[0].n_silence, 1);
+    /* 0.01: nothing missed; "no" fires on the "yes" clip, "yes" on the "no"
+     * clip, "yes" on _unknown_, "no" on the noise */
+    assert_true(sw[0].missed == 0 && sw[0].false_words == 1 && sw[0].false_unknown == 1 && sw[0].false_silence == 1);
+    /* 0.3: only "yes" on the "no" clip and on _unknown_ */
+    assert_true(sw[1].missed == 0 && sw[1].false_words == 0.5 && sw[1].false_unknown == 1 && sw[1].false_silence == 0);
+    /* 0.5: the "no" clip is missed, and "yes" still fires on it */
+    assert_true(sw[2].missed == 0.5 && sw[2].false_words == 0.5 && sw[2].false_unknown == 0 && sw[2].false_silence == 0);
+    /* 0.95: both missed, nothing false */
+    assert_true(sw[3].missed == 1 && sw[3].false_words == 0 && sw[3].false_unknown == 0);
+    assert_true(sw[3].threshold == 0.95);
+
+    /* a wake-word model: clips of other words are its _other_ (kind OTHER):
+     * they count for false accepts, not for misses; no noise: NaN */
+    char *wl[] = {"_other_", "play"};
+    float ws[] = {0.2f, 0.8f, 0.4f, 0.6f, 0.8f, 0.2f};
+    int wt[] = {1, 0, 0};
+    unsigned char wk[] = {ES_CLIP_WORD, ES_CLIP_OTHER, ES_CLIP_UNKNOWN};
+    es_eval_result w = {0};
+    w.n = 3; w.n_labels = 2; w.labels = wl; w.scores = ws; w.truth = wt; w.kind = wk;
+    double t5 = 0.5;
+    assert_int_equal(es_eval_sweep(&w, &t5, 1, sw, &e), ES_OK);
+    assert_int_equal(sw[0].n_own, 1);
+    assert_int_equal(sw[0].n_words, 2);
+    assert_true(sw[0].missed == 0 && sw[0].false_words == 0.5 && sw[0].false_unknown == 0);
+    assert_true(isnan(sw[0].false_silence));
+    /* a result without its scores is refused, not read */
+    w.scores = NULL;
+    assert_int_equal(es_eval_sweep(&w, &t5, 1, sw, &e), ES_ERR_ARG);
+    assert_int_equal(es_eval_sweep(NULL, &t5, 1, sw, &e), ES_ERR_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_gaps_and_ranges),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_write),
+        cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

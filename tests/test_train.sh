@@ -268,6 +268,33 @@ sox $(ls "$T"/noisy/yes/*.wav | head -2) $(ls "$T"/noisy/stop/*.wav | head -2) "
 expect 0 "transcribe with a wake-word model" -- "$BIN" transcribe -q -m "$T/w.safetensors" "$T/wake_stream.wav"
 grep -q "_other_" "$T/out" && bad "transcribe reports _other_ as an event: $(cat "$T/out")" || ok "... _other_ is never an event"
 grep -q "	yes	" "$T/out" && ok "... and the wake word is" || bad "no 'yes' event in the stream: $(cat "$T/out")"
+# --- the threshold trade-off (eval --thresholds, --plot)
+expect 0 "eval --thresholds --json of the wake-word model" -- "$BIN" eval -q --json --thresholds "$T/w.safetensors" "$T/noisy"
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), s = r.sweep;
+  // the wake word is own; every other word is a clip it must not fire on
+  if (s.own_clips !== 12 || s.word_clips !== 36 || s.silence_clips !== 12 || s.unknown_clips !== 0)
+    throw new Error("counts " + JSON.stringify(s));
+  if (s.word_clips + s.unknown_clips + s.silence_clips !== r.clips) throw new Error("not every clip counted once");
+  if (s.rows.length !== 12 || s.rows[0].threshold !== 0.1 || s.rows[11].threshold !== 0.99) throw new Error("rows");
+  for (let i = 1; i < s.rows.length; i++) {
+    const a = s.rows[i - 1], b = s.rows[i];
+    if (b.missed < a.missed || b.false_words > a.false_words || b.false_silence > a.false_silence)
+      throw new Error("a higher threshold missed less or fired more: " + JSON.stringify([a, b]));
+  }
+  if (s.rows[0].false_unknown !== null) throw new Error("a rate over no clips must be null");
+  ' "$T/out" 2>"$T/err" && ok "--thresholds: every clip counted once, rates monotone in the threshold, null where nothing to count" ||
+    bad "eval --thresholds: $(cat "$T/err")"
+expect 0 "eval --thresholds --plot" -- "$BIN" eval --thresholds --plot "$T/th.svg" "$T/s.safetensors" "$T/noisy"
+has "$T/out" "^threshold trade-off" "the text table is printed"
+[ "$(grep -cE '^ +0\.[0-9]{2}( +([01]\.[0-9]{4}|-)){4}$' "$T/out")" = 12 ] && ok "... with 12 rows of 4 rates" ||
+    bad "threshold table: $(grep -A14 'trade-off' "$T/out")"
+has "$T/err" "wrote $T/th.svg" "says where the chart went"
+grep -q ">word missed<" "$T/th.svg" && grep -q ">a word fires on noise<" "$T/th.svg" && ! grep -q "_unknown_<" "$T/th.svg" &&
+    ok "the chart draws the rates there are clips for, and no _unknown_ line without _unknown_ clips" ||
+    bad "threshold chart: $(grep -o '>[^<]*<' "$T/th.svg" | tr '\n' ' ' | head -c 600)"
+expect 2 "eval --plot to a .png name" -- "$BIN" eval -q --plot "$T/th.png" "$T/s.safetensors" "$T/noisy"
+[ ! -e "$T/th.png" ] && ok "... and nothing written" || bad "eval --plot wrote $T/th.png"
 sed 's/"wake_word":"yes"/"wake_word":"no!"/' "$T/w.safetensors" > "$T/w_bad.safetensors"
 expect 1 "a wake-word card whose word is not a label is refused" -- "$BIN" eval -q "$T/w_bad.safetensors" "$T/noisy"
 has "$T/err" "wake-word mode needs" "bad wake-word card: says why"
