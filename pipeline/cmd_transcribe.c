@@ -38,8 +38,11 @@ static void help(FILE *f)
             "openWakeWord head (pretrained name or .onnx path).\n"
             "\n"
             "  -m, --model MODEL     model to run (repeatable)\n"
-            "  -o, --format F        txt, json, csv, srt or vtt; repeat for several\n"
-            "                        (-otxt -ojson -osrt, as whisper.cpp); default txt\n"
+            "  -o, --format F        txt, json, csv, srt, vtt or svg; repeat for several\n"
+            "                        (-otxt -ojson -osrt, as whisper.cpp); default txt.\n"
+            "                        svg draws the file's score track: each word's\n"
+            "                        score over time, the thresholds, the events (to\n"
+            "                        stdout only for a single input)\n"
             "  -d, --output-dir DIR  one file per input and format, DIR/NAME.EXT, written\n"
             "                        atomically (folder inputs keep their sub-folders);\n"
             "                        default: print to stdout (one format only; json\n"
@@ -200,7 +203,8 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
     es_load_opts lo = {1};
     es_reader *r = es_reader_open(in->path, &lo, &e);
     if (r && es_reader_set_resample(r, b->resample, &e)) { es_reader_close(r); r = NULL; }
-    es_status st = r ? es_tx_run(d, r, in->path, b->spk, b->eng, &t, &e) : e.status ? e.status : ES_ERR_IO;
+    es_status st = r ? es_tx_run_track(d, r, in->path, b->spk, b->eng, (b->formats & ES_TX_SVG) != 0, &t, &e)
+                     : e.status ? e.status : ES_ERR_IO;
     es_reader_close(r);
     char *txt = NULL;
     if (!st) {
@@ -322,7 +326,7 @@ int cmd_transcribe(int argc, char **argv)
             break;
         case 'o': {
             int f = es_tx_format_parse(optarg);
-            if (!f) { fprintf(stderr, "earshot: unknown output format '%s' (txt, json, csv, srt, vtt)\n", optarg); return EXIT_USAGE; }
+            if (!f) { fprintf(stderr, "earshot: unknown output format '%s' (txt, json, csv, srt, vtt, svg)\n", optarg); return EXIT_USAGE; }
             b.formats |= f;
             break;
         }
@@ -389,6 +393,12 @@ int cmd_transcribe(int argc, char **argv)
                 return EXIT_USAGE;
             }
         free(ord);
+    }
+    /* charts one after another on stdout would make no document */
+    if (!b.outdir && (b.formats & ES_TX_SVG) && nin > 1) {
+        fprintf(stderr, "earshot: -osvg writes one chart per file: give --output-dir for %zu inputs\n", nin);
+        es_tx_inputs_free(b.in, nin);
+        return EXIT_USAGE;
     }
     b.todo = malloc((nin + 1) * sizeof(size_t));
     b.printed = calloc(nin + 1, sizeof(char *));

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* canvas and margins, in px: the legend sits right of the plot area */
-enum { W = 760, H = 460, ML = 74, MR = 196, MT = 66, MB = 58 };
+/* margins, in px: the legend sits right of the plot area */
+enum { ML = 74, MR = 196, MT = 66, MB = 58 };
 
 typedef struct {
     char *name, *fmt;
@@ -29,8 +29,21 @@ typedef struct {
     char *label;
 } tick;
 
+typedef struct {
+    double x0, x1;
+    char *label;
+} span;
+
+#define MAX_HLINES 8
+
 struct es_plot {
+    int w, h;                 /* canvas, px */
     char *title, *subtitle, *xlabel, *ylabel;
+    span *sp;
+    size_t nsp, sp_dropped;
+    double hy[MAX_HLINES];
+    char *hname[MAX_HLINES];
+    size_t nh;
     int xlog, ylog;
     double xr[2], yr[2];      /* fixed ends, NaN = automatic */
     series s[ES_PLOT_MAX_SERIES];
@@ -62,6 +75,8 @@ es_plot *es_plot_create(const char *title, const char *xlabel, const char *ylabe
     p->ylabel = dup(ylabel);
     p->subtitle = dup("");
     p->xr[0] = p->xr[1] = p->yr[0] = p->yr[1] = NAN;
+    p->w = 760;
+    p->h = 460;
     if (!p->title || !p->xlabel || !p->ylabel || !p->subtitle) { es_plot_free(p); return NULL; }
     return p;
 }
@@ -74,6 +89,9 @@ void es_plot_free(es_plot *p)
         free(s->name); free(s->fmt); free(s->x); free(s->y); free(s->lo); free(s->hi);
     }
     for (size_t i = 0; i < p->nxt; i++) free(p->xt[i].label);
+    for (size_t i = 0; i < p->nsp; i++) free(p->sp[i].label);
+    free(p->sp);
+    for (size_t i = 0; i < p->nh; i++) free(p->hname[i]);
     free(p->title); free(p->subtitle); free(p->xlabel); free(p->ylabel);
     free(p);
 }
@@ -86,6 +104,12 @@ void es_plot_subtitle(es_plot *p, const char *text)
     p->subtitle = d;
 }
 
+void es_plot_size(es_plot *p, int w, int h)
+{
+    p->w = w < 400 ? 400 : w > 32000 ? 32000 : w;
+    p->h = h < 240 ? 240 : h > 4000 ? 4000 : h;
+}
+
 void es_plot_log(es_plot *p, int xlog, int ylog) { p->xlog = xlog != 0; p->ylog = ylog != 0; }
 void es_plot_xrange(es_plot *p, double lo, double hi) { p->xr[0] = lo; p->xr[1] = hi; }
 void es_plot_yrange(es_plot *p, double lo, double hi) { p->yr[0] = lo; p->yr[1] = hi; }
@@ -96,6 +120,29 @@ es_status es_plot_xtick(es_plot *p, double x, const char *label, es_error *err)
     char *l = dup(label);
     if (!l) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     p->xt[p->nxt++] = (tick){x, l};
+    return ES_OK;
+}
+
+es_status es_plot_span(es_plot *p, double x0, double x1, const char *label, es_error *err)
+{
+    if (!(x0 <= x1)) return es_fail(err, ES_ERR_ARG, "plot: a span must have x0 <= x1");
+    if (p->nsp == ES_PLOT_MAX_SPANS) { p->sp_dropped++; return ES_OK; }
+    if (!p->sp && !(p->sp = malloc(ES_PLOT_MAX_SPANS * sizeof *p->sp))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    char *l = dup(label);
+    if (!l) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    p->sp[p->nsp++] = (span){x0, x1, l};
+    return ES_OK;
+}
+
+size_t es_plot_spans_dropped(const es_plot *p) { return p->sp_dropped; }
+
+es_status es_plot_hline(es_plot *p, double y, const char *name, es_error *err)
+{
+    if (p->nh == MAX_HLINES) return es_fail(err, ES_ERR_ARG, "plot: more than %d horizontal lines", MAX_HLINES);
+    char *n = dup(name);
+    if (!n) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    p->hy[p->nh] = y;
+    p->hname[p->nh++] = n;
     return ES_OK;
 }
 
@@ -151,15 +198,15 @@ static double pos(const axis *ax, double v)
     return ax->a + t * (ax->b - ax->a);
 }
 
-/* 1, 2 or 5 times a power of ten, the first >= x */
+/* 1, 2 or 5 times a power of ten, the nearest to x */
 static double nice_step(double x)
 {
     double e = pow(10, floor(log10(x))), m = x / e;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * e;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * e;
 }
 
 /* Range and ticks from the data extremes [mn, mx] and the fixed ends. */
-static void make_axis(axis *ax, int log, double mn, double mx, const double fixed[2])
+static void make_axis(axis *ax, int log, double mn, double mx, const double fixed[2], double nticks)
 {
     ax->log = log;
     ax->nt = 0;
@@ -181,7 +228,7 @@ static void make_axis(axis *ax, int log, double mn, double mx, const double fixe
         return;
     }
     if (mx - mn < 1e-12) { mn -= 0.5; mx += 0.5; }
-    double step = nice_step((mx - mn) / 5);
+    double step = nice_step((mx - mn) / nticks);
     ax->lo = isfinite(fixed[0]) ? mn : floor(mn / step + 1e-9) * step;
     ax->hi = isfinite(fixed[1]) ? mx : ceil(mx / step - 1e-9) * step;
     if (ax->hi <= ax->lo) ax->hi = ax->lo + step;
@@ -272,7 +319,7 @@ static void draw_values(FILE *f, const series *s, const axis *ax, const axis *ay
 es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
 {
     *out = NULL;
-    *len = 0;
+    if (len) *len = 0;
     /* data extremes, per axis */
     double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
     for (size_t k = 0; k < p->ns; k++) {
@@ -288,9 +335,13 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     }
     for (size_t i = 0; i < p->nxt; i++)
         if (usable(p->xt[i].v, p->xlog)) { xmn = fmin(xmn, p->xt[i].v); xmx = fmax(xmx, p->xt[i].v); }
+    for (size_t i = 0; i < p->nh; i++)
+        if (usable(p->hy[i], p->ylog)) { ymn = fmin(ymn, p->hy[i]); ymx = fmax(ymx, p->hy[i]); }
     axis ax, ay;
-    make_axis(&ax, p->xlog, xmn, xmx, p->xr);
-    make_axis(&ay, p->ylog, ymn, ymx, p->yr);
+    const int W = p->w, H = p->h;
+    /* about one tick per 120 px of width, one per 70 of height */
+    make_axis(&ax, p->xlog, xmn, xmx, p->xr, fmax(5, (W - ML - MR) / 120.0));
+    make_axis(&ay, p->ylog, ymn, ymx, p->yr, fmax(4, (H - MT - MB) / 70.0));
     /* named ticks sit on the data: the axis spans them with a little room
      * either side, so that no point sits on the frame */
     if (p->nxt && xmn < xmx) {
@@ -349,7 +400,22 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     fputs("</g>\n", f);
 
     fputs("<g clip-path=\"url(#area)\">\n", f);
+    for (size_t i = 0; i < p->nsp; i++) {
+        const span *q = &p->sp[i];
+        if (!usable(q->x0, ax.log) || !usable(q->x1, ax.log)) continue;
+        double a = pos(&ax, q->x0), b = pos(&ax, q->x1);
+        if (b - a < 1) b = a + 1;   /* a short event still shows */
+        fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#888\" fill-opacity=\"0.13\"/>\n", a,
+                MT, b - a, H - MT - MB);
+        label(f, (a + b) / 2, MT + 12 + 11.0 * (double)(i % 3), "middle", 10, " fill=\"#444\"", q->label);
+    }
     for (size_t k = 0; k < p->ns; k++) draw_series(f, &p->s[k], k, &ax, &ay);
+    for (size_t i = 0; i < p->nh; i++) {
+        if (!usable(p->hy[i], ay.log)) continue;
+        double y = pos(&ay, p->hy[i]);
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#555\" stroke-width=\"1.2\" "
+                   "stroke-dasharray=\"5 4\"/>\n", ML, y, W - MR, y);
+    }
     fputs("</g>\n", f);
     for (size_t k = 0; k < p->ns; k++) draw_values(f, &p->s[k], &ax, &ay);
 
@@ -364,6 +430,18 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
                     W - MR + 14, y - 5, COLOURS[k % NCOL]);
         label(f, W - MR + 44, y + 4, "start", 11, "", p->s[k].name);
     }
+    for (size_t i = 0; i < p->nh; i++) {
+        double y = MT + 10 + 22.0 * (double)(p->ns + i);
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#555\" stroke-width=\"1.2\" "
+                   "stroke-dasharray=\"5 4\"/>\n", W - MR + 14, y, W - MR + 38, y);
+        label(f, W - MR + 44, y + 4, "start", 11, "", p->hname[i]);
+    }
+    if (p->nsp) {
+        double y = MT + 10 + 22.0 * (double)(p->ns + p->nh);
+        fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"24\" height=\"10\" fill=\"#888\" fill-opacity=\"0.13\"/>\n",
+                W - MR + 14, y - 5);
+        label(f, W - MR + 44, y + 4, "start", 11, "", "events");
+    }
     fputs("</svg>\n", f);
     int bad = ferror(f);
     if (fclose(f) || bad) {
@@ -371,7 +449,7 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
         return es_fail(err, ES_ERR_NOMEM, "out of memory");
     }
     *out = buf;
-    *len = n;
+    if (len) *len = n;
     return ES_OK;
 }
 

@@ -26,6 +26,8 @@ void es_plot_free(es_plot *p);
 /* A second line under the title (what was measured and how). */
 void es_plot_subtitle(es_plot *p, const char *text);
 void es_plot_log(es_plot *p, int xlog, int ylog);
+/* Canvas size in px (default 760 x 460; width 400-32000, height 240-4000). */
+void es_plot_size(es_plot *p, int w, int h);
 /* Fixed ranges; NaN leaves that end automatic. */
 void es_plot_xrange(es_plot *p, double lo, double hi);
 void es_plot_yrange(es_plot *p, double lo, double hi);
@@ -36,7 +38,15 @@ es_status es_plot_xtick(es_plot *p, double x, const char *label, es_error *err);
  * 0 or NULL fmt: none. The arrays are copied. */
 es_status es_plot_series(es_plot *p, const char *name, const double *x, const double *y, const double *lo,
                          const double *hi, size_t n, const char *fmt, int annotate, es_error *err);
-/* The chart as an SVG document (malloc'd, NUL-terminated). */
+/* A shaded stretch of x (an event in time) with `label` at its top; up to
+ * ES_PLOT_MAX_SPANS, the rest are dropped and es_plot_spans_dropped
+ * counts them (the caller says so). */
+#define ES_PLOT_MAX_SPANS 512
+es_status es_plot_span(es_plot *p, double x0, double x1, const char *label, es_error *err);
+size_t es_plot_spans_dropped(const es_plot *p);
+/* A dashed horizontal line at y (a threshold), named in the legend. */
+es_status es_plot_hline(es_plot *p, double y, const char *name, es_error *err);
+/* The chart as an SVG document (malloc'd, NUL-terminated; len may be NULL). */
 es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err);
 /* ... written atomically (a temporary file, then rename). */
 es_status es_plot_write(const es_plot *p, const char *path, es_error *err);

@@ -3,10 +3,12 @@
  * input expansion, one file through the detector, output formats.
  */
 #include "transcribe.h"
+#include "plot.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 
 /* ------------------------------------------------------------ formats */
 
-static const char *NAMES[ES_TX_NFORMATS] = {"txt", "json", "csv", "srt", "vtt"};
+static const char *NAMES[ES_TX_NFORMATS] = {"txt", "json", "csv", "srt", "vtt", "svg"};
 
 int es_tx_format_parse(const char *name)
 {
@@ -34,11 +36,76 @@ const char *es_tx_format_ext(int f)
     return NULL;
 }
 
+static void track_free(es_tx_track *k)
+{
+    if (!k) return;
+    free(k->slot); free(k->label); free(k->thr); free(k->v); free(k->t); free(k->cur);
+    free(k);
+}
+
 void es_transcript_free(es_transcript *t)
 {
     if (!t) return;
     free(t->ev);
+    track_free(t->track);
     memset(t, 0, sizeof *t);
+}
+
+/* ------------------------------------------------------------ score track */
+
+static es_tx_track *track_new(const es_detector *d)
+{
+    es_tx_track *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    size_t n = es_detector_labels(d);
+    k->slot = malloc((n + 1) * sizeof *k->slot);
+    k->label = malloc((n + 1) * sizeof *k->label);
+    k->thr = malloc((n + 1) * sizeof *k->thr);
+    if (!k->slot || !k->label || !k->thr) { track_free(k); return NULL; }
+    for (size_t i = 0; i < n; i++) {
+        if (!es_detector_reported(d, i)) continue;   /* _unknown_, _silence_, _other_ */
+        k->slot[k->nl] = i;
+        k->label[k->nl] = es_detector_label(d, i);
+        k->thr[k->nl++] = es_detector_threshold(d, i);
+    }
+    k->v = malloc((size_t)ES_TX_TRACK_BINS * (k->nl + 1) * sizeof *k->v);
+    k->t = malloc(ES_TX_TRACK_BINS * sizeof *k->t);
+    k->cur = calloc(k->nl + 1, sizeof *k->cur);
+    if (!k->v || !k->t || !k->cur) { track_free(k); return NULL; }
+    k->per = 1;
+    return k;
+}
+
+/* close the bin being filled (however many steps it has) */
+static void track_close(es_tx_track *k)
+{
+    if (!k->incur) return;
+    if (k->nbins == ES_TX_TRACK_BINS) {
+        /* full: pairs merge, each bin now covers twice the steps */
+        for (size_t b = 0; b < ES_TX_TRACK_BINS / 2; b++) {
+            for (size_t j = 0; j < k->nl; j++)
+                k->v[b * k->nl + j] = fmaxf(k->v[2 * b * k->nl + j], k->v[(2 * b + 1) * k->nl + j]);
+            k->t[b] = k->t[2 * b];
+        }
+        k->nbins = ES_TX_TRACK_BINS / 2;
+        k->per *= 2;
+    }
+    memcpy(k->v + k->nbins * k->nl, k->cur, k->nl * sizeof *k->v);
+    k->t[k->nbins++] = k->cur_t;
+    k->incur = 0;
+}
+
+static void on_score(void *user, double t, const float *row, size_t n)
+{
+    es_tx_track *k = user;
+    (void)n;
+    if (k->incur == 0) {
+        k->cur_t = t;
+        for (size_t j = 0; j < k->nl; j++) k->cur[j] = row[k->slot[j]];
+    } else {
+        for (size_t j = 0; j < k->nl; j++) k->cur[j] = fmaxf(k->cur[j], row[k->slot[j]]);
+    }
+    if (++k->incur >= k->per) track_close(k);
 }
 
 /* ------------------------------------------------------------ speakers */
@@ -164,18 +231,28 @@ static int cmp_ev(const void *a, const void *b)
 es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers *spk, es_engine *eng,
                     es_transcript *t, es_error *err)
 {
+    return es_tx_run_track(d, r, file, spk, eng, 0, t, err);
+}
+
+es_status es_tx_run_track(es_detector *d, es_reader *r, const char *file, es_speakers *spk, es_engine *eng,
+                          int track, es_transcript *t, es_error *err)
+{
     memset(t, 0, sizeof *t);
     t->file = file;
     if (!d || !r || (spk && !eng)) return es_fail(err, ES_ERR_ARG, "es_tx_run: invalid arguments");
     t->speakers = spk;
+    if (track) {
+        if (!(t->track = track_new(d))) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
+        es_detector_set_score_fn(d, on_score, t->track);
+    }
     es_detector_reset(d);
     es_tx_history hist = {0};
-    if (spk && es_tx_history_init(&hist, SPK_HISTORY_S, err)) return err->status;
-    float *blk = malloc(READ_BLOCK * sizeof(float));
-    if (!blk) { es_tx_history_free(&hist); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file); }
+    float *blk = NULL;
+    es_status st;
+    if (spk && (st = es_tx_history_init(&hist, SPK_HISTORY_S, err))) goto fail;
+    if (!(blk = malloc(READ_BLOCK * sizeof(float)))) { st = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file); goto fail; }
     run_ctx c = {t, 0, spk, eng, &hist, ES_OK, {0}, 0};
     size_t got = 0;
-    es_status st;
     /* block by block: memory stays the same whatever the length; the
      * history gets a block before the detector, whose events it serves */
     while (!(st = es_reader_read(r, blk, READ_BLOCK, &got, err)) && got > 0) {
@@ -192,9 +269,18 @@ es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers 
     es_tx_history_free(&hist);
     if (!st && c.st) st = es_fail(err, c.st, "%s: speaker identification: %s", file, c.err.msg);
     if (!st && c.nomem) st = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
+    if (t->track) {
+        es_detector_set_score_fn(d, NULL, NULL);
+        track_close(t->track);
+    }
     if (st) { es_transcript_free(t); return st; }
     if (t->nev) qsort(t->ev, t->nev, sizeof *t->ev, cmp_ev);
     return ES_OK;
+fail:
+    if (t->track) es_detector_set_score_fn(d, NULL, NULL);
+    es_tx_history_free(&hist);
+    es_transcript_free(t);
+    return st;
 }
 
 /* ------------------------------------------------------------ render */
@@ -259,10 +345,98 @@ static void put_vtt_str(sbuf *b, const char *s)
     for (; *s; s++) put(b, "%s", *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : (char[2]){*s, 0});
 }
 
+/* The score track as a chart: each word's score over the file, the
+ * thresholds dashed, the events shaded with their label (and speaker). */
+static es_status render_svg(const es_transcript *t, char **out, size_t *len, es_error *err)
+{
+    const es_tx_track *k = t->track;
+    if (!k) return es_fail(err, ES_ERR_ARG, "%s: no score track to draw (es_tx_run_track)", t->file);
+    const char *base = strrchr(t->file, '/');
+    char title[512], sub[512];
+    snprintf(title, sizeof title, "%s", base ? base + 1 : t->file);
+    es_plot *p = es_plot_create(title, "time (s)", "score");
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_plot_xrange(p, 0, t->duration > 0 ? t->duration : 1);
+    /* 50 px a second (a word is ~25 px wide) up to 32,000 px (10 min);
+     * a browser scrolls a wide chart, and longer files lose time
+     * resolution, not events */
+    es_plot_size(p, (int)fmin(32000, fmax(760, 50 * t->duration + 270)), 460);
+    es_plot_yrange(p, 0, 1);
+    es_status st = ES_OK;
+    double *x = malloc((k->nbins + 1) * sizeof *x), *y = malloc((k->nbins + 1) * sizeof *y);
+    if (!x || !y) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    /* a bin's point sits at the middle of its steps */
+    for (size_t b = 0; !st && b < k->nbins; b++) x[b] = k->t[b] + 0.04 * (double)(k->per - 1);
+    /* the words, at most as many as a chart keeps apart: the ones whose
+     * peak comes closest to their threshold, in label order */
+    size_t nd = k->nl < ES_PLOT_MAX_SERIES - 2 ? k->nl : ES_PLOT_MAX_SERIES - 2;
+    size_t order[ES_PLOT_MAX_SERIES];
+    double *rel = malloc((k->nl + 1) * sizeof *rel);
+    unsigned char *pick = calloc(k->nl + 1, 1);
+    if (!st && (!rel || !pick)) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; !st && j < k->nl; j++) {
+        float peak = 0;
+        for (size_t b = 0; b < k->nbins; b++) peak = fmaxf(peak, k->v[b * k->nl + j]);
+        rel[j] = peak / (k->thr[j] > 0 ? k->thr[j] : 0.5);
+    }
+    for (size_t i = 0; !st && i < nd; i++) {
+        size_t best = k->nl;
+        for (size_t j = 0; j < k->nl; j++)
+            if (!pick[j] && (best == k->nl || rel[j] > rel[best])) best = j;
+        pick[best] = 1;
+    }
+    for (size_t j = 0, i = 0; !st && j < k->nl; j++)
+        if (pick[j]) order[i++] = j;
+    free(rel);
+    free(pick);
+    for (size_t i = 0; i < nd && !st; i++) {
+        size_t j = order[i];
+        for (size_t b = 0; b < k->nbins; b++) y[b] = k->v[b * k->nl + j];
+        st = es_plot_series(p, k->label[j], x, y, NULL, NULL, k->nbins, NULL, 0, err);
+    }
+    /* the thresholds: one line per distinct value */
+    for (size_t j = 0; j < k->nl && !st; j++) {
+        int seen = 0;
+        for (size_t q = 0; q < j; q++) seen |= k->thr[q] == k->thr[j];
+        if (seen) continue;
+        char name[64];
+        snprintf(name, sizeof name, "threshold %.2f", k->thr[j]);
+        st = es_plot_hline(p, k->thr[j], name, err);
+        if (st == ES_ERR_ARG) st = ES_OK;   /* more thresholds than lines: the first ones */
+    }
+    for (size_t i = 0; i < t->nev && !st; i++) {
+        char l[256];
+        if (t->speakers)
+            snprintf(l, sizeof l, "%s (%s)", t->ev[i].label, es_tx_speaker_name(t->speakers, t->ev[i].speaker));
+        else
+            snprintf(l, sizeof l, "%s", t->ev[i].label);
+        st = es_plot_span(p, t->ev[i].start, t->ev[i].end, l, err);
+    }
+    if (!st) {
+        int n = snprintf(sub, sizeof sub, "%s: smoothed scores at each window's end (they peak after the word); %zu event%s shaded",
+                         t->model ? t->model : "model", t->nev, t->nev == 1 ? "" : "s");
+        if (es_plot_spans_dropped(p) && n > 0 && (size_t)n < sizeof sub)
+            snprintf(sub + n, sizeof sub - (size_t)n, " (the first %d)", ES_PLOT_MAX_SPANS);
+        n = (int)strlen(sub);
+        if (k->nl > nd && (size_t)n < sizeof sub)
+            snprintf(sub + n, sizeof sub - (size_t)n, "; %zu of %zu words drawn", nd, k->nl);
+        n = (int)strlen(sub);
+        if (k->per > 1 && (size_t)n < sizeof sub)
+            snprintf(sub + n, sizeof sub - (size_t)n, "; points: the highest of %.2f s", 0.08 * (double)k->per);
+        es_plot_subtitle(p, sub);
+        st = es_plot_svg(p, out, len, err);
+    }
+    free(x);
+    free(y);
+    es_plot_free(p);
+    return st;
+}
+
 es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err)
 {
     *out = NULL;
     if (len) *len = 0;
+    if (format == ES_TX_SVG) return render_svg(t, out, len, err);
     sbuf b = {0};
     const es_speakers *sp = t->speakers;
     switch (format) {

@@ -15,9 +15,9 @@
 
 #include "es_internal.h"
 
-enum { ES_TX_TXT = 1, ES_TX_JSON = 2, ES_TX_CSV = 4, ES_TX_SRT = 8, ES_TX_VTT = 16 };
-#define ES_TX_NFORMATS 5
-/* Format bit of a name ("txt", "json", "csv", "srt", "vtt"/"webvtt"), 0 if none. */
+enum { ES_TX_TXT = 1, ES_TX_JSON = 2, ES_TX_CSV = 4, ES_TX_SRT = 8, ES_TX_VTT = 16, ES_TX_SVG = 32 };
+#define ES_TX_NFORMATS 6
+/* Format bit of a name ("txt", "json", "csv", "srt", "vtt"/"webvtt", "svg"), 0 if none. */
 int es_tx_format_parse(const char *name);
 /* File extension of format bit f ("txt", ...). */
 const char *es_tx_format_ext(int f);
@@ -30,6 +30,26 @@ typedef struct {
     float speaker_score; /* cosine of the closest speaker */
 } es_tx_event;
 
+/* The score track the svg format draws: each reported label's smoothed
+ * score (the one thresholds apply to) every 80 ms step, in at most
+ * ES_TX_TRACK_BINS bins. Each bin holds the highest score of its steps;
+ * when the bins are full, neighbours merge and a bin covers twice the
+ * steps. So memory stays bounded whatever the file's length, and no peak
+ * (no event) is lost, only time resolution on long files. */
+#define ES_TX_TRACK_BINS 4096
+typedef struct {
+    size_t nl;            /* labels drawn */
+    size_t *slot;         /* [nl]: their index in the detector's score row */
+    const char **label;   /* [nl], point into the detector */
+    double *thr;          /* [nl] */
+    float *v;             /* [ES_TX_TRACK_BINS][nl] */
+    double *t;            /* [ES_TX_TRACK_BINS]: time of each bin's first step */
+    size_t nbins, per;    /* bins filled; steps per bin */
+    float *cur;           /* [nl]: the bin being filled */
+    size_t incur;         /* its steps so far */
+    double cur_t;
+} es_tx_track;
+
 typedef struct {
     const char *file;
     const char *model;
@@ -37,6 +57,7 @@ typedef struct {
     es_tx_event *ev;
     size_t nev, cap;
     const es_speakers *speakers;   /* non-NULL: events carry a speaker */
+    es_tx_track *track;            /* with es_tx_run's track: the score track */
 } es_transcript;
 
 void es_transcript_free(es_transcript *t);
@@ -51,6 +72,9 @@ void es_transcript_free(es_transcript *t);
 #define ES_TX_SPK_PAD 0.2
 es_status es_tx_run(es_detector *d, es_reader *r, const char *file, es_speakers *spk, es_engine *eng,
                     es_transcript *t, es_error *err);
+/* The same, also keeping the score track (t->track) when track != 0. */
+es_status es_tx_run_track(es_detector *d, es_reader *r, const char *file, es_speakers *spk, es_engine *eng,
+                          int track, es_transcript *t, es_error *err);
 
 /* A speaker's name for output: "unknown" for -1. */
 const char *es_tx_speaker_name(const es_speakers *s, int k);

@@ -161,6 +161,44 @@ has "$T/err" "nolabel" "error names the label"
 expect 0 "per-label threshold" -- "$BIN" transcribe -q "${M[@]}" --threshold alexa=0.99 --threshold hey_jarvis=0.6 -ojson "$T/in"
 grep -q '"alexa"' "$T/out" && bad "alexa reported above 0.99" || ok "LABEL=T raises one label's threshold"
 [ "$(grep -c '"hey_jarvis"' "$T/out")" -ge 2 ] && ok "the other label keeps reporting" || bad "hey_jarvis: $(cat "$T/out")"
+# -osvg: the score track as a chart
+expect 0 "one file's score track as SVG on stdout" -- "$BIN" transcribe -q "${M[@]}" -osvg "$T/in/a.wav"
+cp "$T/out" "$T/a.svg"
+expect 0 "... and its events as text" -- "$BIN" transcribe -q "${M[@]}" "$T/in/a.wav"
+nev=$(grep -c . "$T/out")
+node -e '
+  const svg = require("fs").readFileSync(process.argv[1], "utf8"), n = +process.argv[2];
+  if (!svg.startsWith("<?xml") || !svg.trimEnd().endsWith("</svg>")) throw new Error("not a whole SVG document");
+  for (const t of [">hey_jarvis<", ">alexa<", ">threshold 0.50<", ">a.wav<", `; ${n} event${n === 1 ? "" : "s"} shaded`])
+    if (!svg.includes(t)) throw new Error("lacks " + t);
+  if ((svg.match(/fill-opacity="0.13"\/>/g) || []).length !== n + 1) throw new Error("not one shaded span per event (+ the legend)");
+  ' "$T/a.svg" "$nev" 2>"$T/jerr" && ok "the chart: both heads, the threshold, one span per event ($nev)" || bad "svg: $(cat "$T/jerr")"
+expect 2 "-osvg of several files to stdout" -- "$BIN" transcribe -q "${M[@]}" -osvg "$T/in"
+has "$T/err" "give --output-dir" "says why"
+expect 0 "-osvg -otxt into a folder" -- "$BIN" transcribe -q "${M[@]}" -osvg -otxt -d "$T/svgout" "$T/in"
+nsvg=$(find "$T/svgout" -name '*.svg' | wc -l)
+[ "$nsvg" -ge 4 ] && [ "$(find "$T/svgout" -name '*.txt' | wc -l)" = "$nsvg" ] &&
+    ok "a chart and a transcript per file" || bad "svg outputs: $(find "$T/svgout" | tr '\n' ' ')"
+# a stream longer than the chart's 4,096 bins (5.6 min): bins merge, and the
+# peak of a word at the very end must survive the merging
+sox -n -r 16000 -c 1 -b 16 "$T/sil.wav" trim 0 340 && sox "$T/sil.wav" "$SRC/samples/hey_jarvis.wav" "$T/long.wav" &&
+expect 0 "the 5.7-minute file's event" -- "$BIN" transcribe -q -m hey_jarvis "$T/long.wav"
+peak=$(awk -F'\t' '{print $4; exit}' "$T/out")
+expect 0 "-osvg of it" -- "$BIN" transcribe -q -m hey_jarvis -osvg "$T/long.wav"
+node -e '
+  const svg = require("fs").readFileSync(process.argv[1], "utf8"), peak = +process.argv[2];
+  if (!(peak > 0.5)) throw new Error("no event to compare with: " + process.argv[2]);
+  if (!svg.includes("points: the highest of 0.16 s")) throw new Error("no merging said: " + (svg.match(/digits|hey_jarvis:[^<]*/) || [""])[0]);
+  const line = (svg.match(/<polyline[^>]*stroke="#0072b2"[^>]*points="([^"]*)"/) || [])[1];
+  if (!line) throw new Error("no score line");
+  const ys = line.trim().split(" ").map(p => +p.split(",")[1]);
+  // y = 402 - 336 score, to a tenth of a pixel: the peak score of the event is on the line
+  const top = Math.min(...ys), want = 402 - 336 * peak;
+  if (Math.abs(top - want) > 0.6) throw new Error("the word at the end lost its peak: top y " + top + ", want " + want);
+  if (ys.length > 4096) throw new Error(ys.length + " points");
+  ' "$T/out" "$peak" 2>"$T/jerr" && ok "a long file: bins merged, the last word's peak ($peak) kept" ||
+    bad "long svg: $(tr '\n' ' ' < "$T/jerr" | head -c 400)"
+
 expect 0 "help" -- "$BIN" transcribe --help
 has "$T/out" "JSON fields (stable)" "help documents the JSON fields"
 
