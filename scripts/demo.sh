@@ -2,7 +2,8 @@
 # Set up everything, then detect wake words in the sample recordings and,
 # without FILEs, adapt earshot to the example vocabulary: train a model on
 # samples/vocab/ and transcribe samples/vocab_demo.flac (a voice the
-# training takes do not have) with it.
+# training takes do not have) with it, and draw what each model heard
+# (its score track, transcribe -osvg) into build/demo/.
 #
 #   scripts/demo.sh [--models DIR] [FILE.wav...]
 #
@@ -58,3 +59,9 @@ build/earshot train --words "$words" --data samples/vocab -o "$tmp/mix.safetenso
 echo
 echo "earshot demo: build/earshot transcribe -m mix.safetensors samples/vocab_demo.flac"
 build/earshot transcribe -m "$tmp/mix.safetensors" samples/vocab_demo.flac
+# What each model heard: its score track as a chart (-osvg), one per model.
+echo
+for m in vocab mix; do
+  build/earshot transcribe -q -m "$tmp/$m.safetensors" -osvg -d "build/demo/$m" samples/vocab_demo.flac
+done
+echo "earshot demo: the score tracks (transcribe -osvg): build/demo/vocab/vocab_demo.svg and build/demo/mix/vocab_demo.svg"
