@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -818,7 +819,8 @@ static void eval_help(FILE *f)
             "                 the word clips missed, and the clips on which another\n"
             "                 word fires (other words, _unknown_, background noise),\n"
             "                 where a word fires when its score reaches the\n"
-            "                 threshold, as in transcribe and listen (JSON: \"sweep\")\n"
+            "                 threshold, as in transcribe and listen (JSON: \"sweep\"),\n"
+            "                 and the lowest threshold for at most 1%% and 0.1%%\n"
             "  --plot FILE.svg  draw that trade-off against the threshold\n"
             CLI_COMMON_HELP);
 }
@@ -833,7 +835,49 @@ static void json_interval(double lo, double hi)
 
 static void rate(double v) { if (isnan(v)) printf(" %11s", "-"); else printf(" %11.4f", v); }
 
-static void print_sweep(const es_sweep_point *sw, size_t n)
+/* The fewest clips of a kind the false-accept rates count on (SIZE_MAX:
+ * none): a rate of 1% needs 100 of each kind to be told from none. */
+static size_t fewest_clips(const es_sweep_point *p)
+{
+    size_t f = SIZE_MAX;
+    if (p->n_words && p->n_words < f) f = p->n_words;
+    if (p->n_unknown && p->n_unknown < f) f = p->n_unknown;
+    if (p->n_silence && p->n_silence < f) f = p->n_silence;
+    return f;
+}
+
+/* The worst of a point's false-accept rates (NaN ones left out; 0 if none). */
+static double worst_false(const es_sweep_point *p)
+{
+    double w = 0;
+    if (p->false_words > w) w = p->false_words;
+    if (p->false_unknown > w) w = p->false_unknown;
+    if (p->false_silence > w) w = p->false_silence;
+    return w;
+}
+
+/* The lowest threshold of a fine grid (0.01 ... 0.99, 0.995, 0.999) whose
+ * worst false-accept rate is at most `target`: the one that misses least
+ * for it. *found = 0 when none is. */
+enum { NFINE = 101 };
+static es_status suggest(const es_eval_result *res, double target, es_sweep_point *out, int *found, es_error *err)
+{
+    double th[NFINE];
+    es_sweep_point sw[NFINE];
+    for (int i = 0; i < 99; i++) th[i] = (i + 1) / 100.0;
+    th[99] = 0.995;
+    th[100] = 0.999;
+    es_status st = es_eval_sweep(res, th, NFINE, sw, err);
+    if (st) return st;
+    *found = 0;
+    for (int i = 0; i < NFINE && !*found; i++)
+        if (worst_false(&sw[i]) <= target) { *out = sw[i]; *found = 1; }
+    return ES_OK;
+}
+
+static const double SUGGEST_AT[2] = {0.01, 0.001};
+
+static void print_sweep(const es_sweep_point *sw, size_t n, const es_sweep_point *sug, const int *found)
 {
     printf("\nthreshold trade-off (one threshold for every word; a word fires on a clip when its\n"
            "score reaches it, as in transcribe and listen, whose scores are also smoothed in time):\n");
@@ -849,6 +893,22 @@ static void print_sweep(const es_sweep_point *sw, size_t n)
     printf("missed: of the %zu clips of the model's words; the others: clips on which a word other than\n"
            "their own fires, of %zu word clips, %zu _unknown_ clips and %zu noise slices (- where none)\n",
            sw[0].n_own, sw[0].n_words, sw[0].n_unknown, sw[0].n_silence);
+    size_t fewest = fewest_clips(&sw[0]);
+    for (int i = 0; i < 2; i++) {
+        if (fewest != SIZE_MAX && (double)fewest * SUGGEST_AT[i] < 1) {
+            printf("for false accepts on at most %g%% of each kind of clip: too few clips to tell (%zu of one kind; "
+                   "%.0f needed)\n", 100 * SUGGEST_AT[i], fewest, 1 / SUGGEST_AT[i]);
+            continue;
+        }
+        if (found[i] && isnan(sug[i].missed))
+            printf("for false accepts on at most %g%% of each kind of clip: threshold %.3g (no word clips to miss)\n",
+                   100 * SUGGEST_AT[i], sug[i].threshold);
+        else if (found[i])
+            printf("for false accepts on at most %g%% of each kind of clip: threshold %.3g, missing %.2f%% of the words\n",
+                   100 * SUGGEST_AT[i], sug[i].threshold, 100 * sug[i].missed);
+        else
+            printf("for false accepts on at most %g%% of each kind of clip: no threshold up to 0.999\n", 100 * SUGGEST_AT[i]);
+    }
 }
 
 /* The trade-off against the threshold, 0.01 to 0.99 in steps of 0.01, on
@@ -945,7 +1005,10 @@ int cmd_eval(int argc, char **argv)
     static const double TH[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99};
     enum { NTH = sizeof TH / sizeof TH[0] };
     es_sweep_point sw[NTH];
-    if ((sweep || plot) && es_eval_sweep(&res, TH, NTH, sw, &e)) {
+    es_sweep_point sug[2];
+    int found[2] = {0, 0};
+    if ((sweep || plot) && (es_eval_sweep(&res, TH, NTH, sw, &e) || suggest(&res, SUGGEST_AT[0], &sug[0], &found[0], &e) ||
+                            suggest(&res, SUGGEST_AT[1], &sug[1], &found[1], &e))) {
         cli_error(&e);
         es_eval_result_free(&res);
         return EXIT_FAIL;
@@ -1009,6 +1072,19 @@ int cmd_eval(int argc, char **argv)
                 json_num(sw[i].false_silence);
                 printf("}");
             }
+            /* the lowest threshold for each false-accept target (null: none) */
+            printf("], \"suggested\": [");
+            size_t fewest = fewest_clips(&sw[0]);
+            for (int i = 0; i < 2; i++) {
+                printf("%s{\"max_false\": %g, \"enough_clips\": %s, \"threshold\": ", i ? ", " : "", SUGGEST_AT[i],
+                       fewest == SIZE_MAX || (double)fewest * SUGGEST_AT[i] >= 1 ? "true" : "false");
+                if (found[i]) {
+                    printf("%g, \"missed\": ", sug[i].threshold);
+                    json_num(sug[i].missed);
+                    printf("}");
+                }
+                else printf("null, \"missed\": null}");
+            }
             printf("]}");
         }
         printf("}\n");
@@ -1047,7 +1123,7 @@ int cmd_eval(int argc, char **argv)
                 printf("%9.4f  %.4f-%.4f\n", (double)res.speaker_correct[i] / (double)res.speaker_n[i], lo, hi);
             else printf("%9s\n", "-");
         }
-        if (sweep) print_sweep(sw, NTH);
+        if (sweep) print_sweep(sw, NTH, sug, found);
     }
     int rc = EXIT_OK;
     if (plot) {
