@@ -56,6 +56,9 @@ static void help(FILE *f)
             "  -j, --json            one JSON object per event (JSON Lines)\n"
             "  --meter               live input level and best score on stderr (TTY only)\n"
             "  --save-clips DIR      keep the audio of each event as DIR/*.wav\n"
+            "  --plot FILE.svg       at the end, draw the session's score track (each\n"
+            "                        word's score over time, thresholds, events), as\n"
+            "                        transcribe -osvg does for a file\n"
             "  --speakers PROFILES   say who said each word: the closest speaker of a\n"
             "                        profile file from earshot enroll (\"unknown\" below\n"
             "                        its threshold), identified on the event's audio\n"
@@ -122,6 +125,10 @@ typedef struct {
     float level_db;
     int meter_shown;
     size_t nev;
+    /* --plot: the session's score track and events */
+    es_tx_track *track;
+    es_transcript tr;
+    int plot_nomem;
 } listener;
 
 struct clip_job {
@@ -237,6 +244,7 @@ static void emit(listener *L, const es_event *ev)
     }
     meter_clear(L);
     L->nev++;
+    if (L->track && es_tx_add(&L->tr, ev->label, ev->start, ev->end, ev->score, who, who_score, NULL)) L->plot_nomem = 1;
     if (L->json) {
         printf("{\"label\": ");
         cli_json_str(ev->label);
@@ -294,6 +302,7 @@ static void on_event(void *user, const es_event *ev)
 static void on_scores(void *user, double t, const float *scores, size_t n)
 {
     listener *L = user;
+    if (L->track) es_tx_track_push(L->track, t, scores, n);
     if (!L->meter) return;
     size_t best = 0;
     float bs = -1;
@@ -311,6 +320,33 @@ static void on_scores(void *user, double t, const float *scores, size_t n)
             bs >= 0 ? es_detector_label(L->det, best) : "-", sbar, bs > 0 ? bs : 0.0);
     fflush(stderr);
     L->meter_shown = 1;
+}
+
+/* --plot: the session as transcribe -osvg draws a file; 0, or -1 after
+ * saying why */
+static int write_plot(listener *L, const char *path, const char *device, int quiet)
+{
+    es_error e = {0};
+    es_tx_track_close(L->track);
+    char name[300];
+    snprintf(name, sizeof name, "microphone: %s", device);
+    L->tr.file = name;
+    L->tr.model = es_detector_model_name(L->det, 0);
+    L->tr.duration = (double)L->pushed / ES_SAMPLE_RATE;
+    L->tr.speakers = L->spk;
+    L->tr.track = L->track;
+    char *svg = NULL;
+    size_t len = 0;
+    es_status st = L->plot_nomem ? es_fail(&e, ES_ERR_NOMEM, "out of memory keeping the events")
+                                 : es_tx_render(&L->tr, ES_TX_SVG, &svg, &len, &e);
+    if (!st) st = es_write_atomic(path, svg, len, &e);
+    free(svg);
+    if (st) {
+        fprintf(stderr, "earshot: --plot %s: %s\n", path, e.msg);
+        return -1;
+    }
+    if (!quiet) fprintf(stderr, "earshot: wrote %s\n", path);
+    return 0;
 }
 
 static es_status push(listener *L, const float *x, size_t n, es_error *e)
@@ -374,12 +410,12 @@ int cmd_listen(int argc, char **argv)
         {"channels", required_argument, 0, 1203}, {"duration", required_argument, 0, 1204},
         {"json", no_argument, 0, 'j'}, {"meter", no_argument, 0, 1205}, {"save-clips", required_argument, 0, 1206},
         {"latency", required_argument, 0, 1207}, {"speakers", required_argument, 0, 1209}, CLI_DETECT_LONGOPTS,
-        {"no-early", no_argument, 0, 1208},
+        {"no-early", no_argument, 0, 1208}, {"plot", required_argument, 0, 1210},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *models[MAX_MODELS];
     size_t nmodels = 0;
-    const char *models_dir = NULL, *clip_dir = NULL, *spk_path = NULL;
+    const char *models_dir = NULL, *clip_dir = NULL, *spk_path = NULL, *plot = NULL;
     es_capture_opts co;
     es_capture_opts_default(&co);
     static cli_detect dopt;   /* the detector flags, spelt and parsed as transcribe's */
@@ -430,6 +466,7 @@ int cmd_listen(int argc, char **argv)
             break;
         case 1208: dopts->early = 0; break;
         case 1209: spk_path = optarg; break;
+        case 1210: plot = optarg; break;
         case 'M': models_dir = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
@@ -441,6 +478,8 @@ int cmd_listen(int argc, char **argv)
         models[nmodels++] = argv[i];
     }
     if (!list && !nmodels) { fprintf(stderr, "earshot listen: no model\n\n"); help(stderr); return EXIT_USAGE; }
+    /* a session can be long: refuse a chart it could not write at its end now */
+    if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
     if (meter && !isatty(2)) {
         if (!quiet) fprintf(stderr, "earshot: note: --meter needs a terminal on stderr; no meter\n");
         meter = 0;
@@ -514,7 +553,8 @@ int cmd_listen(int argc, char **argv)
         }
         L.clip_thread_on = 1;
     }
-    if (meter) es_detector_set_score_fn(det, on_scores, &L);
+    if (plot && !(L.track = es_tx_track_new(det))) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
+    if (meter || plot) es_detector_set_score_fn(det, on_scores, &L);
     buf = malloc(READ_MAX * sizeof(float));
     if (!buf) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
 
@@ -574,6 +614,7 @@ int cmd_listen(int argc, char **argv)
                 cs.overruns, cs.dropped_frames, cs.dropped_seconds, cs.input_overflows);
     else if (!quiet)
         fprintf(stderr, "earshot: overruns: 0\n");
+    if (plot && write_plot(&L, plot, es_capture_name(cap), quiet)) rc = EXIT_FAIL;
 
 out:
     if (L.clip_thread_on) {   /* the clips of every reported event are written before we exit */
@@ -593,5 +634,8 @@ out:
     es_engine_free(eng);
     free(L.hist);
     free(buf);
+    es_tx_track_free(L.track);
+    L.tr.track = NULL;
+    es_transcript_free(&L.tr);
     return rc;
 }

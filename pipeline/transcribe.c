@@ -36,7 +36,7 @@ const char *es_tx_format_ext(int f)
     return NULL;
 }
 
-static void track_free(es_tx_track *k)
+void es_tx_track_free(es_tx_track *k)
 {
     if (!k) return;
     free(k->slot); free(k->label); free(k->thr); free(k->v); free(k->t); free(k->cur);
@@ -47,13 +47,13 @@ void es_transcript_free(es_transcript *t)
 {
     if (!t) return;
     free(t->ev);
-    track_free(t->track);
+    es_tx_track_free(t->track);
     memset(t, 0, sizeof *t);
 }
 
 /* ------------------------------------------------------------ score track */
 
-static es_tx_track *track_new(const es_detector *d)
+es_tx_track *es_tx_track_new(const es_detector *d)
 {
     es_tx_track *k = calloc(1, sizeof *k);
     if (!k) return NULL;
@@ -61,7 +61,7 @@ static es_tx_track *track_new(const es_detector *d)
     k->slot = malloc((n + 1) * sizeof *k->slot);
     k->label = malloc((n + 1) * sizeof *k->label);
     k->thr = malloc((n + 1) * sizeof *k->thr);
-    if (!k->slot || !k->label || !k->thr) { track_free(k); return NULL; }
+    if (!k->slot || !k->label || !k->thr) { es_tx_track_free(k); return NULL; }
     for (size_t i = 0; i < n; i++) {
         if (!es_detector_reported(d, i)) continue;   /* _unknown_, _silence_, _other_ */
         k->slot[k->nl] = i;
@@ -71,13 +71,13 @@ static es_tx_track *track_new(const es_detector *d)
     k->v = malloc((size_t)ES_TX_TRACK_BINS * (k->nl + 1) * sizeof *k->v);
     k->t = malloc(ES_TX_TRACK_BINS * sizeof *k->t);
     k->cur = calloc(k->nl + 1, sizeof *k->cur);
-    if (!k->v || !k->t || !k->cur) { track_free(k); return NULL; }
+    if (!k->v || !k->t || !k->cur) { es_tx_track_free(k); return NULL; }
     k->per = 1;
     return k;
 }
 
 /* close the bin being filled (however many steps it has) */
-static void track_close(es_tx_track *k)
+void es_tx_track_close(es_tx_track *k)
 {
     if (!k->incur) return;
     if (k->nbins == ES_TX_TRACK_BINS) {
@@ -95,7 +95,7 @@ static void track_close(es_tx_track *k)
     k->incur = 0;
 }
 
-static void on_score(void *user, double t, const float *row, size_t n)
+void es_tx_track_push(void *user, double t, const float *row, size_t n)
 {
     es_tx_track *k = user;
     (void)n;
@@ -105,7 +105,7 @@ static void on_score(void *user, double t, const float *row, size_t n)
     } else {
         for (size_t j = 0; j < k->nl; j++) k->cur[j] = fmaxf(k->cur[j], row[k->slot[j]]);
     }
-    if (++k->incur >= k->per) track_close(k);
+    if (++k->incur >= k->per) es_tx_track_close(k);
 }
 
 /* ------------------------------------------------------------ speakers */
@@ -183,18 +183,24 @@ typedef struct {
     size_t done;         /* events [0, done) have their speaker */
 } run_ctx;
 
-static void on_event(void *user, const es_event *ev)
+es_status es_tx_add(es_transcript *t, const char *label, double start, double end, float score, int speaker,
+                    float speaker_score, es_error *err)
 {
-    run_ctx *c = user;
-    es_transcript *t = c->t;
     if (t->nev == t->cap) {
         size_t nc = t->cap ? 2 * t->cap : 16;
         es_tx_event *ne = realloc(t->ev, nc * sizeof *ne);
-        if (!ne) { c->nomem = 1; return; }
+        if (!ne) return es_fail(err, ES_ERR_NOMEM, "out of memory");
         t->ev = ne;
         t->cap = nc;
     }
-    t->ev[t->nev++] = (es_tx_event){ev->label, ev->start, ev->end, ev->score, -1, 0};
+    t->ev[t->nev++] = (es_tx_event){label, start, end, score, speaker, speaker_score};
+    return ES_OK;
+}
+
+static void on_event(void *user, const es_event *ev)
+{
+    run_ctx *c = user;
+    if (es_tx_add(c->t, ev->label, ev->start, ev->end, ev->score, -1, 0, NULL)) c->nomem = 1;
 }
 
 /* Identify the events [done, nev) whose padded audio has all arrived
@@ -242,8 +248,8 @@ es_status es_tx_run_track(es_detector *d, es_reader *r, const char *file, es_spe
     if (!d || !r || (spk && !eng)) return es_fail(err, ES_ERR_ARG, "es_tx_run: invalid arguments");
     t->speakers = spk;
     if (track) {
-        if (!(t->track = track_new(d))) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
-        es_detector_set_score_fn(d, on_score, t->track);
+        if (!(t->track = es_tx_track_new(d))) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
+        es_detector_set_score_fn(d, es_tx_track_push, t->track);
     }
     es_detector_reset(d);
     es_tx_history hist = {0};
@@ -271,7 +277,7 @@ es_status es_tx_run_track(es_detector *d, es_reader *r, const char *file, es_spe
     if (!st && c.nomem) st = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", file);
     if (t->track) {
         es_detector_set_score_fn(d, NULL, NULL);
-        track_close(t->track);
+        es_tx_track_close(t->track);
     }
     if (st) { es_transcript_free(t); return st; }
     if (t->nev) qsort(t->ev, t->nev, sizeof *t->ev, cmp_ev);

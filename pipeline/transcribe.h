@@ -50,6 +50,14 @@ typedef struct {
     double cur_t;
 } es_tx_track;
 
+/* The track alone (listen keeps one over a live session): new for the
+ * detector's reported labels (NULL: out of memory), push every step's
+ * score row (an es_detector_score_fn), close at the end of the stream. */
+es_tx_track *es_tx_track_new(const es_detector *d);
+void es_tx_track_push(void *track, double t, const float *row, size_t n);
+void es_tx_track_close(es_tx_track *k);
+void es_tx_track_free(es_tx_track *k);
+
 typedef struct {
     const char *file;
     const char *model;
@@ -61,6 +69,9 @@ typedef struct {
 } es_transcript;
 
 void es_transcript_free(es_transcript *t);
+/* Append an event (the transcript's array grows; label must outlive it). */
+es_status es_tx_add(es_transcript *t, const char *label, double start, double end, float score, int speaker,
+                    float speaker_score, es_error *err);
 
 /* Stream a file (or an opened reader) through the detector (reset first,
  * flushed at the end); events sorted by start. Memory does not depend on

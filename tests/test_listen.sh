@@ -139,7 +139,17 @@ same_events() {
 }
 
 # --- 16 kHz: the samples reach the detector unchanged, so the events must be the batch run's
-if run_listen l16 16000 4 --save-clips "$T/clips"; then ok "listen at 16 kHz runs to --duration"; else bad "listen at 16 kHz: exit $?: $(cat "$T/l16.err")"; fi
+if run_listen l16 16000 4 --save-clips "$T/clips" --plot "$T/l16.svg"; then ok "listen at 16 kHz runs to --duration"; else bad "listen at 16 kHz: exit $?: $(cat "$T/l16.err")"; fi
+has "$T/l16.err" "wrote $T/l16.svg" "--plot: says where the chart went"
+node -e '
+  const svg = require("fs").readFileSync(process.argv[1], "utf8"), n = +process.argv[2];
+  for (const t of [">hey_jarvis<", ">alexa<", ">weather<", ">microphone: earshot_mic", `; ${n} event${n === 1 ? "" : "s"} shaded`])
+    if (!svg.includes(t)) throw new Error("lacks " + t);
+  if ((svg.match(/fill-opacity="0.13"\/>/g) || []).length !== n + 1) throw new Error("not one shaded span per event");
+  ' "$T/l16.svg" "$(wc -l < "$T/l16.txt")" 2>"$T/jerr" && ok "--plot: the session chart has the three heads and one span per event printed" ||
+    bad "listen --plot: $(tr '\n' ' ' < "$T/jerr" | head -c 400)"
+expect 2 "listen --plot to a missing folder" -- "$BIN" listen -D no_such_microphone --plot "$T/none/x.svg" hey_jarvis
+has "$T/err" "does not exist" "... refused before the device, saying why"
 has "$T/l16.err" "overruns: 0" "no overruns at 16 kHz"
 if msg=$(same_events "$T/batch.txt" "$T/l16.txt" 0.01); then
     ok "listen (16 kHz device) reports transcribe --early's events: $(cut -f3 "$T/l16.txt" | tr '\n' ' ')"
