@@ -45,6 +45,7 @@ struct es_plot {
     char *hname[MAX_HLINES];
     size_t nh;
     int xlog, ylog;
+    int markers;              /* dots at the points of series of up to 40 */
     double xr[2], yr[2];      /* fixed ends, NaN = automatic */
     series s[ES_PLOT_MAX_SERIES];
     size_t ns;
@@ -77,6 +78,7 @@ es_plot *es_plot_create(const char *title, const char *xlabel, const char *ylabe
     p->xr[0] = p->xr[1] = p->yr[0] = p->yr[1] = NAN;
     p->w = 760;
     p->h = 460;
+    p->markers = 1;
     if (!p->title || !p->xlabel || !p->ylabel || !p->subtitle) { es_plot_free(p); return NULL; }
     return p;
 }
@@ -110,6 +112,7 @@ void es_plot_size(es_plot *p, int w, int h)
     p->h = h < 240 ? 240 : h > 4000 ? 4000 : h;
 }
 
+void es_plot_markers(es_plot *p, int on) { p->markers = on != 0; }
 void es_plot_log(es_plot *p, int xlog, int ylog) { p->xlog = xlog != 0; p->ylog = ylog != 0; }
 void es_plot_xrange(es_plot *p, double lo, double hi) { p->xr[0] = lo; p->xr[1] = hi; }
 void es_plot_yrange(es_plot *p, double lo, double hi) { p->yr[0] = lo; p->yr[1] = hi; }
@@ -267,7 +270,7 @@ static int point_ok(const series *s, size_t i, const axis *ax, const axis *ay)
     return usable(s->x[i], ax->log) && usable(s->y[i], ay->log);
 }
 
-static void draw_series(FILE *f, const series *s, size_t k, const axis *ax, const axis *ay)
+static void draw_series(FILE *f, const series *s, size_t k, const axis *ax, const axis *ay, int markers)
 {
     const char *col = COLOURS[k % NCOL];
     const char *dash = k >= NCOL ? " stroke-dasharray=\"6 3\"" : "";
@@ -297,7 +300,7 @@ static void draw_series(FILE *f, const series *s, size_t k, const axis *ax, cons
     for (size_t i = 0; i < s->n; i++) {
         if (!point_ok(s, i, ax, ay)) continue;
         double px = pos(ax, s->x[i]), py = pos(ay, s->y[i]);
-        if (s->n <= 40) fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", px, py, col);
+        if (markers && s->n <= 40) fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", px, py, col);
     }
 }
 
@@ -409,7 +412,7 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
                 MT, b - a, H - MT - MB);
         label(f, (a + b) / 2, MT + 12 + 11.0 * (double)(i % 3), "middle", 10, " fill=\"#444\"", q->label);
     }
-    for (size_t k = 0; k < p->ns; k++) draw_series(f, &p->s[k], k, &ax, &ay);
+    for (size_t k = 0; k < p->ns; k++) draw_series(f, &p->s[k], k, &ax, &ay, p->markers);
     for (size_t i = 0; i < p->nh; i++) {
         if (!usable(p->hy[i], ay.log)) continue;
         double y = pos(&ay, p->hy[i]);
@@ -419,9 +422,11 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     fputs("</g>\n", f);
     for (size_t k = 0; k < p->ns; k++) draw_values(f, &p->s[k], &ax, &ay);
 
-    /* legend */
+    /* legend: 22 px an entry, closer when they would not fit */
+    size_t entries = p->ns + p->nh + (p->nsp > 0);
+    double step = entries > 1 ? fmin(22.0, (H - MT - 20) / (double)(entries - 1)) : 22.0;
     for (size_t k = 0; k < p->ns; k++) {
-        double y = MT + 10 + 22.0 * (double)k;
+        double y = MT + 10 + step * (double)k;
         const char *dash = k >= NCOL ? " stroke-dasharray=\"6 3\"" : "";
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", W - MR + 14,
                 y, W - MR + 38, y, COLOURS[k % NCOL], dash);
@@ -431,13 +436,13 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
         label(f, W - MR + 44, y + 4, "start", 11, "", p->s[k].name);
     }
     for (size_t i = 0; i < p->nh; i++) {
-        double y = MT + 10 + 22.0 * (double)(p->ns + i);
+        double y = MT + 10 + step * (double)(p->ns + i);
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#555\" stroke-width=\"1.2\" "
                    "stroke-dasharray=\"5 4\"/>\n", W - MR + 14, y, W - MR + 38, y);
         label(f, W - MR + 44, y + 4, "start", 11, "", p->hname[i]);
     }
     if (p->nsp) {
-        double y = MT + 10 + 22.0 * (double)(p->ns + p->nh);
+        double y = MT + 10 + step * (double)(p->ns + p->nh);
         fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"24\" height=\"10\" fill=\"#888\" fill-opacity=\"0.13\"/>\n",
                 W - MR + 14, y - 5);
         label(f, W - MR + 44, y + 4, "start", 11, "", "events");

@@ -26,6 +26,8 @@ void es_plot_free(es_plot *p);
 /* A second line under the title (what was measured and how). */
 void es_plot_subtitle(es_plot *p, const char *text);
 void es_plot_log(es_plot *p, int xlog, int ylog);
+/* Dots at the points of series of up to 40 points (default on). */
+void es_plot_markers(es_plot *p, int on);
 /* Canvas size in px (default 760 x 460; width 400-32000, height 240-4000). */
 void es_plot_size(es_plot *p, int w, int h);
 /* Fixed ranges; NaN leaves that end automatic. */

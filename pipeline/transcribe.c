@@ -368,6 +368,7 @@ static es_status render_svg(const es_transcript *t, char **out, size_t *len, es_
      * resolution, not events */
     es_plot_size(p, (int)fmin(32000, fmax(760, 50 * t->duration + 270)), 460);
     es_plot_yrange(p, 0, 1);
+    es_plot_markers(p, 0);   /* a track is a line, however short the file */
     es_status st = ES_OK;
     double *x = malloc((k->nbins + 1) * sizeof *x), *y = malloc((k->nbins + 1) * sizeof *y);
     if (!x || !y) st = es_fail(err, ES_ERR_NOMEM, "out of memory");

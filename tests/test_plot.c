@@ -111,6 +111,11 @@ static void test_gaps_and_ranges(void **state)
     assert_int_equal(es_plot_series(p, "b", x, yl, NULL, NULL, 5, NULL, 0, &e), ES_OK);
     s = svg_of(p);
     assert_int_equal(count(s, "<circle"), 4 + 3);
+    es_plot_markers(p, 0);   /* a line without its dots */
+    free(s);
+    s = svg_of(p);
+    assert_int_equal(count(s, "<circle"), 0);
+    assert_int_equal(count(s, "<polyline"), 2 + 1);   /* b: 0.001-0.01, then 0.1 alone (a dot, not a line) */
     /* decades 0.001 .. 1 (series a reaches 5, so up to 10) as tick labels */
     assert_non_null(strstr(s, ">0.001<"));
     assert_non_null(strstr(s, ">0.01<"));
