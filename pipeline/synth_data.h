@@ -10,7 +10,7 @@
 
 /* Bump when the generator's output for the same options changes, so the
  * synthesis cache of es_train_words misses. */
-#define ES_SYNTH_VERSION 5   /* 5: each utterance seeds rand() (es_tts_say) */
+#define ES_SYNTH_VERSION 7   /* 5: each utterance seeds rand() (es_tts_say); 7: running speech in _unknown_ (6 never left a development machine) */
 
 #define ES_SYNTH_MAX_WORDS 256
 #define ES_SYNTH_MAX_ALTS 8

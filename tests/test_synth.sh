@@ -22,6 +22,13 @@ ls "$T/a/pause" | grep -Eq '^[0-9]{5}_s0_(espeak|flite)_[A-Za-z0-9+-]+_r[0-9]+_p
     ok "file names record engine, voice, rate, pitch, range" || bad "file names: $(ls "$T/a/pause" | head -2)"
 ls "$T/a/_unknown_" | grep -q conf- && ok "_unknown_ has confusable words" || bad "no confusables in _unknown_"
 ls "$T/a/_unknown_" | grep -q noise- && ok "_unknown_ has noise" || bad "no noise in _unknown_"
+# running speech: a 1.5 s stretch of a 10-16 word sentence (3 s or more
+# spoken), so no such file holds more than the 2 s a noisy take is padded
+# to (16-bit mono at 16 kHz: 64,044 bytes)
+nrun=$(ls "$T/a/_unknown_" | grep -c _running_)
+big=$(find "$T/a/_unknown_" -name '*_running_*' -size +64044c | wc -l)
+[ "$nrun" -ge 1 ] && [ "$big" = 0 ] && ok "_unknown_ has running speech ($nrun takes), cut to a stretch" ||
+    bad "running speech: $nrun takes, $big longer than 2 s"
 expect 0 "synth again in a fresh process" -- "$BIN" synth -q --words "$W" -n 6 --unknown 12 --seed 4 -o "$T/b"
 diff -r "$T/a" "$T/b" >/dev/null && ok "same seed, same bytes" || bad "same seed gave other audio"
 expect 0 "another seed" -- "$BIN" synth -q --words "$W" -n 6 --unknown 12 --seed 5 -o "$T/c"
