@@ -334,9 +334,11 @@ static int is_target_word(const es_vocab *v, const char *w)
 }
 
 /* Whether w is, or begins or is the beginning of, a word of a target's
- * spelling ("light" and "on" of "lights on"). A running-speech sentence
- * leaves those out: "the light on" in a negative would teach the model to
- * reject "lights on" said in a sentence, which is how users say it. */
+ * spelling ("light" and "on" of "lights on"; a one-letter word such as
+ * "a" only as itself, or it would rule out every word starting with its
+ * letter). A running-speech sentence leaves those out: "the light on" in a
+ * negative would teach the model to reject "lights on" said in a
+ * sentence, which is how users say it. */
 static int in_target_words(const es_vocab *v, const char *w)
 {
     size_t lw = strlen(w);
@@ -347,7 +349,8 @@ static int in_target_words(const es_vocab *v, const char *w)
             while (*p) {
                 while (*p == ' ') p++;
                 size_t lt = strcspn(p, " ");
-                if (lt && !strncasecmp(p, w, lt < lw ? lt : lw)) return 1;
+                if (lt && (lt == 1 || lw == 1 ? lt == lw && !strncasecmp(p, w, 1) : !strncasecmp(p, w, lt < lw ? lt : lw)))
+                    return 1;
                 p += lt;
             }
         }
