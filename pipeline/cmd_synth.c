@@ -85,9 +85,10 @@ static void synth_help(FILE *f)
             "\n"
             "Synthesises a training set from text with espeak-ng and flite: DIR/<label>/\n"
             "for every word and DIR/_unknown_/ (confusable words that differ from a\n"
-            "target by one phoneme, common English words and phrases, noise). Takes\n"
-            "are spread over voices, accents, rates and pitches; file names record\n"
-            "the parameters. Train on DIR with 'earshot train DIR -o MODEL'.\n"
+            "target by one phoneme, common English words and phrases, 1.5 s stretches\n"
+            "of running speech, noise). Takes are spread over voices, accents, rates\n"
+            "and pitches; file names record the parameters. Train on DIR with\n"
+            "'earshot train DIR -o MODEL'.\n"
             "\n"
             CLI_SYNTH_HELP
             "  -o, --output DIR      the dataset folder (created; must not hold the labels)\n"
