@@ -856,23 +856,26 @@ static double worst_false(const es_sweep_point *p)
     return w;
 }
 
-/* The lowest threshold of a fine grid (0.01 ... 0.99, 0.995, 0.999) whose
- * worst false-accept rate is at most `target`: the one that misses least
- * for it. *found = 0 when none is. */
+/* The one sweep eval makes: thresholds 0.01 ... 0.99 (fine[i] is
+ * (i + 1) / 100), then 0.995 and 0.999. The table, the suggestions and the
+ * chart all read it. */
 enum { NFINE = 101 };
-static es_status suggest(const es_eval_result *res, double target, es_sweep_point *out, int *found, es_error *err)
+static es_status fine_sweep(const es_eval_result *res, es_sweep_point *fine, es_error *err)
 {
     double th[NFINE];
-    es_sweep_point sw[NFINE];
     for (int i = 0; i < 99; i++) th[i] = (i + 1) / 100.0;
     th[99] = 0.995;
     th[100] = 0.999;
-    es_status st = es_eval_sweep(res, th, NFINE, sw, err);
-    if (st) return st;
-    *found = 0;
-    for (int i = 0; i < NFINE && !*found; i++)
-        if (worst_false(&sw[i]) <= target) { *out = sw[i]; *found = 1; }
-    return ES_OK;
+    return es_eval_sweep(res, th, NFINE, fine, err);
+}
+
+/* The lowest threshold of the fine sweep whose worst false-accept rate is
+ * at most `target`: the one that misses least for it. 0 when none is. */
+static int suggest(const es_sweep_point *fine, double target, es_sweep_point *out)
+{
+    for (int i = 0; i < NFINE; i++)
+        if (worst_false(&fine[i]) <= target) { *out = fine[i]; return 1; }
+    return 0;
 }
 
 static const double SUGGEST_AT[2] = {0.01, 0.001};
@@ -914,16 +917,14 @@ static void print_sweep(const es_sweep_point *sw, size_t n, const es_sweep_point
 /* The trade-off against the threshold, 0.01 to 0.99 in steps of 0.01, on
  * a log axis of rates (a rate of 0 cannot be drawn there: it is left out,
  * and the subtitle says so). */
-static es_status sweep_plot(const es_eval_result *res, const char *model, const char *data, const char *path,
+static es_status sweep_plot(const es_sweep_point *sw, const char *model, const char *data, const char *path,
                             es_error *err)
 {
-    enum { N = 99 };
+    enum { N = 99 };   /* fine_sweep's first 99: 0.01 ... 0.99 */
     double th[N], y[4][N];
-    es_sweep_point sw[N];
-    for (int i = 0; i < N; i++) th[i] = (i + 1) / 100.0;
-    es_status st = es_eval_sweep(res, th, N, sw, err);
-    if (st) return st;
+    es_status st = ES_OK;
     for (int i = 0; i < N; i++) {
+        th[i] = sw[i].threshold;
         y[0][i] = sw[i].missed;
         y[1][i] = sw[i].false_words;
         y[2][i] = sw[i].false_unknown;
@@ -1001,17 +1002,20 @@ int cmd_eval(int argc, char **argv)
     es_engine_free(eng);
     if (st) { cli_error(&e); return EXIT_FAIL; }
     size_t K = res.n_labels;
-    /* the threshold table's rows */
-    static const double TH[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99};
+    /* the threshold table's rows: 0.1 ... 0.9, 0.95, 0.98, 0.99, as
+     * hundredths, read from the fine sweep */
+    static const int TH[] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99};
     enum { NTH = sizeof TH / sizeof TH[0] };
-    es_sweep_point sw[NTH];
-    es_sweep_point sug[2];
+    es_sweep_point fine[NFINE], sw[NTH], sug[2];
     int found[2] = {0, 0};
-    if ((sweep || plot) && (es_eval_sweep(&res, TH, NTH, sw, &e) || suggest(&res, SUGGEST_AT[0], &sug[0], &found[0], &e) ||
-                            suggest(&res, SUGGEST_AT[1], &sug[1], &found[1], &e))) {
-        cli_error(&e);
-        es_eval_result_free(&res);
-        return EXIT_FAIL;
+    if (sweep || plot) {
+        if (fine_sweep(&res, fine, &e)) {
+            cli_error(&e);
+            es_eval_result_free(&res);
+            return EXIT_FAIL;
+        }
+        for (size_t i = 0; i < NTH; i++) sw[i] = fine[TH[i] - 1];
+        for (int i = 0; i < 2; i++) found[i] = suggest(fine, SUGGEST_AT[i], &sug[i]);
     }
     if (json) {
         /* the model path and the labels are outside text: escaped */
@@ -1127,7 +1131,7 @@ int cmd_eval(int argc, char **argv)
     }
     int rc = EXIT_OK;
     if (plot) {
-        if (sweep_plot(&res, argv[optind], argv[optind + 1], plot, &e)) { cli_error(&e); rc = EXIT_FAIL; }
+        if (sweep_plot(fine, argv[optind], argv[optind + 1], plot, &e)) { cli_error(&e); rc = EXIT_FAIL; }
         else if (!c.quiet) fprintf(stderr, "wrote %s\n", plot);
     }
     es_eval_result_free(&res);
