@@ -487,6 +487,16 @@ typedef struct {
                                  entry (how synthetic data were made), or NULL */
     float label_smoothing;    /* training targets (1-e) one-hot + e/K (0 = off) */
     float mixup;              /* > 0: rows mixed with a partner's, share up to this (0 = off) */
+    /* Long-form other talk (recordings that never say the words: a radio
+     * show, a meeting) taught as _unknown_, or as a wake-word model's other
+     * class: every window 0.32 s apart of each file below negatives_dir,
+     * and of each _unknown_ training clip longer than pad_to (shorter ones
+     * give their centre window, as before). Heads over the frozen encoder
+     * only. The dataset needs an _unknown_ label unless in wake-word mode. */
+    const char *negatives_dir;
+    int negatives_max;        /* at most this many such windows, evenly
+                                 spaced over all of them (default 20000;
+                                 0 = all) */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 /* shifts = -1 (auto, the default): ES_SHIFTS_AUTO offsets while no label
@@ -523,6 +533,10 @@ typedef struct {
     double speed_perturb;            /* the speed copies' 1 -+ this (0: none; auto resolved) */
     int perturb_test;                /* they are averaged in prediction */
     int frontend_copy;               /* the other front end's copy was used (auto resolved) */
+    size_t n_talk;                   /* windows of long-form other talk trained on */
+    size_t n_talk_windows;           /* ... of this many (negatives_max) */
+    size_t n_talk_files;             /* from this many files */
+    double talk_seconds;             /* time spent on them (embedding) */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". */

@@ -111,6 +111,14 @@ static void train_help(FILE *f)
             "  --no-silence          no _silence_ class (default: one, from the noise\n"
             "                        recordings, else from generated pink/brown noise)\n"
             "\n"
+            "Other talk (the false accepts users notice; heads over the frozen encoder):\n"
+            "  --negatives DIR       recordings of any length that never say the words\n"
+            "                        (a radio show, a meeting): every window 0.32 s apart\n"
+            "                        is taught as _unknown_ (a wake-word model: as other).\n"
+            "                        _unknown_ clips longer than --pad-to are used so too\n"
+            "  --negatives-max N     at most N such windows, evenly spaced over them all\n"
+            "                        (default 20000, ~1.8 h; 0 = all)\n"
+            "\n"
             "Binary wake-word mode:\n"
             "  --wake-word LABEL     LABEL against every other clip (other labels,\n"
             "                        _unknown_, silence); threshold chosen on validation\n"
@@ -239,7 +247,8 @@ static void on_progress(void *user, const char *stage, size_t done, size_t total
     int last = total && done >= total;
     if (!last && now - p->last < 0.1) return;
     p->last = now;
-    const char *unit = !strcmp(stage, "training") ? "epochs" : !strcmp(stage, "embedding") ? "clips" : "variants";
+    const char *unit = !strcmp(stage, "training") ? "epochs" : !strcmp(stage, "embedding") ? "clips"
+                     : !strcmp(stage, "other talk") ? "files" : "variants";
     double el = now - p->t0, rate = done > p->first && el > 0 ? (double)(done - p->first) / el : 0;
     char eta[32], took[32];
     fmt_secs(rate > 0 && total >= done ? (double)(total - done) / rate : -1, eta, sizeof eta);
@@ -498,6 +507,7 @@ int cmd_train(int argc, char **argv)
         {"aug-p", required_argument, 0, 2006}, {"specaugment", no_argument, 0, 2007},
         {"noise-dir", required_argument, 0, 2008}, {"no-silence", no_argument, 0, 2009},
         {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
+        {"negatives", required_argument, 0, 2012}, {"negatives-max", required_argument, 0, 2013},
         CLI_COMMON_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
         {"synth-cache", required_argument, 0, 3011}, {"real-weight", required_argument, 0, 3012},
         {"speak-labels", no_argument, 0, 3013}, {0, 0, 0, 0}};
@@ -648,6 +658,8 @@ int cmd_train(int argc, char **argv)
         case 2008: o.noise_dir = optarg; break;
         case 2009: o.silence = 0; break;
         case 2010: o.wake_word = optarg; break;
+        case 2012: o.negatives_dir = optarg; break;
+        case 2013: if (cli_parse_int("--negatives-max", optarg, 0, 100000000, &o.negatives_max)) return EXIT_USAGE; break;
         case 2011:
             if (cli_parse_double(optarg, 0, 1, &v)) { fprintf(stderr, "earshot: --target-fa must be from 0 to 1\n"); return EXIT_USAGE; }
             o.target_fa = v;
@@ -675,6 +687,10 @@ int cmd_train(int argc, char **argv)
     }
     if (curve) {
         if (out) { fprintf(stderr, "earshot train: --learning-curve writes no model; drop -o\n"); return EXIT_USAGE; }
+        if (o.negatives_dir) {
+            fprintf(stderr, "earshot train: --negatives teaches a saved model; the learning curve measures clips, not talk\n");
+            return EXIT_USAGE;
+        }
         /* the curve takes minutes: refuse a chart it could not write first */
         if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
         if (optind != argc - 1) { fprintf(stderr, "earshot train: give exactly one DATASET folder\n\n"); train_help(stderr); return EXIT_USAGE; }
@@ -780,6 +796,11 @@ int cmd_train(int argc, char **argv)
     if (res.n_silence_train + res.n_silence_val)
         printf("silence: %zu training and %zu validation windows of %s\n", res.n_silence_train, res.n_silence_val,
                res.silence_generated ? "generated noise (no _background_noise_ recordings)" : "background noise");
+    if (res.n_talk_windows) {
+        printf("other talk: %zu windows of %zu files, 0.32 s apart", res.n_talk, res.n_talk_files);
+        if (res.n_talk < res.n_talk_windows) printf(" (evenly spaced over %zu; --negatives-max)", res.n_talk_windows);
+        printf(", taught as %s, in %.1f s\n", o.wake_word ? "other" : "_unknown_", res.talk_seconds);
+    }
     if (!isnan(res.threshold)) {
         printf("wake word '%s': threshold %.4f", o.wake_word, res.threshold);
         if (!isnan(res.threshold_fa))

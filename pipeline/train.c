@@ -97,6 +97,7 @@ void es_train_opts_default(es_train_opts *o)
     o->proto_temp = 10;
     o->ensemble = 3;
     o->positions = 5;
+    o->negatives_max = 20000;
 }
 
 static double now_s(void)
@@ -1040,6 +1041,10 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if ((o->speed_perturb > 0 || o->frontend_copy > 0) && (o->finetune || o->scratch))
         return es_fail(err, ES_ERR_ARG, "speed-perturbed and front-end copies apply to heads over the frozen encoder only "
                                         "(not --finetune or --scratch)");
+    if (o->negatives_max < 0) return es_fail(err, ES_ERR_ARG, "negatives_max must be 0 (all) or more");
+    if (o->negatives_dir && (o->finetune || o->scratch))
+        return es_fail(err, ES_ERR_ARG, "other talk (--negatives) trains heads over the frozen encoder only "
+                                        "(not --finetune or --scratch)");
     if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
         return es_fail(err, ES_ERR_ARG, "pad_to %.2f s is too short for a window of %d embeddings (needs %.2f s)",
                        o->pad_to, o->window, 0.775 + 0.08 * (o->window - 1));
@@ -1222,6 +1227,29 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
             }
         }
     }
+    /* long-form other talk: its windows are rows of their own, after the
+     * variants (they are many positions of the talk already, so they are
+     * not repeated) */
+    size_t ntalk0 = nt;
+    if (!net) {
+        int unk = -1;
+        for (size_t l = 0; l < d->nlabels; l++) if (!strcmp(d->labels[l], ES_LABEL_UNKNOWN)) unk = (int)l;
+        int y = ext.wake >= 0 ? 1 - ext.wake : unk;
+        if (y < 0 && o->negatives_dir) {
+            st = es_fail(err, ES_ERR_ARG, "%s: other talk (--negatives %s) is taught as " ES_LABEL_UNKNOWN
+                         ", and the dataset has no " ES_LABEL_UNKNOWN "/ folder (add one, even of a few clips, "
+                         "or train a --wake-word model)", o->data_dir, o->negatives_dir);
+            goto out;
+        }
+        const char **up = malloc((nclips + 1) * sizeof(char *));
+        size_t nu = 0;
+        if (!up) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        for (size_t k = 0; k < nclips; k++) if (d->items[tidx[k]].label == unk) up[nu++] = tpaths[k];
+        if (y >= 0) st = es_train_talk(e, o, up, nu, W, y, &xt, &yt, &nt, r, progress, user, err);
+        free(up);
+        if (st) goto out;
+    }
+    size_t ntalk = nt - ntalk0;
     r->n_train = nbase;
     r->n_val = nv;
     r->n_labels = ext.nlabels;
@@ -1236,7 +1264,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * the variants make each clip's examples richer, not training longer. */
     {
         long b = o->batch > 0 ? o->batch : 64;
-        long base_pe = (long)((nbase + (size_t)b - 1) / (size_t)b), per_epoch = (long)((nt + (size_t)b - 1) / (size_t)b);
+        long base_pe = (long)((nbase + ntalk + (size_t)b - 1) / (size_t)b), per_epoch = (long)((nt + (size_t)b - 1) / (size_t)b);
         long steps = (long)o->epochs * base_pe;
         if (o->min_steps > 0 && steps < o->min_steps) steps = o->min_steps;
         tc.epochs = (int)((steps + per_epoch - 1) / per_epoch);
@@ -1368,6 +1396,15 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
                                                "else -40..0 dB");
     }
     if (r->n_aug) cJSON_AddNumberToObject(jd, "augmented_train_rows", (double)r->n_aug);
+    if (r->n_talk_windows) {
+        cJSON *jo = cJSON_AddObjectToObject(jd, "other_talk");
+        cJSON_AddStringToObject(jo, "label", ext.wake >= 0 ? ext.labels[1 - ext.wake] : ES_LABEL_UNKNOWN);
+        if (o->negatives_dir) cJSON_AddStringToObject(jo, "negatives_dir", o->negatives_dir);
+        cJSON_AddNumberToObject(jo, "files", (double)r->n_talk_files);
+        cJSON_AddNumberToObject(jo, "windows", (double)r->n_talk_windows);
+        cJSON_AddNumberToObject(jo, "train_rows", (double)r->n_talk);
+        cJSON_AddNumberToObject(jo, "hop_seconds", ES_TALK_HOP * 0.08);
+    }
     cJSON *jm = cJSON_CreateObject();
     if (nv) {
         cJSON_AddNumberToObject(jm, "val_accuracy", rep.val_acc);

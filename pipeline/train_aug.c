@@ -766,3 +766,107 @@ char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_
     cJSON_Delete(j);
     return s;
 }
+
+/* ------------------------------------------------------- other talk */
+
+/* Windows of file f at every hop that see only the audio: the
+ * [first, last] window starts, or none when a clip padded to pad_to (its
+ * centre window is already a row) is all there is. */
+static size_t talk_span(size_t count, size_t window, int stream, size_t padded, int short_centre, size_t *first)
+{
+    size_t skip = es_window_skip(stream);
+    if (count < window + skip) return 0;
+    /* a clip no longer than pad_to is padded to about `padded` embeddings:
+     * its windows off the centre are mostly silence, not talk */
+    if (count <= padded + skip + 2) {
+        *first = es_centre_offset(count, window, stream);
+        return short_centre ? 1 : 0;
+    }
+    *first = skip;
+    return (count - skip - window) / ES_TALK_HOP + 1;
+}
+
+es_status es_train_talk(es_engine *e, const es_train_opts *o, const char *const *unk, size_t nunk, size_t window, int y,
+                        float **xt, int **yt, size_t *nt, es_train_result *r, es_progress_fn progress, void *user,
+                        es_error *err)
+{
+    char **neg = NULL;
+    size_t nneg = 0;
+    es_status s = ES_OK;
+    double t0 = now_s();
+    if (o->negatives_dir && (s = es_dataset_scan_audio(o->negatives_dir, &neg, &nneg, err))) return s;
+    size_t nf = nunk + nneg, in = window * ES_EMB_DIM, cap = o->negatives_max > 0 ? (size_t)o->negatives_max : 0;
+    const char **paths = malloc((nf + 1) * sizeof(char *));
+    size_t *first = calloc(nf + 1, sizeof(size_t)), *nwin = calloc(nf + 1, sizeof(size_t));
+    float *rows = NULL;
+    es_cache *cache = NULL;
+    if (!paths || !first || !nwin) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t i = 0; i < nunk; i++) paths[i] = unk[i];
+    for (size_t i = 0; i < nneg; i++) paths[nunk + i] = neg[i];
+    if (!nf) goto out;
+    if (!(cache = es_cache_open(o->cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
+    es_cache_set_mode(cache, o->frontend);
+    int stream = o->frontend == ES_EMBED_STREAM;
+    size_t padded = es_encoder_count(es_mel_frames(o->pad_to > 0 ? (size_t)(o->pad_to * ES_SAMPLE_RATE + 0.5) : 0));
+    stage_prog sp = {progress, user, "other talk", 0};
+    /* Two passes over the cache, so that hours of talk are never all in
+     * memory: the first counts each file's windows (and embeds what the
+     * cache misses), the second copies the windows kept. A batch of files
+     * at a time: one long recording is ~17 MB of embeddings an hour. */
+    enum { BATCH = 16 };
+    float *embs[BATCH];
+    size_t counts[BATCH], total = 0, kept = 0, seen = 0, files = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t want = pass ? (cap && total > cap ? cap : total) : 0;
+        if (pass) {
+            if (!want) break;
+            if (!(rows = malloc((want * in + 1) * sizeof(float)))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        }
+        for (size_t b = 0; b < nf; b += BATCH) {
+            size_t m = nf - b < BATCH ? nf - b : BATCH;
+            if (pass) {   /* a batch with nothing kept need not be read again */
+                size_t w = 0;
+                for (size_t i = 0; i < m; i++) w += nwin[b + i];
+                if (!w) continue;
+            }
+            memset(embs, 0, sizeof embs);
+            s = es_cache_embed_many(cache, paths + b, m, o->pad_to, embs, counts, NULL, pass ? NULL : on_prog, &sp, err);
+            for (size_t i = 0; !s && i < m; i++) {
+                size_t f = b + i;
+                if (!pass) {
+                    nwin[f] = talk_span(counts[i], window, stream, padded, f >= nunk, &first[f]);
+                    total += nwin[f];
+                    files += nwin[f] > 0;
+                    continue;
+                }
+                /* evenly spaced over all the windows when there are more
+                 * than the cap: window number g is kept when it is the
+                 * first at or past the next of `want` equal steps */
+                for (size_t k = 0; k < nwin[f]; k++, seen++) {
+                    if (kept >= want || seen < (size_t)((double)kept * (double)total / (double)want)) continue;
+                    size_t o0 = first[f] + k * ES_TALK_HOP;
+                    if (o0 + window > counts[i]) { s = es_fail(err, ES_ERR_IO, "%s: its embeddings changed while training", paths[f]); break; }
+                    memcpy(rows + kept * in, embs[i] + o0 * ES_EMB_DIM, in * sizeof(float));
+                    kept++;
+                }
+            }
+            for (size_t i = 0; i < m; i++) free(embs[i]);
+            if (s) goto out;
+            if (pass) continue;
+        }
+    }
+    if ((s = append_rows(xt, yt, nt, rows, NULL, y, kept, in, err))) goto out;
+    r->n_talk = kept;
+    r->n_talk_windows = total;
+    r->n_talk_files = files;
+    r->talk_seconds = now_s() - t0;
+out:
+    free(rows);
+    free(paths);
+    free(first);
+    free(nwin);
+    for (size_t i = 0; i < nneg; i++) free(neg[i]);
+    free(neg);
+    es_cache_close(cache);
+    return s;
+}

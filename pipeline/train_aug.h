@@ -182,6 +182,21 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
                           const es_row_maker *net, float **xt, int **yt, size_t *nt, float **xv, int **yv, size_t *nv,
                           es_train_ext *x, es_train_result *r, es_progress_fn progress, void *user, es_error *err);
 
+/* Long-form other talk as rows of class y (_unknown_, or a wake-word
+ * model's other class): every window ES_TALK_HOP embeddings apart that sees
+ * only the audio, of the files unk[nunk] (training clips of _unknown_; one
+ * no longer than pad_to gives nothing, its centre window being a row
+ * already) and of every audio file below o->negatives_dir (one no longer
+ * than pad_to gives its centre window). At most o->negatives_max windows
+ * (0 = all), evenly spaced over them all when there are more. Embeddings
+ * come through the cache, a few files at a time. Appends to xt/yt; fills
+ * r->n_talk* and talk_seconds. A file that cannot be read fails the whole
+ * call, naming it. */
+#define ES_TALK_HOP 4   /* 0.32 s */
+es_status es_train_talk(es_engine *e, const es_train_opts *o, const char *const *unk, size_t nunk, size_t window, int y,
+                        float **xt, int **yt, size_t *nt, es_train_result *r, es_progress_fn progress, void *user,
+                        es_error *err);
+
 /* The model card's "augmentation" entry (JSON, malloc'd; NULL on OOM). */
 char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_train_result *r);
 

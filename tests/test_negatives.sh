@@ -1,0 +1,106 @@
+#!/bin/bash
+# End-to-end: other talk taught as _unknown_ (earshot train --negatives, and
+# long _unknown_ clips). A two-word vocabulary and two recordings of talk
+# full of near words ("yesterday", "stock", "step", "top") that never say
+# them, one to train on and one, in another voice and rate, held out. The
+# test checks the windows taken (against the embeddings `earshot embed`
+# gives), that the held-out talk fires less and the words still fire, the
+# model card, the cap, wake-word mode, and the refusals. Skips (77) without
+# the models or espeak-ng.
+set -u
+BIN=${EARSHOT_BIN:?run through meson test}
+if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
+command -v espeak-ng >/dev/null || { echo "SKIP: espeak-ng not installed (scripts/setup.sh installs it)"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export EARSHOT_CACHE="$T/cache"
+. "$(dirname -- "$0")/lib.sh"
+
+for w in yes stop; do
+    mkdir -p "$T/data/$w"
+    for v in en-us en en+m3 en+f3; do for s in 120 150 180; do
+        espeak-ng -v "$v" -s "$s" -w "$T/data/$w/${v}_$s.wav" "$w" 2>/dev/null
+    done; done
+done
+mkdir -p "$T/data/_unknown_" "$T/talkA" "$T/talkB"
+for w in hello window; do espeak-ng -v en-us -w "$T/data/_unknown_/$w.wav" "$w" 2>/dev/null; done
+txt="Yesterday the step was steep. A stock of tops and stamps sat on the desk. Jess said the rest was best.
+Guess what, the test is less. The bus is here yet we step on. Stuff and staff and stem. Less mess, yet the
+dress is blessed. Top to bottom, the shop was a swap. Spot the star, stomp the stone."
+espeak-ng -v en-us -s 150 -w "$T/talkA/a.wav" "$txt $txt" 2>/dev/null
+espeak-ng -v en+f3 -s 165 -w "$T/talkB/b.wav" "$txt $txt" 2>/dev/null
+# the words, in voices no training clip uses
+for v in en-us+m7 en-gb-x-rp; do espeak-ng -v "$v" -s 140 -w "$T/pos_$v.wav" "yes. . . . . stop. . . . . yes. . . . . stop" 2>/dev/null; done
+
+train() { "$BIN" train -q "$@" --val-fraction 0.25 --epochs 80; }
+card_talk() {   # the model card's data.other_talk as "label files windows train_rows hop", or "-"
+    node -e '
+  const b = require("fs").readFileSync(process.argv[1]); const n = Number(b.readBigUInt64LE(0));
+  const d = JSON.parse(JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__.data); const o = d.other_talk;
+  console.log(o ? [o.label, o.files, o.windows, o.train_rows, o.hop_seconds].join(" ") : "-")' "$1"
+}
+events() { "$BIN" transcribe -q -m "$1" "$2" | grep -c .; }
+
+expect 0 "train without other talk" -- train "$T/data" -o "$T/base.safetensors"
+grep -q "other talk" "$T/out" && bad "short _unknown_ clips were taken as talk" || ok "short _unknown_ clips give no talk windows"
+[ "$(card_talk "$T/base.safetensors")" = "-" ] && ok "and the card has no other_talk" || bad "card: $(card_talk "$T/base.safetensors")"
+
+# the windows: every 4th embedding start that sees only the audio (stream
+# embeddings skip the 9 primed ones), for a window of 8
+expect 0 "earshot embed --stream the training talk" -- "$BIN" embed -q --stream --pad-to 2 -o "$T/emb" "$T/talkA/a.wav"
+count=$(node -e 'const b = require("fs").readFileSync(process.argv[1]); const h = b.subarray(10, 10 + b.readUInt16LE(8)).toString();
+  console.log(/shape.: \((\d+),/.exec(h)[1])' "$T/emb/a.npy")
+want=$(( (count - 9 - 8) / 4 + 1 ))
+expect 0 "train --negatives talkA" -- train "$T/data" -o "$T/neg.safetensors" --negatives "$T/talkA"
+has "$T/out" "^other talk: $want windows of 1 files, 0.32 s apart, taught as _unknown_" "all $want windows of the talk's $count embeddings"
+[ "$(card_talk "$T/neg.safetensors")" = "_unknown_ 1 $want $want 0.32" ] && ok "the card records them" ||
+    bad "card: $(card_talk "$T/neg.safetensors")"
+expect 0 "again" -- train "$T/data" -o "$T/neg2.safetensors" --negatives "$T/talkA"
+cmp -s "$T/neg.safetensors" "$T/neg2.safetensors" && ok "same seed, same bytes" || bad "a retrain with the same seed differs"
+
+# what it buys: events on the held-out talk (another voice and rate; measured
+# 23 without, 3 with), and the words still fire in unseen voices
+nb=$(events "$T/base.safetensors" "$T/talkB") nn=$(events "$T/neg.safetensors" "$T/talkB")
+[ "$nb" -ge 10 ] && ok "the held-out talk fools the plain model ($nb events)" || bad "the plain model fired only $nb times: the test talk proves nothing"
+[ "$((nn * 3))" -le "$nb" ] && ok "with the other talk it fires at most a third as often ($nn)" || bad "with the other talk: $nn events, without: $nb"
+[ "$(events "$T/neg.safetensors" "$T/talkA")" -le 2 ] && ok "and hardly on the talk it learnt" || bad "on its own talk: $(events "$T/neg.safetensors" "$T/talkA")"
+for v in en-us+m7 en-gb-x-rp; do
+    got=$("$BIN" transcribe -q -m "$T/neg.safetensors" "$T/pos_$v.wav" | cut -f3 | tr '\n' ' ')
+    [ "$got" = "yes stop yes stop " ] && ok "the words still fire in $v: $got" || bad "$v: '$got', wanted 'yes stop yes stop'"
+done
+
+# a long _unknown_ clip is talk too: the same windows as --negatives
+cp -r "$T/data" "$T/data2" && cp "$T/talkA/a.wav" "$T/data2/_unknown_/talk.wav"
+expect 0 "train with the talk in _unknown_/" -- train "$T/data2" -o "$T/unk.safetensors" --val-fraction 0
+has "$T/out" "^other talk: $want windows of 1 files" "a long _unknown_ clip gives its $want windows"
+
+# --negatives-max: evenly spaced
+expect 0 "train --negatives-max 10" -- train "$T/data" -o "$T/cap.safetensors" --negatives "$T/talkA" --negatives-max 10
+has "$T/out" "^other talk: 10 windows of 1 files, 0.32 s apart (evenly spaced over $want; --negatives-max)" "the cap keeps 10 of $want"
+[ "$(card_talk "$T/cap.safetensors")" = "_unknown_ 1 $want 10 0.32" ] && ok "the card says 10 of $want" ||
+    bad "card: $(card_talk "$T/cap.safetensors")"
+
+# wake-word mode: the talk is the other class; no _unknown_ needed
+rm -rf "$T/wdata" && mkdir -p "$T/wdata" && cp -r "$T/data/yes" "$T/data/stop" "$T/wdata/"
+expect 0 "train --wake-word yes --negatives" -- train "$T/wdata" -o "$T/wake.safetensors" --wake-word yes --negatives "$T/talkA"
+has "$T/out" "taught as other" "a wake-word model learns the talk as its other class"
+[ "$(card_talk "$T/wake.safetensors" | cut -d' ' -f1)" = "_other_" ] && ok "card: label _other_" || bad "card: $(card_talk "$T/wake.safetensors")"
+
+# refusals: nothing is written, an existing model is left alone
+echo keep > "$T/keep.safetensors"
+expect 1 "no _unknown_ label to teach" -- train "$T/wdata" -o "$T/keep.safetensors" --negatives "$T/talkA"
+has "$T/err" "has no _unknown_/ folder" "says the dataset has no _unknown_/ and what to do"
+expect 1 "--negatives with --finetune" -- train "$T/data" -o "$T/keep.safetensors" --negatives "$T/talkA" --finetune 1
+has "$T/err" "frozen encoder only" "names why"
+expect 1 "--negatives of a missing folder" -- train "$T/data" -o "$T/keep.safetensors" --negatives "$T/nothere"
+has "$T/err" "nothere" "names the folder"
+mkdir -p "$T/badtalk" && cp "$T/talkA/a.wav" "$T/badtalk/" && echo "RIFF, but not audio" > "$T/badtalk/bad.wav"
+expect 1 "--negatives with a file that is not audio" -- train "$T/data" -o "$T/keep.safetensors" --negatives "$T/badtalk"
+has "$T/err" "bad.wav" "names the file"
+[ "$(cat "$T/keep.safetensors")" = keep ] && ok "the existing file is untouched" || bad "a refused run overwrote the model file"
+ls "$T"/keep.safetensors.* >/dev/null 2>&1 && bad "a temporary file was left behind" || ok "no temporary file left"
+expect 2 "--negatives-max -1" -- "$BIN" train "$T/data" -o "$T/x.safetensors" --negatives-max -1
+expect 2 "--negatives with --learning-curve" -- "$BIN" train --learning-curve "$T/data" --negatives "$T/talkA"
+
+echo "$pass passed, $fail failed (negatives)"
+[ "$fail" = 0 ]
