@@ -2,7 +2,7 @@
 # False accepts per hour of other speech: how often a keyword model fires on
 # talk that never says its words, the figure wake-word users ask first.
 #
-#   bench/false_accepts.sh [--minutes N] [--work DIR] [--snr DB] [MODEL...]
+#   bench/false_accepts.sh [--minutes N] [--work DIR] [--snr DB] [--fsdd DIR|none] [MODEL...]
 #
 # The "other speech" is read aloud by espeak-ng: the licence texts every
 # Debian system has (/usr/share/common-licenses: GPL-3, Apache-2.0, MPL-2.0,
@@ -12,25 +12,37 @@
 # of legal prose is not a podcast: the figure says how a model treats
 # speech it was not trained to reject, not what a living room will give.
 #
+# Real talk too, when FSDD is there (--fsdd DIR, default ../shared/data/fsdd;
+# --fsdd none: without): its clips joined in a fixed shuffled order into
+# files of 500 clips at 16 kHz, speakers george, jackson and lucas as talk
+# to train on (12.8 min) and nicolas, theo and yweweler held out as talk to
+# test on (9.1 min): real voices saying digits, far denser than
+# conversation.
+#
 # MODEL: earshot models (.safetensors) or openWakeWord heads. Without any,
 # the README's two demo models are trained first (samples/vocab alone, and
-# mixed with synthetic takes of its words). Each model runs through
-# `earshot transcribe` at thresholds 0.5, 0.7 and 0.9 (transcribe's other
-# defaults); every event counts as false, and the script first counts the
-# times the text itself holds a model's label (underscores read as spaces),
-# which would be true hits, and says so.
+# mixed with synthetic takes of its words), and with FSDD both again with
+# `--negatives` of the training talk; their words missed are measured on 100
+# synthetic takes of each word in voices stretched by --formant 0.85:1.2
+# (seed 77; `eval --thresholds`). Each model runs through `earshot
+# transcribe` at thresholds 0.5, 0.7 and 0.9 (transcribe's other defaults);
+# every event counts as false, and the script first counts the times the
+# text itself holds a model's label (underscores read as spaces), which
+# would be true hits, and says so.
 set -euo pipefail
 minutes=60
 snr=20
 root=$(cd "$(dirname -- "$0")/.." && pwd)
 work="$root/build/bench-fa"
+fsdd="$root/../shared/data/fsdd"
 models=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes=$2; shift 2 ;;
     --work) work=$(realpath -m -- "$2"); shift 2 ;;
     --snr) snr=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --fsdd) fsdd=$2; shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     -*) echo "bench/false_accepts.sh: unknown option $1" >&2; exit 2 ;;
     *) models+=("$(realpath -m -- "$1")"); shift ;;
   esac
@@ -80,15 +92,56 @@ fi
 hours=$(for f in "$set_dir"/clean/*.wav; do soxi -D "$f"; done | awk '{s += $1} END {printf "%.4f", s / 3600}')
 echo "other speech: $(ls "$set_dir"/pieces | wc -l) pieces of licence text read by espeak-ng (8 voices), $hours h, clean and with pink noise at $snr dB SNR"
 
-# --- the models
-if [ ${#models[@]} -eq 0 ]; then
-  "$BIN" train -q "$root/samples/vocab" -o "$work/vocab.safetensors" >/dev/null
-  "$BIN" train -q --words "lights_on=lights on,lights_off=lights off,pause,play" --data "$root/samples/vocab" \
-    -o "$work/mix.safetensors" >/dev/null
-  models=("$work/vocab.safetensors" "$work/mix.safetensors")
+# --- real talk: FSDD, three speakers to train on, three held out
+real=""
+if [ "$fsdd" != none ] && [ -d "$fsdd" ]; then
+  real="$work/fsdd-talk"
+  if [ ! -f "$real/done" ]; then
+    rm -rf "$real" && mkdir -p "$real/train" "$real/test"
+    for part in "train george jackson lucas" "test nicolas theo yweweler"; do
+      set -- $part
+      # a fixed shuffle: the same files on every machine with these tools
+      ls "$fsdd"/*_"$2"_*.wav "$fsdd"/*_"$3"_*.wav "$fsdd"/*_"$4"_*.wav |
+        shuf --random-source=<(yes earshot) | split -l 500 -d - "$real/$1/list."
+      for l in "$real/$1"/list.*; do
+        args=()
+        while IFS= read -r p; do args+=("$p"); done < "$l"
+        sox "${args[@]}" -r 16000 -c 1 -b 16 "$real/$1/talk_${l##*.}.wav" 2>/dev/null
+        rm -f "$l"
+      done
+    done
+    touch "$real/done"
+  fi
+  real_h=$(for f in "$real"/test/*.wav; do soxi -D "$f"; done | awk '{s += $1} END {printf "%.4f", s / 3600}')
+  train_h=$(for f in "$real"/train/*.wav; do soxi -D "$f"; done | awk '{s += $1} END {printf "%.4f", s / 3600}')
+  echo "real talk: FSDD joined, george/jackson/lucas to train on ($train_h h), nicolas/theo/yweweler held out ($real_h h)"
+else
+  echo "real talk: no FSDD at $fsdd, so none (--fsdd DIR)"
 fi
 
-printf '\n%-28s %-6s %10s %10s %10s\n' "model" "audio" "thr 0.5" "thr 0.7" "thr 0.9"
+# --- the models
+words="lights_on=lights on,lights_off=lights off,pause,play"
+default=0
+if [ ${#models[@]} -eq 0 ]; then
+  default=1
+  "$BIN" train -q "$root/samples/vocab" -o "$work/vocab.safetensors" >/dev/null
+  "$BIN" train -q --words "$words" --data "$root/samples/vocab" -o "$work/mix.safetensors" >/dev/null
+  models=("$work/vocab.safetensors" "$work/mix.safetensors")
+  if [ -n "$real" ]; then
+    "$BIN" train -q "$root/samples/vocab" --negatives "$real/train" -o "$work/vocab+negatives.safetensors" >/dev/null
+    "$BIN" train -q --words "$words" --data "$root/samples/vocab" --negatives "$real/train" \
+      -o "$work/mix+negatives.safetensors" >/dev/null
+    models+=("$work/vocab+negatives.safetensors" "$work/mix+negatives.safetensors")
+  fi
+  # the words, for what the models miss: takes no model trained on
+  [ -f "$work/words/done" ] || {
+    rm -rf "$work/words"
+    "$BIN" synth -q --words "$words" -n 100 --unknown 0 --seed 77 --formant 0.85:1.2 -o "$work/words" >/dev/null
+    touch "$work/words/done"
+  }
+fi
+
+printf '\n%-28s %-12s %10s %10s %10s\n' "model" "audio" "thr 0.5" "thr 0.7" "thr 0.9"
 for m in "${models[@]}"; do
   name=$(basename "$m" .safetensors)
   # a label the text says is a true hit, not a false accept
@@ -102,14 +155,27 @@ for m in "${models[@]}"; do
       hits=$((hits + k))
     done
   fi
-  for cond in clean noisy; do
+  for cond in clean noisy ${real:+real}; do
+    dir="$set_dir/$cond" h=$hours label="espeak $cond"
+    if [ "$cond" = real ]; then dir="$real/test" h=$real_h label="FSDD held-out"; fi
     row=()
     for t in 0.5 0.7 0.9; do
-      n=$("$BIN" transcribe -q -m "$m" --threshold "$t" "$set_dir/$cond" | grep -c . || true)
-      row+=("$(awk -v n="$n" -v h="$hours" 'BEGIN {printf "%.1f/h", n / h}')")
+      n=$("$BIN" transcribe -q -m "$m" --threshold "$t" "$dir" | grep -c . || true)
+      row+=("$(awk -v n="$n" -v h="$h" 'BEGIN {printf "%.1f/h", n / h}')")
     done
-    printf '%-28s %-6s %10s %10s %10s\n' "$name" "$cond" "${row[@]}"
+    printf '%-28s %-12s %10s %10s %10s\n' "$name" "$label" "${row[@]}"
   done
+  if [ "$default" = 1 ]; then
+    # the share of the 400 held-out takes each threshold misses
+    "$BIN" eval --thresholds --json "$m" "$work/words" > "$work/eval.json"
+    row=()
+    for t in 0.5 0.7 0.9; do
+      row+=("$(node -e '
+        const s = JSON.parse(require("fs").readFileSync(process.argv[1])).sweep.rows.find(p => Math.abs(p.threshold - process.argv[2]) < 1e-9);
+        console.log((100 * s.missed).toFixed(1) + "%")' "$work/eval.json" "$t")")
+    done
+    printf '%-28s %-12s %10s %10s %10s\n' "$name" "words missed" "${row[@]}"
+  fi
   if [ "$hits" -gt 0 ]; then echo "  (the text says this model's words $hits times: those events may be true hits)"; fi
 done
 echo
