@@ -227,7 +227,8 @@ asoundrc int.conf "$T/int.fifo"
 "$PACE" --bytes-per-second 64000 --chunk-ms 20 --tail 30 --idle 2 "$T/int.fifo" "$T/int.f32" 2> "$T/int.pace" &
 PIDS+=($!)
 stamp() { while IFS= read -r l; do printf '%s\t%s\n' "$EPOCHREALTIME" "$l"; done; }
-ALSA_CONFIG_PATH=$T/int.conf "$BIN" listen -D earshot_mic --rate 16000 --no-early alexa 2> "$T/int.err" > >(stamp > "$T/int.txt") &
+ALSA_CONFIG_PATH=$T/int.conf "$BIN" listen -D earshot_mic --rate 16000 --no-early --plot "$T/int.svg" alexa 2> "$T/int.err" \
+    > >(stamp > "$T/int.txt") &
 lpid=$!
 PIDS+=("$lpid")
 for _ in $(seq 100); do grep -q "listening on" "$T/int.err" && break; sleep 0.1; done
@@ -244,6 +245,16 @@ if awk -F'\t' -v ti="$t_int" '$4 == "alexa" && $1 >= ti { f = 1 } END { exit !f 
 else
     bad "Ctrl-C at $t_int (word end ${word_end}s): $(cat "$T/int.txt" "$T/int.err")"
 fi
+# --plot on the same path: the chart of the interrupted session, with the
+# event that came out at the stop
+has "$T/int.err" "wrote $T/int.svg" "Ctrl-C: --plot still writes the session chart"
+node -e '
+  const svg = require("fs").readFileSync(process.argv[1], "utf8");
+  if (!svg.trimEnd().endsWith("</svg>")) throw new Error("not a whole SVG");
+  if (!svg.includes(">alexa<")) throw new Error("lacks the alexa head");
+  if ((svg.match(/fill-opacity="0.13"\/>/g) || []).length !== 2) throw new Error("not one shaded span for the one event");
+  ' "$T/int.svg" 2>"$T/jerr" && ok "Ctrl-C: the chart is whole and shades the event reported at the stop" ||
+    bad "Ctrl-C --plot: $(tr '\n' ' ' < "$T/jerr" | head -c 400)"
 
 # --- overruns are counted and reported: a regular file as the infile has no
 # pace at all (the null slave has no clock), so the device delivers audio far
