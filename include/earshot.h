@@ -494,9 +494,12 @@ typedef struct {
      * give their centre window, as before). Heads over the frozen encoder
      * only. The dataset needs an _unknown_ label unless in wake-word mode. */
     const char *negatives_dir;
-    int negatives_max;        /* at most this many such windows, evenly
-                                 spaced over all of them (default 20000;
-                                 0 = all) */
+    int negatives_max;        /* at most this many such windows (default
+                                 20000; 0 = all). When there are more: */
+    int negatives_pick;       /* 0 (default): half evenly spread, half the
+                                 windows a first round of training scores
+                                 most like a word, then training again;
+                                 1: all evenly spread */
 } es_train_opts;
 void es_train_opts_default(es_train_opts *o);
 /* shifts = -1 (auto, the default): ES_SHIFTS_AUTO offsets while no label
@@ -537,6 +540,8 @@ typedef struct {
     size_t n_talk_windows;           /* ... of this many (negatives_max) */
     size_t n_talk_files;             /* from this many files */
     double talk_seconds;             /* time spent on them (embedding) */
+    size_t n_talk_hard;              /* of n_talk, mined as the hardest */
+    float talk_hard_min;             /* the lowest word score among those */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". */

@@ -116,8 +116,11 @@ static void train_help(FILE *f)
             "                        (a radio show, a meeting): every window 0.32 s apart\n"
             "                        is taught as _unknown_ (a wake-word model: as other).\n"
             "                        _unknown_ clips longer than --pad-to are used so too\n"
-            "  --negatives-max N     at most N such windows, evenly spaced over them all\n"
-            "                        (default 20000, ~1.8 h; 0 = all)\n"
+            "  --negatives-max N     at most N such windows (default 20000, ~1.8 h; 0 = all)\n"
+            "  --negatives-pick hard|even  with more windows than that: half evenly\n"
+            "                        spread and half those a first round of training\n"
+            "                        takes most for a word, then training again (hard,\n"
+            "                        the default); or all evenly spread\n"
             "\n"
             "Binary wake-word mode:\n"
             "  --wake-word LABEL     LABEL against every other clip (other labels,\n"
@@ -508,6 +511,7 @@ int cmd_train(int argc, char **argv)
         {"noise-dir", required_argument, 0, 2008}, {"no-silence", no_argument, 0, 2009},
         {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
         {"negatives", required_argument, 0, 2012}, {"negatives-max", required_argument, 0, 2013},
+        {"negatives-pick", required_argument, 0, 2014},
         CLI_COMMON_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
         {"synth-cache", required_argument, 0, 3011}, {"real-weight", required_argument, 0, 3012},
         {"speak-labels", no_argument, 0, 3013}, {0, 0, 0, 0}};
@@ -660,6 +664,13 @@ int cmd_train(int argc, char **argv)
         case 2010: o.wake_word = optarg; break;
         case 2012: o.negatives_dir = optarg; break;
         case 2013: if (cli_parse_int("--negatives-max", optarg, 0, 100000000, &o.negatives_max)) return EXIT_USAGE; break;
+        case 2014:
+            if (strcmp(optarg, "hard") && strcmp(optarg, "even")) {
+                fprintf(stderr, "earshot: --negatives-pick must be hard or even\n");
+                return EXIT_USAGE;
+            }
+            o.negatives_pick = !strcmp(optarg, "even");
+            break;
         case 2011:
             if (cli_parse_double(optarg, 0, 1, &v)) { fprintf(stderr, "earshot: --target-fa must be from 0 to 1\n"); return EXIT_USAGE; }
             o.target_fa = v;
@@ -798,7 +809,11 @@ int cmd_train(int argc, char **argv)
                res.silence_generated ? "generated noise (no _background_noise_ recordings)" : "background noise");
     if (res.n_talk_windows) {
         printf("other talk: %zu windows of %zu files, 0.32 s apart", res.n_talk, res.n_talk_files);
-        if (res.n_talk < res.n_talk_windows) printf(" (evenly spaced over %zu; --negatives-max)", res.n_talk_windows);
+        if (res.n_talk_hard)
+            printf(" (of %zu, --negatives-max: %zu evenly spread and the %zu a first round scored most like a word, "
+                   "%.3f or more)", res.n_talk_windows, res.n_talk - res.n_talk_hard, res.n_talk_hard, res.talk_hard_min);
+        else if (res.n_talk < res.n_talk_windows)
+            printf(" (evenly spread over %zu; --negatives-max)", res.n_talk_windows);
         printf(", taught as %s, in %.1f s\n", o.wake_word ? "other" : "_unknown_", res.talk_seconds);
     }
     if (!isnan(res.threshold)) {

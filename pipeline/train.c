@@ -1009,6 +1009,75 @@ static char *json_print(cJSON *j)
     return s;
 }
 
+/* ------------------------------------------------ hard-negative mining */
+
+typedef struct {
+    es_mlp *const *heads;
+    int nh;
+    size_t K;
+    int y, silence;       /* the talk's class and _silence_ (-1): not words */
+    float *hard;          /* [total]: the highest word probability */
+    float *probs;
+} mine_ctx;
+
+static es_status mine_score(void *user, size_t g0, const float *rows, size_t n, es_error *err)
+{
+    mine_ctx *c = user;
+    float *p = realloc(c->probs, (n * c->K + 1) * sizeof(float));
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    c->probs = p;
+    es_status st = heads_predict(c->heads, c->nh, rows, n, c->K, p, err);
+    for (size_t i = 0; !st && i < n; i++) {
+        float h = 0;
+        for (size_t k = 0; k < c->K; k++)
+            if ((int)k != c->y && (int)k != c->silence && p[i * c->K + k] > h) h = p[i * c->K + k];
+        c->hard[g0 + i] = h;
+    }
+    return st;
+}
+
+typedef struct { float h; size_t g; } hard_win;
+static int cmp_hard_desc(const void *a, const void *b)
+{
+    const hard_win *x = a, *y = b;
+    if (x->h != y->h) return x->h > y->h ? -1 : 1;
+    return x->g < y->g ? -1 : x->g > y->g;   /* ties in window order: the same on every machine */
+}
+static int cmp_size(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return i < j ? -1 : i > j;
+}
+
+/* Scores every talk window with the first round's heads, and writes into
+ * rows [want][in] the want/2 windows most like a word plus the rest evenly
+ * spread over the others (window order). */
+static es_status talk_mine(es_talk *t, es_mlp *const *heads, int nh, size_t K, int y, int silence, size_t want,
+                           float *rows, es_train_result *r, es_error *err)
+{
+    size_t total = es_talk_total(t);
+    mine_ctx c = {heads, nh, K, y, silence, malloc((total + 1) * sizeof(float)), NULL};
+    hard_win *order = malloc((total + 1) * sizeof *order);
+    size_t *pick = malloc((want + 1) * sizeof(size_t));
+    unsigned char *skip = calloc(total + 1, 1);
+    es_status st = ES_OK;
+    if (!c.hard || !order || !pick || !skip) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    if (!st) st = es_talk_each(t, mine_score, &c, err);
+    if (!st) {
+        for (size_t g = 0; g < total; g++) order[g] = (hard_win){c.hard[g], g};
+        qsort(order, total, sizeof *order, cmp_hard_desc);
+        size_t nhard = want / 2;
+        for (size_t i = 0; i < nhard; i++) { pick[i] = order[i].g; skip[order[i].g] = 1; }
+        size_t n = nhard + es_talk_spread(total, want - nhard, skip, pick + nhard);
+        qsort(pick, n, sizeof *pick, cmp_size);
+        r->n_talk_hard = nhard;
+        r->talk_hard_min = nhard ? order[nhard - 1].h : NAN;
+        st = es_talk_rows(t, pick, n, rows, err);
+    }
+    free(c.hard); free(c.probs); free(order); free(pick); free(skip);
+    return st;
+}
+
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
                         es_progress_fn progress, void *user, es_error *err)
 {
@@ -1041,7 +1110,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if ((o->speed_perturb > 0 || o->frontend_copy > 0) && (o->finetune || o->scratch))
         return es_fail(err, ES_ERR_ARG, "speed-perturbed and front-end copies apply to heads over the frozen encoder only "
                                         "(not --finetune or --scratch)");
-    if (o->negatives_max < 0) return es_fail(err, ES_ERR_ARG, "negatives_max must be 0 (all) or more");
+    if (o->negatives_max < 0 || o->negatives_pick < 0 || o->negatives_pick > 1)
+        return es_fail(err, ES_ERR_ARG, "negatives_max must be 0 (all) or more, negatives_pick 0 (hard) or 1 (even)");
     if (o->negatives_dir && (o->finetune || o->scratch))
         return es_fail(err, ES_ERR_ARG, "other talk (--negatives) trains heads over the frozen encoder only "
                                         "(not --finetune or --scratch)");
@@ -1060,6 +1130,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     char **mk = NULL, **mv = NULL;
     es_st_tensor *tensors = NULL;
     es_train_ext ext = {0};
+    es_talk *talk = NULL;
+    int talk_y = -1;
     const char **tpaths = NULL;
     float *probs = NULL;
     size_t *ridx = NULL;
@@ -1245,7 +1317,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         size_t nu = 0;
         if (!up) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
         for (size_t k = 0; k < nclips; k++) if (d->items[tidx[k]].label == unk) up[nu++] = tpaths[k];
-        if (y >= 0) st = es_train_talk(e, o, up, nu, W, y, &xt, &yt, &nt, r, progress, user, err);
+        if (y >= 0) st = es_train_talk(e, o, up, nu, W, y, &xt, &yt, &nt, &talk, r, progress, user, err);
+        talk_y = y;
         free(up);
         if (st) goto out;
     }
@@ -1288,15 +1361,28 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     /* the encoder's pretrained layers learn slower than the fresh head; the
      * baseline's CNN is as fresh as the head */
     float net_lr = o->scratch ? o->lr : o->encoder_lr > 0 ? o->encoder_lr : o->lr / 10;
-    for (int k = 0; k < nh; k++) {
-        /* the ensemble's heads differ by seed only (initialisation,
-         * batches, dropout), as in the learning curve */
-        tc.seed = o->seed + (uint64_t)k * 7919;
-        if (!(heads[k] = es_mlp_create(&cfg, tc.seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
-        es_train_report rk;
-        if ((st = es_train_net(heads[k], net, net_lr, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, k ? &rk : &rep,
-                               train_progress, &pg, err)))
-            goto out;
+    /* More talk than --negatives-max: the first round trains on windows
+     * evenly spread over it, then half of them are swapped for the
+     * windows that round scores most like a word, and the heads train
+     * again from the start (hard-negative mining: the windows that fool a
+     * model teach it most). */
+    int rounds = talk && r->n_talk < r->n_talk_windows && o->negatives_pick != 1 ? 2 : 1;
+    for (int round = 0; round < rounds; round++) {
+        if (round) {
+            if ((st = talk_mine(talk, heads, nh, ext.nlabels, talk_y, ext.silence, r->n_talk, xt + ntalk0 * in, r, err)))
+                goto out;
+            for (int k = 0; k < nh; k++) { es_mlp_free(heads[k]); heads[k] = NULL; }
+        }
+        for (int k = 0; k < nh; k++) {
+            /* the ensemble's heads differ by seed only (initialisation,
+             * batches, dropout), as in the learning curve */
+            tc.seed = o->seed + (uint64_t)k * 7919;
+            if (!(heads[k] = es_mlp_create(&cfg, tc.seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
+            es_train_report rk;
+            if ((st = es_train_net(heads[k], net, net_lr, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, k ? &rk : &rep,
+                                   train_progress, &pg, err)))
+                goto out;
+        }
     }
     m = heads[0];
     if (nh > 1 && nv) {
@@ -1403,6 +1489,10 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         cJSON_AddNumberToObject(jo, "files", (double)r->n_talk_files);
         cJSON_AddNumberToObject(jo, "windows", (double)r->n_talk_windows);
         cJSON_AddNumberToObject(jo, "train_rows", (double)r->n_talk);
+        if (r->n_talk < r->n_talk_windows)
+            cJSON_AddStringToObject(jo, "picked", r->n_talk_hard ? "half evenly spread, half the hardest for a first round"
+                                                                 : "evenly spread");
+        if (r->n_talk_hard) cJSON_AddNumberToObject(jo, "hard_rows", (double)r->n_talk_hard);
         cJSON_AddNumberToObject(jo, "hop_seconds", ES_TALK_HOP * 0.08);
     }
     cJSON *jm = cJSON_CreateObject();
@@ -1552,6 +1642,7 @@ out:
     free(mk); free(mv); free(tensors); free(encw); free(ridx); free(rx); free(ry); free(cmeans);
     free(tpaths); free(tidx); free(hnames); free(probs);
     es_train_ext_free(&ext);
+    es_talk_free(talk);
     for (int k = 0; k < MAX_HEADS; k++) es_mlp_free(heads[k]);
     es_cnn_free(net);
     free(x); free(xv); free(xt); free(yt); free(yv); free(isval);

@@ -786,87 +786,203 @@ static size_t talk_span(size_t count, size_t window, int stream, size_t padded, 
     return (count - skip - window) / ES_TALK_HOP + 1;
 }
 
-es_status es_train_talk(es_engine *e, const es_train_opts *o, const char *const *unk, size_t nunk, size_t window, int y,
-                        float **xt, int **yt, size_t *nt, es_train_result *r, es_progress_fn progress, void *user,
-                        es_error *err)
+struct es_talk {
+    es_cache *cache;
+    double pad_to;
+    size_t window, nf, total, files;
+    char **neg;                /* scanned from negatives_dir (owned) */
+    size_t nneg;
+    const char **paths;        /* unk[] then neg[] */
+    size_t *first, *nwin;      /* per file */
+};
+
+void es_talk_free(es_talk *t)
 {
-    char **neg = NULL;
-    size_t nneg = 0;
+    if (!t) return;
+    es_cache_close(t->cache);
+    for (size_t i = 0; i < t->nneg; i++) free(t->neg[i]);
+    free(t->neg);
+    free(t->paths);
+    free(t->first);
+    free(t->nwin);
+    free(t);
+}
+
+size_t es_talk_total(const es_talk *t) { return t ? t->total : 0; }
+size_t es_talk_files(const es_talk *t) { return t ? t->files : 0; }
+
+/* A batch of files at a time: one long recording is ~17 MB of embeddings
+ * an hour, so hours of talk are never all in memory. */
+enum { TALK_BATCH = 16 };
+
+typedef es_status (*talk_fn)(void *ctx, size_t f, size_t g0, const float *emb, size_t count, es_error *err);
+
+/* The embeddings of the files, a batch at a time, to fn(ctx, file, number
+ * of its first window, ...); want (NULL = every file) leaves files out,
+ * and a batch with none wanted is not read. Window numbers count every
+ * file's windows all the same. */
+static es_status talk_walk(es_talk *t, const unsigned char *want, void (*prog)(void *, size_t, size_t, size_t), void *pu,
+                           talk_fn fn, void *ctx, es_error *err)
+{
+    float *embs[TALK_BATCH];
+    size_t counts[TALK_BATCH], g = 0;
     es_status s = ES_OK;
-    double t0 = now_s();
-    if (o->negatives_dir && (s = es_dataset_scan_audio(o->negatives_dir, &neg, &nneg, err))) return s;
-    size_t nf = nunk + nneg, in = window * ES_EMB_DIM, cap = o->negatives_max > 0 ? (size_t)o->negatives_max : 0;
-    const char **paths = malloc((nf + 1) * sizeof(char *));
-    size_t *first = calloc(nf + 1, sizeof(size_t)), *nwin = calloc(nf + 1, sizeof(size_t));
-    float *rows = NULL;
-    es_cache *cache = NULL;
-    if (!paths || !first || !nwin) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    for (size_t i = 0; i < nunk; i++) paths[i] = unk[i];
-    for (size_t i = 0; i < nneg; i++) paths[nunk + i] = neg[i];
-    if (!nf) goto out;
-    if (!(cache = es_cache_open(o->cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto out; }
-    es_cache_set_mode(cache, o->frontend);
-    int stream = o->frontend == ES_EMBED_STREAM;
-    size_t padded = es_encoder_count(es_mel_frames(o->pad_to > 0 ? (size_t)(o->pad_to * ES_SAMPLE_RATE + 0.5) : 0));
-    stage_prog sp = {progress, user, "other talk", 0};
-    /* Two passes over the cache, so that hours of talk are never all in
-     * memory: the first counts each file's windows (and embeds what the
-     * cache misses), the second copies the windows kept. A batch of files
-     * at a time: one long recording is ~17 MB of embeddings an hour. */
-    enum { BATCH = 16 };
-    float *embs[BATCH];
-    size_t counts[BATCH], total = 0, kept = 0, seen = 0, files = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        size_t want = pass ? (cap && total > cap ? cap : total) : 0;
-        if (pass) {
-            if (!want) break;
-            if (!(rows = malloc((want * in + 1) * sizeof(float)))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t b = 0; b < t->nf && !s; b += TALK_BATCH) {
+        size_t m = t->nf - b < TALK_BATCH ? t->nf - b : TALK_BATCH, w = 0;
+        for (size_t i = 0; i < m; i++) w += !want || want[b + i];
+        if (!w) {
+            for (size_t i = 0; i < m; i++) g += t->nwin[b + i];
+            continue;
         }
-        for (size_t b = 0; b < nf; b += BATCH) {
-            size_t m = nf - b < BATCH ? nf - b : BATCH;
-            if (pass) {   /* a batch with nothing kept need not be read again */
-                size_t w = 0;
-                for (size_t i = 0; i < m; i++) w += nwin[b + i];
-                if (!w) continue;
-            }
-            memset(embs, 0, sizeof embs);
-            s = es_cache_embed_many(cache, paths + b, m, o->pad_to, embs, counts, NULL, pass ? NULL : on_prog, &sp, err);
-            for (size_t i = 0; !s && i < m; i++) {
-                size_t f = b + i;
-                if (!pass) {
-                    nwin[f] = talk_span(counts[i], window, stream, padded, f >= nunk, &first[f]);
-                    total += nwin[f];
-                    files += nwin[f] > 0;
-                    continue;
-                }
-                /* evenly spaced over all the windows when there are more
-                 * than the cap: window number g is kept when it is the
-                 * first at or past the next of `want` equal steps */
-                for (size_t k = 0; k < nwin[f]; k++, seen++) {
-                    if (kept >= want || seen < (size_t)((double)kept * (double)total / (double)want)) continue;
-                    size_t o0 = first[f] + k * ES_TALK_HOP;
-                    if (o0 + window > counts[i]) { s = es_fail(err, ES_ERR_IO, "%s: its embeddings changed while training", paths[f]); break; }
-                    memcpy(rows + kept * in, embs[i] + o0 * ES_EMB_DIM, in * sizeof(float));
-                    kept++;
-                }
-            }
-            for (size_t i = 0; i < m; i++) free(embs[i]);
-            if (s) goto out;
-            if (pass) continue;
+        memset(embs, 0, sizeof embs);
+        s = es_cache_embed_many(t->cache, t->paths + b, m, t->pad_to, embs, counts, NULL, prog, pu, err);
+        for (size_t i = 0; !s && i < m; i++) {
+            if (!want || want[b + i]) s = fn(ctx, b + i, g, embs[i], counts[i], err);
+            g += t->nwin[b + i];
         }
+        for (size_t i = 0; i < m; i++) free(embs[i]);
     }
-    if ((s = append_rows(xt, yt, nt, rows, NULL, y, kept, in, err))) goto out;
+    return s;
+}
+
+typedef struct { es_talk *t; int stream; size_t padded, nunk; } scan_ctx;
+
+static es_status scan_file(void *ctx, size_t f, size_t g0, const float *emb, size_t count, es_error *err)
+{
+    (void)g0; (void)emb; (void)err;
+    scan_ctx *c = ctx;
+    c->t->nwin[f] = talk_span(count, c->t->window, c->stream, c->padded, f >= c->nunk, &c->t->first[f]);
+    c->t->total += c->t->nwin[f];
+    c->t->files += c->t->nwin[f] > 0;
+    return ES_OK;
+}
+
+es_status es_talk_open(es_engine *e, const es_train_opts *o, const char *const *unk, size_t nunk, size_t window,
+                       es_talk **out, es_progress_fn progress, void *user, es_error *err)
+{
+    *out = NULL;
+    es_talk *t = calloc(1, sizeof *t);
+    if (!t) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_status s = ES_OK;
+    t->pad_to = o->pad_to;
+    t->window = window;
+    if (o->negatives_dir && (s = es_dataset_scan_audio(o->negatives_dir, &t->neg, &t->nneg, err))) goto fail;
+    t->nf = nunk + t->nneg;
+    t->paths = malloc((t->nf + 1) * sizeof(char *));
+    t->first = calloc(t->nf + 1, sizeof(size_t));
+    t->nwin = calloc(t->nf + 1, sizeof(size_t));
+    if (!t->paths || !t->first || !t->nwin) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto fail; }
+    for (size_t i = 0; i < nunk; i++) t->paths[i] = unk[i];
+    for (size_t i = 0; i < t->nneg; i++) t->paths[nunk + i] = t->neg[i];
+    if (!t->nf) { *out = t; return ES_OK; }
+    if (!(t->cache = es_cache_open(o->cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto fail; }
+    es_cache_set_mode(t->cache, o->frontend);
+    scan_ctx c = {t, o->frontend == ES_EMBED_STREAM,
+                  es_encoder_count(es_mel_frames(o->pad_to > 0 ? (size_t)(o->pad_to * ES_SAMPLE_RATE + 0.5) : 0)), nunk};
+    stage_prog sp = {progress, user, "other talk", 0};
+    if ((s = talk_walk(t, NULL, on_prog, &sp, scan_file, &c, err))) goto fail;
+    *out = t;
+    return ES_OK;
+fail:
+    es_talk_free(t);
+    return s;
+}
+
+typedef struct {
+    es_talk *t;
+    const size_t *pick; size_t npick, next;   /* es_talk_rows: sorted window numbers */
+    float *rows;
+    es_talk_each_fn each;                     /* es_talk_each: every window */
+    void *user;
+    float *buf;
+} rows_ctx;
+
+static es_status copy_file(void *ctx, size_t f, size_t g0, const float *emb, size_t count, es_error *err)
+{
+    rows_ctx *c = ctx;
+    size_t in = c->t->window * ES_EMB_DIM, n = c->t->nwin[f];
+    if (!n) return ES_OK;
+    if (c->t->first[f] + (n - 1) * ES_TALK_HOP + c->t->window > count)
+        return es_fail(err, ES_ERR_IO, "%s: its embeddings changed while training", c->t->paths[f]);
+    if (c->each) {
+        float *nb = realloc(c->buf, (n * in + 1) * sizeof(float));
+        if (!nb) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+        c->buf = nb;
+        for (size_t k = 0; k < n; k++)
+            memcpy(c->buf + k * in, emb + (c->t->first[f] + k * ES_TALK_HOP) * ES_EMB_DIM, in * sizeof(float));
+        return c->each(c->user, g0, c->buf, n, err);
+    }
+    for (; c->next < c->npick && c->pick[c->next] < g0 + n; c->next++) {
+        size_t k = c->pick[c->next] - g0;
+        memcpy(c->rows + c->next * in, emb + (c->t->first[f] + k * ES_TALK_HOP) * ES_EMB_DIM, in * sizeof(float));
+    }
+    return ES_OK;
+}
+
+es_status es_talk_rows(es_talk *t, const size_t *pick, size_t npick, float *rows, es_error *err)
+{
+    if (!npick) return ES_OK;
+    for (size_t i = 1; i < npick; i++)
+        if (pick[i] <= pick[i - 1]) return es_fail(err, ES_ERR_ARG, "es_talk_rows: window numbers must increase");
+    if (pick[npick - 1] >= t->total) return es_fail(err, ES_ERR_ARG, "es_talk_rows: no window %zu", pick[npick - 1]);
+    unsigned char *want = calloc(t->nf + 1, 1);
+    if (!want) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    /* a file none of whose windows is picked is not read again */
+    for (size_t f = 0, g = 0, j = 0; f < t->nf; g += t->nwin[f++])
+        for (; j < npick && pick[j] < g + t->nwin[f]; j++) want[f] = 1;
+    rows_ctx c = {.t = t, .pick = pick, .npick = npick, .rows = rows};
+    es_status s = talk_walk(t, want, NULL, NULL, copy_file, &c, err);
+    free(want);
+    if (!s && c.next != npick) s = es_fail(err, ES_ERR_IO, "the talk's windows changed while training");
+    return s;
+}
+
+es_status es_talk_each(es_talk *t, es_talk_each_fn fn, void *user, es_error *err)
+{
+    rows_ctx c = {.t = t, .each = fn, .user = user};
+    es_status s = talk_walk(t, NULL, NULL, NULL, copy_file, &c, err);
+    free(c.buf);
+    return s;
+}
+
+size_t es_talk_spread(size_t total, size_t want, const unsigned char *skip, size_t *pick)
+{
+    /* among the windows not skipped, the first at or past each of `want`
+     * equal steps */
+    size_t avail = 0, kept = 0, seen = 0;
+    for (size_t g = 0; g < total; g++) avail += !(skip && skip[g]);
+    if (want > avail) want = avail;
+    for (size_t g = 0; g < total && kept < want; g++) {
+        if (skip && skip[g]) continue;
+        if (seen++ >= (size_t)((double)kept * (double)avail / (double)want)) pick[kept++] = g;
+    }
+    return kept;
+}
+
+es_status es_train_talk(es_engine *e, const es_train_opts *o, const char *const *unk, size_t nunk, size_t window, int y,
+                        float **xt, int **yt, size_t *nt, es_talk **talk, es_train_result *r, es_progress_fn progress,
+                        void *user, es_error *err)
+{
+    *talk = NULL;
+    double t0 = now_s();
+    es_talk *t = NULL;
+    es_status s = es_talk_open(e, o, unk, nunk, window, &t, progress, user, err);
+    if (s) return s;
+    size_t total = t->total, cap = o->negatives_max > 0 ? (size_t)o->negatives_max : 0;
+    size_t want = cap && total > cap ? cap : total, in = window * ES_EMB_DIM;
+    size_t *pick = malloc((want + 1) * sizeof(size_t));
+    float *rows = malloc((want * in + 1) * sizeof(float));
+    if (!pick || !rows) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    size_t kept = s ? 0 : es_talk_spread(total, want, NULL, pick);
+    if (!s) s = es_talk_rows(t, pick, kept, rows, err);
+    if (!s) s = append_rows(xt, yt, nt, rows, NULL, y, kept, in, err);
+    free(pick);
+    free(rows);
+    if (s) { es_talk_free(t); return s; }
     r->n_talk = kept;
     r->n_talk_windows = total;
-    r->n_talk_files = files;
+    r->n_talk_files = t->files;
     r->talk_seconds = now_s() - t0;
-out:
-    free(rows);
-    free(paths);
-    free(first);
-    free(nwin);
-    for (size_t i = 0; i < nneg; i++) free(neg[i]);
-    free(neg);
-    es_cache_close(cache);
-    return s;
+    *talk = t;
+    return ES_OK;
 }

@@ -182,20 +182,39 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
                           const es_row_maker *net, float **xt, int **yt, size_t *nt, float **xv, int **yv, size_t *nv,
                           es_train_ext *x, es_train_result *r, es_progress_fn progress, void *user, es_error *err);
 
-/* Long-form other talk as rows of class y (_unknown_, or a wake-word
- * model's other class): every window ES_TALK_HOP embeddings apart that sees
- * only the audio, of the files unk[nunk] (training clips of _unknown_; one
- * no longer than pad_to gives nothing, its centre window being a row
- * already) and of every audio file below o->negatives_dir (one no longer
- * than pad_to gives its centre window). At most o->negatives_max windows
- * (0 = all), evenly spaced over them all when there are more. Embeddings
- * come through the cache, a few files at a time. Appends to xt/yt; fills
- * r->n_talk* and talk_seconds. A file that cannot be read fails the whole
- * call, naming it. */
+/* Long-form other talk: every window ES_TALK_HOP embeddings apart that
+ * sees only the audio, of the files unk[nunk] (training clips of
+ * _unknown_; one no longer than pad_to gives nothing, its centre window
+ * being a row already) and of every audio file below o->negatives_dir
+ * (one no longer than pad_to gives its centre window). Windows are
+ * numbered 0..total-1 in file order. Embeddings come through the cache, a
+ * few files at a time, so hours of talk are never in memory at once. */
 #define ES_TALK_HOP 4   /* 0.32 s */
+typedef struct es_talk es_talk;
+/* Scans the files (embedding what the cache lacks). A file that cannot be
+ * read fails the call, naming it. */
+es_status es_talk_open(es_engine *e, const es_train_opts *o, const char *const *unk, size_t nunk, size_t window,
+                       es_talk **out, es_progress_fn progress, void *user, es_error *err);
+void es_talk_free(es_talk *t);
+size_t es_talk_total(const es_talk *t);    /* windows */
+size_t es_talk_files(const es_talk *t);    /* files with at least one */
+/* The windows numbered pick[0] < pick[1] < ... into rows [npick][window*96]. */
+es_status es_talk_rows(es_talk *t, const size_t *pick, size_t npick, float *rows, es_error *err);
+/* Every window in order, a file's at a time: fn(user, number of the
+ * first, rows [n][window*96], n, err); a non-zero return stops the walk. */
+typedef es_status (*es_talk_each_fn)(void *user, size_t g0, const float *rows, size_t n, es_error *err);
+es_status es_talk_each(es_talk *t, es_talk_each_fn fn, void *user, es_error *err);
+/* Up to `want` of windows 0..total-1 evenly spaced, leaving out those with
+ * skip[g] (skip may be NULL), into pick (increasing); returns how many. */
+size_t es_talk_spread(size_t total, size_t want, const unsigned char *skip, size_t *pick);
+
+/* The talk as rows of class y (_unknown_, or a wake-word model's other
+ * class), at most o->negatives_max (0 = all) evenly spaced: appended to
+ * xt/yt; fills r->n_talk* and talk_seconds. *talk receives the scanned
+ * talk (for es_train_head's mining; es_talk_free it). */
 es_status es_train_talk(es_engine *e, const es_train_opts *o, const char *const *unk, size_t nunk, size_t window, int y,
-                        float **xt, int **yt, size_t *nt, es_train_result *r, es_progress_fn progress, void *user,
-                        es_error *err);
+                        float **xt, int **yt, size_t *nt, es_talk **talk, es_train_result *r, es_progress_fn progress,
+                        void *user, es_error *err);
 
 /* The model card's "augmentation" entry (JSON, malloc'd; NULL on OOM). */
 char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_train_result *r);

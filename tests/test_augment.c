@@ -438,6 +438,39 @@ static void test_wake_threshold(void **state)
     assert_true(t == 0.5f && isnan(fa) && rec == 1.0);
 }
 
+/* es_talk_spread: the other-talk windows kept under --negatives-max */
+static void test_talk_spread(void **state)
+{
+    (void)state;
+    size_t pick[100];
+    /* all of them when there are few enough */
+    assert_int_equal(es_talk_spread(5, 10, NULL, pick), 5);
+    for (size_t i = 0; i < 5; i++) assert_int_equal(pick[i], i);
+    /* evenly: 4 of 10 are 0, 2, 5, 7 (steps of 2.5, rounded down) */
+    assert_int_equal(es_talk_spread(10, 4, NULL, pick), 4);
+    size_t want4[] = {0, 2, 5, 7};
+    for (size_t i = 0; i < 4; i++) assert_int_equal(pick[i], want4[i]);
+    /* skipped windows (mined already) are never picked, and the others
+     * are spread over what is left: 3 of the 6 not skipped among 10 */
+    unsigned char skip[10] = {1, 1, 0, 0, 1, 0, 0, 1, 0, 0};
+    assert_int_equal(es_talk_spread(10, 3, skip, pick), 3);
+    size_t want3[] = {2, 5, 8};   /* available: 2 3 5 6 8 9; steps 0, 2, 4 */
+    for (size_t i = 0; i < 3; i++) assert_int_equal(pick[i], want3[i]);
+    /* asking for more than is left gives what is left, in order */
+    assert_int_equal(es_talk_spread(10, 9, skip, pick), 6);
+    size_t all[] = {2, 3, 5, 6, 8, 9};
+    for (size_t i = 0; i < 6; i++) assert_int_equal(pick[i], all[i]);
+    /* increasing and distinct for many sizes */
+    for (size_t total = 1; total < 60; total++)
+        for (size_t want = 1; want <= total; want++) {
+            size_t n = es_talk_spread(total, want, NULL, pick);
+            assert_int_equal(n, want);
+            assert_int_equal(pick[0], 0);
+            for (size_t i = 1; i < n; i++) assert_true(pick[i] > pick[i - 1] && pick[i] < total);
+        }
+    assert_int_equal(es_talk_spread(0, 3, NULL, pick), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_recipe_draw),
         cmocka_unit_test(test_recipe_apply),
         cmocka_unit_test(test_wake_threshold),
+        cmocka_unit_test(test_talk_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

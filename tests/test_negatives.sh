@@ -5,7 +5,7 @@
 # them, one to train on and one, in another voice and rate, held out. The
 # test checks the windows taken (against the embeddings `earshot embed`
 # gives), that the held-out talk fires less and the words still fire, the
-# model card, the cap, wake-word mode, and the refusals. Skips (77) without
+# model card, the cap (spread and mined), wake-word mode, and the refusals. Skips (77) without
 # the models or espeak-ng.
 set -u
 BIN=${EARSHOT_BIN:?run through meson test}
@@ -74,11 +74,28 @@ cp -r "$T/data" "$T/data2" && cp "$T/talkA/a.wav" "$T/data2/_unknown_/talk.wav"
 expect 0 "train with the talk in _unknown_/" -- train "$T/data2" -o "$T/unk.safetensors" --val-fraction 0
 has "$T/out" "^other talk: $want windows of 1 files" "a long _unknown_ clip gives its $want windows"
 
-# --negatives-max: evenly spaced
+# --negatives-max: half evenly spread, half mined (the windows a first round
+# takes most for a word, then training again); or all evenly spread
+card_pick() {   # "picked hard_rows" of the card's other_talk
+    node -e '
+  const b = require("fs").readFileSync(process.argv[1]); const n = Number(b.readBigUInt64LE(0));
+  const o = JSON.parse(JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__.data).other_talk;
+  console.log(o.picked + "|" + (o.hard_rows === undefined ? "-" : o.hard_rows))' "$1"
+}
 expect 0 "train --negatives-max 10" -- train "$T/data" -o "$T/cap.safetensors" --negatives "$T/talkA" --negatives-max 10
-has "$T/out" "^other talk: 10 windows of 1 files, 0.32 s apart (evenly spaced over $want; --negatives-max)" "the cap keeps 10 of $want"
+has "$T/out" "^other talk: 10 windows of 1 files, 0.32 s apart (of $want, --negatives-max: 5 evenly spread and the 5 a first round scored most like a word, [01]\.[0-9]* or more)" \
+    "the cap keeps 10 of $want: 5 spread, 5 mined"
 [ "$(card_talk "$T/cap.safetensors")" = "_unknown_ 1 $want 10 0.32" ] && ok "the card says 10 of $want" ||
     bad "card: $(card_talk "$T/cap.safetensors")"
+[ "$(card_pick "$T/cap.safetensors")" = "half evenly spread, half the hardest for a first round|5" ] && ok "and how they were picked" ||
+    bad "card: $(card_pick "$T/cap.safetensors")"
+expect 0 "mined again" -- train "$T/data" -o "$T/cap2.safetensors" --negatives "$T/talkA" --negatives-max 10
+cmp -s "$T/cap.safetensors" "$T/cap2.safetensors" && ok "mining: same seed, same bytes" || bad "a mined retrain with the same seed differs"
+expect 0 "train --negatives-max 10 --negatives-pick even" -- train "$T/data" -o "$T/even.safetensors" --negatives "$T/talkA" \
+    --negatives-max 10 --negatives-pick even
+has "$T/out" "^other talk: 10 windows of 1 files, 0.32 s apart (evenly spread over $want; --negatives-max)" "--negatives-pick even: all 10 spread"
+[ "$(card_pick "$T/even.safetensors")" = "evenly spread|-" ] && ok "the card says so" || bad "card: $(card_pick "$T/even.safetensors")"
+cmp -s "$T/cap.safetensors" "$T/even.safetensors" && bad "mined and spread picks gave the same model" || ok "mined and spread picks differ"
 
 # wake-word mode: the talk is the other class; no _unknown_ needed
 rm -rf "$T/wdata" && mkdir -p "$T/wdata" && cp -r "$T/data/yes" "$T/data/stop" "$T/wdata/"
@@ -100,6 +117,7 @@ has "$T/err" "bad.wav" "names the file"
 [ "$(cat "$T/keep.safetensors")" = keep ] && ok "the existing file is untouched" || bad "a refused run overwrote the model file"
 ls "$T"/keep.safetensors.* >/dev/null 2>&1 && bad "a temporary file was left behind" || ok "no temporary file left"
 expect 2 "--negatives-max -1" -- "$BIN" train "$T/data" -o "$T/x.safetensors" --negatives-max -1
+expect 2 "--negatives-pick other" -- "$BIN" train "$T/data" -o "$T/x.safetensors" --negatives-pick some
 expect 2 "--negatives with --learning-curve" -- "$BIN" train --learning-curve "$T/data" --negatives "$T/talkA"
 
 echo "$pass passed, $fail failed (negatives)"
