@@ -571,6 +571,11 @@ typedef struct {
     double accuracy_lo, accuracy_hi;
     double unknown_false_accept_lo, unknown_false_accept_hi;
     int self_adapted;         /* es_eval_opts.self_adapt was on */
+    /* _unknown_ clips longer than the model's pad_to (talk, not a word):
+     * each is decided, like any clip, by its centre window only, which
+     * says little of how often a detector fires on it (`transcribe` does) */
+    size_t n_long_unknown;
+    double long_unknown_max_s;   /* the longest of them, seconds */
     /* every scored clip's probabilities, in the order they were decided:
      * scores [n][n_labels], truth [n] (a label index), kind [n] (one of
      * ES_CLIP_*): what es_eval_sweep measures thresholds on */

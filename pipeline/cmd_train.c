@@ -1067,6 +1067,7 @@ int cmd_eval(int argc, char **argv)
         json_num(res.unknown_false_accept);
         printf(", \"unknown_false_accept_interval\": ");
         json_interval(res.unknown_false_accept_lo, res.unknown_false_accept_hi);
+        printf(", \"long_unknown_clips\": %zu", res.n_long_unknown);
         printf(", \"labels\": [");
         for (size_t k = 0; k < K; k++) {
             printf("%s{\"label\": ", k ? ", " : "");
@@ -1141,6 +1142,10 @@ int cmd_eval(int argc, char **argv)
         if (!isnan(res.unknown_false_accept))
             printf("_unknown_ false-accept rate %.4f (%zu of %zu clips; 95%% interval %.4f-%.4f)\n", res.unknown_false_accept,
                    res.n_unknown_accepted, res.n_unknown, res.unknown_false_accept_lo, res.unknown_false_accept_hi);
+        if (res.n_long_unknown)
+            printf("note: %zu _unknown_ clip%s longer than the model's clips (up to %.0f s), each decided by its centre "
+                   "window only; for false accepts in running talk, run earshot transcribe over them (events per hour)\n",
+                   res.n_long_unknown, res.n_long_unknown == 1 ? " is" : "s are", res.long_unknown_max_s);
         printf("\n%-16s %9s %9s %9s\n", "label", "precision", "recall", "F1");
         for (size_t k = 0; k < K; k++)
             printf("%-16s %9.4f %9.4f %9.4f\n", res.labels[k], res.precision[k], res.recall[k], res.f1[k]);

@@ -625,6 +625,8 @@ typedef struct {
     void *user;
     size_t hits;   /* cache hits of the last embedding pass */
     size_t epochs; /* the most epochs training may run (for progress) */
+    size_t n_long; /* _unknown_ clips longer than pad_to (embed_variants) */
+    double long_max;   /* the longest, in seconds */
 } prog;
 
 static void embed_progress(void *user, size_t done, size_t total, size_t hits)
@@ -668,6 +670,11 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     es_status st = ES_OK;
     if (!paths || !embs || !counts || !off || !x) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
+    int unk = -1;
+    for (size_t l = 0; l < d->nlabels; l++) if (!strcmp(d->labels[l], ES_LABEL_UNKNOWN)) unk = (int)l;
+    size_t padded = es_encoder_count(es_mel_frames(pad_to > 0 ? (size_t)(pad_to * ES_SAMPLE_RATE + 0.5) : 0));
+    pg->n_long = 0;
+    pg->long_max = 0;
     for (int sh = 0; sh < shifts + nspeeds + fe_copy; sh++) {
         /* sh >= shifts: a copy, unshifted: at speeds[sh - shifts], then
          * through the other front end */
@@ -687,6 +694,13 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
                     goto out;
                 }
                 off[i] = es_centre_offset(counts[i], window, stream);   /* a copy has its own length */
+            }
+            if (sh == 0 && unk >= 0 && d->items[i].label == unk && counts[i] > padded + skip + 2) {
+                /* long other talk: one decision by its centre window says
+                 * little of it (es_eval_result.n_long_unknown) */
+                pg->n_long++;
+                double sec = (double)(counts[i] - skip - 1) * 0.08 + 0.775;
+                if (sec > pg->long_max) pg->long_max = sec;
             }
             for (int q = 0; q < positions; q++) {
                 long o0 = (long)off[i] + q - (positions - 1) / 2;
@@ -938,14 +952,14 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
 es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, es_embed_mode mode,
                          size_t window, float **x, es_progress_fn progress, void *user, es_error *err)
 {
-    prog pg = {progress, user, 0, 0};
+    prog pg = {progress, user, 0, 0, 0, 0};
     return embed_items(e, cache_dir, d, pad_to, window, mode, x, &pg, err);
 }
 
 es_status es_train_prep_tail(es_engine *e, const es_dataset *d, double pad_to, es_embed_mode mode, size_t window, int K,
                              size_t row, float **x, es_error *err)
 {
-    prog pg = {NULL, NULL, 0, 0};
+    prog pg = {NULL, NULL, 0, 0, 0, 0};
     return prep_items(e, d, pad_to, mode, window, K, row, x, &pg, err);
 }
 
@@ -1138,7 +1152,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     float *rx = NULL, *ry = NULL, *cmeans = NULL;
     es_status st;
     size_t skipped = 0;
-    prog pg = {progress, user, 0, 0};
+    prog pg = {progress, user, 0, 0, 0, 0};
     if ((st = es_dataset_scan(o->data_dir, o->pattern, &d, &skipped, err))) goto out;
     if (o->val_dir) {
         if ((st = es_dataset_scan(o->val_dir, o->pattern, &vd, &skipped, err))) goto out;
@@ -1835,7 +1849,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     size_t *ord = NULL;
     float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL;
     size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
-    prog pg = {progress, user, 0, 0};
+    prog pg = {progress, user, 0, 0, 0, 0};
     es_status st = es_dataset_scan_test(data_dir, pattern, &d, &skipped, err);
     if (st) goto out;
     /* A test set none of whose labels the model knows would score nothing
@@ -1884,6 +1898,8 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
                                  c->nspeeds, c->speeds, c->fe_copy, &x, &pg, err)))
             goto out;
     }
+    r->n_long_unknown = pg.n_long;
+    r->long_unknown_max_s = pg.long_max;
     size_t NQ = (size_t)c->shifts * (size_t)c->positions;
     size_t S = c->net ? 1 : (size_t)(c->shifts + c->nspeeds + c->fe_copy) * (size_t)c->positions;
     size_t ncopies = (size_t)(c->nspeeds + c->fe_copy);

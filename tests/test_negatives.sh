@@ -74,6 +74,16 @@ cp -r "$T/data" "$T/data2" && cp "$T/talkA/a.wav" "$T/data2/_unknown_/talk.wav"
 expect 0 "train with the talk in _unknown_/" -- train "$T/data2" -o "$T/unk.safetensors" --val-fraction 0
 has "$T/out" "^other talk: $want windows of 1 files" "a long _unknown_ clip gives its $want windows"
 
+# eval decides a clip by its centre window: with long talk in a test set's
+# _unknown_/ it says so, and points to transcribe
+expect 0 "eval with the talk in _unknown_/" -- "$BIN" eval "$T/base.safetensors" "$T/data2"
+has "$T/out" "^note: 1 _unknown_ clip is longer than the model's clips (up to [34][0-9] s), each decided by its centre window only" \
+    "eval notes the long _unknown_ clip"
+expect 0 "eval --json with it" -- "$BIN" eval --json "$T/base.safetensors" "$T/data2"
+has "$T/out" '"long_unknown_clips": 1' "and counts it in --json"
+expect 0 "eval --json of short clips" -- "$BIN" eval --json "$T/base.safetensors" "$T/data"
+has "$T/out" '"long_unknown_clips": 0' "short _unknown_ clips are not long"
+
 # --negatives-max: half evenly spread, half mined (the windows a first round
 # takes most for a word, then training again); or all evenly spread
 card_pick() {   # "picked hard_rows" of the card's other_talk
