@@ -28,6 +28,18 @@
  * ewc+rehearsal at k = 3 (bench/es_adapt_bench, seed 1) a buffer of 8
  * forgot 0.80 points of retention, 16 0.49, 32 0.31, at the same target */
 #define ES_REHEARSAL_PER_CLASS 32
+/* What a model must reject (its _unknown_ class, or a wake-word model's
+ * other) keeps up to ES_REHEARSAL_OTHER rows, and the long-form other
+ * talk it was trained on (train --negatives) ES_REHEARSAL_TALK windows
+ * more. With 32 and none, adapting the README's mixed model to one voice
+ * (3 takes of each word, ewc+rehearsal) took its events on held-out real
+ * talk (bench/false_accepts.sh's FSDD speakers) from 50 / 19 / 1 to 122
+ * / 71 / 27 at thresholds 0.5 / 0.7 / 0.9; with all its 104 _unknown_
+ * rows 57 / 25 / 4. Trained with --negatives: 5 / 2 / 1 before adapting,
+ * 31 / 13 / 4 after, 13 / 8 / 0 with 64 talk windows, 4 / 1 / 0 with 128,
+ * 5 / 1 / 0 with 256. */
+#define ES_REHEARSAL_OTHER 128
+#define ES_REHEARSAL_TALK 128
 /* chosen on FSDD with bench/es_adapt_bench --ks 3 --draws 3 (lambda 0.01,
  * 0.03, 0.1, 0.3, 1): the smallest retention loss at nearly the same gain */
 #define ES_ADAPT_LAMBDA_L2SP 0.03f
@@ -54,8 +66,10 @@ es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *
  * x [n][row], row = es_cnn_in_size(es_encoder_tail(...)); not cached */
 es_status es_train_prep_tail(es_engine *e, const es_dataset *d, double pad_to, es_embed_mode mode, size_t window, int K,
                              size_t row, float **x, es_error *err);
-/* up to per_class rows of each class, seeded; idx must hold n; returns the count */
-size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t seed, size_t *idx);
+/* up to per_class rows of each class (of class `other`, if >= 0, up to
+ * other_per_class), seeded; idx must hold n; returns the count */
+size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, int other, int other_per_class, uint64_t seed,
+                         size_t *idx);
 
 /* anchor penalty: loss = lam/2 * sum_i f_i (p_i - a_i)^2 over n
  * parameters (f NULL = all 1; returned in double);

@@ -985,7 +985,8 @@ static float *class_means(const float *x, const int *y, size_t n, size_t K, size
     return m;
 }
 
-size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t seed, size_t *idx)
+size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, int other, int other_per_class, uint64_t seed,
+                         size_t *idx)
 {
     /* a seeded shuffle of all rows, then the first per_class of each class,
      * kept in shuffled order (so a prefix is still a mix of classes) */
@@ -1000,7 +1001,8 @@ size_t es_rehearsal_pick(const int *y, size_t n, int K, int per_class, uint64_t 
     }
     for (size_t k = 0; k < n; k++) {
         int l = y[order[k]];
-        if (l >= 0 && l < K && taken[l] < (size_t)per_class) { taken[l]++; idx[r++] = order[k]; }
+        size_t cap = (size_t)(l == other ? other_per_class : per_class);
+        if (l >= 0 && l < K && taken[l] < cap) { taken[l]++; idx[r++] = order[k]; }
     }
     free(order);
     free(taken);
@@ -1583,7 +1585,17 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * Only over embeddings: a network's inputs are far larger, and adapt
      * works on heads over the frozen encoder. */
     ridx = malloc((nt + 1) * sizeof *ridx);
-    size_t nr = ridx && !net ? es_rehearsal_pick(yt, nbase, (int)ext.nlabels, ES_REHEARSAL_PER_CLASS, o->seed, ridx) : 0;
+    size_t nr = ridx && !net ? es_rehearsal_pick(yt, nbase, (int)ext.nlabels, ES_REHEARSAL_PER_CLASS, talk_y,
+                                                 ES_REHEARSAL_OTHER, o->seed, ridx) : 0;
+    if (ridx && ntalk) {
+        /* and windows of the other talk, evenly spread over those trained
+         * on: without them adapting to a voice undid what the talk taught
+         * (adapt.h) */
+        size_t *tp = malloc((ES_REHEARSAL_TALK + 1) * sizeof *tp);
+        size_t k = tp ? es_talk_spread(ntalk, ES_REHEARSAL_TALK, NULL, tp) : 0;
+        for (size_t i = 0; i < k; i++) ridx[nr++] = ntalk0 + tp[i];
+        free(tp);
+    }
     rx = malloc((nr * in + 1) * sizeof *rx);
     ry = malloc((nr + 1) * sizeof *ry);
     if (!ridx || !rx || !ry) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); for (int i = 0; i < NMETA; i++) free(mv[i]); goto out; }

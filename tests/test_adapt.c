@@ -191,7 +191,7 @@ static void test_adapt_behaviour(void **state)
     es_mlp_free(base);
     /* rehearsal picking: at most per_class of each, seeded */
     size_t idx[60], idx2[60];
-    size_t nr = es_rehearsal_pick(yo, 60, 3, 4, 9, idx), nr2 = es_rehearsal_pick(yo, 60, 3, 4, 9, idx2);
+    size_t nr = es_rehearsal_pick(yo, 60, 3, 4, -1, 0, 9, idx), nr2 = es_rehearsal_pick(yo, 60, 3, 4, -1, 0, 9, idx2);
     assert_int_equal(nr, 12);
     assert_int_equal(nr2, 12);
     assert_memory_equal(idx, idx2, nr * sizeof(size_t));
@@ -200,6 +200,19 @@ static void test_adapt_behaviour(void **state)
     assert_int_equal(cnt[0], 4);
     assert_int_equal(cnt[1], 4);
     assert_int_equal(cnt[2], 4);
+    /* the class to reject keeps more: a superset of its 4, the others as before */
+    int cnt2[3] = {0}, n1 = 0;
+    size_t nr3 = es_rehearsal_pick(yo, 60, 3, 4, 1, 9, 9, idx2);
+    for (size_t i = 0; i < nr3; i++) cnt2[yo[idx2[i]]]++;
+    for (size_t i = 0; i < 60; i++) n1 += yo[i] == 1;
+    assert_int_equal(cnt2[0], 4);
+    assert_int_equal(cnt2[1], n1 < 9 ? n1 : 9);
+    assert_int_equal(cnt2[2], 4);
+    for (size_t i = 0; i < nr; i++) {
+        int found = 0;
+        for (size_t j = 0; j < nr3; j++) found |= idx2[j] == idx[i];
+        assert_true(found);
+    }
 }
 
 /* ewc+rehearsal (the EWC penalty and rehearsal rows in every batch), and the

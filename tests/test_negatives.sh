@@ -69,6 +69,28 @@ for v in en-us+m7 en-gb-x-rp; do
     [ "$got" = "yes stop yes stop " ] && ok "the words still fire in $v: $got" || bad "$v: '$got', wanted 'yes stop yes stop'"
 done
 
+# the rehearsal buffer keeps 128 windows of the talk as _unknown_, so that
+# `earshot adapt` does not undo what it taught
+reh_unknown() {   # rows of _unknown_ in a model's rehearsal buffer
+    node -e '
+  const b = require("fs").readFileSync(process.argv[1]); const n = Number(b.readBigUInt64LE(0));
+  const h = JSON.parse(b.subarray(8, 8 + n).toString()); const labels = JSON.parse(h.__metadata__.labels);
+  const t = h["rehearsal.y"], [s, e] = t.data_offsets, u = labels.indexOf("_unknown_");
+  let c = 0; for (let i = s; i < e; i += 4) c += b.readFloatLE(8 + n + i) === u;
+  console.log(c)' "$1"
+}
+nu_base=$(reh_unknown "$T/base.safetensors") nu_neg=$(reh_unknown "$T/neg.safetensors")
+[ "$nu_neg" = $((nu_base + 128)) ] && ok "rehearsal: 128 talk windows join the $nu_base _unknown_ rows" ||
+    bad "rehearsal _unknown_ rows: $nu_base without talk, $nu_neg with"
+mkdir -p "$T/spk/yes" "$T/spk/stop"
+for w in yes stop; do for i in 1 2 3; do
+    espeak-ng -v en-us+m7 -s $((130 + i * 15)) -p $((40 + i * 5)) -w "$T/spk/$w/t$i.wav" "$w" 2>/dev/null
+done; done
+expect 0 "adapt the talk-trained model to one voice" -- "$BIN" adapt "$T/neg.safetensors" --speaker-data "$T/spk" -o "$T/adapted.safetensors"
+na=$(events "$T/adapted.safetensors" "$T/talkB")
+[ "$((na * 3))" -le "$nb" ] && ok "adapted, it still fires at most a third as often on the held-out talk ($na, plain $nb)" ||
+    bad "adapted: $na events on the held-out talk (before adapting $nn, plain model $nb)"
+
 # a long _unknown_ clip is talk too: the same windows as --negatives
 cp -r "$T/data" "$T/data2" && cp "$T/talkA/a.wav" "$T/data2/_unknown_/talk.wav"
 expect 0 "train with the talk in _unknown_/" -- train "$T/data2" -o "$T/unk.safetensors" --val-fraction 0
