@@ -51,6 +51,9 @@ int cli_parse_double(const char *s, double lo, double hi, double *out);
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 /* The same for option NAME, printing why on a bad value. */
 int cli_parse_int(const char *name, const char *s, long lo, long hi, int *out);
+/* A label as part of a file name: letters, digits and '-' kept, anything
+ * else '_' (any file system takes it), cut to size - 1 characters. */
+void cli_safe_name(const char *label, char *out, size_t size);
 /* Print s as a JSON string literal on stdout. */
 void cli_json_str(const char *s);
 

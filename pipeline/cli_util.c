@@ -198,3 +198,11 @@ es_detector *cli_detector(es_engine *e, const char *const *models, size_t n, con
         if (es_detector_set_threshold(det, d->thr[i].label, d->thr[i].thr, err)) { es_detector_free(det); return NULL; }
     return det;
 }
+
+void cli_safe_name(const char *label, char *out, size_t size)
+{
+    size_t k = 0;
+    for (const char *s = label; *s && k + 1 < size; s++)
+        out[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ? *s : '_';
+    if (size) out[k] = 0;
+}

@@ -203,10 +203,7 @@ static const char *save_clip(listener *L, const es_event *ev)
     }
     /* file names: run start, sequence, label (characters safe for any file system) */
     char lab[64];
-    size_t k = 0;
-    for (const char *s = ev->label; *s && k < sizeof lab - 1; s++)
-        lab[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ? *s : '_';
-    lab[k] = 0;
+    cli_safe_name(ev->label, lab, sizeof lab);
     snprintf(path, sizeof path, "%s/%s_%04zu_%s.wav", L->clip_dir, L->clip_prefix, ++L->nclips, lab);
     struct clip_job *j = calloc(1, sizeof *j);
     if (!j || !(j->path = strdup(path))) {

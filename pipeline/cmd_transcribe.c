@@ -57,6 +57,11 @@ static void help(FILE *f)
             "                        its threshold), identified on the event's audio\n"
             "                        +-0.2 s; adds a speaker and score column (txt, csv),\n"
             "                        JSON fields, and the name in SRT/WebVTT cues\n"
+            "  --save-clips DIR      keep the audio of each event (from 2.3 s before its end\n"
+            "                        at least, to 0.3 s after) as\n"
+            "                        DIR/<name>_<NNNN>_<label>.wav (NNNN: the event's place\n"
+            "                        in the file's transcript): to hear what fired, and to\n"
+            "                        move false accepts into a training set's _unknown_/\n"
             "  --block N             80 ms chunks per encoder call (default 16; same events)\n"
             "  --resample Q          converter for other rates than 16 kHz: best, medium\n"
             "                        or fast (default fast: libsamplerate SINC_FASTEST)\n"
@@ -78,6 +83,7 @@ typedef struct {
     cli_detect det;
     int formats;
     const char *outdir;
+    const char *clips;   /* --save-clips DIR */
     int resume, quiet, progress;
     es_resample_quality resample;
     es_speakers *spk;    /* --speakers, fitted before the workers start */
@@ -178,6 +184,72 @@ static es_status make_parents(const char *path, es_error *err)
     return ES_OK;
 }
 
+/* --save-clips: the audio of each event, CLIP_MARGIN seconds either side
+ * (and from CLIP_HEARD before its end at least), as
+ * DIR/<stem>_<NNNN>_<label>.wav (NNNN: the event's place in the file's
+ * transcript, from 1). A second pass over the file, block by block, so
+ * memory holds only the clips of events that overlap the block read. */
+#define CLIP_MARGIN 0.3
+#define CLIP_HEARD 2.0
+static es_status save_clips(const batch *b, const es_tx_input *in, const es_transcript *t, es_error *e)
+{
+    if (!t->nev) return ES_OK;
+    es_load_opts lo = {1};
+    es_reader *r = es_reader_open(in->path, &lo, e);
+    if (!r) return e->status ? e->status : ES_ERR_IO;
+    es_status st = es_reader_set_resample(r, b->resample, e);
+    size_t n = t->nev, *s0 = calloc(n, sizeof *s0), *s1 = calloc(n, sizeof *s1), next = 0, pos = 0, got;
+    float **buf = calloc(n, sizeof *buf), *blk = malloc(16384 * sizeof *blk);
+    if (!st && (!s0 || !s1 || !buf || !blk)) st = es_fail(e, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        /* from at least CLIP_HEARD before the end: the audio the model's
+         * window heard when the score rose (16 embeddings of an
+         * openWakeWord head are 2.0 s), not only the event's extent (which
+         * can start late in a long word); with CLIP_MARGIN 0.3 s around
+         * a clip then holds its word again (tests/test_transcribe.sh) */
+        double from = t->ev[i].start < t->ev[i].end - CLIP_HEARD ? t->ev[i].start : t->ev[i].end - CLIP_HEARD;
+        double a = from - CLIP_MARGIN, z = t->ev[i].end + CLIP_MARGIN;
+        s0[i] = a > 0 ? (size_t)(a * ES_SAMPLE_RATE + 0.5) : 0;
+        s1[i] = (size_t)(z * ES_SAMPLE_RATE + 0.5);
+    }
+    /* events are sorted by start; `next` is the first not yet written */
+    size_t written = 0;
+    int eof = 0;
+    while (!st && written < n) {
+        got = 0;
+        if (!eof && (st = es_reader_read(r, blk, 16384, &got, e))) break;
+        if (!got) eof = 1;
+        for (size_t i = next; !st && i < n && s0[i] < pos + got + (eof ? SIZE_MAX / 2 : 0); i++) {
+            if (s1[i] == 0) continue;   /* written */
+            if (!buf[i] && !(buf[i] = calloc(s1[i] - s0[i] + 1, sizeof(float)))) { st = es_fail(e, ES_ERR_NOMEM, "out of memory"); break; }
+            size_t a = s0[i] > pos ? s0[i] : pos, z = s1[i] < pos + got ? s1[i] : pos + got;
+            if (a < z) memcpy(buf[i] + (a - s0[i]), blk + (a - pos), (z - a) * sizeof(float));
+            if (s1[i] <= pos + got || eof) {
+                /* all of it read (or the file ended: its end is silence) */
+                size_t len = !(eof && s1[i] > pos) ? s1[i] - s0[i] : pos > s0[i] ? pos - s0[i] : 0;
+                char lab[64], *path;
+                cli_safe_name(t->ev[i].label, lab, sizeof lab);
+                size_t pl = strlen(b->clips) + strlen(in->stem) + strlen(lab) + 32;
+                if (!(path = malloc(pl))) { st = es_fail(e, ES_ERR_NOMEM, "out of memory"); break; }
+                snprintf(path, pl, "%s/%s_%04zu_%s.wav", b->clips, in->stem, i + 1, lab);
+                st = make_parents(path, e);
+                if (!st) st = es_audio_write_wav(path, buf[i], len, e);
+                free(path);
+                free(buf[i]);
+                buf[i] = NULL;
+                s1[i] = 0;
+                written++;
+            }
+        }
+        while (next < n && s1[next] == 0) next++;
+        pos += got;
+    }
+    for (size_t i = 0; buf && i < n; i++) free(buf[i]);
+    free(buf); free(blk); free(s0); free(s1);
+    es_reader_close(r);
+    return st;
+}
+
 static void show_progress(batch *b, int final)
 {
     if (!b->progress) return;
@@ -224,6 +296,7 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
         } else {
             st = es_tx_render(&t, b->formats, &txt, NULL, &e);
         }
+        if (!st && b->clips) st = save_clips(b, in, &t, &e);
     }
     pthread_mutex_lock(&b->lock);
     if (st) {
@@ -298,7 +371,7 @@ int cmd_transcribe(int argc, char **argv)
         {"output-dir", required_argument, 0, 'd'}, {"jobs", required_argument, 0, 'j'},
         {"shard", required_argument, 0, 1101}, {"resume", no_argument, 0, 1102},
         CLI_DETECT_LONGOPTS, {"block", required_argument, 0, 1109}, {"resample", required_argument, 0, 1110},
-        {"speakers", required_argument, 0, 1120},
+        {"speakers", required_argument, 0, 1120}, {"save-clips", required_argument, 0, 1121},
         {"models", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     static batch b;   /* big; one per process */
@@ -331,6 +404,7 @@ int cmd_transcribe(int argc, char **argv)
             break;
         }
         case 'd': b.outdir = optarg; break;
+        case 1121: b.clips = optarg; break;
         case 'j':
             if (cli_parse_long(optarg, 1, 256, &jobs)) { fprintf(stderr, "earshot: -j must be from 1 to 256\n"); return EXIT_USAGE; }
             break;
@@ -370,6 +444,14 @@ int cmd_transcribe(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (b.resume && !b.outdir) { fprintf(stderr, "earshot: --resume needs --output-dir\n"); return EXIT_USAGE; }
+    if (b.clips) {   /* the folder, before any file is read */
+        struct stat sb;
+        if (mkdir(b.clips, 0777) != 0 && !(errno == EEXIST && stat(b.clips, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+            fprintf(stderr, "earshot: --save-clips %s: cannot make that folder: %s\n", b.clips,
+                    errno == EEXIST ? "a file of that name exists" : strerror(errno));
+            return EXIT_FAIL;
+        }
+    }
 
     es_error e = {0};
     size_t nin = 0;
@@ -378,7 +460,7 @@ int cmd_transcribe(int argc, char **argv)
         return EXIT_FAIL;
     }
     /* two inputs must not write the same output */
-    if (b.outdir && nin > 1) {
+    if ((b.outdir || b.clips) && nin > 1) {
         size_t *ord = malloc(nin * sizeof(size_t));
         if (!ord) { fprintf(stderr, "earshot: out of memory\n"); es_tx_inputs_free(b.in, nin); return EXIT_FAIL; }
         for (size_t i = 0; i < nin; i++) ord[i] = i;
@@ -386,8 +468,8 @@ int cmd_transcribe(int argc, char **argv)
         qsort(ord, nin, sizeof *ord, cmp_stem);
         for (size_t i = 0; i + 1 < nin; i++)
             if (!strcmp(b.in[ord[i]].stem, b.in[ord[i + 1]].stem)) {
-                fprintf(stderr, "earshot: %s and %s would both write %s/%s.*: give them separate folders or runs\n",
-                        b.in[ord[i]].path, b.in[ord[i + 1]].path, b.outdir, b.in[ord[i]].stem);
+                fprintf(stderr, "earshot: %s and %s would both write %s/%s*: give them separate folders or runs\n",
+                        b.in[ord[i]].path, b.in[ord[i + 1]].path, b.outdir ? b.outdir : b.clips, b.in[ord[i]].stem);
                 free(ord);
                 es_tx_inputs_free(b.in, nin);
                 return EXIT_USAGE;

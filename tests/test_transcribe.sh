@@ -3,7 +3,7 @@
 # and alexa heads: inputs (folders, globs, @lists), every output format,
 # stdout JSON Lines, bad files in a batch, --shard covering every file
 # exactly once, --resume after a killed run (no missing or duplicated
-# outputs), atomic outputs, usage errors. Skips (77) without the models
+# outputs), atomic outputs, --save-clips, usage errors. Skips (77) without the models
 # or sox.
 set -u
 BIN=${EARSHOT_BIN:?run through meson test}
@@ -198,6 +198,29 @@ node -e '
   if (ys.length > 4096) throw new Error(ys.length + " points");
   ' "$T/out" "$peak" 2>"$T/jerr" && ok "a long file: bins merged, the last word's peak ($peak) kept" ||
     bad "long svg: $(tr '\n' ' ' < "$T/jerr" | head -c 400)"
+
+# --save-clips: one WAV per event, named by file, place and label; each
+# clip holds the audio the model heard (from 2.3 s before the event's end
+# to 0.3 s after) and the model finds its word in it again
+expect 0 "--save-clips of a folder" -- "$BIN" transcribe -q "${M[@]}" --save-clips "$T/clips" "$T/in"
+nev=$(grep -c . "$T/out")
+nclips=$(find "$T/clips" -name '*.wav' | wc -l)
+[ "$nclips" = "$nev" ] && [ "$nev" -ge 3 ] && ok "one clip per event ($nev)" || bad "$nclips clips for $nev events"
+[ -f "$T/clips/a_0001_hey_jarvis.wav" ] && [ -f "$T/clips/sub/b_0001_alexa.wav" ] &&
+    ok "clips are named <stem>_<NNNN>_<label>.wav, sub-folders kept" || bad "clip names: $(cd "$T/clips" && find . -type f | tr '\n' ' ')"
+ev=$(grep -m1 hey_jarvis "$T/out")
+want=$(awk -F'\t' '{ a = $1 < $2 - 2.0 ? $1 : $2 - 2.0; a -= 0.3; if (a < 0) a = 0; printf "%.2f", $2 + 0.3 - a }' <<<"$ev")
+got=$(soxi -D "$T/clips/a_0001_hey_jarvis.wav" 2>/dev/null || echo 0)
+awk -v g="$got" -v w="$want" 'BEGIN { exit !(g - w < 0.01 && w - g < 0.01) }' &&
+    ok "the clip spans the heard audio ($got s for the event $(cut -f1,2 <<<"$ev" | tr '\t' -))" || bad "clip $got s, wanted $want s"
+for c in "$T/clips/a_0001_hey_jarvis.wav" "$T/clips/sub/b_0001_alexa.wav"; do
+    w=$(basename "$c" .wav); w=${w#*_0001_}
+    "$BIN" transcribe -q "${M[@]}" "$c" | cut -f3 | grep -qx "$w" && ok "$w fires again in its own clip" || bad "no $w in $c"
+done
+ls "$T/clips"/*.tmp* >/dev/null 2>&1 && bad "temporary files left in the clips folder" || ok "no temporary files left"
+echo x > "$T/afile"
+expect 1 "--save-clips to a file" -- "$BIN" transcribe -q "${M[@]}" --save-clips "$T/afile" "$T/in/a.wav"
+has "$T/err" "afile: cannot make that folder" "names the path and why, before reading any audio"
 
 expect 0 "help" -- "$BIN" transcribe --help
 has "$T/out" "JSON fields (stable)" "help documents the JSON fields"
