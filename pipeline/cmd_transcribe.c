@@ -212,15 +212,18 @@ static es_status save_clips(const batch *b, const es_tx_input *in, const es_tran
         s0[i] = a > 0 ? (size_t)(a * ES_SAMPLE_RATE + 0.5) : 0;
         s1[i] = (size_t)(z * ES_SAMPLE_RATE + 0.5);
     }
-    /* events are sorted by start; `next` is the first not yet written */
+    /* `next`: the first event not yet written */
     size_t written = 0;
     int eof = 0;
     while (!st && written < n) {
         got = 0;
         if (!eof && (st = es_reader_read(r, blk, 16384, &got, e))) break;
         if (!got) eof = 1;
-        for (size_t i = next; !st && i < n && s0[i] < pos + got + (eof ? SIZE_MAX / 2 : 0); i++) {
-            if (s1[i] == 0) continue;   /* written */
+        /* clip starts need not follow the events' order (a long event
+         * starts its clip at its own start, a short one 2.3 s before its
+         * end), so every unwritten event is looked at */
+        for (size_t i = next; !st && i < n; i++) {
+            if (s1[i] == 0 || (!eof && s0[i] >= pos + got)) continue;   /* written, or not begun */
             if (!buf[i] && !(buf[i] = calloc(s1[i] - s0[i] + 1, sizeof(float)))) { st = es_fail(e, ES_ERR_NOMEM, "out of memory"); break; }
             size_t a = s0[i] > pos ? s0[i] : pos, z = s1[i] < pos + got ? s1[i] : pos + got;
             if (a < z) memcpy(buf[i] + (a - s0[i]), blk + (a - pos), (z - a) * sizeof(float));
