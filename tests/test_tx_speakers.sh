@@ -80,13 +80,32 @@ head -1 "$T/o/mix.csv" | grep -qx "file,start,end,label,score,speaker,speaker_sc
     bad "VTT: $(head -c 300 "$T/o/mix.vtt")"
 cmp -s "$T/o/mix.txt" "$T/mix.txt" && ok "txt file = txt on stdout" || bad "txt differs"
 
-# the speaker waits for its audio, so it does not depend on the encoder block or early decisions' timing
+# the speaker waits for its audio, so it does not depend on the encoder block
+# or early decisions' timing: the same events, speakers and speaker scores.
+# The word's score may differ in its last printed digit: the encoder's
+# matrix products round differently for 1 and 16 steps at a time (a
+# difference in the 4th decimal, which printing at 3 decimals can show).
+same_but_score() {   # A B: every field equal, but the word score within 0.0015
+    awk -F'\t' '
+        FNR == NR { a[++na] = $0; next }
+        { b[++nb] = $0 }
+        END {
+            if (na != nb) exit 1
+            for (i = 1; i <= na; i++) {
+                split(a[i], x, "\t"); split(b[i], y, "\t")
+                d = x[4] - y[4]
+                if (x[1] != y[1] || x[2] != y[2] || x[3] != y[3] || x[5] != y[5] || x[6] != y[6] || d > 0.0015 || -d > 0.0015) exit 1
+            }
+        }' "$1" "$2"
+}
 expect 0 "--block 1" -- "$BIN" transcribe -q "${M[@]}" --speakers "$P" --block 1 "$T/mix.wav"
-cmp -s "$T/out" "$T/mix.txt" && ok "--block 1 and 16: identical speakers and scores" || bad "block sizes differ: $(paste "$T/out" "$T/mix.txt")"
+same_but_score "$T/out" "$T/mix.txt" && ok "--block 1 and 16: identical events, speakers and speaker scores" ||
+    bad "block sizes differ: $(paste "$T/out" "$T/mix.txt")"
 expect 0 "--early" -- "$BIN" transcribe -q "${M[@]}" --speakers "$P" --early "$T/mix.wav"
 cp "$T/out" "$T/early.txt"
 expect 0 "--early --block 1" -- "$BIN" transcribe -q "${M[@]}" --speakers "$P" --early --block 1 "$T/mix.wav"
-cmp -s "$T/out" "$T/early.txt" && ok "--early: block 1 and 16 identical" || bad "--early block sizes differ: $(paste "$T/out" "$T/early.txt")"
+same_but_score "$T/out" "$T/early.txt" && ok "--early: block 1 and 16 identical but for the word score's last digit" ||
+    bad "--early block sizes differ: $(paste "$T/out" "$T/early.txt")"
 
 # without --speakers nothing changes
 expect 0 "transcribe without --speakers" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/mix.wav"
