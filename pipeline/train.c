@@ -672,7 +672,6 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
     int unk = -1;
     for (size_t l = 0; l < d->nlabels; l++) if (!strcmp(d->labels[l], ES_LABEL_UNKNOWN)) unk = (int)l;
-    size_t padded = es_encoder_count(es_mel_frames(pad_to > 0 ? (size_t)(pad_to * ES_SAMPLE_RATE + 0.5) : 0));
     pg->n_long = 0;
     pg->long_max = 0;
     for (int sh = 0; sh < shifts + nspeeds + fe_copy; sh++) {
@@ -695,7 +694,7 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
                 }
                 off[i] = es_centre_offset(counts[i], window, stream);   /* a copy has its own length */
             }
-            if (sh == 0 && unk >= 0 && d->items[i].label == unk && counts[i] > padded + skip + 2) {
+            if (sh == 0 && unk >= 0 && d->items[i].label == unk && es_clip_is_talk(counts[i], pad_to, stream)) {
                 /* long other talk: one decision by its centre window says
                  * little of it (es_eval_result.n_long_unknown) */
                 pg->n_long++;

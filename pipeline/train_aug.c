@@ -772,13 +772,19 @@ char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_
 /* Windows of file f at every hop that see only the audio: the
  * [first, last] window starts, or none when a clip padded to pad_to (its
  * centre window is already a row) is all there is. */
-static size_t talk_span(size_t count, size_t window, int stream, size_t padded, int short_centre, size_t *first)
+int es_clip_is_talk(size_t count, double pad_to, int stream)
+{
+    size_t padded = es_encoder_count(es_mel_frames(pad_to > 0 ? (size_t)(pad_to * ES_SAMPLE_RATE + 0.5) : 0));
+    return count > padded + es_window_skip(stream) + 2;
+}
+
+static size_t talk_span(size_t count, size_t window, int stream, double pad_to, int short_centre, size_t *first)
 {
     size_t skip = es_window_skip(stream);
     if (count < window + skip) return 0;
-    /* a clip no longer than pad_to is padded to about `padded` embeddings:
-     * its windows off the centre are mostly silence, not talk */
-    if (count <= padded + skip + 2) {
+    /* a clip no longer than pad_to is padded: its windows off the centre
+     * are mostly silence, not talk */
+    if (!es_clip_is_talk(count, pad_to, stream)) {
         *first = es_centre_offset(count, window, stream);
         return short_centre ? 1 : 0;
     }
@@ -845,13 +851,13 @@ static es_status talk_walk(es_talk *t, const unsigned char *want, void (*prog)(v
     return s;
 }
 
-typedef struct { es_talk *t; int stream; size_t padded, nunk; } scan_ctx;
+typedef struct { es_talk *t; int stream; size_t nunk; } scan_ctx;
 
 static es_status scan_file(void *ctx, size_t f, size_t g0, const float *emb, size_t count, es_error *err)
 {
     (void)g0; (void)emb; (void)err;
     scan_ctx *c = ctx;
-    c->t->nwin[f] = talk_span(count, c->t->window, c->stream, c->padded, f >= c->nunk, &c->t->first[f]);
+    c->t->nwin[f] = talk_span(count, c->t->window, c->stream, c->t->pad_to, f >= c->nunk, &c->t->first[f]);
     c->t->total += c->t->nwin[f];
     c->t->files += c->t->nwin[f] > 0;
     return ES_OK;
@@ -877,8 +883,7 @@ es_status es_talk_open(es_engine *e, const es_train_opts *o, const char *const *
     if (!t->nf) { *out = t; return ES_OK; }
     if (!(t->cache = es_cache_open(o->cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto fail; }
     es_cache_set_mode(t->cache, o->frontend);
-    scan_ctx c = {t, o->frontend == ES_EMBED_STREAM,
-                  es_encoder_count(es_mel_frames(o->pad_to > 0 ? (size_t)(o->pad_to * ES_SAMPLE_RATE + 0.5) : 0)), nunk};
+    scan_ctx c = {t, o->frontend == ES_EMBED_STREAM, nunk};
     stage_prog sp = {progress, user, "other talk", 0};
     if ((s = talk_walk(t, NULL, on_prog, &sp, scan_file, &c, err))) goto fail;
     *out = t;

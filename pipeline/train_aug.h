@@ -190,6 +190,11 @@ es_status es_train_extend(es_engine *e, const es_train_opts *o, char **dlabels, 
  * numbered 0..total-1 in file order. Embeddings come through the cache, a
  * few files at a time, so hours of talk are never in memory at once. */
 #define ES_TALK_HOP 4   /* 0.32 s */
+/* 1 when a clip of `count` embeddings is longer than pad_to: more than a
+ * clip centred in pad_to seconds gives (2 of slack for rounding). An
+ * _unknown_ clip so long is talk: training takes all its windows, and
+ * es_eval says it judges it by one. */
+int es_clip_is_talk(size_t count, double pad_to, int stream);
 typedef struct es_talk es_talk;
 /* Scans the files (embedding what the cache lacks). A file that cannot be
  * read fails the call, naming it. */
