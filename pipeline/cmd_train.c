@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -858,6 +859,12 @@ static void eval_help(FILE *f)
             "                 threshold, as in transcribe and listen (JSON: \"sweep\"),\n"
             "                 and the lowest threshold for at most 1%% and 0.1%%\n"
             "  --plot FILE.svg  draw that trade-off against the threshold\n"
+            "  --negatives DIR  recordings of other talk the words must not fire on (every\n"
+            "                 audio file below DIR, any length): the detector runs over\n"
+            "                 them as transcribe does (its defaults), and the trade-off\n"
+            "                 gains events an hour on that talk at each threshold, at the\n"
+            "                 model's own thresholds, and the lowest threshold for at\n"
+            "                 most 1 and 0.1 an hour (implies --thresholds)\n"
             CLI_COMMON_HELP);
 }
 
@@ -916,22 +923,27 @@ static int suggest(const es_sweep_point *fine, double target, es_sweep_point *ou
 
 static const double SUGGEST_AT[2] = {0.01, 0.001};
 
-static void print_sweep(const es_sweep_point *sw, size_t n, const es_sweep_point *sug, const int *found)
+static void print_sweep(const es_sweep_point *sw, size_t n, const es_sweep_point *sug, const int *found,
+                        const double *talk_h)
 {
     printf("\nthreshold trade-off (one threshold for every word; a word fires on a clip when its\n"
            "score reaches it, as in transcribe and listen, whose scores are also smoothed in time):\n");
-    printf("%9s %11s %11s %11s %11s\n", "threshold", "missed", "other word", "_unknown_", "noise");
+    printf("%9s %11s %11s %11s %11s", "threshold", "missed", "other word", "_unknown_", "noise");
+    if (talk_h) printf(" %11s", "talk /h");
+    printf("\n");
     for (size_t i = 0; i < n; i++) {
         printf("%9.2f", sw[i].threshold);
         rate(sw[i].missed);
         rate(sw[i].false_words);
         rate(sw[i].false_unknown);
         rate(sw[i].false_silence);
+        if (talk_h) printf(" %11.1f", talk_h[i]);
         printf("\n");
     }
     printf("missed: of the %zu clips of the model's words; the others: clips on which a word other than\n"
            "their own fires, of %zu word clips, %zu _unknown_ clips and %zu noise slices (- where none)\n",
            sw[0].n_own, sw[0].n_words, sw[0].n_unknown, sw[0].n_silence);
+    if (talk_h) printf("talk /h: events an hour on the other talk of --negatives\n");
     size_t fewest = fewest_clips(&sw[0]);
     for (int i = 0; i < 2; i++) {
         if (fewest != SIZE_MAX && (double)fewest * SUGGEST_AT[i] < 1) {
@@ -986,16 +998,160 @@ static es_status sweep_plot(const es_sweep_point *sw, const char *model, const c
     return st;
 }
 
+/* Events an hour on recordings of other talk (eval --negatives), at the
+ * fine sweep's thresholds and at the model's own. */
+typedef struct {
+    size_t files;
+    double seconds;
+    size_t own;              /* events at the model card's thresholds */
+    size_t events[NFINE];    /* at fine[i].threshold */
+} talk_result;
+
+static double per_hour(size_t events, double seconds) { return seconds > 0 ? (double)events * 3600 / seconds : NAN; }
+
+/* One thread's share of talk_sweep: its own detector, files taken in turn. */
+typedef struct {
+    es_engine *eng;
+    const char *model;
+    char **files;
+    size_t nf, next, done;
+    double th[NFINE];
+    talk_result *out;
+    progress_state *ps;
+    pthread_mutex_t lock;
+    es_status st;            /* the first failure */
+    es_error err;
+} talk_job;
+
+static void *talk_worker(void *p)
+{
+    talk_job *j = p;
+    es_error e = {0};
+    es_detector_opts o;
+    es_detector_opts_default(&o);
+    o.block = 16;
+    es_detector *d = es_detector_create(j->eng, &j->model, 1, &o, &e);
+    es_status st = d ? ES_OK : e.status ? e.status : ES_ERR_IO;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        if (st && !j->st) { j->st = st; j->err = e; }
+        size_t f = !j->st && j->next < j->nf ? j->next++ : SIZE_MAX;
+        pthread_mutex_unlock(&j->lock);
+        if (f == SIZE_MAX) break;
+        es_load_opts lo = {1};
+        es_reader *r = es_reader_open(j->files[f], &lo, &e);
+        size_t ev[NFINE], own = 0;
+        double sec = 0;
+        st = r ? es_reader_set_resample(r, ES_RESAMPLE_FASTEST, &e) : e.status ? e.status : ES_ERR_IO;
+        if (!st) st = es_detector_sweep(d, r, j->th, NFINE, ev, &own, &sec, &e);
+        es_reader_close(r);
+        if (st) continue;   /* recorded at the top of the loop */
+        pthread_mutex_lock(&j->lock);
+        for (int i = 0; i < NFINE; i++) j->out->events[i] += ev[i];
+        j->out->own += own;
+        j->out->seconds += sec;
+        j->out->files++;
+        on_progress(j->ps, "other talk", ++j->done, j->nf);
+        pthread_mutex_unlock(&j->lock);
+    }
+    es_detector_free(d);
+    return NULL;
+}
+
+/* The detector over every audio file below `dir`, as transcribe runs it
+ * (its defaults: block 16, the fastest resampler), swept over the fine
+ * thresholds; a file per thread, as transcribe does. The sums do not
+ * depend on the order the files finish in. */
+static es_status talk_sweep(es_engine *eng, const char *model, const char *dir, const es_sweep_point *fine,
+                            talk_result *out, progress_state *ps, es_error *err)
+{
+    memset(out, 0, sizeof *out);
+    talk_job j = {.eng = eng, .model = model, .out = out, .ps = ps};
+    es_status st = es_dataset_scan_audio(dir, &j.files, &j.nf, err);
+    if (st) return st;
+    if (!j.nf) st = es_fail(err, ES_ERR_IO, "%s: no audio files", dir);
+    for (int i = 0; i < NFINE; i++) j.th[i] = fine[i].threshold;
+    long jobs = sysconf(_SC_NPROCESSORS_ONLN);
+    if (jobs < 1) jobs = 1;
+    if ((size_t)jobs > j.nf) jobs = (long)j.nf;
+    if (jobs > 64) jobs = 64;
+    pthread_t th[64];
+    long started = 0;
+    if (!st) {
+        pthread_mutex_init(&j.lock, NULL);
+        /* one file per thread: the library's own threads would only compete */
+        if (jobs > 1) es_set_threads(1);
+        on_progress(ps, "other talk", 0, j.nf);
+        for (; started < jobs; started++)
+            if (pthread_create(&th[started], NULL, talk_worker, &j)) break;
+        if (!started) talk_worker(&j);
+        for (long i = 0; i < started; i++) pthread_join(th[i], NULL);
+        if (jobs > 1) es_set_threads(0);
+        pthread_mutex_destroy(&j.lock);
+        if (j.st) {
+            if (err) *err = j.err;
+            st = j.st;
+        }
+    }
+    for (size_t i = 0; i < j.nf; i++) free(j.files[i]);
+    free(j.files);
+    return st;
+}
+
+/* The per-hour targets eval names a threshold for. */
+static const double TALK_AT[2] = {1, 0.1};
+
+/* The lowest threshold of the fine sweep with at most `per_h` events an
+ * hour on the talk and, among those, the one missing fewest words (the
+ * lowest, as misses only grow with it); -1 if none. */
+static int talk_suggest(const talk_result *t, double per_h)
+{
+    for (int i = 0; i < NFINE; i++)
+        if (per_hour(t->events[i], t->seconds) <= per_h) return i;
+    return -1;
+}
+
+static void print_talk(const talk_result *t, const es_sweep_point *fine)
+{
+    printf("\nother talk (--negatives): %zu file%s, %.2f h; every event on it is a false accept\n", t->files,
+           t->files == 1 ? "" : "s", t->seconds / 3600);
+    printf("at the model's own thresholds (transcribe's defaults): %zu events, %.1f an hour\n", t->own,
+           per_hour(t->own, t->seconds));
+    for (int k = 0; k < 2; k++) {
+        int i = talk_suggest(t, TALK_AT[k]);
+        double need = 1 / TALK_AT[k];
+        if (t->seconds / 3600 < need) {
+            printf("for at most %g false accept%s an hour: too little talk to tell (%.2f h; %g h needed)\n",
+                   TALK_AT[k], TALK_AT[k] == 1 ? "" : "s", t->seconds / 3600, need);
+            continue;
+        }
+        if (i < 0) printf("for at most %g false accept%s an hour: no threshold up to 0.999\n", TALK_AT[k],
+                          TALK_AT[k] == 1 ? "" : "s");
+        else if (isnan(fine[i].missed))
+            printf("for at most %g false accept%s an hour: threshold %.3g (no word clips to miss)\n", TALK_AT[k],
+                   TALK_AT[k] == 1 ? "" : "s", fine[i].threshold);
+        else
+            printf("for at most %g false accept%s an hour: threshold %.3g, missing %.2f%% of the words\n", TALK_AT[k],
+                   TALK_AT[k] == 1 ? "" : "s", fine[i].threshold, 100 * fine[i].missed);
+    }
+    int z = talk_suggest(t, 0);
+    if (z < 0) printf("no threshold up to 0.999 is silent on this talk\n");
+    else if (!isnan(fine[z].missed))
+        printf("silent on this talk from threshold %.3g, missing %.2f%% of the words\n", fine[z].threshold,
+               100 * fine[z].missed);
+    else printf("silent on this talk from threshold %.3g\n", fine[z].threshold);
+}
+
 int cmd_eval(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"pattern", required_argument, 0, 'p'}, {"json", no_argument, 0, 'j'}, {"cache", required_argument, 0, 'C'},
         {"self-adapt", no_argument, 0, 'A'}, {"prior", required_argument, 0, 'P'}, {"seed", required_argument, 0, 'S'},
         {"one-voice", no_argument, 0, 'O'}, {"thresholds", no_argument, 0, 'T'}, {"plot", required_argument, 0, 'G'},
-        {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"negatives", required_argument, 0, 'N'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
-    const char *pattern = NULL, *cache = NULL, *plot = NULL;
+    const char *pattern = NULL, *cache = NULL, *plot = NULL, *negatives = NULL;
     int json = 0, opt, r, sweep = 0;
     es_eval_opts eo = {0, -1, 1, 0};
     double prior = -1;
@@ -1010,6 +1166,7 @@ int cmd_eval(int argc, char **argv)
         case 'O': eo.one_voice = 1; break;
         case 'T': sweep = 1; break;
         case 'G': plot = optarg; break;
+        case 'N': negatives = optarg; sweep = 1; break;
         case 'P':
             if (cli_parse_double(optarg, 0, 1e6, &prior)) {
                 fprintf(stderr, "earshot eval: --prior must be a number from 0 to 1e6\n");
@@ -1026,6 +1183,13 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "earshot eval: --one-voice goes with --self-adapt\n");
         return EXIT_USAGE;
     }
+    if (negatives && eo.self_adapt) {
+        /* a self-adapting detector's scores follow its own events, so one
+         * pass cannot tell what each threshold would have done */
+        fprintf(stderr, "earshot eval: --negatives cannot go with --self-adapt (run transcribe --self-adapt over the talk "
+                        "at each threshold instead)\n");
+        return EXIT_USAGE;
+    }
     eo.prior = (float)prior;
     eo.seed = (unsigned long long)seed;
     if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
@@ -1035,8 +1199,7 @@ int cmd_eval(int argc, char **argv)
     es_eval_result res;
     progress_state ps = {.tty = !c.quiet && isatty(2)};
     es_status st = es_eval_with(eng, argv[optind], argv[optind + 1], pattern, cache, &eo, &res, on_progress, &ps, &e);
-    es_engine_free(eng);
-    if (st) { cli_error(&e); return EXIT_FAIL; }
+    if (st) { es_engine_free(eng); cli_error(&e); return EXIT_FAIL; }
     size_t K = res.n_labels;
     /* the threshold table's rows: 0.1 ... 0.9, 0.95, 0.98, 0.99, as
      * hundredths, read from the fine sweep */
@@ -1053,6 +1216,18 @@ int cmd_eval(int argc, char **argv)
         for (size_t i = 0; i < NTH; i++) sw[i] = fine[TH[i] - 1];
         for (int i = 0; i < 2; i++) found[i] = suggest(fine, SUGGEST_AT[i], &sug[i]);
     }
+    talk_result talk;
+    double talk_h[NTH];
+    if (negatives) {
+        if (talk_sweep(eng, argv[optind], negatives, fine, &talk, &ps, &e)) {
+            cli_error(&e);
+            es_engine_free(eng);
+            es_eval_result_free(&res);
+            return EXIT_FAIL;
+        }
+        for (size_t i = 0; i < NTH; i++) talk_h[i] = per_hour(talk.events[TH[i] - 1], talk.seconds);
+    }
+    es_engine_free(eng);
     if (json) {
         /* the model path and the labels are outside text: escaped */
         printf("{\"model\": ");
@@ -1128,6 +1303,35 @@ int cmd_eval(int argc, char **argv)
             }
             printf("]}");
         }
+        if (negatives) {
+            printf(", \"negatives\": {\"dir\": ");
+            cli_json_str(negatives);
+            printf(", \"files\": %zu, \"seconds\": %.3f, \"own_events\": %zu, \"own_per_hour\": ", talk.files,
+                   talk.seconds, talk.own);
+            json_num(per_hour(talk.own, talk.seconds));
+            printf(", \"rows\": [");
+            for (size_t i = 0; i < NTH; i++) {
+                printf("%s{\"threshold\": %g, \"events\": %zu, \"per_hour\": ", i ? ", " : "", sw[i].threshold,
+                       talk.events[TH[i] - 1]);
+                json_num(talk_h[i]);
+                printf("}");
+            }
+            printf("], \"suggested\": [");
+            /* each target, then (k = 2) the lowest threshold with no event */
+            for (int k = 0; k < 3; k++) {
+                int i = talk_suggest(&talk, k < 2 ? TALK_AT[k] : 0);
+                if (k < 2)
+                    printf("%s{\"max_per_hour\": %g, \"enough_talk\": %s, \"threshold\": ", k ? ", " : "", TALK_AT[k],
+                           talk.seconds / 3600 >= 1 / TALK_AT[k] ? "true" : "false");
+                else printf("], \"silent_from\": {\"threshold\": ");
+                if (i >= 0) {
+                    printf("%g, \"missed\": ", fine[i].threshold);
+                    json_num(fine[i].missed);
+                    printf("}");
+                } else printf("null, \"missed\": null}");
+            }
+            printf("}");
+        }
         printf("}\n");
     } else {
         /* a figure with its 95% interval: 0.95 of 40 clips and of 4,000
@@ -1168,7 +1372,8 @@ int cmd_eval(int argc, char **argv)
                 printf("%9.4f  %.4f-%.4f\n", (double)res.speaker_correct[i] / (double)res.speaker_n[i], lo, hi);
             else printf("%9s\n", "-");
         }
-        if (sweep) print_sweep(sw, NTH, sug, found);
+        if (sweep) print_sweep(sw, NTH, sug, found, negatives ? talk_h : NULL);
+        if (negatives) print_talk(&talk, fine);
     }
     int rc = EXIT_OK;
     if (plot) {

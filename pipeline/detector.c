@@ -70,6 +70,22 @@ typedef struct {
     float emb[ES_EMB_DIM];  /* the slot's peak_emb when the region closed */
 } cand;
 
+/* What a run computed that the event logic reads, for es_detector_sweep:
+ * per encoder call its mel frames' energies and its steps' raw model
+ * outputs. Replaying it runs the regions, suppression and refractory again
+ * at another threshold without the front end, encoder or models: about
+ * 60 bytes a step, 2.7 MB an hour for a model of 6 labels. */
+typedef struct {
+    size_t *calls;        /* [2 * ncalls]: mel frames, steps of each call */
+    size_t ncalls, calls_cap;
+    float *energy;        /* every mel frame's energy, in order */
+    size_t nenergy, energy_cap;
+    float *rows;          /* [steps][nslots]: outputs after the NaN guard;
+                             NaN where the model did not run yet */
+    size_t nrows, rows_cap;
+    int nomem;
+} recording;
+
 struct es_detector {
     es_engine *e;
     es_detector_opts o;
@@ -97,6 +113,7 @@ struct es_detector {
     float *row;           /* smoothed scores of the step, [nslots] */
     es_detector_score_fn score_fn;
     void *score_user;
+    recording *rec;       /* es_detector_sweep's first pass: what to replay */
     char warning[512];
 };
 
@@ -307,15 +324,12 @@ es_status es_detector_set_threshold(es_detector *d, const char *label, double th
     return ES_OK;
 }
 
-void es_detector_reset(es_detector *d)
+/* The event logic's state back to the start of a stream (regions, pending
+ * events, step and frame counts); the front end and encoder are not
+ * touched. */
+static void reset_events(es_detector *d)
 {
-    es_encoder_stream_reset(d->es);
-    /* a fresh mel stream: it has no reset of its own, and its state is a
-     * few KB of history */
-    es_mel_stream *ms = es_mel_stream_create(es_engine_mel(d->e), NULL);
-    if (ms) { es_mel_stream_free(d->ms); d->ms = ms; }
-    d->nbuf = d->nring = d->steps = d->frames = d->pushed = d->npending = 0;
-    d->started = 0;
+    d->steps = d->frames = d->npending = 0;
     for (size_t i = 0; i < d->nslots; i++) {
         slot *s = &d->slots[i];
         memset(s->hist, 0, (size_t)d->o.smooth * sizeof(float));
@@ -328,6 +342,18 @@ void es_detector_reset(es_detector *d)
         d->src[i].last_fire = -INFINITY;
         es_selfadapt_reset(d->src[i].sa);   /* a new stream may be a new voice */
     }
+}
+
+void es_detector_reset(es_detector *d)
+{
+    es_encoder_stream_reset(d->es);
+    /* a fresh mel stream: it has no reset of its own, and its state is a
+     * few KB of history */
+    es_mel_stream *ms = es_mel_stream_create(es_engine_mel(d->e), NULL);
+    if (ms) { es_mel_stream_free(d->ms); d->ms = ms; }
+    d->nbuf = d->nring = d->pushed = 0;
+    d->started = 0;
+    reset_events(d);
     /* prime the encoder with ones: its first window then ends after the
      * first chunk, as openWakeWord's does */
     float ones[PRIME_FRAMES * ES_MEL_BINS], dummy[2 * ES_EMB_DIM];
@@ -533,44 +559,85 @@ static void window_mean(const float *x, size_t w, float *m)
     }
 }
 
-/* One 80 ms step: the models on the embedding ring, then the regions. */
-static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
+/* Model s over the embedding ring, its outputs into s->probs; *ran = 0
+ * while the ring does not hold its first window yet. *raw: the window
+ * before any self-adaptation offset. */
+static es_status run_model(es_detector *d, source *s, const float **raw, int *ran, es_error *err)
+{
+    /* The encoder's input starts primed with ones (openWakeWord's
+     * start, kept for its heads' parity): the first ES_STREAM_PRIMED
+     * embeddings see some of those frames. An earshot model never met
+     * such embeddings in training (its clip windows skip them), and an
+     * adapted one could score them as a word: on samples/vocab_demo a
+     * wake-word model adapted on its own takes fired at 0.00 s. Its
+     * first window is the first that sees only the stream; with the
+     * default 1 s of leading silence that window ends 1.0 s into the
+     * audio and still holds all of it. */
+    size_t first = s->cls ? s->window + ES_STREAM_PRIMED : s->window;
+    *ran = d->steps >= first;
+    if (!*ran) return ES_OK;
+    const float *w = d->ring + (d->nring - s->window) * ES_EMB_DIM;
+    /* A trained model's score is the mean of its ensemble's heads
+     * (es_classifier_predict). Its card may also name sub-step offsets
+     * and window positions, which es_eval and
+     * es_classifier_predict_audio average over for a whole clip; a
+     * stream cannot: the audio arrives on the 80 ms grid, so there is
+     * no other offset to embed it at, and the neighbouring positions
+     * are simply the windows scored one step before and after. */
+    *raw = w;
+    if (s->sa && es_selfadapt_count(s->sa)) {
+        memcpy(s->wbuf, w, s->window * ES_EMB_DIM * sizeof(float));
+        es_selfadapt_apply(s->sa, s->wbuf, s->window);
+        w = s->wbuf;
+    }
+    es_status st = s->cls ? es_classifier_predict(s->cls, w, s->probs, err) : es_head_run(s->head, w, s->probs, err);
+    if (st) return st;
+    for (size_t k = 0; k < s->classes; k++)
+        if (!(s->probs[k] >= 0)) s->probs[k] = 0;     /* NaN guard */
+    return ES_OK;
+}
+
+/* Room for one more recorded step's outputs; NULL (and rec->nomem) when
+ * there is none. */
+static float *rec_row(recording *r, size_t nslots)
+{
+    if (r->nomem) return NULL;
+    if (r->nrows == r->rows_cap) {
+        size_t nc = r->rows_cap ? 2 * r->rows_cap : 1024;
+        float *nr = realloc(r->rows, nc * nslots * sizeof(float));
+        if (!nr) { r->nomem = 1; return NULL; }
+        r->rows = nr;
+        r->rows_cap = nc;
+    }
+    float *row = r->rows + r->nrows++ * nslots;
+    for (size_t i = 0; i < nslots; i++) row[i] = NAN;
+    return row;
+}
+
+/* One 80 ms step: the models on the embedding ring, then the regions.
+ * With `given` (a replayed step of a recording, [nslots]) the models'
+ * outputs are read from it instead: NaN where a model did not run. */
+static es_status step(es_detector *d, const float *given, es_event_fn fn, void *user, es_error *err)
 {
     d->steps++;
     double t = step_time(d, d->steps);
+    float *rec = d->rec && !given ? rec_row(d->rec, d->nslots) : NULL;
     for (size_t i = 0; i < d->nsrc; i++) {
         source *s = &d->src[i];
-        /* The encoder's input starts primed with ones (openWakeWord's
-         * start, kept for its heads' parity): the first ES_STREAM_PRIMED
-         * embeddings see some of those frames. An earshot model never met
-         * such embeddings in training (its clip windows skip them), and an
-         * adapted one could score them as a word: on samples/vocab_demo a
-         * wake-word model adapted on its own takes fired at 0.00 s. Its
-         * first window is the first that sees only the stream; with the
-         * default 1 s of leading silence that window ends 1.0 s into the
-         * audio and still holds all of it. */
-        size_t first = s->cls ? s->window + ES_STREAM_PRIMED : s->window;
-        if (d->steps < first) continue;
-        const float *w = d->ring + (d->nring - s->window) * ES_EMB_DIM;
-        /* A trained model's score is the mean of its ensemble's heads
-         * (es_classifier_predict). Its card may also name sub-step offsets
-         * and window positions, which es_eval and
-         * es_classifier_predict_audio average over for a whole clip; a
-         * stream cannot: the audio arrives on the 80 ms grid, so there is
-         * no other offset to embed it at, and the neighbouring positions
-         * are simply the windows scored one step before and after. */
-        const float *raw = w;
-        if (s->sa && es_selfadapt_count(s->sa)) {
-            memcpy(s->wbuf, w, s->window * ES_EMB_DIM * sizeof(float));
-            es_selfadapt_apply(s->sa, s->wbuf, s->window);
-            w = s->wbuf;
+        const float *raw = NULL;
+        if (given) {
+            if (isnan(given[s->slot0])) continue;
+            memcpy(s->probs, given + s->slot0, s->classes * sizeof(float));
+        } else {
+            int ran;
+            es_status st = run_model(d, s, &raw, &ran, err);
+            if (st) return st;
+            if (!ran) continue;
+            if (rec) memcpy(rec + s->slot0, s->probs, s->classes * sizeof(float));
         }
-        es_status st = s->cls ? es_classifier_predict(s->cls, w, s->probs, err) : es_head_run(s->head, w, s->probs, err);
-        if (st) return st;
         for (size_t k = 0; k < s->classes; k++) {
             slot *sl = &d->slots[s->slot0 + k];
             float v = s->probs[k];
-            if (!(v >= 0)) v = 0;     /* NaN guard */
             sl->hist[sl->hpos] = v;
             sl->hpos = (sl->hpos + 1) % (size_t)d->o.smooth;
             if (sl->nh < (size_t)d->o.smooth) sl->nh++;
@@ -592,7 +659,7 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
                 if (sl->smoothed > sl->peak) {
                     sl->peak = sl->smoothed;
                     sl->peak_t = t;
-                    if (s->sa) window_mean(raw, s->window, sl->peak_emb);
+                    if (raw && s->sa) window_mean(raw, s->window, sl->peak_emb);
                 }
             } else if (sl->active) {
                 close_region(d, s->slot0 + k);
@@ -606,6 +673,37 @@ static es_status step(es_detector *d, es_event_fn fn, void *user, es_error *err)
     return ES_OK;
 }
 
+/* Record the energies of mel frames [first, first + n) (in the ring). */
+static void rec_energy(recording *r, const float *ring, size_t nring, size_t first, size_t n)
+{
+    if (r->nomem) return;
+    if (r->nenergy + n > r->energy_cap) {
+        size_t nc = r->energy_cap ? 2 * r->energy_cap : 8192;
+        while (nc < r->nenergy + n) nc *= 2;
+        float *ne = realloc(r->energy, nc * sizeof(float));
+        if (!ne) { r->nomem = 1; return; }
+        r->energy = ne;
+        r->energy_cap = nc;
+    }
+    for (size_t i = 0; i < n; i++) r->energy[r->nenergy++] = ring[(first + i) % nring];
+}
+
+/* Record that an encoder call made `frames` mel frames and `steps` steps. */
+static void rec_call(recording *r, size_t frames, size_t steps)
+{
+    if (r->nomem) return;
+    if (r->ncalls == r->calls_cap) {
+        size_t nc = r->calls_cap ? 2 * r->calls_cap : 1024;
+        size_t *ncl = realloc(r->calls, 2 * nc * sizeof(size_t));
+        if (!ncl) { r->nomem = 1; return; }
+        r->calls = ncl;
+        r->calls_cap = nc;
+    }
+    r->calls[2 * r->ncalls] = frames;
+    r->calls[2 * r->ncalls + 1] = steps;
+    r->ncalls++;
+}
+
 /* Run the front end and encoder over `n` whole chunks in d->buf. */
 static es_status process(es_detector *d, const float *x, size_t n, es_event_fn fn, void *user, es_error *err)
 {
@@ -617,8 +715,10 @@ static es_status process(es_detector *d, const float *x, size_t n, es_event_fn f
         for (int b = 0; b < ES_MEL_BINS; b++) s += d->mel[f * ES_MEL_BINS + b];
         d->energy[(d->frames + f) % d->nenergy] = s / ES_MEL_BINS;
     }
+    if (d->rec) rec_energy(d->rec, d->energy, d->nenergy, d->frames, frames);
     d->frames += frames;
     if ((st = es_encoder_stream_push(d->es, d->mel, frames, d->emb, &got, err))) return st;
+    if (d->rec) rec_call(d->rec, frames, got);
     for (size_t k = 0; k < got; k++) {
         if (d->nring == 2 * d->wmax) {
             memmove(d->ring, d->ring + d->wmax * ES_EMB_DIM, d->wmax * ES_EMB_DIM * sizeof(float));
@@ -626,7 +726,7 @@ static es_status process(es_detector *d, const float *x, size_t n, es_event_fn f
         }
         memcpy(d->ring + d->nring * ES_EMB_DIM, d->emb + k * ES_EMB_DIM, ES_EMB_DIM * sizeof(float));
         d->nring++;
-        if ((st = step(d, fn, user, err))) return st;
+        if ((st = step(d, NULL, fn, user, err))) return st;
     }
     return ES_OK;
 }
@@ -717,5 +817,86 @@ es_status es_detector_flush(es_detector *d, es_event_fn fn, void *user, es_error
         release(d, 1, clip_event, &cc);
     }
     es_detector_reset(d);
+    return st;
+}
+
+/* ------------------------------------------------------------ sweep */
+
+static void count_event(void *user, const es_event *ev)
+{
+    (void)ev;
+    (*(size_t *)user)++;
+}
+
+/* Run the event logic again over a recording, at the slots' current
+ * thresholds, from a fresh state; the events go to fn (times clipped to
+ * `dur` seconds, as es_detector_flush clips them). */
+static void replay(es_detector *d, const recording *r, double dur, es_event_fn fn, void *user)
+{
+    reset_events(d);
+    clip_ctx cc = {fn, user, dur};
+    size_t e = 0, row = 0;
+    for (size_t c = 0; c < r->ncalls; c++) {
+        size_t nf = r->calls[2 * c], ns = r->calls[2 * c + 1];
+        for (size_t f = 0; f < nf; f++) d->energy[(d->frames + f) % d->nenergy] = r->energy[e++];
+        d->frames += nf;
+        for (size_t k = 0; k < ns; k++) step(d, r->rows + row++ * d->nslots, clip_event, &cc, NULL);
+    }
+    for (size_t i = 0; i < d->nslots; i++) close_region(d, i);
+    release(d, 1, clip_event, &cc);
+    reset_events(d);
+}
+
+#define SWEEP_READ 16384
+
+es_status es_detector_sweep(es_detector *d, es_reader *r, const double *thresholds, size_t n, size_t *events,
+                            size_t *own_events, double *seconds, es_error *err)
+{
+    if (!d || !r || (n && (!thresholds || !events)))
+        return es_fail(err, ES_ERR_ARG, "es_detector_sweep: invalid arguments");
+    for (size_t i = 0; i < n; i++)
+        if (!(thresholds[i] > 0 && thresholds[i] <= 1))
+            return es_fail(err, ES_ERR_ARG, "es_detector_sweep: a threshold must be in (0, 1]");
+    /* a self-adapting model's scores depend on the events it reported,
+     * so they cannot be replayed at another threshold */
+    if (d->o.self_adapt)
+        return es_fail(err, ES_ERR_ARG, "a self-adapting detector cannot sweep thresholds: its scores depend on its own events");
+    recording rec = {0};
+    double *saved = malloc((d->nslots + 1) * sizeof(double));
+    float *blk = malloc(SWEEP_READ * sizeof(float));
+    es_status st = ES_OK;
+    if (!saved || !blk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    /* the first pass: the detector as transcribe runs it, recorded */
+    es_detector_reset(d);
+    d->rec = &rec;
+    size_t own = 0, got = 0;
+    while (!(st = es_reader_read(r, blk, SWEEP_READ, &got, err)) && got > 0)
+        if ((st = es_detector_push(d, blk, got, count_event, &own, err))) break;
+    double dur = es_detector_time(d);
+    if (!st) st = es_detector_flush(d, count_event, &own, err);
+    else es_detector_reset(d);
+    d->rec = NULL;
+    if (!st && rec.nomem) st = es_fail(err, ES_ERR_NOMEM, "out of memory recording the scores");
+    if (st) goto done;
+    /* then the event logic alone, once per threshold */
+    es_detector_score_fn sfn = d->score_fn;
+    d->score_fn = NULL;
+    for (size_t i = 0; i < d->nslots; i++) saved[i] = d->slots[i].thr;
+    for (size_t t = 0; t < n; t++) {
+        for (size_t i = 0; i < d->nslots; i++)
+            if (d->slots[i].reported) d->slots[i].thr = thresholds[t];
+        events[t] = 0;
+        replay(d, &rec, dur, count_event, &events[t]);
+    }
+    for (size_t i = 0; i < d->nslots; i++) d->slots[i].thr = saved[i];
+    d->score_fn = sfn;
+    if (own_events) *own_events = own;
+    if (seconds) *seconds = dur;
+done:
+    free(rec.calls);
+    free(rec.energy);
+    free(rec.rows);
+    free(saved);
+    free(blk);
     return st;
 }

@@ -382,6 +382,73 @@ static void test_bad_input(void **state)
     es_detector_free(NULL);
 }
 
+
+/* es_detector_sweep: the count at each threshold from one pass and a
+ * replay of the event logic is exactly what a detector run at that
+ * threshold reports, at the block sizes of listen (1) and transcribe (16);
+ * the thresholds are left as they were. The word is mixed in at falling
+ * levels so that its peaks spread over the thresholds. */
+static void test_sweep(void **state)
+{
+    (void)state;
+    double at[] = {1.0, 3.5, 6.0, 8.5, 11.0, 13.5};
+    static const float gain[] = {1.0f, 0.5f, 0.25f, 0.12f, 0.06f, 0.03f};
+    size_t n;
+    float *x = compose(NULL, 0, 16.0, &n);
+    for (size_t j = 0; j < 6; j++) {
+        size_t o = (size_t)(at[j] * ES_SAMPLE_RATE);
+        for (size_t i = 0; i < nword && o + i < n; i++) x[o + i] += gain[j] * word[i];
+    }
+    /* whole int16 values: what the WAV file gives back */
+    for (size_t i = 0; i < n; i++) x[i] = fminf(fmaxf(rintf(x[i]), -32768), 32767);
+    char p[512];
+    snprintf(p, sizeof p, "%s/sweep.wav", dir);
+    es_error e = {0};
+    assert_int_equal(es_audio_write_wav(p, x, n, &e), ES_OK);
+    static const double th[] = {0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0};
+    enum { NT = sizeof th / sizeof th[0] };
+    static const int blocks[] = {1, 16};
+    for (int b = 0; b < 2; b++) {
+        es_detector_opts o;
+        es_detector_opts_default(&o);
+        o.block = blocks[b];
+        es_detector *d = det("hey_jarvis", &o);
+        es_load_opts lo = {1};
+        es_reader *r = es_reader_open(p, &lo, &e);
+        assert_non_null(r);
+        size_t ev[NT], own = 0;
+        double sec = 0;
+        assert_int_equal(es_detector_sweep(d, r, th, NT, ev, &own, &sec, &e), ES_OK);
+        es_reader_close(r);
+        assert_true(fabs(sec - 16.0) < 1e-9);
+        assert_true(es_detector_threshold(d, 0) == 0.5);   /* unchanged */
+        evlist l;
+        run(d, x, n, 0, &l);   /* the same detector again, as it was */
+        assert_int_equal(own, l.n);
+        size_t distinct = 0;
+        for (int t = 0; t < NT; t++) {
+            o.threshold = th[t];
+            es_detector *dt = det("hey_jarvis", &o);
+            run(dt, x, n, 0, &l);
+            es_detector_free(dt);
+            assert_int_equal(ev[t], l.n);
+            if (t && ev[t] != ev[t - 1]) distinct++;
+        }
+        /* not a flat line: the levels spread the counts */
+        assert_true(ev[0] >= 4);
+        assert_int_equal(ev[NT - 1], 0);
+        assert_true(distinct >= 2);
+        /* bad thresholds are refused before any audio is read */
+        double bad[] = {0.5, 0.0};
+        r = es_reader_open(p, &lo, &e);
+        assert_int_equal(es_detector_sweep(d, r, bad, 2, ev, NULL, NULL, &e), ES_ERR_ARG);
+        assert_int_equal(es_detector_sweep(d, r, th, NT, NULL, NULL, NULL, &e), ES_ERR_ARG);
+        es_reader_close(r);
+        es_detector_free(d);
+    }
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_flush_keeps_last_event),
         cmocka_unit_test(test_refractory_and_min_duration),
         cmocka_unit_test(test_classifier),
+        cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

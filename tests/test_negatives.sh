@@ -135,6 +135,50 @@ expect 0 "train --wake-word yes --negatives" -- train "$T/wdata" -o "$T/wake.saf
 has "$T/out" "taught as other" "a wake-word model learns the talk as its other class"
 [ "$(card_talk "$T/wake.safetensors" | cut -d' ' -f1)" = "_other_" ] && ok "card: label _other_" || bad "card: $(card_talk "$T/wake.safetensors")"
 
+mkdir -p "$T/badtalk" && cp "$T/talkA/a.wav" "$T/badtalk/" && echo "RIFF, but not audio" > "$T/badtalk/bad.wav"
+# eval --negatives: events an hour on talk at every threshold, from one
+# pass of the detector; each count must be what transcribe reports at
+# that threshold over the same folder
+expect 0 "eval --negatives talkB" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB"
+has "$T/out" "^threshold .* talk /h$" "the trade-off gains a column of events an hour on the talk"
+has "$T/out" "^other talk (--negatives): 1 file, 0\.0[0-9] h; every event on it is a false accept$" "says how much talk"
+has "$T/out" "^at the model's own thresholds (transcribe's defaults): $nb events, " "its own count is transcribe's ($nb)"
+has "$T/out" "^for at most 1 false accept an hour: too little talk to tell (0\.0[0-9] h; 1 h needed)$" \
+    "too little talk for 1 an hour, and says so"
+has "$T/out" "^silent on this talk from threshold 0\.[0-9]*, missing [0-9.]*% of the words$" "names where it goes silent"
+expect 0 "eval --negatives --json" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" --negatives "$T/talkB"
+cp "$T/out" "$T/eval.json"
+for th in 0.3 0.5 0.7 0.9; do
+    want_ev=$("$BIN" transcribe -q -m "$T/base.safetensors" --threshold $th "$T/talkB" | grep -c .)
+    got_ev=$(node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1]));
+      console.log(j.negatives.rows.find(r => Math.abs(r.threshold - Number(process.argv[2])) < 1e-9).events)' "$T/eval.json" $th)
+    [ "$got_ev" = "$want_ev" ] && ok "at $th: $got_ev events, as transcribe --threshold $th" ||
+        bad "at $th: eval says $got_ev events, transcribe gives $want_ev"
+done
+node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1])); const n = j.negatives;
+  const ok = n.files === 1 && n.seconds > 20 && n.own_events === Number(process.argv[2]) && n.suggested.length === 2 &&
+    n.suggested[0].enough_talk === false && n.silent_from.threshold > 0 && j.sweep.rows.length === n.rows.length &&
+    n.rows.every(r => Math.abs(r.per_hour - r.events * 3600 / n.seconds) <= 1e-4 * r.per_hour + 1e-6);
+  process.exit(ok ? 0 : 1)' "$T/eval.json" "$nb" && ok "--json: files, seconds, own events, rows per hour, suggestions" ||
+    bad "--json negatives: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives))' "$T/eval.json")"
+# two files, one per thread: the counts add up whatever order they finish in
+mkdir -p "$T/talkAB/sub" && cp "$T/talkA/a.wav" "$T/talkAB/" && cp "$T/talkB/b.wav" "$T/talkAB/sub/"
+expect 0 "eval --negatives over two files" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" --negatives "$T/talkAB"
+na=$(events "$T/base.safetensors" "$T/talkA")
+node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives;
+  process.exit(n.files === 2 && n.own_events === Number(process.argv[2]) ? 0 : 1)' "$T/out" "$((na + nb))" &&
+    ok "two files (one in a sub-folder): $((na + nb)) events, transcribe's $na + $nb" ||
+    bad "two files: $(node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives; console.log(n.files, n.own_events)' "$T/out"), wanted 2 $((na + nb))"
+expect 1 "eval --negatives of a missing folder" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/nothere"
+has "$T/err" "nothere" "names the folder"
+mkdir -p "$T/emptytalk"
+expect 1 "eval --negatives of an empty folder" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/emptytalk"
+has "$T/err" "emptytalk" "names the empty folder"
+expect 1 "eval --negatives with a file that is not audio" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/badtalk"
+has "$T/err" "bad.wav" "names the file"
+expect 2 "eval --negatives with --self-adapt" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" --self-adapt
+has "$T/err" "cannot go with --self-adapt" "says why"
+
 # refusals: nothing is written, an existing model is left alone
 echo keep > "$T/keep.safetensors"
 expect 1 "no _unknown_ label to teach" -- train "$T/wdata" -o "$T/keep.safetensors" --negatives "$T/talkA"
@@ -143,7 +187,6 @@ expect 1 "--negatives with --finetune" -- train "$T/data" -o "$T/keep.safetensor
 has "$T/err" "frozen encoder only" "names why"
 expect 1 "--negatives of a missing folder" -- train "$T/data" -o "$T/keep.safetensors" --negatives "$T/nothere"
 has "$T/err" "nothere" "names the folder"
-mkdir -p "$T/badtalk" && cp "$T/talkA/a.wav" "$T/badtalk/" && echo "RIFF, but not audio" > "$T/badtalk/bad.wav"
 expect 1 "--negatives with a file that is not audio" -- train "$T/data" -o "$T/keep.safetensors" --negatives "$T/badtalk"
 has "$T/err" "bad.wav" "names the file"
 [ "$(cat "$T/keep.safetensors")" = keep ] && ok "the existing file is untouched" || bad "a refused run overwrote the model file"
