@@ -625,7 +625,12 @@ es_status es_encoder_stream_push(es_encoder_stream *s, const float *mel, size_t 
 
 /* Embeddings [lo, hi) of an utterance need frames [8*lo, 8*(hi-1)+76).
  * A segment that starts on a multiple of 8 frames keeps every pooling
- * aligned as in one pass, so the segments' results are the same numbers. */
+ * aligned as in one pass, so the segments' results are the same numbers up
+ * to rounding: a frame's row of a convolution's matrix product lands at
+ * another place among the rows sgemm blocks, which may sum it in another
+ * order. Measured on an hour of speech split two ways: 60 of 46,248
+ * embeddings, all next to a segment's start, moved by at most 3e-5. The
+ * streaming detector's block size moves its scores the same way. */
 static void full_part(void *p, int i)
 {
     par_job *j = p;

@@ -709,24 +709,56 @@ static void sha_block(uint32_t h[8], const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
+void es_sha256_init(es_sha256_ctx *c)
+{
+    static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, H0, sizeof H0);
+    c->len = 0;
+    c->nbuf = 0;
+}
+
+void es_sha256_update(es_sha256_ctx *c, const unsigned char *data, size_t len)
+{
+    if (!len) return;
+    c->len += len;
+    if (c->nbuf) {   /* fill the partial block first */
+        size_t k = 64 - c->nbuf < len ? 64 - c->nbuf : len;
+        memcpy(c->buf + c->nbuf, data, k);
+        c->nbuf += k;
+        data += k;
+        len -= k;
+        if (c->nbuf < 64) return;
+        sha_block(c->h, c->buf);
+        c->nbuf = 0;
+    }
+    for (; len >= 64; data += 64, len -= 64) sha_block(c->h, data);
+    memcpy(c->buf, data, len);
+    c->nbuf = len;
+}
+
+void es_sha256_final(es_sha256_ctx *c, unsigned char out[32])
+{
+    unsigned char tail[128] = {0};
+    memcpy(tail, c->buf, c->nbuf);
+    tail[c->nbuf] = 0x80;
+    size_t tl = c->nbuf < 56 ? 64 : 128;
+    uint64_t bits = c->len * 8;
+    for (int k = 0; k < 8; k++) tail[tl - 1 - k] = (unsigned char)(bits >> (8 * k));
+    sha_block(c->h, tail);
+    if (tl == 128) sha_block(c->h, tail + 64);
+    for (int k = 0; k < 8; k++) {
+        out[4 * k] = (unsigned char)(c->h[k] >> 24);
+        out[4 * k + 1] = (unsigned char)(c->h[k] >> 16);
+        out[4 * k + 2] = (unsigned char)(c->h[k] >> 8);
+        out[4 * k + 3] = (unsigned char)c->h[k];
+    }
+}
+
 void es_sha256(const unsigned char *data, size_t len, unsigned char out[32])
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    size_t i = 0;
-    for (; i + 64 <= len; i += 64) sha_block(h, data + i);
-    unsigned char tail[128] = {0};
-    size_t rem = len - i;
-    memcpy(tail, data + i, rem);
-    tail[rem] = 0x80;
-    size_t tl = rem < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
-    for (int k = 0; k < 8; k++) tail[tl - 1 - k] = (unsigned char)(bits >> (8 * k));
-    sha_block(h, tail);
-    if (tl == 128) sha_block(h, tail + 64);
-    for (int k = 0; k < 8; k++) {
-        out[4 * k] = (unsigned char)(h[k] >> 24);
-        out[4 * k + 1] = (unsigned char)(h[k] >> 16);
-        out[4 * k + 2] = (unsigned char)(h[k] >> 8);
-        out[4 * k + 3] = (unsigned char)h[k];
-    }
+    es_sha256_ctx c;
+    es_sha256_init(&c);
+    es_sha256_update(&c, data, len);
+    es_sha256_final(&c, out);
 }

@@ -83,5 +83,15 @@ float es_attr_float(const es_node *n, const char *name, float dflt);
 
 /* SHA-256 of a buffer (used to identify models). */
 void es_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
+/* The same, fed piece by piece (a long file without holding it whole). */
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char buf[64];
+    size_t nbuf;
+} es_sha256_ctx;
+void es_sha256_init(es_sha256_ctx *c);
+void es_sha256_update(es_sha256_ctx *c, const unsigned char *data, size_t len);
+void es_sha256_final(es_sha256_ctx *c, unsigned char out[32]);
 
 #endif

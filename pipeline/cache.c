@@ -218,23 +218,37 @@ static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], dou
     to_hex(key, 32, hex);
 }
 
-static void key_of(const es_cache *c, const unsigned char *audio, size_t len, double pad_to, int shift, double speed,
-                   char hex[65])
+/* SHA-256 of a file's bytes, read a megabyte at a time: an hour of
+ * audio is never in memory to be hashed. Errors as es_read_file's. */
+static es_status sha_of_file(const char *path, unsigned char sha[32], es_error *err)
 {
-    unsigned char sha[32];
-    es_sha256(audio, len, sha);
-    key_of_sha(c, sha, pad_to, shift, speed, NULL, hex);
+    struct stat st;
+    if (stat(path, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_IO, "%s: is a directory, not a file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    enum { BLOCK = 1 << 20 };
+    unsigned char *buf = malloc(BLOCK);
+    if (!buf) { fclose(f); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
+    es_sha256_ctx c;
+    es_sha256_init(&c);
+    size_t r;
+    while ((r = fread(buf, 1, BLOCK, f)) > 0) es_sha256_update(&c, buf, r);
+    int bad = ferror(f);
+    fclose(f);
+    free(buf);
+    if (bad) return es_fail(err, ES_ERR_IO, "%s: read error", path);
+    es_sha256_final(&c, sha);
+    return ES_OK;
 }
 
 static es_status key_of_file(const es_cache *c, const char *path, double pad_to, int shift, double speed,
                              char hex[65], es_error *err)
 {
-    unsigned char *bytes;
-    size_t len;
-    es_status s = es_read_file(path, &bytes, &len, err);
+    unsigned char sha[32];
+    es_status s = sha_of_file(path, sha, err);
     if (s) return s;
-    key_of(c, bytes, len, pad_to, shift, speed, hex);
-    free(bytes);
+    key_of_sha(c, sha, pad_to, shift, speed, NULL, hex);
     return ES_OK;
 }
 
@@ -302,6 +316,136 @@ es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int
     return es_cache_embed_var(c, path, pad_to, shift, 1.0, emb, n, hit, err);
 }
 
+/* Files longer than this (by their header) are embedded while they are
+ * read, when nothing needs them whole (stream mode, no shift, speed or
+ * warp): an hour decoded whole is 230 MB of samples, and a folder of
+ * recordings (train --negatives) is embedded two files at a time. */
+#define STREAM_FROM_S 30.0
+#define PRIME_FRAMES (ES_EMB_WINDOW - 5)   /* as es_embed_audio's stream mode */
+#define STREAM_READ 65536                   /* samples per read */
+#define STREAM_PART (8 * 4096)              /* mel frames per encoder call */
+
+/* es_embed_audio's stream mode (no padding: the file is longer than any
+ * pad_to) on a reader: the mel stream is fed as the file is read, after
+ * the frames of ones the encoder starts on, and the encoder runs over
+ * parts of STREAM_PART frames. A part starts on a multiple of 8 frames and
+ * keeps the context the next window needs, as es_encoder_full splits its
+ * own input over threads: the entry is the one es_audio_load and
+ * es_embed_audio make, exactly for files up to a part (4096 embeddings,
+ * 5.5 min) and up to float rounding next to the parts' edges beyond (see
+ * full_part in model/encoder.c: 60 of the 46,248 embeddings of an hour
+ * moved, by at most 3e-5). Memory: about 5 MB and the embeddings. */
+/* Prefix an engine error with the file's name (its messages do not know it). */
+static es_status name_file(const char *path, es_status s, es_error *err)
+{
+    if (err) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        es_fail(err, s, "%s: %s", path, msg);
+    }
+    return s;
+}
+
+static es_status embed_streamed(es_cache *c, es_reader *r, const char *path, float **out, size_t *nout, es_error *err)
+{
+    *out = NULL;
+    *nout = 0;
+    size_t room = STREAM_PART + ES_EMB_WINDOW + 8 * (STREAM_READ / ES_CHUNK + 1);
+    float *x = malloc(STREAM_READ * sizeof(float)), *mel = malloc(room * ES_MEL_BINS * sizeof(float));
+    float *emb = NULL;
+    size_t nmel = PRIME_FRAMES, nemb = 0, cap = 0, got;
+    es_mel_stream *ms = es_mel_stream_create(es_engine_mel(c->eng), err);
+    es_status s = ES_OK;
+    if (!x || !mel) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    else if (!ms) s = err ? err->status : ES_ERR_NOMEM;
+    if (!s)
+        for (size_t i = 0; i < (size_t)PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
+    int end = 0;
+    while (!s && !end) {
+        if ((s = es_reader_read(r, x, STREAM_READ, &got, err))) break;   /* names the file */
+        end = got == 0;
+        size_t f = 0;
+        if (got && (s = es_mel_stream_push(ms, x, got, mel + nmel * ES_MEL_BINS, room - nmel, &f, err))) {
+            s = name_file(path, s, err);
+            break;
+        }
+        nmel += f;
+        if (nmel < STREAM_PART + ES_EMB_WINDOW && !end) continue;
+        size_t k = es_encoder_count(nmel);
+        if (!k) continue;
+        if (nemb + k > cap) {
+            size_t nc = cap ? 2 * cap : 4096;
+            while (nc < nemb + k) nc *= 2;
+            float *ne = realloc(emb, nc * ES_EMB_DIM * sizeof(float));
+            if (!ne) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
+            emb = ne;
+            cap = nc;
+        }
+        if ((s = es_encoder_full(es_engine_encoder(c->eng), mel, nmel, emb + nemb * ES_EMB_DIM, err))) {
+            s = name_file(path, s, err);
+            break;
+        }
+        nemb += k;
+        /* the next window starts 8 k frames on */
+        memmove(mel, mel + 8 * k * ES_MEL_BINS, (nmel - 8 * k) * ES_MEL_BINS * sizeof(float));
+        nmel -= 8 * k;
+    }
+    es_mel_stream_free(ms);
+    free(x);
+    free(mel);
+    if (s) { free(emb); return s; }
+    *out = emb;
+    *nout = nemb;
+    return ES_OK;
+}
+
+/* The embeddings of a file as the cache keys them: streamed while read
+ * when it is long and nothing needs it whole, else decoded whole. Errors
+ * name the file. */
+static es_status embed_file(es_cache *c, const char *path, double pad_to, int shift, double speed, float **e,
+                            size_t *k, es_error *err)
+{
+    es_load_opts lo = {.quantize_int16 = 1};
+    es_status s;
+    if (c->mode == ES_EMBED_STREAM && shift == 0 && speed == 1.0 && c->warp == 0) {
+        es_reader *r = es_reader_open(path, &lo, err);   /* its errors name the file */
+        if (!r) return err && err->status ? err->status : ES_ERR_IO;
+        double dur = es_reader_duration(r);
+        if (dur > STREAM_FROM_S && dur > pad_to) {
+            s = embed_streamed(c, r, path, e, k, err);
+            es_reader_close(r);
+            return s;
+        }
+        es_reader_close(r);
+    }
+    es_audio a;
+    if ((s = es_audio_load(path, &lo, &a, err))) return s;
+    if (speed != 1.0) {
+        /* speed perturbation: read the samples as if recorded at
+         * 16000*speed Hz and resample to 16 kHz, so tempo and pitch change
+         * together (a different vocal-tract length, for the learning curve) */
+        float *y = NULL;
+        size_t ny = 0;
+        s = es_audio_resample(a.samples, a.n, (int)(ES_SAMPLE_RATE * speed + 0.5), &y, &ny, err);
+        if (s) { es_audio_free(&a); return s; }
+        for (size_t i = 0; i < ny; i++) y[i] = y[i] > 32767.0f ? 32767.0f : y[i] < -32768.0f ? -32768.0f : roundf(y[i]);
+        free(a.samples);
+        a.samples = y;
+        a.n = ny;
+    }
+    es_embed_opts eo = {.mode = c->mode, .pad_to = pad_to, .warp = c->warp};
+    if (shift > 0) {
+        /* delay the audio by `shift` samples and pad the rest of an 80 ms
+         * step after it: the 80 ms grid starts where it did, so the window
+         * the caller takes sees the clip at another sub-step offset */
+        eo.pad_before = (double)shift / ES_SAMPLE_RATE;
+        eo.pad_after = (double)(ES_CHUNK - shift) / ES_SAMPLE_RATE;
+    }
+    s = es_embed_audio(c->eng, a.samples, a.n, &eo, NULL, NULL, e, k, err);
+    es_audio_free(&a);
+    return s ? name_file(path, s, err) : ES_OK;
+}
+
 es_status es_cache_embed_var(es_cache *c, const char *path, double pad_to, int shift, double speed, float **emb,
                              size_t *n, int *hit, es_error *err)
 {
@@ -330,43 +474,9 @@ es_status es_cache_embed_var(es_cache *c, const char *path, double pad_to, int s
     /* The bytes were hashed above and are decoded again here from the
      * path: a file rewritten in between would be stored under its old key,
      * an accepted race (training data does not change under a run). */
-    es_audio a;
-    es_load_opts lo = {.quantize_int16 = 1};
-    if ((s = es_audio_load(path, &lo, &a, err))) goto out;
-    if (speed != 1.0) {
-        /* speed perturbation: read the samples as if recorded at
-         * 16000*speed Hz and resample to 16 kHz, so tempo and pitch change
-         * together (a different vocal-tract length, for the learning curve) */
-        float *y = NULL;
-        size_t ny = 0;
-        s = es_audio_resample(a.samples, a.n, (int)(ES_SAMPLE_RATE * speed + 0.5), &y, &ny, err);
-        if (s) { es_audio_free(&a); goto out; }
-        for (size_t i = 0; i < ny; i++) y[i] = y[i] > 32767.0f ? 32767.0f : y[i] < -32768.0f ? -32768.0f : roundf(y[i]);
-        free(a.samples);
-        a.samples = y;
-        a.n = ny;
-    }
-    es_embed_opts eo = {.mode = c->mode, .pad_to = pad_to, .warp = c->warp};
-    if (shift > 0) {
-        /* delay the audio by `shift` samples and pad the rest of an 80 ms
-         * step after it: the 80 ms grid starts where it did, so the window
-         * the caller takes sees the clip at another sub-step offset */
-        eo.pad_before = (double)shift / ES_SAMPLE_RATE;
-        eo.pad_after = (double)(ES_CHUNK - shift) / ES_SAMPLE_RATE;
-    }
     float *e = NULL;
     size_t k = 0;
-    s = es_embed_audio(c->eng, a.samples, a.n, &eo, NULL, NULL, &e, &k, err);
-    es_audio_free(&a);
-    if (s) {
-        /* name the file: the engine's messages do not know it */
-        if (err) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            es_fail(err, s, "%s: %s", path, msg);
-        }
-        goto out;
-    }
+    if ((s = embed_file(c, path, pad_to, shift, speed, &e, &k, err))) goto out;
     store(c, key, entry, sub, e, k);
     if (k == 0) { free(e); e = NULL; }
     *emb = e;

@@ -55,6 +55,19 @@ expect 0 "train --negatives talkA" -- train "$T/data" -o "$T/neg.safetensors" --
 has "$T/out" "^other talk: $want windows of 1 files, 0.32 s apart, taught as _unknown_" "all $want windows of the talk's $count embeddings"
 [ "$(card_talk "$T/neg.safetensors")" = "_unknown_ 1 $want $want 0.32" ] && ok "the card records them" ||
     bad "card: $(card_talk "$T/neg.safetensors")"
+# a file over 30 s is embedded while it is read, not decoded whole: its
+# cache entry must hold the very numbers `earshot embed --stream` gives
+[ "$count" -gt 400 ] || bad "the training talk is under 32 s ($count embeddings): the streamed path is not tested"
+node -e '
+  const fs = require("fs"), path = require("path");
+  const rd = p => { const b = fs.readFileSync(p), hl = b.readUInt16LE(8);
+    return {n: Number(/shape.: \((\d+),/.exec(b.subarray(10, 10 + hl).toString())[1]), data: b.subarray(10 + hl)}; };
+  const walk = d => fs.readdirSync(d, {withFileTypes: true}).flatMap(e =>
+    e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith(".npy") ? [path.join(d, e.name)] : []);
+  const want = rd(process.argv[1]), same = walk(process.argv[2]).map(rd).filter(e => e.n === want.n);
+  process.exit(same.length === 1 && Buffer.compare(same[0].data, want.data) === 0 ? 0 : 1)' "$T/emb/a.npy" "$EARSHOT_CACHE" &&
+    ok "the streamed cache entry of the ${count}-embedding talk is byte for byte embed --stream" ||
+    bad "the cache entry of talkA differs from embed --stream (or is missing)"
 expect 0 "again" -- train "$T/data" -o "$T/neg2.safetensors" --negatives "$T/talkA"
 cmp -s "$T/neg.safetensors" "$T/neg2.safetensors" && ok "same seed, same bytes" || bad "a retrain with the same seed differs"
 

@@ -4,6 +4,7 @@
 #include "test_util.h"
 #include "../model/onnx.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- a tiny protobuf writer for building test messages ---- */
@@ -220,6 +221,39 @@ static void test_sha256(void **state)
     es_sha256((const unsigned char *)s448, strlen(s448), d);
     hex(d, h);
     assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    /* piece by piece (the cache hashes files a megabyte at a time): a
+     * million 'a' (FIPS 180-2's third vector) fed in pieces of every size
+     * from 0 to 130 bytes, so pieces end at each offset of a block */
+    size_t n = 1000000;
+    unsigned char *m = malloc(n);
+    assert_non_null(m);
+    memset(m, 'a', n);
+    es_sha256_ctx c;
+    es_sha256_init(&c);
+    for (size_t i = 0, k = 0; i < n; k = (k + 1) % 131) {
+        size_t len = k < n - i ? k : n - i;
+        es_sha256_update(&c, m + i, len);
+        i += len;
+    }
+    es_sha256_final(&c, d);
+    hex(d, h);
+    assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    es_sha256(m, n, d);
+    hex(d, h);
+    assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* 55, 56 and 64 bytes: the padding's edge cases, one-shot == pieces */
+    static const size_t edge[] = {55, 56, 63, 64, 65, 119, 120};
+    for (size_t j = 0; j < sizeof edge / sizeof edge[0]; j++) {
+        unsigned char d1[32];
+        es_sha256(m, edge[j], d1);
+        es_sha256_init(&c);
+        es_sha256_update(&c, m, 1);
+        es_sha256_update(&c, NULL, 0);
+        es_sha256_update(&c, m + 1, edge[j] - 1);
+        es_sha256_final(&c, d);
+        assert_memory_equal(d, d1, 32);
+    }
+    free(m);
 }
 
 static void test_real_models(void **state)
