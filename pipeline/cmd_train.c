@@ -865,6 +865,8 @@ static void eval_help(FILE *f)
             "                 gains events an hour on that talk at each threshold, at the\n"
             "                 model's own thresholds, and the lowest threshold for at\n"
             "                 most 1 and 0.1 an hour (implies --thresholds)\n"
+            "  --plot-talk FILE.svg  with --negatives: the words missed against the events\n"
+            "                 an hour on the talk, a point per threshold (0.01 ... 0.99)\n"
             CLI_COMMON_HELP);
 }
 
@@ -1142,16 +1144,51 @@ static void print_talk(const talk_result *t, const es_sweep_point *fine)
     else printf("silent on this talk from threshold %.3g\n", fine[z].threshold);
 }
 
+/* The wake-word chart: the words missed against the false accepts an
+ * hour on the talk, a point per threshold of the fine sweep (0.01 ... 0.99),
+ * on a log axis of events an hour (where none is 0, which the subtitle
+ * names). */
+static es_status talk_plot(const es_sweep_point *fine, const talk_result *t, const char *model, const char *path,
+                           es_error *err)
+{
+    enum { N = 99 };
+    double x[N], y[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = per_hour(t->events[i], t->seconds);
+        y[i] = fine[i].missed;
+    }
+    char title[512], sub[512];
+    const char *base = strrchr(model, '/');
+    snprintf(title, sizeof title, "false accepts against words missed: %s", base ? base + 1 : model);
+    int z = talk_suggest(t, 0);
+    char silent[160] = "no threshold up to 0.99 is silent on it";
+    if (z >= 0 && z < N && !isnan(fine[z].missed))
+        snprintf(silent, sizeof silent, "silent from %.2f, missing %.1f%%: 0 an hour, not drawn", fine[z].threshold,
+                 100 * fine[z].missed);
+    snprintf(sub, sizeof sub, "thresholds 0.01-0.99; %zu word clips, %.2f h of talk; %s", fine[0].n_own,
+             t->seconds / 3600, silent);
+    es_plot *p = es_plot_create(title, "false accepts an hour on the talk (transcribe's detector)",
+                                "fraction of word clips missed");
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    es_plot_subtitle(p, sub);
+    es_plot_log(p, 1, 0);
+    es_plot_yrange(p, 0, NAN);
+    es_status st = es_plot_series(p, "words missed", x, y, NULL, NULL, N, NULL, 0, err);
+    if (!st) st = es_plot_write(p, path, err);
+    es_plot_free(p);
+    return st;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"pattern", required_argument, 0, 'p'}, {"json", no_argument, 0, 'j'}, {"cache", required_argument, 0, 'C'},
         {"self-adapt", no_argument, 0, 'A'}, {"prior", required_argument, 0, 'P'}, {"seed", required_argument, 0, 'S'},
         {"one-voice", no_argument, 0, 'O'}, {"thresholds", no_argument, 0, 'T'}, {"plot", required_argument, 0, 'G'},
-        {"negatives", required_argument, 0, 'N'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"negatives", required_argument, 0, 'N'}, {"plot-talk", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
-    const char *pattern = NULL, *cache = NULL, *plot = NULL, *negatives = NULL;
+    const char *pattern = NULL, *cache = NULL, *plot = NULL, *negatives = NULL, *plot_talk = NULL;
     int json = 0, opt, r, sweep = 0;
     es_eval_opts eo = {0, -1, 1, 0};
     double prior = -1;
@@ -1167,6 +1204,7 @@ int cmd_eval(int argc, char **argv)
         case 'T': sweep = 1; break;
         case 'G': plot = optarg; break;
         case 'N': negatives = optarg; sweep = 1; break;
+        case 'K': plot_talk = optarg; break;
         case 'P':
             if (cli_parse_double(optarg, 0, 1e6, &prior)) {
                 fprintf(stderr, "earshot eval: --prior must be a number from 0 to 1e6\n");
@@ -1193,6 +1231,11 @@ int cmd_eval(int argc, char **argv)
     eo.prior = (float)prior;
     eo.seed = (unsigned long long)seed;
     if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
+    if (plot_talk && !negatives) {
+        fprintf(stderr, "earshot eval: --plot-talk needs --negatives DIR (the talk to count false accepts on)\n");
+        return EXIT_USAGE;
+    }
+    if (plot_talk && cli_check_svg_out(plot_talk, "--plot-talk")) return EXIT_USAGE;
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
     es_error e = {0};
@@ -1379,6 +1422,10 @@ int cmd_eval(int argc, char **argv)
     if (plot) {
         if (sweep_plot(fine, argv[optind], argv[optind + 1], plot, &e)) { cli_error(&e); rc = EXIT_FAIL; }
         else if (!c.quiet) fprintf(stderr, "wrote %s\n", plot);
+    }
+    if (plot_talk) {
+        if (talk_plot(fine, &talk, argv[optind], plot_talk, &e)) { cli_error(&e); rc = EXIT_FAIL; }
+        else if (!c.quiet) fprintf(stderr, "wrote %s\n", plot_talk);
     }
     es_eval_result_free(&res);
     return rc;

@@ -174,6 +174,15 @@ node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1])); cons
     n.rows.every(r => Math.abs(r.per_hour - r.events * 3600 / n.seconds) <= 1e-4 * r.per_hour + 1e-6);
   process.exit(ok ? 0 : 1)' "$T/eval.json" "$nb" && ok "--json: files, seconds, own events, rows per hour, suggestions" ||
     bad "--json negatives: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives))' "$T/eval.json")"
+expect 0 "eval --negatives --plot-talk" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" --plot-talk "$T/fa.svg"
+has "$T/err" "wrote $T/fa.svg" "says where the chart went"
+grep -q ">words missed<" "$T/fa.svg" && grep -q "false accepts an hour on the talk" "$T/fa.svg" &&
+    ok "the chart: words missed against false accepts an hour" || bad "talk chart: $(grep -o '>[^<]*<' "$T/fa.svg" | tr '\n' ' ' | head -c 400)"
+expect 2 "--plot-talk without --negatives" -- "$BIN" eval "$T/base.safetensors" "$T/data" --plot-talk "$T/fa2.svg"
+has "$T/err" "needs --negatives" "says what it needs"
+expect 2 "--plot-talk to a .png name" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" --plot-talk "$T/fa.png"
+[ ! -e "$T/fa2.svg" ] && [ ! -e "$T/fa.png" ] && ok "and nothing written" || bad "a refused --plot-talk wrote a file"
+
 # two files, one per thread: the counts add up whatever order they finish in
 mkdir -p "$T/talkAB/sub" && cp "$T/talkA/a.wav" "$T/talkAB/" && cp "$T/talkB/b.wav" "$T/talkAB/sub/"
 expect 0 "eval --negatives over two files" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" --negatives "$T/talkAB"
