@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "transcribe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <glob.h>
@@ -454,6 +455,18 @@ int cmd_transcribe(int argc, char **argv)
                     errno == EEXIST ? "a file of that name exists" : strerror(errno));
             return EXIT_FAIL;
         }
+        /* clips of an earlier run are not ours to delete, but a harvest
+         * of false accepts that mixes in old ones misleads: say so (with
+         * --resume they are the done files' own) */
+        DIR *dir = b.resume || b.quiet ? NULL : opendir(b.clips);
+        struct dirent *de;
+        int used = 0;
+        while (dir && !used && (de = readdir(dir))) used = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+        if (dir) closedir(dir);
+        if (used)
+            fprintf(stderr, "earshot: note: --save-clips %s is not empty; this run's clips replace only those of the "
+                            "same names, so clips of an earlier run stay beside them (an empty folder keeps them apart)\n",
+                    b.clips);
     }
 
     es_error e = {0};

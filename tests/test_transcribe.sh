@@ -218,6 +218,10 @@ for c in "$T/clips/a_0001_hey_jarvis.wav" "$T/clips/sub/b_0001_alexa.wav"; do
     "$BIN" transcribe -q "${M[@]}" "$c" | cut -f3 | grep -qx "$w" && ok "$w fires again in its own clip" || bad "no $w in $c"
 done
 ls "$T/clips"/*.tmp* >/dev/null 2>&1 && bad "temporary files left in the clips folder" || ok "no temporary files left"
+expect 0 "--save-clips into the same folder again" -- "$BIN" transcribe "${M[@]}" --save-clips "$T/clips" "$T/in/a.wav"
+has "$T/err" "note: --save-clips $T/clips is not empty" "notes that clips of an earlier run stay beside the new ones"
+expect 0 "--save-clips into a new folder" -- "$BIN" transcribe "${M[@]}" --save-clips "$T/clips2" "$T/in/a.wav"
+grep -q "is not empty" "$T/err" && bad "a note for a folder that was empty" || ok "no note for a new folder"
 echo x > "$T/afile"
 expect 1 "--save-clips to a file" -- "$BIN" transcribe -q "${M[@]}" --save-clips "$T/afile" "$T/in/a.wav"
 has "$T/err" "afile: cannot make that folder" "names the path and why, before reading any audio"
