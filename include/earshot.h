@@ -740,17 +740,18 @@ void es_detector_reset(es_detector *d);
 /* Seconds of audio pushed since the last reset/flush. */
 double es_detector_time(const es_detector *d);
 /* False accepts at many thresholds in one pass: runs the whole stream of
- * `r` through the detector (from a reset, as es_tx_run does) and counts
- * its events at its own thresholds (*own_events), then runs the event
- * logic alone again over the recorded scores once per thresholds[i] (one
- * threshold for every reported label, in (0, 1]) and counts those
- * (events[i]); each count is what a run at that threshold would report.
- * *seconds: the audio's length. The front end and encoder run once; the
- * recording takes about 4 x (labels + 8) bytes per 80 ms step. Refused for
- * a self-adapting detector, whose scores depend on its own events. The
- * detector is reset afterwards, its thresholds unchanged. */
+ * `r` through the detector (from a reset, as es_tx_run does), reporting
+ * its events at its own thresholds to fn (may be NULL), then runs the
+ * event logic alone again over the recorded scores once per
+ * thresholds[i] (one threshold for every reported label, in (0, 1]) and
+ * counts those events (events[i]); each count is what a run at that
+ * threshold would report. *seconds: the audio's length. The front end and
+ * encoder run once; the recording takes about 4 x (labels + 8) bytes per
+ * 80 ms step. Refused for a self-adapting detector, whose scores depend on
+ * its own events. The detector is reset afterwards, its thresholds
+ * unchanged. */
 es_status es_detector_sweep(es_detector *d, es_reader *r, const double *thresholds, size_t n, size_t *events,
-                            size_t *own_events, double *seconds, es_error *err);
+                            es_event_fn fn, void *user, double *seconds, es_error *err);
 /* ------------------------------------------------ synthetic training data */
 
 /* Speech engines and augmentations for es_synth_dataset (bit masks). */

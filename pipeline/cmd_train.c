@@ -1007,7 +1007,33 @@ typedef struct {
     double seconds;
     size_t own;              /* events at the model card's thresholds */
     size_t events[NFINE];    /* at fine[i].threshold */
+    size_t nlab;             /* the words a detector of the model reports */
+    char **labels;
+    size_t *own_by;          /* [nlab]: own's events of each */
 } talk_result;
+
+static void talk_result_free(talk_result *t)
+{
+    for (size_t i = 0; t->labels && i < t->nlab; i++) free(t->labels[i]);
+    free(t->labels);
+    free(t->own_by);
+    t->labels = NULL;
+    t->own_by = NULL;
+}
+
+/* Events at the model's own thresholds, by label (index among the
+ * detector's labels; an event's label is the detector's own string). */
+typedef struct {
+    const es_detector *d;
+    size_t *by;
+} own_ctx;
+
+static void own_event(void *user, const es_event *ev)
+{
+    own_ctx *c = user;
+    for (size_t i = 0; i < es_detector_labels(c->d); i++)
+        if (!strcmp(es_detector_label(c->d, i), ev->label)) { c->by[i]++; return; }
+}
 
 static double per_hour(size_t events, double seconds) { return seconds > 0 ? (double)events * 3600 / seconds : NAN; }
 
@@ -1034,6 +1060,19 @@ static void *talk_worker(void *p)
     o.block = 16;
     es_detector *d = es_detector_create(j->eng, &j->model, 1, &o, &e);
     es_status st = d ? ES_OK : e.status ? e.status : ES_ERR_IO;
+    size_t nl = d ? es_detector_labels(d) : 0, *by = calloc(nl + 1, sizeof *by);
+    if (!st && !by) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
+    if (!st) {   /* the first detector names the labels */
+        pthread_mutex_lock(&j->lock);
+        talk_result *t = j->out;
+        if (!t->labels && (t->labels = calloc(nl + 1, sizeof *t->labels)) && (t->own_by = calloc(nl + 1, sizeof *t->own_by))) {
+            t->nlab = nl;
+            for (size_t i = 0; i < nl; i++)
+                if (es_detector_reported(d, i) && !(t->labels[i] = strdup(es_detector_label(d, i)))) break;
+        }
+        if (!t->own_by) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
+        pthread_mutex_unlock(&j->lock);
+    }
     for (;;) {
         pthread_mutex_lock(&j->lock);
         if (st && !j->st) { j->st = st; j->err = e; }
@@ -1042,20 +1081,26 @@ static void *talk_worker(void *p)
         if (f == SIZE_MAX) break;
         es_load_opts lo = {1};
         es_reader *r = es_reader_open(j->files[f], &lo, &e);
-        size_t ev[NFINE], own = 0;
+        size_t ev[NFINE];
         double sec = 0;
+        memset(by, 0, nl * sizeof *by);
+        own_ctx oc = {d, by};
         st = r ? es_reader_set_resample(r, ES_RESAMPLE_FASTEST, &e) : e.status ? e.status : ES_ERR_IO;
-        if (!st) st = es_detector_sweep(d, r, j->th, NFINE, ev, &own, &sec, &e);
+        if (!st) st = es_detector_sweep(d, r, j->th, NFINE, ev, own_event, &oc, &sec, &e);
         es_reader_close(r);
         if (st) continue;   /* recorded at the top of the loop */
         pthread_mutex_lock(&j->lock);
         for (int i = 0; i < NFINE; i++) j->out->events[i] += ev[i];
-        j->out->own += own;
+        for (size_t i = 0; i < nl && i < j->out->nlab; i++) {
+            j->out->own_by[i] += by[i];
+            j->out->own += by[i];
+        }
         j->out->seconds += sec;
         j->out->files++;
         on_progress(j->ps, "other talk", ++j->done, j->nf);
         pthread_mutex_unlock(&j->lock);
     }
+    free(by);
     es_detector_free(d);
     return NULL;
 }
@@ -1097,6 +1142,7 @@ static es_status talk_sweep(es_engine *eng, const char *model, const char *dir, 
     }
     for (size_t i = 0; i < j.nf; i++) free(j.files[i]);
     free(j.files);
+    if (st) talk_result_free(out);
     return st;
 }
 
@@ -1117,8 +1163,12 @@ static void print_talk(const talk_result *t, const es_sweep_point *fine)
 {
     printf("\nother talk (--negatives): %zu file%s, %.2f h; every event on it is a false accept\n", t->files,
            t->files == 1 ? "" : "s", t->seconds / 3600);
-    printf("at the model's own thresholds (transcribe's defaults): %zu events, %.1f an hour\n", t->own,
+    printf("at the model's own thresholds (transcribe's defaults): %zu events, %.1f an hour", t->own,
            per_hour(t->own, t->seconds));
+    /* which word fires: transcribe takes a threshold per word (LABEL=T) */
+    for (size_t i = 0, k = 0; i < t->nlab; i++)
+        if (t->labels[i]) printf("%s%s %zu", k++ ? ", " : ": ", t->labels[i], t->own_by[i]);
+    printf("\n");
     for (int k = 0; k < 2; k++) {
         int i = talk_suggest(t, TALK_AT[k]);
         double need = 1 / TALK_AT[k];
@@ -1259,7 +1309,7 @@ int cmd_eval(int argc, char **argv)
         for (size_t i = 0; i < NTH; i++) sw[i] = fine[TH[i] - 1];
         for (int i = 0; i < 2; i++) found[i] = suggest(fine, SUGGEST_AT[i], &sug[i]);
     }
-    talk_result talk;
+    talk_result talk = {0};
     double talk_h[NTH];
     if (negatives) {
         if (talk_sweep(eng, argv[optind], negatives, fine, &talk, &ps, &e)) {
@@ -1352,6 +1402,14 @@ int cmd_eval(int argc, char **argv)
             printf(", \"files\": %zu, \"seconds\": %.3f, \"own_events\": %zu, \"own_per_hour\": ", talk.files,
                    talk.seconds, talk.own);
             json_num(per_hour(talk.own, talk.seconds));
+            printf(", \"own_by_label\": {");
+            for (size_t i = 0, k = 0; i < talk.nlab; i++)
+                if (talk.labels[i]) {
+                    printf("%s", k++ ? ", " : "");
+                    cli_json_str(talk.labels[i]);
+                    printf(": %zu", talk.own_by[i]);
+                }
+            printf("}");
             printf(", \"rows\": [");
             for (size_t i = 0; i < NTH; i++) {
                 printf("%s{\"threshold\": %g, \"events\": %zu, \"per_hour\": ", i ? ", " : "", sw[i].threshold,
@@ -1427,6 +1485,7 @@ int cmd_eval(int argc, char **argv)
         if (talk_plot(fine, &talk, argv[optind], plot_talk, &e)) { cli_error(&e); rc = EXIT_FAIL; }
         else if (!c.quiet) fprintf(stderr, "wrote %s\n", plot_talk);
     }
+    talk_result_free(&talk);
     es_eval_result_free(&res);
     return rc;
 }

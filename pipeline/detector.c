@@ -850,7 +850,7 @@ static void replay(es_detector *d, const recording *r, double dur, es_event_fn f
 #define SWEEP_READ 16384
 
 es_status es_detector_sweep(es_detector *d, es_reader *r, const double *thresholds, size_t n, size_t *events,
-                            size_t *own_events, double *seconds, es_error *err)
+                            es_event_fn fn, void *user, double *seconds, es_error *err)
 {
     if (!d || !r || (n && (!thresholds || !events)))
         return es_fail(err, ES_ERR_ARG, "es_detector_sweep: invalid arguments");
@@ -869,11 +869,11 @@ es_status es_detector_sweep(es_detector *d, es_reader *r, const double *threshol
     /* the first pass: the detector as transcribe runs it, recorded */
     es_detector_reset(d);
     d->rec = &rec;
-    size_t own = 0, got = 0;
+    size_t got = 0;
     while (!(st = es_reader_read(r, blk, SWEEP_READ, &got, err)) && got > 0)
-        if ((st = es_detector_push(d, blk, got, count_event, &own, err))) break;
+        if ((st = es_detector_push(d, blk, got, fn, user, err))) break;
     double dur = es_detector_time(d);
-    if (!st) st = es_detector_flush(d, count_event, &own, err);
+    if (!st) st = es_detector_flush(d, fn, user, err);
     else es_detector_reset(d);
     d->rec = NULL;
     if (!st && rec.nomem) st = es_fail(err, ES_ERR_NOMEM, "out of memory recording the scores");
@@ -890,7 +890,6 @@ es_status es_detector_sweep(es_detector *d, es_reader *r, const double *threshol
     }
     for (size_t i = 0; i < d->nslots; i++) d->slots[i].thr = saved[i];
     d->score_fn = sfn;
-    if (own_events) *own_events = own;
     if (seconds) *seconds = dur;
 done:
     free(rec.calls);

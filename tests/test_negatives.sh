@@ -183,6 +183,13 @@ has "$T/err" "needs --negatives" "says what it needs"
 expect 2 "--plot-talk to a .png name" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" --plot-talk "$T/fa.png"
 [ ! -e "$T/fa2.svg" ] && [ ! -e "$T/fa.png" ] && ok "and nothing written" || bad "a refused --plot-talk wrote a file"
 
+# which word fires, at the model's own thresholds: transcribe's count of each
+byl=$("$BIN" transcribe -q -m "$T/base.safetensors" "$T/talkB" | cut -f3 | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
+got_byl=$(node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives;
+  console.log(Object.keys(n.own_by_label).sort().filter(k => n.own_by_label[k] > 0).map(k => k + "=" + n.own_by_label[k]).join(" ") + " ")' "$T/eval.json")
+[ "$got_byl" = "$byl" ] && ok "events by word: $byl(as transcribe's)" || bad "by word: eval '$got_byl', transcribe '$byl'"
+has "$T/eval.json" '"own_by_label": {"stop": [0-9]*, "yes": [0-9]*}' "--json names every word, _unknown_ and _silence_ left out"
+
 # two files, one per thread: the counts add up whatever order they finish in
 mkdir -p "$T/talkAB/sub" && cp "$T/talkA/a.wav" "$T/talkAB/" && cp "$T/talkB/b.wav" "$T/talkAB/sub/"
 expect 0 "eval --negatives over two files" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" --negatives "$T/talkAB"
