@@ -325,16 +325,6 @@ es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int
 #define STREAM_READ 65536                   /* samples per read */
 #define STREAM_PART (8 * 4096)              /* mel frames per encoder call */
 
-/* es_embed_audio's stream mode (no padding: the file is longer than any
- * pad_to) on a reader: the mel stream is fed as the file is read, after
- * the frames of ones the encoder starts on, and the encoder runs over
- * parts of STREAM_PART frames. A part starts on a multiple of 8 frames and
- * keeps the context the next window needs, as es_encoder_full splits its
- * own input over threads: the entry is the one es_audio_load and
- * es_embed_audio make, exactly for files up to a part (4096 embeddings,
- * 5.5 min) and up to float rounding next to the parts' edges beyond (see
- * full_part in model/encoder.c: 60 of the 46,248 embeddings of an hour
- * moved, by at most 3e-5). Memory: about 5 MB and the embeddings. */
 /* Prefix an engine error with the file's name (its messages do not know it). */
 static es_status name_file(const char *path, es_status s, es_error *err)
 {
@@ -346,6 +336,16 @@ static es_status name_file(const char *path, es_status s, es_error *err)
     return s;
 }
 
+/* es_embed_audio's stream mode (no padding: the file is longer than any
+ * pad_to) on a reader: the mel stream is fed as the file is read, after
+ * the frames of ones the encoder starts on, and the encoder runs over
+ * parts of STREAM_PART frames. A part starts on a multiple of 8 frames and
+ * keeps the context the next window needs, as es_encoder_full splits its
+ * own input over threads: the entry is the one es_audio_load and
+ * es_embed_audio make, exactly for files up to a part (4096 embeddings,
+ * 5.5 min) and up to float rounding next to the parts' edges beyond (see
+ * full_part in model/encoder.c: 60 of the 46,248 embeddings of an hour
+ * moved, by at most 3e-5). Memory: about 5 MB and the embeddings. */
 static es_status embed_streamed(es_cache *c, es_reader *r, const char *path, float **out, size_t *nout, es_error *err)
 {
     *out = NULL;

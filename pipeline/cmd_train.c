@@ -1062,15 +1062,18 @@ static void *talk_worker(void *p)
     es_status st = d ? ES_OK : e.status ? e.status : ES_ERR_IO;
     size_t nl = d ? es_detector_labels(d) : 0, *by = calloc(nl + 1, sizeof *by);
     if (!st && !by) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
-    if (!st) {   /* the first detector names the labels */
+    if (!st) {   /* the first detector names the labels (NULL: not reported) */
         pthread_mutex_lock(&j->lock);
         talk_result *t = j->out;
-        if (!t->labels && (t->labels = calloc(nl + 1, sizeof *t->labels)) && (t->own_by = calloc(nl + 1, sizeof *t->own_by))) {
-            t->nlab = nl;
-            for (size_t i = 0; i < nl; i++)
-                if (es_detector_reported(d, i) && !(t->labels[i] = strdup(es_detector_label(d, i)))) break;
+        if (!t->labels) {
+            t->labels = calloc(nl + 1, sizeof *t->labels);
+            t->own_by = calloc(nl + 1, sizeof *t->own_by);
+            int nomem = !t->labels || !t->own_by;
+            for (size_t i = 0; !nomem && i < nl; i++)
+                nomem = es_detector_reported(d, i) && !(t->labels[i] = strdup(es_detector_label(d, i)));
+            t->nlab = t->labels && t->own_by ? nl : 0;   /* what talk_result_free frees, and merges read */
+            if (nomem) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
         }
-        if (!t->own_by) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
         pthread_mutex_unlock(&j->lock);
     }
     for (;;) {
@@ -1133,6 +1136,7 @@ static es_status talk_sweep(es_engine *eng, const char *model, const char *dir, 
             if (pthread_create(&th[started], NULL, talk_worker, &j)) break;
         if (!started) talk_worker(&j);
         for (long i = 0; i < started; i++) pthread_join(th[i], NULL);
+        /* back to the default (eval has no other work after this) */
         if (jobs > 1) es_set_threads(0);
         pthread_mutex_destroy(&j.lock);
         if (j.st) {
