@@ -739,19 +739,28 @@ es_status es_detector_flush(es_detector *d, es_event_fn fn, void *user, es_error
 void es_detector_reset(es_detector *d);
 /* Seconds of audio pushed since the last reset/flush. */
 double es_detector_time(const es_detector *d);
-/* False accepts at many thresholds in one pass: runs the whole stream of
- * `r` through the detector (from a reset, as es_tx_run does), reporting
- * its events at its own thresholds to fn (may be NULL), then runs the
- * event logic alone again over the recorded scores once per
- * thresholds[i] (one threshold for every reported label, in (0, 1]) and
- * counts those events (events[i]); each count is what a run at that
- * threshold would report. *seconds: the audio's length. The front end and
- * encoder run once; the recording takes about 4 x (labels + 8) bytes per
- * 80 ms step. Refused for a self-adapting detector, whose scores depend on
- * its own events. The detector is reset afterwards, its thresholds
- * unchanged. */
-es_status es_detector_sweep(es_detector *d, es_reader *r, const double *thresholds, size_t n, size_t *events,
-                            es_event_fn fn, void *user, double *seconds, es_error *err);
+/* Record and replay, for the events of many thresholds from one pass
+ * (eval --negatives): es_detector_record runs the whole stream of `r`
+ * through the detector (from a reset, as es_tx_run does), reporting its
+ * events at its own thresholds to fn (may be NULL), and keeps what the
+ * event logic reads: each 80 ms step's model outputs and the mel
+ * energies, about 4 x (labels + 8) bytes a step (2.7 MB an hour for 6
+ * labels). es_detector_replay runs the event logic alone again over a
+ * recording, with thresholds thr[es_detector_labels(d)] (each reported
+ * label's in (0, 1]; the others are ignored; NULL: the detector's own),
+ * and reports to fn exactly the events a run with those thresholds would
+ * report; the front end, encoder and models do not run. The replaying
+ * detector must have the recording one's models and block size (it may be
+ * the same detector); it is reset afterwards, its thresholds unchanged.
+ * Both refuse a self-adapting detector, whose scores depend on its own
+ * events. */
+typedef struct es_recording es_recording;
+es_status es_detector_record(es_detector *d, es_reader *r, es_event_fn fn, void *user, es_recording **out,
+                             es_error *err);
+es_status es_detector_replay(es_detector *d, const es_recording *rec, const double *thr, es_event_fn fn, void *user,
+                             es_error *err);
+double es_recording_seconds(const es_recording *rec);   /* the audio's length */
+void es_recording_free(es_recording *rec);
 /* ------------------------------------------------ synthetic training data */
 
 /* Speech engines and augmentations for es_synth_dataset (bit masks). */

@@ -6,10 +6,10 @@
 #include "plot.h"
 #include "train_aug.h"   /* the auto rules, to print what they chose */
 #include "dataset.h"
+#include "eval_talk.h"
 
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -863,8 +863,10 @@ static void eval_help(FILE *f)
             "                 audio file below DIR, any length): the detector runs over\n"
             "                 them as transcribe does (its defaults), and the trade-off\n"
             "                 gains events an hour on that talk at each threshold, at the\n"
-            "                 model's own thresholds, and the lowest threshold for at\n"
-            "                 most 1 and 0.1 an hour (implies --thresholds)\n"
+            "                 model's own thresholds (by word), the lowest threshold\n"
+            "                 for at most 1 and 0.1 an hour, and a threshold per word\n"
+            "                 for each, and for none on the talk, as transcribe\n"
+            "                 --threshold LABEL=T arguments (implies --thresholds)\n"
             "  --plot-talk FILE.svg  with --negatives: the words missed against the events\n"
             "                 an hour on the talk, a point per threshold (0.01 ... 0.99)\n"
             CLI_COMMON_HELP);
@@ -1000,153 +1002,22 @@ static es_status sweep_plot(const es_sweep_point *sw, const char *model, const c
     return st;
 }
 
-/* Events an hour on recordings of other talk (eval --negatives), at the
- * fine sweep's thresholds and at the model's own. */
-typedef struct {
-    size_t files;
-    double seconds;
-    size_t own;              /* events at the model card's thresholds */
-    size_t events[NFINE];    /* at fine[i].threshold */
-    size_t nlab;             /* the words a detector of the model reports */
-    char **labels;
-    size_t *own_by;          /* [nlab]: own's events of each */
-} talk_result;
-
-static void talk_result_free(talk_result *t)
-{
-    for (size_t i = 0; t->labels && i < t->nlab; i++) free(t->labels[i]);
-    free(t->labels);
-    free(t->own_by);
-    t->labels = NULL;
-    t->own_by = NULL;
-}
-
-/* Events at the model's own thresholds, by label (index among the
- * detector's labels; an event's label is the detector's own string). */
-typedef struct {
-    const es_detector *d;
-    size_t *by;
-} own_ctx;
-
-static void own_event(void *user, const es_event *ev)
-{
-    own_ctx *c = user;
-    for (size_t i = 0; i < es_detector_labels(c->d); i++)
-        if (!strcmp(es_detector_label(c->d, i), ev->label)) { c->by[i]++; return; }
-}
-
 static double per_hour(size_t events, double seconds) { return seconds > 0 ? (double)events * 3600 / seconds : NAN; }
 
-/* One thread's share of talk_sweep: its own detector, files taken in turn. */
-typedef struct {
-    es_engine *eng;
-    const char *model;
-    char **files;
-    size_t nf, next, done;
-    double th[NFINE];
-    talk_result *out;
-    progress_state *ps;
-    pthread_mutex_t lock;
-    es_status st;            /* the first failure */
-    es_error err;
-} talk_job;
-
-static void *talk_worker(void *p)
-{
-    talk_job *j = p;
-    es_error e = {0};
-    es_detector_opts o;
-    es_detector_opts_default(&o);
-    o.block = 16;
-    es_detector *d = es_detector_create(j->eng, &j->model, 1, &o, &e);
-    es_status st = d ? ES_OK : e.status ? e.status : ES_ERR_IO;
-    size_t nl = d ? es_detector_labels(d) : 0, *by = calloc(nl + 1, sizeof *by);
-    if (!st && !by) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
-    if (!st) {   /* the first detector names the labels (NULL: not reported) */
-        pthread_mutex_lock(&j->lock);
-        talk_result *t = j->out;
-        if (!t->labels) {
-            t->labels = calloc(nl + 1, sizeof *t->labels);
-            t->own_by = calloc(nl + 1, sizeof *t->own_by);
-            int nomem = !t->labels || !t->own_by;
-            for (size_t i = 0; !nomem && i < nl; i++)
-                nomem = es_detector_reported(d, i) && !(t->labels[i] = strdup(es_detector_label(d, i)));
-            t->nlab = t->labels && t->own_by ? nl : 0;   /* what talk_result_free frees, and merges read */
-            if (nomem) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
-        }
-        pthread_mutex_unlock(&j->lock);
-    }
-    for (;;) {
-        pthread_mutex_lock(&j->lock);
-        if (st && !j->st) { j->st = st; j->err = e; }
-        size_t f = !j->st && j->next < j->nf ? j->next++ : SIZE_MAX;
-        pthread_mutex_unlock(&j->lock);
-        if (f == SIZE_MAX) break;
-        es_load_opts lo = {1};
-        es_reader *r = es_reader_open(j->files[f], &lo, &e);
-        size_t ev[NFINE];
-        double sec = 0;
-        memset(by, 0, nl * sizeof *by);
-        own_ctx oc = {d, by};
-        st = r ? es_reader_set_resample(r, ES_RESAMPLE_FASTEST, &e) : e.status ? e.status : ES_ERR_IO;
-        if (!st) st = es_detector_sweep(d, r, j->th, NFINE, ev, own_event, &oc, &sec, &e);
-        es_reader_close(r);
-        if (st) continue;   /* recorded at the top of the loop */
-        pthread_mutex_lock(&j->lock);
-        for (int i = 0; i < NFINE; i++) j->out->events[i] += ev[i];
-        for (size_t i = 0; i < nl && i < j->out->nlab; i++) {
-            j->out->own_by[i] += by[i];
-            j->out->own += by[i];
-        }
-        j->out->seconds += sec;
-        j->out->files++;
-        on_progress(j->ps, "other talk", ++j->done, j->nf);
-        pthread_mutex_unlock(&j->lock);
-    }
-    free(by);
-    es_detector_free(d);
-    return NULL;
-}
-
-/* The detector over every audio file below `dir`, as transcribe runs it
- * (its defaults: block 16, the fastest resampler), swept over the fine
- * thresholds; a file per thread, as transcribe does. The sums do not
- * depend on the order the files finish in. */
+/* The talk of eval --negatives through es_talk_eval_run at the fine
+ * sweep's thresholds, a file per core as transcribe runs (the library's
+ * own threads would only compete). */
 static es_status talk_sweep(es_engine *eng, const char *model, const char *dir, const es_sweep_point *fine,
-                            talk_result *out, progress_state *ps, es_error *err)
+                            const es_eval_result *res, es_talk_eval *out, progress_state *ps, es_error *err)
 {
-    memset(out, 0, sizeof *out);
-    talk_job j = {.eng = eng, .model = model, .out = out, .ps = ps};
-    es_status st = es_dataset_scan_audio(dir, &j.files, &j.nf, err);
-    if (st) return st;
-    if (!j.nf) st = es_fail(err, ES_ERR_IO, "%s: no audio files", dir);
-    for (int i = 0; i < NFINE; i++) j.th[i] = fine[i].threshold;
+    double th[NFINE];
+    for (int i = 0; i < NFINE; i++) th[i] = fine[i].threshold;
     long jobs = sysconf(_SC_NPROCESSORS_ONLN);
     if (jobs < 1) jobs = 1;
-    if ((size_t)jobs > j.nf) jobs = (long)j.nf;
-    if (jobs > 64) jobs = 64;
-    pthread_t th[64];
-    long started = 0;
-    if (!st) {
-        pthread_mutex_init(&j.lock, NULL);
-        /* one file per thread: the library's own threads would only compete */
-        if (jobs > 1) es_set_threads(1);
-        on_progress(ps, "other talk", 0, j.nf);
-        for (; started < jobs; started++)
-            if (pthread_create(&th[started], NULL, talk_worker, &j)) break;
-        if (!started) talk_worker(&j);
-        for (long i = 0; i < started; i++) pthread_join(th[i], NULL);
-        /* back to the default (eval has no other work after this) */
-        if (jobs > 1) es_set_threads(0);
-        pthread_mutex_destroy(&j.lock);
-        if (j.st) {
-            if (err) *err = j.err;
-            st = j.st;
-        }
-    }
-    for (size_t i = 0; i < j.nf; i++) free(j.files[i]);
-    free(j.files);
-    if (st) talk_result_free(out);
+    if (jobs > 1) es_set_threads(1);
+    es_status st = es_talk_eval_run(eng, model, dir, th, NFINE, res, (int)jobs, on_progress, ps, out, err);
+    /* back to the default (eval has no other work after this) */
+    if (jobs > 1) es_set_threads(0);
     return st;
 }
 
@@ -1156,14 +1027,14 @@ static const double TALK_AT[2] = {1, 0.1};
 /* The lowest threshold of the fine sweep with at most `per_h` events an
  * hour on the talk and, among those, the one missing fewest words (the
  * lowest, as misses only grow with it); -1 if none. */
-static int talk_suggest(const talk_result *t, double per_h)
+static int talk_suggest(const es_talk_eval *t, double per_h)
 {
     for (int i = 0; i < NFINE; i++)
-        if (per_hour(t->events[i], t->seconds) <= per_h) return i;
+        if (per_hour(t->total[i], t->seconds) <= per_h) return i;
     return -1;
 }
 
-static void print_talk(const talk_result *t, const es_sweep_point *fine)
+static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
 {
     printf("\nother talk (--negatives): %zu file%s, %.2f h; every event on it is a false accept\n", t->files,
            t->files == 1 ? "" : "s", t->seconds / 3600);
@@ -1196,19 +1067,40 @@ static void print_talk(const talk_result *t, const es_sweep_point *fine)
         printf("silent on this talk from threshold %.3g, missing %.2f%% of the words\n", fine[z].threshold,
                100 * fine[z].missed);
     else printf("silent on this talk from threshold %.3g\n", fine[z].threshold);
+    /* a threshold per word: the words that fire on the talk go up, the
+     * others stay where they miss least */
+    for (int b = 0; b < ES_TALK_BUDGETS; b++) {
+        const es_talk_perword *w = &t->pw[b];
+        double rate = es_talk_budget[b];
+        if (!w->tried) continue;
+        char what[64];
+        if (rate > 0) snprintf(what, sizeof what, "at most %g false accept%s an hour", rate, rate == 1 ? "" : "s");
+        else snprintf(what, sizeof what, "silent on this talk");
+        if (!w->found) { printf("per word, %s: no thresholds up to 0.999\n", what); continue; }
+        int u = talk_suggest(t, rate);
+        printf("per word, %s: %zu events on the talk (%.2f an hour), missing ", what, w->events,
+               per_hour(w->events, t->seconds));
+        if (isnan(w->missed)) printf("- (no word clips)");
+        else printf("%.2f%% of the words", 100 * w->missed);
+        if (u >= 0 && !isnan(fine[u].missed)) printf(" (one threshold: %.2f%%)", 100 * fine[u].missed);
+        printf("\n   ");
+        for (size_t l = 0; l < t->nlab; l++)
+            if (t->labels[l]) printf(" --threshold %s=%.3g", t->labels[l], w->thr[l]);
+        printf("\n");
+    }
 }
 
 /* The wake-word chart: the words missed against the false accepts an
  * hour on the talk, a point per threshold of the fine sweep (0.01 ... 0.99),
  * on a log axis of events an hour (where none is 0, which the subtitle
  * names). */
-static es_status talk_plot(const es_sweep_point *fine, const talk_result *t, const char *model, const char *path,
+static es_status talk_plot(const es_sweep_point *fine, const es_talk_eval *t, const char *model, const char *path,
                            es_error *err)
 {
     enum { N = 99 };
     double x[N], y[N];
     for (int i = 0; i < N; i++) {
-        x[i] = per_hour(t->events[i], t->seconds);
+        x[i] = per_hour(t->total[i], t->seconds);
         y[i] = fine[i].missed;
     }
     char title[512], sub[512];
@@ -1313,16 +1205,16 @@ int cmd_eval(int argc, char **argv)
         for (size_t i = 0; i < NTH; i++) sw[i] = fine[TH[i] - 1];
         for (int i = 0; i < 2; i++) found[i] = suggest(fine, SUGGEST_AT[i], &sug[i]);
     }
-    talk_result talk = {0};
+    es_talk_eval talk = {0};
     double talk_h[NTH];
     if (negatives) {
-        if (talk_sweep(eng, argv[optind], negatives, fine, &talk, &ps, &e)) {
+        if (talk_sweep(eng, argv[optind], negatives, fine, &res, &talk, &ps, &e)) {
             cli_error(&e);
             es_engine_free(eng);
             es_eval_result_free(&res);
             return EXIT_FAIL;
         }
-        for (size_t i = 0; i < NTH; i++) talk_h[i] = per_hour(talk.events[TH[i] - 1], talk.seconds);
+        for (size_t i = 0; i < NTH; i++) talk_h[i] = per_hour(talk.total[TH[i] - 1], talk.seconds);
     }
     es_engine_free(eng);
     if (json) {
@@ -1417,7 +1309,7 @@ int cmd_eval(int argc, char **argv)
             printf(", \"rows\": [");
             for (size_t i = 0; i < NTH; i++) {
                 printf("%s{\"threshold\": %g, \"events\": %zu, \"per_hour\": ", i ? ", " : "", sw[i].threshold,
-                       talk.events[TH[i] - 1]);
+                       talk.total[TH[i] - 1]);
                 json_num(talk_h[i]);
                 printf("}");
             }
@@ -1435,7 +1327,28 @@ int cmd_eval(int argc, char **argv)
                     printf("}");
                 } else printf("null, \"missed\": null}");
             }
-            printf("}");
+            /* a threshold per word for each budget (0: silent on the talk) */
+            printf(", \"per_word\": [");
+            for (int b = 0; b < ES_TALK_BUDGETS; b++) {
+                const es_talk_perword *w = &talk.pw[b];
+                printf("%s{\"max_per_hour\": %g, \"enough_talk\": %s, \"thresholds\": ", b ? ", " : "",
+                       es_talk_budget[b], w->tried ? "true" : "false");
+                if (w->found) {
+                    printf("{");
+                    for (size_t l = 0, k = 0; l < talk.nlab; l++)
+                        if (talk.labels[l]) {
+                            printf("%s", k++ ? ", " : "");
+                            cli_json_str(talk.labels[l]);
+                            printf(": %g", w->thr[l]);
+                        }
+                    printf("}, \"events\": %zu, \"per_hour\": ", w->events);
+                    json_num(per_hour(w->events, talk.seconds));
+                    printf(", \"missed\": ");
+                    json_num(w->missed);
+                    printf("}");
+                } else printf("null, \"events\": null, \"per_hour\": null, \"missed\": null}");
+            }
+            printf("]}");
         }
         printf("}\n");
     } else {
@@ -1489,7 +1402,7 @@ int cmd_eval(int argc, char **argv)
         if (talk_plot(fine, &talk, argv[optind], plot_talk, &e)) { cli_error(&e); rc = EXIT_FAIL; }
         else if (!c.quiet) fprintf(stderr, "wrote %s\n", plot_talk);
     }
-    talk_result_free(&talk);
+    es_talk_eval_free(&talk);
     es_eval_result_free(&res);
     return rc;
 }

@@ -70,7 +70,7 @@ typedef struct {
     float emb[ES_EMB_DIM];  /* the slot's peak_emb when the region closed */
 } cand;
 
-/* What a run computed that the event logic reads, for es_detector_sweep:
+/* What a run computed that the event logic reads, for es_detector_replay:
  * per encoder call its mel frames' energies and its steps' raw model
  * outputs. Replaying it runs the regions, suppression and refractory again
  * at another threshold without the front end, encoder or models: about
@@ -113,7 +113,7 @@ struct es_detector {
     float *row;           /* smoothed scores of the step, [nslots] */
     es_detector_score_fn score_fn;
     void *score_user;
-    recording *rec;       /* es_detector_sweep's first pass: what to replay */
+    recording *rec;       /* es_detector_record: where the steps go */
     char warning[512];
 };
 
@@ -820,21 +820,90 @@ es_status es_detector_flush(es_detector *d, es_event_fn fn, void *user, es_error
     return st;
 }
 
-/* ------------------------------------------------------------ sweep */
+/* ------------------------------------------------------------ record, replay */
 
-static void count_event(void *user, const es_event *ev)
+struct es_recording {
+    recording r;
+    size_t nslots;
+    int block;
+    double seconds;
+};
+
+void es_recording_free(es_recording *rec)
 {
-    (void)ev;
-    (*(size_t *)user)++;
+    if (!rec) return;
+    free(rec->r.calls);
+    free(rec->r.energy);
+    free(rec->r.rows);
+    free(rec);
 }
 
-/* Run the event logic again over a recording, at the slots' current
- * thresholds, from a fresh state; the events go to fn (times clipped to
- * `dur` seconds, as es_detector_flush clips them). */
-static void replay(es_detector *d, const recording *r, double dur, es_event_fn fn, void *user)
+double es_recording_seconds(const es_recording *rec) { return rec ? rec->seconds : 0; }
+
+#define RECORD_READ 16384
+
+es_status es_detector_record(es_detector *d, es_reader *r, es_event_fn fn, void *user, es_recording **out,
+                             es_error *err)
 {
+    if (out) *out = NULL;
+    if (!d || !r || !out) return es_fail(err, ES_ERR_ARG, "es_detector_record: invalid arguments");
+    /* a self-adapting model's scores depend on the events it reported,
+     * so they cannot be replayed at another threshold */
+    if (d->o.self_adapt)
+        return es_fail(err, ES_ERR_ARG, "a self-adapting detector cannot be replayed: its scores depend on its own events");
+    es_recording *rec = calloc(1, sizeof *rec);
+    float *blk = malloc(RECORD_READ * sizeof(float));
+    es_status st = ES_OK;
+    if (!rec || !blk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    rec->nslots = d->nslots;
+    rec->block = d->o.block;
+    /* the detector as es_tx_run runs it, every step recorded */
+    es_detector_reset(d);
+    d->rec = &rec->r;
+    size_t got = 0;
+    while (!(st = es_reader_read(r, blk, RECORD_READ, &got, err)) && got > 0)
+        if ((st = es_detector_push(d, blk, got, fn, user, err))) break;
+    rec->seconds = es_detector_time(d);
+    if (!st) st = es_detector_flush(d, fn, user, err);
+    else es_detector_reset(d);
+    d->rec = NULL;
+    if (!st && rec->r.nomem) st = es_fail(err, ES_ERR_NOMEM, "out of memory recording the scores");
+done:
+    free(blk);
+    if (st) { es_recording_free(rec); return st; }
+    *out = rec;
+    return ES_OK;
+}
+
+es_status es_detector_replay(es_detector *d, const es_recording *rec, const double *thr, es_event_fn fn, void *user,
+                             es_error *err)
+{
+    if (!d || !rec) return es_fail(err, ES_ERR_ARG, "es_detector_replay: invalid arguments");
+    if (d->o.self_adapt)
+        return es_fail(err, ES_ERR_ARG, "a self-adapting detector cannot be replayed: its scores depend on its own events");
+    /* the rows are the models' outputs, the calls the block's: both must
+     * be the recording detector's */
+    if (rec->nslots != d->nslots || rec->block != d->o.block)
+        return es_fail(err, ES_ERR_ARG, "es_detector_replay: the recording was made by a detector with other models "
+                                        "or another block size");
+    for (size_t i = 0; thr && i < d->nslots; i++)
+        if (d->slots[i].reported && !(thr[i] > 0 && thr[i] <= 1))
+            return es_fail(err, ES_ERR_ARG, "es_detector_replay: a threshold must be in (0, 1]");
+    double *saved = malloc((d->nslots + 1) * sizeof(double));
+    if (!saved) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < d->nslots; i++) {
+        saved[i] = d->slots[i].thr;
+        if (thr && d->slots[i].reported) d->slots[i].thr = thr[i];
+    }
+    es_detector_score_fn sfn = d->score_fn;
+    d->score_fn = NULL;
+    /* the event logic from a fresh state over the recorded steps, with
+     * each call's mel energies in the ring first, as process() has them;
+     * the events' times are clipped to the audio as es_detector_flush
+     * clips them */
     reset_events(d);
-    clip_ctx cc = {fn, user, dur};
+    const recording *r = &rec->r;
+    clip_ctx cc = {fn, user, rec->seconds};
     size_t e = 0, row = 0;
     for (size_t c = 0; c < r->ncalls; c++) {
         size_t nf = r->calls[2 * c], ns = r->calls[2 * c + 1];
@@ -845,57 +914,8 @@ static void replay(es_detector *d, const recording *r, double dur, es_event_fn f
     for (size_t i = 0; i < d->nslots; i++) close_region(d, i);
     release(d, 1, clip_event, &cc);
     reset_events(d);
-}
-
-#define SWEEP_READ 16384
-
-es_status es_detector_sweep(es_detector *d, es_reader *r, const double *thresholds, size_t n, size_t *events,
-                            es_event_fn fn, void *user, double *seconds, es_error *err)
-{
-    if (!d || !r || (n && (!thresholds || !events)))
-        return es_fail(err, ES_ERR_ARG, "es_detector_sweep: invalid arguments");
-    for (size_t i = 0; i < n; i++)
-        if (!(thresholds[i] > 0 && thresholds[i] <= 1))
-            return es_fail(err, ES_ERR_ARG, "es_detector_sweep: a threshold must be in (0, 1]");
-    /* a self-adapting model's scores depend on the events it reported,
-     * so they cannot be replayed at another threshold */
-    if (d->o.self_adapt)
-        return es_fail(err, ES_ERR_ARG, "a self-adapting detector cannot sweep thresholds: its scores depend on its own events");
-    recording rec = {0};
-    double *saved = malloc((d->nslots + 1) * sizeof(double));
-    float *blk = malloc(SWEEP_READ * sizeof(float));
-    es_status st = ES_OK;
-    if (!saved || !blk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
-    /* the first pass: the detector as transcribe runs it, recorded */
-    es_detector_reset(d);
-    d->rec = &rec;
-    size_t got = 0;
-    while (!(st = es_reader_read(r, blk, SWEEP_READ, &got, err)) && got > 0)
-        if ((st = es_detector_push(d, blk, got, fn, user, err))) break;
-    double dur = es_detector_time(d);
-    if (!st) st = es_detector_flush(d, fn, user, err);
-    else es_detector_reset(d);
-    d->rec = NULL;
-    if (!st && rec.nomem) st = es_fail(err, ES_ERR_NOMEM, "out of memory recording the scores");
-    if (st) goto done;
-    /* then the event logic alone, once per threshold */
-    es_detector_score_fn sfn = d->score_fn;
-    d->score_fn = NULL;
-    for (size_t i = 0; i < d->nslots; i++) saved[i] = d->slots[i].thr;
-    for (size_t t = 0; t < n; t++) {
-        for (size_t i = 0; i < d->nslots; i++)
-            if (d->slots[i].reported) d->slots[i].thr = thresholds[t];
-        events[t] = 0;
-        replay(d, &rec, dur, count_event, &events[t]);
-    }
     for (size_t i = 0; i < d->nslots; i++) d->slots[i].thr = saved[i];
     d->score_fn = sfn;
-    if (seconds) *seconds = dur;
-done:
-    free(rec.calls);
-    free(rec.energy);
-    free(rec.rows);
     free(saved);
-    free(blk);
-    return st;
+    return ES_OK;
 }

@@ -383,12 +383,13 @@ static void test_bad_input(void **state)
 }
 
 
-/* es_detector_sweep: the count at each threshold from one pass and a
- * replay of the event logic is exactly what a detector run at that
- * threshold reports, at the block sizes of listen (1) and transcribe (16);
- * the thresholds are left as they were. The word is mixed in at falling
- * levels so that its peaks spread over the thresholds. */
-static void test_sweep(void **state)
+/* es_detector_record / es_detector_replay: the events a replay of one
+ * recorded pass reports at each threshold are exactly (labels, times,
+ * scores) those of a detector run at that threshold, at the block sizes
+ * of listen (1) and transcribe (16); the recording pass reports what a
+ * plain run does, and thresholds are left as they were. The word is mixed
+ * in at falling levels so that its peaks spread over the thresholds. */
+static void test_record_replay(void **state)
 {
     (void)state;
     double at[] = {1.0, 3.5, 6.0, 8.5, 11.0, 13.5};
@@ -413,38 +414,55 @@ static void test_sweep(void **state)
         es_detector_opts_default(&o);
         o.block = blocks[b];
         es_detector *d = det("hey_jarvis", &o);
+        assert_int_equal(es_detector_labels(d), 1);
         es_load_opts lo = {1};
         es_reader *r = es_reader_open(p, &lo, &e);
         assert_non_null(r);
-        size_t ev[NT];
-        double sec = 0;
-        evlist own = {0}, l;
-        assert_int_equal(es_detector_sweep(d, r, th, NT, ev, collect, &own, &sec, &e), ES_OK);
+        evlist own = {0}, l, rl;
+        es_recording *rec = NULL;
+        assert_int_equal(es_detector_record(d, r, collect, &own, &rec, &e), ES_OK);
         es_reader_close(r);
-        assert_true(fabs(sec - 16.0) < 1e-9);
+        assert_true(fabs(es_recording_seconds(rec) - 16.0) < 1e-9);
         assert_true(es_detector_threshold(d, 0) == 0.5);   /* unchanged */
         run(d, x, n, 0, &l);   /* the same detector again, as it was: the events fn had */
         assert_true(l.n >= 2);
         same_events(&own, &l);
-        size_t distinct = 0;
+        /* NULL: the detector's own thresholds */
+        memset(&rl, 0, sizeof rl);
+        assert_int_equal(es_detector_replay(d, rec, NULL, collect, &rl, &e), ES_OK);
+        same_events(&rl, &l);
+        /* another detector of the same model and block replays it too */
+        es_detector *d2 = det("hey_jarvis", &o);
+        size_t distinct = 0, first = 0, prev = 0;
         for (int t = 0; t < NT; t++) {
-            o.threshold = th[t];
-            es_detector *dt = det("hey_jarvis", &o);
+            es_detector_opts ot = o;
+            ot.threshold = th[t];
+            es_detector *dt = det("hey_jarvis", &ot);
             run(dt, x, n, 0, &l);
+            memset(&rl, 0, sizeof rl);
+            assert_int_equal(es_detector_replay(d2, rec, &th[t], collect, &rl, &e), ES_OK);
+            same_events(&rl, &l);   /* (l's labels are dt's strings) */
             es_detector_free(dt);
-            assert_int_equal(ev[t], l.n);
-            if (t && ev[t] != ev[t - 1]) distinct++;
+            if (t == 0) first = rl.n;
+            else if (rl.n != prev) distinct++;
+            prev = rl.n;
         }
+        assert_true(es_detector_threshold(d2, 0) == 0.5);
         /* not a flat line: the levels spread the counts */
-        assert_true(ev[0] >= 4);
-        assert_int_equal(ev[NT - 1], 0);
+        assert_true(first >= 4);
+        assert_int_equal(prev, 0);
         assert_true(distinct >= 2);
-        /* bad thresholds are refused before any audio is read */
-        double bad[] = {0.5, 0.0};
-        r = es_reader_open(p, &lo, &e);
-        assert_int_equal(es_detector_sweep(d, r, bad, 2, ev, NULL, NULL, NULL, &e), ES_ERR_ARG);
-        assert_int_equal(es_detector_sweep(d, r, th, NT, NULL, NULL, NULL, NULL, &e), ES_ERR_ARG);
-        es_reader_close(r);
+        /* refused: a threshold out of (0, 1], another block size */
+        double bad = 0.0;
+        assert_int_equal(es_detector_replay(d2, rec, &bad, collect, &rl, &e), ES_ERR_ARG);
+        es_detector_opts ob = o;
+        ob.block = blocks[1 - b];
+        es_detector *db = det("hey_jarvis", &ob);
+        assert_int_equal(es_detector_replay(db, rec, NULL, collect, &rl, &e), ES_ERR_ARG);
+        assert_non_null(strstr(e.msg, "block size"));
+        es_detector_free(db);
+        es_detector_free(d2);
+        es_recording_free(rec);
         es_detector_free(d);
     }
     free(x);
@@ -458,7 +476,7 @@ int main(void)
         cmocka_unit_test(test_flush_keeps_last_event),
         cmocka_unit_test(test_refractory_and_min_duration),
         cmocka_unit_test(test_classifier),
-        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_record_replay),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -159,6 +159,8 @@ has "$T/out" "^at the model's own thresholds (transcribe's defaults): $nb events
 has "$T/out" "^for at most 1 false accept an hour: too little talk to tell (0\.0[0-9] h; 1 h needed)$" \
     "too little talk for 1 an hour, and says so"
 has "$T/out" "^silent on this talk from threshold 0\.[0-9]*, missing [0-9.]*% of the words$" "names where it goes silent"
+has "$T/out" "^per word, silent on this talk: 0 events on the talk (0.00 an hour), missing [0-9.]*% of the words" \
+    "and the thresholds per word that keep it silent"
 expect 0 "eval --negatives --json" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" --negatives "$T/talkB"
 cp "$T/out" "$T/eval.json"
 for th in 0.3 0.5 0.7 0.9; do
@@ -189,6 +191,22 @@ got_byl=$(node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[
   console.log(Object.keys(n.own_by_label).sort().filter(k => n.own_by_label[k] > 0).map(k => k + "=" + n.own_by_label[k]).join(" ") + " ")' "$T/eval.json")
 [ "$got_byl" = "$byl" ] && ok "events by word: $byl(as transcribe's)" || bad "by word: eval '$got_byl', transcribe '$byl'"
 has "$T/eval.json" '"own_by_label": {"stop": [0-9]*, "yes": [0-9]*}' "--json names every word, _unknown_ and _silence_ left out"
+
+# a threshold per word: for the talk to give no event, the words that fire
+# on it go up and the others stay where they miss least; transcribe with
+# exactly those thresholds must give the events eval counted
+pw_args=$(node -e 'const w = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word[2];
+  if (!w.thresholds) process.exit(1);
+  console.log(Object.entries(w.thresholds).map(([k, v]) => "--threshold " + k + "=" + v).join(" "))' "$T/eval.json") &&
+    ok "per word, silent on the talk: $pw_args" || bad "no per-word thresholds: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word))' "$T/eval.json")"
+pw_ev=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word[2].events)' "$T/eval.json")
+# shellcheck disable=SC2086
+tx_ev=$("$BIN" transcribe -q -m "$T/base.safetensors" $pw_args "$T/talkB" | grep -c .)
+[ "$pw_ev" = 0 ] && [ "$tx_ev" = 0 ] && ok "and transcribe with them is silent on it too" || bad "per word: eval $pw_ev events, transcribe $tx_ev"
+node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives, w = n.per_word;
+  process.exit(w.length === 3 && w[0].max_per_hour === 1 && w[0].enough_talk === false && w[0].thresholds === null &&
+    w[2].max_per_hour === 0 && w[2].missed >= 0 && w[2].missed <= 1 ? 0 : 1)' "$T/eval.json" &&
+    ok "--json per_word: 1 and 0.1 an hour not tried on 40 s of talk, silent tried" || bad "per_word: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word))' "$T/eval.json")"
 
 # two files, one per thread: the counts add up whatever order they finish in
 mkdir -p "$T/talkAB/sub" && cp "$T/talkA/a.wav" "$T/talkAB/" && cp "$T/talkB/b.wav" "$T/talkAB/sub/"

@@ -1,0 +1,306 @@
+/*
+ * pipeline/eval_talk.c — false accepts an hour on other talk, at every
+ * threshold and per word (see eval_talk.h).
+ *
+ * The detector runs once over each file (the front end, the encoder and
+ * the model: nearly all the cost) and records what its event logic reads;
+ * every threshold after that is a replay of the event logic alone, exact
+ * (tests/test_detector.c checks replays against plain runs). Per-word
+ * thresholds are chosen by a Lagrangian relaxation: for a price `lambda`
+ * of one false accept in missed word clips, each word independently takes
+ * the threshold of the grid that minimises its misses + lambda x its false
+ * accepts (from the sweep, where every word had that threshold); lambda is
+ * the smallest price whose choice stays within the budget. Words interact
+ * a little in the detector (of two labels of one model rising on one
+ * utterance only the higher peak is an event), so the choice is checked
+ * by a replay with exactly those thresholds, and the price raised until
+ * the check holds too.
+ */
+#include "eval_talk.h"
+#include "dataset.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double es_talk_budget[ES_TALK_BUDGETS] = {1, 0.1, 0};
+
+void es_talk_eval_free(es_talk_eval *t)
+{
+    if (!t) return;
+    for (size_t i = 0; t->labels && i < t->nlab; i++) free(t->labels[i]);
+    free(t->labels);
+    free(t->own_by);
+    free(t->events);
+    free(t->total);
+    for (int b = 0; b < ES_TALK_BUDGETS; b++) free(t->pw[b].thr);
+    memset(t, 0, sizeof *t);
+}
+
+/* ------------------------------------------------------------ counting */
+
+typedef struct {
+    const es_detector *d;
+    size_t *by;          /* [labels of d], or NULL */
+    size_t total;
+} counter;
+
+static void count(void *user, const es_event *ev)
+{
+    counter *c = user;
+    c->total++;
+    for (size_t i = 0; c->by && i < es_detector_labels(c->d); i++)
+        if (!strcmp(es_detector_label(c->d, i), ev->label)) { c->by[i]++; return; }
+}
+
+/* ------------------------------------------------------------ recording */
+
+typedef struct {
+    es_engine *eng;
+    const char *model;
+    es_detector_opts o;
+    char **files;
+    size_t nf, next, done;
+    es_recording **recs;     /* [nf] */
+    es_talk_eval *out;
+    es_progress_fn progress;
+    void *user;
+    pthread_mutex_t lock;
+    es_status st;            /* the first failure */
+    es_error err;
+} job;
+
+static void *worker(void *p)
+{
+    job *j = p;
+    es_error e = {0};
+    es_detector *d = es_detector_create(j->eng, &j->model, 1, &j->o, &e);
+    es_status st = d ? ES_OK : e.status ? e.status : ES_ERR_IO;
+    size_t nl = d ? es_detector_labels(d) : 0, *by = calloc(nl + 1, sizeof *by);
+    if (!st && !by) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        if (st && !j->st) { j->st = st; j->err = e; }
+        size_t f = !j->st && j->next < j->nf ? j->next++ : SIZE_MAX;
+        pthread_mutex_unlock(&j->lock);
+        if (f == SIZE_MAX) break;
+        es_load_opts lo = {1};
+        es_reader *r = es_reader_open(j->files[f], &lo, &e);
+        memset(by, 0, nl * sizeof *by);
+        counter c = {d, by, 0};
+        st = r ? es_reader_set_resample(r, ES_RESAMPLE_FASTEST, &e) : e.status ? e.status : ES_ERR_IO;
+        if (!st) st = es_detector_record(d, r, count, &c, &j->recs[f], &e);
+        es_reader_close(r);
+        if (st) continue;   /* recorded at the top of the loop */
+        pthread_mutex_lock(&j->lock);
+        for (size_t i = 0; i < nl && i < j->out->nlab; i++) j->out->own_by[i] += by[i];
+        j->out->own += c.total;
+        j->out->seconds += es_recording_seconds(j->recs[f]);
+        j->out->files++;
+        if (j->progress) j->progress(j->user, "other talk", ++j->done, j->nf);
+        pthread_mutex_unlock(&j->lock);
+    }
+    free(by);
+    es_detector_free(d);
+    return NULL;
+}
+
+/* Events on every recording with thresholds thr[nlab], by label into by
+ * (may be NULL); the total. */
+static es_status replay_all(es_detector *d, es_recording *const *recs, size_t n, const double *thr, size_t *by,
+                            size_t *total, es_error *err)
+{
+    counter c = {d, by, 0};
+    for (size_t f = 0; f < n; f++) {
+        es_status st = es_detector_replay(d, recs[f], thr, count, &c, err);
+        if (st) return st;
+    }
+    *total = c.total;
+    return ES_OK;
+}
+
+/* ------------------------------------------------------------ per word */
+
+typedef struct {
+    size_t nlab, nth;
+    const int *word;         /* [nlab]: a reported label */
+    const size_t *ev;        /* [nth][nlab] */
+    const size_t *miss;      /* [nlab][nth]: its clips missed at th[i] */
+} price_table;
+
+/* Each word's grid index minimising misses + lambda x false accepts (the
+ * lowest on ties); the false accepts the sweep predicts for the choice. */
+static size_t choose(const price_table *p, double lambda, size_t *idx)
+{
+    size_t fa = 0;
+    for (size_t l = 0; l < p->nlab; l++) {
+        if (!p->word[l]) continue;
+        size_t best = 0;
+        double bc = INFINITY;
+        for (size_t i = 0; i < p->nth; i++) {
+            double c = (double)p->miss[l * p->nth + i] + lambda * (double)p->ev[i * p->nlab + l];
+            if (c < bc) { bc = c; best = i; }
+        }
+        idx[l] = best;
+        fa += p->ev[best * p->nlab + l];
+    }
+    return fa;
+}
+
+static es_status perword(es_detector *d, es_recording *const *recs, size_t nrec, const double *th,
+                         const price_table *p, size_t budget, size_t nwords_clips, es_talk_perword *out,
+                         es_error *err)
+{
+    size_t *idx = calloc(p->nlab + 1, sizeof *idx);
+    double *thr = calloc(p->nlab + 1, sizeof *thr);
+    if (!idx || !thr) { free(idx); free(thr); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    out->thr = thr;
+    const double LMIN = 1e-6, LMAX = 1e12;
+    es_status st = ES_OK;
+    size_t got = 0;
+    /* the dearest price first: if even its choice exceeds the budget,
+     * nothing on the grid keeps to it */
+    choose(p, LMAX, idx);
+    for (size_t l = 0; l < p->nlab; l++) thr[l] = p->word[l] ? th[idx[l]] : 0;
+    if ((st = replay_all(d, recs, nrec, thr, NULL, &got, err))) goto done;
+    if (got > budget) { out->found = 0; goto done; }
+    /* the cheapest price the sweep predicts within the budget (its
+     * prediction only falls as the price rises), then up until a replay
+     * confirms it */
+    double lo = LMIN, hi = LMAX;
+    if (choose(p, lo, idx) <= budget) hi = lo;
+    for (int it = 0; it < 80 && hi / lo > 1.001; it++) {
+        double mid = sqrt(lo * hi);
+        if (choose(p, mid, idx) <= budget) hi = mid;
+        else lo = mid;
+    }
+    for (double lambda = hi;; lambda *= 2) {
+        if (lambda > LMAX) lambda = LMAX;
+        choose(p, lambda, idx);
+        for (size_t l = 0; l < p->nlab; l++) thr[l] = p->word[l] ? th[idx[l]] : 0;
+        if ((st = replay_all(d, recs, nrec, thr, NULL, &got, err))) goto done;
+        if (got <= budget || lambda >= LMAX) break;
+    }
+    out->found = 1;
+    out->events = got;
+    size_t missed = 0;
+    for (size_t l = 0; l < p->nlab; l++)
+        if (p->word[l]) missed += p->miss[l * p->nth + idx[l]];
+    out->missed = nwords_clips ? (double)missed / (double)nwords_clips : NAN;
+done:
+    free(idx);
+    return st;
+}
+
+/* ------------------------------------------------------------ run */
+
+es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, const double *th, size_t nth,
+                           const es_eval_result *res, int jobs, es_progress_fn progress, void *user,
+                           es_talk_eval *out, es_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!eng || !model || !dir || !th || !nth) return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: invalid arguments");
+    for (size_t i = 0; i < nth; i++)
+        if (!(th[i] > 0 && th[i] <= 1)) return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: a threshold must be in (0, 1]");
+    job j = {.eng = eng, .model = model, .out = out, .progress = progress, .user = user};
+    es_detector_opts_default(&j.o);
+    j.o.block = 16;   /* transcribe's */
+    es_status st = es_dataset_scan_audio(dir, &j.files, &j.nf, err);
+    if (st) return st;
+    es_detector *d = NULL;   /* replays, and the labels */
+    size_t *miss = NULL;
+    int *word = NULL;
+    if (!j.nf) { st = es_fail(err, ES_ERR_IO, "%s: no audio files", dir); goto done; }
+    if (!(d = es_detector_create(eng, &model, 1, &j.o, err))) { st = err && err->status ? err->status : ES_ERR_IO; goto done; }
+    size_t L = es_detector_labels(d);
+    out->nlab = L;
+    out->nth = nth;
+    out->labels = calloc(L + 1, sizeof *out->labels);
+    out->own_by = calloc(L + 1, sizeof *out->own_by);
+    out->events = calloc(nth * L + 1, sizeof *out->events);
+    out->total = calloc(nth + 1, sizeof *out->total);
+    j.recs = calloc(j.nf, sizeof *j.recs);
+    word = calloc(L + 1, sizeof *word);
+    if (!out->labels || !out->own_by || !out->events || !out->total || !j.recs || !word) {
+        st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t l = 0; l < L; l++)
+        if ((word[l] = es_detector_reported(d, l)) && !(out->labels[l] = strdup(es_detector_label(d, l)))) {
+            st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+
+    /* every file once, recorded */
+    if (jobs < 1) jobs = 1;
+    if ((size_t)jobs > j.nf) jobs = (int)j.nf;
+    if (jobs > 64) jobs = 64;
+    pthread_t tid[64];
+    int started = 0;
+    pthread_mutex_init(&j.lock, NULL);
+    if (progress) progress(user, "other talk", 0, j.nf);
+    for (; started < jobs; started++)
+        if (pthread_create(&tid[started], NULL, worker, &j)) break;
+    if (!started) worker(&j);
+    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&j.lock);
+    if (j.st) {
+        if (err) *err = j.err;
+        st = j.st;
+        goto done;
+    }
+
+    /* the sweep: every word at th[i] */
+    double *thr = calloc(L + 1, sizeof *thr);
+    if (!thr) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < nth && !st; i++) {
+        for (size_t l = 0; l < L; l++) thr[l] = word[l] ? th[i] : 0;
+        st = replay_all(d, j.recs, j.nf, thr, out->events + i * L, &out->total[i], err);
+    }
+    free(thr);
+    if (st || !res) goto done;
+
+    /* per word: each word's clips in the eval, and how many each
+     * threshold misses (a clip is missed where its own score stays under
+     * it, as es_eval_sweep counts) */
+    if (res->n && (!res->scores || !res->truth || !res->kind)) {
+        st = es_fail(err, ES_ERR_ARG, "es_talk_eval_run: the eval result holds no scores");
+        goto done;
+    }
+    if (!(miss = calloc(L * nth + 1, sizeof *miss))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    size_t nclips = 0;
+    for (size_t l = 0; l < L; l++) {
+        if (!word[l]) continue;
+        size_t k = SIZE_MAX;
+        for (size_t m = 0; m < res->n_labels; m++)
+            if (!strcmp(res->labels[m], out->labels[l])) k = m;
+        if (k == SIZE_MAX) continue;   /* no clips of it: nothing to miss */
+        for (size_t c = 0; c < res->n; c++) {
+            if (res->kind[c] != ES_CLIP_WORD || res->truth[c] != (int)k) continue;
+            nclips++;
+            float s = res->scores[c * res->n_labels + k];
+            for (size_t i = 0; i < nth; i++) miss[l * nth + i] += !(s >= th[i]);
+        }
+    }
+    price_table p = {L, nth, word, out->events, miss};
+    double hours = out->seconds / 3600;
+    for (int b = 0; b < ES_TALK_BUDGETS && !st; b++) {
+        double rate = es_talk_budget[b];
+        out->pw[b].tried = rate == 0 || hours * rate >= 1 - 1e-9;
+        out->pw[b].missed = NAN;
+        if (!out->pw[b].tried) continue;
+        size_t budget = (size_t)floor(rate * hours + 1e-9);
+        st = perword(d, j.recs, j.nf, th, &p, budget, nclips, &out->pw[b], err);
+    }
+done:
+    for (size_t f = 0; j.recs && f < j.nf; f++) es_recording_free(j.recs[f]);
+    free(j.recs);
+    for (size_t f = 0; f < j.nf; f++) free(j.files[f]);
+    free(j.files);
+    free(miss);
+    free(word);
+    es_detector_free(d);
+    if (st) es_talk_eval_free(out);
+    return st;
+}
