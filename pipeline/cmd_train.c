@@ -8,6 +8,7 @@
 #include "dataset.h"
 #include "eval_talk.h"
 
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -869,6 +870,10 @@ static void eval_help(FILE *f)
             "                 --threshold LABEL=T arguments (implies --thresholds)\n"
             "  --plot-talk FILE.svg  with --negatives: the words missed against the events\n"
             "                 an hour on the talk, a point per threshold (0.01 ... 0.99)\n"
+            "  --set-thresholds X -o OUT.safetensors  with --negatives: write a copy of the\n"
+            "                 model whose card carries the per-word thresholds for at most\n"
+            "                 X false accepts an hour on the talk (0: none on it), which\n"
+            "                 transcribe and listen then use by default\n"
             CLI_COMMON_HELP);
 }
 
@@ -1008,14 +1013,20 @@ static double per_hour(size_t events, double seconds) { return seconds > 0 ? (do
  * sweep's thresholds, a file per core as transcribe runs (the library's
  * own threads would only compete). */
 static es_status talk_sweep(es_engine *eng, const char *model, const char *dir, const es_sweep_point *fine,
-                            const es_eval_result *res, es_talk_eval *out, progress_state *ps, es_error *err)
+                            const es_eval_result *res, double set_budget, es_talk_eval *out, progress_state *ps,
+                            es_error *err)
 {
+    /* per-word thresholds for at most 1 and 0.1 an hour, none, and the
+     * budget of --set-thresholds when it is another */
+    double budgets[ES_TALK_MAX_BUDGETS] = {1, 0.1, 0};
+    size_t nb = 3;
+    if (set_budget >= 0 && set_budget != 1 && set_budget != 0.1 && set_budget != 0) budgets[nb++] = set_budget;
     double th[NFINE];
     for (int i = 0; i < NFINE; i++) th[i] = fine[i].threshold;
     long jobs = sysconf(_SC_NPROCESSORS_ONLN);
     if (jobs < 1) jobs = 1;
     if (jobs > 1) es_set_threads(1);
-    es_status st = es_talk_eval_run(eng, model, dir, th, NFINE, res, (int)jobs, on_progress, ps, out, err);
+    es_status st = es_talk_eval_run(eng, model, dir, th, NFINE, res, budgets, nb, (int)jobs, on_progress, ps, out, err);
     /* back to the default (eval has no other work after this) */
     if (jobs > 1) es_set_threads(0);
     return st;
@@ -1069,9 +1080,9 @@ static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
     else printf("silent on this talk from threshold %.3g\n", fine[z].threshold);
     /* a threshold per word: the words that fire on the talk go up, the
      * others stay where they miss least */
-    for (int b = 0; b < ES_TALK_BUDGETS; b++) {
+    for (size_t b = 0; b < t->npw; b++) {
         const es_talk_perword *w = &t->pw[b];
-        double rate = es_talk_budget[b];
+        double rate = w->budget;
         if (!w->tried) continue;
         char what[64];
         if (rate > 0) snprintf(what, sizeof what, "at most %g false accept%s an hour", rate, rate == 1 ? "" : "s");
@@ -1125,21 +1136,70 @@ static es_status talk_plot(const es_sweep_point *fine, const es_talk_eval *t, co
     return st;
 }
 
+/* --set-thresholds: a copy of the model whose card carries the per-word
+ * thresholds chosen for `budget`, and where they came from. Refused (and
+ * nothing written) when the talk is too short to tell that budget or no
+ * thresholds on the grid keep to it. */
+static es_status set_thresholds(const es_talk_eval *t, double budget, const char *model, const char *data,
+                                const char *talk_dir, const char *out, es_error *err)
+{
+    const es_talk_perword *w = NULL;
+    for (size_t b = 0; b < t->npw; b++)
+        if (t->pw[b].budget == budget) w = &t->pw[b];
+    if (!w) return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no per-word thresholds were sought", budget);
+    if (!w->tried)
+        return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: %.2f h of talk cannot tell %g false accept%s an hour (%g h "
+                                        "needed); give more talk, or 0 for no event on this talk; nothing written",
+                       budget, t->seconds / 3600, budget, budget == 1 ? "" : "s", 1 / budget);
+    if (!w->found)
+        return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no thresholds up to 0.999 keep to it; nothing written", budget);
+    const char **labels = calloc(t->nlab + 1, sizeof *labels);
+    double *thr = calloc(t->nlab + 1, sizeof *thr);
+    cJSON *src = cJSON_CreateObject();
+    char *src_s = NULL;
+    es_status st = ES_OK;
+    if (!labels || !thr || !src) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    size_t n = 0;
+    for (size_t l = 0; l < t->nlab; l++)
+        if (t->labels[l]) { labels[n] = t->labels[l]; thr[n++] = w->thr[l]; }
+    /* where they came from: what a later reader of the card needs to judge them */
+    int ok = cJSON_AddStringToObject(src, "by", "earshot eval --negatives --set-thresholds") &&
+             cJSON_AddStringToObject(src, "earshot_version", ES_VERSION) &&
+             cJSON_AddNumberToObject(src, "max_false_accepts_per_hour", budget) &&
+             cJSON_AddStringToObject(src, "talk", talk_dir) && cJSON_AddNumberToObject(src, "talk_files", (double)t->files) &&
+             cJSON_AddNumberToObject(src, "talk_seconds", t->seconds) &&
+             cJSON_AddNumberToObject(src, "talk_events", (double)w->events) && cJSON_AddStringToObject(src, "words", data) &&
+             (isnan(w->missed) ? cJSON_AddNullToObject(src, "words_missed") != NULL
+                               : cJSON_AddNumberToObject(src, "words_missed", w->missed) != NULL) &&
+             cJSON_AddStringToObject(src, "model", model);
+    if (!ok || !(src_s = cJSON_PrintUnformatted(src))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    st = es_model_set_thresholds(model, out, labels, thr, n, src_s, err);
+done:
+    free(labels);
+    free(thr);
+    cJSON_Delete(src);
+    free(src_s);
+    return st;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"pattern", required_argument, 0, 'p'}, {"json", no_argument, 0, 'j'}, {"cache", required_argument, 0, 'C'},
         {"self-adapt", no_argument, 0, 'A'}, {"prior", required_argument, 0, 'P'}, {"seed", required_argument, 0, 'S'},
         {"one-voice", no_argument, 0, 'O'}, {"thresholds", no_argument, 0, 'T'}, {"plot", required_argument, 0, 'G'},
-        {"negatives", required_argument, 0, 'N'}, {"plot-talk", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"negatives", required_argument, 0, 'N'}, {"plot-talk", required_argument, 0, 'K'},
+        {"set-thresholds", required_argument, 0, 'Z'}, {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+        CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
-    const char *pattern = NULL, *cache = NULL, *plot = NULL, *negatives = NULL, *plot_talk = NULL;
+    const char *pattern = NULL, *cache = NULL, *plot = NULL, *negatives = NULL, *plot_talk = NULL, *out = NULL;
+    double set_budget = -1;   /* --set-thresholds: false accepts an hour */
     int json = 0, opt, r, sweep = 0;
     es_eval_opts eo = {0, -1, 1, 0};
     double prior = -1;
     int seed = 1;
-    while ((opt = getopt_long(argc, argv, "t:qh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "t:qho:", opts, NULL)) != -1) {
         if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         switch (opt) {
         case 'p': pattern = optarg; break;
@@ -1151,6 +1211,14 @@ int cmd_eval(int argc, char **argv)
         case 'G': plot = optarg; break;
         case 'N': negatives = optarg; sweep = 1; break;
         case 'K': plot_talk = optarg; break;
+        case 'o': out = optarg; break;
+        case 'Z':
+            if (cli_parse_double(optarg, 0, 1e6, &set_budget)) {
+                fprintf(stderr, "earshot eval: --set-thresholds must be false accepts an hour, 0 or more (0: none on the "
+                                "talk), not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'P':
             if (cli_parse_double(optarg, 0, 1e6, &prior)) {
                 fprintf(stderr, "earshot eval: --prior must be a number from 0 to 1e6\n");
@@ -1177,6 +1245,14 @@ int cmd_eval(int argc, char **argv)
     eo.prior = (float)prior;
     eo.seed = (unsigned long long)seed;
     if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
+    if ((set_budget >= 0) != (out != NULL)) {
+        fprintf(stderr, "earshot eval: --set-thresholds X and -o OUT.safetensors go together\n");
+        return EXIT_USAGE;
+    }
+    if (set_budget >= 0 && !negatives) {
+        fprintf(stderr, "earshot eval: --set-thresholds needs --negatives DIR (the talk to count false accepts on)\n");
+        return EXIT_USAGE;
+    }
     if (plot_talk && !negatives) {
         fprintf(stderr, "earshot eval: --plot-talk needs --negatives DIR (the talk to count false accepts on)\n");
         return EXIT_USAGE;
@@ -1208,7 +1284,7 @@ int cmd_eval(int argc, char **argv)
     es_talk_eval talk = {0};
     double talk_h[NTH];
     if (negatives) {
-        if (talk_sweep(eng, argv[optind], negatives, fine, &res, &talk, &ps, &e)) {
+        if (talk_sweep(eng, argv[optind], negatives, fine, &res, set_budget, &talk, &ps, &e)) {
             cli_error(&e);
             es_engine_free(eng);
             es_eval_result_free(&res);
@@ -1329,10 +1405,10 @@ int cmd_eval(int argc, char **argv)
             }
             /* a threshold per word for each budget (0: silent on the talk) */
             printf(", \"per_word\": [");
-            for (int b = 0; b < ES_TALK_BUDGETS; b++) {
+            for (size_t b = 0; b < talk.npw; b++) {
                 const es_talk_perword *w = &talk.pw[b];
                 printf("%s{\"max_per_hour\": %g, \"enough_talk\": %s, \"thresholds\": ", b ? ", " : "",
-                       es_talk_budget[b], w->tried ? "true" : "false");
+                       w->budget, w->tried ? "true" : "false");
                 if (w->found) {
                     printf("{");
                     for (size_t l = 0, k = 0; l < talk.nlab; l++)
@@ -1401,6 +1477,18 @@ int cmd_eval(int argc, char **argv)
     if (plot_talk) {
         if (talk_plot(fine, &talk, argv[optind], plot_talk, &e)) { cli_error(&e); rc = EXIT_FAIL; }
         else if (!c.quiet) fprintf(stderr, "wrote %s\n", plot_talk);
+    }
+    if (out && set_thresholds(&talk, set_budget, argv[optind], argv[optind + 1], negatives, out, &e)) {
+        cli_error(&e);
+        rc = EXIT_FAIL;
+    } else if (out && !c.quiet) {
+        if (set_budget > 0)
+            fprintf(stderr, "wrote %s: its card's thresholds are the per-word ones for at most %g false accept%s an hour "
+                            "on the talk, which transcribe and listen use unless told otherwise\n", out, set_budget,
+                    set_budget == 1 ? "" : "s");
+        else
+            fprintf(stderr, "wrote %s: its card's thresholds are the per-word ones for no event on the talk, which "
+                            "transcribe and listen use unless told otherwise\n", out);
     }
     es_talk_eval_free(&talk);
     es_eval_result_free(&res);

@@ -18,13 +18,14 @@
  */
 #include "eval_talk.h"
 #include "dataset.h"
+#include "../model/safetensors.h"
+
+#include <cjson/cJSON.h>
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-const double es_talk_budget[ES_TALK_BUDGETS] = {1, 0.1, 0};
 
 void es_talk_eval_free(es_talk_eval *t)
 {
@@ -34,7 +35,7 @@ void es_talk_eval_free(es_talk_eval *t)
     free(t->own_by);
     free(t->events);
     free(t->total);
-    for (int b = 0; b < ES_TALK_BUDGETS; b++) free(t->pw[b].thr);
+    for (size_t b = 0; b < t->npw; b++) free(t->pw[b].thr);
     memset(t, 0, sizeof *t);
 }
 
@@ -196,13 +197,16 @@ done:
 /* ------------------------------------------------------------ run */
 
 es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, const double *th, size_t nth,
-                           const es_eval_result *res, int jobs, es_progress_fn progress, void *user,
-                           es_talk_eval *out, es_error *err)
+                           const es_eval_result *res, const double *budgets, size_t nbudgets, int jobs,
+                           es_progress_fn progress, void *user, es_talk_eval *out, es_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!eng || !model || !dir || !th || !nth) return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: invalid arguments");
+    if (!eng || !model || !dir || !th || !nth || (nbudgets && !budgets) || nbudgets > ES_TALK_MAX_BUDGETS)
+        return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: invalid arguments");
     for (size_t i = 0; i < nth; i++)
         if (!(th[i] > 0 && th[i] <= 1)) return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: a threshold must be in (0, 1]");
+    for (size_t b = 0; b < nbudgets; b++)
+        if (!(budgets[b] >= 0 && budgets[b] < 1e9)) return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: a budget must be >= 0");
     job j = {.eng = eng, .model = model, .out = out, .progress = progress, .user = user};
     es_detector_opts_default(&j.o);
     j.o.block = 16;   /* transcribe's */
@@ -285,8 +289,10 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
     }
     price_table p = {L, nth, word, out->events, miss};
     double hours = out->seconds / 3600;
-    for (int b = 0; b < ES_TALK_BUDGETS && !st; b++) {
-        double rate = es_talk_budget[b];
+    out->npw = nbudgets;
+    for (size_t b = 0; b < nbudgets && !st; b++) {
+        double rate = budgets[b];
+        out->pw[b].budget = rate;
         out->pw[b].tried = rate == 0 || hours * rate >= 1 - 1e-9;
         out->pw[b].missed = NAN;
         if (!out->pw[b].tried) continue;
@@ -303,4 +309,72 @@ done:
     es_detector_free(d);
     if (st) es_talk_eval_free(out);
     return st;
+}
+
+/* ------------------------------------------------------------ the card */
+
+es_status es_model_set_thresholds(const char *in, const char *out, const char *const *labels, const double *thr,
+                                  size_t n, const char *source, es_error *err)
+{
+    if (!in || !out || (n && (!labels || !thr)) || !source)
+        return es_fail(err, ES_ERR_ARG, "es_model_set_thresholds: invalid arguments");
+    es_st *st = es_st_load(in, err);
+    if (!st) return err && err->status ? err->status : ES_ERR_IO;
+    es_status s = ES_OK;
+    cJSON *lab = NULL, *card = NULL, *src = NULL;
+    char *card_s = NULL;
+    size_t nt = es_st_count(st), nm = es_st_meta_count(st);
+    es_st_tensor *t = malloc((nt + 1) * sizeof *t);
+    const char **keys = malloc((nm + 2) * sizeof *keys), **vals = malloc((nm + 2) * sizeof *vals);
+    if (!t || !keys || !vals) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    const char *lj = es_st_meta(st, "labels");
+    if (!es_st_meta(st, "earshot.format") || !lj || !cJSON_IsArray(lab = cJSON_Parse(lj))) {
+        s = es_fail(err, ES_ERR_FORMAT, "%s: not a model earshot train wrote (no labels in its card)", in);
+        goto done;
+    }
+    const char *cj = es_st_meta(st, "thresholds");
+    card = cJSON_Parse(cj ? cj : "{}");
+    if (!cJSON_IsObject(card)) { s = es_fail(err, ES_ERR_FORMAT, "%s: its card's thresholds are not a JSON object", in); goto done; }
+    for (size_t i = 0; i < n; i++) {
+        int known = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, lab) known |= cJSON_IsString(e) && !strcmp(e->valuestring, labels[i]);
+        if (!known) { s = es_fail(err, ES_ERR_ARG, "%s: the model has no label '%s'", in, labels[i]); goto done; }
+        if (!(thr[i] > 0 && thr[i] <= 1)) {
+            s = es_fail(err, ES_ERR_ARG, "threshold of '%s' must be in (0, 1]", labels[i]);
+            goto done;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(card, labels[i]);
+        if (!cJSON_AddNumberToObject(card, labels[i], thr[i])) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    }
+    if (!cJSON_IsObject(src = cJSON_Parse(source))) {
+        s = es_fail(err, ES_ERR_ARG, "es_model_set_thresholds: the source is not a JSON object");
+        goto done;
+    }
+    if (!(card_s = cJSON_PrintUnformatted(card))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < nt; i++) t[i] = *es_st_at(st, i);
+    /* the card as it was, its thresholds replaced and their source added */
+    size_t k = 0;
+    int had_thr = 0;
+    for (size_t i = 0; i < nm; i++) {
+        const char *key = es_st_meta_key(st, i);
+        if (!strcmp(key, "thresholds_source")) continue;
+        keys[k] = key;
+        vals[k] = strcmp(key, "thresholds") ? es_st_meta(st, key) : (had_thr = 1, card_s);
+        k++;
+    }
+    if (!had_thr) { keys[k] = "thresholds"; vals[k++] = card_s; }
+    keys[k] = "thresholds_source";
+    vals[k++] = source;
+    s = es_st_write(out, t, nt, keys, vals, k, err);
+done:
+    cJSON_Delete(lab);
+    cJSON_Delete(card);
+    cJSON_Delete(src);
+    free(card_s);
+    free(t);
+    free(keys);
+    free(vals);
+    es_st_free(st);
+    return s;
 }

@@ -11,14 +11,13 @@
 
 #include "earshot.h"
 
-/* The budgets per-word thresholds are sought for: at most 1 and 0.1 false
- * accepts an hour (only with that much talk: an hour, ten hours), and none
- * on this talk. */
-#define ES_TALK_BUDGETS 3
-extern const double es_talk_budget[ES_TALK_BUDGETS];
+/* The most budgets (false accepts an hour) per-word thresholds are sought
+ * for in one run. */
+#define ES_TALK_MAX_BUDGETS 4
 
 typedef struct {
-    int tried;          /* enough talk to tell (always, for none) */
+    double budget;      /* at most this many false accepts an hour (0: none on this talk) */
+    int tried;          /* enough talk to tell: 1 / budget hours (always, for none) */
     int found;          /* thresholds within the budget exist */
     double *thr;        /* [nlab]: each reported word's threshold (0 for the others) */
     size_t events;      /* on the talk with them, counted by a replay */
@@ -35,19 +34,30 @@ typedef struct {
     size_t nth;
     size_t *events;     /* [nth][nlab]: events of each word, every word at th[i] */
     size_t *total;      /* [nth] */
-    es_talk_perword pw[ES_TALK_BUDGETS];
+    size_t npw;
+    es_talk_perword pw[ES_TALK_MAX_BUDGETS];
 } es_talk_eval;
 
 /* `model` through a detector with transcribe's defaults (block 16, the
  * fastest resampler) over every audio file below `dir`, `jobs` files at a
  * time (each with its own detector; the caller sets es_set_threads), then
  * replayed at th[0..nth) (each in (0, 1]). With `res` (the same model's
- * es_eval, with clip scores) also the per-word thresholds for each budget,
- * chosen on the grid th and checked by a replay. Progress as "other talk",
- * by files. */
+ * es_eval, with clip scores) also the per-word thresholds for each of
+ * budgets[0..nbudgets) (false accepts an hour, >= 0; at most
+ * ES_TALK_MAX_BUDGETS), chosen on the grid th and checked by a replay; a
+ * budget above 0 is tried only with 1 / budget hours of talk or more.
+ * Progress as "other talk", by files. */
 es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, const double *th, size_t nth,
-                           const es_eval_result *res, int jobs, es_progress_fn progress, void *user,
-                           es_talk_eval *out, es_error *err);
+                           const es_eval_result *res, const double *budgets, size_t nbudgets, int jobs,
+                           es_progress_fn progress, void *user, es_talk_eval *out, es_error *err);
 void es_talk_eval_free(es_talk_eval *t);
+
+/* A copy of the model file `in` with the model card's "thresholds" set to
+ * thr[i] for labels[i] (the others kept) and "thresholds_source" set to
+ * `source` (a JSON object saying where they came from), written
+ * atomically to `out` (which may be `in`). A label the model does not
+ * have, or a threshold outside (0, 1], is refused and nothing written. */
+es_status es_model_set_thresholds(const char *in, const char *out, const char *const *labels, const double *thr,
+                                  size_t n, const char *source, es_error *err);
 
 #endif

@@ -208,6 +208,35 @@ node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negat
     w[2].max_per_hour === 0 && w[2].missed >= 0 && w[2].missed <= 1 ? 0 : 1)' "$T/eval.json" &&
     ok "--json per_word: 1 and 0.1 an hour not tried on 40 s of talk, silent tried" || bad "per_word: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word))' "$T/eval.json")"
 
+# --set-thresholds: the per-word thresholds into a copy of the model's card,
+# which transcribe then uses by default; the weights are the same bytes
+expect 0 "eval --set-thresholds 0 -o" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" \
+    --set-thresholds 0 -o "$T/silent.safetensors"
+has "$T/err" "wrote $T/silent.safetensors: its card's thresholds are the per-word ones for no event on the talk" "says what it wrote"
+[ "$(events "$T/silent.safetensors" "$T/talkB")" = 0 ] && ok "transcribe with the new card is silent on the talk, no --threshold given" ||
+    bad "the new card's model fires $(events "$T/silent.safetensors" "$T/talkB") times on the talk"
+node -e '
+  const fs = require("fs");
+  const rd = p => { const b = fs.readFileSync(p), n = Number(b.readBigUInt64LE(0));
+    return {meta: JSON.parse(b.subarray(8, 8 + n)).__metadata__, data: b.subarray(8 + n)}; };
+  const a = rd(process.argv[1]), b = rd(process.argv[2]), thr = JSON.parse(b.meta.thresholds), src = JSON.parse(b.meta.thresholds_source);
+  const want = JSON.parse(fs.readFileSync(process.argv[3])).negatives.per_word[2].thresholds;
+  const same = Object.keys(want).every(k => Math.abs(thr[k] - want[k]) < 1e-9);
+  process.exit(Buffer.compare(a.data, b.data) === 0 && same && src.max_false_accepts_per_hour === 0 && src.talk_events === 0 &&
+    src.talk_files === 1 && a.meta.labels === b.meta.labels && a.meta.encoder_sha256 === b.meta.encoder_sha256 ? 0 : 1)' \
+    "$T/base.safetensors" "$T/silent.safetensors" "$T/eval.json" &&
+    ok "the card: the thresholds eval named, where they came from; the weights and the rest unchanged" ||
+    bad "the written card: $(node -e 'const b=require("fs").readFileSync(process.argv[1]);const n=Number(b.readBigUInt64LE(0));const m=JSON.parse(b.subarray(8,8+n)).__metadata__;console.log(m.thresholds, m.thresholds_source)' "$T/silent.safetensors")"
+expect 1 "--set-thresholds 1 on 40 s of talk" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" \
+    --set-thresholds 1 -o "$T/one.safetensors"
+has "$T/err" "cannot tell 1 false accept an hour (1 h needed)" "says the talk is too short for it"
+[ ! -e "$T/one.safetensors" ] && ok "and writes nothing" || bad "a refused --set-thresholds wrote $T/one.safetensors"
+expect 2 "--set-thresholds without -o" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" --set-thresholds 0
+expect 2 "-o without --set-thresholds" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" -o "$T/x.safetensors"
+expect 2 "--set-thresholds without --negatives" -- "$BIN" eval "$T/base.safetensors" "$T/data" --set-thresholds 0 -o "$T/x.safetensors"
+expect 2 "--set-thresholds -1" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" --set-thresholds -1 -o "$T/x.safetensors"
+[ ! -e "$T/x.safetensors" ] && ok "no usage error wrote a model" || bad "a usage error wrote $T/x.safetensors"
+
 # two files, one per thread: the counts add up whatever order they finish in
 mkdir -p "$T/talkAB/sub" && cp "$T/talkA/a.wav" "$T/talkAB/" && cp "$T/talkB/b.wav" "$T/talkAB/sub/"
 expect 0 "eval --negatives over two files" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" --negatives "$T/talkAB"
