@@ -13,8 +13,8 @@
  * the smallest price whose choice stays within the budget. Words interact
  * a little in the detector (of two labels of one model rising on one
  * utterance only the higher peak is an event), so the choice is checked
- * by a replay with exactly those thresholds, and the price raised until
- * the check holds too.
+ * by a replay with exactly those thresholds, and while the check fails the
+ * word that fired most in it goes one step up the grid.
  */
 #include "eval_talk.h"
 #include "dataset.h"
@@ -128,6 +128,7 @@ typedef struct {
     const int *word;         /* [nlab]: a reported label */
     const size_t *ev;        /* [nth][nlab] */
     const size_t *miss;      /* [nlab][nth]: its clips missed at th[i] */
+    const size_t *first;     /* [nlab]: the lowest grid index it may take */
 } price_table;
 
 /* Each word's grid index minimising misses + lambda x false accepts (the
@@ -137,9 +138,9 @@ static size_t choose(const price_table *p, double lambda, size_t *idx)
     size_t fa = 0;
     for (size_t l = 0; l < p->nlab; l++) {
         if (!p->word[l]) continue;
-        size_t best = 0;
+        size_t best = p->first[l];
         double bc = INFINITY;
-        for (size_t i = 0; i < p->nth; i++) {
+        for (size_t i = p->first[l]; i < p->nth; i++) {
             double c = (double)p->miss[l * p->nth + i] + lambda * (double)p->ev[i * p->nlab + l];
             if (c < bc) { bc = c; best = i; }
         }
@@ -153,44 +154,49 @@ static es_status perword(es_detector *d, es_recording *const *recs, size_t nrec,
                          const price_table *p, size_t budget, size_t nwords_clips, es_talk_perword *out,
                          es_error *err)
 {
-    size_t *idx = calloc(p->nlab + 1, sizeof *idx);
+    size_t *idx = calloc(p->nlab + 1, sizeof *idx), *by = calloc(p->nlab + 1, sizeof *by);
     double *thr = calloc(p->nlab + 1, sizeof *thr);
-    if (!idx || !thr) { free(idx); free(thr); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
+    if (!idx || !thr || !by) {
+        free(idx); free(thr); free(by);
+        return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    }
     out->thr = thr;
-    const double LMIN = 1e-6, LMAX = 1e12;
     es_status st = ES_OK;
-    size_t got = 0;
-    /* the dearest price first: if even its choice exceeds the budget,
-     * nothing on the grid keeps to it */
-    choose(p, LMAX, idx);
-    for (size_t l = 0; l < p->nlab; l++) thr[l] = p->word[l] ? th[idx[l]] : 0;
-    if ((st = replay_all(d, recs, nrec, thr, NULL, &got, err))) goto done;
-    if (got > budget) { out->found = 0; goto done; }
     /* the cheapest price the sweep predicts within the budget (its
-     * prediction only falls as the price rises), then up until a replay
-     * confirms it */
-    double lo = LMIN, hi = LMAX;
+     * prediction only falls as the price rises) */
+    double lo = 1e-6, hi = 1e12;
     if (choose(p, lo, idx) <= budget) hi = lo;
     for (int it = 0; it < 80 && hi / lo > 1.001; it++) {
         double mid = sqrt(lo * hi);
         if (choose(p, mid, idx) <= budget) hi = mid;
         else lo = mid;
     }
-    for (double lambda = hi;; lambda *= 2) {
-        if (lambda > LMAX) lambda = LMAX;
-        choose(p, lambda, idx);
+    choose(p, hi, idx);
+    /* The sweep counted each word with every word at one threshold; with
+     * another word's threshold raised, an utterance it took from this word
+     * (the higher peak wins) can come back as this word's event. So a
+     * replay checks the choice, and while it exceeds the budget the word
+     * that fired most goes one step up the grid (th ascends). */
+    for (;;) {
+        size_t got = 0;
         for (size_t l = 0; l < p->nlab; l++) thr[l] = p->word[l] ? th[idx[l]] : 0;
-        if ((st = replay_all(d, recs, nrec, thr, NULL, &got, err))) goto done;
-        if (got <= budget || lambda >= LMAX) break;
+        memset(by, 0, p->nlab * sizeof *by);
+        if ((st = replay_all(d, recs, nrec, thr, by, &got, err))) goto done;
+        if (got <= budget) { out->events = got; break; }
+        size_t worst = SIZE_MAX;
+        for (size_t l = 0; l < p->nlab; l++)
+            if (p->word[l] && by[l] && idx[l] + 1 < p->nth && (worst == SIZE_MAX || by[l] > by[worst])) worst = l;
+        if (worst == SIZE_MAX) { out->found = 0; goto done; }   /* every word that fires is at the top */
+        idx[worst]++;
     }
     out->found = 1;
-    out->events = got;
     size_t missed = 0;
     for (size_t l = 0; l < p->nlab; l++)
         if (p->word[l]) missed += p->miss[l * p->nth + idx[l]];
     out->missed = nwords_clips ? (double)missed / (double)nwords_clips : NAN;
 done:
     free(idx);
+    free(by);
     return st;
 }
 
@@ -204,7 +210,8 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
     if (!eng || !model || !dir || !th || !nth || (nbudgets && !budgets) || nbudgets > ES_TALK_MAX_BUDGETS)
         return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: invalid arguments");
     for (size_t i = 0; i < nth; i++)
-        if (!(th[i] > 0 && th[i] <= 1)) return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: a threshold must be in (0, 1]");
+        if (!(th[i] > 0 && th[i] <= 1) || (i && !(th[i] > th[i - 1])))
+            return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: thresholds must ascend within (0, 1]");
     for (size_t b = 0; b < nbudgets; b++)
         if (!(budgets[b] >= 0 && budgets[b] < 1e9)) return es_fail(err, ES_ERR_ARG, "es_talk_eval_run: a budget must be >= 0");
     job j = {.eng = eng, .model = model, .out = out, .progress = progress, .user = user};
@@ -213,7 +220,7 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
     es_status st = es_dataset_scan_audio(dir, &j.files, &j.nf, err);
     if (st) return st;
     es_detector *d = NULL;   /* replays, and the labels */
-    size_t *miss = NULL;
+    size_t *miss = NULL, *first = NULL;
     int *word = NULL;
     if (!j.nf) { st = es_fail(err, ES_ERR_IO, "%s: no audio files", dir); goto done; }
     if (!(d = es_detector_create(eng, &model, 1, &j.o, err))) { st = err && err->status ? err->status : ES_ERR_IO; goto done; }
@@ -287,7 +294,16 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
             for (size_t i = 0; i < nth; i++) miss[l * nth + i] += !(s >= th[i]);
         }
     }
-    price_table p = {L, nth, word, out->events, miss};
+    /* A word never goes below the model's own threshold for it: that the
+     * talk never set a word off does not show it would not fire on other
+     * talk, and on a few minutes of talk the quiet words would otherwise
+     * fall to thresholds of 0.05. */
+    if (!(first = calloc(L + 1, sizeof *first))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+    for (size_t l = 0; l < L; l++) {
+        double own = es_detector_threshold(d, l);
+        while (first[l] + 1 < nth && th[first[l]] < own - 1e-9) first[l]++;
+    }
+    price_table p = {L, nth, word, out->events, miss, first};
     double hours = out->seconds / 3600;
     out->npw = nbudgets;
     for (size_t b = 0; b < nbudgets && !st; b++) {
@@ -305,6 +321,7 @@ done:
     for (size_t f = 0; f < j.nf; f++) free(j.files[f]);
     free(j.files);
     free(miss);
+    free(first);
     free(word);
     es_detector_free(d);
     if (st) es_talk_eval_free(out);

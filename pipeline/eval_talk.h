@@ -41,7 +41,7 @@ typedef struct {
 /* `model` through a detector with transcribe's defaults (block 16, the
  * fastest resampler) over every audio file below `dir`, `jobs` files at a
  * time (each with its own detector; the caller sets es_set_threads), then
- * replayed at th[0..nth) (each in (0, 1]). With `res` (the same model's
+ * replayed at th[0..nth) (ascending, in (0, 1]). With `res` (the same model's
  * es_eval, with clip scores) also the per-word thresholds for each of
  * budgets[0..nbudgets) (false accepts an hour, >= 0; at most
  * ES_TALK_MAX_BUDGETS), chosen on the grid th and checked by a replay; a

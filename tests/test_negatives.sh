@@ -205,8 +205,9 @@ tx_ev=$("$BIN" transcribe -q -m "$T/base.safetensors" $pw_args "$T/talkB" | grep
 [ "$pw_ev" = 0 ] && [ "$tx_ev" = 0 ] && ok "and transcribe with them is silent on it too" || bad "per word: eval $pw_ev events, transcribe $tx_ev"
 node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives, w = n.per_word;
   process.exit(w.length === 3 && w[0].max_per_hour === 1 && w[0].enough_talk === false && w[0].thresholds === null &&
-    w[2].max_per_hour === 0 && w[2].missed >= 0 && w[2].missed <= 1 ? 0 : 1)' "$T/eval.json" &&
-    ok "--json per_word: 1 and 0.1 an hour not tried on 40 s of talk, silent tried" || bad "per_word: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word))' "$T/eval.json")"
+    w[2].max_per_hour === 0 && w[2].missed >= 0 && w[2].missed <= 1 &&
+    Object.values(w[2].thresholds).every(t => t >= 0.5) ? 0 : 1)' "$T/eval.json" &&
+    ok "--json per_word: 1 and 0.1 an hour not tried on 40 s of talk, silent tried, no word below its own 0.5" || bad "per_word: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word))' "$T/eval.json")"
 
 # --set-thresholds: the per-word thresholds into a copy of the model's card,
 # which transcribe then uses by default; the weights are the same bytes
