@@ -7,6 +7,7 @@
 #include "test_util.h"
 #include "../model/nn.h"
 #include "../model/safetensors.h"
+#include "../pipeline/eval_talk.h"
 #include "es_internal.h"
 
 #include <math.h>
@@ -468,6 +469,58 @@ static void test_record_replay(void **state)
     free(x);
 }
 
+/* es_model_set_thresholds (eval --set-thresholds): the card's thresholds
+ * change, and a detector reads the new ones; the weights are untouched;
+ * refusals write nothing. */
+static void test_set_thresholds(void **state)
+{
+    (void)state;
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/thr_in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/thr_out.safetensors", dir);
+    write_model(in, "stream", 0);
+    es_error e = {0};
+    const char *lab[] = {"yes"};
+    double thr[] = {0.9};
+    assert_int_equal(es_model_set_thresholds(in, out, lab, thr, 1, "{\"by\": \"test\"}", &e), ES_OK);
+    es_detector *d = det(out, NULL);
+    assert_true(fabs(es_detector_threshold(d, 2) - 0.9) < 1e-9);   /* was 0.7 */
+    es_detector_free(d);
+    es_st *a = es_st_load(in, &e), *b = es_st_load(out, &e);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(es_st_count(a), es_st_count(b));
+    for (size_t i = 0; i < es_st_count(a); i++) {
+        const es_st_tensor *x = es_st_at(a, i), *y = es_st_at(b, i);
+        size_t n = 1;
+        for (int k = 0; k < x->ndim; k++) n *= (size_t)x->shape[k];
+        assert_string_equal(x->name, y->name);
+        assert_memory_equal(x->data, y->data, n * sizeof(float));
+    }
+    assert_string_equal(es_st_meta(b, "thresholds_source"), "{\"by\": \"test\"}");
+    assert_string_equal(es_st_meta(a, "labels"), es_st_meta(b, "labels"));
+    es_st_free(a);
+    es_st_free(b);
+    /* refused, nothing written: a label it lacks, a threshold of 0, a
+     * source that is not a JSON object, a file that is not a model */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s/thr_bad.safetensors", dir);
+    const char *nolab[] = {"no"};
+    assert_int_equal(es_model_set_thresholds(in, bad, nolab, thr, 1, "{}", &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "'no'"));
+    double zero[] = {0.0};
+    assert_int_equal(es_model_set_thresholds(in, bad, lab, zero, 1, "{}", &e), ES_ERR_ARG);
+    assert_int_equal(es_model_set_thresholds(in, bad, lab, thr, 1, "[1]", &e), ES_ERR_ARG);
+    char junk[512];
+    snprintf(junk, sizeof junk, "%s/thr_junk.safetensors", dir);
+    FILE *f = fopen(junk, "wb");
+    assert_non_null(f);
+    fputs("not a model", f);
+    fclose(f);
+    assert_true(es_model_set_thresholds(junk, bad, lab, thr, 1, "{}", &e) != ES_OK);
+    assert_int_equal(access(bad, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_refractory_and_min_duration),
         cmocka_unit_test(test_classifier),
         cmocka_unit_test(test_record_replay),
+        cmocka_unit_test(test_set_thresholds),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
