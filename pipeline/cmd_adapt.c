@@ -2,6 +2,7 @@
  * earshot adapt — personalise a trained keyword model to one speaker.
  */
 #include "cli.h"
+#include "../model/safetensors.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -164,5 +165,12 @@ int cmd_adapt(int argc, char **argv)
     printf(")\naccuracy on the %zu takes it adapted on: %.4f before, %.4f after (training takes: test on others with "
            "earshot eval)\n", res.n_takes, res.acc_before, res.acc_after);
     printf("wrote %s\n", out);
+    /* thresholds eval --set-thresholds chose for the model before: its
+     * scores have moved, so they no longer mean what the card says */
+    es_st *card = c.quiet ? NULL : es_st_load(out, NULL);
+    if (card && es_st_meta(card, "thresholds_source"))
+        fprintf(stderr, "earshot: note: the card's thresholds were chosen for the model before adaptation "
+                        "(thresholds_source); choose them again with earshot eval --negatives --set-thresholds\n");
+    es_st_free(card);
     return EXIT_OK;
 }

@@ -228,6 +228,13 @@ node -e '
     "$T/base.safetensors" "$T/silent.safetensors" "$T/eval.json" &&
     ok "the card: the thresholds eval named, where they came from; the weights and the rest unchanged" ||
     bad "the written card: $(node -e 'const b=require("fs").readFileSync(process.argv[1]);const n=Number(b.readBigUInt64LE(0));const m=JSON.parse(b.subarray(8,8+n)).__metadata__;console.log(m.thresholds, m.thresholds_source)' "$T/silent.safetensors")"
+mkdir -p "$T/spk/yes" && cp "$T/data/yes/en-us_120.wav" "$T/data/yes/en_150.wav" "$T/spk/yes/"
+expect 0 "adapt the model with chosen thresholds" -- "$BIN" adapt "$T/silent.safetensors" --speaker-data "$T/spk" \
+    -o "$T/silent-adapted.safetensors" --steps 20
+has "$T/err" "note: the card's thresholds were chosen for the model before adaptation" "adapt says they should be chosen again"
+expect 0 "adapt a model without chosen thresholds" -- "$BIN" adapt "$T/base.safetensors" --speaker-data "$T/spk" \
+    -o "$T/base-adapted.safetensors" --steps 20
+grep -q "chosen for the model before adaptation" "$T/err" && bad "a note for a model without chosen thresholds" || ok "no note without them"
 expect 1 "--set-thresholds 1 on 40 s of talk" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" \
     --set-thresholds 1 -o "$T/one.safetensors"
 has "$T/err" "cannot tell 1 false accept an hour (1 h needed)" "says the talk is too short for it"
