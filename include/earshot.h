@@ -750,8 +750,9 @@ double es_detector_time(const es_detector *d);
  * label's in (0, 1]; the others are ignored; NULL: the detector's own),
  * and reports to fn exactly the events a run with those thresholds would
  * report; the front end, encoder and models do not run. The replaying
- * detector must have the recording one's models and block size (it may be
- * the same detector); it is reset afterwards, its thresholds unchanged.
+ * detector must have the recording one's models and options but the
+ * thresholds (it may be the same detector; ES_ERR_ARG otherwise); it is
+ * reset afterwards, its thresholds unchanged.
  * Both refuse a self-adapting detector, whose scores depend on its own
  * events. */
 typedef struct es_recording es_recording;

@@ -825,9 +825,31 @@ es_status es_detector_flush(es_detector *d, es_event_fn fn, void *user, es_error
 struct es_recording {
     recording r;
     size_t nslots;
-    int block;
+    uint64_t labels;        /* a hash of the models' names and labels */
+    es_detector_opts o;     /* the recording detector's options */
     double seconds;
 };
+
+/* FNV-1a over every model's name and every label: a replay on a detector
+ * of other models would read their outputs as another model's. */
+static uint64_t labels_hash(const es_detector *d)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < d->nsrc + d->nslots; i++) {
+        const char *s = i < d->nsrc ? d->src[i].name : d->slots[i - d->nsrc].label;
+        for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;   /* a separator no name holds */
+    }
+    return h;
+}
+
+/* The same event options but the threshold (which a replay sets). */
+static int same_opts(const es_detector_opts *a, const es_detector_opts *b)
+{
+    return a->low == b->low && a->smooth == b->smooth && a->min_duration == b->min_duration &&
+           a->refractory == b->refractory && a->pad == b->pad && a->block == b->block && a->early == b->early &&
+           a->self_adapt == b->self_adapt;
+}
 
 void es_recording_free(es_recording *rec)
 {
@@ -856,7 +878,8 @@ es_status es_detector_record(es_detector *d, es_reader *r, es_event_fn fn, void 
     es_status st = ES_OK;
     if (!rec || !blk) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
     rec->nslots = d->nslots;
-    rec->block = d->o.block;
+    rec->labels = labels_hash(d);
+    rec->o = d->o;
     /* the detector as es_tx_run runs it, every step recorded */
     es_detector_reset(d);
     d->rec = &rec->r;
@@ -881,11 +904,11 @@ es_status es_detector_replay(es_detector *d, const es_recording *rec, const doub
     if (!d || !rec) return es_fail(err, ES_ERR_ARG, "es_detector_replay: invalid arguments");
     if (d->o.self_adapt)
         return es_fail(err, ES_ERR_ARG, "a self-adapting detector cannot be replayed: its scores depend on its own events");
-    /* the rows are the models' outputs, the calls the block's: both must
-     * be the recording detector's */
-    if (rec->nslots != d->nslots || rec->block != d->o.block)
+    /* the rows are the models' outputs, the calls the block's, the steps'
+     * times count the pad: all must be the recording detector's */
+    if (rec->nslots != d->nslots || rec->labels != labels_hash(d) || !same_opts(&rec->o, &d->o))
         return es_fail(err, ES_ERR_ARG, "es_detector_replay: the recording was made by a detector with other models "
-                                        "or another block size");
+                                        "or options (block size, smoothing, pad, ...)");
     for (size_t i = 0; thr && i < d->nslots; i++)
         if (d->slots[i].reported && !(thr[i] > 0 && thr[i] <= 1))
             return es_fail(err, ES_ERR_ARG, "es_detector_replay: a threshold must be in (0, 1]");

@@ -460,8 +460,19 @@ static void test_record_replay(void **state)
         ob.block = blocks[1 - b];
         es_detector *db = det("hey_jarvis", &ob);
         assert_int_equal(es_detector_replay(db, rec, NULL, collect, &rl, &e), ES_ERR_ARG);
-        assert_non_null(strstr(e.msg, "block size"));
+        assert_non_null(strstr(e.msg, "other models or options"));
         es_detector_free(db);
+        /* another model with as many labels: its outputs would be misread */
+        es_detector *dm = det("alexa", &o);
+        assert_int_equal(es_detector_labels(dm), 1);
+        assert_int_equal(es_detector_replay(dm, rec, NULL, collect, &rl, &e), ES_ERR_ARG);
+        es_detector_free(dm);
+        /* other event options: smoothing */
+        es_detector_opts os = o;
+        os.smooth = 3;
+        es_detector *ds = det("hey_jarvis", &os);
+        assert_int_equal(es_detector_replay(ds, rec, NULL, collect, &rl, &e), ES_ERR_ARG);
+        es_detector_free(ds);
         es_detector_free(d2);
         es_recording_free(rec);
         es_detector_free(d);
