@@ -1,5 +1,6 @@
 # Sourced by the shell tests: tiny assertion helpers. The caller sets $T
-# (a temporary directory); each test script prints its own summary line.
+# (a temporary directory; cli_test_begin makes one); each test script
+# prints its own summary line.
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
@@ -18,3 +19,17 @@ skip() { skipped=$((skipped + 1)); echo "SKIP $1: $2"; }
 # have_pty: script(1) can give a command a pseudo-terminal here (a chroot
 # without /dev/pts, or a container without ptys, cannot)
 have_pty() { command -v script >/dev/null && script -qfec true /dev/null >/dev/null 2>&1 </dev/null; }
+# cli_test_begin [COMMAND...]: the earshot binary in $BIN, a temporary $T
+# removed at exit with the embedding cache inside it; skips (77) without
+# the pretrained models or without any COMMAND named (espeak-ng, node)
+cli_test_begin() {
+    BIN=${EARSHOT_BIN:?run through meson test}
+    "$BIN" models >/dev/null 2>&1 || { echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; }
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || { echo "SKIP: $c not installed (scripts/setup.sh installs it)"; exit 77; }
+    done
+    T=$(mktemp -d)
+    trap 'rm -rf "$T"' EXIT
+    export EARSHOT_CACHE="$T/cache"
+}

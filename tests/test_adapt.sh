@@ -7,14 +7,10 @@
 # another encoder, labels the model does not have, a bad method.
 # Skips (77) without the models or ../shared/data/fsdd.
 set -u
-BIN=${EARSHOT_BIN:?run through meson test}
 F=${EARSHOT_FSDD:-}
-if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
 [ -n "$F" ] && [ -f "$F/0_george_0.wav" ] || { echo "SKIP: FSDD not found at ${F:-../shared/data/fsdd}"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export EARSHOT_CACHE="$T/cache"
 . "$(dirname -- "$0")/lib.sh"
+cli_test_begin
 PAT='{label}_{speaker}_{take}'
 mkdir -p "$T/train" "$T/spk" "$T/tgt" "$T/ret"
 for d in 0 1 2 3 4 5 6 7 8 9; do

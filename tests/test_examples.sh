@@ -7,15 +7,12 @@
 # a C++ compiler must also accept.
 # Skips (77) without the models; the part on who needs FSDD.
 set -u
-BIN=${EARSHOT_BIN:?run through meson test}
 EX=${EARSHOT_EXAMPLES:?run through meson test}
 BUILD=${EARSHOT_BUILD:?run through meson test}
 SRC=${EARSHOT_SRC:?run through meson test}
-if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export EARSHOT_CACHE="$T/cache" EARSHOT_SYNTH_CACHE="$T/synth"
 . "$(dirname -- "$0")/lib.sh"
+cli_test_begin
+export EARSHOT_SYNTH_CACHE="$T/synth"
 V="$SRC/samples/vocab"
 
 # --- train_text: a model from text alone, its takes cached

@@ -9,16 +9,11 @@
 # start error <= 120 ms; the F1 target of 0.90 is measured by
 # bench/longform.sh on a larger set). Skips (77) without the models, FSDD or espeak-ng.
 set -u
-BIN=${EARSHOT_BIN:?run through meson test}
 TOOL=${EARSHOT_LONGFORM_TOOL:?run through meson test}
 FSDD=${EARSHOT_FSDD:-}
-if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
 [ -n "$FSDD" ] && [ -f "$FSDD/0_theo_0.wav" ] || { echo "SKIP: FSDD not found at ${FSDD:-../shared/data/fsdd}"; exit 77; }
-command -v espeak-ng >/dev/null || { echo "SKIP: espeak-ng not installed (scripts/setup.sh installs it)"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export EARSHOT_CACHE="$T/cache"
 . "$(dirname -- "$0")/lib.sh"
+cli_test_begin espeak-ng
 
 # other speech: training words and (disjoint) words only in the long files
 "$(dirname -- "$0")/make_words.sh" "$T/words" || { echo "FAIL espeak-ng words"; exit 1; }

@@ -8,13 +8,8 @@
 # model card, the cap (spread and mined), wake-word mode, and the refusals. Skips (77) without
 # the models or espeak-ng.
 set -u
-BIN=${EARSHOT_BIN:?run through meson test}
-if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
-command -v espeak-ng >/dev/null || { echo "SKIP: espeak-ng not installed (scripts/setup.sh installs it)"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export EARSHOT_CACHE="$T/cache"
 . "$(dirname -- "$0")/lib.sh"
+cli_test_begin espeak-ng
 
 for w in yes stop; do
     mkdir -p "$T/data/$w"

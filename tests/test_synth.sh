@@ -6,12 +6,9 @@
 # which then validate; --speak-labels). Skips (77) without the models; the
 # mixing part skips without ../shared/data/fsdd.
 set -u
-BIN=${EARSHOT_BIN:?run through meson test}
-if ! "$BIN" models >/dev/null 2>&1; then echo "SKIP: pretrained models not found (run scripts/fetch-models.sh)"; exit 77; fi
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export EARSHOT_CACHE="$T/cache" EARSHOT_SYNTH_CACHE="$T/synth"
 . "$(dirname -- "$0")/lib.sh"
+cli_test_begin
+export EARSHOT_SYNTH_CACHE="$T/synth"
 W="lights on,off=off|[['0f]],pause"
 
 expect 0 "synth writes a dataset" -- "$BIN" synth -q --words "$W" -n 6 --unknown 12 --seed 4 -o "$T/a"
