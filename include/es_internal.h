@@ -45,6 +45,12 @@ int es_threads(void);
  * started. */
 void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
 
+/* openWakeWord primes its mel buffer with 76 frames of ones and, from the
+ * first 1280-sample chunk on (which yields 5 frames), takes an embedding of
+ * the last 76 frames after every chunk. Feeding our fully convolutional
+ * stream ES_PRIME_FRAMES = 71 frames of ones first puts its window ends
+ * exactly there (es_embed_audio's stream mode, the detector, the cache). */
+#define ES_PRIME_FRAMES (ES_EMB_WINDOW - 5)
 /* Streaming embeddings (ES_EMBED_STREAM) start from a mel buffer primed
  * with ones: the first ceil(71/8) = 9 of a clip see some of those frames,
  * not the clip. */

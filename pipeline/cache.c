@@ -321,7 +321,6 @@ es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int
  * warp): an hour decoded whole is 230 MB of samples, and a folder of
  * recordings (train --negatives) is embedded two files at a time. */
 #define STREAM_FROM_S 30.0
-#define PRIME_FRAMES (ES_EMB_WINDOW - 5)   /* as es_embed_audio's stream mode */
 #define STREAM_READ 65536                   /* samples per read */
 #define STREAM_PART (8 * 4096)              /* mel frames per encoder call */
 
@@ -353,13 +352,13 @@ static es_status embed_streamed(es_cache *c, es_reader *r, const char *path, flo
     size_t room = STREAM_PART + ES_EMB_WINDOW + 8 * (STREAM_READ / ES_CHUNK + 1);
     float *x = malloc(STREAM_READ * sizeof(float)), *mel = malloc(room * ES_MEL_BINS * sizeof(float));
     float *emb = NULL;
-    size_t nmel = PRIME_FRAMES, nemb = 0, cap = 0, got;
+    size_t nmel = ES_PRIME_FRAMES, nemb = 0, cap = 0, got;
     es_mel_stream *ms = es_mel_stream_create(es_engine_mel(c->eng), err);
     es_status s = ES_OK;
     if (!x || !mel) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
     else if (!ms) s = err ? err->status : ES_ERR_NOMEM;
     if (!s)
-        for (size_t i = 0; i < (size_t)PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
+        for (size_t i = 0; i < (size_t)ES_PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
     int end = 0;
     while (!s && !end) {
         if ((s = es_reader_read(r, x, STREAM_READ, &got, err))) break;   /* names the file */

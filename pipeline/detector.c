@@ -21,9 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* See engine.c: 71 frames of ones put the first window end after the first
- * chunk's 5 frames, as in openWakeWord. */
-#define PRIME_FRAMES (ES_EMB_WINDOW - 5)
 #define STEP_S ((double)ES_CHUNK / ES_SAMPLE_RATE)            /* 0.08 s */
 #define EMB_SPAN_S ((ES_EMB_WINDOW - 1) * 0.01 + ES_MEL_WIN / (double)ES_SAMPLE_RATE) /* 0.782 s */
 #define ENERGY_HIST 800     /* mel frames of energy (8 s) boundary refinement looks at */
@@ -356,10 +353,10 @@ void es_detector_reset(es_detector *d)
     reset_events(d);
     /* prime the encoder with ones: its first window then ends after the
      * first chunk, as openWakeWord's does */
-    float ones[PRIME_FRAMES * ES_MEL_BINS], dummy[2 * ES_EMB_DIM];
+    float ones[ES_PRIME_FRAMES * ES_MEL_BINS], dummy[2 * ES_EMB_DIM];
     size_t got;
     for (size_t i = 0; i < sizeof ones / sizeof ones[0]; i++) ones[i] = 1.0f;
-    es_encoder_stream_push(d->es, ones, PRIME_FRAMES, dummy, &got, NULL);
+    es_encoder_stream_push(d->es, ones, ES_PRIME_FRAMES, dummy, &got, NULL);
 }
 
 /* ------------------------------------------------------------ events */

@@ -12,11 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* openWakeWord primes its mel buffer with 76 frames of ones and, from the
- * first 1280-sample chunk on (which yields 5 frames), takes an embedding of
- * the last 76 frames after every chunk. Feeding our fully convolutional
- * stream 71 frames of ones first puts its window ends exactly there. */
-#define PRIME_FRAMES (ES_EMB_WINDOW - 5)
 
 struct es_engine {
     es_onnx *mel_model, *enc_model;
@@ -95,17 +90,17 @@ static size_t secs(double s) { return s > 0 ? (size_t)(s * ES_SAMPLE_RATE + 0.5)
 
 es_status es_mel_prime_stream(float **mel, size_t *frames, es_error *err)
 {
-    float *pm = malloc((*frames + PRIME_FRAMES + 1) * ES_MEL_BINS * sizeof(float));
+    float *pm = malloc((*frames + ES_PRIME_FRAMES + 1) * ES_MEL_BINS * sizeof(float));
     if (!pm) {
         free(*mel);
         *mel = NULL;
         return es_fail(err, ES_ERR_NOMEM, "out of memory");
     }
-    for (size_t i = 0; i < (size_t)PRIME_FRAMES * ES_MEL_BINS; i++) pm[i] = 1.0f;
-    memcpy(pm + (size_t)PRIME_FRAMES * ES_MEL_BINS, *mel, *frames * ES_MEL_BINS * sizeof(float));
+    for (size_t i = 0; i < (size_t)ES_PRIME_FRAMES * ES_MEL_BINS; i++) pm[i] = 1.0f;
+    memcpy(pm + (size_t)ES_PRIME_FRAMES * ES_MEL_BINS, *mel, *frames * ES_MEL_BINS * sizeof(float));
     free(*mel);
     *mel = pm;
-    *frames += PRIME_FRAMES;
+    *frames += ES_PRIME_FRAMES;
     return ES_OK;
 }
 
@@ -155,23 +150,23 @@ es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_
         }
     } else {
         size_t cap = 8 * (total / ES_CHUNK + 1);
-        mel = malloc((cap + PRIME_FRAMES) * ES_MEL_BINS * sizeof(float));
+        mel = malloc((cap + ES_PRIME_FRAMES) * ES_MEL_BINS * sizeof(float));
         if (!mel) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
         es_mel_stream *ms = es_mel_stream_create(fe, err);
         if (!ms) { st = err ? err->status : ES_ERR_NOMEM; goto done; }
         /* ones first (for the encoder), then the streamed frames */
-        for (size_t i = 0; i < (size_t)PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
-        st = es_mel_stream_push(ms, buf, total, mel + PRIME_FRAMES * ES_MEL_BINS, cap, &frames, err);
+        for (size_t i = 0; i < (size_t)ES_PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
+        st = es_mel_stream_push(ms, buf, total, mel + ES_PRIME_FRAMES * ES_MEL_BINS, cap, &frames, err);
         es_mel_stream_free(ms);
         if (st) goto done;
         if (emb_out) {
             emb = malloc((total / ES_CHUNK + 2) * ES_EMB_DIM * sizeof(float));
             if (!emb) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
-            if ((st = es_encoder_full(e->enc, mel, frames + PRIME_FRAMES, emb, err))) goto done;
-            nemb = es_encoder_count(frames + PRIME_FRAMES);
+            if ((st = es_encoder_full(e->enc, mel, frames + ES_PRIME_FRAMES, emb, err))) goto done;
+            nemb = es_encoder_count(frames + ES_PRIME_FRAMES);
         }
         /* hand back only the real frames */
-        memmove(mel, mel + PRIME_FRAMES * ES_MEL_BINS, frames * ES_MEL_BINS * sizeof(float));
+        memmove(mel, mel + ES_PRIME_FRAMES * ES_MEL_BINS, frames * ES_MEL_BINS * sizeof(float));
     }
 done:
     free(buf);
@@ -232,11 +227,11 @@ es_scorer *es_scorer_create(es_engine *e, es_head **heads, size_t nheads, es_err
     if (!s->ring || !s->scores) goto nomem;
     if (!(s->ms = es_mel_stream_create(e->mel, err))) goto fail;
     if (!(s->es = es_encoder_stream_create(e->enc, err))) goto fail;
-    float ones[PRIME_FRAMES * ES_MEL_BINS];
+    float ones[ES_PRIME_FRAMES * ES_MEL_BINS];
     for (size_t i = 0; i < sizeof ones / sizeof ones[0]; i++) ones[i] = 1.0f;
     float dummy[ES_EMB_DIM * 2];
     size_t got;
-    if (es_encoder_stream_push(s->es, ones, PRIME_FRAMES, dummy, &got, err)) goto fail;
+    if (es_encoder_stream_push(s->es, ones, ES_PRIME_FRAMES, dummy, &got, err)) goto fail;
     return s;
 nomem:
     es_fail(err, ES_ERR_NOMEM, "out of memory");
