@@ -864,16 +864,20 @@ static void eval_help(FILE *f)
             "                 audio file below DIR, any length): the detector runs over\n"
             "                 them as transcribe does (its defaults), and the trade-off\n"
             "                 gains events an hour on that talk at each threshold, at the\n"
-            "                 model's own thresholds (by word), the lowest threshold\n"
-            "                 for at most 1 and 0.1 an hour, and a threshold per word\n"
-            "                 for each, and for none on the talk, as transcribe\n"
-            "                 --threshold LABEL=T arguments (implies --thresholds)\n"
+            "                 model's own thresholds (by word) and the lowest threshold\n"
+            "                 for at most 1 and 0.1 an hour on it; then, for other talk,\n"
+            "                 one threshold and a threshold per word for each budget\n"
+            "                 and for none, chosen on half the talk and the word clips\n"
+            "                 and held out on the other half (a choice counted on what\n"
+            "                 it was chosen on flatters itself), as transcribe\n"
+            "                 --threshold arguments (implies --thresholds)\n"
             "  --plot-talk FILE.svg  with --negatives: the words missed against the events\n"
             "                 an hour on the talk, a point per threshold (0.01 ... 0.99)\n"
             "  --set-thresholds X -o OUT.safetensors  with --negatives: write a copy of the\n"
-            "                 model whose card carries the per-word thresholds for at most\n"
-            "                 X false accepts an hour on the talk (0: none on it), which\n"
-            "                 transcribe and listen then use by default\n"
+            "                 model whose card carries the thresholds for at most X false\n"
+            "                 accepts an hour on other talk (0: none on talk as long as\n"
+            "                 this): one per word or one for all, whichever missed fewer\n"
+            "                 held-out word clips; transcribe and listen then use them\n"
             CLI_COMMON_HELP);
 }
 
@@ -1045,6 +1049,69 @@ static int talk_suggest(const es_talk_eval *t, double per_h)
     return -1;
 }
 
+/* A word's threshold for each reported label, as one JSON object. */
+static void print_thr_json(const es_talk_eval *t, const double *thr)
+{
+    printf("{");
+    for (size_t l = 0, k = 0; l < t->nlab; l++)
+        if (t->labels[l]) {
+            printf("%s", k++ ? ", " : "");
+            cli_json_str(t->labels[l]);
+            printf(": %g", thr[l]);
+        }
+    printf("}");
+}
+
+/* One way of choosing thresholds for a budget (es_talk_choice), as JSON. */
+static void print_choice_json(const es_talk_eval *t, const es_talk_choice *c)
+{
+    if (!c->found) { printf("{\"found\": false}"); return; }
+    size_t e = c->held_ev[0] + c->held_ev[1];
+    printf("{\"found\": true, \"shift_logits\": %g, \"thresholds\": ", c->shift);
+    print_thr_json(t, c->thr);
+    printf(", \"held_out\": {\"events\": %zu, \"per_hour\": ", e);
+    json_num(per_hour(e, t->seconds));
+    printf(", \"missed\": ");
+    json_num(c->held_missed);
+    printf(", \"halves\": [");
+    for (int f = 0; f < 2; f++) {
+        printf("%s{\"chosen_on\": \"%s\", \"thresholds\": ", f ? ", " : "", f ? "second" : "first");
+        print_thr_json(t, c->half_thr[f]);
+        printf(", \"events_on_the_other\": %zu}", c->held_ev[f]);
+    }
+    printf("]}, \"talk\": {\"events\": %zu, \"per_hour\": ", c->events);
+    json_num(per_hour(c->events, t->seconds));
+    printf(", \"missed\": ");
+    json_num(c->missed);
+    printf("}}");
+}
+
+/* One way of choosing, on the terminal: the held-out figures first (what
+ * to expect on other talk), then those on all of it. */
+static void print_choice(const es_talk_eval *t, const es_talk_choice *c, const char *name, int best)
+{
+    if (!c->found) { printf("  %-20s no thresholds up to 0.999 keep to it on the halves\n", name); return; }
+    size_t e = c->held_ev[0] + c->held_ev[1];
+    printf("  %-20s held out: %zu event%s (%.2f an hour), missing ", name, e, e == 1 ? "" : "s", per_hour(e, t->seconds));
+    if (isnan(c->held_missed)) printf("- (no word clips)");
+    else printf("%.2f%%", 100 * c->held_missed);
+    printf("; moved %+.2f logits%s\n   ", c->shift, best ? "; the better" : "");
+    double first = -1;
+    int same = 1;
+    for (size_t l = 0; l < t->nlab; l++)
+        if (t->labels[l]) {
+            if (first < 0) first = c->thr[l];
+            same &= c->thr[l] == first;
+        }
+    if (same && first > 0) printf(" --threshold %.3g", first);
+    else
+        for (size_t l = 0; l < t->nlab; l++)
+            if (t->labels[l]) printf(" --threshold %s=%.3g", t->labels[l], c->thr[l]);
+    printf("   (on all the talk: %zu event%s, missing ", c->events, c->events == 1 ? "" : "s");
+    if (isnan(c->missed)) printf("-)\n");
+    else printf("%.2f%%)\n", 100 * c->missed);
+}
+
 static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
 {
     printf("\nother talk (--negatives): %zu file%s, %.2f h; every event on it is a false accept\n", t->files,
@@ -1055,6 +1122,8 @@ static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
     for (size_t i = 0, k = 0; i < t->nlab; i++)
         if (t->labels[i]) printf("%s%s %zu", k++ ? ", " : ": ", t->labels[i], t->own_by[i]);
     printf("\n");
+    /* what this talk says of itself: flattering, since it is what they are
+     * chosen on (the held-out choices below are not) */
     for (int k = 0; k < 2; k++) {
         int i = talk_suggest(t, TALK_AT[k]);
         double need = 1 / TALK_AT[k];
@@ -1063,13 +1132,13 @@ static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
                    TALK_AT[k], TALK_AT[k] == 1 ? "" : "s", t->seconds / 3600, need);
             continue;
         }
-        if (i < 0) printf("for at most %g false accept%s an hour: no threshold up to 0.999\n", TALK_AT[k],
+        if (i < 0) printf("for at most %g false accept%s an hour on this talk: no threshold up to 0.999\n", TALK_AT[k],
                           TALK_AT[k] == 1 ? "" : "s");
         else if (isnan(fine[i].missed))
-            printf("for at most %g false accept%s an hour: threshold %.3g (no word clips to miss)\n", TALK_AT[k],
+            printf("for at most %g false accept%s an hour on this talk: threshold %.3g (no word clips to miss)\n", TALK_AT[k],
                    TALK_AT[k] == 1 ? "" : "s", fine[i].threshold);
         else
-            printf("for at most %g false accept%s an hour: threshold %.3g, missing %.2f%% of the words\n", TALK_AT[k],
+            printf("for at most %g false accept%s an hour on this talk: threshold %.3g, missing %.2f%% of the words\n", TALK_AT[k],
                    TALK_AT[k] == 1 ? "" : "s", fine[i].threshold, 100 * fine[i].missed);
     }
     int z = talk_suggest(t, 0);
@@ -1078,26 +1147,19 @@ static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
         printf("silent on this talk from threshold %.3g, missing %.2f%% of the words\n", fine[z].threshold,
                100 * fine[z].missed);
     else printf("silent on this talk from threshold %.3g\n", fine[z].threshold);
-    /* a threshold per word: the words that fire on the talk go up, the
-     * others stay where they miss least */
-    for (size_t b = 0; b < t->npw; b++) {
-        const es_talk_perword *w = &t->pw[b];
-        double rate = w->budget;
-        if (!w->tried) continue;
-        char what[64];
-        if (rate > 0) snprintf(what, sizeof what, "at most %g false accept%s an hour", rate, rate == 1 ? "" : "s");
-        else snprintf(what, sizeof what, "silent on this talk");
-        if (!w->found) { printf("per word, %s: no thresholds up to 0.999\n", what); continue; }
-        int u = talk_suggest(t, rate);
-        printf("per word, %s: %zu events on the talk (%.2f an hour), missing ", what, w->events,
-               per_hour(w->events, t->seconds));
-        if (isnan(w->missed)) printf("- (no word clips)");
-        else printf("%.2f%% of the words", 100 * w->missed);
-        if (u >= 0 && !isnan(fine[u].missed)) printf(" (one threshold: %.2f%%)", 100 * fine[u].missed);
-        printf("\n   ");
-        for (size_t l = 0; l < t->nlab; l++)
-            if (t->labels[l]) printf(" --threshold %s=%.3g", t->labels[l], w->thr[l]);
-        printf("\n");
+    /* thresholds that hold on other talk: a threshold per word, and one
+     * for every word, each chosen on half the talk and judged on the other */
+    for (size_t b = 0; b < t->nbud; b++) {
+        const es_talk_budget *bu = &t->bud[b];
+        if (!bu->tried) continue;
+        if (bu->budget > 0)
+            printf("for at most %g false accept%s an hour on other talk", bu->budget, bu->budget == 1 ? "" : "s");
+        else printf("for no event on other talk as long as this");
+        printf(" (chosen on half of this talk and of the word clips, then moved, all by one step in logits, as low as "
+               "the other half keeps to it; each half both ways):\n");
+        const es_talk_choice *best = es_talk_best(bu);
+        print_choice(t, &bu->one, "one threshold", best == &bu->one);
+        print_choice(t, &bu->word, "a threshold per word", best == &bu->word);
     }
 }
 
@@ -1136,23 +1198,26 @@ static es_status talk_plot(const es_sweep_point *fine, const es_talk_eval *t, co
     return st;
 }
 
-/* --set-thresholds: a copy of the model whose card carries the per-word
- * thresholds chosen for `budget`, and where they came from. Refused (and
- * nothing written) when the talk is too short to tell that budget or no
+/* --set-thresholds: a copy of the model whose card carries the thresholds
+ * chosen for `budget` (per word, or one for all: whichever missed fewer
+ * held-out clips), and where they came from. Refused (and nothing
+ * written) when the talk is too short to tell that budget or no
  * thresholds on the grid keep to it. */
 static es_status set_thresholds(const es_talk_eval *t, double budget, const char *model, const char *data,
                                 const char *talk_dir, const char *out, es_error *err)
 {
-    const es_talk_perword *w = NULL;
-    for (size_t b = 0; b < t->npw; b++)
-        if (t->pw[b].budget == budget) w = &t->pw[b];
-    if (!w) return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no per-word thresholds were sought", budget);
-    if (!w->tried)
+    const es_talk_budget *bu = NULL;
+    for (size_t b = 0; b < t->nbud; b++)
+        if (t->bud[b].budget == budget) bu = &t->bud[b];
+    if (!bu) return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no thresholds were sought for it", budget);
+    if (!bu->tried)
         return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: %.2f h of talk cannot tell %g false accept%s an hour (%g h "
                                         "needed); give more talk, or 0 for no event on this talk; nothing written",
                        budget, t->seconds / 3600, budget, budget == 1 ? "" : "s", 1 / budget);
-    if (!w->found)
+    const es_talk_choice *w = es_talk_best(bu);
+    if (!w)
         return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no thresholds up to 0.999 keep to it; nothing written", budget);
+    size_t held = w->held_ev[0] + w->held_ev[1];
     const char **labels = calloc(t->nlab + 1, sizeof *labels);
     double *thr = calloc(t->nlab + 1, sizeof *thr);
     cJSON *src = cJSON_CreateObject();
@@ -1168,6 +1233,11 @@ static es_status set_thresholds(const es_talk_eval *t, double budget, const char
              cJSON_AddNumberToObject(src, "max_false_accepts_per_hour", budget) &&
              cJSON_AddStringToObject(src, "talk", talk_dir) && cJSON_AddNumberToObject(src, "talk_files", (double)t->files) &&
              cJSON_AddNumberToObject(src, "talk_seconds", t->seconds) &&
+             cJSON_AddStringToObject(src, "method", w == &bu->word ? "per word" : "one threshold") &&
+             cJSON_AddNumberToObject(src, "shift_logits", w->shift) &&
+             cJSON_AddNumberToObject(src, "held_out_events", (double)held) &&
+             (isnan(w->held_missed) ? cJSON_AddNullToObject(src, "held_out_words_missed") != NULL
+                                    : cJSON_AddNumberToObject(src, "held_out_words_missed", w->held_missed) != NULL) &&
              cJSON_AddNumberToObject(src, "talk_events", (double)w->events) && cJSON_AddStringToObject(src, "words", data) &&
              (isnan(w->missed) ? cJSON_AddNullToObject(src, "words_missed") != NULL
                                : cJSON_AddNumberToObject(src, "words_missed", w->missed) != NULL) &&
@@ -1403,26 +1473,22 @@ int cmd_eval(int argc, char **argv)
                     printf("}");
                 } else printf("null, \"missed\": null}");
             }
-            /* a threshold per word for each budget (0: silent on the talk) */
-            printf(", \"per_word\": [");
-            for (size_t b = 0; b < talk.npw; b++) {
-                const es_talk_perword *w = &talk.pw[b];
-                printf("%s{\"max_per_hour\": %g, \"enough_talk\": %s, \"thresholds\": ", b ? ", " : "",
-                       w->budget, w->tried ? "true" : "false");
-                if (w->found) {
-                    printf("{");
-                    for (size_t l = 0, k = 0; l < talk.nlab; l++)
-                        if (talk.labels[l]) {
-                            printf("%s", k++ ? ", " : "");
-                            cli_json_str(talk.labels[l]);
-                            printf(": %g", w->thr[l]);
-                        }
-                    printf("}, \"events\": %zu, \"per_hour\": ", w->events);
-                    json_num(per_hour(w->events, talk.seconds));
-                    printf(", \"missed\": ");
-                    json_num(w->missed);
-                    printf("}");
-                } else printf("null, \"events\": null, \"per_hour\": null, \"missed\": null}");
+            /* for each budget (0: no event), one threshold and one per word,
+             * each chosen on half the talk and held out on the other */
+            printf(", \"budgets\": [");
+            for (size_t b = 0; b < talk.nbud; b++) {
+                const es_talk_budget *bu = &talk.bud[b];
+                const es_talk_choice *best = es_talk_best(bu);
+                printf("%s{\"max_per_hour\": %g, \"enough_talk\": %s, \"better\": %s", b ? ", " : "", bu->budget,
+                       bu->tried ? "true" : "false",
+                       !best ? "null" : best == &bu->word ? "\"per_word\"" : "\"one_threshold\"");
+                if (bu->tried) {
+                    printf(", \"one_threshold\": ");
+                    print_choice_json(&talk, &bu->one);
+                    printf(", \"per_word\": ");
+                    print_choice_json(&talk, &bu->word);
+                } else printf(", \"one_threshold\": null, \"per_word\": null");
+                printf("}");
             }
             printf("]}");
         }
@@ -1482,13 +1548,17 @@ int cmd_eval(int argc, char **argv)
         cli_error(&e);
         rc = EXIT_FAIL;
     } else if (out && !c.quiet) {
+        const es_talk_budget *bu = NULL;
+        for (size_t b = 0; b < talk.nbud; b++)
+            if (talk.bud[b].budget == set_budget) bu = &talk.bud[b];
+        const char *how = bu && es_talk_best(bu) == &bu->word ? "a threshold per word" : "one threshold for every word";
         if (set_budget > 0)
-            fprintf(stderr, "wrote %s: its card's thresholds are the per-word ones for at most %g false accept%s an hour "
-                            "on the talk, which transcribe and listen use unless told otherwise\n", out, set_budget,
+            fprintf(stderr, "wrote %s: its card's thresholds are %s, chosen for at most %g false accept%s an hour on "
+                            "other talk; transcribe and listen use them unless told otherwise\n", out, how, set_budget,
                     set_budget == 1 ? "" : "s");
         else
-            fprintf(stderr, "wrote %s: its card's thresholds are the per-word ones for no event on the talk, which "
-                            "transcribe and listen use unless told otherwise\n", out);
+            fprintf(stderr, "wrote %s: its card's thresholds are %s, chosen for no event on other talk as long as "
+                            "this; transcribe and listen use them unless told otherwise\n", out, how);
     }
     es_talk_eval_free(&talk);
     es_eval_result_free(&res);

@@ -154,8 +154,13 @@ has "$T/out" "^at the model's own thresholds (transcribe's defaults): $nb events
 has "$T/out" "^for at most 1 false accept an hour: too little talk to tell (0\.0[0-9] h; 1 h needed)$" \
     "too little talk for 1 an hour, and says so"
 has "$T/out" "^silent on this talk from threshold 0\.[0-9]*, missing [0-9.]*% of the words$" "names where it goes silent"
-has "$T/out" "^per word, silent on this talk: 0 events on the talk (0.00 an hour), missing [0-9.]*% of the words" \
-    "and the thresholds per word that keep it silent"
+has "$T/out" "^for no event on other talk as long as this (chosen on half of this talk and of the word clips" \
+    "thresholds for other talk, chosen on half of it"
+has "$T/out" "^  one threshold  *held out: [0-9]* events\{0,1\} (0.00 an hour), missing [0-9.]*%; moved [-+][0-9.]* logits" \
+    "one threshold, held out"
+has "$T/out" "^  a threshold per word held out: [0-9]* events\{0,1\} (0.00 an hour), missing [0-9.]*%; moved [-+][0-9.]* logits" \
+    "a threshold per word, held out"
+has "$T/out" "; the better$" "names the better of the two"
 expect 0 "eval --negatives --json" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" --negatives "$T/talkB"
 cp "$T/out" "$T/eval.json"
 for th in 0.3 0.5 0.7 0.9; do
@@ -187,38 +192,87 @@ got_byl=$(node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[
 [ "$got_byl" = "$byl" ] && ok "events by word: $byl(as transcribe's)" || bad "by word: eval '$got_byl', transcribe '$byl'"
 has "$T/eval.json" '"own_by_label": {"stop": [0-9]*, "yes": [0-9]*}' "--json names every word, _unknown_ and _silence_ left out"
 
-# a threshold per word: for the talk to give no event, the words that fire
-# on it go up and the others stay where they miss least; transcribe with
-# exactly those thresholds must give the events eval counted
-pw_args=$(node -e 'const w = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word[2];
-  if (!w.thresholds) process.exit(1);
-  console.log(Object.entries(w.thresholds).map(([k, v]) => "--threshold " + k + "=" + v).join(" "))' "$T/eval.json") &&
-    ok "per word, silent on the talk: $pw_args" || bad "no per-word thresholds: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word))' "$T/eval.json")"
-pw_ev=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word[2].events)' "$T/eval.json")
-# shellcheck disable=SC2086
-tx_ev=$("$BIN" transcribe -q -m "$T/base.safetensors" $pw_args "$T/talkB" | grep -c .)
-[ "$pw_ev" = 0 ] && [ "$tx_ev" = 0 ] && ok "and transcribe with them is silent on it too" || bad "per word: eval $pw_ev events, transcribe $tx_ev"
-node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives, w = n.per_word;
-  process.exit(w.length === 3 && w[0].max_per_hour === 1 && w[0].enough_talk === false && w[0].thresholds === null &&
-    w[2].max_per_hour === 0 && w[2].missed >= 0 && w[2].missed <= 1 &&
-    Object.values(w[2].thresholds).every(t => t >= 0.5) ? 0 : 1)' "$T/eval.json" &&
-    ok "--json per_word: 1 and 0.1 an hour not tried on 40 s of talk, silent tried, no word below its own 0.5" || bad "per_word: $(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.per_word))' "$T/eval.json")"
+# thresholds for other talk: each way (per word, one for all) is chosen on
+# each half of the talk and counted on the other; transcribe with exactly
+# the thresholds eval names must give the events it counted, on the whole
+# talk and on the half not chosen on (events by where they start)
+sec=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.seconds)' "$T/eval.json")
+thr_args() {   # BUDGET-INDEX METHOD [HALF]: the --threshold arguments eval named
+    node -e 'const b = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.budgets[Number(process.argv[2])];
+      const c = b[process.argv[3]], h = process.argv[4];
+      if (!c || !c.found) process.exit(1);
+      const t = h === undefined ? c.thresholds : c.held_out.halves[Number(h)].thresholds;
+      console.log(Object.entries(t).map(([k, v]) => "--threshold " + k + "=" + v).join(" "))' "$T/eval.json" "$@"
+}
+jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(eval(process.argv[2]))' "$T/eval.json" "$1"; }
+check_choices() {   # BUDGET-INDEX: transcribe agrees with every count eval gives for it
+    local m h args tx want
+    for m in per_word one_threshold; do
+        args=$(thr_args "$1" $m) || { bad "$m: no thresholds: $(jget "JSON.stringify(j.negatives.budgets[$1])")"; continue; }
+        # shellcheck disable=SC2086
+        tx=$("$BIN" transcribe -q -m "$T/base.safetensors" $args "$T/talkB" | grep -c .)
+        want=$(jget "j.negatives.budgets[$1].$m.talk.events")
+        [ "$tx" = "$want" ] && ok "$m ($args): $tx events on the whole talk, as transcribe gives" ||
+            bad "$m: eval says $want events on the talk, transcribe $tx"
+        for h in 0 1; do
+            args=$(thr_args "$1" $m $h)
+            # shellcheck disable=SC2086
+            tx=$("$BIN" transcribe -q -m "$T/base.safetensors" $args "$T/talkB" |
+                awk -v mid="$(node -e "console.log($sec / 2)")" -v h=$h '(h == 0 && $1 >= mid) || (h == 1 && $1 < mid)' | grep -c .)
+            want=$(jget "j.negatives.budgets[$1].$m.held_out.halves[$h].events_on_the_other")
+            [ "$tx" = "$want" ] && ok "$m chosen on half $h ($args): $tx events on the other half, as transcribe gives" ||
+                bad "$m chosen on half $h: eval says $want on the other half, transcribe $tx ($args)"
+        done
+    done
+}
+check_choices 2
+node -e 'const n = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives, b = n.budgets;
+  const fine = c => c.found && c.held_out.events === 0 && c.held_out.per_hour === 0 && c.held_out.missed >= 0 &&
+    c.held_out.missed <= 1 && c.held_out.events === c.held_out.halves[0].events_on_the_other + c.held_out.halves[1].events_on_the_other &&
+    c.talk.missed >= 0 && c.talk.missed <= 1;
+  const better = b[2].per_word.held_out.missed < b[2].one_threshold.held_out.missed ? "per_word" : "one_threshold";
+  const pw = [b[2].per_word.thresholds, ...b[2].per_word.held_out.halves.map(h => h.thresholds)];
+  const one = [b[2].one_threshold.thresholds, ...b[2].one_threshold.held_out.halves.map(h => h.thresholds)];
+  process.exit(b.length === 3 && b[0].max_per_hour === 1 && b[0].enough_talk === false && b[0].per_word === null &&
+    b[0].better === null && b[2].max_per_hour === 0 && fine(b[2].per_word) && fine(b[2].one_threshold) &&
+    b[2].better === better && pw.every(t => Object.values(t).every(v => v >= 0.5)) &&
+    one.every(t => new Set(Object.values(t)).size === 1) ? 0 : 1)' "$T/eval.json" &&
+    ok "--json budgets: 1 and 0.1 an hour not tried on 40 s of talk; for none, both ways keep the halves silent, the better named, no word below its own 0.5, one threshold the same for all" ||
+    bad "budgets: $(jget 'JSON.stringify(j.negatives.budgets)')"
+
+# a budget this talk can tell with events left: 300 an hour is 3 on 40 s,
+# 1 on each half; the counts by half must still be transcribe's
+expect 0 "eval --negatives --set-thresholds 300 --json" -- "$BIN" eval --json "$T/base.safetensors" "$T/data" \
+    --negatives "$T/talkB" --set-thresholds 300 -o "$T/loose.safetensors"
+cp "$T/out" "$T/eval.json"
+check_choices 3
+node -e 'const b = JSON.parse(require("fs").readFileSync(process.argv[1])).negatives.budgets[3];
+  const sum = c => c.held_out.events, cap = Math.floor(300 * Number(process.argv[2]) / 3600 + 1e-9);
+  process.exit(b.max_per_hour === 300 && b.enough_talk && [b.per_word, b.one_threshold].every(c => !c.found || sum(c) <= cap) &&
+    (b.per_word.found || b.one_threshold.found) ? 0 : 1)' "$T/eval.json" "$sec" &&
+    ok "300 an hour: held-out events within $(node -e "console.log(Math.floor(300 * $sec / 3600))") for every choice found" ||
+    bad "300 an hour: $(jget 'JSON.stringify(j.negatives.budgets[3])')"
 
 # --set-thresholds: the per-word thresholds into a copy of the model's card,
 # which transcribe then uses by default; the weights are the same bytes
 expect 0 "eval --set-thresholds 0 -o" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkB" \
     --set-thresholds 0 -o "$T/silent.safetensors"
-has "$T/err" "wrote $T/silent.safetensors: its card's thresholds are the per-word ones for no event on the talk" "says what it wrote"
-[ "$(events "$T/silent.safetensors" "$T/talkB")" = 0 ] && ok "transcribe with the new card is silent on the talk, no --threshold given" ||
-    bad "the new card's model fires $(events "$T/silent.safetensors" "$T/talkB") times on the talk"
+better=$(jget 'j.negatives.budgets[2].better')
+how=$([ "$better" = per_word ] && echo "a threshold per word" || echo "one threshold for every word")
+has "$T/err" "wrote $T/silent.safetensors: its card's thresholds are $how, chosen for no event on other talk" "says what it wrote ($how)"
+want=$(jget "j.negatives.budgets[2].$better.talk.events")
+[ "$(events "$T/silent.safetensors" "$T/talkB")" = "$want" ] && ok "transcribe with the new card gives eval's $want events on the talk, no --threshold given" ||
+    bad "the new card's model fires $(events "$T/silent.safetensors" "$T/talkB") times on the talk, eval said $want"
 node -e '
   const fs = require("fs");
   const rd = p => { const b = fs.readFileSync(p), n = Number(b.readBigUInt64LE(0));
     return {meta: JSON.parse(b.subarray(8, 8 + n)).__metadata__, data: b.subarray(8 + n)}; };
   const a = rd(process.argv[1]), b = rd(process.argv[2]), thr = JSON.parse(b.meta.thresholds), src = JSON.parse(b.meta.thresholds_source);
-  const want = JSON.parse(fs.readFileSync(process.argv[3])).negatives.per_word[2].thresholds;
+  const bu = JSON.parse(fs.readFileSync(process.argv[3])).negatives.budgets[2], c = bu[bu.better], want = c.thresholds;
   const same = Object.keys(want).every(k => Math.abs(thr[k] - want[k]) < 1e-9);
-  process.exit(Buffer.compare(a.data, b.data) === 0 && same && src.max_false_accepts_per_hour === 0 && src.talk_events === 0 &&
+  process.exit(Buffer.compare(a.data, b.data) === 0 && same && src.max_false_accepts_per_hour === 0 &&
+    src.talk_events === c.talk.events && src.held_out_events === 0 && src.shift_logits === c.shift_logits &&
+    src.method === (bu.better === "per_word" ? "per word" : "one threshold") &&
     src.talk_files === 1 && a.meta.labels === b.meta.labels && a.meta.encoder_sha256 === b.meta.encoder_sha256 ? 0 : 1)' \
     "$T/base.safetensors" "$T/silent.safetensors" "$T/eval.json" &&
     ok "the card: the thresholds eval named, where they came from; the weights and the rest unchanged" ||
