@@ -229,22 +229,34 @@ static void mel_part(void *p, int i)
     kiss_fftr_free(fft);
 }
 
-es_status es_mel_compute(es_mel *m, const float *x, size_t n, float *out, es_error *err)
+es_status es_mel_compute_db(es_mel *m, const float *x, size_t n, float *out, float *max_db, es_error *err)
 {
-    if (!m || (!x && n) || (!out && n >= ES_MEL_WIN)) return es_fail(err, ES_ERR_ARG, "es_mel_compute: invalid arguments");
+    *max_db = -INFINITY;
     size_t frames = es_mel_frames(n);
     if (!frames) return ES_OK;
-    /* frames split across threads; the top-dB clamp needs the maximum over
-     * all of them, so it is applied after */
     int t = es_threads();
     size_t by = frames / 500;   /* below ~5 s a thread costs more than it saves */
     mel_job j = {m, x, out, frames, (int)(by < 1 ? 1 : by < (size_t)t ? by : (size_t)t), {0}, 0};
     es_parallel_for(j.parts, mel_part, &j);
     if (j.failed) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-    float mx = -INFINITY;
-    for (int i = 0; i < j.parts; i++) mx = j.mx[i] > mx ? j.mx[i] : mx;
-    finish(m, out, frames * ES_MEL_BINS, mx);
+    for (int i = 0; i < j.parts; i++) *max_db = j.mx[i] > *max_db ? j.mx[i] : *max_db;
     return ES_OK;
+}
+
+void es_mel_clamp(const es_mel *m, float *db, size_t frames, float max_db)
+{
+    finish(m, db, frames * ES_MEL_BINS, max_db);
+}
+
+es_status es_mel_compute(es_mel *m, const float *x, size_t n, float *out, es_error *err)
+{
+    if (!m || (!x && n) || (!out && n >= ES_MEL_WIN)) return es_fail(err, ES_ERR_ARG, "es_mel_compute: invalid arguments");
+    /* frames split across threads; the top-dB clamp needs the maximum over
+     * all of them, so it is applied after */
+    float mx;
+    es_status st = es_mel_compute_db(m, x, n, out, &mx, err);
+    if (!st) es_mel_clamp(m, out, es_mel_frames(n), mx);
+    return st;
 }
 
 /* ------------------------------------------------------------ streaming */

@@ -65,6 +65,17 @@ void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
  * (es_embed_audio does not hand them back), so that running the encoder
  * over it gives the stream embeddings. On failure *mel is freed. */
 es_status es_mel_prime_stream(float **mel, size_t *frames, es_error *err);
+/* es_mel_compute in two steps: every frame's dB (before the clamp) and the
+ * loudest, then the clamp 80 dB under a given loudest and the scaling. A
+ * long file's frames can so be made a block at a time (pipeline/embed_read.c). */
+es_status es_mel_compute_db(es_mel *m, const float *x, size_t n, float *db, float *max_db, es_error *err);
+void es_mel_clamp(const es_mel *m, float *db, size_t frames, float max_db);
+/* es_embed_audio of a file without padding, read piece by piece rather
+ * than decoded whole (the whole front end reads it twice): the same
+ * log-mel, and the same embeddings up to float rounding next to the
+ * encoder's parts of 4096 embeddings. Errors name the file. */
+es_status es_embed_read(es_engine *e, const char *path, const es_load_opts *lo, es_embed_mode mode, float **mel_out,
+                        size_t *frames_out, float **emb_out, size_t *n_emb_out, es_error *err);
 static inline size_t es_window_skip(int stream) { return stream ? ES_STREAM_PRIMED : 0; }
 static inline size_t es_centre_offset(size_t count, size_t window, int stream)
 {

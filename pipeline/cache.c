@@ -317,12 +317,10 @@ es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int
 }
 
 /* Files longer than this (by their header) are embedded while they are
- * read, when nothing needs them whole (stream mode, no shift, speed or
+ * read (es_embed_read), when nothing needs them whole (no shift, speed or
  * warp): an hour decoded whole is 230 MB of samples, and a folder of
  * recordings (train --negatives) is embedded two files at a time. */
 #define STREAM_FROM_S 30.0
-#define STREAM_READ 65536                   /* samples per read */
-#define STREAM_PART (8 * 4096)              /* mel frames per encoder call */
 
 /* Prefix an engine error with the file's name (its messages do not know it). */
 static es_status name_file(const char *path, es_status s, es_error *err)
@@ -335,69 +333,6 @@ static es_status name_file(const char *path, es_status s, es_error *err)
     return s;
 }
 
-/* es_embed_audio's stream mode (no padding: the file is longer than any
- * pad_to) on a reader: the mel stream is fed as the file is read, after
- * the frames of ones the encoder starts on, and the encoder runs over
- * parts of STREAM_PART frames. A part starts on a multiple of 8 frames and
- * keeps the context the next window needs, as es_encoder_full splits its
- * own input over threads: the entry is the one es_audio_load and
- * es_embed_audio make, exactly for files up to a part (4096 embeddings,
- * 5.5 min) and up to float rounding next to the parts' edges beyond (see
- * full_part in model/encoder.c: 60 of the 46,248 embeddings of an hour
- * moved, by at most 3e-5). Memory: about 5 MB and the embeddings. */
-static es_status embed_streamed(es_cache *c, es_reader *r, const char *path, float **out, size_t *nout, es_error *err)
-{
-    *out = NULL;
-    *nout = 0;
-    size_t room = STREAM_PART + ES_EMB_WINDOW + 8 * (STREAM_READ / ES_CHUNK + 1);
-    float *x = malloc(STREAM_READ * sizeof(float)), *mel = malloc(room * ES_MEL_BINS * sizeof(float));
-    float *emb = NULL;
-    size_t nmel = ES_PRIME_FRAMES, nemb = 0, cap = 0, got;
-    es_mel_stream *ms = es_mel_stream_create(es_engine_mel(c->eng), err);
-    es_status s = ES_OK;
-    if (!x || !mel) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
-    else if (!ms) s = err ? err->status : ES_ERR_NOMEM;
-    if (!s)
-        for (size_t i = 0; i < (size_t)ES_PRIME_FRAMES * ES_MEL_BINS; i++) mel[i] = 1.0f;
-    int end = 0;
-    while (!s && !end) {
-        if ((s = es_reader_read(r, x, STREAM_READ, &got, err))) break;   /* names the file */
-        end = got == 0;
-        size_t f = 0;
-        if (got && (s = es_mel_stream_push(ms, x, got, mel + nmel * ES_MEL_BINS, room - nmel, &f, err))) {
-            s = name_file(path, s, err);
-            break;
-        }
-        nmel += f;
-        if (nmel < STREAM_PART + ES_EMB_WINDOW && !end) continue;
-        size_t k = es_encoder_count(nmel);
-        if (!k) continue;
-        if (nemb + k > cap) {
-            size_t nc = cap ? 2 * cap : 4096;
-            while (nc < nemb + k) nc *= 2;
-            float *ne = realloc(emb, nc * ES_EMB_DIM * sizeof(float));
-            if (!ne) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); break; }
-            emb = ne;
-            cap = nc;
-        }
-        if ((s = es_encoder_full(es_engine_encoder(c->eng), mel, nmel, emb + nemb * ES_EMB_DIM, err))) {
-            s = name_file(path, s, err);
-            break;
-        }
-        nemb += k;
-        /* the next window starts 8 k frames on */
-        memmove(mel, mel + 8 * k * ES_MEL_BINS, (nmel - 8 * k) * ES_MEL_BINS * sizeof(float));
-        nmel -= 8 * k;
-    }
-    es_mel_stream_free(ms);
-    free(x);
-    free(mel);
-    if (s) { free(emb); return s; }
-    *out = emb;
-    *nout = nemb;
-    return ES_OK;
-}
-
 /* The embeddings of a file as the cache keys them: streamed while read
  * when it is long and nothing needs it whole, else decoded whole. Errors
  * name the file. */
@@ -406,16 +341,12 @@ static es_status embed_file(es_cache *c, const char *path, double pad_to, int sh
 {
     es_load_opts lo = {.quantize_int16 = 1};
     es_status s;
-    if (c->mode == ES_EMBED_STREAM && shift == 0 && speed == 1.0 && c->warp == 0) {
+    if (shift == 0 && speed == 1.0 && c->warp == 0) {
         es_reader *r = es_reader_open(path, &lo, err);   /* its errors name the file */
         if (!r) return err && err->status ? err->status : ES_ERR_IO;
         double dur = es_reader_duration(r);
-        if (dur > STREAM_FROM_S && dur > pad_to) {
-            s = embed_streamed(c, r, path, e, k, err);
-            es_reader_close(r);
-            return s;
-        }
         es_reader_close(r);
+        if (dur > STREAM_FROM_S && dur > pad_to) return es_embed_read(c->eng, path, &lo, c->mode, NULL, NULL, e, k, err);
     }
     es_audio a;
     if ((s = es_audio_load(path, &lo, &a, err))) return s;

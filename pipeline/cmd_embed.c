@@ -7,6 +7,7 @@
  * no padding.
  */
 #include "cli.h"
+#include "es_internal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* Files longer than this (by their header) are read a piece at a time. */
+#define LONG_S 30.0
 
 static void help(FILE *f)
 {
@@ -112,11 +116,33 @@ int cmd_embed(int argc, char **argv)
     int failed = 0;
     for (int i = optind; i < argc; i++) {
         es_error e = {0};
-        es_audio a;
-        if (cli_load(&c, argv[i], &a, &e)) { cli_error(&e); failed++; continue; }
+        es_audio a = {0};
         float *mel = NULL, *emb = NULL;
-        size_t frames, n;
-        if (es_embed_audio(eng, a.samples, a.n, &eo, &mel, &frames, want_mel ? NULL : &emb, &n, &e)) {
+        size_t frames = 0, n = 0;
+        /* A long recording is read a piece at a time rather than decoded
+         * whole (an hour is 230 MB of samples): the same numbers, see
+         * pipeline/embed_read.c. Padding needs the clip whole. */
+        double dur = -1;
+        if (strcmp(argv[i], "-") && eo.pad_before == 0 && eo.pad_after == 0) {
+            es_load_opts lo = {1};
+            es_reader *r = es_reader_open(argv[i], &lo, &e);
+            if (!r) { cli_error(&e); failed++; continue; }
+            dur = es_reader_duration(r);
+            es_reader_close(r);
+        }
+        if (dur > LONG_S && dur > eo.pad_to) {
+            es_load_opts lo = {1};
+            if (es_embed_read(eng, argv[i], &lo, eo.mode, want_mel ? &mel : NULL, &frames, want_mel ? NULL : &emb, &n, &e)) {
+                cli_error(&e);
+                failed++;
+                continue;
+            }
+            a.n = (size_t)(dur * ES_SAMPLE_RATE + 0.5);   /* for the message below */
+        } else if (cli_load(&c, argv[i], &a, &e)) {
+            cli_error(&e);
+            failed++;
+            continue;
+        } else if (es_embed_audio(eng, a.samples, a.n, &eo, &mel, &frames, want_mel ? NULL : &emb, &n, &e)) {
             cli_error(&e);
             es_audio_free(&a);
             failed++;

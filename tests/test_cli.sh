@@ -77,6 +77,20 @@ has "$T/err" "too short" "too-short clip is explained"
 [ ! -e "$T/short/short.npy" ] && ok "no output for the failed clip" || bad "an output was written for a failed clip"
 expect 0 "embed --pad-to 2" -- "$BIN" embed -q --pad-to 2 "$T/short.wav" -o "$T/short"
 has <(head -c 128 "$T/short/short.npy") "(16, 96)" "2 s of audio gives 16 embeddings"
+# a recording over 30 s is read a piece at a time, not decoded whole (the
+# whole front end reads it twice, for its loudest frame first): the same
+# bytes as the same samples decoded whole (stdin is always read whole)
+sox "$S/alexa.wav" "$S/no_wake_word.wav" "$S/hey_jarvis.wav" "$S/weather.wav" "$T/long1.wav"
+sox "$T/long1.wav" "$T/long1.wav" "$T/long1.wav" "$T/long1.wav" "$T/long.wav"
+for m in whole --stream --mel; do
+    opt=$([ $m = whole ] || echo $m)
+    # shellcheck disable=SC2086
+    "$BIN" embed -q $opt "$T/long.wav" -o "$T/long-$m" 2>"$T/err" &&
+        sox "$T/long.wav" -t raw -e signed -b 16 - | "$BIN" embed -q $opt --rate 16000 --format s16 - -o "$T/long-$m-stdin" 2>>"$T/err" &&
+        cmp -s "$T/long-$m/long.npy" "$T/long-$m-stdin/stdin.npy" &&
+        ok "embed $m of $(soxi -D "$T/long.wav") s read in pieces: the bytes of the clip decoded whole" ||
+        bad "embed $m of a long file differs from the same samples decoded whole: $(cat "$T/err")"
+done
 expect 2 "two inputs with one output name" -- "$BIN" embed "$S/alexa.wav" "$T/alexa.wav" -o "$T/dup"
 
 # --- bad input: clear error naming the file, non-zero exit, the batch goes on

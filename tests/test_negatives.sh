@@ -52,6 +52,7 @@ has "$T/out" "^other talk: $want windows of 1 files, 0.32 s apart, taught as _un
     bad "card: $(card_talk "$T/neg.safetensors")"
 # a file over 30 s is embedded while it is read, not decoded whole: its
 # cache entry must hold the very numbers `earshot embed --stream` gives
+# (which test_cli checks against the same samples decoded whole)
 [ "$count" -gt 400 ] || bad "the training talk is under 32 s ($count embeddings): the streamed path is not tested"
 node -e '
   const fs = require("fs"), path = require("path");
