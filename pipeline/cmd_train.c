@@ -936,8 +936,101 @@ static int suggest(const es_sweep_point *fine, double target, es_sweep_point *ou
 
 static const double SUGGEST_AT[2] = {0.01, 0.001};
 
+/* A suggestion held out: chosen on half the clips (each label's clips of
+ * each kind taken in turn) and counted on the other half, both ways round,
+ * as the talk's thresholds are (a threshold chosen on clips flatters
+ * itself when counted on them). */
+typedef struct {
+    int tried;             /* each half has enough clips of every kind for the target */
+    int found;             /* a threshold was found on both halves */
+    double threshold[2];   /* chosen on half f */
+    double worst_false;    /* the worst kind's false accepts on the halves not chosen on */
+    double missed;         /* word clips missed there (NaN: none) */
+} held_suggestion;
+
+/* The clips of fold f of r, as a view es_eval_sweep reads (scores, truth
+ * and kind copied; labels shared). */
+static es_status eval_fold(const es_eval_result *r, int f, es_eval_result *out, es_error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t K = r->n_labels, *seen = calloc(4 * (K + 1), sizeof *seen);
+    out->scores = malloc((r->n + 1) * K * sizeof *out->scores);
+    out->truth = malloc((r->n + 1) * sizeof *out->truth);
+    out->kind = malloc(r->n + 1);
+    if (!seen || !out->scores || !out->truth || !out->kind) {
+        free(seen);
+        free(out->scores);
+        free(out->truth);
+        free(out->kind);
+        return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    }
+    out->n_labels = K;
+    out->labels = r->labels;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t key = (size_t)(r->kind[i] & 3) * (K + 1) + (r->truth[i] >= 0 && (size_t)r->truth[i] < K ? (size_t)r->truth[i] + 1 : 0);
+        if ((int)(seen[key]++ & 1) != f) continue;
+        memcpy(out->scores + out->n * K, r->scores + i * K, K * sizeof *out->scores);
+        out->truth[out->n] = r->truth[i];
+        out->kind[out->n++] = r->kind[i];
+    }
+    free(seen);
+    return ES_OK;
+}
+
+static void eval_fold_free(es_eval_result *v)
+{
+    free(v->scores);
+    free(v->truth);
+    free(v->kind);
+}
+
+/* Each target's suggestion, held out. */
+static es_status held_suggest(const es_eval_result *r, held_suggestion out[2], es_error *err)
+{
+    memset(out, 0, 2 * sizeof *out);
+    if (!r->scores || !r->truth || !r->kind) return ES_OK;
+    es_eval_result half[2];
+    es_sweep_point sw[2][NFINE];
+    es_status st = eval_fold(r, 0, &half[0], err);
+    if (st) return st;
+    if ((st = eval_fold(r, 1, &half[1], err))) { eval_fold_free(&half[0]); return st; }
+    for (int f = 0; f < 2 && !st; f++) st = fine_sweep(&half[f], sw[f], err);
+    for (int t = 0; t < 2 && !st; t++) {
+        held_suggestion *h = &out[t];
+        size_t fewest = fewest_clips(&sw[0][0]), fewest1 = fewest_clips(&sw[1][0]);
+        if (fewest1 < fewest) fewest = fewest1;
+        h->tried = fewest != SIZE_MAX && (double)fewest * SUGGEST_AT[t] >= 1;
+        h->missed = h->worst_false = NAN;
+        if (!h->tried) continue;
+        /* false accepts and misses counted on the halves not chosen on */
+        double fw = 0, nw = 0, fu = 0, nu = 0, fs = 0, ns = 0, mi = 0, no = 0;
+        h->found = 1;
+        for (int f = 0; f < 2 && h->found; f++) {
+            es_sweep_point got;
+            if (!(h->found = suggest(sw[f], SUGGEST_AT[t], &got))) break;
+            h->threshold[f] = got.threshold;
+            int i = 0;
+            while (i + 1 < NFINE && sw[1 - f][i].threshold < got.threshold - 1e-9) i++;
+            const es_sweep_point *o = &sw[1 - f][i];
+            if (o->n_words) { fw += o->false_words * (double)o->n_words; nw += (double)o->n_words; }
+            if (o->n_unknown) { fu += o->false_unknown * (double)o->n_unknown; nu += (double)o->n_unknown; }
+            if (o->n_silence) { fs += o->false_silence * (double)o->n_silence; ns += (double)o->n_silence; }
+            if (o->n_own) { mi += o->missed * (double)o->n_own; no += (double)o->n_own; }
+        }
+        if (!h->found) continue;
+        h->worst_false = 0;
+        if (nw > 0 && fw / nw > h->worst_false) h->worst_false = fw / nw;
+        if (nu > 0 && fu / nu > h->worst_false) h->worst_false = fu / nu;
+        if (ns > 0 && fs / ns > h->worst_false) h->worst_false = fs / ns;
+        if (no > 0) h->missed = mi / no;
+    }
+    eval_fold_free(&half[0]);
+    eval_fold_free(&half[1]);
+    return st;
+}
+
 static void print_sweep(const es_sweep_point *sw, size_t n, const es_sweep_point *sug, const int *found,
-                        const double *talk_h)
+                        const held_suggestion *held, const double *talk_h)
 {
     printf("\nthreshold trade-off (one threshold for every word; a word fires on a clip when its\n"
            "score reaches it, as in transcribe and listen, whose scores are also smoothed in time):\n");
@@ -972,6 +1065,16 @@ static void print_sweep(const es_sweep_point *sw, size_t n, const es_sweep_point
                    100 * SUGGEST_AT[i], sug[i].threshold, 100 * sug[i].missed);
         else
             printf("for false accepts on at most %g%% of each kind of clip: no threshold up to 0.999\n", 100 * SUGGEST_AT[i]);
+        /* the line above is of the clips it was chosen on */
+        const held_suggestion *h = &held[i];
+        if (!h->tried) printf("    held out: too few clips for halves\n");
+        else if (!h->found) printf("    held out: no threshold up to 0.999 on one half\n");
+        else {
+            printf("    held out (chosen on half the clips, %.3g and %.3g, counted on the other): false accepts on "
+                   "%.2f%% of the worst kind", h->threshold[0], h->threshold[1], 100 * h->worst_false);
+            if (!isnan(h->missed)) printf(", missing %.2f%% of the words", 100 * h->missed);
+            printf("\n");
+        }
     }
 }
 
@@ -1342,6 +1445,7 @@ int cmd_eval(int argc, char **argv)
     enum { NTH = sizeof TH / sizeof TH[0] };
     es_sweep_point fine[NFINE], sw[NTH], sug[2];
     int found[2] = {0, 0};
+    held_suggestion held[2] = {{0}};
     if (sweep || plot) {
         if (fine_sweep(&res, fine, &e)) {
             cli_error(&e);
@@ -1350,6 +1454,11 @@ int cmd_eval(int argc, char **argv)
         }
         for (size_t i = 0; i < NTH; i++) sw[i] = fine[TH[i] - 1];
         for (int i = 0; i < 2; i++) found[i] = suggest(fine, SUGGEST_AT[i], &sug[i]);
+        if (held_suggest(&res, held, &e)) {
+            cli_error(&e);
+            es_eval_result_free(&res);
+            return EXIT_FAIL;
+        }
     }
     es_talk_eval talk = {0};
     double talk_h[NTH];
@@ -1432,9 +1541,20 @@ int cmd_eval(int argc, char **argv)
                 if (found[i]) {
                     printf("%g, \"missed\": ", sug[i].threshold);
                     json_num(sug[i].missed);
-                    printf("}");
                 }
-                else printf("null, \"missed\": null}");
+                else printf("null, \"missed\": null");
+                const held_suggestion *h = &held[i];
+                printf(", \"held_out\": ");
+                if (!h->tried) printf("null}");
+                else if (!h->found) printf("{\"found\": false}}");
+                else {
+                    printf("{\"found\": true, \"thresholds\": [%g, %g], \"worst_false\": ", h->threshold[0],
+                           h->threshold[1]);
+                    json_num(h->worst_false);
+                    printf(", \"missed\": ");
+                    json_num(h->missed);
+                    printf("}}");
+                }
             }
             printf("]}");
         }
@@ -1532,7 +1652,7 @@ int cmd_eval(int argc, char **argv)
                 printf("%9.4f  %.4f-%.4f\n", (double)res.speaker_correct[i] / (double)res.speaker_n[i], lo, hi);
             else printf("%9s\n", "-");
         }
-        if (sweep) print_sweep(sw, NTH, sug, found, negatives ? talk_h : NULL);
+        if (sweep) print_sweep(sw, NTH, sug, found, held, negatives ? talk_h : NULL);
         if (negatives) print_talk(&talk, fine);
     }
     int rc = EXIT_OK;

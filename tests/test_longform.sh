@@ -31,6 +31,31 @@ rc=$?
 echo "long-form: $(cat "$T/score")"
 [ $rc = 0 ] && ok "event F1 >= 0.85 and start error <= 120 ms" || bad "long-form metrics below the bounds: $(cat "$T/score")"
 
+# eval --thresholds holds its suggestion out: chosen on half the clips
+# (each label's clips in path order, taken in turn), counted on the other.
+# Each half's own suggestion, from eval of just that half, must be the
+# threshold it names for that half.
+# (the training speakers' digits; only their consistency is checked here)
+for d in 0 1 2 3 4 5 6 7 8 9; do
+    mkdir -p "$T/ev/$d" "$T/ev0/$d" "$T/ev1/$d"
+    for f in $(cd "$T/set/train/$d" && ls | LC_ALL=C sort); do ln -s "$T/set/train/$d/$f" "$T/ev/$d/$f"; done
+    (cd "$T/ev/$d" && ls | LC_ALL=C sort | awk '{ print (NR - 1) % 2 " " $0 }') | while read -r h f; do
+        ln -s "$T/set/train/$d/$f" "$T/ev$h/$d/$f"
+    done
+done
+for d in ev ev0 ev1; do
+    expect 0 "eval --thresholds --json of $d" -- "$BIN" eval -q --json --thresholds "$T/digits.safetensors" "$T/$d"
+    cp "$T/out" "$T/$d.json"
+done
+sug() { node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1])).sweep.suggested[0]))' "$1"; }
+node -e '
+  const rd = f => JSON.parse(require("fs").readFileSync(f)).sweep.suggested[0];
+  const a = rd(process.argv[1]), h0 = rd(process.argv[2]), h1 = rd(process.argv[3]), h = a.held_out;
+  process.exit(a.enough_clips && h && h.found && h.thresholds[0] === h0.threshold && h.thresholds[1] === h1.threshold &&
+    h.worst_false >= 0 && h.worst_false <= 1 && h.missed >= 0 && h.missed <= 1 ? 0 : 1)' "$T/ev.json" "$T/ev0.json" "$T/ev1.json" &&
+    ok "eval --thresholds held out: each half chooses what eval of that half alone suggests: $(sug "$T/ev.json")" ||
+    bad "held-out suggestion $(sug "$T/ev.json"); the halves alone: $(sug "$T/ev0.json") $(sug "$T/ev1.json")"
+
 # the same events whatever the read and block sizes (the detector's invariance, end to end)
 expect 0 "transcribe with one-chunk encoder steps" -- "$BIN" transcribe -q -m "$T/digits.safetensors" --threshold 0.7 --block 1 -ojson "$T/set/long"
 cmp -s "$T/out" "$T/events.jsonl" && ok "block 1 and block 16 give byte-identical transcripts" ||
