@@ -312,6 +312,36 @@ static es_cnn *scratch_load(const cJSON *j, const es_st *st, const char *path, s
     return net;
 }
 
+/* Embeddings es_embed_audio gives n samples without padding, in each
+ * front end (stream: ES_PRIME_FRAMES of ones, then 8 frames a 1280-sample
+ * chunk). */
+static size_t count_at(size_t n, int stream)
+{
+    return stream ? es_encoder_count(ES_PRIME_FRAMES + 8 * (n / ES_CHUNK)) : es_encoder_count(es_mel_frames(n));
+}
+
+/* Whether `count` embeddings hold `positions` windows of `window` around
+ * the centre, as embed_variants takes them. */
+static int fits(size_t count, size_t window, int positions, int stream)
+{
+    size_t skip = es_window_skip(stream);
+    if (count < window + skip) return 0;
+    long lo = (long)es_centre_offset(count, window, stream) - (positions - 1) / 2, hi = lo + positions - 1;
+    return lo >= 0 && (size_t)hi + window <= count;
+}
+
+/* The least length (seconds) at which a clip fits, in its front end and,
+ * with other_too, the other one (counts only grow with the length). */
+static double need_pad(size_t window, int positions, es_embed_mode mode, int other_too)
+{
+    int s = mode == ES_EMBED_STREAM;
+    size_t n = 0;
+    for (; n < (size_t)60 * ES_SAMPLE_RATE; n++)
+        if (fits(count_at(n, s), window, positions, s) && (!other_too || fits(count_at(n, !s), window, positions, !s)))
+            break;
+    return (double)n / ES_SAMPLE_RATE;
+}
+
 /* Every tensor that is not the head's or the baseline's belongs to the
  * encoder (its ONNX name); a fine-tuned model must carry some, the others
  * none. Their identity keys the cache (see classifier.h). */
@@ -484,6 +514,15 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     if (cnn && (nh > 1 || c->shifts > 1 || c->positions > 1)) {
         card_error(err, path, "an ensemble, shifts or positions apply to heads over encoder embeddings only");
         goto fail;
+    }
+    /* A card whose pad_to was enough for its training clips (longer ones)
+     * may be too short for its window positions on shorter clips, which
+     * would then be refused: they are padded as far as they need instead.
+     * need_pad is the least length that fits, so every clip that fitted
+     * before is padded as before. */
+    if (!cnn) {
+        double need = need_pad(c->window, c->positions, c->mode, c->fe_copy);
+        if (c->pad_to < need) c->pad_to = need;
     }
     for (int h = 0; h < nh; h++) {
         if (!(c->heads[h] = es_mlp_create(&cfg, 0, err))) {
