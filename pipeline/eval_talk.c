@@ -226,7 +226,7 @@ static es_status choose_checked(es_detector *d, es_recording *const *recs, size_
  * word, that word (a detector label) and its fold (a word's clips taken
  * in turn: 0, 1, 0, ...). */
 typedef struct {
-    size_t n, nfold[2];
+    size_t n;
     float *s;
     size_t *lab;
     unsigned char *fold;
@@ -284,7 +284,7 @@ static es_status choose_for(const talk_ctx *c, const price_table *p, int one, si
  * 0.001, so that the three decimals eval prints are the thresholds it
  * counted with; never above `top` (unless it already was) nor below
  * `floor` (unless it already was). */
-static double raised(double t, double shift, double top, double floor_)
+static double moved(double t, double shift, double top, double floor_)
 {
     if (!(t > 0) || shift == 0 || (shift > 0 && t >= top) || (shift < 0 && t <= floor_)) return t;
     double r = 1 / (1 + exp(-(log(t / (1 - t)) + shift)));
@@ -306,7 +306,7 @@ static es_status held_at(const talk_ctx *c, size_t L, double *const base[2], con
 {
     *sum = 0;
     for (int f = 0; f < 2; f++) {
-        for (size_t l = 0; l < L; l++) half_thr[f][l] = raised(base[f][l], shift, c->top, floors[l]);
+        for (size_t l = 0; l < L; l++) half_thr[f][l] = moved(base[f][l], shift, c->top, floors[l]);
         es_status st = replay_all(c->d, c->recs, c->nrec, half_thr[f], NULL, NULL, 1 - f, &held_ev[f], err);
         if (st) return st;
         *sum += held_ev[f];
@@ -368,7 +368,7 @@ static es_status choice(const talk_ctx *c, const price_table *p_all, const price
     /* on all the talk */
     if ((st = choose_for(c, p_all, one, budget, -1, full, &found, err))) goto done;
     if (!found) { out->found = 0; goto done; }   /* the halves kept to it and the whole cannot: a grid edge */
-    for (size_t l = 0; l < L; l++) out->thr[l] = raised(full[l], out->shift, c->top, floors[l]);
+    for (size_t l = 0; l < L; l++) out->thr[l] = moved(full[l], out->shift, c->top, floors[l]);
     st = replay_all(c->d, c->recs, c->nrec, out->thr, NULL, NULL, -1, &out->events, err);
     if (!st && c->clips->n) out->missed = (double)clips_missed(c->clips, out->thr, -1) / (double)c->clips->n;
 done:
@@ -497,7 +497,6 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
             clips.s[clips.n] = s;
             clips.lab[clips.n] = l;
             clips.fold[clips.n++] = (unsigned char)fold;
-            clips.nfold[fold]++;
             for (size_t i = 0; i < nth; i++) {
                 miss[l * nth + i] += !(s >= th[i]);
                 miss_fold[fold][l * nth + i] += !(s >= th[i]);
