@@ -542,6 +542,8 @@ typedef struct {
     double talk_seconds;             /* time spent on them (embedding) */
     size_t n_talk_hard;              /* of n_talk, mined as the hardest */
     float talk_hard_min;             /* the lowest word score among those */
+    double pad_to;                   /* clips were centred in this many seconds: the
+                                        option, or what the window positions need */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". */

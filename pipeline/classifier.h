@@ -42,6 +42,11 @@ int es_classifier_frontend_copy(const es_classifier *c);
 /* The name head k's tensor `name` has in a model file: head 0 keeps the
  * bare name, head k > 0 has "heads.<k>.<name>". */
 void es_classifier_head_tensor_name(char *dst, size_t cap, int k, const char *name);
+/* The least padding (seconds) with which every clip holds `positions`
+ * windows of `window` embeddings around its centre, in front end `mode`
+ * and, with other_too, the other one too: train and the model loader
+ * centre clips in at least this much silence. */
+double es_pad_needed(size_t window, int positions, es_embed_mode mode, int other_too);
 /* probs [n][classes] for x [n][window*96]: the mean of the heads. */
 es_status es_classifier_predict_rows(es_classifier *c, const float *x, size_t n, float *probs, es_error *err);
 

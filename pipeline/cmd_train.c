@@ -41,7 +41,8 @@ static void train_help(FILE *f)
             "  --hidden N            hidden width for --head mlp (default 128)\n"
             "  --pooling P           flat, mean, max, meanmax, meanstd (default)\n"
             "  --window N            embeddings per input (default 8: centres 0.64 s apart)\n"
-            "  --pad-to S            centre each clip in S seconds (default 2.0)\n"
+            "  --pad-to S            centre each clip in S seconds (default 2.0; more when\n"
+            "                        the window's positions need it, and the card says so)\n"
             "  --frontend stream|whole  features: per-80 ms-chunk log-mel as the streaming\n"
             "                        detector computes them (default), or whole-clip\n"
             "  --epochs N, --batch N, --lr X, --weight-decay X, --dropout X, --patience N\n"
@@ -783,6 +784,10 @@ int cmd_train(int argc, char **argv)
     if (res.frontend_copy)
         printf("a copy of every clip through the %s front end: training rows, and averaged in%s\n",
                o.frontend == ES_EMBED_STREAM ? "whole-clip" : "streaming", o.frontend_copy < 0 ? why_fe : "");
+    if (res.pad_to > o.pad_to + 1e-9)
+        printf("clips centred in %.3f s of audio, not --pad-to %g: %d window position%s of %d embeddings need it "
+               "(the card records it)\n", res.pad_to, o.pad_to, o.finetune || o.scratch ? 1 : o.positions,
+               (o.finetune || o.scratch ? 1 : o.positions) == 1 ? "" : "s", o.window);
     printf("split: %s\n", res.split);
     if (words && sr.real_split[0]) printf("validation recordings: %s\n", sr.real_split);
     printf("balance: %s; best epoch %d of %d\n", res.balance, res.best_epoch, res.epochs_run);

@@ -3,6 +3,7 @@
  * the head (+ optional class-mean prototypes) trained over them. See feat.h.
  */
 #include "feat.h"
+#include "classifier.h"
 #include "../model/nn.h"
 #include "cache.h"
 #include "train_aug.h"
@@ -16,6 +17,8 @@
 
 struct es_feat {
     size_t n, P, S;       /* items, pooled size, variants */
+    double pad;           /* clips are centred in this many seconds: pad_to,
+                             or what the window positions need */
     size_t S_test;        /* the first S_test variants are the clip itself
                              (offsets x positions); the rest are copies of
                              it (Q positions each), training rows all: */
@@ -173,6 +176,10 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
     float *win = malloc((n * W * ES_EMB_DIM + 1) * sizeof(float));
     int *arg = malloc((n * P + 1) * sizeof(int));
     if (f) f->x = malloc(((size_t)(S + NSP * Q) * n * P + 1) * sizeof(float));
+    /* as es_train pads them (the speed and warp copies are the same length) */
+    double pad = o->pad_to, need = es_pad_needed(W, Q, o->frontend, NFE);
+    if (need > pad) pad = need;
+    if (f) f->pad = pad;
     if (!f || !f->x || !paths || !embs || !counts || !off || !win || !arg) {
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
@@ -199,7 +206,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
         if (s % Q == 0) {
             es_cache_set_warp(cache, warp);
             es_cache_set_mode(cache, mode);
-            st = es_cache_embed_many_var(cache, paths, n, o->pad_to, shift, speed, embs, counts, NULL, progress, user,
+            st = es_cache_embed_many_var(cache, paths, n, pad, shift, speed, embs, counts, NULL, progress, user,
                                          err);
             if (st) goto out;
         }
@@ -211,7 +218,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
             if (o0 < 0 || counts[i] < (size_t)o0 + W) {
                 st = es_fail(err, ES_ERR_ARG,
                              "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
-                             paths[i], counts[i], Q, W, o->pad_to);
+                             paths[i], counts[i], Q, W, pad);
                 goto out;
             }
             memcpy(win + i * W * ES_EMB_DIM, embs[i] + (size_t)o0 * ES_EMB_DIM, W * ES_EMB_DIM * sizeof(float));
@@ -272,7 +279,7 @@ es_status es_feat_add_aug(es_feat *f, es_engine *e, const es_dataset *d, const s
      * variants are the ones `earshot train --seed` caches for it */
     es_aug_ranges g;
     es_aug_ranges_from_opts(o, &g);
-    if ((st = es_aug_embed(e, o->cache_dir, paths, m, A, &g, (const char *const *)d->noise, d->nnoise, o->seed, o->pad_to,
+    if ((st = es_aug_embed(e, o->cache_dir, paths, m, A, &g, (const char *const *)d->noise, d->nnoise, o->seed, f->pad,
                            o->frontend, W, NULL, &win, NULL, NULL, NULL, err)))
         goto out;
     es_pool_forward(pooled, pool == ES_POOL_FLAT ? NULL : arg, win, pool, (int)rows, (int)W, ES_EMB_DIM);

@@ -330,9 +330,8 @@ static int fits(size_t count, size_t window, int positions, int stream)
     return lo >= 0 && (size_t)hi + window <= count;
 }
 
-/* The least length (seconds) at which a clip fits, in its front end and,
- * with other_too, the other one (counts only grow with the length). */
-static double need_pad(size_t window, int positions, es_embed_mode mode, int other_too)
+/* The least length at which a clip fits (counts only grow with it). */
+double es_pad_needed(size_t window, int positions, es_embed_mode mode, int other_too)
 {
     int s = mode == ES_EMBED_STREAM;
     size_t n = 0;
@@ -518,10 +517,10 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     /* A card whose pad_to was enough for its training clips (longer ones)
      * may be too short for its window positions on shorter clips, which
      * would then be refused: they are padded as far as they need instead.
-     * need_pad is the least length that fits, so every clip that fitted
-     * before is padded as before. */
+     * es_pad_needed is the least length that fits, so every clip that
+     * fitted before is padded as before. */
     if (!cnn) {
-        double need = need_pad(c->window, c->positions, c->mode, c->fe_copy);
+        double need = es_pad_needed(c->window, c->positions, c->mode, c->fe_copy);
         if (c->pad_to < need) c->pad_to = need;
     }
     for (int h = 0; h < nh; h++) {
@@ -1169,9 +1168,6 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (o->negatives_dir && (o->finetune || o->scratch))
         return es_fail(err, ES_ERR_ARG, "other talk (--negatives) trains heads over the frozen encoder only "
                                         "(not --finetune or --scratch)");
-    if (o->pad_to < 0.775 + 0.08 * (o->window - 1) - 1e-9)
-        return es_fail(err, ES_ERR_ARG, "pad_to %.2f s is too short for a window of %d embeddings (needs %.2f s)",
-                       o->pad_to, o->window, 0.775 + 0.08 * (o->window - 1));
     es_dataset *d = NULL, *vd = NULL;
     float *x = NULL, *xv = NULL, *xt = NULL;
     int *yt = NULL, *yv = NULL;
@@ -1238,6 +1234,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     int nsp = spd > 0 ? 2 : 0;
     int fec = frozen && es_frontend_copy_auto(o->frontend_copy, most);   /* --frontend-copy: one more, always averaged in */
     double speeds[2] = {1.0 - spd, 1.0 + spd};
+    /* clips too short for Q window positions (in each front end used) are
+     * centred in as much silence as they need; the card records it */
+    double pad = o->pad_to, need = es_pad_needed(W, Q, o->frontend, fec);
+    if (need > pad) pad = need;
+    r->pad_to = pad;
     r->speed_perturb = spd;
     r->perturb_test = nsp && ptest;
     r->frontend_copy = fec;
@@ -1254,13 +1255,13 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         }
         if (!net) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
         in = es_cnn_in_size(net);
-        if ((st = prep_items(e, d, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
-        if (vd && (st = prep_items(e, vd, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
+        if ((st = prep_items(e, d, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
+        if (vd && (st = prep_items(e, vd, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
     } else {
-        if ((st = embed_variants(e, o->cache_dir, d, o->pad_to, W, o->frontend, NS, Q, nsp, speeds, fec, &x, &pg, err)))
+        if ((st = embed_variants(e, o->cache_dir, d, pad, W, o->frontend, NS, Q, nsp, speeds, fec, &x, &pg, err)))
             goto out;
         r->cache_hits = pg.hits;
-        if (vd && (st = embed_items(e, o->cache_dir, vd, o->pad_to, W, o->frontend, &xv, &pg, err))) goto out;
+        if (vd && (st = embed_items(e, o->cache_dir, vd, pad, W, o->frontend, &xv, &pg, err))) goto out;
     }
     r->embed_seconds = now_s() - t0;
     r->n_files = d->nitems + (vd ? vd->nitems : 0);
@@ -1327,8 +1328,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * --augment auto (es_aug_auto) was measured for heads over the frozen
      * encoder; a network's runs augment only when asked. */
     es_train_opts xo = *o;
+    xo.pad_to = pad;
     xo.augment = net ? (o->augment > 0 ? o->augment : 0) : es_aug_auto(o->augment, per_label);
-    net_row_ctx nrc = {e, o->pad_to, o->frontend, W, o->scratch ? 0 : o->finetune};
+    net_row_ctx nrc = {e, pad, o->frontend, W, o->scratch ? 0 : o->finetune};
     es_row_maker maker = {net_row, &nrc, in};
     if ((st = es_train_extend(e, &xo, d->labels, d->nlabels, d->noise, d->nnoise, tpaths, per_label, W, net ? &maker : NULL,
                               &xt, &yt, &nt, &xv, &yv, &nv, &ext, r, progress, user, err)))
@@ -1490,7 +1492,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON *jh = cJSON_AddArrayToObject(ja, "hidden");
     for (int i = 0; i < cfg.n_hidden; i++) cJSON_AddItemToArray(jh, cJSON_CreateNumber(cfg.hidden[i]));
     cJSON_AddNumberToObject(ja, "dropout", cfg.dropout);
-    cJSON_AddNumberToObject(ja, "pad_to", o->pad_to);
+    cJSON_AddNumberToObject(ja, "pad_to", r->pad_to > 0 ? r->pad_to : o->pad_to);
     if (o->finetune) cJSON_AddNumberToObject(ja, "finetune", o->finetune);
     if (!net) {
         /* the classifier is the mean of `ensemble` heads' probabilities

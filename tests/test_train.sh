@@ -44,6 +44,18 @@ has "$T/out" "averaged over 1 offset x" "(auto again without the flag)"
 expect 0 "train --shifts 2" -- "$BIN" train -q "$T/many" -o "$T/many2.safetensors" --val-fraction 0 --epochs 2 --shifts 2
 has "$T/out" "averaged over 2 offsets x" "--shifts 2 is taken as given"
 expect 2 "--shifts 0 is a usage error" -- "$BIN" train -q "$T/many" -o "$T/x.safetensors" --shifts 0
+# a window of 16 at 5 positions needs more than the default 2 s around a
+# short clip: train centres the clips in what they need, says so, and the
+# card records it, so eval and transcribe pad alike
+expect 0 "train --window 16" -- "$BIN" train "$T/data" -o "$T/w16.safetensors" --val-fraction 0.25 --epochs 5 --window 16
+has "$T/out" "^clips centred in 2\.[0-9]* s of audio, not --pad-to 2: 5 window positions of 16 embeddings need it" \
+    "says the clips needed more than --pad-to"
+pad16=$(node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0));
+  console.log(JSON.parse(JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__.architecture).pad_to)' "$T/w16.safetensors")
+awk -v p="$pad16" 'BEGIN {exit !(p > 2 && p < 3)}' && ok "the card records pad_to $pad16" || bad "card pad_to $pad16"
+expect 0 "eval of the --window 16 model" -- "$BIN" eval -q "$T/w16.safetensors" "$T/data"
 # --speed-perturb auto: copies at 0.9 and 1.1 (averaged in) up to 50 clips
 # per label, none above (many.safetensors: 51, many50: 50); --frontend-copy
 # auto: the copy through the whole-clip front end up to 500 (many501: 501)
