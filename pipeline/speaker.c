@@ -258,9 +258,36 @@ static void pool_window(spk_frames *fr, size_t a, size_t b, float *feat)
     }
 }
 
+static es_status features_one(es_engine *e, const float *x, size_t n, float *feat, es_error *err);
+
+/* A take longer than this is pooled a segment at a time: the activations
+ * it pools take about 2 MB a second of audio (a 14-minute file took 1.7
+ * GB), and a take this long is many words anyway. */
+#define SEG_MAX_S 60.0
+#define SEG_S 30.0
+
 es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *feat, es_error *err)
 {
     if (!e || !x || !feat) return es_fail(err, ES_ERR_ARG, "es_speaker_features: invalid arguments");
+    if ((double)n <= SEG_MAX_S * ES_SAMPLE_RATE) return features_one(e, x, n, feat, err);
+    /* equal segments of about SEG_S seconds, their representations
+     * averaged: the means and spreads of a typical half minute of it */
+    size_t k = (size_t)ceil((double)n / (SEG_S * ES_SAMPLE_RATE)), len = n / k;
+    float *one = malloc(ES_SPK_DIM * sizeof(float));
+    double *sum = calloc(ES_SPK_DIM, sizeof(double));
+    es_status st = one && sum ? ES_OK : es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < k && !st; i++) {
+        st = features_one(e, x + i * len, i + 1 < k ? len : n - i * len, one, err);
+        for (int j = 0; j < ES_SPK_DIM && !st; j++) sum[j] += one[j];
+    }
+    for (int j = 0; j < ES_SPK_DIM && !st; j++) feat[j] = (float)(sum[j] / (double)k);
+    free(one);
+    free(sum);
+    return st;
+}
+
+static es_status features_one(es_engine *e, const float *x, size_t n, float *feat, es_error *err)
+{
     size_t frames = es_mel_frames(n);
     if (n < NFFT + 2 * HOP || frames < 3)
         return es_fail(err, ES_ERR_ARG, "audio too short for a speaker representation (%.3f s; at least 0.05 s)",

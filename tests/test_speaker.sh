@@ -31,6 +31,16 @@ has "$T/out" "george	0\.[0-9]*	threshold" "lone speaker: a score from 0 to 1 and
 sox -n -r 16000 -b 16 "$T/tone.wav" synth 0.6 sine 440 vol 0.5 2>/dev/null
 expect 3 "a sine tone is not the lone speaker" -- "$BIN" verify -q "$T/lone.safetensors" -n george "$T/tone.wav"
 
+# a recording over a minute is pooled half a minute at a time (its
+# activations took 2 MB a second of audio): a 75 s file of theo's other
+# takes is still theo
+sox $(for t in 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26; do for d in 0 1 2 3 4 5 6 7 8 9; do
+    echo "$F/${d}_theo_$t.wav"; done; done) "$T/theo-long.wav" 2>/dev/null
+long_s=$(soxi -D "$T/theo-long.wav")
+awk -v d="$long_s" 'BEGIN {exit !(d > 60)}' || bad "the long file is only $long_s s"
+expect 0 "identify a ${long_s} s recording" -- "$BIN" identify -q --threshold 0 "$P" "$T/theo-long.wav"
+has "$T/out" "theo-long.wav	theo	" "a ${long_s} s recording of theo is theo"
+
 # identify 30 other clips (digits 5-9, takes 1-2), and a speaker never enrolled
 files=()
 for s in george jackson theo; do for d in 5 6 7 8 9; do for t in 1 2; do files+=("$F/${d}_${s}_$t.wav"); done; done; done
