@@ -32,7 +32,7 @@ sox -n -r 16000 -b 16 "$T/tone.wav" synth 0.6 sine 440 vol 0.5 2>/dev/null
 expect 3 "a sine tone is not the lone speaker" -- "$BIN" verify -q "$T/lone.safetensors" -n george "$T/tone.wav"
 
 # a recording over a minute is pooled half a minute at a time (its
-# activations took 2 MB a second of audio): a 75 s file of theo's other
+# activations took 2 MB a second of audio): a 69 s file of theo's other
 # takes is still theo
 sox $(for t in 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26; do for d in 0 1 2 3 4 5 6 7 8 9; do
     echo "$F/${d}_theo_$t.wav"; done; done) "$T/theo-long.wav" 2>/dev/null
