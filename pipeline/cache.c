@@ -322,17 +322,6 @@ es_status es_cache_embed_shift(es_cache *c, const char *path, double pad_to, int
  * recordings (train --negatives) is embedded two files at a time. */
 #define STREAM_FROM_S 30.0
 
-/* Prefix an engine error with the file's name (its messages do not know it). */
-static es_status name_file(const char *path, es_status s, es_error *err)
-{
-    if (err) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        es_fail(err, s, "%s: %s", path, msg);
-    }
-    return s;
-}
-
 /* The embeddings of a file as the cache keys them: streamed while read
  * when it is long and nothing needs it whole, else decoded whole. Errors
  * name the file. */
@@ -373,7 +362,7 @@ static es_status embed_file(es_cache *c, const char *path, double pad_to, int sh
     }
     s = es_embed_audio(c->eng, a.samples, a.n, &eo, NULL, NULL, e, k, err);
     es_audio_free(&a);
-    return s ? name_file(path, s, err) : ES_OK;
+    return s ? es_fail_in(err, s, path) : ES_OK;   /* engine errors do not know the file */
 }
 
 es_status es_cache_embed_var(es_cache *c, const char *path, double pad_to, int shift, double speed, float **emb,

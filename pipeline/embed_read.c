@@ -161,13 +161,9 @@ done:
     if (st) {
         free(f.emb.v);
         free(mel.v);
-        /* a failure inside the front end or encoder names no file: say which */
-        if (err && !strstr(err->msg, path)) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            es_fail(err, st, "%s: %s", path, msg);
-        }
-        return st;
+        /* a failure inside the front end or encoder names no file: say
+         * which (the reader's own errors already do) */
+        return err && !strstr(err->msg, path) ? es_fail_in(err, st, path) : st;
     }
     if (mel_out) *mel_out = mel.v; else free(mel.v);
     if (frames_out) *frames_out = mel.n;
