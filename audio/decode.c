@@ -723,3 +723,20 @@ es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt)
     }
     return ES_ERR_ARG;
 }
+
+double es_audio_peak_dbfs(const float *x, size_t n)
+{
+    const size_t F = ES_SAMPLE_RATE / 100;
+    double best = 0;
+    if (n < F) {
+        for (size_t i = 0; i < n; i++) best += (double)x[i] * x[i];
+        best = n ? best / (double)n : 0;
+    }
+    /* frames of 10 ms at 5 ms steps, so a short click between two frames still counts */
+    for (size_t a = 0; a + F <= n; a += F / 2) {
+        double e = 0;
+        for (size_t i = 0; i < F; i++) e += (double)x[a + i] * x[a + i];
+        if (e / (double)F > best) best = e / (double)F;
+    }
+    return best > 0 ? 10.0 * log10(best / (32768.0 * 32768.0)) : -INFINITY;
+}

@@ -1,7 +1,7 @@
 /*
  * Writing 16 kHz int16-scale audio as a 16-bit WAV file (libsndfile),
- * atomically: a temporary file in the same folder, fsync, rename. A reader
- * (or a crash) never sees half a clip.
+ * atomically (es_atomic_begin: a temporary file in the same folder, fsync,
+ * rename). A reader (or a crash) never sees half a clip.
  */
 #include "es_internal.h"
 
@@ -13,18 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err)
 {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    es_atomic a;
+    es_status as = es_atomic_begin(&a, path, err);
+    if (as) return as;
+    int fd = open(a.tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);   /* the umask decides, as for any new file */
     if (fd < 0) {
         es_status s = es_fail(err, ES_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
+        es_atomic_abort(&a);
         return s;
     }
     SF_INFO info = {0};
@@ -49,9 +49,11 @@ es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_erro
     }
     if (sf && sf_close(sf) != 0 && ok) { ok = 0; snprintf(why, sizeof why, "cannot finish the WAV header"); }
     if (ok && fsync(fd) != 0) { ok = 0; snprintf(why, sizeof why, "%s", strerror(errno)); }
+    if (ok && a.have_mode && fchmod(fd, a.mode) != 0) { ok = 0; snprintf(why, sizeof why, "%s", strerror(errno)); }
     if (close(fd) != 0 && ok) { ok = 0; snprintf(why, sizeof why, "%s", strerror(errno)); }
-    if (ok && rename(tmp, path) != 0) { ok = 0; snprintf(why, sizeof why, "%s", strerror(errno)); }
-    if (!ok) unlink(tmp);
-    free(tmp);
-    return ok ? ES_OK : es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, why);
+    if (!ok) {
+        es_atomic_abort(&a);
+        return es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, why);
+    }
+    return es_atomic_commit(&a, -1, path, err);
 }

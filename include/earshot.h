@@ -86,6 +86,14 @@ es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
 /* Mono float samples at any rate in int16 scale -> 16 kHz. */
 es_status es_audio_resample(const float *x, size_t n, int rate, float **out, size_t *out_n, es_error *err);
 void es_audio_free(es_audio *a);
+/* The level of the loudest 10 ms of 16 kHz int16-scale samples, in dB
+ * relative to a full-scale square wave (-inf for digital silence, and for
+ * fewer than 160 samples the RMS of them all). Below ES_SILENT_DBFS a take
+ * holds no speech to learn a voice or a word from: the quietest loudest
+ * frame of FSDD's 3,000 clips is at about -47 dBFS, a muted microphone's
+ * at -70 or below. */
+#define ES_SILENT_DBFS (-65.0)
+double es_audio_peak_dbfs(const float *x, size_t n);
 
 /* Block-wise reading, so memory does not grow with the length of the
  * input: the same decoding, downmixing, resampling and scaling as
@@ -120,6 +128,11 @@ es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
 /* Write 16 kHz int16-scale samples as a 16-bit mono WAV file, atomically
  * (temporary file, fsync, rename). */
 es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err);
+/* Unlink the temporary files of the atomic writes under way (every file
+ * earshot writes goes to <file>.tmp.<pid> first, then is renamed). Async-
+ * signal-safe: call it from a SIGINT/SIGTERM handler before the process
+ * dies, so a killed run leaves no temporary file behind. */
+void es_atomic_cleanup_signal(void);
 
 /* ---------------------------------------------------------------- capture */
 
@@ -284,6 +297,11 @@ const char *es_engine_models_dir(const es_engine *e);
 /* SHA-256 (64 hex digits) of the encoder and front-end model files. */
 const char *es_engine_encoder_sha256(const es_engine *e);
 const char *es_engine_mel_sha256(const es_engine *e);
+/* ES_OK when enc (and mel, unless NULL) are this engine's networks'
+ * SHA-256; else ES_ERR_MODEL with "WHAT: made with another encoder ...;
+ * REMEDY". For files that record what they were computed with. */
+es_status es_engine_check_made_with(const es_engine *e, const char *what, const char *enc, const char *mel,
+                                    const char *remedy, es_error *err);
 
 typedef enum {
     ES_EMBED_WHOLE = 0,  /* log-mel over the whole clip, then every 8 frames:
@@ -960,11 +978,20 @@ const char *es_speakers_encoder_sha256(const es_speakers *s);
  * without, 0.73 with one (bench/README.md). */
 double es_speakers_threshold(const es_speakers *s);
 int es_speakers_threshold_is_set(const es_speakers *s);
+/* t from 0 to 1, or NAN for automatic again. */
 es_status es_speakers_set_threshold(es_speakers *s, double t, es_error *err);
+/* Drop a speaker and its takes (the background stays). */
+es_status es_speakers_remove(es_speakers *s, const char *name, es_error *err);
 /* Add takes to a speaker (created if new; with replace != 0 its old takes
  * are dropped first). feats[n][ES_SPK_DIM] from es_speaker_features. A
- * speaker may be enrolled alone, without a background. */
+ * speaker may be enrolled alone, without a background. A take already
+ * enrolled for this speaker (the same representation, so the same audio)
+ * is skipped, and one enrolled for another speaker is refused. */
 es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feats, size_t n, int replace, es_error *err);
+/* ES_OK if name may be enrolled: 1-200 characters of UTF-8 text, no
+ * control characters, no space at either end, not "unknown" (identify's
+ * word for no one), no '=' (identify --all's separator). */
+es_status es_speaker_name_check(const char *name, es_error *err);
 /* A background: the within-speaker covariance of many takes of other
  * speakers (feats[n][ES_SPK_DIM] from es_speaker_features, of which the
  * whole-clip vectors are used; spk[n] in [0, nspk), at least two takes of

@@ -18,6 +18,25 @@ es_status es_fail(es_error *err, es_status status, const char *fmt, ...) ES_PRIN
  * know the file; returns err's status (`fallback` when err is NULL). */
 es_status es_fail_in(es_error *err, es_status fallback, const char *what);
 
+/* Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code
+ * points above U+10FFFF). */
+int es_utf8_valid(const char *str);
+
+/* An atomic replacement of `path` under way (model/status.c says why each
+ * step): begin resolves a symbolic link, refuses a read-only file or a
+ * folder, names the temporary file (<path>.tmp.<pid>) and registers it for
+ * es_atomic_cleanup_signal; the caller writes `tmp`; commit gives it the
+ * old file's permissions (through fd when >= 0, else the caller did) and
+ * renames it over the file; abort unlinks it. Either ends the write. */
+typedef struct {
+    char *path, *tmp;
+    int have_mode, slot;
+    unsigned mode;
+} es_atomic;
+es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err);
+es_status es_atomic_commit(es_atomic *a, int fd, const char *shown, es_error *err);
+void es_atomic_abort(es_atomic *a);
+
 /* Write `len` bytes to path atomically: a temporary file in the same
  * directory, fsync, rename. Never leaves a partial file at `path`. */
 es_status es_write_atomic(const char *path, const void *data, size_t len, es_error *err);

@@ -99,7 +99,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return k;
 }
 
-static int utf8_valid(const char *str)
+int es_utf8_valid(const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t n = strlen(str);
@@ -647,7 +647,7 @@ es_status es_st_write(const char *path, const es_st_tensor *t, size_t n, const c
         if (nl > ES_ST_MAX_NAME)
             return tensor_fail(err, ES_ERR_ARG, path, x->name, "name is %zu bytes, longer than the %d allowed", nl,
                                ES_ST_MAX_NAME);
-        if (!utf8_valid(x->name)) return tensor_fail(err, ES_ERR_ARG, path, x->name, "name is not valid UTF-8");
+        if (!es_utf8_valid(x->name)) return tensor_fail(err, ES_ERR_ARG, path, x->name, "name is not valid UTF-8");
         if (!strcmp(x->name, "__metadata__"))
             return tensor_fail(err, ES_ERR_ARG, path, x->name, "name is reserved for the metadata");
         if (x->ndim < 0 || x->ndim > ES_ST_MAX_DIMS)
@@ -670,7 +670,7 @@ es_status es_st_write(const char *path, const es_st_tensor *t, size_t n, const c
     for (size_t i = 0; i < nmeta; i++) {
         if (!meta_keys[i] || !meta_vals[i])
             return es_fail(err, ES_ERR_ARG, "%s: metadata entry %zu is NULL", path, i);
-        if (!utf8_valid(meta_keys[i]) || !utf8_valid(meta_vals[i]))
+        if (!es_utf8_valid(meta_keys[i]) || !es_utf8_valid(meta_vals[i]))
             return es_fail(err, ES_ERR_ARG, "%s: metadata entry '%.64s' is not valid UTF-8", path, meta_keys[i]);
     }
     const char *dup;

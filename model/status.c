@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <cblas.h>
 
@@ -48,6 +49,114 @@ es_status es_fail_in(es_error *err, es_status fallback, const char *what)
     return es_fail(err, err->status, "%s: %s", what, msg);
 }
 
+/* ------------------------------------------------------------ atomic writes
+ *
+ * Every output earshot writes goes to <file>.tmp.<pid> in the same folder
+ * and is renamed over <file> only when complete, so a reader, a crash or a
+ * full disk never leaves half a file where a good one was. Three details a
+ * plain "write then rename" gets wrong:
+ *  - the new file takes the old one's permissions (a private 0600 profile
+ *    stays private; rename would otherwise give it the umask's 0644);
+ *  - a symbolic link is written through (the file it points to is replaced,
+ *    not the link by a regular file);
+ *  - a file the user may not write is refused, as an editor would, instead
+ *    of being replaced because its folder is writable.
+ * And a kill between create and rename: the temporary names in use are
+ * registered, so es_atomic_cleanup_signal (async-signal-safe, called by the
+ * CLI's SIGINT/SIGTERM/SIGHUP handler) can unlink them before the process
+ * dies. The registry is fixed storage, no malloc: a slot is marked ready
+ * only once its name is complete, so a handler never reads half a name. */
+
+#define ATOMIC_SLOTS 32
+static char atomic_name[ATOMIC_SLOTS][4096];
+static volatile sig_atomic_t atomic_state[ATOMIC_SLOTS];   /* 0 free, 1 taken, 2 ready */
+
+static int atomic_register(const char *tmp)
+{
+    if (strlen(tmp) >= sizeof atomic_name[0]) return -1;
+    for (int i = 0; i < ATOMIC_SLOTS; i++) {
+        sig_atomic_t zero = 0;
+        if (__atomic_compare_exchange_n(&atomic_state[i], &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            memcpy(atomic_name[i], tmp, strlen(tmp) + 1);
+            __atomic_store_n(&atomic_state[i], 2, __ATOMIC_RELEASE);
+            return i;
+        }
+    }
+    return -1;   /* all busy: written unregistered (a kill may leave it) */
+}
+
+static void atomic_unregister(int slot)
+{
+    if (slot >= 0) __atomic_store_n(&atomic_state[slot], 0, __ATOMIC_RELEASE);
+}
+
+void es_atomic_cleanup_signal(void)
+{
+    for (int i = 0; i < ATOMIC_SLOTS; i++)
+        if (__atomic_load_n(&atomic_state[i], __ATOMIC_ACQUIRE) == 2) unlink(atomic_name[i]);
+}
+
+es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err)
+{
+    memset(a, 0, sizeof *a);
+    a->slot = -1;
+    struct stat lst, st;
+    char *real = NULL;
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) real = realpath(path, NULL);   /* NULL if dangling */
+    const char *target = real ? real : path;
+    if (stat(target, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            free(real);
+            return es_fail(err, ES_ERR_IO, "%s: is a directory, not a file", path);
+        }
+        if (access(target, W_OK) != 0 && errno == EACCES) {
+            free(real);
+            return es_fail(err, ES_ERR_IO, "%s: not replaced: the file is read-only (mode %03o)", path,
+                           (unsigned)(st.st_mode & 0777));
+        }
+        a->have_mode = 1;
+        a->mode = st.st_mode & 07777;
+    }
+    size_t pl = strlen(target);
+    a->path = real ? real : strdup(path);
+    a->tmp = malloc(pl + 32);
+    if (!a->path || !a->tmp) { es_atomic_abort(a); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
+    snprintf(a->tmp, pl + 32, "%s.tmp.%ld", a->path, (long)getpid());
+    a->slot = atomic_register(a->tmp);
+    return ES_OK;
+}
+
+es_status es_atomic_commit(es_atomic *a, int fd, const char *shown, es_error *err)
+{
+    /* the old file's permissions, before the name points at the new one */
+    if (a->have_mode && fd >= 0 && fchmod(fd, a->mode) != 0) {
+        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot keep the file's permissions: %s", shown, strerror(errno));
+        es_atomic_abort(a);
+        return s;
+    }
+    if (rename(a->tmp, a->path) != 0) {
+        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot write: %s", shown, strerror(errno));
+        es_atomic_abort(a);
+        return s;
+    }
+    atomic_unregister(a->slot);
+    free(a->tmp);
+    free(a->path);
+    memset(a, 0, sizeof *a);
+    a->slot = -1;
+    return ES_OK;
+}
+
+void es_atomic_abort(es_atomic *a)
+{
+    if (a->tmp) unlink(a->tmp);
+    atomic_unregister(a->slot);
+    free(a->tmp);
+    free(a->path);
+    memset(a, 0, sizeof *a);
+    a->slot = -1;
+}
+
 es_status es_write_atomic(const char *path, const void *data, size_t len, es_error *err)
 {
     return es_write_atomic_ex(path, data, len, 1, err);
@@ -60,28 +169,27 @@ es_status es_write_atomic(const char *path, const void *data, size_t len, es_err
  * about 3 ms an entry here, a fifth of a clip's compute. */
 es_status es_write_atomic_ex(const char *path, const void *data, size_t len, int durable, es_error *err)
 {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    es_atomic a;
+    es_status s = es_atomic_begin(&a, path, err);
+    if (s) return s;
+    FILE *f = fopen(a.tmp, "wb");
     if (!f) {
-        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
+        s = es_fail(err, ES_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        es_atomic_abort(&a);
         return s;
     }
     int ok = len == 0 || fwrite(data, 1, len, f) == len;
     ok = (fflush(f) == 0) && ok;
     if (durable) ok = (fsync(fileno(f)) == 0) && ok;
+    int e = errno;
+    if (ok && a.have_mode && fchmod(fileno(f), a.mode) != 0) { ok = 0; e = errno; }
     ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
+    if (!ok) {
+        s = es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, strerror(e ? e : errno));
+        es_atomic_abort(&a);
         return s;
     }
-    free(tmp);
-    return ES_OK;
+    return es_atomic_commit(&a, -1, path, err);
 }
 
 es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err)

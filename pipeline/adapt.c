@@ -449,12 +449,9 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     const es_st *mst = es_classifier_st(c);
     es_mlp *m = es_classifier_mlp(c);
     size_t K = es_classifier_classes(c), W = es_classifier_window(c), in = W * ES_EMB_DIM, nr = 0, skipped = 0;
-    const char *enc = es_classifier_meta(c, "encoder_sha256");
-    if (!enc || strcmp(enc, es_engine_encoder_sha256(e))) {
-        st = es_fail(err, ES_ERR_MODEL, "%s: was trained on another encoder (sha256 %.12s..., this one is %.12s...)", model_path,
-                     enc ? enc : "unknown", es_engine_encoder_sha256(e));
+    if ((st = es_engine_check_made_with(e, model_path, es_classifier_meta(c, "encoder_sha256"),
+                                        es_classifier_meta(c, "melspectrogram_sha256"), NULL, err)))
         goto out;
-    }
     int base_k = 0;
     const char *kind = es_classifier_kind(c, &base_k);
     if (strcmp(kind, "frozen")) {
@@ -553,6 +550,20 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
         while (k < K && strcmp(es_classifier_label(c, k), d->labels[l])) k++;
         if (k == K) {
             st = es_fail(err, ES_ERR_ARG, "%s: label '%s' is not one of the model's labels", speaker_dir, d->labels[l]);
+            goto out;
+        }
+    }
+    /* A silent take (a muted microphone, an empty recording) taught the
+     * model that silence is its word: it then fired on every quiet stretch.
+     * The takes are few, so reading them once more to check costs little. */
+    for (size_t i = 0; i < d->nitems; i++) {
+        es_audio a = {0};
+        if ((st = es_audio_load(d->items[i].path, NULL, &a, err))) goto out;
+        double lv = es_audio_peak_dbfs(a.samples, a.n);
+        es_audio_free(&a);
+        if (!(lv >= ES_SILENT_DBFS)) {
+            st = es_fail(err, ES_ERR_ARG, "%s: no speech: silent (loudest 10 ms below %.0f dBFS); remove the take or record it again",
+                         d->items[i].path, ES_SILENT_DBFS);
             goto out;
         }
     }

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,8 +31,30 @@ static void usage(FILE *f)
             "'earshot COMMAND --help' describes a command's options.\n");
 }
 
+/* Killed while writing (Ctrl-C during train, kill during enroll): the
+ * temporary files of the writes under way go, then the signal does what
+ * it would have done. The outputs themselves are safe anyway, since they
+ * are renamed into place only when complete. listen installs its own
+ * SIGINT/SIGTERM handler, which stops it cleanly instead. */
+static void on_fatal_signal(int sig)
+{
+    es_atomic_cleanup_signal();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction old;
+        /* an ignored signal (nohup, a shell's background job) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
     if (argc < 2) { usage(stderr); return EXIT_USAGE; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "detect")) return cmd_detect(argc - 1, argv + 1);

@@ -20,15 +20,20 @@ typedef struct {
  * 0 if not, -1 on a bad value (after printing why). */
 int cli_common_opt(cli_common *c, int opt, const char *arg);
 void cli_common_init(cli_common *c);
+/* Options of every command that runs the encoder; commands that read
+ * audio files named on the command line add the raw-PCM ones for '-'. */
+#define CLI_ENGINE_LONGOPTS \
+    {"models", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'}
 #define CLI_COMMON_LONGOPTS \
-    {"models", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'}, \
-    {"rate", required_argument, 0, 1001}, {"channels", required_argument, 0, 1002}, \
-    {"format", required_argument, 0, 1003}, {"quiet", no_argument, 0, 'q'}
-#define CLI_COMMON_HELP \
+    CLI_ENGINE_LONGOPTS, {"rate", required_argument, 0, 1001}, {"channels", required_argument, 0, 1002}, \
+    {"format", required_argument, 0, 1003}
+#define CLI_ENGINE_HELP \
     "  --models DIR       pretrained models directory (default: $EARSHOT_MODELS,\n" \
     "                     else $XDG_CACHE_HOME/earshot/models)\n" \
     "  -t, --threads N    threads for matrix products (default: OpenBLAS's)\n" \
-    "  -q, --quiet        no progress or notes on stderr\n" \
+    "  -q, --quiet        no progress or notes on stderr\n"
+#define CLI_COMMON_HELP \
+    CLI_ENGINE_HELP \
     "  FILE may be '-' to read raw PCM from stdin, described by\n" \
     "  --rate HZ (default 16000), --channels N (default 1),\n" \
     "  --format s16|s8|u8|s24|s32|f32|f64 (default s16)\n"
@@ -46,6 +51,11 @@ void cli_error(const es_error *e);
  * 0 if `path` ends in .svg, is not a folder and its folder exists and is
  * writable; else prints why and returns -1. */
 int cli_check_svg_out(const char *path, const char *what);
+/* The same for any output written at the end of a long run (a model, a
+ * profile), so a mistyped -o fails at once, not after minutes of work:
+ * not a folder, not a read-only file, in a folder that exists and is
+ * writable (through a symbolic link, as the write goes). */
+int cli_check_out(const char *path, const char *what);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 /* A whole decimal integer in [lo, hi]: 0, else -1 (quiet). */
 int cli_parse_long(const char *s, long lo, long hi, long *out);

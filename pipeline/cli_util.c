@@ -9,6 +9,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int cli_check_out(const char *path, const char *what)
+{
+    struct stat st;
+    /* through a symbolic link, as the write itself goes (es_atomic_begin) */
+    char *real = NULL;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) real = realpath(path, NULL);
+    const char *p = real ? real : path;
+    int rc = -1;
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "earshot: %s %s: is a folder\n", what, path);
+        goto out;
+    }
+    if (stat(p, &st) == 0 && access(p, W_OK) != 0 && errno == EACCES) {
+        fprintf(stderr, "earshot: %s %s: the file is read-only (mode %03o); not replaced\n", what, path, (unsigned)(st.st_mode & 0777));
+        goto out;
+    }
+    char dir[4096];
+    const char *slash = strrchr(p, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == p) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - p), p);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "earshot: %s %s: folder %s does not exist\n", what, path, dir);
+        goto out;
+    }
+    /* the output is written as a temporary file in that folder, then renamed */
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "earshot: %s %s: cannot write in %s: %s\n", what, path, dir, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(real);
+    return rc;
+}
+
 int cli_check_svg_out(const char *path, const char *what)
 {
     size_t n = strlen(path);
@@ -16,26 +52,7 @@ int cli_check_svg_out(const char *path, const char *what)
         fprintf(stderr, "earshot: %s %s: the chart is SVG; name the file .svg\n", what, path);
         return -1;
     }
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "earshot: %s %s: is a folder\n", what, path);
-        return -1;
-    }
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "earshot: %s %s: folder %s does not exist\n", what, path, dir);
-        return -1;
-    }
-    /* the chart is written as a temporary file in that folder, then renamed */
-    if (access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "earshot: %s %s: cannot write in %s: %s\n", what, path, dir, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return cli_check_out(path, what);
 }
 
 void cli_common_init(cli_common *c)

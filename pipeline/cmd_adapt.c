@@ -50,7 +50,7 @@ static void adapt_help(FILE *f)
             "                           (defaults 0.001, 0.03)\n"
             "  --steps N, --lr X, --batch N, --seed N   (defaults 300, 0.01, 32, 1)\n"
             "  --cache DIR              embedding cache (as for train)\n"
-            CLI_COMMON_HELP);
+            CLI_ENGINE_HELP);
 }
 
 static void on_progress(void *user, const char *stage, size_t done, size_t total)
@@ -72,13 +72,13 @@ int cmd_adapt(int argc, char **argv)
         {"positions", required_argument, 0, 'Q'},
         {"finetune", required_argument, 0, 'F'}, {"encoder-lr", required_argument, 0, 'E'},
         {"encoder-lambda", required_argument, 0, 'A'},
-        {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}, CLI_ENGINE_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     es_adapt_opts o;
     es_adapt_opts_default(&o);
     const char *out = NULL, *dir = NULL;
-    int opt, r;
+    int opt, r, given_variants[3] = {0, 0, 0};   /* --speed, --shifts, --positions */
     double v;
     es_error e = {0};
     while ((opt = getopt_long(argc, argv, "o:t:qh", opts, NULL)) != -1) {
@@ -115,6 +115,7 @@ int cmd_adapt(int argc, char **argv)
         case 'P':
             if (cli_parse_double(optarg, 0, 0.5, &v)) { fprintf(stderr, "earshot: --speed must be a number from 0 to 0.5\n"); return EXIT_USAGE; }
             o.speed = v;
+            given_variants[0] = 1;
             break;
         case 'F':
             if (cli_parse_double(optarg, 0, 20, &v) || v != (int)v) { fprintf(stderr, "earshot: --finetune must be an integer from 0 to 20\n"); return EXIT_USAGE; }
@@ -131,6 +132,7 @@ int cmd_adapt(int argc, char **argv)
         case 'H':
             if (cli_parse_double(optarg, 1, 16, &v) || v != (int)v) { fprintf(stderr, "earshot: --shifts must be an integer from 1 to 16\n"); return EXIT_USAGE; }
             o.shifts = (int)v;
+            given_variants[1] = 1;
             break;
         case 'Q':
             if (cli_parse_double(optarg, 0, 15, &v) || v != (int)v || (v > 0 && (int)v % 2 == 0)) {
@@ -138,6 +140,7 @@ int cmd_adapt(int argc, char **argv)
                 return EXIT_USAGE;
             }
             o.positions = (int)v;
+            given_variants[2] = 1;
             break;
         case 'h': adapt_help(stdout); return EXIT_OK;
         default: adapt_help(stderr); return EXIT_USAGE;
@@ -148,6 +151,13 @@ int cmd_adapt(int argc, char **argv)
         adapt_help(stderr);
         return EXIT_USAGE;
     }
+    if (o.finetune && (given_variants[0] || given_variants[1] || given_variants[2])) {
+        /* the fine-tuned path reads each take once through the convolutions */
+        fprintf(stderr, "earshot adapt: --finetune trains on the takes as they are: --%s has no effect with it\n",
+                given_variants[0] ? "speed" : given_variants[1] ? "shifts" : "positions");
+        return EXIT_USAGE;
+    }
+    if (cli_check_out(out, "-o")) return EXIT_USAGE;
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
     es_adapt_result res;

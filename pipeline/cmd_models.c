@@ -11,7 +11,7 @@ static const char *MODELS[] = {"melspectrogram", "embedding_model", "alexa", "he
 
 int cmd_models(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_ENGINE_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     int opt, r;

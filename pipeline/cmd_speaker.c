@@ -5,10 +5,15 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/file.h>
 
 static int file_exists(const char *p) { return access(p, F_OK) == 0; }
 
@@ -30,6 +35,26 @@ static int parse_threshold(const char *s, double *t)
     return 0;
 }
 
+/* Read-modify-write of a profile takes turns: two enrolls into one file at
+ * once each read the old file and renamed their own over it, and one
+ * speaker was lost. The lock is on the folder (the file itself is replaced
+ * by rename, so a lock on it would guard a file no longer there); it is
+ * released when the process ends. -1 with a message if it cannot be had. */
+static int lock_folder_of(const char *path)
+{
+    char *dup = strdup(path);
+    if (!dup) return -1;
+    const char *dir = dirname(dup);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) { fprintf(stderr, "earshot: %s: cannot open its folder %s: %s\n", path, dir, strerror(errno)); free(dup); return -1; }
+    free(dup);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "earshot: %s: waiting for another earshot writing in its folder\n", path);
+        if (flock(fd, LOCK_EX) != 0) { fprintf(stderr, "earshot: %s: cannot lock its folder: %s\n", path, strerror(errno)); close(fd); return -1; }
+    }
+    return fd;
+}
+
 /* `--background synth`: 64 voices x 20 takes, as measured in bench/README.md */
 #define SYNTH_VOICES 64
 #define SYNTH_TAKES 20
@@ -46,6 +71,8 @@ static void enroll_help(FILE *f)
     fprintf(f,
             "usage: earshot enroll --name NAME -p PROFILES FILE...\n"
             "       earshot enroll --background DIR -p PROFILES [--name NAME FILE...]\n"
+            "       earshot enroll --remove NAME -p PROFILES\n"
+            "       earshot enroll --threshold X|auto -p PROFILES\n"
             "\n"
             "Adds a speaker (or more takes of one) to a speaker profile file, created if\n"
             "missing and rewritten atomically. A few takes of any words are enough; more\n"
@@ -60,17 +87,21 @@ static void enroll_help(FILE *f)
             "                       voice varies from word to word, stored in the profile\n"
             "                       and used for every speaker (recordings of real\n"
             "                       people help most); --name and FILEs may then be\n"
-            "                       left out\n"
+            "                       left out if the profile has speakers already\n"
             "  --background synth   the same from 64 synthetic voices earshot makes\n"
-            "                       itself (espeak-ng, flite; about a minute; synth:N\n"
+            "                       itself (espeak-ng, flite; 20-60 s; synth:N\n"
             "                       for N voices of 20 takes): FSDD, 1\n"
             "                       and 3 takes: 0.76 -> 0.79, 0.92 -> 0.94; a lone\n"
             "                       speaker verifies much better with it\n"
             "  --background-pattern P  e.g. '{label}_{speaker}_{take}'\n"
-            "  --threshold X        store this decision threshold (a score from 0 to 1;\n"
-            "                       default automatic: the equal-error points measured\n"
-            "                       on FSDD with 5 takes, 0.43 without a background,\n"
-            "                       0.75 with one; for a lone speaker 0.20 and 0.71)\n"
+            "  --threshold X        store this decision threshold (a score from 0 to 1,\n"
+            "                       or 'auto' for automatic again: the equal-error\n"
+            "                       points measured on FSDD with 5 takes, 0.43 without\n"
+            "                       a background, 0.75 with one; for a lone speaker\n"
+            "                       0.20 and 0.71)\n"
+            "  --remove NAME        drop a speaker and its takes (then no FILEs)\n"
+            "A take already enrolled for the speaker (the same audio) is skipped; one\n"
+            "enrolled for another speaker is refused. A take with no sound is refused.\n"
             CLI_COMMON_HELP);
 }
 
@@ -79,10 +110,11 @@ int cmd_enroll(int argc, char **argv)
     static const struct option opts[] = {
         {"name", required_argument, 0, 'n'}, {"profiles", required_argument, 0, 'p'}, {"replace", no_argument, 0, 'R'},
         {"threshold", required_argument, 0, 'T'}, {"background", required_argument, 0, 'G'},
-        {"background-pattern", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"background-pattern", required_argument, 0, 'P'}, {"remove", required_argument, 0, 'X'},
+        {"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
-    const char *name = NULL, *prof = NULL, *bg = NULL, *bgpat = NULL;
+    const char *name = NULL, *prof = NULL, *bg = NULL, *bgpat = NULL, *rm = NULL;
     int replace = 0, opt, r, have_t = 0;
     double thr = 0;
     while ((opt = getopt_long(argc, argv, "n:p:t:qh", opts, NULL)) != -1) {
@@ -93,26 +125,52 @@ int cmd_enroll(int argc, char **argv)
         case 'R': replace = 1; break;
         case 'G': bg = optarg; break;
         case 'P': bgpat = optarg; break;
-        case 'T': if (parse_threshold(optarg, &thr)) return EXIT_USAGE; have_t = 1; break;
+        case 'T':
+            if (!strcmp(optarg, "auto")) thr = NAN;
+            else if (parse_threshold(optarg, &thr)) return EXIT_USAGE;
+            have_t = 1;
+            break;
+        case 'X': rm = optarg; break;
         case 'h': enroll_help(stdout); return EXIT_OK;
         default: enroll_help(stderr); return EXIT_USAGE;
         }
     }
-    if (!prof || (!bg && (!name || optind >= argc)) || (!name != (optind >= argc))) {
+    /* what may come alone: a background, a threshold or a removal change a
+     * profile that has speakers already */
+    int alone = bg || have_t || rm;
+    if (!prof || (!alone && (!name || optind >= argc)) || (!name != (optind >= argc))) {
         fprintf(stderr, "earshot enroll: %s\n\n", !prof ? "missing -p PROFILES" : !name ? "missing --name NAME" : "no audio files");
         enroll_help(stderr);
         return EXIT_USAGE;
     }
+    if (rm && (name || bg)) {
+        fprintf(stderr, "earshot enroll: --remove drops a speaker; add or replace takes in another run\n");
+        return EXIT_USAGE;
+    }
+    if (bgpat && !bg) { fprintf(stderr, "earshot enroll: --background-pattern names the files of --background DIR; add it\n"); return EXIT_USAGE; }
+    if (cli_check_out(prof, "-p")) return EXIT_USAGE;
+    if (!bg && !name && !file_exists(prof)) {
+        fprintf(stderr, "earshot enroll: %s: no such profile file to change\n", prof);
+        return EXIT_FAIL;
+    }
+    es_error e = {0};
+    if (name && es_speaker_name_check(name, &e)) { fprintf(stderr, "earshot enroll: --name: %s\n", e.msg); return EXIT_USAGE; }
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
-    es_error e = {0};
-    int rc = EXIT_FAIL;
+    int rc = EXIT_FAIL, lock = -1;
     size_t n = (size_t)(argc - optind);   /* 0 with --background alone */
     float *F = malloc((n + 1) * ES_SPK_DIM * sizeof(float));
-    es_speakers *s = file_exists(prof) ? es_speakers_load(prof, eng, &e) : es_speakers_new(eng, &e);
-    if (!s || !F) { if (!F) fprintf(stderr, "earshot: out of memory\n"); else cli_error(&e); goto out; }
-    for (size_t i = 0; i < n; i++)
+    es_speakers *s = NULL;
+    size_t before = 0;
+    /* the takes first (the slow part, and it needs no lock), then the
+     * profile is read, changed and written under the folder's lock */
+    for (size_t i = 0; F && i < n; i++)
         if (features_of(&c, eng, argv[optind + (int)i], F + i * ES_SPK_DIM)) goto out;
+    if ((lock = lock_folder_of(prof)) < 0) goto out;
+    s = file_exists(prof) ? es_speakers_load(prof, eng, &e) : es_speakers_new(eng, &e);
+    if (!s || !F) { if (!F) fprintf(stderr, "earshot: out of memory\n"); else cli_error(&e); goto out; }
+    if (name && !replace && es_speakers_find(s, name) < es_speakers_count(s)) before = es_speakers_takes(s, es_speakers_find(s, name));
+    if (rm && es_speakers_remove(s, rm, &e)) { fprintf(stderr, "earshot: %s: %s\n", prof, e.msg); goto out; }
     if (bg) {
         int tty = !c.quiet && isatty(2);
         /* "synth" or "synth:VOICES": earshot's own synthetic voices (a
@@ -130,7 +188,14 @@ int cmd_enroll(int argc, char **argv)
             goto out;
         }
     }
-    if ((name && es_speakers_enroll(s, name, F, n, replace, &e)) || (have_t && es_speakers_set_threshold(s, thr, &e))) {
+    if (name && es_speakers_enroll(s, name, F, n, replace, &e)) {
+        size_t t = 0;
+        /* the library counts takes; the user knows files */
+        if (sscanf(e.msg, "take %zu of", &t) == 1 && t >= 1 && t <= n) fprintf(stderr, "earshot: %s: %s\n", argv[optind + (int)t - 1], e.msg);
+        else cli_error(&e);
+        goto out;
+    }
+    if (have_t && es_speakers_set_threshold(s, thr, &e)) {
         cli_error(&e);
         goto out;
     }
@@ -140,15 +205,18 @@ int cmd_enroll(int argc, char **argv)
     }
     if (es_speakers_save(s, prof, &e)) { cli_error(&e); goto out; }
     if (bg) printf("background: %s\n", es_speakers_background(s));
+    if (rm) printf("removed %s; ", rm);
     if (name) {
-        size_t k = 0;
-        while (strcmp(es_speakers_name(s, k), name)) k++;
-        printf("enrolled %s: %zu takes (%zu new); ", name, es_speakers_takes(s, k), n);
+        size_t k = es_speakers_find(s, name), now = es_speakers_takes(s, k), added = now - before;
+        printf("enrolled %s: %zu takes (%zu new", name, now, added);
+        if (added < n) printf(", %zu already enrolled", n - added);
+        printf("); ");
     }
     printf("%s holds %zu speaker%s, threshold %.2f%s\n", prof, es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s",
            es_speakers_threshold(s), es_speakers_threshold_is_set(s) ? "" : " (automatic)");
     rc = EXIT_OK;
 out:
+    if (lock >= 0) close(lock);
     free(F);
     es_speakers_free(s);
     es_engine_free(eng);

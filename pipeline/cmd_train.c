@@ -144,7 +144,7 @@ static void train_help(FILE *f)
             "                        DATASET as --data: recordings plus synthetic takes\n"
             "  With --learning-curve, --words mixes the takes into every run as --data\n"
             "  mixes recordings in (the curve's DATASET; shots count its clips only).\n"
-            CLI_COMMON_HELP);
+            CLI_ENGINE_HELP);
 }
 
 /* --speak-labels: DATASET's labels as a --words list, each spoken as its
@@ -515,7 +515,7 @@ int cmd_train(int argc, char **argv)
         {"wake-word", required_argument, 0, 2010}, {"target-fa", required_argument, 0, 2011},
         {"negatives", required_argument, 0, 2012}, {"negatives-max", required_argument, 0, 2013},
         {"negatives-pick", required_argument, 0, 2014},
-        CLI_COMMON_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
+        CLI_ENGINE_LONGOPTS, CLI_SYNTH_TRAIN_LONGOPTS, {"data", required_argument, 0, 3010},
         {"synth-cache", required_argument, 0, 3011}, {"real-weight", required_argument, 0, 3012},
         {"speak-labels", no_argument, 0, 3013}, {0, 0, 0, 0}};
     cli_common c;
@@ -747,6 +747,7 @@ int cmd_train(int argc, char **argv)
         train_help(stderr);
         return EXIT_USAGE;
     }
+    if (cli_check_out(out, "-o")) return EXIT_USAGE;
     o.data_dir = words ? NULL : argv[optind];
     o.seed = (unsigned long long)seed;
     so.seed = o.seed;
@@ -883,7 +884,7 @@ static void eval_help(FILE *f)
             "                 accepts an hour on other talk (0: none on talk as long as\n"
             "                 this): one per word or one for all, whichever missed fewer\n"
             "                 held-out word clips; transcribe and listen then use them\n"
-            CLI_COMMON_HELP);
+            CLI_ENGINE_HELP);
 }
 
 static void json_num(double v) { if (isnan(v)) printf("null"); else printf("%.6f", v); }
@@ -1368,7 +1369,7 @@ int cmd_eval(int argc, char **argv)
         {"one-voice", no_argument, 0, 'O'}, {"thresholds", no_argument, 0, 'T'}, {"plot", required_argument, 0, 'G'},
         {"negatives", required_argument, 0, 'N'}, {"plot-talk", required_argument, 0, 'K'},
         {"set-thresholds", required_argument, 0, 'Z'}, {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        CLI_ENGINE_LONGOPTS, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     const char *pattern = NULL, *cache = NULL, *plot = NULL, *negatives = NULL, *plot_talk = NULL, *out = NULL;
@@ -1409,8 +1410,8 @@ int cmd_eval(int argc, char **argv)
         }
     }
     if (optind != argc - 2) { fprintf(stderr, "earshot eval: give MODEL and DATASET\n\n"); eval_help(stderr); return EXIT_USAGE; }
-    if (eo.one_voice && !eo.self_adapt) {
-        fprintf(stderr, "earshot eval: --one-voice goes with --self-adapt\n");
+    if ((eo.one_voice || prior >= 0) && !eo.self_adapt) {
+        fprintf(stderr, "earshot eval: %s goes with --self-adapt\n", eo.one_voice ? "--one-voice" : "--prior");
         return EXIT_USAGE;
     }
     if (negatives && eo.self_adapt) {
@@ -1436,6 +1437,7 @@ int cmd_eval(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (plot_talk && cli_check_svg_out(plot_talk, "--plot-talk")) return EXIT_USAGE;
+    if (out && cli_check_out(out, "-o")) return EXIT_USAGE;
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
     es_error e = {0};

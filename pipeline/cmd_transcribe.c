@@ -65,14 +65,16 @@ static void help(FILE *f)
             "                        move false accepts into a training set's _unknown_/\n"
             "  --block N             80 ms chunks per encoder call (default 16; same events)\n"
             "  --resample Q          converter for other rates than 16 kHz: best, medium\n"
-            "                        or fast (default fast: libsamplerate SINC_FASTEST)\n"
+            "                        or fast (default fast: libsamplerate SINC_FASTEST;\n"
+            "                        with --speakers best, as identify reads audio)\n"
             "  --models DIR          pretrained models directory (default: $EARSHOT_MODELS,\n"
             "                        else $XDG_CACHE_HOME/earshot/models)\n"
             "  -q, --quiet           no progress, notes or summary on stderr\n"
             "\n"
             "JSON fields (stable): file, duration (s), model, events: [{label, start, end,\n"
             "score}] (with --speakers also speaker: a name or \"unknown\", and\n"
-            "speaker_score: the cosine); times are seconds from the start of the file.\n"
+            "speaker_score: its score from 0 to 1, as identify prints); times are seconds\n"
+            "from the start of the file.\n"
             "Exit status: 0 if every file was transcribed, 1 if any failed, 2 on bad usage.\n");
 }
 
@@ -390,7 +392,7 @@ int cmd_transcribe(int argc, char **argv)
      * hour of 8 kHz audio; SINC_FASTEST takes 15 in all, with the same
      * long-form F1 (bench/README.md). */
     b.resample = ES_RESAMPLE_FASTEST;
-    int opt;
+    int opt, resample_set = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:d:j:qh", opts, NULL)) != -1) {
         int r = cli_detect_opt(&b.det, opt, optarg);
@@ -432,6 +434,7 @@ int cmd_transcribe(int argc, char **argv)
             else if (!strcmp(optarg, "medium")) b.resample = ES_RESAMPLE_MEDIUM;
             else if (!strcmp(optarg, "fast")) b.resample = ES_RESAMPLE_FASTEST;
             else { fprintf(stderr, "earshot: --resample must be best, medium or fast\n"); return EXIT_USAGE; }
+            resample_set = 1;
             break;
         case 1120: spk_path = optarg; break;
         case 'M': models_dir = optarg; break;
@@ -513,6 +516,12 @@ int cmd_transcribe(int argc, char **argv)
     es_engine *eng = es_engine_create(models_dir, &e);
     if (!eng) { cli_error(&e); rc = EXIT_FAIL; goto out; }
     b.eng = eng;
+    /* The speaker representation reads the 3.2-4 kHz band, which
+     * SINC_FASTEST's roll-off weakens when it doubles 8 kHz audio: every
+     * speaker of an 8 kHz file came out "unknown", where identify (which
+     * decodes with SINC_BEST) named them. So with --speakers the detector
+     * and the names hear the audio identify hears, unless told otherwise. */
+    if (spk_path && !resample_set) b.resample = ES_RESAMPLE_BEST;
     if (spk_path) {
         /* a bad profile (corrupt, newer, another encoder) stops the run
          * before any file is read; the messages name the file */

@@ -198,10 +198,9 @@ static es_status load_source(es_detector *d, source *s, const char *model, es_er
 {
     if (ends_with(model, ".safetensors")) {
         if (!(s->cls = es_classifier_load(model, err))) return err ? err->status : ES_ERR_MODEL;
-        const char *enc = es_classifier_meta(s->cls, "encoder_sha256");
-        if (!enc || strcmp(enc, es_engine_encoder_sha256(d->e)))
-            return es_fail(err, ES_ERR_MODEL, "%s: was trained on another encoder (sha256 %.12s..., this one is %.12s...)",
-                           model, enc ? enc : "unknown", es_engine_encoder_sha256(d->e));
+        es_status st = es_engine_check_made_with(d->e, model, es_classifier_meta(s->cls, "encoder_sha256"),
+                                                 es_classifier_meta(s->cls, "melspectrogram_sha256"), NULL, err);
+        if (st) return st;
         s->window = es_classifier_window(s->cls);
         s->classes = es_classifier_classes(s->cls);
         if (!card_is_stream(s->cls) && !d->warning[0])

@@ -63,15 +63,32 @@ const char *es_engine_encoder_sha256(const es_engine *e) { return e->enc_sha; }
 const char *es_engine_mel_sha256(const es_engine *e) { return e->mel_sha; }
 const char *es_engine_encoder_id(const es_engine *e) { return e->enc_id; }
 
+/* One check for everything a file was computed with: a model card and a
+ * speaker profile record both networks' SHA-256, and numbers made through
+ * another front end or encoder mean something else, so they are refused
+ * rather than scored. A missing front-end hash is let through: cards of the
+ * first versions recorded only the encoder. */
+es_status es_engine_check_made_with(const es_engine *e, const char *what, const char *enc, const char *mel,
+                                    const char *remedy, es_error *err)
+{
+    const char *sep = remedy && *remedy ? "; " : "", *rem = remedy ? remedy : "";
+    if (!enc || strcmp(enc, e->enc_sha))
+        return es_fail(err, ES_ERR_MODEL, "%s: made with another encoder (sha256 %.12s..., this one is %.12s...)%s%s", what,
+                       enc ? enc : "unknown", e->enc_sha, sep, rem);
+    if (mel && strcmp(mel, e->mel_sha))
+        return es_fail(err, ES_ERR_MODEL,
+                       "%s: made with another log-mel front end (melspectrogram sha256 %.12s..., this one is %.12s...)%s%s",
+                       what, mel, e->mel_sha, sep, rem);
+    return ES_OK;
+}
+
 es_engine *es_engine_create_for_classifier(const char *models_dir, const es_classifier *c, es_error *err)
 {
     if (!c) { es_fail(err, ES_ERR_ARG, "es_engine_create_for_classifier: no classifier"); return NULL; }
     es_engine *e = es_engine_create(models_dir, err);
     if (!e) return NULL;
-    const char *want = es_classifier_meta(c, "encoder_sha256");
-    if (!want || strcmp(want, e->enc_sha)) {
-        es_fail(err, ES_ERR_MODEL, "the model was trained on another encoder (sha256 %.12s..., this one is %.12s...)",
-                want ? want : "unknown", e->enc_sha);
+    if (es_engine_check_made_with(e, "the model", es_classifier_meta(c, "encoder_sha256"),
+                                  es_classifier_meta(c, "melspectrogram_sha256"), NULL, err)) {
         es_engine_free(e);
         return NULL;
     }

@@ -100,6 +100,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <ctype.h>
 
 #define NFFT ES_MEL_WIN
 #define HOP ES_MEL_HOP
@@ -292,6 +294,16 @@ static es_status features_one(es_engine *e, const float *x, size_t n, float *fea
     if (n < NFFT + 2 * HOP || frames < 3)
         return es_fail(err, ES_ERR_ARG, "audio too short for a speaker representation (%.3f s; at least 0.05 s)",
                        (double)n / ES_SAMPLE_RATE);
+    /* A silent take is not a voice: pooled, its "voiced" frames are the
+     * floor, and enrolled it drew every other clip's score up (impostors
+     * and silence were then accepted). */
+    double level = es_audio_peak_dbfs(x, n);
+    if (!(level >= ES_SILENT_DBFS)) {
+        char lv[32] = "-inf";
+        if (isfinite(level)) snprintf(lv, sizeof lv, "%.0f", level);
+        return es_fail(err, ES_ERR_ARG, "no speech: silent (loudest 10 ms at %s dBFS; speech is above %.0f)", lv,
+                       ES_SILENT_DBFS);
+    }
     es_status st = ES_OK;
     float *mel_all = NULL, *padded = NULL, *spec = NULL, *energy = NULL, *sorted = NULL, *win = NULL, *lag = NULL, *peak = NULL;
     const float *mel = NULL;
@@ -610,8 +622,28 @@ size_t es_speakers_takes(const es_speakers *s, size_t i)
 
 es_status es_speakers_set_threshold(es_speakers *s, double t, es_error *err)
 {
-    if (!s || !(t >= 0 && t <= 1)) return es_fail(err, ES_ERR_ARG, "threshold must be a score from 0 to 1");
-    s->threshold = t;
+    if (!s || !(isnan(t) || (t >= 0 && t <= 1))) return es_fail(err, ES_ERR_ARG, "threshold must be a score from 0 to 1");
+    s->threshold = t;   /* NAN: automatic again */
+    return ES_OK;
+}
+
+es_status es_speakers_remove(es_speakers *s, const char *name, es_error *err)
+{
+    if (!s || !name) return es_fail(err, ES_ERR_ARG, "es_speakers_remove: invalid arguments");
+    size_t k = es_speakers_find(s, name);
+    if (k == s->S) return es_fail(err, ES_ERR_ARG, "speaker '%s' is not enrolled", name);
+    size_t j = 0;
+    for (size_t i = 0; i < s->N; i++) {
+        if ((size_t)s->spk[i] == k) continue;
+        memmove(s->X + j * ES_SPK_DIM, s->X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float));
+        s->spk[j++] = s->spk[i] - ((size_t)s->spk[i] > k);
+    }
+    s->N = j;
+    free(s->names[k]);
+    memmove(s->names + k, s->names + k + 1, (s->S - k - 1) * sizeof(char *));
+    s->S--;
+    es_spk_model_free(&s->m);
+    s->fitted = 0;
     return ES_OK;
 }
 
@@ -631,25 +663,67 @@ size_t es_speakers_find(const es_speakers *s, const char *name)
     return k;
 }
 
+/* New names are held to more than what a profile may hold (a file of an
+ * earlier version keeps loading): each rule stops an output that would
+ * otherwise be ambiguous. */
+es_status es_speaker_name_check(const char *name, es_error *err)
+{
+    if (!name) return es_fail(err, ES_ERR_ARG, "es_speaker_name_check: no name");
+    if (!valid_name(name)) return es_fail(err, ES_ERR_ARG, "speaker name '%s' must be 1-200 characters without control characters", name);
+    if (!es_utf8_valid(name)) return es_fail(err, ES_ERR_ARG, "speaker name is not valid UTF-8 text");
+    if (isspace((unsigned char)name[0]) || isspace((unsigned char)name[strlen(name) - 1]))
+        return es_fail(err, ES_ERR_ARG, "speaker name '%s' begins or ends with a space: it would print like another name", name);
+    if (!strcasecmp(name, "unknown"))
+        return es_fail(err, ES_ERR_ARG, "speaker name '%s' is what identify prints for no enrolled speaker; choose another", name);
+    if (strchr(name, '='))
+        return es_fail(err, ES_ERR_ARG, "speaker name '%s' holds '=', which identify --all prints between a name and its score", name);
+    return ES_OK;
+}
+
 es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feats, size_t n, int replace, es_error *err)
 {
     if (!s || !name || (!feats && n)) return es_fail(err, ES_ERR_ARG, "es_speakers_enroll: invalid arguments");
-    if (!valid_name(name)) return es_fail(err, ES_ERR_ARG, "speaker name '%s' must be 1-200 characters without control characters", name);
+    es_status nst = es_speaker_name_check(name, err);
+    if (nst) return nst;
     if (n == 0) return es_fail(err, ES_ERR_ARG, "speaker '%s': no takes to enroll", name);
     for (size_t i = 0; i < n * ES_SPK_DIM; i++)
         if (!isfinite(feats[i])) return es_fail(err, ES_ERR_ARG, "speaker '%s': a take's representation is not finite", name);
     size_t k = es_speakers_find(s, name);
+    /* A take enrolled twice (the same folder given again) would count its
+     * voice twice and shrink the spread the projection learns. The
+     * representation is a deterministic function of the audio, so equal
+     * vectors are the same recording: skipped for this speaker, refused for
+     * another. */
+    unsigned char *dup = calloc(n + 1, 1);
+    if (!dup) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    size_t nnew = 0;
+    for (size_t t = 0; t < n; t++) {
+        const float *f = feats + t * ES_SPK_DIM;
+        for (size_t i = 0; i < s->N && !dup[t]; i++) {
+            if (memcmp(s->X + i * ES_SPK_DIM, f, ES_SPK_DIM * sizeof(float))) continue;
+            if ((size_t)s->spk[i] != k) {
+                es_status bad = es_fail(err, ES_ERR_ARG, "take %zu of '%s' is already enrolled as speaker '%s'", t + 1, name,
+                                        s->names[s->spk[i]]);
+                free(dup);
+                return bad;
+            }
+            dup[t] = !replace;   /* replaced takes go, so it comes back */
+        }
+        for (size_t u = 0; u < t && !dup[t]; u++)
+            dup[t] = !dup[u] && !memcmp(feats + u * ES_SPK_DIM, f, ES_SPK_DIM * sizeof(float));
+        nnew += !dup[t];
+    }
     /* build the new arrays first, so a failure leaves s as it was */
     size_t keep = 0;
     for (size_t i = 0; i < s->N; i++) keep += !(replace && (size_t)s->spk[i] == k);
-    size_t N2 = keep + n;
+    size_t N2 = keep + nnew;
     float *X = malloc(N2 * ES_SPK_DIM * sizeof(float));
     int *spk = malloc(N2 * sizeof(int));
     char **names = k == s->S ? realloc(s->names, (s->S + 1) * sizeof(char *)) : s->names;
     char *nm = k == s->S ? strdup(name) : NULL;
     if (names) s->names = names;
     if (!X || !spk || !names || (k == s->S && !nm)) {
-        free(X); free(spk); free(nm);
+        free(X); free(spk); free(nm); free(dup);
         return es_fail(err, ES_ERR_NOMEM, "out of memory");
     }
     size_t j = 0;
@@ -658,8 +732,12 @@ es_status es_speakers_enroll(es_speakers *s, const char *name, const float *feat
         memcpy(X + j * ES_SPK_DIM, s->X + i * ES_SPK_DIM, ES_SPK_DIM * sizeof(float));
         spk[j++] = s->spk[i];
     }
-    memcpy(X + j * ES_SPK_DIM, feats, n * ES_SPK_DIM * sizeof(float));
-    for (size_t i = 0; i < n; i++) spk[j + i] = (int)k;
+    for (size_t t = 0; t < n; t++) {
+        if (dup[t]) continue;
+        memcpy(X + j * ES_SPK_DIM, feats + t * ES_SPK_DIM, ES_SPK_DIM * sizeof(float));
+        spk[j++] = (int)k;
+    }
+    free(dup);
     if (k == s->S) s->names[s->S++] = nm;
     free(s->X); free(s->spk);
     s->X = X; s->spk = spk; s->N = N2;
@@ -724,9 +802,8 @@ es_status es_speakers_score(es_speakers *s, const float *feat, float *scores, in
 es_status es_speaker_identify(es_speakers *s, es_engine *e, const float *x, size_t n, int *best, float *score, es_error *err)
 {
     if (!s || !e) return es_fail(err, ES_ERR_ARG, "es_speaker_identify: invalid arguments");
-    if (strcmp(s->enc_sha, es_engine_encoder_sha256(e)))
-        return es_fail(err, ES_ERR_MODEL, "speaker profiles were made with another encoder (sha256 %.12s..., this one is %.12s...)",
-                       s->enc_sha, es_engine_encoder_sha256(e));
+    es_status chk = es_engine_check_made_with(e, "speaker profiles", s->enc_sha, s->mel_sha, NULL, err);
+    if (chk) return chk;
     float f[ES_SPK_DIM];
     es_status st = es_speaker_features(e, x, n, f, err);
     if (st) return st;
@@ -739,9 +816,8 @@ es_status es_speaker_verify(es_speakers *s, es_engine *e, const char *name, cons
     if (!s || !e || !name || !score || !accept) return es_fail(err, ES_ERR_ARG, "es_speaker_verify: invalid arguments");
     size_t k = es_speakers_find(s, name);
     if (k == s->S) return es_fail(err, ES_ERR_ARG, "speaker '%s' is not enrolled", name);
-    if (strcmp(s->enc_sha, es_engine_encoder_sha256(e)))
-        return es_fail(err, ES_ERR_MODEL, "speaker profiles were made with another encoder (sha256 %.12s..., this one is %.12s...)",
-                       s->enc_sha, es_engine_encoder_sha256(e));
+    es_status chk = es_engine_check_made_with(e, "speaker profiles", s->enc_sha, s->mel_sha, NULL, err);
+    if (chk) return chk;
     float f[ES_SPK_DIM];
     es_status st = es_speaker_features(e, x, n, f, err);
     if (st) return st;
@@ -814,14 +890,17 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
     const char *enc = es_st_meta(st, "encoder_sha256"), *mel = es_st_meta(st, "melspectrogram_sha256");
     const char *rep = es_st_meta(st, "representation"), *thr = es_st_meta(st, "threshold");
     const char *why = NULL;
-    char *end;
-    long v = ver ? strtol(ver, &end, 10) : 0;
+    /* each number its own end pointer: one shared end let a good threshold
+     * hide a version like "3abc", and "" parsed as the number 0 */
+    char *vend = NULL, *tend = NULL;
+    long v = ver ? strtol(ver, &vend, 10) : 0;
     int t_auto = thr && !strcmp(thr, "auto");
-    double t = thr && !t_auto ? strtod(thr, &end) : NAN;
+    double t = thr && !t_auto ? strtod(thr, &tend) : NAN;
     if (!fmt || strcmp(fmt, ES_SPK_FORMAT)) why = "no earshot.format \"" ES_SPK_FORMAT "\" in its metadata";
-    else if (!ver || v < 1 || *end) why = "earshot.profile_version missing or not a positive integer";
+    else if (!ver || vend == ver || *vend || v < 1) why = "earshot.profile_version missing or not a positive integer";
     else if (!is_hex64(enc) || !is_hex64(mel)) why = "encoder_sha256 / melspectrogram_sha256 missing or malformed";
-    else if (!thr || (!t_auto && (!(t >= 0 && t <= 1) || *end))) why = "threshold missing, not \"auto\" and not a number from 0 to 1";
+    else if (!thr || (!t_auto && (tend == thr || *tend || !(t >= 0 && t <= 1))))
+        why = "threshold missing, not \"auto\" and not a number from 0 to 1";
     if (why) { es_st_free(st); return parse_fail(s, j, err, name, why); }
     if (v > ES_SPK_VERSION) {
         es_st_free(st);
@@ -843,9 +922,7 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
         es_fail(err, ES_ERR_MODEL, "%s: made with another speaker representation; enroll the speakers again", name);
         return NULL;
     }
-    if (e && strcmp(enc, es_engine_encoder_sha256(e))) {
-        es_fail(err, ES_ERR_MODEL, "%s: made with another encoder (sha256 %.12s..., this one is %.12s...); enroll the speakers again",
-                name, enc, es_engine_encoder_sha256(e));
+    if (e && es_engine_check_made_with(e, name, enc, mel, "enroll the speakers again", err)) {
         es_st_free(st);
         es_speakers_free(s);
         return NULL;

@@ -33,6 +33,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define FORMAT "earshot-head-1"
@@ -399,6 +400,14 @@ const char *es_classifier_kind(const es_classifier *c, int *k)
 
 es_classifier *es_classifier_load(const char *path, es_error *err)
 {
+    /* the pretrained wake-word heads are ONNX files: their bytes read as a
+     * safetensors header length of 10^18, which tells a user nothing */
+    size_t pl = strlen(path);
+    if (pl > 5 && !strcasecmp(path + pl - 5, ".onnx")) {
+        es_fail(err, ES_ERR_MODEL, "%s: an ONNX model (such as the pretrained wake-word heads), not a model from earshot "
+                "train (.safetensors); run ONNX heads with earshot detect or transcribe", path);
+        return NULL;
+    }
     es_st *st = es_st_load(path, err);
     if (!st) return NULL;
     es_classifier *c = calloc(1, sizeof *c);
@@ -543,6 +552,13 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
                 es_fail(err, ES_ERR_MODEL, "%s: tensor '%s' is missing or has the wrong shape for its architecture", path, name);
                 goto fail;
             }
+            /* a NaN weight makes every score NaN, and adapt then blamed its
+             * own learning rate: say where the damage is instead */
+            for (size_t q = 0; q < pi->count; q++)
+                if (!isfinite(t->data[q])) {
+                    es_fail(err, ES_ERR_MODEL, "%s: tensor '%s' holds a value that is not finite (a damaged file?)", path, name);
+                    goto fail;
+                }
             memcpy(params + pi->offset, t->data, pi->count * sizeof(float));
         }
     }
@@ -1887,13 +1903,12 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     int adapt = o && o->self_adapt, one_voice = adapt && o->one_voice;
     es_classifier *c = es_classifier_load(model_path, err);
     if (!c) return err ? err->status : ES_ERR_MODEL;
-    const char *enc = es_classifier_meta(c, "encoder_sha256");
-    if (!enc || strcmp(enc, es_engine_encoder_sha256(e))) {
-        /* enc lives in c: the message first, then the free */
-        es_status st = es_fail(err, ES_ERR_MODEL, "%s: was trained on another encoder (sha256 %.12s..., this one is %.12s...)",
-                               model_path, enc ? enc : "unknown", es_engine_encoder_sha256(e));
+    /* the hashes live in c: the message first, then the free */
+    es_status chk = es_engine_check_made_with(e, model_path, es_classifier_meta(c, "encoder_sha256"),
+                                              es_classifier_meta(c, "melspectrogram_sha256"), NULL, err);
+    if (chk) {
         es_classifier_free(c);
-        return st;
+        return chk;
     }
     es_dataset *d = NULL;
     es_engine *ft = NULL;

@@ -163,8 +163,9 @@ es_status es_tx_identify(es_speakers *spk, es_engine *eng, const es_tx_history *
     *score = 0;
     float *x = NULL;
     size_t n = es_tx_history_cut(h, start - ES_TX_SPK_PAD, end + ES_TX_SPK_PAD, &x);
-    /* gone from the history (or too short to say): unknown, not an error */
-    if (!n || n < ES_SAMPLE_RATE / 10) { free(x); return ES_OK; }
+    /* gone from the history, too short or too quiet to say (a model may
+     * fire on silence): unknown, not an error */
+    if (!n || n < ES_SAMPLE_RATE / 10 || !(es_audio_peak_dbfs(x, n) >= ES_SILENT_DBFS)) { free(x); return ES_OK; }
     es_status st = es_speaker_identify(spk, eng, x, n, best, score, err);
     free(x);
     return st;

@@ -171,6 +171,38 @@ has "$T/err" "another encoder" "eval: says why"
 expect 1 "adapting a model of another encoder is refused" -- "$BIN" adapt -q "$T/other.safetensors" --speaker-data "$T/spk" \
     --pattern "$PAT" -o "$T/x.safetensors"
 has "$T/err" "another encoder" "adapt: says why"
+# a silent take would teach the model that silence is the word
+mkdir -p "$T/withsil"
+cp -P "$T/spk/"* "$T/withsil/"
+sox -n -r 8000 -b 16 -c 1 "$T/withsil/5_nicolas_9.wav" trim 0 1 2>/dev/null
+expect 1 "a silent take is refused" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/withsil" --pattern "$PAT" -o "$T/x.safetensors"
+has "$T/err" "5_nicolas_9.wav: no speech: silent" "silent take: names the file"
+[ -e "$T/x.safetensors" ] && bad "a refused adapt wrote a model" || ok "no model written"
+expect 2 "--finetune with --speed is refused (it would be ignored)" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" \
+    --pattern "$PAT" --finetune 1 --speed 0.1 -o "$T/x.safetensors"
+expect 2 "a missing output folder is refused before any work" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/spk" \
+    --pattern "$PAT" -o "$T/no/such.safetensors"
+# a NaN weight: the file is named as damaged, not adapt's learning rate blamed
+python3 - "$T/def.safetensors" "$T/nan.safetensors" <<'PY'
+import json, struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', d[:8])[0]
+h = json.loads(d[8:8 + n])
+a = h['head.0.weight']['data_offsets'][0] if 'head.0.weight' in h else min(v['data_offsets'][0] for k, v in h.items() if k != '__metadata__')
+d[8 + n + a:8 + n + a + 4] = b'\xff\xff\xff\xff'
+open(sys.argv[2], 'wb').write(d)
+PY
+expect 1 "a model holding a NaN weight is refused" -- "$BIN" adapt -q "$T/nan.safetensors" --speaker-data "$T/spk" --pattern "$PAT" -o "$T/x.safetensors"
+has "$T/err" "nan.safetensors: tensor .* not finite" "NaN weight: names the file and the tensor"
+expect 1 "an ONNX head given to adapt says what it is" -- "$BIN" adapt -q "$("$BIN" models 2>/dev/null | awk '$1 == "alexa" {print $NF}')" \
+    --speaker-data "$T/spk" --pattern "$PAT" -o "$T/x.safetensors"
+has "$T/err" "an ONNX model" "ONNX head: says it is not an earshot train model"
+msha=$(grep -ao '"melspectrogram_sha256":"[0-9a-f]*"' "$T/def.safetensors" | head -1 | cut -d'"' -f4)
+mother=$(echo "$msha" | tr '0-9a-f' '1-9a-f0')
+sed "s/$msha/$mother/" "$T/def.safetensors" > "$T/othermel.safetensors"
+expect 1 "adapting a model of another log-mel front end is refused" -- "$BIN" adapt -q "$T/othermel.safetensors" \
+    --speaker-data "$T/spk" --pattern "$PAT" -o "$T/x.safetensors"
+has "$T/err" "othermel.safetensors: made with another log-mel front end" "adapt: names the file, says why"
 mkdir -p "$T/words/yes" "$T/words/no"
 ln -s "$F/0_theo_0.wav" "$T/words/yes/"; ln -s "$F/1_theo_0.wav" "$T/words/no/"
 expect 1 "takes of words the model does not know are refused" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/words" \

@@ -4,6 +4,7 @@
  * malformed header, and atomic writes. */
 #include "test_util.h"
 #include "../model/safetensors.h"
+#include "es_internal.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -720,6 +721,48 @@ static void test_atomic(void **state)
     assert_memory_equal(b2, "old", 3);
     free(b2);
     assert_int_equal(count_files(), before + 2);
+    unlink(path);
+
+    /* The old file's permissions survive the rename; a symbolic link is
+     * written through, not replaced; a folder is refused. */
+    path_in_dir(path, sizeof path, "model.safetensors");
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(es_st_write(path, &ta, 1, NULL, NULL, 0, &e), ES_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char link[400];
+    path_in_dir(link, sizeof link, "link.safetensors");
+    assert_int_equal(symlink("model.safetensors", link), 0);
+    assert_int_equal(es_st_write(link, &tb, 1, NULL, NULL, 0, &e), ES_OK);
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    s = es_st_load(path, &e);
+    assert_non_null(s);
+    assert_non_null(es_st_get(s, "b"));
+    es_st_free(s);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    unlink(link);
+    assert_int_equal(es_st_write(dir, &tb, 1, NULL, NULL, 0, &e), ES_ERR_IO);
+    assert_non_null(strstr(e.msg, "is a directory"));
+    assert_int_equal(count_files(), before + 1);
+
+    /* A kill between create and rename: the signal handler's cleanup
+     * unlinks the temporary file of a write under way, and only that. */
+    es_atomic at;
+    assert_int_equal(es_atomic_begin(&at, path, &e), ES_OK);
+    write_bytes(at.tmp, "half", 4);
+    assert_int_equal(count_files(), before + 2);
+    es_atomic_cleanup_signal();
+    assert_int_equal(access(at.tmp, F_OK), -1);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(count_files(), before + 1);
+    es_atomic_abort(&at);
+    /* a finished write is no longer registered */
+    assert_int_equal(es_st_write(path, &ta, 1, NULL, NULL, 0, &e), ES_OK);
+    es_atomic_cleanup_signal();
+    assert_int_equal(access(path, F_OK), 0);
 }
 
 int main(void)

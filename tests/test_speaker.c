@@ -193,15 +193,53 @@ static void test_round_trip(void **state)
     /* add takes to one speaker, replace another's */
     assert_int_equal(es_speakers_enroll(r, "bob", x, 1, 0, &e), ES_OK);
     assert_int_equal(es_speakers_takes(r, 1), 4);
-    assert_int_equal(es_speakers_enroll(r, "alice", x, 1, 1, &e), ES_OK);
+    /* the same take again (twice in one call, too) is skipped ... */
+    float xx[2 * ES_SPK_DIM];
+    memcpy(xx, x, sizeof x);
+    memcpy(xx + ES_SPK_DIM, x, sizeof x);
+    assert_int_equal(es_speakers_enroll(r, "bob", xx, 2, 0, &e), ES_OK);
+    assert_int_equal(es_speakers_takes(r, 1), 4);
+    /* ... and refused for another speaker, naming the one it belongs to */
+    assert_int_not_equal(es_speakers_enroll(r, "alice", x, 1, 1, &e), ES_OK);
+    assert_non_null(strstr(e.msg, "already enrolled as speaker 'bob'"));
+    assert_int_equal(es_speakers_takes(r, 0), 3);
+    float x2[ES_SPK_DIM];
+    for (int i = 0; i < ES_SPK_DIM; i++) x2[i] = x[i] + 0.01f;
+    assert_int_equal(es_speakers_enroll(r, "alice", x2, 1, 1, &e), ES_OK);
+    assert_int_equal(es_speakers_takes(r, 0), 1);
+    /* replacing with takes that include an old one of the same speaker keeps it */
+    assert_int_equal(es_speakers_enroll(r, "alice", x2, 1, 1, &e), ES_OK);
     assert_int_equal(es_speakers_takes(r, 0), 1);
     assert_int_equal(es_speakers_count(r), 3);
     /* bad names and values are refused without changing the set */
-    assert_int_not_equal(es_speakers_enroll(r, "", x, 1, 0, &e), ES_OK);
-    assert_int_not_equal(es_speakers_enroll(r, "a\nb", x, 1, 0, &e), ES_OK);
+    const char *bad[] = {"", "a\nb", "unknown", "Unknown", " bob", "bob ", "a=b", "bad\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_not_equal(es_speakers_enroll(r, bad[i], x2, 1, 0, &e), ES_OK);
+        assert_int_not_equal(es_speaker_name_check(bad[i], &e), ES_OK);
+    }
+    assert_int_equal(es_speaker_name_check("Zoë Ó", &e), ES_OK);
     x[5] = NAN;
     assert_int_not_equal(es_speakers_enroll(r, "eve", x, 1, 0, &e), ES_OK);
     assert_int_equal(es_speakers_count(r), 3);
+    /* a threshold set, then automatic again */
+    double auto_t = es_speakers_threshold(r);
+    assert_int_equal(es_speakers_set_threshold(r, 0.3, &e), ES_OK);
+    assert_true(es_speakers_threshold_is_set(r) && es_speakers_threshold(r) == 0.3);
+    assert_int_equal(es_speakers_set_threshold(r, NAN, &e), ES_OK);
+    assert_false(es_speakers_threshold_is_set(r));
+    assert_true(es_speakers_threshold(r) == auto_t);
+    /* removing the middle speaker renumbers the takes of the last */
+    assert_int_not_equal(es_speakers_remove(r, "nobody", &e), ES_OK);
+    assert_int_equal(es_speakers_remove(r, "bob", &e), ES_OK);
+    assert_int_equal(es_speakers_count(r), 2);
+    assert_string_equal(es_speakers_name(r, 1), "carol d");
+    assert_int_equal(es_speakers_takes(r, 1), 3);
+    assert_int_equal(es_speakers_takes(r, 0), 1);
+    assert_int_equal(es_speakers_save(r, p, &e), ES_OK);
+    es_speakers *r2 = es_speakers_load(p, eng, &e);
+    assert_non_null(r2);
+    assert_int_equal(es_speakers_count(r2), 2);
+    es_speakers_free(r2);
     es_speakers_free(s);
     es_speakers_free(r);
 }

@@ -138,11 +138,64 @@ sed "s/$sha/$other/" "$P" > "$T/other.safetensors"
 expect 1 "a profile of another encoder is refused" -- "$BIN" verify -q "$T/other.safetensors" -n theo "$F/6_theo_3.wav"
 has "$T/err" "another encoder" "other encoder: says so"
 expect 1 "enrolling into another encoder's profile is refused" -- "$BIN" enroll -q -n x -p "$T/other.safetensors" "$F/6_theo_3.wav"
+# the same for the front end: a profile whose log-mel network is another one
+msha=$(grep -ao '"melspectrogram_sha256":"[0-9a-f]*"' "$P" | head -1 | cut -d'"' -f4)
+mother=$(echo "$msha" | tr '0-9a-f' '1-9a-f0')
+sed "s/$msha/$mother/" "$P" > "$T/othermel.safetensors"
+expect 1 "a profile of another log-mel front end is refused" -- "$BIN" identify -q "$T/othermel.safetensors" "$F/6_theo_3.wav"
+has "$T/err" "othermel.safetensors: made with another log-mel front end" "other front end: names the file, says so"
 printf 'garbage' > "$T/bad.safetensors"
 expect 1 "enrolling into a corrupt profile is refused" -- "$BIN" enroll -q -n x -p "$T/bad.safetensors" "$F/6_theo_3.wav"
 [ "$(cat "$T/bad.safetensors")" = garbage ] && ok "the corrupt profile is left as it was" || bad "the corrupt profile was overwritten"
 expect 1 "an unreadable audio file fails cleanly" -- "$BIN" enroll -q -n y -p "$P" "$T/bad.safetensors"
 cmp -s "$P" "$T/orig.safetensors" && ok "a failed enroll leaves the profile unchanged" || bad "a failed enroll changed the profile"
 expect 2 "enroll without --name" -- "$BIN" enroll -q -p "$P" "$F/6_theo_3.wav"
+
+# --- what a profile must not learn, and how it is changed (session 14's
+# audit: each of these once gave a wrong answer with exit 0)
+cp "$P" "$T/edit.safetensors"; E=$T/edit.safetensors
+sox -n -r 8000 -b 16 -c 1 "$T/silence.wav" trim 0 1 2>/dev/null
+expect 1 "a silent take is refused (it drew every impostor's score up)" -- "$BIN" enroll -q -n theo -p "$E" "$T/silence.wav"
+has "$T/err" "silence.wav: no speech: silent" "silent take: names the file and says why"
+cmp -s "$E" "$P" && ok "the refused take left the profile as it was" || bad "a refused silent take changed the profile"
+expect 1 "identify of silence is an error, not 'unknown'" -- "$BIN" identify -q "$E" "$T/silence.wav"
+has "$T/err" "no speech" "identify of silence: says no speech"
+expect 0 "a take enrolled again" -- "$BIN" enroll -n theo -p "$E" "$F/0_theo_0.wav"
+has "$T/out" "enrolled theo: 5 takes (0 new, 1 already enrolled)" "the same recording is not enrolled twice"
+expect 1 "another speaker's take" -- "$BIN" enroll -q -n george -p "$E" "$F/0_theo_0.wav"
+has "$T/err" "0_theo_0.wav: take 1 of 'george' is already enrolled as speaker 'theo'" "another speaker's take: named, refused"
+for n in unknown "theo " " " "a=b" "$(printf 'bad\xff')"; do
+    expect 2 "the name '$n' is refused before any work" -- "$BIN" enroll -q -n "$n" -p "$E" "$F/0_lucas_0.wav"
+done
+has "$T/err" "not valid UTF-8" "a name that is not UTF-8: says so"
+expect 0 "--threshold alone sets it" -- "$BIN" enroll -p "$E" --threshold 0.6
+has "$T/out" "threshold 0.60$" "the threshold is stored"
+expect 0 "--threshold auto" -- "$BIN" enroll -p "$E" --threshold auto
+has "$T/out" "(automatic)" "--threshold auto: automatic again"
+expect 0 "--remove" -- "$BIN" enroll -p "$E" --remove jackson
+has "$T/out" "removed jackson; .* holds 2 speakers" "--remove drops the speaker"
+expect 0 "identify --all after --remove" -- "$BIN" identify -q --all "$E" "$F/6_george_3.wav"
+grep -q "jackson" "$T/out" && bad "jackson still scored after --remove" || ok "the removed speaker is gone"
+expect 1 "--remove of a speaker not enrolled" -- "$BIN" enroll -q -p "$E" --remove nobody
+# the file keeps its permissions and is written through a symbolic link
+chmod 600 "$E"
+ln -s "$E" "$T/link.safetensors"
+expect 0 "enroll through a symbolic link" -- "$BIN" enroll -q -n lucas -p "$T/link.safetensors" "$F/0_lucas_0.wav"
+[ -L "$T/link.safetensors" ] && ok "the link is still a link" || bad "the link was replaced by a file"
+[ "$(stat -c %a "$E")" = 600 ] && ok "a 0600 profile stays 0600" || bad "the profile's mode became $(stat -c %a "$E")"
+expect 0 "identify through the link's target" -- "$BIN" identify -q --all "$E" "$F/6_george_3.wav"
+has "$T/out" "lucas=" "the link's target holds the new speaker"
+ls "$T"/*.tmp.* >/dev/null 2>&1 && bad "temporary files left: $(ls "$T"/*.tmp.*)" || ok "no temporary file left"
+# two enrolls into one profile at once take turns (before, one speaker was lost)
+cp "$P" "$T/both.safetensors"
+"$BIN" enroll -q -n ana -p "$T/both.safetensors" "$F"/{5,6,7}_yweweler_1.wav >/dev/null 2>"$T/err1" & b1=$!
+"$BIN" enroll -q -n nico -p "$T/both.safetensors" "$F"/{5,6,7}_nicolas_1.wav >/dev/null 2>"$T/err2" & b2=$!
+wait $b1; r1=$?; wait $b2; r2=$?
+[ $r1 = 0 ] && [ $r2 = 0 ] && ok "two enrolls at once both succeed" || bad "concurrent enrolls: exit $r1 $r2: $(cat "$T/err1" "$T/err2")"
+expect 0 "identify --all after two enrolls at once" -- "$BIN" identify -q --all "$T/both.safetensors" "$F/6_george_3.wav"
+has "$T/out" "ana=" "the first concurrent speaker is there"
+has "$T/out" "nico=" "the second concurrent speaker is there"
+expect 2 "-p into a folder that does not exist fails before any work" -- "$BIN" enroll -q -n x -p "$T/no/such.safetensors" "$F/0_lucas_0.wav"
+has "$T/err" "does not exist" "missing folder: says so"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
