@@ -562,6 +562,10 @@ typedef struct {
     float talk_hard_min;             /* the lowest word score among those */
     double pad_to;                   /* clips were centred in this many seconds: the
                                         option, or what the window positions need */
+    size_t n_ignored;                /* audio files of the dataset left out: not
+                                        matching the pattern, or at the top of a
+                                        folder-per-label dataset ... */
+    char ignored_example[256];       /* ... the first of them */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". */
@@ -578,6 +582,8 @@ typedef struct {
     double *precision, *recall, *f1;   /* per label */
     double unknown_false_accept;       /* _unknown_ clips taken as a word; NaN if none */
     size_t skipped;           /* clips whose label the model does not know */
+    char skipped_labels[256]; /* those labels, comma-separated (cut with "..."
+                                 when long): a typo in a folder name shows */
     /* accuracy per speaker, when the file names tell at least two (a
      * {speaker} pattern, or Speech Commands names): n_speakers names in
      * sorted order, their scored clips and correct decisions; 0 / NULL

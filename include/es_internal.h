@@ -18,6 +18,10 @@ es_status es_fail(es_error *err, es_status status, const char *fmt, ...) ES_PRIN
  * know the file; returns err's status (`fallback` when err is NULL). */
 es_status es_fail_in(es_error *err, es_status fallback, const char *what);
 
+/* mkdir -p: every missing folder of path, tolerating ones that appear
+ * meanwhile (another process or thread creating the same path). */
+es_status es_make_dirs(const char *path, es_error *err);
+
 /* Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code
  * points above U+10FFFF). */
 int es_utf8_valid(const char *str);

@@ -192,6 +192,32 @@ es_status es_write_atomic_ex(const char *path, const void *data, size_t len, int
     return es_atomic_commit(&a, -1, path, err);
 }
 
+/* mkdir -p: every missing component, tolerating ones that appear
+ * meanwhile (another process or thread creating the same path). */
+es_status es_make_dirs(const char *path, es_error *err)
+{
+    size_t n = strlen(path);
+    char *p = malloc(n + 1);
+    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            es_status s = es_fail(err, ES_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+            free(p);
+            return s;
+        }
+        p[i] = c;
+    }
+    free(p);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return es_fail(err, ES_ERR_IO, "%s: not a directory", path);
+    return ES_OK;
+}
+
 es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err)
 {
     *data = NULL;

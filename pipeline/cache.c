@@ -46,32 +46,6 @@ struct es_cache {
 
 /* ------------------------------------------------------------ helpers */
 
-/* mkdir -p: every missing component, tolerating ones that appear
- * meanwhile (another process or thread creating the same path). */
-static es_status make_dirs(const char *path, es_error *err)
-{
-    size_t n = strlen(path);
-    char *p = malloc(n + 1);
-    if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-    memcpy(p, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != 0) continue;
-        char c = p[i];
-        p[i] = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            es_status s = es_fail(err, ES_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-            free(p);
-            return s;
-        }
-        p[i] = c;
-    }
-    free(p);
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return es_fail(err, ES_ERR_IO, "%s: not a directory", path);
-    return ES_OK;
-}
-
 static es_status default_dir(char **out, es_error *err)
 {
     const char *env = getenv("EARSHOT_CACHE");
@@ -137,7 +111,7 @@ es_cache *es_cache_open(const char *dir, es_engine *eng, es_error *err)
     } else if (default_dir(&c->dir, err)) {
         goto fail;
     }
-    if (make_dirs(c->dir, err)) goto fail;
+    if (es_make_dirs(c->dir, err)) goto fail;
     hex_sha(es_engine_encoder_id(eng), c->enc_sha);   /* the weights it runs: fine-tuned ones key apart */
     hex_sha(es_engine_mel_sha256(eng), c->mel_sha);
     (void)es_threads();   /* settle the lazily initialised thread count before workers read it */
@@ -294,7 +268,7 @@ static void store(es_cache *c, const char *key, const char *entry, const char *s
     size_t shape[2] = {n, ES_EMB_DIM};
     int h = key[0] >= 'a' ? key[0] - 'a' + 10 : key[0] - '0';   /* first hex digit: uniform */
     pthread_mutex_lock(&c->write_lock[h % WRITE_LOCKS]);
-    es_status s = make_dirs(sub, &e);
+    es_status s = es_make_dirs(sub, &e);
     /* no fsync: a bad entry after a power cut is found and recomputed */
     if (!s) s = es_npy_write_ex(entry, emb, shape, 2, 0, &e);
     pthread_mutex_unlock(&c->write_lock[h % WRITE_LOCKS]);

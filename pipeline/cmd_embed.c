@@ -103,10 +103,8 @@ int cmd_embed(int argc, char **argv)
         }
     struct stat st;
     if (stat(outdir, &st) != 0) {
-        if (mkdir(outdir, 0777) != 0) {
-            fprintf(stderr, "earshot: %s: cannot create directory: %s\n", outdir, strerror(errno));
-            return EXIT_FAIL;
-        }
+        es_error me = {0};
+        if (es_make_dirs(outdir, &me)) { cli_error(&me); return EXIT_FAIL; }
     } else if (!S_ISDIR(st.st_mode)) {
         fprintf(stderr, "earshot: %s: exists and is not a directory\n", outdir);
         return EXIT_FAIL;

@@ -770,6 +770,10 @@ int cmd_train(int argc, char **argv)
     printf("trained %s head%s on %zu clips (%zu labels), validated on %zu\n", o.hidden ? "mlp" : "linear",
            o.scratch ? " on the from-scratch CNN baseline" : o.finetune ? " and the encoder's last convolutions" : "",
            res.n_train, res.n_labels, res.n_val);
+    if (res.n_ignored)
+        fprintf(stderr, "earshot: note: %zu audio file%s of %s left out (%s), e.g. '%s'\n", res.n_ignored,
+                res.n_ignored == 1 ? "" : "s", o.data_dir ? o.data_dir : real,
+                o.pattern ? "names not matching --pattern" : "at the top, in no label folder", res.ignored_example);
     if (o.finetune) printf("fine-tuned the last %d encoder convolutions\n", o.finetune);
     else if (!o.scratch)
         printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,
@@ -1628,7 +1632,8 @@ int cmd_eval(int argc, char **argv)
                    eo.one_voice ? "all clips, as one voice," : "each speaker's clips", seed);
         printf("%zu clips, accuracy %.4f", res.n, res.accuracy);
         if (res.n) printf(" (95%% interval %.4f-%.4f)", res.accuracy_lo, res.accuracy_hi);
-        if (res.skipped) printf("; %zu clips of labels the model does not know were skipped", res.skipped);
+        if (res.skipped)
+            printf("; %zu clips of labels the model does not know were skipped (%s)", res.skipped, res.skipped_labels);
         printf("\n");
         if (!isnan(res.unknown_false_accept))
             printf("_unknown_ false-accept rate %.4f (%zu of %zu clips; 95%% interval %.4f-%.4f)\n", res.unknown_false_accept,

@@ -86,6 +86,8 @@ typedef struct {
     cli_detect det;
     int formats;
     const char *outdir;
+    int multi;               /* several inputs (for stdout: name each line's file) */
+    int csv_header_done;     /* stdout CSV: the header is printed once */
     const char *clips;   /* --save-clips DIR */
     int resume, quiet, progress;
     es_resample_quality resample;
@@ -102,6 +104,7 @@ typedef struct {
     size_t next_print;
     /* totals */
     size_t nok, nfail, nskip, nev;
+    size_t nbad;             /* inputs that could not be read at all (es_tx_expand) */
     double audio_s;
     double t0, last_progress;
     int setup_failed;
@@ -168,23 +171,36 @@ static int outputs_exist(const batch *b, const es_tx_input *in)
     return 1;
 }
 
+/* txt with each line prefixed by "path\t" (NULL when out of memory) */
+static char *prefix_lines(const char *path, const char *txt)
+{
+    size_t lines = 0, pl = strlen(path), tl = strlen(txt);
+    for (const char *q = txt; *q; q++) lines += *q == '\n';
+    char *out = malloc(tl + lines * (pl + 1) + 1), *o = out;
+    if (!out) return NULL;
+    for (const char *q = txt; *q;) {
+        const char *e = strchr(q, '\n');
+        size_t n = e ? (size_t)(e - q) + 1 : strlen(q);
+        memcpy(o, path, pl);
+        o[pl] = '\t';
+        memcpy(o + pl + 1, q, n);
+        o += pl + 1 + n;
+        q += n;
+    }
+    *o = 0;
+    return out;
+}
+
 /* mkdir -p of the folders above path */
 static es_status make_parents(const char *path, es_error *err)
 {
-    char *p = strdup(path);
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return ES_OK;
+    char *p = strndup(path, (size_t)(slash - path));
     if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            es_status st = es_fail(err, ES_ERR_IO, "%s: cannot create folder: %s", p, strerror(errno));
-            free(p);
-            return st;
-        }
-        *s = '/';
-    }
+    es_status st = es_make_dirs(p, err);
     free(p);
-    return ES_OK;
+    return st;
 }
 
 /* --save-clips: the audio of each event, CLIP_MARGIN seconds either side
@@ -301,6 +317,12 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
             }
         } else {
             st = es_tx_render(&t, b->formats, &txt, NULL, &e);
+            if (!st && b->multi && b->formats == ES_TX_TXT) {
+                char *named = prefix_lines(in->path, txt);
+                free(txt);
+                txt = named;
+                if (!txt) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
+            }
         }
         if (!st && b->clips) st = save_clips(b, in, &t, &e);
     }
@@ -322,7 +344,10 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
         while (b->next_print < b->ntodo && b->done[b->next_print]) {
             if (b->printed[b->next_print]) {
                 if (b->progress) fputs("\r\033[K", stderr);
-                fputs(b->printed[b->next_print], stdout);
+                const char *doc = b->printed[b->next_print];
+                if (b->formats == ES_TX_CSV && b->csv_header_done && strchr(doc, '\n')) doc = strchr(doc, '\n') + 1;
+                b->csv_header_done = 1;
+                fputs(doc, stdout);
                 fflush(stdout);
                 free(b->printed[b->next_print]);
                 b->printed[b->next_print] = NULL;
@@ -451,6 +476,14 @@ int cmd_transcribe(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (b.resume && !b.outdir) { fprintf(stderr, "earshot: --resume needs --output-dir\n"); return EXIT_USAGE; }
+    if (b.outdir) {   /* made and checked before any file is read, not found unwritable 500 times */
+        es_error de = {0};
+        if (es_make_dirs(b.outdir, &de)) { fprintf(stderr, "earshot: --output-dir: %s\n", de.msg); return EXIT_USAGE; }
+        if (access(b.outdir, W_OK | X_OK) != 0) {
+            fprintf(stderr, "earshot: --output-dir %s: cannot write in it: %s\n", b.outdir, strerror(errno));
+            return EXIT_USAGE;
+        }
+    }
     if (b.clips) {   /* the folder, before any file is read */
         struct stat sb;
         if (mkdir(b.clips, 0777) != 0 && !(errno == EEXIST && stat(b.clips, &sb) == 0 && S_ISDIR(sb.st_mode))) {
@@ -474,8 +507,21 @@ int cmd_transcribe(int argc, char **argv)
 
     es_error e = {0};
     size_t nin = 0;
-    if (es_tx_expand((const char *const *)argv + optind, (size_t)(argc - optind), &b.in, &nin, &e)) {
+    char **bad = NULL;
+    size_t nbad = 0;
+    if (es_tx_expand((const char *const *)argv + optind, (size_t)(argc - optind), &b.in, &nin, &bad, &nbad, &e)) {
         cli_error(&e);
+        return EXIT_FAIL;
+    }
+    /* inputs that cannot be read are failures like a file that cannot be
+     * decoded: each named, the rest transcribed, exit status 1 */
+    for (size_t i = 0; i < nbad; i++) fprintf(stderr, "earshot: %s\n", bad[i]);
+    es_tx_problems_free(bad, nbad);
+    b.nbad = nbad;
+    if (!nin && !nbad) {
+        /* an empty folder was as silent as a success */
+        fprintf(stderr, "earshot: no audio files in the inputs (.wav, .flac, .ogg, .oga, .opus, .aiff, .aif, .au, .mp3, "
+                        ".w64, .caf)\n");
         return EXIT_FAIL;
     }
     /* two inputs must not write the same output */
@@ -495,12 +541,18 @@ int cmd_transcribe(int argc, char **argv)
             }
         free(ord);
     }
-    /* charts one after another on stdout would make no document */
-    if (!b.outdir && (b.formats & ES_TX_SVG) && nin > 1) {
-        fprintf(stderr, "earshot: -osvg writes one chart per file: give --output-dir for %zu inputs\n", nin);
+    /* charts or subtitle files one after another on stdout would make no
+     * document (SRT cue numbers restarting, WEBVTT headers repeated) */
+    if (!b.outdir && (b.formats & (ES_TX_SVG | ES_TX_SRT | ES_TX_VTT)) && nin > 1) {
+        fprintf(stderr, "earshot: -o%s writes one document per file: give --output-dir for %zu inputs\n",
+                es_tx_format_ext(b.formats), nin);
         es_tx_inputs_free(b.in, nin);
         return EXIT_USAGE;
     }
+    /* txt to stdout names no file: with several inputs each line starts
+     * with the file (as grep -H does); CSV has a file column, and its
+     * header is printed once */
+    b.multi = nin > 1;
     b.todo = malloc((nin + 1) * sizeof(size_t));
     b.printed = calloc(nin + 1, sizeof(char *));
     b.done = calloc(nin + 1, 1);
@@ -569,8 +621,8 @@ int cmd_transcribe(int argc, char **argv)
     double el = now_s() - b.t0;
     if (!b.quiet)
         fprintf(stderr, "earshot: %zu files (%.3f h of audio), %zu events, %zu failed in %.1f s (%.0fx real time)\n",
-                b.nok + b.nfail, b.audio_s / 3600, b.nev, b.nfail, el, el > 0 ? b.audio_s / el : 0);
-    if (b.nfail) rc = EXIT_FAIL;
+                b.nok + b.nfail + b.nbad, b.audio_s / 3600, b.nev, b.nfail + b.nbad, el, el > 0 ? b.audio_s / el : 0);
+    if (b.nfail || b.nbad) rc = EXIT_FAIL;
 out:
     if (!b.quiet && b.nskip) fprintf(stderr, "earshot: %zu files skipped (--resume: outputs complete)\n", b.nskip);
     for (size_t i = 0; i < b.ntodo; i++) free(b.printed[i]);

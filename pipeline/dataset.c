@@ -155,6 +155,7 @@ typedef struct {
     size_t nseen, capseen;
     es_error *err;
     int labels_rule;       /* how many labels make a set: LABELS_* */
+    char example[256];     /* the first audio file left out */
 } scanner;
 
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
@@ -319,7 +320,7 @@ static es_status scan_folders(scanner *sc, const char *dir, strvec *labels, item
         struct stat st;
         if ((s = stat_entry(p, &st, err))) { free(p); break; }
         if (!S_ISDIR(st.st_mode)) {
-            if (S_ISREG(st.st_mode) && audio_stem(name)) top_audio++;
+            if (S_ISREG(st.st_mode) && audio_stem(name) && !top_audio++) snprintf(sc->example, sizeof sc->example, "%s", name);
             free(p);
             continue;
         }
@@ -472,8 +473,8 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
     for (int k = 0; k < P.n; k++) has_speaker |= P.t[k].kind == F_SPEAKER;
 
     strvec names = {0}, item_labels = {0};
-    size_t nskip = 0, naudio = 0;
-    char example[256] = "";
+    size_t nskip = 0, naudio = 0, nsub = 0;
+    char *example = sc->example;
     if ((s = list_dir(dir, &names, err))) goto out;
     for (size_t i = 0; i < names.n && !s; i++) {
         const char *name = names.v[i];
@@ -484,6 +485,7 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
         if (S_ISDIR(st.st_mode)) {
             /* a flat folder; only the noise folder below it means anything */
             int r = strcmp(name, ES_DIR_NOISE) ? 1 : seen_before(sc, &st);
+            nsub += r == 1;
             if (r < 0) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
             else if (r == 0) s = collect_audio(sc, p, noise);
             free(p);
@@ -494,7 +496,7 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
         naudio++;
         size_t span[2][2] = {{0, 0}, {0, 0}};
         if (!match(&P, 0, name, 0, stem, span)) {
-            if (!nskip) snprintf(example, sizeof example, "%s", name);
+            if (!nskip) snprintf(example, sizeof sc->example, "%s", name);
             nskip++;
             free(p);
             continue;
@@ -522,7 +524,10 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
     if (s) goto out;
     if (skipped) *skipped += nskip;
     if (items->n == 0) {
-        if (!naudio) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (.wav, .flac, .ogg, .oga, .aiff, .aif, .au, .mp3)", dir);
+        if (!naudio && nsub)
+            s = es_fail(err, ES_ERR_ARG, "%s: no audio files at the top, but %zu sub-folders: a folder per label is "
+                        "read without a file-name pattern; drop --pattern", dir, nsub);
+        else if (!naudio) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (.wav, .flac, .ogg, .oga, .aiff, .aif, .au, .mp3)", dir);
         else
             s = es_fail(err, ES_ERR_ARG, "%s: no file name matches the pattern '%s' (%zu audio files skipped, e.g. '%s')",
                         dir, pat, nskip, example);
@@ -581,12 +586,13 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     }
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory (a dataset is a folder)", dir);
 
-    scanner sc = {NULL, 0, 0, err, labels_rule};
+    scanner sc = {NULL, 0, 0, err, labels_rule, ""};
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
-    if (!s) s = pattern ? scan_pattern(&sc, dir, pattern, &labels, &items, &noise, skipped)
-                        : scan_folders(&sc, dir, &labels, &items, &noise, skipped);
+    size_t nign = 0;
+    if (!s) s = pattern ? scan_pattern(&sc, dir, pattern, &labels, &items, &noise, &nign)
+                        : scan_folders(&sc, dir, &labels, &items, &noise, &nign);
     free(sc.seen);
     es_dataset *d = NULL;
     if (!s && !(d = calloc(1, sizeof *d))) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
@@ -603,6 +609,9 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     d->labels = labels.v; d->nlabels = labels.n;
     d->items = items.v;   d->nitems = items.n;
     d->noise = noise.v;   d->nnoise = noise.n;
+    d->nignored = nign;
+    if (nign) snprintf(d->ignored_example, sizeof d->ignored_example, "%s", sc.example);
+    if (skipped) *skipped = nign;
     *out = d;
     return ES_OK;
 }
@@ -717,6 +726,20 @@ es_status es_dataset_split(const es_dataset *d, double val_fraction, uint64_t se
     free(spk);
     size_t nval = 0;
     for (size_t i = 0; i < n; i++) nval += val[i] = name_hash(d->items[i].path, seed) < val_fraction;
+    /* A label whose every clip drew "validation" (one clip of it, or two
+     * at an unlucky seed) could not be learnt at all: its clip that drew
+     * the highest hash trains instead. */
+    for (size_t l = 0; l < d->nlabels; l++) {
+        size_t ntrain = 0, best = n;
+        double hb = -1;
+        for (size_t i = 0; i < n; i++) {
+            if (d->items[i].label != (int)l) continue;
+            if (!val[i]) { ntrain++; break; }
+            double h = name_hash(d->items[i].path, seed);
+            if (h > hb) { hb = h; best = i; }
+        }
+        if (!ntrain && best < n) { val[best] = 0; nval--; }
+    }
     if (desc && desc_len)
         snprintf(desc, desc_len, "by file-name hash: %zu of %zu clips%s", nval, n,
                  nspk == 1 ? " (one speaker only, so none can be held out)" : "");
@@ -766,7 +789,7 @@ es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_er
     struct stat st;
     if (stat(dir, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory", dir);
-    scanner sc = {NULL, 0, 0, err, 0};
+    scanner sc = {NULL, 0, 0, err, 0, ""};
     strvec out = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
     if (!s) s = collect_audio(&sc, dir, &out);

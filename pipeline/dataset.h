@@ -33,6 +33,8 @@ typedef struct {
                                         "_background_noise_" is NOT a label */
     es_item *items; size_t nitems;   /* sorted by path, deterministic */
     char **noise; size_t nnoise;     /* audio files in _background_noise_/ (recursive), sorted */
+    size_t nignored;                 /* audio files left out (*skipped of the scan) ... */
+    char ignored_example[256];       /* ... and the first of them, for a note */
 } es_dataset;
 
 /* Scan a dataset.

@@ -27,9 +27,11 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sndfile.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -541,6 +543,10 @@ static void take_worker(void *ctx, int w)
         size_t n = 0;
         es_status st = source_take(t, &x, &n, &j->errs[i]);
         pthread_mutex_unlock(&j->order);
+        /* a spelling the engine says nothing for ("[[]]", "...") made a
+         * class of silence, and the model then fired on every pause */
+        if (!st && t->kind != TAKE_NOISE && !(es_audio_peak_dbfs(x, n) >= ES_SILENT_DBFS))
+            st = es_fail(&j->errs[i], ES_ERR_ARG, "no sound: the engine says nothing for this spelling");
         if (!st) st = finish_take(t, x, n, j->pad_to, &j->errs[i]);
         if (st && t->kind != TAKE_NOISE) {
             char m[sizeof j->errs[i].msg];
@@ -554,24 +560,6 @@ static void take_worker(void *ctx, int w)
         if (j->progress) j->progress(j->user, "synthesis", j->done, j->n);
         pthread_mutex_unlock(&j->lock);
     }
-}
-
-static es_status mkdir_p(const char *path, es_error *err)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return es_fail(err, ES_ERR_ARG, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || !*p) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST) return es_fail(err, ES_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    struct stat s;
-    if (stat(path, &s) || !S_ISDIR(s.st_mode)) return es_fail(err, ES_ERR_IO, "%s: not a directory", path);
-    return ES_OK;
 }
 
 static const char *const noise_names[] = {"white", "pink", "brown"};
@@ -749,7 +737,7 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
     for (size_t l = 0; l <= v->n; l++) {
         if (l == v->n && !nun) break;
         label_dir(dir, sizeof dir, out_dir, v, l);
-        if ((st = mkdir_p(dir, err))) goto out;
+        if ((st = es_make_dirs(dir, err))) goto out;
     }
     sts = calloc(total + 1, sizeof *sts);
     errs = calloc(total + 1, sizeof *errs);
@@ -842,6 +830,25 @@ static es_status check_opts(const es_synth_opts *o, es_error *err)
     return ES_OK;
 }
 
+/* Staging folders of earlier runs into out_dir whose process is gone (a
+ * run killed midway): removed. A live one (another run now) stays. */
+static void remove_stale_stages(const char *out_dir)
+{
+    DIR *d = opendir(out_dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long pid;
+        char tail;
+        if (sscanf(de->d_name, ".earshot-synth.%ld%c", &pid, &tail) != 1 || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", out_dir, de->d_name);
+        es_rm_tree(p);
+    }
+    closedir(d);
+}
+
 es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth_result *r, es_progress_fn progress,
                            void *user, es_error *err)
 {
@@ -857,7 +864,7 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
         st = es_fail(err, ES_ERR_ARG, "--words: one word needs _unknown_ takes to train against");
     struct stat os;
     int existed = !stat(out_dir, &os);
-    if (!st) st = mkdir_p(out_dir, err);
+    if (!st) st = es_make_dirs(out_dir, err);
     /* never mix two generations in one folder */
     for (size_t l = 0; !st && l <= v.n; l++) {
         char dir[4096];
@@ -865,8 +872,27 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
         label_dir(dir, sizeof dir, out_dir, &v, l);
         if (!stat(dir, &s)) st = es_fail(err, ES_ERR_IO, "%s: already exists (choose a new output folder)", dir);
     }
+    /* The takes are made in a hidden folder inside out_dir, and the label
+     * folders moved out of it only when every take is written: a run
+     * killed midway (Ctrl-C) left label folders that looked complete and
+     * that train read without a word. A hidden folder is no label to the
+     * dataset scanner, and the next run into out_dir removes it. */
+    char stage[3600];   /* room in a take's path (4096) for the label and file name */
+    if (!st && snprintf(stage, sizeof stage, "%s/.earshot-synth.%ld", out_dir, (long)getpid()) >= (int)sizeof stage)
+        st = es_fail(err, ES_ERR_ARG, "%s: output folder path too long", out_dir);
+    if (!st) remove_stale_stages(out_dir);
+    if (!st) st = es_make_dirs(stage, err);
     int ran = !st;
-    if (!st) st = synth_run(o, &v, out_dir, r, progress, user, err);
+    if (!st) st = synth_run(o, &v, stage, r, progress, user, err);
+    for (size_t l = 0; !st && l <= v.n; l++) {
+        char from[4400], to[4096];
+        label_dir(from, sizeof from, stage, &v, l);
+        label_dir(to, sizeof to, out_dir, &v, l);
+        struct stat fs;
+        if (stat(from, &fs) != 0) continue;   /* no takes of it (--unknown 0) */
+        if (rename(from, to) != 0) st = es_fail(err, ES_ERR_IO, "%s: cannot move to %s: %s", from, to, strerror(errno));
+    }
+    if (ran) es_rm_tree(stage);
     if (st && ran) {
         /* loses nothing: only what this call made goes (the label folders
          * were refused above if they existed; out_dir only if it is new) */

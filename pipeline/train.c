@@ -1206,7 +1206,27 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     size_t skipped = 0;
     prog pg = {progress, user, 0, 0, 0, 0};
     if ((st = es_dataset_scan(o->data_dir, o->pattern, &d, &skipped, err))) goto out;
+    r->n_ignored = d->nignored;
+    snprintf(r->ignored_example, sizeof r->ignored_example, "%s", d->ignored_example);
+    /* the silence class is earshot's own, made of noise slices: a user
+     * folder of that name became a second label with the same name */
+    for (size_t l = 0; o->silence && l < d->nlabels; l++)
+        if (!strcmp(d->labels[l], ES_LABEL_SILENCE)) {
+            st = es_fail(err, ES_ERR_ARG, "%s: the label " ES_LABEL_SILENCE " is the silence class earshot makes itself from "
+                         ES_DIR_NOISE "/ (or generated noise): move those recordings to " ES_DIR_NOISE "/, or train with "
+                         "--no-silence to keep them as a label of your own", o->data_dir);
+            goto out;
+        }
     if (o->val_dir) {
+        char *a = realpath(o->data_dir, NULL), *b = realpath(o->val_dir, NULL);
+        int same = a && b && !strcmp(a, b);
+        free(a);
+        free(b);
+        if (same) {
+            st = es_fail(err, ES_ERR_ARG, "--val-dir %s is the training folder: its accuracy would be on clips the model "
+                         "learnt (leave --val-dir out to hold out a part, or give other recordings)", o->val_dir);
+            goto out;
+        }
         if ((st = es_dataset_scan(o->val_dir, o->pattern, &vd, &skipped, err))) goto out;
         if ((st = es_dataset_remap(vd, d, err))) goto out;
         snprintf(r->split, sizeof r->split, "explicit validation folder %s (%zu clips)", o->val_dir, vd->nitems);
@@ -1329,7 +1349,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     for (size_t l = 0; l < d->nlabels; l++)
         if (!taken[l]) {
             free(taken);
-            st = es_fail(err, ES_ERR_ARG, "%s: label '%s' has no training clip (all of its clips are in the validation part)",
+            st = es_fail(err, ES_ERR_ARG, "%s: label '%s' has no training clip (all of its clips are in the validation part; "
+                          "give it more clips, or --val-fraction 0 to validate on none)",
                          o->data_dir, d->labels[l]);
             goto out;
         }
@@ -2020,7 +2041,24 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
         int truth = -1;
         for (size_t k = 0; k < K; k++) if (!strcmp(c->labels[k], name)) truth = (int)k;
         if (truth < 0 && c->wake >= 0) truth = 1 - c->wake;   /* wake-word mode: everything else is "other" */
-        if (truth < 0) { r->skipped++; continue; }
+        if (truth < 0) {
+            /* each label once, in the order met, while there is room */
+            size_t len = strlen(r->skipped_labels), nl = strlen(name);
+            int listed = 0;
+            for (const char *q = r->skipped_labels; !listed && *q;) {
+                const char *e = strstr(q, ", ");
+                size_t tl = e ? (size_t)(e - q) : strlen(q);
+                listed = tl == nl && !memcmp(q, name, nl);
+                q += tl + (e ? 2 : 0);
+            }
+            if (!listed && !strstr(r->skipped_labels, "...")) {
+                if (len + nl + 6 < sizeof r->skipped_labels)
+                    snprintf(r->skipped_labels + len, sizeof r->skipped_labels - len, "%s%s", len ? ", " : "", name);
+                else snprintf(r->skipped_labels + len, sizeof r->skipped_labels - len, "%s...", len ? ", " : "");
+            }
+            r->skipped++;
+            continue;
+        }
         const float *in = i < d->nitems ? x + i * row : xs + (i - d->nitems) * row;
         if (c->net) {
             if (!(in = es_cnn_forward(c->net, in, 1, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }

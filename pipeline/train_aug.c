@@ -755,7 +755,9 @@ char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_
         cJSON_AddNumberToObject(j, "rows", (double)r->n_aug);
     }
     char noise[512];
-    if (x->nnoise)
+    /* with no recordings, nnoise counts the two generated files (pink and
+     * brown) that the silence class is cut from: not recordings */
+    if (x->nnoise && !x->silence_generated)
         snprintf(noise, sizeof noise, "%zu recordings from %s (generated white/pink/brown noise for 25%% of noisy variants)",
                  x->nnoise, o->noise_dir ? o->noise_dir : "the dataset's " ES_DIR_NOISE "/");
     else

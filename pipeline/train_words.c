@@ -417,6 +417,10 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
     if (!(note_s = cJSON_PrintUnformatted(note))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     to.data_note = note_s;
     st = es_train_head(e, &to, out_path, tr, progress, user, err);
+    if (!st && real) {   /* the files a user would miss are those of --data */
+        tr->n_ignored = real->nignored;
+        snprintf(tr->ignored_example, sizeof tr->ignored_example, "%s", real->ignored_example);
+    }
 out:
     cJSON_Delete(note);
     free(note_s);

@@ -508,7 +508,10 @@ es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *l
                 put_vtt_str(&b, es_tx_speaker_name(sp, t->ev[i].speaker));
                 put(&b, ">");
             }
-            put(&b, "%s (%.2f)\n\n", t->ev[i].label, t->ev[i].score);
+            /* WebVTT cue text: '<' opens a tag and '&' an entity */
+            if (format == ES_TX_VTT) put_vtt_str(&b, t->ev[i].label);
+            else put(&b, "%s", t->ev[i].label);
+            put(&b, " (%.2f)\n\n", t->ev[i].score);
         }
         break;
     default:
@@ -526,7 +529,53 @@ es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *l
 typedef struct {
     es_tx_input *v;
     size_t n, cap;
+    /* inputs that could not be read (a folder without permission, a
+     * broken link, a missing path): reported, and the batch goes on */
+    char **bad;
+    size_t nbad, capbad;
+    struct { dev_t dev; ino_t ino; } *seen;   /* folders walked: a link loop ends */
+    size_t nseen, capseen;
 } ilist;
+
+/* Record a problem with one input; only running out of memory stops. */
+static es_status add_bad(ilist *l, es_error *err, const char *fmt, ...) ES_PRINTF(3, 4);
+static es_status add_bad(ilist *l, es_error *err, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (l->nbad == l->capbad) {
+        size_t nc = l->capbad ? 2 * l->capbad : 8;
+        char **nb = realloc(l->bad, nc * sizeof *nb);
+        if (!nb) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+        l->bad = nb;
+        l->capbad = nc;
+    }
+    if (!(l->bad[l->nbad] = strdup(msg))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    l->nbad++;
+    return ES_OK;
+}
+
+/* 1 if the folder was walked already (a symbolic link back up), else
+ * records it; -1 when out of memory */
+static int walked_before(ilist *l, const struct stat *sb)
+{
+    for (size_t i = 0; i < l->nseen; i++)
+        if (l->seen[i].dev == sb->st_dev && l->seen[i].ino == sb->st_ino) return 1;
+    if (l->nseen == l->capseen) {
+        size_t nc = l->capseen ? 2 * l->capseen : 16;
+        void *ns = realloc(l->seen, nc * sizeof *l->seen);
+        if (!ns) return -1;
+        l->seen = ns;
+        l->capseen = nc;
+    }
+    l->seen[l->nseen].dev = sb->st_dev;
+    l->seen[l->nseen].ino = sb->st_ino;
+    l->nseen++;
+    return 0;
+}
 
 static es_status add(ilist *l, const char *path, const char *stem_src, es_error *err)
 {
@@ -562,9 +611,13 @@ static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const 
  * relative to root. */
 static es_status walk(ilist *l, const char *dir, size_t root_len, int depth, es_error *err)
 {
-    if (depth > 64) return es_fail(err, ES_ERR_ARG, "%s: folders nested too deep", dir);
+    if (depth > 64) return add_bad(l, err, "%s: folders nested too deep (over 64)", dir);
+    struct stat ds;
+    int seen = stat(dir, &ds) == 0 ? walked_before(l, &ds) : 0;
+    if (seen < 0) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    if (seen) return ES_OK;   /* a link to a folder walked already: its files are in */
     DIR *d = opendir(dir);
-    if (!d) return es_fail(err, ES_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
+    if (!d) return add_bad(l, err, "%s: cannot open folder: %s", dir, strerror(errno));
     char **names = NULL;
     size_t n = 0, cap = 0;
     es_status st = ES_OK;
@@ -591,6 +644,9 @@ static es_status walk(ilist *l, const char *dir, size_t root_len, int depth, es_
         if (stat(p, &sb) == 0) {
             if (S_ISDIR(sb.st_mode)) st = walk(l, p, root_len, depth + 1, err);
             else if (S_ISREG(sb.st_mode) && is_audio_name(names[i])) st = add(l, p, p + root_len, err);
+        } else if (is_audio_name(names[i])) {
+            /* an audio name that cannot be read (a broken link): say so */
+            st = add_bad(l, err, "%s: %s", p, errno == ENOENT ? "broken symbolic link" : strerror(errno));
         }
         free(p);
     }
@@ -630,7 +686,8 @@ static es_status manifest(ilist *l, const char *path, int depth, es_error *err)
     size_t len = 0;
     es_error e = {0};
     if (es_read_file(path, &buf, &len, &e))
-        return es_fail(err, e.status, "@%s: cannot read the list: %s", path, e.msg);
+        return e.status == ES_ERR_NOMEM ? es_fail(err, e.status, "out of memory")
+                                        : add_bad(l, err, "@%s: cannot read the list: %s", path, e.msg);
     const char *slash = strrchr(path, '/');
     mf_ctx c = {l, path, slash ? (size_t)(slash - path) : 0, depth, err};
     es_status st = es_tx_manifest_parse((const char *)buf, len, path, manifest_line, &c, err);
@@ -658,14 +715,14 @@ static es_status expand_one(ilist *l, const char *arg, int depth, es_error *err)
     if (strpbrk(arg, "*?[")) {
         glob_t g;
         int r = glob(arg, 0, NULL, &g);
-        if (r == GLOB_NOMATCH) return es_fail(err, ES_ERR_IO, "%s: no file matches", arg);
-        if (r) return es_fail(err, ES_ERR_IO, "%s: cannot expand the pattern", arg);
+        if (r == GLOB_NOMATCH) return add_bad(l, err, "%s: no file matches", arg);
+        if (r) return add_bad(l, err, "%s: cannot expand the pattern", arg);
         es_status st = ES_OK;
         for (size_t i = 0; i < g.gl_pathc && !st; i++) st = expand_one(l, g.gl_pathv[i], depth + 1, err);
         globfree(&g);
         return st;
     }
-    return es_fail(err, ES_ERR_IO, "%s: %s", arg, strerror(errno));
+    return add_bad(l, err, "%s: %s", arg, strerror(errno));
 }
 
 static int cmp_input(const void *a, const void *b)
@@ -679,14 +736,26 @@ void es_tx_inputs_free(es_tx_input *in, size_t n)
     free(in);
 }
 
-es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, size_t *nout, es_error *err)
+void es_tx_problems_free(char **bad, size_t n)
+{
+    for (size_t i = 0; bad && i < n; i++) free(bad[i]);
+    free(bad);
+}
+
+es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, size_t *nout, char ***bad, size_t *nbad,
+                       es_error *err)
 {
     *out = NULL;
     *nout = 0;
+    *bad = NULL;
+    *nbad = 0;
     ilist l = {0};
     es_status st = ES_OK;
     for (size_t i = 0; i < n && !st; i++) st = expand_one(&l, args[i], 0, err);
-    if (st) { es_tx_inputs_free(l.v, l.n); return st; }
+    free(l.seen);
+    if (st) { es_tx_inputs_free(l.v, l.n); es_tx_problems_free(l.bad, l.nbad); return st; }
+    *bad = l.bad;
+    *nbad = l.nbad;
     if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_input);
     size_t k = 0;
     for (size_t i = 0; i < l.n; i++) {

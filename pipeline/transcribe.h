@@ -123,9 +123,15 @@ typedef struct {
  * (audio extensions only), shell globs (when the argument is no existing
  * file), and @manifest files (one input per line; blank lines and lines
  * starting with # skipped; relative paths are relative to the manifest's
- * folder). The result is sorted by path with duplicates removed. A missing
- * input is an error naming it. */
-es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, size_t *nout, es_error *err);
+ * folder). The result is sorted by path with duplicates removed. An input
+ * that cannot be read (missing, a folder without permission, a broken
+ * link with an audio name, a glob matching nothing, an unreadable list) is
+ * not an error: *bad[*nbad] receives one message per problem, naming it, so
+ * the caller reports them and goes on with the rest. A folder reached twice
+ * (a link loop) is walked once. Only running out of memory fails. */
+es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, size_t *nout, char ***bad, size_t *nbad,
+                       es_error *err);
+void es_tx_problems_free(char **bad, size_t n);
 void es_tx_inputs_free(es_tx_input *in, size_t n);
 
 /* The lines of a manifest held in memory: each line with surrounding white

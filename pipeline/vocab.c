@@ -57,7 +57,9 @@ static int label_ok(const char *l)
     if (!*l || *l == '.' || strchr(l, '/')) return 0;
     for (const unsigned char *p = (const unsigned char *)l; *p; p++)
         if (*p < 0x20 || *p == 0x7f) return 0;
-    return strcmp(l, ES_LABEL_UNKNOWN) && strcmp(l, ES_DIR_NOISE);
+    /* _silence_ too: the class train makes itself (a word under that
+     * name became a second label of the same name) */
+    return strcmp(l, ES_LABEL_UNKNOWN) && strcmp(l, ES_DIR_NOISE) && strcmp(l, "_silence_");
 }
 
 es_status es_vocab_parse(const char *spec, es_vocab *v, es_error *err)

@@ -15,7 +15,7 @@ enum { K = 3, P = 6, PER = 4, N = K * PER };
  * labels in a fake dataset (es_feat_fit reads items[].label and nlabels) */
 static es_item items[N];
 static char *labels[K] = {"a", "b", "c"};
-static es_dataset ds = {labels, K, items, N, NULL, 0};
+static es_dataset ds = {.labels = labels, .nlabels = K, .items = items, .nitems = N};
 
 static void make(float *x, size_t S, unsigned seed)
 {
@@ -178,7 +178,8 @@ enum {
     PER3 = ES_FRONTEND_COPY_AUTO_MAX_CLIPS + 1, N3 = K * PER3   /* the front-end copy's */
 };
 static es_item items2[N3];
-static es_dataset ds2 = {labels, K, items2, N2, NULL, 0}, ds3 = {labels, K, items2, N3, NULL, 0};
+static es_dataset ds2 = {.labels = labels, .nlabels = K, .items = items2, .nitems = N2},
+                  ds3 = {.labels = labels, .nlabels = K, .items = items2, .nitems = N3};
 
 /* x[2][n][P]: variant 0 of item i is its class's one-hot vector plus
  * noise, variant 1 the next class's; items2 labelled in turn. */

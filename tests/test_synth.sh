@@ -253,5 +253,21 @@ else
     echo "note: ../shared/data/fsdd not found: the real-recording mix is not tested"
 fi
 
+# a spelling that says nothing, and the silence class's own name
+expect 1 "a spelling with no sound is refused" -- "$BIN" synth -q -n 4 --unknown 0 --words "a=[[]],yes" -o "$T/silent"
+has "$T/err" "no sound" "says the spelling gives no sound"
+[ -e "$T/silent" ] && bad "a refused synthesis left $T/silent" || ok "no folder left"
+expect 1 "the label _silence_ is reserved" -- "$BIN" synth -q -n 4 --words "_silence_=hi,yes" -o "$T/sil"
+# killed midway: no label folder that looks complete, and the next run
+# into the same folder finishes cleanly
+"$BIN" synth -q --words "yes,no" -n 200 -o "$T/killed" 2>/dev/null & kp=$!
+for _ in $(seq 1 100); do [ -n "$(ls -A "$T/killed" 2>/dev/null)" ] && break; sleep 0.05; done
+sleep 0.5
+kill -TERM $kp; wait $kp
+[ -z "$(ls "$T/killed" 2>/dev/null)" ] && ok "an interrupted synth leaves no label folder" || bad "left: $(ls "$T/killed")"
+expect 0 "synth again into the same folder" -- "$BIN" synth -q --words "yes,no" -n 3 --unknown 2 -o "$T/killed"
+[ "$(ls -A "$T/killed" | tr '\n' ' ')" = "_unknown_ no yes " ] && ok "the interrupted run's hidden folder is gone" ||
+    bad "after a rerun: $(ls -A "$T/killed")"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

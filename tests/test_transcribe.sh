@@ -130,10 +130,29 @@ has "$T/err" "8 files skipped" "all 8 skipped"
 mkdir -p "$T/ro"
 chmod 555 "$T/ro"
 if [ "$(id -u)" != 0 ]; then
-    expect 1 "unwritable output folder" -- "$BIN" transcribe -q "${M[@]}" -d "$T/ro" "$T/in/a.wav"
+    expect 2 "unwritable output folder: refused before any file is read" -- "$BIN" transcribe -q "${M[@]}" -d "$T/ro" "$T/in/a.wav"
     [ -z "$(ls "$T/ro")" ] && ok "nothing half-written" || bad "left: $(ls "$T/ro")"
 fi
 chmod 755 "$T/ro"
+touch "$T/afile"
+expect 2 "an output folder that is a file: refused before any file is read" -- "$BIN" transcribe -q "${M[@]}" -d "$T/afile" "$T/in/a.wav"
+has "$T/err" "afile: not a directory" "says it is not a folder"
+# inputs that cannot be read are reported one by one and the rest is done
+mkdir -p "$T/loop/a"
+cp "$T/in/a.wav" "$T/loop/a/x.wav"
+ln -s .. "$T/loop/a/up"
+ln -s "$T/nowhere.wav" "$T/loop/a/broken.wav"
+printf '%s\n%s\n' "$T/in/a.wav" "$T/missing.wav" > "$T/list.txt"
+expect 1 "a link loop, a broken link and a missing list entry" -- "$BIN" transcribe -q "${M[@]}" "$T/loop" "@$T/list.txt"
+[ "$(grep -c hey_jarvis "$T/out")" = 2 ] && ok "the readable files are transcribed (the loop walked once)" || bad "events: $(cat "$T/out")"
+has "$T/err" "broken.wav: broken symbolic link" "the broken link is named"
+has "$T/err" "missing.wav: No such file" "the missing entry is named"
+mkdir -p "$T/emptydir"
+expect 1 "an empty folder is no success" -- "$BIN" transcribe -q "${M[@]}" "$T/emptydir"
+has "$T/err" "no audio files" "says there is nothing to do"
+expect 2 "several inputs as SRT to stdout are refused" -- "$BIN" transcribe -q "${M[@]}" -osrt "$T/in/a.wav" "$T/loop/a/x.wav"
+expect 0 "several inputs as CSV to stdout" -- "$BIN" transcribe -q "${M[@]}" -ocsv "$T/in/a.wav" "$T/loop/a/x.wav"
+[ "$(grep -c '^file,start' "$T/out")" = 1 ] && ok "one CSV header" || bad "CSV headers: $(cat "$T/out")"
 # a file size limit makes the write fail (a full disk): reported, no partial output
 # (the limit would also stop stderr from reaching a file: it goes through a pipe)
 expect 1 "a failing write is reported" -- bash -c "trap '' XFSZ; (ulimit -f 0; exec \"$BIN\" transcribe -q -m hey_jarvis -d \"$T/out4\" \"$T/in/a.wav\") 2>&1 | cat; exit \${PIPESTATUS[0]}"
@@ -208,7 +227,9 @@ nclips=$(find "$T/clips" -name '*.wav' | wc -l)
 [ "$nclips" = "$nev" ] && [ "$nev" -ge 3 ] && ok "one clip per event ($nev)" || bad "$nclips clips for $nev events"
 [ -f "$T/clips/a_0001_hey_jarvis.wav" ] && [ -f "$T/clips/sub/b_0001_alexa.wav" ] &&
     ok "clips are named <stem>_<NNNN>_<label>.wav, sub-folders kept" || bad "clip names: $(cd "$T/clips" && find . -type f | tr '\n' ' ')"
-ev=$(grep -m1 hey_jarvis "$T/out")
+# several inputs on stdout: each line starts with its file
+grep -q "^$T/in/a.wav	" "$T/out" && ok "several inputs: each txt line names its file" || bad "no file column: $(head -2 "$T/out")"
+ev=$(grep -m1 hey_jarvis "$T/out" | cut -f2-)
 want=$(awk -F'\t' '{ a = $1 < $2 - 2.0 ? $1 : $2 - 2.0; a -= 0.3; if (a < 0) a = 0; printf "%.2f", $2 + 0.3 - a }' <<<"$ev")
 got=$(soxi -D "$T/clips/a_0001_hey_jarvis.wav" 2>/dev/null || echo 0)
 awk -v g="$got" -v w="$want" 'BEGIN { exit !(g - w < 0.01 && w - g < 0.01) }' &&
