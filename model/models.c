@@ -66,6 +66,18 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
             return es_fail(err, ES_ERR_ARG, "%s: path too long", name);
         if (is_file(buf)) return ES_OK;
     }
+    /* a name of none of the fetched files is most likely a typo ("Alexa",
+     * "jarvis", a model path without its extension): say which names
+     * exist, rather than send the user to download what they have */
+    static const char *known[] = {"alexa", "hey_jarvis", "hey_mycroft", "hey_rhasspy", "timer", "weather",
+                                  "melspectrogram", "embedding_model", "silero_vad"};
+    int is_known = 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) is_known |= !strcmp(name, known[i]);
+    if (!is_known)
+        return es_fail(err, ES_ERR_ARG,
+                       "unknown model '%s': the pretrained heads are alexa, hey_jarvis, hey_mycroft, hey_rhasspy, timer "
+                       "and weather; a model file is named by its path (FILE.onnx, or FILE.safetensors from earshot "
+                       "train)", name);
     return es_fail(err, ES_ERR_IO,
                    "model '%s' not found in %s; run scripts/fetch-models.sh (or scripts/setup.sh) to fetch the "
                    "pretrained models, or point --models / EARSHOT_MODELS at a directory that has them", name, d);

@@ -56,6 +56,19 @@ int cli_check_svg_out(const char *path, const char *what);
  * not a folder, not a read-only file, in a folder that exists and is
  * writable (through a symbolic link, as the write goes). */
 int cli_check_out(const char *path, const char *what);
+/* 0 if a --words list parses; else prints why and returns -1 (a usage
+ * error, found before any synthesis). */
+int cli_check_words(const char *words);
+/* Characters (UTF-8 code points) of s, for columns on a terminal. */
+int cli_text_width(const char *s);
+/* s in a column `width` characters wide (left- or right-aligned), cut at a
+ * character boundary with "~" when longer. */
+void cli_print_cell(const char *s, int width, int left);
+/* A folder outputs will be written into (made if missing): 0 if it, or
+ * the nearest parent that exists, is a writable folder; else prints why. */
+int cli_check_out_dir(const char *path, const char *what);
+/* 0 if no model name is given twice; else prints which and returns -1. */
+int cli_models_distinct(const char *const *names, size_t n, const char *cmd);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 /* A whole decimal integer in [lo, hi]: 0, else -1 (quiet). */
 int cli_parse_long(const char *s, long lo, long hi, long *out);

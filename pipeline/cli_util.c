@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "synth_data.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -42,6 +43,80 @@ int cli_check_out(const char *path, const char *what)
     rc = 0;
 out:
     free(real);
+    return rc;
+}
+
+int cli_check_words(const char *words)
+{
+    es_vocab v;
+    es_error e = {0};
+    if (es_vocab_parse(words, &v, &e)) {
+        fprintf(stderr, "earshot: %s\n", e.msg);
+        return -1;
+    }
+    es_vocab_free(&v);
+    return 0;
+}
+
+int cli_text_width(const char *s)
+{
+    int w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) w += (*p & 0xc0) != 0x80;
+    return w;
+}
+
+void cli_print_cell(const char *s, int width, int left)
+{
+    /* at most `width` characters, cut at a character boundary ("~" marks a cut) */
+    int w = cli_text_width(s);
+    size_t bytes = strlen(s);
+    if (w > width) {
+        int keep = width - 1, n = 0;
+        const unsigned char *p = (const unsigned char *)s;
+        size_t i = 0;
+        for (; p[i]; i++) {
+            if ((p[i] & 0xc0) != 0x80 && n++ == keep) break;
+        }
+        bytes = i;
+        printf("%.*s~", (int)bytes, s);
+        return;
+    }
+    if (left) printf("%s%*s", s, width - w, "");
+    else printf("%*s%s", width - w, "", s);
+}
+
+int cli_models_distinct(const char *const *names, size_t n, const char *cmd)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(names[i], names[k])) {
+                fprintf(stderr, "earshot %s: -m %s given twice (every event would be reported twice)\n", cmd, names[i]);
+                return -1;
+            }
+    return 0;
+}
+
+int cli_check_out_dir(const char *path, const char *what)
+{
+    char *p = strdup(path);
+    if (!p) { fprintf(stderr, "earshot: out of memory\n"); return -1; }
+    /* the folder, or the nearest of its parents that exists */
+    struct stat st;
+    while (stat(p, &st) != 0) {
+        char *slash = strrchr(p, '/');
+        if (!slash) { strcpy(p, "."); continue; }
+        if (slash == p) { p[1] = 0; continue; }
+        *slash = 0;
+    }
+    int rc = 0;
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "earshot: %s %s: %s is not a folder\n", what, path, p);
+        rc = -1;
+    } else if (access(p, W_OK | X_OK) != 0) {
+        fprintf(stderr, "earshot: %s %s: cannot write in %s: %s\n", what, path, p, strerror(errno));
+        rc = -1;
+    }
+    free(p);
     return rc;
 }
 

@@ -37,7 +37,9 @@ static void help(FILE *f)
             "  -j, --json          one JSON object per file (JSON Lines)\n"
             CLI_COMMON_HELP
             "\n"
-            "Times are seconds from the start of the file (the padding is not counted).\n"
+            "Times are seconds from the start of the file (the padding is not counted): a\n"
+            "score's time is the end of the window it saw, so --scores rows go on through\n"
+            "the trailing padding; detections are kept within the file.\n"
             "Exit status: 0 if every file was processed, 1 if any failed, 2 on bad usage.\n");
 }
 
@@ -148,7 +150,7 @@ int cmd_detect(int argc, char **argv)
             if (cli_parse_double(optarg, 0, 1, &thr)) { fprintf(stderr, "earshot: --threshold must be from 0 to 1\n"); return EXIT_USAGE; }
             break;
         case 'R':
-            if (cli_parse_double(optarg, 0, 3600, &refr)) { fprintf(stderr, "earshot: --refractory must be seconds >= 0\n"); return EXIT_USAGE; }
+            if (cli_parse_double(optarg, 0, 3600, &refr)) { fprintf(stderr, "earshot: --refractory must be seconds from 0 to 3600\n"); return EXIT_USAGE; }
             break;
         case 'p':
             if (cli_parse_double(optarg, 0, 60, &pad)) { fprintf(stderr, "earshot: --pad must be seconds from 0 to 60\n"); return EXIT_USAGE; }
@@ -160,6 +162,11 @@ int cmd_detect(int argc, char **argv)
         }
     }
     if (optind >= argc) { fprintf(stderr, "earshot detect: no input files\n\n"); help(stderr); return EXIT_USAGE; }
+    if (scores && json) {
+        fprintf(stderr, "earshot detect: --scores prints a table, --json detections: choose one\n");
+        return EXIT_USAGE;
+    }
+    if (cli_models_distinct(names, nnames, "detect")) return EXIT_USAGE;
     if (!nnames) for (size_t i = 0; i < 6; i++) names[nnames++] = DEFAULT_HEADS[i];
 
     es_engine *eng = cli_engine(&c);
@@ -245,6 +252,13 @@ int cmd_detect(int argc, char **argv)
             continue;
         }
         if (d.nev) qsort(d.ev, d.nev, sizeof *d.ev, cmp_event);  /* d.ev is NULL when empty */
+        /* a score's time is its window's end, which runs on into the
+         * trailing padding: a detection is within the file */
+        for (size_t i = 0; i < d.nev; i++) {
+            if (d.ev[i].t > dur) d.ev[i].t = dur;
+            if (d.ev[i].end > dur) d.ev[i].end = dur;
+            if (d.ev[i].start > dur) d.ev[i].start = dur;
+        }
         if (json) {
             printf("{\"file\": ");
             cli_json_str(file);

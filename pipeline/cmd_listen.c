@@ -476,6 +476,7 @@ int cmd_listen(int argc, char **argv)
         models[nmodels++] = argv[i];
     }
     if (!list && !nmodels) { fprintf(stderr, "earshot listen: no model\n\n"); help(stderr); return EXIT_USAGE; }
+    if (cli_models_distinct((const char *const *)models, nmodels, "listen")) return EXIT_USAGE;
     /* a session can be long: refuse a chart it could not write at its end now */
     if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
     if (meter && !isatty(2)) {
@@ -565,10 +566,14 @@ int cmd_listen(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if (!quiet)
+    if (!quiet) {
+        char with[1024] = "";   /* every model, as transcribe names them: a+b */
+        for (size_t i = 0, off = 0; i < es_detector_models(det) && off < sizeof with; i++)
+            off += (size_t)snprintf(with + off, sizeof with - off, "%s%s", i ? "+" : "", es_detector_model_name(det, i));
         fprintf(stderr, "earshot: listening on %d '%s' (%.0f Hz, %d channel%s) with %s; Ctrl-C stops\n",
                 es_capture_index(cap), es_capture_name(cap), es_capture_rate(cap), es_capture_channels(cap),
-                es_capture_channels(cap) == 1 ? "" : "s", es_detector_model_name(det, 0));
+                es_capture_channels(cap) == 1 ? "" : "s", with);
+    }
     if (es_capture_start(cap, &e)) { cli_error(&e); rc = EXIT_FAIL; goto out; }
 
     unsigned long long limit = duration > 0 ? (unsigned long long)(duration * ES_SAMPLE_RATE + 0.5) : 0;

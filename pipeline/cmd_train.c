@@ -3,6 +3,7 @@
  * pretrained encoder, and measure how good the result is.
  */
 #include "cli.h"
+#include "../model/nn.h"
 #include "plot.h"
 #include "train_aug.h"   /* the auto rules, to print what they chose */
 #include "dataset.h"
@@ -542,7 +543,9 @@ int cmd_train(int argc, char **argv)
         if (!strcmp(argv[i], "--learning-curve")) o = co.train;
     const char *tspk[256];
     size_t n_tspk = 0;
+    unsigned char given[4096] = {0};   /* options seen, by code: for those that would do nothing */
     while ((opt = getopt_long(argc, argv, "o:t:n:qh", opts, NULL)) != -1) {
+        if (opt >= 0 && opt < (int)sizeof given) given[opt] = 1;
         if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         if ((r = cli_synth_opt(&so, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         switch (opt) {
@@ -568,7 +571,13 @@ int cmd_train(int argc, char **argv)
             head = optarg;
             break;
         case 'N': if (cli_parse_int("--hidden", optarg, 1, 4096, &hidden)) return EXIT_USAGE; break;
-        case 'P': o.pooling = optarg; break;
+        case 'P': {
+            es_pool pl;
+            es_error pe = {0};
+            if (es_pool_parse(optarg, &pl, &pe)) { cli_error(&pe); return EXIT_USAGE; }   /* before any work */
+            o.pooling = optarg;
+            break;
+        }
         case 1900:
             if (!strcmp(optarg, "stream")) o.frontend = ES_EMBED_STREAM;
             else if (!strcmp(optarg, "whole")) o.frontend = ES_EMBED_WHOLE;
@@ -698,6 +707,33 @@ int cmd_train(int argc, char **argv)
     if (plot && !curve) {
         fprintf(stderr, "earshot train: --plot draws the learning curve; add --learning-curve\n");
         return EXIT_USAGE;
+    }
+    if (so.words && cli_check_words(so.words)) return EXIT_USAGE;
+    /* An option that would change nothing is refused: a user who passes
+     * --target-fa without --wake-word, or --json without the curve, means
+     * something the run would not do, and exit 0 hid it. */
+    {
+        static const struct { const char *name, *needs; } rules[] = {
+            {"json", "--learning-curve"}, {"seeds", "--learning-curve"}, {"splits", "--learning-curve"},
+            {"test-speakers", "--learning-curve"}, {"shots-list", "--learning-curve"}, {"no-scratch", "--learning-curve"},
+            {"takes", "--words"}, {"unknown", "--words"}, {"unknown-words", "--words"}, {"engines", "--words"},
+            {"formant", "--words"}, {"lang", "--words"}, {"synth-augment", "--words"}, {"synth-aug-prob", "--words"},
+            {"synth-cache", "--words"}, {"real-weight", "--words"}, {"target-fa", "--wake-word"},
+            {"encoder-lr", "--finetune"}, {"hidden", "--head mlp"}, {"negatives-max", "--negatives"},
+            {"negatives-pick", "--negatives"}};
+        for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+            const char *nd = rules[i].needs;
+            int have = !strcmp(nd, "--learning-curve") ? curve : !strcmp(nd, "--words") ? so.words != NULL
+                     : !strcmp(nd, "--wake-word") ? o.wake_word != NULL : !strcmp(nd, "--finetune") ? o.finetune > 0
+                     : !strcmp(nd, "--head mlp") ? !strcmp(head, "mlp") : o.negatives_dir != NULL;
+            int code = -1;
+            for (size_t k = 0; opts[k].name; k++)
+                if (!strcmp(opts[k].name, rules[i].name)) { code = opts[k].val; break; }
+            if (!have && code >= 0 && code < (int)sizeof given && given[code]) {
+                fprintf(stderr, "earshot train: --%s has no effect without %s\n", rules[i].name, nd);
+                return EXIT_USAGE;
+            }
+        }
     }
     if (curve) {
         if (out) { fprintf(stderr, "earshot train: --learning-curve writes no model; drop -o\n"); return EXIT_USAGE; }
@@ -1229,6 +1265,8 @@ static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
 {
     printf("\nother talk (--negatives): %zu file%s, %.2f h; every event on it is a false accept\n", t->files,
            t->files == 1 ? "" : "s", t->seconds / 3600);
+    if (t->nbad) printf("(%zu file%s could not be read and %s left out: see above)\n", t->nbad, t->nbad == 1 ? "" : "s",
+                        t->nbad == 1 ? "is" : "are");
     printf("at the model's own thresholds (transcribe's defaults): %zu events, %.1f an hour", t->own,
            per_hour(t->own, t->seconds));
     /* which word fires: transcribe takes a threshold per word (LABEL=T) */
@@ -1481,6 +1519,8 @@ int cmd_eval(int argc, char **argv)
             return EXIT_FAIL;
         }
         for (size_t i = 0; i < NTH; i++) talk_h[i] = per_hour(talk.total[TH[i] - 1], talk.seconds);
+        for (size_t i = 0; i < talk.nbad; i++)
+            fprintf(stderr, "earshot: %s (left out of the talk)\n", talk.bad[i]);
     }
     es_engine_free(eng);
     if (json) {
@@ -1642,15 +1682,34 @@ int cmd_eval(int argc, char **argv)
             printf("note: %zu _unknown_ clip%s longer than the model's clips (up to %.0f s), each decided by its centre "
                    "window only; for false accepts in running talk, run earshot transcribe over them (events per hour)\n",
                    res.n_long_unknown, res.n_long_unknown == 1 ? " is" : "s are", res.long_unknown_max_s);
-        printf("\n%-16s %9s %9s %9s\n", "label", "precision", "recall", "F1");
-        for (size_t k = 0; k < K; k++)
-            printf("%-16s %9.4f %9.4f %9.4f\n", res.labels[k], res.precision[k], res.recall[k], res.f1[k]);
-        printf("\nconfusion (rows: truth, columns: prediction)\n%-16s", "");
-        for (size_t j = 0; j < K; j++) printf(" %6.6s", res.labels[j]);
+        /* Columns as wide as the labels they head (characters, not bytes:
+         * "lights_on" and "lights_off" were both cut to "lights", and a
+         * label like "aéééé" was cut inside a character). */
+        int lw = 16, cw = 6;
+        for (size_t k = 0; k < K; k++) {
+            int w = cli_text_width(res.labels[k]);
+            if (w > lw) lw = w;
+            if (w > cw) cw = w;
+        }
+        if (lw > 40) lw = 40;
+        if (cw > 24) cw = 24;
+        printf("\n");
+        cli_print_cell("label", lw, 1);
+        printf(" %9s %9s %9s\n", "precision", "recall", "F1");
+        for (size_t k = 0; k < K; k++) {
+            cli_print_cell(res.labels[k], lw, 1);
+            printf(" %9.4f %9.4f %9.4f\n", res.precision[k], res.recall[k], res.f1[k]);
+        }
+        printf("\nconfusion (rows: truth, columns: prediction)\n");
+        cli_print_cell("", lw, 1);
+        for (size_t j = 0; j < K; j++) {
+            printf(" ");
+            cli_print_cell(res.labels[j], cw, 0);
+        }
         printf("\n");
         for (size_t i = 0; i < K; i++) {
-            printf("%-16s", res.labels[i]);
-            for (size_t j = 0; j < K; j++) printf(" %6zu", res.confusion[i * K + j]);
+            cli_print_cell(res.labels[i], lw, 1);
+            for (size_t j = 0; j < K; j++) printf(" %*zu", cw, res.confusion[i * K + j]);
             printf("\n");
         }
         /* by speaker, when the names tell them: where a model is weak is
@@ -1692,6 +1751,8 @@ int cmd_eval(int argc, char **argv)
             fprintf(stderr, "wrote %s: its card's thresholds are %s, chosen for no event on other talk as long as "
                             "this; transcribe and listen use them unless told otherwise\n", out, how);
     }
+    /* as transcribe: the results of the files read, exit status 1 for those not */
+    if (talk.nbad && rc == EXIT_OK) rc = EXIT_FAIL;
     es_talk_eval_free(&talk);
     es_eval_result_free(&res);
     return rc;

@@ -469,6 +469,7 @@ int cmd_transcribe(int argc, char **argv)
         }
     }
     if (!nmodels) { fprintf(stderr, "earshot transcribe: no model (-m)\n\n"); help(stderr); return EXIT_USAGE; }
+    if (cli_models_distinct(models, nmodels, "transcribe")) return EXIT_USAGE;
     if (optind >= argc) { fprintf(stderr, "earshot transcribe: no input\n\n"); help(stderr); return EXIT_USAGE; }
     if (!b.formats) b.formats = ES_TX_TXT;
     if (!b.outdir && (b.formats & (b.formats - 1))) {
@@ -476,14 +477,10 @@ int cmd_transcribe(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (b.resume && !b.outdir) { fprintf(stderr, "earshot: --resume needs --output-dir\n"); return EXIT_USAGE; }
-    if (b.outdir) {   /* made and checked before any file is read, not found unwritable 500 times */
-        es_error de = {0};
-        if (es_make_dirs(b.outdir, &de)) { fprintf(stderr, "earshot: --output-dir: %s\n", de.msg); return EXIT_USAGE; }
-        if (access(b.outdir, W_OK | X_OK) != 0) {
-            fprintf(stderr, "earshot: --output-dir %s: cannot write in it: %s\n", b.outdir, strerror(errno));
-            return EXIT_USAGE;
-        }
-    }
+    /* checked before any file is read, not found unwritable 500 times;
+     * made only when the first output is written (a run refused later,
+     * for a bad --speakers file, leaves no folder behind) */
+    if (b.outdir && cli_check_out_dir(b.outdir, "--output-dir")) return EXIT_USAGE;
     if (b.clips) {   /* the folder, before any file is read */
         struct stat sb;
         if (mkdir(b.clips, 0777) != 0 && !(errno == EEXIST && stat(b.clips, &sb) == 0 && S_ISDIR(sb.st_mode))) {

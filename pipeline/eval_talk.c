@@ -38,6 +38,8 @@ void es_talk_eval_free(es_talk_eval *t)
     if (!t) return;
     for (size_t i = 0; t->labels && i < t->nlab; i++) free(t->labels[i]);
     free(t->labels);
+    for (size_t i = 0; i < t->nbad; i++) free(t->bad[i]);
+    free(t->bad);
     free(t->own_by);
     free(t->events);
     free(t->total);
@@ -95,6 +97,7 @@ typedef struct {
     pthread_mutex_t lock;
     es_status st;            /* the first failure */
     es_error err;
+    char **bad;              /* [nf]: why a file could not be read, else NULL */
 } job;
 
 static void *worker(void *p)
@@ -118,6 +121,21 @@ static void *worker(void *p)
         st = r ? es_reader_set_resample(r, ES_RESAMPLE_FASTEST, &e) : e.status ? e.status : ES_ERR_IO;
         if (!st) st = es_detector_record(d, r, count, &c, &j->recs[f], &e);
         es_reader_close(r);
+        if (st == ES_ERR_IO || st == ES_ERR_FORMAT || st == ES_ERR_UNSUPPORTED) {
+            /* a file that cannot be read (empty, not audio) is left out
+             * and named, as transcribe does: one bad file in an hour of
+             * talk stopped the whole evaluation */
+            es_recording_free(j->recs[f]);
+            j->recs[f] = NULL;
+            pthread_mutex_lock(&j->lock);
+            j->bad[f] = strdup(strstr(e.msg, j->files[f]) ? e.msg : j->files[f]);
+            if (!j->bad[f]) { j->st = ES_ERR_NOMEM; snprintf(j->err.msg, sizeof j->err.msg, "out of memory"); }
+            if (j->progress) j->progress(j->user, "other talk", ++j->done, j->nf);
+            pthread_mutex_unlock(&j->lock);
+            st = ES_OK;
+            memset(&e, 0, sizeof e);
+            continue;
+        }
         if (st) continue;   /* recorded at the top of the loop */
         pthread_mutex_lock(&j->lock);
         for (size_t i = 0; i < nl && i < j->out->nlab; i++) j->out->own_by[i] += by[i];
@@ -421,8 +439,9 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
     out->events = calloc(nth * L + 1, sizeof *out->events);
     out->total = calloc(nth + 1, sizeof *out->total);
     j.recs = calloc(j.nf, sizeof *j.recs);
+    j.bad = calloc(j.nf, sizeof *j.bad);
     word = calloc(L + 1, sizeof *word);
-    if (!out->labels || !out->own_by || !out->events || !out->total || !j.recs || !word) {
+    if (!out->labels || !out->own_by || !out->events || !out->total || !j.recs || !j.bad || !word) {
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -449,6 +468,24 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
         if (err) *err = j.err;
         st = j.st;
         goto done;
+    }
+    /* the files left out: named for the caller, and the rest closed up */
+    {
+        size_t k = 0;
+        for (size_t f = 0; f < j.nf; f++) {
+            if (j.bad[f]) {
+                out->bad = out->bad ? out->bad : calloc(j.nf, sizeof *out->bad);
+                if (!out->bad) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+                out->bad[out->nbad++] = j.bad[f];
+                j.bad[f] = NULL;
+                free(j.files[f]);
+                continue;
+            }
+            j.recs[k] = j.recs[f];
+            j.files[k++] = j.files[f];
+        }
+        j.nf = k;
+        if (!j.nf) { st = es_fail(err, ES_ERR_IO, "%s: no file of the talk could be read (%s)", dir, out->bad[0]); goto done; }
     }
 
     /* the sweep: every word at th[i], also counted by halves of the files */
@@ -536,6 +573,8 @@ es_status es_talk_eval_run(es_engine *eng, const char *model, const char *dir, c
 done:
     for (size_t f = 0; j.recs && f < j.nf; f++) es_recording_free(j.recs[f]);
     free(j.recs);
+    for (size_t f = 0; j.bad && f < j.nf; f++) free(j.bad[f]);
+    free(j.bad);
     for (size_t f = 0; f < j.nf; f++) free(j.files[f]);
     free(j.files);
     free(miss);

@@ -53,6 +53,8 @@ const es_talk_choice *es_talk_best(const es_talk_budget *b);
 typedef struct {
     size_t files;
     double seconds;
+    char **bad;         /* [nbad]: files that could not be read, each "FILE: why"; */
+    size_t nbad;        /* they are left out of the talk, as transcribe goes on */
     size_t nlab;        /* the detector's labels */
     char **labels;      /* [nlab]: the reported words' names, NULL for the others */
     size_t own;         /* events at the model's own thresholds */

@@ -601,14 +601,23 @@ es_speakers *es_speakers_new(es_engine *e, es_error *err)
 size_t es_speakers_count(const es_speakers *s) { return s ? s->S : 0; }
 const char *es_speakers_name(const es_speakers *s, size_t i) { return s && i < s->S ? s->names[i] : NULL; }
 const char *es_speakers_encoder_sha256(const es_speakers *s) { return s->enc_sha; }
-/* Unless set, the equal-error points measured on FSDD at 5 takes
- * (bench/README.md): the right one depends on what the scores are
- * measured from, so it follows the profile as speakers are added. */
+/* Unless set, the equal-error points measured on FSDD (speaker.h): the
+ * right one depends on what the scores are measured from, so it follows
+ * the profile as speakers and takes are added. */
 double es_speakers_threshold(const es_speakers *s)
 {
     if (!isnan(s->threshold)) return s->threshold;
-    if (!s->bg) return s->S == 1 ? ES_SPK_THRESHOLD_LONE : ES_SPK_THRESHOLD;
-    return s->S == 1 ? ES_SPK_THRESHOLD_LONE_BG : ES_SPK_THRESHOLD_BG;
+    static const double K[ES_SPK_THRESHOLD_NK] = ES_SPK_THRESHOLD_K, T[4][ES_SPK_THRESHOLD_NK] = {
+        ES_SPK_THRESHOLD, ES_SPK_THRESHOLD_BG, ES_SPK_THRESHOLD_LONE, ES_SPK_THRESHOLD_LONE_BG};
+    const double *t = T[(s->S == 1 ? 2 : 0) + (s->bg != NULL)];
+    double k = s->S ? (double)s->N / (double)s->S : K[2];   /* takes per speaker */
+    if (k <= K[0]) return t[0];
+    for (int i = 1; i < ES_SPK_THRESHOLD_NK; i++)
+        if (k <= K[i]) {
+            double a = (log(k) - log(K[i - 1])) / (log(K[i]) - log(K[i - 1]));
+            return t[i - 1] + a * (t[i] - t[i - 1]);
+        }
+    return t[ES_SPK_THRESHOLD_NK - 1];
 }
 
 int es_speakers_threshold_is_set(const es_speakers *s) { return !isnan(s->threshold); }
@@ -1039,7 +1048,10 @@ es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const ch
     if (!s || !e || !dir) return es_fail(err, ES_ERR_ARG, "es_speakers_background_from_dir: invalid arguments");
     es_dataset *d = NULL;
     size_t skipped = 0;
-    es_status st = es_dataset_scan(dir, pattern, &d, &skipped, err);
+    /* any number of labels: they are speakers (folders) or words, and two
+     * speakers saying one word make a background; the count of speakers
+     * is checked below, in the words of a background */
+    es_status st = es_dataset_scan_test(dir, pattern, &d, &skipped, err);
     if (st) return st;
     size_t n = d->nitems;
     float *F = malloc((n + 1) * ES_SPK_DIM * sizeof(float));

@@ -12,15 +12,20 @@
 #define ES_SPK_ALPHA 0.25   /* correlation shrinkage, chosen on FSDD (es_speaker_bench --explore) */
 #define ES_SPK_BETA 0.3      /* weight of a background covariance (es_speaker_bench --background) */
 /* Default thresholds on the score: the equal-error points measured on
- * FSDD at 5 takes (es_speaker_bench --draws 10; bench/README.md), open set
- * (3 of the 6 speakers enrolled) when several speakers are enrolled; the
- * background is `--background synth`'s (es_speaker_bench --synth 64). The
- * score's scale moves with what the projection is fitted from, so each
- * case has its own. */
-#define ES_SPK_THRESHOLD 0.43          /* no background */
-#define ES_SPK_THRESHOLD_BG 0.75       /* with a background */
-#define ES_SPK_THRESHOLD_LONE 0.20     /* one speaker, no background (--single) */
-#define ES_SPK_THRESHOLD_LONE_BG 0.71  /* one speaker with a background (--single --synth 64) */
+ * FSDD (es_speaker_bench --draws 10; bench/README.md), open set (3 of the
+ * 6 speakers enrolled) when several speakers are enrolled; the background
+ * is `--background synth`'s (es_speaker_bench --synth 64). The score's
+ * scale moves with what the projection is fitted from: with or without a
+ * background, one speaker or several, and the number of takes each has
+ * (a lone speaker's point is 0.20 at 5 takes, 0.71 at 50; a fixed 0.20
+ * let impostors through a 50-take profile). So each case has its row,
+ * by takes per speaker (ES_SPK_THRESHOLD_K), interpolated in log(takes). */
+#define ES_SPK_THRESHOLD_NK 6
+#define ES_SPK_THRESHOLD_K {1, 3, 5, 10, 20, 50}
+#define ES_SPK_THRESHOLD {0.00, 0.23, 0.43, 0.62, 0.73, 0.78}          /* no background */
+#define ES_SPK_THRESHOLD_BG {0.45, 0.68, 0.75, 0.80, 0.84, 0.86}       /* with a background */
+#define ES_SPK_THRESHOLD_LONE {0.00, 0.06, 0.20, 0.42, 0.60, 0.71}     /* one speaker, no background (--single) */
+#define ES_SPK_THRESHOLD_LONE_BG {0.43, 0.66, 0.71, 0.77, 0.81, 0.84}  /* one speaker, a background (--single --synth 64) */
 #define ES_SPK_MEL 0        /* 32 log-mel means, 32 stds */
 #define ES_SPK_SPEC 64      /* 64 band log-power means, 64 stds */
 #define ES_SPK_PITCH 192    /* log2 F0 mean, std, mean peak, pitched fraction */

@@ -7,7 +7,10 @@
  *                             jackson, lucas, nicolas), takes 0..K-1, each
  *                             centred in 2 s of background noise
  *     OUT/train/_unknown_/    WORDS/train/ (other speech, .wav) in noise
- *     OUT/train/_silence_/    2 s of noise alone
+ *     OUT/train/_background_noise_/  40 x 2 s of the noise alone, from
+ *                             which train makes its _silence_ class (a
+ *                             folder named _silence_ is refused: train
+ *                             makes that class itself)
  *     OUT/long/long_I.wav     S seconds: noise throughout, digits of the
  *                             held-out speakers (theo, yweweler) and other
  *                             words (WORDS/test/, never in training)
@@ -205,7 +208,7 @@ static int make(int argc, char **argv)
             train_clip(q, &c, 1);
             free(c.x);
         }
-        snprintf(p, sizeof p, "%s/train/_silence_", out);
+        snprintf(p, sizeof p, "%s/train/_background_noise_", out);
         mkdirs(p);
         for (int i = 0; i < 40; i++) {
             snprintf(q, sizeof q, "%s/n%03d.wav", p, i);

@@ -28,6 +28,23 @@ expect 2 "bad --threshold" -- "$BIN" detect --threshold 2 "$S/alexa.wav"
 has "$T/err" "threshold" "bad --threshold says which option"
 expect 0 "models lists the cache" -- "$BIN" models
 has "$T/out" "embedding_model" "models names the encoder"
+has "$T/out" "silero_vad" "models lists all nine files"
+# the pinned sums are the set-up script's (one list is copied in C)
+n=0
+while read -r name sum; do
+    n=$((n + 1))
+    grep -q "\"$sum\"" "$SRC/pipeline/cmd_models.c" || bad "$name: its SHA-256 in fetch-models.sh is not the one earshot models checks"
+done < <(sed -n 's/^  "\([a-z_0-9.]*\.onnx\) *\([0-9a-f]\{64\}\)"$/\1 \2/p' "$SRC/scripts/fetch-models.sh")
+[ "$n" = 9 ] && ok "earshot models checks the 9 sums fetch-models.sh pins" || bad "read $n sums from fetch-models.sh"
+mdir=$(sed -n 's/^models directory: //p' "$T/out")
+mkdir -p "$T/mc"
+cp "$mdir"/*.onnx "$T/mc/"
+head -c 1000 "$mdir/alexa_v0.1.onnx" > "$T/mc/alexa_v0.1.onnx"
+expect 1 "models reports a file that is not the pinned one" -- "$BIN" models --models "$T/mc"
+has "$T/out" "alexa .*NOT THE PINNED FILE" "... and names it"
+expect 2 "models takes no arguments" -- "$BIN" models extra
+expect 1 "a misspelt model name lists the names" -- "$BIN" detect -m Alexa "$S/alexa.wav"
+has "$T/err" "unknown model 'Alexa': the pretrained heads are alexa" "... and does not send the user to download"
 
 # --- detect on the bundled samples
 expect 0 "detect on samples" -- "$BIN" detect -m hey_jarvis -m alexa -m weather "$S/hey_jarvis.wav" "$S/alexa.wav" "$S/weather.wav" "$S/no_wake_word.wav" "$S/hey_jarvis_stereo_44k.flac"
@@ -106,8 +123,11 @@ expect 1 "a bad file among good ones" -- "$BIN" detect -m alexa "$T/text.wav" "$
 has "$T/out" "alexa.wav (2.32 s)" "the good file is still processed"
 expect 1 "embed of a bad file" -- "$BIN" embed -q "$T/text.wav" -o "$T/bademb"
 [ -z "$(ls -A "$T/bademb" 2>/dev/null)" ] && ok "no half-written output after a bad file" || bad "files left: $(ls "$T/bademb")"
-expect 1 "missing model name" -- "$BIN" detect -m no_such_head "$S/alexa.wav"
-has "$T/err" "fetch-models" "missing model says how to fetch"
+expect 1 "unknown model name" -- "$BIN" detect -m no_such_head "$S/alexa.wav"
+has "$T/err" "unknown model 'no_such_head'" "an unknown name is called unknown"
+mkdir -p "$T/nomodels"
+expect 1 "a models folder without the models" -- "$BIN" detect --models "$T/nomodels" -m alexa "$S/alexa.wav"
+has "$T/err" "fetch-models" "missing models: says how to fetch"
 expect 1 "an encoder is not a head" -- "$BIN" detect -m embedding_model "$S/alexa.wav"
 has "$T/err" "not a wake-word head" "refusing a non-head says why"
 expect 1 "models dir without models" -- "$BIN" detect --models "$T" -m alexa "$S/alexa.wav"

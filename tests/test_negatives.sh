@@ -329,5 +329,15 @@ expect 2 "--negatives-max -1" -- "$BIN" train "$T/data" -o "$T/x.safetensors" --
 expect 2 "--negatives-pick other" -- "$BIN" train "$T/data" -o "$T/x.safetensors" --negatives-pick some
 expect 2 "--negatives with --learning-curve" -- "$BIN" train --learning-curve "$T/data" --negatives "$T/talkA"
 
+# a file of the talk that cannot be read is named and left out; the rest is
+# counted and the exit status says something failed (as transcribe)
+mkdir -p "$T/talkbad"
+cp "$T/talkB"/* "$T/talkbad/"
+: > "$T/talkbad/empty.wav"
+expect 1 "eval --negatives with an unreadable talk file" -- "$BIN" eval "$T/base.safetensors" "$T/data" --negatives "$T/talkbad"
+has "$T/err" "empty.wav: empty file .*left out of the talk" "the bad file is named"
+has "$T/out" "could not be read and is left out" "the results say a file is missing"
+has "$T/out" "^other talk (--negatives): $(ls "$T/talkB" | wc -l) file" "the readable files are counted"
+
 echo "$pass passed, $fail failed (negatives)"
 [ "$fail" = 0 ]

@@ -13,6 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the automatic threshold's row (speaker.h) at column i */
+static double th_at(const double *row, int i) { return row[i]; }
+#define TH(ROW, I) th_at((const double[])ROW, I)
+
 static es_engine *eng;
 static char dir[64];
 
@@ -263,7 +267,7 @@ static void test_background(void **state)
     assert_int_equal(es_speakers_score(s, x, a, NULL, NULL, &e), ES_OK);
     assert_int_equal(es_speakers_set_background(s, B, spk, N, 3, "{\"source\":\"test\"}", 0, &e), ES_OK);
     assert_string_equal(es_speakers_background(s), "{\"source\":\"test\"}");
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);   /* automatic, 3 speakers */
+    assert_true(es_speakers_threshold(s) == TH(ES_SPK_THRESHOLD_BG, 1));   /* automatic, 3 speakers of 3 takes */
     assert_false(es_speakers_threshold_is_set(s));
     assert_int_equal(es_speakers_score(s, x, b, NULL, NULL, &e), ES_OK);
     assert_memory_not_equal(a, b, sizeof a);   /* the background changes the projection */
@@ -314,17 +318,33 @@ static void test_threshold(void **state)
     uint32_t r = 23;
     for (int i = 0; i < 6 * ES_SPK_DIM; i++) F[i] = test_rand(&r) + (float)spk[i / ES_SPK_DIM];
     assert_int_equal(es_speakers_enroll(s, "solo", F, 3, 0, &e), ES_OK);
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE);   /* a lone speaker, no background */
+    assert_true(es_speakers_threshold(s) == TH(ES_SPK_THRESHOLD_LONE, 1));   /* a lone speaker of 3 takes, no background */
     assert_int_equal(es_speakers_set_background(s, F, spk, 6, 2, "{}", 0, &e), ES_OK);
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_LONE_BG);   /* a lone speaker with a background */
+    assert_true(es_speakers_threshold(s) == TH(ES_SPK_THRESHOLD_LONE_BG, 1));   /* a lone speaker with a background */
     assert_int_equal(es_speakers_enroll(s, "duo", F + 3 * ES_SPK_DIM, 3, 0, &e), ES_OK);
-    assert_true(es_speakers_threshold(s) == ES_SPK_THRESHOLD_BG);
+    assert_true(es_speakers_threshold(s) == TH(ES_SPK_THRESHOLD_BG, 1));
     {   /* and without the background, several speakers */
         es_speakers *u = es_speakers_new(eng, &e);
         assert_int_equal(es_speakers_enroll(u, "solo", F, 3, 0, &e), ES_OK);
         assert_int_equal(es_speakers_enroll(u, "duo", F + 3 * ES_SPK_DIM, 3, 0, &e), ES_OK);
-        assert_true(es_speakers_threshold(u) == ES_SPK_THRESHOLD);
+        assert_true(es_speakers_threshold(u) == TH(ES_SPK_THRESHOLD, 1));
         es_speakers_free(u);
+    }
+    {   /* the scale grows with the takes: 5 takes give the 5-take point, 50
+         * the 50-take one, 7 one between 5 and 10, more than 50 the last */
+        static const int ks[] = {5, 50, 7, 80};
+        for (int q = 0; q < 4; q++) {
+            es_speakers *u = es_speakers_new(eng, &e);
+            float *G = malloc((size_t)ks[q] * ES_SPK_DIM * sizeof(float));
+            for (int i = 0; i < ks[q] * ES_SPK_DIM; i++) G[i] = test_rand(&r);
+            assert_int_equal(es_speakers_enroll(u, "many", G, (size_t)ks[q], 0, &e), ES_OK);
+            double t = es_speakers_threshold(u);
+            if (q == 0) assert_true(t == TH(ES_SPK_THRESHOLD_LONE, 2));
+            if (q == 1 || q == 3) assert_true(t == TH(ES_SPK_THRESHOLD_LONE, 5));
+            if (q == 2) assert_true(t > TH(ES_SPK_THRESHOLD_LONE, 2) && t < TH(ES_SPK_THRESHOLD_LONE, 3));
+            free(G);
+            es_speakers_free(u);
+        }
     }
     char p[128];
     snprintf(p, sizeof p, "%s/th.safetensors", dir);

@@ -36,9 +36,9 @@ ls "$T/f/yes" | grep -Eq '_(rev|tel|8k|noise|speed|gain)' && bad "--augment none
 
 expect 1 "refuses an existing dataset" -- "$BIN" synth -q --words "$W" -n 2 -o "$T/a"
 has "$T/err" "already exists" "... and says why"
-expect 1 "bad --words: label twice" -- "$BIN" synth -q --words "a,b,a" -n 2 -o "$T/x"
+expect 2 "bad --words: label twice" -- "$BIN" synth -q --words "a,b,a" -n 2 -o "$T/x"
 has "$T/err" "label given twice" "... names the problem"
-expect 1 "bad --words: unclosed phonemes" -- "$BIN" synth -q --words "a=[[abc" -n 2 -o "$T/x"
+expect 2 "bad --words: unclosed phonemes" -- "$BIN" synth -q --words "a=[[abc" -n 2 -o "$T/x"
 expect 1 "phonemes without espeak" -- "$BIN" synth -q --words "a=[[abc]],b" -n 2 --engines flite -o "$T/y"
 has "$T/err" "only espeak-ng reads" "... says only espeak reads phonemes"
 expect 2 "bad --engines" -- "$BIN" synth -q --words "a,b" --engines festival -o "$T/x"
@@ -257,7 +257,7 @@ fi
 expect 1 "a spelling with no sound is refused" -- "$BIN" synth -q -n 4 --unknown 0 --words "a=[[]],yes" -o "$T/silent"
 has "$T/err" "no sound" "says the spelling gives no sound"
 [ -e "$T/silent" ] && bad "a refused synthesis left $T/silent" || ok "no folder left"
-expect 1 "the label _silence_ is reserved" -- "$BIN" synth -q -n 4 --words "_silence_=hi,yes" -o "$T/sil"
+expect 2 "the label _silence_ is reserved" -- "$BIN" synth -q -n 4 --words "_silence_=hi,yes" -o "$T/sil"
 # killed midway: no label folder that looks complete, and the next run
 # into the same folder finishes cleanly
 "$BIN" synth -q --words "yes,no" -n 200 -o "$T/killed" 2>/dev/null & kp=$!

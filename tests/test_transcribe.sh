@@ -136,7 +136,7 @@ fi
 chmod 755 "$T/ro"
 touch "$T/afile"
 expect 2 "an output folder that is a file: refused before any file is read" -- "$BIN" transcribe -q "${M[@]}" -d "$T/afile" "$T/in/a.wav"
-has "$T/err" "afile: not a directory" "says it is not a folder"
+has "$T/err" "afile is not a folder" "says it is not a folder"
 # inputs that cannot be read are reported one by one and the rest is done
 mkdir -p "$T/loop/a"
 cp "$T/in/a.wav" "$T/loop/a/x.wav"

@@ -114,7 +114,9 @@ grep -q speaker "$T/out" && bad "speaker fields without --speakers" || ok "no sp
 # several files on several threads: the profile is shared, results the same
 cp "$T/mix.wav" "$T/mix2.wav"
 expect 0 "two files, two jobs" -- "$BIN" transcribe -q -j 2 "${M[@]}" --speakers "$P" "$T/mix.wav" "$T/mix2.wav"
-cat "$T/mix.txt" "$T/mix.txt" | cmp -s - "$T/out" && ok "-j 2: same speakers for both copies" || bad "-j 2: $(cat "$T/out")"
+# (several inputs on stdout: each line starts with its file)
+(sed "s|^|$T/mix.wav\t|" "$T/mix.txt"; sed "s|^|$T/mix2.wav\t|" "$T/mix.txt") | cmp -s - "$T/out" &&
+    ok "-j 2: same speakers for both copies" || bad "-j 2: $(cat "$T/out")"
 
 # the profile's threshold: above every score, every event is unknown
 cp "$P" "$T/strict.safetensors"
