@@ -128,12 +128,10 @@ es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err)
 
 es_status es_atomic_commit(es_atomic *a, int fd, const char *shown, es_error *err)
 {
-    /* the old file's permissions, before the name points at the new one */
-    if (a->have_mode && fd >= 0 && fchmod(fd, a->mode) != 0) {
-        es_status s = es_fail(err, ES_ERR_IO, "%s: cannot keep the file's permissions: %s", shown, strerror(errno));
-        es_atomic_abort(a);
-        return s;
-    }
+    /* the old file's permissions, before the name points at the new one;
+     * best effort: a file system without modes (FAT) may refuse, and the
+     * output matters more than its mode there */
+    if (a->have_mode && fd >= 0) (void)!fchmod(fd, a->mode);
     if (rename(a->tmp, a->path) != 0) {
         es_status s = es_fail(err, ES_ERR_IO, "%s: cannot write: %s", shown, strerror(errno));
         es_atomic_abort(a);
@@ -182,7 +180,7 @@ es_status es_write_atomic_ex(const char *path, const void *data, size_t len, int
     ok = (fflush(f) == 0) && ok;
     if (durable) ok = (fsync(fileno(f)) == 0) && ok;
     int e = errno;
-    if (ok && a.have_mode && fchmod(fileno(f), a.mode) != 0) { ok = 0; e = errno; }
+    if (ok && a.have_mode) (void)!fchmod(fileno(f), a.mode);   /* best effort, as in es_atomic_commit */
     ok = (fclose(f) == 0) && ok;
     if (!ok) {
         s = es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, strerror(e ? e : errno));

@@ -278,11 +278,18 @@ es_status es_speaker_features(es_engine *e, const float *x, size_t n, float *fea
     float *one = malloc(ES_SPK_DIM * sizeof(float));
     double *sum = calloc(ES_SPK_DIM, sizeof(double));
     es_status st = one && sum ? ES_OK : es_fail(err, ES_ERR_NOMEM, "out of memory");
+    size_t used = 0;
     for (size_t i = 0; i < k && !st; i++) {
-        st = features_one(e, x + i * len, i + 1 < k ? len : n - i * len, one, err);
+        const float *xi = x + i * len;
+        size_t ni = i + 1 < k ? len : n - i * len;
+        /* a silent stretch of a long recording is left out, not an error:
+         * only a recording silent throughout has no voice */
+        if (!(es_audio_peak_dbfs(xi, ni) >= ES_SILENT_DBFS) && (used || i + 1 < k)) continue;
+        st = features_one(e, xi, ni, one, err);
         for (int j = 0; j < ES_SPK_DIM && !st; j++) sum[j] += one[j];
+        used += !st;
     }
-    for (int j = 0; j < ES_SPK_DIM && !st; j++) feat[j] = (float)(sum[j] / (double)k);
+    for (int j = 0; j < ES_SPK_DIM && !st; j++) feat[j] = (float)(sum[j] / (double)used);
     free(one);
     free(sum);
     return st;
