@@ -862,7 +862,10 @@ int cmd_train(int argc, char **argv)
                    "%.3f or more)", res.n_talk_windows, res.n_talk - res.n_talk_hard, res.n_talk_hard, res.talk_hard_min);
         else if (res.n_talk < res.n_talk_windows)
             printf(" (evenly spread over %zu; --negatives-max)", res.n_talk_windows);
-        printf(", taught as %s, in %.1f s\n", o.wake_word ? "other" : "_unknown_", res.talk_seconds);
+        /* without --negatives the talk is the long _unknown_ clips: say
+         * so, or the line reads as if talk had been given */
+        printf(", taught as %s%s, in %.1f s\n", o.wake_word ? "other" : "_unknown_",
+               o.negatives_dir ? "" : " (the _unknown_ clips longer than --pad-to)", res.talk_seconds);
     }
     if (!isnan(res.threshold)) {
         printf("wake word '%s': threshold %.4f", o.wake_word, res.threshold);

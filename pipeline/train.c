@@ -415,6 +415,13 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     if (!c) { es_st_free(st); es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     c->st = st;
     const char *fmt = es_st_meta(st, "earshot.format");
+    int fv = 0;
+    if (fmt && sscanf(fmt, "earshot-head-%d", &fv) == 1 && fv > 1) {
+        /* a model of a later earshot: say so, rather than "not an earshot model" */
+        es_fail(err, ES_ERR_UNSUPPORTED, "%s: a model of a newer earshot (format %s; this one reads " FORMAT "); upgrade earshot",
+                path, fmt);
+        goto fail;
+    }
     if (!fmt || strcmp(fmt, FORMAT)) { card_error(err, path, "no earshot.format \"" FORMAT "\" in its metadata"); goto fail; }
     labels = cJSON_Parse(es_st_meta(st, "labels") ? es_st_meta(st, "labels") : "");
     arch = cJSON_Parse(es_st_meta(st, "architecture") ? es_st_meta(st, "architecture") : "");

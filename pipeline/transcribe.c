@@ -342,7 +342,13 @@ static void put_csv_str(sbuf *b, const char *s)
 static void put_ts(sbuf *b, double t, char sep)
 {
     if (t < 0) t = 0;
-    long long ms = (long long)(t * 1000 + 0.5);
+    /* rounded as the JSON's "%.3f" rounds (from the decimal expansion):
+     * t * 1000 + 0.5 rounded 0.3615 up where printf rounds it down */
+    char dec[48];
+    long long whole = 0, frac = 0;
+    snprintf(dec, sizeof dec, "%.3f", t);
+    if (sscanf(dec, "%lld.%lld", &whole, &frac) != 2) whole = frac = 0;
+    long long ms = whole * 1000 + frac;
     put(b, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
 }
 

@@ -344,6 +344,9 @@ other=$(echo "$sha" | tr '0-9a-f' '1-9a-f0')
 sed "s/$sha/$other/" "$T/m.safetensors" > "$T/foreign.safetensors"
 expect 1 "a model from another encoder is refused" -- "$BIN" eval -q "$T/foreign.safetensors" "$T/data"
 has "$T/err" "another encoder" "foreign encoder: says so"
+sed 's/"earshot-head-1"/"earshot-head-2"/' "$T/m.safetensors" > "$T/newer.safetensors"
+expect 1 "a model of a newer earshot is refused" -- "$BIN" eval -q "$T/newer.safetensors" "$T/data"
+has "$T/err" "newer.safetensors: a model of a newer earshot" "newer model: says to upgrade"
 # a write that fails part-way (file size limit, like a full disk): no model, no temp file
 cp "$T/m.safetensors" "$T/keep.safetensors"
 expect 1 "a failing write is reported" -- bash -c "trap '' XFSZ; ulimit -f 2; \"$BIN\" train -q \"$T/data\" -o \"$T/keep.safetensors\" --epochs 5"
