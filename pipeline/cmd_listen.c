@@ -92,7 +92,9 @@ static void help(FILE *f)
             "Output: one line per event, START<TAB>END<TAB>LABEL<TAB>SCORE (seconds since\n"
             "listening began), as earshot transcribe's txt format, then SPEAKER<TAB>SCORE\n"
             "with --speakers; with --json the fields are label, start, end, score, model\n"
-            "(speaker and speaker_score with --speakers, clip with --save-clips).\n"
+            "(speaker and speaker_score with --speakers, clip with --save-clips: the file\n"
+            "the clip is being written to, in the background so the line is not delayed;\n"
+            "a write that fails is reported on stderr and the exit status is 1).\n"
             "Exit status: 0 after a clean stop, 1 on a device or model error, 2 on bad\n"
             "usage.\n");
 }
