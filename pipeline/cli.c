@@ -34,9 +34,10 @@ static void usage(FILE *f)
 /* Killed while writing (Ctrl-C during train, kill during enroll): the
  * temporary files of the writes under way go, then the signal does what
  * it would have done. The outputs themselves are safe anyway, since they
- * are renamed into place only when complete. listen installs its own
- * SIGINT/SIGTERM handler, which stops it cleanly instead. */
-static void on_fatal_signal(int sig)
+ * are renamed into place only when complete. listen and transcribe
+ * install their own SIGINT/SIGTERM handler, which stops them cleanly
+ * instead (and hands a second signal to this one). */
+void cli_on_fatal_signal(int sig)
 {
     es_atomic_cleanup_signal();
     signal(sig, SIG_DFL);
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_fatal_signal;
+    sa.sa_handler = cli_on_fatal_signal;
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (int i = 0; i < 3; i++) {

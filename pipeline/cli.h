@@ -38,6 +38,10 @@ void cli_common_init(cli_common *c);
     "  --rate HZ (default 16000), --channels N (default 1),\n" \
     "  --format s16|s8|u8|s24|s32|f32|f64 (default s16)\n"
 
+/* The handler main installs for SIGINT, SIGTERM and SIGHUP: unlinks the
+ * temporary files of writes under way, then dies of the signal. */
+void cli_on_fatal_signal(int sig);
+
 /* Decode an input named on the command line ('-' = stdin raw PCM). */
 es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err);
 /* The same input opened for block-wise reading (memory independent of its

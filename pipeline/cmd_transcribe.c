@@ -17,6 +17,7 @@
 #include <glob.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,22 @@ static es_detector *make_detector(batch *b, es_error *e)
     return cli_detector(b->eng, b->models, b->nmodels, &b->det, e);
 }
 
+/* Ctrl-C or SIGTERM: no new file is started, the files under way finish
+ * (their outputs whole), and the summary says how far the batch got, so
+ * --resume can take it up. A second signal goes to main's handler, which
+ * removes temporary files and dies at once. */
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig)
+{
+    interrupted = sig;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cli_on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static void *worker(void *p)
 {
     batch *b = p;
@@ -386,7 +403,7 @@ static void *worker(void *p)
     }
     for (;;) {
         pthread_mutex_lock(&b->lock);
-        size_t k = b->next < b->ntodo && !b->setup_failed ? b->next++ : SIZE_MAX;
+        size_t k = b->next < b->ntodo && !b->setup_failed && !interrupted ? b->next++ : SIZE_MAX;
         pthread_mutex_unlock(&b->lock);
         if (k == SIZE_MAX) break;
         one_file(b, d, k, NULL);
@@ -604,6 +621,15 @@ int cmd_transcribe(int argc, char **argv)
     b.progress = !b.quiet && isatty(2);
     pthread_mutex_init(&b.lock, NULL);
     b.t0 = now_s();
+    {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt;
+        sigemptyset(&sa.sa_mask);
+        int sigs[] = {SIGINT, SIGTERM};
+        for (int i = 0; i < 2; i++)
+            if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
     pthread_t th[256];
     long started = 0;
     for (long i = 0; i < jobs; i++) {
@@ -620,6 +646,12 @@ int cmd_transcribe(int argc, char **argv)
         fprintf(stderr, "earshot: %zu files (%.3f h of audio), %zu events, %zu failed in %.1f s (%.0fx real time)\n",
                 b.nok + b.nfail + b.nbad, b.audio_s / 3600, b.nev, b.nfail + b.nbad, el, el > 0 ? b.audio_s / el : 0);
     if (b.nfail || b.nbad) rc = EXIT_FAIL;
+    if (interrupted) {
+        if (!b.quiet)
+            fprintf(stderr, "earshot: interrupted: %zu of %zu files not started%s\n", b.ntodo - b.next, b.ntodo,
+                    b.outdir ? "; run again with --resume to finish" : "");
+        rc = 128 + interrupted;   /* as a shell reports a signal */
+    }
 out:
     if (!b.quiet && b.nskip) fprintf(stderr, "earshot: %zu files skipped (--resume: outputs complete)\n", b.nskip);
     for (size_t i = 0; i < b.ntodo; i++) free(b.printed[i]);

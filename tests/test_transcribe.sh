@@ -147,6 +147,18 @@ expect 1 "a link loop, a broken link and a missing list entry" -- "$BIN" transcr
 [ "$(grep -c hey_jarvis "$T/out")" = 2 ] && ok "the readable files are transcribed (the loop walked once)" || bad "events: $(cat "$T/out")"
 has "$T/err" "broken.wav: broken symbolic link" "the broken link is named"
 has "$T/err" "missing.wav: No such file" "the missing entry is named"
+# SIGTERM (or Ctrl-C) mid-batch: the files under way finish, no new one
+# starts, the summary says so, no temporary file stays, --resume finishes
+mkdir -p "$T/batch"
+for i in $(seq -w 1 400); do ln -s "$T/in/a.wav" "$T/batch/a$i.wav"; done
+"$BIN" transcribe -j 1 "${M[@]}" -ojson -d "$T/batchout" "$T/batch" 2>"$T/int.err" & tp=$!
+for _ in $(seq 1 200); do [ -n "$(ls "$T/batchout" 2>/dev/null)" ] && break; sleep 0.05; done
+kill -TERM $tp; wait $tp; trc=$?
+[ $trc = 143 ] && ok "an interrupted batch exits 128+SIGTERM" || bad "interrupted batch: exit $trc: $(cat "$T/int.err")"
+has "$T/int.err" "interrupted: .* of 400 files not started; run again with --resume" "the summary says how far it got"
+ls "$T/batchout" | grep -q tmp && bad "temporary files left: $(ls "$T/batchout" | grep tmp)" || ok "no temporary file left"
+expect 0 "--resume after the interruption" -- "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/batchout" --resume "$T/batch"
+[ "$(ls "$T/batchout" | grep -c '\.json$')" = 400 ] && ok "every file done once" || bad "$(ls "$T/batchout" | wc -l) outputs"
 mkdir -p "$T/emptydir"
 expect 1 "an empty folder is no success" -- "$BIN" transcribe -q "${M[@]}" "$T/emptydir"
 has "$T/err" "no audio files" "says there is nothing to do"
