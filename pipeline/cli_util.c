@@ -69,16 +69,14 @@ void cli_print_cell(const char *s, int width, int left)
 {
     /* at most `width` characters, cut at a character boundary ("~" marks a cut) */
     int w = cli_text_width(s);
-    size_t bytes = strlen(s);
     if (w > width) {
-        int keep = width - 1, n = 0;
+        /* the byte where character number width-1 starts */
         const unsigned char *p = (const unsigned char *)s;
+        int n = 0;
         size_t i = 0;
-        for (; p[i]; i++) {
-            if ((p[i] & 0xc0) != 0x80 && n++ == keep) break;
-        }
-        bytes = i;
-        printf("%.*s~", (int)bytes, s);
+        for (; p[i]; i++)
+            if ((p[i] & 0xc0) != 0x80 && n++ == width - 1) break;
+        printf("%.*s~", (int)i, s);
         return;
     }
     if (left) printf("%s%*s", s, width - w, "");
@@ -98,7 +96,8 @@ int cli_models_distinct(const char *const *names, size_t n, const char *cmd)
 
 int cli_check_out_dir(const char *path, const char *what)
 {
-    char *p = strdup(path);
+    if (!*path) { fprintf(stderr, "earshot: %s: an empty folder name\n", what); return -1; }
+    char *p = strdup(path);   /* at least 2 bytes: room for "." below */
     if (!p) { fprintf(stderr, "earshot: out of memory\n"); return -1; }
     /* the folder, or the nearest of its parents that exists */
     struct stat st;

@@ -128,7 +128,12 @@ static void *worker(void *p)
             es_recording_free(j->recs[f]);
             j->recs[f] = NULL;
             pthread_mutex_lock(&j->lock);
-            j->bad[f] = strdup(strstr(e.msg, j->files[f]) ? e.msg : j->files[f]);
+            if (strstr(e.msg, j->files[f])) {
+                j->bad[f] = strdup(e.msg);
+            } else {   /* the reason without the file: both */
+                size_t len = strlen(j->files[f]) + strlen(e.msg) + 3;
+                if ((j->bad[f] = malloc(len))) snprintf(j->bad[f], len, "%s: %s", j->files[f], e.msg);
+            }
             if (!j->bad[f]) { j->st = ES_ERR_NOMEM; snprintf(j->err.msg, sizeof j->err.msg, "out of memory"); }
             if (j->progress) j->progress(j->user, "other talk", ++j->done, j->nf);
             pthread_mutex_unlock(&j->lock);
