@@ -728,6 +728,7 @@ double es_audio_peak_dbfs(const float *x, size_t n)
 {
     const size_t F = ES_SAMPLE_RATE / 100;
     double best = 0;
+    if (!x) return -INFINITY;
     if (n < F) {
         for (size_t i = 0; i < n; i++) best += (double)x[i] * x[i];
         best = n ? best / (double)n : 0;

@@ -295,8 +295,23 @@ void es_mel_stream_free(es_mel_stream *s)
 es_status es_mel_stream_push(es_mel_stream *s, const float *x, size_t n, float *out, size_t max_frames,
                              size_t *n_frames, es_error *err)
 {
-    *n_frames = 0;
-    if (!s || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_mel_stream_push: invalid arguments");
+    if (n_frames) *n_frames = 0;
+    if (!s || (!x && n) || !n_frames || (!out && max_frames)) return es_fail(err, ES_ERR_ARG, "es_mel_stream_push: invalid arguments");
+    /* The frames this push will complete, counted before anything is
+     * consumed: failing half-way (some chunks done, one held back) left a
+     * stream the caller could not resume, since it could not tell which
+     * samples were taken. So a push either fits or changes nothing. */
+    size_t need = 0, have = s->have, pending = s->pending;
+    for (size_t left = n; left > 0;) {
+        size_t take = ES_CHUNK - pending < left ? ES_CHUNK - pending : left;
+        have = have + take > SBUF ? SBUF : have + take;
+        pending += take;
+        left -= take;
+        if (pending == ES_CHUNK) { need += es_mel_frames(have); pending = 0; }
+    }
+    if (need > max_frames)
+        return es_fail(err, ES_ERR_ARG, "es_mel_stream_push: output buffer too small (%zu frames, room for %zu); nothing "
+                       "was consumed", need, max_frames);
     while (n > 0) {
         size_t take = ES_CHUNK - s->pending;
         if (take > n) take = n;
@@ -313,8 +328,6 @@ es_status es_mel_stream_push(es_mel_stream *s, const float *x, size_t n, float *
         n -= take;
         if (s->pending == ES_CHUNK) {
             size_t frames = es_mel_frames(s->have);
-            if (*n_frames + frames > max_frames)
-                return es_fail(err, ES_ERR_ARG, "es_mel_stream_push: output buffer too small");
             float *o = out + *n_frames * ES_MEL_BINS;
             float mx = mel_db(s->mel, s->fft, s->hist, frames, o);
             finish(s->mel, o, frames * ES_MEL_BINS, mx);

@@ -18,6 +18,7 @@
 
 es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err)
 {
+    if (!path || !*path || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_audio_write_wav: invalid arguments");
     es_atomic a;
     es_status as = es_atomic_begin(&a, path, err);
     if (as) return as;
@@ -39,7 +40,7 @@ es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_erro
     for (size_t i = 0; ok && i < n; i += 4096) {
         size_t k = n - i < 4096 ? n - i : 4096;
         for (size_t j = 0; j < k; j++) {
-            float v = roundf(x[i + j]);
+            float v = isnan(x[i + j]) ? 0.0f : roundf(x[i + j]);   /* (short)NaN is undefined */
             blk[j] = (short)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : v);
         }
         if (sf_write_short(sf, blk, (sf_count_t)k) != (sf_count_t)k) {

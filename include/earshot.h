@@ -4,7 +4,17 @@
  * One header, opaque handles, explicit ownership. Every function that can
  * fail returns an es_status and, when given a non-NULL es_error, fills a
  * human-readable message that names the file (if any) and the reason.
- * Nothing in the library prints or exits.
+ * Nothing in the library prints or exits (PortAudio's JACK back end may
+ * print its own notes to stderr when es_capture_init probes for a JACK
+ * server; earshot cannot silence a library it loads).
+ *
+ * Conventions: a pointer argument may be NULL only where its comment says
+ * so; the functions returning es_status refuse a NULL one with
+ * ES_ERR_ARG. Getters of a handle (es_detector_labels, es_classifier_label,
+ * es_engine_models_dir, ...) are NULL-safe: for a NULL handle, as after a
+ * failed create, they return 0, NULL or NaN. Output structs (an
+ * es_train_result, an es_eval_result) are required unless said otherwise.
+ * On success err is left as it was.
  *
  * Units: audio handed to the front end is 16 kHz mono float in int16 scale
  * (about +-32768), as the pretrained melspectrogram model expects.
@@ -224,9 +234,12 @@ es_status es_mel_compute(es_mel *m, const float *x, size_t n, float *out, es_err
 typedef struct es_mel_stream es_mel_stream;
 es_mel_stream *es_mel_stream_create(es_mel *m, es_error *err);
 void es_mel_stream_free(es_mel_stream *s);
-/* Feed any number of samples; up to `max_frames` completed frames are
- * written to out ([k][32]); *n_frames receives k. Each 1280-sample chunk
- * gives at most 8 frames, so max_frames >= 8*(n/1280 + 1) is always enough. */
+/* Feed any number of samples; the k frames they complete are written to
+ * out ([k][32]) and *n_frames receives k. Each 1280-sample chunk gives at
+ * most 8 frames, so max_frames >= 8*(n/1280 + 1) is always enough. If k
+ * would exceed max_frames, ES_ERR_ARG and nothing is consumed: the same
+ * push may be repeated with a larger buffer (or the samples pushed in
+ * smaller pieces). */
 es_status es_mel_stream_push(es_mel_stream *s, const float *x, size_t n,
                              float *out, size_t max_frames, size_t *n_frames, es_error *err);
 
@@ -979,9 +992,13 @@ size_t es_speakers_takes(const es_speakers *s, size_t i);   /* enrolled takes of
 const char *es_speakers_encoder_sha256(const es_speakers *s);
 /* Decision threshold on the score, from 0 to 1 (identify says "unknown"
  * below it; verify accepts at or above it). Unless set, it follows the
- * profile: the equal-error points measured on FSDD at 5 takes, 0.49
- * without a background, 0.76 with one, and for a lone speaker 0.27
- * without, 0.73 with one (bench/README.md). */
+ * profile: the equal-error points measured on FSDD (bench/README.md),
+ * which depend on whether there is a background, whether one speaker or
+ * several are enrolled, and the takes per speaker (the score's scale
+ * grows with them): at 5 takes 0.43 without a background, 0.75 with one,
+ * for a lone speaker 0.20 and 0.71; at 50 takes 0.78, 0.86, 0.71, 0.84;
+ * interpolated in log(takes) between the points measured (1, 3, 5, 10,
+ * 20, 50; pipeline/speaker.h). NaN for a NULL profile. */
 double es_speakers_threshold(const es_speakers *s);
 int es_speakers_threshold_is_set(const es_speakers *s);
 /* t from 0 to 1, or NAN for automatic again. */

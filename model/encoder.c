@@ -63,8 +63,11 @@ struct es_encoder {
  * 0 <= a <= 1, checked at load) so it vectorises: as `v < 0 ? v*a : v` it
  * stayed scalar and took half of the encoder's time. The portable build
  * targets baseline x86-64 (SSE2); target_clones adds AVX2 and AVX-512
- * versions chosen at load time by the CPU. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_ADDRESS__)
+ * versions chosen at load time by the CPU. Not under the sanitizers:
+ * their instrumentation runs before the ifunc resolvers can (a ThreadSanitizer
+ * build crashed at load in one). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 #define ES_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ES_CLONES
@@ -610,8 +613,8 @@ static size_t stream_step(es_encoder_stream *s, const float *mel, int frames, fl
 es_status es_encoder_stream_push(es_encoder_stream *s, const float *mel, size_t frames, float *out, size_t *n_out,
                                  es_error *err)
 {
-    *n_out = 0;
-    if (!s || (!mel && frames) || (!out && frames)) return es_fail(err, ES_ERR_ARG, "es_encoder_stream_push: invalid arguments");
+    if (n_out) *n_out = 0;
+    if (!s || (!mel && frames) || (!out && frames) || !n_out) return es_fail(err, ES_ERR_ARG, "es_encoder_stream_push: invalid arguments");
     while (frames > 0) {
         int k = frames > (size_t)s->slice ? s->slice : (int)frames;
         *n_out += stream_step(s, mel, k, out + *n_out * ES_EMB_DIM);

@@ -417,7 +417,7 @@ static int set_labels(es_head *h, const char *outname)
 
 const char *es_head_label(const es_head *h, size_t i)
 {
-    return i < h->classes ? h->labels[i] : NULL;
+    return h && i < h->classes ? h->labels[i] : NULL;
 }
 
 void es_head_free(es_head *h)
@@ -485,7 +485,7 @@ es_head *es_head_create(const es_onnx *model, const char *name, es_error *err)
 }
 
 const char *es_head_name(const es_head *h) { return h->name; }
-size_t es_head_window(const es_head *h) { return h->window; }
+size_t es_head_window(const es_head *h) { return h ? h->window : 0; }
 size_t es_head_classes(const es_head *h) { return h->classes; }
 
 es_status es_head_run(es_head *h, const float *emb, float *scores, es_error *err)

@@ -21,6 +21,15 @@ es_status es_npy_write_ex(const char *path, const float *data, const size_t *sha
                           es_error *err)
 {
     if (!path || ndim < 0 || ndim > 8 || (!shape && ndim)) return es_fail(err, ES_ERR_ARG, "es_npy_write: invalid arguments");
+    /* the reader's limit, so a count cannot wrap (2^33 x 2^31 wrapped to 0
+     * and wrote a file the reader refused) */
+    size_t elems = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] > ((size_t)1 << 40) || (shape[i] && elems > ((size_t)1 << 40) / shape[i]))
+            return es_fail(err, ES_ERR_ARG, "es_npy_write: %s: shape too large (over 2^40 elements)", path);
+        elems *= shape[i];
+    }
+    if (elems && !data) return es_fail(err, ES_ERR_ARG, "es_npy_write: invalid arguments");
     char dict[512];
     int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     size_t count = 1;
@@ -59,13 +68,15 @@ es_status es_npy_write_ex(const char *path, const float *data, const size_t *sha
 
 es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, es_error *err)
 {
-    *data = NULL;
-    *ndim = 0;
+    if (data) *data = NULL;
+    if (ndim) *ndim = 0;
+    if (!path || !data || !shape || !ndim) return es_fail(err, ES_ERR_ARG, "es_npy_read: invalid arguments");
     unsigned char *buf;
     size_t len;
     es_status s = es_read_file(path, &buf, &len, err);
     if (s) return s;
-    s = es_fail(err, ES_ERR_FORMAT, "%s: not a float32 .npy file", path);
+    /* the failure, set only when it fails: err was filled on success too */
+    s = ES_ERR_FORMAT;
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0 || buf[6] != 1) goto out;
     size_t hl = buf[8] | (size_t)buf[9] << 8;
     if (10 + hl > len) goto out;
@@ -91,7 +102,7 @@ es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, 
     }
     if (*p != ')' || len - 10 - hl != count * 4) goto out;
     float *d = malloc(count * sizeof(float) + 1);
-    if (!d) { s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); goto out; }
+    if (!d) { s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); goto done; }
     const unsigned char *q = buf + 10 + hl;
     for (size_t i = 0; i < count; i++) {
         uint32_t u = (uint32_t)q[4 * i] | (uint32_t)q[4 * i + 1] << 8 | (uint32_t)q[4 * i + 2] << 16 | (uint32_t)q[4 * i + 3] << 24;
@@ -100,7 +111,10 @@ es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, 
     *data = d;
     *ndim = nd;
     s = ES_OK;
+    goto done;
 out:
+    es_fail(err, s, "%s: not a float32 .npy file", path);
+done:
     free(buf);
     return s;
 }

@@ -295,24 +295,28 @@ fail:
     return NULL;
 }
 
-size_t es_detector_labels(const es_detector *d) { return d->nslots; }
-const char *es_detector_label(const es_detector *d, size_t i) { return i < d->nslots ? d->slots[i].label : NULL; }
-int es_detector_reported(const es_detector *d, size_t i) { return i < d->nslots && d->slots[i].reported; }
-double es_detector_threshold(const es_detector *d, size_t i) { return i < d->nslots ? d->slots[i].thr : NAN; }
-size_t es_detector_models(const es_detector *d) { return d->nsrc; }
-const char *es_detector_model_name(const es_detector *d, size_t i) { return i < d->nsrc ? d->src[i].name : NULL; }
-const char *es_detector_warning(const es_detector *d) { return d->warning[0] ? d->warning : NULL; }
-double es_detector_time(const es_detector *d) { return (double)d->pushed / ES_SAMPLE_RATE; }
+/* Getters are NULL-safe (0, NULL or NaN for no detector), so a program's
+ * error path after a failed es_detector_create may call them. */
+size_t es_detector_labels(const es_detector *d) { return d ? d->nslots : 0; }
+const char *es_detector_label(const es_detector *d, size_t i) { return d && i < d->nslots ? d->slots[i].label : NULL; }
+int es_detector_reported(const es_detector *d, size_t i) { return d && i < d->nslots && d->slots[i].reported; }
+double es_detector_threshold(const es_detector *d, size_t i) { return d && i < d->nslots ? d->slots[i].thr : NAN; }
+size_t es_detector_models(const es_detector *d) { return d ? d->nsrc : 0; }
+const char *es_detector_model_name(const es_detector *d, size_t i) { return d && i < d->nsrc ? d->src[i].name : NULL; }
+const char *es_detector_warning(const es_detector *d) { return d && d->warning[0] ? d->warning : NULL; }
+double es_detector_time(const es_detector *d) { return d ? (double)d->pushed / ES_SAMPLE_RATE : 0; }
 
 void es_detector_set_score_fn(es_detector *d, es_detector_score_fn fn, void *user)
 {
+    if (!d) return;
     d->score_fn = fn;
     d->score_user = user;
 }
 
 es_status es_detector_set_threshold(es_detector *d, const char *label, double thr, es_error *err)
 {
-    if (!d || !(thr > 0 && thr <= 1)) return es_fail(err, ES_ERR_ARG, "a threshold must be in (0, 1]");
+    if (!d) return es_fail(err, ES_ERR_ARG, "es_detector_set_threshold: no detector");
+    if (!(thr > 0 && thr <= 1)) return es_fail(err, ES_ERR_ARG, "a threshold must be in (0, 1]");
     int found = 0;
     for (size_t i = 0; i < d->nslots; i++)
         if (d->slots[i].reported && (!label || !strcmp(label, d->slots[i].label))) { d->slots[i].thr = thr; found = 1; }
@@ -342,6 +346,7 @@ static void reset_events(es_detector *d)
 
 void es_detector_reset(es_detector *d)
 {
+    if (!d) return;
     es_encoder_stream_reset(d->es);
     /* a fresh mel stream: it has no reset of its own, and its state is a
      * few KB of history */

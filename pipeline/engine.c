@@ -34,6 +34,10 @@ void es_engine_free(es_engine *e)
 
 es_engine *es_engine_create(const char *models_dir, es_error *err)
 {
+    /* the library's own thread count, and OpenBLAS kept to one thread (the
+     * header's promise): a program that never asked es_threads() ran every
+     * sgemm on OpenBLAS's own pool, one more thread per detector thread */
+    (void)es_threads();
     es_engine *e = calloc(1, sizeof *e);
     if (!e) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     char path[4096];
@@ -56,12 +60,15 @@ fail:
     return NULL;
 }
 
-es_mel *es_engine_mel(es_engine *e) { return e->mel; }
-es_encoder *es_engine_encoder(es_engine *e) { return e->enc; }
-const char *es_engine_models_dir(const es_engine *e) { return e->dir; }
-const char *es_engine_encoder_sha256(const es_engine *e) { return e->enc_sha; }
-const char *es_engine_mel_sha256(const es_engine *e) { return e->mel_sha; }
-const char *es_engine_encoder_id(const es_engine *e) { return e->enc_id; }
+/* NULL for no engine (a failed es_engine_create): an array member of a
+ * NULL struct pointer is a small non-NULL address, which a caller's
+ * `if (p)` would take for a string */
+es_mel *es_engine_mel(es_engine *e) { return e ? e->mel : NULL; }
+es_encoder *es_engine_encoder(es_engine *e) { return e ? e->enc : NULL; }
+const char *es_engine_models_dir(const es_engine *e) { return e ? e->dir : NULL; }
+const char *es_engine_encoder_sha256(const es_engine *e) { return e ? e->enc_sha : NULL; }
+const char *es_engine_mel_sha256(const es_engine *e) { return e ? e->mel_sha : NULL; }
+const char *es_engine_encoder_id(const es_engine *e) { return e ? e->enc_id : NULL; }
 
 /* One check for everything a file was computed with: a model card and a
  * speaker profile record both networks' SHA-256, and numbers made through
@@ -71,6 +78,7 @@ const char *es_engine_encoder_id(const es_engine *e) { return e->enc_id; }
 es_status es_engine_check_made_with(const es_engine *e, const char *what, const char *enc, const char *mel,
                                     const char *remedy, es_error *err)
 {
+    if (!e || !what) return es_fail(err, ES_ERR_ARG, "es_engine_check_made_with: invalid arguments");
     const char *sep = remedy && *remedy ? "; " : "", *rem = remedy ? remedy : "";
     if (!enc || strcmp(enc, e->enc_sha))
         return es_fail(err, ES_ERR_MODEL, "%s: made with another encoder (sha256 %.12s..., this one is %.12s...)%s%s", what,
@@ -226,6 +234,8 @@ void es_scorer_free(es_scorer *s)
 es_scorer *es_scorer_create(es_engine *e, es_head **heads, size_t nheads, es_error *err)
 {
     if (!e || (!heads && nheads)) { es_fail(err, ES_ERR_ARG, "es_scorer_create: invalid arguments"); return NULL; }
+    for (size_t i = 0; i < nheads; i++)
+        if (!heads[i]) { es_fail(err, ES_ERR_ARG, "es_scorer_create: head %zu is NULL", i); return NULL; }
     es_scorer *s = calloc(1, sizeof *s);
     if (!s) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     s->e = e;

@@ -91,7 +91,7 @@ void es_selfadapt_apply(const es_selfadapt *a, float *emb, size_t n)
 
 void es_selfadapt_observe(es_selfadapt *a, const float *emb, size_t n, size_t label)
 {
-    if (!a || !n || label >= a->K || !a->watch[label]) return;
+    if (!a || !emb || !n || label >= a->K || !a->watch[label]) return;
     const float *m = a->means + label * ES_EMB_DIM;
     a->n++;
     for (size_t j = 0; j < ES_EMB_DIM; j++) {

@@ -613,6 +613,7 @@ const char *es_speakers_encoder_sha256(const es_speakers *s) { return s->enc_sha
  * the profile as speakers and takes are added. */
 double es_speakers_threshold(const es_speakers *s)
 {
+    if (!s) return NAN;
     if (!isnan(s->threshold)) return s->threshold;
     static const double K[ES_SPK_THRESHOLD_NK] = ES_SPK_THRESHOLD_K, T[4][ES_SPK_THRESHOLD_NK] = {
         ES_SPK_THRESHOLD, ES_SPK_THRESHOLD_BG, ES_SPK_THRESHOLD_LONE, ES_SPK_THRESHOLD_LONE_BG};
@@ -638,7 +639,8 @@ size_t es_speakers_takes(const es_speakers *s, size_t i)
 
 es_status es_speakers_set_threshold(es_speakers *s, double t, es_error *err)
 {
-    if (!s || !(isnan(t) || (t >= 0 && t <= 1))) return es_fail(err, ES_ERR_ARG, "threshold must be a score from 0 to 1");
+    if (!s) return es_fail(err, ES_ERR_ARG, "es_speakers_set_threshold: no profile");
+    if (!(isnan(t) || (t >= 0 && t <= 1))) return es_fail(err, ES_ERR_ARG, "threshold must be a score from 0 to 1");
     s->threshold = t;   /* NAN: automatic again */
     return ES_OK;
 }
@@ -674,6 +676,8 @@ static int valid_name(const char *n)
 
 size_t es_speakers_find(const es_speakers *s, const char *name)
 {
+    if (!s) return 0;
+    if (!name) return s->S;   /* not found */
     size_t k = 0;
     while (k < s->S && strcmp(s->names[k], name)) k++;
     return k;

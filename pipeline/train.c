@@ -394,12 +394,14 @@ const char *es_classifier_encoder_id(const es_classifier *c) { return c->enc_id;
 
 const char *es_classifier_kind(const es_classifier *c, int *k)
 {
-    if (k) *k = c->finetune;
+    if (k) *k = c ? c->finetune : 0;
+    if (!c) return NULL;
     return c->net ? "scratch" : c->finetune ? "finetune" : "frozen";
 }
 
 es_classifier *es_classifier_load(const char *path, es_error *err)
 {
+    if (!path || !*path) { es_fail(err, ES_ERR_ARG, "es_classifier_load: no path"); return NULL; }
     /* the pretrained wake-word heads are ONNX files: their bytes read as a
      * safetensors header length of 10^18, which tells a user nothing */
     size_t pl = strlen(path);
@@ -606,12 +608,13 @@ fail:
     return NULL;
 }
 
-size_t es_classifier_classes(const es_classifier *c) { return c->nlabels; }
-const char *es_classifier_label(const es_classifier *c, size_t i) { return i < c->nlabels ? c->labels[i] : NULL; }
-size_t es_classifier_window(const es_classifier *c) { return c->window; }
+/* The public getters are NULL-safe, as the detector's are. */
+size_t es_classifier_classes(const es_classifier *c) { return c ? c->nlabels : 0; }
+const char *es_classifier_label(const es_classifier *c, size_t i) { return c && i < c->nlabels ? c->labels[i] : NULL; }
+size_t es_classifier_window(const es_classifier *c) { return c ? c->window : 0; }
 double es_classifier_pad_to(const es_classifier *c) { return c->pad_to; }
 es_embed_mode es_classifier_frontend(const es_classifier *c) { return c->mode; }
-const char *es_classifier_meta(const es_classifier *c, const char *key) { return es_st_meta(c->st, key); }
+const char *es_classifier_meta(const es_classifier *c, const char *key) { return c && key ? es_st_meta(c->st, key) : NULL; }
 
 es_mlp *es_classifier_mlp(es_classifier *c) { return c->mlp; }
 const float *es_classifier_class_means(const es_classifier *c) { return c->means; }
@@ -670,14 +673,15 @@ es_status es_classifier_predict(es_classifier *c, const float *emb, float *probs
 
 size_t es_classifier_decide(const es_classifier *c, const float *probs)
 {
+    if (!c || !probs) return 0;
     if (c->wake >= 0) return probs[c->wake] >= c->thresholds[c->wake] ? (size_t)c->wake : (size_t)(1 - c->wake);
     size_t best = 0;
     for (size_t k = 1; k < c->nlabels; k++) if (probs[k] > probs[best]) best = k;
     return best;
 }
 
-float es_classifier_threshold(const es_classifier *c, size_t i) { return i < c->nlabels ? c->thresholds[i] : NAN; }
-int es_classifier_wake(const es_classifier *c) { return c->wake; }
+float es_classifier_threshold(const es_classifier *c, size_t i) { return c && i < c->nlabels ? c->thresholds[i] : NAN; }
+int es_classifier_wake(const es_classifier *c) { return c ? c->wake : -1; }
 
 /* ------------------------------------------------------------ embedding */
 
@@ -1157,6 +1161,7 @@ static es_status talk_mine(es_talk *t, es_mlp *const *heads, int nh, size_t K, i
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
                         es_progress_fn progress, void *user, es_error *err)
 {
+    if (!r) return es_fail(err, ES_ERR_ARG, "es_train_head: no result (r) to fill");
     memset(r, 0, sizeof *r);
     r->val_acc = r->val_bal_acc = NAN;
     if (!e || !o || !o->data_dir || !out_path) return es_fail(err, ES_ERR_ARG, "es_train_head: invalid arguments");

@@ -349,6 +349,38 @@ static void test_classifier(void **state)
     free(x);
 }
 
+/* After a failed create a program's error path may still call getters:
+ * NULL handles give 0, NULL or NaN, never a crash or a wild pointer (the
+ * engine's string getters returned small non-NULL addresses) */
+static void test_null_handles(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    assert_null(es_engine_models_dir(NULL));
+    assert_null(es_engine_encoder_sha256(NULL));
+    assert_null(es_engine_encoder_id(NULL));
+    assert_null(es_engine_mel(NULL));
+    assert_null(es_engine_encoder(NULL));
+    assert_int_equal(es_detector_labels(NULL), 0);
+    assert_null(es_detector_label(NULL, 0));
+    assert_int_equal(es_detector_models(NULL), 0);
+    assert_null(es_detector_warning(NULL));
+    assert_true(isnan(es_detector_threshold(NULL, 0)));
+    es_detector_reset(NULL);
+    es_detector_set_score_fn(NULL, NULL, NULL);
+    assert_int_equal(es_detector_set_threshold(NULL, NULL, 0.5, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "no detector"));
+    assert_int_equal(es_classifier_classes(NULL), 0);
+    assert_null(es_classifier_label(NULL, 0));
+    assert_null(es_classifier_meta(NULL, "labels"));
+    assert_null(es_classifier_kind(NULL, NULL));
+    assert_null(es_classifier_load(NULL, &e));
+    assert_true(isnan(es_speakers_threshold(NULL)));
+    assert_int_equal(es_speakers_find(NULL, "x"), 0);
+    assert_int_equal(es_head_window(NULL), 0);
+    assert_null(es_head_label(NULL, 0));
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -543,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_record_replay),
         cmocka_unit_test(test_set_thresholds),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_null_handles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

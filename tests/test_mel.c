@@ -152,10 +152,22 @@ static void test_stream_chunks(void **state)
      * the whole-clip frames at the same positions */
     assert_int_equal(es_mel_compute(mel, x, N, whole, NULL), ES_OK);
     for (size_t i = 0; i < na * 32; i++) assert_float_equal(a[i], whole[i], 1e-4);
-    /* a too-small output buffer is an error, not an overflow */
+    /* a too-small output buffer is an error, not an overflow, and consumes
+     * nothing: the same push with room gives the one-call frames (it once
+     * failed half-way, 13 frames written, a chunk held back) */
     es_mel_stream *sc = es_mel_stream_create(mel, NULL);
     es_error e = {0};
     assert_int_not_equal(es_mel_stream_push(sc, x, 1280, a, 4, &got, &e), ES_OK);
+    assert_int_equal(got, 0);
+    assert_int_not_equal(es_mel_stream_push(sc, x, 3840, b, 16, &got, &e), ES_OK);
+    assert_int_equal(got, 0);
+    assert_non_null(strstr(e.msg, "nothing was consumed"));
+    assert_int_equal(es_mel_stream_push(sc, x, N, b, 400, &got, NULL), ES_OK);
+    assert_int_equal(got, na);
+    assert_memory_equal(a, b, na * 32 * sizeof(float));
+    /* NULL outputs are refused, not dereferenced */
+    assert_int_equal(es_mel_stream_push(sc, x, 1280, NULL, 100, &got, NULL), ES_ERR_ARG);
+    assert_int_equal(es_mel_stream_push(sc, x, 1280, b, 100, NULL, NULL), ES_ERR_ARG);
     es_mel_stream_free(sa);
     es_mel_stream_free(sb);
     es_mel_stream_free(sc);

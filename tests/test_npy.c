@@ -20,6 +20,30 @@ static int teardown(void **state)
     return test_rmtree(dir);
 }
 
+/* a read that succeeds leaves err alone (it was filled with a failure
+ * message before); shapes that would wrap are refused; NULLs refused */
+static void test_contract(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/c.npy", dir);
+    float d[6] = {1, 2, 3, 4, 5, 6}, *r = NULL;
+    size_t sh[8] = {2, 3};
+    int nd = 0;
+    assert_int_equal(es_npy_write(path, d, sh, 2, NULL), ES_OK);
+    es_error e = {0};
+    assert_int_equal(es_npy_read(path, &r, sh, &nd, &e), ES_OK);
+    assert_int_equal(e.status, ES_OK);
+    assert_string_equal(e.msg, "");
+    free(r);
+    size_t huge[2] = {(size_t)1 << 33, (size_t)1 << 31};
+    assert_int_equal(es_npy_write(path, d, huge, 2, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "too large"));
+    assert_int_equal(es_npy_write(path, NULL, sh, 2, &e), ES_ERR_ARG);
+    assert_int_equal(es_npy_read(path, NULL, sh, &nd, &e), ES_ERR_ARG);
+    assert_int_equal(es_npy_read(NULL, &r, sh, &nd, &e), ES_ERR_ARG);
+}
+
 static void test_roundtrip(void **state)
 {
     (void)state;
@@ -135,6 +159,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_bad_files), cmocka_unit_test(test_atomic),
+        cmocka_unit_test(test_contract),
     };
     return cmocka_run_group_tests_name("npy", tests, setup, teardown);
 }
