@@ -243,9 +243,9 @@ es_detector *es_detector_create(es_engine *e, const char *const *models, size_t 
     if (!(d->o.threshold >= 0 && d->o.threshold <= 1) || !(d->o.low > 0 && d->o.low <= 1) || d->o.smooth < 1 ||
         d->o.smooth > 100 || !(d->o.min_duration >= 0 && d->o.min_duration <= 60) ||
         !(d->o.refractory >= 0 && d->o.refractory <= 3600) || !(d->o.pad >= 0 && d->o.pad <= 60) || d->o.block < 1 ||
-        d->o.block > 256) {
+        d->o.block > 256 || (d->o.early != 0 && d->o.early != 1)) {
         es_fail(err, ES_ERR_ARG, "detector options out of range (threshold 0-1, low 0-1, smooth 1-100, "
-                                 "min_duration 0-60 s, refractory >= 0, pad 0-60 s, block 1-256)");
+                                 "min_duration 0-60 s, refractory >= 0, pad 0-60 s, block 1-256, early 0 or 1)");
         goto fail;
     }
     if (!(d->src = calloc(n_models, sizeof *d->src))) goto nomem;

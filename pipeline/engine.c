@@ -139,8 +139,12 @@ es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_
     if (!e || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_embed_audio: invalid arguments");
     es_embed_opts o = {0};
     if (opts) o = *opts;
-    if (o.pad_before < 0 || o.pad_after < 0 || o.pad_to < 0 || o.pad_before > 3600 || o.pad_after > 3600 || o.pad_to > 3600)
+    /* written as "not within" so that NaN is refused too */
+    if (!(o.pad_before >= 0 && o.pad_before <= 3600) || !(o.pad_after >= 0 && o.pad_after <= 3600) ||
+        !(o.pad_to >= 0 && o.pad_to <= 3600))
         return es_fail(err, ES_ERR_ARG, "padding must be between 0 and 3600 seconds");
+    if (o.mode != ES_EMBED_WHOLE && o.mode != ES_EMBED_STREAM)
+        return es_fail(err, ES_ERR_ARG, "es_embed_audio: unknown front-end mode %d", (int)o.mode);
 
     /* lay out [pad_before][centre pad][audio][centre pad][pad_after] */
     size_t lead = 0, tail = 0, target = secs(o.pad_to);
