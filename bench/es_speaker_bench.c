@@ -369,10 +369,12 @@ static void run_disjoint(const float *F, int k, double beta)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore] [--background DIR | --fsdd-background | --disjoint] "
-                "[--single] [--beta B] [--synth VOICES [--synth-takes N] [--synth-seed S]]\n", argv[0]);
-        return 2;
+    int help = argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
+    if (argc < 2 || help || argv[1][0] == '-') {
+        fprintf(help ? stdout : stderr, "usage: %s FSDD_DIR [FEATURES.npy] [--draws N] [--explore] [--background DIR | "
+                "--fsdd-background | --disjoint] [--single] [--beta B] [--synth VOICES [--synth-takes N] [--synth-seed S]]\n",
+                argv[0]);
+        return help ? 0 : 2;
     }
     const char *dir = argv[1], *cache = NULL, *bg = NULL;
     int draws = 10, explore = 0, fsdd_bg = 0, synth_v = 0, synth_t = 20;

@@ -68,7 +68,9 @@ for x in "$BIN" "$PACE"; do [ -x "$x" ] || { echo "bench/listen.sh: $x not built
 command -v sox >/dev/null || { echo "bench/listen.sh: sox is needed (scripts/setup.sh installs it)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench/listen.sh: GNU time is needed (Debian package time; scripts/setup.sh installs it)" >&2; exit 1; }
 T=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; if [ -n "$keep" ]; then mkdir -p "$keep"; cp -r "$T"/. "$keep"/; fi; rm -rf "$T"' EXIT
+# (|| true: with no job left, kill with no argument fails, and under set -e
+# the rest of the trap, --keep and the clean-up, never ran)
+trap 'kill $(jobs -p) 2>/dev/null || true; if [ -n "$keep" ]; then mkdir -p "$keep"; cp -r "$T"/. "$keep"/; fi; rm -rf "$T"' EXIT
 
 # --- the stream, and the truth: label, start, end of each keyword
 if [ -n "$stream" ]; then

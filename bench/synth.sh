@@ -14,6 +14,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
+    -h|--help) echo "usage: $0 [--threads N] [--build DIR]"; exit 0 ;;
     *) echo "usage: $0 [--threads N] [--build DIR]" >&2; exit 2 ;;
   esac
 done
@@ -33,7 +34,12 @@ out=$("$bin" train "$tmp/data" -o "$tmp/m.safetensors" --cache "$tmp/cache" --ep
 t2=$(now)
 n=$(find "$tmp/data" -name '*.wav' | wc -l)
 embed=$(printf '%s\n' "$out" | sed -n 's/^embedding \([0-9.]*\) s.*/\1/p')
-awk -v n="$n" -v th="$threads" -v s="$(echo "$t1 - $t0" | bc)" -v e="$embed" -v t="$(echo "$t2 - $t0" | bc)" 'BEGIN {
+# (awk, not bc: bc is not installed by scripts/setup.sh, and a missing bc
+# made every time 0.0 s and the verdict PASS)
+[ -n "$embed" ] || { echo "bench/synth.sh: no embedding time in train's output:" >&2; echo "$out" >&2; exit 1; }
+awk -v n="$n" -v th="$threads" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v e="$embed" 'BEGIN {
+  s = t1 - t0; t = t2 - t0
+  if (!(t > 0)) { print "bench/synth.sh: no time measured" > "/dev/stderr"; exit 1 }
   printf "synth1000  threads %d  takes %d\n", th, n
   printf "  synthesis (espeak-ng + flite, augmented, WAV written)  %6.1f s\n", s
   printf "  embedding (cold cache)                                 %6.1f s\n", e

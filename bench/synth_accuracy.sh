@@ -35,6 +35,7 @@ while [ $# -gt 0 ]; do
     --fsdd) fsdd="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --) shift; break ;;
+    -h|--help) echo "usage: $0 [--seeds \"1 2\"] [--mixed] [--loso] [--self-adapt] [--fsdd DIR] [--build DIR] [-- TRAIN OPTIONS]"; exit 0 ;;
     *) echo "usage: $0 [--seeds \"1 2\"] [--mixed] [--loso] [--self-adapt] [--fsdd DIR] [--build DIR] [-- TRAIN OPTIONS]" >&2; exit 2 ;;
   esac
 done

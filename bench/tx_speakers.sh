@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --work) work=$(realpath -m -- "$2"); shift 2 ;;
     --model) model=$(realpath -- "$2"); shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench/tx_speakers.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done

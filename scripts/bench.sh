@@ -28,10 +28,11 @@
 # bench/README.md for what each line measures.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE] [--no-setup] [--no-memory] [--listen]"; }
+usage() { echo "usage: $0 [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE] [--no-setup] [--no-memory] [--listen | --transcribe | --synth]"; }
 models=""
 setup=1
 listen=0
+mode=""   # --listen / --transcribe / --synth: another benchmark instead
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,13 +47,20 @@ while [ $# -gt 0 ]; do
     --json=*) args+=(--json "$(realpath -m -- "${1#--json=}")"); shift ;;
     --no-setup) setup=0; shift ;;
     --no-memory) args+=(--no-memory); shift ;;
-    --listen) listen=1; shift ;;
-    --transcribe) exec bash "$(dirname -- "$0")/../bench/transcribe.sh" ;;
-    --synth) ninja -C "$(dirname -- "$0")/../build" --quiet && exec bash "$(dirname -- "$0")/../bench/synth.sh" ;;
+    --listen) mode=listen; listen=1; shift ;;
+    --transcribe) mode=transcribe; shift ;;
+    --synth) mode=synth; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "earshot bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+
+# --listen, --transcribe and --synth run their own benchmark, which takes
+# none of the encoder benchmark's options: refused, not silently dropped
+# (--jobs 1 and --models DIR once vanished after --transcribe)
+if [ -n "$mode" ] && [ ${#args[@]} -gt 0 ]; then
+  echo "earshot bench: --$mode takes none of: ${args[*]}" >&2; usage >&2; exit 2
+fi
 
 # Resolve the models and the reference runtime the way setup.sh, the tests
 # and the library do, relative to the caller's directory.
@@ -68,9 +76,11 @@ else
   ninja -C build --quiet || { echo "earshot bench: build failed (see above)" >&2; exit 1; }
 fi
 
-if [ $listen -eq 1 ]; then
-  export EARSHOT_MODELS
-  exec bash bench/listen.sh --build "$root/build"
-fi
+export EARSHOT_MODELS   # the chosen --models, for the benchmarks below
+case "$mode" in
+  listen) exec bash bench/listen.sh --build "$root/build" ;;
+  transcribe) exec bash bench/transcribe.sh ;;
+  synth) exec bash bench/synth.sh ;;
+esac
 command -v node >/dev/null 2>&1 || { echo "earshot bench: node not found: run scripts/setup.sh" >&2; exit 1; }
 exec node bench/bench.js --build "$root/build" --models "$EARSHOT_MODELS" "${args[@]}"

@@ -20,6 +20,7 @@ while [ $# -gt 0 ]; do
               models="$2"; shift 2 ;;
     --models=*) models="${1#--models=}"; shift ;;
     -h|--help) echo "usage: $0 [--models DIR] [FILE.wav...]"; exit 0 ;;
+    -*) echo "earshot demo: unknown option $1" >&2; echo "usage: $0 [--models DIR] [FILE.wav...]" >&2; exit 2 ;;
     *) files+=("$(realpath -m -- "$1")"); shift ;;
   esac
 done

@@ -20,7 +20,10 @@ ORT_VERSION="1.30.0"
 # g++: the tests check that earshot.h compiles as C++ (tests/test_examples.sh).
 DEB_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libsndfile1-dev libsamplerate0-dev
   libkissfft-dev libopenblas-dev portaudio19-dev libcjson-dev libcmocka-dev
-  espeak-ng sox flite time ca-certificates libespeak-ng-dev flite1-dev g++)
+  espeak-ng sox flite time ca-certificates libespeak-ng-dev flite1-dev g++
+  python3)
+# (python3: some tests edit binary files with it; meson pulls it in too, but
+# a test's tool should not rest on another package's dependency)
 
 say() { printf 'earshot setup: %s\n' "$*"; }
 die() { printf 'earshot setup: error: %s\n' "$*" >&2; exit 1; }

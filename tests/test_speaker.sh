@@ -53,7 +53,7 @@ for s in george jackson theo; do for d in 5 6 7 8 9; do for t in 1 2; do files+=
 # threshold, an equal-error point measured on FSDD takes drawn at random,
 # may call a clip unknown but must not change a name)
 expect 0 "identify 30 clips" -- "$BIN" identify -q --threshold 0 "$P" "${files[@]}"
-right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
+right=$(awk -F'\t' '{n0 = split($1, p, "/"); split(p[n0], a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
 lines=$(wc -l < "$T/out")
 [ "$lines" = 30 ] && ok "one line per file" || bad "identify printed $lines lines"
 [ "$right" -ge 24 ] && ok "identification: $right of 30 right (>= 24)" || bad "identification: only $right of 30 right: $(head -5 "$T/out")"
@@ -98,7 +98,7 @@ expect 0 "enroll --background alone" -- "$BIN" enroll -q -p "$T/withbg.safetenso
     --background-pattern '{label}_{speaker}_{take}'
 has "$T/out" '"clips":20,"speakers":2' "the background is described"
 expect 0 "identify with a background" -- "$BIN" identify -q --threshold 0 "$T/withbg.safetensors" "${files[@]}"
-right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
+right=$(awk -F'\t' '{n0 = split($1, p, "/"); split(p[n0], a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
 [ "$right" -ge 24 ] && ok "with a background: $right of 30 right (>= 24)" || bad "with a background: only $right of 30 right"
 expect 1 "a background of one speaker is refused" -- "$BIN" enroll -q -p "$T/withbg.safetensors" --background "$T/bg" \
     --background-pattern '{label}_lucas_{take}'
@@ -119,7 +119,7 @@ cp "$P" "$T/synth.safetensors"
 expect 0 "enroll --background synth:4" -- "$BIN" enroll -q -p "$T/synth.safetensors" --background synth:4
 has "$T/out" '"source":"synth","voices":4,"takes":20' "the synthetic background is described"
 expect 0 "identify with the synthetic background" -- "$BIN" identify -q --threshold 0 "$T/synth.safetensors" "${files[@]}"
-right=$(awk -F'\t' '{split($1, a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
+right=$(awk -F'\t' '{n0 = split($1, p, "/"); split(p[n0], a, "_"); if (a[2] == $2) n++} END {print n + 0}' "$T/out")
 [ "$right" -ge 24 ] && ok "with the synthetic background: $right of 30 right (>= 24)" || bad "with the synthetic background: only $right of 30 right"
 expect 2 "synth:1 is a usage error" -- "$BIN" enroll -q -p "$T/synth.safetensors" --background synth:1
 has "$T/err" "2 to 1024 voices" "synth:1: says why"
