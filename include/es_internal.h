@@ -22,6 +22,10 @@ es_status es_fail_in(es_error *err, es_status fallback, const char *what);
  * meanwhile (another process or thread creating the same path). */
 es_status es_make_dirs(const char *path, es_error *err);
 
+/* The i-th pretrained file earshot pins (its name for es_models_path, and
+ * *sha256 its SHA-256 in hex), NULL past the last. */
+const char *es_models_pinned(size_t i, const char **sha256);
+
 /* Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code
  * points above U+10FFFF). */
 int es_utf8_valid(const char *str);

@@ -42,6 +42,30 @@ es_status es_models_dir(char *buf, size_t size, es_error *err)
     return ES_OK;
 }
 
+/* The pinned files and their SHA-256, as scripts/fetch-models.sh fetches
+ * them (tests/test_cli.sh checks the two lists agree): what earshot models
+ * verifies, and the names es_models_path knows. */
+static const struct {
+    const char *name, *sha256;
+} PINNED[] = {
+    {"melspectrogram", "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f"},
+    {"embedding_model", "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f"},
+    {"silero_vad", "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28"},
+    {"alexa", "6ff566a01d12670e8d9e3c59da32651db1575d17272a601b7f8a39283dfbae3e"},
+    {"hey_jarvis", "94a13cfe60075b132f6a472e7e462e8123ee70861bc3fb58434a73712ee0d2cb"},
+    {"hey_mycroft", "c2a311e8fa1338de89c31b3b46dc4dffd4af2f9a8d6ddead48893c2d301b1f18"},
+    {"hey_rhasspy", "5a9b3ed3be2910e35780e097905aa9f35a9c10038df47914cf2b3ec4d670f6ea"},
+    {"timer", "371e44535470a29248b3b8f1bbbbaf2525c86417fd8f75c67fcf02ae0b9626df"},
+    {"weather", "8441da8e746899e8d969528d5bad5651cdd563079c05962788f77753041f60e7"},
+};
+
+const char *es_models_pinned(size_t i, const char **sha256)
+{
+    if (i >= sizeof PINNED / sizeof PINNED[0]) return NULL;
+    if (sha256) *sha256 = PINNED[i].sha256;
+    return PINNED[i].name;
+}
+
 static int is_file(const char *p)
 {
     struct stat st;
@@ -71,10 +95,8 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
     /* a name of none of the fetched files is most likely a typo ("Alexa",
      * "jarvis", a model path without its extension): say which names
      * exist, rather than send the user to download what they have */
-    static const char *known[] = {"alexa", "hey_jarvis", "hey_mycroft", "hey_rhasspy", "timer", "weather",
-                                  "melspectrogram", "embedding_model", "silero_vad"};
     int is_known = 0;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) is_known |= !strcmp(name, known[i]);
+    for (size_t i = 0; i < sizeof PINNED / sizeof PINNED[0]; i++) is_known |= !strcmp(name, PINNED[i].name);
     if (!is_known)
         return es_fail(err, ES_ERR_ARG,
                        "unknown model '%s': the pretrained heads are alexa, hey_jarvis, hey_mycroft, hey_rhasspy, timer "

@@ -44,18 +44,22 @@ void cli_on_fatal_signal(int sig)
     raise(sig);
 }
 
-int main(int argc, char **argv)
+void cli_catch(void (*fn)(int), const int *sigs, int n)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = cli_on_fatal_signal;
+    sa.sa_handler = fn;
     sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n; i++) {
         struct sigaction old;
         /* an ignored signal (nohup, a shell's background job) stays ignored */
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
     }
+}
+
+int main(int argc, char **argv)
+{
+    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
     if (argc < 2) { usage(stderr); return EXIT_USAGE; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "detect")) return cmd_detect(argc - 1, argv + 1);

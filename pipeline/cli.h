@@ -41,6 +41,9 @@ void cli_common_init(cli_common *c);
 /* The handler main installs for SIGINT, SIGTERM and SIGHUP: unlinks the
  * temporary files of writes under way, then dies of the signal. */
 void cli_on_fatal_signal(int sig);
+/* Install fn for the n signals, except those the process was started
+ * ignoring (nohup, a shell's background job), which stay ignored. */
+void cli_catch(void (*fn)(int), const int *sigs, int n);
 
 /* Decode an input named on the command line ('-' = stdin raw PCM). */
 es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err);

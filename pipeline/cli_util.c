@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "synth_data.h"
+#include "es_internal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -12,37 +13,29 @@
 
 int cli_check_out(const char *path, const char *what)
 {
-    struct stat st;
-    /* through a symbolic link, as the write itself goes (es_atomic_begin) */
-    char *real = NULL;
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) real = realpath(path, NULL);
-    const char *p = real ? real : path;
+    /* the write's own checks (a symbolic link followed, a folder or a
+     * read-only file refused: es_atomic_begin), made now instead of after
+     * the work; then the folder the temporary file goes into */
+    es_atomic a;
+    es_error e = {0};
+    if (es_atomic_begin(&a, path, &e)) {
+        fprintf(stderr, "earshot: %s %s\n", what, e.msg);
+        return -1;
+    }
     int rc = -1;
-    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "earshot: %s %s: is a folder\n", what, path);
-        goto out;
-    }
-    if (stat(p, &st) == 0 && access(p, W_OK) != 0 && errno == EACCES) {
-        fprintf(stderr, "earshot: %s %s: the file is read-only (mode %03o); not replaced\n", what, path, (unsigned)(st.st_mode & 0777));
-        goto out;
-    }
     char dir[4096];
-    const char *slash = strrchr(p, '/');
+    const char *p = a.path, *slash = strrchr(p, '/');
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == p) snprintf(dir, sizeof dir, "/");
     else snprintf(dir, sizeof dir, "%.*s", (int)(slash - p), p);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         fprintf(stderr, "earshot: %s %s: folder %s does not exist\n", what, path, dir);
-        goto out;
-    }
-    /* the output is written as a temporary file in that folder, then renamed */
-    if (access(dir, W_OK | X_OK) != 0) {
+    else if (access(dir, W_OK | X_OK) != 0)
         fprintf(stderr, "earshot: %s %s: cannot write in %s: %s\n", what, path, dir, strerror(errno));
-        goto out;
-    }
-    rc = 0;
-out:
-    free(real);
+    else
+        rc = 0;
+    es_atomic_abort(&a);   /* nothing was created: this only releases it */
     return rc;
 }
 

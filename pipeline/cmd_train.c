@@ -713,19 +713,21 @@ int cmd_train(int argc, char **argv)
      * --target-fa without --wake-word, or --json without the curve, means
      * something the run would not do, and exit 0 hid it. */
     {
-        static const struct { const char *name, *needs; } rules[] = {
-            {"json", "--learning-curve"}, {"seeds", "--learning-curve"}, {"splits", "--learning-curve"},
-            {"test-speakers", "--learning-curve"}, {"shots-list", "--learning-curve"}, {"no-scratch", "--learning-curve"},
-            {"takes", "--words"}, {"unknown", "--words"}, {"unknown-words", "--words"}, {"engines", "--words"},
-            {"formant", "--words"}, {"lang", "--words"}, {"synth-augment", "--words"}, {"synth-aug-prob", "--words"},
-            {"synth-cache", "--words"}, {"real-weight", "--words"}, {"target-fa", "--wake-word"},
-            {"encoder-lr", "--finetune"}, {"hidden", "--head mlp"}, {"negatives-max", "--negatives"},
-            {"negatives-pick", "--negatives"}};
+        int words_on = so.words != NULL, wake_on = o.wake_word != NULL, ft_on = o.finetune > 0,
+            mlp_on = !strcmp(head, "mlp"), neg_on = o.negatives_dir != NULL;
+        const struct { const char *name, *needs; int have; } rules[] = {
+            {"json", "--learning-curve", curve}, {"seeds", "--learning-curve", curve},
+            {"splits", "--learning-curve", curve}, {"test-speakers", "--learning-curve", curve},
+            {"shots-list", "--learning-curve", curve}, {"no-scratch", "--learning-curve", curve},
+            {"takes", "--words", words_on}, {"unknown", "--words", words_on}, {"unknown-words", "--words", words_on},
+            {"engines", "--words", words_on}, {"formant", "--words", words_on}, {"lang", "--words", words_on},
+            {"synth-augment", "--words", words_on}, {"synth-aug-prob", "--words", words_on},
+            {"synth-cache", "--words", words_on}, {"real-weight", "--words", words_on},
+            {"target-fa", "--wake-word", wake_on}, {"encoder-lr", "--finetune", ft_on}, {"hidden", "--head mlp", mlp_on},
+            {"negatives-max", "--negatives", neg_on}, {"negatives-pick", "--negatives", neg_on}};
         for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
             const char *nd = rules[i].needs;
-            int have = !strcmp(nd, "--learning-curve") ? curve : !strcmp(nd, "--words") ? so.words != NULL
-                     : !strcmp(nd, "--wake-word") ? o.wake_word != NULL : !strcmp(nd, "--finetune") ? o.finetune > 0
-                     : !strcmp(nd, "--head mlp") ? !strcmp(head, "mlp") : o.negatives_dir != NULL;
+            int have = rules[i].have;
             int code = -1;
             for (size_t k = 0; opts[k].name; k++)
                 if (!strcmp(opts[k].name, rules[i].name)) { code = opts[k].val; break; }

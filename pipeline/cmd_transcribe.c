@@ -621,15 +621,7 @@ int cmd_transcribe(int argc, char **argv)
     b.progress = !b.quiet && isatty(2);
     pthread_mutex_init(&b.lock, NULL);
     b.t0 = now_s();
-    {
-        struct sigaction sa, old;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_interrupt;
-        sigemptyset(&sa.sa_mask);
-        int sigs[] = {SIGINT, SIGTERM};
-        for (int i = 0; i < 2; i++)
-            if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
-    }
+    cli_catch(on_interrupt, (const int[]){SIGINT, SIGTERM}, 2);
     pthread_t th[256];
     long started = 0;
     for (long i = 0; i < jobs; i++) {

@@ -33,7 +33,7 @@ has "$T/out" "silero_vad" "models lists all nine files"
 n=0
 while read -r name sum; do
     n=$((n + 1))
-    grep -q "\"$sum\"" "$SRC/pipeline/cmd_models.c" || bad "$name: its SHA-256 in fetch-models.sh is not the one earshot models checks"
+    grep -q "\"$sum\"" "$SRC/model/models.c" || bad "$name: its SHA-256 in fetch-models.sh is not the one earshot models checks"
 done < <(sed -n 's/^  "\([a-z_0-9.]*\.onnx\) *\([0-9a-f]\{64\}\)"$/\1 \2/p' "$SRC/scripts/fetch-models.sh")
 [ "$n" = 9 ] && ok "earshot models checks the 9 sums fetch-models.sh pins" || bad "read $n sums from fetch-models.sh"
 mdir=$(sed -n 's/^models directory: //p' "$T/out")
