@@ -52,6 +52,115 @@
 
 
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ----------------------------------------------------------- warnings */
+
+static es_warning_fn warn_fn;
+static void *warn_user;
+
+void es_set_warning_handler(es_warning_fn fn, void *user)
+{
+    warn_fn = fn;
+    warn_user = user;
+}
+
+/* A file is often opened more than once (a probe of its length, then the
+ * decoding; train's cache and its augmentation), and each open would warn
+ * again. A message said before is not said again: the last WARN_SEEN
+ * messages are remembered by hash. */
+#define WARN_SEEN 256
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t warn_seen[WARN_SEEN];
+static size_t warn_next;
+
+void es_warn(const char *fmt, ...)
+{
+    if (!warn_fn) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    uint64_t h = 1469598103934665603u;   /* FNV-1a; 0 marks an empty slot */
+    for (const char *p = msg; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211u;
+    if (!h) h = 1;
+    pthread_mutex_lock(&warn_lock);
+    int seen = 0;
+    for (size_t i = 0; i < WARN_SEEN && !seen; i++) seen = warn_seen[i] == h;
+    if (!seen) warn_seen[warn_next++ % WARN_SEEN] = h;
+    pthread_mutex_unlock(&warn_lock);
+    if (!seen) warn_fn(warn_user, msg);
+}
+
+/* ---------------------------------------------------------- truncation */
+
+/* A WAV or AIFF file whose data chunk runs past the end of the file is a
+ * recording cut short: a copy or download that stopped, a disk that filled.
+ * libsndfile reads it without a word, trimming the frame count to what is
+ * there (its log says "should be ..."), so a transcript of 0.1 s of a 165 s
+ * file would look complete. We walk the container's chunks ourselves and
+ * compare the data chunk's size with the bytes the file holds.
+ *
+ * Sizes that mean "unknown length" are not truncation: 0 and 0xffffffff
+ * (streamed WAV), and anything from 0x7fff0000 up, the placeholders that
+ * programs writing to a pipe put there (arecord, sox). The cost: a real
+ * data chunk of 2 GB or more that was cut is not reported. */
+#define SIZE_PLACEHOLDER 0x7fff0000u
+#define CHUNKS_MAX 256
+
+static uint32_t get32(const unsigned char *p, int be)
+{
+    return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+              : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* 1 if fd's data chunk is cut: *want = the bytes of audio data its header
+ * promises, *have = the bytes the file holds. 0 for anything else,
+ * including containers we do not know and chunk lists that make no sense
+ * (libsndfile has the last word on those). */
+static int data_chunk_cut(int fd, uint64_t fsize, uint64_t *want, uint64_t *have)
+{
+    unsigned char h[12];
+    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) return 0;
+    int wave = !memcmp(h + 8, "WAVE", 4);
+    int riff = wave && !memcmp(h, "RIFF", 4);
+    int rifx = wave && !memcmp(h, "RIFX", 4);
+    int rf64 = wave && (!memcmp(h, "RF64", 4) || !memcmp(h, "BW64", 4));
+    int aiff = !memcmp(h, "FORM", 4) && (!memcmp(h + 8, "AIFF", 4) || !memcmp(h + 8, "AIFC", 4));
+    if (!riff && !rifx && !rf64 && !aiff) return 0;
+    int be = rifx || aiff;
+    uint64_t ds64 = 0, off = 12;
+    for (int i = 0; i < CHUNKS_MAX && off + 8 <= fsize; i++) {
+        unsigned char c[8];
+        if (pread(fd, c, sizeof c, (off_t)off) != (ssize_t)sizeof c) return 0;
+        uint32_t len = get32(c + 4, be);
+        uint64_t body = off + 8;
+        if (rf64 && !memcmp(c, "ds64", 4) && len >= 16) {
+            /* RF64: riff size (8 bytes), then the data size (8 bytes) */
+            unsigned char d[8];
+            if (pread(fd, d, sizeof d, (off_t)(body + 8)) != (ssize_t)sizeof d) return 0;
+            ds64 = (uint64_t)get32(d + 4, 0) << 32 | get32(d, 0);
+        }
+        if (!aiff && !memcmp(c, "data", 4)) {
+            uint64_t n = len;
+            if (rf64 && len == 0xffffffffu) n = ds64;
+            else if (len == 0 || len >= SIZE_PLACEHOLDER) return 0;
+            if (n == 0 || body + n <= fsize) return 0;
+            *want = n;
+            *have = fsize - body;
+            return 1;
+        }
+        if (aiff && !memcmp(c, "SSND", 4)) {
+            /* the chunk opens with 8 bytes (offset, block size) */
+            if (len <= 8 || len >= SIZE_PLACEHOLDER || body + len <= fsize) return 0;
+            *want = len - 8;
+            *have = fsize > body + 8 ? fsize - body - 8 : 0;
+            return 1;
+        }
+        off = body + len + (len & 1);   /* chunks are padded to even sizes */
+    }
+    return 0;
+}
 static const char *name_or(const char *name) { return name ? name : "<stream>"; }
 
 /* A growable mono buffer. */
@@ -451,6 +560,18 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
      * say 0 or the maximum; either way it is only ever a hint. */
     if (info.frames > 0 && info.frames < SF_COUNT_MAX)
         r->duration = (double)info.frames / info.samplerate;
+    uint64_t want, have;
+    if (S_ISREG(st.st_mode) && data_chunk_cut(fd, (uint64_t)st.st_size, &want, &have)) {
+        /* libsndfile's frame count is what the file holds; the header's
+         * promise in seconds follows from the same bytes per second. */
+        if (have && info.frames > 0 && info.frames < SF_COUNT_MAX)
+            es_warn("%s: truncated: its header promises %.2f s of audio, the file holds %.2f s; reading what is there",
+                    path, (double)info.frames / info.samplerate * ((double)want / (double)have),
+                    (double)info.frames / info.samplerate);
+        else
+            es_warn("%s: truncated: its header promises %llu bytes of audio, the file holds %llu",
+                    path, (unsigned long long)want, (unsigned long long)have);
+    }
     if (reader_setup(r, info.samplerate, info.channels, opts, err) != 0) goto fail;
     return r;
 

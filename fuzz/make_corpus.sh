@@ -65,7 +65,14 @@ seed_audio() {
     sox -n -r 44100 -c 1 -b 16 "$d/seed-s16.aiff" synth 0.1 sine 200 vol 0.5
     sox -n -r 11025 -c 1 -b 16 "$d/seed-s16.au" synth 0.1 sine 200 vol 0.5
     sox -n -r 16000 -c 1 -b 16 "$d/seed-short.flac" synth 0.1 whitenoise vol 0.2
-    n=$((n + 7))
+    # Cut short (the data chunk promises more than the file holds): the
+    # reader's own walk over the chunks warns of these.
+    sox -n -r 16000 -c 1 -b 16 "$d/seed-cut.tmp.wav" synth 0.1 sine 300 vol 0.5
+    head -c 1000 "$d/seed-cut.tmp.wav" >"$d/seed-cut.wav"
+    sox -n -r 16000 -c 1 -b 16 "$d/seed-cut.tmp.aiff" synth 0.1 sine 300 vol 0.5
+    head -c 1000 "$d/seed-cut.tmp.aiff" >"$d/seed-cut.aiff"
+    rm -f "$d/seed-cut.tmp.wav" "$d/seed-cut.tmp.aiff"
+    n=$((n + 9))
   else
     echo "make_corpus: sox not found; only samples/ seeds for audio" >&2
   fi

@@ -62,6 +62,15 @@ const char *es_status_str(es_status s);
 
 /* ---------------------------------------------------------------- audio */
 
+/* Warnings: things the user should hear of that do not stop the work, each
+ * a line naming the file (today: a WAV or AIFF file shorter than its header
+ * says, which libsndfile reads without a word). The library prints nothing
+ * itself; the handler (NULL = none, the default) gets every message, from
+ * whichever thread met it, so it must be thread-safe. Set it before work
+ * starts: the setting is not synchronised. */
+typedef void (*es_warning_fn)(void *user, const char *msg);
+void es_set_warning_handler(es_warning_fn fn, void *user);
+
 /* 16 kHz mono audio in int16 scale. */
 typedef struct {
     float *samples;

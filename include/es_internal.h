@@ -14,6 +14,8 @@
 /* Fill err (if non-NULL) and return status, so callers can write
  * `return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));` */
 es_status es_fail(es_error *err, es_status status, const char *fmt, ...) ES_PRINTF(3, 4);
+/* Pass a warning to the handler es_set_warning_handler installed (if any). */
+void es_warn(const char *fmt, ...) ES_PRINTF(1, 2);
 /* Put "what: " before err's message, for a callee whose message does not
  * know the file; returns err's status (`fallback` when err is NULL). */
 es_status es_fail_in(es_error *err, es_status fallback, const char *what);

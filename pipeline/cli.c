@@ -57,8 +57,17 @@ void cli_catch(void (*fn)(int), const int *sigs, int n)
     }
 }
 
+/* Library warnings (a truncated file, ...): one line each on stderr. stdio
+ * locks the stream for the call, so lines from decoding threads do not mix. */
+static void cli_warning(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "earshot: warning: %s\n", msg);
+}
+
 int main(int argc, char **argv)
 {
+    es_set_warning_handler(cli_warning, NULL);
     cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
     if (argc < 2) { usage(stderr); return EXIT_USAGE; }
     const char *cmd = argv[1];

@@ -586,26 +586,122 @@ static void test_bad_files(void **state)
     free(gb);
 }
 
-/* libsndfile quietly shortens a WAV whose data chunk is cut off: we get the
- * samples that are there (this documents the behaviour, it is not a policy
- * we invented). */
+/* Warnings the library passed on, for the tests to read. */
+static char g_warn[8][1100];
+static int g_nwarn;
+
+static void warn_collect(void *user, const char *msg)
+{
+    (void)user;
+    if (g_nwarn < 8) snprintf(g_warn[g_nwarn], sizeof g_warn[0], "%s", msg);
+    g_nwarn++;
+}
+
+/* Load `path` (which must decode to `n` samples) and return the number of
+ * warnings it gave; the first is in g_warn[0]. */
+static int load_warnings(const char *path, size_t n)
+{
+    g_nwarn = 0;
+    es_audio a = load_ok(path, &RAW);
+    assert_int_equal(a.n, n);
+    es_audio_free(&a);
+    return g_nwarn;
+}
+
+static void put32(unsigned char *p, uint32_t v, int be)
+{
+    for (int i = 0; i < 4; i++) p[be ? 3 - i : i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A WAV whose data chunk is cut off: libsndfile quietly gives the samples
+ * that are there (its frame count trimmed), so earshot checks the chunk
+ * sizes itself and warns, naming the file and both lengths. Sizes that
+ * mean "length unknown" (a streamed WAV) and chunks after the data are not
+ * truncation. */
 static void test_truncated_data(void **state)
 {
     (void)state;
+    es_set_warning_handler(warn_collect, NULL);
     short v[1000];
     for (int i = 0; i < 1000; i++) v[i] = (short)(i * 7);
     const char *good = tpath("full.wav");
     write_short(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, v, 1000);
+    assert_int_equal(load_warnings(good, 1000), 0);
     size_t glen;
     unsigned char *gb = read_bytes(good, &glen);
     assert_int_equal(glen, 44 + 2000);
+    assert_memory_equal(gb + 36, "data", 4);
+
     const char *p = tpath("cut.wav");
     write_bytes(p, gb, 44 + 2 * 100 + 1);  /* 100 samples and a stray byte */
+    g_nwarn = 0;
     es_audio a = load_ok(p, &RAW);
     assert_int_equal(a.n, 100);
     for (int i = 0; i < 100; i++) assert_true(a.samples[i] == (float)v[i]);
     es_audio_free(&a);
+    assert_int_equal(g_nwarn, 1);
+    assert_non_null(strstr(g_warn[0], p));
+    /* 2000 bytes promised, 201 there: 0.0622 s against 0.00625 s */
+    assert_non_null(strstr(g_warn[0], "truncated: its header promises 0.06 s of audio, the file holds 0.01 s"));
+    /* said once, however often the file is opened (a probe, then a load) */
+    assert_int_equal(load_warnings(p, 100), 0);
+    es_error err = {0};
+    es_reader *r = es_reader_open(p, &RAW, &err);
+    assert_non_null(r);
+    es_reader_close(r);
+    assert_int_equal(g_nwarn, 0);
+
+    /* a header and nothing of its data: an error, and the warning says why */
+    const char *empty = tpath("cut0.wav");
+    write_bytes(empty, gb, 44);
+    g_nwarn = 0;
+    load_fails(empty);
+    assert_int_equal(g_nwarn, 1);
+    assert_non_null(strstr(g_warn[0], "promises 2000 bytes of audio, the file holds 0"));
+
+    /* "length unknown": 0xffffffff and a pipe writer's 0x7ffffff8 */
+    const uint32_t unknown[] = {0xffffffffu, 0x7ffffff8u};
+    for (int k = 0; k < 2; k++) {
+        put32(gb + 40, unknown[k], 0);
+        const char *u = tpath(k ? "pipe.wav" : "stream.wav");
+        write_bytes(u, gb, glen);
+        assert_int_equal(load_warnings(u, 1000), 0);
+    }
+    put32(gb + 40, 2000, 0);
+
+    /* a LIST chunk after the data: whole, not cut */
+    unsigned char *lb = malloc(glen + 16);
+    assert_non_null(lb);
+    memcpy(lb, gb, glen);
+    memcpy(lb + glen, "LIST\x08\x00\x00\x00INFOabcd", 16);
+    put32(lb + 4, (uint32_t)(glen + 16 - 8), 0);
+    const char *l = tpath("list.wav");
+    write_bytes(l, lb, glen + 16);
+    assert_int_equal(load_warnings(l, 1000), 0);
+    free(lb);
     free(gb);
+
+    /* AIFF (big-endian chunks, the data in SSND) and RF64 (the size in ds64) */
+    const struct { const char *name; int format; } other[] = {
+        {"full.aiff", SF_FORMAT_AIFF | SF_FORMAT_PCM_16},
+        {"full.rf64", SF_FORMAT_RF64 | SF_FORMAT_PCM_16},
+    };
+    for (int k = 0; k < 2; k++) {
+        const char *f = tpath(other[k].name);
+        write_short(f, other[k].format, 16000, 1, v, 1000);
+        assert_int_equal(load_warnings(f, 1000), 0);
+        size_t len;
+        unsigned char *b = read_bytes(f, &len);
+        char name[64];
+        snprintf(name, sizeof name, "cut-%s", other[k].name);
+        const char *c = tpath(name);
+        write_bytes(c, b, len - 1000);   /* 500 of the 1000 samples */
+        assert_int_equal(load_warnings(c, 500), 1);
+        assert_non_null(strstr(g_warn[0], c));
+        assert_non_null(strstr(g_warn[0], "promises 0.06 s of audio, the file holds 0.03 s"));
+        free(b);
+    }
+    es_set_warning_handler(NULL, NULL);
 }
 
 /* ---------------------------------------------------------------- raw */
