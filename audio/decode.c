@@ -382,6 +382,7 @@ struct es_reader {
     size_t raw_have;        /* bytes in raw not yet converted (a partial frame) */
     int rate, channels;
     double duration;
+    long long bytes;        /* the file's size, -1 when not a regular file */
     int quantize;
     size_t bframes;         /* frames per decode block */
     float *blk;             /* decoded interleaved block, [bframes][channels] */
@@ -448,6 +449,7 @@ static es_reader *reader_new(const char *name, es_error *err)
     }
     r->fd = -1;
     r->duration = -1;
+    r->bytes = -1;
     if (!(r->name = strdup(name))) {
         free(r);
         es_fail(err, ES_ERR_NOMEM, "%s: out of memory", name);
@@ -524,6 +526,7 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
         es_fail(err, ES_ERR_IO, "%s: is a directory", path);
         goto fail;
     }
+    if (S_ISREG(st.st_mode)) r->bytes = (long long)st.st_size;
     if (S_ISREG(st.st_mode) && st.st_size == 0) {
         es_fail(err, ES_ERR_FORMAT, "%s: empty file (0 bytes)", path);
         goto fail;
@@ -733,6 +736,11 @@ es_status es_reader_read(es_reader *r, float *out, size_t max, size_t *got, es_e
     if (r->quantize) quantize_int16(out, n);
     r->produced += n;
     if (r->done && r->produced == 0) {
+        /* A cut Ogg Vorbis file lands here: libsndfile 1.2 reads none of
+         * it, however much of the file is there. */
+        if (r->frames_in == 0 && r->bytes > 0)
+            return rfail(r, err, ES_ERR_FORMAT, "%s: contains no audio samples (a file of %lld bytes: cut short or damaged?)",
+                         r->name, r->bytes);
         if (r->frames_in == 0) return rfail(r, err, ES_ERR_FORMAT, "%s: contains no audio samples", r->name);
         return rfail(r, err, ES_ERR_FORMAT, "%s: too short: %zu samples at %d Hz give no samples at 16 kHz",
                      r->name, r->frames_in, r->rate);

@@ -701,6 +701,22 @@ static void test_truncated_data(void **state)
         assert_non_null(strstr(g_warn[0], "promises 0.06 s of audio, the file holds 0.03 s"));
         free(b);
     }
+
+    /* a cut Ogg Vorbis file: libsndfile reads nothing of it, so it is
+     * refused, and the message says what it probably is */
+    static float tone[160000];   /* 10 s: a cut 1 s file fails at the open instead */
+    for (int i = 0; i < 160000; i++) tone[i] = 0.3f * sinf((float)i * 0.1f);
+    const char *og = tpath("full.ogg");
+    write_float(og, SF_FORMAT_OGG | SF_FORMAT_VORBIS, 16000, 1, tone, 160000);
+    size_t olen;
+    unsigned char *ob = read_bytes(og, &olen);
+    const char *oc = tpath("cut.ogg");
+    write_bytes(oc, ob, olen / 3);
+    es_audio oa;
+    assert_int_equal(es_audio_load(oc, &RAW, &oa, &err), ES_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, oc));
+    assert_non_null(strstr(err.msg, "cut short or damaged?"));
+    free(ob);
     es_set_warning_handler(NULL, NULL);
 }
 
