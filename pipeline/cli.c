@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -58,11 +59,13 @@ void cli_catch(void (*fn)(int), const int *sigs, int n)
 }
 
 /* Library warnings (a truncated file, ...): one line each on stderr. stdio
- * locks the stream for the call, so lines from decoding threads do not mix. */
+ * locks the stream for the call, so lines from decoding threads do not mix.
+ * On a terminal a progress line may be showing: clear it first (the next
+ * update redraws it) rather than append the warning to it. */
 static void cli_warning(void *user, const char *msg)
 {
     (void)user;
-    fprintf(stderr, "earshot: warning: %s\n", msg);
+    fprintf(stderr, "%searshot: warning: %s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "", msg);
 }
 
 int main(int argc, char **argv)

@@ -123,6 +123,16 @@ expect 1 "a bad file among good ones" -- "$BIN" detect -m alexa "$T/text.wav" "$
 has "$T/out" "alexa.wav (2.32 s)" "the good file is still processed"
 expect 1 "embed of a bad file" -- "$BIN" embed -q "$T/text.wav" -o "$T/bademb"
 [ -z "$(ls -A "$T/bademb" 2>/dev/null)" ] && ok "no half-written output after a bad file" || bad "files left: $(ls "$T/bademb")"
+# A WAV cut short (the header promises more than the file holds) is read as
+# far as it goes, with a warning naming the file: libsndfile alone says nothing.
+sz=$(stat -c %s "$S/alexa.wav")
+head -c $((sz / 2)) "$S/alexa.wav" > "$T/halfcut.wav"
+expect 0 "detect reads a WAV cut in half" -- "$BIN" detect -m alexa "$T/halfcut.wav"
+has "$T/err" "warning: $T/halfcut.wav: truncated: its header promises 2.32 s of audio, the file holds 1.16 s" \
+    "a cut WAV is reported with both lengths"
+has "$T/out" "halfcut.wav (1.16 s)" "and what it holds is processed"
+expect 0 "embed opens it twice (probe, decode)" -- "$BIN" embed "$T/halfcut.wav" -o "$T/halfemb"
+[ "$(grep -c "truncated" "$T/err")" = 1 ] && ok "the warning is said once" || bad "warnings: $(cat "$T/err")"
 expect 1 "unknown model name" -- "$BIN" detect -m no_such_head "$S/alexa.wav"
 has "$T/err" "unknown model 'no_such_head'" "an unknown name is called unknown"
 mkdir -p "$T/nomodels"
