@@ -16,6 +16,13 @@ typedef struct {
     int quiet;
 } cli_common;
 
+/* After getopt_long rejected an option (it has printed why): name the
+ * closest long option when one is near what was typed ("did you mean
+ * --threshold?") and where the full help is, and return EXIT_USAGE. The
+ * help itself is not printed: train's is 150 lines, and the error above
+ * it would scroll out of sight. */
+struct option;
+int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
 /* Handle an option shared by all subcommands; returns 1 if it was one,
  * 0 if not, -1 on a bad value (after printing why). */
 int cli_common_opt(cli_common *c, int opt, const char *arg);

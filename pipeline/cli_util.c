@@ -1,9 +1,12 @@
 #include "cli.h"
+
+#include <stdint.h>
 #include "synth_data.h"
 #include "es_internal.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,4 +292,50 @@ void cli_safe_name(const char *label, char *out, size_t size)
     for (const char *s = label; *s && k + 1 < size; s++)
         out[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ? *s : '_';
     if (size) out[k] = 0;
+}
+
+/* Edit distance of a and b (at most 63 characters each are compared). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), row[64];
+    if (n > 63) n = 63;
+    if (m > 63) m = 63;
+    for (size_t j = 0; j <= m; j++) row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[m];
+}
+
+int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
+{
+    /* getopt_long leaves optind past the element it rejected; a short
+     * option cluster ("-qx") may leave it on the same one. */
+    const char *typed = optind > 0 ? argv[optind - 1] : NULL;
+    if (typed && !strncmp(typed, "--", 2) && typed[2]) {
+        char name[64];
+        snprintf(name, sizeof name, "%s", typed + 2);
+        char *eq = strchr(name, '=');
+        if (eq) *eq = 0;
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+        for (const struct option *o = opts; o && o->name; o++) {
+            size_t d = edit_distance(name, o->name);
+            if (d < best_d) best_d = d, best = o->name;
+        }
+        /* near enough to be a typo: 1 edit in short names, up to a third */
+        size_t len = strlen(name), limit = len < 6 ? 1 : len / 3;
+        if (best && best_d > 0 && best_d <= limit) fprintf(stderr, "earshot %s: did you mean --%s?\n", cmd, best);
+    }
+    fprintf(stderr, "run 'earshot %s --help' for all options\n", cmd);
+    return EXIT_USAGE;
 }

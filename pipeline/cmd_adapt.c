@@ -143,7 +143,7 @@ int cmd_adapt(int argc, char **argv)
             given_variants[2] = 1;
             break;
         case 'h': adapt_help(stdout); return EXIT_OK;
-        default: adapt_help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("adapt", argv, opts);
         }
     }
     if (!out || !dir || optind != argc - 1) {

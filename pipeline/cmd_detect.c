@@ -158,7 +158,7 @@ int cmd_detect(int argc, char **argv)
         case 'S': scores = 1; break;
         case 'j': json = 1; break;
         case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("detect", argv, opts);
         }
     }
     if (optind >= argc) { fprintf(stderr, "earshot detect: no input files\n\n"); help(stderr); return EXIT_USAGE; }

@@ -81,7 +81,7 @@ int cmd_embed(int argc, char **argv)
             }
             break;
         case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("embed", argv, opts);
         }
     }
     if (!outdir || optind >= argc) {

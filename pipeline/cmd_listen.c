@@ -470,7 +470,7 @@ int cmd_listen(int argc, char **argv)
         case 'M': models_dir = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("listen", argv, opts);
         }
     }
     for (int i = optind; i < argc; i++) {

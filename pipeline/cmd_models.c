@@ -40,7 +40,7 @@ int cmd_models(int argc, char **argv)
                    "each\nfile is the pinned one (its SHA-256). Exit status 1 if any is missing or\nnot the pinned file.\n");
             return EXIT_OK;
         }
-        return EXIT_USAGE;
+        return cli_bad_option("models", argv, opts);
     }
     if (optind < argc) { fprintf(stderr, "earshot models: takes no arguments ('%s')\n", argv[optind]); return EXIT_USAGE; }
     char dir[4096];

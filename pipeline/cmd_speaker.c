@@ -132,7 +132,7 @@ int cmd_enroll(int argc, char **argv)
             break;
         case 'X': rm = optarg; break;
         case 'h': enroll_help(stdout); return EXIT_OK;
-        default: enroll_help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("enroll", argv, opts);
         }
     }
     /* what may come alone: a background, a threshold or a removal change a
@@ -253,7 +253,7 @@ int cmd_identify(int argc, char **argv)
         case 'T': if (parse_threshold(optarg, &thr)) return EXIT_USAGE; have_t = 1; break;
         case 'a': all = 1; break;
         case 'h': identify_help(stdout); return EXIT_OK;
-        default: identify_help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("identify", argv, opts);
         }
     }
     if (argc - optind < 2) {
@@ -320,7 +320,7 @@ int cmd_verify(int argc, char **argv)
         case 'n': name = optarg; break;
         case 'T': if (parse_threshold(optarg, &thr)) return EXIT_USAGE; have_t = 1; break;
         case 'h': verify_help(stdout); return EXIT_OK;
-        default: verify_help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("verify", argv, opts);
         }
     }
     if (!name || argc - optind != 2) {

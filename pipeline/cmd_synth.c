@@ -128,7 +128,7 @@ int cmd_synth(int argc, char **argv)
             break;
         case 'q': quiet = 1; break;
         case 'h': synth_help(stdout); return EXIT_OK;
-        default: synth_help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("synth", argv, opts);
         }
     }
     if (!out || !o.words || optind != argc) {

@@ -688,7 +688,7 @@ int cmd_train(int argc, char **argv)
             o.target_fa = v;
             break;
         case 'h': train_help(stdout); return EXIT_OK;
-        default: train_help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("train", argv, opts);
         }
     }
     if (speak_labels) {
@@ -1453,7 +1453,7 @@ int cmd_eval(int argc, char **argv)
             break;
         case 'S': if (cli_parse_int("--seed", optarg, 0, 2147483647, &seed)) return EXIT_USAGE; break;
         case 'h': eval_help(stdout); return EXIT_OK;
-        default: eval_help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("eval", argv, opts);
         }
     }
     if (optind != argc - 2) { fprintf(stderr, "earshot eval: give MODEL and DATASET\n\n"); eval_help(stderr); return EXIT_USAGE; }

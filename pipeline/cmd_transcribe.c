@@ -482,7 +482,7 @@ int cmd_transcribe(int argc, char **argv)
         case 'M': models_dir = optarg; break;
         case 'q': b.quiet = 1; break;
         case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        default: return cli_bad_option("transcribe", argv, opts);
         }
     }
     if (!nmodels) { fprintf(stderr, "earshot transcribe: no model (-m)\n\n"); help(stderr); return EXIT_USAGE; }

@@ -108,6 +108,14 @@ for m in whole --stream --mel; do
         ok "embed $m of $(soxi -D "$T/long.wav") s read in pieces: the bytes of the clip decoded whole" ||
         bad "embed $m of a long file differs from the same samples decoded whole: $(cat "$T/err")"
 done
+# A mistyped option: the error, the nearest option, where the help is, and
+# not the whole help (150 lines for train) scrolling the error away.
+expect 2 "a mistyped option is a usage error" -- "$BIN" detect --scroes "$S/alexa.wav"
+has "$T/err" "did you mean --scores?" "the nearest option is suggested"
+has "$T/err" "run 'earshot detect --help'" "and the way to the help"
+[ "$(wc -l < "$T/err")" -le 3 ] && ok "without the whole help" || bad "$(wc -l < "$T/err") lines for a typo"
+expect 2 "an option far from any" -- "$BIN" train --frobnicate x
+grep -q "did you mean" "$T/err" && bad "a suggestion for a word unlike any option: $(cat "$T/err")" || ok "no suggestion when none is near"
 expect 2 "two inputs with one output name" -- "$BIN" embed "$S/alexa.wav" "$T/alexa.wav" -o "$T/dup"
 
 # --- bad input: clear error naming the file, non-zero exit, the batch goes on
