@@ -880,6 +880,11 @@ typedef struct {
                               none) */
 } es_synth_result;
 
+/* The checks es_synth_dataset makes of o before any work: the ranges, the
+ * --words and --unknown-words lists, the language's voices. ES_ERR_ARG
+ * with the reason (naming the option) if one fails: a caller can tell a
+ * usage error from a failure of the work. */
+es_status es_synth_opts_check(const es_synth_opts *o, es_error *err);
 /* The takes of o in the synthesis cache (synth_cache NULL = the default
  * folder, as es_train_words uses), synthesised now if they are not there
  * yet; r->dir receives the dataset folder, r->from_cache whether it was

@@ -70,9 +70,10 @@ int cli_check_svg_out(const char *path, const char *what);
  * not a folder, not a read-only file, in a folder that exists and is
  * writable (through a symbolic link, as the write goes). */
 int cli_check_out(const char *path, const char *what);
-/* 0 if a --words list parses; else prints why and returns -1 (a usage
- * error, found before any synthesis). */
-int cli_check_words(const char *words);
+/* 0 if the synthesis options hold (es_synth_opts_check: --words and
+ * --unknown-words parse, the ranges, --lang has voices); else prints why
+ * and returns -1: a usage error, found before any synthesis. */
+int cli_check_synth(const es_synth_opts *o);
 /* Characters (UTF-8 code points) of s, for columns on a terminal. */
 int cli_text_width(const char *s);
 /* s in a column `width` characters wide (left- or right-aligned), cut at a

@@ -42,15 +42,13 @@ int cli_check_out(const char *path, const char *what)
     return rc;
 }
 
-int cli_check_words(const char *words)
+int cli_check_synth(const es_synth_opts *o)
 {
-    es_vocab v;
     es_error e = {0};
-    if (es_vocab_parse(words, &v, &e)) {
+    if (es_synth_opts_check(o, &e)) {
         fprintf(stderr, "earshot: %s\n", e.msg);
         return -1;
     }
-    es_vocab_free(&v);
     return 0;
 }
 

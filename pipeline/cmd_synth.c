@@ -136,7 +136,7 @@ int cmd_synth(int argc, char **argv)
         synth_help(stderr);
         return EXIT_USAGE;
     }
-    if (cli_check_words(o.words)) return EXIT_USAGE;
+    if (cli_check_synth(&o)) return EXIT_USAGE;
     int tty = !quiet && isatty(2);
     es_synth_result res;
     es_error e = {0};

@@ -708,7 +708,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "earshot train: --plot draws the learning curve; add --learning-curve\n");
         return EXIT_USAGE;
     }
-    if (so.words && cli_check_words(so.words)) return EXIT_USAGE;
+    if (so.words && cli_check_synth(&so)) return EXIT_USAGE;
     /* An option that would change nothing is refused: a user who passes
      * --target-fa without --wake-word, or --json without the curve, means
      * something the run would not do, and exit 0 hid it. */

@@ -395,20 +395,24 @@ static void user_negatives_free(user_negatives *u)
     memset(u, 0, sizeof *u);
 }
 
+/* The --unknown-words list: the --words syntax, its errors named so. */
+static es_status parse_unknown_words(const char *spec, es_vocab *v, es_error *err)
+{
+    es_status st = es_vocab_parse(spec, v, err);
+    if (st && err && !strncmp(err->msg, "--words:", 8)) {
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "--unknown-words:%s", err->msg + 8);
+        snprintf(err->msg, sizeof err->msg, "%s", m);
+    }
+    return st;
+}
+
 static es_status user_negatives_init(user_negatives *u, const char *spec, const es_vocab *targets, const entry_keys *tk,
                                      const char *phon, es_error *err)
 {
     memset(u, 0, sizeof *u);
-    es_status st = es_vocab_parse(spec, &u->v, err);
-    if (st) {
-        /* the parser speaks of --words */
-        if (err && !strncmp(err->msg, "--words:", 8)) {
-            char m[sizeof err->msg];
-            snprintf(m, sizeof m, "--unknown-words:%s", err->msg + 8);
-            snprintf(err->msg, sizeof err->msg, "%s", m);
-        }
-        return st;
-    }
+    es_status st = parse_unknown_words(spec, &u->v, err);
+    if (st) return st;
     u->keys = calloc(u->v.n, sizeof *u->keys);
     u->text = calloc(u->v.n * ES_SYNTH_MAX_ALTS, sizeof *u->text);
     if (!u->keys || !u->text) { user_negatives_free(u); return es_fail(err, ES_ERR_NOMEM, "out of memory"); }
@@ -803,6 +807,7 @@ out:
 
 static es_status check_opts(const es_synth_opts *o, es_error *err)
 {
+    if (!o) return es_fail(err, ES_ERR_ARG, "es_synth_opts_check: no options");
     if (o->takes < 1 || o->takes > 100000) return es_fail(err, ES_ERR_ARG, "takes per label must be 1..100000, not %d", o->takes);
     if (o->unknown_takes > 1000000) return es_fail(err, ES_ERR_ARG, "too many _unknown_ takes (%d)", o->unknown_takes);
     if (!(o->engines & (ES_SYNTH_ESPEAK | ES_SYNTH_FLITE)) || (o->engines & ~3u))
@@ -827,6 +832,21 @@ static es_status check_opts(const es_synth_opts *o, es_error *err)
         es_status st = es_espeak_lang_voices(o->lang, names, MAX_LANG_VOICES, &n, err);
         if (st) return st;
     }
+    return ES_OK;
+}
+
+es_status es_synth_opts_check(const es_synth_opts *o, es_error *err)
+{
+    es_status st = check_opts(o, err);
+    if (st) return st;
+    es_vocab v;
+    if ((st = es_vocab_parse(o->words, &v, err))) return st;
+    if (v.n < 2 && o->unknown_takes == 0)
+        st = es_fail(err, ES_ERR_ARG, "--words: one word needs _unknown_ takes to train against");
+    es_vocab_free(&v);
+    if (st || !o->unknown_words) return st;
+    if ((st = parse_unknown_words(o->unknown_words, &v, err))) return st;
+    es_vocab_free(&v);
     return ES_OK;
 }
 
