@@ -75,42 +75,6 @@ static es_status tensor_fail(es_error *err, es_status st, const char *file, cons
     return es_fail(err, st, "%s: tensor '%s': %s", file, tensor, why);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t k;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) k = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        k = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        k = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else return 0;
-    if (n < k || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < k; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-    return k;
-}
-
-int es_utf8_valid(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str);
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(s + i, n - i);
-        if (!k) return 0;
-        i += k;
-    }
-    return 1;
-}
-
 /* What cJSON lets through but JSON (and the reference reader) does not:
  * invalid UTF-8, raw control characters in strings, whitespace other than
  * space, tab, CR and LF between tokens. Plus "\u0000", which would cut a
@@ -122,7 +86,7 @@ static const char *scan_header(const unsigned char *h, size_t n, size_t *at)
         unsigned char c = h[i];
         *at = i;
         if (c >= 0x80) {
-            size_t k = utf8_seq(h + i, n - i);
+            size_t k = es_utf8_seq(h + i, n - i);
             if (!k) return "the header is not valid UTF-8";
             i += k;
             continue;

@@ -323,3 +323,92 @@ int es_rm_tree(const char *path)
     closedir(d);
     return bad ? -1 : rmdir(path);
 }
+
+/* ------------------------------------------------------------ UTF-8, JSON */
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 if there is none. */
+size_t es_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) k = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        k = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        k = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else return 0;
+    if (n < k || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < k; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+    return k;
+}
+
+char *es_json_quote(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strlen(str);
+    /* worst case: every byte becomes \ufffd (6) or \u00XX (6) */
+    char *out = malloc(6 * n + 3), *o = out;
+    if (!out) return NULL;
+    *o++ = '"';
+    for (size_t i = 0; i < n;) {
+        size_t k = es_utf8_seq(s + i, n - i);
+        if (!k) {
+            o += sprintf(o, "\\ufffd");
+            i++;
+        } else if (s[i] == '"' || s[i] == '\\') {
+            *o++ = '\\';
+            *o++ = (char)s[i++];
+        } else if (s[i] < 0x20) {
+            o += sprintf(o, "\\u%04x", s[i++]);
+        } else {
+            memcpy(o, s + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    *o++ = '"';
+    *o = 0;
+    return out;
+}
+
+char *es_utf8_lossy(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strlen(str);
+    char *out = malloc(3 * n + 1), *o = out;   /* a bad byte becomes 3 */
+    if (!out) return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t k = es_utf8_seq(s + i, n - i);
+        if (!k) {
+            memcpy(o, "\xef\xbf\xbd", 3);   /* U+FFFD */
+            o += 3;
+            i++;
+        } else {
+            memcpy(o, s + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+int es_utf8_valid(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strlen(str);
+    for (size_t i = 0; i < n;) {
+        size_t k = es_utf8_seq(s + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}

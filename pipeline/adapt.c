@@ -645,7 +645,11 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     cJSON *ja = cJSON_CreateObject();
     cJSON_AddStringToObject(ja, "base_model_sha256", sha_hex);
     cJSON_AddStringToObject(ja, "method", es_adapt_method_name(method));
-    cJSON_AddStringToObject(ja, "speaker_data", speaker_dir);
+    {
+        char *u = es_utf8_lossy(speaker_dir);   /* the card must be UTF-8 */
+        cJSON_AddStringToObject(ja, "speaker_data", u ? u : "");
+        free(u);
+    }
     cJSON_AddNumberToObject(ja, "takes", (double)d->nitems);
     cJSON_AddNumberToObject(ja, "shifts", ft ? 1 : o->shifts);
     cJSON_AddNumberToObject(ja, "speed_perturbation", ft ? 0 : o->speed);

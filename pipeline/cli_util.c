@@ -166,13 +166,9 @@ int cli_parse_int(const char *name, const char *s, long lo, long hi, int *out)
  * quotes, backslashes or control characters. */
 void cli_json_str(const char *s)
 {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
+    char *q = es_json_quote(s);
+    fputs(q ? q : "\"\"", stdout);
+    free(q);
 }
 
 int cli_common_opt(cli_common *c, int opt, const char *arg)

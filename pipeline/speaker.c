@@ -1092,7 +1092,11 @@ es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const ch
     snprintf(desc, sizeof desc, "{\"source\":\"%s\",\"clips\":%zu,\"speakers\":%d,\"beta\":%g}", dir, n, S, ES_SPK_BETA);
     /* the folder name may hold characters JSON must escape: build it properly */
     cJSON *jd = cJSON_CreateObject();
-    cJSON_AddStringToObject(jd, "source", dir);
+    {
+        char *u = es_utf8_lossy(dir);   /* the card must be UTF-8 */
+        cJSON_AddStringToObject(jd, "source", u ? u : "");
+        free(u);
+    }
     cJSON_AddNumberToObject(jd, "clips", (double)n);
     cJSON_AddNumberToObject(jd, "speakers", S);
     cJSON_AddNumberToObject(jd, "beta", ES_SPK_BETA);

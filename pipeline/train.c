@@ -1655,6 +1655,15 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
                          strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(&xo, &ext, r),
                          ext.wake >= 0 ? strdup(ext.labels[ext.wake]) : NULL,
                          o->data_note ? strdup(o->data_note) : NULL};
+    /* The card must be UTF-8, and paths and speaker names read from file
+     * names need not be (a Latin-1 folder): their bad bytes become U+FFFD
+     * rather than make the model unwritable after all the training. */
+    for (int i = 0; i < NMETA; i++)
+        if (vals[i] && !es_utf8_valid(vals[i])) {
+            char *u = es_utf8_lossy(vals[i]);
+            free(vals[i]);
+            vals[i] = u;
+        }
     /* the last two are optional: wake_word only in that mode, synthesis
      * only for synthetic data */
     int nmeta = 0;

@@ -319,14 +319,10 @@ static void put(sbuf *b, const char *fmt, ...)
 
 static void put_json_str(sbuf *b, const char *s)
 {
-    put(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') put(b, "\\%c", c);
-        else if (c < 0x20) put(b, "\\u%04x", c);
-        else put(b, "%c", c);
-    }
-    put(b, "\"");
+    char *q = es_json_quote(s);
+    if (!q) b->fail = 1;
+    else put(b, "%s", q);
+    free(q);
 }
 
 /* RFC 4180: quote when needed, double the quotes. */

@@ -47,6 +47,13 @@ has "$T/out" "method ewc+rehearsal" "the default method is ewc+rehearsal"
 has "$T/out" "^accuracy on the [0-9]* takes it adapted on: .* (training takes: test on others with earshot eval)" \
     "the accuracy after adapting is called a training figure"
 cmp -s "$T/def.safetensors" "$T/ewc+rehearsal.safetensors" && ok "same seed, same bytes" || bad "a re-run with the same settings differs"
+# the speaker's folder under a Latin-1 name: recorded in the card as U+FFFD
+lat="$T/$(printf 'spk\xe9')"
+cp -r "$T/spk" "$lat"
+expect 0 "adapt from a folder with a Latin-1 name" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$lat" --pattern "$PAT" \
+    -o "$T/lat.safetensors"
+expect 0 "... and the adapted model loads" -- "$BIN" eval -q "$T/lat.safetensors" "$T/spk" --pattern "$PAT"
+rm -rf "$lat"
 base_sha=$(sha256sum "$T/base.safetensors" | cut -d' ' -f1)
 grep -aq "base_model_sha256[^0-9a-f]*$base_sha" "$T/def.safetensors" && ok "the adapted model records the base model's SHA-256" ||
     bad "no base_model_sha256 in the adapted model"

@@ -141,6 +141,21 @@ has "$T/err" "warning: $T/halfcut.wav: truncated: its header promises 2.32 s of 
 has "$T/out" "halfcut.wav (1.16 s)" "and what it holds is processed"
 expect 0 "embed opens it twice (probe, decode)" -- "$BIN" embed "$T/halfcut.wav" -o "$T/halfemb"
 [ "$(grep -c "truncated" "$T/err")" = 1 ] && ok "the warning is said once" || bad "warnings: $(cat "$T/err")"
+# File names that are not UTF-8 (a Latin-1 name) or hold quotes and tabs:
+# --json stays valid JSON for a strict parser (bad bytes become U+FFFD).
+latin1="$T/$(printf 'caf\xe9 "x"\t.wav')"
+cp "$S/alexa.wav" "$latin1"
+expect 0 "detect --json of a Latin-1 file name" -- "$BIN" detect -m alexa --json "$latin1"
+if command -v python3 >/dev/null; then
+    python3 -c 'import json,sys; d=json.loads(open(sys.argv[1],"rb").read().decode("utf-8","strict")); assert d["file"].endswith("caf\ufffd \"x\"\t.wav"), d["file"]' "$T/out" 2>"$T/perr" &&
+        ok "detect --json: valid UTF-8 JSON, the bad byte as U+FFFD" || bad "detect --json: $(cat "$T/perr" "$T/out" | head -c 400)"
+    expect 0 "transcribe --format json of the same" -- "$BIN" transcribe -m alexa --format json "$latin1"
+    python3 -c 'import json,sys; d=json.loads(open(sys.argv[1],"rb").read().decode("utf-8","strict")); assert d["file"].endswith("caf\ufffd \"x\"\t.wav") and d["events"], d' "$T/out" 2>"$T/perr" &&
+        ok "transcribe json: valid UTF-8 JSON" || bad "transcribe json: $(cat "$T/perr" "$T/out" | head -c 400)"
+else
+    skip "JSON of a Latin-1 file name" "no python3 to parse it strictly"
+fi
+rm -f "$latin1"
 expect 1 "unknown model name" -- "$BIN" detect -m no_such_head "$S/alexa.wav"
 has "$T/err" "unknown model 'no_such_head'" "an unknown name is called unknown"
 mkdir -p "$T/nomodels"

@@ -26,6 +26,14 @@ has "$T/out" "windows of generated noise" "no noise recordings: a _silence_ clas
 expect 0 "second train reuses the cache" -- "$BIN" train -q "$T/data" -o "$T/m2.safetensors" --val-fraction 0.25 --epochs 80
 has "$T/out" "(36 of 36 clips from the cache)" "second run: every clip from the cache"
 cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok "same seed, same bytes" || bad "a retrain with the same seed differs"
+# A dataset folder whose name is not UTF-8 (Latin-1 "dé"): the card must be
+# UTF-8, so the path is kept with U+FFFD for the bad byte; before, the model
+# could not be written, after all the training.
+lat="$T/$(printf 'd\xe9')"
+cp -r "$T/data" "$lat"
+expect 0 "train on a folder with a Latin-1 name" -- "$BIN" train -q "$lat" -o "$T/lat.safetensors" --val-fraction 0.25 --epochs 5
+expect 0 "... and the model loads" -- "$BIN" eval -q "$T/lat.safetensors" "$T/data"
+rm -rf "$lat"
 # --shifts auto: 4 offsets while no label has more than 50 training clips,
 # else 1 (each offset is one more encoder pass over every clip). 51 links
 # per label to the same 12 recordings cost no more encoder time than 12.
