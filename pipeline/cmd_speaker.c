@@ -15,6 +15,24 @@
 #include <libgen.h>
 #include <sys/file.h>
 
+/* The automatic threshold is the equal-error point measured on FSDD, and
+ * with one take per speaker and no background that point is 0: the scores
+ * do not separate voices, and verify accepts anyone (every score is >= 0).
+ * Say so where the profile is made and where it is used, rather than let
+ * a 0.00 pass. */
+#define SPK_THRESHOLD_WEAK 0.005
+static void warn_weak_threshold(const es_speakers *s, const char *prof)
+{
+    if (es_speakers_threshold_is_set(s) || !(es_speakers_threshold(s) < SPK_THRESHOLD_WEAK)) return;
+    size_t takes = 0, S = es_speakers_count(s);
+    for (size_t i = 0; i < S; i++) takes += es_speakers_takes(s, i);
+    double k = S ? (double)takes / (double)S : 0;
+    fprintf(stderr,
+            "earshot: warning: %s: the automatic threshold %.2f (%.3g take%s per speaker, no background)\n"
+            "  accepts anyone: enroll 5 or more takes per speaker, or add --background synth\n",
+            prof, es_speakers_threshold(s), k, k == 1 ? "" : "s");
+}
+
 static int file_exists(const char *p) { return access(p, F_OK) == 0; }
 
 /* the representation of one input, or prints the error */
@@ -208,12 +226,13 @@ int cmd_enroll(int argc, char **argv)
     if (rm) printf("removed %s; ", rm);
     if (name) {
         size_t k = es_speakers_find(s, name), now = es_speakers_takes(s, k), added = now - before;
-        printf("enrolled %s: %zu takes (%zu new", name, now, added);
+        printf("enrolled %s: %zu take%s (%zu new", name, now, now == 1 ? "" : "s", added);
         if (added < n) printf(", %zu already enrolled", n - added);
         printf("); ");
     }
     printf("%s holds %zu speaker%s, threshold %.2f%s\n", prof, es_speakers_count(s), es_speakers_count(s) == 1 ? "" : "s",
            es_speakers_threshold(s), es_speakers_threshold_is_set(s) ? "" : " (automatic)");
+    if (es_speakers_count(s)) warn_weak_threshold(s, prof);
     rc = EXIT_OK;
 out:
     if (lock >= 0) close(lock);
@@ -295,9 +314,10 @@ static void verify_help(FILE *f)
             "\n"
             "Accepts or rejects the claim that NAME speaks in FILE; prints\n"
             "'accept' or 'reject', the score (0..1) and the threshold. The default\n"
-            "threshold follows the profile (see earshot enroll --help): equal-error\n"
-            "points measured on FSDD with 5 enrollment takes. Exit status 0 = accept,\n"
-            "3 = reject.\n"
+            "threshold follows the profile (see earshot enroll --help): the equal-error\n"
+            "points measured on FSDD, which rise with the takes per speaker (with 1\n"
+            "take and no background it is 0, which accepts anyone: a warning says\n"
+            "so). Exit status 0 = accept, 3 = reject.\n"
             "\n"
             "  -n, --name NAME   the claimed speaker\n"
             "  --threshold X     decision threshold (default: the profile file's)\n"
@@ -343,6 +363,7 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "%s)\n", es_speakers_count(s) ? "" : " none");
         goto out;
     }
+    warn_weak_threshold(s, argv[optind]);
     if (cli_load(&c, argv[optind + 1], &a, &e)) { cli_error(&e); goto out; }
     float score;
     int accept;

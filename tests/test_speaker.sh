@@ -167,6 +167,16 @@ expect 1 "identify of silence is an error, not 'unknown'" -- "$BIN" identify -q 
 has "$T/err" "no speech" "identify of silence: says no speech"
 expect 0 "a take enrolled again" -- "$BIN" enroll -n theo -p "$E" "$F/0_theo_0.wav"
 has "$T/out" "enrolled theo: 5 takes (0 new, 1 already enrolled)" "the same recording is not enrolled twice"
+# One take and no background: the automatic threshold is 0, which accepts
+# anyone; enroll and verify say so (verify accepted nicolas as theo quietly)
+expect 0 "a profile of one take" -- "$BIN" enroll -n theo -p "$T/one.safetensors" "$F/0_theo_0.wav"
+has "$T/out" "enrolled theo: 1 take (1 new)" "one take is 'take'"
+has "$T/err" "warning: $T/one.safetensors: the automatic threshold 0.00 (1 take per speaker, no background)" \
+    "enroll warns of a threshold that accepts anyone"
+expect 0 "verify on that profile" -- "$BIN" verify "$T/one.safetensors" -n theo "$F/4_nicolas_5.wav"
+has "$T/err" "accepts anyone: enroll 5 or more takes" "verify warns too"
+expect 0 "a profile of 5 takes" -- "$BIN" enroll -n theo -p "$T/five.safetensors" "$F"/[0-4]_theo_0.wav
+grep -q warning "$T/err" && bad "5 takes warned: $(cat "$T/err")" || ok "5 takes: no warning ($(grep -o 'threshold [0-9.]*' "$T/out"))"
 expect 1 "another speaker's take" -- "$BIN" enroll -q -n george -p "$E" "$F/0_theo_0.wav"
 has "$T/err" "0_theo_0.wav: take 1 of 'george' is already enrolled as speaker 'theo'" "another speaker's take: named, refused"
 for n in unknown "theo " " " "a=b" "$(printf 'bad\xff')"; do
