@@ -77,14 +77,14 @@ if [ ! -f "$set_dir/done" ]; then
     n=${c##*.}
     args=()
     while IFS= read -r p; do args+=("$p"); done < "$c"
-    sox "${args[@]}" -r 16000 -c 1 -b 16 "$set_dir/clean/talk_$n.wav"
+    sox -R "${args[@]}" -r 16000 -c 1 -b 16 "$set_dir/clean/talk_$n.wav"
     d=$(soxi -D "$set_dir/clean/talk_$n.wav")
-    sox -n -r 16000 -c 1 -b 16 "$set_dir/pink.wav" synth "$d" pinknoise
+    sox -R -n -r 16000 -c 1 -b 16 "$set_dir/pink.wav" synth "$d" pinknoise
     # noise at --snr dB under the speech's RMS
     rs=$(sox "$set_dir/clean/talk_$n.wav" -n stat 2>&1 | awk '/RMS +amplitude/ {print $3}')
     rn=$(sox "$set_dir/pink.wav" -n stat 2>&1 | awk '/RMS +amplitude/ {print $3}')
     g=$(awk -v s="$rs" -v n="$rn" -v db="$snr" 'BEGIN {printf "%.6f", s / n / 10 ^ (db / 20)}')
-    sox -m "$set_dir/clean/talk_$n.wav" -v "$g" "$set_dir/pink.wav" "$set_dir/noisy/talk_$n.wav"
+    sox -R -m "$set_dir/clean/talk_$n.wav" -v "$g" "$set_dir/pink.wav" "$set_dir/noisy/talk_$n.wav"
   done
   rm -f "$set_dir"/chunk.* "$set_dir/pink.wav"
   touch "$set_dir/done"
@@ -100,13 +100,14 @@ if [ "$fsdd" != none ] && [ -d "$fsdd" ]; then
     rm -rf "$real" && mkdir -p "$real/train" "$real/test"
     for part in "train george jackson lucas" "test nicolas theo yweweler"; do
       set -- $part
-      # a fixed shuffle: the same files on every machine with these tools
+      # a fixed shuffle, and sox -R (its dither seeded): the same files on
+      # every machine with these tools, byte for byte
       ls "$fsdd"/*_"$2"_*.wav "$fsdd"/*_"$3"_*.wav "$fsdd"/*_"$4"_*.wav |
         shuf --random-source=<(yes earshot) | split -l 500 -d - "$real/$1/list."
       for l in "$real/$1"/list.*; do
         args=()
         while IFS= read -r p; do args+=("$p"); done < "$l"
-        sox "${args[@]}" -r 16000 -c 1 -b 16 "$real/$1/talk_${l##*.}.wav" 2>/dev/null
+        sox -R "${args[@]}" -r 16000 -c 1 -b 16 "$real/$1/talk_${l##*.}.wav" 2>/dev/null
         rm -f "$l"
       done
     done

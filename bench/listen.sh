@@ -75,14 +75,14 @@ trap 'kill $(jobs -p) 2>/dev/null || true; if [ -n "$keep" ]; then mkdir -p "$ke
 # --- the stream, and the truth: label, start, end of each keyword
 if [ -n "$stream" ]; then
     [ -f "$truth" ] || { echo "bench/listen.sh: --stream needs --truth TSV" >&2; exit 2; }
-    sox "$stream" -r 16000 -c 1 -b 16 "$T/stream.wav"
+    sox -R "$stream" -r 16000 -c 1 -b 16 "$T/stream.wav"
     awk -F'\t' '$1 !~ /^#/' "$truth" > "$T/truth.tsv"
     echo "stream: $(basename "$stream"), $(soxi -D "$T/stream.wav") s, $(wc -l < "$T/truth.tsv") keywords, at $rate Hz"
 else
     period=12
     n=$(awk -v m="$minutes" -v p=$period 'BEGIN { print int(m * 60 / p) }')
-    sox "$keyword" -r 16000 -c 1 -b 16 "$T/kw.wav"
-    sox "$root/samples/no_wake_word.wav" -r 16000 -c 1 -b 16 "$T/other.wav"
+    sox -R "$keyword" -r 16000 -c 1 -b 16 "$T/kw.wav"
+    sox -R "$root/samples/no_wake_word.wav" -r 16000 -c 1 -b 16 "$T/other.wav"
     kw_len=$(soxi -D "$T/kw.wav")
     other_len=$(soxi -D "$T/other.wav")
     # first and last sample above -40 dBFS (0.01 of full scale) in the keyword
@@ -92,19 +92,19 @@ else
     sox -n -r 16000 -c 1 -b 16 "$T/s2.wav" trim 0 2
     rest=$(awk -v p=$period -v a="$kw_len" -v b="$other_len" 'BEGIN { print p - 1.5 - a - 2 - b }')
     sox -n -r 16000 -c 1 -b 16 "$T/rest.wav" trim 0 "$rest"
-    sox "$T/s15.wav" "$T/kw.wav" "$T/s2.wav" "$T/other.wav" "$T/rest.wav" "$T/unit.wav"
-    sox -n -r 16000 -c 1 -b 16 "$T/noise.wav" synth $((minutes * 60)) pinknoise vol 0.003
+    sox -R "$T/s15.wav" "$T/kw.wav" "$T/s2.wav" "$T/other.wav" "$T/rest.wav" "$T/unit.wav"
+    sox -R -n -r 16000 -c 1 -b 16 "$T/noise.wav" synth $((minutes * 60)) pinknoise vol 0.003
     units=()
     for ((i = 0; i < n; i++)); do units+=("$T/unit.wav"); done
-    sox "${units[@]}" "$T/clean.wav"
-    sox -m "$T/clean.wav" "$T/noise.wav" "$T/stream.wav" trim 0 "$((minutes * 60))"
+    sox -R "${units[@]}" "$T/clean.wav"
+    sox -R -m "$T/clean.wav" "$T/noise.wav" "$T/stream.wav" trim 0 "$((minutes * 60))"
     # truth: keyword i ends at i*period + 1.5 + kw_end
     echo "stream: $minutes min, $n keywords ($(basename "$keyword"), speech ${kw_start}-${kw_end}s of its ${kw_len}s), at $rate Hz"
 
     awk -v n="$n" -v p=$period -v a="$kw_start" -v b="$kw_end" -v l="$(basename "$model" .safetensors)" \
         'BEGIN { for (i = 0; i < n; i++) printf "%s\t%.4f\t%.4f\n", l, i * p + 1.5 + a, i * p + 1.5 + b }' > "$T/truth.tsv"
 fi
-sox "$T/stream.wav" -r "$rate" -t raw -e floating-point -b 32 -c 1 "$T/stream.f32"
+sox -R "$T/stream.wav" -r "$rate" -t raw -e floating-point -b 32 -c 1 "$T/stream.f32"
 dur=$(soxi -D "$T/stream.wav")
 
 # --- the virtual microphone

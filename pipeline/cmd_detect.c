@@ -22,7 +22,7 @@
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: earshot detect [options] -m MODEL [-m MODEL ...] FILE...\n"
+            "usage: earshot detect [options] [-m MODEL ...] FILE...\n"
             "\n"
             "Detects wake words with openWakeWord-format heads. MODEL is a pretrained\n"
             "name (alexa, hey_jarvis, hey_mycroft, hey_rhasspy, timer, weather) or a\n"
