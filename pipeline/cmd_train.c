@@ -858,7 +858,7 @@ int cmd_train(int argc, char **argv)
         printf("silence: %zu training and %zu validation windows of %s\n", res.n_silence_train, res.n_silence_val,
                res.silence_generated ? "generated noise (no _background_noise_ recordings)" : "background noise");
     if (res.n_talk_windows) {
-        printf("other talk: %zu windows of %zu files, 0.32 s apart", res.n_talk, res.n_talk_files);
+        printf("other talk: %zu windows of %zu file%s, 0.32 s apart", res.n_talk, res.n_talk_files, res.n_talk_files == 1 ? "" : "s");
         if (res.n_talk_hard)
             printf(" (of %zu, --negatives-max: %zu evenly spread and the %zu a first round scored most like a word, "
                    "%.3f or more)", res.n_talk_windows, res.n_talk - res.n_talk_hard, res.n_talk_hard, res.talk_hard_min);
@@ -1708,7 +1708,10 @@ int cmd_eval(int argc, char **argv)
         printf(" %9s %9s %9s\n", "precision", "recall", "F1");
         for (size_t k = 0; k < K; k++) {
             cli_print_cell(res.labels[k], lw, 1);
-            printf(" %9.4f %9.4f %9.4f\n", res.precision[k], res.recall[k], res.f1[k]);
+            /* "-": no clip of the label, or none predicted as it (JSON: null) */
+            const double v[3] = {res.precision[k], res.recall[k], res.f1[k]};
+            for (int m = 0; m < 3; m++) isnan(v[m]) ? printf(" %9s", "-") : printf(" %9.4f", v[m]);
+            printf("\n");
         }
         printf("\nconfusion (rows: truth, columns: prediction)\n");
         cli_print_cell("", lw, 1);

@@ -635,8 +635,8 @@ int cmd_transcribe(int argc, char **argv)
     if (b.setup_failed) { rc = EXIT_FAIL; goto out; }
     double el = now_s() - b.t0;
     if (!b.quiet)
-        fprintf(stderr, "earshot: %zu files (%.3f h of audio), %zu events, %zu failed in %.1f s (%.0fx real time)\n",
-                b.nok + b.nfail + b.nbad, b.audio_s / 3600, b.nev, b.nfail + b.nbad, el, el > 0 ? b.audio_s / el : 0);
+        fprintf(stderr, "earshot: %zu file%s (%.3f h of audio), %zu events, %zu failed in %.1f s (%.0fx real time)\n",
+                b.nok + b.nfail + b.nbad, b.nok + b.nfail + b.nbad == 1 ? "" : "s", b.audio_s / 3600, b.nev, b.nfail + b.nbad, el, el > 0 ? b.audio_s / el : 0);
     if (b.nfail || b.nbad) rc = EXIT_FAIL;
     if (interrupted) {
         if (!b.quiet)

@@ -47,7 +47,7 @@ count=$(node -e 'const b = require("fs").readFileSync(process.argv[1]); const h 
   console.log(/shape.: \((\d+),/.exec(h)[1])' "$T/emb/a.npy")
 want=$(( (count - 9 - 8) / 4 + 1 ))
 expect 0 "train --negatives talkA" -- train "$T/data" -o "$T/neg.safetensors" --negatives "$T/talkA"
-has "$T/out" "^other talk: $want windows of 1 files, 0.32 s apart, taught as _unknown_" "all $want windows of the talk's $count embeddings"
+has "$T/out" "^other talk: $want windows of 1 file, 0.32 s apart, taught as _unknown_" "all $want windows of the talk's $count embeddings"
 [ "$(card_talk "$T/neg.safetensors")" = "_unknown_ 1 $want $want 0.32" ] && ok "the card records them" ||
     bad "card: $(card_talk "$T/neg.safetensors")"
 # a file over 30 s is embedded while it is read, not decoded whole: its
@@ -103,7 +103,7 @@ na=$(events "$T/adapted.safetensors" "$T/talkB")
 # a long _unknown_ clip is talk too: the same windows as --negatives
 cp -r "$T/data" "$T/data2" && cp "$T/talkA/a.wav" "$T/data2/_unknown_/talk.wav"
 expect 0 "train with the talk in _unknown_/" -- train "$T/data2" -o "$T/unk.safetensors" --val-fraction 0
-has "$T/out" "^other talk: $want windows of 1 files" "a long _unknown_ clip gives its $want windows"
+has "$T/out" "^other talk: $want windows of 1 file" "a long _unknown_ clip gives its $want windows"
 
 # eval decides a clip by its centre window: with long talk in a test set's
 # _unknown_/ it says so, and points to transcribe
@@ -124,7 +124,7 @@ card_pick() {   # "picked hard_rows" of the card's other_talk
   console.log(o.picked + "|" + (o.hard_rows === undefined ? "-" : o.hard_rows))' "$1"
 }
 expect 0 "train --negatives-max 10" -- train "$T/data" -o "$T/cap.safetensors" --negatives "$T/talkA" --negatives-max 10
-has "$T/out" "^other talk: 10 windows of 1 files, 0.32 s apart (of $want, --negatives-max: 5 evenly spread and the 5 a first round scored most like a word, [01]\.[0-9]* or more)" \
+has "$T/out" "^other talk: 10 windows of 1 file, 0.32 s apart (of $want, --negatives-max: 5 evenly spread and the 5 a first round scored most like a word, [01]\.[0-9]* or more)" \
     "the cap keeps 10 of $want: 5 spread, 5 mined"
 [ "$(card_talk "$T/cap.safetensors")" = "_unknown_ 1 $want 10 0.32" ] && ok "the card says 10 of $want" ||
     bad "card: $(card_talk "$T/cap.safetensors")"
@@ -134,7 +134,7 @@ expect 0 "mined again" -- train "$T/data" -o "$T/cap2.safetensors" --negatives "
 cmp -s "$T/cap.safetensors" "$T/cap2.safetensors" && ok "mining: same seed, same bytes" || bad "a mined retrain with the same seed differs"
 expect 0 "train --negatives-max 10 --negatives-pick even" -- train "$T/data" -o "$T/even.safetensors" --negatives "$T/talkA" \
     --negatives-max 10 --negatives-pick even
-has "$T/out" "^other talk: 10 windows of 1 files, 0.32 s apart (evenly spread over $want; --negatives-max)" "--negatives-pick even: all 10 spread"
+has "$T/out" "^other talk: 10 windows of 1 file, 0.32 s apart (evenly spread over $want; --negatives-max)" "--negatives-pick even: all 10 spread"
 [ "$(card_pick "$T/even.safetensors")" = "evenly spread|-" ] && ok "the card says so" || bad "card: $(card_pick "$T/even.safetensors")"
 cmp -s "$T/cap.safetensors" "$T/even.safetensors" && bad "mined and spread picks gave the same model" || ok "mined and spread picks differ"
 
