@@ -61,6 +61,23 @@ if node -e '
   if (!(a.detections[0].time > 1.0 && a.detections[0].time < a.duration + 0.5)) throw new Error("time " + a.detections[0].time);
   if (b.detections.length !== 0) throw new Error("false detection");
 ' "$T/out" 2>"$T/err"; then ok "detect --json is valid JSON Lines with the right events"; else bad "detect --json: $(cat "$T/err")"; fi
+# a score's time is the end of its window, which runs on into the trailing
+# padding: at a low threshold alexa.wav's event ended at 2.36 s (2.54 s with
+# --pad 0.5) in a file of 2.32 s. A detection is kept within the file.
+for o in "--threshold 0.01" "--threshold 0.05 --pad 0.5"; do
+    # shellcheck disable=SC2086
+    expect 0 "detect --json $o" -- "$BIN" detect --json -m alexa $o "$S/alexa.wav"
+    if node -e '
+      const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), d = o.detections;
+      if (d.length !== 1) throw new Error("want one detection");
+      const e = d[0], dur = Math.round(o.duration * 100) / 100;
+      if (!(e.start >= 0 && e.start <= e.time && e.time <= e.end && e.end <= dur)) throw new Error("times " + JSON.stringify(e) + " in " + o.duration + " s");
+      if (e.end !== dur) throw new Error("the event ran past the end, so it ends at the end: " + e.end);
+    ' "$T/out" 2>"$T/err"; then ok "detect $o: the event within 0-2.32 s, ending at the file's end"; else bad "detect $o: $(cat "$T/err")"; fi
+    # shellcheck disable=SC2086
+    expect 0 "detect $o (text)" -- "$BIN" detect -m alexa $o "$S/alexa.wav"
+    has "$T/out" "alexa .*(above threshold 1\.[0-9]*-2\.32 s)$" "... and in the text output"
+done
 expect 0 "detect --scores" -- "$BIN" detect --scores -m timer -m alexa "$S/alexa.wav"
 has "$T/out" "1_minute_timer" "scores header names the timer labels"
 rows=$(grep -c "alexa.wav" "$T/out")
