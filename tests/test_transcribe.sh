@@ -64,6 +64,27 @@ head -1 "$T/out1/a.vtt" | grep -qx WEBVTT && ok "WebVTT header" || bad "vtt: $(h
 grep -Eq '^00:00:[0-9]{2},[0-9]{3} --> 00:00:[0-9]{2},[0-9]{3}$' "$T/out1/a.srt" && ok "SRT cue times" || bad "srt: $(cat "$T/out1/a.srt")"
 [ "$(head -1 "$T/out1/a.csv")" = "file,start,end,label,score" ] && grep -q ",hey_jarvis," "$T/out1/a.csv" && ok "CSV header and row" || bad "csv: $(cat "$T/out1/a.csv")"
 [ ! -s "$T/out1/sub/deeper/c.srt" ] && ok "no events: empty SRT" || bad "c.srt not empty"
+# SRT and WebVTT times are the JSON's, rounded as its %.3f rounds: alexa.wav
+# cut to 25208 samples (1.5755 s, stored as a double just below) ends its
+# event at the end of the file, 1.575 in JSON, and SRT's t * 1000 + 0.5
+# made it 00:00:01,576
+sox "$SRC/samples/alexa.wav" "$T/cut.wav" trim 0 25208s
+expect 0 "a word cut at the end of a 1.5755 s file" -- "$BIN" transcribe -q -m alexa -ojson -osrt -ovtt -d "$T/cut" "$T/cut.wav"
+grep -q '"end": 1.575,' "$T/cut/cut.json" && ok "JSON: the event ends at the file's end, 1.575" || bad "JSON: $(cat "$T/cut/cut.json")"
+has "$T/cut/cut.srt" " --> 00:00:01,575$" "SRT: the end is 00:00:01,575, as in the JSON"
+has "$T/cut/cut.vtt" " --> 00:00:01.575$" "WebVTT: the end is 00:00:01.575, as in the JSON"
+node -e '
+  const fs = require("fs"), [json, srt, vtt] = process.argv.slice(1).map(f => fs.readFileSync(f, "utf8"));
+  const ts = (t, sep) => { const ms = Math.round(Number(t) * 1000);
+    return [ms / 3600000, ms / 60000 % 60, ms / 1000 % 60].map(v => String(Math.floor(v)).padStart(2, "0")).join(":") + sep + String(ms % 1000).padStart(3, "0"); };
+  const ev = JSON.parse(json).events;
+  for (const [doc, sep] of [[srt, ","], [vtt, "."]]) {
+    const cues = doc.split("\n").filter(l => l.includes(" --> "));
+    if (cues.length !== ev.length || !ev.length) throw new Error("cues: " + cues.length + ", events: " + ev.length);
+    ev.forEach((e, i) => { const want = ts(e.start.toFixed(3), sep) + " --> " + ts(e.end.toFixed(3), sep);
+      if (cues[i] !== want) throw new Error("cue " + cues[i] + ", JSON " + want); });
+  }' "$T/cut/cut.json" "$T/cut/cut.srt" "$T/cut/cut.vtt" 2>"$T/jerr" &&
+    ok "every SRT and WebVTT cue time is the JSON's" || bad "cue times vs JSON: $(cat "$T/jerr")"
 
 # globs and @lists (relative to the list's folder); duplicates counted once
 printf '# recordings\n\nin/a.wav\nin/sub/b.wav\n' >"$T/list.txt"
