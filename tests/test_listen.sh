@@ -141,6 +141,10 @@ same_events() {
 # --- 16 kHz: the samples reach the detector unchanged, so the events must be the batch run's
 if run_listen l16 16000 4 --save-clips "$T/clips" --plot "$T/l16.svg"; then ok "listen at 16 kHz runs to --duration"; else bad "listen at 16 kHz: exit $?: $(cat "$T/l16.err")"; fi
 has "$T/l16.err" "wrote $T/l16.svg" "--plot: says where the chart went"
+# the banner names every model it listens with, joined as transcribe's JSON
+# joins them (it named only the first: "with hey_jarvis")
+has "$T/l16.err" "^earshot: listening on [0-9]* 'earshot_mic' (16000 Hz, 1 channel) with hey_jarvis+alexa+weather; Ctrl-C stops$" \
+    "the banner names the device, its rate and all three models"
 node -e '
   const svg = require("fs").readFileSync(process.argv[1], "utf8"), n = +process.argv[2];
   for (const t of [">hey_jarvis<", ">alexa<", ">weather<", ">microphone: earshot_mic", `; ${n} event${n === 1 ? "" : "s"} shaded`])
@@ -240,6 +244,7 @@ rc=$?
 sleep 0.2   # the stamping reader finishes its last line
 [ "$rc" = 0 ] && ok "Ctrl-C stops listen cleanly (exit 0)" || bad "Ctrl-C: exit $rc: $(cat "$T/int.err")"
 has "$T/int.err" "interrupted" "the summary says it was interrupted"
+has "$T/int.err" "^earshot: listening on .* with alexa; Ctrl-C stops$" "one model: the banner names it alone"
 if awk -F'\t' -v ti="$t_int" '$4 == "alexa" && $1 >= ti { f = 1 } END { exit !f }' "$T/int.txt"; then
     ok "the word said just before Ctrl-C is reported, after the interrupt (drained and flushed)"
 else
