@@ -8,6 +8,37 @@ set -u
 . "$(dirname -- "$0")/lib.sh"
 cli_test_begin espeak-ng
 
+# confusion_aligned MODEL OUT: eval's confusion matrix in OUT has a column
+# for each label of MODEL's card, headed by the whole label (one over 24
+# characters cut to 23 and "~"), every count ending where its label ends,
+# and every row as wide as the header, counted in characters
+confusion_aligned() {
+    node -e '
+  process.on("uncaughtException", e => { console.error(e.message); process.exit(1); });
+  const fs = require("fs"), b = fs.readFileSync(process.argv[1]), n = Number(b.readBigUInt64LE(0));
+  const labels = JSON.parse(JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__.labels);
+  const lines = fs.readFileSync(process.argv[2], "utf8").split("\n");
+  const at = lines.indexOf("confusion (rows: truth, columns: prediction)");
+  if (at < 0) throw new Error("no confusion matrix");
+  const head = lines[at + 1], ends = [];
+  let from = 0;
+  for (const l of labels) {
+    const shown = [...l].length > 24 ? [...l].slice(0, 23).join("") + "~" : l;
+    const i = head.indexOf(" " + shown, from);
+    if (i < 0) throw new Error("the header lacks \"" + shown + "\": " + head);
+    ends.push(from = i + 1 + shown.length);
+  }
+  if (from !== head.length) throw new Error("the header runs on: " + head);
+  labels.forEach((l, r) => {
+    const row = lines[at + 2 + r];
+    if (!row.startsWith(l)) throw new Error("row " + r + " is not " + l + "'"'"'s: " + row);
+    if ([...row].length !== [...head].length) throw new Error("row " + l + " is " + [...row].length + " characters, the header " + [...head].length);
+    const cells = row.slice(l.length).trim().split(/ +/);
+    if (cells.length !== labels.length || !cells.every(c => /^[0-9]+$/.test(c))) throw new Error("row " + l + ": " + row);
+    ends.forEach(e => { if (!/[0-9]/.test(row[e - 1]) || (e < row.length && row[e] !== " ")) throw new Error("row " + l + " off its columns: " + row); });
+  });' "$1" "$2" 2>"$T/cerr"
+}
+
 # a three-word vocabulary ("lights on" has a space in its label) in 4 voices x 3 speeds
 for w in "yes" "stop" "lights on"; do
     mkdir -p "$T/data/$w"
@@ -128,6 +159,10 @@ acc=$(awk '/accuracy/ {print $4; exit}' "$T/out")
 awk -v a="$acc" 'BEGIN {exit !(a >= 0.9)}' && ok "eval accuracy on the training vocabulary $acc >= 0.9" || bad "eval accuracy $acc"
 has "$T/out" "lights on" "labels with spaces survive the round trip"
 has "$T/out" "^36 clips, accuracy [01]\.[0-9]* (95% interval [01]\.[0-9]*-[01]\.[0-9]*)" "eval gives the accuracy's 95% interval"
+# the confusion matrix's columns were 6 bytes: "lights on" and "_silence_"
+# were headed "lights" and "_silen"
+confusion_aligned "$T/m.safetensors" "$T/out" && ok "the confusion matrix heads its columns with whole labels, counts under them" ||
+    bad "confusion matrix: $(cat "$T/cerr") $(sed -n '/^confusion/,$p' "$T/out")"
 expect 0 "eval --json" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/data"
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   if (r.clips !== 36 || r.labels.length !== 4 || r.confusion.length !== 4) throw new Error("shape")
@@ -194,13 +229,20 @@ node -e '
   const t = h["rehearsal.means"], labels = JSON.parse(h.__metadata__.labels);
   if (!t || t.dtype !== "F32" || t.shape[0] !== labels.length || t.shape[1] !== 96) throw new Error(JSON.stringify(t))'     "$T/m.safetensors" 2>"$T/err" && ok "the model carries its labels' mean embeddings [labels][96]" || bad "class means: $(cat "$T/err")"
 # a label with a quote and a backslash still gives valid JSON
-mkdir -p "$T/q/say \"yes\" \\ now" "$T/q/stop"
-cp "$T/data/yes/"*.wav "$T/q/say \"yes\" \\ now/" && cp "$T/data/stop/"*.wav "$T/q/stop/"
+# (and, for eval's columns, a label of 5 characters in 9 bytes and one of 31)
+mkdir -p "$T/q/say \"yes\" \\ now" "$T/q/stop" "$T/q/aéééé" "$T/q/turn_the_kitchen_lights_off_now"
+cp "$T/data/yes/"*.wav "$T/q/say \"yes\" \\ now/" && cp "$T/data/stop/"*.wav "$T/q/stop/" && cp "$T/data/lights on/"*.wav "$T/q/aéééé/"
+for v in en-us en en+m3 en+f3; do espeak-ng -v "$v" -w "$T/q/turn_the_kitchen_lights_off_now/$v.wav" "kitchen off" 2>/dev/null; done
 expect 0 "train on a label with a quote" -- "$BIN" train -q "$T/q" -o "$T/q.safetensors" --val-fraction 0 --epochs 5 --min-steps 20
 expect 0 "eval --json with that label" -- "$BIN" eval -q --json "$T/q.safetensors" "$T/q"
 node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   if (!r.labels.some(l => l.label === "say \"yes\" \\ now")) throw new Error(JSON.stringify(r.labels))' "$T/out" 2>"$T/err" &&
     ok "eval --json escapes labels" || bad "eval --json with a quoted label: $(cat "$T/err") $(head -c 300 "$T/out")"
+# the confusion matrix was cut at 6 bytes (inside the second "é") and its
+# rows padded to 16 bytes, not characters
+expect 0 "eval with UTF-8 and long labels" -- "$BIN" eval -q "$T/q.safetensors" "$T/q"
+confusion_aligned "$T/q.safetensors" "$T/out" && ok "UTF-8 and long labels: whole (or cut with ~) columns, counts under them" ||
+    bad "confusion matrix: $(cat "$T/cerr") $(sed -n '/^confusion/,$p' "$T/out")"
 node -e '
   const b = require("fs").readFileSync(process.argv[1]);
   const n = Number(b.readBigUInt64LE(0)); const h = JSON.parse(b.subarray(8, 8 + n).toString());
