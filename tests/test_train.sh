@@ -294,6 +294,19 @@ node -e '
 expect 0 "train with background noise" -- "$BIN" train -q "$T/noisy" -o "$T/s.safetensors" --val-fraction 0.25 --epochs 40
 has "$T/out" "silence: 7 training and 5 validation windows" "a _silence_ class sized like a label"
 has "$T/out" "(4 labels)" "silence is a fourth label"
+# the card says which noise the model heard: the two recordings here, and
+# for the model of no recordings the generated noise (its card had claimed
+# "2 recordings from the dataset's _background_noise_/": the two files
+# earshot generates for the silence class)
+card_noise() {
+    node -e '
+  const b = require("fs").readFileSync(process.argv[1]), n = Number(b.readBigUInt64LE(0));
+  console.log(JSON.parse(JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__.augmentation).noise)' "$1"
+}
+card_noise "$T/s.safetensors" | grep -qx "2 recordings from the dataset's _background_noise_/ (generated white/pink/brown noise for 25% of noisy variants)" &&
+    ok "card: the noise is the 2 recordings of _background_noise_/" || bad "card noise with recordings: '$(card_noise "$T/s.safetensors")'"
+card_noise "$T/m.safetensors" | grep -qx "generated white/pink/brown noise (no noise recordings)" &&
+    ok "card: without recordings the noise is generated, and says so" || bad "card noise without recordings: '$(card_noise "$T/m.safetensors")'"
 expect 0 "eval scores silence slices too" -- "$BIN" eval -q "$T/s.safetensors" "$T/noisy"
 has "$T/out" "^_silence_ " "eval reports the _silence_ class"
 sil_recall=$(awk '$1 == "_silence_" && NF == 4 {print $3}' "$T/out")
