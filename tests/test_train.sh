@@ -388,6 +388,13 @@ has "$T/out" "^_unknown_ false-accept rate [01]\.[0-9]* ([0-9]* of 12 clips" "ev
 mkdir -p "$T/foreign/maybe" && cp "$T/data/yes/"*.wav "$T/foreign/maybe/"
 expect 1 "eval on labels the model does not have" -- "$BIN" eval -q "$T/m.safetensors" "$T/foreign"
 has "$T/err" "none of its labels (maybe) is one of the model's (.*yes" "no label in common: both sides named"
+# labels the model does not know beside ones it does: scored on those, the
+# others named (a folder misspelt as "stpo" was only a count of clips)
+mkdir -p "$T/part"
+cp -r "$T/data/yes" "$T/foreign/maybe" "$T/part/" && cp -r "$T/data/stop" "$T/part/stpo"
+expect 0 "eval with labels the model does not know" -- "$BIN" eval -q "$T/m.safetensors" "$T/part"
+has "$T/out" "^12 clips, accuracy .*; 24 clips of labels the model does not know were skipped (maybe, stpo)$" \
+    "the skipped labels are named, each once"
 mkdir -p "$T/empty/yes" "$T/empty/no" && cp "$T/data/yes/"*.wav "$T/empty/yes/"
 expect 1 "an empty label folder is refused" -- "$BIN" train -q "$T/empty" -o "$T/x.safetensors"
 has "$T/err" "no" "empty label folder: named"
