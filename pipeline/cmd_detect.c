@@ -32,7 +32,10 @@ static void help(FILE *f)
             "  --threshold T       score needed for a detection (default 0.5)\n"
             "  --refractory S      detections closer than S seconds merge (default 1.0)\n"
             "  --pad S             seconds of silence around each file, as\n"
-            "                      openWakeWord's predict_clip does (default 1.0)\n"
+            "                      openWakeWord's predict_clip does (default 1.0);\n"
+            "                      it moves where the 80 ms steps fall in the audio,\n"
+            "                      so scores change with it (alexa.wav: 0.999 with\n"
+            "                      0.5, 0.956 with 1, 0.672 with 2)\n"
             "  --scores            print the score of every head every 80 ms\n"
             "  -j, --json          one JSON object per file (JSON Lines)\n"
             CLI_COMMON_HELP

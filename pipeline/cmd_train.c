@@ -1538,7 +1538,9 @@ int cmd_eval(int argc, char **argv)
         printf("{\"model\": ");
         cli_json_str(argv[optind]);
         printf(", \"self_adapt\": %s", res.self_adapted ? "true" : "false");
-        printf(", \"clips\": %zu, \"skipped\": %zu, \"correct\": %zu, \"accuracy\": ", res.n, res.skipped, res.n_correct);
+        printf(", \"clips\": %zu, \"skipped\": %zu, \"skipped_labels\": ", res.n, res.skipped);
+        cli_json_str(res.skipped_labels);   /* as the text says them: comma-separated, "..." when cut */
+        printf(", \"correct\": %zu, \"accuracy\": ", res.n_correct);
         json_num(res.accuracy);
         printf(", \"accuracy_interval\": ");
         json_interval(res.accuracy_lo, res.accuracy_hi);

@@ -395,6 +395,8 @@ cp -r "$T/data/yes" "$T/foreign/maybe" "$T/part/" && cp -r "$T/data/stop" "$T/pa
 expect 0 "eval with labels the model does not know" -- "$BIN" eval -q "$T/m.safetensors" "$T/part"
 has "$T/out" "^12 clips, accuracy .*; 24 clips of labels the model does not know were skipped (maybe, stpo)$" \
     "the skipped labels are named, each once"
+expect 0 "eval --json of the same" -- "$BIN" eval -q --json "$T/m.safetensors" "$T/part"
+has "$T/out" '"skipped": 24, "skipped_labels": "maybe, stpo"' "--json names them too"
 mkdir -p "$T/empty/yes" "$T/empty/no" && cp "$T/data/yes/"*.wav "$T/empty/yes/"
 expect 1 "an empty label folder is refused" -- "$BIN" train -q "$T/empty" -o "$T/x.safetensors"
 has "$T/err" "no" "empty label folder: named"
