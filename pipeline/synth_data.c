@@ -876,12 +876,10 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     if (!r) r = &dummy;
     memset(r, 0, sizeof *r);
     if (!o || !out_dir || !*out_dir) return es_fail(err, ES_ERR_ARG, "es_synth_dataset: invalid arguments");
-    es_status st = check_opts(o, err);
+    es_status st = es_synth_opts_check(o, err);
     if (st) return st;
     es_vocab v;
     if ((st = es_vocab_parse(o->words, &v, err))) return st;
-    if (v.n < 2 && o->unknown_takes == 0)
-        st = es_fail(err, ES_ERR_ARG, "--words: one word needs _unknown_ takes to train against");
     struct stat os;
     int existed = !stat(out_dir, &os);
     if (!st) st = es_make_dirs(out_dir, err);
