@@ -1,6 +1,4 @@
 #include "cli.h"
-
-#include <stdint.h>
 #include "synth_data.h"
 #include "es_internal.h"
 
@@ -312,9 +310,10 @@ static size_t edit_distance(const char *a, const char *b)
 
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
 {
-    /* getopt_long leaves optind past the element it rejected; a short
-     * option cluster ("-qx") may leave it on the same one. */
-    const char *typed = optind > 0 ? argv[optind - 1] : NULL;
+    /* An unknown long option leaves optopt 0 and optind past it; an
+     * unknown short one sets optopt, and in a cluster ("-xq") optind may
+     * stay on its element, so argv[optind - 1] is not it: no guess then. */
+    const char *typed = optopt == 0 && optind > 0 ? argv[optind - 1] : NULL;
     if (typed && !strncmp(typed, "--", 2) && typed[2]) {
         char name[64];
         snprintf(name, sizeof name, "%s", typed + 2);
