@@ -33,11 +33,13 @@ const char *es_models_pinned(size_t i, const char **sha256);
 int es_utf8_valid(const char *str);
 /* The length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
 size_t es_utf8_seq(const unsigned char *s, size_t n);
-/* A copy of str (malloc'd; NULL when out of memory) with every byte that is
- * not part of well-formed UTF-8 replaced by U+FFFD: for paths written into
- * a model card, whose JSON must be UTF-8 (a Latin-1 folder name would
- * otherwise make the model file unwritable after all the training). */
-char *es_utf8_lossy(const char *str);
+/* str (malloc'd) with every byte that is not part of well-formed UTF-8
+ * replaced by U+FFFD: str itself when it is UTF-8 already, else a copy
+ * (str freed); NULL when str is NULL or memory ran out. For a model card's
+ * JSON text as cJSON prints it: the card must be UTF-8, and the paths in it
+ * need not be (a Latin-1 folder name would otherwise make the model file
+ * unwritable after all the training). */
+char *es_utf8_fix(char *str);
 /* str as a JSON string literal, quotes included (malloc'd; NULL when out of
  * memory). A byte that is not part of well-formed UTF-8 (a Latin-1 file
  * name) becomes U+FFFD, so the output is always valid JSON. */

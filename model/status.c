@@ -379,7 +379,8 @@ char *es_json_quote(const char *str)
     return out;
 }
 
-char *es_utf8_lossy(const char *str)
+/* A copy of str with bad bytes as U+FFFD (malloc'd; NULL when out of memory). */
+static char *utf8_lossy(const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t n = strlen(str);
@@ -399,6 +400,14 @@ char *es_utf8_lossy(const char *str)
     }
     *o = 0;
     return out;
+}
+
+char *es_utf8_fix(char *str)
+{
+    if (!str || es_utf8_valid(str)) return str;
+    char *u = utf8_lossy(str);
+    free(str);
+    return u;
 }
 
 int es_utf8_valid(const char *str)

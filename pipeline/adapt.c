@@ -645,11 +645,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     cJSON *ja = cJSON_CreateObject();
     cJSON_AddStringToObject(ja, "base_model_sha256", sha_hex);
     cJSON_AddStringToObject(ja, "method", es_adapt_method_name(method));
-    {
-        char *u = es_utf8_lossy(speaker_dir);   /* the card must be UTF-8 */
-        cJSON_AddStringToObject(ja, "speaker_data", u ? u : "");
-        free(u);
-    }
+    cJSON_AddStringToObject(ja, "speaker_data", speaker_dir);
     cJSON_AddNumberToObject(ja, "takes", (double)d->nitems);
     cJSON_AddNumberToObject(ja, "shifts", ft ? 1 : o->shifts);
     cJSON_AddNumberToObject(ja, "speed_perturbation", ft ? 0 : o->speed);
@@ -671,7 +667,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     cJSON_AddNumberToObject(ja, "seed", (double)o->seed);
     cJSON_AddNumberToObject(ja, "accuracy_on_takes_before", r->acc_before);
     cJSON_AddNumberToObject(ja, "accuracy_on_takes_after", r->acc_after);
-    adapt_json = cJSON_PrintUnformatted(ja);
+    adapt_json = es_utf8_fix(cJSON_PrintUnformatted(ja));   /* the card must be UTF-8; the folder need not be */
     cJSON_Delete(ja);
     size_t nmeta = es_st_meta_count(mst), nk = 0;
     mk = calloc(nmeta + 1, sizeof(char *));

@@ -1383,27 +1383,23 @@ static es_status set_thresholds(const es_talk_eval *t, double budget, const char
     size_t n = 0;
     for (size_t l = 0; l < t->nlab; l++)
         if (t->labels[l]) { labels[n] = t->labels[l]; thr[n++] = w->thr[l]; }
-    /* where they came from: what a later reader of the card needs to judge
-     * them (the paths made UTF-8, as the card must be) */
-    char *u_talk = es_utf8_lossy(talk_dir), *u_data = es_utf8_lossy(data), *u_model = es_utf8_lossy(model);
-    int ok = u_talk && u_data && u_model && cJSON_AddStringToObject(src, "by", "earshot eval --negatives --set-thresholds") &&
+    /* where they came from: what a later reader of the card needs to judge them */
+    int ok = cJSON_AddStringToObject(src, "by", "earshot eval --negatives --set-thresholds") &&
              cJSON_AddStringToObject(src, "earshot_version", ES_VERSION) &&
              cJSON_AddNumberToObject(src, "max_false_accepts_per_hour", budget) &&
-             cJSON_AddStringToObject(src, "talk", u_talk) && cJSON_AddNumberToObject(src, "talk_files", (double)t->files) &&
+             cJSON_AddStringToObject(src, "talk", talk_dir) && cJSON_AddNumberToObject(src, "talk_files", (double)t->files) &&
              cJSON_AddNumberToObject(src, "talk_seconds", t->seconds) &&
              cJSON_AddStringToObject(src, "method", w == &bu->word ? "per word" : "one threshold") &&
              cJSON_AddNumberToObject(src, "shift_logits", w->shift) &&
              cJSON_AddNumberToObject(src, "held_out_events", (double)held) &&
              (isnan(w->held_missed) ? cJSON_AddNullToObject(src, "held_out_words_missed") != NULL
                                     : cJSON_AddNumberToObject(src, "held_out_words_missed", w->held_missed) != NULL) &&
-             cJSON_AddNumberToObject(src, "talk_events", (double)w->events) && cJSON_AddStringToObject(src, "words", u_data) &&
+             cJSON_AddNumberToObject(src, "talk_events", (double)w->events) && cJSON_AddStringToObject(src, "words", data) &&
              (isnan(w->missed) ? cJSON_AddNullToObject(src, "words_missed") != NULL
                                : cJSON_AddNumberToObject(src, "words_missed", w->missed) != NULL) &&
-             cJSON_AddStringToObject(src, "model", u_model);
-    free(u_talk);
-    free(u_data);
-    free(u_model);
-    if (!ok || !(src_s = cJSON_PrintUnformatted(src))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
+             cJSON_AddStringToObject(src, "model", model);
+    /* the card must be UTF-8, and the paths need not be */
+    if (!ok || !(src_s = es_utf8_fix(cJSON_PrintUnformatted(src)))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto done; }
     st = es_model_set_thresholds(model, out, labels, thr, n, src_s, err);
 done:
     free(labels);

@@ -1092,15 +1092,11 @@ es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const ch
     snprintf(desc, sizeof desc, "{\"source\":\"%s\",\"clips\":%zu,\"speakers\":%d,\"beta\":%g}", dir, n, S, ES_SPK_BETA);
     /* the folder name may hold characters JSON must escape: build it properly */
     cJSON *jd = cJSON_CreateObject();
-    {
-        char *u = es_utf8_lossy(dir);   /* the card must be UTF-8 */
-        cJSON_AddStringToObject(jd, "source", u ? u : "");
-        free(u);
-    }
+    cJSON_AddStringToObject(jd, "source", dir);
     cJSON_AddNumberToObject(jd, "clips", (double)n);
     cJSON_AddNumberToObject(jd, "speakers", S);
     cJSON_AddNumberToObject(jd, "beta", ES_SPK_BETA);
-    char *js = cJSON_PrintUnformatted(jd);
+    char *js = es_utf8_fix(cJSON_PrintUnformatted(jd));   /* the file must be UTF-8; the folder need not be */
     cJSON_Delete(jd);
     st = es_speakers_set_background(s, F, spk, n, S, js ? js : desc, keep_threshold, err);
     free(js);

@@ -1658,12 +1658,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     /* The card must be UTF-8, and paths and speaker names read from file
      * names need not be (a Latin-1 folder): their bad bytes become U+FFFD
      * rather than make the model unwritable after all the training. */
-    for (int i = 0; i < NMETA; i++)
-        if (vals[i] && !es_utf8_valid(vals[i])) {
-            char *u = es_utf8_lossy(vals[i]);
-            free(vals[i]);
-            vals[i] = u;
-        }
+    for (int i = 0; i < NMETA; i++) vals[i] = es_utf8_fix(vals[i]);
     /* the last two are optional: wake_word only in that mode, synthesis
      * only for synthetic data */
     int nmeta = 0;
