@@ -94,6 +94,11 @@ int cli_parse_int(const char *name, const char *s, long lo, long hi, int *out);
 void cli_safe_name(const char *label, char *out, size_t size);
 /* Print s as a JSON string literal on stdout. */
 void cli_json_str(const char *s);
+/* s as one field of a tab-separated line: tab, newline, other control
+ * characters and backslash written as C escapes (malloc'd; NULL when out of
+ * memory); cli_tsv_put prints it on stdout */
+char *cli_tsv_field(const char *s);
+void cli_tsv_put(const char *s);
 
 /* Detector options shared by transcribe and listen (one meaning, one
  * spelling): add CLI_DETECT_LONGOPTS to the getopt table, pass every

@@ -169,6 +169,41 @@ void cli_json_str(const char *s)
     free(q);
 }
 
+/* A file name as one field of a tab-separated line. Names may hold any
+ * byte but '/' and NUL, and a tab or newline in one would shift every
+ * later column or start a false row, so these and the other control
+ * characters are written as C escapes (\t, \n, \r, \xHH) and a backslash
+ * as \\, which keeps the mapping reversible. The common name comes back
+ * unchanged. Returns a malloc'd string, NULL when out of memory. */
+char *cli_tsv_field(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        n += *p == '\\' || *p == '\t' || *p == '\n' || *p == '\r' ? 2 : *p < 0x20 || *p == 0x7f ? 4 : 1;
+    char *out = malloc(n + 1), *o = out;
+    if (!out) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        default:
+            if (*p < 0x20 || *p == 0x7f) o += sprintf(o, "\\x%02x", *p);
+            else *o++ = (char)*p;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+void cli_tsv_put(const char *s)
+{
+    char *q = cli_tsv_field(s);
+    fputs(q ? q : s, stdout);
+    free(q);
+}
+
 int cli_common_opt(cli_common *c, int opt, const char *arg)
 {
     switch (opt) {

@@ -116,7 +116,8 @@ static void on_scores(void *user, size_t head, double t, const float *scores, si
         }
     }
     if (d->print_scores && head == d->nheads - 1) {
-        printf("%s\t%.2f", d->file, t);
+        cli_tsv_put(d->file);
+        printf("\t%.2f", t);
         for (size_t s = 0; s < d->nslots; s++) printf("\t%.6f", d->row[s]);
         printf("\n");
     }

@@ -294,8 +294,9 @@ int cmd_identify(int argc, char **argv)
         if (es_speakers_score(s, f, sc, &best, &best_s, &e)) { cli_error(&e); rc = EXIT_FAIL; continue; }
         size_t b = 0;
         for (size_t k = 1; k < es_speakers_count(s); k++) if (sc[k] > sc[b]) b = k;
-        if (best >= 0) printf("%s\t%s\t%.4f", argv[i], es_speakers_name(s, (size_t)best), best_s);
-        else printf("%s\tunknown\t%.4f\tclosest %s", argv[i], best_s, es_speakers_name(s, b));
+        cli_tsv_put(argv[i]);
+        if (best >= 0) printf("\t%s\t%.4f", es_speakers_name(s, (size_t)best), best_s);
+        else printf("\tunknown\t%.4f\tclosest %s", best_s, es_speakers_name(s, b));
         if (all)
             for (size_t k = 0; k < es_speakers_count(s); k++) printf("\t%s=%.4f", es_speakers_name(s, k), sc[k]);
         printf("\n");

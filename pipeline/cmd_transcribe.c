@@ -172,13 +172,16 @@ static int outputs_exist(const batch *b, const es_tx_input *in)
     return 1;
 }
 
-/* txt with each line prefixed by "path\t" (NULL when out of memory) */
-static char *prefix_lines(const char *path, const char *txt)
+/* txt with each line prefixed by "path\t", the path escaped as one
+ * tab-separated field (NULL when out of memory) */
+static char *prefix_lines(const char *raw_path, const char *txt)
 {
+    char *path = cli_tsv_field(raw_path);
+    if (!path) return NULL;
     size_t lines = 0, pl = strlen(path), tl = strlen(txt);
     for (const char *q = txt; *q; q++) lines += *q == '\n';
     char *out = malloc(tl + lines * (pl + 1) + 1), *o = out;
-    if (!out) return NULL;
+    if (!out) { free(path); return NULL; }
     for (const char *q = txt; *q;) {
         const char *e = strchr(q, '\n');
         size_t n = e ? (size_t)(e - q) + 1 : strlen(q);
@@ -189,6 +192,7 @@ static char *prefix_lines(const char *path, const char *txt)
         q += n;
     }
     *o = 0;
+    free(path);
     return out;
 }
 

@@ -83,6 +83,22 @@ has "$T/out" "1_minute_timer" "scores header names the timer labels"
 rows=$(grep -c "alexa.wav" "$T/out")
 # (1 s pad + 2.32 s + 1 s pad) / 80 ms = 54 steps, minus the 33 needed to fill timer's 34-window
 if [ "$rows" -ge 15 ] && [ "$rows" -le 60 ]; then ok "scores: one row per 80 ms ($rows)"; else bad "scores: $rows rows"; fi
+# a tab, newline or backslash in a file name would shift the columns or
+# start a false row: the name is written with C escapes
+odd="$T/a	b
+c\\d.wav"
+cp "$S/alexa.wav" "$odd"
+expect 0 "detect --scores on a name with a tab and a newline" -- "$BIN" detect --scores -m alexa "$odd"
+rows=$(tail -n +2 "$T/out" | wc -l)
+fields=$(tail -n +2 "$T/out" | awk -F'\t' '{print NF}' | sort -u | tr '\n' ' ')
+if [ "$rows" -ge 15 ] && [ "$fields" = "3 " ]; then ok "... every row has 3 fields ($rows rows)"; else bad "... rows $rows, fields per row: $fields"; fi
+has "$T/out" '/a\\tb\\nc\\\\d\.wav	' "... the name is escaped (\\t, \\n, \\\\)"
+expect 0 "transcribe two files, one with a tab and a newline in its name" -- "$BIN" transcribe -q -m alexa "$odd" "$S/alexa.wav"
+fields=$(awk -F'\t' '{print NF}' "$T/out" | sort -u | tr '\n' ' ')
+[ "$(wc -l < "$T/out")" = 2 ] && [ "$fields" = "5 " ] && ok "... one line per event, 5 fields each" ||
+    bad "... $(wc -l < "$T/out") lines, fields $fields: $(cat "$T/out")"
+has "$T/out" '^[^	]*/a\\tb\\nc\\\\d\.wav	0\.98	' "... the name escaped there too"
+rm -f "$odd"
 expect 0 "detect by model path" -- "$BIN" detect -m "$("$BIN" models | awk '/hey_jarvis/ {print $NF}')" "$S/hey_jarvis.wav"
 has "$T/out" "hey_jarvis" "a head given by path works"
 

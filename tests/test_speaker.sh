@@ -45,6 +45,14 @@ sox -n -r "$(soxi -r "$T/theo-long.wav")" -b 16 -c 1 "$T/quiet.wav" trim 0 40 2>
 sox "$T/theo-long.wav" "$T/quiet.wav" "$T/theo-quiet.wav" 2>/dev/null
 expect 0 "identify a long recording that ends in 40 s of silence" -- "$BIN" identify -q --threshold 0 "$P" "$T/theo-quiet.wav"
 has "$T/out" "theo-quiet.wav	theo	" "... is still theo"
+# a tab or newline in a file name is escaped, so the line keeps its columns
+odd="$T/theo	long
+.wav"
+cp "$T/theo-long.wav" "$odd"
+expect 0 "identify a file with a tab and a newline in its name" -- "$BIN" identify -q --threshold 0 "$P" "$odd"
+[ "$(wc -l < "$T/out")" = 1 ] && has "$T/out" '/theo\\tlong\\n\.wav	theo	' "... one line, the name escaped" ||
+    bad "... $(wc -l < "$T/out") lines: $(cat "$T/out")"
+rm -f "$odd"
 
 # identify 30 other clips (digits 5-9, takes 1-2), and a speaker never enrolled
 files=()
