@@ -1701,6 +1701,12 @@ int cmd_eval(int argc, char **argv)
         }
         if (lw > 40) lw = 40;
         if (cw > 24) cw = 24;
+        /* and as wide as the largest count, or a million clips of a label
+         * would run into the next column */
+        for (size_t k = 0; k < K * K; k++) {
+            int w = snprintf(NULL, 0, "%zu", res.confusion[k]);
+            if (w > cw) cw = w;
+        }
         printf("\n");
         cli_print_cell("label", lw, 1);
         printf(" %9s %9s %9s\n", "precision", "recall", "F1");
