@@ -17,6 +17,9 @@ es_status es_tx_manifest_parse(const char *buf, size_t len, const char *name,
     char *line = NULL;
     size_t cap = 0, lineno = 0, i = 0;
     es_status st = ES_OK;
+    /* a UTF-8 byte-order mark, which Windows editors put at the start of a
+     * text file: not part of the first path */
+    if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) i = 3;
     while (i < len && !st) {
         size_t j = i;
         while (j < len && buf[j] != '\n') j++;

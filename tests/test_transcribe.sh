@@ -91,6 +91,11 @@ printf '# recordings\n\nin/a.wav\nin/sub/b.wav\n' >"$T/list.txt"
 expect 0 "glob and @list" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in/*.wav" "@$T/list.txt"
 [ "$(wc -l <"$T/out")" = 2 ] && ok "a.wav (glob and list) once, b.wav once" || bad "glob/list: $(cat "$T/out")"
 
+# a list saved by a Windows editor: a byte-order mark and CRLF line ends
+printf '\xef\xbb\xbfin/a.wav\r\nin/sub/b.wav\r\n' >"$T/win.txt"
+expect 0 "an @list with a byte-order mark and CRLF" -- "$BIN" transcribe -q "${M[@]}" -ojson "@$T/win.txt"
+[ "$(wc -l <"$T/out")" = 2 ] && ok "... both files read" || bad "BOM/CRLF list: $(cat "$T/out" "$T/err")"
+
 printf 'in/a.wav\nbad\0line\n' >"$T/nul.txt"
 expect 1 "a manifest that is not text" -- "$BIN" transcribe -q "${M[@]}" "@$T/nul.txt"
 has "$T/err" "nul.txt: line 2" "the error names the list and the line"
