@@ -638,9 +638,14 @@ int cmd_transcribe(int argc, char **argv)
     pthread_mutex_destroy(&b.lock);
     if (b.setup_failed) { rc = EXIT_FAIL; goto out; }
     double el = now_s() - b.t0;
-    if (!b.quiet)
-        fprintf(stderr, "earshot: %zu file%s (%.3f h of audio), %zu events, %zu failed in %.1f s (%.0fx real time)\n",
-                b.nok + b.nfail + b.nbad, b.nok + b.nfail + b.nbad == 1 ? "" : "s", b.audio_s / 3600, b.nev, b.nfail + b.nbad, el, el > 0 ? b.audio_s / el : 0);
+    if (!b.quiet) {
+        size_t nf = b.nok + b.nfail + b.nbad;
+        fprintf(stderr, "earshot: %zu file%s (%.3f h of audio), %zu event%s, %zu failed in %.1f s", nf, nf == 1 ? "" : "s",
+                b.audio_s / 3600, b.nev, b.nev == 1 ? "" : "s", b.nfail + b.nbad, el);
+        /* no speed when no audio was read: "0x real time" says nothing */
+        if (el > 0 && b.audio_s > 0) fprintf(stderr, " (%.0fx real time)", b.audio_s / el);
+        fputc('\n', stderr);
+    }
     if (b.nfail || b.nbad) rc = EXIT_FAIL;
     if (interrupted) {
         if (!b.quiet)
