@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_HEADS 32
 #define READ_BLOCK 16000   /* samples read and scored at a time (1 s) */
@@ -223,7 +224,15 @@ int cmd_detect(int argc, char **argv)
         const char *file = argv[fi];
         es_error e = {0};
         es_reader *rd = cli_open(&c, file, &e);
-        if (!rd) { cli_error(&e); rc = EXIT_FAIL; continue; }
+        if (!rd) {
+            cli_error(&e);
+            /* detect takes files; point to the command that walks folders */
+            struct stat sb;
+            if (!stat(file, &sb) && S_ISDIR(sb.st_mode))
+                fprintf(stderr, "earshot: detect reads files; for every audio file under a folder, run earshot transcribe -m MODEL %s\n", file);
+            rc = EXIT_FAIL;
+            continue;
+        }
         /* The first block is read before anything is scored, so an input
          * that is empty or undecodable from the start prints no score rows. */
         size_t got = 0, nread = 0;
