@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,27 +69,48 @@ static void cli_warning(void *user, const char *msg)
     fprintf(stderr, "%searshot: warning: %s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "", msg);
 }
 
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} COMMANDS[] = {
+    {"detect", cmd_detect},     {"embed", cmd_embed},   {"transcribe", cmd_transcribe}, {"listen", cmd_listen},
+    {"models", cmd_models},     {"train", cmd_train},   {"eval", cmd_eval},             {"synth", cmd_synth},
+    {"adapt", cmd_adapt},       {"enroll", cmd_enroll}, {"identify", cmd_identify},     {"verify", cmd_verify},
+};
+#define NCOMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
+
 int main(int argc, char **argv)
 {
     es_set_warning_handler(cli_warning, NULL);
     cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
     if (argc < 2) { usage(stderr); return EXIT_USAGE; }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "detect")) return cmd_detect(argc - 1, argv + 1);
-    if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
-    if (!strcmp(cmd, "transcribe")) return cmd_transcribe(argc - 1, argv + 1);
-    if (!strcmp(cmd, "listen")) return cmd_listen(argc - 1, argv + 1);
-    if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
-    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
-    if (!strcmp(cmd, "synth")) return cmd_synth(argc - 1, argv + 1);
-    if (!strcmp(cmd, "adapt")) return cmd_adapt(argc - 1, argv + 1);
-    if (!strcmp(cmd, "enroll")) return cmd_enroll(argc - 1, argv + 1);
-    if (!strcmp(cmd, "identify")) return cmd_identify(argc - 1, argv + 1);
-    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(cmd, COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return EXIT_OK; }
-    fprintf(stderr, "earshot: unknown command '%s'\n\n", cmd);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        /* "earshot help train" is "earshot train --help", as in git */
+        if (argc > 2)
+            for (size_t i = 0; i < NCOMMANDS; i++)
+                if (!strcmp(argv[2], COMMANDS[i].name)) return COMMANDS[i].run(2, (char *[]){argv[2], "--help", NULL});
+        if (argc > 2) {
+            fprintf(stderr, "earshot: no command '%s'\n\n", argv[2]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        usage(stdout);
+        return EXIT_OK;
+    }
+    /* a typo of a command: say which one was probably meant, as for options */
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX, len = strlen(cmd);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        size_t d = cli_edit_distance(cmd, COMMANDS[i].name);
+        if (d < best_d) best_d = d, best = COMMANDS[i].name;
+    }
+    fprintf(stderr, "earshot: unknown command '%s'\n", cmd);
+    if (best && best_d <= (len < 6 ? 1 : len / 3)) fprintf(stderr, "earshot: did you mean '%s'?\n", best);
+    fputc('\n', stderr);
     usage(stderr);
     return EXIT_USAGE;
 }

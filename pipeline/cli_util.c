@@ -321,26 +321,32 @@ void cli_safe_name(const char *label, char *out, size_t size)
     if (size) out[k] = 0;
 }
 
-/* Edit distance of a and b (at most 63 characters each are compared). */
-static size_t edit_distance(const char *a, const char *b)
+/* Edit distance of a and b (at most 63 characters each are compared),
+ * counting a swap of two neighbours as one edit, the commonest typo
+ * ("trian"): the optimal-string-alignment distance, three rows kept. */
+size_t cli_edit_distance(const char *a, const char *b)
 {
-    size_t n = strlen(a), m = strlen(b), row[64];
+    size_t n = strlen(a), m = strlen(b), r0[64], r1[64], r2[64];
+    size_t *pp = r0, *prev = r1, *row = r2;
     if (n > 63) n = 63;
     if (m > 63) m = 63;
-    for (size_t j = 0; j <= m; j++) row[j] = j;
+    for (size_t j = 0; j <= m; j++) prev[j] = j;
     for (size_t i = 1; i <= n; i++) {
-        size_t diag = row[0];
         row[0] = i;
         for (size_t j = 1; j <= m; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
+            size_t best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < best) best = prev[j] + 1;
             if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < best)
+                best = pp[j - 2] + 1;
             row[j] = best;
-            diag = up;
         }
+        size_t *t = pp;
+        pp = prev;
+        prev = row;
+        row = t;
     }
-    return row[m];
+    return prev[m];
 }
 
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
@@ -357,7 +363,7 @@ int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
         const char *best = NULL;
         size_t best_d = SIZE_MAX;
         for (const struct option *o = opts; o && o->name; o++) {
-            size_t d = edit_distance(name, o->name);
+            size_t d = cli_edit_distance(name, o->name);
             if (d < best_d) best_d = d, best = o->name;
         }
         /* near enough to be a typo: 1 edit in short names, up to a third */

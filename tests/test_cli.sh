@@ -18,6 +18,13 @@ trap 'rm -rf "$T"' EXIT
 # --- usage
 expect 2 "no command is a usage error" -- "$BIN"
 expect 2 "unknown command" -- "$BIN" frobnicate
+grep -q "did you mean" "$T/err" && bad "a suggestion for frobnicate: $(cat "$T/err")" || ok "... no suggestion for a word unlike any command"
+expect 2 "a mistyped command" -- "$BIN" trian
+has "$T/err" "did you mean 'train'?" "... the nearest command is suggested (a swap is one edit)"
+expect 0 "help COMMAND" -- "$BIN" help transcribe
+has "$T/out" "usage: earshot transcribe" "... prints the command's own help, as COMMAND --help"
+expect 2 "help of no command" -- "$BIN" help frobnicate
+has "$T/err" "no command 'frobnicate'" "... says so"
 expect 0 "version" -- "$BIN" version
 has "$T/out" "earshot 0." "version prints the version"
 expect 0 "detect --help" -- "$BIN" detect --help
