@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -542,7 +543,12 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
     pthread_mutex_lock(&open_lock);
     r->sf = sf_open_fd(fd, SFM_READ, &info, SF_FALSE);
     if (!r->sf) {
-        es_fail(err, ES_ERR_FORMAT, "%s: not a readable audio file: %s", path, sf_strerror(NULL));
+        const char *other = es_audio_name_other(path);
+        if (other)
+            es_fail(err, ES_ERR_FORMAT, "%s: not a readable audio file: %s (earshot does not read .%s files: convert "
+                    "it to WAV or FLAC, e.g. ffmpeg -i IN.%s -ac 1 OUT.wav)", path, sf_strerror(NULL), other, other);
+        else
+            es_fail(err, ES_ERR_FORMAT, "%s: not a readable audio file: %s", path, sf_strerror(NULL));
         pthread_mutex_unlock(&open_lock);
         goto fail;
     }
@@ -869,4 +875,39 @@ double es_audio_peak_dbfs(const float *x, size_t n)
         if (e / (double)F > best) best = e / (double)F;
     }
     return best > 0 ? 10.0 * log10(best / (32768.0 * 32768.0)) : -INFINITY;
+}
+
+/* ------------------------------------------------------ file names */
+
+/* The formats libsndfile 1.2 reads, by the extensions their files carry:
+ * folders of recordings (datasets, transcribe's folder walk) are read by
+ * these, so a README or an image in the folder is not taken for audio. */
+static const char *const READ_EXT[] = {"wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif",
+                                       "aifc", "au", "snd", "caf", "w64", "rf64"};
+/* Common audio and video formats it does not read (AAC in MP4, WMA, AMR,
+ * WavPack, Monkey's Audio, video containers): a file with one of these
+ * names was meant as a recording, so leaving it out must be said. */
+static const char *const OTHER_EXT[] = {"m4a", "m4b", "aac", "mp4", "wma", "amr", "3gp", "webm", "mka", "mkv",
+                                        "mov", "avi", "ape", "wv", "ac3", "ra"};
+
+/* The extension of name if it is one of list (case-insensitive), else NULL;
+ * a name that is only an extension (".wav", a hidden file) has none. */
+static const char *ext_in(const char *name, const char *const *list, size_t n)
+{
+    const char *slash = strrchr(name, '/'), *base = slash ? slash + 1 : name, *dot = strrchr(base, '.');
+    if (!dot || dot == base) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(dot + 1, list[i])) return list[i];
+    return NULL;
+}
+
+size_t es_audio_name_stem(const char *name)
+{
+    if (!name || !ext_in(name, READ_EXT, sizeof READ_EXT / sizeof *READ_EXT)) return 0;
+    return (size_t)(strrchr(name, '.') - name);
+}
+
+const char *es_audio_name_other(const char *name)
+{
+    return name ? ext_in(name, OTHER_EXT, sizeof OTHER_EXT / sizeof *OTHER_EXT) : NULL;
 }

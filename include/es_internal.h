@@ -20,6 +20,17 @@ void es_warn(const char *fmt, ...) ES_PRINTF(1, 2);
  * know the file; returns err's status (`fallback` when err is NULL). */
 es_status es_fail_in(es_error *err, es_status fallback, const char *what);
 
+/* Audio by file name. es_audio_name_stem: the length of name (a path or a
+ * base name) without its extension when the extension is one of a format
+ * earshot reads (.wav, .flac, .ogg, .opus, .mp3, .aiff, .caf, .w64, .au,
+ * ...), else 0. es_audio_name_other: the extension (without the dot) when
+ * it names a common audio or video format earshot does not read (.m4a,
+ * .aac, .wma, .mp4, ...), else NULL. ES_AUDIO_EXT_TEXT lists the first
+ * kind for messages. */
+size_t es_audio_name_stem(const char *name);
+const char *es_audio_name_other(const char *name);
+#define ES_AUDIO_EXT_TEXT ".wav, .flac, .ogg, .opus, .mp3, .aiff, .caf, .w64, .au"
+
 /* mkdir -p: every missing folder of path, tolerating ones that appear
  * meanwhile (another process or thread creating the same path). */
 es_status es_make_dirs(const char *path, es_error *err);

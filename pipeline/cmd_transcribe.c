@@ -538,8 +538,7 @@ int cmd_transcribe(int argc, char **argv)
     b.nbad = nbad;
     if (!nin && !nbad) {
         /* an empty folder was as silent as a success */
-        fprintf(stderr, "earshot: no audio files in the inputs (.wav, .flac, .ogg, .oga, .opus, .aiff, .aif, .au, .mp3, "
-                        ".w64, .caf)\n");
+        fprintf(stderr, "earshot: no audio files in the inputs (" ES_AUDIO_EXT_TEXT ")\n");
         return EXIT_FAIL;
     }
     /* two inputs must not write the same output */

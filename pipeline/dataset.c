@@ -62,19 +62,9 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-static const char *const AUDIO_EXT[] = {"wav", "flac", "ogg", "oga", "aiff", "aif", "au", "mp3"};
-
 /* Length of name without its extension if the extension is an audio one,
- * else 0 (not an audio file). A name that is only an extension (".wav") is
- * hidden and never gets here. */
-static size_t audio_stem(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    if (!dot || dot == name) return 0;
-    for (size_t i = 0; i < sizeof AUDIO_EXT / sizeof AUDIO_EXT[0]; i++)
-        if (!strcasecmp(dot + 1, AUDIO_EXT[i])) return (size_t)(dot - name);
-    return 0;
-}
+ * else 0 (not an audio file). */
+static size_t audio_stem(const char *name) { return es_audio_name_stem(name); }
 
 /* A growable array of owned strings. */
 typedef struct {
@@ -156,7 +146,26 @@ typedef struct {
     es_error *err;
     int labels_rule;       /* how many labels make a set: LABELS_* */
     char example[256];     /* the first audio file left out */
+    size_t nother;         /* files in a format earshot does not read (.m4a, ...) */
+    char other[256];       /* the first of them */
 } scanner;
+
+/* A file that is not audio earshot reads: remember it if its name says it
+ * is audio of another format, so that leaving it out is said. */
+static void note_other(scanner *sc, const char *path)
+{
+    if (!es_audio_name_other(path)) return;
+    if (!sc->nother++) snprintf(sc->other, sizeof sc->other, "%s", path);
+}
+
+/* Said even when the scan failed: "no audio files" may be why. */
+static void warn_other(const scanner *sc, const char *dir)
+{
+    if (sc->nother)
+        es_warn("%s: left out %zu file%s named as a format earshot does not read (e.g. %s); convert %s to WAV or "
+                "FLAC, e.g. ffmpeg -i IN.%s -ac 1 OUT.wav", dir, sc->nother, sc->nother == 1 ? "" : "s", sc->other,
+                sc->nother == 1 ? "it" : "them", es_audio_name_other(sc->other));
+}
 
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
 static int seen_before(scanner *sc, const struct stat *st)
@@ -224,6 +233,7 @@ static es_status collect_audio(scanner *sc, const char *dir, strvec *out)
         } else if (S_ISREG(st.st_mode) && audio_stem(names.v[i])) {
             if (sv_push_owned(out, p)) s = es_fail(sc->err, ES_ERR_NOMEM, "%s: out of memory", dir);
         } else {
+            if (S_ISREG(st.st_mode)) note_other(sc, p);
             free(p);   /* not audio, or not a regular file: not ours */
         }
     }
@@ -321,6 +331,7 @@ static es_status scan_folders(scanner *sc, const char *dir, strvec *labels, item
         if ((s = stat_entry(p, &st, err))) { free(p); break; }
         if (!S_ISDIR(st.st_mode)) {
             if (S_ISREG(st.st_mode) && audio_stem(name) && !top_audio++) snprintf(sc->example, sizeof sc->example, "%s", name);
+            if (S_ISREG(st.st_mode) && !audio_stem(name)) note_other(sc, p);
             free(p);
             continue;
         }
@@ -343,7 +354,7 @@ static es_status scan_folders(scanner *sc, const char *dir, strvec *labels, item
             continue;
         }
         if (!(s = collect_audio(sc, p, &files)) && files.n == 0)
-            s = es_fail(err, ES_ERR_ARG, "%s: no audio files (.wav, .flac, .ogg, .oga, .aiff, .aif, .au, .mp3)", p);
+            s = es_fail(err, ES_ERR_ARG, "%s: no audio files (" ES_AUDIO_EXT_TEXT ")", p);
         free(p);
         if (s) break;
         /* names are sorted and _background_noise_ is not a label, so labels
@@ -492,7 +503,11 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
             continue;
         }
         size_t stem = S_ISREG(st.st_mode) ? audio_stem(name) : 0;
-        if (!stem) { free(p); continue; }
+        if (!stem) {
+            if (S_ISREG(st.st_mode)) note_other(sc, p);
+            free(p);
+            continue;
+        }
         naudio++;
         size_t span[2][2] = {{0, 0}, {0, 0}};
         if (!match(&P, 0, name, 0, stem, span)) {
@@ -527,7 +542,7 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
         if (!naudio && nsub)
             s = es_fail(err, ES_ERR_ARG, "%s: no audio files at the top, but %zu sub-folders: a folder per label is "
                         "read without a file-name pattern; drop --pattern", dir, nsub);
-        else if (!naudio) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (.wav, .flac, .ogg, .oga, .aiff, .aif, .au, .mp3)", dir);
+        else if (!naudio) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (" ES_AUDIO_EXT_TEXT ")", dir);
         else
             s = es_fail(err, ES_ERR_ARG, "%s: no file name matches the pattern '%s' (%zu audio files skipped, e.g. '%s')",
                         dir, pat, nskip, example);
@@ -586,7 +601,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     }
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory (a dataset is a folder)", dir);
 
-    scanner sc = {NULL, 0, 0, err, labels_rule, ""};
+    scanner sc = {NULL, 0, 0, err, labels_rule, "", 0, ""};
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
@@ -594,6 +609,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     if (!s) s = pattern ? scan_pattern(&sc, dir, pattern, &labels, &items, &noise, &nign)
                         : scan_folders(&sc, dir, &labels, &items, &noise, &nign);
     free(sc.seen);
+    warn_other(&sc, dir);
     es_dataset *d = NULL;
     if (!s && !(d = calloc(1, sizeof *d))) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
     if (s) {
@@ -789,12 +805,13 @@ es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_er
     struct stat st;
     if (stat(dir, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory", dir);
-    scanner sc = {NULL, 0, 0, err, 0, ""};
+    scanner sc = {NULL, 0, 0, err, 0, "", 0, ""};
     strvec out = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
     if (!s) s = collect_audio(&sc, dir, &out);
     free(sc.seen);
-    if (!s && out.n == 0) s = es_fail(err, ES_ERR_ARG, "%s: no audio files", dir);
+    warn_other(&sc, dir);
+    if (!s && out.n == 0) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (" ES_AUDIO_EXT_TEXT ")", dir);
     if (s) { sv_free(&out); return s; }
     qsort(out.v, out.n, sizeof(char *), cmp_str);
     *files = out.v;

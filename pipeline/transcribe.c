@@ -537,6 +537,8 @@ typedef struct {
     size_t nbad, capbad;
     struct { dev_t dev; ino_t ino; } *seen;   /* folders walked: a link loop ends */
     size_t nseen, capseen;
+    size_t nother;      /* files in folders in a format earshot does not read (.m4a, ...) */
+    char other[256];    /* the first of them */
 } ilist;
 
 /* Record a problem with one input; only running out of memory stops. */
@@ -596,16 +598,7 @@ static es_status add(ilist *l, const char *path, const char *stem_src, es_error 
     return ES_OK;
 }
 
-static int is_audio_name(const char *name)
-{
-    static const char *ext[] = {".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au", ".mp3", ".w64", ".caf"};
-    size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t k = strlen(ext[i]);
-        if (n > k && !strcasecmp(name + n - k, ext[i])) return 1;
-    }
-    return 0;
-}
+static int is_audio_name(const char *name) { return es_audio_name_stem(name) > 0; }
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -646,6 +639,8 @@ static es_status walk(ilist *l, const char *dir, size_t root_len, int depth, es_
         if (stat(p, &sb) == 0) {
             if (S_ISDIR(sb.st_mode)) st = walk(l, p, root_len, depth + 1, err);
             else if (S_ISREG(sb.st_mode) && is_audio_name(names[i])) st = add(l, p, p + root_len, err);
+            else if (S_ISREG(sb.st_mode) && es_audio_name_other(names[i]) && !l->nother++)
+                snprintf(l->other, sizeof l->other, "%s", p);
         } else if (is_audio_name(names[i])) {
             /* an audio name that cannot be read (a broken link): say so */
             st = add_bad(l, err, "%s: %s", p, errno == ENOENT ? "broken symbolic link" : strerror(errno));
@@ -755,6 +750,11 @@ es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, siz
     es_status st = ES_OK;
     for (size_t i = 0; i < n && !st; i++) st = expand_one(&l, args[i], 0, err);
     free(l.seen);
+    /* a folder of phone recordings (.m4a) would otherwise look empty */
+    if (l.nother)
+        es_warn("left out %zu file%s in the folders named as a format earshot does not read (e.g. %s); convert %s to "
+                "WAV or FLAC, e.g. ffmpeg -i IN.%s -ac 1 OUT.wav", l.nother, l.nother == 1 ? "" : "s", l.other,
+                l.nother == 1 ? "it" : "them", es_audio_name_other(l.other));
     if (st) { es_tx_inputs_free(l.v, l.n); es_tx_problems_free(l.bad, l.nbad); return st; }
     *bad = l.bad;
     *nbad = l.nbad;

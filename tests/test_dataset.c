@@ -278,6 +278,64 @@ static void test_pattern(void **state)
 
 /* ------------------------------------------------------------ bad input */
 
+/* Warnings the library passed on (a file of another format left out). */
+static char g_warn[1100];
+static int g_nwarn;
+static void warn_collect(void *user, const char *msg)
+{
+    (void)user;
+    snprintf(g_warn, sizeof g_warn, "%s", msg);
+    g_nwarn++;
+}
+
+/* Every format earshot reads is picked by its extension, and a file named
+ * as audio earshot cannot read (.m4a from a phone) is left out aloud: a
+ * label folder of phone recordings must not look smaller without a word. */
+static void test_other_formats(void **state)
+{
+    (void)state;
+    assert_int_equal(es_audio_name_stem("a.WAV"), 1);
+    assert_int_equal(es_audio_name_stem("dir/take.opus"), 8);
+    assert_int_equal(es_audio_name_stem("x.caf"), 1);
+    assert_int_equal(es_audio_name_stem("x.w64"), 1);
+    assert_int_equal(es_audio_name_stem(".wav"), 0);          /* hidden, no stem */
+    assert_int_equal(es_audio_name_stem("d.wav/x"), 0);       /* the folder's extension is not the file's */
+    assert_int_equal(es_audio_name_stem("a.m4a"), 0);
+    assert_int_equal(es_audio_name_stem("notes.txt"), 0);
+    assert_string_equal(es_audio_name_other("rec/a.M4A"), "m4a");
+    assert_string_equal(es_audio_name_other("a.wma"), "wma");
+    assert_null(es_audio_name_other("a.wav"));
+    assert_null(es_audio_name_other("a.txt"));
+    assert_null(es_audio_name_other("m4a"));
+
+    mk("of");
+    mk("of/yes");
+    mk("of/no");
+    wav("of/yes/1.wav", 1);
+    wav("of/yes/2.caf", 2);      /* a WAV inside; the name is what picks it */
+    wav("of/yes/3.opus", 3);
+    text("of/yes/4.m4a");
+    text("of/yes/5.M4A");
+    text("of/yes/notes.txt");    /* not audio of any kind: no word */
+    wav("of/no/1.wav", 4);
+    wav("of/no/2.flac", 5);
+    g_nwarn = 0;
+    es_set_warning_handler(warn_collect, NULL);
+    es_dataset *d;
+    es_error e = {0};
+    size_t skipped = 0;
+    es_status st = es_dataset_scan(P("of"), NULL, &d, &skipped, &e);
+    es_set_warning_handler(NULL, NULL);
+    if (st) fail_msg("%s", e.msg);
+    assert_int_equal(d->nitems, 5);
+    assert_int_equal(count_label(d, 1), 3);
+    assert_int_equal(g_nwarn, 1);
+    assert_non_null(strstr(g_warn, "left out 2 files named as a format earshot does not read"));
+    assert_non_null(strstr(g_warn, "of/yes/4.m4a"));
+    assert_non_null(strstr(g_warn, "ffmpeg -i IN.m4a"));
+    es_dataset_free(d);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -965,7 +1023,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_folder_layout), cmocka_unit_test(test_sc_speaker), cmocka_unit_test(test_pattern),
-        cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_split_small), cmocka_unit_test(test_fsdd),
+        cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_other_formats),     cmocka_unit_test(test_split_small), cmocka_unit_test(test_fsdd),
         cmocka_unit_test(test_cache),         cmocka_unit_test(test_cache_many),
     };
     return cmocka_run_group_tests_name("dataset", tests, setup, teardown);

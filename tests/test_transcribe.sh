@@ -91,6 +91,14 @@ printf '# recordings\n\nin/a.wav\nin/sub/b.wav\n' >"$T/list.txt"
 expect 0 "glob and @list" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in/*.wav" "@$T/list.txt"
 [ "$(wc -l <"$T/out")" = 2 ] && ok "a.wav (glob and list) once, b.wav once" || bad "glob/list: $(cat "$T/out")"
 
+# a phone recording's format in a folder: left out, and said
+mkdir -p "$T/of" && cp "$T/in/a.wav" "$T/of/a.wav" && echo "not audio" >"$T/of/memo.m4a"
+expect 0 "a folder with an .m4a file" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/of"
+[ "$(wc -l <"$T/out")" = 1 ] && ok "... the WAV is read" || bad "... $(cat "$T/out")"
+has "$T/err" "left out 1 file in the folders named as a format earshot does not read (e.g. .*memo.m4a)" "... the .m4a is named in a warning"
+expect 1 "an .m4a file given by name" -- "$BIN" transcribe -q "${M[@]}" "$T/of/memo.m4a"
+has "$T/err" "memo.m4a: not a readable audio file: .*earshot does not read .m4a files: convert it to WAV or FLAC" "... the error says to convert it"
+
 # a list saved by a Windows editor: a byte-order mark and CRLF line ends
 printf '\xef\xbb\xbfin/a.wav\r\nin/sub/b.wav\r\n' >"$T/win.txt"
 expect 0 "an @list with a byte-order mark and CRLF" -- "$BIN" transcribe -q "${M[@]}" -ojson "@$T/win.txt"
