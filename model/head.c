@@ -484,9 +484,10 @@ es_head *es_head_create(const es_onnx *model, const char *name, es_error *err)
     return h;
 }
 
-const char *es_head_name(const es_head *h) { return h->name; }
+/* NULL-safe, as the header promises of every handle's getters */
+const char *es_head_name(const es_head *h) { return h ? h->name : NULL; }
 size_t es_head_window(const es_head *h) { return h ? h->window : 0; }
-size_t es_head_classes(const es_head *h) { return h->classes; }
+size_t es_head_classes(const es_head *h) { return h ? h->classes : 0; }
 
 es_status es_head_run(es_head *h, const float *emb, float *scores, es_error *err)
 {

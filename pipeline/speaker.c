@@ -607,7 +607,7 @@ es_speakers *es_speakers_new(es_engine *e, es_error *err)
 
 size_t es_speakers_count(const es_speakers *s) { return s ? s->S : 0; }
 const char *es_speakers_name(const es_speakers *s, size_t i) { return s && i < s->S ? s->names[i] : NULL; }
-const char *es_speakers_encoder_sha256(const es_speakers *s) { return s->enc_sha; }
+const char *es_speakers_encoder_sha256(const es_speakers *s) { return s ? s->enc_sha : NULL; }
 /* Unless set, the equal-error points measured on FSDD (speaker.h): the
  * right one depends on what the scores are measured from, so it follows
  * the profile as speakers and takes are added. */
@@ -628,7 +628,7 @@ double es_speakers_threshold(const es_speakers *s)
     return t[ES_SPK_THRESHOLD_NK - 1];
 }
 
-int es_speakers_threshold_is_set(const es_speakers *s) { return !isnan(s->threshold); }
+int es_speakers_threshold_is_set(const es_speakers *s) { return s && !isnan(s->threshold); }
 
 size_t es_speakers_takes(const es_speakers *s, size_t i)
 {

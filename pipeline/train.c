@@ -612,8 +612,8 @@ fail:
 size_t es_classifier_classes(const es_classifier *c) { return c ? c->nlabels : 0; }
 const char *es_classifier_label(const es_classifier *c, size_t i) { return c && i < c->nlabels ? c->labels[i] : NULL; }
 size_t es_classifier_window(const es_classifier *c) { return c ? c->window : 0; }
-double es_classifier_pad_to(const es_classifier *c) { return c->pad_to; }
-es_embed_mode es_classifier_frontend(const es_classifier *c) { return c->mode; }
+double es_classifier_pad_to(const es_classifier *c) { return c ? c->pad_to : NAN; }
+es_embed_mode es_classifier_frontend(const es_classifier *c) { return c ? c->mode : ES_EMBED_WHOLE; }
 const char *es_classifier_meta(const es_classifier *c, const char *key) { return c && key ? es_st_meta(c->st, key) : NULL; }
 
 es_mlp *es_classifier_mlp(es_classifier *c) { return c->mlp; }

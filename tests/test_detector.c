@@ -379,6 +379,13 @@ static void test_null_handles(void **state)
     assert_int_equal(es_speakers_find(NULL, "x"), 0);
     assert_int_equal(es_head_window(NULL), 0);
     assert_null(es_head_label(NULL, 0));
+    /* the rest of the getters the header's convention covers (these crashed) */
+    assert_null(es_head_name(NULL));
+    assert_int_equal(es_head_classes(NULL), 0);
+    assert_true(isnan(es_classifier_pad_to(NULL)));
+    assert_int_equal(es_classifier_frontend(NULL), ES_EMBED_WHOLE);
+    assert_null(es_speakers_encoder_sha256(NULL));
+    assert_false(es_speakers_threshold_is_set(NULL));
 }
 
 static void test_bad_input(void **state)
