@@ -234,18 +234,29 @@ static es_status load_source(es_detector *d, source *s, const char *model, es_er
 es_detector *es_detector_create(es_engine *e, const char *const *models, size_t n_models, const es_detector_opts *o,
                                 es_error *err)
 {
-    if (!e || !models || !n_models) { es_fail(err, ES_ERR_ARG, "es_detector_create: no model"); return NULL; }
+    if (!e) { es_fail(err, ES_ERR_ARG, "es_detector_create: no engine"); return NULL; }
+    if (!models || !n_models) { es_fail(err, ES_ERR_ARG, "es_detector_create: no model"); return NULL; }
     es_detector *d = calloc(1, sizeof *d);
     if (!d) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     d->e = e;
     es_detector_opts_default(&d->o);
     if (o) d->o = *o;
-    if (!(d->o.threshold >= 0 && d->o.threshold <= 1) || !(d->o.low > 0 && d->o.low <= 1) || d->o.smooth < 1 ||
-        d->o.smooth > 100 || !(d->o.min_duration >= 0 && d->o.min_duration <= 60) ||
-        !(d->o.refractory >= 0 && d->o.refractory <= 3600) || !(d->o.pad >= 0 && d->o.pad <= 60) || d->o.block < 1 ||
-        d->o.block > 256 || (d->o.early != 0 && d->o.early != 1)) {
-        es_fail(err, ES_ERR_ARG, "detector options out of range (threshold 0-1, low 0-1, smooth 1-100, "
-                                 "min_duration 0-60 s, refractory >= 0, pad 0-60 s, block 1-256, early 0 or 1)");
+    /* name the option that is out of range and its value: a list of every
+     * range left the caller to find which of eight it was */
+    const es_detector_opts *p = &d->o;
+    char bad[96] = "";
+    if (!(p->threshold >= 0 && p->threshold <= 1)) snprintf(bad, sizeof bad, "threshold %g (0 to 1)", p->threshold);
+    else if (!(p->low > 0 && p->low <= 1)) snprintf(bad, sizeof bad, "low %g (above 0, at most 1)", p->low);
+    else if (p->smooth < 1 || p->smooth > 100) snprintf(bad, sizeof bad, "smooth %d (1 to 100)", p->smooth);
+    else if (!(p->min_duration >= 0 && p->min_duration <= 60))
+        snprintf(bad, sizeof bad, "min_duration %g s (0 to 60)", p->min_duration);
+    else if (!(p->refractory >= 0 && p->refractory <= 3600))
+        snprintf(bad, sizeof bad, "refractory %g s (0 to 3600)", p->refractory);
+    else if (!(p->pad >= 0 && p->pad <= 60)) snprintf(bad, sizeof bad, "pad %g s (0 to 60)", p->pad);
+    else if (p->block < 1 || p->block > 256) snprintf(bad, sizeof bad, "block %d (1 to 256)", p->block);
+    else if (p->early != 0 && p->early != 1) snprintf(bad, sizeof bad, "early %d (0 or 1)", p->early);
+    if (bad[0]) {
+        es_fail(err, ES_ERR_ARG, "detector option out of range: %s", bad);
         goto fail;
     }
     if (!(d->src = calloc(n_models, sizeof *d->src))) goto nomem;

@@ -405,6 +405,14 @@ static void test_bad_input(void **state)
     const char *m3[] = {"hey_jarvis"};
     assert_null(es_detector_create(eng, m3, 1, &o, &e));
     assert_int_equal(e.status, ES_ERR_ARG);
+    /* the message names the option out of range and the argument missing */
+    assert_non_null(strstr(e.msg, "smooth 0"));
+    es_detector_opts_default(&o);
+    o.refractory = 1e9;   /* the old list of ranges said only "refractory >= 0" */
+    assert_null(es_detector_create(eng, m3, 1, &o, &e));
+    assert_non_null(strstr(e.msg, "refractory"));
+    assert_null(es_detector_create(NULL, m3, 1, NULL, &e));
+    assert_non_null(strstr(e.msg, "no engine"));
     /* a file that is not a model */
     char p[512];
     snprintf(p, sizeof p, "%s/junk.safetensors", dir);
