@@ -626,6 +626,10 @@ es_onnx *es_onnx_load(const char *path, es_error *err)
 {
     unsigned char *buf;
     size_t len;
+    if (!path) {   /* as es_audio_load: not a file that cannot be opened */
+        es_fail(err, ES_ERR_ARG, "es_onnx_load: path is NULL");
+        return NULL;
+    }
     if (es_read_file(path, &buf, &len, err) != ES_OK) return NULL;
     es_onnx *m = es_onnx_parse(buf, len, path, err);
     free(buf);

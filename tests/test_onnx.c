@@ -199,6 +199,11 @@ static void test_load_errors(void **state)
     assert_non_null(strstr(e.msg, "/nonexistent/x.onnx"));
     assert_null(es_onnx_load("/tmp", &e));
     assert_non_null(strstr(e.msg, "directory"));
+    /* a NULL path is the caller's mistake, as for es_audio_load: it was
+     * handed to stat() and reported as "(null): cannot open: Bad address" */
+    assert_null(es_onnx_load(NULL, &e));
+    assert_int_equal(e.status, ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "path is NULL"));
 }
 
 static void hex(const unsigned char *d, char *out)
