@@ -140,7 +140,11 @@ static double warp_src(double alpha, double k)
 
 es_mel *es_mel_warp(const es_mel *m, double alpha, es_error *err)
 {
-    if (!m || !(alpha >= 0.7 && alpha <= 1.3)) {
+    if (!m) {   /* not the factor's fault: say what is missing */
+        es_fail(err, ES_ERR_ARG, "es_mel_warp: no front end");
+        return NULL;
+    }
+    if (!(alpha >= 0.7 && alpha <= 1.3)) {
         es_fail(err, ES_ERR_ARG, "frequency warp factor must be from 0.7 to 1.3");
         return NULL;
     }

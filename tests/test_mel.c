@@ -121,6 +121,11 @@ static void test_warp(void **state)
     assert_non_null(strstr(e.msg, "warp"));
     assert_null(es_mel_warp(mel, 0.5, &e));
     assert_null(es_mel_warp(mel, NAN, &e));
+    /* a NULL front end is named as such, not blamed on a good factor */
+    assert_null(es_mel_warp(NULL, 1.0, &e));
+    assert_int_equal(e.status, ES_ERR_ARG);
+    assert_null(strstr(e.msg, "warp factor"));
+    assert_non_null(strstr(e.msg, "no front end"));
 }
 
 static void test_stream_chunks(void **state)
