@@ -1936,6 +1936,8 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
                        const char *cache_dir, const es_eval_opts *o, es_eval_result *r, es_progress_fn progress,
                        void *user, es_error *err)
 {
+    /* r is required: refused like any NULL argument (es_train_head's too), not written through */
+    if (!r) return es_fail(err, ES_ERR_ARG, "es_eval: no result (r) to fill");
     memset(r, 0, sizeof *r);
     int adapt = o && o->self_adapt, one_voice = adapt && o->one_voice;
     es_classifier *c = es_classifier_load(model_path, err);

@@ -376,6 +376,11 @@ static void test_null_handles(void **state)
     assert_null(es_classifier_kind(NULL, NULL));
     assert_null(es_classifier_load(NULL, &e));
     assert_true(isnan(es_speakers_threshold(NULL)));
+    /* a required output struct missing is refused, as es_train_head does,
+     * not written through (es_eval crashed) */
+    assert_int_equal(es_eval(eng, "m.safetensors", "data", NULL, NULL, NULL, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "no result"));
+    assert_int_equal(es_eval_with(eng, "m.safetensors", "data", NULL, NULL, NULL, NULL, NULL, NULL, &e), ES_ERR_ARG);
     assert_int_equal(es_speakers_find(NULL, "x"), 0);
     assert_int_equal(es_head_window(NULL), 0);
     assert_null(es_head_label(NULL, 0));
