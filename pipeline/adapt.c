@@ -28,6 +28,8 @@ const char *es_adapt_method_name(es_adapt_method m)
 
 es_status es_adapt_method_parse(const char *s, es_adapt_method *m, es_error *err)
 {
+    /* nowhere to put the answer: the caller's mistake, refused rather than written through */
+    if (!m) return es_fail(err, ES_ERR_ARG, "es_adapt_method_parse: invalid arguments");
     for (int i = 0; i <= ES_ADAPT_EWC_REHEARSAL; i++)
         if (s && !strcmp(s, METHOD_NAMES[i])) { *m = (es_adapt_method)i; return ES_OK; }
     return es_fail(err, ES_ERR_ARG, "adaptation method '%s' is not naive, l2sp, ewc, rehearsal or ewc+rehearsal",

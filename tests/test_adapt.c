@@ -462,9 +462,27 @@ static void test_adapt_net_behaviour(void **state)
     es_cnn_free(n0); es_mlp_free(m0);
 }
 
+/* es_adapt_method_parse: names both ways; a NULL output is refused with
+ * ES_ERR_ARG (it was written through), a NULL name named as such */
+static void test_method_parse(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_adapt_method m = ES_ADAPT_NAIVE;
+    assert_int_equal(es_adapt_method_parse("ewc+rehearsal", &m, &e), ES_OK);
+    assert_int_equal(m, ES_ADAPT_EWC_REHEARSAL);
+    assert_string_equal(es_adapt_method_name(m), "ewc+rehearsal");
+    assert_int_equal(es_adapt_method_parse("EWC", &m, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "'EWC'"));
+    assert_int_equal(es_adapt_method_parse("ewc", NULL, &e), ES_ERR_ARG);
+    assert_int_equal(es_adapt_method_parse(NULL, &m, &e), ES_ERR_ARG);
+    assert_int_equal(m, ES_ADAPT_EWC_REHEARSAL);   /* untouched on failure */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_method_parse),
         cmocka_unit_test(test_anchor_gradient),
         cmocka_unit_test(test_adapt_objective_gradient),
         cmocka_unit_test(test_fisher),
