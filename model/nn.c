@@ -774,6 +774,14 @@ const char *es_balance_name(es_balance b)
     return (unsigned)b < sizeof BALANCE_NAMES / sizeof BALANCE_NAMES[0] ? BALANCE_NAMES[b] : "?";
 }
 
+int es_balance_parse(const char *s)
+{
+    if (!s) return ES_BALANCE_AUTO;
+    for (size_t i = 0; i < sizeof BALANCE_NAMES / sizeof BALANCE_NAMES[0]; i++)
+        if (!strcmp(s, BALANCE_NAMES[i])) return (int)i;
+    return -1;
+}
+
 es_train_cfg es_train_defaults(void)
 {
     es_train_cfg c = {

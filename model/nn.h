@@ -205,6 +205,8 @@ typedef enum {
                             examples of the smallest, else NONE */
 } es_balance;
 const char *es_balance_name(es_balance b);     /* "none", "sample", "weight", "auto" */
+/* The balance a name means (NULL: auto, the default), or -1 for none of them. */
+int es_balance_parse(const char *s);
 
 typedef enum {
     ES_MONITOR_LOSS,     /* validation loss, lower is better */

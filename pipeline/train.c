@@ -1176,6 +1176,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (o->ensemble < 0 || o->ensemble > MAX_HEADS || o->shifts < -1 || o->shifts > 16 || o->positions < 0 || o->positions > 15)
         return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d, shifts from 1 to 16, positions from 1 to 15", MAX_HEADS);
     if (!(o->mixup >= 0 && o->mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
+    /* a misspelt balance used to train as auto without a word */
+    if (es_balance_parse(o->balance) < 0)
+        return es_fail(err, ES_ERR_ARG, "unknown balance '%s' (none, sample, weight or auto)", o->balance);
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
         return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
     if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->warp_perturb > 0)

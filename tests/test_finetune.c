@@ -438,6 +438,19 @@ static void test_finetune_run(void **state)
     o.finetune = 1;
     o.scratch = 1;
     assert_int_equal(es_train_head(g_eng, &o, m3, &r, NULL, NULL, &err), ES_ERR_ARG);
+    /* a misspelt balance is refused, as a misspelt pooling is, not run as auto */
+    o.finetune = 0;
+    o.scratch = 0;
+    o.balance = "weights";
+    assert_int_equal(es_train_head(g_eng, &o, m3, &r, NULL, NULL, &err), ES_ERR_ARG);
+    assert_non_null(strstr(err.msg, "'weights'"));
+    es_curve_opts co;
+    es_curve_opts_default(&co);
+    co.train = o;
+    es_curve_result cr;
+    assert_int_equal(es_learning_curve(g_eng, &co, &cr, NULL, NULL, &err), ES_ERR_ARG);
+    assert_non_null(strstr(err.msg, "'weights'"));
+    es_curve_result_free(&cr);
     assert_int_equal(access(m3, F_OK), -1);
 }
 
