@@ -428,6 +428,8 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
 es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_result *r, es_progress_fn progress,
                             void *user, es_error *err)
 {
+    /* r is required: refused like any NULL argument, not cleared through */
+    if (!r) return es_fail(err, ES_ERR_ARG, "es_learning_curve: no result (r) to fill");
     memset(r, 0, sizeof *r);
     if (!e || !o || !o->train.data_dir || !o->shots || o->n_shots < 1 || o->seeds < 1 || o->seeds > 1000 ||
         (!o->test_speakers && o->splits != ES_CURVE_ALL_SPLITS && (o->splits < 1 || o->splits > 1000)) ||

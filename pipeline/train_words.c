@@ -204,8 +204,9 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
 es_status es_synth_cached(const es_synth_opts *o, const char *synth_cache, es_synth_result *sr, es_progress_fn progress,
                           void *user, es_error *err)
 {
+    /* sr carries the answer (the folder): required, refused like any NULL argument */
+    if (!o || !sr) return es_fail(err, ES_ERR_ARG, "es_synth_cached: invalid arguments");
     memset(sr, 0, sizeof *sr);
-    if (!o) return es_fail(err, ES_ERR_ARG, "es_synth_cached: invalid arguments");
     char root[3000], dir[3100];
     es_status st = cache_root(synth_cache, root, sizeof root, err);
     if (st) return st;

@@ -347,6 +347,18 @@ static void test_auto_copies(void **state)
 
 /* es_wilson_interval against values worked out by hand from the formula
  * (and matching statsmodels' proportion_confint(method="wilson")). */
+/* a NULL result is refused with ES_ERR_ARG (it was cleared through the
+ * NULL pointer before the arguments were checked) */
+static void test_curve_needs_result(void **state)
+{
+    (void)state;
+    es_curve_opts o;
+    es_curve_opts_default(&o);
+    es_error e = {0};
+    assert_int_equal(es_learning_curve(NULL, &o, NULL, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "es_learning_curve"));
+}
+
 static void test_wilson(void **state)
 {
     (void)state;
@@ -384,6 +396,7 @@ static void test_wilson(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_curve_needs_result),
         cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_prototypes),
         cmocka_unit_test(test_perturb_test),

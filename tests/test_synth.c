@@ -546,6 +546,19 @@ static int count_files(const char *dir)
     return n;
 }
 
+/* es_synth_cached's result is its answer (the folder): a NULL one is
+ * refused before any work, not written through */
+static void test_cached_needs_result(void **state)
+{
+    (void)state;
+    es_synth_opts o;
+    es_synth_opts_default(&o);
+    o.words = "four";
+    es_error e = {0};
+    assert_int_equal(es_synth_cached(&o, "/proc/no_synth_cache", NULL, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "es_synth_cached"));
+}
+
 static void test_dataset(void **state)
 {
     (void)state;
@@ -674,6 +687,7 @@ static void test_dataset_formant(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cached_needs_result),
         cmocka_unit_test(test_rate),       cmocka_unit_test(test_pitch_and_voices), cmocka_unit_test(test_phonemes),
         cmocka_unit_test(test_vocab),      cmocka_unit_test(test_confusable),       cmocka_unit_test(test_rir),
         cmocka_unit_test(test_convolve),   cmocka_unit_test(test_bandlimit),        cmocka_unit_test(test_dataset),
