@@ -1179,6 +1179,14 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     /* a misspelt balance used to train as auto without a word */
     if (es_balance_parse(o->balance) < 0)
         return es_fail(err, ES_ERR_ARG, "unknown balance '%s' (none, sample, weight or auto)", o->balance);
+    /* the note goes into the card as its "synthesis" entry, which readers
+     * take for a JSON object: any other text was written there as it was */
+    if (o->data_note) {
+        cJSON *note = cJSON_Parse(o->data_note);
+        int is_object = cJSON_IsObject(note);
+        cJSON_Delete(note);
+        if (!is_object) return es_fail(err, ES_ERR_ARG, "data_note must be a JSON object (the card's \"synthesis\" entry)");
+    }
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
         return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
     if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->warp_perturb > 0)

@@ -444,6 +444,16 @@ static void test_finetune_run(void **state)
     o.balance = "weights";
     assert_int_equal(es_train_head(g_eng, &o, m3, &r, NULL, NULL, &err), ES_ERR_ARG);
     assert_non_null(strstr(err.msg, "'weights'"));
+    /* the card's "synthesis" entry must be the JSON object the header
+     * promises; any string was written into the card as it was */
+    o.balance = NULL;
+    o.data_note = "made by hand";
+    assert_int_equal(es_train_head(g_eng, &o, m3, &r, NULL, NULL, &err), ES_ERR_ARG);
+    assert_non_null(strstr(err.msg, "data_note"));
+    o.data_note = "[1, 2]";
+    assert_int_equal(es_train_head(g_eng, &o, m3, &r, NULL, NULL, &err), ES_ERR_ARG);
+    o.data_note = NULL;
+    o.balance = "weights";
     es_curve_opts co;
     es_curve_opts_default(&co);
     co.train = o;
