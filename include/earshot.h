@@ -982,7 +982,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
 #define ES_SPK_VERSION 3        /* profile files of another version are refused */
 
 /* The representation of one clip of 16 kHz int16-scale audio (at least
- * 0.05 s): feat[ES_SPK_DIM], the whole clip's vector (ES_SPK_VEC floats)
+ * 832 samples, 0.052 s): feat[ES_SPK_DIM], the whole clip's vector (ES_SPK_VEC floats)
  * then one per sub-window; scoring uses the first, enrollment all. A clip
  * over a minute is taken in equal parts of about 30 s whose
  * representations are averaged, so its memory stays bounded. */

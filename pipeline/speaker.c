@@ -299,8 +299,9 @@ static es_status features_one(es_engine *e, const float *x, size_t n, float *fea
 {
     size_t frames = es_mel_frames(n);
     if (n < NFFT + 2 * HOP || frames < 3)
-        return es_fail(err, ES_ERR_ARG, "audio too short for a speaker representation (%.3f s; at least 0.05 s)",
-                       (double)n / ES_SAMPLE_RATE);
+        /* in samples: rounded to ms, 800-831 samples read as "0.050 s; at least 0.05 s" */
+        return es_fail(err, ES_ERR_ARG, "audio too short for a speaker representation (%zu samples; at least %d, %.3f s)",
+                       n, NFFT + 2 * HOP, (double)(NFFT + 2 * HOP) / ES_SAMPLE_RATE);
     /* A silent take is not a voice: pooled, its "voiced" frames are the
      * floor, and enrolled it drew every other clip's score up (impostors
      * and silence were then accepted). */

@@ -86,6 +86,15 @@ static void test_features_pitch(void **state)
     float z[100] = {0};
     assert_int_not_equal(es_speaker_features(eng, z, 100, f, &e), ES_OK);
     assert_non_null(strstr(e.msg, "too short"));
+    /* the shortest clip is 832 samples (3 frames), which the message and
+     * the header say: 800-831 samples (0.050-0.052 s) were refused as
+     * shorter than "at least 0.05 s" */
+    float s[832];
+    for (int i = 0; i < 832; i++) s[i] = 3000 * sinf(i * 0.05f) + 500 * sinf(i * 0.31f);
+    assert_int_equal(es_speaker_features(eng, s, 831, f, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "831 samples"));
+    assert_non_null(strstr(e.msg, "at least 832"));
+    assert_int_equal(es_speaker_features(eng, s, 832, f, &e), ES_OK);
 }
 
 /* the WCCN model: clusters that differ in a few dimensions, with large
