@@ -80,7 +80,14 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
     size_t nl = strlen(name);
     if (strchr(name, '/') || (nl > 5 && !strcmp(name + nl - 5, ".onnx"))) {
         if (snprintf(buf, size, "%s", name) >= (int)size) return es_fail(err, ES_ERR_ARG, "%s: path too long", name);
-        if (!is_file(buf)) return es_fail(err, ES_ERR_IO, "%s: model file not found: %s", name, strerror(errno ? errno : ENOENT));
+        /* stat() itself: a path that exists but is no regular file (a
+         * directory) left no errno to tell of it, and was reported with a
+         * stale one or as "No such file or directory" */
+        struct stat st;
+        if (stat(buf, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: model file not found: %s", name, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return es_fail(err, ES_ERR_IO, "%s: %s, not a model file", name,
+                           S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
         return ES_OK;
     }
     char d[4096];

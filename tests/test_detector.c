@@ -400,6 +400,15 @@ static void test_bad_input(void **state)
     const char *m[] = {"/nonexistent/model.safetensors"};
     assert_null(es_detector_create(eng, m, 1, NULL, &e));
     assert_non_null(strstr(e.msg, "/nonexistent/model.safetensors"));
+    /* a directory given as a model path is called one, not "No such file"
+     * (a stale errno, after a stat() that had succeeded) */
+    const char *m1[] = {dir};
+    assert_null(es_detector_create(eng, m1, 1, NULL, &e));
+    assert_non_null(strstr(e.msg, "a directory"));
+    assert_null(strstr(e.msg, "No such file"));
+    char p0[512];
+    assert_int_equal(es_models_path(NULL, dir, p0, sizeof p0, &e), ES_ERR_IO);
+    assert_non_null(strstr(e.msg, "a directory"));
     const char *m2[] = {"no_such_head"};
     assert_null(es_detector_create(eng, m2, 1, NULL, &e));
     assert_non_null(strstr(e.msg, "no_such_head"));
