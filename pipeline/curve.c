@@ -437,6 +437,9 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
         return es_fail(err, ES_ERR_ARG, "es_learning_curve: invalid arguments");
     for (size_t i = 0; i < o->n_shots; i++)
         if (o->shots[i] < 0) return es_fail(err, ES_ERR_ARG, "shots per label must be positive (0 = all)");
+    /* make_splits reads each as a string, after the dataset is scanned */
+    for (size_t i = 0; o->test_speakers && i < o->n_test_speakers; i++)
+        if (!o->test_speakers[i]) return es_fail(err, ES_ERR_ARG, "es_learning_curve: test_speakers[%zu] is NULL", i);
     /* as es_train_head: a misspelt balance is not run as auto */
     if (es_balance_parse(o->train.balance) < 0)
         return es_fail(err, ES_ERR_ARG, "unknown balance '%s' (none, sample, weight or auto)", o->train.balance);

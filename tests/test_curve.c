@@ -359,6 +359,27 @@ static void test_curve_needs_result(void **state)
     assert_non_null(strstr(e.msg, "es_learning_curve"));
 }
 
+/* a NULL entry among the explicit splits is refused before any work (it
+ * was read as a string, a crash, once the dataset was scanned) */
+static void test_curve_null_split(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_engine *eng = es_engine_create(NULL, &e);
+    if (!eng) skip();   /* the pretrained models are not fetched */
+    es_curve_opts o;
+    es_curve_opts_default(&o);
+    const char *splits[] = {"a,b", NULL};
+    o.train.data_dir = "/proc/no_such_dataset";
+    o.test_speakers = splits;
+    o.n_test_speakers = 2;
+    es_curve_result r;
+    assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "test_speakers[1]"));
+    es_curve_result_free(&r);
+    es_engine_free(eng);
+}
+
 static void test_wilson(void **state)
 {
     (void)state;
@@ -397,6 +418,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_curve_needs_result),
+        cmocka_unit_test(test_curve_null_split),
         cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_prototypes),
         cmocka_unit_test(test_perturb_test),
