@@ -440,6 +440,10 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     /* make_splits reads each as a string, after the dataset is scanned */
     for (size_t i = 0; o->test_speakers && i < o->n_test_speakers; i++)
         if (!o->test_speakers[i]) return es_fail(err, ES_ERR_ARG, "es_learning_curve: test_speakers[%zu] is NULL", i);
+    /* as es_train_head: 0 failed late with "value 0 is not finite", a
+     * negative window became a size near 2^64 */
+    if (o->train.window < 1 || o->train.window > 256)
+        return es_fail(err, ES_ERR_ARG, "window must be from 1 to 256 embeddings");
     /* as es_train_head: a misspelt balance is not run as auto */
     if (es_balance_parse(o->train.balance) < 0)
         return es_fail(err, ES_ERR_ARG, "unknown balance '%s' (none, sample, weight or auto)", o->train.balance);

@@ -380,6 +380,29 @@ static void test_curve_null_split(void **state)
     es_engine_free(eng);
 }
 
+/* the window is checked as es_train_head checks it, before any work: 0
+ * was reported as "training example 0: value 0 is not finite", and a
+ * negative one became a size near 2^64 to allocate */
+static void test_curve_window(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_engine *eng = es_engine_create(NULL, &e);
+    if (!eng) skip();   /* the pretrained models are not fetched */
+    es_curve_opts o;
+    es_curve_opts_default(&o);
+    o.train.data_dir = "/proc/no_such_dataset";
+    es_curve_result r;
+    int w[] = {0, -1, 257};
+    for (int i = 0; i < 3; i++) {
+        o.train.window = w[i];
+        assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
+        assert_non_null(strstr(e.msg, "window"));
+        es_curve_result_free(&r);
+    }
+    es_engine_free(eng);
+}
+
 static void test_wilson(void **state)
 {
     (void)state;
@@ -419,6 +442,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_curve_needs_result),
         cmocka_unit_test(test_curve_null_split),
+        cmocka_unit_test(test_curve_window),
         cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_prototypes),
         cmocka_unit_test(test_perturb_test),
