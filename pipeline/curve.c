@@ -444,6 +444,10 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
      * negative window became a size near 2^64 */
     if (o->train.window < 1 || o->train.window > 256)
         return es_fail(err, ES_ERR_ARG, "window must be from 1 to 256 embeddings");
+    /* and as es_train_head: out of range, both trained without a word (smoothing above 1 gives negative targets) */
+    if (!(o->train.mixup >= 0 && o->train.mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
+    if (!(o->train.label_smoothing >= 0 && o->train.label_smoothing < 1))
+        return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
     /* as es_train_head: a misspelt balance is not run as auto */
     if (es_balance_parse(o->train.balance) < 0)
         return es_fail(err, ES_ERR_ARG, "unknown balance '%s' (none, sample, weight or auto)", o->train.balance);

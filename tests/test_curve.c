@@ -380,9 +380,11 @@ static void test_curve_null_split(void **state)
     es_engine_free(eng);
 }
 
-/* the window is checked as es_train_head checks it, before any work: 0
- * was reported as "training example 0: value 0 is not finite", and a
- * negative one became a size near 2^64 to allocate */
+/* the window, mixup and label smoothing are checked as es_train_head
+ * checks them, before any work: a window of 0 was reported as "training
+ * example 0: value 0 is not finite", a negative one became a size near
+ * 2^64 to allocate, and mixup 5 or smoothing 2 (negative targets) trained
+ * without a word */
 static void test_curve_window(void **state)
 {
     (void)state;
@@ -400,6 +402,16 @@ static void test_curve_window(void **state)
         assert_non_null(strstr(e.msg, "window"));
         es_curve_result_free(&r);
     }
+    es_curve_opts_default(&o);
+    o.train.data_dir = "/proc/no_such_dataset";
+    o.train.mixup = 5;
+    assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "mixup"));
+    o.train.mixup = 0;
+    o.train.label_smoothing = 2;
+    assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "label smoothing"));
+    es_curve_result_free(&r);
     es_engine_free(eng);
 }
 
