@@ -433,9 +433,24 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     if (!r) r = &res0;
     memset(r, 0, sizeof *r);
     if (!e || !model_path || !speaker_dir || !o || !out_path) return es_fail(err, ES_ERR_ARG, "es_adapt: invalid arguments");
-    if (o->steps < (o->normalise ? 0 : 1) || o->batch < 1 || !(o->lr > 0) || (unsigned)o->method > ES_ADAPT_EWC_REHEARSAL ||
-        o->params < 0 || o->params > 2 || o->normalise < 0 || o->normalise > 2)
-        return es_fail(err, ES_ERR_ARG, "es_adapt: invalid settings");
+    /* each setting refused by name, with its value: "invalid settings"
+     * left a library caller to guess which of seven it was */
+#define REQ(cond, ...) do { if (!(cond)) return es_fail(err, ES_ERR_ARG, "es_adapt: " __VA_ARGS__); } while (0)
+    REQ((unsigned)o->method <= ES_ADAPT_EWC_REHEARSAL, "method %d: not an es_adapt_method", (int)o->method);
+    REQ(o->steps >= (o->normalise ? 0 : 1) && o->steps <= 1000000, "steps %d: must be from 1 to 1000000", o->steps);
+    REQ(o->batch >= 1 && o->batch <= 65536, "batch %d: must be from 1 to 65536", o->batch);
+    REQ(o->lr > 0 && o->lr <= 1, "lr %g: must be above 0, at most 1", (double)o->lr);
+    /* < 0: the method's default; an infinite anchor only "diverged" */
+    REQ(o->lambda < 0 || o->lambda <= 1e6, "lambda %g: must be from 0 to 1e6 (or negative: the method's default)",
+        (double)o->lambda);
+    REQ(o->shifts >= 0 && o->shifts <= 16, "shifts %d: must be from 1 to 16", o->shifts);
+    REQ(o->speed >= 0 && o->speed <= 0.5, "speed %g: must be from 0 to 0.5", o->speed);
+    REQ(o->positions >= 0 && o->positions <= 15, "positions %d: must be from 0 (the model's) to 15", o->positions);
+    REQ(o->params >= 0 && o->params <= 2, "params %d: must be 0, 1 or 2", o->params);
+    REQ(o->normalise >= 0 && o->normalise <= 2, "normalise %d: must be 0, 1 or 2", o->normalise);
+    REQ(!o->finetune || (o->encoder_lambda >= 0 && o->encoder_lambda <= 1e6),
+        "encoder_lambda %g: must be from 0 to 1e6", (double)o->encoder_lambda);
+#undef REQ
     es_classifier *c = es_classifier_load(model_path, err);
     if (!c) return err ? err->status : ES_ERR_MODEL;
     es_dataset *d = NULL;

@@ -47,6 +47,10 @@ void es_classifier_head_tensor_name(char *dst, size_t cap, int k, const char *na
  * and, with other_too, the other one too: train and the model loader
  * centre clips in at least this much silence. */
 double es_pad_needed(size_t window, int positions, es_embed_mode mode, int other_too);
+/* The settings of es_train_opts that es_train_head and es_learning_curve
+ * share, checked before any work: ES_ERR_ARG naming the first out of
+ * range and its value. */
+es_status es_train_opts_check(const es_train_opts *o, es_error *err);
 /* probs [n][classes] for x [n][window*96]: the mean of the heads. */
 es_status es_classifier_predict_rows(es_classifier *c, const float *x, size_t n, float *probs, es_error *err);
 

@@ -22,6 +22,7 @@
 #include "es_internal.h"
 #include "../model/nn.h"
 #include "cache.h"
+#include "classifier.h"
 #include "dataset.h"
 #include "feat.h"
 #include "train_aug.h"
@@ -440,17 +441,11 @@ es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_resul
     /* make_splits reads each as a string, after the dataset is scanned */
     for (size_t i = 0; o->test_speakers && i < o->n_test_speakers; i++)
         if (!o->test_speakers[i]) return es_fail(err, ES_ERR_ARG, "es_learning_curve: test_speakers[%zu] is NULL", i);
-    /* as es_train_head: 0 failed late with "value 0 is not finite", a
-     * negative window became a size near 2^64 */
-    if (o->train.window < 1 || o->train.window > 256)
-        return es_fail(err, ES_ERR_ARG, "window must be from 1 to 256 embeddings");
-    /* and as es_train_head: out of range, both trained without a word (smoothing above 1 gives negative targets) */
-    if (!(o->train.mixup >= 0 && o->train.mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
-    if (!(o->train.label_smoothing >= 0 && o->train.label_smoothing < 1))
-        return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
-    /* as es_train_head: a misspelt balance is not run as auto */
-    if (es_balance_parse(o->train.balance) < 0)
-        return es_fail(err, ES_ERR_ARG, "unknown balance '%s' (none, sample, weight or auto)", o->train.balance);
+    /* the settings es_train_head checks, before any work: a window of 0
+     * failed late with "value 0 is not finite", a negative one became a
+     * size near 2^64, a misspelt balance ran as auto */
+    es_status cs = es_train_opts_check(&o->train, err);
+    if (cs) return cs;
     double t0 = now_s();
     es_dataset *d = NULL;
     es_feat *f = NULL;

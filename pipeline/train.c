@@ -1158,6 +1158,51 @@ static es_status talk_mine(es_talk *t, es_mlp *const *heads, int nh, size_t K, i
     return st;
 }
 
+/* The settings es_train_head and es_learning_curve share, each refused by
+ * name with its value. A library caller fills the struct by hand, and
+ * a value out of range (epochs 0, a negative validation share, NaN) used
+ * to train without a word, fail late with an unrelated message, or wrap
+ * a size (a negative window). The CLI's option ranges are the same or
+ * narrower. */
+es_status es_train_opts_check(const es_train_opts *o, es_error *err)
+{
+#define REQ(cond, ...) do { if (!(cond)) return es_fail(err, ES_ERR_ARG, __VA_ARGS__); } while (0)
+    REQ(o->window >= 1 && o->window <= 256, "window %d: must be from 1 to 256 embeddings", o->window);
+    REQ(o->val_fraction >= 0 && o->val_fraction <= 0.9, "val_fraction %g: must be from 0 to 0.9", o->val_fraction);
+    REQ(o->pad_to >= 0 && o->pad_to <= 60, "pad_to %g: must be from 0 to 60 s", o->pad_to);
+    REQ(o->hidden >= 0 && o->hidden <= 4096, "hidden %d: must be from 0 (linear head) to 4096", o->hidden);
+    REQ(o->dropout >= 0 && o->dropout <= 0.95f, "dropout %g: must be from 0 to 0.95", (double)o->dropout);
+    REQ(o->epochs >= 1 && o->epochs <= 100000, "epochs %d: must be from 1 to 100000", o->epochs);
+    REQ(o->batch >= 1 && o->batch <= 65536, "batch %d: must be from 1 to 65536", o->batch);
+    REQ(o->patience >= 0, "patience %d: must be 0 or more", o->patience);
+    REQ(o->min_steps >= 0, "min_steps %d: must be 0 (off) or more", o->min_steps);
+    REQ(o->lr > 0 && o->lr <= 10, "lr %g: must be above 0, at most 10", (double)o->lr);
+    REQ(o->weight_decay >= 0 && o->weight_decay <= 10, "weight_decay %g: must be from 0 to 10", (double)o->weight_decay);
+    REQ(o->shots >= 0, "shots %d: must be 0 (all) or more", o->shots);
+    REQ(o->augment >= -1 && o->augment <= 1000, "augment %d: must be from 0 to 1000, or -1 (auto)", o->augment);
+    REQ(o->aug_p >= 0 && o->aug_p <= 1, "aug_p %g: must be from 0 to 1", o->aug_p);
+    REQ(o->aug_snr[0] >= -30 && o->aug_snr[0] <= o->aug_snr[1] && o->aug_snr[1] <= 100,
+        "aug_snr %g:%g: must be a range within -30 to 100 dB", o->aug_snr[0], o->aug_snr[1]);
+    REQ(o->aug_gain[0] >= -60 && o->aug_gain[0] <= o->aug_gain[1] && o->aug_gain[1] <= 60,
+        "aug_gain %g:%g: must be a range within -60 to 60 dB", o->aug_gain[0], o->aug_gain[1]);
+    REQ(o->aug_speed[0] >= 0.5 && o->aug_speed[0] <= o->aug_speed[1] && o->aug_speed[1] <= 2,
+        "aug_speed %g:%g: must be a range within 0.5 to 2", o->aug_speed[0], o->aug_speed[1]);
+    REQ(o->aug_shift_ms >= 0 && o->aug_shift_ms <= 10000, "aug_shift_ms %g: must be from 0 to 10000", o->aug_shift_ms);
+    REQ(o->target_fa >= 0 && o->target_fa <= 1, "target_fa %g: must be from 0 to 1", o->target_fa);
+    REQ(o->silence == 0 || o->silence == 1, "silence %d: must be 0 or 1", o->silence);
+    REQ(o->specaugment == 0 || o->specaugment == 1, "specaugment %d: must be 0 or 1", o->specaugment);
+    REQ(o->scratch == 0 || o->scratch == 1, "scratch %d: must be 0 or 1", o->scratch);
+    REQ(o->perturb_test == 0 || o->perturb_test == 1, "perturb_test %d: must be 0 or 1", o->perturb_test);
+    REQ(o->mixup >= 0 && o->mixup <= 0.5f, "mixup %g: must be from 0 to 0.5", (double)o->mixup);
+    /* smoothing of 1 or more gives negative targets */
+    REQ(o->label_smoothing >= 0 && o->label_smoothing < 1, "label_smoothing %g: must be from 0 to below 1",
+        (double)o->label_smoothing);
+    /* a misspelt balance used to train as auto without a word */
+    REQ(es_balance_parse(o->balance) >= 0, "unknown balance '%s' (none, sample, weight or auto)", o->balance);
+#undef REQ
+    return ES_OK;
+}
+
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
                         es_progress_fn progress, void *user, es_error *err)
 {
@@ -1165,7 +1210,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     memset(r, 0, sizeof *r);
     r->val_acc = r->val_bal_acc = NAN;
     if (!e || !o || !o->data_dir || !out_path) return es_fail(err, ES_ERR_ARG, "es_train_head: invalid arguments");
-    if (o->window < 1 || o->window > 256) return es_fail(err, ES_ERR_ARG, "window must be from 1 to 256 embeddings");
+    es_status cs = es_train_opts_check(o, err);
+    if (cs) return cs;
     if (o->finetune < 0 || o->finetune > 20 || (o->finetune && o->scratch))
         return es_fail(err, ES_ERR_ARG, "finetune must be from 0 to 20 encoder convolutions, and not with the scratch baseline");
     if (!(o->encoder_lr >= 0 && o->encoder_lr < 10))
@@ -1175,10 +1221,6 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
                        es_encoder_nconv(es_engine_encoder(e)));
     if (o->ensemble < 0 || o->ensemble > MAX_HEADS || o->shifts < -1 || o->shifts > 16 || o->positions < 0 || o->positions > 15)
         return es_fail(err, ES_ERR_ARG, "ensemble must be from 1 to %d, shifts from 1 to 16, positions from 1 to 15", MAX_HEADS);
-    if (!(o->mixup >= 0 && o->mixup <= 0.5)) return es_fail(err, ES_ERR_ARG, "mixup must be from 0 to 0.5");
-    /* a misspelt balance used to train as auto without a word */
-    if (es_balance_parse(o->balance) < 0)
-        return es_fail(err, ES_ERR_ARG, "unknown balance '%s' (none, sample, weight or auto)", o->balance);
     /* the note goes into the card as its "synthesis" entry, which readers
      * take for a JSON object: any other text was written there as it was */
     if (o->data_note) {
@@ -1187,8 +1229,6 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         cJSON_Delete(note);
         if (!is_object) return es_fail(err, ES_ERR_ARG, "data_note must be a JSON object (the card's \"synthesis\" entry)");
     }
-    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
-        return es_fail(err, ES_ERR_ARG, "label smoothing must be from 0 to below 1");
     if ((o->norm && strcmp(o->norm, "none")) || o->proto > 0 || o->warp_perturb > 0)
         return es_fail(err, ES_ERR_ARG, "normalisation, prototypes and frequency warp perturbation are learning-curve "
                                         "experiments: a saved model has none of them");

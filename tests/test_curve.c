@@ -410,8 +410,79 @@ static void test_curve_window(void **state)
     o.train.mixup = 0;
     o.train.label_smoothing = 2;
     assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
-    assert_non_null(strstr(e.msg, "label smoothing"));
+    assert_non_null(strstr(e.msg, "label_smoothing"));
     es_curve_result_free(&r);
+    es_engine_free(eng);
+}
+
+/* Every shared setting out of range is refused by es_train_head and by the
+ * learning curve before any work, naming the field: a library caller's
+ * epochs 0, negative validation share or NaN used to train without a word.
+ * The data folder does not exist, so a refusal for any other reason would
+ * be an I/O error, which the defaults give (the control). */
+static void test_train_settings(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_engine *eng = es_engine_create(NULL, &e);
+    if (!eng) skip();   /* the pretrained models are not fetched */
+    static const struct { const char *field; int which; double v; } bad[] = {
+        {"val_fraction", 0, -0.1}, {"val_fraction", 0, NAN}, {"val_fraction", 0, 0.95}, {"pad_to", 1, -1},
+        {"hidden", 2, -1},         {"dropout", 3, 1.5},      {"epochs", 4, 0},          {"epochs", 4, -1},
+        {"batch", 5, 0},           {"patience", 6, -1},      {"min_steps", 7, -1},      {"lr", 8, 0},
+        {"lr", 8, NAN},            {"weight_decay", 9, -1},  {"shots", 10, -1},         {"augment", 11, -5},
+        {"aug_p", 12, 2},          {"aug_snr", 13, 50},      {"aug_gain", 14, 99},      {"aug_speed", 15, 0.1},
+        {"aug_shift_ms", 16, -1},  {"target_fa", 17, -1},    {"target_fa", 17, NAN},    {"silence", 18, 7},
+        {"specaugment", 19, 2},    {"scratch", 20, 3},       {"perturb_test", 21, 7},   {"window", 22, 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        es_curve_opts co;
+        es_curve_opts_default(&co);
+        es_train_opts *o = &co.train;
+        o->data_dir = "/proc/no_such_dataset";
+        double v = bad[i].v;
+        switch (bad[i].which) {
+        case 0: o->val_fraction = v; break;
+        case 1: o->pad_to = v; break;
+        case 2: o->hidden = (int)v; break;
+        case 3: o->dropout = (float)v; break;
+        case 4: o->epochs = (int)v; break;
+        case 5: o->batch = (int)v; break;
+        case 6: o->patience = (int)v; break;
+        case 7: o->min_steps = (int)v; break;
+        case 8: o->lr = (float)v; break;
+        case 9: o->weight_decay = (float)v; break;
+        case 10: o->shots = (int)v; break;
+        case 11: o->augment = (int)v; break;
+        case 12: o->aug_p = v; break;
+        case 13: o->aug_snr[0] = v; break;       /* above the top of the range */
+        case 14: o->aug_gain[1] = v; break;
+        case 15: o->aug_speed[0] = v; break;
+        case 16: o->aug_shift_ms = v; break;
+        case 17: o->target_fa = v; break;
+        case 18: o->silence = (int)v; break;
+        case 19: o->specaugment = (int)v; break;
+        case 20: o->scratch = (int)v; break;
+        case 21: o->perturb_test = (int)v; break;
+        case 22: o->window = (int)v; break;
+        }
+        es_train_result tr;
+        memset(&e, 0, sizeof e);
+        if (es_train_head(eng, o, "/proc/no_such_dataset/m.safetensors", &tr, NULL, NULL, &e) != ES_ERR_ARG ||
+            !strstr(e.msg, bad[i].field))
+            fail_msg("es_train_head, %s = %g: status %d, '%s'", bad[i].field, v, (int)e.status, e.msg);
+        es_curve_result r;
+        memset(&e, 0, sizeof e);
+        if (es_learning_curve(eng, &co, &r, NULL, NULL, &e) != ES_ERR_ARG || !strstr(e.msg, bad[i].field))
+            fail_msg("es_learning_curve, %s = %g: status %d, '%s'", bad[i].field, v, (int)e.status, e.msg);
+        es_curve_result_free(&r);
+    }
+    /* the control: the defaults get as far as the missing folder */
+    es_train_opts o;
+    es_train_opts_default(&o);
+    o.data_dir = "/proc/no_such_dataset";
+    es_train_result tr;
+    assert_int_equal(es_train_head(eng, &o, "/proc/no_such_dataset/m.safetensors", &tr, NULL, NULL, &e), ES_ERR_IO);
     es_engine_free(eng);
 }
 
@@ -455,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_curve_needs_result),
         cmocka_unit_test(test_curve_null_split),
         cmocka_unit_test(test_curve_window),
+        cmocka_unit_test(test_train_settings),
         cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_prototypes),
         cmocka_unit_test(test_perturb_test),
