@@ -109,6 +109,13 @@ es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err)
             free(real);
             return es_fail(err, ES_ERR_IO, "%s: is a directory, not a file", path);
         }
+        /* a device, named pipe or socket (-o /dev/null, /dev/stdout): the
+         * rename would put a regular file in its place, not write to it;
+         * as root, in /dev, for every program on the machine */
+        if (!S_ISREG(st.st_mode)) {
+            free(real);
+            return es_fail(err, ES_ERR_IO, "%s: is a device, pipe or socket, not a file", path);
+        }
         if (access(target, W_OK) != 0 && errno == EACCES) {
             free(real);
             return es_fail(err, ES_ERR_IO, "%s: not replaced: the file is read-only (mode %03o)", path,

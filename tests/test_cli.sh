@@ -212,5 +212,17 @@ printf 'abc' > "$T/odd.raw"
 expect 1 "stdin with a partial frame" -- bash -c "\"$BIN\" detect -m alexa - < \"$T/odd.raw\""
 has "$T/err" "stdin" "stdin error names the stream"
 
+# --- outputs that are not files: a device or a named pipe is refused,
+# not replaced by a regular file (as root, -o /dev/null replaced the
+# machine's /dev/null)
+mkfifo "$T/pipe.safetensors"
+expect 2 "train -o a named pipe is refused" -- "$BIN" train -q "$S/vocab" -o "$T/pipe.safetensors"
+has "$T/err" "$T/pipe.safetensors: is a device, pipe or socket" "... naming it and why"
+[ -p "$T/pipe.safetensors" ] && ok "the pipe is still a pipe" || bad "the pipe was replaced: $(ls -l "$T/pipe.safetensors")"
+mkdir -p "$T/txpipe" && mkfifo "$T/txpipe/alexa.json"
+expect 1 "transcribe -d onto a named pipe fails" -- "$BIN" transcribe -q -m alexa -ojson -d "$T/txpipe" "$S/alexa.wav"
+has "$T/err" "$T/txpipe/alexa.json: is a device, pipe or socket" "... naming the output"
+[ -p "$T/txpipe/alexa.json" ] && ok "that pipe is still a pipe" || bad "the pipe was replaced: $(ls -l "$T/txpipe")"
+
 echo "$pass passed, $fail failed (cli)"
 [ "$fail" = 0 ]
