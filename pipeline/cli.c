@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,10 +80,8 @@ static const struct {
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-    es_set_warning_handler(cli_warning, NULL);
-    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
     if (argc < 2) { usage(stderr); return EXIT_USAGE; }
     const char *cmd = argv[1];
     for (size_t i = 0; i < NCOMMANDS; i++)
@@ -113,4 +112,31 @@ int main(int argc, char **argv)
     fputc('\n', stderr);
     usage(stderr);
     return EXIT_USAGE;
+}
+
+static int stdout_errno;   /* the first failed cli_flush_stdout's */
+
+void cli_flush_stdout(void)
+{
+    if (fflush(stdout) != 0 && !stdout_errno) stdout_errno = errno;
+}
+
+/* What a command printed to stdout must all have arrived: `> out.txt` on
+ * a full disk, /dev/full or a closed stdout lost the transcript, JSON or
+ * table, and the exit status said 0. (A closed pipe ends the process by
+ * SIGPIPE first, unless SIGPIPE is ignored; then it is reported here.) */
+static int stdout_done(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    int e = stdout_errno ? stdout_errno : errno;
+    fprintf(stderr, "earshot: standard output: %s\n", e ? strerror(e) : "write error");
+    return rc == EXIT_OK ? EXIT_FAIL : rc;
+}
+
+int main(int argc, char **argv)
+{
+    es_set_warning_handler(cli_warning, NULL);
+    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
+    return stdout_done(run(argc, argv));
 }

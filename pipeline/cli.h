@@ -53,6 +53,10 @@ void cli_on_fatal_signal(int sig);
 /* Install fn for the n signals, except those the process was started
  * ignoring (nohup, a shell's background job), which stay ignored. */
 void cli_catch(void (*fn)(int), const int *sigs, int n);
+/* fflush(stdout) for output a reader waits for (one file's transcript, an
+ * event), keeping the reason of a first failure for main's report at the
+ * end (stdio keeps only the error flag). */
+void cli_flush_stdout(void);
 
 /* Decode an input named on the command line ('-' = stdin raw PCM). */
 es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err);

@@ -289,7 +289,7 @@ int cmd_detect(int argc, char **argv)
                 printf("  %7.2f s  %-18s score %.3f  (above threshold %.2f-%.2f s)\n", d.ev[i].t, d.ev[i].label,
                        d.ev[i].score, d.ev[i].start, d.ev[i].end);
         }
-        fflush(stdout);
+        cli_flush_stdout();
         free(d.ev);
     }
     free(row);

@@ -270,7 +270,7 @@ static void emit(listener *L, const es_event *ev)
         putchar('\n');
     }
     /* a live consumer reads line by line: never leave an event in a buffer */
-    fflush(stdout);
+    cli_flush_stdout();
 }
 
 /* With --speakers an event waits until the audio up to ES_TX_SPK_PAD after

@@ -353,7 +353,7 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
                 if (b->formats == ES_TX_CSV && b->csv_header_done && strchr(doc, '\n')) doc = strchr(doc, '\n') + 1;
                 b->csv_header_done = 1;
                 fputs(doc, stdout);
-                fflush(stdout);
+                cli_flush_stdout();
                 free(b->printed[b->next_print]);
                 b->printed[b->next_print] = NULL;
             }

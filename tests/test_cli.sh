@@ -224,5 +224,18 @@ expect 1 "transcribe -d onto a named pipe fails" -- "$BIN" transcribe -q -m alex
 has "$T/err" "$T/txpipe/alexa.json: is a device, pipe or socket" "... naming the output"
 [ -p "$T/txpipe/alexa.json" ] && ok "that pipe is still a pipe" || bad "the pipe was replaced: $(ls -l "$T/txpipe")"
 
+# --- stdout that cannot be written (a full disk under `> out.txt`): the
+# output is lost, so the command fails and says so, instead of exit 0
+if [ -w /dev/full ]; then
+    expect 1 "transcribe to a full stdout fails" -- bash -c "\"$BIN\" transcribe -q -m alexa \"$S/alexa.wav\" \"$S/weather.wav\" > /dev/full"
+    has "$T/err" "standard output: No space left on device" "... naming stdout and why"
+    expect 1 "version to a full stdout fails" -- bash -c "\"$BIN\" version > /dev/full"
+    has "$T/err" "standard output: No space left on device" "... also when only the end of the run writes it"
+else
+    skip "a full stdout" "no writable /dev/full"
+fi
+expect 1 "detect with stdout closed fails" -- bash -c "\"$BIN\" detect -m alexa \"$S/alexa.wav\" >&-"
+has "$T/err" "standard output: Bad file descriptor" "... and says so"
+
 echo "$pass passed, $fail failed (cli)"
 [ "$fail" = 0 ]
