@@ -71,6 +71,10 @@ void cli_error(const es_error *e);
  * 0 if `path` ends in .svg, is not a folder and its folder exists and is
  * writable; else prints why and returns -1. */
 int cli_check_svg_out(const char *path, const char *what);
+/* The same for a model (train, adapt, eval -o): the name must end in
+ * .safetensors, which is how transcribe and listen tell one; -o naming
+ * one of the input clips replaced that recording with the model. */
+int cli_check_model_out(const char *path, const char *what);
 /* The same for any output written at the end of a long run (a model, a
  * profile), so a mistyped -o fails at once, not after minutes of work:
  * not a folder, not a read-only file, in a folder that exists and is

@@ -121,6 +121,18 @@ int cli_check_svg_out(const char *path, const char *what)
     return cli_check_out(path, what);
 }
 
+int cli_check_model_out(const char *path, const char *what)
+{
+    /* case as the loader matches it (detector.c): M.SAFETENSORS would not load */
+    size_t n = strlen(path);
+    if (n < 13 || strcmp(path + n - 12, ".safetensors")) {
+        fprintf(stderr, "earshot: %s %s: a model is a .safetensors file (transcribe and listen load it by that name); "
+                        "name the file .safetensors\n", what, path);
+        return -1;
+    }
+    return cli_check_out(path, what);
+}
+
 void cli_common_init(cli_common *c)
 {
     memset(c, 0, sizeof *c);

@@ -157,7 +157,7 @@ int cmd_adapt(int argc, char **argv)
                 given_variants[0] ? "speed" : given_variants[1] ? "shifts" : "positions");
         return EXIT_USAGE;
     }
-    if (cli_check_out(out, "-o")) return EXIT_USAGE;
+    if (cli_check_model_out(out, "-o")) return EXIT_USAGE;
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
     es_adapt_result res;

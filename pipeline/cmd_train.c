@@ -785,7 +785,7 @@ int cmd_train(int argc, char **argv)
         train_help(stderr);
         return EXIT_USAGE;
     }
-    if (cli_check_out(out, "-o")) return EXIT_USAGE;
+    if (cli_check_model_out(out, "-o")) return EXIT_USAGE;
     o.data_dir = words ? NULL : argv[optind];
     o.seed = (unsigned long long)seed;
     so.seed = o.seed;
@@ -1485,7 +1485,7 @@ int cmd_eval(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (plot_talk && cli_check_svg_out(plot_talk, "--plot-talk")) return EXIT_USAGE;
-    if (out && cli_check_out(out, "-o")) return EXIT_USAGE;
+    if (out && cli_check_model_out(out, "-o")) return EXIT_USAGE;
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
     es_error e = {0};

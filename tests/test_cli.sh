@@ -224,6 +224,15 @@ expect 1 "transcribe -d onto a named pipe fails" -- "$BIN" transcribe -q -m alex
 has "$T/err" "$T/txpipe/alexa.json: is a device, pipe or socket" "... naming the output"
 [ -p "$T/txpipe/alexa.json" ] && ok "that pipe is still a pipe" || bad "the pipe was replaced: $(ls -l "$T/txpipe")"
 
+# --- a model written over one of the clips it was trained on: -o must
+# name a .safetensors file (what transcribe loads), so it never replaces
+# a recording
+cp -r "$S/vocab" "$T/vocab"
+clip=$T/vocab/play/$(ls "$T/vocab/play" | head -1)
+expect 2 "train -o one of its own clips is refused" -- "$BIN" train -q "$T/vocab" -o "$clip"
+has "$T/err" "$clip: a model is a .safetensors file" "... naming it and why"
+cmp -s "$clip" "$S/vocab/play/$(basename "$clip")" && ok "the clip is intact" || bad "the clip was replaced: $(file "$clip")"
+
 # --- stdout that cannot be written (a full disk under `> out.txt`): the
 # output is lost, so the command fails and says so, instead of exit 0
 if [ -w /dev/full ]; then
