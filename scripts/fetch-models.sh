@@ -148,7 +148,9 @@ mkdir -p -- "$dir" 2>"$tmp/mkdir.err" ||
   die "cannot create the models directory $dir: $(tail -n1 "$tmp/mkdir.err"); choose another with --models DIR or EARSHOT_MODELS"
 for name in "${need[@]}"; do
   part="$dir/.$name.tmp.$$"
-  if ! cp -- "$src/$name" "$part" 2>"$tmp/cp.err" || ! mv -f -- "$part" "$dir/$name" 2>>"$tmp/cp.err"; then
+  # -T: a folder of the model's name is an error, not where to move it (the
+  # file went inside it, and the run said installed)
+  if ! cp -- "$src/$name" "$part" 2>"$tmp/cp.err" || ! mv -fT -- "$part" "$dir/$name" 2>>"$tmp/cp.err"; then
     rm -f -- "$part"
     die "cannot write $dir/$name: $(tail -n1 "$tmp/cp.err"); check free space and permissions, or choose another directory with --models DIR"
   fi

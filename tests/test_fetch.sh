@@ -94,5 +94,13 @@ printf 'X' | dd of="$T/m4/alexa_v0.1.onnx" bs=1 seek=500 conv=notrunc 2>/dev/nul
 run "$T/m4" ""; rc=$?
 [ $rc -ne 0 ] && ok "corrupted cache without network fails" || bad "corrupted cache without network exited 0"
 
+# a folder where a model file goes: an error naming it, not "installed"
+# with the file moved inside the folder
+mkdir -p "$T/m6/alexa_v0.1.onnx"
+run "$T/m6" "$T/good.tgz"; rc=$?
+[ $rc -ne 0 ] && grep -q "cannot write $T/m6/alexa_v0.1.onnx: .*directory" "$T/out" &&
+    ok "a folder in a model's place fails, naming it" || bad "a folder in a model's place: rc $rc $(cat "$T/out")"
+no_partials "$T/m6" && ok "... leaving no temporary file" || bad "temporary files left: $(find "$T/m6" -name '.*' -type f)"
+
 echo "$pass passed, $fail failed (fetch)"
 [ "$fail" = 0 ]
