@@ -14,6 +14,12 @@
 
 int cli_check_out(const char *path, const char *what)
 {
+    if (!*path) {
+        /* else it passed as a new file in ".", and enroll -p '' did the
+         * work before failing with "earshot: : cannot write" */
+        fprintf(stderr, "earshot: %s: an empty file name\n", what);
+        return -1;
+    }
     /* the write's own checks (a symbolic link followed, a folder or a
      * read-only file refused: es_atomic_begin), made now instead of after
      * the work; then the folder the temporary file goes into */

@@ -233,6 +233,10 @@ expect 2 "train -o one of its own clips is refused" -- "$BIN" train -q "$T/vocab
 has "$T/err" "$clip: a model is a .safetensors file" "... naming it and why"
 cmp -s "$clip" "$S/vocab/play/$(basename "$clip")" && ok "the clip is intact" || bad "the clip was replaced: $(file "$clip")"
 
+# an empty output name is refused before the work, saying so
+expect 2 "enroll -p '' is a usage error" -- "$BIN" enroll -q -n x -p "" "$S/alexa.wav"
+has "$T/err" "-p: an empty file name" "... saying the name is empty"
+
 # --- stdout that cannot be written (a full disk under `> out.txt`): the
 # output is lost, so the command fails and says so, instead of exit 0
 if [ -w /dev/full ]; then
