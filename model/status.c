@@ -96,13 +96,45 @@ void es_atomic_cleanup_signal(void)
         if (__atomic_load_n(&atomic_state[i], __ATOMIC_ACQUIRE) == 2) unlink(atomic_name[i]);
 }
 
+/* A symbolic link to a file not there yet (realpath fails): the path it
+ * names, following a chain of links, so the new file is made there, as
+ * `> link` in a shell does, and the link stays. NULL for a loop. */
+static char *dangling_target(const char *path)
+{
+    char cur[4096], buf[4096];
+    snprintf(cur, sizeof cur, "%s", path);
+    for (int hops = 0; hops < 40; hops++) {
+        ssize_t n = readlink(cur, buf, sizeof buf - 1);
+        if (n < 0) return NULL;
+        buf[n] = 0;
+        const char *slash = strrchr(cur, '/');
+        if (buf[0] != '/' && slash) {   /* relative to the link's folder */
+            char joined[8200];
+            snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - cur), cur, buf);
+            if (strlen(joined) >= sizeof cur) return NULL;
+            memcpy(cur, joined, strlen(joined) + 1);
+        } else {
+            memcpy(cur, buf, (size_t)n + 1);
+        }
+        struct stat st;
+        if (lstat(cur, &st) != 0) return errno == ENOENT ? strdup(cur) : NULL;
+        if (!S_ISLNK(st.st_mode)) return NULL;
+    }
+    return NULL;
+}
+
 es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err)
 {
     memset(a, 0, sizeof *a);
     a->slot = -1;
     struct stat lst, st;
     char *real = NULL;
-    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) real = realpath(path, NULL);   /* NULL if dangling */
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        real = realpath(path, NULL);
+        /* dangling: the rename replaced the link itself with the file
+         * (not a link that resolves to no path, /dev/stdout to a pipe) */
+        if (!real && stat(path, &st) != 0 && errno == ENOENT) real = dangling_target(path);
+    }
     const char *target = real ? real : path;
     if (stat(target, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {

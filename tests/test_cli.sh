@@ -237,6 +237,16 @@ cmp -s "$clip" "$S/vocab/play/$(basename "$clip")" && ok "the clip is intact" ||
 expect 2 "enroll -p '' is a usage error" -- "$BIN" enroll -q -n x -p "" "$S/alexa.wav"
 has "$T/err" "-p: an empty file name" "... saying the name is empty"
 
+# a symbolic link is written through even when its file is not there yet
+# (the link was replaced by a regular file); into a missing folder refused
+ln -s made.safetensors "$T/link.safetensors"
+expect 0 "enroll -p a link to a file not made yet" -- "$BIN" enroll -q -n x -p "$T/link.safetensors" "$S/alexa.wav"
+[ -L "$T/link.safetensors" ] && [ -f "$T/made.safetensors" ] && ok "... makes the file the link names, keeping the link" ||
+    bad "link: $(ls -l "$T/link.safetensors" "$T/made.safetensors" 2>&1)"
+ln -s nowhere/made.safetensors "$T/link2.safetensors"
+expect 2 "a link into a missing folder is refused" -- "$BIN" enroll -q -n x -p "$T/link2.safetensors" "$S/alexa.wav"
+has "$T/err" "folder $T/nowhere does not exist" "... naming the folder"
+
 # --- stdout that cannot be written (a full disk under `> out.txt`): the
 # output is lost, so the command fails and says so, instead of exit 0
 if [ -w /dev/full ]; then
