@@ -89,6 +89,8 @@ int cmd_embed(int argc, char **argv)
         help(stderr);
         return EXIT_USAGE;
     }
+    /* else "earshot: : not a directory", which names nothing */
+    if (!*outdir) { fprintf(stderr, "earshot embed: -o: an empty folder name\n"); return EXIT_USAGE; }
     /* refuse two inputs that would write the same output */
     for (int i = optind; i < argc; i++)
         for (int j = optind; j < i; j++) {

@@ -136,6 +136,8 @@ int cmd_synth(int argc, char **argv)
         synth_help(stderr);
         return EXIT_USAGE;
     }
+    /* else the library's "es_synth_dataset: invalid arguments" */
+    if (!*out) { fprintf(stderr, "earshot synth: -o: an empty folder name\n"); return EXIT_USAGE; }
     if (cli_check_synth(&o)) return EXIT_USAGE;
     int tty = !quiet && isatty(2);
     es_synth_result res;

@@ -160,6 +160,8 @@ has "$T/err" "run 'earshot detect --help'" "and the way to the help"
 expect 2 "an option far from any" -- "$BIN" train --frobnicate x
 grep -q "did you mean" "$T/err" && bad "a suggestion for a word unlike any option: $(cat "$T/err")" || ok "no suggestion when none is near"
 expect 2 "two inputs with one output name" -- "$BIN" embed "$S/alexa.wav" "$T/alexa.wav" -o "$T/dup"
+expect 2 "embed -o '' is a usage error" -- "$BIN" embed -q "$S/alexa.wav" -o ""
+has "$T/err" "-o: an empty folder name" "... saying the name is empty"
 
 # --- bad input: clear error naming the file, non-zero exit, the batch goes on
 : > "$T/empty.wav"
