@@ -78,7 +78,8 @@ int cli_check_model_out(const char *path, const char *what);
 /* The same for any output written at the end of a long run (a model, a
  * profile), so a mistyped -o fails at once, not after minutes of work:
  * not a folder, not a read-only file, in a folder that exists and is
- * writable (through a symbolic link, as the write goes). */
+ * writable (through a symbolic link, as the write goes), the temporary
+ * file made there for a moment. */
 int cli_check_out(const char *path, const char *what);
 /* 0 if the synthesis options hold (es_synth_opts_check: --words and
  * --unknown-words parse, the ranges, --lang has voices); else prints why

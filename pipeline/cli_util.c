@@ -3,6 +3,7 @@
 #include "es_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,9 +41,18 @@ int cli_check_out(const char *path, const char *what)
         fprintf(stderr, "earshot: %s %s: folder %s does not exist\n", what, path, dir);
     else if (access(dir, W_OK | X_OK) != 0)
         fprintf(stderr, "earshot: %s %s: cannot write in %s: %s\n", what, path, dir, strerror(errno));
-    else
-        rc = 0;
-    es_atomic_abort(&a);   /* nothing was created: this only releases it */
+    else {
+        /* and the temporary file itself: a name that fits the file
+         * system's limit may not once ".tmp.<pid>" is added, and train
+         * then failed after all its work */
+        int fd = open(a.tmp, O_WRONLY | O_CREAT, 0600);
+        if (fd < 0) fprintf(stderr, "earshot: %s %s: cannot create its temporary file %s: %s\n", what, path, a.tmp, strerror(errno));
+        else {
+            close(fd);
+            rc = 0;
+        }
+    }
+    es_atomic_abort(&a);   /* removes that probe; otherwise only releases it */
     return rc;
 }
 

@@ -249,6 +249,13 @@ ln -s nowhere/made.safetensors "$T/link2.safetensors"
 expect 2 "a link into a missing folder is refused" -- "$BIN" enroll -q -n x -p "$T/link2.safetensors" "$S/alexa.wav"
 has "$T/err" "folder $T/nowhere does not exist" "... naming the folder"
 
+# a name the file system takes, but not with ".tmp.<pid>" added: refused
+# before the work instead of after it (the model was lost)
+long=$(printf 'm%.0s' $(seq 1 240)).safetensors
+expect 2 "train -o a name too long for its temporary file" -- "$BIN" train -q "$S/vocab" -o "$T/$long"
+has "$T/err" "cannot create its temporary file .*File name too long" "... says so before training"
+[ -z "$(ls "$T" | grep mmmm)" ] && ok "... leaving nothing" || bad "left: $(ls "$T" | grep mmmm)"
+
 # --- stdout that cannot be written (a full disk under `> out.txt`): the
 # output is lost, so the command fails and says so, instead of exit 0
 if [ -w /dev/full ]; then
