@@ -216,6 +216,7 @@ static int on_audio(const void *input, void *output, unsigned long frames, const
 
 void es_capture_opts_default(es_capture_opts *o)
 {
+    if (!o) return;   /* as es_load_opts_default: nothing to fill */
     memset(o, 0, sizeof *o);
     o->ring_seconds = 4.0;
 }

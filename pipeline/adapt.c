@@ -38,6 +38,7 @@ es_status es_adapt_method_parse(const char *s, es_adapt_method *m, es_error *err
 
 void es_adapt_opts_default(es_adapt_opts *o)
 {
+    if (!o) return;   /* as es_load_opts_default: nothing to fill */
     memset(o, 0, sizeof *o);
     /* EWC and rehearsal together, the takes at 9 window positions, lr
      * 0.01: measured with bench/es_adapt_bench (base model = `earshot

@@ -39,6 +39,7 @@ static const int DEFAULT_SHOTS[] = {1, 2, 5, 10, 20, 0};
 
 void es_curve_opts_default(es_curve_opts *o)
 {
+    if (!o) return;   /* as es_load_opts_default: nothing to fill */
     memset(o, 0, sizeof *o);
     es_train_opts_default(&o->train);
     /* the classifier is the one `earshot train -o` saves with the same

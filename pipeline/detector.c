@@ -116,6 +116,7 @@ struct es_detector {
 
 void es_detector_opts_default(es_detector_opts *o)
 {
+    if (!o) return;   /* as es_load_opts_default: nothing to fill */
     o->threshold = 0;
     o->low = 0.5;
     o->smooth = 5;

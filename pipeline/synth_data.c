@@ -42,6 +42,7 @@
 
 void es_synth_opts_default(es_synth_opts *o)
 {
+    if (!o) return;   /* as es_load_opts_default: nothing to fill */
     memset(o, 0, sizeof *o);
     o->takes = 100;
     o->unknown_takes = -1;   /* = takes */

@@ -40,6 +40,7 @@
 
 void es_train_opts_default(es_train_opts *o)
 {
+    if (!o) return;   /* as es_load_opts_default: nothing to fill */
     memset(o, 0, sizeof *o);
     es_train_cfg t = es_train_defaults();
     o->val_fraction = 0.2;

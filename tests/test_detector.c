@@ -368,6 +368,14 @@ static void test_null_handles(void **state)
     assert_true(isnan(es_detector_threshold(NULL, 0)));
     es_detector_reset(NULL);
     es_detector_set_score_fn(NULL, NULL, NULL);
+    /* every *_opts_default has nothing to fill, as es_load_opts_default */
+    es_load_opts_default(NULL);
+    es_detector_opts_default(NULL);
+    es_capture_opts_default(NULL);
+    es_train_opts_default(NULL);
+    es_curve_opts_default(NULL);
+    es_synth_opts_default(NULL);
+    es_adapt_opts_default(NULL);
     assert_int_equal(es_detector_set_threshold(NULL, NULL, 0.5, &e), ES_ERR_ARG);
     assert_non_null(strstr(e.msg, "no detector"));
     assert_int_equal(es_classifier_classes(NULL), 0);
