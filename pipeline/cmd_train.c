@@ -1368,11 +1368,11 @@ static es_status set_thresholds(const es_talk_eval *t, double budget, const char
     if (!bu) return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no thresholds were sought for it", budget);
     if (!bu->tried)
         return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: %.2f h of talk cannot tell %g false accept%s an hour (%g h "
-                                        "needed); give more talk, or 0 for no event on this talk; nothing written",
+                                        "needed); give more talk, or 0 for no event on this talk; no model written",
                        budget, t->seconds / 3600, budget, budget == 1 ? "" : "s", 1 / budget);
     const es_talk_choice *w = es_talk_best(bu);
     if (!w)
-        return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no thresholds up to 0.999 keep to it; nothing written", budget);
+        return es_fail(err, ES_ERR_ARG, "--set-thresholds %g: no thresholds up to 0.999 keep to it; no model written", budget);
     size_t held = w->held_ev[0] + w->held_ev[1];
     const char **labels = calloc(t->nlab + 1, sizeof *labels);
     double *thr = calloc(t->nlab + 1, sizeof *thr);
