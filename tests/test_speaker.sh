@@ -167,7 +167,7 @@ expect 1 "a truncated profile is refused" -- "$BIN" identify -q "$T/trunc.safete
 has "$T/err" "trunc.safetensors" "truncated profile: named"
 sed 's/"earshot.profile_version":"3"/"earshot.profile_version":"7"/' "$P" > "$T/newer.safetensors"
 expect 1 "a newer profile is refused" -- "$BIN" identify -q "$T/newer.safetensors" "$F/6_george_3.wav"
-has "$T/err" "newer" "newer profile: says so"
+has "$T/err" "newer.safetensors: speaker profile version 7 is newer than this earshot reads" "newer profile: says so"
 sed 's/"earshot.profile_version":"3"/"earshot.profile_version":"2"/' "$P" > "$T/older.safetensors"
 expect 1 "a profile of an older version (another representation) is refused" -- "$BIN" identify -q "$T/older.safetensors" "$F/6_george_3.wav"
 has "$T/err" "older.safetensors.*enroll the speakers again" "older profile: named, says what to do"
