@@ -90,7 +90,7 @@ expect 1 "spot with a missing file between good ones" -- "$EX/spot" alexa "$SRC/
 [ "$(grep -c alexa.wav "$T/out")" = 2 ] && ok "both good files are still read" || bad "spot stopped at a bad file: $(cat "$T/out")"
 has "$T/err" "missing.wav" "the missing file is named"
 expect 1 "spot with a model that does not exist" -- "$EX/spot" "$T/none.safetensors" "$SRC/samples/alexa.wav"
-has "$T/err" "none" "the model is named"
+has "$T/err" "$T/none.safetensors" "the model is named"
 expect 2 "spot without a file is a usage error" -- "$EX/spot" alexa
 
 # --- who: the profiles of earshot enroll, the answers of earshot identify
