@@ -85,9 +85,9 @@ r=$(acc "$T/one.safetensors" "$T/ret")
 # head would drift toward always answering 7; ewc keeps everyone else
 awk -v a="$r" -v b="$b_r" 'BEGIN {exit !(a >= b - 0.02)}' && ok "one-word ewc keeps retention ($b_r -> $r)" ||
     bad "one-word adaptation lost retention: $b_r -> $r"
-"$BIN" eval -q "$T/one.safetensors" "$T/tgt" --pattern "$PAT" > "$T/one_eval" 2>&1
-grep -q "accuracy" "$T/one_eval" && ok "the one-word model still has all 10 labels and evaluates on all digits" ||
-    bad "the one-word model does not evaluate on the 10 digits"
+expect 0 "eval of the one-word model on all digits" -- "$BIN" eval -q "$T/one.safetensors" "$T/tgt" --pattern "$PAT"
+has "$T/out" "^150 clips, accuracy [01]\.[0-9]* (95% interval [01]\.[0-9]*-[01]\.[0-9]*)$" \
+    "the one-word model still has all 10 labels and evaluates on all digits (150 clips, none skipped)"
 mkdir -p "$T/empty/7"
 expect 1 "a word folder without audio is refused" -- "$BIN" adapt -q "$T/base.safetensors" --speaker-data "$T/empty" \
     -o "$T/x.safetensors"
