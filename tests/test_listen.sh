@@ -204,7 +204,7 @@ if command -v espeak-ng >/dev/null; then
     expect 1 "listen with a corrupt profile fails before the device" -- "$BIN" listen -D no_such_microphone --speakers "$T/bad.safetensors" hey_jarvis
     has "$T/err" "bad.safetensors" "the corrupt profile is named"
 else
-    echo "# espeak-ng absent: listen --speakers not tested"
+    skip "listen --speakers" "espeak-ng not installed (scripts/setup.sh installs it)"
 fi
 
 # --- 48 kHz: resampled to 16 kHz on the way (not bit-identical: same words, times within 2 steps)
@@ -320,5 +320,5 @@ else
     skip "listen --self-adapt" "FSDD not found at $FSDD"
 fi
 
-echo "# listen: $pass passed, $fail failed"
+echo "# listen: $pass passed, $fail failed, $skipped skipped"
 [ "$fail" = 0 ]
