@@ -12,6 +12,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,9 @@ static void help(FILE *f)
             "                      it moves where the 80 ms steps fall in the audio,\n"
             "                      so scores change with it (alexa.wav: 0.999 with\n"
             "                      0.5, 0.956 with 1, 0.672 with 2)\n"
-            "  --scores            print the score of every head every 80 ms\n"
+            "  --scores            print the score of every head every 80 ms (a\n"
+            "                      tab-separated table; nan until a head's window\n"
+            "                      has filled)\n"
             "  -j, --json          one JSON object per file (JSON Lines)\n"
             CLI_COMMON_HELP
             "\n"
@@ -69,9 +72,10 @@ typedef struct {
     size_t nev, cap;
     double thr, refractory, pad;
     int print_scores;
-    float *row;           /* scores of the current step, [nslots] */
-    size_t got;           /* heads reported in the current step */
-    double t;
+    float *row;           /* scores of the current step, [nslots]; NaN for a
+                             head whose window is not full yet */
+    size_t got;           /* heads reported in the current step (0: no row) */
+    double t;             /* the current step's time */
     const char *file;
     int failed_alloc;
 } dctx;
@@ -98,10 +102,32 @@ static void close_run(dctx *d, size_t slot)
     e->score = r->peak;
 }
 
+/* The --scores row of the step collected so far, if any. A row is printed
+ * once per step in which any head scored: heads with longer windows start
+ * scoring later (timer's 34 embeddings against alexa's 16), and their
+ * columns hold nan until then, rather than a made-up 0 or rows dropped
+ * because the last head named had no score yet. */
+static void flush_row(dctx *d)
+{
+    if (!d->got) return;
+    cli_tsv_put(d->file);
+    printf("\t%.2f", d->t);
+    for (size_t s = 0; s < d->nslots; s++) printf("\t%.6f", d->row[s]);
+    printf("\n");
+    d->got = 0;
+}
+
 static void on_scores(void *user, size_t head, double t, const float *scores, size_t n)
 {
     dctx *d = user;
     t -= d->pad;
+    if (d->print_scores) {
+        if (d->got && t != d->t) flush_row(d);
+        if (!d->got)
+            for (size_t s = 0; s < d->nslots; s++) d->row[s] = NAN;
+        d->t = t;
+        d->got++;
+    }
     for (size_t k = 0; k < n; k++) {
         size_t slot = d->offset[head] + k;
         d->row[slot] = scores[k];
@@ -116,12 +142,8 @@ static void on_scores(void *user, size_t head, double t, const float *scores, si
             close_run(d, slot);
         }
     }
-    if (d->print_scores && head == d->nheads - 1) {
-        cli_tsv_put(d->file);
-        printf("\t%.2f", t);
-        for (size_t s = 0; s < d->nslots; s++) printf("\t%.6f", d->row[s]);
-        printf("\n");
-    }
+    /* every head has scored this step: the row is complete */
+    if (d->print_scores && d->got == d->nheads) flush_row(d);
 }
 
 static int cmp_event(const void *a, const void *b)
@@ -254,6 +276,7 @@ int cmd_detect(int argc, char **argv)
         }
         for (size_t p = 0; p < padn && !st; p += ES_CHUNK)
             st = es_scorer_push(sc, zeros, padn - p < ES_CHUNK ? padn - p : ES_CHUNK, on_scores, &d, &e);
+        if (!st) flush_row(&d);
         for (size_t s = 0; s < nslots; s++) close_run(&d, s);
         es_scorer_free(sc);
         es_reader_close(rd);

@@ -88,8 +88,17 @@ done
 expect 0 "detect --scores" -- "$BIN" detect --scores -m timer -m alexa "$S/alexa.wav"
 has "$T/out" "1_minute_timer" "scores header names the timer labels"
 rows=$(grep -c "alexa.wav" "$T/out")
-# (1 s pad + 2.32 s + 1 s pad) / 80 ms = 54 steps, minus the 33 needed to fill timer's 34-window
-if [ "$rows" -ge 15 ] && [ "$rows" -le 60 ]; then ok "scores: one row per 80 ms ($rows)"; else bad "scores: $rows rows"; fi
+# (1 s pad + 2.32 s + 1 s pad) / 80 ms = 54 steps, minus the 15 before alexa's
+# 16-embedding window is full: a row for every step in which any head scored
+[ "$rows" = 39 ] && ok "scores: one row per 80 ms from the first score ($rows)" || bad "scores: $rows rows, not 39"
+# timer's 34-embedding window fills 18 steps later: nan until then, not 0
+first=$(sed -n 2p "$T/out" | cut -f3-9 | tr '\t' ' ')
+[ "$first" = "nan nan nan nan nan nan nan" ] && ok "... timer's columns are nan before its first score" ||
+    bad "... timer's columns in the first row: $first"
+cp "$T/out" "$T/scores_ta"
+expect 0 "detect --scores with the heads the other way round" -- "$BIN" detect --scores -m alexa -m timer "$S/alexa.wav"
+[ "$(grep -c "alexa.wav" "$T/out")" = 39 ] && ok "... the same 39 rows, whichever head is named last" ||
+    bad "... $(grep -c "alexa.wav" "$T/out") rows"
 # a tab, newline or backslash in a file name would shift the columns or
 # start a false row: the name is written with C escapes
 odd="$T/a	b
