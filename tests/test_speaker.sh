@@ -113,6 +113,8 @@ for d in 5 6 7 8 9; do for t in 3 4; do
     "$BIN" verify -q "$P" -n theo "$F/${d}_jackson_$t.wav" >"$T/v" 2>&1; rc=$?
     si=$(cut -f3 "$T/v")
     awk -v s="$si" -v th="$(cut -f4 "$T/v" | cut -d' ' -f2)" -v rc=$rc 'BEGIN {exit !((s >= th) == (rc == 0))}' && consistent=$((consistent + 1))
+    # a verify that printed no score must not count as a lower score
+    if [[ ! $sg =~ ^[0-9.]+$ || ! $si =~ ^[0-9.]+$ ]]; then bad "verify gave no score for digit $d: '$sg' '$si'"; continue; fi
     awk -v a="$sg" -v b="$si" 'BEGIN {exit !(a > b)}' && above=$((above + 1))
 done; done
 [ $above -ge 8 ] && ok "verify: the genuine clip scores higher in $above of 10 pairs (>= 8)" || bad "verify: genuine higher in only $above of 10 pairs"
