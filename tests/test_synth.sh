@@ -266,7 +266,11 @@ expect 2 "the label _silence_ is reserved" -- "$BIN" synth -q -n 4 --words "_sil
 "$BIN" synth -q --words "yes,no" -n 200 -o "$T/killed" 2>/dev/null & kp=$!
 for _ in $(seq 1 100); do [ -n "$(ls -A "$T/killed" 2>/dev/null)" ] && break; sleep 0.05; done
 sleep 0.5
-kill -TERM $kp; wait $kp
+kill -TERM $kp; wait $kp; krc=$?
+# the check means something only if the run was under way when killed
+[ "$krc" = 143 ] && ok "synth was stopped by SIGTERM midway (exit 143)" || bad "synth was not killed midway (exit $krc)"
+ls -A "$T/killed" 2>/dev/null | grep -q '^\.earshot-synth' && ok "... with its work in a hidden folder" ||
+    bad "... no hidden work folder: $(ls -A "$T/killed" 2>/dev/null)"
 [ -z "$(ls "$T/killed" 2>/dev/null)" ] && ok "an interrupted synth leaves no label folder" || bad "left: $(ls "$T/killed")"
 expect 0 "synth again into the same folder" -- "$BIN" synth -q --words "yes,no" -n 3 --unknown 2 -o "$T/killed"
 [ "$(ls -A "$T/killed" | tr '\n' ' ')" = "_unknown_ no yes " ] && ok "the interrupted run's hidden folder is gone" ||
