@@ -380,44 +380,12 @@ static void test_curve_null_split(void **state)
     es_engine_free(eng);
 }
 
-/* the window, mixup and label smoothing are checked as es_train_head
- * checks them, before any work: a window of 0 was reported as "training
- * example 0: value 0 is not finite", a negative one became a size near
- * 2^64 to allocate, and mixup 5 or smoothing 2 (negative targets) trained
- * without a word */
-static void test_curve_window(void **state)
-{
-    (void)state;
-    es_error e = {0};
-    es_engine *eng = es_engine_create(NULL, &e);
-    if (!eng) skip();   /* the pretrained models are not fetched */
-    es_curve_opts o;
-    es_curve_opts_default(&o);
-    o.train.data_dir = "/proc/no_such_dataset";
-    es_curve_result r;
-    int w[] = {0, -1, 257};
-    for (int i = 0; i < 3; i++) {
-        o.train.window = w[i];
-        assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
-        assert_non_null(strstr(e.msg, "window"));
-        es_curve_result_free(&r);
-    }
-    es_curve_opts_default(&o);
-    o.train.data_dir = "/proc/no_such_dataset";
-    o.train.mixup = 5;
-    assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
-    assert_non_null(strstr(e.msg, "mixup"));
-    o.train.mixup = 0;
-    o.train.label_smoothing = 2;
-    assert_int_equal(es_learning_curve(eng, &o, &r, NULL, NULL, &e), ES_ERR_ARG);
-    assert_non_null(strstr(e.msg, "label_smoothing"));
-    es_curve_result_free(&r);
-    es_engine_free(eng);
-}
-
 /* Every shared setting out of range is refused by es_train_head and by the
  * learning curve before any work, naming the field: a library caller's
- * epochs 0, negative validation share or NaN used to train without a word.
+ * epochs 0, negative validation share or NaN used to train without a word;
+ * in the curve a window of 0 was reported as "training example 0: value 0
+ * is not finite", a negative one became a size near 2^64 to allocate, and
+ * mixup 5 or smoothing 2 (negative targets) trained without a word.
  * The data folder does not exist, so a refusal for any other reason would
  * be an I/O error, which the defaults give (the control). */
 static void test_train_settings(void **state)
@@ -434,6 +402,7 @@ static void test_train_settings(void **state)
         {"aug_p", 12, 2},          {"aug_snr", 13, 50},      {"aug_gain", 14, 99},      {"aug_speed", 15, 0.1},
         {"aug_shift_ms", 16, -1},  {"target_fa", 17, -1},    {"target_fa", 17, NAN},    {"silence", 18, 7},
         {"specaugment", 19, 2},    {"scratch", 20, 3},       {"perturb_test", 21, 7},   {"window", 22, 0},
+        {"window", 22, -1},        {"window", 22, 257},      {"mixup", 23, 5},          {"label_smoothing", 24, 2},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         es_curve_opts co;
@@ -465,6 +434,8 @@ static void test_train_settings(void **state)
         case 20: o->scratch = (int)v; break;
         case 21: o->perturb_test = (int)v; break;
         case 22: o->window = (int)v; break;
+        case 23: o->mixup = (float)v; break;
+        case 24: o->label_smoothing = (float)v; break;
         }
         es_train_result tr;
         memset(&e, 0, sizeof e);
@@ -525,7 +496,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_curve_needs_result),
         cmocka_unit_test(test_curve_null_split),
-        cmocka_unit_test(test_curve_window),
         cmocka_unit_test(test_train_settings),
         cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_prototypes),
