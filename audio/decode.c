@@ -911,3 +911,12 @@ const char *es_audio_name_other(const char *name)
 {
     return name ? ext_in(name, OTHER_EXT, sizeof OTHER_EXT / sizeof *OTHER_EXT) : NULL;
 }
+
+void es_audio_warn_other(const char *where, size_t n, const char *example)
+{
+    if (!n || !example) return;
+    const char *ext = es_audio_name_other(example);
+    es_warn("%s%sleft out %zu file%s in a format earshot does not read (by %s name: e.g. %s); convert %s to WAV or FLAC, "
+            "e.g. ffmpeg -i IN.%s -ac 1 OUT.wav", where ? where : "", where ? ": " : "", n, n == 1 ? "" : "s",
+            n == 1 ? "its" : "their", example, n == 1 ? "it" : "them", ext ? ext : "m4a");
+}

@@ -29,6 +29,9 @@ es_status es_fail_in(es_error *err, es_status fallback, const char *what);
  * kind for messages. */
 size_t es_audio_name_stem(const char *name);
 const char *es_audio_name_other(const char *name);
+/* The one warning for n files of folders (where: the folder, or NULL)
+ * left out by es_audio_name_other, naming example and how to convert. */
+void es_audio_warn_other(const char *where, size_t n, const char *example);
 #define ES_AUDIO_EXT_TEXT ".wav, .flac, .ogg, .opus, .mp3, .aiff, .caf, .w64, .au"
 
 /* mkdir -p: every missing folder of path, tolerating ones that appear

@@ -251,7 +251,8 @@ int cmd_detect(int argc, char **argv)
             /* detect takes files; point to the command that walks folders */
             struct stat sb;
             if (!stat(file, &sb) && S_ISDIR(sb.st_mode))
-                fprintf(stderr, "earshot: detect reads files; for every audio file under a folder, run earshot transcribe -m MODEL %s\n", file);
+                fprintf(stderr, "earshot: detect reads files; for every audio file under a folder, run "
+                                "earshot transcribe -m MODEL %s\n", file);
             rc = EXIT_FAIL;
             continue;
         }

@@ -159,13 +159,7 @@ static void note_other(scanner *sc, const char *path)
 }
 
 /* Said even when the scan failed: "no audio files" may be why. */
-static void warn_other(const scanner *sc, const char *dir)
-{
-    if (sc->nother)
-        es_warn("%s: left out %zu file%s named as a format earshot does not read (e.g. %s); convert %s to WAV or "
-                "FLAC, e.g. ffmpeg -i IN.%s -ac 1 OUT.wav", dir, sc->nother, sc->nother == 1 ? "" : "s", sc->other,
-                sc->nother == 1 ? "it" : "them", es_audio_name_other(sc->other));
-}
+static void warn_other(const scanner *sc, const char *dir) { es_audio_warn_other(dir, sc->nother, sc->other); }
 
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
 static int seen_before(scanner *sc, const struct stat *st)

@@ -751,10 +751,7 @@ es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, siz
     for (size_t i = 0; i < n && !st; i++) st = expand_one(&l, args[i], 0, err);
     free(l.seen);
     /* a folder of phone recordings (.m4a) would otherwise look empty */
-    if (l.nother)
-        es_warn("left out %zu file%s in the folders named as a format earshot does not read (e.g. %s); convert %s to "
-                "WAV or FLAC, e.g. ffmpeg -i IN.%s -ac 1 OUT.wav", l.nother, l.nother == 1 ? "" : "s", l.other,
-                l.nother == 1 ? "it" : "them", es_audio_name_other(l.other));
+    es_audio_warn_other(NULL, l.nother, l.other);
     if (st) { es_tx_inputs_free(l.v, l.n); es_tx_problems_free(l.bad, l.nbad); return st; }
     *bad = l.bad;
     *nbad = l.nbad;

@@ -95,7 +95,7 @@ expect 0 "glob and @list" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/in/*.wav"
 mkdir -p "$T/of" && cp "$T/in/a.wav" "$T/of/a.wav" && echo "not audio" >"$T/of/memo.m4a"
 expect 0 "a folder with an .m4a file" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/of"
 [ "$(wc -l <"$T/out")" = 1 ] && ok "... the WAV is read" || bad "... $(cat "$T/out")"
-has "$T/err" "left out 1 file in the folders named as a format earshot does not read (e.g. .*memo.m4a)" "... the .m4a is named in a warning"
+has "$T/err" "left out 1 file in a format earshot does not read (by its name: e.g. .*memo.m4a)" "... the .m4a is named in a warning"
 expect 1 "an .m4a file given by name" -- "$BIN" transcribe -q "${M[@]}" "$T/of/memo.m4a"
 has "$T/err" "memo.m4a: not a readable audio file: .*earshot does not read .m4a files: convert it to WAV or FLAC" "... the error says to convert it"
 
