@@ -485,6 +485,8 @@ int cmd_listen(int argc, char **argv)
     if (cli_models_distinct((const char *const *)models, nmodels, "listen")) return EXIT_USAGE;
     /* a session can be long: refuse a chart it could not write at its end now */
     if (plot && cli_check_svg_out(plot, "--plot")) return EXIT_USAGE;
+    /* as transcribe --save-clips: a usage error before the microphone opens */
+    if (clip_dir && cli_check_out_dir(clip_dir, "--save-clips")) return EXIT_USAGE;
     if (meter && !isatty(2)) {
         if (!quiet) fprintf(stderr, "earshot: note: --meter needs a terminal on stderr; no meter\n");
         meter = 0;
@@ -517,14 +519,9 @@ int cmd_listen(int argc, char **argv)
             goto out;
         }
         if (clip_dir) {
-            struct stat sb;
-            if (mkdir(clip_dir, 0777) != 0 && errno != EEXIST) {
-                fprintf(stderr, "earshot: %s: cannot create: %s\n", clip_dir, strerror(errno));
-                rc = EXIT_FAIL;
-                goto out;
-            }
-            if (stat(clip_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-                fprintf(stderr, "earshot: %s: not a folder\n", clip_dir);
+            es_error me = {0};   /* with its parents, as transcribe makes it */
+            if (es_make_dirs(clip_dir, &me)) {
+                fprintf(stderr, "earshot: --save-clips %s: cannot make that folder: %s\n", clip_dir, me.msg);
                 rc = EXIT_FAIL;
                 goto out;
             }

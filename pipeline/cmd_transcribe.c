@@ -503,10 +503,11 @@ int cmd_transcribe(int argc, char **argv)
      * for a bad --speakers file, leaves no folder behind) */
     if (b.outdir && cli_check_out_dir(b.outdir, "--output-dir")) return EXIT_USAGE;
     if (b.clips) {   /* the folder, before any file is read */
-        struct stat sb;
-        if (mkdir(b.clips, 0777) != 0 && !(errno == EEXIST && stat(b.clips, &sb) == 0 && S_ISDIR(sb.st_mode))) {
-            fprintf(stderr, "earshot: --save-clips %s: cannot make that folder: %s\n", b.clips,
-                    errno == EEXIST ? "a file of that name exists" : strerror(errno));
+        /* a usage error like an unwritable -d, not 1 after every file */
+        if (cli_check_out_dir(b.clips, "--save-clips")) return EXIT_USAGE;
+        es_error me = {0};   /* with its parents, as -d makes its own */
+        if (es_make_dirs(b.clips, &me)) {
+            fprintf(stderr, "earshot: --save-clips %s: cannot make that folder: %s\n", b.clips, me.msg);
             return EXIT_FAIL;
         }
         /* clips of an earlier run are not ours to delete, but a harvest

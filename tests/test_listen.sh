@@ -154,6 +154,9 @@ node -e '
     bad "listen --plot: $(tr '\n' ' ' < "$T/jerr" | head -c 400)"
 expect 2 "listen --plot to a missing folder" -- "$BIN" listen -D no_such_microphone --plot "$T/none/x.svg" hey_jarvis
 has "$T/err" "does not exist" "... refused before the device, saying why"
+echo x > "$T/afile"
+expect 2 "listen --save-clips to a file" -- "$BIN" listen -D no_such_microphone --save-clips "$T/afile" hey_jarvis
+has "$T/err" "afile is not a folder" "... refused before the device, as transcribe refuses it"
 has "$T/l16.err" "overruns: 0" "no overruns at 16 kHz"
 if msg=$(same_events "$T/batch.txt" "$T/l16.txt" 0.01); then
     ok "listen (16 kHz device) reports transcribe --early's events: $(cut -f3 "$T/l16.txt" | tr '\n' ' ')"

@@ -291,9 +291,11 @@ expect 0 "--save-clips into the same folder again" -- "$BIN" transcribe "${M[@]}
 has "$T/err" "note: --save-clips $T/clips is not empty" "notes that clips of an earlier run stay beside the new ones"
 expect 0 "--save-clips into a new folder" -- "$BIN" transcribe "${M[@]}" --save-clips "$T/clips2" "$T/in/a.wav"
 grep -q "is not empty" "$T/err" && bad "a note for a folder that was empty" || ok "no note for a new folder"
+expect 0 "--save-clips into a folder whose parent is new too" -- "$BIN" transcribe -q "${M[@]}" --save-clips "$T/new/clips" "$T/in/a.wav"
+[ -n "$(ls "$T/new/clips" 2>/dev/null)" ] && ok "... made with its parent, as -d is" || bad "... no clips in $T/new/clips"
 echo x > "$T/afile"
-expect 1 "--save-clips to a file" -- "$BIN" transcribe -q "${M[@]}" --save-clips "$T/afile" "$T/in/a.wav"
-has "$T/err" "afile: cannot make that folder" "names the path and why, before reading any audio"
+expect 2 "--save-clips to a file is a usage error, as -d to one is" -- "$BIN" transcribe -q "${M[@]}" --save-clips "$T/afile" "$T/in/a.wav"
+has "$T/err" "save-clips $T/afile: $T/afile is not a folder" "names the path and why, before reading any audio"
 
 expect 0 "help" -- "$BIN" transcribe --help
 has "$T/out" "JSON fields (stable)" "help documents the JSON fields"
