@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 /* Files longer than this (by their header) are read a piece at a time. */
@@ -104,15 +105,18 @@ int cmd_embed(int argc, char **argv)
             }
         }
     struct stat st;
-    if (stat(outdir, &st) != 0) {
-        es_error me = {0};
-        if (es_make_dirs(outdir, &me)) { cli_error(&me); return EXIT_FAIL; }
-    } else if (!S_ISDIR(st.st_mode)) {
+    int made = 0;   /* the folder is ours: removed again if nothing lands in it */
+    if (stat(outdir, &st) == 0 && !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "earshot: %s: exists and is not a directory\n", outdir);
         return EXIT_FAIL;
     }
     es_engine *eng = cli_engine(&c);
     if (!eng) return EXIT_FAIL;
+    if (stat(outdir, &st) != 0) {
+        es_error me = {0};
+        if (es_make_dirs(outdir, &me)) { cli_error(&me); es_engine_free(eng); return EXIT_FAIL; }
+        made = 1;
+    }
     int failed = 0;
     for (int i = optind; i < argc; i++) {
         es_error e = {0};
@@ -166,5 +170,7 @@ int cmd_embed(int argc, char **argv)
         es_audio_free(&a);
     }
     es_engine_free(eng);
+    /* every input failed: a new, empty folder is not an output */
+    if (made && failed == argc - optind) rmdir(outdir);
     return failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -127,6 +127,8 @@ expect 0 "detect from stdin" -- bash -c "\"$BIN\" detect --json -m hey_jarvis --
 has "$T/out" '"label": "hey_jarvis"' "stdin raw PCM detects too"
 
 # --- embed
+expect 1 "embed of inputs that all fail" -- "$BIN" embed -q "$T/no_such.wav" -o "$T/emb_none"
+[ ! -e "$T/emb_none" ] && ok "... leaves no empty output folder behind" || bad "... left $T/emb_none"
 expect 0 "embed" -- "$BIN" embed -q "$S/hey_jarvis.wav" "$S/alexa.wav" -o "$T/emb"
 if node -e '
   const fs = require("fs");
