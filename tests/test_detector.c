@@ -10,6 +10,7 @@
 #include "../pipeline/eval_talk.h"
 #include "es_internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -352,6 +353,28 @@ static void test_classifier(void **state)
 /* After a failed create a program's error path may still call getters:
  * NULL handles give 0, NULL or NaN, never a crash or a wild pointer (the
  * engine's string getters returned small non-NULL addresses) */
+/* The encoder a model or profile was made with, by its SHA-256 in hex:
+ * the same digits in upper case are the same encoder, another is refused
+ * with both named. */
+static void test_made_with(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_engine *eng = es_engine_create(NULL, &e);
+    if (!eng) skip();   /* the pretrained models are not fetched */
+    char up[65];
+    snprintf(up, sizeof up, "%s", es_engine_encoder_sha256(eng));
+    for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
+    assert_int_equal(es_engine_check_made_with(eng, "the model", up, NULL, NULL, &e), ES_OK);
+    char other[65];
+    memset(other, 'a', 64);
+    other[64] = 0;
+    assert_int_equal(es_engine_check_made_with(eng, "the model", other, NULL, "retrain it", &e), ES_ERR_MODEL);
+    assert_non_null(strstr(e.msg, "the model: made with another encoder (sha256 aaaaaaaaaaaa..."));
+    assert_non_null(strstr(e.msg, "; retrain it"));
+    es_engine_free(eng);
+}
+
 static void test_null_handles(void **state)
 {
     (void)state;
@@ -613,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_set_thresholds),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_null_handles),
+        cmocka_unit_test(test_made_with),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
