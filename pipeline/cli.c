@@ -89,10 +89,9 @@ static int run(int argc, char **argv)
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         /* "earshot help train" is "earshot train --help", as in git */
-        if (argc > 2)
+        if (argc > 2) {
             for (size_t i = 0; i < NCOMMANDS; i++)
                 if (!strcmp(argv[2], COMMANDS[i].name)) return COMMANDS[i].run(2, (char *[]){argv[2], "--help", NULL});
-        if (argc > 2) {
             fprintf(stderr, "earshot: no command '%s'\n\n", argv[2]);
             usage(stderr);
             return EXIT_USAGE;
@@ -108,7 +107,7 @@ static int run(int argc, char **argv)
         if (d < best_d) best_d = d, best = COMMANDS[i].name;
     }
     fprintf(stderr, "earshot: unknown command '%s'\n", cmd);
-    if (best && best_d <= (len < 6 ? 1 : len / 3)) fprintf(stderr, "earshot: did you mean '%s'?\n", best);
+    if (best && cli_is_typo(best_d, len)) fprintf(stderr, "earshot: did you mean '%s'?\n", best);
     fputc('\n', stderr);
     usage(stderr);
     return EXIT_USAGE;

@@ -25,6 +25,8 @@ struct option;
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
 /* Levenshtein distance of a and b (their first 63 characters) */
 size_t cli_edit_distance(const char *a, const char *b);
+/* whether a word of len characters d edits from a name is a typo of it */
+int cli_is_typo(size_t d, size_t len);
 /* Handle an option shared by all subcommands; returns 1 if it was one,
  * 0 if not, -1 on a bad value (after printing why). */
 int cli_common_opt(cli_common *c, int opt, const char *arg);

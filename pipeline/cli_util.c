@@ -377,6 +377,12 @@ size_t cli_edit_distance(const char *a, const char *b)
     return prev[m];
 }
 
+int cli_is_typo(size_t d, size_t len)
+{
+    /* near enough to be a typo: 1 edit in short names, up to a third */
+    return d <= (len < 6 ? 1 : len / 3);
+}
+
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
 {
     /* An unknown long option leaves optopt 0 and optind past it; an
@@ -394,9 +400,7 @@ int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
             size_t d = cli_edit_distance(name, o->name);
             if (d < best_d) best_d = d, best = o->name;
         }
-        /* near enough to be a typo: 1 edit in short names, up to a third */
-        size_t len = strlen(name), limit = len < 6 ? 1 : len / 3;
-        if (best && best_d > 0 && best_d <= limit) fprintf(stderr, "earshot %s: did you mean --%s?\n", cmd, best);
+        if (best && best_d > 0 && cli_is_typo(best_d, strlen(name))) fprintf(stderr, "earshot %s: did you mean --%s?\n", cmd, best);
     }
     fprintf(stderr, "run 'earshot %s --help' for all options\n", cmd);
     return EXIT_USAGE;
