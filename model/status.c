@@ -133,7 +133,12 @@ es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err)
         real = realpath(path, NULL);
         /* dangling: the rename replaced the link itself with the file
          * (not a link that resolves to no path, /dev/stdout to a pipe) */
-        if (!real && stat(path, &st) != 0 && errno == ENOENT) real = dangling_target(path);
+        if (!real && stat(path, &st) != 0) {
+            if (errno == ENOENT) real = dangling_target(path);
+            /* a loop of links: the rename would replace the first link
+             * with a file; what was meant is not knowable */
+            else if (errno == ELOOP) return es_fail(err, ES_ERR_IO, "%s: a loop of symbolic links, not a file", path);
+        }
     }
     const char *target = real ? real : path;
     if (stat(target, &st) == 0) {

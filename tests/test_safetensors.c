@@ -744,6 +744,18 @@ static void test_atomic(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     unlink(link);
+    /* a loop of links is refused and stays as it was (it was replaced by
+     * a regular file) */
+    char loop2[400];
+    path_in_dir(loop2, sizeof loop2, "loop2.safetensors");
+    assert_int_equal(symlink("loop2.safetensors", link), 0);
+    assert_int_equal(symlink("link.safetensors", loop2), 0);
+    assert_int_equal(es_st_write(link, &tb, 1, NULL, NULL, 0, &e), ES_ERR_IO);
+    assert_non_null(strstr(e.msg, "a loop of symbolic links"));
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    unlink(link);
+    unlink(loop2);
     assert_int_equal(es_st_write(dir, &tb, 1, NULL, NULL, 0, &e), ES_ERR_IO);
     assert_non_null(strstr(e.msg, "is a directory"));
     assert_int_equal(count_files(), before + 1);
