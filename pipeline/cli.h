@@ -111,6 +111,12 @@ void cli_json_str(const char *s);
  * characters and backslash written as C escapes (malloc'd; NULL when out of
  * memory); cli_tsv_put prints it on stdout */
 char *cli_tsv_field(const char *s);
+/* args with each folder replaced by the audio files under it (recursive,
+ * sorted, picked by extension as datasets are); files and *nfiles are the
+ * caller's, freed with cli_free_files. -1 after printing why (a folder
+ * with no audio file, out of memory). */
+int cli_expand_folders(char **args, int n, char ***files, int *nfiles);
+void cli_free_files(char **files, int n);
 void cli_tsv_put(const char *s);
 
 /* Detector options shared by transcribe and listen (one meaning, one

@@ -1,10 +1,12 @@
 #include "cli.h"
 #include "synth_data.h"
+#include "dataset.h"
 #include "es_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +197,53 @@ void cli_json_str(const char *s)
     char *q = es_json_quote(s);
     fputs(q ? q : "\"\"", stdout);
     free(q);
+}
+
+int cli_expand_folders(char **args, int n, char ***files, int *nfiles)
+{
+    *files = NULL;
+    *nfiles = 0;
+    size_t cap = (size_t)n + 1, k = 0;
+    char **v = malloc(cap * sizeof *v);
+    if (!v) { fprintf(stderr, "earshot: out of memory\n"); return -1; }
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        char **list = NULL;
+        size_t m = 0;
+        if (stat(args[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            es_error e = {0};
+            if (es_dataset_scan_audio(args[i], &list, &m, &e)) {
+                cli_error(&e);
+                cli_free_files(v, (int)k);
+                return -1;
+            }
+        }
+        size_t want = k + (list ? m : 1) + 1;
+        if (want > cap) {
+            char **nv = realloc(v, want * 2 * sizeof *nv);
+            if (!nv) { for (size_t j = 0; j < m; j++) free(list[j]); free(list); cli_free_files(v, (int)k); v = NULL; break; }
+            v = nv;
+            cap = want * 2;
+        }
+        if (list) {
+            for (size_t j = 0; j < m; j++) v[k++] = list[j];   /* sorted, recursive */
+            free(list);
+        } else if (!(v[k++] = strdup(args[i]))) {
+            cli_free_files(v, (int)k - 1);
+            v = NULL;
+            break;
+        }
+    }
+    if (!v || k > INT_MAX) { fprintf(stderr, "earshot: out of memory\n"); return -1; }
+    *files = v;
+    *nfiles = (int)k;
+    return 0;
+}
+
+void cli_free_files(char **files, int n)
+{
+    for (int i = 0; files && i < n; i++) free(files[i]);
+    free(files);
 }
 
 /* A file name as one field of a tab-separated line. Names may hold any

@@ -96,6 +96,7 @@ static void enroll_help(FILE *f)
             "missing and rewritten atomically. A few takes of any words are enough; more\n"
             "takes, and takes of different words, identify better (6 FSDD speakers, 5\n"
             "takes: 0.97, with or without `--background synth`; 0.99 with 10 takes).\n"
+            "A FILE that is a folder stands for every audio file under it.\n"
             "\n"
             "  -n, --name NAME      the speaker\n"
             "  -p, --profiles FILE  the profile file (.safetensors)\n"
@@ -173,17 +174,21 @@ int cmd_enroll(int argc, char **argv)
     }
     es_error e = {0};
     if (name && es_speaker_name_check(name, &e)) { fprintf(stderr, "earshot enroll: --name: %s\n", e.msg); return EXIT_USAGE; }
+    /* a folder of takes stands for the audio files under it */
+    char **files = NULL;
+    int nfiles = 0;
+    if (cli_expand_folders(argv + optind, argc - optind, &files, &nfiles)) return EXIT_FAIL;
     es_engine *eng = cli_engine(&c);
-    if (!eng) return EXIT_FAIL;
+    if (!eng) { cli_free_files(files, nfiles); return EXIT_FAIL; }
     int rc = EXIT_FAIL, lock = -1;
-    size_t n = (size_t)(argc - optind);   /* 0 with --background alone */
+    size_t n = (size_t)nfiles;   /* 0 with --background alone */
     float *F = malloc((n + 1) * ES_SPK_DIM * sizeof(float));
     es_speakers *s = NULL;
     size_t before = 0;
     /* the takes first (the slow part, and it needs no lock), then the
      * profile is read, changed and written under the folder's lock */
     for (size_t i = 0; F && i < n; i++)
-        if (features_of(&c, eng, argv[optind + (int)i], F + i * ES_SPK_DIM)) goto out;
+        if (features_of(&c, eng, files[i], F + i * ES_SPK_DIM)) goto out;
     if ((lock = lock_folder_of(prof)) < 0) goto out;
     s = file_exists(prof) ? es_speakers_load(prof, eng, &e) : es_speakers_new(eng, &e);
     if (!s || !F) { if (!F) fprintf(stderr, "earshot: out of memory\n"); else cli_error(&e); goto out; }
@@ -209,7 +214,7 @@ int cmd_enroll(int argc, char **argv)
     if (name && es_speakers_enroll(s, name, F, n, replace, &e)) {
         size_t t = 0;
         /* the library counts takes; the user knows files */
-        if (sscanf(e.msg, "take %zu of", &t) == 1 && t >= 1 && t <= n) fprintf(stderr, "earshot: %s: %s\n", argv[optind + (int)t - 1], e.msg);
+        if (sscanf(e.msg, "take %zu of", &t) == 1 && t >= 1 && t <= n) fprintf(stderr, "earshot: %s: %s\n", files[t - 1], e.msg);
         else cli_error(&e);
         goto out;
     }
@@ -237,6 +242,7 @@ int cmd_enroll(int argc, char **argv)
 out:
     if (lock >= 0) close(lock);
     free(F);
+    cli_free_files(files, nfiles);
     es_speakers_free(s);
     es_engine_free(eng);
     return rc;
@@ -250,7 +256,8 @@ static void identify_help(FILE *f)
             "Names the closest enrolled speaker of each file with its score (0..1, 1 =\n"
             "at the speaker's centre), or 'unknown' when the best score is below the\n"
             "threshold.\n"
-            "One line per file: FILE<TAB>SPEAKER<TAB>SCORE[<TAB>closest SPEAKER].\n"
+            "One line per file: FILE<TAB>SPEAKER<TAB>SCORE[<TAB>closest SPEAKER]; a FILE\n"
+            "that is a folder stands for every audio file under it.\n"
             "\n"
             "  --threshold X   decision threshold (default: the profile file's)\n"
             "  --all           also print every speaker's score\n"
@@ -280,21 +287,25 @@ int cmd_identify(int argc, char **argv)
         identify_help(stderr);
         return EXIT_USAGE;
     }
+    /* a folder stands for the audio files under it, a line each */
+    char **files = NULL;
+    int nfiles = 0;
+    if (cli_expand_folders(argv + optind + 1, argc - optind - 1, &files, &nfiles)) return EXIT_FAIL;
     es_engine *eng = cli_engine(&c);
-    if (!eng) return EXIT_FAIL;
+    if (!eng) { cli_free_files(files, nfiles); return EXIT_FAIL; }
     es_error e = {0};
     int rc = EXIT_OK;
     es_speakers *s = es_speakers_load(argv[optind], eng, &e);
     float *sc = s ? malloc(es_speakers_count(s) * sizeof(float)) : NULL;
     if (!s || !sc || (have_t && es_speakers_set_threshold(s, thr, &e))) { cli_error(&e); rc = EXIT_FAIL; goto out; }
-    for (int i = optind + 1; i < argc; i++) {
+    for (int i = 0; i < nfiles; i++) {
         float f[ES_SPK_DIM], best_s;
         int best;
-        if (features_of(&c, eng, argv[i], f)) { rc = EXIT_FAIL; continue; }
+        if (features_of(&c, eng, files[i], f)) { rc = EXIT_FAIL; continue; }
         if (es_speakers_score(s, f, sc, &best, &best_s, &e)) { cli_error(&e); rc = EXIT_FAIL; continue; }
         size_t b = 0;
         for (size_t k = 1; k < es_speakers_count(s); k++) if (sc[k] > sc[b]) b = k;
-        cli_tsv_put(argv[i]);
+        cli_tsv_put(files[i]);
         if (best >= 0) printf("\t%s\t%.4f", es_speakers_name(s, (size_t)best), best_s);
         else printf("\tunknown\t%.4f\tclosest %s", best_s, es_speakers_name(s, b));
         if (all)
@@ -303,6 +314,7 @@ int cmd_identify(int argc, char **argv)
     }
 out:
     free(sc);
+    cli_free_files(files, nfiles);
     es_speakers_free(s);
     es_engine_free(eng);
     return rc;

@@ -45,6 +45,17 @@ sox -n -r "$(soxi -r "$T/theo-long.wav")" -b 16 -c 1 "$T/quiet.wav" trim 0 40 2>
 sox "$T/theo-long.wav" "$T/quiet.wav" "$T/theo-quiet.wav" 2>/dev/null
 expect 0 "identify a long recording that ends in 40 s of silence" -- "$BIN" identify -q --threshold 0 "$P" "$T/theo-quiet.wav"
 has "$T/out" "theo-quiet.wav	theo	" "... is still theo"
+# a folder stands for the audio files under it (recursive; other files ignored)
+mkdir -p "$T/takes/sub"
+cp "$F/0_theo_30.wav" "$F/1_theo_30.wav" "$T/takes/" && cp "$F/2_theo_30.wav" "$T/takes/sub/" && echo x >"$T/takes/notes.txt"
+expect 0 "enroll from a folder of takes" -- "$BIN" enroll -q -n theo2 -p "$T/fold.safetensors" "$T/takes"
+has "$T/out" "enrolled theo2: 3 takes (3 new)" "... its 3 audio files, the one in a sub-folder too"
+expect 0 "identify a folder" -- "$BIN" identify -q --threshold 0 "$P" "$T/takes"
+[ "$(wc -l <"$T/out")" = 3 ] && has "$T/out" "sub/2_theo_30.wav	theo	" "... a line per audio file under it" ||
+    bad "identify of a folder: $(cat "$T/out")"
+mkdir -p "$T/noaudio"
+expect 1 "identify a folder with no audio" -- "$BIN" identify -q "$P" "$T/noaudio"
+has "$T/err" "noaudio: no audio files" "... says so"
 # a tab or newline in a file name is escaped, so the line keeps its columns
 odd="$T/theo	long
 .wav"
