@@ -27,7 +27,8 @@ static void help(FILE *f)
             "usage: earshot embed [options] FILE... -o DIR\n"
             "\n"
             "Writes DIR/<name>.npy per input: float32 embeddings [n, 96], one per 80 ms\n"
-            "(numpy.load reads them). Defaults match openWakeWord's embed_clips.\n"
+            "(numpy.load reads them). Defaults match openWakeWord's embed_clips. A FILE\n"
+            "that is a folder stands for every audio file under it.\n"
             "\n"
             "  -o, --output DIR   output directory (created if missing)\n"
             "  --mel              write the scaled log-mel [frames, 32] instead\n"
@@ -35,6 +36,15 @@ static void help(FILE *f)
             "  --pad S            add S seconds of silence before and after\n"
             "  --pad-to S         centre each clip in S seconds of silence\n"
             CLI_COMMON_HELP);
+}
+
+/* output names for qsort of their indices (one command, one thread) */
+static char (*g_outs)[4200];
+static int cmp_out(const void *a, const void *b)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    int c = strcmp(g_outs[i], g_outs[j]);
+    return c ? c : (i > j) - (i < j);
 }
 
 /* DIR/<basename without extension>.npy */
@@ -92,33 +102,52 @@ int cmd_embed(int argc, char **argv)
     }
     /* else "earshot: : not a directory", which names nothing */
     if (!*outdir) { fprintf(stderr, "earshot embed: -o: an empty folder name\n"); return EXIT_USAGE; }
-    /* refuse two inputs that would write the same output */
-    for (int i = optind; i < argc; i++)
-        for (int j = optind; j < i; j++) {
-            char a[4200], b[4200];
-            out_name(outdir, argv[i], a, sizeof a);
-            out_name(outdir, argv[j], b, sizeof b);
-            if (!strcmp(a, b)) {
-                fprintf(stderr, "earshot embed: '%s' and '%s' would both write %s; embed them into different directories\n",
-                        argv[j], argv[i], a);
-                return EXIT_USAGE;
-            }
+    /* a folder stands for the audio files under it */
+    char **in = NULL;
+    int nin = 0;
+    if (cli_expand_folders(argv + optind, argc - optind, &in, &nin)) return EXIT_FAIL;
+    /* refuse two inputs that would write the same output (sorted by
+     * output name, so a folder of thousands is checked at once) */
+    char (*outs)[4200] = malloc((size_t)nin * sizeof *outs);
+    int *order = malloc((size_t)nin * sizeof *order);
+    if (!outs || !order) {
+        fprintf(stderr, "earshot: out of memory\n");
+        free(outs); free(order); cli_free_files(in, nin);
+        return EXIT_FAIL;
+    }
+    for (int i = 0; i < nin; i++) {
+        out_name(outdir, in[i], outs[i], sizeof outs[i]);
+        order[i] = i;
+    }
+    g_outs = outs;
+    qsort(order, (size_t)nin, sizeof *order, cmp_out);
+    for (int k = 1; k < nin; k++) {
+        int i = order[k - 1], j = order[k];
+        if (!strcmp(outs[i], outs[j])) {
+            fprintf(stderr, "earshot embed: '%s' and '%s' would both write %s; embed them into different directories\n",
+                    in[i < j ? i : j], in[i < j ? j : i], outs[i]);
+            free(outs); free(order); cli_free_files(in, nin);
+            return EXIT_USAGE;
         }
+    }
+    free(outs);
+    free(order);
     struct stat st;
     int made = 0;   /* the folder is ours: removed again if nothing lands in it */
     if (stat(outdir, &st) == 0 && !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "earshot: %s: exists and is not a directory\n", outdir);
+        cli_free_files(in, nin);
         return EXIT_FAIL;
     }
     es_engine *eng = cli_engine(&c);
-    if (!eng) return EXIT_FAIL;
+    if (!eng) { cli_free_files(in, nin); return EXIT_FAIL; }
     if (stat(outdir, &st) != 0) {
         es_error me = {0};
-        if (es_make_dirs(outdir, &me)) { cli_error(&me); es_engine_free(eng); return EXIT_FAIL; }
+        if (es_make_dirs(outdir, &me)) { cli_error(&me); es_engine_free(eng); cli_free_files(in, nin); return EXIT_FAIL; }
         made = 1;
     }
     int failed = 0;
-    for (int i = optind; i < argc; i++) {
+    for (int i = 0; i < nin; i++) {
         es_error e = {0};
         es_audio a = {0};
         float *mel = NULL, *emb = NULL;
@@ -127,22 +156,22 @@ int cmd_embed(int argc, char **argv)
          * whole (an hour is 230 MB of samples): the same numbers, see
          * pipeline/embed_read.c. Padding needs the clip whole. */
         double dur = -1;
-        if (strcmp(argv[i], "-") && eo.pad_before == 0 && eo.pad_after == 0) {
+        if (strcmp(in[i], "-") && eo.pad_before == 0 && eo.pad_after == 0) {
             es_load_opts lo = {1};
-            es_reader *r = es_reader_open(argv[i], &lo, &e);
+            es_reader *r = es_reader_open(in[i], &lo, &e);
             if (!r) { cli_error(&e); failed++; continue; }
             dur = es_reader_duration(r);
             es_reader_close(r);
         }
         if (dur > LONG_S && dur > eo.pad_to) {
             es_load_opts lo = {1};
-            if (es_embed_read(eng, argv[i], &lo, eo.mode, want_mel ? &mel : NULL, &frames, want_mel ? NULL : &emb, &n, &e)) {
+            if (es_embed_read(eng, in[i], &lo, eo.mode, want_mel ? &mel : NULL, &frames, want_mel ? NULL : &emb, &n, &e)) {
                 cli_error(&e);
                 failed++;
                 continue;
             }
             a.n = (size_t)(dur * ES_SAMPLE_RATE + 0.5);   /* for the message below */
-        } else if (cli_load(&c, argv[i], &a, &e)) {
+        } else if (cli_load(&c, in[i], &a, &e)) {
             cli_error(&e);
             failed++;
             continue;
@@ -153,17 +182,17 @@ int cmd_embed(int argc, char **argv)
             continue;
         }
         char path[4200];
-        out_name(outdir, argv[i], path, sizeof path);
+        out_name(outdir, in[i], path, sizeof path);
         size_t shape[2] = { want_mel ? frames : n, want_mel ? ES_MEL_BINS : ES_EMB_DIM };
         if (!want_mel && n == 0) {
             fprintf(stderr, "earshot: %s: too short: %.3f s gives no embedding (at least 0.775 s of audio is needed; "
-                            "try --pad-to 2)\n", argv[i], (double)a.n / ES_SAMPLE_RATE);
+                            "try --pad-to 2)\n", in[i], (double)a.n / ES_SAMPLE_RATE);
             failed++;
         } else if (es_npy_write(path, want_mel ? mel : emb, shape, 2, &e)) {
             cli_error(&e);
             failed++;
         } else if (!c.quiet) {
-            fprintf(stderr, "%s -> %s [%zu, %zu]\n", argv[i], path, shape[0], shape[1]);
+            fprintf(stderr, "%s -> %s [%zu, %zu]\n", in[i], path, shape[0], shape[1]);
         }
         free(mel);
         free(emb);
@@ -171,6 +200,7 @@ int cmd_embed(int argc, char **argv)
     }
     es_engine_free(eng);
     /* every input failed: a new, empty folder is not an output */
-    if (made && failed == argc - optind) rmdir(outdir);
+    if (made && failed == nin) rmdir(outdir);
+    cli_free_files(in, nin);
     return failed ? EXIT_FAIL : EXIT_OK;
 }

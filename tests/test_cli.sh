@@ -129,6 +129,14 @@ has "$T/out" '"label": "hey_jarvis"' "stdin raw PCM detects too"
 # --- embed
 expect 1 "embed of inputs that all fail" -- "$BIN" embed -q "$T/no_such.wav" -o "$T/emb_none"
 [ ! -e "$T/emb_none" ] && ok "... leaves no empty output folder behind" || bad "... left $T/emb_none"
+# a folder stands for its audio files; two that would write one .npy are refused
+mkdir -p "$T/embin/a" "$T/embin/b" && cp "$S/alexa.wav" "$T/embin/a/x.wav" && cp "$S/hey_jarvis.wav" "$T/embin/b/y.wav"
+expect 0 "embed a folder" -- "$BIN" embed -q "$T/embin" -o "$T/embout"
+[ -s "$T/embout/x.npy" ] && [ -s "$T/embout/y.npy" ] && ok "... one .npy per audio file under it" || bad "... wrote: $(ls "$T/embout" 2>&1)"
+cp "$S/alexa.wav" "$T/embin/b/x.wav"
+expect 2 "embed a folder where two files would write one .npy" -- "$BIN" embed -q "$T/embin" -o "$T/embout2"
+has "$T/err" "embin/a/x.wav' and '.*embin/b/x.wav' would both write .*embout2/x.npy" "... names both and the output"
+[ ! -e "$T/embout2" ] && ok "... before making the folder" || bad "... made $T/embout2"
 expect 0 "embed" -- "$BIN" embed -q "$S/hey_jarvis.wav" "$S/alexa.wav" -o "$T/emb"
 if node -e '
   const fs = require("fs");
