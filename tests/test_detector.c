@@ -350,9 +350,6 @@ static void test_classifier(void **state)
     free(x);
 }
 
-/* After a failed create a program's error path may still call getters:
- * NULL handles give 0, NULL or NaN, never a crash or a wild pointer (the
- * engine's string getters returned small non-NULL addresses) */
 /* The encoder a model or profile was made with, by its SHA-256 in hex:
  * the same digits in upper case are the same encoder, another is refused
  * with both named. */
@@ -375,6 +372,9 @@ static void test_made_with(void **state)
     es_engine_free(eng);
 }
 
+/* After a failed create a program's error path may still call getters:
+ * NULL handles give 0, NULL or NaN, never a crash or a wild pointer (the
+ * engine's string getters returned small non-NULL addresses) */
 static void test_null_handles(void **state)
 {
     (void)state;
