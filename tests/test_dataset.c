@@ -276,8 +276,6 @@ static void test_pattern(void **state)
     es_dataset_free(d);
 }
 
-/* ------------------------------------------------------------ bad input */
-
 /* Warnings the library passed on (a file of another format left out). */
 static char g_warn[1100];
 static int g_nwarn;
@@ -335,6 +333,8 @@ static void test_other_formats(void **state)
     assert_non_null(strstr(g_warn, "ffmpeg -i IN.m4a"));
     es_dataset_free(d);
 }
+
+/* ------------------------------------------------------------ bad input */
 
 static void test_bad_input(void **state)
 {
