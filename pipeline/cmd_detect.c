@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define MAX_HEADS 32
 #define READ_BLOCK 16000   /* samples read and scored at a time (1 s) */
@@ -28,7 +27,8 @@ static void help(FILE *f)
             "\n"
             "Detects wake words with openWakeWord-format heads. MODEL is a pretrained\n"
             "name (alexa, hey_jarvis, hey_mycroft, hey_rhasspy, timer, weather) or a\n"
-            "path to a head .onnx file. Default: all six pretrained heads.\n"
+            "path to a head .onnx file. Default: all six pretrained heads. A FILE\n"
+            "that is a folder stands for every audio file under it.\n"
             "\n"
             "  -m, --model MODEL   head to run (repeatable)\n"
             "  --threshold T       score needed for a detection (default 0.5)\n"
@@ -195,9 +195,13 @@ int cmd_detect(int argc, char **argv)
     }
     if (cli_models_distinct(names, nnames, "detect")) return EXIT_USAGE;
     if (!nnames) for (size_t i = 0; i < 6; i++) names[nnames++] = DEFAULT_HEADS[i];
+    /* a folder stands for the audio files under it */
+    char **files = NULL;
+    int nfiles = 0;
+    if (cli_expand_folders(argv + optind, argc - optind, &files, &nfiles)) return EXIT_FAIL;
 
     es_engine *eng = cli_engine(&c);
-    if (!eng) return EXIT_FAIL;
+    if (!eng) { cli_free_files(files, nfiles); return EXIT_FAIL; }
     es_onnx *models[MAX_HEADS] = {0};
     es_head *heads[MAX_HEADS] = {0};
     size_t offset[MAX_HEADS], nslots = 0;
@@ -242,20 +246,11 @@ int cmd_detect(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    for (int fi = optind; fi < argc; fi++) {
-        const char *file = argv[fi];
+    for (int fi = 0; fi < nfiles; fi++) {
+        const char *file = files[fi];
         es_error e = {0};
         es_reader *rd = cli_open(&c, file, &e);
-        if (!rd) {
-            cli_error(&e);
-            /* detect takes files; point to the command that walks folders */
-            struct stat sb;
-            if (!stat(file, &sb) && S_ISDIR(sb.st_mode))
-                fprintf(stderr, "earshot: detect reads files; for every audio file under a folder, run "
-                                "earshot transcribe -m MODEL %s\n", file);
-            rc = EXIT_FAIL;
-            continue;
-        }
+        if (!rd) { cli_error(&e); rc = EXIT_FAIL; continue; }
         /* The first block is read before anything is scored, so an input
          * that is empty or undecodable from the start prints no score rows. */
         size_t got = 0, nread = 0;
@@ -322,5 +317,6 @@ int cmd_detect(int argc, char **argv)
 out:
     for (size_t i = 0; i < nnames; i++) { es_head_free(heads[i]); es_onnx_free(models[i]); }
     es_engine_free(eng);
+    cli_free_files(files, nfiles);
     return rc;
 }

@@ -115,9 +115,10 @@ fields=$(awk -F'\t' '{print NF}' "$T/out" | sort -u | tr '\n' ' ')
     bad "... $(wc -l < "$T/out") lines, fields $fields: $(cat "$T/out")"
 has "$T/out" '^[^	]*/a\\tb\\nc\\\\d\.wav	0\.98	' "... the name escaped there too"
 rm -f "$odd"
-expect 1 "detect on a folder" -- "$BIN" detect -m alexa "$S"
-has "$T/err" "is a directory" "... says it is a folder"
-has "$T/err" "run earshot transcribe -m MODEL" "... and points to transcribe, which walks folders"
+expect 0 "detect on a folder" -- "$BIN" detect -m alexa "$S"
+has "$T/out" "samples/alexa.wav (2.32 s):" "... reads the audio files under it"
+has "$T/out" "samples/vocab/play/play_0.flac" "... in its sub-folders too"
+grep -q "README" "$T/out" "$T/err" && bad "... tried a file that is not audio" || ok "... and no other file"
 expect 0 "detect by model path" -- "$BIN" detect -m "$("$BIN" models | awk '/hey_jarvis/ {print $NF}')" "$S/hey_jarvis.wav"
 has "$T/out" "hey_jarvis" "a head given by path works"
 
