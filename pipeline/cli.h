@@ -95,6 +95,9 @@ void cli_print_cell(const char *s, int width, int left);
 /* A folder outputs will be written into (made if missing): 0 if it, or
  * the nearest parent that exists, is a writable folder; else prints why. */
 int cli_check_out_dir(const char *path, const char *what);
+/* mkdir -p path (an output folder given as option `what`); -1 after saying
+ * why it could not be made */
+int cli_make_dir(const char *path, const char *what);
 /* 0 if no model name is given twice; else prints which and returns -1. */
 int cli_models_distinct(const char *const *names, size_t n, const char *cmd);
 int cli_parse_double(const char *s, double lo, double hi, double *out);

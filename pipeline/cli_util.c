@@ -129,6 +129,14 @@ int cli_check_out_dir(const char *path, const char *what)
     return rc;
 }
 
+int cli_make_dir(const char *path, const char *what)
+{
+    es_error e = {0};
+    if (!es_make_dirs(path, &e)) return 0;
+    fprintf(stderr, "earshot: %s %s: cannot make that folder: %s\n", what, path, e.msg);
+    return -1;
+}
+
 int cli_check_svg_out(const char *path, const char *what)
 {
     size_t n = strlen(path);
@@ -203,41 +211,43 @@ int cli_expand_folders(char **args, int n, char ***files, int *nfiles)
 {
     *files = NULL;
     *nfiles = 0;
-    size_t cap = (size_t)n + 1, k = 0;
-    char **v = malloc(cap * sizeof *v);
-    if (!v) { fprintf(stderr, "earshot: out of memory\n"); return -1; }
+    char **v = NULL;
+    size_t k = 0, cap = 0;
     for (int i = 0; i < n; i++) {
         struct stat st;
-        char **list = NULL;
-        size_t m = 0;
+        char **list = NULL, *one = NULL;
+        size_t m = 1;
+        es_error e = {0};
         if (stat(args[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            es_error e = {0};
-            if (es_dataset_scan_audio(args[i], &list, &m, &e)) {
-                cli_error(&e);
-                cli_free_files(v, (int)k);
-                return -1;
+            if (es_dataset_scan_audio(args[i], &list, &m, &e)) { cli_error(&e); goto fail; }
+        } else if (!(one = strdup(args[i]))) {
+            goto oom;
+        }
+        if (k + m > cap) {
+            char **nv = realloc(v, 2 * (k + m) * sizeof *nv);
+            if (!nv) {
+                free(one);
+                for (size_t j = 0; j < m && list; j++) free(list[j]);
+                free(list);
+                goto oom;
             }
-        }
-        size_t want = k + (list ? m : 1) + 1;
-        if (want > cap) {
-            char **nv = realloc(v, want * 2 * sizeof *nv);
-            if (!nv) { for (size_t j = 0; j < m; j++) free(list[j]); free(list); cli_free_files(v, (int)k); v = NULL; break; }
             v = nv;
-            cap = want * 2;
+            cap = 2 * (k + m);
         }
-        if (list) {
-            for (size_t j = 0; j < m; j++) v[k++] = list[j];   /* sorted, recursive */
-            free(list);
-        } else if (!(v[k++] = strdup(args[i]))) {
-            cli_free_files(v, (int)k - 1);
-            v = NULL;
-            break;
-        }
+        if (list) memcpy(v + k, list, m * sizeof *list);   /* sorted, recursive */
+        else v[k] = one;
+        k += m;
+        free(list);
     }
-    if (!v || k > INT_MAX) { fprintf(stderr, "earshot: out of memory\n"); return -1; }
+    if (k > INT_MAX) goto oom;
     *files = v;
     *nfiles = (int)k;
     return 0;
+oom:
+    fprintf(stderr, "earshot: out of memory\n");
+fail:
+    cli_free_files(v, (int)k);
+    return -1;
 }
 
 void cli_free_files(char **files, int n)

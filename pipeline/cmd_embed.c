@@ -38,13 +38,16 @@ static void help(FILE *f)
             CLI_COMMON_HELP);
 }
 
-/* output names for qsort of their indices (one command, one thread) */
-static char (*g_outs)[4200];
-static int cmp_out(const void *a, const void *b)
+typedef struct {
+    char *out;   /* DIR/<name>.npy */
+    int in;      /* its input */
+} target;
+
+static int cmp_target(const void *a, const void *b)
 {
-    int i = *(const int *)a, j = *(const int *)b;
-    int c = strcmp(g_outs[i], g_outs[j]);
-    return c ? c : (i > j) - (i < j);
+    const target *x = a, *y = b;
+    int c = strcmp(x->out, y->out);
+    return c ? c : (x->in > y->in) - (x->in < y->in);
 }
 
 /* DIR/<basename without extension>.npy */
@@ -106,47 +109,40 @@ int cmd_embed(int argc, char **argv)
     char **in = NULL;
     int nin = 0;
     if (cli_expand_folders(argv + optind, argc - optind, &in, &nin)) return EXIT_FAIL;
-    /* refuse two inputs that would write the same output (sorted by
-     * output name, so a folder of thousands is checked at once) */
-    char (*outs)[4200] = malloc((size_t)nin * sizeof *outs);
-    int *order = malloc((size_t)nin * sizeof *order);
-    if (!outs || !order) {
-        fprintf(stderr, "earshot: out of memory\n");
-        free(outs); free(order); cli_free_files(in, nin);
-        return EXIT_FAIL;
+    /* each input's output, and a copy sorted by name: two inputs that
+     * would write the same .npy are neighbours there, so a folder of
+     * thousands is checked at once */
+    int rc = EXIT_FAIL, made = 0, failed = 0;
+    es_engine *eng = NULL;
+    char **outs = calloc((size_t)nin, sizeof *outs);
+    target *byname = malloc((size_t)nin * sizeof *byname);
+    for (int i = 0; outs && byname && i < nin; i++) {
+        char buf[4200];
+        out_name(outdir, in[i], buf, sizeof buf);
+        if (!(outs[i] = strdup(buf))) break;
+        byname[i] = (target){outs[i], i};
     }
-    for (int i = 0; i < nin; i++) {
-        out_name(outdir, in[i], outs[i], sizeof outs[i]);
-        order[i] = i;
-    }
-    g_outs = outs;
-    qsort(order, (size_t)nin, sizeof *order, cmp_out);
-    for (int k = 1; k < nin; k++) {
-        int i = order[k - 1], j = order[k];
-        if (!strcmp(outs[i], outs[j])) {
+    if (!outs || !byname || (nin && !outs[nin - 1])) { fprintf(stderr, "earshot: out of memory\n"); goto done; }
+    qsort(byname, (size_t)nin, sizeof *byname, cmp_target);
+    for (int k = 1; k < nin; k++)
+        if (!strcmp(byname[k - 1].out, byname[k].out)) {
             fprintf(stderr, "earshot embed: '%s' and '%s' would both write %s; embed them into different directories\n",
-                    in[i < j ? i : j], in[i < j ? j : i], outs[i]);
-            free(outs); free(order); cli_free_files(in, nin);
-            return EXIT_USAGE;
+                    in[byname[k - 1].in], in[byname[k].in], byname[k].out);
+            rc = EXIT_USAGE;
+            goto done;
         }
-    }
-    free(outs);
-    free(order);
     struct stat st;
-    int made = 0;   /* the folder is ours: removed again if nothing lands in it */
+    /* made: the folder is ours, removed again if nothing lands in it */
     if (stat(outdir, &st) == 0 && !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "earshot: %s: exists and is not a directory\n", outdir);
-        cli_free_files(in, nin);
-        return EXIT_FAIL;
+        goto done;
     }
-    es_engine *eng = cli_engine(&c);
-    if (!eng) { cli_free_files(in, nin); return EXIT_FAIL; }
+    if (!(eng = cli_engine(&c))) goto done;
     if (stat(outdir, &st) != 0) {
         es_error me = {0};
-        if (es_make_dirs(outdir, &me)) { cli_error(&me); es_engine_free(eng); cli_free_files(in, nin); return EXIT_FAIL; }
+        if (es_make_dirs(outdir, &me)) { cli_error(&me); goto done; }
         made = 1;
     }
-    int failed = 0;
     for (int i = 0; i < nin; i++) {
         es_error e = {0};
         es_audio a = {0};
@@ -181,8 +177,7 @@ int cmd_embed(int argc, char **argv)
             failed++;
             continue;
         }
-        char path[4200];
-        out_name(outdir, in[i], path, sizeof path);
+        const char *path = outs[i];
         size_t shape[2] = { want_mel ? frames : n, want_mel ? ES_MEL_BINS : ES_EMB_DIM };
         if (!want_mel && n == 0) {
             fprintf(stderr, "earshot: %s: too short: %.3f s gives no embedding (at least 0.775 s of audio is needed; "
@@ -198,9 +193,14 @@ int cmd_embed(int argc, char **argv)
         free(emb);
         es_audio_free(&a);
     }
-    es_engine_free(eng);
+    rc = failed ? EXIT_FAIL : EXIT_OK;
     /* every input failed: a new, empty folder is not an output */
     if (made && failed == nin) rmdir(outdir);
+done:
+    es_engine_free(eng);
+    for (int i = 0; outs && i < nin; i++) free(outs[i]);
+    free(outs);
+    free(byname);
     cli_free_files(in, nin);
-    return failed ? EXIT_FAIL : EXIT_OK;
+    return rc;
 }

@@ -518,13 +518,9 @@ int cmd_listen(int argc, char **argv)
             rc = EXIT_FAIL;
             goto out;
         }
-        if (clip_dir) {
-            es_error me = {0};   /* with its parents, as transcribe makes it */
-            if (es_make_dirs(clip_dir, &me)) {
-                fprintf(stderr, "earshot: --save-clips %s: cannot make that folder: %s\n", clip_dir, me.msg);
-                rc = EXIT_FAIL;
-                goto out;
-            }
+        if (clip_dir && cli_make_dir(clip_dir, "--save-clips")) {
+            rc = EXIT_FAIL;
+            goto out;
         }
     }
     if (capture_init_quietly(&e)) { cli_error(&e); rc = EXIT_FAIL; goto out; }

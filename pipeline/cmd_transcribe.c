@@ -505,11 +505,7 @@ int cmd_transcribe(int argc, char **argv)
     if (b.clips) {   /* the folder, before any file is read */
         /* a usage error like an unwritable -d, not 1 after every file */
         if (cli_check_out_dir(b.clips, "--save-clips")) return EXIT_USAGE;
-        es_error me = {0};   /* with its parents, as -d makes its own */
-        if (es_make_dirs(b.clips, &me)) {
-            fprintf(stderr, "earshot: --save-clips %s: cannot make that folder: %s\n", b.clips, me.msg);
-            return EXIT_FAIL;
-        }
+        if (cli_make_dir(b.clips, "--save-clips")) return EXIT_FAIL;
         /* clips of an earlier run are not ours to delete, but a harvest
          * of false accepts that mixes in old ones misleads: say so (with
          * --resume they are the done files' own) */

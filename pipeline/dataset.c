@@ -62,10 +62,6 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* Length of name without its extension if the extension is an audio one,
- * else 0 (not an audio file). */
-static size_t audio_stem(const char *name) { return es_audio_name_stem(name); }
-
 /* A growable array of owned strings. */
 typedef struct {
     char **v;
@@ -158,9 +154,6 @@ static void note_other(scanner *sc, const char *path)
     if (!sc->nother++) snprintf(sc->other, sizeof sc->other, "%s", path);
 }
 
-/* Said even when the scan failed: "no audio files" may be why. */
-static void warn_other(const scanner *sc, const char *dir) { es_audio_warn_other(dir, sc->nother, sc->other); }
-
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
 static int seen_before(scanner *sc, const struct stat *st)
 {
@@ -224,7 +217,7 @@ static es_status collect_audio(scanner *sc, const char *dir, strvec *out)
             if (r < 0) s = es_fail(sc->err, ES_ERR_NOMEM, "%s: out of memory", p);
             else if (r == 0) s = collect_audio(sc, p, out);
             free(p);
-        } else if (S_ISREG(st.st_mode) && audio_stem(names.v[i])) {
+        } else if (S_ISREG(st.st_mode) && es_audio_name_stem(names.v[i])) {
             if (sv_push_owned(out, p)) s = es_fail(sc->err, ES_ERR_NOMEM, "%s: out of memory", dir);
         } else {
             if (S_ISREG(st.st_mode)) note_other(sc, p);
@@ -324,8 +317,8 @@ static es_status scan_folders(scanner *sc, const char *dir, strvec *labels, item
         struct stat st;
         if ((s = stat_entry(p, &st, err))) { free(p); break; }
         if (!S_ISDIR(st.st_mode)) {
-            if (S_ISREG(st.st_mode) && audio_stem(name) && !top_audio++) snprintf(sc->example, sizeof sc->example, "%s", name);
-            if (S_ISREG(st.st_mode) && !audio_stem(name)) note_other(sc, p);
+            if (S_ISREG(st.st_mode) && es_audio_name_stem(name) && !top_audio++) snprintf(sc->example, sizeof sc->example, "%s", name);
+            if (S_ISREG(st.st_mode) && !es_audio_name_stem(name)) note_other(sc, p);
             free(p);
             continue;
         }
@@ -403,7 +396,7 @@ static es_status parse_pattern(const char *pat, pat_t *P, es_error *err)
     if (!(P->text = xstrdup(pat))) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     /* "{label}_{speaker}.wav" means the same as without ".wav": extensions
      * are never part of what is matched */
-    size_t stem = audio_stem(P->text);
+    size_t stem = es_audio_name_stem(P->text);
     if (stem) P->text[stem] = 0;
     int nlabel = 0, nspeaker = 0;
     const char *p = P->text;
@@ -496,7 +489,7 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
             free(p);
             continue;
         }
-        size_t stem = S_ISREG(st.st_mode) ? audio_stem(name) : 0;
+        size_t stem = S_ISREG(st.st_mode) ? es_audio_name_stem(name) : 0;
         if (!stem) {
             if (S_ISREG(st.st_mode)) note_other(sc, p);
             free(p);
@@ -603,7 +596,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     if (!s) s = pattern ? scan_pattern(&sc, dir, pattern, &labels, &items, &noise, &nign)
                         : scan_folders(&sc, dir, &labels, &items, &noise, &nign);
     free(sc.seen);
-    warn_other(&sc, dir);
+    es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
     es_dataset *d = NULL;
     if (!s && !(d = calloc(1, sizeof *d))) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
     if (s) {
@@ -804,7 +797,7 @@ es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_er
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
     if (!s) s = collect_audio(&sc, dir, &out);
     free(sc.seen);
-    warn_other(&sc, dir);
+    es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
     if (!s && out.n == 0) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (" ES_AUDIO_EXT_TEXT ")", dir);
     if (s) { sv_free(&out); return s; }
     qsort(out.v, out.n, sizeof(char *), cmp_str);
