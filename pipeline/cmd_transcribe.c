@@ -451,7 +451,19 @@ int cmd_transcribe(int argc, char **argv)
             break;
         case 'o': {
             int f = es_tx_format_parse(optarg);
-            if (!f) { fprintf(stderr, "earshot: unknown output format '%s' (txt, json, csv, srt, vtt, svg)\n", optarg); return EXIT_USAGE; }
+            if (!f) {
+                /* whisper.cpp's users type -ojson; others type -o out.json
+                 * and expect a file. Say what -o is rather than only that
+                 * "out.json" is no format. */
+                const char *dot = strrchr(optarg, '.');
+                int ext = dot && !strchr(dot, '/') ? es_tx_format_parse(dot + 1) : 0;
+                if (ext)
+                    fprintf(stderr, "earshot: -o takes a format, not a file: '-o %s' prints %s to stdout (add '> %s'), "
+                            "'-o %s -d DIR' writes DIR/NAME.%s per input\n", dot + 1, dot + 1, optarg, dot + 1, es_tx_format_ext(ext));
+                else
+                    fprintf(stderr, "earshot: unknown output format '%s' (txt, json, csv, srt, vtt, svg)\n", optarg);
+                return EXIT_USAGE;
+            }
             b.formats |= f;
             break;
         }

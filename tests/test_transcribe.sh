@@ -210,6 +210,10 @@ has "$T/out" "a.txt" "the error names the output"
 # usage errors
 expect 2 "several formats to stdout" -- "$BIN" transcribe "${M[@]}" -otxt -ojson "$T/in"
 expect 2 "unknown format" -- "$BIN" transcribe "${M[@]}" -oxml "$T/in"
+# -o out.json (a file, as many tools take it): say what -o is, and write nothing
+expect 2 "a file name given to -o" -- "$BIN" transcribe "${M[@]}" -o "$T/out.json" "$T/in"
+has "$T/err" "-o takes a format, not a file: '-o json' prints json to stdout" "... -o's meaning is said"
+[ ! -e "$T/out.json" ] && ok "... and no file is written" || bad "-o FILE wrote $T/out.json"
 expect 2 "no model" -- "$BIN" transcribe "$T/in"
 expect 2 "--resume without -d" -- "$BIN" transcribe "${M[@]}" --resume "$T/in"
 expect 1 "missing input is named" -- "$BIN" transcribe "${M[@]}" "$T/nope.wav"
