@@ -1130,8 +1130,8 @@ static void print_sweep(const es_sweep_point *sw, size_t n, const es_sweep_point
 }
 
 /* The trade-off against the threshold, 0.01 to 0.99 in steps of 0.01, on
- * a log axis of rates (a rate of 0 cannot be drawn there: it is left out,
- * and the subtitle says so). */
+ * a log axis of rates, with a row of its own for a rate of 0 (on a small
+ * set most of each line is 0: left out, the chart showed almost nothing). */
 static es_status sweep_plot(const es_sweep_point *sw, const char *model, const char *data, const char *path,
                             es_error *err)
 {
@@ -1148,12 +1148,13 @@ static es_status sweep_plot(const es_sweep_point *sw, const char *model, const c
     char title[512], sub[512];
     const char *base = strrchr(model, '/');
     snprintf(title, sizeof title, "thresholds: %s on %s", base ? base + 1 : model, data);
-    snprintf(sub, sizeof sub, "by clip: %zu word clips, %zu _unknown_, %zu noise slices; a rate of 0 is not drawn (log axis)",
+    snprintf(sub, sizeof sub, "by clip: %zu word clips, %zu _unknown_, %zu noise slices; log axis, with a row for 0",
              sw[0].n_words, sw[0].n_unknown, sw[0].n_silence);
     es_plot *p = es_plot_create(title, "threshold (every word)", "fraction of clips");
     if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     es_plot_subtitle(p, sub);
     es_plot_log(p, 0, 1);
+    es_plot_log_zero(p, 1);
     es_plot_xrange(p, 0, 1);
     static const char *const NAMES[4] = {"word missed", "another word fires", "a word fires on _unknown_",
                                          "a word fires on noise"};
@@ -1321,8 +1322,8 @@ static void print_talk(const es_talk_eval *t, const es_sweep_point *fine)
 
 /* The wake-word chart: the words missed against the false accepts an
  * hour on the talk, a point per threshold of the fine sweep (0.01 ... 0.99),
- * on a log axis of events an hour (where none is 0, which the subtitle
- * names). */
+ * on a log axis of events an hour with a column of its own for 0 (the
+ * thresholds that are silent on the talk: the ones a user wants). */
 static es_status talk_plot(const es_sweep_point *fine, const es_talk_eval *t, const char *model, const char *path,
                            es_error *err)
 {
@@ -1338,7 +1339,7 @@ static es_status talk_plot(const es_sweep_point *fine, const es_talk_eval *t, co
     int z = talk_suggest(t, 0);
     char silent[160] = "no threshold up to 0.99 is silent on it";
     if (z >= 0 && z < N && !isnan(fine[z].missed))
-        snprintf(silent, sizeof silent, "silent from %.2f, missing %.1f%%: 0 an hour, not drawn", fine[z].threshold,
+        snprintf(silent, sizeof silent, "silent from %.2f, missing %.1f%%", fine[z].threshold,
                  100 * fine[z].missed);
     snprintf(sub, sizeof sub, "thresholds 0.01-0.99; %zu word clips, %.2f h of talk; %s", fine[0].n_own,
              t->seconds / 3600, silent);
@@ -1347,6 +1348,7 @@ static es_status talk_plot(const es_sweep_point *fine, const es_talk_eval *t, co
     if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     es_plot_subtitle(p, sub);
     es_plot_log(p, 1, 0);
+    es_plot_log_zero(p, 1);
     es_plot_yrange(p, 0, NAN);
     es_status st = es_plot_series(p, "words missed", x, y, NULL, NULL, N, NULL, 0, err);
     if (!st) st = es_plot_write(p, path, err);

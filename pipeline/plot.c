@@ -45,6 +45,7 @@ struct es_plot {
     char *hname[MAX_HLINES];
     size_t nh;
     int xlog, ylog;
+    int log_zero;             /* 0 on a log axis: its own row / column */
     int markers;              /* dots at the points of series of up to 40 */
     double xr[2], yr[2];      /* fixed ends, NaN = automatic */
     series s[ES_PLOT_MAX_SERIES];
@@ -114,6 +115,7 @@ void es_plot_size(es_plot *p, int w, int h)
 
 void es_plot_markers(es_plot *p, int on) { p->markers = on != 0; }
 void es_plot_log(es_plot *p, int xlog, int ylog) { p->xlog = xlog != 0; p->ylog = ylog != 0; }
+void es_plot_log_zero(es_plot *p, int on) { p->log_zero = on != 0; }
 void es_plot_xrange(es_plot *p, double lo, double hi) { p->xr[0] = lo; p->xr[1] = hi; }
 void es_plot_yrange(es_plot *p, double lo, double hi) { p->yr[0] = lo; p->yr[1] = hi; }
 
@@ -187,6 +189,8 @@ es_status es_plot_series(es_plot *p, const char *name, const double *x, const do
 
 typedef struct {
     int log;
+    int zero;                 /* a log axis with a place for 0: pixel z */
+    double z;
     double lo, hi;            /* the axis range (data units) */
     double a, b;              /* pixel of lo and of hi */
     double ticks[64];
@@ -195,8 +199,12 @@ typedef struct {
 
 static int usable(double v, int log) { return isfinite(v) && (!log || v > 0); }
 
+/* v can be placed on the axis */
+static int on_axis(const axis *ax, double v) { return usable(v, ax->log) || (ax->zero && v == 0); }
+
 static double pos(const axis *ax, double v)
 {
+    if (ax->zero && v == 0) return ax->z;
     double t = ax->log ? (log10(v) - log10(ax->lo)) / (log10(ax->hi) - log10(ax->lo)) : (v - ax->lo) / (ax->hi - ax->lo);
     return ax->a + t * (ax->b - ax->a);
 }
@@ -212,6 +220,7 @@ static double nice_step(double x)
 static void make_axis(axis *ax, int log, double mn, double mx, const double fixed[2], double nticks)
 {
     ax->log = log;
+    ax->zero = 0;
     ax->nt = 0;
     if (!(mn <= mx)) { mn = log ? 0.1 : 0; mx = 1; }   /* nothing to show: any range */
     if (isfinite(fixed[0]) && usable(fixed[0], log)) mn = fixed[0];
@@ -267,7 +276,7 @@ static void label(FILE *f, double x, double y, const char *anchor, int size, con
 
 static int point_ok(const series *s, size_t i, const axis *ax, const axis *ay)
 {
-    return usable(s->x[i], ax->log) && usable(s->y[i], ay->log);
+    return on_axis(ax, s->x[i]) && on_axis(ay, s->y[i]);
 }
 
 static void draw_series(FILE *f, const series *s, size_t k, const axis *ax, const axis *ay, int markers)
@@ -278,7 +287,7 @@ static void draw_series(FILE *f, const series *s, size_t k, const axis *ax, cons
     if (s->lo)
         for (size_t i = 0; i < s->n;) {
             size_t j = i;
-            while (j < s->n && usable(s->x[j], ax->log) && usable(s->lo[j], ay->log) && usable(s->hi[j], ay->log)) j++;
+            while (j < s->n && on_axis(ax, s->x[j]) && on_axis(ay, s->lo[j]) && on_axis(ay, s->hi[j])) j++;
             if (j > i) {
                 fprintf(f, "<polygon fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" points=\"", col);
                 for (size_t q = i; q < j; q++) fprintf(f, "%.1f,%.1f ", pos(ax, s->x[q]), pos(ay, s->hi[q]));
@@ -325,15 +334,24 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     if (len) *len = 0;
     /* data extremes, per axis */
     double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
+    int xzero = 0, yzero = 0;   /* some point is drawn at 0 (see log_zero) */
+    const int lz = p->log_zero;
     for (size_t k = 0; k < p->ns; k++) {
         const series *s = &p->s[k];
         for (size_t i = 0; i < s->n; i++) {
-            if (!usable(s->x[i], p->xlog)) continue;
+            /* a point at 0 on a log axis with log_zero is drawn, but does
+             * not pull that axis's range towards 0 */
+            int xin = usable(s->x[i], p->xlog) || (lz && s->x[i] == 0);
+            if (!xin) continue;
             double ys[3] = {s->y[i], s->lo ? s->lo[i] : NAN, s->hi ? s->hi[i] : NAN};
             int any = 0;
-            for (int q = 0; q < 3; q++)
+            for (int q = 0; q < 3; q++) {
                 if (usable(ys[q], p->ylog)) { any = 1; ymn = fmin(ymn, ys[q]); ymx = fmax(ymx, ys[q]); }
-            if (any) { xmn = fmin(xmn, s->x[i]); xmx = fmax(xmx, s->x[i]); }
+                else if (lz && ys[q] == 0) any = yzero = 1;
+            }
+            if (!any) continue;
+            if (usable(s->x[i], p->xlog)) { xmn = fmin(xmn, s->x[i]); xmx = fmax(xmx, s->x[i]); }
+            else xzero = 1;
         }
     }
     for (size_t i = 0; i < p->nxt; i++)
@@ -358,6 +376,14 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     }
     ax.a = ML; ax.b = W - MR;
     ay.a = H - MB; ay.b = MT;
+    /* A rate of 0 is often the answer a reader looks for (no word missed
+     * below this threshold, silent on the talk above that one), and a log
+     * axis has no place for it: give it a row (column) of its own past
+     * the axis's low end, across a break in the frame. */
+    /* (only when a point is at 0; on x wide enough for two tick labels) */
+    enum { ZIN = 9, ZGAPY = 28, ZGAPX = 44 };
+    if (p->log_zero && ax.log && xzero) { ax.zero = 1; ax.z = ML + ZIN; ax.a = ML + ZGAPX; }
+    if (p->log_zero && ay.log && yzero) { ay.zero = 1; ay.z = H - MB - ZIN; ay.a = H - MB - ZGAPY; }
 
     char *buf = NULL;
     size_t n = 0;
@@ -380,9 +406,17 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
         snprintf(t, sizeof t, "%g", ay.ticks[i]);
         label(f, ML - 6, y + 4, "end", 11, "", t);
     }
+    if (ay.zero) {
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", ML, ay.z, W - MR, ay.z);
+        label(f, ML - 6, ay.z + 4, "end", 11, "", "0");
+    }
+    if (ax.zero) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e4e4e4\"/>\n", ax.z, MT, ax.z, H - MB);
+        label(f, ax.z, H - MB + 16, "middle", 11, "", "0");
+    }
     if (p->nxt) {
         for (size_t i = 0; i < p->nxt; i++) {
-            if (!usable(p->xt[i].v, ax.log)) continue;
+            if (!on_axis(&ax, p->xt[i].v)) continue;
             double x = pos(&ax, p->xt[i].v);
             fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e4e4e4\"/>\n", x, MT, x, H - MB);
             label(f, x, H - MB + 16, "middle", 11, "", p->xt[i].label);
@@ -397,6 +431,26 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     }
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", ML, MT,
             W - ML - MR, H - MT - MB);
+    /* the break between 0 and the log axis: a gap in the frame, with a
+     * pair of slashes either side */
+    if (ay.zero) {
+        double y = (ay.a + ay.z) / 2;
+        for (int e = 0; e < 2; e++) {
+            double x = e ? W - MR : ML;
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#fff\" stroke-width=\"3\"/>\n", x, y - 3, x, y + 3);
+            for (int q = -1; q <= 1; q += 2)
+                fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x - 5, y + 3 * q + 2, x + 5, y + 3 * q - 2);
+        }
+    }
+    if (ax.zero) {
+        double x = (ax.a + ax.z) / 2;
+        for (int e = 0; e < 2; e++) {
+            double y = e ? MT : H - MB;
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#fff\" stroke-width=\"3\"/>\n", x - 3, y, x + 3, y);
+            for (int q = -1; q <= 1; q += 2)
+                fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x + 3 * q - 2, y + 5, x + 3 * q + 2, y - 5);
+        }
+    }
     label(f, (ML + W - MR) / 2.0, H - 14, "middle", 12, "", p->xlabel);
     fprintf(f, "<g transform=\"translate(18 %.1f) rotate(-90)\">", (MT + H - MB) / 2.0);
     label(f, 0, 0, "middle", 12, "", p->ylabel);
@@ -405,7 +459,7 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     fputs("<g clip-path=\"url(#area)\">\n", f);
     for (size_t i = 0; i < p->nsp; i++) {
         const span *q = &p->sp[i];
-        if (!usable(q->x0, ax.log) || !usable(q->x1, ax.log)) continue;
+        if (!on_axis(&ax, q->x0) || !on_axis(&ax, q->x1)) continue;
         double a = pos(&ax, q->x0), b = pos(&ax, q->x1);
         if (b - a < 1) b = a + 1;   /* a short event still shows */
         fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#888\" fill-opacity=\"0.13\"/>\n", a,
@@ -414,7 +468,7 @@ es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
     }
     for (size_t k = 0; k < p->ns; k++) draw_series(f, &p->s[k], k, &ax, &ay, p->markers);
     for (size_t i = 0; i < p->nh; i++) {
-        if (!usable(p->hy[i], ay.log)) continue;
+        if (!on_axis(&ay, p->hy[i])) continue;
         double y = pos(&ay, p->hy[i]);
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#555\" stroke-width=\"1.2\" "
                    "stroke-dasharray=\"5 4\"/>\n", ML, y, W - MR, y);

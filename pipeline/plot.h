@@ -7,7 +7,8 @@
  * optional band (lo..hi, e.g. mean +- std) drawn shaded under its line.
  * Axes are linear or logarithmic, ranges automatic unless set, and the
  * x ticks may be named (1, 2, 5, ..., "all"). Non-finite points are left
- * out (on a log axis, so are points <= 0) and break the line there.
+ * out (on a log axis, so are points <= 0, unless es_plot_log_zero gives 0
+ * a place) and break the line there.
  */
 #ifndef ES_PLOT_H
 #define ES_PLOT_H
@@ -26,6 +27,10 @@ void es_plot_free(es_plot *p);
 /* A second line under the title (what was measured and how). */
 void es_plot_subtitle(es_plot *p, const char *text);
 void es_plot_log(es_plot *p, int xlog, int ylog);
+/* On a log axis, points at exactly 0 get a row (column) of their own,
+ * labelled 0, past the axis's low end and across a break in the frame,
+ * instead of being left out (default off). */
+void es_plot_log_zero(es_plot *p, int on);
 /* Dots at the points of series of up to 40 points (default on). */
 void es_plot_markers(es_plot *p, int on);
 /* Canvas size in px (default 760 x 460; width 400-32000, height 240-4000). */

@@ -141,6 +141,61 @@ static void test_gaps_and_ranges(void **state)
     es_plot_free(p);
 }
 
+/* es_plot_log_zero: a 0 on a log axis has a row (a column on x) of its
+ * own past the low end, labelled 0, below (left of) every positive point;
+ * a negative value is still left out */
+static void test_log_zero(void **state)
+{
+    (void)state;
+    es_error e = {0};
+    es_plot *p = es_plot_create("t", "x", "y");
+    es_plot_log(p, 0, 1);
+    es_plot_log_zero(p, 1);
+    double x[] = {1, 2, 3, 4, 5}, y[] = {0.001, 0.01, 0, -1, 0};
+    assert_int_equal(es_plot_series(p, "b", x, y, NULL, NULL, 5, NULL, 0, &e), ES_OK);
+    char *s = svg_of(p);
+    double cx[8], cy[8];
+    assert_int_equal(circles(s, cx, cy, 8), 4);   /* the two zeros drawn, -1 not */
+    assert_true(cy[2] > cy[0] && cy[0] > cy[1]);  /* 0 under 0.001 under 0.01 (pixels grow down) */
+    assert_true(fabs(cy[2] - cy[3]) < 0.05);      /* both zeros on one row */
+    assert_true(cy[2] < 460 - 58 && cy[2] - cy[0] > 10);   /* inside the frame, apart from the axis */
+    assert_int_equal(count(s, "<polyline"), 1);   /* 0.001-0.01-0, then the last 0 alone */
+    assert_non_null(strstr(s, ">0<"));
+    free(s);
+    /* without it, as before: zeros left out, no 0 label */
+    es_plot_log_zero(p, 0);
+    s = svg_of(p);
+    assert_int_equal(circles(s, cx, cy, 8), 2);
+    assert_null(strstr(s, ">0<"));
+    free(s);
+    es_plot_free(p);
+    /* on x: a column left of every positive point, and the range is the
+     * positive points' (0 does not pull the axis down to 1e-300) */
+    p = es_plot_create("t", "x", "y");
+    es_plot_log(p, 1, 0);
+    es_plot_log_zero(p, 1);
+    double xs[] = {0, 0.1, 10}, ys[] = {0.3, 0.2, 0.1};
+    assert_int_equal(es_plot_series(p, "c", xs, ys, NULL, NULL, 3, NULL, 0, &e), ES_OK);
+    s = svg_of(p);
+    assert_int_equal(circles(s, cx, cy, 8), 3);
+    assert_true(cx[0] > 74 && cx[0] + 10 < cx[1] && cx[1] < cx[2]);
+    assert_true(cy[0] >= 66 - 0.05 && cy[0] < cy[1]);   /* its y (the largest) is in the y range */
+    assert_non_null(strstr(s, ">0.1<"));
+    assert_null(strstr(s, ">1e-"));
+    free(s);
+    es_plot_free(p);
+    /* no point at 0: no room kept for it, no 0 label */
+    p = es_plot_create("t", "x", "y");
+    es_plot_log(p, 1, 1);
+    es_plot_log_zero(p, 1);
+    assert_int_equal(es_plot_series(p, "d", xs + 1, ys + 1, NULL, NULL, 2, NULL, 0, &e), ES_OK);
+    s = svg_of(p);
+    assert_int_equal(circles(s, cx, cy, 8), 2);
+    assert_null(strstr(s, ">0<"));
+    free(s);
+    es_plot_free(p);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -256,6 +311,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_curve_chart),
         cmocka_unit_test(test_gaps_and_ranges),
+        cmocka_unit_test(test_log_zero),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_write),
         cmocka_unit_test(test_sweep),
