@@ -1148,8 +1148,12 @@ static es_status sweep_plot(const es_sweep_point *sw, const char *model, const c
     char title[512], sub[512];
     const char *base = strrchr(model, '/');
     snprintf(title, sizeof title, "thresholds: %s on %s", base ? base + 1 : model, data);
-    snprintf(sub, sizeof sub, "by clip: %zu word clips, %zu _unknown_, %zu noise slices; log axis, with a row for 0",
-             sw[0].n_words, sw[0].n_unknown, sw[0].n_silence);
+    size_t counts[4] = {sw[0].n_own, sw[0].n_words, sw[0].n_unknown, sw[0].n_silence};
+    int zero = 0;
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < N && counts[k]; i++) zero |= y[k][i] == 0;
+    snprintf(sub, sizeof sub, "by clip: %zu word clips, %zu _unknown_, %zu noise slices; log axis%s",
+             sw[0].n_words, sw[0].n_unknown, sw[0].n_silence, zero ? ", a rate of 0 on the bottom row" : "");
     es_plot *p = es_plot_create(title, "threshold (every word)", "fraction of clips");
     if (!p) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     es_plot_subtitle(p, sub);
@@ -1158,7 +1162,6 @@ static es_status sweep_plot(const es_sweep_point *sw, const char *model, const c
     es_plot_xrange(p, 0, 1);
     static const char *const NAMES[4] = {"word missed", "another word fires", "a word fires on _unknown_",
                                          "a word fires on noise"};
-    size_t counts[4] = {sw[0].n_own, sw[0].n_words, sw[0].n_unknown, sw[0].n_silence};
     for (int k = 0; k < 4 && !st; k++)
         if (counts[k]) st = es_plot_series(p, NAMES[k], th, y[k], NULL, NULL, N, NULL, 0, err);
     if (!st) st = es_plot_write(p, path, err);
