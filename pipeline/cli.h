@@ -209,5 +209,6 @@ int cmd_enroll(int argc, char **argv);
 int cmd_identify(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_adapt(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 
 #endif

@@ -50,6 +50,22 @@ head -c 1000 "$mdir/alexa_v0.1.onnx" > "$T/mc/alexa_v0.1.onnx"
 expect 1 "models reports a file that is not the pinned one" -- "$BIN" models --models "$T/mc"
 has "$T/out" "alexa .*NOT THE PINNED FILE" "... and names it"
 expect 2 "models takes no arguments" -- "$BIN" models extra
+has "$T/err" "earshot info FILE" "... and points to info for a model file"
+# earshot info on the pretrained ONNX files (by name), and on what is none
+expect 0 "info on pretrained models by name" -- "$BIN" info alexa embedding_model
+has "$T/out" "^alexa: a pretrained openWakeWord head" "info names a pretrained head"
+has "$T/out" "^  head: *a wake-word head over 16 embeddings (1.28 s), 1 output" "... with its window and outputs"
+has "$T/out" "^embedding_model: the pretrained encoder" "... and the encoder"
+has "$T/out" "6ff566a01d12670e8d9e3c59da32651db1575d17272a601b7f8a39283dfbae3e: the pinned alexa" "... identified by its SHA-256"
+expect 1 "info on a recording" -- "$BIN" info "$S/alexa.wav"
+has "$T/err" "alexa.wav: neither an earshot model or speaker profile (safetensors) nor an ONNX model" "... says it is no model"
+expect 1 "info on a file that does not exist" -- "$BIN" info -j "$T/none.safetensors"
+has "$T/err" "none.safetensors: cannot open" "... names it"
+node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(j.loads === false && /cannot open/.test(j.error) ? 0 : 1)' "$T/out" &&
+    ok "... and --json has a line for it" || bad "info -j missing file: $(cat "$T/out")"
+expect 2 "info without files" -- "$BIN" info
+expect 1 "info on a misspelt pretrained name" -- "$BIN" info Alexa
+has "$T/err" "unknown model 'Alexa'" "... says which names exist"
 expect 1 "a misspelt model name lists the names" -- "$BIN" detect -m Alexa "$S/alexa.wav"
 has "$T/err" "unknown model 'Alexa': the pretrained heads are alexa" "... and does not send the user to download"
 

@@ -21,6 +21,15 @@ expect 0 "enroll more takes of one speaker" -- "$BIN" enroll -q -n theo -p "$P" 
 has "$T/out" "enrolled theo: 6 takes" "takes are added"
 expect 0 "enroll --replace" -- "$BIN" enroll -q -n theo -p "$P" --replace "$F"/{0,1,2,3,4}_theo_0.wav
 has "$T/out" "enrolled theo: 5 takes" "--replace drops the earlier takes"
+expect 0 "info on a profile" -- "$BIN" info "$P"
+has "$T/out" "an earshot speaker profile" "info names a profile"
+has "$T/out" "^  speakers: *george (5 takes), jackson (5 takes), theo (5 takes)$" "... lists who is enrolled, with their takes"
+has "$T/out" "^  decides at: *0\.[0-9][0-9] (automatic, for these takes)$" "... and the threshold"
+expect 0 "info --json on a profile" -- "$BIN" info -j "$P"
+node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  process.exit(j.kind === "speaker profile" && j.loads && j.speakers.map(s => s.name + s.takes).join() === "george5,jackson5,theo5" &&
+    j.threshold_automatic === true && j.threshold > 0 && j.threshold < 1 ? 0 : 1)' "$T/out" &&
+    ok "--json: the speakers, takes and threshold" || bad "info -j profile: $(head -c 400 "$T/out")"
 
 # one speaker and no background: scored (a distance needs no reference),
 # and a clip far from the voice, a sine tone, is rejected

@@ -57,6 +57,37 @@ has "$T/out" "windows of generated noise" "no noise recordings: a _silence_ clas
 expect 0 "second train reuses the cache" -- "$BIN" train -q "$T/data" -o "$T/m2.safetensors" --val-fraction 0.25 --epochs 80
 has "$T/out" "(36 of 36 clips from the cache)" "second run: every clip from the cache"
 cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok "same seed, same bytes" || bad "a retrain with the same seed differs"
+# earshot info: what the model is and holds, as a user reads it and as JSON
+expect 0 "info on a trained model" -- "$BIN" info "$T/m.safetensors"
+has "$T/out" "^$T/m.safetensors: an earshot keyword model, [0-9]* bytes$" "info names the kind of file"
+has "$T/out" "^  loads: *yes$" "... says it loads"
+has "$T/out" "^  words: *lights on (threshold 0.50), stop (threshold 0.50), yes (threshold 0.50)$" "... lists the words with their thresholds"
+has "$T/out" "^  made with: *the pinned encoder" "... checks the encoder it was made with"
+has "$T/out" "^  split: *by file-name hash" "... and shows the card (the split)"
+has "$T/out" "^  tensors: *[0-9]* ([0-9]* parameters)$" "... and the tensors"
+expect 0 "info --json" -- "$BIN" info --json "$T/m.safetensors"
+node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const ok = j.kind === "model" && j.loads === true && j.made_with_pinned === true && j.labels.length === 4 &&
+    j.labels.some(l => l.name === "lights on" && l.threshold === 0.5) && j.card.architecture.window === j.window &&
+    j.card.metrics.best_epoch >= 1 && /^[0-9a-f]{64}$/.test(j.sha256) && j.bytes === Number(process.argv[2]);
+  process.exit(ok ? 0 : 1)' "$T/out" "$(stat -c %s "$T/m.safetensors")" && ok "--json: kind, loads, labels and thresholds, the card parsed, size, sha256" ||
+    bad "info --json: $(head -c 600 "$T/out")"
+# a card from another encoder, and one with a terminal escape in a label:
+# said, and escaped (a card is outside bytes)
+node -e 'const fs = require("fs"); const b = fs.readFileSync(process.argv[1]); const n = Number(b.readBigUInt64LE(0));
+  const h = JSON.parse(b.subarray(8, 8 + n).toString("utf8")); const m = h.__metadata__;
+  m.encoder_sha256 = "0".repeat(64); m.split = "by \u001b[31mhash";
+  let t = Buffer.from(JSON.stringify(h), "utf8"); const pad = (8 - t.length % 8) % 8; t = Buffer.concat([t, Buffer.alloc(pad, 32)]);
+  const len = Buffer.alloc(8); len.writeBigUInt64LE(BigInt(t.length));
+  fs.writeFileSync(process.argv[2], Buffer.concat([len, t, b.subarray(8 + n)]));' "$T/m.safetensors" "$T/other.safetensors"
+expect 0 "info on a model of another encoder" -- "$BIN" info "$T/other.safetensors"
+has "$T/out" "^  made with: *ANOTHER encoder" "... says it was made with another encoder"
+has "$T/out" '^  split: *by \\x1b\[31mhash$' "... and prints a control character in the card escaped"
+grep -q $'\x1b' "$T/out" && bad "an escape character reached the terminal" || ok "... no escape character reaches the terminal"
+head -c 2000 "$T/m.safetensors" > "$T/cut.safetensors"
+expect 1 "info on a truncated model" -- "$BIN" info "$T/m.safetensors" "$T/cut.safetensors"
+has "$T/err" "cut.safetensors: not a valid safetensors file" "... names the file and why"
+has "$T/out" "^$T/m.safetensors: an earshot keyword model" "... and still describes the good one"
 # A dataset folder whose name is not UTF-8 (Latin-1 "dé"): the card must be
 # UTF-8, so the path is kept with U+FFFD for the bad byte; before, the model
 # could not be written, after all the training.
