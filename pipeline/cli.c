@@ -71,6 +71,19 @@ static void cli_warning(void *user, const char *msg)
     fprintf(stderr, "%searshot: warning: %s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "", msg);
 }
 
+/* A command like the others, so that what the overview lists is what
+ * 'earshot help NAME' and the typo rule know ('help version' was refused
+ * as no command, and 'verison' suggested nothing). */
+static int cmd_version(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: earshot version\n       earshot --version\n\nPrints earshot's version.\n");
+        return EXIT_OK;
+    }
+    printf("earshot %s\n", ES_VERSION);
+    return EXIT_OK;
+}
+
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -78,7 +91,7 @@ static const struct {
     {"detect", cmd_detect},     {"embed", cmd_embed},   {"transcribe", cmd_transcribe}, {"listen", cmd_listen},
     {"models", cmd_models},     {"train", cmd_train},   {"eval", cmd_eval},             {"synth", cmd_synth},
     {"adapt", cmd_adapt},       {"enroll", cmd_enroll}, {"identify", cmd_identify},     {"verify", cmd_verify},
-    {"info", cmd_info},
+    {"info", cmd_info},         {"version", cmd_version},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
 
@@ -88,7 +101,7 @@ static int run(int argc, char **argv)
     const char *cmd = argv[1];
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(cmd, COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("earshot %s\n", ES_VERSION); return EXIT_OK; }
+    if (!strcmp(cmd, "--version")) return cmd_version(1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         /* "earshot help train" is "earshot train --help", as in git */
         if (argc > 2) {

@@ -23,6 +23,16 @@ expect 2 "a mistyped command" -- "$BIN" trian
 has "$T/err" "did you mean 'train'?" "... the nearest command is suggested (a swap is one edit)"
 expect 0 "help COMMAND" -- "$BIN" help transcribe
 has "$T/out" "usage: earshot transcribe" "... prints the command's own help, as COMMAND --help"
+# every command the overview lists has its help, and is found when mistyped
+# (version was listed but was not a command to 'help' or to the typo rule)
+cmds=$("$BIN" --help | sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p')
+[ "$(echo "$cmds" | wc -w)" -ge 13 ] && ok "earshot --help lists the commands" || bad "earshot --help lists: $cmds"
+for c in $cmds; do
+    expect 0 "help $c" -- "$BIN" help "$c"
+    has "$T/out" "usage: earshot $c" "... prints the usage of $c"
+done
+expect 2 "a mistyped version" -- "$BIN" verison
+has "$T/err" "did you mean 'version'?" "... suggests version"
 expect 2 "help of no command" -- "$BIN" help frobnicate
 has "$T/err" "no command 'frobnicate'" "... says so"
 expect 0 "version" -- "$BIN" version
