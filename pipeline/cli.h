@@ -41,7 +41,7 @@ void cli_common_init(cli_common *c);
 #define CLI_ENGINE_HELP \
     "  --models DIR       pretrained models directory (default: $EARSHOT_MODELS,\n" \
     "                     else $XDG_CACHE_HOME/earshot/models)\n" \
-    "  -t, --threads N    threads for matrix products (default: OpenBLAS's)\n" \
+    "  -t, --threads N    threads to compute with (default: the CPUs, at most 8)\n" \
     "  -q, --quiet        no progress or notes on stderr\n"
 #define CLI_COMMON_HELP \
     CLI_ENGINE_HELP \

@@ -41,7 +41,8 @@ static void train_help(FILE *f)
             "                        linear softmax\n"
             "  --hidden N            hidden width for --head mlp (default 128)\n"
             "  --pooling P           flat, mean, max, meanmax, meanstd (default)\n"
-            "  --window N            embeddings per input (default 8: centres 0.64 s apart)\n"
+            "  --window N            embeddings per input, 80 ms apart (default 8: the\n"
+            "                        0.64 s around the clip's centre)\n"
             "  --pad-to S            centre each clip in S seconds (default 2.0; more when\n"
             "                        the window's positions need it, and the card says so)\n"
             "  --frontend stream|whole  features: per-80 ms-chunk log-mel as the streaming\n"
@@ -508,7 +509,6 @@ int cmd_train(int argc, char **argv)
         {"warp-perturb", required_argument, 0, 4018}, {"perturb-test", no_argument, 0, 4019},
         {"frontend-copy", required_argument, 0, 4020}, {"plot", required_argument, 0, 4021},
         {"encoder-lr", required_argument, 0, 'E'}, {"scratch", no_argument, 0, 'S'},
-        {"help", no_argument, 0, 'h'},
         {"augment", required_argument, 0, 2001}, {"snr", required_argument, 0, 2002}, {"gain", required_argument, 0, 2003},
         {"speed", required_argument, 0, 2004}, {"shift-ms", required_argument, 0, 2005},
         {"aug-p", required_argument, 0, 2006}, {"specaugment", no_argument, 0, 2007},
@@ -537,8 +537,9 @@ int cmd_train(int argc, char **argv)
     es_curve_opts co;
     es_curve_opts_default(&co);
     char synth_dir[4096];   /* co.synth_dir points here while the curve runs */
-    /* the learning curve starts from its own defaults (a shorter window,
-     * offsets, an ensemble: see es_curve_opts_default) */
+    /* the learning curve starts from es_curve_opts_default's classifier,
+     * which is the one `train -o` saves (it once had a shorter window and
+     * more offsets of its own) */
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--learning-curve")) o = co.train;
     const char *tspk[256];

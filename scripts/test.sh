@@ -21,7 +21,7 @@ sanitize=0
 meson_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --models) [ $# -ge 2 ] || { echo "usage: $0 [--models DIR] [--ci] [MESON TEST ARGS...]" >&2; exit 2; }
+    --models) [ $# -ge 2 ] || { echo "usage: $0 [--models DIR] [--ci] [--sanitize] [MESON TEST ARGS...]" >&2; exit 2; }
               models="$2"; shift 2 ;;
     --models=*) models="${1#--models=}"; shift ;;
     --ci) ci=1; shift ;;
