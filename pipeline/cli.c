@@ -40,10 +40,27 @@ static void usage(FILE *f)
  * it would have done. The outputs themselves are safe anyway, since they
  * are renamed into place only when complete. listen and transcribe
  * install their own SIGINT/SIGTERM handler, which stops them cleanly
- * instead (and hands a second signal to this one). */
+ * instead (and hands a second signal to this one).
+ *
+ * One line says so for INT, TERM and HUP: the shell prints nothing for a
+ * Ctrl-C, and a batch job's log would otherwise end mid-progress with no
+ * word on what became of the output. write(2) only: async-signal-safe.
+ * SIGPIPE (`earshot ... | head -1` while a file was being written) dies
+ * silently, as any filter does, but its temporary files go too. */
+static int stderr_tty;   /* isatty(2), asked in main: not in the handler */
+
 void cli_on_fatal_signal(int sig)
 {
     es_atomic_cleanup_signal();
+    const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : NULL;
+    if (name) {
+        static const char a[] = "earshot: interrupted by ", b[] = "; files not finished were not written\n";
+        /* clear a progress line first, as cli_warning does */
+        if (stderr_tty) (void)!write(STDERR_FILENO, "\r\033[K", 4);
+        (void)!write(STDERR_FILENO, a, sizeof a - 1);
+        (void)!write(STDERR_FILENO, name, strlen(name));
+        (void)!write(STDERR_FILENO, b, sizeof b - 1);
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -151,6 +168,7 @@ static int stdout_done(int rc)
 int main(int argc, char **argv)
 {
     es_set_warning_handler(cli_warning, NULL);
-    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
+    stderr_tty = isatty(STDERR_FILENO);
+    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP, SIGPIPE}, 4);
     return stdout_done(run(argc, argv));
 }
