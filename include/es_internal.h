@@ -73,6 +73,12 @@ typedef struct {
 es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err);
 es_status es_atomic_commit(es_atomic *a, int fd, const char *shown, es_error *err);
 void es_atomic_abort(es_atomic *a);
+/* Temporary files that writes killed by SIGKILL (no handler ran) left:
+ * <path>.tmp.<pid>, of processes that no longer exist, are removed; of
+ * one output, or of every output earshot writes in a folder (and `depth`
+ * levels of sub-folders). Best effort; returns how many went. */
+size_t es_atomic_remove_stale(const char *path);
+size_t es_atomic_remove_stale_in(const char *dir, int depth);
 
 /* Write `len` bytes to path atomically: a temporary file in the same
  * directory, fsync, rename. Never leaves a partial file at `path`. */

@@ -199,6 +199,88 @@ void es_atomic_abort(es_atomic *a)
     a->slot = -1;
 }
 
+/* SIGKILL, a crash or a power cut runs no handler: the temporary file of
+ * the write under way stays, <file>.tmp.<pid>, and nothing else ever
+ * removes it (the pid differs next time). The next run that writes the
+ * same output removes it, once its process is gone: kill(pid, 0) failing
+ * with ESRCH (EPERM means another user's live process). A live writer's
+ * temporary file (a second earshot writing there now) is left alone, or
+ * its rename would fail. Returns the pid of a stale name, else 0. */
+static long stale_tmp_pid(const char *name, size_t stem_len)
+{
+    const char *p = name + stem_len;
+    if (strncmp(p, ".tmp.", 5) || !p[5]) return 0;
+    p += 5;
+    long pid = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || pid > 100000000L) return 0;
+        pid = pid * 10 + (*p - '0');
+    }
+    if (pid <= 0 || pid == (long)getpid()) return 0;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 0;
+    return pid;
+}
+
+size_t es_atomic_remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path) >= (int)sizeof dir) return 0;
+    size_t bl = strlen(base), removed = 0;
+    if (!bl) return 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char full[8200];
+        if (strncmp(de->d_name, base, bl) || !stale_tmp_pid(de->d_name, bl)) continue;
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full) continue;
+        removed += unlink(full) == 0;
+    }
+    closedir(d);
+    return removed;
+}
+
+/* The same for every output in a folder earshot writes into (embed -o,
+ * transcribe -d, --save-clips), down `depth` levels of sub-folders. Only
+ * names of the kinds earshot writes (<name>.<ext>.tmp.<pid>, ext one of
+ * ours) go: the folder may hold the user's own files. */
+size_t es_atomic_remove_stale_in(const char *dir, int depth)
+{
+    static const char *const EXT[] = {".npy", ".wav", ".txt", ".json", ".csv", ".srt", ".vtt", ".svg", ".safetensors"};
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    size_t removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char full[8200];
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full) continue;
+        /* a sub-folder (not a link to one: no loops), whatever its name */
+        struct stat st;
+        int isdir = de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN && lstat(full, &st) == 0 && S_ISDIR(st.st_mode));
+        if (isdir) {
+            if (depth > 0) removed += es_atomic_remove_stale_in(full, depth - 1);
+            continue;
+        }
+        const char *t = strstr(de->d_name, ".tmp.");
+        if (!t) continue;
+        /* the last ".tmp." (a name may contain the string itself) */
+        for (const char *n; (n = strstr(t + 1, ".tmp.")); t = n) {}
+        size_t stem = (size_t)(t - de->d_name);
+        int ours = 0;
+        for (size_t i = 0; i < sizeof EXT / sizeof *EXT; i++) {
+            size_t el = strlen(EXT[i]);
+            if (stem > el && !strncmp(de->d_name + stem - el, EXT[i], el)) ours = 1;
+        }
+        if (ours && stale_tmp_pid(de->d_name, stem)) removed += unlink(full) == 0;
+    }
+    closedir(d);
+    return removed;
+}
+
 es_status es_write_atomic(const char *path, const void *data, size_t len, es_error *err)
 {
     return es_write_atomic_ex(path, data, len, 1, err);

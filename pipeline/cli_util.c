@@ -32,6 +32,8 @@ int cli_check_out(const char *path, const char *what)
         fprintf(stderr, "earshot: %s %s\n", what, e.msg);
         return -1;
     }
+    /* a run killed by SIGKILL left its temporary file: gone now */
+    es_atomic_remove_stale(a.path);
     int rc = -1;
     char dir[4096];
     const char *p = a.path, *slash = strrchr(p, '/');
@@ -132,7 +134,11 @@ int cli_check_out_dir(const char *path, const char *what)
 int cli_make_dir(const char *path, const char *what)
 {
     es_error e = {0};
-    if (!es_make_dirs(path, &e)) return 0;
+    if (!es_make_dirs(path, &e)) {
+        /* of a run killed by SIGKILL (transcribe keeps the inputs' sub-folders) */
+        es_atomic_remove_stale_in(path, 16);
+        return 0;
+    }
     fprintf(stderr, "earshot: %s %s: cannot make that folder: %s\n", what, path, e.msg);
     return -1;
 }

@@ -142,6 +142,8 @@ int cmd_embed(int argc, char **argv)
         es_error me = {0};
         if (es_make_dirs(outdir, &me)) { cli_error(&me); goto done; }
         made = 1;
+    } else {
+        es_atomic_remove_stale_in(outdir, 0);   /* of a run killed by SIGKILL */
     }
     for (int i = 0; i < nin; i++) {
         es_error e = {0};

@@ -10,6 +10,7 @@
  */
 #include "cli.h"
 #include "transcribe.h"
+#include "es_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -514,6 +515,8 @@ int cmd_transcribe(int argc, char **argv)
      * made only when the first output is written (a run refused later,
      * for a bad --speakers file, leaves no folder behind) */
     if (b.outdir && cli_check_out_dir(b.outdir, "--output-dir")) return EXIT_USAGE;
+    /* what runs killed by SIGKILL left (sub-folders mirror folder inputs) */
+    if (b.outdir) es_atomic_remove_stale_in(b.outdir, 16);
     if (b.clips) {   /* the folder, before any file is read */
         /* a usage error like an unwritable -d, not 1 after every file */
         if (cli_check_out_dir(b.clips, "--save-clips")) return EXIT_USAGE;

@@ -62,5 +62,40 @@ slow_write KILL
 [ "$(sha256sum <"$T/m.safetensors")" = "$oldsum" ] && ok "SIGKILL: the older model is intact" || bad "SIGKILL: the older model changed"
 killed=$(ls "$T"/m.safetensors.tmp.* 2>/dev/null)
 [ -n "$killed" ] && ok "SIGKILL: its temporary file stays, as expected" || bad "SIGKILL: no temporary file (the kill missed the write?)"
+# ... and the next run that writes the output removes it (before, it
+# stayed for good: the next run's pid differs, and nothing looked)
+expect 0 "train again after the SIGKILL" -- "$BIN" train -q "$T/vocab" -o "$T/m.safetensors"
+ls "$T"/m.safetensors.tmp.* >/dev/null 2>&1 && bad "the killed run's temporary file stays: $(ls "$T"/m.safetensors.tmp.*)" ||
+    ok "the next train -o removed the killed run's temporary file"
+# a live process's temporary file is another writer's, under way: kept
+sleep 60 & live=$!
+echo partial >"$T/m.safetensors.tmp.$live"
+expect 0 "train with another writer's temporary file beside the output" -- "$BIN" train -q "$T/vocab" -o "$T/m.safetensors"
+[ -e "$T/m.safetensors.tmp.$live" ] && ok "a live process's temporary file is left alone" || bad "a live writer's temporary file was removed"
+kill $live; wait $live 2>/dev/null; rm -f "$T/m.safetensors.tmp.$live"
+# the process id of a process that is gone
+(exit 0) & dead=$!; wait $dead
+# enroll -p
+echo partial >"$T/p.safetensors.tmp.$dead"
+expect 0 "enroll after a killed enroll" -- "$BIN" enroll -q -n jarvis -p "$T/p.safetensors" "$S/hey_jarvis.wav" "$S/weather.wav"
+[ -e "$T/p.safetensors.tmp.$dead" ] && bad "enroll -p: the killed run's temporary file stays" || ok "enroll -p: the killed run's temporary file is gone"
+# folders: embed -o, transcribe -d (its sub-folders too), --save-clips. A
+# dead process's temporary files of the kinds earshot writes go; a file of
+# the user's that merely looks like one stays.
+mkdir -p "$T/emb" "$T/tx/sub" "$T/clips/sub" "$T/in/sub"
+echo partial >"$T/emb/hey_jarvis.npy.tmp.$dead"
+echo partial >"$T/emb/other.npy.tmp.$dead"
+echo mine >"$T/emb/notes.tmp.$dead"
+expect 0 "embed into a folder a killed embed wrote in" -- "$BIN" embed -q "$S/hey_jarvis.wav" -o "$T/emb"
+[ "$(ls "$T/emb" | tr '\n' ' ')" = "hey_jarvis.npy notes.tmp.$dead " ] && ok "embed -o: the killed run's temporary files are gone, the user's file stays" ||
+    bad "embed -o folder: $(ls "$T/emb")"
+cp "$S/vocab_demo.flac" "$T/in/sub/demo.flac"
+echo partial >"$T/tx/sub/demo.json.tmp.$dead"
+echo partial >"$T/tx/sub/gone.txt.tmp.$dead"
+echo partial >"$T/clips/sub/demo_0001_play.wav.tmp.$dead"
+expect 0 "transcribe into folders a killed transcribe wrote in" -- "$BIN" transcribe -q -m "$T/old.safetensors" -ojson -d "$T/tx" --save-clips "$T/clips" "$T/in"
+[ "$(find "$T/tx" "$T/clips" -name '*.tmp.*' | wc -l)" = 0 ] && ok "transcribe -d and --save-clips: no temporary file left" ||
+    bad "left: $(find "$T/tx" "$T/clips" -name '*.tmp.*')"
+[ -s "$T/tx/sub/demo.json" ] && [ -s "$T/clips/sub/demo_0001_play.wav" ] && ok "... and the outputs are there" || bad "outputs: $(ls -R "$T/tx" "$T/clips")"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
