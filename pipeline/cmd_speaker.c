@@ -3,6 +3,7 @@
  * profiles (pipeline/speaker.c describes the representation).
  */
 #include "cli.h"
+#include "es_internal.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -60,8 +61,16 @@ static int parse_threshold(const char *s, double *t)
  * released when the process ends. -1 with a message if it cannot be had. */
 static int lock_folder_of(const char *path)
 {
-    char *dup = strdup(path);
-    if (!dup) return -1;
+    /* The folder the file is really written in: es_atomic_begin resolves
+     * a symbolic link as the write will. The link's own folder was locked
+     * before, so an enroll through a link in another folder and one by
+     * the file's name took different locks, and one speaker was lost. */
+    es_atomic a;
+    es_error e = {0};
+    if (es_atomic_begin(&a, path, &e)) { fprintf(stderr, "earshot: -p %s\n", e.msg); return -1; }
+    char *dup = strdup(a.path);
+    es_atomic_abort(&a);   /* only names it: nothing was created */
+    if (!dup) { fprintf(stderr, "earshot: out of memory\n"); return -1; }
     const char *dir = dirname(dup);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) { fprintf(stderr, "earshot: %s: cannot open its folder %s: %s\n", path, dir, strerror(errno)); free(dup); return -1; }

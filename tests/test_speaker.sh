@@ -267,6 +267,21 @@ wait $b1; r1=$?; wait $b2; r2=$?
 expect 0 "identify --all after two enrolls at once" -- "$BIN" identify -q --all "$T/both.safetensors" "$F/6_george_3.wav"
 has "$T/out" "ana=" "the first concurrent speaker is there"
 has "$T/out" "nico=" "the second concurrent speaker is there"
+# the lock is on the folder the file really is in: an enroll through a
+# symbolic link from another folder waits for one holding the file's own
+# folder (before, it locked the link's folder, went ahead, and one of two
+# speakers enrolled at once that way was lost)
+mkdir -p "$T/far"
+ln -s "$T/both.safetensors" "$T/far/both.safetensors"
+flock "$T" -c "touch '$T/held'; sleep 3" & fl=$!
+for _ in $(seq 1 100); do [ -e "$T/held" ] && break; sleep 0.05; done
+"$BIN" enroll -q -n zoe -p "$T/far/both.safetensors" "$F"/{5,6,7}_lucas_1.wav >/dev/null 2>"$T/err"; zr=$?
+wait $fl
+[ $zr = 0 ] && ok "enroll through a link from another folder" || bad "enroll through the link: exit $zr: $(cat "$T/err")"
+has "$T/err" "waiting for another earshot writing in its folder" "... waits for the lock on the profile's own folder"
+expect 0 "identify after the enroll through the link" -- "$BIN" identify -q --all "$T/both.safetensors" "$F/6_george_3.wav"
+has "$T/out" "zoe=" "... the speaker enrolled through the link is there"
+has "$T/out" "nico=" "... and the earlier ones"
 expect 2 "-p into a folder that does not exist fails before any work" -- "$BIN" enroll -q -n x -p "$T/no/such.safetensors" "$F/0_lucas_0.wav"
 has "$T/err" "does not exist" "missing folder: says so"
 echo "$pass passed, $fail failed"
