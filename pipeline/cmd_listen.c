@@ -171,11 +171,22 @@ static void *clip_writer(void *p)
     return NULL;
 }
 
+/* Ctrl-C or SIGTERM: stop cleanly (the audio captured is searched, the
+ * clips and the chart are written). A second one, of either, goes to
+ * main's handler, which kills at once in case the device hangs, but
+ * removes the temporary files of the writes under way first (a clip,
+ * the chart): the default action, as SA_RESETHAND gave, left them. */
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cli_on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 static void meter_clear(listener *L)
@@ -560,8 +571,6 @@ int cmd_listen(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    /* A second Ctrl-C kills at once, in case the device hangs. */
-    sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
