@@ -96,6 +96,33 @@ void es_atomic_cleanup_signal(void)
         if (__atomic_load_n(&atomic_state[i], __ATOMIC_ACQUIRE) == 2) unlink(atomic_name[i]);
 }
 
+/* A step of several renames that must not be cut in two by a catchable
+ * signal: synth moves its label folders into place one rename each, and a
+ * Ctrl-C between two left a dataset with some of its labels (which train
+ * would read without a word, and which the next synth refused as existing).
+ * One state word, changed only by atomic operations, since the handler
+ * may run in any thread (OpenBLAS's too): 0 normal, 1 inside the step,
+ * 2 + sig a signal that came inside it. */
+static volatile sig_atomic_t critical_state;
+
+void es_critical_begin(void)
+{
+    __atomic_store_n(&critical_state, 1, __ATOMIC_SEQ_CST);
+}
+
+int es_critical_defer(int sig)
+{
+    sig_atomic_t one = 1;
+    if (__atomic_compare_exchange_n(&critical_state, &one, 2 + sig, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 1;
+    return one >= 2;   /* a signal is deferred already: the end raises it */
+}
+
+void es_critical_end(void)
+{
+    sig_atomic_t s = __atomic_exchange_n(&critical_state, 0, __ATOMIC_SEQ_CST);
+    if (s >= 2) raise(s - 2);
+}
+
 /* A symbolic link to a file not there yet (realpath fails): the path it
  * names, following a chain of links, so the new file is made there, as
  * `> link` in a shell does, and the link stays. NULL for a loop. */

@@ -3,6 +3,7 @@
  * library, one file per subcommand.
  */
 #include "cli.h"
+#include "es_internal.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -51,6 +52,8 @@ static int stderr_tty;   /* isatty(2), asked in main: not in the handler */
 
 void cli_on_fatal_signal(int sig)
 {
+    /* inside a step that must not be cut in two: raised at its end */
+    if (es_critical_defer(sig)) return;
     es_atomic_cleanup_signal();
     const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : NULL;
     if (name) {

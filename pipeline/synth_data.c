@@ -903,6 +903,8 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     if (!st) st = es_make_dirs(stage, err);
     int ran = !st;
     if (!st) st = synth_run(o, &v, stage, r, progress, user, err);
+    /* all the label folders or none: a Ctrl-C here waits for the moves */
+    es_critical_begin();
     for (size_t l = 0; !st && l <= v.n; l++) {
         char from[4400], to[4096];
         label_dir(from, sizeof from, stage, &v, l);
@@ -912,6 +914,7 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
         if (rename(from, to) != 0) st = es_fail(err, ES_ERR_IO, "%s: cannot move to %s: %s", from, to, strerror(errno));
     }
     if (ran) es_rm_tree(stage);
+    es_critical_end();
     if (st && ran) {
         /* loses nothing: only what this call made goes (the label folders
          * were refused above if they existed; out_dir only if it is new) */
