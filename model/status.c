@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sched.h>
 #include <cblas.h>
@@ -402,28 +403,42 @@ es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_e
 
 /* ------------------------------------------------------------ threads */
 
-static int g_threads;   /* 0 = not chosen yet */
+/* Every library call reads the count, on whichever thread it runs, and
+ * es_set_threads may change it from any thread (it is process-wide; train
+ * switches it around its parallel jobs), so it is atomic. The first reads
+ * also settle the default, and the first calls of a program may come from
+ * several threads at once (an engine per thread): as a plain int that was
+ * a data race, which ThreadSanitizer reported. Relaxed order is enough:
+ * the count guards no other data, and each call takes it once. */
+static atomic_int g_threads;   /* 0 = not chosen yet */
 
 void es_set_threads(int n)
 {
     if (n < 1) n = 0;
-    g_threads = n > 64 ? 64 : n;
+    atomic_store_explicit(&g_threads, n > 64 ? 64 : n, memory_order_relaxed);
     openblas_set_num_threads(1);
 }
 
+static void blas_one_thread(void) { openblas_set_num_threads(1); }
+
 int es_threads(void)
 {
-    if (!g_threads) {
-        /* the CPUs this process may run on (taskset, cgroups), not all online */
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
+    int t = atomic_load_explicit(&g_threads, memory_order_relaxed);
+    if (t) return t;
+    /* the CPUs this process may run on (taskset, cgroups), not all online */
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef CPU_COUNT
-        cpu_set_t set;
-        if (sched_getaffinity(0, sizeof set, &set) == 0) c = CPU_COUNT(&set);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) c = CPU_COUNT(&set);
 #endif
-        g_threads = c < 1 ? 1 : c > 8 ? 8 : (int)c;
-        openblas_set_num_threads(1);
-    }
-    return g_threads;
+    t = c < 1 ? 1 : c > 8 ? 8 : (int)c;
+    /* a count set meanwhile by es_set_threads wins over the default */
+    int unset = 0;
+    if (!atomic_compare_exchange_strong_explicit(&g_threads, &unset, t, memory_order_relaxed, memory_order_relaxed))
+        t = unset;
+    static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+    pthread_once(&blas_once, blas_one_thread);
+    return t;
 }
 
 typedef struct {

@@ -2,13 +2,18 @@
 # Set up everything (packages, models, reference runtime, build) and run the
 # whole test suite.
 #
-#   scripts/test.sh [--models DIR] [--ci] [--sanitize] [MESON TEST ARGS...]
+#   scripts/test.sh [--models DIR] [--ci] [--sanitize | --tsan] [MESON TEST ARGS...]
 #
 # --ci (implied when $CI is set) builds with warnings as errors. --sanitize
 # runs the suite on a second build, build-asan/, with AddressSanitizer,
 # LeakSanitizer and UndefinedBehaviorSanitizer (about 2x slower, so not in
-# CI; run it before a release and after touching memory handling). Any
-# other arguments go to `meson test` (e.g. a test name, or --suite).
+# CI; run it before a release and after touching memory handling). --tsan
+# runs tests on build-tsan/ with ThreadSanitizer, any data race failing
+# the test: by default test_threads (the header's promises about threads,
+# about 2.5 minutes), else the tests named; run it after touching anything
+# that threads share (the engine, the encoder, the speaker profiles,
+# transcribe's or train's workers). Any other arguments go to `meson test`
+# (e.g. a test name, or --suite).
 # Ends with one line "N passed, N failed, N skipped", counted from
 # build/meson-logs/testlog.json; exits non-zero if any test failed or meson
 # test itself failed.
@@ -17,6 +22,7 @@ set -euo pipefail
 models=""
 ci=0
 sanitize=0
+tsan=0
 [ -z "${CI:-}" ] || ci=1
 meson_args=()
 while [ $# -gt 0 ]; do
@@ -26,10 +32,15 @@ while [ $# -gt 0 ]; do
     --models=*) models="${1#--models=}"; shift ;;
     --ci) ci=1; shift ;;
     --sanitize) sanitize=1; shift ;;
-    -h|--help) echo "usage: $0 [--models DIR] [--ci] [--sanitize] [MESON TEST ARGS...]"; exit 0 ;;
+    --tsan) tsan=1; shift ;;
+    -h|--help) echo "usage: $0 [--models DIR] [--ci] [--sanitize | --tsan] [MESON TEST ARGS...]"; exit 0 ;;
     *) meson_args+=("$1"); shift ;;
   esac
 done
+if [ $sanitize -eq 1 ] && [ $tsan -eq 1 ]; then
+  echo "$0: --sanitize and --tsan need separate builds: give one of them" >&2
+  exit 2
+fi
 
 # Resolve the model directory the way fetch-models.sh and the library do, and
 # paths relative to the caller's directory before moving to the repo root.
@@ -60,6 +71,24 @@ if [ $sanitize -eq 1 ]; then
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
   export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}"
   # slower: give every test four times its timeout
+  meson_args=(-t 4 "${meson_args[@]}")
+elif [ $tsan -eq 1 ]; then
+  # ThreadSanitizer cannot be mixed with AddressSanitizer: a build of its
+  # own. halt_on_error: the first race ends the program with an error.
+  # OpenBLAS is not instrumented; earshot keeps it to one thread (the
+  # library's own threads split the work), and OPENBLAS_NUM_THREADS=1
+  # makes sure its thread pool never starts, whose memory accesses TSan
+  # cannot see and would take for races.
+  bdir=build-tsan
+  if [ ! -f $bdir/meson-private/coredata.dat ]; then
+    echo "earshot test: configuring $bdir/ (thread)"
+    meson setup $bdir --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false >/dev/null ||
+      { echo "earshot test: meson setup $bdir failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  fi
+  ninja -C $bdir --quiet || { echo "earshot test: the ThreadSanitizer build failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+  export OPENBLAS_NUM_THREADS=1
+  [ ${#meson_args[@]} -gt 0 ] || meson_args=(test_threads)
   meson_args=(-t 4 "${meson_args[@]}")
 fi
 log=$bdir/meson-logs/testlog.json
