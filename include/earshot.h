@@ -1062,7 +1062,10 @@ const char *es_speakers_background(const es_speakers *s);
 es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err);
 /* Scores[count] (may be NULL) of a representation against every speaker;
  * *best (may be NULL) receives the index of the highest, or -1 when that
- * is below the threshold (unknown); *best_score its score. */
+ * is below the threshold (unknown); *best_score its score. The first score
+ * after a change fits the scoring projection; several threads may score
+ * against one set at once, but none may change it meanwhile (enroll,
+ * remove, background, threshold). */
 es_status es_speakers_score(es_speakers *s, const float *feat, float *scores, int *best, float *best_score,
                             es_error *err);
 /* Raw audio in, the closest enrolled speaker out (-1 = unknown), for

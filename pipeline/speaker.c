@@ -94,6 +94,7 @@
 #include "dataset.h"
 #include "../model/conv.h"
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <cjson/cJSON.h>
 #include <kissfft/kiss_fftr.h>
@@ -579,7 +580,7 @@ struct es_speakers {
     float *bg;       /* [D][D] background within-speaker covariance, or NULL */
     char *bg_desc;
     es_spk_model m;
-    int fitted;
+    atomic_int fitted;   /* m is whole (see ensure_fit) */
 };
 
 void es_speakers_free(es_speakers *s)
@@ -795,12 +796,28 @@ es_status es_speakers_set_background(es_speakers *s, const float *feats, const i
     return ES_OK;
 }
 
+/* The projection is fitted on the first score after the set changed.
+ * Several threads may score against one set (transcribe's workers, a
+ * program's detector threads naming speakers), so the first scores can
+ * come at once: two fits into one model tore it (each run scored
+ * differently) and leaked the loser's arrays. One lock for every set, as a
+ * fit is rare; `fitted` is stored after the model is whole, so the scores
+ * after it pass without the lock. Changing a set while it is scored is
+ * not supported (the header says so). */
+static pthread_mutex_t fit_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static es_status ensure_fit(es_speakers *s, es_error *err)
 {
-    if (s->fitted) return ES_OK;
+    if (atomic_load_explicit(&s->fitted, memory_order_acquire)) return ES_OK;
     if (!s->S) return es_fail(err, ES_ERR_ARG, "no speakers enrolled");
-    es_status st = es_spk_fit(&s->m, s->X, s->spk, s->N, ES_SPK_SEGS + 1, (int)s->S, ES_SPK_ALPHA, s->bg, ES_SPK_BETA, NULL, err);
-    if (!st) s->fitted = 1;
+    pthread_mutex_lock(&fit_lock);
+    es_status st = ES_OK;
+    if (!atomic_load_explicit(&s->fitted, memory_order_relaxed)) {
+        st = es_spk_fit(&s->m, s->X, s->spk, s->N, ES_SPK_SEGS + 1, (int)s->S, ES_SPK_ALPHA, s->bg, ES_SPK_BETA, NULL,
+                        err);
+        if (!st) atomic_store_explicit(&s->fitted, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&fit_lock);
     return st;
 }
 

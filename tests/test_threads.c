@@ -1,6 +1,6 @@
 /*
  * The header's promises about threads, checked: several detectors (one per
- * thread) share one engine; the embedding and encoder calls run
+ * thread) share one engine; the embedding, encoder and speaker calls run
  * from several threads on one engine; es_set_threads is process-wide and
  * may change while other threads work; the warning handler hears every
  * message once, from whichever thread met it. Every concurrent result must
@@ -508,6 +508,80 @@ static void test_set_threads_while_running(void **state)
     es_set_threads(0);
 }
 
+/* ------------------------------------------------ speakers */
+
+typedef struct {
+    const float *x;
+    size_t n;
+    es_speakers *spk;    /* non-NULL: also identify against this set */
+    float feat[ES_SPK_DIM];
+    int best;
+    float score;
+    es_status st;
+    es_error err;
+} spk_job;
+
+static void spk_one(void *p)
+{
+    spk_job *j = p;
+    if ((j->st = es_speaker_features(eng, j->x, j->n, j->feat, &j->err))) return;
+    if (j->spk) j->st = es_speaker_identify(j->spk, eng, j->x, j->n, &j->best, &j->score, &j->err);
+}
+
+/* A profile set of two speakers, made of the inputs' halves (the set is
+ * made fresh: its projection is fitted on the first score). */
+static es_speakers *two_speakers(void)
+{
+    es_error e = {0};
+    es_speakers *s = es_speakers_new(eng, &e);
+    assert_non_null(s);
+    for (int i = 0; i < NIN; i++) {
+        float f[2][ES_SPK_DIM];
+        size_t h = in_n[i] / 2;
+        assert_int_equal(es_speaker_features(eng, in_x[i], h, f[0], &e), ES_OK);
+        assert_int_equal(es_speaker_features(eng, in_x[i] + h, in_n[i] - h, f[1], &e), ES_OK);
+        if (es_speakers_enroll(s, i % 2 ? "odd" : "even", f[0], 2, 0, &e)) fprintf(stderr, "%s\n", e.msg);
+        assert_int_equal(e.status, ES_OK);
+    }
+    return s;
+}
+
+/* es_speaker_features on one engine from several threads, and
+ * es_speaker_identify against one shared profile set that no thread has
+ * scored before (its projection is fitted by whichever thread comes
+ * first). */
+static void test_speakers_shared(void **state)
+{
+    (void)state;
+    es_set_threads(1);
+    es_speakers *s = two_speakers();
+    spk_job ser[NIN];
+    for (int i = 0; i < NIN; i++) {
+        ser[i] = (spk_job){.x = in_x[i], .n = in_n[i], .spk = s};
+        spk_one(&ser[i]);
+        if (ser[i].st) fprintf(stderr, "%s\n", ser[i].err.msg);
+        assert_int_equal(ser[i].st, ES_OK);
+    }
+    es_speakers_free(s);
+    for (int t = 1; t <= 2; t++) {
+        es_set_threads(t);
+        s = two_speakers();   /* unfitted again */
+        spk_job par[NT];
+        for (int i = 0; i < NT; i++) par[i] = (spk_job){.x = in_x[i % NIN], .n = in_n[i % NIN], .spk = s};
+        run_threads(NT, spk_one, par, sizeof par[0]);
+        for (int i = 0; i < NT; i++) {
+            if (par[i].st) fprintf(stderr, "thread %d: %s\n", i, par[i].err.msg);
+            assert_int_equal(par[i].st, ES_OK);
+            same_floats(par[i].feat, ES_SPK_DIM, ser[i % NIN].feat, ES_SPK_DIM);
+            assert_int_equal(par[i].best, ser[i % NIN].best);
+            if (par[i].score != ser[i % NIN].score) fprintf(stderr, "t=%d thread %d: score %.9g, serial %.9g\n", t, i, par[i].score, ser[i % NIN].score);
+            assert_true(par[i].score == ser[i % NIN].score);
+        }
+        es_speakers_free(s);
+    }
+    es_set_threads(0);
+}
+
 /* ------------------------------------------------ warnings */
 
 static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -584,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_detectors_share_engine),
         cmocka_unit_test(test_detectors_same_input),
         cmocka_unit_test(test_set_threads_while_running),
+        cmocka_unit_test(test_speakers_shared),
         cmocka_unit_test(test_warnings_from_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
