@@ -303,9 +303,20 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
 
 /* -------------------------------------------------------------- pipeline */
 
-/* Threads one library call may use (0 = the online CPUs, at most 8). The
- * library splits work itself (windows, segments of an utterance, frames)
- * and keeps OpenBLAS to one thread. Process-wide. */
+/* Threads one library call may use (0 = the CPUs the process may run on,
+ * at most 8). The library splits work itself (windows, segments of an
+ * utterance, frames) and keeps OpenBLAS to one thread. Process-wide: any
+ * thread may change it at any time, calls under way picking the new count
+ * up as they go. Embeddings, the speaker representation and detection give
+ * the same bits at any count (tests/test_threads.c).
+ *
+ * Sharing between threads: every call only reads an engine (and its
+ * es_mel and es_encoder), so any number of threads may use one at once;
+ * so may they a speaker set they only score against (es_speakers_score,
+ * es_speaker_identify, es_speaker_verify). Every other object keeps state
+ * or scratch of its own and is used by one thread at a time: a detector,
+ * scorer, stream, reader, head, classifier or self-adaptation, and a
+ * speaker set while it changes (enroll, remove, background, threshold). */
 void es_set_threads(int n);
 
 /* The pretrained front end + encoder, loaded from a models directory

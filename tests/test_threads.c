@@ -189,7 +189,7 @@ static void test_engines_made_concurrently(void **state)
 }
 
 /* es_embed_audio (whole clip and streaming) from several threads on one
- * engine, at one and at two library threads per call. */
+ * engine, at one, two and four library threads per call. */
 static void test_embed_shared_engine(void **state)
 {
     (void)state;
@@ -200,7 +200,7 @@ static void test_embed_shared_engine(void **state)
             ser[i] = (embed_job){.e = eng, .x = in_x[i], .n = in_n[i], .mode = (es_embed_mode)mode};
             embed_serial(&ser[i]);
         }
-        for (int t = 1; t <= 2; t++) {
+        for (int t = 1; t <= 4; t *= 2) {
             es_set_threads(t);
             embed_job par[NT];
             for (int i = 0; i < NT; i++)
@@ -274,7 +274,7 @@ static void test_encoder_shared(void **state)
         assert_true(ser[i].nwins > 1);
         assert_true(ser[i].nstream > 1);
     }
-    for (int t = 1; t <= 2; t++) {
+    for (int t = 1; t <= 4; t *= 2) {
         es_set_threads(t);
         enc_job par[NT];
         for (int i = 0; i < NT; i++) par[i] = (enc_job){.mel = m[i % NIN].mel, .frames = m[i % NIN].frames};
@@ -563,7 +563,7 @@ static void test_speakers_shared(void **state)
         assert_int_equal(ser[i].st, ES_OK);
     }
     es_speakers_free(s);
-    for (int t = 1; t <= 2; t++) {
+    for (int t = 1; t <= 4; t *= 2) {
         es_set_threads(t);
         s = two_speakers();   /* unfitted again */
         spk_job par[NT];
