@@ -41,7 +41,8 @@ void cli_common_init(cli_common *c);
 #define CLI_ENGINE_HELP \
     "  --models DIR       pretrained models directory (default: $EARSHOT_MODELS,\n" \
     "                     else $XDG_CACHE_HOME/earshot/models)\n" \
-    "  -t, --threads N    threads to compute with (default: the CPUs, at most 8)\n" \
+    "  -t, --threads N    threads one step may use (default: the CPUs, at most 8;\n" \
+    "                     OpenBLAS always runs on one)\n" \
     "  -q, --quiet        no progress or notes on stderr\n"
 #define CLI_COMMON_HELP \
     CLI_ENGINE_HELP \

@@ -38,6 +38,9 @@ has "$T/err" "no command 'frobnicate'" "... says so"
 expect 0 "version" -- "$BIN" version
 has "$T/out" "earshot 0." "version prints the version"
 expect 0 "detect --help" -- "$BIN" detect --help
+# --threads is earshot's own count (es_set_threads): OpenBLAS is kept to
+# one thread whatever it says, so "(default: OpenBLAS's)" was wrong
+has "$T/out" "threads one step may use (default: the CPUs, at most 8" "... --threads gives earshot's own default"
 expect 2 "detect without files" -- "$BIN" detect
 expect 2 "detect with a trained model points to transcribe" -- "$BIN" detect -m "$T/mine.safetensors" "$T/none.wav"
 has "$T/err" "earshot transcribe -m" "... and says how to run it"
