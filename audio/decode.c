@@ -52,7 +52,15 @@
 /* ------------------------------------------------------------ helpers */
 
 
+/* libsndfile keeps the error of the last failed open in process-wide
+ * storage (sf_strerror(NULL) reads it), and every open, reading or
+ * writing, clears it first. So an open and the reading of its message must
+ * not interleave with any other thread's open: files are decoded, and
+ * WAVs written, on several threads at once (training, transcribe
+ * --save-clips). Every sf_open* in the library takes this lock. */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+void es_sndfile_lock(void) { pthread_mutex_lock(&open_lock); }
+void es_sndfile_unlock(void) { pthread_mutex_unlock(&open_lock); }
 
 /* ----------------------------------------------------------- warnings */
 
@@ -537,10 +545,8 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
     memset(&info, 0, sizeof info);
     /* close_desc = FALSE: es_reader_close closes fd, whatever libsndfile
      * does with it on failure. */
-    /* libsndfile keeps its last open error in a process-global buffer, so
-     * the open and the reading of that message must not interleave with
-     * another thread's open (files are decoded in parallel when training). */
-    pthread_mutex_lock(&open_lock);
+    /* the open and its message under the lock (es_sndfile_lock) */
+    es_sndfile_lock();
     r->sf = sf_open_fd(fd, SFM_READ, &info, SF_FALSE);
     if (!r->sf) {
         const char *other = es_audio_name_other(path);
@@ -549,10 +555,10 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
                     "it to WAV or FLAC, e.g. ffmpeg -i IN.%s -ac 1 OUT.wav)", path, sf_strerror(NULL), other, other);
         else
             es_fail(err, ES_ERR_FORMAT, "%s: not a readable audio file: %s", path, sf_strerror(NULL));
-        pthread_mutex_unlock(&open_lock);
+        es_sndfile_unlock();
         goto fail;
     }
-    pthread_mutex_unlock(&open_lock);
+    es_sndfile_unlock();
     if (info.channels < 1 || info.channels > CHANNELS_MAX) {
         es_fail(err, ES_ERR_FORMAT, "%s: unsupported channel count %d", path, info.channels);
         goto fail;

@@ -32,10 +32,12 @@ es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_erro
     info.samplerate = ES_SAMPLE_RATE;
     info.channels = 1;
     info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    char why[256] = "";
+    es_sndfile_lock();   /* another thread's open would clear the reason */
     SNDFILE *sf = sf_open_fd(fd, SFM_WRITE, &info, 0);
     int ok = sf != NULL;
-    char why[256] = "";
     if (!ok) snprintf(why, sizeof why, "%s", sf_strerror(NULL));
+    es_sndfile_unlock();
     short blk[4096];
     for (size_t i = 0; ok && i < n; i += 4096) {
         size_t k = n - i < 4096 ? n - i : 4096;

@@ -34,6 +34,12 @@ const char *es_audio_name_other(const char *name);
 void es_audio_warn_other(const char *where, size_t n, const char *example);
 #define ES_AUDIO_EXT_TEXT ".wav, .flac, .ogg, .opus, .mp3, .aiff, .caf, .w64, .au"
 
+/* Around every sf_open* and the sf_strerror(NULL) that tells why it
+ * failed: libsndfile keeps that reason process-wide and each open clears
+ * it (audio/decode.c). */
+void es_sndfile_lock(void);
+void es_sndfile_unlock(void);
+
 /* mkdir -p: every missing folder of path, tolerating ones that appear
  * meanwhile (another process or thread creating the same path). */
 es_status es_make_dirs(const char *path, es_error *err);

@@ -152,8 +152,12 @@ static es_status write_wav(const char *path, const float *x, size_t n, es_error 
     info.samplerate = ES_SAMPLE_RATE;
     info.channels = 1;
     info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    es_sndfile_lock();   /* another thread's open would clear the reason */
     SNDFILE *f = sf_open_virtual(&io, SFM_WRITE, &info, &m);
-    if (!f) { free(m.b); return es_fail(err, ES_ERR_IO, "%s: cannot encode WAV: %s", path, sf_strerror(NULL)); }
+    char why[256] = "";
+    if (!f) snprintf(why, sizeof why, "%s", sf_strerror(NULL));
+    es_sndfile_unlock();
+    if (!f) { free(m.b); return es_fail(err, ES_ERR_IO, "%s: cannot encode WAV: %s", path, why); }
     short buf[4096];
     size_t done = 0;
     while (done < n) {
