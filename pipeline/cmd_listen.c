@@ -19,6 +19,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,12 +176,15 @@ static void *clip_writer(void *p)
  * clips and the chart are written). A second one, of either, goes to
  * main's handler, which kills at once in case the device hangs, but
  * removes the temporary files of the writes under way first (a clip,
- * the chart): the default action, as SA_RESETHAND gave, left them. */
-static volatile sig_atomic_t stop_requested;
+ * the chart): the default action, as SA_RESETHAND gave, left them.
+ * The handler may run on PortAudio's thread as well as on main's, so the
+ * flag is a lock-free atomic (async-signal-safe, and shared between
+ * threads), not a volatile sig_atomic_t (safe within one thread only). */
+static atomic_int stop_requested;
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    atomic_store_explicit(&stop_requested, 1, memory_order_relaxed);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = cli_on_fatal_signal;
@@ -586,7 +590,7 @@ int cmd_listen(int argc, char **argv)
 
     unsigned long long limit = duration > 0 ? (unsigned long long)(duration * ES_SAMPLE_RATE + 0.5) : 0;
     es_status st = ES_OK;
-    while (!stop_requested && (!limit || L.pushed < limit)) {
+    while (!atomic_load_explicit(&stop_requested, memory_order_relaxed) && (!limit || L.pushed < limit)) {
         size_t got = 0, want = READ_MAX;
         if (limit && limit - L.pushed < want) want = (size_t)(limit - L.pushed);
         st = es_capture_read(cap, buf, want, &got, 200, &e);
@@ -617,7 +621,7 @@ int cmd_listen(int argc, char **argv)
     es_capture_stats(cap, &cs);
     if (!quiet)
         fprintf(stderr, "earshot: listened %.1f s, %zu event%s%s\n", (double)L.pushed / ES_SAMPLE_RATE, L.nev,
-                L.nev == 1 ? "" : "s", stop_requested ? " (interrupted)" : "");
+                L.nev == 1 ? "" : "s", atomic_load(&stop_requested) ? " (interrupted)" : "");
     /* Lost audio is reported even with -q: events may be missing because of it. */
     if (cs.overruns || cs.input_overflows)
         fprintf(stderr, "earshot: warning: overruns: %llu (%llu frames, %.2f s of audio dropped: the processing fell "

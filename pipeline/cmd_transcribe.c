@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,10 +383,14 @@ static es_detector *make_detector(batch *b, es_error *e)
  * (their outputs whole), and the summary says how far the batch got, so
  * --resume can take it up. A second signal goes to main's handler, which
  * removes temporary files and dies at once. */
-static volatile sig_atomic_t interrupted;
+static atomic_int interrupted;
 static void on_interrupt(int sig)
 {
-    interrupted = sig;
+    /* Read by the workers, and the handler may run on any thread: a
+     * volatile sig_atomic_t is only safe within one thread (ThreadSanitizer
+     * reported the worker's read against this write). A lock-free atomic is
+     * both async-signal-safe and shared between threads. */
+    atomic_store_explicit(&interrupted, sig, memory_order_relaxed);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = cli_on_fatal_signal;
@@ -408,7 +413,8 @@ static void *worker(void *p)
     }
     for (;;) {
         pthread_mutex_lock(&b->lock);
-        size_t k = b->next < b->ntodo && !b->setup_failed && !interrupted ? b->next++ : SIZE_MAX;
+        size_t k = b->next < b->ntodo && !b->setup_failed && !atomic_load_explicit(&interrupted, memory_order_relaxed)
+                       ? b->next++ : SIZE_MAX;
         pthread_mutex_unlock(&b->lock);
         if (k == SIZE_MAX) break;
         one_file(b, d, k, NULL);
