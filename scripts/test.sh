@@ -10,7 +10,7 @@
 # CI; run it before a release and after touching memory handling). --tsan
 # runs tests on build-tsan/ with ThreadSanitizer, any data race failing
 # the test: by default test_threads (the header's promises about threads,
-# about 2.5 minutes), else the tests named; run it after touching anything
+# 2-5 minutes), else the tests named; run it after touching anything
 # that threads share (the engine, the encoder, the speaker profiles,
 # transcribe's or train's workers). Any other arguments go to `meson test`
 # (e.g. a test name, or --suite).
