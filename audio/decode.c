@@ -543,11 +543,26 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
 
     SF_INFO info;
     memset(&info, 0, sizeof info);
-    /* close_desc = FALSE: es_reader_close closes fd, whatever libsndfile
-     * does with it on failure. */
+    /* libsndfile gets a descriptor of its own, which it closes. libsndfile
+     * 1.2.0 closes the descriptor it is given when the open fails, whatever
+     * close_desc says (strace: a non-audio file's, or a WAV's with zero
+     * channels, closed inside sf_open_fd with SF_FALSE), and
+     * es_reader_close closed it a second time. Between the two closes
+     * another thread's open could be given the same number, and earshot
+     * then closed that thread's file: parallel transcription or training
+     * with one unreadable input broke other files' reads and WAV writes
+     * ("Bad file descriptor"). With a copy and SF_TRUE, libsndfile owns
+     * its copy on every path of every version (a copy is only leaked if
+     * libsndfile cannot allocate its state); fd stays earshot's, read with
+     * pread only (data_chunk_cut), so the shared offset does not matter. */
+    int sfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (sfd < 0) {
+        es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
     /* the open and its message under the lock (es_sndfile_lock) */
     es_sndfile_lock();
-    r->sf = sf_open_fd(fd, SFM_READ, &info, SF_FALSE);
+    r->sf = sf_open_fd(sfd, SFM_READ, &info, SF_TRUE);
     if (!r->sf) {
         const char *other = es_audio_name_other(path);
         if (other)

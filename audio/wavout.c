@@ -33,11 +33,20 @@ es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_erro
     info.channels = 1;
     info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
     char why[256] = "";
-    es_sndfile_lock();   /* another thread's open would clear the reason */
-    SNDFILE *sf = sf_open_fd(fd, SFM_WRITE, &info, 0);
+    /* libsndfile gets a copy of the descriptor, which it closes: it closes
+     * the one it is given when the open fails, whatever close_desc says
+     * (es_reader_open says more), and fd is closed below; fsync of fd
+     * flushes what was written through the copy, the same open file. */
+    int sfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    SNDFILE *sf = NULL;
+    if (sfd < 0) snprintf(why, sizeof why, "%s", strerror(errno));
+    else {
+        es_sndfile_lock();   /* another thread's open would clear the reason */
+        sf = sf_open_fd(sfd, SFM_WRITE, &info, SF_TRUE);
+        if (!sf) snprintf(why, sizeof why, "%s", sf_strerror(NULL));
+        es_sndfile_unlock();
+    }
     int ok = sf != NULL;
-    if (!ok) snprintf(why, sizeof why, "%s", sf_strerror(NULL));
-    es_sndfile_unlock();
     short blk[4096];
     for (size_t i = 0; ok && i < n; i += 4096) {
         size_t k = n - i < 4096 ? n - i : 4096;

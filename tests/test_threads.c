@@ -18,7 +18,9 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -657,7 +659,8 @@ static void test_warnings_from_threads(void **state)
 typedef struct {
     char path[300];
     volatile int *stop;
-    long writes;
+    long writes, failed;
+    char why[600];
 } wav_writer;
 
 static void write_wavs(void *p)
@@ -666,8 +669,38 @@ static void write_wavs(void *p)
     float x[16] = {0};
     while (!__atomic_load_n(w->stop, __ATOMIC_ACQUIRE)) {
         es_error e = {0};
-        if (es_audio_write_wav(w->path, x, 16, &e)) break;
-        w->writes++;
+        if (es_audio_write_wav(w->path, x, 16, &e)) {
+            if (!w->failed++) snprintf(w->why, sizeof w->why, "%s", e.msg);
+        } else {
+            w->writes++;
+        }
+    }
+}
+
+/* A thread that holds files open and checks they stay its own: a
+ * descriptor closed by another thread (as a failed load's was, twice)
+ * is gone or names another file. */
+typedef struct {
+    char path[300];
+    volatile int *stop;
+    long opens, lost;
+} fd_holder;
+
+static void hold_fds(void *p)
+{
+    fd_holder *h = p;
+    struct stat want;
+    if (stat(h->path, &want)) { h->lost = -1; return; }
+    while (!__atomic_load_n(h->stop, __ATOMIC_ACQUIRE)) {
+        int fd = open(h->path, O_RDONLY);
+        if (fd < 0) { h->lost = -1; return; }
+        h->opens++;
+        for (int k = 0; k < 20; k++) {
+            struct stat got;
+            if (fstat(fd, &got) || got.st_ino != want.st_ino || got.st_dev != want.st_dev) { h->lost++; fd = -1; break; }
+            sched_yield();
+        }
+        if (fd >= 0) close(fd);
     }
 }
 
@@ -695,12 +728,14 @@ typedef struct {
     int role;
     wav_writer w;
     bad_loader l;
+    fd_holder h;
 } sf_job;
 
 static void sf_one(void *p)
 {
     sf_job *j = p;
-    if (j->role) write_wavs(&j->w);
+    if (j->role == 1) write_wavs(&j->w);
+    else if (j->role == 2) hold_fds(&j->h);
     else load_bad(&j->l);
 }
 
@@ -722,7 +757,7 @@ static void test_sndfile_errors_from_threads(void **state)
     snprintf(want, sizeof want, "%s", e.msg);
     assert_null(strstr(want, "No Error"));
     volatile int stop = 0;
-    sf_job j[2];
+    sf_job j[3];
     memset(j, 0, sizeof j);
     j[0].l = (bad_loader){.bad = bad, .iters = 10000, .want = want, .stop = &stop};
     j[1].role = 1;
@@ -730,12 +765,22 @@ static void test_sndfile_errors_from_threads(void **state)
     /* fsync is what a write costs most: in memory where there is memory */
     if (access("/dev/shm", W_OK) == 0) snprintf(j[1].w.path, sizeof j[1].w.path, "/dev/shm/es_threads_%ld.wav", (long)getpid());
     else snprintf(j[1].w.path, sizeof j[1].w.path, "%s/w.wav", dir);
-    run_threads(2, sf_one, j, sizeof j[0]);
+    j[2].role = 2;
+    j[2].h.stop = &stop;
+    snprintf(j[2].h.path, sizeof j[2].h.path, "%s", bad);
+    run_threads(3, sf_one, j, sizeof j[0]);
     unlink(j[1].w.path);
     if (j[0].l.wrong) fprintf(stderr, "%d of %d messages wrong (%ld WAVs written meanwhile), e.g. '%s' for '%s'\n",
                               j[0].l.wrong, j[0].l.iters, j[1].w.writes, j[0].l.first_wrong, want);
+    if (j[1].w.failed) fprintf(stderr, "%ld of %ld WAV writes failed, e.g. %s\n", j[1].w.failed,
+                               j[1].w.failed + j[1].w.writes, j[1].w.why);
+    if (j[2].h.lost) fprintf(stderr, "%ld of %ld files held open by a third thread were closed under it\n", j[2].h.lost,
+                             j[2].h.opens);
     assert_true(j[1].w.writes > 0);
     assert_int_equal(j[0].l.wrong, 0);
+    assert_int_equal(j[1].w.failed, 0);
+    assert_true(j[2].h.opens > 0);
+    assert_int_equal(j[2].h.lost, 0);
     assert_int_equal(test_rmtree(dir), 0);
 }
 
