@@ -409,7 +409,8 @@ es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_e
  * also settle the default, and the first calls of a program may come from
  * several threads at once (an engine per thread): as a plain int that was
  * a data race, which ThreadSanitizer reported. Relaxed order is enough:
- * the count guards no other data, and each call takes it once. */
+ * the count guards no other data, and a call that reads it twice (the
+ * encoder) gets the same results with either count. */
 static atomic_int g_threads;   /* 0 = not chosen yet */
 
 void es_set_threads(int n)
