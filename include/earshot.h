@@ -601,7 +601,9 @@ typedef struct {
     char ignored_example[256];       /* ... the first of them */
 } es_train_result;
 
-/* Progress of a long step: stage is "embedding" or "training". */
+/* Progress of a long step: stage is "embedding" or "training". It may be
+ * called from any of the library's worker threads, but never twice at
+ * once. */
 typedef void (*es_progress_fn)(void *user, const char *stage, size_t done, size_t total);
 
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,

@@ -584,6 +584,59 @@ static void test_speakers_shared(void **state)
     es_set_threads(0);
 }
 
+/* Progress callbacks come from the library's worker threads, one call at
+ * a time (the header says so): a callback with no lock of its own must
+ * never run twice at once. The background of a speaker set is computed on
+ * es_threads() threads. */
+typedef struct {
+    int inside, overlaps;
+    size_t calls, last_total;
+} progress_log;
+
+static void on_progress(void *user, const char *stage, size_t done, size_t total)
+{
+    (void)stage;
+    (void)done;
+    progress_log *p = user;
+    if (p->inside++) p->overlaps++;
+    usleep(20000);   /* stay a while, so that overlaps would show */
+    p->calls++;
+    p->last_total = total;
+    p->inside--;
+}
+
+static void test_progress_serialised(void **state)
+{
+    (void)state;
+    char dir[64], sub[128], p[200];
+    assert_int_equal(test_tmpdir(dir, sizeof dir, "threads"), 0);
+    size_t clips = 0;
+    for (int spk = 0; spk < 2; spk++) {
+        snprintf(sub, sizeof sub, "%s/spk%d", dir, spk);
+        assert_int_equal(mkdir(sub, 0777), 0);
+        for (int i = 0; i < NIN; i++) {
+            es_error e = {0};
+            size_t h = in_n[i] / 2;
+            snprintf(p, sizeof p, "%s/take%d.wav", sub, i);
+            assert_int_equal(es_audio_write_wav(p, in_x[i] + (size_t)spk * h, h, &e), ES_OK);
+            clips++;
+        }
+    }
+    es_set_threads(4);
+    es_speakers *s = two_speakers();
+    progress_log log = {0};
+    es_error e = {0};
+    es_status st = es_speakers_background_from_dir(s, eng, dir, NULL, 0, on_progress, &log, &e);
+    if (st) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(st, ES_OK);
+    assert_int_equal(log.overlaps, 0);
+    assert_int_equal(log.calls, clips);
+    assert_int_equal(log.last_total, clips);
+    es_speakers_free(s);
+    es_set_threads(0);
+    assert_int_equal(test_rmtree(dir), 0);
+}
+
 /* ------------------------------------------------ warnings */
 
 static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -795,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_detectors_same_input),
         cmocka_unit_test(test_set_threads_while_running),
         cmocka_unit_test(test_speakers_shared),
+        cmocka_unit_test(test_progress_serialised),
         cmocka_unit_test(test_warnings_from_threads),
         cmocka_unit_test(test_sndfile_errors_from_threads),
     };
