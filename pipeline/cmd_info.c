@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ------------------------------------------------------------ text output */
 
@@ -286,14 +287,10 @@ static int info_profile(const char *path, const unsigned char *buf, size_t len, 
 
 /* An ONNX file: which pinned model it is, and whether it runs as a
  * wake-word head (what detect and transcribe take). */
-static int info_onnx(const char *path, const unsigned char *buf, size_t len, cJSON *o, int width)
+static int info_onnx(const char *path, const unsigned char *buf, size_t len, const char *sha, cJSON *o, int width)
 {
     es_error e = {0};
     es_onnx *m = es_onnx_parse(buf, len, path, &e);
-    char sha[65] = "";
-    unsigned char h[32];
-    es_sha256(buf, len, h);
-    hex(h, sha);
     const char *pin = pinned_name(sha);
     es_head *hd = m ? es_head_create(m, path, NULL) : NULL;
     const es_graph *g = m ? es_onnx_graph(m) : NULL;
@@ -361,11 +358,13 @@ static int info_file(const info_opts *op, const char *arg)
 {
     es_error e = {0};
     char path[4200];
-    /* a .safetensors path is used as it is; anything else goes through the
-     * model names detect knows (alexa, hey_jarvis, a .onnx path) */
+    /* a file that exists, a path or a .safetensors name is used as it is;
+     * anything else goes through the model names detect knows (alexa,
+     * hey_jarvis), which say what exists when the name is wrong */
     size_t al = strlen(arg);
     int st_name = al > 12 && !strcasecmp(arg + al - 12, ".safetensors");
-    if (st_name || strchr(arg, '/')) snprintf(path, sizeof path, "%s", arg);
+    struct stat sb;
+    if (st_name || strchr(arg, '/') || stat(arg, &sb) == 0) snprintf(path, sizeof path, "%s", arg);
     else if (es_models_path(op->models, arg, path, sizeof path, &e)) return info_fail(op, arg, &e);
     unsigned char *buf = NULL;
     size_t len = 0;
@@ -374,8 +373,8 @@ static int info_file(const info_opts *op, const char *arg)
     char sha[65];
     es_sha256(buf, len, h);
     hex(h, sha);
-    /* safetensors begins with an 8-byte header length that is far smaller
-     * than the file; ONNX (protobuf) with a field tag */
+    /* read as safetensors unless named .onnx; what is not safetensors is
+     * described as ONNX only if it parses as ONNX */
     es_st *st = NULL;
     kind k = K_UNKNOWN;
     size_t pl = strlen(path);
@@ -416,7 +415,7 @@ static int info_file(const info_opts *op, const char *arg)
     int bad = 0, width = st ? key_width(st) : 12;
     if (k == K_ONNX) {
         if (!o) put_text(arg);
-        bad = info_onnx(path, buf, len, o, width);
+        bad = info_onnx(path, buf, len, sha, o, width);
     } else {
         const char *what = k == K_MODEL ? "an earshot keyword model" : k == K_PROFILE ? "an earshot speaker profile"
                                                                                      : "a safetensors file, not earshot's";
