@@ -391,12 +391,9 @@ static void on_interrupt(int sig)
      * reported the worker's read against this write). A lock-free atomic is
      * both async-signal-safe and shared between threads. */
     atomic_store_explicit(&interrupted, sig, memory_order_relaxed);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = cli_on_fatal_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* the next one, of either, to main's handler (cli_catch calls only
+     * sigaction, memset and sigemptyset: async-signal-safe) */
+    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM}, 2);
 }
 
 static void *worker(void *p)
