@@ -5,7 +5,15 @@
 #include "cli.h"
 #include "es_internal.h"
 
+#include <cblas.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <espeak-ng/speak_lib.h>
+#include <flite/flite_version.h>
+#include <getopt.h>
+#include <portaudio.h>
+#include <samplerate.h>
+#include <sndfile.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,14 +101,57 @@ static void cli_warning(void *user, const char *msg)
 
 /* A command like the others, so that what the overview lists is what
  * 'earshot help NAME' and the typo rule know ('help version' was refused
- * as no command, and 'verison' suggested nothing). */
+ * as no command, and 'verison' suggested nothing). -v adds what a bug
+ * report needs and ES_VERSION cannot say: the libraries this binary runs
+ * with (the shared ones as loaded, not as compiled against), OpenBLAS's
+ * kernel for this CPU, and the pinned encoder. Anything else is refused:
+ * 'earshot version -x' printing the version hid the typo. */
 static int cmd_version(int argc, char **argv)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: earshot version\n       earshot --version\n\nPrints earshot's version.\n");
-        return EXIT_OK;
+    static const struct option opts[] = {
+        {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int verbose = 0, opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        if (opt == 'v') { verbose = 1; continue; }
+        if (opt == 'h') {
+            printf("usage: earshot version [-v]\n       earshot --version\n\nPrints earshot's version.\n\n"
+                   "  -v, --verbose   also the libraries it runs with (as loaded), OpenBLAS's\n"
+                   "                  kernel for this CPU, and the pinned encoder's SHA-256:\n"
+                   "                  what a bug report needs\n");
+            return EXIT_OK;
+        }
+        return cli_bad_option("version", argv, opts);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "earshot version: takes no arguments: '%s'\n", argv[optind]);
+        return EXIT_USAGE;
     }
     printf("earshot %s\n", ES_VERSION);
+    if (verbose) {
+        const char *name, *sha = NULL, *encoder = NULL;
+        for (size_t i = 0; !encoder && (name = es_models_pinned(i, &sha)); i++)
+            if (!strcmp(name, "embedding_model")) encoder = sha;
+        /* the compiler, not the date: a date would make two builds of the
+         * same source differ */
+        printf("  built with  %s\n",
+#if defined(__clang__)
+               "clang " __clang_version__
+#elif defined(__GNUC__)
+               "gcc " __VERSION__
+#else
+               "an unknown compiler"
+#endif
+        );
+        printf("  openblas    %s (kernel %s)\n", openblas_get_config(), openblas_get_corename());
+        printf("  sndfile     %s\n", sf_version_string());
+        printf("  samplerate  %s\n", src_get_version());
+        printf("  portaudio   %s\n", Pa_GetVersionText());
+        printf("  espeak-ng   %s\n", espeak_Info(NULL));
+        printf("  flite       %s\n", FLITE_PROJECT_VERSION " (compiled against)");
+        printf("  cjson       %s\n", cJSON_Version());
+        printf("  encoder     embedding_model.onnx, SHA-256 %s\n", encoder ? encoder : "?");
+    }
     return EXIT_OK;
 }
 

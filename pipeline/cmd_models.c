@@ -29,15 +29,20 @@ static const char *check(const char *path, const char *want, long long *size)
 
 int cmd_models(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_ENGINE_LONGOPTS, {0, 0, 0, 0}};
+    /* --models only: models runs no encoder and prints no progress, so
+     * the engine's -t and -q (once accepted here, unlisted) would do nothing */
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'}, {"models", required_argument, 0, 'M'}, {0, 0, 0, 0}};
     cli_common c;
     cli_common_init(&c);
     int opt, r;
-    while ((opt = getopt_long(argc, argv, "t:qh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if ((r = cli_common_opt(&c, opt, optarg))) { if (r < 0) return EXIT_USAGE; continue; }
         if (opt == 'h') {
             printf("usage: earshot models [--models DIR]\n\nLists the pretrained models, where they are cached, and whether "
-                   "each\nfile is the pinned one (its SHA-256). Exit status 1 if any is missing or\nnot the pinned file.\n");
+                   "each\nfile is the pinned one (its SHA-256). Exit status 1 if any is missing or\nnot the pinned file.\n\n"
+                   "  --models DIR   where they are (default: $EARSHOT_MODELS, else\n"
+                   "                 $XDG_CACHE_HOME/earshot/models)\n");
             return EXIT_OK;
         }
         return cli_bad_option("models", argv, opts);

@@ -31,12 +31,40 @@ for c in $cmds; do
     expect 0 "help $c" -- "$BIN" help "$c"
     has "$T/out" "usage: earshot $c" "... prints the usage of $c"
 done
+# every short option a command accepts is in its --help, and every long
+# option its --help names is accepted: models took -t and -q unlisted (it
+# runs no encoder), version took any argument silently. listen is left out:
+# an option it takes could open the default microphone.
+drift=
+for c in $cmds; do
+    [ "$c" = listen ] && continue
+    "$BIN" "$c" --help > "$T/help" 2>&1
+    for l in {a..z} {A..Z}; do
+        [ "$l" = h ] && continue
+        timeout 20 "$BIN" "$c" "-$l" < /dev/null > /dev/null 2> "$T/err"
+        grep -q "invalid option -- '$l'" "$T/err" && continue
+        grep -q -- "-$l[, ]" "$T/help" || drift="$drift $c:-$l"
+    done
+    for o in $(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u); do
+        # espeak-ng's own option, named in --lang's text; earshot --version
+        [ "$o" = --voices ] || [ "$c$o" = version--version ] && continue
+        timeout 20 "$BIN" "$c" "$o" < /dev/null > /dev/null 2> "$T/err"
+        grep -q "unrecognized option" "$T/err" && drift="$drift $c:$o"
+    done
+done
+[ -z "$drift" ] && ok "each command's --help and its options agree" || bad "options and --help disagree:$drift"
 expect 2 "a mistyped version" -- "$BIN" verison
 has "$T/err" "did you mean 'version'?" "... suggests version"
 expect 2 "help of no command" -- "$BIN" help frobnicate
 has "$T/err" "no command 'frobnicate'" "... says so"
 expect 0 "version" -- "$BIN" version
 has "$T/out" "earshot 0." "version prints the version"
+expect 0 "version -v" -- "$BIN" version -v
+has "$T/out" "^  openblas    OpenBLAS [0-9]" "... names OpenBLAS as loaded"
+has "$T/out" "^  sndfile     libsndfile-[0-9]" "... and libsndfile"
+has "$T/out" "^  encoder     embedding_model.onnx, SHA-256 70d164290c1d" "... and the pinned encoder"
+expect 2 "version with an argument" -- "$BIN" version now
+has "$T/err" "takes no arguments: 'now'" "... is refused, not ignored"
 expect 0 "detect --help" -- "$BIN" detect --help
 # --threads is earshot's own count (es_set_threads): OpenBLAS is kept to
 # one thread whatever it says, so "(default: OpenBLAS's)" was wrong
