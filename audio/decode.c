@@ -213,8 +213,9 @@ static void downmix(float *o, const float *in, size_t frames, int ch)
 }
 
 /* Round to whole int16 values as openWakeWord's int16 input would be:
- * round half to even (like numpy.rint), clamp to the int16 range. NaN has no
- * sensible value; it becomes 0 rather than poisoning the front end. */
+ * round half to even (like numpy.rint), clamp to the int16 range. NaN
+ * (none reaches here from a file: scrub_nonfinite) becomes 0 rather than
+ * poisoning the front end. */
 static void quantize_int16(float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -393,6 +394,7 @@ struct es_reader {
     double duration;
     long long bytes;        /* the file's size, -1 when not a regular file */
     int quantize;
+    int warned_nonfinite;   /* scrub_nonfinite has reported this input */
     size_t bframes;         /* frames per decode block */
     float *blk;             /* decoded interleaved block, [bframes][channels] */
     float *mono;            /* downmixed block, [bframes] */
@@ -654,6 +656,26 @@ int es_reader_rate(const es_reader *r) { return r ? r->rate : 0; }
 int es_reader_channels(const es_reader *r) { return r ? r->channels : 0; }
 double es_reader_duration(const es_reader *r) { return r ? r->duration : -1; }
 
+/* NaN and infinity are not sound (a float file from a buggy writer): each
+ * becomes 0 here, before the downmix and the resampler, so one of them
+ * changes its own sample only (through the resampler's filter a NaN would
+ * spoil the whole span around it) and callers that keep floats raw never
+ * see one. The first is reported once per input, with its time in the
+ * source: a silent 0 would hide a broken file. */
+static void scrub_nonfinite(es_reader *r, size_t frames)
+{
+    size_t n = frames * (size_t)r->channels;
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(r->blk[i])) continue;
+        r->blk[i] = 0.0f;
+        if (!r->warned_nonfinite) {
+            r->warned_nonfinite = 1;
+            es_warn("%s: NaN or infinite samples (the first at %.2f s) are read as 0", r->name,
+                    (double)(r->frames_in + i / (size_t)r->channels) / r->rate);
+        }
+    }
+}
+
 /* Decode the next block into r->mono, or set r->eof. */
 static es_status refill(es_reader *r, es_error *err)
 {
@@ -668,6 +690,7 @@ static es_status refill(es_reader *r, es_error *err)
             r->eof = 1;
             return ES_OK;
         }
+        scrub_nonfinite(r, (size_t)got);
         downmix(r->mono, r->blk, (size_t)got, r->channels);
         r->mono_n = (size_t)got;
         r->frames_in += (size_t)got;
@@ -683,6 +706,7 @@ static es_status refill(es_reader *r, es_error *err)
         if (frames > 0) {
             const unsigned char *p = r->raw;
             for (size_t i = 0; i < frames * (size_t)r->channels; i++, p += bps) r->blk[i] = pcm_decode(p, r->fmt);
+            scrub_nonfinite(r, frames);
             downmix(r->mono, r->blk, frames, r->channels);
             size_t used = frames * r->fbytes;
             memmove(r->raw, r->raw + used, r->raw_have - used);

@@ -786,6 +786,77 @@ static void test_raw_s16(void **state)
     assert_int_equal(es_audio_load_raw(NULL, "x", 16000, 1, ES_PCM_S16, NULL, &a, &err), ES_ERR_ARG);
 }
 
+/* NaN and infinite samples are no sound: a float file holding them (a
+ * buggy writer, a divide by zero upstream) read as those values gave NaN
+ * to callers that keep floats raw, and through the resampler one NaN
+ * spoilt the whole filter span around it (quantising then zeroed it all,
+ * silently). Each is read as 0 before anything else touches it, so the
+ * rest of the file is what it would be with a 0 written there, and the
+ * first one is reported once, with the file's name and its time. */
+static void test_nonfinite_samples(void **state)
+{
+    (void)state;
+    enum { N = 16000 };
+    float *f = malloc(N * sizeof *f), *z = malloc(N * sizeof *z);
+    assert_non_null(f);
+    assert_non_null(z);
+    for (int i = 0; i < N; i++) f[i] = z[i] = 0.25f * sinf((float)i * 0.05f);
+    f[8000] = NAN;
+    f[9000] = INFINITY;
+    f[9001] = -INFINITY;
+    z[8000] = z[9000] = z[9001] = 0.0f;
+    es_set_warning_handler(warn_collect, NULL);
+    for (int rate = 8000; rate <= 16000; rate += 8000) {
+        char name[64];
+        snprintf(name, sizeof name, "nonfinite%d.wav", rate);
+        char p[4200];
+        snprintf(p, sizeof p, "%s", tpath(name));
+        write_float(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, rate, 1, f, N);
+        char zp[4200];
+        snprintf(zp, sizeof zp, "%s", tpath("zeros.wav"));
+        write_float(zp, SF_FORMAT_WAV | SF_FORMAT_FLOAT, rate, 1, z, N);
+        for (int q = 0; q < 2; q++) {
+            es_load_opts o = {0};
+            o.quantize_int16 = q;
+            g_nwarn = 0;
+            es_audio a = load_ok(p, &o);
+            /* said once: a message given before is not repeated (es_warn) */
+            assert_int_equal(g_nwarn, q == 0);
+            if (q == 0) {
+                char at[32];
+                snprintf(at, sizeof at, "first at %.2f s", 8000.0 / rate);
+                if (!strstr(g_warn[0], name) || !strstr(g_warn[0], "NaN or infinite") || !strstr(g_warn[0], at))
+                    fail_msg("the warning names the file, the kind and the time: %s", g_warn[0]);
+            }
+            g_nwarn = 0;
+            es_audio b = load_ok(zp, &o);
+            assert_int_equal(g_nwarn, 0);
+            assert_int_equal(a.n, b.n);
+            for (size_t i = 0; i < a.n; i++)
+                if (!(a.samples[i] == b.samples[i]))
+                    fail_msg("%d Hz, quantise %d: sample %zu is %g, with 0 in place of NaN/inf %g", rate, q, i,
+                             a.samples[i], b.samples[i]);
+            es_audio_free(&a);
+            es_audio_free(&b);
+        }
+    }
+    /* raw f32 on a stream: the same */
+    unsigned char raw[4 * 4];
+    const float rv[4] = {0.5f, NAN, -INFINITY, -0.5f};
+    memcpy(raw, rv, sizeof raw);  /* little-endian host, as the other raw tests assume */
+    es_audio a;
+    es_error err = {0};
+    g_nwarn = 0;
+    assert_int_equal(load_raw_buf(raw, sizeof raw, 16000, 1, ES_PCM_F32, &RAW, &a, &err), ES_OK);
+    assert_int_equal(a.n, 4);
+    assert_true(a.samples[0] == 16384.0f && a.samples[1] == 0.0f && a.samples[2] == 0.0f && a.samples[3] == -16384.0f);
+    assert_int_equal(g_nwarn, 1);
+    es_audio_free(&a);
+    es_set_warning_handler(NULL, NULL);
+    free(f);
+    free(z);
+}
+
 static void test_raw_formats(void **state)
 {
     (void)state;
@@ -1209,6 +1280,7 @@ int main(void)
         cmocka_unit_test(test_s16_16k_roundtrip),
         cmocka_unit_test(test_s24_within_lsb),
         cmocka_unit_test(test_float_and_u8),
+        cmocka_unit_test(test_nonfinite_samples),
         cmocka_unit_test(test_downmix),
         cmocka_unit_test(test_resample_sine_files),
         cmocka_unit_test(test_ogg_vorbis),
