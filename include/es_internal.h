@@ -91,6 +91,8 @@ void es_critical_end(void);
  * <path>.tmp.<pid>, of processes that no longer exist, are removed; of
  * one output, or of every output earshot writes in a folder (and `depth`
  * levels of sub-folders). Best effort; returns how many went. */
+/* Whether process pid no longer exists (its temporary files are stale). */
+int es_pid_gone(long pid);
 size_t es_atomic_remove_stale(const char *path);
 size_t es_atomic_remove_stale_in(const char *dir, int depth);
 
@@ -107,6 +109,9 @@ es_status es_npy_write_ex(const char *path, const float *data, const size_t *sha
  * Symbolic links are removed themselves, never followed: a mix folder of
  * es_train_words links to the user's recordings. */
 int es_rm_tree(const char *path);
+/* Bytes a file or folder takes on disk (st_blocks, as du counts; links
+ * are not followed); 0 for what cannot be read. */
+unsigned long long es_tree_bytes(const char *path);
 
 /* Read a whole file into memory (malloc'd). Refuses directories. */
 es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_error *err);

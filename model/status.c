@@ -245,8 +245,13 @@ static long stale_tmp_pid(const char *name, size_t stem_len)
         pid = pid * 10 + (*p - '0');
     }
     if (pid <= 0 || pid == (long)getpid()) return 0;
-    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 0;
-    return pid;
+    return es_pid_gone(pid) ? pid : 0;
+}
+
+int es_pid_gone(long pid)
+{
+    /* ESRCH: no such process; EPERM means it exists (another user's) */
+    return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
 size_t es_atomic_remove_stale(const char *path)
@@ -491,6 +496,25 @@ int es_rm_tree(const char *path)
     }
     closedir(d);
     return bad ? -1 : rmdir(path);
+}
+
+unsigned long long es_tree_bytes(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb)) return 0;
+    unsigned long long n = (unsigned long long)sb.st_blocks * 512u;
+    if (!S_ISDIR(sb.st_mode)) return n;
+    DIR *d = opendir(path);
+    if (!d) return n;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[4200];
+        if (snprintf(p, sizeof p, "%s/%s", path, de->d_name) >= (int)sizeof p) continue;
+        n += es_tree_bytes(p);
+    }
+    closedir(d);
+    return n;
 }
 
 /* ------------------------------------------------------------ UTF-8, JSON */

@@ -16,11 +16,14 @@
 #include "cache.h"
 #include "../model/onnx.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -630,4 +633,96 @@ es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t 
     for (size_t i = 0; i < m; i++) { free(embs[i]); embs[i] = NULL; counts[i] = 0; }
     if (j.failed == 1) return es_fail(err, j.first_status, "%s", j.first_msg);
     return es_fail(err, j.first_status, "%s (and %zu more variants failed)", j.first_msg, j.failed - 1);
+}
+
+/* ------------------------------------------------------------ sweeping */
+
+es_status es_cache_default_dir(char **out, es_error *err) { return default_dir(out, err); }
+
+static int hex_run(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+void es_sweep_remove(const char *path, unsigned long long bytes, int stale, es_sweep_tally *t)
+{
+    if (es_rm_tree(path) == 0) {
+        if (stale) t->stale_removed++;
+        else {
+            t->removed++;
+            t->removed_bytes += bytes;
+        }
+    } else if (errno != ENOENT) {   /* gone already: another sweep, or its run */
+        if (!t->failed++)
+            snprintf(t->first_failure, sizeof t->first_failure, "%s: cannot remove: %s", path, strerror(errno));
+    }
+}
+
+/* One shard folder: <64 hex>.npy entries, <64 hex>.npy.tmp.<pid> temporaries. */
+static void sweep_shard(const char *sub, es_sweep_mode mode, es_sweep_tally *t)
+{
+    DIR *d = opendir(sub);
+    if (!d) { t->other++; return; }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        char p[4400];
+        if (snprintf(p, sizeof p, "%s/%s", sub, n) >= (int)sizeof p) { t->other++; continue; }
+        struct stat sb;
+        if (lstat(p, &sb) || !S_ISREG(sb.st_mode) || !hex_run(n, 64) || strncmp(n + 64, ".npy", 4)) {
+            t->other++;
+            continue;
+        }
+        unsigned long long b = (unsigned long long)sb.st_blocks * 512u;
+        if (!n[68]) {
+            t->entries++;
+            t->bytes += b;
+            if (mode == ES_SWEEP_CLEAR) es_sweep_remove(p, b, 0, t);
+            continue;
+        }
+        char *end;
+        long pid = strncmp(n + 68, ".tmp.", 5) || !isdigit((unsigned char)n[73]) ? 0 : strtol(n + 73, &end, 10);
+        if (pid <= 0 || *end) { t->other++; continue; }
+        if (!es_pid_gone(pid)) { t->busy++; continue; }
+        t->stale++;
+        t->stale_bytes += b;
+        if (mode != ES_SWEEP_COUNT) es_sweep_remove(p, b, 1, t);
+    }
+    closedir(d);
+    if (mode == ES_SWEEP_CLEAR) (void)rmdir(sub);   /* only if it is empty now */
+}
+
+void es_cache_sweep(const char *dir, es_sweep_mode mode, es_sweep_tally *t)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        char p[4200];
+        struct stat sb;
+        if (snprintf(p, sizeof p, "%s/%s", dir, n) >= (int)sizeof p || lstat(p, &sb)) {
+            t->other++;
+            continue;
+        }
+        if (strlen(n) == 2 && hex_run(n, 2) && S_ISDIR(sb.st_mode)) {
+            sweep_shard(p, mode, t);
+            continue;
+        }
+        /* train's generated noise (train_aug.c), made again when missing */
+        if (!strncmp(n, "generated-noise-v", 17) && S_ISREG(sb.st_mode) && strlen(n) > 4 &&
+            !strcmp(n + strlen(n) - 4, ".wav")) {
+            unsigned long long b = (unsigned long long)sb.st_blocks * 512u;
+            t->entries++;
+            t->bytes += b;
+            if (mode == ES_SWEEP_CLEAR) es_sweep_remove(p, b, 0, t);
+            continue;
+        }
+        t->other++;
+    }
+    closedir(d);
 }

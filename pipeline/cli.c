@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "  identify    name the enrolled speaker of each audio file\n"
             "  verify      accept or reject that a named speaker speaks in a file\n"
             "  models      list the pretrained models and where they are cached\n"
+            "  cache       what earshot keeps between runs, and clearing it\n"
             "  info        what a model or speaker profile file is and holds\n"
             "  version     print the version\n"
             "\n"
@@ -162,7 +163,7 @@ static const struct {
     {"detect", cmd_detect},     {"embed", cmd_embed},   {"transcribe", cmd_transcribe}, {"listen", cmd_listen},
     {"models", cmd_models},     {"train", cmd_train},   {"eval", cmd_eval},             {"synth", cmd_synth},
     {"adapt", cmd_adapt},       {"enroll", cmd_enroll}, {"identify", cmd_identify},     {"verify", cmd_verify},
-    {"info", cmd_info},         {"version", cmd_version},
+    {"info", cmd_info},         {"cache", cmd_cache},   {"version", cmd_version},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
 

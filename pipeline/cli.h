@@ -211,5 +211,6 @@ int cmd_identify(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_adapt(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif

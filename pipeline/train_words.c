@@ -22,6 +22,7 @@
 #include "es_internal.h"
 #include "dataset.h"
 #include "synth_data.h"
+#include "cache.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -44,7 +45,7 @@ static uint64_t fnv(uint64_t h, const char *s)
     return h;
 }
 
-static es_status cache_root(const char *given, char *buf, size_t size, es_error *err)
+es_status es_synth_cache_dir(const char *given, char *buf, size_t size, es_error *err)
 {
     const char *env = getenv("EARSHOT_SYNTH_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     int n;
@@ -122,6 +123,45 @@ static size_t clean_stale(const char *root)
     }
     closedir(d);
     return removed;
+}
+
+void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *t)
+{
+    DIR *d = opendir(root);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        char p[4200], meta[4300];
+        struct stat sb;
+        if (snprintf(p, sizeof p, "%s/%s", root, n) >= (int)sizeof p || lstat(p, &sb) || !S_ISDIR(sb.st_mode)) {
+            t->other++;
+            continue;
+        }
+        long pid;
+        const char *h = strncmp(n, "mix-", 4) ? n : n + 4;
+        if (tmp_name(n, &pid)) {
+            if (!es_pid_gone(pid)) { t->busy++; continue; }
+            unsigned long long b = es_tree_bytes(p);
+            t->stale++;
+            t->stale_bytes += b;
+            if (mode != ES_SWEEP_COUNT) es_sweep_remove(p, b, 1, t);
+            continue;
+        }
+        /* a set: 16 hex digits (a hash of its recipe) and its description;
+         * a mix of a set and recordings: mix-<16 hex> and its train/ */
+        int set = strlen(h) == 16 &&
+                  snprintf(meta, sizeof meta, "%s/%s", p, h == n ? "synthesis.json" : "train") < (int)sizeof meta &&
+                  exists(meta);
+        for (int i = 0; set && i < 16; i++) set = isxdigit((unsigned char)h[i]) && !isupper((unsigned char)h[i]);
+        if (!set) { t->other++; continue; }
+        unsigned long long b = es_tree_bytes(p);
+        t->entries++;
+        t->bytes += b;
+        if (mode == ES_SWEEP_CLEAR) es_sweep_remove(p, b, 0, t);
+    }
+    closedir(d);
 }
 
 /* The counts es_synth_dataset reports, read back from a cached folder:
@@ -208,7 +248,7 @@ es_status es_synth_cached(const es_synth_opts *o, const char *synth_cache, es_sy
     if (!o || !sr) return es_fail(err, ES_ERR_ARG, "es_synth_cached: invalid arguments");
     memset(sr, 0, sizeof *sr);
     char root[3000], dir[3100];
-    es_status st = cache_root(synth_cache, root, sizeof root, err);
+    es_status st = es_synth_cache_dir(synth_cache, root, sizeof root, err);
     if (st) return st;
     size_t stale = clean_stale(root);
     if ((st = synth_cached(o, root, dir, sizeof dir, sr, progress, user, err))) return st;
@@ -237,7 +277,7 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         st = es_fail(err, ES_ERR_ARG, "real_weight must be from 0 to 100, not %g", o->real_weight);
         goto out;
     }
-    if ((st = cache_root(synth_cache, root, sizeof root, err))) goto out;
+    if ((st = es_synth_cache_dir(synth_cache, root, sizeof root, err))) goto out;
     /* read the real clips first: a bad --data should fail before minutes of synthesis */
     if (real_dir) {
         if ((st = es_dataset_scan(real_dir, real_pattern, &real, NULL, err))) goto out;

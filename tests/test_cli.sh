@@ -92,6 +92,52 @@ expect 1 "models reports a file that is not the pinned one" -- "$BIN" models --m
 has "$T/out" "alexa .*NOT THE PINNED FILE" "... and names it"
 expect 2 "models takes no arguments" -- "$BIN" models extra
 has "$T/err" "earshot info FILE" "... and points to info for a model file"
+# earshot cache: counts what earshot made in its cache folders, removes the
+# temporaries of killed runs (--tidy) and the entries (--clear), and leaves
+# every other name, links' targets and a live run's temporaries alone
+k64=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+sh -c 'exit 0' & dead=$!; wait $dead   # a pid that is gone
+E=$T/cache-emb; Y=$T/cache-syn; O=$T/cache-outside
+mkdir -p "$E/01" "$E/ab" "$E/zz" "$O/keep" "$Y/0123456789abcdef/zero" "$Y/mix-fedcba9876543210/train/zero" "$Y/mine" \
+    "$Y/0123456789abcdef.tmp$dead/zero"
+head -c 4000 /dev/urandom > "$E/01/$k64.npy"
+head -c 4000 /dev/urandom > "$E/ab/${k64%??}ab.npy"
+head -c 100 /dev/urandom > "$E/ab/$k64.npy.tmp.$dead"
+head -c 100 /dev/urandom > "$E/ab/$k64.npy.tmp.$$"
+head -c 100 /dev/urandom > "$E/generated-noise-v1-pink.wav"
+echo mine > "$E/notes.txt"; echo mine > "$E/ab/notes.txt"; echo mine > "$O/keep/x.npy"
+ln -s "$O/keep" "$E/cd"
+echo '{}' > "$Y/0123456789abcdef/synthesis.json"; echo take > "$Y/0123456789abcdef/zero/0.wav"
+echo take > "$Y/0123456789abcdef.tmp$dead/zero/0.wav"
+ln -s "$Y/0123456789abcdef/zero" "$Y/mix-fedcba9876543210/train/zero/synthetic"
+ln -s "$O/keep/x.npy" "$Y/mix-fedcba9876543210/train/zero/real.wav"
+echo mine > "$Y/mine/a.txt"
+export EARSHOT_SYNTH_CACHE=$Y
+expect 0 "cache lists the caches" -- "$BIN" cache --cache "$E"
+has "$T/out" "^embeddings  $E" "... names the embedding cache folder"
+has "$T/out" "^            3 entries," "... counts its entries (two embeddings, the generated noise)"
+has "$T/out" "and 1 temporary file of runs that were killed (.*): earshot cache --tidy" "... and a killed run's temporary"
+has "$T/out" "1 being written by a run under way" "... and a live run's"
+has "$T/out" "4 other names, not earshot.s" "... and the names it did not make (a file, a folder, a link; a file in a shard)"
+has "$T/out" "^synth       $Y" "... names the synthesis cache (EARSHOT_SYNTH_CACHE)"
+has "$T/out" "^            2 sets," "... counts a set and a mix"
+has "$T/out" "^models " "... and the models"
+[ -e "$E/ab/$k64.npy.tmp.$dead" ] && [ -e "$E/01/$k64.npy" ] && ok "... and removes nothing" || bad "cache without options removed files"
+expect 0 "cache --tidy" -- "$BIN" cache --tidy --cache "$E"
+[ ! -e "$E/ab/$k64.npy.tmp.$dead" ] && [ ! -e "$Y/0123456789abcdef.tmp$dead" ] && ok "... removes killed runs' temporaries" \
+    || bad "--tidy left a stale temporary"
+[ -e "$E/ab/$k64.npy.tmp.$$" ] && [ -e "$E/01/$k64.npy" ] && [ -e "$Y/0123456789abcdef/zero/0.wav" ] \
+    && ok "... and nothing else" || bad "--tidy removed an entry or a live run's temporary"
+has "$T/out" "removed 1 of 1 temporary file" "... and says so"
+expect 0 "cache --clear" -- "$BIN" cache --clear --cache "$E"
+has "$T/out" "removed 3 of 3 entries" "... removes the embedding entries"
+has "$T/out" "removed 2 of 2 sets" "... and the synthesised sets"
+left=$(cd "$T" && find cache-emb cache-syn cache-outside \( -type f -o -type l \) | sort | tr '\n' ' ')
+want="cache-emb/ab/$k64.npy.tmp.$$ cache-emb/ab/notes.txt cache-emb/cd cache-emb/notes.txt cache-outside/keep/x.npy cache-syn/mine/a.txt "
+[ "$left" = "$want" ] && ok "... and leaves other names, links' targets and a live run's temporary" || bad "after --clear: $left"
+[ ! -e "$E/01" ] && [ -d "$E/ab" ] && ok "... an emptied shard folder goes, one with other files stays" || bad "shard folders after --clear"
+expect 2 "cache takes no arguments" -- "$BIN" cache "$E"
+unset EARSHOT_SYNTH_CACHE
 # earshot info on the pretrained ONNX files (by name), and on what is none
 expect 0 "info on pretrained models by name" -- "$BIN" info alexa embedding_model
 has "$T/out" "^alexa: a pretrained openWakeWord head" "info names a pretrained head"
