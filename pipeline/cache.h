@@ -151,6 +151,7 @@ typedef struct {
     size_t removed;              /* entries removed (ES_SWEEP_CLEAR) */
     unsigned long long removed_bytes;
     size_t stale_removed;        /* temporaries removed (TIDY or CLEAR) */
+    int skip_sizes;              /* set by the caller: entries' sizes not wanted (no walk of each set) */
     size_t failed;               /* removals that failed; the first in first_failure */
     char first_failure[600];
 } es_sweep_tally;

@@ -101,30 +101,6 @@ static int tmp_name(const char *name, long *pid)
     return 1;
 }
 
-/* A run that was killed leaves its temporary folder behind (the rename
- * that publishes it never happened). Remove those of processes that no
- * longer exist; a live process's folder is its work in progress. Best
- * effort: the cache works with them there, so failures are ignored.
- * Returns how many were removed. */
-static size_t clean_stale(const char *root)
-{
-    DIR *d = opendir(root);
-    if (!d) return 0;
-    size_t removed = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        long pid;
-        if (!tmp_name(de->d_name, &pid)) continue;
-        /* ESRCH: no such process; EPERM means it exists (another user's) */
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        char p[4200];
-        if (snprintf(p, sizeof p, "%s/%s", root, de->d_name) >= (int)sizeof p) continue;
-        if (es_rm_tree(p) == 0) removed++;
-    }
-    closedir(d);
-    return removed;
-}
-
 void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *t)
 {
     DIR *d = opendir(root);
@@ -156,12 +132,26 @@ void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *
                   exists(meta);
         for (int i = 0; set && i < 16; i++) set = isxdigit((unsigned char)h[i]) && !isupper((unsigned char)h[i]);
         if (!set) { t->other++; continue; }
-        unsigned long long b = es_tree_bytes(p);
+        unsigned long long b = t->skip_sizes ? 0 : es_tree_bytes(p);
         t->entries++;
         t->bytes += b;
         if (mode == ES_SWEEP_CLEAR) es_sweep_remove(p, b, 0, t);
     }
     closedir(d);
+}
+
+/* A run that was killed leaves its temporary folder behind (the rename
+ * that publishes it never happened). Remove those of processes that no
+ * longer exist; a live process's folder is its work in progress. Best
+ * effort: the cache works with them there, so failures are ignored.
+ * Returns how many were removed. */
+static size_t clean_stale(const char *root)
+{
+    es_sweep_tally t;
+    memset(&t, 0, sizeof t);
+    t.skip_sizes = 1;   /* run before every synthesis: only the stale folders matter */
+    es_synth_cache_sweep(root, ES_SWEEP_TIDY, &t);
+    return t.stale_removed;
 }
 
 /* The counts es_synth_dataset reports, read back from a cached folder:
