@@ -14,6 +14,9 @@ fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 . "$(dirname -- "$0")/lib.sh"
+# The caches go to $T: a test must never touch the user's (the option
+# sweep below once ran 'earshot cache --clear' and emptied them).
+export EARSHOT_CACHE=$T/emb-cache EARSHOT_SYNTH_CACHE=$T/synth-cache
 
 # --- usage
 expect 2 "no command is a usage error" -- "$BIN"
@@ -112,7 +115,7 @@ echo take > "$Y/0123456789abcdef.tmp$dead/zero/0.wav"
 ln -s "$Y/0123456789abcdef/zero" "$Y/mix-fedcba9876543210/train/zero/synthetic"
 ln -s "$O/keep/x.npy" "$Y/mix-fedcba9876543210/train/zero/real.wav"
 echo mine > "$Y/mine/a.txt"
-export EARSHOT_SYNTH_CACHE=$Y
+EARSHOT_SYNTH_CACHE=$Y
 expect 0 "cache lists the caches" -- "$BIN" cache --cache "$E"
 has "$T/out" "^embeddings  $E" "... names the embedding cache folder"
 has "$T/out" "^            3 entries," "... counts its entries (two embeddings, the generated noise)"
@@ -137,7 +140,7 @@ want="cache-emb/ab/$k64.npy.tmp.$$ cache-emb/ab/notes.txt cache-emb/cd cache-emb
 [ "$left" = "$want" ] && ok "... and leaves other names, links' targets and a live run's temporary" || bad "after --clear: $left"
 [ ! -e "$E/01" ] && [ -d "$E/ab" ] && ok "... an emptied shard folder goes, one with other files stays" || bad "shard folders after --clear"
 expect 2 "cache takes no arguments" -- "$BIN" cache "$E"
-unset EARSHOT_SYNTH_CACHE
+EARSHOT_SYNTH_CACHE=$T/synth-cache
 # earshot info on the pretrained ONNX files (by name), and on what is none
 expect 0 "info on pretrained models by name" -- "$BIN" info alexa embedding_model
 has "$T/out" "^alexa: a pretrained openWakeWord head" "info names a pretrained head"
