@@ -73,6 +73,7 @@ size_t es_capture_device_count(void)
 
 es_status es_capture_device_info(size_t i, es_capture_device *d, es_error *err)
 {
+    if (!d) return es_fail(err, ES_ERR_ARG, "es_capture_device_info: nowhere to put the device (d is NULL)");
     es_status st = need_init(err);
     if (st) return st;
     const PaDeviceInfo *pi = i < es_capture_device_count() ? Pa_GetDeviceInfo((PaDeviceIndex)i) : NULL;
@@ -102,6 +103,8 @@ static int contains_ci(const char *hay, const char *needle)
 
 es_status es_capture_find(const char *spec, int *index, es_error *err)
 {
+    /* checked first: a match found would otherwise be written through it */
+    if (!index) return es_fail(err, ES_ERR_ARG, "es_capture_find: nowhere to put the index (index is NULL)");
     es_status st = need_init(err);
     if (st) return st;
     int n = (int)es_capture_device_count();
@@ -320,7 +323,8 @@ es_status es_capture_start(es_capture *c, es_error *err)
 
 es_status es_capture_stop(es_capture *c, es_error *err)
 {
-    if (!c || !c->started) return ES_OK;
+    if (!c) return es_fail(err, ES_ERR_ARG, "audio: no stream");
+    if (!c->started) return ES_OK;
     c->started = 0;
     /* Pa_StopStream lets the buffers already captured reach the callback;
      * what it puts in the ring stays there for the last reads. */
@@ -384,8 +388,9 @@ static es_status convert(es_capture *c, size_t n, int end, es_error *err)
 
 es_status es_capture_read(es_capture *c, float *out, size_t max, size_t *got, int timeout_ms, es_error *err)
 {
-    *got = 0;
-    if (!c || !out || !max) return es_fail(err, ES_ERR_ARG, "audio: bad read arguments");
+    /* *got is the one output: stored only once it is known to exist */
+    if (got) *got = 0;
+    if (!c || !out || !max || !got) return es_fail(err, ES_ERR_ARG, "audio: bad read arguments");
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
@@ -414,8 +419,9 @@ es_status es_capture_read(es_capture *c, float *out, size_t max, size_t *got, in
 
 es_status es_capture_flush(es_capture *c, float *out, size_t max, size_t *got, es_error *err)
 {
-    *got = 0;
-    if (!c || !out) return es_fail(err, ES_ERR_ARG, "audio: bad read arguments");
+    /* max = 0 refused as es_capture_read refuses it: *got = 0 means the end */
+    if (got) *got = 0;
+    if (!c || !out || !max || !got) return es_fail(err, ES_ERR_ARG, "audio: bad read arguments");
     for (;;) {
         while (c->out_pos < c->out_n && *got < max) out[(*got)++] = c->out[c->out_pos++];
         if (*got == max) return ES_OK;
@@ -437,6 +443,7 @@ es_status es_capture_flush(es_capture *c, float *out, size_t max, size_t *got, e
 
 void es_capture_stats(const es_capture *c, es_capture_stat *s)
 {
+    if (!s) return;
     memset(s, 0, sizeof *s);
     if (!c) return;
     es_capture *m = (es_capture *)c;  /* atomics are read-only here */
@@ -450,5 +457,5 @@ void es_capture_stats(const es_capture *c, es_capture_stat *s)
 
 double es_capture_rate(const es_capture *c) { return c ? c->rate : 0; }
 int es_capture_channels(const es_capture *c) { return c ? c->channels : 0; }
-const char *es_capture_name(const es_capture *c) { return c ? c->name : ""; }
+const char *es_capture_name(const es_capture *c) { return c ? c->name : NULL; }
 int es_capture_index(const es_capture *c) { return c ? c->device : -1; }

@@ -199,12 +199,13 @@ typedef struct {
 typedef struct es_capture es_capture;
 es_capture *es_capture_open(const es_capture_opts *o, es_error *err);
 es_status es_capture_start(es_capture *c, es_error *err);
-/* Up to max samples (16 kHz); waits for audio up to timeout_ms (-1: no
- * limit, 0: do not wait). *got = 0 only after a timeout. */
+/* Up to max (> 0) samples (16 kHz); waits for audio up to timeout_ms (-1:
+ * no limit, 0: do not wait). *got = 0 only after a timeout. */
 es_status es_capture_read(es_capture *c, float *out, size_t max, size_t *got, int timeout_ms, es_error *err);
 /* Stop the device: the callback runs no more, audio already in the ring stays. */
 es_status es_capture_stop(es_capture *c, es_error *err);
-/* After stop: the rest of the ring and the resampler's tail; *got = 0 at the end. */
+/* After stop: the rest of the ring and the resampler's tail, up to max
+ * (> 0) samples a call; *got = 0 at the end. */
 es_status es_capture_flush(es_capture *c, float *out, size_t max, size_t *got, es_error *err);
 void es_capture_stats(const es_capture *c, es_capture_stat *s);
 double es_capture_rate(const es_capture *c);
