@@ -430,6 +430,10 @@ done:
 es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir, const es_adapt_opts *o,
                    const char *out_path, es_adapt_result *r, es_progress_fn progress, void *user, es_error *err)
 {
+    /* the status of a failed load below is read back from err: without a
+     * caller's one, a local one keeps it exact (not a guess) */
+    es_error err0 = {0};
+    if (!err) err = &err0;
     es_adapt_result res0;
     if (!r) r = &res0;
     memset(r, 0, sizeof *r);

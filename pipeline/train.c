@@ -1991,6 +1991,10 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     /* r is required: refused like any NULL argument (es_train_head's too), not written through */
     if (!r) return es_fail(err, ES_ERR_ARG, "es_eval: no result (r) to fill");
     memset(r, 0, sizeof *r);
+    /* the statuses of failed loads below are read back from err: without
+     * a caller's one, a local one keeps them exact (not a guess) */
+    es_error err0 = {0};
+    if (!err) err = &err0;
     int adapt = o && o->self_adapt, one_voice = adapt && o->one_voice;
     es_classifier *c = es_classifier_load(model_path, err);
     if (!c) return err ? err->status : ES_ERR_MODEL;

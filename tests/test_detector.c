@@ -424,6 +424,37 @@ static void test_null_handles(void **state)
     assert_false(es_speakers_threshold_is_set(NULL));
 }
 
+/* The header: every function that can fail returns its status whether or
+ * not it is given an es_error. es_eval and es_adapt read a failed model
+ * load's status back from err, and without one guessed ES_ERR_MODEL: a
+ * missing file is ES_ERR_IO, a file that is not a model ES_ERR_FORMAT. */
+static void test_status_without_err(void **state)
+{
+    (void)state;
+    char dir[256], junk[300], out[300];
+    assert_int_equal(test_tmpdir(dir, sizeof dir, "noerr"), 0);
+    snprintf(junk, sizeof junk, "%s/junk.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    FILE *f = fopen(junk, "w");
+    assert_non_null(f);
+    fputs("not a model at all, but long enough to have a header", f);
+    fclose(f);
+    const char *data = dir;
+    es_eval_result r;
+    es_error e = {0};
+    assert_int_equal(es_eval(eng, "/nonexistent/m.safetensors", data, NULL, NULL, &r, NULL, NULL, &e), ES_ERR_IO);
+    assert_int_equal(es_eval(eng, "/nonexistent/m.safetensors", data, NULL, NULL, &r, NULL, NULL, NULL), ES_ERR_IO);
+    assert_int_equal(es_eval(eng, junk, data, NULL, NULL, &r, NULL, NULL, &e), ES_ERR_FORMAT);
+    assert_int_equal(es_eval(eng, junk, data, NULL, NULL, &r, NULL, NULL, NULL), ES_ERR_FORMAT);
+    es_adapt_opts ao;
+    es_adapt_opts_default(&ao);
+    es_adapt_result ar;
+    assert_int_equal(es_adapt(eng, "/nonexistent/m.safetensors", data, &ao, out, &ar, NULL, NULL, &e), ES_ERR_IO);
+    assert_int_equal(es_adapt(eng, "/nonexistent/m.safetensors", data, &ao, out, &ar, NULL, NULL, NULL), ES_ERR_IO);
+    assert_int_equal(es_adapt(eng, junk, data, &ao, out, &ar, NULL, NULL, NULL), ES_ERR_FORMAT);
+    test_rmtree(dir);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -636,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_set_thresholds),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_null_handles),
+        cmocka_unit_test(test_status_without_err),
         cmocka_unit_test(test_made_with),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
