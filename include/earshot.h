@@ -31,7 +31,16 @@
 extern "C" {
 #endif
 
+/* The version of this header, as a string and as numbers for #if (the
+ * project's version in meson.build and earshot.pc; tests/test_install.sh
+ * holds them together). es_version() is the library's: a program built
+ * against one header and linked with another libearshot.a can compare
+ * the two (strcmp(es_version(), ES_VERSION)). */
 #define ES_VERSION "0.1.0"
+#define ES_VERSION_MAJOR 0
+#define ES_VERSION_MINOR 1
+#define ES_VERSION_PATCH 0
+const char *es_version(void);
 
 #define ES_SAMPLE_RATE 16000
 #define ES_MEL_BINS 32

@@ -30,6 +30,13 @@ const char *es_status_str(es_status s)
     return "unknown status";
 }
 
+/* ES_VERSION as the library was compiled: the header a program includes
+ * may be another copy's. */
+const char *es_version(void)
+{
+    return ES_VERSION;
+}
+
 es_status es_fail(es_error *err, es_status status, const char *fmt, ...)
 {
     if (err) {
