@@ -14,7 +14,17 @@
  * es_engine_models_dir, ...) are NULL-safe: for a NULL handle, as after a
  * failed create, they return 0, NULL or NaN. Output structs (an
  * es_train_result, an es_eval_result) are required unless said otherwise.
- * On success err is left as it was.
+ * On success err is left as it was. err may be NULL everywhere.
+ *
+ * Ownership: the *_free / *_close functions take NULL (and do nothing);
+ * the es_audio, es_eval_result and es_curve_result ones also clear the
+ * struct, so a second call is harmless. Arrays a function allocates for
+ * the caller (es_audio_resample, es_embed_audio, es_npy_read) are freed
+ * with free(). A string a getter returns belongs to the object it came
+ * from and lives as long as it (a label as long as its classifier, head
+ * or detector; a name as long as its engine or stream); never free one.
+ * The exceptions are said where they are (es_speakers_name,
+ * es_speakers_background).
  *
  * Units: audio handed to the front end is 16 kHz mono float in int16 scale
  * (about +-32768), as the pretrained melspectrogram model expects.
@@ -106,12 +116,14 @@ void es_load_opts_default(es_load_opts *o);
 /* Decode any file libsndfile reads, downmix to mono, resample to 16 kHz
  * (libsamplerate, best-quality sinc) and scale to int16 range. */
 es_status es_audio_load(const char *path, const es_load_opts *opts, es_audio *out, es_error *err);
-/* Raw interleaved little-endian PCM from a stream (e.g. stdin). `name` is
- * used in error messages. */
+/* Raw interleaved little-endian PCM from a stream (e.g. stdin) at `rate`
+ * (1000 to 384000 Hz) with `channels` (1 to 1024) channels. `name` is used
+ * in error messages (NULL: "<stream>"). */
 es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
                             es_pcm_format fmt, const es_load_opts *opts,
                             es_audio *out, es_error *err);
-/* Mono float samples at any rate in int16 scale -> 16 kHz. */
+/* Mono float samples in int16 scale at `rate` (1000 to 384000 Hz) -> 16
+ * kHz. *out is malloc'd (free() it); for n = 0 it is NULL and *out_n 0. */
 es_status es_audio_resample(const float *x, size_t n, int rate, float **out, size_t *out_n, es_error *err);
 void es_audio_free(es_audio *a);
 /* The level of the loudest 10 ms of 16 kHz int16-scale samples, in dB
@@ -313,11 +325,11 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
 
 /* -------------------------------------------------------------- pipeline */
 
-/* Threads one library call may use (0 = the CPUs the process may run on,
- * at most 8). The library splits work itself (windows, segments of an
- * utterance, frames) and keeps OpenBLAS to one thread. Process-wide: any
- * thread may change it at any time, calls under way picking the new count
- * up as they go. Embeddings, the speaker representation and detection give
+/* Threads one library call may use (0 or less = the CPUs the process may
+ * run on, at most 8; above 64 = 64). The library splits work itself
+ * (windows, segments of an utterance, frames) and keeps OpenBLAS to one
+ * thread. Process-wide: any thread may change it at any time, calls under
+ * way picking the new count up as they go. Embeddings, the speaker representation and detection give
  * the same bits at any count (tests/test_threads.c).
  *
  * Sharing between threads: every call only reads an engine (and its
@@ -364,15 +376,18 @@ typedef struct {
 } es_embed_opts;
 
 /* Compute log-mel [*frames][32] and embeddings [*n_emb][96] of 16 kHz audio.
- * Either output pointer may be NULL if not wanted; results are malloc'd. */
+ * Either output pointer may be NULL if not wanted; results are malloc'd
+ * (free() them). opts NULL: ES_EMBED_WHOLE, no padding, no warp. */
 es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_opts *opts,
                          float **mel, size_t *frames, float **emb, size_t *n_emb, es_error *err);
 
 /* Streaming scorer: audio in, one score vector per 80 ms per head out, in
  * openWakeWord's streaming way. Used for files and live audio alike. */
 typedef struct es_scorer es_scorer;
-/* Called once per 80 ms step with a head's scores. `t` is the time in
- * seconds (of the audio pushed) at the end of the step. */
+/* Called once per 80 ms step with a head's scores, from the step at which
+ * the head's window of embeddings is first full (es_head_window; about
+ * 1.3 s of audio for a 16-embedding head: no call before). `t` is the time
+ * in seconds (of the audio pushed) at the end of the step. */
 typedef void (*es_score_fn)(void *user, size_t head, double t, const float *scores, size_t n);
 es_scorer *es_scorer_create(es_engine *e, es_head **heads, size_t nheads, es_error *err);
 void es_scorer_free(es_scorer *s);
@@ -479,7 +494,9 @@ typedef struct {
     float lr, weight_decay;
     const char *balance;      /* none, sample, weight, auto (default auto) */
     int shots;                /* > 0: at most this many training clips per label */
-    const char *cache_dir;    /* embedding cache, NULL = default */
+    const char *cache_dir;    /* embedding cache, NULL = default:
+                                 $EARSHOT_CACHE, else $XDG_CACHE_HOME/earshot/
+                                 embeddings, else ~/.cache/earshot/embeddings */
     /* classifier/feature settings of the learning curve (pipeline/feat.c) */
     int shifts;               /* sub-step offsets of the audio against the
                                  80 ms grid: training examples and test-time
@@ -909,7 +926,7 @@ typedef struct {
  * usage error from a failure of the work. */
 es_status es_synth_opts_check(const es_synth_opts *o, es_error *err);
 /* The takes of o in the synthesis cache (synth_cache NULL = the default
- * folder, as es_train_words uses), synthesised now if they are not there
+ * folder, as es_train_words says), synthesised now if they are not there
  * yet; r->dir receives the dataset folder, r->from_cache whether it was
  * there. Removes the temporary folders of killed runs (r->stale_removed). */
 es_status es_synth_cached(const es_synth_opts *o, const char *synth_cache, es_synth_result *r, es_progress_fn progress,
@@ -925,9 +942,9 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
                            void *user, es_error *err);
 
 /* Synthesise o's vocabulary into a cache folder (synth_cache: NULL =
- * ${XDG_CACHE_HOME:-~/.cache}/earshot/synth; a repeat with the same options
- * reuses it), optionally mix in real recordings (real_dir with
- * real_pattern as for es_train_opts; they then make the validation set
+ * $EARSHOT_SYNTH_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/earshot/synth; a
+ * repeat with the same options reuses it), optionally mix in real
+ * recordings (real_dir with real_pattern as for es_train_opts; they then make the validation set
  * when every label has at least two of them), and train with t (its
  * data_dir / val_dir are replaced). The model card records the synthesis. */
 es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth_cache, const char *real_dir,
@@ -1022,6 +1039,8 @@ es_speakers *es_speakers_load(const char *path, es_engine *e, es_error *err);
 es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char *name, es_engine *e, es_error *err);
 void es_speakers_free(es_speakers *s);
 size_t es_speakers_count(const es_speakers *s);
+/* Speaker i's name, or NULL past the end. Valid until the set changes
+ * (enroll, remove) or is freed: copy it to keep it across a change. */
 const char *es_speakers_name(const es_speakers *s, size_t i);
 /* index of the speaker called name, or es_speakers_count(s) if none is */
 size_t es_speakers_find(const es_speakers *s, const char *name);
@@ -1067,7 +1086,7 @@ es_status es_speakers_set_background(es_speakers *s, const float *feats, const i
 /* The same from a folder of speech by several speakers: one sub-folder per
  * speaker, or a flat folder whose names follow pattern with {speaker} (and
  * {label}, e.g. FSDD's "{label}_{speaker}_{take}"). Every clip's
- * representation is computed (on es_threads() threads); progress may be
+ * representation is computed (on es_set_threads' count); progress may be
  * NULL. */
 es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const char *dir, const char *pattern,
                                           int keep_threshold, es_progress_fn progress, void *user, es_error *err);
@@ -1079,7 +1098,8 @@ es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const ch
  * one utterance to the next). 64 x 20 takes 30-60 s on 2 cores. */
 es_status es_speakers_background_synth(es_speakers *s, es_engine *e, int voices, int takes, unsigned long long seed,
                                        int keep_threshold, es_progress_fn progress, void *user, es_error *err);
-/* The background's description, NULL without one. */
+/* The background's description, NULL without one; valid until the
+ * background is replaced or the set freed. */
 const char *es_speakers_background(const es_speakers *s);
 /* Write atomically. */
 es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err);
