@@ -24,7 +24,13 @@
  * from and lives as long as it (a label as long as its classifier, head
  * or detector; a name as long as its engine or stream); never free one.
  * The exceptions are said where they are (es_speakers_name,
- * es_speakers_background).
+ * es_speakers_background). An object made from another keeps a pointer
+ * to it, which must outlive it: a head its es_onnx, a mel or encoder
+ * stream its es_mel or es_encoder (an engine's, for streams made from
+ * es_engine_mel / es_engine_encoder), a scorer its engine and heads, a
+ * detector its engine, a self-adaptation its classifier. es_mel_create,
+ * es_encoder_create, es_engine_create_for_classifier and the speaker sets
+ * copy what they need: their es_onnx, classifier or engine may go at once.
  *
  * Units: audio handed to the front end is 16 kHz mono float in int16 scale
  * (about +-32768), as the pretrained melspectrogram model expects.
@@ -263,6 +269,7 @@ es_status es_mel_compute(es_mel *m, const float *x, size_t n, float *out, es_err
  * runs on the last 1280+480 samples (fewer at the very start), yielding 8
  * new frames (5 for the first chunk); the top-dB clamp is per chunk. */
 typedef struct es_mel_stream es_mel_stream;
+/* m must outlive the stream. */
 es_mel_stream *es_mel_stream_create(es_mel *m, es_error *err);
 void es_mel_stream_free(es_mel_stream *s);
 /* Feed any number of samples; the k frames they complete are written to
@@ -289,6 +296,7 @@ es_status es_encoder_full(es_encoder *e, const float *mel, size_t frames, float 
 /* (c) streaming with per-layer caches: push mel frames, get embeddings as
  * soon as they are complete. Results equal (b) on the concatenated input. */
 typedef struct es_encoder_stream es_encoder_stream;
+/* e must outlive the stream. */
 es_encoder_stream *es_encoder_stream_create(es_encoder *e, es_error *err);
 void es_encoder_stream_free(es_encoder_stream *s);
 void es_encoder_stream_reset(es_encoder_stream *s);
@@ -300,6 +308,8 @@ es_status es_encoder_stream_push(es_encoder_stream *s, const float *mel, size_t 
 
 /* An openWakeWord-format classifier head, evaluated from its ONNX graph. */
 typedef struct es_head es_head;
+/* The head runs model's graph in place: model must outlive it. name NULL:
+ * the file name without directory, "_v0.N" and ".onnx". */
 es_head *es_head_create(const es_onnx *model, const char *name, es_error *err);
 void es_head_free(es_head *h);
 const char *es_head_name(const es_head *h);
@@ -389,6 +399,9 @@ typedef struct es_scorer es_scorer;
  * 1.3 s of audio for a 16-embedding head: no call before). `t` is the time
  * in seconds (of the audio pushed) at the end of the step. */
 typedef void (*es_score_fn)(void *user, size_t head, double t, const float *scores, size_t n);
+/* The engine and the heads must outlive the scorer (the array heads need
+ * not). A head keeps scratch, so scorers in different threads need heads
+ * of their own. */
 es_scorer *es_scorer_create(es_engine *e, es_head **heads, size_t nheads, es_error *err);
 void es_scorer_free(es_scorer *s);
 es_status es_scorer_push(es_scorer *s, const float *x, size_t n, es_score_fn fn, void *user, es_error *err);
@@ -445,7 +458,8 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
  * of `earshot train` (or adapted from one) carry the means; other models
  * get ES_ERR_UNSUPPORTED from es_selfadapt_create. */
 typedef struct es_selfadapt es_selfadapt;
-es_selfadapt *es_selfadapt_create(const es_classifier *c, float prior, es_error *err);   /* prior < 0: default 2 */
+/* prior < 0 (or NaN): default 2. c must outlive the self-adaptation. */
+es_selfadapt *es_selfadapt_create(const es_classifier *c, float prior, es_error *err);
 void es_selfadapt_free(es_selfadapt *a);
 void es_selfadapt_reset(es_selfadapt *a);
 /* emb [n][96] -= the current offset (nothing before the first observation) */
