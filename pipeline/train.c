@@ -1991,6 +1991,9 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     /* r is required: refused like any NULL argument (es_train_head's too), not written through */
     if (!r) return es_fail(err, ES_ERR_ARG, "es_eval: no result (r) to fill");
     memset(r, 0, sizeof *r);
+    /* before any file is read, so a missing argument is told as such */
+    if (!e || !model_path || !data_dir)
+        return es_fail(err, ES_ERR_ARG, "es_eval: no %s", !e ? "engine" : !model_path ? "model path" : "data folder");
     /* the statuses of failed loads below are read back from err: without
      * a caller's one, a local one keeps them exact (not a guess) */
     es_error err0 = {0};

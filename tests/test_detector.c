@@ -412,6 +412,14 @@ static void test_null_handles(void **state)
     assert_int_equal(es_eval(eng, "m.safetensors", "data", NULL, NULL, NULL, NULL, NULL, &e), ES_ERR_ARG);
     assert_non_null(strstr(e.msg, "no result"));
     assert_int_equal(es_eval_with(eng, "m.safetensors", "data", NULL, NULL, NULL, NULL, NULL, NULL, &e), ES_ERR_ARG);
+    /* a missing engine or folder is the caller's mistake, told as es_eval's
+     * before any file is read (it was ES_ERR_IO for the model file, or
+     * the message of an internal function, "es_dataset_scan: ...") */
+    es_eval_result er;
+    assert_int_equal(es_eval(NULL, "/nonexistent/m.safetensors", "data", NULL, NULL, &er, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "es_eval"));
+    assert_int_equal(es_eval(eng, "/nonexistent/m.safetensors", NULL, NULL, NULL, &er, NULL, NULL, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, "es_eval"));
     assert_int_equal(es_speakers_find(NULL, "x"), 0);
     assert_int_equal(es_head_window(NULL), 0);
     assert_null(es_head_label(NULL, 0));
