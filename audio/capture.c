@@ -405,6 +405,11 @@ es_status es_capture_read(es_capture *c, float *out, size_t max, size_t *got, in
         }
         /* Ring empty: hand over what we have rather than wait for more. */
         if (*got) return ES_OK;
+        /* Not started, or stopped and drained: no audio can come, so a
+         * wait (without limit, forever) would be for nothing. */
+        if (!c->started)
+            return es_fail(err, ES_ERR_ARG, "audio: %s: the stream is not started (es_capture_start; after "
+                           "es_capture_stop, es_capture_flush gives the rest)", c->name);
         if (timeout_ms == 0) return ES_OK;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);

@@ -227,7 +227,9 @@ typedef struct es_capture es_capture;
 es_capture *es_capture_open(const es_capture_opts *o, es_error *err);
 es_status es_capture_start(es_capture *c, es_error *err);
 /* Up to max (> 0) samples (16 kHz); waits for audio up to timeout_ms (-1:
- * no limit, 0: do not wait). *got = 0 only after a timeout. */
+ * no limit, 0: do not wait). *got = 0 only after a timeout. On a stream
+ * not started (or stopped) it returns what is left, then ES_ERR_ARG
+ * rather than wait for audio that cannot come. */
 es_status es_capture_read(es_capture *c, float *out, size_t max, size_t *got, int timeout_ms, es_error *err);
 /* Stop the device: the callback runs no more, audio already in the ring stays. */
 es_status es_capture_stop(es_capture *c, es_error *err);

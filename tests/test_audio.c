@@ -1328,6 +1328,19 @@ static void test_capture_null_args(void **state)
         assert_int_equal(got, 0);
         es_capture_stats(c, NULL);
         assert_int_equal(es_capture_stop(c, &e), ES_OK);   /* never started: nothing to stop */
+        /* a read before es_capture_start, or after es_capture_stop once
+         * the ring is empty, waits for audio that cannot come: with no
+         * time limit it never returned */
+        assert_int_equal(es_capture_read(c, buf, 64, &got, 300, &e), ES_ERR_ARG);
+        assert_non_null(strstr(e.msg, "not started"));
+        assert_int_equal(es_capture_read(c, buf, 64, &got, -1, &e), ES_ERR_ARG);
+        assert_int_equal(es_capture_start(c, &e), ES_OK);
+        assert_int_equal(es_capture_read(c, buf, 64, &got, -1, &e), ES_OK);
+        assert_true(got > 0);
+        assert_int_equal(es_capture_stop(c, &e), ES_OK);
+        while (es_capture_flush(c, buf, 64, &got, &e) == ES_OK && got) {}
+        assert_int_equal(es_capture_read(c, buf, 64, &got, -1, &e), ES_ERR_ARG);
+        assert_int_equal(got, 0);
         es_capture_close(c);
     } else {
         print_message("    cannot open the virtual device (%s); its flush is not checked\n", e.msg);
