@@ -646,7 +646,7 @@ static int hex_run(const char *s, size_t n)
     return 1;
 }
 
-void es_sweep_remove(const char *path, unsigned long long bytes, int stale, es_sweep_tally *t)
+void es_cache_remove_into(const char *path, unsigned long long bytes, int stale, es_cache_tally *t)
 {
     if (es_rm_tree(path) == 0) {
         if (stale) t->stale_removed++;
@@ -661,7 +661,7 @@ void es_sweep_remove(const char *path, unsigned long long bytes, int stale, es_s
 }
 
 /* One shard folder: <64 hex>.npy entries, <64 hex>.npy.tmp.<pid> temporaries. */
-static void sweep_shard(const char *sub, es_sweep_mode mode, es_sweep_tally *t)
+static void sweep_shard(const char *sub, es_cache_sweep_mode mode, es_cache_tally *t)
 {
     DIR *d = opendir(sub);
     if (!d) { t->other++; return; }
@@ -680,7 +680,7 @@ static void sweep_shard(const char *sub, es_sweep_mode mode, es_sweep_tally *t)
         if (!n[68]) {
             t->entries++;
             t->bytes += b;
-            if (mode == ES_SWEEP_CLEAR) es_sweep_remove(p, b, 0, t);
+            if (mode == ES_CACHE_CLEAR) es_cache_remove_into(p, b, 0, t);
             continue;
         }
         char *end;
@@ -689,13 +689,13 @@ static void sweep_shard(const char *sub, es_sweep_mode mode, es_sweep_tally *t)
         if (!es_pid_gone(pid)) { t->busy++; continue; }
         t->stale++;
         t->stale_bytes += b;
-        if (mode != ES_SWEEP_COUNT) es_sweep_remove(p, b, 1, t);
+        if (mode != ES_CACHE_COUNT) es_cache_remove_into(p, b, 1, t);
     }
     closedir(d);
-    if (mode == ES_SWEEP_CLEAR) (void)rmdir(sub);   /* only if it is empty now */
+    if (mode == ES_CACHE_CLEAR) (void)rmdir(sub);   /* only if it is empty now */
 }
 
-void es_cache_sweep(const char *dir, es_sweep_mode mode, es_sweep_tally *t)
+void es_cache_sweep(const char *dir, es_cache_sweep_mode mode, es_cache_tally *t)
 {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -719,7 +719,7 @@ void es_cache_sweep(const char *dir, es_sweep_mode mode, es_sweep_tally *t)
             unsigned long long b = (unsigned long long)sb.st_blocks * 512u;
             t->entries++;
             t->bytes += b;
-            if (mode == ES_SWEEP_CLEAR) es_sweep_remove(p, b, 0, t);
+            if (mode == ES_CACHE_CLEAR) es_cache_remove_into(p, b, 0, t);
             continue;
         }
         t->other++;

@@ -134,13 +134,13 @@ es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t 
  * until removed. A sweep walks a cache folder by its layout and touches
  * only the names earshot makes there (a folder given as --cache may hold
  * other files; those are counted, never removed); links are never
- * followed. ES_SWEEP_TIDY removes the temporary files of runs that are
- * gone (SIGKILL, a crash: their rename never happened); ES_SWEEP_CLEAR
+ * followed. ES_CACHE_TIDY removes the temporary files of runs that are
+ * gone (SIGKILL, a crash: their rename never happened); ES_CACHE_CLEAR
  * removes the entries too. Temporaries of a live process are its work in
  * progress and are left alone. A run reading the cache while it is
  * cleared recomputes what it misses; one that reads a synthesised set
  * being removed fails, so clear when no training runs. */
-typedef enum { ES_SWEEP_COUNT, ES_SWEEP_TIDY, ES_SWEEP_CLEAR } es_sweep_mode;
+typedef enum { ES_CACHE_COUNT, ES_CACHE_TIDY, ES_CACHE_CLEAR } es_cache_sweep_mode;
 typedef struct {
     size_t entries;              /* earshot's entries (embedding files, synthesised sets) */
     unsigned long long bytes;    /* their size on disk (blocks, as du counts) */
@@ -148,27 +148,27 @@ typedef struct {
     unsigned long long stale_bytes;
     size_t busy;                 /* temporaries of runs under way (left alone) */
     size_t other;                /* names earshot does not make (left alone) */
-    size_t removed;              /* entries removed (ES_SWEEP_CLEAR) */
+    size_t removed;              /* entries removed (ES_CACHE_CLEAR) */
     unsigned long long removed_bytes;
     size_t stale_removed;        /* temporaries removed (TIDY or CLEAR) */
     int skip_sizes;              /* set by the caller: entries' sizes not wanted (no walk of each set) */
     size_t failed;               /* removals that failed; the first in first_failure */
     char first_failure[600];
-} es_sweep_tally;
+} es_cache_tally;
 /* Remove path (a file, or a folder and all in it), counting it in the
  * tally as an entry or (stale != 0) a temporary; a failure is counted
  * too, and the first kept with its reason. */
-void es_sweep_remove(const char *path, unsigned long long bytes, int stale, es_sweep_tally *t);
+void es_cache_remove_into(const char *path, unsigned long long bytes, int stale, es_cache_tally *t);
 /* The folder es_cache_open(NULL) uses (malloc'd). */
 es_status es_cache_default_dir(char **out, es_error *err);
 /* Sweep an embedding cache folder (<dir>/<2 hex>/<64 hex>.npy). A missing
  * folder is an empty one. */
-void es_cache_sweep(const char *dir, es_sweep_mode mode, es_sweep_tally *t);
+void es_cache_sweep(const char *dir, es_cache_sweep_mode mode, es_cache_tally *t);
 /* The synthesis cache folder: given, else $EARSHOT_SYNTH_CACHE, else
  * ${XDG_CACHE_HOME:-$HOME/.cache}/earshot/synth. */
 es_status es_synth_cache_dir(const char *given, char *buf, size_t size, es_error *err);
 /* Sweep a synthesis cache folder: its sets are <16 hex>/ and
  * mix-<16 hex>/ (with a synthesis.json), its temporaries <set>.tmp<pid>. */
-void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *t);
+void es_synth_cache_sweep(const char *root, es_cache_sweep_mode mode, es_cache_tally *t);
 
 #endif

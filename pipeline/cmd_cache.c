@@ -31,17 +31,17 @@ static const char *size_str(unsigned long long b, char buf[32])
     return buf;
 }
 
-static void show(const char *what, const char *dir, const char *unit, const es_sweep_tally *t, es_sweep_mode mode)
+static void show(const char *what, const char *dir, const char *unit, const es_cache_tally *t, es_cache_sweep_mode mode)
 {
     char a[32], b[32];
     printf("%-11s %s\n", what, dir);
-    if (mode == ES_SWEEP_CLEAR && t->entries)
+    if (mode == ES_CACHE_CLEAR && t->entries)
         printf("            removed %zu of %zu %s (%s)\n", t->removed, t->entries, unit, size_str(t->removed_bytes, a));
     else if (!t->entries)
         printf("            empty\n");
     else
         printf("            %zu %s, %s\n", t->entries, unit, size_str(t->bytes, a));
-    if (t->stale && mode == ES_SWEEP_COUNT)
+    if (t->stale && mode == ES_CACHE_COUNT)
         printf("            and %zu temporary file%s of runs that were killed (%s): earshot cache --tidy "
                "removes them\n", t->stale, t->stale == 1 ? "" : "s", size_str(t->stale_bytes, b));
     else if (t->stale)
@@ -78,13 +78,13 @@ int cmd_cache(int argc, char **argv)
         {"cache", required_argument, 0, 'C'},  {"synth-cache", required_argument, 0, O_SYNTH},
         {"models", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    es_sweep_mode mode = ES_SWEEP_COUNT;
+    es_cache_sweep_mode mode = ES_CACHE_COUNT;
     const char *emb_dir = NULL, *synth_dir = NULL, *models_dir = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': mode = ES_SWEEP_CLEAR; break;
-        case 'T': if (mode != ES_SWEEP_CLEAR) mode = ES_SWEEP_TIDY; break;
+        case 'c': mode = ES_CACHE_CLEAR; break;
+        case 'T': if (mode != ES_CACHE_CLEAR) mode = ES_CACHE_TIDY; break;
         case 'C': emb_dir = optarg; break;
         case O_SYNTH: synth_dir = optarg; break;
         case 'M': models_dir = optarg; break;
@@ -126,7 +126,7 @@ int cmd_cache(int argc, char **argv)
     if (models_dir) snprintf(models, sizeof models, "%s", models_dir);
     else if (es_models_dir(models, sizeof models, &e)) { cli_error(&e); free(emb); return EXIT_FAIL; }
 
-    es_sweep_tally te, ts;
+    es_cache_tally te, ts;
     memset(&te, 0, sizeof te);
     memset(&ts, 0, sizeof ts);
     es_cache_sweep(emb, mode, &te);
@@ -135,7 +135,7 @@ int cmd_cache(int argc, char **argv)
     show("synth", synth, "sets", &ts, mode);
     show_models(models);
     int rc = EXIT_OK;
-    for (const es_sweep_tally *t = &te; t; t = t == &te ? &ts : NULL)
+    for (const es_cache_tally *t = &te; t; t = t == &te ? &ts : NULL)
         if (t->failed) {
             fprintf(stderr, "earshot cache: %zu could not be removed; the first: %s\n", t->failed, t->first_failure);
             rc = EXIT_FAIL;

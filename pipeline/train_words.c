@@ -101,7 +101,7 @@ static int tmp_name(const char *name, long *pid)
     return 1;
 }
 
-void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *t)
+void es_synth_cache_sweep(const char *root, es_cache_sweep_mode mode, es_cache_tally *t)
 {
     DIR *d = opendir(root);
     if (!d) return;
@@ -122,7 +122,7 @@ void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *
             unsigned long long b = es_tree_bytes(p);
             t->stale++;
             t->stale_bytes += b;
-            if (mode != ES_SWEEP_COUNT) es_sweep_remove(p, b, 1, t);
+            if (mode != ES_CACHE_COUNT) es_cache_remove_into(p, b, 1, t);
             continue;
         }
         /* a set: 16 hex digits (a hash of its recipe) and its description;
@@ -135,7 +135,7 @@ void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *
         unsigned long long b = t->skip_sizes ? 0 : es_tree_bytes(p);
         t->entries++;
         t->bytes += b;
-        if (mode == ES_SWEEP_CLEAR) es_sweep_remove(p, b, 0, t);
+        if (mode == ES_CACHE_CLEAR) es_cache_remove_into(p, b, 0, t);
     }
     closedir(d);
 }
@@ -147,10 +147,10 @@ void es_synth_cache_sweep(const char *root, es_sweep_mode mode, es_sweep_tally *
  * Returns how many were removed. */
 static size_t clean_stale(const char *root)
 {
-    es_sweep_tally t;
+    es_cache_tally t;
     memset(&t, 0, sizeof t);
     t.skip_sizes = 1;   /* run before every synthesis: only the stale folders matter */
-    es_synth_cache_sweep(root, ES_SWEEP_TIDY, &t);
+    es_synth_cache_sweep(root, ES_CACHE_TIDY, &t);
     return t.stale_removed;
 }
 
