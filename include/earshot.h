@@ -697,7 +697,8 @@ enum {
 /* The trade-off a threshold makes, by the streaming detector's rule (a word
  * fires wherever its score reaches its threshold; labels starting with '_'
  * never fire), on the clips of an es_eval_result, one threshold for every
- * word. Each rate is NaN when there are no clips to count it on. */
+ * word. Each rate is NaN when there are no clips to count it on. Thresholds
+ * are from 0 to 1 (anything else, NaN too, is ES_ERR_ARG). */
 typedef struct {
     double threshold;
     double missed;            /* the clips of a word whose own score stays under it */

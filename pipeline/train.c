@@ -1849,6 +1849,11 @@ es_status es_eval_sweep(const es_eval_result *r, const double *thresholds, size_
     if (!r || (n && (!thresholds || !out))) return es_fail(err, ES_ERR_ARG, "es_eval_sweep: invalid arguments");
     if (r->n && (!r->scores || !r->truth || !r->kind))
         return es_fail(err, ES_ERR_ARG, "es_eval_sweep: the result holds no scores");
+    /* as the detector refuses them: NaN would fire nowhere and read as
+     * a threshold that misses everything and accepts nothing */
+    for (size_t t = 0; t < n; t++)
+        if (!(thresholds[t] >= 0 && thresholds[t] <= 1))
+            return es_fail(err, ES_ERR_ARG, "es_eval_sweep: threshold %zu is %g, not from 0 to 1", t, thresholds[t]);
     size_t K = r->n_labels, nown = 0;   /* nown: the clips of kind WORD, whose misses count */
     for (size_t i = 0; i < r->n; i++) nown += r->kind[i] == ES_CLIP_WORD;
     for (size_t t = 0; t < n; t++) {

@@ -304,6 +304,14 @@ static void test_sweep(void **state)
     w.scores = NULL;
     assert_int_equal(es_eval_sweep(&w, &t5, 1, sw, &e), ES_ERR_ARG);
     assert_int_equal(es_eval_sweep(NULL, &t5, 1, sw, &e), ES_ERR_ARG);
+    /* a threshold that is no probability is refused, as the detector
+     * refuses it, rather than measured (NaN fired nowhere, all rates 0) */
+    w.scores = ws;
+    const double badt[] = {NAN, -0.1, 1.5, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(es_eval_sweep(&w, &badt[i], 1, sw, &e), ES_ERR_ARG);
+        assert_non_null(strstr(e.msg, "threshold"));
+    }
 }
 
 int main(void)
