@@ -20,7 +20,7 @@ skip() { skipped=$((skipped + 1)); echo "SKIP $1: $2"; }
 # without /dev/pts, or a container without ptys, cannot)
 have_pty() { command -v script >/dev/null && script -qfec true /dev/null >/dev/null 2>&1 </dev/null; }
 # cli_test_begin [COMMAND...]: the earshot binary in $BIN, a temporary $T
-# removed at exit with the embedding cache inside it; skips (77) without
+# removed at exit with the embedding and synthesis caches inside it; skips (77) without
 # the pretrained models or without any COMMAND named (espeak-ng, node)
 cli_test_begin() {
     BIN=${EARSHOT_BIN:?run through meson test}
@@ -31,5 +31,6 @@ cli_test_begin() {
     done
     T=$(mktemp -d)
     trap 'rm -rf "$T"' EXIT
-    export EARSHOT_CACHE="$T/cache"
+    # the user's caches are not the tests' to fill (or to find warm)
+    export EARSHOT_CACHE="$T/cache" EARSHOT_SYNTH_CACHE="$T/synth"
 }
