@@ -102,6 +102,12 @@ es_status es_write_atomic(const char *path, const void *data, size_t len, es_err
 /* The same, without the fsync when durable is 0 (see status.c: cache
  * entries only), and es_npy_write on top of it. */
 es_status es_write_atomic_ex(const char *path, const void *data, size_t len, int durable, es_error *err);
+/* The write without the rename, for outputs that go into place together
+ * (transcribe -d: an input's formats all or none): on success `a` holds
+ * the complete temporary file, to be ended by es_atomic_commit(a, -1,
+ * path, err) or es_atomic_abort; on failure it is ended already. */
+es_status es_atomic_write_tmp(es_atomic *a, const char *path, const void *data, size_t len, int durable,
+                              es_error *err);
 es_status es_npy_write_ex(const char *path, const float *data, const size_t *shape, int ndim, int durable,
                           es_error *err);
 

@@ -75,7 +75,9 @@ es_status es_fail_in(es_error *err, es_status fallback, const char *what)
  * dies. The registry is fixed storage, no malloc: a slot is marked ready
  * only once its name is complete, so a handler never reads half a name. */
 
-#define ATOMIC_SLOTS 32
+/* transcribe -d holds an input's formats (up to six) per worker at once;
+ * a slot's page is touched only once it is used */
+#define ATOMIC_SLOTS 256
 static char atomic_name[ATOMIC_SLOTS][4096];
 static volatile sig_atomic_t atomic_state[ATOMIC_SLOTS];   /* 0 free, 1 taken, 2 ready */
 
@@ -334,26 +336,35 @@ es_status es_write_atomic(const char *path, const void *data, size_t len, es_err
 es_status es_write_atomic_ex(const char *path, const void *data, size_t len, int durable, es_error *err)
 {
     es_atomic a;
-    es_status s = es_atomic_begin(&a, path, err);
+    es_status s = es_atomic_write_tmp(&a, path, data, len, durable, err);
+    return s ? s : es_atomic_commit(&a, -1, path, err);
+}
+
+/* Everything of es_write_atomic_ex but the rename: a failed write has
+ * ended `a` already (its temporary file gone), a successful one leaves it
+ * for es_atomic_commit or es_atomic_abort. */
+es_status es_atomic_write_tmp(es_atomic *a, const char *path, const void *data, size_t len, int durable, es_error *err)
+{
+    es_status s = es_atomic_begin(a, path, err);
     if (s) return s;
-    FILE *f = fopen(a.tmp, "wb");
+    FILE *f = fopen(a->tmp, "wb");
     if (!f) {
         s = es_fail(err, ES_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        es_atomic_abort(&a);
+        es_atomic_abort(a);
         return s;
     }
     int ok = len == 0 || fwrite(data, 1, len, f) == len;
     ok = (fflush(f) == 0) && ok;
     if (durable) ok = (fsync(fileno(f)) == 0) && ok;
     int e = errno;
-    if (ok && a.have_mode) (void)!fchmod(fileno(f), a.mode);   /* best effort, as in es_atomic_commit */
+    if (ok && a->have_mode) (void)!fchmod(fileno(f), a->mode);   /* best effort, as in es_atomic_commit */
     ok = (fclose(f) == 0) && ok;
     if (!ok) {
         s = es_fail(err, ES_ERR_IO, "%s: cannot write: %s", path, strerror(e ? e : errno));
-        es_atomic_abort(&a);
+        es_atomic_abort(a);
         return s;
     }
-    return es_atomic_commit(&a, -1, path, err);
+    return ES_OK;
 }
 
 /* mkdir -p: every missing component, tolerating ones that appear

@@ -48,7 +48,8 @@ static void help(FILE *f)
             "                        score over time, the thresholds, the events (to\n"
             "                        stdout only for a single input)\n"
             "  -d, --output-dir DIR  one file per input and format, DIR/NAME.EXT, written\n"
-            "                        atomically (folder inputs keep their sub-folders);\n"
+            "                        atomically, all of an input's or none (folder\n"
+            "                        inputs keep their sub-folders);\n"
             "                        default: print to stdout (one format only; json\n"
             "                        is then JSON Lines, one object per file)\n"
             "  -j, --jobs N          files processed in parallel (default: the cores)\n"
@@ -311,17 +312,43 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
     if (!st) {
         t.model = b->model_name;
         if (b->outdir) {
+            /* An input's outputs are all or none: every format is
+             * rendered, the clips are written, then every format's
+             * temporary file is written (and synced), and only when all
+             * that succeeded are they renamed into place. Written one by
+             * one, a disk that filled up after NAME.txt left it without
+             * its NAME.json (an older set half replaced), and a clip that
+             * could not be written failed an input whose outputs all
+             * stood, which --resume (an input is done when all its
+             * outputs exist) then skipped. Rendering first keeps the
+             * temporary files, and their places in the registry of
+             * es_atomic_begin, only for the short write. A fatal signal
+             * between two renames can still leave part of a set, which
+             * --resume redoes. */
+            char *docs[ES_TX_NFORMATS], *paths[ES_TX_NFORMATS];
+            size_t lens[ES_TX_NFORMATS];
+            es_atomic tmp[ES_TX_NFORMATS];
+            int n = 0, ntmp = 0, committed = 0;
             for (int f = 1; f < (1 << ES_TX_NFORMATS) && !st; f <<= 1) {
                 if (!(b->formats & f)) continue;
-                char *s = NULL, *p = out_path(b, in, f);
-                size_t len;
-                if (!p) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
-                if (!st) st = es_tx_render(&t, f, &s, &len, &e);
-                if (!st) st = make_parents(p, &e);
-                if (!st) st = es_write_atomic(p, s, len, &e);
-                free(s);
-                free(p);
+                docs[n] = NULL;
+                if (!(paths[n] = out_path(b, in, f))) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
+                else if (!(st = es_tx_render(&t, f, &docs[n], &lens[n], &e))) n++;
+                else { free(docs[n]); free(paths[n]); }
             }
+            if (!st && b->clips) st = save_clips(b, in, &t, &e);
+            for (int i = 0; i < n && !st; i++) {
+                if (!(st = make_parents(paths[i], &e)) && !(st = es_atomic_write_tmp(&tmp[i], paths[i], docs[i], lens[i], 1, &e)))
+                    ntmp++;
+            }
+            for (int i = 0; i < ntmp; i++) {
+                if (!st && !(st = es_atomic_commit(&tmp[i], -1, paths[i], &e))) committed++;
+                else if (tmp[i].tmp) es_atomic_abort(&tmp[i]);   /* a failed commit has ended it */
+            }
+            /* a rename refused after others were done (rare: they share a
+             * folder): the ones in place go again, so that none is */
+            for (int i = 0; st && i < committed; i++) unlink(paths[i]);
+            for (int i = 0; i < n; i++) { free(docs[i]); free(paths[i]); }
         } else {
             st = es_tx_render(&t, b->formats, &txt, NULL, &e);
             if (!st && b->multi && b->formats == ES_TX_TXT) {
@@ -330,8 +357,8 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
                 txt = named;
                 if (!txt) st = es_fail(&e, ES_ERR_NOMEM, "out of memory");
             }
+            if (!st && b->clips) st = save_clips(b, in, &t, &e);
         }
-        if (!st && b->clips) st = save_clips(b, in, &t, &e);
     }
     pthread_mutex_lock(&b->lock);
     if (st) {

@@ -8,9 +8,18 @@
  * milliseconds and a test could only hope to hit it). EARSHOT_SLOW_RENAME
  * does the same before each rename (synth's label folders moved into
  * place one after another: a signal between two).
+ *
+ * EARSHOT_FSYNC_ENOSPC=GLOB makes a full disk for some outputs only: fsync
+ * of a file whose path (as /proc/self/fd shows it) matches GLOB fails with
+ * ENOSPC, as on a file system that finds out at fsync that the blocks it
+ * promised are not there (delayed allocation, NFS). Only fsync: stdio's
+ * own write and close are glibc-internal calls no preload can replace.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +37,19 @@ static void wait_for(const char *var)
 int fsync(int fd)
 {
     wait_for("EARSHOT_SLOW_FSYNC");
+    const char *full = getenv("EARSHOT_FSYNC_ENOSPC");
+    if (full && *full) {
+        char link[64], path[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof path - 1);
+        if (n > 0) {
+            path[n] = 0;
+            if (fnmatch(full, path, 0) == 0) {
+                errno = ENOSPC;
+                return -1;
+            }
+        }
+    }
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
     return real ? real(fd) : 0;
 }

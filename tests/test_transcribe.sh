@@ -139,7 +139,7 @@ sox $(for i in $(seq 1 12); do echo "$T/piece.wav"; done) "$T/long1.wav"
 for i in $(seq -w 1 8); do cp "$T/long1.wav" "$T/long/l$i.wav"; done
 "$BIN" transcribe -q -j 1 "${M[@]}" -ojson -otxt -d "$T/out3" "$T/long" 2>/dev/null &
 pid=$!
-# (json is written after txt: once it is there, l1 is complete)
+# (json is renamed into place after txt: once it is there, l1 is complete)
 for _ in $(seq 1 600); do [ -f "$T/out3/l1.json" ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 before=$(ls "$T/out3"/*.txt 2>/dev/null | wc -l)
@@ -206,6 +206,43 @@ expect 0 "several inputs as CSV to stdout" -- "$BIN" transcribe -q "${M[@]}" -oc
 expect 1 "a failing write is reported" -- bash -c "trap '' XFSZ; (ulimit -f 0; exec \"$BIN\" transcribe -q -m hey_jarvis -d \"$T/out4\" \"$T/in/a.wav\") 2>&1 | cat; exit \${PIPESTATUS[0]}"
 has "$T/out" "a.txt" "the error names the output"
 [ -z "$(ls -A "$T/out4" 2>/dev/null)" ] && ok "a failed write leaves no file" || bad "left: $(ls -A "$T/out4")"
+# A disk that fills up between an input's outputs (tests/slow_fsync.c fails
+# the fsync of a.json's temporary file with ENOSPC): each input's outputs
+# are all or nothing. Before, a.txt was already in place when a.json
+# failed, so a complete-looking .txt stood without its .json.
+SHIM=${EARSHOT_SLOW_FSYNC_LIB:?run through meson test}
+full_disk() {   # full_disk GLOB transcribe-args...: the shim fails fsync of GLOB
+    local g=$1; shift
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_FSYNC_ENOSPC=$g LD_PRELOAD=$SHIM "$BIN" transcribe "$@"
+}
+expect 1 "a full disk at one input's second output" -- full_disk "*/full/a.json.tmp.*" "${M[@]}" -otxt -ojson -d "$T/full" "$T/in"
+has "$T/err" "a.json: cannot write: No space left on device" "the error names the output and the reason"
+has "$T/err" "4 files .* 1 failed" "the summary counts the input as failed"
+[ ! -e "$T/full/a.txt" ] && [ ! -e "$T/full/a.json" ] && ok "neither of its outputs is there (all or nothing)" ||
+    bad "a failed input left: $(ls "$T/full")"
+[ -z "$(find "$T/full" -name '*.tmp.*')" ] && ok "... and no temporary file" || bad "left: $(find "$T/full" -name '*.tmp.*')"
+[ "$(find "$T/full" -name '*.txt' | wc -l)" = 3 ] && [ "$(find "$T/full" -name '*.json' | wc -l)" = 3 ] &&
+    ok "the other inputs' outputs are all there" || bad "outputs: $(find "$T/full" -type f)"
+expect 0 "--resume after the full disk" -- "$BIN" transcribe "${M[@]}" -otxt -ojson -d "$T/full" --resume "$T/in"
+has "$T/err" "3 files skipped" "--resume redoes only the failed input"
+[ -s "$T/full/a.txt" ] && [ -s "$T/full/a.json" ] && ok "... whose outputs are then both there" || bad "after resume: $(ls "$T/full")"
+# an older complete set stays as it was when its replacement fails
+cp "$T/full/a.txt" "$T/a.txt.old"; cp "$T/full/a.json" "$T/a.json.old"
+echo "older" >>"$T/full/a.txt"; echo "older" >>"$T/full/a.json"
+cp "$T/full/a.txt" "$T/a.txt.older"; cp "$T/full/a.json" "$T/a.json.older"
+expect 1 "the full disk again, over an older complete set" -- full_disk "*/full/a.json.tmp.*" "${M[@]}" -otxt -ojson -d "$T/full" "$T/in/a.wav"
+cmp -s "$T/full/a.txt" "$T/a.txt.older" && cmp -s "$T/full/a.json" "$T/a.json.older" &&
+    ok "the older txt and json are both left as they were" || bad "the older set was changed: $(diff "$T/full/a.txt" "$T/a.txt.older")"
+# a clip that cannot be written fails its input the same way: before, the
+# transcript was in place already, and --resume skipped the failed input
+expect 1 "a full disk at one input's clip" -- full_disk "*/fclips/a_0001_*.tmp.*" "${M[@]}" -otxt -d "$T/fout" --save-clips "$T/fclips" "$T/in"
+has "$T/err" "a_0001_hey_jarvis.wav: cannot write: No space left on device" "the error names the clip"
+[ ! -e "$T/fout/a.txt" ] && [ -s "$T/fout/d.txt" ] && ok "the input's transcript is not put in place, the others' are" ||
+    bad "outputs: $(find "$T/fout" -type f)"
+expect 0 "--resume after the failed clip" -- "$BIN" transcribe "${M[@]}" -otxt -d "$T/fout" --save-clips "$T/fclips" --resume "$T/in"
+has "$T/err" "3 files skipped" "--resume redoes the input whose clip failed"
+[ -s "$T/fout/a.txt" ] && [ -s "$T/fclips/a_0001_hey_jarvis.wav" ] && ok "... and its transcript and clip are then there" ||
+    bad "after resume: $(ls "$T/fout" "$T/fclips")"
 
 # usage errors
 expect 2 "several formats to stdout" -- "$BIN" transcribe "${M[@]}" -otxt -ojson "$T/in"
