@@ -202,9 +202,10 @@ static int run(int argc, char **argv)
 
 static int stdout_errno;   /* the first failed cli_flush_stdout's */
 
-void cli_flush_stdout(void)
+int cli_flush_stdout(void)
 {
     if (fflush(stdout) != 0 && !stdout_errno) stdout_errno = errno;
+    return ferror(stdout) ? -1 : 0;
 }
 
 /* What a command printed to stdout must all have arrived: `> out.txt` on

@@ -58,8 +58,9 @@ void cli_on_fatal_signal(int sig);
 void cli_catch(void (*fn)(int), const int *sigs, int n);
 /* fflush(stdout) for output a reader waits for (one file's transcript, an
  * event), keeping the reason of a first failure for main's report at the
- * end (stdio keeps only the error flag). */
-void cli_flush_stdout(void);
+ * end (stdio keeps only the error flag). -1 when stdout has failed, now or
+ * before (what was printed may not all have arrived), else 0. */
+int cli_flush_stdout(void);
 
 /* Decode an input named on the command line ('-' = stdin raw PCM). */
 es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err);

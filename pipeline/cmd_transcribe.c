@@ -92,6 +92,7 @@ typedef struct {
     const char *outdir;
     int multi;               /* several inputs (for stdout: name each line's file) */
     int csv_header_done;     /* stdout CSV: the header is printed once */
+    int stdout_failed;       /* stdout took a transcript only in part: no more */
     const char *clips;   /* --save-clips DIR */
     int resume, quiet, progress;
     es_resample_quality resample;
@@ -374,17 +375,34 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
     }
     if (!b->outdir) {
         b->printed[k] = txt;
-        b->done[k] = 1;
+        b->done[k] = st ? 2 : 1;   /* 2: counted failed already */
         while (b->next_print < b->ntodo && b->done[b->next_print]) {
-            if (b->printed[b->next_print]) {
+            size_t j = b->next_print;
+            if (b->printed[j]) {
                 if (b->progress) fputs("\r\033[K", stderr);
-                const char *doc = b->printed[b->next_print];
+                const char *doc = b->printed[j];
                 if (b->formats == ES_TX_CSV && b->csv_header_done && strchr(doc, '\n')) doc = strchr(doc, '\n') + 1;
                 b->csv_header_done = 1;
-                fputs(doc, stdout);
-                cli_flush_stdout();
-                free(b->printed[b->next_print]);
-                b->printed[b->next_print] = NULL;
+                /* A transcript stdout did not take (a full disk under
+                 * `> out.txt`, /dev/full, a closed stdout) is a failed
+                 * input: the summary said "0 failed" and main's report of
+                 * stdout then made the exit status 1. Once stdout has
+                 * failed nothing more is written to it (what follows could
+                 * land after a hole), so every later transcript fails too;
+                 * the first failure is named here and main gives the
+                 * reason once, at the end. */
+                if (!b->stdout_failed) {
+                    fputs(doc, stdout);
+                    if (cli_flush_stdout()) {
+                        if (b->progress) fputc('\n', stderr);
+                        fprintf(stderr, "earshot: %s: transcript not written to standard output, nor any after it\n",
+                                b->in[b->todo[j]].path);
+                        b->stdout_failed = 1;
+                    }
+                }
+                if (b->stdout_failed && b->done[j] == 1) { b->nok--; b->nfail++; b->done[j] = 2; }
+                free(b->printed[j]);
+                b->printed[j] = NULL;
             }
             b->next_print++;
         }

@@ -387,6 +387,13 @@ has "$T/err" "cannot create its temporary file .*File name too long" "... says s
 if [ -w /dev/full ]; then
     expect 1 "transcribe to a full stdout fails" -- bash -c "\"$BIN\" transcribe -q -m alexa \"$S/alexa.wav\" \"$S/weather.wav\" > /dev/full"
     has "$T/err" "standard output: No space left on device" "... naming stdout and why"
+    # the summary must not contradict the exit status: before, it said
+    # "0 failed" and the run then exited 1 for stdout
+    expect 1 "transcribe to a full stdout, with its summary" -- bash -c "\"$BIN\" transcribe -m alexa \"$S/alexa.wav\" \"$S/weather.wav\" > /dev/full"
+    has "$T/err" "2 files (.*), 1 event, 2 failed" "... counts both lost transcripts as failed"
+    has "$T/err" "alexa.wav: transcript not written to standard output, nor any after it" "... naming the first"
+    [ "$(grep -c "standard output: No space left on device" "$T/err")" = 1 ] && ok "... and the reason once" ||
+        bad "the reason: $(cat "$T/err")"
     expect 1 "version to a full stdout fails" -- bash -c "\"$BIN\" version > /dev/full"
     has "$T/err" "standard output: No space left on device" "... also when only the end of the run writes it"
 else
