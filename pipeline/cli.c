@@ -12,6 +12,7 @@
 #include <flite/flite_version.h>
 #include <getopt.h>
 #include <portaudio.h>
+#include <pthread.h>
 #include <samplerate.h>
 #include <sndfile.h>
 #include <signal.h>
@@ -58,11 +59,26 @@ static void usage(FILE *f)
  * SIGPIPE (`earshot ... | head -1` while a file was being written) dies
  * silently, as any filter does, but its temporary files go too. */
 static int stderr_tty;   /* isatty(2), asked in main: not in the handler */
+static volatile sig_atomic_t dying;   /* a handler is ending the process */
 
 void cli_on_fatal_signal(int sig)
 {
     /* inside a step that must not be cut in two: raised at its end */
     if (es_critical_defer(sig)) return;
+    /* One handler ends the process; any other waits for it. A signal is
+     * blocked only in the thread whose handler it runs, so a second one
+     * (timeout(1) signals the process and then its process group; Ctrl-C
+     * twice) could run this on another thread meanwhile, and its line
+     * was printed twice. All signals are blocked first, so that no other
+     * signal can interrupt this thread after it has become the one, and
+     * a later handler, in another thread, waits there until the first
+     * one's raise ends the process (the mask that returning restores
+     * lets that signal in). pthread_sigmask is async-signal-safe. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    if (__atomic_exchange_n(&dying, 1, __ATOMIC_SEQ_CST))
+        for (;;) pause();
     es_atomic_cleanup_signal();
     const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : NULL;
     if (name) {

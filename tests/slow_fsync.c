@@ -14,6 +14,12 @@
  * ENOSPC, as on a file system that finds out at fsync that the blocks it
  * promised are not there (delayed allocation, NFS). Only fsync: stdio's
  * own write and close are glibc-internal calls no preload can replace.
+ *
+ * EARSHOT_SLOW_INTERRUPTED=S holds the fatal-signal handler S seconds just
+ * after it has printed "earshot: interrupted by SIG...; files not finished
+ * were not written" (it calls write(2) itself; stdio does not come here),
+ * the first time only: a second signal sent meanwhile finds the first
+ * one's handler still running, its message out.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,6 +27,7 @@
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,4 +66,22 @@ int rename(const char *from, const char *to)
     wait_for("EARSHOT_SLOW_RENAME");
     int (*real)(const char *, const char *) = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
     return real ? real(from, to) : -1;
+}
+
+/* looked up before main: dlsym is no call for a signal handler to make */
+static ssize_t (*real_write)(int, const void *, size_t);
+__attribute__((constructor)) static void find_write(void)
+{
+    real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    static const char tail[] = "files not finished were not written";
+    static int seen;   /* only the first: a second handler goes on at once */
+    if (!real_write) { errno = ENOSYS; return -1; }
+    ssize_t r = real_write(fd, buf, n);
+    if (fd == 2 && memmem(buf, n, tail, sizeof tail - 1) && !__atomic_exchange_n(&seen, 1, __ATOMIC_SEQ_CST))
+        wait_for("EARSHOT_SLOW_INTERRUPTED");
+    return r;
 }

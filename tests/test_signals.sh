@@ -56,6 +56,25 @@ slow_write PIPE
 [ -s "$T/sig.err" ] && bad "SIGPIPE: a message: $(cat "$T/sig.err")" || ok "SIGPIPE: nothing on stderr"
 ls "$T"/*.tmp.* >/dev/null 2>&1 && bad "SIGPIPE: temporary file left: $(ls "$T"/*.tmp.*)" || ok "SIGPIPE: no temporary file left"
 [ "$(sha256sum <"$T/m.safetensors")" = "$oldsum" ] && ok "SIGPIPE: the older model is intact" || bad "SIGPIPE: the older model changed"
+# The same signal twice in a row, as `timeout` sends it (to the process,
+# then to its process group): the second can reach another thread while
+# the first one's handler runs (the shim holds that handler
+# EARSHOT_SLOW_INTERRUPTED seconds once its line is out). One line, not
+# one per signal.
+mkdir -p "$T/many"
+for i in $(seq -w 1 400); do ln -s "$S/hey_jarvis.wav" "$T/many/a$i.wav"; done
+EARSHOT_SLOW_INTERRUPTED=1 LD_PRELOAD=$SHIM "$BIN" embed -q "$T/many" -o "$T/manyemb" >/dev/null 2>"$T/twice.err" &
+pid=$!
+for _ in $(seq 1 600); do [ -n "$(ls "$T/manyemb" 2>/dev/null)" ] && break; sleep 0.05; done
+threads=$(ls /proc/$pid/task 2>/dev/null | wc -l)
+kill -TERM $pid; sleep 0.3; kill -TERM $pid 2>/dev/null
+wait $pid
+rc=$?
+[ $rc = 143 ] && ok "SIGTERM twice: exit 143" || bad "SIGTERM twice: exit $rc: $(cat "$T/twice.err")"
+[ "$threads" -ge 2 ] || skip "SIGTERM twice from two threads" "embed ran $threads thread(s): the second signal waits for the first handler"
+[ "$(grep -c "interrupted by SIGTERM" "$T/twice.err")" = 1 ] && ok "SIGTERM twice: the line is printed once ($threads threads)" ||
+    bad "SIGTERM twice: $(cat "$T/twice.err")"
+ls "$T/manyemb" | grep -q '\.tmp\.' && bad "SIGTERM twice: temporary files left" || ok "SIGTERM twice: no temporary file left"
 # a real SIGKILL mid-write leaves the temporary file (no handler runs) ...
 slow_write KILL
 [ $rc = 137 ] && ok "SIGKILL mid-write: exit 137" || bad "SIGKILL mid-write: exit $rc"
