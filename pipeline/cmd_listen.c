@@ -41,7 +41,8 @@ static void help(FILE *f)
             "Listens on a microphone and prints each word the model hears as it\n"
             "happens. MODEL is a model trained by earshot train (.safetensors) or an\n"
             "openWakeWord head (pretrained name or .onnx path); -m MODEL works too.\n"
-            "Stop with Ctrl-C: the audio already captured is still searched.\n"
+            "Stop with Ctrl-C (or SIGTERM, SIGHUP): the audio already captured is still\n"
+            "searched, and the clips and the chart are written; a second one stops at once.\n"
             "\n"
             "  --list-devices        list audio devices (index, name, host API, default\n"
             "                        rate, input channels) and exit\n"
@@ -172,8 +173,10 @@ static void *clip_writer(void *p)
     return NULL;
 }
 
-/* Ctrl-C or SIGTERM: stop cleanly (the audio captured is searched, the
- * clips and the chart are written). A second one, of either, goes to
+/* Ctrl-C, SIGTERM or SIGHUP (the terminal closed, an ssh session
+ * dropped): stop cleanly (the audio captured is searched, the clips and
+ * the chart are written; SIGHUP went to main's handler, which died
+ * without the chart). A second one, of any of them, goes to
  * main's handler, which kills at once in case the device hangs, but
  * removes the temporary files of the writes under way first (a clip,
  * the chart): the default action, as SA_RESETHAND gave, left them.
@@ -185,9 +188,9 @@ static void on_signal(int sig)
 {
     (void)sig;
     atomic_store_explicit(&stop_requested, 1, memory_order_relaxed);
-    /* the next one, of either, to main's handler (cli_catch calls only
+    /* the next one, of any, to main's handler (cli_catch calls only
      * sigaction, memset and sigemptyset: async-signal-safe) */
-    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM}, 2);
+    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
 }
 
 static void meter_clear(listener *L)
@@ -574,6 +577,11 @@ int cmd_listen(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* SIGHUP through cli_catch: under nohup it is ignored, and must stay
+     * so. INT and TERM are caught even when ignored, as before: bash
+     * starts a script's background job with SIGINT ignored, and
+     * tests/test_listen.sh stops one with kill -INT. */
+    cli_catch(on_signal, (const int[]){SIGHUP}, 1);
 
     if (!quiet) {
         char with[1024] = "";   /* every model, as transcribe names them: a+b */

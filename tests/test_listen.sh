@@ -264,6 +264,40 @@ node -e '
   ' "$T/int.svg" 2>"$T/jerr" && ok "Ctrl-C: the chart is whole and shades the event reported at the stop" ||
     bad "Ctrl-C --plot: $(tr '\n' ' ' < "$T/jerr" | head -c 400)"
 
+# --- SIGHUP (the terminal closed, an ssh session dropped) stops listen as
+# Ctrl-C does: the chart is written. Before, SIGHUP went to main's handler,
+# which died at once (exit 129) without the chart.
+rm -f "$T/int.fifo" && mkfifo "$T/int.fifo"
+"$PACE" --bytes-per-second 64000 --chunk-ms 20 --tail 30 --idle 2 "$T/int.fifo" "$T/int.f32" 2> /dev/null &
+PIDS+=($!)
+ALSA_CONFIG_PATH=$T/int.conf "$BIN" listen -D earshot_mic --rate 16000 --plot "$T/hup.svg" alexa > /dev/null 2> "$T/hup.err" &
+lpid=$!
+PIDS+=("$lpid")
+for _ in $(seq 100); do grep -q "listening on" "$T/hup.err" && break; sleep 0.1; done
+sleep 0.5
+kill -HUP "$lpid"
+wait "$lpid"
+rc=$?
+[ "$rc" = 0 ] && ok "SIGHUP stops listen cleanly (exit 0, as Ctrl-C)" || bad "SIGHUP: exit $rc: $(cat "$T/hup.err")"
+has "$T/hup.err" "(interrupted)" "SIGHUP: the summary says it was interrupted"
+has "$T/hup.err" "wrote $T/hup.svg" "SIGHUP: --plot still writes the session chart"
+[ -s "$T/hup.svg" ] && tail -c 10 "$T/hup.svg" | grep -q "</svg>" && ok "SIGHUP: the chart is whole" || bad "SIGHUP: chart: $(ls -l "$T/hup.svg" 2>&1)"
+# nohup's SIGHUP stays ignored: listen goes on until it is told to stop
+rm -f "$T/int.fifo" && mkfifo "$T/int.fifo"
+"$PACE" --bytes-per-second 64000 --chunk-ms 20 --tail 30 --idle 2 "$T/int.fifo" "$T/int.f32" 2> /dev/null &
+PIDS+=($!)
+ALSA_CONFIG_PATH=$T/int.conf nohup "$BIN" listen -D earshot_mic --rate 16000 alexa > /dev/null 2> "$T/nohup.err" &
+lpid=$!
+PIDS+=("$lpid")
+for _ in $(seq 100); do grep -q "listening on" "$T/nohup.err" && break; sleep 0.1; done
+kill -HUP "$lpid"
+sleep 0.5
+kill -0 "$lpid" 2>/dev/null && ok "under nohup, SIGHUP leaves listen running" || bad "nohup listen ended at SIGHUP: $(cat "$T/nohup.err")"
+kill -TERM "$lpid"
+wait "$lpid"
+rc=$?
+[ "$rc" = 0 ] && ok "... and SIGTERM then stops it cleanly" || bad "nohup listen after SIGTERM: exit $rc: $(cat "$T/nohup.err")"
+
 # --- a second Ctrl-C while the chart is being written: listen dies at once
 # (the device may hang), but the chart's temporary file goes with it
 # (before, the second signal took the default action and left it). The
