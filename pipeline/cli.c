@@ -16,9 +16,11 @@
 #include <samplerate.h>
 #include <sndfile.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -103,6 +105,52 @@ void cli_catch(void (*fn)(int), const int *sigs, int n)
         struct sigaction old;
         /* an ignored signal (nohup, a shell's background job) stays ignored */
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* The first signal asks a command to stop cleanly (on_first), a second
+ * one ends it at once (cli_on_fatal_signal). But one request can come as
+ * two signals: timeout(1) sends its signal to the process and then to
+ * the process group, microseconds apart, and 2 of 10 runs of `timeout 1
+ * earshot transcribe` stopped hard, without their summary. So a repeat
+ * sent by the same process (si_pid; SI_USER, i.e. kill()) within a second
+ * of the first is the same request. A terminal's Ctrl-C comes from the
+ * kernel, with no sender: pressed twice it still ends the command at
+ * once. The first signal's sender and time are one 64-bit word, claimed
+ * by compare-and-swap, so a repeat running the handler on another thread
+ * at the same moment reads either nothing (and is the first) or both. */
+static void (*stop_first)(int);
+static _Atomic unsigned long long stop_key;   /* 1 << 63 | pid << 32 | ms; 0: none yet */
+
+static void on_stop_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);   /* async-signal-safe */
+    unsigned long long pid = si && si->si_code == SI_USER && si->si_pid > 0 ? (unsigned long long)si->si_pid & 0x7fffffffu : 0;
+    unsigned long long ms = ((unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u) & 0xffffffffu;
+    unsigned long long key = 1ull << 63 | pid << 32 | ms, none = 0;
+    if (atomic_compare_exchange_strong(&stop_key, &none, key)) {
+        stop_first(sig);
+        return;
+    }
+    unsigned long long first_pid = (none >> 32) & 0x7fffffffu, first_ms = none & 0xffffffffu;
+    if (pid && pid == first_pid && ((ms - first_ms) & 0xffffffffu) < 1000) return;   /* the same request */
+    cli_on_fatal_signal(sig);
+}
+
+void cli_catch_stop(void (*on_first)(int), const int *sigs, int n, int even_ignored)
+{
+    stop_first = on_first;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_stop_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < n; i++) {
+        struct sigaction old;
+        if (!even_ignored && sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaction(sigs[i], &sa, NULL);
     }
 }
 

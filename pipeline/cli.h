@@ -56,6 +56,13 @@ void cli_on_fatal_signal(int sig);
 /* Install fn for the n signals, except those the process was started
  * ignoring (nohup, a shell's background job), which stay ignored. */
 void cli_catch(void (*fn)(int), const int *sigs, int n);
+/* For a command that stops cleanly on a signal (transcribe, listen):
+ * on_first runs for the first of the n signals; a later one from another
+ * sender, or after a second, goes to cli_on_fatal_signal (a repeat from
+ * the same process within a second, as timeout(1) sends, is the same
+ * request). Signals the process was started ignoring stay ignored unless
+ * even_ignored. on_first must be async-signal-safe. */
+void cli_catch_stop(void (*on_first)(int), const int *sigs, int n, int even_ignored);
 /* fflush(stdout) for output a reader waits for (one file's transcript, an
  * event), keeping the reason of a first failure for main's report at the
  * end (stdio keeps only the error flag). -1 when stdout has failed, now or

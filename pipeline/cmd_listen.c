@@ -176,8 +176,8 @@ static void *clip_writer(void *p)
 /* Ctrl-C, SIGTERM or SIGHUP (the terminal closed, an ssh session
  * dropped): stop cleanly (the audio captured is searched, the clips and
  * the chart are written; SIGHUP went to main's handler, which died
- * without the chart). A second one, of any of them, goes to
- * main's handler, which kills at once in case the device hangs, but
+ * without the chart). A second one, of any of them (but the repeat
+ * timeout(1) sends: cli_catch_stop), goes to main's handler, which kills at once in case the device hangs, but
  * removes the temporary files of the writes under way first (a clip,
  * the chart): the default action, as SA_RESETHAND gave, left them.
  * The handler may run on PortAudio's thread as well as on main's, so the
@@ -188,9 +188,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     atomic_store_explicit(&stop_requested, 1, memory_order_relaxed);
-    /* the next one, of any, to main's handler (cli_catch calls only
-     * sigaction, memset and sigemptyset: async-signal-safe) */
-    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3);
 }
 
 static void meter_clear(listener *L)
@@ -571,17 +568,12 @@ int cmd_listen(int argc, char **argv)
     buf = malloc(READ_MAX * sizeof(float));
     if (!buf) { fprintf(stderr, "earshot: out of memory\n"); rc = EXIT_FAIL; goto out; }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    /* SIGHUP through cli_catch: under nohup it is ignored, and must stay
-     * so. INT and TERM are caught even when ignored, as before: bash
-     * starts a script's background job with SIGINT ignored, and
-     * tests/test_listen.sh stops one with kill -INT. */
-    cli_catch(on_signal, (const int[]){SIGHUP}, 1);
+    /* Under nohup SIGHUP is ignored, and must stay so. INT and TERM are
+     * caught even when ignored, as before: bash starts a script's
+     * background job with SIGINT ignored, and tests/test_listen.sh stops
+     * one with kill -INT. */
+    cli_catch_stop(on_signal, (const int[]){SIGINT, SIGTERM}, 2, 1);
+    cli_catch_stop(on_signal, (const int[]){SIGHUP}, 1, 0);
 
     if (!quiet) {
         char with[1024] = "";   /* every model, as transcribe names them: a+b */

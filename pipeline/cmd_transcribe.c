@@ -427,7 +427,8 @@ static es_detector *make_detector(batch *b, es_error *e)
 /* Ctrl-C or SIGTERM: no new file is started, the files under way finish
  * (their outputs whole), and the summary says how far the batch got, so
  * --resume can take it up. A second signal goes to main's handler, which
- * removes temporary files and dies at once. */
+ * removes temporary files and dies at once (cli_catch_stop: not the
+ * repeat timeout(1) sends). */
 static atomic_int interrupted;
 static void on_interrupt(int sig)
 {
@@ -436,9 +437,6 @@ static void on_interrupt(int sig)
      * reported the worker's read against this write). A lock-free atomic is
      * both async-signal-safe and shared between threads. */
     atomic_store_explicit(&interrupted, sig, memory_order_relaxed);
-    /* the next one, of either, to main's handler (cli_catch calls only
-     * sigaction, memset and sigemptyset: async-signal-safe) */
-    cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM}, 2);
 }
 
 static void *worker(void *p)
@@ -684,7 +682,7 @@ int cmd_transcribe(int argc, char **argv)
     b.progress = !b.quiet && isatty(2);
     pthread_mutex_init(&b.lock, NULL);
     b.t0 = now_s();
-    cli_catch(on_interrupt, (const int[]){SIGINT, SIGTERM}, 2);
+    cli_catch_stop(on_interrupt, (const int[]){SIGINT, SIGTERM}, 2, 0);
     pthread_t th[256];
     long started = 0;
     for (long i = 0; i < jobs; i++) {
