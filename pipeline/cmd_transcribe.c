@@ -424,7 +424,8 @@ static es_detector *make_detector(batch *b, es_error *e)
     return cli_detector(b->eng, b->models, b->nmodels, &b->det, e);
 }
 
-/* Ctrl-C or SIGTERM: no new file is started, the files under way finish
+/* Ctrl-C, SIGTERM or SIGHUP (the terminal closed; under nohup it stays
+ * ignored): no new file is started, the files under way finish
  * (their outputs whole), and the summary says how far the batch got, so
  * --resume can take it up. A second signal goes to main's handler, which
  * removes temporary files and dies at once (cli_catch_stop: not the
@@ -682,7 +683,7 @@ int cmd_transcribe(int argc, char **argv)
     b.progress = !b.quiet && isatty(2);
     pthread_mutex_init(&b.lock, NULL);
     b.t0 = now_s();
-    cli_catch_stop(on_interrupt, (const int[]){SIGINT, SIGTERM}, 2, 0);
+    cli_catch_stop(on_interrupt, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3, 0);
     pthread_t th[256];
     long started = 0;
     for (long i = 0; i < jobs; i++) {

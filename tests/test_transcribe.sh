@@ -217,7 +217,15 @@ for _ in $(seq 1 200); do held "$T/tmo3" && break; sleep 0.05; done
 kill -TERM $tp; sh -c 'kill -TERM "$1"' _ $tp; wait $tp; trc=$?
 [ $trc = 143 ] && grep -q "interrupted by SIGTERM; files not finished were not written" "$T/tmo3.err" &&
     ok "a second SIGTERM from another sender stops at once" || bad "SIGTERM from two senders: exit $trc: $(cat "$T/tmo3.err")"
-left=$(find "$T/tmo" "$T/tmo2" "$T/tmo3" -name '*.tmp.*')
+# SIGHUP (the terminal of a batch closed, an ssh session dropped) stops it
+# as cleanly as Ctrl-C: it killed the batch with no summary
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_SLOW_FSYNC=2 LD_PRELOAD=$SHIM \
+    "$BIN" transcribe -j 1 "${M[@]}" -ojson -d "$T/tmo4" "$T/batch" 2>"$T/tmo4.err" & tp=$!
+for _ in $(seq 1 200); do held "$T/tmo4" && break; sleep 0.05; done
+kill -HUP $tp; wait $tp; trc=$?
+[ $trc = 129 ] && grep -q "interrupted: .* of 400 files not started" "$T/tmo4.err" && [ -n "$(ls "$T/tmo4")" ] &&
+    ok "SIGHUP: the file under way finishes, a clean stop with its summary (exit 129)" || bad "SIGHUP: exit $trc: $(cat "$T/tmo4.err")"
+left=$(find "$T/tmo" "$T/tmo2" "$T/tmo3" "$T/tmo4" -name '*.tmp.*')
 [ -z "$left" ] && ok "... and no stop leaves a temporary file" || bad "temporary files left after the stops: $left"
 expect 0 "--resume after the interruption" -- "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/batchout" --resume "$T/batch"
 [ "$(ls "$T/batchout" | grep -c '\.json$')" = 400 ] && ok "every file done once" || bad "$(ls "$T/batchout" | wc -l) outputs"
