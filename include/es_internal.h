@@ -127,6 +127,12 @@ es_status es_read_file(const char *path, unsigned char **data, size_t *len, es_e
  * library parallelises at a coarser grain (windows, segments of an
  * utterance, frames), which scales better for its small matrices. */
 int es_threads(void);
+/* The default of es_threads: the CPUs the process may run on, at most 8. */
+int es_cpu_threads(void);
+/* Once per process: OpenBLAS to one thread, its idle threads shut down,
+ * and under an address-space limit its work buffers mapped ahead
+ * (model/blas.c). es_threads and es_set_threads call it. */
+void es_blas_init(void);
 /* Run fn(ctx, i) for i in [0, n) on up to es_threads() threads; returns
  * when all are done. Falls back to running inline if a thread cannot be
  * started. */

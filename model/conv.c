@@ -13,7 +13,7 @@
 #include "conv.h"
 #include "es_internal.h"
 
-#include <cblas.h>
+#include "blas.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +82,7 @@ void es_conv2d_forward(float *y, float *col, const float *x, const float *w, con
     if (To < 1 || Fo < 1 || s->N < 1) return;
     int rows = s->N * To * Fo, K = s->kt * s->kf * s->ci;
     im2col(col, x, s);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, s->co, K, 1.0f, col, K, w, s->co, 0.0f, y, s->co);
+    es_sgemm(CblasNoTrans, CblasNoTrans, rows, s->co, K, 1.0f, col, K, w, s->co, 0.0f, y, s->co);
     if (b)
         for (int r = 0; r < rows; r++)
             for (int o = 0; o < s->co; o++) y[(size_t)r * s->co + o] += b[o];
@@ -103,11 +103,11 @@ void es_conv2d_backward(float *dx, float *dw, float *db, float *col, const float
             for (int o = 0; o < s->co; o++) db[o] += dy[(size_t)r * s->co + o];
     if (dw) {
         im2col(col, x, s);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, s->co, rows, 1.0f, col, K, dy, s->co, 1.0f, dw, s->co);
+        es_sgemm(CblasTrans, CblasNoTrans, K, s->co, rows, 1.0f, col, K, dy, s->co, 1.0f, dw, s->co);
     }
     if (dx) {
         /* col is free again: it takes dcol */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, K, s->co, 1.0f, dy, s->co, w, s->co, 0.0f, col, K);
+        es_sgemm(CblasNoTrans, CblasTrans, rows, K, s->co, 1.0f, dy, s->co, w, s->co, 0.0f, col, K);
         memset(dx, 0, nx * sizeof(float));
         col2im(dx, col, s);
     }
@@ -206,6 +206,7 @@ es_cnn *es_cnn_create(const es_cnn_layer *layers, int n, int T, int F, int C, fl
         es_fail(err, ES_ERR_ARG, "cnn: invalid layer list or input shape");
         return NULL;
     }
+    if (es_blas_ready(err)) return NULL;   /* its products could not run */
     es_cnn *c = calloc(1, sizeof *c);
     if (!c) { es_fail(err, ES_ERR_NOMEM, "cnn: out of memory"); return NULL; }
     c->n = n;

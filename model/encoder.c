@@ -26,7 +26,7 @@
 #include "onnx.h"
 #include "conv.h"
 
-#include <cblas.h>
+#include "blas.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -121,8 +121,8 @@ static void conv_rows(const es_encoder *e, const layer *L, const float *in, int 
                 c += L->ci;
             }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), L->co, K, 1.0f, col + r0 * (size_t)K, K,
-                L->w, L->co, 0.0f, out + r0 * (size_t)L->co, L->co);
+    es_sgemm(CblasNoTrans, CblasNoTrans, (int)(r1 - r0), L->co, K, 1.0f, col + r0 * (size_t)K, K, L->w, L->co, 0.0f,
+             out + r0 * (size_t)L->co, L->co);
     epilogue(out + r0 * (size_t)L->co, r1 - r0, L->co, L->b, L->act, e->alpha, e->floor_v);
 }
 
@@ -337,6 +337,7 @@ void es_encoder_free(es_encoder *e)
 es_encoder *es_encoder_create(const es_onnx *model, es_error *err)
 {
     if (!model) { es_fail(err, ES_ERR_ARG, "es_encoder_create: no model"); return NULL; }
+    if (es_blas_ready(err)) return NULL;   /* its products could not run */
     es_encoder *e = calloc(1, sizeof *e);
     if (!e) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     if (build(e, model, err) != ES_OK) { es_encoder_free(e); return NULL; }

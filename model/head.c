@@ -14,7 +14,7 @@
 #include "es_internal.h"
 #include "onnx.h"
 
-#include <cblas.h>
+#include "blas.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -317,8 +317,8 @@ static es_status run_step(step *s, const char *model, es_error *err)
                 }
                 o->d[i * N + j] = beta * cv;
             }
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                    (int)K, alpha, a->d, (int)a->dims[1], b->d, (int)b->dims[1], 1.0f, o->d, (int)N);
+        es_sgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, a->d,
+                 (int)a->dims[1], b->d, (int)b->dims[1], 1.0f, o->d, (int)N);
         return ES_OK;
     }
     case OP_RELU: case OP_SIGMOID: case OP_SQRT:
@@ -445,6 +445,7 @@ es_head *es_head_create(const es_onnx *model, const char *name, es_error *err)
         es_fail(err, ES_ERR_MODEL, "%s: not a wake-word head: input must be [1, window, 96] embeddings", mname);
         return NULL;
     }
+    if (es_blas_ready(err)) return NULL;   /* its products could not run */
     es_head *h = calloc(1, sizeof *h);
     if (!h) { es_fail(err, ES_ERR_NOMEM, "out of memory"); return NULL; }
     h->window = (size_t)in->dims[1];

@@ -15,7 +15,7 @@
 #include "conv.h"
 #include "es_internal.h"
 
-#include <cblas.h>
+#include "blas.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,7 @@
 void es_linear_forward(float *y, const float *x, const float *w, const float *b, int B, int in, int out)
 {
     for (int r = 0; r < B; r++) memcpy(y + (size_t)r * out, b, (size_t)out * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
+    es_sgemm(CblasNoTrans, CblasTrans, B, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
 }
 
 /* dx[B][in] = dy[B][out] . w[out][in]      (overwritten; skipped if NULL)
@@ -42,8 +42,8 @@ void es_linear_forward(float *y, const float *x, const float *w, const float *b,
 void es_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                         int B, int in, int out)
 {
-    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (dx) es_sgemm(CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
+    es_sgemm(CblasTrans, CblasNoTrans, out, in, B, 1.0f, dy, out, x, in, 1.0f, dw, in);
     for (int r = 0; r < B; r++) {
         const float *d = dy + (size_t)r * out;
         for (int o = 0; o < out; o++) db[o] += d[o];
@@ -432,6 +432,7 @@ es_mlp *es_mlp_create(const es_mlp_cfg *cfg, uint64_t seed, es_error *err)
         es_fail(err, ES_ERR_ARG, "head: %d classes (2 to %d supported)", c->n_classes, MAX_WIDTH);
         return NULL;
     }
+    if (es_blas_ready(err)) return NULL;   /* its products could not run */
     es_mlp *m = calloc(1, sizeof *m);
     if (!m) { es_fail(err, ES_ERR_NOMEM, "head: out of memory"); return NULL; }
     m->cfg = *c;

@@ -14,7 +14,6 @@
 #include <stdatomic.h>
 #include <signal.h>
 #include <sched.h>
-#include <cblas.h>
 
 const char *es_status_str(es_status s)
 {
@@ -440,28 +439,32 @@ void es_set_threads(int n)
 {
     if (n < 1) n = 0;
     atomic_store_explicit(&g_threads, n > 64 ? 64 : n, memory_order_relaxed);
-    openblas_set_num_threads(1);
+    /* OpenBLAS to one thread, once: setting its count again would start
+     * the server threads es_blas_init shut down (model/blas.c) */
+    es_blas_init();
 }
 
-static void blas_one_thread(void) { openblas_set_num_threads(1); }
-
-int es_threads(void)
+int es_cpu_threads(void)
 {
-    int t = atomic_load_explicit(&g_threads, memory_order_relaxed);
-    if (t) return t;
     /* the CPUs this process may run on (taskset, cgroups), not all online */
     long c = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef CPU_COUNT
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) c = CPU_COUNT(&set);
 #endif
-    t = c < 1 ? 1 : c > 8 ? 8 : (int)c;
+    return c < 1 ? 1 : c > 8 ? 8 : (int)c;
+}
+
+int es_threads(void)
+{
+    int t = atomic_load_explicit(&g_threads, memory_order_relaxed);
+    if (t) return t;
+    t = es_cpu_threads();
     /* a count set meanwhile by es_set_threads wins over the default */
     int unset = 0;
     if (!atomic_compare_exchange_strong_explicit(&g_threads, &unset, t, memory_order_relaxed, memory_order_relaxed))
         t = unset;
-    static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-    pthread_once(&blas_once, blas_one_thread);
+    es_blas_init();
     return t;
 }
 

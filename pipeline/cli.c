@@ -19,7 +19,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -285,8 +287,65 @@ static int stdout_done(int rc)
     return rc == EXIT_OK ? EXIT_FAIL : rc;
 }
 
+/* OpenBLAS starts a thread per CPU beyond the first when it is loaded,
+ * before main, and each maps a 128 MB work buffer it keeps, though the
+ * library runs OpenBLAS on one thread (model/blas.c). Under `ulimit -v`
+ * that is what hangs: a thread that finds no room for its buffer retries
+ * the mmap forever, and every exit then waits for it in OpenBLAS's
+ * destructor (`earshot version` hung at ulimit -v 200000). Only its
+ * environment at load makes OpenBLAS start none, and setenv here would
+ * not do: libc, initialised after this, takes the environment from the
+ * stack again. So under a finite RLIMIT_AS the program runs itself again
+ * with OPENBLAS_NUM_THREADS=1, from a pre-initialiser, which the dynamic
+ * loader runs before any library's constructor. EARSHOT_BLAS_ENV carries
+ * what the variable was ("-" if unset), and main puts it back. Without a
+ * limit, or with no /proc to run from, nothing changes: model/blas.c then
+ * shuts the idle threads down. */
+#define BLAS_VAR "OPENBLAS_NUM_THREADS="
+#define BLAS_MARK "EARSHOT_BLAS_ENV="
+
+static void blas_env_early(int argc, char **argv, char **envp)
+{
+    (void)argc;
+    struct rlimit rl;
+    if (!envp || getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY) return;
+    size_t n = 0;
+    const char *cur = NULL;
+    for (; envp[n]; n++)
+        if (!strncmp(envp[n], BLAS_VAR, strlen(BLAS_VAR))) cur = envp[n] + strlen(BLAS_VAR);
+    if (cur && !strcmp(cur, "1")) return;   /* nothing to change, or run again already */
+    /* no stdio yet (libc is not initialised): build the strings by hand */
+    static char mark[256] = BLAS_MARK;
+    const char *was = cur ? cur : "-";
+    if (strlen(BLAS_MARK) + strlen(was) >= sizeof mark) return;
+    strcpy(mark + strlen(BLAS_MARK), was);
+    char *env[n + 3];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(envp[i], BLAS_VAR, strlen(BLAS_VAR)) && strncmp(envp[i], BLAS_MARK, strlen(BLAS_MARK)))
+            env[k++] = envp[i];
+    env[k++] = BLAS_VAR "1";
+    env[k++] = mark;
+    env[k] = NULL;
+    execve("/proc/self/exe", argv, env);
+    /* returned: no /proc; go on with the threads */
+}
+
+__attribute__((used, section(".preinit_array"))) static void (*const blas_env_preinit)(int, char **, char **) =
+    blas_env_early;
+
+static void blas_env_restore(void)
+{
+    const char *was = getenv("EARSHOT_BLAS_ENV");
+    if (!was) return;
+    if (!strcmp(was, "-")) unsetenv("OPENBLAS_NUM_THREADS");
+    else setenv("OPENBLAS_NUM_THREADS", was, 1);
+    unsetenv("EARSHOT_BLAS_ENV");
+}
+
 int main(int argc, char **argv)
 {
+    blas_env_restore();
     es_set_warning_handler(cli_warning, NULL);
     stderr_tty = isatty(STDERR_FILENO);
     cli_catch(cli_on_fatal_signal, (const int[]){SIGINT, SIGTERM, SIGHUP, SIGPIPE}, 4);
