@@ -76,8 +76,12 @@ es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error 
 es_reader *cli_open(const cli_common *c, const char *path, es_error *err);
 /* Engine from --models; prints the error and returns NULL on failure. */
 es_engine *cli_engine(const cli_common *c);
-/* Print "earshot: <msg>" to stderr. */
+/* Print "earshot: <msg>" to stderr; out of memory under a ulimit -v says
+ * so (cli_oom_note). */
 void cli_error(const es_error *e);
+/* " (address-space limit N MB; raise ulimit -v)" if RLIMIT_AS is set,
+ * else "" (a static buffer). */
+const char *cli_oom_note(void);
 /* Option `what` names an SVG chart to write at the end of a long run:
  * 0 if `path` ends in .svg, is not a folder and its folder exists and is
  * writable; else prints why and returns -1. */

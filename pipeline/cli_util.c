@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -343,9 +344,25 @@ es_engine *cli_engine(const cli_common *c)
     return eng;
 }
 
+/* " (address-space limit N MB; raise ulimit -v)" when a limit is set,
+ * else "": a bare "out of memory" on a machine with gigabytes free does
+ * not say that the shell's ulimit -v is what ran out */
+const char *cli_oom_note(void)
+{
+    static char note[96];
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY) return "";
+    snprintf(note, sizeof note, " (address-space limit %llu MB; raise ulimit -v)",
+             (unsigned long long)(rl.rlim_cur >> 20));
+    return note;
+}
+
 void cli_error(const es_error *e)
 {
-    fprintf(stderr, "earshot: %s\n", e->msg[0] ? e->msg : es_status_str(e->status));
+    const char *msg = e->msg[0] ? e->msg : es_status_str(e->status);
+    /* es_blas_ready's message names the limit already */
+    int note = e->status == ES_ERR_NOMEM && !strstr(msg, "address-space limit");
+    fprintf(stderr, "earshot: %s%s\n", msg, note ? cli_oom_note() : "");
 }
 
 void cli_detect_init(cli_detect *d)

@@ -78,5 +78,19 @@ for mb in 150 250 350 500; do
     fi
 done
 
+# Between "no room for a buffer" and "works" lie limits where a buffer
+# fits and some later allocation does not: that out of memory must name
+# the limit too (it said only "out of memory" or "es_encoder_full: out
+# of memory", on a machine with gigabytes free). Where exactly depends on
+# the machine, so a range, in steps.
+for mb in $(seq 200 6 290); do
+    rm -rf "$T/emb"
+    limited $mb "embed" -- "$BIN" embed -q "$S/alexa.wav" "$S/weather.wav" -o "$T/emb"
+    [ $rc = 1 ] && [ -n "$(ls "$T/emb" 2>/dev/null | grep -v '^alexa\.npy$\|^weather\.npy$')" ] && bad "embed at $mb MB left $(ls "$T/emb")"
+    rm -f "$T/m.safetensors"*
+    limited $mb "train" -- "$BIN" train -q "$T/vocab" -o "$T/m.safetensors" --epochs 5
+    [ $rc = 1 ] && [ -n "$(ls "$T" | grep '^m\.safetensors')" ] && bad "train at $mb MB left $(ls "$T" | grep '^m\.')"
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
