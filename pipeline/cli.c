@@ -83,7 +83,6 @@ void cli_on_fatal_signal(int sig)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     if (__atomic_exchange_n(&dying, 1, __ATOMIC_SEQ_CST))
         for (;;) pause();
-    es_atomic_cleanup_signal();
     const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : NULL;
     if (name) {
         static const char a[] = "earshot: interrupted by ", b[] = "; files not finished were not written\n";
@@ -93,6 +92,13 @@ void cli_on_fatal_signal(int sig)
         (void)!write(STDERR_FILENO, name, strlen(name));
         (void)!write(STDERR_FILENO, b, sizeof b - 1);
     }
+    /* Last before dying: the other threads run on until the raise below
+     * takes the process, and a temporary file one of them starts after
+     * the clean-up stays (a stale NAME.tmp.PID, which the next write of
+     * that output, or earshot cache --tidy, removes). Cleaning up after
+     * the message, not before, leaves them microseconds, not the time a
+     * write to a slow stderr takes. */
+    es_atomic_cleanup_signal();
     signal(sig, SIG_DFL);
     raise(sig);
 }
