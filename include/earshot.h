@@ -340,9 +340,11 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
 /* Threads one library call may use (0 or less = the CPUs the process may
  * run on, at most 8; above 64 = 64). The library splits work itself
  * (windows, segments of an utterance, frames) and keeps OpenBLAS to one
- * thread. Process-wide: any thread may change it at any time, calls under
- * way picking the new count up as they go. Embeddings, the speaker representation and detection give
- * the same bits at any count (tests/test_threads.c).
+ * thread (under an address-space limit, its work buffers are mapped ahead
+ * and calls wait for a free one: model/blas.c). Process-wide: any thread
+ * may change it at any time, calls under way picking the new count up as
+ * they go. Embeddings, the speaker representation and detection give the
+ * same bits at any count (tests/test_threads.c).
  *
  * Sharing between threads: every call only reads an engine (and its
  * es_mel and es_encoder), so any number of threads may use one at once;
