@@ -126,6 +126,17 @@ int cmd_cache(int argc, char **argv)
     if (models_dir) snprintf(models, sizeof models, "%s", models_dir);
     else if (es_models_dir(models, sizeof models, &e)) { cli_error(&e); free(emb); return EXIT_FAIL; }
 
+    /* a folder that is not there yet is an empty cache; a file in its
+     * place is a mistyped option, not "empty" */
+    const char *dirs[2] = {emb, synth};
+    for (int i = 0; i < 2; i++) {
+        struct stat sb;
+        if (stat(dirs[i], &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "earshot cache: %s: not a folder\n", dirs[i]);
+            free(emb);
+            return EXIT_USAGE;
+        }
+    }
     es_cache_tally te, ts;
     memset(&te, 0, sizeof te);
     memset(&ts, 0, sizeof ts);

@@ -140,6 +140,9 @@ want="cache-emb/ab/$k64.npy.tmp.$$ cache-emb/ab/notes.txt cache-emb/cd cache-emb
 [ "$left" = "$want" ] && ok "... and leaves other names, links' targets and a live run's temporary" || bad "after --clear: $left"
 [ ! -e "$E/01" ] && [ -d "$E/ab" ] && ok "... an emptied shard folder goes, one with other files stays" || bad "shard folders after --clear"
 expect 2 "cache takes no arguments" -- "$BIN" cache "$E"
+expect 2 "cache --cache naming a file" -- "$BIN" cache --clear --cache "$S/alexa.wav"
+has "$T/err" "alexa.wav: not a folder" "... is refused, not shown as an empty cache"
+[ -s "$S/alexa.wav" ] && ok "... and the file is untouched" || bad "cache --clear touched alexa.wav"
 EARSHOT_SYNTH_CACHE=$T/synth-cache
 # earshot info on the pretrained ONNX files (by name), and on what is none
 expect 0 "info on pretrained models by name" -- "$BIN" info alexa embedding_model
