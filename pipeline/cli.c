@@ -196,10 +196,7 @@ static int cmd_version(int argc, char **argv)
         }
         return cli_bad_option("version", argv, opts);
     }
-    if (optind < argc) {
-        fprintf(stderr, "earshot version: takes no arguments: '%s'\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (cli_no_arguments("version", argc, argv, NULL)) return EXIT_USAGE;
     printf("earshot %s\n", ES_VERSION);
     if (verbose) {
         const char *name, *sha = NULL, *encoder = NULL;

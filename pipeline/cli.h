@@ -23,6 +23,9 @@ typedef struct {
  * it would scroll out of sight. */
 struct option;
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
+/* After getopt: 1 (having said so, with hint if not NULL) when operands
+ * follow the options of a command that takes none, else 0. */
+int cli_no_arguments(const char *cmd, int argc, char **argv, const char *hint);
 /* Levenshtein distance of a and b (their first 63 characters) */
 size_t cli_edit_distance(const char *a, const char *b);
 /* whether a word of len characters d edits from a name is a typo of it */

@@ -465,6 +465,13 @@ int cli_is_typo(size_t d, size_t len)
     return d <= (len < 6 ? 1 : len / 3);
 }
 
+int cli_no_arguments(const char *cmd, int argc, char **argv, const char *hint)
+{
+    if (optind >= argc) return 0;
+    fprintf(stderr, "earshot %s: takes no arguments: '%s'%s%s\n", cmd, argv[optind], hint ? "; " : "", hint ? hint : "");
+    return 1;
+}
+
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
 {
     /* An unknown long option leaves optopt 0 and optind past it; an

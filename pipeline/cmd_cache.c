@@ -113,10 +113,7 @@ int cmd_cache(int argc, char **argv)
         default: return cli_bad_option("cache", argv, opts);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "earshot cache: takes no arguments ('%s'); see earshot cache --help\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (cli_no_arguments("cache", argc, argv, "see earshot cache --help")) return EXIT_USAGE;
     es_error e = {0};
     char *emb = NULL, synth[3000], models[4096];
     if (emb_dir) emb = strdup(emb_dir);

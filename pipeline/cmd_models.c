@@ -47,11 +47,7 @@ int cmd_models(int argc, char **argv)
         }
         return cli_bad_option("models", argv, opts);
     }
-    if (optind < argc) {
-        fprintf(stderr, "earshot models: takes no arguments ('%s'); to see what a model file holds: earshot info FILE\n",
-                argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (cli_no_arguments("models", argc, argv, "to see what a model file holds: earshot info FILE")) return EXIT_USAGE;
     char dir[4096];
     es_error e = {0};
     if (c.models) snprintf(dir, sizeof dir, "%s", c.models);
