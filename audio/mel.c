@@ -20,6 +20,7 @@
 #include "../model/onnx.h"
 
 #include <kissfft/kiss_fftr.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +192,13 @@ static float mel_db(const es_mel *m, kiss_fftr_cfg fft, const float *x, size_t f
         for (int j = 0; j < ES_MEL_BINS; j++) {
             float acc = 0;
             for (int k = m->lo[j]; k <= m->hi[j]; k++) acc += power[k] * m->melw[k * ES_MEL_BINS + j];
-            if (!(acc >= m->clamp_min)) acc = m->clamp_min;   /* also maps NaN to the floor */
+            /* NaN (a NaN sample, or inf - inf inside the FFT) goes to the
+             * floor. A power past FLT_MAX (samples near 1e30) is inf, and
+             * would make the top-dB floor inf - 80 and the whole clip, then
+             * the encoder's output, inf or NaN: it is held at FLT_MAX. Both
+             * checks are per mel value, not per sample, so cost nothing. */
+            if (!(acc >= m->clamp_min)) acc = m->clamp_min;
+            else if (acc > FLT_MAX) acc = FLT_MAX;
             float db = 10.0f * log10f(acc);
             o[j] = db;
             if (db > mx) mx = db;

@@ -11,6 +11,7 @@
 #include "es_internal.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -463,6 +464,72 @@ static void test_status_without_err(void **state)
     test_rmtree(dir);
 }
 
+/* Samples no file gives but a caller can: near 1e30 a frame's power passed
+ * FLT_MAX, the top-dB floor became inf - 80 and the whole clip's log-mel,
+ * embeddings and scores were inf or NaN. Every output must stay finite, in
+ * both embedding modes and through a pretrained head's streaming scorer. */
+static int finite_all(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+static void score_finite(void *user, size_t head, double t, const float *scores, size_t n)
+{
+    (void)head; (void)t;
+    int *bad = user;
+    if (!finite_all(scores, n)) (*bad)++;
+    bad[1]++;
+}
+
+static void test_extreme_samples(void **state)
+{
+    (void)state;
+    enum { N = 32000 };
+    static float x[N];
+    const float amp[] = {1e30f, -1e30f, FLT_MAX, 3e35f};
+    es_error e = {0};
+    es_onnx *hm = test_model("alexa");
+    assert_non_null(hm);
+    es_head *h = es_head_create(hm, "alexa", &e);
+    assert_non_null(h);
+    for (int a = 0; a < 5; a++) {
+        uint32_t seed = 7;
+        for (int i = 0; i < N; i++) {
+            float r = 2.0f * test_rand(&seed) - 1.0f;
+            /* case 4: speech-scale noise with one huge burst, inf and NaN */
+            x[i] = a < 4 ? amp[a] * r : 3000.0f * r;
+        }
+        if (a == 4) {
+            for (int i = 8000; i < 8400; i++) x[i] = 1e32f * (i % 2 ? 1 : -1);
+            x[12000] = INFINITY;
+            x[12001] = -INFINITY;
+            x[20000] = NAN;
+        }
+        for (int mode = 0; mode < 2; mode++) {
+            es_embed_opts o = {0};
+            o.mode = mode ? ES_EMBED_STREAM : ES_EMBED_WHOLE;
+            float *mel = NULL, *emb = NULL;
+            size_t frames = 0, n_emb = 0;
+            assert_int_equal(es_embed_audio(eng, x, N, &o, &mel, &frames, &emb, &n_emb, &e), ES_OK);
+            assert_true(frames > 0 && n_emb > 0);
+            if (!finite_all(mel, frames * 32) || !finite_all(emb, n_emb * 96))
+                fail_msg("case %d, mode %d: log-mel or embeddings not finite", a, mode);
+            free(mel);
+            free(emb);
+        }
+        es_scorer *sc = es_scorer_create(eng, &h, 1, &e);
+        assert_non_null(sc);
+        int bad[2] = {0, 0};
+        assert_int_equal(es_scorer_push(sc, x, N, score_finite, bad, &e), ES_OK);
+        assert_true(bad[1] > 0);
+        if (bad[0]) fail_msg("case %d: %d of %d score steps not finite", a, bad[0], bad[1]);
+        es_scorer_free(sc);
+    }
+    es_head_free(h);
+    es_onnx_free(hm);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -674,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_record_replay),
         cmocka_unit_test(test_set_thresholds),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_extreme_samples),
         cmocka_unit_test(test_null_handles),
         cmocka_unit_test(test_status_without_err),
         cmocka_unit_test(test_made_with),
