@@ -19,6 +19,12 @@
 es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err)
 {
     if (!path || !*path || (!x && n)) return es_fail(err, ES_ERR_ARG, "es_audio_write_wav: invalid arguments");
+    /* A WAV header holds the data size in 32 bits (and the RIFF size, 36
+     * more): past that libsndfile writes a size that wraps, and readers see
+     * minutes of a longer recording. Refused before anything is created. */
+    if (n > ((size_t)UINT32_MAX - 36) / 2)
+        return es_fail(err, ES_ERR_ARG, "%s: %zu samples do not fit a WAV file (at most 4 GB: %zu samples, "
+                       "37 hours at 16 kHz)", path, n, ((size_t)UINT32_MAX - 36) / 2);
     es_atomic a;
     es_status as = es_atomic_begin(&a, path, err);
     if (as) return as;

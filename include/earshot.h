@@ -172,7 +172,9 @@ es_status es_reader_set_resample(es_reader *r, es_resample_quality q, es_error *
 es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
 
 /* Write 16 kHz int16-scale samples as a 16-bit mono WAV file, atomically
- * (temporary file, fsync, rename). */
+ * (temporary file, fsync, rename). Samples are rounded and clipped to int16,
+ * NaN written as 0. More than 2147483629 samples (a WAV's 4 GB) is refused
+ * (ES_ERR_ARG) and nothing is written. */
 es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err);
 /* Unlink the temporary files of the atomic writes under way (every file
  * earshot writes goes to <file>.tmp.<pid> first, then is renamed). Async-

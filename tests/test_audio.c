@@ -793,6 +793,38 @@ static void test_raw_s16(void **state)
  * silently). Each is read as 0 before anything else touches it, so the
  * rest of the file is what it would be with a 0 written there, and the
  * first one is reported once, with the file's name and its time. */
+/* es_audio_write_wav: int16 rounding and clipping on the way out, and a
+ * length a WAV header cannot hold (its data size is 32 bits) refused before
+ * a byte is read or a file is made, rather than written with a size that
+ * wraps and a reader that sees a few seconds of a day's audio. */
+static void test_write_wav(void **state)
+{
+    (void)state;
+    const float x[] = {0.4f, -0.6f, 1000.5f, 40000.0f, -40000.0f, NAN, 32767.0f, -32768.0f};
+    const float want[] = {0, -1, 1001, 32767, -32768, 0, 32767, -32768};
+    const char *p = tpath("written.wav");
+    es_error e = {0};
+    assert_int_equal(es_audio_write_wav(p, x, 8, &e), ES_OK);
+    es_audio a = load_ok(p, &RAW);
+    assert_int_equal(a.n, 8);
+    for (int i = 0; i < 8; i++)
+        if (a.samples[i] != want[i]) fail_msg("sample %d: %g != %g", i, a.samples[i], want[i]);
+    es_audio_free(&a);
+
+    /* x is 8 samples long: a read past them would be ASan's to report */
+    const char *big = tpath("too_long.wav");
+    size_t too_many = ((size_t)UINT32_MAX - 36) / 2 + 1;
+    assert_int_equal(es_audio_write_wav(big, x, too_many, &e), ES_ERR_ARG);
+    assert_non_null(strstr(e.msg, big));
+    assert_non_null(strstr(e.msg, "4 GB"));
+    assert_int_equal(access(big, F_OK), -1);
+    DIR *d = opendir(g_dir);   /* nor a temporary beside it */
+    assert_non_null(d);
+    for (struct dirent *de; (de = readdir(d));)
+        if (strstr(de->d_name, "too_long")) fail_msg("left behind: %s", de->d_name);
+    closedir(d);
+}
+
 static void test_nonfinite_samples(void **state)
 {
     (void)state;
@@ -1358,6 +1390,7 @@ int main(void)
         cmocka_unit_test(test_s24_within_lsb),
         cmocka_unit_test(test_float_and_u8),
         cmocka_unit_test(test_nonfinite_samples),
+        cmocka_unit_test(test_write_wav),
         cmocka_unit_test(test_downmix),
         cmocka_unit_test(test_resample_sine_files),
         cmocka_unit_test(test_ogg_vorbis),
