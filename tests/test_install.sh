@@ -91,6 +91,21 @@ else
     skip "the header from C++" "no C++ compiler (scripts/setup.sh installs g++)"
 fi
 
+# --- what earshot.pc hands a user's compile: its own include folder and
+# nothing else (no -D, no other library's folder to shadow the user's
+# headers: earshot.h includes none of them); and --static, which asked for
+# codec libraries Debian does not install for linking, links as well
+cflags=$(pkg-config --cflags earshot)
+[ "$(echo $cflags)" = "-I$T/inst$prefix/include" ] && ok "pkg-config --cflags earshot is earshot's include folder alone" ||
+    bad "pkg-config --cflags earshot gives more than earshot's include folder: $cflags"
+if sflags=$(pkg-config --static --cflags --libs earshot 2>"$T/static.log") &&
+   cc -std=c99 "${san[@]}" "$T/user.c" $sflags -o "$T/user_static" 2>"$T/static.log" &&
+   "$T/user_static" "$SRC/samples/alexa.wav" >/dev/null; then
+    ok "a program built with pkg-config --static links and runs"
+else
+    bad "pkg-config --static: $(head -c 600 "$T/static.log")"
+fi
+
 # --- the header's macros: ES_* and its guard only (system headers' aside)
 printf '#include <stddef.h>\n#include <stdio.h>\n' | cc -std=c99 -E -dM - | sort >"$T/sys.macros"
 printf '#include <earshot.h>\n' | cc -std=c99 -E -dM -I"$(dirname "$hdr")" - | sort >"$T/all.macros"
