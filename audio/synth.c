@@ -8,6 +8,7 @@
 
 #include <espeak-ng/speak_lib.h>
 #include <flite/flite.h>
+#include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -83,8 +84,17 @@ static es_status espeak_init(es_error *err)
 {
     if (espeak_rate > 0) return ES_OK;
     if (espeak_rate < 0) return es_fail(err, ES_ERR_UNSUPPORTED, "espeak-ng could not be initialised (is espeak-ng-data installed?)");
+    /* espeak-ng 1.51 sets the process's LC_CTYPE to C.UTF-8 here (whatever
+     * the program had chosen) and never puts it back; its own UTF-8
+     * decoding and character classes do not need it (the same text gives
+     * the same samples either way), so the caller's is restored: a library
+     * must not change the locale of the program that links it. */
+    char ctype[256] = "";
+    const char *was = setlocale(LC_CTYPE, NULL);
+    if (was && strlen(was) < sizeof ctype) memcpy(ctype, was, strlen(was) + 1);
     /* DONT_EXIT: the library must never end the process on a data error */
     int r = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL, espeakINITIALIZE_DONT_EXIT);
+    if (*ctype) setlocale(LC_CTYPE, ctype);
     if (r <= 0) {
         espeak_rate = -1;
         return es_fail(err, ES_ERR_UNSUPPORTED, "espeak-ng could not be initialised (is espeak-ng-data installed?)");

@@ -12,6 +12,7 @@
 #include "../pipeline/synth_data.h"
 
 #include <dirent.h>
+#include <locale.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -133,6 +134,21 @@ static void say_in_child(es_tts_engine eng, const char *voice, unsigned seed, in
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* First in the list, so that espeak-ng is first initialised here: it set
+ * the process's LC_CTYPE to C.UTF-8 for good, under a program that had
+ * chosen another (here the C locale every program starts in). */
+static void test_locale_kept(void **state)
+{
+    (void)state;
+    assert_non_null(setlocale(LC_CTYPE, "C"));
+    size_t m;
+    free(say(ES_TTS_ESPEAK, "en-us", 150, 60, "lights on", &m));
+    assert_true(m > 1000);
+    assert_string_equal(setlocale(LC_CTYPE, NULL), "C");
+    free(say(ES_TTS_FLITE, "slt", 150, 60, "lights on", &m));
+    assert_string_equal(setlocale(LC_CTYPE, NULL), "C");
 }
 
 static void test_independent_of_rand(void **state)
@@ -687,6 +703,7 @@ static void test_dataset_formant(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_locale_kept),
         cmocka_unit_test(test_cached_needs_result),
         cmocka_unit_test(test_rate),       cmocka_unit_test(test_pitch_and_voices), cmocka_unit_test(test_phonemes),
         cmocka_unit_test(test_vocab),      cmocka_unit_test(test_confusable),       cmocka_unit_test(test_rir),
