@@ -112,7 +112,11 @@ typedef struct {
     size_t nbad;             /* inputs that could not be read at all (es_tx_expand) */
     double audio_s;
     double t0, last_progress;
-    int setup_failed;
+    /* workers whose detector could not be made (memory, open files: main
+     * has made one already, so never the model itself), and the first
+     * one's reason */
+    int setup_failed, setup_ok;
+    es_error setup_err;
 } batch;
 
 static double now_s(void)
@@ -445,16 +449,17 @@ static void *worker(void *p)
     batch *b = p;
     es_error e = {0};
     es_detector *d = make_detector(b, &e);
-    if (!d) {
-        pthread_mutex_lock(&b->lock);
-        if (!b->setup_failed) cli_error(&e);
-        b->setup_failed = 1;
-        pthread_mutex_unlock(&b->lock);
-        return NULL;
-    }
+    /* A worker that cannot start leaves the files to those that did: a
+     * batch of thousands should not stop because the last of -j 8 found no
+     * memory. Only when none starts does the batch fail (main says why). */
+    pthread_mutex_lock(&b->lock);
+    if (!d && !b->setup_failed++) b->setup_err = e;
+    if (d) b->setup_ok++;
+    pthread_mutex_unlock(&b->lock);
+    if (!d) return NULL;
     for (;;) {
         pthread_mutex_lock(&b->lock);
-        size_t k = b->next < b->ntodo && !b->setup_failed && !atomic_load_explicit(&interrupted, memory_order_relaxed)
+        size_t k = b->next < b->ntodo && !atomic_load_explicit(&interrupted, memory_order_relaxed)
                        ? b->next++ : SIZE_MAX;
         pthread_mutex_unlock(&b->lock);
         if (k == SIZE_MAX) break;
@@ -694,7 +699,10 @@ int cmd_transcribe(int argc, char **argv)
     for (long i = 0; i < started; i++) pthread_join(th[i], NULL);
     show_progress(&b, 1);
     pthread_mutex_destroy(&b.lock);
-    if (b.setup_failed) { rc = EXIT_FAIL; goto out; }
+    if (!b.setup_ok) { cli_error(&b.setup_err); rc = EXIT_FAIL; goto out; }
+    if (b.setup_failed && !b.quiet)
+        fprintf(stderr, "earshot: note: %d of %ld parallel jobs could not start (%s); the other %d did the files\n",
+                b.setup_failed, started ? started : 1, b.setup_err.msg, b.setup_ok);
     double el = now_s() - b.t0;
     if (!b.quiet) {
         size_t nf = b.nok + b.nfail + b.nbad;

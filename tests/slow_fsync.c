@@ -20,7 +20,16 @@
  * were not written" (it calls write(2) itself; stdio does not come here),
  * the first time only: a second signal sent meanwhile finds the first
  * one's handler still running, its message out.
+ *
+ * EARSHOT_FOPEN_EMFILE=N:GLOB makes the Nth fopen of a path matching GLOB
+ * (counted over all threads, from 1) fail with EMFILE, as a process that
+ * has run out of file descriptors: transcribe's -j workers each read the
+ * head's model file when they start, so one worker can be made to fail
+ * its set-up while the others go on.
  */
+/* meson builds with -D_FILE_OFFSET_BITS=64, under which the headers rename
+ * fopen to fopen64: this shim must define both names itself */
+#undef _FILE_OFFSET_BITS
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -85,3 +94,20 @@ ssize_t write(int fd, const void *buf, size_t n)
         wait_for("EARSHOT_SLOW_INTERRUPTED");
     return r;
 }
+
+static FILE *fopen_counted(const char *sym, const char *path, const char *mode)
+{
+    static int count;
+    const char *spec = getenv("EARSHOT_FOPEN_EMFILE");
+    const char *glob = spec ? strchr(spec, ':') : NULL;
+    if (glob && path && fnmatch(glob + 1, path, 0) == 0 &&
+        __atomic_add_fetch(&count, 1, __ATOMIC_SEQ_CST) == atoi(spec)) {
+        errno = EMFILE;
+        return NULL;
+    }
+    FILE *(*real)(const char *, const char *) = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, sym);
+    return real ? real(path, mode) : NULL;
+}
+
+FILE *fopen(const char *path, const char *mode) { return fopen_counted("fopen", path, mode); }
+FILE *fopen64(const char *path, const char *mode) { return fopen_counted("fopen64", path, mode); }

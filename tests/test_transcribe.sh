@@ -277,6 +277,23 @@ has "$T/err" "3 files skipped" "--resume redoes the input whose clip failed"
 [ -s "$T/fout/a.txt" ] && [ -s "$T/fclips/a_0001_hey_jarvis.wav" ] && ok "... and its transcript and clip are then there" ||
     bad "after resume: $(ls "$T/fout" "$T/fclips")"
 
+# A -j worker that cannot start (tests/slow_fsync.c: the third read of the
+# head's file, i.e. main's and one worker's succeed, fails as out of file
+# descriptors) leaves the files to the others: before, the whole batch
+# stopped with exit 1 and outputs for some inputs only.
+no_fd() {   # no_fd N transcribe-args...: the Nth fopen of the head fails
+    local n=$1; shift
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_FOPEN_EMFILE="$n:*hey_jarvis*" LD_PRELOAD=$SHIM "$BIN" transcribe "$@"
+}
+expect 0 "one of 3 workers cannot start: the batch goes on" -- no_fd 3 "${M[@]}" -j 3 -otxt -d "$T/nofd" "$T/in"
+has "$T/err" "note: 1 of 3 parallel jobs could not start (.*hey_jarvis.*Too many open files); the other 2 did the files" \
+    "... says so, with the reason"
+has "$T/err" "4 files .* 0 failed" "... and every input is done"
+[ "$(find "$T/nofd" -name '*.txt' | wc -l)" = 4 ] && ok "... with all 4 transcripts" || bad "outputs: $(find "$T/nofd" -type f)"
+expect 1 "the only worker cannot start" -- no_fd 2 "${M[@]}" -j 1 -otxt -d "$T/nofd1" "$T/in"
+has "$T/err" "hey_jarvis.*: cannot open: Too many open files" "... the reason is given"
+[ -z "$(ls -A "$T/nofd1" 2>/dev/null)" ] && ok "... and nothing is written" || bad "left: $(ls -A "$T/nofd1")"
+
 # usage errors
 expect 2 "several formats to stdout" -- "$BIN" transcribe "${M[@]}" -otxt -ojson "$T/in"
 expect 2 "unknown format" -- "$BIN" transcribe "${M[@]}" -oxml "$T/in"
