@@ -338,9 +338,12 @@ int es_rowjob_next(es_rowjob *w, size_t *i)
 
 void es_rowjob_done(es_rowjob *w)
 {
-    size_t done = atomic_fetch_add(&w->done, 1) + 1;
-    if (!w->progress) return;
+    if (!w->progress) { atomic_fetch_add(&w->done, 1); return; }
+    /* counted under the lock that orders the reports: counted outside it,
+     * the worker that counted 7 could take the lock before the one that
+     * counted 6, and the display went back */
     pthread_mutex_lock(&w->lock);
+    size_t done = atomic_fetch_add(&w->done, 1) + 1;
     w->progress(w->user, w->stage, done, w->n);
     pthread_mutex_unlock(&w->lock);
 }
