@@ -80,10 +80,12 @@ es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err);
 es_status es_atomic_commit(es_atomic *a, int fd, const char *shown, es_error *err);
 void es_atomic_abort(es_atomic *a);
 /* A step that a catchable signal must not cut in two (synth publishing its
- * label folders): a fatal-signal handler that asks es_critical_defer(sig)
- * first (the CLI's does) returns at once when it answers 1, and
- * es_critical_end raises the signal again once the step is complete.
- * SIGKILL cannot be deferred. One step at a time, in one thread. */
+ * label folders, transcribe renaming an input's outputs): a fatal-signal
+ * handler that asks es_critical_defer(sig) first (the CLI's does) returns
+ * at once when it answers 1, and the es_critical_end that leaves the last
+ * step under way raises the signal again. SIGKILL cannot be deferred.
+ * Steps may run in several threads at once; keep them short (renames, not
+ * writes): the signal waits for them. */
 void es_critical_begin(void);
 int es_critical_defer(int sig);
 void es_critical_end(void);

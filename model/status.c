@@ -108,28 +108,44 @@ void es_atomic_cleanup_signal(void)
 /* A step of several renames that must not be cut in two by a catchable
  * signal: synth moves its label folders into place one rename each, and a
  * Ctrl-C between two left a dataset with some of its labels (which train
- * would read without a word, and which the next synth refused as existing).
- * One state word, changed only by atomic operations, since the handler
- * may run in any thread (OpenBLAS's too): 0 normal, 1 inside the step,
- * 2 + sig a signal that came inside it. */
-static volatile sig_atomic_t critical_state;
+ * would read without a word, and which the next synth refused as existing);
+ * transcribe's workers each rename an input's set of outputs (a .txt in
+ * place without its .json). Several threads may be inside such a step at
+ * once, so the state is one word, changed only by atomic operations (the
+ * handler may run in any thread, OpenBLAS's too, and must never wait):
+ * the low 16 bits count the threads inside a step, the bits above hold a
+ * signal that came meanwhile. The last thread to leave raises it. */
+static volatile int critical_state;
+#define CRIT_COUNT 0xffff
+#define CRIT_SIG_SHIFT 16
 
 void es_critical_begin(void)
 {
-    __atomic_store_n(&critical_state, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&critical_state, 1, __ATOMIC_SEQ_CST);
 }
 
 int es_critical_defer(int sig)
 {
-    sig_atomic_t one = 1;
-    if (__atomic_compare_exchange_n(&critical_state, &one, 2 + sig, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 1;
-    return one >= 2;   /* a signal is deferred already: the end raises it */
+    int s = __atomic_load_n(&critical_state, __ATOMIC_SEQ_CST);
+    for (;;) {
+        if (!(s & CRIT_COUNT)) return 0;          /* no step under way: go on */
+        if (s >> CRIT_SIG_SHIFT) return 1;        /* one deferred already: the end raises it */
+        if (__atomic_compare_exchange_n(&critical_state, &s, s | (sig << CRIT_SIG_SHIFT), 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return 1;
+    }
 }
 
 void es_critical_end(void)
 {
-    sig_atomic_t s = __atomic_exchange_n(&critical_state, 0, __ATOMIC_SEQ_CST);
-    if (s >= 2) raise(s - 2);
+    int s = __atomic_sub_fetch(&critical_state, 1, __ATOMIC_SEQ_CST);
+    /* the last one out with a signal deferred raises it; if another step
+     * begins first, the compare fails and that step's end will */
+    while (!(s & CRIT_COUNT) && (s >> CRIT_SIG_SHIFT))
+        if (__atomic_compare_exchange_n(&critical_state, &s, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            raise(s >> CRIT_SIG_SHIFT);
+            return;
+        }
 }
 
 /* A symbolic link to a file not there yet (realpath fails): the path it

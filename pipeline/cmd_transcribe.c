@@ -327,9 +327,9 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
              * stood, which --resume (an input is done when all its
              * outputs exist) then skipped. Rendering first keeps the
              * temporary files, and their places in the registry of
-             * es_atomic_begin, only for the short write. A fatal signal
-             * between two renames can still leave part of a set, which
-             * --resume redoes. */
+             * es_atomic_begin, only for the short write. The renames are
+             * one critical step: a fatal signal (a second Ctrl-C) waits
+             * for the set to be in place, or undone. */
             char *docs[ES_TX_NFORMATS], *paths[ES_TX_NFORMATS];
             size_t lens[ES_TX_NFORMATS];
             es_atomic tmp[ES_TX_NFORMATS];
@@ -346,6 +346,7 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
                 if (!(st = make_parents(paths[i], &e)) && !(st = es_atomic_write_tmp(&tmp[i], paths[i], docs[i], lens[i], 1, &e)))
                     ntmp++;
             }
+            es_critical_begin();
             for (int i = 0; i < ntmp; i++) {
                 if (!st && !(st = es_atomic_commit(&tmp[i], -1, paths[i], &e))) committed++;
                 else if (tmp[i].tmp) es_atomic_abort(&tmp[i]);   /* a failed commit has ended it */
@@ -353,6 +354,7 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
             /* a rename refused after others were done (rare: they share a
              * folder): the ones in place go again, so that none is */
             for (int i = 0; st && i < committed; i++) unlink(paths[i]);
+            es_critical_end();
             for (int i = 0; i < n; i++) { free(docs[i]); free(paths[i]); }
         } else {
             st = es_tx_render(&t, b->formats, &txt, NULL, &e);

@@ -277,6 +277,24 @@ has "$T/err" "3 files skipped" "--resume redoes the input whose clip failed"
 [ -s "$T/fout/a.txt" ] && [ -s "$T/fclips/a_0001_hey_jarvis.wav" ] && ok "... and its transcript and clip are then there" ||
     bad "after resume: $(ls "$T/fout" "$T/fclips")"
 
+# A signal that stops at once (a second SIGTERM, from another sender) while
+# an input's outputs are being renamed into place (the shim holds each
+# rename a second): the set arrives whole. Before, a.txt stood without its
+# a.json, and only --resume could tell.
+mkdir -p "$T/onein" && cp "$T/in/a.wav" "$T/onein/"
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_SLOW_RENAME=1 LD_PRELOAD=$SHIM \
+    "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mid" "$T/onein" 2>"$T/mid.err" & tp=$!
+for _ in $(seq 1 400); do [ -e "$T/mid/a.txt" ] && break; sleep 0.025; done
+have_txt=$([ -e "$T/mid/a.txt" ] && echo 1); have_json=$([ -e "$T/mid/a.json" ] && echo 1)
+kill -TERM $tp; sh -c 'kill -TERM "$1"' _ $tp; wait $tp; trc=$?
+[ "$have_txt" = 1 ] && [ -z "$have_json" ] && ok "two SIGTERMs sent with a.txt renamed and a.json not yet" ||
+    bad "the signals did not come between the renames (txt '$have_txt', json '$have_json')"
+[ $trc = 143 ] && grep -q "interrupted by SIGTERM" "$T/mid.err" && ok "... the run stops (exit 143)" ||
+    bad "... exit $trc: $(cat "$T/mid.err")"
+[ -s "$T/mid/a.txt" ] && [ -s "$T/mid/a.json" ] && ok "... after the set is whole: a.json arrived too" ||
+    bad "... part of a set: $(ls -A "$T/mid")"
+[ -z "$(find "$T/mid" -name '*.tmp.*')" ] && ok "... no temporary file" || bad "left: $(find "$T/mid" -name '*.tmp.*')"
+
 # A -j worker that cannot start (tests/slow_fsync.c: the third read of the
 # head's file, i.e. main's and one worker's succeed, fails as out of file
 # descriptors) leaves the files to the others: before, the whole batch
