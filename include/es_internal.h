@@ -79,6 +79,14 @@ typedef struct {
 es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err);
 es_status es_atomic_commit(es_atomic *a, int fd, const char *shown, es_error *err);
 void es_atomic_abort(es_atomic *a);
+/* At the top of a public function that returns a status: inner steps that
+ * return NULL leave their status in err only, and with the caller's err
+ * NULL the function could only guess it (`err ? err->status : ...`, 34
+ * places); a local one keeps it. */
+#define ES_ERR_LOCAL(err)      \
+    es_error err##_local = {0}; \
+    if (!(err)) (err) = &err##_local
+
 /* A step that a catchable signal must not cut in two (synth publishing its
  * label folders, transcribe renaming an input's outputs): a fatal-signal
  * handler that asks es_critical_defer(sig) first (the CLI's does) returns

@@ -74,6 +74,7 @@ static int is_file(const char *p)
 
 es_status es_models_path(const char *dir, const char *name, char *buf, size_t size, es_error *err)
 {
+    ES_ERR_LOCAL(err);
     if (!buf || !size) return es_fail(err, ES_ERR_ARG, "es_models_path: invalid arguments");
     if (!name || !*name) return es_fail(err, ES_ERR_ARG, "empty model name");
     /* A path (contains a slash or ends in .onnx) is used as it is. */

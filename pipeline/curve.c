@@ -430,6 +430,7 @@ static void embed_progress(void *user, size_t done, size_t total, size_t hits)
 es_status es_learning_curve(es_engine *e, const es_curve_opts *o, es_curve_result *r, es_progress_fn progress,
                             void *user, es_error *err)
 {
+    ES_ERR_LOCAL(err);
     /* r is required: refused like any NULL argument, not cleared through */
     if (!r) return es_fail(err, ES_ERR_ARG, "es_learning_curve: no result (r) to fill");
     memset(r, 0, sizeof *r);

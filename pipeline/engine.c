@@ -134,6 +134,7 @@ es_status es_mel_prime_stream(float **mel, size_t *frames, es_error *err)
 es_status es_embed_audio(es_engine *e, const float *x, size_t n, const es_embed_opts *opts, float **mel_out,
                          size_t *frames_out, float **emb_out, size_t *n_emb_out, es_error *err)
 {
+    ES_ERR_LOCAL(err);
     if (mel_out) *mel_out = NULL;
     if (emb_out) *emb_out = NULL;
     if (frames_out) *frames_out = 0;

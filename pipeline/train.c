@@ -937,6 +937,7 @@ static es_status head_cfg(const es_train_opts *o, es_cnn *net, size_t n_classes,
 es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const float *x, size_t n, float *probs,
                                       es_error *err)
 {
+    ES_ERR_LOCAL(err);
     if (!e || !c || (!x && n) || !probs) return es_fail(err, ES_ERR_ARG, "es_classifier_predict_audio: invalid arguments");
     if (strcmp(es_engine_encoder_id(e), c->enc_id))
         return es_fail(err, ES_ERR_MODEL, "%s",
@@ -1207,6 +1208,7 @@ es_status es_train_opts_check(const es_train_opts *o, es_error *err)
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
                         es_progress_fn progress, void *user, es_error *err)
 {
+    ES_ERR_LOCAL(err);
     if (!r) return es_fail(err, ES_ERR_ARG, "es_train_head: no result (r) to fill");
     memset(r, 0, sizeof *r);
     r->val_acc = r->val_bal_acc = NAN;
