@@ -343,7 +343,12 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
  * run on, at most 8; above 64 = 64). The library splits work itself
  * (windows, segments of an utterance, frames) and keeps OpenBLAS to one
  * thread (under an address-space limit, its work buffers are mapped ahead
- * and calls wait for a free one: model/blas.c). Process-wide: any thread
+ * and calls wait for a free one: model/blas.c). A program run under a
+ * tight `ulimit -v` should also start with OPENBLAS_NUM_THREADS=1 in its
+ * environment: OpenBLAS starts a thread per CPU when it is loaded, before
+ * main and out of the library's reach, and one that finds no room for its
+ * 128 MB buffer retries for ever and keeps the process from exiting (the
+ * earshot program sees to it itself). Process-wide: any thread
  * may change it at any time, calls under way picking the new count up as
  * they go. Embeddings, the speaker representation and detection give the
  * same bits at any count (tests/test_threads.c).
