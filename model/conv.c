@@ -187,10 +187,11 @@ struct es_cnn {
     const float *x;
     float *col, *g0, *g1;  /* im2col scratch; two gradient buffers */
     size_t colmax, actmax;
-    /* A batch is split across threads: each part runs on a replica that
+    /* A batch is split into parts: each part runs on a replica that
      * shares the parameters but has its own activations and gradients;
-     * the parts' gradients are then added in part order (so a run is
-     * reproducible for a given thread count). */
+     * the parts' gradients are then added in part order. The cut depends
+     * on the batch size only (cnn_parts), and threads share out whole
+     * parts, so a run gives the same bits with any thread count. */
     int shared;            /* params belong to another es_cnn (a replica) */
     es_cnn *rep[CNN_MAX_PARTS];
     int parts;             /* of the last forward; 0 = ran here */
@@ -413,9 +414,22 @@ typedef struct {
     es_cnn *c;
     const float *x, *dy;
     float *dx;
-    int B, P, backward;
+    int B, P, backward, threads;
     es_status st[CNN_MAX_PARTS];
 } split_job;
+
+/* How many parts a batch of B is cut into: a function of B alone. Float
+ * addition is not associative, so the parts' gradients summed in part
+ * order give different bits for a different cut; when the cut followed
+ * es_threads(), `earshot train --finetune K -t 1` and `-t 2` (or two
+ * machines with different CPU counts) trained different weights from the
+ * same seed. With the cut fixed, one thread runs the parts one after the
+ * other and gets what eight threads get. */
+static int cnn_parts(int B)
+{
+    int P = B / CNN_MIN_PART;
+    return P > CNN_MAX_PARTS ? CNN_MAX_PARTS : P < 1 ? 1 : P;
+}
 
 static void split_part(void *p, int i)
 {
@@ -433,12 +447,25 @@ static void split_part(void *p, int i)
     }
 }
 
+/* Thread t of j->threads runs parts t, t + threads, ... */
+static void split_thread_parts(void *p, int t)
+{
+    split_job *j = p;
+    for (int i = t; i < j->P; i += j->threads) split_part(j, i);
+}
+
+static void run_parts(split_job *j)
+{
+    int T = es_threads();
+    j->threads = T < j->P ? T : j->P;
+    es_parallel_for(j->threads, split_thread_parts, j);
+}
+
 const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
 {
     if (!c || !x || B < 1) { es_fail(err, ES_ERR_ARG, "cnn: invalid forward arguments"); return NULL; }
-    int P = es_threads();
-    if (P > B / CNN_MIN_PART) P = B / CNN_MIN_PART;
-    if (P > CNN_MAX_PARTS) P = CNN_MAX_PARTS;
+    (void)es_threads();   /* settles OpenBLAS at one thread before any product */
+    int P = cnn_parts(B);
     c->parts = 0;
     if (P <= 1) return run_forward(c, x, B, err);
     for (int i = 0; i < P; i++)
@@ -450,8 +477,8 @@ const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
         if (!(c->yout = malloc((size_t)B * out * sizeof(float)))) { es_fail(err, ES_ERR_NOMEM, "cnn: out of memory"); return NULL; }
         c->ycap = B;
     }
-    split_job j = {c, x, NULL, NULL, B, P, 0, {0}};
-    es_parallel_for(P, split_part, &j);
+    split_job j = {c, x, NULL, NULL, B, P, 0, 0, {0}};
+    run_parts(&j);
     for (int i = 0; i < P; i++)
         if (j.st[i]) { es_fail(err, ES_ERR_NOMEM, "cnn: out of memory for a batch of %d", B); return NULL; }
     c->parts = P;
@@ -464,8 +491,8 @@ es_status es_cnn_backward(es_cnn *c, const float *dy, float *dx, es_error *err)
 {
     if (!c || !dy || !c->B) return es_fail(err, ES_ERR_ARG, "cnn: backward without a forward");
     if (!c->parts) return run_backward(c, dy, dx, err);
-    split_job j = {c, NULL, dy, dx, c->B, c->parts, 1, {0}};
-    es_parallel_for(c->parts, split_part, &j);
+    split_job j = {c, NULL, dy, dx, c->B, c->parts, 1, 0, {0}};
+    run_parts(&j);
     for (int i = 0; i < c->parts; i++)
         if (j.st[i]) return es_fail(err, j.st[i], "cnn: backward failed");
     for (int i = 0; i < c->parts; i++) {

@@ -373,9 +373,9 @@ static void test_cnn_grad(void **state)
     es_cnn_free(net);
 }
 
-/* A batch split across threads (replicas sharing the parameters, their
- * gradients added in order) gives what one thread gives, up to the order
- * of float sums in the parameter gradients. */
+/* A batch split into parts (replicas sharing the parameters, their
+ * gradients added in order) gives what one thread gives, bit for bit:
+ * the cut depends on the batch size, never on the thread count. */
 static void test_cnn_threads(void **state)
 {
     (void)state;
@@ -419,6 +419,19 @@ static void test_cnn_threads(void **state)
     assert_true(ey < 1e-5);
     assert_true(ex < 1e-5);
     assert_true(eg < 1e-5);
+    /* and the same bits: the batch is cut by its size, not by the thread
+     * count, so --finetune trains the same weights with -t 1 and -t 4 */
+    assert_memory_equal(y[0], y[1], nout * sizeof(float));
+    assert_memory_equal(dx[0], dx[1], nin * sizeof(float));
+    assert_memory_equal(g[0], g[1], np * sizeof(float));
+    /* three threads for four parts: one thread runs two of them */
+    es_set_threads(3);
+    es_cnn_zero_grad(net);
+    assert_non_null(es_cnn_forward(net, x, B, &err));
+    assert_int_equal(es_cnn_backward(net, dy, dx[1], &err), ES_OK);
+    es_set_threads(0);
+    assert_memory_equal(dx[0], dx[1], nin * sizeof(float));
+    assert_memory_equal(g[0], es_cnn_grads(net, NULL), np * sizeof(float));
     for (int t = 0; t < 2; t++) { free(y[t]); free(dx[t]); free(g[t]); }
     free(x); free(dy);
     es_cnn_free(net);
