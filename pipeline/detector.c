@@ -349,7 +349,14 @@ static void reset_events(es_detector *d)
         s->active = 0;
         s->learn_at_close = 0;
         s->last_end = -INFINITY;
+        s->smoothed = 0;
     }
+    /* The score row goes to the score callback at every step, and a model
+     * that has not yet seen a whole window leaves its slots as they were:
+     * left from the last stream, a transcribe chart's first second showed
+     * the previous file's scores, so its bytes depended on which file a
+     * worker ran before (-j 1 against -j 4). Zero, as a new detector's. */
+    memset(d->row, 0, d->nslots * sizeof(float));
     for (size_t i = 0; i < d->nsrc; i++) {
         d->src[i].last_fire = -INFINITY;
         es_selfadapt_reset(d->src[i].sa);   /* a new stream may be a new voice */

@@ -57,6 +57,14 @@ has "$T/out" "windows of generated noise" "no noise recordings: a _silence_ clas
 expect 0 "second train reuses the cache" -- "$BIN" train -q "$T/data" -o "$T/m2.safetensors" --val-fraction 0.25 --epochs 80
 has "$T/out" "(36 of 36 clips from the cache)" "second run: every clip from the cache"
 cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok "same seed, same bytes" || bad "a retrain with the same seed differs"
+# transcribe's chart of a file is the same bytes whichever files a worker ran
+# before it: the detector's score row was not reset between files, and the
+# chart's first second (before the head has its window) showed the last file's
+expect 0 "transcribe -osvg, one job" -- "$BIN" transcribe -q -m "$T/m.safetensors" -osvg -j 1 -d "$T/svg1" "$T/data/yes"
+expect 0 "transcribe -osvg, four jobs" -- "$BIN" transcribe -q -m "$T/m.safetensors" -osvg -j 4 -d "$T/svg4" "$T/data/yes"
+expect 0 "transcribe -osvg of the last file alone" -- "$BIN" transcribe -q -m "$T/m.safetensors" -osvg "$T/data/yes/en_180.wav"
+diff -r "$T/svg1" "$T/svg4" >"$T/jerr" && cmp -s "$T/out" "$T/svg1/en_180.svg" &&
+    ok "charts: the same bytes with -j 1, -j 4 and the file alone" || bad "charts differ: $(head -c 300 "$T/jerr")"
 # earshot info: what the model is and holds, as a user reads it and as JSON
 expect 0 "info on a trained model" -- "$BIN" info "$T/m.safetensors"
 has "$T/out" "^$T/m.safetensors: an earshot keyword model, [0-9]* bytes$" "info names the kind of file"
