@@ -1205,6 +1205,61 @@ es_status es_train_opts_check(const es_train_opts *o, es_error *err)
     return ES_OK;
 }
 
+/* The card's data.sha256: what a model was trained on, checkable without
+ * the model. It is the SHA-256 of `sha256sum` lines ("<hex>  <path>\n")
+ * of every clip and noise recording the scan of `root` found, paths
+ * relative to root, sorted bytewise: what
+ *   cd DATASET && sha256sum FILE... | LC_ALL=C sort -k 2 | sha256sum
+ * prints for those files. The seed, the options and the encoder are on
+ * the card already; this names the audio, so a rebuild from the card can
+ * tell a different copy of the data from a different program. */
+typedef struct {
+    const char *full, *rel;
+} data_file;
+
+static int cmp_data_file(const void *a, const void *b)
+{
+    return strcmp(((const data_file *)a)->rel, ((const data_file *)b)->rel);
+}
+
+static es_status data_sha256(const es_dataset *d, const char *root, char hex[65], es_error *err)
+{
+    size_t n = d->nitems + d->nnoise, rl = strlen(root);
+    while (rl > 1 && root[rl - 1] == '/') rl--;
+    data_file *f = malloc((n + 1) * sizeof *f);
+    if (!f) return es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *p = i < d->nitems ? d->items[i].path : d->noise[i - d->nitems];
+        f[i].full = p;
+        if (!strncmp(p, root, rl)) p += rl;
+        while (*p == '/') p++;   /* the scan joins root and name with a '/' */
+        f[i].rel = p;
+    }
+    qsort(f, n, sizeof *f, cmp_data_file);
+    es_sha256_ctx all;
+    es_sha256_init(&all);
+    es_status st = ES_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        unsigned char *b = NULL, sha[32];
+        size_t len = 0;
+        if ((st = es_read_file(f[i].full, &b, &len, err))) break;
+        es_sha256(b, len, sha);
+        free(b);
+        char line[68];
+        for (int k = 0; k < 32; k++) snprintf(line + 2 * k, 3, "%02x", sha[k]);
+        memcpy(line + 64, "  ", 3);
+        es_sha256_update(&all, (const unsigned char *)line, 66);
+        es_sha256_update(&all, (const unsigned char *)f[i].rel, strlen(f[i].rel));
+        es_sha256_update(&all, (const unsigned char *)"\n", 1);
+    }
+    free(f);
+    if (st) return st;
+    unsigned char h[32];
+    es_sha256_final(&all, h);
+    for (int k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", h[k]);
+    return ES_OK;
+}
+
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
                         es_progress_fn progress, void *user, es_error *err)
 {
@@ -1297,6 +1352,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         if ((st = es_dataset_remap(vd, d, err))) goto out;
         snprintf(r->split, sizeof r->split, "explicit validation folder %s (%zu clips)", o->val_dir, vd->nitems);
     }
+    char data_sha[65], val_sha[65] = "";
+    if ((st = data_sha256(d, o->data_dir, data_sha, err)) || (vd && (st = data_sha256(vd, o->val_dir, val_sha, err)))) goto out;
     isval = calloc(d->nitems + 1, 1);
     if (!isval) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     if (!vd && o->val_fraction > 0 &&
@@ -1626,6 +1683,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON *jd = cJSON_CreateObject();
     cJSON_AddStringToObject(jd, "dir", o->data_dir);
     if (o->pattern) cJSON_AddStringToObject(jd, "pattern", o->pattern);
+    cJSON_AddStringToObject(jd, "sha256", data_sha);
+    if (vd) {
+        cJSON_AddStringToObject(jd, "val_dir", o->val_dir);
+        cJSON_AddStringToObject(jd, "val_sha256", val_sha);
+    }
     cJSON_AddNumberToObject(jd, "train_clips", (double)nt);
     cJSON_AddNumberToObject(jd, "val_clips", (double)nv);
     if (o->shots > 0) cJSON_AddNumberToObject(jd, "shots_per_label", o->shots);
@@ -1692,6 +1754,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     if (o->mixup > 0) cJSON_AddNumberToObject(jtr, "mixup", o->mixup);
     if (nsp) cJSON_AddNumberToObject(jtr, "speed_perturbation", spd);
     cJSON_AddNumberToObject(jtr, "patience", o->patience);
+    /* both change the weights, and neither shows elsewhere on the card */
+    cJSON_AddNumberToObject(jtr, "min_steps", o->min_steps);
+    if (!vd) cJSON_AddNumberToObject(jtr, "val_fraction", o->val_fraction);
     cJSON_AddStringToObject(jtr, "balance", es_balance_name(rep.balance));
     cJSON_AddStringToObject(jtr, "optimizer", "AdamW, cosine schedule");
     char seed_s[32];

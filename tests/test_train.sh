@@ -290,6 +290,19 @@ node -e '
     if (!(k in m)) throw new Error("model card lacks " + k);
   if (JSON.parse(m.labels).join() !== "lights on,stop,yes,_silence_") throw new Error(m.labels);' "$T/m.safetensors" 2>"$T/err" &&
     ok "model card holds labels, architecture, encoder hash, split, metrics, seed" || bad "model card: $(cat "$T/err")"
+# and what a rebuild from the card needs besides: the options that change
+# the weights without showing elsewhere, and a hash of the audio that the
+# shell recipe of the README gives too
+want=$(cd "$T/data" && find . -type f -name '*.wav' | sed 's|^\./||' | LC_ALL=C sort | tr '\n' '\0' |
+       xargs -0 sha256sum | LC_ALL=C sort -k 2 | sha256sum | cut -c1-64)
+node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0)); const m = JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__;
+  const d = JSON.parse(m.data), t = JSON.parse(m.training);
+  if (d.sha256 !== process.argv[2]) throw new Error("data.sha256 " + d.sha256 + ", sha256sum " + process.argv[2]);
+  if (t.val_fraction !== 0.25 || t.min_steps !== 500) throw new Error("training " + m.training);' \
+  "$T/m.safetensors" "$want" 2>"$T/err" && ok "model card: data.sha256 as sha256sum gives it, val_fraction, min_steps" ||
+  bad "model card: $(cat "$T/err")"
 
 # --- augmentation: cached variants, rerun from the cache, recorded in the model card
 expect 0 "train --augment 2" -- "$BIN" train -q "$T/data" -o "$T/a.safetensors" --val-fraction 0.25 --epochs 40 --augment 2 --speed 0.9:1.1 --snr 5:20 --shift-ms 80 --specaugment
