@@ -197,7 +197,7 @@ static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], dou
 
 /* SHA-256 of a file's bytes, read a megabyte at a time: an hour of
  * audio is never in memory to be hashed. Errors as es_read_file's. */
-static es_status sha_of_file(const char *path, unsigned char sha[32], es_error *err)
+es_status es_sha256_file(const char *path, unsigned char sha[32], es_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -223,7 +223,7 @@ static es_status key_of_file(const es_cache *c, const char *path, double pad_to,
                              char hex[65], es_error *err)
 {
     unsigned char sha[32];
-    es_status s = sha_of_file(path, sha, err);
+    es_status s = es_sha256_file(path, sha, err);
     if (s) return s;
     key_of_sha(c, sha, pad_to, shift, speed, NULL, hex);
     return ES_OK;

@@ -40,6 +40,9 @@ typedef struct es_cache es_cache;
  * them. The engine must outlive the cache. */
 es_cache *es_cache_open(const char *dir, es_engine *eng, es_error *err);
 void es_cache_close(es_cache *c);
+/* SHA-256 of a file's bytes, read a megabyte at a time (what sha256sum
+ * prints): the cache's keys, and the model card's data.sha256. */
+es_status es_sha256_file(const char *path, unsigned char sha[32], es_error *err);
 const char *es_cache_dir(const es_cache *c);
 /* Front-end mode of the embeddings (default ES_EMBED_WHOLE); part of the
  * key. Set it before embedding, not while other threads use the cache. */

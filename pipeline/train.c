@@ -1215,6 +1215,9 @@ es_status es_train_opts_check(const es_train_opts *o, es_error *err)
  * tell a different copy of the data from a different program. */
 typedef struct {
     const char *full, *rel;
+    unsigned char sha[32];
+    es_status st;
+    char msg[300];
 } data_file;
 
 static int cmp_data_file(const void *a, const void *b)
@@ -1222,11 +1225,31 @@ static int cmp_data_file(const void *a, const void *b)
     return strcmp(((const data_file *)a)->rel, ((const data_file *)b)->rel);
 }
 
+/* The files are hashed on es_threads() threads (thread t takes t, t + T,
+ * ...): FSDD's 3,000 clips cost 0.65 s on one, a quarter of a training
+ * run with a warm cache. Each result goes to its own slot, so nothing is
+ * shared but the read-only list. */
+typedef struct {
+    data_file *f;
+    size_t n;
+    int T;
+} data_job;
+
+static void data_part(void *p, int t)
+{
+    data_job *j = p;
+    for (size_t i = (size_t)t; i < j->n; i += (size_t)j->T) {
+        es_error e = {0};
+        if ((j->f[i].st = es_sha256_file(j->f[i].full, j->f[i].sha, &e)))
+            snprintf(j->f[i].msg, sizeof j->f[i].msg, "%.290s", e.msg);
+    }
+}
+
 static es_status data_sha256(const es_dataset *d, const char *root, char hex[65], es_error *err)
 {
     size_t n = d->nitems + d->nnoise, rl = strlen(root);
     while (rl > 1 && root[rl - 1] == '/') rl--;
-    data_file *f = malloc((n + 1) * sizeof *f);
+    data_file *f = calloc(n + 1, sizeof *f);
     if (!f) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const char *p = i < d->nitems ? d->items[i].path : d->noise[i - d->nitems];
@@ -1236,17 +1259,16 @@ static es_status data_sha256(const es_dataset *d, const char *root, char hex[65]
         f[i].rel = p;
     }
     qsort(f, n, sizeof *f, cmp_data_file);
+    int T = es_threads();
+    data_job j = {f, n, n < (size_t)T ? (n ? (int)n : 1) : T};
+    es_parallel_for(j.T, data_part, &j);
     es_sha256_ctx all;
     es_sha256_init(&all);
     es_status st = ES_OK;
     for (size_t i = 0; i < n && !st; i++) {
-        unsigned char *b = NULL, sha[32];
-        size_t len = 0;
-        if ((st = es_read_file(f[i].full, &b, &len, err))) break;
-        es_sha256(b, len, sha);
-        free(b);
+        if (f[i].st) { st = es_fail(err, f[i].st, "%s", f[i].msg); break; }   /* the first in name order */
         char line[68];
-        for (int k = 0; k < 32; k++) snprintf(line + 2 * k, 3, "%02x", sha[k]);
+        for (int k = 0; k < 32; k++) snprintf(line + 2 * k, 3, "%02x", f[i].sha[k]);
         memcpy(line + 64, "  ", 3);
         es_sha256_update(&all, (const unsigned char *)line, 66);
         es_sha256_update(&all, (const unsigned char *)f[i].rel, strlen(f[i].rel));
