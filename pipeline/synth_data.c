@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -907,6 +909,30 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     if (!st) st = es_make_dirs(stage, err);
     int ran = !st;
     if (!st) st = synth_run(o, &v, stage, r, progress, user, err);
+    /* Two runs into one folder at once (two terminals, make -j) both
+     * passed the check above before either had moved a label in, and the
+     * one whose move then failed removed out_dir, or the label folders,
+     * as its own: the other said "wrote N takes" and its dataset was
+     * gone. So the moves take turns under a lock on out_dir (released by
+     * close), the check is made again under it, and a failure removes
+     * only the label folders this run moved. Waiting is short: the lock
+     * is held for the renames only, not for the synthesis. Without a lock
+     * (a file system that has none) the tally still keeps the other
+     * run's folders. */
+    int lock = -1;
+    if (!st) {
+        lock = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (lock >= 0) while (flock(lock, LOCK_EX) != 0 && errno == EINTR) {}
+    }
+    unsigned char *moved = calloc(v.n + 1, 1);
+    if (!st && !moved) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+    for (size_t l = 0; !st && l <= v.n; l++) {
+        char dir[4096];
+        struct stat s;
+        label_dir(dir, sizeof dir, out_dir, &v, l);
+        if (!stat(dir, &s))
+            st = es_fail(err, ES_ERR_IO, "%s: already exists: another earshot wrote it meanwhile (choose a new output folder)", dir);
+    }
     /* all the label folders or none: a Ctrl-C here waits for the moves */
     es_critical_begin();
     for (size_t l = 0; !st && l <= v.n; l++) {
@@ -916,22 +942,23 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
         struct stat fs;
         if (stat(from, &fs) != 0) continue;   /* no takes of it (--unknown 0) */
         if (rename(from, to) != 0) st = es_fail(err, ES_ERR_IO, "%s: cannot move to %s: %s", from, to, strerror(errno));
+        else moved[l] = 1;
     }
     if (ran) es_rm_tree(stage);
-    es_critical_end();
-    if (st && ran) {
-        /* loses nothing: only what this call made goes (the label folders
-         * were refused above if they existed; out_dir only if it is new) */
-        if (!existed) {
-            es_rm_tree(out_dir);
-        } else {
-            char dir[4096];
-            for (size_t l = 0; l <= v.n; l++) {
-                label_dir(dir, sizeof dir, out_dir, &v, l);
-                es_rm_tree(dir);
-            }
+    if (st && ran && moved) {
+        /* loses nothing: only what this call made goes (out_dir only if
+         * it is new and nothing else is in it now) */
+        char dir[4096];
+        for (size_t l = 0; l <= v.n; l++) {
+            if (!moved[l]) continue;
+            label_dir(dir, sizeof dir, out_dir, &v, l);
+            es_rm_tree(dir);
         }
+        if (!existed) (void)rmdir(out_dir);
     }
+    es_critical_end();
+    if (lock >= 0) close(lock);
+    free(moved);
     es_vocab_free(&v);
     return st;
 }

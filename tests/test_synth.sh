@@ -292,6 +292,23 @@ if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
     [ "$(ls "$T/moving" | tr '\n' ' ')" = "_unknown_ no yes " ] && ok "... and every label folder arrived before it took effect" ||
         bad "a dataset with some of its labels: $(ls -A "$T/moving")"
     ls -A "$T/moving" | grep -q '^\.earshot-synth' && bad "... the work folder stays: $(ls -A "$T/moving")" || ok "... no work folder left"
+    # two synths into one new folder at once (two terminals, make -j): the
+    # shim holds every rename 0.3 s, so both have checked the folder before
+    # either moves a label in. Before, the one whose move failed removed
+    # the folder as its own, and the other's "wrote 3 takes" pointed at
+    # nothing; now the moves take turns and the second says why it stops.
+    for k in 1 2; do
+        EARSHOT_SLOW_RENAME=0.3 LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB "$BIN" synth -q --words "yes,no" -n 1 --unknown 1 \
+            -o "$T/twice" >"$T/tw$k.out" 2>"$T/tw$k.err" & tw[$k]=$!
+    done
+    wait ${tw[1]}; t1=$?; wait ${tw[2]}; t2=$?
+    [ "$(( (t1 == 0) + (t2 == 0) ))" = 1 ] && ok "two synths into one folder at once: one writes it, one fails ($t1, $t2)" ||
+        bad "two synths into one folder at once: exit $t1 and $t2: $(cat "$T"/tw?.err)"
+    cat "$T/tw1.err" "$T/tw2.err" >"$T/tw.err"
+    has "$T/tw.err" "already exists: another earshot wrote it meanwhile" "... the other says the folder was written meanwhile"
+    [ "$(ls -A "$T/twice" 2>/dev/null | tr '\n' ' ')" = "_unknown_ no yes " ] &&
+        [ "$(find "$T/twice" -type f | wc -l)" = 3 ] && ok "... and the dataset is there, whole, with nothing else" ||
+        bad "... the folder holds: $(ls -A "$T/twice" 2>&1) ($(find "$T/twice" -type f 2>/dev/null | wc -l) files)"
 else
     skip "a signal while the label folders move" "EARSHOT_SLOW_FSYNC_LIB not set (run through meson test)"
 fi
