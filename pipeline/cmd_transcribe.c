@@ -135,7 +135,11 @@ static char *out_path(const batch *b, const es_tx_input *in, int fmt)
 }
 
 /* --resume: a run killed inside es_write_atomic leaves <output>.tmp.<pid>;
- * remove those of a file about to be redone (shards never share files). */
+ * remove those of a file about to be redone (shards never share files).
+ * Only those of processes that are gone: a second --resume of the same
+ * batch started while the first still runs (a cron job, another terminal)
+ * removed the first's temporary file between its write and its rename,
+ * and the first failed that input with "cannot write: No such file". */
 static void remove_stale_temps(const batch *b, const es_tx_input *in)
 {
     for (int f = 1; f < (1 << ES_TX_NFORMATS); f <<= 1) {
@@ -156,7 +160,14 @@ static void remove_stale_temps(const batch *b, const es_tx_input *in)
                 snprintf(full, k + 16, "%s.tmp.[0-9]*", pat);
                 glob_t g;
                 if (glob(full, 0, NULL, &g) == 0) {
-                    for (size_t i = 0; i < g.gl_pathc; i++) unlink(g.gl_pathv[i]);
+                    for (size_t i = 0; i < g.gl_pathc; i++) {
+                        const char *t = g.gl_pathv[i] + strlen(g.gl_pathv[i]);
+                        while (t > g.gl_pathv[i] && t[-1] >= '0' && t[-1] <= '9') t--;
+                        /* all digits after the ".tmp." the pattern matched */
+                        if (t - g.gl_pathv[i] >= 5 && !strncmp(t - 5, ".tmp.", 5) && *t && strlen(t) < 10 &&
+                            es_pid_gone(strtol(t, NULL, 10)))
+                            unlink(g.gl_pathv[i]);
+                    }
                     globfree(&g);
                 }
                 free(full);

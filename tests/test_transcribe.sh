@@ -240,6 +240,19 @@ kill -HUP $tp; wait $tp; trc=$?
     ok "SIGHUP: the file under way finishes, a clean stop with its summary (exit 129)" || bad "SIGHUP: exit $trc: $(cat "$T/tmo4.err")"
 left=$(find "$T/tmo" "$T/tmo2" "$T/tmo3" "$T/tmo4" -name '*.tmp.*')
 [ -z "$left" ] && ok "... and no stop leaves a temporary file" || bad "temporary files left after the stops: $left"
+# a second --resume of a batch started while the first still writes (a
+# cron job and a terminal): the first's temporary file is no stale one of
+# a killed run. Before, the second removed it between the first's write
+# (held 2 s in fsync by the shim) and its rename, and the first failed
+# that input with "cannot write: No such file or directory".
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_SLOW_FSYNC=2 LD_PRELOAD=$SHIM \
+    "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/twice" "$T/in/a.wav" 2>"$T/tw1.err" & tp=$!
+for _ in $(seq 1 200); do held "$T/twice" && break; sleep 0.05; done
+held "$T/twice" && ok "the first run is writing a.json" || bad "the first run wrote no temporary file: $(cat "$T/tw1.err")"
+expect 0 "a second --resume into the same folder meanwhile" -- "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/twice" --resume "$T/in/a.wav"
+wait $tp; trc=$?
+[ $trc = 0 ] && ok "... the first run still finishes its file" || bad "... the first run failed (exit $trc): $(cat "$T/tw1.err")"
+[ "$(ls -A "$T/twice" | tr '\n' ' ')" = "a.json " ] && ok "... one a.json, no temporary file" || bad "... the folder holds: $(ls -A "$T/twice")"
 expect 0 "--resume after the interruption" -- "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/batchout" --resume "$T/batch"
 [ "$(ls "$T/batchout" | grep -c '\.json$')" = 400 ] && ok "every file done once" || bad "$(ls "$T/batchout" | wc -l) outputs"
 mkdir -p "$T/emptydir"
