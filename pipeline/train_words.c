@@ -222,11 +222,19 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
     if ((st = es_synth_dataset(o, tmp, sr, progress, user, err))) return st;
     char tmeta[4300];
     snprintf(tmeta, sizeof tmeta, "%s/synthesis.json", tmp);
-    if ((st = es_write_atomic(tmeta, sr->description, strlen(sr->description), err))) return st;
+    if ((st = es_write_atomic(tmeta, sr->description, strlen(sr->description), err))) {
+        es_rm_tree(tmp);
+        return st;
+    }
     if (rename(tmp, dir)) {
-        /* another run finished the same folder first: use that one */
-        if ((errno == EEXIST || errno == ENOTEMPTY) && exists(meta)) return ES_OK;
-        return es_fail(err, ES_ERR_IO, "%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
+        int e = errno;
+        /* Another run finished the same folder first (two trains at once
+         * on one cache): use that one. Our copy goes now; it was left
+         * here, a whole synthesised set, until a later run found its
+         * process gone. */
+        es_rm_tree(tmp);
+        if ((e == EEXIST || e == ENOTEMPTY) && exists(meta)) return ES_OK;
+        return es_fail(err, ES_ERR_IO, "%s: cannot rename to %s: %s", tmp, dir, strerror(e));
     }
     return ES_OK;
 }
@@ -428,6 +436,10 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
             }
             if (!st && rename(tmp, mix) && !exists(mix))
                 st = es_fail(err, ES_ERR_IO, "%s: cannot rename to %s: %s", tmp, mix, strerror(errno));
+            /* not renamed: a failure, or another run's mix was in place
+             * first (then that one is used); the links go (es_rm_tree
+             * removes a link, never what it points to) */
+            if (exists(tmp)) es_rm_tree(tmp);
         }
         for (size_t i = 0; i < nabs; i++) free(abs[i]);
         free(abs);

@@ -7,7 +7,10 @@
  * interrupted write must be cleaned up (without it the window is a few
  * milliseconds and a test could only hope to hit it). EARSHOT_SLOW_RENAME
  * does the same before each rename (synth's label folders moved into
- * place one after another: a signal between two).
+ * place one after another: a signal between two); with
+ * EARSHOT_SLOW_RENAME_TO=GLOB only the renames whose destination matches
+ * GLOB (fnmatch with FNM_PATHNAME: '*' and '?' stop at '/'), so that one
+ * step of a run is held and not every file it writes.
  *
  * EARSHOT_FSYNC_ENOSPC=GLOB makes a full disk for some outputs only: fsync
  * of a file whose path (as /proc/self/fd shows it) matches GLOB fails with
@@ -72,7 +75,8 @@ int fsync(int fd)
 
 int rename(const char *from, const char *to)
 {
-    wait_for("EARSHOT_SLOW_RENAME");
+    const char *only = getenv("EARSHOT_SLOW_RENAME_TO");
+    if (!only || !*only || fnmatch(only, to, FNM_PATHNAME) == 0) wait_for("EARSHOT_SLOW_RENAME");
     int (*real)(const char *, const char *) = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
     return real ? real(from, to) : -1;
 }
