@@ -954,7 +954,9 @@ es_status es_synth_opts_check(const es_synth_opts *o, es_error *err);
 /* The takes of o in the synthesis cache (synth_cache NULL = the default
  * folder, as es_train_words says), synthesised now if they are not there
  * yet; r->dir receives the dataset folder, r->from_cache whether it was
- * there. Removes the temporary folders of killed runs (r->stale_removed). */
+ * there. Removes the temporary folders of killed runs (r->stale_removed).
+ * Several processes may share the cache: one that finds the same set put
+ * in place by another meanwhile uses it and removes its own copy. */
 es_status es_synth_cached(const es_synth_opts *o, const char *synth_cache, es_synth_result *r, es_progress_fn progress,
                           void *user, es_error *err);
 /* Write a dataset folder in the layout es_train_head reads: out_dir/<label>/
@@ -963,7 +965,10 @@ es_status es_synth_cached(const es_synth_opts *o, const char *synth_cache, es_sy
  * spread over engines, voices, accents, rates and pitches by a generator
  * seeded with o->seed; file names record the parameters. Every file is
  * written atomically; out_dir is created if missing and must not already
- * hold label folders. progress(user, "synthesis", done, total). */
+ * hold label folders. The label folders are moved in together under a
+ * lock on out_dir: of two calls into one folder at once (other processes
+ * too), the second fails with ES_ERR_IO ("already exists") and leaves the
+ * first's folders alone. progress(user, "synthesis", done, total). */
 es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth_result *r, es_progress_fn progress,
                            void *user, es_error *err);
 
