@@ -664,7 +664,10 @@ void es_cache_remove_into(const char *path, unsigned long long bytes, int stale,
 static void sweep_shard(const char *sub, es_cache_sweep_mode mode, es_cache_tally *t)
 {
     DIR *d = opendir(sub);
-    if (!d) { t->other++; return; }
+    if (!d) {
+        if (errno != ENOENT) t->other++;   /* else emptied and removed by a --clear meanwhile */
+        return;
+    }
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *n = de->d_name;
@@ -672,7 +675,12 @@ static void sweep_shard(const char *sub, es_cache_sweep_mode mode, es_cache_tall
         char p[4400];
         if (snprintf(p, sizeof p, "%s/%s", sub, n) >= (int)sizeof p) { t->other++; continue; }
         struct stat sb;
-        if (lstat(p, &sb) || !S_ISREG(sb.st_mode) || !hex_run(n, 64) || strncmp(n + 64, ".npy", 4)) {
+        /* gone since readdir: a run renamed its temporary file into place,
+         * or another sweep at the same time removed it; it was counted as
+         * a name not earshot's */
+        int unseen = lstat(p, &sb) != 0;
+        if (unseen && errno == ENOENT) continue;
+        if (unseen || !S_ISREG(sb.st_mode) || !hex_run(n, 64) || strncmp(n + 64, ".npy", 4)) {
             t->other++;
             continue;
         }
@@ -705,8 +713,9 @@ void es_cache_sweep(const char *dir, es_cache_sweep_mode mode, es_cache_tally *t
         if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
         char p[4200];
         struct stat sb;
-        if (snprintf(p, sizeof p, "%s/%s", dir, n) >= (int)sizeof p || lstat(p, &sb)) {
-            t->other++;
+        if (snprintf(p, sizeof p, "%s/%s", dir, n) >= (int)sizeof p) { t->other++; continue; }
+        if (lstat(p, &sb)) {
+            if (errno != ENOENT) t->other++;   /* gone since readdir: as in sweep_shard */
             continue;
         }
         if (strlen(n) == 2 && hex_run(n, 2) && S_ISDIR(sb.st_mode)) {

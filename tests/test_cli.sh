@@ -139,6 +139,22 @@ left=$(cd "$T" && find cache-emb cache-syn cache-outside \( -type f -o -type l \
 want="cache-emb/ab/$k64.npy.tmp.$$ cache-emb/ab/notes.txt cache-emb/cd cache-emb/notes.txt cache-outside/keep/x.npy cache-syn/mine/a.txt "
 [ "$left" = "$want" ] && ok "... and leaves other names, links' targets and a live run's temporary" || bad "after --clear: $left"
 [ ! -e "$E/01" ] && [ -d "$E/ab" ] && ok "... an emptied shard folder goes, one with other files stays" || bad "shard folders after --clear"
+# two sweeps at once (a cron job's --tidy and one typed): what the other
+# removed between this one's readdir and its lstat was counted as "other
+# names, not earshot's (left alone)" (15 of 20 runs over 50 files)
+Q=$T/cache-twice; Z=$T/cache-twice-syn
+good=0
+for round in 1 2 3; do
+    mkdir -p "$Q/ab" "$Z"
+    for k in $(seq 100 499); do : >"$Q/ab/${k64%???}$k.npy.tmp.$dead"; mkdir -p "$Z/0123456789abc$k.tmp$dead"; done
+    "$BIN" cache --tidy --cache "$Q" --synth-cache "$Z" >"$T/tidy1" 2>&1 & tp=$!
+    "$BIN" cache --tidy --cache "$Q" --synth-cache "$Z" >"$T/tidy2" 2>&1; r2=$?
+    wait $tp; r1=$?
+    [ $r1 = 0 ] && [ $r2 = 0 ] && ! grep -q "other name" "$T/tidy1" "$T/tidy2" && [ -z "$(find "$Q/ab" "$Z" -mindepth 1)" ] || break
+    good=$((good + 1))
+done
+[ $good = 3 ] && ok "two cache --tidy at once remove every stale temporary and count nothing as another's" ||
+    bad "two cache --tidy at once (round $round, exit $r1 $r2): $(cat "$T/tidy1" "$T/tidy2" | grep -v '^models\|pretrained')"
 expect 2 "cache takes no arguments" -- "$BIN" cache "$E"
 expect 2 "cache --cache naming a file" -- "$BIN" cache --clear --cache "$S/alexa.wav"
 has "$T/err" "alexa.wav: not a folder" "... is refused, not shown as an empty cache"
