@@ -660,6 +660,22 @@ void es_cache_remove_into(const char *path, unsigned long long bytes, int stale,
     }
 }
 
+/* A temporary file of es_write_atomic: `tail` (the name past the output's
+ * own) is ".tmp.<pid>". Counted busy while that process lives, else stale
+ * (and removed unless only counting). Returns 0 for any other tail. */
+static int sweep_temp(const char *p, const char *tail, const struct stat *sb, es_cache_sweep_mode mode, es_cache_tally *t)
+{
+    char *end = NULL;
+    long pid = strncmp(tail, ".tmp.", 5) || !isdigit((unsigned char)tail[5]) ? 0 : strtol(tail + 5, &end, 10);
+    if (pid <= 0 || *end) return 0;
+    if (!es_pid_gone(pid)) { t->busy++; return 1; }
+    unsigned long long b = (unsigned long long)sb->st_blocks * 512u;
+    t->stale++;
+    t->stale_bytes += b;
+    if (mode != ES_CACHE_COUNT) es_cache_remove_into(p, b, 1, t);
+    return 1;
+}
+
 /* One shard folder: <64 hex>.npy entries, <64 hex>.npy.tmp.<pid> temporaries. */
 static void sweep_shard(const char *sub, es_cache_sweep_mode mode, es_cache_tally *t)
 {
@@ -691,13 +707,7 @@ static void sweep_shard(const char *sub, es_cache_sweep_mode mode, es_cache_tall
             if (mode == ES_CACHE_CLEAR) es_cache_remove_into(p, b, 0, t);
             continue;
         }
-        char *end;
-        long pid = strncmp(n + 68, ".tmp.", 5) || !isdigit((unsigned char)n[73]) ? 0 : strtol(n + 73, &end, 10);
-        if (pid <= 0 || *end) { t->other++; continue; }
-        if (!es_pid_gone(pid)) { t->busy++; continue; }
-        t->stale++;
-        t->stale_bytes += b;
-        if (mode != ES_CACHE_COUNT) es_cache_remove_into(p, b, 1, t);
+        if (!sweep_temp(p, n + 68, &sb, mode, t)) t->other++;
     }
     closedir(d);
     if (mode == ES_CACHE_CLEAR) (void)rmdir(sub);   /* only if it is empty now */
@@ -722,15 +732,19 @@ void es_cache_sweep(const char *dir, es_cache_sweep_mode mode, es_cache_tally *t
             sweep_shard(p, mode, t);
             continue;
         }
-        /* train's generated noise (train_aug.c), made again when missing */
-        if (!strncmp(n, "generated-noise-v", 17) && S_ISREG(sb.st_mode) && strlen(n) > 4 &&
-            !strcmp(n + strlen(n) - 4, ".wav")) {
+        /* train's generated noise (train_aug.c), made again when missing;
+         * and its temporaries (.wav.tmp.<pid>), which a killed train left
+         * as "other names" for ever */
+        const char *wav = strstr(n, ".wav");
+        if (!strncmp(n, "generated-noise-v", 17) && S_ISREG(sb.st_mode) && wav && !wav[4]) {
             unsigned long long b = (unsigned long long)sb.st_blocks * 512u;
             t->entries++;
             t->bytes += b;
             if (mode == ES_CACHE_CLEAR) es_cache_remove_into(p, b, 0, t);
             continue;
         }
+        if (!strncmp(n, "generated-noise-v", 17) && S_ISREG(sb.st_mode) && wav && sweep_temp(p, wav + 4, &sb, mode, t))
+            continue;
         t->other++;
     }
     closedir(d);

@@ -108,6 +108,7 @@ head -c 4000 /dev/urandom > "$E/ab/${k64%??}ab.npy"
 head -c 100 /dev/urandom > "$E/ab/$k64.npy.tmp.$dead"
 head -c 100 /dev/urandom > "$E/ab/$k64.npy.tmp.$$"
 head -c 100 /dev/urandom > "$E/generated-noise-v1-pink.wav"
+head -c 100 /dev/urandom > "$E/generated-noise-v1-brown.wav.tmp.$dead"
 echo mine > "$E/notes.txt"; echo mine > "$E/ab/notes.txt"; echo mine > "$O/keep/x.npy"
 ln -s "$O/keep" "$E/cd"
 echo '{}' > "$Y/0123456789abcdef/synthesis.json"; echo take > "$Y/0123456789abcdef/zero/0.wav"
@@ -119,7 +120,8 @@ EARSHOT_SYNTH_CACHE=$Y
 expect 0 "cache lists the caches" -- "$BIN" cache --cache "$E"
 has "$T/out" "^embeddings  $E" "... names the embedding cache folder"
 has "$T/out" "^            3 entries," "... counts its entries (two embeddings, the generated noise)"
-has "$T/out" "and 1 temporary file of runs that were killed (.*): earshot cache --tidy" "... and a killed run's temporary"
+has "$T/out" "and 2 temporary files of runs that were killed (.*): earshot cache --tidy" \
+    "... and killed runs' temporaries (an embedding, the generated noise)"
 has "$T/out" "1 being written by a run under way" "... and a live run's"
 has "$T/out" "4 other names, not earshot.s" "... and the names it did not make (a file, a folder, a link; a file in a shard)"
 has "$T/out" "^synth       $Y" "... names the synthesis cache (EARSHOT_SYNTH_CACHE)"
@@ -127,11 +129,12 @@ has "$T/out" "^            2 sets," "... counts a set and a mix"
 has "$T/out" "^models " "... and the models"
 [ -e "$E/ab/$k64.npy.tmp.$dead" ] && [ -e "$E/01/$k64.npy" ] && ok "... and removes nothing" || bad "cache without options removed files"
 expect 0 "cache --tidy" -- "$BIN" cache --tidy --cache "$E"
-[ ! -e "$E/ab/$k64.npy.tmp.$dead" ] && [ ! -e "$Y/0123456789abcdef.tmp$dead" ] && ok "... removes killed runs' temporaries" \
+[ ! -e "$E/ab/$k64.npy.tmp.$dead" ] && [ ! -e "$E/generated-noise-v1-brown.wav.tmp.$dead" ] &&
+    [ ! -e "$Y/0123456789abcdef.tmp$dead" ] && ok "... removes killed runs' temporaries" \
     || bad "--tidy left a stale temporary"
 [ -e "$E/ab/$k64.npy.tmp.$$" ] && [ -e "$E/01/$k64.npy" ] && [ -e "$Y/0123456789abcdef/zero/0.wav" ] \
     && ok "... and nothing else" || bad "--tidy removed an entry or a live run's temporary"
-has "$T/out" "removed 1 of 1 temporary file" "... and says so"
+has "$T/out" "removed 2 of 2 temporary files" "... and says so"
 expect 0 "cache --clear" -- "$BIN" cache --clear --cache "$E"
 has "$T/out" "removed 3 of 3 entries" "... removes the embedding entries"
 has "$T/out" "removed 2 of 2 sets" "... and the synthesised sets"
