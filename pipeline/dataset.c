@@ -14,10 +14,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
 
@@ -588,6 +591,14 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     }
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory (a dataset is a folder)", dir);
 
+    /* `earshot synth -o DIR` moves its label folders into DIR one rename
+     * each, under an exclusive flock on DIR (synth_data.c): a train started
+     * meanwhile read the labels moved so far and trained on part of the
+     * set. A shared lock waits for the moves (a few milliseconds) and lets
+     * any number of scans run together. No lock (a folder that cannot be
+     * opened for reading, a file system without flock): the scan goes on. */
+    int lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock >= 0) while (flock(lock, LOCK_SH) != 0 && errno == EINTR) {}
     scanner sc = {NULL, 0, 0, err, labels_rule, "", 0, ""};
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
@@ -595,6 +606,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     size_t nign = 0;
     if (!s) s = pattern ? scan_pattern(&sc, dir, pattern, &labels, &items, &noise, &nign)
                         : scan_folders(&sc, dir, &labels, &items, &noise, &nign);
+    if (lock >= 0) close(lock);
     free(sc.seen);
     es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
     es_dataset *d = NULL;

@@ -314,6 +314,20 @@ if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
     [ "$(ls "$T/moving" | tr '\n' ' ')" = "_unknown_ no yes " ] && ok "... and every label folder arrived before it took effect" ||
         bad "a dataset with some of its labels: $(ls -A "$T/moving")"
     ls -A "$T/moving" | grep -q '^\.earshot-synth' && bad "... the work folder stays: $(ls -A "$T/moving")" || ok "... no work folder left"
+    # a train of the folder started while synth moves its labels in (the
+    # shim holds each move a second): it read the one label moved so far
+    # and refused "found only the label 'yes'" (or trained on part of the
+    # set); the scan now waits for the moves under a shared lock
+    EARSHOT_SLOW_RENAME=1 LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB "$BIN" synth -q --words "yes,no" -n 2 --unknown 2 -o "$T/moving2" \
+        2>"$T/mv2.err" & kp=$!
+    for _ in $(seq 1 600); do [ -n "$(ls "$T/moving2" 2>/dev/null)" ] && break; sleep 0.05; done
+    first=$(ls "$T/moving2" 2>/dev/null | tr '\n' ' ')
+    EARSHOT_CACHE="$T/ecache" "$BIN" train "$T/moving2" -o "$T/moving2.safetensors" >"$T/mv2.out" 2>&1; trc=$?
+    wait $kp
+    [ "$(echo $first | wc -w)" = 1 ] && ok "train started with one label folder of three moved ($first)" ||
+        bad "train started with label folders '$first' moved"
+    [ $trc = 0 ] && grep -q "trained .* (4 labels)" "$T/mv2.out" && ok "... and trained on all of them (and _silence_)" ||
+        bad "... train during the moves: exit $trc: $(head -c 300 "$T/mv2.out")"
     # two synths into one new folder at once (two terminals, make -j): the
     # shim holds every rename 0.3 s, so both have checked the folder before
     # either moves a label in. Before, the one whose move failed removed
