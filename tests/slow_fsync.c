@@ -48,8 +48,15 @@ static void wait_for(const char *var)
     const char *s = getenv(var);
     double d = s ? atof(s) : 0;
     if (d > 0) {
+        /* A signal handler may run meanwhile, but the hold goes on for its
+         * full time: cut short by the first SIGTERM, the window a test
+         * opens (a second signal between two renames) closed at once, and
+         * what the test meant to check happened only by chance. errno is
+         * the caller's, as if the shim were not there. */
         struct timespec ts = {(time_t)d, (long)((d - (time_t)d) * 1e9)};
-        nanosleep(&ts, NULL);   /* a signal handler may run meanwhile */
+        int saved = errno;
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        errno = saved;
     }
 }
 

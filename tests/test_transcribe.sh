@@ -217,6 +217,8 @@ taken() {
         [ -n "$pnd" ] && (( (16#$pnd >> 14) & 1 )) || return 0
         sleep 0.01
     done
+    echo "taken: SIGTERM still pending in $1 after 3 s" >&2
+    return 1
 }
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_SLOW_FSYNC=2 LD_PRELOAD=$SHIM \
     "$BIN" transcribe -j 1 "${M[@]}" -ojson -d "$T/tmo2" "$T/batch" 2>"$T/tmo2.err" & tp=$!
@@ -250,6 +252,10 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_S
 for _ in $(seq 1 200); do held "$T/twice" && break; sleep 0.05; done
 held "$T/twice" && ok "the first run is writing a.json" || bad "the first run wrote no temporary file: $(cat "$T/tw1.err")"
 expect 0 "a second --resume into the same folder meanwhile" -- "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/twice" --resume "$T/in/a.wav"
+# the race is there only if the second ran while the first's write was held
+# (had the second started after the first's rename, it found a.json done)
+kill -0 $tp 2>/dev/null && ok "... and ran while the first's write was held" ||
+    bad "... the second did not run inside the first's write (it took longer than the shim's 2 s)"
 wait $tp; trc=$?
 [ $trc = 0 ] && ok "... the first run still finishes its file" || bad "... the first run failed (exit $trc): $(cat "$T/tw1.err")"
 [ "$(ls -A "$T/twice" | tr '\n' ' ')" = "a.json " ] && ok "... one a.json, no temporary file" || bad "... the folder holds: $(ls -A "$T/twice")"
@@ -312,9 +318,12 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_S
     "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mid" "$T/onein" 2>"$T/mid.err" & tp=$!
 for _ in $(seq 1 400); do [ -e "$T/mid/a.txt" ] && break; sleep 0.025; done
 have_txt=$([ -e "$T/mid/a.txt" ] && echo 1); have_json=$([ -e "$T/mid/a.json" ] && echo 1)
-kill -TERM $tp; taken $tp; sh -c 'kill -TERM "$1"' _ $tp; wait $tp; trc=$?
-[ "$have_txt" = 1 ] && [ -z "$have_json" ] && ok "two SIGTERMs sent with a.txt renamed and a.json not yet" ||
-    bad "the signals did not come between the renames (txt '$have_txt', json '$have_json')"
+kill -TERM $tp; taken $tp; sh -c 'kill -TERM "$1"' _ $tp
+# a.json looked for again once the second signal is sent: had it arrived
+# meanwhile, the set was whole before the signal and nothing was tested
+json_after=$([ -e "$T/mid/a.json" ] && echo 1); wait $tp; trc=$?
+[ "$have_txt" = 1 ] && [ -z "$have_json" ] && [ -z "$json_after" ] && ok "two SIGTERMs sent with a.txt renamed and a.json not yet" ||
+    bad "the signals did not come between the renames (txt '$have_txt', json '$have_json', json after the signals '$json_after')"
 [ $trc = 143 ] && grep -q "interrupted by SIGTERM" "$T/mid.err" && ok "... the run stops (exit 143)" ||
     bad "... exit $trc: $(cat "$T/mid.err")"
 [ -s "$T/mid/a.txt" ] && [ -s "$T/mid/a.json" ] && ok "... after the set is whole: a.json arrived too" ||
