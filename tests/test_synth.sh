@@ -265,7 +265,16 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
                 "$BIN" train -q --words "0=zero,1=one" -n 4 --unknown 0 --data "$T/real" --pattern '{label}_{speaker}_{take}' \
                 --epochs 5 --ensemble 1 -o "$T/tw$k.safetensors" >/dev/null 2>"$T/tw$k.err" & tw[$k]=$!
         done
+        # the race is there only if both runs synthesise the set: each
+        # in its own <hash>.tmp<pid>, so two such folders at one time
+        both=0
+        while kill -0 ${tw[1]} 2>/dev/null || kill -0 ${tw[2]} 2>/dev/null; do
+            [ "$(ls "$T/sc2" 2>/dev/null | grep -Ec '^[0-9a-f]+\.tmp[0-9]+$')" -ge 2 ] && both=1
+            sleep 0.1
+        done
         wait ${tw[1]}; t1=$?; wait ${tw[2]}; t2=$?
+        [ $both = 1 ] && ok "... both runs synthesised the set at one time (two <hash>.tmp<pid> folders seen)" ||
+            bad "... the runs did not race: never two temporary sets at once ($(ls "$T/sc2" 2>&1))"
         [ $t1 = 0 ] && [ $t2 = 0 ] && ok "two train --words at once sharing a synthesis cache" ||
             bad "two train --words at once: exit $t1 and $t2: $(cat "$T"/tw?.err)"
         cmp -s "$T/tw1.safetensors" "$T/tw2.safetensors" && ok "... the same model" || bad "... two different models"
