@@ -268,19 +268,23 @@ expect 0 "identify --all after two enrolls at once" -- "$BIN" identify -q --all 
 has "$T/out" "ana=" "the first concurrent speaker is there"
 has "$T/out" "nico=" "the second concurrent speaker is there"
 # The same, made certain: the shim holds the rename that puts the first
-# enroll's profile in place 1 s, so the second reads the profile while
+# enroll's profile in place 2 s, so the second reads the profile while
 # that write is under way. Without the lock it read the old profile and
 # one speaker was lost every time (the two above, started together, lost
 # one in 11 of 20 runs).
 if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
     cp "$P" "$T/held.safetensors"
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-    EARSHOT_SLOW_RENAME=1 EARSHOT_SLOW_RENAME_TO="$T/held.safetensors" LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB \
+    EARSHOT_SLOW_RENAME=2 EARSHOT_SLOW_RENAME_TO="$T/held.safetensors" LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB \
         "$BIN" enroll -q -n rosa -p "$T/held.safetensors" "$F"/{5,6,7}_yweweler_2.wav >/dev/null 2>"$T/err1" & b1=$!
     for _ in $(seq 1 200); do ls "$T" | grep -q '^held.safetensors.tmp' && break; sleep 0.02; done
     "$BIN" enroll -q -n tom -p "$T/held.safetensors" "$F"/{5,6,7}_nicolas_2.wav >/dev/null 2>"$T/err2"; r2=$?
     wait $b1; r1=$?
     [ $r1 = 0 ] && [ $r2 = 0 ] && ok "an enroll while another's write is under way" || bad "enroll during a write: exit $r1 $r2: $(cat "$T/err1" "$T/err2")"
+    # the second enroll embeds its takes first, without the lock: had that
+    # taken longer than the held rename, the first would have finished and
+    # nothing would be tested. It must have found the folder locked.
+    has "$T/err2" "waiting for another earshot writing in its folder" "... the second came while the first held its folder"
     expect 0 "identify --all after it" -- "$BIN" identify -q --all "$T/held.safetensors" "$F/6_george_3.wav"
     has "$T/out" "rosa=" "... the speaker of the write under way is there"
     has "$T/out" "tom=" "... and the one enrolled meanwhile"
