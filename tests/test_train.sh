@@ -63,6 +63,10 @@ cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok "same seed, same bytes" || b
 expect 0 "transcribe -osvg, one job" -- "$BIN" transcribe -q -m "$T/m.safetensors" -osvg -j 1 -d "$T/svg1" "$T/data/yes"
 expect 0 "transcribe -osvg, four jobs" -- "$BIN" transcribe -q -m "$T/m.safetensors" -osvg -j 4 -d "$T/svg4" "$T/data/yes"
 expect 0 "transcribe -osvg of the last file alone" -- "$BIN" transcribe -q -m "$T/m.safetensors" -osvg "$T/data/yes/en_180.wav"
+# (diff -r of two empty folders passes: every input must have its chart)
+nwav=$(ls "$T/data/yes" | grep -c '\.wav$')
+[ "$nwav" -gt 4 ] && [ "$(ls "$T/svg1" | grep -c '\.svg$')" = "$nwav" ] && [ "$(ls "$T/svg4" | grep -c '\.svg$')" = "$nwav" ] &&
+    ok "... a chart for each of the $nwav inputs, more than the four jobs" || bad "charts: $(ls "$T/svg1" "$T/svg4" | tr '\n' ' ')"
 diff -r "$T/svg1" "$T/svg4" >"$T/jerr" && cmp -s "$T/out" "$T/svg1/en_180.svg" &&
     ok "charts: the same bytes with -j 1, -j 4 and the file alone" || bad "charts differ: $(head -c 300 "$T/jerr")"
 # earshot info: what the model is and holds, as a user reads it and as JSON
