@@ -660,6 +660,22 @@ void es_cache_remove_into(const char *path, unsigned long long bytes, int stale,
     }
 }
 
+const char *es_sweep_next(DIR *d, const char *dir, char *p, size_t cap, struct stat *sb, es_cache_tally *t)
+{
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        if (snprintf(p, cap, "%s/%s", dir, n) >= (int)cap) { t->other++; continue; }
+        if (lstat(p, sb) != 0) {
+            if (errno != ENOENT) t->other++;
+            continue;
+        }
+        return n;
+    }
+    return NULL;
+}
+
 /* A temporary file of es_write_atomic: `tail` (the name past the output's
  * own) is ".tmp.<pid>". Counted busy while that process lives, else stale
  * (and removed unless only counting). Returns 0 for any other tail. */
@@ -684,19 +700,10 @@ static void sweep_shard(const char *sub, es_cache_sweep_mode mode, es_cache_tall
         if (errno != ENOENT) t->other++;   /* else emptied and removed by a --clear meanwhile */
         return;
     }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
-        char p[4400];
-        if (snprintf(p, sizeof p, "%s/%s", sub, n) >= (int)sizeof p) { t->other++; continue; }
-        struct stat sb;
-        /* gone since readdir: a run renamed its temporary file into place,
-         * or another sweep at the same time removed it; it was counted as
-         * a name not earshot's */
-        int unseen = lstat(p, &sb) != 0;
-        if (unseen && errno == ENOENT) continue;
-        if (unseen || !S_ISREG(sb.st_mode) || !hex_run(n, 64) || strncmp(n + 64, ".npy", 4)) {
+    char p[4400];
+    struct stat sb;
+    for (const char *n; (n = es_sweep_next(d, sub, p, sizeof p, &sb, t));) {
+        if (!S_ISREG(sb.st_mode) || !hex_run(n, 64) || strncmp(n + 64, ".npy", 4)) {
             t->other++;
             continue;
         }
@@ -717,17 +724,9 @@ void es_cache_sweep(const char *dir, es_cache_sweep_mode mode, es_cache_tally *t
 {
     DIR *d = opendir(dir);
     if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
-        char p[4200];
-        struct stat sb;
-        if (snprintf(p, sizeof p, "%s/%s", dir, n) >= (int)sizeof p) { t->other++; continue; }
-        if (lstat(p, &sb)) {
-            if (errno != ENOENT) t->other++;   /* gone since readdir: as in sweep_shard */
-            continue;
-        }
+    char p[4200];
+    struct stat sb;
+    for (const char *n; (n = es_sweep_next(d, dir, p, sizeof p, &sb, t));) {
         if (strlen(n) == 2 && hex_run(n, 2) && S_ISDIR(sb.st_mode)) {
             sweep_shard(p, mode, t);
             continue;

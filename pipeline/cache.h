@@ -28,6 +28,9 @@
 
 #include "es_internal.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 /* Bump when anything that changes the stored numbers changes (front-end
  * code, decoding, padding rules), so old entries are simply missed. */
 #define ES_CACHE_FORMAT 1
@@ -162,6 +165,12 @@ typedef struct {
  * tally as an entry or (stale != 0) a temporary; a failure is counted
  * too, and the first kept with its reason. */
 void es_cache_remove_into(const char *path, unsigned long long bytes, int stale, es_cache_tally *t);
+/* A sweep's next entry of the open folder d (named dir): its name, its path
+ * in p (cap bytes) and its lstat in *sb; NULL at the end. "." and "..", and
+ * a name gone since readdir (a run renamed its temporary into place, a
+ * sweep at the same time removed it), are passed over; a path too long or
+ * an lstat that fails otherwise counts as a name not earshot's. */
+const char *es_sweep_next(DIR *d, const char *dir, char *p, size_t cap, struct stat *sb, es_cache_tally *t);
 /* The folder es_cache_open(NULL) uses (malloc'd). */
 es_status es_cache_default_dir(char **out, es_error *err);
 /* Sweep an embedding cache folder (<dir>/<2 hex>/<64 hex>.npy). A missing

@@ -105,18 +105,10 @@ void es_synth_cache_sweep(const char *root, es_cache_sweep_mode mode, es_cache_t
 {
     DIR *d = opendir(root);
     if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
-        char p[4200], meta[4300];
-        struct stat sb;
-        if (snprintf(p, sizeof p, "%s/%s", root, n) >= (int)sizeof p) { t->other++; continue; }
-        /* gone since readdir (a run published or removed its temporary
-         * folder, another sweep removed it): no name of someone else's */
-        int unseen = lstat(p, &sb) != 0;
-        if (unseen && errno == ENOENT) continue;
-        if (unseen || !S_ISDIR(sb.st_mode)) {
+    char p[4200], meta[4300];
+    struct stat sb;
+    for (const char *n; (n = es_sweep_next(d, root, p, sizeof p, &sb, t));) {
+        if (!S_ISDIR(sb.st_mode)) {
             t->other++;
             continue;
         }
