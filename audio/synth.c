@@ -8,6 +8,7 @@
 
 #include <espeak-ng/speak_lib.h>
 #include <flite/flite.h>
+#include <flite/flite_version.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -53,6 +54,12 @@ void es_tts_params_default(es_tts_params *p)
     p->range = 50;
     p->word_gap = 0;
     p->formant = 1.0;
+}
+
+const char *es_tts_engine_version(es_tts_engine e)
+{
+    /* espeak_Info reads a static string and needs no initialisation */
+    return e == ES_TTS_ESPEAK ? espeak_Info(NULL) : FLITE_PROJECT_VERSION;
 }
 
 /* ------------------------------------------------------------ espeak-ng */

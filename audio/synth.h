@@ -39,6 +39,11 @@ typedef struct {
 
 void es_tts_params_default(es_tts_params *p);
 
+/* The engine's version, for the model card: espeak-ng's as the library
+ * linked at run time reports it (espeak_Info), flite's as its header gave
+ * it at compile time (libflite has no call that tells). */
+const char *es_tts_engine_version(es_tts_engine e);
+
 /* Speak UTF-8 text (espeak: [[...]] is read as espeak phoneme mnemonics;
  * flite refuses text with [[). *out is malloc'd 16 kHz int16-scale audio
  * with the engines' leading/trailing silence kept. Errors: unknown voice,

@@ -57,6 +57,11 @@ extern "C" {
 #define ES_VERSION_MINOR 1
 #define ES_VERSION_PATCH 0
 const char *es_version(void);
+/* The source the library was built from: `git describe --always --dirty`
+ * at build time (e.g. "9f7c9f6a1b2c", "9f7c9f6a1b2c-dirty" for a tree
+ * with uncommitted changes), or "unknown" when it was not built from a git
+ * checkout. Model and profile cards record it as "earshot.commit". */
+const char *es_version_commit(void);
 
 #define ES_SAMPLE_RATE 16000
 #define ES_MEL_BINS 32

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 /* Error reporting and small file helpers shared by every module. */
 #include "es_internal.h"
+#include "es_commit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +35,11 @@ const char *es_status_str(es_status s)
 const char *es_version(void)
 {
     return ES_VERSION;
+}
+
+const char *es_version_commit(void)
+{
+    return ES_COMMIT;
 }
 
 es_status es_fail(es_error *err, es_status status, const char *fmt, ...)

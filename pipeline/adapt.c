@@ -689,6 +689,9 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     cJSON_AddNumberToObject(ja, "seed", (double)o->seed);
     cJSON_AddNumberToObject(ja, "accuracy_on_takes_before", r->acc_before);
     cJSON_AddNumberToObject(ja, "accuracy_on_takes_after", r->acc_after);
+    /* the card's earshot.version/commit say what trained the base model */
+    cJSON_AddStringToObject(ja, "earshot_version", ES_VERSION);
+    cJSON_AddStringToObject(ja, "earshot_commit", es_version_commit());
     adapt_json = es_utf8_fix(cJSON_PrintUnformatted(ja));   /* the card must be UTF-8; the folder need not be */
     cJSON_Delete(ja);
     size_t nmeta = es_st_meta_count(mst), nk = 0;

@@ -197,7 +197,7 @@ static int cmd_version(int argc, char **argv)
         return cli_bad_option("version", argv, opts);
     }
     if (cli_no_arguments("version", argc, argv, NULL)) return EXIT_USAGE;
-    printf("earshot %s\n", ES_VERSION);
+    printf("earshot %s (commit %s)\n", ES_VERSION, es_version_commit());
     if (verbose) {
         const char *name, *sha = NULL, *encoder = NULL;
         for (size_t i = 0; !encoder && (name = es_models_pinned(i, &sha)); i++)

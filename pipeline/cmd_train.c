@@ -1392,6 +1392,7 @@ static es_status set_thresholds(const es_talk_eval *t, double budget, const char
     /* where they came from: what a later reader of the card needs to judge them */
     int ok = cJSON_AddStringToObject(src, "by", "earshot eval --negatives --set-thresholds") &&
              cJSON_AddStringToObject(src, "earshot_version", ES_VERSION) &&
+             cJSON_AddStringToObject(src, "earshot_commit", es_version_commit()) &&
              cJSON_AddNumberToObject(src, "max_false_accepts_per_hour", budget) &&
              cJSON_AddStringToObject(src, "talk", talk_dir) && cJSON_AddNumberToObject(src, "talk_files", (double)t->files) &&
              cJSON_AddNumberToObject(src, "talk_seconds", t->seconds) &&

@@ -885,9 +885,9 @@ es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err
     snprintf(ver, sizeof ver, "%d", ES_SPK_VERSION);
     if (isnan(s->threshold)) snprintf(thr, sizeof thr, "auto");
     else snprintf(thr, sizeof thr, "%.6f", s->threshold);
-    const char *keys[] = {"earshot.format", "earshot.profile_version", "earshot.version", "encoder_sha256",
+    const char *keys[] = {"earshot.format", "earshot.profile_version", "earshot.version", "earshot.commit", "encoder_sha256",
                           "melspectrogram_sha256", "representation", "speakers", "threshold", "background"};
-    const char *vals[] = {ES_SPK_FORMAT, ver, ES_VERSION, s->enc_sha, s->mel_sha, REPRESENTATION, jn, thr, s->bg_desc};
+    const char *vals[] = {ES_SPK_FORMAT, ver, ES_VERSION, es_version_commit(), s->enc_sha, s->mel_sha, REPRESENTATION, jn, thr, s->bg_desc};
     es_st_tensor t[3] = {{.name = "takes", .ndim = 3, .shape = {(int64_t)s->N, ES_SPK_SEGS + 1, ES_SPK_VEC}, .data = s->X},
                          {.name = "speaker", .ndim = 1, .shape = {(int64_t)s->N}, .data = y},
                          {.name = "background", .ndim = 2, .shape = {ES_SPK_VEC, ES_SPK_VEC}, .data = s->bg}};

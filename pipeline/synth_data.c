@@ -781,6 +781,11 @@ static es_status synth_run(const es_synth_opts *o, const es_vocab *v, const char
         cJSON *je = cJSON_AddArrayToObject(j2, "engines");
         if (eng & ES_SYNTH_ESPEAK) cJSON_AddItemToArray(je, cJSON_CreateString("espeak-ng"));
         if (eng & ES_SYNTH_FLITE) cJSON_AddItemToArray(je, cJSON_CreateString("flite"));
+        /* the same words and seed give other takes from another release
+         * of an engine: the card says which made them */
+        cJSON *jev = cJSON_AddObjectToObject(j2, "engine_versions");
+        if (eng & ES_SYNTH_ESPEAK) cJSON_AddStringToObject(jev, "espeak-ng", es_tts_engine_version(ES_TTS_ESPEAK));
+        if (eng & ES_SYNTH_FLITE) cJSON_AddStringToObject(jev, "flite", es_tts_engine_version(ES_TTS_FLITE));
         if (!english) {
             cJSON_AddStringToObject(j2, "lang", o->lang);
             cJSON *jv = cJSON_AddArrayToObject(j2, "lang_voices");

@@ -1783,14 +1783,14 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddStringToObject(jtr, "optimizer", "AdamW, cosine schedule");
     char seed_s[32];
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
-    const char *keys[] = {"earshot.format", "earshot.version", "labels", "architecture", "frontend", "encoder_sha256",
+    const char *keys[] = {"earshot.format", "earshot.version", "earshot.commit", "labels", "architecture", "frontend", "encoder_sha256",
                           "melspectrogram_sha256", "thresholds", "data", "split", "metrics", "training", "seed",
                           "mode", "augmentation", "wake_word", "synthesis"};
     enum { NMETA = sizeof keys / sizeof keys[0] };
     mk = calloc(NMETA, sizeof(char *));
     mv = calloc(NMETA, sizeof(char *));
     if (!mk || !mv) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    char *vals[NMETA] = {strdup(FORMAT), strdup(ES_VERSION), json_print(jl), json_print(ja), json_print(jf),
+    char *vals[NMETA] = {strdup(FORMAT), strdup(ES_VERSION), strdup(es_version_commit()), json_print(jl), json_print(ja), json_print(jf),
                          strdup(es_engine_encoder_sha256(e)), strdup(es_engine_mel_sha256(e)), json_print(jt),
                          json_print(jd), strdup(r->split), json_print(jm), json_print(jtr), strdup(seed_s),
                          strdup(ext.wake >= 0 ? "wake-word" : "multi-class"), es_train_aug_card(&xo, &ext, r),

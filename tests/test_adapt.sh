@@ -58,6 +58,9 @@ base_sha=$(sha256sum "$T/base.safetensors" | cut -d' ' -f1)
 grep -aq "base_model_sha256[^0-9a-f]*$base_sha" "$T/def.safetensors" && ok "the adapted model records the base model's SHA-256" ||
     bad "no base_model_sha256 in the adapted model"
 grep -aq '"encoder_sha256"' "$T/def.safetensors" && ok "the adapted model records the encoder" || bad "no encoder hash"
+commit=$("$BIN" --version | sed -n 's/^earshot [0-9.]* (commit \(.*\))$/\1/p')
+[ -n "$commit" ] && grep -aq "earshot_commit[^a-z0-9]*$commit" "$T/def.safetensors" &&
+    ok "the adaptation entry records the build's commit ($commit)" || bad "no earshot_commit '$commit' in the adapted model"
 # the training data's class means travel with the model (es_selfadapt
 # measures a voice against them), byte for byte
 if command -v node >/dev/null; then

@@ -30,6 +30,11 @@ node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"
   process.exit(j.kind === "speaker profile" && j.loads && j.speakers.map(s => s.name + s.takes).join() === "george5,jackson5,theo5" &&
     j.threshold_automatic === true && j.threshold > 0 && j.threshold < 1 ? 0 : 1)' "$T/out" &&
     ok "--json: the speakers, takes and threshold" || bad "info -j profile: $(head -c 400 "$T/out")"
+commit=$("$BIN" --version | sed -n 's/^earshot [0-9.]* (commit \(.*\))$/\1/p')
+node -e 'const b = require("fs").readFileSync(process.argv[1]); const n = Number(b.readBigUInt64LE(0));
+  const m = JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__;
+  process.exit(process.argv[2] && m["earshot.commit"] === process.argv[2] ? 0 : 1)' "$P" "$commit" &&
+    ok "the profile records the build's commit ($commit)" || bad "profile: no earshot.commit '$commit'"
 
 # one speaker and no background: scored (a distance needs no reference),
 # and a clip far from the voice, a sine tone, is rejected

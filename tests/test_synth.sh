@@ -129,6 +129,9 @@ card() { node -e '
 card "$T/m.safetensors" >"$T/card" 2>&1
 has "$T/card" '"data":"synthetic speech only"' "model card: synthetic data"
 has "$T/card" '"engines":\["espeak-ng","flite"\]' "model card: the engines"
+esv=$("$BIN" version -v | sed -n 's/^  espeak-ng   //p'); flv=$("$BIN" version -v | sed -n 's/^  flite       \([^ ]*\).*/\1/p')
+[ -n "$esv" ] && [ -n "$flv" ] && has "$T/card" "\"engine_versions\":{\"espeak-ng\":\"$esv\",\"flite\":\"$flv\"}" \
+    "model card: the engines' versions ($esv, $flv)" || bad "earshot version -v names no espeak-ng or flite version"
 has "$T/card" '"augment":\["noise","reverb","bandlimit","speed","gain"\]' "model card: the augmentations"
 expect 0 "eval on the synthetic set" -- "$BIN" eval -q "$T/m.safetensors" "$T/a"
 expect 0 "train --words --formant" -- "$BIN" train -q --words "$W" -n 12 --unknown 12 --formant 0.9:1.1 -o "$T/mf.safetensors" --epochs 5

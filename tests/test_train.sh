@@ -294,6 +294,14 @@ node -e '
     if (!(k in m)) throw new Error("model card lacks " + k);
   if (JSON.parse(m.labels).join() !== "lights on,stop,yes,_silence_") throw new Error(m.labels);' "$T/m.safetensors" 2>"$T/err" &&
     ok "model card holds labels, architecture, encoder hash, split, metrics, seed" || bad "model card: $(cat "$T/err")"
+# which source trained it: the commit `earshot --version` names (a git
+# describe, or "unknown" outside a checkout), never empty
+commit=$("$BIN" --version | sed -n 's/^earshot [0-9.]* (commit \(.*\))$/\1/p')
+node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const n = Number(b.readBigUInt64LE(0)); const m = JSON.parse(b.subarray(8, 8 + n).toString()).__metadata__;
+  if (!process.argv[2] || m["earshot.commit"] !== process.argv[2]) throw new Error(m["earshot.commit"] + " vs " + process.argv[2]);' \
+    "$T/m.safetensors" "$commit" 2>"$T/err" && ok "model card: earshot.commit is the build's ($commit)" || bad "model card commit: $(cat "$T/err")"
 # and what a rebuild from the card needs besides: the options that change
 # the weights without showing elsewhere, and a hash of the audio that the
 # shell recipe of the README gives too
