@@ -32,9 +32,13 @@ command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (install clang and li
 
 out="$root/build-fuzz"
 mkdir -p "$out/obj-$target"
+# model/status.c includes es_commit.h, which meson's vcs_tag writes into
+# build/; write the same here
+commit=$(git -C "$root" describe --always --dirty --abbrev=12 2>/dev/null) || commit=unknown
+sed "s|@ES_COMMIT@|$commit|" model/commit.h.in >"$out/es_commit.h"
 pkgs="sndfile samplerate kissfft-float openblas libcjson portaudio-2.0 espeak-ng"
 cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
-        -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root/include"
+        -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root/include" -I"$out"
         $(pkg-config --cflags $pkgs))
 # UBSan findings must stop the run like ASan's, or libFuzzer never saves them.
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all)
