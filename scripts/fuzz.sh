@@ -34,7 +34,10 @@ out="$root/build-fuzz"
 mkdir -p "$out/obj-$target"
 # model/status.c includes es_commit.h, which meson's vcs_tag writes into
 # build/; write the same here
-commit=$(git -C "$root" describe --always --dirty --abbrev=12 2>/dev/null) || commit=unknown
+# (as meson.build: only a checkout of earshot itself, not a copy inside
+# another repository)
+commit=$(cd "$root" && [ -z "$(git rev-parse --show-prefix 2>/dev/null)" ] &&
+         git describe --always --dirty --abbrev=12 2>/dev/null) || commit=unknown
 sed "s|@ES_COMMIT@|$commit|" model/commit.h.in >"$out/es_commit.h"
 pkgs="sndfile samplerate kissfft-float openblas libcjson portaudio-2.0 espeak-ng"
 cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
