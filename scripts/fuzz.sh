@@ -51,8 +51,9 @@ libs=($(pkg-config --libs $pkgs) -lflite_cmu_us_kal -lflite_cmu_us_kal16 -lflite
 # the caches, augmentation, synthesis behind train --words): link every
 # library source, listed once in meson.build, rather than a hand-kept subset.
 mapfile -t srcs < <(sed -n "/^lib_sources = files(/,/^)/p" meson.build | grep -o "'[^']*\.c'" | tr -d "'")
-# words: the --words parser and phoneme helpers need only themselves
-[ "$target" != words ] || srcs=(model/status.c model/rng.c pipeline/vocab.c)
+# words: the --words parser and phoneme helpers need only themselves and
+# what status.c calls (es_blas_init, from es_threads and es_set_threads)
+[ "$target" != words ] || srcs=(model/status.c model/blas.c model/rng.c pipeline/vocab.c)
 
 echo "fuzz: building build-fuzz/fuzz_$target with $CC"
 objs=()
