@@ -562,6 +562,19 @@ out:
 static es_status scan(const char *dir, const char *pattern, int labels_rule, es_dataset **out, size_t *skipped,
                       es_error *err);
 
+long es_synth_moving_pid(const char *name)
+{
+    size_t pl = strlen(ES_SYNTH_MOVING_PREFIX), sl = strlen(ES_SYNTH_MOVING_SUFFIX), n = strlen(name);
+    if (n <= pl + sl || strncmp(name, ES_SYNTH_MOVING_PREFIX, pl) || strcmp(name + n - sl, ES_SYNTH_MOVING_SUFFIX))
+        return 0;
+    long pid = 0;
+    for (size_t i = pl; i < n - sl; i++) {
+        if (name[i] < '0' || name[i] > '9' || pid > 100000000L) return 0;
+        pid = pid * 10 + (name[i] - '0');
+    }
+    return pid;
+}
+
 es_status es_dataset_scan(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err)
 {
     return scan(dir, pattern, LABELS_TWO, out, skipped, err);
@@ -603,6 +616,18 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
+    /* a synth killed during its moves (SIGKILL, a crash: no handler) left
+     * some of its labels here and not the others, which would train
+     * without a word on part of the set; seen under the lock, so a marker
+     * is never that of a synth moving now (but for a file system without
+     * flock, where refusing is right too) */
+    DIR *md = s ? NULL : opendir(dir);
+    for (struct dirent *de; md && !s && (de = readdir(md));)
+        if (es_synth_moving_pid(de->d_name) > 0)
+            s = es_fail(err, ES_ERR_IO, "%s: holds part of a synthesised dataset: the earshot synth that wrote it was "
+                        "killed while it moved its label folders in (%s names them); run that synth -o again, which "
+                        "removes them and writes the whole set", dir, de->d_name);
+    if (md) closedir(md);
     size_t nign = 0;
     if (!s) s = pattern ? scan_pattern(&sc, dir, pattern, &labels, &items, &noise, &nign)
                         : scan_folders(&sc, dir, &labels, &items, &noise, &nign);

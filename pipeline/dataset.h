@@ -72,6 +72,15 @@ es_status es_dataset_scan_takes(const char *dir, const char *pattern, es_dataset
 /* The same for a test set (`earshot eval`): any one label is enough, and
  * _unknown_ alone too (how often does other speech pass for a word?). */
 es_status es_dataset_scan_test(const char *dir, const char *pattern, es_dataset **out, size_t *skipped, es_error *err);
+
+/* `earshot synth -o DIR` names the label folders it moves into DIR in
+ * DIR/.earshot-synth.<pid>.moving while it moves them (synth_data.c): a
+ * folder with such a marker holds part of a dataset, from a run killed
+ * during its moves, and every scan refuses it. The pid of a marker's name,
+ * else 0. */
+#define ES_SYNTH_MOVING_PREFIX ".earshot-synth."
+#define ES_SYNTH_MOVING_SUFFIX ".moving"
+long es_synth_moving_pid(const char *name);
 void es_dataset_free(es_dataset *d);
 
 /* Speaker of a Speech Commands file name "<speaker>_nohash_<n>.<ext>" (any

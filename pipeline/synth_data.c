@@ -881,6 +881,63 @@ static void remove_stale_stages(const char *out_dir)
     closedir(d);
 }
 
+/* The moves' marker, DIR/.earshot-synth.<pid>.moving: the label folders
+ * a run is about to move into DIR, one name a line. It is written (and
+ * synced, with DIR) before the first rename and removed after the last,
+ * all under the lock on DIR, so a marker there means a run stopped in the
+ * middle of its moves (SIGKILL, a crash, a power cut: no handler ran) and
+ * DIR holds some of that run's labels and not the others. The dataset
+ * scanner refuses such a folder (dataset.c: a train would otherwise read
+ * the labels that arrived and train on part of the set, without a word),
+ * and the next synth into DIR removes what the marker names and then
+ * writes the whole set. Everything it names that is in DIR was moved
+ * there by that run: the run checked under the lock that none of them
+ * existed before it wrote the marker. */
+static void marker_path(char *buf, size_t size, const char *out_dir, long pid)
+{
+    snprintf(buf, size, "%s/" ES_SYNTH_MOVING_PREFIX "%ld" ES_SYNTH_MOVING_SUFFIX, out_dir, pid);
+}
+
+/* Under the lock on out_dir: undo the moves of killed runs (their
+ * process gone), as described above. A marker of a live process is a
+ * run moving now on a file system without flock: left alone. */
+static es_status undo_killed_moves(const char *out_dir, es_error *err)
+{
+    DIR *d = opendir(out_dir);
+    if (!d) return ES_OK;
+    es_status st = ES_OK;
+    struct dirent *de;
+    while (!st && (de = readdir(d))) {
+        long pid = es_synth_moving_pid(de->d_name);
+        if (pid <= 0 || !es_pid_gone(pid)) continue;
+        char mp[4400];
+        marker_path(mp, sizeof mp, out_dir, pid);
+        unsigned char *b = NULL;
+        size_t n = 0;
+        if ((st = es_read_file(mp, &b, &n, err))) break;
+        /* one label a line; a name with a '/' or a leading '.' is none
+         * that synth writes (a damaged marker): never followed */
+        for (char *line = (char *)b, *end = (char *)b + n; !st && line < end;) {
+            char *nl = memchr(line, '\n', (size_t)(end - line));
+            size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+            char dir[4400];
+            if (len && line[0] != '.' && !memchr(line, '/', len) &&
+                snprintf(dir, sizeof dir, "%s/%.*s", out_dir, (int)len, line) < (int)sizeof dir) {
+                struct stat s;
+                if (!lstat(dir, &s) && es_rm_tree(dir) != 0)
+                    st = es_fail(err, ES_ERR_IO, "%s: cannot remove the label folder of a synth killed while it moved "
+                                 "its labels in: %s", dir, strerror(errno));
+            }
+            line += len + 1;
+        }
+        free(b);
+        if (!st && unlink(mp) != 0 && errno != ENOENT)
+            st = es_fail(err, ES_ERR_IO, "%s: cannot remove: %s", mp, strerror(errno));
+    }
+    closedir(d);
+    return st;
+}
+
 es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth_result *r, es_progress_fn progress,
                            void *user, es_error *err)
 {
@@ -895,6 +952,14 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     struct stat os;
     int existed = !stat(out_dir, &os);
     if (!st) st = es_make_dirs(out_dir, err);
+    /* a run killed in the middle of its moves: its labels go first (under
+     * the lock, as the moves were made), or the check below refuses them */
+    if (!st && existed) {
+        int fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) while (flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+        st = undo_killed_moves(out_dir, err);
+        if (fd >= 0) close(fd);
+    }
     /* never mix two generations in one folder */
     for (size_t l = 0; !st && l <= v.n; l++) {
         char dir[4096];
@@ -940,6 +1005,23 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     }
     /* all the label folders or none: a Ctrl-C here waits for the moves */
     es_critical_begin();
+    /* and a SIGKILL leaves the marker that names them (see marker_path) */
+    char marker[4400];
+    int marked = 0;
+    if (!st) {
+        size_t cap = 1, len = 0;
+        for (size_t l = 0; l <= v.n; l++) cap += strlen(l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN) + 1;
+        char *names = malloc(cap);
+        if (!names) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        for (size_t l = 0; !st && l <= v.n; l++)
+            len += (size_t)snprintf(names + len, cap - len, "%s\n", l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN);
+        marker_path(marker, sizeof marker, out_dir, (long)getpid());
+        if (!st) st = es_write_atomic(marker, names, len, err);
+        marked = !st;
+        /* the marker's name durable before any rename can be */
+        if (marked && lock >= 0) (void)fsync(lock);
+        free(names);
+    }
     for (size_t l = 0; !st && l <= v.n; l++) {
         char from[4400], to[4096];
         label_dir(from, sizeof from, stage, &v, l);
@@ -949,7 +1031,6 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
         if (rename(from, to) != 0) st = es_fail(err, ES_ERR_IO, "%s: cannot move to %s: %s", from, to, strerror(errno));
         else moved[l] = 1;
     }
-    if (ran) es_rm_tree(stage);
     if (st && ran && moved) {
         /* loses nothing: only what this call made goes (out_dir only if
          * it is new and nothing else is in it now) */
@@ -959,8 +1040,15 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
             label_dir(dir, sizeof dir, out_dir, &v, l);
             es_rm_tree(dir);
         }
-        if (!existed) (void)rmdir(out_dir);
     }
+    /* the moves are over (or undone): the renames durable, then the marker
+     * goes, and last the folder if it is new and nothing else is in it */
+    if (marked) {
+        if (lock >= 0) (void)fsync(lock);
+        unlink(marker);
+    }
+    if (ran) es_rm_tree(stage);
+    if (st && ran && moved && !existed) (void)rmdir(out_dir);
     es_critical_end();
     if (lock >= 0) close(lock);
     free(moved);

@@ -340,6 +340,30 @@ if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
         bad "train started with label folders '$first' moved"
     [ $trc = 0 ] && grep -q "trained .* (4 labels)" "$T/mv2.out" && ok "... and trained on all of them (and _silence_)" ||
         bad "... train during the moves: exit $trc: $(head -c 300 "$T/mv2.out")"
+    # a SIGKILL while the label folders move (no handler runs: the moves
+    # stop where they are; the shim holds each move a second, so two labels
+    # of three are in place). Before, train read the folder without a word
+    # and trained on those two, no _unknown_, and the next synth refused it as
+    # existing; now a marker written before the moves and removed after
+    # names the labels: train refuses the folder, and the next synth
+    # removes the killed run's labels and writes the whole set.
+    EARSHOT_SLOW_RENAME=1 EARSHOT_SLOW_RENAME_TO="$T/kmove/*" LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB "$BIN" synth -q \
+        --words "yes,no" -n 2 --unknown 2 -o "$T/kmove" 2>/dev/null & kp=$!
+    for _ in $(seq 1 600); do [ "$(ls "$T/kmove" 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.05; done
+    kill -KILL $kp; wait $kp; krc=$?
+    first=$(ls "$T/kmove" 2>/dev/null | tr '\n' ' ')
+    [ $krc = 137 ] && [ "$(echo $first | wc -w)" = 2 ] && ok "SIGKILL with two label folders of three moved ($first)" ||
+        bad "the SIGKILL came with label folders '$first' moved (exit $krc)"
+    expect 1 "train refuses the folder a killed synth moved part of its labels into" -- \
+        env EARSHOT_CACHE="$T/ecache" "$BIN" train -q "$T/kmove" -o "$T/kmove.safetensors"
+    has "$T/err" "killed while it moved its label folders in" "... and says why"
+    [ ! -e "$T/kmove.safetensors" ] && ok "... and writes no model" || bad "a model trained on part of a dataset"
+    expect 0 "synth again into the folder of the killed moves" -- "$BIN" synth -q --words "yes,no" -n 2 --unknown 2 -o "$T/kmove"
+    "$BIN" synth -q --words "yes,no" -n 2 --unknown 2 -o "$T/kfresh" >/dev/null 2>&1
+    [ "$(ls -A "$T/kmove" | tr '\n' ' ')" = "_unknown_ no yes " ] && diff -r "$T/kmove" "$T/kfresh" >/dev/null &&
+        ok "... the whole set, the same bytes as a synth into a new folder, and nothing else" ||
+        bad "after the killed moves and a rerun: $(ls -A "$T/kmove")"
+    expect 0 "train reads it then" -- env EARSHOT_CACHE="$T/ecache" "$BIN" train -q "$T/kmove" -o "$T/kmove.safetensors"
     # two synths into one new folder at once (two terminals, make -j): the
     # shim holds every rename 0.3 s, so both have checked the folder before
     # either moves a label in. Before, the one whose move failed removed
