@@ -101,6 +101,31 @@ static int tmp_name(const char *name, long *pid)
     return 1;
 }
 
+/* Remove a set (or a mix) whole or not at all: renamed first to a
+ * temporary folder's name, <name>.tmp<pid>, then its files go. Removed in
+ * place, a SIGKILL or Ctrl-C in the middle of `cache --clear` left the
+ * folder under its name with part of its files: with its synthesis.json
+ * still there, the next train --words trained on what was left without a
+ * word; without it, every train --words failed to rename its new set into
+ * place (Directory not empty), and the sweep called the folder not
+ * earshot's, so no --clear removed it. Renamed, what a kill leaves is a
+ * temporary folder of a process that is gone, which the next train
+ * --words or --tidy removes. */
+static void remove_set(const char *path, unsigned long long bytes, es_cache_tally *t)
+{
+    char tmp[4300];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        es_cache_remove_into(path, bytes, 0, t);   /* no room for the name: in place, as before */
+        return;
+    }
+    if (rename(path, tmp) != 0) {
+        if (errno != ENOENT && !t->failed++)   /* gone already: another sweep */
+            snprintf(t->first_failure, sizeof t->first_failure, "%.400s: cannot remove: %s", path, strerror(errno));
+        return;
+    }
+    es_cache_remove_into(tmp, bytes, 0, t);
+}
+
 void es_synth_cache_sweep(const char *root, es_cache_sweep_mode mode, es_cache_tally *t)
 {
     DIR *d = opendir(root);
@@ -132,7 +157,7 @@ void es_synth_cache_sweep(const char *root, es_cache_sweep_mode mode, es_cache_t
         unsigned long long b = t->skip_sizes ? 0 : es_tree_bytes(p);
         t->entries++;
         t->bytes += b;
-        if (mode == ES_CACHE_CLEAR) es_cache_remove_into(p, b, 0, t);
+        if (mode == ES_CACHE_CLEAR) remove_set(p, b, t);
     }
     closedir(d);
 }

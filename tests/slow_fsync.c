@@ -11,6 +11,10 @@
  * EARSHOT_SLOW_RENAME_TO=GLOB only the renames whose destination matches
  * GLOB (fnmatch with FNM_PATHNAME: '*' and '?' stop at '/'), so that one
  * step of a run is held and not every file it writes.
+ * EARSHOT_SLOW_UNLINK=S with EARSHOT_SLOW_UNLINK_TO=GLOB holds each unlink
+ * of a matching path the same way (and only with a GLOB: every run
+ * removes files): a SIGKILL in the middle of removing a folder's files
+ * (`earshot cache --clear` removing a synthesised set).
  *
  * EARSHOT_FSYNC_ENOSPC=GLOB makes a full disk for some outputs only: fsync
  * of a file whose path (as /proc/self/fd shows it) matches GLOB fails with
@@ -86,6 +90,14 @@ int rename(const char *from, const char *to)
     if (!only || !*only || fnmatch(only, to, FNM_PATHNAME) == 0) wait_for("EARSHOT_SLOW_RENAME");
     int (*real)(const char *, const char *) = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
     return real ? real(from, to) : -1;
+}
+
+int unlink(const char *path)
+{
+    const char *only = getenv("EARSHOT_SLOW_UNLINK_TO");
+    if (only && *only && fnmatch(only, path, FNM_PATHNAME) == 0) wait_for("EARSHOT_SLOW_UNLINK");
+    int (*real)(const char *) = (int (*)(const char *))dlsym(RTLD_NEXT, "unlink");
+    return real ? real(path) : -1;
 }
 
 /* looked up before main: dlsym is no call for a signal handler to make */

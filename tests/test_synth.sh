@@ -364,6 +364,31 @@ if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
         ok "... the whole set, the same bytes as a synth into a new folder, and nothing else" ||
         bad "after the killed moves and a rerun: $(ls -A "$T/kmove")"
     expect 0 "train reads it then" -- env EARSHOT_CACHE="$T/ecache" "$BIN" train -q "$T/kmove" -o "$T/kmove.safetensors"
+    # a SIGKILL while `earshot cache --clear` removes a synthesised set (the
+    # shim holds the removal of a take of 'no'). Before, the set's folder
+    # stayed under its name with part of its files: with its
+    # synthesis.json, the next train --words trained on what was left,
+    # without a word; without it, every train --words failed (cannot
+    # rename: Directory not empty) and earshot cache called the folder not
+    # its own. Now a set is renamed out of the way before its files go:
+    # whole or gone, and what is left is a killed run's temporary folder.
+    kc() { env EARSHOT_SYNTH_CACHE="$T/kc" EARSHOT_CACHE="$T/kce" "$@"; }
+    kc "$BIN" train -q --words "yes,no" -n 3 --unknown 3 -o "$T/kc1.safetensors" >/dev/null 2>&1
+    kset=$(ls "$T/kc"); kfiles=$(find "$T/kc/$kset" -type f | wc -l)
+    EARSHOT_SYNTH_CACHE="$T/kc" EARSHOT_CACHE="$T/kce" EARSHOT_SLOW_UNLINK=5 EARSHOT_SLOW_UNLINK_TO="$T/kc/*/no/*" \
+        LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB "$BIN" cache --clear >/dev/null 2>&1 & kp=$!
+    for _ in $(seq 1 100); do [ -z "$(ls "$T/kce" 2>/dev/null)" ] && break; sleep 0.05; done
+    sleep 1
+    kill -KILL $kp; wait $kp; krc=$?
+    [ $krc = 137 ] && ok "SIGKILL during cache --clear (exit 137)" || bad "cache --clear was not killed midway (exit $krc)"
+    if [ ! -e "$T/kc/$kset" ] || [ "$(find "$T/kc/$kset" -type f | wc -l)" = "$kfiles" ]; then
+        ok "... the synthesised set is whole or gone"
+    else
+        bad "... the set $kset is left with $(find "$T/kc/$kset" -type f | wc -l) of its $kfiles files"
+    fi
+    expect 0 "train --words after the killed clear" -- kc "$BIN" train -q --words "yes,no" -n 3 --unknown 3 -o "$T/kc2.safetensors"
+    cmp -s "$T/kc1.safetensors" "$T/kc2.safetensors" && ok "... the same model as before the clear" || bad "... another model"
+    [ "$(ls -A "$T/kc")" = "$kset" ] && ok "... and only the set in the synthesis cache" || bad "... the synthesis cache holds: $(ls -A "$T/kc")"
     # two synths into one new folder at once (two terminals, make -j): the
     # shim holds every rename 0.3 s, so both have checked the folder before
     # either moves a label in. Before, the one whose move failed removed
