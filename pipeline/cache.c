@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,18 +246,49 @@ static es_status check_pad(double pad_to, int shift, double speed, es_error *err
     return ES_OK;
 }
 
+/* Entries are renamed into place without fsync (store), so a power cut
+ * can leave one whose size reached the disk but some of whose blocks did
+ * not: they read back as zeros (ext4 data=writeback, XFS). The header
+ * parses and zeros are finite, so the checks of load_entry took it for
+ * embeddings, and a train after the cut trained on zeros without a word.
+ * The encoder never gives exact zeros in a row (none in hundreds of
+ * thousands of values), so a 512-byte block of the file (the smallest a
+ * file system writes) that is all zero bytes past the header marks the
+ * entry bad. 1 = such a block. */
+static int zero_block(const float *d, size_t count, off_t file_size)
+{
+    size_t hdr = (size_t)file_size - count * sizeof(float);
+    for (size_t off = (hdr + 511) / 512 * 512; off < (size_t)file_size; off += 512) {
+        size_t i = (off - hdr) / sizeof(float), end = (off + 512 - hdr) / sizeof(float), k;
+        if (end > count) end = count;
+        for (k = i; k < end; k++) {
+            uint32_t bits;
+            memcpy(&bits, &d[k], sizeof bits);
+            if (bits) break;
+        }
+        if (k == end && end > i) return 1;
+    }
+    return 0;
+}
+
 /* A stored entry, if present and sane: [k][96], at least as many rows as
  * the padding alone gives, every value finite (the encoder never makes
- * anything else). 1 = hit, 0 = absent, -1 = present but bad. */
+ * anything else), no block of zeros (zero_block). 1 = hit, 0 = absent,
+ * -1 = present but bad. */
 static int load_entry(const char *entry, double pad_to, int shift, float **emb, size_t *n)
 {
-    if (access(entry, F_OK) != 0) return 0;
+    struct stat sb;
+    if (stat(entry, &sb) != 0) return 0;
     float *d;
     size_t shape[8];
     int nd;
     if (es_npy_read(entry, &d, shape, &nd, NULL)) return -1;
     size_t min = es_encoder_count(es_mel_frames(pad_samples(pad_to) + (shift ? ES_CHUNK : 0)));
     int ok = nd == 2 && shape[1] == ES_EMB_DIM && shape[0] >= min;
+    /* (a size below the data's: the file was replaced since stat, by a
+     * rename of a whole one; every entry of a key has the same size) */
+    if (ok && (size_t)sb.st_size >= shape[0] * ES_EMB_DIM * sizeof(float))
+        ok = !zero_block(d, shape[0] * ES_EMB_DIM, sb.st_size);
     for (size_t i = 0; ok && i < shape[0] * ES_EMB_DIM; i++) ok = isfinite(d[i]);
     if (!ok) { free(d); return -1; }
     if (shape[0] == 0) { free(d); d = NULL; }
