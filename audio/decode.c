@@ -88,7 +88,7 @@ void es_warn(const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    es_vformat(msg, sizeof msg, fmt, ap);   /* a long path keeps the warning's end */
     va_end(ap);
     uint64_t h = 1469598103934665603u;   /* FNV-1a; 0 marks an empty slot */
     for (const char *p = msg; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211u;

@@ -14,6 +14,13 @@
 /* Fill err (if non-NULL) and return status, so callers can write
  * `return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));` */
 es_status es_fail(es_error *err, es_status status, const char *fmt, ...) ES_PRINTF(3, 4);
+/* msg (len bytes) into out[size]: whole when it fits, else its start,
+ * "..." and its end (where "PATH: reason" keeps the reason), cut at
+ * character boundaries. */
+void es_msg_elide(char *out, size_t size, const char *msg, size_t len);
+/* vsnprintf into out[size], a message too long for it elided so (the
+ * arguments may be a copy of out's old text). */
+void es_vformat(char *out, size_t size, const char *fmt, va_list ap);
 /* Pass a warning to the handler es_set_warning_handler installed (if any). */
 void es_warn(const char *fmt, ...) ES_PRINTF(1, 2);
 /* Put "what: " before err's message, for a callee whose message does not

@@ -42,12 +42,58 @@ const char *es_version_commit(void)
     return ES_COMMIT;
 }
 
+/* The head of a message longer than the buffer was all that was kept:
+ * "PATH: reason" with a path of a deep folder tree or long names (legal up
+ * to PATH_MAX, 4096 bytes, eight times err->msg) lost its reason, and
+ * `earshot train` said only "earshot: data/a/b/c/...". So a message that
+ * does not fit keeps its start (where the path begins) and its end (the
+ * reason, and the file name that ends the path), with "..." between, each
+ * cut at a character boundary (the middle of a UTF-8 sequence is not cut). */
+#define ES_MSG_HEAD 160
+
+static int is_utf8_cont(unsigned char c) { return (c & 0xc0) == 0x80; }
+
+void es_msg_elide(char *out, size_t size, const char *msg, size_t len)
+{
+    if (!size) return;
+    if (len < size) { memcpy(out, msg, len + 1); return; }
+    size_t head = ES_MSG_HEAD < size / 2 ? ES_MSG_HEAD : size / 4;
+    while (head > 0 && is_utf8_cont((unsigned char)msg[head])) head--;
+    size_t tail = size - 1 - head - 3, from = len - tail;
+    while (from < len && is_utf8_cont((unsigned char)msg[from])) from++;
+    memcpy(out, msg, head);
+    memcpy(out + head, "...", 3);
+    memcpy(out + head + 3, msg + from, len - from + 1);
+}
+
+void es_vformat(char *out, size_t size, const char *fmt, va_list ap)
+{
+    va_list aq;
+    va_copy(aq, ap);
+    char small[512], *buf = size <= sizeof small ? small : malloc(size);
+    int n = buf ? vsnprintf(buf, size, fmt, ap) : -1;
+    char *full = n >= (int)size ? malloc((size_t)n + 1) : NULL;
+    if (full) {
+        vsnprintf(full, (size_t)n + 1, fmt, aq);
+        es_msg_elide(out, size, full, (size_t)n);
+        free(full);
+    } else if (buf) {
+        /* formatted apart from out: an argument may be a copy of it
+         * (es_fail_in); without memory for the whole, the head */
+        memcpy(out, buf, size);
+    } else {
+        vsnprintf(out, size, fmt, aq);
+    }
+    if (buf != small) free(buf);
+    va_end(aq);
+}
+
 es_status es_fail(es_error *err, es_status status, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        es_vformat(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
         err->status = status;
     }

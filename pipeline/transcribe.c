@@ -548,7 +548,7 @@ static es_status add_bad(ilist *l, es_error *err, const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    es_vformat(msg, sizeof msg, fmt, ap);   /* a path past 1 kB keeps the reason */
     va_end(ap);
     if (l->nbad == l->capbad) {
         size_t nc = l->capbad ? 2 * l->capbad : 8;

@@ -426,6 +426,35 @@ static void test_bad_input(void **state)
     wav("broken/no/a.wav", 1);
     assert_int_equal(symlink("nowhere.wav", P("broken/no/b.wav")), 0);
     scan_fails(P("broken"), NULL, P("broken/no/b.wav"), "broken symbolic link");
+    /* The same deep in a folder tree: with a path longer than the 512
+     * bytes of es_error.msg the message was cut at 511 bytes and said
+     * only "<root>/deep/no/aaaa...", without its reason. Now its start,
+     * "...", and its end: the file's name and the reason. */
+    {
+        mk("deep");
+        mk("deep/yes");
+        mk("deep/no");
+        wav("deep/yes/a.wav", 1);
+        wav("deep/no/a.wav", 1);
+        char dir[1200];
+        snprintf(dir, sizeof dir, "%s", P("deep/no"));
+        for (int lvl = 0; lvl < 4; lvl++) {
+            size_t l = strlen(dir);
+            dir[l] = '/';
+            memset(dir + l + 1, 'a' + lvl, 200);
+            dir[l + 201] = 0;
+            assert_int_equal(mkdir(dir, 0755), 0);
+        }
+        char link[1300];
+        snprintf(link, sizeof link, "%s/lost.wav", dir);
+        assert_int_equal(symlink("nowhere.wav", link), 0);
+        scan_fails(P("deep"), NULL, "lost.wav: broken symbolic link", P("deep/no/aaaa"));
+        es_dataset *d = NULL;
+        es_error e = {0};
+        assert_int_not_equal(es_dataset_scan(P("deep"), NULL, &d, NULL, &e), ES_OK);
+        assert_true(strlen(e.msg) < sizeof e.msg);
+        assert_non_null(strstr(e.msg, "..."));
+    }
     mk("dup");
     mk("dup/yes");
     mk("dup/no");
