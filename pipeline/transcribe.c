@@ -641,9 +641,17 @@ static es_status walk(ilist *l, const char *dir, size_t root_len, int depth, es_
             else if (S_ISREG(sb.st_mode) && is_audio_name(names[i])) st = add(l, p, p + root_len, err);
             else if (S_ISREG(sb.st_mode) && es_audio_name_other(names[i]) && !l->nother++)
                 snprintf(l->other, sizeof l->other, "%s", p);
-        } else if (is_audio_name(names[i])) {
-            /* an audio name that cannot be read (a broken link): say so */
-            st = add_bad(l, err, "%s: %s", p, errno == ENOENT ? "broken symbolic link" : strerror(errno));
+        } else if (is_audio_name(names[i]) || errno != ENOENT) {
+            /* an audio name that cannot be read (a broken link): say so.
+             * So too any entry that is there but cannot be looked at
+             * (a sub-folder past PATH_MAX, ENAMETOOLONG; a link loop,
+             * ELOOP): it may be a folder of recordings, and leaving it
+             * out without a word gave a count short by all its files
+             * and exit status 0. A broken link of another name (ENOENT:
+             * notes.txt pointing nowhere) is not audio and stays silent. */
+            int e = errno;
+            if (e == ENOENT) st = add_bad(l, err, "%s: broken symbolic link", p);
+            else st = add_bad(l, err, "%s: cannot read: %s", p, strerror(e));
         }
         free(p);
     }

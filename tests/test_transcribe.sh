@@ -183,6 +183,18 @@ expect 1 "a link loop, a broken link and a missing list entry" -- "$BIN" transcr
 [ "$(grep -c hey_jarvis "$T/out")" = 2 ] && ok "the readable files are transcribed (the loop walked once)" || bad "events: $(cat "$T/out")"
 has "$T/err" "broken.wav: broken symbolic link" "the broken link is named"
 has "$T/err" "missing.wav: No such file" "the missing entry is named"
+# a sub-folder that cannot be looked at (its path is past PATH_MAX, so
+# stat says ENAMETOOLONG) was left out without a word: "1 file, 0 failed",
+# exit 0, the recording in it never counted. It is named, and fails.
+mkdir -p "$T/deep/top"
+cp "$T/in/a.wav" "$T/deep/top/x.wav"
+long=$(printf 'd%.0s' $(seq 1 200))
+( cd "$T/deep/top" && for _ in $(seq 1 21); do mkdir "$long" && cd "$long" || exit 1; done; cp "$T/in/a.wav" deep.wav )
+ln -s selfloop "$T/deep/top/selfloop"
+expect 1 "a folder past PATH_MAX and a self-referring link: reported, not left out" -- "$BIN" transcribe -q "${M[@]}" "$T/deep"
+has "$T/err" "ddd: cannot read: File name too long" "the folder past PATH_MAX is named, with the reason"
+has "$T/err" "selfloop: cannot read: Too many levels of symbolic links" "the link loop is named, with the reason"
+[ "$(grep -c hey_jarvis "$T/out")" = 1 ] && ok "the readable file is still transcribed" || bad "events: $(cat "$T/out")"
 # SIGTERM (or Ctrl-C) mid-batch: the files under way finish, no new one
 # starts, the summary says so, no temporary file stays, --resume finishes
 mkdir -p "$T/batch"
