@@ -147,6 +147,8 @@ typedef struct {
     char example[256];     /* the first audio file left out */
     size_t nother;         /* files in a format earshot does not read (.m4a, ...) */
     char other[256];       /* the first of them */
+    size_t nspecial;       /* audio names that are no regular file (a FIFO, a device) */
+    char special[256];     /* the first of them */
 } scanner;
 
 /* A file that is not audio earshot reads: remember it if its name says it
@@ -155,6 +157,27 @@ static void note_other(scanner *sc, const char *path)
 {
     if (!es_audio_name_other(path)) return;
     if (!sc->nother++) snprintf(sc->other, sizeof sc->other, "%s", path);
+}
+
+/* An entry with an audio name that is neither a regular file nor a
+ * folder (a FIFO, a device, a socket): never opened (a FIFO would block
+ * the scan's caller until a writer came), but left out with a word: a
+ * dataset whose "clips" were FIFOs trained on fewer clips than it holds
+ * and said nothing. Returns 1 if it was one (and is counted). */
+static int note_special(scanner *sc, const char *path, const char *name, const struct stat *st)
+{
+    if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || !es_audio_name_stem(name)) return 0;
+    if (!sc->nspecial++) snprintf(sc->special, sizeof sc->special, "%s", path);
+    return 1;
+}
+
+/* The one warning for them, after the scan of where. */
+static void warn_special(const scanner *sc, const char *where)
+{
+    if (!sc->nspecial) return;
+    es_warn("%s: left out %zu entr%s with an audio name that %s not a regular file (a FIFO, a device or a socket), "
+            "e.g. %s", where, sc->nspecial, sc->nspecial == 1 ? "y" : "ies", sc->nspecial == 1 ? "is" : "are",
+            sc->special);
 }
 
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
@@ -224,6 +247,7 @@ static es_status collect_audio(scanner *sc, const char *dir, strvec *out)
             if (sv_push_owned(out, p)) s = es_fail(sc->err, ES_ERR_NOMEM, "%s: out of memory", dir);
         } else {
             if (S_ISREG(st.st_mode)) note_other(sc, p);
+            else note_special(sc, p, names.v[i], &st);
             free(p);   /* not audio, or not a regular file: not ours */
         }
     }
@@ -322,6 +346,7 @@ static es_status scan_folders(scanner *sc, const char *dir, strvec *labels, item
         if (!S_ISDIR(st.st_mode)) {
             if (S_ISREG(st.st_mode) && es_audio_name_stem(name) && !top_audio++) snprintf(sc->example, sizeof sc->example, "%s", name);
             if (S_ISREG(st.st_mode) && !es_audio_name_stem(name)) note_other(sc, p);
+            note_special(sc, p, name, &st);
             free(p);
             continue;
         }
@@ -495,6 +520,7 @@ static es_status scan_pattern(scanner *sc, const char *dir, const char *pat, str
         size_t stem = S_ISREG(st.st_mode) ? es_audio_name_stem(name) : 0;
         if (!stem) {
             if (S_ISREG(st.st_mode)) note_other(sc, p);
+            else note_special(sc, p, name, &st);
             free(p);
             continue;
         }
@@ -612,7 +638,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
      * opened for reading, a file system without flock): the scan goes on. */
     int lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock >= 0) while (flock(lock, LOCK_SH) != 0 && errno == EINTR) {}
-    scanner sc = {NULL, 0, 0, err, labels_rule, "", 0, ""};
+    scanner sc = {NULL, 0, 0, err, labels_rule, "", 0, "", 0, ""};
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
@@ -634,6 +660,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     if (lock >= 0) close(lock);
     free(sc.seen);
     es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
+    warn_special(&sc, dir);
     es_dataset *d = NULL;
     if (!s && !(d = calloc(1, sizeof *d))) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
     if (s) {
@@ -829,12 +856,13 @@ es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_er
     struct stat st;
     if (stat(dir, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory", dir);
-    scanner sc = {NULL, 0, 0, err, 0, "", 0, ""};
+    scanner sc = {NULL, 0, 0, err, 0, "", 0, "", 0, ""};
     strvec out = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
     if (!s) s = collect_audio(&sc, dir, &out);
     free(sc.seen);
     es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
+    warn_special(&sc, dir);
     if (!s && out.n == 0) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (" ES_AUDIO_EXT_TEXT ")", dir);
     if (s) { sv_free(&out); return s; }
     qsort(out.v, out.n, sizeof(char *), cmp_str);

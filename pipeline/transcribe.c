@@ -539,6 +539,8 @@ typedef struct {
     size_t nseen, capseen;
     size_t nother;      /* files in folders in a format earshot does not read (.m4a, ...) */
     char other[256];    /* the first of them */
+    size_t nspecial;    /* audio names in folders that are no regular file (a FIFO, a device) */
+    char special[256];  /* the first of them */
 } ilist;
 
 /* Record a problem with one input; only running out of memory stops. */
@@ -641,6 +643,12 @@ static es_status walk(ilist *l, const char *dir, size_t root_len, int depth, es_
             else if (S_ISREG(sb.st_mode) && is_audio_name(names[i])) st = add(l, p, p + root_len, err);
             else if (S_ISREG(sb.st_mode) && es_audio_name_other(names[i]) && !l->nother++)
                 snprintf(l->other, sizeof l->other, "%s", p);
+            /* a FIFO or device in a folder is not opened (a FIFO would
+             * hold a worker until a writer came), but said: the count
+             * was short by them without a word. Named on the command
+             * line, a FIFO is read (a process substitution). */
+            else if (!S_ISREG(sb.st_mode) && is_audio_name(names[i]) && !l->nspecial++)
+                snprintf(l->special, sizeof l->special, "%s", p);
         } else if (is_audio_name(names[i]) || errno != ENOENT) {
             /* an audio name that cannot be read (a broken link): say so.
              * So too any entry that is there but cannot be looked at
@@ -760,6 +768,9 @@ es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, siz
     free(l.seen);
     /* a folder of phone recordings (.m4a) would otherwise look empty */
     es_audio_warn_other(NULL, l.nother, l.other);
+    if (l.nspecial)
+        es_warn("left out %zu entr%s of folders with an audio name that %s not a regular file (a FIFO, a device or a "
+                "socket), e.g. %s", l.nspecial, l.nspecial == 1 ? "y" : "ies", l.nspecial == 1 ? "is" : "are", l.special);
     if (st) { es_tx_inputs_free(l.v, l.n); es_tx_problems_free(l.bad, l.nbad); return st; }
     *bad = l.bad;
     *nbad = l.nbad;

@@ -195,6 +195,14 @@ expect 1 "a folder past PATH_MAX and a self-referring link: reported, not left o
 has "$T/err" "ddd: cannot read: File name too long" "the folder past PATH_MAX is named, with the reason"
 has "$T/err" "selfloop: cannot read: Too many levels of symbolic links" "the link loop is named, with the reason"
 [ "$(grep -c hey_jarvis "$T/out")" = 1 ] && ok "the readable file is still transcribed" || bad "events: $(cat "$T/out")"
+# a FIFO with an audio name inside a folder input is not opened (it would
+# hold a worker until a writer came) but no longer left out without a word
+mkdir -p "$T/withfifo"
+cp "$T/in/a.wav" "$T/withfifo/x.wav"
+mkfifo "$T/withfifo/y.wav"
+expect 0 "a FIFO inside a folder input: left out, the rest done" -- timeout 60 "$BIN" transcribe "${M[@]}" "$T/withfifo"
+has "$T/err" "left out 1 entry of folders with an audio name that is not a regular file .*withfifo/y.wav" "the FIFO is named"
+has "$T/err" "1 file (" "the summary counts the one file"
 # SIGTERM (or Ctrl-C) mid-batch: the files under way finish, no new one
 # starts, the summary says so, no temporary file stays, --resume finishes
 mkdir -p "$T/batch"
