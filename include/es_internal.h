@@ -21,6 +21,20 @@ void es_msg_elide(char *out, size_t size, const char *msg, size_t len);
 /* vsnprintf into out[size], a message too long for it elided so (the
  * arguments may be a copy of out's old text). */
 void es_vformat(char *out, size_t size, const char *fmt, va_list ap);
+/* The folders a walk has entered, by device and inode, so that a link
+ * loop or a second link to a folder does not walk it again. add returns 1
+ * if (dev, ino) was in the set, 0 if it is added now, -1 out of memory.
+ * probes counts the entries looked at, for the test that a walk of n
+ * folders stays linear. Zero-initialise; es_idset_free releases. */
+typedef struct {
+    struct es_fileid { unsigned long long dev, ino; } *v;
+    size_t n, cap;      /* entries (n), slots of v (cap, a power of two) */
+    size_t probes;
+    int zero;           /* (0, 0) is in the set (an empty slot of v is all zeros) */
+} es_idset;
+int es_idset_add(es_idset *s, unsigned long long dev, unsigned long long ino);
+void es_idset_free(es_idset *s);
+
 /* Pass a warning to the handler es_set_warning_handler installed (if any). */
 void es_warn(const char *fmt, ...) ES_PRINTF(1, 2);
 /* Put "what: " before err's message, for a callee whose message does not

@@ -135,13 +135,7 @@ static const char *label_problem(const char *s)
 enum { LABELS_TWO, LABELS_ONE_WORD, LABELS_ANY };
 
 typedef struct {
-    dev_t dev;
-    ino_t ino;
-} dir_id;
-
-typedef struct {
-    dir_id *seen;          /* directories entered so far: no loops, no repeats */
-    size_t nseen, capseen;
+    es_idset seen;         /* directories entered so far: no loops, no repeats */
     es_error *err;
     int labels_rule;       /* how many labels make a set: LABELS_* */
     char example[256];     /* the first audio file left out */
@@ -183,17 +177,7 @@ static void warn_special(const scanner *sc, const char *where)
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
 static int seen_before(scanner *sc, const struct stat *st)
 {
-    for (size_t i = 0; i < sc->nseen; i++)
-        if (sc->seen[i].dev == st->st_dev && sc->seen[i].ino == st->st_ino) return 1;
-    if (sc->nseen == sc->capseen) {
-        size_t cap = sc->capseen ? 2 * sc->capseen : 16;
-        dir_id *v = realloc(sc->seen, cap * sizeof *v);
-        if (!v) return -1;
-        sc->seen = v;
-        sc->capseen = cap;
-    }
-    sc->seen[sc->nseen++] = (dir_id){st->st_dev, st->st_ino};
-    return 0;
+    return es_idset_add(&sc->seen, (unsigned long long)st->st_dev, (unsigned long long)st->st_ino);
 }
 
 /* The non-hidden entry names of a directory, sorted. */
@@ -638,7 +622,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
      * opened for reading, a file system without flock): the scan goes on. */
     int lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock >= 0) while (flock(lock, LOCK_SH) != 0 && errno == EINTR) {}
-    scanner sc = {NULL, 0, 0, err, labels_rule, "", 0, "", 0, ""};
+    scanner sc = {{0}, err, labels_rule, "", 0, "", 0, ""};
     strvec labels = {0}, noise = {0};
     itemvec items = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
@@ -658,7 +642,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     if (!s) s = pattern ? scan_pattern(&sc, dir, pattern, &labels, &items, &noise, &nign)
                         : scan_folders(&sc, dir, &labels, &items, &noise, &nign);
     if (lock >= 0) close(lock);
-    free(sc.seen);
+    es_idset_free(&sc.seen);
     es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
     warn_special(&sc, dir);
     es_dataset *d = NULL;
@@ -856,11 +840,11 @@ es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_er
     struct stat st;
     if (stat(dir, &st) != 0) return es_fail(err, ES_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return es_fail(err, ES_ERR_ARG, "%s: not a directory", dir);
-    scanner sc = {NULL, 0, 0, err, 0, "", 0, "", 0, ""};
+    scanner sc = {{0}, err, 0, "", 0, "", 0, ""};
     strvec out = {0};
     es_status s = seen_before(&sc, &st) < 0 ? es_fail(err, ES_ERR_NOMEM, "out of memory") : ES_OK;
     if (!s) s = collect_audio(&sc, dir, &out);
-    free(sc.seen);
+    es_idset_free(&sc.seen);
     es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
     warn_special(&sc, dir);
     if (!s && out.n == 0) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (" ES_AUDIO_EXT_TEXT ")", dir);

@@ -535,8 +535,7 @@ typedef struct {
      * broken link, a missing path): reported, and the batch goes on */
     char **bad;
     size_t nbad, capbad;
-    struct { dev_t dev; ino_t ino; } *seen;   /* folders walked: a link loop ends */
-    size_t nseen, capseen;
+    es_idset seen;      /* folders walked: a link loop ends */
     size_t nother;      /* files in folders in a format earshot does not read (.m4a, ...) */
     char other[256];    /* the first of them */
     size_t nspecial;    /* audio names in folders that are no regular file (a FIFO, a device) */
@@ -568,19 +567,7 @@ static es_status add_bad(ilist *l, es_error *err, const char *fmt, ...)
  * records it; -1 when out of memory */
 static int walked_before(ilist *l, const struct stat *sb)
 {
-    for (size_t i = 0; i < l->nseen; i++)
-        if (l->seen[i].dev == sb->st_dev && l->seen[i].ino == sb->st_ino) return 1;
-    if (l->nseen == l->capseen) {
-        size_t nc = l->capseen ? 2 * l->capseen : 16;
-        void *ns = realloc(l->seen, nc * sizeof *l->seen);
-        if (!ns) return -1;
-        l->seen = ns;
-        l->capseen = nc;
-    }
-    l->seen[l->nseen].dev = sb->st_dev;
-    l->seen[l->nseen].ino = sb->st_ino;
-    l->nseen++;
-    return 0;
+    return es_idset_add(&l->seen, (unsigned long long)sb->st_dev, (unsigned long long)sb->st_ino);
 }
 
 static es_status add(ilist *l, const char *path, const char *stem_src, es_error *err)
@@ -765,7 +752,7 @@ es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, siz
     ilist l = {0};
     es_status st = ES_OK;
     for (size_t i = 0; i < n && !st; i++) st = expand_one(&l, args[i], 0, err);
-    free(l.seen);
+    es_idset_free(&l.seen);
     /* a folder of phone recordings (.m4a) would otherwise look empty */
     es_audio_warn_other(NULL, l.nother, l.other);
     if (l.nspecial)
