@@ -656,6 +656,11 @@ typedef struct {
                                         matching the pattern, or at the top of a
                                         folder-per-label dataset ... */
     char ignored_example[256];       /* ... the first of them */
+    size_t n_long_clips;             /* clips of labels other than _unknown_ longer
+                                        than pad_to: each trains by its centre
+                                        window alone ... */
+    double long_clip_max_s;          /* ... the longest, in seconds ... */
+    char long_clip_example[256];     /* ... the first of them */
 } es_train_result;
 
 /* Progress of a long step: stage is "embedding" or "training". It may be

@@ -813,6 +813,12 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "earshot: note: %zu audio file%s of %s left out (%s), e.g. '%s'\n", res.n_ignored,
                 res.n_ignored == 1 ? "" : "s", o.data_dir ? o.data_dir : real,
                 o.pattern ? "names not matching --pattern" : "at the top, in no label folder", res.ignored_example);
+    if (res.n_long_clips)
+        fprintf(stderr, "earshot: note: %zu clip%s %s longer than the %.1f s each clip is centred in "
+                        "(up to %.0f s, e.g. '%s'): each trains by its centre %.2f s alone, as one take of its label; "
+                        "cut long recordings into one word each\n",
+                res.n_long_clips, res.n_long_clips == 1 ? "" : "s", res.n_long_clips == 1 ? "is" : "are", res.pad_to,
+                res.long_clip_max_s, res.long_clip_example, o.window * 0.08);
     if (o.finetune) printf("fine-tuned the last %d encoder convolutions\n", o.finetune);
     else if (!o.scratch)
         printf("classifier: %d head%s, averaged over %d offset%s x %d window position%s of each clip\n", o.ensemble,

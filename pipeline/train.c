@@ -693,6 +693,9 @@ typedef struct {
     size_t epochs; /* the most epochs training may run (for progress) */
     size_t n_long; /* _unknown_ clips longer than pad_to (embed_variants) */
     double long_max;   /* the longest, in seconds */
+    size_t n_long_word;     /* clips of the other labels longer than pad_to ... */
+    double long_word_max;   /* ... the longest, in seconds ... */
+    const char *long_word;  /* ... and the first of them (a path of the dataset) */
 } prog;
 
 static void embed_progress(void *user, size_t done, size_t total, size_t hits)
@@ -740,6 +743,9 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     for (size_t l = 0; l < d->nlabels; l++) if (!strcmp(d->labels[l], ES_LABEL_UNKNOWN)) unk = (int)l;
     pg->n_long = 0;
     pg->long_max = 0;
+    pg->n_long_word = 0;
+    pg->long_word_max = 0;
+    pg->long_word = NULL;
     for (int sh = 0; sh < shifts + nspeeds + fe_copy; sh++) {
         /* sh >= shifts: a copy, unshifted: at speeds[sh - shifts], then
          * through the other front end */
@@ -766,6 +772,14 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
                 pg->n_long++;
                 double sec = (double)(counts[i] - skip - 1) * 0.08 + 0.775;
                 if (sec > pg->long_max) pg->long_max = sec;
+            } else if (sh == 0 && d->items[i].label != unk && es_clip_is_talk(counts[i], pad_to, stream)) {
+                /* a word's clip longer than the padding: one window at
+                 * its centre is all that trains, labelled as the word. A
+                 * 10-minute recording left in a label folder trained as
+                 * one take of the word without a word said (train) */
+                if (!pg->n_long_word++) pg->long_word = d->items[i].path;
+                double sec = (double)(counts[i] - skip - 1) * 0.08 + 0.775;
+                if (sec > pg->long_word_max) pg->long_word_max = sec;
             }
             for (int q = 0; q < positions; q++) {
                 long o0 = (long)off[i] + q - (positions - 1) / 2;
@@ -1018,14 +1032,14 @@ es_status es_classifier_predict_audio(es_engine *e, es_classifier *c, const floa
 es_status es_train_embed(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, es_embed_mode mode,
                          size_t window, float **x, es_progress_fn progress, void *user, es_error *err)
 {
-    prog pg = {progress, user, 0, 0, 0, 0};
+    prog pg = {progress, user, 0, 0, 0, 0, 0, 0, NULL};
     return embed_items(e, cache_dir, d, pad_to, window, mode, x, &pg, err);
 }
 
 es_status es_train_prep_tail(es_engine *e, const es_dataset *d, double pad_to, es_embed_mode mode, size_t window, int K,
                              size_t row, float **x, es_error *err)
 {
-    prog pg = {NULL, NULL, 0, 0, 0, 0};
+    prog pg = {NULL, NULL, 0, 0, 0, 0, 0, 0, NULL};
     return prep_items(e, d, pad_to, mode, window, K, row, x, &pg, err);
 }
 
@@ -1347,7 +1361,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     float *rx = NULL, *ry = NULL, *cmeans = NULL;
     es_status st;
     size_t skipped = 0;
-    prog pg = {progress, user, 0, 0, 0, 0};
+    prog pg = {progress, user, 0, 0, 0, 0, 0, 0, NULL};
     if ((st = es_dataset_scan(o->data_dir, o->pattern, &d, &skipped, err))) goto out;
     r->n_ignored = d->nignored;
     snprintf(r->ignored_example, sizeof r->ignored_example, "%s", d->ignored_example);
@@ -1442,6 +1456,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         if ((st = embed_variants(e, o->cache_dir, d, pad, W, o->frontend, NS, Q, nsp, speeds, fec, &x, &pg, err)))
             goto out;
         r->cache_hits = pg.hits;
+        r->n_long_clips = pg.n_long_word;
+        r->long_clip_max_s = pg.long_word_max;
+        if (pg.long_word) snprintf(r->long_clip_example, sizeof r->long_clip_example, "%s", pg.long_word);
         if (vd && (st = embed_items(e, o->cache_dir, vd, pad, W, o->frontend, &xv, &pg, err))) goto out;
     }
     r->embed_seconds = now_s() - t0;
@@ -2108,7 +2125,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     size_t *ord = NULL;
     float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL;
     size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
-    prog pg = {progress, user, 0, 0, 0, 0};
+    prog pg = {progress, user, 0, 0, 0, 0, 0, 0, NULL};
     es_status st = es_dataset_scan_test(data_dir, pattern, &d, &skipped, err);
     if (st) goto out;
     /* A test set none of whose labels the model knows would score nothing

@@ -108,6 +108,18 @@ cp -r "$T/data" "$lat"
 expect 0 "train on a folder with a Latin-1 name" -- "$BIN" train -q "$lat" -o "$T/lat.safetensors" --val-fraction 0.25 --epochs 5
 expect 0 "... and the model loads" -- "$BIN" eval -q "$T/lat.safetensors" "$T/data"
 rm -rf "$lat"
+# A recording much longer than a word left in a label folder (a whole
+# session, 10 minutes) trains as one take of the word, by its centre
+# window alone. That was said nowhere; now a note names it.
+mkdir -p "$T/longclip"
+cp -r "$T/data/yes" "$T/data/stop" "$T/longclip/"
+sox $(ls "$T"/data/yes/*.wav | head -3) "$T/longclip/yes/session.wav" pad 0 5
+expect 0 "train with a 6 s recording in a label folder" -- "$BIN" train -q "$T/longclip" -o "$T/longclip.safetensors" --val-fraction 0 --epochs 2
+has "$T/err" "note: 1 clip is longer than the 2.0 s each clip is centred in (up to [0-9]* s, e.g. '$T/longclip/yes/session.wav'): each trains by its centre 0.64 s alone" "the long recording is named"
+rm "$T/longclip/yes/session.wav"
+expect 0 "... and without it" -- "$BIN" train -q "$T/longclip" -o "$T/longclip.safetensors" --val-fraction 0 --epochs 2
+grep -q "longer than" "$T/err" && bad "a note without a long clip: $(cat "$T/err")" || ok "no note when every clip is short"
+rm -rf "$T/longclip"
 # --shifts auto: 4 offsets while no label has more than 50 training clips,
 # else 1 (each offset is one more encoder pass over every clip). 51 links
 # per label to the same 12 recordings cost no more encoder time than 12.
