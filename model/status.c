@@ -57,6 +57,11 @@ void es_msg_elide(char *out, size_t size, const char *msg, size_t len)
 {
     if (!size) return;
     if (len < size) { memcpy(out, msg, len + 1); return; }
+    if (size < 16) {   /* no room for a head, "..." and a tail: the head */
+        memcpy(out, msg, size - 1);
+        out[size - 1] = 0;
+        return;
+    }
     size_t head = ES_MSG_HEAD < size / 2 ? ES_MSG_HEAD : size / 4;
     while (head > 0 && is_utf8_cont((unsigned char)msg[head])) head--;
     size_t tail = size - 1 - head - 3, from = len - tail;
