@@ -1,6 +1,19 @@
 # Sourced by the shell tests: tiny assertion helpers. The caller sets $T
 # (a temporary directory; cli_test_begin makes one); each test script
 # prints its own summary line.
+# A suite started under nohup (or by anything that ignores SIGHUP) hands
+# every process SIGHUP ignored, and earshot leaves an inherited ignore in
+# place, as a program under nohup should; the tests that send SIGHUP and
+# wait for a stop then failed or hung until meson's timeout (test_signals,
+# test_listen 300 s, test_transcribe 600 s). bash cannot undo an ignore it
+# was started with, so the script starts again with SIGHUP at its default.
+hup_ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status 2>/dev/null)
+if [ -z "${EARSHOT_TEST_HUP_RESET:-}" ] && [ -n "$hup_ign" ] && [ $(( 0x$hup_ign & 1 )) = 1 ] &&
+   env --default-signal=HUP true 2>/dev/null; then
+    export EARSHOT_TEST_HUP_RESET=1
+    exec env --default-signal=HUP bash "$0" "$@"
+fi
+unset hup_ign
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
