@@ -965,3 +965,12 @@ void es_audio_warn_other(const char *where, size_t n, const char *example)
             "e.g. ffmpeg -i IN.%s -ac 1 OUT.wav", where ? where : "", where ? ": " : "", n, n == 1 ? "" : "s",
             n == 1 ? "its" : "their", example, n == 1 ? "it" : "them", ext ? ext : "m4a");
 }
+
+void es_audio_warn_special(const char *where, size_t n, const char *example)
+{
+    if (!n || !example) return;
+    /* where NULL: the folders of a command line (transcribe's inputs) */
+    es_warn("%s%sleft out %zu entr%s%s with an audio name that %s not a regular file (a FIFO, a device or a socket), "
+            "e.g. %s", where ? where : "", where ? ": " : "", n, n == 1 ? "y" : "ies", where ? "" : " of folders",
+            n == 1 ? "is" : "are", example);
+}

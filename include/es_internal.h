@@ -53,6 +53,9 @@ const char *es_audio_name_other(const char *name);
 /* The one warning for n files of folders (where: the folder, or NULL)
  * left out by es_audio_name_other, naming example and how to convert. */
 void es_audio_warn_other(const char *where, size_t n, const char *example);
+/* The same for n entries with an audio name that are no regular file (a
+ * FIFO, a device, a socket), left out unopened; example the first. */
+void es_audio_warn_special(const char *where, size_t n, const char *example);
 #define ES_AUDIO_EXT_TEXT ".wav, .flac, .ogg, .opus, .mp3, .aiff, .caf, .w64, .au"
 
 /* Around every sf_open* and the sf_strerror(NULL) that tells why it

@@ -165,15 +165,6 @@ static int note_special(scanner *sc, const char *path, const char *name, const s
     return 1;
 }
 
-/* The one warning for them, after the scan of where. */
-static void warn_special(const scanner *sc, const char *where)
-{
-    if (!sc->nspecial) return;
-    es_warn("%s: left out %zu entr%s with an audio name that %s not a regular file (a FIFO, a device or a socket), "
-            "e.g. %s", where, sc->nspecial, sc->nspecial == 1 ? "y" : "ies", sc->nspecial == 1 ? "is" : "are",
-            sc->special);
-}
-
 /* 1 if the directory was entered already, 0 if newly recorded, -1 on OOM. */
 static int seen_before(scanner *sc, const struct stat *st)
 {
@@ -644,7 +635,7 @@ static es_status scan(const char *dir, const char *pattern, int labels_rule, es_
     if (lock >= 0) close(lock);
     es_idset_free(&sc.seen);
     es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
-    warn_special(&sc, dir);
+    es_audio_warn_special(dir, sc.nspecial, sc.special);
     es_dataset *d = NULL;
     if (!s && !(d = calloc(1, sizeof *d))) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
     if (s) {
@@ -846,7 +837,7 @@ es_status es_dataset_scan_audio(const char *dir, char ***files, size_t *n, es_er
     if (!s) s = collect_audio(&sc, dir, &out);
     es_idset_free(&sc.seen);
     es_audio_warn_other(dir, sc.nother, sc.other);   /* even when the scan failed: "no audio files" may be why */
-    warn_special(&sc, dir);
+    es_audio_warn_special(dir, sc.nspecial, sc.special);
     if (!s && out.n == 0) s = es_fail(err, ES_ERR_ARG, "%s: no audio files (" ES_AUDIO_EXT_TEXT ")", dir);
     if (s) { sv_free(&out); return s; }
     qsort(out.v, out.n, sizeof(char *), cmp_str);

@@ -755,9 +755,7 @@ es_status es_tx_expand(const char *const *args, size_t n, es_tx_input **out, siz
     es_idset_free(&l.seen);
     /* a folder of phone recordings (.m4a) would otherwise look empty */
     es_audio_warn_other(NULL, l.nother, l.other);
-    if (l.nspecial)
-        es_warn("left out %zu entr%s of folders with an audio name that %s not a regular file (a FIFO, a device or a "
-                "socket), e.g. %s", l.nspecial, l.nspecial == 1 ? "y" : "ies", l.nspecial == 1 ? "is" : "are", l.special);
+    es_audio_warn_special(NULL, l.nspecial, l.special);
     if (st) { es_tx_inputs_free(l.v, l.n); es_tx_problems_free(l.bad, l.nbad); return st; }
     *bad = l.bad;
     *nbad = l.nbad;
