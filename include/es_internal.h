@@ -99,8 +99,20 @@ typedef struct {
     char *path, *tmp;
     int have_mode, slot;
     unsigned mode;
+    int durable;   /* 1 (begin's default): commit also syncs the folder */
 } es_atomic;
 es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err);
+/* A durable write (the default; all but cache entries) syncs the folder
+ * after its rename, so that "written" survives a power cut; see status.c.
+ * Commands that write many files into few folders (transcribe -d, embed
+ * -o, synth) defer those syncs between es_dirsync_defer_begin and
+ * es_dirsync_defer_end (which flushes; nested calls count), and flush
+ * early before anything that depends on the files being there for good.
+ * es_dir_sync syncs one folder now (best effort: 0, or -1 with errno). */
+void es_dirsync_defer_begin(void);
+void es_dirsync_defer_end(void);
+void es_dirsync_flush(void);
+int es_dir_sync(const char *dir);
 es_status es_atomic_commit(es_atomic *a, int fd, const char *shown, es_error *err);
 void es_atomic_abort(es_atomic *a);
 /* At the top of a public function that returns a status: inner steps that

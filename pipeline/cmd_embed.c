@@ -145,6 +145,7 @@ int cmd_embed(int argc, char **argv)
     } else {
         es_atomic_remove_stale_in(outdir, 0);   /* of a run killed by SIGKILL */
     }
+    es_dirsync_defer_begin();   /* -o's folder synced once, after the last file */
     for (int i = 0; i < nin; i++) {
         es_error e = {0};
         es_audio a = {0};
@@ -195,6 +196,7 @@ int cmd_embed(int argc, char **argv)
         free(emb);
         es_audio_free(&a);
     }
+    es_dirsync_defer_end();
     rc = failed ? EXIT_FAIL : EXIT_OK;
     /* every input failed: a new, empty folder is not an output */
     if (made && failed == nin) rmdir(outdir);

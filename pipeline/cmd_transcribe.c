@@ -702,6 +702,9 @@ int cmd_transcribe(int argc, char **argv)
     pthread_mutex_init(&b.lock, NULL);
     b.t0 = now_s();
     cli_catch_stop(on_interrupt, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3, 0);
+    /* every output's folder synced once at the end, not after each of
+     * thousands of renames (status.c: the folder's record of a rename) */
+    es_dirsync_defer_begin();
     pthread_t th[256];
     long started = 0;
     for (long i = 0; i < jobs; i++) {
@@ -710,6 +713,7 @@ int cmd_transcribe(int argc, char **argv)
     }
     if (!started) worker(&b);
     for (long i = 0; i < started; i++) pthread_join(th[i], NULL);
+    es_dirsync_defer_end();
     show_progress(&b, 1);
     pthread_mutex_destroy(&b.lock);
     if (!b.setup_ok) { cli_error(&b.setup_err); rc = EXIT_FAIL; goto out; }

@@ -978,7 +978,14 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     if (!st) remove_stale_stages(out_dir);
     if (!st) st = es_make_dirs(stage, err);
     int ran = !st;
-    if (!st) st = synth_run(o, &v, stage, r, progress, user, err);
+    if (!st) {
+        /* the takes' names synced once per label folder, after the last
+         * take and before the folders move into out_dir: a folder whose
+         * move survives a power cut has all its takes (status.c) */
+        es_dirsync_defer_begin();
+        st = synth_run(o, &v, stage, r, progress, user, err);
+        es_dirsync_defer_end();
+    }
     /* Two runs into one folder at once (two terminals, make -j) both
      * passed the check above before either had moved a label in, and the
      * one whose move then failed removed out_dir, or the label folders,

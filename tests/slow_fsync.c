@@ -28,6 +28,14 @@
  * the first time only: a second signal sent meanwhile finds the first
  * one's handler still running, its message out.
  *
+ * EARSHOT_SYNC_LOG=FILE appends one line to FILE for each fsync
+ * ("fsync file PATH" or "fsync dir PATH", the path as /proc/self/fd shows
+ * it) and each rename ("rename FROM TO"), in the order they happen, so a
+ * test can check that a write's folder is synced after its rename.
+ * EARSHOT_KILL_AFTER_RENAME=GLOB sends the process SIGKILL right after the
+ * first rename whose destination matches GLOB (fnmatch with FNM_PATHNAME):
+ * a run killed between two renames that belong together.
+ *
  * EARSHOT_FOPEN_EMFILE=N:GLOB makes the Nth fopen of a path matching GLOB
  * (counted over all threads, from 1) fail with EMFILE, as a process that
  * has run out of file descriptors: transcribe's -j workers each read the
@@ -40,7 +48,10 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +75,36 @@ static void wait_for(const char *var)
     }
 }
 
+static ssize_t (*real_write)(int, const void *, size_t);
+
+static void sync_log(const char *what, const char *a, const char *b)
+{
+    const char *log = getenv("EARSHOT_SYNC_LOG");
+    if (!log || !*log || !real_write) return;
+    char line[8300];
+    int n = snprintf(line, sizeof line, "%s %s%s%s\n", what, a, b ? " " : "", b ? b : "");
+    if (n <= 0 || n >= (int)sizeof line) return;
+    int saved = errno, fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        (void)!real_write(fd, line, (size_t)n);   /* one write: lines from threads do not mix */
+        close(fd);
+    }
+    errno = saved;
+}
+
 int fsync(int fd)
 {
     wait_for("EARSHOT_SLOW_FSYNC");
+    if (getenv("EARSHOT_SYNC_LOG")) {
+        char link[64], path[4096];
+        struct stat st;
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof path - 1);
+        if (n > 0 && fstat(fd, &st) == 0) {
+            path[n] = 0;
+            sync_log(S_ISDIR(st.st_mode) ? "fsync dir" : "fsync file", path, NULL);
+        }
+    }
     const char *full = getenv("EARSHOT_FSYNC_ENOSPC");
     if (full && *full) {
         char link[64], path[4096];
@@ -89,7 +127,13 @@ int rename(const char *from, const char *to)
     const char *only = getenv("EARSHOT_SLOW_RENAME_TO");
     if (!only || !*only || fnmatch(only, to, FNM_PATHNAME) == 0) wait_for("EARSHOT_SLOW_RENAME");
     int (*real)(const char *, const char *) = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
-    return real ? real(from, to) : -1;
+    int r = real ? real(from, to) : -1;
+    if (r == 0) {
+        sync_log("rename", from, to);
+        const char *kill_at = getenv("EARSHOT_KILL_AFTER_RENAME");
+        if (kill_at && *kill_at && fnmatch(kill_at, to, FNM_PATHNAME) == 0) raise(SIGKILL);
+    }
+    return r;
 }
 
 int unlink(const char *path)
@@ -101,7 +145,6 @@ int unlink(const char *path)
 }
 
 /* looked up before main: dlsym is no call for a signal handler to make */
-static ssize_t (*real_write)(int, const void *, size_t);
 __attribute__((constructor)) static void find_write(void)
 {
     real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");

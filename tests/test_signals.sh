@@ -128,5 +128,40 @@ expect 0 "transcribe into folders a killed transcribe wrote in" -- "$BIN" transc
 [ "$(find "$T/tx" "$T/clips" -name '*.tmp.*' | wc -l)" = 0 ] && ok "transcribe -d and --save-clips: no temporary file left" ||
     bad "left: $(find "$T/tx" "$T/clips" -name '*.tmp.*')"
 [ -s "$T/tx/sub/demo.json" ] && [ -s "$T/clips/sub/demo_0001_play.wav" ] && ok "... and the outputs are there" || bad "outputs: $(ls -R "$T/tx" "$T/clips")"
+
+# Durable means the name too: after its rename, an output's folder is
+# synced (fsync of the file makes its bytes durable, not the rename; a
+# power cut before the folder reaches the disk brings the old file back).
+# The shim logs every fsync and rename in order (EARSHOT_SYNC_LOG).
+# synced_after LOG DIR: a "fsync dir DIR" comes after the last rename into
+# DIR (and there was one)
+synced_after() {
+    awk -v d="$2" '
+        $1 == "rename" { to = $3; sub(/\/[^\/]*$/, "", to); if (to == d) { last = NR; synced = 0 } }
+        $1 == "fsync" && $2 == "dir" && $3 == d { if (last) synced = 1 }
+        END { exit !(last && synced) }' "$1"
+}
+R=$(realpath "$T")
+mkdir -p "$R/dur"
+EARSHOT_SYNC_LOG=$R/sync.log LD_PRELOAD=$SHIM "$BIN" train -q "$T/vocab" -o "$R/dur/m.safetensors" >/dev/null 2>&1
+synced_after "$R/sync.log" "$R/dur" && ok "train -o: the model's folder is synced after its rename" ||
+    bad "train -o: no folder sync after the rename: $(grep -v /cache "$R/sync.log" | tail -5)"
+# transcribe -d: thousands of outputs, so each folder once, at the end
+# (after the last rename into it), the new folders' parents too
+rm -f "$R/sync.log"
+EARSHOT_SYNC_LOG=$R/sync.log LD_PRELOAD=$SHIM "$BIN" transcribe -q -m "$T/old.safetensors" -otxt -ojson -d "$R/dtx" \
+    "$T/in" "$S/hey_jarvis.wav" "$S/weather.wav" >/dev/null 2>&1
+for d in "$R/dtx" "$R/dtx/sub"; do
+    synced_after "$R/sync.log" "$d" && ok "transcribe -d: ${d#$R/} synced after its last output's rename" ||
+        bad "transcribe -d: ${d#$R/} not synced after its last rename: $(tail -5 "$R/sync.log")"
+done
+n=$(grep -c "^fsync dir $R/dtx\$" "$R/sync.log")
+[ "$n" = 1 ] && ok "transcribe -d: the folder is synced once, not once per output" || bad "transcribe -d: $n syncs of the folder"
+grep -q "^fsync dir $R\$" "$R/sync.log" && ok "transcribe -d: the new folder's own parent is synced" ||
+    bad "transcribe -d: the parent of the new folder is not synced"
+rm -f "$R/sync.log"
+EARSHOT_SYNC_LOG=$R/sync.log LD_PRELOAD=$SHIM "$BIN" embed -q "$S/hey_jarvis.wav" "$S/weather.wav" -o "$R/demb" >/dev/null 2>&1
+synced_after "$R/sync.log" "$R/demb" && [ "$(grep -c "^fsync dir $R/demb\$" "$R/sync.log")" = 1 ] &&
+    ok "embed -o: the folder is synced once, after the last file" || bad "embed -o: $(cat "$R/sync.log")"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

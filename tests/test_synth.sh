@@ -315,6 +315,20 @@ expect 0 "synth again into the same folder" -- "$BIN" synth -q --words "yes,no" 
 # without a word and the next synth refuses as existing
 if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+    # a label folder moved into place has all its takes for good: each is
+    # synced (once, not once per take) before its move, and the dataset
+    # folder after the moves (the shim logs fsyncs and renames in order)
+    R=$(realpath "$T")
+    EARSHOT_SYNC_LOG=$R/sync.log LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB "$BIN" synth -q --words "yes,no" -n 3 --unknown 2 \
+        -o "$R/durable" 2>/dev/null
+    awk -v out="$R/durable" '
+        $1 == "fsync" && $2 == "dir" { synced[$3]++; if ($3 == out && moves) after = 1 }
+        $1 == "rename" && $3 ~ "^" out "/[^/]*$" && $2 ~ /\/\.earshot-synth\.[0-9]+\// {
+            moves++; if (synced[$2] != 1) { print "not synced once before its move: " $2 " (" synced[$2] + 0 ")"; bad = 1 } }
+        END { if (moves != 3) { print moves + 0 " moves"; bad = 1 } if (!after) { print "dataset folder not synced after the moves"; bad = 1 }
+              exit bad }' "$R/sync.log" >"$R/sync.why" &&
+        ok "synth: each label folder synced once before its move, the dataset folder after" ||
+        bad "synth: $(head -3 "$R/sync.why")"
     EARSHOT_SLOW_RENAME=1 LD_PRELOAD=$EARSHOT_SLOW_FSYNC_LIB "$BIN" synth -q --words "yes,no" -n 1 --unknown 1 -o "$T/moving" \
         2>"$T/mv.err" & kp=$!
     for _ in $(seq 1 600); do [ -n "$(ls "$T/moving" 2>/dev/null)" ] && break; sleep 0.05; done
