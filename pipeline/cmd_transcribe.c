@@ -340,7 +340,13 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
              * temporary files, and their places in the registry of
              * es_atomic_begin, only for the short write. The renames are
              * one critical step: a fatal signal (a second Ctrl-C) waits
-             * for the set to be in place, or undone. */
+             * for the set to be in place, or undone. SIGKILL does not
+             * wait: the older set's files go first, so a kill between
+             * two renames leaves the input with some outputs missing,
+             * which --resume redoes, and never a new NAME.txt beside an
+             * older NAME.json, which --resume took for done. (The older
+             * set was going anyway: a rename refused midway removes the
+             * ones in place too, below.) */
             char *docs[ES_TX_NFORMATS], *paths[ES_TX_NFORMATS];
             size_t lens[ES_TX_NFORMATS];
             es_atomic tmp[ES_TX_NFORMATS];
@@ -358,6 +364,8 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
                     ntmp++;
             }
             es_critical_begin();
+            /* the files the renames replace: a link's target, not the link */
+            for (int i = 0; i < ntmp && !st; i++) (void)unlink(tmp[i].path);
             for (int i = 0; i < ntmp; i++) {
                 if (!st && !(st = es_atomic_commit(&tmp[i], -1, paths[i], &e))) committed++;
                 else if (tmp[i].tmp) es_atomic_abort(&tmp[i]);   /* a failed commit has ended it */

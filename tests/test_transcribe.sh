@@ -281,6 +281,20 @@ wait $tp; trc=$?
 [ "$(ls -A "$T/twice" | tr '\n' ' ')" = "a.json " ] && ok "... one a.json, no temporary file" || bad "... the folder holds: $(ls -A "$T/twice")"
 expect 0 "--resume after the interruption" -- "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/batchout" --resume "$T/batch"
 [ "$(ls "$T/batchout" | grep -c '\.json$')" = 400 ] && ok "every file done once" || bad "$(ls "$T/batchout" | wc -l) outputs"
+# A run over an older set of outputs killed between one input's renames
+# (the shim sends SIGKILL right after a.txt's): --resume must not take the
+# new a.txt beside the old a.json for a finished input. Before, it did, and
+# the set stayed mixed for good.
+expect 0 "a set of outputs to replace" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mixset" "$T/in/a.wav"
+cp "$T/mixset/a.txt" "$T/mix.txt"; cp "$T/mixset/a.json" "$T/mix.json"
+echo stale >"$T/mixset/a.txt"; echo '{"stale": true}' >"$T/mixset/a.json"
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_KILL_AFTER_RENAME="$T/mixset/a.txt" LD_PRELOAD=$SHIM \
+    "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mixset" "$T/in/a.wav" 2>/dev/null; krc=$?
+[ $krc = 137 ] && cmp -s "$T/mixset/a.txt" "$T/mix.txt" && ok "killed right after the new a.txt was renamed into place" ||
+    bad "the kill between the renames did not happen (exit $krc)"
+expect 0 "--resume after that kill" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mixset" --resume "$T/in/a.wav"
+cmp -s "$T/mixset/a.json" "$T/mix.json" && cmp -s "$T/mixset/a.txt" "$T/mix.txt" &&
+    ok "... the input is redone: both outputs are the new run's" || bad "... a mixed set stands: a.json is $(head -c 60 "$T/mixset/a.json")"
 mkdir -p "$T/emptydir"
 expect 1 "an empty folder is no success" -- "$BIN" transcribe -q "${M[@]}" "$T/emptydir"
 has "$T/err" "no audio files" "says there is nothing to do"
