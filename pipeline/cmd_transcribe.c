@@ -6,12 +6,15 @@
  * they share the read-only engine. Files are read block by block, so peak
  * memory is the same for a 10 s clip and a 10 h recording. Outputs are
  * written atomically, so --resume can trust that an existing output is
- * complete: a file is skipped when all its outputs exist.
+ * complete: a file is skipped when all its outputs exist, in a folder
+ * whose run record says they were made with this run's settings.
  */
 #include "cli.h"
 #include "transcribe.h"
 #include "es_internal.h"
+#include "cache.h"   /* es_sha256_file */
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -55,7 +58,9 @@ static void help(FILE *f)
             "  -j, --jobs N          files processed in parallel (default: the cores)\n"
             "  --shard K/N           process only shard K of N (files K, K+N, ... of the\n"
             "                        sorted list; K from 1)\n"
-            "  --resume              skip files whose outputs all exist (with -d)\n"
+            "  --resume              skip files whose outputs all exist (with -d); refused\n"
+            "                        when DIR's record (.earshot-transcribe.json) says\n"
+            "                        they were made with other models or options\n"
             CLI_DETECT_HELP
             "  --speakers PROFILES   name who said each word: the closest speaker of a\n"
             "                        profile file from earshot enroll (\"unknown\" below\n"
@@ -97,6 +102,9 @@ typedef struct {
     int resume, quiet, progress;
     es_resample_quality resample;
     es_speakers *spk;    /* --speakers, fitted before the workers start */
+    const cJSON *settings;   /* with -d: what the run record says */
+    pthread_mutex_t record_lock;
+    int record_done;         /* the record is written (under record_lock) */
     char model_name[1024];
     /* work */
     es_tx_input *in;
@@ -312,6 +320,167 @@ static void show_progress(batch *b, int final)
 }
 
 /* Transcribe one file; returns 0, or -1 after reporting the failure. */
+/* ---- the run record: what --resume may trust ----
+ *
+ * --resume skips an input whose outputs all exist, so outputs made with
+ * other models or options (a lower threshold, another --smooth) were taken
+ * for this run's and a batch ended as a mix that nothing showed. A run
+ * into -d records, in DIR/.earshot-transcribe.json, every setting that
+ * changes what an output says: each model (a file by the SHA-256 of its
+ * bytes, a pretrained head by its pinned name), the detector options, the
+ * speaker profiles, the resampler, the formats and the clips folder; not
+ * -j, --shard, --block (same events) or --quiet. --resume refuses a
+ * folder whose record differs and names the first difference. A folder
+ * without a record (an older earshot wrote it) is resumed with a note. */
+#define RUN_RECORD ".earshot-transcribe.json"
+
+static cJSON *run_settings(const batch *b, const char *spk_path, es_error *e)
+{
+    cJSON *s = cJSON_CreateObject(), *ms = cJSON_AddArrayToObject(s, "models");
+    for (size_t i = 0; ms && i < b->nmodels; i++) {
+        char id[128 + 64];
+        struct stat st;
+        unsigned char sha[32];
+        if (stat(b->models[i], &st) == 0 && S_ISREG(st.st_mode)) {
+            if (es_sha256_file(b->models[i], sha, e)) { cJSON_Delete(s); return NULL; }
+            int k = snprintf(id, sizeof id, "sha256:");
+            for (int j = 0; j < 32; j++) k += snprintf(id + k, sizeof id - (size_t)k, "%02x", sha[j]);
+        } else {
+            snprintf(id, sizeof id, "pretrained:%.128s", b->models[i]);   /* pinned by SHA-256 (fetch) */
+        }
+        cJSON_AddItemToArray(ms, cJSON_CreateString(id));
+    }
+    cJSON *thr = cJSON_AddArrayToObject(s, "thresholds");
+    for (size_t i = 0; thr && i < b->det.nthr; i++) {
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateString(b->det.thr[i].label ? b->det.thr[i].label : "*"));
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(b->det.thr[i].thr));
+        cJSON_AddItemToArray(thr, pair);
+    }
+    const es_detector_opts *o = &b->det.o;
+    cJSON_AddNumberToObject(s, "threshold", o->threshold);
+    cJSON_AddNumberToObject(s, "low", o->low);
+    cJSON_AddNumberToObject(s, "smooth", o->smooth);
+    cJSON_AddNumberToObject(s, "min_duration", o->min_duration);
+    cJSON_AddNumberToObject(s, "refractory", o->refractory);
+    cJSON_AddNumberToObject(s, "pad", o->pad);
+    cJSON_AddBoolToObject(s, "early", o->early);
+    cJSON_AddBoolToObject(s, "self_adapt", o->self_adapt);
+    if (spk_path) {
+        unsigned char sha[32];
+        char id[80];
+        if (es_sha256_file(spk_path, sha, e)) { cJSON_Delete(s); return NULL; }
+        int k = snprintf(id, sizeof id, "sha256:");
+        for (int j = 0; j < 32; j++) k += snprintf(id + k, sizeof id - (size_t)k, "%02x", sha[j]);
+        cJSON_AddStringToObject(s, "speakers", id);
+    } else {
+        cJSON_AddNullToObject(s, "speakers");
+    }
+    cJSON_AddStringToObject(s, "resample", b->resample == ES_RESAMPLE_BEST ? "best" : b->resample == ES_RESAMPLE_MEDIUM ? "medium" : "fast");
+    cJSON *fm = cJSON_AddArrayToObject(s, "formats");
+    for (int f = 1; fm && f < (1 << ES_TX_NFORMATS); f <<= 1)
+        if (b->formats & f) cJSON_AddItemToArray(fm, cJSON_CreateString(es_tx_format_ext(f)));
+    if (b->clips) cJSON_AddStringToObject(s, "save_clips", b->clips);
+    else cJSON_AddNullToObject(s, "save_clips");
+    /* cJSON's creators return NULL when out of memory: one check here */
+    char *text = cJSON_PrintUnformatted(s);
+    if (!text) { cJSON_Delete(s); es_fail(e, ES_ERR_NOMEM, "out of memory"); return NULL; }
+    free(text);
+    return s;
+}
+
+/* How DIR's record compares with these settings: -1 there is none, 0 the
+ * same, 1 not (why says how: the first setting that differs, or what is
+ * wrong with the record). */
+static int compare_run_record(const batch *b, const cJSON *ours, char *why, size_t why_len)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", b->outdir, RUN_RECORD);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    es_error e = {0};
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) return -1;
+    /* a record is a few hundred bytes; not read whole if something else is there */
+    if (st.st_size > (1 << 20)) {
+        snprintf(why, why_len, "its " RUN_RECORD " is not a record earshot wrote: %lld bytes", (long long)st.st_size);
+        return 1;
+    }
+    if (es_read_file(path, &data, &len, &e)) { snprintf(why, why_len, "%s", e.msg); return 1; }
+    cJSON *rec = cJSON_ParseWithLength((const char *)data, len);
+    free(data);
+    const cJSON *theirs = cJSON_GetObjectItemCaseSensitive(rec, "settings");
+    if (!cJSON_IsObject(theirs)) {
+        snprintf(why, why_len, "its " RUN_RECORD " is not a record earshot wrote: no settings object");
+        cJSON_Delete(rec);
+        return 1;
+    }
+    int same = cJSON_Compare(ours, theirs, 1);
+    if (!same) {
+        /* the first setting that differs, either way round */
+        const char *key = NULL;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, ours) {
+            if (!cJSON_Compare(it, cJSON_GetObjectItemCaseSensitive(theirs, it->string), 1)) { key = it->string; break; }
+        }
+        if (!key) cJSON_ArrayForEach(it, theirs) {
+            if (!cJSON_GetObjectItemCaseSensitive(ours, it->string)) { key = it->string; break; }
+        }
+        char *now = key ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(ours, key)) : NULL;
+        char *then = key ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(theirs, key)) : NULL;
+        snprintf(why, why_len, "%s: %.200s now, %.200s then", key ? key : "?", now ? now : "none", then ? then : "none");
+        free(now);
+        free(then);
+    }
+    cJSON_Delete(rec);
+    return !same;
+}
+
+/* Whether DIR holds anything but hidden names (outputs of a run). */
+static int has_outputs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int used = 0;
+    while (d && !used && (de = readdir(d))) used = de->d_name[0] != '.';
+    if (d) closedir(d);
+    return used;
+}
+
+static es_status write_record_file(const batch *b, const cJSON *settings, es_error *e)
+{
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/%s", b->outdir, RUN_RECORD) >= (int)sizeof path)
+        return es_fail(e, ES_ERR_ARG, "%s: the folder's name is too long", b->outdir);
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddStringToObject(rec, "earshot_version", es_version());
+    cJSON_AddStringToObject(rec, "earshot_commit", es_version_commit());
+    cJSON_AddItemToObject(rec, "settings", cJSON_Duplicate(settings, 1));
+    char *text = cJSON_Print(rec);
+    cJSON_Delete(rec);
+    size_t n = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, n + 2) : NULL;
+    if (!line) { free(text); return es_fail(e, ES_ERR_NOMEM, "out of memory"); }
+    text = line;
+    memcpy(text + n, "\n", 2);
+    es_status st = es_make_dirs(b->outdir, e);
+    if (!st) st = es_write_atomic(path, text, n + 1, e);
+    free(text);
+    return st;
+}
+
+/* Written before the first output, so a killed run leaves it too, and
+ * not before: a run that writes no output (its only worker could not
+ * start, every input failed) leaves no folder. */
+static es_status write_run_record(batch *b, es_error *e)
+{
+    pthread_mutex_lock(&b->record_lock);
+    es_status st = b->record_done ? ES_OK : write_record_file(b, b->settings, e);
+    if (!st) b->record_done = 1;
+    pthread_mutex_unlock(&b->record_lock);
+    return st;
+}
+
 static int one_file(batch *b, es_detector *d, size_t k, float *unused)
 {
     (void)unused;
@@ -358,6 +527,7 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
                 else if (!(st = es_tx_render(&t, f, &docs[n], &lens[n], &e))) n++;
                 else { free(docs[n]); free(paths[n]); }
             }
+            if (!st) st = write_run_record(b, &e);
             if (!st && b->clips) st = save_clips(b, in, &t, &e);
             for (int i = 0; i < n && !st; i++) {
                 if (!(st = make_parents(paths[i], &e)) && !(st = es_atomic_write_tmp(&tmp[i], paths[i], docs[i], lens[i], 1, &e)))
@@ -659,6 +829,33 @@ int cmd_transcribe(int argc, char **argv)
     b.printed = calloc(nin + 1, sizeof(char *));
     b.done = calloc(nin + 1, 1);
     if (!b.todo || !b.printed || !b.done) { fprintf(stderr, "earshot: out of memory\n"); return EXIT_FAIL; }
+    /* The speaker representation reads the 3.2-4 kHz band, which
+     * SINC_FASTEST's roll-off weakens when it doubles 8 kHz audio: every
+     * speaker of an 8 kHz file came out "unknown", where identify (which
+     * decodes with SINC_BEST) named them. So with --speakers the detector
+     * and the names hear the audio identify hears, unless told otherwise. */
+    if (spk_path && !resample_set) b.resample = ES_RESAMPLE_BEST;
+    b.models = models;
+    b.nmodels = nmodels;
+    cJSON *settings = NULL;
+    if (b.outdir) {
+        if (!(settings = run_settings(&b, spk_path, &e))) { cli_error(&e); es_tx_inputs_free(b.in, nin); return EXIT_FAIL; }
+        char why[600];
+        int cmp = compare_run_record(&b, settings, why, sizeof why);
+        if (b.resume && cmp > 0) {
+            fprintf(stderr, "earshot: --resume: the outputs in %s were made with other settings (%s); resume with the "
+                            "same models and options, or write to a new folder\n", b.outdir, why);
+            cJSON_Delete(settings);
+            es_tx_inputs_free(b.in, nin);
+            return EXIT_USAGE;
+        }
+        if (!b.quiet && cmp < 0 && b.resume && has_outputs(b.outdir))
+            fprintf(stderr, "earshot: note: %s has no record of the settings its outputs were made with (an earlier "
+                            "earshot wrote them): --resume takes them as this run's\n", b.outdir);
+        if (!b.quiet && cmp > 0 && has_outputs(b.outdir))
+            fprintf(stderr, "earshot: note: %s holds outputs made with other settings (%s); this run replaces those of "
+                            "its own inputs only\n", b.outdir, why);
+    }
     for (size_t i = 0; i < nin; i++) {
         if ((long)(i % (size_t)shard_n) != shard_k - 1) continue;
         if (b.resume && outputs_exist(&b, &b.in[i])) { b.nskip++; continue; }
@@ -670,12 +867,6 @@ int cmd_transcribe(int argc, char **argv)
     es_engine *eng = es_engine_create(models_dir, &e);
     if (!eng) { cli_error(&e); rc = EXIT_FAIL; goto out; }
     b.eng = eng;
-    /* The speaker representation reads the 3.2-4 kHz band, which
-     * SINC_FASTEST's roll-off weakens when it doubles 8 kHz audio: every
-     * speaker of an 8 kHz file came out "unknown", where identify (which
-     * decodes with SINC_BEST) named them. So with --speakers the detector
-     * and the names hear the audio identify hears, unless told otherwise. */
-    if (spk_path && !resample_set) b.resample = ES_RESAMPLE_BEST;
     if (spk_path) {
         /* a bad profile (corrupt, newer, another encoder) stops the run
          * before any file is read; the messages name the file */
@@ -689,8 +880,6 @@ int cmd_transcribe(int argc, char **argv)
             goto out;
         }
     }
-    b.models = models;
-    b.nmodels = nmodels;
     {
         /* check the models (and say so once) before starting workers */
         es_detector *d = make_detector(&b, &e);
@@ -702,12 +891,14 @@ int cmd_transcribe(int argc, char **argv)
         if (!b.quiet && es_detector_warning(d)) fprintf(stderr, "earshot: note: %s\n", es_detector_warning(d));
         es_detector_free(d);
     }
+    b.settings = settings;
     if (jobs <= 0) jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     if ((size_t)jobs > b.ntodo) jobs = b.ntodo ? (long)b.ntodo : 1;
     /* one file per thread: the library's own threads would only compete */
     es_set_threads(1);
     b.progress = !b.quiet && isatty(2);
     pthread_mutex_init(&b.lock, NULL);
+    pthread_mutex_init(&b.record_lock, NULL);
     b.t0 = now_s();
     cli_catch_stop(on_interrupt, (const int[]){SIGINT, SIGTERM, SIGHUP}, 3, 0);
     /* every output's folder synced once at the end, not after each of
@@ -724,6 +915,7 @@ int cmd_transcribe(int argc, char **argv)
     es_dirsync_defer_end();
     show_progress(&b, 1);
     pthread_mutex_destroy(&b.lock);
+    pthread_mutex_destroy(&b.record_lock);
     if (!b.setup_ok) { cli_error(&b.setup_err); rc = EXIT_FAIL; goto out; }
     if (b.setup_failed && !b.quiet)
         fprintf(stderr, "earshot: note: %d of %ld parallel jobs could not start (%s); the other %d did the files\n",
@@ -753,5 +945,6 @@ out:
     es_tx_inputs_free(b.in, nin);
     es_speakers_free(b.spk);
     es_engine_free(eng);
+    cJSON_Delete(settings);
     return rc;
 }

@@ -59,7 +59,7 @@ expect 0 "all formats with -d" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -o
 for f in a sub/b sub/deeper/c d; do for x in txt json csv srt vtt; do
     [ -f "$T/out1/$f.$x" ] || bad "missing $f.$x"
 done; done
-[ "$(find "$T/out1" -type f | wc -l)" = 20 ] && ok "20 outputs (4 files x 5 formats)" || bad "outputs: $(find "$T/out1" -type f)"
+[ "$(find "$T/out1" -type f ! -name .earshot-transcribe.json | wc -l)" = 20 ] && ok "20 outputs (4 files x 5 formats)" || bad "outputs: $(find "$T/out1" -type f)"
 head -1 "$T/out1/a.vtt" | grep -qx WEBVTT && ok "WebVTT header" || bad "vtt: $(head -3 "$T/out1/a.vtt")"
 grep -Eq '^00:00:[0-9]{2},[0-9]{3} --> 00:00:[0-9]{2},[0-9]{3}$' "$T/out1/a.srt" && ok "SRT cue times" || bad "srt: $(cat "$T/out1/a.srt")"
 [ "$(head -1 "$T/out1/a.csv")" = "file,start,end,label,score" ] && grep -q ",hey_jarvis," "$T/out1/a.csv" && ok "CSV header and row" || bad "csv: $(cat "$T/out1/a.csv")"
@@ -278,7 +278,7 @@ kill -0 $tp 2>/dev/null && ok "... and ran while the first's write was held" ||
     bad "... the second did not run inside the first's write (it took longer than the shim's 2 s)"
 wait $tp; trc=$?
 [ $trc = 0 ] && ok "... the first run still finishes its file" || bad "... the first run failed (exit $trc): $(cat "$T/tw1.err")"
-[ "$(ls -A "$T/twice" | tr '\n' ' ')" = "a.json " ] && ok "... one a.json, no temporary file" || bad "... the folder holds: $(ls -A "$T/twice")"
+[ "$(ls -A "$T/twice" | tr '\n' ' ')" = ".earshot-transcribe.json a.json " ] && ok "... one a.json (and the run record), no temporary file" || bad "... the folder holds: $(ls -A "$T/twice")"
 expect 0 "--resume after the interruption" -- "$BIN" transcribe -q "${M[@]}" -ojson -d "$T/batchout" --resume "$T/batch"
 [ "$(ls "$T/batchout" | grep -c '\.json$')" = 400 ] && ok "every file done once" || bad "$(ls "$T/batchout" | wc -l) outputs"
 # A run over an older set of outputs killed between one input's renames
@@ -295,6 +295,39 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" EARSHOT_K
 expect 0 "--resume after that kill" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mixset" --resume "$T/in/a.wav"
 cmp -s "$T/mixset/a.json" "$T/mix.json" && cmp -s "$T/mixset/a.txt" "$T/mix.txt" &&
     ok "... the input is redone: both outputs are the new run's" || bad "... a mixed set stands: a.json is $(head -c 60 "$T/mixset/a.json")"
+# The run record: --resume takes existing outputs as this run's only when
+# they were made with the same models and options (before, a resume with a
+# lower threshold or another --smooth kept the older outputs without a word)
+R=$T/mixset/.earshot-transcribe.json
+grep -q '"models":.*\["pretrained:hey_jarvis", "pretrained:alexa"\]' "$R" && grep -q '"smooth":.5,' "$R" && ok "-d records the run's settings in .earshot-transcribe.json" || bad "the record: $(cat "$R")"
+cp "$T/mixset/a.json" "$T/rec.json"
+expect 2 "--resume with another --smooth is refused" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mixset" --resume --smooth 3 "$T/in/a.wav"
+has "$T/err" "were made with other settings (smooth: 3 now, 5 then)" "... naming the setting, now and then"
+cmp -s "$T/mixset/a.json" "$T/rec.json" && ok "... and the outputs are untouched" || bad "... the outputs changed"
+expect 2 "--resume with another model is refused" -- "$BIN" transcribe -q -m hey_jarvis -otxt -ojson -d "$T/mixset" --resume "$T/in/a.wav"
+has "$T/err" 'models: \["pretrained:hey_jarvis"\] now, \["pretrained:hey_jarvis","pretrained:alexa"\] then' "... naming the models"
+expect 0 "--resume with other -j, --block and --shard is the same run" -- "$BIN" transcribe "${M[@]}" -otxt -ojson -d "$T/mixset" --resume -j 1 --block 4 --shard 1/1 "$T/in/a.wav"
+has "$T/err" "1 files skipped" "... and skips the done input"
+# a model given as a file is known by its bytes: the same path with other
+# contents is another model
+MD=${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}
+cp "$MD/hey_jarvis_v0.1.onnx" "$T/head.onnx"
+expect 0 "a run with a model file" -- "$BIN" transcribe -q -m "$T/head.onnx" -d "$T/recf" "$T/in/a.wav"
+cp "$MD/alexa_v0.1.onnx" "$T/head.onnx"
+expect 2 "--resume after the model file changed is refused" -- "$BIN" transcribe -q -m "$T/head.onnx" -d "$T/recf" --resume "$T/in/a.wav"
+has "$T/err" "models: \[\"sha256:$(sha256sum <"$MD/alexa_v0.1.onnx" | cut -c1-64)\"\] now" "... by the file's SHA-256"
+# without --resume the run replaces its inputs' outputs and the record, and says the folder held others
+expect 0 "a run without --resume into a folder of other settings" -- "$BIN" transcribe -m "$T/head.onnx" -d "$T/recf" "$T/in/a.wav"
+has "$T/err" "note: .*recf holds outputs made with other settings" "... notes the mix it may leave"
+expect 0 "... after which --resume with its settings is accepted" -- "$BIN" transcribe -q -m "$T/head.onnx" -d "$T/recf" --resume "$T/in/a.wav"
+# a folder an earlier earshot wrote (no record): resumed, with a note
+rm "$T/recf/.earshot-transcribe.json"
+expect 0 "--resume into a folder without a record" -- "$BIN" transcribe -m "$T/head.onnx" -d "$T/recf" --resume "$T/in/a.wav"
+has "$T/err" "note: .*recf has no record of the settings" "... says it takes the outputs on trust"
+[ ! -e "$T/recf/.earshot-transcribe.json" ] && ok "... and writes no record when it writes no output" || bad "a record appeared"
+echo '{"settings": [' >"$T/recf/.earshot-transcribe.json"
+expect 2 "--resume with a damaged record is refused" -- "$BIN" transcribe -q -m "$T/head.onnx" -d "$T/recf" --resume "$T/in/a.wav"
+has "$T/err" "is not a record earshot wrote" "... saying what is wrong"
 mkdir -p "$T/emptydir"
 expect 1 "an empty folder is no success" -- "$BIN" transcribe -q "${M[@]}" "$T/emptydir"
 has "$T/err" "no audio files" "says there is nothing to do"
@@ -304,7 +337,7 @@ expect 0 "several inputs as CSV to stdout" -- "$BIN" transcribe -q "${M[@]}" -oc
 # a file size limit makes the write fail (a full disk): reported, no partial output
 # (the limit would also stop stderr from reaching a file: it goes through a pipe)
 expect 1 "a failing write is reported" -- bash -c "trap '' XFSZ; (ulimit -f 0; exec \"$BIN\" transcribe -q -m hey_jarvis -d \"$T/out4\" \"$T/in/a.wav\") 2>&1 | cat; exit \${PIPESTATUS[0]}"
-has "$T/out" "a.txt" "the error names the output"
+has "$T/out" "out4/.earshot-transcribe.json: cannot write" "the error names the file not written (the run record, written first)"
 [ -z "$(ls -A "$T/out4" 2>/dev/null)" ] && ok "a failed write leaves no file" || bad "left: $(ls -A "$T/out4")"
 # A disk that fills up between an input's outputs (tests/slow_fsync.c fails
 # the fsync of a.json's temporary file with ENOSPC): each input's outputs
@@ -320,7 +353,7 @@ has "$T/err" "4 files .* 1 failed" "the summary counts the input as failed"
 [ ! -e "$T/full/a.txt" ] && [ ! -e "$T/full/a.json" ] && ok "neither of its outputs is there (all or nothing)" ||
     bad "a failed input left: $(ls "$T/full")"
 [ -z "$(find "$T/full" -name '*.tmp.*')" ] && ok "... and no temporary file" || bad "left: $(find "$T/full" -name '*.tmp.*')"
-[ "$(find "$T/full" -name '*.txt' | wc -l)" = 3 ] && [ "$(find "$T/full" -name '*.json' | wc -l)" = 3 ] &&
+[ "$(find "$T/full" -name '*.txt' | wc -l)" = 3 ] && [ "$(find "$T/full" -name '[!.]*.json' | wc -l)" = 3 ] &&
     ok "the other inputs' outputs are all there" || bad "outputs: $(find "$T/full" -type f)"
 expect 0 "--resume after the full disk" -- "$BIN" transcribe "${M[@]}" -otxt -ojson -d "$T/full" --resume "$T/in"
 has "$T/err" "3 files skipped" "--resume redoes only the failed input"
