@@ -319,7 +319,6 @@ static void show_progress(batch *b, int final)
     fflush(stderr);
 }
 
-/* Transcribe one file; returns 0, or -1 after reporting the failure. */
 /* ---- the run record: what --resume may trust ----
  *
  * --resume skips an input whose outputs all exist, so outputs made with
@@ -382,10 +381,15 @@ static cJSON *run_settings(const batch *b, const char *spk_path, es_error *e)
         if (b->formats & f) cJSON_AddItemToArray(fm, cJSON_CreateString(es_tx_format_ext(f)));
     if (b->clips) cJSON_AddStringToObject(s, "save_clips", b->clips);
     else cJSON_AddNullToObject(s, "save_clips");
-    /* cJSON's creators return NULL when out of memory: one check here */
-    char *text = cJSON_PrintUnformatted(s);
-    if (!text) { cJSON_Delete(s); es_fail(e, ES_ERR_NOMEM, "out of memory"); return NULL; }
-    free(text);
+    /* Out of memory, a cJSON creator returns NULL and the Add call adds
+     * nothing: a record short of a setting would refuse a later resume
+     * for a difference that is not there. One check of the counts here. */
+    if (cJSON_GetArraySize(s) != 14 || cJSON_GetArraySize(ms) != (int)b->nmodels ||
+        cJSON_GetArraySize(thr) != (int)b->det.nthr || cJSON_GetArraySize(fm) != __builtin_popcount((unsigned)b->formats)) {
+        cJSON_Delete(s);
+        es_fail(e, ES_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     return s;
 }
 
@@ -400,7 +404,11 @@ static int compare_run_record(const batch *b, const cJSON *ours, char *why, size
     size_t len = 0;
     es_error e = {0};
     struct stat st;
-    if (stat(path, &st) != 0 && errno == ENOENT) return -1;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return -1;
+        snprintf(why, why_len, "its " RUN_RECORD ": %s", strerror(errno));
+        return 1;
+    }
     /* a record is a few hundred bytes; not read whole if something else is there */
     if (st.st_size > (1 << 20)) {
         snprintf(why, why_len, "its " RUN_RECORD " is not a record earshot wrote: %lld bytes", (long long)st.st_size);
@@ -481,6 +489,7 @@ static es_status write_run_record(batch *b, es_error *e)
     return st;
 }
 
+/* Transcribe one file; returns 0, or -1 after reporting the failure. */
 static int one_file(batch *b, es_detector *d, size_t k, float *unused)
 {
     (void)unused;
