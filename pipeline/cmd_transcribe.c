@@ -325,27 +325,33 @@ static void show_progress(batch *b, int final)
  * other models or options (a lower threshold, another --smooth) were taken
  * for this run's and a batch ended as a mix that nothing showed. A run
  * into -d records, in DIR/.earshot-transcribe.json, every setting that
- * changes what an output says: each model (a file by the SHA-256 of its
- * bytes, a pretrained head by its pinned name), the detector options, the
+ * changes what an output says: each model (by the SHA-256 of its file's
+ * bytes, a pretrained head's name by its file's), the detector options, the
  * speaker profiles, the resampler, the formats and the clips folder; not
  * -j, --shard, --block (same events) or --quiet. --resume refuses a
  * folder whose record differs and names the first difference. A folder
  * without a record (an older earshot wrote it) is resumed with a note. */
 #define RUN_RECORD ".earshot-transcribe.json"
 
-static cJSON *run_settings(const batch *b, const char *spk_path, es_error *e)
+static cJSON *run_settings(const batch *b, const char *models_dir, const char *spk_path, es_error *e)
 {
     cJSON *s = cJSON_CreateObject(), *ms = cJSON_AddArrayToObject(s, "models");
     for (size_t i = 0; ms && i < b->nmodels; i++) {
-        char id[128 + 64];
+        char id[128 + 64], path[4200];
         struct stat st;
         unsigned char sha[32];
-        if (stat(b->models[i], &st) == 0 && S_ISREG(st.st_mode)) {
-            if (es_sha256_file(b->models[i], sha, e)) { cJSON_Delete(s); return NULL; }
+        es_error ignore = {0};
+        /* a pretrained head by the file its name stands for, so that
+         * "hey_jarvis" and the path of that file are one model */
+        const char *file = stat(b->models[i], &st) == 0 && S_ISREG(st.st_mode) ? b->models[i]
+                         : !es_models_path(models_dir, b->models[i], path, sizeof path, &ignore) ? path : NULL;
+        if (file) {
+            if (es_sha256_file(file, sha, e)) { cJSON_Delete(s); return NULL; }
             int k = snprintf(id, sizeof id, "sha256:");
             for (int j = 0; j < 32; j++) k += snprintf(id + k, sizeof id - (size_t)k, "%02x", sha[j]);
         } else {
-            snprintf(id, sizeof id, "pretrained:%.128s", b->models[i]);   /* pinned by SHA-256 (fetch) */
+            /* no such model: the detector says so before any output */
+            snprintf(id, sizeof id, "name:%.128s", b->models[i]);
         }
         cJSON_AddItemToArray(ms, cJSON_CreateString(id));
     }
@@ -848,7 +854,7 @@ int cmd_transcribe(int argc, char **argv)
     b.nmodels = nmodels;
     cJSON *settings = NULL;
     if (b.outdir) {
-        if (!(settings = run_settings(&b, spk_path, &e))) { cli_error(&e); es_tx_inputs_free(b.in, nin); return EXIT_FAIL; }
+        if (!(settings = run_settings(&b, models_dir, spk_path, &e))) { cli_error(&e); es_tx_inputs_free(b.in, nin); return EXIT_FAIL; }
         char why[600];
         int cmp = compare_run_record(&b, settings, why, sizeof why);
         if (b.resume && cmp > 0) {

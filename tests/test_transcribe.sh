@@ -299,18 +299,21 @@ cmp -s "$T/mixset/a.json" "$T/mix.json" && cmp -s "$T/mixset/a.txt" "$T/mix.txt"
 # they were made with the same models and options (before, a resume with a
 # lower threshold or another --smooth kept the older outputs without a word)
 R=$T/mixset/.earshot-transcribe.json
-grep -q '"models":.*\["pretrained:hey_jarvis", "pretrained:alexa"\]' "$R" && grep -q '"smooth":.5,' "$R" && ok "-d records the run's settings in .earshot-transcribe.json" || bad "the record: $(cat "$R")"
+MD=${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}
+hj=$(sha256sum <"$MD/hey_jarvis_v0.1.onnx" | cut -c1-64); al=$(sha256sum <"$MD/alexa_v0.1.onnx" | cut -c1-64)
+grep -q "\"models\":.*\\[\"sha256:$hj\", \"sha256:$al\"\\]" "$R" && grep -q '"smooth":.5,' "$R" && ok "-d records the run's settings in .earshot-transcribe.json" || bad "the record: $(cat "$R")"
 cp "$T/mixset/a.json" "$T/rec.json"
 expect 2 "--resume with another --smooth is refused" -- "$BIN" transcribe -q "${M[@]}" -otxt -ojson -d "$T/mixset" --resume --smooth 3 "$T/in/a.wav"
 has "$T/err" "were made with other settings (smooth: 3 now, 5 then)" "... naming the setting, now and then"
 cmp -s "$T/mixset/a.json" "$T/rec.json" && ok "... and the outputs are untouched" || bad "... the outputs changed"
 expect 2 "--resume with another model is refused" -- "$BIN" transcribe -q -m hey_jarvis -otxt -ojson -d "$T/mixset" --resume "$T/in/a.wav"
-has "$T/err" 'models: \["pretrained:hey_jarvis"\] now, \["pretrained:hey_jarvis","pretrained:alexa"\] then' "... naming the models"
+has "$T/err" "models: \\[\"sha256:$hj\"\\] now, \\[\"sha256:$hj\",\"sha256:$al\"\\] then" "... naming the models"
+expect 0 "--resume naming a pretrained head by its file's path is the same run" -- \
+    "$BIN" transcribe -q -m "$MD/hey_jarvis_v0.1.onnx" -m alexa -otxt -ojson -d "$T/mixset" --resume "$T/in/a.wav"
 expect 0 "--resume with other -j, --block and --shard is the same run" -- "$BIN" transcribe "${M[@]}" -otxt -ojson -d "$T/mixset" --resume -j 1 --block 4 --shard 1/1 "$T/in/a.wav"
 has "$T/err" "1 files skipped" "... and skips the done input"
 # a model given as a file is known by its bytes: the same path with other
 # contents is another model
-MD=${EARSHOT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot/models}
 cp "$MD/hey_jarvis_v0.1.onnx" "$T/head.onnx"
 expect 0 "a run with a model file" -- "$BIN" transcribe -q -m "$T/head.onnx" -d "$T/recf" "$T/in/a.wav"
 cp "$MD/alexa_v0.1.onnx" "$T/head.onnx"
