@@ -698,29 +698,204 @@ typedef struct {
     const char *long_word;  /* ... and the first of them (a path of the dataset) */
 } prog;
 
-static void embed_progress(void *user, size_t done, size_t total, size_t hits)
+/* The windows of clips at every test-time variant, as the learning curve
+ * takes them (pipeline/feat.c). Variant s = sh * positions + q of a clip
+ * is the audio delayed by sh * 80 ms / shifts against the encoder's 80 ms
+ * grid (es_cache_embed_var) and the window moved by q - (positions-1)/2
+ * embeddings from the centre; every offset takes its window where the
+ * unshifted audio has its centre. Variant (positions-1)/2 is the plain
+ * centre window: in stream mode the centre of those that see only the
+ * clip, which for a 2 s clip and 16 embeddings is the window the
+ * streaming detector scores when the clip's last chunk arrives. After
+ * those shifts x positions variants come nspeeds speed-perturbed copies of
+ * the clip (es_cache_embed_var: tempo and pitch, as the learning curve's
+ * --speed-perturb makes them), each unshifted at every position around its
+ * own centre, and with fe_copy one copy through the other front end
+ * (whole-clip log-mel for stream features and vice versa), likewise:
+ * (shifts + nspeeds + fe_copy) x positions variants in all, one encoder
+ * pass (sh) per group of positions.
+ *
+ * The encoder's output for a whole clip (25 embeddings, 9.6 KB for 2 s)
+ * is three times the window it gives (8 embeddings), and a dataset's
+ * worth of them held at once was a third of what training held per clip
+ * (105k Speech Commands clips: 1 GB). So each pass runs EMBED_CHUNK clips
+ * at a time, keeps only their windows, and frees the rest before the next
+ * chunk; where a window goes (or nowhere) the caller says. The passes run
+ * in the order they always did (every clip of a pass, then the next
+ * pass), and a failure is reported as one pass over every clip reported
+ * it: the first failing file of the pass with how many more failed, else
+ * the first clip whose embeddings are too few. */
+#define EMBED_CHUNK 512
+
+typedef struct {
+    es_cache *cache;
+    const es_dataset *d;
+    double pad_to;
+    size_t window;
+    es_embed_mode mode;
+    int shifts, positions, nspeeds, fe_copy;
+    const double *speeds;
+    prog *pg;
+    /* where variant s of the k-th clip run goes (window*96 floats), or
+     * NULL: not kept (its embeddings are still made and checked) */
+    float *(*dest)(void *user, size_t s, size_t k);
+    void *user;
+    /* progress: "embedding" at base + (off + done) / div of total, where
+     * off counts the clips embedded before this chunk: in this pass (div
+     * 1, each pass counts up to total, as one call per pass did), or in
+     * the run, all its div passes together (div > 1: a batch of clips
+     * counted as done once every pass has run over it) */
+    size_t base, div, total, off;
+    size_t hits0;   /* the pass's cache hits before this chunk */
+} vemb;
+
+static void vemb_progress(void *user, size_t done, size_t total, size_t hits)
 {
-    prog *p = user;
-    p->hits = hits;
-    if (p->fn) p->fn(p->user, "embedding", done, total);
+    (void)total;
+    vemb *v = user;
+    v->pg->hits = v->hits0 + hits;   /* the pass's hits so far, as one call over every clip counted them */
+    if (v->pg->fn) v->pg->fn(v->pg->user, "embedding", v->base + (v->off + done) / v->div, v->total);
 }
 
-/* The windows of every clip at every test-time variant, as the learning
- * curve takes them (pipeline/feat.c): x [S][n][window*96], S = shifts x
- * positions. Variant s is the audio delayed by (s / positions) * 80 ms /
- * shifts against the encoder's 80 ms grid (es_cache_embed_var) and the
- * window moved by s % positions - (positions-1)/2 embeddings from the
- * centre; every offset takes its window where the unshifted audio has its
- * centre. Variant (positions-1)/2 is the plain centre window: in stream
- * mode the centre of those that see only the clip, which for a 2 s clip
- * and 16 embeddings is the window the streaming detector scores when the
- * clip's last chunk arrives. After those shifts x positions variants come
- * nspeeds speed-perturbed copies of the clip (es_cache_embed_var: tempo
- * and pitch, as the learning curve's --speed-perturb makes them), each
- * unshifted at every position around its own centre, and with fe_copy
- * one copy through the other front end (whole-clip log-mel for stream
- * features and vice versa), likewise: x has (shifts + nspeeds + fe_copy)
- * x positions variants. */
+/* The number of variants a run makes of each clip */
+static size_t vemb_variants(const vemb *v)
+{
+    return (size_t)(v->shifts + v->nspeeds + v->fe_copy) * (size_t)v->positions;
+}
+
+/* es_cache_embed_many_var words a failure of several files as the first
+ * one's message followed by this; the message of a failed pass is put
+ * together from its chunks' the same way */
+static void strip_more_failed(char *msg, size_t failed)
+{
+    if (failed < 2) return;
+    char tail[64];
+    snprintf(tail, sizeof tail, " (and %zu more files failed)", failed - 1);
+    size_t lm = strlen(msg), lt = strlen(tail);
+    if (lm >= lt && !strcmp(msg + lm - lt, tail)) msg[lm - lt] = 0;
+}
+
+/* Every variant of the m clips items[0..m) (NULL: items 0..m-1 of v->d)
+ * to v->dest, passes in sh order; the notes on long clips (pg->n_long...)
+ * are counted from pass 0. pg->hits ends as the last pass's cache hits. */
+static es_status vemb_run(vemb *v, const size_t *items, size_t m, es_error *err)
+{
+    const es_dataset *d = v->d;
+    size_t window = v->window, row = window * ES_EMB_DIM, chunk = m < EMBED_CHUNK ? m : EMBED_CHUNK;
+    int positions = v->positions, shifts = v->shifts, nspeeds = v->nspeeds;
+    const char **paths = malloc((chunk + 1) * sizeof(char *));
+    float **embs = calloc(chunk + 1, sizeof(float *));
+    size_t *counts = calloc(chunk + 1, sizeof(size_t)), *off = calloc(m + 1, sizeof(size_t));
+    es_status *fst = calloc(chunk + 1, sizeof(es_status));
+    es_status st = ES_OK;
+    if (!paths || !embs || !counts || !off || !fst) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    int unk = -1;
+    for (size_t l = 0; l < d->nlabels; l++) if (!strcmp(d->labels[l], ES_LABEL_UNKNOWN)) unk = (int)l;
+    for (int sh = 0; sh < shifts + nspeeds + v->fe_copy; sh++) {
+        /* sh >= shifts: a copy, unshifted: at speeds[sh - shifts], then
+         * through the other front end */
+        int cp = sh >= shifts, other = sh >= shifts + nspeeds;
+        es_embed_mode md = other ? (v->mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM) : v->mode;
+        es_cache_set_mode(v->cache, md);
+        int stream = md == ES_EMBED_STREAM;
+        size_t skip = es_window_skip(stream), failed = 0;
+        es_error first = {0}, bad = {0};   /* the pass's first failing file; its first clip with too few embeddings */
+        v->hits0 = 0;
+        for (size_t c0 = 0; c0 < m; c0 += chunk) {
+            size_t b = m - c0 < chunk ? m - c0 : chunk;
+            for (size_t j = 0; j < b; j++) paths[j] = d->items[items ? items[c0 + j] : c0 + j].path;
+            es_error ce = {0};
+            v->off = (v->div > 1 ? (size_t)sh * m : 0) + c0;
+            es_status s = es_cache_embed_many_var(v->cache, paths, b, v->pad_to, cp ? 0 : sh * ES_CHUNK / shifts,
+                                                  cp && !other ? v->speeds[sh - shifts] : 1.0, embs, counts, fst,
+                                                  vemb_progress, v, &ce);
+            v->hits0 = v->pg->hits;
+            if (s) {
+                size_t k = 0;
+                for (size_t j = 0; j < b; j++) k += fst[j] != ES_OK;
+                if (!k) k = 1;   /* a failure of the call itself */
+                if (!failed) {
+                    first = ce;
+                    if (!first.status) first.status = s;
+                    strip_more_failed(first.msg, k);
+                }
+                failed += k;
+            }
+            /* after a failure the rest of the pass is still embedded (and
+             * cached), as one call over every clip would have, to tell
+             * how many failed; nothing more is kept */
+            for (size_t j = 0; !failed && !bad.status && j < b; j++) {
+                size_t k = c0 + j, i = items ? items[k] : k;
+                if (sh == 0 || cp) {
+                    if (counts[j] < window + skip) {
+                        es_fail(&bad, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
+                                paths[j], counts[j] - (counts[j] < skip ? counts[j] : skip), window, v->pad_to);
+                        break;
+                    }
+                    off[k] = es_centre_offset(counts[j], window, stream);   /* a copy has its own length */
+                }
+                prog *pg = v->pg;
+                if (sh == 0 && unk >= 0 && d->items[i].label == unk && es_clip_is_talk(counts[j], v->pad_to, stream)) {
+                    /* long other talk: one decision by its centre window says
+                     * little of it (es_eval_result.n_long_unknown) */
+                    pg->n_long++;
+                    double sec = (double)(counts[j] - skip - 1) * 0.08 + 0.775;
+                    if (sec > pg->long_max) pg->long_max = sec;
+                } else if (sh == 0 && d->items[i].label != unk && es_clip_is_talk(counts[j], v->pad_to, stream)) {
+                    /* a word's clip longer than the padding: one window at
+                     * its centre is all that trains, labelled as the word. A
+                     * 10-minute recording left in a label folder trained as
+                     * one take of the word without a word said (train) */
+                    if (!pg->n_long_word++) pg->long_word = d->items[i].path;
+                    double sec = (double)(counts[j] - skip - 1) * 0.08 + 0.775;
+                    if (sec > pg->long_word_max) pg->long_word_max = sec;
+                }
+                for (int q = 0; q < positions; q++) {
+                    long o0 = (long)off[k] + q - (positions - 1) / 2;
+                    if (o0 < 0 || counts[j] < (size_t)o0 + window) {
+                        es_fail(&bad, ES_ERR_ARG,
+                                "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
+                                paths[j], counts[j], positions, window, v->pad_to);
+                        break;
+                    }
+                    float *dst = v->dest(v->user, (size_t)sh * (size_t)positions + (size_t)q, k);
+                    if (dst) memcpy(dst, embs[j] + (size_t)o0 * ES_EMB_DIM, row * sizeof(float));
+                }
+            }
+            for (size_t j = 0; j < b; j++) { free(embs[j]); embs[j] = NULL; }
+        }
+        if (failed == 1) { st = es_fail(err, first.status, "%s", first.msg); goto out; }
+        if (failed) { st = es_fail(err, first.status, "%s (and %zu more files failed)", first.msg, failed - 1); goto out; }
+        if (bad.status) { st = es_fail(err, bad.status, "%s", bad.msg); goto out; }
+    }
+out:
+    for (size_t j = 0; embs && j < chunk; j++) free(embs[j]);
+    free(embs);
+    free(counts);
+    free(off);
+    free(fst);
+    free(paths);
+    return st;
+}
+
+static void vemb_reset_notes(prog *pg)
+{
+    pg->n_long = 0;
+    pg->long_max = 0;
+    pg->n_long_word = 0;
+    pg->long_word_max = 0;
+    pg->long_word = NULL;
+}
+
+typedef struct { float *x; size_t n, row; } dense_dest;
+
+static float *dense_row(void *user, size_t s, size_t k)
+{
+    dense_dest *dd = user;
+    return dd->x + (s * dd->n + k) * dd->row;
+}
+
+/* Every clip of d at every variant: x [S][n][window*96] (see vemb). */
 static es_status embed_variants(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
                                 es_embed_mode mode, int shifts, int positions, int nspeeds, const double *speeds,
                                 int fe_copy, float **x_out, prog *pg, es_error *err)
@@ -728,83 +903,16 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     *x_out = NULL;
     es_cache *cache = es_cache_open(cache_dir, e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
-    es_cache_set_mode(cache, mode);
-    int stream = mode == ES_EMBED_STREAM;
-    size_t skip = es_window_skip(stream);
-    size_t n = d->nitems, row = window * ES_EMB_DIM, S = (size_t)(shifts + nspeeds + fe_copy) * (size_t)positions;
-    const char **paths = malloc((n + 1) * sizeof(char *));
-    float **embs = calloc(n + 1, sizeof(float *));
-    size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
-    float *x = malloc((S * n * row + 1) * sizeof(float));
-    es_status st = ES_OK;
-    if (!paths || !embs || !counts || !off || !x) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-    for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
-    int unk = -1;
-    for (size_t l = 0; l < d->nlabels; l++) if (!strcmp(d->labels[l], ES_LABEL_UNKNOWN)) unk = (int)l;
-    pg->n_long = 0;
-    pg->long_max = 0;
-    pg->n_long_word = 0;
-    pg->long_word_max = 0;
-    pg->long_word = NULL;
-    for (int sh = 0; sh < shifts + nspeeds + fe_copy; sh++) {
-        /* sh >= shifts: a copy, unshifted: at speeds[sh - shifts], then
-         * through the other front end */
-        int cp = sh >= shifts, other = sh >= shifts + nspeeds;
-        es_embed_mode m = other ? (mode == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM) : mode;
-        es_cache_set_mode(cache, m);
-        stream = m == ES_EMBED_STREAM;
-        skip = es_window_skip(stream);
-        st = es_cache_embed_many_var(cache, paths, n, pad_to, cp ? 0 : sh * ES_CHUNK / shifts,
-                                     cp && !other ? speeds[sh - shifts] : 1.0, embs, counts, NULL, embed_progress, pg, err);
-        if (st) goto out;
-        for (size_t i = 0; i < n; i++) {
-            if (sh == 0 || cp) {
-                if (counts[i] < window + skip) {
-                    st = es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu (pad_to %.2f s is too short)",
-                                 paths[i], counts[i] - (counts[i] < skip ? counts[i] : skip), window, pad_to);
-                    goto out;
-                }
-                off[i] = es_centre_offset(counts[i], window, stream);   /* a copy has its own length */
-            }
-            if (sh == 0 && unk >= 0 && d->items[i].label == unk && es_clip_is_talk(counts[i], pad_to, stream)) {
-                /* long other talk: one decision by its centre window says
-                 * little of it (es_eval_result.n_long_unknown) */
-                pg->n_long++;
-                double sec = (double)(counts[i] - skip - 1) * 0.08 + 0.775;
-                if (sec > pg->long_max) pg->long_max = sec;
-            } else if (sh == 0 && d->items[i].label != unk && es_clip_is_talk(counts[i], pad_to, stream)) {
-                /* a word's clip longer than the padding: one window at
-                 * its centre is all that trains, labelled as the word. A
-                 * 10-minute recording left in a label folder trained as
-                 * one take of the word without a word said (train) */
-                if (!pg->n_long_word++) pg->long_word = d->items[i].path;
-                double sec = (double)(counts[i] - skip - 1) * 0.08 + 0.775;
-                if (sec > pg->long_word_max) pg->long_word_max = sec;
-            }
-            for (int q = 0; q < positions; q++) {
-                long o0 = (long)off[i] + q - (positions - 1) / 2;
-                if (o0 < 0 || counts[i] < (size_t)o0 + window) {
-                    st = es_fail(err, ES_ERR_ARG,
-                                 "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
-                                 paths[i], counts[i], positions, window, pad_to);
-                    goto out;
-                }
-                size_t s = (size_t)sh * (size_t)positions + (size_t)q;
-                memcpy(x + (s * n + i) * row, embs[i] + (size_t)o0 * ES_EMB_DIM, row * sizeof(float));
-            }
-            free(embs[i]);
-            embs[i] = NULL;
-        }
-    }
-out:
-    for (size_t i = 0; embs && i < n; i++) free(embs[i]);
-    free(embs);
-    free(counts);
-    free(off);
-    free(paths);
+    vemb v = {cache, d, pad_to, window, mode, shifts, positions, nspeeds, fe_copy, speeds, pg, dense_row, NULL,
+              0, 1, d->nitems, 0, 0};
+    size_t n = d->nitems, row = window * ES_EMB_DIM, S = vemb_variants(&v);
+    dense_dest dd = {malloc((S * n * row + 1) * sizeof(float)), n, row};
+    v.user = &dd;
+    vemb_reset_notes(pg);
+    es_status st = dd.x ? vemb_run(&v, NULL, n, err) : es_fail(err, ES_ERR_NOMEM, "out of memory");
     es_cache_close(cache);
-    if (st) { free(x); return st; }
-    *x_out = x;
+    if (st) { free(dd.x); return st; }
+    *x_out = dd.x;
     return ES_OK;
 }
 
@@ -884,6 +992,11 @@ typedef struct {
     size_t window, row;
     int K;
     float *x;
+    /* with dest, clip i's row goes to dest(duser, i), and when that is
+     * NULL nowhere (it is still made: a clip that cannot be read fails
+     * the run all the same) */
+    float *(*dest)(void *duser, size_t i);
+    void *duser;
     es_rowjob w;   /* w.n = the clips */
 } prep_job;
 
@@ -894,15 +1007,22 @@ static void prep_part(void *p, int part)
     net_row_ctx nc = {j->e, j->pad_to, j->mode, j->window, j->K};
     es_error err = {0};
     es_status st = ES_OK;
+    float *spare = NULL;   /* the row of a clip kept nowhere */
     for (size_t i; !st && es_rowjob_next(&j->w, &i);) {
         const char *path = j->d->items[i].path;
+        float *row = j->dest ? j->dest(j->duser, i) : j->x + i * j->row;
+        if (!row && !spare && !(spare = malloc((j->row + 1) * sizeof(float)))) {
+            st = es_fail(&err, ES_ERR_NOMEM, "out of memory");
+            break;
+        }
         es_audio a;
         es_load_opts lo = {.quantize_int16 = 1};
         if ((st = es_audio_load(path, &lo, &a, &err))) break;
-        st = net_row(&nc, a.samples, a.n, NULL, j->x + i * j->row, path, &err);
+        st = net_row(&nc, a.samples, a.n, NULL, row ? row : spare, path, &err);
         es_audio_free(&a);
         es_rowjob_done(&j->w);
     }
+    free(spare);
     if (st) es_rowjob_fail(&j->w, st, &err);
 }
 
@@ -923,6 +1043,17 @@ static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es
     }
     *x_out = j.x;
     return ES_OK;
+}
+
+/* The same rows, each written where dest(duser, i) says (see prep_job) */
+static es_status prep_items_to(es_engine *e, const es_dataset *d, double pad_to, es_embed_mode mode, size_t window, int K,
+                               size_t row, float *(*dest)(void *duser, size_t i), void *duser, prog *pg, es_error *err)
+{
+    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .mode = mode, .window = window, .row = row, .K = K,
+                  .dest = dest, .duser = duser,
+                  .w = {.n = d->nitems, .progress = pg ? pg->fn : NULL, .user = pg ? pg->user : NULL,
+                        .stage = "preparing"}};
+    return es_rowjob_run(&j.w, prep_part, &j, err);
 }
 
 /* The head es_train_head and the curve's scratch runs train: over the
@@ -1296,6 +1427,34 @@ static es_status data_sha256(const es_dataset *d, const char *root, char hex[65]
     return ES_OK;
 }
 
+/* Where es_train_head puts each clip's windows as they are made: the
+ * centre window (variant `centre`) of training clip row k in xt[k], of
+ * held-out clip row v in xv[v]; its other variants s in block s (s before
+ * the centre) or s - 1 (after it) of other, nclips rows a block. Clips
+ * neither trained on nor held out (beyond --shots) are kept nowhere. */
+typedef struct {
+    size_t *trow, *vrow;   /* [nitems]: the clip's training / held-out row, or SIZE_MAX */
+    float *xt, *xv, *other;
+    size_t in, nclips, centre;
+} row_slots;
+
+static float *slot_row(void *user, size_t s, size_t i)
+{
+    row_slots *r = user;
+    if (s == r->centre) {
+        if (r->trow[i] != SIZE_MAX) return r->xt + r->trow[i] * r->in;
+        return r->vrow[i] != SIZE_MAX ? r->xv + r->vrow[i] * r->in : NULL;
+    }
+    if (r->trow[i] == SIZE_MAX) return NULL;
+    return r->other + ((s < r->centre ? s : s - 1) * r->nclips + r->trow[i]) * r->in;
+}
+
+/* a network's input row (one variant: the centre) */
+static float *slot_centre(void *user, size_t i)
+{
+    return slot_row(user, ((row_slots *)user)->centre, i);
+}
+
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
                         es_progress_fn progress, void *user, es_error *err)
 {
@@ -1342,7 +1501,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         return es_fail(err, ES_ERR_ARG, "other talk (--negatives) trains heads over the frozen encoder only "
                                         "(not --finetune or --scratch)");
     es_dataset *d = NULL, *vd = NULL;
-    float *x = NULL, *xv = NULL, *xt = NULL;
+    float *xv = NULL, *xt = NULL, *xo_other = NULL;
     int *yt = NULL, *yv = NULL;
     unsigned char *isval = NULL;
     es_mlp *m = NULL, *heads[MAX_HEADS] = {0};
@@ -1438,6 +1597,52 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     r->perturb_test = nsp && ptest;
     r->frontend_copy = fec;
     size_t S = (size_t)(NS + nsp + fec) * (size_t)Q, sc = (size_t)(Q - 1) / 2;   /* sc: the plain centre window */
+    /* training rows: not held out, at most `shots` per label (seeded
+     * pick). They are chosen before any clip is embedded so that each
+     * clip's windows go straight to the rows they fill: every clip's
+     * variants held at once, and then copied into the rows, was twice
+     * what training needs. */
+    size_t n = d->nitems, nt = 0, nv = 0;
+    yt = malloc((n + 1) * sizeof(int));
+    yv = malloc(((vd ? vd->nitems : n) + 1) * sizeof(int));
+    size_t *order = malloc((n + 1) * sizeof(size_t)), *taken = calloc(d->nlabels + 1, sizeof(size_t));
+    tpaths = malloc((n + 1) * sizeof(char *));   /* the training clips, for augmentation */
+    tidx = malloc((n + 1) * sizeof(size_t));       /* their items */
+    row_slots rs = {.trow = malloc((n + 1) * sizeof(size_t)), .vrow = malloc((n + 1) * sizeof(size_t)), .in = in,
+                    .centre = sc};
+    if (!yt || !yv || !order || !taken || !tpaths || !tidx || !rs.trow || !rs.vrow) {
+        free(order); free(taken); free(rs.trow); free(rs.vrow);
+        st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    es_rng rng;
+    es_rng_seed(&rng, o->seed ^ 0x5eed5eedULL);
+    for (size_t i = 0; i < n; i++) { order[i] = i; rs.trow[i] = rs.vrow[i] = SIZE_MAX; }
+    for (size_t i = n; i > 1; i--) {   /* Fisher-Yates, so shots are a random pick */
+        size_t j = (size_t)es_rng_below(&rng, i);
+        size_t t = order[i - 1]; order[i - 1] = order[j]; order[j] = t;
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order[k];
+        int lab = d->items[i].label;
+        if (!vd && isval[i]) {
+            rs.vrow[i] = nv;
+            yv[nv++] = lab;
+        } else if (o->shots <= 0 || taken[lab] < (size_t)o->shots) {
+            taken[lab]++;
+            tpaths[nt] = d->items[i].path;
+            tidx[nt] = i;
+            rs.trow[i] = nt;
+            yt[nt++] = lab;
+        }
+    }
+    free(order);
+    size_t nclips = nt;
+    rs.nclips = nclips;
+    /* xt: the centre window of each training clip; xv: of each held-out
+     * one (so early stopping and a wake-word threshold see what the
+     * streaming detector sees); rs.other: the training clips' other
+     * variants, S - 1 blocks of nclips rows */
     if (o->finetune || o->scratch) {
         /* a network under the head: its inputs, computed once per clip */
         int fw = (int)window_frames(W);
@@ -1448,66 +1653,47 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         } else {
             net = es_encoder_tail(es_engine_encoder(e), o->finetune, es_encoder_tail_frames(es_engine_encoder(e), o->finetune, fw, NULL), err);
         }
-        if (!net) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
-        in = es_cnn_in_size(net);
-        if ((st = prep_items(e, d, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, &x, &pg, err))) goto out;
-        if (vd && (st = prep_items(e, vd, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err))) goto out;
-    } else {
-        if ((st = embed_variants(e, o->cache_dir, d, pad, W, o->frontend, NS, Q, nsp, speeds, fec, &x, &pg, err)))
-            goto out;
-        r->cache_hits = pg.hits;
-        r->n_long_clips = pg.n_long_word;
-        r->long_clip_max_s = pg.long_word_max;
-        if (pg.long_word) snprintf(r->long_clip_example, sizeof r->long_clip_example, "%s", pg.long_word);
-        if (vd && (st = embed_items(e, o->cache_dir, vd, pad, W, o->frontend, &xv, &pg, err))) goto out;
+        if (!net) { st = err ? err->status : ES_ERR_NOMEM; free(taken); free(rs.trow); free(rs.vrow); goto out; }
+        in = rs.in = es_cnn_in_size(net);
     }
-    r->embed_seconds = now_s() - t0;
-    r->n_files = d->nitems + (vd ? vd->nitems : 0);
-
-    /* training rows: not held out, at most `shots` per label (seeded pick) */
-    size_t n = d->nitems, nt = 0, nv = 0;
-    xt = malloc((n * in + 1) * sizeof(float));
-    yt = malloc((n + 1) * sizeof(int));
-    if (!vd) { xv = malloc((n * in + 1) * sizeof(float)); }
-    yv = malloc(((vd ? vd->nitems : n) + 1) * sizeof(int));
-    size_t *order = malloc((n + 1) * sizeof(size_t)), *taken = calloc(d->nlabels + 1, sizeof(size_t));
-    tpaths = malloc((n + 1) * sizeof(char *));   /* the training clips, for augmentation */
-    tidx = malloc((n + 1) * sizeof(size_t));       /* their items, for their other variants */
-    const float *xc = x + sc * n * in;             /* the centre windows */
-    if (!xt || !yt || !xv || !yv || !order || !taken || !tpaths || !tidx) {
-        free(order); free(taken);
+    xt = rs.xt = malloc((nclips * in + 1) * sizeof(float));
+    if (!vd) xv = rs.xv = malloc((nv * in + 1) * sizeof(float));
+    if (S > 1) xo_other = rs.other = malloc(((S - 1) * nclips * in + 1) * sizeof(float));
+    if (!xt || (!vd && !xv) || (S > 1 && !xo_other)) {
+        free(taken); free(rs.trow); free(rs.vrow);
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
     }
-    es_rng rng;
-    es_rng_seed(&rng, o->seed ^ 0x5eed5eedULL);
-    for (size_t i = 0; i < n; i++) order[i] = i;
-    for (size_t i = n; i > 1; i--) {   /* Fisher-Yates, so shots are a random pick */
-        size_t j = (size_t)es_rng_below(&rng, i);
-        size_t t = order[i - 1]; order[i - 1] = order[j]; order[j] = t;
-    }
-    for (size_t k = 0; k < n; k++) {
-        size_t i = order[k];
-        int lab = d->items[i].label;
-        if (!vd && isval[i]) {
-            memcpy(xv + nv * in, xc + i * in, in * sizeof(float));
-            yv[nv++] = lab;
-        } else if (o->shots <= 0 || taken[lab] < (size_t)o->shots) {
-            taken[lab]++;
-            tpaths[nt] = d->items[i].path;
-            tidx[nt] = i;
-            memcpy(xt + nt * in, xc + i * in, in * sizeof(float));
-            yt[nt++] = lab;
+    if (net) {
+        st = prep_items_to(e, d, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, slot_centre, &rs, &pg, err);
+        if (!st && vd) st = prep_items(e, vd, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err);
+    } else {
+        es_cache *cache = es_cache_open(o->cache_dir, e, err);
+        if (!cache) st = err ? err->status : ES_ERR_IO;
+        else {
+            vemb v = {cache, d, pad, W, o->frontend, NS, Q, nsp, fec, speeds, &pg, slot_row, &rs, 0, 1, n, 0, 0};
+            vemb_reset_notes(&pg);
+            st = vemb_run(&v, NULL, n, err);
+            es_cache_close(cache);
+        }
+        if (!st) {
+            r->cache_hits = pg.hits;
+            r->n_long_clips = pg.n_long_word;
+            r->long_clip_max_s = pg.long_word_max;
+            if (pg.long_word) snprintf(r->long_clip_example, sizeof r->long_clip_example, "%s", pg.long_word);
+            if (vd) st = embed_items(e, o->cache_dir, vd, pad, W, o->frontend, &xv, &pg, err);
         }
     }
-    free(order);
-    /* validation: the centre window of each clip (so early stopping and a
-     * wake-word threshold see what the streaming detector sees) */
+    free(rs.trow);
+    free(rs.vrow);
+    if (st) { free(taken); goto out; }
+    r->embed_seconds = now_s() - t0;
+    r->n_files = d->nitems + (vd ? vd->nitems : 0);
+
     if (vd) {
         for (size_t i = 0; i < vd->nitems; i++) yv[i] = vd->items[i].label;
         nv = vd->nitems;   /* xv: embed_items, centre windows only */
     }
-    size_t nclips = nt;
     for (size_t l = 0; l < d->nlabels; l++)
         if (!taken[l]) {
             free(taken);
@@ -1538,21 +1724,30 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * rows are (after a wake-word relabelling). Augmented variants and
      * silence slices have no variants of their own: they are repeated, so
      * that every label keeps its share of the rows (else silence would be
-     * S times rarer, and class weighting would step in). */
+     * S times rarer, and class weighting would step in). The rows are
+     * the centre block (xt, nbase rows), then one block of nbase rows
+     * for each other variant s in order: xo_other grows to hold them all,
+     * its blocks of nclips rows move up to their places (the last first,
+     * so none is overwritten before it moves), and xt and the repeated
+     * rows fill in around them. */
     size_t nbase = nt;
     if (S > 1) {
-        float *nx = realloc(xt, ((S * nbase) * in + 1) * sizeof(float));
-        if (nx) xt = nx;
+        float *nx = realloc(xo_other, ((S * nbase) * in + 1) * sizeof(float));
+        if (nx) xo_other = nx;
         int *ny = nx ? realloc(yt, (S * nbase + 1) * sizeof(int)) : NULL;
         if (ny) yt = ny;
         if (!nx || !ny) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-        for (size_t s = 0; s < S; s++) {
-            if (s == sc) continue;
-            for (size_t k = 0; k < nbase; k++) {
-                memcpy(xt + nt * in, k < nclips ? x + (s * n + tidx[k]) * in : xt + k * in, in * sizeof(float));
-                yt[nt++] = yt[k];
-            }
+        for (size_t j = S - 1; j >= 1; j--)
+            memmove(nx + j * nbase * in, nx + (j - 1) * nclips * in, nclips * in * sizeof(float));
+        memcpy(nx, xt, nbase * in * sizeof(float));
+        for (size_t j = 1; j < S; j++) {
+            if (nbase > nclips)
+                memcpy(nx + (j * nbase + nclips) * in, xt + nclips * in, (nbase - nclips) * in * sizeof(float));
+            for (size_t k = 0; k < nbase; k++) yt[nt++] = yt[k];
         }
+        free(xt);
+        xt = nx;
+        xo_other = NULL;
     }
     /* long-form other talk: its windows are rows of their own, after the
      * variants (they are many positions of the talk already, so they are
@@ -1922,7 +2117,7 @@ out:
     es_talk_free(talk);
     for (int k = 0; k < MAX_HEADS; k++) es_mlp_free(heads[k]);
     es_cnn_free(net);
-    free(x); free(xv); free(xt); free(yt); free(yv); free(isval);
+    free(xo_other); free(xv); free(xt); free(yt); free(yv); free(isval);
     es_dataset_free(d);
     es_dataset_free(vd);
     return st;
@@ -2055,6 +2250,37 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
     return es_eval_with(e, model_path, data_dir, pattern, cache_dir, NULL, r, progress, user, err);
 }
 
+/* Clips es_eval_with embeds at a time */
+#define EVAL_BATCH EMBED_CHUNK
+
+static float *no_row(void *user, size_t s, size_t k)
+{
+    (void)user; (void)s; (void)k;
+    return NULL;
+}
+
+/* A batch of es_eval_with failed (st, err): the failure as one pass over
+ * every clip told it before clips came in batches, i.e. the first failing
+ * file of the first pass that fails with how many more failed (else the
+ * first clip with too few embeddings), whichever batch met it first and in
+ * whichever order the clips are decided. Every clip again, in scan order,
+ * nothing kept; if that goes through after all, the batch's failure. */
+static es_status eval_embed_failed(const vemb *v, es_status st, es_error *err)
+{
+    prog quiet = *v->pg;
+    quiet.fn = NULL;
+    vemb w = *v;
+    w.pg = &quiet;
+    w.dest = no_row;
+    w.base = 0;
+    w.div = 1;
+    es_error e2 = {0};
+    es_status s2 = vemb_run(&w, NULL, v->d->nitems, &e2);
+    if (!s2) return st;
+    if (err) *err = e2;
+    return s2;
+}
+
 /* The order es_eval_with decides clips in: as scanned, or with
  * self-adaptation each speaker's clips together (speakers sorted) in a
  * seeded random order; silence slices (items n..n+nsil-1) last. */
@@ -2123,7 +2349,8 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     es_engine *ft = NULL;
     es_selfadapt *sa = NULL;
     size_t *ord = NULL;
-    float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL;
+    float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL, *batch_x = NULL;
+    es_cache *cache = NULL;
     size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
     prog pg = {progress, user, 0, 0, 0, 0, 0, 0, NULL};
     es_status st = es_dataset_scan_test(data_dir, pattern, &d, &skipped, err);
@@ -2157,6 +2384,13 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
             }
         r->self_adapted = 1;
     }
+    /* every test-time variant the model card names (one for older
+     * models); each clip's probabilities are averaged over them. The
+     * clips are embedded a batch at a time in the order they are decided
+     * in (eval_batch), so that only a batch's windows are ever held: all
+     * of them at once were 15 KB a clip for a 5-variant model (1.5 GB
+     * for 105k Speech Commands clips). */
+    vemb v = {0};
     if (c->net) {
         /* the baseline: its CNN over each clip's log-mel window */
         row = es_cnn_in_size(c->net);
@@ -2168,14 +2402,11 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
             st = err ? err->status : ES_ERR_MODEL;
             goto out;
         }
-        /* every test-time variant the model card names (one for older
-         * models); each clip's probabilities are averaged over them */
-        if ((st = embed_variants(ft ? ft : e, cache_dir, d, c->pad_to, c->window, c->mode, c->shifts, c->positions,
-                                 c->nspeeds, c->speeds, c->fe_copy, &x, &pg, err)))
-            goto out;
+        if (!(cache = es_cache_open(cache_dir, ft ? ft : e, err))) { st = err ? err->status : ES_ERR_IO; goto out; }
+        v = (vemb){cache, d, c->pad_to, c->window, c->mode, c->shifts, c->positions, c->nspeeds, c->fe_copy, c->speeds,
+                   &pg, dense_row, NULL, 0, (size_t)(c->shifts + c->nspeeds + c->fe_copy), d->nitems, 0, 0};
+        vemb_reset_notes(&pg);
     }
-    r->n_long_unknown = pg.n_long;
-    r->long_unknown_max_s = pg.long_max;
     size_t NQ = (size_t)c->shifts * (size_t)c->positions;
     size_t S = c->net ? 1 : (size_t)(c->shifts + c->nspeeds + c->fe_copy) * (size_t)c->positions;
     size_t ncopies = (size_t)(c->nspeeds + c->fe_copy);
@@ -2189,10 +2420,6 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     if ((sil >= 0 || c->wake >= 0) && d->nnoise && !c->net) {
         nsil = (d->nitems + d->nlabels / 2) / d->nlabels;
         if (!nsil) nsil = 1;
-        /* centre windows only: noise has no word to shift against */
-        if ((st = es_silence_embed(ft ? ft : e, cache_dir, (const char *const *)d->noise, d->nnoise, nsil, 0xe7a1e7a1ULL,
-                                   c->pad_to, c->mode, c->window, NULL, &xs, NULL, progress, user, err)))
-            goto out;
     }
     r->n_labels = K;
     r->labels = calloc(K, sizeof(char *));
@@ -2219,8 +2446,42 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     size_t correct = 0, n_unk = 0, unk_fa = 0;
     size_t centre = (size_t)(c->positions - 1) / 2;   /* the plain centre variant (embed_variants) */
     if (!(ord = eval_order(d, nsil, adapt, one_voice, o ? o->seed : 0))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    dense_dest batch = {NULL, 0, row};
+    if (!c->net && d->nitems &&
+        !(batch.x = batch_x = malloc((S * (d->nitems < EVAL_BATCH ? d->nitems : EVAL_BATCH) * row + 1) * sizeof(float)))) {
+        st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    v.user = &batch;
+    size_t b0 = 0;   /* the batch's first clip in ord */
     for (size_t oi = 0; oi < d->nitems + nsil; oi++) {
         size_t i = ord[oi];
+        if (!c->net && oi < d->nitems && oi == b0 + batch.n) {
+            /* the next batch of clips, every variant */
+            b0 = oi;
+            batch.n = d->nitems - oi < EVAL_BATCH ? d->nitems - oi : EVAL_BATCH;
+            v.base = b0;
+            if ((st = vemb_run(&v, ord + b0, batch.n, err))) {
+                st = eval_embed_failed(&v, st, err);
+                goto out;
+            }
+        }
+        if (oi == d->nitems) {
+            r->n_long_unknown = pg.n_long;
+            r->long_unknown_max_s = pg.long_max;
+            if (nsil) {
+                /* the noise slices, after every clip as before; centre
+                 * windows only: noise has no word to shift against */
+                if ((st = es_silence_embed(ft ? ft : e, cache_dir, (const char *const *)d->noise, d->nnoise, nsil, 0xe7a1e7a1ULL,
+                                           c->pad_to, c->mode, c->window, NULL, &xs, NULL, progress, user, err)))
+                    goto out;
+            }
+        }
+        /* variant s of clip i: xi + s * xstride */
+        const float *xi = NULL;
+        size_t xstride = 0;
+        if (i < d->nitems && c->net) { xi = x + i * row; xstride = d->nitems * row; }
+        else if (i < d->nitems) { xi = batch.x + (oi - b0) * row; xstride = batch.n * row; }
         /* a new voice: forget the last one's offset */
         if (sa && i < d->nitems &&
             (oi == 0 || strcmp(eval_voice(d, i, one_voice), eval_voice(d, ord[oi - 1], one_voice))))
@@ -2247,13 +2508,13 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
             r->skipped++;
             continue;
         }
-        const float *in = i < d->nitems ? x + i * row : xs + (i - d->nitems) * row;
+        const float *in = i < d->nitems ? xi : xs + (i - d->nitems) * row;
         if (c->net) {
             if (!(in = es_cnn_forward(c->net, in, 1, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
             if ((st = es_mlp_predict(c->mlp, in, 1, probs, err))) goto out;
         } else if (i < d->nitems && S > 1) {
             /* the clip's variants, their probabilities averaged */
-            for (size_t s = 0; s < S; s++) memcpy(xg + s * row, x + (s * d->nitems + i) * row, row * sizeof(float));
+            for (size_t s = 0; s < S; s++) memcpy(xg + s * row, xi + s * xstride, row * sizeof(float));
             es_selfadapt_apply(sa, xg, S * c->window);
             if ((st = es_classifier_predict_rows(c, xg, S, probs, err))) goto out;
             float w0 = variant_weight(NQ, (size_t)c->positions, ncopies, 0);
@@ -2272,7 +2533,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
         }
         size_t best = es_classifier_decide(c, probs);
         /* the decision teaches the offset (the clip's own centre window, not the adapted copy) */
-        if (sa && i < d->nitems) es_selfadapt_observe(sa, x + ((S > 1 ? centre : 0) * d->nitems + i) * row, c->window, best);
+        if (sa && i < d->nitems) es_selfadapt_observe(sa, xi + (S > 1 ? centre : 0) * xstride, c->window, best);
         r->confusion[(size_t)truth * K + best]++;
         memcpy(r->scores + r->n * K, probs, K * sizeof(float));
         r->truth[r->n] = truth;
@@ -2293,6 +2554,10 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
             unk_fa += c->wake >= 0 ? (int)best == c->wake : (int)best != unk;
         }
     }
+    if (!nsil) {   /* (else set at the first slice) */
+        r->n_long_unknown = pg.n_long;
+        r->long_unknown_max_s = pg.long_max;
+    }
     r->accuracy = r->n ? (double)correct / (double)r->n : NAN;
     r->unknown_false_accept = n_unk ? (double)unk_fa / (double)n_unk : NAN;
     r->n_correct = correct;
@@ -2309,6 +2574,8 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
         r->f1[k] = (p + q > 0) ? 2 * p * q / (p + q) : (isnan(p) || isnan(q) ? NAN : 0.0);
     }
 out:
+    es_cache_close(cache);
+    free(batch_x);
     free(x);
     free(xs);
     free(xg);
