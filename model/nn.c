@@ -847,12 +847,19 @@ static void shuffle(size_t *a, size_t n, es_rng *r)
     }
 }
 
-static es_status check_data(const float *x, const int *y, size_t n, size_t dim, int K, const char *what, es_error *err)
+/* example i of x[n][dim], or rows[i] when rows is given */
+static const float *example(const float *x, const float *const *rows, size_t i, size_t dim)
+{
+    return rows ? rows[i] : x + i * dim;
+}
+
+static es_status check_data(const float *x, const float *const *rows, const int *y, size_t n, size_t dim, int K,
+                            const char *what, es_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         if (y[i] < 0 || y[i] >= K)
             return es_fail(err, ES_ERR_ARG, "%s example %zu: label %d is not in [0, %d)", what, i, y[i], K);
-        const float *r = x + i * dim;
+        const float *r = example(x, rows, i, dim);
         for (size_t j = 0; j < dim; j++)
             if (!isfinite(r[j])) return es_fail(err, ES_ERR_ARG, "%s example %zu: value %zu is not finite", what, i, j);
     }
@@ -867,14 +874,41 @@ es_status es_train(es_mlp *m, const float *x, const int *y, size_t n, const floa
     return es_train_net(m, NULL, 0, x, y, n, xv, yv, nv, cfg, rep, progress, user, err);
 }
 
+static es_status train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, const float *const *rows, const int *y,
+                           size_t n, const float *xv, const int *yv, size_t nv, const es_train_cfg *cfg,
+                           es_train_report *rep,
+                           void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
+                           void *user, es_error *err);
+
 es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, const int *y, size_t n, const float *xv,
                        const int *yv, size_t nv, const es_train_cfg *cfg, es_train_report *rep,
                        void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
                        void *user, es_error *err)
 {
+    if (!x) return es_fail(err, ES_ERR_ARG, "train: no training examples");
+    return train_net(m, net, net_lr, x, NULL, y, n, xv, yv, nv, cfg, rep, progress, user, err);
+}
+
+es_status es_train_net_rows(es_mlp *m, es_cnn *net, float net_lr, const float *const *rows, const int *y, size_t n,
+                            const float *xv, const int *yv, size_t nv, const es_train_cfg *cfg, es_train_report *rep,
+                            void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
+                            void *user, es_error *err)
+{
+    if (!rows) return es_fail(err, ES_ERR_ARG, "train: no training examples");
+    for (size_t i = 0; i < n; i++)
+        if (!rows[i]) return es_fail(err, ES_ERR_ARG, "train: training example %zu has no data", i);
+    return train_net(m, net, net_lr, NULL, rows, y, n, xv, yv, nv, cfg, rep, progress, user, err);
+}
+
+static es_status train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, const float *const *rows, const int *y,
+                           size_t n, const float *xv, const int *yv, size_t nv, const es_train_cfg *cfg,
+                           es_train_report *rep,
+                           void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
+                           void *user, es_error *err)
+{
     /* fixes OpenBLAS at one thread (es_internal.h), so sgemm sums in one order */
     es_threads();
-    if (!m || !x || !y || !cfg || n == 0) return es_fail(err, ES_ERR_ARG, "train: no training examples");
+    if (!m || !y || !cfg || n == 0) return es_fail(err, ES_ERR_ARG, "train: no training examples");
     const es_train_cfg *c = cfg;
     if (c->epochs < 1 || c->batch < 1 || !(c->lr > 0 && isfinite(c->lr)) ||
         !(c->weight_decay >= 0 && c->lr * c->weight_decay < 1) || !(c->beta1 >= 0 && c->beta1 < 1) ||
@@ -888,8 +922,8 @@ es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, con
     if (!xv || !yv) nv = 0;
     int K = m->cfg.n_classes;
     size_t dim = net ? es_cnn_in_size(net) : (size_t)m->in_dim;
-    es_status st = check_data(x, y, n, dim, K, "training", err);
-    if (!st && nv) st = check_data(xv, yv, nv, dim, K, "validation", err);
+    es_status st = check_data(x, rows, y, n, dim, K, "training", err);
+    if (!st && nv) st = check_data(xv, NULL, yv, nv, dim, K, "validation", err);
     if (st) return st;
 
     int batch = (size_t)c->batch > n ? (int)n : c->batch;
@@ -984,7 +1018,7 @@ es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, con
         for (size_t s = 0; s < n; s += (size_t)batch, step++) {
             int B = (int)(n - s < (size_t)batch ? n - s : (size_t)batch);
             for (int b = 0; b < B; b++) {
-                memcpy(bx + (size_t)b * dim, x + order[s + b] * dim, dim * sizeof(float));
+                memcpy(bx + (size_t)b * dim, example(x, rows, order[s + b], dim), dim * sizeof(float));
                 by[b] = y[order[s + b]];
             }
             if (c->mixup > 0 && B > 1) {
@@ -993,7 +1027,7 @@ es_status es_train_net(es_mlp *m, es_cnn *net, float net_lr, const float *x, con
                  * [1 - mixup, 1] per batch; the targets mix alike */
                 float lam = 1.0f - c->mixup * (float)es_rng_uniform(&rng);
                 for (int b = 0; b < B; b++) {
-                    const float *o = x + order[s + (size_t)(B - 1 - b)] * dim;
+                    const float *o = example(x, rows, order[s + (size_t)(B - 1 - b)], dim);
                     float *r = bx + (size_t)b * dim;
                     for (size_t k = 0; k < dim; k++) r[k] = lam * r[k] + (1 - lam) * o[k];
                     mix_y[b] = y[order[s + (size_t)(B - 1 - b)]];

@@ -276,5 +276,14 @@ es_status es_train_net(es_mlp *m, struct es_cnn *net, float net_lr, const float 
                        const float *xv, const int *yv, size_t nv, const es_train_cfg *cfg, es_train_report *rep,
                        void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
                        void *user, es_error *err);
+/* The same with example i at rows[i] (dim floats each) rather than in
+ * one array: a caller whose examples share their data (overlapping
+ * windows of one embedding sequence, rows repeated for every variant)
+ * keeps one copy of it. The same rows give the same training, bit for
+ * bit, however they are laid out. */
+es_status es_train_net_rows(es_mlp *m, struct es_cnn *net, float net_lr, const float *const *rows, const int *y, size_t n,
+                            const float *xv, const int *yv, size_t nv, const es_train_cfg *cfg, es_train_report *rep,
+                            void (*progress)(void *user, int epoch, float train_loss, float val_loss, float val_acc),
+                            void *user, es_error *err);
 
 #endif

@@ -1427,32 +1427,35 @@ static es_status data_sha256(const es_dataset *d, const char *root, char hex[65]
     return ES_OK;
 }
 
-/* Where es_train_head puts each clip's windows as they are made: the
- * centre window (variant `centre`) of training clip row k in xt[k], of
- * held-out clip row v in xv[v]; its other variants s in block s (s before
- * the centre) or s - 1 (after it) of other, nclips rows a block. Clips
- * neither trained on nor held out (beyond --shots) are kept nowhere. */
+/* Where es_train_head puts each clip's windows as they are made. Over the
+ * frozen encoder, a training clip's Q window positions of one encoder pass
+ * are Q windows of one embedding sequence, one embedding apart: they are
+ * kept as one span of window + Q - 1 embeddings (12 for the default 8 x
+ * 5, where the windows themselves were 40), and the training rows point
+ * into it. spans [passes][nclips][span] holds training clip row k's span
+ * of pass sh at (sh * nclips + k) * span; the centre window of a held-out
+ * clip (variant `centre`) goes to xv[vrow]. Clips neither trained on nor
+ * held out (beyond --shots) are kept nowhere. A network under the head
+ * (slot_centre) reads one row per clip: training clips' to xt[trow]. */
 typedef struct {
     size_t *trow, *vrow;   /* [nitems]: the clip's training / held-out row, or SIZE_MAX */
-    float *xt, *xv, *other;
-    size_t in, nclips, centre;
+    float *xt, *xv, *spans;
+    size_t in, nclips, centre, Q, span;
 } row_slots;
 
 static float *slot_row(void *user, size_t s, size_t i)
 {
     row_slots *r = user;
-    if (s == r->centre) {
-        if (r->trow[i] != SIZE_MAX) return r->xt + r->trow[i] * r->in;
-        return r->vrow[i] != SIZE_MAX ? r->xv + r->vrow[i] * r->in : NULL;
-    }
-    if (r->trow[i] == SIZE_MAX) return NULL;
-    return r->other + ((s < r->centre ? s : s - 1) * r->nclips + r->trow[i]) * r->in;
+    if (r->trow[i] != SIZE_MAX)
+        return r->spans + ((s / r->Q) * r->nclips + r->trow[i]) * r->span + (s % r->Q) * ES_EMB_DIM;
+    return s == r->centre && r->vrow[i] != SIZE_MAX ? r->xv + r->vrow[i] * r->in : NULL;
 }
 
-/* a network's input row (one variant: the centre) */
 static float *slot_centre(void *user, size_t i)
 {
-    return slot_row(user, ((row_slots *)user)->centre, i);
+    row_slots *r = user;
+    if (r->trow[i] != SIZE_MAX) return r->xt + r->trow[i] * r->in;
+    return r->vrow[i] != SIZE_MAX ? r->xv + r->vrow[i] * r->in : NULL;
 }
 
 es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_path, es_train_result *r,
@@ -1501,7 +1504,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         return es_fail(err, ES_ERR_ARG, "other talk (--negatives) trains heads over the frozen encoder only "
                                         "(not --finetune or --scratch)");
     es_dataset *d = NULL, *vd = NULL;
-    float *xv = NULL, *xt = NULL, *xo_other = NULL;
+    float *xv = NULL, *xt = NULL, *spans = NULL, **trows = NULL;
     int *yt = NULL, *yv = NULL;
     unsigned char *isval = NULL;
     es_mlp *m = NULL, *heads[MAX_HEADS] = {0};
@@ -1609,7 +1612,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     tpaths = malloc((n + 1) * sizeof(char *));   /* the training clips, for augmentation */
     tidx = malloc((n + 1) * sizeof(size_t));       /* their items */
     row_slots rs = {.trow = malloc((n + 1) * sizeof(size_t)), .vrow = malloc((n + 1) * sizeof(size_t)), .in = in,
-                    .centre = sc};
+                    .centre = sc, .Q = (size_t)Q, .span = (W + (size_t)Q - 1) * ES_EMB_DIM};
     if (!yt || !yv || !order || !taken || !tpaths || !tidx || !rs.trow || !rs.vrow) {
         free(order); free(taken); free(rs.trow); free(rs.vrow);
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
@@ -1641,8 +1644,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     rs.nclips = nclips;
     /* xt: the centre window of each training clip; xv: of each held-out
      * one (so early stopping and a wake-word threshold see what the
-     * streaming detector sees); rs.other: the training clips' other
-     * variants, S - 1 blocks of nclips rows */
+     * streaming detector sees); spans: every window of the training clips
+     * (row_slots) */
     if (o->finetune || o->scratch) {
         /* a network under the head: its inputs, computed once per clip */
         int fw = (int)window_frames(W);
@@ -1658,8 +1661,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     }
     xt = rs.xt = malloc((nclips * in + 1) * sizeof(float));
     if (!vd) xv = rs.xv = malloc((nv * in + 1) * sizeof(float));
-    if (S > 1) xo_other = rs.other = malloc(((S - 1) * nclips * in + 1) * sizeof(float));
-    if (!xt || (!vd && !xv) || (S > 1 && !xo_other)) {
+    if (!net) spans = rs.spans = malloc(((size_t)(NS + nsp + fec) * nclips * rs.span + 1) * sizeof(float));
+    if (!xt || (!vd && !xv) || (!net && !spans)) {
         free(taken); free(rs.trow); free(rs.vrow);
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
@@ -1676,6 +1679,10 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
             st = vemb_run(&v, NULL, n, err);
             es_cache_close(cache);
         }
+        /* the centre windows, also rows of their own (xt: what the
+         * augmented and silence rows are appended to) */
+        for (size_t k = 0; !st && k < nclips; k++)
+            memcpy(xt + k * in, spans + k * rs.span + sc * ES_EMB_DIM, in * sizeof(float));
         if (!st) {
             r->cache_hits = pg.hits;
             r->n_long_clips = pg.n_long_word;
@@ -1724,30 +1731,17 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
      * rows are (after a wake-word relabelling). Augmented variants and
      * silence slices have no variants of their own: they are repeated, so
      * that every label keeps its share of the rows (else silence would be
-     * S times rarer, and class weighting would step in). The rows are
-     * the centre block (xt, nbase rows), then one block of nbase rows
-     * for each other variant s in order: xo_other grows to hold them all,
-     * its blocks of nclips rows move up to their places (the last first,
-     * so none is overwritten before it moves), and xt and the repeated
-     * rows fill in around them. */
+     * S times rarer, and class weighting would step in). Training reads
+     * the rows through trows (built below): the centre block (xt, nbase
+     * rows), then one block of nbase rows for each other variant s in
+     * order, clips' rows in their spans, the others xt's again. */
     size_t nbase = nt;
     if (S > 1) {
-        float *nx = realloc(xo_other, ((S * nbase) * in + 1) * sizeof(float));
-        if (nx) xo_other = nx;
-        int *ny = nx ? realloc(yt, (S * nbase + 1) * sizeof(int)) : NULL;
-        if (ny) yt = ny;
-        if (!nx || !ny) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
-        for (size_t j = S - 1; j >= 1; j--)
-            memmove(nx + j * nbase * in, nx + (j - 1) * nclips * in, nclips * in * sizeof(float));
-        memcpy(nx, xt, nbase * in * sizeof(float));
-        for (size_t j = 1; j < S; j++) {
-            if (nbase > nclips)
-                memcpy(nx + (j * nbase + nclips) * in, xt + nclips * in, (nbase - nclips) * in * sizeof(float));
+        int *ny = realloc(yt, (S * nbase + 1) * sizeof(int));
+        if (!ny) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+        yt = ny;
+        for (size_t j = 1; j < S; j++)
             for (size_t k = 0; k < nbase; k++) yt[nt++] = yt[k];
-        }
-        free(xt);
-        xt = nx;
-        xo_other = NULL;
     }
     /* long-form other talk: its windows are rows of their own, after the
      * variants (they are many positions of the talk already, so they are
@@ -1767,12 +1761,34 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         size_t nu = 0;
         if (!up) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
         for (size_t k = 0; k < nclips; k++) if (d->items[tidx[k]].label == unk) up[nu++] = tpaths[k];
-        if (y >= 0) st = es_train_talk(e, o, up, nu, W, y, &xt, &yt, &nt, &talk, r, progress, user, err);
+        /* its rows are appended to xt's (after nbase), their labels to yt
+         * (after the variants') */
+        size_t ns = nbase;
+        int *ys = NULL;
+        if (y >= 0) st = es_train_talk(e, o, up, nu, W, y, &xt, &ys, &ns, &talk, r, progress, user, err);
+        free(ys);
         talk_y = y;
         free(up);
         if (st) goto out;
+        if (ns > nbase) {
+            int *ny = realloc(yt, (nt + ns - nbase + 1) * sizeof(int));
+            if (!ny) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+            yt = ny;
+            while (ns-- > nbase) yt[nt++] = y;
+        }
     }
     size_t ntalk = nt - ntalk0;
+    trows = malloc((nt + 1) * sizeof *trows);
+    if (!trows) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t k = 0; k < nbase; k++) trows[k] = xt + k * in;
+    for (size_t s = 0, j = 1; s < S; s++) {
+        if (s == sc) continue;
+        for (size_t k = 0; k < nbase; k++)
+            trows[j * nbase + k] = k < nclips ? spans + ((s / (size_t)Q) * nclips + k) * rs.span + (s % (size_t)Q) * ES_EMB_DIM
+                                              : xt + k * in;
+        j++;
+    }
+    for (size_t t = 0; t < ntalk; t++) trows[ntalk0 + t] = xt + (nbase + t) * in;
     r->n_train = nbase;
     r->n_val = nv;
     r->n_labels = ext.nlabels;
@@ -1819,7 +1835,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     int rounds = talk && r->n_talk < r->n_talk_windows && o->negatives_pick != 1 ? 2 : 1;
     for (int round = 0; round < rounds; round++) {
         if (round) {
-            if ((st = talk_mine(talk, heads, nh, ext.nlabels, talk_y, ext.silence, r->n_talk, xt + ntalk0 * in, r, err)))
+            if ((st = talk_mine(talk, heads, nh, ext.nlabels, talk_y, ext.silence, r->n_talk, xt + nbase * in, r, err)))
                 goto out;
             for (int k = 0; k < nh; k++) { es_mlp_free(heads[k]); heads[k] = NULL; }
         }
@@ -1829,7 +1845,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
             tc.seed = o->seed + (uint64_t)k * 7919;
             if (!(heads[k] = es_mlp_create(&cfg, tc.seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
             es_train_report rk;
-            if ((st = es_train_net(heads[k], net, net_lr, xt, yt, nt, nv ? xv : NULL, yv, nv, &tc, k ? &rk : &rep,
+            if ((st = es_train_net_rows(heads[k], net, net_lr, (const float *const *)trows, yt, nt, nv ? xv : NULL, yv, nv, &tc, k ? &rk : &rep,
                                    train_progress, &pg, err)))
                 goto out;
         }
@@ -2046,7 +2062,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     ry = malloc((nr + 1) * sizeof *ry);
     if (!ridx || !rx || !ry) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); for (int i = 0; i < NMETA; i++) free(mv[i]); goto out; }
     for (size_t i = 0; i < nr; i++) {
-        memcpy(rx + i * in, xt + ridx[i] * in, in * sizeof(float));
+        memcpy(rx + i * in, trows[ridx[i]], in * sizeof(float));
         ry[i] = (float)yt[ridx[i]];
     }
     /* each label's mean embedding over its training clips' centre windows
@@ -2117,7 +2133,7 @@ out:
     es_talk_free(talk);
     for (int k = 0; k < MAX_HEADS; k++) es_mlp_free(heads[k]);
     es_cnn_free(net);
-    free(xo_other); free(xv); free(xt); free(yt); free(yv); free(isval);
+    free(spans); free(trows); free(xv); free(xt); free(yt); free(yv); free(isval);
     es_dataset_free(d);
     es_dataset_free(vd);
     return st;
