@@ -726,6 +726,14 @@ typedef struct {
  * it: the first failing file of the pass with how many more failed, else
  * the first clip whose embeddings are too few. */
 #define EMBED_CHUNK 512
+static size_t g_embed_chunk = EMBED_CHUNK;
+
+size_t es_train_embed_chunk(size_t clips)
+{
+    size_t was = g_embed_chunk;
+    if (clips) g_embed_chunk = clips;
+    return was;
+}
 
 typedef struct {
     es_cache *cache;
@@ -781,7 +789,7 @@ static void strip_more_failed(char *msg, size_t failed)
 static es_status vemb_run(vemb *v, const size_t *items, size_t m, es_error *err)
 {
     const es_dataset *d = v->d;
-    size_t window = v->window, row = window * ES_EMB_DIM, chunk = m < EMBED_CHUNK ? m : EMBED_CHUNK;
+    size_t window = v->window, row = window * ES_EMB_DIM, chunk = m < g_embed_chunk ? m : g_embed_chunk;
     int positions = v->positions, shifts = v->shifts, nspeeds = v->nspeeds;
     const char **paths = malloc((chunk + 1) * sizeof(char *));
     float **embs = calloc(chunk + 1, sizeof(float *));
@@ -2267,7 +2275,7 @@ es_status es_eval(es_engine *e, const char *model_path, const char *data_dir, co
 }
 
 /* Clips es_eval_with embeds at a time */
-#define EVAL_BATCH EMBED_CHUNK
+#define EVAL_BATCH g_embed_chunk
 
 static float *no_row(void *user, size_t s, size_t k)
 {

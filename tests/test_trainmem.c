@@ -1,0 +1,221 @@
+/* How much memory train and eval hold per clip (pipeline/train.c).
+ *
+ * `earshot train` held every clip's windows at every variant twice (all
+ * of them, then the training rows copied from them) and every clip's
+ * whole embedding sequence while it cut them, and `earshot eval` every
+ * clip's windows before deciding any: 25-29 KB a clip, ~3 GB for 105k
+ * Speech Commands clips. Now train keeps one span of embeddings per
+ * training clip and pass, and eval one batch of clips' windows.
+ *
+ * The test counts the heap bytes live at the peak of es_train_head and
+ * es_eval (this program's malloc family forwards to glibc's and keeps
+ * the count) on two synthetic datasets, 12 and 44 clips, with the clips
+ * embedded 4 at a time (es_train_embed_chunk): the growth per clip from
+ * one to the other is what the dataset's size costs, whatever the fixed
+ * costs (engine, encoder buffers, heads). With 15 window positions of 8
+ * embeddings (3 KB a window) it was 57 KB a clip in train and 59 KB in
+ * eval; now it is 11 KB and 3 KB (the model's rehearsal rows, which grow
+ * with the clips up to their cap, in eval). The bounds sit between, train's
+ * low enough that holding every clip's embedding sequence again (+12 KB)
+ * fails it too. One thread, so the encoder's buffers peak the same in
+ * both runs, and the counts are the same from run to run.
+ * Needs the pretrained models (skips, 77, without them); skipped in a
+ * sanitizer build, whose own malloc this one cannot stand beside. */
+#include "test_util.h"
+#include "es_internal.h"
+#include "../pipeline/train_aug.h"
+
+#include <malloc.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_COUNTING 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_COUNTING 1
+#endif
+#endif
+
+#ifndef NO_COUNTING
+/* ---- a counting malloc: glibc's own underneath (glibc lets a program
+ * replace these; its chunks stay glibc's, so malloc_usable_size works) */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+static atomic_llong g_live, g_peak;
+
+static void counted(void *p)
+{
+    if (!p) return;
+    long long v = atomic_fetch_add(&g_live, (long long)malloc_usable_size(p)) + (long long)malloc_usable_size(p);
+    long long pk = atomic_load(&g_peak);
+    while (v > pk && !atomic_compare_exchange_weak(&g_peak, &pk, v)) {}
+}
+
+void *malloc(size_t n)
+{
+    void *p = __libc_malloc(n);
+    counted(p);
+    return p;
+}
+
+void free(void *p)
+{
+    if (p) atomic_fetch_sub(&g_live, (long long)malloc_usable_size(p));
+    __libc_free(p);
+}
+
+void *calloc(size_t a, size_t b)
+{
+    void *p = __libc_calloc(a, b);
+    counted(p);
+    return p;
+}
+
+void *realloc(void *q, size_t n)
+{
+    long long was = q ? (long long)malloc_usable_size(q) : 0;
+    void *p = __libc_realloc(q, n);
+    if (p || n == 0) {   /* else q is still there, as it was */
+        atomic_fetch_sub(&g_live, was);
+        counted(p);
+    }
+    return p;
+}
+
+void *memalign(size_t a, size_t n)
+{
+    void *p = __libc_memalign(a, n);
+    counted(p);
+    return p;
+}
+
+void *aligned_alloc(size_t a, size_t n) { return memalign(a, n); }
+
+int posix_memalign(void **out, size_t a, size_t n)
+{
+    void *p = memalign(a, n);
+    if (!p) return 12;   /* ENOMEM */
+    *out = p;
+    return 0;
+}
+
+void *valloc(size_t n) { return memalign(4096, n); }
+void *pvalloc(size_t n) { return memalign(4096, (n + 4095) & ~(size_t)4095); }
+#endif
+
+static es_engine *g_eng;
+static char g_dir[256];
+
+/* DIR/<a|b>/cN.wav: n clips per label, 0.4 s of a tone whose pitch
+ * differs per clip, in a little noise */
+static void make_set(const char *dir, int n)
+{
+    char p[600];
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int l = 0; l < 2; l++) {
+        snprintf(p, sizeof p, "%s/%c", dir, 'a' + l);
+        assert_int_equal(mkdir(p, 0755), 0);
+        for (int k = 0; k < n; k++) {
+            float x[6400];
+            uint32_t s = (uint32_t)(l * 1000 + k + 1);
+            double f = (l ? 900.0 : 300.0) + 17.0 * k;
+            for (int i = 0; i < 6400; i++)
+                x[i] = (float)(6000.0 * sin(2 * M_PI * f * i / 16000.0) + 300.0 * (test_rand(&s) - 0.5));
+            es_error err = {0};
+            snprintf(p, sizeof p, "%s/%c/c%d.wav", dir, 'a' + l, k);
+            assert_int_equal(es_audio_write_wav(p, x, 6400, &err), ES_OK);
+        }
+    }
+}
+
+/* train on DIR (and eval the model on it): the heap bytes each held at
+ * its peak above what was live before it */
+static void peaks(const char *dir, long long *train, long long *eval)
+{
+    es_train_opts o;
+    es_train_opts_default(&o);
+    char model[600], cache[600];
+    snprintf(model, sizeof model, "%s.safetensors", dir);
+    snprintf(cache, sizeof cache, "%s/cache", g_dir);
+    o.data_dir = dir;
+    o.cache_dir = cache;
+    o.val_fraction = 0;
+    o.silence = 0;
+    o.augment = 0;
+    o.shifts = 1;
+    o.speed_perturb = 0;
+    o.frontend_copy = 0;
+    o.positions = 15;
+    o.ensemble = 1;
+    o.epochs = 2;
+    o.min_steps = 4;
+    es_error err = {0};
+    es_train_result r;
+    long long before = atomic_load(&g_live);
+    atomic_store(&g_peak, before);
+    assert_int_equal(es_train_head(g_eng, &o, model, &r, NULL, NULL, &err), ES_OK);
+    *train = atomic_load(&g_peak) - before;
+    es_eval_result ev;
+    before = atomic_load(&g_live);
+    atomic_store(&g_peak, before);
+    assert_int_equal(es_eval(g_eng, model, dir, NULL, cache, &ev, NULL, NULL, &err), ES_OK);
+    *eval = atomic_load(&g_peak) - before;
+    assert_true(ev.n > 0);
+    es_eval_result_free(&ev);
+}
+
+static void test_per_clip(void **state)
+{
+    (void)state;
+    char small[300], large[300];
+    snprintf(small, sizeof small, "%s/small", g_dir);
+    snprintf(large, sizeof large, "%s/large", g_dir);
+    make_set(small, 6);
+    make_set(large, 22);
+    size_t was = es_train_embed_chunk(4);
+    long long t1, e1, t2, e2;
+    peaks(small, &t1, &e1);
+    peaks(large, &t2, &e2);
+    es_train_embed_chunk(was);
+    double dt = (double)(t2 - t1) / 32, de = (double)(e2 - e1) / 32;
+    print_message("  peak heap: train %.1f -> %.1f MB (%.1f KB a clip), eval %.1f -> %.1f MB (%.1f KB a clip)\n",
+                  t1 / 1e6, t2 / 1e6, dt / 1024, e1 / 1e6, e2 / 1e6, de / 1024);
+    assert_true(t1 > 0 && e1 > 0);   /* the counting saw the runs at all */
+    assert_true(dt < 20 * 1024);
+    assert_true(de < 8 * 1024);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (test_tmpdir(g_dir, sizeof g_dir, "trainmem")) return -1;
+    es_set_threads(1);
+    return test_engine_setup(&g_eng);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return test_engine_teardown(g_eng, g_dir);
+}
+
+int main(void)
+{
+#ifdef NO_COUNTING
+    printf("SKIP: a sanitizer build has a malloc of its own; this test counts glibc's\n");
+    return 77;
+#else
+    test_require_models();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_per_clip),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+#endif
+}
