@@ -131,22 +131,18 @@ static es_status noise_hashes(const char *const *noise, size_t nnoise, char (**h
     return ES_OK;
 }
 
-/* The centre `window` embeddings of each of m results into x [m][window*96]. */
+/* The centre `window` embeddings of each of m results into x [m][window*96]
+ * (the first result with too few: its error, naming it as `what`). */
 static es_status centre_windows(float **embs, const size_t *counts, size_t m, size_t window, es_embed_mode mode,
-                                const char *what, float **x_out, es_error *err)
+                                const char *what, float *x, es_error *err)
 {
     int stream = mode == ES_EMBED_STREAM;
-    float *x = malloc((m * window * ES_EMB_DIM + 1) * sizeof(float));
-    if (!x) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < m; i++) {
-        if (counts[i] < window + es_window_skip(stream)) {
-            free(x);
+        if (counts[i] < window + es_window_skip(stream))
             return es_fail(err, ES_ERR_ARG, "%s: %zu embeddings, fewer than the window of %zu", what, counts[i], window);
-        }
         size_t off = es_centre_offset(counts[i], window, stream);
         memcpy(x + i * window * ES_EMB_DIM, embs[i] + off * ES_EMB_DIM, window * ES_EMB_DIM * sizeof(float));
     }
-    *x_out = x;
     return ES_OK;
 }
 
@@ -155,13 +151,15 @@ typedef struct {
     void *user;
     const char *stage;
     size_t hits;       /* variants found in the cache so far */
+    size_t off, total; /* the variants before this call's, and of all calls (0: the call's own total) */
+    size_t hits0;      /* the hits of the calls before */
 } stage_prog;
 
 static void on_prog(void *user, size_t done, size_t total, size_t hits)
 {
     stage_prog *p = user;
-    p->hits = hits;
-    if (p->fn) p->fn(p->user, p->stage, done, total);
+    p->hits = p->hits0 + hits;
+    if (p->fn) p->fn(p->user, p->stage, p->off + done, p->total ? p->total : total);
 }
 
 /* 64-bit FNV-1a over the seed and a file's base name, then a splitmix64
@@ -218,30 +216,107 @@ static es_status net_rows(make_ctx *c, const char *const *srcs, const size_t *fi
                           int srcs_are_noise, const char *stage, float **x_out, es_progress_fn progress, void *user,
                           es_error *err);
 
+/* Variants are embedded es_train_embed_chunk() at a time (512), each
+ * keeping only its centre window: all the variants' whole embedding
+ * sequences at once (9.6 KB each for 2 s, three times the window) were
+ * 19 KB a training clip with --augment 2. */
+
+/* the maker of a chunk of variants: variant i of the chunk is j0 + i */
+typedef struct {
+    es_variant_fn make;
+    void *ctx;
+    size_t j0;
+} chunk_maker;
+
+static es_status chunk_make(void *ctx, size_t i, const float *x, size_t n, float **emb, size_t *k, es_error *err)
+{
+    chunk_maker *w = ctx;
+    return w->make(w->ctx, w->j0 + i, x, n, emb, k, err);
+}
+
+/* es_cache_embed_variants words a failure of several variants as the
+ * first one's message followed by " (and N more variants failed)": cut
+ * that off msg and return how many failed (1 without it) */
+static size_t cut_more_failed(char *msg)
+{
+    const char *tail = " more variants failed)";
+    size_t lm = strlen(msg), lt = strlen(tail);
+    if (lm < lt || strcmp(msg + lm - lt, tail)) return 1;
+    char *open = NULL;
+    for (char *q = strstr(msg, " (and "); q; q = strstr(q + 1, " (and ")) open = q;
+    if (!open) return 1;
+    char *end = NULL;
+    unsigned long long more = strtoull(open + 6, &end, 10);
+    if (end != msg + lm - lt || end == open + 6) return 1;
+    *open = 0;
+    return (size_t)more + 1;
+}
+
 static es_status embed_windows(make_ctx *c, const char *cache_dir, const char *const *srcs, size_t nsrc,
                                const size_t *file_of, char **tags, size_t m, es_variant_fn make, audio_fn audio,
                                const char *stage, const char *what, size_t window, float **x_out, size_t *hits,
                                es_progress_fn progress, void *user, es_error *err)
 {
-    es_status s;
+    es_status s = ES_OK;
     /* silence slices are cut from the noise recordings, decoded once */
     if (c->net) return net_rows(c, srcs, file_of, m, audio, srcs == c->noise, stage, x_out, progress, user, err);
+    for (size_t j = 0; j < m; j++)
+        if (file_of[j] >= nsrc) return es_fail(err, ES_ERR_ARG, "es_cache_embed_variants: variant %zu names no file or has no tag", j);
     es_cache *cache = es_cache_open(cache_dir, c->e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
     es_cache_set_mode(cache, c->mode);
-    size_t *counts = calloc(m, sizeof(size_t));
-    float **embs = calloc(m, sizeof(float *));
-    stage_prog sp = {progress, user, stage, 0};
-    if (!counts || !embs) s = es_fail(err, ES_ERR_NOMEM, "out of memory");
-    else s = es_cache_embed_variants(cache, srcs, nsrc, file_of, (const char *const *)tags, m, c->pad_to, make, c, embs,
-                                     counts, on_prog, &sp, err);
+    /* A chunk at a time, over the files its variants come from (in the
+     * order first met), in variant order as one call over all of them: a
+     * failure is reported as that call reported it (all or nothing, the
+     * first failing variant with how many more failed), so the rest are
+     * still embedded (and cached) to count them; else the first variant
+     * with too few embeddings. */
+    size_t chunk = es_train_embed_chunk(0), row = window * ES_EMB_DIM, failed = 0;
+    if (chunk > m) chunk = m;
+    float *x = malloc((m * row + 1) * sizeof(float));
+    size_t *counts = calloc(chunk + 1, sizeof(size_t)), *loc = malloc((nsrc + 1) * sizeof(size_t));
+    size_t *lfile = malloc((chunk + 1) * sizeof(size_t)), *lidx = malloc((chunk + 1) * sizeof(size_t));
+    const char **lsrc = malloc((chunk + 1) * sizeof(char *));
+    float **embs = calloc(chunk + 1, sizeof(float *));
+    stage_prog sp = {progress, user, stage, 0, 0, m, 0};
+    es_error first = {0}, bad = {0};
+    if (!x || !counts || !loc || !lfile || !lidx || !lsrc || !embs) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
+    for (size_t f = 0; f < nsrc; f++) loc[f] = SIZE_MAX;
+    for (size_t j0 = 0; j0 < m; j0 += chunk) {
+        size_t b = m - j0 < chunk ? m - j0 : chunk, nl = 0;
+        for (size_t j = 0; j < b; j++) {
+            size_t f = file_of[j0 + j];
+            if (loc[f] == SIZE_MAX) { loc[f] = nl; lidx[nl] = f; lsrc[nl++] = srcs[f]; }
+            lfile[j] = loc[f];
+        }
+        chunk_maker cm = {make, c, j0};
+        es_error ce = {0};
+        sp.off = j0;
+        es_status cs = es_cache_embed_variants(cache, lsrc, nl, lfile, (const char *const *)tags + j0, b, c->pad_to,
+                                               chunk_make, &cm, embs, counts, on_prog, &sp, &ce);
+        sp.hits0 = sp.hits;
+        for (size_t l = 0; l < nl; l++) loc[lidx[l]] = SIZE_MAX;
+        if (cs) {
+            size_t k = cut_more_failed(ce.msg);
+            if (!failed) { first = ce; if (!first.status) first.status = cs; }
+            failed += k;
+        } else if (!failed && !bad.status) {
+            es_error we = {0};
+            if (centre_windows(embs, counts, b, window, c->mode, what, x + j0 * row, &we)) bad = we;
+        }
+        for (size_t j = 0; j < b; j++) { free(embs[j]); embs[j] = NULL; }
+    }
+    if (failed == 1) s = es_fail(err, first.status, "%s", first.msg);
+    else if (failed) s = es_fail(err, first.status, "%s (and %zu more variants failed)", first.msg, failed - 1);
+    else if (bad.status) s = es_fail(err, bad.status, "%s", bad.msg);
     if (!s && hits) *hits = sp.hits;
-    if (!s) s = centre_windows(embs, counts, m, window, c->mode, what, x_out, err);
-    for (size_t j = 0; embs && j < m; j++) free(embs[j]);
-    free(embs);
-    free(counts);
+out:
+    for (size_t j = 0; embs && j < chunk; j++) free(embs[j]);
+    free(embs); free(counts); free(loc); free(lfile); free(lidx); free(lsrc);
     es_cache_close(cache);
-    return s;
+    if (s) { free(x); return s; }
+    *x_out = x;
+    return ES_OK;
 }
 
 es_status es_aug_embed(es_engine *e, const char *cache_dir, const char *const *paths, size_t n, int variants,
@@ -889,7 +964,7 @@ es_status es_talk_open(es_engine *e, const es_train_opts *o, const char *const *
     if (!(t->cache = es_cache_open(o->cache_dir, e, err))) { s = err ? err->status : ES_ERR_IO; goto fail; }
     es_cache_set_mode(t->cache, o->frontend);
     scan_ctx c = {t, o->frontend == ES_EMBED_STREAM, nunk};
-    stage_prog sp = {progress, user, "other talk", 0};
+    stage_prog sp = {progress, user, "other talk", 0, 0, 0, 0};
     if ((s = talk_walk(t, NULL, on_prog, &sp, scan_file, &c, err))) goto fail;
     *out = t;
     return ES_OK;

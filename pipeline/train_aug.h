@@ -226,7 +226,8 @@ char *es_train_aug_card(const es_train_opts *o, const es_train_ext *x, const es_
 
 /* The clips es_train_head and es_eval embed at a time (pipeline/train.c,
  * vemb_run: each keeps only their windows; es_eval holds one such batch
- * of windows): set to clips (0 = unchanged), returns the count before.
+ * of windows), and the variants es_aug_embed and es_silence_embed do:
+ * set to clips (0 = unchanged), returns the count before.
  * 512 by default; tests make it small to see memory that grows with a
  * dataset's size rather than with a batch's. */
 size_t es_train_embed_chunk(size_t clips);
