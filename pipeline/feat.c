@@ -139,6 +139,32 @@ static int norm_kind(const char *s)
 }
 
 
+typedef struct {
+    void (*fn)(void *user, size_t done, size_t total, size_t hits);
+    void *user;
+    size_t off, total;   /* the pass's clips before this chunk; all of them */
+    size_t hits0, hits;  /* the pass's cache hits before this chunk; so far */
+} feat_prog;
+
+static void feat_progress(void *user, size_t done, size_t total, size_t hits)
+{
+    (void)total;
+    feat_prog *p = user;
+    p->hits = p->hits0 + hits;
+    if (p->fn) p->fn(p->user, p->off + done, p->total, p->hits);
+}
+
+/* es_cache_embed_many_var's words for several failed files: cut them off
+ * the first one's message (the chunks' are put together again) */
+static void feat_strip_more_failed(char *msg, size_t failed)
+{
+    if (failed < 2) return;
+    char tail[64];
+    snprintf(tail, sizeof tail, " (and %zu more files failed)", failed - 1);
+    size_t lm = strlen(msg), lt = strlen(tail);
+    if (lm >= lt && !strcmp(msg + lm - lt, tail)) msg[lm - lt] = 0;
+}
+
 es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *o,
                         void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user, es_feat **out,
                         es_error *err)
@@ -169,18 +195,30 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
     es_cache *cache = es_cache_open(o->cache_dir, e, err);
     if (!cache) return err ? err->status : ES_ERR_IO;
     es_cache_set_mode(cache, o->frontend);   /* the features the trained head reads */
+    /* The clips go through the encoder es_train_embed_chunk() at a time
+     * (512, as in es_train_head), each keeping only its pooled vectors:
+     * every clip's whole embedding sequence (9.6 KB for 2 s) and window
+     * (3 KB) held at once were 12.6 KB a clip. The passes run in the
+     * order they did (every clip of a pass, then the next), and a failure
+     * is reported as one call over every clip did: the pass's first
+     * failing file with how many more failed, else the clip with too few
+     * embeddings at the first position of a pass that has one (lowest
+     * clip at that position). */
     es_feat *f = calloc(1, sizeof *f);
-    const char **paths = malloc((n + 1) * sizeof(char *));
-    float **embs = calloc(n + 1, sizeof(float *));
-    size_t *counts = calloc(n + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
-    float *win = malloc((n * W * ES_EMB_DIM + 1) * sizeof(float));
-    int *arg = malloc((n * P + 1) * sizeof(int));
+    size_t chunk = es_train_embed_chunk(0);
+    if (chunk > n) chunk = n;
+    const char **paths = malloc((chunk + 1) * sizeof(char *));
+    float **embs = calloc(chunk + 1, sizeof(float *));
+    size_t *counts = calloc(chunk + 1, sizeof(size_t)), *off = calloc(n + 1, sizeof(size_t));
+    es_status *fst = calloc(chunk + 1, sizeof(es_status));
+    float *win = malloc((chunk * W * ES_EMB_DIM + 1) * sizeof(float));
+    int *arg = malloc((chunk * P + 1) * sizeof(int));
     if (f) f->x = malloc(((size_t)(S + NSP * Q) * n * P + 1) * sizeof(float));
     /* as es_train pads them (the speed and warp copies are the same length) */
     double pad = o->pad_to, need = es_pad_needed(W, Q, o->frontend, NFE);
     if (need > pad) pad = need;
     if (f) f->pad = pad;
-    if (!f || !f->x || !paths || !embs || !counts || !off || !win || !arg) {
+    if (!f || !f->x || !paths || !embs || !counts || !off || !fst || !win || !arg) {
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -190,48 +228,78 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
     f->auto_shifts = o->shifts < 0;
     f->auto_fe = o->frontend_copy < 0;
     f->auto_speed = o->speed_perturb < 0;
-    for (size_t i = 0; i < n; i++) paths[i] = d->items[i].path;
-    for (int s = 0; s < S + NSP * Q; s++) {
-        /* offsets spread evenly over one 80 ms step; window positions step
-         * by whole embeddings around the centre; then the perturbed copies
-         * (unshifted, every position): speed 1 -+ x, then the front end's
-         * frequency axis warped by 1 -+ y */
-        int sp = s >= S, sh = sp ? 0 : s / Q, q = s % Q - (Q - 1) / 2, c = sp ? (s - S) / Q : -1;
+    feat_prog fp = {progress, user, 0, n, 0, 0};
+    int nk = norm_kind(o->norm);
+    for (int s0 = 0; s0 < S + NSP * Q; s0 += Q) {
+        /* a pass: offsets spread evenly over one 80 ms step; window
+         * positions (s = s0 + q) step by whole embeddings around the
+         * centre; then the perturbed copies (unshifted, every position):
+         * speed 1 -+ x, then the front end's frequency axis warped by
+         * 1 -+ y */
+        int sp = s0 >= S, sh = sp ? 0 : s0 / Q, c = sp ? (s0 - S) / Q : -1;
         int shift = sh * ES_CHUNK / NS, other = sp && c < NFE;
         double speed = 1.0, warp = 0;
         es_embed_mode mode = o->frontend;
         if (other) mode = o->frontend == ES_EMBED_STREAM ? ES_EMBED_WHOLE : ES_EMBED_STREAM;
         else if (sp && c < NFE + NSPEED) speed = c == NFE ? 1.0 - spd : 1.0 + spd;
         else if (sp) warp = c == NFE + NSPEED ? 1.0 - o->warp_perturb : 1.0 + o->warp_perturb;
-        if (s % Q == 0) {
-            es_cache_set_warp(cache, warp);
-            es_cache_set_mode(cache, mode);
-            st = es_cache_embed_many_var(cache, paths, n, pad, shift, speed, embs, counts, NULL, progress, user,
-                                         err);
-            if (st) goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            /* every offset takes its window where the unshifted one does;
-             * a speed-perturbed copy has its own length, so its own centre */
-            if (s == 0 || (sp && s % Q == 0)) off[i] = es_centre_offset(counts[i], W, mode == ES_EMBED_STREAM);
-            long o0 = (long)off[i] + q;
-            if (o0 < 0 || counts[i] < (size_t)o0 + W) {
-                st = es_fail(err, ES_ERR_ARG,
-                             "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
-                             paths[i], counts[i], Q, W, pad);
-                goto out;
+        es_cache_set_warp(cache, warp);
+        es_cache_set_mode(cache, mode);
+        size_t failed = 0;
+        es_error first = {0}, bad = {0};
+        int bad_q = Q;   /* the position of bad: the lowest wins, then the lowest clip */
+        fp.hits0 = 0;
+        for (size_t c0 = 0; c0 < n; c0 += chunk) {
+            size_t b = n - c0 < chunk ? n - c0 : chunk;
+            for (size_t j = 0; j < b; j++) paths[j] = d->items[c0 + j].path;
+            es_error ce = {0};
+            fp.off = c0;
+            es_status cs = es_cache_embed_many_var(cache, paths, b, pad, shift, speed, embs, counts, fst, feat_progress, &fp,
+                                                   &ce);
+            fp.hits0 = fp.hits;
+            if (cs) {
+                size_t k = 0;
+                for (size_t j = 0; j < b; j++) k += fst[j] != ES_OK;
+                if (!k) k = 1;
+                if (!failed) {
+                    first = ce;
+                    if (!first.status) first.status = cs;
+                    feat_strip_more_failed(first.msg, k);
+                }
+                failed += k;
             }
-            memcpy(win + i * W * ES_EMB_DIM, embs[i] + (size_t)o0 * ES_EMB_DIM, W * ES_EMB_DIM * sizeof(float));
-            if (s % Q == Q - 1) { free(embs[i]); embs[i] = NULL; }
+            for (int q = 0; !failed && q < Q; q++) {
+                int s = s0 + q, qq = q - (Q - 1) / 2;
+                for (size_t j = 0; j < b; j++) {
+                    size_t i = c0 + j;
+                    /* every offset takes its window where the unshifted one does;
+                     * a speed-perturbed copy has its own length, so its own centre */
+                    if (q == 0 && (s0 == 0 || sp)) off[i] = es_centre_offset(counts[j], W, mode == ES_EMBED_STREAM);
+                    long o0 = (long)off[i] + qq;
+                    if (o0 < 0 || counts[j] < (size_t)o0 + W) {
+                        if (q < bad_q)
+                            es_fail(&bad, ES_ERR_ARG,
+                                    "%s: %zu embeddings, too few for %d positions of a window of %zu (pad_to %.2f s is too short)",
+                                    paths[j], counts[j], Q, W, pad);
+                        if (q < bad_q) bad_q = q;
+                        break;
+                    }
+                    memcpy(win + j * W * ES_EMB_DIM, embs[j] + (size_t)o0 * ES_EMB_DIM, W * ES_EMB_DIM * sizeof(float));
+                }
+                if (bad.status) break;
+                float *dst = f->x + ((size_t)s * n + c0) * P;
+                es_pool_forward(dst, pool == ES_POOL_FLAT ? NULL : arg, win, pool, (int)b, (int)W, ES_EMB_DIM);
+                if (nk == 1) l2_rows(dst, b, P);
+            }
+            for (size_t j = 0; j < b; j++) { free(embs[j]); embs[j] = NULL; }
         }
-        float *dst = f->x + (size_t)s * n * P;
-        es_pool_forward(dst, pool == ES_POOL_FLAT ? NULL : arg, win, pool, (int)n, (int)W, ES_EMB_DIM);
-        int nk = norm_kind(o->norm);
-        if (nk == 1) l2_rows(dst, n, P);
+        if (failed == 1) { st = es_fail(err, first.status, "%s", first.msg); goto out; }
+        if (failed) { st = es_fail(err, first.status, "%s (and %zu more files failed)", first.msg, failed - 1); goto out; }
+        if (bad.status) { st = es_fail(err, bad.status, "%s", bad.msg); goto out; }
     }
 out:
-    for (size_t i = 0; embs && i < n; i++) free(embs[i]);
-    free(embs); free(counts); free(off); free(paths); free(win); free(arg);
+    for (size_t i = 0; embs && i < chunk; i++) free(embs[i]);
+    free(embs); free(counts); free(off); free(fst); free(paths); free(win); free(arg);
     es_cache_close(cache);
     if (st) { es_feat_free(f); return st; }
     *out = f;

@@ -1853,8 +1853,8 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
             tc.seed = o->seed + (uint64_t)k * 7919;
             if (!(heads[k] = es_mlp_create(&cfg, tc.seed, err))) { st = err ? err->status : ES_ERR_NOMEM; goto out; }
             es_train_report rk;
-            if ((st = es_train_net_rows(heads[k], net, net_lr, (const float *const *)trows, yt, nt, nv ? xv : NULL, yv, nv, &tc, k ? &rk : &rep,
-                                   train_progress, &pg, err)))
+            if ((st = es_train_net_rows(heads[k], net, net_lr, (const float *const *)trows, yt, nt, nv ? xv : NULL, yv, nv,
+                                        &tc, k ? &rk : &rep, train_progress, &pg, err)))
                 goto out;
         }
     }
@@ -2410,8 +2410,8 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     }
     /* every test-time variant the model card names (one for older
      * models); each clip's probabilities are averaged over them. The
-     * clips are embedded a batch at a time in the order they are decided
-     * in (eval_batch), so that only a batch's windows are ever held: all
+     * clips are embedded a batch at a time (EVAL_BATCH) in the order they
+     * are decided in, so that only a batch's windows are ever held: all
      * of them at once were 15 KB a clip for a 5-variant model (1.5 GB
      * for 105k Speech Commands clips). */
     vemb v = {0};

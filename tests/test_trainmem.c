@@ -1,4 +1,5 @@
-/* How much memory train and eval hold per clip (pipeline/train.c).
+/* How much memory train, eval and the learning curve hold per clip
+ * (pipeline/train.c, train_aug.c, feat.c).
  *
  * `earshot train` held every clip's windows at every variant twice (all
  * of them, then the training rows copied from them) and every clip's
@@ -15,17 +16,20 @@
  * costs (engine, encoder buffers, heads). With 15 window positions of 8
  * embeddings (3 KB a window) and one augmented variant of every clip it
  * was 63 KB a clip in train and 60 KB in eval; now it is 14.6 KB and
- * 3.8 KB (the model's rehearsal rows, which grow with the clips up to
+ * 3.9 KB (the model's rehearsal rows, which grow with the clips up to
  * their cap, in eval). The bounds sit between, train's low enough that
  * holding every clip's or every augmented variant's embedding sequence
  * again (23 KB either) fails it too. One thread, so the encoder's buffers
  * peak the same in both runs, and the counts are the same from run to
- * run.
+ * run. The learning curve's features (es_feat_build: 15 pooled vectors
+ * of 768 bytes a clip, 11.3 KB) held every clip's embedding sequence and
+ * window beside them too: 26.3 KB a clip.
  * Needs the pretrained models (skips, 77, without them); skipped in a
  * sanitizer build, whose own malloc this one cannot stand beside. */
 #include "test_util.h"
 #include "es_internal.h"
 #include "../pipeline/train_aug.h"
+#include "../pipeline/feat.h"
 
 #include <malloc.h>
 #include <math.h>
@@ -110,7 +114,6 @@ int posix_memalign(void **out, size_t a, size_t n)
 
 void *valloc(size_t n) { return memalign(4096, n); }
 void *pvalloc(size_t n) { return memalign(4096, (n + 4095) & ~(size_t)4095); }
-#endif
 
 static es_engine *g_eng;
 static char g_dir[256];
@@ -131,15 +134,16 @@ static void make_set(const char *dir, int n)
             for (int i = 0; i < 6400; i++)
                 x[i] = (float)(6000.0 * sin(2 * M_PI * f * i / 16000.0) + 300.0 * (test_rand(&s) - 0.5));
             es_error err = {0};
-            snprintf(p, sizeof p, "%s/%c/c%d.wav", dir, 'a' + l, k);
+            snprintf(p, sizeof p, "%s/%c/s%d_nohash_%d.wav", dir, 'a' + l, k % 4, k);   /* 4 speakers, for the curve */
             assert_int_equal(es_audio_write_wav(p, x, 6400, &err), ES_OK);
         }
     }
 }
 
-/* train on DIR (and eval the model on it): the heap bytes each held at
- * its peak above what was live before it */
-static void peaks(const char *dir, long long *train, long long *eval)
+/* train on DIR (and eval the model on it), and the learning curve's
+ * features of it: the heap bytes each held at its peak above what was
+ * live before it */
+static void peaks(const char *dir, long long *train, long long *eval, long long *curve)
 {
     es_train_opts o;
     es_train_opts_default(&o);
@@ -171,6 +175,16 @@ static void peaks(const char *dir, long long *train, long long *eval)
     *eval = atomic_load(&g_peak) - before;
     assert_true(ev.n > 0);
     es_eval_result_free(&ev);
+    /* the learning curve's features (every clip's pooled vectors) */
+    es_dataset *d = NULL;
+    assert_int_equal(es_dataset_scan(dir, NULL, &d, NULL, &err), ES_OK);
+    es_feat *f = NULL;
+    before = atomic_load(&g_live);
+    atomic_store(&g_peak, before);
+    assert_int_equal(es_feat_build(g_eng, d, &o, NULL, NULL, &f, &err), ES_OK);
+    *curve = atomic_load(&g_peak) - before;
+    es_feat_free(f);
+    es_dataset_free(d);
 }
 
 static void test_per_clip(void **state)
@@ -182,16 +196,18 @@ static void test_per_clip(void **state)
     make_set(small, 6);
     make_set(large, 22);
     size_t was = es_train_embed_chunk(4);
-    long long t1, e1, t2, e2;
-    peaks(small, &t1, &e1);
-    peaks(large, &t2, &e2);
+    long long t1, e1, c1, t2, e2, c2;
+    peaks(small, &t1, &e1, &c1);
+    peaks(large, &t2, &e2, &c2);
     es_train_embed_chunk(was);
-    double dt = (double)(t2 - t1) / 32, de = (double)(e2 - e1) / 32;
-    print_message("  peak heap: train %.1f -> %.1f MB (%.1f KB a clip), eval %.1f -> %.1f MB (%.1f KB a clip)\n",
-                  t1 / 1e6, t2 / 1e6, dt / 1024, e1 / 1e6, e2 / 1e6, de / 1024);
-    assert_true(t1 > 0 && e1 > 0);   /* the counting saw the runs at all */
+    double dt = (double)(t2 - t1) / 32, de = (double)(e2 - e1) / 32, dc = (double)(c2 - c1) / 32;
+    print_message("  peak heap: train %.1f -> %.1f MB (%.1f KB a clip), eval %.1f -> %.1f MB (%.1f KB a clip), "
+                  "curve features %.1f -> %.1f MB (%.1f KB a clip)\n",
+                  t1 / 1e6, t2 / 1e6, dt / 1024, e1 / 1e6, e2 / 1e6, de / 1024, c1 / 1e6, c2 / 1e6, dc / 1024);
+    assert_true(t1 > 0 && e1 > 0 && c1 > 0);   /* the counting saw the runs at all */
     assert_true(dt < 20 * 1024);
     assert_true(de < 8 * 1024);
+    assert_true(dc < 18 * 1024);
 }
 
 static int setup(void **state)
@@ -207,6 +223,7 @@ static int teardown(void **state)
     (void)state;
     return test_engine_teardown(g_eng, g_dir);
 }
+#endif
 
 int main(void)
 {
