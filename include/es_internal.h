@@ -156,6 +156,16 @@ es_status es_atomic_write_tmp(es_atomic *a, const char *path, const void *data, 
                               es_error *err);
 es_status es_npy_write_ex(const char *path, const float *data, const size_t *shape, int ndim, int durable,
                           es_error *err);
+/* The two halves of es_npy_write and es_npy_read, for a caller that
+ * adds bytes of its own after the array (the embedding cache's checksum
+ * trailer; numpy.load reads the array and ignores them). es_npy_encode
+ * makes the file's bytes, malloc'd in *out (*len of them) with `extra`
+ * bytes spare after them; es_npy_decode parses exactly buf[len]. `name`
+ * names the file in errors. */
+es_status es_npy_encode(const char *name, const float *data, const size_t *shape, int ndim, size_t extra,
+                        unsigned char **out, size_t *len, es_error *err);
+es_status es_npy_decode(const char *name, const unsigned char *buf, size_t len, float **data, size_t *shape, int *ndim,
+                        es_error *err);
 
 /* Remove a file or a tree, children first (0, or -1 if anything stayed).
  * Symbolic links are removed themselves, never followed: a mix folder of

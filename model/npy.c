@@ -20,13 +20,27 @@ es_status es_npy_write(const char *path, const float *data, const size_t *shape,
 es_status es_npy_write_ex(const char *path, const float *data, const size_t *shape, int ndim, int durable,
                           es_error *err)
 {
-    if (!path || ndim < 0 || ndim > 8 || (!shape && ndim)) return es_fail(err, ES_ERR_ARG, "es_npy_write: invalid arguments");
+    unsigned char *buf;
+    size_t bytes;
+    es_status s = es_npy_encode(path, data, shape, ndim, 0, &buf, &bytes, err);
+    if (s) return s;
+    s = es_write_atomic_ex(path, buf, bytes, durable, err);
+    free(buf);
+    return s;
+}
+
+es_status es_npy_encode(const char *name, const float *data, const size_t *shape, int ndim, size_t extra,
+                        unsigned char **out, size_t *len, es_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    if (!name || ndim < 0 || ndim > 8 || (!shape && ndim)) return es_fail(err, ES_ERR_ARG, "es_npy_write: invalid arguments");
     /* the reader's limit, so a count cannot wrap (2^33 x 2^31 wrapped to 0
      * and wrote a file the reader refused) */
     size_t elems = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] > ((size_t)1 << 40) || (shape[i] && elems > ((size_t)1 << 40) / shape[i]))
-            return es_fail(err, ES_ERR_ARG, "es_npy_write: %s: shape too large (over 2^40 elements)", path);
+            return es_fail(err, ES_ERR_ARG, "es_npy_write: %s: shape too large (over 2^40 elements)", name);
         elems *= shape[i];
     }
     if (elems && !data) return es_fail(err, ES_ERR_ARG, "es_npy_write: invalid arguments");
@@ -44,8 +58,8 @@ es_status es_npy_write_ex(const char *path, const float *data, const size_t *sha
     size_t pad = (64 - total % 64) % 64;
     hl += pad;
     size_t bytes = 10 + hl + count * sizeof(float);
-    unsigned char *buf = malloc(bytes);
-    if (!buf) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path);
+    unsigned char *buf = malloc(bytes + extra);
+    if (!buf) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", name);
     memcpy(buf, "\x93NUMPY\x01\x00", 8);
     buf[8] = (unsigned char)(hl & 0xff);
     buf[9] = (unsigned char)(hl >> 8);
@@ -61,9 +75,9 @@ es_status es_npy_write_ex(const char *path, const float *data, const size_t *sha
         d[4 * i + 2] = (unsigned char)(u >> 16);
         d[4 * i + 3] = (unsigned char)(u >> 24);
     }
-    es_status s = es_write_atomic_ex(path, buf, bytes, durable, err);
-    free(buf);
-    return s;
+    *out = buf;
+    *len = bytes;
+    return ES_OK;
 }
 
 es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, es_error *err)
@@ -75,8 +89,16 @@ es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, 
     size_t len;
     es_status s = es_read_file(path, &buf, &len, err);
     if (s) return s;
-    /* the failure, set only when it fails: err was filled on success too */
-    s = ES_ERR_FORMAT;
+    s = es_npy_decode(path, buf, len, data, shape, ndim, err);
+    free(buf);
+    return s;
+}
+
+es_status es_npy_decode(const char *name, const unsigned char *buf, size_t len, float **data, size_t *shape, int *ndim,
+                        es_error *err)
+{
+    *data = NULL;
+    *ndim = 0;
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0 || buf[6] != 1) goto out;
     size_t hl = buf[8] | (size_t)buf[9] << 8;
     if (10 + hl > len) goto out;
@@ -102,7 +124,7 @@ es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, 
     }
     if (*p != ')' || len - 10 - hl != count * 4) goto out;
     float *d = malloc(count * sizeof(float) + 1);
-    if (!d) { s = es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); goto done; }
+    if (!d) return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", name);
     const unsigned char *q = buf + 10 + hl;
     for (size_t i = 0; i < count; i++) {
         uint32_t u = (uint32_t)q[4 * i] | (uint32_t)q[4 * i + 1] << 8 | (uint32_t)q[4 * i + 2] << 16 | (uint32_t)q[4 * i + 3] << 24;
@@ -110,11 +132,7 @@ es_status es_npy_read(const char *path, float **data, size_t *shape, int *ndim, 
     }
     *data = d;
     *ndim = nd;
-    s = ES_OK;
-    goto done;
+    return ES_OK;
 out:
-    es_fail(err, s, "%s: not a float32 .npy file", path);
-done:
-    free(buf);
-    return s;
+    return es_fail(err, ES_ERR_FORMAT, "%s: not a float32 .npy file", name);
 }

@@ -14,10 +14,23 @@
  * bytes and is as collision-resistant.) A renamed or copied file hits; an
  * edited file, another model or other settings miss.
  *
- * Layout: <dir>/<first 2 hex>/<64 hex>.npy, float32 [n][96], written with
- * es_npy_write_ex (temporary file + rename), so a reader never sees half a
- * file and numpy.load reads every entry. Entries are not fsynced: one cut
- * short by a power failure fails its check on reading and is recomputed.
+ * Layout: <dir>/<first 2 hex>/<64 hex>.npy: a .npy file of float32
+ * [n][96], then a 16-byte trailer: "es-cache", ES_CACHE_FORMAT (u32
+ * little-endian) and the CRC-32C of the 64 hex digits of the key followed
+ * by every byte of the file before the trailer (u32 little-endian).
+ * numpy.load reads the array and ignores the trailer (it reads the count
+ * the header gives). Entries are written whole (temporary file + rename),
+ * so a reader never sees half a file, but not fsynced: one that a power
+ * cut left short, or with blocks of zeros or of another file's old data,
+ * or one with a flipped bit, fails its checksum on reading and is removed
+ * and recomputed. The checksum covers the key, so another key's entry in
+ * this one's place fails too.
+ *
+ * Entries of format 1 (before the trailer) are never read: their keys
+ * hash "v1", so no lookup names them, and one found under a current key
+ * has no trailer and is recomputed. Until removed they are still
+ * earshot's entries to `earshot cache` (counted, and removed by --clear;
+ * --tidy removes temporaries only, as always).
  *
  * Threads: es_cache_embed may be called concurrently on one cache (the
  * engine's whole-clip path allocates its scratch per call; the cache's only
@@ -32,8 +45,9 @@
 #include <sys/stat.h>
 
 /* Bump when anything that changes the stored numbers changes (front-end
- * code, decoding, padding rules), so old entries are simply missed. */
-#define ES_CACHE_FORMAT 1
+ * code, decoding, padding rules) or the layout of an entry, so old entries
+ * are simply missed. 2: the checksum trailer. */
+#define ES_CACHE_FORMAT 2
 
 typedef struct es_cache es_cache;
 
@@ -60,7 +74,7 @@ void es_cache_set_warp(es_cache *c, double warp);
  * silence (pad_to = 0: no padding; longer clips keep their length), in
  * the cache's front-end mode (es_cache_set_mode). *emb is malloc'd (NULL when *n == 0). *hit (may be NULL)
  * is 1 when the result came from the cache. A corrupt or truncated entry
- * is removed and recomputed. A failure to store the result is not an
+ * (one whose checksum fails) is removed and recomputed. A failure to store the result is not an
  * error (the embeddings are still right); it is counted, see
  * es_cache_write_failures. */
 es_status es_cache_embed(es_cache *c, const char *path, double pad_to, float **emb, size_t *n, int *hit, es_error *err);

@@ -882,25 +882,77 @@ static void test_cache(void **state)
         free(es2[1]);
     }
 
-    /* the entry is a numpy-readable [16, 96] float32 file where the key says */
+    /* the entry is a [16, 96] float32 .npy file where the key says, then
+     * the 16-byte trailer of format 2 (numpy.load ignores it: test_cli) */
     char entry[2048];
     entry_path(c, P("audio/a.wav"), 2.0, entry, sizeof entry);
     float *raw;
     size_t shape[8];
     int nd;
-    assert_int_equal(es_npy_read(entry, &raw, shape, &nd, NULL), ES_OK);
+    unsigned char *fb;
+    size_t fl;
+    assert_int_equal(es_read_file(entry, &fb, &fl, NULL), ES_OK);
+    assert_true(fl > 16);
+    assert_int_equal(es_npy_decode(entry, fb, fl - 16, &raw, shape, &nd, NULL), ES_OK);
     assert_int_equal(nd, 2);
     assert_int_equal(shape[0], 16);
     assert_int_equal(shape[1], 96);
+    assert_memory_equal(raw, e1, n1 * ES_EMB_DIM * sizeof(float));
+    assert_memory_equal(fb + fl - 16, "es-cache\x02\0\0\0", 12);
     free(raw);
+    free(fb);
+    size_t data_at = fl - 16 - n1 * ES_EMB_DIM * sizeof(float);   /* the header's length */
+    /* another clip's entry of the same shape, for its bytes */
+    write_wav(P("audio/other.wav"), 0.7, 8000, 9);
+    assert_int_equal(es_cache_embed(c, P("audio/other.wav"), 2.0, &e2, &n2, &hit, &e), ES_OK);
+    assert_int_equal(n2, n1);
+    assert_memory_not_equal(e1, e2, n1 * ES_EMB_DIM * sizeof(float));
+    free(e2);
+    char other[2048];
+    entry_path(c, P("audio/other.wav"), 2.0, other, sizeof other);
+    unsigned char *ob;
+    size_t ol;
+    assert_int_equal(es_read_file(other, &ob, &ol, NULL), ES_OK);
+    assert_int_equal(ol, fl);
 
     /* corrupt entries: truncated, garbage, wrong shape, NaN -> recomputed;
      * and what a power cut leaves of an entry renamed into place without
      * fsync: empty, or its size on disk but blocks of zeros where the data
      * did not reach the disk (ext4 data=writeback, XFS), here the file
      * from byte 512 on: a header that parses and finite numbers, which
-     * were taken for embeddings */
-    for (int how = 0; how < 6; how++) {
+     * were taken for embeddings. And what the checksum catches besides:
+     * one bit flipped in the middle of the data (6); a block of another
+     * entry's bytes where this one's did not reach the disk (7); the
+     * other entry whole in this one's place (8); an entry of format 1,
+     * with no trailer, under this key (9). Each parsed, was finite and
+     * was a hit before the trailer. */
+    for (int how = 0; how < 10; how++) {
+        if (how >= 6 && how <= 8) {
+            unsigned char *b;
+            size_t l;
+            assert_int_equal(es_read_file(entry, &b, &l, NULL), ES_OK);
+            assert_int_equal(l, fl);
+            if (how == 6) b[data_at + (l - 16 - data_at) / 2] ^= 0x08;   /* a mantissa bit of a float */
+            if (how == 7) {
+                size_t at = (data_at + 511) / 512 * 512;
+                assert_true(at + 512 <= l - 16);
+                assert_memory_not_equal(b + at, ob + at, 512);
+                memcpy(b + at, ob + at, 512);
+            }
+            if (how == 8) memcpy(b, ob, l);
+            FILE *f = fopen(entry, "wb");
+            assert_non_null(f);
+            assert_int_equal(fwrite(b, 1, l, f), l);
+            fclose(f);
+            free(b);
+        }
+        if (how == 9) {
+            float *old = malloc(n1 * ES_EMB_DIM * sizeof(float));
+            for (size_t k = 0; k < n1 * ES_EMB_DIM; k++) old[k] = e1[k] * 0.5f + 0.25f;
+            size_t sh[2] = {n1, ES_EMB_DIM};
+            assert_int_equal(es_npy_write(entry, old, sh, 2, NULL), ES_OK);
+            free(old);
+        }
         if (how == 4) assert_int_equal(truncate(entry, 0), 0);
         if (how == 5) {
             struct stat sb;
@@ -939,6 +991,7 @@ static void test_cache(void **state)
         assert_int_equal(hit, 1);
         free(e2);
     }
+    free(ob);
 
     /* other padding: another key, longer output; a padding that rounds to
      * the same sample count shares the entry */

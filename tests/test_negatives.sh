@@ -58,8 +58,10 @@ has "$T/out" "^other talk: $want windows of 1 file, 0.32 s apart, taught as _unk
 [ "$count" -gt 400 ] || bad "the training talk is under 32 s ($count embeddings): the streamed path is not tested"
 node -e '
   const fs = require("fs"), path = require("path");
+  // the array only: a cache entry has a checksum trailer after it (cache.h)
   const rd = p => { const b = fs.readFileSync(p), hl = b.readUInt16LE(8);
-    return {n: Number(/shape.: \((\d+),/.exec(b.subarray(10, 10 + hl).toString())[1]), data: b.subarray(10 + hl)}; };
+    const n = Number(/shape.: \((\d+),/.exec(b.subarray(10, 10 + hl).toString())[1]);
+    return {n, data: b.subarray(10 + hl, 10 + hl + n * 96 * 4)}; };
   const walk = d => fs.readdirSync(d, {withFileTypes: true}).flatMap(e =>
     e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith(".npy") ? [path.join(d, e.name)] : []);
   const want = rd(process.argv[1]), same = walk(process.argv[2]).map(rd).filter(e => e.n === want.n);
