@@ -182,9 +182,10 @@ es_status es_pcm_format_parse(const char *s, es_pcm_format *fmt);
  * (ES_ERR_ARG) and nothing is written. */
 es_status es_audio_write_wav(const char *path, const float *x, size_t n, es_error *err);
 /* Unlink the temporary files of the atomic writes under way (every file
- * earshot writes goes to <file>.tmp.<pid> first, then is renamed). Async-
- * signal-safe: call it from a SIGINT/SIGTERM handler before the process
- * dies, so a killed run leaves no temporary file behind. */
+ * earshot writes goes to <file>.tmp.<pid>-<start time> first, then is
+ * renamed). Async-signal-safe: call it from a SIGINT/SIGTERM handler
+ * before the process dies, so a killed run leaves no temporary file
+ * behind. */
 void es_atomic_cleanup_signal(void);
 
 /* ---------------------------------------------------------------- capture */

@@ -91,7 +91,7 @@ char *es_json_quote(const char *str);
 
 /* An atomic replacement of `path` under way (model/status.c says why each
  * step): begin resolves a symbolic link, refuses a read-only file or a
- * folder, names the temporary file (<path>.tmp.<pid>) and registers it for
+ * folder, names the temporary file (<path>.tmp.<tag>, es_proc_tag) and registers it for
  * es_atomic_cleanup_signal; the caller writes `tmp`; commit gives it the
  * old file's permissions (through fd when >= 0, else the caller did) and
  * renames it over the file; abort unlinks it. Either ends the write. */
@@ -133,12 +133,24 @@ void es_atomic_abort(es_atomic *a);
 void es_critical_begin(void);
 int es_critical_defer(int sig);
 void es_critical_end(void);
+/* Whether process pid no longer exists (by the pid alone: see es_tag_state). */
+int es_pid_gone(long pid);
+/* The tag of this process in the names of its temporary files and
+ * folders: "<pid>-<start time>" (field 22 of /proc/self/stat), or "<pid>"
+ * where /proc cannot tell. Written into buf, which it returns. */
+#define ES_PROC_TAG_MAX 48
+const char *es_proc_tag(char buf[ES_PROC_TAG_MAX]);
+/* What the whole string `tag` is: ES_TAG_NONE, not a tag (neither form of
+ * es_proc_tag); ES_TAG_LIVE, the process it names runs (this one
+ * included), or /proc cannot say for a tag with a start time and the pid
+ * exists; ES_TAG_GONE, no process of that pid, or one that started at
+ * another time (the pid was reused), so what the tag names is a leftover. */
+enum { ES_TAG_NONE, ES_TAG_LIVE, ES_TAG_GONE };
+int es_tag_state(const char *tag);
 /* Temporary files that writes killed by SIGKILL (no handler ran) left:
- * <path>.tmp.<pid>, of processes that no longer exist, are removed; of
+ * <path>.tmp.<tag>, of processes that no longer exist, are removed; of
  * one output, or of every output earshot writes in a folder (and `depth`
  * levels of sub-folders). Best effort; returns how many went. */
-/* Whether process pid no longer exists (its temporary files are stale). */
-int es_pid_gone(long pid);
 size_t es_atomic_remove_stale(const char *path);
 size_t es_atomic_remove_stale_in(const char *dir, int depth);
 

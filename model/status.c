@@ -174,7 +174,8 @@ es_status es_fail_in(es_error *err, es_status fallback, const char *what)
 
 /* ------------------------------------------------------------ atomic writes
  *
- * Every output earshot writes goes to <file>.tmp.<pid> in the same folder
+ * Every output earshot writes goes to <file>.tmp.<tag> in the same folder
+ * (<tag>: the writing process, es_proc_tag)
  * and is renamed over <file> only when complete, so a reader, a crash or a
  * full disk never leaves half a file where a good one was. Three details a
  * plain "write then rename" gets wrong:
@@ -437,9 +438,10 @@ es_status es_atomic_begin(es_atomic *a, const char *path, es_error *err)
     }
     size_t pl = strlen(target);
     a->path = real ? real : strdup(path);
-    a->tmp = malloc(pl + 32);
+    a->tmp = malloc(pl + 8 + ES_PROC_TAG_MAX);
     if (!a->path || !a->tmp) { es_atomic_abort(a); return es_fail(err, ES_ERR_NOMEM, "%s: out of memory", path); }
-    snprintf(a->tmp, pl + 32, "%s.tmp.%ld", a->path, (long)getpid());
+    char tag[ES_PROC_TAG_MAX];
+    snprintf(a->tmp, pl + 8 + ES_PROC_TAG_MAX, "%s.tmp.%s", a->path, es_proc_tag(tag));
     a->slot = atomic_register(a->tmp);
     return ES_OK;
 }
@@ -475,30 +477,117 @@ void es_atomic_abort(es_atomic *a)
 }
 
 /* SIGKILL, a crash or a power cut runs no handler: the temporary file of
- * the write under way stays, <file>.tmp.<pid>, and nothing else ever
- * removes it (the pid differs next time). The next run that writes the
- * same output removes it, once its process is gone: kill(pid, 0) failing
- * with ESRCH (EPERM means another user's live process). A live writer's
- * temporary file (a second earshot writing there now) is left alone, or
- * its rename would fail. Returns the pid of a stale name, else 0. */
-static long stale_tmp_pid(const char *name, size_t stem_len)
+ * the write under way stays, <file>.tmp.<tag>, and nothing else ever
+ * removes it (the tag differs next time). The next run that writes the
+ * same output removes it, once the process its tag names is gone (see
+ * es_tag_state). A live writer's temporary file (a second earshot writing
+ * there now) is left alone, or its rename would fail. 1 = a stale name. */
+static int stale_tmp(const char *name, size_t stem_len)
 {
     const char *p = name + stem_len;
-    if (strncmp(p, ".tmp.", 5) || !p[5]) return 0;
-    p += 5;
-    long pid = 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9' || pid > 100000000L) return 0;
-        pid = pid * 10 + (*p - '0');
-    }
-    if (pid <= 0 || pid == (long)getpid()) return 0;
-    return es_pid_gone(pid) ? pid : 0;
+    if (strncmp(p, ".tmp.", 5)) return 0;
+    return es_tag_state(p + 5) == ES_TAG_GONE;
 }
 
 int es_pid_gone(long pid)
 {
     /* ESRCH: no such process; EPERM means it exists (another user's) */
     return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* ------------------------------------------------------------ process tags
+ *
+ * Leftovers of killed runs are told from the work of live ones by the
+ * process named in them. A pid alone misleads once it is reused: the
+ * leftover of a run killed last week was "busy" for as long as some
+ * unrelated process with its pid ran, and in a container, where pids
+ * start again from 1 at each start, for ever (the same few pids come back
+ * every time, and even this process's own pid may be a dead run's). So a
+ * tag is the pid and the process's start time, field 22 of
+ * /proc/<pid>/stat (clock ticks since boot), which no two processes of one
+ * pid share: a leftover is live only while a process of its pid started
+ * when it says. Where /proc cannot tell (not Linux, not mounted, hidden),
+ * the tag is the pid alone and so is the judgement, as for the names of
+ * older earshots. */
+
+/* The start time of process pid; 0 when /proc does not say. */
+static unsigned long long proc_start(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf - 1)) < 0 && errno == EINTR) {}
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    /* "pid (comm) state ...": comm may hold spaces and parentheses, so
+     * the fields are counted from its last ')', the end of field 2 */
+    const char *q = strrchr(buf, ')');
+    for (int f = 2; q && f < 22; f++) q = strchr(q + 1, ' ');
+    if (!q) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(q + 1, &end, 10);
+    return end == q + 1 || errno || (*end != ' ' && *end != '\n' && *end) ? 0 : v;
+}
+
+/* This process's start time, read once: tag_pid says whose it is (a
+ * fork child reads its own). No lock, which a fork could leave held:
+ * threads that race both read the same number, and the release/acquire
+ * pair publishes tag_start before tag_pid. */
+static _Atomic long tag_pid;
+static _Atomic unsigned long long tag_start;
+
+const char *es_proc_tag(char buf[ES_PROC_TAG_MAX])
+{
+    long pid = (long)getpid();
+    unsigned long long start;
+    if (atomic_load_explicit(&tag_pid, memory_order_acquire) == pid) {
+        start = atomic_load_explicit(&tag_start, memory_order_relaxed);
+    } else {
+        start = proc_start(pid);
+        atomic_store_explicit(&tag_start, start, memory_order_relaxed);
+        atomic_store_explicit(&tag_pid, pid, memory_order_release);
+    }
+    if (start) snprintf(buf, ES_PROC_TAG_MAX, "%ld-%llu", pid, start);
+    else snprintf(buf, ES_PROC_TAG_MAX, "%ld", pid);
+    return buf;
+}
+
+int es_tag_state(const char *tag)
+{
+    long pid = 0;
+    unsigned long long start = 0;
+    const char *p = tag;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (pid > 100000000L) return ES_TAG_NONE;
+        pid = pid * 10 + (*p - '0');
+    }
+    if (p == tag || pid <= 0) return ES_TAG_NONE;
+    if (*p == '-') {
+        const char *q = ++p;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (start > 1000000000000000000ULL) return ES_TAG_NONE;
+            start = start * 10 + (unsigned long long)(*p - '0');
+        }
+        if (p == q || !start) return ES_TAG_NONE;
+    }
+    if (*p) return ES_TAG_NONE;
+    if (pid == (long)getpid()) {
+        /* ours, unless it names another start: a run before a restart of
+         * the container that had this pid too */
+        char mine[ES_PROC_TAG_MAX];
+        const char *dash = strchr(es_proc_tag(mine), '-');
+        return start && dash && strtoull(dash + 1, NULL, 10) != start ? ES_TAG_GONE : ES_TAG_LIVE;
+    }
+    if (es_pid_gone(pid)) return ES_TAG_GONE;
+    if (!start) return ES_TAG_LIVE;
+    unsigned long long now = proc_start(pid);
+    /* (0: /proc cannot tell, or the process ended since kill: the pid
+     * decides, as without /proc, and the next sweep sees it gone) */
+    return now && now != start ? ES_TAG_GONE : ES_TAG_LIVE;
 }
 
 size_t es_atomic_remove_stale(const char *path)
@@ -515,7 +604,7 @@ size_t es_atomic_remove_stale(const char *path)
     struct dirent *de;
     while ((de = readdir(d))) {
         char full[8200];
-        if (strncmp(de->d_name, base, bl) || !stale_tmp_pid(de->d_name, bl)) continue;
+        if (strncmp(de->d_name, base, bl) || !stale_tmp(de->d_name, bl)) continue;
         if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full) continue;
         removed += unlink(full) == 0;
     }
@@ -525,7 +614,7 @@ size_t es_atomic_remove_stale(const char *path)
 
 /* The same for every output in a folder earshot writes into (embed -o,
  * transcribe -d, --save-clips), down `depth` levels of sub-folders. Only
- * names of the kinds earshot writes (<name>.<ext>.tmp.<pid>, ext one of
+ * names of the kinds earshot writes (<name>.<ext>.tmp.<tag>, ext one of
  * ours) go: the folder may hold the user's own files. */
 size_t es_atomic_remove_stale_in(const char *dir, int depth)
 {
@@ -555,7 +644,7 @@ size_t es_atomic_remove_stale_in(const char *dir, int depth)
             size_t el = strlen(EXT[i]);
             if (stem > el && !strncmp(de->d_name + stem - el, EXT[i], el)) ours = 1;
         }
-        if (ours && stale_tmp_pid(de->d_name, stem)) removed += unlink(full) == 0;
+        if (ours && stale_tmp(de->d_name, stem)) removed += unlink(full) == 0;
     }
     closedir(d);
     return removed;

@@ -39,7 +39,7 @@ struct es_cache {
     es_embed_mode mode;            /* front-end mode of the stored embeddings */
     double warp;                   /* front-end frequency warp (0 = none) */
     unsigned char enc_sha[32], mel_sha[32];
-    /* es_write_atomic names its temporary file <path>.tmp.<pid>: two
+    /* es_write_atomic names its temporary file <path>.tmp.<tag>: two
      * threads storing the same key (two copies of one clip) would share it.
      * So writes of one key take turns: a lock per key prefix. One lock for
      * all would serialise every write across threads. */
@@ -779,14 +779,14 @@ const char *es_sweep_next(DIR *d, const char *dir, char *p, size_t cap, struct s
 }
 
 /* A temporary file of es_write_atomic: `tail` (the name past the output's
- * own) is ".tmp.<pid>". Counted busy while that process lives, else stale
- * (and removed unless only counting). Returns 0 for any other tail. */
+ * own) is ".tmp.<tag>" (es_proc_tag). Counted busy while that process
+ * lives, else stale (and removed unless only counting). Returns 0 for any
+ * other tail. */
 static int sweep_temp(const char *p, const char *tail, const struct stat *sb, es_cache_sweep_mode mode, es_cache_tally *t)
 {
-    char *end = NULL;
-    long pid = strncmp(tail, ".tmp.", 5) || !isdigit((unsigned char)tail[5]) ? 0 : strtol(tail + 5, &end, 10);
-    if (pid <= 0 || *end) return 0;
-    if (!es_pid_gone(pid)) { t->busy++; return 1; }
+    int state = strncmp(tail, ".tmp.", 5) ? ES_TAG_NONE : es_tag_state(tail + 5);
+    if (state == ES_TAG_NONE) return 0;
+    if (state == ES_TAG_LIVE) { t->busy++; return 1; }
     unsigned long long b = (unsigned long long)sb->st_blocks * 512u;
     t->stale++;
     t->stale_bytes += b;
@@ -794,7 +794,7 @@ static int sweep_temp(const char *p, const char *tail, const struct stat *sb, es
     return 1;
 }
 
-/* One shard folder: <64 hex>.npy entries, <64 hex>.npy.tmp.<pid> temporaries. */
+/* One shard folder: <64 hex>.npy entries, <64 hex>.npy.tmp.<tag> temporaries. */
 static void sweep_shard(const char *sub, es_cache_sweep_mode mode, es_cache_tally *t)
 {
     DIR *d = opendir(sub);
@@ -834,7 +834,7 @@ void es_cache_sweep(const char *dir, es_cache_sweep_mode mode, es_cache_tally *t
             continue;
         }
         /* train's generated noise (train_aug.c), made again when missing;
-         * and its temporaries (.wav.tmp.<pid>), which a killed train left
+         * and its temporaries (.wav.tmp.<tag>), which a killed train left
          * as "other names" for ever */
         const char *wav = strstr(n, ".wav");
         if (!strncmp(n, "generated-noise-v", 17) && S_ISREG(sb.st_mode) && wav && !wav[4]) {

@@ -155,7 +155,9 @@ es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t 
  * only the names earshot makes there (a folder given as --cache may hold
  * other files; those are counted, never removed); links are never
  * followed. ES_CACHE_TIDY removes the temporary files of runs that are
- * gone (SIGKILL, a crash: their rename never happened); ES_CACHE_CLEAR
+ * gone (SIGKILL, a crash: their rename never happened; a run is known by
+ * the process tag in the name, pid and start time, so a reused pid does
+ * not keep a leftover alive: es_tag_state); ES_CACHE_CLEAR
  * removes the entries too. Temporaries of a live process are its work in
  * progress and are left alone. A run reading the cache while it is
  * cleared recomputes what it misses; one that reads a synthesised set
@@ -194,7 +196,8 @@ void es_cache_sweep(const char *dir, es_cache_sweep_mode mode, es_cache_tally *t
  * ${XDG_CACHE_HOME:-$HOME/.cache}/earshot/synth. */
 es_status es_synth_cache_dir(const char *given, char *buf, size_t size, es_error *err);
 /* Sweep a synthesis cache folder: its sets are <16 hex>/ and
- * mix-<16 hex>/ (with a synthesis.json), its temporaries <set>.tmp<pid>. */
+ * mix-<16 hex>/ (with a synthesis.json), its temporaries <set>.tmp<tag>
+ * (es_proc_tag). */
 void es_synth_cache_sweep(const char *root, es_cache_sweep_mode mode, es_cache_tally *t);
 
 #endif

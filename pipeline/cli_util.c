@@ -48,7 +48,7 @@ int cli_check_out(const char *path, const char *what)
         fprintf(stderr, "earshot: %s %s: cannot write in %s: %s\n", what, path, dir, strerror(errno));
     else {
         /* and the temporary file itself: a name that fits the file
-         * system's limit may not once ".tmp.<pid>" is added, and train
+         * system's limit may not once ".tmp.<tag>" is added, and train
          * then failed after all its work */
         int fd = open(a.tmp, O_WRONLY | O_CREAT, 0600);
         if (fd < 0) fprintf(stderr, "earshot: %s %s: cannot create its temporary file %s: %s\n", what, path, a.tmp, strerror(errno));

@@ -142,7 +142,7 @@ static char *out_path(const batch *b, const es_tx_input *in, int fmt)
     return p;
 }
 
-/* --resume: a run killed inside es_write_atomic leaves <output>.tmp.<pid>;
+/* --resume: a run killed inside es_write_atomic leaves <output>.tmp.<tag>;
  * remove those of a file about to be redone (shards never share files).
  * Only those of processes that are gone: a second --resume of the same
  * batch started while the first still runs (a cron job, another terminal)
@@ -169,12 +169,12 @@ static void remove_stale_temps(const batch *b, const es_tx_input *in)
                 glob_t g;
                 if (glob(full, 0, NULL, &g) == 0) {
                     for (size_t i = 0; i < g.gl_pathc; i++) {
-                        const char *t = g.gl_pathv[i] + strlen(g.gl_pathv[i]);
-                        while (t > g.gl_pathv[i] && t[-1] >= '0' && t[-1] <= '9') t--;
-                        /* all digits after the ".tmp." the pattern matched */
-                        if (t - g.gl_pathv[i] >= 5 && !strncmp(t - 5, ".tmp.", 5) && *t && strlen(t) < 10 &&
-                            es_pid_gone(strtol(t, NULL, 10)))
-                            unlink(g.gl_pathv[i]);
+                        /* the whole rest after the output's name and ".tmp." is a
+                         * process tag (es_tag_state), of a process gone */
+                        const char *g1 = g.gl_pathv[i];
+                        if (strlen(g1) > n + 5 && !strncmp(g1, p, n) && !strncmp(g1 + n, ".tmp.", 5) &&
+                            es_tag_state(g1 + n + 5) == ES_TAG_GONE)
+                            unlink(g1);
                     }
                     globfree(&g);
                 }

@@ -863,17 +863,16 @@ es_status es_synth_opts_check(const es_synth_opts *o, es_error *err)
 }
 
 /* Staging folders of earlier runs into out_dir whose process is gone (a
- * run killed midway): removed. A live one (another run now) stays. */
+ * run killed midway; known by the process tag in the name, so a reused
+ * pid does not keep one): removed. A live one (another run now) stays. */
 static void remove_stale_stages(const char *out_dir)
 {
     DIR *d = opendir(out_dir);
     if (!d) return;
     struct dirent *de;
     while ((de = readdir(d))) {
-        long pid;
-        char tail;
-        if (sscanf(de->d_name, ".earshot-synth.%ld%c", &pid, &tail) != 1 || pid <= 0) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        /* .earshot-synth.<tag> (es_proc_tag); not the markers, <pid>.moving */
+        if (strncmp(de->d_name, ".earshot-synth.", 15) || es_tag_state(de->d_name + 15) != ES_TAG_GONE) continue;
         char p[4400];
         snprintf(p, sizeof p, "%s/%s", out_dir, de->d_name);
         es_rm_tree(p);
@@ -898,6 +897,26 @@ static void marker_path(char *buf, size_t size, const char *out_dir, long pid)
     snprintf(buf, size, "%s/" ES_SYNTH_MOVING_PREFIX "%ld" ES_SYNTH_MOVING_SUFFIX, out_dir, pid);
 }
 
+/* The marker's first line, ".process <tag>" (es_proc_tag: a line with a
+ * leading '.' is no label), names its run with the run's start time, so
+ * a reused pid does not make a killed run's marker look live (the name
+ * keeps the pid alone: the dataset scanner reads it). A marker of an older
+ * earshot has no such line, and its pid alone decides. 1 = that run is
+ * gone. */
+#define MARKER_PROCESS ".process "
+static int marker_gone(long pid, const unsigned char *b, size_t n)
+{
+    size_t pl = strlen(MARKER_PROCESS);
+    const unsigned char *nl = memchr(b, '\n', n);
+    char tag[ES_PROC_TAG_MAX];
+    if (n > pl && !memcmp(b, MARKER_PROCESS, pl) && nl && (size_t)(nl - b) - pl < sizeof tag) {
+        snprintf(tag, sizeof tag, "%.*s", (int)((size_t)(nl - b) - pl), (const char *)b + pl);
+        int state = es_tag_state(tag);
+        if (state != ES_TAG_NONE) return state == ES_TAG_GONE;
+    }
+    return es_pid_gone(pid);
+}
+
 /* Under the lock on out_dir: undo the moves of killed runs (their
  * process gone), as described above. A marker of a live process is a
  * run moving now on a file system without flock: left alone. */
@@ -909,12 +928,17 @@ static es_status undo_killed_moves(const char *out_dir, es_error *err)
     struct dirent *de;
     while (!st && (de = readdir(d))) {
         long pid = es_synth_moving_pid(de->d_name);
-        if (pid <= 0 || !es_pid_gone(pid)) continue;
+        if (pid <= 0) continue;
         char mp[4400];
         marker_path(mp, sizeof mp, out_dir, pid);
         unsigned char *b = NULL;
         size_t n = 0;
-        if ((st = es_read_file(mp, &b, &n, err))) break;
+        /* (a live run's marker may go between readdir and the read) */
+        if (es_read_file(mp, &b, &n, NULL)) {
+            if (!es_pid_gone(pid)) continue;
+            if ((st = es_read_file(mp, &b, &n, err))) break;
+        }
+        if (!marker_gone(pid, b, n)) { free(b); continue; }
         /* one label a line; a name with a '/' or a leading '.' is none
          * that synth writes (a damaged marker): never followed */
         for (char *line = (char *)b, *end = (char *)b + n; !st && line < end;) {
@@ -973,7 +997,8 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
      * that train read without a word. A hidden folder is no label to the
      * dataset scanner, and the next run into out_dir removes it. */
     char stage[3600];   /* room in a take's path (4096) for the label and file name */
-    if (!st && snprintf(stage, sizeof stage, "%s/.earshot-synth.%ld", out_dir, (long)getpid()) >= (int)sizeof stage)
+    char tag[ES_PROC_TAG_MAX];
+    if (!st && snprintf(stage, sizeof stage, "%s/.earshot-synth.%s", out_dir, es_proc_tag(tag)) >= (int)sizeof stage)
         st = es_fail(err, ES_ERR_ARG, "%s: output folder path too long", out_dir);
     if (!st) remove_stale_stages(out_dir);
     if (!st) st = es_make_dirs(stage, err);
@@ -1016,10 +1041,11 @@ es_status es_synth_dataset(const es_synth_opts *o, const char *out_dir, es_synth
     char marker[4400];
     int marked = 0;
     if (!st) {
-        size_t cap = 1, len = 0;
+        size_t cap = 1 + strlen(MARKER_PROCESS) + strlen(es_proc_tag(tag)) + 1, len = 0;
         for (size_t l = 0; l <= v.n; l++) cap += strlen(l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN) + 1;
         char *names = malloc(cap);
         if (!names) st = es_fail(err, ES_ERR_NOMEM, "out of memory");
+        else len = (size_t)snprintf(names, cap, MARKER_PROCESS "%s\n", tag);
         for (size_t l = 0; !st && l <= v.n; l++)
             len += (size_t)snprintf(names + len, cap - len, "%s\n", l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN);
         marker_path(marker, sizeof marker, out_dir, (long)getpid());

@@ -84,25 +84,19 @@ static es_status link_to(const char *target, const char *link, es_error *err)
     return ES_OK;
 }
 
-/* Is name "<16 hex>.tmp<pid>" or "mix-<16 hex>.tmp<pid>", the temporary
- * folders this file makes? *pid receives the process id. */
-static int tmp_name(const char *name, long *pid)
+/* Is name "<16 hex>.tmp<tag>" or "mix-<16 hex>.tmp<tag>" (<tag>: the
+ * process, es_proc_tag), the temporary folders this file makes? Its
+ * es_tag_state: ES_TAG_NONE for any other name. */
+static int tmp_name(const char *name)
 {
     if (!strncmp(name, "mix-", 4)) name += 4;
-    for (int i = 0; i < 16; i++) if (!isxdigit((unsigned char)name[i]) || isupper((unsigned char)name[i])) return 0;
-    if (strncmp(name + 16, ".tmp", 4)) return 0;
-    const char *p = name + 20;
-    if (!isdigit((unsigned char)*p)) return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(p, &end, 10);
-    if (*end || errno || v <= 0) return 0;
-    *pid = v;
-    return 1;
+    for (int i = 0; i < 16; i++) if (!isxdigit((unsigned char)name[i]) || isupper((unsigned char)name[i])) return ES_TAG_NONE;
+    if (strncmp(name + 16, ".tmp", 4)) return ES_TAG_NONE;
+    return es_tag_state(name + 20);
 }
 
 /* Remove a set (or a mix) whole or not at all: renamed first to a
- * temporary folder's name, <name>.tmp<pid>, then its files go. Removed in
+ * temporary folder's name, <name>.tmp<tag>, then its files go. Removed in
  * place, a SIGKILL or Ctrl-C in the middle of `cache --clear` left the
  * folder under its name with part of its files: with its synthesis.json
  * still there, the next train --words trained on what was left without a
@@ -113,8 +107,8 @@ static int tmp_name(const char *name, long *pid)
  * --words or --tidy removes. */
 static void remove_set(const char *path, unsigned long long bytes, es_cache_tally *t)
 {
-    char tmp[4300];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    char tmp[4300], tag[ES_PROC_TAG_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%s", path, es_proc_tag(tag)) >= (int)sizeof tmp) {
         es_cache_remove_into(path, bytes, 0, t);   /* no room for the name: in place, as before */
         return;
     }
@@ -137,10 +131,10 @@ void es_synth_cache_sweep(const char *root, es_cache_sweep_mode mode, es_cache_t
             t->other++;
             continue;
         }
-        long pid;
         const char *h = strncmp(n, "mix-", 4) ? n : n + 4;
-        if (tmp_name(n, &pid)) {
-            if (!es_pid_gone(pid)) { t->busy++; continue; }
+        int state = tmp_name(n);
+        if (state != ES_TAG_NONE) {
+            if (state == ES_TAG_LIVE) { t->busy++; continue; }
             unsigned long long b = es_tree_bytes(p);
             t->stale++;
             t->stale_bytes += b;
@@ -237,8 +231,8 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
     }
     es_status st = mkdirs(root, err);
     if (st) return st;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", dir, (long)getpid());
+    char tmp[4200], tag[ES_PROC_TAG_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp%s", dir, es_proc_tag(tag));
     if (exists(tmp))
         return es_fail(err, ES_ERR_IO, "%s: left over from an earlier run with this process id; remove it", tmp);
     if ((st = es_synth_dataset(o, tmp, sr, progress, user, err))) return st;
@@ -417,8 +411,8 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
         snprintf(mix, sizeof mix, "%s/mix-%016llx", root, (unsigned long long)mh);
         snprintf(mixval, sizeof mixval, "%s/val", mix);
         if (!exists(mix)) {
-            char tmp[3400], p[8000];
-            snprintf(tmp, sizeof tmp, "%s.tmp%ld", mix, (long)getpid());
+            char tmp[3400], p[8000], tag[ES_PROC_TAG_MAX];
+            snprintf(tmp, sizeof tmp, "%s.tmp%s", mix, es_proc_tag(tag));
             for (size_t l = 0; !st && l < v.n + 1; l++) {
                 const char *lab = l < v.n ? v.e[l].label : ES_LABEL_UNKNOWN;
                 snprintf(p, sizeof p, "%s/%s", dir, lab);

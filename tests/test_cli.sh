@@ -142,6 +142,31 @@ left=$(cd "$T" && find cache-emb cache-syn cache-outside \( -type f -o -type l \
 want="cache-emb/ab/$k64.npy.tmp.$$ cache-emb/ab/notes.txt cache-emb/cd cache-emb/notes.txt cache-outside/keep/x.npy cache-syn/mine/a.txt "
 [ "$left" = "$want" ] && ok "... and leaves other names, links' targets and a live run's temporary" || bad "after --clear: $left"
 [ ! -e "$E/01" ] && [ -d "$E/ab" ] && ok "... an emptied shard folder goes, one with other files stays" || bad "shard folders after --clear"
+# A leftover of a run whose pid now belongs to another process (pids are
+# reused; in a container the same few repeat at every start) stayed "being
+# written" as long as that process ran. Names carry the writer's start
+# time beside its pid (field 22 of /proc/PID/stat): a live pid ($$) with
+# another start time is a leftover, with its own it is that run's.
+if [ -r /proc/$$/stat ]; then
+    mine=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20)   # fields from 3 on: comm may hold spaces
+    R=$T/cache-reused; RY=$T/cache-reused-syn
+    mkdir -p "$R/ab" "$RY/0123456789abcdef.tmp$$-1/zero" "$RY/fedcba9876543210.tmp$$-$mine/zero"
+    : >"$R/ab/$k64.npy.tmp.$$-1"
+    : >"$R/ab/${k64%?}1.npy.tmp.$$-$mine"
+    : >"$R/generated-noise-v1-pink.wav.tmp.$$-$((mine + 1))"
+    expect 0 "cache --tidy: leftovers named with a live pid and another start time" -- \
+        "$BIN" cache --tidy --cache "$R" --synth-cache "$RY"
+    [ ! -e "$R/ab/$k64.npy.tmp.$$-1" ] && [ ! -e "$R/generated-noise-v1-pink.wav.tmp.$$-$((mine + 1))" ] &&
+        [ ! -e "$RY/0123456789abcdef.tmp$$-1" ] && ok "... are stale and removed" ||
+        bad "--tidy kept a leftover of a reused pid: $(find "$R" "$RY" -name '*.tmp*' | tr '\n' ' ')"
+    [ -e "$R/ab/${k64%?}1.npy.tmp.$$-$mine" ] && [ -d "$RY/fedcba9876543210.tmp$$-$mine" ] &&
+        ok "... and those with the live process's start time are its work, left alone" ||
+        bad "--tidy removed a live run's temporary"
+    has "$T/out" "removed 2 of 2 temporary files" "... and counts them"
+    has "$T/out" "1 being written by a run under way" "... and the live one"
+else
+    skip "leftovers of a reused pid" "no /proc"
+fi
 # two sweeps at once (a cron job's --tidy and one typed): what the other
 # removed between this one's readdir and its lstat was counted as "other
 # names, not earshot's (left alone)" (15 of 20 runs over 50 files)

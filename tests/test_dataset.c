@@ -1099,6 +1099,57 @@ static void on_progress(void *user, size_t done, size_t total, size_t hits)
     p->last_hits = hits;
 }
 
+/* Leftovers are judged by the process tag in their names (pid and start
+ * time): a pid reused by a live process, or this process's own pid in a
+ * name of a run before a container restart, names a leftover. Before, any
+ * live pid (and our own) kept a temporary "busy" for as long as it ran. */
+static void test_cache_sweep_tags(void **state)
+{
+    (void)state;
+    char mine[ES_PROC_TAG_MAX], name[512];
+    es_proc_tag(mine);
+    const char *dash = strchr(mine, '-');
+    if (!dash) skip();   /* no /proc: tags are pids alone */
+    unsigned long long start = strtoull(dash + 1, NULL, 10);
+    long pid = (long)getpid(), parent = (long)getppid();
+    assert_int_equal(es_tag_state(mine), ES_TAG_LIVE);
+    snprintf(name, sizeof name, "%ld", pid);
+    assert_int_equal(es_tag_state(name), ES_TAG_LIVE);   /* an older earshot's name: the pid decides */
+    snprintf(name, sizeof name, "%ld-%llu", pid, start + 1);
+    assert_int_equal(es_tag_state(name), ES_TAG_GONE);
+    snprintf(name, sizeof name, "%ld", parent);
+    assert_int_equal(es_tag_state(name), ES_TAG_LIVE);
+    snprintf(name, sizeof name, "%ld-1", parent);
+    assert_int_equal(es_tag_state(name), ES_TAG_GONE);
+    const char *none[] = {"", "-", "12-", "-12", "0", "0-5", "12-0", "12a", "12-5x", "12 ", "+12", "99999999999999"};
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++) assert_int_equal(es_tag_state(none[i]), ES_TAG_NONE);
+
+    const char *k64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    mk("sweep");
+    mk("sweep/01");
+    char f[4][600];
+    snprintf(f[0], sizeof f[0], "%s/%s.npy.tmp.%s", P("sweep/01"), k64, mine);
+    snprintf(f[1], sizeof f[1], "%s/%s.npy.tmp.%ld-%llu", P("sweep/01"), k64, pid, start + 1);
+    snprintf(f[2], sizeof f[2], "%s/%s.npy.tmp.%ld-1", P("sweep/01"), k64, parent);
+    snprintf(f[3], sizeof f[3], "%s/%s.npy.tmp.%ld", P("sweep/01"), k64, parent);
+    for (int i = 0; i < 4; i++) {
+        FILE *fp = fopen(f[i], "wb");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    es_cache_tally t;
+    memset(&t, 0, sizeof t);
+    es_cache_sweep(P("sweep"), ES_CACHE_TIDY, &t);
+    assert_int_equal(t.busy, 2);
+    assert_int_equal(t.stale, 2);
+    assert_int_equal(t.stale_removed, 2);
+    assert_int_equal(t.other, 0);
+    assert_int_equal(access(f[0], F_OK), 0);
+    assert_int_not_equal(access(f[1], F_OK), 0);
+    assert_int_not_equal(access(f[2], F_OK), 0);
+    assert_int_equal(access(f[3], F_OK), 0);
+}
+
 static void test_cache_many(void **state)
 {
     (void)state;
@@ -1179,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_folder_layout), cmocka_unit_test(test_sc_speaker), cmocka_unit_test(test_pattern),
         cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_other_formats), cmocka_unit_test(test_idset_linear),     cmocka_unit_test(test_split_small), cmocka_unit_test(test_fsdd),
         cmocka_unit_test(test_cache),         cmocka_unit_test(test_cache_many),
+        cmocka_unit_test(test_cache_sweep_tags),
     };
     return cmocka_run_group_tests_name("dataset", tests, setup, teardown);
 }

@@ -108,8 +108,18 @@ kill $live; wait $live 2>/dev/null; rm -f "$T/m.safetensors.tmp.$live"
 (exit 0) & dead=$!; wait $dead
 # enroll -p
 echo partial >"$T/p.safetensors.tmp.$dead"
+# and one of a killed run whose pid a live process has now (pids are
+# reused): its name's start time is not that process's (see es_tag_state)
+sleep 60 & reused=$!
+echo partial >"$T/p.safetensors.tmp.$reused-1"
 expect 0 "enroll after a killed enroll" -- "$BIN" enroll -q -n jarvis -p "$T/p.safetensors" "$S/hey_jarvis.wav" "$S/weather.wav"
 [ -e "$T/p.safetensors.tmp.$dead" ] && bad "enroll -p: the killed run's temporary file stays" || ok "enroll -p: the killed run's temporary file is gone"
+if [ -r /proc/$reused/stat ]; then
+    [ -e "$T/p.safetensors.tmp.$reused-1" ] && bad "enroll -p: a killed run's temporary file stays while its pid is reused" ||
+        ok "enroll -p: so is one whose pid is reused"
+else
+    skip "a temporary file of a reused pid" "no /proc"
+fi
 # folders: embed -o, transcribe -d (its sub-folders too), --save-clips. A
 # dead process's temporary files of the kinds earshot writes go; a file of
 # the user's that merely looks like one stays.
@@ -117,9 +127,15 @@ mkdir -p "$T/emb" "$T/tx/sub" "$T/clips/sub" "$T/in/sub"
 echo partial >"$T/emb/hey_jarvis.npy.tmp.$dead"
 echo partial >"$T/emb/other.npy.tmp.$dead"
 echo mine >"$T/emb/notes.tmp.$dead"
+[ -r /proc/$reused/stat ] && echo partial >"$T/emb/reused.npy.tmp.$reused-1"
+rstart=$(sed 's/.*) //' /proc/$reused/stat 2>/dev/null | cut -d' ' -f20)
+[ -n "$rstart" ] && echo partial >"$T/emb/live.npy.tmp.$reused-$rstart"
 expect 0 "embed into a folder a killed embed wrote in" -- "$BIN" embed -q "$S/hey_jarvis.wav" -o "$T/emb"
-[ "$(ls "$T/emb" | tr '\n' ' ')" = "hey_jarvis.npy notes.tmp.$dead " ] && ok "embed -o: the killed run's temporary files are gone, the user's file stays" ||
+want="hey_jarvis.npy ${rstart:+live.npy.tmp.$reused-$rstart }notes.tmp.$dead "
+[ "$(ls "$T/emb" | tr '\n' ' ')" = "$want" ] && ok "embed -o: the killed runs' temporary files are gone (a reused pid's too), the user's file and a live run's stay" ||
     bad "embed -o folder: $(ls "$T/emb")"
+rm -f "$T/emb/live.npy.tmp.$reused-$rstart"
+kill $reused; wait $reused 2>/dev/null
 cp "$S/vocab_demo.flac" "$T/in/sub/demo.flac"
 echo partial >"$T/tx/sub/demo.json.tmp.$dead"
 echo partial >"$T/tx/sub/gone.txt.tmp.$dead"

@@ -269,10 +269,10 @@ if [ -n "$FSDD" ] && [ -f "$FSDD/0_george_0.wav" ]; then
                 --epochs 5 --ensemble 1 -o "$T/tw$k.safetensors" >/dev/null 2>"$T/tw$k.err" & tw[$k]=$!
         done
         # the race is there only if both runs synthesise the set: each
-        # in its own <hash>.tmp<pid>, so two such folders at one time
+        # in its own <hash>.tmp<pid>-<start time>, so two such folders at one time
         both=0
         while kill -0 ${tw[1]} 2>/dev/null || kill -0 ${tw[2]} 2>/dev/null; do
-            [ "$(ls "$T/sc2" 2>/dev/null | grep -Ec '^[0-9a-f]+\.tmp[0-9]+$')" -ge 2 ] && both=1
+            [ "$(ls "$T/sc2" 2>/dev/null | grep -Ec '^[0-9a-f]+\.tmp[0-9]+(-[0-9]+)?$')" -ge 2 ] && both=1
             sleep 0.1
         done
         wait ${tw[1]}; t1=$?; wait ${tw[2]}; t2=$?
@@ -372,7 +372,24 @@ if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
         env EARSHOT_CACHE="$T/ecache" "$BIN" train -q "$T/kmove" -o "$T/kmove.safetensors"
     has "$T/err" "killed while it moved its label folders in" "... and says why"
     [ ! -e "$T/kmove.safetensors" ] && ok "... and writes no model" || bad "a model trained on part of a dataset"
+    # and say the killed run's pid is a live process's now (pids are
+    # reused; in a container they repeat at every start): its marker and
+    # work folder were taken for a run under way, and the next synth
+    # refused the labels as existing. The marker's first line and the
+    # folder's name carry the run's start time, which is not that process's.
+    sleep 60 & reused=$!
+    mk=$(ls -A "$T/kmove" | grep '^\.earshot-synth\.[0-9]*\.moving$')
+    if [ -r /proc/$reused/stat ] && [ -n "$mk" ]; then
+        head -1 "$T/kmove/$mk" | grep -q '^\.process [0-9]*-[0-9]*$' && ok "... its marker names the run with its start time" ||
+            bad "marker: $(head -1 "$T/kmove/$mk")"
+        { echo ".process $reused-1"; grep -v '^\.' "$T/kmove/$mk"; } >"$T/kmove/.earshot-synth.$reused.moving"
+        rm "$T/kmove/$mk"
+        mkdir -p "$T/kmove/.earshot-synth.$reused-1/yes"
+    else
+        skip "a killed synth's marker under a reused pid" "no /proc or no marker ($mk)"
+    fi
     expect 0 "synth again into the folder of the killed moves" -- "$BIN" synth -q --words "yes,no" -n 2 --unknown 2 -o "$T/kmove"
+    kill $reused; wait $reused 2>/dev/null
     "$BIN" synth -q --words "yes,no" -n 2 --unknown 2 -o "$T/kfresh" >/dev/null 2>&1
     [ "$(ls -A "$T/kmove" | tr '\n' ' ')" = "_unknown_ no yes " ] && diff -r "$T/kmove" "$T/kfresh" >/dev/null &&
         ok "... the whole set, the same bytes as a synth into a new folder, and nothing else" ||
