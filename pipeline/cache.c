@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WRITE_LOCKS 16
@@ -44,9 +45,23 @@ struct es_cache {
      * So writes of one key take turns: a lock per key prefix. One lock for
      * all would serialise every write across threads. */
     pthread_mutex_t write_lock[WRITE_LOCKS];
-    pthread_mutex_t lock;          /* guards the failure count and message */
+    pthread_mutex_t lock;          /* guards the failure count and message, and the memo */
     size_t write_failures;
     char first_failure[512];
+    /* The SHA-256 of every audio file hashed since open, by the file's
+     * identity (see file_sha): a train looks each clip up once per front
+     * end, shift and speed, and hashed its bytes every time. */
+    struct memo *memo;             /* memo_cap slots (a power of 2), memo_n used */
+    size_t memo_cap, memo_n;
+};
+
+struct memo {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim, ctim;
+    unsigned char sha[32];
+    int used;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -131,6 +146,7 @@ void es_cache_close(es_cache *c)
     if (!c) return;
     for (int i = 0; i < WRITE_LOCKS; i++) pthread_mutex_destroy(&c->write_lock[i]);
     pthread_mutex_destroy(&c->lock);
+    free(c->memo);
     free(c->dir);
     free(c);
 }
@@ -221,11 +237,75 @@ es_status es_sha256_file(const char *path, unsigned char sha[32], es_error *err)
     return ES_OK;
 }
 
-static es_status key_of_file(const es_cache *c, const char *path, double pad_to, int shift, double speed,
+static int same_time(struct timespec a, struct timespec b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+
+/* The memo's slot for (dev, ino): its entry, or the empty slot where it
+ * goes (open addressing, linear probing). Under c->lock, memo_cap > 0. */
+static struct memo *memo_slot(es_cache *c, dev_t dev, ino_t ino)
+{
+    uint64_t h = ((uint64_t)ino ^ ((uint64_t)dev << 32)) * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 32) & (c->memo_cap - 1);
+    while (c->memo[i].used && (c->memo[i].dev != dev || c->memo[i].ino != ino)) i = (i + 1) & (c->memo_cap - 1);
+    return &c->memo[i];
+}
+
+/* The SHA-256 of an audio file's bytes, remembered for as long as the
+ * cache is open. A file is known by its device and inode, and trusted to
+ * hold the same bytes while its size, modification and change times are
+ * what they were when it was hashed (every write changes the change
+ * time; a file renamed into place is another inode). The stat comes
+ * before the bytes are read, so a file that changes meanwhile is
+ * remembered under its old times and hashed again when next looked up.
+ * File times have a granularity (a few ms on ext4, 2 s on FAT): a file
+ * rewritten to the same size within the tick of its last change keeps
+ * its times. So a file changed less than MEMO_SETTLED_S before it was
+ * hashed is not remembered (as git does for "racily clean" files); after
+ * that, any write moves its change time on. Out of memory for the memo
+ * just hashes every time. */
+#define MEMO_SETTLED_S 3
+static es_status file_sha(es_cache *c, const char *path, unsigned char sha[32], es_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return es_sha256_file(path, sha, err);   /* its errors */
+    pthread_mutex_lock(&c->lock);
+    struct memo *m = c->memo_cap ? memo_slot(c, st.st_dev, st.st_ino) : NULL;
+    int hit = m && m->used && m->size == st.st_size && same_time(m->mtim, st.st_mtim) && same_time(m->ctim, st.st_ctim);
+    if (hit) memcpy(sha, m->sha, 32);
+    pthread_mutex_unlock(&c->lock);
+    if (hit) return ES_OK;
+    es_status s = es_sha256_file(path, sha, err);
+    if (s) return s;
+    struct timespec now;
+    time_t changed = st.st_ctim.tv_sec > st.st_mtim.tv_sec ? st.st_ctim.tv_sec : st.st_mtim.tv_sec;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0 || now.tv_sec - changed <= MEMO_SETTLED_S) return ES_OK;
+    pthread_mutex_lock(&c->lock);
+    if (2 * (c->memo_n + 1) > c->memo_cap) {   /* at most half full: short probes */
+        size_t cap = c->memo_cap ? 2 * c->memo_cap : 1024;
+        struct memo *old = c->memo, *fresh = calloc(cap, sizeof *fresh);
+        size_t old_cap = c->memo_cap;
+        if (fresh) {
+            c->memo = fresh;
+            c->memo_cap = cap;
+            for (size_t i = 0; i < old_cap; i++)
+                if (old[i].used) *memo_slot(c, old[i].dev, old[i].ino) = old[i];
+            free(old);
+        }
+    }
+    if (2 * (c->memo_n + 1) <= c->memo_cap) {
+        m = memo_slot(c, st.st_dev, st.st_ino);
+        c->memo_n += !m->used;
+        *m = (struct memo){st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim, {0}, 1};
+        memcpy(m->sha, sha, 32);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return ES_OK;
+}
+
+static es_status key_of_file(es_cache *c, const char *path, double pad_to, int shift, double speed,
                              char hex[65], es_error *err)
 {
     unsigned char sha[32];
-    es_status s = es_sha256_file(path, sha, err);
+    es_status s = file_sha(c, path, sha, err);
     if (s) return s;
     key_of_sha(c, sha, pad_to, shift, speed, NULL, hex);
     return ES_OK;

@@ -1099,6 +1099,62 @@ static void on_progress(void *user, size_t done, size_t total, size_t hits)
     p->last_hits = hits;
 }
 
+/* The cache remembers each file's hash by its identity and times while
+ * it is open (a train looks a clip up once per front end, shift and
+ * speed): a file rewritten in place, or another renamed over it, must be
+ * hashed again, not keyed by what it held. The files are left to settle
+ * first (the cache does not remember a file changed in the last 3 s). */
+static void test_cache_memo(void **state)
+{
+    (void)state;
+    es_engine *eng = engine();
+    if (!eng) skip();
+    es_error e = {0};
+    es_cache *c = es_cache_open(P("cache_memo"), eng, &e);
+    if (!c) fail_msg("%s", e.msg);
+    mk("memo");
+    write_wav(P("memo/m.wav"), 0.7, 8000, 11);
+    write_wav(P("memo/n.wav"), 0.7, 8000, 12);
+    write_wav(P("memo/o.wav"), 0.7, 8000, 13);
+    sleep(4);
+    float *em, *en, *eo, *x;
+    size_t k, kn;
+    int hit;
+    assert_int_equal(es_cache_embed(c, P("memo/n.wav"), 2.0, &en, &kn, &hit, &e), ES_OK);
+    assert_int_equal(es_cache_embed(c, P("memo/o.wav"), 2.0, &eo, &k, &hit, &e), ES_OK);
+    assert_int_equal(k, kn);
+    assert_int_equal(es_cache_embed(c, P("memo/m.wav"), 2.0, &em, &k, &hit, &e), ES_OK);
+    assert_int_equal(hit, 0);
+    assert_int_equal(k, kn);
+    assert_int_equal(es_cache_embed(c, P("memo/m.wav"), 2.0, &x, &k, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);
+    assert_memory_equal(x, em, k * ES_EMB_DIM * sizeof(float));
+    free(x);
+    /* n's bytes written over m's (same size, same inode) */
+    unsigned char *b;
+    size_t len;
+    assert_int_equal(es_read_file(P("memo/n.wav"), &b, &len, NULL), ES_OK);
+    FILE *f = fopen(P("memo/m.wav"), "r+b");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, len, f), len);
+    fclose(f);
+    free(b);
+    assert_int_equal(es_cache_embed(c, P("memo/m.wav"), 2.0, &x, &k, &hit, &e), ES_OK);
+    assert_int_equal(hit, 1);   /* n's entry */
+    assert_memory_equal(x, en, k * ES_EMB_DIM * sizeof(float));
+    free(x);
+    /* o renamed over m (another inode) */
+    assert_int_equal(rename(P("memo/o.wav"), P("memo/m.wav")), 0);
+    assert_int_equal(es_cache_embed(c, P("memo/m.wav"), 2.0, &x, &k, &hit, &e), ES_OK);
+    assert_memory_equal(x, eo, k * ES_EMB_DIM * sizeof(float));
+    free(x);
+    free(em);
+    free(en);
+    free(eo);
+    es_cache_close(c);
+    es_engine_free(eng);
+}
+
 /* Leftovers are judged by the process tag in their names (pid and start
  * time): a pid reused by a live process, or this process's own pid in a
  * name of a run before a container restart, names a leftover. Before, any
@@ -1230,7 +1286,7 @@ int main(void)
         cmocka_unit_test(test_folder_layout), cmocka_unit_test(test_sc_speaker), cmocka_unit_test(test_pattern),
         cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_other_formats), cmocka_unit_test(test_idset_linear),     cmocka_unit_test(test_split_small), cmocka_unit_test(test_fsdd),
         cmocka_unit_test(test_cache),         cmocka_unit_test(test_cache_many),
-        cmocka_unit_test(test_cache_sweep_tags),
+        cmocka_unit_test(test_cache_sweep_tags),  cmocka_unit_test(test_cache_memo),
     };
     return cmocka_run_group_tests_name("dataset", tests, setup, teardown);
 }
