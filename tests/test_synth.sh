@@ -323,7 +323,7 @@ if [ -n "${EARSHOT_SLOW_FSYNC_LIB:-}" ]; then
         -o "$R/durable" 2>/dev/null
     awk -v out="$R/durable" '
         $1 == "fsync" && $2 == "dir" { synced[$3]++; if ($3 == out && moves) after = 1 }
-        $1 == "rename" && $3 ~ "^" out "/[^/]*$" && $2 ~ /\/\.earshot-synth\.[0-9]+\// {
+        $1 == "rename" && $3 ~ "^" out "/[^/]*$" && $2 ~ /\/\.earshot-synth\.[0-9-]+\// {
             moves++; if (synced[$2] != 1) { print "not synced once before its move: " $2 " (" synced[$2] + 0 ")"; bad = 1 } }
         END { if (moves != 3) { print moves + 0 " moves"; bad = 1 } if (!after) { print "dataset folder not synced after the moves"; bad = 1 }
               exit bad }' "$R/sync.log" >"$R/sync.why" &&
