@@ -660,8 +660,29 @@ es_status es_cache_embed_many_var(es_cache *c, const char *const *paths, size_t 
     es_parallel_for(threads, many_worker, &j);
     pthread_mutex_destroy(&j.lock);
     if (!j.failed) return ES_OK;
-    if (j.failed == 1) return es_fail(err, j.first_status, "%s", j.first_msg);
-    return es_fail(err, j.first_status, "%s (and %zu more files failed)", j.first_msg, j.failed - 1);
+    return es_cache_more_fail(err, j.first_status, j.first_msg, j.failed, "files");
+}
+
+es_status es_cache_more_fail(es_error *err, es_status st, const char *first_msg, size_t failed, const char *what)
+{
+    if (failed <= 1) return es_fail(err, st, "%s", first_msg);
+    return es_fail(err, st, "%s (and %zu more %s failed)", first_msg, failed - 1, what);
+}
+
+size_t es_cache_more_cut(char *msg, const char *what)
+{
+    char tail[64];
+    snprintf(tail, sizeof tail, " more %s failed)", what);
+    size_t lm = strlen(msg), lt = strlen(tail);
+    if (lm < lt || strcmp(msg + lm - lt, tail)) return 1;
+    char *open = NULL;   /* the last " (and ": a file name may hold the words */
+    for (char *q = strstr(msg, " (and "); q; q = strstr(q + 1, " (and ")) open = q;
+    if (!open) return 1;
+    char *end = NULL;
+    unsigned long long more = strtoull(open + 6, &end, 10);
+    if (end != msg + lm - lt || end == open + 6) return 1;
+    *open = 0;
+    return (size_t)more + 1;
 }
 
 /* ------------------------------------------------------------ variants */
@@ -813,8 +834,7 @@ es_status es_cache_embed_variants(es_cache *c, const char *const *paths, size_t 
     free(j.jobs);
     if (!j.failed) return ES_OK;
     for (size_t i = 0; i < m; i++) { free(embs[i]); embs[i] = NULL; counts[i] = 0; }
-    if (j.failed == 1) return es_fail(err, j.first_status, "%s", j.first_msg);
-    return es_fail(err, j.first_status, "%s (and %zu more variants failed)", j.first_msg, j.failed - 1);
+    return es_cache_more_fail(err, j.first_status, j.first_msg, j.failed, "variants");
 }
 
 /* ------------------------------------------------------------ sweeping */

@@ -119,6 +119,16 @@ es_status es_cache_embed_many_var(es_cache *c, const char *const *paths, size_t 
                                   void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user,
                                   es_error *err);
 
+/* The words es_cache_embed_many* and es_cache_embed_variants put after
+ * the first failure's message when more failed: " (and N more files
+ * failed)", "variants" for es_cache_embed_variants. A caller that runs them
+ * on chunks of a list makes one message of the chunks': es_cache_more_cut
+ * cuts the words off msg and returns how many failed (N + 1; 1 without
+ * them), es_cache_more_fail reports the first message with the total.
+ * One place for the words, so that the cutting always matches them. */
+size_t es_cache_more_cut(char *msg, const char *what);
+es_status es_cache_more_fail(es_error *err, es_status st, const char *first_msg, size_t failed, const char *what);
+
 /* Entries that could not be stored (e.g. read-only or full disk) since
  * open; msg (may be NULL) receives the first such error. */
 size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len);

@@ -154,17 +154,6 @@ static void feat_progress(void *user, size_t done, size_t total, size_t hits)
     if (p->fn) p->fn(p->user, p->off + done, p->total, p->hits);
 }
 
-/* es_cache_embed_many_var's words for several failed files: cut them off
- * the first one's message (the chunks' are put together again) */
-static void feat_strip_more_failed(char *msg, size_t failed)
-{
-    if (failed < 2) return;
-    char tail[64];
-    snprintf(tail, sizeof tail, " (and %zu more files failed)", failed - 1);
-    size_t lm = strlen(msg), lt = strlen(tail);
-    if (lm >= lt && !strcmp(msg + lm - lt, tail)) msg[lm - lt] = 0;
-}
-
 es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *o,
                         void (*progress)(void *user, size_t done, size_t total, size_t hits), void *user, es_feat **out,
                         es_error *err)
@@ -264,7 +253,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
                 if (!failed) {
                     first = ce;
                     if (!first.status) first.status = cs;
-                    feat_strip_more_failed(first.msg, k);
+                    (void)es_cache_more_cut(first.msg, "files");
                 }
                 failed += k;
             }
@@ -293,8 +282,7 @@ es_status es_feat_build(es_engine *e, const es_dataset *d, const es_train_opts *
             }
             for (size_t j = 0; j < b; j++) { free(embs[j]); embs[j] = NULL; }
         }
-        if (failed == 1) { st = es_fail(err, first.status, "%s", first.msg); goto out; }
-        if (failed) { st = es_fail(err, first.status, "%s (and %zu more files failed)", first.msg, failed - 1); goto out; }
+        if (failed) { st = es_cache_more_fail(err, first.status, first.msg, failed, "files"); goto out; }
         if (bad.status) { st = es_fail(err, bad.status, "%s", bad.msg); goto out; }
     }
 out:

@@ -771,18 +771,6 @@ static size_t vemb_variants(const vemb *v)
     return (size_t)(v->shifts + v->nspeeds + v->fe_copy) * (size_t)v->positions;
 }
 
-/* es_cache_embed_many_var words a failure of several files as the first
- * one's message followed by this; the message of a failed pass is put
- * together from its chunks' the same way */
-static void strip_more_failed(char *msg, size_t failed)
-{
-    if (failed < 2) return;
-    char tail[64];
-    snprintf(tail, sizeof tail, " (and %zu more files failed)", failed - 1);
-    size_t lm = strlen(msg), lt = strlen(tail);
-    if (lm >= lt && !strcmp(msg + lm - lt, tail)) msg[lm - lt] = 0;
-}
-
 /* Every variant of the m clips items[0..m) (NULL: items 0..m-1 of v->d)
  * to v->dest, passes in sh order; the notes on long clips (pg->n_long...)
  * are counted from pass 0. pg->hits ends as the last pass's cache hits. */
@@ -825,7 +813,7 @@ static es_status vemb_run(vemb *v, const size_t *items, size_t m, es_error *err)
                 if (!failed) {
                     first = ce;
                     if (!first.status) first.status = s;
-                    strip_more_failed(first.msg, k);
+                    (void)es_cache_more_cut(first.msg, "files");
                 }
                 failed += k;
             }
@@ -872,8 +860,7 @@ static es_status vemb_run(vemb *v, const size_t *items, size_t m, es_error *err)
             }
             for (size_t j = 0; j < b; j++) { free(embs[j]); embs[j] = NULL; }
         }
-        if (failed == 1) { st = es_fail(err, first.status, "%s", first.msg); goto out; }
-        if (failed) { st = es_fail(err, first.status, "%s (and %zu more files failed)", first.msg, failed - 1); goto out; }
+        if (failed) { st = es_cache_more_fail(err, first.status, first.msg, failed, "files"); goto out; }
         if (bad.status) { st = es_fail(err, bad.status, "%s", bad.msg); goto out; }
     }
 out:

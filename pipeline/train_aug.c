@@ -234,24 +234,6 @@ static es_status chunk_make(void *ctx, size_t i, const float *x, size_t n, float
     return w->make(w->ctx, w->j0 + i, x, n, emb, k, err);
 }
 
-/* es_cache_embed_variants words a failure of several variants as the
- * first one's message followed by " (and N more variants failed)": cut
- * that off msg and return how many failed (1 without it) */
-static size_t cut_more_failed(char *msg)
-{
-    const char *tail = " more variants failed)";
-    size_t lm = strlen(msg), lt = strlen(tail);
-    if (lm < lt || strcmp(msg + lm - lt, tail)) return 1;
-    char *open = NULL;
-    for (char *q = strstr(msg, " (and "); q; q = strstr(q + 1, " (and ")) open = q;
-    if (!open) return 1;
-    char *end = NULL;
-    unsigned long long more = strtoull(open + 6, &end, 10);
-    if (end != msg + lm - lt || end == open + 6) return 1;
-    *open = 0;
-    return (size_t)more + 1;
-}
-
 static es_status embed_windows(make_ctx *c, const char *cache_dir, const char *const *srcs, size_t nsrc,
                                const size_t *file_of, char **tags, size_t m, es_variant_fn make, audio_fn audio,
                                const char *stage, const char *what, size_t window, float **x_out, size_t *hits,
@@ -297,7 +279,7 @@ static es_status embed_windows(make_ctx *c, const char *cache_dir, const char *c
         sp.hits0 = sp.hits;
         for (size_t l = 0; l < nl; l++) loc[lidx[l]] = SIZE_MAX;
         if (cs) {
-            size_t k = cut_more_failed(ce.msg);
+            size_t k = es_cache_more_cut(ce.msg, "variants");
             if (!failed) { first = ce; if (!first.status) first.status = cs; }
             failed += k;
         } else if (!failed && !bad.status) {
@@ -306,8 +288,7 @@ static es_status embed_windows(make_ctx *c, const char *cache_dir, const char *c
         }
         for (size_t j = 0; j < b; j++) { free(embs[j]); embs[j] = NULL; }
     }
-    if (failed == 1) s = es_fail(err, first.status, "%s", first.msg);
-    else if (failed) s = es_fail(err, first.status, "%s (and %zu more variants failed)", first.msg, failed - 1);
+    if (failed) s = es_cache_more_fail(err, first.status, first.msg, failed, "variants");
     else if (bad.status) s = es_fail(err, bad.status, "%s", bad.msg);
     if (!s && hits) *hits = sp.hits;
 out:
