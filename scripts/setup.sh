@@ -6,8 +6,9 @@
 #   1. installs the Debian packages that are missing (apt-get; nothing to do
 #      and no `apt-get update` when all are installed);
 #   2. fetches and verifies the pretrained models (scripts/fetch-models.sh);
-#   3. with --with-reference, installs the reference runtime
-#      (onnxruntime-node@1.30.0) into ${EARSHOT_REF_DIR:-<repo>/.cache/ref};
+#   3. with --with-reference (what scripts/test.sh asks for), installs the
+#      reference runtime (onnxruntime-node@1.30.0) into
+#      ${EARSHOT_REF_DIR:-<repo>/.cache/ref}, and python3-numpy for one test;
 #   4. configures (first time) and builds with meson + ninja in build/
 #      (release build; --ci adds -Dwerror_ci=true).
 #
@@ -68,6 +69,11 @@ wanted=("${DEB_PACKAGES[@]}")
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   wanted+=(nodejs npm)
 fi
+# The test suite's set-up (--with-reference) also wants numpy, for one
+# check: that numpy.load reads every embedding-cache entry, checksum
+# trailer and all (tests/test_train.sh). Without it that check is skipped
+# on a fresh machine, so the suite's own set-up installs it.
+if [ "$with_ref" = 1 ]; then wanted+=(python3-numpy); fi
 missing=()
 for p in "${wanted[@]}"; do
   status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
