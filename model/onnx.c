@@ -759,6 +759,16 @@ void es_sha256_final(es_sha256_ctx *c, unsigned char out[32])
     }
 }
 
+void es_sha256_hex(const unsigned char sha[32], char out[65])
+{
+    static const char digit[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digit[sha[i] >> 4];
+        out[2 * i + 1] = digit[sha[i] & 15];
+    }
+    out[64] = 0;
+}
+
 void es_sha256(const unsigned char *data, size_t len, unsigned char out[32])
 {
     es_sha256_ctx c;

@@ -93,5 +93,7 @@ typedef struct {
 void es_sha256_init(es_sha256_ctx *c);
 void es_sha256_update(es_sha256_ctx *c, const unsigned char *data, size_t len);
 void es_sha256_final(es_sha256_ctx *c, unsigned char out[32]);
+/* A digest as the 64 lowercase hex digits sha256sum prints, and a NUL. */
+void es_sha256_hex(const unsigned char sha[32], char out[65]);
 
 #endif

@@ -515,7 +515,7 @@ es_status es_adapt(es_engine *e, const char *model_path, const char *speaker_dir
     char sha_hex[65];
     if ((st = es_read_file(model_path, &file, &flen, err))) goto out;
     es_sha256(file, flen, sha);
-    for (int i = 0; i < 32; i++) snprintf(sha_hex + 2 * i, 3, "%02x", sha[i]);
+    es_sha256_hex(sha, sha_hex);
 
     /* the rehearsal buffer, checked whole before anything is trained */
     const es_st_tensor *tx = es_st_get(mst, ES_REHEARSAL_X), *ty = es_st_get(mst, ES_REHEARSAL_Y);

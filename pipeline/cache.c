@@ -168,15 +168,6 @@ size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len)
 
 /* ------------------------------------------------------------ keys */
 
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
 
 /* The key of audio (by the SHA-256 of its bytes) under the cache's models
  * and these settings. The settings string spells out everything that
@@ -210,7 +201,7 @@ static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], dou
     memcpy(buf + pos + 64, c->mel_sha, 32);
     unsigned char key[32];
     es_sha256(buf, pos + 96, key);
-    to_hex(key, 32, hex);
+    es_sha256_hex(key, hex);
 }
 
 /* SHA-256 of a file's bytes, read a megabyte at a time: an hour of

@@ -101,11 +101,6 @@ static void put_card_value(const char *v)
 
 /* ------------------------------------------------------------ identity */
 
-static void hex(const unsigned char h[32], char out[65])
-{
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
-
 /* the pinned file whose SHA-256 is sha (hex), or NULL */
 static const char *pinned_name(const char *sha)
 {
@@ -372,7 +367,7 @@ static int info_file(const info_opts *op, const char *arg)
     unsigned char h[32];
     char sha[65];
     es_sha256(buf, len, h);
-    hex(h, sha);
+    es_sha256_hex(h, sha);
     /* read as safetensors unless named .onnx; what is not safetensors is
      * described as ONNX only if it parses as ONNX */
     es_st *st = NULL;

@@ -23,7 +23,7 @@ static const char *check(const char *path, const char *want, long long *size)
     es_sha256(buf, len, h);
     free(buf);
     char hex[65];
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    es_sha256_hex(h, hex);
     return strcmp(hex, want) ? "corrupt" : "ok";
 }
 

@@ -13,6 +13,7 @@
 #include "transcribe.h"
 #include "es_internal.h"
 #include "cache.h"   /* es_sha256_file */
+#include "../model/onnx.h"   /* es_sha256_hex */
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -347,8 +348,8 @@ static cJSON *run_settings(const batch *b, const char *models_dir, const char *s
                          : !es_models_path(models_dir, b->models[i], path, sizeof path, &ignore) ? path : NULL;
         if (file) {
             if (es_sha256_file(file, sha, e)) { cJSON_Delete(s); return NULL; }
-            int k = snprintf(id, sizeof id, "sha256:");
-            for (int j = 0; j < 32; j++) k += snprintf(id + k, sizeof id - (size_t)k, "%02x", sha[j]);
+            memcpy(id, "sha256:", 7);
+            es_sha256_hex(sha, id + 7);
         } else {
             /* no such model: the detector says so before any output */
             snprintf(id, sizeof id, "name:%.128s", b->models[i]);
@@ -375,8 +376,8 @@ static cJSON *run_settings(const batch *b, const char *models_dir, const char *s
         unsigned char sha[32];
         char id[80];
         if (es_sha256_file(spk_path, sha, e)) { cJSON_Delete(s); return NULL; }
-        int k = snprintf(id, sizeof id, "sha256:");
-        for (int j = 0; j < 32; j++) k += snprintf(id + k, sizeof id - (size_t)k, "%02x", sha[j]);
+        memcpy(id, "sha256:", 7);
+        es_sha256_hex(sha, id + 7);
         cJSON_AddStringToObject(s, "speakers", id);
     } else {
         cJSON_AddNullToObject(s, "speakers");
@@ -450,13 +451,15 @@ static int compare_run_record(const batch *b, const cJSON *ours, char *why, size
     return !same;
 }
 
-/* Whether DIR holds anything but hidden names (outputs of a run). */
-static int has_outputs(const char *dir)
+/* Whether dir holds any name (but . and ..), or with visible_only any
+ * name not starting with a dot (outputs of a run, not its record). */
+static int has_names(const char *dir, int visible_only)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
     int used = 0;
-    while (d && !used && (de = readdir(d))) used = de->d_name[0] != '.';
+    while (d && !used && (de = readdir(d)))
+        used = visible_only ? de->d_name[0] != '.' : strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
     if (d) closedir(d);
     return used;
 }
@@ -782,12 +785,7 @@ int cmd_transcribe(int argc, char **argv)
         /* clips of an earlier run are not ours to delete, but a harvest
          * of false accepts that mixes in old ones misleads: say so (with
          * --resume they are the done files' own) */
-        DIR *dir = b.resume || b.quiet ? NULL : opendir(b.clips);
-        struct dirent *de;
-        int used = 0;
-        while (dir && !used && (de = readdir(dir))) used = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-        if (dir) closedir(dir);
-        if (used)
+        if (!b.resume && !b.quiet && has_names(b.clips, 0))
             fprintf(stderr, "earshot: note: --save-clips %s is not empty; this run's clips replace only those of the "
                             "same names, so clips of an earlier run stay beside them (an empty folder keeps them apart)\n",
                     b.clips);
@@ -864,10 +862,10 @@ int cmd_transcribe(int argc, char **argv)
             es_tx_inputs_free(b.in, nin);
             return EXIT_USAGE;
         }
-        if (!b.quiet && cmp < 0 && b.resume && has_outputs(b.outdir))
+        if (!b.quiet && cmp < 0 && b.resume && has_names(b.outdir, 1))
             fprintf(stderr, "earshot: note: %s has no record of the settings its outputs were made with (an earlier "
                             "earshot wrote them): --resume takes them as this run's\n", b.outdir);
-        if (!b.quiet && cmp > 0 && has_outputs(b.outdir))
+        if (!b.quiet && cmp > 0 && has_names(b.outdir, 1))
             fprintf(stderr, "earshot: note: %s holds outputs made with other settings (%s); this run replaces those of "
                             "its own inputs only\n", b.outdir, why);
     }

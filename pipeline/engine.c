@@ -50,10 +50,8 @@ es_engine *es_engine_create(const char *models_dir, es_error *err)
     if (es_models_path(e->dir, "embedding_model", path, sizeof path, err)) goto fail;
     if (!(e->enc_model = es_onnx_load(path, err))) goto fail;
     if (!(e->enc = es_encoder_create(e->enc_model, err))) goto fail;
-    for (int i = 0; i < 32; i++) {
-        snprintf(e->enc_sha + 2 * i, 3, "%02x", es_onnx_sha256(e->enc_model)[i]);
-        snprintf(e->mel_sha + 2 * i, 3, "%02x", es_onnx_sha256(e->mel_model)[i]);
-    }
+    es_sha256_hex(es_onnx_sha256(e->enc_model), e->enc_sha);
+    es_sha256_hex(es_onnx_sha256(e->mel_model), e->mel_sha);
     memcpy(e->enc_id, e->enc_sha, sizeof e->enc_id);
     return e;
 fail:

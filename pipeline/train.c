@@ -385,7 +385,7 @@ static es_status collect_encoder_tensors(es_classifier *c, const char *path, es_
     }
     es_sha256(buf, (size_t)(p - buf), h);
     free(buf);
-    for (int i = 0; i < 32; i++) snprintf(c->enc_id + 2 * i, 3, "%02x", h[i]);
+    es_sha256_hex(h, c->enc_id);
     return ES_OK;
 }
 
@@ -1408,7 +1408,7 @@ static es_status data_sha256(const es_dataset *d, const char *root, char hex[65]
     for (size_t i = 0; i < n && !st; i++) {
         if (f[i].st) { st = es_fail(err, f[i].st, "%s", f[i].msg); break; }   /* the first in name order */
         char line[68];
-        for (int k = 0; k < 32; k++) snprintf(line + 2 * k, 3, "%02x", f[i].sha[k]);
+        es_sha256_hex(f[i].sha, line);
         memcpy(line + 64, "  ", 3);
         es_sha256_update(&all, (const unsigned char *)line, 66);
         es_sha256_update(&all, (const unsigned char *)f[i].rel, strlen(f[i].rel));
@@ -1418,7 +1418,7 @@ static es_status data_sha256(const es_dataset *d, const char *root, char hex[65]
     if (st) return st;
     unsigned char h[32];
     es_sha256_final(&all, h);
-    for (int k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", h[k]);
+    es_sha256_hex(h, hex);
     return ES_OK;
 }
 

@@ -126,7 +126,7 @@ static es_status noise_hashes(const char *const *noise, size_t nnoise, char (**h
         if (s) { free(*hex); *hex = NULL; return s; }
         es_sha256(b, len, sha);
         free(b);
-        for (int k = 0; k < 32; k++) snprintf((*hex)[i] + 2 * k, 3, "%02x", sha[k]);
+        es_sha256_hex(sha, (*hex)[i]);
     }
     return ES_OK;
 }
