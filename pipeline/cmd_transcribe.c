@@ -106,6 +106,9 @@ typedef struct {
     const cJSON *settings;   /* with -d: what the run record says */
     pthread_mutex_t record_lock;
     int record_done;         /* the record is written (under record_lock) */
+    int have_since;          /* --resume: outputs count only from since on */
+    struct timespec since;   /* the record's mtime: when its settings began */
+    size_t nolder;           /* --resume: inputs redone, their outputs older */
     char model_name[1024];
     /* work */
     es_tx_input *in;
@@ -187,8 +190,14 @@ static void remove_stale_temps(const batch *b, const es_tx_input *in)
     }
 }
 
+/* 1 when all of the input's outputs exist and (--resume into a folder
+ * with a run record) none is older than the record; 0 when one is
+ * missing; -1 when all exist but one is older than the record: made
+ * before these settings began, by a run with others (see the run record
+ * below). A link's target is judged, not the link. */
 static int outputs_exist(const batch *b, const es_tx_input *in)
 {
+    int older = 0;
     for (int f = 1; f < (1 << ES_TX_NFORMATS); f <<= 1) {
         if (!(b->formats & f)) continue;
         char *p = out_path(b, in, f);
@@ -196,8 +205,11 @@ static int outputs_exist(const batch *b, const es_tx_input *in)
         int ok = p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
         free(p);
         if (!ok) return 0;
+        if (b->have_since && (sb.st_mtim.tv_sec < b->since.tv_sec ||
+                              (sb.st_mtim.tv_sec == b->since.tv_sec && sb.st_mtim.tv_nsec < b->since.tv_nsec)))
+            older = 1;
     }
-    return 1;
+    return older ? -1 : 1;
 }
 
 /* txt with each line prefixed by "path\t", the path escaped as one
@@ -331,7 +343,21 @@ static void show_progress(batch *b, int final)
  * speaker profiles, the resampler, the formats and the clips folder; not
  * -j, --shard, --block (same events) or --quiet. --resume refuses a
  * folder whose record differs and names the first difference. A folder
- * without a record (an older earshot wrote it) is resumed with a note. */
+ * without a record (an older earshot wrote it) is resumed with a note.
+ *
+ * A record says what made the outputs written since it was, not all the
+ * folder holds: a run with other settings (without --resume) replaces
+ * the record and the outputs of its own inputs only, so when it was
+ * killed, or given fewer inputs, the folder holds outputs of both. The
+ * record's mtime is when its settings began: a run with the same
+ * settings leaves the record as it is, and --resume trusts only outputs
+ * whose mtime is not older (the file system's clock for both, so no
+ * clock of ours is compared with it); older ones are redone. The rule
+ * errs towards redoing: a copy of the folder that does not keep mtimes
+ * (cp -r; cp -a and rsync -a keep them) may redo inputs that were done,
+ * and never keeps an output of other settings, unless the clock went
+ * back between the two runs or, on a file system that keeps whole
+ * seconds (FAT), the two runs wrote in the same second. */
 #define RUN_RECORD ".earshot-transcribe.json"
 
 static cJSON *run_settings(const batch *b, const char *models_dir, const char *spk_path, es_error *e)
@@ -401,9 +427,9 @@ static cJSON *run_settings(const batch *b, const char *models_dir, const char *s
 }
 
 /* How DIR's record compares with these settings: -1 there is none, 0 the
- * same, 1 not (why says how: the first setting that differs, or what is
- * wrong with the record). */
-static int compare_run_record(const batch *b, const cJSON *ours, char *why, size_t why_len)
+ * same (*mtime: the record's), 1 not (why says how: the first setting
+ * that differs, or what is wrong with the record). */
+static int compare_run_record(const batch *b, const cJSON *ours, char *why, size_t why_len, struct timespec *mtime)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", b->outdir, RUN_RECORD);
@@ -448,6 +474,7 @@ static int compare_run_record(const batch *b, const cJSON *ours, char *why, size
         free(then);
     }
     cJSON_Delete(rec);
+    if (same) *mtime = st.st_mtim;
     return !same;
 }
 
@@ -854,7 +881,9 @@ int cmd_transcribe(int argc, char **argv)
     if (b.outdir) {
         if (!(settings = run_settings(&b, models_dir, spk_path, &e))) { cli_error(&e); es_tx_inputs_free(b.in, nin); return EXIT_FAIL; }
         char why[600];
-        int cmp = compare_run_record(&b, settings, why, sizeof why);
+        int cmp = compare_run_record(&b, settings, why, sizeof why, &b.since);
+        /* the same settings: the record stands, and with it the time they began */
+        b.record_done = b.have_since = cmp == 0;
         if (b.resume && cmp > 0) {
             fprintf(stderr, "earshot: --resume: the outputs in %s were made with other settings (%s); resume with the "
                             "same models and options, or write to a new folder\n", b.outdir, why);
@@ -867,15 +896,20 @@ int cmd_transcribe(int argc, char **argv)
                             "earshot wrote them): --resume takes them as this run's\n", b.outdir);
         if (!b.quiet && cmp > 0 && has_names(b.outdir, 1))
             fprintf(stderr, "earshot: note: %s holds outputs made with other settings (%s); this run replaces those of "
-                            "its own inputs only\n", b.outdir, why);
+                            "its own inputs only (a later --resume redoes the others)\n", b.outdir, why);
     }
     for (size_t i = 0; i < nin; i++) {
         if ((long)(i % (size_t)shard_n) != shard_k - 1) continue;
-        if (b.resume && outputs_exist(&b, &b.in[i])) { b.nskip++; continue; }
+        int done = b.resume ? outputs_exist(&b, &b.in[i]) : 0;
+        if (done > 0) { b.nskip++; continue; }
+        if (done < 0) b.nolder++;
         if (b.resume) remove_stale_temps(&b, &b.in[i]);
         b.todo[b.ntodo++] = i;
     }
 
+    if (b.nolder && !b.quiet)
+        fprintf(stderr, "earshot: note: --resume: %zu input%s outputs older than %s's record (a run with other "
+                        "settings made them): redone\n", b.nolder, b.nolder == 1 ? " has" : "s have", b.outdir);
     int rc = EXIT_OK;
     es_engine *eng = es_engine_create(models_dir, &e);
     if (!eng) { cli_error(&e); rc = EXIT_FAIL; goto out; }

@@ -323,6 +323,27 @@ has "$T/err" "models: \[\"sha256:$(sha256sum <"$MD/alexa_v0.1.onnx" | cut -c1-64
 expect 0 "a run without --resume into a folder of other settings" -- "$BIN" transcribe -m "$T/head.onnx" -d "$T/recf" "$T/in/a.wav"
 has "$T/err" "note: .*recf holds outputs made with other settings" "... notes the mix it may leave"
 expect 0 "... after which --resume with its settings is accepted" -- "$BIN" transcribe -q -m "$T/head.onnx" -d "$T/recf" --resume "$T/in/a.wav"
+# A record holds for the outputs written since it was, not for all the
+# folder holds: a run with other settings over fewer inputs (or killed
+# midway) replaces the record and its own inputs' outputs only. Before,
+# a later --resume with its settings took the other inputs' older
+# outputs for its own: d's transcript kept the event that the higher
+# threshold drops, with exit 0.
+expect 0 "a run with settings A over two inputs" -- "$BIN" transcribe -q -m hey_jarvis -d "$T/since" "$T/in/a.wav" "$T/in/d.flac"
+grep -q hey_jarvis "$T/since/d.txt" && ok "... d.txt has its event at the default threshold" || bad "d.txt: $(cat "$T/since/d.txt")"
+expect 0 "a run with settings B over one of them" -- "$BIN" transcribe -q -m hey_jarvis --threshold 0.999 -d "$T/since" "$T/in/a.wav"
+expect 0 "--resume with settings B over both" -- "$BIN" transcribe -m hey_jarvis --threshold 0.999 -d "$T/since" --resume "$T/in/a.wav" "$T/in/d.flac"
+has "$T/err" "note: --resume: 1 input has outputs older than .*since's record (a run with other settings made them): redone" \
+    "... says the older outputs are redone"
+has "$T/err" "1 files skipped" "... and skips the input run B did"
+[ -f "$T/since/d.txt" ] && ! grep -q hey_jarvis "$T/since/d.txt" && ok "... d.txt is now B's (no event above 0.999)" ||
+    bad "... d.txt is still A's: $(cat "$T/since/d.txt")"
+rec_t=$(stat -c %y "$T/since/.earshot-transcribe.json")
+expect 0 "a run with settings B again, without --resume" -- "$BIN" transcribe -q -m hey_jarvis --threshold 0.999 -d "$T/since" "$T/in/a.wav"
+[ "$(stat -c %y "$T/since/.earshot-transcribe.json")" = "$rec_t" ] && ok "... leaves the record (and when its settings began) as it was" ||
+    bad "... rewrote the record"
+expect 0 "--resume with settings B once more" -- "$BIN" transcribe -m hey_jarvis --threshold 0.999 -d "$T/since" --resume "$T/in/a.wav" "$T/in/d.flac"
+has "$T/err" "2 files skipped" "... skips both: a run's own outputs are never older than its record"
 # a folder an earlier earshot wrote (no record): resumed, with a note
 rm "$T/recf/.earshot-transcribe.json"
 expect 0 "--resume into a folder without a record" -- "$BIN" transcribe -m "$T/head.onnx" -d "$T/recf" --resume "$T/in/a.wav"
