@@ -519,6 +519,14 @@ static es_status write_record_file(const batch *b, const cJSON *settings, es_err
 static es_status write_run_record(batch *b, es_error *e)
 {
     pthread_mutex_lock(&b->record_lock);
+    /* Shards of one batch started together each find no record; the
+     * first to write one is the start of their settings, and a later
+     * shard rewriting it would date the first one's outputs before it
+     * (a --resume would redo them). So a record of the same settings
+     * that appeared meanwhile stands. */
+    char why[600];
+    struct timespec ignore;
+    if (!b->record_done && compare_run_record(b, b->settings, why, sizeof why, &ignore) == 0) b->record_done = 1;
     es_status st = b->record_done ? ES_OK : write_record_file(b, b->settings, e);
     if (!st) b->record_done = 1;
     pthread_mutex_unlock(&b->record_lock);
@@ -908,8 +916,8 @@ int cmd_transcribe(int argc, char **argv)
     }
 
     if (b.nolder && !b.quiet)
-        fprintf(stderr, "earshot: note: --resume: %zu input%s outputs older than %s's record (a run with other "
-                        "settings made them): redone\n", b.nolder, b.nolder == 1 ? " has" : "s have", b.outdir);
+        fprintf(stderr, "earshot: note: --resume: %zu input%s outputs older than %s's record of these settings "
+                        "(another run's): redone\n", b.nolder, b.nolder == 1 ? " has" : "s have", b.outdir);
     int rc = EXIT_OK;
     es_engine *eng = es_engine_create(models_dir, &e);
     if (!eng) { cli_error(&e); rc = EXIT_FAIL; goto out; }

@@ -333,7 +333,7 @@ expect 0 "a run with settings A over two inputs" -- "$BIN" transcribe -q -m hey_
 grep -q hey_jarvis "$T/since/d.txt" && ok "... d.txt has its event at the default threshold" || bad "d.txt: $(cat "$T/since/d.txt")"
 expect 0 "a run with settings B over one of them" -- "$BIN" transcribe -q -m hey_jarvis --threshold 0.999 -d "$T/since" "$T/in/a.wav"
 expect 0 "--resume with settings B over both" -- "$BIN" transcribe -m hey_jarvis --threshold 0.999 -d "$T/since" --resume "$T/in/a.wav" "$T/in/d.flac"
-has "$T/err" "note: --resume: 1 input has outputs older than .*since's record (a run with other settings made them): redone" \
+has "$T/err" "note: --resume: 1 input has outputs older than .*since's record of these settings (another run's): redone" \
     "... says the older outputs are redone"
 has "$T/err" "1 files skipped" "... and skips the input run B did"
 [ -f "$T/since/d.txt" ] && ! grep -q hey_jarvis "$T/since/d.txt" && ok "... d.txt is now B's (no event above 0.999)" ||
@@ -344,6 +344,24 @@ expect 0 "a run with settings B again, without --resume" -- "$BIN" transcribe -q
     bad "... rewrote the record"
 expect 0 "--resume with settings B once more" -- "$BIN" transcribe -m hey_jarvis --threshold 0.999 -d "$T/since" --resume "$T/in/a.wav" "$T/in/d.flac"
 has "$T/err" "2 files skipped" "... skips both: a run's own outputs are never older than its record"
+# Two shards that start together each find no record: the second to
+# write one must not date the first one's outputs before it (a resume
+# would redo them). Shard B reads a FIFO, so it has checked the folder
+# (no record yet) and waits while shard A writes the record and its
+# outputs; then B gets its audio and writes its output.
+mkfifo "$T/shard.fifo"
+exec 3<>"$T/shard.fifo"   # a writer from the start, so B's open returns and B waits in read
+"$BIN" transcribe -q -m hey_jarvis -d "$T/shardset" "$T/shard.fifo" 2>"$T/shardB.err" 3>&- & bpid=$!
+for _ in $(seq 600); do   # B has the FIFO open: past its look at the folder
+    ls -l /proc/$bpid/fd 2>/dev/null | grep -q shard.fifo && break
+    kill -0 $bpid 2>/dev/null || break
+    sleep 0.1
+done
+expect 0 "shard A writes the record and its outputs meanwhile" -- "$BIN" transcribe -q -m hey_jarvis -d "$T/shardset" "$T/in/a.wav"
+cat "$T/in/a.wav" >&3; exec 3>&-
+wait $bpid && [ -f "$T/shardset/shard.txt" ] && ok "shard B then writes its output" || bad "shard B: $(cat "$T/shardB.err")"
+expect 0 "--resume over shard A's input" -- "$BIN" transcribe -m hey_jarvis -d "$T/shardset" --resume "$T/in/a.wav"
+has "$T/err" "1 files skipped" "... skips it: shard B left the record of the same settings as it was"
 # a folder an earlier earshot wrote (no record): resumed, with a note
 rm "$T/recf/.earshot-transcribe.json"
 expect 0 "--resume into a folder without a record" -- "$BIN" transcribe -m "$T/head.onnx" -d "$T/recf" --resume "$T/in/a.wav"
