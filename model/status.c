@@ -309,7 +309,10 @@ static char *dangling_target(const char *path)
  * Best effort: a file system that cannot sync a folder (EINVAL on some
  * FUSE and network mounts) or a folder that cannot be opened is skipped.
  * The file is in place either way; failing the command then would report
- * a write that did happen as one that did not. */
+ * a write that did happen as one that did not. A sync that the file
+ * system tried and failed (EIO, ENOSPC) is said, though, as a warning:
+ * the names written may not survive a power cut, and a disk that fails
+ * its syncs is worth knowing about before the next write. */
 static pthread_mutex_t dirsync_mu = PTHREAD_MUTEX_INITIALIZER;
 static int dirsync_depth;
 static char **dirsync_dirs;
@@ -322,6 +325,9 @@ int es_dir_sync(const char *dir)
     int r = fsync(fd), e = errno;
     close(fd);
     if (r != 0 && (e == EINVAL || e == ENOTSUP || e == EROFS)) r = 0;
+    if (r != 0)
+        es_warn("%s: the folder could not be synced (%s): the names just written into it may not survive a power cut",
+                dir, strerror(e));
     errno = e;
     return r;
 }
