@@ -298,8 +298,11 @@ int es_aug_recipe_str(const es_aug_recipe *r, char *buf, size_t size)
     if (r->spec)
         snprintf(spec, sizeof spec, "%dx%d,%dx%d#%llu", r->freq_masks, r->freq_width, r->time_masks, r->time_width,
                  (unsigned long long)r->spec_seed);
+    /* a cache key: the same in every locale (es_c_locale_push) */
+    locale_t was = es_c_locale_push();
     int k = snprintf(buf, size, "speed=%.4f shift=%ld gain=%.2f noise=%s snr=%.2f spec=%s", r->speed, r->shift,
                      r->gain_db, noise, r->noise != ES_AUG_NOISE_NONE ? r->snr_db : 0.0, spec);
+    es_c_locale_pop(was);
     return k < 0 || (size_t)k >= size ? -1 : k;
 }
 

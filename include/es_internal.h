@@ -3,6 +3,7 @@
 #define ES_INTERNAL_H
 
 #include "earshot.h"
+#include <locale.h>
 #include <stdarg.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -84,6 +85,22 @@ size_t es_utf8_seq(const unsigned char *s, size_t n);
  * need not be (a Latin-1 folder name would otherwise make the model file
  * unwritable after all the training). */
 char *es_utf8_fix(char *str);
+/* The "C" locale for the calling thread, from push to pop, around code that
+ * turns numbers into text or text into numbers for a file, a cache key or
+ * an output (printf's %f/%g, strtod, sscanf): a program that links the
+ * library may have called setlocale (gtk_init does), and a locale such as
+ * de_DE writes 0.5 as "0,5" and stops strtod at the '.'. uselocale
+ * changes this thread only, so the host's other threads and its own
+ * printing are untouched; setlocale would change the whole process. For
+ * the same reason the push belongs where the text is made, not at a public
+ * entry point: the library's worker threads (es_parallel_for) start in the
+ * process's locale, not in their creator's. Pushes nest; pop restores
+ * what push returned:
+ *     locale_t was = es_c_locale_push();  ...  es_c_locale_pop(was);
+ * Should the C locale object be unavailable (newlocale out of memory),
+ * push changes nothing and returns 0, which pop ignores. */
+locale_t es_c_locale_push(void);
+void es_c_locale_pop(locale_t was);
 /* str as a JSON string literal, quotes included (malloc'd; NULL when out of
  * memory). A byte that is not part of well-formed UTF-8 (a Latin-1 file
  * name) becomes U+FFFD, so the output is always valid JSON. */

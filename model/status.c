@@ -953,6 +953,31 @@ static char *utf8_lossy(const char *str)
     return out;
 }
 
+/* One C locale object for the whole process, made on first use (glibc
+ * hands out its built-in one for "C"; elsewhere it is allocated once and
+ * kept). */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_make(void)
+{
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+locale_t es_c_locale_push(void)
+{
+    pthread_once(&c_locale_once, c_locale_make);
+    if (!c_locale) return (locale_t)0;
+    /* the thread's previous locale: LC_GLOBAL_LOCALE when it had none of
+     * its own, which pop hands back to uselocale as it is */
+    return uselocale(c_locale);
+}
+
+void es_c_locale_pop(locale_t was)
+{
+    if (was) uselocale(was);
+}
+
 char *es_utf8_fix(char *str)
 {
     if (!str || es_utf8_valid(str)) return str;

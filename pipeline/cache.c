@@ -182,12 +182,16 @@ static void key_of_sha(const es_cache *c, const unsigned char audio_sha[32], dou
     unsigned char buf[1024];
     char sh[48] = "", sp[96] = "";
     if (shift > 0) snprintf(sh, sizeof sh, "; shift_samples=%d", shift);
+    /* "%.6f" as in the C locale whatever the program's (es_c_locale_push):
+     * "speed=0,900000" would be another key for the same embedding */
+    locale_t was = es_c_locale_push();
     if (speed != 1.0) snprintf(sp, sizeof sp, "; speed=%.6f libsamplerate-best", speed);
     /* the warp shapes plain entries only: a variant's maker embeds by itself */
     if (c->warp != 0 && !tag) {
         size_t l = strlen(sp);
         snprintf(sp + l, sizeof sp - l, "; mel_warp=%.6f", c->warp);
     }
+    es_c_locale_pop(was);
     int k = snprintf((char *)buf, 800,
                      "earshot-emb-cache v%d; decode=es_audio_load 16000 Hz mono quantize_int16=1; mode=%s; "
                      "pad_to_samples=%zu; mel=%dx%d/%d; emb=%dx%d/%d%s%s%s%s",

@@ -328,7 +328,19 @@ static void draw_values(FILE *f, const series *s, const axis *ax, const axis *ay
     }
 }
 
+static es_status plot_svg(const es_plot *p, char **out, size_t *len, es_error *err);
+
+/* Coordinates in the C locale's notation: "%.1f,%.1f" is a point list in
+ * SVG, and a decimal comma would break it (es_c_locale_push). */
 es_status es_plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
+{
+    locale_t was = es_c_locale_push();
+    es_status st = plot_svg(p, out, len, err);
+    es_c_locale_pop(was);
+    return st;
+}
+
+static es_status plot_svg(const es_plot *p, char **out, size_t *len, es_error *err)
 {
     *out = NULL;
     if (len) *len = 0;

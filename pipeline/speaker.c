@@ -884,7 +884,13 @@ es_status es_speakers_save(const es_speakers *s, const char *path, es_error *err
     char ver[16], thr[32];
     snprintf(ver, sizeof ver, "%d", ES_SPK_VERSION);
     if (isnan(s->threshold)) snprintf(thr, sizeof thr, "auto");
-    else snprintf(thr, sizeof thr, "%.6f", s->threshold);
+    else {
+        /* "0.500000" in every locale (es_c_locale_push): the reader's strtod
+         * runs in the C locale too */
+        locale_t was = es_c_locale_push();
+        snprintf(thr, sizeof thr, "%.6f", s->threshold);
+        es_c_locale_pop(was);
+    }
     const char *keys[] = {"earshot.format", "earshot.profile_version", "earshot.version", "earshot.commit", "encoder_sha256",
                           "melspectrogram_sha256", "representation", "speakers", "threshold", "background"};
     const char *vals[] = {ES_SPK_FORMAT, ver, ES_VERSION, es_version_commit(), s->enc_sha, s->mel_sha, REPRESENTATION, jn, thr, s->bg_desc};
@@ -933,7 +939,11 @@ es_speakers *es_speakers_parse(const unsigned char *buf, size_t len, const char 
     char *vend = NULL, *tend = NULL;
     long v = ver ? strtol(ver, &vend, 10) : 0;
     int t_auto = thr && !strcmp(thr, "auto");
+    /* the file's "0.500000" in the C locale: under a program's de_DE strtod
+     * stopped at the '.' and every profile was refused */
+    locale_t was = es_c_locale_push();
     double t = thr && !t_auto ? strtod(thr, &tend) : NAN;
+    es_c_locale_pop(was);
     if (!fmt || strcmp(fmt, ES_SPK_FORMAT)) why = "no earshot.format \"" ES_SPK_FORMAT "\" in its metadata";
     else if (!ver || vend == ver || *vend || v < 1) why = "earshot.profile_version missing or not a positive integer";
     else if (!is_hex64(enc) || !is_hex64(mel)) why = "encoder_sha256 / melspectrogram_sha256 missing or malformed";
@@ -1107,7 +1117,9 @@ es_status es_speakers_background_from_dir(es_speakers *s, es_engine *e, const ch
     for (size_t i = 0; i < n; i++)
         if (sts[i]) { st = es_fail(err, sts[i], "%s", msg[i]); goto out; }
     char desc[1024];
+    locale_t was = es_c_locale_push();   /* JSON numbers: "beta":0.5, never 0,5 */
     snprintf(desc, sizeof desc, "{\"source\":\"%s\",\"clips\":%zu,\"speakers\":%d,\"beta\":%g}", dir, n, S, ES_SPK_BETA);
+    es_c_locale_pop(was);
     /* the folder name may hold characters JSON must escape: build it properly */
     cJSON *jd = cJSON_CreateObject();
     cJSON_AddStringToObject(jd, "source", dir);

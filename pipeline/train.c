@@ -1972,7 +1972,9 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     cJSON_AddNumberToObject(jm, "epochs_run", rep.epochs_run);
     if (ext.wake >= 0) {
         char rule[160];
+        locale_t was = es_c_locale_push();   /* the card's text the same in every locale */
         snprintf(rule, sizeof rule, "smallest threshold >= 0.5 with validation false accepts <= %g", o->target_fa);
+        es_c_locale_pop(was);
         cJSON_AddStringToObject(jm, "threshold_rule", rule);
         cJSON_AddNumberToObject(jm, "threshold", r->threshold);
         if (!isnan(r->threshold_fa)) cJSON_AddNumberToObject(jm, "val_false_accept", r->threshold_fa);

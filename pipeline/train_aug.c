@@ -532,7 +532,9 @@ es_status es_silence_embed(es_engine *e, const char *cache_dir, const char *cons
         c.pos[j] = pos;
         c.gain_db[j] = u < 0.1f ? -80.0 : round(-40.0 * v * 100) / 100;
         char tag[128];
+        locale_t was = es_c_locale_push();   /* a cache key: "gain=-12.34" in every locale */
         snprintf(tag, sizeof tag, "silence v1 pos=%llu gain=%.2f", (unsigned long long)pos, c.gain_db[j]);
+        es_c_locale_pop(was);
         if (!(tags[j] = strdup(tag))) { s = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     }
     s = embed_windows(&c, cache_dir, noise, nnoise, file_of, tags, m, make_silence, silence_audio, "silence",

@@ -198,6 +198,9 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
                               es_progress_fn progress, void *user, es_error *err)
 {
     char canon[2048];
+    /* the key's fractions as the C locale writes them, whatever the
+     * program's (es_c_locale_push): "0,500000" would name another folder */
+    locale_t was = es_c_locale_push();
     snprintf(canon, sizeof canon, "v%d|%d|%d|%u|%u|%.6f|%.3f|%llu", ES_SYNTH_VERSION, o->takes, o->unknown_takes, o->engines, o->augment,
              o->aug_prob, o->pad_to, (unsigned long long)o->seed);
     /* options added later join the key only when set, so the folders of
@@ -206,6 +209,7 @@ static es_status synth_cached(const es_synth_opts *o, const char *root, char *di
         size_t len = strlen(canon);
         snprintf(canon + len, sizeof canon - len, "|f%.4f:%.4f", o->formant_lo, o->formant_hi);
     }
+    es_c_locale_pop(was);
     if (!es_synth_lang_is_english(o->lang)) {
         size_t len = strlen(canon);
         snprintf(canon + len, sizeof canon - len, "|l%.40s", o->lang);
@@ -406,7 +410,9 @@ es_status es_train_words(es_engine *e, const es_synth_opts *o, const char *synth
          * older earshot, which chose other clips, are not reused) */
         mh = fnv(mh, !enough ? "noval" : by_speaker ? "val-speaker" : "val-name");
         char fr[32];
+        locale_t was = es_c_locale_push();   /* a key, as the synthesis folder's */
         snprintf(fr, sizeof fr, "%.4f|%llu|%zu", t->val_fraction, (unsigned long long)t->seed, reps);
+        es_c_locale_pop(was);
         mh = fnv(mh, fr);
         snprintf(mix, sizeof mix, "%s/mix-%016llx", root, (unsigned long long)mh);
         snprintf(mixval, sizeof mixval, "%s/val", mix);

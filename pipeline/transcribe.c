@@ -442,7 +442,21 @@ static es_status render_svg(const es_transcript *t, char **out, size_t *len, es_
     return st;
 }
 
+static es_status tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err);
+
+/* Times and scores in the C locale's notation whatever the program's
+ * (es_c_locale_push): the formats are read by programs, and put_ts parses
+ * "%.3f" back with sscanf("%lld.%lld"), which a decimal comma turned into
+ * 00:00:00,000. */
 es_status es_tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err)
+{
+    locale_t was = es_c_locale_push();
+    es_status st = tx_render(t, format, out, len, err);
+    es_c_locale_pop(was);
+    return st;
+}
+
+static es_status tx_render(const es_transcript *t, int format, char **out, size_t *len, es_error *err)
 {
     *out = NULL;
     if (len) *len = 0;
