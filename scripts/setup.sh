@@ -8,7 +8,8 @@
 #   2. fetches and verifies the pretrained models (scripts/fetch-models.sh);
 #   3. with --with-reference (what scripts/test.sh asks for), installs the
 #      reference runtime (onnxruntime-node@1.30.0) into
-#      ${EARSHOT_REF_DIR:-<repo>/.cache/ref}, and python3-numpy for one test;
+#      ${EARSHOT_REF_DIR:-<repo>/.cache/ref}, python3-numpy for one test
+#      and locales for another;
 #   4. configures (first time) and builds with meson + ninja in build/
 #      (release build; --ci adds -Dwerror_ci=true).
 #
@@ -73,7 +74,11 @@ fi
 # check: that numpy.load reads every embedding-cache entry, checksum
 # trailer and all (tests/test_train.sh). Without it that check is skipped
 # on a fresh machine, so the suite's own set-up installs it.
-if [ "$with_ref" = 1 ]; then wanted+=(python3-numpy); fi
+# And locales: tests/test_locale.c runs the library under a locale with a
+# decimal comma, which it compiles with localedef from the de_DE definition
+# this package ships (a minimal Debian has only C, C.UTF-8 and POSIX, and
+# no definitions to make others from); without it that test is skipped.
+if [ "$with_ref" = 1 ]; then wanted+=(python3-numpy locales); fi
 missing=()
 for p in "${wanted[@]}"; do
   status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
