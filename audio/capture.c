@@ -95,7 +95,7 @@ static int contains_ci(const char *hay, const char *needle)
     size_t nl = strlen(needle);
     for (; *hay; hay++) {
         size_t k = 0;
-        while (k < nl && hay[k] && tolower((unsigned char)hay[k]) == tolower((unsigned char)needle[k])) k++;
+        while (k < nl && hay[k] && es_ascii_lower((unsigned char)hay[k]) == es_ascii_lower((unsigned char)needle[k])) k++;
         if (k == nl) return 1;
     }
     return nl == 0;

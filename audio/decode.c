@@ -942,7 +942,7 @@ static const char *ext_in(const char *name, const char *const *list, size_t n)
     const char *slash = strrchr(name, '/'), *base = slash ? slash + 1 : name, *dot = strrchr(base, '.');
     if (!dot || dot == base) return NULL;
     for (size_t i = 0; i < n; i++)
-        if (!strcasecmp(dot + 1, list[i])) return list[i];
+        if (!es_ascii_casecmp(dot + 1, list[i])) return list[i];
     return NULL;
 }
 

@@ -189,8 +189,8 @@ static int voice_speaks(const char *langs, const char *lang, int primary)
     size_t k = strlen(lang);
     for (const char *l = langs; l && *l; l += strlen(l + 1) + 2) {
         const char *s = l + 1;
-        if (primary) return !strncasecmp(s, lang, k) && (s[k] == 0 || s[k] == '-');
-        if (!strcasecmp(s, lang)) return 1;
+        if (primary) return !es_ascii_ncasecmp(s, lang, k) && (s[k] == 0 || s[k] == '-');
+        if (!es_ascii_casecmp(s, lang)) return 1;
     }
     return 0;
 }

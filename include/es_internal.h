@@ -101,6 +101,15 @@ char *es_utf8_fix(char *str);
  * push changes nothing and returns 0, which pop ignores. */
 locale_t es_c_locale_push(void);
 void es_c_locale_pop(locale_t was);
+/* strcasecmp / strncasecmp that fold A-Z only, in every locale: glibc's
+ * fold by the program's LC_CTYPE, and under tr_TR 'I' is not the capital
+ * of 'i', so "AIFF" != "aiff" and "HI" != "hi". File extensions, language
+ * codes, format names and the words of a vocabulary are compared with
+ * these; bytes outside A-Z compare exactly, as in the C locale. Only
+ * equality (0 or not) is meant. */
+int es_ascii_casecmp(const char *a, const char *b);
+int es_ascii_ncasecmp(const char *a, const char *b, size_t n);
+static inline int es_ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
 /* str as a JSON string literal, quotes included (malloc'd; NULL when out of
  * memory). A byte that is not part of well-formed UTF-8 (a Latin-1 file
  * name) becomes U+FFFD, so the output is always valid JSON. */

@@ -978,6 +978,20 @@ void es_c_locale_pop(locale_t was)
     if (was) uselocale(was);
 }
 
+int es_ascii_ncasecmp(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int x = es_ascii_lower((unsigned char)a[i]), y = es_ascii_lower((unsigned char)b[i]);
+        if (x != y || !x) return x - y;
+    }
+    return 0;
+}
+
+int es_ascii_casecmp(const char *a, const char *b)
+{
+    return es_ascii_ncasecmp(a, b, (size_t)-1);
+}
+
 char *es_utf8_fix(char *str)
 {
     if (!str || es_utf8_valid(str)) return str;

@@ -80,10 +80,10 @@ es_status es_engine_check_made_with(const es_engine *e, const char *what, const 
     if (!e || !what) return es_fail(err, ES_ERR_ARG, "es_engine_check_made_with: invalid arguments");
     const char *sep = remedy && *remedy ? "; " : "", *rem = remedy ? remedy : "";
     /* hex digits in either case: a card edited by hand, or another tool's */
-    if (!enc || strcasecmp(enc, e->enc_sha))
+    if (!enc || es_ascii_casecmp(enc, e->enc_sha))
         return es_fail(err, ES_ERR_MODEL, "%s: made with another encoder (sha256 %.12s..., this one is %.12s...)%s%s", what,
                        enc ? enc : "unknown", e->enc_sha, sep, rem);
-    if (mel && strcasecmp(mel, e->mel_sha))
+    if (mel && es_ascii_casecmp(mel, e->mel_sha))
         return es_fail(err, ES_ERR_MODEL,
                        "%s: made with another log-mel front end (melspectrogram sha256 %.12s..., this one is %.12s...)%s%s",
                        what, mel, e->mel_sha, sep, rem);

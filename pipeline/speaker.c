@@ -695,7 +695,7 @@ es_status es_speaker_name_check(const char *name, es_error *err)
     if (!es_utf8_valid(name)) return es_fail(err, ES_ERR_ARG, "speaker name is not valid UTF-8 text");
     if (isspace((unsigned char)name[0]) || isspace((unsigned char)name[strlen(name) - 1]))
         return es_fail(err, ES_ERR_ARG, "speaker name '%s' begins or ends with a space: it would print like another name", name);
-    if (!strcasecmp(name, "unknown"))
+    if (!es_ascii_casecmp(name, "unknown"))
         return es_fail(err, ES_ERR_ARG, "speaker name '%s' is what identify prints for no enrolled speaker; choose another", name);
     if (strchr(name, '='))
         return es_fail(err, ES_ERR_ARG, "speaker name '%s' holds '=', which identify --all prints between a name and its score", name);

@@ -218,7 +218,7 @@ typedef struct {
     const char *phon;   /* the voice whose phonemes the homophone checks read */
 } voice_set;
 
-int es_synth_lang_is_english(const char *lang) { return !lang || !*lang || !strcasecmp(lang, "en"); }
+int es_synth_lang_is_english(const char *lang) { return !lang || !*lang || !es_ascii_casecmp(lang, "en"); }
 
 static es_status voice_set_init(voice_set *vs, const char *lang, es_error *err)
 {
@@ -338,7 +338,7 @@ static int is_target_key(const entry_keys *k, size_t nv, const char *key) { retu
 static int is_target_word(const es_vocab *v, const char *w)
 {
     for (size_t i = 0; i < v->n; i++)
-        for (int a = 0; a < v->e[i].nalts; a++) if (!strcasecmp(v->e[i].alts[a], w)) return 1;
+        for (int a = 0; a < v->e[i].nalts; a++) if (!es_ascii_casecmp(v->e[i].alts[a], w)) return 1;
     return 0;
 }
 
@@ -358,7 +358,7 @@ static int in_target_words(const es_vocab *v, const char *w)
             while (*p) {
                 while (*p == ' ') p++;
                 size_t lt = strcspn(p, " ");
-                if (lt && (lt == 1 || lw == 1 ? lt == lw && !strncasecmp(p, w, 1) : !strncasecmp(p, w, lt < lw ? lt : lw)))
+                if (lt && (lt == 1 || lw == 1 ? lt == lw && !es_ascii_ncasecmp(p, w, 1) : !es_ascii_ncasecmp(p, w, lt < lw ? lt : lw)))
                     return 1;
                 p += lt;
             }

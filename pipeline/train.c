@@ -406,7 +406,7 @@ es_classifier *es_classifier_load(const char *path, es_error *err)
     /* the pretrained wake-word heads are ONNX files: their bytes read as a
      * safetensors header length of 10^18, which tells a user nothing */
     size_t pl = strlen(path);
-    if (pl > 5 && !strcasecmp(path + pl - 5, ".onnx")) {
+    if (pl > 5 && !es_ascii_casecmp(path + pl - 5, ".onnx")) {
         es_fail(err, ES_ERR_MODEL, "%s: an ONNX model (such as the pretrained wake-word heads), not a model from earshot "
                 "train (.safetensors); run ONNX heads with earshot detect or transcribe", path);
         return NULL;

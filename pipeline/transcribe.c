@@ -24,8 +24,8 @@ int es_tx_format_parse(const char *name)
 {
     if (!name) return 0;
     for (int i = 0; i < ES_TX_NFORMATS; i++)
-        if (!strcasecmp(name, NAMES[i])) return 1 << i;
-    if (!strcasecmp(name, "webvtt")) return ES_TX_VTT;
+        if (!es_ascii_casecmp(name, NAMES[i])) return 1 << i;
+    if (!es_ascii_casecmp(name, "webvtt")) return ES_TX_VTT;
     return 0;
 }
 

@@ -75,9 +75,10 @@ fi
 # trailer and all (tests/test_train.sh). Without it that check is skipped
 # on a fresh machine, so the suite's own set-up installs it.
 # And locales: tests/test_locale.c runs the library under a locale with a
-# decimal comma, which it compiles with localedef from the de_DE definition
-# this package ships (a minimal Debian has only C, C.UTF-8 and POSIX, and
-# no definitions to make others from); without it that test is skipped.
+# decimal comma (and under tr_TR), which it compiles with localedef from
+# the definitions this package ships (a minimal Debian has only C, C.UTF-8
+# and POSIX, and no definitions to make others from); without it that test
+# is skipped.
 if [ "$with_ref" = 1 ]; then wanted+=(python3-numpy locales); fi
 missing=()
 for p in "${wanted[@]}"; do

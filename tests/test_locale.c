@@ -18,10 +18,12 @@
  *   - a wake-word model trained with speed-perturbed copies, augmented
  *     variants and silence: the same model bytes, and every embedding of
  *     the second run found in the first run's cache (needs the models and
- *     FSDD).
+ *     FSDD); es_train_words mixing in real clips: the same mix folder;
+ *   - letter case under tr_TR.UTF-8 (LC_CTYPE: 'I' is not the capital of
+ *     'i' there): NOTE.AIFF is audio, and "HI" is the word hi.
  * The comma locale is de_DE.UTF-8: the system's if it has one, else
- * compiled here with localedef into a temporary folder named by LOCPATH
- * (no root needed; the definitions come with Debian's `locales` package,
+ * compiled here with localedef (with tr_TR.UTF-8) into a temporary folder
+ * named by LOCPATH (no root needed; the definitions come with Debian's `locales` package,
  * which scripts/setup.sh --with-reference installs). Without either, the
  * test exits 77 (skipped) saying so. */
 #include "test_util.h"
@@ -29,6 +31,7 @@
 #include "../pipeline/transcribe.h"
 #include "../pipeline/plot.h"
 #include "../audio/augment.h"
+#include "../pipeline/dataset.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -58,21 +61,37 @@ static int try_locale(const char *name)
     return ok;
 }
 
-/* A locale with a decimal comma, or exit 77 saying why there is none. */
-static void find_comma_locale(void)
+static int have_locale(const char *name)
+{
+    int ok = setlocale(LC_ALL, name) != NULL;
+    setlocale(LC_ALL, "C");
+    return ok;
+}
+
+/* A locale with a decimal comma (else exit 77 saying why there is none),
+ * and tr_TR.UTF-8 if it can be had. When the system lacks either, both are
+ * compiled into one folder: with LOCPATH set, glibc no longer looks in the
+ * system's locale archive. */
+static char g_turkish[32];
+static void find_locales(void)
 {
     const char *have[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "de_DE", "fr_FR"};
-    for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
-        if (try_locale(have[i])) return;
+    for (size_t i = 0; i < sizeof have / sizeof have[0] && !g_comma[0]; i++) try_locale(have[i]);
+    if (have_locale("tr_TR.UTF-8")) snprintf(g_turkish, sizeof g_turkish, "tr_TR.UTF-8");
+    if (g_comma[0] && g_turkish[0]) return;
+    g_comma[0] = g_turkish[0] = 0;
     char loc[512], cmd[1400];
     snprintf(loc, sizeof loc, "%s/locale", g_dir);
     if (mkdir(loc, 0755) != 0) { printf("SKIP: cannot create %s\n", loc); exit(77); }
-    /* -c: localedef exits 1 on mere warnings; the folder's LC_NUMERIC
-     * says whether the locale was made */
+    /* -c: localedef exits 1 on mere warnings; setlocale says whether the
+     * locale was made */
     snprintf(cmd, sizeof cmd, "localedef -c -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >'%s/localedef.log' 2>&1", loc, g_dir);
     int rc = system(cmd);
     rc = rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);   /* 127: no localedef */
+    snprintf(cmd, sizeof cmd, "localedef -c -i tr_TR -f UTF-8 '%s/tr_TR.UTF-8' >/dev/null 2>&1", loc);
+    if (system(cmd) == -1) { /* tr_TR is checked below */ }
     setenv("LOCPATH", loc, 1);
+    if (have_locale("tr_TR.UTF-8")) snprintf(g_turkish, sizeof g_turkish, "tr_TR.UTF-8");
     if (try_locale("de_DE.UTF-8")) return;
     char why[300] = "", log[600];
     snprintf(log, sizeof log, "%s/localedef.log", g_dir);
@@ -253,6 +272,51 @@ static void test_recipe_name(void **state)
     assert_true(es_aug_recipe_str(&r, b, sizeof b) > 0);
     in_c();
     assert_string_equal(a, b);
+}
+
+/* ------------------------------------------------------- letter case */
+
+/* Under tr_TR the capital of 'i' is 'İ', so glibc's strcasecmp finds
+ * "AIFF" unlike "aiff": a folder's NOTE.AIFF was no audio, and a target
+ * word "HI" stayed among the common-word negatives spoken as "hi". Names
+ * of formats, languages and words compare by ASCII letters alone. */
+static size_t scan_count(const char *dir)
+{
+    es_dataset *d = NULL;
+    es_error e = {0};
+    if (es_dataset_scan(dir, NULL, &d, NULL, &e) != ES_OK) fail_msg("scanning %s: %s", dir, e.msg);
+    size_t n = d->nitems;
+    es_dataset_free(d);
+    return n;
+}
+
+static void test_letter_case(void **state)
+{
+    (void)state;
+    if (!g_turkish[0]) { print_message("SKIP: no tr_TR.UTF-8 locale\n"); skip(); }
+    char dir[300], p[400];
+    snprintf(dir, sizeof dir, "%s/case", g_dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(p, sizeof p, "%s/hi", dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/_unknown_", dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    const char *names[] = {"hi/NOTE.AIFF", "hi/take.aif", "hi/TAKE2.WAV", "_unknown_/x.wav"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        assert_int_equal(es_audio_write_wav(p, (const float[4]){0}, 4, NULL), ES_OK);
+    }
+    in_c();
+    assert_int_equal(scan_count(dir), 4);
+    assert_int_equal(es_audio_name_stem("talk/NOTE.AIFF"), 9);
+    assert_true(setlocale(LC_ALL, g_turkish) != NULL);
+    size_t n = scan_count(dir), stem = es_audio_name_stem("talk/NOTE.AIFF");
+    int same = !es_ascii_casecmp("HI", "hi") && !es_ascii_ncasecmp("LIGHTS ON", "lights", 6) &&
+               es_ascii_casecmp("aiff", "aifg") && es_ascii_casecmp("\xc4\xb0", "\xc4\xb1");
+    in_c();
+    assert_int_equal(n, 4);
+    assert_int_equal(stem, 9);
+    assert_true(same);
 }
 
 /* ------------------------------------------------------- synthesis cache */
@@ -497,15 +561,15 @@ static void test_training(void **state)
 int main(void)
 {
     if (test_tmpdir(g_dir, sizeof g_dir, "locale") != 0) { perror("mkdtemp"); return 1; }
-    find_comma_locale();
-    printf("comma locale: %s%s%s\n", g_comma, getenv("LOCPATH") ? " from " : "",
-           getenv("LOCPATH") ? getenv("LOCPATH") : "");
+    find_locales();
+    printf("comma locale: %s, Turkish: %s%s%s\n", g_comma, g_turkish[0] ? g_turkish : "none",
+           getenv("LOCPATH") ? ", from " : "", getenv("LOCPATH") ? getenv("LOCPATH") : "");
     setenv("EARSHOT_SYNTH_CACHE", g_dir, 1);   /* nothing below may touch the real caches */
     setenv("EARSHOT_CACHE", g_dir, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transcript), cmocka_unit_test(test_chart),    cmocka_unit_test(test_recipe_name),
         cmocka_unit_test(test_synth_key),  cmocka_unit_test(test_speakers), cmocka_unit_test(test_training),
-        cmocka_unit_test(test_words_mix),
+        cmocka_unit_test(test_words_mix),  cmocka_unit_test(test_letter_case),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     test_rmtree(g_dir);
