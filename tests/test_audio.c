@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "earshot.h"
+#include "test_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -118,21 +119,6 @@ static void write_bytes(const char *path, const void *data, size_t len)
     assert_non_null(f);
     if (len) assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long l = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)l + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)l, f), (size_t)l);
-    fclose(f);
-    *len = (size_t)l;
-    return b;
 }
 
 /* Deterministic pseudo-random int16 values (xorshift). */
@@ -515,7 +501,7 @@ static void test_bad_files(void **state)
     const char *good = tpath("good.wav");
     write_short(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, v, 1000);
     size_t glen;
-    unsigned char *gb = read_bytes(good, &glen);
+    unsigned char *gb = test_read_file(good, &glen);
 
     load_fails(tpath("does_not_exist.wav"));
 
@@ -628,7 +614,7 @@ static void test_truncated_data(void **state)
     write_short(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, v, 1000);
     assert_int_equal(load_warnings(good, 1000), 0);
     size_t glen;
-    unsigned char *gb = read_bytes(good, &glen);
+    unsigned char *gb = test_read_file(good, &glen);
     assert_int_equal(glen, 44 + 2000);
     assert_memory_equal(gb + 36, "data", 4);
 
@@ -691,7 +677,7 @@ static void test_truncated_data(void **state)
         write_short(f, other[k].format, 16000, 1, v, 1000);
         assert_int_equal(load_warnings(f, 1000), 0);
         size_t len;
-        unsigned char *b = read_bytes(f, &len);
+        unsigned char *b = test_read_file(f, &len);
         char name[64];
         snprintf(name, sizeof name, "cut-%s", other[k].name);
         const char *c = tpath(name);
@@ -709,7 +695,7 @@ static void test_truncated_data(void **state)
     const char *og = tpath("full.ogg");
     write_float(og, SF_FORMAT_OGG | SF_FORMAT_VORBIS, 16000, 1, tone, 160000);
     size_t olen;
-    unsigned char *ob = read_bytes(og, &olen);
+    unsigned char *ob = test_read_file(og, &olen);
     const char *oc = tpath("cut.ogg");
     write_bytes(oc, ob, olen / 3);
     es_audio oa;
@@ -1188,7 +1174,7 @@ static void test_reader_bad_inputs(void **state)
     snprintf(good, sizeof good, "%s", tpath("rgood.wav"));
     write_short(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, v, 1000);
     size_t glen;
-    unsigned char *gb = read_bytes(good, &glen);
+    unsigned char *gb = test_read_file(good, &glen);
 
     reader_fails(tpath("r_does_not_exist.wav"), "cannot open");
     const char *dir = tpath("r_directory.wav");

@@ -70,20 +70,6 @@ static int make_task(void)
     return 1;
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static void spit(const char *path, const unsigned char *b, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -97,7 +83,7 @@ static void patched(const char *src, const char *dst, const char *from, const ch
 {
     size_t n, l = strlen(from);
     assert_int_equal(strlen(to), l);
-    unsigned char *b = slurp(src, &n);
+    unsigned char *b = test_read_file(src, &n);
     unsigned char *hit = NULL;
     for (size_t i = 0; i + l <= n && !hit; i++) if (!memcmp(b + i, from, l)) hit = b + i;
     assert_non_null(hit);
@@ -275,7 +261,7 @@ static void test_ensemble_model(void **state)
     /* the same seed writes the same bytes */
     assert_int_equal(es_train_head(g_eng, &o, m2, &r, NULL, NULL, &err), ES_OK);
     size_t n1, n2;
-    unsigned char *b1 = slurp(m1, &n1), *b2 = slurp(m2, &n2);
+    unsigned char *b1 = test_read_file(m1, &n1), *b2 = test_read_file(m2, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
     free(b2);
@@ -433,7 +419,7 @@ static void test_speed_copies(void **state)
     assert_int_equal(es_classifier_frontend_copy(c2), 0);
     es_classifier_free(c2);
     size_t n1;
-    unsigned char *b1 = slurp(m2, &n1);
+    unsigned char *b1 = test_read_file(m2, &n1);
     b1[n1 - 1] = 0;
     int has = 0;
     for (size_t i = 0; i + 8 < n1; i++) has |= !memcmp(b1 + i, "\"speeds\"", 8) || !memcmp(b1 + i, "speeds\\\"", 8);

@@ -119,26 +119,10 @@ static void in_comma(void)
     assert_true(decimal_comma());   /* the host's own printf does write commas */
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    b[len] = 0;
-    *n = (size_t)len;
-    return b;
-}
-
 static void same_files(const char *a, const char *b)
 {
     size_t na, nb;
-    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
+    unsigned char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
     if (na != nb || memcmp(x, y, na)) fail_msg("%s and %s differ (%zu and %zu bytes)", a, b, na, nb);
     free(x);
     free(y);
@@ -551,7 +535,7 @@ static void test_training(void **state)
     assert_int_equal(r2.aug_hits, r2.n_aug);
     same_files(m1, m2);
     size_t n;
-    unsigned char *b = slurp(m1, &n);
+    unsigned char *b = test_read_file(m1, &n);
     const char *rule = "validation false accepts <= 0.05";   /* in the card, a JSON string in the header */
     assert_non_null(memmem(b, n, rule, strlen(rule)));
     free(b);

@@ -36,22 +36,6 @@ static void write_bytes(const char *path, const void *b, size_t n)
     assert_int_equal(fclose(f), 0);
 }
 
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void put_u64(unsigned char *p, uint64_t v)
 {
     for (int k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
@@ -153,7 +137,7 @@ static void test_roundtrip(void **state)
 
     /* The data starts on an 8-byte boundary. */
     size_t len;
-    unsigned char *b = read_bytes(path, &len);
+    unsigned char *b = test_read_file(path, &len);
     uint64_t hl = 0;
     for (int k = 7; k >= 0; k--) hl = hl << 8 | b[k];
     assert_int_equal(hl % 8, 0);
@@ -162,7 +146,7 @@ static void test_roundtrip(void **state)
 
     /* No tensors, no metadata: "{}" padded to 8 bytes. */
     assert_int_equal(es_st_write(path, NULL, 0, NULL, NULL, 0, &e), ES_OK);
-    b = read_bytes(path, &len);
+    b = test_read_file(path, &len);
     assert_int_equal(len, 16);
     assert_memory_equal(b, "\x08\0\0\0\0\0\0\0{}      ", 16);
     free(b);
@@ -212,7 +196,7 @@ static void test_layout(void **state)
         "\x00\x00\x80\x3f" "\x00\x00\x00\xc0"   /* 1.0, -2.0 */
         "\x00\x00\x00\x3f";                     /* 0.5 */
     size_t len;
-    unsigned char *got = read_bytes(path, &len);
+    unsigned char *got = test_read_file(path, &len);
     assert_int_equal(len, sizeof expect - 1);
     assert_int_equal(len, 8 + 136 + 12);
     assert_memory_equal(got, expect, len);
@@ -220,21 +204,21 @@ static void test_layout(void **state)
 
     /* {"__metadata__":{"k":"v"}} is 26 bytes: padded with 6 spaces to 32. */
     assert_int_equal(es_st_write(path, NULL, 0, k, v, 1, NULL), ES_OK);
-    got = read_bytes(path, &len);
+    got = test_read_file(path, &len);
     assert_int_equal(len, 8 + 32);
     assert_memory_equal(got, "\x20\0\0\0\0\0\0\0{\"__metadata__\":{\"k\":\"v\"}}      ", 40);
     free(got);
     /* An already aligned header (32 bytes of JSON) gets no padding. */
     const char *v7[] = {"vvvvvvv"};
     assert_int_equal(es_st_write(path, NULL, 0, k, v7, 1, NULL), ES_OK);
-    got = read_bytes(path, &len);
+    got = test_read_file(path, &len);
     assert_int_equal(len, 8 + 32);
     assert_memory_equal(got, "\x20\0\0\0\0\0\0\0{\"__metadata__\":{\"k\":\"vvvvvvv\"}}", 40);
     free(got);
     /* Large integers are written in full, never as 9.007e+15. */
     const es_st_tensor z[] = {{"z", 3, {INT64_C(9007199254740991), 0, 1000000000000000}, NULL}};
     assert_int_equal(es_st_write(path, z, 1, NULL, NULL, 0, NULL), ES_OK);
-    got = read_bytes(path, &len);
+    got = test_read_file(path, &len);
     static const char zj[] = "{\"z\":{\"dtype\":\"F32\",\"shape\":[9007199254740991,0,1000000000000000],"
                              "\"data_offsets\":[0,0]}}";
     assert_int_equal(len, 8 + (sizeof zj - 1 + 7) / 8 * 8);
@@ -394,7 +378,7 @@ static void test_truncations(void **state)
     path_in_dir(bad, sizeof bad, "bad.safetensors");
     assert_int_equal(es_st_write(path, t, 3, k, v, 2, NULL), ES_OK);
     size_t len;
-    unsigned char *g = read_bytes(path, &len);
+    unsigned char *g = test_read_file(path, &len);
     es_error e = {0};
     es_st *s = es_st_parse(g, len, "good", &e);
     assert_non_null(s);
@@ -493,7 +477,7 @@ static void test_bad_json(void **state)
     path_in_dir(path, sizeof path, "c.safetensors");
     assert_int_equal(es_st_write(path, t, 1, k, v, 1, NULL), ES_OK);
     size_t len;
-    unsigned char *g = read_bytes(path, &len);
+    unsigned char *g = test_read_file(path, &len);
     size_t accepted = 0, runs = 0;
     for (size_t i = 8; i < len - 8; i++) {
         static const unsigned char subs[] = {0, ' ', '"', '{', '}', '[', ']', ',', ':', '0', '9', '-', '\\', 0x80, 0xff};
@@ -690,10 +674,10 @@ static void test_atomic(void **state)
     path_in_dir(path, sizeof path, "model.safetensors");
     assert_int_equal(es_st_write(path, &ta, 1, NULL, NULL, 0, &e), ES_OK);
     size_t la, l2;
-    unsigned char *ba = read_bytes(path, &la), *b2;
+    unsigned char *ba = test_read_file(path, &la), *b2;
     const es_st_tensor dup[2] = {tb, tb};
     assert_int_equal(es_st_write(path, dup, 2, NULL, NULL, 0, &e), ES_ERR_ARG);
-    b2 = read_bytes(path, &l2);
+    b2 = test_read_file(path, &l2);
     assert_int_equal(l2, la);
     assert_memory_equal(b2, ba, la);
     free(b2);
@@ -716,7 +700,7 @@ static void test_atomic(void **state)
     write_bytes(path, "old", 3);
     assert_int_equal(es_st_write(path, &tb, 1, NULL, NULL, 0, &e), ES_ERR_IO);
     print_message("    %.40s...: %s\n", e.msg, strstr(e.msg, ": ") ? strrchr(e.msg, ':') + 2 : e.msg);
-    b2 = read_bytes(path, &l2);
+    b2 = test_read_file(path, &l2);
     assert_int_equal(l2, 3);
     assert_memory_equal(b2, "old", 3);
     free(b2);

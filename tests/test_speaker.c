@@ -374,19 +374,6 @@ static void test_threshold(void **state)
     es_speakers_free(s);
 }
 
-static unsigned char *read_all(const char *p, size_t *n)
-{
-    FILE *f = fopen(p, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*n);
-    assert_int_equal(fread(b, 1, *n, f), *n);
-    fclose(f);
-    return b;
-}
-
 /* replace the first occurrence of `from` by `to` (same length) */
 static void patch(unsigned char *b, size_t n, const char *from, const char *to)
 {
@@ -407,7 +394,7 @@ static void test_refusals(void **state)
     assert_int_equal(es_speakers_save(s, p, &e), ES_OK);
     es_speakers_free(s);
     size_t n;
-    unsigned char *b = read_all(p, &n), *c = malloc(n);
+    unsigned char *b = test_read_file(p, &n), *c = malloc(n);
     /* every truncation is refused, and names the file */
     for (size_t k = 0; k < n; k++) {
         assert_null(es_speakers_parse(b, k, "q.safetensors", eng, &e));

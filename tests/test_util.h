@@ -57,6 +57,25 @@ static inline int test_rmtree(const char *dir)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A whole file's bytes, NUL-terminated (not counted in *n); fails the
+ * test when the file cannot be read. free() it. */
+static inline unsigned char *test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    assert_true(len >= 0);
+    rewind(f);
+    unsigned char *b = malloc((size_t)len + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    b[len] = 0;
+    *n = (size_t)len;
+    return b;
+}
+
 /* cmocka group set-up and tear-down for tests that share one engine and
  * one scratch folder (removed when its name was set) */
 static inline int test_engine_setup(es_engine **eng)
