@@ -992,6 +992,9 @@ typedef struct {
      * the run all the same) */
     float *(*dest)(void *duser, size_t i);
     void *duser;
+    /* with items, the job's k-th clip is items[k] of d (its row at x + k *
+     * row); else the k-th of d */
+    const size_t *items;
     es_rowjob w;   /* w.n = the clips */
 } prep_job;
 
@@ -1003,9 +1006,10 @@ static void prep_part(void *p, int part)
     es_error err = {0};
     es_status st = ES_OK;
     float *spare = NULL;   /* the row of a clip kept nowhere */
-    for (size_t i; !st && es_rowjob_next(&j->w, &i);) {
+    for (size_t k; !st && es_rowjob_next(&j->w, &k);) {
+        size_t i = j->items ? j->items[k] : k;
         const char *path = j->d->items[i].path;
-        float *row = j->dest ? j->dest(j->duser, i) : j->x + i * j->row;
+        float *row = j->dest ? j->dest(j->duser, i) : j->x + k * j->row;
         if (!row && !spare && !(spare = malloc((j->row + 1) * sizeof(float)))) {
             st = es_fail(&err, ES_ERR_NOMEM, "out of memory");
             break;
@@ -1038,6 +1042,21 @@ static es_status prep_items(es_engine *e, const es_dataset *d, double pad_to, es
     }
     *x_out = j.x;
     return ES_OK;
+}
+
+/* The rows of the m clips items[0..m) of d to x[m][row] (the caller's),
+ * as one batch of a run over total clips whose first base are done (for
+ * progress). The rows are those prep_items makes, and a failure is the
+ * one prep_items meets first among these clips. */
+static es_status prep_items_at(es_engine *e, const es_dataset *d, const size_t *items, size_t m, double pad_to,
+                               es_embed_mode mode, size_t window, int K, size_t row, float *x, prog *pg, size_t base,
+                               size_t total, es_error *err)
+{
+    prep_job j = {.e = e, .d = d, .pad_to = pad_to, .mode = mode, .window = window, .row = row, .K = K, .x = x,
+                  .items = items,
+                  .w = {.n = m, .progress = pg ? pg->fn : NULL, .user = pg ? pg->user : NULL, .stage = "preparing",
+                        .base = base, .total = total}};
+    return es_rowjob_run(&j.w, prep_part, &j, err);
 }
 
 /* The same rows, each written where dest(duser, i) says (see prep_job) */
@@ -2362,7 +2381,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     es_engine *ft = NULL;
     es_selfadapt *sa = NULL;
     size_t *ord = NULL;
-    float *x = NULL, *probs = NULL, *xs = NULL, *xg = NULL, *batch_x = NULL;
+    float *probs = NULL, *xs = NULL, *xg = NULL, *batch_x = NULL;
     es_cache *cache = NULL;
     size_t skipped = 0, K = c->nlabels, row = c->window * ES_EMB_DIM;
     prog pg = {progress, user, 0, 0, 0, 0, 0, 0, NULL};
@@ -2405,9 +2424,9 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
      * for 105k Speech Commands clips). */
     vemb v = {0};
     if (c->net) {
-        /* the baseline: its CNN over each clip's log-mel window */
+        /* the baseline: its CNN over each clip's log-mel window, made a
+         * batch at a time likewise (every clip's at once: 16 KB a clip) */
         row = es_cnn_in_size(c->net);
-        if ((st = prep_items(e, d, c->pad_to, c->mode, c->window, 0, row, &x, &pg, err))) goto out;
     } else {
         /* a fine-tuned model runs its own encoder tensors (and caches
          * under their identity, apart from the pretrained embeddings) */
@@ -2460,7 +2479,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     size_t centre = (size_t)(c->positions - 1) / 2;   /* the plain centre variant (embed_variants) */
     if (!(ord = eval_order(d, nsil, adapt, one_voice, o ? o->seed : 0))) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     dense_dest batch = {NULL, 0, row};
-    if (!c->net && d->nitems &&
+    if (d->nitems &&
         !(batch.x = batch_x = malloc((S * (d->nitems < EVAL_BATCH ? d->nitems : EVAL_BATCH) * row + 1) * sizeof(float)))) {
         st = es_fail(err, ES_ERR_NOMEM, "out of memory");
         goto out;
@@ -2469,14 +2488,25 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
     size_t b0 = 0;   /* the batch's first clip in ord */
     for (size_t oi = 0; oi < d->nitems + nsil; oi++) {
         size_t i = ord[oi];
-        if (!c->net && oi < d->nitems && oi == b0 + batch.n) {
+        if (oi < d->nitems && oi == b0 + batch.n) {
             /* the next batch of clips, every variant */
             b0 = oi;
             batch.n = d->nitems - oi < EVAL_BATCH ? d->nitems - oi : EVAL_BATCH;
-            v.base = b0;
-            if ((st = vemb_run(&v, ord + b0, batch.n, err))) {
-                st = eval_embed_failed(&v, st, err);
-                goto out;
+            if (c->net) {
+                /* the baseline's log-mel rows. Its clips are decided in
+                 * scan order (no self-adaptation: it has no class means),
+                 * so the first failing batch holds the first clip that
+                 * fails, the one a run over every clip met first (on one
+                 * thread; on more, one of the first). */
+                if ((st = prep_items_at(e, d, ord + b0, batch.n, c->pad_to, c->mode, c->window, 0, row, batch.x, &pg, b0,
+                                        d->nitems, err)))
+                    goto out;
+            } else {
+                v.base = b0;
+                if ((st = vemb_run(&v, ord + b0, batch.n, err))) {
+                    st = eval_embed_failed(&v, st, err);
+                    goto out;
+                }
             }
         }
         if (oi == d->nitems) {
@@ -2493,8 +2523,7 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
         /* variant s of clip i: xi + s * xstride */
         const float *xi = NULL;
         size_t xstride = 0;
-        if (i < d->nitems && c->net) { xi = x + i * row; xstride = d->nitems * row; }
-        else if (i < d->nitems) { xi = batch.x + (oi - b0) * row; xstride = batch.n * row; }
+        if (i < d->nitems) { xi = batch.x + (oi - b0) * row; xstride = batch.n * row; }
         /* a new voice: forget the last one's offset */
         if (sa && i < d->nitems &&
             (oi == 0 || strcmp(eval_voice(d, i, one_voice), eval_voice(d, ord[oi - 1], one_voice))))
@@ -2589,7 +2618,6 @@ es_status es_eval_with(es_engine *e, const char *model_path, const char *data_di
 out:
     es_cache_close(cache);
     free(batch_x);
-    free(x);
     free(xs);
     free(xg);
     free(probs);

@@ -400,7 +400,7 @@ void es_rowjob_done(es_rowjob *w)
      * counted 6, and the display went back */
     pthread_mutex_lock(&w->lock);
     size_t done = atomic_fetch_add(&w->done, 1) + 1;
-    w->progress(w->user, w->stage, done, w->n);
+    w->progress(w->user, w->stage, w->base + done, w->total ? w->total : w->n);
     pthread_mutex_unlock(&w->lock);
 }
 

@@ -33,6 +33,9 @@ typedef struct {
     es_progress_fn progress;   /* may be NULL */
     void *user;
     const char *stage;
+    /* progress tells base + done of total, or (total 0) done of n: a
+     * job that is one batch of a longer run counts on from the last */
+    size_t base, total;
     atomic_size_t next, done;
     pthread_mutex_t lock;
     es_status st;
