@@ -306,6 +306,12 @@ static es_status key_of_file(es_cache *c, const char *path, double pad_to, int s
     return ES_OK;
 }
 
+es_status es_cache_file_sha(es_cache *c, const char *path, unsigned char sha[32], es_error *err)
+{
+    if (!c || !path || !sha) return es_fail(err, ES_ERR_ARG, "es_cache_file_sha: invalid arguments");
+    return file_sha(c, path, sha, err);
+}
+
 es_status es_cache_key(es_cache *c, const char *path, double pad_to, char key[65], es_error *err)
 {
     if (!c || !path || !key) return es_fail(err, ES_ERR_ARG, "es_cache_key: invalid arguments");

@@ -133,6 +133,12 @@ es_status es_cache_more_fail(es_error *err, es_status st, const char *first_msg,
  * open; msg (may be NULL) receives the first such error. */
 size_t es_cache_write_failures(es_cache *c, char *msg, size_t msg_len);
 
+/* The SHA-256 of a file's bytes (es_sha256_file's, with its errors), as
+ * the cache keys it: remembered while the cache is open, so a file whose
+ * hash a caller takes here first (train's data.sha256) is not read again
+ * for its key, nor the other way round. Thread-safe. */
+es_status es_cache_file_sha(es_cache *c, const char *path, unsigned char sha[32], es_error *err);
+
 /* The hex key of a file for these settings (65 bytes with the NUL), e.g.
  * to report or remove an entry. */
 es_status es_cache_key(es_cache *c, const char *path, double pad_to, char key[65], es_error *err);

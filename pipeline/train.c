@@ -890,14 +890,13 @@ static float *dense_row(void *user, size_t s, size_t k)
     return dd->x + (s * dd->n + k) * dd->row;
 }
 
-/* Every clip of d at every variant: x [S][n][window*96] (see vemb). */
-static es_status embed_variants(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
-                                es_embed_mode mode, int shifts, int positions, int nspeeds, const double *speeds,
-                                int fe_copy, float **x_out, prog *pg, es_error *err)
+/* Every clip of d at every variant: x [S][n][window*96] (see vemb), from
+ * an open cache */
+static es_status embed_variants_in(es_cache *cache, const es_dataset *d, double pad_to, size_t window,
+                                   es_embed_mode mode, int shifts, int positions, int nspeeds, const double *speeds,
+                                   int fe_copy, float **x_out, prog *pg, es_error *err)
 {
     *x_out = NULL;
-    es_cache *cache = es_cache_open(cache_dir, e, err);
-    if (!cache) return err ? err->status : ES_ERR_IO;
     vemb v = {cache, d, pad_to, window, mode, shifts, positions, nspeeds, fe_copy, speeds, pg, dense_row, NULL,
               0, 1, d->nitems, 0, 0};
     size_t n = d->nitems, row = window * ES_EMB_DIM, S = vemb_variants(&v);
@@ -905,10 +904,23 @@ static es_status embed_variants(es_engine *e, const char *cache_dir, const es_da
     v.user = &dd;
     vemb_reset_notes(pg);
     es_status st = dd.x ? vemb_run(&v, NULL, n, err) : es_fail(err, ES_ERR_NOMEM, "out of memory");
-    es_cache_close(cache);
     if (st) { free(dd.x); return st; }
     *x_out = dd.x;
     return ES_OK;
+}
+
+/* The same, from the cache in cache_dir */
+static es_status embed_variants(es_engine *e, const char *cache_dir, const es_dataset *d, double pad_to, size_t window,
+                                es_embed_mode mode, int shifts, int positions, int nspeeds, const double *speeds,
+                                int fe_copy, float **x_out, prog *pg, es_error *err)
+{
+    *x_out = NULL;
+    es_cache *cache = es_cache_open(cache_dir, e, err);
+    if (!cache) return err ? err->status : ES_ERR_IO;
+    es_status st = embed_variants_in(cache, d, pad_to, window, mode, shifts, positions, nspeeds, speeds, fe_copy, x_out,
+                                     pg, err);
+    es_cache_close(cache);
+    return st;
 }
 
 /* The centre `window` embeddings of every clip: x [n][window*96]. */
@@ -1387,11 +1399,17 @@ static int cmp_data_file(const void *a, const void *b)
 /* The files are hashed on es_threads() threads (thread t takes t, t + T,
  * ...): FSDD's 3,000 clips cost 0.65 s on one, a quarter of a training
  * run with a warm cache. Each result goes to its own slot, so nothing is
- * shared but the read-only list. */
+ * shared but the read-only list (and the cache, which locks its memo).
+ * With the embedding cache train is about to look the clips up in, each
+ * file's hash is taken through it (es_cache_file_sha): the same bytes'
+ * SHA-256, remembered, so the lookups that key the clips by it read no
+ * file again. A warm train read every clip twice: once here, once for
+ * its cache key. */
 typedef struct {
     data_file *f;
     size_t n;
     int T;
+    es_cache *cache;   /* may be NULL: every file read here */
 } data_job;
 
 static void data_part(void *p, int t)
@@ -1399,12 +1417,13 @@ static void data_part(void *p, int t)
     data_job *j = p;
     for (size_t i = (size_t)t; i < j->n; i += (size_t)j->T) {
         es_error e = {0};
-        if ((j->f[i].st = es_sha256_file(j->f[i].full, j->f[i].sha, &e)))
+        if ((j->f[i].st = j->cache ? es_cache_file_sha(j->cache, j->f[i].full, j->f[i].sha, &e)
+                                   : es_sha256_file(j->f[i].full, j->f[i].sha, &e)))
             snprintf(j->f[i].msg, sizeof j->f[i].msg, "%.290s", e.msg);
     }
 }
 
-static es_status data_sha256(const es_dataset *d, const char *root, char hex[65], es_error *err)
+static es_status data_sha256(const es_dataset *d, const char *root, es_cache *cache, char hex[65], es_error *err)
 {
     size_t n = d->nitems + d->nnoise, rl = strlen(root);
     while (rl > 1 && root[rl - 1] == '/') rl--;
@@ -1419,7 +1438,7 @@ static es_status data_sha256(const es_dataset *d, const char *root, char hex[65]
     }
     qsort(f, n, sizeof *f, cmp_data_file);
     int T = es_threads();
-    data_job j = {f, n, n < (size_t)T ? (n ? (int)n : 1) : T};
+    data_job j = {f, n, n < (size_t)T ? (n ? (int)n : 1) : T, cache};
     es_parallel_for(j.T, data_part, &j);
     es_sha256_ctx all;
     es_sha256_init(&all);
@@ -1537,6 +1556,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     float *rx = NULL, *ry = NULL, *cmeans = NULL;
     es_status st;
     size_t skipped = 0;
+    es_cache *cache = NULL;   /* the embedding cache, over the frozen encoder */
     prog pg = {progress, user, 0, 0, 0, 0, 0, 0, NULL};
     if ((st = es_dataset_scan(o->data_dir, o->pattern, &d, &skipped, err))) goto out;
     r->n_ignored = d->nignored;
@@ -1564,8 +1584,19 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         if ((st = es_dataset_remap(vd, d, err))) goto out;
         snprintf(r->split, sizeof r->split, "explicit validation folder %s (%zu clips)", o->val_dir, vd->nitems);
     }
+    /* Over the frozen encoder the clips are looked up in the embedding
+     * cache, which keys them by their bytes' SHA-256: it is opened now, so
+     * that data.sha256 hashes each file once for both (data_job). Should
+     * it not open, the files are hashed here all the same, and the open
+     * is tried again where it always was, to fail there as it did. */
+    if (!o->finetune && !o->scratch) {
+        es_error quiet = {0};
+        cache = es_cache_open(o->cache_dir, e, &quiet);
+    }
     char data_sha[65], val_sha[65] = "";
-    if ((st = data_sha256(d, o->data_dir, data_sha, err)) || (vd && (st = data_sha256(vd, o->val_dir, val_sha, err)))) goto out;
+    if ((st = data_sha256(d, o->data_dir, cache, data_sha, err)) ||
+        (vd && (st = data_sha256(vd, o->val_dir, cache, val_sha, err))))
+        goto out;
     isval = calloc(d->nitems + 1, 1);
     if (!isval) { st = es_fail(err, ES_ERR_NOMEM, "out of memory"); goto out; }
     if (!vd && o->val_fraction > 0 &&
@@ -1685,13 +1716,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
         st = prep_items_to(e, d, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, slot_centre, &rs, &pg, err);
         if (!st && vd) st = prep_items(e, vd, pad, o->frontend, W, o->scratch ? 0 : o->finetune, in, &xv, &pg, err);
     } else {
-        es_cache *cache = es_cache_open(o->cache_dir, e, err);
-        if (!cache) st = err ? err->status : ES_ERR_IO;
+        if (!cache && !(cache = es_cache_open(o->cache_dir, e, err))) st = err ? err->status : ES_ERR_IO;
         else {
             vemb v = {cache, d, pad, W, o->frontend, NS, Q, nsp, fec, speeds, &pg, slot_row, &rs, 0, 1, n, 0, 0};
             vemb_reset_notes(&pg);
             st = vemb_run(&v, NULL, n, err);
-            es_cache_close(cache);
         }
         /* the centre windows, also rows of their own (xt: what the
          * augmented and silence rows are appended to) */
@@ -1702,8 +1731,11 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
             r->n_long_clips = pg.n_long_word;
             r->long_clip_max_s = pg.long_word_max;
             if (pg.long_word) snprintf(r->long_clip_example, sizeof r->long_clip_example, "%s", pg.long_word);
-            if (vd) st = embed_items(e, o->cache_dir, vd, pad, W, o->frontend, &xv, &pg, err);
+            if (vd) st = embed_variants_in(cache, vd, pad, W, o->frontend, 1, 1, 0, NULL, 0, &xv, &pg, err);
         }
+        /* (its memo of the clips' hashes is not held through training) */
+        es_cache_close(cache);
+        cache = NULL;
     }
     free(rs.trow);
     free(rs.vrow);
@@ -2143,6 +2175,7 @@ es_status es_train_head(es_engine *e, const es_train_opts *o, const char *out_pa
     else st = es_st_write(out_path, tensors, (size_t)nt_, (const char *const *)mk, (const char *const *)mv, (size_t)nmeta, err);
     for (int i = 0; i < NMETA; i++) free(mv[i]);
 out:
+    es_cache_close(cache);
     free(mk); free(mv); free(tensors); free(encw); free(ridx); free(rx); free(ry); free(cmeans);
     free(tpaths); free(tidx); free(hnames); free(probs);
     es_train_ext_free(&ext);
