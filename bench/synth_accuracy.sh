@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 cd "$(dirname -- "$0")/.."
-bin="$PWD/$build/earshot"
+case "$build" in /*) bin="$build/earshot" ;; *) bin="$PWD/$build/earshot" ;; esac
 [ -x "$bin" ] || { echo "bench/synth_accuracy.sh: $bin not built" >&2; exit 1; }
 fsdd="${fsdd:-$PWD/../shared/data/fsdd}"
 [ -f "$fsdd/0_george_0.wav" ] || { echo "bench/synth_accuracy.sh: FSDD not found at $fsdd" >&2; exit 1; }

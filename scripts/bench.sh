@@ -21,6 +21,9 @@
 #                   (bench/transcribe.sh: x real time, memory, event F1)
 #   --synth         only the synthetic-data benchmark (bench/synth.sh: 1,000
 #                   takes synthesised and embedded; no reference needed)
+#   --accuracy      instead: every accuracy target of issues 3, 5 and 6 on
+#                   FSDD, PASS or MISS (bench/accuracy.sh: about 5 minutes
+#                   with warm caches, 15 the first time)
 #
 # By default it first runs scripts/setup.sh --with-reference (idempotent: it
 # only checks and rebuilds when everything is there), which installs the
@@ -28,7 +31,7 @@
 # bench/README.md for what each line measures.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE] [--no-setup] [--no-memory] [--listen | --transcribe | --synth]"; }
+usage() { echo "usage: $0 [--threads 1,2] [--quick] [--rounds N] [--models DIR] [--json FILE] [--no-setup] [--no-memory] [--listen | --transcribe | --synth | --accuracy]"; }
 models=""
 setup=1
 listen=0
@@ -50,12 +53,13 @@ while [ $# -gt 0 ]; do
     --listen) mode=listen; listen=1; shift ;;
     --transcribe) mode=transcribe; shift ;;
     --synth) mode=synth; shift ;;
+    --accuracy) mode=accuracy; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "earshot bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 
-# --listen, --transcribe and --synth run their own benchmark, which takes
+# --listen, --transcribe, --synth and --accuracy run their own benchmark, which takes
 # none of the encoder benchmark's options: refused, not silently dropped
 # (--jobs 1 and --models DIR once vanished after --transcribe)
 if [ -n "$mode" ] && [ ${#args[@]} -gt 0 ]; then
@@ -81,6 +85,7 @@ case "$mode" in
   listen) exec bash bench/listen.sh --build "$root/build" ;;
   transcribe) exec bash bench/transcribe.sh ;;
   synth) exec bash bench/synth.sh ;;
+  accuracy) exec bash bench/accuracy.sh ;;
 esac
 command -v node >/dev/null 2>&1 || { echo "earshot bench: node not found: run scripts/setup.sh" >&2; exit 1; }
 exec node bench/bench.js --build "$root/build" --models "$EARSHOT_MODELS" "${args[@]}"
