@@ -62,45 +62,6 @@ static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 void es_sndfile_lock(void) { pthread_mutex_lock(&open_lock); }
 void es_sndfile_unlock(void) { pthread_mutex_unlock(&open_lock); }
 
-/* ----------------------------------------------------------- warnings */
-
-static es_warning_fn warn_fn;
-static void *warn_user;
-
-void es_set_warning_handler(es_warning_fn fn, void *user)
-{
-    warn_fn = fn;
-    warn_user = user;
-}
-
-/* A file is often opened more than once (a probe of its length, then the
- * decoding; train's cache and its augmentation), and each open would warn
- * again. A message said before is not said again: the last WARN_SEEN
- * messages are remembered by hash. */
-#define WARN_SEEN 256
-static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t warn_seen[WARN_SEEN];
-static size_t warn_next;
-
-void es_warn(const char *fmt, ...)
-{
-    if (!warn_fn) return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    es_vformat(msg, sizeof msg, fmt, ap);   /* a long path keeps the warning's end */
-    va_end(ap);
-    uint64_t h = 1469598103934665603u;   /* FNV-1a; 0 marks an empty slot */
-    for (const char *p = msg; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211u;
-    if (!h) h = 1;
-    pthread_mutex_lock(&warn_lock);
-    int seen = 0;
-    for (size_t i = 0; i < WARN_SEEN && !seen; i++) seen = warn_seen[i] == h;
-    if (!seen) warn_seen[warn_next++ % WARN_SEEN] = h;
-    pthread_mutex_unlock(&warn_lock);
-    if (!seen) warn_fn(warn_user, msg);
-}
-
 /* ---------------------------------------------------------- truncation */
 
 /* A WAV or AIFF file whose data chunk runs past the end of the file is a

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <signal.h>
 #include <sched.h>
 
@@ -93,6 +95,50 @@ void es_vformat(char *out, size_t size, const char *fmt, va_list ap)
     if (buf != small) free(buf);
     va_end(aq);
 }
+
+/* ----------------------------------------------------------- warnings */
+
+/* Here, beside es_vformat, and not with the audio reader that first
+ * needed them: the folder sync below warns too, and every part of the
+ * library may. */
+
+static es_warning_fn warn_fn;
+static void *warn_user;
+
+void es_set_warning_handler(es_warning_fn fn, void *user)
+{
+    warn_fn = fn;
+    warn_user = user;
+}
+
+/* A file is often opened more than once (a probe of its length, then the
+ * decoding; train's cache and its augmentation), and each open would warn
+ * again. A message said before is not said again: the last WARN_SEEN
+ * messages are remembered by hash. */
+#define WARN_SEEN 256
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t warn_seen[WARN_SEEN];
+static size_t warn_next;
+
+void es_warn(const char *fmt, ...)
+{
+    if (!warn_fn) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    es_vformat(msg, sizeof msg, fmt, ap);   /* a long path keeps the warning's end */
+    va_end(ap);
+    uint64_t h = 1469598103934665603u;   /* FNV-1a; 0 marks an empty slot */
+    for (const char *p = msg; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211u;
+    if (!h) h = 1;
+    pthread_mutex_lock(&warn_lock);
+    int seen = 0;
+    for (size_t i = 0; i < WARN_SEEN && !seen; i++) seen = warn_seen[i] == h;
+    if (!seen) warn_seen[warn_next++ % WARN_SEEN] = h;
+    pthread_mutex_unlock(&warn_lock);
+    if (!seen) warn_fn(warn_user, msg);
+}
+
 
 es_status es_fail(es_error *err, es_status status, const char *fmt, ...)
 {
