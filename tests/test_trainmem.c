@@ -150,6 +150,26 @@ static void make_set(const char *dir, int n)
     }
 }
 
+/* train a model on o->data_dir as o says, then eval it on that folder:
+ * the heap bytes each held at its peak above what was live before it */
+static void train_eval_peaks(const es_train_opts *o, const char *model, const char *cache, long long *train,
+                             long long *eval)
+{
+    es_error err = {0};
+    es_train_result r;
+    long long before = atomic_load(&g_live);
+    atomic_store(&g_peak, before);
+    assert_int_equal(es_train_head(g_eng, o, model, &r, NULL, NULL, &err), ES_OK);
+    *train = atomic_load(&g_peak) - before;
+    es_eval_result ev;
+    before = atomic_load(&g_live);
+    atomic_store(&g_peak, before);
+    assert_int_equal(es_eval(g_eng, model, o->data_dir, NULL, cache, &ev, NULL, NULL, &err), ES_OK);
+    *eval = atomic_load(&g_peak) - before;
+    assert_true(ev.n > 0);
+    es_eval_result_free(&ev);
+}
+
 /* train on DIR (and eval the model on it), and the learning curve's
  * features of it: the heap bytes each held at its peak above what was
  * live before it */
@@ -172,24 +192,13 @@ static void peaks(const char *dir, long long *train, long long *eval, long long 
     o.ensemble = 1;
     o.epochs = 2;
     o.min_steps = 4;
-    es_error err = {0};
-    es_train_result r;
-    long long before = atomic_load(&g_live);
-    atomic_store(&g_peak, before);
-    assert_int_equal(es_train_head(g_eng, &o, model, &r, NULL, NULL, &err), ES_OK);
-    *train = atomic_load(&g_peak) - before;
-    es_eval_result ev;
-    before = atomic_load(&g_live);
-    atomic_store(&g_peak, before);
-    assert_int_equal(es_eval(g_eng, model, dir, NULL, cache, &ev, NULL, NULL, &err), ES_OK);
-    *eval = atomic_load(&g_peak) - before;
-    assert_true(ev.n > 0);
-    es_eval_result_free(&ev);
+    train_eval_peaks(&o, model, cache, train, eval);
     /* the learning curve's features (every clip's pooled vectors) */
+    es_error err = {0};
     es_dataset *d = NULL;
     assert_int_equal(es_dataset_scan(dir, NULL, &d, NULL, &err), ES_OK);
     es_feat *f = NULL;
-    before = atomic_load(&g_live);
+    long long before = atomic_load(&g_live);
     atomic_store(&g_peak, before);
     assert_int_equal(es_feat_build(g_eng, d, &o, NULL, NULL, &f, &err), ES_OK);
     *curve = atomic_load(&g_peak) - before;
@@ -222,19 +231,7 @@ static void net_peaks(const char *dir, int scratch, long long *train, long long 
     o.min_steps = 2;
     o.scratch = scratch;
     o.finetune = scratch ? 0 : 2;
-    es_error err = {0};
-    es_train_result r;
-    long long before = atomic_load(&g_live);
-    atomic_store(&g_peak, before);
-    assert_int_equal(es_train_head(g_eng, &o, model, &r, NULL, NULL, &err), ES_OK);
-    *train = atomic_load(&g_peak) - before;
-    es_eval_result ev;
-    before = atomic_load(&g_live);
-    atomic_store(&g_peak, before);
-    assert_int_equal(es_eval(g_eng, model, dir, NULL, cache, &ev, NULL, NULL, &err), ES_OK);
-    *eval = atomic_load(&g_peak) - before;
-    assert_true(ev.n > 0);
-    es_eval_result_free(&ev);
+    train_eval_peaks(&o, model, cache, train, eval);
 }
 
 static void test_per_clip(void **state)
