@@ -58,27 +58,6 @@ FILE *fopen64(const char *path, const char *mode)
     return real_fopen("fopen64", path, mode);
 }
 
-/* DIR/<a|b>/sS_nohash_K.wav: n clips per label, 0.4 s tones in a little noise */
-static void make_set(const char *dir, int n, uint32_t seed)
-{
-    char p[600];
-    assert_int_equal(mkdir(dir, 0755), 0);
-    for (int l = 0; l < 2; l++) {
-        snprintf(p, sizeof p, "%s/%c", dir, 'a' + l);
-        assert_int_equal(mkdir(p, 0755), 0);
-        for (int k = 0; k < n; k++) {
-            float x[6400];
-            uint32_t s = seed + (uint32_t)(l * 1000 + k + 1);
-            double f = (l ? 900.0 : 300.0) + 17.0 * k;
-            for (int i = 0; i < 6400; i++)
-                x[i] = (float)(6000.0 * sin(2 * M_PI * f * i / 16000.0) + 300.0 * (test_rand(&s) - 0.5));
-            es_error err = {0};
-            snprintf(p, sizeof p, "%s/%c/s%d_nohash_%d.wav", dir, 'a' + l, k % 3, k);
-            assert_int_equal(es_audio_write_wav(p, x, 6400, &err), ES_OK);
-        }
-    }
-}
-
 static void train(const char *data, const char *val, const char *model)
 {
     es_train_opts o;
@@ -108,8 +87,8 @@ static void test_read_once(void **state)
     snprintf(data, sizeof data, "%s/data", g_dir);
     snprintf(val, sizeof val, "%s/val", g_dir);
     snprintf(model, sizeof model, "%s/m.safetensors", g_dir);
-    make_set(data, 6, 0);
-    make_set(val, 3, 500);
+    test_tone_set(data, 6, 3, 0);
+    test_tone_set(val, 3, 3, 500);
     sleep(4);   /* settled: the cache remembers the files' hashes */
     train(data, val, model);   /* warms the cache */
     atomic_store(&g_wav_opens, 0);

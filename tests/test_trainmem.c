@@ -128,28 +128,6 @@ void *pvalloc(size_t n) { return memalign(4096, (n + 4095) & ~(size_t)4095); }
 static es_engine *g_eng;
 static char g_dir[256];
 
-/* DIR/<a|b>/cN.wav: n clips per label, 0.4 s of a tone whose pitch
- * differs per clip, in a little noise */
-static void make_set(const char *dir, int n)
-{
-    char p[600];
-    assert_int_equal(mkdir(dir, 0755), 0);
-    for (int l = 0; l < 2; l++) {
-        snprintf(p, sizeof p, "%s/%c", dir, 'a' + l);
-        assert_int_equal(mkdir(p, 0755), 0);
-        for (int k = 0; k < n; k++) {
-            float x[6400];
-            uint32_t s = (uint32_t)(l * 1000 + k + 1);
-            double f = (l ? 900.0 : 300.0) + 17.0 * k;
-            for (int i = 0; i < 6400; i++)
-                x[i] = (float)(6000.0 * sin(2 * M_PI * f * i / 16000.0) + 300.0 * (test_rand(&s) - 0.5));
-            es_error err = {0};
-            snprintf(p, sizeof p, "%s/%c/s%d_nohash_%d.wav", dir, 'a' + l, k % 4, k);   /* 4 speakers, for the curve */
-            assert_int_equal(es_audio_write_wav(p, x, 6400, &err), ES_OK);
-        }
-    }
-}
-
 /* train a model on o->data_dir as o says, then eval it on that folder:
  * the heap bytes each held at its peak above what was live before it */
 static void train_eval_peaks(const es_train_opts *o, const char *model, const char *cache, long long *train,
@@ -240,8 +218,8 @@ static void test_per_clip(void **state)
     char small[300], large[300];
     snprintf(small, sizeof small, "%s/small", g_dir);
     snprintf(large, sizeof large, "%s/large", g_dir);
-    make_set(small, 6);
-    make_set(large, 22);
+    test_tone_set(small, 6, 4, 0);   /* 4 speakers, for the curve */
+    test_tone_set(large, 22, 4, 0);
     sleep(4);   /* settled: see above */
     size_t was = es_train_embed_chunk(4);
     long long t1, e1, c1, t2, e2, c2, st1, se1, st2, se2, ft1, fe1, ft2, fe2;

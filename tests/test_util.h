@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 
 #include "earshot.h"
@@ -40,6 +42,29 @@ static inline float test_rand(uint32_t *s)
 {
     *s = *s * 1664525u + 1013904223u;
     return (float)(*s >> 8) / 16777216.0f;
+}
+
+/* DIR/<a|b>/sS_nohash_K.wav (S = K % speakers, Speech Commands names):
+ * n clips per label, 0.4 s of a tone whose pitch differs per clip and per
+ * label, in a little noise from seed; a small dataset train reads fast */
+static inline void test_tone_set(const char *dir, int n, int speakers, uint32_t seed)
+{
+    char p[600];
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int l = 0; l < 2; l++) {
+        snprintf(p, sizeof p, "%s/%c", dir, 'a' + l);
+        assert_int_equal(mkdir(p, 0755), 0);
+        for (int k = 0; k < n; k++) {
+            float x[6400];
+            uint32_t s = seed + (uint32_t)(l * 1000 + k + 1);
+            double f = (l ? 900.0 : 300.0) + 17.0 * k;
+            for (int i = 0; i < 6400; i++)
+                x[i] = (float)(6000.0 * sin(2 * 3.14159265358979323846 * f * i / 16000.0) + 300.0 * (test_rand(&s) - 0.5));
+            es_error err = {0};
+            snprintf(p, sizeof p, "%s/%c/s%d_nohash_%d.wav", dir, 'a' + l, k % speakers, k);
+            assert_int_equal(es_audio_write_wav(p, x, 6400, &err), ES_OK);
+        }
+    }
 }
 
 /* A fresh directory /tmp/es_TAG_XXXXXX for a test's files (0, else -1),
