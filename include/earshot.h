@@ -357,7 +357,9 @@ es_status es_models_path(const char *dir, const char *name, char *buf, size_t si
  * earshot program sees to it itself). Process-wide: any thread
  * may change it at any time, calls under way picking the new count up as
  * they go. Embeddings, the speaker representation and detection give the
- * same bits at any count (tests/test_threads.c).
+ * same bits at any count (tests/test_threads.c), with one exception:
+ * es_encoder_windows with a single window, which two threads split, may
+ * differ from one thread's in the last bits on some CPUs.
  *
  * Sharing between threads: every call only reads an engine (and its
  * es_mel and es_encoder), so any number of threads may use one at once;

@@ -231,6 +231,13 @@ void es_blas_init(void);
  * when all are done. Falls back to running inline if a thread cannot be
  * started. */
 void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
+/* fn(ctx, i) for i in [0, n) on min(n, es_threads()) threads, thread t
+ * taking parts t, t + threads, ...: for work cut into parts whose number
+ * does not follow the thread count. A cut that followed it gave results
+ * that did too, since a matrix product may round a row differently
+ * according to where it falls in the product (OpenBLAS's Haswell and
+ * Prescott kernels do; SkylakeX's do not). */
+void es_parallel_parts(int n, void (*fn)(void *ctx, int i), void *ctx);
 
 /* openWakeWord primes its mel buffer with 76 frames of ones and, from the
  * first 1280-sample chunk on (which yields 5 frames), takes an embedding of

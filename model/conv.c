@@ -414,7 +414,7 @@ typedef struct {
     es_cnn *c;
     const float *x, *dy;
     float *dx;
-    int B, P, backward, threads;
+    int B, P, backward;
     es_status st[CNN_MAX_PARTS];
 } split_job;
 
@@ -447,18 +447,9 @@ static void split_part(void *p, int i)
     }
 }
 
-/* Thread t of j->threads runs parts t, t + threads, ... */
-static void split_thread_parts(void *p, int t)
-{
-    split_job *j = p;
-    for (int i = t; i < j->P; i += j->threads) split_part(j, i);
-}
-
 static void run_parts(split_job *j)
 {
-    int T = es_threads();
-    j->threads = T < j->P ? T : j->P;
-    es_parallel_for(j->threads, split_thread_parts, j);
+    es_parallel_parts(j->P, split_part, j);
 }
 
 const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
@@ -477,7 +468,7 @@ const float *es_cnn_forward(es_cnn *c, const float *x, int B, es_error *err)
         if (!(c->yout = malloc((size_t)B * out * sizeof(float)))) { es_fail(err, ES_ERR_NOMEM, "cnn: out of memory"); return NULL; }
         c->ycap = B;
     }
-    split_job j = {c, x, NULL, NULL, B, P, 0, 0, {0}};
+    split_job j = {c, x, NULL, NULL, B, P, 0, {0}};
     run_parts(&j);
     for (int i = 0; i < P; i++)
         if (j.st[i]) { es_fail(err, ES_ERR_NOMEM, "cnn: out of memory for a batch of %d", B); return NULL; }
@@ -491,7 +482,7 @@ es_status es_cnn_backward(es_cnn *c, const float *dy, float *dx, es_error *err)
 {
     if (!c || !dy || !c->B) return es_fail(err, ES_ERR_ARG, "cnn: backward without a forward");
     if (!c->parts) return run_backward(c, dy, dx, err);
-    split_job j = {c, NULL, dy, dx, c->B, c->parts, 1, 0, {0}};
+    split_job j = {c, NULL, dy, dx, c->B, c->parts, 1, {0}};
     run_parts(&j);
     for (int i = 0; i < c->parts; i++)
         if (j.st[i]) return es_fail(err, j.st[i], "cnn: backward failed");

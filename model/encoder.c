@@ -36,6 +36,7 @@
 
 #define MAX_LAYERS 32
 #define SLICE 256          /* max frames entering the network per step */
+#define MAX_PARTS 8        /* parts a call is cut into (es_cpu_threads' limit) */
 
 typedef struct {
     int is_pool;
@@ -403,14 +404,18 @@ typedef struct {
     float *out;
     size_t n;          /* windows (a) or embeddings (b) in all */
     size_t frames;     /* (b): frames of the utterance */
+    size_t unit;       /* parts start on multiples of unit */
     int parts;
-    es_status st[64];
+    es_status st[MAX_PARTS];
 } par_job;
 
+/* Part i of j->parts: [lo, hi), cut on multiples of j->unit */
 static void part_bounds(const par_job *j, int i, size_t *lo, size_t *hi)
 {
-    *lo = j->n * (size_t)i / (size_t)j->parts;
-    *hi = j->n * (size_t)(i + 1) / (size_t)j->parts;
+    size_t units = (j->n + j->unit - 1) / j->unit;
+    *lo = j->unit * (units * (size_t)i / (size_t)j->parts);
+    *hi = j->unit * (units * (size_t)(i + 1) / (size_t)j->parts);
+    if (*hi > j->n) *hi = j->n;
 }
 
 static void windows_part(void *p, int i)
@@ -421,12 +426,16 @@ static void windows_part(void *p, int i)
     j->st[i] = lo < hi ? windows_range(j->e, j->mel, lo, hi, j->out) : ES_OK;
 }
 
+/* How many parts n units of work are cut into: a power of two (so that
+ * 1, 2, 4 or 8 threads share them evenly) of at least min_per_part units
+ * each, at most MAX_PARTS, and a function of n alone. When the cut
+ * followed es_threads(), the same clip embedded at -t 1 and -t 2 differed
+ * in the last bits on some CPUs (es_parallel_parts says why). */
 static int parts_for(size_t n, size_t min_per_part)
 {
-    int t = es_threads();
-    size_t p = n / (min_per_part ? min_per_part : 1);
-    if (p < 1) p = 1;
-    return (int)(p < (size_t)t ? p : (size_t)t);
+    int p = 1;
+    while (p < MAX_PARTS && n / (size_t)(2 * p) >= min_per_part) p *= 2;
+    return p;
 }
 
 /* One window on two threads: every layer's output rows are split between
@@ -509,6 +518,11 @@ es_status es_encoder_windows(es_encoder *e, const float *mel, size_t nwin, float
 {
     if (!e || (!mel && nwin) || (!out && nwin)) return es_fail(err, ES_ERR_ARG, "es_encoder_windows: invalid arguments");
     if (!nwin) return ES_OK;
+    /* One window on two threads rounds as one thread does only on some
+     * CPUs (es_parallel_parts says why): the last bits may follow the
+     * thread count here, and only here. Cutting it in two on one thread
+     * as well would pack every layer's weights twice, for the one case
+     * that needs speed per call (a window at a time). */
     if (nwin == 1 && es_threads() >= 2) {
         es_status st;
         if (window_split(e, mel, out, &st))
@@ -516,8 +530,9 @@ es_status es_encoder_windows(es_encoder *e, const float *mel, size_t nwin, float
     }
     /* Independent windows split across threads, each running the whole
      * chain: no synchronisation between layers. */
-    par_job j = {e, mel, out, nwin, 0, parts_for(nwin, 2), {0}};
-    es_parallel_for(j.parts, windows_part, &j);
+    size_t batches = (nwin + WIN_BATCH - 1) / WIN_BATCH;
+    par_job j = {e, mel, out, nwin, 0, WIN_BATCH, parts_for(batches, 1), {0}};
+    es_parallel_parts(j.parts, windows_part, &j);
     for (int i = 0; i < j.parts; i++)
         if (j.st[i]) return es_fail(err, ES_ERR_NOMEM, "out of memory");
     return ES_OK;
@@ -656,10 +671,10 @@ es_status es_encoder_full(es_encoder *e, const float *mel, size_t frames, float 
     size_t n = es_encoder_count(frames);
     if (n == 0) return ES_OK;
     if (!out) return es_fail(err, ES_ERR_ARG, "es_encoder_full: invalid arguments");
-    /* Each segment re-computes 68 frames of context; worth it from about
-     * 32 embeddings (2.6 s) per thread. */
-    par_job j = {e, mel, out, n, frames, parts_for(n, 32), {0}};
-    es_parallel_for(j.parts, full_part, &j);
+    /* Each part re-computes 68 frames of context: 1.6% more work for two
+     * parts of 256 embeddings (20 s), which one thread also pays. */
+    par_job j = {e, mel, out, n, frames, 1, parts_for(n, 256), {0}};
+    es_parallel_parts(j.parts, full_part, &j);
     for (int i = 0; i < j.parts; i++)
         if (j.st[i]) return es_fail(err, j.st[i], "es_encoder_full: %s", es_status_str(j.st[i]));
     return ES_OK;

@@ -865,12 +865,16 @@ static void *run_job(void *p)
     return NULL;
 }
 
-void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx)
+/* fn(ctx, i) for i in [0, n) on nt threads (1 <= nt <= MAXT), round robin */
+enum { MAXT = 64 };
+static void spread(int n, int nt, void (*fn)(void *ctx, int i), void *ctx)
 {
     if (n <= 0) return;
-    if (n == 1) { fn(ctx, 0); return; }
-    enum { MAXT = 64 };
-    int nt = n < MAXT ? n : MAXT;   /* more indices than threads: each takes several */
+    if (nt > MAXT) nt = MAXT;
+    if (n == 1 || nt <= 1) {
+        for (int i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
     pthread_t th[MAXT];
     job jobs[MAXT];
     int started[MAXT] = {0};
@@ -881,6 +885,18 @@ void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx)
         if (started[i]) pthread_join(th[i], NULL);
         else run_job(&jobs[i]);   /* could not start a thread: do its share here */
     }
+}
+
+void es_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx)
+{
+    spread(n, n < MAXT ? n : MAXT, fn, ctx);   /* more indices than threads: each takes several */
+}
+
+void es_parallel_parts(int n, void (*fn)(void *ctx, int i), void *ctx)
+{
+    int t = es_threads();
+    if (t > MAXT) t = MAXT;
+    spread(n, n < t ? n : t, fn, ctx);
 }
 
 int es_rm_tree(const char *path)

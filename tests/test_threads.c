@@ -5,7 +5,11 @@
  * may change while other threads work; the warning handler hears every
  * message once, from whichever thread met it. Every concurrent result must
  * be bit-identical to the same work done serially, and to the same work at
- * another thread count.
+ * another thread count; except one window alone (es_encoder_windows with
+ * nwin = 1), which two threads split by rows, and which on some OpenBLAS
+ * kernels (Prescott, Haswell) then rounds differently from one thread: at
+ * two threads or more it must be within 1e-5 of one thread's, on the
+ * scale of the embedding's largest element.
  *
  * The comparisons catch shared scratch in the plain build; the data races
  * that do not (yet) corrupt a result, such as a lazily set global, only
@@ -120,6 +124,18 @@ static void same_floats(const float *a, size_t na, const float *b, size_t nb)
     for (size_t i = 0; i < na; i++)
         if (memcmp(&a[i], &b[i], sizeof(float))) {
             fprintf(stderr, "differs at %zu of %zu: %.9g vs %.9g\n", i, na, a[i], b[i]);
+            fail();
+        }
+}
+
+/* a and b within rel of each other, on the scale of the largest |b| */
+static void close_floats(const float *a, const float *b, size_t n, double rel)
+{
+    double scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)a[i] - b[i]) > rel * scale) {
+            fprintf(stderr, "differs at %zu of %zu: %.9g vs %.9g (beyond %g of %g)\n", i, n, a[i], b[i], rel, scale);
             fail();
         }
 }
@@ -285,7 +301,8 @@ static void test_encoder_shared(void **state)
         for (int i = 0; i < NT; i++) {
             const enc_job *s = &ser[i % NIN];
             assert_int_equal(par[i].st, ES_OK);
-            same_floats(par[i].win1, ES_EMB_DIM, s->win1, ES_EMB_DIM);
+            if (t == 1) same_floats(par[i].win1, ES_EMB_DIM, s->win1, ES_EMB_DIM);
+            else close_floats(par[i].win1, s->win1, ES_EMB_DIM, 1e-5);
             same_floats(par[i].wins, par[i].nwins * ES_EMB_DIM, s->wins, s->nwins * ES_EMB_DIM);
             same_floats(par[i].full, par[i].nfull * ES_EMB_DIM, s->full, s->nfull * ES_EMB_DIM);
             same_floats(par[i].stream, par[i].nstream * ES_EMB_DIM, s->stream, s->nstream * ES_EMB_DIM);
@@ -497,7 +514,7 @@ static void test_set_threads_while_running(void **state)
         assert_int_equal(mj[i].emb.st, ES_OK);
         same_floats(mj[i].emb.emb, mj[i].emb.n_emb * ES_EMB_DIM, s->emb.emb, s->emb.n_emb * ES_EMB_DIM);
         assert_int_equal(mj[i].enc.st, ES_OK);
-        same_floats(mj[i].enc.win1, ES_EMB_DIM, s->enc.win1, ES_EMB_DIM);
+        close_floats(mj[i].enc.win1, s->enc.win1, ES_EMB_DIM, 1e-5);   /* at 1 to 3 threads */
         same_floats(mj[i].enc.full, mj[i].enc.nfull * ES_EMB_DIM, s->enc.full, s->enc.nfull * ES_EMB_DIM);
         free(mj[i].det.scores);
         embed_free(&mj[i].emb);
