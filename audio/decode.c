@@ -351,6 +351,9 @@ struct es_reader {
     size_t fbytes;          /* raw bytes per frame */
     unsigned char *raw;     /* raw bytes read, [bframes * fbytes] */
     size_t raw_have;        /* bytes in raw not yet converted (a partial frame) */
+    uint64_t raw_left;      /* bytes of data the stream's WAV header declares still to come
+                             * (UINT64_MAX: to the end of the stream) */
+    uint64_t raw_declared;  /* ... in all, 0 when no size was declared */
     int rate, channels;
     double duration;
     long long bytes;        /* the file's size, -1 when not a regular file */
@@ -420,6 +423,7 @@ static es_reader *reader_new(const char *name, es_error *err)
         return NULL;
     }
     r->fd = -1;
+    r->raw_left = UINT64_MAX;
     r->duration = -1;
     r->bytes = -1;
     if (!(r->name = strdup(name))) {
@@ -613,6 +617,170 @@ es_reader *es_reader_open_raw(FILE *f, const char *name, int rate, int channels,
     return r;
 }
 
+/* ------------------------------------------------- a stream's header */
+
+/* What a pipe holds when it is not raw PCM. ffmpeg and sox write WAV to a
+ * pipe (-f wav -, -t wav -), which is read here; the other containers a
+ * pipe commonly carries are named, so that their bytes are not played as
+ * raw samples: noise at the wrong rate, with exit status 0. Each magic is
+ * 4 bytes or more at the start, which raw speech does not begin with. */
+static const char *stream_container(const unsigned char *b, size_t n)
+{
+    if (n >= 4 && !memcmp(b, "fLaC", 4)) return "FLAC";
+    if (n >= 4 && !memcmp(b, "OggS", 4)) return "Ogg";
+    if (n >= 12 && !memcmp(b, "FORM", 4) && (!memcmp(b + 8, "AIFF", 4) || !memcmp(b + 8, "AIFC", 4))) return "AIFF";
+    if (n >= 12 && !memcmp(b, "RIFX", 4) && !memcmp(b + 8, "WAVE", 4)) return "big-endian WAV (RIFX)";
+    if (n >= 4 && !memcmp(b, "caff", 4)) return "CAF";
+    if (n >= 4 && !memcmp(b, ".snd", 4)) return "Sun AU";
+    if (n >= 4 && !memcmp(b, "ID3", 3) && b[3] >= 2 && b[3] <= 4) return "MP3";
+    return NULL;
+}
+
+static uint32_t le32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static unsigned le16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+
+/* n bytes of the stream into b (NULL: discarded); 0, or -1 at its end */
+static int stream_take(FILE *f, unsigned char *b, uint64_t n)
+{
+    unsigned char junk[4096];
+    while (n > 0) {
+        size_t k = n < sizeof junk ? (size_t)n : sizeof junk;
+        if (fread(b ? b : junk, 1, k, f) != k) return -1;
+        if (b) b += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* The WAV header after "RIFF" size "WAVE" (12 bytes, read): its chunks up
+ * to "data", whose first byte is the stream's next. Fills the format and
+ * *declared (the data's size, 0 when the header does not know it: ffmpeg
+ * writes 0xFFFFFFFF to a pipe; RF64 writes that too and keeps the size in
+ * its "ds64" chunk). Returns 0, or -1 after filling err. */
+static int wav_stream_header(FILE *f, const char *name, int *rate, int *channels, es_pcm_format *fmt,
+                             uint64_t *declared, es_error *err)
+{
+    int have_fmt = 0;
+    uint64_t ds64 = 0;   /* RF64's data size, 0 if none */
+    for (;;) {
+        unsigned char h[8];
+        if (stream_take(f, h, 8)) {
+            if (ferror(f)) es_fail(err, ES_ERR_IO, "%s: read error in the WAV header: %s", name, strerror(errno));
+            else es_fail(err, ES_ERR_FORMAT, "%s: the WAV stream ends before its %s chunk", name, have_fmt ? "data" : "fmt");
+            return -1;
+        }
+        uint32_t size = le32(h + 4);
+        if (!memcmp(h, "data", 4)) {
+            if (!have_fmt) {
+                es_fail(err, ES_ERR_FORMAT, "%s: the WAV stream's data chunk comes before its fmt chunk", name);
+                return -1;
+            }
+            *declared = size == 0xFFFFFFFFu ? (ds64 == UINT64_MAX ? 0 : ds64) : size;
+            return 0;
+        }
+        uint64_t skip = (uint64_t)size + (size & 1);   /* chunks are padded to an even size */
+        if (!memcmp(h, "ds64", 4) && size >= 16) {
+            unsigned char b[16];
+            if (stream_take(f, b, 16)) {
+                es_fail(err, ES_ERR_FORMAT, "%s: the WAV stream ends inside its ds64 chunk", name);
+                return -1;
+            }
+            skip -= 16;
+            ds64 = (uint64_t)le32(b + 8) | (uint64_t)le32(b + 12) << 32;
+        }
+        if (!memcmp(h, "fmt ", 4)) {
+            unsigned char b[40] = {0};
+            if (size < 16 || have_fmt) {
+                es_fail(err, ES_ERR_FORMAT, "%s: WAV stream: %s", name, have_fmt ? "two fmt chunks" : "fmt chunk shorter than 16 bytes");
+                return -1;
+            }
+            size_t k = size < sizeof b ? size : sizeof b;
+            if (stream_take(f, b, k)) {
+                es_fail(err, ES_ERR_FORMAT, "%s: the WAV stream ends inside its fmt chunk", name);
+                return -1;
+            }
+            skip -= k;
+            unsigned tag = le16(b), ch = le16(b + 2), align = le16(b + 12), bits = le16(b + 14);
+            uint32_t hz = le32(b + 4);
+            if (tag == 0xFFFE && k >= 26) tag = le16(b + 24);   /* WAVE_FORMAT_EXTENSIBLE: the subformat's */
+            if (ch < 1 || ch > CHANNELS_MAX) {
+                es_fail(err, ES_ERR_FORMAT, "%s: WAV stream: unsupported channel count %u", name, ch);
+                return -1;
+            }
+            if (hz > INT_MAX || !rate_ok((int)hz)) {
+                es_fail(err, ES_ERR_FORMAT, "%s: WAV stream: unsupported sample rate %lu Hz (must be %d..%d)", name,
+                        (unsigned long)hz, RATE_MIN, RATE_MAX);
+                return -1;
+            }
+            /* the container's bytes per sample, from the block size: 24
+             * valid bits in 32-bit words read as 32-bit samples */
+            unsigned bytes = align % ch == 0 ? align / ch : 0;
+            int ok = 1;
+            if (tag == 1 && bytes == 1) *fmt = ES_PCM_U8;        /* 8-bit WAV is unsigned */
+            else if (tag == 1 && bytes == 2) *fmt = ES_PCM_S16;
+            else if (tag == 1 && bytes == 3) *fmt = ES_PCM_S24;
+            else if (tag == 1 && bytes == 4) *fmt = ES_PCM_S32;
+            else if (tag == 3 && bytes == 4) *fmt = ES_PCM_F32;
+            else if (tag == 3 && bytes == 8) *fmt = ES_PCM_F64;
+            else ok = 0;
+            if (!ok || bits > 8 * bytes || bits == 0) {
+                es_fail(err, ES_ERR_FORMAT, "%s: WAV stream: encoding %u with %u-bit samples in %u-byte blocks is not "
+                        "read from a pipe (integer PCM of 8 to 32 bits and 32- or 64-bit float are); give the file's "
+                        "name instead, or convert it: ffmpeg -i IN -f wav -", name, tag, bits, align);
+                return -1;
+            }
+            *rate = (int)hz;
+            *channels = (int)ch;
+            have_fmt = 1;
+        }
+        if (stream_take(f, NULL, skip)) {
+            es_fail(err, ES_ERR_FORMAT, "%s: the WAV stream ends inside a %.4s chunk", name, (const char *)h);
+            return -1;
+        }
+    }
+}
+
+es_reader *es_reader_open_stream(FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
+                                 const es_load_opts *opts, int *was_wav, es_error *err)
+{
+    name = name_or(name);
+    if (was_wav) *was_wav = 0;
+    if (!f) {
+        es_fail(err, ES_ERR_ARG, "%s: stream is NULL", name);
+        return NULL;
+    }
+    unsigned char b[12];
+    size_t n = fread(b, 1, sizeof b, f);
+    if (n < sizeof b && ferror(f)) {
+        es_fail(err, ES_ERR_IO, "%s: read error: %s", name, strerror(errno));
+        return NULL;
+    }
+    uint64_t declared = 0;
+    int wav = n == 12 && (!memcmp(b, "RIFF", 4) || !memcmp(b, "RF64", 4)) && !memcmp(b + 8, "WAVE", 4);
+    if (wav) {
+        if (wav_stream_header(f, name, &rate, &channels, &fmt, &declared, err)) return NULL;
+    } else {
+        const char *other = stream_container(b, n);
+        if (other) {
+            es_fail(err, ES_ERR_FORMAT, "%s: holds %s data; from a pipe earshot reads WAV or raw PCM: give the "
+                    "file's name instead, or convert it: ffmpeg -i IN -f wav -", name, other);
+            return NULL;
+        }
+    }
+    es_reader *r = es_reader_open_raw(f, name, rate, channels, fmt, opts, err);
+    if (!r) return NULL;
+    if (wav) {
+        r->raw_declared = declared;
+        if (declared) r->raw_left = declared;
+    } else {
+        /* raw: the bytes looked at are its first */
+        memcpy(r->raw, b, n);
+        r->raw_have = n;
+    }
+    if (was_wav) *was_wav = wav;
+    return r;
+}
+
 int es_reader_rate(const es_reader *r) { return r ? r->rate : 0; }
 int es_reader_channels(const es_reader *r) { return r ? r->channels : 0; }
 double es_reader_duration(const es_reader *r) { return r ? r->duration : -1; }
@@ -661,7 +829,10 @@ static es_status refill(es_reader *r, es_error *err)
     /* Raw: read until there is a whole frame, or the stream ends. */
     size_t cap = r->bframes * r->fbytes, bps = r->fbytes / (size_t)r->channels;
     for (;;) {
-        size_t got = fread(r->raw + r->raw_have, 1, cap - r->raw_have, r->f);
+        size_t want = cap - r->raw_have;
+        if ((uint64_t)want > r->raw_left) want = (size_t)r->raw_left;
+        size_t got = want ? fread(r->raw + r->raw_have, 1, want, r->f) : 0;
+        if (r->raw_left != UINT64_MAX) r->raw_left -= got;
         r->raw_have += got;
         size_t frames = r->raw_have / r->fbytes;
         if (frames > 0) {
@@ -684,6 +855,10 @@ static es_status refill(es_reader *r, es_error *err)
     if (r->raw_have != 0)
         return rfail(r, err, ES_ERR_FORMAT, "%s: truncated: %zu trailing bytes do not make a whole frame "
                      "(%zu bytes per frame)", r->name, r->raw_have, r->fbytes);
+    if (r->raw_declared && r->raw_left && r->raw_left != UINT64_MAX)
+        es_warn("%s: truncated: its WAV header promises %llu bytes of audio, the stream held %llu; reading what "
+                "was there", r->name, (unsigned long long)r->raw_declared,
+                (unsigned long long)(r->raw_declared - r->raw_left));
     r->eof = 1;
     return ES_OK;
 }
@@ -823,6 +998,20 @@ es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
     es_error tmp;
     es_error *e = err ? err : &tmp;
     es_reader *r = es_reader_open_raw(f, name, rate, channels, fmt, opts, e);
+    if (!r) return e->status;
+    return load_all(r, out, err);
+}
+
+es_status es_audio_load_stream(FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
+                               const es_load_opts *opts, es_audio *out, es_error *err)
+{
+    name = name_or(name);
+    if (out) memset(out, 0, sizeof *out);
+    if (!f || !out)
+        return es_fail(err, ES_ERR_ARG, "%s: %s is NULL", name, f ? "out" : "stream");
+    es_error tmp;
+    es_error *e = err ? err : &tmp;
+    es_reader *r = es_reader_open_stream(f, name, rate, channels, fmt, opts, NULL, e);
     if (!r) return e->status;
     return load_all(r, out, err);
 }

@@ -4,7 +4,9 @@
  * same file through es_reader in small blocks, which must give exactly the
  * same samples (a differential check, not just "no crash"), and the bytes
  * after the first as raw PCM through es_audio_load_raw, with the first
- * byte choosing format, channels and rate.
+ * byte choosing format, channels and rate, and all the bytes as a stream
+ * through es_audio_load_stream (stdin's reader: a WAV header parsed from
+ * a pipe, or raw PCM, which must then give es_audio_load_raw's samples).
  *
  * es_audio_load takes a path, so the bytes go to a temp file (one per
  * process, rewritten each run, removed at exit): exercising the real entry
@@ -102,6 +104,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (a.samples || a.n || !strstr(err.msg, "fuzz-raw")) {
         abort();
     }
+    fclose(f);
+
+    /* The same bytes with byte 0 as a stream: a WAV header, another
+     * container (refused), or raw PCM that must be exactly the raw path's. */
+    n = size < 65536 ? size : 65536;
+    if (!(f = fmemopen((void *)data, n, "rb"))) { es_audio_free(&a); return 0; }
+    es_audio s;
+    int was_wav = -1;
+    es_reader *r = es_reader_open_stream(f, "fuzz-stream", rate, ch, fmt, &o, &was_wav, &err);
+    es_reader_close(r);
+    if (!r && (was_wav != 0 || !strstr(err.msg, "fuzz-stream"))) abort();
+    rewind(f);
+    if (es_audio_load_stream(f, "fuzz-stream", rate, ch, fmt, &o, &s, &err) == ES_OK) {
+        if (!s.samples || !s.n || !r) abort();
+        if (!was_wav) {
+            /* raw: compare with the raw path over the same n bytes */
+            es_audio_free(&a);
+            FILE *g = fmemopen((void *)data, n, "rb");
+            if (!g) abort();
+            if (es_audio_load_raw(g, "fuzz-raw", rate, ch, fmt, &o, &a, &err) != ES_OK) abort();
+            fclose(g);
+            if (a.n != s.n || memcmp(a.samples, s.samples, s.n * sizeof(float))) abort();
+        }
+    } else if (s.samples || s.n || !strstr(err.msg, "fuzz-stream")) {
+        abort();
+    }
+    es_audio_free(&s);
     es_audio_free(&a);
     fclose(f);
     return 0;

@@ -133,6 +133,10 @@ es_status es_audio_load(const char *path, const es_load_opts *opts, es_audio *ou
 es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
                             es_pcm_format fmt, const es_load_opts *opts,
                             es_audio *out, es_error *err);
+/* The same as a whole: a WAV stream or raw PCM (es_reader_open_stream). */
+es_status es_audio_load_stream(FILE *f, const char *name, int rate, int channels,
+                               es_pcm_format fmt, const es_load_opts *opts,
+                               es_audio *out, es_error *err);
 /* Mono float samples in int16 scale at `rate` (1000 to 384000 Hz) -> 16
  * kHz. *out is malloc'd (free() it); for n = 0 it is NULL and *out_n 0. */
 es_status es_audio_resample(const float *x, size_t n, int rate, float **out, size_t *out_n, es_error *err);
@@ -158,6 +162,17 @@ es_reader *es_reader_open(const char *path, const es_load_opts *opts, es_error *
 /* Raw PCM from a stream (stdin), as es_audio_load_raw. The stream is not closed. */
 es_reader *es_reader_open_raw(FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
                               const es_load_opts *opts, es_error *err);
+/* A stream (stdin) that may hold a WAV file, as ffmpeg (-f wav -) and sox
+ * (-t wav -) write one to a pipe: its header gives the rate, channels and
+ * format (integer PCM of 8 to 32 bits, 32- or 64-bit float) and the
+ * arguments are ignored; its data runs to the size the header declares,
+ * or to the end of the stream when that is unknown. Anything else is raw
+ * PCM as es_reader_open_raw reads it with the arguments, except that the
+ * start of another container (FLAC, Ogg, AIFF, MP3, CAF, AU, RIFX) is
+ * refused by name rather than played as samples. *was_wav (may be NULL)
+ * says which it was. The stream is not closed. */
+es_reader *es_reader_open_stream(FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
+                                 const es_load_opts *opts, int *was_wav, es_error *err);
 /* Read up to max (> 0) samples; *got = 0 means end of input. */
 es_status es_reader_read(es_reader *r, float *out, size_t max, size_t *got, es_error *err);
 int es_reader_rate(const es_reader *r);       /* source rate */

@@ -49,7 +49,8 @@ void cli_common_init(cli_common *c);
     "  -q, --quiet        no progress or notes on stderr\n"
 #define CLI_COMMON_HELP \
     CLI_ENGINE_HELP \
-    "  FILE may be '-' to read raw PCM from stdin, described by\n" \
+    "  FILE may be '-' to read stdin: a WAV stream (ffmpeg -f wav -, sox -t wav -)\n" \
+    "  is read as its header says; else raw PCM, described by\n" \
     "  --rate HZ (default 16000), --channels N (default 1),\n" \
     "  --format s16|s8|u8|s24|s32|f32|f64 (default s16)\n"
 
@@ -72,7 +73,7 @@ void cli_catch_stop(void (*on_first)(int), const int *sigs, int n, int even_igno
  * before (what was printed may not all have arrived), else 0. */
 int cli_flush_stdout(void);
 
-/* Decode an input named on the command line ('-' = stdin raw PCM). */
+/* Decode an input named on the command line ('-' = stdin: a WAV stream or raw PCM). */
 es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err);
 /* The same input opened for block-wise reading (memory independent of its
  * length); NULL with err filled on failure. */

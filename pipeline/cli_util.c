@@ -323,7 +323,7 @@ es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error 
 {
     es_load_opts o = { 1 };
     if (!strcmp(path, "-"))
-        return es_audio_load_raw(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, a, err);
+        return es_audio_load_stream(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, a, err);
     return es_audio_load(path, &o, a, err);
 }
 
@@ -332,7 +332,7 @@ es_reader *cli_open(const cli_common *c, const char *path, es_error *err)
     /* Same options as cli_load: the reader gives the same samples. */
     es_load_opts o = { 1 };
     if (!strcmp(path, "-"))
-        return es_reader_open_raw(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, err);
+        return es_reader_open_stream(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, NULL, err);
     return es_reader_open(path, &o, err);
 }
 

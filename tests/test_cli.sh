@@ -288,6 +288,17 @@ has "$T/out" "hey_jarvis" "a head given by path works"
 tail -c +45 "$S/hey_jarvis.wav" > "$T/hj.raw"     # 16 kHz s16 mono: drop the 44-byte header
 expect 0 "detect from stdin" -- bash -c "\"$BIN\" detect --json -m hey_jarvis --rate 16000 --format s16 - < \"$T/hj.raw\""
 has "$T/out" '"label": "hey_jarvis"' "stdin raw PCM detects too"
+# a WAV on stdin (ffmpeg -f wav -, sox -t wav -) is read as its header says:
+# at 44.1 kHz stereo float, the same events as the same file by name (it
+# was read as raw s16 at 16 kHz before: noise, and exit status 0)
+sox "$S/hey_jarvis.wav" -r 44100 -c 2 -e floating-point -b 32 "$T/hj44.wav"
+"$BIN" detect --json -m hey_jarvis "$T/hj44.wav" 2>/dev/null | sed 's/"file": "[^"]*"//' > "$T/hj44.byname"
+expect 0 "detect a WAV stream from stdin" -- bash -c "sox \"$T/hj44.wav\" -t wav - | \"$BIN\" detect --json -m hey_jarvis -"
+sed 's/"file": "[^"]*"//' "$T/out" > "$T/hj44.stdin"
+grep -q '"label": "hey_jarvis"' "$T/hj44.stdin" && cmp -s "$T/hj44.stdin" "$T/hj44.byname" \
+    && ok "... the same events as the file by name" || bad "... differs: $(diff "$T/hj44.stdin" "$T/hj44.byname" | head -5)"
+expect 1 "FLAC on stdin" -- bash -c "sox \"$S/hey_jarvis.wav\" -t flac - | \"$BIN\" detect -m hey_jarvis -"
+has "$T/err" "(stdin): holds FLAC data" "... is refused by name, not played as raw samples"
 
 # --- embed
 expect 1 "embed of inputs that all fail" -- "$BIN" embed -q "$T/no_such.wav" -o "$T/emb_none"
