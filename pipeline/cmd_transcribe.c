@@ -40,8 +40,9 @@ static void help(FILE *f)
             "\n"
             "Finds the model's words in audio files and writes a time-stamped transcript\n"
             "per file. INPUT is a file (any format earshot reads), a folder (searched\n"
-            "recursively for audio files), a quoted glob ('data/*.flac') or @LIST (a\n"
-            "text file with one input per line, relative to the list's folder).\n"
+            "recursively for audio files), a quoted glob ('data/*.flac'), @LIST (a\n"
+            "text file with one input per line, relative to the list's folder) or '-'\n"
+            "(a WAV stream on stdin: ffmpeg -i IN -f wav -; named stdin.EXT with -d).\n"
             "MODEL is a model trained by earshot train (.safetensors) or an\n"
             "openWakeWord head (pretrained name or .onnx path).\n"
             "\n"
@@ -541,7 +542,21 @@ static int one_file(batch *b, es_detector *d, size_t k, float *unused)
     es_error e = {0};
     es_transcript t;
     es_load_opts lo = {1};
-    es_reader *r = es_reader_open(in->path, &lo, &e);
+    es_reader *r;
+    if (!strcmp(in->path, "-")) {
+        /* stdin: a WAV stream. Raw PCM has no header to say its rate, and
+         * --format here names the outputs, so it is not guessed at. */
+        int wav = 0;
+        r = es_reader_open_stream(stdin, "(stdin)", ES_SAMPLE_RATE, 1, ES_PCM_S16, &lo, &wav, &e);
+        if (r && !wav) {
+            es_reader_close(r);
+            r = NULL;
+            es_fail(&e, ES_ERR_FORMAT, "(stdin): not a WAV stream: transcribe reads WAV from a pipe (ffmpeg -i IN "
+                    "-f wav -, sox IN -t wav -); for raw PCM use earshot detect --rate HZ --format F -");
+        }
+    } else {
+        r = es_reader_open(in->path, &lo, &e);
+    }
     if (r && es_reader_set_resample(r, b->resample, &e)) { es_reader_close(r); r = NULL; }
     es_status st = r ? es_tx_run_track(d, r, in->path, b->spk, b->eng, (b->formats & ES_TX_SVG) != 0, &t, &e)
                      : e.status ? e.status : ES_ERR_IO;
@@ -839,6 +854,13 @@ int cmd_transcribe(int argc, char **argv)
     for (size_t i = 0; i < nbad; i++) fprintf(stderr, "earshot: %s\n", bad[i]);
     es_tx_problems_free(bad, nbad);
     b.nbad = nbad;
+    for (size_t i = 0; i < nin && b.clips; i++)
+        if (!strcmp(b.in[i].path, "-")) {
+            /* the clips are cut in a second pass over the input */
+            fprintf(stderr, "earshot: --save-clips reads each input twice, and stdin can be read once: give a file\n");
+            es_tx_inputs_free(b.in, nin);
+            return EXIT_USAGE;
+        }
     if (!nin && !nbad) {
         /* an empty folder was as silent as a success */
         fprintf(stderr, "earshot: no audio files in the inputs (" ES_AUDIO_EXT_TEXT ")\n");

@@ -712,6 +712,9 @@ static es_status manifest(ilist *l, const char *path, int depth, es_error *err)
 static es_status expand_one(ilist *l, const char *arg, int depth, es_error *err)
 {
     if (arg[0] == '@' && arg[1]) return manifest(l, arg + 1, depth, err);
+    /* "-" on the command line is stdin (named "stdin" in an output
+     * folder); in a list it is a file of that name */
+    if (!strcmp(arg, "-") && depth == 0) return add(l, "-", "stdin", err);
     struct stat sb;
     if (stat(arg, &sb) == 0) {
         if (S_ISDIR(sb.st_mode)) {

@@ -99,6 +99,23 @@ has "$T/err" "left out 1 file in a format earshot does not read (by its name: e.
 expect 1 "an .m4a file given by name" -- "$BIN" transcribe -q "${M[@]}" "$T/of/memo.m4a"
 has "$T/err" "memo.m4a: not a readable audio file: .*earshot does not read .m4a files: convert it to WAV or FLAC" "... the error says to convert it"
 
+# "-" is stdin: a WAV stream (ffmpeg -f wav -), read as the same file by
+# name is; raw PCM is refused (--format names the outputs here, so its
+# rate cannot be said); --save-clips, which reads an input twice, too
+sox "$SRC/samples/hey_jarvis.wav" -r 48000 -c 2 "$T/hj48.wav"
+expect 0 "a file by name" -- "$BIN" transcribe -q "${M[@]}" -ojson "$T/hj48.wav"
+sed 's/"file":"[^"]*"//; s/"file": "[^"]*"//' "$T/out" >"$T/hj48.byname"
+expect 0 "the same as a WAV stream on stdin" -- bash -c "cat \"$T/hj48.wav\" | \"$BIN\" transcribe -q -m hey_jarvis -m alexa -ojson -"
+sed 's/"file":"[^"]*"//; s/"file": "[^"]*"//' "$T/out" >"$T/hj48.stdin"
+grep -q hey_jarvis "$T/hj48.stdin" && cmp -s "$T/hj48.stdin" "$T/hj48.byname" && ok "... the same transcript" \
+    || bad "... differs: $(diff "$T/hj48.stdin" "$T/hj48.byname" | head -4)"
+expect 0 "stdin with a file, to a folder" -- bash -c "cat \"$T/hj48.wav\" | \"$BIN\" transcribe -q -m hey_jarvis -d \"$T/stdin_out\" - \"$T/in/sub/b.wav\""
+[ -s "$T/stdin_out/stdin.txt" ] && [ -e "$T/stdin_out/b.txt" ] && ok "... stdin's transcript is stdin.txt" || bad "... wrote: $(ls "$T/stdin_out")"
+expect 1 "raw PCM on stdin" -- bash -c "sox \"$T/hj48.wav\" -t raw - | \"$BIN\" transcribe -q -m hey_jarvis -"
+has "$T/err" "(stdin): not a WAV stream" "... is refused, saying what to do"
+expect 2 "stdin with --save-clips" -- bash -c "cat \"$T/hj48.wav\" | \"$BIN\" transcribe -q -m hey_jarvis --save-clips \"$T/clips_stdin\" -"
+has "$T/err" "stdin can be read once" "... is refused before reading"
+
 # a list saved by a Windows editor: a byte-order mark and CRLF line ends
 printf '\xef\xbb\xbfin/a.wav\r\nin/sub/b.wav\r\n' >"$T/win.txt"
 expect 0 "an @list with a byte-order mark and CRLF" -- "$BIN" transcribe -q "${M[@]}" -ojson "@$T/win.txt"
