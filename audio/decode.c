@@ -987,9 +987,10 @@ es_status es_audio_load(const char *path, const es_load_opts *opts, es_audio *ou
     return load_all(r, out, err);
 }
 
-es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
-                            es_pcm_format fmt, const es_load_opts *opts,
-                            es_audio *out, es_error *err)
+/* es_audio_load_raw and es_audio_load_stream: the stream opened by one or
+ * the other, then read whole */
+static es_status load_stream(int raw, FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
+                             const es_load_opts *opts, es_audio *out, es_error *err)
 {
     name = name_or(name);
     if (out) memset(out, 0, sizeof *out);
@@ -997,23 +998,23 @@ es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
         return es_fail(err, ES_ERR_ARG, "%s: %s is NULL", name, f ? "out" : "stream");
     es_error tmp;
     es_error *e = err ? err : &tmp;
-    es_reader *r = es_reader_open_raw(f, name, rate, channels, fmt, opts, e);
+    es_reader *r = raw ? es_reader_open_raw(f, name, rate, channels, fmt, opts, e)
+                       : es_reader_open_stream(f, name, rate, channels, fmt, opts, NULL, e);
     if (!r) return e->status;
     return load_all(r, out, err);
+}
+
+es_status es_audio_load_raw(FILE *f, const char *name, int rate, int channels,
+                            es_pcm_format fmt, const es_load_opts *opts,
+                            es_audio *out, es_error *err)
+{
+    return load_stream(1, f, name, rate, channels, fmt, opts, out, err);
 }
 
 es_status es_audio_load_stream(FILE *f, const char *name, int rate, int channels, es_pcm_format fmt,
                                const es_load_opts *opts, es_audio *out, es_error *err)
 {
-    name = name_or(name);
-    if (out) memset(out, 0, sizeof *out);
-    if (!f || !out)
-        return es_fail(err, ES_ERR_ARG, "%s: %s is NULL", name, f ? "out" : "stream");
-    es_error tmp;
-    es_error *e = err ? err : &tmp;
-    es_reader *r = es_reader_open_stream(f, name, rate, channels, fmt, opts, NULL, e);
-    if (!r) return e->status;
-    return load_all(r, out, err);
+    return load_stream(0, f, name, rate, channels, fmt, opts, out, err);
 }
 
 /* -------------------------------------------------------------- misc */

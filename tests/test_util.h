@@ -103,6 +103,35 @@ static inline unsigned char *test_read_file(const char *path, size_t *n)
 
 /* cmocka group set-up and tear-down for tests that share one engine and
  * one scratch folder (removed when its name was set) */
+/* The derivative of the loss f(ctx) in one float parameter *x, by central
+ * differences at step h and, when steps is 2, at 3h too (the steps taken
+ * as they land in float). With kinks, a step whose one-sided slopes
+ * disagree (by over 5% + 1e-3: a ReLU, a max or a clip switched inside it)
+ * is left out. Of the steps left, the estimate nearer ana; NAN when none
+ * is left. f0 is f at the point. Two steps because each fails somewhere a
+ * correct gradient does not: the float forward's rounding over the small
+ * step is large next to the smallest gradients, the large step crosses
+ * more kinks; a wrong gradient matches neither. */
+static inline double test_fd_slope(double (*f)(void *), void *ctx, float *x, float h, int steps, int kinks,
+                                   double f0, double ana)
+{
+    float old = *x;
+    double best = NAN;
+    for (int s = 0; s < steps; s++) {
+        float step = s ? 3 * h : h;
+        *x = old + step;
+        double fp = f(ctx);
+        *x = old - step;
+        double fm = f(ctx);
+        *x = old;
+        double hp = (double)(old + step) - old, hm = old - (double)(old - step);
+        double d = (fp - fm) / (hp + hm), dp = (fp - f0) / hp, dm = (f0 - fm) / hm;
+        if (kinks && fabs(dp - dm) > 0.05 * fmax(fabs(dp), fabs(dm)) + 1e-3) continue;
+        if (isnan(best) || fabs(d - ana) < fabs(best - ana)) best = d;
+    }
+    return best;
+}
+
 static inline int test_engine_setup(es_engine **eng)
 {
     es_error err = {0};
