@@ -109,8 +109,12 @@ expect 0 "the same as a WAV stream on stdin" -- bash -c "cat \"$T/hj48.wav\" | \
 sed 's/"file":"[^"]*"//; s/"file": "[^"]*"//' "$T/out" >"$T/hj48.stdin"
 grep -q hey_jarvis "$T/hj48.stdin" && cmp -s "$T/hj48.stdin" "$T/hj48.byname" && ok "... the same transcript" \
     || bad "... differs: $(diff "$T/hj48.stdin" "$T/hj48.byname" | head -4)"
-expect 0 "stdin with a file, to a folder" -- bash -c "cat \"$T/hj48.wav\" | \"$BIN\" transcribe -q -m hey_jarvis -d \"$T/stdin_out\" - \"$T/in/sub/b.wav\""
+expect 0 "stdin with a file, to a folder" -- bash -c "cat \"$T/hj48.wav\" | \"$BIN\" transcribe -q -m hey_jarvis -m alexa -d \"$T/stdin_out\" - \"$T/in/sub/b.wav\""
 [ -s "$T/stdin_out/stdin.txt" ] && [ -e "$T/stdin_out/b.txt" ] && ok "... stdin's transcript is stdin.txt" || bad "... wrote: $(ls "$T/stdin_out")"
+# --resume never takes stdin for done: its outputs say nothing of what the
+# pipe holds now (here alexa, where hey_jarvis was)
+expect 0 "--resume with stdin" -- bash -c "cat \"$T/in/sub/b.wav\" | \"$BIN\" transcribe -q -m hey_jarvis -m alexa -d \"$T/stdin_out\" --resume - \"$T/in/sub/b.wav\""
+grep -q alexa "$T/stdin_out/stdin.txt" && ok "... transcribes stdin again" || bad "... kept: $(cat "$T/stdin_out/stdin.txt")"
 expect 1 "raw PCM on stdin" -- bash -c "sox \"$T/hj48.wav\" -t raw - | \"$BIN\" transcribe -q -m hey_jarvis -"
 has "$T/err" "(stdin): not a WAV stream" "... is refused, saying what to do"
 expect 2 "stdin with --save-clips" -- bash -c "cat \"$T/hj48.wav\" | \"$BIN\" transcribe -q -m hey_jarvis --save-clips \"$T/clips_stdin\" -"
