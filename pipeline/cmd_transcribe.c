@@ -60,9 +60,10 @@ static void help(FILE *f)
             "  -j, --jobs N          files processed in parallel (default: the cores)\n"
             "  --shard K/N           process only shard K of N (files K, K+N, ... of the\n"
             "                        sorted list; K from 1)\n"
-            "  --resume              skip files whose outputs all exist (with -d); refused\n"
-            "                        when DIR's record (.earshot-transcribe.json) says\n"
-            "                        they were made with other models or options\n"
+            "  --resume              skip files whose outputs all exist (with -d; never\n"
+            "                        '-'); refused when DIR's record\n"
+            "                        (.earshot-transcribe.json) says they were made with\n"
+            "                        other models or options\n"
             CLI_DETECT_HELP
             "  --speakers PROFILES   name who said each word: the closest speaker of a\n"
             "                        profile file from earshot enroll (\"unknown\" below\n"
