@@ -13,6 +13,7 @@ typedef struct {
     int raw_rate;          /* for "-" (stdin): --rate */
     int raw_channels;      /* --channels */
     es_pcm_format raw_format;  /* --format */
+    int raw_given;         /* any of the three was given */
     int quiet;
 } cli_common;
 

@@ -306,9 +306,10 @@ int cli_common_opt(cli_common *c, int opt, const char *arg)
         if (cli_parse_int("--threads", arg, 1, 256, &c->threads)) return -1;
         es_set_threads(c->threads);
         return 1;
-    case 1001: return cli_parse_int("--rate", arg, 1000, 384000, &c->raw_rate) ? -1 : 1;
-    case 1002: return cli_parse_int("--channels", arg, 1, 64, &c->raw_channels) ? -1 : 1;
+    case 1001: c->raw_given = 1; return cli_parse_int("--rate", arg, 1000, 384000, &c->raw_rate) ? -1 : 1;
+    case 1002: c->raw_given = 1; return cli_parse_int("--channels", arg, 1, 64, &c->raw_channels) ? -1 : 1;
     case 1003:
+        c->raw_given = 1;
         if (es_pcm_format_parse(arg, &c->raw_format)) {
             fprintf(stderr, "earshot: unknown --format '%s' (use s16, s8, u8, s24, s32, f32 or f64)\n", arg);
             return -1;
@@ -319,21 +320,34 @@ int cli_common_opt(cli_common *c, int opt, const char *arg)
     return 0;
 }
 
-es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err)
+/* A WAV stream on stdin is read as its header says: say so when raw
+ * options given for it say otherwise */
+static void note_header_wins(const cli_common *c, int rate, int channels)
 {
-    es_load_opts o = { 1 };
-    if (!strcmp(path, "-"))
-        return es_audio_load_stream(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, a, err);
-    return es_audio_load(path, &o, a, err);
+    if (c->raw_given && !c->quiet && (rate != c->raw_rate || channels != c->raw_channels))
+        fprintf(stderr, "earshot: note: (stdin) is a WAV stream of %d Hz, %d channel%s: its header wins over "
+                "--rate, --channels and --format\n", rate, channels, channels == 1 ? "" : "s");
 }
 
 es_reader *cli_open(const cli_common *c, const char *path, es_error *err)
 {
-    /* Same options as cli_load: the reader gives the same samples. */
     es_load_opts o = { 1 };
-    if (!strcmp(path, "-"))
-        return es_reader_open_stream(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, NULL, err);
-    return es_reader_open(path, &o, err);
+    if (strcmp(path, "-")) return es_reader_open(path, &o, err);
+    int wav = 0;
+    es_reader *r = es_reader_open_stream(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, &wav, err);
+    if (r && wav) note_header_wins(c, es_reader_rate(r), es_reader_channels(r));
+    return r;
+}
+
+es_status cli_load(const cli_common *c, const char *path, es_audio *a, es_error *err)
+{
+    /* Same options as cli_open: the reader gives the same samples. */
+    es_load_opts o = { 1 };
+    if (strcmp(path, "-")) return es_audio_load(path, &o, a, err);
+    es_status st = es_audio_load_stream(stdin, "(stdin)", c->raw_rate, c->raw_channels, c->raw_format, &o, a, err);
+    /* raw input has the rate and channels given; only a header can differ */
+    if (!st) note_header_wins(c, a->src_rate, a->src_channels);
+    return st;
 }
 
 es_engine *cli_engine(const cli_common *c)

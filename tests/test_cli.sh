@@ -297,6 +297,8 @@ expect 0 "detect a WAV stream from stdin" -- bash -c "sox \"$T/hj44.wav\" -t wav
 sed 's/"file": "[^"]*"//' "$T/out" > "$T/hj44.stdin"
 grep -q '"label": "hey_jarvis"' "$T/hj44.stdin" && cmp -s "$T/hj44.stdin" "$T/hj44.byname" \
     && ok "... the same events as the file by name" || bad "... differs: $(diff "$T/hj44.stdin" "$T/hj44.byname" | head -5)"
+expect 0 "a WAV stream on stdin with other raw options" -- bash -c "cat \"$T/hj44.wav\" | \"$BIN\" detect -m hey_jarvis --rate 16000 -"
+has "$T/err" "(stdin) is a WAV stream of 44100 Hz, 2 channels: its header wins over --rate" "... says the header wins"
 expect 1 "FLAC on stdin" -- bash -c "sox \"$S/hey_jarvis.wav\" -t flac - | \"$BIN\" detect -m hey_jarvis -"
 has "$T/err" "(stdin): holds FLAC data" "... is refused by name, not played as raw samples"
 
